@@ -1,0 +1,37 @@
+/**
+ * MemoryDecisionLog keeps every decision and lifecycle record in order, each
+ * with a sequence number and a time. The hash-chained file recorder arrives
+ * with the governance issue behind the same DecisionRecorder interface.
+ */
+import type { DecisionInput, DecisionRecorder } from '../syscalls/context.ts';
+
+export type LoggedDecision = DecisionInput & { readonly seq: number; readonly time: number };
+
+export class MemoryDecisionLog implements DecisionRecorder {
+  private readonly entries: LoggedDecision[] = [];
+  private readonly limit: number;
+  private dropped = 0;
+
+  /** `limit` bounds memory: past it the oldest records are counted and dropped (in batches). */
+  constructor(limit = 2_000_000) {
+    this.limit = limit;
+  }
+
+  record(entry: DecisionInput): void {
+    const seq = this.dropped + this.entries.length + 1;
+    this.entries.push({ ...entry, seq, time: Date.now() });
+    if (this.entries.length > this.limit + (this.limit >> 2)) {
+      this.entries.splice(0, this.entries.length - this.limit);
+      this.dropped = seq - this.entries.length;
+    }
+  }
+
+  /** count is the number of records ever made, kept or dropped. */
+  get count(): number {
+    return this.dropped + this.entries.length;
+  }
+
+  list(): readonly LoggedDecision[] {
+    return this.entries;
+  }
+}

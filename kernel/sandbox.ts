@@ -1,0 +1,140 @@
+/**
+ * Sandbox is one process's isolate: a memory-limited isolated-vm isolate whose
+ * global scope holds only the userspace runtime and one syscall entry point.
+ * What crosses the boundary is copied plain data: the host hands the isolate
+ * `ivm.Callback`s (arguments and results copied) and a copied boot record,
+ * never a Reference, an ExternalCopy or the ivm module.
+ */
+import ivm from 'isolated-vm';
+import { readFileSync } from 'node:fs';
+import { KernelError } from '../syscalls/errno.ts';
+import type { Reply } from '../syscalls/dispatch.ts';
+import type { Program } from './program.ts';
+
+const RUNTIME_FILE = 'agent-runtime.js';
+const RUNTIME_SOURCE = readFileSync(new URL('../userspace/runtime.js', import.meta.url), 'utf8');
+const WRAPPER_HEAD = '__start(async function main() {';
+const MAX_ERROR_TEXT = 8192;
+
+/** How a sandbox's program ended, as far as the isolate can tell. */
+export type SandboxEnd =
+  | { readonly kind: 'returned' }
+  | { readonly kind: 'threw'; readonly error: string }
+  | { readonly kind: 'memory-limit' };
+
+export interface BootRecord {
+  readonly SYS: Readonly<Record<string, number>>;
+  readonly argv: readonly string[];
+  readonly pid: number;
+  readonly agentId: string;
+}
+
+export interface SandboxHooks {
+  syscall(nr: unknown, args: unknown[]): Reply;
+  /** end is called at most once, when the program's main settles or the isolate dies on its own. */
+  end(how: SandboxEnd): void;
+  /** idle is called when the program's synchronous part is done but main has not settled. */
+  idle(): void;
+}
+
+/** agentStack keeps the agent-side frames of an error text and bounds its size. */
+function agentStack(text: string): string {
+  const lines = text.split('\n').filter((l) => !l.includes(RUNTIME_FILE) && !l.includes('<isolated-vm boundary>'));
+  return lines.join('\n').slice(0, MAX_ERROR_TEXT);
+}
+
+/** syntaxMessage turns a compile error into `file:line:col: SyntaxError: …`. */
+function syntaxMessage(program: Program, err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const at = /\[(.*):(\d+):(\d+)\]$/.exec(text);
+  const message = text.replace(/\s*\[.*\]$/, '');
+  return at ? `${program.filename}:${at[2]}:${at[3]}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
+}
+
+export class Sandbox {
+  private readonly isolate: ivm.Isolate;
+  private readonly context: ivm.Context;
+  private readonly script: ivm.Script;
+  private readonly hooks: SandboxHooks;
+  private ended = false;
+
+  /** Sandbox compiles `program` in a fresh isolate; ENOEXEC on a syntax error. */
+  constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks) {
+    this.hooks = hooks;
+    this.isolate = new ivm.Isolate({ memoryLimit: memoryLimitMib });
+    try {
+      this.context = this.isolate.createContextSync();
+      const global = this.context.global;
+      global.setSync('__syscall', new ivm.Callback((nr: unknown, ...args: unknown[]) => hooks.syscall(nr, args)));
+      global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.finish(code === 0 ? { kind: 'returned' } : { kind: 'threw', error: agentStack(String(text)) })));
+      global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
+      this.isolate.compileScriptSync(RUNTIME_SOURCE, { filename: RUNTIME_FILE }).runSync(this.context);
+      try {
+        this.script = this.isolate.compileScriptSync(`${WRAPPER_HEAD}${program.source}\n});`, {
+          filename: program.filename,
+          columnOffset: -WRAPPER_HEAD.length,
+        });
+      } catch (err) {
+        throw new KernelError('ENOEXEC', syntaxMessage(program, err));
+      }
+    } catch (err) {
+      this.isolate.dispose();
+      throw err;
+    }
+  }
+
+  /** start runs the program; the returned promise settles when its synchronous part is done. */
+  async start(): Promise<void> {
+    try {
+      await this.script.run(this.context);
+      if (!this.ended) this.hooks.idle();
+    } catch (err) {
+      if (this.ended) return;
+      const message = err instanceof Error ? err.message : String(err);
+      if (/memory limit/i.test(message)) {
+        this.releaseHandles();
+        this.finish({ kind: 'memory-limit' });
+      }
+      else this.finish({ kind: 'threw', error: agentStack(err instanceof Error ? (err.stack ?? message) : message) });
+    }
+  }
+
+  private finish(how: SandboxEnd): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.hooks.end(how);
+  }
+
+  /** cpuTimeNs is the CPU time the isolate has used. */
+  get cpuTimeNs(): bigint {
+    return this.isolate.isDisposed ? 0n : this.isolate.cpuTime;
+  }
+
+  /** heapBytes is the isolate's used heap, for ps. */
+  heapBytes(): number {
+    if (this.isolate.isDisposed) return 0;
+    return this.isolate.getHeapStatisticsSync().used_heap_size;
+  }
+
+  get disposed(): boolean {
+    return this.isolate.isDisposed;
+  }
+
+  /** dispose stops the isolate at once, even mid-loop, and frees it. Idempotent. */
+  dispose(): void {
+    this.ended = true;
+    if (this.isolate.isDisposed) return;
+    this.releaseHandles();
+    this.isolate.dispose();
+  }
+
+  /** releaseHandles frees the script and context handles; they may already be gone with the isolate. */
+  private releaseHandles(): void {
+    try {
+      this.script.release();
+      this.context.release();
+    } catch {
+      // released with a dead isolate; nothing is left to free
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The narrow kernel services syscall handlers and the dispatcher call. The
+ * kernel implements them; nothing in syscalls/ reaches into kernel internals.
+ */
+import type { DirEntry, FileStat, OpenMode } from '../vfs/backend.ts';
+
+export type Effect = 'allow' | 'deny' | 'require_approval';
+
+/** Access is what a syscall does to the resource its row names. */
+export type Access = 'read' | 'write' | 'none';
+
+/** AccessRequest is what the dispatcher asks the authorizer about. */
+export interface AccessRequest {
+  readonly pid: number;
+  readonly agentId: string;
+  readonly syscall: string;
+  readonly access: Access;
+  /** The resolved absolute path, for rows whose policy point is a path. */
+  readonly path?: string;
+}
+
+/** Decision names the effect, the rule that made it, and why. */
+export interface Decision {
+  readonly effect: Effect;
+  readonly rule: string;
+  readonly reason: string;
+}
+
+/** Authorizer decides every syscall; an error inside it must be a deny. */
+export interface Authorizer {
+  authorize(request: AccessRequest): Decision;
+}
+
+/** SyscallRecord is one decision as the dispatcher reports it. */
+export interface SyscallRecord {
+  readonly type: 'syscall';
+  readonly pid: number;
+  readonly agentId: string;
+  readonly syscall: string;
+  readonly effect: Effect;
+  readonly rule: string;
+  readonly path?: string;
+}
+
+/** LifecycleRecord is a spawn or an exit. */
+export interface LifecycleRecord {
+  readonly type: 'spawn' | 'exit';
+  readonly pid: number;
+  readonly agentId: string;
+  readonly detail: string;
+}
+
+export type DecisionInput = SyscallRecord | LifecycleRecord;
+
+/** DecisionRecorder appends records in order; it is written before the action runs. */
+export interface DecisionRecorder {
+  record(entry: DecisionInput): void;
+}
+
+/** FileSystem is the agent's VFS as handlers see it; paths are already resolved. */
+export interface FileSystem {
+  resolve(input: string): string;
+  stat(path: string): FileStat;
+  readdir(path: string): DirEntry[];
+  mkdir(path: string, recursive: boolean): void;
+  unlink(path: string): void;
+}
+
+/** Files is the calling process's fd table. */
+export interface Files {
+  open(path: string, mode: OpenMode): number;
+  read(fd: number, length: number): Uint8Array;
+  write(fd: number, data: Uint8Array): number;
+  close(fd: number): void;
+}
+
+/** SyscallContext is the calling process as the dispatcher and handlers see it. */
+export interface SyscallContext {
+  readonly pid: number;
+  readonly agentId: string;
+  readonly fs: FileSystem;
+  readonly files: Files;
+  /** exit ends the calling process with `code` once the syscall returns. */
+  exit(code: number): void;
+}
+
+/** KernelServices is what the dispatcher needs besides the caller. */
+export interface KernelServices {
+  readonly authorizer: Authorizer;
+  readonly recorder: DecisionRecorder;
+}

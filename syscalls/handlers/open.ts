@@ -1,0 +1,7 @@
+import type { OpenMode } from '../../vfs/backend.ts';
+import type { SyscallContext } from '../context.ts';
+
+/** sysOpen opens the (resolved) `path` with `flags` and returns the new fd. EMFILE when the fd table is full. */
+export function sysOpen(ctx: SyscallContext, args: { path: string; flags: OpenMode }): number {
+  return ctx.files.open(args.path, args.flags);
+}

@@ -1,0 +1,7 @@
+import type { FileStat } from '../../vfs/backend.ts';
+import type { SyscallContext } from '../context.ts';
+
+/** sysStat describes `path`: type, size and modification time. ENOENT if absent. */
+export function sysStat(ctx: SyscallContext, args: { path: string }): FileStat {
+  return ctx.fs.stat(args.path);
+}

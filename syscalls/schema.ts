@@ -1,0 +1,140 @@
+/**
+ * Argument schemas for syscall rows. A schema is an ordered record of named
+ * decoders; ring 3 passes arguments positionally and `decodeArgs` turns them
+ * into a fresh null-prototype record or throws EINVAL naming the argument.
+ * Hand-written rather than a general validator: these run on every syscall and
+ * must cost tens of nanoseconds, and there are only a handful of argument kinds.
+ */
+import { KernelError } from './errno.ts';
+
+export type Decoder<T> = (value: unknown, name: string) => T;
+export type Schema = Readonly<Record<string, Decoder<unknown>>>;
+export type Decoded<S extends Schema> = { readonly [K in keyof S]: S[K] extends Decoder<infer T> ? T : never };
+
+/** Limits on what one syscall may carry across the boundary. */
+export const ARG_LIMITS = {
+  pathBytes: 4096,
+  ioBytes: 1 << 20,
+  jsonDepth: 16,
+  jsonKeys: 256,
+  stringBytes: 64 * 1024,
+} as const;
+
+function invalid(name: string, why: string): KernelError {
+  return new KernelError('EINVAL', `argument '${name}' ${why}`);
+}
+
+/** int accepts a safe integer in [min, max]. */
+export function int(min: number, max: number): Decoder<number> {
+  return (v, name) => {
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw invalid(name, 'must be an integer');
+    if (v < min || v > max) throw invalid(name, `must be between ${min} and ${max}`);
+    return v;
+  };
+}
+
+/** str accepts a string of at most `max` UTF-16 units without NUL bytes. */
+export function str(max: number): Decoder<string> {
+  return (v, name) => {
+    if (typeof v !== 'string') throw invalid(name, 'must be a string');
+    if (v.length > max) throw new KernelError('ENAMETOOLONG', `argument '${name}' is longer than ${max}`);
+    if (v.includes('\0')) throw invalid(name, 'must not contain NUL bytes');
+    return v;
+  };
+}
+
+/** oneOf accepts one of the listed string literals. */
+export function oneOf<const T extends string>(...options: readonly T[]): Decoder<T> {
+  const set = new Set<string>(options);
+  return (v, name) => {
+    if (typeof v !== 'string' || !set.has(v)) throw invalid(name, `must be one of ${options.join(', ')}`);
+    return v as T;
+  };
+}
+
+/** optional lets `undefined` through as the given default. */
+export function optional<T>(inner: Decoder<T>, fallback: NoInfer<T>): Decoder<T> {
+  return (v, name) => (v === undefined ? fallback : inner(v, name));
+}
+
+export const bool: Decoder<boolean> = (v, name) => {
+  if (typeof v !== 'boolean') throw invalid(name, 'must be a boolean');
+  return v;
+};
+
+/**
+ * bytes accepts a string (encoded as UTF-8) or a Uint8Array of at most `max`
+ * bytes and returns a private copy. Views over a SharedArrayBuffer are refused:
+ * the isolate could change them while the kernel reads.
+ */
+export function bytes(max: number): Decoder<Uint8Array> {
+  const encoder = new TextEncoder();
+  return (v, name) => {
+    if (typeof v === 'string') {
+      if (v.length > max) throw new KernelError('EFBIG', `argument '${name}' is larger than ${max} bytes`);
+      const out = encoder.encode(v);
+      if (out.byteLength > max) throw new KernelError('EFBIG', `argument '${name}' is larger than ${max} bytes`);
+      return out;
+    }
+    if (v instanceof Uint8Array) {
+      if (typeof SharedArrayBuffer !== 'undefined' && v.buffer instanceof SharedArrayBuffer) {
+        throw invalid(name, 'must not be backed by a SharedArrayBuffer');
+      }
+      if (v.byteLength > max) throw new KernelError('EFBIG', `argument '${name}' is larger than ${max} bytes`);
+      return v.slice();
+    }
+    throw invalid(name, 'must be a string or a Uint8Array');
+  };
+}
+
+/** JsonValue is the plain data a structured argument may hold. */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/**
+ * json accepts plain data (null, booleans, finite numbers, strings, arrays and
+ * objects) within depth and size caps, rebuilt into fresh null-prototype
+ * objects so an own `__proto__` key stays an ordinary key.
+ */
+export function json(): Decoder<JsonValue> {
+  const walk = (v: unknown, name: string, depth: number): JsonValue => {
+    if (depth > ARG_LIMITS.jsonDepth) throw invalid(name, `is nested deeper than ${ARG_LIMITS.jsonDepth}`);
+    if (v === null || typeof v === 'boolean') return v;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw invalid(name, 'must hold only finite numbers');
+      return v;
+    }
+    if (typeof v === 'string') {
+      if (v.length > ARG_LIMITS.stringBytes) throw invalid(name, 'holds a string that is too long');
+      return v;
+    }
+    if (Array.isArray(v)) {
+      if (v.length > ARG_LIMITS.jsonKeys) throw invalid(name, 'holds an array that is too long');
+      return v.map((item) => walk(item, name, depth + 1));
+    }
+    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      const keys = Object.keys(v);
+      if (keys.length > ARG_LIMITS.jsonKeys) throw invalid(name, 'holds an object with too many keys');
+      const out: Record<string, JsonValue> = Object.create(null);
+      for (const key of keys) out[key] = walk((v as Record<string, unknown>)[key], name, depth + 1);
+      return out;
+    }
+    throw invalid(name, 'must be plain JSON data');
+  };
+  return (v, name) => walk(v, name, 0);
+}
+
+/**
+ * decodeArgs checks the positional arguments against `schema`. Extra
+ * arguments are an error, so a caller cannot smuggle data past the schema.
+ */
+export function decodeArgs<S extends Schema>(schema: S, names: readonly string[], raw: readonly unknown[]): Decoded<S> {
+  if (raw.length > names.length) {
+    throw new KernelError('EINVAL', `expected at most ${names.length} arguments, got ${raw.length}`);
+  }
+  const out: Record<string, unknown> = Object.create(null);
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i] as string;
+    out[name] = (schema[name] as Decoder<unknown>)(raw[i], name);
+  }
+  return out as Decoded<S>;
+}

@@ -1,0 +1,101 @@
+/**
+ * The syscall table: one row per syscall, numbers fixed here once. A row is
+ * data — number, name, argument schema, policy point, implementation, note —
+ * and nothing registers a syscall anywhere else. The dispatcher runs the same
+ * pipeline for every row (decode → authorize → record → implementation).
+ */
+import { ARG_LIMITS, bool, bytes, type Decoded, int, json, oneOf, optional, type Schema, str } from './schema.ts';
+import type { SyscallContext } from './context.ts';
+import { sysClose } from './handlers/close.ts';
+import { sysExit } from './handlers/exit.ts';
+import { sysGetpid } from './handlers/getpid.ts';
+import { sysMkdir } from './handlers/mkdir.ts';
+import { sysOpen } from './handlers/open.ts';
+import { sysRead } from './handlers/read.ts';
+import { sysReaddir } from './handlers/readdir.ts';
+import { sysStat } from './handlers/stat.ts';
+import { sysUnlink } from './handlers/unlink.ts';
+import { sysWrite } from './handlers/write.ts';
+
+/**
+ * PolicyPoint says what resource a row touches, for the authorizer: a path
+ * argument (read, write, or decided by the open flags), an fd the caller
+ * holds, the caller itself, or something not yet governed (an ENOSYS row).
+ */
+export type PolicyPoint =
+  | { readonly resource: 'path'; readonly access: 'read' | 'write' | 'by-flags' }
+  | { readonly resource: 'fd' }
+  | { readonly resource: 'self' }
+  | { readonly resource: 'tool' }
+  | { readonly resource: 'process' };
+
+export type Implementation<S extends Schema> =
+  | { readonly kind: 'handler'; readonly run: (ctx: SyscallContext, args: Decoded<S>) => unknown }
+  | { readonly kind: 'enosys'; readonly until: string };
+
+export interface SyscallRow<N extends string = string, S extends Schema = Schema> {
+  readonly nr: number;
+  readonly name: N;
+  readonly args: S;
+  readonly argNames: readonly string[];
+  readonly policy: PolicyPoint;
+  readonly impl: Implementation<S>;
+  readonly note: string;
+}
+
+type Enosys = { readonly kind: 'enosys'; readonly until: string };
+
+function row<const N extends string, const S extends Schema>(
+  nr: number,
+  name: N,
+  args: S,
+  policy: PolicyPoint,
+  run: ((ctx: SyscallContext, args: Decoded<NoInfer<S>>) => unknown) | Enosys,
+  note: string,
+): SyscallRow<N, S> {
+  const impl: Implementation<S> = typeof run === 'function' ? { kind: 'handler', run } : run;
+  return Object.freeze({ nr, name, args, argNames: Object.freeze(Object.keys(args)), policy, impl, note });
+}
+
+const enosys = (until: string): Enosys => ({ kind: 'enosys', until });
+
+const FD = int(0, 1 << 20);
+const PATH = str(ARG_LIMITS.pathBytes);
+const MODE = oneOf('r', 'r+', 'w', 'w+', 'a', 'a+');
+const PID = int(1, 2 ** 31 - 1);
+const RECURSIVE = optional(bool, false);
+
+// prettier-ignore
+export const SYSCALL_TABLE = [
+  row(0,  'SYS_READ',        { fd: FD, length: int(0, ARG_LIMITS.ioBytes) },     { resource: 'fd' },                       sysRead,      'read up to length bytes; fd 0 is the operator stdin (end of file for now)'),
+  row(1,  'SYS_WRITE',       { fd: FD, data: bytes(ARG_LIMITS.ioBytes) },        { resource: 'fd' },                       sysWrite,     'fd 1 and 2 are the operator stdout and stderr'),
+  row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                        { resource: 'path', access: 'by-flags' }, sysOpen,      'flags as in fopen: r r+ w w+ a a+'),
+  row(3,  'SYS_CLOSE',       { fd: FD },                                         { resource: 'fd' },                       sysClose,     'closing 0, 1 or 2 is allowed'),
+  row(4,  'SYS_STAT',        { path: PATH },                                     { resource: 'path', access: 'read' },     sysStat,      'type, size, mtimeMs'),
+  row(5,  'SYS_READDIR',     { path: PATH },                                     { resource: 'path', access: 'read' },     sysReaddir,   'entries sorted by name, mount points included'),
+  row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },               { resource: 'path', access: 'write' },    sysMkdir,     'recursive creates parents'),
+  row(7,  'SYS_UNLINK',      { path: PATH },                                     { resource: 'path', access: 'write' },    sysUnlink,    'files and empty directories'),
+  row(8,  'SYS_GETPID',      {},                                                 { resource: 'self' },                     sysGetpid,    'never fails'),
+  row(9,  'SYS_EXIT',        { code: int(0, 255) },                              { resource: 'self' },                     sysExit,      'the isolate stops as the call returns'),
+  row(10, 'SYS_EXEC',        { tool: str(256), args: optional(json(), null) },   { resource: 'tool' },                     enosys('#5'), 'ENOSYS until the tool registry lands (issue #5)'),
+  row(11, 'SYS_SIGNAL',      { pid: PID, signal: str(32) },                      { resource: 'process' },                  enosys('#4'), 'ENOSYS until signal delivery lands (issue #4)'),
+  row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: optional(json(), null) }, { resource: 'self' },                     enosys('#3'), 'ENOSYS until the policy engine lands (issue #3)'),
+] as const;
+
+export type AnyRow = (typeof SYSCALL_TABLE)[number];
+export type SyscallName = AnyRow['name'];
+
+/** ROW_BY_NR indexes the table by syscall number. */
+export const ROW_BY_NR: readonly (AnyRow | undefined)[] = (() => {
+  const out: (AnyRow | undefined)[] = [];
+  for (const r of SYSCALL_TABLE) {
+    if (out[r.nr] !== undefined) throw new Error(`syscall number ${r.nr} used twice`);
+    out[r.nr] = r;
+  }
+  return out;
+})();
+
+/** SYSCALL_NUMBERS maps names to numbers; it is what ring 3 sees as `SYS`. */
+export const SYSCALL_NUMBERS: Readonly<Record<SyscallName, number>> = Object.freeze(
+  Object.fromEntries(SYSCALL_TABLE.map((r) => [r.name, r.nr])) as Record<SyscallName, number>,
+);

@@ -1,0 +1,194 @@
+// The agent-side runtime (ring 3). Runs inside the isolate before the agent
+// program, with three host-provided globals it removes at once:
+//   __syscall(nr, ...args) -> { v } | { errno, message }   the only way out
+//   __settle(code, text)                                    reports main's end
+//   __boot = { SYS, argv, pid, agentId }                    plain copied data
+// It installs `syscall`, `SYS`, `sys` and `console` (all frozen) and
+// `__start`, which the kernel's program wrapper calls exactly once.
+// Everything here is untrusted: the kernel relies on none of it.
+(function (global) {
+  'use strict';
+  const rawSyscall = global.__syscall;
+  const settle = global.__settle;
+  const boot = global.__boot;
+  delete global.__syscall;
+  delete global.__settle;
+  delete global.__boot;
+
+  const freeze = Object.freeze;
+  const defineProperty = Object.defineProperty;
+  const apply = Reflect.apply;
+  const promiseThen = Promise.prototype.then;
+  const stringify = JSON.stringify;
+  const SYS = freeze(boot.SYS);
+
+  // --- UTF-8 (isolates have no TextEncoder/TextDecoder) ---
+  function encodeUtf8(text) {
+    const s = String(text);
+    const out = [];
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+        }
+      }
+      if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
+      if (c < 0x80) out.push(c);
+      else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+      else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+      else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    }
+    return new Uint8Array(out);
+  }
+
+  function decodeUtf8(bytes) {
+    let out = '';
+    for (let i = 0; i < bytes.length; ) {
+      const b = bytes[i++];
+      let c;
+      if (b < 0x80) c = b;
+      else if (b >= 0xc0 && b < 0xe0 && i < bytes.length) c = ((b & 31) << 6) | (bytes[i++] & 63);
+      else if (b >= 0xe0 && b < 0xf0 && i + 1 < bytes.length) c = ((b & 15) << 12) | ((bytes[i++] & 63) << 6) | (bytes[i++] & 63);
+      else if (b >= 0xf0 && i + 2 < bytes.length) c = ((b & 7) << 18) | ((bytes[i++] & 63) << 12) | ((bytes[i++] & 63) << 6) | (bytes[i++] & 63);
+      else c = 0xfffd;
+      out += String.fromCodePoint(c);
+    }
+    return out;
+  }
+
+  // --- errors ---
+  class SyscallError extends Error {
+    constructor(syscall, fault) {
+      super(fault.message);
+      this.name = 'SyscallError';
+      this.errno = fault.errno;
+      this.syscall = syscall;
+    }
+  }
+
+  function call(name, ...args) {
+    const reply = rawSyscall(SYS[name], ...args);
+    if (reply !== null && typeof reply === 'object' && 'errno' in reply) throw new SyscallError(name, reply);
+    return reply.v;
+  }
+
+  const CHUNK = 65536;
+  const sys = {
+    SyscallError,
+    args: freeze(boot.argv.slice()),
+    pid: boot.pid,
+    agentId: boot.agentId,
+    open: (path, flags = 'r') => call('SYS_OPEN', path, flags),
+    read: (fd, length = CHUNK) => call('SYS_READ', fd, length),
+    write: (fd, data) => call('SYS_WRITE', fd, data),
+    close: (fd) => call('SYS_CLOSE', fd),
+    stat: (path) => call('SYS_STAT', path),
+    readdir: (path = '.') => call('SYS_READDIR', path),
+    mkdir: (path, options) => call('SYS_MKDIR', path, Boolean(options && options.recursive)),
+    unlink: (path) => call('SYS_UNLINK', path),
+    getpid: () => call('SYS_GETPID'),
+    exec: (tool, args) => call('SYS_EXEC', tool, args),
+    kill: (pid, signal) => call('SYS_SIGNAL', pid, String(signal)),
+    checkPolicy: (syscall, args) => call('SYS_CHECKPOLICY', syscall, args),
+    exit(code = 0) {
+      call('SYS_EXIT', code);
+      throw new Error('exit did not stop the process');
+    },
+    /** readFile reads a whole file as UTF-8 text. */
+    readFile(path) {
+      const fd = call('SYS_OPEN', path, 'r');
+      try {
+        const parts = [];
+        let total = 0;
+        for (;;) {
+          const chunk = call('SYS_READ', fd, CHUNK);
+          if (chunk.length === 0) break;
+          parts.push(chunk);
+          total += chunk.length;
+        }
+        const all = new Uint8Array(total);
+        let at = 0;
+        for (const p of parts) {
+          all.set(p, at);
+          at += p.length;
+        }
+        return decodeUtf8(all);
+      } finally {
+        call('SYS_CLOSE', fd);
+      }
+    },
+    /** writeFile replaces a file's contents with `data` (text or bytes). */
+    writeFile(path, data) {
+      const fd = call('SYS_OPEN', path, 'w');
+      try {
+        call('SYS_WRITE', fd, data);
+      } finally {
+        call('SYS_CLOSE', fd);
+      }
+    },
+    /** appendFile adds `data` to the end of a file, creating it if needed. */
+    appendFile(path, data) {
+      const fd = call('SYS_OPEN', path, 'a');
+      try {
+        call('SYS_WRITE', fd, data);
+      } finally {
+        call('SYS_CLOSE', fd);
+      }
+    },
+    encodeUtf8,
+    decodeUtf8,
+  };
+
+  function show(value) {
+    if (typeof value === 'string') return value;
+    if (value instanceof Error) return value.stack || String(value);
+    if (typeof value === 'function') return `[Function ${value.name || 'anonymous'}]`;
+    if (value instanceof Uint8Array) return `Uint8Array(${value.length}) [ ${Array.prototype.slice.call(value, 0, 32).join(', ')}${value.length > 32 ? ', ...' : ''} ]`;
+    try {
+      const text = stringify(value);
+      return text === undefined ? String(value) : text;
+    } catch {
+      return String(value);
+    }
+  }
+  const line = (values) => `${values.map(show).join(' ')}\n`;
+  const console = {
+    log: (...values) => void call('SYS_WRITE', 1, line(values)),
+    info: (...values) => void call('SYS_WRITE', 1, line(values)),
+    debug: (...values) => void call('SYS_WRITE', 1, line(values)),
+    error: (...values) => void call('SYS_WRITE', 2, line(values)),
+    warn: (...values) => void call('SYS_WRITE', 2, line(values)),
+  };
+
+  let started = false;
+  function start(main) {
+    if (started) return;
+    started = true;
+    delete global.__start;
+    const describe = (err) => {
+      try {
+        return String((err && err.stack) || err);
+      } catch {
+        return 'uncaught exception (unprintable)';
+      }
+    };
+    let result;
+    try {
+      result = main();
+    } catch (err) {
+      settle(1, describe(err));
+      return;
+    }
+    apply(promiseThen, result, [() => settle(0, ''), (err) => settle(1, describe(err))]);
+  }
+
+  const constant = (name, value) => defineProperty(global, name, { value, writable: false, enumerable: false, configurable: false });
+  constant('syscall', freeze((nr, ...args) => rawSyscall(nr, ...args)));
+  constant('SYS', SYS);
+  constant('sys', freeze(sys));
+  constant('console', freeze(console));
+  defineProperty(global, '__start', { value: start, writable: false, enumerable: false, configurable: true });
+})(globalThis);

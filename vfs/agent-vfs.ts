@@ -1,0 +1,100 @@
+/**
+ * AgentVfs is one agent's view of the filesystem: its tree `/agent/<id>`,
+ * built from a mount table, with relative paths resolved against the tree's
+ * root. Every operation resolves and confines the path first; write
+ * operations on a read-only mount fail with EROFS.
+ */
+import { KernelError } from '../syscalls/errno.ts';
+import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
+import { MemfsBackend } from './memfs-backend.ts';
+import { MountTable, type MountHit } from './mount-table.ts';
+import { isWithin, resolvePath } from './path.ts';
+
+/** The directories every agent tree starts with (see ARCHITECTURE.md). */
+export const AGENT_TREE_DIRS = [
+  '/mem/working',
+  '/mem/episodic',
+  '/mem/semantic',
+  '/state/checkpoints',
+  '/ipc',
+] as const;
+
+const WRITE_MODES: ReadonlySet<OpenMode> = new Set(['r+', 'w', 'w+', 'a', 'a+']);
+
+export interface OpenedFile {
+  readonly path: string;
+  readonly file: BackendFile;
+}
+
+/** agentRoot is the absolute root of agent `id`'s tree. */
+export function agentRoot(agentId: string): string {
+  return `/agent/${agentId}`;
+}
+
+export interface AgentVfsOptions {
+  /** Backend for the tree itself; a fresh memfs volume by default. */
+  root?: VfsBackend;
+  /** Files shown read-only under `policy/` (path → text). */
+  policyFiles?: Readonly<Record<string, string>>;
+}
+
+export class AgentVfs {
+  readonly root: string;
+  readonly mounts = new MountTable();
+
+  constructor(agentId: string, options: AgentVfsOptions = {}) {
+    this.root = agentRoot(agentId);
+    const tree = options.root ?? new MemfsBackend();
+    this.mounts.mount(this.root, tree);
+    this.mounts.mount(`${this.root}/policy`, MemfsBackend.fromFiles(options.policyFiles ?? {}), { readOnly: true });
+    for (const dir of AGENT_TREE_DIRS) tree.mkdir(dir, true);
+  }
+
+  /**
+   * resolve turns an agent-supplied path into a normalised absolute path,
+   * relative to the tree's root. It does not confine: the authorizer decides
+   * (and records) access, and every operation below confines again.
+   */
+  resolve(input: string): string {
+    return resolvePath(this.root, input);
+  }
+
+  private hit(path: string, writing: boolean): MountHit {
+    if (!isWithin(this.root, path)) throw new KernelError('EACCES', `outside the agent's tree: ${path}`);
+    const hit = this.mounts.lookup(path);
+    if (writing && hit.mount.readOnly) throw new KernelError('EROFS', `read-only: ${path}`);
+    return hit;
+  }
+
+  stat(path: string): FileStat {
+    const { mount, inner } = this.hit(path, false);
+    return mount.backend.stat(inner);
+  }
+
+  readdir(path: string): DirEntry[] {
+    const { mount, inner } = this.hit(path, false);
+    const entries = mount.backend.readdir(inner);
+    for (const name of this.mounts.childMounts(path)) {
+      if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
+    }
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  mkdir(path: string, recursive: boolean): void {
+    const { mount, inner } = this.hit(path, true);
+    if (inner === '/' && !recursive) throw new KernelError('EEXIST', `exists: ${path}`);
+    mount.backend.mkdir(inner, recursive);
+  }
+
+  unlink(path: string): void {
+    const { mount, inner } = this.hit(path, true);
+    if (inner === '/') throw new KernelError('EPERM', `is a mount point: ${path}`);
+    mount.backend.unlink(inner);
+  }
+
+  open(path: string, mode: OpenMode): OpenedFile {
+    const { mount, inner } = this.hit(path, WRITE_MODES.has(mode));
+    if (inner === '/') throw new KernelError('EISDIR', `is a directory: ${path}`);
+    return { path, file: mount.backend.open(inner, mode) };
+  }
+}

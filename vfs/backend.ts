@@ -1,0 +1,44 @@
+/**
+ * VfsBackend — what a storage backend implements. A backend stores bytes under
+ * its own root: every path it sees is absolute within that root (`/` is the
+ * mount point) and already normalised and confined by the VFS. Methods throw
+ * KernelError (ENOENT, EEXIST, EISDIR, ENOTDIR, ENOTEMPTY, EIO); never a host
+ * exception. Every backend must pass test/vfs-conformance.
+ *
+ * The interface is synchronous because every backend so far answers in
+ * memory; a networked backend arrives together with blocking syscalls.
+ */
+export type FileType = 'file' | 'dir';
+
+export interface FileStat {
+  type: FileType;
+  size: number;
+  mtimeMs: number;
+}
+
+export interface DirEntry {
+  name: string;
+  type: FileType;
+}
+
+export type OpenMode = 'r' | 'r+' | 'w' | 'w+' | 'a' | 'a+';
+
+/** BackendFile is an open file; positions are passed explicitly. */
+export interface BackendFile {
+  read(length: number, position: number): Uint8Array;
+  write(data: Uint8Array, position: number): number;
+  size(): number;
+  close(): void;
+}
+
+export interface VfsBackend {
+  readonly kind: string;
+  stat(path: string): FileStat;
+  readdir(path: string): DirEntry[];
+  /** mkdir creates a directory; with `recursive` missing parents too and no EEXIST. */
+  mkdir(path: string, recursive: boolean): void;
+  /** unlink removes a file or an empty directory. */
+  unlink(path: string): void;
+  /** open opens (and, for w/a modes, creates) a regular file. */
+  open(path: string, mode: OpenMode): BackendFile;
+}

@@ -1,0 +1,34 @@
+/**
+ * Path resolution for the agent namespace. Resolution is purely lexical: `.`
+ * and empty segments vanish, `..` pops a segment and never climbs above `/`.
+ * There are no symlinks in the namespace and no percent-decoding, so
+ * `%2e%2e` is an ordinary file name. Confinement is checked on the result.
+ */
+import { ARG_LIMITS } from '../syscalls/schema.ts';
+import { KernelError } from '../syscalls/errno.ts';
+
+/** resolvePath makes `input` absolute against `cwd` and normalises it. */
+export function resolvePath(cwd: string, input: string): string {
+  if (input.length === 0) throw new KernelError('ENOENT', 'empty path');
+  if (input.length > ARG_LIMITS.pathBytes) throw new KernelError('ENAMETOOLONG', 'path is too long');
+  if (input.includes('\0')) throw new KernelError('EINVAL', 'path contains a NUL byte');
+  const joined = input.startsWith('/') ? input : `${cwd}/${input}`;
+  const out: string[] = [];
+  for (const segment of joined.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') out.pop();
+    else out.push(segment);
+  }
+  return `/${out.join('/')}`;
+}
+
+/** isWithin reports whether normalised `path` is `root` or below it. */
+export function isWithin(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith('/') ? root : `${root}/`);
+}
+
+/** relativeTo returns `path` (within `root`) as a backend path starting with `/`. */
+export function relativeTo(root: string, path: string): string {
+  if (root === '/') return path;
+  return path.length === root.length ? '/' : path.slice(root.length);
+}
