@@ -86,6 +86,6 @@ export class FdTable implements Files {
 
   /** closeAll releases every open file; called when the process exits. */
   closeAll(): void {
-    for (const fd of [...this.entries.keys()]) this.close(fd);
+    for (const fd of this.entries.keys()) this.close(fd);
   }
 }

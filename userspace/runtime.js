@@ -163,18 +163,19 @@
     warn: (...values) => void call('SYS_WRITE', 2, line(values)),
   };
 
+  function describe(err) {
+    try {
+      return String((err && err.stack) || err);
+    } catch {
+      return 'uncaught exception (unprintable)';
+    }
+  }
+
   let started = false;
   function start(main) {
     if (started) return;
     started = true;
     delete global.__start;
-    const describe = (err) => {
-      try {
-        return String((err && err.stack) || err);
-      } catch {
-        return 'uncaught exception (unprintable)';
-      }
-    };
     let result;
     try {
       result = main();

@@ -77,7 +77,7 @@ export class AgentVfs {
     for (const name of this.mounts.childMounts(path)) {
       if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
     }
-    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return entries.toSorted((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   mkdir(path: string, recursive: boolean): void {

@@ -1,0 +1,84 @@
+/**
+ * Typings for agent programs. An agent program is a plain script (top-level
+ * `await` allowed) that runs inside its own isolate; these globals are all it
+ * has besides the JavaScript built-ins. Reference this file from an agent
+ * with `/// <reference path="../userspace/agent.d.ts" />` or list it in the
+ * agent project's tsconfig `files`.
+ */
+
+/** Errno names a syscall can fail with. */
+type Errno =
+  | 'EPERM' | 'ENOENT' | 'ESRCH' | 'EIO' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES' | 'EEXIST'
+  | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EMFILE' | 'EFBIG' | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY';
+
+type SyscallName =
+  | 'SYS_READ' | 'SYS_WRITE' | 'SYS_OPEN' | 'SYS_CLOSE' | 'SYS_STAT' | 'SYS_READDIR' | 'SYS_MKDIR'
+  | 'SYS_UNLINK' | 'SYS_GETPID' | 'SYS_EXIT' | 'SYS_EXEC' | 'SYS_SIGNAL' | 'SYS_CHECKPOLICY';
+
+/** The raw reply of `syscall()`: a value or a fault. */
+type SyscallReply<T = unknown> = { v: T } | { errno: Errno; message: string };
+
+/** fopen-style open flags. */
+type OpenFlags = 'r' | 'r+' | 'w' | 'w+' | 'a' | 'a+';
+
+interface FileStat {
+  type: 'file' | 'dir';
+  size: number;
+  mtimeMs: number;
+}
+
+interface DirEntry {
+  name: string;
+  type: 'file' | 'dir';
+}
+
+/** Thrown by every `sys.*` call that fails. */
+interface SyscallError extends Error {
+  readonly name: 'SyscallError';
+  readonly errno: Errno;
+  readonly syscall: SyscallName;
+}
+
+interface Sys {
+  readonly SyscallError: new (syscall: SyscallName, fault: { errno: Errno; message: string }) => SyscallError;
+  /** Arguments given after `--` on `agentctl run`. */
+  readonly args: readonly string[];
+  readonly pid: number;
+  /** The agent id; the agent's tree is /agent/<agentId>, and relative paths start there. */
+  readonly agentId: string;
+  open(path: string, flags?: OpenFlags): number;
+  /** read returns up to `length` bytes (default 65536); an empty array is end of file. */
+  read(fd: number, length?: number): Uint8Array;
+  write(fd: number, data: string | Uint8Array): number;
+  close(fd: number): void;
+  stat(path: string): FileStat;
+  readdir(path?: string): DirEntry[];
+  mkdir(path: string, options?: { recursive?: boolean }): void;
+  unlink(path: string): void;
+  getpid(): number;
+  /** exit ends the process with `code` (0–255) at once. */
+  exit(code?: number): never;
+  /** Not implemented yet (ENOSYS): SYS_EXEC, SYS_SIGNAL, SYS_CHECKPOLICY. */
+  exec(tool: string, args?: unknown): unknown;
+  kill(pid: number, signal: string | number): void;
+  checkPolicy(syscall: SyscallName, args?: unknown): unknown;
+  readFile(path: string): string;
+  writeFile(path: string, data: string | Uint8Array): void;
+  appendFile(path: string, data: string | Uint8Array): void;
+  encodeUtf8(text: string): Uint8Array;
+  decodeUtf8(bytes: Uint8Array): string;
+}
+
+declare const sys: Sys;
+/** Syscall numbers by name. */
+declare const SYS: Readonly<Record<SyscallName, number>>;
+/** The raw syscall instruction: never throws for a kernel error, returns a fault instead. */
+declare function syscall(nr: number, ...args: unknown[]): SyscallReply;
+/** console.log/info/debug write to fd 1, console.error/warn to fd 2. */
+declare const console: {
+  log(...values: unknown[]): void;
+  info(...values: unknown[]): void;
+  debug(...values: unknown[]): void;
+  error(...values: unknown[]): void;
+  warn(...values: unknown[]): void;
+};
