@@ -1,0 +1,182 @@
+/**
+ * compilePolicy turns a validated document into closures, once: each rule
+ * becomes a list of condition tests (cheapest first), and rules are indexed
+ * by syscall and, for tool calls, by literal tool name, each bucket split by
+ * effect. No request ever re-parses the policy.
+ */
+import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
+import { anyGlob, argText, globTest, isLiteral, regexTest, type StringTest, windowTest } from './matchers.ts';
+import type { PolicyRequest } from './request.ts';
+import type { Effect, PolicyDocument, PolicyRule, RuleLimits } from './schema.ts';
+
+/** PolicyFieldError is a semantic problem at a path in the document. */
+export class PolicyFieldError extends Error {
+  readonly path: readonly (string | number)[];
+  readonly problem: string;
+  constructor(path: readonly (string | number)[], problem: string) {
+    super(problem);
+    this.path = path;
+    this.problem = problem;
+  }
+}
+
+export interface Condition {
+  /** The field this condition comes from, for explain. */
+  readonly field: string;
+  readonly test: (request: PolicyRequest, now: number) => boolean;
+}
+
+export interface CompiledRule {
+  readonly id: string;
+  readonly order: number;
+  readonly effect: Effect;
+  readonly rule: PolicyRule;
+  readonly conditions: readonly Condition[];
+  readonly limits?: RuleLimits;
+}
+
+export interface Bucket {
+  readonly deny: readonly CompiledRule[];
+  readonly approval: readonly CompiledRule[];
+  readonly allow: readonly CompiledRule[];
+}
+
+export interface CompiledPolicy {
+  readonly version: string;
+  readonly rules: readonly CompiledRule[];
+  readonly approvalTimeoutMs: number;
+  /** candidates returns the rules that can match a request for `syscall` (and `tool`), by effect. */
+  candidates(syscall: string, tool: string | undefined): Bucket;
+}
+
+const DEFAULT_APPROVAL_TIMEOUT_MS = 60_000;
+const ACTION_NAME = /^[a-z][a-z0-9_.:-]{0,127}$/;
+const AGENT_VAR = '${agent}';
+
+function guarded<T>(path: readonly (string | number)[], make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    throw new PolicyFieldError(path, `is not valid: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+}
+
+/** pathTest compiles path globs; globs using ${agent} are compiled per agent id and cached. */
+function pathTest(globs: readonly string[], at: readonly (string | number)[]): (request: PolicyRequest) => boolean {
+  globs.forEach((g, i) => guarded([...at, i], () => globTest(g.replaceAll(AGENT_VAR, 'x'))));
+  const fixed = globs.filter((g) => !g.includes(AGENT_VAR));
+  const templated = globs.filter((g) => g.includes(AGENT_VAR));
+  const fixedTest = fixed.length > 0 ? anyGlob(fixed) : () => false;
+  const perAgent = new Map<string, StringTest>();
+  return (request) => {
+    const path = request.path;
+    if (path === undefined) return false;
+    if (fixedTest(path)) return true;
+    if (templated.length === 0) return false;
+    let test = perAgent.get(request.agentId);
+    if (test === undefined) {
+      test = anyGlob(templated.map((g) => g.replaceAll(AGENT_VAR, request.agentId)));
+      if (perAgent.size < 10_000) perAgent.set(request.agentId, test);
+    }
+    return test(path);
+  };
+}
+
+function compileRule(rule: PolicyRule, order: number): CompiledRule {
+  const at = ['rules', order] as const;
+  const conditions: Condition[] = [];
+  if (rule.syscalls) {
+    rule.syscalls.forEach((name, i) => {
+      if (name === '*' || Object.hasOwn(SYSCALL_NUMBERS, name) || ACTION_NAME.test(name)) return;
+      throw new PolicyFieldError([...at, 'syscalls', i], `unknown syscall '${name}' (use a SYS_* name from the table, a lower-case action name, or *)`);
+    });
+  }
+  if (rule.access) {
+    const access = new Set<string>(rule.access);
+    conditions.push({ field: 'access', test: (r) => access.has(r.access ?? 'none') });
+  }
+  if (rule.tools) {
+    const test = guarded([...at, 'tools'], () => anyGlob(rule.tools!));
+    conditions.push({ field: 'tools', test: (r) => r.tool !== undefined && test(r.tool) });
+  }
+  if (rule.agents) {
+    const test = guarded([...at, 'agents'], () => anyGlob(rule.agents!));
+    conditions.push({ field: 'agents', test: (r) => test(r.agentId) });
+  }
+  if (rule.labels) {
+    const wanted = Object.entries(rule.labels).map(([key, glob]) => [key, guarded([...at, 'labels', key], () => globTest(glob))] as const);
+    conditions.push({
+      field: 'labels',
+      test: (r) => wanted.every(([key, test]) => r.labels !== undefined && Object.hasOwn(r.labels, key) && test(r.labels[key]!)),
+    });
+  }
+  if (rule.capabilities) {
+    const needed = rule.capabilities;
+    conditions.push({ field: 'capabilities', test: (r) => needed.every((c) => r.capabilities?.has(c) === true) });
+  }
+  if (rule.paths) conditions.push({ field: 'paths', test: pathTest(rule.paths, [...at, 'paths']) });
+  if (rule.args) {
+    const tests = rule.args.map((pattern, i) => {
+      const where = [...at, 'args', i];
+      const test: StringTest =
+        pattern.equals !== undefined
+          ? ((want) => (v: string) => v === want)(pattern.equals)
+          : pattern.contains !== undefined
+            ? ((want) => (v: string) => v.includes(want))(pattern.contains)
+            : pattern.glob !== undefined
+              ? guarded([...where, 'glob'], () => globTest(pattern.glob!))
+              : guarded([...where, 'regex'], () => regexTest(pattern.regex!));
+      return [pattern.arg, test] as const;
+    });
+    conditions.push({
+      field: 'args',
+      test: (r) => tests.every(([name, test]) => r.args !== undefined && Object.hasOwn(r.args, name) && test(argText(r.args[name]))),
+    });
+  }
+  if (rule.when) {
+    const when = rule.when;
+    const test = guarded([...at, 'when', 'timezone'], () => windowTest(when));
+    conditions.push({ field: 'when', test: (_r, now) => test(now) });
+  }
+  return { id: rule.id, order, effect: rule.effect, rule, conditions, ...(rule.limits ? { limits: rule.limits } : {}) };
+}
+
+function bucketOf(rules: readonly CompiledRule[]): Bucket {
+  return {
+    deny: rules.filter((r) => r.effect === 'deny'),
+    approval: rules.filter((r) => r.effect === 'require_approval'),
+    allow: rules.filter((r) => r.effect === 'allow'),
+  };
+}
+
+export function compilePolicy(document: PolicyDocument, version: string): CompiledPolicy {
+  const seen = new Map<string, number>();
+  const rules = document.rules.map((rule, i) => {
+    if (seen.has(rule.id)) throw new PolicyFieldError(['rules', i, 'id'], `duplicate rule id '${rule.id}' (first at rules[${seen.get(rule.id)}])`);
+    seen.set(rule.id, i);
+    return compileRule(rule, i);
+  });
+  const anySyscall = rules.filter((r) => r.rule.syscalls === undefined || r.rule.syscalls.includes('*'));
+  const bySyscall = new Map<string, CompiledRule[]>();
+  for (const r of rules) {
+    for (const name of r.rule.syscalls ?? []) {
+      if (name === '*') continue;
+      let list = bySyscall.get(name);
+      if (list === undefined) bySyscall.set(name, (list = []));
+      if (!list.includes(r)) list.push(r);
+    }
+  }
+  const cache = new Map<string, Bucket>();
+  const candidates = (syscall: string, tool: string | undefined): Bucket => {
+    const key = tool === undefined ? syscall : `${syscall}\u0000${tool}`;
+    let bucket = cache.get(key);
+    if (bucket !== undefined) return bucket;
+    const merged = [...(bySyscall.get(syscall) ?? []), ...anySyscall].sort((a, b) => a.order - b.order);
+    // Rules whose tools are all literals can only match those tools.
+    const usable = merged.filter((r) => r.rule.tools === undefined || !r.rule.tools.every(isLiteral) || (tool !== undefined && r.rule.tools.includes(tool)));
+    bucket = bucketOf(usable);
+    if (cache.size < 100_000) cache.set(key, bucket);
+    return bucket;
+  };
+  return { version, rules, approvalTimeoutMs: document.defaults?.approval_timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS, candidates };
+}

@@ -1,0 +1,63 @@
+/**
+ * RuleCounters keeps per-agent usage for rules with limits: calls let through
+ * (max_calls), a sliding window of recent call times (rate), and tokens used
+ * (token_budget, fed by the LLM tool). Counters are keyed by rule id so they
+ * survive a policy reload that keeps the rule.
+ */
+import type { RuleLimits } from './schema.ts';
+
+const WINDOW_MS = { second: 1_000, minute: 60_000, hour: 3_600_000 } as const;
+
+interface Usage {
+  calls: number;
+  /** Ring of the last `rate.count` call times. */
+  times: number[];
+  next: number;
+}
+
+export class RuleCounters {
+  private readonly usage = new Map<string, Usage>();
+  private readonly tokens = new Map<string, number>();
+
+  private get(ruleId: string, agentId: string): Usage | undefined {
+    return this.usage.get(`${ruleId}\u0000${agentId}`);
+  }
+
+  /** exhausted says which limit of `limits` the agent has used up, or undefined. */
+  exhausted(ruleId: string, agentId: string, limits: RuleLimits, now: number): string | undefined {
+    const usage = this.get(ruleId, agentId);
+    if (limits.max_calls !== undefined && (usage?.calls ?? 0) >= limits.max_calls) return `max_calls ${limits.max_calls} reached`;
+    if (limits.rate !== undefined && usage !== undefined && usage.times.length >= limits.rate.count) {
+      const oldest = usage.times[usage.next % usage.times.length]!;
+      if (now - oldest < WINDOW_MS[limits.rate.per]) return `rate ${limits.rate.count} per ${limits.rate.per} exceeded`;
+    }
+    if (limits.token_budget !== undefined && (this.tokens.get(agentId) ?? 0) >= limits.token_budget) {
+      return `token budget ${limits.token_budget} used up`;
+    }
+    return undefined;
+  }
+
+  /** count records one call let through by the rule. */
+  count(ruleId: string, agentId: string, limits: RuleLimits, now: number): void {
+    const key = `${ruleId}\u0000${agentId}`;
+    let usage = this.usage.get(key);
+    if (usage === undefined) this.usage.set(key, (usage = { calls: 0, times: [], next: 0 }));
+    usage.calls++;
+    if (limits.rate !== undefined) {
+      if (usage.times.length < limits.rate.count) usage.times.push(now);
+      else {
+        usage.times[usage.next] = now;
+        usage.next = (usage.next + 1) % usage.times.length;
+      }
+    }
+  }
+
+  /** addTokens adds LLM tokens used by an agent (for token_budget). */
+  addTokens(agentId: string, tokens: number): void {
+    this.tokens.set(agentId, (this.tokens.get(agentId) ?? 0) + tokens);
+  }
+
+  tokensUsed(agentId: string): number {
+    return this.tokens.get(agentId) ?? 0;
+  }
+}

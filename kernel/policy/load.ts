@@ -1,0 +1,122 @@
+/**
+ * Loading a policy: parse YAML or JSON (JSON is read as YAML 1.2, which keeps
+ * source positions), validate against POLICY_SCHEMA, then compile. Any
+ * failure is a PolicyError naming the file, line, column and field; there is
+ * no fallback policy.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { canonicalJson } from '../canonical-json.ts';
+import { compilePolicy, PolicyFieldError, type CompiledPolicy } from './compile.ts';
+import { POLICY_SCHEMA, type PolicyDocument } from './schema.ts';
+
+/** PolicyError says where a policy is wrong: `file:line:column: field: problem`. */
+export class PolicyError extends Error {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly field: string;
+  constructor(file: string, line: number, column: number, field: string, problem: string) {
+    super(`${file}:${line}:${column}: ${field ? `${field}: ` : ''}${problem}`);
+    this.name = 'PolicyError';
+    this.file = file;
+    this.line = line;
+    this.column = column;
+    this.field = field;
+  }
+}
+
+const validate = new Ajv({ allErrors: false, strict: true }).compile<PolicyDocument>(POLICY_SCHEMA);
+const MAX_POLICY_BYTES = 16 * 1024 * 1024;
+
+type PathKey = string | number;
+
+function fieldName(path: readonly PathKey[]): string {
+  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${key}` : key), '');
+}
+
+function pointerPath(pointer: string): PathKey[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+/** locate finds the source offset of `path` (or of the key `key` under it) in the document. */
+function locate(doc: Document, path: readonly PathKey[], key?: string): number {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = (depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true)) as Node | null | undefined;
+    if (node === null || node === undefined) continue;
+    if (key !== undefined && depth === path.length && isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
+      const keyNode = pair?.key as Node | undefined;
+      if (keyNode?.range) return keyNode.range[0];
+    }
+    if (node.range) return node.range[0];
+  }
+  return 0;
+}
+
+function schemaProblem(error: ErrorObject): { path: PathKey[]; key?: string; problem: string } {
+  const path = pointerPath(error.instancePath);
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === 'required') return { path: [...path, String(params.missingProperty)], problem: 'is required' };
+  if (error.keyword === 'additionalProperties') {
+    const key = String(params.additionalProperty);
+    return { path: [...path, key], key, problem: 'is not a known field' };
+  }
+  if (error.keyword === 'enum') return { path, problem: `must be one of ${(params.allowedValues as unknown[]).join(', ')}` };
+  if (error.keyword === 'const') return { path, problem: `must be ${JSON.stringify(params.allowedValue)}` };
+  return { path, problem: error.message ?? 'is invalid' };
+}
+
+export interface LoadedPolicy {
+  readonly file: string;
+  readonly source: string;
+  readonly document: PolicyDocument;
+  /** `sha256:<hex>` over the document's canonical JSON. */
+  readonly version: string;
+  readonly compiled: CompiledPolicy;
+}
+
+/** parsePolicy parses, validates and compiles policy text; PolicyError on any problem. */
+export function parsePolicy(source: string, file: string): LoadedPolicy {
+  if (source.length > MAX_POLICY_BYTES) throw new PolicyError(file, 1, 1, '', `is larger than ${MAX_POLICY_BYTES} bytes`);
+  const lines = new LineCounter();
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number) => lines.linePos(offset);
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]!;
+    const pos = at(err.pos[0]);
+    throw new PolicyError(file, pos.line, pos.col, '', `syntax error: ${err.message.split('\n')[0]}`);
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (!validate(data)) {
+    const { path, key, problem } = schemaProblem(validate.errors![0]!);
+    const pos = at(locate(doc, key === undefined ? path : path.slice(0, -1), key));
+    throw new PolicyError(file, pos.line, pos.col, fieldName(path), problem);
+  }
+  const version = `sha256:${createHash('sha256').update(canonicalJson(data)).digest('hex')}`;
+  try {
+    return { file, source, document: data, version, compiled: compilePolicy(data, version) };
+  } catch (err) {
+    if (!(err instanceof PolicyFieldError)) throw err;
+    const pos = at(locate(doc, err.path));
+    throw new PolicyError(file, pos.line, pos.col, fieldName(err.path), err.problem);
+  }
+}
+
+/** loadPolicyFile reads and parses a policy file; PolicyError (line 0) if it cannot be read. */
+export function loadPolicyFile(path: string): LoadedPolicy {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new PolicyError(path, 0, 0, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return parsePolicy(text, path);
+}

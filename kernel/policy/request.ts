@@ -1,0 +1,30 @@
+/**
+ * PolicyRequest is what the engine decides on: who asks (agent id, labels,
+ * capabilities), for what (syscall or action), on what (path, tool,
+ * arguments). Syscalls from ring 3 and external evaluation requests both
+ * become one of these.
+ */
+import type { Effect, Risk, ViolationSignal } from './schema.ts';
+
+export interface PolicyRequest {
+  readonly agentId: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly capabilities?: ReadonlySet<string>;
+  readonly syscall: string;
+  readonly access?: 'read' | 'write' | 'none';
+  readonly path?: string;
+  readonly tool?: string;
+  readonly args?: Readonly<Record<string, unknown>>;
+}
+
+export interface PolicyDecision {
+  readonly effect: Effect;
+  /** The rule that decided, or `default-deny`. */
+  readonly rule: string;
+  readonly reason: string;
+  readonly policyVersion: string;
+  readonly onViolation?: ViolationSignal;
+  readonly risk?: Risk;
+  /** For require_approval: how long to wait before denying. */
+  readonly approvalTimeoutMs?: number;
+}

@@ -1,0 +1,152 @@
+/**
+ * The Policy Definition Language: the published JSON Schema (printed by
+ * `agentctl policy schema`) and the TypeScript shape of a valid document.
+ */
+
+export type Effect = 'allow' | 'deny' | 'require_approval';
+export type Risk = 'low' | 'medium' | 'high' | 'critical';
+export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
+export type ViolationSignal = 'SIGPOLICY' | 'SIGTRUST' | 'SIGKILL' | 'SIGTERM';
+
+/** ArgPattern matches one named argument: exactly one of equals, contains, glob, regex. */
+export interface ArgPattern {
+  arg: string;
+  equals?: string;
+  contains?: string;
+  glob?: string;
+  regex?: string;
+}
+
+export interface RuleLimits {
+  /** Calls this rule may let through, per agent, over the kernel's lifetime. */
+  max_calls?: number;
+  /** At most `count` calls per `per`, per agent (sliding window). */
+  rate?: { count: number; per: 'second' | 'minute' | 'hour' };
+  /** The agent's LLM tokens used so far must stay below this. */
+  token_budget?: number;
+}
+
+export interface TimeWindow {
+  days?: Weekday[];
+  /** `HH:MM-HH:MM`, may wrap midnight. */
+  hours?: string;
+  /** IANA zone; UTC by default. */
+  timezone?: string;
+}
+
+export interface PolicyRule {
+  id: string;
+  effect: Effect;
+  description?: string;
+  reason?: string;
+  syscalls?: string[];
+  agents?: string[];
+  labels?: Record<string, string>;
+  capabilities?: string[];
+  paths?: string[];
+  access?: ('read' | 'write' | 'none')[];
+  tools?: string[];
+  args?: ArgPattern[];
+  when?: TimeWindow;
+  limits?: RuleLimits;
+  on_violation?: ViolationSignal;
+  risk?: Risk;
+}
+
+export interface PolicyDocument {
+  version: 1;
+  name?: string;
+  description?: string;
+  defaults?: { approval_timeout_ms?: number };
+  rules: PolicyRule[];
+}
+
+const stringList = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 512 }, minItems: 1, maxItems: 1000 } as const;
+
+export const POLICY_SCHEMA = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://agent-kernel.dev/schema/policy-v1.json',
+  title: 'Agent kernel policy (PDL v1)',
+  description: 'Rules match requests; deny overrides require_approval overrides allow; no matching rule means deny.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['version', 'rules'],
+  properties: {
+    version: { const: 1, description: 'PDL version' },
+    name: { type: 'string', maxLength: 200 },
+    description: { type: 'string', maxLength: 4000 },
+    defaults: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { approval_timeout_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 } },
+    },
+    rules: {
+      type: 'array',
+      maxItems: 100_000,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'effect'],
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
+          effect: { enum: ['allow', 'deny', 'require_approval'] },
+          description: { type: 'string', maxLength: 4000 },
+          reason: { type: 'string', maxLength: 1000 },
+          syscalls: { ...stringList, description: 'syscall names (SYS_OPEN …), action names for external agents, or "*"' },
+          agents: { ...stringList, description: 'globs on the agent id' },
+          labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 512 }, description: 'label → glob; all must match' },
+          capabilities: { ...stringList, description: 'capabilities the agent must all hold' },
+          paths: { ...stringList, description: 'globs on the resolved VFS path; ${agent} is the calling agent id' },
+          access: { type: 'array', items: { enum: ['read', 'write', 'none'] }, minItems: 1 },
+          tools: { ...stringList, description: 'globs on the tool name (SYS_EXEC)' },
+          args: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 64,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['arg'],
+              minProperties: 2,
+              maxProperties: 2,
+              properties: {
+                arg: { type: 'string', minLength: 1, maxLength: 128 },
+                equals: { type: 'string', maxLength: 4096 },
+                contains: { type: 'string', minLength: 1, maxLength: 4096 },
+                glob: { type: 'string', minLength: 1, maxLength: 4096 },
+                regex: { type: 'string', minLength: 1, maxLength: 4096, description: 'RE2 syntax: linear-time, no backreferences' },
+              },
+            },
+          },
+          when: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: {
+              days: { type: 'array', items: { enum: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] }, minItems: 1, uniqueItems: true },
+              hours: { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$' },
+              timezone: { type: 'string', minLength: 1, maxLength: 64 },
+            },
+          },
+          limits: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: {
+              max_calls: { type: 'integer', minimum: 0 },
+              rate: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['count', 'per'],
+                properties: { count: { type: 'integer', minimum: 1, maximum: 1_000_000 }, per: { enum: ['second', 'minute', 'hour'] } },
+              },
+              token_budget: { type: 'integer', minimum: 0 },
+            },
+          },
+          on_violation: { enum: ['SIGPOLICY', 'SIGTRUST', 'SIGKILL', 'SIGTERM'] },
+          risk: { enum: ['low', 'medium', 'high', 'critical'] },
+        },
+      },
+    },
+  },
+} as const;
