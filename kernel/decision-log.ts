@@ -3,9 +3,10 @@
  * with a sequence number and a time. The hash-chained file recorder arrives
  * with the governance issue behind the same DecisionRecorder interface.
  */
-import type { DecisionInput, DecisionRecorder } from '../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder, LifecycleRecord, SyscallRecord } from '../syscalls/context.ts';
 
-export type LoggedDecision = DecisionInput & { readonly seq: number; readonly time: number };
+/** LoggedDecision is a record as kept: arguments are not kept in memory. */
+export type LoggedDecision = (Omit<SyscallRecord, 'args'> | LifecycleRecord) & { readonly seq: number; readonly time: number };
 
 export class MemoryDecisionLog implements DecisionRecorder {
   private readonly entries: LoggedDecision[] = [];
@@ -19,7 +20,11 @@ export class MemoryDecisionLog implements DecisionRecorder {
 
   record(entry: DecisionInput): void {
     const seq = this.dropped + this.entries.length + 1;
-    this.entries.push({ ...entry, seq, time: Date.now() });
+    const time = Date.now();
+    if (entry.type === 'syscall') {
+      const { args: _args, ...kept } = entry;
+      this.entries.push({ ...kept, seq, time });
+    } else this.entries.push({ ...entry, seq, time });
     if (this.entries.length > this.limit + (this.limit >> 2)) {
       this.entries.splice(0, this.entries.length - this.limit);
       this.dropped = seq - this.entries.length;

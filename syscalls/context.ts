@@ -17,6 +17,10 @@ export interface AccessRequest {
   readonly access: Access;
   /** The resolved absolute path, for rows whose policy point is a path. */
   readonly path?: string;
+  /** The tool name, for rows whose policy point is a tool. */
+  readonly tool?: string;
+  /** The decoded arguments, for argument patterns. */
+  readonly args: Readonly<Record<string, unknown>>;
 }
 
 /** Decision names the effect, the rule that made it, and why. */
@@ -24,6 +28,12 @@ export interface Decision {
   readonly effect: Effect;
   readonly rule: string;
   readonly reason: string;
+  /** The version (content hash) of the policy that decided, if a policy did. */
+  readonly policyVersion?: string;
+  /** A signal to send the caller when this is a deny (e.g. SIGPOLICY). */
+  readonly onViolation?: string;
+  /** How long a require_approval decision may wait. */
+  readonly approvalTimeoutMs?: number;
 }
 
 /** Authorizer decides every syscall; an error inside it must be a deny. */
@@ -37,22 +47,34 @@ export interface SyscallRecord {
   readonly pid: number;
   readonly agentId: string;
   readonly syscall: string;
+  readonly access: Access;
   readonly effect: Effect;
   readonly rule: string;
+  readonly reason: string;
+  readonly policyVersion?: string;
   readonly path?: string;
+  /** The decoded arguments; a recorder keeps a digest, never the data. */
+  readonly args?: Readonly<Record<string, unknown>>;
 }
 
-/** LifecycleRecord is a spawn or an exit. */
+/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit. */
 export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit';
+  readonly type: 'spawn' | 'exit' | 'signal' | 'approval';
   readonly pid: number;
   readonly agentId: string;
   readonly detail: string;
+  readonly policyVersion?: string;
 }
 
 export type DecisionInput = SyscallRecord | LifecycleRecord;
 
-/** DecisionRecorder appends records in order; it is written before the action runs. */
+/**
+ * DecisionRecorder appends records in order. record() returns once the entry
+ * is on the record as far as the recorder promises: a recorder must have
+ * written an allowed `write`-access syscall (and everything before it) before
+ * it returns, since the action runs next. A recorder that cannot record throws,
+ * and the dispatcher then denies.
+ */
 export interface DecisionRecorder {
   record(entry: DecisionInput): void;
 }

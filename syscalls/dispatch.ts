@@ -18,11 +18,20 @@ export type Reply = { readonly v: unknown } | SyscallFault;
 const FAILED_CLOSED: Decision = { effect: 'deny', rule: 'kernel.fail-closed', reason: 'authorizer error' };
 
 function accessOf(point: PolicyPoint, args: Readonly<Record<string, unknown>>): Access {
-  return match(point)
-    .with({ resource: 'path', access: 'by-flags' }, () => (args.flags === 'r' ? 'read' : 'write') as Access)
-    .with({ resource: 'path', access: 'read' }, () => 'read' as const)
-    .with({ resource: 'path', access: 'write' }, () => 'write' as const)
-    .with({ resource: 'fd' }, { resource: 'self' }, { resource: 'tool' }, { resource: 'process' }, () => 'none' as const)
+  return point.access === 'by-flags' ? (args.flags === 'r' ? 'read' : 'write') : point.access;
+}
+
+/** requestFor builds the authorizer's question from the row's policy point; a path is resolved once, here. */
+function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unknown>): AccessRequest {
+  const base = { pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, access: accessOf(row.policy, args), args };
+  return match(row.policy.resource)
+    .with('path', () => {
+      const path = ctx.fs.resolve(args.path as string);
+      args.path = path;
+      return { ...base, path };
+    })
+    .with('tool', () => ({ ...base, tool: args.tool as string }))
+    .with('fd', 'self', 'process', () => base)
     .exhaustive();
 }
 
@@ -50,23 +59,40 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
   const row = typeof nr === 'number' ? ROW_BY_NR[nr] : undefined;
   if (row === undefined) {
     try {
-      services.recorder.record({ type: 'syscall', pid: ctx.pid, agentId: ctx.agentId, syscall: `#${String(nr).slice(0, 32)}`, effect: 'deny', rule: 'kernel.enosys' });
+      services.recorder.record({
+        type: 'syscall',
+        pid: ctx.pid,
+        agentId: ctx.agentId,
+        syscall: `#${String(nr).slice(0, 32)}`,
+        access: 'none',
+        effect: 'deny',
+        rule: 'kernel.enosys',
+        reason: 'no such syscall',
+      });
     } catch {
       // the answer is ENOSYS either way
     }
     return { errno: 'ENOSYS', message: `no syscall number ${String(nr).slice(0, 32)}` };
   }
   try {
-    const args = decodeArgs(row.args, row.argNames, raw) as Decoded<Schema> & { path?: string };
-    let path: string | undefined;
-    if (row.policy.resource === 'path') {
-      path = ctx.fs.resolve(args.path as string);
-      (args as { path?: string }).path = path;
-    }
-    const decision = authorize(services, { pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, access: accessOf(row.policy, args), path });
-    services.recorder.record({ type: 'syscall', pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, effect: decision.effect, rule: decision.rule, path });
+    const args = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
+    const request = requestFor(row, ctx, args);
+    const decision = authorize(services, request);
+    services.recorder.record({
+      type: 'syscall',
+      pid: ctx.pid,
+      agentId: ctx.agentId,
+      syscall: row.name,
+      access: request.access,
+      effect: decision.effect,
+      rule: decision.rule,
+      reason: decision.reason,
+      policyVersion: decision.policyVersion,
+      path: request.path,
+      args,
+    });
     return match(decision.effect)
-      .with('allow', () => run(row, ctx, args))
+      .with('allow', () => run(row, ctx, args as Decoded<Schema>))
       .with('deny', () => ({ errno: 'EACCES' as const, message: `${row.name} denied by ${decision.rule}: ${decision.reason}` }))
       .with('require_approval', () => ({ errno: 'EACCES' as const, message: `${row.name} needs approval (${decision.rule}); no approver is configured` }))
       .exhaustive();

@@ -18,16 +18,15 @@ import { sysUnlink } from './handlers/unlink.ts';
 import { sysWrite } from './handlers/write.ts';
 
 /**
- * PolicyPoint says what resource a row touches, for the authorizer: a path
- * argument (read, write, or decided by the open flags), an fd the caller
- * holds, the caller itself, or something not yet governed (an ENOSYS row).
+ * PolicyPoint says what resource a row touches, for the authorizer and the
+ * recorder: a path argument, an fd the caller holds, the caller itself, a
+ * tool or another process; and whether the call reads or changes something.
  */
-export type PolicyPoint =
-  | { readonly resource: 'path'; readonly access: 'read' | 'write' | 'by-flags' }
-  | { readonly resource: 'fd' }
-  | { readonly resource: 'self' }
-  | { readonly resource: 'tool' }
-  | { readonly resource: 'process' };
+export type PolicyPoint = {
+  readonly resource: 'path' | 'fd' | 'self' | 'tool' | 'process';
+  /** read: no effect outside the kernel's answer; write: changes something; by-flags: open decides. */
+  readonly access: 'read' | 'write' | 'none' | 'by-flags';
+};
 
 export type Implementation<S extends Schema> =
   | { readonly kind: 'handler'; readonly run: (ctx: SyscallContext, args: Decoded<S>) => unknown }
@@ -67,19 +66,19 @@ const RECURSIVE = optional(bool, false);
 
 // prettier-ignore
 export const SYSCALL_TABLE = [
-  row(0,  'SYS_READ',        { fd: FD, length: int(0, ARG_LIMITS.ioBytes) },     { resource: 'fd' },                       sysRead,      'read up to length bytes; fd 0 is the operator stdin (end of file for now)'),
-  row(1,  'SYS_WRITE',       { fd: FD, data: bytes(ARG_LIMITS.ioBytes) },        { resource: 'fd' },                       sysWrite,     'fd 1 and 2 are the operator stdout and stderr'),
+  row(0,  'SYS_READ',        { fd: FD, length: int(0, ARG_LIMITS.ioBytes) },     { resource: 'fd', access: 'read' },       sysRead,      'read up to length bytes; fd 0 is the operator stdin (end of file for now)'),
+  row(1,  'SYS_WRITE',       { fd: FD, data: bytes(ARG_LIMITS.ioBytes) },        { resource: 'fd', access: 'write' },      sysWrite,     'fd 1 and 2 are the operator stdout and stderr'),
   row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                        { resource: 'path', access: 'by-flags' }, sysOpen,      'flags as in fopen: r r+ w w+ a a+'),
-  row(3,  'SYS_CLOSE',       { fd: FD },                                         { resource: 'fd' },                       sysClose,     'closing 0, 1 or 2 is allowed'),
+  row(3,  'SYS_CLOSE',       { fd: FD },                                         { resource: 'fd', access: 'none' },       sysClose,     'closing 0, 1 or 2 is allowed'),
   row(4,  'SYS_STAT',        { path: PATH },                                     { resource: 'path', access: 'read' },     sysStat,      'type, size, mtimeMs'),
   row(5,  'SYS_READDIR',     { path: PATH },                                     { resource: 'path', access: 'read' },     sysReaddir,   'entries sorted by name, mount points included'),
   row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },               { resource: 'path', access: 'write' },    sysMkdir,     'recursive creates parents'),
   row(7,  'SYS_UNLINK',      { path: PATH },                                     { resource: 'path', access: 'write' },    sysUnlink,    'files and empty directories'),
-  row(8,  'SYS_GETPID',      {},                                                 { resource: 'self' },                     sysGetpid,    'never fails'),
-  row(9,  'SYS_EXIT',        { code: int(0, 255) },                              { resource: 'self' },                     sysExit,      'the isolate stops as the call returns'),
-  row(10, 'SYS_EXEC',        { tool: str(256), args: optional(json(), null) },   { resource: 'tool' },                     enosys('#5'), 'ENOSYS until the tool registry lands (issue #5)'),
-  row(11, 'SYS_SIGNAL',      { pid: PID, signal: str(32) },                      { resource: 'process' },                  enosys('#4'), 'ENOSYS until signal delivery lands (issue #4)'),
-  row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: optional(json(), null) }, { resource: 'self' },                     enosys('#3'), 'ENOSYS until the policy engine lands (issue #3)'),
+  row(8,  'SYS_GETPID',      {},                                                 { resource: 'self', access: 'read' },     sysGetpid,    'never fails'),
+  row(9,  'SYS_EXIT',        { code: int(0, 255) },                              { resource: 'self', access: 'write' },    sysExit,      'the isolate stops as the call returns'),
+  row(10, 'SYS_EXEC',        { tool: str(256), args: optional(json(), null) },   { resource: 'tool', access: 'write' },    enosys('#5'), 'ENOSYS until the tool registry lands (issue #5)'),
+  row(11, 'SYS_SIGNAL',      { pid: PID, signal: str(32) },                      { resource: 'process', access: 'write' }, enosys('#4'), 'ENOSYS until signal delivery lands (issue #4)'),
+  row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: optional(json(), null) }, { resource: 'self', access: 'read' },     enosys('#3'), 'ENOSYS until the policy engine lands (issue #3)'),
 ] as const;
 
 export type AnyRow = (typeof SYSCALL_TABLE)[number];

@@ -171,7 +171,7 @@ export function compilePolicy(document: PolicyDocument, version: string): Compil
     const key = tool === undefined ? syscall : `${syscall}\u0000${tool}`;
     let bucket = cache.get(key);
     if (bucket !== undefined) return bucket;
-    const merged = [...(bySyscall.get(syscall) ?? []), ...anySyscall].sort((a, b) => a.order - b.order);
+    const merged = [...(bySyscall.get(syscall) ?? []), ...anySyscall].toSorted((a, b) => a.order - b.order);
     // Rules whose tools are all literals can only match those tools.
     const usable = merged.filter((r) => r.rule.tools === undefined || !r.rule.tools.every(isLiteral) || (tool !== undefined && r.rule.tools.includes(tool)));
     bucket = bucketOf(usable);
