@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import { CONFINEMENT_POLICY_TEXT } from '../../kernel/confinement.ts';
+import { Kernel } from '../../kernel/kernel.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import { AGENT_TREE_DIRS, AgentVfs, agentRoot } from '../../vfs/agent-vfs.ts';
+import { MemfsBackend } from '../../vfs/memfs-backend.ts';
+import { report } from '../syscalls/harness.ts';
+
+function errnoOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    if (err instanceof KernelError) return err.errno;
+    throw err;
+  }
+}
+
+const STANDARD = ['mem/working', 'mem/episodic', 'mem/semantic', 'state/checkpoints', 'ipc', 'policy'];
+
+describe('AgentVfs: the standard tree', () => {
+  it('lists the layout of ARCHITECTURE.md', () => {
+    expect([...AGENT_TREE_DIRS]).toEqual(['/mem/working', '/mem/episodic', '/mem/semantic', '/state/checkpoints', '/ipc']);
+    expect(agentRoot('a')).toBe('/agent/a');
+  });
+
+  it('exists, empty, when an agent is spawned', async () => {
+    const { value } = await report(`
+      const dirs = ${JSON.stringify(STANDARD)};
+      report({ types: dirs.map((d) => sys.stat(d).type), root: sys.readdir('.').map((e) => e.name), checkpoints: sys.readdir('state/checkpoints'), working: sys.readdir('mem/working') });
+    `, { agentId: 'fresh' });
+    expect(value).toEqual({ types: Array(6).fill('dir'), root: ['ipc', 'mem', 'policy', 'state'], checkpoints: [], working: [] });
+  });
+
+  it('is built in the root backend it is given, with policy/ on its own mount', () => {
+    const backend = new MemfsBackend();
+    const vfs = new AgentVfs('x', { root: backend, policyFiles: { '/rules.json': '{"rules":[]}' } });
+    expect(vfs.root).toBe('/agent/x');
+    for (const dir of AGENT_TREE_DIRS) expect(backend.stat(dir).type).toBe('dir');
+    expect(errnoOf(() => backend.stat('/policy/rules.json'))).toBe('ENOENT');
+    expect(vfs.readdir('/agent/x/policy')).toEqual([{ name: 'rules.json', type: 'file' }]);
+    expect(vfs.mounts.list().map((m) => [m.point, m.readOnly])).toEqual([['/agent/x/policy', true], ['/agent/x', false]]);
+  });
+
+  it('resolves relative paths against the tree root', () => {
+    const vfs = new AgentVfs('x');
+    expect(vfs.resolve('mem/working')).toBe('/agent/x/mem/working');
+    expect(vfs.resolve('.')).toBe('/agent/x');
+    expect(vfs.resolve('../y')).toBe('/agent/y');
+  });
+});
+
+describe('AgentVfs: policy/ is read-only', () => {
+  it('from ring 3: reads work, every write is EROFS', async () => {
+    const { value } = await report(`
+      report({
+        text: sys.readFile('policy/README'),
+        listing: sys.readdir('policy'),
+        writes: [
+          errnoOf(() => sys.writeFile('policy/README', 'allow all')),
+          errnoOf(() => sys.appendFile('policy/README', 'allow all')),
+          errnoOf(() => sys.open('policy/README', 'r+')),
+          errnoOf(() => sys.writeFile('policy/new', 'x')),
+          errnoOf(() => sys.mkdir('policy/d')),
+          errnoOf(() => sys.unlink('policy/README')),
+          errnoOf(() => sys.unlink('policy')),
+          errnoOf(() => sys.writeFile('mem/../policy/README', 'x')),
+          errnoOf(() => sys.writeFile('/agent/' + sys.agentId + '/policy/README', 'x')),
+        ],
+        after: sys.readFile('policy/README'),
+      });
+    `);
+    expect(value).toEqual({
+      text: CONFINEMENT_POLICY_TEXT,
+      listing: [{ name: 'README', type: 'file' }],
+      writes: Array(9).fill('EROFS'),
+      after: CONFINEMENT_POLICY_TEXT,
+    });
+  });
+
+  it('from ring 0 too: the mount refuses writes, whoever asks', () => {
+    const vfs = new AgentVfs('x', { policyFiles: { '/README': 'text' } });
+    expect(['r+', 'w', 'w+', 'a', 'a+'].map((m) => errnoOf(() => vfs.open('/agent/x/policy/README', m as 'w')))).toEqual(Array(5).fill('EROFS'));
+    expect([errnoOf(() => vfs.mkdir('/agent/x/policy/d', true)), errnoOf(() => vfs.unlink('/agent/x/policy/README'))]).toEqual(['EROFS', 'EROFS']);
+    const file = vfs.open('/agent/x/policy/README', 'r').file;
+    expect(new TextDecoder().decode(file.read(100, 0))).toBe('text');
+    file.close();
+  });
+
+  it('the root of the tree lists policy even though the root backend has no such directory', () => {
+    const vfs = new AgentVfs('x');
+    expect(vfs.readdir('/agent/x').map((e) => e.name)).toEqual(['ipc', 'mem', 'policy', 'state']);
+  });
+});
+
+describe('AgentVfs: agents are separate', () => {
+  it("agent a cannot see agent b's files, by relative or absolute path", async () => {
+    const kernel = new Kernel();
+    await report("sys.mkdir('mem/semantic/secret'); sys.writeFile('mem/semantic/secret/key', 'b-only'); report(0);", { agentId: 'b', kernel });
+    const { value } = await report(`
+      report({
+        ownTree: errnoOf(() => sys.stat('mem/semantic/secret')),
+        ownListing: sys.readdir('mem/semantic'),
+        absolute: ['/agent/b/mem/semantic/secret/key', '/agent/b', '/agent/a/../b/mem', '../b/mem/semantic', 'mem/../../b/mem'].map((p) => errnoOf(() => sys.stat(p))),
+        read: errnoOf(() => sys.readFile('/agent/b/mem/semantic/secret/key')),
+        list: errnoOf(() => sys.readdir('/agent/b/mem/semantic')),
+        overwrite: errnoOf(() => sys.writeFile('/agent/b/mem/semantic/secret/key', 'a was here')),
+      });
+    `, { agentId: 'a', kernel });
+    expect(value).toEqual({ ownTree: 'ENOENT', ownListing: [], absolute: Array(5).fill('EACCES'), read: 'EACCES', list: 'EACCES', overwrite: 'EACCES' });
+    const b = kernel.vfs('b');
+    const file = b.open('/agent/b/mem/semantic/secret/key', 'r').file;
+    expect(new TextDecoder().decode(file.read(100, 0))).toBe('b-only');
+    file.close();
+  });
+
+  it('ring 0 confines each operation to the tree as well', () => {
+    const vfs = new AgentVfs('a');
+    expect([
+      errnoOf(() => vfs.stat('/agent/b')),
+      errnoOf(() => vfs.readdir('/agent')),
+      errnoOf(() => vfs.mkdir('/agent/ab', true)),
+      errnoOf(() => vfs.unlink('/etc/passwd')),
+      errnoOf(() => vfs.open('/agent/b/x', 'w')),
+    ]).toEqual(Array(5).fill('EACCES'));
+  });
+
+  it('two AgentVfs objects for different agents share no storage', () => {
+    const a = new AgentVfs('a');
+    const b = new AgentVfs('b');
+    a.open('/agent/a/mem/working/f', 'w').file.close();
+    expect(a.stat('/agent/a/mem/working/f').type).toBe('file');
+    expect(b.readdir('/agent/b/mem/working')).toEqual([]);
+  });
+});
+
+describe('AgentVfs: lifetime', () => {
+  it('one kernel keeps an agent tree across two runs of the same agentId', async () => {
+    const kernel = new Kernel();
+    const first = await report("sys.writeFile('mem/episodic/day1', 'met Alice'); sys.mkdir('state/checkpoints/c1'); report(0);", { agentId: 'keeper', kernel });
+    const second = await report("report({ note: sys.readFile('mem/episodic/day1'), cp: sys.stat('state/checkpoints/c1').type });", { agentId: 'keeper', kernel });
+    expect(second.value).toEqual({ note: 'met Alice', cp: 'dir' });
+    expect(second.result.exit.pid).not.toBe(first.result.exit.pid);
+    expect(kernel.vfs('keeper')).toBe(kernel.vfs('keeper'));
+  });
+
+  it('a different kernel, or a different agentId, starts from a fresh tree', async () => {
+    const kernel = new Kernel();
+    await report("sys.writeFile('mem/episodic/day1', 'met Alice'); report(0);", { agentId: 'keeper', kernel });
+    const other = await report("report(errnoOf(() => sys.stat('mem/episodic/day1')));", { agentId: 'keeper', kernel: new Kernel() });
+    const sibling = await report("report(errnoOf(() => sys.stat('mem/episodic/day1')));", { agentId: 'keeper2', kernel });
+    expect([other.value, sibling.value]).toEqual(['ENOENT', 'ENOENT']);
+  });
+});
