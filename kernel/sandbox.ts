@@ -39,7 +39,8 @@ export interface SandboxHooks {
 
 /** agentStack keeps the agent-side frames of an error text and bounds its size. */
 function agentStack(text: string): string {
-  const lines = text.split('\n').filter((l) => !l.includes(RUNTIME_FILE) && !l.includes('<isolated-vm boundary>'));
+  // Drop the runtime's frames, isolated-vm's boundary marker and the kernel's one-line program wrapper (line 1, negative column).
+  const lines = text.split('\n').filter((l) => !l.includes(RUNTIME_FILE) && !l.includes('<isolated-vm boundary>') && !/:1:-\d+\)?$/.test(l));
   return lines.join('\n').slice(0, MAX_ERROR_TEXT);
 }
 
@@ -51,11 +52,22 @@ function syntaxMessage(program: Program, err: unknown): string {
   return at ? `${program.filename}:${at[2]}:${at[3]}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
 }
 
+/**
+ * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
+ * `{ wait: ticket }` and its runtime sleeps in Atomics.wait on a private
+ * shared flag (its pool thread blocks, never the kernel's event loop); when
+ * the reply is ready the kernel stores it, raises the flag and notifies, and
+ * the runtime collects it with `__collect(ticket)`. Disposing the isolate
+ * interrupts the wait.
+ */
 export class Sandbox {
   private readonly isolate: ivm.Isolate;
   private readonly context: ivm.Context;
   private readonly script: ivm.Script;
   private readonly hooks: SandboxHooks;
+  private readonly wake = new Int32Array(new SharedArrayBuffer(4));
+  private readonly ready = new Map<number, Reply>();
+  private nextTicket = 1;
   private ended = false;
 
   /** Sandbox compiles `program` in a fresh isolate; ENOEXEC on a syntax error. */
@@ -65,7 +77,9 @@ export class Sandbox {
     try {
       this.context = this.isolate.createContextSync();
       const global = this.context.global;
-      global.setSync('__syscall', new ivm.Callback((nr: unknown, ...args: unknown[]) => hooks.syscall(nr, args)));
+      global.setSync('__syscall', new ivm.Callback((nr: unknown, ...args: unknown[]) => this.enter(nr, args)));
+      global.setSync('__collect', new ivm.Callback((ticket: unknown) => this.collect(ticket)));
+      global.setSync('__wake', new ivm.ExternalCopy(this.wake.buffer).copyInto({ release: true }));
       global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.finish(code === 0 ? { kind: 'returned' } : { kind: 'threw', error: agentStack(String(text)) })));
       global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
       this.isolate.compileScriptSync(RUNTIME_SOURCE, { filename: RUNTIME_FILE }).runSync(this.context);
@@ -81,6 +95,26 @@ export class Sandbox {
       this.isolate.dispose();
       throw err;
     }
+  }
+
+  private enter(nr: unknown, args: unknown[]): unknown {
+    const reply = this.hooks.syscall(nr, args);
+    if (!('later' in reply)) return reply;
+    const ticket = this.nextTicket++;
+    void reply.later.then((final) => {
+      if (this.ended) return;
+      this.ready.set(ticket, final);
+      Atomics.store(this.wake, 0, 1);
+      Atomics.notify(this.wake, 0);
+    });
+    return { wait: ticket };
+  }
+
+  private collect(ticket: unknown): unknown {
+    const reply = typeof ticket === 'number' ? this.ready.get(ticket) : undefined;
+    if (reply === undefined) return { errno: 'EINVAL', message: 'no reply is waiting for that ticket' };
+    this.ready.delete(ticket as number);
+    return reply;
   }
 
   /** start runs the program; the returned promise settles when its synchronous part is done. */

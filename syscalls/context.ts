@@ -9,10 +9,22 @@ export type Effect = 'allow' | 'deny' | 'require_approval';
 /** Access is what a syscall does to the resource its row names. */
 export type Access = 'read' | 'write' | 'none';
 
+/** AgentIdentity is who makes a syscall: id, labels and capabilities (its manifest). */
+export interface AgentIdentity {
+  readonly agentId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capabilities: ReadonlySet<string>;
+  /** pathAllowed: the agent's own tree, or a vfs capability covering `path` for `access`. */
+  pathAllowed(path: string, access: Access): boolean;
+  /** toolAllowed: a tool capability names `tool`. */
+  toolAllowed(tool: string): boolean;
+}
+
 /** AccessRequest is what the dispatcher asks the authorizer about. */
 export interface AccessRequest {
   readonly pid: number;
   readonly agentId: string;
+  readonly identity: AgentIdentity;
   readonly syscall: string;
   readonly access: Access;
   /** The resolved absolute path, for rows whose policy point is a path. */
@@ -36,9 +48,12 @@ export interface Decision {
   readonly approvalTimeoutMs?: number;
 }
 
-/** Authorizer decides every syscall; an error inside it must be a deny. */
+/** Authorizer decides every syscall; an error inside it is a deny. */
 export interface Authorizer {
+  /** authorize decides and counts the call against any limits. */
   authorize(request: AccessRequest): Decision;
+  /** check decides without counting: "would this be allowed?". */
+  check(request: AccessRequest): Decision;
 }
 
 /** SyscallRecord is one decision as the dispatcher reports it. */
@@ -96,18 +111,58 @@ export interface Files {
   close(fd: number): void;
 }
 
+/** PolicyAnswer is what SYS_CHECKPOLICY returns to ring 3. */
+export interface PolicyAnswer {
+  readonly effect: Effect;
+  readonly rule: string;
+  readonly reason: string;
+  readonly policyVersion: string | null;
+}
+
 /** SyscallContext is the calling process as the dispatcher and handlers see it. */
 export interface SyscallContext {
   readonly pid: number;
   readonly agentId: string;
+  readonly identity: AgentIdentity;
   readonly fs: FileSystem;
   readonly files: Files;
+  /** alive is false once the process has ended (a blocked call must then not run). */
+  alive(): boolean;
   /** exit ends the calling process with `code` once the syscall returns. */
   exit(code: number): void;
+  /** violation ends the calling process with `signal` (e.g. SIGPOLICY) after a denied call. */
+  violation(signal: string, why: string): void;
+  /** checkPolicy answers whether syscall `name` with raw `args` would be allowed, doing nothing. */
+  checkPolicy(name: string, args: unknown): PolicyAnswer;
+}
+
+/** ApprovalTicket describes a call waiting for an operator's decision. */
+export interface ApprovalTicket {
+  readonly pid: number;
+  readonly agentId: string;
+  readonly syscall: string;
+  readonly path?: string;
+  readonly tool?: string;
+  readonly rule: string;
+  readonly reason: string;
+  readonly timeoutMs: number;
+}
+
+/** ApprovalAnswer is the operator's (or automatic approver's) decision. */
+export interface ApprovalAnswer {
+  readonly approved: boolean;
+  readonly approver: string;
+  readonly reason: string;
+}
+
+/** Approvals blocks a require_approval call until it is answered or times out (deny). */
+export interface Approvals {
+  ask(ticket: ApprovalTicket): Promise<ApprovalAnswer>;
 }
 
 /** KernelServices is what the dispatcher needs besides the caller. */
 export interface KernelServices {
   readonly authorizer: Authorizer;
   readonly recorder: DecisionRecorder;
+  readonly approvals: Approvals;
 }

@@ -1,21 +1,24 @@
 /**
  * dispatch is the one path every syscall takes from ring 3:
  *   look up the row (ENOSYS if none) → decode arguments against its schema
- *   (EINVAL) → resolve the row's policy point → authorize (EACCES on deny;
- *   any error in the authorizer is a deny) → record the decision (an error
- *   in the recorder is a deny) → run the implementation.
- * It never throws: every outcome is a copyable Reply.
+ *   (EINVAL) → build the request from the row's policy point → authorize
+ *   (capabilities, then policy; any error in the authorizer is a deny) →
+ *   record the decision (an error in the recorder is a deny) → allow: run the
+ *   implementation; deny: EACCES (and the rule's violation signal, if any);
+ *   require_approval: block the caller until an operator answers.
+ * It never throws: every outcome is a Reply.
  */
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type Schema } from './schema.ts';
-import type { Access, AccessRequest, Decision, KernelServices, SyscallContext } from './context.ts';
-import { ROW_BY_NR, type AnyRow, type PolicyPoint } from './table.ts';
+import type { Access, AccessRequest, Decision, KernelServices, PolicyAnswer, SyscallContext } from './context.ts';
+import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
-/** Reply is what ring 3 receives: a value or a fault. */
-export type Reply = { readonly v: unknown } | SyscallFault;
+/** Reply is what ring 3 receives: a value, a fault, or (for a blocked call) a later reply. */
+export type Reply = { readonly v: unknown } | SyscallFault | { readonly later: Promise<Reply> };
 
 const FAILED_CLOSED: Decision = { effect: 'deny', rule: 'kernel.fail-closed', reason: 'authorizer error' };
+const ROW_BY_NAME: ReadonlyMap<string, AnyRow> = new Map(SYSCALL_TABLE.map((r) => [r.name, r]));
 
 function accessOf(point: PolicyPoint, args: Readonly<Record<string, unknown>>): Access {
   return point.access === 'by-flags' ? (args.flags === 'r' ? 'read' : 'write') : point.access;
@@ -23,7 +26,7 @@ function accessOf(point: PolicyPoint, args: Readonly<Record<string, unknown>>): 
 
 /** requestFor builds the authorizer's question from the row's policy point; a path is resolved once, here. */
 function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unknown>): AccessRequest {
-  const base = { pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, access: accessOf(row.policy, args), args };
+  const base = { pid: ctx.pid, agentId: ctx.agentId, identity: ctx.identity, syscall: row.name, access: accessOf(row.policy, args), args };
   return match(row.policy.resource)
     .with('path', () => {
       const path = ctx.fs.resolve(args.path as string);
@@ -35,9 +38,9 @@ function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unkno
     .exhaustive();
 }
 
-function authorize(services: KernelServices, request: AccessRequest): Decision {
+function decide(services: KernelServices, request: AccessRequest, counting: boolean): Decision {
   try {
-    return services.authorizer.authorize(request);
+    return counting ? services.authorizer.authorize(request) : services.authorizer.check(request);
   } catch {
     return FAILED_CLOSED;
   }
@@ -49,35 +52,60 @@ function fault(err: unknown): SyscallFault {
 }
 
 function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>): Reply {
-  return match(row.impl as AnyRow['impl'])
-    .with({ kind: 'handler' }, (impl) => ({ v: (impl.run as (c: SyscallContext, a: Decoded<Schema>) => unknown)(ctx, args) }))
-    .with({ kind: 'enosys' }, (impl) => ({ errno: 'ENOSYS' as const, message: `${row.name} is not implemented yet (${impl.until})` }))
-    .exhaustive();
+  try {
+    return match(row.impl as AnyRow['impl'])
+      .with({ kind: 'handler' }, (impl) => ({ v: (impl.run as (c: SyscallContext, a: Decoded<Schema>) => unknown)(ctx, args) }))
+      .with({ kind: 'enosys' }, (impl) => ({ errno: 'ENOSYS' as const, message: `${row.name} is not implemented yet (${impl.until})` }))
+      .exhaustive();
+  } catch (err) {
+    return fault(err);
+  }
+}
+
+/** awaitApproval blocks the caller until the call is approved (then runs it) or denied or timed out. */
+async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, decision: Decision): Promise<Reply> {
+  try {
+    const answer = await services.approvals.ask({
+      pid: ctx.pid,
+      agentId: ctx.agentId,
+      syscall: row.name,
+      ...(request.path !== undefined ? { path: request.path } : {}),
+      ...(request.tool !== undefined ? { tool: request.tool } : {}),
+      rule: decision.rule,
+      reason: decision.reason,
+      timeoutMs: decision.approvalTimeoutMs ?? 60_000,
+    });
+    if (!ctx.alive()) return { errno: 'EINTR', message: 'process ended while waiting for approval' };
+    const verdict = answer.approved ? 'granted' : 'denied';
+    services.recorder.record({
+      type: 'approval',
+      pid: ctx.pid,
+      agentId: ctx.agentId,
+      detail: `${verdict} ${row.name}${request.path ? ` ${request.path}` : ''}${request.tool ? ` ${request.tool}` : ''} by ${answer.approver}: ${answer.reason}`,
+      policyVersion: decision.policyVersion,
+    });
+    if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
+    return run(row, ctx, request.args as Decoded<Schema>);
+  } catch (err) {
+    return fault(err);
+  }
 }
 
 export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unknown, raw: readonly unknown[]): Reply {
   const row = typeof nr === 'number' ? ROW_BY_NR[nr] : undefined;
   if (row === undefined) {
+    const name = `#${String(nr).slice(0, 32)}`;
     try {
-      services.recorder.record({
-        type: 'syscall',
-        pid: ctx.pid,
-        agentId: ctx.agentId,
-        syscall: `#${String(nr).slice(0, 32)}`,
-        access: 'none',
-        effect: 'deny',
-        rule: 'kernel.enosys',
-        reason: 'no such syscall',
-      });
+      services.recorder.record({ type: 'syscall', pid: ctx.pid, agentId: ctx.agentId, syscall: name, access: 'none', effect: 'deny', rule: 'kernel.enosys', reason: 'no such syscall' });
     } catch {
       // the answer is ENOSYS either way
     }
-    return { errno: 'ENOSYS', message: `no syscall number ${String(nr).slice(0, 32)}` };
+    return { errno: 'ENOSYS', message: `no syscall number ${name.slice(1)}` };
   }
   try {
     const args = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
     const request = requestFor(row, ctx, args);
-    const decision = authorize(services, request);
+    const decision = decide(services, request, true);
     services.recorder.record({
       type: 'syscall',
       pid: ctx.pid,
@@ -92,11 +120,28 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
       args,
     });
     return match(decision.effect)
-      .with('allow', () => run(row, ctx, args as Decoded<Schema>))
-      .with('deny', () => ({ errno: 'EACCES' as const, message: `${row.name} denied by ${decision.rule}: ${decision.reason}` }))
-      .with('require_approval', () => ({ errno: 'EACCES' as const, message: `${row.name} needs approval (${decision.rule}); no approver is configured` }))
+      .with('allow', (): Reply => run(row, ctx, args as Decoded<Schema>))
+      .with('deny', (): Reply => {
+        if (decision.onViolation !== undefined) ctx.violation(decision.onViolation, `${row.name} denied by ${decision.rule}`);
+        return { errno: 'EACCES', message: `${row.name} denied by ${decision.rule}: ${decision.reason}` };
+      })
+      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, request, decision) }))
       .exhaustive();
   } catch (err) {
     return fault(err);
   }
+}
+
+/**
+ * checkPolicy answers SYS_CHECKPOLICY: would syscall `name` with `args` be
+ * allowed for the caller? Same decode and request as dispatch, no counting,
+ * no record of its own (the SYS_CHECKPOLICY call itself is recorded), no effect.
+ */
+export function checkPolicy(services: KernelServices, ctx: SyscallContext, name: string, args: unknown): PolicyAnswer {
+  const row = ROW_BY_NAME.get(name);
+  if (row === undefined) throw new KernelError('EINVAL', `unknown syscall '${name}'`);
+  const raw = args === null || args === undefined ? [] : Array.isArray(args) ? args : row.argNames.map((n) => (args as Record<string, unknown>)[n]);
+  const decoded = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
+  const decision = decide(services, requestFor(row, ctx, decoded), false);
+  return { effect: decision.effect, rule: decision.rule, reason: decision.reason, policyVersion: decision.policyVersion ?? null };
 }

@@ -23,6 +23,7 @@ export const ERRNO = {
   ENOTEMPTY: 39,
   ESRCH: 3,
   ENOEXEC: 8,
+  EINTR: 4,
 } as const;
 
 export type Errno = keyof typeof ERRNO;

@@ -6,6 +6,7 @@
  */
 import { ARG_LIMITS, bool, bytes, type Decoded, int, json, oneOf, optional, type Schema, str } from './schema.ts';
 import type { SyscallContext } from './context.ts';
+import { sysCheckpolicy } from './handlers/checkpolicy.ts';
 import { sysClose } from './handlers/close.ts';
 import { sysExit } from './handlers/exit.ts';
 import { sysGetpid } from './handlers/getpid.ts';
@@ -63,22 +64,23 @@ const PATH = str(ARG_LIMITS.pathBytes);
 const MODE = oneOf('r', 'r+', 'w', 'w+', 'a', 'a+');
 const PID = int(1, 2 ** 31 - 1);
 const RECURSIVE = optional(bool, false);
+const JSON_ARGS = optional(json(), null);
 
 // prettier-ignore
 export const SYSCALL_TABLE = [
-  row(0,  'SYS_READ',        { fd: FD, length: int(0, ARG_LIMITS.ioBytes) },     { resource: 'fd', access: 'read' },       sysRead,      'read up to length bytes; fd 0 is the operator stdin (end of file for now)'),
-  row(1,  'SYS_WRITE',       { fd: FD, data: bytes(ARG_LIMITS.ioBytes) },        { resource: 'fd', access: 'write' },      sysWrite,     'fd 1 and 2 are the operator stdout and stderr'),
-  row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                        { resource: 'path', access: 'by-flags' }, sysOpen,      'flags as in fopen: r r+ w w+ a a+'),
-  row(3,  'SYS_CLOSE',       { fd: FD },                                         { resource: 'fd', access: 'none' },       sysClose,     'closing 0, 1 or 2 is allowed'),
-  row(4,  'SYS_STAT',        { path: PATH },                                     { resource: 'path', access: 'read' },     sysStat,      'type, size, mtimeMs'),
-  row(5,  'SYS_READDIR',     { path: PATH },                                     { resource: 'path', access: 'read' },     sysReaddir,   'entries sorted by name, mount points included'),
-  row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },               { resource: 'path', access: 'write' },    sysMkdir,     'recursive creates parents'),
-  row(7,  'SYS_UNLINK',      { path: PATH },                                     { resource: 'path', access: 'write' },    sysUnlink,    'files and empty directories'),
-  row(8,  'SYS_GETPID',      {},                                                 { resource: 'self', access: 'read' },     sysGetpid,    'never fails'),
-  row(9,  'SYS_EXIT',        { code: int(0, 255) },                              { resource: 'self', access: 'write' },    sysExit,      'the isolate stops as the call returns'),
-  row(10, 'SYS_EXEC',        { tool: str(256), args: optional(json(), null) },   { resource: 'tool', access: 'write' },    enosys('#5'), 'ENOSYS until the tool registry lands (issue #5)'),
-  row(11, 'SYS_SIGNAL',      { pid: PID, signal: str(32) },                      { resource: 'process', access: 'write' }, enosys('#4'), 'ENOSYS until signal delivery lands (issue #4)'),
-  row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: optional(json(), null) }, { resource: 'self', access: 'read' },     enosys('#3'), 'ENOSYS until the policy engine lands (issue #3)'),
+  row(0,  'SYS_READ',        { fd: FD, length: int(0, ARG_LIMITS.ioBytes) }, { resource: 'fd', access: 'read' },       sysRead,        'read up to length bytes; fd 0 is the operator stdin (end of file for now)'),
+  row(1,  'SYS_WRITE',       { fd: FD, data: bytes(ARG_LIMITS.ioBytes) },    { resource: 'fd', access: 'write' },      sysWrite,       'fd 1 and 2 are the operator stdout and stderr'),
+  row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                    { resource: 'path', access: 'by-flags' }, sysOpen,        'flags as in fopen: r r+ w w+ a a+'),
+  row(3,  'SYS_CLOSE',       { fd: FD },                                     { resource: 'fd', access: 'none' },       sysClose,       'closing 0, 1 or 2 is allowed'),
+  row(4,  'SYS_STAT',        { path: PATH },                                 { resource: 'path', access: 'read' },     sysStat,        'type, size, mtimeMs'),
+  row(5,  'SYS_READDIR',     { path: PATH },                                 { resource: 'path', access: 'read' },     sysReaddir,     'entries sorted by name, mount points included'),
+  row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },           { resource: 'path', access: 'write' },    sysMkdir,       'recursive creates parents'),
+  row(7,  'SYS_UNLINK',      { path: PATH },                                 { resource: 'path', access: 'write' },    sysUnlink,      'files and empty directories'),
+  row(8,  'SYS_GETPID',      {},                                             { resource: 'self', access: 'read' },     sysGetpid,      'never fails'),
+  row(9,  'SYS_EXIT',        { code: int(0, 255) },                          { resource: 'self', access: 'write' },    sysExit,        'the isolate stops as the call returns'),
+  row(10, 'SYS_EXEC',        { tool: str(256), args: JSON_ARGS },            { resource: 'tool', access: 'write' },    enosys('#5'),   'ENOSYS until the tool registry lands (issue #5)'),
+  row(11, 'SYS_SIGNAL',      { pid: PID, signal: str(32) },                  { resource: 'process', access: 'write' }, enosys('#4'),   'ENOSYS until signal delivery lands (issue #4)'),
+  row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: JSON_ARGS },          { resource: 'self', access: 'read' },     sysCheckpolicy, 'would this call be allowed? args: positional array or object by name; nothing runs'),
 ] as const;
 
 export type AnyRow = (typeof SYSCALL_TABLE)[number];

@@ -58,10 +58,11 @@ interface Sys {
   getpid(): number;
   /** exit ends the process with `code` (0–255) at once. */
   exit(code?: number): never;
-  /** Not implemented yet (ENOSYS): SYS_EXEC, SYS_SIGNAL, SYS_CHECKPOLICY. */
+  /** Not implemented yet (ENOSYS): SYS_EXEC, SYS_SIGNAL. */
   exec(tool: string, args?: unknown): unknown;
   kill(pid: number, signal: string | number): void;
-  checkPolicy(syscall: SyscallName, args?: unknown): unknown;
+  /** checkPolicy: would `syscall` with `args` (array, or object by argument name) be allowed? Nothing runs. */
+  checkPolicy(syscall: SyscallName, args?: unknown): { effect: "allow" | "deny" | "require_approval"; rule: string; reason: string; policyVersion: string | null };
   readFile(path: string): string;
   writeFile(path: string, data: string | Uint8Array): void;
   appendFile(path: string, data: string | Uint8Array): void;

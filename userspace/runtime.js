@@ -1,19 +1,38 @@
 // The agent-side runtime (ring 3). Runs inside the isolate before the agent
-// program, with three host-provided globals it removes at once:
-//   __syscall(nr, ...args) -> { v } | { errno, message }   the only way out
-//   __settle(code, text)                                    reports main's end
-//   __boot = { SYS, argv, pid, agentId }                    plain copied data
+// program, with host-provided globals it removes at once:
+//   __syscall(nr, ...args) -> { v } | { errno, message } | { wait: ticket }
+//   __collect(ticket)      -> the reply of a blocked syscall, once woken
+//   __wake                 a private SharedArrayBuffer flag the kernel raises
+//   __settle(code, text)   reports main's end
+//   __boot = { SYS, argv, pid, agentId }   plain copied data
 // It installs `syscall`, `SYS`, `sys` and `console` (all frozen) and
 // `__start`, which the kernel's program wrapper calls exactly once.
 // Everything here is untrusted: the kernel relies on none of it.
 (function (global) {
   'use strict';
-  const rawSyscall = global.__syscall;
+  const enter = global.__syscall;
+  const collect = global.__collect;
+  const wake = new Int32Array(global.__wake);
   const settle = global.__settle;
   const boot = global.__boot;
   delete global.__syscall;
+  delete global.__collect;
+  delete global.__wake;
   delete global.__settle;
   delete global.__boot;
+  const atomicsWait = Atomics.wait;
+  const atomicsLoad = Atomics.load;
+  const atomicsStore = Atomics.store;
+
+  // A blocked syscall (approval, a stopped process, …) answers { wait }: sleep
+  // until the kernel raises the flag, then collect the reply.
+  function rawSyscall(nr, ...args) {
+    const reply = enter(nr, ...args);
+    if (reply === null || typeof reply !== 'object' || !('wait' in reply)) return reply;
+    while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
+    atomicsStore(wake, 0, 0);
+    return collect(reply.wait);
+  }
 
   const freeze = Object.freeze;
   const defineProperty = Object.defineProperty;

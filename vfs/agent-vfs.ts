@@ -8,7 +8,7 @@ import { KernelError } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import { MemfsBackend } from './memfs-backend.ts';
 import { MountTable, type MountHit } from './mount-table.ts';
-import { isWithin, resolvePath } from './path.ts';
+import { resolvePath } from './path.ts';
 
 /** The directories every agent tree starts with (see ARCHITECTURE.md). */
 export const AGENT_TREE_DIRS = [
@@ -34,8 +34,10 @@ export function agentRoot(agentId: string): string {
 export interface AgentVfsOptions {
   /** Backend for the tree itself; a fresh memfs volume by default. */
   root?: VfsBackend;
-  /** Files shown read-only under `policy/` (path → text). */
-  policyFiles?: Readonly<Record<string, string>>;
+  /** Backend shown read-only at `policy/`; empty by default. */
+  policy?: VfsBackend;
+  /** Further mounts in this agent's namespace (e.g. a shared area); access still needs a capability. */
+  mounts?: readonly { point: string; backend: VfsBackend; readOnly?: boolean }[];
 }
 
 export class AgentVfs {
@@ -46,21 +48,22 @@ export class AgentVfs {
     this.root = agentRoot(agentId);
     const tree = options.root ?? new MemfsBackend();
     this.mounts.mount(this.root, tree);
-    this.mounts.mount(`${this.root}/policy`, MemfsBackend.fromFiles(options.policyFiles ?? {}), { readOnly: true });
+    this.mounts.mount(`${this.root}/policy`, options.policy ?? new MemfsBackend(), { readOnly: true });
+    for (const extra of options.mounts ?? []) this.mounts.mount(extra.point, extra.backend, { readOnly: extra.readOnly ?? false });
     for (const dir of AGENT_TREE_DIRS) tree.mkdir(dir, true);
   }
 
   /**
    * resolve turns an agent-supplied path into a normalised absolute path,
    * relative to the tree's root. It does not confine: the authorizer decides
-   * (and records) access, and every operation below confines again.
+   * (and records) access, and every operation below only reaches paths under
+   * a mount of this agent's namespace (EACCES otherwise).
    */
   resolve(input: string): string {
     return resolvePath(this.root, input);
   }
 
   private hit(path: string, writing: boolean): MountHit {
-    if (!isWithin(this.root, path)) throw new KernelError('EACCES', `outside the agent's tree: ${path}`);
     const hit = this.mounts.lookup(path);
     if (writing && hit.mount.readOnly) throw new KernelError('EROFS', `read-only: ${path}`);
     return hit;

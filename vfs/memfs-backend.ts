@@ -57,7 +57,10 @@ export class MemfsBackend implements VfsBackend {
   }
 
   mkdir(path: string, recursive: boolean): void {
-    guard(path, () => this.vol.mkdirSync(path, { recursive }));
+    guard(path, () => {
+      if (recursive && this.vol.existsSync(path) && !this.vol.statSync(path).isDirectory()) throw new KernelError('EEXIST', `exists and is a file: ${path}`);
+      this.vol.mkdirSync(path, { recursive });
+    });
   }
 
   unlink(path: string): void {
@@ -74,13 +77,15 @@ export class MemfsBackend implements VfsBackend {
       return vol.openSync(path, mode);
     });
     let closed = false;
+    const writable = mode !== 'r';
     return {
       read(length, position) {
         const buf = new Uint8Array(length);
         const n = guard(path, () => vol.readSync(fd, buf, 0, length, position));
-        return n === length ? buf : buf.subarray(0, n);
+        return n === length ? buf : buf.slice(0, n);
       },
       write(data, position) {
+        if (!writable) throw new KernelError('EBADF', `not open for writing: ${path}`);
         return guard(path, () => vol.writeSync(fd, data, 0, data.byteLength, position));
       },
       size() {

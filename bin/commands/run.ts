@@ -1,31 +1,72 @@
 /**
  * `agentctl run FILE [-- args]`: boot an embedded kernel (memfs, no daemon),
- * run one program, stream its output, exit with its status. A program that
- * cannot be read or compiled is one line on stderr and status 2.
+ * run one program, stream its output, exit with its status. A program,
+ * policy or manifest that cannot be read or compiled is one line on stderr
+ * and status 2.
  */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { fixedApprover, type Approver } from '../../kernel/approvals.ts';
+import type { AgentManifest } from '../../kernel/capabilities.ts';
 import { Kernel } from '../../kernel/kernel.ts';
+import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { programFromFile } from '../../kernel/program.ts';
+import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { KernelError } from '../../syscalls/errno.ts';
+import { promptApprover } from './prompt-approver.ts';
 
 export interface RunOptions {
   json?: boolean;
   memory?: string;
   agent?: string;
+  policy?: string;
+  manifest?: string;
+  log?: string;
+  durable?: boolean;
+  approve?: string;
+}
+
+class UsageError extends Error {}
+
+function readManifest(file: string): Partial<AgentManifest> {
+  let data: unknown;
+  try {
+    data = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`manifest ${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities`);
+  return data as Partial<AgentManifest>;
+}
+
+function chooseApprover(mode: string | undefined): { approver: Approver; close(): void } {
+  const chosen = mode ?? (process.stdin.isTTY ? 'prompt' : 'deny');
+  if (chosen === 'allow' || chosen === 'deny') return { approver: fixedApprover(chosen === 'allow'), close() {} };
+  if (chosen === 'prompt') return promptApprover();
+  throw new UsageError(`--approve must be deny, allow or prompt`);
 }
 
 export async function runCommand(file: string, args: string[], options: RunOptions): Promise<number> {
-  const memoryLimitMib = options.memory === undefined ? undefined : Number(options.memory);
-  if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) {
-    process.stderr.write(`agentctl: --memory must be a whole number of MiB, at least 8\n`);
-    return 2;
-  }
-  const kernel = new Kernel({ memoryLimitMib });
+  let kernel: Kernel;
   let pid: number;
+  let log: FileDecisionLog | undefined;
+  let approvals: { close(): void } | undefined;
   try {
-    pid = kernel.spawn(programFromFile(file), { argv: args, agentId: options.agent }).pid;
+    const memoryLimitMib = options.memory === undefined ? undefined : Number(options.memory);
+    if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
+    const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
+    const manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
+    const program = programFromFile(file);
+    const approver = chooseApprover(options.approve);
+    approvals = approver;
+    log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
+    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver });
+    pid = kernel.spawn(program, { argv: args, agentId: options.agent, manifest }).pid;
   } catch (err) {
-    const message = err instanceof KernelError ? err.message : String(err);
-    process.stderr.write(`agentctl: ${message}\n`);
+    const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError;
+    process.stderr.write(`agentctl: ${known ? err.message : String(err)}\n`);
+    log?.close();
+    approvals?.close();
     return 2;
   }
   const forward = (signal: 'SIGINT' | 'SIGTERM') => () => {
@@ -42,8 +83,13 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   const record = await kernel.wait(pid);
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
+  approvals.close();
+  log?.close();
   if (record.reason.kind === 'error') process.stderr.write(`${record.reason.error}\n`);
   if (record.reason.kind === 'signal') process.stderr.write(`agentctl: pid ${pid} killed by ${record.reason.signal} (${record.reason.why})\n`);
-  if (options.json) process.stdout.write(`${JSON.stringify(record)}\n`);
+  if (options.json) {
+    const summary = { ...record, policyVersion: kernel.engine.version, ...(log ? { log: { file: log.path, records: log.count, head: log.head } } : {}) };
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+  }
   return record.status;
 }

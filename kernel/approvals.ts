@@ -1,0 +1,100 @@
+/**
+ * ApprovalGate holds require_approval calls until someone answers: an
+ * automatic approver (e.g. `--approve=allow`), an operator through the
+ * kernel API, or the timeout (deny). Only ring 0 can answer: there is no
+ * syscall for it, and an answer naming the requesting agent is refused.
+ * Every question and answer is published on `events` for watchers.
+ */
+import { Subject } from 'rxjs';
+import { KernelError } from '../syscalls/errno.ts';
+import type { ApprovalAnswer, Approvals, ApprovalTicket } from '../syscalls/context.ts';
+
+export interface PendingApproval extends ApprovalTicket {
+  readonly id: string;
+  readonly requestedAt: number;
+  readonly deadline: number;
+}
+
+export type ApprovalEvent =
+  | { readonly kind: 'asked'; readonly approval: PendingApproval }
+  | { readonly kind: 'answered'; readonly approval: PendingApproval; readonly answer: ApprovalAnswer };
+
+/** Approver answers automatically, or returns undefined to leave the question to an operator. */
+export type Approver = (approval: PendingApproval) => ApprovalAnswer | undefined | Promise<ApprovalAnswer | undefined>;
+
+interface Waiting {
+  readonly approval: PendingApproval;
+  readonly resolve: (answer: ApprovalAnswer) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export class ApprovalGate implements Approvals {
+  readonly events = new Subject<ApprovalEvent>();
+  private readonly waiting = new Map<string, Waiting>();
+  private readonly approver: Approver | undefined;
+  private readonly clock: () => number;
+  private next = 1;
+
+  constructor(options: { approver?: Approver; clock?: () => number } = {}) {
+    this.approver = options.approver;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  ask(ticket: ApprovalTicket): Promise<ApprovalAnswer> {
+    const now = this.clock();
+    const approval: PendingApproval = { ...ticket, id: `ap-${this.next++}`, requestedAt: now, deadline: now + ticket.timeoutMs };
+    const answered = new Promise<ApprovalAnswer>((resolve) => {
+      const timer = setTimeout(() => this.settle(approval.id, { approved: false, approver: 'timeout', reason: `no answer within ${ticket.timeoutMs} ms` }), ticket.timeoutMs);
+      this.waiting.set(approval.id, { approval, resolve, timer });
+    });
+    this.events.next({ kind: 'asked', approval });
+    if (this.approver !== undefined) {
+      Promise.resolve()
+        .then(() => this.approver!(approval))
+        .then(
+          (answer) => answer && this.settle(approval.id, answer),
+          () => this.settle(approval.id, { approved: false, approver: 'approver-error', reason: 'the approver failed' }),
+        );
+    }
+    return answered;
+  }
+
+  private settle(id: string, answer: ApprovalAnswer): void {
+    const waiting = this.waiting.get(id);
+    if (waiting === undefined) return;
+    this.waiting.delete(id);
+    clearTimeout(waiting.timer);
+    waiting.resolve(answer);
+    this.events.next({ kind: 'answered', approval: waiting.approval, answer });
+  }
+
+  /** list returns the questions waiting for an answer, oldest first. */
+  list(): PendingApproval[] {
+    return [...this.waiting.values()].map((w) => w.approval);
+  }
+
+  /**
+   * answer approves or denies `id` on behalf of `approver`. ESRCH for an
+   * unknown id; EPERM when the approver is the agent that asked.
+   */
+  answer(id: string, approved: boolean, approver: string, reason = ''): void {
+    const waiting = this.waiting.get(id);
+    if (waiting === undefined) throw new KernelError('ESRCH', `no pending approval ${id}`);
+    const agent = waiting.approval.agentId;
+    if (approver === agent || approver === `agent:${agent}`) throw new KernelError('EPERM', `agent ${agent} cannot answer its own request`);
+    this.settle(id, { approved, approver, reason: reason || (approved ? 'approved' : 'denied') });
+  }
+
+  /** cancel denies every question from `pid` (the process ended). */
+  cancel(pid: number): void {
+    for (const [id, w] of this.waiting) {
+      if (w.approval.pid === pid) this.settle(id, { approved: false, approver: 'kernel', reason: 'process ended' });
+    }
+  }
+}
+
+/** fixedApprover answers every question the same way: `--approve=allow|deny`. */
+export function fixedApprover(approved: boolean): Approver {
+  const approver = approved ? 'auto:allow' : 'auto:deny';
+  return () => ({ approved, approver, reason: `--approve=${approved ? 'allow' : 'deny'}` });
+}

@@ -1,0 +1,87 @@
+/**
+ * Capabilities an agent is spawned with (its manifest), checked before policy,
+ * cheapest first. Forms:
+ *   tool:<name or glob>            may call that tool through SYS_EXEC
+ *   vfs:<absolute prefix>:ro|rw    may read (ro) or read and write (rw) below a
+ *                                  prefix outside its own tree, if mounted
+ *   signal:children | signal:any   may signal its children, or any process
+ * An agent's own tree needs no capability. A child never holds a capability
+ * its parent lacks.
+ */
+import { KernelError } from '../syscalls/errno.ts';
+import type { Access, AgentIdentity } from '../syscalls/context.ts';
+import { agentRoot } from '../vfs/agent-vfs.ts';
+import { isWithin } from '../vfs/path.ts';
+import { globTest, type StringTest } from './policy/matchers.ts';
+
+export interface AgentManifest {
+  readonly id: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly capabilities?: readonly string[];
+}
+
+const CAPABILITY = /^(tool:[A-Za-z0-9_.*?:-]{1,256}|vfs:\/[^\0]{0,4095}:(ro|rw)|signal:(children|any))$/;
+
+interface VfsGrant {
+  readonly prefix: string;
+  readonly write: boolean;
+}
+
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$/;
+
+/** Identity is an agent's manifest, parsed: what the authorizer checks capabilities against. */
+export class Identity implements AgentIdentity {
+  readonly agentId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capabilities: ReadonlySet<string>;
+  private readonly root: string;
+  private readonly tools: StringTest[] = [];
+  private readonly vfs: VfsGrant[] = [];
+
+  /** Identity parses a manifest; EINVAL names the first malformed capability or label. */
+  constructor(manifest: AgentManifest) {
+    const capabilities = manifest.capabilities ?? [];
+    this.agentId = manifest.id;
+    this.root = agentRoot(manifest.id);
+    const labels: Record<string, string> = Object.create(null);
+    for (const [key, value] of Object.entries(manifest.labels ?? {})) {
+      if (!LABEL_KEY.test(key) || typeof value !== 'string' || value.length > 256) throw new KernelError('EINVAL', `malformed label '${key}'`);
+      labels[key] = value;
+    }
+    this.labels = Object.freeze(labels);
+    for (const cap of capabilities) {
+      if (!CAPABILITY.test(cap)) throw new KernelError('EINVAL', `malformed capability '${cap}' (tool:NAME, vfs:/PREFIX:ro|rw, signal:children|any)`);
+      if (cap.startsWith('tool:')) this.tools.push(globTest(cap.slice(5)));
+      else if (cap.startsWith('vfs:')) {
+        const prefix = cap.slice(4, -3).replace(/\/+$/, '') || '/';
+        this.vfs.push({ prefix, write: cap.endsWith(':rw') });
+      }
+    }
+    this.capabilities = new Set(capabilities);
+  }
+
+  /** pathAllowed: own tree always; elsewhere a vfs grant covering the path with the access needed. */
+  pathAllowed(path: string, access: Access): boolean {
+    if (isWithin(this.root, path)) return true;
+    return this.vfs.some((g) => isWithin(g.prefix, path) && (access !== 'write' || g.write));
+  }
+
+  toolAllowed(tool: string): boolean {
+    return this.tools.some((t) => t(tool));
+  }
+
+  /** covers returns the first capability in `child` this identity does not hold, if any. */
+  covers(child: readonly string[]): string | undefined {
+    for (const cap of child) {
+      if (this.capabilities.has(cap)) continue;
+      if (cap.startsWith('tool:') && !/[*?]/.test(cap) && this.toolAllowed(cap.slice(5))) continue;
+      if (cap.startsWith('vfs:')) {
+        const prefix = cap.slice(4, -3).replace(/\/+$/, '') || '/';
+        if (this.vfs.some((g) => isWithin(g.prefix, prefix) && (g.write || cap.endsWith(':ro')))) continue;
+      }
+      if (cap === 'signal:children' && this.capabilities.has('signal:any')) continue;
+      return cap;
+    }
+    return undefined;
+  }
+}

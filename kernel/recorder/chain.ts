@@ -1,0 +1,82 @@
+/**
+ * The flight recorder's record format. A record is one JSON line whose keys
+ * come in the fixed order of RECORD_KEYS; its `hash` is SHA-256 over the line
+ * without the hash (so over its content and the previous record's hash). The
+ * verifier rebuilds each line byte for byte, so any edit shows.
+ */
+import { hash } from 'node:crypto';
+import type { DecisionInput } from '../../syscalls/context.ts';
+
+export const GENESIS = '0'.repeat(64);
+
+export interface ChainRecord {
+  seq: number;
+  time: number;
+  type: DecisionInput['type'];
+  pid: number;
+  agent: string;
+  syscall?: string;
+  access?: string;
+  path?: string;
+  /** `sha256:<hex>` over the decoded arguments (the data itself is never logged). */
+  args?: string;
+  decision?: string;
+  rule?: string;
+  reason?: string;
+  policy?: string;
+  detail?: string;
+  prev: string;
+  hash: string;
+}
+
+export const RECORD_KEYS = ['seq', 'time', 'type', 'pid', 'agent', 'syscall', 'access', 'path', 'args', 'decision', 'rule', 'reason', 'policy', 'detail', 'prev'] as const;
+
+const EMPTY_ARGS = `sha256:${hash('sha256', '')}`;
+
+/** digestArgs hashes decoded syscall arguments; byte arguments are hashed, not copied. */
+export function digestArgs(args: Readonly<Record<string, unknown>> | undefined): string {
+  if (args === undefined) return EMPTY_ARGS;
+  const parts: string[] = [];
+  for (const key in args) {
+    const value = args[key];
+    parts.push(value instanceof Uint8Array ? `${key}=bytes:${value.byteLength}:${hash('sha256', value)}` : `${key}=${JSON.stringify(value)}`);
+  }
+  return parts.length === 0 ? EMPTY_ARGS : `sha256:${hash('sha256', parts.join('\n'))}`;
+}
+
+/** body serialises a record without its hash (and without the closing brace) in canonical key order. */
+export function body(record: Readonly<Record<string, unknown>>): string {
+  let out = '{';
+  for (const key of RECORD_KEYS) {
+    const value = record[key];
+    if (value === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}"${key}":${JSON.stringify(value)}`;
+  }
+  return out;
+}
+
+/** seal returns the record's hash and its full line (with newline). */
+export function seal(unsealed: string): { hash: string; line: string } {
+  const h = hash('sha256', unsealed);
+  return { hash: h, line: `${unsealed},"hash":"${h}"}\n` };
+}
+
+/** toChainFields maps a recorder input onto record fields (without seq, time, prev, hash). */
+export function toChainFields(entry: DecisionInput): Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'> {
+  if (entry.type === 'syscall') {
+    return {
+      type: 'syscall',
+      pid: entry.pid,
+      agent: entry.agentId,
+      syscall: entry.syscall,
+      access: entry.access,
+      path: entry.path,
+      args: digestArgs(entry.args),
+      decision: entry.effect,
+      rule: entry.rule,
+      reason: entry.reason,
+      policy: entry.policyVersion,
+    };
+  }
+  return { type: entry.type, pid: entry.pid, agent: entry.agentId, detail: entry.detail, policy: entry.policyVersion };
+}

@@ -1,0 +1,140 @@
+/**
+ * FileDecisionLog appends hash-chained JSONL records to a file.
+ *
+ * Group commit (the default): records are buffered and written together; an
+ * allowed syscall that changes something (access `write`) writes the buffer
+ * — itself and everything before it — with write() before record() returns,
+ * so before the action runs. Reads ride along with the next write or the next
+ * tick; nothing can leave the kernel without a write-access syscall, so no
+ * effect is ever ahead of the log. The file is fdatasync'ed every
+ * `syncIntervalMs`. Durable mode fdatasyncs every record before returning.
+ * A kill -9 loses at most the unwritten buffer of read-only records; the
+ * verifier reports a torn last line.
+ */
+import { closeSync, fdatasyncSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import { body, GENESIS, seal, toChainFields } from './chain.ts';
+
+export interface FileLogOptions {
+  /** fdatasync before every record() returns. */
+  durable?: boolean;
+  /** How often group commit fdatasyncs, ms. Default 200. */
+  syncIntervalMs?: number;
+  /** Clock for record times (ms since the epoch). */
+  clock?: () => number;
+}
+
+const TAIL_BYTES = 64 * 1024;
+
+/** readTail finds the last record's seq and hash, so a reopened log continues its chain. */
+function readTail(fd: number, path: string): { seq: number; hash: string } {
+  const size = fstatSync(fd).size;
+  if (size === 0) return { seq: 0, hash: GENESIS };
+  const length = Math.min(size, TAIL_BYTES);
+  const buf = Buffer.alloc(length);
+  readSync(fd, buf, 0, length, size - length);
+  const text = buf.toString('utf8');
+  if (!text.endsWith('\n')) throw new KernelError('EIO', `${path} ends in a torn record; run 'agentctl audit verify ${path}' and start a new log`);
+  const lines = text.slice(0, -1).split('\n');
+  const last = lines[lines.length - 1] ?? '';
+  try {
+    const record = JSON.parse(last) as { seq?: unknown; hash?: unknown };
+    if (typeof record.seq === 'number' && typeof record.hash === 'string') return { seq: record.seq, hash: record.hash };
+  } catch {
+    // fall through
+  }
+  throw new KernelError('EIO', `${path}: the last record cannot be read; run 'agentctl audit verify ${path}'`);
+}
+
+export class FileDecisionLog implements DecisionRecorder {
+  readonly path: string;
+  private readonly fd: number;
+  private readonly durable: boolean;
+  private readonly clock: () => number;
+  private readonly timer: NodeJS.Timeout;
+  private pending: string[] = [];
+  private scheduled = false;
+  private dirty = false;
+  private closed = false;
+  private seq: number;
+  private prev: string;
+  private readonly onExit = () => this.flush();
+
+  /** FileDecisionLog opens (or creates) `path` for appending; EIO if its tail is torn. */
+  constructor(path: string, options: FileLogOptions = {}) {
+    this.path = path;
+    this.durable = options.durable ?? false;
+    this.clock = options.clock ?? Date.now;
+    this.fd = openSync(path, 'a+');
+    try {
+      const tail = readTail(this.fd, path);
+      this.seq = tail.seq;
+      this.prev = tail.hash;
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
+    this.timer = setInterval(() => this.sync(), options.syncIntervalMs ?? 200);
+    this.timer.unref();
+    process.on('exit', this.onExit);
+  }
+
+  /** count is the sequence number of the last record. */
+  get count(): number {
+    return this.seq;
+  }
+
+  /** head is the hash of the last record, for anchoring the chain elsewhere. */
+  get head(): string {
+    return this.prev;
+  }
+
+  record(entry: DecisionInput): void {
+    if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
+    this.seq++;
+    const fields = toChainFields(entry);
+    const sealed = seal(body({ seq: this.seq, time: this.clock(), ...fields, prev: this.prev }));
+    this.prev = sealed.hash;
+    this.pending.push(sealed.line);
+    const beforeAction = entry.type === 'syscall' && entry.effect === 'allow' && entry.access === 'write';
+    if (this.durable || beforeAction) {
+      this.flush();
+      if (this.durable) this.sync();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** flush writes every buffered record. EIO if the write fails. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0 || this.closed) return;
+    const data = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
+    this.pending = [];
+    try {
+      writeSync(this.fd, data);
+    } catch (err) {
+      throw new KernelError('EIO', `cannot write decision log ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    this.dirty = true;
+  }
+
+  private sync(): void {
+    if (!this.dirty || this.closed) return;
+    this.dirty = false;
+    fdatasyncSync(this.fd);
+  }
+
+  /** close flushes, syncs and closes the file. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.sync();
+    this.closed = true;
+    clearInterval(this.timer);
+    process.off('exit', this.onExit);
+    closeSync(this.fd);
+  }
+}
