@@ -93,8 +93,8 @@ describe('SYS_CLOSE', () => {
   it('records every close as a decision allowed for the caller', async () => {
     const { result } = await report(`const fd = sys.open('mem/f', 'w'); sys.close(fd); errnoOf(() => sys.close(fd)); report(0);`, { agentId: 'closer' });
     expect(syscallRecords(result.kernel, 'SYS_CLOSE').map((r) => [r.effect, r.rule, r.agentId, r.pid])).toEqual([
-      ['allow', 'builtin.no-path', 'closer', result.exit.pid],
-      ['allow', 'builtin.no-path', 'closer', result.exit.pid],
+      ['allow', 'own-fds-and-self', 'closer', result.exit.pid],
+      ['allow', 'own-fds-and-self', 'closer', result.exit.pid],
     ]);
   });
 });

@@ -77,7 +77,7 @@ describe('SYS_EXIT', () => {
   it('records the exit syscall, then the lifecycle exit with the status', async () => {
     const result = await run('sys.exit(7);', { agentId: 'leaver' });
     const calls = syscallRecords(result.kernel, 'SYS_EXIT');
-    expect(calls.map((r) => [r.effect, r.rule, r.agentId, r.pid])).toEqual([['allow', 'builtin.no-path', 'leaver', result.exit.pid]]);
+    expect(calls.map((r) => [r.effect, r.rule, r.agentId, r.pid])).toEqual([['allow', 'own-fds-and-self', 'leaver', result.exit.pid]]);
     const all = log(result.kernel);
     const last = all[all.length - 1];
     expect(last).toMatchObject({ type: 'exit', pid: result.exit.pid, agentId: 'leaver', detail: 'status 7' });

@@ -28,8 +28,8 @@ describe('SYS_GETPID', () => {
   it('records every getpid as a decision allowed for the caller', async () => {
     const { result } = await report('sys.getpid(); sys.getpid(); report(0);', { agentId: 'who' });
     expect(syscallRecords(result.kernel, 'SYS_GETPID').map((r) => [r.effect, r.rule, r.agentId, r.pid])).toEqual([
-      ['allow', 'builtin.no-path', 'who', result.exit.pid],
-      ['allow', 'builtin.no-path', 'who', result.exit.pid],
+      ['allow', 'own-fds-and-self', 'who', result.exit.pid],
+      ['allow', 'own-fds-and-self', 'who', result.exit.pid],
     ]);
   });
 });

@@ -10,7 +10,8 @@
  */
 import { expect } from 'vitest';
 import { MemoryDecisionLog, type LoggedDecision } from '../../kernel/decision-log.ts';
-import type { Kernel, SpawnOptions } from '../../kernel/kernel.ts';
+import { Kernel, type SpawnOptions } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
 import type { SyscallRecord } from '../../syscalls/context.ts';
 import { runAgent, type RunResult } from '../helpers.ts';
 
@@ -54,6 +55,14 @@ export function syscallRecords(kernel: Kernel, name: string): (SyscallRecord & L
   return log(kernel).filter((r): r is SyscallRecord & LoggedDecision => r.type === 'syscall' && r.syscall === name);
 }
 
+/** ALLOW_ALL allows every syscall, so only the capability check stands between an agent and a row. */
+export const ALLOW_ALL = parsePolicy('version: 1\nrules:\n  - id: allow-all\n    effect: allow\n', 'allow-all.yaml');
+
+/** permissiveKernel is a fresh kernel under ALLOW_ALL, for reaching rows the default policy denies. */
+export function permissiveKernel(): Kernel {
+  return new Kernel({ policy: ALLOW_ALL });
+}
+
 /** A path longer than the 4096-unit limit on path arguments. */
 export const LONG_PATH = `mem/working/${'x'.repeat(4100)}`;
 
@@ -71,7 +80,8 @@ export const OUTSIDE_A: readonly (readonly [input: string, resolved: string])[] 
 /**
  * expectConfined runs `call` (agent source of `(path) => ...`) on every
  * OUTSIDE_A path as agent `a`, and checks that each call failed with EACCES
- * and was recorded as a deny by builtin.confine with the resolved path.
+ * and was recorded as a deny by the capability check (before any policy
+ * rule) with the resolved path.
  * Returns the kernel, so callers can check nothing was created.
  */
 export async function expectConfined(syscall: string, call: string): Promise<Kernel> {
@@ -79,6 +89,7 @@ export async function expectConfined(syscall: string, call: string): Promise<Ker
   const { value, result } = await report<string[]>(`const call = ${call};\nreport(${inputs}.map((p) => errnoOf(() => call(p))));`, { agentId: 'a' });
   expect(value).toEqual(OUTSIDE_A.map(() => 'EACCES'));
   const denies = syscallRecords(result.kernel, syscall).filter((r) => r.effect === 'deny');
-  expect(denies.map((r) => [r.path, r.rule, r.agentId, r.pid])).toEqual(OUTSIDE_A.map(([, resolved]) => [resolved, 'builtin.confine', 'a', result.exit.pid]));
+  expect(denies.map((r) => [r.path, r.rule, r.agentId, r.pid])).toEqual(OUTSIDE_A.map(([, resolved]) => [resolved, 'capability', 'a', result.exit.pid]));
+  for (const r of denies) expect(r.reason).toBe(`no capability covers ${r.access} access to ${r.path}`);
   return result.kernel;
 }

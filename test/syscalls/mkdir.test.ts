@@ -56,7 +56,7 @@ describe('SYS_MKDIR', () => {
         listing: sys.readdir('policy').map((e) => e.name),
       });
     `);
-    expect(value).toEqual({ errors: ['EROFS', 'EROFS', 'EROFS', 'EROFS'], listing: ['README'] });
+    expect(value).toEqual({ errors: ['EROFS', 'EROFS', 'EROFS', 'EROFS'], listing: ['VERSION', 'policy.yaml'] });
   });
 
   it('EACCES for paths outside the agent tree, recorded as denied, creating nothing', async () => {
@@ -84,11 +84,11 @@ describe('SYS_MKDIR', () => {
     expect(value).toEqual([...Array.from({ length: 9 }, () => ({ errno: 'EINVAL' })), { errno: 'ENAMETOOLONG' }, 'ENOENT']);
   });
 
-  it('records each mkdir with its resolved path and the confinement rule', async () => {
+  it('records each mkdir with its resolved path and the rule that allowed it', async () => {
     const { result } = await report("sys.mkdir('mem/x'); errnoOf(() => sys.mkdir('policy/y')); report(0);", { agentId: 'a' });
     expect(syscallRecords(result.kernel, 'SYS_MKDIR').map((r) => [r.effect, r.rule, r.path, r.agentId])).toEqual([
-      ['allow', 'builtin.confine', '/agent/a/mem/x', 'a'],
-      ['allow', 'builtin.confine', '/agent/a/policy/y', 'a'],
+      ['allow', 'own-tree', '/agent/a/mem/x', 'a'],
+      ['allow', 'own-tree', '/agent/a/policy/y', 'a'],
     ]);
   });
 });

@@ -116,9 +116,9 @@ describe('SYS_OPEN', () => {
     const { value } = await report(`
       const modes = ['r+', 'w', 'w+', 'a', 'a+'];
       report({
-        existing: modes.map((m) => errnoOf(() => sys.open('policy/README', m))),
+        existing: modes.map((m) => errnoOf(() => sys.open('policy/policy.yaml', m))),
         fresh: modes.map((m) => errnoOf(() => sys.open('policy/new', m))),
-        read: errnoOf(() => sys.open('policy/README', 'r')),
+        read: errnoOf(() => sys.open('policy/VERSION', 'r')),
         absent: errnoOf(() => sys.stat('policy/new')),
       });
     `);
@@ -166,11 +166,11 @@ describe('SYS_OPEN', () => {
     expect(value).toEqual([...Array.from({ length: 11 }, () => ({ errno: 'EINVAL' })), { errno: 'ENAMETOOLONG' }, 'ENOENT']);
   });
 
-  it('records each open with its resolved path and the confinement rule', async () => {
+  it('records each open with its resolved path and the rule that allowed it', async () => {
     const { result } = await report(`sys.open('mem/working/../x', 'w'); sys.open('/agent/a/mem/x', 'r'); report(0);`, { agentId: 'a' });
     expect(syscallRecords(result.kernel, 'SYS_OPEN').map((r) => [r.effect, r.rule, r.path, r.agentId])).toEqual([
-      ['allow', 'builtin.confine', '/agent/a/mem/x', 'a'],
-      ['allow', 'builtin.confine', '/agent/a/mem/x', 'a'],
+      ['allow', 'own-tree', '/agent/a/mem/x', 'a'],
+      ['allow', 'own-tree', '/agent/a/mem/x', 'a'],
     ]);
   });
 });

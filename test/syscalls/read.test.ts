@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONFINEMENT_POLICY_TEXT } from '../../kernel/confinement.ts';
+import { defaultPolicy } from '../../kernel/policy/default.ts';
 import { report, syscallRecords } from './harness.ts';
 
 describe('SYS_READ', () => {
@@ -44,9 +44,10 @@ describe('SYS_READ', () => {
     expect(value).toEqual([0, 0]);
   });
 
-  it('reads the read-only policy text', async () => {
-    const { value } = await report(`const fd = sys.open('policy/README'); report(text(sys.read(fd, 100000)));`);
-    expect(value).toBe(CONFINEMENT_POLICY_TEXT);
+  it('reads the read-only policy source in force and its version', async () => {
+    const { value } = await report(`report([text(sys.read(sys.open('policy/policy.yaml'), 100000)), text(sys.read(sys.open('policy/VERSION'), 100))]);`);
+    expect(value).toEqual([defaultPolicy().source, `${defaultPolicy().version}\n`]);
+    expect(defaultPolicy().version).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
   it('EBADF for an fd that is not open, was closed, or is not open for reading', async () => {
@@ -110,8 +111,8 @@ describe('SYS_READ', () => {
     `, { agentId: 'reader' });
     const reads = syscallRecords(result.kernel, 'SYS_READ');
     expect(reads.map((r) => [r.effect, r.rule, r.pid, r.agentId])).toEqual([
-      ['allow', 'builtin.no-path', result.exit.pid, 'reader'],
-      ['allow', 'builtin.no-path', result.exit.pid, 'reader'],
+      ['allow', 'own-fds-and-self', result.exit.pid, 'reader'],
+      ['allow', 'own-fds-and-self', result.exit.pid, 'reader'],
     ]);
   });
 });

@@ -48,13 +48,16 @@ describe('SYS_READDIR', () => {
 
   it('lists the read-only policy mount', async () => {
     const { value } = await report("report(sys.readdir('policy'));");
-    expect(value).toEqual([{ name: 'README', type: 'file' }]);
+    expect(value).toEqual([
+      { name: 'VERSION', type: 'file' },
+      { name: 'policy.yaml', type: 'file' },
+    ]);
   });
 
   it('ENOENT for a missing directory, ENOTDIR for a file', async () => {
     const { value } = await report(`
       sys.writeFile('mem/f', 'x');
-      report([errnoOf(() => sys.readdir('mem/missing')), errnoOf(() => sys.readdir('mem/f')), errnoOf(() => sys.readdir('policy/README')), errnoOf(() => sys.readdir(''))]);
+      report([errnoOf(() => sys.readdir('mem/missing')), errnoOf(() => sys.readdir('mem/f')), errnoOf(() => sys.readdir('policy/VERSION')), errnoOf(() => sys.readdir(''))]);
     `);
     expect(value).toEqual(['ENOENT', 'ENOTDIR', 'ENOTDIR', 'ENOENT']);
   });
@@ -81,11 +84,11 @@ describe('SYS_READDIR', () => {
     expect(value).toEqual(Array.from({ length: 5 }, () => ({ errno: 'EINVAL' })));
   });
 
-  it('records each readdir with its resolved path and the confinement rule', async () => {
+  it('records each readdir with its resolved path and the rule that allowed it', async () => {
     const { result } = await report("sys.readdir(); sys.readdir('mem/../state'); report(0);", { agentId: 'a' });
     expect(syscallRecords(result.kernel, 'SYS_READDIR').map((r) => [r.effect, r.rule, r.path, r.agentId])).toEqual([
-      ['allow', 'builtin.confine', '/agent/a', 'a'],
-      ['allow', 'builtin.confine', '/agent/a/state', 'a'],
+      ['allow', 'own-tree', '/agent/a', 'a'],
+      ['allow', 'own-tree', '/agent/a/state', 'a'],
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CONFINEMENT_POLICY_TEXT } from '../../kernel/confinement.ts';
+import { defaultPolicy } from '../../kernel/policy/default.ts';
 import { expectConfined, LONG_PATH, report, syscallRecords } from './harness.ts';
 
 interface Stat {
@@ -40,10 +40,10 @@ describe('SYS_STAT', () => {
     expect(value).toEqual(Array(9).fill('dir'));
   });
 
-  it('describes the read-only policy text', async () => {
-    const { value } = await report<Stat>("report(sys.stat('policy/README'));");
-    expect(value.type).toBe('file');
-    expect(value.size).toBe(new TextEncoder().encode(CONFINEMENT_POLICY_TEXT).byteLength);
+  it('describes the read-only policy source and its version', async () => {
+    const { value } = await report<Stat[]>("report([sys.stat('policy/policy.yaml'), sys.stat('policy/VERSION')]);");
+    expect(value.map((s) => s.type)).toEqual(['file', 'file']);
+    expect(value.map((s) => s.size)).toEqual([new TextEncoder().encode(defaultPolicy().source).byteLength, 'sha256:'.length + 64 + 1]);
   });
 
   it('treats %2e%2e as an ordinary name inside the tree', async () => {
@@ -85,11 +85,11 @@ describe('SYS_STAT', () => {
     expect(value).toEqual([...Array.from({ length: 7 }, () => ({ errno: 'EINVAL' })), { errno: 'ENAMETOOLONG' }]);
   });
 
-  it('records each stat with its resolved path and the confinement rule', async () => {
+  it('records each stat with its resolved path and the rule that allowed it', async () => {
     const { result } = await report(`sys.stat('mem'); errnoOf(() => sys.stat('./mem/missing')); report(0);`, { agentId: 'a' });
     expect(syscallRecords(result.kernel, 'SYS_STAT').map((r) => [r.effect, r.rule, r.path, r.agentId, r.pid])).toEqual([
-      ['allow', 'builtin.confine', '/agent/a/mem', 'a', result.exit.pid],
-      ['allow', 'builtin.confine', '/agent/a/mem/missing', 'a', result.exit.pid],
+      ['allow', 'own-tree', '/agent/a/mem', 'a', result.exit.pid],
+      ['allow', 'own-tree', '/agent/a/mem/missing', 'a', result.exit.pid],
     ]);
   });
 });

@@ -40,8 +40,8 @@ describe('SYS_UNLINK', () => {
   });
 
   it('EROFS under policy/ and for the policy mount itself', async () => {
-    const { value } = await report(`report({ errors: [errnoOf(() => sys.unlink('policy/README')), errnoOf(() => sys.unlink('policy'))], still: sys.stat('policy/README').type });`);
-    expect(value).toEqual({ errors: ['EROFS', 'EROFS'], still: 'file' });
+    const { value } = await report(`report({ errors: [errnoOf(() => sys.unlink('policy/policy.yaml')), errnoOf(() => sys.unlink('policy/VERSION')), errnoOf(() => sys.unlink('policy'))], still: sys.stat('policy/policy.yaml').type });`);
+    expect(value).toEqual({ errors: ['EROFS', 'EROFS', 'EROFS'], still: 'file' });
   });
 
   it('EPERM for the root of the agent tree', async () => {
@@ -77,10 +77,10 @@ describe('SYS_UNLINK', () => {
     expect(value).toEqual([...Array.from({ length: 5 }, () => ({ errno: 'EINVAL' })), { errno: 'ENAMETOOLONG' }, 'x']);
   });
 
-  it('records each unlink with its resolved path and the confinement rule', async () => {
+  it('records each unlink with its resolved path and the rule that allowed it', async () => {
     const { result } = await report("sys.writeFile('mem/f', ''); sys.unlink('mem/./f'); report(0);", { agentId: 'a' });
     expect(syscallRecords(result.kernel, 'SYS_UNLINK').map((r) => [r.effect, r.rule, r.path, r.agentId])).toEqual([
-      ['allow', 'builtin.confine', '/agent/a/mem/f', 'a'],
+      ['allow', 'own-tree', '/agent/a/mem/f', 'a'],
     ]);
   });
 });

@@ -114,8 +114,8 @@ describe('SYS_WRITE', () => {
     const { result } = await report(`sys.write(2, 'x'); report(1);`, { agentId: 'writer' });
     const writes = syscallRecords(result.kernel, 'SYS_WRITE');
     expect(writes.map((r) => [r.effect, r.rule, r.agentId, r.pid, r.path])).toEqual([
-      ['allow', 'builtin.no-path', 'writer', result.exit.pid, undefined],
-      ['allow', 'builtin.no-path', 'writer', result.exit.pid, undefined],
+      ['allow', 'own-fds-and-self', 'writer', result.exit.pid, undefined],
+      ['allow', 'own-fds-and-self', 'writer', result.exit.pid, undefined],
     ]);
   });
 });

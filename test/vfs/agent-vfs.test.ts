@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CONFINEMENT_POLICY_TEXT } from '../../kernel/confinement.ts';
 import { Kernel } from '../../kernel/kernel.ts';
+import { defaultPolicy } from '../../kernel/policy/default.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { AGENT_TREE_DIRS, AgentVfs, agentRoot } from '../../vfs/agent-vfs.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
+import { StaticBackend } from '../../vfs/static-backend.ts';
 import { report } from '../syscalls/harness.ts';
 
 function errnoOf(fn: () => unknown): string {
@@ -34,7 +35,7 @@ describe('AgentVfs: the standard tree', () => {
 
   it('is built in the root backend it is given, with policy/ on its own mount', () => {
     const backend = new MemfsBackend();
-    const vfs = new AgentVfs('x', { root: backend, policyFiles: { '/rules.json': '{"rules":[]}' } });
+    const vfs = new AgentVfs('x', { root: backend, policy: new StaticBackend(() => ({ '/rules.json': '{"rules":[]}' })) });
     expect(vfs.root).toBe('/agent/x');
     for (const dir of AGENT_TREE_DIRS) expect(backend.stat(dir).type).toBe('dir');
     expect(errnoOf(() => backend.stat('/policy/rules.json'))).toBe('ENOENT');
@@ -54,32 +55,38 @@ describe('AgentVfs: policy/ is read-only', () => {
   it('from ring 3: reads work, every write is EROFS', async () => {
     const { value } = await report(`
       report({
-        text: sys.readFile('policy/README'),
+        text: sys.readFile('policy/policy.yaml'),
+        version: sys.readFile('policy/VERSION'),
         listing: sys.readdir('policy'),
         writes: [
-          errnoOf(() => sys.writeFile('policy/README', 'allow all')),
-          errnoOf(() => sys.appendFile('policy/README', 'allow all')),
-          errnoOf(() => sys.open('policy/README', 'r+')),
+          errnoOf(() => sys.writeFile('policy/policy.yaml', 'allow all')),
+          errnoOf(() => sys.appendFile('policy/policy.yaml', 'allow all')),
+          errnoOf(() => sys.open('policy/policy.yaml', 'r+')),
+          errnoOf(() => sys.writeFile('policy/VERSION', 'sha256:0')),
           errnoOf(() => sys.writeFile('policy/new', 'x')),
           errnoOf(() => sys.mkdir('policy/d')),
-          errnoOf(() => sys.unlink('policy/README')),
+          errnoOf(() => sys.unlink('policy/policy.yaml')),
           errnoOf(() => sys.unlink('policy')),
-          errnoOf(() => sys.writeFile('mem/../policy/README', 'x')),
-          errnoOf(() => sys.writeFile('/agent/' + sys.agentId + '/policy/README', 'x')),
+          errnoOf(() => sys.writeFile('mem/../policy/policy.yaml', 'x')),
+          errnoOf(() => sys.writeFile('/agent/' + sys.agentId + '/policy/policy.yaml', 'x')),
         ],
-        after: sys.readFile('policy/README'),
+        after: sys.readFile('policy/policy.yaml'),
       });
     `);
     expect(value).toEqual({
-      text: CONFINEMENT_POLICY_TEXT,
-      listing: [{ name: 'README', type: 'file' }],
-      writes: Array(9).fill('EROFS'),
-      after: CONFINEMENT_POLICY_TEXT,
+      text: defaultPolicy().source,
+      version: `${defaultPolicy().version}\n`,
+      listing: [
+        { name: 'VERSION', type: 'file' },
+        { name: 'policy.yaml', type: 'file' },
+      ],
+      writes: Array(10).fill('EROFS'),
+      after: defaultPolicy().source,
     });
   });
 
   it('from ring 0 too: the mount refuses writes, whoever asks', () => {
-    const vfs = new AgentVfs('x', { policyFiles: { '/README': 'text' } });
+    const vfs = new AgentVfs('x', { policy: new StaticBackend(() => ({ '/README': 'text' })) });
     expect(['r+', 'w', 'w+', 'a', 'a+'].map((m) => errnoOf(() => vfs.open('/agent/x/policy/README', m as 'w')))).toEqual(Array(5).fill('EROFS'));
     expect([errnoOf(() => vfs.mkdir('/agent/x/policy/d', true)), errnoOf(() => vfs.unlink('/agent/x/policy/README'))]).toEqual(['EROFS', 'EROFS']);
     const file = vfs.open('/agent/x/policy/README', 'r').file;
