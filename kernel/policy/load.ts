@@ -71,6 +71,9 @@ function schemaProblem(error: ErrorObject): { path: PathKey[]; key?: string; pro
   }
   if (error.keyword === 'enum') return { path, problem: `must be one of ${(params.allowedValues as unknown[]).join(', ')}` };
   if (error.keyword === 'const') return { path, problem: `must be ${JSON.stringify(params.allowedValue)}` };
+  if ((error.keyword === 'minProperties' || error.keyword === 'maxProperties') && path.at(-2) === 'args') {
+    return { path, problem: 'needs arg and exactly one of equals, contains, glob, regex' };
+  }
   return { path, problem: error.message ?? 'is invalid' };
 }
 
