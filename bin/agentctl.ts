@@ -23,6 +23,11 @@ program
   .option('--json', 'print a JSON summary of the exit as the last line of stdout')
   .option('--memory <mib>', 'heap limit of the agent isolate, MiB')
   .option('--agent <id>', 'agent id (names its VFS tree /agent/<id>)')
+  .option('--restore <dir>', 'seed the agent\'s mem/ from a checkpoint directory (one with manifest.json)')
+  .option('--state <dir>', 'keep checkpoints in this host directory, so they survive a restart')
+  .option('--cpu-ms <ms>', 'CPU time limit of the agent')
+  .option('--wall-ms <ms>', 'wall time limit of the agent')
+  .option('--grace <ms>', 'how long SIGTERM (Ctrl-C twice, or kill) waits before SIGKILL (default 5000)')
   .addHelpText('after', '\nExample:\n  $ agentctl run examples/notes.ts --policy examples/policies/notes.yaml --log decisions.jsonl -- "buy milk"\n')
   .action(async (file: string, args: string[], options: RunOptions) => done(await runCommand(file, args, options)));
 

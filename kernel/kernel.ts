@@ -1,27 +1,34 @@
 /**
  * Kernel wires the subsystems: it spawns programs as processes, each in its
- * own sandbox with its own fd table, identity (manifest) and view of its
- * agent's VFS tree; routes every syscall through the one dispatcher with the
- * policy authorizer, the decision recorder and the approval gate; and keeps
- * the process table.
+ * own sandbox with its own fd table, identity (manifest), limits, signal
+ * state and view of its agent's VFS tree; routes every syscall through the
+ * one dispatcher with the policy authorizer, the decision recorder and the
+ * approval gate; delivers signals; and keeps the process table.
  */
+import { Subject } from 'rxjs';
 import { KernelError } from '../syscalls/errno.ts';
-import type { DecisionRecorder, KernelServices, SyscallContext } from '../syscalls/context.ts';
-import { checkPolicy, dispatch, type Reply } from '../syscalls/dispatch.ts';
-import { SYSCALL_NUMBERS } from '../syscalls/table.ts';
-import { exitStatusForSignal, parseSignal, SIGNALS, type SignalName } from '../signals/signal-table.ts';
+import type { DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import { dispatch, type Reply } from '../syscalls/dispatch.ts';
+import { ROW_BY_NR, SYSCALL_NUMBERS } from '../syscalls/table.ts';
+import type { SignalEvent } from '../signals/signal-state.ts';
+import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts';
 import { AgentVfs } from '../vfs/agent-vfs.ts';
 import { StaticBackend } from '../vfs/static-backend.ts';
 import { ApprovalGate, type Approver } from './approvals.ts';
 import { Identity, type AgentManifest } from './capabilities.ts';
+import { loadHostCheckpoints, restoreFrom, snapshot } from './checkpoint.ts';
+import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
-import { FdTable, type OutputSink } from './fd-table.ts';
+import { FdTable, type Entry, type OutputSink } from './fd-table.ts';
+import { combine, limitsFromPolicy, type LimitRequest, type ProcessLimits } from './limits.ts';
 import { PolicyAuthorizer } from './policy/authorizer.ts';
 import { defaultPolicy } from './policy/default.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import type { LoadedPolicy } from './policy/load.ts';
+import { contextFor, type ProcessHost } from './process-context.ts';
+import { kick, sendSignal, takeHandlerSignals } from './process-signals.ts';
 import { Process, type ExitReason, type ExitRecord, type ProcessInfo } from './process.ts';
-import type { Program } from './program.ts';
+import { programFromSource, type Program } from './program.ts';
 import { Sandbox, type SandboxEnd } from './sandbox.ts';
 
 export interface KernelOptions {
@@ -32,50 +39,70 @@ export interface KernelOptions {
   approver?: Approver;
   /** The clock policy rules and approvals use (ms since the epoch). */
   clock?: () => number;
-  /** Heap limit per isolate, MiB (isolated-vm minimum 8). Default 64. */
+  /** Default per-process limits (heap 64 MiB, 64 open files if not given); the policy caps them. */
+  limits?: LimitRequest;
+  /** Heap limit per isolate, MiB (isolated-vm minimum 8). Same as limits.heapMib. */
   memoryLimitMib?: number;
-  /** Open files per process, counting fds 0–2. Default 64. */
+  /** Open files per process, counting fds 0–2. Same as limits.openFiles. */
   maxOpenFiles?: number;
+  /** How long SIGTERM waits before SIGKILL, ms. Default 5000. */
+  termGraceMs?: number;
+  /** Host directory where checkpoints are kept across restarts. */
+  stateDir?: string;
+  /** Programs children may be spawned from by name. */
+  programs?: Readonly<Record<string, Program>>;
   stdout?: OutputSink;
   stderr?: OutputSink;
 }
 
 export interface SpawnOptions {
-  /** The agent's id; `manifest.id` wins if both are given. Default `agent-<pid>`. */
+  /** The agent's id; `manifest.id` wins if both are given. Default `agent-<pid>` (`<parent>.<pid>` for a child). */
   agentId?: string;
   /** Labels and capabilities; a child's capabilities must be covered by its parent's. */
   manifest?: Partial<AgentManifest>;
   argv?: readonly string[];
   ppid?: number;
   memoryLimitMib?: number;
+  limits?: LimitRequest;
   stdout?: OutputSink;
   stderr?: OutputSink;
+  /** fd entries to install as 0, 1 and 2 (pipes shared with another process). */
+  fds?: { stdin?: Entry; stdout?: Entry; stderr?: Entry };
+  /** A checkpoint directory on the host to seed the agent's mem/ from. */
+  restore?: string;
 }
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export class Kernel {
+export class Kernel implements ProcessHost {
   readonly recorder: DecisionRecorder;
   readonly engine: PolicyEngine;
   readonly approvals: ApprovalGate;
-  private readonly services: KernelServices;
-  private readonly options: Required<Pick<KernelOptions, 'memoryLimitMib' | 'maxOpenFiles' | 'stdout' | 'stderr'>>;
+  readonly services: KernelServices;
+  /** Every signal sent, with sender, target and outcome. */
+  readonly bus = new Subject<SignalEvent>();
+  readonly termGraceMs: number;
+  private readonly options: KernelOptions;
+  private readonly baseLimits: ProcessLimits;
   private readonly table = new Map<number, Process>();
   private readonly identities = new Map<number, Identity>();
   private readonly trees = new Map<string, AgentVfs>();
+  private readonly cpu = new CpuWatchdog((proc, why) => this.die(proc, 'SIGKILL', why));
   private nextPid = 1;
 
   constructor(options: KernelOptions = {}) {
+    this.options = options;
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock });
     this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals };
-    this.options = {
-      memoryLimitMib: options.memoryLimitMib ?? 64,
-      maxOpenFiles: options.maxOpenFiles ?? 64,
-      stdout: options.stdout ?? ((chunk) => process.stdout.write(chunk)),
-      stderr: options.stderr ?? ((chunk) => process.stderr.write(chunk)),
-    };
+    this.termGraceMs = options.termGraceMs ?? 5000;
+    this.baseLimits = combine({ heapMib: options.memoryLimitMib ?? 64, openFiles: options.maxOpenFiles ?? 64 }, options.limits);
+  }
+
+  /** signals is the kernel-wide signal stream (an alias of `bus`). */
+  get signals(): Subject<SignalEvent> {
+    return this.bus;
   }
 
   /** replacePolicy puts an already validated policy in force for every later decision. */
@@ -87,87 +114,114 @@ export class Kernel {
   vfs(agentId: string): AgentVfs {
     let tree = this.trees.get(agentId);
     if (tree === undefined) {
-      const policy = new StaticBackend(() => ({
-        '/policy.yaml': this.engine.policy.source,
-        '/VERSION': `${this.engine.version}\n`,
-      }));
+      const policy = new StaticBackend(() => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }));
       tree = new AgentVfs(agentId, { policy });
+      if (this.options.stateDir !== undefined) loadHostCheckpoints(tree, agentId, this.options.stateDir);
       this.trees.set(agentId, tree);
     }
     return tree;
   }
 
   private identityFor(pid: number, options: SpawnOptions): Identity {
-    const id = options.manifest?.id ?? options.agentId ?? `agent-${pid}`;
+    const parent = options.ppid === undefined ? undefined : this.identities.get(options.ppid);
+    const id = options.manifest?.id ?? options.agentId ?? (parent ? `${parent.agentId}.${pid}` : `agent-${pid}`);
     if (!AGENT_ID.test(id)) throw new KernelError('EINVAL', `bad agent id '${id}': use letters, digits, '.', '_' and '-'`);
     const identity = new Identity({ id, labels: options.manifest?.labels, capabilities: options.manifest?.capabilities });
-    const parent = options.ppid === undefined ? undefined : this.identities.get(options.ppid);
     const missing = parent?.covers([...identity.capabilities]);
     if (missing !== undefined) throw new KernelError('EPERM', `capability ${missing} is not held by parent pid ${options.ppid}`);
     return identity;
   }
 
+  private limitsFor(options: SpawnOptions): ProcessLimits {
+    const asked = { ...options.limits, ...(options.memoryLimitMib !== undefined ? { heapMib: options.memoryLimitMib } : {}) };
+    return combine(this.baseLimits, asked, limitsFromPolicy(this.engine.policy.document.defaults?.limits));
+  }
+
   /**
    * spawn starts `program` as a new process and returns it at once. EINVAL for
    * a bad agent id or manifest, EPERM for a capability the parent lacks,
-   * ENOEXEC for a program that does not compile.
+   * ENOEXEC for a program that does not compile, ENOENT for a bad restore dir.
    */
   spawn(program: Program, options: SpawnOptions = {}): Process {
     const pid = this.nextPid++;
     const identity = this.identityFor(pid, options);
     const agentId = identity.agentId;
+    const limits = this.limitsFor(options);
     const vfs = this.vfs(agentId);
-    const proc = new Process(pid, options.ppid ?? 0, agentId, program.filename);
-    const files = new FdTable(vfs, options.stdout ?? this.options.stdout, options.stderr ?? this.options.stderr, this.options.maxOpenFiles);
-    const services = this.services;
-    const ctx: SyscallContext = {
-      pid,
-      agentId,
-      identity,
-      fs: vfs,
-      files,
-      alive: () => proc.exit === undefined,
-      exit: (code) => this.terminate(proc, code, { kind: 'exit' }),
-      violation: (signal, why) => this.signalDeath(proc, parseSignal(signal) ?? 'SIGPOLICY', why),
-      checkPolicy: (name, args) => checkPolicy(services, ctx, name, args),
-    };
-    proc.fds = files;
-    proc.sandbox = new Sandbox(program, options.memoryLimitMib ?? this.options.memoryLimitMib, { SYS: SYSCALL_NUMBERS, argv: [...(options.argv ?? [])], pid, agentId }, {
-      syscall(nr, args): Reply {
-        proc.syscalls++;
-        proc.state = 'running';
-        const reply = dispatch(services, ctx, nr, args);
-        if (!('later' in reply)) return reply;
-        proc.state = 'blocked';
-        return {
-          later: reply.later.then((final) => {
-            if (proc.state === 'blocked') proc.state = 'running';
-            return final;
-          }),
-        };
-      },
-      end: (how) => this.ended(proc, how),
-      idle() {
-        if (proc.state === 'running') proc.state = 'blocked';
-      },
+    if (options.restore !== undefined) restoreFrom(vfs, options.restore);
+    const proc = new Process(pid, options.ppid ?? 0, agentId, program.filename, limits);
+    const files = new FdTable(vfs, {
+      stdin: options.fds?.stdin,
+      stdout: options.fds?.stdout ?? FdTable.sink(options.stdout ?? this.options.stdout ?? ((c) => process.stdout.write(c))),
+      stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.options.stderr ?? ((c) => process.stderr.write(c))),
+      limit: limits.openFiles,
+      outputLimit: limits.outputBytes,
     });
+    const ctx = contextFor(this, proc, identity, vfs, files);
+    proc.fds = files;
+    try {
+      proc.sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, argv: [...(options.argv ?? [])], pid, agentId }, {
+        syscall: (nr, args) => this.syscall(proc, nr, () => dispatch(this.services, ctx, nr, args)),
+        end: (how) => this.ended(proc, how),
+        idle() {
+          if (proc.state === 'running') proc.state = 'blocked';
+          kick(proc);
+        },
+      });
+    } catch (err) {
+      files.closeAll();
+      throw err;
+    }
     this.table.set(pid, proc);
     this.identities.set(pid, identity);
     this.recorder.record({ type: 'spawn', pid, agentId, detail: program.filename, policyVersion: this.engine.version });
+    if (limits.wallMs !== undefined) proc.addTimer(limits.wallMs, () => this.die(proc, 'SIGKILL', `wall time limit ${limits.wallMs} ms`));
+    if (limits.cpuMs !== undefined) this.cpu.watch(proc, limits.cpuMs);
     void proc.sandbox.start();
     return proc;
+  }
+
+  /** syscall is the per-process gate around dispatch: rate limit, stop, handler signals at the boundary. */
+  private syscall(proc: Process, nr: unknown, run: () => Reply): Reply {
+    proc.syscalls++;
+    proc.state = 'running';
+    const rate = proc.limits.syscallsPerSecond;
+    if (rate !== undefined) {
+      const now = Date.now();
+      if (now - proc.rateWindow.start >= 1000) proc.rateWindow = { start: now, calls: 0 };
+      if (++proc.rateWindow.calls > rate) {
+        const name = typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : '#?';
+        this.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: name, access: 'none', effect: 'deny', rule: 'limit.syscalls_per_second', reason: `more than ${rate} syscalls per second` });
+        return { errno: 'EAGAIN', message: `syscall rate limit of ${rate} per second reached` };
+      }
+    }
+    const reply = proc.stopped ? { later: proc.continued().then(() => settled(run())) } : run();
+    if (!('later' in reply)) return withSignals(proc, reply);
+    proc.state = proc.stopped ? 'stopped' : 'blocked';
+    return {
+      later: reply.later.then(async (final) => {
+        await proc.continued();
+        if (proc.state === 'blocked' || proc.state === 'stopped') proc.state = 'running';
+        return withSignals(proc, final);
+      }),
+    };
   }
 
   private ended(proc: Process, how: SandboxEnd): void {
     if (how.kind === 'returned') this.terminate(proc, 0, { kind: 'exit' });
     else if (how.kind === 'threw') this.terminate(proc, 1, { kind: 'error', error: how.error });
-    else this.signalDeath(proc, 'SIGKILL', 'memory limit exceeded');
+    else this.die(proc, 'SIGKILL', 'memory limit exceeded');
   }
 
-  private signalDeath(proc: Process, signal: SignalName, why: string): void {
+  /** die ends `proc` by `signal`, recording why. */
+  die(proc: Process, signal: SignalName, why: string): void {
     if (proc.exit !== undefined) return;
     this.recorder.record({ type: 'signal', pid: proc.pid, agentId: proc.agentId, detail: `${signal}: ${why}`, policyVersion: this.engine.version });
     this.terminate(proc, exitStatusForSignal(signal), { kind: 'signal', signal, why });
+  }
+
+  exitWith(proc: Process, code: number): void {
+    this.terminate(proc, code, { kind: 'exit' });
   }
 
   /** terminate ends `proc` with `status`: stops its isolate, closes its files, records the exit. */
@@ -176,28 +230,64 @@ export class Kernel {
     const cpuMs = Number(proc.sandbox?.cpuTimeNs ?? 0n) / 1e6;
     proc.sandbox?.dispose();
     proc.fds?.closeAll();
+    this.cpu.unwatch(proc);
     const record: ExitRecord = { pid: proc.pid, agentId: proc.agentId, status, reason, syscalls: proc.syscalls, cpuMs, wallMs: Date.now() - proc.startedAt };
     proc.end(record);
     this.approvals.cancel(proc.pid);
     this.recorder.record({ type: 'exit', pid: proc.pid, agentId: proc.agentId, detail: `status ${status}` });
   }
 
-  private lookup(pid: number): Process {
+  checkpoint(proc: Process): void {
+    this.checkpointNow(proc);
+  }
+
+  checkpointNow(proc: Process): ReturnType<typeof snapshot> {
+    const info = snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir);
+    this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
+    return info;
+  }
+
+  /** spawnChild runs a SYS_SPAWN: program from the caller's VFS or the registered programs. */
+  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): number {
+    const children = [...this.table.values()].filter((p) => p.ppid === parent.pid && p.exit === undefined).length;
+    if (parent.limits.children !== undefined && children >= parent.limits.children) throw new KernelError('EAGAIN', `child limit of ${parent.limits.children} reached`);
+    const registered = this.options.programs?.[request.program];
+    const program = registered ?? this.programFromVfs(parent, request.program);
+    const files = parent.fds!;
+    const fds = {
+      ...(request.stdin !== undefined ? { stdin: files.share(request.stdin) } : {}),
+      stdout: files.share(request.stdout ?? 1),
+      stderr: files.share(request.stderr ?? 2),
+    };
+    const labels = { ...identity.labels, ...request.labels };
+    return this.spawn(program, { ppid: parent.pid, argv: request.argv, manifest: { labels, capabilities: request.capabilities ?? [] }, fds }).pid;
+  }
+
+  private programFromVfs(parent: Process, path: string): Program {
+    const vfs = this.vfs(parent.agentId);
+    const resolved = vfs.resolve(path);
+    const { file } = vfs.open(resolved, 'r');
+    try {
+      return programFromSource(resolved, new TextDecoder().decode(file.read(file.size(), 0)));
+    } finally {
+      file.close();
+    }
+  }
+
+  lookup(pid: number): Process {
     const proc = this.table.get(pid);
     if (proc === undefined) throw new KernelError('ESRCH', `no process ${pid}`);
     return proc;
   }
 
   /**
-   * kill sends `signal` to `pid`. Terminating signals end the process at once
-   * (even mid-loop) with status 128+N; SIGSTOP, SIGCONT and SIGUSR1 answer
-   * ENOSYS until signal delivery lands. ESRCH for an unknown or exited pid.
+   * kill sends `signal` to `pid` on behalf of `sender` (an operator by
+   * default) and returns the outcome. ESRCH for an unknown or exited pid.
    */
-  kill(pid: number, signal: SignalName, why = 'signal'): void {
+  kill(pid: number, signal: SignalName, sender = 'operator'): string {
     const proc = this.lookup(pid);
     if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
-    if (SIGNALS[signal].action !== 'terminate') throw new KernelError('ENOSYS', `${signal} delivery is not implemented yet (#4)`);
-    this.signalDeath(proc, signal, why);
+    return sendSignal(this, proc, signal, sender);
   }
 
   /** wait resolves with `pid`'s exit record and reaps it from the table. ESRCH if unknown. */
@@ -206,6 +296,11 @@ export class Kernel {
     this.table.delete(pid);
     this.identities.delete(pid);
     return record;
+  }
+
+  async reap(pid: number): Promise<WaitResult> {
+    const record = await this.wait(pid);
+    return { pid, status: record.status, signal: record.reason.kind === 'signal' ? record.reason.signal : null };
   }
 
   get(pid: number): Process | undefined {
@@ -228,4 +323,15 @@ export class Kernel {
     for (const proc of this.table.values()) if (proc.exit === undefined) this.kill(proc.pid, 'SIGKILL', 'kernel shutdown');
     await Promise.all([...this.table.keys()].map((pid) => this.wait(pid)));
   }
+}
+
+/** settled waits out a blocked reply. */
+async function settled(reply: Reply): Promise<Reply> {
+  return 'later' in reply ? reply.later : reply;
+}
+
+/** withSignals attaches queued handler signals to a reply: the runtime runs them before returning. */
+function withSignals(proc: Process, reply: Reply): Reply {
+  const sig = takeHandlerSignals(proc);
+  return sig === undefined ? reply : { ...reply, sig };
 }

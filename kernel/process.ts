@@ -1,11 +1,15 @@
 /**
- * Process is one running agent program: pid, agent id, parent, state and,
- * once it has ended, its exit record. States: running (executing or making a
- * syscall), blocked (idle, waiting on a promise), stopped (reserved for
- * SIGSTOP), exited (a zombie until waited for).
+ * Process is one running agent program: pid, agent id, parent, state, its
+ * signal state and, once it has ended, its exit record. States: running
+ * (executing or in a syscall), blocked (idle on a promise, or in a blocking
+ * syscall), stopped (SIGSTOP: its next syscall waits for SIGCONT), exited (a
+ * zombie until waited for).
  */
+import { namesOf } from '../signals/signal-set.ts';
+import { SignalState } from '../signals/signal-state.ts';
 import type { SignalName } from '../signals/signal-table.ts';
 import type { FdTable } from './fd-table.ts';
+import type { ProcessLimits } from './limits.ts';
 import type { Sandbox } from './sandbox.ts';
 
 export type ProcessState = 'running' | 'blocked' | 'stopped' | 'exited';
@@ -36,6 +40,7 @@ export interface ProcessInfo {
   readonly syscalls: number;
   readonly openFds: number;
   readonly startedAt: number;
+  readonly pendingSignals: readonly string[];
   readonly status?: number;
 }
 
@@ -46,21 +51,68 @@ export class Process {
   readonly program: string;
   readonly startedAt = Date.now();
   readonly exited: Promise<ExitRecord>;
+  readonly signals = new SignalState();
+  readonly limits: ProcessLimits;
   state: ProcessState = 'running';
   syscalls = 0;
   exit: ExitRecord | undefined;
   sandbox: Sandbox | undefined;
   fds: FdTable | undefined;
+  /** Handled signals waiting for the next syscall boundary or an idle moment. */
+  handlerQueue: SignalName[] = [];
+  /** Set while stopped: resolves on SIGCONT. */
+  private stopGate: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Timers owned by this process (SIGTERM grace, wall-time limit), cleared at exit. */
+  readonly timers = new Set<NodeJS.Timeout>();
+  /** Calls in the current one-second window, for the syscall rate limit. */
+  rateWindow = { start: 0, calls: 0 };
   private resolveExit!: (record: ExitRecord) => void;
 
-  constructor(pid: number, ppid: number, agentId: string, program: string) {
+  constructor(pid: number, ppid: number, agentId: string, program: string, limits: ProcessLimits) {
     this.pid = pid;
     this.ppid = ppid;
     this.agentId = agentId;
     this.program = program;
+    this.limits = limits;
     this.exited = new Promise((resolve) => {
       this.resolveExit = resolve;
     });
+  }
+
+  get stopped(): boolean {
+    return this.stopGate !== undefined;
+  }
+
+  /** stop marks the process stopped; its next syscall waits for resume(). */
+  stop(): void {
+    if (this.stopGate !== undefined) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.stopGate = { promise, resolve };
+    this.state = 'stopped';
+  }
+
+  /** resume ends a stop. */
+  resume(): void {
+    const gate = this.stopGate;
+    if (gate === undefined) return;
+    this.stopGate = undefined;
+    if (this.state === 'stopped') this.state = 'blocked';
+    gate.resolve();
+  }
+
+  /** continued resolves when the process is no longer stopped. */
+  continued(): Promise<void> {
+    return this.stopGate?.promise ?? Promise.resolve();
+  }
+
+  /** addTimer keeps a timer that is cleared when the process ends. */
+  addTimer(ms: number, fire: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fire();
+    }, ms);
+    this.timers.add(timer);
   }
 
   /** end records the exit once; later calls are ignored. */
@@ -68,6 +120,11 @@ export class Process {
     if (this.exit !== undefined) return false;
     this.exit = record;
     this.state = 'exited';
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.stopGate?.resolve();
+    this.stopGate = undefined;
+    this.signals.events.complete();
     this.resolveExit(record);
     return true;
   }
@@ -82,6 +139,7 @@ export class Process {
       syscalls: this.syscalls,
       openFds: this.fds?.size ?? 0,
       startedAt: this.startedAt,
+      pendingSignals: namesOf(this.signals.pending),
       ...(this.exit ? { status: this.exit.status } : {}),
     };
   }

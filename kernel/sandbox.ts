@@ -67,7 +67,13 @@ export class Sandbox {
   private readonly hooks: SandboxHooks;
   private readonly wake = new Int32Array(new SharedArrayBuffer(4));
   private readonly ready = new Map<number, Reply>();
+  /** The runtime's signal entry point, held host-side only (never handed to the isolate). */
+  private readonly deliverRef: ivm.Reference;
   private nextTicket = 1;
+  /** The ticket the isolate is sleeping on, if any. */
+  private waiting: number | undefined;
+  /** Host calls into the isolate under way (the program's start, signal deliveries). */
+  private entered = 0;
   private ended = false;
 
   /** Sandbox compiles `program` in a fresh isolate; ENOEXEC on a syntax error. */
@@ -82,7 +88,7 @@ export class Sandbox {
       global.setSync('__wake', new ivm.ExternalCopy(this.wake.buffer).copyInto({ release: true }));
       global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.finish(code === 0 ? { kind: 'returned' } : { kind: 'threw', error: agentStack(String(text)) })));
       global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
-      this.isolate.compileScriptSync(RUNTIME_SOURCE, { filename: RUNTIME_FILE }).runSync(this.context);
+      this.deliverRef = this.isolate.compileScriptSync(RUNTIME_SOURCE, { filename: RUNTIME_FILE }).runSync(this.context, { reference: true }) as ivm.Reference;
       try {
         this.script = this.isolate.compileScriptSync(`${WRAPPER_HEAD}${program.source}\n});`, {
           filename: program.filename,
@@ -101,13 +107,18 @@ export class Sandbox {
     const reply = this.hooks.syscall(nr, args);
     if (!('later' in reply)) return reply;
     const ticket = this.nextTicket++;
-    void reply.later.then((final) => {
-      if (this.ended) return;
-      this.ready.set(ticket, final);
-      Atomics.store(this.wake, 0, 1);
-      Atomics.notify(this.wake, 0);
-    });
+    this.waiting = ticket;
+    void reply.later.then((final) => this.answer(ticket, final));
     return { wait: ticket };
+  }
+
+  /** answer hands the reply of a blocked call to the sleeping isolate (once per ticket). */
+  private answer(ticket: number, reply: Reply): void {
+    if (this.ended || this.waiting !== ticket) return;
+    this.waiting = undefined;
+    this.ready.set(ticket, reply);
+    Atomics.store(this.wake, 0, 1);
+    Atomics.notify(this.wake, 0);
   }
 
   private collect(ticket: unknown): unknown {
@@ -117,12 +128,43 @@ export class Sandbox {
     return reply;
   }
 
+  /** blockedInSyscall: the isolate is asleep waiting for a blocked call's reply. */
+  get blockedInSyscall(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  /** idle: the program's synchronous part is done and nothing runs in the isolate. */
+  get idle(): boolean {
+    return this.entered === 0 && this.waiting === undefined && !this.ended;
+  }
+
+  /**
+   * deliver runs the agent's handlers for `signals` in an idle isolate. The
+   * call is queued behind anything running; a handler that throws ends the
+   * program like an uncaught error.
+   */
+  async deliver(signals: readonly string[]): Promise<void> {
+    if (this.ended) return;
+    this.entered++;
+    try {
+      await this.deliverRef.apply(undefined, [[...signals]], { arguments: { copy: true } });
+    } catch {
+      // disposed meanwhile, or the handler's error was already reported through __settle
+    } finally {
+      this.entered--;
+    }
+    if (!this.ended && this.entered === 0 && this.waiting === undefined) this.hooks.idle();
+  }
+
   /** start runs the program; the returned promise settles when its synchronous part is done. */
   async start(): Promise<void> {
+    this.entered++;
     try {
       await this.script.run(this.context);
-      if (!this.ended) this.hooks.idle();
+      this.entered--;
+      if (!this.ended && this.entered === 0) this.hooks.idle();
     } catch (err) {
+      this.entered--;
       if (this.ended) return;
       const message = err instanceof Error ? err.message : String(err);
       if (/memory limit/i.test(message)) {
@@ -165,6 +207,7 @@ export class Sandbox {
   /** releaseHandles frees the script and context handles; they may already be gone with the isolate. */
   private releaseHandles(): void {
     try {
+      this.deliverRef.release();
       this.script.release();
       this.context.release();
     } catch {

@@ -74,7 +74,7 @@ export interface SyscallRecord {
 
 /** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit. */
 export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit' | 'signal' | 'approval';
+  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint';
   readonly pid: number;
   readonly agentId: string;
   readonly detail: string;
@@ -103,12 +103,42 @@ export interface FileSystem {
   unlink(path: string): void;
 }
 
-/** Files is the calling process's fd table. */
+/** Files is the calling process's fd table. Pipe reads and writes may block (a promise). */
 export interface Files {
   open(path: string, mode: OpenMode): number;
-  read(fd: number, length: number): Uint8Array;
-  write(fd: number, data: Uint8Array): number;
+  read(fd: number, length: number): Uint8Array | Promise<Uint8Array>;
+  write(fd: number, data: Uint8Array): number | Promise<number>;
   close(fd: number): void;
+  pipe(): [number, number];
+}
+
+/** SpawnRequest is what a process asks for when it spawns a child. */
+export interface SpawnRequest {
+  /** A program path in the caller's VFS, or the name of a program the operator registered. */
+  readonly program: string;
+  readonly argv: readonly string[];
+  /** The child's capabilities: at most the caller's. Default none. */
+  readonly capabilities?: readonly string[];
+  readonly labels?: Readonly<Record<string, string>>;
+  /** Caller fds to become the child's 0, 1 and 2 (pipes or inherited stdio). */
+  readonly stdin?: number;
+  readonly stdout?: number;
+  readonly stderr?: number;
+}
+
+/** WaitResult is a child's exit as its parent sees it. */
+export interface WaitResult {
+  readonly pid: number;
+  readonly status: number;
+  readonly signal: string | null;
+}
+
+/** CheckpointInfo names a snapshot of the agent's memory. */
+export interface CheckpointInfo {
+  readonly n: number;
+  readonly path: string;
+  readonly bytes: number;
+  readonly files: number;
 }
 
 /** PolicyAnswer is what SYS_CHECKPOLICY returns to ring 3. */
@@ -134,6 +164,18 @@ export interface SyscallContext {
   violation(signal: string, why: string): void;
   /** checkPolicy answers whether syscall `name` with raw `args` would be allowed, doing nothing. */
   checkPolicy(name: string, args: unknown): PolicyAnswer;
+  /** signal sends `signal` to `pid` (own children, or any with signal:any). ESRCH, EPERM, EINVAL. */
+  signal(pid: number, signal: string): string;
+  /** sigaction sets a catchable signal's disposition and returns its canonical name. EINVAL. */
+  sigaction(signal: string, disposition: 'default' | 'ignore' | 'handle'): string;
+  /** sigprocmask changes the mask and returns it (unblockable signals are never in it). */
+  sigprocmask(how: 'block' | 'unblock' | 'set', signals: readonly string[]): string[];
+  /** spawn starts a child process. EPERM for capabilities the caller lacks, EAGAIN past the child limit. */
+  spawn(request: SpawnRequest): number;
+  /** wait blocks until child `pid` exits and reaps it. ECHILD if it is not the caller's child. */
+  wait(pid: number): Promise<WaitResult>;
+  /** checkpoint snapshots the agent's memory under state/checkpoints/<n>. */
+  checkpoint(): CheckpointInfo;
 }
 
 /** ApprovalTicket describes a call waiting for an operator's decision. */

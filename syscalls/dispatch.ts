@@ -14,8 +14,8 @@ import { decodeArgs, type Decoded, type Schema } from './schema.ts';
 import type { Access, AccessRequest, Decision, KernelServices, PolicyAnswer, SyscallContext } from './context.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
-/** Reply is what ring 3 receives: a value, a fault, or (for a blocked call) a later reply. */
-export type Reply = { readonly v: unknown } | SyscallFault | { readonly later: Promise<Reply> };
+/** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
+export type Reply = (({ readonly v: unknown } | SyscallFault) & { readonly sig?: readonly string[] }) | { readonly later: Promise<Reply> };
 
 const FAILED_CLOSED: Decision = { effect: 'deny', rule: 'kernel.fail-closed', reason: 'authorizer error' };
 const ROW_BY_NAME: ReadonlyMap<string, AnyRow> = new Map(SYSCALL_TABLE.map((r) => [r.name, r]));
@@ -51,10 +51,16 @@ function fault(err: unknown): SyscallFault {
   return { errno: 'EIO', message: 'internal kernel error' };
 }
 
+/** settle turns a handler's result into a reply; a promise (a call that must wait) becomes `later`. */
+function settle(value: unknown): Reply {
+  if (!(value instanceof Promise)) return { v: value };
+  return { later: value.then((v: unknown) => ({ v }), fault) };
+}
+
 function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>): Reply {
   try {
     return match(row.impl as AnyRow['impl'])
-      .with({ kind: 'handler' }, (impl) => ({ v: (impl.run as (c: SyscallContext, a: Decoded<Schema>) => unknown)(ctx, args) }))
+      .with({ kind: 'handler' }, (impl) => settle((impl.run as (c: SyscallContext, a: Decoded<Schema>) => unknown)(ctx, args)))
       .with({ kind: 'enosys' }, (impl) => ({ errno: 'ENOSYS' as const, message: `${row.name} is not implemented yet (${impl.until})` }))
       .exhaustive();
   } catch (err) {
@@ -85,7 +91,8 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       policyVersion: decision.policyVersion,
     });
     if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
-    return run(row, ctx, request.args as Decoded<Schema>);
+    const reply = run(row, ctx, request.args as Decoded<Schema>);
+    return 'later' in reply ? await reply.later : reply;
   } catch (err) {
     return fault(err);
   }

@@ -21,6 +21,8 @@ export const ERRNO = {
   ENAMETOOLONG: 36,
   ENOSYS: 38,
   ENOTEMPTY: 39,
+  EPIPE: 32,
+  ECHILD: 10,
   ESRCH: 3,
   ENOEXEC: 8,
   EINTR: 4,

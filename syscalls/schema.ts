@@ -138,3 +138,43 @@ export function decodeArgs<S extends Schema>(schema: S, names: readonly string[]
   }
   return out as Decoded<S>;
 }
+
+/** list accepts an array of at most `max` items, each decoded by `inner`. */
+export function list<T>(inner: Decoder<T>, max: number): Decoder<readonly T[]> {
+  return (v, name) => {
+    if (!Array.isArray(v)) throw invalid(name, 'must be an array');
+    if (v.length > max) throw invalid(name, `must have at most ${max} items`);
+    return v.map((item, i) => inner(item, `${name}[${i}]`));
+  };
+}
+
+/**
+ * shape accepts a plain object whose keys are all among `fields` (each
+ * optional) and returns a fresh null-prototype object holding the decoded
+ * values; any other key is EINVAL.
+ */
+export function shape<const F extends Readonly<Record<string, Decoder<unknown>>>>(fields: F): Decoder<{ readonly [K in keyof F]?: F[K] extends Decoder<infer T> ? T : never }> {
+  return (v, name) => {
+    if (v === undefined || v === null) return Object.create(null);
+    if (typeof v !== 'object' || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) throw invalid(name, 'must be a plain object');
+    const out: Record<string, unknown> = Object.create(null);
+    for (const key of Object.keys(v)) {
+      if (!Object.hasOwn(fields, key)) throw invalid(name, `has an unknown field '${key.slice(0, 64)}'`);
+      const value = (v as Record<string, unknown>)[key];
+      if (value !== undefined) out[key] = (fields[key] as Decoder<unknown>)(value, `${name}.${key}`);
+    }
+    return out as { readonly [K in keyof F]?: F[K] extends Decoder<infer T> ? T : never };
+  };
+}
+
+/** stringRecord accepts an object of at most `max` string values. */
+export function stringRecord(max: number, maxLength: number): Decoder<Readonly<Record<string, string>>> {
+  return (v, name) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) throw invalid(name, 'must be a plain object');
+    const keys = Object.keys(v);
+    if (keys.length > max) throw invalid(name, `must have at most ${max} keys`);
+    const out: Record<string, string> = Object.create(null);
+    for (const key of keys) out[key] = str(maxLength)((v as Record<string, unknown>)[key], `${name}.${key}`);
+    return out;
+  };
+}

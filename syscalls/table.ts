@@ -4,7 +4,7 @@
  * and nothing registers a syscall anywhere else. The dispatcher runs the same
  * pipeline for every row (decode → authorize → record → implementation).
  */
-import { ARG_LIMITS, bool, bytes, type Decoded, int, json, oneOf, optional, type Schema, str } from './schema.ts';
+import { ARG_LIMITS, bool, bytes, type Decoded, int, json, list, oneOf, optional, type Schema, shape, str, stringRecord } from './schema.ts';
 import type { SyscallContext } from './context.ts';
 import { sysCheckpolicy } from './handlers/checkpolicy.ts';
 import { sysClose } from './handlers/close.ts';
@@ -16,6 +16,13 @@ import { sysRead } from './handlers/read.ts';
 import { sysReaddir } from './handlers/readdir.ts';
 import { sysStat } from './handlers/stat.ts';
 import { sysUnlink } from './handlers/unlink.ts';
+import { sysCheckpoint } from './handlers/checkpoint.ts';
+import { sysPipe } from './handlers/pipe.ts';
+import { sysSigaction } from './handlers/sigaction.ts';
+import { sysSignal } from './handlers/signal.ts';
+import { sysSigprocmask } from './handlers/sigprocmask.ts';
+import { sysSpawn } from './handlers/spawn.ts';
+import { sysWait } from './handlers/wait.ts';
 import { sysWrite } from './handlers/write.ts';
 
 /**
@@ -65,22 +72,38 @@ const MODE = oneOf('r', 'r+', 'w', 'w+', 'a', 'a+');
 const PID = int(1, 2 ** 31 - 1);
 const RECURSIVE = optional(bool, false);
 const JSON_ARGS = optional(json(), null);
+const SIGNAL = str(32);
+const SIGNAL_LIST = list(SIGNAL, 16);
+const SIG_ACTION = oneOf('default', 'ignore', 'handle');
+const MASK_HOW = oneOf('block', 'unblock', 'set');
+const ARGV = optional(list(str(ARG_LIMITS.stringBytes), 256), []);
+const FD_OPT = int(0, 1 << 20);
+const SPAWN_OPTIONS = optional(
+  shape({ capabilities: list(str(512), 256), labels: stringRecord(64, 256), stdin: FD_OPT, stdout: FD_OPT, stderr: FD_OPT }),
+  {},
+);
 
 // prettier-ignore
 export const SYSCALL_TABLE = [
-  row(0,  'SYS_READ',        { fd: FD, length: int(0, ARG_LIMITS.ioBytes) }, { resource: 'fd', access: 'read' },       sysRead,        'read up to length bytes; fd 0 is the operator stdin (end of file for now)'),
-  row(1,  'SYS_WRITE',       { fd: FD, data: bytes(ARG_LIMITS.ioBytes) },    { resource: 'fd', access: 'write' },      sysWrite,       'fd 1 and 2 are the operator stdout and stderr'),
-  row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                    { resource: 'path', access: 'by-flags' }, sysOpen,        'flags as in fopen: r r+ w w+ a a+'),
-  row(3,  'SYS_CLOSE',       { fd: FD },                                     { resource: 'fd', access: 'none' },       sysClose,       'closing 0, 1 or 2 is allowed'),
-  row(4,  'SYS_STAT',        { path: PATH },                                 { resource: 'path', access: 'read' },     sysStat,        'type, size, mtimeMs'),
-  row(5,  'SYS_READDIR',     { path: PATH },                                 { resource: 'path', access: 'read' },     sysReaddir,     'entries sorted by name, mount points included'),
-  row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },           { resource: 'path', access: 'write' },    sysMkdir,       'recursive creates parents'),
-  row(7,  'SYS_UNLINK',      { path: PATH },                                 { resource: 'path', access: 'write' },    sysUnlink,      'files and empty directories'),
-  row(8,  'SYS_GETPID',      {},                                             { resource: 'self', access: 'read' },     sysGetpid,      'never fails'),
-  row(9,  'SYS_EXIT',        { code: int(0, 255) },                          { resource: 'self', access: 'write' },    sysExit,        'the isolate stops as the call returns'),
-  row(10, 'SYS_EXEC',        { tool: str(256), args: JSON_ARGS },            { resource: 'tool', access: 'write' },    enosys('#5'),   'ENOSYS until the tool registry lands (issue #5)'),
-  row(11, 'SYS_SIGNAL',      { pid: PID, signal: str(32) },                  { resource: 'process', access: 'write' }, enosys('#4'),   'ENOSYS until signal delivery lands (issue #4)'),
-  row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: JSON_ARGS },          { resource: 'self', access: 'read' },     sysCheckpolicy, 'would this call be allowed? args: positional array or object by name; nothing runs'),
+  row(0,  'SYS_READ',        { fd: FD, length: int(0, ARG_LIMITS.ioBytes) },                             { resource: 'fd', access: 'read' },       sysRead,        'read up to length bytes; fd 0 is the operator stdin (end of file for now)'),
+  row(1,  'SYS_WRITE',       { fd: FD, data: bytes(ARG_LIMITS.ioBytes) },                                { resource: 'fd', access: 'write' },      sysWrite,       'fd 1 and 2 are the operator stdout and stderr'),
+  row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                                                { resource: 'path', access: 'by-flags' }, sysOpen,        'flags as in fopen: r r+ w w+ a a+'),
+  row(3,  'SYS_CLOSE',       { fd: FD },                                                                 { resource: 'fd', access: 'none' },       sysClose,       'closing 0, 1 or 2 is allowed'),
+  row(4,  'SYS_STAT',        { path: PATH },                                                             { resource: 'path', access: 'read' },     sysStat,        'type, size, mtimeMs'),
+  row(5,  'SYS_READDIR',     { path: PATH },                                                             { resource: 'path', access: 'read' },     sysReaddir,     'entries sorted by name, mount points included'),
+  row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },                                       { resource: 'path', access: 'write' },    sysMkdir,       'recursive creates parents'),
+  row(7,  'SYS_UNLINK',      { path: PATH },                                                             { resource: 'path', access: 'write' },    sysUnlink,      'files and empty directories'),
+  row(8,  'SYS_GETPID',      {},                                                                         { resource: 'self', access: 'read' },     sysGetpid,      'never fails'),
+  row(9,  'SYS_EXIT',        { code: int(0, 255) },                                                      { resource: 'self', access: 'write' },    sysExit,        'the isolate stops as the call returns'),
+  row(10, 'SYS_EXEC',        { tool: str(256), args: JSON_ARGS },                                        { resource: 'tool', access: 'write' },    enosys('#5'),   'ENOSYS until the tool registry lands (issue #5)'),
+  row(11, 'SYS_SIGNAL',      { pid: PID, signal: SIGNAL },                                               { resource: 'process', access: 'write' }, sysSignal,      'own children, or any process with signal:any; returns the outcome'),
+  row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: JSON_ARGS },                                      { resource: 'self', access: 'read' },     sysCheckpolicy, 'would this call be allowed? args: positional array or object by name; nothing runs'),
+  row(13, 'SYS_SIGACTION',   { signal: SIGNAL, action: SIG_ACTION },                                     { resource: 'self', access: 'write' },    sysSigaction,   'catchable: SIGINT SIGTERM SIGUSR1; the runtime keeps the handler'),
+  row(14, 'SYS_SIGPROCMASK', { how: MASK_HOW, signals: SIGNAL_LIST },                                    { resource: 'self', access: 'write' },    sysSigprocmask, 'unblockable signals are silently left out'),
+  row(15, 'SYS_SPAWN',       { program: str(ARG_LIMITS.pathBytes), argv: ARGV, options: SPAWN_OPTIONS }, { resource: 'process', access: 'write' }, sysSpawn,       'capabilities no wider than the caller; stdin/stdout/stderr: caller fds'),
+  row(16, 'SYS_WAIT',        { pid: PID },                                                               { resource: 'process', access: 'read' },  sysWait,        'blocks until the child exits; reaps it'),
+  row(17, 'SYS_PIPE',        {},                                                                         { resource: 'self', access: 'none' },     sysPipe,        '64 KiB, blocking reads and writes, EPIPE without readers'),
+  row(18, 'SYS_CHECKPOINT',  {},                                                                         { resource: 'self', access: 'write' },    sysCheckpoint,  'as SIGUSR1: snapshot mem/ to state/checkpoints/<n>'),
 ] as const;
 
 export type AnyRow = (typeof SYSCALL_TABLE)[number];

@@ -9,11 +9,16 @@
 /** Errno names a syscall can fail with. */
 type Errno =
   | 'EPERM' | 'ENOENT' | 'ESRCH' | 'EIO' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES' | 'EEXIST'
-  | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EMFILE' | 'EFBIG' | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY';
+  | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EMFILE' | 'EFBIG' | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY'
+  | 'EINTR' | 'EPIPE' | 'ECHILD';
 
 type SyscallName =
   | 'SYS_READ' | 'SYS_WRITE' | 'SYS_OPEN' | 'SYS_CLOSE' | 'SYS_STAT' | 'SYS_READDIR' | 'SYS_MKDIR'
-  | 'SYS_UNLINK' | 'SYS_GETPID' | 'SYS_EXIT' | 'SYS_EXEC' | 'SYS_SIGNAL' | 'SYS_CHECKPOLICY';
+  | 'SYS_UNLINK' | 'SYS_GETPID' | 'SYS_EXIT' | 'SYS_EXEC' | 'SYS_SIGNAL' | 'SYS_CHECKPOLICY'
+  | 'SYS_SIGACTION' | 'SYS_SIGPROCMASK' | 'SYS_SPAWN' | 'SYS_WAIT' | 'SYS_PIPE' | 'SYS_CHECKPOINT';
+
+/** Signal names; SIGKILL, SIGPOLICY and SIGTRUST can be neither caught, ignored nor masked. */
+type SignalName = 'SIGSTOP' | 'SIGCONT' | 'SIGINT' | 'SIGKILL' | 'SIGTERM' | 'SIGUSR1' | 'SIGPOLICY' | 'SIGTRUST';
 
 /** The raw reply of `syscall()`: a value or a fault. */
 type SyscallReply<T = unknown> = { v: T } | { errno: Errno; message: string };
@@ -58,9 +63,28 @@ interface Sys {
   getpid(): number;
   /** exit ends the process with `code` (0–255) at once. */
   exit(code?: number): never;
-  /** Not implemented yet (ENOSYS): SYS_EXEC, SYS_SIGNAL. */
+  /** Not implemented yet (ENOSYS until the tool registry lands). */
   exec(tool: string, args?: unknown): unknown;
-  kill(pid: number, signal: string | number): void;
+  /** kill sends a signal to a child (or any process, with signal:any); returns the outcome. */
+  kill(pid: number, signal: SignalName | number): 'pending' | 'delivered' | 'ignored' | 'stopped' | 'continued' | 'terminated' | 'checkpointed';
+  readonly signal: {
+    /** on runs `handler` when the signal arrives (at a syscall, or at once if the agent is idle). SIGINT, SIGTERM, SIGUSR1. */
+    on(signal: SignalName, handler: (signal: SignalName) => void | Promise<void>): void;
+    ignore(signal: SignalName): void;
+    reset(signal: SignalName): void;
+    /** mask holds signals pending and returns the mask in force. */
+    mask(signals: SignalName[]): SignalName[];
+    unmask(signals: SignalName[]): SignalName[];
+    setMask(signals: SignalName[]): SignalName[];
+  };
+  /** spawn starts a child from a program path in this agent's tree, or a program the operator registered. */
+  spawn(program: string, argv?: string[], options?: { capabilities?: string[]; labels?: Record<string, string>; stdin?: number; stdout?: number; stderr?: number }): number;
+  /** wait blocks until child `pid` exits. */
+  wait(pid: number): { pid: number; status: number; signal: SignalName | null };
+  /** pipe returns [readFd, writeFd]: 64 KiB, blocking, EPIPE without readers. */
+  pipe(): [number, number];
+  /** checkpoint snapshots mem/ under state/checkpoints/<n> (as SIGUSR1 does). */
+  checkpoint(): { n: number; path: string; bytes: number; files: number };
   /** checkPolicy: would `syscall` with `args` (array, or object by argument name) be allowed? Nothing runs. */
   checkPolicy(syscall: SyscallName, args?: unknown): { effect: "allow" | "deny" | "require_approval"; rule: string; reason: string; policyVersion: string | null };
   readFile(path: string): string;

@@ -24,14 +24,43 @@
   const atomicsLoad = Atomics.load;
   const atomicsStore = Atomics.store;
 
-  // A blocked syscall (approval, a stopped process, …) answers { wait }: sleep
-  // until the kernel raises the flag, then collect the reply.
+  function describe(err) {
+    try {
+      return String((err && err.stack) || err);
+    } catch {
+      return 'uncaught exception (unprintable)';
+    }
+  }
+
+  // --- signals: handlers run at the syscall boundary (a reply carrying `sig`)
+  // or, when the program is idle, when the kernel calls deliver() ---
+  const handlers = new Map();
+  function deliver(signals) {
+    for (const name of signals) {
+      const handler = handlers.get(name);
+      if (handler === undefined) continue;
+      try {
+        const result = handler(name);
+        if (result !== null && typeof result === 'object' && typeof result.then === 'function') {
+          apply(promiseThen, result, [undefined, (err) => settle(1, describe(err))]);
+        }
+      } catch (err) {
+        settle(1, describe(err));
+      }
+    }
+  }
+
+  // A blocked syscall (approval, a stopped process, a pipe, …) answers
+  // { wait }: sleep until the kernel raises the flag, then collect the reply.
   function rawSyscall(nr, ...args) {
-    const reply = enter(nr, ...args);
-    if (reply === null || typeof reply !== 'object' || !('wait' in reply)) return reply;
-    while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
-    atomicsStore(wake, 0, 0);
-    return collect(reply.wait);
+    let reply = enter(nr, ...args);
+    if (reply !== null && typeof reply === 'object' && 'wait' in reply) {
+      while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
+      atomicsStore(wake, 0, 0);
+      reply = collect(reply.wait);
+    }
+    if (reply !== null && typeof reply === 'object' && reply.sig !== undefined) deliver(reply.sig);
+    return reply;
   }
 
   const freeze = Object.freeze;
@@ -110,7 +139,29 @@
     unlink: (path) => call('SYS_UNLINK', path),
     getpid: () => call('SYS_GETPID'),
     exec: (tool, args) => call('SYS_EXEC', tool, args),
+    /** spawn starts a child from a program path in this agent's tree or a registered program name. */
+    spawn: (program, argv = [], options = {}) => call('SYS_SPAWN', program, argv, options),
+    /** wait blocks until child `pid` exits and returns { pid, status, signal }. */
+    wait: (pid) => call('SYS_WAIT', pid),
+    /** pipe returns [readFd, writeFd]. */
+    pipe: () => call('SYS_PIPE'),
+    /** checkpoint snapshots mem/ under state/checkpoints/<n>. */
+    checkpoint: () => call('SYS_CHECKPOINT'),
     kill: (pid, signal) => call('SYS_SIGNAL', pid, String(signal)),
+    signal: freeze({
+      /** on installs `handler` for a catchable signal (SIGINT, SIGTERM, SIGUSR1). */
+      on(signal, handler) {
+        if (typeof handler !== 'function') throw new TypeError('handler must be a function');
+        const name = call('SYS_SIGACTION', String(signal), 'handle');
+        handlers.set(name, handler);
+      },
+      ignore: (signal) => void handlers.delete(call('SYS_SIGACTION', String(signal), 'ignore')),
+      reset: (signal) => void handlers.delete(call('SYS_SIGACTION', String(signal), 'default')),
+      /** mask holds signals pending; returns the mask in force (unblockable signals never in it). */
+      mask: (signals) => call('SYS_SIGPROCMASK', 'block', signals.map(String)),
+      unmask: (signals) => call('SYS_SIGPROCMASK', 'unblock', signals.map(String)),
+      setMask: (signals) => call('SYS_SIGPROCMASK', 'set', signals.map(String)),
+    }),
     checkPolicy: (syscall, args) => call('SYS_CHECKPOLICY', syscall, args),
     exit(code = 0) {
       call('SYS_EXIT', code);
@@ -182,14 +233,6 @@
     warn: (...values) => void call('SYS_WRITE', 2, line(values)),
   };
 
-  function describe(err) {
-    try {
-      return String((err && err.stack) || err);
-    } catch {
-      return 'uncaught exception (unprintable)';
-    }
-  }
-
   let started = false;
   function start(main) {
     if (started) return;
@@ -211,4 +254,6 @@
   constant('sys', freeze(sys));
   constant('console', freeze(console));
   defineProperty(global, '__start', { value: start, writable: false, enumerable: false, configurable: true });
+  // The kernel keeps this (host-side) to run handlers in an idle program.
+  return deliver;
 })(globalThis);

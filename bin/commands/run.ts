@@ -24,6 +24,18 @@ export interface RunOptions {
   log?: string;
   durable?: boolean;
   approve?: string;
+  restore?: string;
+  state?: string;
+  cpuMs?: string;
+  wallMs?: string;
+  grace?: string;
+}
+
+function positive(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a whole number, at least 1`);
+  return n;
 }
 
 class UsageError extends Error {}
@@ -60,8 +72,9 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const approver = chooseApprover(options.approve);
     approvals = approver;
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
-    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver });
-    pid = kernel.spawn(program, { argv: args, agentId: options.agent, manifest }).pid;
+    const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
+    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace') });
+    pid = kernel.spawn(program, { argv: args, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
   } catch (err) {
     const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError;
     process.stderr.write(`agentctl: ${known ? err.message : String(err)}\n`);

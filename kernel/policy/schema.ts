@@ -57,7 +57,7 @@ export interface PolicyDocument {
   version: 1;
   name?: string;
   description?: string;
-  defaults?: { approval_timeout_ms?: number };
+  defaults?: { approval_timeout_ms?: number; limits?: Record<string, number> };
   rules: PolicyRule[];
 }
 
@@ -78,7 +78,23 @@ export const POLICY_SCHEMA = {
     defaults: {
       type: 'object',
       additionalProperties: false,
-      properties: { approval_timeout_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 } },
+      properties: {
+        approval_timeout_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+        limits: {
+          type: 'object',
+          additionalProperties: false,
+          description: 'per-process ceilings; a spawn may ask for less, never more',
+          properties: {
+            heap_mib: { type: 'integer', minimum: 8, maximum: 65_536 },
+            cpu_ms: { type: 'integer', minimum: 1 },
+            wall_ms: { type: 'integer', minimum: 1 },
+            syscalls_per_second: { type: 'integer', minimum: 1 },
+            open_files: { type: 'integer', minimum: 3, maximum: 65_536 },
+            children: { type: 'integer', minimum: 0 },
+            output_bytes: { type: 'integer', minimum: 0 },
+          },
+        },
+      },
     },
     rules: {
       type: 'array',

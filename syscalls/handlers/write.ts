@@ -1,6 +1,6 @@
 import type { SyscallContext } from '../context.ts';
 
-/** sysWrite writes `data` to `fd` and returns the bytes written. EBADF if fd is not open for writing. */
-export function sysWrite(ctx: SyscallContext, args: { fd: number; data: Uint8Array }): number {
+/** sysWrite writes `data` to `fd` and returns the bytes written. Blocks on a full pipe. EBADF, EPIPE, EFBIG. */
+export function sysWrite(ctx: SyscallContext, args: { fd: number; data: Uint8Array }): number | Promise<number> {
   return ctx.files.write(args.fd, args.data);
 }

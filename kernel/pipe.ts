@@ -1,0 +1,84 @@
+/**
+ * Pipe is a one-way byte channel between processes with back-pressure: it
+ * holds at most CAPACITY bytes; a writer blocks while it is full, a reader
+ * blocks while it is empty and a writer remains. Reading an empty pipe with
+ * no writers is end of file; writing with no readers is EPIPE.
+ */
+import { KernelError } from '../syscalls/errno.ts';
+
+export const PIPE_CAPACITY = 64 * 1024;
+
+const EOF = new Uint8Array(0);
+
+export class Pipe {
+  private chunks: Uint8Array[] = [];
+  private buffered = 0;
+  private readers = 0;
+  private writers = 0;
+  private waiters: (() => void)[] = [];
+
+  /** open adds a reader or writer end; close removes one. */
+  open(end: 'r' | 'w'): void {
+    if (end === 'r') this.readers++;
+    else this.writers++;
+  }
+
+  close(end: 'r' | 'w'): void {
+    if (end === 'r') this.readers--;
+    else this.writers--;
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private take(max: number): Uint8Array {
+    const out = new Uint8Array(Math.min(max, this.buffered));
+    let at = 0;
+    while (at < out.byteLength) {
+      const head = this.chunks[0]!;
+      const n = Math.min(head.byteLength, out.byteLength - at);
+      out.set(head.subarray(0, n), at);
+      at += n;
+      if (n === head.byteLength) this.chunks.shift();
+      else this.chunks[0] = head.subarray(n);
+    }
+    this.buffered -= out.byteLength;
+    this.wakeAll();
+    return out;
+  }
+
+  /** read returns up to `max` bytes: at once if any are buffered, else when some arrive or the last writer closes. */
+  read(max: number): Uint8Array | Promise<Uint8Array> {
+    if (max === 0) return EOF;
+    if (this.buffered > 0) return this.take(max);
+    if (this.writers === 0) return EOF;
+    return this.changed().then(() => this.read(max));
+  }
+
+  /** write stores all of `data`, blocking while the pipe is full. EPIPE without readers. */
+  write(data: Uint8Array): number | Promise<number> {
+    return this.writeFrom(data, 0);
+  }
+
+  private writeFrom(data: Uint8Array, done: number): number | Promise<number> {
+    for (;;) {
+      if (this.readers === 0) throw new KernelError('EPIPE', 'the pipe has no reader');
+      if (done === data.byteLength) return done;
+      const room = PIPE_CAPACITY - this.buffered;
+      if (room === 0) return this.changed().then(() => this.writeFrom(data, done));
+      const n = Math.min(room, data.byteLength - done);
+      this.chunks.push(data.slice(done, done + n));
+      this.buffered += n;
+      done += n;
+      this.wakeAll();
+    }
+  }
+}

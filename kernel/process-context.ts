@@ -1,0 +1,79 @@
+/**
+ * contextFor builds the SyscallContext of one process: the narrow view of
+ * kernel services its syscall handlers call. Process-to-process operations
+ * (signal, spawn, wait) check here that the caller may touch the target.
+ */
+import { KernelError } from '../syscalls/errno.ts';
+import type { KernelServices, SpawnRequest, SyscallContext, WaitResult } from '../syscalls/context.ts';
+import { checkPolicy } from '../syscalls/dispatch.ts';
+import { namesOf, setOf } from '../signals/signal-set.ts';
+import { parseSignal, type SignalName } from '../signals/signal-table.ts';
+import type { AgentVfs } from '../vfs/agent-vfs.ts';
+import type { Identity } from './capabilities.ts';
+import type { FdTable } from './fd-table.ts';
+import { deliverUnblocked, sendSignal, type SignalHost } from './process-signals.ts';
+import type { Process } from './process.ts';
+
+/** ProcessHost is what a process's context needs from the kernel. */
+export interface ProcessHost extends SignalHost {
+  readonly services: KernelServices;
+  lookup(pid: number): Process;
+  exitWith(proc: Process, code: number): void;
+  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): number;
+  reap(pid: number): Promise<WaitResult>;
+  checkpointNow(proc: Process): ReturnType<SyscallContext['checkpoint']>;
+}
+
+function signalName(text: string): SignalName {
+  const sig = parseSignal(text);
+  if (sig === undefined) throw new KernelError('EINVAL', `unknown signal '${text.slice(0, 32)}'`);
+  return sig;
+}
+
+export function contextFor(host: ProcessHost, proc: Process, identity: Identity, vfs: AgentVfs, files: FdTable): SyscallContext {
+  const ctx: SyscallContext = {
+    pid: proc.pid,
+    agentId: proc.agentId,
+    identity,
+    fs: vfs,
+    files,
+    alive: () => proc.exit === undefined,
+    exit: (code) => host.exitWith(proc, code),
+    violation: (signal, why) => host.die(proc, parseSignal(signal) ?? 'SIGPOLICY', why),
+    checkPolicy: (name, args) => checkPolicy(host.services, ctx, name, args),
+    signal(pid, text) {
+      const sig = signalName(text);
+      const target = host.lookup(pid);
+      if (target.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
+      const mine = target.pid === proc.pid || target.ppid === proc.pid;
+      if (!mine && !identity.capabilities.has('signal:any')) throw new KernelError('EPERM', `pid ${pid} is not a child of pid ${proc.pid} (needs signal:any)`);
+      return sendSignal(host, target, sig, proc.pid);
+    },
+    sigaction(text, disposition) {
+      const sig = signalName(text);
+      if (!proc.signals.setDisposition(sig, disposition)) throw new KernelError('EINVAL', `${sig} cannot be caught or ignored`);
+      if (disposition === 'ignore') proc.signals.clear(sig);
+      return sig;
+    },
+    sigprocmask(how, names) {
+      const set = setOf(names.map(signalName));
+      const current = proc.signals.mask;
+      proc.signals.setMask(how === 'block' ? current | set : how === 'unblock' ? current & ~set : set);
+      deliverUnblocked(host, proc);
+      return namesOf(proc.signals.mask);
+    },
+    spawn: (request) => host.spawnChild(proc, identity, request),
+    wait(pid) {
+      let child: Process | undefined;
+      try {
+        child = host.lookup(pid);
+      } catch {
+        child = undefined;
+      }
+      if (child === undefined || child.ppid !== proc.pid) throw new KernelError('ECHILD', `pid ${pid} is not a child of pid ${proc.pid}`);
+      return host.reap(pid);
+    },
+    checkpoint: () => host.checkpointNow(proc),
+  };
+  return ctx;
+}

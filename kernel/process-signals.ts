@@ -1,0 +1,99 @@
+/**
+ * Signal delivery for processes. A signal is state first: it is posted to
+ * the target's pending set and acted on when the mask lets it through —
+ * unblockable signals end the process at once (even mid-loop: the isolate is
+ * disposed); SIGSTOP stops it (its next syscall waits); SIGCONT resumes it;
+ * a handled signal runs the agent's handler at the next syscall boundary, or
+ * at once if the agent is idle; otherwise the default action runs. SIGTERM
+ * that is not ignored escalates to SIGKILL after the grace period. Every
+ * outcome is published on the process's stream and the kernel-wide stream.
+ */
+import type { Subject } from 'rxjs';
+import type { Outcome, SignalEvent } from '../signals/signal-state.ts';
+import { SIGNALS, type SignalName } from '../signals/signal-table.ts';
+import type { Process } from './process.ts';
+
+/** SignalHost is what delivery needs from the kernel. */
+export interface SignalHost {
+  readonly bus: Subject<SignalEvent>;
+  readonly termGraceMs: number;
+  /** die ends `proc` by `signal` (status 128+N), recording why. */
+  die(proc: Process, signal: SignalName, why: string): void;
+  /** checkpoint snapshots `proc`'s agent memory (SIGUSR1's default action). */
+  checkpoint(proc: Process): void;
+}
+
+function publish(host: SignalHost, proc: Process, sender: number | string, signal: SignalName, outcome: Outcome): Outcome {
+  const event: SignalEvent = { time: Date.now(), sender, target: proc.pid, signal, outcome };
+  if (proc.exit === undefined) proc.signals.events.next(event);
+  host.bus.next(event);
+  return outcome;
+}
+
+/** act carries out a deliverable signal's action. */
+function act(host: SignalHost, proc: Process, signal: SignalName, sender: number | string): Outcome {
+  const spec = SIGNALS[signal];
+  if (spec.action === 'stop') {
+    proc.stop();
+    return 'stopped';
+  }
+  const disposition = proc.signals.disposition(signal);
+  if (disposition === 'ignore') return 'ignored';
+  if (disposition === 'handle') {
+    proc.handlerQueue.push(signal);
+    kick(proc);
+    return 'delivered';
+  }
+  if (spec.action === 'checkpoint') {
+    host.checkpoint(proc);
+    return 'checkpointed';
+  }
+  host.die(proc, signal, `${signal} from ${typeof sender === 'number' ? `pid ${sender}` : sender}`);
+  return 'terminated';
+}
+
+/** kick runs queued handlers now if the program is idle (not stopped, not in a syscall, not running). */
+export function kick(proc: Process): void {
+  const sandbox = proc.sandbox;
+  if (proc.handlerQueue.length === 0 || proc.stopped || sandbox === undefined || !sandbox.idle) return;
+  void sandbox.deliver(proc.handlerQueue.splice(0));
+}
+
+/** takeHandlerSignals hands queued handler signals to a syscall reply (the syscall boundary). */
+export function takeHandlerSignals(proc: Process): SignalName[] | undefined {
+  return proc.handlerQueue.length === 0 ? undefined : proc.handlerQueue.splice(0);
+}
+
+/** sendSignal posts `signal` to `proc` from `sender` (a pid or an operator name) and returns its outcome. */
+export function sendSignal(host: SignalHost, proc: Process, signal: SignalName, sender: number | string): Outcome {
+  if (proc.exit !== undefined) return publish(host, proc, sender, signal, 'ignored');
+  const spec = SIGNALS[signal];
+  if (!spec.maskable) {
+    host.die(proc, signal, `${signal} from ${typeof sender === 'number' ? `pid ${sender}` : sender}`);
+    return publish(host, proc, sender, signal, 'terminated');
+  }
+  if (spec.action === 'continue') {
+    proc.signals.clear('SIGSTOP');
+    const wasStopped = proc.stopped;
+    proc.resume();
+    kick(proc);
+    return publish(host, proc, sender, signal, wasStopped ? 'continued' : 'ignored');
+  }
+  if (signal === 'SIGTERM' && proc.signals.disposition('SIGTERM') !== 'ignore') {
+    proc.addTimer(host.termGraceMs, () => {
+      if (proc.exit === undefined) sendSignal(host, proc, 'SIGKILL', `SIGTERM grace period (${host.termGraceMs} ms)`);
+    });
+  }
+  if (proc.signals.blocked(signal)) {
+    proc.signals.post(signal);
+    return publish(host, proc, sender, signal, 'pending');
+  }
+  return publish(host, proc, sender, signal, act(host, proc, signal, sender));
+}
+
+/** deliverUnblocked acts on pending signals the mask now lets through (after sigprocmask). */
+export function deliverUnblocked(host: SignalHost, proc: Process): void {
+  for (let signal = proc.signals.takeDeliverable(); signal !== undefined && proc.exit === undefined; signal = proc.signals.takeDeliverable()) {
+    publish(host, proc, 'mask', signal, act(host, proc, signal, 'pending'));
+  }
+}

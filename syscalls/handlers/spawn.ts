@@ -1,0 +1,6 @@
+import type { SpawnRequest, SyscallContext } from '../context.ts';
+
+/** sysSpawn starts a child from a program in the caller's VFS or a registered program; returns its pid. ENOENT, ENOEXEC, EPERM, EAGAIN. */
+export function sysSpawn(ctx: SyscallContext, args: { program: string; argv: readonly string[]; options: Omit<SpawnRequest, 'program' | 'argv'> }): number {
+  return ctx.spawn({ program: args.program, argv: args.argv, ...args.options });
+}
