@@ -14,15 +14,15 @@ describe('SYS_CHECKPOLICY', () => {
         byPosition: raw(SYS.SYS_CHECKPOLICY, 'SYS_OPEN', ['mem/x', 'w']).v,
         noArgs: sys.checkPolicy('SYS_GETPID'),
         nullArgs: raw(SYS.SYS_CHECKPOLICY, 'SYS_GETPID', null).v,
-        signal: sys.checkPolicy('SYS_SIGNAL', [1, 'SIGTERM']),
+        exec: sys.checkPolicy('SYS_EXEC', ['ls']),
       });
-    `, { agentId: 'a' });
+    `, { agentId: 'a', manifest: { capabilities: ['tool:ls'] } });
     expect(value).toEqual({
       byName: { effect: 'allow', rule: 'own-tree', reason: 'allowed by rule own-tree', policyVersion: VERSION },
       byPosition: { effect: 'allow', rule: 'own-tree', reason: 'allowed by rule own-tree', policyVersion: VERSION },
       noArgs: { effect: 'allow', rule: 'own-fds-and-self', reason: 'allowed by rule own-fds-and-self', policyVersion: VERSION },
       nullArgs: { effect: 'allow', rule: 'own-fds-and-self', reason: 'allowed by rule own-fds-and-self', policyVersion: VERSION },
-      signal: { effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: VERSION },
+      exec: { effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: VERSION },
     });
   });
 

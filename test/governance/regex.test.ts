@@ -1,0 +1,72 @@
+/**
+ * Policy regexes are RE2 (linear time): patterns that make a backtracking
+ * engine run for ages decide at once, in the engine and through a real
+ * kernel. The time bound is only a hang guard, not a performance assertion.
+ */
+import { describe, expect, it } from 'vitest';
+import { PolicyEngine } from '../../kernel/policy/engine.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { permissiveKernel, report } from '../syscalls/harness.ts';
+import { Kernel } from '../../kernel/kernel.ts';
+
+const HANG_GUARD_MS = 2000;
+
+/** CATASTROPHIC pairs a pattern with an input that never matches and makes a backtracking engine explode. */
+const CATASTROPHIC: readonly (readonly [pattern: string, input: string])[] = [
+  ['(a+)+$', `${'a'.repeat(100 * 1024)}b`],
+  ['(x+x+)+y', 'x'.repeat(100 * 1024)],
+  ['^(a|a)*$', `${'a'.repeat(100 * 1024)}!`],
+  ['^(.*a){20}$', `${'a'.repeat(100 * 1024 - 1)}b`],
+];
+
+function denyOn(pattern: string) {
+  return parsePolicy(
+    JSON.stringify({
+      version: 1,
+      rules: [
+        { id: 'evil-input', effect: 'deny', syscalls: ['SYS_EXEC'], args: [{ arg: 'args', regex: pattern }] },
+        { id: 'rest', effect: 'allow' },
+      ],
+    }),
+    'regex.json',
+  );
+}
+
+describe('catastrophic regexes decide in linear time', () => {
+  it.each(CATASTROPHIC)('%s against a 100 KB input, in the engine', (pattern, input) => {
+    const engine = new PolicyEngine(denyOn(pattern));
+    const started = performance.now();
+    const decision = engine.decide({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args: { tool: 't', args: input } });
+    const elapsed = performance.now() - started;
+    expect([decision.effect, decision.rule]).toEqual(['allow', 'rest']);
+    expect(elapsed).toBeLessThan(HANG_GUARD_MS);
+  });
+
+  it('a matching input still matches (the pattern is really applied)', () => {
+    const engine = new PolicyEngine(denyOn('(x+x+)+y'));
+    const decision = engine.decide({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args: { tool: 't', args: `${'x'.repeat(100 * 1024)}y` } });
+    expect([decision.effect, decision.rule]).toEqual(['deny', 'evil-input']);
+  });
+
+  it('through a real kernel: an agent sending the worst input gets its answer at once, and other calls go on', async () => {
+    const kernel = new Kernel({ policy: denyOn('(x+x+)+y') });
+    const started = performance.now();
+    const { value } = await report(`
+      const evil = 'x'.repeat(60000);
+      report({ miss: raw(SYS.SYS_EXEC, 't', evil), hit: raw(SYS.SYS_EXEC, 't', evil + 'y'), pid: sys.getpid() === sys.pid });
+    `, { kernel, manifest: { capabilities: ['tool:t'] } });
+    const elapsed = performance.now() - started;
+    // A miss is allowed by 'rest' and reaches the unimplemented row; a hit is denied.
+    expect(value).toEqual({ miss: { errno: 'ENOSYS' }, hit: { errno: 'EACCES' }, pid: true });
+    expect(elapsed).toBeLessThan(HANG_GUARD_MS);
+  });
+
+  it('a policy cannot smuggle in a backtracking-only construct', () => {
+    for (const pattern of ['(a)\\1', '(?=a)a', '(?<!a)b']) expect(() => denyOn(pattern)).toThrow(/args\[0\]\.regex: is not valid/);
+  });
+
+  it('the kernel under an allow-all policy is unaffected by the same inputs', async () => {
+    const { value } = await report("report(raw(SYS.SYS_EXEC, 't', 'x'.repeat(60000)));", { kernel: permissiveKernel(), manifest: { capabilities: ['tool:t'] } });
+    expect(value).toEqual({ errno: 'ENOSYS' });
+  });
+});
