@@ -146,6 +146,18 @@ describe('verifyLog finds each kind of tampering, with the first bad seq', () =>
   });
 });
 
+/** show runs `agentctl audit show` on the good log with `flags` and returns the seqs it printed. */
+async function show(...flags: string[]): Promise<number[]> {
+  const r = await agentctl(['audit', 'show', good.path, '--json', ...flags]);
+  expect(r.status).toBe(0);
+  return r.stdout.trimEnd().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as ChainRecord).seq);
+}
+
+/** seqs lists the seqs of the good log's records that `keep` accepts. */
+function seqs(keep: (r: ChainRecord) => boolean): number[] {
+  return records.filter(keep).map((r) => r.seq);
+}
+
 describe('agentctl audit', () => {
   it('verify exits 0 on a good log and 1 naming the seq on a bad one', async () => {
     const bad = files.write('bad.jsonl', TAMPERED[1]![1]);
@@ -169,12 +181,6 @@ describe('agentctl audit', () => {
   });
 
   it('show filters by agent, syscall, decision, type and time', async () => {
-    const show = async (...flags: string[]) => {
-      const r = await agentctl(['audit', 'show', good.path, '--json', ...flags]);
-      expect(r.status).toBe(0);
-      return r.stdout.trimEnd().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as ChainRecord).seq);
-    };
-    const seqs = (keep: (r: ChainRecord) => boolean) => records.filter(keep).map((r) => r.seq);
     const since = new Date(T0 + 4000).toISOString();
     const [all, byAgent, bySyscall, denyA, approvals, window] = await Promise.all([
       show(),
