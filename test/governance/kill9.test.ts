@@ -1,0 +1,133 @@
+/**
+ * kill -9 in the middle of a busy kernel: every complete record verifies,
+ * the records run on from seq 1 with nothing lost before the tail, a torn
+ * last line (if the kill cut a write) is reported as such, and every write an
+ * agent saw succeed is on the record — the log is written before the action.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChainRecord } from '../../kernel/recorder/chain.ts';
+import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
+import { verifyLog } from '../../kernel/recorder/verify.ts';
+import { NODE_FLAGS, REPO, scratch } from './helpers.ts';
+
+const files = scratch();
+afterAll(() => files.remove());
+
+const AGENTS = 3;
+/** Progress lines each agent must have printed before the kill. */
+const PROGRESS = 200;
+
+interface Killed {
+  /** Per agent, the highest n it printed in `wrote <agent> <n>` (the writes it saw succeed). */
+  readonly progress: ReadonlyMap<string, number>;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/**
+ * runAndKill starts the fixture and SIGKILLs it once every agent has made
+ * PROGRESS writes or, with `freeze`, once the host froze right after one
+ * agent's `freeze`-th write.
+ */
+function runAndKill(log: string, freeze: number): Promise<Killed> {
+  return new Promise((resolve, reject) => {
+    const args = [...NODE_FLAGS, 'test/governance/fixtures/kill9-kernel.ts', log, String(AGENTS), String(freeze)];
+    const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    const ready = () => (freeze > 0 ? [...progress.values()].includes(freeze) : progress.size === AGENTS && [...progress.values()].every((n) => n >= PROGRESS));
+    const progress = new Map<string, number>();
+    let partial = '';
+    let stderr = '';
+    let killed = false;
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        const m = /^wrote (\S+) (\d+)$/.exec(line);
+        if (m === null) continue;
+        progress.set(m[1]!, Number(m[2]));
+      }
+      if (!killed && ready()) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    });
+    child.on('error', reject);
+    // 'close' fires after stdout is drained: every line the fixture wrote before dying is counted.
+    child.on('close', (status, signal) => {
+      if (!killed) reject(new Error(`fixture ended by itself (status ${status}): ${stderr}`));
+      else resolve({ progress, signal });
+    });
+  });
+}
+
+// prettier-ignore
+describe.each([
+  ['at a moment of the test’s choosing', 0],
+  ['just after an action took effect, before the host could do anything else', 300],
+])('kill -9 during a busy run, %s', (_when, freeze) => {
+  const log = join(files.dir, `killed-${freeze}.jsonl`);
+  let killed: Killed;
+  let text: string;
+
+  beforeAll(async () => {
+    killed = await runAndKill(log, freeze);
+    text = readFileSync(log, 'utf8');
+  });
+
+  it('the fixture is killed by SIGKILL after every agent has written', () => {
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.progress.size).toBe(AGENTS);
+  });
+
+  it('every complete record verifies, from seq 1, contiguous; a torn tail is reported as torn-tail', () => {
+    const result = verifyLog(text);
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    const lines = complete.split('\n').slice(0, -1);
+    if (!result.ok) {
+      expect(result.problem!.kind).toBe('torn-tail');
+      expect(result.problem!.line).toBe(lines.length + 1);
+      expect(result.problem!.seq).toBe(lines.length + 1);
+    }
+    expect(result.records).toBe(lines.length);
+    expect(verifyLog(complete)).toEqual({ ok: true, records: lines.length, head: result.head });
+    const seqs = lines.map((l) => (JSON.parse(l) as ChainRecord).seq);
+    expect(seqs).toEqual(Array.from({ length: lines.length }, (_, i) => i + 1));
+    // Each progress line stands for four records (open, write, close, write to fd 1).
+    const printed = [...killed.progress.values()].reduce((a, b) => a + b, 0);
+    expect(lines.length).toBeGreaterThan(4 * printed);
+  });
+
+  it('every write an agent saw succeed is on the record: allowed SYS_WRITE and SYS_OPEN records cover its progress', () => {
+    const records = text.split('\n').flatMap((l) => {
+      try {
+        return [JSON.parse(l) as ChainRecord];
+      } catch {
+        return [];
+      }
+    });
+    for (const [agent, n] of killed.progress) {
+      const mine = records.filter((r) => r.agent === agent && r.decision === 'allow');
+      const writes = mine.filter((r) => r.syscall === 'SYS_WRITE').length;
+      const opens = mine.filter((r) => r.syscall === 'SYS_OPEN' && r.path?.startsWith(`/agent/${agent}/mem/working/f`)).length;
+      // Each progress line follows a file write and is itself a write to fd 1: both are recorded before they run.
+      expect(writes, agent).toBeGreaterThanOrEqual(2 * n);
+      expect(opens, agent).toBeGreaterThanOrEqual(n);
+      expect(records.some((r) => r.type === 'spawn' && r.agent === agent)).toBe(true);
+    }
+  });
+
+  it('a log cut by the kill reopens only if its tail is whole', () => {
+    if (verifyLog(text).ok) {
+      const reopened = new FileDecisionLog(log);
+      expect(reopened.count).toBe(verifyLog(text).records);
+      reopened.record({ type: 'signal', pid: 0, agentId: 'kernel', detail: 'recovered after kill -9' });
+      reopened.close();
+      expect(verifyLog(readFileSync(log, 'utf8')).ok).toBe(true);
+    } else {
+      expect(() => new FileDecisionLog(log)).toThrow(expect.objectContaining({ errno: 'EIO' }));
+    }
+  });
+});
