@@ -2,7 +2,19 @@
 /** agentd — the kernel as a service. */
 import { Command } from 'commander';
 
-const program = new Command('agentd').description('The agent kernel as a service').showHelpAfterError();
+const program = new Command('agentd').description('The agent kernel as a service: an HTTP API on loopback, driven by agentctl').showHelpAfterError();
+
+program
+  .command('serve', { isDefault: true })
+  .description('run the kernel daemon (HTTP API on loopback; every request needs the bearer token)')
+  .option('--config <file>', 'configuration (YAML or JSON): listen, state_dir, policy, log, approvals, limits, programs, tools')
+  .option('--port <port>', 'port to listen on (0 picks a free one); overrides the config')
+  .option('--state-dir <dir>', 'where the token, URL, decision log and checkpoints live (default ~/.agent-kernel)')
+  .addHelpText('after', '\nExample:\n  $ agentd --config agentd.yaml\n  $ agentctl ps\n')
+  .action(async (options: { config?: string; port?: string; stateDir?: string }) => {
+    const { serveCommand } = await import('./commands/serve.ts');
+    process.exitCode = await serveCommand(options);
+  });
 
 program
   .command('mcp')

@@ -28,9 +28,20 @@ interface Waiting {
   readonly timer: NodeJS.Timeout;
 }
 
+/** ApprovalStatus is one question as a poller sees it. */
+export interface ApprovalStatus {
+  readonly approval: PendingApproval;
+  readonly status: 'pending' | 'approved' | 'denied';
+  readonly answer?: ApprovalAnswer;
+}
+
+const KEEP_ANSWERED = 1000;
+
 export class ApprovalGate implements Approvals {
   readonly events = new Subject<ApprovalEvent>();
   private readonly waiting = new Map<string, Waiting>();
+  /** Recently answered questions, oldest first, for pollers. */
+  private readonly answered = new Map<string, ApprovalStatus>();
   private readonly approver: Approver | undefined;
   private readonly clock: () => number;
   private next = 1;
@@ -41,6 +52,11 @@ export class ApprovalGate implements Approvals {
   }
 
   ask(ticket: ApprovalTicket): Promise<ApprovalAnswer> {
+    return this.open(ticket).answer;
+  }
+
+  /** open asks like ask() and also returns the question's id (for pollers outside the kernel). */
+  open(ticket: ApprovalTicket): { id: string; answer: Promise<ApprovalAnswer> } {
     const now = this.clock();
     const approval: PendingApproval = { ...ticket, id: `ap-${this.next++}`, requestedAt: now, deadline: now + ticket.timeoutMs };
     const answered = new Promise<ApprovalAnswer>((resolve) => {
@@ -56,7 +72,7 @@ export class ApprovalGate implements Approvals {
           () => this.settle(approval.id, { approved: false, approver: 'approver-error', reason: 'the approver failed' }),
         );
     }
-    return answered;
+    return { id: approval.id, answer: answered };
   }
 
   private settle(id: string, answer: ApprovalAnswer): void {
@@ -64,8 +80,32 @@ export class ApprovalGate implements Approvals {
     if (waiting === undefined) return;
     this.waiting.delete(id);
     clearTimeout(waiting.timer);
+    this.answered.set(id, { approval: waiting.approval, status: answer.approved ? 'approved' : 'denied', answer });
+    if (this.answered.size > KEEP_ANSWERED) this.answered.delete(this.answered.keys().next().value!);
     waiting.resolve(answer);
     this.events.next({ kind: 'answered', approval: waiting.approval, answer });
+  }
+
+  /** status reports a question pending or recently answered; undefined if unknown. */
+  status(id: string): ApprovalStatus | undefined {
+    const waiting = this.waiting.get(id);
+    return waiting ? { approval: waiting.approval, status: 'pending' } : this.answered.get(id);
+  }
+
+  /** settled resolves with the question's status once it is answered, or after `ms` (still pending). */
+  async settled(id: string, ms: number): Promise<ApprovalStatus | undefined> {
+    const now = this.status(id);
+    if (now === undefined || now.status !== 'pending') return now;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      const sub = this.events.subscribe((e) => e.kind === 'answered' && e.approval.id === id && done());
+      function done() {
+        clearTimeout(timer);
+        sub.unsubscribe();
+        resolve();
+      }
+    });
+    return this.status(id);
   }
 
   /** list returns the questions waiting for an answer, oldest first. */

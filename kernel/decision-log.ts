@@ -18,7 +18,7 @@ export class MemoryDecisionLog implements DecisionRecorder {
     this.limit = limit;
   }
 
-  record(entry: DecisionInput): void {
+  record(entry: DecisionInput): number {
     const seq = this.dropped + this.entries.length + 1;
     const time = Date.now();
     if (entry.type === 'syscall') {
@@ -29,6 +29,7 @@ export class MemoryDecisionLog implements DecisionRecorder {
       this.entries.splice(0, this.entries.length - this.limit);
       this.dropped = seq - this.entries.length;
     }
+    return seq;
   }
 
   /** count is the number of records ever made, kept or dropped. */

@@ -53,6 +53,8 @@ export interface KernelOptions {
   programs?: Readonly<Record<string, Program>>;
   stdout?: OutputSink;
   stderr?: OutputSink;
+  /** Called with each syscall's name and its time in ring 0 (seconds), for metrics. */
+  observeSyscall?: (name: string, seconds: number) => void;
 }
 
 export interface SpawnOptions {
@@ -161,7 +163,7 @@ export class Kernel implements ProcessHost {
     proc.fds = files;
     try {
       proc.sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, argv: [...(options.argv ?? [])], pid, agentId }, {
-        syscall: (nr, args) => this.syscall(proc, nr, () => dispatch(this.services, ctx, nr, args)),
+        syscall: (nr, args) => this.syscall(proc, nr, () => this.timed(nr, () => dispatch(this.services, ctx, nr, args))),
         end: (how) => this.ended(proc, how),
         idle() {
           if (proc.state === 'running') proc.state = 'blocked';
@@ -179,6 +181,17 @@ export class Kernel implements ProcessHost {
     if (limits.cpuMs !== undefined) this.cpu.watch(proc, limits.cpuMs);
     void proc.sandbox.start();
     return proc;
+  }
+
+  /** timed reports a syscall's time in ring 0 to the observer, if there is one. */
+  private timed(nr: unknown, run: () => Reply): Reply {
+    const observe = this.options.observeSyscall;
+    if (observe === undefined) return run();
+    const start = process.hrtime.bigint();
+    const reply = run();
+    const name = typeof nr === 'number' ? ROW_BY_NR[nr]?.name : undefined;
+    if (name !== undefined && !('later' in reply)) observe(name, Number(process.hrtime.bigint() - start) / 1e9);
+    return reply;
   }
 
   /** syscall is the per-process gate around dispatch: rate limit, stop, handler signals at the boundary. */

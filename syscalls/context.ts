@@ -74,7 +74,7 @@ export interface SyscallRecord {
 
 /** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit. */
 export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint';
+  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth';
   readonly pid: number;
   readonly agentId: string;
   readonly detail: string;
@@ -91,7 +91,10 @@ export type DecisionInput = SyscallRecord | LifecycleRecord;
  * and the dispatcher then denies.
  */
 export interface DecisionRecorder {
-  record(entry: DecisionInput): void;
+  /** record appends `entry` and returns its sequence number. */
+  record(entry: DecisionInput): number;
+  /** whenWritten resolves once record `seq` is as durable as the recorder promises. */
+  whenWritten?(seq: number): Promise<void>;
 }
 
 /** FileSystem is the agent's VFS as handlers see it; paths are already resolved. */

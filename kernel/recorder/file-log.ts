@@ -13,8 +13,9 @@
  */
 import { closeSync, fdatasyncSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
 import { KernelError } from '../../syscalls/errno.ts';
+import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
-import { body, GENESIS, seal, toChainFields } from './chain.ts';
+import { body, type ChainRecord, GENESIS, seal, toChainFields } from './chain.ts';
 
 export interface FileLogOptions {
   /** fdatasync before every record() returns. */
@@ -59,6 +60,11 @@ export class FileDecisionLog implements DecisionRecorder {
   private closed = false;
   private seq: number;
   private prev: string;
+  /** The last sequence number written to the file, and who waits for later ones. */
+  private writtenSeq: number;
+  private writeWaiters: { seq: number; resolve: () => void }[] = [];
+  /** Every record as appended, for live followers (built only while someone subscribes). */
+  readonly appended = new Subject<ChainRecord>();
   private readonly onExit = () => this.flush();
 
   /** FileDecisionLog opens (or creates) `path` for appending; EIO if its tail is torn. */
@@ -71,6 +77,7 @@ export class FileDecisionLog implements DecisionRecorder {
       const tail = readTail(this.fd, path);
       this.seq = tail.seq;
       this.prev = tail.hash;
+      this.writtenSeq = tail.seq;
     } catch (err) {
       closeSync(this.fd);
       throw err;
@@ -90,21 +97,33 @@ export class FileDecisionLog implements DecisionRecorder {
     return this.prev;
   }
 
-  record(entry: DecisionInput): void {
+  /** record appends `entry` and returns its sequence number. */
+  record(entry: DecisionInput): number {
     if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
     this.seq++;
     const fields = toChainFields(entry);
-    const sealed = seal(body({ seq: this.seq, time: this.clock(), ...fields, prev: this.prev }));
+    const unsealed = { seq: this.seq, time: this.clock(), ...fields, prev: this.prev };
+    const sealed = seal(body(unsealed));
     this.prev = sealed.hash;
     this.pending.push(sealed.line);
+    if (this.appended.observed) this.appended.next({ ...unsealed, hash: sealed.hash } as ChainRecord);
     const beforeAction = entry.type === 'syscall' && entry.effect === 'allow' && entry.access === 'write';
     if (this.durable || beforeAction) {
       this.flush();
-      if (this.durable) this.sync();
     } else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
+    return this.seq;
+  }
+
+  /**
+   * whenWritten resolves once record `seq` is in the file (group commit: the
+   * records of one tick share one write). Durable mode also waits for fdatasync.
+   */
+  whenWritten(seq: number): Promise<void> {
+    if (seq <= this.writtenSeq) return Promise.resolve();
+    return new Promise((resolve) => this.writeWaiters.push({ seq, resolve }));
   }
 
   /** flush writes every buffered record. EIO if the write fails. */
@@ -119,6 +138,13 @@ export class FileDecisionLog implements DecisionRecorder {
       throw new KernelError('EIO', `cannot write decision log ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     this.dirty = true;
+    if (this.durable) this.sync();
+    this.writtenSeq = this.seq;
+    if (this.writeWaiters.length > 0) {
+      const waiters = this.writeWaiters;
+      this.writeWaiters = [];
+      for (const w of waiters) w.resolve();
+    }
   }
 
   private sync(): void {

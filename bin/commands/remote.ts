@@ -1,0 +1,179 @@
+/**
+ * agentctl commands that talk to agentd. Each prints one clear line and
+ * exits non-zero when the daemon is down (3), the token is wrong (4), or
+ * the pid or approval is unknown (1). --json prints machine-readable output.
+ */
+import { readFileSync } from 'node:fs';
+import { styleText } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { parseSignal } from '../../signals/signal-table.ts';
+import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
+import type { ProcessInfo } from '../../kernel/process.ts';
+import { formatRecord } from '../../kernel/recorder/query.ts';
+
+export interface ConnectOptions {
+  url?: string;
+  token?: string;
+  stateDir?: string;
+  json?: boolean;
+}
+
+type Color = Parameters<typeof styleText>[0];
+const paint = (color: Color, text: string) => styleText(color, text, { stream: process.stdout });
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+/** remote runs `body` with a client and turns failures into one line and an exit status. */
+export async function remote(options: ConnectOptions, body: (client: AgentdClient) => Promise<number | void>): Promise<number> {
+  try {
+    const client = AgentdClient.fromEnvironment({ url: options.url, token: options.token, stateDir: options.stateDir });
+    return (await body(client)) ?? 0;
+  } catch (err) {
+    if (err instanceof AgentdError) {
+      process.stderr.write(`agentctl: ${err.message}\n`);
+      return err.kind === 'down' ? 3 : err.kind === 'unauthorized' ? 4 : 1;
+    }
+    process.stderr.write(`agentctl: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+const STATE_COLOR: Record<string, Color> = { running: 'green', blocked: 'cyan', stopped: 'yellow', exited: 'gray' };
+
+export function formatPs(list: readonly ProcessInfo[]): string[] {
+  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'PROGRAM']];
+  for (const p of list) rows.push([String(p.pid), String(p.ppid), p.agentId, p.state + (p.status !== undefined ? `(${p.status})` : ''), String(p.syscalls), String(p.openFds), p.pendingSignals.join(',') || '-', p.program]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r, row) =>
+    r
+      .map((cell, i) => {
+        const padded = cell.padEnd(widths[i]!);
+        if (row === 0) return paint('bold', padded);
+        return i === 3 ? paint(STATE_COLOR[cell.replace(/\(.*/, '')] ?? 'white', padded) : padded;
+      })
+      .join('  '),
+  );
+}
+
+export const ps = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const list = await c.ps();
+    if (o.json) out(JSON.stringify(list));
+    else for (const line of formatPs(list)) out(line);
+  });
+
+/** kill sends one signal to each pid; status 1 if any pid failed. */
+export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
+  remote(o, async (c) => {
+    const sig = parseSignal(signal.replace(/^-/, ''));
+    if (sig === undefined) throw new Error(`unknown signal '${signal}' (SIGSTOP, SIGCONT, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGPOLICY, SIGTRUST or their numbers)`);
+    if (pids.length === 0) throw new Error('kill needs at least one pid');
+    let status = 0;
+    for (const text of pids) {
+      const pid = Number(text);
+      try {
+        if (!Number.isInteger(pid) || pid < 1) throw new AgentdError('not-found', 404, `'${text}' is not a pid`);
+        const { outcome } = await c.signal(pid, sig);
+        out(o.json ? JSON.stringify({ pid, signal: sig, outcome }) : `${pid}: ${sig} ${outcome}`);
+      } catch (err) {
+        if (!(err instanceof AgentdError) || err.kind === 'down' || err.kind === 'unauthorized') throw err;
+        process.stderr.write(`agentctl: ${pid}: ${err.message}\n`);
+        status = 1;
+      }
+    }
+    return status;
+  });
+
+export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined) =>
+  remote(o, async (c) => {
+    const source = readFileSync(file, 'utf8');
+    const manifest = manifestFile === undefined ? undefined : (parseYaml(readFileSync(manifestFile, 'utf8')) as { id?: string; labels?: Record<string, string>; capabilities?: string[] });
+    const result = await c.spawn(source, { filename: file, argv: args, ...(manifest ? { manifest } : {}) });
+    out(o.json ? JSON.stringify(result) : `${result.pid} (agent ${result.agentId})`);
+  });
+
+export const approvals = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const list = await c.approvals();
+    if (o.json) return out(JSON.stringify(list));
+    if (list.length === 0) return out('no pending approvals');
+    for (const a of list) out(`${paint('yellow', a.id)}  pid ${a.pid} ${a.agentId}  ${a.syscall} ${a.path ?? a.tool ?? ''}  rule ${a.rule}: ${a.reason}`);
+  });
+
+export const answer = (o: ConnectOptions, id: string, approve: boolean, reason: string | undefined, approver: string | undefined) =>
+  remote(o, async (c) => {
+    const status = await c.answer(id, approve, { ...(reason ? { reason } : {}), ...(approver ? { approver } : {}) });
+    out(o.json ? JSON.stringify(status) : `${id}: ${status.status} by ${status.answer?.approver ?? '?'}`);
+  });
+
+export const logs = (o: ConnectOptions & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string }) =>
+  remote(o, async (c) => {
+    const filter = { agent: o.agent, decision: o.decision, syscall: o.syscall };
+    const print = (r: Parameters<typeof formatRecord>[0]) => out(o.json ? JSON.stringify(r) : formatRecord(r));
+    if (!o.follow) {
+      for (const r of await c.decisions({ ...filter, limit: o.limit === undefined ? 100 : Number(o.limit) })) print(r);
+      return;
+    }
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    await c.follow(filter, print, abort.signal);
+  });
+
+export const auditVerifyRemote = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const r = await c.auditVerify();
+    if (o.json) out(JSON.stringify(r));
+    else out(r.ok ? `ok: ${r.records} records verify; head ${r.head} (${r.file})` : `FAILED at seq ${r.problem!.seq}: ${r.problem!.message}`);
+    return r.ok ? 0 : 1;
+  });
+
+export const policyGet = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const p = await c.policy();
+    if (o.json) out(JSON.stringify(p));
+    else process.stdout.write(`# version ${p.version} (${p.rules} rules)\n${p.source}${p.source.endsWith('\n') ? '' : '\n'}`);
+  });
+
+export const policySet = (o: ConnectOptions, file: string) =>
+  remote(o, async (c) => {
+    try {
+      const r = await c.setPolicy(readFileSync(file, 'utf8'), file);
+      out(o.json ? JSON.stringify(r) : `policy replaced: ${r.previous} -> ${r.version}`);
+    } catch (err) {
+      if (err instanceof AgentdError && err.status === 400) {
+        process.stderr.write(`agentctl: policy refused, the old one stays in force: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  });
+
+export const vfsLs = (o: ConnectOptions, pid: string, path: string | undefined) =>
+  remote(o, async (c) => {
+    const r = await c.ls(Number(pid), path ?? '.');
+    if (o.json) return out(JSON.stringify(r));
+    for (const e of r.entries) out(e.type === 'dir' ? paint('blue', `${e.name}/`) : e.name);
+  });
+
+export const vfsCat = (o: ConnectOptions, pid: string, path: string) =>
+  remote(o, async (c) => {
+    const r = await c.cat(Number(pid), path);
+    if (o.json) out(JSON.stringify(r));
+    else process.stdout.write(r.text);
+  });
+
+export const checkpoint = (o: ConnectOptions, pid: string) =>
+  remote(o, async (c) => {
+    const r = await c.checkpoint(Number(pid));
+    out(o.json ? JSON.stringify(r) : `checkpoint ${r.n}: ${r.files} files, ${r.bytes} bytes at ${r.path}`);
+  });
+
+export const output = (o: ConnectOptions, pid: string) =>
+  remote(o, async (c) => {
+    const r = await c.output(Number(pid));
+    if (o.json) return out(JSON.stringify(r));
+    process.stdout.write(r.stdout);
+    process.stderr.write(r.stderr);
+  });

@@ -1,0 +1,31 @@
+/** `agentd serve`: start the daemon and stop it cleanly on SIGTERM or SIGINT (exit 0). */
+import { ConfigError, loadConfig } from '../../kernel/service/config.ts';
+import { startDaemon } from '../../kernel/service/daemon.ts';
+import { PolicyError } from '../../kernel/policy/load.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+
+export async function serveCommand(options: { config?: string; port?: string; stateDir?: string }): Promise<number> {
+  let daemon;
+  try {
+    const port = options.port === undefined ? undefined : Number(options.port);
+    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new ConfigError('--port must be a port number');
+    const config = loadConfig(options.config, { port, stateDir: options.stateDir });
+    daemon = await startDaemon(config);
+    process.stdout.write(`agentd listening on ${daemon.url} (state ${config.stateDir}, token in ${config.tokenFile})\n`);
+  } catch (err) {
+    const known = err instanceof ConfigError || err instanceof PolicyError || err instanceof KernelError;
+    process.stderr.write(`agentd: ${known ? err.message : err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+  const running = daemon;
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      process.stdout.write(`agentd: ${signal}: stopping (SIGTERM to agents, then SIGKILL after the grace period)\n`);
+      void running.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  process.stdout.write('agentd: stopped\n');
+  return 0;
+}

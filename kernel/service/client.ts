@@ -1,0 +1,197 @@
+/**
+ * AgentdClient is a small typed client for agentd's HTTP API, used by
+ * agentctl and by agents that run outside the kernel (see
+ * examples/external-agent.ts). It finds the daemon through AGENTD_URL or the
+ * URL file agentd writes in its state directory, and the token through
+ * AGENTD_TOKEN or the token file.
+ */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { ChainRecord } from '../recorder/chain.ts';
+import type { VerifyResult } from '../recorder/verify.ts';
+import type { ProcessInfo } from '../process.ts';
+import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
+import { readToken } from './token.ts';
+
+export type ClientErrorKind = 'down' | 'unauthorized' | 'not-found' | 'refused' | 'server';
+
+/** AgentdError is one clear line: the daemon is down, the token is wrong, or the request failed. */
+export class AgentdError extends Error {
+  readonly kind: ClientErrorKind;
+  readonly status: number;
+  constructor(kind: ClientErrorKind, status: number, message: string) {
+    super(message);
+    this.kind = kind;
+    this.status = status;
+  }
+}
+
+export interface EvaluateRequest {
+  agent: string | { id: string; labels?: Record<string, string>; capabilities?: string[] };
+  action: string;
+  resource?: string;
+  access?: 'read' | 'write' | 'none';
+  tool?: string;
+  arguments?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+}
+
+export interface EvaluateResponse {
+  decision: 'allow' | 'deny' | 'require_approval';
+  rule: string;
+  reason: string;
+  policy_version: string;
+  seq: number;
+  approval_id?: string;
+}
+
+export interface DecisionFilter {
+  agent?: string;
+  syscall?: string;
+  decision?: string;
+  type?: string;
+  since?: number;
+  until?: number;
+  limit?: number;
+}
+
+export const DEFAULT_STATE_DIR = join(homedir(), '.agent-kernel');
+
+function query(filter: object): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(filter)) if (v !== undefined) params.set(k, String(v));
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+export class AgentdClient {
+  readonly url: string;
+  private readonly token: string;
+
+  constructor(url: string, token: string) {
+    this.url = url.replace(/\/+$/, '');
+    this.token = token;
+  }
+
+  /** fromEnvironment resolves the URL and token: explicit, then AGENTD_URL/AGENTD_TOKEN, then the state dir's files. */
+  static fromEnvironment(options: { url?: string; token?: string; stateDir?: string } = {}): AgentdClient {
+    const stateDir = options.stateDir ?? process.env.AGENTD_STATE_DIR ?? DEFAULT_STATE_DIR;
+    const url = options.url ?? process.env.AGENTD_URL ?? readToken(join(stateDir, 'agentd.url')) ?? 'http://127.0.0.1:7070';
+    const token = options.token ?? process.env.AGENTD_TOKEN ?? readToken(join(stateDir, 'agentd.token'));
+    if (token === undefined) throw new AgentdError('unauthorized', 0, `no token: set AGENTD_TOKEN or start agentd (it writes ${join(stateDir, 'agentd.token')})`);
+    return new AgentdClient(url, token);
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code ?? 'unreachable';
+      throw new AgentdError('down', 0, `cannot reach agentd at ${this.url} (${cause})`);
+    }
+    const text = await res.text();
+    let data: unknown = text;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      // plain text (metrics)
+    }
+    if (res.ok) return data as T;
+    const message = (data as { error?: string } | undefined)?.error ?? `HTTP ${res.status}`;
+    if (res.status === 401) throw new AgentdError('unauthorized', 401, `agentd refused the token (401): ${message}`);
+    if (res.status === 404) throw new AgentdError('not-found', 404, message);
+    throw new AgentdError(res.status >= 500 ? 'server' : 'refused', res.status, message);
+  }
+
+  ps(): Promise<ProcessInfo[]> {
+    return this.request('GET', '/v1/processes');
+  }
+  process(pid: number): Promise<ProcessInfo> {
+    return this.request('GET', `/v1/processes/${pid}`);
+  }
+  spawn(source: string, options: { filename?: string; argv?: string[]; manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[] } } = {}): Promise<{ pid: number; agentId: string }> {
+    return this.request('POST', '/v1/processes', { source, ...options });
+  }
+  output(pid: number): Promise<{ stdout: string; stderr: string }> {
+    return this.request('GET', `/v1/processes/${pid}/output`);
+  }
+  signal(pid: number, signal: string | number): Promise<{ outcome: string }> {
+    return this.request('POST', `/v1/processes/${pid}/signal`, { signal });
+  }
+  checkpoint(pid: number): Promise<{ n: number; path: string; bytes: number; files: number }> {
+    return this.request('POST', `/v1/processes/${pid}/checkpoint`);
+  }
+  checkpoints(pid: number): Promise<unknown[]> {
+    return this.request('GET', `/v1/processes/${pid}/checkpoints`);
+  }
+  ls(pid: number, path: string): Promise<{ path: string; entries: { name: string; type: string }[] }> {
+    return this.request('GET', `/v1/processes/${pid}/vfs/ls${query({ path })}`);
+  }
+  cat(pid: number, path: string): Promise<{ path: string; size: number; truncated: boolean; text: string }> {
+    return this.request('GET', `/v1/processes/${pid}/vfs/cat${query({ path })}`);
+  }
+  approvals(): Promise<PendingApproval[]> {
+    return this.request('GET', '/v1/approvals');
+  }
+  approval(id: string, waitMs?: number): Promise<ApprovalStatus> {
+    return this.request('GET', `/v1/approvals/${encodeURIComponent(id)}${query({ wait: waitMs })}`);
+  }
+  answer(id: string, approve: boolean, options: { reason?: string; approver?: string } = {}): Promise<ApprovalStatus> {
+    return this.request('POST', `/v1/approvals/${encodeURIComponent(id)}/${approve ? 'approve' : 'deny'}`, options);
+  }
+  decisions(filter: DecisionFilter = {}): Promise<ChainRecord[]> {
+    return this.request('GET', `/v1/decisions${query(filter)}`);
+  }
+  auditVerify(): Promise<VerifyResult & { file: string }> {
+    return this.request('POST', '/v1/audit/verify');
+  }
+  policy(): Promise<{ version: string; file: string; rules: number; source: string }> {
+    return this.request('GET', '/v1/policy');
+  }
+  validatePolicy(source: string, filename?: string): Promise<{ ok: boolean; version?: string; error?: string }> {
+    return this.request('POST', '/v1/policy/validate', { source, ...(filename ? { filename } : {}) });
+  }
+  setPolicy(source: string, filename?: string): Promise<{ ok: boolean; version: string; previous: string }> {
+    return this.request('PUT', '/v1/policy', { source, ...(filename ? { filename } : {}) });
+  }
+  evaluate(request: EvaluateRequest): Promise<EvaluateResponse> {
+    return this.request('POST', '/v1/evaluate', request);
+  }
+  metrics(): Promise<string> {
+    return this.request('GET', '/metrics');
+  }
+
+  /** follow streams decision records (SSE) to `onRecord` until `signal` aborts. */
+  async follow(filter: DecisionFilter, onRecord: (record: ChainRecord) => void, signal: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}/v1/decisions/stream${query(filter)}`, { headers: { authorization: `Bearer ${this.token}` }, signal });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new AgentdError('down', 0, `cannot reach agentd at ${this.url} (${(err as { cause?: { code?: string } }).cause?.code ?? 'unreachable'})`);
+    }
+    if (res.status === 401) throw new AgentdError('unauthorized', 401, 'agentd refused the token (401)');
+    if (!res.ok || res.body === null) throw new AgentdError('server', res.status, `cannot follow decisions (HTTP ${res.status})`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body) {
+        buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const event = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = event.split('\n').find((l) => l.startsWith('data: '));
+          if (data) onRecord(JSON.parse(data.slice(6)) as ChainRecord);
+        }
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The agentd configuration file (YAML or JSON). Every field is optional:
+ *   listen: { host: 127.0.0.1, port: 7070 }    loopback only
+ *   state_dir: ~/.agent-kernel                  token, decision log, checkpoints
+ *   token_file: <state_dir>/agentd.token
+ *   policy: policy.yaml                          default: the built-in policy
+ *   log: { file: <state_dir>/decisions.jsonl, durable: false }
+ *   approvals: { mode: operator | deny | allow }  operator: wait for an answer through the API
+ *   term_grace_ms: 5000
+ *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, open_files, children, output_bytes }
+ *   programs: { name: path }                     programs agents may spawn by name
+ *   tools, mcp_servers                           the tool registry (see kernel/tools)
+ * Paths are relative to the configuration file.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+
+export interface AgentdConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly stateDir: string;
+  readonly tokenFile: string;
+  readonly policyFile?: string;
+  readonly logFile: string;
+  readonly durable: boolean;
+  readonly approvals: 'operator' | 'deny' | 'allow';
+  readonly termGraceMs: number;
+  readonly limits?: Readonly<Record<string, number>>;
+  readonly programs: Readonly<Record<string, string>>;
+  /** The raw `tools` / `mcp_servers` sections, for the tool registry. */
+  readonly tools?: unknown;
+  readonly mcpServers?: unknown;
+  /** The file the configuration came from, if any. */
+  readonly file?: string;
+}
+
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+    },
+    state_dir: { type: 'string', minLength: 1 },
+    token_file: { type: 'string', minLength: 1 },
+    policy: { type: 'string', minLength: 1 },
+    log: { type: 'object', additionalProperties: false, properties: { file: { type: 'string', minLength: 1 }, durable: { type: 'boolean' } } },
+    approvals: { type: 'object', additionalProperties: false, properties: { mode: { enum: ['operator', 'deny', 'allow'] } } },
+    term_grace_ms: { type: 'integer', minimum: 0 },
+    limits: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+    programs: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+    tools: {},
+    mcp_servers: {},
+  },
+} as const;
+
+interface RawConfig {
+  listen?: { host?: string; port?: number };
+  state_dir?: string;
+  token_file?: string;
+  policy?: string;
+  log?: { file?: string; durable?: boolean };
+  approvals?: { mode?: 'operator' | 'deny' | 'allow' };
+  term_grace_ms?: number;
+  limits?: Record<string, number>;
+  programs?: Record<string, string>;
+  tools?: unknown;
+  mcp_servers?: unknown;
+}
+
+const validate = new Ajv({ strict: false }).compile<RawConfig>(SCHEMA);
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+export class ConfigError extends Error {}
+
+function expand(path: string, base: string): string {
+  const home = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+  return isAbsolute(home) ? home : resolve(base, home);
+}
+
+/** loadConfig reads `file` (or returns the defaults when undefined). ConfigError names the file and field. */
+export function loadConfig(file: string | undefined, overrides: { port?: number; stateDir?: string } = {}): AgentdConfig {
+  let raw: RawConfig = {};
+  if (file !== undefined) {
+    let data: unknown;
+    try {
+      data = parseYaml(readFileSync(file, 'utf8')) ?? {};
+    } catch (err) {
+      throw new ConfigError(`${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    }
+    if (!validate(data)) {
+      const e = validate.errors![0]!;
+      const where = `${e.instancePath.slice(1).replaceAll('/', '.')}${e.keyword === 'additionalProperties' ? `${e.instancePath ? '.' : ''}${String((e.params as { additionalProperty: string }).additionalProperty)}` : ''}`;
+      throw new ConfigError(`${file}: ${where || 'config'}: ${e.keyword === 'additionalProperties' ? 'is not a known field' : e.message}`);
+    }
+    raw = data;
+  }
+  const base = file === undefined ? process.cwd() : dirname(resolve(file));
+  const stateDir = overrides.stateDir ?? expand(raw.state_dir ?? '~/.agent-kernel', base);
+  const host = raw.listen?.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host)) throw new ConfigError(`${file ?? 'config'}: listen.host must be a loopback address (127.0.0.1, ::1 or localhost), not ${host}`);
+  const programs: Record<string, string> = {};
+  for (const [name, path] of Object.entries(raw.programs ?? {})) programs[name] = expand(path, base);
+  return {
+    host,
+    port: overrides.port ?? raw.listen?.port ?? 7070,
+    stateDir,
+    tokenFile: raw.token_file ? expand(raw.token_file, base) : join(stateDir, 'agentd.token'),
+    ...(raw.policy ? { policyFile: expand(raw.policy, base) } : {}),
+    logFile: raw.log?.file ? expand(raw.log.file, base) : join(stateDir, 'decisions.jsonl'),
+    durable: raw.log?.durable ?? false,
+    approvals: raw.approvals?.mode ?? 'operator',
+    termGraceMs: raw.term_grace_ms ?? 5000,
+    ...(raw.limits ? { limits: raw.limits } : {}),
+    programs,
+    ...(raw.tools !== undefined ? { tools: raw.tools } : {}),
+    ...(raw.mcp_servers !== undefined ? { mcpServers: raw.mcp_servers } : {}),
+    ...(file !== undefined ? { file } : {}),
+  };
+}

@@ -1,0 +1,29 @@
+/** ServiceContext is what every route module of agentd shares. */
+import type { Kernel } from '../kernel.ts';
+import type { FileDecisionLog } from '../recorder/file-log.ts';
+import type { AgentdConfig } from './config.ts';
+import type { Metrics } from './metrics.ts';
+import type { OutputBuffers } from './output.ts';
+
+export interface ServiceContext {
+  readonly kernel: Kernel;
+  readonly log: FileDecisionLog;
+  readonly metrics: Metrics;
+  readonly outputs: OutputBuffers;
+  readonly config: AgentdConfig;
+  /** False once shutdown has begun: /readyz fails and no new work is taken. */
+  accepting: boolean;
+}
+
+/** Problem is the JSON body of every error answer. */
+export const PROBLEM = {
+  type: 'object',
+  properties: { error: { type: 'string' }, errno: { type: 'string' } },
+  required: ['error'],
+} as const;
+
+export const PID_PARAMS = {
+  type: 'object',
+  required: ['pid'],
+  properties: { pid: { type: 'integer', minimum: 1 } },
+} as const;

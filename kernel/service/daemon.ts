@@ -1,0 +1,105 @@
+/**
+ * startDaemon boots agentd: a kernel with the configured policy, a file
+ * decision log, approvals answered through the API (or automatically), the
+ * HTTP API on loopback, and the token and URL files agentctl reads.
+ * stop(): refuse new work, SIGTERM every agent, wait the grace period,
+ * SIGKILL the rest, close the server, flush and close the recorder.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { fixedApprover } from '../approvals.ts';
+import { Kernel } from '../kernel.ts';
+import { limitsFromPolicy } from '../limits.ts';
+import { loadPolicyFile } from '../policy/load.ts';
+import { programFromFile, type Program } from '../program.ts';
+import { FileDecisionLog } from '../recorder/file-log.ts';
+import type { AgentdConfig } from './config.ts';
+import type { ServiceContext } from './context.ts';
+import { Metrics } from './metrics.ts';
+import { OutputBuffers } from './output.ts';
+import { buildServer } from './server.ts';
+import { ensureToken } from './token.ts';
+
+export interface Daemon {
+  readonly url: string;
+  readonly kernel: Kernel;
+  readonly server: FastifyInstance;
+  stop(): Promise<void>;
+}
+
+const ZOMBIE_KEEP_MS = 60_000;
+
+/** urlFile is where agentd writes its address for agentctl. */
+export function urlFile(stateDir: string): string {
+  return join(stateDir, 'agentd.url');
+}
+
+export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const token = ensureToken(config.tokenFile);
+  const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
+  const programs: Record<string, Program> = {};
+  for (const [name, path] of Object.entries(config.programs)) programs[name] = programFromFile(path);
+  const log = new FileDecisionLog(config.logFile, { durable: config.durable });
+  const metrics = new Metrics();
+  const outputs = new OutputBuffers();
+  const approver = config.approvals === 'operator' ? undefined : fixedApprover(config.approvals === 'allow');
+  const kernel = new Kernel({
+    policy,
+    recorder: metrics.counting(log),
+    approver,
+    stateDir: config.stateDir,
+    termGraceMs: config.termGraceMs,
+    limits: limitsFromPolicy(config.limits),
+    programs,
+    stdout: () => {},
+    stderr: () => {},
+    observeSyscall: (name, seconds) => metrics.syscallSeconds.observe({ syscall: name }, seconds),
+  });
+  metrics.watch(kernel);
+  kernel.approvals.events.subscribe((e) => {
+    if (e.kind !== 'answered' || e.approval.pid !== 0) return;
+    const verdict = e.answer.approved ? 'granted' : 'denied';
+    log.record({ type: 'approval', pid: 0, agentId: e.approval.agentId, detail: `${verdict} ${e.approval.syscall} (${e.approval.id}) by ${e.answer.approver}: ${e.answer.reason}` });
+  });
+  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, accepting: true };
+  const server = await buildServer(ctx, token);
+  const address = await server.listen({ host: config.host, port: config.port });
+  const url = address.replace('[::1]', '[::1]');
+  writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
+
+  // Reap processes that exited a while ago (the daemon is their init).
+  const reaper = setInterval(() => {
+    const now = Date.now();
+    for (const p of kernel.ps()) {
+      const proc = kernel.get(p.pid);
+      if (proc?.exit !== undefined && now - (proc.startedAt + proc.exit.wallMs) > ZOMBIE_KEEP_MS && (p.ppid === 0 || kernel.get(p.ppid) === undefined)) {
+        void kernel.wait(p.pid).then(() => outputs.forget(p.pid));
+      }
+    }
+  }, 10_000);
+  reaper.unref();
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      ctx.accepting = false;
+      clearInterval(reaper);
+      const live = kernel.ps().filter((p) => p.state !== 'exited');
+      for (const p of live) {
+        try {
+          kernel.kill(p.pid, 'SIGTERM', 'agentd shutdown');
+        } catch {
+          // already gone
+        }
+      }
+      // SIGTERM escalates to SIGKILL after the grace period by itself; shutdown() reaps the rest.
+      await Promise.race([Promise.all(live.map((p) => kernel.get(p.pid)?.exited)), new Promise((r) => setTimeout(r, config.termGraceMs + 1000))]);
+      await kernel.shutdown();
+      await server.close();
+      log.close();
+      rmSync(urlFile(config.stateDir), { force: true });
+    })());
+  return { url, kernel, server, stop };
+}

@@ -1,0 +1,56 @@
+/** Approvals: list, inspect (long-poll with ?wait=ms), approve, deny. Only operators reach these. */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceContext } from '../context.ts';
+import { PROBLEM } from '../context.ts';
+import { sendError } from '../errors.ts';
+
+const ID_PARAMS = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } as const;
+const ANSWER_BODY = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: { reason: { type: 'string', maxLength: 1000 }, approver: { type: 'string', minLength: 1, maxLength: 128 } },
+} as const;
+
+interface AnswerBody {
+  reason?: string;
+  approver?: string;
+}
+
+export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const gate = ctx.kernel.approvals;
+
+  app.get('/v1/approvals', { schema: { summary: 'Pending approvals, oldest first' } }, () => gate.list());
+
+  app.get<{ Params: { id: string }; Querystring: { wait?: number } }>(
+    '/v1/approvals/:id',
+    {
+      schema: {
+        summary: 'One approval: pending, approved or denied; ?wait=ms waits for an answer (at most 60 s)',
+        params: ID_PARAMS,
+        querystring: { type: 'object', properties: { wait: { type: 'integer', minimum: 0, maximum: 60_000 } } },
+        response: { '4xx': PROBLEM },
+      },
+    },
+    async (req, reply) => {
+      const status = req.query.wait ? await gate.settled(req.params.id, req.query.wait) : gate.status(req.params.id);
+      if (status === undefined) return reply.code(404).send({ error: `no approval ${req.params.id}`, errno: 'ESRCH' });
+      return status;
+    },
+  );
+
+  for (const verdict of ['approve', 'deny'] as const) {
+    app.post<{ Params: { id: string }; Body: AnswerBody | null }>(
+      `/v1/approvals/:id/${verdict}`,
+      { schema: { summary: `${verdict === 'approve' ? 'Approve' : 'Deny'} a pending request; the approver and reason are recorded`, params: ID_PARAMS, body: ANSWER_BODY, response: { '4xx': PROBLEM } } },
+      (req, reply) => {
+        try {
+          const approver = req.body?.approver ?? 'operator';
+          gate.answer(req.params.id, verdict === 'approve', approver, req.body?.reason ?? '');
+          return gate.status(req.params.id);
+        } catch (err) {
+          return sendError(reply, err);
+        }
+      },
+    );
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * POST /v1/evaluate: an agent running outside the kernel asks before acting.
+ * Same engine, same recorder: the answer names the rule, the policy version
+ * and the record's sequence number, and is sent only once the record is
+ * written (group commit). require_approval also opens an approval to poll.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceContext } from '../context.ts';
+import { PROBLEM } from '../context.ts';
+
+const MAX_DEPTH = 32;
+
+export const EVALUATE_REQUEST = {
+  $id: 'EvaluateRequest',
+  type: 'object',
+  required: ['agent', 'action'],
+  additionalProperties: false,
+  properties: {
+    agent: {
+      oneOf: [
+        { type: 'string', minLength: 1, maxLength: 128 },
+        {
+          type: 'object',
+          required: ['id'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: 128 },
+            labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, maxProperties: 64 },
+            capabilities: { type: 'array', items: { type: 'string', maxLength: 512 }, maxItems: 256 },
+          },
+        },
+      ],
+    },
+    action: { type: 'string', minLength: 1, maxLength: 128, description: 'a syscall name (SYS_EXEC …) or an action name the policy uses (http.get, file.write …)' },
+    resource: { type: 'string', maxLength: 4096, description: 'a path, matched by rule paths' },
+    access: { enum: ['read', 'write', 'none'] },
+    tool: { type: 'string', maxLength: 256 },
+    arguments: { type: 'object', maxProperties: 256, description: 'matched by rule args patterns' },
+    context: { type: 'object', maxProperties: 64, description: 'free-form; recorded as part of the argument digest' },
+  },
+} as const;
+
+export const EVALUATE_RESPONSE = {
+  type: 'object',
+  properties: {
+    decision: { enum: ['allow', 'deny', 'require_approval'] },
+    rule: { type: 'string' },
+    reason: { type: 'string' },
+    policy_version: { type: 'string' },
+    seq: { type: 'integer' },
+    approval_id: { type: 'string' },
+  },
+} as const;
+
+interface EvaluateBody {
+  agent: string | { id: string; labels?: Record<string, string>; capabilities?: string[] };
+  action: string;
+  resource?: string;
+  access?: 'read' | 'write' | 'none';
+  tool?: string;
+  arguments?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+}
+
+/** depthOf measures nesting without recursion, so a hostile body cannot overflow the stack. */
+function tooDeep(value: unknown): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > MAX_DEPTH) return true;
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const { kernel, log, metrics } = ctx;
+  app.post<{ Body: EvaluateBody }>(
+    '/v1/evaluate',
+    { bodyLimit: 256 * 1024, schema: { summary: 'Decide an action for an agent outside the kernel', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM } } },
+    async (req, reply) => {
+      const started = process.hrtime.bigint();
+      const body = req.body;
+      if (tooDeep(body.arguments) || tooDeep(body.context)) return reply.code(400).send({ error: `arguments and context may nest at most ${MAX_DEPTH} deep` });
+      const agent = typeof body.agent === 'string' ? { id: body.agent } : body.agent;
+      const args = body.arguments ?? {};
+      const decision = kernel.engine.decide({
+        agentId: agent.id,
+        labels: agent.labels ?? {},
+        capabilities: new Set(agent.capabilities ?? []),
+        syscall: body.action,
+        access: body.access ?? 'none',
+        ...(body.resource !== undefined ? { path: body.resource } : {}),
+        ...(body.tool !== undefined ? { tool: body.tool } : {}),
+        args,
+      });
+      const seq = log.record({
+        type: 'syscall',
+        pid: 0,
+        agentId: agent.id,
+        syscall: body.action,
+        access: body.access ?? 'none',
+        effect: decision.effect,
+        rule: decision.rule,
+        reason: decision.reason,
+        policyVersion: decision.policyVersion,
+        ...(body.resource !== undefined ? { path: body.resource } : {}),
+        args: { tool: body.tool ?? null, arguments: args, context: body.context ?? null },
+      });
+      let approvalId: string | undefined;
+      if (decision.effect === 'require_approval') {
+        approvalId = kernel.approvals.open({
+          pid: 0,
+          agentId: agent.id,
+          syscall: body.action,
+          ...(body.resource !== undefined ? { path: body.resource } : {}),
+          ...(body.tool !== undefined ? { tool: body.tool } : {}),
+          rule: decision.rule,
+          reason: decision.reason,
+          timeoutMs: decision.approvalTimeoutMs ?? 60_000,
+        }).id;
+      }
+      await log.whenWritten(seq);
+      metrics.evaluateSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      return {
+        decision: decision.effect,
+        rule: decision.rule,
+        reason: decision.reason,
+        policy_version: decision.policyVersion,
+        seq,
+        ...(approvalId !== undefined ? { approval_id: approvalId } : {}),
+      };
+    },
+  );
+}

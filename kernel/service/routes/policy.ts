@@ -1,0 +1,55 @@
+/** Policy: read, validate, replace (hot reload that keeps the old policy if the new one is invalid). */
+import type { FastifyInstance } from 'fastify';
+import { parsePolicy, PolicyError } from '../../policy/load.ts';
+import type { ServiceContext } from '../context.ts';
+import { PROBLEM } from '../context.ts';
+
+const SOURCE_BODY = {
+  type: 'object',
+  required: ['source'],
+  additionalProperties: false,
+  properties: { source: { type: 'string', maxLength: 16 * 1024 * 1024 }, filename: { type: 'string', maxLength: 256 } },
+} as const;
+
+interface SourceBody {
+  source: string;
+  filename?: string;
+}
+
+function problem(err: unknown): { error: string; line?: number; column?: number; field?: string } {
+  if (err instanceof PolicyError) return { error: err.message, line: err.line, column: err.column, field: err.field };
+  return { error: err instanceof Error ? err.message : String(err) };
+}
+
+export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const engine = ctx.kernel.engine;
+
+  app.get('/v1/policy', { schema: { summary: 'The policy in force: version, source, rule count' } }, () => ({
+    version: engine.version,
+    file: engine.policy.file,
+    rules: engine.policy.document.rules.length,
+    source: engine.policy.source,
+  }));
+
+  app.post<{ Body: SourceBody }>('/v1/policy/validate', { schema: { summary: 'Validate a policy without installing it', body: SOURCE_BODY, response: { '4xx': PROBLEM } } }, (req, reply) => {
+    try {
+      const policy = parsePolicy(req.body.source, req.body.filename ?? 'policy.yaml');
+      return { ok: true, version: policy.version, rules: policy.document.rules.length };
+    } catch (err) {
+      return reply.code(400).send({ ok: false, ...problem(err) });
+    }
+  });
+
+  app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': PROBLEM } } }, (req, reply) => {
+    let policy;
+    try {
+      policy = parsePolicy(req.body.source, req.body.filename ?? 'policy.yaml');
+    } catch (err) {
+      return reply.code(400).send({ ok: false, kept: engine.version, ...problem(err) });
+    }
+    const previous = engine.version;
+    ctx.kernel.replacePolicy(policy);
+    ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced: ${previous} -> ${policy.version}`, policyVersion: policy.version });
+    return { ok: true, version: policy.version, previous };
+  });
+}

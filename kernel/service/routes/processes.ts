@@ -1,0 +1,136 @@
+/** Processes: spawn, list, inspect, output, signal, checkpoint. */
+import type { FastifyInstance } from 'fastify';
+import { parseSignal } from '../../../signals/signal-table.ts';
+import { KernelError } from '../../../syscalls/errno.ts';
+import { programFromSource } from '../../program.ts';
+import type { ServiceContext } from '../context.ts';
+import { PID_PARAMS, PROBLEM } from '../context.ts';
+import { sendError } from '../errors.ts';
+
+const PROCESS = {
+  type: 'object',
+  properties: {
+    pid: { type: 'integer' },
+    ppid: { type: 'integer' },
+    agentId: { type: 'string' },
+    state: { type: 'string' },
+    program: { type: 'string' },
+    syscalls: { type: 'integer' },
+    openFds: { type: 'integer' },
+    startedAt: { type: 'number' },
+    pendingSignals: { type: 'array', items: { type: 'string' } },
+    status: { type: 'integer' },
+  },
+} as const;
+
+const SPAWN_BODY = {
+  type: 'object',
+  required: ['source'],
+  additionalProperties: false,
+  properties: {
+    source: { type: 'string', maxLength: 4 * 1024 * 1024 },
+    filename: { type: 'string', maxLength: 256 },
+    argv: { type: 'array', items: { type: 'string', maxLength: 65536 }, maxItems: 256 },
+    manifest: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        id: { type: 'string', maxLength: 64 },
+        labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, maxProperties: 64 },
+        capabilities: { type: 'array', items: { type: 'string', maxLength: 512 }, maxItems: 256 },
+      },
+    },
+  },
+} as const;
+
+interface SpawnBody {
+  source: string;
+  filename?: string;
+  argv?: string[];
+  manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[] };
+}
+
+export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const { kernel } = ctx;
+  const find = (pid: number) => {
+    const proc = kernel.get(pid);
+    if (proc === undefined) throw new KernelError('ESRCH', `no process ${pid}`);
+    return proc;
+  };
+
+  app.get('/v1/processes', { schema: { summary: 'List processes (ps)', response: { 200: { type: 'array', items: PROCESS } } } }, () => kernel.ps());
+
+  app.post<{ Body: SpawnBody }>(
+    '/v1/processes',
+    { schema: { summary: 'Spawn a program as a process', body: SPAWN_BODY, response: { 201: { type: 'object', properties: { pid: { type: 'integer' }, agentId: { type: 'string' } } }, '4xx': PROBLEM } } },
+    (req, reply) => {
+      if (!ctx.accepting) return reply.code(503).send({ error: 'agentd is shutting down' });
+      try {
+        let pid = 0;
+        const sinks = ctx.outputs.sinks(() => pid);
+        const program = programFromSource(req.body.filename ?? 'agent.ts', req.body.source);
+        const proc = kernel.spawn(program, { argv: req.body.argv ?? [], manifest: req.body.manifest ?? {}, ...sinks });
+        pid = proc.pid;
+        return reply.code(201).send({ pid: proc.pid, agentId: proc.agentId });
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
+
+  app.get<{ Params: { pid: number } }>('/v1/processes/:pid', { schema: { summary: 'One process', params: PID_PARAMS, response: { 200: PROCESS, '4xx': PROBLEM } } }, (req, reply) => {
+    try {
+      return find(req.params.pid).info();
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get<{ Params: { pid: number } }>(
+    '/v1/processes/:pid/output',
+    { schema: { summary: 'The last 64 KiB the process wrote to stdout and stderr', params: PID_PARAMS, response: { 200: { type: 'object', properties: { stdout: { type: 'string' }, stderr: { type: 'string' } } }, '4xx': PROBLEM } } },
+    (req, reply) => {
+      try {
+        find(req.params.pid);
+        return ctx.outputs.get(req.params.pid);
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
+
+  app.post<{ Params: { pid: number }; Body: { signal: string | number } }>(
+    '/v1/processes/:pid/signal',
+    {
+      schema: {
+        summary: 'Send a signal (name or number)',
+        params: PID_PARAMS,
+        body: { type: 'object', required: ['signal'], additionalProperties: false, properties: { signal: { type: ['string', 'integer'] } } },
+        response: { 200: { type: 'object', properties: { outcome: { type: 'string' } } }, '4xx': PROBLEM },
+      },
+    },
+    (req, reply) => {
+      const signal = parseSignal(String(req.body.signal));
+      if (signal === undefined) return reply.code(400).send({ error: `unknown signal '${String(req.body.signal)}'`, errno: 'EINVAL' });
+      try {
+        return { outcome: kernel.kill(req.params.pid, signal, 'operator') };
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
+
+  app.post<{ Params: { pid: number } }>(
+    '/v1/processes/:pid/checkpoint',
+    { schema: { summary: 'Checkpoint the agent memory of a process (as SIGUSR1 without a handler)', params: PID_PARAMS, response: { '4xx': PROBLEM } } },
+    (req, reply) => {
+      try {
+        const proc = find(req.params.pid);
+        if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${proc.pid} has exited`);
+        return kernel.checkpointNow(proc);
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
+}

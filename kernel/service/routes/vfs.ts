@@ -1,0 +1,78 @@
+/** VFS of a process's agent: ls, cat, checkpoints. Operator reads bypass the agent's policy but stay inside its tree. */
+import type { FastifyInstance } from 'fastify';
+import { KernelError } from '../../../syscalls/errno.ts';
+import type { ServiceContext } from '../context.ts';
+import { PID_PARAMS, PROBLEM } from '../context.ts';
+import { sendError } from '../errors.ts';
+
+const MAX_CAT = 1 << 20;
+
+export function vfsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const treeOf = (pid: number) => {
+    const proc = ctx.kernel.get(pid);
+    if (proc === undefined) throw new KernelError('ESRCH', `no process ${pid}`);
+    const vfs = ctx.kernel.vfs(proc.agentId);
+    return { vfs, resolve: (path: string) => vfs.resolve(path) };
+  };
+  const pathQuery = { type: 'object', properties: { path: { type: 'string', maxLength: 4096 } } } as const;
+
+  app.get<{ Params: { pid: number }; Querystring: { path?: string } }>(
+    '/v1/processes/:pid/vfs/ls',
+    { schema: { summary: "List a directory of the process's agent tree (path relative to /agent/<id>)", params: PID_PARAMS, querystring: pathQuery, response: { '4xx': PROBLEM } } },
+    (req, reply) => {
+      try {
+        const { vfs, resolve } = treeOf(req.params.pid);
+        const path = resolve(req.query.path ?? '.');
+        return { path, entries: vfs.readdir(path) };
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
+
+  app.get<{ Params: { pid: number }; Querystring: { path?: string } }>(
+    '/v1/processes/:pid/vfs/cat',
+    { schema: { summary: 'Read a file of the agent tree as UTF-8 text (at most 1 MiB)', params: PID_PARAMS, querystring: pathQuery, response: { '4xx': PROBLEM } } },
+    (req, reply) => {
+      try {
+        const { vfs, resolve } = treeOf(req.params.pid);
+        if (req.query.path === undefined) throw new KernelError('EINVAL', 'path is required');
+        const path = resolve(req.query.path);
+        const { file } = vfs.open(path, 'r');
+        try {
+          const size = file.size();
+          const data = file.read(Math.min(size, MAX_CAT), 0);
+          return { path, size, truncated: size > MAX_CAT, text: new TextDecoder().decode(data) };
+        } finally {
+          file.close();
+        }
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
+
+  app.get<{ Params: { pid: number } }>(
+    '/v1/processes/:pid/checkpoints',
+    { schema: { summary: "The agent's checkpoints with their manifests", params: PID_PARAMS, response: { '4xx': PROBLEM } } },
+    (req, reply) => {
+      try {
+        const { vfs } = treeOf(req.params.pid);
+        const dir = `${vfs.root}/state/checkpoints`;
+        return vfs
+          .readdir(dir)
+          .filter((e) => /^\d+$/.test(e.name))
+          .map((e) => {
+            const { file } = vfs.open(`${dir}/${e.name}/manifest.json`, 'r');
+            try {
+              return JSON.parse(new TextDecoder().decode(file.read(file.size(), 0))) as unknown;
+            } finally {
+              file.close();
+            }
+          });
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
+}

@@ -1,0 +1,44 @@
+/**
+ * The bearer token agentd requires on every request. On first start a random
+ * token is written to a file only its owner can read (mode 0600); agentctl
+ * reads it from there or from AGENTD_TOKEN.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/** ensureToken returns the token in `file`, creating the file (0600) with a new token if missing. */
+export function ensureToken(file: string): string {
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    if (token.length >= 32) {
+      if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+      return token;
+    }
+  } catch {
+    // not there yet
+  }
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('hex');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return token;
+}
+
+/** readToken reads a token file; undefined if it cannot be read. */
+export function readToken(file: string): string | undefined {
+  try {
+    const token = readFileSync(file, 'utf8').trim();
+    return token.length > 0 ? token : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** tokenMatches compares a presented Authorization header with the token in constant time. */
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7).trim());
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
