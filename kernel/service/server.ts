@@ -16,7 +16,7 @@ import { vfsRoutes } from './routes/vfs.ts';
 import { tokenMatches } from './token.ts';
 
 export async function buildServer(ctx: ServiceContext, token: string): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: 'array' } } });
+  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: 'array', allowUnionTypes: true } } });
 
   await app.register(swagger, {
     openapi: {
