@@ -32,25 +32,29 @@ export class Metrics {
 
   /** watch adds the gauges that read kernel state at scrape time, and counts signals. */
   watch(kernel: Kernel): void {
-    new Gauge({
+    this.registry.registerMetric(
+      new Gauge({
       name: 'agentk_processes',
       help: 'Processes by state',
       labelNames: ['state'] as const,
-      registers: [this.registry],
+      registers: [],
       collect() {
         const counts: Record<string, number> = { running: 0, blocked: 0, stopped: 0, exited: 0 };
         for (const p of kernel.ps()) counts[p.state] = (counts[p.state] ?? 0) + 1;
         for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
-      },
-    });
-    new Gauge({
-      name: 'agentk_pending_approvals',
-      help: 'Approvals waiting for an answer',
-      registers: [this.registry],
-      collect() {
-        this.set(kernel.approvals.list().length);
-      },
-    });
+        },
+      }),
+    );
+    this.registry.registerMetric(
+      new Gauge({
+        name: 'agentk_pending_approvals',
+        help: 'Approvals waiting for an answer',
+        registers: [],
+        collect() {
+          this.set(kernel.approvals.list().length);
+        },
+      }),
+    );
     kernel.bus.subscribe((e) => this.signals.inc({ signal: e.signal, outcome: e.outcome }));
   }
 
