@@ -1,0 +1,164 @@
+/**
+ * End to end: `agentctl run` as a real child process — output, arguments,
+ * exit statuses, error reports, the --json summary and operator signals.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
+const HELLO = join(REPO, 'examples', 'hello.ts');
+const dir = mkdtempSync(join(tmpdir(), 'agentctl-e2e-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** agentctl starts `agentctl run ...args`; `done` settles when it exits. */
+function agentctl(args: readonly string[]): { child: ChildProcess; done: Promise<Outcome>; stdout: () => string } {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, 'run', ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const done = new Promise<Outcome>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done, stdout: () => stdout };
+}
+
+const run = (...args: string[]) => agentctl(args).done;
+
+/** agentFile writes `source` to a fresh file in the temp dir and returns its path. */
+function agentFile(name: string, source: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, source);
+  return file;
+}
+
+/** hostFree checks an error report names nothing of the host: no Node internals, no kernel sources. */
+function expectHostFree(text: string): void {
+  expect(text).not.toContain('node:internal');
+  expect(text).not.toContain(REPO);
+  expect(text).not.toContain('agent-runtime.js');
+  expect(text).not.toContain('isolated-vm');
+}
+
+describe.concurrent('agentctl run', () => {
+  it('runs examples/hello.ts: prints its greeting and exits 0', async () => {
+    const out = await run(HELLO);
+    expect(out).toEqual({ code: 0, signal: null, stdout: 'hello, world, from pid 1 (agent agent-1)\n', stderr: '' });
+  });
+
+  it('passes everything after -- to sys.args, option-like words included', async () => {
+    const file = agentFile('args.ts', 'console.log(JSON.stringify(sys.args));');
+    const out = await run(file, '--agent', 'argv-test', '--', 'one', 'two words', '--json', '-x', '');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe('["one","two words","--json","-x",""]\n');
+    expect(out.stderr).toBe('');
+  });
+
+  it('exits with the code the agent passes to sys.exit', async () => {
+    const file = agentFile('exit3.ts', "console.log('leaving');\nsys.exit(3);\nconsole.log('not reached');");
+    const out = await run(file);
+    expect(out).toEqual({ code: 3, signal: null, stdout: 'leaving\n', stderr: '' });
+  });
+
+  it('a program that throws exits 1 and reports the agent-side stack only', async () => {
+    const source = ['// fails on purpose', 'function fail(reason: string): never {', '  throw new Error(reason);', '}', "fail('on purpose');", ''].join('\n');
+    const file = agentFile('boom.ts', source);
+    const out = await run(file);
+    expect(out.code).toBe(1);
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toBe(`Error: on purpose\n    at fail (${file}:3:9)\n    at main (${file}:5:1)\n`);
+    expectHostFree(out.stderr.replaceAll(file, 'AGENT'));
+  });
+
+  it('a rejected syscall left uncaught reports the SyscallError and the agent line', async () => {
+    const file = agentFile('denied.js', "sys.readdir('.');\nsys.open('/etc/passwd');\n");
+    const out = await run(file);
+    expect(out.code).toBe(1);
+    const lines = out.stderr.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^SyscallError: SYS_OPEN denied by /);
+    expect(lines.slice(1)).toEqual([`    at main (${file}:2:5)`]);
+    expectHostFree(out.stderr.replaceAll(file, 'AGENT'));
+  });
+
+  it('a missing file is exactly one line on stderr and exit 2', async () => {
+    const missing = join(dir, 'no-such-agent.ts');
+    const out = await run(missing);
+    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: cannot read program ${missing}\n` });
+  });
+
+  it('a JavaScript syntax error is one line naming the file, line and SyntaxError, exit 2', async () => {
+    const file = agentFile('syntax.js', "console.log('fine');\nconst x = ;\n");
+    const out = await run(file);
+    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: ${file}:2:11: SyntaxError: Unexpected token ';'\n` });
+  });
+
+  it('a TypeScript file with a JavaScript-level syntax error names file, line and SyntaxError', async () => {
+    const file = agentFile('redeclare.ts', 'const a: number = 1;\nconst a = 2;\n');
+    const out = await run(file);
+    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: ${file}:2:7: SyntaxError: Identifier 'a' has already been declared\n` });
+  });
+
+  it('a TypeScript file that does not parse is one line naming the file, exit 2', async () => {
+    const file = agentFile('syntax.ts', 'const x: number = ;\n');
+    const out = await run(file);
+    expect(out.code).toBe(2);
+    expect(out.stdout).toBe('');
+    expect(out.stderr.split('\n')).toEqual([expect.stringContaining(`agentctl: ${file}`), '']);
+  });
+
+  // KNOWN BUG (kernel/program.ts programFromSource): a .ts file that the type
+  // stripper cannot parse is reported as "FILE: Expression expected", without
+  // the word SyntaxError or a line number. Turn this into it() once fixed.
+  it.fails('KNOWN BUG: a TypeScript parse error says SyntaxError', async () => {
+    const file = agentFile('syntax2.ts', 'const x: number = ;\n');
+    const out = await run(file);
+    expect(out.stderr).toContain('SyntaxError');
+  });
+
+  it('--json prints a final summary line with status, pid and syscalls', async () => {
+    const file = agentFile('json.ts', "console.log('one');\nconsole.error('two');\nsys.exit(7);\n");
+    const out = await run(file, '--json', '--agent', 'summary');
+    expect(out.code).toBe(7);
+    expect(out.stderr).toBe('two\n');
+    const lines = out.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('one');
+    expect(lines).toHaveLength(2);
+    const summary = JSON.parse(lines[1] ?? '') as Record<string, unknown>;
+    expect(summary).toMatchObject({ pid: 1, agentId: 'summary', status: 7, reason: { kind: 'exit' }, syscalls: 3 });
+    expect(typeof summary.cpuMs).toBe('number');
+    expect(typeof summary.wallMs).toBe('number');
+  });
+
+  it.each([
+    ['SIGINT', 131],
+    ['SIGTERM', 133],
+  ] as const)('%s from the operator ends a busy agent with %i', async (signal, status) => {
+    const file = agentFile(`busy-${signal}.js`, "console.log('ready');\nwhile (true) {}\n");
+    const { child, done, stdout } = agentctl([file, '--json']);
+    for (let i = 0; i < 1000 && stdout() === ''; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(stdout()).toBe('ready\n');
+    child.kill(signal);
+    const out = await done;
+    expect(out.code).toBe(status);
+    expect(out.signal).toBeNull();
+    expect(out.stderr).toMatch(new RegExp(`^agentctl: pid 1 killed by ${signal} \\(.*operator.*\\)\n$`));
+    const summary = JSON.parse(out.stdout.trimEnd().split('\n').at(-1) ?? '') as Record<string, unknown>;
+    expect(summary).toMatchObject({ status, reason: { kind: 'signal', signal } });
+  });
+});
