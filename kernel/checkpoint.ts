@@ -23,46 +23,47 @@ export interface CheckpointManifest {
 }
 
 /** A file of a snapshot: path relative to the snapshot root (e.g. `mem/working/a.txt`). */
-interface SnapshotFile {
+export interface SnapshotFile {
   readonly rel: string;
   readonly data: Uint8Array;
 }
 
 const CHUNK = 1 << 20;
 
-function readAll(vfs: AgentVfs, path: string): Uint8Array {
-  const { file } = vfs.open(path, 'r');
+/** readAll reads a whole file of the VFS. */
+export async function readAll(vfs: AgentVfs, path: string): Promise<Uint8Array> {
+  const { file } = await vfs.open(path, 'r');
   try {
-    const size = file.size();
+    const size = await file.size();
     const out = new Uint8Array(size);
     for (let at = 0; at < size; ) {
-      const chunk = file.read(Math.min(CHUNK, size - at), at);
+      const chunk = await file.read(Math.min(CHUNK, size - at), at);
       if (chunk.byteLength === 0) break;
       out.set(chunk, at);
       at += chunk.byteLength;
     }
     return out;
   } finally {
-    file.close();
+    await file.close();
   }
 }
 
-function writeAll(vfs: AgentVfs, path: string, data: Uint8Array): void {
-  vfs.mkdir(path.slice(0, path.lastIndexOf('/')), true);
-  const { file } = vfs.open(path, 'w');
+async function writeAll(vfs: AgentVfs, path: string, data: Uint8Array): Promise<void> {
+  await vfs.mkdir(path.slice(0, path.lastIndexOf('/')), true);
+  const { file } = await vfs.open(path, 'w');
   try {
-    file.write(data, 0);
+    await file.write(data, 0);
   } finally {
-    file.close();
+    await file.close();
   }
 }
 
 /** collect lists every file below `dir` (absolute) with paths relative to `base`. */
-function collect(vfs: AgentVfs, dir: string, base: string, out: SnapshotFile[] = []): SnapshotFile[] {
-  for (const entry of vfs.readdir(dir)) {
+async function collect(vfs: AgentVfs, dir: string, base: string, out: SnapshotFile[] = []): Promise<SnapshotFile[]> {
+  for (const entry of await vfs.readdir(dir)) {
     const path = `${dir}/${entry.name}`;
-    if (entry.type === 'dir') collect(vfs, path, base, out);
-    else out.push({ rel: path.slice(base.length + 1), data: readAll(vfs, path) });
+    if (entry.type === 'dir') await collect(vfs, path, base, out);
+    else out.push({ rel: path.slice(base.length + 1), data: await readAll(vfs, path) });
   }
   return out;
 }
@@ -72,17 +73,17 @@ function checkpointsDir(vfs: AgentVfs): string {
 }
 
 /** snapshot writes checkpoint n+1 of the agent's mem/ into its VFS (and to the host state dir, if any). */
-export function snapshot(vfs: AgentVfs, agentId: string, policyVersion: string, stateDir: string | undefined, now = Date.now()): CheckpointInfo {
+export async function snapshot(vfs: AgentVfs, agentId: string, policyVersion: string, stateDir: string | undefined, now = Date.now()): Promise<CheckpointInfo> {
   const dir = checkpointsDir(vfs);
-  const taken = vfs.readdir(dir).filter((e) => /^\d+$/.test(e.name)).map((e) => Number(e.name));
+  const taken = (await vfs.readdir(dir)).filter((e) => /^\d+$/.test(e.name)).map((e) => Number(e.name));
   const n = Math.max(0, ...taken) + 1;
-  const files = collect(vfs, `${vfs.root}/mem`, vfs.root);
+  await vfs.mkdir(`${dir}/${n}`, false);
+  const files = await collect(vfs, `${vfs.root}/mem`, vfs.root);
   const bytes = files.reduce((sum, f) => sum + f.data.byteLength, 0);
   const manifest: CheckpointManifest = { agent: agentId, n, time: new Date(now).toISOString(), policyVersion, bytes, files: files.length };
   const target = `${dir}/${n}`;
   const all = [...files, { rel: 'manifest.json', data: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) }];
-  vfs.mkdir(target, true);
-  for (const f of all) writeAll(vfs, `${target}/${f.rel}`, f.data);
+  for (const f of all) await writeAll(vfs, `${target}/${f.rel}`, f.data);
   if (stateDir !== undefined) writeHostSnapshot(join(stateDir, agentId, 'checkpoints', String(n)), all);
   return { n, path: target, bytes, files: files.length };
 }
@@ -109,17 +110,14 @@ function readHostTree(dir: string, base = dir, out: SnapshotFile[] = []): Snapsh
 }
 
 /** loadHostCheckpoints copies an agent's saved checkpoints from the state dir into its VFS. */
-export function loadHostCheckpoints(vfs: AgentVfs, agentId: string, stateDir: string): void {
+export async function loadHostCheckpoints(vfs: AgentVfs, agentId: string, stateDir: string): Promise<void> {
   const dir = join(stateDir, agentId, 'checkpoints');
   if (!existsSync(dir)) return;
-  for (const f of readHostTree(dir)) writeAll(vfs, `${checkpointsDir(vfs)}/${f.rel}`, f.data);
+  for (const f of readHostTree(dir)) await writeAll(vfs, `${checkpointsDir(vfs)}/${f.rel}`, f.data);
 }
 
-/**
- * restoreFrom seeds the agent's mem/ from a checkpoint directory on the host
- * (one holding manifest.json and mem/). ENOENT if it is not a checkpoint.
- */
-export function restoreFrom(vfs: AgentVfs, dir: string): CheckpointManifest {
+/** readCheckpoint reads a checkpoint directory on the host; ENOENT if it is not one (no readable manifest.json). */
+export function readCheckpoint(dir: string): { manifest: CheckpointManifest; files: SnapshotFile[] } {
   let manifest: CheckpointManifest;
   try {
     manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CheckpointManifest;
@@ -127,6 +125,10 @@ export function restoreFrom(vfs: AgentVfs, dir: string): CheckpointManifest {
     throw new KernelError('ENOENT', `${dir} is not a checkpoint (no readable manifest.json)`);
   }
   const mem = join(dir, 'mem');
-  if (existsSync(mem)) for (const f of readHostTree(mem)) writeAll(vfs, `${vfs.root}/mem/${f.rel}`, f.data);
-  return manifest;
+  return { manifest, files: existsSync(mem) ? readHostTree(mem) : [] };
+}
+
+/** restoreInto seeds the agent's mem/ with a checkpoint's files. */
+export async function restoreInto(vfs: AgentVfs, files: readonly SnapshotFile[]): Promise<void> {
+  for (const f of files) await writeAll(vfs, `${vfs.root}/mem/${f.rel}`, f.data);
 }

@@ -8,6 +8,7 @@ import { KernelError } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import { MemfsBackend } from './memfs-backend.ts';
 import { MountTable, type MountHit } from './mount-table.ts';
+import { then, type MaybePromise } from './maybe.ts';
 import { resolvePath } from './path.ts';
 
 /** The directories every agent tree starts with (see ARCHITECTURE.md). */
@@ -43,6 +44,8 @@ export interface AgentVfsOptions {
 export class AgentVfs {
   readonly root: string;
   readonly mounts = new MountTable();
+  /** Settles once the standard directories exist (at once for in-memory backends). */
+  readonly ready: Promise<void>;
 
   constructor(agentId: string, options: AgentVfsOptions = {}) {
     this.root = agentRoot(agentId);
@@ -50,7 +53,7 @@ export class AgentVfs {
     this.mounts.mount(this.root, tree);
     this.mounts.mount(`${this.root}/policy`, options.policy ?? new MemfsBackend(), { readOnly: true });
     for (const extra of options.mounts ?? []) this.mounts.mount(extra.point, extra.backend, { readOnly: extra.readOnly ?? false });
-    for (const dir of AGENT_TREE_DIRS) tree.mkdir(dir, true);
+    this.ready = Promise.all(AGENT_TREE_DIRS.map((dir) => tree.mkdir(dir, true))).then(() => undefined);
   }
 
   /**
@@ -69,35 +72,36 @@ export class AgentVfs {
     return hit;
   }
 
-  stat(path: string): FileStat {
+  stat(path: string): MaybePromise<FileStat> {
     const { mount, inner } = this.hit(path, false);
     return mount.backend.stat(inner);
   }
 
-  readdir(path: string): DirEntry[] {
+  readdir(path: string): MaybePromise<DirEntry[]> {
     const { mount, inner } = this.hit(path, false);
-    const entries = mount.backend.readdir(inner);
-    for (const name of this.mounts.childMounts(path)) {
-      if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
-    }
-    return entries.toSorted((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return then(mount.backend.readdir(inner), (entries) => {
+      for (const name of this.mounts.childMounts(path)) {
+        if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
+      }
+      return entries.toSorted((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    });
   }
 
-  mkdir(path: string, recursive: boolean): void {
+  mkdir(path: string, recursive: boolean): MaybePromise<void> {
     const { mount, inner } = this.hit(path, true);
     if (inner === '/' && !recursive) throw new KernelError('EEXIST', `exists: ${path}`);
-    mount.backend.mkdir(inner, recursive);
+    return mount.backend.mkdir(inner, recursive);
   }
 
-  unlink(path: string): void {
+  unlink(path: string): MaybePromise<void> {
     const { mount, inner } = this.hit(path, true);
     if (inner === '/') throw new KernelError('EPERM', `is a mount point: ${path}`);
-    mount.backend.unlink(inner);
+    return mount.backend.unlink(inner);
   }
 
-  open(path: string, mode: OpenMode): OpenedFile {
+  open(path: string, mode: OpenMode): MaybePromise<OpenedFile> {
     const { mount, inner } = this.hit(path, WRITE_MODES.has(mode));
     if (inner === '/') throw new KernelError('EISDIR', `is a directory: ${path}`);
-    return { path, file: mount.backend.open(inner, mode) };
+    return then(mount.backend.open(inner, mode), (file) => ({ path, file }));
   }
 }

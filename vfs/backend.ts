@@ -5,9 +5,11 @@
  * KernelError (ENOENT, EEXIST, EISDIR, ENOTDIR, ENOTEMPTY, EIO); never a host
  * exception. Every backend must pass test/vfs-conformance.
  *
- * The interface is synchronous because every backend so far answers in
- * memory; a networked backend arrives together with blocking syscalls.
+ * A method may answer at once or with a promise (a networked backend); the
+ * kernel chains either way, and a promise blocks only the calling process.
  */
+import type { MaybePromise } from './maybe.ts';
+
 export type FileType = 'file' | 'dir';
 
 export interface FileStat {
@@ -25,20 +27,20 @@ export type OpenMode = 'r' | 'r+' | 'w' | 'w+' | 'a' | 'a+';
 
 /** BackendFile is an open file; positions are passed explicitly. */
 export interface BackendFile {
-  read(length: number, position: number): Uint8Array;
-  write(data: Uint8Array, position: number): number;
-  size(): number;
-  close(): void;
+  read(length: number, position: number): MaybePromise<Uint8Array>;
+  write(data: Uint8Array, position: number): MaybePromise<number>;
+  size(): MaybePromise<number>;
+  close(): MaybePromise<void>;
 }
 
 export interface VfsBackend {
   readonly kind: string;
-  stat(path: string): FileStat;
-  readdir(path: string): DirEntry[];
+  stat(path: string): MaybePromise<FileStat>;
+  readdir(path: string): MaybePromise<DirEntry[]>;
   /** mkdir creates a directory; with `recursive` missing parents too and no EEXIST. */
-  mkdir(path: string, recursive: boolean): void;
+  mkdir(path: string, recursive: boolean): MaybePromise<void>;
   /** unlink removes a file or an empty directory. */
-  unlink(path: string): void;
+  unlink(path: string): MaybePromise<void>;
   /** open opens (and, for w/a modes, creates) a regular file. */
-  open(path: string, mode: OpenMode): BackendFile;
+  open(path: string, mode: OpenMode): MaybePromise<BackendFile>;
 }

@@ -1,7 +1,8 @@
 import type { FileStat } from '../../vfs/backend.ts';
+import type { MaybePromise } from '../../vfs/maybe.ts';
 import type { SyscallContext } from '../context.ts';
 
 /** sysStat describes `path`: type, size and modification time. ENOENT if absent. */
-export function sysStat(ctx: SyscallContext, args: { path: string }): FileStat {
+export function sysStat(ctx: SyscallContext, args: { path: string }): MaybePromise<FileStat> {
   return ctx.fs.stat(args.path);
 }

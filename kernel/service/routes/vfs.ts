@@ -1,6 +1,7 @@
 /** VFS of a process's agent: ls, cat, checkpoints. Operator reads bypass the agent's policy but stay inside its tree. */
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../../syscalls/errno.ts';
+import { readAll } from '../../checkpoint.ts';
 import type { ServiceContext } from '../context.ts';
 import { PID_PARAMS, PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';
@@ -19,11 +20,11 @@ export function vfsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get<{ Params: { pid: number }; Querystring: { path?: string } }>(
     '/v1/processes/:pid/vfs/ls',
     { schema: { summary: "List a directory of the process's agent tree (path relative to /agent/<id>)", params: PID_PARAMS, querystring: pathQuery, response: { '4xx': PROBLEM } } },
-    (req, reply) => {
+    async (req, reply) => {
       try {
         const { vfs, resolve } = treeOf(req.params.pid);
         const path = resolve(req.query.path ?? '.');
-        return { path, entries: vfs.readdir(path) };
+        return { path, entries: await vfs.readdir(path) };
       } catch (err) {
         return sendError(reply, err);
       }
@@ -33,18 +34,18 @@ export function vfsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get<{ Params: { pid: number }; Querystring: { path?: string } }>(
     '/v1/processes/:pid/vfs/cat',
     { schema: { summary: 'Read a file of the agent tree as UTF-8 text (at most 1 MiB)', params: PID_PARAMS, querystring: pathQuery, response: { '4xx': PROBLEM } } },
-    (req, reply) => {
+    async (req, reply) => {
       try {
         const { vfs, resolve } = treeOf(req.params.pid);
         if (req.query.path === undefined) throw new KernelError('EINVAL', 'path is required');
         const path = resolve(req.query.path);
-        const { file } = vfs.open(path, 'r');
+        const { file } = await vfs.open(path, 'r');
         try {
-          const size = file.size();
-          const data = file.read(Math.min(size, MAX_CAT), 0);
+          const size = await file.size();
+          const data = await file.read(Math.min(size, MAX_CAT), 0);
           return { path, size, truncated: size > MAX_CAT, text: new TextDecoder().decode(data) };
         } finally {
-          file.close();
+          await file.close();
         }
       } catch (err) {
         return sendError(reply, err);
@@ -55,21 +56,14 @@ export function vfsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get<{ Params: { pid: number } }>(
     '/v1/processes/:pid/checkpoints',
     { schema: { summary: "The agent's checkpoints with their manifests", params: PID_PARAMS, response: { '4xx': PROBLEM } } },
-    (req, reply) => {
+    async (req, reply) => {
       try {
         const { vfs } = treeOf(req.params.pid);
         const dir = `${vfs.root}/state/checkpoints`;
-        return vfs
-          .readdir(dir)
-          .filter((e) => /^\d+$/.test(e.name))
-          .map((e) => {
-            const { file } = vfs.open(`${dir}/${e.name}/manifest.json`, 'r');
-            try {
-              return JSON.parse(new TextDecoder().decode(file.read(file.size(), 0))) as unknown;
-            } finally {
-              file.close();
-            }
-          });
+        const numbered = (await vfs.readdir(dir)).filter((e) => /^\d+$/.test(e.name));
+        const manifests: unknown[] = [];
+        for (const e of numbered) manifests.push(JSON.parse(new TextDecoder().decode(await readAll(vfs, `${dir}/${e.name}/manifest.json`))));
+        return manifests;
       } catch (err) {
         return sendError(reply, err);
       }
