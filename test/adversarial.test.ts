@@ -13,9 +13,16 @@ import type { DecisionInput } from '../syscalls/context.ts';
 import { capture, runAgent, type RunResult } from './helpers.ts';
 
 const execArgs: unknown[] = [];
+let records = 0;
 const kernel = new Kernel({
   policy: parsePolicy('version: 1\nrules:\n  - id: allow-all\n    effect: allow\n', 'allow-all.yaml'),
-  recorder: { record: (entry: DecisionInput) => void (entry.type === 'syscall' && entry.syscall === 'SYS_EXEC' && execArgs.push(entry.args?.args)) },
+  // A recorder that keeps SYS_EXEC's decoded arguments, to look at what decoding made of them.
+  recorder: {
+    record(entry: DecisionInput): number {
+      if (entry.type === 'syscall' && entry.syscall === 'SYS_EXEC') execArgs.push(entry.args?.args);
+      return ++records;
+    },
+  },
 });
 const TOOLS = { manifest: { capabilities: ['tool:*'] } };
 

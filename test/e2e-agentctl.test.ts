@@ -56,7 +56,8 @@ function expectHostFree(text: string): void {
   expect(text).not.toContain('isolated-vm');
 }
 
-describe.concurrent('agentctl run', () => {
+// Each test starts Node; on a loaded machine that alone can take seconds.
+describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   it('runs examples/hello.ts: prints its greeting and exits 0', async () => {
     const out = await run(HELLO);
     expect(out).toEqual({ code: 0, signal: null, stdout: 'hello, world, from pid 1 (agent agent-1)\n', stderr: '' });
