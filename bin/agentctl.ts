@@ -1,15 +1,19 @@
 #!/usr/bin/env -S node --no-node-snapshot --disable-warning=ExperimentalWarning
 /** agentctl — the operator CLI. */
 import { Command } from 'commander';
-import { auditShow, auditVerify } from './commands/audit.ts';
-import { policyExplain, policySchema, policyTest, policyValidate } from './commands/policy.ts';
-import * as daemon from './commands/remote.ts';
-import { runCommand, type RunOptions } from './commands/run.ts';
-import { top } from './commands/top.ts';
+import type { auditShow } from './commands/audit.ts';
+import type { ConnectOptions } from './commands/remote.ts';
+import type { RunOptions } from './commands/run.ts';
+
+// Each command loads its module when it runs: `agentctl ps` does not pay for
+// the kernel, isolated-vm and the policy compiler that `agentctl run` loads.
+const daemon = () => import('./commands/remote.ts');
+const audits = () => import('./commands/audit.ts');
+const policies = () => import('./commands/policy.ts');
 
 const program = new Command('agentctl').description('Operate the agent kernel').showHelpAfterError();
-const done = (status: number) => {
-  process.exitCode = status;
+const done = async (status: number | Promise<number>) => {
+  process.exitCode = await status;
 };
 
 program
@@ -31,7 +35,7 @@ program
   .option('--wall-ms <ms>', 'wall time limit of the agent')
   .option('--grace <ms>', 'how long SIGTERM (Ctrl-C twice, or kill) waits before SIGKILL (default 5000)')
   .addHelpText('after', '\nExample:\n  $ agentctl run examples/notes.ts --policy examples/policies/notes.yaml --log decisions.jsonl -- "buy milk"\n')
-  .action(async (file: string, args: string[], options: RunOptions) => done(await runCommand(file, args, options)));
+  .action(async (file: string, args: string[], options: RunOptions) => done((await import('./commands/run.ts')).runCommand(file, args, options)));
 
 /** connected adds the options every command that talks to agentd takes. */
 function connected(command: Command, example: string): Command {
@@ -42,40 +46,40 @@ function connected(command: Command, example: string): Command {
     .option('--json', 'machine-readable output')
     .addHelpText('after', `\nExample:\n  $ ${example}\n`);
 }
-type Conn = daemon.ConnectOptions;
+type Conn = ConnectOptions;
 
-connected(program.command('ps').description('list processes'), 'agentctl ps --json').action((o: Conn) => daemon.ps(o).then(done));
+connected(program.command('ps').description('list processes'), 'agentctl ps --json').action(async (o: Conn) => done((await daemon()).ps(o)));
 connected(
-  program.command('kill').description('send a signal to processes: kill -STOP 42, kill -9 42 43, kill -s SIGUSR1 42').argument('<signal-or-pid>').argument('[pids...]').option('-s, --signal <signal>', 'signal name or number'),
+  program.command('kill').description('send a signal to processes: kill -STOP 42, kill -4 42 43 (SIGKILL), kill -s SIGUSR1 42').argument('<signal-or-pid>').argument('[pids...]').option('-s, --signal <signal>', 'signal name or number').allowUnknownOption(),
   'agentctl kill -SIGTERM 42',
 ).action((first: string, rest: string[], o: Conn & { signal?: string }) => {
   const [signal, pids] = o.signal !== undefined ? [o.signal, [first, ...rest]] : first.startsWith('-') ? [first.slice(1), rest] : ['SIGTERM', [first, ...rest]];
-  return daemon.kill(o, signal, pids).then(done);
+  return done(daemon().then((d) => d.kill(o, signal, pids)));
 });
-connected(program.command('stop').description('SIGSTOP: the next syscall of each process waits for cont').argument('<pids...>'), 'agentctl stop 42').action((pids: string[], o: Conn) => daemon.kill(o, 'SIGSTOP', pids).then(done));
-connected(program.command('cont').description('SIGCONT: resume stopped processes').argument('<pids...>'), 'agentctl cont 42').action((pids: string[], o: Conn) => daemon.kill(o, 'SIGCONT', pids).then(done));
+connected(program.command('stop').description('SIGSTOP: the next syscall of each process waits for cont').argument('<pids...>'), 'agentctl stop 42').action(async (pids: string[], o: Conn) => done((await daemon()).kill(o, 'SIGSTOP', pids)));
+connected(program.command('cont').description('SIGCONT: resume stopped processes').argument('<pids...>'), 'agentctl cont 42').action(async (pids: string[], o: Conn) => done((await daemon()).kill(o, 'SIGCONT', pids)));
 connected(
   program.command('spawn').description('start a program on agentd').argument('<file>').argument('[args...]').option('--manifest <file>', 'manifest (YAML or JSON): id, labels, capabilities'),
   'agentctl spawn examples/notes.ts --manifest notes.manifest.yaml -- "buy milk"',
-).action((file: string, args: string[], o: Conn & { manifest?: string }) => daemon.spawn(o, file, args, o.manifest).then(done));
-connected(program.command('output').description("print what a process wrote to stdout and stderr (the last 64 KiB)").argument('<pid>'), 'agentctl output 42').action((pid: string, o: Conn) => daemon.output(o, pid).then(done));
-connected(program.command('approvals').description('list pending approvals'), 'agentctl approvals').action((o: Conn) => daemon.approvals(o).then(done));
+).action(async (file: string, args: string[], o: Conn & { manifest?: string }) => done((await daemon()).spawn(o, file, args, o.manifest)));
+connected(program.command('output').description("print what a process wrote to stdout and stderr (the last 64 KiB)").argument('<pid>'), 'agentctl output 42').action(async (pid: string, o: Conn) => done((await daemon()).output(o, pid)));
+connected(program.command('approvals').description('list pending approvals'), 'agentctl approvals').action(async (o: Conn) => done((await daemon()).approvals(o)));
 connected(program.command('approve').description('approve a pending request').argument('<id>').option('--reason <text>').option('--as <approver>', 'approver name to record (default operator)'), 'agentctl approve ap-3 --reason "looked fine"').action(
-  (id: string, o: Conn & { reason?: string; as?: string }) => daemon.answer(o, id, true, o.reason, o.as).then(done),
+  async (id: string, o: Conn & { reason?: string; as?: string }) => done((await daemon()).answer(o, id, true, o.reason, o.as)),
 );
 connected(program.command('deny').description('deny a pending request').argument('<id>').option('--reason <text>').option('--as <approver>', 'approver name to record (default operator)'), 'agentctl deny ap-3 --reason "not today"').action(
-  (id: string, o: Conn & { reason?: string; as?: string }) => daemon.answer(o, id, false, o.reason, o.as).then(done),
+  async (id: string, o: Conn & { reason?: string; as?: string }) => done((await daemon()).answer(o, id, false, o.reason, o.as)),
 );
 connected(
   program.command('logs').description('decision records from agentd; -f follows live').option('-f, --follow', 'follow new records (server-sent events)').option('--agent <id>').option('--decision <effect>').option('--syscall <name>').option('--limit <n>', 'last N records (default 100)'),
   'agentctl logs -f --decision deny',
-).action((o: Conn & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string }) => daemon.logs(o).then(done));
-connected(program.command('checkpoint').description("checkpoint a process's agent memory").argument('<pid>'), 'agentctl checkpoint 42').action((pid: string, o: Conn) => daemon.checkpoint(o, pid).then(done));
+).action(async (o: Conn & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string }) => done((await daemon()).logs(o)));
+connected(program.command('checkpoint').description("checkpoint a process's agent memory").argument('<pid>'), 'agentctl checkpoint 42').action(async (pid: string, o: Conn) => done((await daemon()).checkpoint(o, pid)));
 const vfs = program.command('vfs').description("look into a process's agent tree");
-connected(vfs.command('ls').argument('<pid>').argument('[path]', 'relative to /agent/<id>'), 'agentctl vfs ls 42 mem/episodic').action((pid: string, path: string | undefined, o: Conn) => daemon.vfsLs(o, pid, path).then(done));
-connected(vfs.command('cat').argument('<pid>').argument('<path>'), 'agentctl vfs cat 42 mem/working/todo.txt').action((pid: string, path: string, o: Conn) => daemon.vfsCat(o, pid, path).then(done));
+connected(vfs.command('ls').argument('<pid>').argument('[path]', 'relative to /agent/<id>'), 'agentctl vfs ls 42 mem/episodic').action(async (pid: string, path: string | undefined, o: Conn) => done((await daemon()).vfsLs(o, pid, path)));
+connected(vfs.command('cat').argument('<pid>').argument('<path>'), 'agentctl vfs cat 42 mem/working/todo.txt').action(async (pid: string, path: string, o: Conn) => done((await daemon()).vfsCat(o, pid, path)));
 connected(program.command('top').description('live view of processes, syscall rates and pending approvals').option('--once', 'print one frame and exit').option('--interval <ms>', 'refresh period (default 1000)'), 'agentctl top').action(
-  (o: Conn & { once?: boolean; interval?: string }) => top(o).then(done),
+  async (o: Conn & { once?: boolean; interval?: string }) => done((await import('./commands/top.ts')).top(o)),
 );
 
 const audit = program.command('audit').description('check and read decision logs');
@@ -86,7 +90,7 @@ connected(
     .argument('[file]', 'JSONL decision log')
     .option('--head <hash>', 'the hash the last record must have (an anchor kept elsewhere)'),
   'agentctl audit verify decisions.jsonl',
-).action((file: string | undefined, options: Conn & { head?: string }) => (file === undefined ? daemon.auditVerifyRemote(options).then(done) : done(auditVerify(file, options))));
+).action(async (file: string | undefined, options: Conn & { head?: string }) => done(file === undefined ? (await daemon()).auditVerifyRemote(options) : (await audits()).auditVerify(file, options)));
 audit
   .command('show')
   .description('print decision records, filtered')
@@ -99,32 +103,31 @@ audit
   .option('--until <time>', 'ISO time or ms since the epoch (exclusive)')
   .option('--json', 'one JSON record per line')
   .addHelpText('after', '\nExample:\n  $ agentctl audit show decisions.jsonl --decision deny --agent notes\n')
-  .action((file: string, options: Parameters<typeof auditShow>[1]) => done(auditShow(file, options)));
+  .action(async (file: string, options: Parameters<typeof auditShow>[1]) => done((await audits()).auditShow(file, options)));
 
 const policy = program.command('policy').description('validate, test and explain policies; get and set the policy of agentd');
-connected(policy.command('get').description('print the policy agentd enforces'), 'agentctl policy get').action((o: Conn) => daemon.policyGet(o).then(done));
-connected(policy.command('set').description('replace the policy of agentd (hot reload; an invalid policy is refused and the old one stays)').argument('<file>'), 'agentctl policy set policy.yaml').action((file: string, o: Conn) =>
-  daemon.policySet(o, file).then(done),
+connected(policy.command('get').description('print the policy agentd enforces'), 'agentctl policy get').action(async (o: Conn) => done((await daemon()).policyGet(o)));
+connected(policy.command('set').description('replace the policy of agentd (hot reload; an invalid policy is refused and the old one stays)').argument('<file>'), 'agentctl policy set policy.yaml').action(async (file: string, o: Conn) => done((await daemon()).policySet(o, file)),
 );
 policy
   .command('schema')
   .description('print the JSON Schema of the policy language')
   .addHelpText('after', '\nExample:\n  $ agentctl policy schema > policy.schema.json\n')
-  .action(() => done(policySchema()));
+  .action(async () => done((await policies()).policySchema()));
 policy
   .command('validate')
   .description('check a policy file; errors name the file, line and field')
   .argument('<file>', 'policy file (YAML or JSON)')
   .option('--json', 'print the result as JSON')
   .addHelpText('after', '\nExample:\n  $ agentctl policy validate examples/policies/notes.yaml\n')
-  .action((file: string, options: { json?: boolean }) => done(policyValidate(file, options)));
+  .action(async (file: string, options: { json?: boolean }) => done((await policies()).policyValidate(file, options)));
 policy
   .command('test')
   .description('run a policy test file: requests with expected decisions')
   .argument('<file>', 'test file (YAML or JSON): { policy: FILE, tests: [{ name, request, expect, rule?, at? }] }')
   .option('--json', 'one JSON result per test')
   .addHelpText('after', '\nExample:\n  $ agentctl policy test examples/policies/notes.test.yaml\n')
-  .action((file: string, options: { json?: boolean }) => done(policyTest(file, options)));
+  .action(async (file: string, options: { json?: boolean }) => done((await policies()).policyTest(file, options)));
 policy
   .command('explain')
   .description('show which rules match a request, and why')
@@ -132,6 +135,6 @@ policy
   .option('--request <json>', 'the request: {"agent":"a","syscall":"SYS_OPEN","path":"/agent/a/x","access":"read"}')
   .option('--json', 'print the explanation as JSON')
   .addHelpText('after', '\nExample:\n  $ agentctl policy explain policy.yaml --request \'{"agent":"a","syscall":"SYS_EXEC","tool":"http.fetch"}\'\n')
-  .action((file: string, options: { request?: string; json?: boolean }) => done(policyExplain(file, options)));
+  .action(async (file: string, options: { request?: string; json?: boolean }) => done((await policies()).policyExplain(file, options)));
 
 await program.parseAsync(process.argv);

@@ -148,8 +148,13 @@ export class Sandbox {
     this.entered++;
     try {
       await this.deliverRef.apply(undefined, [[...signals]], { arguments: { copy: true } });
-    } catch {
-      // disposed meanwhile, or the handler's error was already reported through __settle
+    } catch (err) {
+      // Disposed meanwhile, or the handler's error was already reported through __settle;
+      // but a handler that runs the isolate out of memory ends the program here.
+      if (!this.ended && /memory limit/i.test(err instanceof Error ? err.message : String(err))) {
+        this.releaseHandles();
+        this.finish({ kind: 'memory-limit' });
+      }
     } finally {
       this.entered--;
     }

@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { styleText } from 'node:util';
-import { parse as parseYaml } from 'yaml';
 import { parseSignal } from '../../signals/signal-table.ts';
 import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
 import type { ProcessInfo } from '../../kernel/process.ts';
@@ -89,6 +88,7 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
 export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined) =>
   remote(o, async (c) => {
     const source = readFileSync(file, 'utf8');
+    const { parse: parseYaml } = await import('yaml');
     const manifest = manifestFile === undefined ? undefined : (parseYaml(readFileSync(manifestFile, 'utf8')) as { id?: string; labels?: Record<string, string>; capabilities?: string[] });
     const result = await c.spawn(source, { filename: file, argv: args, ...(manifest ? { manifest } : {}) });
     out(o.json ? JSON.stringify(result) : `${result.pid} (agent ${result.agentId})`);
