@@ -108,7 +108,7 @@ export class FdTable implements Files {
   read(fd: number, length: number): Uint8Array | Promise<Uint8Array> {
     const entry = this.get(fd);
     if (entry.kind === 'stdin') return EMPTY;
-    if (entry.kind === 'pipe' && entry.end === 'r') return entry.pipe.read(length);
+    if (entry.kind === 'pipe' && entry.end === 'r') return entry.pipe.read(length, () => this.entries.get(fd) === entry);
     if (entry.kind !== 'file' || !entry.readable) throw new KernelError('EBADF', `fd ${fd} is not open for reading`);
     const out = entry.file.read(length, entry.position);
     entry.position += out.byteLength;
@@ -123,7 +123,7 @@ export class FdTable implements Files {
       entry.sink(data);
       return data.byteLength;
     }
-    if (entry.kind === 'pipe' && entry.end === 'w') return entry.pipe.write(data);
+    if (entry.kind === 'pipe' && entry.end === 'w') return entry.pipe.write(data, () => this.entries.get(fd) === entry);
     if (entry.kind !== 'file' || !entry.writable) throw new KernelError('EBADF', `fd ${fd} is not open for writing`);
     const at = entry.append ? entry.file.size() : entry.position;
     const n = entry.file.write(data, at);

@@ -10,6 +10,12 @@ export const PIPE_CAPACITY = 64 * 1024;
 
 const EOF = new Uint8Array(0);
 
+const always = (): boolean => true;
+
+function closedWhileBlocked(): never {
+  throw new KernelError('EBADF', 'the fd was closed while the call was blocked');
+}
+
 export class Pipe {
   private chunks: Uint8Array[] = [];
   private buffered = 0;
@@ -55,25 +61,31 @@ export class Pipe {
     return out;
   }
 
-  /** read returns up to `max` bytes: at once if any are buffered, else when some arrive or the last writer closes. */
-  read(max: number): Uint8Array | Promise<Uint8Array> {
+  /**
+   * read returns up to `max` bytes: at once if any are buffered, else when some
+   * arrive or the last writer closes. A blocked read gives up (EBADF) once
+   * `open()` says the caller's end was closed — say its process died — so a
+   * dead reader never takes bytes meant for a live one.
+   */
+  read(max: number, open: () => boolean = always): Uint8Array | Promise<Uint8Array> {
     if (max === 0) return EOF;
     if (this.buffered > 0) return this.take(max);
     if (this.writers === 0) return EOF;
-    return this.changed().then(() => this.read(max));
+    return this.changed().then(() => (open() ? this.read(max, open) : closedWhileBlocked()));
   }
 
-  /** write stores all of `data`, blocking while the pipe is full. EPIPE without readers. */
-  write(data: Uint8Array): number | Promise<number> {
-    return this.writeFrom(data, 0);
+  /** write stores all of `data`, blocking while the pipe is full. EPIPE without readers; a blocked write stops (EBADF) once `open()` is false. */
+  write(data: Uint8Array, open: () => boolean = always): number | Promise<number> {
+    return this.writeFrom(data, 0, open);
   }
 
-  private writeFrom(data: Uint8Array, done: number): number | Promise<number> {
+  private writeFrom(data: Uint8Array, done: number, open: () => boolean): number | Promise<number> {
     for (;;) {
+      if (!open()) return closedWhileBlocked();
       if (this.readers === 0) throw new KernelError('EPIPE', 'the pipe has no reader');
       if (done === data.byteLength) return done;
       const room = PIPE_CAPACITY - this.buffered;
-      if (room === 0) return this.changed().then(() => this.writeFrom(data, done));
+      if (room === 0) return this.changed().then(() => this.writeFrom(data, done, open));
       const n = Math.min(room, data.byteLength - done);
       this.chunks.push(data.slice(done, done + n));
       this.buffered += n;
