@@ -30,8 +30,24 @@ function publish(host: SignalHost, proc: Process, sender: number | string, signa
   return outcome;
 }
 
-/** act carries out a deliverable signal's action. */
-function act(host: SignalHost, proc: Process, signal: SignalName, sender: number | string): Outcome {
+function why(signal: SignalName, sender: number | string): string {
+  return `${signal} from ${typeof sender === 'number' ? `pid ${sender}` : sender}`;
+}
+
+/**
+ * actAndPublish carries out a deliverable signal's action and publishes the
+ * outcome; a fatal outcome is published before the process ends, so its own
+ * stream sees the signal that ended it before completing.
+ */
+function actAndPublish(host: SignalHost, proc: Process, signal: SignalName, sender: number | string, shownSender = sender): Outcome {
+  const outcome = act(host, proc, signal);
+  publish(host, proc, shownSender, signal, outcome);
+  if (outcome === 'terminated') host.die(proc, signal, why(signal, sender));
+  return outcome;
+}
+
+/** act carries out a deliverable signal's action; 'terminated' leaves the ending to the caller. */
+function act(host: SignalHost, proc: Process, signal: SignalName): Outcome {
   const spec = SIGNALS[signal];
   if (spec.action === 'stop') {
     proc.stop();
@@ -48,7 +64,6 @@ function act(host: SignalHost, proc: Process, signal: SignalName, sender: number
     host.checkpoint(proc);
     return 'checkpointed';
   }
-  host.die(proc, signal, `${signal} from ${typeof sender === 'number' ? `pid ${sender}` : sender}`);
   return 'terminated';
 }
 
@@ -69,8 +84,9 @@ export function sendSignal(host: SignalHost, proc: Process, signal: SignalName, 
   if (proc.exit !== undefined) return publish(host, proc, sender, signal, 'ignored');
   const spec = SIGNALS[signal];
   if (!spec.maskable) {
-    host.die(proc, signal, `${signal} from ${typeof sender === 'number' ? `pid ${sender}` : sender}`);
-    return publish(host, proc, sender, signal, 'terminated');
+    publish(host, proc, sender, signal, 'terminated');
+    host.die(proc, signal, why(signal, sender));
+    return 'terminated';
   }
   if (spec.action === 'continue') {
     proc.signals.clear('SIGSTOP');
@@ -88,12 +104,12 @@ export function sendSignal(host: SignalHost, proc: Process, signal: SignalName, 
     proc.signals.post(signal);
     return publish(host, proc, sender, signal, 'pending');
   }
-  return publish(host, proc, sender, signal, act(host, proc, signal, sender));
+  return actAndPublish(host, proc, signal, sender);
 }
 
 /** deliverUnblocked acts on pending signals the mask now lets through (after sigprocmask). */
 export function deliverUnblocked(host: SignalHost, proc: Process): void {
   for (let signal = proc.signals.takeDeliverable(); signal !== undefined && proc.exit === undefined; signal = proc.signals.takeDeliverable()) {
-    publish(host, proc, 'mask', signal, act(host, proc, signal, 'pending'));
+    actAndPublish(host, proc, signal, 'pending', 'mask');
   }
 }
