@@ -208,7 +208,7 @@ export class Kernel implements ProcessHost {
         return { errno: 'EAGAIN', message: `syscall rate limit of ${rate} per second reached` };
       }
     }
-    const reply = proc.stopped ? { later: proc.continued().then(() => settled(run())) } : run();
+    const reply = proc.stopped ? { later: proc.continued().then(() => (proc.exit === undefined ? settled(run()) : ENDED_WHILE_STOPPED)) } : run();
     if (!('later' in reply)) return withSignals(proc, reply);
     proc.state = proc.stopped ? 'stopped' : 'blocked';
     return {
@@ -337,6 +337,9 @@ export class Kernel implements ProcessHost {
     await Promise.all([...this.table.keys()].map((pid) => this.wait(pid)));
   }
 }
+
+/** The reply a syscall parked by SIGSTOP gets when its process ends instead of continuing: it never runs. */
+const ENDED_WHILE_STOPPED: Reply = { errno: 'EINTR', message: 'the process ended while stopped' };
 
 /** settled waits out a blocked reply. */
 async function settled(reply: Reply): Promise<Reply> {
