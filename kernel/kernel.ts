@@ -260,7 +260,11 @@ export class Kernel implements ProcessHost {
     return info;
   }
 
-  /** spawnChild runs a SYS_SPAWN: program from the caller's VFS or the registered programs. */
+  /**
+   * spawnChild runs a SYS_SPAWN: program from the caller's VFS or the
+   * registered programs. The child's limits, like its capabilities, are no
+   * wider than its parent's. EAGAIN past the parent's child limit.
+   */
   spawnChild(parent: Process, identity: Identity, request: SpawnRequest): number {
     const children = [...this.table.values()].filter((p) => p.ppid === parent.pid && p.exit === undefined).length;
     if (parent.limits.children !== undefined && children >= parent.limits.children) throw new KernelError('EAGAIN', `child limit of ${parent.limits.children} reached`);
@@ -273,7 +277,7 @@ export class Kernel implements ProcessHost {
       stderr: files.share(request.stderr ?? 2),
     };
     const labels = { ...identity.labels, ...request.labels };
-    return this.spawn(program, { ppid: parent.pid, argv: request.argv, manifest: { labels, capabilities: request.capabilities ?? [] }, fds }).pid;
+    return this.spawn(program, { ppid: parent.pid, argv: request.argv, manifest: { labels, capabilities: request.capabilities ?? [] }, fds, limits: parent.limits }).pid;
   }
 
   private programFromVfs(parent: Process, path: string): Program {
