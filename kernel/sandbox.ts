@@ -20,7 +20,9 @@ const MAX_ERROR_TEXT = 8192;
 export type SandboxEnd =
   | { readonly kind: 'returned' }
   | { readonly kind: 'threw'; readonly error: string }
-  | { readonly kind: 'memory-limit' };
+  | { readonly kind: 'memory-limit' }
+  /** V8 hit a catastrophic out-of-memory path; isolated-vm quarantined the isolate instead of aborting the process. */
+  | { readonly kind: 'catastrophic'; readonly message: string };
 
 export interface BootRecord {
   readonly SYS: Readonly<Record<string, number>>;
@@ -79,7 +81,11 @@ export class Sandbox {
   /** Sandbox compiles `program` in a fresh isolate; ENOEXEC on a syntax error. */
   constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks) {
     this.hooks = hooks;
-    this.isolate = new ivm.Isolate({ memoryLimit: memoryLimitMib });
+    this.isolate = new ivm.Isolate({
+      memoryLimit: memoryLimitMib,
+      // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
+      onCatastrophicError: (message: string) => setImmediate(() => this.finish({ kind: 'catastrophic', message: String(message) })),
+    });
     try {
       this.context = this.isolate.createContextSync();
       const global = this.context.global;

@@ -10,7 +10,7 @@
  */
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
-import { decodeArgs, type Decoded, type Schema } from './schema.ts';
+import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
 import type { Access, AccessRequest, Decision, KernelServices, PolicyAnswer, SyscallContext } from './context.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
@@ -19,6 +19,7 @@ export type Reply = (({ readonly v: unknown } | SyscallFault) & { readonly sig?:
 
 const FAILED_CLOSED: Decision = { effect: 'deny', rule: 'kernel.fail-closed', reason: 'authorizer error' };
 const ROW_BY_NAME: ReadonlyMap<string, AnyRow> = new Map(SYSCALL_TABLE.map((r) => [r.name, r]));
+const NO_ARGS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null));
 
 function accessOf(point: PolicyPoint, args: Readonly<Record<string, unknown>>): Access {
   return point.access === 'by-flags' ? (args.flags === 'r' ? 'read' : 'write') : point.access;
@@ -33,7 +34,14 @@ function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unkno
       args.path = path;
       return { ...base, path };
     })
-    .with('tool', () => ({ ...base, tool: args.tool as string }))
+    .with('tool', () => {
+      // Policy sees the tool's own arguments (so `args` patterns name them) and the guarded flows the call would make.
+      const tool = args.tool as string;
+      const toolArgs = args.args as JsonValue;
+      const flows = ctx.tools.flows(tool, toolArgs);
+      const own = toolArgs !== null && typeof toolArgs === 'object' && !Array.isArray(toolArgs) ? (toolArgs as Record<string, unknown>) : NO_ARGS;
+      return { ...base, tool, args: own, ...(flows.length > 0 ? { flows } : {}) };
+    })
     .with('fd', 'self', 'process', () => base)
     .exhaustive();
 }
@@ -69,7 +77,7 @@ function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>): Reply {
 }
 
 /** awaitApproval blocks the caller until the call is approved (then runs it) or denied or timed out. */
-async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, decision: Decision): Promise<Reply> {
+async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision): Promise<Reply> {
   try {
     const answer = await services.approvals.ask({
       pid: ctx.pid,
@@ -91,7 +99,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       policyVersion: decision.policyVersion,
     });
     if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
-    const reply = run(row, ctx, request.args as Decoded<Schema>);
+    const reply = run(row, ctx, args);
     return 'later' in reply ? await reply.later : reply;
   } catch (err) {
     return fault(err);
@@ -101,7 +109,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
 export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unknown, raw: readonly unknown[]): Reply {
   const row = typeof nr === 'number' ? ROW_BY_NR[nr] : undefined;
   if (row === undefined) {
-    const name = `#${String(nr).slice(0, 32)}`;
+    const name = `#${typeof nr === 'number' || typeof nr === 'string' ? String(nr).slice(0, 32) : typeof nr}`;
     try {
       services.recorder.record({ type: 'syscall', pid: ctx.pid, agentId: ctx.agentId, syscall: name, access: 'none', effect: 'deny', rule: 'kernel.enosys', reason: 'no such syscall' });
     } catch {
@@ -132,7 +140,7 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
         if (decision.onViolation !== undefined) ctx.violation(decision.onViolation, `${row.name} denied by ${decision.rule}`);
         return { errno: 'EACCES', message: `${row.name} denied by ${decision.rule}: ${decision.reason}` };
       })
-      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, request, decision) }))
+      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, args as Decoded<Schema>, request, decision) }))
       .exhaustive();
   } catch (err) {
     return fault(err);

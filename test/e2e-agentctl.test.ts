@@ -126,10 +126,11 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   // KNOWN BUG (kernel/program.ts programFromSource): a .ts file that the type
   // stripper cannot parse is reported as "FILE: Expression expected", without
   // the word SyntaxError or a line number. Turn this into it() once fixed.
-  it.fails('KNOWN BUG: a TypeScript parse error says SyntaxError', async () => {
-    const file = agentFile('syntax2.ts', 'const x: number = ;\n');
+  it('a TypeScript parse error says SyntaxError and names the line', async () => {
+    const file = agentFile('syntax2.ts', 'let y = 1;\nconst x: number = ;\n');
     const out = await run(file);
-    expect(out.stderr).toContain('SyntaxError');
+    expect(out.code).toBe(2);
+    expect(out.stderr).toBe(`agentctl: ${file}:2: SyntaxError: Expression expected\n`);
   });
 
   it('--json prints a final summary line with status, pid and syscalls', async () => {

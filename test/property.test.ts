@@ -157,7 +157,7 @@ describe('dispatch, called directly', () => {
   // outside the try, so an nr that cannot be turned into a string makes
   // dispatch throw instead of answering ENOSYS. Not reachable from an isolate
   // (the copy gives the host a plain object). Turn into it() once fixed.
-  it.fails('KNOWN BUG: an nr whose String() throws still gets ENOSYS', () => {
+  it('an nr whose String() throws still gets ENOSYS', () => {
     const { kernel, ctx } = directContext(POLICIES.default!, new Map());
     expect(dispatch(kernel.services, ctx, Object.create(null), [])).toMatchObject({ errno: 'ENOSYS' });
   });

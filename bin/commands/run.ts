@@ -84,7 +84,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   }
   const forward = (signal: 'SIGINT' | 'SIGTERM') => () => {
     try {
-      kernel.kill(pid, signal, `operator ${signal}`);
+      kernel.kill(pid, signal, 'operator');
     } catch {
       // already gone
     }
@@ -103,6 +103,11 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   if (options.json) {
     const summary = { ...record, policyVersion: kernel.engine.version, ...(log ? { log: { file: log.path, records: log.count, head: log.head } } : {}) };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
+  }
+  if (kernel.degraded !== undefined) {
+    // A quarantined isolate's thread keeps the process from exiting normally; everything is flushed, so end it here.
+    process.stderr.write(`agentctl: ${kernel.degraded}\n`);
+    process.stdout.write('', () => process.kill(process.pid, 'SIGKILL'));
   }
   return record.status;
 }

@@ -39,9 +39,11 @@ export async function buildServer(ctx: ServiceContext, token: string): Promise<F
   });
 
   app.get('/healthz', { schema: { summary: 'Liveness' } }, () => ({ ok: true }));
-  app.get('/readyz', { schema: { summary: 'Readiness: accepting work and the recorder is open' } }, (_req, reply) =>
-    ctx.accepting ? { ready: true } : reply.code(503).send({ ready: false, error: 'shutting down' }),
-  );
+  app.get('/readyz', { schema: { summary: 'Readiness: accepting work, the recorder open, no quarantined isolate' } }, (_req, reply) => {
+    if (!ctx.accepting) return reply.code(503).send({ ready: false, error: 'shutting down' });
+    if (ctx.kernel.degraded !== undefined) return reply.code(503).send({ ready: false, error: `degraded: ${ctx.kernel.degraded}` });
+    return { ready: true };
+  });
   app.get('/metrics', { schema: { summary: 'Prometheus metrics' } }, async (_req, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()));
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
