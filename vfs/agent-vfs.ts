@@ -8,7 +8,7 @@ import { KernelError } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import { MemfsBackend } from './memfs-backend.ts';
 import { MountTable, type MountHit } from './mount-table.ts';
-import { then, type MaybePromise } from './maybe.ts';
+import { andThen, type MaybePromise } from './maybe.ts';
 import { resolvePath } from './path.ts';
 
 /** The directories every agent tree starts with (see ARCHITECTURE.md). */
@@ -79,7 +79,7 @@ export class AgentVfs {
 
   readdir(path: string): MaybePromise<DirEntry[]> {
     const { mount, inner } = this.hit(path, false);
-    return then(mount.backend.readdir(inner), (entries) => {
+    return andThen(mount.backend.readdir(inner), (entries) => {
       for (const name of this.mounts.childMounts(path)) {
         if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
       }
@@ -102,6 +102,6 @@ export class AgentVfs {
   open(path: string, mode: OpenMode): MaybePromise<OpenedFile> {
     const { mount, inner } = this.hit(path, WRITE_MODES.has(mode));
     if (inner === '/') throw new KernelError('EISDIR', `is a directory: ${path}`);
-    return then(mount.backend.open(inner, mode), (file) => ({ path, file }));
+    return andThen(mount.backend.open(inner, mode), (file) => ({ path, file }));
   }
 }

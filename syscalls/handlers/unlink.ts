@@ -1,7 +1,7 @@
 import type { SyscallContext } from '../context.ts';
-import { then, type MaybePromise } from '../../vfs/maybe.ts';
+import { andThen, type MaybePromise } from '../../vfs/maybe.ts';
 
 /** sysUnlink removes a file or an empty directory. ENOENT, ENOTEMPTY, EROFS. */
 export function sysUnlink(ctx: SyscallContext, args: { path: string }): MaybePromise<0> {
-  return then(ctx.fs.unlink(args.path), () => 0 as const);
+  return andThen(ctx.fs.unlink(args.path), () => 0 as const);
 }
