@@ -10,6 +10,7 @@ import { KernelError } from '../syscalls/errno.ts';
 import type { Files } from '../syscalls/context.ts';
 import type { BackendFile, OpenMode } from '../vfs/backend.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
+import { andThen, type MaybePromise } from '../vfs/maybe.ts';
 import { Pipe } from './pipe.ts';
 
 export type OutputSink = (chunk: Uint8Array) => void;
@@ -26,9 +27,13 @@ export type Entry =
       readonly writable: boolean;
       readonly append: boolean;
       position: number;
+      /** The byte range written through this fd since open (or since the last flushWritten). */
+      written?: { lo: number; hi: number };
     };
 
 const EMPTY = new Uint8Array(0);
+/** Bytes around a written range that are reported with it (see report). */
+const WRITTEN_MARGIN = 512;
 
 export interface FdTableOptions {
   stdin?: Entry;
@@ -38,6 +43,8 @@ export interface FdTableOptions {
   limit: number;
   /** Bytes the process may write to operator sinks. */
   outputLimit?: number;
+  /** Called with what an fd wrote to a file (and a margin around it) when it is closed or flushed: the write-then-execute guard's feed. */
+  onWritten?: (content: Uint8Array) => void;
 }
 
 export class FdTable implements Files {
@@ -45,12 +52,14 @@ export class FdTable implements Files {
   private readonly vfs: AgentVfs;
   private readonly limit: number;
   private readonly outputLimit: number;
+  private readonly onWritten: ((content: Uint8Array) => void) | undefined;
   private output = 0;
 
   constructor(vfs: AgentVfs, options: FdTableOptions) {
     this.vfs = vfs;
     this.limit = options.limit;
     this.outputLimit = options.outputLimit ?? Number.POSITIVE_INFINITY;
+    this.onWritten = options.onWritten;
     this.install(0, options.stdin ?? { kind: 'stdin' });
     this.install(1, options.stdout);
     this.install(2, options.stderr);
@@ -91,11 +100,10 @@ export class FdTable implements Files {
     return entry;
   }
 
-  open(path: string, mode: OpenMode): number {
+  open(path: string, mode: OpenMode): MaybePromise<number> {
     if (this.entries.size >= this.limit) throw new KernelError('EMFILE', `too many open files (limit ${this.limit})`);
-    const { file } = this.vfs.open(path, mode);
     const readable = mode === 'r' || mode.endsWith('+');
-    return this.allocate({ kind: 'file', file, readable, writable: mode !== 'r', append: mode.startsWith('a'), position: 0 });
+    return andThen(this.vfs.open(path, mode), ({ file }) => this.allocate({ kind: 'file', file, readable, writable: mode !== 'r', append: mode.startsWith('a'), position: 0 }));
   }
 
   /** pipe creates a pipe and returns [read end, write end]. */
@@ -105,17 +113,18 @@ export class FdTable implements Files {
     return [this.allocate({ kind: 'pipe', pipe, end: 'r' }), this.allocate({ kind: 'pipe', pipe, end: 'w' })];
   }
 
-  read(fd: number, length: number): Uint8Array | Promise<Uint8Array> {
+  read(fd: number, length: number): MaybePromise<Uint8Array> {
     const entry = this.get(fd);
     if (entry.kind === 'stdin') return EMPTY;
     if (entry.kind === 'pipe' && entry.end === 'r') return entry.pipe.read(length, () => this.entries.get(fd) === entry);
     if (entry.kind !== 'file' || !entry.readable) throw new KernelError('EBADF', `fd ${fd} is not open for reading`);
-    const out = entry.file.read(length, entry.position);
-    entry.position += out.byteLength;
-    return out;
+    return andThen(entry.file.read(length, entry.position), (out) => {
+      entry.position += out.byteLength;
+      return out;
+    });
   }
 
-  write(fd: number, data: Uint8Array): number | Promise<number> {
+  write(fd: number, data: Uint8Array): MaybePromise<number> {
     const entry = this.get(fd);
     if (entry.kind === 'sink') {
       if (this.output + data.byteLength > this.outputLimit) throw new KernelError('EFBIG', `output limit of ${this.outputLimit} bytes reached`);
@@ -125,21 +134,65 @@ export class FdTable implements Files {
     }
     if (entry.kind === 'pipe' && entry.end === 'w') return entry.pipe.write(data, () => this.entries.get(fd) === entry);
     if (entry.kind !== 'file' || !entry.writable) throw new KernelError('EBADF', `fd ${fd} is not open for writing`);
-    const at = entry.append ? entry.file.size() : entry.position;
-    const n = entry.file.write(data, at);
-    entry.position = at + n;
-    return n;
+    const file = entry;
+    return andThen(file.append ? file.file.size() : file.position, (at) =>
+      andThen(file.file.write(data, at), (n) => {
+        file.position = at + n;
+        const was = file.written;
+        if (was === undefined) file.written = { lo: at, hi: at + n };
+        else {
+          if (at < was.lo) was.lo = at;
+          if (at + n > was.hi) was.hi = at + n;
+        }
+        return n;
+      }),
+    );
   }
 
-  close(fd: number): void {
+  /** report hands what an fd wrote (with WRITTEN_MARGIN bytes around it) to onWritten. */
+  private report(entry: Entry): MaybePromise<void> {
+    if (entry.kind !== 'file' || entry.written === undefined || this.onWritten === undefined) return;
+    const { lo, hi } = entry.written;
+    entry.written = undefined;
+    const onWritten = this.onWritten;
+    const from = Math.max(0, lo - WRITTEN_MARGIN);
+    return andThen(entry.file.size(), (size) => andThen(entry.file.read(Math.max(0, Math.min(size, hi + WRITTEN_MARGIN) - from), from), (content) => onWritten(content)));
+  }
+
+  /** flushWritten reports every file written through a still-open fd. */
+  flushWritten(): MaybePromise<void> {
+    const pending: Promise<void>[] = [];
+    for (const entry of this.entries.values()) {
+      const done = this.report(entry);
+      if (done instanceof Promise) pending.push(done);
+    }
+    if (pending.length > 0) return Promise.all(pending).then(() => undefined);
+  }
+
+  close(fd: number): MaybePromise<void> {
     const entry = this.get(fd);
     this.entries.delete(fd);
-    if (entry.kind === 'file') entry.file.close();
-    else if (entry.kind === 'pipe') entry.pipe.close(entry.end);
+    if (entry.kind === 'pipe') entry.pipe.close(entry.end);
+    if (entry.kind !== 'file') return;
+    let reported: MaybePromise<void>;
+    try {
+      reported = this.report(entry);
+    } catch (err) {
+      void Promise.resolve(entry.file.close()).catch(() => undefined);
+      throw err;
+    }
+    return andThen(reported, () => entry.file.close());
   }
 
-  /** closeAll releases every open file; called when the process exits. */
+  /** closeAll releases every open file; called when the process exits (a failing close cannot be reported to anyone). */
   closeAll(): void {
-    for (const fd of this.entries.keys()) this.close(fd);
+    for (const fd of this.entries.keys()) {
+      try {
+        const closing = this.close(fd);
+        if (closing instanceof Promise) closing.catch(() => undefined);
+      } catch {
+        // the process is gone
+      }
+    }
   }
 }

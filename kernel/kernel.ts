@@ -13,10 +13,11 @@ import { ROW_BY_NR, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts';
 import { AgentVfs } from '../vfs/agent-vfs.ts';
+import { andThen, type MaybePromise } from '../vfs/maybe.ts';
 import { StaticBackend } from '../vfs/static-backend.ts';
 import { ApprovalGate, type Approver } from './approvals.ts';
 import { Identity, type AgentManifest } from './capabilities.ts';
-import { loadHostCheckpoints, restoreFrom, snapshot } from './checkpoint.ts';
+import { loadHostCheckpoints, readAll, readCheckpoint, restoreInto, snapshot } from './checkpoint.ts';
 import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
 import { FdTable, type Entry, type OutputSink } from './fd-table.ts';
@@ -30,6 +31,9 @@ import { kick, sendSignal, takeHandlerSignals } from './process-signals.ts';
 import { Process, type ExitReason, type ExitRecord, type ProcessInfo } from './process.ts';
 import { programFromSource, type Program } from './program.ts';
 import { Sandbox, type SandboxEnd } from './sandbox.ts';
+import { defaultRegistry } from './tools/config.ts';
+import type { ToolRegistry } from './tools/registry.ts';
+import { writeTracker } from './tools/write-tracker.ts';
 
 export interface KernelOptions {
   /** The policy in force; the built-in default (own tree only) if absent. */
@@ -51,6 +55,8 @@ export interface KernelOptions {
   stateDir?: string;
   /** Programs children may be spawned from by name. */
   programs?: Readonly<Record<string, Program>>;
+  /** The tools SYS_EXEC can run; time.now and http.fetch if absent (see kernel/tools/config.ts). */
+  tools?: ToolRegistry;
   stdout?: OutputSink;
   stderr?: OutputSink;
   /** Called with each syscall's name and its time in ring 0 (seconds), for metrics. */
@@ -81,6 +87,7 @@ export class Kernel implements ProcessHost {
   readonly engine: PolicyEngine;
   readonly approvals: ApprovalGate;
   readonly services: KernelServices;
+  readonly tools: ToolRegistry;
   /** Every signal sent, with sender, target and outcome. */
   readonly bus = new Subject<SignalEvent>();
   readonly termGraceMs: number;
@@ -89,6 +96,8 @@ export class Kernel implements ProcessHost {
   private readonly table = new Map<number, Process>();
   private readonly identities = new Map<number, Identity>();
   private readonly trees = new Map<string, AgentVfs>();
+  /** Settles when an agent's tree is laid out and its saved checkpoints are loaded. */
+  private readonly treesReady = new Map<string, Promise<void>>();
   private readonly cpu = new CpuWatchdog((proc, why) => this.die(proc, 'SIGKILL', why));
   private nextPid = 1;
 
@@ -97,6 +106,7 @@ export class Kernel implements ProcessHost {
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock });
+    this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.baseLimits = combine({ heapMib: options.memoryLimitMib ?? 64, openFiles: options.maxOpenFiles ?? 64 }, options.limits);
@@ -118,7 +128,9 @@ export class Kernel implements ProcessHost {
     if (tree === undefined) {
       const policy = new StaticBackend(() => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }));
       tree = new AgentVfs(agentId, { policy });
-      if (this.options.stateDir !== undefined) loadHostCheckpoints(tree, agentId, this.options.stateDir);
+      const stateDir = this.options.stateDir;
+      const laid = tree;
+      this.treesReady.set(agentId, stateDir === undefined ? tree.ready : tree.ready.then(() => loadHostCheckpoints(laid, agentId, stateDir)));
       this.trees.set(agentId, tree);
     }
     return tree;
@@ -150,7 +162,7 @@ export class Kernel implements ProcessHost {
     const agentId = identity.agentId;
     const limits = this.limitsFor(options);
     const vfs = this.vfs(agentId);
-    if (options.restore !== undefined) restoreFrom(vfs, options.restore);
+    const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore);
     const proc = new Process(pid, options.ppid ?? 0, agentId, program.filename, limits);
     const files = new FdTable(vfs, {
       stdin: options.fds?.stdin,
@@ -158,6 +170,7 @@ export class Kernel implements ProcessHost {
       stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.options.stderr ?? ((c) => process.stderr.write(c))),
       limit: limits.openFiles,
       outputLimit: limits.outputBytes,
+      onWritten: (content) => writeTracker(vfs).add(content),
     });
     const ctx = contextFor(this, proc, identity, vfs, files);
     proc.fds = files;
@@ -179,7 +192,15 @@ export class Kernel implements ProcessHost {
     this.recorder.record({ type: 'spawn', pid, agentId, detail: program.filename, policyVersion: this.engine.version });
     if (limits.wallMs !== undefined) proc.addTimer(limits.wallMs, () => this.die(proc, 'SIGKILL', `wall time limit ${limits.wallMs} ms`));
     if (limits.cpuMs !== undefined) this.cpu.watch(proc, limits.cpuMs);
-    void proc.sandbox.start();
+    const sandbox = proc.sandbox;
+    // The program starts once its tree is laid out (and restored): at once for memfs, later for a remote backend.
+    void this.treesReady
+      .get(agentId)!
+      .then(() => (restore === undefined ? undefined : restoreInto(vfs, restore.files)))
+      .then(
+        () => sandbox.start(),
+        (err: unknown) => this.terminate(proc, 1, { kind: 'error', error: `could not prepare the agent's tree: ${err instanceof Error ? err.message : String(err)}` }),
+      );
     return proc;
   }
 
@@ -250,12 +271,16 @@ export class Kernel implements ProcessHost {
     this.recorder.record({ type: 'exit', pid: proc.pid, agentId: proc.agentId, detail: `status ${status}` });
   }
 
+  /** checkpoint is SIGUSR1's default action; a failure is recorded, the process goes on. */
   checkpoint(proc: Process): void {
-    this.checkpointNow(proc);
+    this.checkpointNow(proc).catch((err: unknown) => {
+      this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint failed: ${err instanceof Error ? err.message : String(err)}` });
+    });
   }
 
-  checkpointNow(proc: Process): ReturnType<typeof snapshot> {
-    const info = snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir);
+  /** checkpointNow snapshots the agent memory of `proc` and records it. */
+  async checkpointNow(proc: Process): ReturnType<typeof snapshot> {
+    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir);
     this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
     return info;
   }
@@ -265,11 +290,14 @@ export class Kernel implements ProcessHost {
    * registered programs. The child's limits, like its capabilities, are no
    * wider than its parent's. EAGAIN past the parent's child limit.
    */
-  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): number {
+  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): MaybePromise<number> {
     const children = [...this.table.values()].filter((p) => p.ppid === parent.pid && p.exit === undefined).length;
     if (parent.limits.children !== undefined && children >= parent.limits.children) throw new KernelError('EAGAIN', `child limit of ${parent.limits.children} reached`);
     const registered = this.options.programs?.[request.program];
-    const program = registered ?? this.programFromVfs(parent, request.program);
+    return andThen(registered ?? this.programFromVfs(parent, request.program), (program) => this.spawnFrom(parent, identity, request, program));
+  }
+
+  private spawnFrom(parent: Process, identity: Identity, request: SpawnRequest, program: Program): number {
     const files = parent.fds!;
     const fds = {
       ...(request.stdin !== undefined ? { stdin: files.share(request.stdin) } : {}),
@@ -280,15 +308,10 @@ export class Kernel implements ProcessHost {
     return this.spawn(program, { ppid: parent.pid, argv: request.argv, manifest: { labels, capabilities: request.capabilities ?? [] }, fds, limits: parent.limits }).pid;
   }
 
-  private programFromVfs(parent: Process, path: string): Program {
+  private async programFromVfs(parent: Process, path: string): Promise<Program> {
     const vfs = this.vfs(parent.agentId);
     const resolved = vfs.resolve(path);
-    const { file } = vfs.open(resolved, 'r');
-    try {
-      return programFromSource(resolved, new TextDecoder().decode(file.read(file.size(), 0)));
-    } finally {
-      file.close();
-    }
+    return programFromSource(resolved, new TextDecoder().decode(await readAll(vfs, resolved)));
   }
 
   lookup(pid: number): Process {

@@ -9,17 +9,24 @@ import { checkPolicy } from '../syscalls/dispatch.ts';
 import { namesOf, setOf } from '../signals/signal-set.ts';
 import { parseSignal, type SignalName } from '../signals/signal-table.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
+import type { MaybePromise } from '../vfs/maybe.ts';
 import type { Identity } from './capabilities.ts';
 import type { FdTable } from './fd-table.ts';
 import { deliverUnblocked, sendSignal, type SignalHost } from './process-signals.ts';
 import type { Process } from './process.ts';
+import type { PolicyEngine } from './policy/engine.ts';
+import { processTools } from './tools/process-tools.ts';
+import type { ToolRegistry } from './tools/registry.ts';
+import { writeTracker } from './tools/write-tracker.ts';
 
 /** ProcessHost is what a process's context needs from the kernel. */
 export interface ProcessHost extends SignalHost {
   readonly services: KernelServices;
+  readonly tools: ToolRegistry;
+  readonly engine: PolicyEngine;
   lookup(pid: number): Process;
   exitWith(proc: Process, code: number): void;
-  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): number;
+  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): MaybePromise<number>;
   reap(pid: number): Promise<WaitResult>;
   checkpointNow(proc: Process): ReturnType<SyscallContext['checkpoint']>;
 }
@@ -37,6 +44,12 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
     identity,
     fs: vfs,
     files,
+    tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.counters.addTokens(proc.agentId, n) }, () => {
+      const tracker = writeTracker(vfs);
+      const flushed = files.flushWritten();
+      if (flushed instanceof Promise) tracker.pendingUntil(flushed);
+      return tracker;
+    }),
     alive: () => proc.exit === undefined,
     exit: (code) => host.exitWith(proc, code),
     violation: (signal, why) => host.die(proc, parseSignal(signal) ?? 'SIGPOLICY', why),

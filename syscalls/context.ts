@@ -3,6 +3,8 @@
  * kernel implements them; nothing in syscalls/ reaches into kernel internals.
  */
 import type { DirEntry, FileStat, OpenMode } from '../vfs/backend.ts';
+import type { MaybePromise } from '../vfs/maybe.ts';
+import type { JsonValue } from './schema.ts';
 
 export type Effect = 'allow' | 'deny' | 'require_approval';
 
@@ -31,8 +33,10 @@ export interface AccessRequest {
   readonly path?: string;
   /** The tool name, for rows whose policy point is a tool. */
   readonly tool?: string;
-  /** The decoded arguments, for argument patterns. */
+  /** The decoded arguments, for argument patterns; for a tool call, the tool's own arguments. */
   readonly args: Readonly<Record<string, unknown>>;
+  /** Guarded data flows the call would make (e.g. `vfs-to-exec`); only a rule naming each in allow_flows lets it through. */
+  readonly flows?: readonly string[];
 }
 
 /** Decision names the effect, the rule that made it, and why. */
@@ -100,18 +104,18 @@ export interface DecisionRecorder {
 /** FileSystem is the agent's VFS as handlers see it; paths are already resolved. */
 export interface FileSystem {
   resolve(input: string): string;
-  stat(path: string): FileStat;
-  readdir(path: string): DirEntry[];
-  mkdir(path: string, recursive: boolean): void;
-  unlink(path: string): void;
+  stat(path: string): MaybePromise<FileStat>;
+  readdir(path: string): MaybePromise<DirEntry[]>;
+  mkdir(path: string, recursive: boolean): MaybePromise<void>;
+  unlink(path: string): MaybePromise<void>;
 }
 
 /** Files is the calling process's fd table. Pipe reads and writes may block (a promise). */
 export interface Files {
-  open(path: string, mode: OpenMode): number;
-  read(fd: number, length: number): Uint8Array | Promise<Uint8Array>;
-  write(fd: number, data: Uint8Array): number | Promise<number>;
-  close(fd: number): void;
+  open(path: string, mode: OpenMode): MaybePromise<number>;
+  read(fd: number, length: number): MaybePromise<Uint8Array>;
+  write(fd: number, data: Uint8Array): MaybePromise<number>;
+  close(fd: number): MaybePromise<void>;
   pipe(): [number, number];
 }
 
@@ -152,6 +156,29 @@ export interface PolicyAnswer {
   readonly policyVersion: string | null;
 }
 
+/** ToolResult is what a successful SYS_EXEC returns to ring 3. */
+export interface ToolResult {
+  readonly tool: string;
+  /** The tool's output: plain JSON data, at most the tool's output limit when serialized. */
+  readonly output: JsonValue;
+  /** Serialized size of `output`, bytes. */
+  readonly bytes: number;
+  /** Wall time the tool ran, ms. */
+  readonly ms: number;
+}
+
+/** ToolCalls is the tool registry as the calling process sees it. */
+export interface ToolCalls {
+  /** flows names the guarded data flows calling `tool` with `args` would make, for the policy request. */
+  flows(tool: string, args: JsonValue): readonly string[];
+  /**
+   * call validates `args` against the tool's schema and runs it under its
+   * time and output limits. ENOENT unknown tool, EINVAL schema error,
+   * ETIMEDOUT, EFBIG output too large, EIO (or the tool's own errno) when it fails.
+   */
+  call(tool: string, args: JsonValue): ToolResult | Promise<ToolResult>;
+}
+
 /** SyscallContext is the calling process as the dispatcher and handlers see it. */
 export interface SyscallContext {
   readonly pid: number;
@@ -159,6 +186,8 @@ export interface SyscallContext {
   readonly identity: AgentIdentity;
   readonly fs: FileSystem;
   readonly files: Files;
+  /** tools runs SYS_EXEC's tool calls for this process. */
+  readonly tools: ToolCalls;
   /** alive is false once the process has ended (a blocked call must then not run). */
   alive(): boolean;
   /** exit ends the calling process with `code` once the syscall returns. */
@@ -174,11 +203,11 @@ export interface SyscallContext {
   /** sigprocmask changes the mask and returns it (unblockable signals are never in it). */
   sigprocmask(how: 'block' | 'unblock' | 'set', signals: readonly string[]): string[];
   /** spawn starts a child process. EPERM for capabilities the caller lacks, EAGAIN past the child limit. */
-  spawn(request: SpawnRequest): number;
+  spawn(request: SpawnRequest): MaybePromise<number>;
   /** wait blocks until child `pid` exits and reaps it. ECHILD if it is not the caller's child. */
   wait(pid: number): Promise<WaitResult>;
   /** checkpoint snapshots the agent's memory under state/checkpoints/<n>. */
-  checkpoint(): CheckpointInfo;
+  checkpoint(): Promise<CheckpointInfo>;
 }
 
 /** ApprovalTicket describes a call waiting for an operator's decision. */

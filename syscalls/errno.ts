@@ -26,6 +26,7 @@ export const ERRNO = {
   ESRCH: 3,
   ENOEXEC: 8,
   EINTR: 4,
+  ETIMEDOUT: 110,
 } as const;
 
 export type Errno = keyof typeof ERRNO;

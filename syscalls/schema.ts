@@ -90,6 +90,12 @@ export function bytes(max: number): Decoder<Uint8Array> {
 /** JsonValue is the plain data a structured argument may hold. */
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
+/** isPlainObject: an object literal, or a null-prototype record (what decoding itself produces, so decoded data decodes again). */
+function isPlainObject(v: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 /**
  * json accepts plain data (null, booleans, finite numbers, strings, arrays and
  * objects) within depth and size caps, rebuilt into fresh null-prototype
@@ -111,7 +117,7 @@ export function json(): Decoder<JsonValue> {
       if (v.length > ARG_LIMITS.jsonKeys) throw invalid(name, 'holds an array that is too long');
       return v.map((item) => walk(item, name, depth + 1));
     }
-    if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    if (typeof v === 'object' && isPlainObject(v)) {
       const keys = Object.keys(v);
       if (keys.length > ARG_LIMITS.jsonKeys) throw invalid(name, 'holds an object with too many keys');
       const out: Record<string, JsonValue> = Object.create(null);

@@ -8,6 +8,7 @@ import { ARG_LIMITS, bool, bytes, type Decoded, int, json, list, oneOf, optional
 import type { SyscallContext } from './context.ts';
 import { sysCheckpolicy } from './handlers/checkpolicy.ts';
 import { sysClose } from './handlers/close.ts';
+import { sysExec } from './handlers/exec.ts';
 import { sysExit } from './handlers/exit.ts';
 import { sysGetpid } from './handlers/getpid.ts';
 import { sysMkdir } from './handlers/mkdir.ts';
@@ -64,8 +65,6 @@ function row<const N extends string, const S extends Schema>(
   return Object.freeze({ nr, name, args, argNames: Object.freeze(Object.keys(args)), policy, impl, note });
 }
 
-const enosys = (until: string): Enosys => ({ kind: 'enosys', until });
-
 const FD = int(0, 1 << 20);
 const PATH = str(ARG_LIMITS.pathBytes);
 const MODE = oneOf('r', 'r+', 'w', 'w+', 'a', 'a+');
@@ -95,7 +94,7 @@ export const SYSCALL_TABLE = [
   row(7,  'SYS_UNLINK',      { path: PATH },                                                             { resource: 'path', access: 'write' },    sysUnlink,      'files and empty directories'),
   row(8,  'SYS_GETPID',      {},                                                                         { resource: 'self', access: 'read' },     sysGetpid,      'never fails'),
   row(9,  'SYS_EXIT',        { code: int(0, 255) },                                                      { resource: 'self', access: 'write' },    sysExit,        'the isolate stops as the call returns'),
-  row(10, 'SYS_EXEC',        { tool: str(256), args: JSON_ARGS },                                        { resource: 'tool', access: 'write' },    enosys('#5'),   'ENOSYS until the tool registry lands (issue #5)'),
+  row(10, 'SYS_EXEC',        { tool: str(256), args: JSON_ARGS },                                        { resource: 'tool', access: 'write' },    sysExec,        "args checked against the tool's schema; policy sees the tool and its arguments; a slow tool blocks only its caller"),
   row(11, 'SYS_SIGNAL',      { pid: PID, signal: SIGNAL },                                               { resource: 'process', access: 'write' }, sysSignal,      'own children, or any process with signal:any; returns the outcome'),
   row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: JSON_ARGS },                                      { resource: 'self', access: 'read' },     sysCheckpolicy, 'would this call be allowed? args: positional array or object by name; nothing runs'),
   row(13, 'SYS_SIGACTION',   { signal: SIGNAL, action: SIG_ACTION },                                     { resource: 'self', access: 'write' },    sysSigaction,   'catchable: SIGINT SIGTERM SIGUSR1; the runtime keeps the handler'),

@@ -10,7 +10,7 @@
 type Errno =
   | 'EPERM' | 'ENOENT' | 'ESRCH' | 'EIO' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES' | 'EEXIST'
   | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EMFILE' | 'EFBIG' | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY'
-  | 'EINTR' | 'EPIPE' | 'ECHILD';
+  | 'EINTR' | 'EPIPE' | 'ECHILD' | 'ETIMEDOUT';
 
 type SyscallName =
   | 'SYS_READ' | 'SYS_WRITE' | 'SYS_OPEN' | 'SYS_CLOSE' | 'SYS_STAT' | 'SYS_READDIR' | 'SYS_MKDIR'

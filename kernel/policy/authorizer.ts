@@ -28,6 +28,7 @@ function toPolicyRequest(request: AccessRequest): PolicyRequest {
     ...(request.path !== undefined ? { path: request.path } : {}),
     ...(request.tool !== undefined ? { tool: request.tool } : {}),
     args: request.args,
+    ...(request.flows !== undefined ? { flows: request.flows } : {}),
   };
 }
 

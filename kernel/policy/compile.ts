@@ -91,6 +91,9 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
       throw new PolicyFieldError([...at, 'syscalls', i], `unknown syscall '${name}' (use a SYS_* name from the table, a lower-case action name, or *)`);
     });
   }
+  if (rule.allow_flows && rule.effect === 'deny') {
+    throw new PolicyFieldError([...at, 'allow_flows'], 'only allow and require_approval rules can let a flow through');
+  }
   if (rule.access) {
     const access = new Set<string>(rule.access);
     conditions.push({ field: 'access', test: (r) => access.has(r.access ?? 'none') });

@@ -30,6 +30,14 @@ function matches(rule: CompiledRule, request: PolicyRequest, now: number): boole
   return true;
 }
 
+/** permitsFlows: a request making guarded flows can be let through only by a rule whose allow_flows names each of them. */
+function permitsFlows(rule: CompiledRule, request: PolicyRequest): boolean {
+  const flows = request.flows;
+  if (flows === undefined || flows.length === 0) return true;
+  const allowed = rule.rule.allow_flows;
+  return allowed !== undefined && flows.every((f) => (allowed as readonly string[]).includes(f));
+}
+
 export class PolicyEngine {
   private loaded: LoadedPolicy;
   private readonly clock: () => number;
@@ -84,10 +92,15 @@ export class PolicyEngine {
     }
     let chosen: CompiledRule | undefined;
     let limited: CompiledRule[] | undefined;
+    let flowBlocked: CompiledRule | undefined;
     for (const list of [bucket.approval, bucket.allow]) {
       for (const rule of list) {
         if (chosen !== undefined && rule.limits === undefined) continue;
         if (!matches(rule, request, now)) continue;
+        if (!permitsFlows(rule, request)) {
+          flowBlocked ??= rule;
+          continue;
+        }
         if (rule.limits !== undefined) {
           const used = this.counters.exhausted(rule.id, request.agentId, rule.limits, now);
           if (used !== undefined) return this.decision(rule, 'deny', `limit: ${used}`);
@@ -95,6 +108,10 @@ export class PolicyEngine {
         }
         chosen ??= rule;
       }
+    }
+    if (chosen === undefined && flowBlocked !== undefined) {
+      const flows = request.flows!.join(', ');
+      return { effect: 'deny', rule: `flow:${flows}`, reason: `rule ${flowBlocked.id} matches but does not name allow_flows: [${flows}]`, policyVersion: this.loaded.version };
     }
     if (chosen === undefined) {
       return { effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: this.loaded.version };
@@ -110,6 +127,7 @@ export class PolicyEngine {
     const candidates = new Set([...bucket.deny, ...bucket.approval, ...bucket.allow]);
     const rules = this.loaded.compiled.rules.map((rule): RuleTrace => {
       const conditions = rule.conditions.map((c) => ({ field: c.field, matched: c.test(request, now) }));
+      if (request.flows !== undefined && request.flows.length > 0 && rule.effect !== 'deny') conditions.push({ field: 'allow_flows', matched: permitsFlows(rule, request) });
       const candidate = candidates.has(rule);
       const matched = candidate && conditions.every((c) => c.matched);
       const limit = matched && rule.limits ? this.counters.exhausted(rule.id, request.agentId, rule.limits, now) : undefined;

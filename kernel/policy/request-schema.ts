@@ -1,7 +1,7 @@
 /**
  * The JSON form of a policy request, shared by `agentctl policy test`,
  * `agentctl policy explain` and (later) the service's evaluate endpoint:
- *   { agent, labels?, capabilities?, syscall, access?, path?, tool?, args? }
+ *   { agent, labels?, capabilities?, syscall, access?, path?, tool?, args?, flows? }
  */
 import { Ajv } from 'ajv';
 import type { PolicyRequest } from './request.ts';
@@ -15,6 +15,7 @@ export interface RequestJson {
   path?: string;
   tool?: string;
   args?: Record<string, unknown>;
+  flows?: string[];
 }
 
 export const REQUEST_SCHEMA = {
@@ -30,6 +31,7 @@ export const REQUEST_SCHEMA = {
     path: { type: 'string', maxLength: 4096 },
     tool: { type: 'string', maxLength: 256 },
     args: { type: 'object', maxProperties: 256 },
+    flows: { type: 'array', items: { enum: ['vfs-to-exec'] }, maxItems: 8 },
   },
 } as const;
 
@@ -51,5 +53,6 @@ export function requestFromJson(data: unknown): PolicyRequest {
     ...(data.path !== undefined ? { path: data.path } : {}),
     ...(data.tool !== undefined ? { tool: data.tool } : {}),
     args: data.args ?? {},
+    ...(data.flows !== undefined ? { flows: data.flows } : {}),
   };
 }

@@ -15,6 +15,8 @@ export interface PolicyRequest {
   readonly path?: string;
   readonly tool?: string;
   readonly args?: Readonly<Record<string, unknown>>;
+  /** Guarded data flows the call would make; only rules naming each in allow_flows can let it through. */
+  readonly flows?: readonly string[];
 }
 
 export interface PolicyDecision {

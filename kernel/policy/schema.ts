@@ -7,6 +7,13 @@ export type Effect = 'allow' | 'deny' | 'require_approval';
 export type Risk = 'low' | 'medium' | 'high' | 'critical';
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 export type ViolationSignal = 'SIGPOLICY' | 'SIGTRUST' | 'SIGKILL' | 'SIGTERM';
+/**
+ * Flow names a guarded data flow. `vfs-to-exec`: a tool would execute (as
+ * code, a command or a script) content the calling agent wrote into its VFS.
+ * A request that makes a flow matches only rules whose allow_flows name it.
+ */
+export type Flow = 'vfs-to-exec';
+export const FLOWS: readonly Flow[] = ['vfs-to-exec'];
 
 /** ArgPattern matches one named argument: exactly one of equals, contains, glob, regex. */
 export interface ArgPattern {
@@ -51,6 +58,8 @@ export interface PolicyRule {
   limits?: RuleLimits;
   on_violation?: ViolationSignal;
   risk?: Risk;
+  /** Guarded data flows this (allow or require_approval) rule lets through, e.g. `vfs-to-exec`. */
+  allow_flows?: Flow[];
 }
 
 export interface PolicyDocument {
@@ -161,6 +170,13 @@ export const POLICY_SCHEMA = {
           },
           on_violation: { enum: ['SIGPOLICY', 'SIGTRUST', 'SIGKILL', 'SIGTERM'] },
           risk: { enum: ['low', 'medium', 'high', 'critical'] },
+          allow_flows: {
+            type: 'array',
+            items: { enum: ['vfs-to-exec'] },
+            minItems: 1,
+            uniqueItems: true,
+            description: 'guarded flows this allow or require_approval rule lets through; vfs-to-exec: a tool executes content the agent wrote into its VFS',
+          },
         },
       },
     },

@@ -1,0 +1,125 @@
+/**
+ * The `llm.chat` built-in: one request to an OpenAI-compatible
+ * `/chat/completions` endpoint the operator configured. The API key lives in
+ * this closure in ring 0: it is sent to the endpoint and appears in no
+ * argument, result, error message or decision record an agent can see. The
+ * tokens a response reports in `usage` are added to the calling agent's
+ * count, which policy rules read through `limits.token_budget`: once an
+ * agent's tokens reach a rule's budget, that rule denies its next call.
+ */
+import { KernelError } from '../../syscalls/errno.ts';
+import type { JsonObject, JsonSchema, ToolSpec } from './registry.ts';
+
+export interface LlmChatOptions {
+  /** Base URL of the API, e.g. `https://api.openai.com/v1`; the tool posts to `<endpoint>/chat/completions`. */
+  readonly endpoint: string;
+  /** Default model; an agent may name another only if the configuration lists it in `models`. */
+  readonly model: string;
+  /** Other models agents may ask for. */
+  readonly models?: readonly string[];
+  /** The API key (sent as `Authorization: Bearer …`), if the endpoint needs one. */
+  readonly apiKey?: string;
+  /** Default 60 s. */
+  readonly timeoutMs?: number;
+  /** Largest output, bytes. Default 256 KiB. */
+  readonly maxOutputBytes?: number;
+  /** Upper bound on `max_tokens` an agent may ask for. Default 4096. */
+  readonly maxTokens?: number;
+}
+
+const MESSAGE: JsonSchema = {
+  type: 'object',
+  required: ['role'],
+  properties: {
+    role: { enum: ['system', 'user', 'assistant', 'tool'] },
+    content: { type: ['string', 'null'], maxLength: 1_000_000 },
+    name: { type: 'string', maxLength: 64 },
+    tool_call_id: { type: 'string', maxLength: 256 },
+    tool_calls: { type: 'array', maxItems: 64 },
+  },
+  additionalProperties: false,
+};
+
+interface Completion {
+  model?: string;
+  choices?: { message?: { role?: string; content?: string | null; tool_calls?: unknown[] }; finish_reason?: string | null }[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number };
+  error?: { message?: string };
+}
+
+function tokensOf(usage: Completion['usage']): number {
+  if (usage === undefined) return 0;
+  const total = usage.total_tokens ?? (usage.prompt_tokens ?? 0) + (usage.completion_tokens ?? 0);
+  return Number.isFinite(total) && total > 0 ? Math.floor(total) : 0;
+}
+
+/** redact removes the API key from text that came back from the endpoint, should it echo it. */
+function redact(text: string, key: string | undefined): string {
+  return key ? text.replaceAll(key, '[redacted]') : text;
+}
+
+export function llmChatTool(options: LlmChatOptions): ToolSpec {
+  const url = `${options.endpoint.replace(/\/+$/, '')}/chat/completions`;
+  const models = [options.model, ...(options.models ?? [])];
+  const maxTokens = options.maxTokens ?? 4096;
+  const key = options.apiKey;
+  return {
+    name: 'llm.chat',
+    description: `Chat completion from the configured model (${options.model}). Returns content, tool_calls, finish_reason and token usage; tokens count against the agent's budget.`,
+    inputSchema: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['messages'],
+      properties: {
+        messages: { type: 'array', minItems: 1, maxItems: 1000, items: MESSAGE },
+        model: { enum: models },
+        temperature: { type: 'number', minimum: 0, maximum: 2 },
+        max_tokens: { type: 'integer', minimum: 1, maximum: maxTokens },
+        tools: { type: 'array', maxItems: 128, items: { type: 'object' } },
+        tool_choice: {},
+        response_format: { type: 'object' },
+      },
+    },
+    risk: 'medium',
+    timeoutMs: options.timeoutMs ?? 60_000,
+    maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
+    source: 'builtin',
+    async run(args: JsonObject, call) {
+      const body = { ...args, model: (args.model as string | undefined) ?? options.model };
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+          body: JSON.stringify(body),
+          signal: call.signal,
+        });
+      } catch {
+        if (call.signal.aborted) throw call.signal.reason;
+        throw new KernelError('EIO', `llm.chat: the model endpoint cannot be reached`);
+      }
+      const text = await response.text();
+      let data: Completion;
+      try {
+        data = JSON.parse(text) as Completion;
+      } catch {
+        throw new KernelError('EIO', `llm.chat: the endpoint answered ${response.status} with a body that is not JSON`);
+      }
+      const tokens = tokensOf(data.usage);
+      if (tokens > 0) call.caller.addTokens(tokens);
+      if (!response.ok) {
+        throw new KernelError(response.status === 429 ? 'EAGAIN' : 'EIO', `llm.chat: the endpoint answered ${response.status}: ${redact(String(data.error?.message ?? '').slice(0, 500), key)}`);
+      }
+      const choice = data.choices?.[0];
+      if (choice?.message === undefined) throw new KernelError('EIO', 'llm.chat: the response has no choices[0].message');
+      return {
+        model: data.model ?? body.model,
+        role: choice.message.role ?? 'assistant',
+        content: redact(choice.message.content ?? '', key),
+        ...(choice.message.tool_calls ? { tool_calls: choice.message.tool_calls as JsonObject[] } : {}),
+        finish_reason: choice.finish_reason ?? null,
+        usage: { prompt_tokens: data.usage?.prompt_tokens ?? 0, completion_tokens: data.usage?.completion_tokens ?? 0, total_tokens: tokens },
+      } as JsonObject;
+    },
+  };
+}

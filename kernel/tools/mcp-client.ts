@@ -1,0 +1,145 @@
+/**
+ * MCP servers as a tool source. The kernel connects to each server the
+ * operator configured, as a client of the official SDK (stdio: the kernel
+ * starts the server program; streamable HTTP: a URL), lists its tools and
+ * registers each as `mcp.<server>.<tool>` with the server's own input schema.
+ * A call is an MCP `tools/call` under the tool's timeout; a result with
+ * `isError` is EIO carrying the server's text. The risk level comes from the
+ * tool's annotations unless the configuration says otherwise: readOnlyHint →
+ * low, destructiveHint → high, anything else medium.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { KernelError } from '../../syscalls/errno.ts';
+import { globTest } from '../policy/matchers.ts';
+import type { JsonValue } from '../../syscalls/schema.ts';
+import type { JsonObject, JsonSchema, Risk, ToolRegistry } from './registry.ts';
+
+export type McpTransportConfig =
+  | { readonly kind: 'stdio'; readonly command: string; readonly args: readonly string[]; readonly env?: Readonly<Record<string, string>>; readonly cwd?: string; readonly stderr?: 'inherit' | 'ignore' }
+  | { readonly kind: 'http'; readonly url: string; readonly headers?: Readonly<Record<string, string>> };
+
+export interface McpServerConfig {
+  /** Letters, digits, '_' and '-': the `<server>` in `mcp.<server>.<tool>`. */
+  readonly name: string;
+  readonly transport: McpTransportConfig;
+  /** Per call, ms. */
+  readonly timeoutMs: number;
+  readonly maxOutputBytes: number;
+  /** Connecting and listing tools, ms. */
+  readonly connectTimeoutMs: number;
+  /** Globs on the server's tool names to register (all by default) and to leave out. */
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+  /** Risk per server tool name, over the annotations. */
+  readonly risk?: Readonly<Record<string, Risk>>;
+  /** Arguments each server tool executes (the vfs-to-exec guard), by server tool name. */
+  readonly executes?: Readonly<Record<string, readonly string[]>>;
+}
+
+export const MCP_SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const CLIENT_INFO = { name: 'agent-kernel', version: '0.1.0' };
+
+interface ListedTool {
+  name: string;
+  description?: string;
+  inputSchema: JsonSchema;
+  annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean };
+}
+
+function riskOf(tool: ListedTool, override: Risk | undefined): Risk {
+  if (override !== undefined) return override;
+  if (tool.annotations?.readOnlyHint === true) return 'low';
+  if (tool.annotations?.destructiveHint === true) return 'high';
+  return 'medium';
+}
+
+function transportFor(config: McpTransportConfig): Transport {
+  if (config.kind === 'stdio') {
+    return new StdioClientTransport({
+      command: config.command,
+      args: [...config.args],
+      ...(config.env ? { env: { ...config.env } } : {}),
+      ...(config.cwd ? { cwd: config.cwd } : {}),
+      stderr: config.stderr ?? 'inherit',
+    });
+  }
+  return new StreamableHTTPClientTransport(new URL(config.url), config.headers ? { requestInit: { headers: { ...config.headers } } } : undefined);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** resultText joins the text parts of an MCP result's content, for error messages. */
+function resultText(content: unknown): string {
+  if (!Array.isArray(content)) return '';
+  return content
+    .filter((c): c is { type: 'text'; text: string } => c !== null && typeof c === 'object' && (c as { type?: unknown }).type === 'text')
+    .map((c) => c.text)
+    .join('\n');
+}
+
+/**
+ * connectMcpServer connects to one server, registers its tools in `registry`
+ * (closing the connection with the registry) and returns the registered
+ * names. Throws an Error naming the server if it cannot connect or list.
+ */
+export async function connectMcpServer(config: McpServerConfig, registry: ToolRegistry): Promise<string[]> {
+  if (!MCP_SERVER_NAME.test(config.name)) throw new Error(`MCP server name '${config.name}': letters, digits, '_' and '-'`);
+  const client = new Client(CLIENT_INFO);
+  const listed: ListedTool[] = [];
+  try {
+    await withTimeout(client.connect(transportFor(config.transport)), config.connectTimeoutMs, `connecting to MCP server '${config.name}'`);
+    let cursor: string | undefined;
+    do {
+      const page = await client.listTools(cursor ? { cursor } : undefined, { timeout: config.connectTimeoutMs });
+      listed.push(...(page.tools as ListedTool[]));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined && listed.length < 10_000);
+  } catch (err) {
+    await client.close().catch(() => undefined);
+    throw new Error(`MCP server '${config.name}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+  registry.onClose(() => client.close());
+  const include = config.include ? config.include.map(globTest) : undefined;
+  const exclude = (config.exclude ?? []).map(globTest);
+  const names: string[] = [];
+  for (const tool of listed) {
+    if (include !== undefined && !include.some((t) => t(tool.name))) continue;
+    if (exclude.some((t) => t(tool.name))) continue;
+    const name = `mcp.${config.name}.${tool.name}`;
+    registry.register({
+      name,
+      description: tool.description ?? `${tool.name} (MCP server ${config.name})`,
+      inputSchema: tool.inputSchema,
+      risk: riskOf(tool, config.risk?.[tool.name]),
+      timeoutMs: config.timeoutMs,
+      maxOutputBytes: config.maxOutputBytes,
+      ...(config.executes?.[tool.name] ? { executes: config.executes[tool.name] } : {}),
+      source: `mcp:${config.name}`,
+      async run(args: JsonObject, call) {
+        let result: Awaited<ReturnType<Client['callTool']>>;
+        try {
+          result = await client.callTool({ name: tool.name, arguments: args as Record<string, unknown> }, undefined, { signal: call.signal, timeout: config.timeoutMs });
+        } catch (err) {
+          if (call.signal.aborted) throw call.signal.reason;
+          throw new KernelError('EIO', `MCP server '${config.name}' failed ${tool.name}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        if (result.isError === true) throw new KernelError('EIO', `${name}: ${resultText(result.content).slice(0, 2000) || 'the tool reported an error'}`);
+        return {
+          content: (result.content ?? []) as JsonValue,
+          ...(result.structuredContent !== undefined ? { structuredContent: result.structuredContent as JsonValue } : {}),
+        };
+      },
+    });
+    names.push(name);
+  }
+  return names;
+}

@@ -1,0 +1,212 @@
+/**
+ * ToolRegistry holds the tools SYS_EXEC can run: built-ins, operator-declared
+ * commands and MCP server tools, each with a name, a description, a JSON
+ * Schema for its arguments (checked with ajv), a risk level, a timeout and an
+ * output size limit. `call` is the whole execution contract: look up (ENOENT),
+ * validate (EINVAL with the schema error), run under the timeout (ETIMEDOUT,
+ * the tool's AbortSignal fires), check the output is plain JSON within the
+ * limit (EFBIG), and turn any failure into an errno (EIO unless the tool
+ * threw a KernelError of its own). No host exception leaves `call`.
+ *
+ * Capability and policy checks are not here: the dispatcher makes them on the
+ * tool name and its arguments before the handler runs.
+ */
+import { Ajv, type ValidateFunction } from 'ajv';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { ToolResult } from '../../syscalls/context.ts';
+import type { JsonValue } from '../../syscalls/schema.ts';
+
+export type Risk = 'low' | 'medium' | 'high' | 'critical';
+export type JsonObject = { readonly [key: string]: JsonValue };
+/** JsonSchema is a JSON Schema document (draft-07 or 2020-12 keywords ajv knows). */
+export type JsonSchema = Readonly<Record<string, unknown>>;
+
+/** ToolCaller is who a tool runs for. */
+export interface ToolCaller {
+  readonly pid: number;
+  readonly agentId: string;
+  /** addTokens counts LLM tokens the call used against the agent's token budgets. */
+  addTokens(tokens: number): void;
+}
+
+/** ToolInvocation is what a tool's run function gets besides its arguments. */
+export interface ToolInvocation {
+  readonly caller: ToolCaller;
+  /** Aborted when the call times out; a tool should stop its I/O then. */
+  readonly signal: AbortSignal;
+  /** The output limit, bytes, for tools that can stop reading early. */
+  readonly maxOutputBytes: number;
+}
+
+export interface ToolSpec {
+  readonly name: string;
+  readonly description: string;
+  /** JSON Schema of the arguments object; `{ type: 'object' }` accepts any object. */
+  readonly inputSchema: JsonSchema;
+  readonly risk: Risk;
+  /** Wall time a call may take, ms (asynchronous tools; a synchronous run is ring-0 code that returns at once). */
+  readonly timeoutMs: number;
+  /** Largest output, bytes of its JSON text. */
+  readonly maxOutputBytes: number;
+  /** Names of arguments whose text the tool executes as code, a command or a script (the vfs-to-exec guard). */
+  readonly executes?: readonly string[];
+  /** Where the tool comes from: `builtin`, `command`, `mcp:<server>`. */
+  readonly source: string;
+  /** run does the work; it returns plain JSON data (or a promise of it) and throws to fail. */
+  run(args: JsonObject, call: ToolInvocation): JsonValue | Promise<JsonValue>;
+}
+
+/** ToolInfo is what callers may know about a tool (no run function). */
+export type ToolInfo = Omit<ToolSpec, 'run'>;
+
+interface Entry {
+  readonly spec: ToolSpec;
+  readonly validate: ValidateFunction;
+}
+
+/** Tool names: what capabilities (`tool:<name>`) and policy globs can name. */
+export const TOOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
+const MAX_MESSAGE = 2000;
+const EMPTY: JsonObject = Object.freeze({});
+
+/** schemaError renders ajv's first error as `args.url: must match pattern "^https?://"`. */
+function schemaError(validate: ValidateFunction): string {
+  const err = validate.errors?.[0];
+  if (err === undefined) return 'arguments do not match the tool schema';
+  const where = `args${err.instancePath.replaceAll('/', '.')}`;
+  const params = err.params as Record<string, unknown>;
+  if (err.keyword === 'additionalProperties') return `${where}: unknown argument '${String(params.additionalProperty)}'`;
+  if (err.keyword === 'required') return `${where}: missing argument '${String(params.missingProperty)}'`;
+  if (err.keyword === 'enum') return `${where}: must be one of ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+  return `${where}: ${err.message ?? 'is invalid'}`;
+}
+
+/** failure turns whatever a tool threw into a KernelError: its own errno, or EIO with its message. */
+function failure(name: string, err: unknown): KernelError {
+  if (err instanceof KernelError) return err;
+  const text = err instanceof Error ? err.message : String(err);
+  return new KernelError('EIO', `tool '${name}' failed: ${text.slice(0, MAX_MESSAGE)}`);
+}
+
+/** finish checks the output is JSON data within the limit and returns a plain copy of it. */
+function finish(spec: ToolSpec, output: JsonValue, started: number): ToolResult {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(output === undefined ? null : output);
+  } catch (err) {
+    throw failure(spec.name, new Error(`output is not JSON data (${err instanceof Error ? err.message : String(err)})`));
+  }
+  const bytes = Buffer.byteLength(text ?? 'null');
+  if (bytes > spec.maxOutputBytes) throw new KernelError('EFBIG', `tool '${spec.name}' output is ${bytes} bytes, over its limit of ${spec.maxOutputBytes}`);
+  return { tool: spec.name, output: JSON.parse(text ?? 'null') as JsonValue, bytes, ms: Date.now() - started };
+}
+
+export class ToolRegistry {
+  private readonly tools = new Map<string, Entry>();
+  private readonly ajv = new Ajv({ strict: false, allErrors: false, logger: false, validateFormats: false });
+  private readonly closers: (() => Promise<void>)[] = [];
+
+  /**
+   * register adds a tool. EINVAL for a malformed name, a schema ajv cannot
+   * compile or a non-positive limit; EEXIST for a name already taken.
+   */
+  register(spec: ToolSpec): void {
+    if (!TOOL_NAME.test(spec.name)) throw new KernelError('EINVAL', `bad tool name '${spec.name}': letters, digits, '.', '_' and '-', at most 256`);
+    if (this.tools.has(spec.name)) throw new KernelError('EEXIST', `tool '${spec.name}' is already registered`);
+    if (!(spec.timeoutMs > 0) || !(spec.maxOutputBytes > 0)) throw new KernelError('EINVAL', `tool '${spec.name}': timeoutMs and maxOutputBytes must be positive`);
+    let validate: ValidateFunction;
+    try {
+      validate = this.ajv.compile(spec.inputSchema);
+    } catch (err) {
+      throw new KernelError('EINVAL', `tool '${spec.name}': its input schema does not compile: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    this.tools.set(spec.name, { spec: Object.freeze({ ...spec, executes: Object.freeze([...(spec.executes ?? [])]) }), validate });
+  }
+
+  /** onClose registers cleanup (e.g. an MCP connection) for close(). */
+  onClose(close: () => Promise<void>): void {
+    this.closers.push(close);
+  }
+
+  /** close runs every cleanup registered with onClose; errors are swallowed. */
+  async close(): Promise<void> {
+    await Promise.all(this.closers.splice(0).map((c) => c().catch(() => undefined)));
+  }
+
+  has(name: string): boolean {
+    return this.tools.has(name);
+  }
+
+  /** info describes tool `name`, or undefined. */
+  info(name: string): ToolInfo | undefined {
+    const entry = this.tools.get(name);
+    if (entry === undefined) return undefined;
+    const { run: _run, ...info } = entry.spec;
+    return info;
+  }
+
+  /** list describes every tool, sorted by name. */
+  list(): ToolInfo[] {
+    return [...this.tools.keys()].toSorted().map((n) => this.info(n)!);
+  }
+
+  /** executableText returns the text of the arguments tool `name` executes (empty if none or unknown). */
+  executableText(name: string, args: JsonValue): string[] {
+    const spec = this.tools.get(name)?.spec;
+    if (spec === undefined || spec.executes === undefined || spec.executes.length === 0) return [];
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) return [];
+    const out: string[] = [];
+    for (const key of spec.executes) {
+      if (!Object.hasOwn(args, key)) continue;
+      const value = (args as JsonObject)[key];
+      if (typeof value === 'string') out.push(value);
+      else if (Array.isArray(value)) out.push(value.map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(' '));
+      else if (value !== null && value !== undefined) out.push(JSON.stringify(value));
+    }
+    return out;
+  }
+
+  /**
+   * call runs tool `name` with `args` for `caller`. A synchronous tool
+   * answers synchronously; an asynchronous one returns a promise that settles
+   * within its timeout. Errors (thrown, or the promise's rejection) are
+   * always KernelErrors: ENOENT, EINVAL, ETIMEDOUT, EFBIG, EIO or the tool's own.
+   */
+  call(name: string, args: JsonValue, caller: ToolCaller): ToolResult | Promise<ToolResult> {
+    const entry = this.tools.get(name);
+    if (entry === undefined) throw new KernelError('ENOENT', `no tool '${name}'`);
+    const { spec, validate } = entry;
+    const input = (args === null ? EMPTY : args) as JsonObject;
+    if (!validate(input)) throw new KernelError('EINVAL', `tool '${name}': ${schemaError(validate)}`);
+    const started = Date.now();
+    const controller = new AbortController();
+    let output: JsonValue | Promise<JsonValue>;
+    try {
+      output = spec.run(input, { caller, signal: controller.signal, maxOutputBytes: spec.maxOutputBytes });
+    } catch (err) {
+      throw failure(name, err);
+    }
+    if (!(output instanceof Promise)) return finish(spec, output, started);
+    return new Promise<ToolResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        controller.abort(new KernelError('ETIMEDOUT', `tool '${name}' timed out after ${spec.timeoutMs} ms`));
+        reject(controller.signal.reason as KernelError);
+      }, spec.timeoutMs);
+      output.then(
+        (value) => {
+          clearTimeout(timer);
+          if (controller.signal.aborted) return;
+          try {
+            resolve(finish(spec, value, started));
+          } catch (err) {
+            reject(failure(name, err));
+          }
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          if (!controller.signal.aborted) reject(failure(name, err));
+        },
+      );
+    });
+  }
+}

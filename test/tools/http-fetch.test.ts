@@ -1,0 +1,129 @@
+/**
+ * http.fetch against a real HTTP server on loopback: hosts allowlisted by a
+ * policy glob on `url`, canonical URLs only, schemes other than http(s)
+ * refused, redirects returned not followed, size and time limits.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkUrl, httpFetchTool } from '../../kernel/tools/http-fetch.ts';
+import { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { syscallRecords } from '../syscalls/harness.ts';
+import { execReport, localServer, policy, toolKernel, TRY, type LocalServer } from './helpers.ts';
+
+let server: LocalServer;
+
+beforeAll(async () => {
+  server = await localServer((req, body, res) => {
+    if (req.url === '/hello') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('hello, agent');
+    } else if (req.url === '/echo') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ method: req.method, body, header: req.headers['x-agent'] ?? null }));
+    } else if (req.url === '/big') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('x'.repeat(200_000));
+    } else if (req.url === '/slow') {
+      setTimeout(() => res.end('late'), 3000);
+    } else if (req.url === '/redirect') {
+      res.writeHead(302, { location: 'http://localhost:1/elsewhere' });
+      res.end();
+    } else if (req.url === '/bytes') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      res.end(Buffer.from([0, 1, 2, 255]));
+    } else {
+      res.writeHead(404);
+      res.end('not found');
+    }
+  });
+});
+
+afterAll(() => server.close());
+
+function kernel(limits: { maxOutputBytes?: number; timeoutMs?: number } = {}) {
+  const registry = new ToolRegistry();
+  registry.register(httpFetchTool(limits));
+  return toolKernel({ policy: policy(`{ id: loopback-only, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch], args: [{ arg: url, glob: '${server.url}/**' }] }`), registry });
+}
+
+describe('http.fetch', () => {
+  it('GET and POST to an allowlisted host: status, headers, body', async () => {
+    const value = await execReport<{ status: number; body: string; headers: Record<string, string> }[]>(
+      kernel(),
+      `${TRY}report([
+        tryExec('http.fetch', { url: '${server.url}/hello' }),
+        tryExec('http.fetch', { url: '${server.url}/echo', method: 'POST', body: 'ping', headers: { 'x-agent': 'a1' } }),
+        tryExec('http.fetch', { url: '${server.url}/bytes' }),
+        tryExec('http.fetch', { url: '${server.url}/missing' }),
+      ]);`,
+    );
+    expect(value[0]).toMatchObject({ status: 200, url: `${server.url}/hello`, body: 'hello, agent', headers: { 'content-type': 'text/plain' } });
+    expect(JSON.parse(value[1]!.body)).toEqual({ method: 'POST', body: 'ping', header: 'a1' });
+    expect(value[2]).toMatchObject({ status: 200, bodyBase64: 'AAEC/w==' });
+    expect(value[3]).toMatchObject({ status: 404, body: 'not found' });
+  });
+
+  it('a host the policy does not name is EACCES, and nothing is sent', async () => {
+    const before = server.requests.length;
+    const k = kernel();
+    const port = new URL(server.url).port;
+    const value = await execReport(k, `${TRY}report([
+      tryExec('http.fetch', { url: 'http://localhost:${port}/hello' }),
+      tryExec('http.fetch', { url: 'http://127.0.0.2:${port}/hello' }),
+      tryExec('http.fetch', { url: '${server.url}.evil.example/x' }),
+    ].map((r) => r.errno));`);
+    expect(value).toEqual(['EACCES', 'EACCES', 'EACCES']);
+    expect(server.requests.length).toBe(before);
+    expect(syscallRecords(k, 'SYS_EXEC').map((r) => r.rule)).toEqual(['default-deny', 'default-deny', 'default-deny']);
+  });
+
+  it('refuses other schemes, user info and non-canonical URLs with EINVAL, even when policy allows', async () => {
+    const registry = new ToolRegistry();
+    registry.register(httpFetchTool());
+    const k = toolKernel({ policy: policy('{ id: any-url, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch] }'), registry });
+    const value = await execReport<{ errno: string; message: string }[]>(k, `${TRY}report([
+      tryExec('http.fetch', { url: 'file:///etc/passwd' }),
+      tryExec('http.fetch', { url: 'ftp://example.com/' }),
+      tryExec('http.fetch', { url: 'http://user:pw@127.0.0.1/' }),
+      tryExec('http.fetch', { url: 'HTTP://127.0.0.1/' }),
+      tryExec('http.fetch', { url: 'http://127.0.0.1' }),
+      tryExec('http.fetch', { url: 'http://127.0.0.1\\\\@evil.example/' }),
+      tryExec('http.fetch', { url: 'http://127.0.0.1/', body: 'x' }),
+      tryExec('http.fetch', { url: 'http://127.0.0.1/', headers: { Host: 'evil.example' } }),
+    ]);`);
+    expect(value.map((r) => r.errno)).toEqual(Array.from({ length: 8 }, () => 'EINVAL'));
+    expect(value[0]!.message).toMatch(/must match pattern/);
+    expect(value[4]!.message).toBe("http.fetch: use the URL's canonical form 'http://127.0.0.1/' (policy matches the text as given)");
+    expect(value[6]!.message).toBe('http.fetch: a GET request has no body');
+    expect(() => checkUrl('https://a.example/x?y#z')).not.toThrow();
+    expect(() => checkUrl('javascript:alert(1)')).toThrow(/scheme javascript: is not allowed/);
+  });
+
+  it('returns a redirect instead of following it', async () => {
+    const value = await execReport(kernel(), `${TRY}report(tryExec('http.fetch', { url: '${server.url}/redirect' }));`);
+    expect(value).toMatchObject({ status: 302, headers: { location: 'http://localhost:1/elsewhere' } });
+  });
+
+  it('EFBIG past the size limit, ETIMEDOUT past the time limit', async () => {
+    const value = await execReport(kernel({ maxOutputBytes: 10_000, timeoutMs: 300 }), `${TRY}report([
+      tryExec('http.fetch', { url: '${server.url}/big' }),
+      tryExec('http.fetch', { url: '${server.url}/slow' }),
+      tryExec('http.fetch', { url: '${server.url}/hello' }).body,
+    ]);`);
+    expect(value).toEqual([
+      { errno: 'EFBIG', message: 'http.fetch: response body is over the limit of 10000 bytes' },
+      { errno: 'ETIMEDOUT', message: "tool 'http.fetch' timed out after 300 ms" },
+      'hello, agent',
+    ]);
+  });
+
+  it('EIO when the host cannot be reached', async () => {
+    const registry = new ToolRegistry();
+    registry.register(httpFetchTool());
+    const k = toolKernel({ policy: policy('{ id: any-url, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch] }'), registry });
+    const closed = await localServer(() => {});
+    const url = closed.url;
+    await closed.close();
+    const value = await execReport<{ errno: string }>(k, `${TRY}report(tryExec('http.fetch', { url: '${url}/' }));`);
+    expect(value.errno).toBe('EIO');
+  });
+});

@@ -1,0 +1,102 @@
+/**
+ * llm.chat against an OpenAI-compatible server the test starts on loopback:
+ * the request it receives, the API key that never reaches ring 3, token
+ * usage counted per agent, and a token budget that runs out and then denies.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { llmChatTool } from '../../kernel/tools/llm-chat.ts';
+import { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { log, syscallRecords } from '../syscalls/harness.ts';
+import { execReport, localServer, policy, toolKernel, TRY, type LocalServer } from './helpers.ts';
+
+const KEY = 'sk-test-ring0-only-0123456789';
+let server: LocalServer;
+
+beforeAll(async () => {
+  server = await localServer((req, body, res) => {
+    if (req.url !== '/v1/chat/completions' || req.method !== 'POST') {
+      res.writeHead(404).end();
+      return;
+    }
+    const request = JSON.parse(body) as { model: string; messages: { content: string }[] };
+    const last = request.messages.at(-1)?.content ?? '';
+    if (last === 'fail') {
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `upstream broke (key ${KEY})` } }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(
+      JSON.stringify({
+        id: 'chatcmpl-1',
+        object: 'chat.completion',
+        model: request.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: `echo: ${last}` }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 30, completion_tokens: 10, total_tokens: 40 },
+      }),
+    );
+  });
+});
+
+afterAll(() => server.close());
+
+function kernel(rules: string[]) {
+  const registry = new ToolRegistry();
+  registry.register(llmChatTool({ endpoint: `${server.url}/v1`, model: 'test-model', models: ['other-model'], apiKey: KEY, timeoutMs: 5000 }));
+  return toolKernel({ policy: policy(...rules), registry });
+}
+
+const ASK = (text: string) => `tryExec('llm.chat', { messages: [{ role: 'user', content: '${text}' }] })`;
+
+describe('llm.chat', () => {
+  it('posts to <endpoint>/chat/completions with the key; the agent gets content and usage, never the key', async () => {
+    const k = kernel(['{ id: llm, effect: allow, syscalls: [SYS_EXEC], tools: [llm.chat] }']);
+    const before = server.requests.length;
+    const value = await execReport(k, `${TRY}report([${ASK('hi')}, tryExec('llm.chat', { model: 'other-model', messages: [{ role: 'user', content: 'x' }] }).model, tryExec('llm.chat', { model: 'gpt-unlisted', messages: [{ role: 'user', content: 'x' }] }).errno, ${ASK('fail')}]);`);
+    expect(value).toEqual([
+      { model: 'test-model', role: 'assistant', content: 'echo: hi', finish_reason: 'stop', usage: { prompt_tokens: 30, completion_tokens: 10, total_tokens: 40 } },
+      'other-model',
+      'EINVAL',
+      { errno: 'EIO', message: 'llm.chat: the endpoint answered 500: upstream broke (key [redacted])' },
+    ]);
+    const sent = server.requests.slice(before);
+    expect(sent).toHaveLength(3);
+    expect(sent[0]!.headers.authorization).toBe(`Bearer ${KEY}`);
+    expect(JSON.parse(sent[0]!.body)).toEqual({ model: 'test-model', messages: [{ role: 'user', content: 'hi' }] });
+    expect(JSON.stringify(value)).not.toContain(KEY);
+    expect(JSON.stringify(log(k))).not.toContain(KEY);
+    expect(k.engine.counters.tokensUsed('tester')).toBe(40 * 2 + 0);
+  });
+
+  it('a token budget runs out: calls are allowed until the agent has used it, then denied', async () => {
+    const k = kernel(["{ id: llm-budget, effect: allow, syscalls: [SYS_EXEC], tools: [llm.chat], limits: { token_budget: 100 } }"]);
+    const value = await execReport(k, `${TRY}report([${ASK('one')}, ${ASK('two')}, ${ASK('three')}, ${ASK('four')}].map((r) => r.errno ? r : r.usage.total_tokens));`);
+    expect(value).toEqual([40, 40, 40, { errno: 'EACCES', message: 'SYS_EXEC denied by llm-budget: limit: token budget 100 used up' }]);
+    expect(k.engine.counters.tokensUsed('tester')).toBe(120);
+    expect(syscallRecords(k, 'SYS_EXEC').map((r) => [r.effect, r.reason])).toEqual([
+      ['allow', 'allowed by rule llm-budget'],
+      ['allow', 'allowed by rule llm-budget'],
+      ['allow', 'allowed by rule llm-budget'],
+      ['deny', 'limit: token budget 100 used up'],
+    ]);
+    // Budgets are per agent: another agent still has its own.
+    const other = await execReport(k, `${TRY}report(${ASK('fresh')}.usage.total_tokens);`, 'other-agent');
+    expect(other).toBe(40);
+  });
+
+  it('EIO when the endpoint cannot be reached; ETIMEDOUT past the timeout', async () => {
+    const slow = await localServer(() => {});
+    const registry = new ToolRegistry();
+    registry.register(llmChatTool({ endpoint: `${slow.url}/v1`, model: 'm', timeoutMs: 200 }));
+    const dead = await localServer(() => {});
+    const deadUrl = dead.url;
+    await dead.close();
+    registry.register({ ...llmChatTool({ endpoint: `${deadUrl}/v1`, model: 'm' }), name: 'llm.dead' });
+    const k = toolKernel({ policy: policy("{ id: llm, effect: allow, syscalls: [SYS_EXEC], tools: ['llm.*'] }"), registry });
+    const value = await execReport(k, `${TRY}report([${ASK('x')}, tryExec('llm.dead', { messages: [{ role: 'user', content: 'x' }] })]);`);
+    await slow.close();
+    expect(value).toEqual([
+      { errno: 'ETIMEDOUT', message: "tool 'llm.chat' timed out after 200 ms" },
+      { errno: 'EIO', message: 'llm.chat: the model endpoint cannot be reached' },
+    ]);
+  });
+});

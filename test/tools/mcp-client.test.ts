@@ -1,0 +1,98 @@
+/**
+ * A real MCP server from the npm registry (@modelcontextprotocol/server-memory)
+ * spawned over stdio; its tools registered as mcp.memory.* with the server's
+ * own schemas and called by an agent under a policy that allows some and
+ * denies another.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRegistry, parseToolsConfig } from '../../kernel/tools/config.ts';
+import type { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { syscallRecords } from '../syscalls/harness.ts';
+import { execReport, MEMORY_SERVER, policy, toolKernel, TRY } from './helpers.ts';
+
+
+let dir: string;
+let registry: ToolRegistry;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'agent-kernel-mcp-'));
+  const config = parseToolsConfig(
+    {
+      tools: { builtin: { 'time.now': {} } },
+      mcp_servers: { memory: { command: process.execPath, args: [MEMORY_SERVER], env: { MEMORY_FILE_PATH: join(dir, 'memory.jsonl') }, stderr: 'ignore', timeout_ms: 10_000 } },
+    },
+    join(dir, 'agentd.yaml'),
+  );
+  registry = await buildRegistry(config);
+}, 30_000);
+
+afterAll(async () => {
+  await registry.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const RULES = [
+  "{ id: memory-read, effect: allow, syscalls: [SYS_EXEC], tools: [mcp.memory.read_graph, mcp.memory.search_nodes] }",
+  "{ id: memory-write, effect: allow, syscalls: [SYS_EXEC], tools: ['mcp.memory.create_*'] }",
+  "{ id: memory-no-delete, effect: deny, syscalls: [SYS_EXEC], tools: ['mcp.memory.delete_*'], reason: 'memory is append-only for agents' }",
+];
+
+describe('MCP servers as a tool source', () => {
+  it('registers each server tool as mcp.<server>.<tool> with its own schema and a risk from its annotations', () => {
+    const names = registry.list().map((t) => t.name);
+    expect(names).toEqual(expect.arrayContaining(['mcp.memory.create_entities', 'mcp.memory.delete_entities', 'mcp.memory.read_graph', 'mcp.memory.search_nodes', 'time.now']));
+    const read = registry.info('mcp.memory.read_graph')!;
+    expect(read).toMatchObject({ source: 'mcp:memory', risk: 'low' });
+    const create = registry.info('mcp.memory.create_entities')!;
+    expect(create.risk).toBe('medium');
+    expect(create.inputSchema).toMatchObject({ type: 'object', properties: { entities: { type: 'array' } }, required: ['entities'] });
+  });
+
+  it('an agent calls the tools the policy allows; the denied one is EACCES and changes nothing', async () => {
+    const kernel = toolKernel({ policy: policy(...RULES), registry });
+    const value = await execReport<Record<string, unknown>>(
+      kernel,
+      `${TRY}
+      const created = tryExec('mcp.memory.create_entities', { entities: [{ name: 'Ada', entityType: 'person', observations: ['wrote the first program'] }] });
+      const found = tryExec('mcp.memory.search_nodes', { query: 'Ada' });
+      const deleted = tryExec('mcp.memory.delete_entities', { entityNames: ['Ada'] });
+      const badArgs = tryExec('mcp.memory.create_entities', { entities: 'Ada' });
+      const graph = tryExec('mcp.memory.read_graph', {});
+      report({ created: created.structuredContent, found: found.structuredContent.entities.map((e) => e.name), deleted, badArgs: badArgs.errno, graph: graph.structuredContent.entities.map((e) => e.name), text: graph.content[0].type });
+      `,
+      'researcher',
+    );
+    expect(value).toEqual({
+      created: { entities: [{ name: 'Ada', entityType: 'person', observations: ['wrote the first program'] }] },
+      found: ['Ada'],
+      deleted: { errno: 'EACCES', message: 'SYS_EXEC denied by memory-no-delete: memory is append-only for agents' },
+      badArgs: 'EINVAL',
+      graph: ['Ada'],
+      text: 'text',
+    });
+    expect(syscallRecords(kernel, 'SYS_EXEC').map((r) => [r.effect, r.rule])).toEqual([
+      ['allow', 'memory-write'],
+      ['allow', 'memory-read'],
+      ['deny', 'memory-no-delete'],
+      ['allow', 'memory-write'],
+      ['allow', 'memory-read'],
+    ]);
+    const file = join(dir, 'memory.jsonl');
+    expect(existsSync(file) && readFileSync(file, 'utf8')).toContain('"Ada"');
+  });
+
+  it('a tool the server reports as failed is EIO with the server’s message', async () => {
+    const kernel = toolKernel({ policy: policy("{ id: obs, effect: allow, syscalls: [SYS_EXEC], tools: [mcp.memory.add_observations] }"), registry });
+    const value = await execReport<{ errno: string; message: string }>(kernel, `${TRY}report(tryExec('mcp.memory.add_observations', { observations: [{ entityName: 'Nobody', contents: ['x'] }] }));`);
+    expect(value.errno).toBe('EIO');
+    expect(value.message).toMatch(/^mcp\.memory\.add_observations: .*Nobody/);
+  });
+
+  it('a server that cannot start is a configuration error naming it', async () => {
+    const config = parseToolsConfig({ mcp_servers: { broken: { command: '/nonexistent/server', connect_timeout_ms: 5000, stderr: 'ignore' } } }, join(dir, 'broken.yaml'));
+    await expect(buildRegistry(config)).rejects.toThrow(/broken\.yaml: mcp_servers\.broken: /);
+  });
+});
