@@ -1,0 +1,136 @@
+/**
+ * McpGateway serves the governed tool set as an MCP server, so an existing
+ * MCP host gets the kernel's policy, approvals and recorder. The host is one
+ * caller, agent `mcp-gateway` (labels `via: mcp` and `mcp_client: <name the
+ * client gave>`, which is self-declared: match on it only to tell honest
+ * clients apart), holding capability `tool:*`, so the policy alone decides.
+ * Every `tools/call` takes the same path as an agent's SYS_EXEC: the one
+ * dispatcher decodes it, asks the policy engine, records the decision, waits
+ * for an approval if a rule requires one, then runs the tool. The gateway is
+ * not a process: it has no VFS, so nothing it runs can be a vfs-to-exec flow.
+ */
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { KernelServices, SyscallContext, ToolResult } from '../../syscalls/context.ts';
+import { dispatch, type Reply } from '../../syscalls/dispatch.ts';
+import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
+import { Identity } from '../capabilities.ts';
+import { processTools } from './process-tools.ts';
+import type { ToolRegistry } from './registry.ts';
+import { WriteTracker } from './write-tracker.ts';
+
+export const GATEWAY_AGENT = 'mcp-gateway';
+const SERVER_INFO = { name: 'agent-kernel', version: '0.1.0' };
+
+function unsupported(): never {
+  throw new KernelError('ENOSYS', 'the MCP gateway runs tools only');
+}
+
+/** clientLabel keeps a client's self-declared name within label limits. */
+function clientLabel(name: string | undefined): string {
+  return (name ?? 'unknown').replace(/[^\x20-\x7e]/g, '?').slice(0, 128);
+}
+
+/** gatewayContext is the caller the dispatcher sees for calls from the MCP host. */
+function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, client: string): SyscallContext {
+  const identity = new Identity({ id: GATEWAY_AGENT, labels: { via: 'mcp', mcp_client: client }, capabilities: ['tool:*'] });
+  const nothingWritten = new WriteTracker();
+  const ctx: SyscallContext = {
+    pid: 0,
+    agentId: GATEWAY_AGENT,
+    identity,
+    fs: { resolve: unsupported, stat: unsupported, readdir: unsupported, mkdir: unsupported, unlink: unsupported },
+    files: { open: unsupported, read: unsupported, write: unsupported, close: unsupported, pipe: unsupported },
+    tools: processTools(registry, { pid: 0, agentId: GATEWAY_AGENT, addTokens: (n) => engine.addTokens(GATEWAY_AGENT, n) }, () => nothingWritten),
+    alive: () => true,
+    exit: unsupported,
+    violation: () => undefined,
+    checkPolicy: unsupported,
+    signal: unsupported,
+    sigaction: unsupported,
+    sigprocmask: unsupported,
+    spawn: unsupported,
+    wait: unsupported,
+    checkpoint: unsupported,
+  };
+  return ctx;
+}
+
+/** toCallResult turns a dispatcher reply into an MCP tool result; a fault is an `isError` result naming the errno. */
+function toCallResult(reply: Exclude<Reply, { later: Promise<Reply> }>, source: string | undefined): CallToolResult {
+  if ('errno' in reply) return { isError: true, content: [{ type: 'text', text: `${reply.errno}: ${reply.message}` }] };
+  const result = reply.v as ToolResult;
+  const output = result.output;
+  if (source?.startsWith('mcp:') && output !== null && typeof output === 'object' && !Array.isArray(output) && Array.isArray((output as Record<string, unknown>).content)) {
+    return output as unknown as CallToolResult;
+  }
+  const structured = output !== null && typeof output === 'object' && !Array.isArray(output) ? { structuredContent: output as Record<string, unknown> } : {};
+  return { content: [{ type: 'text', text: JSON.stringify(output) }], ...structured };
+}
+
+export interface McpGatewayOptions {
+  readonly services: KernelServices;
+  readonly registry: ToolRegistry;
+  /** Where LLM tokens are counted (the policy engine's counters). */
+  readonly tokens: { addTokens(agentId: string, n: number): void };
+}
+
+/** McpGateway is one MCP server session over one transport. */
+export class McpGateway {
+  private readonly server = new McpServer(SERVER_INFO, { capabilities: { tools: {} } });
+  private readonly options: McpGatewayOptions;
+  private ctx: SyscallContext | undefined;
+
+  constructor(options: McpGatewayOptions) {
+    this.options = options;
+    const low = this.server.server;
+    low.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: options.registry.list().map((t) => ({
+        name: t.name,
+        description: `${t.description} [risk: ${t.risk}]`,
+        inputSchema: { ...t.inputSchema, type: 'object' as const },
+      })),
+    }));
+    low.setRequestHandler(CallToolRequestSchema, async (request) => {
+      const name = request.params.name;
+      const raw = dispatch(options.services, this.context(), SYSCALL_NUMBERS.SYS_EXEC, [name, request.params.arguments ?? null]);
+      let reply = raw;
+      while ('later' in reply) reply = await reply.later;
+      return toCallResult(reply, options.registry.info(name)?.source);
+    });
+  }
+
+  private context(): SyscallContext {
+    if (this.ctx === undefined) {
+      const client = clientLabel(this.server.server.getClientVersion()?.name);
+      this.ctx = gatewayContext(this.options.registry, this.options.tokens, client);
+      this.options.services.recorder.record({ type: 'spawn', pid: 0, agentId: GATEWAY_AGENT, detail: `mcp gateway session for client '${client}'` });
+    }
+    return this.ctx;
+  }
+
+  /** connect serves on `transport` until it closes. */
+  async connect(transport: Transport): Promise<void> {
+    await this.server.connect(transport);
+  }
+
+  /** closed resolves when the transport closes. */
+  closed(): Promise<void> {
+    return new Promise((resolve) => {
+      const previous = this.server.server.onclose;
+      // The SDK's Protocol offers only the onclose property; the previous handler is chained.
+      // oxlint-disable-next-line unicorn/prefer-add-event-listener
+      this.server.server.onclose = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.ctx !== undefined) this.options.services.recorder.record({ type: 'exit', pid: 0, agentId: GATEWAY_AGENT, detail: 'mcp gateway session closed' });
+    await this.server.close();
+  }
+}
