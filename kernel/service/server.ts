@@ -5,6 +5,7 @@
  * those schemas is served at /openapi.json.
  */
 import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServiceContext } from './context.ts';
 import { approvalRoutes } from './routes/approvals.ts';
@@ -16,7 +17,12 @@ import { vfsRoutes } from './routes/vfs.ts';
 import { tokenMatches } from './token.ts';
 
 export async function buildServer(ctx: ServiceContext, token: string): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, ajv: { customOptions: { allErrors: false, removeAdditional: false, coerceTypes: 'array', allowUnionTypes: true } } });
+  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
+  // A JSON body is checked as sent: `"agent": 5` is a wrong type, not the string "5".
+  // Path and query parameters arrive as text and are coerced to their schema's types.
+  const bodies = new Ajv({ strict: false, allErrors: false, coerceTypes: false, allowUnionTypes: true });
+  const texts = new Ajv({ strict: false, allErrors: false, coerceTypes: 'array', allowUnionTypes: true });
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : texts).compile(schema));
 
   await app.register(swagger, {
     openapi: {

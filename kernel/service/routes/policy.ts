@@ -11,6 +11,13 @@ const SOURCE_BODY = {
   properties: { source: { type: 'string', maxLength: 16 * 1024 * 1024 }, filename: { type: 'string', maxLength: 256 } },
 } as const;
 
+/** A refused policy names where it went wrong, and (on replace) the version that stays in force. */
+const POLICY_PROBLEM = {
+  type: 'object',
+  properties: { ...PROBLEM.properties, ok: { type: 'boolean' }, kept: { type: 'string' }, line: { type: 'integer' }, column: { type: 'integer' }, field: { type: 'string' } },
+  required: ['error'],
+} as const;
+
 interface SourceBody {
   source: string;
   filename?: string;
@@ -31,7 +38,7 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     source: engine.policy.source,
   }));
 
-  app.post<{ Body: SourceBody }>('/v1/policy/validate', { schema: { summary: 'Validate a policy without installing it', body: SOURCE_BODY, response: { '4xx': PROBLEM } } }, (req, reply) => {
+  app.post<{ Body: SourceBody }>('/v1/policy/validate', { schema: { summary: 'Validate a policy without installing it', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, (req, reply) => {
     try {
       const policy = parsePolicy(req.body.source, req.body.filename ?? 'policy.yaml');
       return { ok: true, version: policy.version, rules: policy.document.rules.length };
@@ -40,7 +47,7 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     }
   });
 
-  app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': PROBLEM } } }, (req, reply) => {
+  app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, (req, reply) => {
     let policy;
     try {
       policy = parsePolicy(req.body.source, req.body.filename ?? 'policy.yaml');
