@@ -77,6 +77,8 @@ export class Sandbox {
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
+  /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
+  private started = false;
 
   /** Sandbox compiles `program` in a fresh isolate; ENOEXEC on a syntax error. */
   constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks) {
@@ -141,7 +143,7 @@ export class Sandbox {
 
   /** idle: the program's synchronous part is done and nothing runs in the isolate. */
   get idle(): boolean {
-    return this.entered === 0 && this.waiting === undefined && !this.ended;
+    return this.started && this.entered === 0 && this.waiting === undefined && !this.ended;
   }
 
   /**
@@ -169,6 +171,7 @@ export class Sandbox {
 
   /** start runs the program; the returned promise settles when its synchronous part is done. */
   async start(): Promise<void> {
+    this.started = true;
     this.entered++;
     try {
       await this.script.run(this.context);

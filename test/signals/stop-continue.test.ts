@@ -1,0 +1,129 @@
+/**
+ * SIGSTOP and SIGCONT. A stopped agent's next syscall waits for SIGCONT:
+ * an agent blocked (awaiting, or in a pipe read) stays put even when what it
+ * waits for arrives; an agent busy with syscalls makes none while stopped.
+ * SIGKILL still ends a stopped agent. An agent in a pure CPU loop is only
+ * parked at its next syscall: stopping cannot interrupt JavaScript.
+ */
+import { describe, expect, it } from 'vitest';
+import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, sleep, start, until } from '../live-agents.ts';
+
+describe('SIGSTOP / SIGCONT', () => {
+  it('an idle agent: a handled signal sent while it is stopped runs only after SIGCONT', async () => {
+    const kernel = kernelFor();
+    const agent = start(kernel, `sys.signal.on('SIGINT', () => console.log('handled')); ${IDLE}`);
+    await idle(agent);
+    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
+    expect(kernel.kill(agent.pid, 'SIGINT')).toBe('delivered');
+    await sleep(50);
+    expect(agent.stdout()).toBe('');
+    expect(agent.proc.state).toBe('stopped');
+    expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
+    await printed(agent, 'handled');
+    expect(agent.proc.exit).toBeUndefined();
+  });
+
+  it('an agent blocked in a pipe read stays stopped when its data arrives, and reads it after SIGCONT', async () => {
+    const kernel = kernelFor();
+    const input = hostPipe();
+    const agent = start(kernel, "for (;;) { const c = sys.read(0); if (c.length === 0) break; console.log('got ' + sys.decodeUtf8(c)); }", { fds: { stdin: input.stdin } });
+    await parked(agent);
+    expect(agent.proc.state).toBe('blocked');
+    kernel.kill(agent.pid, 'SIGSTOP');
+    expect(agent.proc.state).toBe('stopped');
+    await input.send('one');
+    await sleep(50);
+    expect(agent.stdout()).toBe('');
+    expect(agent.proc.state).toBe('stopped');
+    kernel.kill(agent.pid, 'SIGCONT');
+    await printed(agent, 'got one\n');
+    input.close();
+    expect(await exited(agent)).toMatchObject({ status: 0 });
+  });
+
+  it('a busy agent making syscalls makes none while stopped, and carries on after SIGCONT', async () => {
+    const kernel = kernelFor();
+    const agent = start(kernel, "console.log('ready'); for (;;) sys.getpid();");
+    await printed(agent, 'ready');
+    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
+    await parked(agent);
+    const stoppedAt = agent.proc.syscalls;
+    await sleep(100);
+    expect(agent.proc.syscalls).toBe(stoppedAt);
+    expect(agent.proc.state).toBe('stopped');
+    expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
+    await until(() => agent.proc.syscalls > stoppedAt + 100, 'the syscall count to grow again');
+    expect(agent.proc.state).not.toBe('stopped');
+  });
+
+  it('SIGKILL ends a stopped idle agent', async () => {
+    const kernel = kernelFor();
+    const agent = start(kernel, IDLE);
+    await idle(agent);
+    kernel.kill(agent.pid, 'SIGSTOP');
+    expect(kernel.kill(agent.pid, 'SIGKILL')).toBe('terminated');
+    expect(await exited(agent)).toMatchObject({ status: 132, reason: { kind: 'signal', signal: 'SIGKILL' } });
+  });
+
+  it('SIGKILL ends an agent parked at a syscall by SIGSTOP, and the parked call never runs', async () => {
+    const kernel = kernelFor();
+    const agent = start(kernel, "console.log('ready'); for (;;) sys.writeFile('mem/working/tick', 'x');", { agentId: 'ticker' });
+    await printed(agent, 'ready');
+    kernel.kill(agent.pid, 'SIGSTOP');
+    await parked(agent);
+    const log = kernel.recorder as MemoryDecisionLog;
+    const records = log.list().length;
+    kernel.kill(agent.pid, 'SIGKILL');
+    expect(await exited(agent)).toMatchObject({ status: 132 });
+    await sleep(20);
+    // Nothing but the signal and exit records was added: the parked call was never decided or run.
+    expect(log.list().slice(records).map((r) => r.type)).toEqual(['signal', 'exit']);
+  });
+
+  it('SIGTERM with the default action ends a stopped agent at once (as Linux does for fatal signals)', async () => {
+    const kernel = kernelFor();
+    const agent = start(kernel, IDLE);
+    await idle(agent);
+    kernel.kill(agent.pid, 'SIGSTOP');
+    expect(kernel.kill(agent.pid, 'SIGTERM')).toBe('terminated');
+    expect(agent.proc.exit?.status).toBe(133);
+  });
+
+  it('SIGSTOP twice needs one SIGCONT; a SIGCONT clears a SIGSTOP still pending under the mask', async () => {
+    const kernel = kernelFor();
+    const input = hostPipe();
+    const agent = start(kernel, "sys.signal.mask(['SIGSTOP']); sys.read(0); sys.signal.unmask(['SIGSTOP']); console.log('not stopped');", { fds: { stdin: input.stdin } });
+    await parked(agent);
+    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('pending');
+    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('pending');
+    expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('ignored');
+    expect(kernel.ps().find((p) => p.pid === agent.pid)?.pendingSignals).toEqual([]);
+    await input.send('go');
+    expect(await exited(agent)).toMatchObject({ status: 0 });
+    expect(agent.stdout()).toBe('not stopped\n');
+
+    const second = start(kernel, IDLE);
+    await idle(second);
+    expect([kernel.kill(second.pid, 'SIGSTOP'), kernel.kill(second.pid, 'SIGSTOP')]).toEqual(['stopped', 'stopped']);
+    expect(kernel.kill(second.pid, 'SIGCONT')).toBe('continued');
+    expect(second.proc.stopped).toBe(false);
+  });
+
+  it('an agent in a pure CPU loop keeps running while stopped until its next syscall, where it parks', async () => {
+    const kernel = kernelFor();
+    // The loop is long enough (hundreds of ms) that SIGSTOP arrives well inside it.
+    const agent = start(kernel, "console.log('loop start'); let x = 0; for (let i = 0; i < 3e8; i++) x = (x + i) | 0; console.log('loop done ' + (x !== 1));");
+    await printed(agent, 'loop start');
+    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
+    const cpuAtStop = agent.proc.sandbox!.cpuTimeNs;
+    await parked(agent);
+    // It ran on after SIGSTOP — CPU time grew — and was parked only at the console.log after the loop.
+    expect(agent.proc.sandbox!.cpuTimeNs).toBeGreaterThan(cpuAtStop);
+    expect(agent.stdout()).toBe('loop start\n');
+    expect(agent.proc.state).toBe('stopped');
+    kernel.kill(agent.pid, 'SIGCONT');
+    expect(await exited(agent)).toMatchObject({ status: 0 });
+    expect(agent.stdout()).toBe('loop start\nloop done true\n');
+  });
+});
