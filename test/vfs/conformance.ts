@@ -2,7 +2,9 @@
  * backendConformance is the suite every VfsBackend must pass. `make` returns
  * a fresh, empty backend each time; paths are absolute within the backend
  * (`/` is its root) and already normalised, as the VFS hands them over.
- * Errors must be KernelError values carrying the POSIX errno.
+ * Errors must be KernelError values carrying the POSIX errno. A backend may
+ * answer at once or with a promise (MaybePromise), so every call is awaited;
+ * an error may be thrown or be the promise's rejection.
  */
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../../syscalls/errno.ts';
@@ -14,10 +16,10 @@ const CREATING: readonly OpenMode[] = ['w', 'w+', 'a', 'a+'];
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const textOf = (data: Uint8Array): string => new TextDecoder().decode(data);
 
-/** errnoOf returns the errno of the KernelError `fn` throws, 'ok' if it returns, and fails on any other throw. */
-function errnoOf(fn: () => unknown): string {
+/** errnoOf returns the errno of the KernelError `fn` throws or rejects with, 'ok' if it returns, and fails on any other error. */
+async function errnoOf(fn: () => unknown): Promise<string> {
   try {
-    fn();
+    await fn();
     return 'ok';
   } catch (err) {
     expect(err, 'backends throw only KernelError').toBeInstanceOf(KernelError);
@@ -25,242 +27,249 @@ function errnoOf(fn: () => unknown): string {
   }
 }
 
-function writeFile(backend: VfsBackend, path: string, text: string): void {
-  const file = backend.open(path, 'w');
-  file.write(bytes(text), 0);
-  file.close();
-}
-
-function readFile(backend: VfsBackend, path: string): string {
-  const file = backend.open(path, 'r');
-  const out = textOf(file.read(file.size(), 0));
-  file.close();
+/** errnosOf runs each call in turn and lists their errnos. */
+async function errnosOf(...fns: (() => unknown)[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const fn of fns) out.push(await errnoOf(fn));
   return out;
 }
 
-function withFile<T>(backend: VfsBackend, path: string, mode: OpenMode, use: (file: BackendFile) => T): T {
-  const file = backend.open(path, mode);
+async function writeFile(backend: VfsBackend, path: string, text: string): Promise<void> {
+  const file = await backend.open(path, 'w');
+  await file.write(bytes(text), 0);
+  await file.close();
+}
+
+async function readFile(backend: VfsBackend, path: string): Promise<string> {
+  const file = await backend.open(path, 'r');
+  const out = textOf(await file.read(await file.size(), 0));
+  await file.close();
+  return out;
+}
+
+async function withFile<T>(backend: VfsBackend, path: string, mode: OpenMode, use: (file: BackendFile) => T | Promise<T>): Promise<T> {
+  const file = await backend.open(path, mode);
   try {
-    return use(file);
+    return await use(file);
   } finally {
-    file.close();
+    await file.close();
   }
 }
 
 export function backendConformance(name: string, make: () => VfsBackend): void {
   describe(`VfsBackend conformance: ${name}`, () => {
     describe('stat and readdir', () => {
-      it('a fresh backend is an empty root directory', () => {
+      it('a fresh backend is an empty root directory', async () => {
         const b = make();
-        expect(b.stat('/').type).toBe('dir');
-        expect(b.readdir('/')).toEqual([]);
+        expect((await b.stat('/')).type).toBe('dir');
+        expect(await b.readdir('/')).toEqual([]);
         expect(typeof b.kind).toBe('string');
       });
 
-      it('stat describes files and directories', () => {
+      it('stat describes files and directories', async () => {
         const b = make();
-        b.mkdir('/d', false);
-        writeFile(b, '/d/f', 'héllo');
-        const file = b.stat('/d/f');
+        await b.mkdir('/d', false);
+        await writeFile(b, '/d/f', 'héllo');
+        const file = await b.stat('/d/f');
         expect([file.type, file.size]).toEqual(['file', 6]);
         expect(Number.isFinite(file.mtimeMs)).toBe(true);
-        expect(b.stat('/d').type).toBe('dir');
+        expect((await b.stat('/d')).type).toBe('dir');
       });
 
-      it('readdir lists names and types of direct children only', () => {
+      it('readdir lists names and types of direct children only', async () => {
         const b = make();
-        b.mkdir('/d/sub/deeper', true);
-        writeFile(b, '/d/b', '');
-        writeFile(b, '/d/a', '');
-        const entries = b.readdir('/d').toSorted((x, y) => x.name.localeCompare(y.name));
+        await b.mkdir('/d/sub/deeper', true);
+        await writeFile(b, '/d/b', '');
+        await writeFile(b, '/d/a', '');
+        const entries = (await b.readdir('/d')).toSorted((x, y) => x.name.localeCompare(y.name));
         expect(entries).toEqual([{ name: 'a', type: 'file' }, { name: 'b', type: 'file' }, { name: 'sub', type: 'dir' }]);
       });
 
-      it('ENOENT for missing paths, ENOTDIR through or on a file', () => {
+      it('ENOENT for missing paths, ENOTDIR through or on a file', async () => {
         const b = make();
-        writeFile(b, '/f', 'x');
-        expect([errnoOf(() => b.stat('/missing')), errnoOf(() => b.readdir('/missing')), errnoOf(() => b.stat('/no/deeper'))]).toEqual(['ENOENT', 'ENOENT', 'ENOENT']);
-        expect([errnoOf(() => b.readdir('/f')), errnoOf(() => b.stat('/f/x'))]).toEqual(['ENOTDIR', 'ENOTDIR']);
+        await writeFile(b, '/f', 'x');
+        expect(await errnosOf(() => b.stat('/missing'), () => b.readdir('/missing'), () => b.stat('/no/deeper'))).toEqual(['ENOENT', 'ENOENT', 'ENOENT']);
+        expect(await errnosOf(() => b.readdir('/f'), () => b.stat('/f/x'))).toEqual(['ENOTDIR', 'ENOTDIR']);
       });
     });
 
     describe('mkdir', () => {
-      it('creates one directory when its parent exists', () => {
+      it('creates one directory when its parent exists', async () => {
         const b = make();
-        b.mkdir('/d', false);
-        b.mkdir('/d/e', false);
-        expect(b.stat('/d/e').type).toBe('dir');
+        await b.mkdir('/d', false);
+        await b.mkdir('/d/e', false);
+        expect((await b.stat('/d/e')).type).toBe('dir');
       });
 
-      it('without recursive: ENOENT for a missing parent, EEXIST for an existing directory or file', () => {
+      it('without recursive: ENOENT for a missing parent, EEXIST for an existing directory or file', async () => {
         const b = make();
-        b.mkdir('/d', false);
-        writeFile(b, '/f', 'x');
-        expect([errnoOf(() => b.mkdir('/x/y', false)), errnoOf(() => b.mkdir('/d', false)), errnoOf(() => b.mkdir('/f', false)), errnoOf(() => b.mkdir('/', false))]).toEqual(['ENOENT', 'EEXIST', 'EEXIST', 'EEXIST']);
-        expect(errnoOf(() => b.stat('/x'))).toBe('ENOENT');
+        await b.mkdir('/d', false);
+        await writeFile(b, '/f', 'x');
+        expect(await errnosOf(() => b.mkdir('/x/y', false), () => b.mkdir('/d', false), () => b.mkdir('/f', false), () => b.mkdir('/', false))).toEqual(['ENOENT', 'EEXIST', 'EEXIST', 'EEXIST']);
+        expect(await errnoOf(() => b.stat('/x'))).toBe('ENOENT');
       });
 
-      it('recursive creates every missing parent and accepts an existing directory', () => {
+      it('recursive creates every missing parent and accepts an existing directory', async () => {
         const b = make();
-        b.mkdir('/a/b/c', true);
-        writeFile(b, '/a/b/keep', 'x');
-        b.mkdir('/a/b', true);
-        b.mkdir('/', true);
-        expect([b.stat('/a').type, b.stat('/a/b').type, b.stat('/a/b/c').type]).toEqual(['dir', 'dir', 'dir']);
-        expect(readFile(b, '/a/b/keep')).toBe('x');
+        await b.mkdir('/a/b/c', true);
+        await writeFile(b, '/a/b/keep', 'x');
+        await b.mkdir('/a/b', true);
+        await b.mkdir('/', true);
+        expect([(await b.stat('/a')).type, (await b.stat('/a/b')).type, (await b.stat('/a/b/c')).type]).toEqual(['dir', 'dir', 'dir']);
+        expect(await readFile(b, '/a/b/keep')).toBe('x');
       });
 
-      it('ENOTDIR when a parent is a file, with or without recursive', () => {
+      it('ENOTDIR when a parent is a file, with or without recursive', async () => {
         const b = make();
-        writeFile(b, '/f', 'x');
-        expect([errnoOf(() => b.mkdir('/f/d', false)), errnoOf(() => b.mkdir('/f/d/e', true))]).toEqual(['ENOTDIR', 'ENOTDIR']);
+        await writeFile(b, '/f', 'x');
+        expect(await errnosOf(() => b.mkdir('/f/d', false), () => b.mkdir('/f/d/e', true))).toEqual(['ENOTDIR', 'ENOTDIR']);
       });
     });
 
     describe('unlink', () => {
-      it('removes a file and an empty directory', () => {
+      it('removes a file and an empty directory', async () => {
         const b = make();
-        writeFile(b, '/f', 'x');
-        b.mkdir('/d', false);
-        b.unlink('/f');
-        b.unlink('/d');
-        expect([errnoOf(() => b.stat('/f')), errnoOf(() => b.stat('/d'))]).toEqual(['ENOENT', 'ENOENT']);
-        expect(b.readdir('/')).toEqual([]);
+        await writeFile(b, '/f', 'x');
+        await b.mkdir('/d', false);
+        await b.unlink('/f');
+        await b.unlink('/d');
+        expect(await errnosOf(() => b.stat('/f'), () => b.stat('/d'))).toEqual(['ENOENT', 'ENOENT']);
+        expect(await b.readdir('/')).toEqual([]);
       });
 
-      it('ENOTEMPTY for a directory with entries, ENOENT for a missing path, ENOTDIR through a file', () => {
+      it('ENOTEMPTY for a directory with entries, ENOENT for a missing path, ENOTDIR through a file', async () => {
         const b = make();
-        b.mkdir('/d', false);
-        writeFile(b, '/d/f', 'x');
-        expect([errnoOf(() => b.unlink('/d')), errnoOf(() => b.unlink('/missing')), errnoOf(() => b.unlink('/d/f/x'))]).toEqual(['ENOTEMPTY', 'ENOENT', 'ENOTDIR']);
-        expect(readFile(b, '/d/f')).toBe('x');
+        await b.mkdir('/d', false);
+        await writeFile(b, '/d/f', 'x');
+        expect(await errnosOf(() => b.unlink('/d'), () => b.unlink('/missing'), () => b.unlink('/d/f/x'))).toEqual(['ENOTEMPTY', 'ENOENT', 'ENOTDIR']);
+        expect(await readFile(b, '/d/f')).toBe('x');
       });
     });
 
     describe('open', () => {
-      it("'r' and 'r+' need an existing file: ENOENT otherwise, and nothing is created", () => {
+      it("'r' and 'r+' need an existing file: ENOENT otherwise, and nothing is created", async () => {
         const b = make();
-        expect([errnoOf(() => b.open('/f', 'r')), errnoOf(() => b.open('/f', 'r+'))]).toEqual(['ENOENT', 'ENOENT']);
-        expect(b.readdir('/')).toEqual([]);
+        expect(await errnosOf(() => b.open('/f', 'r'), () => b.open('/f', 'r+'))).toEqual(['ENOENT', 'ENOENT']);
+        expect(await b.readdir('/')).toEqual([]);
       });
 
-      it.each(CREATING)("'%s' creates a missing file, empty", (mode) => {
+      it.each(CREATING)("'%s' creates a missing file, empty", async (mode) => {
         const b = make();
-        withFile(b, '/f', mode, (file) => expect(file.size()).toBe(0));
-        expect(b.stat('/f')).toMatchObject({ type: 'file', size: 0 });
+        await withFile(b, '/f', mode, async (file) => expect(await file.size()).toBe(0));
+        expect(await b.stat('/f')).toMatchObject({ type: 'file', size: 0 });
       });
 
-      it.each([['r', 'content'], ['r+', 'content'], ['a', 'content'], ['a+', 'content'], ['w', ''], ['w+', '']] as const)("'%s' on an existing file leaves %j", (mode, left) => {
+      it.each([['r', 'content'], ['r+', 'content'], ['a', 'content'], ['a+', 'content'], ['w', ''], ['w+', '']] as const)("'%s' on an existing file leaves %j", async (mode, left) => {
         const b = make();
-        writeFile(b, '/f', 'content');
-        withFile(b, '/f', mode, () => undefined);
-        expect(readFile(b, '/f')).toBe(left);
+        await writeFile(b, '/f', 'content');
+        await withFile(b, '/f', mode, () => undefined);
+        expect(await readFile(b, '/f')).toBe(left);
       });
 
-      it.each(MODES)("'%s' on a directory is EISDIR", (mode) => {
+      it.each(MODES)("'%s' on a directory is EISDIR", async (mode) => {
         const b = make();
-        b.mkdir('/d', false);
-        expect([errnoOf(() => b.open('/d', mode)), errnoOf(() => b.open('/', mode))]).toEqual(['EISDIR', 'EISDIR']);
+        await b.mkdir('/d', false);
+        expect(await errnosOf(() => b.open('/d', mode), () => b.open('/', mode))).toEqual(['EISDIR', 'EISDIR']);
       });
 
-      it.each(MODES)("'%s' below a file is ENOTDIR, below a missing directory ENOENT", (mode) => {
+      it.each(MODES)("'%s' below a file is ENOTDIR, below a missing directory ENOENT", async (mode) => {
         const b = make();
-        writeFile(b, '/f', 'x');
-        expect([errnoOf(() => b.open('/f/x', mode)), errnoOf(() => b.open('/missing/x', mode))]).toEqual(['ENOTDIR', 'ENOENT']);
+        await writeFile(b, '/f', 'x');
+        expect(await errnosOf(() => b.open('/f/x', mode), () => b.open('/missing/x', mode))).toEqual(['ENOTDIR', 'ENOENT']);
       });
     });
 
     describe('read, write, size and close', () => {
-      it('read takes an explicit position and length; past the end it returns empty', () => {
+      it('read takes an explicit position and length; past the end it returns empty', async () => {
         const b = make();
-        writeFile(b, '/f', 'hello world');
-        withFile(b, '/f', 'r', (file) => {
-          expect(textOf(file.read(5, 0))).toBe('hello');
-          expect(textOf(file.read(3, 6))).toBe('wor');
-          expect(textOf(file.read(100, 6))).toBe('world');
-          expect(file.read(10, 11).byteLength).toBe(0);
-          expect(file.read(10, 1000).byteLength).toBe(0);
-          expect(file.read(0, 0).byteLength).toBe(0);
-          expect(file.read(1, 0)).toBeInstanceOf(Uint8Array);
+        await writeFile(b, '/f', 'hello world');
+        await withFile(b, '/f', 'r', async (file) => {
+          expect(textOf(await file.read(5, 0))).toBe('hello');
+          expect(textOf(await file.read(3, 6))).toBe('wor');
+          expect(textOf(await file.read(100, 6))).toBe('world');
+          expect((await file.read(10, 11)).byteLength).toBe(0);
+          expect((await file.read(10, 1000)).byteLength).toBe(0);
+          expect((await file.read(0, 0)).byteLength).toBe(0);
+          expect(await file.read(1, 0)).toBeInstanceOf(Uint8Array);
         });
       });
 
-      it('write at a position overwrites in place and returns the bytes written', () => {
+      it('write at a position overwrites in place and returns the bytes written', async () => {
         const b = make();
-        writeFile(b, '/f', 'hello world');
-        withFile(b, '/f', 'r+', (file) => {
-          expect(file.write(bytes('WORLD'), 6)).toBe(5);
-          expect(file.write(bytes('J'), 0)).toBe(1);
-          expect(file.size()).toBe(11);
+        await writeFile(b, '/f', 'hello world');
+        await withFile(b, '/f', 'r+', async (file) => {
+          expect(await file.write(bytes('WORLD'), 6)).toBe(5);
+          expect(await file.write(bytes('J'), 0)).toBe(1);
+          expect(await file.size()).toBe(11);
         });
-        expect(readFile(b, '/f')).toBe('Jello WORLD');
+        expect(await readFile(b, '/f')).toBe('Jello WORLD');
       });
 
-      it('write past the end extends the file with zero bytes', () => {
+      it('write past the end extends the file with zero bytes', async () => {
         const b = make();
-        withFile(b, '/f', 'w+', (file) => {
-          expect(file.write(bytes('ab'), 3)).toBe(2);
-          expect(file.size()).toBe(5);
-          expect(Array.from(file.read(10, 0))).toEqual([0, 0, 0, 97, 98]);
+        await withFile(b, '/f', 'w+', async (file) => {
+          expect(await file.write(bytes('ab'), 3)).toBe(2);
+          expect(await file.size()).toBe(5);
+          expect(Array.from(await file.read(10, 0))).toEqual([0, 0, 0, 97, 98]);
         });
       });
 
-      it("'a' and 'a+' keep the content and append when written at size()", () => {
+      it("'a' and 'a+' keep the content and append when written at size()", async () => {
         const b = make();
-        writeFile(b, '/f', 'one');
-        withFile(b, '/f', 'a', (file) => file.write(bytes(' two'), file.size()));
-        withFile(b, '/f', 'a+', (file) => {
-          file.write(bytes(' three'), file.size());
-          expect(textOf(file.read(3, 0))).toBe('one');
+        await writeFile(b, '/f', 'one');
+        await withFile(b, '/f', 'a', async (file) => file.write(bytes(' two'), await file.size()));
+        await withFile(b, '/f', 'a+', async (file) => {
+          await file.write(bytes(' three'), await file.size());
+          expect(textOf(await file.read(3, 0))).toBe('one');
         });
-        expect(readFile(b, '/f')).toBe('one two three');
+        expect(await readFile(b, '/f')).toBe('one two three');
       });
 
-      it('w+ reads back what it wrote; size follows writes', () => {
+      it('w+ reads back what it wrote; size follows writes', async () => {
         const b = make();
-        withFile(b, '/f', 'w+', (file) => {
-          file.write(bytes('abc'), 0);
-          expect(file.size()).toBe(3);
-          file.write(bytes('defg'), 3);
-          expect(file.size()).toBe(7);
-          expect(textOf(file.read(7, 0))).toBe('abcdefg');
+        await withFile(b, '/f', 'w+', async (file) => {
+          await file.write(bytes('abc'), 0);
+          expect(await file.size()).toBe(3);
+          await file.write(bytes('defg'), 3);
+          expect(await file.size()).toBe(7);
+          expect(textOf(await file.read(7, 0))).toBe('abcdefg');
         });
-        expect(b.stat('/f').size).toBe(7);
+        expect((await b.stat('/f')).size).toBe(7);
       });
 
-      it('stores bytes exactly, including NUL and non-UTF-8 bytes', () => {
+      it('stores bytes exactly, including NUL and non-UTF-8 bytes', async () => {
         const b = make();
         const data = new Uint8Array([0, 1, 127, 128, 254, 255]);
-        withFile(b, '/f', 'w', (file) => file.write(data, 0));
-        expect(Array.from(withFile(b, '/f', 'r', (file) => file.read(100, 0)))).toEqual(Array.from(data));
+        await withFile(b, '/f', 'w', (file) => file.write(data, 0));
+        expect(Array.from(await withFile(b, '/f', 'r', (file) => file.read(100, 0)))).toEqual(Array.from(data));
       });
 
-      it('data survives close; two open handles share the same file', () => {
+      it('data survives close; two open handles share the same file', async () => {
         const b = make();
-        const writer = b.open('/f', 'w');
-        const reader = b.open('/f', 'r');
-        writer.write(bytes('shared'), 0);
-        expect(textOf(reader.read(100, 0))).toBe('shared');
-        writer.close();
-        reader.close();
-        expect(readFile(b, '/f')).toBe('shared');
+        const writer = await b.open('/f', 'w');
+        const reader = await b.open('/f', 'r');
+        await writer.write(bytes('shared'), 0);
+        expect(textOf(await reader.read(100, 0))).toBe('shared');
+        await writer.close();
+        await reader.close();
+        expect(await readFile(b, '/f')).toBe('shared');
       });
 
-      it('a closed file refuses I/O with EBADF', () => {
+      it('a closed file refuses I/O with EBADF', async () => {
         const b = make();
-        const file = b.open('/f', 'w+');
-        file.close();
-        expect([errnoOf(() => file.read(1, 0)), errnoOf(() => file.write(bytes('x'), 0)), errnoOf(() => file.size())]).toEqual(['EBADF', 'EBADF', 'EBADF']);
+        const file = await b.open('/f', 'w+');
+        await file.close();
+        expect(await errnosOf(() => file.read(1, 0), () => file.write(bytes('x'), 0), () => file.size())).toEqual(['EBADF', 'EBADF', 'EBADF']);
       });
     });
 
-    it('two backends never share storage', () => {
+    it('two backends never share storage', async () => {
       const one = make();
       const two = make();
-      writeFile(one, '/f', 'mine');
-      one.mkdir('/d', false);
-      expect([errnoOf(() => two.stat('/f')), errnoOf(() => two.stat('/d'))]).toEqual(['ENOENT', 'ENOENT']);
-      expect(two.readdir('/')).toEqual([]);
+      await writeFile(one, '/f', 'mine');
+      await one.mkdir('/d', false);
+      expect(await errnosOf(() => two.stat('/f'), () => two.stat('/d'))).toEqual(['ENOENT', 'ENOENT']);
+      expect(await two.readdir('/')).toEqual([]);
     });
   });
 }

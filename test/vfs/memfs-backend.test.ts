@@ -5,7 +5,7 @@ import { backendConformance } from './conformance.ts';
 backendConformance('memfs', () => new MemfsBackend());
 
 describe('MemfsBackend.fromFiles', () => {
-  it('holds the given files, creating their parent directories', () => {
+  it('holds the given files, creating their parent directories', async () => {
     const b = MemfsBackend.fromFiles({ '/README': 'read me', '/rules/a.json': '{}' });
     expect(b.kind).toBe('memfs');
     expect(b.readdir('/').toSorted((x, y) => x.name.localeCompare(y.name))).toEqual([
@@ -14,7 +14,7 @@ describe('MemfsBackend.fromFiles', () => {
     ]);
     expect(b.stat('/rules/a.json')).toMatchObject({ type: 'file', size: 2 });
     const file = b.open('/README', 'r');
-    expect(new TextDecoder().decode(file.read(100, 0))).toBe('read me');
+    expect(new TextDecoder().decode(await file.read(100, 0))).toBe('read me');
     file.close();
   });
 

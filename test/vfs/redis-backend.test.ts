@@ -1,0 +1,183 @@
+/**
+ * RedisBackend: the shared conformance suite against a real Redis, then what
+ * only a networked backend has to show — two clients (two nodes) see one
+ * tree, concurrent positioned writes never tear, prefixes and roots keep
+ * trees apart, and every operation fails closed with EIO while Redis is
+ * unreachable and works again when it is back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisClient } from '../../kernel/redis/connect.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import { RedisBackend } from '../../vfs/redis-backend.ts';
+import { RedisProxy, redisForTests } from '../redis.ts';
+import { backendConformance } from './conformance.ts';
+
+const env = await redisForTests('redis-backend');
+afterAll(() => env?.cleanup());
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const textOf = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+async function errnoOf(fn: () => unknown): Promise<string> {
+  try {
+    await fn();
+    return 'ok';
+  } catch (err) {
+    expect(err).toBeInstanceOf(KernelError);
+    return (err as KernelError).errno;
+  }
+}
+
+describe.skipIf(env === undefined)('RedisBackend', () => {
+  let client: RedisClient;
+  let roots = 0;
+  beforeAll(async () => {
+    client = await env!.client();
+  });
+
+  backendConformance('redis', () => new RedisBackend(client, { prefix: env!.prefix, root: `conformance/${++roots}` }));
+
+  it('two clients (two nodes) on the same prefix and root see one tree', async () => {
+    const other = await env!.client();
+    const a = new RedisBackend(client, { prefix: env!.prefix, root: 'shared' });
+    const b = new RedisBackend(other, { prefix: env!.prefix, root: 'shared' });
+    await a.mkdir('/notes', true);
+    const file = await a.open('/notes/today', 'w');
+    await file.write(bytes('written on node a'), 0);
+    await file.close();
+    expect(await b.readdir('/notes')).toEqual([{ name: 'today', type: 'file' }]);
+    const read = await b.open('/notes/today', 'r');
+    expect(textOf(await read.read(100, 0))).toBe('written on node a');
+    await b.unlink('/notes/today');
+    expect(await errnoOf(() => a.stat('/notes/today'))).toBe('ENOENT');
+  });
+
+  it('another prefix or another root is another tree', async () => {
+    const a = new RedisBackend(client, { prefix: env!.prefix, root: 'apart' });
+    const sameRootOtherPrefix = new RedisBackend(client, { prefix: `${env!.prefix}:other`, root: 'apart' });
+    const sameRootPrefixSuffix = new RedisBackend(client, { prefix: env!.prefix, root: 'apart/sub' });
+    await a.mkdir('/d', false);
+    expect(await sameRootOtherPrefix.readdir('/')).toEqual([]);
+    expect(await sameRootPrefixSuffix.readdir('/')).toEqual([]);
+    expect(await errnoOf(() => sameRootPrefixSuffix.stat('/d'))).toBe('ENOENT');
+  });
+
+  it('refuses a prefix or root that would break the key layout', () => {
+    expect(() => new RedisBackend(client, { prefix: 'a{b', root: 'x' })).toThrow(KernelError);
+    expect(() => new RedisBackend(client, { prefix: 'a', root: 'x}' })).toThrow(KernelError);
+  });
+
+  it('concurrent positioned writes from two nodes never tear: each write lands whole', async () => {
+    const other = await env!.client();
+    const a = new RedisBackend(client, { prefix: env!.prefix, root: 'race' });
+    const b = new RedisBackend(other, { prefix: env!.prefix, root: 'race' });
+    const fa = await a.open('/f', 'w');
+    const fb = await b.open('/f', 'r+');
+    const block = 4096;
+    const writes: (number | Promise<number>)[] = [];
+    for (let i = 0; i < 50; i++) {
+      writes.push(fa.write(new Uint8Array(block).fill(0x41), 0), fb.write(new Uint8Array(block).fill(0x42), 0));
+    }
+    expect(await Promise.all(writes)).toEqual(writes.map(() => block));
+    const content = await fa.read(block, 0);
+    expect(new Set(content).size, 'one writer wins the whole block').toBe(1);
+    expect(await fa.size()).toBe(block);
+  });
+
+  it('a file removed while open answers ENOENT on write and reads as empty', async () => {
+    const a = new RedisBackend(client, { prefix: env!.prefix, root: 'removed' });
+    const f = await a.open('/f', 'w+');
+    await f.write(bytes('x'), 0);
+    await a.unlink('/f');
+    expect(await errnoOf(() => f.write(bytes('y'), 0))).toBe('ENOENT');
+    expect((await f.read(10, 0)).byteLength).toBe(0);
+    expect(await errnoOf(() => a.stat('/f'))).toBe('ENOENT');
+  });
+
+  it('stores a file larger than one reply buffer exactly', async () => {
+    const a = new RedisBackend(client, { prefix: env!.prefix, root: 'large' });
+    const data = new Uint8Array(1 << 20).map((_, i) => (i * 7) & 0xff);
+    const f = await a.open('/big', 'w+');
+    expect(await f.write(data, 0)).toBe(data.byteLength);
+    const back = await f.read(data.byteLength, 0);
+    expect(back.byteLength).toBe(data.byteLength);
+    expect(Buffer.compare(Buffer.from(back), Buffer.from(data))).toBe(0);
+  });
+
+  describe('Redis unreachable', () => {
+    it('every operation fails closed with EIO "redis unavailable" and works again when Redis is back', async () => {
+      const proxy = new RedisProxy(env!.url);
+      await proxy.start();
+      const viaProxy = await env!.client(proxy.url(env!.url), 500);
+      const fs = new RedisBackend(viaProxy, { prefix: env!.prefix, root: 'faults' });
+      await fs.mkdir('/d', false);
+      const file = await fs.open('/d/f', 'w+');
+      await file.write(bytes('before'), 0);
+
+      await proxy.cut();
+      const started = Date.now();
+      const ops: [string, () => unknown][] = [
+        ['stat', () => fs.stat('/d')],
+        ['readdir', () => fs.readdir('/d')],
+        ['mkdir', () => fs.mkdir('/e', false)],
+        ['unlink', () => fs.unlink('/d/f')],
+        ['open', () => fs.open('/d/f', 'r')],
+        ['read', () => file.read(10, 0)],
+        ['write', () => file.write(bytes('during'), 0)],
+        ['size', () => file.size()],
+      ];
+      for (const [name, op] of ops) {
+        const err = await Promise.resolve()
+          .then(op)
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        expect(err, name).toBeInstanceOf(KernelError);
+        expect((err as KernelError).errno, name).toBe('EIO');
+        expect((err as KernelError).message, name).toMatch(/^redis unavailable: /);
+      }
+      expect(Date.now() - started, 'fails at once, never hangs').toBeLessThan(5000);
+
+      await proxy.restore();
+      await waitFor(async () => (await fs.stat('/d')).type === 'dir');
+      expect(textOf(await file.read(100, 0))).toBe('before');
+      await file.write(bytes('after!'), 0);
+      expect(textOf(await (await fs.open('/d/f', 'r')).read(100, 0))).toBe('after!');
+      await proxy.cut();
+    });
+
+    it('a command Redis does not answer fails with EIO after the command timeout', async () => {
+      const proxy = new RedisProxy(env!.url);
+      await proxy.start();
+      const viaProxy = await env!.client(proxy.url(env!.url), 300);
+      const fs = new RedisBackend(viaProxy, { prefix: env!.prefix, root: 'stalled' });
+      await fs.mkdir('/d', false);
+      proxy.stall();
+      const started = Date.now();
+      const err = await Promise.resolve(fs.stat('/d')).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((err as KernelError).errno).toBe('EIO');
+      expect((err as KernelError).message).toMatch(/^redis unavailable: .*timed out/i);
+      expect(Date.now() - started).toBeLessThan(2000);
+      proxy.resume();
+      await waitFor(async () => (await fs.stat('/d')).type === 'dir');
+      await proxy.cut();
+    });
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      if (Date.now() > until) throw err;
+    }
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * RedisBackend stores a tree in Redis, so several kernel nodes share it: a
+ * file written through one node is read through another. Every operation
+ * is one atomic server-side script or command (see redis-scripts.ts for the
+ * key layout): a write at a position is a single SETRANGE inside a script,
+ * never read-modify-write, so concurrent writers on different nodes never
+ * tear each other's bytes. Keys live under `<prefix>:vfs:{<root>}`, so no
+ * two roots (mounts) see each other and a Redis Cluster keeps a root in one
+ * slot.
+ *
+ * Every method answers with a promise. When Redis cannot be reached (or
+ * does not answer in time) the promise rejects with EIO 'redis unavailable:
+ * …' — the client must be one that fails closed (kernel/redis/connect.ts:
+ * no offline queue, no retries, a command timeout) — and the next call
+ * works again once Redis is back. A file handle names its path: a handle
+ * whose file was removed gets ENOENT on write and reads as empty.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { KernelError, type Errno } from '../syscalls/errno.ts';
+import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
+import type { LuaScript, ScriptArg } from './lua-script.ts';
+import { MKDIR, OPEN, READDIR, STAT, UNLINK, WRITE } from './redis-scripts.ts';
+
+export interface RedisBackendOptions {
+  /** Key prefix of this kernel's data (e.g. `agent-kernel`); no `{` or `}`. */
+  prefix: string;
+  /** The tree's name within the prefix, e.g. `agent/alice/mem/semantic` or `shared`; no `{` or `}`. */
+  root: string;
+}
+
+/** The errnos a script answers with on purpose (the first word of its error). */
+const SCRIPT_ERRNOS: ReadonlySet<string> = new Set<Errno>(['ENOENT', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM']);
+const BRACES = /[{}]/;
+
+/** failure maps a rejected Redis call onto a KernelError: a script's errno, else EIO. */
+function failure(err: unknown, path: string): KernelError {
+  if (err instanceof KernelError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const space = message.indexOf(' ');
+  const word = space === -1 ? message : message.slice(0, space);
+  if (SCRIPT_ERRNOS.has(word)) {
+    const why = message.slice(space + 1);
+    return new KernelError(word as Errno, `${word.toLowerCase()}: ${path}${why === '-' ? '' : ` (${why})`}`);
+  }
+  return new KernelError('EIO', `redis unavailable: ${message} (${path})`);
+}
+
+export class RedisBackend implements VfsBackend {
+  readonly kind = 'redis';
+  /** The key base every key of this tree starts with. */
+  readonly base: string;
+  private readonly client: Redis | Cluster;
+  private readonly meta: string;
+
+  /** RedisBackend shows tree `root` under `prefix` through `client`. EINVAL for a prefix or root with braces. */
+  constructor(client: Redis | Cluster, options: RedisBackendOptions) {
+    if (BRACES.test(options.prefix) || BRACES.test(options.root) || options.root === '') throw new KernelError('EINVAL', `bad redis prefix or root: ${options.prefix} ${options.root}`);
+    this.client = client;
+    this.base = `${options.prefix}:vfs:{${options.root}}`;
+    this.meta = `${this.base}:meta`;
+  }
+
+  private async script(script: LuaScript, path: string, ...args: ScriptArg[]): Promise<unknown> {
+    try {
+      return await script.run(this.client, [this.meta], [this.base, path, ...args]);
+    } catch (err) {
+      throw failure(err, path);
+    }
+  }
+
+  private async command<T>(path: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw failure(err, path);
+    }
+  }
+
+  async stat(path: string): Promise<FileStat> {
+    const [type, mtime, size] = (await this.script(STAT, path)) as [string, string, number];
+    return { type: type === 'd' ? 'dir' : 'file', size, mtimeMs: Number(mtime) };
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const flat = (await this.script(READDIR, path)) as string[];
+    const entries: DirEntry[] = [];
+    for (let i = 0; i < flat.length; i += 2) entries.push({ name: flat[i]!, type: flat[i + 1] === 'd' ? 'dir' : 'file' });
+    return entries;
+  }
+
+  async mkdir(path: string, recursive: boolean): Promise<void> {
+    await this.script(MKDIR, path, recursive ? '1' : '0');
+  }
+
+  async unlink(path: string): Promise<void> {
+    await this.script(UNLINK, path);
+  }
+
+  async open(path: string, mode: OpenMode): Promise<BackendFile> {
+    await this.script(OPEN, path, mode);
+    return this.handle(path, mode !== 'r');
+  }
+
+  private handle(path: string, writable: boolean): BackendFile {
+    const data = `${this.base}:data:${path}`;
+    let closed = false;
+    const open = () => {
+      if (closed) throw new KernelError('EBADF', `file is closed: ${path}`);
+    };
+    return {
+      read: async (length, position) => {
+        open();
+        if (length === 0) return new Uint8Array(0);
+        const bytes = await this.command(path, () => this.client.getrangeBuffer(data, position, position + length - 1));
+        // A copy: a reply Buffer may be a view into a larger socket buffer.
+        return new Uint8Array(bytes);
+      },
+      write: async (bytes, position) => {
+        open();
+        if (!writable) throw new KernelError('EBADF', `not open for writing: ${path}`);
+        return (await this.script(WRITE, path, position, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) as number;
+      },
+      size: async () => {
+        open();
+        return this.command(path, () => this.client.strlen(data));
+      },
+      close: () => {
+        closed = true;
+      },
+    };
+  }
+}

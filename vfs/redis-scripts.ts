@@ -1,0 +1,150 @@
+/**
+ * The Lua scripts behind RedisBackend. Each VFS operation is one script, so
+ * it runs atomically on the server (no other node sees half an operation)
+ * and costs one round trip. Layout under a backend's key base B (one hash
+ * tag, so a Redis Cluster keeps a whole backend in one slot):
+ *   B:meta         hash  path → 'd:<mtimeMs>' | 'f:<mtimeMs>'  (every node but the root)
+ *   B:dir:<path>   hash  name → 'd' | 'f'                      (entries of a directory)
+ *   B:data:<path>  string                                      (a file's bytes; absent when empty)
+ * The root `/` always exists and is never stored. Every script takes
+ * KEYS[1] = B:meta and ARGV[1] = B, ARGV[2] = the path; errors are replies
+ * whose first word is the errno (then a reason, or '-').
+ */
+import { LuaScript } from './lua-script.ts';
+
+const PRELUDE = `
+local meta, base = KEYS[1], ARGV[1]
+local function parent_of(p)
+  local i = p:match('^.*()/')
+  if i == 1 then return '/' end
+  return p:sub(1, i - 1)
+end
+local function name_of(p) return p:match('([^/]*)$') end
+local function kind(p)
+  if p == '/' then return 'd' end
+  local v = redis.call('HGET', meta, p)
+  if not v then return nil end
+  return v:sub(1, 1)
+end
+-- why_missing: the errno for a path that is not there: ENOTDIR below a file, else ENOENT.
+local function why_missing(p)
+  local at = 1
+  while true do
+    local s = p:find('/', at + 1, true)
+    if not s then return 'ENOENT' end
+    local k = kind(p:sub(1, s - 1))
+    if k == nil then return 'ENOENT' end
+    if k == 'f' then return 'ENOTDIR' end
+    at = s
+  end
+end
+-- An error reply needs a word after the code, or Redis makes it 'ERR <code>'.
+local function fail(code, why) return redis.error_reply(code .. ' ' .. (why or '-')) end
+local function now_ms()
+  local t = redis.call('TIME')
+  return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+local function add_entry(p, t)
+  redis.call('HSET', meta, p, t .. ':' .. now_ms())
+  redis.call('HSET', base .. ':dir:' .. parent_of(p), name_of(p), t)
+end
+`;
+
+const script = (body: string): LuaScript => new LuaScript(`${PRELUDE}\n${body}`);
+
+/** STAT → { type, mtimeMs, size }. */
+export const STAT = script(`
+local p = ARGV[2]
+if p == '/' then return {'d', '0', 0} end
+local v = redis.call('HGET', meta, p)
+if not v then return fail(why_missing(p)) end
+local t = v:sub(1, 1)
+local size = 0
+if t == 'f' then size = redis.call('STRLEN', base .. ':data:' .. p) end
+return {t, v:sub(3), size}
+`);
+
+/** READDIR → [name, type, name, type, …]. */
+export const READDIR = script(`
+local p = ARGV[2]
+local k = kind(p)
+if k == nil then return fail(why_missing(p)) end
+if k == 'f' then return fail('ENOTDIR') end
+return redis.call('HGETALL', base .. ':dir:' .. p)
+`);
+
+/** MKDIR, ARGV[3] = '1' for recursive. */
+export const MKDIR = script(`
+local p, recursive = ARGV[2], ARGV[3] == '1'
+if not recursive then
+  if kind(p) ~= nil then return fail('EEXIST') end
+  local parent = parent_of(p)
+  local pk = kind(parent)
+  if pk == nil then return fail(why_missing(parent)) end
+  if pk == 'f' then return fail('ENOTDIR') end
+  add_entry(p, 'd')
+  return 1
+end
+if p == '/' then return 1 end
+local at = 1
+while true do
+  local s = p:find('/', at + 1, true)
+  local cur = p
+  if s then cur = p:sub(1, s - 1) end
+  local k = kind(cur)
+  if k == 'f' then
+    if cur == p then return fail('EEXIST') end
+    return fail('ENOTDIR')
+  end
+  if k == nil then add_entry(cur, 'd') end
+  if not s then return 1 end
+  at = s
+end
+`);
+
+/** UNLINK removes a file or an empty directory. */
+export const UNLINK = script(`
+local p = ARGV[2]
+if p == '/' then return fail('EPERM') end
+local k = kind(p)
+if k == nil then return fail(why_missing(p)) end
+if k == 'd' then
+  if redis.call('HLEN', base .. ':dir:' .. p) > 0 then return fail('ENOTEMPTY') end
+else
+  redis.call('DEL', base .. ':data:' .. p)
+end
+redis.call('HDEL', meta, p)
+redis.call('HDEL', base .. ':dir:' .. parent_of(p), name_of(p))
+return 1
+`);
+
+/** OPEN, ARGV[3] = mode: creates for w/w+/a/a+, truncates for w/w+. */
+export const OPEN = script(`
+local p, mode = ARGV[2], ARGV[3]
+local k = kind(p)
+if k == 'd' then return fail('EISDIR') end
+if k == nil then
+  if mode == 'r' or mode == 'r+' then return fail(why_missing(p)) end
+  local parent = parent_of(p)
+  local pk = kind(parent)
+  if pk == nil then return fail(why_missing(parent)) end
+  if pk == 'f' then return fail('ENOTDIR') end
+  add_entry(p, 'f')
+  return 1
+end
+if mode == 'w' or mode == 'w+' then
+  redis.call('DEL', base .. ':data:' .. p)
+  redis.call('HSET', meta, p, 'f:' .. now_ms())
+end
+return 1
+`);
+
+/** WRITE, ARGV[3] = position, ARGV[4] = bytes → bytes written. Past the end the gap reads as zeros. */
+export const WRITE = script(`
+local p, data = ARGV[2], ARGV[4]
+local v = redis.call('HGET', meta, p)
+if not v or v:sub(1, 1) ~= 'f' then return fail('ENOENT', 'the file was removed while open') end
+if #data > 0 then redis.call('SETRANGE', base .. ':data:' .. p, tonumber(ARGV[3]), data) end
+redis.call('HSET', meta, p, 'f:' .. now_ms())
+return #data
+`);
