@@ -1,0 +1,144 @@
+/**
+ * Mounts that choose their backend, end to end with real agents in real
+ * isolates: two Kernel instances (two nodes, each with its own Redis client)
+ * mount `mem/semantic` and `/shared` on Redis and keep `mem/working` on their
+ * own memfs. What an agent writes to Redis on node A, the same agent reads
+ * on node B; its memfs scratchpad stays on A. With Redis unreachable, the
+ * Redis mounts fail closed (EIO) while memfs goes on, and they work again
+ * when Redis is back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kernel } from '../../kernel/kernel.ts';
+import { checkMounts, mountPoint, type KernelMount } from '../../kernel/mounts.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import type { RedisClient } from '../../kernel/redis/connect.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import { MemfsBackend } from '../../vfs/memfs-backend.ts';
+import { RedisBackend } from '../../vfs/redis-backend.ts';
+import { report } from '../syscalls/harness.ts';
+import { RedisProxy, redisForTests } from '../redis.ts';
+
+const env = await redisForTests('redis-mounts');
+afterAll(() => env?.cleanup());
+
+const POLICY = parsePolicy(
+  `version: 1
+name: shared-area
+rules:
+  - id: own-tree
+    effect: allow
+    syscalls: [SYS_OPEN, SYS_STAT, SYS_READDIR, SYS_MKDIR, SYS_UNLINK]
+    paths: ["/agent/\${agent}", "/agent/\${agent}/**"]
+  - id: shared
+    effect: allow
+    syscalls: [SYS_OPEN, SYS_STAT, SYS_READDIR, SYS_MKDIR]
+    paths: ["/shared", "/shared/**"]
+  - id: fds
+    effect: allow
+    syscalls: [SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_GETPID, SYS_EXIT]
+`,
+  'shared-area.yaml',
+);
+
+const backend = () => new MemfsBackend();
+
+function node(client: RedisClient, prefix: string): Kernel {
+  const mounts: KernelMount[] = [
+    { path: 'mem/semantic', backend: (agentId) => new RedisBackend(client, { prefix, root: `agent/${agentId}/mem/semantic` }) },
+    { path: '/shared', backend: () => new RedisBackend(client, { prefix, root: 'shared' }) },
+  ];
+  return new Kernel({ policy: POLICY, mounts, stdout: () => {}, stderr: () => {} });
+}
+
+describe('kernel mounts', () => {
+  it('a relative path lands in each agent tree, an absolute one outside every tree', () => {
+    expect(mountPoint('mem/semantic', 'alice')).toBe('/agent/alice/mem/semantic');
+    expect(mountPoint('./mem//semantic/', 'alice')).toBe('/agent/alice/mem/semantic');
+    expect(mountPoint('/shared', 'alice')).toBe('/shared');
+  });
+
+  it.each(['..', '../bob/mem', 'mem/../..', '.', 'policy', 'policy/x', '/'])('refuses %j', (path) => {
+    expect(() => mountPoint(path, 'alice')).toThrow(KernelError);
+  });
+
+  it('refuses the same mount point twice, before any agent runs', () => {
+    expect(() => checkMounts([{ path: 'mem/semantic', backend }, { path: 'mem/semantic/', backend }])).toThrow(/twice/);
+    expect(() => new Kernel({ mounts: [{ path: '../x', backend }] })).toThrow(KernelError);
+  });
+});
+
+describe.skipIf(env === undefined)('mounts on Redis, two kernel nodes', () => {
+  let nodeA: Kernel;
+  let nodeB: Kernel;
+  beforeAll(async () => {
+    nodeA = node(await env!.client(), env!.prefix);
+    nodeB = node(await env!.client(), env!.prefix);
+  });
+
+  it('what an agent writes to mem/semantic on node A it reads on node B; mem/working stays on A', async () => {
+    const wrote = await report<string[]>(
+      `sys.writeFile('mem/semantic/fact.txt', 'the sky is blue');
+       sys.writeFile('mem/working/scratch.txt', 'only on this node');
+       report(sys.readdir('mem/semantic').map((e) => e.name));`,
+      { kernel: nodeA, agentId: 'alice' },
+    );
+    expect(wrote.value).toEqual(['fact.txt']);
+    const read = await report<{ fact: string; scratch: string; listed: string[] }>(
+      `report({ fact: sys.readFile('mem/semantic/fact.txt'), scratch: errnoOf(() => sys.readFile('mem/working/scratch.txt')), listed: sys.readdir('mem').map((e) => e.name) });`,
+      { kernel: nodeB, agentId: 'alice' },
+    );
+    expect(read.value).toEqual({ fact: 'the sky is blue', scratch: 'ENOENT', listed: ['episodic', 'semantic', 'working'] });
+  });
+
+  it("another agent's mem/semantic is another tree, and out of its reach", async () => {
+    const { value } = await report<{ own: string[]; alices: string }>(`report({ own: sys.readdir('mem/semantic').map((e) => e.name), alices: errnoOf(() => sys.readFile('/agent/alice/mem/semantic/fact.txt')) });`, {
+      kernel: nodeB,
+      agentId: 'bob',
+    });
+    expect(value).toEqual({ own: [], alices: 'EACCES' });
+  });
+
+  it('/shared is one place for every agent on every node, with a vfs capability', async () => {
+    await report(`sys.mkdir('/shared/board', { recursive: true }); sys.writeFile('/shared/board/note.txt', 'from alice on A'); report('ok');`, {
+      kernel: nodeA,
+      manifest: { id: 'alice', capabilities: ['vfs:/shared:rw'] },
+    });
+    const { value } = await report<{ note: string }>(`report({ note: sys.readFile('/shared/board/note.txt') });`, {
+      kernel: nodeB,
+      manifest: { id: 'carol', capabilities: ['vfs:/shared:ro'] },
+    });
+    expect(value.note).toBe('from alice on A');
+    const denied = await report<string>(`report(errnoOf(() => sys.readFile('/shared/board/note.txt')));`, { kernel: nodeB, agentId: 'dave' });
+    expect(denied.value).toBe('EACCES');
+  });
+
+  it('Redis unreachable mid-run: the Redis mount answers EIO, memfs goes on, and both work once Redis is back', async () => {
+    const proxy = new RedisProxy(env!.url);
+    await proxy.start();
+    const viaProxy = await env!.client(proxy.url(env!.url), 500);
+    const kernel = node(viaProxy, env!.prefix);
+    const admin = await env!.client();
+    // The agent writes, spins while the test cuts Redis, writes (EIO) and uses memfs, then retries until Redis is back.
+    const running = report<{ before: string; during: string; working: string; after: string }>(
+      `sys.writeFile('mem/semantic/a.txt', 'one');
+       const before = sys.readFile('mem/semantic/a.txt');
+       const until = Date.now() + 400; while (Date.now() < until) sys.getpid();
+       const during = errnoOf(() => sys.writeFile('mem/semantic/a.txt', 'two'));
+       sys.writeFile('mem/working/w.txt', 'fine');
+       const working = sys.readFile('mem/working/w.txt');
+       const until2 = Date.now() + 1500; let after = 'never';
+       while (Date.now() < until2 && after !== 'ok') { after = errnoOf(() => sys.writeFile('mem/semantic/a.txt', 'three')); }
+       report({ before, during, working, after });`,
+      { kernel, agentId: 'erin' },
+    );
+    await new Promise((r) => setTimeout(r, 150));
+    await proxy.cut();
+    await new Promise((r) => setTimeout(r, 600));
+    await proxy.restore();
+    const { value } = await running;
+    expect(value).toEqual({ before: 'one', during: 'EIO', working: 'fine', after: 'ok' });
+    const data = await admin.get(`${env!.prefix}:vfs:{agent/erin/mem/semantic}:data:/a.txt`);
+    expect(data).toBe('three');
+    await proxy.cut();
+  });
+});
