@@ -23,6 +23,7 @@ program
   .argument('[args...]', 'arguments for the program (after --)')
   .option('--policy <file>', 'policy (YAML or JSON); the built-in default confines the agent to its tree')
   .option('--manifest <file>', 'agent manifest (YAML or JSON): id, labels, capabilities')
+  .option('--tools <file>', 'kernel configuration whose tools and mcp_servers sections give SYS_EXEC its tools (default: time.now, tools.list, http.fetch)')
   .option('--log <file>', 'append hash-chained decision records to this JSONL file')
   .option('--durable', 'fsync each decision record before the action runs (with --log)')
   .option('--approve <mode>', 'require_approval answers: prompt (default on a terminal), deny (default otherwise), allow')

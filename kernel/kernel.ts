@@ -22,7 +22,6 @@ import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
 import { FdTable, type Entry, type OutputSink } from './fd-table.ts';
 import { combine, limitsFromPolicy, type LimitRequest, type ProcessLimits } from './limits.ts';
-import { agentMounts, checkMounts, type KernelMount } from './mounts.ts';
 import { PolicyAuthorizer } from './policy/authorizer.ts';
 import { defaultPolicy } from './policy/default.ts';
 import { PolicyEngine } from './policy/engine.ts';
@@ -54,11 +53,9 @@ export interface KernelOptions {
   termGraceMs?: number;
   /** Host directory where checkpoints are kept across restarts. */
   stateDir?: string;
-  /** Mounts in every agent's namespace with their own backends, e.g. `mem/semantic` on Redis. */
-  mounts?: readonly KernelMount[];
   /** Programs children may be spawned from by name. */
   programs?: Readonly<Record<string, Program>>;
-  /** The tools SYS_EXEC can run; time.now and http.fetch if absent (see kernel/tools/config.ts). */
+  /** The tools SYS_EXEC can run; time.now, tools.list and http.fetch if absent (see kernel/tools/config.ts). */
   tools?: ToolRegistry;
   stdout?: OutputSink;
   stderr?: OutputSink;
@@ -106,7 +103,6 @@ export class Kernel implements ProcessHost {
 
   constructor(options: KernelOptions = {}) {
     this.options = options;
-    checkMounts(options.mounts ?? []);
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock });
@@ -131,7 +127,7 @@ export class Kernel implements ProcessHost {
     let tree = this.trees.get(agentId);
     if (tree === undefined) {
       const policy = new StaticBackend(() => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }));
-      tree = new AgentVfs(agentId, { policy, mounts: agentMounts(this.options.mounts ?? [], agentId) });
+      tree = new AgentVfs(agentId, { policy });
       const stateDir = this.options.stateDir;
       const laid = tree;
       this.treesReady.set(agentId, stateDir === undefined ? tree.ready : tree.ready.then(() => loadHostCheckpoints(laid, agentId, stateDir)));

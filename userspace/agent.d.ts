@@ -37,6 +37,14 @@ interface DirEntry {
   type: 'file' | 'dir';
 }
 
+/** What a tool call returns: its output (plain JSON data), the output's size and the time the tool took. */
+interface ToolResult {
+  tool: string;
+  output: unknown;
+  bytes: number;
+  ms: number;
+}
+
 /** Thrown by every `sys.*` call that fails. */
 interface SyscallError extends Error {
   readonly name: 'SyscallError';
@@ -63,8 +71,14 @@ interface Sys {
   getpid(): number;
   /** exit ends the process with `code` (0–255) at once. */
   exit(code?: number): never;
-  /** Not implemented yet (ENOSYS until the tool registry lands). */
-  exec(tool: string, args?: unknown): unknown;
+  /**
+   * exec runs a registered tool through the kernel: capability `tool:<name>`,
+   * then policy (on the tool name and its arguments), then the tool under its
+   * time and output limits. `args` must match the tool's JSON Schema.
+   * EACCES, ENOENT (no such tool), EINVAL (schema error), ETIMEDOUT, EFBIG
+   * (output over the limit), EIO (the tool failed). `tools.list` lists tools.
+   */
+  exec(tool: string, args?: unknown): ToolResult;
   /** kill sends a signal to a child (or any process, with signal:any); returns the outcome. */
   kill(pid: number, signal: SignalName | number): 'pending' | 'delivered' | 'ignored' | 'stopped' | 'continued' | 'terminated' | 'checkpointed';
   readonly signal: {

@@ -12,6 +12,8 @@ import { Kernel } from '../../kernel/kernel.ts';
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { programFromFile } from '../../kernel/program.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
+import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
+import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { promptApprover } from './prompt-approver.ts';
 
@@ -21,6 +23,7 @@ export interface RunOptions {
   agent?: string;
   policy?: string;
   manifest?: string;
+  tools?: string;
   log?: string;
   durable?: boolean;
   approve?: string;
@@ -63,6 +66,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   let pid: number;
   let log: FileDecisionLog | undefined;
   let approvals: { close(): void } | undefined;
+  let tools: ToolRegistry | undefined;
   try {
     const memoryLimitMib = options.memory === undefined ? undefined : Number(options.memory);
     if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
@@ -73,13 +77,15 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     approvals = approver;
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
-    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace') });
+    tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools));
+    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools });
     pid = kernel.spawn(program, { argv: args, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
   } catch (err) {
-    const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError;
+    const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError || err instanceof ToolsConfigError;
     process.stderr.write(`agentctl: ${known ? err.message : String(err)}\n`);
     log?.close();
     approvals?.close();
+    await tools?.close();
     return 2;
   }
   const forward = (signal: 'SIGINT' | 'SIGTERM') => () => {
@@ -97,6 +103,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
   approvals.close();
+  await tools?.close();
   log?.close();
   if (record.reason.kind === 'error') process.stderr.write(`${record.reason.error}\n`);
   if (record.reason.kind === 'signal') process.stderr.write(`agentctl: pid ${pid} killed by ${record.reason.signal} (${record.reason.why})\n`);

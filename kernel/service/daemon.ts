@@ -6,7 +6,7 @@
  * SIGKILL the rest, close the server, flush and close the recorder.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { fixedApprover } from '../approvals.ts';
 import { Kernel } from '../kernel.ts';
@@ -14,6 +14,7 @@ import { limitsFromPolicy } from '../limits.ts';
 import { loadPolicyFile } from '../policy/load.ts';
 import { programFromFile, type Program } from '../program.ts';
 import { FileDecisionLog } from '../recorder/file-log.ts';
+import { buildRegistry, parseToolsConfig } from '../tools/config.ts';
 import type { AgentdConfig } from './config.ts';
 import type { ServiceContext } from './context.ts';
 import { Metrics } from './metrics.ts';
@@ -41,6 +42,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
   const programs: Record<string, Program> = {};
   for (const [name, path] of Object.entries(config.programs)) programs[name] = programFromFile(path);
+  const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))));
   const log = new FileDecisionLog(config.logFile, { durable: config.durable });
   const metrics = new Metrics();
   const outputs = new OutputBuffers();
@@ -53,6 +55,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     termGraceMs: config.termGraceMs,
     limits: limitsFromPolicy(config.limits),
     programs,
+    tools,
     stdout: () => {},
     stderr: () => {},
     observeSyscall: (name, seconds) => metrics.syscallSeconds.observe({ syscall: name }, seconds),
@@ -98,6 +101,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
       await Promise.race([Promise.all(live.map((p) => kernel.get(p.pid)?.exited)), new Promise((r) => setTimeout(r, config.termGraceMs + 1000))]);
       await kernel.shutdown();
       await server.close();
+      await tools.close();
       log.close();
       rmSync(urlFile(config.stateDir), { force: true });
     })());

@@ -5,8 +5,9 @@
  * and commands start in its directory unless `cwd` says otherwise.
  *
  *   tools:
- *     builtin:                         # absent: time.now and http.fetch with defaults
+ *     builtin:                         # absent: time.now, tools.list and http.fetch with defaults
  *       time.now: {}
+ *       tools.list: {}
  *       http.fetch: { timeout_ms: 10000, max_output_bytes: 1048576, max_request_bytes: 262144 }
  *       llm.chat: { endpoint: https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY,
  *                   models: [], timeout_ms: 60000, max_output_bytes: 262144, max_tokens: 4096 }
@@ -29,6 +30,7 @@ import { llmChatTool } from './llm-chat.ts';
 import { connectMcpServer, type McpServerConfig } from './mcp-client.ts';
 import { ToolRegistry, type JsonSchema, type Risk } from './registry.ts';
 import { timeNowTool } from './time-now.ts';
+import { toolsListTool } from './tools-list.ts';
 
 const RISK = { enum: ['low', 'medium', 'high', 'critical'] } as const;
 const POSITIVE = { type: 'integer', minimum: 1 } as const;
@@ -49,6 +51,7 @@ export const TOOLS_CONFIG_SCHEMA = {
           additionalProperties: false,
           properties: {
             'time.now': { type: ['object', 'null'], additionalProperties: false, properties: {} },
+            'tools.list': { type: ['object', 'null'], additionalProperties: false, properties: {} },
             'http.fetch': {
               type: ['object', 'null'],
               additionalProperties: false,
@@ -127,6 +130,7 @@ export const TOOLS_CONFIG_SCHEMA = {
 
 interface RawBuiltins {
   'time.now'?: Record<string, never> | null;
+  'tools.list'?: Record<string, never> | null;
   'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number } | null;
   'llm.chat'?: { endpoint: string; model: string; models?: string[]; api_key_env?: string; api_key?: string; timeout_ms?: number; max_output_bytes?: number; max_tokens?: number };
 }
@@ -237,7 +241,7 @@ export function parseToolsConfig(data: unknown, file: string, base: string = dir
     ...(s.risk ? { risk: s.risk } : {}),
     ...(s.executes ? { executes: s.executes } : {}),
   }));
-  const builtin = sections.tools?.builtin ?? { 'time.now': {}, 'http.fetch': {} };
+  const builtin = sections.tools?.builtin ?? { 'time.now': {}, 'tools.list': {}, 'http.fetch': {} };
   const llm = builtin['llm.chat'];
   if (llm?.api_key_env !== undefined && llm.api_key !== undefined) throw new ToolsConfigError(`${file}: tools.builtin.llm.chat: give api_key_env or api_key, not both`);
   return { builtin, commands: sections.tools?.commands ?? {}, mcpServers, base, file };
@@ -265,6 +269,7 @@ export async function buildRegistry(config: ToolsConfig, options: { clock?: () =
   try {
     const b = config.builtin;
     if (b['time.now'] !== undefined) registry.register(timeNowTool(options.clock));
+    if (b['tools.list'] !== undefined) registry.register(toolsListTool(registry));
     if (b['http.fetch'] !== undefined) {
       const h = b['http.fetch'] ?? {};
       registry.register(httpFetchTool({ timeoutMs: h.timeout_ms, maxOutputBytes: h.max_output_bytes, maxRequestBytes: h.max_request_bytes }));
@@ -312,10 +317,11 @@ export async function buildRegistry(config: ToolsConfig, options: { clock?: () =
   return registry;
 }
 
-/** defaultRegistry holds the built-ins that need no configuration: time.now and http.fetch. */
+/** defaultRegistry holds the built-ins that need no configuration: time.now, tools.list and http.fetch. */
 export function defaultRegistry(options: { clock?: () => number } = {}): ToolRegistry {
   const registry = new ToolRegistry();
   registry.register(timeNowTool(options.clock));
+  registry.register(toolsListTool(registry));
   registry.register(httpFetchTool());
   return registry;
 }

@@ -24,13 +24,16 @@ function load(yaml: string) {
 const CALLER = { pid: 1, agentId: 'a', addTokens: () => {} };
 
 describe('tools configuration', () => {
-  it('no sections: time.now and http.fetch; other sections of the file are not looked at', async () => {
+  it('no sections: time.now, tools.list and http.fetch; other sections of the file are not looked at', async () => {
     const registry = await buildRegistry(load('listen: { port: 7070 }\npolicy: p.yaml\n'));
     expect(registry.list().map((t) => [t.name, t.risk, t.source])).toEqual([
       ['http.fetch', 'medium', 'builtin'],
       ['time.now', 'low', 'builtin'],
+      ['tools.list', 'low', 'builtin'],
     ]);
-    expect(defaultRegistry().list().map((t) => t.name)).toEqual(['http.fetch', 'time.now']);
+    expect(defaultRegistry().list().map((t) => t.name)).toEqual(['http.fetch', 'time.now', 'tools.list']);
+    const listed = registry.call('tools.list', { prefix: 'time.' }, CALLER);
+    expect(listed).toMatchObject({ output: [{ name: 'time.now', risk: 'low', inputSchema: { type: 'object' } }] });
   });
 
   it('builds built-ins with their limits, llm.chat with a key from the environment, and commands', async () => {
