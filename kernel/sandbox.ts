@@ -74,6 +74,12 @@ export class Sandbox {
   private nextTicket = 1;
   /** The ticket the isolate is sleeping on, if any. */
   private waiting: number | undefined;
+  /**
+   * isolate.cpuTime runs on while the isolate sleeps in Atomics.wait for a
+   * blocked call, so that sleep is measured (from sleepStart) and taken out.
+   */
+  private sleepStart: bigint | undefined;
+  private sleptNs = 0n;
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
@@ -116,6 +122,7 @@ export class Sandbox {
     if (!('later' in reply)) return reply;
     const ticket = this.nextTicket++;
     this.waiting = ticket;
+    this.sleepStart = this.isolate.cpuTime;
     void reply.later.then((final) => this.answer(ticket, final));
     return { wait: ticket };
   }
@@ -124,6 +131,8 @@ export class Sandbox {
   private answer(ticket: number, reply: Reply): void {
     if (this.ended || this.waiting !== ticket) return;
     this.waiting = undefined;
+    this.sleptNs += this.isolate.cpuTime - (this.sleepStart ?? 0n);
+    this.sleepStart = undefined;
     this.ready.set(ticket, reply);
     Atomics.store(this.wake, 0, 1);
     Atomics.notify(this.wake, 0);
@@ -195,9 +204,11 @@ export class Sandbox {
     this.hooks.end(how);
   }
 
-  /** cpuTimeNs is the CPU time the isolate has used. */
+  /** cpuTimeNs is the CPU time the program has used: the isolate's, less its sleep in blocked calls. */
   get cpuTimeNs(): bigint {
-    return this.isolate.isDisposed ? 0n : this.isolate.cpuTime;
+    if (this.isolate.isDisposed) return 0n;
+    const now = this.isolate.cpuTime;
+    return now - this.sleptNs - (this.sleepStart === undefined ? 0n : now - this.sleepStart);
   }
 
   /** heapBytes is the isolate's used heap, for ps. */
