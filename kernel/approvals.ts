@@ -44,11 +44,13 @@ export class ApprovalGate implements Approvals {
   private readonly answered = new Map<string, ApprovalStatus>();
   private readonly approver: Approver | undefined;
   private readonly clock: () => number;
+  private readonly idPrefix: string;
   private next = 1;
 
-  constructor(options: { approver?: Approver; clock?: () => number } = {}) {
+  constructor(options: { approver?: Approver; clock?: () => number; idPrefix?: string } = {}) {
     this.approver = options.approver;
     this.clock = options.clock ?? Date.now;
+    this.idPrefix = options.idPrefix ?? 'ap-';
   }
 
   ask(ticket: ApprovalTicket): Promise<ApprovalAnswer> {
@@ -58,7 +60,7 @@ export class ApprovalGate implements Approvals {
   /** open asks like ask() and also returns the question's id (for pollers outside the kernel). */
   open(ticket: ApprovalTicket): { id: string; answer: Promise<ApprovalAnswer> } {
     const now = this.clock();
-    const approval: PendingApproval = { ...ticket, id: `ap-${this.next++}`, requestedAt: now, deadline: now + ticket.timeoutMs };
+    const approval: PendingApproval = { ...ticket, id: `${this.idPrefix}${this.next++}`, requestedAt: now, deadline: now + ticket.timeoutMs };
     const answered = new Promise<ApprovalAnswer>((resolve) => {
       const timer = setTimeout(() => this.settle(approval.id, { approved: false, approver: 'timeout', reason: `no answer within ${ticket.timeoutMs} ms` }), ticket.timeoutMs);
       this.waiting.set(approval.id, { approval, resolve, timer });

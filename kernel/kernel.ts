@@ -61,6 +61,10 @@ export interface KernelOptions {
   stderr?: OutputSink;
   /** Called with each syscall's name and its time in ring 0 (seconds), for metrics. */
   observeSyscall?: (name: string, seconds: number) => void;
+  /** Hands out pids (e.g. unique across a cluster); may throw a KernelError to refuse a spawn. Default 1, 2, 3, … */
+  pids?: () => number;
+  /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */
+  approvalIdPrefix?: string;
 }
 
 export interface SpawnOptions {
@@ -105,7 +109,7 @@ export class Kernel implements ProcessHost {
     this.options = options;
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
-    this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock });
+    this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals };
     this.termGraceMs = options.termGraceMs ?? 5000;
@@ -157,7 +161,7 @@ export class Kernel implements ProcessHost {
    * ENOEXEC for a program that does not compile, ENOENT for a bad restore dir.
    */
   spawn(program: Program, options: SpawnOptions = {}): Process {
-    const pid = this.nextPid++;
+    const pid = this.options.pids?.() ?? this.nextPid++;
     const identity = this.identityFor(pid, options);
     const agentId = identity.agentId;
     const limits = this.limitsFor(options);

@@ -1,0 +1,147 @@
+/**
+ * ApprovalRelay makes one node's approval questions visible and answerable
+ * through every node. The node that asks (the owner: its agent is blocked
+ * there) writes the question to Redis before it may wait for an answer, and
+ * writes the answer when it is settled. Listing reads Redis; answering or
+ * waiting on another node's question is relayed to the owner, whose gate
+ * decides (so the no-self-approval rule and the record stay in one place).
+ *
+ * Fail closed: a question that cannot be written to Redis is denied at once
+ * — nobody on another node could see it — with the approver `cluster`.
+ */
+import type { ApprovalAnswer } from '../../syscalls/context.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { ApprovalGate, ApprovalStatus, Approver, PendingApproval } from '../approvals.ts';
+import type { RedisHealth } from './health.ts';
+import type { ClusterKeys, RedisClient } from './redis.ts';
+import type { NodeRpc } from './rpc.ts';
+
+/** How long an answered question stays readable in Redis. */
+const KEEP_ANSWERED_MS = 3_600_000;
+
+/** ClusterApproval is a question as Redis holds it. */
+export interface ClusterApproval extends ApprovalStatus {
+  readonly node: string;
+}
+
+export interface AnswerRequest {
+  readonly id: string;
+  readonly approved: boolean;
+  readonly approver: string;
+  readonly reason: string;
+}
+
+export class ApprovalRelay {
+  private readonly redis: RedisClient;
+  private readonly keys: ClusterKeys;
+  private readonly health: RedisHealth;
+  private readonly rpc: NodeRpc;
+  private readonly node: string;
+  private gate: ApprovalGate | undefined;
+
+  constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, rpc: NodeRpc, node: string) {
+    this.redis = redis;
+    this.keys = keys;
+    this.health = health;
+    this.rpc = rpc;
+    this.node = node;
+    rpc.handle('approval.answer', (body) => {
+      const a = body as AnswerRequest;
+      this.local().answer(a.id, a.approved, a.approver, a.reason);
+      return this.local().status(a.id);
+    });
+    rpc.handle('approval.settled', (body) => {
+      const { id, ms } = body as { id: string; ms: number };
+      return this.local().settled(id, ms);
+    });
+  }
+
+  /**
+   * approver wraps the configured approver: the question is written to Redis
+   * first (denied if it cannot be), then `inner` may answer it at once.
+   */
+  approver(inner: Approver | undefined): Approver {
+    return async (approval: PendingApproval): Promise<ApprovalAnswer | undefined> => {
+      if (!this.health.ready) return failClosed(this.health.problem() ?? 'Redis is unreachable');
+      try {
+        await this.store({ approval, status: 'pending', node: this.node });
+      } catch (err) {
+        this.health.failed(err);
+        return failClosed(err instanceof Error ? err.message : String(err));
+      }
+      return inner?.(approval);
+    };
+  }
+
+  /** attach starts mirroring the gate's answers to Redis. */
+  attach(gate: ApprovalGate): void {
+    this.gate = gate;
+    gate.events.subscribe((e) => {
+      if (e.kind !== 'answered') return;
+      const status: ClusterApproval = { approval: e.approval, status: e.answer.approved ? 'approved' : 'denied', answer: e.answer, node: this.node };
+      this.store(status).catch((err: unknown) => this.health.failed(err));
+    });
+  }
+
+  private local(): ApprovalGate {
+    if (this.gate === undefined) throw new Error('approval relay not attached');
+    return this.gate;
+  }
+
+  private async store(entry: ClusterApproval): Promise<void> {
+    const key = this.keys.approval(entry.approval.id);
+    const json = JSON.stringify(entry);
+    if (entry.status === 'pending') await this.redis.multi().set(key, json, 'PX', entry.approval.timeoutMs + KEEP_ANSWERED_MS).zadd(this.keys.approvals, entry.approval.requestedAt, entry.approval.id).exec();
+    else await this.redis.multi().set(key, json, 'PX', KEEP_ANSWERED_MS).zrem(this.keys.approvals, entry.approval.id).exec();
+  }
+
+  /**
+   * resync runs when Redis comes back: every question of this node that
+   * Redis still shows pending gets its local status (answered while Redis
+   * was away, or pending still); ones this node no longer knows are denied.
+   */
+  async resync(): Promise<void> {
+    const gate = this.local();
+    for (const entry of await this.pending()) {
+      if (entry.node !== this.node) continue;
+      const status = gate.status(entry.approval.id);
+      if (status?.status === 'pending') continue;
+      await this.store(status === undefined ? { ...entry, status: 'denied', answer: { approved: false, approver: 'cluster', reason: 'the node no longer knows this question' } } : { ...status, node: this.node });
+    }
+    for (const approval of gate.list()) await this.store({ approval, status: 'pending', node: this.node });
+  }
+
+  /** pending lists every pending question in the cluster, oldest first. */
+  async pending(): Promise<ClusterApproval[]> {
+    this.health.check('cannot list the cluster approvals');
+    const ids = await this.redis.zrange(this.keys.approvals, 0, '-1');
+    if (ids.length === 0) return [];
+    const values = await this.redis.mget(ids.map((id) => this.keys.approval(id)));
+    return values.flatMap((v) => (v === null ? [] : [JSON.parse(v) as ClusterApproval])).filter((a) => a.status === 'pending');
+  }
+
+  /** find reads one question from Redis; undefined if unknown (or long answered). */
+  async find(id: string): Promise<ClusterApproval | undefined> {
+    this.health.check(`cannot look up approval ${id}`);
+    const json = await this.redis.get(this.keys.approval(id));
+    return json === null ? undefined : (JSON.parse(json) as ClusterApproval);
+  }
+
+  /** answer answers another node's question through its owner. ESRCH if unknown or already answered. */
+  async answer(request: AnswerRequest): Promise<ApprovalStatus> {
+    const entry = await this.find(request.id);
+    if (entry === undefined || entry.status !== 'pending') throw new KernelError('ESRCH', `no pending approval ${request.id}`);
+    return this.rpc.request<ApprovalStatus>(entry.node, 'approval.answer', request);
+  }
+
+  /** settled waits up to `ms` for another node's question to be answered. */
+  async settled(id: string, ms: number): Promise<ApprovalStatus | undefined> {
+    const entry = await this.find(id);
+    if (entry === undefined || entry.status !== 'pending' || ms <= 0) return entry;
+    return this.rpc.request<ApprovalStatus | undefined>(entry.node, 'approval.settled', { id, ms }, ms + 2000);
+  }
+}
+
+function failClosed(why: string): ApprovalAnswer {
+  return { approved: false, approver: 'cluster', reason: `denied: shared state is unreachable, so no node could answer (${why})` };
+}

@@ -1,0 +1,264 @@
+/**
+ * ProcessDirectory is the cluster-wide process table in Redis: which node
+ * runs which pid, and each process's last known state. Every node beats
+ * (one script: its heartbeat, the policy epoch it should be at, and the
+ * burial of nodes that stopped beating) and writes the entries of its own
+ * processes that changed. A node silent for longer than the TTL is buried by
+ * whichever node beats next: its processes are marked `lost` (never left
+ * `running`) and its pending approvals denied. Readers also treat an entry
+ * whose node has gone quiet as lost, so `ps` is right before the burial.
+ */
+import type { ProcessInfo, ProcessState } from '../process.ts';
+import type { RedisHealth } from './health.ts';
+import type { ClusterKeys, RedisClient } from './redis.ts';
+
+/** DirectoryEntry is one process as the whole cluster sees it. */
+export interface DirectoryEntry extends Omit<ProcessInfo, 'state'> {
+  readonly state: ProcessState | 'lost';
+  /** The node that runs (or ran) the process. */
+  readonly node: string;
+  /** When the node was found dead (Redis server time, ms). */
+  readonly lostAt?: number;
+}
+
+/** NodeInfo is what a node says about itself in the directory. */
+export interface NodeInfo {
+  readonly node: string;
+  readonly url: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAt: number;
+}
+
+export interface NodeStatus extends NodeInfo {
+  readonly alive: boolean;
+  /** ms since the node's last beat. */
+  readonly silentMs: number;
+}
+
+/** BURY (Lua): marks the processes of the dead nodes in `set` lost and denies their pending approvals. */
+const BURY = `local function bury(set, now, procs, approvals, approvalPrefix)
+  local all = redis.call('HGETALL', procs)
+  for i = 1, #all, 2 do
+    local e = cjson.decode(all[i + 1])
+    if set[e.node] and e.state ~= 'exited' and e.state ~= 'lost' then
+      e.state = 'lost'
+      e.lostAt = now
+      redis.call('HSET', procs, all[i], cjson.encode(e))
+    end
+  end
+  local ids = redis.call('ZRANGE', approvals, 0, -1)
+  for _, id in ipairs(ids) do
+    local key = approvalPrefix .. id
+    local raw = redis.call('GET', key)
+    if raw then
+      local a = cjson.decode(raw)
+      if set[a.node] then
+        a.status = 'denied'
+        a.answer = { approved = false, approver = 'cluster', reason = 'node ' .. a.node .. ' was lost' }
+        redis.call('SET', key, cjson.encode(a), 'PX', 3600000)
+        redis.call('ZREM', approvals, id)
+      end
+    else
+      redis.call('ZREM', approvals, id)
+    end
+  end
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/**
+ * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy. ARGV: node, info,
+ * ttl ms, may bury (1/0), approval key prefix. Returns { fresh (1 if this
+ * node was not registered: first beat, or it had been buried), policy epoch,
+ * buried nodes }.
+ */
+const BEAT = `${BURY}
+local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+local buried = {}
+if ARGV[4] == '1' then
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+  if #dead > 0 then
+    local set = {}
+    for _, n in ipairs(dead) do
+      set[n] = true
+      redis.call('ZREM', KEYS[2], n)
+      redis.call('HDEL', KEYS[1], n)
+      table.insert(buried, n)
+    end
+    bury(set, now, KEYS[3], KEYS[4], ARGV[5])
+  end
+end
+return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried }`;
+
+/** BURY_SELF (Lua) KEYS: procs, approvals. ARGV: node, approval key prefix. A node starting under a name that ran before. */
+const BURY_SELF = `${BURY}
+bury({ [ARGV[1]] = true }, now, KEYS[1], KEYS[2], ARGV[2])
+return 1`;
+
+export interface BeatResult {
+  /** The policy epoch stored in Redis. */
+  readonly policyEpoch: number;
+  /** Nodes this beat found dead and buried. */
+  readonly buried: readonly string[];
+}
+
+export class ProcessDirectory {
+  private readonly redis: RedisClient;
+  private readonly keys: ClusterKeys;
+  private readonly health: RedisHealth;
+  private readonly self: NodeInfo;
+  private readonly ttlMs: number;
+  /** What this node last wrote for each of its pids, so a beat writes only what changed. */
+  private written = new Map<number, string>();
+
+  constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, self: NodeInfo, ttlMs: number) {
+    this.redis = redis;
+    this.keys = keys;
+    this.health = health;
+    this.self = self;
+    this.ttlMs = ttlMs;
+  }
+
+  get node(): string {
+    return this.self.node;
+  }
+
+  /** claim runs once at start: whatever an earlier incarnation of this node left running is lost now. */
+  async claim(): Promise<void> {
+    await this.redis.eval(BURY_SELF, 2, this.keys.procs, this.keys.approvals, this.self.node, this.keys.approval(''));
+  }
+
+  /**
+   * beat refreshes this node's heartbeat, buries dead nodes (`mayBury`: only
+   * once this node has itself been connected for a full TTL, so a Redis
+   * that just came back does not bury nodes that have not beaten yet) and
+   * writes this node's changed processes (all of them when `full` or when
+   * the node finds it had been buried).
+   */
+  async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
+    const [fresh, epoch, buried] = (await this.redis.eval(
+      BEAT,
+      5,
+      this.keys.nodes,
+      this.keys.beats,
+      this.keys.procs,
+      this.keys.approvals,
+      this.keys.policy,
+      this.self.node,
+      JSON.stringify(this.self),
+      this.ttlMs,
+      options.mayBury ? '1' : '0',
+      this.keys.approval(''),
+    )) as [number, string, string[]];
+    await this.write(local, options.full || fresh === 1);
+    return { policyEpoch: Number(epoch), buried };
+  }
+
+  /** write stores this node's processes that changed since the last write (all with `full`) and drops reaped ones. */
+  async write(local: readonly ProcessInfo[], full = false): Promise<void> {
+    const now = new Map<number, string>();
+    for (const p of local) now.set(p.pid, JSON.stringify({ ...p, node: this.self.node }));
+    const changed: string[] = [];
+    for (const [pid, json] of now) if (full || this.written.get(pid) !== json) changed.push(String(pid), json);
+    const gone = [...this.written.keys()].filter((pid) => !now.has(pid)).map(String);
+    if (changed.length === 0 && gone.length === 0) return;
+    const tx = this.redis.multi();
+    if (changed.length > 0) tx.hset(this.keys.procs, ...changed);
+    if (gone.length > 0) tx.hdel(this.keys.procs, ...gone);
+    await tx.exec();
+    this.written = now;
+  }
+
+  /** announce writes one new process at once (a spawn is acknowledged only once the cluster can see it). */
+  async announce(info: ProcessInfo): Promise<void> {
+    const json = JSON.stringify({ ...info, node: this.self.node });
+    await this.redis.hset(this.keys.procs, String(info.pid), json);
+    this.written.set(info.pid, json);
+  }
+
+  /** list returns every process in the cluster by pid; `local` (this node's own, fresher) replaces what Redis holds for it. */
+  async list(local: readonly ProcessInfo[]): Promise<DirectoryEntry[]> {
+    this.health.check('cannot read the cluster process directory');
+    const [[, raw], [, beats], [, time]] = (await this.redis.multi().hgetall(this.keys.procs).zrange(this.keys.beats, 0, '-1', 'WITHSCORES').time().exec()) as [
+      [unknown, Record<string, string>],
+      [unknown, string[]],
+      [unknown, [string, string]],
+    ];
+    const alive = this.aliveNodes(beats, time);
+    const entries: DirectoryEntry[] = local.map((p) => ({ ...p, node: this.self.node }));
+    for (const json of Object.values(raw)) {
+      const entry = parseEntry(json);
+      if (entry === undefined || entry.node === this.self.node) continue;
+      const quiet = entry.state !== 'exited' && entry.state !== 'lost' && !alive.has(entry.node);
+      entries.push(quiet ? { ...entry, state: 'lost' } : entry);
+    }
+    return entries.toSorted((a, b) => a.pid - b.pid);
+  }
+
+  /** lookup finds one pid's entry (lost if its node has gone quiet); undefined if the directory does not know it. */
+  async lookup(pid: number): Promise<DirectoryEntry | undefined> {
+    this.health.check(`cannot look up pid ${pid} in the cluster directory`);
+    const [[, json], [, beats], [, time]] = (await this.redis.multi().hget(this.keys.procs, String(pid)).zrange(this.keys.beats, 0, '-1', 'WITHSCORES').time().exec()) as [
+      [unknown, string | null],
+      [unknown, string[]],
+      [unknown, [string, string]],
+    ];
+    const entry = json === null ? undefined : parseEntry(json);
+    if (entry === undefined) return undefined;
+    const quiet = entry.state !== 'exited' && entry.state !== 'lost' && !this.aliveNodes(beats, time).has(entry.node);
+    return quiet ? { ...entry, state: 'lost' } : entry;
+  }
+
+  /** nodes lists the nodes in the directory with how long each has been silent. */
+  async nodes(): Promise<NodeStatus[]> {
+    this.health.check('cannot list the cluster nodes');
+    const [[, raw], [, beats], [, time]] = (await this.redis.multi().hgetall(this.keys.nodes).zrange(this.keys.beats, 0, '-1', 'WITHSCORES').time().exec()) as [
+      [unknown, Record<string, string>],
+      [unknown, string[]],
+      [unknown, [string, string]],
+    ];
+    const now = serverMs(time);
+    const last = new Map<string, number>();
+    for (let i = 0; i + 1 < beats.length; i += 2) last.set(beats[i]!, Number(beats[i + 1]));
+    return Object.values(raw)
+      .map((json) => JSON.parse(json) as NodeInfo)
+      .map((info) => {
+        const silentMs = now - (last.get(info.node) ?? 0);
+        return { ...info, alive: silentMs <= this.ttlMs, silentMs };
+      })
+      .toSorted((a, b) => a.node.localeCompare(b.node));
+  }
+
+  /** leave removes this node from the directory on a clean shutdown (its exited processes go with it). */
+  async leave(): Promise<void> {
+    const pids = [...this.written.keys()].map(String);
+    const tx = this.redis.multi().hdel(this.keys.nodes, this.self.node).zrem(this.keys.beats, this.self.node);
+    if (pids.length > 0) tx.hdel(this.keys.procs, ...pids);
+    await tx.exec();
+    this.written.clear();
+  }
+
+  private aliveNodes(beats: readonly string[], time: [string, string]): Set<string> {
+    const now = serverMs(time);
+    const alive = new Set<string>();
+    for (let i = 0; i + 1 < beats.length; i += 2) if (now - Number(beats[i + 1]) <= this.ttlMs) alive.add(beats[i]!);
+    return alive;
+  }
+}
+
+function serverMs([seconds, micros]: [string, string]): number {
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+/** parseEntry reads a directory entry; Lua's cjson turns an empty array into {}, so arrays are checked. */
+function parseEntry(json: string): DirectoryEntry | undefined {
+  try {
+    const e = JSON.parse(json) as DirectoryEntry;
+    return { ...e, pendingSignals: Array.isArray(e.pendingSignals) ? e.pendingSignals : [] };
+  } catch {
+    return undefined;
+  }
+}

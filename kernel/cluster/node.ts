@@ -1,0 +1,316 @@
+/**
+ * ClusterNode makes one agentd a node of a kernel spread over several:
+ * pids from a cluster-wide allocator, a process directory every node reads
+ * and writes, signals and approval answers relayed to the node that owns
+ * the process, and one policy in force everywhere. It owns the node's two
+ * Redis connections (commands, and a subscriber for pub/sub) and their
+ * health: while Redis is unreachable every operation here fails closed
+ * with EIO (the HTTP layer answers 503) and the node reports not ready; when
+ * Redis returns the node puts its state back (pid counter, policy,
+ * directory entries, approvals) and becomes ready again.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Gauge, type Registry } from 'prom-client';
+import type { SignalName } from '../../signals/signal-table.ts';
+import type { DecisionInput } from '../../syscalls/context.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { ApprovalStatus, Approver } from '../approvals.ts';
+import type { Kernel } from '../kernel.ts';
+import type { LoadedPolicy } from '../policy/load.ts';
+import type { ProcessInfo } from '../process.ts';
+import { ApprovalRelay, type AnswerRequest, type ClusterApproval } from './approval-relay.ts';
+import { ProcessDirectory, type DirectoryEntry, type NodeInfo, type NodeStatus } from './directory.ts';
+import { RedisHealth } from './health.ts';
+import { PidAllocator } from './pids.ts';
+import { PolicySync } from './policy-sync.ts';
+import { connectRedis } from '../redis/connect.ts';
+import { ClusterKeys, describe, type RedisClient, type RedisSettings } from './redis.ts';
+import { NodeRpc } from './rpc.ts';
+
+export interface ClusterStatus {
+  readonly node: string;
+  readonly ready: boolean;
+  readonly problem?: string;
+  readonly redis: string;
+  readonly policyEpoch: number;
+}
+
+/** How long start() waits for Redis before carrying on not ready. */
+const FIRST_CONNECT_MS = 3000;
+
+export class ClusterNode {
+  readonly id: string;
+  readonly settings: RedisSettings;
+  readonly health: RedisHealth;
+  private readonly redis: RedisClient;
+  private readonly sub: RedisClient;
+  private readonly keys: ClusterKeys;
+  private readonly allocator: PidAllocator;
+  private readonly rpc: NodeRpc;
+  private readonly relay: ApprovalRelay;
+  private readonly info: { -readonly [K in keyof NodeInfo]: NodeInfo[K] };
+  private readonly directory: ProcessDirectory;
+  private policy: PolicySync | undefined;
+  private kernel: Kernel | undefined;
+  private record: (entry: DecisionInput) => void = () => {};
+  private beatTimer: NodeJS.Timeout | undefined;
+  private beating = false;
+  private fullWrite = true;
+  private recovering: Promise<void> | undefined;
+  private stopped = false;
+  private claimed = false;
+  /** Approval ids of this node start with this: unique in the cluster (node id and a per-start tag). */
+  readonly approvalIdPrefix: string;
+
+  private constructor(settings: RedisSettings) {
+    this.settings = settings;
+    this.id = settings.nodeId;
+    this.approvalIdPrefix = `ap-${this.id}-${randomBytes(3).toString('hex')}-`;
+    this.keys = new ClusterKeys(settings.keyPrefix);
+    this.redis = connectRedis(settings);
+    this.sub = connectRedis(settings);
+    this.health = new RedisHealth([this.redis, this.sub], describe(settings), settings.heartbeatMs);
+    this.allocator = new PidAllocator(this.redis, this.keys, this.health);
+    this.rpc = new NodeRpc(this.redis, this.keys, this.health, this.id, settings.cluster === undefined);
+    this.relay = new ApprovalRelay(this.redis, this.keys, this.health, this.rpc, this.id);
+    this.info = { node: this.id, url: '', host: hostname(), pid: process.pid, startedAt: Date.now() };
+    this.directory = new ProcessDirectory(this.redis, this.keys, this.health, this.info, settings.nodeTtlMs);
+    this.sub.on('message', (channel: string, text: string) => {
+      if (channel === this.rpc.channel) this.rpc.receive(text);
+      else if (channel === this.keys.policyChannel) this.policy?.seen(Number(text));
+    });
+    // Subscribe once connected; ioredis subscribes again by itself after every reconnect.
+    const subscribe = () => {
+      this.sub.subscribe(this.rpc.channel, this.keys.policyChannel).then(
+        () => this.sub.off('ready', subscribe),
+        (err: unknown) => this.health.failed(err),
+      );
+    };
+    this.sub.on('ready', subscribe);
+    this.health.changes.subscribe((up) => {
+      if (up) void this.recover();
+    });
+  }
+
+  /** start connects to Redis; if it cannot within a few seconds the node starts anyway, not ready, and keeps trying. */
+  static async start(settings: RedisSettings): Promise<ClusterNode> {
+    const node = new ClusterNode(settings);
+    const deadline = Date.now() + FIRST_CONNECT_MS;
+    while (!node.health.ready && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    return node;
+  }
+
+  /** pids is the kernel's pid source: unique across the cluster, EIO while Redis is away. */
+  get pids(): () => number {
+    return this.allocator.next;
+  }
+
+  /** approver wraps the configured approver so every question is shared through Redis (or denied). */
+  approver(inner: Approver | undefined): Approver {
+    return this.relay.approver(inner);
+  }
+
+  /**
+   * attach binds the node to its kernel and brings the kernel to the
+   * cluster's policy. `record` writes the node's own records (policy
+   * installs from other nodes).
+   */
+  async attach(kernel: Kernel, record: (entry: DecisionInput) => void): Promise<void> {
+    this.kernel = kernel;
+    this.record = record;
+    this.relay.attach(kernel.approvals);
+    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, {
+      current: () => kernel.engine.policy,
+      install: (policy, from, epoch) => {
+        const previous = kernel.engine.version;
+        kernel.replacePolicy(policy);
+        this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version });
+      },
+      refused: (epoch, error) => {
+        this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
+      },
+    });
+    this.rpc.handle('signal', (body) => {
+      const { pid, signal, sender } = body as { pid: number; signal: SignalName; sender: string };
+      return this.own().kill(pid, signal, sender);
+    });
+    if (this.health.ready) await this.recover();
+  }
+
+  /** join starts beating under `url` (where operators reach this node). */
+  join(url: string): void {
+    this.info.url = url;
+    this.beatTimer = setInterval(() => void this.beat(), this.settings.heartbeatMs);
+    this.beatTimer.unref();
+    void this.beat();
+  }
+
+  private own(): Kernel {
+    if (this.kernel === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
+    return this.kernel;
+  }
+
+  /** recover puts this node's state back into Redis after a (re)connect; the node is ready once it is done. */
+  private recover(): Promise<void> {
+    if (this.kernel === undefined) return Promise.resolve();
+    this.recovering ??= (async () => {
+      try {
+        if (!this.claimed) {
+          await this.directory.claim();
+          this.claimed = true;
+        }
+        await this.allocator.recover();
+        await this.policy?.sync();
+        await this.relay.resync();
+        this.fullWrite = true;
+        if (this.beatTimer !== undefined) await this.beat();
+      } catch (err) {
+        this.health.failed(err);
+      } finally {
+        this.recovering = undefined;
+      }
+    })();
+    return this.recovering;
+  }
+
+  private async beat(): Promise<void> {
+    if (this.beating || this.stopped || !this.health.ready || this.kernel === undefined) return;
+    this.beating = true;
+    try {
+      const full = this.fullWrite;
+      const mayBury = Date.now() - this.health.upSince >= this.settings.nodeTtlMs;
+      const result = await this.directory.beat(this.kernel.ps(), { mayBury, full });
+      if (full) this.fullWrite = false;
+      this.policy?.seen(result.policyEpoch);
+    } catch (err) {
+      this.health.failed(err);
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  /** ready is true while this node can reach shared state. */
+  get ready(): boolean {
+    return this.health.ready;
+  }
+
+  status(): ClusterStatus {
+    const problem = this.health.problem();
+    return { node: this.id, ready: this.health.ready, ...(problem ? { problem } : {}), redis: describe(this.settings), policyEpoch: this.policy?.epoch ?? 0 };
+  }
+
+  /** shared runs a Redis operation; a connection failure becomes EIO (fail closed). */
+  private async shared<T>(what: string, run: () => Promise<T>): Promise<T> {
+    this.health.check(what);
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof KernelError) throw err;
+      this.health.failed(err);
+      throw new KernelError('EIO', `${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** announce puts a new process in the directory; a spawn is acknowledged only after it. EIO on failure. */
+  announce(proc: ProcessInfo): Promise<void> {
+    return this.shared(`cannot enter pid ${proc.pid} in the cluster directory`, () => this.directory.announce(proc));
+  }
+
+  /** ps lists every process of the cluster, with the node that runs it; lost ones are marked so. */
+  ps(): Promise<DirectoryEntry[]> {
+    return this.shared('cannot read the cluster process directory', () => this.directory.list(this.own().ps()));
+  }
+
+  /** process finds a pid anywhere in the cluster. ESRCH if unknown. */
+  async process(pid: number): Promise<DirectoryEntry> {
+    const local = this.kernel?.get(pid);
+    if (local !== undefined) return { ...local.info(), node: this.id };
+    const entry = await this.shared(`cannot look up pid ${pid}`, () => this.directory.lookup(pid));
+    if (entry === undefined) throw new KernelError('ESRCH', `no process ${pid} in the cluster`);
+    return entry;
+  }
+
+  /**
+   * signal sends `signal` to a process on another node and returns the
+   * outcome its node reports. ESRCH for an unknown, exited or lost pid; EIO
+   * while Redis is away; ETIMEDOUT if the owner does not answer.
+   */
+  async signal(pid: number, signal: SignalName, sender: string): Promise<string> {
+    const entry = await this.process(pid);
+    if (entry.node === this.id) return this.own().kill(pid, signal, sender);
+    if (entry.state === 'lost') throw new KernelError('ESRCH', `process ${pid} was lost with node ${entry.node}`);
+    if (entry.state === 'exited') throw new KernelError('ESRCH', `process ${pid} has exited (on node ${entry.node})`);
+    return this.shared(`cannot relay ${signal} to node ${entry.node}`, () => this.rpc.request<string>(entry.node, 'signal', { pid, signal, sender: `${sender}@${this.id}` }));
+  }
+
+  /** publishPolicy makes `policy` the cluster's; the caller installs it locally after. EIO while Redis is away. */
+  publishPolicy(policy: LoadedPolicy): Promise<number> {
+    const sync = this.policy;
+    if (sync === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
+    return this.shared('cannot replace the cluster policy', () => sync.publish(policy));
+  }
+
+  /** approvals lists the pending questions of every node, oldest first. */
+  approvals(): Promise<ClusterApproval[]> {
+    return this.shared('cannot list the cluster approvals', () => this.relay.pending());
+  }
+
+  /** approvalStatus reads (or, with `waitMs`, waits for) a question asked on any node. */
+  approvalStatus(id: string, waitMs: number): Promise<ApprovalStatus | undefined> {
+    return this.shared(`cannot read approval ${id}`, () => this.relay.settled(id, waitMs));
+  }
+
+  /** answer answers a question asked on another node (its node decides and records). */
+  answer(request: AnswerRequest): Promise<ApprovalStatus> {
+    const through = { ...request, reason: `${request.reason || (request.approved ? 'approved' : 'denied')} (answered through node ${this.id})` };
+    return this.shared(`cannot answer approval ${request.id}`, () => this.relay.answer(through));
+  }
+
+  nodes(): Promise<NodeStatus[]> {
+    return this.shared('cannot list the cluster nodes', () => this.directory.nodes());
+  }
+
+  /** registerMetrics adds agentk_redis_up and agentk_cluster_policy_epoch to `registry`. */
+  registerMetrics(registry: Registry): void {
+    const health = this.health;
+    const epoch = () => this.policy?.epoch ?? 0;
+    registry.registerMetric(
+      new Gauge({
+        name: 'agentk_redis_up',
+        help: '1 while this node reaches Redis (shared state), 0 while it fails closed',
+        registers: [],
+        collect() {
+          this.set(health.ready ? 1 : 0);
+        },
+      }),
+    );
+    registry.registerMetric(
+      new Gauge({
+        name: 'agentk_cluster_policy_epoch',
+        help: 'The cluster policy epoch this node has in force',
+        registers: [],
+        collect() {
+          this.set(epoch());
+        },
+      }),
+    );
+  }
+
+  /** stop leaves the directory (its processes have ended by now) and closes the connections. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.beatTimer !== undefined) clearInterval(this.beatTimer);
+    this.rpc.close();
+    if (this.health.ready) {
+      try {
+        await this.directory.leave();
+      } catch {
+        // Redis went away: the node will be buried and its processes marked lost.
+      }
+    }
+    this.health.close();
+    this.sub.disconnect();
+    this.redis.disconnect();
+  }
+}

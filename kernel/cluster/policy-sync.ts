@@ -1,0 +1,116 @@
+/**
+ * PolicySync keeps one policy in force across the cluster. Redis holds the
+ * policy's source, version and an epoch that only grows; replacing the
+ * policy through any node stores it with the next epoch and publishes the
+ * epoch. Every node validates what it fetches (a policy that does not load
+ * is never installed) and hot-reloads it. Pub/sub makes that take
+ * milliseconds; each heartbeat also reads the epoch, so a node that missed
+ * the message (reconnecting) catches up within one beat. Every decision
+ * still names the version that made it.
+ */
+import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
+import type { RedisHealth } from './health.ts';
+import type { ClusterKeys, RedisClient } from './redis.ts';
+
+/** PUBLISH_POLICY (Lua) KEYS: policy. ARGV: channel, source, file, version, node. Returns the new epoch. */
+const PUBLISH_POLICY = `local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'source', ARGV[2], 'file', ARGV[3], 'version', ARGV[4], 'node', ARGV[5], 'at', t[1])
+redis.call('PUBLISH', ARGV[1], epoch)
+return epoch`;
+
+/** SEED (Lua) KEYS: policy. ARGV: epoch, source, file, version, node. Stores the policy only if Redis holds none; returns the stored epoch. */
+const SEED = `local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if epoch then return tonumber(epoch) end
+local t = redis.call('TIME')
+redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'source', ARGV[2], 'file', ARGV[3], 'version', ARGV[4], 'node', ARGV[5], 'at', t[1])
+return tonumber(ARGV[1])`;
+
+/** PolicyHost is where a fetched policy goes. */
+export interface PolicyHost {
+  current(): LoadedPolicy;
+  /** install puts `policy` in force; `from` says which node published it. */
+  install(policy: LoadedPolicy, from: string, epoch: number): void;
+  /** refused reports a stored policy that does not load here (it stays out of force). */
+  refused(epoch: number, error: string): void;
+}
+
+export class PolicySync {
+  private readonly redis: RedisClient;
+  private readonly keys: ClusterKeys;
+  private readonly health: RedisHealth;
+  private readonly node: string;
+  private readonly host: PolicyHost;
+  private applied = 0;
+  private fetching: Promise<void> | undefined;
+
+  constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, node: string, host: PolicyHost) {
+    this.redis = redis;
+    this.keys = keys;
+    this.health = health;
+    this.node = node;
+    this.host = host;
+  }
+
+  /** epoch is the cluster policy epoch this node has in force (0: none yet). */
+  get epoch(): number {
+    return this.applied;
+  }
+
+  /**
+   * sync runs at start and whenever Redis comes back: the cluster's policy
+   * wins over this node's; if Redis holds none (a new cluster, or a Redis
+   * that lost its data) this node's policy is stored.
+   */
+  async sync(): Promise<void> {
+    const p = this.host.current();
+    const stored = Number(await this.redis.eval(SEED, 1, this.keys.policy, Math.max(this.applied, 1), p.source, p.file, p.version, this.node));
+    if (stored !== this.applied) await this.fetch(stored);
+  }
+
+  /**
+   * publish stores an already validated `policy` as the cluster's and tells
+   * every node. EIO (via the caller) when Redis is unreachable: then no node
+   * changes policy.
+   */
+  async publish(policy: LoadedPolicy): Promise<number> {
+    this.health.check('cannot replace the cluster policy');
+    const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.keys.policy, this.keys.policyChannel, policy.source, policy.file, policy.version, this.node));
+    this.applied = Math.max(this.applied, epoch);
+    return epoch;
+  }
+
+  /** seen is told of an epoch (a message or a heartbeat); a newer one is fetched and installed. */
+  seen(epoch: number): void {
+    if (epoch > this.applied) void this.fetch(epoch);
+  }
+
+  private fetch(_epoch: number): Promise<void> {
+    this.fetching ??= (async () => {
+      try {
+        const stored = await this.redis.hgetall(this.keys.policy);
+        const at = Number(stored.epoch ?? 0);
+        if (at <= this.applied || stored.source === undefined) return;
+        if (stored.version === this.host.current().version) {
+          this.applied = at;
+          return;
+        }
+        let policy: LoadedPolicy;
+        try {
+          policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
+        } catch (err) {
+          this.applied = at;
+          this.host.refused(at, err instanceof Error ? err.message : String(err));
+          return;
+        }
+        this.applied = at;
+        this.host.install(policy, stored.node ?? '?', at);
+      } catch (err) {
+        this.health.failed(err);
+      } finally {
+        this.fetching = undefined;
+      }
+    })();
+    return this.fetching;
+  }
+}

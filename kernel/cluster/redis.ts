@@ -1,0 +1,71 @@
+/**
+ * The cluster layer's Redis settings and key names. Connections come from
+ * kernel/redis/connect.ts (one server, Sentinel or Cluster; fail closed: no
+ * offline queue, no retries, a command timeout, reconnecting in the
+ * background). Every key and channel sits under one hash tag, `{prefix}`,
+ * so multi-key scripts and transactions stay on one slot in Redis Cluster.
+ */
+import type { RedisConnection } from '../redis/connect.ts';
+
+export type { RedisClient } from '../redis/connect.ts';
+
+/** RedisSettings is the `redis:` section of agentd's configuration: where Redis is, and this node's part in the cluster. */
+export interface RedisSettings extends RedisConnection {
+  /** Namespace of every key and channel; several clusters can share one Redis. Default `agentk`. */
+  readonly keyPrefix: string;
+  /** This node's name in the directory; unique among live nodes. */
+  readonly nodeId: string;
+  /** How often a node beats, ms (default 500). */
+  readonly heartbeatMs: number;
+  /** A node silent this long is dead and its processes are lost, ms (default 3000). */
+  readonly nodeTtlMs: number;
+}
+
+/** describe names where the settings point, for logs and errors (never the password). */
+export function describe(settings: RedisConnection): string {
+  if (settings.cluster) return `cluster ${settings.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  if (settings.sentinels) return `sentinel ${settings.name ?? '?'} via ${settings.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  const url = new URL(settings.url ?? 'redis://127.0.0.1:6379');
+  return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+}
+
+/** Keys and channels of one cluster, all under the `{prefix}` hash tag. */
+export class ClusterKeys {
+  readonly tag: string;
+  constructor(prefix: string) {
+    this.tag = `{${prefix}}`;
+  }
+  /** hash node id → node info (url, host, pid, startedAt) */
+  get nodes(): string {
+    return `${this.tag}:nodes`;
+  }
+  /** sorted set node id → last beat (Redis server time, ms) */
+  get beats(): string {
+    return `${this.tag}:beats`;
+  }
+  /** hash pid → directory entry (JSON) */
+  get procs(): string {
+    return `${this.tag}:procs`;
+  }
+  /** the last pid handed out to any node */
+  get pid(): string {
+    return `${this.tag}:pid`;
+  }
+  /** hash: epoch, version, source, filename, node, at */
+  get policy(): string {
+    return `${this.tag}:policy`;
+  }
+  get policyChannel(): string {
+    return `${this.tag}:policy-changed`;
+  }
+  /** sorted set of pending approval ids by request time */
+  get approvals(): string {
+    return `${this.tag}:approvals`;
+  }
+  approval(id: string): string {
+    return `${this.tag}:approval:${id}`;
+  }
+  rpc(node: string): string {
+    return `${this.tag}:rpc:${node}`;
+  }
+}
