@@ -36,10 +36,12 @@ function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unkno
     })
     .with('tool', () => {
       // Policy sees the tool's own arguments (so `args` patterns name them) and the guarded flows the call would make.
+      // Arguments that are not an object (no tool schema accepts them) are still visible to patterns, as `args`.
       const tool = args.tool as string;
       const toolArgs = args.args as JsonValue;
       const flows = ctx.tools.flows(tool, toolArgs);
-      const own = toolArgs !== null && typeof toolArgs === 'object' && !Array.isArray(toolArgs) ? (toolArgs as Record<string, unknown>) : NO_ARGS;
+      const isObject = toolArgs !== null && typeof toolArgs === 'object' && !Array.isArray(toolArgs);
+      const own = isObject ? (toolArgs as Record<string, unknown>) : toolArgs === null ? NO_ARGS : { args: toolArgs };
       return { ...base, tool, args: own, ...(flows.length > 0 ? { flows } : {}) };
     })
     .with('fd', 'self', 'process', () => base)

@@ -111,8 +111,8 @@ describe('what a capability covers', () => {
       kernel: permissiveKernel(),
       manifest: { capabilities: ['tool:http.*'] },
     });
-    // ENOSYS: past capability and policy, at the unimplemented row; EACCES: stopped by the capability check.
-    expect(value).toEqual(['ENOSYS', 'ENOSYS', 'EACCES', 'EACCES']);
+    // Past capability and policy the registry answers (http.fetch: EINVAL, no url; http.post: ENOENT, no such tool); EACCES: stopped by the capability check.
+    expect(value).toEqual(['EINVAL', 'ENOENT', 'EACCES', 'EACCES']);
     expect(syscallRecords(result.kernel, 'SYS_EXEC').map((r) => r.rule)).toEqual(['allow-all', 'allow-all', 'capability', 'capability']);
   });
 
@@ -138,7 +138,7 @@ describe('labels feed policy label matching', () => {
   );
 
   it.each([
-    [{ team: 'research', tier: 'gold-2' }, 'ENOSYS', 'research-may-exec'],
+    [{ team: 'research', tier: 'gold-2' }, 'ENOENT', 'research-may-exec'],
     [{ team: 'research', tier: 'silver' }, 'EACCES', 'default-deny'],
     [{ team: 'sales', tier: 'gold' }, 'EACCES', 'default-deny'],
     [{ team: 'research' }, 'EACCES', 'default-deny'],
