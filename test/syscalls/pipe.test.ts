@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { PIPE_CAPACITY } from '../../kernel/pipe.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { kernelFor } from '../live-agents.ts';
+import { report, syscallRecords } from './harness.ts';
+
+describe('SYS_PIPE', () => {
+  it('returns [read fd, write fd] at the lowest free numbers; bytes come out in order', async () => {
+    const { value } = await report(`
+      const p = raw(SYS.SYS_PIPE);
+      const [r, w] = p.v;
+      sys.write(w, 'one ');
+      sys.write(w, new Uint8Array([116, 119, 111]));
+      report({ p, got: text(sys.read(r, 100)) });
+    `);
+    expect(value).toEqual({ p: { v: [3, 4] }, got: 'one two' });
+  });
+
+  it('read returns at most length bytes, the rest stays for the next read', async () => {
+    const { value } = await report(`
+      const [r, w] = sys.pipe();
+      sys.write(w, 'abcdefgh');
+      report([text(sys.read(r, 3)), text(sys.read(r, 3)), text(sys.read(r, 100)), sys.read(r, 0).length]);
+    `);
+    expect(value).toEqual(['abc', 'def', 'gh', 0]);
+  });
+
+  it('end of file once the write end is closed and the pipe drained', async () => {
+    const { value } = await report(`
+      const [r, w] = sys.pipe();
+      sys.write(w, 'last words');
+      sys.close(w);
+      report([text(sys.read(r)), sys.read(r).length, sys.read(r).length]);
+    `);
+    expect(value).toEqual(['last words', 0, 0]);
+  });
+
+  it('EPIPE writing once the read end is closed', async () => {
+    const { value } = await report(`
+      const [r, w] = sys.pipe();
+      sys.close(r);
+      const e = syscall(SYS.SYS_WRITE, w, 'x');
+      report([e.errno, e.message]);
+    `);
+    expect(value).toEqual(['EPIPE', 'the pipe has no reader']);
+  });
+
+  it('EBADF reading the write end or writing the read end', async () => {
+    const { value } = await report(`const [r, w] = sys.pipe(); report([errnoOf(() => sys.read(w)), errnoOf(() => sys.write(r, 'x'))]);`);
+    expect(value).toEqual(['EBADF', 'EBADF']);
+  });
+
+  it(`holds ${PIPE_CAPACITY} bytes without a reader taking any`, async () => {
+    const { value } = await report(`
+      const [r, w] = sys.pipe();
+      const n = sys.write(w, new Uint8Array(${PIPE_CAPACITY}).fill(7));
+      let total = 0;
+      sys.close(w);
+      for (;;) { const c = sys.read(r, 100000); if (c.length === 0) break; total += c.length; }
+      report([n, total]);
+    `);
+    expect(value).toEqual([PIPE_CAPACITY, PIPE_CAPACITY]);
+  });
+
+  it('EMFILE when fewer than two fds are free; the table is left as it was', async () => {
+    const { value } = await report(`
+      const a = sys.open('mem/a', 'w');
+      const e = raw(SYS.SYS_PIPE);
+      sys.close(a);
+      report([e, raw(SYS.SYS_PIPE)]);
+    `, { limits: { openFiles: 5 } });
+    expect(value).toEqual([{ errno: 'EMFILE' }, { v: [3, 4] }]);
+  });
+
+  it('EINVAL for any argument, since the row takes none', async () => {
+    const { value } = await report('report([raw(SYS.SYS_PIPE, 1), raw(SYS.SYS_PIPE, {}), raw(SYS.SYS_PIPE, undefined)]);');
+    expect(value).toEqual([{ errno: 'EINVAL' }, { errno: 'EINVAL' }, { errno: 'EINVAL' }]);
+  });
+
+  it('EACCES under a policy with no rule for it', async () => {
+    const policy = parsePolicy('version: 1\nrules:\n  - id: write-only\n    effect: allow\n    syscalls: [SYS_WRITE]\n', 'write-only.yaml');
+    const { value } = await report('report(raw(SYS.SYS_PIPE));', { kernel: kernelFor({ policy }) });
+    expect(value).toEqual({ errno: 'EACCES' });
+  });
+
+  it("records each pipe as allowed by the default policy's own-fds-and-self rule", async () => {
+    const { result } = await report('sys.pipe(); report(0);', { agentId: 'p' });
+    expect(syscallRecords(result.kernel, 'SYS_PIPE').map((r) => [r.effect, r.rule, r.agentId])).toEqual([['allow', 'own-fds-and-self', 'p']]);
+  });
+});

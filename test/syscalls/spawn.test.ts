@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import { IDLE, kernelFor } from '../live-agents.ts';
+import { report, run, syscallRecords } from './harness.ts';
+
+const ECHO = "console.log(JSON.stringify({ id: sys.agentId, pid: sys.pid, args: sys.args }));";
+
+describe('SYS_SPAWN', () => {
+  it("starts a program from the caller's tree with argv; the child is <parent>.<pid> and shares the caller's stdout", async () => {
+    const result = await run(`
+      sys.writeFile('mem/working/echo.js', ${JSON.stringify(ECHO)});
+      const pid = raw(SYS.SYS_SPAWN, 'mem/working/echo.js', ['a', 'b c']);
+      const status = sys.wait(pid.v).status;
+      console.log(JSON.stringify({ pid, status }));
+    `, { agentId: 'boss', kernel: kernelFor() });
+    expect(result.exit.status).toBe(0);
+    expect(result.stdout).toBe('{"id":"boss.2","pid":2,"args":["a","b c"]}\n{"pid":{"v":2},"status":0}\n');
+  });
+
+  it('takes absolute paths in its own tree, and .ts programs (types stripped)', async () => {
+    const result = await run(`
+      sys.writeFile('mem/typed.ts', 'const n: number = 41; console.log(n + 1);');
+      sys.wait(sys.spawn('/agent/boss/mem/typed.ts'));
+    `, { agentId: 'boss', kernel: kernelFor() });
+    expect(result.stdout).toBe('42\n');
+  });
+
+  it('starts a program the operator registered (Kernel option programs), before looking in the tree', async () => {
+    const kernel = kernelFor({ programs: { echo: programFromSource('echo.js', ECHO), 'mem/shadow.js': programFromSource('registered.js', "console.log('registered');") } });
+    const result = await run(`
+      sys.writeFile('mem/shadow.js', "console.log('from the tree');");
+      sys.wait(sys.spawn('echo', ['x']));
+      sys.wait(sys.spawn('mem/shadow.js'));
+    `, { kernel, agentId: 'ops' });
+    expect(result.stdout).toBe('{"id":"ops.2","pid":2,"args":["x"]}\nregistered\n');
+  });
+
+  it("a child has its own tree: it cannot read its parent's files", async () => {
+    const result = await run(`
+      sys.writeFile('mem/secret', 's3cret');
+      sys.writeFile('mem/peek.js', "try { sys.readFile('/agent/boss/mem/secret'); console.log('read it'); } catch (e) { console.log(e.errno); }");
+      sys.wait(sys.spawn('mem/peek.js'));
+    `, { agentId: 'boss', kernel: kernelFor() });
+    expect(result.stdout).toBe('EACCES\n');
+  });
+
+  it('ENOENT for a missing program, EISDIR for a directory, EACCES outside the tree', async () => {
+    const { value } = await report(`report([errnoOf(() => sys.spawn('mem/nope.js')), errnoOf(() => sys.spawn('mem')), errnoOf(() => sys.spawn('/agent/other/x.js')), errnoOf(() => sys.spawn('/etc/passwd'))]);`, { kernel: kernelFor() });
+    expect(value).toEqual(['ENOENT', 'EISDIR', 'EACCES', 'EACCES']);
+  });
+
+  it('ENOEXEC for JavaScript or TypeScript that does not compile, with file, line and column', async () => {
+    const { value } = await report(`
+      sys.writeFile('mem/bad.js', 'const = ;');
+      sys.writeFile('mem/bad.ts', 'let x: = 1;');
+      report(['mem/bad.js', 'mem/bad.ts'].map((p) => { const r = syscall(SYS.SYS_SPAWN, p, []); return [r.errno, r.message.split(': ')[0]]; }));
+    `, { agentId: 'boss', kernel: kernelFor() });
+    expect(value).toEqual([
+      ['ENOEXEC', '/agent/boss/mem/bad.js:1:7'],
+      ['ENOEXEC', '/agent/boss/mem/bad.ts:1'],
+    ]);
+  });
+
+  it("EPERM for a capability the caller does not hold; a child's capabilities may be narrower", async () => {
+    const kernel = kernelFor({ programs: { idle: programFromSource('idle.js', IDLE) } });
+    const { value } = await report(`
+      const wider = syscall(SYS.SYS_SPAWN, 'idle', [], { capabilities: ['signal:any'] });
+      const tool = errnoOf(() => sys.spawn('idle', [], { capabilities: ['tool:*'] }));
+      const vfsRw = errnoOf(() => sys.spawn('idle', [], { capabilities: ['vfs:/shared:rw'] }));
+      const narrower = sys.spawn('idle', [], { capabilities: ['signal:children', 'vfs:/shared/sub:ro'] });
+      const same = sys.spawn('idle', [], { capabilities: ['vfs:/shared:ro'] });
+      for (const pid of [narrower, same]) { sys.kill(pid, 'SIGKILL'); sys.wait(pid); }
+      report({ wider: [wider.errno, wider.message], tool, vfsRw, started: typeof narrower });
+    `, { kernel, manifest: { capabilities: ['signal:children', 'vfs:/shared:ro'] } });
+    expect(value).toEqual({ wider: ['EPERM', 'capability signal:any is not held by parent pid 1'], tool: 'EPERM', vfsRw: 'EPERM', started: 'number' });
+  });
+
+  it('EINVAL for a malformed capability, a file fd as stdio, and malformed arguments; EBADF for an fd not open', async () => {
+    const kernel = kernelFor({ programs: { idle: programFromSource('idle.js', IDLE) } });
+    const { value } = await report(`
+      const fd = sys.open('mem/f', 'w');
+      report({
+        badCap: raw(SYS.SYS_SPAWN, 'idle', [], { capabilities: ['root'] }),
+        fileFd: raw(SYS.SYS_SPAWN, 'idle', [], { stdout: fd }),
+        closedFd: raw(SYS.SYS_SPAWN, 'idle', [], { stdin: 9 }),
+        malformed: [
+          raw(SYS.SYS_SPAWN),
+          raw(SYS.SYS_SPAWN, 42),
+          raw(SYS.SYS_SPAWN, 'idle', 'not a list'),
+          raw(SYS.SYS_SPAWN, 'idle', [1]),
+          raw(SYS.SYS_SPAWN, 'idle', [], { cwd: '/' }),
+          raw(SYS.SYS_SPAWN, 'idle', [], { stdout: -1 }),
+          raw(SYS.SYS_SPAWN, 'idle', [], { capabilities: 'signal:any' }),
+          raw(SYS.SYS_SPAWN, 'idle', [], { labels: { a: 1 } }),
+          raw(SYS.SYS_SPAWN, 'idle', [], [], 'extra'),
+          raw(SYS.SYS_SPAWN, 'idle', [], 'options'),
+        ],
+      });
+    `, { kernel });
+    expect(value).toEqual({
+      badCap: { errno: 'EINVAL' },
+      fileFd: { errno: 'EINVAL' },
+      closedFd: { errno: 'EBADF' },
+      malformed: Array.from({ length: 10 }, () => ({ errno: 'EINVAL' })),
+    });
+    // The caller has been reaped; no child was left behind.
+    expect(kernel.ps()).toEqual([]);
+  });
+
+  it("EAGAIN past the caller's child limit", async () => {
+    const kernel = kernelFor({ programs: { idle: programFromSource('idle.js', IDLE) } });
+    const { value } = await report(`
+      const a = sys.spawn('idle');
+      const r = raw(SYS.SYS_SPAWN, 'idle', []);
+      sys.kill(a, 'SIGKILL');
+      sys.wait(a);
+      report(r);
+    `, { kernel, limits: { children: 1 } });
+    expect(value).toEqual({ errno: 'EAGAIN' });
+  });
+
+  it('EACCES under a policy with no rule for it, and nothing starts', async () => {
+    const policy = parsePolicy('version: 1\nrules:\n  - id: write-only\n    effect: allow\n    syscalls: [SYS_WRITE]\n', 'write-only.yaml');
+    const kernel = kernelFor({ policy, programs: { idle: programFromSource('idle.js', IDLE) } });
+    const { value } = await report("report(raw(SYS.SYS_SPAWN, 'idle', []));", { kernel });
+    expect(value).toEqual({ errno: 'EACCES' });
+    expect(kernel.ps()).toEqual([]);
+  });
+
+  it("records the decision (own-processes) and the child's spawn", async () => {
+    const kernel = kernelFor({ programs: { quick: programFromSource('quick.js', 'sys.getpid();') } });
+    const { result } = await report("sys.wait(sys.spawn('quick')); report(0);", { kernel, agentId: 'p' });
+    expect(syscallRecords(kernel, 'SYS_SPAWN').map((r) => [r.effect, r.rule, r.agentId])).toEqual([['allow', 'own-processes', 'p']]);
+    const spawns = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'spawn');
+    expect(spawns.map((r) => [r.pid, r.agentId, 'detail' in r ? r.detail : ''])).toEqual([
+      [result.exit.pid, 'p', 'agent.js'],
+      [result.exit.pid + 1, `p.${result.exit.pid + 1}`, 'quick.js'],
+    ]);
+  });
+});
