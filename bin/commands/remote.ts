@@ -73,12 +73,12 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
     for (const text of pids) {
       const pid = Number(text);
       try {
-        if (!Number.isInteger(pid) || pid < 1) throw new AgentdError('not-found', 404, `'${text}' is not a pid`);
+        if (!Number.isInteger(pid) || pid < 1) throw new AgentdError('not-found', 404, 'not a pid');
         const { outcome } = await c.signal(pid, sig);
         out(o.json ? JSON.stringify({ pid, signal: sig, outcome }) : `${pid}: ${sig} ${outcome}`);
       } catch (err) {
         if (!(err instanceof AgentdError) || err.kind === 'down' || err.kind === 'unauthorized') throw err;
-        process.stderr.write(`agentctl: ${pid}: ${err.message}\n`);
+        process.stderr.write(`agentctl: ${text}: ${err.message}\n`);
         status = 1;
       }
     }

@@ -89,6 +89,11 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     (stopping ??= (async () => {
       ctx.accepting = false;
       clearInterval(reaper);
+      // Questions from agents outside the kernel are denied now: their pollers get an
+      // answer, and their timeouts do not keep agentd alive after it has stopped.
+      for (const question of kernel.approvals.list()) {
+        if (question.pid === 0) kernel.approvals.answer(question.id, false, 'agentd', 'agentd is shutting down');
+      }
       const live = kernel.ps().filter((p) => p.state !== 'exited');
       for (const p of live) {
         try {
@@ -98,7 +103,9 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
         }
       }
       // SIGTERM escalates to SIGKILL after the grace period by itself; shutdown() reaps the rest.
-      await Promise.race([Promise.all(live.map((p) => kernel.get(p.pid)?.exited)), new Promise((r) => setTimeout(r, config.termGraceMs + 1000))]);
+      let graceTimer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(live.map((p) => kernel.get(p.pid)?.exited)), new Promise((r) => (graceTimer = setTimeout(r, config.termGraceMs + 1000)))]);
+      clearTimeout(graceTimer);
       await kernel.shutdown();
       await server.close();
       await tools.close();

@@ -27,6 +27,12 @@ function matches(r: ChainRecord, f: RecordFilter): boolean {
 }
 
 export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  // Open streams end when the server closes; otherwise a follower would hold agentd's exit for ever.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const end of streams) end();
+    done();
+  });
   const readLog = () => {
     ctx.log.flush();
     return readFileSync(ctx.log.path, 'utf8');
@@ -51,7 +57,13 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     const done = () => {
       sub.unsubscribe();
       clearInterval(beat);
+      streams.delete(end);
     };
+    const end = () => {
+      done();
+      res.end();
+    };
+    streams.add(end);
     req.raw.on('close', done);
     res.on('close', done);
   });
