@@ -87,11 +87,21 @@ const audit = program.command('audit').description('check and read decision logs
 connected(
   audit
     .command('verify')
-    .description("verify a decision log file, or agentd's log when no file is given: finds edited, deleted, inserted and reordered records and a torn tail")
+    .description("verify a decision log file, every node's decision stream in Redis (--redis), or agentd's log when neither is given: finds edited, deleted, inserted and reordered records, gaps and a torn tail")
     .argument('[file]', 'JSONL decision log')
-    .option('--head <hash>', 'the hash the last record must have (an anchor kept elsewhere)'),
-  'agentctl audit verify decisions.jsonl',
-).action(async (file: string | undefined, options: Conn & { head?: string }) => done(file === undefined ? (await daemon()).auditVerifyRemote(options) : (await audits()).auditVerify(file, options)));
+    .option('--head <hash>', 'the hash the last record must have (an anchor kept elsewhere)')
+    .option('--redis <url>', "verify the decision streams of every node in this Redis (redis://host:port)")
+    .option('--prefix <prefix>', "the cluster's key prefix, with --redis (default agentk)"),
+  'agentctl audit verify decisions.jsonl\n  $ agentctl audit verify --redis redis://127.0.0.1:6379 --prefix agentk',
+).action(async (file: string | undefined, options: Conn & { head?: string; redis?: string; prefix?: string }) =>
+  done(
+    options.redis !== undefined
+      ? (await audits()).auditVerifyRedis(options.redis, options)
+      : file === undefined
+        ? (await daemon()).auditVerifyRemote(options)
+        : (await audits()).auditVerify(file, options),
+  ),
+);
 audit
   .command('show')
   .description('print decision records, filtered')

@@ -88,17 +88,26 @@ export interface LifecycleRecord {
 export type DecisionInput = SyscallRecord | LifecycleRecord;
 
 /**
- * DecisionRecorder appends records in order. record() returns once the entry
- * is on the record as far as the recorder promises: a recorder must have
- * written an allowed `write`-access syscall (and everything before it) before
- * it returns, since the action runs next. A recorder that cannot record throws,
- * and the dispatcher then denies.
+ * DecisionRecorder appends records in order. An allowed `write`-access
+ * syscall must be written (with everything before it) before its action
+ * runs: a recorder either writes it inside record() (the file log), or says
+ * through beforeAction() when it is written (a networked log such as the
+ * Redis stream). A recorder that cannot record throws, and the dispatcher
+ * then denies.
  */
 export interface DecisionRecorder {
   /** record appends `entry` and returns its sequence number. */
   record(entry: DecisionInput): number;
   /** whenWritten resolves once record `seq` is as durable as the recorder promises. */
   whenWritten?(seq: number): Promise<void>;
+  /**
+   * beforeAction, for a recorder that writes after record() returns: undefined
+   * when record `seq` (and every record before it) is already written, else a
+   * promise that resolves once it is, or rejects with a KernelError when it
+   * cannot be — and then the action never runs. The dispatcher asks before
+   * every allowed write-access action; the caller blocks meanwhile.
+   */
+  beforeAction?(seq: number): Promise<void> | undefined;
 }
 
 /** FileSystem is the agent's VFS as handlers see it; paths are already resolved. */

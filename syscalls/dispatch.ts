@@ -4,7 +4,9 @@
  *   (EINVAL) → build the request from the row's policy point → authorize
  *   (capabilities, then policy; any error in the authorizer is a deny) →
  *   record the decision (an error in the recorder is a deny) → allow: run the
- *   implementation; deny: EACCES (and the rule's violation signal, if any);
+ *   implementation once the record is written (a write-access call waits for
+ *   an asynchronous recorder, see DecisionRecorder.beforeAction); deny: EACCES
+ *   (and the rule's violation signal, if any);
  *   require_approval: block the caller until an operator answers.
  * It never throws: every outcome is a Reply.
  */
@@ -78,6 +80,30 @@ function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>): Reply {
   }
 }
 
+/** later flattens a reply into a promise of a final reply. */
+function later(reply: Reply): Promise<Reply> {
+  return 'later' in reply ? reply.later : Promise.resolve(reply);
+}
+
+/**
+ * afterRecorded runs an allowed action once its record `seq` is written as
+ * far as the recorder promises before an effect: at once for a recorder that
+ * writes inside record(), else after beforeAction() resolves. Reads do not
+ * wait (nothing leaves the kernel without a write-access call, whose record
+ * carries every earlier one). If the record cannot be written, or the process
+ * ends meanwhile, the action never runs.
+ */
+function afterRecorded(services: KernelServices, ctx: SyscallContext, seq: number, access: Access, action: () => Reply): Reply {
+  const pending = access === 'write' ? services.recorder.beforeAction?.(seq) : undefined;
+  if (pending === undefined) return action();
+  return {
+    later: pending.then(
+      () => (ctx.alive() ? later(action()) : { errno: 'EINTR', message: 'process ended while its decision was being recorded' }),
+      fault,
+    ),
+  };
+}
+
 /** awaitApproval blocks the caller until the call is approved (then runs it) or denied or timed out. */
 async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision): Promise<Reply> {
   try {
@@ -93,7 +119,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
     });
     if (!ctx.alive()) return { errno: 'EINTR', message: 'process ended while waiting for approval' };
     const verdict = answer.approved ? 'granted' : 'denied';
-    services.recorder.record({
+    const seq = services.recorder.record({
       type: 'approval',
       pid: ctx.pid,
       agentId: ctx.agentId,
@@ -101,8 +127,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       policyVersion: decision.policyVersion,
     });
     if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
-    const reply = run(row, ctx, args);
-    return 'later' in reply ? await reply.later : reply;
+    return await later(afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args)));
   } catch (err) {
     return fault(err);
   }
@@ -123,7 +148,7 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
     const args = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
     const request = requestFor(row, ctx, args);
     const decision = decide(services, request, true);
-    services.recorder.record({
+    const seq = services.recorder.record({
       type: 'syscall',
       pid: ctx.pid,
       agentId: ctx.agentId,
@@ -137,7 +162,7 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
       args,
     });
     return match(decision.effect)
-      .with('allow', (): Reply => run(row, ctx, args as Decoded<Schema>))
+      .with('allow', (): Reply => afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args as Decoded<Schema>)))
       .with('deny', (): Reply => {
         if (decision.onViolation !== undefined) ctx.violation(decision.onViolation, `${row.name} denied by ${decision.rule}`);
         return { errno: 'EACCES', message: `${row.name} denied by ${decision.rule}: ${decision.reason}` };

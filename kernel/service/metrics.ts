@@ -68,6 +68,7 @@ export class Metrics {
         return seq;
       },
       ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
+      ...(inner.beforeAction ? { beforeAction: (seq: number) => inner.beforeAction!(seq) } : {}),
     };
   }
 }

@@ -1,0 +1,305 @@
+/**
+ * RedisStreamLog writes a node's decision records to its own Redis Stream,
+ * `<prefix>:decisions:<node>`: the same records and hash chain as the file
+ * log (chain.ts), one stream entry per record with the id `<seq>-0` and the
+ * record's JSON line in its `rec` field. Each node has its own stream and
+ * chain, so there is no cross-node lock on the hot path; the node's
+ * streams are listed in the set `<prefix>:decision-nodes` for the verifier.
+ *
+ * What is guaranteed. record() is synchronous: it seals the record (seq,
+ * prev, hash) at once and queues it. Queued records go to Redis in order,
+ * in batches — one batch in flight at a time, and whatever arrives
+ * meanwhile goes in the next (group commit). A batch is one Lua script that
+ * appends only what continues the stream's chain (same seq order, `prev` =
+ * the stream's last hash), so a retried batch never duplicates a record and
+ * a second writer with the same node id is refused, not interleaved.
+ * beforeAction(seq) resolves once record `seq` and every record before it
+ * are in the stream — acknowledged by Redis, and with `replicas` > 0 by that
+ * many replicas (WAIT) — and the dispatcher runs an allowed write-access
+ * action only then. If Redis is unreachable the batch fails, every waiting
+ * action fails with EIO (and never runs), and the records stay queued and
+ * are retried in the background until Redis is back; past `maxQueued`
+ * queued records record() throws EIO, so every syscall is denied. What a
+ * record "in the stream" survives depends on Redis: see the README
+ * (appendonly, appendfsync always, WAIT).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { Subject } from 'rxjs';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import { LuaScript } from '../../vfs/lua-script.ts';
+import { redisUnavailable } from '../redis/connect.ts';
+import { body, type ChainRecord, GENESIS, seal, toChainFields } from './chain.ts';
+
+export interface StreamLogOptions {
+  /** Key prefix shared by the cluster (e.g. `agentk`). */
+  readonly prefix: string;
+  /** This node's id: names its stream. Letters, digits, `.`, `_`, `-`. */
+  readonly node: string;
+  /** Replicas that must hold a record (WAIT) before it counts as written. Default 0. */
+  readonly replicas?: number;
+  /** How long WAIT may take, ms. Default 1000. */
+  readonly replicaTimeoutMs?: number;
+  /** Records queued while Redis is away before record() refuses more. Default 10000. */
+  readonly maxQueued?: number;
+  /** Clock for record times (ms since the epoch). */
+  readonly clock?: () => number;
+}
+
+const NODE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_BATCH = 512;
+
+/** streamKey is node `node`'s decision stream. */
+export function streamKey(prefix: string, node: string): string {
+  return `${prefix}:decisions:${node}`;
+}
+
+/** nodesKey is the set of nodes that have a decision stream. */
+export function nodesKey(prefix: string): string {
+  return `${prefix}:decision-nodes`;
+}
+
+/**
+ * APPEND (KEYS[1] = stream, ARGV = seq, line, seq, line, …): appends the
+ * records that continue the chain; a record already there (a retried batch)
+ * must be identical. Errors: ECHAIN when a record does not continue the
+ * stream (another writer, or a damaged stream). Returns the last seq.
+ */
+const APPEND = new LuaScript(`
+local key = KEYS[1]
+local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+local last_seq, last_hash = 0, '${GENESIS}'
+if #last > 0 then
+  last_seq = tonumber(string.match(last[1][1], '^(%d+)'))
+  last_hash = string.match(last[1][2][2], '"hash":"(%x+)"}$')
+end
+for i = 1, #ARGV, 2 do
+  local seq, line = tonumber(ARGV[i]), ARGV[i + 1]
+  if seq <= last_seq then
+    local got = redis.call('XRANGE', key, seq .. '-0', seq .. '-0')
+    if #got == 0 or got[1][2][2] ~= line then
+      return redis.error_reply('ECHAIN record ' .. seq .. ' in the stream differs from this node\\'s')
+    end
+  elseif seq ~= last_seq + 1 then
+    return redis.error_reply('ECHAIN the stream ends at ' .. last_seq .. ', this node continues at ' .. seq)
+  else
+    if string.match(line, '"prev":"(%x+)","hash":"%x+"}$') ~= last_hash then
+      return redis.error_reply('ECHAIN record ' .. seq .. ' does not follow the stream head')
+    end
+    redis.call('XADD', key, seq .. '-0', 'rec', line)
+    last_seq, last_hash = seq, string.match(line, '"hash":"(%x+)"}$')
+  end
+end
+return last_seq
+`);
+
+interface Waiter {
+  readonly seq: number;
+  resolve(): void;
+  reject(err: KernelError): void;
+}
+
+/** parseTail reads the last entry of a stream: its seq and hash. EIO when it is not an intact record. */
+function parseTail(key: string, entry: [string, string[]] | undefined): { seq: number; hash: string } {
+  if (entry === undefined) return { seq: 0, hash: GENESIS };
+  const [id, fields] = entry;
+  const line = fields[1] ?? '';
+  try {
+    const record = JSON.parse(line) as ChainRecord;
+    if (`${record.seq}-0` === id && seal(body(record as unknown as Record<string, unknown>)).line === `${line}\n`) return { seq: record.seq, hash: record.hash };
+  } catch {
+    // reported below
+  }
+  throw new KernelError('EIO', `${key}: the last entry (${id}) is not an intact record; run 'agentctl audit verify --redis URL'`);
+}
+
+export class RedisStreamLog implements DecisionRecorder {
+  readonly key: string;
+  readonly node: string;
+  /** Every record as sealed, for live followers. */
+  readonly appended = new Subject<ChainRecord>();
+  private readonly client: Redis | Cluster;
+  private readonly replicas: number;
+  private readonly replicaTimeoutMs: number;
+  private readonly maxQueued: number;
+  private readonly clock: () => number;
+  private seq: number;
+  private prev: string;
+  private writtenSeq: number;
+  private queue: { seq: number; line: string }[] = [];
+  private waiters: Waiter[] = [];
+  private inFlight: Promise<void> | undefined;
+  private scheduled = false;
+  private retry: NodeJS.Timeout | undefined;
+  private retryMs = 50;
+  /** Set when the stream holds records this node did not write: nothing more is recorded. */
+  private fenced: KernelError | undefined;
+  private closed = false;
+
+  private constructor(client: Redis | Cluster, options: StreamLogOptions, tail: { seq: number; hash: string }) {
+    this.client = client;
+    this.node = options.node;
+    this.key = streamKey(options.prefix, options.node);
+    this.replicas = options.replicas ?? 0;
+    this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
+    this.maxQueued = options.maxQueued ?? 10_000;
+    this.clock = options.clock ?? Date.now;
+    this.seq = tail.seq;
+    this.prev = tail.hash;
+    this.writtenSeq = tail.seq;
+  }
+
+  /**
+   * open continues node `node`'s stream where it ends (a new stream starts
+   * at seq 1). EINVAL for a bad node id; EIO when Redis cannot be reached or
+   * the stream's last entry is not an intact record.
+   */
+  static async open(client: Redis | Cluster, options: StreamLogOptions): Promise<RedisStreamLog> {
+    if (!NODE_ID.test(options.node)) throw new KernelError('EINVAL', `bad node id '${options.node}': use letters, digits, '.', '_' and '-'`);
+    const key = streamKey(options.prefix, options.node);
+    let last: [string, string[]][];
+    try {
+      last = await client.xrevrange(key, '+', '-', 'COUNT', 1);
+      await client.sadd(nodesKey(options.prefix), options.node);
+    } catch (err) {
+      throw redisUnavailable(err, key);
+    }
+    return new RedisStreamLog(client, options, parseTail(key, last[0]));
+  }
+
+  /** count is the sequence number of the last record. */
+  get count(): number {
+    return this.seq;
+  }
+
+  /** head is the hash of the last record. */
+  get head(): string {
+    return this.prev;
+  }
+
+  /** written is the sequence number of the last record Redis holds. */
+  get written(): number {
+    return this.writtenSeq;
+  }
+
+  /** record seals `entry` into the chain, queues it for Redis and returns its seq. EIO when closed, fenced or too far behind. */
+  record(entry: DecisionInput): number {
+    if (this.fenced) throw this.fenced;
+    if (this.closed) throw new KernelError('EIO', `decision stream ${this.key} is closed`);
+    if (this.queue.length >= this.maxQueued) throw new KernelError('EIO', `redis unavailable: ${this.queue.length} decision records wait for ${this.key}; refusing more`);
+    this.seq++;
+    const unsealed = { seq: this.seq, time: this.clock(), ...toChainFields(entry), prev: this.prev };
+    const sealed = seal(body(unsealed));
+    this.prev = sealed.hash;
+    this.queue.push({ seq: this.seq, line: sealed.line.slice(0, -1) });
+    if (this.appended.observed) this.appended.next({ ...unsealed, hash: sealed.hash } as ChainRecord);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(() => {
+        this.scheduled = false;
+        this.pump();
+      });
+    }
+    return this.seq;
+  }
+
+  beforeAction(seq: number): Promise<void> | undefined {
+    return seq <= this.writtenSeq ? undefined : this.whenWritten(seq);
+  }
+
+  /** whenWritten resolves once record `seq` is in the stream (and on the replicas asked for); rejects with EIO if the attempt fails. */
+  whenWritten(seq: number): Promise<void> {
+    if (seq <= this.writtenSeq) return Promise.resolve();
+    if (this.fenced) return Promise.reject(this.fenced);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ seq, resolve, reject });
+      // Someone waits: try now rather than at the next background retry (fails at once while Redis is away).
+      clearTimeout(this.retry);
+      this.retry = undefined;
+      this.pump();
+    });
+  }
+
+  /** flush resolves once every record made so far is in the stream; rejects with EIO if it cannot be written now. */
+  flush(): Promise<void> {
+    return this.whenWritten(this.seq);
+  }
+
+  /** close writes what is queued (waiting at most `timeoutMs`), then refuses new records. The client stays open. */
+  async close(timeoutMs = 2000): Promise<void> {
+    if (this.closed) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    this.closed = true;
+    clearTimeout(this.retry);
+  }
+
+  /** pump sends the next batch unless one is in flight or a retry is pending. */
+  private pump(): void {
+    if (this.inFlight !== undefined || this.retry !== undefined || this.queue.length === 0 || this.fenced) return;
+    this.inFlight = this.send().finally(() => {
+      this.inFlight = undefined;
+      this.pump();
+    });
+  }
+
+  private async send(): Promise<void> {
+    const batch = this.queue.slice(0, MAX_BATCH);
+    const args = batch.flatMap((r) => [r.seq, r.line]);
+    try {
+      await this.append(args);
+    } catch (err) {
+      const error = redisUnavailable(err, this.key);
+      if (error.message.includes('ECHAIN')) this.fenced = new KernelError('EIO', `decision stream ${this.key} was written by someone else; this node records no more: ${error.message}`);
+      this.fail(this.fenced ?? error);
+      return;
+    }
+    this.queue.splice(0, batch.length);
+    this.writtenSeq = batch[batch.length - 1]!.seq;
+    this.retryMs = 50;
+    if (this.waiters.length > 0) {
+      const still: Waiter[] = [];
+      for (const w of this.waiters) {
+        if (w.seq <= this.writtenSeq) w.resolve();
+        else still.push(w);
+      }
+      this.waiters = still;
+    }
+  }
+
+  /** append runs APPEND (and WAIT, when replicas are asked for) in one round trip. */
+  private async append(args: (string | number)[]): Promise<void> {
+    if (this.replicas === 0) {
+      await APPEND.run(this.client, [this.key], args);
+      return;
+    }
+    for (let attempt = 0; ; attempt++) {
+      const replies = await this.client.pipeline().evalsha(APPEND.sha, 1, this.key, ...args).wait(this.replicas, this.replicaTimeoutMs).exec();
+      const [scriptErr] = replies?.[0] ?? [new Error('no reply')];
+      if (scriptErr instanceof Error && scriptErr.message.startsWith('NOSCRIPT') && attempt === 0) {
+        await this.client.script('LOAD', APPEND.source);
+        continue;
+      }
+      if (scriptErr) throw scriptErr;
+      const [waitErr, acked] = replies![1]!;
+      if (waitErr) throw waitErr;
+      if ((acked as number) < this.replicas) throw new KernelError('EIO', `redis unavailable: ${String(acked)} of ${this.replicas} replicas hold the records of ${this.key} after ${this.replicaTimeoutMs} ms`);
+      return;
+    }
+  }
+
+  /** fail rejects every waiting action and retries the queue in the background. */
+  private fail(error: KernelError): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(error);
+    if (this.fenced || this.closed) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.pump();
+    }, this.retryMs);
+    this.retry.unref();
+    this.retryMs = Math.min(this.retryMs * 2, 1000);
+  }
+}

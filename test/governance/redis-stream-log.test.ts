@@ -1,0 +1,310 @@
+/**
+ * The recorder on Redis Streams: one stream per node in the file log's
+ * record format and hash chain; records reach Redis before the effects they
+ * allow (beforeAction), in order and exactly once across retries; a second
+ * writer with the same node id is fenced; with Redis away effects fail
+ * closed and the queued records land once it is back; verifyStreams and
+ * `agentctl audit verify --redis` find edits, moves, broken chains, gaps and
+ * missing streams on every node.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kernel } from '../../kernel/kernel.ts';
+import type { RedisClient } from '../../kernel/redis/connect.ts';
+import { body, seal, type ChainRecord } from '../../kernel/recorder/chain.ts';
+import { RedisStreamLog, nodesKey, streamKey } from '../../kernel/recorder/redis-stream-log.ts';
+import { verifyStreams } from '../../kernel/recorder/redis-verify.ts';
+import { TeeRecorder } from '../../kernel/recorder/tee.ts';
+import { verifyLog } from '../../kernel/recorder/verify.ts';
+import type { DecisionInput } from '../../syscalls/context.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { BackendFile, VfsBackend } from '../../vfs/backend.ts';
+import { MemfsBackend } from '../../vfs/memfs-backend.ts';
+import { RedisProxy, redisForTests } from '../redis.ts';
+import { report } from '../syscalls/harness.ts';
+
+const env = await redisForTests('stream-log');
+afterAll(() => env?.cleanup());
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+let nodes = 0;
+const nextNode = () => `node-${++nodes}`;
+const entry = (i: number): DecisionInput => ({ type: 'syscall', pid: 1, agentId: 'a', syscall: 'SYS_WRITE', access: 'write', effect: 'allow', rule: 'r', reason: `call ${i}`, args: { fd: 1, data: new Uint8Array([i & 0xff]) } });
+const lifecycle = (detail: string): DecisionInput => ({ type: 'spawn', pid: 1, agentId: 'a', detail });
+
+async function streamLines(client: RedisClient, prefix: string, node: string): Promise<[string, string][]> {
+  return (await client.xrange(streamKey(prefix, node), '-', '+')).map(([id, fields]) => [id, fields[1]!]);
+}
+
+function errnoOf(err: unknown): string {
+  return err instanceof KernelError ? err.errno : `not a KernelError: ${String(err)}`;
+}
+
+/** rebuild replaces a node's stream with `entries` (tampering as an attacker with Redis access would). */
+async function rebuild(client: RedisClient, key: string, entries: [string, string][]): Promise<void> {
+  await client.del(key);
+  for (const [id, line] of entries) await client.xadd(key, id, 'rec', line);
+}
+
+/** A memfs backend that checks, at every effect, that Redis already holds every record made so far. */
+function watchedBackend(log: RedisStreamLog, effects: string[]): VfsBackend {
+  const inner = new MemfsBackend();
+  const check = (what: string) => effects.push(`${what}:${log.written === log.count ? 'recorded' : `AHEAD (${log.written}/${log.count})`}`);
+  return {
+    kind: 'watched',
+    stat: (p) => inner.stat(p),
+    readdir: (p) => inner.readdir(p),
+    mkdir: (p, r) => (check(`mkdir ${p}`), inner.mkdir(p, r)),
+    unlink: (p) => (check(`unlink ${p}`), inner.unlink(p)),
+    open: (p, mode) => {
+      const file = inner.open(p, mode);
+      const watched: BackendFile = { ...file, write: (data, pos) => (check(`write ${p}`), file.write(data, pos)), read: (n, pos) => file.read(n, pos), size: () => file.size(), close: () => file.close() };
+      return watched;
+    },
+  };
+}
+
+/** edit changes one record's line; `reseal` recomputes its own hash (the next record's prev then no longer matches). */
+const edit = (line: string, f: (r: ChainRecord) => void, reseal: boolean): string => {
+  const r = JSON.parse(line) as ChainRecord;
+  f(r);
+  return reseal ? seal(body(r as unknown as Record<string, unknown>)).line.slice(0, -1) : JSON.stringify(r);
+};
+
+describe.skipIf(env === undefined)('RedisStreamLog', () => {
+  let client: RedisClient;
+  let prefix: string;
+  beforeAll(async () => {
+    client = await env!.client();
+    prefix = env!.prefix;
+  });
+
+  it('writes the file log format, one entry <seq>-0 per record, and the chain verifies', async () => {
+    const node = nextNode();
+    const log = await RedisStreamLog.open(client, { prefix, node });
+    for (let i = 0; i < 10; i++) log.record(i % 3 === 0 ? lifecycle(`step ${i}`) : entry(i));
+    await log.flush();
+    const lines = await streamLines(client, prefix, node);
+    expect(lines.map(([id]) => id)).toEqual(Array.from({ length: 10 }, (_, i) => `${i + 1}-0`));
+    const text = lines.map(([, line]) => `${line}\n`).join('');
+    expect(verifyLog(text)).toMatchObject({ ok: true, records: 10, head: log.head });
+    expect(await client.sismember(nodesKey(prefix), node)).toBe(1);
+    const result = await verifyStreams(client, prefix);
+    expect(result.nodes.find((n) => n.node === node)).toMatchObject({ ok: true, records: 10, last: 10, head: log.head, gaps: [] });
+  });
+
+  it('a reopened node continues its chain', async () => {
+    const node = nextNode();
+    const first = await RedisStreamLog.open(client, { prefix, node });
+    first.record(entry(1));
+    first.record(entry(2));
+    await first.close();
+    const again = await RedisStreamLog.open(client, { prefix, node });
+    expect([again.count, again.head]).toEqual([2, first.head]);
+    expect(again.record(entry(3))).toBe(3);
+    await again.flush();
+    expect((await verifyStreams(client, prefix)).nodes.find((n) => n.node === node)).toMatchObject({ ok: true, records: 3 });
+  });
+
+  it('records of one tick go together; beforeAction is undefined once written, a promise before', async () => {
+    const log = await RedisStreamLog.open(client, { prefix, node: nextNode() });
+    const seqs = Array.from({ length: 100 }, (_, i) => log.record(entry(i)));
+    const pending = log.beforeAction(seqs[99]!);
+    expect(pending).toBeInstanceOf(Promise);
+    await pending;
+    expect(log.written).toBe(100);
+    expect(log.beforeAction(50)).toBeUndefined();
+    expect(await client.xlen(log.key)).toBe(100);
+  });
+
+  it('a second writer with the same node id is fenced, never interleaved', async () => {
+    const node = nextNode();
+    const a = await RedisStreamLog.open(client, { prefix, node });
+    const b = await RedisStreamLog.open(client, { prefix, node });
+    a.record(entry(1));
+    await a.flush();
+    b.record(entry(2));
+    const err = await b.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(errnoOf(err)).toBe('EIO');
+    expect((err as Error).message).toMatch(/written by someone else/);
+    expect(() => b.record(entry(3))).toThrow(/written by someone else/);
+    a.record(entry(4));
+    await a.flush();
+    expect((await verifyStreams(client, prefix)).nodes.find((n) => n.node === node)).toMatchObject({ ok: true, records: 2 });
+  });
+
+  it('with replicas asked for, a record no replica holds is not written (EIO), and stays queued', async () => {
+    const log = await RedisStreamLog.open(client, { prefix, node: nextNode(), replicas: 1, replicaTimeoutMs: 50 });
+    const seq = log.record(entry(1));
+    const err = await log.beforeAction(seq)!.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(errnoOf(err)).toBe('EIO');
+    expect((err as Error).message).toMatch(/0 of 1 replicas/);
+    expect(log.written).toBe(0);
+    await log.close(100);
+  });
+
+  it('refuses a bad node id and a damaged stream tail', async () => {
+    await expect(RedisStreamLog.open(client, { prefix, node: 'a:b' })).rejects.toThrow(KernelError);
+    const node = nextNode();
+    await client.xadd(streamKey(prefix, node), '1-0', 'rec', '{"seq":1,"nonsense":true}');
+    await expect(RedisStreamLog.open(client, { prefix, node })).rejects.toThrow(/not an intact record/);
+  });
+
+  describe('in a kernel', () => {
+    it('every effect an agent causes happens only after its decision is in the stream', async () => {
+      const log = await RedisStreamLog.open(client, { prefix, node: nextNode() });
+      const effects: string[] = [];
+      const kernel = new Kernel({ recorder: log, mounts: [{ path: 'mem/semantic', backend: () => watchedBackend(log, effects) }], stdout: () => {}, stderr: () => {} });
+      const { value } = await report<string>(`sys.mkdir('mem/semantic/d'); sys.writeFile('mem/semantic/d/f', 'x'); sys.unlink('mem/semantic/d/f'); report(sys.readdir('mem/semantic').map((e) => e.name).join());`, { kernel, agentId: 'w' });
+      expect(value).toBe('d');
+      expect(effects).toEqual(['mkdir /d:recorded', 'write /d/f:recorded', 'unlink /d/f:recorded']);
+      await log.flush();
+      const result = (await verifyStreams(client, prefix)).nodes.find((n) => n.node === log.node)!;
+      expect(result).toMatchObject({ ok: true, records: log.count });
+    });
+
+    it('Redis away: writes fail with EIO and never happen, reads go on, and every queued record lands once Redis is back', async () => {
+      const proxy = new RedisProxy(env!.url);
+      await proxy.start();
+      const viaProxy = await env!.client(proxy.url(env!.url), 500);
+      const log = await RedisStreamLog.open(viaProxy, { prefix, node: nextNode() });
+      const kernel = new Kernel({ recorder: log, stdout: () => {}, stderr: () => {} });
+      await report(`sys.writeFile('mem/working/before.txt', 'one'); report('ok');`, { kernel, agentId: 'r' });
+      await proxy.cut();
+      // While Redis is away the agent cannot even print (a write to fd 1 is an effect too): it looks, waits, then reports.
+      const during = report<{ write: string; read: string; exists: string; printed: string }>(
+        `const seen = { write: errnoOf(() => sys.writeFile('mem/working/during.txt', 'two')), read: sys.readFile('mem/working/before.txt'), exists: errnoOf(() => sys.stat('mem/working/during.txt')), printed: errnoOf(() => sys.write(1, 'x')) };
+         const until = Date.now() + 3000;
+         while (Date.now() < until && errnoOf(() => sys.write(1, '')) !== 'ok') { const t = Date.now() + 20; while (Date.now() < t); }
+         report(seen);`,
+        { kernel, agentId: 'r' },
+      );
+      await new Promise((r) => setTimeout(r, 300));
+      expect(log.written).toBeLessThan(log.count);
+      await proxy.restore();
+      // The write's open (creating the file) was refused before it happened; reads went on.
+      expect((await during).value).toEqual({ write: 'EIO', read: 'one', exists: 'ENOENT', printed: 'EIO' });
+      await vi_waitFor(() => log.written === log.count);
+      const result = (await verifyStreams(client, prefix)).nodes.find((n) => n.node === log.node)!;
+      expect(result).toMatchObject({ ok: true, records: log.count, gaps: [] });
+      await proxy.cut();
+    });
+
+    it('past maxQueued records while Redis is away, record() refuses: every syscall is denied', async () => {
+      const proxy = new RedisProxy(env!.url);
+      await proxy.start();
+      const viaProxy = await env!.client(proxy.url(env!.url), 500);
+      const log = await RedisStreamLog.open(viaProxy, { prefix, node: nextNode(), maxQueued: 5 });
+      await proxy.cut();
+      for (let i = 0; i < 5; i++) log.record(entry(i));
+      expect(() => log.record(entry(5))).toThrow(/redis unavailable: 5 decision records wait/);
+      await proxy.restore();
+      await vi_waitFor(() => log.written === 5);
+      expect(log.record(entry(6))).toBe(6);
+      await log.flush();
+      await proxy.cut();
+    });
+
+    it('a TeeRecorder keeps the file-style primary and the stream in step; effects wait for both', async () => {
+      const log = await RedisStreamLog.open(client, { prefix, node: nextNode() });
+      const primary = { n: 0, record: () => ++primary.n };
+      const tee = new TeeRecorder(primary, log);
+      const kernel = new Kernel({ recorder: tee, stdout: () => {}, stderr: () => {} });
+      await report(`sys.writeFile('mem/working/t.txt', 'tee'); report('ok');`, { kernel, agentId: 't' });
+      await log.flush();
+      expect(log.count).toBe(primary.n);
+      expect(log.written).toBe(log.count);
+    });
+  });
+
+  describe('verifyStreams and agentctl audit verify --redis', () => {
+    let tamperPrefix: string;
+    let good: [string, string][];
+    beforeAll(async () => {
+      tamperPrefix = `${prefix}:tamper`;
+      const log = await RedisStreamLog.open(client, { prefix: tamperPrefix, node: 'template' });
+      for (let i = 0; i < 10; i++) log.record(entry(i));
+      await log.flush();
+      good = await streamLines(client, tamperPrefix, 'template');
+      await client.del(streamKey(tamperPrefix, 'template'));
+      await client.srem(nodesKey(tamperPrefix), 'template');
+    });
+
+    async function tampered(node: string, change: (entries: [string, string][]) => [string, string][]): Promise<void> {
+      await rebuild(client, streamKey(tamperPrefix, node), change(good.map(([id, line]) => [id, line])));
+      await client.sadd(nodesKey(tamperPrefix), node);
+    }
+
+    it('finds each kind of tampering on its node, and all gaps', async () => {
+      await tampered('intact', (e) => e);
+      await tampered('edited', (e) => e.map(([id, line], i) => [id, i === 3 ? edit(line, (r) => (r.reason = 'innocent'), false) : line]));
+      await tampered('resealed', (e) => e.map(([id, line], i) => [id, i === 3 ? edit(line, (r) => (r.reason = 'innocent'), true) : line]));
+      await tampered('gaps', (e) => e.filter((_, i) => i !== 2 && i !== 3 && i !== 7));
+      await tampered('moved', (e) => e.map(([id, line], i) => [i === 9 ? '99-0' : id, line]));
+      await tampered('unlisted', (e) => e.slice(0, 4));
+      await client.srem(nodesKey(tamperPrefix), 'unlisted');
+      await client.sadd(nodesKey(tamperPrefix), 'vanished');
+
+      const result = await verifyStreams(client, tamperPrefix);
+      const by = Object.fromEntries(result.nodes.map((n) => [n.node, n]));
+      expect(result.ok).toBe(false);
+      expect(Object.keys(by)).toEqual(['edited', 'gaps', 'intact', 'moved', 'resealed', 'unlisted', 'vanished']);
+      expect(by.intact).toMatchObject({ ok: true, records: 10 });
+      expect(by.unlisted).toMatchObject({ ok: true, records: 4 });
+      expect(by.edited!.problems.map((p) => [p.kind, p.seq])).toEqual([['edited', 4]]);
+      expect(by.resealed!.problems.map((p) => [p.kind, p.seq])).toEqual([['broken-chain', 5]]);
+      expect(by.gaps).toMatchObject({ ok: false, gaps: [{ from: 3, to: 4 }, { from: 8, to: 8 }], problems: [], records: 7 });
+      expect(by.moved!.problems.map((p) => [p.kind, p.seq])).toEqual([['moved', 10]]);
+      expect(by.vanished!.problems.map((p) => p.kind)).toEqual(['missing-stream']);
+    });
+
+    it('agentctl prints each node and exits 1 on a problem, 0 when all verify, 2 when Redis does not answer', async () => {
+      const bad = await agentctl(['audit', 'verify', '--redis', env!.url, '--prefix', tamperPrefix]);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toMatch(/^intact: ok: 10 records verify/m);
+      expect(bad.stdout).toMatch(/^gaps: FAILED: .*records missing \(gaps\): 3–4, 8$/m);
+      expect(bad.stdout).toMatch(/^ {2}broken-chain at seq 5: /m);
+      const json = JSON.parse((await agentctl(['audit', 'verify', '--redis', env!.url, '--prefix', tamperPrefix, '--json'])).stdout) as { ok: boolean; nodes: unknown[] };
+      expect([json.ok, json.nodes.length]).toEqual([false, 7]);
+
+      const okPrefix = `${prefix}:clean`;
+      const log = await RedisStreamLog.open(client, { prefix: okPrefix, node: 'solo' });
+      log.record(entry(1));
+      await log.flush();
+      const ok = await agentctl(['audit', 'verify', '--redis', env!.url, '--prefix', okPrefix]);
+      expect([ok.code, ok.stdout]).toEqual([0, `solo: ok: 1 records verify; head ${log.head}\n`]);
+
+      const down = await agentctl(['audit', 'verify', '--redis', 'redis://127.0.0.1:1']);
+      expect(down.code).toBe(2);
+      expect(down.stderr).toMatch(/redis unavailable/);
+    }, 30_000);
+  });
+});
+
+function agentctl(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', join(REPO, 'bin', 'agentctl.ts'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function vi_waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
