@@ -317,11 +317,19 @@ export async function buildRegistry(config: ToolsConfig, options: { clock?: () =
   return registry;
 }
 
-/** defaultRegistry holds the built-ins that need no configuration: time.now, tools.list and http.fetch. */
+let shared: ToolRegistry | undefined;
+
+/**
+ * defaultRegistry holds the built-ins that need no configuration: time.now,
+ * tools.list and http.fetch. They keep no state, so without a clock one
+ * registry is shared (kernels are made often; schemas compile once).
+ */
 export function defaultRegistry(options: { clock?: () => number } = {}): ToolRegistry {
+  if (options.clock === undefined && shared !== undefined) return shared;
   const registry = new ToolRegistry();
+  if (options.clock === undefined) shared = registry;
   registry.register(timeNowTool(options.clock));
   registry.register(toolsListTool(registry));
   registry.register(httpFetchTool());
-  return registry;
+  return options.clock === undefined ? registry.seal() : registry;
 }

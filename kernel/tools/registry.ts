@@ -105,12 +105,21 @@ export class ToolRegistry {
   private readonly tools = new Map<string, Entry>();
   private readonly ajv = new Ajv({ strict: false, allErrors: false, logger: false, validateFormats: false });
   private readonly closers: (() => Promise<void>)[] = [];
+  private sealed = false;
+
+  /** seal refuses further registrations (EPERM): for a registry shared by several kernels. */
+  seal(): this {
+    this.sealed = true;
+    return this;
+  }
 
   /**
    * register adds a tool. EINVAL for a malformed name, a schema ajv cannot
-   * compile or a non-positive limit; EEXIST for a name already taken.
+   * compile or a non-positive limit; EEXIST for a name already taken; EPERM
+   * once sealed.
    */
   register(spec: ToolSpec): void {
+    if (this.sealed) throw new KernelError('EPERM', `the registry is sealed; cannot add '${spec.name}'`);
     if (!TOOL_NAME.test(spec.name)) throw new KernelError('EINVAL', `bad tool name '${spec.name}': letters, digits, '.', '_' and '-', at most 256`);
     if (this.tools.has(spec.name)) throw new KernelError('EEXIST', `tool '${spec.name}' is already registered`);
     if (!(spec.timeoutMs > 0) || !(spec.maxOutputBytes > 0)) throw new KernelError('EINVAL', `tool '${spec.name}': timeoutMs and maxOutputBytes must be positive`);

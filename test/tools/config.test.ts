@@ -32,6 +32,8 @@ describe('tools configuration', () => {
       ['tools.list', 'low', 'builtin'],
     ]);
     expect(defaultRegistry().list().map((t) => t.name)).toEqual(['http.fetch', 'time.now', 'tools.list']);
+    expect(defaultRegistry()).toBe(defaultRegistry());
+    expect(() => defaultRegistry().register(registry.info('time.now') as never)).toThrow(/sealed/);
     const listed = registry.call('tools.list', { prefix: 'time.' }, CALLER);
     expect(listed).toMatchObject({ output: [{ name: 'time.now', risk: 'low', inputSchema: { type: 'object' } }] });
   });
