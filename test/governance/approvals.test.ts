@@ -67,7 +67,7 @@ describe('require_approval blocks the caller until answered', () => {
     const other = kernel.spawn(programFromSource('busy.js', "for (let i = 0; i < 200; i++) sys.writeFile('mem/f' + i, 'x'); console.log('done');"), { agentId: 'b', stdout: busy.sink });
     expect((await kernel.wait(other.pid)).status).toBe(0);
     expect(busy.text).toBe('done\n');
-    expect([proc.exit, kernel.approvals.list().map((p) => p.id), kernel.vfs('a').stat('/agent/a/mem/x').type]).toEqual([undefined, [approval.id], 'file']);
+    expect([proc.exit, kernel.approvals.list().map((p) => p.id), (await kernel.vfs('a').stat('/agent/a/mem/x')).type]).toEqual([undefined, [approval.id], 'file']);
     kernel.approvals.answer(approval.id, true, 'operator:alice', 'looks fine');
     expect((await exit()).status).toBe(0);
     expect(out.text).toBe('deleted\n');
@@ -81,7 +81,7 @@ describe('require_approval blocks the caller until answered', () => {
     kernel.approvals.answer(approval.id, false, 'operator:bob', 'not today');
     await exit();
     expect(out.text).toBe('EACCES: SYS_UNLINK not approved by operator:bob: not today\n');
-    expect(kernel.vfs('a').stat('/agent/a/mem/x').type).toBe('file');
+    expect((await kernel.vfs('a').stat('/agent/a/mem/x')).type).toBe('file');
   });
 
   it('no answer within approval_timeout_ms is a deny by the approver "timeout"', async () => {

@@ -163,7 +163,8 @@ describe('the capability check comes before policy', () => {
     const decided = [...syscallRecords(result.kernel, 'SYS_OPEN'), ...syscallRecords(result.kernel, 'SYS_STAT')].filter((r) => r.agentId === 'a');
     expect(decided.length).toBe(OTHERS.length * 3);
     expect(new Set(decided.map((r) => `${r.effect} ${r.rule}`))).toEqual(new Set(['deny capability']));
-    expect(new TextDecoder().decode(kernel.vfs('b').open('/agent/b/mem/secret', 'r').file.read(100, 0))).toBe('b only');
+    const secret = (await kernel.vfs('b').open('/agent/b/mem/secret', 'r')).file;
+    expect(new TextDecoder().decode(await secret.read(100, 0))).toBe('b only');
   });
 
   it('even a policy rule naming the other tree explicitly does not help', async () => {

@@ -71,7 +71,7 @@ describe('SYS_EXIT', () => {
     expect(result.exit.status).toBe(3);
     expect(result.kernel.get(result.exit.pid)).toBeUndefined();
     const tree = result.kernel.vfs(result.exit.agentId);
-    expect(tree.stat(`${tree.root}/mem/a`).type).toBe('file');
+    expect((await tree.stat(`${tree.root}/mem/a`)).type).toBe('file');
   });
 
   it('records the exit syscall, then the lifecycle exit with the status', async () => {

@@ -58,7 +58,7 @@ describe('SYS_UNLINK', () => {
     await report("sys.writeFile('mem/x', 'mine'); report(0);", { agentId: 'b', kernel });
     const { value } = await report(`report(['/agent/b/mem/x', '../b/mem/x', 'mem/../../b/mem/x'].map((p) => errnoOf(() => sys.unlink(p))));`, { agentId: 'a', kernel });
     expect(value).toEqual(['EACCES', 'EACCES', 'EACCES']);
-    expect(kernel.vfs('b').stat('/agent/b/mem/x').type).toBe('file');
+    expect((await kernel.vfs('b').stat('/agent/b/mem/x')).type).toBe('file');
   });
 
   it('EINVAL for malformed arguments; ENAMETOOLONG for an over-long path', async () => {

@@ -85,18 +85,18 @@ describe('AgentVfs: policy/ is read-only', () => {
     });
   });
 
-  it('from ring 0 too: the mount refuses writes, whoever asks', () => {
+  it('from ring 0 too: the mount refuses writes, whoever asks', async () => {
     const vfs = new AgentVfs('x', { policy: new StaticBackend(() => ({ '/README': 'text' })) });
     expect(['r+', 'w', 'w+', 'a', 'a+'].map((m) => errnoOf(() => vfs.open('/agent/x/policy/README', m as 'w')))).toEqual(Array(5).fill('EROFS'));
     expect([errnoOf(() => vfs.mkdir('/agent/x/policy/d', true)), errnoOf(() => vfs.unlink('/agent/x/policy/README'))]).toEqual(['EROFS', 'EROFS']);
-    const file = vfs.open('/agent/x/policy/README', 'r').file;
-    expect(new TextDecoder().decode(file.read(100, 0))).toBe('text');
-    file.close();
+    const file = (await vfs.open('/agent/x/policy/README', 'r')).file;
+    expect(new TextDecoder().decode(await file.read(100, 0))).toBe('text');
+    await file.close();
   });
 
-  it('the root of the tree lists policy even though the root backend has no such directory', () => {
+  it('the root of the tree lists policy even though the root backend has no such directory', async () => {
     const vfs = new AgentVfs('x');
-    expect(vfs.readdir('/agent/x').map((e) => e.name)).toEqual(['ipc', 'mem', 'policy', 'state']);
+    expect((await vfs.readdir('/agent/x')).map((e) => e.name)).toEqual(['ipc', 'mem', 'policy', 'state']);
   });
 });
 
@@ -116,9 +116,9 @@ describe('AgentVfs: agents are separate', () => {
     `, { agentId: 'a', kernel });
     expect(value).toEqual({ ownTree: 'ENOENT', ownListing: [], absolute: Array(5).fill('EACCES'), read: 'EACCES', list: 'EACCES', overwrite: 'EACCES' });
     const b = kernel.vfs('b');
-    const file = b.open('/agent/b/mem/semantic/secret/key', 'r').file;
-    expect(new TextDecoder().decode(file.read(100, 0))).toBe('b-only');
-    file.close();
+    const file = (await b.open('/agent/b/mem/semantic/secret/key', 'r')).file;
+    expect(new TextDecoder().decode(await file.read(100, 0))).toBe('b-only');
+    await file.close();
   });
 
   it('ring 0 confines each operation to the tree as well', () => {
@@ -132,12 +132,12 @@ describe('AgentVfs: agents are separate', () => {
     ]).toEqual(Array(5).fill('EACCES'));
   });
 
-  it('two AgentVfs objects for different agents share no storage', () => {
+  it('two AgentVfs objects for different agents share no storage', async () => {
     const a = new AgentVfs('a');
     const b = new AgentVfs('b');
-    a.open('/agent/a/mem/working/f', 'w').file.close();
-    expect(a.stat('/agent/a/mem/working/f').type).toBe('file');
-    expect(b.readdir('/agent/b/mem/working')).toEqual([]);
+    await (await a.open('/agent/a/mem/working/f', 'w')).file.close();
+    expect((await a.stat('/agent/a/mem/working/f')).type).toBe('file');
+    expect(await b.readdir('/agent/b/mem/working')).toEqual([]);
   });
 });
 
