@@ -1,0 +1,179 @@
+/**
+ * Stopping agentd. SIGTERM: it stops taking work, sends SIGTERM to every
+ * agent, SIGKILLs the rest after the grace period, flushes the recorder and
+ * exits 0 with a log that verifies — even with a follower attached and an
+ * approval pending. SIGKILL: every decision it acknowledged (evaluate
+ * answers carry the record's seq) is in the log, which verifies up to a
+ * possibly torn tail.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChainRecord } from '../../kernel/recorder/chain.ts';
+import { verifyLog } from '../../kernel/recorder/verify.ts';
+import { spawnAgent, startAgentd, until, type Agentd, type Exit } from './helpers.ts';
+
+const GRACE_MS = 1500;
+
+const POLICY = `version: 1
+name: shutdown-test
+rules:
+  - id: self
+    effect: allow
+    syscalls: [SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_GETPID, SYS_EXIT, SYS_SIGACTION, SYS_SIGPROCMASK]
+  - id: reads-ok
+    effect: allow
+    syscalls: [file.read]
+  - id: email-needs-a-human
+    effect: require_approval
+    syscalls: [email.send]
+`;
+
+const AGENTS = {
+  /** An idle agent whose SIGTERM handler lets main return: exits 0. */
+  polite: "const s = await new Promise((resolve) => { sys.signal.on('SIGTERM', resolve); console.log('ready'); }); console.log('bye after ' + s);",
+  /** A busy loop that never makes a syscall: 133 if SIGTERM lands, SIGKILL (132) after the grace period otherwise. */
+  spinner: "console.log('ready'); for (;;) {}",
+  /** Handles SIGTERM by doing nothing: SIGKILL after the grace period. */
+  stubborn: "sys.signal.on('SIGTERM', () => console.log('not leaving')); console.log('ready'); await new Promise(() => {});",
+  /** Ignores SIGTERM: agentd's own SIGKILL at the end of the grace period. */
+  deaf: "sys.signal.ignore('SIGTERM'); console.log('ready'); await new Promise(() => {});",
+} as const;
+
+const records = (text: string): ChainRecord[] =>
+  text.split('\n').flatMap((line) => {
+    try {
+      return [JSON.parse(line) as ChainRecord];
+    } catch {
+      return [];
+    }
+  });
+
+describe('SIGTERM to agentd with running agents', () => {
+  let agentd: Agentd;
+  const pids: Record<string, number> = {};
+  const acknowledged: number[] = [];
+  let readyDuring: { status: number; body: unknown } | undefined;
+  let spawnDuring: { status: number; body: unknown } | undefined;
+  let followerEnded = false;
+  let exit: Exit;
+  let stoppedInMs: number;
+  let log: ChainRecord[];
+  let logText: string;
+
+  beforeAll(async () => {
+    agentd = await startAgentd(`term_grace_ms: ${GRACE_MS}\npolicy: policy.yaml\n`, { 'policy.yaml': POLICY });
+    for (const [name, source] of Object.entries(AGENTS)) pids[name] = await spawnAgent(agentd, source, { id: name });
+    for (let i = 0; i < 20; i++) acknowledged.push((await agentd.api('POST', '/v1/evaluate', { agent: 'ext', action: 'file.read', arguments: { i } })).body.seq);
+    const pending = await agentd.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send' });
+    expect(pending.body).toMatchObject({ decision: 'require_approval' });
+    acknowledged.push(pending.body.seq);
+    // A follower stays attached through the shutdown.
+    const follower = await fetch(`${agentd.url}/v1/decisions/stream`, { headers: { authorization: `Bearer ${agentd.token}` } });
+    void follower.body!.pipeTo(new WritableStream()).then(
+      () => (followerEnded = true),
+      () => (followerEnded = true),
+    );
+
+    const started = performance.now();
+    agentd.child.kill('SIGTERM');
+    await until(async () => {
+      readyDuring = await agentd.api('GET', '/readyz').catch(() => undefined);
+      return readyDuring === undefined || readyDuring.status === 503;
+    }, '/readyz to fail');
+    spawnDuring = await agentd.api('POST', '/v1/processes', { source: 'console.log(1)' }).catch(() => undefined);
+    exit = await agentd.exited;
+    stoppedInMs = performance.now() - started;
+    logText = readFileSync(agentd.logFile, 'utf8');
+    log = records(logText);
+  }, 30_000);
+  afterAll(() => agentd.remove());
+
+  it('agentd exits 0 by itself within the grace period and a little more, saying so', () => {
+    expect(exit).toEqual({ status: 0, signal: null });
+    expect(agentd.stdout()).toContain('agentd: SIGTERM: stopping');
+    expect(agentd.stdout()).toMatch(/agentd: stopped\n$/);
+    expect(agentd.stderr()).toBe('');
+    expect(stoppedInMs).toBeLessThan(GRACE_MS + 5000);
+    expect(followerEnded).toBe(true);
+  });
+
+  it('while it stops, /readyz says 503 and no new process is taken', () => {
+    expect(readyDuring?.status).toBe(503);
+    expect(readyDuring?.body).toMatchObject({ ready: false });
+    if (spawnDuring !== undefined) expect(spawnDuring.status).toBe(503);
+  });
+
+  /** ending is how an agent's life ended: its signal record, if any, and its exit record. */
+  const ending = (name: string) => log.filter((r) => (r.type === 'exit' || r.type === 'signal') && r.pid === pids[name]).map((r) => r.detail);
+
+  it('the polite agent exits 0; the others die of SIGTERM, or of SIGKILL once the grace period is over', () => {
+    expect(ending('polite')).toEqual(['status 0']);
+    expect([
+      ['SIGTERM: SIGTERM from agentd shutdown', 'status 133'],
+      [`SIGKILL: SIGKILL from SIGTERM grace period (${GRACE_MS} ms)`, 'status 132'],
+    ]).toContainEqual(ending('spinner'));
+    expect(ending('stubborn')).toEqual([`SIGKILL: SIGKILL from SIGTERM grace period (${GRACE_MS} ms)`, 'status 132']);
+    expect(ending('deaf')).toEqual(['SIGKILL: SIGKILL from kernel shutdown', 'status 132']);
+  });
+
+  it('the pending external approval was denied by agentd, on the record', () => {
+    expect(log.find((r) => r.type === 'approval' && r.agent === 'ext')?.detail).toMatch(/^denied email\.send \(ap-\d+\) by agentd: agentd is shutting down$/);
+  });
+
+  it('the log verifies, has no torn tail and holds every acknowledged record', () => {
+    expect(logText.endsWith('\n')).toBe(true);
+    expect(verifyLog(logText)).toMatchObject({ ok: true, records: log.length });
+    const bySeq = new Map(log.map((r) => [r.seq, r]));
+    for (const seq of acknowledged) expect(bySeq.get(seq)).toMatchObject({ agent: 'ext', type: 'syscall' });
+  });
+
+  it('the URL file is gone, so agentctl will not find a stale daemon', () => {
+    expect(() => readFileSync(`${agentd.stateDir}/agentd.url`)).toThrow();
+  });
+});
+
+describe('SIGKILL to agentd under load', () => {
+  let agentd: Agentd;
+  const acknowledged = new Map<number, number>();
+
+  beforeAll(async () => {
+    agentd = await startAgentd();
+    await spawnAgent(agentd, "let i = 0; console.log('ready'); for (;;) { sys.writeFile('mem/working/n.txt', String(i++)); }", { id: 'writer' });
+    let killed = false;
+    const worker = async (w: number) => {
+      for (let i = 0; !killed; i++) {
+        try {
+          const r = await agentd.api('POST', '/v1/evaluate', { agent: `ext-${w}`, action: 'file.delete', arguments: { i } });
+          if (r.status === 200) acknowledged.set(r.body.seq, w);
+        } catch {
+          return; // the daemon is gone
+        }
+        if (!killed && acknowledged.size >= 400) {
+          killed = true;
+          agentd.child.kill('SIGKILL');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+    await agentd.exited;
+  }, 30_000);
+  afterAll(() => agentd.remove());
+
+  it('agentd died of SIGKILL with requests in flight', async () => {
+    expect(await agentd.exited).toEqual({ status: null, signal: 'SIGKILL' });
+    expect(acknowledged.size).toBeGreaterThanOrEqual(400);
+  });
+
+  it('every acknowledged seq is a complete record of the request that got it; the log verifies up to a torn tail', () => {
+    const text = readFileSync(agentd.logFile, 'utf8');
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    const result = verifyLog(text);
+    if (!result.ok) expect(result.problem?.kind).toBe('torn-tail');
+    expect(verifyLog(complete)).toMatchObject({ ok: true });
+    const bySeq = new Map(records(complete).map((r) => [r.seq, r]));
+    expect(bySeq.size).toBe(result.records);
+    for (const [seq, worker] of acknowledged) expect(bySeq.get(seq), `seq ${seq}`).toMatchObject({ agent: `ext-${worker}`, syscall: 'file.delete', decision: 'deny' });
+    // The in-kernel writer's records interleave with the external ones in one chain.
+    expect([...bySeq.values()].some((r) => r.agent === 'writer' && r.syscall === 'SYS_WRITE')).toBe(true);
+  });
+});
