@@ -96,3 +96,46 @@ describe('MCP servers as a tool source', () => {
     await expect(buildRegistry(config)).rejects.toThrow(/broken\.yaml: mcp_servers\.broken: /);
   });
 });
+
+describe('MCP over streamable HTTP', () => {
+  it('registers and calls the tools of a server reached by URL, with the configured headers', async () => {
+    const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
+    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+    const { CallToolRequestSchema, ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const seen: (string | undefined)[] = [];
+    const { createServer } = await import('node:http');
+    const http = createServer((req, res) => {
+      seen.push(req.headers['x-team'] as string | undefined);
+      let body = '';
+      req.on('data', (c: Buffer) => void (body += c.toString()));
+      req.on('end', () => {
+        // Stateless: a fresh server and transport per request, as the SDK suggests.
+        const server = new McpServer({ name: 'adder', version: '1.0.0' }, { capabilities: { tools: {} } });
+        const schema = { type: 'object' as const, required: ['a', 'b'], properties: { a: { type: 'number' }, b: { type: 'number' } } };
+        server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [{ name: 'add', description: 'adds', inputSchema: schema }] }));
+        server.server.setRequestHandler(CallToolRequestSchema, (r) => {
+          const { a, b } = r.params.arguments as { a: number; b: number };
+          return { content: [{ type: 'text', text: String(a + b) }] };
+        });
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+        res.on('close', () => void transport.close());
+        void server.connect(transport).then(() => transport.handleRequest(req, res, body ? JSON.parse(body) : undefined));
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const port = (http.address() as { port: number }).port;
+    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { calc: { url: `http://127.0.0.1:${port}/mcp`, headers: { 'x-team': 'blue' } } } }, join(dir, 'http.yaml')));
+    try {
+      expect(remote.list().map((t) => t.name)).toEqual(['mcp.calc.add']);
+      const kernel = toolKernel({ policy: policy('{ id: calc, effect: allow, syscalls: [SYS_EXEC], tools: [mcp.calc.add] }'), registry: remote });
+      const value = await execReport(kernel, `${TRY}report([tryExec('mcp.calc.add', { a: 2, b: 40 }).content[0].text, tryExec('mcp.calc.add', { a: 'x', b: 1 }).errno]);`);
+      expect(value).toEqual(['42', 'EINVAL']);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((h) => h === 'blue')).toBe(true);
+    } finally {
+      await remote.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  });
+});
