@@ -22,6 +22,7 @@ import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
 import { FdTable, type Entry, type OutputSink } from './fd-table.ts';
 import { combine, limitsFromPolicy, type LimitRequest, type ProcessLimits } from './limits.ts';
+import { agentMounts, checkMounts, type KernelMount } from './mounts.ts';
 import { PolicyAuthorizer } from './policy/authorizer.ts';
 import { defaultPolicy } from './policy/default.ts';
 import { PolicyEngine } from './policy/engine.ts';
@@ -53,6 +54,8 @@ export interface KernelOptions {
   termGraceMs?: number;
   /** Host directory where checkpoints are kept across restarts. */
   stateDir?: string;
+  /** Mounts in every agent's namespace with their own backends, e.g. `mem/semantic` on Redis. */
+  mounts?: readonly KernelMount[];
   /** Programs children may be spawned from by name. */
   programs?: Readonly<Record<string, Program>>;
   /** The tools SYS_EXEC can run; time.now, tools.list and http.fetch if absent (see kernel/tools/config.ts). */
@@ -95,6 +98,12 @@ export class Kernel implements ProcessHost {
   /** Every signal sent, with sender, target and outcome. */
   readonly bus = new Subject<SignalEvent>();
   readonly termGraceMs: number;
+  /**
+   * Set when an isolate hit a catastrophic V8 error and was quarantined: the
+   * kernel and its other agents keep running, but the process should be
+   * restarted (agentd reports not ready; the process may not exit cleanly).
+   */
+  degraded: string | undefined;
   private readonly options: KernelOptions;
   private readonly baseLimits: ProcessLimits;
   private readonly table = new Map<number, Process>();
@@ -107,6 +116,7 @@ export class Kernel implements ProcessHost {
 
   constructor(options: KernelOptions = {}) {
     this.options = options;
+    checkMounts(options.mounts ?? []);
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix });
@@ -131,7 +141,7 @@ export class Kernel implements ProcessHost {
     let tree = this.trees.get(agentId);
     if (tree === undefined) {
       const policy = new StaticBackend(() => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }));
-      tree = new AgentVfs(agentId, { policy });
+      tree = new AgentVfs(agentId, { policy, mounts: agentMounts(this.options.mounts ?? [], agentId) });
       const stateDir = this.options.stateDir;
       const laid = tree;
       this.treesReady.set(agentId, stateDir === undefined ? tree.ready : tree.ready.then(() => loadHostCheckpoints(laid, agentId, stateDir)));
@@ -248,7 +258,11 @@ export class Kernel implements ProcessHost {
   private ended(proc: Process, how: SandboxEnd): void {
     if (how.kind === 'returned') this.terminate(proc, 0, { kind: 'exit' });
     else if (how.kind === 'threw') this.terminate(proc, 1, { kind: 'error', error: how.error });
-    else this.die(proc, 'SIGKILL', 'memory limit exceeded');
+    else if (how.kind === 'memory-limit') this.die(proc, 'SIGKILL', 'memory limit exceeded');
+    else {
+      this.degraded = `pid ${proc.pid}: ${how.message}; the isolate was quarantined — restart this kernel soon`;
+      this.die(proc, 'SIGKILL', `catastrophic out-of-memory (${how.message}); isolate quarantined`);
+    }
   }
 
   /** die ends `proc` by `signal`, recording why. */
@@ -308,7 +322,11 @@ export class Kernel implements ProcessHost {
       stdout: files.share(request.stdout ?? 1),
       stderr: files.share(request.stderr ?? 2),
     };
-    const labels = { ...identity.labels, ...request.labels };
+    // Labels feed policy matching: a child inherits its parent's and may not claim others.
+    for (const [key, value] of Object.entries(request.labels ?? {})) {
+      if (identity.labels[key] !== value) throw new KernelError('EPERM', `label ${key}=${value} is not one of the parent's labels`);
+    }
+    const labels = identity.labels;
     return this.spawn(program, { ppid: parent.pid, argv: request.argv, manifest: { labels, capabilities: request.capabilities ?? [] }, fds, limits: parent.limits }).pid;
   }
 

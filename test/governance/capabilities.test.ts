@@ -147,9 +147,20 @@ describe('labels feed policy label matching', () => {
     expect(value).toBe(errno);
     expect(syscallRecords(result.kernel, 'SYS_EXEC').map((r) => r.rule)).toEqual([rule]);
   });
-  // Known hole (reported, not fixed here): SYS_SPAWN lets a child set any labels, and labels feed policy
-  // matching, so a child of a { tier: bronze } agent can claim { tier: gold } and pass rules its parent cannot.
-  it.todo('a child spawned from ring 3 cannot claim labels its parent does not have');
+  it('a child spawned from ring 3 cannot claim labels its parent does not have', async () => {
+    const { value } = await report(
+      `
+      sys.writeFile('mem/working/child.js', 'sys.getpid();');
+      const claim = (labels) => raw(SYS.SYS_SPAWN, 'mem/working/child.js', [], { labels });
+      const gold = claim({ tier: 'gold' });
+      const other = claim({ team: 'research' });
+      const same = claim({ tier: 'bronze' });
+      report([gold.errno, other.errno, typeof same.v, sys.wait(same.v).status]);
+    `,
+      { kernel: new Kernel({ policy: ALLOW_ALL }), manifest: { labels: { tier: 'bronze' } } },
+    );
+    expect(value).toEqual(['EPERM', 'EPERM', 'number', 0]);
+  });
 });
 
 describe('the capability check comes before policy', () => {
