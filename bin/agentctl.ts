@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --no-node-snapshot --disable-warning=ExperimentalWarning
 /** agentctl — the operator CLI. */
+import './compile-cache.ts';
 import { Command } from 'commander';
 import type { auditShow } from './commands/audit.ts';
 import type { ConnectOptions } from './commands/remote.ts';
