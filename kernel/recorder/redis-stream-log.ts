@@ -124,9 +124,11 @@ export class RedisStreamLog implements DecisionRecorder {
   private readonly replicaTimeoutMs: number;
   private readonly maxQueued: number;
   private readonly clock: () => number;
-  private seq: number;
-  private prev: string;
-  private writtenSeq: number;
+  private readonly prefix: string;
+  private seq = 0;
+  private prev = GENESIS;
+  private writtenSeq = 0;
+  private opened = false;
   private queue: { seq: number; prev: string; hash: string; line: string }[] = [];
   private waiters: Waiter[] = [];
   private inFlight: Promise<void> | undefined;
@@ -137,17 +139,16 @@ export class RedisStreamLog implements DecisionRecorder {
   private fenced: KernelError | undefined;
   private closed = false;
 
-  private constructor(client: Redis | Cluster, options: StreamLogOptions, tail: { seq: number; hash: string }) {
+  private constructor(client: Redis | Cluster, options: StreamLogOptions) {
+    if (!NODE_ID.test(options.node)) throw new KernelError('EINVAL', `bad node id '${options.node}': use letters, digits, '.', '_' and '-'`);
     this.client = client;
     this.node = options.node;
+    this.prefix = options.prefix;
     this.key = streamKey(options.prefix, options.node);
     this.replicas = options.replicas ?? 0;
     this.replicaTimeoutMs = options.replicaTimeoutMs ?? 1000;
     this.maxQueued = options.maxQueued ?? 100_000;
     this.clock = options.clock ?? Date.now;
-    this.seq = tail.seq;
-    this.prev = tail.hash;
-    this.writtenSeq = tail.seq;
   }
 
   /**
@@ -156,16 +157,53 @@ export class RedisStreamLog implements DecisionRecorder {
    * the stream's last entry is not an intact record.
    */
   static async open(client: Redis | Cluster, options: StreamLogOptions): Promise<RedisStreamLog> {
-    if (!NODE_ID.test(options.node)) throw new KernelError('EINVAL', `bad node id '${options.node}': use letters, digits, '.', '_' and '-'`);
-    const key = streamKey(options.prefix, options.node);
+    const log = new RedisStreamLog(client, options);
+    await log.readTail();
+    return log;
+  }
+
+  /**
+   * connect returns at once and opens the stream in the background, trying
+   * again every half second while Redis is away; until it is open record()
+   * refuses (EIO). A damaged tail stops it for good (see `problem`). EINVAL
+   * for a bad node id.
+   */
+  static connect(client: Redis | Cluster, options: StreamLogOptions): RedisStreamLog {
+    const log = new RedisStreamLog(client, options);
+    const attempt = (): void => {
+      if (log.closed) return;
+      log.readTail().catch((err: unknown) => {
+        if (err instanceof KernelError && err.message.includes('not an intact record')) log.fenced = err;
+        else setTimeout(attempt, 500).unref();
+      });
+    };
+    attempt();
+    return log;
+  }
+
+  /** isOpen is true once the stream's tail is known and records are taken. */
+  get isOpen(): boolean {
+    return this.opened;
+  }
+
+  /** problem says why the log records nothing more (a damaged stream, another writer), if it does not. */
+  get problem(): string | undefined {
+    return this.fenced?.message;
+  }
+
+  private async readTail(): Promise<void> {
     let last: [string, string[]][];
     try {
-      last = await client.xrevrange(key, '+', '-', 'COUNT', 1);
-      await client.sadd(nodesKey(options.prefix), options.node);
+      last = await this.client.xrevrange(this.key, '+', '-', 'COUNT', 1);
+      await this.client.sadd(nodesKey(this.prefix), this.node);
     } catch (err) {
-      throw redisUnavailable(err, key);
+      throw redisUnavailable(err, this.key);
     }
-    return new RedisStreamLog(client, options, parseTail(key, last[0]));
+    const tail = parseTail(this.key, last[0]);
+    this.seq = tail.seq;
+    this.prev = tail.hash;
+    this.writtenSeq = tail.seq;
+    this.opened = true;
   }
 
   /** count is the sequence number of the last record. */
@@ -183,13 +221,28 @@ export class RedisStreamLog implements DecisionRecorder {
     return this.writtenSeq;
   }
 
-  /** record seals `entry` into the chain, queues it for Redis and returns its seq. EIO when closed, fenced or too far behind. */
+  /** record seals `entry` into the chain, queues it for Redis and returns its seq. EIO when not open, closed, fenced or too far behind. */
   record(entry: DecisionInput): number {
+    return this.append(toChainFields(entry), this.clock());
+  }
+
+  /**
+   * mirror seals a record another log made (its fields and time, not its
+   * seq or hashes) into this chain: agentd mirrors every record of its file
+   * log this way. Same errors as record().
+   */
+  mirror(record: ChainRecord): number {
+    const { seq: _seq, time, prev: _prev, hash: _hash, ...fields } = record;
+    return this.append(fields, time);
+  }
+
+  private append(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'>, time: number): number {
     if (this.fenced) throw this.fenced;
     if (this.closed) throw new KernelError('EIO', `decision stream ${this.key} is closed`);
+    if (!this.opened) throw new KernelError('EIO', `redis unavailable: decision stream ${this.key} is not open yet`);
     if (this.queue.length >= this.maxQueued) throw new KernelError('EIO', `redis unavailable: ${this.queue.length} decision records wait for ${this.key}; refusing more`);
     this.seq++;
-    const unsealed = { seq: this.seq, time: this.clock(), ...toChainFields(entry), prev: this.prev };
+    const unsealed = { seq: this.seq, time, ...fields, prev: this.prev };
     const sealed = seal(body(unsealed));
     this.queue.push({ seq: this.seq, prev: this.prev, hash: sealed.hash, line: sealed.line.slice(0, -1) });
     this.prev = sealed.hash;
@@ -249,7 +302,7 @@ export class RedisStreamLog implements DecisionRecorder {
     const batch = this.queue.slice(0, MAX_BATCH);
     const args = batch.flatMap((r) => [r.seq, r.prev, r.hash, r.line]);
     try {
-      await this.append(args);
+      await this.write(args);
     } catch (err) {
       const error = redisUnavailable(err, this.key);
       if (error.message.includes('ECHAIN')) this.fenced = new KernelError('EIO', `decision stream ${this.key} was written by someone else; this node records no more: ${error.message}`);
@@ -269,8 +322,8 @@ export class RedisStreamLog implements DecisionRecorder {
     }
   }
 
-  /** append runs APPEND (and WAIT, when replicas are asked for) in one round trip. */
-  private async append(args: (string | number)[]): Promise<void> {
+  /** write runs APPEND (and WAIT, when replicas are asked for) in one round trip. */
+  private async write(args: (string | number)[]): Promise<void> {
     if (this.replicas === 0) {
       await APPEND.run(this.client, [this.key], args);
       return;

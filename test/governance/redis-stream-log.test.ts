@@ -8,6 +8,8 @@
  * missing streams on every node.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +18,8 @@ import type { RedisClient } from '../../kernel/redis/connect.ts';
 import { body, seal, type ChainRecord } from '../../kernel/recorder/chain.ts';
 import { RedisStreamLog, nodesKey, streamKey } from '../../kernel/recorder/redis-stream-log.ts';
 import { verifyStreams } from '../../kernel/recorder/redis-verify.ts';
-import { TeeRecorder } from '../../kernel/recorder/tee.ts';
+import { StreamMirror } from '../../kernel/recorder/stream-mirror.ts';
+import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import type { DecisionInput } from '../../syscalls/context.ts';
 import { KernelError } from '../../syscalls/errno.ts';
@@ -213,15 +216,57 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
       await proxy.cut();
     });
 
-    it('a TeeRecorder keeps the file-style primary and the stream in step; effects wait for both', async () => {
-      const log = await RedisStreamLog.open(client, { prefix, node: nextNode() });
-      const primary = { n: 0, record: () => ++primary.n };
-      const tee = new TeeRecorder(primary, log);
-      const kernel = new Kernel({ recorder: tee, stdout: () => {}, stderr: () => {} });
-      await report(`sys.writeFile('mem/working/t.txt', 'tee'); report('ok');`, { kernel, agentId: 't' });
-      await log.flush();
-      expect(log.count).toBe(primary.n);
-      expect(log.written).toBe(log.count);
+    it('StreamMirror copies every file log record into the stream; before-action effects wait for the stream', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'stream-mirror-'));
+      try {
+        const file = new FileDecisionLog(join(dir, 'decisions.jsonl'));
+        file.record(lifecycle('a record from before the stream'));
+        const stream = await RedisStreamLog.open(client, { prefix, node: nextNode() });
+        const mirror = new StreamMirror(file, stream, 'before-action');
+        const effects: string[] = [];
+        const kernel = new Kernel({ recorder: mirror.recorder, mounts: [{ path: 'mem/semantic', backend: () => watchedBackend(stream, effects) }], stdout: () => {}, stderr: () => {} });
+        await report(`sys.writeFile('mem/semantic/m.txt', 'mirrored'); report('ok');`, { kernel, agentId: 'm' });
+        file.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: 'a record agentd makes itself' });
+        await stream.flush();
+        file.close();
+        expect(effects).toEqual(['write /m.txt:recorded']);
+        const fileRecords = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ChainRecord);
+        const streamRecords = (await streamLines(client, prefix, stream.node)).map(([, l]) => JSON.parse(l) as ChainRecord);
+        // Same records (fields and times) after the first, each chain its own.
+        const strip = ({ seq: _s, prev: _p, hash: _h, ...rest }: ChainRecord) => rest;
+        expect(streamRecords.map(strip)).toEqual(fileRecords.slice(1).map(strip));
+        expect(streamRecords.at(-1)!.detail).toBe('a record agentd makes itself');
+        expect(mirror.missed).toBe(0);
+        mirror.stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('StreamMirror in mirror mode: with Redis away agents go on on the file log, and the stream catches up', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'stream-mirror-'));
+      const proxy = new RedisProxy(env!.url);
+      await proxy.start();
+      try {
+        const viaProxy = await env!.client(proxy.url(env!.url), 500);
+        const file = new FileDecisionLog(join(dir, 'decisions.jsonl'));
+        const stream = await RedisStreamLog.open(viaProxy, { prefix, node: nextNode() });
+        const mirror = new StreamMirror(file, stream, 'mirror');
+        const kernel = new Kernel({ recorder: mirror.recorder, stdout: () => {}, stderr: () => {} });
+        await proxy.cut();
+        const { value } = await report<string>(`sys.writeFile('mem/working/w.txt', 'still'); report(sys.readFile('mem/working/w.txt'));`, { kernel, agentId: 'mm' });
+        expect(value).toBe('still');
+        expect(stream.written).toBeLessThan(stream.count);
+        await proxy.restore();
+        await vi_waitFor(() => stream.written === stream.count);
+        file.close();
+        expect(stream.count).toBe(readFileSync(join(dir, 'decisions.jsonl'), 'utf8').trim().split('\n').length);
+        expect((await verifyStreams(client, prefix)).nodes.find((n) => n.node === stream.node)).toMatchObject({ ok: true, records: stream.count });
+        mirror.stop();
+      } finally {
+        await proxy.cut();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

@@ -1,0 +1,68 @@
+/**
+ * StreamMirror copies every record of a node's file log into the node's
+ * Redis stream as it is appended — the kernel's decisions and agentd's own
+ * records (evaluate answers, policy changes, refused requests) alike — each
+ * re-sealed into the stream's own chain with the same fields and time. The
+ * file log stays the node's primary record (the API reads and verifies it);
+ * the stream is what every operator can verify across nodes
+ * (`agentctl audit verify --redis`).
+ *
+ * `before-action`: `recorder` makes an allowed effect wait until the stream
+ * holds its record (beforeAction), and a record the stream refuses (not open
+ * yet, fenced, too far behind) is an error, so the dispatcher denies — with
+ * Redis away, effects fail closed. `mirror`: effects wait for the file log
+ * only; the stream catches up from its queue when Redis is back, and a
+ * record it refuses is left out of its chain and counted in `missed` (the
+ * file log still has it).
+ */
+import { Subscription } from 'rxjs';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { FileDecisionLog } from './file-log.ts';
+import type { RedisStreamLog } from './redis-stream-log.ts';
+
+export type StreamMode = 'before-action' | 'mirror';
+
+export class StreamMirror {
+  readonly mode: StreamMode;
+  /** The kernel's recorder: the file log, with the stream's wait in `before-action` mode. */
+  readonly recorder: DecisionRecorder;
+  /** Records the stream refused. */
+  missed = 0;
+  private lastError: KernelError | undefined;
+  private readonly subscription: Subscription;
+
+  constructor(log: FileDecisionLog, stream: RedisStreamLog, mode: StreamMode) {
+    this.mode = mode;
+    this.subscription = log.appended.subscribe((record) => {
+      try {
+        stream.mirror(record);
+      } catch (err) {
+        this.missed++;
+        this.lastError = err instanceof KernelError ? err : new KernelError('EIO', String(err));
+      }
+    });
+    if (mode === 'mirror') {
+      this.recorder = log;
+      return;
+    }
+    this.recorder = {
+      record: (entry: DecisionInput): number => {
+        const missed = this.missed;
+        const seq = log.record(entry);
+        if (this.missed !== missed) throw this.lastError!;
+        return seq;
+      },
+      // The stream's latest record is this one's copy or a later record: waiting for it covers it.
+      beforeAction: () => stream.beforeAction(stream.count),
+      whenWritten: async (seq: number) => {
+        await Promise.all([log.whenWritten(seq), stream.whenWritten(stream.count)]);
+      },
+    };
+  }
+
+  /** stop ends the copying. */
+  stop(): void {
+    this.subscription.unsubscribe();
+  }
+}
