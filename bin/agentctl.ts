@@ -50,7 +50,10 @@ function connected(command: Command, example: string): Command {
 }
 type Conn = ConnectOptions;
 
-connected(program.command('ps').description('list processes'), 'agentctl ps --json').action(async (o: Conn) => done((await daemon()).ps(o)));
+connected(program.command('ps').description('list processes (through a cluster node: every node\'s, with a NODE column)'), 'agentctl ps --json').action(async (o: Conn) => done((await daemon()).ps(o)));
+connected(program.command('nodes').description('the cluster as this agentd sees it: Redis health and every node, alive or silent'), 'agentctl nodes').action(async (o: Conn) =>
+  done((await import('./commands/cluster.ts')).nodes(o)),
+);
 connected(
   program.command('kill').description('send a signal to processes: kill -STOP 42, kill -4 42 43 (SIGKILL), kill -s SIGUSR1 42').argument('<signal-or-pid>').argument('[pids...]').option('-s, --signal <signal>', 'signal name or number').allowUnknownOption(),
   'agentctl kill -SIGTERM 42',

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { styleText } from 'node:util';
 import { parseSignal } from '../../signals/signal-table.ts';
 import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
-import type { ProcessInfo } from '../../kernel/process.ts';
+import type { ListedProcess } from '../../kernel/service/client.ts';
 import { formatRecord } from '../../kernel/recorder/query.ts';
 
 export interface ConnectOptions {
@@ -39,11 +39,15 @@ export async function remote(options: ConnectOptions, body: (client: AgentdClien
   }
 }
 
-const STATE_COLOR: Record<string, Color> = { running: 'green', blocked: 'cyan', stopped: 'yellow', exited: 'gray' };
+const STATE_COLOR: Record<string, Color> = { running: 'green', blocked: 'cyan', stopped: 'yellow', exited: 'gray', lost: 'red' };
 
-export function formatPs(list: readonly ProcessInfo[]): string[] {
-  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'PROGRAM']];
-  for (const p of list) rows.push([String(p.pid), String(p.ppid), p.agentId, p.state + (p.status !== undefined ? `(${p.status})` : ''), String(p.syscalls), String(p.openFds), p.pendingSignals.join(',') || '-', p.program]);
+/** formatPs lays out `ps`; a NODE column appears when agentd is a cluster node (then `lost` is a state too). */
+export function formatPs(list: readonly ListedProcess[]): string[] {
+  const clustered = list.some((p) => p.node !== undefined);
+  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'PROGRAM', ...(clustered ? ['NODE'] : [])]];
+  for (const p of list) {
+    rows.push([String(p.pid), String(p.ppid), p.agentId, p.state + (p.status !== undefined ? `(${p.status})` : ''), String(p.syscalls), String(p.openFds), p.pendingSignals.join(',') || '-', p.program, ...(clustered ? [p.node ?? '?'] : [])]);
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r, row) =>
     r

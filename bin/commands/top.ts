@@ -2,7 +2,6 @@
  * `agentctl top`: a live view of processes with syscall rates, state and
  * pending approvals, refreshed every second (--once prints one frame).
  */
-import type { ProcessInfo } from '../../kernel/process.ts';
 import { formatPs, remote, type ConnectOptions } from './remote.ts';
 
 export const top = (o: ConnectOptions & { once?: boolean; interval?: string }) =>
@@ -17,7 +16,7 @@ export const top = (o: ConnectOptions & { once?: boolean; interval?: string }) =
         const before = previous.get(p.pid);
         rates.set(p.pid, before ? ((p.syscalls - before.syscalls) * 1000) / Math.max(1, now - before.at) : 0);
       }
-      previous = new Map(list.map((p: ProcessInfo) => [p.pid, { syscalls: p.syscalls, at: now }]));
+      previous = new Map(list.map((p) => [p.pid, { syscalls: p.syscalls, at: now }]));
       if (o.json) return process.stdout.write(`${JSON.stringify({ time: now, processes: list.map((p) => ({ ...p, syscallsPerSecond: rates.get(p.pid) })), pendingApprovals: pending })}\n`);
       const lines = formatPs(list).map((line, i) => (i === 0 ? `${line}  SYS/S` : `${line}  ${Math.round(rates.get(list[i - 1]!.pid) ?? 0)}`));
       const header = `agentd ${c.url}  ${list.length} processes  ${pending.length} pending approvals  ${new Date(now).toISOString()}`;

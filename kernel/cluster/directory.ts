@@ -189,9 +189,11 @@ export class ProcessDirectory {
     ];
     const alive = this.aliveNodes(beats, time);
     const entries: DirectoryEntry[] = local.map((p) => ({ ...p, node: this.self.node }));
+    const here = new Set(local.map((p) => p.pid));
     for (const json of Object.values(raw)) {
       const entry = parseEntry(json);
-      if (entry === undefined || entry.node === this.self.node) continue;
+      // This node's own processes come from its kernel; what an earlier incarnation left (lost) comes from Redis.
+      if (entry === undefined || here.has(entry.pid)) continue;
       const quiet = entry.state !== 'exited' && entry.state !== 'lost' && !alive.has(entry.node);
       entries.push(quiet ? { ...entry, state: 'lost' } : entry);
     }

@@ -60,6 +60,8 @@ export class ClusterNode {
   private recovering: Promise<void> | undefined;
   private stopped = false;
   private claimed = false;
+  /** True once this node's state is back in Redis after the last (re)connect. */
+  private synced = false;
   /** Approval ids of this node start with this: unique in the cluster (node id and a per-start tag). */
   readonly approvalIdPrefix: string;
 
@@ -90,6 +92,7 @@ export class ClusterNode {
     this.sub.on('ready', subscribe);
     this.health.changes.subscribe((up) => {
       if (up) void this.recover();
+      else this.synced = false;
     });
   }
 
@@ -164,7 +167,8 @@ export class ClusterNode {
         await this.policy?.sync();
         await this.relay.resync();
         this.fullWrite = true;
-        if (this.beatTimer !== undefined) await this.beat();
+        if (this.beatTimer !== undefined) await this.beat(true);
+        this.synced = this.health.ready;
       } catch (err) {
         this.health.failed(err);
       } finally {
@@ -174,8 +178,13 @@ export class ClusterNode {
     return this.recovering;
   }
 
-  private async beat(): Promise<void> {
+  private async beat(recovering = false): Promise<void> {
     if (this.beating || this.stopped || !this.health.ready || this.kernel === undefined) return;
+    if (!this.synced && !recovering) {
+      // A resynchronisation that failed half-way is tried again.
+      if (this.recovering === undefined) void this.recover();
+      return;
+    }
     this.beating = true;
     try {
       const full = this.fullWrite;
@@ -190,14 +199,19 @@ export class ClusterNode {
     }
   }
 
-  /** ready is true while this node can reach shared state. */
+  /** ready is true while this node reaches shared state and has put its own state back after the last reconnect. */
   get ready(): boolean {
-    return this.health.ready;
+    return this.problem() === undefined;
+  }
+
+  /** problem says why this node is not ready (Redis unreachable, or resynchronising), undefined when it is. */
+  problem(): string | undefined {
+    return this.health.problem() ?? (this.synced ? undefined : 'resynchronising with Redis after connecting');
   }
 
   status(): ClusterStatus {
-    const problem = this.health.problem();
-    return { node: this.id, ready: this.health.ready, ...(problem ? { problem } : {}), redis: describe(this.settings), policyEpoch: this.policy?.epoch ?? 0 };
+    const problem = this.problem();
+    return { node: this.id, ready: problem === undefined, ...(problem ? { problem } : {}), redis: describe(this.settings), policyEpoch: this.policy?.epoch ?? 0 };
   }
 
   /** shared runs a Redis operation; a connection failure becomes EIO (fail closed). */

@@ -13,6 +13,19 @@ import type { ProcessInfo } from '../process.ts';
 import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
 import { readToken } from './token.ts';
 
+/** ListedProcess is one row of `ps`: in a cluster it names its node, and a process whose node died is `lost`. */
+export type ListedProcess = Omit<ProcessInfo, 'state'> & { readonly state: ProcessInfo['state'] | 'lost'; readonly node?: string };
+
+/** ClusterView is what GET /v1/cluster answers. */
+export interface ClusterView {
+  readonly node: string;
+  readonly ready: boolean;
+  readonly problem?: string;
+  readonly redis: string;
+  readonly policyEpoch: number;
+  readonly nodes: readonly { node: string; url: string; host: string; pid: number; startedAt: number; alive: boolean; silentMs: number }[];
+}
+
 export type ClientErrorKind = 'down' | 'unauthorized' | 'not-found' | 'refused' | 'server';
 
 /** AgentdError is one clear line: the daemon is down, the token is wrong, or the request failed. */
@@ -108,10 +121,10 @@ export class AgentdClient {
     throw new AgentdError(res.status >= 500 ? 'server' : 'refused', res.status, message);
   }
 
-  ps(): Promise<ProcessInfo[]> {
+  ps(): Promise<ListedProcess[]> {
     return this.request('GET', '/v1/processes');
   }
-  process(pid: number): Promise<ProcessInfo> {
+  process(pid: number): Promise<ListedProcess> {
     return this.request('GET', `/v1/processes/${pid}`);
   }
   spawn(source: string, options: { filename?: string; argv?: string[]; manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[] } } = {}): Promise<{ pid: number; agentId: string }> {
@@ -161,6 +174,10 @@ export class AgentdClient {
   }
   evaluate(request: EvaluateRequest): Promise<EvaluateResponse> {
     return this.request('POST', '/v1/evaluate', request);
+  }
+  /** cluster describes this node and every node of its cluster; not-found when agentd runs alone. */
+  cluster(): Promise<ClusterView> {
+    return this.request('GET', '/v1/cluster');
   }
   metrics(): Promise<string> {
     return this.request('GET', '/metrics');

@@ -10,13 +10,17 @@
  *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, open_files, children, output_bytes }
  *   programs: { name: path }                     programs agents may spawn by name
  *   tools, mcp_servers                           the tool registry (see kernel/tools)
+ *   redis: { url | sentinels + name | cluster, password, key_prefix, node_id,
+ *            heartbeat_ms, node_ttl_ms, command_timeout_ms }
+ *                                                several agentd nodes as one kernel (kernel/cluster)
  * Paths are relative to the configuration file.
  */
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import type { RedisSettings } from '../cluster/redis.ts';
 
 export interface AgentdConfig {
   readonly host: string;
@@ -33,9 +37,35 @@ export interface AgentdConfig {
   /** The raw `tools` / `mcp_servers` sections, for the tool registry. */
   readonly tools?: unknown;
   readonly mcpServers?: unknown;
+  /** The `redis:` section: when present this agentd is a node of a cluster (kernel/cluster). */
+  readonly redis?: RedisSettings;
   /** The file the configuration came from, if any. */
   readonly file?: string;
 }
+
+const ADDRESS = {
+  type: 'object',
+  required: ['host', 'port'],
+  additionalProperties: false,
+  properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 1, maximum: 65535 } },
+} as const;
+
+const REDIS = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    url: { type: 'string', pattern: '^rediss?://' },
+    sentinels: { type: 'array', minItems: 1, items: ADDRESS },
+    name: { type: 'string', minLength: 1 },
+    cluster: { type: 'array', minItems: 1, items: ADDRESS },
+    password: { type: 'string' },
+    key_prefix: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
+    node_id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,48}$' },
+    heartbeat_ms: { type: 'integer', minimum: 50, maximum: 60_000 },
+    node_ttl_ms: { type: 'integer', minimum: 200, maximum: 600_000 },
+    command_timeout_ms: { type: 'integer', minimum: 50, maximum: 60_000 },
+  },
+} as const;
 
 const SCHEMA = {
   type: 'object',
@@ -56,6 +86,7 @@ const SCHEMA = {
     programs: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
     tools: {},
     mcp_servers: {},
+    redis: REDIS,
   },
 } as const;
 
@@ -71,6 +102,20 @@ interface RawConfig {
   programs?: Record<string, string>;
   tools?: unknown;
   mcp_servers?: unknown;
+  redis?: RawRedis;
+}
+
+interface RawRedis {
+  url?: string;
+  sentinels?: { host: string; port: number }[];
+  name?: string;
+  cluster?: { host: string; port: number }[];
+  password?: string;
+  key_prefix?: string;
+  node_id?: string;
+  heartbeat_ms?: number;
+  node_ttl_ms?: number;
+  command_timeout_ms?: number;
 }
 
 const validate = new Ajv({ strict: false }).compile<RawConfig>(SCHEMA);
@@ -120,6 +165,28 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     programs,
     ...(raw.tools !== undefined ? { tools: raw.tools } : {}),
     ...(raw.mcp_servers !== undefined ? { mcpServers: raw.mcp_servers } : {}),
+    ...(raw.redis !== undefined ? { redis: redisSettings(raw.redis, file ?? 'config') } : {}),
     ...(file !== undefined ? { file } : {}),
+  };
+}
+
+/** redisSettings checks the `redis:` section: exactly one of url, sentinels or cluster; defaults for the rest. */
+function redisSettings(raw: RawRedis, file: string): RedisSettings {
+  const given = [raw.url, raw.sentinels, raw.cluster].filter((v) => v !== undefined).length;
+  if (given > 1) throw new ConfigError(`${file}: redis: give one of url, sentinels or cluster, not ${given}`);
+  const heartbeatMs = raw.heartbeat_ms ?? 500;
+  const nodeTtlMs = raw.node_ttl_ms ?? Math.max(3000, heartbeatMs * 4);
+  if (nodeTtlMs < heartbeatMs * 2) throw new ConfigError(`${file}: redis.node_ttl_ms must be at least twice heartbeat_ms`);
+  return {
+    ...(raw.url !== undefined || given === 0 ? { url: raw.url ?? 'redis://127.0.0.1:6379' } : {}),
+    ...(raw.sentinels ? { sentinels: raw.sentinels, name: raw.name ?? 'mymaster' } : {}),
+    ...(raw.cluster ? { cluster: raw.cluster } : {}),
+    ...(raw.password !== undefined ? { password: raw.password } : {}),
+    keyPrefix: raw.key_prefix ?? 'agentk',
+    nodeId: raw.node_id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 32)}-${process.pid}`,
+    heartbeatMs,
+    nodeTtlMs,
+    commandTimeoutMs: raw.command_timeout_ms ?? 1000,
+    connectTimeoutMs: 2000,
   };
 }

@@ -1,4 +1,5 @@
 /** ServiceContext is what every route module of agentd shares. */
+import type { ClusterNode } from '../cluster/node.ts';
 import type { Kernel } from '../kernel.ts';
 import type { FileDecisionLog } from '../recorder/file-log.ts';
 import type { AgentdConfig } from './config.ts';
@@ -11,6 +12,8 @@ export interface ServiceContext {
   readonly metrics: Metrics;
   readonly outputs: OutputBuffers;
   readonly config: AgentdConfig;
+  /** Set when this agentd is a node of a cluster: the directory, relays and shared policy (kernel/cluster). */
+  readonly cluster?: ClusterNode;
   /** False once shutdown has begun: /readyz fails and no new work is taken. */
   accepting: boolean;
 }

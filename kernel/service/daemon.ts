@@ -9,6 +9,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { fixedApprover } from '../approvals.ts';
+import { ClusterNode } from '../cluster/node.ts';
 import { Kernel } from '../kernel.ts';
 import { limitsFromPolicy } from '../limits.ts';
 import { loadPolicyFile } from '../policy/load.ts';
@@ -46,11 +47,15 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   const log = new FileDecisionLog(config.logFile, { durable: config.durable });
   const metrics = new Metrics();
   const outputs = new OutputBuffers();
-  const approver = config.approvals === 'operator' ? undefined : fixedApprover(config.approvals === 'allow');
+  const fixed = config.approvals === 'operator' ? undefined : fixedApprover(config.approvals === 'allow');
+  // A cluster node: pids and approval ids unique across nodes, every question shared through Redis.
+  const cluster = config.redis === undefined ? undefined : await ClusterNode.start(config.redis);
+  const approver = cluster === undefined ? fixed : cluster.approver(fixed);
   const kernel = new Kernel({
     policy,
     recorder: metrics.counting(log),
     approver,
+    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix } : {}),
     stateDir: config.stateDir,
     termGraceMs: config.termGraceMs,
     limits: limitsFromPolicy(config.limits),
@@ -61,16 +66,21 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     observeSyscall: (name, seconds) => metrics.syscallSeconds.observe({ syscall: name }, seconds),
   });
   metrics.watch(kernel);
+  if (cluster !== undefined) {
+    cluster.registerMetrics(metrics.registry);
+    await cluster.attach(kernel, (entry) => log.record(entry));
+  }
   kernel.approvals.events.subscribe((e) => {
     if (e.kind !== 'answered' || e.approval.pid !== 0) return;
     const verdict = e.answer.approved ? 'granted' : 'denied';
     log.record({ type: 'approval', pid: 0, agentId: e.approval.agentId, detail: `${verdict} ${e.approval.syscall} (${e.approval.id}) by ${e.answer.approver}: ${e.answer.reason}` });
   });
-  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, accepting: true };
+  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, accepting: true, ...(cluster !== undefined ? { cluster } : {}) };
   const server = await buildServer(ctx, token);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
+  cluster?.join(url);
 
   // Reap processes that exited a while ago (the daemon is their init).
   const reaper = setInterval(() => {
@@ -107,6 +117,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
       await Promise.race([Promise.all(live.map((p) => kernel.get(p.pid)?.exited)), new Promise((r) => (graceTimer = setTimeout(r, config.termGraceMs + 1000)))]);
       clearTimeout(graceTimer);
       await kernel.shutdown();
+      await cluster?.stop();
       await server.close();
       await tools.close();
       log.close();

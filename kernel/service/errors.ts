@@ -15,6 +15,8 @@ const STATUS: Partial<Record<Errno, number>> = {
   ENOTDIR: 400,
   EAGAIN: 429,
   EMFILE: 429,
+  EIO: 503,
+  ETIMEDOUT: 504,
 };
 
 /** sendError answers `err` as { error, errno } with a status derived from the errno. */

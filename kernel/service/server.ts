@@ -9,6 +9,7 @@ import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { ServiceContext } from './context.ts';
 import { approvalRoutes } from './routes/approvals.ts';
+import { clusterRoutes } from './routes/cluster.ts';
 import { decisionRoutes } from './routes/decisions.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
 import { policyRoutes } from './routes/policy.ts';
@@ -48,6 +49,8 @@ export async function buildServer(ctx: ServiceContext, token: string): Promise<F
   app.get('/readyz', { schema: { summary: 'Readiness: accepting work, the recorder open, no quarantined isolate' } }, (_req, reply) => {
     if (!ctx.accepting) return reply.code(503).send({ ready: false, error: 'shutting down' });
     if (ctx.kernel.degraded !== undefined) return reply.code(503).send({ ready: false, error: `degraded: ${ctx.kernel.degraded}` });
+    const shared = ctx.cluster?.problem();
+    if (shared !== undefined) return reply.code(503).send({ ready: false, error: `cluster: ${shared}` });
     return { ready: true };
   });
   app.get('/metrics', { schema: { summary: 'Prometheus metrics' } }, async (_req, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()));
@@ -59,6 +62,7 @@ export async function buildServer(ctx: ServiceContext, token: string): Promise<F
   policyRoutes(app, ctx);
   vfsRoutes(app, ctx);
   evaluateRoutes(app, ctx);
+  clusterRoutes(app, ctx);
   await app.ready();
   return app;
 }

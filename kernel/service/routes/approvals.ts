@@ -1,4 +1,8 @@
-/** Approvals: list, inspect (long-poll with ?wait=ms), approve, deny. Only operators reach these. */
+/**
+ * Approvals: list, inspect (long-poll with ?wait=ms), approve, deny. Only
+ * operators reach these. In a cluster the list holds every node's questions,
+ * and a question asked on another node is answered through its node.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
@@ -19,7 +23,14 @@ interface AnswerBody {
 export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const gate = ctx.kernel.approvals;
 
-  app.get('/v1/approvals', { schema: { summary: 'Pending approvals, oldest first' } }, () => gate.list());
+  app.get('/v1/approvals', { schema: { summary: 'Pending approvals, oldest first (in a cluster, every node\'s)' } }, async (_req, reply) => {
+    if (ctx.cluster === undefined) return gate.list();
+    try {
+      return (await ctx.cluster.approvals()).map((a) => ({ ...a.approval, node: a.node }));
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
 
   app.get<{ Params: { id: string }; Querystring: { wait?: number } }>(
     '/v1/approvals/:id',
@@ -32,7 +43,14 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       },
     },
     async (req, reply) => {
-      const status = req.query.wait ? await gate.settled(req.params.id, req.query.wait) : gate.status(req.params.id);
+      let status;
+      try {
+        const here = gate.status(req.params.id) !== undefined || ctx.cluster === undefined;
+        if (here) status = req.query.wait ? await gate.settled(req.params.id, req.query.wait) : gate.status(req.params.id);
+        else status = await ctx.cluster!.approvalStatus(req.params.id, req.query.wait ?? 0);
+      } catch (err) {
+        return sendError(reply, err);
+      }
       if (status === undefined) return reply.code(404).send({ error: `no approval ${req.params.id}`, errno: 'ESRCH' });
       return status;
     },
@@ -42,9 +60,12 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     app.post<{ Params: { id: string }; Body: AnswerBody | null }>(
       `/v1/approvals/:id/${verdict}`,
       { schema: { summary: `${verdict === 'approve' ? 'Approve' : 'Deny'} a pending request; the approver and reason are recorded`, params: ID_PARAMS, body: ANSWER_BODY, response: { '4xx': PROBLEM } } },
-      (req, reply) => {
+      async (req, reply) => {
         try {
           const approver = req.body?.approver ?? 'operator';
+          if (ctx.cluster !== undefined && gate.status(req.params.id) === undefined) {
+            return await ctx.cluster.answer({ id: req.params.id, approved: verdict === 'approve', approver, reason: req.body?.reason ?? '' });
+          }
           gate.answer(req.params.id, verdict === 'approve', approver, req.body?.reason ?? '');
           return gate.status(req.params.id);
         } catch (err) {

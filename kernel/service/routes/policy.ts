@@ -1,5 +1,6 @@
 /** Policy: read, validate, replace (hot reload that keeps the old policy if the new one is invalid). */
 import type { FastifyInstance } from 'fastify';
+import { KernelError } from '../../../syscalls/errno.ts';
 import { parsePolicy, PolicyError } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
@@ -47,7 +48,7 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     }
   });
 
-  app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, (req, reply) => {
+  app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload; in a cluster, on every node); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, async (req, reply) => {
     let policy;
     try {
       policy = parsePolicy(req.body.source, req.body.filename ?? 'policy.yaml');
@@ -55,6 +56,12 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       return reply.code(400).send({ ok: false, kept: engine.version, ...problem(err) });
     }
     const previous = engine.version;
+    try {
+      // In a cluster the policy is stored in Redis first and every node installs it; while Redis is away no node changes policy.
+      await ctx.cluster?.publishPolicy(policy);
+    } catch (err) {
+      return reply.code(503).send({ ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
+    }
     ctx.kernel.replacePolicy(policy);
     ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced: ${previous} -> ${policy.version}`, policyVersion: policy.version });
     return { ok: true, version: policy.version, previous };

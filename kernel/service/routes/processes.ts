@@ -20,6 +20,8 @@ const PROCESS = {
     startedAt: { type: 'number' },
     pendingSignals: { type: 'array', items: { type: 'string' } },
     status: { type: 'integer' },
+    node: { type: 'string', description: 'in a cluster: the node that runs the process' },
+    lostAt: { type: 'number', description: 'in a cluster: when the node running the process was found dead (state lost)' },
   },
 } as const;
 
@@ -58,12 +60,19 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     return proc;
   };
 
-  app.get('/v1/processes', { schema: { summary: 'List processes (ps)', response: { 200: { type: 'array', items: PROCESS } } } }, () => kernel.ps());
+  app.get('/v1/processes', { schema: { summary: 'List processes (ps); in a cluster, every node\'s', response: { 200: { type: 'array', items: PROCESS }, '5xx': PROBLEM } } }, async (_req, reply) => {
+    if (ctx.cluster === undefined) return kernel.ps();
+    try {
+      return await ctx.cluster.ps();
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
 
   app.post<{ Body: SpawnBody }>(
     '/v1/processes',
     { schema: { summary: 'Spawn a program as a process', body: SPAWN_BODY, response: { 201: { type: 'object', properties: { pid: { type: 'integer' }, agentId: { type: 'string' } } }, '4xx': PROBLEM } } },
-    (req, reply) => {
+    async (req, reply) => {
       if (!ctx.accepting) return reply.code(503).send({ error: 'agentd is shutting down' });
       try {
         let pid = 0;
@@ -71,6 +80,11 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         const program = programFromSource(req.body.filename ?? 'agent.ts', req.body.source);
         const proc = kernel.spawn(program, { argv: req.body.argv ?? [], manifest: req.body.manifest ?? {}, ...sinks });
         pid = proc.pid;
+        // In a cluster the spawn is acknowledged only once every node can see it.
+        await ctx.cluster?.announce(proc.info()).catch((err: unknown) => {
+          kernel.die(proc, 'SIGKILL', 'its directory entry could not be written');
+          throw err;
+        });
         return reply.code(201).send({ pid: proc.pid, agentId: proc.agentId });
       } catch (err) {
         return sendError(reply, err);
@@ -78,8 +92,9 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     },
   );
 
-  app.get<{ Params: { pid: number } }>('/v1/processes/:pid', { schema: { summary: 'One process', params: PID_PARAMS, response: { 200: PROCESS, '4xx': PROBLEM } } }, (req, reply) => {
+  app.get<{ Params: { pid: number } }>('/v1/processes/:pid', { schema: { summary: 'One process (in a cluster, on any node)', params: PID_PARAMS, response: { 200: PROCESS, '4xx': PROBLEM } } }, async (req, reply) => {
     try {
+      if (ctx.cluster !== undefined && kernel.get(req.params.pid) === undefined) return await ctx.cluster.process(req.params.pid);
       return find(req.params.pid).info();
     } catch (err) {
       return sendError(reply, err);
@@ -109,10 +124,12 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 200: { type: 'object', properties: { outcome: { type: 'string' } } }, '4xx': PROBLEM },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       const signal = parseSignal(String(req.body.signal));
       if (signal === undefined) return reply.code(400).send({ error: `unknown signal '${String(req.body.signal)}'`, errno: 'EINVAL' });
       try {
+        // A pid this node does not run is relayed to the node that does.
+        if (ctx.cluster !== undefined && kernel.get(req.params.pid) === undefined) return { outcome: await ctx.cluster.signal(req.params.pid, signal, 'operator') };
         return { outcome: kernel.kill(req.params.pid, signal, 'operator') };
       } catch (err) {
         return sendError(reply, err);

@@ -1,0 +1,79 @@
+/**
+ * A node that dies (SIGKILL: no chance to say goodbye) leaves its processes
+ * marked lost in the directory, never running: another node sees them lost
+ * once the dead node's heartbeat is older than the TTL, refuses to signal
+ * them, and denies the questions the dead node had open. A node started
+ * again under the same name does not bring its old processes back.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentctl, clusterRedis, startNode, until, type Node } from './helpers.ts';
+import { POLICY_1 } from './policies.ts';
+
+const redis = await clusterRedis('node-lost');
+const CONFIG = 'policy: policy.yaml\napprovals: { mode: operator }';
+const TTL_MS = 1500;
+
+describe.skipIf(redis === undefined)('a node killed with SIGKILL', () => {
+  const nodes: Node[] = [];
+  const start = async (id: string) => {
+    const node = await startNode({ redisUrl: redis!.url, prefix: redis!.prefix, id, config: CONFIG, files: { 'policy.yaml': POLICY_1 }, ttlMs: TTL_MS });
+    nodes.push(node);
+    return node;
+  };
+  let a: Node;
+  let b: Node;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([start('node-a'), start('node-b')]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.remove()));
+    await redis?.cleanup();
+  });
+
+  it('shows up as lost: its processes, its questions, and its place in the cluster', async () => {
+    const lost = [await a.spawn(), await a.spawn()];
+    const kept = await b.spawn();
+    const question = (await a.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send' })).body.approval_id as string;
+    await until(async () => ((await b.api('GET', '/v1/approvals')).body as { id: string }[]).some((q) => q.id === question), 'the question on node B');
+
+    a.child.kill('SIGKILL');
+    await a.exited;
+    const killedAt = Date.now();
+    let states: Record<number, string> = {};
+    await until(async () => {
+      const list = (await b.api('GET', '/v1/processes')).body as { pid: number; state: string }[];
+      states = Object.fromEntries(list.map((p) => [p.pid, p.state]));
+      return lost.every((pid) => states[pid] === 'lost');
+    }, 'node A\'s processes to be lost', 10_000);
+    expect(Date.now() - killedAt).toBeLessThan(TTL_MS + 3000);
+    expect(states[kept]).not.toBe('lost');
+
+    // The burial is written to the directory (not only derived when read), with when.
+    await until(async () => ((await b.api('GET', `/v1/processes/${lost[0]}`)).body.lostAt ?? 0) > 0, 'the burial to be stored');
+    const ps = await agentctl(b, 'ps');
+    for (const pid of lost) expect(ps.stdout).toMatch(new RegExp(`^${pid}\\s.*\\slost\\s.*node-a\\s*$`, 'm'));
+
+    const signal = await b.api('POST', `/v1/processes/${lost[0]}/signal`, { signal: 'SIGTERM' });
+    expect([signal.status, signal.body.errno, signal.body.error]).toEqual([404, 'ESRCH', `process ${lost[0]} was lost with node node-a`]);
+
+    const answer = (await b.api('GET', `/v1/approvals/${question}`)).body;
+    expect(answer).toMatchObject({ status: 'denied', answer: { approved: false, approver: 'cluster', reason: 'node node-a was lost' } });
+    expect(((await b.api('GET', '/v1/approvals')).body as { id: string }[]).some((q) => q.id === question)).toBe(false);
+    const view = (await b.api('GET', '/v1/cluster')).body as { nodes: { node: string }[] };
+    expect(view.nodes.map((n) => n.node)).toEqual(['node-b']);
+  });
+
+  it('a node started again under the same name leaves its old processes lost and hands out new pids', async () => {
+    const before = ((await b.api('GET', '/v1/processes')).body as { pid: number; state: string; node: string }[]).filter((p) => p.node === 'node-a');
+    expect(before.length).toBeGreaterThan(0);
+    const again = await start('node-a');
+    const fresh = await again.spawn();
+    expect(before.map((p) => p.pid)).not.toContain(fresh);
+    const list = (await again.api('GET', '/v1/processes')).body as { pid: number; state: string; node: string }[];
+    for (const old of before) expect(list.find((p) => p.pid === old.pid)?.state).toBe('lost');
+    expect(list.find((p) => p.pid === fresh)).toMatchObject({ node: 'node-a' });
+    expect(list.find((p) => p.pid === fresh)?.state).not.toBe('lost');
+  });
+});
