@@ -17,6 +17,8 @@ export class RedisHealth {
   private pingOk = false;
   private up = false;
   private reason = 'not connected yet';
+  /** The last connection error ioredis reported (ECONNREFUSED …). */
+  private lastError: string | undefined;
   private since = 0;
   private readonly timer: NodeJS.Timeout;
   private pinging = false;
@@ -29,7 +31,7 @@ export class RedisHealth {
       client.on('close', () => this.update('connection closed'));
       client.on('end', () => this.update('connection ended'));
       client.on('error', (err: Error) => {
-        this.reason = err.message;
+        this.lastError = err.message;
       });
     }
     this.timer = setInterval(() => void this.ping(), pingEveryMs);
@@ -61,8 +63,13 @@ export class RedisHealth {
     const message = err instanceof Error ? err.message : String(err);
     if (this.up && /timed? ?out|closed|ECONNREFUSED|ECONNRESET|writeable|Connection|EPIPE/i.test(message)) {
       this.pingOk = false;
-      this.update(message);
+      this.update(this.plain(message));
     }
+  }
+
+  /** plain says "not connected" for ioredis's refusal of a command while disconnected ("Stream isn't writeable …"). */
+  private plain(message: string): string {
+    return /writeable|enableOfflineQueue/.test(message) ? `not connected (${this.lastError ?? 'reconnecting'})` : message;
   }
 
   async ping(): Promise<boolean> {
@@ -73,7 +80,9 @@ export class RedisHealth {
       this.pingOk = true;
     } catch (err) {
       this.pingOk = false;
-      this.reason = err instanceof Error ? err.message : String(err);
+      const message = err instanceof Error ? err.message : String(err);
+      // ioredis refuses commands while disconnected ("Stream isn't writeable …"): say so plainly.
+      this.reason = this.plain(message);
     } finally {
       this.pinging = false;
     }
