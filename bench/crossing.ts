@@ -17,7 +17,7 @@ const SLOW_REGIME_NS = 20_000;
 const AGENT_WARMUP = 500;
 
 /** BareIsolate is an isolate set up like a kernel sandbox, with one callback that returns its argument. */
-class BareIsolate {
+export class BareIsolate {
   private readonly isolate = new ivm.Isolate({ memoryLimit: 64 });
   private readonly context = this.isolate.createContextSync();
 
@@ -60,7 +60,7 @@ const LOOP_REPORT = `
 const ms = Date.now() - t0;
 console.log(JSON.stringify({ ms, n, last: r }));`;
 
-const GETPID_AGENT = `
+export const GETPID_AGENT = `
 const n = Number(sys.args[0]);
 const nr = SYS.SYS_GETPID;
 let r;
@@ -114,7 +114,7 @@ async function agentNsPerCall(source: string, n: number): Promise<number> {
   }
 }
 
-async function fastest(sample: () => Promise<number>, times = 3): Promise<number> {
+export async function fastest(sample: () => Promise<number>, times = 3): Promise<number> {
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0; i < times; i++) best = Math.min(best, await sample());
   return best;
