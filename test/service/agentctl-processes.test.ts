@@ -43,6 +43,7 @@ describe('agentctl ps and spawn', () => {
     const list = await json<{ pid: number; agentId: string; state: string; program: string }[]>(agentd, 'ps');
     expect(list.find((p) => p.pid === spawned.pid)).toMatchObject({ agentId: 'note-taker', state: 'blocked', program: file });
     const text = await agentctl(agentd, 'ps');
+    expect(text.stdout, 'no colour when stdout is not a terminal').not.toContain('\x1b[');
     expect(text.stdout.split('\n').find((l) => l.startsWith(`${spawned.pid} `))).toMatch(new RegExp(`^${spawned.pid}\\s+0\\s+note-taker\\s+blocked\\s+\\d+\\s+\\d+\\s+-\\s+${file.replaceAll('.', '\\.')}`));
   });
 
