@@ -69,6 +69,9 @@ function watchedBackend(log: RedisStreamLog, effects: string[]): VfsBackend {
   };
 }
 
+/** strip leaves a record's content: its fields and time, without its place in a chain. */
+const strip = ({ seq: _s, prev: _p, hash: _h, ...rest }: ChainRecord) => rest;
+
 /** edit changes one record's line; `reseal` recomputes its own hash (the next record's prev then no longer matches). */
 const edit = (line: string, f: (r: ChainRecord) => void, reseal: boolean): string => {
   const r = JSON.parse(line) as ChainRecord;
@@ -233,7 +236,6 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
         const fileRecords = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ChainRecord);
         const streamRecords = (await streamLines(client, prefix, stream.node)).map(([, l]) => JSON.parse(l) as ChainRecord);
         // Same records (fields and times) after the first, each chain its own.
-        const strip = ({ seq: _s, prev: _p, hash: _h, ...rest }: ChainRecord) => rest;
         expect(streamRecords.map(strip)).toEqual(fileRecords.slice(1).map(strip));
         expect(streamRecords.at(-1)!.detail).toBe('a record agentd makes itself');
         expect(mirror.missed).toBe(0);
