@@ -95,15 +95,18 @@ async function load(node: BenchNode): Promise<{ rps: number; p99: number; errors
   return { rps: result.requests.average, p99: result.latency.p99, errors: result.errors + result.non2xx };
 }
 
+/** clean removes the run's keys: the directory's (`{prefix}:…`) and the nodes' decision streams (`prefix:…`). */
 async function clean(prefix: string): Promise<void> {
   const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await admin.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    for (const pattern of [`{${prefix}}:*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length > 0) await admin.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
   } finally {
     admin.disconnect();
   }

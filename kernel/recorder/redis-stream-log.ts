@@ -3,8 +3,9 @@
  * `<prefix>:decisions:<node>`: the same records and hash chain as the file
  * log (chain.ts), one stream entry per record with the id `<seq>-0` and the
  * record's JSON line in its `rec` field. Each node has its own stream and
- * chain, so there is no cross-node lock on the hot path; the node's
- * streams are listed in the set `<prefix>:decision-nodes` for the verifier.
+ * chain, so there is no cross-node lock on the hot path; a node is added
+ * to the set `<prefix>:decision-nodes` after its first write, for the
+ * verifier.
  *
  * What is guaranteed. record() is synchronous: it seals the record (seq,
  * prev, hash) at once and queues it. Queued records go to Redis in order,
@@ -129,6 +130,10 @@ export class RedisStreamLog implements DecisionRecorder {
   private prev = GENESIS;
   private writtenSeq = 0;
   private opened = false;
+  /** Mirrored records that came before the stream was open: sealed, in order, once it is. */
+  private early: { fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'>; time: number }[] = [];
+  /** Whether the node is known to be in the set of nodes with a stream (added after its first write). */
+  private listed = false;
   private queue: { seq: number; prev: string; hash: string; line: string }[] = [];
   private waiters: Waiter[] = [];
   private inFlight: Promise<void> | undefined;
@@ -164,19 +169,30 @@ export class RedisStreamLog implements DecisionRecorder {
 
   /**
    * connect returns at once and opens the stream in the background, trying
-   * again every half second while Redis is away; until it is open record()
-   * refuses (EIO). A damaged tail stops it for good (see `problem`). EINVAL
-   * for a bad node id.
+   * again whenever the client becomes ready and every half second while
+   * Redis is away. Until it is open record() refuses (EIO) and mirror()
+   * keeps the records, to seal them in order once it is. A damaged tail
+   * stops it for good (see `problem`). EINVAL for a bad node id.
    */
   static connect(client: Redis | Cluster, options: StreamLogOptions): RedisStreamLog {
     const log = new RedisStreamLog(client, options);
+    let trying = false;
     const attempt = (): void => {
-      if (log.closed) return;
-      log.readTail().catch((err: unknown) => {
-        if (err instanceof KernelError && err.message.includes('not an intact record')) log.fenced = err;
-        else setTimeout(attempt, 500).unref();
-      });
+      if (log.closed || log.opened || log.fenced || trying) return;
+      trying = true;
+      log.readTail().then(
+        () => {
+          trying = false;
+          client.off('ready', attempt);
+        },
+        (err: unknown) => {
+          trying = false;
+          if (err instanceof KernelError && err.message.includes('not an intact record')) log.fenced = err;
+          else setTimeout(attempt, 500).unref();
+        },
+      );
     };
+    client.on('ready', attempt);
     attempt();
     return log;
   }
@@ -195,7 +211,6 @@ export class RedisStreamLog implements DecisionRecorder {
     let last: [string, string[]][];
     try {
       last = await this.client.xrevrange(this.key, '+', '-', 'COUNT', 1);
-      await this.client.sadd(nodesKey(this.prefix), this.node);
     } catch (err) {
       throw redisUnavailable(err, this.key);
     }
@@ -203,7 +218,11 @@ export class RedisStreamLog implements DecisionRecorder {
     this.seq = tail.seq;
     this.prev = tail.hash;
     this.writtenSeq = tail.seq;
+    this.listed = tail.seq > 0;
     this.opened = true;
+    const early = this.early;
+    this.early = [];
+    for (const r of early) this.append(r.fields, r.time);
   }
 
   /** count is the sequence number of the last record. */
@@ -233,7 +252,22 @@ export class RedisStreamLog implements DecisionRecorder {
    */
   mirror(record: ChainRecord): number {
     const { seq: _seq, time, prev: _prev, hash: _hash, ...fields } = record;
+    if (!this.opened && !this.fenced && !this.closed) {
+      if (this.early.length >= this.maxQueued) throw new KernelError('EIO', `redis unavailable: ${this.early.length} decision records wait for ${this.key} to open; refusing more`);
+      this.early.push({ fields, time });
+      return 0;
+    }
     return this.append(fields, time);
+  }
+
+  /**
+   * barrier is beforeAction for everything recorded or mirrored so far:
+   * undefined when it is all in the stream, else a promise that resolves
+   * once it is (EIO at once while the stream is not open).
+   */
+  barrier(): Promise<void> | undefined {
+    if (!this.opened) return this.early.length === 0 ? undefined : Promise.reject(new KernelError('EIO', `redis unavailable: decision stream ${this.key} is not open yet`));
+    return this.beforeAction(this.seq);
   }
 
   private append(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'>, time: number): number {
@@ -311,6 +345,13 @@ export class RedisStreamLog implements DecisionRecorder {
     }
     this.queue.splice(0, batch.length);
     this.writtenSeq = batch[batch.length - 1]!.seq;
+    if (!this.listed) {
+      // Listed once it has records, so a listed node without a stream is one whose stream was deleted.
+      await this.client.sadd(nodesKey(this.prefix), this.node).then(
+        () => (this.listed = true),
+        () => undefined,
+      );
+    }
     this.retryMs = 50;
     if (this.waiters.length > 0) {
       const still: Waiter[] = [];

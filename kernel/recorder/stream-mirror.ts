@@ -53,10 +53,10 @@ export class StreamMirror {
         if (this.missed !== missed) throw this.lastError!;
         return seq;
       },
-      // The stream's latest record is this one's copy or a later record: waiting for it covers it.
-      beforeAction: () => stream.beforeAction(stream.count),
+      // Waiting for everything the stream has so far covers this record's copy.
+      beforeAction: () => stream.barrier(),
       whenWritten: async (seq: number) => {
-        await Promise.all([log.whenWritten(seq), stream.whenWritten(stream.count)]);
+        await Promise.all([log.whenWritten(seq), stream.barrier()]);
       },
     };
   }

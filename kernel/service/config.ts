@@ -4,11 +4,15 @@
  *   state_dir: ~/.agent-kernel                  token, decision log, checkpoints
  *   token_file: <state_dir>/agentd.token
  *   policy: policy.yaml                          default: the built-in policy
- *   log: { file: <state_dir>/decisions.jsonl, durable: false }
+ *   log: { file: <state_dir>/decisions.jsonl, durable: false,
+ *          stream: mirror | before-action | off, stream_replicas: 0, stream_replica_timeout_ms: 1000 }
+ *                                                stream: the node's decision stream in Redis (with redis:)
  *   approvals: { mode: operator | deny | allow }  operator: wait for an answer through the API
  *   term_grace_ms: 5000
  *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, open_files, children, output_bytes }
  *   programs: { name: path }                     programs agents may spawn by name
+ *   mounts: [{ path: mem/semantic | /shared, backend: memfs | redis, read_only: false }]
+ *                                                parts of every agent's namespace on their own backend
  *   tools, mcp_servers                           the tool registry (see kernel/tools)
  *   redis: { url | sentinels + name | cluster, password, key_prefix, node_id,
  *            heartbeat_ms, node_ttl_ms, command_timeout_ms }
@@ -20,7 +24,22 @@ import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { checkMounts } from '../mounts.ts';
 import type { RedisSettings } from '../cluster/redis.ts';
+
+/** MountSetting is one entry of `mounts:`: a path relative to each agent's tree, or absolute (one place for every agent). */
+export interface MountSetting {
+  readonly path: string;
+  readonly backend: 'memfs' | 'redis';
+  readonly readOnly: boolean;
+}
+
+/** StreamSetting: the node's decision stream copies its file log; effects wait for the file log only (mirror, the default), for the stream too (before-action), or there is no stream (off). */
+export interface StreamSetting {
+  readonly mode: 'before-action' | 'mirror' | 'off';
+  readonly replicas: number;
+  readonly replicaTimeoutMs: number;
+}
 
 export interface AgentdConfig {
   readonly host: string;
@@ -30,10 +49,14 @@ export interface AgentdConfig {
   readonly policyFile?: string;
   readonly logFile: string;
   readonly durable: boolean;
+  /** The node's decision stream in Redis, used when there is a `redis:` section (see kernel/service/shared-storage.ts). */
+  readonly logStream: StreamSetting;
   readonly approvals: 'operator' | 'deny' | 'allow';
   readonly termGraceMs: number;
   readonly limits?: Readonly<Record<string, number>>;
   readonly programs: Readonly<Record<string, string>>;
+  /** Mounts in every agent's namespace, each on memfs or Redis. */
+  readonly mounts: readonly MountSetting[];
   /** The raw `tools` / `mcp_servers` sections, for the tool registry. */
   readonly tools?: unknown;
   readonly mcpServers?: unknown;
@@ -79,11 +102,30 @@ const SCHEMA = {
     state_dir: { type: 'string', minLength: 1 },
     token_file: { type: 'string', minLength: 1 },
     policy: { type: 'string', minLength: 1 },
-    log: { type: 'object', additionalProperties: false, properties: { file: { type: 'string', minLength: 1 }, durable: { type: 'boolean' } } },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        file: { type: 'string', minLength: 1 },
+        durable: { type: 'boolean' },
+        stream: { enum: ['before-action', 'mirror', 'off'] },
+        stream_replicas: { type: 'integer', minimum: 0, maximum: 16 },
+        stream_replica_timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
+      },
+    },
     approvals: { type: 'object', additionalProperties: false, properties: { mode: { enum: ['operator', 'deny', 'allow'] } } },
     term_grace_ms: { type: 'integer', minimum: 0 },
     limits: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
     programs: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
+    mounts: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['path', 'backend'],
+        additionalProperties: false,
+        properties: { path: { type: 'string', minLength: 1, maxLength: 1024 }, backend: { enum: ['memfs', 'redis'] }, read_only: { type: 'boolean' } },
+      },
+    },
     tools: {},
     mcp_servers: {},
     redis: REDIS,
@@ -95,11 +137,12 @@ interface RawConfig {
   state_dir?: string;
   token_file?: string;
   policy?: string;
-  log?: { file?: string; durable?: boolean };
+  log?: { file?: string; durable?: boolean; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
   approvals?: { mode?: 'operator' | 'deny' | 'allow' };
   term_grace_ms?: number;
   limits?: Record<string, number>;
   programs?: Record<string, string>;
+  mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean }[];
   tools?: unknown;
   mcp_servers?: unknown;
   redis?: RawRedis;
@@ -126,6 +169,17 @@ export class ConfigError extends Error {}
 function expand(path: string, base: string): string {
   const home = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
   return isAbsolute(home) ? home : resolve(base, home);
+}
+
+/** mountSettings checks the `mounts:` section: each path inside an agent's tree (not its root or policy/) or absolute, none twice. */
+function mountSettings(raw: NonNullable<RawConfig['mounts']>, file: string): MountSetting[] {
+  const mounts = raw.map((m) => ({ path: m.path, backend: m.backend, readOnly: m.read_only ?? false }));
+  try {
+    checkMounts(mounts.map((m) => ({ path: m.path, backend: () => undefined as never })));
+  } catch (err) {
+    throw new ConfigError(`${file}: mounts: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return mounts;
 }
 
 /** loadConfig reads `file` (or returns the defaults when undefined). ConfigError names the file and field. */
@@ -159,10 +213,12 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     ...(raw.policy ? { policyFile: expand(raw.policy, base) } : {}),
     logFile: raw.log?.file ? expand(raw.log.file, base) : join(stateDir, 'decisions.jsonl'),
     durable: raw.log?.durable ?? false,
+    logStream: { mode: raw.log?.stream ?? 'mirror', replicas: raw.log?.stream_replicas ?? 0, replicaTimeoutMs: raw.log?.stream_replica_timeout_ms ?? 1000 },
     approvals: raw.approvals?.mode ?? 'operator',
     termGraceMs: raw.term_grace_ms ?? 5000,
     ...(raw.limits ? { limits: raw.limits } : {}),
     programs,
+    mounts: mountSettings(raw.mounts ?? [], file ?? 'config'),
     ...(raw.tools !== undefined ? { tools: raw.tools } : {}),
     ...(raw.mcp_servers !== undefined ? { mcpServers: raw.mcp_servers } : {}),
     ...(raw.redis !== undefined ? { redis: redisSettings(raw.redis, file ?? 'config') } : {}),

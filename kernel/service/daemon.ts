@@ -15,6 +15,7 @@ import { limitsFromPolicy } from '../limits.ts';
 import { loadPolicyFile } from '../policy/load.ts';
 import { programFromFile, type Program } from '../program.ts';
 import { FileDecisionLog } from '../recorder/file-log.ts';
+import { openSharedStorage } from './shared-storage.ts';
 import { buildRegistry, parseToolsConfig } from '../tools/config.ts';
 import type { AgentdConfig } from './config.ts';
 import type { ServiceContext } from './context.ts';
@@ -45,6 +46,8 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   for (const [name, path] of Object.entries(config.programs)) programs[name] = programFromFile(path);
   const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))));
   const log = new FileDecisionLog(config.logFile, { durable: config.durable });
+  // With redis: the node's decision stream beside the file log, and the mounts on Redis.
+  const shared = openSharedStorage({ redis: config.redis, mounts: config.mounts, stream: config.logStream }, log);
   const metrics = new Metrics();
   const outputs = new OutputBuffers();
   const fixed = config.approvals === 'operator' ? undefined : fixedApprover(config.approvals === 'allow');
@@ -53,7 +56,8 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   const approver = cluster === undefined ? fixed : cluster.approver(fixed);
   const kernel = new Kernel({
     policy,
-    recorder: metrics.counting(log),
+    recorder: metrics.counting(shared.recorder),
+    mounts: shared.mounts,
     approver,
     ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix } : {}),
     stateDir: config.stateDir,
@@ -120,6 +124,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
       await cluster?.stop();
       await server.close();
       await tools.close();
+      await shared.close();
       log.close();
       rmSync(urlFile(config.stateDir), { force: true });
     })());

@@ -172,17 +172,19 @@ export interface ClusterRedis {
   cleanup(): Promise<void>;
 }
 
-/** deleteCluster removes every key of the cluster `prefix` (its keys are `{prefix}:…`). */
+/** deleteCluster removes every key of the cluster `prefix` (the directory's are `{prefix}:…`; decision streams and Redis mounts `prefix:…`). */
 async function deleteCluster(url: string, prefix: string): Promise<void> {
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await admin.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `{${prefix}}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await admin.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    for (const pattern of [`{${prefix}}:*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        if (keys.length > 0) await admin.unlink(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+    }
   } catch {
     // Redis gone (a dedicated server already stopped): nothing to clean.
   } finally {
