@@ -85,8 +85,8 @@ function byClass(engine: PolicyEngine, requests: readonly Prepared[]): string {
   return [...classes]
     .map(([kind, list]) => {
       const sizes = list.map(({ ours }) => {
-        const b = engine.policy.compiled.candidates(ours.syscall, ours.tool);
-        return b.deny.length + b.approval.length + b.allow.length;
+        const b = engine.policy.compiled.candidates(ours);
+        return b.length;
       });
       return `${kind} ${(timeOurs(engine, list, 50) / 1000).toFixed(1)} µs (${Math.min(...sizes)}–${Math.max(...sizes)} candidate rules)`;
     })

@@ -25,6 +25,11 @@ export interface Explanation {
   readonly rules: readonly RuleTrace[];
 }
 
+/** first is whichever of two rules comes first in the document. */
+function first(a: CompiledRule | undefined, b: CompiledRule): CompiledRule {
+  return a === undefined || b.order < a.order ? b : a;
+}
+
 function matches(rule: CompiledRule, request: PolicyRequest, now: number): boolean {
   for (const c of rule.conditions) if (!c.test(request, now)) return false;
   return true;
@@ -71,44 +76,68 @@ export class PolicyEngine {
     return this.evaluate(request, false);
   }
 
-  private decision(rule: CompiledRule, effect: PolicyDecision['effect'], reason: string): PolicyDecision {
+  /** decisions caches the usual decision of each rule (no limit or flow involved), per loaded policy. */
+  private readonly decisions = new WeakMap<CompiledRule, PolicyDecision>();
+
+  private decision(rule: CompiledRule, effect: PolicyDecision['effect'], reason?: string): PolicyDecision {
+    if (reason === undefined) {
+      const cached = this.decisions.get(rule);
+      if (cached !== undefined && cached.policyVersion === this.loaded.version) return cached;
+    }
     const r = rule.rule;
-    return {
+    const made: PolicyDecision = Object.freeze({
       effect,
       rule: rule.id,
-      reason,
+      reason: reason ?? r.reason ?? `${effect === 'deny' ? 'denied' : effect === 'allow' ? 'allowed' : 'needs approval'} by rule ${rule.id}`,
       policyVersion: this.loaded.version,
       ...(r.on_violation && effect === 'deny' ? { onViolation: r.on_violation } : {}),
       ...(r.risk ? { risk: r.risk } : {}),
       ...(effect === 'require_approval' ? { approvalTimeoutMs: this.loaded.compiled.approvalTimeoutMs } : {}),
-    };
+    });
+    if (reason === undefined) this.decisions.set(rule, made);
+    return made;
   }
 
+  /**
+   * evaluate tries every candidate once: the first (in document order)
+   * matching deny wins; then a matching rule whose limit is used up denies;
+   * then the first matching require_approval, then the first matching allow;
+   * else default deny.
+   */
   private evaluate(request: PolicyRequest, count: boolean): PolicyDecision {
     const now = this.clock();
-    const bucket = this.loaded.compiled.candidates(request.syscall, request.tool);
-    for (const rule of bucket.deny) {
-      if (matches(rule, request, now)) return this.decision(rule, 'deny', rule.rule.reason ?? `denied by rule ${rule.id}`);
-    }
-    let chosen: CompiledRule | undefined;
-    let limited: CompiledRule[] | undefined;
+    let deny: CompiledRule | undefined;
+    let approval: CompiledRule | undefined;
+    let allow: CompiledRule | undefined;
+    let usedUp: CompiledRule | undefined;
+    let usedUpWhy = '';
     let flowBlocked: CompiledRule | undefined;
-    for (const list of [bucket.approval, bucket.allow]) {
-      for (const rule of list) {
-        if (chosen !== undefined && rule.limits === undefined) continue;
-        if (!matches(rule, request, now)) continue;
-        if (!permitsFlows(rule, request)) {
-          flowBlocked ??= rule;
+    let limited: CompiledRule[] | undefined;
+    for (const rule of this.loaded.compiled.candidates(request)) {
+      if (!matches(rule, request, now)) continue;
+      if (rule.effect === 'deny') {
+        deny = first(deny, rule);
+        continue;
+      }
+      if (!permitsFlows(rule, request)) {
+        flowBlocked = first(flowBlocked, rule);
+        continue;
+      }
+      if (rule.limits !== undefined) {
+        const used = this.counters.exhausted(rule.id, request.agentId, rule.limits, now);
+        if (used !== undefined) {
+          if (first(usedUp, rule) === rule) usedUpWhy = used;
+          usedUp = first(usedUp, rule);
           continue;
         }
-        if (rule.limits !== undefined) {
-          const used = this.counters.exhausted(rule.id, request.agentId, rule.limits, now);
-          if (used !== undefined) return this.decision(rule, 'deny', `limit: ${used}`);
-          (limited ??= []).push(rule);
-        }
-        chosen ??= rule;
+        (limited ??= []).push(rule);
       }
+      if (rule.effect === 'require_approval') approval = first(approval, rule);
+      else allow = first(allow, rule);
     }
+    if (deny !== undefined) return this.decision(deny, 'deny');
+    if (usedUp !== undefined) return this.decision(usedUp, 'deny', `limit: ${usedUpWhy}`);
+    const chosen = approval ?? allow;
     if (chosen === undefined && flowBlocked !== undefined) {
       const flows = request.flows!.join(', ');
       return { effect: 'deny', rule: `flow:${flows}`, reason: `rule ${flowBlocked.id} matches but does not name allow_flows: [${flows}]`, policyVersion: this.loaded.version };
@@ -117,14 +146,13 @@ export class PolicyEngine {
       return { effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: this.loaded.version };
     }
     if (count && limited !== undefined) for (const rule of limited) this.counters.count(rule.id, request.agentId, rule.limits!, now);
-    return this.decision(chosen, chosen.effect, chosen.rule.reason ?? `${chosen.effect === 'allow' ? 'allowed' : 'needs approval'} by rule ${chosen.id}`);
+    return this.decision(chosen, chosen.effect);
   }
 
   /** explain traces every rule against `request` and gives the decision `check` would. */
   explain(request: PolicyRequest): Explanation {
     const now = this.clock();
-    const bucket = this.loaded.compiled.candidates(request.syscall, request.tool);
-    const candidates = new Set([...bucket.deny, ...bucket.approval, ...bucket.allow]);
+    const candidates = new Set(this.loaded.compiled.relevant(request.syscall, request.tool));
     const rules = this.loaded.compiled.rules.map((rule): RuleTrace => {
       const conditions = rule.conditions.map((c) => ({ field: c.field, matched: c.test(request, now) }));
       if (request.flows !== undefined && request.flows.length > 0 && rule.effect !== 'deny') conditions.push({ field: 'allow_flows', matched: permitsFlows(rule, request) });

@@ -34,7 +34,43 @@ export function anyGlob(globs: readonly string[]): StringTest {
 /** regexTest compiles an RE2 pattern (unanchored search). Throws on a bad pattern. */
 export function regexTest(pattern: string): StringTest {
   const re = RE2JS.compile(pattern);
-  return (value) => re.matcher(value).find();
+  const prefix = anchoredPrefix(pattern);
+  if (prefix === '') return (value) => re.test(value);
+  // A value without the literal head of an anchored pattern cannot match: skip the regex engine.
+  return (value) => value.startsWith(prefix) && re.test(value);
+}
+
+const PLAIN = /[A-Za-z0-9 _\-:/=,@]/;
+
+/**
+ * anchoredPrefix is the literal text every match of `pattern` starts with:
+ * the plain characters after a leading `^`, up to the first operator ('' if
+ * the pattern is not anchored or has a top-level alternation).
+ */
+function anchoredPrefix(pattern: string): string {
+  if (!pattern.startsWith('^')) return '';
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return '';
+  }
+  let out = '';
+  let i = 1;
+  for (; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\' && i + 1 < pattern.length && /[.\-/]/.test(pattern[i + 1]!)) {
+      out += pattern[++i];
+    } else if (PLAIN.test(c)) out += c;
+    else break;
+  }
+  // A quantifier after the last character makes it optional.
+  return /[*?{+]/.test(pattern[i] ?? '') ? out.slice(0, -1) : out;
 }
 
 const DAY_INDEX: Readonly<Record<string, Weekday>> = { Mon: 'mon', Tue: 'tue', Wed: 'wed', Thu: 'thu', Fri: 'fri', Sat: 'sat', Sun: 'sun' };
