@@ -11,7 +11,7 @@
  * A kill -9 loses at most the unwritten buffer of read-only records; the
  * verifier reports a torn last line.
  */
-import { closeSync, fdatasyncSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, openSync, readSync, fstatSync, writeSync } from 'node:fs';
 import { KernelError } from '../../syscalls/errno.ts';
 import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
@@ -57,6 +57,7 @@ export class FileDecisionLog implements DecisionRecorder {
   private pending: string[] = [];
   private scheduled = false;
   private dirty = false;
+  private syncing = false;
   private closed = false;
   private seq: number;
   private prev: string;
@@ -82,7 +83,7 @@ export class FileDecisionLog implements DecisionRecorder {
       closeSync(this.fd);
       throw err;
     }
-    this.timer = setInterval(() => this.sync(), options.syncIntervalMs ?? 200);
+    this.timer = setInterval(() => this.syncInBackground(), options.syncIntervalMs ?? 200);
     this.timer.unref();
     process.on('exit', this.onExit);
   }
@@ -153,10 +154,21 @@ export class FileDecisionLog implements DecisionRecorder {
     fdatasyncSync(this.fd);
   }
 
+  /** syncInBackground is group commit's periodic fdatasync, on libuv's pool so the event loop never waits for the disk. */
+  private syncInBackground(): void {
+    if (!this.dirty || this.closed || this.syncing) return;
+    this.dirty = false;
+    this.syncing = true;
+    fdatasync(this.fd, () => {
+      this.syncing = false;
+    });
+  }
+
   /** close flushes, syncs and closes the file. Idempotent. */
   close(): void {
     if (this.closed) return;
     this.flush();
+    this.dirty = true;
     this.sync();
     this.closed = true;
     clearInterval(this.timer);
