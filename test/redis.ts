@@ -100,6 +100,10 @@ export class RedisProxy {
 
   async start(): Promise<void> {
     const server = net.createServer((client) => {
+      if (this.server !== server) {
+        client.destroy();
+        return;
+      }
       const upstream = net.connect(this.target.port, this.target.host);
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -117,16 +121,21 @@ export class RedisProxy {
       server.listen(this.port, '127.0.0.1', () => resolve());
     });
     this.port = (server.address() as net.AddressInfo).port;
+    // A proxy a test forgot to cut must not keep the test worker alive.
+    server.unref();
     this.server = server;
   }
 
   /** cut drops every connection and stops listening: Redis looks down. */
   async cut(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
     const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Stop listening first, then drop every connection, so none accepted in between stays open (close() would wait for it).
+    const closed = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    this.held = [];
+    await closed;
   }
 
   /** stall holds back every request (connections stay open) until resume(). */
