@@ -8,6 +8,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { ChainRecord } from '../recorder/chain.ts';
+import type { RecordFilter } from '../recorder/query.ts';
+import type { EvaluateBody } from './routes/evaluate.ts';
 import type { VerifyResult } from '../recorder/verify.ts';
 import type { ProcessInfo } from '../process.ts';
 import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
@@ -39,15 +41,7 @@ export class AgentdError extends Error {
   }
 }
 
-export interface EvaluateRequest {
-  agent: string | { id: string; labels?: Record<string, string>; capabilities?: string[] };
-  action: string;
-  resource?: string;
-  access?: 'read' | 'write' | 'none';
-  tool?: string;
-  arguments?: Record<string, unknown>;
-  context?: Record<string, unknown>;
-}
+export type EvaluateRequest = EvaluateBody;
 
 export interface EvaluateResponse {
   decision: 'allow' | 'deny' | 'require_approval';
@@ -58,15 +52,7 @@ export interface EvaluateResponse {
   approval_id?: string;
 }
 
-export interface DecisionFilter {
-  agent?: string;
-  syscall?: string;
-  decision?: string;
-  type?: string;
-  since?: number;
-  until?: number;
-  limit?: number;
-}
+export type DecisionFilter = RecordFilter & { limit?: number };
 
 export const DEFAULT_STATE_DIR = join(homedir(), '.agent-kernel');
 

@@ -52,7 +52,8 @@ export const EVALUATE_RESPONSE = {
   },
 } as const;
 
-interface EvaluateBody {
+/** EvaluateBody is the request an outside agent sends (the client's EvaluateRequest). */
+export interface EvaluateBody {
   agent: string | { id: string; labels?: Record<string, string>; capabilities?: string[] };
   action: string;
   resource?: string;
