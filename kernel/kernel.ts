@@ -15,14 +15,15 @@ import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts
 import { AgentVfs } from '../vfs/agent-vfs.ts';
 import { andThen, type MaybePromise } from '../vfs/maybe.ts';
 import { StaticBackend } from '../vfs/static-backend.ts';
-import { ApprovalGate, type Approver } from './approvals.ts';
-import { Identity, type AgentManifest } from './capabilities.ts';
+import { ApprovalGate } from './approvals.ts';
+import { Identity } from './capabilities.ts';
 import { loadHostCheckpoints, readAll, readCheckpoint, restoreInto, snapshot } from './checkpoint.ts';
 import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
-import { FdTable, type Entry, type OutputSink } from './fd-table.ts';
-import { combine, limitsFromPolicy, type LimitRequest, type ProcessLimits } from './limits.ts';
-import { agentMounts, checkMounts, type KernelMount } from './mounts.ts';
+import { FdTable } from './fd-table.ts';
+import type { KernelOptions, SpawnOptions } from './kernel-options.ts';
+import { combine, limitsFromPolicy, type ProcessLimits } from './limits.ts';
+import { agentMounts, checkMounts } from './mounts.ts';
 import { PolicyAuthorizer } from './policy/authorizer.ts';
 import { defaultPolicy } from './policy/default.ts';
 import { PolicyEngine } from './policy/engine.ts';
@@ -36,56 +37,7 @@ import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
 
-export interface KernelOptions {
-  /** The policy in force; the built-in default (own tree only) if absent. */
-  policy?: LoadedPolicy;
-  recorder?: DecisionRecorder;
-  /** Answers require_approval questions automatically (or leaves them to an operator). */
-  approver?: Approver;
-  /** The clock policy rules and approvals use (ms since the epoch). */
-  clock?: () => number;
-  /** Default per-process limits (heap 64 MiB, 64 open files if not given); the policy caps them. */
-  limits?: LimitRequest;
-  /** Heap limit per isolate, MiB (isolated-vm minimum 8). Same as limits.heapMib. */
-  memoryLimitMib?: number;
-  /** Open files per process, counting fds 0–2. Same as limits.openFiles. */
-  maxOpenFiles?: number;
-  /** How long SIGTERM waits before SIGKILL, ms. Default 5000. */
-  termGraceMs?: number;
-  /** Host directory where checkpoints are kept across restarts. */
-  stateDir?: string;
-  /** Mounts in every agent's namespace with their own backends, e.g. `mem/semantic` on Redis. */
-  mounts?: readonly KernelMount[];
-  /** Programs children may be spawned from by name. */
-  programs?: Readonly<Record<string, Program>>;
-  /** The tools SYS_EXEC can run; time.now, tools.list and http.fetch if absent (see kernel/tools/config.ts). */
-  tools?: ToolRegistry;
-  stdout?: OutputSink;
-  stderr?: OutputSink;
-  /** Called with each syscall's name and its time in ring 0 (seconds), for metrics. */
-  observeSyscall?: (name: string, seconds: number) => void;
-  /** Hands out pids (e.g. unique across a cluster); may throw a KernelError to refuse a spawn. Default 1, 2, 3, … */
-  pids?: () => number;
-  /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */
-  approvalIdPrefix?: string;
-}
-
-export interface SpawnOptions {
-  /** The agent's id; `manifest.id` wins if both are given. Default `agent-<pid>` (`<parent>.<pid>` for a child). */
-  agentId?: string;
-  /** Labels and capabilities; a child's capabilities must be covered by its parent's. */
-  manifest?: Partial<AgentManifest>;
-  argv?: readonly string[];
-  ppid?: number;
-  memoryLimitMib?: number;
-  limits?: LimitRequest;
-  stdout?: OutputSink;
-  stderr?: OutputSink;
-  /** fd entries to install as 0, 1 and 2 (pipes shared with another process). */
-  fds?: { stdin?: Entry; stdout?: Entry; stderr?: Entry };
-  /** A checkpoint directory on the host to seed the agent's mem/ from. */
-  restore?: string;
-}
+export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
