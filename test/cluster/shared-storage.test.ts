@@ -65,6 +65,15 @@ describe('the mounts: section and log.stream', () => {
 const redis = await clusterRedis('shared-storage');
 afterAll(() => redis?.cleanup());
 
+/** run spawns `source` as agent alice on `node`, waits for it to exit and returns its stdout. */
+async function run(node: Node, source: string): Promise<string> {
+  const res = await node.api('POST', '/v1/processes', { source, filename: 'agent.js', manifest: { id: 'alice' } });
+  expect(res.status).toBe(201);
+  const pid = (res.body as { pid: number }).pid;
+  await until(async () => (await node.api('GET', `/v1/processes/${pid}`)).body?.state === 'exited', `pid ${pid} on ${node.id} to exit`);
+  return ((await node.api('GET', `/v1/processes/${pid}/output`)).body as { stdout: string }).stdout;
+}
+
 const MOUNTS = 'mounts:\n  - { path: mem/semantic, backend: redis }\n';
 
 describe.skipIf(redis === undefined)('two agentd nodes with mem/semantic on Redis', () => {
@@ -77,14 +86,6 @@ describe.skipIf(redis === undefined)('two agentd nodes with mem/semantic on Redi
   afterAll(async () => {
     await Promise.all([a?.remove(), b?.remove()]);
   });
-
-  const run = async (node: Node, source: string): Promise<string> => {
-    const res = await node.api('POST', '/v1/processes', { source, filename: 'agent.js', manifest: { id: 'alice' } });
-    expect(res.status).toBe(201);
-    const pid = (res.body as { pid: number }).pid;
-    await until(async () => (await node.api('GET', `/v1/processes/${pid}`)).body?.state === 'exited', `pid ${pid} on ${node.id} to exit`);
-    return ((await node.api('GET', `/v1/processes/${pid}/output`)).body as { stdout: string }).stdout;
-  };
 
   it('what alice writes to mem/semantic through node A she reads through node B; mem/working stays on A', async () => {
     expect(await run(a, "sys.writeFile('mem/semantic/fact.txt', 'water boils at 100 C'); sys.writeFile('mem/working/scratch.txt', 'a only'); console.log('done');")).toBe('done\n');
