@@ -1,5 +1,6 @@
-#!/usr/bin/env -S node --no-node-snapshot --disable-warning=ExperimentalWarning
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
 /** agentctl — the operator CLI. */
+import './snapshot-flag.ts';
 import './compile-cache.ts';
 import { Command } from 'commander';
 import type { auditShow } from './commands/audit.ts';
