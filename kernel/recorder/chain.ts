@@ -33,26 +33,39 @@ export const RECORD_KEYS = ['seq', 'time', 'type', 'pid', 'agent', 'syscall', 'a
 
 const EMPTY_ARGS = `sha256:${hash('sha256', '')}`;
 
-/** digestArgs hashes decoded syscall arguments; byte arguments are hashed, not copied. */
+/** Byte arguments up to this size are digested inline (base64) rather than hashed on their own. */
+const INLINE_BYTES = 4096;
+
+/**
+ * digestArgs hashes decoded syscall arguments into `sha256:<hex>`: one
+ * `key=JSON` line per argument, small byte arguments as base64, larger ones
+ * by their own SHA-256 (the data itself is never logged).
+ */
 export function digestArgs(args: Readonly<Record<string, unknown>> | undefined): string {
   if (args === undefined) return EMPTY_ARGS;
-  const parts: string[] = [];
+  let text = '';
   for (const key in args) {
     const value = args[key];
-    parts.push(value instanceof Uint8Array ? `${key}=bytes:${value.byteLength}:${hash('sha256', value)}` : `${key}=${JSON.stringify(value)}`);
+    const part =
+      value instanceof Uint8Array
+        ? value.byteLength <= INLINE_BYTES
+          ? `bytes:${value.byteLength}:${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}`
+          : `bytes:${value.byteLength}:sha256:${hash('sha256', value)}`
+        : JSON.stringify(value);
+    text += text === '' ? `${key}=${part}` : `\n${key}=${part}`;
   }
-  return parts.length === 0 ? EMPTY_ARGS : `sha256:${hash('sha256', parts.join('\n'))}`;
+  return text === '' ? EMPTY_ARGS : `sha256:${hash('sha256', text)}`;
 }
 
 /** body serialises a record without its hash (and without the closing brace) in canonical key order. */
 export function body(record: Readonly<Record<string, unknown>>): string {
-  let out = '{';
+  let out = '';
   for (const key of RECORD_KEYS) {
     const value = record[key];
     if (value === undefined) continue;
-    out += `${out.length > 1 ? ',' : ''}"${key}":${JSON.stringify(value)}`;
+    out += `${out === '' ? '{' : ','}"${key}":${typeof value === 'number' ? String(value) : JSON.stringify(value)}`;
   }
-  return out;
+  return out === '' ? '{' : out;
 }
 
 /** seal returns the record's hash and its full line (with newline). */

@@ -102,8 +102,10 @@ export class FileDecisionLog implements DecisionRecorder {
   record(entry: DecisionInput): number {
     if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
     this.seq++;
-    const fields = toChainFields(entry);
-    const unsealed = { seq: this.seq, time: this.clock(), ...fields, prev: this.prev };
+    const unsealed: Omit<ChainRecord, 'hash'> = toChainFields(entry) as Omit<ChainRecord, 'hash'>;
+    unsealed.seq = this.seq;
+    unsealed.time = this.clock();
+    unsealed.prev = this.prev;
     const sealed = seal(body(unsealed));
     this.prev = sealed.hash;
     this.pending.push(sealed.line);
