@@ -8,11 +8,12 @@
  * loop back to back, so both see the same thread hand-over regime (see
  * README); the overhead is the median of the per-round differences.
  */
+import { fileURLToPath } from 'node:url';
 import ivm from 'isolated-vm';
 import { parsePolicy } from '../kernel/policy/load.ts';
 import { programFromSource } from '../kernel/program.ts';
 import { ToolRegistry, type ToolSpec } from '../kernel/tools/registry.ts';
-import { type Bench, type BenchOptions, callsFor, type Figure, median, perCallNs, quietKernel, spread } from './stats.ts';
+import { type Bench, type BenchOptions, callsFor, type Figure, median, perCallNs, quietKernel, runScript, spread } from './stats.ts';
 
 const SAMPLE_MS = 250;
 const WARMUP = 500;
@@ -133,4 +134,28 @@ async function measureExec({ rounds, log }: BenchOptions): Promise<Figure[]> {
   }
 }
 
-export const execBench: Bench = { name: 'exec', keys: ['exec_overhead_us', 'exec_noop_us', 'exec_direct_us'], run: measureExec };
+/**
+ * The exec bench runs in a child pinned to one CPU (as crossing1cpu does):
+ * unpinned, both loops swing between the ~7 µs and ~70 µs hand-over regimes
+ * of this VM from one sample to the next, which swamps a difference of a few
+ * microseconds. In process (unpinned) where taskset is missing.
+ */
+async function measureExecPinned(options: BenchOptions): Promise<Figure[]> {
+  let out: string;
+  try {
+    out = await runScript(fileURLToPath(import.meta.url), [String(options.rounds)], { pinCpu: 0 });
+  } catch (err) {
+    options.log(`exec: pinned run failed (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); measuring unpinned`);
+    return measureExec(options);
+  }
+  const figures = JSON.parse(out.trim().split('\n').at(-1) ?? '[]') as Figure[];
+  return figures.map((f) => ({ ...f, note: `${f.note ?? ''}; pinned to one CPU` }));
+}
+
+export const execBench: Bench = { name: 'exec', keys: ['exec_overhead_us', 'exec_noop_us', 'exec_direct_us'], run: measureExecPinned };
+
+// As a script (for the pinned run): measure and print the figures as one JSON line.
+if (import.meta.main) {
+  const rounds = Number(process.argv[2]) || 7;
+  console.log(JSON.stringify(await measureExec({ rounds, log: (line) => void process.stderr.write(`# [1cpu] ${line}\n`) })));
+}
