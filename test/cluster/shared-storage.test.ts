@@ -6,7 +6,6 @@
  * node's memfs; every record of each node's file log is in its decision
  * stream, and `agentctl audit verify --redis` verifies both chains.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../kernel/service/config.ts';
 import { openSharedStorage, redisRoot } from '../../kernel/service/shared-storage.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
-import { REPO, clusterRedis, startNode, until, type Node } from './helpers.ts';
+import { agentctl as ctl } from '../governance/helpers.ts';
+import { clusterRedis, startNode, until, type Node } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'shared-storage-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -103,20 +103,8 @@ describe.skipIf(redis === undefined)('two agentd nodes with mem/semantic on Redi
       throw err;
     });
     const text = await ctl(['audit', 'verify', '--redis', redis!.url, '--prefix', redis!.prefix]);
-    expect(text.code).toBe(0);
+    expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/^node-a: ok: \d+ records verify; head [0-9a-f]{64}\nnode-b: ok: \d+ records verify; head [0-9a-f]{64}\n$/);
     for (const node of [a, b]) expect((await node.api('POST', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
 });
-
-function ctl(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', join(REPO, 'bin', 'agentctl.ts'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}

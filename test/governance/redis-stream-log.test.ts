@@ -7,11 +7,9 @@
  * `agentctl audit verify --redis` find edits, moves, broken chains, gaps and
  * missing streams on every node.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import type { RedisClient } from '../../kernel/redis/connect.ts';
@@ -27,11 +25,11 @@ import type { BackendFile, VfsBackend } from '../../vfs/backend.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
 import { RedisProxy, redisForTests } from '../redis.ts';
 import { report } from '../syscalls/harness.ts';
+import { agentctl } from './helpers.ts';
 
 const env = await redisForTests('stream-log');
 afterAll(() => env?.cleanup());
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
 let nodes = 0;
 const nextNode = () => `node-${++nodes}`;
 const entry = (i: number): DecisionInput => ({ type: 'syscall', pid: 1, agentId: 'a', syscall: 'SYS_WRITE', access: 'write', effect: 'allow', rule: 'r', reason: `call ${i}`, args: { fd: 1, data: new Uint8Array([i & 0xff]) } });
@@ -315,7 +313,7 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
 
     it('agentctl prints each node and exits 1 on a problem, 0 when all verify, 2 when Redis does not answer', async () => {
       const bad = await agentctl(['audit', 'verify', '--redis', env!.url, '--prefix', tamperPrefix]);
-      expect(bad.code).toBe(1);
+      expect(bad.status).toBe(1);
       expect(bad.stdout).toMatch(/^intact: ok: 10 records verify/m);
       expect(bad.stdout).toMatch(/^gaps: FAILED: .*records missing \(gaps\): 3–4, 8$/m);
       expect(bad.stdout).toMatch(/^ {2}broken-chain at seq 5: /m);
@@ -327,26 +325,14 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
       log.record(entry(1));
       await log.flush();
       const ok = await agentctl(['audit', 'verify', '--redis', env!.url, '--prefix', okPrefix]);
-      expect([ok.code, ok.stdout]).toEqual([0, `solo: ok: 1 records verify; head ${log.head}\n`]);
+      expect([ok.status, ok.stdout]).toEqual([0, `solo: ok: 1 records verify; head ${log.head}\n`]);
 
       const down = await agentctl(['audit', 'verify', '--redis', 'redis://127.0.0.1:1']);
-      expect(down.code).toBe(2);
+      expect(down.status).toBe(2);
       expect(down.stderr).toMatch(/redis unavailable/);
     }, 30_000);
   });
 });
-
-function agentctl(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', join(REPO, 'bin', 'agentctl.ts'), ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function vi_waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
