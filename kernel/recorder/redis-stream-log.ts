@@ -299,6 +299,7 @@ export class RedisStreamLog implements DecisionRecorder {
   whenWritten(seq: number): Promise<void> {
     if (seq <= this.writtenSeq) return Promise.resolve();
     if (this.fenced) return Promise.reject(this.fenced);
+    if (this.closed) return Promise.reject(new KernelError('EIO', `decision stream ${this.key} is closed; record ${seq} was not written`));
     return new Promise((resolve, reject) => {
       this.waiters.push({ seq, resolve, reject });
       // Someone waits: try now rather than at the next background retry (fails at once while Redis is away).
@@ -323,9 +324,14 @@ export class RedisStreamLog implements DecisionRecorder {
     clearTimeout(this.retry);
   }
 
-  /** pump sends the next batch unless one is in flight or a retry is pending. */
+  /**
+   * pump sends the next batch unless one is in flight, a retry is pending, or
+   * the log is closed or fenced. (A closed log must not pump: with its client
+   * gone every send fails at once, and fail() schedules no retry once closed,
+   * so pumping again from the finally below would spin forever.)
+   */
   private pump(): void {
-    if (this.inFlight !== undefined || this.retry !== undefined || this.queue.length === 0 || this.fenced) return;
+    if (this.inFlight !== undefined || this.retry !== undefined || this.queue.length === 0 || this.fenced || this.closed) return;
     this.inFlight = this.send().finally(() => {
       this.inFlight = undefined;
       this.pump();
