@@ -1,0 +1,233 @@
+/**
+ * The finer rule index: each rule is filed under one literal a request must
+ * carry for it to match — the directory its path globs lie in (a trie over
+ * segments, `${agent}` matching the caller's id), an argument's exact value
+ * or `/`-bounded glob prefix, a literal label, or a single agent id — and each
+ * such set is split once more by the label most of its rules name. Rules with
+ * no such literal are always tried.
+ */
+import type { CompiledRule } from './compile.ts';
+import { argText, isLiteral } from './matchers.ts';
+import type { PolicyRequest } from './request.ts';
+import type { PolicyRule } from './schema.ts';
+
+const AGENT_VAR = '${agent}';
+
+const GLOB_START = /[*?[\]{}()!+@\\]/;
+const AGENT_SEGMENT = '@';
+
+/** literalPrefix is a glob's text before its first special character. */
+function literalPrefix(glob: string): string {
+  const at = glob.search(GLOB_START);
+  return at < 0 ? glob : glob.slice(0, at);
+}
+
+/**
+ * pathKey is the directory every path a glob matches lies in (its literal
+ * prefix cut at a `/`), with an `${agent}` segment written `@`; undefined
+ * when there is none to index by.
+ */
+function pathKey(glob: string): string | undefined {
+  const exact = !GLOB_START.test(glob.replaceAll(AGENT_VAR, ''));
+  const prefix = exact ? glob : literalPrefix(glob.replaceAll(AGENT_VAR, '\u0000')).replaceAll('\u0000', AGENT_VAR);
+  const cut = exact ? prefix : prefix.slice(0, prefix.lastIndexOf('/'));
+  const segments = cut.split('/').slice(1);
+  if (cut === '' || segments.some((seg) => seg.includes(AGENT_VAR) && seg !== AGENT_VAR)) return undefined;
+  return `P:/${segments.map((seg) => (seg === AGENT_VAR ? AGENT_SEGMENT : seg)).join('/')}`;
+}
+
+/** argGlobKey is the literal prefix every value a glob matches starts with, followed by a `/`. */
+function argGlobKey(glob: string): string | undefined {
+  const prefix = literalPrefix(glob);
+  const slash = prefix.lastIndexOf('/');
+  if (prefix === glob || slash <= 0) return undefined;
+  return prefix.slice(0, slash);
+}
+
+/** IndexKey is one literal a request must carry for a rule to match. */
+type IndexKey =
+  | { readonly kind: 'path'; readonly segments: readonly string[] }
+  | { readonly kind: 'equals' | 'prefix'; readonly arg: string; readonly value: string }
+  | { readonly kind: 'label'; readonly key: string; readonly value: string }
+  | { readonly kind: 'agent'; readonly id: string };
+
+/**
+ * indexKey picks one literal a request must carry for `rule` to match — a
+ * path directory, an argument's value or prefix, a label, an agent id — so
+ * the rule is only tried for requests that carry it. Undefined: always tried.
+ */
+function indexKey(rule: PolicyRule): IndexKey | undefined {
+  if (rule.paths !== undefined) {
+    const keys = rule.paths.map(pathKey);
+    if (keys.every((k) => k !== undefined && k === keys[0])) return { kind: 'path', segments: keys[0]!.slice(3).split('/').filter((seg) => seg !== '') };
+  }
+  for (const p of rule.args ?? []) {
+    if (p.equals !== undefined) return { kind: 'equals', arg: p.arg, value: p.equals };
+    const prefix = p.glob === undefined ? undefined : argGlobKey(p.glob);
+    if (prefix !== undefined) return { kind: 'prefix', arg: p.arg, value: prefix };
+  }
+  for (const [key, value] of Object.entries(rule.labels ?? {})) if (isLiteral(value)) return { kind: 'label', key, value };
+  if (rule.agents?.length === 1 && isLiteral(rule.agents[0]!)) return { kind: 'agent', id: rule.agents[0]! };
+  return undefined;
+}
+
+/**
+ * RuleSet is the rules under one index key, split once more by the label
+ * most of them name literally (teams, tenants…), so a request only tries
+ * the rules for its own label value.
+ */
+class RuleSet {
+  private readonly pending: CompiledRule[] = [];
+  private plain: readonly CompiledRule[] = [];
+  private labelKey: string | undefined;
+  private byLabel = new Map<string, CompiledRule[]>();
+
+  push(rule: CompiledRule): void {
+    this.pending.push(rule);
+  }
+
+  /** seal chooses the splitting label; call once, after every push. */
+  seal(): this {
+    const counts = new Map<string, number>();
+    for (const r of this.pending) for (const [k, v] of Object.entries(r.rule.labels ?? {})) if (isLiteral(v)) counts.set(k, (counts.get(k) ?? 0) + 1);
+    let best: string | undefined;
+    for (const [k, n] of counts) if (n >= 2 && (best === undefined || n > counts.get(best)!)) best = k;
+    this.labelKey = best;
+    const plain: CompiledRule[] = [];
+    for (const r of this.pending) {
+      const value = best === undefined ? undefined : r.rule.labels?.[best];
+      if (value !== undefined && isLiteral(value)) listIn(this.byLabel, value).push(r);
+      else plain.push(r);
+    }
+    this.plain = plain;
+    return this;
+  }
+
+  /** addTo appends the rules a request with `labels` can match. */
+  addTo(out: CompiledRule[], labels: Readonly<Record<string, string>> | undefined): void {
+    for (const rule of this.plain) out.push(rule);
+    if (this.labelKey === undefined || labels === undefined || !Object.hasOwn(labels, this.labelKey)) return;
+    const list = this.byLabel.get(labels[this.labelKey]!);
+    if (list !== undefined) for (const rule of list) out.push(rule);
+  }
+}
+
+/** PathNode is a trie over path segments; `@` stands for the calling agent's id. */
+interface PathNode {
+  readonly rules: RuleSet;
+  readonly children: Map<string, PathNode>;
+}
+
+/** ArgIndex holds the rules keyed on one argument: by exact value, and by a `/`-bounded prefix (with its lengths). */
+interface ArgIndex {
+  readonly equals: Map<string, RuleSet>;
+  readonly prefixes: Map<string, RuleSet>;
+  readonly lengths: number[];
+}
+
+/** Index is the rules for one syscall and tool: those always tried, and those tried for a literal the request carries. */
+export interface Index {
+  readonly all: readonly CompiledRule[];
+  readonly always: readonly CompiledRule[];
+  readonly paths: PathNode | undefined;
+  readonly args: ReadonlyMap<string, ArgIndex>;
+  readonly labels: ReadonlyMap<string, Map<string, RuleSet>>;
+  readonly agents: ReadonlyMap<string, RuleSet>;
+}
+
+export function listIn<K>(map: Map<K, CompiledRule[]>, key: K): CompiledRule[] {
+  let list = map.get(key);
+  if (list === undefined) map.set(key, (list = []));
+  return list;
+}
+
+function setIn<K>(map: Map<K, RuleSet>, key: K, sets: RuleSet[]): RuleSet {
+  let set = map.get(key);
+  if (set === undefined) {
+    map.set(key, (set = new RuleSet()));
+    sets.push(set);
+  }
+  return set;
+}
+
+export function indexOf(rules: readonly CompiledRule[]): Index {
+  const always: CompiledRule[] = [];
+  const args = new Map<string, ArgIndex>();
+  const labels = new Map<string, Map<string, RuleSet>>();
+  const agents = new Map<string, RuleSet>();
+  const sets: RuleSet[] = [];
+  const node = (): PathNode => {
+    const set = new RuleSet();
+    sets.push(set);
+    return { rules: set, children: new Map<string, PathNode>() };
+  };
+  let paths: PathNode | undefined;
+  for (const rule of rules) {
+    const key = indexKey(rule.rule);
+    if (key === undefined) {
+      always.push(rule);
+    } else if (key.kind === 'path') {
+      let at: PathNode = (paths ??= node());
+      for (const seg of key.segments) {
+        let next = at.children.get(seg);
+        if (next === undefined) at.children.set(seg, (next = node()));
+        at = next;
+      }
+      at.rules.push(rule);
+    } else if (key.kind === 'equals' || key.kind === 'prefix') {
+      let arg = args.get(key.arg);
+      if (arg === undefined) args.set(key.arg, (arg = { equals: new Map(), prefixes: new Map(), lengths: [] }));
+      if (key.kind === 'equals') setIn(arg.equals, key.value, sets).push(rule);
+      else {
+        setIn(arg.prefixes, key.value, sets).push(rule);
+        if (!arg.lengths.includes(key.value.length)) arg.lengths.push(key.value.length);
+      }
+    } else if (key.kind === 'label') {
+      let byValue = labels.get(key.key);
+      if (byValue === undefined) labels.set(key.key, (byValue = new Map()));
+      setIn(byValue, key.value, sets).push(rule);
+    } else if (key.kind === 'agent') setIn(agents, key.id, sets).push(rule);
+  }
+  for (const set of sets) set.seal();
+  return { all: rules, always, paths, args, labels, agents };
+}
+
+/** pathRules adds the rules of every trie node on `path`'s way down (an agent-id segment may also take `@`). */
+function pathRules(node: PathNode, segments: readonly string[], at: number, request: PolicyRequest, out: CompiledRule[]): void {
+  node.rules.addTo(out, request.labels);
+  if (at === segments.length) return;
+  const seg = segments[at]!;
+  const literal = node.children.get(seg);
+  if (literal !== undefined) pathRules(literal, segments, at + 1, request, out);
+  if (seg === request.agentId) {
+    const mine = node.children.get(AGENT_SEGMENT);
+    if (mine !== undefined) pathRules(mine, segments, at + 1, request, out);
+  }
+}
+
+/** keyedRules adds the rules keyed on a literal `request` carries. */
+function keyedRules(index: Index, request: PolicyRequest, out: CompiledRule[]): void {
+  const labels = request.labels;
+  if (index.paths !== undefined && request.path !== undefined) pathRules(index.paths, request.path.split('/').slice(1), 0, request, out);
+  if (index.args.size > 0 && request.args !== undefined) {
+    for (const [name, arg] of index.args) {
+      if (!Object.hasOwn(request.args, name)) continue;
+      const text = argText(request.args[name]);
+      arg.equals.get(text)?.addTo(out, labels);
+      for (const length of arg.lengths) if (text.length > length && text.charCodeAt(length) === 47 /* '/' */) arg.prefixes.get(text.slice(0, length))?.addTo(out, labels);
+    }
+  }
+  if (index.labels.size > 0 && labels !== undefined) {
+    for (const key in labels) index.labels.get(key)?.get(labels[key]!)?.addTo(out, labels);
+  }
+  if (index.agents.size > 0) index.agents.get(request.agentId)?.addTo(out, labels);
+}
+
+/** candidatesFrom returns the rules of `index` that can match `request`, in no particular order. */
+export function candidatesFrom(index: Index, request: PolicyRequest): readonly CompiledRule[] {
+  const found: CompiledRule[] = [];
+  keyedRules(index, request, found);
+  if (found.length === 0) return index.always;
+  for (const rule of index.always) found.push(rule);
+  return found;
+}
