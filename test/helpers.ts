@@ -5,6 +5,7 @@
 import { Kernel, type KernelOptions, type SpawnOptions } from '../kernel/kernel.ts';
 import type { ExitRecord } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';
+import { KernelError } from '../syscalls/errno.ts';
 
 export interface RunResult {
   exit: ExitRecord;
@@ -35,4 +36,15 @@ export async function runAgent(source: string, options: SpawnOptions & { filenam
   const proc = kernel.spawn(programFromSource(options.filename ?? 'agent.ts', source), { ...options, stdout: stdout.sink, stderr: stderr.sink });
   const exit = await kernel.wait(proc.pid);
   return { exit, stdout: stdout.text, stderr: stderr.text, kernel };
+}
+
+/** errnoOf returns the errno of the KernelError `fn` throws (other errors propagate), or 'ok'. */
+export function errnoOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    if (err instanceof KernelError) return err.errno;
+    throw err;
+  }
 }

@@ -9,7 +9,7 @@ import { Kernel } from '../../kernel/kernel.ts';
 import { defaultPolicy } from '../../kernel/policy/default.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { errnoOf } from '../helpers.ts';
 import { ALLOW_ALL, permissiveKernel, report, syscallRecords } from '../syscalls/harness.ts';
 import { agentctl, scratch } from './helpers.ts';
 
@@ -18,15 +18,6 @@ afterAll(() => files.remove());
 
 const IDLE = programFromSource('idle.js', 'sys.getpid();');
 
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof KernelError) return err.errno;
-    throw err;
-  }
-}
 
 describe('inheritance: a child never holds a capability its parent lacks', () => {
   const PARENT = ['tool:http.*', 'tool:search', 'vfs:/shared:ro', 'vfs:/scratch:rw', 'signal:children'];

@@ -1,21 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import { defaultPolicy } from '../../kernel/policy/default.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { errnoOf } from '../helpers.ts';
 import { AGENT_TREE_DIRS, AgentVfs, agentRoot } from '../../vfs/agent-vfs.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
 import { StaticBackend } from '../../vfs/static-backend.ts';
 import { report } from '../syscalls/harness.ts';
 
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof KernelError) return err.errno;
-    throw err;
-  }
-}
 
 const STANDARD = ['mem/working', 'mem/episodic', 'mem/semantic', 'state/checkpoints', 'ipc', 'policy'];
 

@@ -17,7 +17,7 @@ const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const textOf = (data: Uint8Array): string => new TextDecoder().decode(data);
 
 /** errnoOf returns the errno of the KernelError `fn` throws or rejects with, 'ok' if it returns, and fails on any other error. */
-async function errnoOf(fn: () => unknown): Promise<string> {
+export async function errnoOf(fn: () => unknown): Promise<string> {
   try {
     await fn();
     return 'ok';

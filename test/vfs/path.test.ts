@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../../syscalls/errno.ts';
+import { errnoOf } from '../helpers.ts';
 import { isWithin, relativeTo, resolvePath } from '../../vfs/path.ts';
 
 const ROOT = '/agent/a';
 
-/** errnoOf returns the errno of the KernelError `fn` throws, or 'ok'. */
-function errnoOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    if (err instanceof KernelError) return err.errno;
-    throw err;
-  }
-}
 
 describe('resolvePath', () => {
   it.each([

@@ -10,7 +10,7 @@ import type { RedisClient } from '../../kernel/redis/connect.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { RedisBackend } from '../../vfs/redis-backend.ts';
 import { RedisProxy, redisForTests } from '../redis.ts';
-import { backendConformance } from './conformance.ts';
+import { backendConformance, errnoOf } from './conformance.ts';
 
 const env = await redisForTests('redis-backend');
 afterAll(() => env?.cleanup());
@@ -18,15 +18,6 @@ afterAll(() => env?.cleanup());
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 const textOf = (data: Uint8Array): string => new TextDecoder().decode(data);
 
-async function errnoOf(fn: () => unknown): Promise<string> {
-  try {
-    await fn();
-    return 'ok';
-  } catch (err) {
-    expect(err).toBeInstanceOf(KernelError);
-    return (err as KernelError).errno;
-  }
-}
 
 describe.skipIf(env === undefined)('RedisBackend', () => {
   let client: RedisClient;
