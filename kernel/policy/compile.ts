@@ -7,7 +7,7 @@
  * re-parses the policy.
  */
 import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
-import { anyGlob, argText, globTest, isLiteral, regexTest, type StringTest, windowTest } from './matchers.ts';
+import { anyGlob, argText, globTest, isLiteral, literalHead, MATCH_LIMIT, regexTest, type StringTest, windowTest } from './matchers.ts';
 import { candidatesFrom, indexOf, listIn, type Index } from './rule-index.ts';
 import type { PolicyRequest } from './request.ts';
 import type { Effect, PolicyDocument, PolicyRule, RuleLimits } from './schema.ts';
@@ -36,6 +36,8 @@ export interface CompiledRule {
   readonly rule: PolicyRule;
   readonly conditions: readonly Condition[];
   readonly limits?: RuleLimits;
+  /** For a rule with glob or regex argument patterns: why a request's argument was too long to read, if it was. */
+  readonly overLimit?: (request: PolicyRequest) => string | undefined;
 }
 
 
@@ -123,30 +125,55 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
     conditions.push({ field: 'capabilities', test: (r) => needed.every((c) => r.capabilities?.has(c) === true) });
   }
   if (rule.paths) conditions.push({ field: 'paths', test: pathTest(rule.paths, [...at, 'paths']) });
+  let overLimit: ((request: PolicyRequest) => string | undefined) | undefined;
   if (rule.args) {
+    // A value past MATCH_LIMIT is not read by a glob or regex: it matches a deny rule and no other (fail closed).
+    const overMatches = rule.effect === 'deny';
+    const capped: string[] = [];
     const tests = rule.args.map((pattern, i) => {
       const where = [...at, 'args', i];
-      const test: StringTest =
-        pattern.equals !== undefined
-          ? ((want) => (v: string) => v === want)(pattern.equals)
-          : pattern.contains !== undefined
-            ? ((want) => (v: string) => v.includes(want))(pattern.contains)
-            : pattern.glob !== undefined
-              ? guarded([...where, 'glob'], () => globTest(pattern.glob!))
-              : guarded([...where, 'regex'], () => regexTest(pattern.regex!));
-      return [pattern.arg, test] as const;
+      const name = pattern.arg;
+      if (pattern.equals !== undefined) {
+        const want = pattern.equals;
+        return [name, (v: unknown) => argText(v) === want] as const;
+      }
+      if (pattern.contains !== undefined) {
+        const want = pattern.contains;
+        return [name, (v: unknown) => argText(v).includes(want)] as const;
+      }
+      const test: StringTest = pattern.glob !== undefined ? guarded([...where, 'glob'], () => globTest(pattern.glob!)) : guarded([...where, 'regex'], () => regexTest(pattern.regex!));
+      // Past the limit only a glob's literal head is compared (as the rule index does); the rest is not read.
+      const head = pattern.glob === undefined ? '' : literalHead(pattern.glob);
+      capped.push(name);
+      return [
+        name,
+        (v: unknown) => {
+          const text = argText(v);
+          return text.length > MATCH_LIMIT ? overMatches && text.startsWith(head) : test(text);
+        },
+      ] as const;
     });
     conditions.push({
       field: 'args',
-      test: (r) => tests.every(([name, test]) => r.args !== undefined && Object.hasOwn(r.args, name) && test(argText(r.args[name]))),
+      test: (r) => tests.every(([name, test]) => r.args !== undefined && Object.hasOwn(r.args, name) && test(r.args[name])),
     });
+    if (capped.length > 0) {
+      overLimit = (r) => {
+        for (const name of capped) {
+          if (r.args === undefined || !Object.hasOwn(r.args, name)) continue;
+          const length = argText(r.args[name]).length;
+          if (length > MATCH_LIMIT) return `argument '${name}' is ${length} characters, more than the ${MATCH_LIMIT} that glob and regex patterns read (rule ${rule.id}; fail closed)`;
+        }
+        return undefined;
+      };
+    }
   }
   if (rule.when) {
     const when = rule.when;
     const test = guarded([...at, 'when', 'timezone'], () => windowTest(when));
     conditions.push({ field: 'when', test: (_r, now) => test(now) });
   }
-  return { id: rule.id, order, effect: rule.effect, rule, conditions, ...(rule.limits ? { limits: rule.limits } : {}) };
+  return { id: rule.id, order, effect: rule.effect, rule, conditions, ...(rule.limits ? { limits: rule.limits } : {}), ...(overLimit ? { overLimit } : {}) };
 }
 
 

@@ -135,7 +135,7 @@ export class PolicyEngine {
       if (rule.effect === 'require_approval') approval = first(approval, rule);
       else allow = first(allow, rule);
     }
-    if (deny !== undefined) return this.decision(deny, 'deny');
+    if (deny !== undefined) return this.decision(deny, 'deny', deny.overLimit?.(request));
     if (usedUp !== undefined) return this.decision(usedUp, 'deny', `limit: ${usedUpWhy}`);
     const chosen = approval ?? allow;
     if (chosen === undefined && flowBlocked !== undefined) {

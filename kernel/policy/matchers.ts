@@ -1,34 +1,38 @@
 /**
- * The building blocks rules are compiled from: globs (picomatch), RE2 regexes
- * (re2js: linear time, so no pattern can stall the kernel), and time windows
- * evaluated in a named time zone.
+ * The building blocks rules are compiled from: globs (glob.ts: linear time),
+ * RE2 regexes (re2js: linear time), and time windows evaluated in a named
+ * time zone. No pattern and no input can stall the kernel: matching is
+ * linear, and the text a glob or regex reads is capped (MATCH_LIMIT).
  */
-import picomatch from 'picomatch';
 import { RE2JS } from 're2js';
+import { compileGlob, compileGlobs, isLiteral, type StringTest } from './glob.ts';
 import type { TimeWindow, Weekday } from './schema.ts';
 
-export type StringTest = (value: string) => boolean;
+export { isLiteral, type StringTest };
 
-const GLOB_CHARS = /[*?[\]{}()!+@]/;
+/**
+ * MATCH_LIMIT is the longest argument text (UTF-16 units) a glob or regex
+ * pattern reads. A longer value is not matched at all: it counts as a match
+ * for a deny rule and as no match for any other rule (fail closed), and the
+ * decision says so. `equals` and `contains` read any length (native string
+ * search, linear and fast).
+ */
+export const MATCH_LIMIT = 8192;
 
-/** isLiteral reports whether a glob has no special characters (so it can be indexed). */
-export function isLiteral(glob: string): boolean {
-  return !GLOB_CHARS.test(glob);
+/** globTest compiles a glob; a literal compiles to string equality. Throws GlobError on a bad glob. */
+export function globTest(glob: string): StringTest {
+  return compileGlob(glob);
 }
 
-/** globTest compiles a glob; a literal compiles to string equality. Throws on a bad glob. */
-export function globTest(glob: string): StringTest {
-  if (isLiteral(glob)) return (value) => value === glob;
-  const re = picomatch.makeRe(glob, { dot: true, strictBrackets: true });
-  return (value) => re.test(value);
+/** literalHead is the text before a glob's first special character: every value the glob matches starts with it. */
+export function literalHead(glob: string): string {
+  const at = glob.search(/[*?[\]{}\\]/);
+  return at < 0 ? glob : glob.slice(0, at);
 }
 
 /** anyGlob compiles a list of globs into one test. */
 export function anyGlob(globs: readonly string[]): StringTest {
-  const literals = new Set(globs.filter(isLiteral));
-  const patterns = globs.filter((g) => !isLiteral(g)).map(globTest);
-  if (patterns.length === 0) return (value) => literals.has(value);
-  return (value) => literals.has(value) || patterns.some((t) => t(value));
+  return compileGlobs(globs);
 }
 
 /** regexTest compiles an RE2 pattern (unanchored search). Throws on a bad pattern. */
@@ -109,9 +113,23 @@ export function windowTest(window: TimeWindow): (now: number) => boolean {
   };
 }
 
-/** argText is the string form an argument pattern matches against. */
+const utf8 = new TextDecoder();
+let lastValue: unknown;
+let lastText = '';
+
+/**
+ * argText is the string form an argument pattern matches against: strings
+ * as they are, numbers and booleans as text, bytes as UTF-8, anything else
+ * as its JSON. Decoded arguments are bounded (syscalls/schema.ts), and the
+ * last object converted is remembered, so the rules of one decision share
+ * one conversion.
+ */
 export function argText(value: unknown): string {
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return JSON.stringify(value) ?? '';
+  if (value === lastValue) return lastText;
+  const text = value instanceof Uint8Array ? utf8.decode(value) : (JSON.stringify(value) ?? '');
+  lastValue = value;
+  lastText = text;
+  return text;
 }

@@ -1,0 +1,186 @@
+/**
+ * Globs (kernel/policy/glob.ts): what each form matches, the line-terminator
+ * bypasses found against the old backtracking matcher, agreement with
+ * picomatch on the syntax both share, and hostile inputs that must finish.
+ */
+import fc from 'fast-check';
+import picomatch from 'picomatch';
+import { describe, expect, it } from 'vitest';
+import { compileGlob, compileGlobs, GlobError, isLiteral } from '../../kernel/policy/glob.ts';
+import { PolicyEngine } from '../../kernel/policy/engine.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { MATCH_LIMIT } from '../../kernel/policy/matchers.ts';
+import { report } from '../syscalls/harness.ts';
+
+const matches = (glob: string, value: string) => compileGlob(glob)(value);
+
+describe('glob syntax', () => {
+  it.each([
+    ['/a/**', '/a', true],
+    ['/a/**', '/a/b/c', true],
+    ['/a/**', '/ab', false],
+    ['**/x', 'x', true],
+    ['**/x', 'a/b/x', true],
+    ['a/**/b', 'a/b', true],
+    ['a/**/b', 'a/x/y/b', true],
+    ['a**b', 'a/x/b', true],
+    ['*.ts', 'a/b.ts', false],
+    ['*.ts', 'b.ts', true],
+    ['a/*', 'a/', false],
+    ['a/*', 'a/b', true],
+    ['a/*', 'a/b/c', false],
+    ['{a,b}/c', 'b/c', true],
+    ['{a,{b,c}d}/e', 'cd/e', true],
+    ['x{a}y', 'x{a}y', true],
+    ['[!a]x', 'bx', true],
+    ['[!a]x', '/x', false],
+    ['[a-c]x', 'bx', true],
+    ['[^a-c]x', 'bx', false],
+    ['a?c', 'abc', true],
+    ['a?c', 'a/c', false],
+    ['a\\*c', 'a*c', true],
+    ['a\\*c', 'abc', false],
+    ['https://*.com/**', 'https://example.com/a', true],
+    ['https://*.com/**', 'http://example.com/a', false],
+    ['tool:mcp.*', 'tool:mcp.memory.read', true],
+  ])('%s on %j is %s', (glob, value, want) => {
+    expect(matches(glob, value)).toBe(want);
+  });
+
+  it('* ? and ** match line terminators; only / stops * and ?', () => {
+    expect(matches('a*b', 'a\nb')).toBe(true);
+    expect(matches('a?b', 'a\u2028b')).toBe(true);
+    expect(matches('**', '\r\n/\n')).toBe(true);
+  });
+
+  it.each(['!(a)', '@(a|b)', '+(a)', '*(a)', '?(a)', '!a', 'a[', 'a]', '{a,b', 'a}', 'a\\', '[z-a]'])('refuses %j with a GlobError', (glob) => {
+    expect(() => compileGlob(glob)).toThrow(GlobError);
+  });
+
+  it('braces past 256 alternatives are refused', () => {
+    expect(() => compileGlob('{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}{a,b}')).toThrow(/256/);
+  });
+
+  it('isLiteral is true only for globs that match themselves alone', () => {
+    expect(['a.b', 'http://x/y', 'a+b', 'a(b)'].every(isLiteral)).toBe(true);
+    expect(['a*', 'a?', 'a[b]', 'a{b,c}', 'a\\b', '!x', '@(x)'].some(isLiteral)).toBe(false);
+  });
+
+  it('a list matches when any glob does (literals, fast shapes and the automaton together)', () => {
+    const test = compileGlobs(['exact', '/p/**', '**.md', 'a?c/*']);
+    expect(['exact', '/p/q', 'x/y.md', 'abc/d'].map(test)).toEqual([true, true, true, true]);
+    expect(['exac', '/pq', 'x/y.mdx', 'abc/d/e'].map(test)).toEqual([false, false, false, false]);
+  });
+});
+
+describe('line terminators cannot slip past a deny (found against the old matcher)', () => {
+  const policy = parsePolicy(
+    `version: 1
+rules:
+  - { id: no-passwd, effect: deny, syscalls: [SYS_EXEC], args: [{ arg: cmd, glob: "**/etc/passwd**" }] }
+  - { id: no-episodic, effect: deny, syscalls: [SYS_OPEN], paths: ["/agent/*/mem/episodic/**"] }
+  - { id: rest, effect: allow }
+`,
+    'deny.yaml',
+  );
+  const engine = new PolicyEngine(policy);
+
+  it('a command with a newline before the path is denied', () => {
+    expect(engine.check({ agentId: 'a', syscall: 'SYS_EXEC', tool: 'sh', args: { cmd: 'true\nhead -1 /etc/passwd' } }).rule).toBe('no-passwd');
+  });
+
+  it('a path with a newline in a file name is denied', () => {
+    expect(engine.check({ agentId: 'a', syscall: 'SYS_OPEN', path: '/agent/a/mem/episodic/plan\n.txt', access: 'read', args: {} }).rule).toBe('no-episodic');
+  });
+});
+
+describe('agreement with picomatch where the syntaxes agree', () => {
+  // Segments of literals, * and ?, or a whole-segment **; values without line terminators.
+  const segment = fc.oneof(
+    fc.constant('**'),
+    fc.array(fc.constantFrom('a', 'b', '*', '?', 'a', 'b'), { minLength: 1, maxLength: 4 }).map((cs) => cs.join('').replace(/\*\*+/g, '*')),
+  );
+  const glob = fc.array(segment, { minLength: 1, maxLength: 4 }).map((segs) => segs.join('/'));
+  // Normalised path-like values: no empty segment (where picomatch has quirks of its own).
+  const value = fc.array(fc.constantFrom('a', 'b', 'ab', 'ba', 'aab'), { minLength: 1, maxLength: 5 }).map((segs) => segs.join('/'));
+
+  // One known difference: picomatch lets `a/**` match `a` but not `*/**` match `a`; here a trailing `/**` always may match nothing.
+  it('decides like picomatch (dot: true) on 5,000 random pairs', () => {
+    fc.assert(
+      fc.property(glob.filter((g) => !g.endsWith('/**') || !/[*?]/.test(g.slice(0, -3))), value, (g, v) => {
+        expect(matches(g, v), `${g} on ${v}`).toBe(picomatch.isMatch(v, g, { dot: true }));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});
+
+describe('hostile inputs finish (linear time; a backtracking matcher takes hours here)', () => {
+  const HOSTILE_GLOBS = ['*a*a*a*a*a*a*a*a*b', '**a**a**a**a**a**a**b', '?*?*?*?*?*?*?*c', '*[ab]*[ab]*[ab]*[ab]*[ab]*z', '{*a,*b,a*,b*}{*a,*b}{*a,*b}x'];
+  it.each(HOSTILE_GLOBS)('%s against 1 MiB of near misses', (g) => {
+    const test = compileGlob(g);
+    expect(test('a'.repeat(1 << 20))).toBe(false);
+    expect(test(`${'ab/'.repeat(1 << 18)}`)).toBe(false);
+  });
+
+  it('random globs against 64 KiB random inputs', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[ab*?/{},[\]]{1,24}$/), fc.stringMatching(/^[ab/\n]{0,16}$/), (g, seed) => {
+        let test;
+        try {
+          test = compileGlob(g);
+        } catch (err) {
+          expect(err).toBeInstanceOf(GlobError);
+          return;
+        }
+        expect(typeof test((seed || 'a').repeat(Math.ceil(65536 / (seed.length || 1))))).toBe('boolean');
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('arguments past the match limit', () => {
+  const policy = parsePolicy(
+    `version: 1
+rules:
+  - { id: no-evil, effect: deny, syscalls: [SYS_EXEC], tools: [http.fetch], args: [{ arg: url, glob: "https://evil.example/**" }] }
+  - { id: api, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch], args: [{ arg: url, glob: "https://api.example/**" }] }
+  - { id: rx, effect: allow, syscalls: [SYS_EXEC], tools: [t], args: [{ arg: x, regex: "^a+$" }] }
+  - { id: has, effect: deny, syscalls: [SYS_EXEC], tools: [t], args: [{ arg: y, contains: needle }] }
+  - { id: ask, effect: allow, syscalls: [SYS_CHECKPOLICY, SYS_WRITE] }
+`,
+    'limit.yaml',
+  );
+  const engine = new PolicyEngine(policy);
+  const fetch = (url: string) => engine.check({ agentId: 'a', syscall: 'SYS_EXEC', tool: 'http.fetch', args: { url } });
+  const long = 'x'.repeat(MATCH_LIMIT);
+
+  it('an allow glob does not match a value past the limit; a deny glob with the same head does, and says why', () => {
+    expect(fetch(`https://api.example/${long}`)).toMatchObject({ effect: 'deny', rule: 'default-deny' });
+    expect(fetch(`https://evil.example/${long}`)).toMatchObject({ effect: 'deny', rule: 'no-evil', reason: expect.stringMatching(/argument 'url' is \d+ characters, more than the 8192/) });
+    expect(fetch(`https://api.example/${'x'.repeat(100)}`).effect).toBe('allow');
+  });
+
+  it('a deny glob whose literal head differs does not claim a long value', () => {
+    expect(fetch(`https://other.example/${long}`)).toMatchObject({ rule: 'default-deny' });
+  });
+
+  it('regex reads at most the limit; contains reads everything', () => {
+    const t = (args: Record<string, string>) => engine.check({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args });
+    expect(t({ x: 'a'.repeat(MATCH_LIMIT) }).effect).toBe('allow');
+    expect(t({ x: 'a'.repeat(MATCH_LIMIT + 1) }).rule).toBe('default-deny');
+    expect(t({ x: 'a', y: `${'z'.repeat(60_000)}needle` }).rule).toBe('has');
+  });
+
+  it('from ring 3: SYS_CHECKPOLICY with 64 KiB and four-times-64 KiB arguments answers at once', async () => {
+    const big = "'y'.repeat(60000)";
+    const { value } = await report<string[]>(
+      `const a = sys.checkPolicy('SYS_EXEC', { tool: 'http.fetch', args: { url: 'https://api.example/' + ${big} } });
+       const b = sys.checkPolicy('SYS_EXEC', { tool: 'http.fetch', args: { url: [${big}, ${big}, ${big}, ${big}] } });
+       report([a.rule, b.rule]);`,
+      { kernel: new (await import('../../kernel/kernel.ts')).Kernel({ policy }), manifest: { capabilities: ['tool:*'] } },
+    );
+    expect(value).toEqual(['default-deny', 'default-deny']);
+  });
+});
