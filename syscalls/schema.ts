@@ -18,6 +18,8 @@ export const ARG_LIMITS = {
   jsonDepth: 16,
   jsonKeys: 256,
   stringBytes: 64 * 1024,
+  /** All the strings, keys and values of one structured argument together (UTF-16 units, 8 per other value). */
+  jsonBytes: 1 << 20,
 } as const;
 
 function invalid(name: string, why: string): KernelError {
@@ -98,12 +100,14 @@ function isPlainObject(v: object): boolean {
 
 /**
  * json accepts plain data (null, booleans, finite numbers, strings, arrays and
- * objects) within depth and size caps, rebuilt into fresh null-prototype
+ * objects) within depth, length and total size caps (so a structured argument
+ * costs ring 0 at most ARG_LIMITS.jsonBytes to copy, match or hash), rebuilt into fresh null-prototype
  * objects so an own `__proto__` key stays an ordinary key.
  */
 export function json(): Decoder<JsonValue> {
-  const walk = (v: unknown, name: string, depth: number): JsonValue => {
+  const walk = (v: unknown, name: string, depth: number, budget: { left: number }): JsonValue => {
     if (depth > ARG_LIMITS.jsonDepth) throw invalid(name, `is nested deeper than ${ARG_LIMITS.jsonDepth}`);
+    if ((budget.left -= typeof v === 'string' ? v.length : 8) < 0) throw invalid(name, `is larger than ${ARG_LIMITS.jsonBytes} in all`);
     if (v === null || typeof v === 'boolean') return v;
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw invalid(name, 'must hold only finite numbers');
@@ -115,18 +119,21 @@ export function json(): Decoder<JsonValue> {
     }
     if (Array.isArray(v)) {
       if (v.length > ARG_LIMITS.jsonKeys) throw invalid(name, 'holds an array that is too long');
-      return v.map((item) => walk(item, name, depth + 1));
+      return v.map((item) => walk(item, name, depth + 1, budget));
     }
     if (typeof v === 'object' && isPlainObject(v)) {
       const keys = Object.keys(v);
       if (keys.length > ARG_LIMITS.jsonKeys) throw invalid(name, 'holds an object with too many keys');
       const out: Record<string, JsonValue> = Object.create(null);
-      for (const key of keys) out[key] = walk((v as Record<string, unknown>)[key], name, depth + 1);
+      for (const key of keys) {
+        if ((budget.left -= key.length) < 0) throw invalid(name, `is larger than ${ARG_LIMITS.jsonBytes} in all`);
+        out[key] = walk((v as Record<string, unknown>)[key], name, depth + 1, budget);
+      }
       return out;
     }
     throw invalid(name, 'must be plain JSON data');
   };
-  return (v, name) => walk(v, name, 0);
+  return (v, name) => walk(v, name, 0, { left: ARG_LIMITS.jsonBytes });
 }
 
 /**
