@@ -154,6 +154,7 @@ rules:
   );
   const engine = new PolicyEngine(policy);
   const fetch = (url: string) => engine.check({ agentId: 'a', syscall: 'SYS_EXEC', tool: 'http.fetch', args: { url } });
+  const t = (args: Record<string, string>) => engine.check({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args });
   const long = 'x'.repeat(MATCH_LIMIT);
 
   it('an allow glob does not match a value past the limit; a deny glob with the same head does, and says why', () => {
@@ -167,7 +168,6 @@ rules:
   });
 
   it('regex reads at most the limit; contains reads everything', () => {
-    const t = (args: Record<string, string>) => engine.check({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args });
     expect(t({ x: 'a'.repeat(MATCH_LIMIT) }).effect).toBe('allow');
     expect(t({ x: 'a'.repeat(MATCH_LIMIT + 1) }).rule).toBe('default-deny');
     expect(t({ x: 'a', y: `${'z'.repeat(60_000)}needle` }).rule).toBe('has');
