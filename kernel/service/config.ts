@@ -9,6 +9,9 @@
  *                                                stream: the node's decision stream in Redis (with redis:)
  *   approvals: { mode: operator | deny | allow }  operator: wait for an answer through the API
  *   term_grace_ms: 5000
+ *   refusals: { window_ms: 10000, max_clients: 1024 }
+ *                                                401s and 403s: all counted; the first per client per
+ *                                                window recorded, then one summary per window
  *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, open_files, children, output_bytes }
  *   programs: { name: path }                     programs agents may spawn by name
  *   mounts: [{ path: mem/semantic | /shared, backend: memfs | redis, read_only: false }]
@@ -53,6 +56,8 @@ export interface AgentdConfig {
   readonly logStream: StreamSetting;
   readonly approvals: 'operator' | 'deny' | 'allow';
   readonly termGraceMs: number;
+  /** How 401s and 403s are sampled into the decision log (kernel/service/refusals.ts). */
+  readonly refusals: { readonly windowMs: number; readonly maxClients: number };
   readonly limits?: Readonly<Record<string, number>>;
   readonly programs: Readonly<Record<string, string>>;
   /** Mounts in every agent's namespace, each on memfs or Redis. */
@@ -115,6 +120,11 @@ const SCHEMA = {
     },
     approvals: { type: 'object', additionalProperties: false, properties: { mode: { enum: ['operator', 'deny', 'allow'] } } },
     term_grace_ms: { type: 'integer', minimum: 0 },
+    refusals: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { window_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 }, max_clients: { type: 'integer', minimum: 1, maximum: 100_000 } },
+    },
     limits: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
     programs: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
     mounts: {
@@ -140,6 +150,7 @@ interface RawConfig {
   log?: { file?: string; durable?: boolean; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
   approvals?: { mode?: 'operator' | 'deny' | 'allow' };
   term_grace_ms?: number;
+  refusals?: { window_ms?: number; max_clients?: number };
   limits?: Record<string, number>;
   programs?: Record<string, string>;
   mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean }[];
@@ -216,6 +227,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     logStream: { mode: raw.log?.stream ?? 'mirror', replicas: raw.log?.stream_replicas ?? 0, replicaTimeoutMs: raw.log?.stream_replica_timeout_ms ?? 1000 },
     approvals: raw.approvals?.mode ?? 'operator',
     termGraceMs: raw.term_grace_ms ?? 5000,
+    refusals: { windowMs: raw.refusals?.window_ms ?? 10_000, maxClients: raw.refusals?.max_clients ?? 1024 },
     ...(raw.limits ? { limits: raw.limits } : {}),
     programs,
     mounts: mountSettings(raw.mounts ?? [], file ?? 'config'),

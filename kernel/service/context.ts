@@ -5,6 +5,8 @@ import type { FileDecisionLog } from '../recorder/file-log.ts';
 import type { AgentdConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { OutputBuffers } from './output.ts';
+import type { PrincipalStore } from './principals.ts';
+import type { RefusalLog } from './refusals.ts';
 
 export interface ServiceContext {
   readonly kernel: Kernel;
@@ -12,6 +14,10 @@ export interface ServiceContext {
   readonly metrics: Metrics;
   readonly outputs: OutputBuffers;
   readonly config: AgentdConfig;
+  /** The operator token and the agent credentials: who a request comes from (kernel/service/access.ts). */
+  readonly principals: PrincipalStore;
+  /** Counts 401s and 403s and samples them into the decision log. */
+  readonly refusals: RefusalLog;
   /** Set when this agentd is a node of a cluster: the directory, relays and shared policy (kernel/cluster). */
   readonly cluster?: ClusterNode;
   /** False once shutdown has begun: /readyz fails and no new work is taken. */

@@ -21,6 +21,8 @@ import type { AgentdConfig } from './config.ts';
 import type { ServiceContext } from './context.ts';
 import { Metrics } from './metrics.ts';
 import { OutputBuffers } from './output.ts';
+import { principalsFile, PrincipalStore } from './principals.ts';
+import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { ensureToken } from './token.ts';
 
@@ -41,6 +43,7 @@ export function urlFile(stateDir: string): string {
 export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const token = ensureToken(config.tokenFile);
+  const principals = PrincipalStore.open(principalsFile(config.stateDir), token);
   const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
   const programs: Record<string, Program> = {};
   for (const [name, path] of Object.entries(config.programs)) programs[name] = programFromFile(path);
@@ -79,8 +82,9 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     const verdict = e.answer.approved ? 'granted' : 'denied';
     log.record({ type: 'approval', pid: 0, agentId: e.approval.agentId, detail: `${verdict} ${e.approval.syscall} (${e.approval.id}) by ${e.answer.approver}: ${e.answer.reason}` });
   });
-  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, accepting: true, ...(cluster !== undefined ? { cluster } : {}) };
-  const server = await buildServer(ctx, token);
+  const refusals = new RefusalLog({ log, metrics, ...config.refusals });
+  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, accepting: true, ...(cluster !== undefined ? { cluster } : {}) };
+  const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });

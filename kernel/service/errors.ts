@@ -8,6 +8,7 @@ const STATUS: Partial<Record<Errno, number>> = {
   ECHILD: 404,
   EPERM: 403,
   EACCES: 403,
+  EEXIST: 409,
   EINVAL: 400,
   ENOEXEC: 400,
   ENAMETOOLONG: 400,

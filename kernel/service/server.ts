@@ -1,23 +1,26 @@
 /**
- * buildServer assembles agentd's HTTP API (fastify): every route needs the
- * bearer token (a missing or wrong one is 401 and recorded), bodies are
- * validated by their JSON Schemas, and the OpenAPI document generated from
- * those schemas is served at /openapi.json.
+ * buildServer assembles agentd's HTTP API (fastify): every route needs a
+ * bearer token, the operator's or an agent credential's, and declares which
+ * of them may call it (kernel/service/access.ts; 401 and 403 are counted
+ * and sampled into the decision log), bodies are validated by their JSON
+ * Schemas, and the OpenAPI document generated from those schemas is served
+ * at /openapi.json.
  */
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { guard, OPEN_TO_AGENTS } from './access.ts';
 import type { ServiceContext } from './context.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { decisionRoutes } from './routes/decisions.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
 import { policyRoutes } from './routes/policy.ts';
+import { principalRoutes } from './routes/principals.ts';
 import { processRoutes } from './routes/processes.ts';
 import { vfsRoutes } from './routes/vfs.ts';
-import { tokenMatches } from './token.ts';
 
-export async function buildServer(ctx: ServiceContext, token: string): Promise<FastifyInstance> {
+export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
   // A JSON body is checked as sent: `"agent": 5` is a wrong type, not the string "5".
   // Path and query parameters arrive as text and are coerced to their schema's types.
@@ -27,17 +30,23 @@ export async function buildServer(ctx: ServiceContext, token: string): Promise<F
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'agentd', version: '1', description: 'The agent kernel as a service. Every request needs `Authorization: Bearer <token>`.' },
+      info: {
+        title: 'agentd',
+        version: '1',
+        description:
+          'The agent kernel as a service. Every request needs `Authorization: Bearer <token>`: the operator token (full access) or an agent credential ' +
+          '(POST /v1/principals), which may call only POST /v1/evaluate as its own agent, GET /v1/approvals/{id} for its own questions, GET /v1/whoami, ' +
+          '/healthz, /readyz and /openapi.json. A missing or wrong token is 401, a route the credential may not call 403.',
+      },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (tokenMatches(req.headers.authorization, token)) return;
-    ctx.metrics.unauthorized.inc();
-    ctx.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail: `401 ${req.method} ${req.url.slice(0, 200)} from ${req.ip}` });
-    await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token' });
+  guard(app, ctx);
+  app.addHook('onClose', (_app, done) => {
+    ctx.refusals.close();
+    done();
   });
 
   app.setErrorHandler((err: { statusCode?: number; message?: string; validation?: unknown }, _req, reply) => {
@@ -45,16 +54,16 @@ export async function buildServer(ctx: ServiceContext, token: string): Promise<F
     void reply.code(status).send({ error: status === 500 ? 'internal error' : (err.message ?? 'bad request') });
   });
 
-  app.get('/healthz', { schema: { summary: 'Liveness' } }, () => ({ ok: true }));
-  app.get('/readyz', { schema: { summary: 'Readiness: accepting work, the recorder open, no quarantined isolate' } }, (_req, reply) => {
+  app.get('/healthz', { config: OPEN_TO_AGENTS, schema: { summary: 'Liveness' } }, () => ({ ok: true }));
+  app.get('/readyz', { config: OPEN_TO_AGENTS, schema: { summary: 'Readiness: accepting work, the recorder open, no quarantined isolate' } }, (_req, reply) => {
     if (!ctx.accepting) return reply.code(503).send({ ready: false, error: 'shutting down' });
     if (ctx.kernel.degraded !== undefined) return reply.code(503).send({ ready: false, error: `degraded: ${ctx.kernel.degraded}` });
     const shared = ctx.cluster?.problem();
     if (shared !== undefined) return reply.code(503).send({ ready: false, error: `cluster: ${shared}` });
     return { ready: true };
   });
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics' } }, async (_req, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()));
-  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (operator only: they count every agent\'s calls)' } }, async (_req, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()));
+  app.get('/openapi.json', { config: OPEN_TO_AGENTS, schema: { hide: true } }, () => app.swagger());
 
   processRoutes(app, ctx);
   approvalRoutes(app, ctx);
@@ -63,6 +72,7 @@ export async function buildServer(ctx: ServiceContext, token: string): Promise<F
   vfsRoutes(app, ctx);
   evaluateRoutes(app, ctx);
   clusterRoutes(app, ctx);
+  principalRoutes(app, ctx);
   await app.ready();
   return app;
 }

@@ -1,9 +1,9 @@
 /**
- * The bearer token agentd requires on every request. On first start a random
- * token is written to a file only its owner can read (mode 0600); agentctl
- * reads it from there or from AGENTD_TOKEN.
+ * The operator's bearer token. On first start a random token is written to a
+ * file only its owner can read (mode 0600); agentctl reads it from there or
+ * from AGENTD_TOKEN. Requests are matched against it in principals.ts.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -33,12 +33,4 @@ export function readToken(file: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** tokenMatches compares a presented Authorization header with the token in constant time. */
-export function tokenMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7).trim());
-  const want = Buffer.from(token);
-  return given.length === want.length && timingSafeEqual(given, want);
 }

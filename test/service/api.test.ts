@@ -189,6 +189,7 @@ describe('service endpoints', () => {
       'POST /v1/processes/{pid}/signal', 'POST /v1/processes/{pid}/checkpoint', 'GET /v1/approvals', 'GET /v1/approvals/{id}', 'POST /v1/approvals/{id}/approve',
       'POST /v1/approvals/{id}/deny', 'GET /v1/decisions', 'GET /v1/decisions/stream', 'POST /v1/audit/verify', 'GET /v1/policy', 'PUT /v1/policy',
       'POST /v1/policy/validate', 'GET /v1/processes/{pid}/vfs/ls', 'GET /v1/processes/{pid}/vfs/cat', 'GET /v1/processes/{pid}/checkpoints', 'POST /v1/evaluate',
+      'GET /v1/principals', 'POST /v1/principals', 'DELETE /v1/principals/{name}', 'GET /v1/whoami',
     ]) expect(listed).toContain(endpoint);
     for (const { path, method, op } of operations) {
       expect(['get', 'put', 'post', 'delete', 'patch', 'head', 'options']).toContain(method);
@@ -198,7 +199,8 @@ describe('service endpoints', () => {
       }
     }
     const evaluateBody = doc.paths['/v1/evaluate'].post.requestBody.content['application/json'].schema;
-    expect(evaluateBody.required).toEqual(['agent', 'action']);
+    // `agent` may be left out with an agent credential (it is the credential's own agent).
+    expect(evaluateBody.required).toEqual(['action']);
     expect(Object.keys(evaluateBody.properties)).toEqual(['agent', 'action', 'resource', 'access', 'tool', 'arguments', 'context']);
   });
 

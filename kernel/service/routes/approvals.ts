@@ -1,18 +1,28 @@
 /**
- * Approvals: list, inspect (long-poll with ?wait=ms), approve, deny. Only
- * operators reach these. In a cluster the list holds every node's questions,
- * and a question asked on another node is answered through its node.
+ * Approvals: list, inspect (long-poll with ?wait=ms), approve, deny. The
+ * operator reaches all of them; an agent credential only inspects the
+ * questions its own agent's evaluate calls opened, and never answers. An
+ * answer records the principal that gave it (`operator`, or `operator (as
+ * NAME)` with a display name), never a bare name the caller chose. In a
+ * cluster the list holds every node's questions, and a question asked on
+ * another node is answered through its node.
  */
 import type { FastifyInstance } from 'fastify';
+import type { ApprovalStatus } from '../../approvals.ts';
+import { mayRead, OPEN_TO_AGENTS, principalOf, refuse } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';
+import { answeredBy, describePrincipal } from '../principals.ts';
 
 const ID_PARAMS = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } } as const;
 const ANSWER_BODY = {
   type: ['object', 'null'],
   additionalProperties: false,
-  properties: { reason: { type: 'string', maxLength: 1000 }, approver: { type: 'string', minLength: 1, maxLength: 128 } },
+  properties: {
+    reason: { type: 'string', maxLength: 1000 },
+    approver: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description: 'a display name, recorded after the principal: operator (as NAME)' },
+  },
 } as const;
 
 interface AnswerBody {
@@ -35,23 +45,31 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
   app.get<{ Params: { id: string }; Querystring: { wait?: number } }>(
     '/v1/approvals/:id',
     {
+      config: OPEN_TO_AGENTS,
       schema: {
-        summary: 'One approval: pending, approved or denied; ?wait=ms waits for an answer (at most 60 s)',
+        summary: 'One approval: pending, approved or denied; ?wait=ms waits for an answer (at most 60 s). An agent credential: its own agent\'s evaluate questions only',
         params: ID_PARAMS,
         querystring: { type: 'object', properties: { wait: { type: 'integer', minimum: 0, maximum: 60_000 } } },
         response: { '4xx': PROBLEM },
       },
     },
     async (req, reply) => {
-      let status;
+      const id = req.params.id;
+      const principal = principalOf(req);
+      let status: ApprovalStatus | undefined;
       try {
-        const here = gate.status(req.params.id) !== undefined || ctx.cluster === undefined;
-        if (here) status = req.query.wait ? await gate.settled(req.params.id, req.query.wait) : gate.status(req.params.id);
-        else status = await ctx.cluster!.approvalStatus(req.params.id, req.query.wait ?? 0);
+        const here = gate.status(id) !== undefined || ctx.cluster === undefined;
+        const look = (wait: number) => (here ? (wait > 0 ? gate.settled(id, wait) : Promise.resolve(gate.status(id))) : ctx.cluster!.approvalStatus(id, wait));
+        // An agent credential learns nothing of a question that is not its own, not even whether it exists.
+        if (principal.kind === 'agent') {
+          const now = await look(0);
+          if (now === undefined || !mayRead(principal, now.approval)) return refuse(ctx, req, reply, `${describePrincipal(principal)} may read only the approvals its own evaluate calls opened, and ${id} is not one of them`);
+        }
+        status = await look(req.query.wait ?? 0);
       } catch (err) {
         return sendError(reply, err);
       }
-      if (status === undefined) return reply.code(404).send({ error: `no approval ${req.params.id}`, errno: 'ESRCH' });
+      if (status === undefined) return reply.code(404).send({ error: `no approval ${id}`, errno: 'ESRCH' });
       return status;
     },
   );
@@ -59,10 +77,10 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
   for (const verdict of ['approve', 'deny'] as const) {
     app.post<{ Params: { id: string }; Body: AnswerBody | null }>(
       `/v1/approvals/:id/${verdict}`,
-      { schema: { summary: `${verdict === 'approve' ? 'Approve' : 'Deny'} a pending request; the approver and reason are recorded`, params: ID_PARAMS, body: ANSWER_BODY, response: { '4xx': PROBLEM } } },
+      { schema: { summary: `${verdict === 'approve' ? 'Approve' : 'Deny'} a pending request (operator only); the answering principal and reason are recorded`, params: ID_PARAMS, body: ANSWER_BODY, response: { '4xx': PROBLEM } } },
       async (req, reply) => {
         try {
-          const approver = req.body?.approver ?? 'operator';
+          const approver = answeredBy(principalOf(req), req.body?.approver);
           if (ctx.cluster !== undefined && gate.status(req.params.id) === undefined) {
             return await ctx.cluster.answer({ id: req.params.id, approved: verdict === 'approve', approver, reason: req.body?.reason ?? '' });
           }

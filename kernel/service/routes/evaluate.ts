@@ -3,8 +3,11 @@
  * Same engine, same recorder: the answer names the rule, the policy version
  * and the record's sequence number, and is sent only once the record is
  * written (group commit). require_approval also opens an approval to poll.
+ * The operator evaluates for any agent it names; an agent credential only as
+ * its own agent, with the labels and capabilities it was granted (evaluateAs).
  */
 import type { FastifyInstance } from 'fastify';
+import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 
@@ -13,10 +16,11 @@ const MAX_DEPTH = 32;
 export const EVALUATE_REQUEST = {
   $id: 'EvaluateRequest',
   type: 'object',
-  required: ['agent', 'action'],
+  required: ['action'],
   additionalProperties: false,
   properties: {
     agent: {
+      description: 'the agent asking: required with the operator token; with an agent credential absent or its own agent, and labels and capabilities only among those granted',
       oneOf: [
         { type: 'string', minLength: 1, maxLength: 128 },
         {
@@ -54,7 +58,8 @@ export const EVALUATE_RESPONSE = {
 
 /** EvaluateBody is the request an outside agent sends (the client's EvaluateRequest). */
 export interface EvaluateBody {
-  agent: string | { id: string; labels?: Record<string, string>; capabilities?: string[] };
+  /** Required with the operator token; an agent credential may leave it out (it is its own agent). */
+  agent?: ClaimedAgent;
   action: string;
   resource?: string;
   access?: 'read' | 'write' | 'none';
@@ -79,17 +84,23 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
   const { kernel, log, metrics } = ctx;
   app.post<{ Body: EvaluateBody }>(
     '/v1/evaluate',
-    { bodyLimit: 256 * 1024, schema: { summary: 'Decide an action for an agent outside the kernel', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM } } },
+    {
+      bodyLimit: 256 * 1024,
+      config: OPEN_TO_AGENTS,
+      schema: { summary: 'Decide an action for an agent outside the kernel (an agent credential: as its own agent only)', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM } },
+    },
     async (req, reply) => {
       const started = process.hrtime.bigint();
       const body = req.body;
+      const identity = evaluateAs(principalOf(req), body.agent);
+      if (!identity.ok) return identity.status === 403 ? refuse(ctx, req, reply, identity.error) : reply.code(400).send({ error: identity.error });
       if (tooDeep(body.arguments) || tooDeep(body.context)) return reply.code(400).send({ error: `arguments and context may nest at most ${MAX_DEPTH} deep` });
-      const agent = typeof body.agent === 'string' ? { id: body.agent } : body.agent;
+      const agent = identity.agent;
       const args = body.arguments ?? {};
       const decision = kernel.engine.decide({
         agentId: agent.id,
-        labels: agent.labels ?? {},
-        capabilities: new Set(agent.capabilities ?? []),
+        labels: agent.labels,
+        capabilities: new Set(agent.capabilities),
         syscall: body.action,
         access: body.access ?? 'none',
         ...(body.resource !== undefined ? { path: body.resource } : {}),

@@ -1,0 +1,112 @@
+/**
+ * Who may call what. Every request is authenticated once (onRequest) to a
+ * principal; a route declares in its config who may call it:
+ *   access: 'operator'   (the default) the operator token only
+ *   access: 'principal'  the operator or an agent credential
+ * An agent credential on an operator route is 403, a missing or unknown
+ * token 401; both are counted and sampled by RefusalLog. Routes open to
+ * agent credentials narrow further what they do with `evaluateAs` and
+ * `mayRead`.
+ *
+ * What an agent credential may reach: POST /v1/evaluate as its own agent,
+ * GET /v1/approvals/:id for its agent's evaluate questions, GET /v1/whoami,
+ * /healthz, /readyz and /openapi.json. Everything else (approve and deny,
+ * processes, policy, decisions, vfs, principals, /metrics) is the operator's.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { KernelError } from '../../syscalls/errno.ts';
+import type { PendingApproval } from '../approvals.ts';
+import type { ServiceContext } from './context.ts';
+import { describePrincipal, type AgentPrincipal, type Principal } from './principals.ts';
+
+export type RouteAccess = 'operator' | 'principal';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route (kernel/service/access.ts); absent means the operator only. */
+    access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    /** Set by the access hook before any handler runs; null only if it did not run. */
+    principal: Principal | null;
+  }
+}
+
+/** OPEN_TO_AGENTS is the route config of a route any principal may call. */
+export const OPEN_TO_AGENTS = { access: 'principal' } as const;
+
+const AGENT_ROUTES = 'POST /v1/evaluate (as its own agent), GET /v1/approvals/:id (its own), GET /v1/whoami, /healthz, /readyz and /openapi.json';
+
+/** guard installs authentication and route access on `app`; call it before any route is added. */
+export function guard(app: FastifyInstance, ctx: ServiceContext): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (req, reply) => {
+    const principal = ctx.principals.authenticate(req.headers.authorization);
+    if (principal === undefined) {
+      ctx.refusals.refused(401, req.ip, `401 ${req.method} ${req.url.slice(0, 200)} from ${req.ip}`);
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token' });
+    }
+    req.principal = principal;
+    if (principal.kind === 'operator' || req.routeOptions.config?.access === 'principal') return;
+    return refuse(ctx, req, reply, `${describePrincipal(principal)} may not call ${req.method} ${req.routeOptions.url ?? req.url.slice(0, 200)}: an agent credential may call only ${AGENT_ROUTES}`);
+  });
+}
+
+/** principalOf is the request's principal. EACCES if the access hook did not run (fail closed). */
+export function principalOf(req: FastifyRequest): Principal {
+  if (req.principal === null) throw new KernelError('EACCES', 'request not authenticated');
+  return req.principal;
+}
+
+/** refuse answers 403 with `message` (errno EACCES), counted and sampled by the RefusalLog. */
+export function refuse(ctx: ServiceContext, req: FastifyRequest, reply: FastifyReply, message: string): FastifyReply {
+  const principal = req.principal;
+  const by = principal === null || principal.kind === 'operator' ? req.ip : `${req.ip} as principal ${principal.name}`;
+  ctx.refusals.refused(403, by, `403 ${req.method} ${req.url.slice(0, 200)} from ${by}: ${message}`);
+  return reply.code(403).send({ error: message, errno: 'EACCES' });
+}
+
+/** ClaimedAgent is the `agent` of an evaluate request body. */
+export type ClaimedAgent = string | { id: string; labels?: Record<string, string>; capabilities?: string[] };
+
+/** EvaluationIdentity is who an evaluate request is decided for. */
+export interface EvaluationIdentity {
+  readonly id: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capabilities: readonly string[];
+}
+
+export type IdentityAnswer = { readonly ok: true; readonly agent: EvaluationIdentity } | { readonly ok: false; readonly status: 400 | 403; readonly error: string };
+
+/**
+ * evaluateAs decides whom an evaluate request is for. The operator names
+ * any agent (400 if it names none) with the labels and capabilities it
+ * states. An agent credential is always its own agent with what it was
+ * granted: a body that names another agent, or claims a label or capability
+ * the credential does not hold, is 403.
+ */
+export function evaluateAs(principal: Principal, claimed: ClaimedAgent | undefined): IdentityAnswer {
+  if (principal.kind === 'operator') {
+    if (claimed === undefined) return { ok: false, status: 400, error: "body must have required property 'agent'" };
+    const agent = typeof claimed === 'string' ? { id: claimed } : claimed;
+    return { ok: true, agent: { id: agent.id, labels: agent.labels ?? {}, capabilities: agent.capabilities ?? [] } };
+  }
+  const own = { id: principal.agentId, labels: principal.labels, capabilities: principal.capabilities };
+  if (claimed === undefined) return { ok: true, agent: own };
+  const agent = typeof claimed === 'string' ? { id: claimed } : claimed;
+  if (agent.id !== principal.agentId) return { ok: false, status: 403, error: `${describePrincipal(principal)} may evaluate only as agent ${principal.agentId}, not ${agent.id}` };
+  const label = Object.entries(agent.labels ?? {}).find(([k, v]) => !Object.hasOwn(principal.labels, k) || principal.labels[k] !== v);
+  if (label !== undefined) return { ok: false, status: 403, error: `${describePrincipal(principal)} was not granted the label ${label[0]}=${label[1]}` };
+  const capability = (agent.capabilities ?? []).find((c) => !principal.capabilities.includes(c));
+  if (capability !== undefined) return { ok: false, status: 403, error: `${describePrincipal(principal)} was not granted the capability ${capability}` };
+  return { ok: true, agent: own };
+}
+
+/** mayRead says whether `principal` may see `approval`: the operator any, an agent credential those its agent's evaluate calls opened. */
+export function mayRead(principal: Principal, approval: PendingApproval): boolean {
+  return principal.kind === 'operator' || isOwn(principal, approval);
+}
+
+function isOwn(principal: AgentPrincipal, approval: PendingApproval): boolean {
+  return approval.pid === 0 && approval.agentId === principal.agentId;
+}

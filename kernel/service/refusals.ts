@@ -1,0 +1,88 @@
+/**
+ * RefusalLog counts every 401 and 403 agentd answers and samples them into
+ * the decision log: the first refusal per client per window is recorded in
+ * full, the rest only as one summary record per window ("N more 401s from
+ * ADDR"). At most `maxClients` clients are tracked in a window; refusals
+ * from further clients are summed into one overflow summary. So a client
+ * that floods agentd with bad tokens costs two records per window, and the
+ * memory kept is bounded whatever it sends; the metric counters stay exact.
+ */
+import { Counter } from 'prom-client';
+import type { DecisionInput } from '../../syscalls/context.ts';
+import type { Metrics } from './metrics.ts';
+
+export type RefusalStatus = 401 | 403;
+
+export interface RefusalLogOptions {
+  /** Where records go (the daemon's decision log). */
+  readonly log: { record(entry: DecisionInput): number };
+  readonly metrics: Metrics;
+  readonly windowMs: number;
+  readonly maxClients: number;
+}
+
+interface Tally {
+  readonly status: RefusalStatus;
+  readonly client: string;
+  /** Refusals after the first one recorded in this window. */
+  more: number;
+}
+
+export class RefusalLog {
+  private readonly options: RefusalLogOptions;
+  private readonly forbidden: Counter;
+  private readonly tallies = new Map<string, Tally>();
+  private readonly overflow: Record<RefusalStatus, number> = { 401: 0, 403: 0 };
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(options: RefusalLogOptions) {
+    this.options = options;
+    this.forbidden = new Counter({ name: 'agentk_http_forbidden_total', help: 'Requests refused because the principal may not make them (403)', registers: [options.metrics.registry] });
+    this.timer = setInterval(() => this.flush(), options.windowMs);
+    this.timer.unref();
+  }
+
+  /**
+   * refused counts one refusal of `client` (an address, or an address and a
+   * principal) and records `detail` if it is the client's first in this window.
+   */
+  refused(status: RefusalStatus, client: string, detail: string): void {
+    if (status === 401) this.options.metrics.unauthorized.inc();
+    else this.forbidden.inc();
+    const key = `${status} ${client}`;
+    const tally = this.tallies.get(key);
+    if (tally !== undefined) {
+      tally.more++;
+      return;
+    }
+    if (this.tallies.size >= this.options.maxClients) {
+      this.overflow[status]++;
+      return;
+    }
+    this.tallies.set(key, { status, client, more: 0 });
+    this.record(detail);
+  }
+
+  /** flush records the window's summaries and starts a new window. */
+  flush(): void {
+    const seconds = this.options.windowMs / 1000;
+    for (const t of this.tallies.values()) {
+      if (t.more > 0) this.record(`${t.more} more ${t.status}s from ${t.client} (sampled: one record per client per ${seconds} s)`);
+    }
+    this.tallies.clear();
+    for (const status of [401, 403] as const) {
+      if (this.overflow[status] > 0) this.record(`${this.overflow[status]} ${status}s from clients beyond the ${this.options.maxClients} tracked (sampled: one record per ${seconds} s)`);
+      this.overflow[status] = 0;
+    }
+  }
+
+  /** close stops the window timer and records what the last window held. */
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+  }
+
+  private record(detail: string): void {
+    this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail });
+  }
+}
