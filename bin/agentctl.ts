@@ -70,10 +70,10 @@ connected(
 ).action(async (file: string, args: string[], o: Conn & { manifest?: string }) => done((await daemon()).spawn(o, file, args, o.manifest)));
 connected(program.command('output').description("print what a process wrote to stdout and stderr (the last 64 KiB)").argument('<pid>'), 'agentctl output 42').action(async (pid: string, o: Conn) => done((await daemon()).output(o, pid)));
 connected(program.command('approvals').description('list pending approvals'), 'agentctl approvals').action(async (o: Conn) => done((await daemon()).approvals(o)));
-connected(program.command('approve').description('approve a pending request').argument('<id>').option('--reason <text>').option('--as <approver>', 'approver name to record (default operator)'), 'agentctl approve ap-3 --reason "looked fine"').action(
+connected(program.command('approve').description('approve a pending request').argument('<id>').option('--reason <text>').option('--as <name>', 'a display name, recorded after the principal: "operator (as NAME)"'), 'agentctl approve ap-3 --reason "looked fine"').action(
   async (id: string, o: Conn & { reason?: string; as?: string }) => done((await daemon()).answer(o, id, true, o.reason, o.as)),
 );
-connected(program.command('deny').description('deny a pending request').argument('<id>').option('--reason <text>').option('--as <approver>', 'approver name to record (default operator)'), 'agentctl deny ap-3 --reason "not today"').action(
+connected(program.command('deny').description('deny a pending request').argument('<id>').option('--reason <text>').option('--as <name>', 'a display name, recorded after the principal: "operator (as NAME)"'), 'agentctl deny ap-3 --reason "not today"').action(
   async (id: string, o: Conn & { reason?: string; as?: string }) => done((await daemon()).answer(o, id, false, o.reason, o.as)),
 );
 connected(
@@ -81,6 +81,24 @@ connected(
   'agentctl logs -f --decision deny',
 ).action(async (o: Conn & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string }) => done((await daemon()).logs(o)));
 connected(program.command('checkpoint').description("checkpoint a process's agent memory").argument('<pid>'), 'agentctl checkpoint 42').action(async (pid: string, o: Conn) => done((await daemon()).checkpoint(o, pid)));
+const principal = program.command('principal').description('agent credentials: tokens bound to one agent id, for agents outside the kernel (operator only)');
+const principals = () => import('./commands/principals.ts');
+const collect = (value: string, previous: string[]) => [...previous, value];
+connected(
+  principal
+    .command('create')
+    .description('create an agent credential; its token is printed this once (agentd keeps only its hash)')
+    .requiredOption('--agent <id>', 'the agent id the credential acts as')
+    .option('--label <key=value>', 'a label the credential carries (repeatable)', collect, [])
+    .option('--capability <capability>', 'a capability the credential holds (repeatable)', collect, [])
+    .option('--name <name>', 'the credential\'s name (default: the agent id)')
+    .option('--token-only', 'print only the token, to hand to the agent: AGENT_TOKEN=$(agentctl principal create ... --token-only)'),
+  'agentctl principal create --agent report-bot --label team=finance --capability tool:email',
+).action(async (o: Conn & { agent: string; label: string[]; capability: string[]; name?: string; tokenOnly?: boolean }) => done((await principals()).create(o)));
+connected(principal.command('ls').alias('list').description('list agent credentials (never their tokens)'), 'agentctl principal ls --json').action(async (o: Conn) => done((await principals()).list(o)));
+connected(principal.command('revoke').description('revoke an agent credential: its token is refused from the next request on').argument('<name>'), 'agentctl principal revoke report-bot').action(
+  async (name: string, o: Conn) => done((await principals()).revoke(o, name)),
+);
 const vfs = program.command('vfs').description("look into a process's agent tree");
 connected(vfs.command('ls').argument('<pid>').argument('[path]', 'relative to /agent/<id>'), 'agentctl vfs ls 42 mem/episodic').action(async (pid: string, path: string | undefined, o: Conn) => done((await daemon()).vfsLs(o, pid, path)));
 connected(vfs.command('cat').argument('<pid>').argument('<path>'), 'agentctl vfs cat 42 mem/working/todo.txt').action(async (pid: string, path: string, o: Conn) => done((await daemon()).vfsCat(o, pid, path)));

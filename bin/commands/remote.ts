@@ -1,6 +1,7 @@
 /**
  * agentctl commands that talk to agentd. Each prints one clear line and
- * exits non-zero when the daemon is down (3), the token is wrong (4), or
+ * exits non-zero when the daemon is down (3), the token is wrong or may not
+ * do this (4: 401, or 403 for an agent credential), or
  * the pid or approval is unknown (1). --json prints machine-readable output.
  */
 import { readFileSync } from 'node:fs';
@@ -32,7 +33,7 @@ export async function remote(options: ConnectOptions, body: (client: AgentdClien
   } catch (err) {
     if (err instanceof AgentdError) {
       process.stderr.write(`agentctl: ${err.message}\n`);
-      return err.kind === 'down' ? 3 : err.kind === 'unauthorized' ? 4 : 1;
+      return err.kind === 'down' ? 3 : err.kind === 'unauthorized' || err.kind === 'forbidden' ? 4 : 1;
     }
     process.stderr.write(`agentctl: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
@@ -81,7 +82,7 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
         const { outcome } = await c.signal(pid, sig);
         out(o.json ? JSON.stringify({ pid, signal: sig, outcome }) : `${pid}: ${sig} ${outcome}`);
       } catch (err) {
-        if (!(err instanceof AgentdError) || err.kind === 'down' || err.kind === 'unauthorized') throw err;
+        if (!(err instanceof AgentdError) || err.kind === 'down' || err.kind === 'unauthorized' || err.kind === 'forbidden') throw err;
         process.stderr.write(`agentctl: ${text}: ${err.message}\n`);
         status = 1;
       }

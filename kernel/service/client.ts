@@ -13,6 +13,7 @@ import type { EvaluateBody } from './routes/evaluate.ts';
 import type { VerifyResult } from '../recorder/verify.ts';
 import type { ProcessInfo } from '../process.ts';
 import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
+import type { Grant, PrincipalInfo } from './principals.ts';
 import { readToken } from './token.ts';
 
 /** ListedProcess is one row of `ps`: in a cluster it names its node, and a process whose node died is `lost`. */
@@ -28,9 +29,16 @@ export interface ClusterView {
   readonly nodes: readonly { node: string; url: string; host: string; pid: number; startedAt: number; alive: boolean; silentMs: number }[];
 }
 
-export type ClientErrorKind = 'down' | 'unauthorized' | 'not-found' | 'refused' | 'server';
+/** WhoAmI is what GET /v1/whoami answers: the operator, or an agent credential and what it was granted. */
+export type WhoAmI = { readonly principal: 'operator' } | ({ readonly principal: 'agent' } & PrincipalInfo);
 
-/** AgentdError is one clear line: the daemon is down, the token is wrong, or the request failed. */
+/** CreatedPrincipal is a new agent credential with its token (shown this once). */
+export type CreatedPrincipal = PrincipalInfo & { readonly token: string };
+
+/** unauthorized: no or a wrong token (401); forbidden: the credential may not do this (403). */
+export type ClientErrorKind = 'down' | 'unauthorized' | 'forbidden' | 'not-found' | 'refused' | 'server';
+
+/** AgentdError is one clear line: the daemon is down, the token is wrong or may not do this, or the request failed. */
 export class AgentdError extends Error {
   readonly kind: ClientErrorKind;
   readonly status: number;
@@ -103,6 +111,7 @@ export class AgentdClient {
     if (res.ok) return data as T;
     const message = (data as { error?: string } | undefined)?.error ?? `HTTP ${res.status}`;
     if (res.status === 401) throw new AgentdError('unauthorized', 401, `agentd refused the token (401): ${message}`);
+    if (res.status === 403) throw new AgentdError('forbidden', 403, `agentd refused this credential (403): ${message}`);
     if (res.status === 404) throw new AgentdError('not-found', 404, message);
     throw new AgentdError(res.status >= 500 ? 'server' : 'refused', res.status, message);
   }
@@ -140,6 +149,7 @@ export class AgentdClient {
   approval(id: string, waitMs?: number): Promise<ApprovalStatus> {
     return this.request('GET', `/v1/approvals/${encodeURIComponent(id)}${query({ wait: waitMs })}`);
   }
+  /** answer approves or denies (operator only); `approver` is a display name, recorded as `operator (as NAME)`. */
   answer(id: string, approve: boolean, options: { reason?: string; approver?: string } = {}): Promise<ApprovalStatus> {
     return this.request('POST', `/v1/approvals/${encodeURIComponent(id)}/${approve ? 'approve' : 'deny'}`, options);
   }
@@ -165,6 +175,22 @@ export class AgentdClient {
   cluster(): Promise<ClusterView> {
     return this.request('GET', '/v1/cluster');
   }
+  /** whoami says which principal this client's token is. */
+  whoami(): Promise<WhoAmI> {
+    return this.request('GET', '/v1/whoami');
+  }
+  /** principals lists the agent credentials (operator only; never their tokens). */
+  principals(): Promise<PrincipalInfo[]> {
+    return this.request('GET', '/v1/principals');
+  }
+  /** createPrincipal creates an agent credential (operator only); its token is in the answer and nowhere else. */
+  createPrincipal(grant: Grant): Promise<CreatedPrincipal> {
+    return this.request('POST', '/v1/principals', grant);
+  }
+  /** revokePrincipal revokes credential `name` (operator only); not-found if there is none. */
+  revokePrincipal(name: string): Promise<PrincipalInfo> {
+    return this.request('DELETE', `/v1/principals/${encodeURIComponent(name)}`);
+  }
   metrics(): Promise<string> {
     return this.request('GET', '/metrics');
   }
@@ -179,6 +205,7 @@ export class AgentdClient {
       throw new AgentdError('down', 0, `cannot reach agentd at ${this.url} (${(err as { cause?: { code?: string } }).cause?.code ?? 'unreachable'})`);
     }
     if (res.status === 401) throw new AgentdError('unauthorized', 401, 'agentd refused the token (401)');
+    if (res.status === 403) throw new AgentdError('forbidden', 403, 'agentd refused this credential (403): only the operator may follow the decision log');
     if (!res.ok || res.body === null) throw new AgentdError('server', res.status, `cannot follow decisions (HTTP ${res.status})`);
     const decoder = new TextDecoder();
     let buffer = '';
