@@ -1,21 +1,26 @@
 /**
  * examples/external-agent.ts against a real agentd under
- * examples/policies/external.yaml: an agent outside the kernel asks before
- * each action, and its email waits for an operator's agentctl approve / deny.
+ * examples/policies/external.yaml: an agent outside the kernel, with an agent
+ * credential made by `agentctl principal create`, asks before each action,
+ * and its email waits for an operator's agentctl approve / deny.
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentctl, node, REPO, startAgentd, until, type Agentd } from './helpers.ts';
 
 let agentd: Agentd;
+let agentToken: string;
 beforeAll(async () => {
   agentd = await startAgentd(`policy: ${join(REPO, 'examples', 'policies', 'external.yaml')}\n`);
+  const created = await agentctl(agentd, 'principal', 'create', '--agent', 'report-bot', '--label', 'team=finance', '--token-only');
+  expect(created).toMatchObject({ status: 0, stderr: '' });
+  agentToken = created.stdout.trim();
 });
 afterAll(() => agentd.remove());
 
 /** runExample starts the example, answers its approval with `verdict`, and returns what it printed. */
 async function runExample(verdict: 'approve' | 'deny', reason: string): Promise<{ status: number | null; stdout: string; id: string }> {
-  const run = node('examples/external-agent.ts', agentd, []);
+  const run = node('examples/external-agent.ts', agentd, [], { AGENT_TOKEN: agentToken });
   await until(() => /agentctl approve (ap-\d+)/.test(run.stdout()), 'the example to ask for an operator');
   const id = /agentctl approve (ap-\d+)/.exec(run.stdout())![1]!;
   expect(await agentctl(agentd, verdict, id, '--reason', reason)).toMatchObject({ status: 0 });
@@ -29,6 +34,7 @@ describe('examples/external-agent.ts', () => {
     expect(status).toBe(0);
     expect(stdout.replace(/record #\d+/g, 'record #N')).toBe(
       [
+        'acting as agent report-bot (credential report-bot, labels team=finance)',
         'file.read /data/ledger.csv: allow (rule finance-reads-data, record #N)',
         '  … read the ledger',
         'http.get http: allow (rule rates-api-only, record #N)',
@@ -57,5 +63,12 @@ describe('examples/external-agent.ts', () => {
     expect(stdout).toContain('  denied by operator: not this week\n');
     expect(stdout).not.toContain('sent the report');
     expect(stdout).toMatch(/file\.delete \/data\/ledger\.csv: deny/);
+  });
+
+  it("refuses to run with the operator's token", async () => {
+    const done = await node('examples/external-agent.ts', agentd, []).done;
+    expect(done.status).toBe(2);
+    expect(done.stderr).toContain('acts as an agent, not as the operator');
+    expect(done.stdout).toBe('');
   });
 });
