@@ -1,23 +1,29 @@
-/** `agentctl audit verify|show FILE`, `agentctl audit verify --redis URL`: check and read decision logs. */
-import { readFileSync } from 'node:fs';
-import { filterRecords, formatRecord, parseRecords, type RecordFilter } from '../../kernel/recorder/query.ts';
-import { verifyLog } from '../../kernel/recorder/verify.ts';
+/**
+ * `agentctl audit verify|show FILE`, `agentctl audit verify --redis URL`:
+ * check and read decision logs. A file log is read segment by segment in
+ * chunks, so a log of any size is verified and shown in flat memory.
+ */
+import { once } from 'node:events';
+import { formatRecord, type RecordFilter } from '../../kernel/recorder/query.ts';
+import { recordBatches } from '../../kernel/recorder/scan.ts';
+import { type FileVerifyResult, verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 
-function readLog(file: string): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    process.stderr.write(`agentctl: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
-    return undefined;
-  }
+function cannotRead(file: string, err: unknown): number {
+  process.stderr.write(`agentctl: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+  return 2;
 }
 
+/** auditVerify verifies the log FILE and its segments: 0 it verifies, 1 a problem (named), 2 it cannot be read. */
 export function auditVerify(file: string, options: { head?: string; json?: boolean }): number {
-  const text = readLog(file);
-  if (text === undefined) return 2;
-  const result = verifyLog(text, options.head === undefined ? {} : { expectHead: options.head });
+  let result: FileVerifyResult;
+  try {
+    result = verifyLogFile(file, options.head === undefined ? {} : { expectHead: options.head });
+  } catch (err) {
+    return cannotRead(file, err);
+  }
+  const segments = result.segments > 1 ? ` in ${result.segments} segments` : '';
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else if (result.ok) process.stdout.write(`ok: ${result.records} records verify; head ${result.head}\n`);
+  else if (result.ok) process.stdout.write(`ok: ${result.records} records verify${segments}; head ${result.head}\n`);
   else process.stdout.write(`FAILED at seq ${result.problem!.seq}: ${result.problem!.message}\n`);
   return result.ok ? 0 : 1;
 }
@@ -65,18 +71,25 @@ function parseTime(text: string | undefined, flag: string): number | undefined {
   return t;
 }
 
-export function auditShow(file: string, options: { agent?: string; syscall?: string; decision?: string; type?: string; since?: string; until?: string; json?: boolean }): number {
-  const text = readLog(file);
-  if (text === undefined) return 2;
+/** auditShow prints the records of the log FILE (every segment) that pass the filters, waiting for stdout as it goes. */
+export async function auditShow(file: string, options: { agent?: string; syscall?: string; decision?: string; type?: string; since?: string; until?: string; json?: boolean }): Promise<number> {
   let filter: RecordFilter;
   try {
-    filter = { ...options, since: parseTime(options.since, '--since'), until: parseTime(options.until, '--until') };
+    const { json: _json, ...fields } = options;
+    filter = { ...fields, since: parseTime(options.since, '--since'), until: parseTime(options.until, '--until') };
   } catch (err) {
     process.stderr.write(`agentctl: ${(err as Error).message}\n`);
     return 2;
   }
-  for (const record of filterRecords(parseRecords(text), filter)) {
-    process.stdout.write(`${options.json ? JSON.stringify(record) : formatRecord(record)}\n`);
+  try {
+    for (const batch of recordBatches(file, filter)) {
+      if (batch.length === 0) continue;
+      let out = '';
+      for (const { record, line } of batch) out += `${options.json ? line : formatRecord(record)}\n`;
+      if (!process.stdout.write(out)) await once(process.stdout, 'drain');
+    }
+  } catch (err) {
+    return cannotRead(file, err);
   }
   return 0;
 }

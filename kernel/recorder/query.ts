@@ -1,6 +1,7 @@
 /**
- * Reading a decision log for `agentctl audit show`: parse complete records
- * and filter them by agent, syscall, decision and time.
+ * Reading a decision log for `agentctl audit show` and agentd's
+ * /v1/decisions: parse complete records and filter them by agent, syscall,
+ * decision, type, time and sequence number (see scan.ts for logs of any size).
  */
 import type { ChainRecord } from './chain.ts';
 
@@ -13,6 +14,8 @@ export interface RecordFilter {
   since?: number;
   /** ms since the epoch, exclusive */
   until?: number;
+  /** Only records with a greater sequence number (the last one a reader has). */
+  after?: number;
 }
 
 /** parseRecords returns every complete, parseable record in order (a torn tail is skipped). */
@@ -31,16 +34,21 @@ export function parseRecords(text: string): ChainRecord[] {
   return out;
 }
 
-export function filterRecords(records: readonly ChainRecord[], filter: RecordFilter): ChainRecord[] {
-  return records.filter(
-    (r) =>
-      (filter.agent === undefined || r.agent === filter.agent) &&
-      (filter.syscall === undefined || r.syscall === filter.syscall) &&
-      (filter.decision === undefined || r.decision === filter.decision) &&
-      (filter.type === undefined || r.type === filter.type) &&
-      (filter.since === undefined || r.time >= filter.since) &&
-      (filter.until === undefined || r.time < filter.until),
+/** matchesFilter reports whether record `r` passes every field `filter` sets. */
+export function matchesFilter(r: ChainRecord, filter: RecordFilter): boolean {
+  return (
+    (filter.agent === undefined || r.agent === filter.agent) &&
+    (filter.syscall === undefined || r.syscall === filter.syscall) &&
+    (filter.decision === undefined || r.decision === filter.decision) &&
+    (filter.type === undefined || r.type === filter.type) &&
+    (filter.since === undefined || r.time >= filter.since) &&
+    (filter.until === undefined || r.time < filter.until) &&
+    (filter.after === undefined || r.seq > filter.after)
   );
+}
+
+export function filterRecords(records: readonly ChainRecord[], filter: RecordFilter): ChainRecord[] {
+  return records.filter((r) => matchesFilter(r, filter));
 }
 
 /** formatRecord is one human-readable line. */

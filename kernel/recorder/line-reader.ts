@@ -1,0 +1,126 @@
+/**
+ * Reading decision logs of any size with flat memory: files are read in
+ * chunks into one reused buffer and split into lines as they come. A line
+ * split across chunks is carried over, but never more than `maxLineBytes` of
+ * it: a longer line is delivered as `overlong` (its first `maxLineBytes`
+ * bytes), the rest skipped up to its newline. Lines are bytes; a consumer
+ * decodes the ones it keeps (UTF-8 never has a 0x0a inside a character, so
+ * splitting bytes at newlines is safe).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+
+/** The size of each read. */
+export const DEFAULT_CHUNK_BYTES = 1 << 20;
+/** The longest line taken for a record: a record is a few hundred bytes; 1 MiB is far past any real one. */
+export const MAX_LINE_BYTES = 1 << 20;
+
+/** line: a complete line; overlong: a complete line longer than the maximum (cut); torn: the unterminated end of the input. */
+export type LineKind = 'line' | 'overlong' | 'torn';
+
+/** LineSink receives each line without its newline. `bytes` is a view valid only during the call. */
+export type LineSink = (bytes: Buffer, kind: LineKind) => void;
+
+export interface ChunkOptions {
+  /** Bytes per read (default 1 MiB). */
+  readonly chunkBytes?: number;
+  /** The longest line kept whole (default 1 MiB). */
+  readonly maxLineBytes?: number;
+}
+
+/**
+ * LineSplitter turns chunks into lines for `sink`. It keeps at most
+ * `maxLineBytes` of a line that spans chunks.
+ */
+export class LineSplitter {
+  private readonly sink: LineSink;
+  private readonly max: number;
+  private carry: Buffer;
+  private carried = 0;
+  private overlong = false;
+
+  constructor(sink: LineSink, maxLineBytes = MAX_LINE_BYTES) {
+    if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1) throw new RangeError(`maxLineBytes must be a positive integer, not ${maxLineBytes}`);
+    this.sink = sink;
+    this.max = maxLineBytes;
+    this.carry = Buffer.allocUnsafe(Math.min(maxLineBytes, 4096));
+  }
+
+  /** push splits `chunk`; the sink is called for every line it completes. */
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (let nl = chunk.indexOf(10, start); nl >= 0; nl = chunk.indexOf(10, start)) {
+      if (this.carried === 0 && !this.overlong) {
+        if (nl - start > this.max) this.sink(chunk.subarray(start, start + this.max), 'overlong');
+        else this.sink(chunk.subarray(start, nl), 'line');
+      } else {
+        this.append(chunk, start, nl);
+        const kind = this.overlong ? 'overlong' : 'line';
+        const bytes = this.carry.subarray(0, this.carried);
+        this.carried = 0;
+        this.overlong = false;
+        this.sink(bytes, kind);
+      }
+      start = nl + 1;
+    }
+    if (start < chunk.length) this.append(chunk, start, chunk.length);
+  }
+
+  /** end delivers an unterminated last line, if any, as `torn`, and resets the splitter. */
+  end(): void {
+    if (this.carried === 0 && !this.overlong) return;
+    const bytes = this.carry.subarray(0, this.carried);
+    this.carried = 0;
+    this.overlong = false;
+    this.sink(bytes, 'torn');
+  }
+
+  private append(chunk: Buffer, from: number, to: number): void {
+    const room = this.max - this.carried;
+    let n = to - from;
+    if (n > room) {
+      n = room;
+      this.overlong = true;
+    }
+    if (n === 0) return;
+    if (this.carried + n > this.carry.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.max, Math.max(this.carry.length * 2, this.carried + n)));
+      this.carry.copy(grown, 0, 0, this.carried);
+      this.carry = grown;
+    }
+    chunk.copy(this.carry, this.carried, from, from + n);
+    this.carried += n;
+  }
+}
+
+/**
+ * readChunks yields `path` in chunks of `chunkBytes` (views into one reused
+ * buffer: each is valid until the next is asked for), stopping after `limit`
+ * bytes when given. Errors from open and read (ENOENT, EACCES, EISDIR…) are
+ * thrown as they are.
+ */
+export function* readChunks(path: string, options: { chunkBytes?: number; limit?: number } = {}): Generator<Buffer, void, void> {
+  const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new RangeError(`chunkBytes must be a positive integer, not ${chunkBytes}`);
+  const fd = openSync(path, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(chunkBytes);
+    let position = 0;
+    for (;;) {
+      const want = options.limit === undefined ? chunkBytes : Math.min(chunkBytes, options.limit - position);
+      if (want <= 0) return;
+      const n = readSync(fd, buffer, 0, want, position);
+      if (n === 0) return;
+      position += n;
+      yield buffer.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** readLines feeds every line of `path` (up to `limit` bytes) to `sink`, the unterminated end as `torn`. */
+export function readLines(path: string, sink: LineSink, options: ChunkOptions & { limit?: number } = {}): void {
+  const splitter = new LineSplitter(sink, options.maxLineBytes);
+  for (const chunk of readChunks(path, options)) splitter.push(chunk);
+  splitter.end();
+}
