@@ -113,9 +113,12 @@ export const answer = (o: ConnectOptions, id: string, approve: boolean, reason: 
     out(o.json ? JSON.stringify(status) : `${id}: ${status.status} by ${status.answer?.approver ?? '?'}`);
   });
 
-export const logs = (o: ConnectOptions & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string }) =>
+/** logs prints the last --limit records (default 100) after --after, or follows new ones (-f); a follower agentd drops for falling behind exits 1 naming the seq to resume after. */
+export const logs = (o: ConnectOptions & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string; after?: string }) =>
   remote(o, async (c) => {
-    const filter = { agent: o.agent, decision: o.decision, syscall: o.syscall };
+    const after = o.after === undefined ? undefined : Number(o.after);
+    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new Error('--after must be a sequence number');
+    const filter = { agent: o.agent, decision: o.decision, syscall: o.syscall, after };
     const print = (r: Parameters<typeof formatRecord>[0]) => out(o.json ? JSON.stringify(r) : formatRecord(r));
     if (!o.follow) {
       for (const r of await c.decisions({ ...filter, limit: o.limit === undefined ? 100 : Number(o.limit) })) print(r);
@@ -130,7 +133,7 @@ export const auditVerifyRemote = (o: ConnectOptions) =>
   remote(o, async (c) => {
     const r = await c.auditVerify();
     if (o.json) out(JSON.stringify(r));
-    else out(r.ok ? `ok: ${r.records} records verify; head ${r.head} (${r.file})` : `FAILED at seq ${r.problem!.seq}: ${r.problem!.message}`);
+    else out(r.ok ? `ok: ${r.records} records verify${r.segments > 1 ? ` in ${r.segments} segments` : ''}; head ${r.head} (${r.file})` : `FAILED at seq ${r.problem!.seq}: ${r.problem!.message}`);
     return r.ok ? 0 : 1;
   });
 

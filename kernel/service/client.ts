@@ -35,7 +35,7 @@ export type WhoAmI = { readonly principal: 'operator' } | ({ readonly principal:
 /** CreatedPrincipal is a new agent credential with its token (shown this once). */
 export type CreatedPrincipal = PrincipalInfo & { readonly token: string };
 
-/** unauthorized: no or a wrong token (401); forbidden: the credential may not do this (403). */
+/** unauthorized: no or a wrong token (401); forbidden: the credential may not do this (403 insufficient_scope). */
 export type ClientErrorKind = 'down' | 'unauthorized' | 'forbidden' | 'not-found' | 'refused' | 'server';
 
 /** AgentdError is one clear line: the daemon is down, the token is wrong or may not do this, or the request failed. */
@@ -63,6 +63,11 @@ export interface EvaluateResponse {
 export type DecisionFilter = RecordFilter & { limit?: number };
 
 export const DEFAULT_STATE_DIR = join(homedir(), '.agent-kernel');
+
+/** insufficientScope: a 403 for the credential (it may not call this), not a kernel EACCES or EPERM. */
+function insufficientScope(res: Response): boolean {
+  return res.status === 403 && (res.headers.get('www-authenticate') ?? '').includes('insufficient_scope');
+}
 
 function query(filter: object): string {
   const params = new URLSearchParams();
@@ -111,7 +116,7 @@ export class AgentdClient {
     if (res.ok) return data as T;
     const message = (data as { error?: string } | undefined)?.error ?? `HTTP ${res.status}`;
     if (res.status === 401) throw new AgentdError('unauthorized', 401, `agentd refused the token (401): ${message}`);
-    if (res.status === 403) throw new AgentdError('forbidden', 403, `agentd refused this credential (403): ${message}`);
+    if (insufficientScope(res)) throw new AgentdError('forbidden', 403, `agentd refused this credential (403): ${message}`);
     if (res.status === 404) throw new AgentdError('not-found', 404, message);
     throw new AgentdError(res.status >= 500 ? 'server' : 'refused', res.status, message);
   }
@@ -156,7 +161,7 @@ export class AgentdClient {
   decisions(filter: DecisionFilter = {}): Promise<ChainRecord[]> {
     return this.request('GET', `/v1/decisions${query(filter)}`);
   }
-  auditVerify(): Promise<VerifyResult & { file: string }> {
+  auditVerify(): Promise<VerifyResult & { file: string; segments: number }> {
     return this.request('POST', '/v1/audit/verify');
   }
   policy(): Promise<{ version: string; file: string; rules: number; source: string }> {
@@ -195,7 +200,11 @@ export class AgentdClient {
     return this.request('GET', '/metrics');
   }
 
-  /** follow streams decision records (SSE) to `onRecord` until `signal` aborts. */
+  /**
+   * follow streams decision records (SSE) to `onRecord` until `signal`
+   * aborts. AgentdError (server) when agentd ends the stream because this
+   * follower fell behind; the message names the seq to resume after.
+   */
   async follow(filter: DecisionFilter, onRecord: (record: ChainRecord) => void, signal: AbortSignal): Promise<void> {
     let res: Response;
     try {
@@ -205,7 +214,7 @@ export class AgentdClient {
       throw new AgentdError('down', 0, `cannot reach agentd at ${this.url} (${(err as { cause?: { code?: string } }).cause?.code ?? 'unreachable'})`);
     }
     if (res.status === 401) throw new AgentdError('unauthorized', 401, 'agentd refused the token (401)');
-    if (res.status === 403) throw new AgentdError('forbidden', 403, 'agentd refused this credential (403): only the operator may follow the decision log');
+    if (insufficientScope(res)) throw new AgentdError('forbidden', 403, 'agentd refused this credential (403): only the operator may follow the decision log');
     if (!res.ok || res.body === null) throw new AgentdError('server', res.status, `cannot follow decisions (HTTP ${res.status})`);
     const decoder = new TextDecoder();
     let buffer = '';
@@ -216,8 +225,14 @@ export class AgentdClient {
         while ((end = buffer.indexOf('\n\n')) >= 0) {
           const event = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          const data = event.split('\n').find((l) => l.startsWith('data: '));
-          if (data) onRecord(JSON.parse(data.slice(6)) as ChainRecord);
+          const lines = event.split('\n');
+          const data = lines.find((l) => l.startsWith('data: '));
+          if (data === undefined) continue;
+          if (lines.includes('event: overflow')) {
+            const { error, resume_after: after } = JSON.parse(data.slice(6)) as { error: string; resume_after: number };
+            throw new AgentdError('server', res.status, `agentd ended the stream: ${error}; resume after seq ${after} (agentctl logs --after ${after}, GET /v1/decisions?after=${after})`);
+          }
+          onRecord(JSON.parse(data.slice(6)) as ChainRecord);
         }
       }
     } catch (err) {

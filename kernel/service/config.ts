@@ -4,8 +4,9 @@
  *   state_dir: ~/.agent-kernel                  token, decision log, checkpoints
  *   token_file: <state_dir>/agentd.token
  *   policy: policy.yaml                          default: the built-in policy
- *   log: { file: <state_dir>/decisions.jsonl, durable: false,
+ *   log: { file: <state_dir>/decisions.jsonl, durable: false, segment_mib: 64,
  *          stream: mirror | before-action | off, stream_replicas: 0, stream_replica_timeout_ms: 1000 }
+ *                                                segment_mib: roll to a new segment past this size (0: one file)
  *                                                stream: the node's decision stream in Redis (with redis:)
  *   approvals: { mode: operator | deny | allow }  operator: wait for an answer through the API
  *   term_grace_ms: 5000
@@ -52,6 +53,8 @@ export interface AgentdConfig {
   readonly policyFile?: string;
   readonly logFile: string;
   readonly durable: boolean;
+  /** The decision log rolls to a new segment rather than pass this size (0: never). */
+  readonly segmentBytes: number;
   /** The node's decision stream in Redis, used when there is a `redis:` section (see kernel/service/shared-storage.ts). */
   readonly logStream: StreamSetting;
   readonly approvals: 'operator' | 'deny' | 'allow';
@@ -113,6 +116,7 @@ const SCHEMA = {
       properties: {
         file: { type: 'string', minLength: 1 },
         durable: { type: 'boolean' },
+        segment_mib: { type: 'integer', minimum: 0, maximum: 1_048_576 },
         stream: { enum: ['before-action', 'mirror', 'off'] },
         stream_replicas: { type: 'integer', minimum: 0, maximum: 16 },
         stream_replica_timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
@@ -147,7 +151,7 @@ interface RawConfig {
   state_dir?: string;
   token_file?: string;
   policy?: string;
-  log?: { file?: string; durable?: boolean; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
+  log?: { file?: string; durable?: boolean; segment_mib?: number; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
   approvals?: { mode?: 'operator' | 'deny' | 'allow' };
   term_grace_ms?: number;
   refusals?: { window_ms?: number; max_clients?: number };
@@ -224,6 +228,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     ...(raw.policy ? { policyFile: expand(raw.policy, base) } : {}),
     logFile: raw.log?.file ? expand(raw.log.file, base) : join(stateDir, 'decisions.jsonl'),
     durable: raw.log?.durable ?? false,
+    segmentBytes: (raw.log?.segment_mib ?? 64) * 1024 * 1024,
     logStream: { mode: raw.log?.stream ?? 'mirror', replicas: raw.log?.stream_replicas ?? 0, replicaTimeoutMs: raw.log?.stream_replica_timeout_ms ?? 1000 },
     approvals: raw.approvals?.mode ?? 'operator',
     termGraceMs: raw.term_grace_ms ?? 5000,

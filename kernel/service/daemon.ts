@@ -48,7 +48,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   const programs: Record<string, Program> = {};
   for (const [name, path] of Object.entries(config.programs)) programs[name] = programFromFile(path);
   const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))));
-  const log = new FileDecisionLog(config.logFile, { durable: config.durable });
+  const log = new FileDecisionLog(config.logFile, { durable: config.durable, segmentBytes: config.segmentBytes });
   // With redis: the node's decision stream beside the file log, and the mounts on Redis.
   const shared = openSharedStorage({ redis: config.redis, mounts: config.mounts, stream: config.logStream }, log);
   const metrics = new Metrics();

@@ -1,10 +1,31 @@
-/** The decision log: query, live stream (SSE), verify. */
-import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
+/**
+ * The decision log: query, live stream (SSE), verify. Queries and verifies
+ * read the log (every segment) in worker threads (log-scans.ts), up to where
+ * it had been written when the request came, so a log of any size never
+ * stalls agentd; a query keeps only its last `limit` matches and answers at
+ * most MAX_ANSWER_CHARS of records. A live follower that does not read gets
+ * at most MAX_UNSENT_BYTES queued; past that its stream ends with an
+ * `overflow` event naming the seq to resume after.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChainRecord } from '../../recorder/chain.ts';
-import { filterRecords, parseRecords, type RecordFilter } from '../../recorder/query.ts';
-import { verifyLog } from '../../recorder/verify.ts';
+import { matchesFilter, type RecordFilter } from '../../recorder/query.ts';
+import { KernelError } from '../../../syscalls/errno.ts';
 import type { ServiceContext } from '../context.ts';
+import { sendError } from '../errors.ts';
+import { LogScans } from '../log-scans.ts';
+
+/** Records a query answers when it gives no limit, and the most it may ask for. */
+export const DEFAULT_LIMIT = 1000;
+export const MAX_LIMIT = 100_000;
+/** The most characters of records one answer carries (the oldest matches are left out first). */
+export const MAX_ANSWER_CHARS = 16 << 20;
+/** Bytes a live follower may leave unread before its stream is ended. */
+export const MAX_UNSENT_BYTES = 1 << 20;
+/** Live followers at once. */
+export const MAX_FOLLOWERS = 64;
+/** How long an ended stream's unread bytes are kept for a client that does not read them. */
+const DROP_GRACE_MS = 30_000;
 
 const FILTER = {
   type: 'object',
@@ -16,57 +37,116 @@ const FILTER = {
     type: { type: 'string', maxLength: 32 },
     since: { type: 'number' },
     until: { type: 'number' },
-    limit: { type: 'integer', minimum: 1, maximum: 100_000 },
+    after: { type: 'integer', minimum: 0 },
+    limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT },
   },
 } as const;
 
 type Query = RecordFilter & { limit?: number };
 
-function matches(r: ChainRecord, f: RecordFilter): boolean {
-  return filterRecords([r], f).length === 1;
+/** abortOnClose aborts when the client goes before its answer is complete. */
+function abortOnClose(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+function refuse(reply: FastifyReply, err: unknown): FastifyReply {
+  if (err instanceof KernelError && err.errno === 'EAGAIN') reply.header('retry-after', '1');
+  return sendError(reply, err);
 }
 
 export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const scans = new LogScans();
   // Open streams end when the server closes; otherwise a follower would hold agentd's exit for ever.
   const streams = new Set<() => void>();
+  let followers = 0;
   app.addHook('preClose', (done) => {
     for (const end of streams) end();
     done();
   });
-  const readLog = () => {
-    ctx.log.flush();
-    return readFileSync(ctx.log.path, 'utf8');
-  };
+  app.addHook('onClose', async () => scans.close());
 
-  app.get<{ Querystring: Query }>('/v1/decisions', { schema: { summary: 'Decision records, filtered (newest last; ?limit keeps the last N)', querystring: FILTER } }, (req) => {
-    const { limit, ...filter } = req.query;
-    const records = filterRecords(parseRecords(readLog()), filter);
-    return limit === undefined ? records : records.slice(-limit);
-  });
+  app.get<{ Querystring: Query }>(
+    '/v1/decisions',
+    { schema: { summary: `Decision records, filtered (newest last): the last \`limit\` matches (default ${DEFAULT_LIMIT}), at most ${MAX_ANSWER_CHARS >> 20} MiB of them; \`x-decisions-omitted\` counts matches left out for size`, querystring: FILTER } },
+    async (req, reply) => {
+      const { limit = DEFAULT_LIMIT, ...filter } = req.query;
+      try {
+        const end = ctx.log.flushedEnd();
+        const found = await scans.run({ op: 'query', base: ctx.log.path, end, filter, limit, maxChars: MAX_ANSWER_CHARS }, abortOnClose(reply));
+        if (found.omitted > 0) reply.header('x-decisions-omitted', String(found.omitted));
+        return reply.type('application/json; charset=utf-8').send(found.json);
+      } catch (err) {
+        return refuse(reply, err);
+      }
+    },
+  );
 
-  app.get<{ Querystring: Query }>('/v1/decisions/stream', { schema: { summary: 'Live decision records as server-sent events (one JSON record per event)', querystring: FILTER } }, (req, reply) => {
-    const { limit: _limit, ...filter } = req.query;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    res.write(': following the decision log\n\n');
-    const sub = ctx.log.appended.subscribe((record) => {
-      if (matches(record, filter)) res.write(`id: ${record.seq}\ndata: ${JSON.stringify(record)}\n\n`);
-    });
-    const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-    const done = () => {
-      sub.unsubscribe();
-      clearInterval(beat);
-      streams.delete(end);
-    };
-    const end = () => {
-      done();
-      res.end();
-    };
-    streams.add(end);
-    req.raw.on('close', done);
-    res.on('close', done);
-  });
+  app.get<{ Querystring: Query }>(
+    '/v1/decisions/stream',
+    { schema: { summary: `Live decision records as server-sent events (one JSON record per event); a follower more than ${MAX_UNSENT_BYTES >> 20} MiB behind gets an \`overflow\` event with \`resume_after\` and the stream ends`, querystring: FILTER } },
+    (req, reply) => {
+      const { limit: _limit, ...filter } = req.query;
+      if (followers >= MAX_FOLLOWERS) return refuse(reply, new KernelError('EAGAIN', `too many live followers (${MAX_FOLLOWERS})`));
+      followers++;
+      reply.hijack();
+      const res = reply.raw;
+      res.on('close', () => followers--);
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      res.write(': following the decision log\n\n');
+      /** fellBehind ends the stream with the seq the client has everything up to; the socket goes if it never reads it. */
+      const fellBehind = (resumeAfter: number) => {
+        const unsent = res.writableLength;
+        done();
+        res.end(`event: overflow\ndata: ${JSON.stringify({ error: `this follower fell behind: ${unsent} bytes unread`, resume_after: resumeAfter })}\n\n`);
+        const drop = setTimeout(() => res.destroy(), DROP_GRACE_MS);
+        drop.unref();
+        res.on('close', () => clearTimeout(drop));
+      };
+      const sub = ctx.log.appended.subscribe((record: ChainRecord) => {
+        if (!matchesFilter(record, filter)) return;
+        const event = `id: ${record.seq}\ndata: ${JSON.stringify(record)}\n\n`;
+        if (res.writableLength + event.length > MAX_UNSENT_BYTES) return fellBehind(record.seq - 1);
+        res.write(event);
+      });
+      const beat = setInterval(() => {
+        if (res.writableLength > MAX_UNSENT_BYTES) fellBehind(ctx.log.count);
+        else res.write(': keep-alive\n\n');
+      }, 15_000);
+      const done = () => {
+        sub.unsubscribe();
+        clearInterval(beat);
+        streams.delete(end);
+      };
+      const end = () => {
+        done();
+        res.end();
+      };
+      streams.add(end);
+      req.raw.on('close', done);
+      res.on('close', done);
+    },
+  );
 
-  app.post('/v1/audit/verify', { schema: { summary: "Verify the daemon's decision log (hash chain, sequence, torn tail)" } }, () => ({ file: ctx.log.path, ...verifyLog(readLog()) }));
+  app.post<{ Querystring: { head?: string } }>(
+    '/v1/audit/verify',
+    {
+      schema: {
+        summary: "Verify the daemon's decision log, every segment (hash chain, sequence, torn tail), up to where it was written when asked; ?head= the hash the last record must have",
+        querystring: { type: 'object', additionalProperties: false, properties: { head: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
+      },
+    },
+    async (req, reply) => {
+      try {
+        const end = ctx.log.flushedEnd();
+        const result = await scans.run({ op: 'verify', base: ctx.log.path, end, ...(req.query.head !== undefined ? { expectHead: req.query.head } : {}) }, abortOnClose(reply));
+        return { file: ctx.log.path, ...result };
+      } catch (err) {
+        return refuse(reply, err);
+      }
+    },
+  );
 }

@@ -1,0 +1,47 @@
+/**
+ * The work a log scan does off the event loop (scan-worker.ts runs it in a
+ * worker thread for agentd): verify a log, or find its last matching
+ * records and lay them out as the JSON array /v1/decisions answers.
+ */
+import type { RecordFilter } from './query.ts';
+import { lastMatches } from './scan.ts';
+import type { LogEnd } from './segments.ts';
+import { type FileVerifyResult, verifyLogFile } from './verify-file.ts';
+
+export interface VerifyJob {
+  readonly op: 'verify';
+  readonly base: string;
+  readonly end?: LogEnd;
+  readonly expectHead?: string;
+}
+
+export interface QueryJob {
+  readonly op: 'query';
+  readonly base: string;
+  readonly end?: LogEnd;
+  readonly filter: RecordFilter;
+  readonly limit: number;
+  /** The most characters of records in the answer; older matches go first. */
+  readonly maxChars: number;
+}
+
+/** QueryAnswer is the last matching records as a JSON array text (the lines as written), with counts. */
+export interface QueryAnswer {
+  readonly json: string;
+  readonly records: number;
+  readonly matched: number;
+  /** Matches among the last `limit` left out to stay within `maxChars`. */
+  readonly omitted: number;
+}
+
+export type ScanJob = VerifyJob | QueryJob;
+export type ScanAnswer<J extends ScanJob> = J extends VerifyJob ? FileVerifyResult : QueryAnswer;
+
+/** runScanJob does `job` synchronously. File errors (ENOENT, EACCES…) are thrown as they are. */
+export function runScanJob<J extends ScanJob>(job: J): ScanAnswer<J> {
+  if (job.op === 'verify') {
+    return verifyLogFile(job.base, { ...(job.end ? { end: job.end } : {}), ...(job.expectHead !== undefined ? { expectHead: job.expectHead } : {}) }) as ScanAnswer<J>;
+  }
+  const found = lastMatches(job.base, job.filter, { limit: job.limit, maxBytes: job.maxChars, ...(job.end ? { end: job.end } : {}) });
+  return { json: `[${found.lines.join(',')}]`, records: found.lines.length, matched: found.matched, omitted: found.omitted } as ScanAnswer<J>;
+}
