@@ -8,7 +8,8 @@
  *     builtin:                         # absent: time.now, tools.list and http.fetch with defaults
  *       time.now: {}
  *       tools.list: {}
- *       http.fetch: { timeout_ms: 10000, max_output_bytes: 1048576, max_request_bytes: 262144 }
+ *       http.fetch: { timeout_ms: 10000, max_output_bytes: 1048576, max_request_bytes: 262144,
+ *                     allow_addresses: [] }  # CIDR ranges it may connect to besides public unicast ones
  *       llm.chat: { endpoint: https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY,
  *                   models: [], timeout_ms: 60000, max_output_bytes: 262144, max_tokens: 4096 }
  *     commands:                        # host programs; args arrive as JSON on stdin
@@ -24,6 +25,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { parseAddressRange } from './address-ranges.ts';
 import { commandTool } from './command-tool.ts';
 import { httpFetchTool } from './http-fetch.ts';
 import { llmChatTool } from './llm-chat.ts';
@@ -55,7 +57,12 @@ export const TOOLS_CONFIG_SCHEMA = {
             'http.fetch': {
               type: ['object', 'null'],
               additionalProperties: false,
-              properties: { timeout_ms: POSITIVE, max_output_bytes: POSITIVE, max_request_bytes: POSITIVE },
+              properties: {
+                timeout_ms: POSITIVE,
+                max_output_bytes: POSITIVE,
+                max_request_bytes: POSITIVE,
+                allow_addresses: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, maxItems: 256 },
+              },
             },
             'llm.chat': {
               type: 'object',
@@ -131,7 +138,7 @@ export const TOOLS_CONFIG_SCHEMA = {
 interface RawBuiltins {
   'time.now'?: Record<string, never> | null;
   'tools.list'?: Record<string, never> | null;
-  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number } | null;
+  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[] } | null;
   'llm.chat'?: { endpoint: string; model: string; models?: string[]; api_key_env?: string; api_key?: string; timeout_ms?: number; max_output_bytes?: number; max_tokens?: number };
 }
 
@@ -242,6 +249,13 @@ export function parseToolsConfig(data: unknown, file: string, base: string = dir
     ...(s.executes ? { executes: s.executes } : {}),
   }));
   const builtin = sections.tools?.builtin ?? { 'time.now': {}, 'tools.list': {}, 'http.fetch': {} };
+  (builtin['http.fetch']?.allow_addresses ?? []).forEach((range, i) => {
+    try {
+      parseAddressRange(range);
+    } catch (err) {
+      throw new ToolsConfigError(`${file}: tools.builtin.http.fetch.allow_addresses[${i}]: ${(err as Error).message}`);
+    }
+  });
   const llm = builtin['llm.chat'];
   if (llm?.api_key_env !== undefined && llm.api_key !== undefined) throw new ToolsConfigError(`${file}: tools.builtin.llm.chat: give api_key_env or api_key, not both`);
   return { builtin, commands: sections.tools?.commands ?? {}, mcpServers, base, file };
@@ -272,7 +286,7 @@ export async function buildRegistry(config: ToolsConfig, options: { clock?: () =
     if (b['tools.list'] !== undefined) registry.register(toolsListTool(registry));
     if (b['http.fetch'] !== undefined) {
       const h = b['http.fetch'] ?? {};
-      registry.register(httpFetchTool({ timeoutMs: h.timeout_ms, maxOutputBytes: h.max_output_bytes, maxRequestBytes: h.max_request_bytes }));
+      registry.register(httpFetchTool({ timeoutMs: h.timeout_ms, maxOutputBytes: h.max_output_bytes, maxRequestBytes: h.max_request_bytes, allowAddresses: h.allow_addresses }));
     }
     const llm = b['llm.chat'];
     if (llm !== undefined) {

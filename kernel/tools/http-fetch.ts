@@ -9,8 +9,18 @@
  * Redirects are not followed (the 3xx answer and its `location` come back;
  * following it is another, separately decided call). The body is read up to
  * the output limit (EFBIG past it); the timeout aborts the request.
+ *
+ * Whatever the policy says about names, the tool connects only to public
+ * unicast addresses (address-ranges.ts has the list: loopback, private,
+ * link-local, CGNAT, multicast, reserved, and IPv6 forms carrying such an
+ * IPv4 address), plus the ranges in `allowAddresses`; the check is made on
+ * the address each connection goes to (address-guard.ts). A refused address
+ * is EACCES naming the host, the address and `allow_addresses`.
  */
+import { fetch, Headers, type Agent, type Response } from 'undici';
 import { KernelError } from '../../syscalls/errno.ts';
+import { guardedAgent } from './address-guard.ts';
+import { AddressPolicy } from './address-ranges.ts';
 import type { JsonObject, ToolSpec } from './registry.ts';
 
 export interface HttpFetchOptions {
@@ -20,7 +30,12 @@ export interface HttpFetchOptions {
   readonly maxOutputBytes?: number;
   /** Largest request body, bytes. Default 256 KiB. */
   readonly maxRequestBytes?: number;
+  /** Address ranges (CIDR, or single addresses) the tool may connect to besides public unicast ones. Default none. */
+  readonly allowAddresses?: readonly string[];
 }
+
+/** ALLOW_SETTING is where an operator allows more address ranges. */
+export const ALLOW_SETTING = 'tools.builtin.http.fetch.allow_addresses';
 
 const TEXTUAL = /^(text\/|application\/([a-z0-9.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|yaml)\b)/i;
 /** Headers an agent may not set: the transport's business, or credentials it should not forge for another origin. */
@@ -58,8 +73,19 @@ async function readCapped(response: Response, limit: number, name: string): Prom
   return Buffer.concat(chunks);
 }
 
+/**
+ * httpFetchTool makes the tool. EINVAL if an entry of `allowAddresses` is not
+ * an address or CIDR range.
+ */
 export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
   const maxRequestBytes = options.maxRequestBytes ?? 256 * 1024;
+  let policy: AddressPolicy;
+  try {
+    policy = new AddressPolicy(options.allowAddresses);
+  } catch (err) {
+    throw new KernelError('EINVAL', `http.fetch: allowAddresses: ${(err as Error).message}`);
+  }
+  const dispatcher: Agent = guardedAgent({ policy, tool: 'http.fetch', setting: ALLOW_SETTING });
   return {
     name: 'http.fetch',
     description: 'One HTTP(S) request (GET or POST). Returns status, headers and body (text, or bodyBase64 for binary). Redirects are returned, not followed.',
@@ -89,9 +115,10 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       }
       let response: Response;
       try {
-        response = await fetch(url, { method, headers, body: (args.body as string | undefined) ?? null, redirect: 'manual', signal: call.signal });
+        response = await fetch(url, { method, headers, body: (args.body as string | undefined) ?? null, redirect: 'manual', signal: call.signal, dispatcher });
       } catch (err) {
         if (call.signal.aborted) throw call.signal.reason;
+        if (err instanceof Error && err.cause instanceof KernelError) throw err.cause;
         const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
         throw new KernelError('EIO', `http.fetch: ${method} ${url.origin} failed${cause}`);
       }

@@ -1,7 +1,9 @@
 /**
  * http.fetch against a real HTTP server on loopback: hosts allowlisted by a
  * policy glob on `url`, canonical URLs only, schemes other than http(s)
- * refused, redirects returned not followed, size and time limits.
+ * refused, redirects returned not followed, size and time limits. Loopback
+ * is refused unless allowed, so these kernels allow 127.0.0.0/8
+ * (http-fetch-addresses.test.ts tests the address check itself).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkUrl, httpFetchTool } from '../../kernel/tools/http-fetch.ts';
@@ -39,9 +41,11 @@ beforeAll(async () => {
 
 afterAll(() => server.close());
 
+const LOOPBACK = ['127.0.0.0/8'];
+
 function kernel(limits: { maxOutputBytes?: number; timeoutMs?: number } = {}) {
   const registry = new ToolRegistry();
-  registry.register(httpFetchTool(limits));
+  registry.register(httpFetchTool({ ...limits, allowAddresses: LOOPBACK }));
   return toolKernel({ policy: policy(`{ id: loopback-only, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch], args: [{ arg: url, glob: '${server.url}/**' }] }`), registry });
 }
 
@@ -118,7 +122,7 @@ describe('http.fetch', () => {
 
   it('EIO when the host cannot be reached', async () => {
     const registry = new ToolRegistry();
-    registry.register(httpFetchTool());
+    registry.register(httpFetchTool({ allowAddresses: LOOPBACK }));
     const k = toolKernel({ policy: policy('{ id: any-url, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch] }'), registry });
     const closed = await localServer(() => {});
     const url = closed.url;
