@@ -58,12 +58,17 @@ export function principalOf(req: FastifyRequest): Principal {
   return req.principal;
 }
 
-/** refuse answers 403 with `message` (errno EACCES), counted and sampled by the RefusalLog. */
+/**
+ * refuse answers 403 with `message` (errno EACCES) and, as RFC 6750 has it,
+ * `WWW-Authenticate: Bearer error="insufficient_scope"` — so a client can
+ * tell "this credential may not" from a kernel EACCES; counted and sampled
+ * by the RefusalLog.
+ */
 export function refuse(ctx: ServiceContext, req: FastifyRequest, reply: FastifyReply, message: string): FastifyReply {
   const principal = req.principal;
   const by = principal === null || principal.kind === 'operator' ? req.ip : `${req.ip} as principal ${principal.name}`;
   ctx.refusals.refused(403, by, `403 ${req.method} ${req.url.slice(0, 200)} from ${by}: ${message}`);
-  return reply.code(403).send({ error: message, errno: 'EACCES' });
+  return reply.code(403).header('www-authenticate', 'Bearer error="insufficient_scope"').send({ error: message, errno: 'EACCES' });
 }
 
 /** ClaimedAgent is the `agent` of an evaluate request body. */

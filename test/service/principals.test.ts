@@ -256,6 +256,12 @@ describe('what an agent credential may reach', () => {
     expect(r.body).toEqual({ errno: 'EACCES', error: expect.stringMatching(/^principal outsider \(agent outsider\) may not call \S+ \S+: an agent credential may call only POST \/v1\/evaluate/) });
   });
 
+  it('a refusal names the scope in WWW-Authenticate (RFC 6750), so clients tell it from a kernel EACCES', async () => {
+    const res = await fetch(`${agentd.url}/v1/processes`, { headers: { authorization: `Bearer ${agent.token}` } });
+    expect(res.status).toBe(403);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer error="insufficient_scope"');
+  });
+
   it('refused calls change nothing: no process, the policy stays, no credential made or revoked', async () => {
     const version = (await agentd.api('GET', '/v1/policy')).body.version;
     const names = (await agentd.api('GET', '/v1/principals')).body.map((p: { name: string }) => p.name);
