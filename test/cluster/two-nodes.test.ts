@@ -105,9 +105,10 @@ describe.skipIf(redis === undefined)('two agentd nodes on one Redis are one kern
     expect(asked).toMatchObject({ decision: 'require_approval', rule: 'payments-need-approval' });
     const waiting = b.api('GET', `/v1/approvals/${asked.approval_id}?wait=10000`);
     await until(async () => ((await b.api('GET', '/v1/approvals')).body as { id: string }[]).some((q) => q.id === asked.approval_id), 'the question on B');
-    // The agent that asked cannot answer its own question, through any node.
-    const self = await b.api('POST', `/v1/approvals/${asked.approval_id}/approve`, { approver: 'payer' });
-    expect([self.status, self.body.errno]).toEqual([403, 'EPERM']);
+    // The agent that asked cannot answer its own question, through any node: its credential may not answer.
+    const payer = (await b.api('POST', '/v1/principals', { agent: 'payer' })).body.token as string;
+    const self = await fetch(`${b.url}/v1/approvals/${asked.approval_id}/approve`, { method: 'POST', headers: { authorization: `Bearer ${payer}`, 'content-type': 'application/json' }, body: '{}' });
+    expect([self.status, ((await self.json()) as { errno: string }).errno]).toEqual([403, 'EACCES']);
     expect((await b.api('POST', `/v1/approvals/${asked.approval_id}/deny`, { reason: 'no' })).status).toBe(200);
     expect((await waiting).body).toMatchObject({ status: 'denied', answer: { approved: false } });
     expect((await a.api('GET', `/v1/approvals/${asked.approval_id}`)).body.status).toBe('denied');

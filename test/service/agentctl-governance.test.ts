@@ -69,11 +69,11 @@ describe('agentctl approvals, approve and deny', () => {
     expect(approval?.detail).toContain('operator');
   });
 
-  it('deny ID refuses the request: the agent gets an errno; --as names the approver', async () => {
+  it('deny ID refuses the request: the agent gets an errno; --as adds a display name to the principal', async () => {
     const pid = await spawnAgent(agentd, DELETER, { id: 'deleter-2' });
     const pending = await pendingFor(pid);
     const r = await agentctl(agentd, 'deny', pending.id, '--reason', 'not today', '--as', 'alice');
-    expect(r).toMatchObject({ status: 0, stdout: `${pending.id}: denied by alice\n` });
+    expect(r).toMatchObject({ status: 0, stdout: `${pending.id}: denied by operator (as alice)\n` });
     await until(async () => /refused E[A-Z]+/.test(await output(pid)), 'the refusal');
     expect((await agentctl(agentd, 'approvals')).stdout).not.toContain(pending.id);
   });
