@@ -3,13 +3,17 @@
  * the records run on from seq 1 with nothing lost before the tail, a torn
  * last line (if the kill cut a write) is reported as such, and every write an
  * agent saw succeed is on the record — the log is written before the action.
+ * The same around segment rolls: every segment verifies in order, only the
+ * last may end torn, and the log reopens in its last segment.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainRecord } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
+import { listSegments } from '../../kernel/recorder/segments.ts';
+import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import { NODE_FLAGS, REPO, scratch } from './helpers.ts';
 
@@ -23,20 +27,35 @@ const PROGRESS = 200;
 interface Killed {
   /** Per agent, the highest n it printed in `wrote <agent> <n>` (the writes it saw succeed). */
   readonly progress: ReadonlyMap<string, number>;
+  /** The highest segment index the fixture printed `rolled <index>` for (0: none). */
+  readonly rolled: number;
   readonly signal: NodeJS.Signals | null;
+}
+
+interface KillAt {
+  /** Freeze the host after one agent's `freeze`-th write, then kill. */
+  readonly freeze?: number;
+  /** Segment size for the log (0: one file). */
+  readonly segmentBytes?: number;
+  /** Kill once the log has rolled to segment `rolls`; with `freezeRoll` the host freezes right as it opens it. */
+  readonly rolls?: number;
+  readonly freezeRoll?: boolean;
 }
 
 /**
  * runAndKill starts the fixture and SIGKILLs it once every agent has made
  * PROGRESS writes or, with `freeze`, once the host froze right after one
- * agent's `freeze`-th write.
+ * agent's `freeze`-th write or, with `rolls`, once the log rolled that often.
  */
-function runAndKill(log: string, freeze: number): Promise<Killed> {
+function runAndKill(log: string, at: KillAt): Promise<Killed> {
+  const { freeze = 0, segmentBytes = 0, rolls = 0 } = at;
   return new Promise((resolve, reject) => {
-    const args = [...NODE_FLAGS, 'test/governance/fixtures/kill9-kernel.ts', log, String(AGENTS), String(freeze)];
+    const args = [...NODE_FLAGS, 'test/governance/fixtures/kill9-kernel.ts', log, String(AGENTS), String(freeze), String(segmentBytes), String(at.freezeRoll ? rolls : 0)];
     const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    const ready = () => (freeze > 0 ? [...progress.values()].includes(freeze) : progress.size === AGENTS && [...progress.values()].every((n) => n >= PROGRESS));
+    const ready = () =>
+      rolls > 0 ? rolled >= rolls : freeze > 0 ? [...progress.values()].includes(freeze) : progress.size === AGENTS && [...progress.values()].every((n) => n >= PROGRESS);
     const progress = new Map<string, number>();
+    let rolled = 0;
     let partial = '';
     let stderr = '';
     let killed = false;
@@ -46,8 +65,9 @@ function runAndKill(log: string, freeze: number): Promise<Killed> {
       partial = lines.pop()!;
       for (const line of lines) {
         const m = /^wrote (\S+) (\d+)$/.exec(line);
-        if (m === null) continue;
-        progress.set(m[1]!, Number(m[2]));
+        if (m !== null) progress.set(m[1]!, Number(m[2]));
+        const r = /^rolled (\d+)$/.exec(line);
+        if (r !== null) rolled = Math.max(rolled, Number(r[1]));
       }
       if (!killed && ready()) {
         killed = true;
@@ -58,7 +78,7 @@ function runAndKill(log: string, freeze: number): Promise<Killed> {
     // 'close' fires after stdout is drained: every line the fixture wrote before dying is counted.
     child.on('close', (status, signal) => {
       if (!killed) reject(new Error(`fixture ended by itself (status ${status}): ${stderr}`));
-      else resolve({ progress, signal });
+      else resolve({ progress, rolled, signal });
     });
   });
 }
@@ -73,7 +93,7 @@ describe.each([
   let text: string;
 
   beforeAll(async () => {
-    killed = await runAndKill(log, freeze);
+    killed = await runAndKill(log, { freeze });
     text = readFileSync(log, 'utf8');
   });
 
@@ -129,5 +149,84 @@ describe.each([
     } else {
       expect(() => new FileDecisionLog(log)).toThrow(expect.objectContaining({ errno: 'EIO' }));
     }
+  });
+});
+
+/** recordsOf parses every complete line of `text`. */
+function recordsOf(text: string): ChainRecord[] {
+  return text.split('\n').flatMap((l) => {
+    try {
+      return [JSON.parse(l) as ChainRecord];
+    } catch {
+      return [];
+    }
+  });
+}
+
+// prettier-ignore
+describe.each([
+  ['just after the log opened its 4th segment, before anything was written to it', { segmentBytes: 16 * 1024, rolls: 4, freezeRoll: true }],
+  ['at a moment of the test’s choosing while segments of 4 KiB roll every few milliseconds', { segmentBytes: 4 * 1024, rolls: 12 }],
+] as const)('kill -9 around a segment roll, %s', (_when, at) => {
+  const dir = join(files.dir, `rolls-${at.rolls}`);
+  const log = join(dir, 'decisions.jsonl');
+  let killed: Killed;
+  let texts: string[];
+
+  beforeAll(async () => {
+    mkdirSync(dir);
+    killed = await runAndKill(log, at);
+    texts = listSegments(log).map((s) => readFileSync(s.path, 'utf8'));
+  });
+
+  it('the fixture is killed by SIGKILL after the log rolled', () => {
+    expect(killed.signal).toBe('SIGKILL');
+    expect(killed.rolled).toBeGreaterThanOrEqual(at.rolls);
+    expect(listSegments(log).map((s) => s.index)).toEqual(Array.from({ length: texts.length }, (_, i) => i + 1));
+    if ('freezeRoll' in at) {
+      // Frozen as the segment was opened: it exists and holds nothing yet.
+      expect(texts.length).toBe(at.rolls);
+      expect(statSync(listSegments(log).at(-1)!.path).size).toBe(0);
+    }
+  });
+
+  it('every segment verifies in order, seqs contiguous from 1 across them; only the last may end torn', () => {
+    const segments = listSegments(log);
+    const result = verifyLogFile(log);
+    for (const text of texts.slice(0, -1)) expect(text.endsWith('\n')).toBe(true);
+    const whole = texts.join('');
+    const complete = whole.slice(0, whole.lastIndexOf('\n') + 1);
+    const lines = complete.split('\n').slice(0, -1);
+    if (!result.ok) {
+      expect(result.problem!.kind).toBe('torn-tail');
+      expect(result.problem!.segment).toBe(segments.at(-1)!.name);
+      expect(result.problem!.seq).toBe(lines.length + 1);
+    }
+    if ('freezeRoll' in at) expect(result.ok).toBe(true);
+    expect(result.records).toBe(lines.length);
+    expect(verifyLog(complete)).toEqual({ ok: true, records: lines.length, head: result.head });
+    expect(lines.map((l) => (JSON.parse(l) as ChainRecord).seq)).toEqual(Array.from({ length: lines.length }, (_, i) => i + 1));
+  });
+
+  it('every write an agent saw succeed is on the record', () => {
+    const records = recordsOf(texts.join(''));
+    for (const [agent, n] of killed.progress) {
+      const writes = records.filter((r) => r.agent === agent && r.decision === 'allow' && r.syscall === 'SYS_WRITE').length;
+      expect(writes, agent).toBeGreaterThanOrEqual(2 * n);
+    }
+  });
+
+  it('a whole log reopens in its last segment and goes on; a torn one is refused', () => {
+    const result = verifyLogFile(log);
+    const last = listSegments(log).at(-1)!;
+    if (!result.ok) {
+      expect(() => new FileDecisionLog(log, { segmentBytes: at.segmentBytes })).toThrow(expect.objectContaining({ errno: 'EIO' }));
+      return;
+    }
+    const reopened = new FileDecisionLog(log, { segmentBytes: at.segmentBytes });
+    expect([reopened.count, reopened.head, reopened.current.index]).toEqual([result.records, result.head, last.index]);
+    reopened.record({ type: 'signal', pid: 0, agentId: 'kernel', detail: 'recovered after kill -9' });
+    reopened.close();
+    expect(verifyLogFile(log)).toMatchObject({ ok: true, records: result.records + 1, segments: last.index });
   });
 });
