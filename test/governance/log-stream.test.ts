@@ -93,6 +93,8 @@ describe('LineSplitter', () => {
 
 const K = 150;
 const records = lines.map((l) => JSON.parse(l) as ChainRecord);
+/** reordered writes `r` with `time` before `seq`: the same fields and hash, not the bytes that were sealed. */
+const reordered = ({ seq, time, ...rest }: ChainRecord) => JSON.stringify({ time, seq, ...rest });
 // prettier-ignore
 const TAMPERED: readonly [what: string, text: string][] = [
   ['a good log', good],
@@ -107,7 +109,7 @@ const TAMPERED: readonly [what: string, text: string][] = [
   ['a line that is not JSON', joined(lines.map((l, i) => (i === K - 1 ? 'not json' : l)))],
   ['a line that is JSON but no record', joined(lines.map((l, i) => (i === K - 1 ? '[1,2]' : l)))],
   ['an empty line', joined(lines.map((l, i) => (i === K - 1 ? '' : l)))],
-  ['a record with its keys in another order', joined(lines.map((l, i) => (i === K - 1 ? JSON.stringify({ time: records[i]!.time, ...records[i]! }) : l)))],
+  ['a record with its keys in another order', joined(lines.map((l, i) => (i === K - 1 ? reordered(records[i]!) : l)))],
   ['a line of 2 MiB in the middle', joined(lines.map((l, i) => (i === K - 1 ? `{"seq":${K},${'x'.repeat(2 << 20)}` : l)))],
   ['an unterminated line of 2 MiB at the end', `${good}{"seq":${N + 1},${'x'.repeat(2 << 20)}`],
 ];
