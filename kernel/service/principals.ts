@@ -10,7 +10,7 @@
  *   { "version": 1, "principals": [{ "name", "agent", "labels", "capabilities", "sha256", "createdAt" }] }
  * so credentials survive a restart and the file never holds a usable token.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
@@ -117,8 +117,9 @@ interface StoredPrincipal {
 
 const validateFile = new Ajv({ strict: false }).compile<{ version: 1; principals: StoredPrincipal[] }>(FILE_SCHEMA);
 
-function sha256(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
+/** sha256 is the hex digest of a token (the one-shot hash with a string result: ~0.5 µs, no Buffer). */
+function sha256(token: string): string {
+  return hash('sha256', token, 'hex');
 }
 
 /** principalsFile is where agentd keeps its credentials. */
@@ -160,14 +161,14 @@ function freeze(stored: StoredPrincipal): AgentPrincipal {
  */
 export class PrincipalStore {
   readonly file: string;
-  private readonly operator: Buffer;
-  private readonly byDigest = new Map<string, AgentPrincipal>();
+  /** Every principal by the SHA-256 of its token: the operator and each agent credential. */
+  private readonly byDigest = new Map<string, Principal>();
   private readonly byName = new Map<string, AgentPrincipal>();
   private readonly clock: () => number;
 
   private constructor(file: string, operatorToken: string, clock: () => number) {
     this.file = file;
-    this.operator = sha256(operatorToken);
+    this.byDigest.set(sha256(operatorToken), OPERATOR);
     this.clock = clock;
   }
 
@@ -194,7 +195,7 @@ export class PrincipalStore {
     }
     if (!validateFile(data)) throw new ConfigError(`${file}: not a principals file: ${validateFile.errors?.[0]?.instancePath || 'root'} ${validateFile.errors?.[0]?.message ?? ''}`);
     for (const stored of data.principals) {
-      if (store.byName.has(stored.name) || store.byDigest.has(stored.sha256)) throw new ConfigError(`${file}: credential ${stored.name} appears twice`);
+      if (store.byName.has(stored.name) || store.byDigest.has(stored.sha256)) throw new ConfigError(`${file}: credential ${stored.name}: its name or token digest is already taken`);
       const principal = freeze(stored);
       store.byName.set(principal.name, principal);
       store.byDigest.set(principal.sha256, principal);
@@ -205,18 +206,17 @@ export class PrincipalStore {
 
   /**
    * authenticate maps an Authorization header to its principal, or
-   * undefined. The token is hashed once; the operator's digest is compared
-   * with timingSafeEqual, and an agent's is a Map lookup keyed by the
-   * digest, so the time taken does not depend on how much of a stored token
-   * a guess shares (a caller cannot steer a SHA-256 towards a stored one).
+   * undefined: the token is hashed once and the digest looked up in a Map,
+   * O(1) whatever the number of credentials. Tokens are never compared with
+   * each other, only SHA-256 digests, so the time a comparison takes says
+   * nothing about how much of a real token a guess shares (a caller cannot
+   * steer a digest towards a stored one): constant time where it matters.
    */
   authenticate(header: string | undefined): Principal | undefined {
     if (header === undefined || !header.startsWith('Bearer ')) return undefined;
     const token = header.slice(7).trim();
     if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
-    const digest = sha256(token);
-    if (timingSafeEqual(digest, this.operator)) return OPERATOR;
-    return this.byDigest.get(digest.toString('hex'));
+    return this.byDigest.get(sha256(token));
   }
 
   /** list returns every credential, oldest first. */
@@ -247,7 +247,7 @@ export class PrincipalStore {
       agent: grant.agent,
       labels: { ...grant.labels },
       capabilities: [...(grant.capabilities ?? [])],
-      sha256: sha256(token).toString('hex'),
+      sha256: sha256(token),
       createdAt: this.clock(),
     });
     this.byName.set(name, principal);
