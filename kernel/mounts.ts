@@ -8,13 +8,14 @@
 import { KernelError } from '../syscalls/errno.ts';
 import type { VfsBackend } from '../vfs/backend.ts';
 import { agentRoot } from '../vfs/agent-vfs.ts';
+import type { Quota } from '../vfs/quota.ts';
 import { isWithin, resolvePath } from '../vfs/path.ts';
 
 export interface KernelMount {
   /** `mem/semantic` (in each agent's tree) or `/shared` (one place for every agent). */
   readonly path: string;
-  /** The backend agent `agentId` sees there; called once per agent tree. */
-  readonly backend: (agentId: string) => VfsBackend;
+  /** The backend agent `agentId` sees there; called once per agent tree. A backend that keeps data in the kernel's memory charges it to `quota`, the agent's. */
+  readonly backend: (agentId: string, quota: Quota) => VfsBackend;
   readonly readOnly?: boolean;
 }
 
@@ -40,6 +41,6 @@ export function checkMounts(mounts: readonly KernelMount[]): void {
 }
 
 /** agentMounts builds agent `agentId`'s extra mounts for its AgentVfs. */
-export function agentMounts(mounts: readonly KernelMount[], agentId: string): { point: string; backend: VfsBackend; readOnly: boolean }[] {
-  return mounts.map((m) => ({ point: mountPoint(m.path, agentId), backend: m.backend(agentId), readOnly: m.readOnly ?? false }));
+export function agentMounts(mounts: readonly KernelMount[], agentId: string, quota: Quota): { point: string; backend: VfsBackend; readOnly: boolean }[] {
+  return mounts.map((m) => ({ point: mountPoint(m.path, agentId), backend: m.backend(agentId, quota), readOnly: m.readOnly ?? false }));
 }

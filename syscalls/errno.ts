@@ -17,6 +17,7 @@ export const ERRNO = {
   EINVAL: 22,
   EMFILE: 24,
   EFBIG: 27,
+  ENOSPC: 28,
   EROFS: 30,
   ENAMETOOLONG: 36,
   ENOSYS: 38,

@@ -9,7 +9,7 @@
 /** Errno names a syscall can fail with. */
 type Errno =
   | 'EPERM' | 'ENOENT' | 'ESRCH' | 'EIO' | 'ENOEXEC' | 'EBADF' | 'EAGAIN' | 'ENOMEM' | 'EACCES' | 'EEXIST'
-  | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EMFILE' | 'EFBIG' | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY'
+  | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'EMFILE' | 'EFBIG' | 'ENOSPC' | 'EROFS' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY'
   | 'EINTR' | 'EPIPE' | 'ECHILD' | 'ETIMEDOUT';
 
 type SyscallName =

@@ -1,10 +1,14 @@
 /**
  * MemfsBackend stores a tree in its own memfs Volume, so no two mounts share
- * storage. memfs errors are mapped onto errno values.
+ * storage. memfs errors are mapped onto errno values. The tree lives in the
+ * kernel's memory, so it is bounded by a Quota (bytes of data, files and
+ * directories), which may be shared with the agent's other memfs mounts:
+ * growth past it is ENOSPC and changes nothing.
  */
 import { Volume } from 'memfs';
 import { KernelError, isErrno } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
+import { Quota } from './quota.ts';
 
 interface MemfsDirent {
   name: unknown;
@@ -26,9 +30,17 @@ function guard<T>(path: string, op: () => T): T {
   }
 }
 
+const CREATES: ReadonlySet<OpenMode> = new Set(['w', 'w+', 'a', 'a+']);
+
 export class MemfsBackend implements VfsBackend {
   readonly kind = 'memfs';
+  readonly quota: Quota;
   private readonly vol = new Volume();
+
+  /** MemfsBackend makes an empty tree bounded by `quota` (none by default). */
+  constructor(quota: Quota = Quota.unlimited()) {
+    this.quota = quota;
+  }
 
   /** fromFiles builds a backend holding `files` (path → text), creating parents. */
   static fromFiles(files: Readonly<Record<string, string>>): MemfsBackend {
@@ -56,25 +68,56 @@ export class MemfsBackend implements VfsBackend {
     );
   }
 
+  /** missing counts the directories a mkdir of `path` would create. */
+  private missing(path: string, recursive: boolean): number {
+    if (!recursive) return this.vol.existsSync(path) ? 0 : 1;
+    let count = 0;
+    for (let at = path; at !== '/' && at !== '' && !this.vol.existsSync(at); at = at.slice(0, at.lastIndexOf('/')) || '/') count++;
+    return count;
+  }
+
   mkdir(path: string, recursive: boolean): void {
     guard(path, () => {
       if (recursive && this.vol.existsSync(path) && !this.vol.statSync(path).isDirectory()) throw new KernelError('EEXIST', `exists and is a file: ${path}`);
-      this.vol.mkdirSync(path, { recursive });
+      const created = this.missing(path, recursive);
+      this.quota.reserve(0, created, path);
+      try {
+        this.vol.mkdirSync(path, { recursive });
+      } catch (err) {
+        this.quota.release(0, created);
+        throw err;
+      }
     });
   }
 
   unlink(path: string): void {
     guard(path, () => {
-      if (this.vol.statSync(path).isDirectory()) this.vol.rmdirSync(path);
+      const st = this.vol.statSync(path);
+      if (st.isDirectory()) this.vol.rmdirSync(path);
       else this.vol.unlinkSync(path);
+      this.quota.release(st.isDirectory() ? 0 : Number(st.size), 1);
     });
   }
 
   open(path: string, mode: OpenMode): BackendFile {
     const vol = this.vol;
+    const quota = this.quota;
     const fd = guard(path, () => {
-      if (vol.existsSync(path) && vol.statSync(path).isDirectory()) throw new KernelError('EISDIR', `is a directory: ${path}`);
-      return vol.openSync(path, mode);
+      const exists = vol.existsSync(path);
+      const st = exists ? vol.statSync(path) : undefined;
+      if (st?.isDirectory()) throw new KernelError('EISDIR', `is a directory: ${path}`);
+      const creates = !exists && CREATES.has(mode);
+      if (creates) quota.reserve(0, 1, path);
+      let opened: number;
+      try {
+        opened = vol.openSync(path, mode);
+      } catch (err) {
+        if (creates) quota.release(0, 1);
+        throw err;
+      }
+      // w and w+ truncate: what the file held is free again.
+      if (st !== undefined && (mode === 'w' || mode === 'w+')) quota.release(Number(st.size), 0);
+      return opened;
     });
     let closed = false;
     const writable = mode !== 'r';
@@ -86,7 +129,17 @@ export class MemfsBackend implements VfsBackend {
       },
       write(data, position) {
         if (!writable) throw new KernelError('EBADF', `not open for writing: ${path}`);
-        return guard(path, () => vol.writeSync(fd, data, 0, data.byteLength, position));
+        return guard(path, () => {
+          // A write past the end grows the file (a gap included): reserve the growth first.
+          const growth = Math.max(0, position + data.byteLength - Number(vol.fstatSync(fd).size));
+          quota.reserve(growth, 0, path);
+          try {
+            return vol.writeSync(fd, data, 0, data.byteLength, position);
+          } catch (err) {
+            quota.release(growth, 0);
+            throw err;
+          }
+        });
       },
       size() {
         return guard(path, () => Number(vol.fstatSync(fd).size));

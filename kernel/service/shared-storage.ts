@@ -51,13 +51,13 @@ export function openSharedStorage(settings: SharedStorageSettings, log: FileDeci
   if (redis === undefined) {
     const onRedis = settings.mounts.find((m) => m.backend === 'redis');
     if (onRedis !== undefined) throw new ConfigError(`mounts: ${onRedis.path} is on redis, but there is no redis: section`);
-    return { recorder: log, mounts: settings.mounts.map((m) => ({ path: m.path, backend: () => new MemfsBackend(), readOnly: m.readOnly })), close: async () => {} };
+    return { recorder: log, mounts: settings.mounts.map((m) => ({ path: m.path, backend: (_agentId, quota) => new MemfsBackend(quota), readOnly: m.readOnly })), close: async () => {} };
   }
   const client: RedisClient = connectRedis(redis);
   const mounts: KernelMount[] = settings.mounts.map((m) => ({
     path: m.path,
     readOnly: m.readOnly,
-    backend: m.backend === 'redis' ? (agentId: string) => new RedisBackend(client, { prefix: redis.keyPrefix, root: redisRoot(m.path, agentId) }) : () => new MemfsBackend(),
+    backend: m.backend === 'redis' ? (agentId: string) => new RedisBackend(client, { prefix: redis.keyPrefix, root: redisRoot(m.path, agentId) }) : (_agentId: string, quota) => new MemfsBackend(quota),
   }));
   const mode = settings.stream.mode;
   const stream = mode === 'off' ? undefined : RedisStreamLog.connect(client, { prefix: redis.keyPrefix, node: redis.nodeId, replicas: settings.stream.replicas, replicaTimeoutMs: settings.stream.replicaTimeoutMs });
