@@ -1,24 +1,30 @@
 /**
  * WriteTracker remembers, per agent, fingerprints of the content the agent
- * wrote into its VFS, so the kernel can tell when a tool is about to execute
- * that content (the `vfs-to-exec` flow). Fingerprints are taken after
- * collapsing whitespace, of:
- *   - the whole content of each written file,
- *   - each of its lines of 8 or more characters,
- *   - winnowed 16-character windows (Schleimer, Wilkerson and Aiken's
- *     winnowing, window 8), so any shared run of 23 or more characters is
- *     found wherever it sits in either text.
- * Each fingerprint is a 53-bit hash (two 32-bit FNV-1a variants), so
- * accidental matches are negligible. Content is fed when a file written
- * through an fd is closed, and for files still open when a tool is checked.
+ * wrote into its VFS (kernel/tools/fingerprint.ts: whole contents, lines,
+ * and any run of 23 or more characters) and the names of the files and
+ * directories it created, so the kernel can tell when a tool is about to
+ * execute that content (the `vfs-to-exec` flow). Content is fed when a file
+ * written through an fd is closed, and for files still open when a tool is
+ * checked; the tracker is per agent tree, so every process of the agent
+ * (children included) shares it.
+ *
+ * Bounded work and memory: content up to INLINE_BYTES is fingerprinted at
+ * once; larger content goes to a worker thread, and until its fingerprints
+ * are in, every check fails closed ("written"). At most MAX_FINGERPRINTS are
+ * kept per agent (a compact open-addressing table); past that the tracker is
+ * saturated and fails closed for good.
  *
  * This is provenance by content, not taint tracking through computation: it
  * stops an agent that writes a script and hands it (or a part of it) to a
  * tool that executes it, not one that computes the script afresh — policy on
  * the executing tool governs that.
  */
+import { Worker } from 'node:worker_threads';
 import type { AgentVfs } from '../../vfs/agent-vfs.ts';
 import type { DirEntry } from '../../vfs/backend.ts';
+import { fingerprints } from './fingerprint.ts';
+
+export { fingerprints } from './fingerprint.ts';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -27,71 +33,146 @@ function after<T, U>(value: MaybePromise<T>, next: (v: T) => MaybePromise<U>): M
   return value instanceof Promise ? value.then(next) : next(value);
 }
 
-const K = 16;
-const W = 8;
-const MIN_LINE = 8;
 /** Past this many fingerprints an agent's tracker is saturated and answers "written" to every check (fail closed). */
-export const MAX_FINGERPRINTS = 2_000_000;
+export const MAX_FINGERPRINTS = 262_144;
+/** Content up to this size is fingerprinted on the spot; larger content in the worker. */
+export const INLINE_BYTES = 64 * 1024;
+/** The longest text a check fingerprints (on the spot, since the decision waits for it); a longer one counts as written (fail closed). */
+export const MAX_CHECKED = 256 * 1024;
 const decoder = new TextDecoder();
 
-function normalize(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+/** Charge receives kernel time (ns) spent for the agent. */
+export type Charge = (ns: number) => void;
+
+/** PrintSet is a set of 53-bit fingerprints in a Float64Array with open addressing (0 marks an empty slot). */
+class PrintSet {
+  private slots = new Float64Array(1024);
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(print: number): void {
+    const key = print === 0 ? 1 : print;
+    if ((this.count + 1) * 2 > this.slots.length) this.grow();
+    const mask = this.slots.length - 1;
+    for (let i = (key % this.slots.length) & mask; ; i = (i + 1) & mask) {
+      const at = this.slots[i]!;
+      if (at === key) return;
+      if (at === 0) {
+        this.slots[i] = key;
+        this.count++;
+        return;
+      }
+    }
+  }
+
+  has(print: number): boolean {
+    const key = print === 0 ? 1 : print;
+    const mask = this.slots.length - 1;
+    for (let i = (key % this.slots.length) & mask; ; i = (i + 1) & mask) {
+      const at = this.slots[i]!;
+      if (at === key) return true;
+      if (at === 0) return false;
+    }
+  }
+
+  private grow(): void {
+    const old = this.slots;
+    this.slots = new Float64Array(old.length * 2);
+    this.count = 0;
+    for (const key of old) if (key !== 0) this.add(key);
+  }
+
+  clear(): void {
+    this.slots = new Float64Array(1024);
+    this.count = 0;
+  }
 }
 
-/** hash53 hashes text[from, to) into a 53-bit integer. */
-function hash53(text: string, from: number, to: number): number {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15);
+/** FingerprintWorker hands large content to one shared worker thread, started on first use and never keeping the process alive. */
+class FingerprintWorker {
+  private worker: Worker | undefined;
+  private next = 1;
+  private readonly waiting = new Map<number, { resolve: (prints: Float64Array, ns: number) => void; reject: (err: Error) => void }>();
+
+  fingerprint(bytes: Uint8Array): Promise<{ prints: Float64Array; ns: number }> {
+    const worker = (this.worker ??= this.start());
+    const id = this.next++;
+    const copy = bytes.slice();
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve: (prints, ns) => resolve({ prints, ns }), reject });
+      worker.ref();
+      worker.postMessage({ id, bytes: copy }, [copy.buffer]);
+    });
   }
-  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+
+  private start(): Worker {
+    const worker = new Worker(new URL('./fingerprint-worker.ts', import.meta.url));
+    worker.unref();
+    worker.on('message', (m: { id: number; prints: Float64Array; ns: number }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      if (this.waiting.size === 0) worker.unref();
+      w?.resolve(m.prints, m.ns);
+    });
+    const fail = (err: Error) => {
+      this.worker = undefined;
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', () => fail(new Error('the fingerprint worker ended')));
+    return worker;
+  }
 }
 
-/** fingerprints lists the whole, line and winnowed window fingerprints of `raw`. */
-export function fingerprints(raw: string): number[] {
-  const text = normalize(raw);
-  if (text.length === 0) return [];
-  const out = [hash53(text, 0, text.length)];
-  for (const line of raw.split('\n')) {
-    const l = normalize(line);
-    if (l.length >= MIN_LINE) out.push(hash53(l, 0, l.length));
-  }
-  const grams = text.length - K + 1;
-  if (grams <= 0) return out;
-  const hashes = new Float64Array(grams);
-  for (let i = 0; i < grams; i++) hashes[i] = hash53(text, i, i + K);
-  // Winnowing: the smallest hash of every run of W consecutive windows (the rightmost on ties), each once.
-  const width = Math.min(W, grams);
-  let last = -1;
-  for (let start = 0; start + width <= grams; start++) {
-    let min = start;
-    for (let i = start + 1; i < start + width; i++) if (hashes[i]! <= hashes[min]!) min = i;
-    if (min !== last) out.push(hashes[min]!);
-    last = min;
-  }
-  return out;
-}
+const worker = new FingerprintWorker();
 
 export class WriteTracker {
-  private readonly seen = new Set<number>();
+  private readonly seen = new PrintSet();
   private saturated = false;
   private pending = 0;
 
-  /** add remembers `content` (text, or bytes decoded as UTF-8) as written by the agent. */
-  add(content: string | Uint8Array): void {
+  /**
+   * add remembers `content` (text, or bytes decoded as UTF-8) as written by
+   * the agent: at once when small, else in the worker (checks fail closed
+   * until it is done). `charge` gets the kernel time spent.
+   */
+  add(content: string | Uint8Array, charge?: Charge): void {
     if (this.saturated) return;
-    const text = typeof content === 'string' ? content : decoder.decode(content);
-    for (const f of fingerprints(text)) this.seen.add(f);
+    const size = typeof content === 'string' ? content.length : content.byteLength;
+    if (size > INLINE_BYTES) {
+      const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
+      const done = worker.fingerprint(bytes).then(({ prints, ns }) => {
+        charge?.(ns);
+        this.remember(prints);
+      });
+      // A worker that failed leaves the tracker saturated: fail closed.
+      this.pendingUntil(done.catch(() => void (this.saturated = true)));
+      return;
+    }
+    const started = performance.now();
+    this.remember(fingerprints(typeof content === 'string' ? content : decoder.decode(content)));
+    charge?.((performance.now() - started) * 1e6);
+  }
+
+  /** addName remembers a created file's or directory's path, each segment on its own (names can carry content too). */
+  addName(path: string, charge?: Charge): void {
+    for (const segment of path.split('/')) if (segment.length >= 8) this.add(segment, charge);
+  }
+
+  private remember(prints: ArrayLike<number>): void {
+    if (this.saturated) return;
+    for (let i = 0; i < prints.length; i++) this.seen.add(prints[i]!);
     if (this.seen.size > MAX_FINGERPRINTS) {
       this.saturated = true;
       this.seen.clear();
     }
   }
 
-  /** pendingUntil marks content still on its way (an asynchronous backend): until `done` settles, every check fails closed. */
+  /** pendingUntil marks content still on its way (a worker, an asynchronous backend): until `done` settles, every check fails closed. */
   pendingUntil(done: Promise<unknown>): void {
     this.pending++;
     const settle = () => void this.pending--;
@@ -101,10 +182,10 @@ export class WriteTracker {
   /**
    * wrote: does `text` (whole, one of its lines, or a run of 23+ characters)
    * match content the agent wrote? True while content is pending or once the
-   * tracker is saturated (fail closed).
+   * tracker is saturated, or for a text longer than MAX_CHECKED (fail closed).
    */
   wrote(text: string): boolean {
-    if (this.saturated || this.pending > 0) return true;
+    if (this.saturated || this.pending > 0 || text.length > MAX_CHECKED) return true;
     if (this.seen.size === 0) return false;
     return fingerprints(text).some((f) => this.seen.has(f));
   }

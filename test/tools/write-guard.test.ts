@@ -5,20 +5,26 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parsePolicy, PolicyError } from '../../kernel/policy/load.ts';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { commandTool } from '../../kernel/tools/command-tool.ts';
 import { ToolRegistry, type ToolSpec } from '../../kernel/tools/registry.ts';
+import { Sandbox, SANDBOX_DEFAULTS } from '../../kernel/tools/sandbox.ts';
+import { sandboxHost } from '../../kernel/tools/sandbox-host.ts';
 import { fingerprints, WriteTracker } from '../../kernel/tools/write-tracker.ts';
 import { syscallRecords } from '../syscalls/harness.ts';
 import { execReport, policy, toolKernel, TRY } from './helpers.ts';
 
-/** A real code-executing tool: node evaluates `code` from the JSON on its stdin. */
+/** A real code-executing tool: node evaluates `code` from the JSON on its stdin (in the command-tool sandbox). */
 const EVAL = "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const a=JSON.parse(s);process.stdout.write(String(eval(a.code)))})";
+const COMMAND = [process.execPath, '-e', EVAL];
 
 function jsEval(): ToolSpec {
   return commandTool({
     name: 'js.eval',
     description: 'evaluates JavaScript on the host',
-    command: [process.execPath, '-e', EVAL],
+    command: COMMAND,
+    sandbox: Sandbox.prepare({ host: sandboxHost(), command: COMMAND, cwd: dirname(fileURLToPath(import.meta.url)), settings: { ...SANDBOX_DEFAULTS, readOnly: [] } }),
     inputSchema: { type: 'object', required: ['code'], properties: { code: { type: 'string' }, label: { type: 'string' } }, additionalProperties: false },
     risk: 'critical',
     timeoutMs: 10_000,
@@ -148,6 +154,6 @@ describe('WriteTracker', () => {
     release();
     await new Promise((r) => setTimeout(r, 0));
     expect(t.wrote('anything at all')).toBe(false);
-    expect(fingerprints('')).toEqual([]);
+    expect(fingerprints('')).toHaveLength(0);
   });
 });
