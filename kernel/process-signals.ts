@@ -4,7 +4,8 @@
  * unblockable signals end the process at once (even mid-loop: the isolate is
  * disposed); SIGSTOP stops it (its next syscall waits); SIGCONT resumes it;
  * a handled signal runs the agent's handler at the next syscall boundary, or
- * at once if the agent is idle; otherwise the default action runs. SIGTERM
+ * at once if the agent is idle; otherwise the default action runs. A mask
+ * holds SIGSTOP only against other processes: an operator's SIGSTOP acts. SIGTERM
  * that is not ignored escalates to SIGKILL after the grace period. Every
  * outcome is published on the process's stream and the kernel-wide stream.
  */
@@ -100,7 +101,9 @@ export function sendSignal(host: SignalHost, proc: Process, signal: SignalName, 
       if (proc.exit === undefined) sendSignal(host, proc, 'SIGKILL', `SIGTERM grace period (${host.termGraceMs} ms)`);
     });
   }
-  if (proc.signals.blocked(signal)) {
+  // An operator's SIGSTOP is never held by the mask: an agent cannot make itself unstoppable.
+  const operatorStop = signal === 'SIGSTOP' && typeof sender === 'string';
+  if (proc.signals.blocked(signal) && !operatorStop) {
     proc.signals.post(signal);
     return publish(host, proc, sender, signal, 'pending');
   }

@@ -7,6 +7,7 @@
  * published on the kernel bus and the process's own stream.
  */
 import { describe, expect, it } from 'vitest';
+import { sendSignal } from '../../kernel/process-signals.ts';
 import type { SignalEvent } from '../../signals/signal-state.ts';
 import type { SignalName } from '../../signals/signal-table.ts';
 import { checkpointed, exited, hostPipe, IDLE, idle, kernelFor, listTree, parked, printed, SPIN, start, until, type LiveAgent } from '../live-agents.ts';
@@ -74,16 +75,29 @@ describe('a masked signal stays pending until unmasked', () => {
     expect(await listTree(kernel, 'usr', 'state/checkpoints')).toEqual(['1']);
   });
 
-  it('SIGSTOP: not stopped while masked; unmasking stops the agent at its next syscall until SIGCONT', async () => {
+  it('SIGSTOP from another process: not stopped while masked; unmasking stops the agent at its next syscall until SIGCONT', async () => {
     const { kernel, input, agent } = maskedAgent('SIGSTOP');
     await parked(agent);
-    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('pending');
+    expect(sendSignal(kernel, agent.proc, 'SIGSTOP', 4242)).toBe('pending');
     expect(pending(agent)).toEqual(['SIGSTOP']);
     expect(agent.proc.state).toBe('blocked');
     await input.send('go');
     await until(() => agent.proc.state === 'stopped', 'the unmasked SIGSTOP to stop the agent');
     await parked(agent);
     expect(pending(agent)).toEqual([]);
+    expect(agent.stdout()).not.toContain('after unmask');
+    expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
+    expect(await exited(agent)).toMatchObject({ status: 0 });
+    expect(agent.stdout()).toContain('after unmask');
+  });
+
+  it("an operator's SIGSTOP is never held by the mask: the agent stops at its next syscall", async () => {
+    const { kernel, input, agent } = maskedAgent('SIGSTOP');
+    await parked(agent);
+    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
+    expect(pending(agent)).toEqual([]);
+    await input.send('go');
+    await until(() => agent.proc.state === 'stopped', 'the operator\'s SIGSTOP to hold the agent');
     expect(agent.stdout()).not.toContain('after unmask');
     expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
     expect(await exited(agent)).toMatchObject({ status: 0 });

@@ -6,6 +6,7 @@
  * parked at its next syscall: stopping cannot interrupt JavaScript.
  */
 import { describe, expect, it } from 'vitest';
+import { sendSignal } from '../../kernel/process-signals.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, sleep, start, until } from '../live-agents.ts';
 
@@ -90,13 +91,13 @@ describe('SIGSTOP / SIGCONT', () => {
     expect(agent.proc.exit?.status).toBe(133);
   });
 
-  it('SIGSTOP twice needs one SIGCONT; a SIGCONT clears a SIGSTOP still pending under the mask', async () => {
+  it('SIGSTOP twice needs one SIGCONT; a SIGCONT clears a SIGSTOP (from another process) still pending under the mask', async () => {
     const kernel = kernelFor();
     const input = hostPipe();
     const agent = start(kernel, "sys.signal.mask(['SIGSTOP']); sys.read(0); sys.signal.unmask(['SIGSTOP']); console.log('not stopped');", { fds: { stdin: input.stdin } });
     await parked(agent);
-    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('pending');
-    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('pending');
+    expect(sendSignal(kernel, agent.proc, 'SIGSTOP', 4242)).toBe('pending');
+    expect(sendSignal(kernel, agent.proc, 'SIGSTOP', 4242)).toBe('pending');
     expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('ignored');
     expect(kernel.ps().find((p) => p.pid === agent.pid)?.pendingSignals).toEqual([]);
     await input.send('go');
