@@ -1,22 +1,28 @@
 /**
  * Policy regexes are RE2 (linear time): patterns that make a backtracking
  * engine run for ages decide at once, in the engine and through a real
- * kernel. The time bound is only a hang guard, not a performance assertion.
+ * kernel, on inputs up to the match limit; longer inputs are not read at
+ * all (a deny rule's pattern counts as matching them). The time bound is
+ * only a hang guard, not a performance assertion.
  */
 import { describe, expect, it } from 'vitest';
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
+import { MATCH_LIMIT } from '../../kernel/policy/matchers.ts';
 import { permissiveKernel, report } from '../syscalls/harness.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 
 const HANG_GUARD_MS = 2000;
 
+/** N: the longest input a pattern reads; backtracking engines explode long before it. */
+const N = MATCH_LIMIT - 1;
+
 /** CATASTROPHIC pairs a pattern with an input that never matches and makes a backtracking engine explode. */
 const CATASTROPHIC: readonly (readonly [pattern: string, input: string])[] = [
-  ['(a+)+$', `${'a'.repeat(100 * 1024)}b`],
-  ['(x+x+)+y', 'x'.repeat(100 * 1024)],
-  ['^(a|a)*$', `${'a'.repeat(100 * 1024)}!`],
-  ['^(.*a){20}$', `${'a'.repeat(100 * 1024 - 1)}b`],
+  ['(a+)+$', `${'a'.repeat(N - 1)}b`],
+  ['(x+x+)+y', 'x'.repeat(N)],
+  ['^(a|a)*$', `${'a'.repeat(N - 1)}!`],
+  ['^(.*a){20}$', `${'a'.repeat(N - 1)}b`],
 ];
 
 function denyOn(pattern: string) {
@@ -33,7 +39,7 @@ function denyOn(pattern: string) {
 }
 
 describe('catastrophic regexes decide in linear time', () => {
-  it.each(CATASTROPHIC)('%s against a 100 KB input, in the engine', (pattern, input) => {
+  it.each(CATASTROPHIC)('%s against an input at the match limit, in the engine', (pattern, input) => {
     const engine = new PolicyEngine(denyOn(pattern));
     const started = performance.now();
     const decision = engine.decide({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args: { tool: 't', args: input } });
@@ -44,20 +50,26 @@ describe('catastrophic regexes decide in linear time', () => {
 
   it('a matching input still matches (the pattern is really applied)', () => {
     const engine = new PolicyEngine(denyOn('(x+x+)+y'));
-    const decision = engine.decide({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args: { tool: 't', args: `${'x'.repeat(100 * 1024)}y` } });
+    const decision = engine.decide({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args: { tool: 't', args: `${'x'.repeat(N - 1)}y` } });
     expect([decision.effect, decision.rule]).toEqual(['deny', 'evil-input']);
+  });
+
+  it('an input past the match limit is not read: the deny rule counts as matching, and says why', () => {
+    const engine = new PolicyEngine(denyOn('(x+x+)+y'));
+    const decision = engine.decide({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args: { tool: 't', args: 'x'.repeat(100 * 1024) } });
+    expect(decision).toMatchObject({ effect: 'deny', rule: 'evil-input', reason: expect.stringContaining(`more than the ${MATCH_LIMIT}`) });
   });
 
   it('through a real kernel: an agent sending the worst input gets its answer at once, and other calls go on', async () => {
     const kernel = new Kernel({ policy: denyOn('(x+x+)+y') });
     const started = performance.now();
     const { value } = await report(`
-      const evil = 'x'.repeat(60000);
-      report({ miss: raw(SYS.SYS_EXEC, 't', evil), hit: raw(SYS.SYS_EXEC, 't', evil + 'y'), pid: sys.getpid() === sys.pid });
+      const evil = 'x'.repeat(${N - 1});
+      report({ miss: raw(SYS.SYS_EXEC, 't', evil), hit: raw(SYS.SYS_EXEC, 't', evil + 'y'), long: raw(SYS.SYS_EXEC, 't', 'x'.repeat(60000)), pid: sys.getpid() === sys.pid });
     `, { kernel, manifest: { capabilities: ['tool:t'] } });
     const elapsed = performance.now() - started;
-    // A miss is allowed by 'rest' and reaches the tool registry (no tool 't'); a hit is denied.
-    expect(value).toEqual({ miss: { errno: 'ENOENT' }, hit: { errno: 'EACCES' }, pid: true });
+    // A miss is allowed by 'rest' and reaches the tool registry (no tool 't'); a hit is denied; an input past the limit is denied unread.
+    expect(value).toEqual({ miss: { errno: 'ENOENT' }, hit: { errno: 'EACCES' }, long: { errno: 'EACCES' }, pid: true });
     expect(elapsed).toBeLessThan(HANG_GUARD_MS);
   });
 
