@@ -20,6 +20,12 @@ export interface AgentManifest {
   readonly capabilities?: readonly string[];
 }
 
+/** IdentityOptions says where in its tree a process stands. */
+export interface IdentityOptions {
+  /** Spawned by another process of its tree (it runs as the tree's root agent). */
+  readonly child?: boolean;
+}
+
 const CAPABILITY = /^(tool:[A-Za-z0-9_.*?:-]{1,256}|vfs:\/[^\0]{0,4095}:(ro|rw)|signal:(children|any))$/;
 
 interface VfsGrant {
@@ -34,14 +40,16 @@ export class Identity implements AgentIdentity {
   readonly agentId: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly capabilities: ReadonlySet<string>;
+  readonly child: boolean;
   private readonly root: string;
   private readonly tools: StringTest[] = [];
   private readonly vfs: VfsGrant[] = [];
 
   /** Identity parses a manifest; EINVAL names the first malformed capability or label. */
-  constructor(manifest: AgentManifest) {
+  constructor(manifest: AgentManifest, options: IdentityOptions = {}) {
     const capabilities = manifest.capabilities ?? [];
     this.agentId = manifest.id;
+    this.child = options.child ?? false;
     this.root = agentRoot(manifest.id);
     const labels: Record<string, string> = Object.create(null);
     for (const [key, value] of Object.entries(manifest.labels ?? {})) {

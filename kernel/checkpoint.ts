@@ -5,10 +5,15 @@
  * (`<stateDir>/<agent>/checkpoints/<n>/`) and loaded back when a kernel
  * starts, so checkpoints survive a restart. A checkpoint directory can seed a
  * new agent's memory (`agentctl run --restore DIR`). These are kernel
- * actions, not the agent's: they bypass the agent's policy.
+ * actions, not the agent's: they bypass the agent's policy, but not its
+ * tree's quota (a snapshot that does not fit fails with ENOSPC), only the
+ * last `keep` snapshots are kept, and the copying is charged to the agent
+ * and yields to the event loop between files.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { KernelError } from '../syscalls/errno.ts';
 import type { CheckpointInfo } from '../syscalls/context.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
@@ -58,12 +63,26 @@ async function writeAll(vfs: AgentVfs, path: string, data: Uint8Array): Promise<
   }
 }
 
+/** Charge receives the kernel time (ns) a checkpoint spends for the agent. */
+type Charge = (ns: number) => void;
+
+/** timed runs `step` and charges its time; the event loop gets a turn before the next step. */
+async function timed<T>(charge: Charge, step: () => Promise<T>): Promise<T> {
+  await nextTurn();
+  const started = performance.now();
+  try {
+    return await step();
+  } finally {
+    charge((performance.now() - started) * 1e6);
+  }
+}
+
 /** collect lists every file below `dir` (absolute) with paths relative to `base`. */
-async function collect(vfs: AgentVfs, dir: string, base: string, out: SnapshotFile[] = []): Promise<SnapshotFile[]> {
+async function collect(vfs: AgentVfs, dir: string, base: string, charge: Charge, out: SnapshotFile[] = []): Promise<SnapshotFile[]> {
   for (const entry of await vfs.readdir(dir)) {
     const path = `${dir}/${entry.name}`;
-    if (entry.type === 'dir') await collect(vfs, path, base, out);
-    else out.push({ rel: path.slice(base.length + 1), data: await readAll(vfs, path) });
+    if (entry.type === 'dir') await collect(vfs, path, base, charge, out);
+    else out.push({ rel: path.slice(base.length + 1), data: await timed(charge, () => readAll(vfs, path)) });
   }
   return out;
 }
@@ -72,28 +91,72 @@ function checkpointsDir(vfs: AgentVfs): string {
   return `${vfs.root}/state/checkpoints`;
 }
 
-/** snapshot writes checkpoint n+1 of the agent's mem/ into its VFS (and to the host state dir, if any). */
-export async function snapshot(vfs: AgentVfs, agentId: string, policyVersion: string, stateDir: string | undefined, now = Date.now()): Promise<CheckpointInfo> {
+/** numbered lists the checkpoint numbers present, ascending; anything else in the directory is ignored. */
+async function numbered(vfs: AgentVfs): Promise<number[]> {
+  return (await vfs.readdir(checkpointsDir(vfs)))
+    .filter((e) => e.type === 'dir' && /^[1-9]\d{0,8}$/.test(e.name))
+    .map((e) => Number(e.name))
+    .toSorted((a, b) => a - b);
+}
+
+/** removeTree deletes a directory of the VFS and everything below it. */
+async function removeTree(vfs: AgentVfs, dir: string): Promise<void> {
+  for (const entry of await vfs.readdir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.type === 'dir') await removeTree(vfs, path);
+    else await vfs.unlink(path);
+  }
+  await vfs.unlink(dir);
+}
+
+export interface SnapshotOptions {
+  /** Receives the kernel time spent copying, ns (charged to the agent's tree). */
+  readonly charge?: Charge;
+  /** Checkpoints kept; older ones are removed from the VFS and the host. Default 5. */
+  readonly keep?: number;
+  readonly now?: number;
+}
+
+export const DEFAULT_KEEP_CHECKPOINTS = 5;
+
+/**
+ * snapshot writes checkpoint n+1 of the agent's mem/ into its VFS (and to
+ * the host state dir, if any), then removes all but the last `keep`.
+ * ENOSPC when it does not fit in the tree's quota (what was written of it
+ * is removed again).
+ */
+export async function snapshot(vfs: AgentVfs, agentId: string, policyVersion: string, stateDir: string | undefined, options: SnapshotOptions = {}): Promise<CheckpointInfo> {
+  const charge = options.charge ?? (() => {});
+  const keep = Math.max(1, options.keep ?? DEFAULT_KEEP_CHECKPOINTS);
   const dir = checkpointsDir(vfs);
-  const taken = (await vfs.readdir(dir)).filter((e) => /^\d+$/.test(e.name)).map((e) => Number(e.name));
-  const n = Math.max(0, ...taken) + 1;
-  await vfs.mkdir(`${dir}/${n}`, false);
-  const files = await collect(vfs, `${vfs.root}/mem`, vfs.root);
-  const bytes = files.reduce((sum, f) => sum + f.data.byteLength, 0);
-  const manifest: CheckpointManifest = { agent: agentId, n, time: new Date(now).toISOString(), policyVersion, bytes, files: files.length };
+  const taken = await numbered(vfs);
+  const n = (taken.at(-1) ?? 0) + 1;
   const target = `${dir}/${n}`;
+  await vfs.mkdir(target, false);
+  const files = await collect(vfs, `${vfs.root}/mem`, vfs.root, charge);
+  const bytes = files.reduce((sum, f) => sum + f.data.byteLength, 0);
+  const manifest: CheckpointManifest = { agent: agentId, n, time: new Date(options.now ?? Date.now()).toISOString(), policyVersion, bytes, files: files.length };
   const all = [...files, { rel: 'manifest.json', data: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) }];
-  for (const f of all) await writeAll(vfs, `${target}/${f.rel}`, f.data);
-  if (stateDir !== undefined) writeHostSnapshot(join(stateDir, agentId, 'checkpoints', String(n)), all);
+  try {
+    for (const f of all) await timed(charge, () => writeAll(vfs, `${target}/${f.rel}`, f.data));
+  } catch (err) {
+    await removeTree(vfs, target).catch(() => undefined);
+    throw err;
+  }
+  if (stateDir !== undefined) await writeHostSnapshot(join(stateDir, agentId, 'checkpoints', String(n)), all);
+  for (const old of [...taken, n].slice(0, -keep)) {
+    await removeTree(vfs, `${dir}/${old}`).catch(() => undefined);
+    if (stateDir !== undefined) rmSync(join(stateDir, agentId, 'checkpoints', String(old)), { recursive: true, force: true });
+  }
   return { n, path: target, bytes, files: files.length };
 }
 
-function writeHostSnapshot(dir: string, files: readonly SnapshotFile[]): void {
+async function writeHostSnapshot(dir: string, files: readonly SnapshotFile[]): Promise<void> {
   try {
     for (const f of files) {
       const path = join(dir, f.rel);
-      mkdirSync(join(path, '..'), { recursive: true });
-      writeFileSync(path, f.data);
+      await mkdir(join(path, '..'), { recursive: true });
+      await writeFile(path, f.data);
     }
   } catch (err) {
     throw new KernelError('EIO', `cannot write checkpoint to ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);

@@ -1,28 +1,31 @@
 /**
- * CpuWatchdog enforces CPU-time limits: every 5 ms it reads the CPU time of
- * each watched isolate and ends any process past its limit. The timer runs
- * only while some process is watched.
+ * CpuWatchdog enforces CPU-time limits on process trees: every 5 ms it reads
+ * the CPU time of each watched tree (its isolates and the kernel's work for
+ * it) and ends a tree past its limit. The timer runs only while some tree is
+ * watched.
  */
-import type { Process } from './process.ts';
+import type { Lineage } from './lineage.ts';
 
 const PERIOD_MS = 5;
 
 export class CpuWatchdog {
-  private readonly watched = new Map<Process, number>();
+  private readonly watched = new Set<Lineage>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly kill: (proc: Process, why: string) => void;
+  private readonly cpuNs: (lineage: Lineage) => number;
+  private readonly kill: (lineage: Lineage, why: string) => void;
 
-  constructor(kill: (proc: Process, why: string) => void) {
+  constructor(cpuNs: (lineage: Lineage) => number, kill: (lineage: Lineage, why: string) => void) {
+    this.cpuNs = cpuNs;
     this.kill = kill;
   }
 
-  watch(proc: Process, limitMs: number): void {
-    this.watched.set(proc, limitMs);
+  watch(lineage: Lineage): void {
+    this.watched.add(lineage);
     this.timer ??= setInterval(() => this.check(), PERIOD_MS);
   }
 
-  unwatch(proc: Process): void {
-    this.watched.delete(proc);
+  unwatch(lineage: Lineage): void {
+    this.watched.delete(lineage);
     if (this.watched.size === 0 && this.timer !== undefined) {
       clearInterval(this.timer);
       this.timer = undefined;
@@ -30,9 +33,14 @@ export class CpuWatchdog {
   }
 
   private check(): void {
-    for (const [proc, limitMs] of this.watched) {
-      const used = Number(proc.sandbox?.cpuTimeNs ?? 0n) / 1e6;
-      if (used > limitMs) this.kill(proc, `CPU time limit ${limitMs} ms (used ${used.toFixed(1)} ms)`);
+    for (const lineage of this.watched) {
+      const limitMs = lineage.limits.cpuMs;
+      if (limitMs === undefined) continue;
+      const used = this.cpuNs(lineage) / 1e6;
+      if (used > limitMs) {
+        this.unwatch(lineage);
+        this.kill(lineage, `CPU time limit ${limitMs} ms (used ${used.toFixed(1)} ms)`);
+      }
     }
   }
 }

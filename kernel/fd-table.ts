@@ -11,6 +11,7 @@ import type { Files } from '../syscalls/context.ts';
 import type { BackendFile, OpenMode } from '../vfs/backend.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
 import { andThen, type MaybePromise } from '../vfs/maybe.ts';
+import type { OutputBudget } from './lineage.ts';
 import { Pipe } from './pipe.ts';
 
 export type OutputSink = (chunk: Uint8Array) => void;
@@ -41,8 +42,8 @@ export interface FdTableOptions {
   stderr: Entry;
   /** Open files, counting 0–2. */
   limit: number;
-  /** Bytes the process may write to operator sinks. */
-  outputLimit?: number;
+  /** Bytes the process (with the rest of its tree) may write to operator sinks. */
+  output?: OutputBudget;
   /** Called with what an fd wrote to a file (and a margin around it) when it is closed or flushed: the write-then-execute guard's feed. */
   onWritten?: (content: Uint8Array) => void;
 }
@@ -51,14 +52,13 @@ export class FdTable implements Files {
   private readonly entries = new Map<number, Entry>();
   private readonly vfs: AgentVfs;
   private readonly limit: number;
-  private readonly outputLimit: number;
+  private readonly output: OutputBudget;
   private readonly onWritten: ((content: Uint8Array) => void) | undefined;
-  private output = 0;
 
   constructor(vfs: AgentVfs, options: FdTableOptions) {
     this.vfs = vfs;
     this.limit = options.limit;
-    this.outputLimit = options.outputLimit ?? Number.POSITIVE_INFINITY;
+    this.output = options.output ?? { used: 0, limit: Number.POSITIVE_INFINITY };
     this.onWritten = options.onWritten;
     this.install(0, options.stdin ?? { kind: 'stdin' });
     this.install(1, options.stdout);
@@ -127,8 +127,9 @@ export class FdTable implements Files {
   write(fd: number, data: Uint8Array): MaybePromise<number> {
     const entry = this.get(fd);
     if (entry.kind === 'sink') {
-      if (this.output + data.byteLength > this.outputLimit) throw new KernelError('EFBIG', `output limit of ${this.outputLimit} bytes reached`);
-      this.output += data.byteLength;
+      const budget = this.output;
+      if (budget.used + data.byteLength > budget.limit) throw new KernelError('EFBIG', `output limit of ${budget.limit} bytes reached`);
+      budget.used += data.byteLength;
       entry.sink(data);
       return data.byteLength;
     }

@@ -17,7 +17,7 @@ export interface KernelOptions {
   approver?: Approver;
   /** The clock policy rules and approvals use (ms since the epoch). */
   clock?: () => number;
-  /** Default per-process limits (heap 64 MiB, 64 open files if not given); the policy caps them. */
+  /** Default limits (DEFAULT_LIMITS where not given: heap 64 MiB, 64 open files, 64 children, 10,000 syscalls/s, 32 MiB and 8,192 files of VFS); the policy caps them. */
   limits?: LimitRequest;
   /** Heap limit per isolate, MiB (isolated-vm minimum 8). Same as limits.heapMib. */
   memoryLimitMib?: number;
@@ -30,7 +30,13 @@ export interface KernelOptions {
   /** Mounts in every agent's namespace with their own backends, e.g. `mem/semantic` on Redis. */
   mounts?: readonly KernelMount[];
   /** Programs children may be spawned from by name. */
-  programs?: Readonly<Record<string, Program>>;
+  programs?: ReadonlyMap<string, Program> | Readonly<Record<string, Program>>;
+  /** Processes the kernel holds at once, exited and unreaped ones included (EAGAIN past it). Default 2,048. */
+  maxProcesses?: number;
+  /** How long an agent's VFS tree is kept after its last process was reaped, ms; for the kernel's life if absent. */
+  treeRetentionMs?: number;
+  /** Checkpoints kept per agent (older ones are removed); default 5. */
+  keepCheckpoints?: number;
   /** The tools SYS_EXEC can run; time.now, tools.list and http.fetch if absent (see kernel/tools/config.ts). */
   tools?: ToolRegistry;
   stdout?: OutputSink;

@@ -2,37 +2,41 @@
  * Kernel wires the subsystems: it spawns programs as processes, each in its
  * own sandbox with its own fd table, identity (manifest), limits, signal
  * state and view of its agent's VFS tree; routes every syscall through the
- * one dispatcher with the policy authorizer, the decision recorder and the
- * approval gate; delivers signals; and keeps the process table.
+ * gate and the one dispatcher with the policy authorizer, the decision
+ * recorder and the approval gate; delivers signals; and keeps the process
+ * table. A process spawned by another belongs to its parent's tree
+ * (Lineage): it runs as the same agent, and the tree shares one account.
  */
 import { Subject } from 'rxjs';
 import { KernelError } from '../syscalls/errno.ts';
 import type { DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
-import { dispatch, type Reply } from '../syscalls/dispatch.ts';
-import { ROW_BY_NR, SYSCALL_NUMBERS } from '../syscalls/table.ts';
+import { dispatch } from '../syscalls/dispatch.ts';
+import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts';
-import { AgentVfs } from '../vfs/agent-vfs.ts';
-import { andThen, type MaybePromise } from '../vfs/maybe.ts';
-import { StaticBackend } from '../vfs/static-backend.ts';
+import type { AgentVfs } from '../vfs/agent-vfs.ts';
+import { AgentTrees, type TreeQuota } from './agent-trees.ts';
 import { ApprovalGate } from './approvals.ts';
 import { Identity } from './capabilities.ts';
-import { loadHostCheckpoints, readAll, readCheckpoint, restoreInto, snapshot } from './checkpoint.ts';
+import { readCheckpoint, restoreInto, snapshot } from './checkpoint.ts';
 import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
 import { FdTable } from './fd-table.ts';
 import type { KernelOptions, SpawnOptions } from './kernel-options.ts';
-import { combine, limitsFromPolicy, type ProcessLimits } from './limits.ts';
-import { agentMounts, checkMounts } from './mounts.ts';
+import { combine, DEFAULT_LIMITS, limitsFromPolicy, type ProcessLimits } from './limits.ts';
+import { Lineage } from './lineage.ts';
+import { checkMounts } from './mounts.ts';
 import { PolicyAuthorizer } from './policy/authorizer.ts';
 import { defaultPolicy } from './policy/default.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 import { contextFor, type ProcessHost } from './process-context.ts';
-import { kick, sendSignal, takeHandlerSignals } from './process-signals.ts';
-import { Process, type ExitReason, type ExitRecord, type ProcessInfo } from './process.ts';
-import { programFromSource, type Program } from './program.ts';
+import { kick, sendSignal } from './process-signals.ts';
+import { Process, type ExitReason, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
+import type { Program } from './program.ts';
 import { Sandbox, type SandboxEnd } from './sandbox.ts';
+import { programFromVfs } from './spawn-program.ts';
+import { recordRefusals, syscallGate, type GateHost } from './syscall-gate.ts';
 import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
@@ -40,6 +44,9 @@ import { writeTracker } from './tools/write-tracker.ts';
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** DEFAULT_MAX_PROCESSES: processes in one kernel's table at once, well below where V8 runs out of isolates (~4,000 here). */
+export const DEFAULT_MAX_PROCESSES = 2048;
 
 export class Kernel implements ProcessHost {
   readonly recorder: DecisionRecorder;
@@ -56,14 +63,17 @@ export class Kernel implements ProcessHost {
    * restarted (agentd reports not ready; the process may not exit cleanly).
    */
   degraded: string | undefined;
+  readonly maxProcesses: number;
   private readonly options: KernelOptions;
   private readonly baseLimits: ProcessLimits;
+  private readonly programs: ReadonlyMap<string, Program>;
   private readonly table = new Map<number, Process>();
   private readonly identities = new Map<number, Identity>();
-  private readonly trees = new Map<string, AgentVfs>();
-  /** Settles when an agent's tree is laid out and its saved checkpoints are loaded. */
-  private readonly treesReady = new Map<string, Promise<void>>();
-  private readonly cpu = new CpuWatchdog((proc, why) => this.die(proc, 'SIGKILL', why));
+  private readonly trees: AgentTrees;
+  private readonly cpu = new CpuWatchdog((lineage) => this.treeCpuNs(lineage), (lineage, why) => this.killTree(lineage, why));
+  private readonly gate: GateHost;
+  /** Spawns admitted but not yet in the table (a program compiling), so caps hold across them. */
+  private pending = 0;
   private nextPid = 1;
 
   constructor(options: KernelOptions = {}) {
@@ -75,7 +85,16 @@ export class Kernel implements ProcessHost {
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals };
     this.termGraceMs = options.termGraceMs ?? 5000;
-    this.baseLimits = combine({ heapMib: options.memoryLimitMib ?? 64, openFiles: options.maxOpenFiles ?? 64 }, options.limits);
+    this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
+    this.gate = { recorder: this.recorder, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
+    this.baseLimits = combine({ ...DEFAULT_LIMITS, ...(options.memoryLimitMib !== undefined ? { heapMib: options.memoryLimitMib } : {}), ...(options.maxOpenFiles !== undefined ? { openFiles: options.maxOpenFiles } : {}) }, options.limits);
+    this.programs = new Map(options.programs instanceof Map ? options.programs : Object.entries(options.programs ?? {}));
+    this.trees = new AgentTrees({
+      mounts: options.mounts ?? [],
+      ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
+      ...(options.treeRetentionMs !== undefined ? { retentionMs: options.treeRetentionMs } : {}),
+      policyFiles: () => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }),
+    });
   }
 
   /** signals is the kernel-wide signal stream (an alias of `bus`). */
@@ -88,26 +107,26 @@ export class Kernel implements ProcessHost {
     this.engine.replace(policy);
   }
 
-  /** vfs returns agent `agentId`'s tree, creating it (with the standard layout) on first use. */
-  vfs(agentId: string): AgentVfs {
-    let tree = this.trees.get(agentId);
-    if (tree === undefined) {
-      const policy = new StaticBackend(() => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }));
-      tree = new AgentVfs(agentId, { policy, mounts: agentMounts(this.options.mounts ?? [], agentId) });
-      const stateDir = this.options.stateDir;
-      const laid = tree;
-      this.treesReady.set(agentId, stateDir === undefined ? tree.ready : tree.ready.then(() => loadHostCheckpoints(laid, agentId, stateDir)));
-      this.trees.set(agentId, tree);
-    }
-    return tree;
+  private quota(limits: ProcessLimits): TreeQuota {
+    return { bytes: limits.vfsBytes ?? Number.POSITIVE_INFINITY, inodes: limits.vfsInodes ?? Number.POSITIVE_INFINITY };
   }
 
-  private identityFor(pid: number, options: SpawnOptions): Identity {
-    const parent = options.ppid === undefined ? undefined : this.identities.get(options.ppid);
-    const id = options.manifest?.id ?? options.agentId ?? (parent ? `${parent.agentId}.${pid}` : `agent-${pid}`);
+  /** vfs returns agent `agentId`'s tree, creating it (standard layout, quota from the kernel's limits) on first use. */
+  vfs(agentId: string): AgentVfs {
+    return this.trees.vfs(agentId, this.quota(this.limitsFor({})));
+  }
+
+  /** registeredProgram: `name` is a program the operator registered. */
+  registeredProgram(name: string): boolean {
+    return this.programs.has(name);
+  }
+
+  private identityFor(pid: number, options: SpawnOptions, parent: Process | undefined): Identity {
+    // A child runs as its tree's agent: the id (and with it the tree, counters and rules) cannot be shed by spawning.
+    const id = parent?.agentId ?? options.manifest?.id ?? options.agentId ?? `agent-${pid}`;
     if (!AGENT_ID.test(id)) throw new KernelError('EINVAL', `bad agent id '${id}': use letters, digits, '.', '_' and '-'`);
-    const identity = new Identity({ id, labels: options.manifest?.labels, capabilities: options.manifest?.capabilities });
-    const missing = parent?.covers([...identity.capabilities]);
+    const identity = new Identity({ id, labels: options.manifest?.labels, capabilities: options.manifest?.capabilities }, { child: parent !== undefined });
+    const missing = parent === undefined ? undefined : this.identities.get(parent.pid)?.covers([...identity.capabilities]);
     if (missing !== undefined) throw new KernelError('EPERM', `capability ${missing} is not held by parent pid ${options.ppid}`);
     return identity;
   }
@@ -117,32 +136,72 @@ export class Kernel implements ProcessHost {
     return combine(this.baseLimits, asked, limitsFromPolicy(this.engine.policy.document.defaults?.limits));
   }
 
+  /** admit checks the kernel-wide and tree-wide process caps for one more process. EAGAIN. */
+  private admit(parent: Process | undefined): void {
+    if (this.table.size + this.pending >= this.maxProcesses) throw new KernelError('EAGAIN', `the kernel holds ${this.maxProcesses} processes, its limit`);
+    if (parent === undefined) return;
+    const lineage = parent.lineage;
+    const cap = lineage.limits.children;
+    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap) {
+      throw new KernelError('EAGAIN', `child limit of ${cap} reached for the tree of pid ${lineage.rootPid} (exited children count until they are waited for)`);
+    }
+  }
+
   /**
-   * spawn starts `program` as a new process and returns it at once. EINVAL for
-   * a bad agent id or manifest, EPERM for a capability the parent lacks,
-   * ENOEXEC for a program that does not compile, ENOENT for a bad restore dir.
+   * spawn starts `program` as a new process and returns it at once; the
+   * program is compiled here, on the calling thread (a program the operator
+   * handed over). EINVAL for a bad agent id or manifest, EPERM for a
+   * capability the parent lacks, EAGAIN past a process cap, ENOEXEC for a
+   * program that does not compile, ENOENT for a bad restore dir.
    */
   spawn(program: Program, options: SpawnOptions = {}): Process {
+    const made = this.prepare(program, options);
+    try {
+      made.sandbox.compile();
+    } catch (err) {
+      made.abandon();
+      throw err;
+    }
+    return made.commit();
+  }
+
+  /** spawnAsync is spawn with the program compiled on its isolate's thread, leaving the event loop free (programs from agents or requests). */
+  async spawnAsync(program: Program, options: SpawnOptions = {}): Promise<Process> {
+    const made = this.prepare(program, options);
+    try {
+      await made.sandbox.compileAsync();
+    } catch (err) {
+      made.abandon();
+      throw err;
+    }
+    return made.commit();
+  }
+
+  /** prepare admits a spawn and builds its process and sandbox; commit() puts it in the table and starts it, abandon() undoes it. */
+  private prepare(program: Program, options: SpawnOptions): { sandbox: Sandbox; commit(): Process; abandon(): void } {
+    const parent = options.ppid === undefined ? undefined : this.table.get(options.ppid);
+    this.admit(parent);
     const pid = this.options.pids?.() ?? this.nextPid++;
-    const identity = this.identityFor(pid, options);
-    const agentId = identity.agentId;
+    const identity = this.identityFor(pid, options, parent);
     const limits = this.limitsFor(options);
-    const vfs = this.vfs(agentId);
+    const lineage = parent?.lineage ?? new Lineage(pid, identity.agentId, limits, Date.now());
+    const vfs = this.trees.vfs(identity.agentId, this.quota(limits));
     const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore);
-    const proc = new Process(pid, options.ppid ?? 0, agentId, program.filename, limits);
+    const proc = new Process(pid, options.ppid ?? 0, lineage, program.filename, limits);
     const files = new FdTable(vfs, {
       stdin: options.fds?.stdin,
       stdout: options.fds?.stdout ?? FdTable.sink(options.stdout ?? this.options.stdout ?? ((c) => process.stdout.write(c))),
       stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.options.stderr ?? ((c) => process.stderr.write(c))),
       limit: limits.openFiles,
-      outputLimit: limits.outputBytes,
-      onWritten: (content) => writeTracker(vfs).add(content),
+      output: lineage.output,
+      onWritten: (content) => writeTracker(vfs).add(content, (ns) => (lineage.kernelNs += ns)),
     });
     const ctx = contextFor(this, proc, identity, vfs, files);
     proc.fds = files;
+    let sandbox: Sandbox;
     try {
-      proc.sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, argv: [...(options.argv ?? [])], pid, agentId }, {
-        syscall: (nr, args) => this.syscall(proc, nr, () => this.timed(nr, () => dispatch(this.services, ctx, nr, args))),
+      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, argv: [...(options.argv ?? [])], pid, agentId: identity.agentId }, {
+        syscall: (nr, args) => syscallGate(this.gate, proc, nr, () => dispatch(this.services, ctx, nr, args)),
         end: (how) => this.ended(proc, how),
         idle() {
           if (proc.state === 'running') proc.state = 'blocked';
@@ -153,57 +212,43 @@ export class Kernel implements ProcessHost {
       files.closeAll();
       throw err;
     }
-    this.table.set(pid, proc);
-    this.identities.set(pid, identity);
-    this.recorder.record({ type: 'spawn', pid, agentId, detail: program.filename, policyVersion: this.engine.version });
-    if (limits.wallMs !== undefined) proc.addTimer(limits.wallMs, () => this.die(proc, 'SIGKILL', `wall time limit ${limits.wallMs} ms`));
-    if (limits.cpuMs !== undefined) this.cpu.watch(proc, limits.cpuMs);
-    const sandbox = proc.sandbox;
-    // The program starts once its tree is laid out (and restored): at once for memfs, later for a remote backend.
-    void this.treesReady
-      .get(agentId)!
-      .then(() => (restore === undefined ? undefined : restoreInto(vfs, restore.files)))
-      .then(
-        () => sandbox.start(),
-        (err: unknown) => this.terminate(proc, 1, { kind: 'error', error: `could not prepare the agent's tree: ${err instanceof Error ? err.message : String(err)}` }),
-      );
-    return proc;
-  }
-
-  /** timed reports a syscall's time in ring 0 to the observer, if there is one. */
-  private timed(nr: unknown, run: () => Reply): Reply {
-    const observe = this.options.observeSyscall;
-    if (observe === undefined) return run();
-    const start = process.hrtime.bigint();
-    const reply = run();
-    const name = typeof nr === 'number' ? ROW_BY_NR[nr]?.name : undefined;
-    if (name !== undefined && !('later' in reply)) observe(name, Number(process.hrtime.bigint() - start) / 1e9);
-    return reply;
-  }
-
-  /** syscall is the per-process gate around dispatch: rate limit, stop, handler signals at the boundary. */
-  private syscall(proc: Process, nr: unknown, run: () => Reply): Reply {
-    proc.syscalls++;
-    proc.state = 'running';
-    const rate = proc.limits.syscallsPerSecond;
-    if (rate !== undefined) {
-      const now = Date.now();
-      if (now - proc.rateWindow.start >= 1000) proc.rateWindow = { start: now, calls: 0 };
-      if (++proc.rateWindow.calls > rate) {
-        const name = typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : '#?';
-        this.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: name, access: 'none', effect: 'deny', rule: 'limit.syscalls_per_second', reason: `more than ${rate} syscalls per second` });
-        return { errno: 'EAGAIN', message: `syscall rate limit of ${rate} per second reached` };
-      }
-    }
-    const reply = proc.stopped ? { later: proc.continued().then(() => (proc.exit === undefined ? settled(run()) : ENDED_WHILE_STOPPED)) } : run();
-    if (!('later' in reply)) return withSignals(proc, reply);
-    proc.state = proc.stopped ? 'stopped' : 'blocked';
+    proc.sandbox = sandbox;
+    this.pending++;
+    lineage.pendingSpawns++;
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      this.pending--;
+      lineage.pendingSpawns--;
+      return true;
+    };
     return {
-      later: reply.later.then(async (final) => {
-        await proc.continued();
-        if (proc.state === 'blocked' || proc.state === 'stopped') proc.state = 'running';
-        return withSignals(proc, final);
-      }),
+      sandbox,
+      abandon: () => {
+        if (!settle()) return;
+        sandbox.dispose();
+        files.closeAll();
+      },
+      commit: () => {
+        settle();
+        this.table.set(pid, proc);
+        this.identities.set(pid, identity);
+        lineage.members.add(pid);
+        this.trees.hold(identity.agentId, this.quota(limits));
+        this.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.engine.version });
+        if (lineage.deadline !== undefined) proc.addTimer(Math.max(0, lineage.deadline - Date.now()), () => this.die(proc, 'SIGKILL', `wall time limit ${lineage.limits.wallMs} ms`));
+        if (lineage.limits.cpuMs !== undefined) this.cpu.watch(lineage);
+        // The program starts once its tree is laid out (and restored): at once for memfs, later for a remote backend.
+        void this.trees
+          .ready(identity.agentId, this.quota(limits))
+          .then(() => (restore === undefined ? undefined : restoreInto(vfs, restore.files)))
+          .then(
+            () => (proc.exit === undefined ? sandbox.start() : undefined),
+            (err: unknown) => this.terminate(proc, 1, { kind: 'error', error: `could not prepare the agent's tree: ${err instanceof Error ? err.message : String(err)}` }),
+          );
+        return proc;
+      },
     };
   }
 
@@ -224,6 +269,14 @@ export class Kernel implements ProcessHost {
     this.terminate(proc, exitStatusForSignal(signal), { kind: 'signal', signal, why });
   }
 
+  /** killTree ends every live process of `lineage` with SIGKILL (a tree-wide limit). */
+  private killTree(lineage: Lineage, why: string): void {
+    for (const pid of lineage.members) {
+      const proc = this.table.get(pid);
+      if (proc !== undefined) this.die(proc, 'SIGKILL', why);
+    }
+  }
+
   exitWith(proc: Process, code: number): void {
     this.terminate(proc, code, { kind: 'exit' });
   }
@@ -231,11 +284,16 @@ export class Kernel implements ProcessHost {
   /** terminate ends `proc` with `status`: stops its isolate, closes its files, records the exit. */
   private terminate(proc: Process, status: number, reason: ExitReason): void {
     if (proc.exit !== undefined) return;
-    const cpuMs = Number(proc.sandbox?.cpuTimeNs ?? 0n) / 1e6;
+    const cpuNs = Number(proc.sandbox?.cpuTimeNs ?? 0n);
     proc.sandbox?.dispose();
     proc.fds?.closeAll();
-    this.cpu.unwatch(proc);
-    const record: ExitRecord = { pid: proc.pid, agentId: proc.agentId, status, reason, syscalls: proc.syscalls, cpuMs, wallMs: Date.now() - proc.startedAt };
+    const lineage = proc.lineage;
+    lineage.endedCpuNs += cpuNs;
+    if (![...lineage.members].some((pid) => pid !== proc.pid && this.table.get(pid) !== undefined && this.table.get(pid)!.exit === undefined)) {
+      this.cpu.unwatch(lineage);
+      lineage.flushRefusals((refused) => recordRefusals(this.gate, proc, refused));
+    }
+    const record: ExitRecord = { pid: proc.pid, agentId: proc.agentId, status, reason, syscalls: proc.syscalls, cpuMs: cpuNs / 1e6, wallMs: Date.now() - proc.startedAt };
     proc.end(record);
     this.approvals.cancel(proc.pid);
     this.recorder.record({ type: 'exit', pid: proc.pid, agentId: proc.agentId, detail: `status ${status}` });
@@ -248,26 +306,23 @@ export class Kernel implements ProcessHost {
     });
   }
 
-  /** checkpointNow snapshots the agent memory of `proc` and records it. */
+  /** checkpointNow snapshots the agent memory of `proc` and records it; the copying is charged to its tree. */
   async checkpointNow(proc: Process): ReturnType<typeof snapshot> {
-    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir);
+    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => (proc.lineage.kernelNs += ns), keep: this.options.keepCheckpoints });
     this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
     return info;
   }
 
   /**
-   * spawnChild runs a SYS_SPAWN: program from the caller's VFS or the
-   * registered programs. The child's limits, like its capabilities, are no
-   * wider than its parent's. EAGAIN past the parent's child limit.
+   * spawnChild runs a SYS_SPAWN: a registered program, or a file of the VFS
+   * (its path already resolved and authorized by the dispatcher), compiled
+   * off the event loop. The child joins the caller's tree; its capabilities
+   * and labels are no wider than the caller's. EAGAIN past a process cap.
    */
-  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): MaybePromise<number> {
-    const children = [...this.table.values()].filter((p) => p.ppid === parent.pid && p.exit === undefined).length;
-    if (parent.limits.children !== undefined && children >= parent.limits.children) throw new KernelError('EAGAIN', `child limit of ${parent.limits.children} reached`);
-    const registered = this.options.programs?.[request.program];
-    return andThen(registered ?? this.programFromVfs(parent, request.program), (program) => this.spawnFrom(parent, identity, request, program));
-  }
-
-  private spawnFrom(parent: Process, identity: Identity, request: SpawnRequest, program: Program): number {
+  async spawnChild(parent: Process, identity: Identity, request: SpawnRequest): Promise<number> {
+    this.admit(parent);
+    const program = this.programs.get(request.program) ?? (await programFromVfs(this.vfs(parent.agentId), request.program, (ns) => (parent.lineage.kernelNs += ns)));
+    if (parent.exit !== undefined) throw new KernelError('EINTR', 'the process ended while its child was being prepared');
     const files = parent.fds!;
     const fds = {
       ...(request.stdin !== undefined ? { stdin: files.share(request.stdin) } : {}),
@@ -278,14 +333,8 @@ export class Kernel implements ProcessHost {
     for (const [key, value] of Object.entries(request.labels ?? {})) {
       if (identity.labels[key] !== value) throw new KernelError('EPERM', `label ${key}=${value} is not one of the parent's labels`);
     }
-    const labels = identity.labels;
-    return this.spawn(program, { ppid: parent.pid, argv: request.argv, manifest: { labels, capabilities: request.capabilities ?? [] }, fds, limits: parent.limits }).pid;
-  }
-
-  private async programFromVfs(parent: Process, path: string): Promise<Program> {
-    const vfs = this.vfs(parent.agentId);
-    const resolved = vfs.resolve(path);
-    return programFromSource(resolved, new TextDecoder().decode(await readAll(vfs, resolved)));
+    const child = await this.spawnAsync(program, { ppid: parent.pid, argv: request.argv, manifest: { labels: identity.labels, capabilities: request.capabilities ?? [] }, fds, limits: parent.limits });
+    return child.pid;
   }
 
   lookup(pid: number): Process {
@@ -306,9 +355,14 @@ export class Kernel implements ProcessHost {
 
   /** wait resolves with `pid`'s exit record and reaps it from the table. ESRCH if unknown. */
   async wait(pid: number): Promise<ExitRecord> {
-    const record = await this.lookup(pid).exited;
-    this.table.delete(pid);
-    this.identities.delete(pid);
+    const proc = this.lookup(pid);
+    const record = await proc.exited;
+    if (this.table.get(pid) === proc) {
+      this.table.delete(pid);
+      this.identities.delete(pid);
+      proc.lineage.members.delete(pid);
+      this.trees.unhold(proc.agentId);
+    }
     return record;
   }
 
@@ -321,8 +375,37 @@ export class Kernel implements ProcessHost {
     return this.table.get(pid);
   }
 
+  /** treeCpuNs is the CPU time of a tree: its live isolates, its ended ones and the kernel's work for it. */
+  private treeCpuNs(lineage: Lineage): number {
+    let ns = lineage.endedCpuNs + lineage.kernelNs;
+    for (const pid of lineage.members) {
+      const member = this.table.get(pid);
+      if (member !== undefined && member.exit === undefined) ns += Number(member.sandbox?.cpuTimeNs ?? 0n);
+    }
+    return ns;
+  }
+
+  /** usage is what ring 0 accounts to `proc`'s tree and its agent's files. */
+  usage(proc: Process): TreeUsage {
+    const lineage = proc.lineage;
+    const files = this.trees.usage(proc.agentId);
+    return {
+      root: lineage.rootPid,
+      processes: lineage.members.size,
+      cpuMs: this.treeCpuNs(lineage) / 1e6,
+      kernelMs: lineage.kernelNs / 1e6,
+      syscalls: lineage.syscalls,
+      syscallsThisSecond: lineage.callsThisSecond,
+      outputBytes: lineage.output.used,
+      vfsBytes: files?.bytes ?? 0,
+      vfsInodes: files?.inodes ?? 0,
+      ...(files !== undefined && Number.isFinite(files.maxBytes) ? { vfsBytesLimit: files.maxBytes } : {}),
+      ...(files !== undefined && Number.isFinite(files.maxInodes) ? { vfsInodesLimit: files.maxInodes } : {}),
+    };
+  }
+
   ps(): ProcessInfo[] {
-    return [...this.table.values()].map((p) => p.info());
+    return [...this.table.values()].map((p) => p.info(this.usage(p)));
   }
 
   /** liveIsolates counts isolates not yet disposed; 0 once every process has ended. */
@@ -332,23 +415,14 @@ export class Kernel implements ProcessHost {
     return n;
   }
 
+  /** treeCount is the number of agent trees the kernel keeps. */
+  get treeCount(): number {
+    return this.trees.count;
+  }
+
   /** shutdown kills every live process with SIGKILL and reaps them all. */
   async shutdown(): Promise<void> {
     for (const proc of this.table.values()) if (proc.exit === undefined) this.kill(proc.pid, 'SIGKILL', 'kernel shutdown');
     await Promise.all([...this.table.keys()].map((pid) => this.wait(pid)));
   }
-}
-
-/** The reply a syscall parked by SIGSTOP gets when its process ends instead of continuing: it never runs. */
-const ENDED_WHILE_STOPPED: Reply = { errno: 'EINTR', message: 'the process ended while stopped' };
-
-/** settled waits out a blocked reply. */
-async function settled(reply: Reply): Promise<Reply> {
-  return 'later' in reply ? reply.later : reply;
-}
-
-/** withSignals attaches queued handler signals to a reply: the runtime runs them before returning. */
-function withSignals(proc: Process, reply: Reply): Reply {
-  const sig = takeHandlerSignals(proc);
-  return sig === undefined ? reply : { ...reply, sig };
 }

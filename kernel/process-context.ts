@@ -27,6 +27,7 @@ export interface ProcessHost extends SignalHost {
   lookup(pid: number): Process;
   exitWith(proc: Process, code: number): void;
   spawnChild(parent: Process, identity: Identity, request: SpawnRequest): MaybePromise<number>;
+  registeredProgram(name: string): boolean;
   reap(pid: number): Promise<WaitResult>;
   checkpointNow(proc: Process): ReturnType<SyscallContext['checkpoint']>;
 }
@@ -38,12 +39,32 @@ function signalName(text: string): SignalName {
 }
 
 export function contextFor(host: ProcessHost, proc: Process, identity: Identity, vfs: AgentVfs, files: FdTable): SyscallContext {
+  // Names of created files and directories can carry content too: the write-then-execute guard sees them.
+  const named = (path: string) => writeTracker(vfs).addName(path, (ns) => (proc.lineage.kernelNs += ns));
   const ctx: SyscallContext = {
     pid: proc.pid,
     agentId: proc.agentId,
     identity,
-    fs: vfs,
-    files,
+    fs: {
+      resolve: (input) => vfs.resolve(input),
+      stat: (path) => vfs.stat(path),
+      readdir: (path) => vfs.readdir(path),
+      mkdir(path, recursive) {
+        named(path);
+        return vfs.mkdir(path, recursive);
+      },
+      unlink: (path) => vfs.unlink(path),
+    },
+    files: {
+      open(path, mode) {
+        if (mode !== 'r') named(path);
+        return files.open(path, mode);
+      },
+      read: (fd, length) => files.read(fd, length),
+      write: (fd, data) => files.write(fd, data),
+      close: (fd) => files.close(fd),
+      pipe: () => files.pipe(),
+    },
     tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.counters.addTokens(proc.agentId, n) }, () => {
       const tracker = writeTracker(vfs);
       const flushed = files.flushWritten();
@@ -75,6 +96,7 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       deliverUnblocked(host, proc);
       return namesOf(proc.signals.mask);
     },
+    registeredProgram: (name) => host.registeredProgram(name),
     spawn: (request) => host.spawnChild(proc, identity, request),
     wait(pid) {
       let child: Process | undefined;

@@ -9,6 +9,7 @@ import { namesOf } from '../signals/signal-set.ts';
 import { SignalState } from '../signals/signal-state.ts';
 import type { SignalName } from '../signals/signal-table.ts';
 import type { FdTable } from './fd-table.ts';
+import type { Lineage } from './lineage.ts';
 import type { ProcessLimits } from './limits.ts';
 import type { Sandbox } from './sandbox.ts';
 
@@ -30,6 +31,27 @@ export interface ExitRecord {
   readonly wallMs: number;
 }
 
+/** TreeUsage is what ring 0 accounts to a process tree (and its agent's VFS tree), as `ps` and `top` show it. */
+export interface TreeUsage {
+  /** The pid of the tree's root. */
+  readonly root: number;
+  /** Processes of the tree in the table, the root included. */
+  readonly processes: number;
+  /** CPU time of the tree: its isolates and the kernel's work for it, ms. */
+  readonly cpuMs: number;
+  /** The kernel's own time for the tree (syscalls, matching, hashing, copying, fingerprinting), ms. */
+  readonly kernelMs: number;
+  readonly syscalls: number;
+  /** Syscalls (decision records) in the current one-second window. */
+  readonly syscallsThisSecond: number;
+  readonly outputBytes: number;
+  /** The agent's VFS tree: bytes and files/directories held, and its quota. */
+  readonly vfsBytes: number;
+  readonly vfsInodes: number;
+  readonly vfsBytesLimit?: number;
+  readonly vfsInodesLimit?: number;
+}
+
 /** ProcessInfo is the copyable view `ps` shows. */
 export interface ProcessInfo {
   readonly pid: number;
@@ -42,12 +64,17 @@ export interface ProcessInfo {
   readonly startedAt: number;
   readonly pendingSignals: readonly string[];
   readonly status?: number;
+  /** Why the process ended, once it has. */
+  readonly exitReason?: ExitReason;
+  readonly tree?: TreeUsage;
 }
 
 export class Process {
   readonly pid: number;
   readonly ppid: number;
   readonly agentId: string;
+  /** The process tree this process belongs to; its root's agent is this process's agent. */
+  readonly lineage: Lineage;
   readonly program: string;
   readonly startedAt = Date.now();
   readonly exited: Promise<ExitRecord>;
@@ -64,14 +91,13 @@ export class Process {
   private stopGate: { promise: Promise<void>; resolve: () => void } | undefined;
   /** Timers owned by this process (SIGTERM grace, wall-time limit), cleared at exit. */
   readonly timers = new Set<NodeJS.Timeout>();
-  /** Calls in the current one-second window, for the syscall rate limit. */
-  rateWindow = { start: 0, calls: 0 };
   private resolveExit!: (record: ExitRecord) => void;
 
-  constructor(pid: number, ppid: number, agentId: string, program: string, limits: ProcessLimits) {
+  constructor(pid: number, ppid: number, lineage: Lineage, program: string, limits: ProcessLimits) {
     this.pid = pid;
     this.ppid = ppid;
-    this.agentId = agentId;
+    this.lineage = lineage;
+    this.agentId = lineage.agentId;
     this.program = program;
     this.limits = limits;
     this.exited = new Promise((resolve) => {
@@ -129,7 +155,12 @@ export class Process {
     return true;
   }
 
-  info(): ProcessInfo {
+  /** child: spawned by another process of its tree (not the tree's root). */
+  get child(): boolean {
+    return this.pid !== this.lineage.rootPid;
+  }
+
+  info(tree?: TreeUsage): ProcessInfo {
     return {
       pid: this.pid,
       ppid: this.ppid,
@@ -140,7 +171,8 @@ export class Process {
       openFds: this.fds?.size ?? 0,
       startedAt: this.startedAt,
       pendingSignals: namesOf(this.signals.pending),
-      ...(this.exit ? { status: this.exit.status } : {}),
+      ...(this.exit ? { status: this.exit.status, exitReason: this.exit.reason } : {}),
+      ...(tree ? { tree } : {}),
     };
   }
 }

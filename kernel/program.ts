@@ -1,48 +1,73 @@
 /**
- * Program is an agent's source made ready for an isolate: TypeScript has its
- * types stripped here, in ring 0 (whitespace replaces types, so line and
- * column numbers in agent stack traces stay true).
+ * Program is an agent's source made ready for an isolate. TypeScript is
+ * compiled to JavaScript by esbuild in ring 0 — asynchronously, in esbuild's
+ * own process, for programs that come from agents (buildProgram), so a large
+ * or broken file never holds the kernel's event loop — with a source map, so
+ * agent stack traces name the author's lines. JavaScript is taken as it is.
+ * Syntax errors read `file:line:column: SyntaxError: message`.
  */
-import { stripTypeScriptTypes } from 'node:module';
 import { readFileSync } from 'node:fs';
+import { transform, transformSync, type Message, type TransformOptions } from 'esbuild';
 import { KernelError } from '../syscalls/errno.ts';
 
 export interface Program {
   readonly filename: string;
   readonly source: string;
+  /** The source map from `source` back to the author's file, for a compiled program. */
+  readonly sourceMap?: string;
 }
 
-const TS_FILE = /\.(ts|mts|cts)$/;
+/** The largest program source, bytes (UTF-16 units): a program is agent input too. */
+export const MAX_PROGRAM_BYTES = 4 * 1024 * 1024;
 
-/** programFromSource prepares `text`; ENOEXEC if its TypeScript cannot be stripped. */
-const strip = (text: string) => stripTypeScriptTypes(text, { mode: 'strip' });
+const TS_FILE = /\.(ts|mts|cts|tsx)$/;
+
+function options(filename: string): TransformOptions {
+  return { loader: filename.endsWith('.tsx') ? 'tsx' : 'ts', sourcefile: filename, sourcemap: 'external', target: 'esnext', logLevel: 'silent' };
+}
+
+function checkSize(filename: string, text: string): void {
+  if (text.length > MAX_PROGRAM_BYTES) throw new KernelError('EFBIG', `${filename}: the program is ${text.length} bytes, more than ${MAX_PROGRAM_BYTES}`);
+}
+
+/** syntaxError turns esbuild's failure into ENOEXEC naming file, line and column. */
+function syntaxError(filename: string, err: unknown): KernelError {
+  const first = (err as { errors?: Message[] }).errors?.[0];
+  if (first === undefined) return new KernelError('ENOEXEC', `${filename}: cannot compile: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  const at = first.location ? `:${first.location.line}:${first.location.column + 1}` : '';
+  return new KernelError('ENOEXEC', `${filename}${at}: SyntaxError: ${first.text}`);
+}
 
 /**
- * syntaxLine finds the line of a type-stripping error: Node's stripper gives
- * no position, so look for the first prefix of the file that fails with the
- * same message (bounded, so a huge file costs little).
+ * programFromSource prepares `text` on the spot (esbuild's synchronous
+ * API): for programs the operator hands over (a file, a registered program,
+ * a test). ENOEXEC if its TypeScript does not compile, EFBIG past
+ * MAX_PROGRAM_BYTES.
  */
-function syntaxLine(text: string, message: string): number | undefined {
-  const lines = text.split('\n');
-  if (lines.length > 2000) return undefined;
-  for (let k = 1; k <= lines.length; k++) {
-    try {
-      strip(lines.slice(0, k).join('\n'));
-    } catch (err) {
-      if (err instanceof Error && err.message.split('\n')[0] === message) return k;
-    }
-  }
-  return undefined;
-}
-
 export function programFromSource(filename: string, text: string): Program {
+  checkSize(filename, text);
   if (!TS_FILE.test(filename)) return { filename, source: text };
   try {
-    return { filename, source: strip(text) };
+    const out = transformSync(text, options(filename));
+    return { filename, source: out.code, sourceMap: out.map };
   } catch (err) {
-    const message = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-    const line = syntaxLine(text, message);
-    throw new KernelError('ENOEXEC', `${filename}${line === undefined ? '' : `:${line}`}: SyntaxError: ${message}`);
+    throw syntaxError(filename, err);
+  }
+}
+
+/**
+ * buildProgram prepares `text` without blocking the event loop (esbuild
+ * runs in its own process): for programs that come from agents. ENOEXEC,
+ * EFBIG as programFromSource.
+ */
+export async function buildProgram(filename: string, text: string): Promise<Program> {
+  checkSize(filename, text);
+  if (!TS_FILE.test(filename)) return { filename, source: text };
+  try {
+    const out = await transform(text, options(filename));
+    return { filename, source: out.code, sourceMap: out.map };
+  } catch (err) {
+    throw syntaxError(filename, err);
   }
 }
 

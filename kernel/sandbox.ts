@@ -5,6 +5,7 @@
  * `ivm.Callback`s (arguments and results copied) and a copied boot record,
  * never a Reference, an ExternalCopy or the ivm module.
  */
+import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import ivm from 'isolated-vm';
 import { readFileSync } from 'node:fs';
 import { KernelError } from '../syscalls/errno.ts';
@@ -26,6 +27,8 @@ export type SandboxEnd =
 
 export interface BootRecord {
   readonly SYS: Readonly<Record<string, number>>;
+  /** The most entries one SYS_READDIR returns. */
+  readonly readdirPage: number;
   readonly argv: readonly string[];
   readonly pid: number;
   readonly agentId: string;
@@ -39,19 +42,38 @@ export interface SandboxHooks {
   idle(): void;
 }
 
-/** agentStack keeps the agent-side frames of an error text and bounds its size. */
-function agentStack(text: string): string {
+const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * sourcePositions maps `file:line:col` positions of a compiled program back
+ * to the author's source through its source map (a program without one is
+ * its own source).
+ */
+function sourcePositions(program: Program): (text: string) => string {
+  if (program.sourceMap === undefined) return (text) => text;
+  let map: TraceMap | undefined;
+  const at = new RegExp(`${escapeRegExp(program.filename)}:(\\d+):(\\d+)`, 'g');
+  return (text) =>
+    text.replace(at, (whole, line: string, column: string) => {
+      map ??= new TraceMap(program.sourceMap!);
+      const pos = originalPositionFor(map, { line: Number(line), column: Math.max(0, Number(column) - 1) });
+      return pos.line === null ? whole : `${program.filename}:${pos.line}:${(pos.column ?? 0) + 1}`;
+    });
+}
+
+/** agentStack keeps the agent-side frames of an error text, at the author's positions, and bounds its size. */
+function agentStack(text: string, toSource: (text: string) => string): string {
   // Drop the runtime's frames, isolated-vm's boundary marker and the kernel's one-line program wrapper (line 1, negative column).
-  const lines = text.split('\n').filter((l) => !l.includes(RUNTIME_FILE) && !l.includes('<isolated-vm boundary>') && !/:1:-\d+\)?$/.test(l));
-  return lines.join('\n').slice(0, MAX_ERROR_TEXT);
+  const lines = text.slice(0, MAX_ERROR_TEXT * 4).split('\n').filter((l) => !l.includes(RUNTIME_FILE) && !l.includes('<isolated-vm boundary>') && !/:1:-\d+\)?$/.test(l));
+  return toSource(lines.join('\n')).slice(0, MAX_ERROR_TEXT);
 }
 
 /** syntaxMessage turns a compile error into `file:line:col: SyntaxError: …`. */
-function syntaxMessage(program: Program, err: unknown): string {
+function syntaxMessage(program: Program, err: unknown, toSource: (text: string) => string): string {
   const text = err instanceof Error ? err.message : String(err);
   const at = /\[(.*):(\d+):(\d+)\]$/.exec(text);
   const message = text.replace(/\s*\[.*\]$/, '');
-  return at ? `${program.filename}:${at[2]}:${at[3]}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
+  return at ? `${toSource(`${program.filename}:${at[2]}:${at[3]}`)}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
 }
 
 /**
@@ -65,7 +87,9 @@ function syntaxMessage(program: Program, err: unknown): string {
 export class Sandbox {
   private readonly isolate: ivm.Isolate;
   private readonly context: ivm.Context;
-  private readonly script: ivm.Script;
+  private readonly program: Program;
+  private readonly toSource: (text: string) => string;
+  private script: ivm.Script | undefined;
   private readonly hooks: SandboxHooks;
   private readonly wake = new Int32Array(new SharedArrayBuffer(4));
   private readonly ready = new Map<number, Reply>();
@@ -86,9 +110,14 @@ export class Sandbox {
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
 
-  /** Sandbox compiles `program` in a fresh isolate; ENOEXEC on a syntax error. */
+  /**
+   * Sandbox makes a fresh isolate with the runtime for `program`; the
+   * program itself is compiled by compile() or compileAsync() before start().
+   */
   constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks) {
     this.hooks = hooks;
+    this.program = program;
+    this.toSource = sourcePositions(program);
     this.isolate = new ivm.Isolate({
       memoryLimit: memoryLimitMib,
       // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
@@ -100,20 +129,39 @@ export class Sandbox {
       global.setSync('__syscall', new ivm.Callback((nr: unknown, ...args: unknown[]) => this.enter(nr, args)));
       global.setSync('__collect', new ivm.Callback((ticket: unknown) => this.collect(ticket)));
       global.setSync('__wake', new ivm.ExternalCopy(this.wake.buffer).copyInto({ release: true }));
-      global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.finish(code === 0 ? { kind: 'returned' } : { kind: 'threw', error: agentStack(String(text)) })));
+      global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.finish(code === 0 ? { kind: 'returned' } : { kind: 'threw', error: agentStack(String(text), this.toSource) })));
       global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
       this.deliverRef = this.isolate.compileScriptSync(RUNTIME_SOURCE, { filename: RUNTIME_FILE }).runSync(this.context, { reference: true }) as ivm.Reference;
-      try {
-        this.script = this.isolate.compileScriptSync(`${WRAPPER_HEAD}${program.source}\n});`, {
-          filename: program.filename,
-          columnOffset: -WRAPPER_HEAD.length,
-        });
-      } catch (err) {
-        throw new KernelError('ENOEXEC', syntaxMessage(program, err));
-      }
     } catch (err) {
       this.isolate.dispose();
       throw err;
+    }
+  }
+
+  private wrapped(): string {
+    return `${WRAPPER_HEAD}${this.program.source}\n});`;
+  }
+
+  private compileOptions(): ivm.ScriptOrigin {
+    return { filename: this.program.filename, columnOffset: -WRAPPER_HEAD.length };
+  }
+
+  /** compile compiles the program on the calling thread (programs the operator handed over). ENOEXEC on a syntax error. */
+  compile(): void {
+    try {
+      this.script = this.isolate.compileScriptSync(this.wrapped(), this.compileOptions());
+    } catch (err) {
+      throw new KernelError('ENOEXEC', syntaxMessage(this.program, err, this.toSource));
+    }
+  }
+
+  /** compileAsync compiles the program on the isolate's own thread, leaving the event loop free (programs from agents). ENOEXEC. */
+  async compileAsync(): Promise<void> {
+    try {
+      this.script = await this.isolate.compileScript(this.wrapped(), this.compileOptions());
+    } catch (err) {
+      if (this.isolate.isDisposed) throw new KernelError('EINTR', 'the process ended while its program was compiled');
+      throw new KernelError('ENOEXEC', syntaxMessage(this.program, err, this.toSource));
     }
   }
 
@@ -180,6 +228,7 @@ export class Sandbox {
 
   /** start runs the program; the returned promise settles when its synchronous part is done. */
   async start(): Promise<void> {
+    if (this.script === undefined) throw new KernelError('EINVAL', 'start before compile');
     this.started = true;
     this.entered++;
     try {
@@ -194,7 +243,7 @@ export class Sandbox {
         this.releaseHandles();
         this.finish({ kind: 'memory-limit' });
       }
-      else this.finish({ kind: 'threw', error: agentStack(err instanceof Error ? (err.stack ?? message) : message) });
+      else this.finish({ kind: 'threw', error: agentStack(err instanceof Error ? (err.stack ?? message) : message, this.toSource) });
     }
   }
 
@@ -233,7 +282,7 @@ export class Sandbox {
   private releaseHandles(): void {
     try {
       this.deliverRef.release();
-      this.script.release();
+      this.script?.release();
       this.context.release();
     } catch {
       // released with a dead isolate; nothing is left to free

@@ -16,6 +16,8 @@ export interface AgentIdentity {
   readonly agentId: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly capabilities: ReadonlySet<string>;
+  /** child: the process was spawned by another process of its tree (it runs as the tree's root agent). */
+  readonly child: boolean;
   /** pathAllowed: the agent's own tree, or a vfs capability covering `path` for `access`. */
   pathAllowed(path: string, access: Access): boolean;
   /** toolAllowed: a tool capability names `tool`. */
@@ -29,8 +31,10 @@ export interface AccessRequest {
   readonly identity: AgentIdentity;
   readonly syscall: string;
   readonly access: Access;
-  /** The resolved absolute path, for rows whose policy point is a path. */
+  /** The resolved absolute path, for rows whose policy point is a path (or a program file). */
   readonly path?: string;
+  /** What is done to `path` when it is not `access` (a program file is read to spawn it). */
+  readonly pathAccess?: Access;
   /** The tool name, for rows whose policy point is a tool. */
   readonly tool?: string;
   /** The decoded arguments, for argument patterns; for a tool call, the tool's own arguments. */
@@ -76,9 +80,9 @@ export interface SyscallRecord {
   readonly args?: Readonly<Record<string, unknown>>;
 }
 
-/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit. */
+/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; or a sum of refusals (limit). */
 export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth';
+  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit';
   readonly pid: number;
   readonly agentId: string;
   readonly detail: string;
@@ -130,7 +134,7 @@ export interface Files {
 
 /** SpawnRequest is what a process asks for when it spawns a child. */
 export interface SpawnRequest {
-  /** A program path in the caller's VFS, or the name of a program the operator registered. */
+  /** The resolved path of a program in the VFS (already authorized), or the name of a program the operator registered. */
   readonly program: string;
   readonly argv: readonly string[];
   /** The child's capabilities: at most the caller's. Default none. */
@@ -211,6 +215,8 @@ export interface SyscallContext {
   sigaction(signal: string, disposition: 'default' | 'ignore' | 'handle'): string;
   /** sigprocmask changes the mask and returns it (unblockable signals are never in it). */
   sigprocmask(how: 'block' | 'unblock' | 'set', signals: readonly string[]): string[];
+  /** registeredProgram: `name` is a program the operator registered (else a SYS_SPAWN program is a path in the VFS). */
+  registeredProgram(name: string): boolean;
   /** spawn starts a child process. EPERM for capabilities the caller lacks, EAGAIN past the child limit. */
   spawn(request: SpawnRequest): MaybePromise<number>;
   /** wait blocks until child `pid` exits and reaps it. ECHILD if it is not the caller's child. */

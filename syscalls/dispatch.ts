@@ -46,6 +46,14 @@ function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unkno
       const own = isObject ? (toolArgs as Record<string, unknown>) : toolArgs === null ? NO_ARGS : { args: toolArgs };
       return { ...base, tool, args: own, ...(flows.length > 0 ? { flows } : {}) };
     })
+    .with('program', () => {
+      // A registered program is named; anything else is a file of the VFS, read to run it: authorized like SYS_OPEN's read.
+      const program = args.program as string;
+      if (ctx.registeredProgram(program)) return base;
+      const path = ctx.fs.resolve(program);
+      args.program = path;
+      return { ...base, path, pathAccess: 'read' as const };
+    })
     .with('fd', 'self', 'process', () => base)
     .exhaustive();
 }

@@ -32,7 +32,8 @@ import { sysWrite } from './handlers/write.ts';
  * tool or another process; and whether the call reads or changes something.
  */
 export type PolicyPoint = {
-  readonly resource: 'path' | 'fd' | 'self' | 'tool' | 'process';
+  /** program: a registered program's name, or a VFS path that is read (and so authorized as a path). */
+  readonly resource: 'path' | 'fd' | 'self' | 'tool' | 'process' | 'program';
   /** read: no effect outside the kernel's answer; write: changes something; by-flags: open decides. */
   readonly access: 'read' | 'write' | 'none' | 'by-flags';
 };
@@ -66,6 +67,8 @@ function row<const N extends string, const S extends Schema>(
 }
 
 const FD = int(0, 1 << 20);
+/** The most directory entries one SYS_READDIR returns. */
+export const READDIR_PAGE = 1024;
 const PATH = str(ARG_LIMITS.pathBytes);
 const MODE = oneOf('r', 'r+', 'w', 'w+', 'a', 'a+');
 const PID = int(1, 2 ** 31 - 1);
@@ -89,7 +92,7 @@ export const SYSCALL_TABLE = [
   row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                                                { resource: 'path', access: 'by-flags' }, sysOpen,        'flags as in fopen: r r+ w w+ a a+'),
   row(3,  'SYS_CLOSE',       { fd: FD },                                                                 { resource: 'fd', access: 'none' },       sysClose,       'closing 0, 1 or 2 is allowed'),
   row(4,  'SYS_STAT',        { path: PATH },                                                             { resource: 'path', access: 'read' },     sysStat,        'type, size, mtimeMs'),
-  row(5,  'SYS_READDIR',     { path: PATH },                                                             { resource: 'path', access: 'read' },     sysReaddir,     'entries sorted by name, mount points included'),
+  row(5,  'SYS_READDIR',     { path: PATH, after: optional(str(ARG_LIMITS.pathBytes), ''), limit: optional(int(1, READDIR_PAGE), READDIR_PAGE) }, { resource: 'path', access: 'read' }, sysReaddir, 'one page: up to limit (at most 1,024) entries named after `after`, sorted by name, mount points included'),
   row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },                                       { resource: 'path', access: 'write' },    sysMkdir,       'recursive creates parents'),
   row(7,  'SYS_UNLINK',      { path: PATH },                                                             { resource: 'path', access: 'write' },    sysUnlink,      'files and empty directories'),
   row(8,  'SYS_GETPID',      {},                                                                         { resource: 'self', access: 'read' },     sysGetpid,      'never fails'),
@@ -99,7 +102,7 @@ export const SYSCALL_TABLE = [
   row(12, 'SYS_CHECKPOLICY', { syscall: str(64), args: JSON_ARGS },                                      { resource: 'self', access: 'read' },     sysCheckpolicy, 'would this call be allowed? args: positional array or object by name; nothing runs'),
   row(13, 'SYS_SIGACTION',   { signal: SIGNAL, action: SIG_ACTION },                                     { resource: 'self', access: 'write' },    sysSigaction,   'catchable: SIGINT SIGTERM SIGUSR1; the runtime keeps the handler'),
   row(14, 'SYS_SIGPROCMASK', { how: MASK_HOW, signals: SIGNAL_LIST },                                    { resource: 'self', access: 'write' },    sysSigprocmask, 'unblockable signals are silently left out'),
-  row(15, 'SYS_SPAWN',       { program: str(ARG_LIMITS.pathBytes), argv: ARGV, options: SPAWN_OPTIONS }, { resource: 'process', access: 'write' }, sysSpawn,       'capabilities no wider than the caller; stdin/stdout/stderr: caller fds'),
+  row(15, 'SYS_SPAWN',       { program: str(ARG_LIMITS.pathBytes), argv: ARGV, options: SPAWN_OPTIONS }, { resource: 'program', access: 'write' }, sysSpawn,       'a registered program, or a VFS path read as SYS_OPEN would; the child runs as its tree\'s agent; capabilities no wider than the caller; stdin/stdout/stderr: caller fds'),
   row(16, 'SYS_WAIT',        { pid: PID },                                                               { resource: 'process', access: 'read' },  sysWait,        'blocks until the child exits; reaps it'),
   row(17, 'SYS_PIPE',        {},                                                                         { resource: 'self', access: 'none' },     sysPipe,        '64 KiB, blocking reads and writes, EPIPE without readers'),
   row(18, 'SYS_CHECKPOINT',  {},                                                                         { resource: 'self', access: 'write' },    sysCheckpoint,  'as SIGUSR1: snapshot mem/ to state/checkpoints/<n>'),

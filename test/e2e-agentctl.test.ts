@@ -112,7 +112,7 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   it('a TypeScript file with a JavaScript-level syntax error names file, line and SyntaxError', async () => {
     const file = agentFile('redeclare.ts', 'const a: number = 1;\nconst a = 2;\n');
     const out = await run(file);
-    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: ${file}:2:7: SyntaxError: Identifier 'a' has already been declared\n` });
+    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: ${file}:2:7: SyntaxError: The symbol "a" has already been declared\n` });
   });
 
   it('a TypeScript file that does not parse is one line naming the file, exit 2', async () => {
@@ -123,14 +123,11 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
     expect(out.stderr.split('\n')).toEqual([expect.stringContaining(`agentctl: ${file}`), '']);
   });
 
-  // KNOWN BUG (kernel/program.ts programFromSource): a .ts file that the type
-  // stripper cannot parse is reported as "FILE: Expression expected", without
-  // the word SyntaxError or a line number. Turn this into it() once fixed.
-  it('a TypeScript parse error says SyntaxError and names the line', async () => {
+  it('a TypeScript parse error says SyntaxError and names the line and column', async () => {
     const file = agentFile('syntax2.ts', 'let y = 1;\nconst x: number = ;\n');
     const out = await run(file);
     expect(out.code).toBe(2);
-    expect(out.stderr).toBe(`agentctl: ${file}:2: SyntaxError: Expression expected\n`);
+    expect(out.stderr).toBe(`agentctl: ${file}:2:19: SyntaxError: Unexpected ";"\n`);
   });
 
   it('--json prints a final summary line with status, pid and syscalls', async () => {

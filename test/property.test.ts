@@ -13,6 +13,7 @@ import { Kernel } from '../kernel/kernel.ts';
 import { defaultPolicy } from '../kernel/policy/default.ts';
 import { parsePolicy, type LoadedPolicy } from '../kernel/policy/load.ts';
 import { contextFor } from '../kernel/process-context.ts';
+import { Lineage } from '../kernel/lineage.ts';
 import { Process } from '../kernel/process.ts';
 import type { SyscallContext } from '../syscalls/context.ts';
 import { dispatch, type Reply } from '../syscalls/dispatch.ts';
@@ -117,7 +118,8 @@ function directContext(policy: LoadedPolicy, seen: Map<string, number>): { kerne
   const kernel = kernelFor(policy);
   const agentId = 'prop';
   const vfs = kernel.vfs(agentId);
-  const proc = new Process(999_999, 0, agentId, 'property', { heapMib: 64, openFiles: 64 });
+  const limits = { heapMib: 64, openFiles: 64 };
+  const proc = new Process(999_999, 0, new Lineage(999_999, agentId, limits, Date.now()), 'property', limits);
   const files = new FdTable(vfs, { stdout: FdTable.sink(() => undefined), stderr: FdTable.sink(() => undefined), limit: 64 });
   proc.fds = files;
   const ctx: SyscallContext = {

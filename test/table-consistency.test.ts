@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ROW_BY_NR, SYSCALL_NUMBERS, SYSCALL_TABLE } from '../syscalls/table.ts';
 import { report, syscallRecords } from './syscalls/harness.ts';
 
-const RESOURCES = ['path', 'fd', 'self', 'tool', 'process'];
+const RESOURCES = ['path', 'fd', 'self', 'tool', 'process', 'program'];
 
 /** testFileFor maps SYS_CHECKPOLICY to test/syscalls/checkpolicy.test.ts. */
 function testFileFor(name: string): string {

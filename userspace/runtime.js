@@ -124,6 +124,7 @@
   }
 
   const CHUNK = 65536;
+  const READDIR_PAGE = boot.readdirPage;
   const sys = {
     SyscallError,
     args: freeze(boot.argv.slice()),
@@ -134,7 +135,16 @@
     write: (fd, data) => call('SYS_WRITE', fd, data),
     close: (fd) => call('SYS_CLOSE', fd),
     stat: (path) => call('SYS_STAT', path),
-    readdir: (path = '.') => call('SYS_READDIR', path),
+    /** readdir lists a whole directory, a page (SYS_READDIR) at a time. */
+    readdir(path = '.') {
+      const all = [];
+      for (let after = ''; ; ) {
+        const page = call('SYS_READDIR', path, after);
+        for (let i = 0; i < page.length; i++) all.push(page[i]);
+        if (page.length < READDIR_PAGE) return all;
+        after = page[page.length - 1].name;
+      }
+    },
     mkdir: (path, options) => call('SYS_MKDIR', path, Boolean(options && options.recursive)),
     unlink: (path) => call('SYS_UNLINK', path),
     getpid: () => call('SYS_GETPID'),

@@ -1,19 +1,32 @@
 /**
  * PolicyAuthorizer answers the dispatcher: capabilities first (cheap set
- * lookups), then the policy engine. A path outside the agent's own tree needs
- * a vfs capability, a tool needs a tool capability, whatever the policy says.
+ * lookups), then the kernel's own rules, then the policy engine. A path
+ * outside the agent's own tree needs a vfs capability, a tool needs a tool
+ * capability, and the agent's `state/` (checkpoints) is the kernel's —
+ * read-only to ring 3 — whatever the policy says.
  */
 import type { AccessRequest, Authorizer, Decision } from '../../syscalls/context.ts';
+import { agentRoot } from '../../vfs/agent-vfs.ts';
+import { isWithin } from '../../vfs/path.ts';
 import type { PolicyEngine } from './engine.ts';
 import type { PolicyRequest } from './request.ts';
 
 function capabilityDenial(request: AccessRequest): Decision | undefined {
   const { identity } = request;
-  if (request.path !== undefined && !identity.pathAllowed(request.path, request.access)) {
-    return { effect: 'deny', rule: 'capability', reason: `no capability covers ${request.access} access to ${request.path}` };
+  const pathAccess = request.pathAccess ?? request.access;
+  if (request.path !== undefined && !identity.pathAllowed(request.path, pathAccess)) {
+    return { effect: 'deny', rule: 'capability', reason: `no capability covers ${pathAccess} access to ${request.path}` };
   }
   if (request.tool !== undefined && !identity.toolAllowed(request.tool)) {
     return { effect: 'deny', rule: 'capability', reason: `no capability tool:${request.tool}` };
+  }
+  return undefined;
+}
+
+/** kernelDenial: the kernel's own rules, which no policy can lift. */
+function kernelDenial(request: AccessRequest): Decision | undefined {
+  if (request.path !== undefined && (request.pathAccess ?? request.access) === 'write' && isWithin(`${agentRoot(request.agentId)}/state`, request.path)) {
+    return { effect: 'deny', rule: 'kernel.state-read-only', reason: `${request.path} belongs to the kernel (checkpoints): read-only to agents` };
   }
   return undefined;
 }
@@ -23,6 +36,7 @@ function toPolicyRequest(request: AccessRequest): PolicyRequest {
     agentId: request.agentId,
     labels: request.identity.labels,
     capabilities: request.identity.capabilities,
+    lineage: request.identity.child ? 'child' : 'root',
     syscall: request.syscall,
     access: request.access,
     ...(request.path !== undefined ? { path: request.path } : {}),
@@ -40,10 +54,10 @@ export class PolicyAuthorizer implements Authorizer {
   }
 
   authorize(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? this.engine.decide(toPolicyRequest(request));
+    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.decide(toPolicyRequest(request));
   }
 
   check(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? this.engine.check(toPolicyRequest(request));
+    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.check(toPolicyRequest(request));
   }
 }

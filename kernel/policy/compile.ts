@@ -104,6 +104,10 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
     const access = new Set<string>(rule.access);
     conditions.push({ field: 'access', test: (r) => access.has(r.access ?? 'none') });
   }
+  if (rule.lineage) {
+    const lineage = new Set<string>(rule.lineage);
+    conditions.push({ field: 'lineage', test: (r) => lineage.has(r.lineage ?? 'root') });
+  }
   if (rule.tools) {
     const test = guarded([...at, 'tools'], () => anyGlob(rule.tools!));
     conditions.push({ field: 'tools', test: (r) => r.tool !== undefined && test(r.tool) });

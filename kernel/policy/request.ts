@@ -10,6 +10,8 @@ export interface PolicyRequest {
   readonly agentId: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly capabilities?: ReadonlySet<string>;
+  /** root: the process an agent was started as (and every agent outside the kernel); child: spawned by another process of its tree. */
+  readonly lineage?: 'root' | 'child';
   readonly syscall: string;
   readonly access?: 'read' | 'write' | 'none';
   readonly path?: string;

@@ -52,6 +52,8 @@ export interface PolicyRule {
   capabilities?: string[];
   paths?: string[];
   access?: ('read' | 'write' | 'none')[];
+  /** root: the process an agent was started as; child: a process it spawned (which runs as the same agent). */
+  lineage?: ('root' | 'child')[];
   tools?: string[];
   args?: ArgPattern[];
   when?: TimeWindow;
@@ -101,6 +103,8 @@ export const POLICY_SCHEMA = {
             open_files: { type: 'integer', minimum: 3, maximum: 65_536 },
             children: { type: 'integer', minimum: 0 },
             output_bytes: { type: 'integer', minimum: 0 },
+            vfs_bytes: { type: 'integer', minimum: 0 },
+            vfs_inodes: { type: 'integer', minimum: 0 },
           },
         },
       },
@@ -123,6 +127,7 @@ export const POLICY_SCHEMA = {
           capabilities: { ...stringList, description: 'capabilities the agent must all hold' },
           paths: { ...stringList, description: 'globs on the resolved VFS path; ${agent} is the calling agent id' },
           access: { type: 'array', items: { enum: ['read', 'write', 'none'] }, minItems: 1 },
+          lineage: { type: 'array', items: { enum: ['root', 'child'] }, minItems: 1, uniqueItems: true, description: "root: the agent's first process; child: a process it spawned, which runs as the same agent" },
           tools: { ...stringList, description: 'globs on the tool name (SYS_EXEC)' },
           args: {
             type: 'array',

@@ -51,6 +51,7 @@ function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: str
     signal: unsupported,
     sigaction: unsupported,
     sigprocmask: unsupported,
+    registeredProgram: () => false,
     spawn: unsupported,
     wait: unsupported,
     checkpoint: unsupported,

@@ -7,6 +7,7 @@
  * a child never gets wider limits than its parent.
  */
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS } from '../../kernel/limits.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
@@ -120,7 +121,7 @@ describe('limits that end the process', () => {
 });
 
 describe('limits that refuse a call', () => {
-  it('syscallsPerSecond: calls past the rate get EAGAIN, recorded as denied; the next second allows them again', async () => {
+  it('syscallsPerSecond: calls past the rate get EAGAIN; the first refusal is recorded, the rest summed up in one record; the next second allows them again', async () => {
     const kernel = kernelFor();
     await withNeighbour(kernel, async () => {
       const chatty = start(
@@ -137,9 +138,12 @@ describe('limits that refuse a call', () => {
       );
       expect(await exited(chatty)).toMatchObject({ status: 0 });
       expect(JSON.parse(chatty.stdout())).toEqual([...Array.from({ length: 20 }, () => 'ok'), ...Array.from({ length: 30 }, () => 'EAGAIN')]);
-      const refused = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'syscall' && r.agentId === 'chatty' && r.rule === 'limit.syscalls_per_second');
-      expect(refused).toHaveLength(30);
-      expect(refused.every((r) => r.type === 'syscall' && r.effect === 'deny' && r.syscall === 'SYS_GETPID')).toBe(true);
+      const records = (kernel.recorder as MemoryDecisionLog).list();
+      const refused = records.filter((r) => r.type === 'syscall' && r.agentId === 'chatty' && r.rule === 'limit.syscalls_per_second');
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ effect: 'deny', syscall: 'SYS_GETPID' });
+      const summed = records.filter((r) => r.type === 'limit' && r.agentId === 'chatty');
+      expect(summed.map((r) => ('detail' in r ? r.detail : ''))).toEqual([`29 more syscalls refused by limit.syscalls_per_second (20 per second for the tree of pid ${chatty.pid})`]);
     });
   });
 
@@ -235,22 +239,23 @@ rules:
 `,
     'capped.yaml',
   );
-  const POLICY_LIMITS = { heapMib: 32, cpuMs: 60_000, wallMs: 60_000, syscallsPerSecond: 1000, openFiles: 6, children: 1, outputBytes: 100 };
+  const VFS_DEFAULTS = { vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes };
+  const POLICY_LIMITS = { heapMib: 32, cpuMs: 60_000, wallMs: 60_000, syscallsPerSecond: 1000, openFiles: 6, children: 1, outputBytes: 100, ...VFS_DEFAULTS };
 
   it("the policy's defaults.limits caps what a spawn asks for: the smaller wins", () => {
     const kernel = kernelFor({ policy: CAPPED });
     const greedy = start(kernel, IDLE, { limits: { heapMib: 128, cpuMs: 1e7, wallMs: 1e7, syscallsPerSecond: 1e6, openFiles: 100, children: 5, outputBytes: 1e6 } });
     expect({ ...greedy.proc.limits }).toEqual(POLICY_LIMITS);
     const modest = start(kernel, IDLE, { limits: { heapMib: 16, cpuMs: 10, wallMs: 10_000, syscallsPerSecond: 5, openFiles: 4, children: 0, outputBytes: 7 } });
-    expect({ ...modest.proc.limits }).toEqual({ heapMib: 16, cpuMs: 10, wallMs: 10_000, syscallsPerSecond: 5, openFiles: 4, children: 0, outputBytes: 7 });
+    expect({ ...modest.proc.limits }).toEqual({ heapMib: 16, cpuMs: 10, wallMs: 10_000, syscallsPerSecond: 5, openFiles: 4, children: 0, outputBytes: 7, ...VFS_DEFAULTS });
     const silent = start(kernel, IDLE);
     expect({ ...silent.proc.limits }).toEqual(POLICY_LIMITS);
   });
 
-  it('the kernel defaults are 64 MiB of heap and 64 open files, and nothing else, without a policy cap', () => {
+  it('the kernel defaults bound every agent-sized resource (heap, open files, children, syscall rate, VFS bytes and files); a spawn cannot ask for more', () => {
     const kernel = kernelFor();
-    expect({ ...start(kernel, IDLE).proc.limits }).toEqual({ heapMib: 64, openFiles: 64 });
-    expect({ ...start(kernel, IDLE, { limits: { openFiles: 1000 } }).proc.limits }).toEqual({ heapMib: 64, openFiles: 64 });
+    expect({ ...start(kernel, IDLE).proc.limits }).toEqual({ heapMib: 64, openFiles: 64, children: 64, syscallsPerSecond: 10_000, vfsBytes: 32 * 1024 * 1024, vfsInodes: 8192 });
+    expect({ ...start(kernel, IDLE, { limits: { openFiles: 1000, children: 1000 } }).proc.limits }).toEqual({ ...DEFAULT_LIMITS });
   });
 
   it('the policy cap holds in practice: an agent asking for 100 open files gets EMFILE at the policy’s 6', async () => {
@@ -260,7 +265,7 @@ rules:
     expect(agent.stdout()).toBe('EMFILE [3,4,5]\n');
   });
 
-  it("a child's limits are no wider than its parent's: a CPU-limited parent cannot escape through a child", async () => {
+  it("a child's limits are no wider than its parent's, and the CPU limit holds for the whole tree: a spinning child ends it", async () => {
     const kernel = kernelFor({ programs: { spin: { filename: 'spin.js', source: SPIN }, idle: { filename: 'idle.js', source: IDLE } } });
     const parent = start(
       kernel,
@@ -276,11 +281,10 @@ rules:
     );
     await parked(parent);
     const idlerPid = Number(parent.stdout().split('\n')[0]);
-    expect({ ...kernel.get(idlerPid)!.limits }).toEqual({ cpuMs: 200, outputBytes: 1000, children: 3, openFiles: 10, heapMib: 32 });
+    expect({ ...kernel.get(idlerPid)!.limits }).toEqual({ cpuMs: 200, outputBytes: 1000, children: 3, openFiles: 10, heapMib: 32, syscallsPerSecond: 10_000, vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes });
     const exit = await exited(parent);
-    expect(exit.status).toBe(0);
-    expect(JSON.parse(parent.stdout().split('\n')[1] ?? '')).toEqual({ pid: idlerPid + 1, status: 132, signal: 'SIGKILL' });
-    const spinnerExit = (kernel.recorder as MemoryDecisionLog).list().find((r) => r.type === 'signal' && r.pid === idlerPid + 1);
-    expect(spinnerExit && 'detail' in spinnerExit ? spinnerExit.detail : '').toMatch(/^SIGKILL: CPU time limit 200 ms/);
+    expect(exit).toMatchObject({ status: 132, reason: { kind: 'signal', signal: 'SIGKILL', why: expect.stringMatching(/^CPU time limit 200 ms/) } });
+    const killed = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'signal' && 'detail' in r && /^SIGKILL: CPU time limit 200 ms/.test(r.detail));
+    expect(killed.map((r) => r.pid).toSorted()).toEqual([parent.pid, idlerPid, idlerPid + 1]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Process trees: who a child is (id `<parent>.<pid>`, its own tree,
+ * Process trees: who a child is (its tree's agent, in its tree's VFS,
  * capabilities no wider than its parent's), where its program comes from (the
  * parent's tree or a program the operator registered), and what a process
  * may do to processes that are not its children (nothing: ECHILD for wait,
@@ -12,7 +12,7 @@ import { exited, hostPipe, IDLE, kernelFor, printed, start, until } from '../liv
 const idleProgram = programFromSource('idle.js', IDLE);
 
 describe('spawn and wait across a process tree', () => {
-  it('ids nest as <parent>.<pid> down the tree, each with its own VFS tree', async () => {
+  it('children and grandchildren run as the root agent, in its VFS tree', async () => {
     const kernel = kernelFor({
       programs: {
         middle: programFromSource('middle.js', "sys.writeFile('mem/who', sys.agentId); console.log(sys.agentId); sys.wait(sys.spawn('leaf'));"),
@@ -21,7 +21,7 @@ describe('spawn and wait across a process tree', () => {
     });
     const root = start(kernel, "console.log(sys.agentId); sys.wait(sys.spawn('middle'));", { agentId: 'root' });
     expect(await exited(root)).toMatchObject({ status: 0 });
-    expect(root.stdout()).toBe('root\nroot.2\nroot.2.3 ["episodic","semantic","working"]\n');
+    expect(root.stdout()).toBe('root\nroot\nroot ["episodic","semantic","who","working"]\n');
   });
 
   it('a child never gets a capability its parent lacks, even when the grandparent holds it', async () => {

@@ -8,7 +8,7 @@ import { report, run, syscallRecords } from './harness.ts';
 const ECHO = "console.log(JSON.stringify({ id: sys.agentId, pid: sys.pid, args: sys.args }));";
 
 describe('SYS_SPAWN', () => {
-  it("starts a program from the caller's tree with argv; the child is <parent>.<pid> and shares the caller's stdout", async () => {
+  it("starts a program from the caller's tree with argv; the child runs as the caller's agent and shares its stdout", async () => {
     const result = await run(`
       sys.writeFile('mem/working/echo.js', ${JSON.stringify(ECHO)});
       const pid = raw(SYS.SYS_SPAWN, 'mem/working/echo.js', ['a', 'b c']);
@@ -16,7 +16,7 @@ describe('SYS_SPAWN', () => {
       console.log(JSON.stringify({ pid, status }));
     `, { agentId: 'boss', kernel: kernelFor() });
     expect(result.exit.status).toBe(0);
-    expect(result.stdout).toBe('{"id":"boss.2","pid":2,"args":["a","b c"]}\n{"pid":{"v":2},"status":0}\n');
+    expect(result.stdout).toBe('{"id":"boss","pid":2,"args":["a","b c"]}\n{"pid":{"v":2},"status":0}\n');
   });
 
   it('takes absolute paths in its own tree, and .ts programs (types stripped)', async () => {
@@ -34,16 +34,17 @@ describe('SYS_SPAWN', () => {
       sys.wait(sys.spawn('echo', ['x']));
       sys.wait(sys.spawn('mem/shadow.js'));
     `, { kernel, agentId: 'ops' });
-    expect(result.stdout).toBe('{"id":"ops.2","pid":2,"args":["x"]}\nregistered\n');
+    expect(result.stdout).toBe('{"id":"ops","pid":2,"args":["x"]}\nregistered\n');
   });
 
-  it("a child has its own tree: it cannot read its parent's files", async () => {
+  it("a child runs as its tree's agent: it shares its parent's files, and another agent's tree is still out of reach", async () => {
     const result = await run(`
       sys.writeFile('mem/secret', 's3cret');
-      sys.writeFile('mem/peek.js', "try { sys.readFile('/agent/boss/mem/secret'); console.log('read it'); } catch (e) { console.log(e.errno); }");
+      sys.writeFile('mem/peek.js', "console.log(sys.readFile('mem/secret')); sys.writeFile('mem/reply', 'ok'); try { sys.readFile('/agent/other/mem/x'); } catch (e) { console.log(e.errno); }");
       sys.wait(sys.spawn('mem/peek.js'));
+      console.log(sys.readFile('mem/reply'));
     `, { agentId: 'boss', kernel: kernelFor() });
-    expect(result.stdout).toBe('EACCES\n');
+    expect(result.stdout).toBe('s3cret\nEACCES\nok\n');
   });
 
   it('ENOENT for a missing program, EISDIR for a directory, EACCES outside the tree', async () => {
@@ -59,7 +60,7 @@ describe('SYS_SPAWN', () => {
     `, { agentId: 'boss', kernel: kernelFor() });
     expect(value).toEqual([
       ['ENOEXEC', '/agent/boss/mem/bad.js:1:7'],
-      ['ENOEXEC', '/agent/boss/mem/bad.ts:1'],
+      ['ENOEXEC', '/agent/boss/mem/bad.ts:1:8'],
     ]);
   });
 
@@ -136,7 +137,7 @@ describe('SYS_SPAWN', () => {
     const spawns = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'spawn');
     expect(spawns.map((r) => [r.pid, r.agentId, 'detail' in r ? r.detail : ''])).toEqual([
       [result.exit.pid, 'p', 'agent.js'],
-      [result.exit.pid + 1, `p.${result.exit.pid + 1}`, 'quick.js'],
+      [result.exit.pid + 1, 'p', `quick.js (child of pid ${result.exit.pid}, tree of pid ${result.exit.pid})`],
     ]);
   });
 });

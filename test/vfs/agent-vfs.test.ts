@@ -135,8 +135,8 @@ describe('AgentVfs: agents are separate', () => {
 describe('AgentVfs: lifetime', () => {
   it('one kernel keeps an agent tree across two runs of the same agentId', async () => {
     const kernel = new Kernel();
-    const first = await report("sys.writeFile('mem/episodic/day1', 'met Alice'); sys.mkdir('state/checkpoints/c1'); report(0);", { agentId: 'keeper', kernel });
-    const second = await report("report({ note: sys.readFile('mem/episodic/day1'), cp: sys.stat('state/checkpoints/c1').type });", { agentId: 'keeper', kernel });
+    const first = await report("sys.writeFile('mem/episodic/day1', 'met Alice'); sys.mkdir('mem/semantic/c1'); report(0);", { agentId: 'keeper', kernel });
+    const second = await report("report({ note: sys.readFile('mem/episodic/day1'), cp: sys.stat('mem/semantic/c1').type });", { agentId: 'keeper', kernel });
     expect(second.value).toEqual({ note: 'met Alice', cp: 'dir' });
     expect(second.result.exit.pid).not.toBe(first.result.exit.pid);
     expect(kernel.vfs('keeper')).toBe(kernel.vfs('keeper'));

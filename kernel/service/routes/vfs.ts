@@ -60,9 +60,16 @@ export function vfsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       try {
         const { vfs } = treeOf(req.params.pid);
         const dir = `${vfs.root}/state/checkpoints`;
-        const numbered = (await vfs.readdir(dir)).filter((e) => /^\d+$/.test(e.name));
+        const numbered = (await vfs.readdir(dir)).filter((e) => e.type === 'dir' && /^[1-9]\d{0,8}$/.test(e.name));
         const manifests: unknown[] = [];
-        for (const e of numbered) manifests.push(JSON.parse(new TextDecoder().decode(await readAll(vfs, `${dir}/${e.name}/manifest.json`))));
+        for (const e of numbered) {
+          // A checkpoint without a readable manifest is listed as such, not a reason to fail the whole answer.
+          try {
+            manifests.push(JSON.parse(new TextDecoder().decode(await readAll(vfs, `${dir}/${e.name}/manifest.json`))));
+          } catch (err) {
+            manifests.push({ n: Number(e.name), error: `no readable manifest.json: ${err instanceof Error ? err.message : String(err)}` });
+          }
+        }
         return manifests;
       } catch (err) {
         return sendError(reply, err);

@@ -1,0 +1,88 @@
+/**
+ * Lineage is one process tree — a root process and every process spawned
+ * from it, directly or not — and what ring 0 accounts to it. A child is its
+ * own process (pid, isolate, fds, signals) but runs as its root's agent: the
+ * same agent id, so the same VFS tree, policy counters, budgets and `agents:`
+ * rules (a rule tells a child apart with `lineage: [child]`). The tree shares
+ * one set of limits, taken from the root at spawn: members (`children`, live
+ * or not yet reaped), syscalls — and so decision records — per second,
+ * output bytes, CPU time (its isolates' and the kernel's own work for it) and
+ * the wall-clock deadline.
+ */
+import type { ProcessLimits } from './limits.ts';
+
+/** OutputBudget is the bytes a tree may write to the operator's stdout and stderr. */
+export interface OutputBudget {
+  used: number;
+  readonly limit: number;
+}
+
+/** RateVerdict: let the call through, or refuse it (the first refusal of a window is recorded; the rest are counted). */
+export type RateVerdict = 'ok' | 'refused-first' | 'refused';
+
+const WINDOW_MS = 1000;
+
+export class Lineage {
+  readonly rootPid: number;
+  readonly agentId: string;
+  readonly limits: ProcessLimits;
+  readonly startedAt: number;
+  /** When the tree's wall-time limit ends it (ms since the epoch), if it has one. */
+  readonly deadline: number | undefined;
+  /** Pids of the tree still in the process table (running, or exited and not yet reaped). */
+  readonly members = new Set<number>();
+  readonly output: OutputBudget;
+  /** Kernel (ring 0) time spent on the tree's behalf, ns: syscalls, matching, hashing, copying, fingerprinting. */
+  kernelNs = 0;
+  /** CPU time of members that have ended, ns. */
+  endedCpuNs = 0;
+  /** Syscalls the tree made, refused ones included. */
+  syscalls = 0;
+  /** Spawns into the tree admitted but not yet in the process table (a program compiling). */
+  pendingSpawns = 0;
+  private window = { start: 0, calls: 0, refused: 0 };
+
+  constructor(rootPid: number, agentId: string, limits: ProcessLimits, now: number) {
+    this.rootPid = rootPid;
+    this.agentId = agentId;
+    this.limits = limits;
+    this.startedAt = now;
+    this.deadline = limits.wallMs === undefined ? undefined : now + limits.wallMs;
+    this.output = { used: 0, limit: limits.outputBytes ?? Number.POSITIVE_INFINITY };
+  }
+
+  /** descendants counts the members other than the root: what `children` limits. */
+  get descendants(): number {
+    return this.members.size - (this.members.has(this.rootPid) ? 1 : 0);
+  }
+
+  /**
+   * admit counts one syscall against the tree's rate limit. `summary` is
+   * called when a window that refused calls is over, with how many it
+   * refused after the first (so refusals cost one record per window and a
+   * summary, not one record each).
+   */
+  admit(now: number, summary: (refused: number) => void): RateVerdict {
+    this.syscalls++;
+    const rate = this.limits.syscallsPerSecond;
+    if (rate === undefined) return 'ok';
+    const w = this.window;
+    if (now - w.start >= WINDOW_MS) {
+      if (w.refused > 1) summary(w.refused - 1);
+      this.window = { start: now, calls: 0, refused: 0 };
+    }
+    if (++this.window.calls <= rate) return 'ok';
+    return ++this.window.refused === 1 ? 'refused-first' : 'refused';
+  }
+
+  /** flushRefusals reports the current window's uncounted refusals now (the tree is ending). */
+  flushRefusals(summary: (refused: number) => void): void {
+    if (this.window.refused > 1) summary(this.window.refused - 1);
+    this.window.refused = 0;
+  }
+
+  /** callsThisSecond is the tree's syscall (decision record) count in the current one-second window. */
+  get callsThisSecond(): number {
+    return this.window.calls;
+  }
+}

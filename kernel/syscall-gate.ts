@@ -1,0 +1,84 @@
+/**
+ * The gate every syscall of a process passes before dispatch: it counts the
+ * call against its tree's rate limit (EAGAIN past it: the first refusal of a
+ * window is recorded, the rest are summed up in one record when the window
+ * ends, so a flood costs the log two records a second), parks the call while
+ * the process is stopped, charges the kernel's own time for it to the tree,
+ * and hands queued handler signals to the reply (the syscall boundary).
+ */
+import type { DecisionRecorder } from '../syscalls/context.ts';
+import type { Reply } from '../syscalls/dispatch.ts';
+import { ROW_BY_NR } from '../syscalls/table.ts';
+import { takeHandlerSignals } from './process-signals.ts';
+import type { Process } from './process.ts';
+
+export interface GateHost {
+  readonly recorder: DecisionRecorder;
+  /** Called with each syscall's name and its time in ring 0 (seconds), for metrics. */
+  readonly observeSyscall?: (name: string, seconds: number) => void;
+}
+
+/** The reply a syscall parked by SIGSTOP gets when its process ends instead of continuing: it never runs. */
+const ENDED_WHILE_STOPPED: Reply = { errno: 'EINTR', message: 'the process ended while stopped' };
+
+const RATE_RULE = 'limit.syscalls_per_second';
+
+function nameOf(nr: unknown): string {
+  return typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : '#?';
+}
+
+/** settled waits out a blocked reply. */
+async function settled(reply: Reply): Promise<Reply> {
+  return 'later' in reply ? reply.later : reply;
+}
+
+/** withSignals attaches queued handler signals to a reply: the runtime runs them before returning. */
+function withSignals(proc: Process, reply: Reply): Reply {
+  const sig = takeHandlerSignals(proc);
+  return sig === undefined ? reply : { ...reply, sig };
+}
+
+/** recordRefusals writes the one record that sums up a window's refused calls after the first. */
+export function recordRefusals(host: GateHost, proc: Process, refused: number): void {
+  try {
+    host.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${refused} more syscalls refused by ${RATE_RULE} (${proc.lineage.limits.syscallsPerSecond} per second for the tree of pid ${proc.lineage.rootPid})` });
+  } catch {
+    // the calls were refused either way
+  }
+}
+
+/** syscallGate runs `run` (the dispatch of syscall `nr`) for `proc` through the gate. */
+export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () => Reply): Reply {
+  proc.syscalls++;
+  proc.state = 'running';
+  const lineage = proc.lineage;
+  const verdict = lineage.admit(Date.now(), (refused) => recordRefusals(host, proc, refused));
+  if (verdict !== 'ok') {
+    const rate = lineage.limits.syscallsPerSecond;
+    if (verdict === 'refused-first') {
+      try {
+        host.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: nameOf(nr), access: 'none', effect: 'deny', rule: RATE_RULE, reason: `more than ${rate} syscalls per second (the tree of pid ${lineage.rootPid})` });
+      } catch {
+        // refused either way
+      }
+    }
+    return { errno: 'EAGAIN', message: `syscall rate limit of ${rate} per second reached` };
+  }
+  const started = performance.now();
+  const reply = proc.stopped ? { later: proc.continued().then(() => (proc.exit === undefined ? settled(run()) : ENDED_WHILE_STOPPED)) } : run();
+  const ms = performance.now() - started;
+  lineage.kernelNs += ms * 1e6;
+  if (host.observeSyscall !== undefined && !('later' in reply)) {
+    const name = typeof nr === 'number' ? ROW_BY_NR[nr]?.name : undefined;
+    if (name !== undefined) host.observeSyscall(name, ms / 1000);
+  }
+  if (!('later' in reply)) return withSignals(proc, reply);
+  proc.state = proc.stopped ? 'stopped' : 'blocked';
+  return {
+    later: reply.later.then(async (final) => {
+      await proc.continued();
+      if (proc.state === 'blocked' || proc.state === 'stopped') proc.state = 'running';
+      return withSignals(proc, final);
+    }),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Lineage as identity (found against main: a child's agent id was
+ * `<parent>.<pid>`, and every per-agent control was keyed to it). Each test
+ * is an agent trying to shed its identity or multiply its budget through
+ * children; each must fail.
+ */
+import { describe, expect, it } from 'vitest';
+import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import { ToolRegistry, type ToolSpec } from '../../kernel/tools/registry.ts';
+import { exited, IDLE, kernelFor, readTree, start } from '../live-agents.ts';
+
+const BASE_RULES = `
+  - { id: own-tree, effect: allow, syscalls: [SYS_OPEN, SYS_STAT, SYS_READDIR, SYS_MKDIR, SYS_UNLINK], paths: ["/agent/\${agent}/**"] }
+  - { id: self, effect: allow, syscalls: [SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_GETPID, SYS_EXIT, SYS_SPAWN, SYS_WAIT, SYS_SIGNAL, SYS_PIPE] }
+`;
+
+/** A program that spawns N copies of `prog` (a registered name) and waits for them all. */
+const spawnAll = (prog: string, n: number) => `const pids = []; for (let i = 0; i < ${n}; i++) { try { pids.push(sys.spawn('${prog}')); } catch (e) { console.log('spawn ' + e.errno); } } for (const p of pids) sys.wait(p);`;
+
+/** A tool that reports tokens used, as llm.chat does. */
+const TOKENS: ToolSpec = {
+  name: 'test.tokens',
+  description: 'uses 1,000 tokens',
+  inputSchema: { type: 'object' },
+  risk: 'low',
+  timeoutMs: 1000,
+  maxOutputBytes: 1000,
+  source: 'test',
+  run(_args, call) {
+    call.caller.addTokens(1000);
+    return { ok: true };
+  },
+};
+
+function registry(...tools: ToolSpec[]): ToolRegistry {
+  const r = new ToolRegistry();
+  for (const t of tools) r.register(t);
+  return r;
+}
+
+describe('children run as their tree\'s agent: per-agent controls hold for the whole tree', () => {
+  it('max_calls: 3 stays 3 across six children (it used to become 18)', async () => {
+    const policy = parsePolicy(`version: 1\nrules:${BASE_RULES}  - { id: three-stats, effect: allow, syscalls: [SYS_CHECKPOLICY], limits: { max_calls: 3 } }\n`, 'p.yaml');
+    const kernel = kernelFor({ policy, programs: { ask: programFromSource('ask.js', "for (let i = 0; i < 3; i++) { const r = syscall(SYS.SYS_CHECKPOLICY, 'SYS_GETPID', []); console.log('errno' in r ? r.errno : 'ok'); }") } });
+    const root = start(kernel, spawnAll('ask', 6), { agentId: 'greedy' });
+    expect(await exited(root)).toMatchObject({ status: 0 });
+    const answers = root.stdout().trim().split('\n');
+    expect(answers.filter((a) => a === 'ok')).toHaveLength(3);
+    expect(answers.filter((a) => a === 'EACCES')).toHaveLength(15);
+  });
+
+  it('token_budget: 2,000 stays 2,000 across children (it used to become 10,000)', async () => {
+    const policy = parsePolicy(`version: 1\nrules:${BASE_RULES}  - { id: llm, effect: allow, syscalls: [SYS_EXEC], tools: [test.tokens], limits: { token_budget: 2000 } }\n`, 'p.yaml');
+    const kernel = new Kernel({ policy, tools: registry(TOKENS), stdout: () => {}, stderr: () => {}, programs: { burn: programFromSource('burn.js', "try { sys.exec('test.tokens', {}); console.log('ok'); } catch (e) { console.log(e.errno); }") } });
+    const viaChildren = start(kernel, `const pids = []; for (let i = 0; i < 5; i++) pids.push(sys.spawn('burn', [], { capabilities: ['tool:test.tokens'] })); for (const p of pids) sys.wait(p);`, { agentId: 'spender2', manifest: { capabilities: ['tool:test.tokens'] } });
+    expect(await exited(viaChildren)).toMatchObject({ status: 0 });
+    expect(viaChildren.stdout().trim().split('\n').toSorted()).toEqual(['EACCES', 'EACCES', 'EACCES', 'ok', 'ok']);
+    expect(kernel.engine.counters.tokensUsed('spender2')).toBe(2000);
+  });
+
+  it('output_bytes: 1,000 for the tree, however many children write (it used to let 21,000 through)', async () => {
+    const loud = "try { sys.write(1, 'x'.repeat(1000)); sys.appendFile('mem/log', 'ok\\n'); } catch (e) { sys.appendFile('mem/log', e.errno + '\\n'); }";
+    const kernel = kernelFor({ programs: { loud: programFromSource('loud.js', loud) } });
+    const root = start(kernel, spawnAll('loud', 21), { agentId: 'loud', limits: { outputBytes: 1000 } });
+    expect(await exited(root)).toMatchObject({ status: 0 });
+    expect(root.stdout()).toBe('x'.repeat(1000));
+    const log = (await readTree(kernel, 'loud', 'mem/log'))!.trim().split('\n');
+    expect(log.toSorted()).toEqual([...Array.from({ length: 20 }, () => 'EFBIG'), 'ok']);
+  });
+
+  it('a deny on agents: [untrusted] reaches every child (it did not reach untrusted.2)', async () => {
+    const policy = parsePolicy(
+      `version: 1\nrules:${BASE_RULES}  - { id: no-untrusted-writes, effect: deny, agents: [untrusted], syscalls: [SYS_OPEN], access: [write] }\n`,
+      'p.yaml',
+    );
+    const kernel = kernelFor({ policy, programs: { writer: programFromSource('writer.js', "try { sys.writeFile('mem/x', 'y'); console.log('wrote'); } catch (e) { console.log(e.errno + ' ' + sys.agentId); }") } });
+    const root = start(kernel, "sys.wait(sys.spawn('writer'));", { agentId: 'untrusted' });
+    expect(await exited(root)).toMatchObject({ status: 0 });
+    expect(root.stdout()).toBe('EACCES untrusted\n');
+    const denied = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'syscall' && r.rule === 'no-untrusted-writes');
+    expect(denied.map((r) => r.agentId)).toEqual(['untrusted']);
+  });
+
+  it('a rule can still tell a child apart: lineage: [child]', async () => {
+    const policy = parsePolicy(`version: 1\nrules:${BASE_RULES}  - { id: children-read-only, effect: deny, lineage: [child], syscalls: [SYS_OPEN], access: [write] }\n`, 'p.yaml');
+    const writer = "try { sys.writeFile('mem/x', 'y'); console.log('wrote'); } catch (e) { console.log(e.errno); }";
+    const kernel = kernelFor({ policy, programs: { writer: programFromSource('writer.js', writer) } });
+    const root = start(kernel, `${writer} sys.wait(sys.spawn('writer'));`, { agentId: 'family' });
+    expect(await exited(root)).toMatchObject({ status: 0 });
+    expect(root.stdout()).toBe('wrote\nEACCES\n');
+  });
+
+  it('children: 4 bounds the whole tree; a fork bomb gets EAGAIN (it used to reach 341 live processes)', async () => {
+    const bomb = "for (let i = 0; i < 8; i++) { try { sys.spawn('bomb'); } catch (e) { console.log(e.errno); break; } } await new Promise(() => {});";
+    const kernel = kernelFor({ programs: { bomb: programFromSource('bomb.js', bomb) } });
+    const root = start(kernel, bomb, { agentId: 'bomber', limits: { children: 4 } });
+    await new Promise((r) => setTimeout(r, 500));
+    const tree = kernel.ps().filter((p) => p.agentId === 'bomber');
+    expect(tree).toHaveLength(5);
+    expect(tree.every((p) => p.tree?.root === root.pid)).toBe(true);
+    expect(root.stdout()).toContain('EAGAIN');
+    await kernel.shutdown();
+  });
+
+  it('exited children that were not waited for still count: zombies cannot be used to pile up processes', async () => {
+    const kernel = kernelFor({ programs: { quick: programFromSource('quick.js', '') } });
+    const root = start(
+      kernel,
+      `const a = sys.spawn('quick'); const b = sys.spawn('quick');
+       const t = Date.now(); while (Date.now() - t < 300) {}
+       let third; try { sys.spawn('quick'); third = 'ok'; } catch (e) { third = e.errno; }
+       sys.wait(a); sys.wait(b);
+       const fourth = sys.spawn('quick'); sys.wait(fourth);
+       console.log(third + ' then ok');`,
+      { limits: { children: 2 } },
+    );
+    expect(await exited(root)).toMatchObject({ status: 0 });
+    expect(root.stdout()).toBe('EAGAIN then ok\n');
+  });
+});
+
+describe('the kernel-wide process cap', () => {
+  it('past maxProcesses a spawn gets EAGAIN, from the API and from SYS_SPAWN alike', async () => {
+    const kernel = kernelFor({ maxProcesses: 3, programs: { idle: programFromSource('idle.js', IDLE) } });
+    start(kernel, IDLE);
+    const parent = start(kernel, "try { sys.spawn('idle'); console.log('one'); sys.spawn('idle'); } catch (e) { console.log(e.errno); } await new Promise(() => {});");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(parent.stdout()).toBe('one\nEAGAIN\n');
+    expect(() => kernel.spawn(programFromSource('x.js', ''))).toThrow(expect.objectContaining({ errno: 'EAGAIN' }));
+    expect(kernel.ps()).toHaveLength(3);
+    await kernel.shutdown();
+  });
+});
