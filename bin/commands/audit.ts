@@ -82,11 +82,8 @@ export async function auditShow(file: string, options: { agent?: string; syscall
     return 2;
   }
   try {
-    for (const batch of recordBatches(file, filter)) {
-      if (batch.length === 0) continue;
-      let out = '';
-      for (const { record, line } of batch) out += `${options.json ? line : formatRecord(record)}\n`;
-      if (!process.stdout.write(out)) await once(process.stdout, 'drain');
+    for (const batch of recordBatches(file, filter, {}, (record, line) => `${options.json ? line : formatRecord(record)}\n`)) {
+      if (batch.length > 0 && !process.stdout.write(batch.join(''))) await once(process.stdout, 'drain');
     }
   } catch (err) {
     return cannotRead(file, err);

@@ -29,21 +29,27 @@ function parseRecordLine(line: string): ChainRecord | undefined {
   return typeof record.seq === 'number' && typeof record.time === 'number' ? record : undefined;
 }
 
+/** Record scans read 64 KiB at a time: a batch stays small, so little of it outlives a young-generation GC. */
+export const SCAN_CHUNK_BYTES = 64 * 1024;
+
 /**
- * recordBatches yields the records of the log at `base` that match `filter`,
- * one batch per chunk read (a batch may be empty). File errors (ENOENT…) are
- * thrown as they are.
+ * recordBatches yields, for the records of the log at `base` that match
+ * `filter`, what `pick` makes of each (by default the record and its line as
+ * written), one batch per chunk read (a batch may be empty). File errors
+ * (ENOENT…) are thrown as they are.
  */
-export function* recordBatches(base: string, filter: RecordFilter = {}, options: ReadLogOptions = {}): Generator<ScannedRecord[], void, void> {
-  let batch: ScannedRecord[] = [];
+export function recordBatches(base: string, filter?: RecordFilter, options?: ReadLogOptions): Generator<ScannedRecord[], void, void>;
+export function recordBatches<T>(base: string, filter: RecordFilter, options: ReadLogOptions, pick: (record: ChainRecord, line: string) => T): Generator<T[], void, void>;
+export function* recordBatches<T>(base: string, filter: RecordFilter = {}, options: ReadLogOptions = {}, pick?: (record: ChainRecord, line: string) => T): Generator<(T | ScannedRecord)[], void, void> {
+  let batch: (T | ScannedRecord)[] = [];
   const splitter = new LineSplitter((bytes, kind) => {
     if (kind !== 'line') return;
     const line = bytes.toString('utf8');
     const record = parseRecordLine(line);
-    if (record !== undefined && matchesFilter(record, filter)) batch.push({ record, line });
+    if (record !== undefined && matchesFilter(record, filter)) batch.push(pick === undefined ? { record, line } : pick(record, line));
   }, options.maxLineBytes);
   for (const segment of logSegments(base, options.end)) {
-    for (const chunk of readChunks(segment.path, { chunkBytes: options.chunkBytes, limit: readLimit(segment, options.end) })) {
+    for (const chunk of readChunks(segment.path, { chunkBytes: options.chunkBytes ?? SCAN_CHUNK_BYTES, limit: readLimit(segment, options.end) })) {
       splitter.push(chunk);
       yield batch;
       batch = [];
@@ -116,8 +122,8 @@ export function lastMatches(base: string, filter: RecordFilter, options: ReadLog
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, not ${limit}`);
   const ring = new LineRing(limit, maxBytes);
   let matched = 0;
-  for (const batch of recordBatches(base, filter, options)) {
-    for (const { line } of batch) {
+  for (const batch of recordBatches(base, filter, options, (_record, line) => line)) {
+    for (const line of batch) {
       matched++;
       ring.push(line);
     }
