@@ -77,7 +77,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     approvals = approver;
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
-    tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools));
+    tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
     kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools });
     pid = kernel.spawn(program, { argv: args, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
   } catch (err) {

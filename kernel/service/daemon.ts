@@ -47,7 +47,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
   const programs: Record<string, Program> = {};
   for (const [name, path] of Object.entries(config.programs)) programs[name] = programFromFile(path);
-  const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))));
+  const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile)] });
   const log = new FileDecisionLog(config.logFile, { durable: config.durable, segmentBytes: config.segmentBytes });
   // With redis: the node's decision stream beside the file log, and the mounts on Redis.
   const shared = openSharedStorage({ redis: config.redis, mounts: config.mounts, stream: config.logStream }, log);

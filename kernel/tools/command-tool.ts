@@ -4,19 +4,27 @@
  * arguments `command[1..]` (no shell), writes the validated arguments as one
  * JSON document to its stdin, and returns what it printed on stdout (parsed
  * as JSON when `output: json`). Exit status 0 is success; any other status is
- * EIO with the tail of stderr. The child sees only PATH and the environment
- * the operator lists (never the kernel's own variables, which may hold keys).
- * On timeout the child is killed (SIGKILL); past the output limit too.
+ * EIO with the tail of stderr. On timeout the child is killed (SIGKILL); past
+ * the output limit too.
+ *
+ * This is where agent-chosen input reaches host code, so every call runs in a
+ * Sandbox (sandbox.ts: bubblewrap, read-only system, a scratch folder, no
+ * network, CPU and memory limits, the kernel's state hidden). `unconfined`
+ * (`sandbox: false` in the configuration) runs the program as a plain child
+ * process with the kernel's own rights: only PATH and the listed environment
+ * (never the kernel's own variables, which may hold keys), nothing else held
+ * back.
  */
 import { spawn } from 'node:child_process';
 import { KernelError } from '../../syscalls/errno.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
-import type { JsonSchema, Risk, ToolSpec } from './registry.ts';
+import type { JsonSchema, Risk, ToolInvocation, ToolSpec } from './registry.ts';
+import type { Sandbox } from './sandbox.ts';
 
 export interface CommandToolOptions {
   readonly name: string;
   readonly description: string;
-  /** argv: program and fixed arguments. */
+  /** argv: program and fixed arguments (unconfined; a Sandbox holds its own). */
   readonly command: readonly string[];
   readonly inputSchema: JsonSchema;
   readonly risk: Risk;
@@ -24,17 +32,30 @@ export interface CommandToolOptions {
   readonly maxOutputBytes: number;
   /** Arguments whose text the program executes (code, a command line, a script). */
   readonly executes?: readonly string[];
+  /** Where an unconfined program starts (a Sandbox holds its own). */
   readonly cwd?: string;
+  /** Variables an unconfined program gets besides PATH (a Sandbox holds its own). */
   readonly env?: Readonly<Record<string, string>>;
   /** `text` (default): output is `{ stdout }`; `json`: stdout parsed as JSON. */
   readonly output?: 'text' | 'json';
+  /** The sandbox every call runs in, or `unconfined` (unsafe: a plain child process). */
+  readonly sandbox: Sandbox | 'unconfined';
 }
 
 const STDERR_TAIL = 2000;
 
+interface Launch {
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly cwd?: string;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** commandTool makes the tool. EINVAL if the command is empty. */
 export function commandTool(options: CommandToolOptions): ToolSpec {
   const [program, ...fixed] = options.command;
   if (program === undefined) throw new KernelError('EINVAL', `tool '${options.name}': command is empty`);
+  const { sandbox } = options;
   return {
     name: options.name,
     description: options.description,
@@ -45,45 +66,60 @@ export function commandTool(options: CommandToolOptions): ToolSpec {
     ...(options.executes ? { executes: options.executes } : {}),
     source: 'command',
     run(args, call) {
-      return new Promise<JsonValue>((resolve, reject) => {
-        const child = spawn(program, fixed, {
-          cwd: options.cwd,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
-          stdio: ['pipe', 'pipe', 'pipe'],
-          signal: call.signal,
-          killSignal: 'SIGKILL',
-        });
-        const out: Buffer[] = [];
-        let outBytes = 0;
-        let err = '';
-        let tooBig = false;
-        child.stdout.on('data', (chunk: Buffer) => {
-          outBytes += chunk.byteLength;
-          if (outBytes > call.maxOutputBytes) {
-            tooBig = true;
-            child.kill('SIGKILL');
-          } else out.push(chunk);
-        });
-        child.stderr.setEncoding('utf8').on('data', (chunk: string) => void (err = (err + chunk).slice(-STDERR_TAIL)));
-        child.stdin.on('error', () => undefined);
-        child.on('error', (e) => {
-          if (call.signal.aborted) return reject(call.signal.reason);
-          reject(new KernelError('EIO', `tool '${options.name}': cannot start ${program}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
-        });
-        child.on('close', (code, signal) => {
-          if (call.signal.aborted) return reject(call.signal.reason);
-          if (tooBig) return reject(new KernelError('EFBIG', `tool '${options.name}' printed more than its limit of ${call.maxOutputBytes} bytes`));
-          if (code !== 0) return reject(new KernelError('EIO', `tool '${options.name}' exited ${code ?? signal}${err.trim() ? `: ${err.trim()}` : ''}`));
-          const stdout = Buffer.concat(out).toString('utf8');
-          if (options.output !== 'json') return resolve({ stdout });
-          try {
-            resolve(JSON.parse(stdout) as JsonValue);
-          } catch {
-            reject(new KernelError('EIO', `tool '${options.name}' printed output that is not JSON`));
-          }
-        });
-        child.stdin.end(JSON.stringify(args));
-      });
+      if (sandbox === 'unconfined') {
+        const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env };
+        return runOnce(options, { file: program, args: fixed, ...(options.cwd ? { cwd: options.cwd } : {}), env }, args, call);
+      }
+      const [file, ...rest] = sandbox.argv();
+      return runOnce(options, { file: file!, args: rest, env: {} }, args, call, sandbox);
     },
   };
+}
+
+/** runOnce starts one process, feeds it the arguments and turns how it ended into output or a KernelError. */
+function runOnce(options: CommandToolOptions, launch: Launch, input: JsonValue, call: ToolInvocation, sandbox?: Sandbox): Promise<JsonValue> {
+  const name = options.name;
+  return new Promise<JsonValue>((resolve, reject) => {
+    const child = spawn(launch.file, launch.args, {
+      ...(launch.cwd ? { cwd: launch.cwd } : {}),
+      env: launch.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      signal: call.signal,
+      killSignal: 'SIGKILL',
+    });
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let err = '';
+    let tooBig = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      outBytes += chunk.byteLength;
+      if (outBytes > call.maxOutputBytes) {
+        tooBig = true;
+        child.kill('SIGKILL');
+      } else out.push(chunk);
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => void (err = (err + chunk).slice(-STDERR_TAIL)));
+    child.stdin.on('error', () => undefined);
+    child.on('error', (e) => {
+      // Aborted (timed out): the child is being killed; 'close' follows once it and its sandbox are gone.
+      if (call.signal.aborted) return;
+      reject(new KernelError('EIO', `tool '${name}': cannot start ${launch.file}: ${(e as NodeJS.ErrnoException).code ?? e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      if (call.signal.aborted) return reject(call.signal.reason);
+      if (tooBig) return reject(new KernelError('EFBIG', `tool '${name}' printed more than its limit of ${call.maxOutputBytes} bytes`));
+      if (code !== 0) {
+        const explained = code === null ? undefined : sandbox?.explainExit(name, code, err.trim());
+        return reject(explained ?? new KernelError('EIO', `tool '${name}' exited ${code ?? signal}${err.trim() ? `: ${err.trim()}` : ''}`));
+      }
+      const stdout = Buffer.concat(out).toString('utf8');
+      if (options.output !== 'json') return resolve({ stdout });
+      try {
+        resolve(JSON.parse(stdout) as JsonValue);
+      } catch {
+        reject(new KernelError('EIO', `tool '${name}' printed output that is not JSON`));
+      }
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
 }

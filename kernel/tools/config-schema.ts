@@ -69,6 +69,17 @@ export const TOOLS_CONFIG_SCHEMA = {
               env: STRING_MAP,
               cwd: { type: 'string', minLength: 1 },
               output: { enum: ['text', 'json'] },
+              sandbox: {
+                type: ['object', 'boolean'],
+                additionalProperties: false,
+                properties: {
+                  network: { type: 'boolean' },
+                  memory_mib: { type: 'integer', minimum: 16, maximum: 1_048_576 },
+                  cpu_seconds: { type: 'integer', minimum: 1, maximum: 86_400 },
+                  scratch_mib: { type: 'integer', minimum: 1, maximum: 65_536 },
+                  read_only: STRINGS,
+                },
+              },
             },
           },
         },
@@ -123,6 +134,7 @@ export interface RawCommand {
   env?: Record<string, string>;
   cwd?: string;
   output?: 'text' | 'json';
+  sandbox?: boolean | { network?: boolean; memory_mib?: number; cpu_seconds?: number; scratch_mib?: number; read_only?: string[] };
 }
 
 export interface RawServer {

@@ -14,7 +14,9 @@
  *                   models: [], timeout_ms: 60000, max_output_bytes: 262144, max_tokens: 4096 }
  *     commands:                        # host programs; args arrive as JSON on stdin
  *       py.eval: { command: [python3, eval.py], description: …, input_schema: {…}, risk: high,
- *                  timeout_ms: 10000, max_output_bytes: 65536, executes: [code], env: {}, cwd: ., output: text }
+ *                  timeout_ms: 10000, max_output_bytes: 65536, executes: [code], env: {}, cwd: ., output: text,
+ *                  sandbox: { network: false, memory_mib: 2048, cpu_seconds: 10, scratch_mib: 64, read_only: [] } }
+ *                  # sandbox: false runs the program unconfined (unsafe); see sandbox.ts
  *   mcp_servers:
  *     memory: { command: npx, args: [-y, "@modelcontextprotocol/server-memory"], env: {…}, stderr: inherit }
  *     remote: { url: http://127.0.0.1:8080/mcp, headers: {…} }
@@ -32,6 +34,8 @@ import { llmChatTool } from './llm-chat.ts';
 import { connectMcpServer, type McpServerConfig } from './mcp-client.ts';
 import { TOOLS_CONFIG_SCHEMA, type RawBuiltins, type RawCommand, type RawToolsConfig } from './config-schema.ts';
 import { ToolRegistry } from './registry.ts';
+import { Sandbox, SANDBOX_DEFAULTS } from './sandbox.ts';
+import { sandboxHost, type SandboxHost } from './sandbox-host.ts';
 import { timeNowTool } from './time-now.ts';
 import { toolsListTool } from './tools-list.ts';
 
@@ -132,12 +136,44 @@ export function loadToolsConfig(file: string): ToolsConfig {
   return parseToolsConfig(data, file);
 }
 
+export interface BuildOptions {
+  readonly clock?: () => number;
+  /** Host paths no command tool may see: the kernel's state dir, token file, decision log. The configuration file is always added. */
+  readonly hide?: readonly string[];
+}
+
+/** commandSandbox checks command `name`'s sandbox (ToolsConfigError naming the field), or returns `unconfined` for `sandbox: false`. */
+function commandSandbox(config: ToolsConfig, name: string, c: RawCommand, command: string[], cwd: string, hide: readonly string[]): Sandbox | 'unconfined' {
+  if (c.sandbox === false) return 'unconfined';
+  const s = typeof c.sandbox === 'object' ? c.sandbox : {};
+  const settings = {
+    network: s.network ?? SANDBOX_DEFAULTS.network,
+    memoryMib: s.memory_mib ?? SANDBOX_DEFAULTS.memoryMib,
+    cpuSeconds: s.cpu_seconds ?? SANDBOX_DEFAULTS.cpuSeconds,
+    scratchMib: s.scratch_mib ?? SANDBOX_DEFAULTS.scratchMib,
+    readOnly: (s.read_only ?? []).map((p) => resolveFrom(config.base, p)),
+  };
+  let host: SandboxHost;
+  try {
+    host = sandboxHost();
+  } catch (err) {
+    throw new ToolsConfigError(`${config.file}: tools.commands.${name}.sandbox: ${(err as Error).message}`);
+  }
+  try {
+    return Sandbox.prepare({ host, command, cwd, ...(c.env ? { env: c.env } : {}), settings, hide: [...hide, resolve(config.file)] });
+  } catch (err) {
+    throw new ToolsConfigError(`${config.file}: tools.commands.${name}.${(err as Error).message}`);
+  }
+}
+
 /**
  * buildRegistry registers the configured built-ins and commands and connects
  * to every MCP server (in parallel). If anything fails, what was started is
- * closed and a ToolsConfigError names the tool or server.
+ * closed and a ToolsConfigError names the tool or server. Command tools run
+ * sandboxed unless they say `sandbox: false`; without bubblewrap that is a
+ * ToolsConfigError naming it.
  */
-export async function buildRegistry(config: ToolsConfig, options: { clock?: () => number } = {}): Promise<ToolRegistry> {
+export async function buildRegistry(config: ToolsConfig, options: BuildOptions = {}): Promise<ToolRegistry> {
   const registry = new ToolRegistry();
   const where = config.file;
   try {
@@ -160,19 +196,22 @@ export async function buildRegistry(config: ToolsConfig, options: { clock?: () =
       );
     }
     for (const [name, c] of Object.entries(config.commands)) {
+      const command = [programPath(config.base, c.command[0]!), ...c.command.slice(1)];
+      const cwd = resolveFrom(config.base, c.cwd ?? '.');
       registry.register(
         commandTool({
           name,
           description: c.description,
-          command: [programPath(config.base, c.command[0]!), ...c.command.slice(1)],
+          command,
           inputSchema: c.input_schema ?? { type: 'object' },
           risk: c.risk ?? 'high',
           timeoutMs: c.timeout_ms ?? DEFAULT_COMMAND.timeoutMs,
           maxOutputBytes: c.max_output_bytes ?? DEFAULT_COMMAND.maxOutputBytes,
           ...(c.executes ? { executes: c.executes } : {}),
           ...(c.env ? { env: c.env } : {}),
-          cwd: resolveFrom(config.base, c.cwd ?? '.'),
+          cwd,
           ...(c.output ? { output: c.output } : {}),
+          sandbox: commandSandbox(config, name, c, command, cwd, options.hide ?? []),
         }),
       );
     }

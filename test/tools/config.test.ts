@@ -90,7 +90,7 @@ describe('tools configuration', () => {
     const missing = load('tools: { builtin: { llm.chat: { endpoint: "http://127.0.0.1:9/v1", model: m, api_key_env: AGENT_KERNEL_MISSING_KEY } } }\n');
     await expect(buildRegistry(missing)).rejects.toThrow('tools.builtin.llm.chat.api_key_env: environment variable AGENT_KERNEL_MISSING_KEY is not set');
     expect(() => load('tools: { builtin: [\n')).toThrow(/agentd\.yaml: /);
-    const dup = parseToolsConfig({ tools: { builtin: { 'time.now': {} }, commands: { 'time.now': { command: ['x'], description: 'd' } } } }, 'dup.yaml');
+    const dup = parseToolsConfig({ tools: { builtin: { 'time.now': {} }, commands: { 'time.now': { command: ['true'], description: 'd' } } } }, 'dup.yaml');
     await expect(buildRegistry(dup)).rejects.toThrow("dup.yaml: tool 'time.now' is already registered");
   });
 });
