@@ -87,7 +87,13 @@ export class Kernel implements ProcessHost {
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     this.gate = { recorder: this.recorder, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
-    this.baseLimits = combine({ ...DEFAULT_LIMITS, ...(options.memoryLimitMib !== undefined ? { heapMib: options.memoryLimitMib } : {}), ...(options.maxOpenFiles !== undefined ? { openFiles: options.maxOpenFiles } : {}) }, options.limits);
+    // The kernel's own options replace the defaults (they may raise them); spawns and the policy can only lower them.
+    this.baseLimits = {
+      ...DEFAULT_LIMITS,
+      ...(options.memoryLimitMib !== undefined ? { heapMib: options.memoryLimitMib } : {}),
+      ...(options.maxOpenFiles !== undefined ? { openFiles: options.maxOpenFiles } : {}),
+      ...Object.fromEntries(Object.entries(options.limits ?? {}).filter(([, v]) => v !== undefined)),
+    };
     this.programs = new Map(options.programs instanceof Map ? options.programs : Object.entries(options.programs ?? {}));
     this.trees = new AgentTrees({
       mounts: options.mounts ?? [],

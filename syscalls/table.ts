@@ -68,8 +68,10 @@ function row<const N extends string, const S extends Schema>(
 
 const FD = int(0, 1 << 20);
 /** The most directory entries one SYS_READDIR returns. */
-export const READDIR_PAGE = 1024;
+export const READDIR_PAGE: number = 1024;
 const PATH = str(ARG_LIMITS.pathBytes);
+const AFTER = optional(str(ARG_LIMITS.pathBytes), '');
+const PAGE = optional(int(1, READDIR_PAGE), READDIR_PAGE);
 const MODE = oneOf('r', 'r+', 'w', 'w+', 'a', 'a+');
 const PID = int(1, 2 ** 31 - 1);
 const RECURSIVE = optional(bool, false);
@@ -92,7 +94,7 @@ export const SYSCALL_TABLE = [
   row(2,  'SYS_OPEN',        { path: PATH, flags: MODE },                                                { resource: 'path', access: 'by-flags' }, sysOpen,        'flags as in fopen: r r+ w w+ a a+'),
   row(3,  'SYS_CLOSE',       { fd: FD },                                                                 { resource: 'fd', access: 'none' },       sysClose,       'closing 0, 1 or 2 is allowed'),
   row(4,  'SYS_STAT',        { path: PATH },                                                             { resource: 'path', access: 'read' },     sysStat,        'type, size, mtimeMs'),
-  row(5,  'SYS_READDIR',     { path: PATH, after: optional(str(ARG_LIMITS.pathBytes), ''), limit: optional(int(1, READDIR_PAGE), READDIR_PAGE) }, { resource: 'path', access: 'read' }, sysReaddir, 'one page: up to limit (at most 1,024) entries named after `after`, sorted by name, mount points included'),
+  row(5,  'SYS_READDIR',     { path: PATH, after: AFTER, limit: PAGE },                                  { resource: 'path', access: 'read' },     sysReaddir, 'one page: up to limit (at most 1,024) entries named after `after`, sorted by name, mount points included'),
   row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },                                       { resource: 'path', access: 'write' },    sysMkdir,       'recursive creates parents'),
   row(7,  'SYS_UNLINK',      { path: PATH },                                                             { resource: 'path', access: 'write' },    sysUnlink,      'files and empty directories'),
   row(8,  'SYS_GETPID',      {},                                                                         { resource: 'self', access: 'read' },     sysGetpid,      'never fails'),
