@@ -1,0 +1,70 @@
+/**
+ * SYS_SPAWN and programs (found against main: a TypeScript file whose type
+ * stripping failed on its last line froze the kernel while the error line was
+ * searched; SYS_SPAWN read programs through every mount without the vfs
+ * capability SYS_OPEN needs; registered programs lived in a plain object, so
+ * spawning `__proto__` made a process with no program and crashed `ps`).
+ */
+import { describe, expect, it } from 'vitest';
+import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { MemfsBackend } from '../../vfs/memfs-backend.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import { kernelFor } from '../live-agents.ts';
+import { ALLOW_ALL, report } from '../syscalls/harness.ts';
+
+describe('a broken TypeScript program', () => {
+  it('an 800-line program that fails on its last line: ENOEXEC naming that line, and the caller goes on', async () => {
+    const lines = Array.from({ length: 800 }, (_, i) => `const v${i}: number = ${i};`);
+    lines.push('const broken: = 1;');
+    const { value } = await report(
+      `sys.writeFile('mem/big.ts', ${JSON.stringify(lines.join('\n'))});
+       const r = syscall(SYS.SYS_SPAWN, 'mem/big.ts', []);
+       report([r.errno, r.message.split(': ')[0], sys.getpid() === sys.pid]);`,
+      { kernel: kernelFor(), agentId: 'author' },
+    );
+    expect(value).toEqual(['ENOEXEC', '/agent/author/mem/big.ts:801:15', true]);
+  });
+
+  it('an agent stack trace names the author\'s TypeScript lines (through the source map)', async () => {
+    const kernel = kernelFor();
+    const source = "type T = { a: number };\n\n// comment\nconst t: T = { a: 1 };\n\nfunction boom(x: T): never {\n  throw new Error('boom ' + x.a);\n}\nboom(t);\n";
+    const proc = kernel.spawn(programFromSource('typed.ts', source));
+    const exit = await kernel.wait(proc.pid);
+    expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringMatching(/Error: boom 1\n\s+at boom \(typed\.ts:7:9\)\n\s+at main \(typed\.ts:9:1\)/) });
+  });
+});
+
+/** shared is a kernel with a /shared mount holding one program, under a policy that allows everything (only capabilities stand in the way). */
+const shared = () => kernelFor({ policy: ALLOW_ALL, mounts: [{ path: '/shared', backend: () => MemfsBackend.fromFiles({ '/tool.js': "console.log('ran')" }) }] });
+
+describe('SYS_SPAWN reads a program as SYS_OPEN would', () => {
+
+  it('without a vfs capability, a program in /shared is EACCES, recorded as a capability denial, and its existence does not show', async () => {
+    const kernel = shared();
+    const { value } = await report(
+      `report([syscall(SYS.SYS_SPAWN, '/shared/tool.js', []).errno, syscall(SYS.SYS_SPAWN, '/shared/nope.js', []).errno]);`,
+      { kernel, agentId: 'nocap' },
+    );
+    expect(value).toEqual(['EACCES', 'EACCES']);
+    const denies = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'syscall' && r.syscall === 'SYS_SPAWN');
+    expect(denies.map((r) => (r.type === 'syscall' ? [r.effect, r.rule, r.path] : []))).toEqual([
+      ['deny', 'capability', '/shared/tool.js'],
+      ['deny', 'capability', '/shared/nope.js'],
+    ]);
+  });
+
+  it('with vfs:/shared:ro it runs', async () => {
+    const { value, result } = await report("sys.wait(sys.spawn('/shared/tool.js')); report(0);", { kernel: shared(), manifest: { capabilities: ['vfs:/shared:ro'] } });
+    expect(value).toBe(0);
+    expect(result.stdout).toBe('ran\n0\n');
+  });
+});
+
+describe('registered programs are looked up in a Map', () => {
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('spawning %s is ENOENT (a missing file), and ps still works', async (name) => {
+    const kernel = kernelFor({ programs: { real: programFromSource('real.js', '') } });
+    const { value } = await report(`report(syscall(SYS.SYS_SPAWN, ${JSON.stringify(name)}, []).errno);`, { kernel });
+    expect(value).toBe('ENOENT');
+    expect(() => kernel.ps()).not.toThrow();
+  });
+});
