@@ -1,10 +1,10 @@
 /**
  * The work a log scan does off the event loop (scan-worker.ts runs it in a
- * worker thread for agentd): verify a log, or find its last matching
- * records and lay them out as the JSON array /v1/decisions answers.
+ * worker thread for agentd): verify a log, or query it (log-query.ts) and
+ * lay the records out as the JSON array /v1/decisions answers.
  */
 import type { RecordFilter } from './query.ts';
-import { lastMatches } from './scan.ts';
+import { queryLog } from './log-query.ts';
 import type { LogEnd } from './segments.ts';
 import { type FileVerifyResult, verifyLogFile } from './verify-file.ts';
 
@@ -25,13 +25,12 @@ export interface QueryJob {
   readonly maxChars: number;
 }
 
-/** QueryAnswer is the last matching records as a JSON array text (the lines as written), with counts. */
+/** QueryAnswer is the matching records as a JSON array text (the lines as written). */
 export interface QueryAnswer {
   readonly json: string;
   readonly records: number;
-  readonly matched: number;
-  /** Matches among the last `limit` left out to stay within `maxChars`. */
-  readonly omitted: number;
+  /** Matches the limit would have taken were left out to stay within `maxChars`. */
+  readonly truncated: boolean;
 }
 
 export type ScanJob = VerifyJob | QueryJob;
@@ -42,6 +41,6 @@ export function runScanJob<J extends ScanJob>(job: J): ScanAnswer<J> {
   if (job.op === 'verify') {
     return verifyLogFile(job.base, { ...(job.end ? { end: job.end } : {}), ...(job.expectHead !== undefined ? { expectHead: job.expectHead } : {}) }) as ScanAnswer<J>;
   }
-  const found = lastMatches(job.base, job.filter, { limit: job.limit, maxBytes: job.maxChars, ...(job.end ? { end: job.end } : {}) });
-  return { json: `[${found.lines.join(',')}]`, records: found.lines.length, matched: found.matched, omitted: found.omitted } as ScanAnswer<J>;
+  const found = queryLog(job.base, job.filter, { limit: job.limit, maxChars: job.maxChars, ...(job.end ? { end: job.end } : {}) });
+  return { json: `[${found.lines.join(',')}]`, records: found.lines.length, truncated: found.truncated } as ScanAnswer<J>;
 }

@@ -1,14 +1,14 @@
 /**
- * Reading a file decision log of any size, every segment in order, with
- * flat memory: records come in batches (one per chunk read), and a query for
- * the last N matches keeps only those N in a ring. Lines that are not
- * complete records (malformed, longer than the line limit, a torn tail) are
- * skipped: finding them is verify's business.
+ * Reading the records of a file decision log of any size, segment by
+ * segment, with flat memory: records come in batches, one per chunk read.
+ * Lines that are not complete records (malformed, longer than the line
+ * limit, a torn tail) are skipped: finding them is verify's business.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { ChainRecord } from './chain.ts';
 import { LineSplitter, readChunks } from './line-reader.ts';
 import { matchesFilter, type RecordFilter } from './query.ts';
-import { logSegments, type ReadLogOptions, readLimit } from './segments.ts';
+import { logSegments, type ReadLogOptions, readLimit, type Segment } from './segments.ts';
 
 /** ScannedRecord is a parsed record and its line as written. */
 export interface ScannedRecord {
@@ -32,6 +32,9 @@ function parseRecordLine(line: string): ChainRecord | undefined {
 /** Record scans read 64 KiB at a time: a batch stays small, so little of it outlives a young-generation GC. */
 export const SCAN_CHUNK_BYTES = 64 * 1024;
 
+type Pick<T> = (record: ChainRecord, line: string) => T;
+const both: Pick<ScannedRecord> = (record, line) => ({ record, line });
+
 /**
  * recordBatches yields, for the records of the log at `base` that match
  * `filter`, what `pick` makes of each (by default the record and its line as
@@ -39,94 +42,42 @@ export const SCAN_CHUNK_BYTES = 64 * 1024;
  * (ENOENT…) are thrown as they are.
  */
 export function recordBatches(base: string, filter?: RecordFilter, options?: ReadLogOptions): Generator<ScannedRecord[], void, void>;
-export function recordBatches<T>(base: string, filter: RecordFilter, options: ReadLogOptions, pick: (record: ChainRecord, line: string) => T): Generator<T[], void, void>;
-export function* recordBatches<T>(base: string, filter: RecordFilter = {}, options: ReadLogOptions = {}, pick?: (record: ChainRecord, line: string) => T): Generator<(T | ScannedRecord)[], void, void> {
-  let batch: (T | ScannedRecord)[] = [];
+export function recordBatches<T>(base: string, filter: RecordFilter, options: ReadLogOptions, pick: Pick<T>): Generator<T[], void, void>;
+export function* recordBatches<T>(base: string, filter: RecordFilter = {}, options: ReadLogOptions = {}, pick?: Pick<T>): Generator<(T | ScannedRecord)[], void, void> {
+  for (const segment of logSegments(base, options.end)) yield* segmentBatches<T | ScannedRecord>(segment, filter, options, pick ?? both);
+}
+
+/** segmentBatches is recordBatches for one segment (read up to `options.end` when it is the last). */
+export function* segmentBatches<T>(segment: Segment, filter: RecordFilter, options: ReadLogOptions, pick: Pick<T>): Generator<T[], void, void> {
+  let batch: T[] = [];
   const splitter = new LineSplitter((bytes, kind) => {
     if (kind !== 'line') return;
     const line = bytes.toString('utf8');
     const record = parseRecordLine(line);
-    if (record !== undefined && matchesFilter(record, filter)) batch.push(pick === undefined ? { record, line } : pick(record, line));
+    if (record !== undefined && matchesFilter(record, filter)) batch.push(pick(record, line));
   }, options.maxLineBytes);
-  for (const segment of logSegments(base, options.end)) {
-    for (const chunk of readChunks(segment.path, { chunkBytes: options.chunkBytes ?? SCAN_CHUNK_BYTES, limit: readLimit(segment, options.end) })) {
-      splitter.push(chunk);
-      yield batch;
-      batch = [];
+  for (const chunk of readChunks(segment.path, { chunkBytes: options.chunkBytes ?? SCAN_CHUNK_BYTES, limit: readLimit(segment, options.end) })) {
+    splitter.push(chunk);
+    yield batch;
+    batch = [];
+  }
+  splitter.end();
+}
+
+/** firstSeq is the sequence number the segment's first line starts with, or undefined (empty, not a record, unreadable). */
+export function firstSeq(segment: Segment): number | undefined {
+  const head = Buffer.alloc(64);
+  let n: number;
+  try {
+    const fd = openSync(segment.path, 'r');
+    try {
+      n = readSync(fd, head, 0, head.length, 0);
+    } finally {
+      closeSync(fd);
     }
-    splitter.end();
+  } catch {
+    return undefined;
   }
-}
-
-/** LastMatches is the end of a query: the last matching lines, oldest first. */
-export interface LastMatches {
-  /** The lines as written, oldest first. */
-  readonly lines: string[];
-  /** Every match in the log. */
-  readonly matched: number;
-  /** Matches among the last `limit` left out to stay within `maxBytes`. */
-  readonly omitted: number;
-}
-
-/** LineRing keeps the newest lines: at most `limit` of them and `maxChars` characters in all. */
-class LineRing {
-  private readonly slots: (string | undefined)[];
-  private first = 0;
-  private count = 0;
-  private chars = 0;
-  private readonly maxChars: number;
-
-  constructor(limit: number, maxChars: number) {
-    this.slots = Array.from({ length: limit });
-    this.maxChars = maxChars;
-  }
-
-  get size(): number {
-    return this.count;
-  }
-
-  /** push adds `line`, dropping the oldest to stay within both bounds (a line longer than maxChars alone is not kept). */
-  push(line: string): void {
-    if (this.count === this.slots.length) this.dropOldest();
-    while (this.count > 0 && this.chars + line.length > this.maxChars) this.dropOldest();
-    if (line.length > this.maxChars) return;
-    this.slots[(this.first + this.count) % this.slots.length] = line;
-    this.count++;
-    this.chars += line.length;
-  }
-
-  /** lines returns the kept lines, oldest first. */
-  lines(): string[] {
-    const out: string[] = [];
-    for (let i = 0; i < this.count; i++) out.push(this.slots[(this.first + i) % this.slots.length]!);
-    return out;
-  }
-
-  private dropOldest(): void {
-    this.chars -= this.slots[this.first]!.length;
-    this.slots[this.first] = undefined;
-    this.first = (this.first + 1) % this.slots.length;
-    this.count--;
-  }
-}
-
-/**
- * lastMatches reads the whole log at `base` and keeps the last `limit`
- * records matching `filter`, and of those no more than `maxBytes` of lines
- * (counted in characters; the oldest go first). Memory is bounded by `limit`
- * and `maxBytes`, not by the log. RangeError for a limit that is not a
- * positive integer; file errors are thrown as they are.
- */
-export function lastMatches(base: string, filter: RecordFilter, options: ReadLogOptions & { limit: number; maxBytes: number }): LastMatches {
-  const { limit, maxBytes } = options;
-  if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, not ${limit}`);
-  const ring = new LineRing(limit, maxBytes);
-  let matched = 0;
-  for (const batch of recordBatches(base, filter, options, (_record, line) => line)) {
-    for (const line of batch) {
-      matched++;
-      ring.push(line);
-    }
-  }
-  return { lines: ring.lines(), matched, omitted: Math.min(matched, limit) - ring.size };
+  const m = /^\{"seq":(\d{1,15}),/.exec(head.toString('latin1', 0, n));
+  return m === null ? undefined : Number(m[1]);
 }

@@ -5,12 +5,14 @@
  * verifyLog's answer for a good log and every kind of tampering at every
  * chunk size, and the query ring keeping only the last N matches.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChainRecord } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { type LineKind, LineSplitter, readLines } from '../../kernel/recorder/line-reader.ts';
-import { lastMatches, recordBatches } from '../../kernel/recorder/scan.ts';
+import { queryLog } from '../../kernel/recorder/log-query.ts';
+import { recordBatches } from '../../kernel/recorder/scan.ts';
+import { listSegments } from '../../kernel/recorder/segments.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import type { DecisionInput } from '../../syscalls/context.ts';
@@ -41,6 +43,7 @@ const goodPath = files.write('good.jsonl', '');
 const good = readFileSync(goodPath, 'utf8');
 const lines = good.trimEnd().split('\n');
 const joined = (ls: readonly string[]) => `${ls.join('\n')}\n`;
+const seqOf = (line: string) => (JSON.parse(line) as ChainRecord).seq;
 
 /** split feeds `text` to a LineSplitter in chunks of `size` bytes and returns what came out. */
 function split(text: string | Buffer, size: number, max?: number): [string, LineKind][] {
@@ -160,7 +163,7 @@ describe('verifyLogFile streams and agrees with verifyLog', () => {
   });
 });
 
-describe('queries read in chunks and keep only the last matches', () => {
+describe('queries read in chunks and keep only what they answer', () => {
   const path = files.write('query.jsonl', `${good.slice(0, -1)}\nnot a record\n${'{"seq":1}'.padEnd(3000, ' ')}\n{"seq":${N + 1},"time":1,"agent":"torn`);
 
   it.each([1, 7, 4096])('recordBatches skips what is not a complete record (chunks of %i)', (chunkBytes) => {
@@ -168,25 +171,67 @@ describe('queries read in chunks and keep only the last matches', () => {
     expect(seqs).toEqual(records.map((r) => r.seq));
   });
 
-  it('lastMatches keeps the last N matching lines as written, oldest first', () => {
-    const ü = records.filter((r) => r.agent === 'ü');
-    const found = lastMatches(path, { agent: 'ü' }, { limit: 5, maxBytes: 1 << 20, chunkBytes: 3 });
-    expect(found.matched).toBe(ü.length);
-    expect(found.omitted).toBe(0);
-    expect(found.lines).toEqual(lines.filter((_, i) => records[i]!.agent === 'ü').slice(-5));
-    const after = lastMatches(path, { after: N - 3 }, { limit: 100, maxBytes: 1 << 20 });
-    expect(after.lines.map((l) => (JSON.parse(l) as ChainRecord).seq)).toEqual([N - 2, N - 1, N]);
+  it('the last N matching lines as written, oldest first', () => {
+    const mine = lines.filter((_, i) => records[i]!.agent === 'ü');
+    expect(queryLog(path, { agent: 'ü' }, { limit: 5, maxChars: 1 << 20, chunkBytes: 3 })).toEqual({ lines: mine.slice(-5), truncated: false });
+    expect(queryLog(path, { agent: 'ü' }, { limit: 10_000, maxChars: 1 << 20 })).toEqual({ lines: mine, truncated: false });
   });
 
-  it('and never more than maxBytes of them: the oldest are left out and counted', () => {
+  it('with after, the first N after that seq (paging forward)', () => {
+    expect(queryLog(path, { after: N - 3 }, { limit: 100, maxChars: 1 << 20 }).lines.map(seqOf)).toEqual([N - 2, N - 1, N]);
+    expect(queryLog(path, { after: 10 }, { limit: 3, maxChars: 1 << 20, chunkBytes: 7 }).lines.map(seqOf)).toEqual([11, 12, 13]);
+    expect(queryLog(path, { after: N }, { limit: 3, maxChars: 1 << 20 }).lines).toEqual([]);
+  });
+
+  it('never more than maxChars: the answer is cut and says so', () => {
     const budget = lines.slice(-3).reduce((n, l) => n + l.length, 0);
-    const found = lastMatches(path, {}, { limit: 10, maxBytes: budget });
-    expect(found.lines).toEqual(lines.slice(-3));
-    expect([found.matched, found.omitted]).toEqual([N, 7]);
+    expect(queryLog(path, {}, { limit: 10, maxChars: budget })).toEqual({ lines: lines.slice(-3), truncated: true });
+    expect(queryLog(path, {}, { limit: 3, maxChars: budget })).toEqual({ lines: lines.slice(-3), truncated: false });
+    expect(queryLog(path, { after: 0 }, { limit: 10, maxChars: lines[0]!.length + lines[1]!.length })).toEqual({ lines: lines.slice(0, 2), truncated: true });
   });
 
   it('a limit that is not a positive integer is refused', () => {
-    expect(() => lastMatches(path, {}, { limit: 0, maxBytes: 10 })).toThrow(RangeError);
+    expect(() => queryLog(path, {}, { limit: 0, maxChars: 10 })).toThrow(RangeError);
+  });
+
+  describe('on a segmented log', () => {
+    const base = `${files.dir}/segmented/decisions.jsonl`;
+    mkdirSync(`${files.dir}/segmented`);
+    const log = new FileDecisionLog(base, { segmentBytes: 8192 });
+    for (let i = 1; i <= N; i++) log.record(entry(i));
+    log.close();
+
+    it('the newest matches, gathered back across segments; the same as reading it all', () => {
+      for (const limit of [1, 7, 40, 150, 1000]) {
+        for (const filter of [{}, { agent: 'ü' }, { decision: 'deny', agent: 'a' }, { type: 'signal' }]) {
+          const all = [...recordBatches(base, filter)].flat().map((r) => r.line);
+          expect(queryLog(base, filter, { limit, maxChars: 1 << 20 }), `${limit} ${JSON.stringify(filter)}`).toEqual({ lines: all.slice(-limit), truncated: false });
+        }
+      }
+    });
+
+    it('after skips the segments before it and pages forward across the others', () => {
+      const seqs: number[] = [];
+      for (let after = 0; ; ) {
+        const page = queryLog(base, { after, agent: 'b' }, { limit: 9, maxChars: 1 << 20 }).lines.map(seqOf);
+        if (page.length === 0) break;
+        seqs.push(...page);
+        after = page.at(-1)!;
+      }
+      expect(seqs).toEqual(records.filter((r) => r.agent === 'b').map((r) => r.seq));
+    });
+
+    it('a segment that ends before `after` is not read at all', () => {
+      const dir = `${files.dir}/skipped`;
+      cpSync(`${files.dir}/segmented`, dir, { recursive: true });
+      // Were the first segment read, its planted record would match.
+      writeFileSync(`${dir}/decisions.jsonl`, '{"seq":1,"time":1,"agent":"b"}\n{"seq":999999,"time":1,"agent":"b"}\n');
+      const second = listSegments(`${dir}/decisions.jsonl`)[1]!;
+      const from = seqOf(readFileSync(second.path, 'utf8').split('\n')[0]!);
+      const page = queryLog(`${dir}/decisions.jsonl`, { after: from - 1, agent: 'b' }, { limit: 1000, maxChars: 1 << 20 }).lines.map(seqOf);
+      expect(page).toEqual(records.filter((r) => r.agent === 'b' && r.seq >= from).map((r) => r.seq));
+      expect(queryLog(`${dir}/decisions.jsonl`, { after: 0, agent: 'b' }, { limit: 1000, maxChars: 1 << 20 }).lines.map(seqOf)).toContain(999999);
+    });
   });
 });
 

@@ -2,8 +2,8 @@
  * The decision log: query, live stream (SSE), verify. Queries and verifies
  * read the log (every segment) in worker threads (log-scans.ts), up to where
  * it had been written when the request came, so a log of any size never
- * stalls agentd; a query keeps only its last `limit` matches and answers at
- * most MAX_ANSWER_CHARS of records. A live follower that does not read gets
+ * stalls agentd; a query keeps only the `limit` matches it answers
+ * (log-query.ts) and answers at most MAX_ANSWER_CHARS of records. A live follower that does not read gets
  * at most MAX_UNSENT_BYTES queued; past that its stream ends with an
  * `overflow` event naming the seq to resume after.
  */
@@ -71,13 +71,18 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
 
   app.get<{ Querystring: Query }>(
     '/v1/decisions',
-    { schema: { summary: `Decision records, filtered (newest last): the last \`limit\` matches (default ${DEFAULT_LIMIT}), at most ${MAX_ANSWER_CHARS >> 20} MiB of them; \`x-decisions-omitted\` counts matches left out for size`, querystring: FILTER } },
+    {
+      schema: {
+        summary: `Decision records, filtered, oldest first: the last \`limit\` matches (default ${DEFAULT_LIMIT}), or with \`after\` the first \`limit\` after that seq (page forward); at most ${MAX_ANSWER_CHARS >> 20} MiB of records, \`x-decisions-truncated: true\` when that cut the answer`,
+        querystring: FILTER,
+      },
+    },
     async (req, reply) => {
       const { limit = DEFAULT_LIMIT, ...filter } = req.query;
       try {
         const end = ctx.log.flushedEnd();
         const found = await scans.run({ op: 'query', base: ctx.log.path, end, filter, limit, maxChars: MAX_ANSWER_CHARS }, abortOnClose(reply));
-        if (found.omitted > 0) reply.header('x-decisions-omitted', String(found.omitted));
+        if (found.truncated) reply.header('x-decisions-truncated', 'true');
         return reply.type('application/json; charset=utf-8').send(found.json);
       } catch (err) {
         return refuse(reply, err);
