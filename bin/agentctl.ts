@@ -77,7 +77,7 @@ connected(program.command('deny').description('deny a pending request').argument
   async (id: string, o: Conn & { reason?: string; as?: string }) => done((await daemon()).answer(o, id, false, o.reason, o.as)),
 );
 connected(
-  program.command('logs').description('decision records from agentd; -f follows live').option('-f, --follow', 'follow new records (server-sent events)').option('--agent <id>').option('--decision <effect>').option('--syscall <name>').option('--limit <n>', 'last N records (default 100)').option('--after <seq>', 'only records after this sequence number'),
+  program.command('logs').description('decision records from agentd; -f follows live').option('-f, --follow', 'follow new records (server-sent events)').option('--agent <id>').option('--decision <effect>').option('--syscall <name>').option('--limit <n>', 'last N records (default 100)').option('--after <seq>', 'the first records after this sequence number (page forward, or resume a follower)'),
   'agentctl logs -f --decision deny',
 ).action(async (o: Conn & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string; after?: string }) => done((await daemon()).logs(o)));
 connected(program.command('checkpoint').description("checkpoint a process's agent memory").argument('<pid>'), 'agentctl checkpoint 42').action(async (pid: string, o: Conn) => done((await daemon()).checkpoint(o, pid)));

@@ -113,7 +113,11 @@ export const answer = (o: ConnectOptions, id: string, approve: boolean, reason: 
     out(o.json ? JSON.stringify(status) : `${id}: ${status.status} by ${status.answer?.approver ?? '?'}`);
   });
 
-/** logs prints the last --limit records (default 100) after --after, or follows new ones (-f); a follower agentd drops for falling behind exits 1 naming the seq to resume after. */
+/**
+ * logs prints the last --limit records (default 100), or with --after SEQ
+ * the first --limit after it, or follows new ones (-f); a follower agentd
+ * drops for falling behind exits 1 naming the seq to resume after.
+ */
 export const logs = (o: ConnectOptions & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string; after?: string }) =>
   remote(o, async (c) => {
     const after = o.after === undefined ? undefined : Number(o.after);

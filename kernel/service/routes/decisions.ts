@@ -100,7 +100,8 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       reply.hijack();
       const res = reply.raw;
       res.on('close', () => followers--);
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      // The connection ends with the stream: a follower that was dropped is gone once it has read the end.
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'close' });
       res.write(': following the decision log\n\n');
       /** fellBehind ends the stream with the seq the client has everything up to; the socket goes if it never reads it. */
       const fellBehind = (resumeAfter: number) => {

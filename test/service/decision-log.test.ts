@@ -1,0 +1,157 @@
+/**
+ * agentd's decision log at size, on real daemons: it rolls to segments of
+ * log.segment_mib with the chain running on, verifies and answers queries
+ * across them (the newest N, N after a seq, a default limit), continues its
+ * last segment after a restart; and a live follower that never reads is
+ * ended with an `overflow` event naming where to resume, while agentd's
+ * memory stays bounded.
+ */
+import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChainRecord } from '../../kernel/recorder/chain.ts';
+import { recordBatches } from '../../kernel/recorder/scan.ts';
+import { listSegments } from '../../kernel/recorder/segments.ts';
+import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
+import { agentctl, startAgentd, until, type Agentd } from './helpers.ts';
+
+const POLICY = `version: 1
+name: decision-log-test
+rules:
+  - id: own-fds
+    effect: allow
+    syscalls: [SYS_WRITE, SYS_READ, SYS_CLOSE, SYS_GETPID, SYS_EXIT]
+  - id: reads-ok
+    effect: allow
+    syscalls: [file.read]
+`;
+
+/** An agent that makes `n` getpid syscalls (one record each, ~450 bytes) and exits. */
+const flood = (n: number) => `for (let i = 0; i < ${n}; i++) sys.getpid();\nconsole.log('done');\n`;
+
+/** run spawns `source` as agent `id` and waits for it to exit 0. */
+async function run(agentd: Agentd, source: string, id: string): Promise<void> {
+  const res = await agentd.api('POST', '/v1/processes', { source, filename: 'flood.js', manifest: { id } });
+  if (res.status !== 201) throw new Error(`spawn failed: ${res.text}`);
+  const pid = (res.body as { pid: number }).pid;
+  await until(async () => (await agentd.api('GET', `/v1/processes/${pid}`)).body.state === 'exited', `pid ${pid} to exit`, 60_000);
+  expect((await agentd.api('GET', `/v1/processes/${pid}`)).body.status).toBe(0);
+}
+
+const seqs = (records: readonly ChainRecord[]) => records.map((r) => r.seq);
+const CONFIG = 'policy: policy.yaml\nlog: { segment_mib: 1 }\nlimits: { syscalls_per_second: 10000000 }\n';
+
+describe('a segmented log in agentd', () => {
+  let agentd: Agentd;
+  let total: number;
+
+  beforeAll(async () => {
+    agentd = await startAgentd(CONFIG, { 'policy.yaml': POLICY });
+    await run(agentd, flood(12_000), 'flood');
+    total = verifyLogFile(agentd.logFile).records;
+  }, 90_000);
+  afterAll(() => agentd.remove());
+
+  it('rolls past log.segment_mib into decisions.000002.jsonl and on, and verifies across them all', async () => {
+    const segments = listSegments(agentd.logFile);
+    expect(segments.length).toBeGreaterThanOrEqual(4);
+    expect(segments.map((s) => s.name).slice(0, 2)).toEqual(['decisions.jsonl', 'decisions.000002.jsonl']);
+    for (const s of segments.slice(0, -1)) expect(readFileSync(s.path).length).toBeLessThanOrEqual(1 << 20);
+    const verified = (await agentd.api('POST', '/v1/audit/verify')).body;
+    expect(verified).toMatchObject({ ok: true, file: agentd.logFile, segments: segments.length });
+    expect(verified.records).toBeGreaterThanOrEqual(total);
+    const text = await agentctl(agentd, 'audit', 'verify');
+    expect(text.stdout).toMatch(new RegExp(`^ok: \\d+ records verify in ${segments.length} segments; head [0-9a-f]{64} \\(${agentd.logFile}\\)\\n$`));
+  });
+
+  it('answers the newest N, N after a seq, and 1000 when no limit is given', async () => {
+    const mine = [...recordBatches(agentd.logFile, { agent: 'flood' })].flat().map((r) => r.record);
+    const newest = (await agentd.api('GET', '/v1/decisions?limit=3&agent=flood')).body as ChainRecord[];
+    expect(newest).toEqual(mine.slice(-3));
+    const after = (await agentd.api('GET', '/v1/decisions?after=10&limit=5')).body as ChainRecord[];
+    expect(seqs(after)).toEqual([11, 12, 13, 14, 15]);
+    const byDefault = (await agentd.api('GET', '/v1/decisions')).body as ChainRecord[];
+    expect(byDefault).toHaveLength(1000);
+    const last = (await agentd.api('GET', '/v1/decisions?limit=1')).body as ChainRecord[];
+    expect(byDefault.at(-1)!.seq).toBeLessThanOrEqual(last[0]!.seq);
+    expect((await agentd.api('GET', '/v1/decisions?limit=100001')).status).toBe(400);
+    expect((await agentd.api('GET', '/v1/decisions?after=-1')).status).toBe(400);
+    const lines = (await agentctl(agentd, 'logs', '--agent', 'flood', '--after', '100', '--limit', '4', '--json')).stdout.trim().split('\n');
+    expect(lines.map((l) => (JSON.parse(l) as ChainRecord).seq).every((s) => s > 100)).toBe(true);
+    expect(lines).toHaveLength(4);
+  });
+
+  it('after a restart continues its last segment, the chain unbroken', async () => {
+    const before = verifyLogFile(agentd.logFile);
+    const segments = listSegments(agentd.logFile).length;
+    await agentd.stop();
+    const again = await startAgentd(CONFIG, { 'policy.yaml': POLICY }, { stateDir: agentd.stateDir });
+    try {
+      const answer = await again.api('POST', '/v1/evaluate', { agent: 'after-restart', action: 'file.read', resource: '/x' });
+      expect(answer.body.seq).toBeGreaterThan(before.records);
+      const [next] = (await again.api('GET', `/v1/decisions?after=${before.records}&limit=1`)).body as ChainRecord[];
+      expect([next!.seq, next!.prev]).toEqual([before.records + 1, before.head]);
+      expect(listSegments(again.logFile).length).toBeLessThanOrEqual(segments + 1);
+      expect((await again.api('POST', '/v1/audit/verify')).body).toMatchObject({ ok: true });
+    } finally {
+      await again.remove();
+    }
+  });
+});
+
+/** rssMib reads a process's resident set size from /proc. */
+function rssMib(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) / 1024;
+}
+
+describe('a live follower that never reads', () => {
+  let agentd: Agentd;
+  beforeAll(async () => {
+    agentd = await startAgentd(CONFIG.replace('segment_mib: 1', 'segment_mib: 64'), { 'policy.yaml': POLICY });
+  });
+  afterAll(() => agentd.remove());
+
+  it('is ended with an overflow event naming where to resume, and agentd does not keep what it did not read', async () => {
+    const url = new URL(agentd.url);
+    const socket = connect(Number(url.port), url.hostname);
+    await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    socket.write(`GET /v1/decisions/stream?agent=flood HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${agentd.token}\r\n\r\n`);
+    // The client never reads: the kernel's socket buffers fill, then agentd's.
+    socket.pause();
+    const pid = agentd.child.pid!;
+    const before = rssMib(pid);
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMib(pid))), 50);
+    const RECORDS = 150_000;
+    try {
+      await run(agentd, flood(RECORDS), 'flood');
+    } finally {
+      clearInterval(sampler);
+    }
+    const produced = (await agentd.api('GET', '/v1/decisions?agent=flood&limit=1')).body[0] as ChainRecord;
+    // About 70 MB of events were meant for this follower; agentd held at most 1 MiB of them.
+    expect(peak - before, `RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MiB`).toBeLessThan(48);
+
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.resume();
+    await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const text = Buffer.concat(chunks).toString('utf8');
+    expect(text.startsWith('HTTP/1.1 200')).toBe(true);
+    expect(text.length).toBeLessThan(16 << 20);
+    const overflow = /event: overflow\ndata: (\{[^\n]*\})\n\n/.exec(text);
+    expect(overflow, text.slice(-300)).not.toBeNull();
+    const { error, resume_after: resumeAfter } = JSON.parse(overflow![1]!) as { error: string; resume_after: number };
+    expect(error).toMatch(/fell behind: \d+ bytes unread/);
+    const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    expect(ids.length).toBeGreaterThan(0);
+    expect(ids.at(-1)!).toBeLessThanOrEqual(resumeAfter);
+    expect(resumeAfter).toBeLessThan(produced.seq);
+    // Resuming from there gives the records the follower missed, in order.
+    const [missed] = (await agentd.api('GET', `/v1/decisions?agent=flood&after=${resumeAfter}&limit=1`)).body as ChainRecord[];
+    expect(missed!.seq).toBeGreaterThan(resumeAfter);
+    expect(missed!.agent).toBe('flood');
+    expect((await agentd.api('GET', '/healthz')).body).toEqual({ ok: true });
+  }, 120_000);
+});
