@@ -410,8 +410,13 @@ export class Kernel implements ProcessHost {
     };
   }
 
+  /** describe is `proc` as `ps` shows it, with what its tree is accounted. */
+  describe(proc: Process): ProcessInfo {
+    return proc.info(this.usage(proc));
+  }
+
   ps(): ProcessInfo[] {
-    return [...this.table.values()].map((p) => p.info(this.usage(p)));
+    return [...this.table.values()].map((p) => this.describe(p));
   }
 
   /** liveIsolates counts isolates not yet disposed; 0 once every process has ended. */

@@ -42,12 +42,45 @@ export async function remote(options: ConnectOptions, body: (client: AgentdClien
 
 const STATE_COLOR: Record<string, Color> = { running: 'green', blocked: 'cyan', stopped: 'yellow', exited: 'gray', lost: 'red' };
 
-/** formatPs lays out `ps`; a NODE column appears when agentd is a cluster node (then `lost` is a state too). */
+/** size prints a byte count with a binary unit. */
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes}B`;
+  const units = ['K', 'M', 'G', 'T'];
+  let v = bytes / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[u]}`;
+}
+
+/**
+ * formatPs lays out `ps`: per process, and what its tree is accounted (TREE:
+ * the root's pid; CPU: the tree's CPU time, isolates and kernel; VFS: the
+ * agent's files, used/quota). A NODE column appears when agentd is a
+ * cluster node (then `lost` is a state too).
+ */
 export function formatPs(list: readonly ListedProcess[]): string[] {
   const clustered = list.some((p) => p.node !== undefined);
-  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'PROGRAM', ...(clustered ? ['NODE'] : [])]];
+  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(clustered ? ['NODE'] : [])]];
   for (const p of list) {
-    rows.push([String(p.pid), String(p.ppid), p.agentId, p.state + (p.status !== undefined ? `(${p.status})` : ''), String(p.syscalls), String(p.openFds), p.pendingSignals.join(',') || '-', p.program, ...(clustered ? [p.node ?? '?'] : [])]);
+    const t = p.tree;
+    const vfs = t === undefined ? '-' : `${size(t.vfsBytes)}/${t.vfsBytesLimit === undefined ? '-' : size(t.vfsBytesLimit)}`;
+    rows.push([
+      String(p.pid),
+      String(p.ppid),
+      p.agentId,
+      p.state + (p.status !== undefined ? `(${p.status})` : ''),
+      String(p.syscalls),
+      String(p.openFds),
+      p.pendingSignals.join(',') || '-',
+      t === undefined ? '-' : String(t.root),
+      t === undefined ? '-' : `${Math.round(t.cpuMs)}ms`,
+      vfs,
+      p.program,
+      ...(clustered ? [p.node ?? '?'] : []),
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r, row) =>

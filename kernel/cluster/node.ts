@@ -239,7 +239,7 @@ export class ClusterNode {
   /** process finds a pid anywhere in the cluster. ESRCH if unknown. */
   async process(pid: number): Promise<DirectoryEntry> {
     const local = this.kernel?.get(pid);
-    if (local !== undefined) return { ...local.info(), node: this.id };
+    if (local !== undefined) return { ...this.kernel!.describe(local), node: this.id };
     const entry = await this.shared(`cannot look up pid ${pid}`, () => this.directory.lookup(pid));
     if (entry === undefined) throw new KernelError('ESRCH', `no process ${pid} in the cluster`);
     return entry;

@@ -55,6 +55,38 @@ export class Metrics {
         },
       }),
     );
+    // What ring 0 accounts to each agent, read at scrape time: tree figures summed over the agent's live trees
+    // (each tree once), file figures once per agent (its processes share one VFS tree).
+    type Tree = NonNullable<ReturnType<Kernel['ps']>[number]['tree']>;
+    const perAgent = (name: string, help: string, value: (t: Tree) => number, scope: 'tree' | 'agent' = 'tree') =>
+      this.registry.registerMetric(
+        new Gauge({
+          name,
+          help,
+          labelNames: ['agent'] as const,
+          registers: [],
+          collect() {
+            this.reset();
+            const sums = new Map<string, number>();
+            const counted = new Set<string>();
+            for (const p of kernel.ps()) {
+              if (p.tree === undefined || p.state === 'exited') continue;
+              const key = scope === 'tree' ? `${p.agentId}\u0000${p.tree.root}` : p.agentId;
+              if (counted.has(key)) continue;
+              counted.add(key);
+              sums.set(p.agentId, (sums.get(p.agentId) ?? 0) + value(p.tree));
+            }
+            for (const [agent, v] of sums) this.set({ agent }, v);
+          },
+        }),
+      );
+    perAgent('agentk_agent_cpu_seconds', "CPU time of the agent's live process trees: isolates and the kernel's work for them", (t) => t.cpuMs / 1000);
+    perAgent('agentk_agent_kernel_cpu_seconds', "The kernel's own time for the agent's live trees (syscalls, matching, hashing, copying, fingerprinting)", (t) => t.kernelMs / 1000);
+    perAgent('agentk_agent_syscalls_per_second', "Syscalls (decision records) of the agent's trees in the current one-second window", (t) => t.syscallsThisSecond);
+    perAgent('agentk_agent_processes', "Processes of the agent's live trees", (t) => t.processes);
+    perAgent('agentk_agent_vfs_bytes', "Bytes the agent's VFS tree holds (its quota: agentk_agent_vfs_bytes_limit)", (t) => t.vfsBytes, 'agent');
+    perAgent('agentk_agent_vfs_bytes_limit', "The agent's VFS quota in bytes", (t) => t.vfsBytesLimit ?? Number.POSITIVE_INFINITY, 'agent');
+    perAgent('agentk_agent_vfs_inodes', "Files and directories the agent's VFS tree holds", (t) => t.vfsInodes, 'agent');
     kernel.bus.subscribe((e) => this.signals.inc({ signal: e.signal, outcome: e.outcome }));
   }
 

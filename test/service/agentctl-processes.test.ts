@@ -23,7 +23,7 @@ describe('agentctl ps and spawn', () => {
     try {
       const text = await agentctl(fresh, 'ps');
       expect(text).toMatchObject({ status: 0, stderr: '' });
-      expect(text.stdout.trim()).toMatch(/^PID\s+PPID\s+AGENT\s+STATE\s+SYSCALLS\s+FDS\s+PENDING\s+PROGRAM$/);
+      expect(text.stdout.trim()).toMatch(/^PID\s+PPID\s+AGENT\s+STATE\s+SYSCALLS\s+FDS\s+PENDING\s+TREE\s+CPU\s+VFS\s+PROGRAM$/);
       expect(await json(fresh, 'ps')).toEqual([]);
     } finally {
       await fresh.remove();
@@ -44,7 +44,7 @@ describe('agentctl ps and spawn', () => {
     expect(list.find((p) => p.pid === spawned.pid)).toMatchObject({ agentId: 'note-taker', state: 'blocked', program: file });
     const text = await agentctl(agentd, 'ps');
     expect(text.stdout, 'no colour when stdout is not a terminal').not.toContain('\x1b[');
-    expect(text.stdout.split('\n').find((l) => l.startsWith(`${spawned.pid} `))).toMatch(new RegExp(`^${spawned.pid}\\s+0\\s+note-taker\\s+blocked\\s+\\d+\\s+\\d+\\s+-\\s+${file.replaceAll('.', '\\.')}`));
+    expect(text.stdout.split('\n').find((l) => l.startsWith(`${spawned.pid} `))).toMatch(new RegExp(`^${spawned.pid}\\s+0\\s+note-taker\\s+blocked\\s+\\d+\\s+\\d+\\s+-\\s+${spawned.pid}\\s+\\d+ms\\s+\\S+/32M\\s+${file.replaceAll('.', '\\.')}`));
   });
 
   it('spawn without --manifest prints "PID (agent ID)" in text mode', async () => {

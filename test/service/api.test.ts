@@ -22,6 +22,10 @@ rules:
   - id: own-fds
     effect: allow
     syscalls: [SYS_WRITE, SYS_READ, SYS_CLOSE, SYS_GETPID, SYS_EXIT]
+  - id: own-tree
+    effect: allow
+    syscalls: [SYS_OPEN]
+    paths: ["/agent/\${agent}/**"]
 `;
 
 let agentd: Agentd;
@@ -124,7 +128,7 @@ describe('hot reload of the policy', () => {
   it('a good policy takes effect for the next decision, and the swap is on the record', async () => {
     const before = (await agentd.api('GET', '/v1/policy')).body.version;
     const lenient = POLICY.replace('effect: deny', 'effect: allow');
-    expect((await agentd.api('POST', '/v1/policy/validate', { source: lenient })).body).toMatchObject({ ok: true, rules: 4 });
+    expect((await agentd.api('POST', '/v1/policy/validate', { source: lenient })).body).toMatchObject({ ok: true, rules: 5 });
     const r = await agentd.api('PUT', '/v1/policy', { source: lenient, filename: 'lenient.yaml' });
     expect(r).toMatchObject({ status: 200, body: { ok: true, previous: before } });
     expect(r.body.version).not.toBe(before);
@@ -220,6 +224,20 @@ describe('service endpoints', () => {
     expect(text).toMatch(/^agentk_processes\{state="stopped"\} 1$/m);
     expect(Number(/^agentk_pending_approvals (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^agentk_signals_total\{signal="SIGSTOP",outcome="stopped"\} 1$/m);
+  });
+
+  it('ps and /metrics show what the kernel accounts to each agent: its tree (CPU, kernel time, syscalls) and its files (bytes, inodes, quota)', async () => {
+    const pid = await spawnAgent(agentd, `sys.writeFile('mem/working/a', 'x'.repeat(5000)); ${IDLE_AGENT}`, { id: 'accounted' });
+    const listed = (await agentd.api('GET', `/v1/processes/${pid}`)).body as { tree: Record<string, number> };
+    expect(listed.tree).toMatchObject({ root: pid, processes: 1, vfsBytes: 5000, vfsBytesLimit: 32 * 1024 * 1024, vfsInodesLimit: 8192 });
+    expect(listed.tree.cpuMs).toBeGreaterThan(0);
+    expect(listed.tree.kernelMs).toBeGreaterThan(0);
+    const text = (await agentd.api('GET', '/metrics')).text;
+    expect(text).toMatch(/^agentk_agent_vfs_bytes\{agent="accounted"\} 5000$/m);
+    expect(text).toMatch(/^agentk_agent_vfs_bytes_limit\{agent="accounted"\} 33554432$/m);
+    expect(text).toMatch(/^agentk_agent_processes\{agent="accounted"\} 1$/m);
+    expect(text).toMatch(/^agentk_agent_cpu_seconds\{agent="accounted"\} \d/m);
+    expect(text).toMatch(/^agentk_agent_kernel_cpu_seconds\{agent="accounted"\} \d/m);
   });
 
   it('/healthz and /readyz answer while the daemon runs', async () => {

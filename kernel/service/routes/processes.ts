@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { parseSignal } from '../../../signals/signal-table.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
-import { programFromSource } from '../../program.ts';
+import { buildProgram } from '../../program.ts';
 import type { ServiceContext } from '../context.ts';
 import { PID_PARAMS, PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';
@@ -22,6 +22,28 @@ const PROCESS = {
     status: { type: 'integer' },
     node: { type: 'string', description: 'in a cluster: the node that runs the process' },
     lostAt: { type: 'number', description: 'in a cluster: when the node running the process was found dead (state lost)' },
+    exitReason: {
+      type: 'object',
+      description: 'why the process ended: exit, error (with the agent-side error text) or signal (with why)',
+      properties: { kind: { type: 'string' }, error: { type: 'string' }, signal: { type: 'string' }, why: { type: 'string' } },
+    },
+    tree: {
+      type: 'object',
+      description: 'what the kernel accounts to the process tree (and the agent\'s files): root pid, members, CPU (isolates and kernel) and the kernel\'s share, syscalls, output, VFS bytes and inodes with their quota',
+      properties: {
+        root: { type: 'integer' },
+        processes: { type: 'integer' },
+        cpuMs: { type: 'number' },
+        kernelMs: { type: 'number' },
+        syscalls: { type: 'integer' },
+        syscallsThisSecond: { type: 'integer' },
+        outputBytes: { type: 'integer' },
+        vfsBytes: { type: 'integer' },
+        vfsInodes: { type: 'integer' },
+        vfsBytesLimit: { type: 'integer' },
+        vfsInodesLimit: { type: 'integer' },
+      },
+    },
   },
 } as const;
 
@@ -77,8 +99,9 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       try {
         let pid = 0;
         const sinks = ctx.outputs.sinks(() => pid);
-        const program = programFromSource(req.body.filename ?? 'agent.ts', req.body.source);
-        const proc = kernel.spawn(program, { argv: req.body.argv ?? [], manifest: req.body.manifest ?? {}, ...sinks });
+        // Built and compiled off the event loop: a large or broken source never holds agentd.
+        const program = await buildProgram(req.body.filename ?? 'agent.ts', req.body.source);
+        const proc = await kernel.spawnAsync(program, { argv: req.body.argv ?? [], manifest: req.body.manifest ?? {}, ...sinks });
         pid = proc.pid;
         // In a cluster the spawn is acknowledged only once every node can see it.
         await ctx.cluster?.announce(proc.info()).catch((err: unknown) => {
@@ -95,7 +118,7 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.get<{ Params: { pid: number } }>('/v1/processes/:pid', { schema: { summary: 'One process (in a cluster, on any node)', params: PID_PARAMS, response: { 200: PROCESS, '4xx': PROBLEM } } }, async (req, reply) => {
     try {
       if (ctx.cluster !== undefined && kernel.get(req.params.pid) === undefined) return await ctx.cluster.process(req.params.pid);
-      return find(req.params.pid).info();
+      return kernel.describe(find(req.params.pid));
     } catch (err) {
       return sendError(reply, err);
     }
