@@ -13,7 +13,12 @@
  *   refusals: { window_ms: 10000, max_clients: 1024 }
  *                                                401s and 403s: all counted; the first per client per
  *                                                window recorded, then one summary per window
- *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, open_files, children, output_bytes }
+ *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes }
+ *                                                the kernel's defaults for every agent (kernel/limits.ts); the policy lowers them
+ *   max_processes: 2048                          processes at once, exited ones not yet reaped included
+ *   retention: { exited_ms: 60000, trees_ms: 60000, checkpoints: 5 }
+ *                                                how long an exited process (its status and output) and, once the
+ *                                                agent has no process left, its VFS tree are kept; checkpoints kept per agent
  *   programs: { name: path }                     programs agents may spawn by name
  *   mounts: [{ path: mem/semantic | /shared, backend: memfs | redis, read_only: false }]
  *                                                parts of every agent's namespace on their own backend
@@ -37,6 +42,18 @@ export interface MountSetting {
   readonly backend: 'memfs' | 'redis';
   readonly readOnly: boolean;
 }
+
+/** RetentionSetting: how long what an agent leaves behind is kept. */
+export interface RetentionSetting {
+  /** An exited process (status, exit reason, output) stays listed this long before it is reaped, ms. */
+  readonly exitedMs: number;
+  /** An agent's VFS tree stays this long after its last process is reaped, ms (checkpoints stay on the host). */
+  readonly treesMs: number;
+  /** Checkpoints kept per agent. */
+  readonly checkpoints: number;
+}
+
+const LIMIT_KEYS = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'] as const;
 
 /** StreamSetting: the node's decision stream copies its file log; effects wait for the file log only (mirror, the default), for the stream too (before-action), or there is no stream (off). */
 export interface StreamSetting {
@@ -62,6 +79,9 @@ export interface AgentdConfig {
   /** How 401s and 403s are sampled into the decision log (kernel/service/refusals.ts). */
   readonly refusals: { readonly windowMs: number; readonly maxClients: number };
   readonly limits?: Readonly<Record<string, number>>;
+  /** Processes the kernel holds at once (exited, unreaped ones included). */
+  readonly maxProcesses?: number;
+  readonly retention: RetentionSetting;
   readonly programs: Readonly<Record<string, string>>;
   /** Mounts in every agent's namespace, each on memfs or Redis. */
   readonly mounts: readonly MountSetting[];
@@ -129,7 +149,13 @@ const SCHEMA = {
       additionalProperties: false,
       properties: { window_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 }, max_clients: { type: 'integer', minimum: 1, maximum: 100_000 } },
     },
-    limits: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+    limits: { type: 'object', additionalProperties: false, properties: Object.fromEntries(LIMIT_KEYS.map((k) => [k, { type: 'integer', minimum: 0 }])) },
+    max_processes: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    retention: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { exited_ms: { type: 'integer', minimum: 0 }, trees_ms: { type: 'integer', minimum: 0 }, checkpoints: { type: 'integer', minimum: 1, maximum: 1000 } },
+    },
     programs: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
     mounts: {
       type: 'array',
@@ -156,6 +182,8 @@ interface RawConfig {
   term_grace_ms?: number;
   refusals?: { window_ms?: number; max_clients?: number };
   limits?: Record<string, number>;
+  max_processes?: number;
+  retention?: { exited_ms?: number; trees_ms?: number; checkpoints?: number };
   programs?: Record<string, string>;
   mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean }[];
   tools?: unknown;
@@ -234,6 +262,8 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     termGraceMs: raw.term_grace_ms ?? 5000,
     refusals: { windowMs: raw.refusals?.window_ms ?? 10_000, maxClients: raw.refusals?.max_clients ?? 1024 },
     ...(raw.limits ? { limits: raw.limits } : {}),
+    ...(raw.max_processes !== undefined ? { maxProcesses: raw.max_processes } : {}),
+    retention: { exitedMs: raw.retention?.exited_ms ?? 60_000, treesMs: raw.retention?.trees_ms ?? 60_000, checkpoints: raw.retention?.checkpoints ?? 5 },
     programs,
     mounts: mountSettings(raw.mounts ?? [], file ?? 'config'),
     ...(raw.tools !== undefined ? { tools: raw.tools } : {}),

@@ -33,7 +33,6 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-const ZOMBIE_KEEP_MS = 60_000;
 
 /** urlFile is where agentd writes its address for agentctl. */
 export function urlFile(stateDir: string): string {
@@ -66,6 +65,9 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     stateDir: config.stateDir,
     termGraceMs: config.termGraceMs,
     limits: limitsFromPolicy(config.limits),
+    ...(config.maxProcesses !== undefined ? { maxProcesses: config.maxProcesses } : {}),
+    treeRetentionMs: config.retention.treesMs,
+    keepCheckpoints: config.retention.checkpoints,
     programs,
     tools,
     stdout: () => {},
@@ -95,11 +97,11 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     const now = Date.now();
     for (const p of kernel.ps()) {
       const proc = kernel.get(p.pid);
-      if (proc?.exit !== undefined && now - (proc.startedAt + proc.exit.wallMs) > ZOMBIE_KEEP_MS && (p.ppid === 0 || kernel.get(p.ppid) === undefined)) {
+      if (proc?.exit !== undefined && now - (proc.startedAt + proc.exit.wallMs) > config.retention.exitedMs && (p.ppid === 0 || kernel.get(p.ppid) === undefined)) {
         void kernel.wait(p.pid).then(() => outputs.forget(p.pid));
       }
     }
-  }, 10_000);
+  }, Math.min(10_000, Math.max(250, config.retention.exitedMs)));
   reaper.unref();
 
   let stopping: Promise<void> | undefined;
