@@ -3,11 +3,12 @@
  * a table (name, median, unit, target, pass/fail) and writes
  * bench/results/latest.json, one flat object of named figures. With --only,
  * the figures are merged into an existing latest.json. NAME is a benchmark
- * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster), one of their keys, or a comma-separated
+ * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit), one of their keys, or a comma-separated
  * list. Targets are reported, never asserted: the exit status is always 0.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { auditBench } from './audit.ts';
 import { clusterBench } from './cluster.ts';
 import { crossingBench, crossingPinnedBench } from './crossing.ts';
 import { execBench } from './exec.ts';
@@ -20,7 +21,7 @@ import { signalsBench } from './signals.ts';
 import { spawnBench } from './spawn.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 
