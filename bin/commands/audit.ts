@@ -4,8 +4,10 @@
  * chunks, so a log of any size is verified and shown in flat memory.
  */
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { formatRecord, type RecordFilter } from '../../kernel/recorder/query.ts';
 import { recordBatches } from '../../kernel/recorder/scan.ts';
+import { segmentBaseOf } from '../../kernel/recorder/segments.ts';
 import { type FileVerifyResult, verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 
 function cannotRead(file: string, err: unknown): number {
@@ -24,8 +26,15 @@ export function auditVerify(file: string, options: { head?: string; json?: boole
   const segments = result.segments > 1 ? ` in ${result.segments} segments` : '';
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else if (result.ok) process.stdout.write(`ok: ${result.records} records verify${segments}; head ${result.head}\n`);
-  else process.stdout.write(`FAILED at seq ${result.problem!.seq}: ${result.problem!.message}\n`);
+  else process.stdout.write(`FAILED at seq ${result.problem!.seq}: ${result.problem!.message}\n${options.json ? '' : segmentHint(file, result.problem!.seq)}`);
   return result.ok ? 0 : 1;
+}
+
+/** segmentHint says, when FILE is a later segment of a log beside it, to verify the log itself (a segment alone does not start at seq 1). */
+function segmentHint(file: string, seq: number): string {
+  const of = seq === 1 ? segmentBaseOf(file) : undefined;
+  if (of === undefined || !existsSync(of.base)) return '';
+  return `${file} is segment ${of.index} of ${of.base}: run 'agentctl audit verify ${of.base}' to check every segment and the links between them\n`;
 }
 
 /**

@@ -36,6 +36,21 @@ export function segmentPath(base: string, index: number): string {
   return join(dir, `${stem}.${String(index).padStart(DIGITS, '0')}${ext}`);
 }
 
+/**
+ * segmentBaseOf reads `path` as a later segment's name (`name.000003.jsonl`,
+ * `name.000003`) and returns the log it would belong to and its index, or
+ * undefined when the name has no segment number. Whether that log exists is
+ * the caller's to check.
+ */
+export function segmentBaseOf(path: string): { base: string; index: number } | undefined {
+  const name = basename(path);
+  const m = /^(.+)\.(\d{6,})((?:\.[^.]*)?)$/.exec(name);
+  if (m === null) return undefined;
+  const index = Number(m[2]);
+  if (index < 2 || !Number.isSafeInteger(index) || String(index).padStart(DIGITS, '0') !== m[2]) return undefined;
+  return { base: join(dirname(path), `${m[1]}${m[3]}`), index };
+}
+
 /** segmentOf names segment `index` of the log at `base`. */
 export function segmentOf(base: string, index: number): Segment {
   const path = segmentPath(base, index);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChainRecord } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
-import { listSegments, segmentPath } from '../../kernel/recorder/segments.ts';
+import { listSegments, segmentBaseOf, segmentPath } from '../../kernel/recorder/segments.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import type { DecisionInput } from '../../syscalls/context.ts';
@@ -203,6 +203,16 @@ describe('agentctl audit verify checks every segment and the links between them'
     expect(text.status).toBe(1);
     expect(text.stdout).toBe(`FAILED at seq ${seq()}: ${message()}\n`);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, problem: { kind, seq: seq() } });
+  });
+
+  it('a later segment given alone fails at seq 1, with a hint to verify the log it belongs to', async () => {
+    const r = await agentctl(['audit', 'verify', good.segments[2]!.path]);
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe(
+      `FAILED at seq 1: record 1 is missing (found ${firstSeq(3)} at line 1): deleted\n${good.segments[2]!.path} is segment 3 of ${good.base}: run 'agentctl audit verify ${good.base}' to check every segment and the links between them\n`,
+    );
+    expect(segmentBaseOf('/x/log.000012')).toEqual({ base: '/x/log', index: 12 });
+    expect([segmentBaseOf('/x/log.jsonl'), segmentBaseOf('/x/log.000001.jsonl'), segmentBaseOf('/x/log.02.jsonl')]).toEqual([undefined, undefined, undefined]);
   });
 
   it('the last segment deleted looks whole, and --head catches it', async () => {
