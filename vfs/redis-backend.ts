@@ -13,7 +13,9 @@
  * …' — the client must be one that fails closed (kernel/redis/connect.ts:
  * no offline queue, no retries, a command timeout) — and the next call
  * works again once Redis is back. A file handle names its path: a handle
- * whose file was removed gets ENOENT on write and reads as empty.
+ * whose file was removed gets ENOENT on write and reads as empty. A quota
+ * (bytes, inodes) is checked and counted inside the same scripts, so every
+ * node sharing the tree shares it exactly; ENOSPC past it.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { KernelError, type Errno } from '../syscalls/errno.ts';
@@ -26,10 +28,12 @@ export interface RedisBackendOptions {
   prefix: string;
   /** The tree's name within the prefix, e.g. `agent/alice/mem/semantic` or `shared`; no `{` or `}`. */
   root: string;
+  /** The most bytes and files/directories the tree may hold (ENOSPC past either), kept in Redis and shared by every node; none if absent. */
+  quota?: { readonly bytes: number; readonly inodes: number };
 }
 
 /** The errnos a script answers with on purpose (the first word of its error). */
-const SCRIPT_ERRNOS: ReadonlySet<string> = new Set<Errno>(['ENOENT', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM']);
+const SCRIPT_ERRNOS: ReadonlySet<string> = new Set<Errno>(['ENOENT', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM', 'ENOSPC']);
 const BRACES = /[{}]/;
 
 /** failure maps a rejected Redis call onto a KernelError: a script's errno, else EIO. */
@@ -51,6 +55,8 @@ export class RedisBackend implements VfsBackend {
   readonly base: string;
   private readonly client: Redis | Cluster;
   private readonly meta: string;
+  /** The quota as the scripts take it: bytes, inodes (-1: none). */
+  private readonly quotaArgs: readonly [string, string];
 
   /** RedisBackend shows tree `root` under `prefix` through `client`. EINVAL for a prefix or root with braces. */
   constructor(client: Redis | Cluster, options: RedisBackendOptions) {
@@ -58,11 +64,13 @@ export class RedisBackend implements VfsBackend {
     this.client = client;
     this.base = `${options.prefix}:vfs:{${options.root}}`;
     this.meta = `${this.base}:meta`;
+    const bound = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-1' : String(Math.floor(n)));
+    this.quotaArgs = [bound(options.quota?.bytes), bound(options.quota?.inodes)];
   }
 
   private async script(script: LuaScript, path: string, ...args: ScriptArg[]): Promise<unknown> {
     try {
-      return await script.run(this.client, [this.meta], [this.base, path, ...args]);
+      return await script.run(this.client, [this.meta], [this.base, path, ...args, ...this.quotaArgs]);
     } catch (err) {
       throw failure(err, path);
     }

@@ -7,8 +7,12 @@
  *   B:dir:<path>   hash  name → 'd' | 'f'                      (entries of a directory)
  *   B:data:<path>  string                                      (a file's bytes; absent when empty)
  * The root `/` always exists and is never stored. Every script takes
- * KEYS[1] = B:meta and ARGV[1] = B, ARGV[2] = the path; errors are replies
- * whose first word is the errno (then a reason, or '-').
+ * KEYS[1] = B:meta and ARGV[1] = B, ARGV[2] = the path, and as its last two
+ * arguments the tree's quota (bytes, inodes; negative: none); errors are
+ * replies whose first word is the errno (then a reason, or '-'). The quota
+ * is kept in B:meta's fields `#bytes` and `#inodes` (never a path: paths
+ * start with '/'), checked and updated in the same script as the change, so
+ * nodes sharing a tree share its quota exactly.
  */
 import { LuaScript } from './lua-script.ts';
 
@@ -43,6 +47,20 @@ local function fail(code, why) return redis.error_reply(code .. ' ' .. (why or '
 local function now_ms()
   local t = redis.call('TIME')
   return string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+end
+local quota_bytes, quota_inodes = tonumber(ARGV[#ARGV - 1]), tonumber(ARGV[#ARGV])
+local function used(field) return tonumber(redis.call('HGET', meta, field) or '0') end
+-- reserve checks that 'bytes' and 'inodes' more fit the quota, and takes them; false (and nothing taken) if not.
+local function reserve(bytes, inodes)
+  if bytes > 0 and quota_bytes >= 0 and used('#bytes') + bytes > quota_bytes then return false end
+  if inodes > 0 and quota_inodes >= 0 and used('#inodes') + inodes > quota_inodes then return false end
+  if bytes ~= 0 then redis.call('HINCRBY', meta, '#bytes', bytes) end
+  if inodes ~= 0 then redis.call('HINCRBY', meta, '#inodes', inodes) end
+  return true
+end
+local function give_back(bytes, inodes)
+  if bytes > 0 then redis.call('HSET', meta, '#bytes', math.max(0, used('#bytes') - bytes)) end
+  if inodes > 0 then redis.call('HSET', meta, '#inodes', math.max(0, used('#inodes') - inodes)) end
 end
 local function add_entry(p, t)
   redis.call('HSET', meta, p, t .. ':' .. now_ms())
@@ -82,10 +100,13 @@ if not recursive then
   local pk = kind(parent)
   if pk == nil then return fail(why_missing(parent)) end
   if pk == 'f' then return fail('ENOTDIR') end
+  if not reserve(0, 1) then return fail('ENOSPC', 'the tree is at its quota of files and directories') end
   add_entry(p, 'd')
   return 1
 end
 if p == '/' then return 1 end
+-- First the checks and the count of directories to make, then (if they fit) the directories.
+local missing = {}
 local at = 1
 while true do
   local s = p:find('/', at + 1, true)
@@ -96,10 +117,13 @@ while true do
     if cur == p then return fail('EEXIST') end
     return fail('ENOTDIR')
   end
-  if k == nil then add_entry(cur, 'd') end
-  if not s then return 1 end
+  if k == nil then missing[#missing + 1] = cur end
+  if not s then break end
   at = s
 end
+if not reserve(0, #missing) then return fail('ENOSPC', 'the tree is at its quota of files and directories') end
+for _, cur in ipairs(missing) do add_entry(cur, 'd') end
+return 1
 `);
 
 /** UNLINK removes a file or an empty directory. */
@@ -110,7 +134,9 @@ local k = kind(p)
 if k == nil then return fail(why_missing(p)) end
 if k == 'd' then
   if redis.call('HLEN', base .. ':dir:' .. p) > 0 then return fail('ENOTEMPTY') end
+  give_back(0, 1)
 else
+  give_back(redis.call('STRLEN', base .. ':data:' .. p), 1)
   redis.call('DEL', base .. ':data:' .. p)
 end
 redis.call('HDEL', meta, p)
@@ -129,10 +155,12 @@ if k == nil then
   local pk = kind(parent)
   if pk == nil then return fail(why_missing(parent)) end
   if pk == 'f' then return fail('ENOTDIR') end
+  if not reserve(0, 1) then return fail('ENOSPC', 'the tree is at its quota of files and directories') end
   add_entry(p, 'f')
   return 1
 end
 if mode == 'w' or mode == 'w+' then
+  give_back(redis.call('STRLEN', base .. ':data:' .. p), 0)
   redis.call('DEL', base .. ':data:' .. p)
   redis.call('HSET', meta, p, 'f:' .. now_ms())
 end
@@ -144,7 +172,10 @@ export const WRITE = script(`
 local p, data = ARGV[2], ARGV[4]
 local v = redis.call('HGET', meta, p)
 if not v or v:sub(1, 1) ~= 'f' then return fail('ENOENT', 'the file was removed while open') end
-if #data > 0 then redis.call('SETRANGE', base .. ':data:' .. p, tonumber(ARGV[3]), data) end
+local key = base .. ':data:' .. p
+local growth = math.max(0, tonumber(ARGV[3]) + #data - redis.call('STRLEN', key))
+if not reserve(growth, 0) then return fail('ENOSPC', 'the write would take the tree past its quota of ' .. quota_bytes .. ' bytes') end
+if #data > 0 then redis.call('SETRANGE', key, tonumber(ARGV[3]), data) end
 redis.call('HSET', meta, p, 'f:' .. now_ms())
 return #data
 `);

@@ -41,6 +41,8 @@ export interface MountSetting {
   readonly path: string;
   readonly backend: 'memfs' | 'redis';
   readonly readOnly: boolean;
+  /** For a shared (absolute) mount on Redis: what the one tree may hold, across every agent and node. */
+  readonly quota?: { readonly bytes: number; readonly inodes: number };
 }
 
 /** RetentionSetting: how long what an agent leaves behind is kept. */
@@ -163,7 +165,18 @@ const SCHEMA = {
         type: 'object',
         required: ['path', 'backend'],
         additionalProperties: false,
-        properties: { path: { type: 'string', minLength: 1, maxLength: 1024 }, backend: { enum: ['memfs', 'redis'] }, read_only: { type: 'boolean' } },
+        properties: {
+          path: { type: 'string', minLength: 1, maxLength: 1024 },
+          backend: { enum: ['memfs', 'redis'] },
+          read_only: { type: 'boolean' },
+          quota: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['bytes', 'inodes'],
+            description: 'a shared (absolute) Redis mount: what the one tree may hold; a mount inside each agent tree has the agent\'s quota',
+            properties: { bytes: { type: 'integer', minimum: 0 }, inodes: { type: 'integer', minimum: 0 } },
+          },
+        },
       },
     },
     tools: {},
@@ -185,7 +198,7 @@ interface RawConfig {
   max_processes?: number;
   retention?: { exited_ms?: number; trees_ms?: number; checkpoints?: number };
   programs?: Record<string, string>;
-  mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean }[];
+  mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean; quota?: { bytes: number; inodes: number } }[];
   tools?: unknown;
   mcp_servers?: unknown;
   redis?: RawRedis;
@@ -216,7 +229,9 @@ function expand(path: string, base: string): string {
 
 /** mountSettings checks the `mounts:` section: each path inside an agent's tree (not its root or policy/) or absolute, none twice. */
 function mountSettings(raw: NonNullable<RawConfig['mounts']>, file: string): MountSetting[] {
-  const mounts = raw.map((m) => ({ path: m.path, backend: m.backend, readOnly: m.read_only ?? false }));
+  const mounts = raw.map((m) => ({ path: m.path, backend: m.backend, readOnly: m.read_only ?? false, ...(m.quota !== undefined ? { quota: m.quota } : {}) }));
+  const misplaced = mounts.find((m) => m.quota !== undefined && (m.backend !== 'redis' || !m.path.startsWith('/')));
+  if (misplaced !== undefined) throw new ConfigError(`${file}: mounts: ${misplaced.path}: quota is for a shared (absolute) Redis mount; a mount in each agent's tree has the agent's quota (limits.vfs_bytes, limits.vfs_inodes)`);
   try {
     checkMounts(mounts.map((m) => ({ path: m.path, backend: () => undefined as never })));
   } catch (err) {

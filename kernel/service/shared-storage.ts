@@ -57,7 +57,16 @@ export function openSharedStorage(settings: SharedStorageSettings, log: FileDeci
   const mounts: KernelMount[] = settings.mounts.map((m) => ({
     path: m.path,
     readOnly: m.readOnly,
-    backend: m.backend === 'redis' ? (agentId: string) => new RedisBackend(client, { prefix: redis.keyPrefix, root: redisRoot(m.path, agentId) }) : (_agentId: string, quota) => new MemfsBackend(quota),
+    // A tree in an agent's own namespace gets the agent's quota (counted in Redis, across nodes); a shared one, the mount's.
+    backend:
+      m.backend === 'redis'
+        ? (agentId: string, quota) =>
+            new RedisBackend(client, {
+              prefix: redis.keyPrefix,
+              root: redisRoot(m.path, agentId),
+              ...(m.path.startsWith('/') ? (m.quota !== undefined ? { quota: m.quota } : {}) : { quota: { bytes: quota.maxBytes, inodes: quota.maxInodes } }),
+            })
+        : (_agentId: string, quota) => new MemfsBackend(quota),
   }));
   const mode = settings.stream.mode;
   const stream = mode === 'off' ? undefined : RedisStreamLog.connect(client, { prefix: redis.keyPrefix, node: redis.nodeId, replicas: settings.stream.replicas, replicaTimeoutMs: settings.stream.replicaTimeoutMs });

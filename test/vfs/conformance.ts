@@ -273,3 +273,48 @@ export function backendConformance(name: string, make: () => VfsBackend): void {
     });
   });
 }
+
+/**
+ * backendQuota is the quota suite every backend that keeps a quota must
+ * pass: `make` returns a fresh, empty backend bounded by `quota`. Growth past
+ * either bound is ENOSPC and changes nothing; removal and truncation give
+ * the room back; rewriting bytes in place costs nothing.
+ */
+export function backendQuota(name: string, make: (quota: { bytes: number; inodes: number }) => VfsBackend): void {
+  describe(`${name} backend quota`, () => {
+    it('a write past the bytes quota is ENOSPC and leaves the file as it was; rewriting in place costs nothing', async () => {
+      const b = make({ bytes: 10, inodes: 10 });
+      const file = await b.open('/f', 'w');
+      expect(await file.write(bytes('12345678'), 0)).toBe(8);
+      expect(await errnoOf(() => file.write(bytes('abc'), 8))).toBe('ENOSPC');
+      expect(await errnoOf(() => file.write(bytes('x'), 20))).toBe('ENOSPC');
+      expect(await file.write(bytes('ABCDEFGH'), 0)).toBe(8);
+      expect(await file.write(bytes('ij'), 8)).toBe(2);
+      await file.close();
+      expect((await b.stat('/f')).size).toBe(10);
+      expect(await readFile(b, '/f')).toBe('ABCDEFGHij');
+    });
+
+    it('files and directories past the inode quota are ENOSPC; mkdir -p creates all or none', async () => {
+      const b = make({ bytes: 100, inodes: 3 });
+      await b.mkdir('/a', false);
+      await writeFile(b, '/a/x', '');
+      // Two more would be needed for /b/c, one is left: none is made.
+      expect(await errnoOf(() => b.mkdir('/b/c', true))).toBe('ENOSPC');
+      expect(await errnoOf(() => b.stat('/b'))).toBe('ENOENT');
+      await writeFile(b, '/a/y', '');
+      expect(await errnosOf(() => b.mkdir('/c', false), () => b.open('/a/z', 'w'))).toEqual(['ENOSPC', 'ENOSPC']);
+    });
+
+    it('unlink and truncation give the room back', async () => {
+      const b = make({ bytes: 10, inodes: 2 });
+      await writeFile(b, '/a', '0123456789');
+      await writeFile(b, '/a', '');
+      await writeFile(b, '/b', '0123456789');
+      expect(await errnoOf(() => b.open('/c', 'w'))).toBe('ENOSPC');
+      await b.unlink('/b');
+      await writeFile(b, '/c', '0123456789');
+      expect((await b.stat('/c')).size).toBe(10);
+    });
+  });
+}

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
-import { backendConformance } from './conformance.ts';
+import { Quota } from '../../vfs/quota.ts';
+import { backendConformance, backendQuota } from './conformance.ts';
 
 backendConformance('memfs', () => new MemfsBackend());
+backendQuota('memfs', (q) => new MemfsBackend(new Quota(q.bytes, q.inodes)));
 
 describe('MemfsBackend.fromFiles', () => {
   it('holds the given files, creating their parent directories', async () => {

@@ -10,7 +10,7 @@ import type { RedisClient } from '../../kernel/redis/connect.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { RedisBackend } from '../../vfs/redis-backend.ts';
 import { RedisProxy, redisForTests } from '../redis.ts';
-import { backendConformance, errnoOf } from './conformance.ts';
+import { backendConformance, backendQuota, errnoOf } from './conformance.ts';
 
 const env = await redisForTests('redis-backend');
 afterAll(() => env?.cleanup());
@@ -27,6 +27,20 @@ describe.skipIf(env === undefined)('RedisBackend', () => {
   });
 
   backendConformance('redis', () => new RedisBackend(client, { prefix: env!.prefix, root: `conformance/${++roots}` }));
+  backendQuota('redis', (quota) => new RedisBackend(client, { prefix: env!.prefix, root: `quota/${++roots}`, quota }));
+
+  it('two nodes on one tree share one quota: it is counted in Redis, in the same script as the write', async () => {
+    const other = await env!.client();
+    const quota = { bytes: 10, inodes: 10 };
+    const a = new RedisBackend(client, { prefix: env!.prefix, root: 'quota-shared', quota });
+    const b = new RedisBackend(other, { prefix: env!.prefix, root: 'quota-shared', quota });
+    const fa = await a.open('/a', 'w');
+    await fa.write(new TextEncoder().encode('12345678'), 0);
+    const fb = await b.open('/b', 'w');
+    expect(await errnoOf(() => fb.write(new TextEncoder().encode('abc'), 0))).toBe('ENOSPC');
+    expect(await fb.write(new TextEncoder().encode('ab'), 0)).toBe(2);
+    other.disconnect();
+  });
 
   it('two clients (two nodes) on the same prefix and root see one tree', async () => {
     const other = await env!.client();
