@@ -269,7 +269,11 @@ export class FileDecisionLog implements DecisionRecorder {
       void after.then(() => fdatasync(finished, () => close(finished, () => {})));
     }
     this.syncDirectory();
-    this.onRoll?.(next);
+    try {
+      this.onRoll?.(next);
+    } catch {
+      // an observer never stops the log
+    }
   }
 
   /** syncDirectory makes a new segment's name durable: at once in durable mode, in the background otherwise. Best effort. */

@@ -154,4 +154,26 @@ describe('a live follower that never reads', () => {
     expect(missed!.agent).toBe('flood');
     expect((await agentd.api('GET', '/healthz')).body).toEqual({ ok: true });
   }, 120_000);
+
+  it('nor does it hold agentd’s exit: SIGTERM ends agentd within seconds, with one follower dropped and one live', async () => {
+    const url = new URL(agentd.url);
+    const follower = async () => {
+      const socket = connect(Number(url.port), url.hostname);
+      await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      socket.write(`GET /v1/decisions/stream HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${agentd.token}\r\n\r\n`);
+      socket.pause();
+      socket.on('error', () => {});
+      return socket;
+    };
+    const dropped = await follower();
+    await run(agentd, flood(40_000), 'flood');
+    const live = await follower();
+    await run(agentd, flood(2_000), 'flood');
+    const t0 = performance.now();
+    const exit = await agentd.stop();
+    expect(exit).toEqual({ status: 0, signal: null });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    dropped.destroy();
+    live.destroy();
+  }, 120_000);
 });

@@ -7,6 +7,7 @@
  * at most MAX_UNSENT_BYTES queued; past that its stream ends with an
  * `overflow` event naming the seq to resume after.
  */
+import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ChainRecord } from '../../recorder/chain.ts';
 import { matchesFilter, type RecordFilter } from '../../recorder/query.ts';
@@ -22,10 +23,12 @@ export const MAX_LIMIT = 100_000;
 export const MAX_ANSWER_CHARS = 16 << 20;
 /** Bytes a live follower may leave unread before its stream is ended. */
 export const MAX_UNSENT_BYTES = 1 << 20;
-/** Live followers at once. */
+/** Live followers at once (an ended stream counts until its socket is gone). */
 export const MAX_FOLLOWERS = 64;
 /** How long an ended stream's unread bytes are kept for a client that does not read them. */
 const DROP_GRACE_MS = 30_000;
+/** The same when agentd shuts down. */
+const SHUTDOWN_GRACE_MS = 1000;
 
 const FILTER = {
   type: 'object',
@@ -58,13 +61,27 @@ function refuse(reply: FastifyReply, err: unknown): FastifyReply {
   return sendError(reply, err);
 }
 
+/**
+ * endThenDrop ends a stream with `last` and destroys its socket if the client
+ * has not read everything within `ms`, so unread bytes are never kept long.
+ */
+function endThenDrop(res: ServerResponse, last: string, ms: number): void {
+  if (!res.writableEnded) res.end(last);
+  const drop = setTimeout(() => res.destroy(), ms);
+  drop.unref();
+  res.once('close', () => clearTimeout(drop));
+}
+
 export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const scans = new LogScans();
-  // Open streams end when the server closes; otherwise a follower would hold agentd's exit for ever.
-  const streams = new Set<() => void>();
-  let followers = 0;
+  /** Every live stream (and every ended one whose client has yet to read its end), with what stops it following. */
+  const followers = new Map<ServerResponse, () => void>();
+  // Streams end when the server closes, and their sockets go soon after: otherwise a follower would hold agentd's exit.
   app.addHook('preClose', (done) => {
-    for (const end of streams) end();
+    for (const [res, stop] of followers) {
+      stop();
+      endThenDrop(res, '', SHUTDOWN_GRACE_MS);
+    }
     done();
   });
   app.addHook('onClose', async () => scans.close());
@@ -95,22 +112,17 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     { schema: { summary: `Live decision records as server-sent events (one JSON record per event); a follower more than ${MAX_UNSENT_BYTES >> 20} MiB behind gets an \`overflow\` event with \`resume_after\` and the stream ends`, querystring: FILTER } },
     (req, reply) => {
       const { limit: _limit, ...filter } = req.query;
-      if (followers >= MAX_FOLLOWERS) return refuse(reply, new KernelError('EAGAIN', `too many live followers (${MAX_FOLLOWERS})`));
-      followers++;
+      if (followers.size >= MAX_FOLLOWERS) return refuse(reply, new KernelError('EAGAIN', `too many live followers (${MAX_FOLLOWERS})`));
       reply.hijack();
       const res = reply.raw;
-      res.on('close', () => followers--);
       // The connection ends with the stream: a follower that was dropped is gone once it has read the end.
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'close' });
       res.write(': following the decision log\n\n');
-      /** fellBehind ends the stream with the seq the client has everything up to; the socket goes if it never reads it. */
+      /** fellBehind ends the stream, naming the seq the client has everything up to; the socket goes if it never reads that. */
       const fellBehind = (resumeAfter: number) => {
         const unsent = res.writableLength;
-        done();
-        res.end(`event: overflow\ndata: ${JSON.stringify({ error: `this follower fell behind: ${unsent} bytes unread`, resume_after: resumeAfter })}\n\n`);
-        const drop = setTimeout(() => res.destroy(), DROP_GRACE_MS);
-        drop.unref();
-        res.on('close', () => clearTimeout(drop));
+        stop();
+        endThenDrop(res, `event: overflow\ndata: ${JSON.stringify({ error: `this follower fell behind: ${unsent} bytes unread`, resume_after: resumeAfter })}\n\n`, DROP_GRACE_MS);
       };
       const sub = ctx.log.appended.subscribe((record: ChainRecord) => {
         if (!matchesFilter(record, filter)) return;
@@ -122,18 +134,16 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         if (res.writableLength > MAX_UNSENT_BYTES) fellBehind(ctx.log.count);
         else res.write(': keep-alive\n\n');
       }, 15_000);
-      const done = () => {
+      const stop = () => {
         sub.unsubscribe();
         clearInterval(beat);
-        streams.delete(end);
       };
-      const end = () => {
-        done();
-        res.end();
-      };
-      streams.add(end);
-      req.raw.on('close', done);
-      res.on('close', done);
+      followers.set(res, stop);
+      req.raw.on('close', stop);
+      res.on('close', () => {
+        stop();
+        followers.delete(res);
+      });
     },
   );
 
