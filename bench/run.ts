@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { auditBench } from './audit.ts';
 import { clusterBench } from './cluster.ts';
+import { containmentBench } from './containment.ts';
 import { crossingBench, crossingPinnedBench } from './crossing.ts';
 import { execBench } from './exec.ts';
 import { memoryBench } from './memory.ts';
@@ -21,7 +22,7 @@ import { signalsBench } from './signals.ts';
 import { spawnBench } from './spawn.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 

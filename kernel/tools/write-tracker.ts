@@ -40,6 +40,8 @@ export const INLINE_BYTES = 64 * 1024;
 /** The longest text a check fingerprints (on the spot, since the decision waits for it); a longer one counts as written (fail closed). */
 export const MAX_CHECKED = 256 * 1024;
 const decoder = new TextDecoder();
+/** Fingerprints from the worker taken into the set at a time, between turns of the event loop. */
+const REMEMBER_SLICE = 16_384;
 
 /** Charge receives kernel time (ns) spent for the agent. */
 export type Charge = (ns: number) => void;
@@ -97,14 +99,15 @@ class FingerprintWorker {
   private next = 1;
   private readonly waiting = new Map<number, { resolve: (prints: Float64Array, ns: number) => void; reject: (err: Error) => void }>();
 
+  /** fingerprint sends `bytes` to the worker; the worker takes their buffer when it is theirs alone (else a copy). */
   fingerprint(bytes: Uint8Array): Promise<{ prints: Float64Array; ns: number }> {
     const worker = (this.worker ??= this.start());
     const id = this.next++;
-    const copy = bytes.slice();
+    const own = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve: (prints, ns) => resolve({ prints, ns }), reject });
       worker.ref();
-      worker.postMessage({ id, bytes: copy }, [copy.buffer]);
+      worker.postMessage({ id, bytes: new Uint8Array(own), max: MAX_FINGERPRINTS + 1 }, [own]);
     });
   }
 
@@ -138,16 +141,23 @@ export class WriteTracker {
   /**
    * add remembers `content` (text, or bytes decoded as UTF-8) as written by
    * the agent: at once when small, else in the worker (checks fail closed
-   * until it is done). `charge` gets the kernel time spent.
+   * until it is done). It takes ownership of a Uint8Array (its buffer may be
+   * handed to the worker). `charge` gets the kernel time spent.
    */
   add(content: string | Uint8Array, charge?: Charge): void {
     if (this.saturated) return;
     const size = typeof content === 'string' ? content.length : content.byteLength;
     if (size > INLINE_BYTES) {
       const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
-      const done = worker.fingerprint(bytes).then(({ prints, ns }) => {
+      const done = worker.fingerprint(bytes).then(async ({ prints, ns }) => {
         charge?.(ns);
-        this.remember(prints);
+        // Taken into the set a slice at a time, the event loop turning between slices (checks fail closed meanwhile).
+        for (let at = 0; at < prints.length && !this.saturated; at += REMEMBER_SLICE) {
+          const started = performance.now();
+          this.remember(prints.subarray(at, at + REMEMBER_SLICE));
+          charge?.((performance.now() - started) * 1e6);
+          if (at + REMEMBER_SLICE < prints.length) await new Promise((resolve) => setImmediate(resolve));
+        }
       });
       // A worker that failed leaves the tracker saturated: fail closed.
       this.pendingUntil(done.catch(() => void (this.saturated = true)));
@@ -164,11 +174,12 @@ export class WriteTracker {
   }
 
   private remember(prints: ArrayLike<number>): void {
-    if (this.saturated) return;
-    for (let i = 0; i < prints.length; i++) this.seen.add(prints[i]!);
-    if (this.seen.size > MAX_FINGERPRINTS) {
-      this.saturated = true;
-      this.seen.clear();
+    for (let i = 0; i < prints.length && !this.saturated; i++) {
+      this.seen.add(prints[i]!);
+      if (this.seen.size > MAX_FINGERPRINTS) {
+        this.saturated = true;
+        this.seen.clear();
+      }
     }
   }
 
