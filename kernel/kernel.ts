@@ -74,6 +74,8 @@ export class Kernel implements ProcessHost {
   private readonly gate: GateHost;
   /** Spawns admitted but not yet in the table (a program compiling), so caps hold across them. */
   private pending = 0;
+  /** The last spawn waiting to build its isolate: agent-driven spawns build one isolate per turn of the event loop. */
+  private creations: Promise<void> = Promise.resolve();
   private nextPid = 1;
 
   constructor(options: KernelOptions = {}) {
@@ -171,8 +173,20 @@ export class Kernel implements ProcessHost {
     return made.commit();
   }
 
-  /** spawnAsync is spawn with the program compiled on its isolate's thread, leaving the event loop free (programs from agents or requests). */
+  /** nextCreation resolves when a spawn may build its isolate (a few ms of synchronous work): one per turn, so a burst of spawns never holds the event loop. */
+  private nextCreation(): Promise<void> {
+    const mine = this.creations.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    this.creations = mine;
+    return mine;
+  }
+
+  /**
+   * spawnAsync is spawn for programs from agents or requests: the isolate is
+   * built on a turn of its own and the program compiled on its isolate's
+   * thread, leaving the event loop free.
+   */
   async spawnAsync(program: Program, options: SpawnOptions = {}): Promise<Process> {
+    await this.nextCreation();
     const made = this.prepare(program, options);
     try {
       await made.sandbox.compileAsync();
@@ -200,7 +214,7 @@ export class Kernel implements ProcessHost {
       stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.options.stderr ?? ((c) => process.stderr.write(c))),
       limit: limits.openFiles,
       output: lineage.output,
-      onWritten: (content) => writeTracker(vfs).add(content, (ns) => (lineage.kernelNs += ns)),
+      onWritten: (content) => writeTracker(vfs).add(content, (ns) => lineage.charge(ns)),
     });
     const ctx = contextFor(this, proc, identity, vfs, files);
     proc.fds = files;
@@ -314,7 +328,7 @@ export class Kernel implements ProcessHost {
 
   /** checkpointNow snapshots the agent memory of `proc` and records it; the copying is charged to its tree. */
   async checkpointNow(proc: Process): ReturnType<typeof snapshot> {
-    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => (proc.lineage.kernelNs += ns), keep: this.options.keepCheckpoints });
+    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => proc.lineage.charge(ns), keep: this.options.keepCheckpoints });
     this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
     return info;
   }
@@ -327,7 +341,7 @@ export class Kernel implements ProcessHost {
    */
   async spawnChild(parent: Process, identity: Identity, request: SpawnRequest): Promise<number> {
     this.admit(parent);
-    const program = this.programs.get(request.program) ?? (await programFromVfs(this.vfs(parent.agentId), request.program, (ns) => (parent.lineage.kernelNs += ns)));
+    const program = this.programs.get(request.program) ?? (await programFromVfs(this.vfs(parent.agentId), request.program, (ns) => parent.lineage.charge(ns)));
     if (parent.exit !== undefined) throw new KernelError('EINTR', 'the process ended while its child was being prepared');
     const files = parent.fds!;
     const fds = {

@@ -5,8 +5,8 @@
  * are per process; the rest hold for the whole process tree (see
  * Lineage) or, for the VFS quota, the agent's tree of files. Exceeding heap,
  * CPU time or wall time ends the process (SIGKILL, reason recorded); the
- * syscall rate answers EAGAIN, open files EMFILE, children EAGAIN, output
- * bytes EFBIG, the VFS quota ENOSPC.
+ * syscall rate and the kernel-time share answer EAGAIN, open files EMFILE,
+ * children EAGAIN, output bytes EFBIG, the VFS quota ENOSPC.
  */
 export interface ProcessLimits {
   readonly heapMib: number;
@@ -16,6 +16,8 @@ export interface ProcessLimits {
   readonly wallMs?: number;
   /** Syscalls (each one decision record) per second, for the whole tree. */
   readonly syscallsPerSecond?: number;
+  /** The kernel's own time the tree may take per second (ms): its share of the shared event loop. */
+  readonly kernelMsPerSecond?: number;
   readonly openFiles: number;
   /** Processes of the tree besides its root, running or not yet reaped. */
   readonly children?: number;
@@ -38,6 +40,7 @@ export const DEFAULT_LIMITS = {
   openFiles: 64,
   children: 64,
   syscallsPerSecond: 10_000,
+  kernelMsPerSecond: 500,
   vfsBytes: 32 * 1024 * 1024,
   vfsInodes: 8192,
 } as const satisfies ProcessLimits;
@@ -64,6 +67,7 @@ export function limitsFromPolicy(limits: Readonly<Record<string, number>> | unde
     cpuMs: limits.cpu_ms,
     wallMs: limits.wall_ms,
     syscallsPerSecond: limits.syscalls_per_second,
+    kernelMsPerSecond: limits.kernel_ms_per_second,
     openFiles: limits.open_files,
     children: limits.children,
     outputBytes: limits.output_bytes,

@@ -40,7 +40,7 @@ export class Lineage {
   syscalls = 0;
   /** Spawns into the tree admitted but not yet in the process table (a program compiling). */
   pendingSpawns = 0;
-  private window = { start: 0, calls: 0, refused: 0 };
+  private window = { start: 0, calls: 0, refused: 0, kernelNs: 0 };
 
   constructor(rootPid: number, agentId: string, limits: ProcessLimits, now: number) {
     this.rootPid = rootPid;
@@ -65,14 +65,28 @@ export class Lineage {
   admit(now: number, summary: (refused: number) => void): RateVerdict {
     this.syscalls++;
     const rate = this.limits.syscallsPerSecond;
-    if (rate === undefined) return 'ok';
+    const share = this.limits.kernelMsPerSecond;
+    if (rate === undefined && share === undefined) return 'ok';
     const w = this.window;
     if (now - w.start >= WINDOW_MS) {
       if (w.refused > 1) summary(w.refused - 1);
-      this.window = { start: now, calls: 0, refused: 0 };
+      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0 };
     }
-    if (++this.window.calls <= rate) return 'ok';
+    const within = ++this.window.calls <= (rate ?? Number.POSITIVE_INFINITY) && this.window.kernelNs <= (share ?? Number.POSITIVE_INFINITY) * 1e6;
+    if (within) return 'ok';
     return ++this.window.refused === 1 ? 'refused-first' : 'refused';
+  }
+
+  /** charge adds kernel time spent for the tree (ns), to its total and to the current second's share. */
+  charge(ns: number): void {
+    this.kernelNs += ns;
+    this.window.kernelNs += ns;
+  }
+
+  /** refusing says why the current window refuses calls: the rate or the kernel-time share. */
+  get overShare(): boolean {
+    const share = this.limits.kernelMsPerSecond;
+    return share !== undefined && this.window.kernelNs > share * 1e6;
   }
 
   /** flushRefusals reports the current window's uncounted refusals now (the tree is ending). */

@@ -40,7 +40,7 @@ function signalName(text: string): SignalName {
 
 export function contextFor(host: ProcessHost, proc: Process, identity: Identity, vfs: AgentVfs, files: FdTable): SyscallContext {
   // Names of created files and directories can carry content too: the write-then-execute guard sees them.
-  const named = (path: string) => writeTracker(vfs).addName(path, (ns) => (proc.lineage.kernelNs += ns));
+  const named = (path: string) => writeTracker(vfs).addName(path, (ns) => proc.lineage.charge(ns));
   const ctx: SyscallContext = {
     pid: proc.pid,
     agentId: proc.agentId,

@@ -1,8 +1,9 @@
 /**
  * The gate every syscall of a process passes before dispatch: it counts the
- * call against its tree's rate limit (EAGAIN past it: the first refusal of a
- * window is recorded, the rest are summed up in one record when the window
- * ends, so a flood costs the log two records a second), parks the call while
+ * call against its tree's rate limit and its share of the kernel's time
+ * (EAGAIN past either: the first refusal of a window is recorded, the rest
+ * are summed up in one record when the window ends, so a flood costs the log
+ * two records a second), parks the call while
  * the process is stopped, charges the kernel's own time for it to the tree,
  * and hands queued handler signals to the reply (the syscall boundary).
  */
@@ -22,6 +23,7 @@ export interface GateHost {
 const ENDED_WHILE_STOPPED: Reply = { errno: 'EINTR', message: 'the process ended while stopped' };
 
 const RATE_RULE = 'limit.syscalls_per_second';
+const SHARE_RULE = 'limit.kernel_ms_per_second';
 
 function nameOf(nr: unknown): string {
   return typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : '#?';
@@ -41,7 +43,7 @@ function withSignals(proc: Process, reply: Reply): Reply {
 /** recordRefusals writes the one record that sums up a window's refused calls after the first. */
 export function recordRefusals(host: GateHost, proc: Process, refused: number): void {
   try {
-    host.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${refused} more syscalls refused by ${RATE_RULE} (${proc.lineage.limits.syscallsPerSecond} per second for the tree of pid ${proc.lineage.rootPid})` });
+    host.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${refused} more syscalls refused by ${RATE_RULE} or ${SHARE_RULE} (${proc.lineage.limits.syscallsPerSecond} per second, ${proc.lineage.limits.kernelMsPerSecond} ms of kernel time per second, for the tree of pid ${proc.lineage.rootPid})` });
   } catch {
     // the calls were refused either way
   }
@@ -54,20 +56,22 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
   const lineage = proc.lineage;
   const verdict = lineage.admit(Date.now(), (refused) => recordRefusals(host, proc, refused));
   if (verdict !== 'ok') {
-    const rate = lineage.limits.syscallsPerSecond;
+    const share = lineage.overShare;
+    const rule = share ? SHARE_RULE : RATE_RULE;
+    const why = share ? `more than ${lineage.limits.kernelMsPerSecond} ms of kernel time this second` : `more than ${lineage.limits.syscallsPerSecond} syscalls per second`;
     if (verdict === 'refused-first') {
       try {
-        host.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: nameOf(nr), access: 'none', effect: 'deny', rule: RATE_RULE, reason: `more than ${rate} syscalls per second (the tree of pid ${lineage.rootPid})` });
+        host.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: nameOf(nr), access: 'none', effect: 'deny', rule, reason: `${why} (the tree of pid ${lineage.rootPid})` });
       } catch {
         // refused either way
       }
     }
-    return { errno: 'EAGAIN', message: `syscall rate limit of ${rate} per second reached` };
+    return { errno: 'EAGAIN', message: share ? `kernel time limit of ${lineage.limits.kernelMsPerSecond} ms per second reached` : `syscall rate limit of ${lineage.limits.syscallsPerSecond} per second reached` };
   }
   const started = performance.now();
   const reply = proc.stopped ? { later: proc.continued().then(() => (proc.exit === undefined ? settled(run()) : ENDED_WHILE_STOPPED)) } : run();
   const ms = performance.now() - started;
-  lineage.kernelNs += ms * 1e6;
+  lineage.charge(ms * 1e6);
   if (host.observeSyscall !== undefined && !('later' in reply)) {
     const name = typeof nr === 'number' ? ROW_BY_NR[nr]?.name : undefined;
     if (name !== undefined) host.observeSyscall(name, ms / 1000);

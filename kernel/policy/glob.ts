@@ -430,10 +430,13 @@ class Dfa {
   test(value: string): boolean {
     let state = START;
     const n = value.length;
+    const classes = this.classes;
+    const ascii = this.ascii;
+    let table = this.table;
     for (let i = 0; i < n; i++) {
       const c = value.charCodeAt(i);
-      const cls = c < 128 ? this.ascii[c]! : this.classAt(c);
-      let next = this.table[state * this.classes + cls]!;
+      const cls = c < 128 ? ascii[c]! : this.classAt(c);
+      let next = table[state * classes + cls]!;
       if (next === UNKNOWN) {
         if (this.sets.length >= MAX_DFA_STATES) {
           // Start the cache again from the current state's NFA set; the input so far is not read again.
@@ -442,12 +445,33 @@ class Dfa {
           state = this.stateOf(current);
         }
         next = this.step(state, cls);
+        table = this.table;
       }
       if (next === DEAD) return false;
       state = next;
     }
     return this.accepting[state] === 1;
   }
+}
+
+/**
+ * requiredLiteral is the longest run of literal characters every match of
+ * `node` must contain (in a brace-free glob), or '' if it has none worth
+ * searching for: a value without it cannot match, which native string
+ * search finds out far faster than the automaton.
+ */
+function requiredLiteral(node: Node): string {
+  if (node.k !== 'seq') return '';
+  let best = '';
+  let run = '';
+  for (const item of node.items) {
+    const text = literalOf([item]);
+    if (text !== undefined) {
+      run += text;
+      if (run.length > best.length) best = run;
+    } else run = '';
+  }
+  return best.length >= 2 ? best : '';
 }
 
 /**
@@ -470,10 +494,16 @@ export function compileGlobs(globs: readonly string[]): StringTest {
     if (quick !== undefined) fast.push(quick);
     else slow.push(node);
   }
-  const dfa = slow.length === 0 ? undefined : new Dfa(new Nfa(slow.length === 1 ? slow[0]! : { k: 'alt', items: slow }));
-  if (literals.size === 0 && dfa === undefined && fast.length === 1) return fast[0]!;
-  if (literals.size === 0 && fast.length === 0 && dfa !== undefined) return (v) => dfa.test(v);
-  return (v) => literals.has(v) || fast.some((t) => t(v)) || (dfa !== undefined && dfa.test(v));
+  let automaton: StringTest | undefined;
+  if (slow.length > 0) {
+    const dfa = new Dfa(new Nfa(slow.length === 1 ? slow[0]! : { k: 'alt', items: slow }));
+    // Each alternative needs its literal; a value holding none of them is decided without the automaton.
+    const needs = slow.map(requiredLiteral);
+    automaton = needs.every((l) => l !== '') ? (v) => needs.some((l) => v.includes(l)) && dfa.test(v) : (v) => dfa.test(v);
+  }
+  if (literals.size === 0 && automaton === undefined && fast.length === 1) return fast[0]!;
+  if (literals.size === 0 && fast.length === 0 && automaton !== undefined) return automaton;
+  return (v) => literals.has(v) || fast.some((t) => t(v)) || (automaton !== undefined && automaton(v));
 }
 
 /** compileGlob compiles one glob. GlobError if it cannot. */

@@ -13,7 +13,7 @@
  *   refusals: { window_ms: 10000, max_clients: 1024 }
  *                                                401s and 403s: all counted; the first per client per
  *                                                window recorded, then one summary per window
- *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes }
+ *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes }
  *                                                the kernel's defaults for every agent (kernel/limits.ts); the policy lowers them
  *   max_processes: 2048                          processes at once, exited ones not yet reaped included
  *   retention: { exited_ms: 60000, trees_ms: 60000, checkpoints: 5 }
@@ -55,7 +55,7 @@ export interface RetentionSetting {
   readonly checkpoints: number;
 }
 
-const LIMIT_KEYS = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'] as const;
+const LIMIT_KEYS = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'] as const;
 
 /** StreamSetting: the node's decision stream copies its file log; effects wait for the file log only (mirror, the default), for the stream too (before-action), or there is no stream (off). */
 export interface StreamSetting {

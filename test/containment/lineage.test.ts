@@ -122,6 +122,28 @@ describe('children run as their tree\'s agent: per-agent controls hold for the w
   });
 });
 
+describe("a tree's share of the kernel's time", () => {
+  it('calls that cost the kernel a lot (every glob read to the match limit) are refused with EAGAIN once the tree has had its share of the second', async () => {
+    const globs = Array.from({ length: 60 }, (_, i) => `  - { id: g${i}, effect: deny, syscalls: [SYS_EXEC], tools: [t], args: [{ arg: x, glob: "*a?*b?*forbidden-${i}*" }] }`).join('\n');
+    const policy = parsePolicy(`version: 1\nrules:${BASE_RULES}  - { id: ask, effect: allow, syscalls: [SYS_CHECKPOLICY] }\n${globs}\n`, 'p.yaml');
+    const kernel = kernelFor({ policy });
+    const hog = start(
+      kernel,
+      `const x = Array.from({ length: 60 }, (_, i) => 'forbidden-' + i).join(' ').padEnd(8100, 'ab');
+       let ok = 0, refused = '';
+       for (let i = 0; i < 2000 && !refused; i++) { const r = syscall(SYS.SYS_CHECKPOLICY, 'SYS_EXEC', { tool: 't', args: { x } }); if ('errno' in r) refused = r.errno + ' ' + r.message; else ok++; }
+       // Every call is refused until the second is over, this one too: wait it out.
+       const t = Date.now(); while (Date.now() - t < 1100) {}
+       console.log(ok > 0, refused);`,
+      { agentId: 'hog', limits: { kernelMsPerSecond: 20 } },
+    );
+    expect(await exited(hog)).toMatchObject({ status: 0 });
+    expect(hog.stdout()).toBe('true EAGAIN kernel time limit of 20 ms per second reached\n');
+    const refusals = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'syscall' && r.rule === 'limit.kernel_ms_per_second');
+    expect(refusals).toHaveLength(1);
+  });
+});
+
 describe('the kernel-wide process cap', () => {
   it('past maxProcesses a spawn gets EAGAIN, from the API and from SYS_SPAWN alike', async () => {
     const kernel = kernelFor({ maxProcesses: 3, programs: { idle: programFromSource('idle.js', IDLE) } });

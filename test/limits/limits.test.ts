@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from '../../kernel/limits.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
-import { exited, hostPipe, IDLE, idle, kernelFor, parked, readTree, sleep, SPIN, start } from '../live-agents.ts';
+import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, readTree, sleep, SPIN, start } from '../live-agents.ts';
 
 /**
  * withNeighbour starts a well-behaved agent that waits for a line on stdin,
@@ -143,7 +143,7 @@ describe('limits that refuse a call', () => {
       expect(refused).toHaveLength(1);
       expect(refused[0]).toMatchObject({ effect: 'deny', syscall: 'SYS_GETPID' });
       const summed = records.filter((r) => r.type === 'limit' && r.agentId === 'chatty');
-      expect(summed.map((r) => ('detail' in r ? r.detail : ''))).toEqual([`29 more syscalls refused by limit.syscalls_per_second (20 per second for the tree of pid ${chatty.pid})`]);
+      expect(summed.map((r) => ('detail' in r ? r.detail : ''))).toEqual([`29 more syscalls refused by limit.syscalls_per_second or limit.kernel_ms_per_second (20 per second, 500 ms of kernel time per second, for the tree of pid ${chatty.pid})`]);
     });
   });
 
@@ -239,7 +239,7 @@ rules:
 `,
     'capped.yaml',
   );
-  const VFS_DEFAULTS = { vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes };
+  const VFS_DEFAULTS = { vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes, kernelMsPerSecond: DEFAULT_LIMITS.kernelMsPerSecond };
   const POLICY_LIMITS = { heapMib: 32, cpuMs: 60_000, wallMs: 60_000, syscallsPerSecond: 1000, openFiles: 6, children: 1, outputBytes: 100, ...VFS_DEFAULTS };
 
   it("the policy's defaults.limits caps what a spawn asks for: the smaller wins", () => {
@@ -254,7 +254,7 @@ rules:
 
   it('the kernel defaults bound every agent-sized resource (heap, open files, children, syscall rate, VFS bytes and files); a spawn cannot ask for more', () => {
     const kernel = kernelFor();
-    expect({ ...start(kernel, IDLE).proc.limits }).toEqual({ heapMib: 64, openFiles: 64, children: 64, syscallsPerSecond: 10_000, vfsBytes: 32 * 1024 * 1024, vfsInodes: 8192 });
+    expect({ ...start(kernel, IDLE).proc.limits }).toEqual({ heapMib: 64, openFiles: 64, children: 64, syscallsPerSecond: 10_000, kernelMsPerSecond: 500, vfsBytes: 32 * 1024 * 1024, vfsInodes: 8192 });
     expect({ ...start(kernel, IDLE, { limits: { openFiles: 1000, children: 1000 } }).proc.limits }).toEqual({ ...DEFAULT_LIMITS });
   });
 
@@ -279,9 +279,10 @@ rules:
       `,
       { limits: { cpuMs: 200, outputBytes: 1000, children: 3, openFiles: 10, heapMib: 32 } },
     );
-    await parked(parent);
+    // SYS_SPAWN blocks while the child's program is prepared: wait for the first line, then for the wait on the spinner.
+    await printed(parent, '\n');
     const idlerPid = Number(parent.stdout().split('\n')[0]);
-    expect({ ...kernel.get(idlerPid)!.limits }).toEqual({ cpuMs: 200, outputBytes: 1000, children: 3, openFiles: 10, heapMib: 32, syscallsPerSecond: 10_000, vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes });
+    expect({ ...kernel.get(idlerPid)!.limits }).toEqual({ cpuMs: 200, outputBytes: 1000, children: 3, openFiles: 10, heapMib: 32, syscallsPerSecond: 10_000, kernelMsPerSecond: 500, vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes });
     const exit = await exited(parent);
     expect(exit).toMatchObject({ status: 132, reason: { kind: 'signal', signal: 'SIGKILL', why: expect.stringMatching(/^CPU time limit 200 ms/) } });
     const killed = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'signal' && 'detail' in r && /^SIGKILL: CPU time limit 200 ms/.test(r.detail));
