@@ -41,14 +41,21 @@ function globHeavyPolicy(): LoadedPolicy {
 
 const HOSTILE_BYTES = 64 * 1024;
 
-/** hostile builds requests whose url and cmd arguments are `size` characters of near misses for every glob. */
+/**
+ * hostile builds requests whose url and cmd arguments are `size` characters
+ * of near misses for every glob, with every literal the globs need planted
+ * (an agent can read the policy in force), so every glob reads the whole
+ * argument and none matches.
+ */
 function hostileRequests(size: number): PolicyRequest[] {
   const labels = { team: 'team-01' };
-  const filler = (unit: string) => unit.repeat(Math.ceil(size / unit.length)).slice(0, size);
+  const fill = (head: string, unit: string) => (head + unit.repeat(Math.ceil(size / unit.length))).slice(0, size);
+  const secrets = Array.from({ length: 50 }, (_, i) => `/secret-${i}x`).join('');
+  const forbidden = Array.from({ length: 50 }, (_, i) => `forbidden-${i}/`).join('');
   return [
-    { agentId: 'agent-01', labels, syscall: 'SYS_EXEC', access: 'write', tool: 'http.get', args: { url: `https://api-001.example.com/${filler('secret-1x/a')}`.slice(0, size) } },
-    { agentId: 'agent-01', labels, syscall: 'SYS_EXEC', access: 'write', tool: 'shell.run', args: { cmd: `git ${filler('forbidden-x ')}`.slice(0, size) } },
-    { agentId: 'agent-01', labels, syscall: 'SYS_EXEC', access: 'write', tool: 'http.request', args: { url: filler('**/a'), method: 'GET' } },
+    { agentId: 'agent-01', labels, syscall: 'SYS_EXEC', access: 'write', tool: 'http.get', args: { url: fill(`https://api-001.example.com/${secrets}`, 'secret-1x/a') } },
+    { agentId: 'agent-01', labels, syscall: 'SYS_EXEC', access: 'write', tool: 'shell.run', args: { cmd: fill(`git ${forbidden}`, 'ab/') } },
+    { agentId: 'agent-01', labels, syscall: 'SYS_EXEC', access: 'write', tool: 'http.request', args: { url: fill(secrets, '**/a'), method: 'GET' } },
   ];
 }
 
@@ -165,7 +172,7 @@ async function run(options: BenchOptions): Promise<Figure[]> {
   const worstLoop = stalls.reduce((a, b) => (b.loopMaxMs > a.loopMaxMs ? b : a));
   return [
     { key: 'policy_eval_hostile_args_us', value: median(rounds.hostile), unit: 'µs', target: { op: '<=', bound: 200 }, note: `64 KB url and cmd arguments against the 1,100-rule glob-heavy policy; ${spread(rounds.hostile, 2)}` },
-    { key: 'policy_eval_at_match_limit_us', value: median(rounds.atLimit), unit: 'µs', note: `arguments of ${MATCH_LIMIT - 64} characters, the most a glob or regex reads: every candidate pattern runs; ${spread(rounds.atLimit, 2)}` },
+    { key: 'policy_eval_at_match_limit_us', value: median(rounds.atLimit), unit: 'µs', note: `arguments of ${MATCH_LIMIT - 64} characters (the most a glob or regex reads) holding every literal the globs need: every candidate automaton reads all of it; bounded per call, charged to the agent's kernel-time share; ${spread(rounds.atLimit, 2)}` },
     { key: 'policy_eval_ordinary_us', value: median(rounds.ordinary), unit: 'µs', note: spread(rounds.ordinary, 3) },
     {
       key: 'kernel_stall_max_ms',

@@ -36,6 +36,7 @@ program
   .option('--state <dir>', 'keep checkpoints in this host directory, so they survive a restart')
   .option('--cpu-ms <ms>', 'CPU time limit of the agent')
   .option('--wall-ms <ms>', 'wall time limit of the agent')
+  .option('--limit <name=value>', 'set a kernel limit, above the default too (repeatable): heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes', (v: string, all: string[] = []) => [...all, v])
   .option('--grace <ms>', 'how long SIGTERM (Ctrl-C twice, or kill) waits before SIGKILL (default 5000)')
   .addHelpText('after', '\nExample:\n  $ agentctl run examples/notes.ts --policy examples/policies/notes.yaml --log decisions.jsonl -- "buy milk"\n')
   .action(async (file: string, args: string[], options: RunOptions) => done((await import('./commands/run.ts')).runCommand(file, args, options)));

@@ -130,6 +130,15 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
     expect(out.stderr).toBe(`agentctl: ${file}:2:19: SyntaxError: Unexpected ";"\n`);
   });
 
+  it('--limit sets a kernel limit, above the default too; a name that is not a limit is one line and status 2', async () => {
+    const file = agentFile('quota.js', "const mib = 'x'.repeat(1 << 20); try { for (let i = 0; i < 40; i++) sys.writeFile('mem/f' + i, mib); console.log('fits'); } catch (e) { console.log(e.errno); }");
+    expect(await run(file)).toMatchObject({ code: 0, stdout: 'ENOSPC\n' });
+    expect(await run(file, '--limit', 'vfs_bytes=67108864')).toMatchObject({ code: 0, stdout: 'fits\n' });
+    const bad = await run(file, '--limit', 'vfs_byte=1');
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr).toMatch(/^agentctl: --limit vfs_byte: not a limit \(heap_mib, .*\)\n$/);
+  });
+
   it('--json prints a final summary line with status, pid and syscalls', async () => {
     const file = agentFile('json.ts', "console.log('one');\nconsole.error('two');\nsys.exit(7);\n");
     const out = await run(file, '--json', '--agent', 'summary');

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { fixedApprover, type Approver } from '../../kernel/approvals.ts';
 import type { AgentManifest } from '../../kernel/capabilities.ts';
 import { Kernel } from '../../kernel/kernel.ts';
+import { limitsFromPolicy, type LimitRequest } from '../../kernel/limits.ts';
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { programFromFile } from '../../kernel/program.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
@@ -30,8 +31,25 @@ export interface RunOptions {
   restore?: string;
   state?: string;
   cpuMs?: string;
+  limit?: string[];
   wallMs?: string;
   grace?: string;
+}
+
+const LIMIT_NAMES = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'];
+
+/** kernelLimits reads `--limit name=value` flags into the kernel's limits (they replace the defaults, so they may raise them). */
+function kernelLimits(flags: readonly string[]): LimitRequest {
+  const raw: Record<string, number> = {};
+  for (const flag of flags) {
+    const eq = flag.indexOf('=');
+    const name = eq < 0 ? flag : flag.slice(0, eq);
+    if (!LIMIT_NAMES.includes(name)) throw new UsageError(`--limit ${name}: not a limit (${LIMIT_NAMES.join(', ')})`);
+    const value = Number(flag.slice(eq + 1));
+    if (eq < 0 || !Number.isInteger(value) || value < 0) throw new UsageError(`--limit ${name}: give a whole number, e.g. --limit ${name}=1000`);
+    raw[name] = value;
+  }
+  return limitsFromPolicy(raw) ?? {};
 }
 
 function positive(text: string | undefined, flag: string): number | undefined {
@@ -78,7 +96,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
-    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools });
+    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []) });
     pid = kernel.spawn(program, { argv: args, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
   } catch (err) {
     const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError || err instanceof ToolsConfigError;
