@@ -9,6 +9,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Counter, Gauge } from 'prom-client';
 import type { ChainRecord } from '../../recorder/chain.ts';
 import { matchesFilter, type RecordFilter } from '../../recorder/query.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
@@ -76,6 +77,30 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
   const scans = new LogScans();
   /** Every live stream (and every ended one whose client has yet to read its end), with what stops it following. */
   const followers = new Map<ServerResponse, () => void>();
+  const { registry } = ctx.metrics;
+  registry.registerMetric(
+    new Gauge({
+      name: 'agentk_decision_followers',
+      help: 'Live decision streams (and ended ones whose client has yet to read the end)',
+      registers: [],
+      collect() {
+        this.set(followers.size);
+      },
+    }),
+  );
+  registry.registerMetric(
+    new Gauge({
+      name: 'agentk_decision_follower_unsent_bytes',
+      help: 'Bytes queued in agentd for decision stream clients, all followers together',
+      registers: [],
+      collect() {
+        let bytes = 0;
+        for (const res of followers.keys()) bytes += res.writableLength;
+        this.set(bytes);
+      },
+    }),
+  );
+  const dropped = new Counter({ name: 'agentk_decision_followers_dropped_total', help: `Decision streams ended because their client fell more than ${MAX_UNSENT_BYTES} bytes behind`, registers: [registry] });
   // Streams end when the server closes, and their sockets go soon after: otherwise a follower would hold agentd's exit.
   app.addHook('preClose', (done) => {
     for (const [res, stop] of followers) {
@@ -122,6 +147,7 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const fellBehind = (resumeAfter: number) => {
         const unsent = res.writableLength;
         stop();
+        dropped.inc();
         endThenDrop(res, `event: overflow\ndata: ${JSON.stringify({ error: `this follower fell behind: ${unsent} bytes unread`, resume_after: resumeAfter })}\n\n`, DROP_GRACE_MS);
       };
       const sub = ctx.log.appended.subscribe((record: ChainRecord) => {
