@@ -35,6 +35,22 @@ export type Entry =
 const EMPTY = new Uint8Array(0);
 /** Bytes around a written range that are reported with it (see report). */
 const WRITTEN_MARGIN = 512;
+/** A written range larger than this is reported a slice at a time, each overlapping the one before by WRITTEN_MARGIN. */
+const REPORT_SLICE = 1 << 20;
+
+/**
+ * reportInSlices hands [from, to) of `file` to `onWritten` in overlapping
+ * slices, the event loop turning between them (the close waits; only its
+ * caller blocks). The overlap keeps every run of up to WRITTEN_MARGIN
+ * characters whole in some slice, so the guard still finds it.
+ */
+async function reportInSlices(file: BackendFile, from: number, to: number, onWritten: (content: Uint8Array) => void): Promise<void> {
+  for (let at = from; at < to; at += REPORT_SLICE) {
+    const start = at === from ? at : at - WRITTEN_MARGIN;
+    onWritten(await file.read(Math.min(to, at + REPORT_SLICE) - start, start));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 
 export interface FdTableOptions {
   stdin?: Entry;
@@ -157,7 +173,11 @@ export class FdTable implements Files {
     entry.written = undefined;
     const onWritten = this.onWritten;
     const from = Math.max(0, lo - WRITTEN_MARGIN);
-    return andThen(entry.file.size(), (size) => andThen(entry.file.read(Math.max(0, Math.min(size, hi + WRITTEN_MARGIN) - from), from), (content) => onWritten(content)));
+    return andThen(entry.file.size(), (size) => {
+      const to = Math.min(size, hi + WRITTEN_MARGIN);
+      if (to - from <= REPORT_SLICE) return andThen(entry.file.read(Math.max(0, to - from), from), (content) => onWritten(content));
+      return reportInSlices(entry.file, from, to, onWritten);
+    });
   }
 
   /** flushWritten reports every file written through a still-open fd. */
