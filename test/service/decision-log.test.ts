@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainRecord } from '../../kernel/recorder/chain.ts';
 import { recordBatches } from '../../kernel/recorder/scan.ts';
+import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
 import { listSegments } from '../../kernel/recorder/segments.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { agentctl, startAgentd, until, type Agentd } from './helpers.ts';
@@ -173,6 +174,25 @@ describe('a live follower that never reads', () => {
     expect(missed!.seq).toBeGreaterThan(resumeAfter);
     expect(missed!.agent).toBe('flood');
     expect((await agentd.api('GET', '/healthz')).body).toEqual({ ok: true });
+  }, 120_000);
+
+  it('a slow AgentdClient.follow is told it fell behind and where to resume', async () => {
+    const client = new AgentdClient(agentd.url, agentd.token);
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const abort = new AbortController();
+    let seen = 0;
+    // Each record takes the client 0.2 ms to handle: slower than the agents make them.
+    const following = client.follow({ agent: 'slow' }, () => void (seen++, Atomics.wait(pause, 0, 0, 0.2)), abort.signal);
+    const outcome = following.then(
+      () => 'ended',
+      (err: unknown) => err,
+    );
+    await Promise.race([Promise.all([1, 2, 3].map(() => run(agentd, flood(50_000), 'slow'))), outcome]);
+    const err = await Promise.race([outcome, new Promise((resolve) => setTimeout(() => resolve('no overflow within 20 s of the burst'), 20_000))]);
+    abort.abort();
+    expect(err).toBeInstanceOf(AgentdError);
+    expect((err as AgentdError).message).toMatch(/^agentd ended the stream: this follower fell behind: \d+ bytes unread; resume after seq (\d+) \(agentctl logs --after \1, GET \/v1\/decisions\?after=\1\)$/);
+    expect(seen).toBeGreaterThan(0);
   }, 120_000);
 
   it('nor does it hold agentd’s exit: SIGTERM ends agentd within seconds, with one follower dropped and one live', async () => {
