@@ -1,7 +1,7 @@
 /**
- * Reading a decision log for `agentctl audit show` and agentd's
- * /v1/decisions: parse complete records and filter them by agent, syscall,
- * decision, type, time and sequence number (see scan.ts for logs of any size).
+ * Filtering and printing decision records for `agentctl audit show`,
+ * `agentctl logs` and agentd's /v1/decisions: by agent, syscall, decision,
+ * type, time and sequence number (scan.ts and log-query.ts read the logs).
  */
 import type { ChainRecord } from './chain.ts';
 
@@ -18,22 +18,6 @@ export interface RecordFilter {
   after?: number;
 }
 
-/** parseRecords returns every complete, parseable record in order (a torn tail is skipped). */
-export function parseRecords(text: string): ChainRecord[] {
-  const out: ChainRecord[] = [];
-  const lines = text.split('\n');
-  if (!text.endsWith('\n')) lines.pop();
-  for (const line of lines) {
-    if (line === '') continue;
-    try {
-      out.push(JSON.parse(line) as ChainRecord);
-    } catch {
-      // a malformed line is verify's business; show skips it
-    }
-  }
-  return out;
-}
-
 /** matchesFilter reports whether record `r` passes every field `filter` sets. */
 export function matchesFilter(r: ChainRecord, filter: RecordFilter): boolean {
   return (
@@ -47,13 +31,10 @@ export function matchesFilter(r: ChainRecord, filter: RecordFilter): boolean {
   );
 }
 
-export function filterRecords(records: readonly ChainRecord[], filter: RecordFilter): ChainRecord[] {
-  return records.filter((r) => matchesFilter(r, filter));
-}
-
-/** formatRecord is one human-readable line. */
+/** formatRecord is one human-readable line (a time out of Date's range is printed as the number it is). */
 export function formatRecord(r: ChainRecord): string {
-  const time = new Date(r.time).toISOString();
+  const date = new Date(r.time);
+  const time = Number.isNaN(date.getTime()) ? String(r.time) : date.toISOString();
   const what = r.type === 'syscall' ? `${r.syscall}${r.path ? ` ${r.path}` : ''} ${r.decision} (${r.rule})` : `${r.type} ${r.detail ?? ''}`;
   return `${String(r.seq).padStart(6)} ${time} pid ${r.pid} ${r.agent} ${what}`;
 }
