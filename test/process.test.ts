@@ -192,12 +192,14 @@ describe('spawn errors and agent failures', () => {
   });
 });
 
+/** count tallies resource kinds. */
+const count = (list: readonly string[]) => list.reduce((m, r) => m.set(r, (m.get(r) ?? 0) + 1), new Map<string, number>());
+
 describe('resources', () => {
   it('leaves no more active handles than there were before these tests', async () => {
     await sleep(20);
     const after = process.getActiveResourcesInfo();
     // Every handle still open was open before (a timer of the test runner's own may have ended meanwhile).
-    const count = (list: readonly string[]) => list.reduce((m, r) => m.set(r, (m.get(r) ?? 0) + 1), new Map<string, number>());
     const before = count(resourcesBefore);
     for (const [kind, n] of count(after)) expect(n, kind).toBeLessThanOrEqual(before.get(kind) ?? 0);
   });

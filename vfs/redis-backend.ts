@@ -49,6 +49,11 @@ function failure(err: unknown, path: string): KernelError {
   return new KernelError('EIO', `redis unavailable: ${message} (${path})`);
 }
 
+/** quotaArg is a bound as the scripts take it: a whole number, or -1 for none. */
+function quotaArg(n: number | undefined): string {
+  return n === undefined || !Number.isFinite(n) ? '-1' : String(Math.floor(n));
+}
+
 export class RedisBackend implements VfsBackend {
   readonly kind = 'redis';
   /** The key base every key of this tree starts with. */
@@ -64,8 +69,7 @@ export class RedisBackend implements VfsBackend {
     this.client = client;
     this.base = `${options.prefix}:vfs:{${options.root}}`;
     this.meta = `${this.base}:meta`;
-    const bound = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-1' : String(Math.floor(n)));
-    this.quotaArgs = [bound(options.quota?.bytes), bound(options.quota?.inodes)];
+    this.quotaArgs = [quotaArg(options.quota?.bytes), quotaArg(options.quota?.inodes)];
   }
 
   private async script(script: LuaScript, path: string, ...args: ScriptArg[]): Promise<unknown> {

@@ -14,7 +14,7 @@ const decoder = new TextDecoder();
 
 /** distinct sorts `prints` and keeps each value once, at most `max` of them. */
 function distinct(prints: Float64Array, max: number): Float64Array {
-  const sorted = prints.slice().sort();
+  const sorted = prints.toSorted();
   let n = 0;
   for (let i = 0; i < sorted.length && n < max; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) sorted[n++] = sorted[i]!;
   return sorted.slice(0, n);

@@ -351,6 +351,8 @@ describe('RxJS streams', () => {
       `,
       { fds: { stdin: input.stdin } },
     );
+    // SYS_SPAWN blocks while the child's program is prepared: wait for its pid, then for the read.
+    await printed(parent, '\n');
     await parked(parent);
     const childPid = Number(parent.stdout().trim());
     const child = kernel.get(childPid)!;
