@@ -9,7 +9,7 @@
  * is deleted afterwards. Run as a script (`node bench/audit.ts verify LOG`)
  * it verifies LOG once and prints one JSON line.
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,14 +60,26 @@ function generate(base: string): { records: number; mbPerS: number } {
   return { records: n, mbPerS: logBytes(base) / MB / s };
 }
 
+/**
+ * peakRss resets (Linux: clear_refs 5) or reads this process's peak RSS
+ * (VmHWM), in bytes. getrusage's maxRSS will not do: a child inherits its
+ * parent's at fork, so after a big benchmark it reports the parent's peak.
+ */
+function peakRss(reset = false): number {
+  if (reset) writeFileSync('/proc/self/clear_refs', '5');
+  const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+  return Number(kib ?? Number.NaN) * 1024;
+}
+
 /** verifyOnce verifies the log at `base` in this process (the child's work). */
 function verifyOnce(base: string): VerifyRun {
   const bytes = logBytes(base);
   const rss0 = process.memoryUsage.rss();
+  peakRss(true);
   const t0 = process.hrtime.bigint();
   const result = verifyLogFile(base);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  const peak = process.resourceUsage().maxRSS * 1024;
+  const peak = peakRss();
   return { ok: result.ok, records: result.records, segments: result.segments, bytes, ms, rssGrowthMib: (peak - rss0) / MIB };
 }
 
