@@ -77,12 +77,17 @@ async function timed<T>(charge: Charge, step: () => Promise<T>): Promise<T> {
   }
 }
 
-/** collect lists every file below `dir` (absolute) with paths relative to `base`. */
-async function collect(vfs: AgentVfs, dir: string, base: string, charge: Charge, out: SnapshotFile[] = []): Promise<SnapshotFile[]> {
+/** copyTree copies every file below `dir` (absolute) to `target`, one file at a time, and lists what it copied (paths relative to `base`, no data kept). */
+async function copyTree(vfs: AgentVfs, dir: string, base: string, target: string, charge: Charge, out: { rel: string; bytes: number }[] = []): Promise<{ rel: string; bytes: number }[]> {
   for (const entry of await vfs.readdir(dir)) {
     const path = `${dir}/${entry.name}`;
-    if (entry.type === 'dir') await collect(vfs, path, base, charge, out);
-    else out.push({ rel: path.slice(base.length + 1), data: await timed(charge, () => readAll(vfs, path)) });
+    if (entry.type === 'dir') await copyTree(vfs, path, base, target, charge, out);
+    else {
+      const rel = path.slice(base.length + 1);
+      const data = await timed(charge, () => readAll(vfs, path));
+      await timed(charge, () => writeAll(vfs, `${target}/${rel}`, data));
+      out.push({ rel, bytes: data.byteLength });
+    }
   }
   return out;
 }
@@ -133,30 +138,33 @@ export async function snapshot(vfs: AgentVfs, agentId: string, policyVersion: st
   const n = (taken.at(-1) ?? 0) + 1;
   const target = `${dir}/${n}`;
   await vfs.mkdir(target, false);
-  const files = await collect(vfs, `${vfs.root}/mem`, vfs.root, charge);
-  const bytes = files.reduce((sum, f) => sum + f.data.byteLength, 0);
-  const manifest: CheckpointManifest = { agent: agentId, n, time: new Date(options.now ?? Date.now()).toISOString(), policyVersion, bytes, files: files.length };
-  const all = [...files, { rel: 'manifest.json', data: new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`) }];
+  let copied: { rel: string; bytes: number }[];
+  let bytes: number;
   try {
-    for (const f of all) await timed(charge, () => writeAll(vfs, `${target}/${f.rel}`, f.data));
+    copied = await copyTree(vfs, `${vfs.root}/mem`, vfs.root, target, charge);
+    bytes = copied.reduce((sum, f) => sum + f.bytes, 0);
+    const manifest: CheckpointManifest = { agent: agentId, n, time: new Date(options.now ?? Date.now()).toISOString(), policyVersion, bytes, files: copied.length };
+    await writeAll(vfs, `${target}/manifest.json`, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
   } catch (err) {
     await removeTree(vfs, target).catch(() => undefined);
     throw err;
   }
-  if (stateDir !== undefined) await writeHostSnapshot(join(stateDir, agentId, 'checkpoints', String(n)), all);
+  if (stateDir !== undefined) await copyToHost(vfs, target, join(stateDir, agentId, 'checkpoints', String(n)), [...copied.map((f) => f.rel), 'manifest.json'], charge);
   for (const old of [...taken, n].slice(0, -keep)) {
     await removeTree(vfs, `${dir}/${old}`).catch(() => undefined);
     if (stateDir !== undefined) rmSync(join(stateDir, agentId, 'checkpoints', String(old)), { recursive: true, force: true });
   }
-  return { n, path: target, bytes, files: files.length };
+  return { n, path: target, bytes, files: copied.length };
 }
 
-async function writeHostSnapshot(dir: string, files: readonly SnapshotFile[]): Promise<void> {
+/** copyToHost writes a checkpoint's files from the VFS to the host, one at a time, asynchronously. EIO if the host refuses. */
+async function copyToHost(vfs: AgentVfs, from: string, dir: string, rels: readonly string[], charge: Charge): Promise<void> {
   try {
-    for (const f of files) {
-      const path = join(dir, f.rel);
+    for (const rel of rels) {
+      const data = await timed(charge, () => readAll(vfs, `${from}/${rel}`));
+      const path = join(dir, rel);
       await mkdir(join(path, '..'), { recursive: true });
-      await writeFile(path, f.data);
+      await writeFile(path, data);
     }
   } catch (err) {
     throw new KernelError('EIO', `cannot write checkpoint to ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);

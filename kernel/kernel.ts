@@ -33,7 +33,7 @@ import type { LoadedPolicy } from './policy/load.ts';
 import { contextFor, type ProcessHost } from './process-context.ts';
 import { kick, sendSignal } from './process-signals.ts';
 import { Process, type ExitReason, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
-import type { Program } from './program.ts';
+import { warmCompiler, type Program } from './program.ts';
 import { Sandbox, type SandboxEnd } from './sandbox.ts';
 import { programFromVfs } from './spawn-program.ts';
 import { recordRefusals, syscallGate, type GateHost } from './syscall-gate.ts';
@@ -81,6 +81,7 @@ export class Kernel implements ProcessHost {
   constructor(options: KernelOptions = {}) {
     this.options = options;
     checkMounts(options.mounts ?? []);
+    warmCompiler();
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix });

@@ -71,6 +71,20 @@ export async function buildProgram(filename: string, text: string): Promise<Prog
   }
 }
 
+let warmed = false;
+
+/**
+ * warmCompiler starts esbuild's service (once per process) so that the
+ * first agent to spawn a TypeScript program does not pay for it: starting
+ * it holds the event loop for tens of milliseconds. Called when a kernel is
+ * made.
+ */
+export function warmCompiler(): void {
+  if (warmed) return;
+  warmed = true;
+  transform('', { loader: 'ts', logLevel: 'silent' }).catch(() => undefined);
+}
+
 /** programFromFile reads and prepares a program; ENOENT if it cannot be read. */
 export function programFromFile(path: string): Program {
   let text: string;
