@@ -26,6 +26,28 @@ export interface IdentityOptions {
   readonly child?: boolean;
 }
 
+const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/**
+ * spawnIdentity is who a new process is: a child runs as its tree's agent
+ * (its id, and with it the tree, counters and rules, cannot be shed by
+ * spawning), with capabilities its parent holds; a root takes the manifest's
+ * id, the asked id, or `agent-<pid>`. EINVAL for a bad id or manifest, EPERM
+ * for a capability the parent lacks.
+ */
+export function spawnIdentity(
+  pid: number,
+  options: { readonly agentId?: string; readonly manifest?: Partial<AgentManifest> },
+  parent?: { readonly pid: number; readonly agentId: string; readonly identity: Identity | undefined },
+): Identity {
+  const id = parent?.agentId ?? options.manifest?.id ?? options.agentId ?? `agent-${pid}`;
+  if (!AGENT_ID.test(id)) throw new KernelError('EINVAL', `bad agent id '${id}': use letters, digits, '.', '_' and '-'`);
+  const identity = new Identity({ id, labels: options.manifest?.labels, capabilities: options.manifest?.capabilities }, { child: parent !== undefined });
+  const missing = parent?.identity?.covers([...identity.capabilities]);
+  if (missing !== undefined) throw new KernelError('EPERM', `capability ${missing} is not held by parent pid ${parent!.pid}`);
+  return identity;
+}
+
 const CAPABILITY = /^(tool:[A-Za-z0-9_.*?:-]{1,256}|vfs:\/[^\0]{0,4095}:(ro|rw)|signal:(children|any))$/;
 
 interface VfsGrant {

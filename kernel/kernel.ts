@@ -17,7 +17,7 @@ import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
 import { AgentTrees, type TreeQuota } from './agent-trees.ts';
 import { ApprovalGate } from './approvals.ts';
-import { Identity } from './capabilities.ts';
+import { spawnIdentity, type Identity } from './capabilities.ts';
 import { readCheckpoint, restoreInto, snapshot } from './checkpoint.ts';
 import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
@@ -33,17 +33,16 @@ import type { LoadedPolicy } from './policy/load.ts';
 import { contextFor, type ProcessHost } from './process-context.ts';
 import { kick, sendSignal } from './process-signals.ts';
 import { Process, type ExitReason, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
+import { ProcessTable } from './process-table.ts';
 import { warmCompiler, type Program } from './program.ts';
 import { Sandbox, type SandboxEnd } from './sandbox.ts';
-import { programFromVfs } from './spawn-program.ts';
+import { spawnChild } from './spawn-child.ts';
 import { recordRefusals, syscallGate, type GateHost } from './syscall-gate.ts';
 import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
 
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
-
-const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** DEFAULT_MAX_PROCESSES: processes in one kernel's table at once, well below where V8 runs out of isolates (~4,000 here). */
 export const DEFAULT_MAX_PROCESSES = 2048;
@@ -67,10 +66,9 @@ export class Kernel implements ProcessHost {
   private readonly options: KernelOptions;
   private readonly baseLimits: ProcessLimits;
   private readonly programs: ReadonlyMap<string, Program>;
-  private readonly table = new Map<number, Process>();
-  private readonly identities = new Map<number, Identity>();
+  private readonly table = new ProcessTable();
   private readonly trees: AgentTrees;
-  private readonly cpu = new CpuWatchdog((lineage) => this.treeCpuNs(lineage), (lineage, why) => this.killTree(lineage, why));
+  private readonly cpu = new CpuWatchdog((lineage) => this.table.treeCpuNs(lineage), (lineage, why) => this.killTree(lineage, why));
   private readonly gate: GateHost;
   /** Spawns admitted but not yet in the table (a program compiling), so caps hold across them. */
   private pending = 0;
@@ -128,16 +126,6 @@ export class Kernel implements ProcessHost {
   /** registeredProgram: `name` is a program the operator registered. */
   registeredProgram(name: string): boolean {
     return this.programs.has(name);
-  }
-
-  private identityFor(pid: number, options: SpawnOptions, parent: Process | undefined): Identity {
-    // A child runs as its tree's agent: the id (and with it the tree, counters and rules) cannot be shed by spawning.
-    const id = parent?.agentId ?? options.manifest?.id ?? options.agentId ?? `agent-${pid}`;
-    if (!AGENT_ID.test(id)) throw new KernelError('EINVAL', `bad agent id '${id}': use letters, digits, '.', '_' and '-'`);
-    const identity = new Identity({ id, labels: options.manifest?.labels, capabilities: options.manifest?.capabilities }, { child: parent !== undefined });
-    const missing = parent === undefined ? undefined : this.identities.get(parent.pid)?.covers([...identity.capabilities]);
-    if (missing !== undefined) throw new KernelError('EPERM', `capability ${missing} is not held by parent pid ${options.ppid}`);
-    return identity;
   }
 
   private limitsFor(options: SpawnOptions): ProcessLimits {
@@ -203,7 +191,7 @@ export class Kernel implements ProcessHost {
     const parent = options.ppid === undefined ? undefined : this.table.get(options.ppid);
     this.admit(parent);
     const pid = this.options.pids?.() ?? this.nextPid++;
-    const identity = this.identityFor(pid, options, parent);
+    const identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.table.identity(parent.pid) });
     const limits = this.limitsFor(options);
     const lineage = parent?.lineage ?? new Lineage(pid, identity.agentId, limits, Date.now());
     const vfs = this.trees.vfs(identity.agentId, this.quota(limits));
@@ -253,9 +241,7 @@ export class Kernel implements ProcessHost {
       },
       commit: () => {
         settle();
-        this.table.set(pid, proc);
-        this.identities.set(pid, identity);
-        lineage.members.add(pid);
+        this.table.insert(proc, identity);
         this.trees.hold(identity.agentId, this.quota(limits));
         this.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.engine.version });
         if (lineage.deadline !== undefined) proc.addTimer(Math.max(0, lineage.deadline - Date.now()), () => this.die(proc, 'SIGKILL', `wall time limit ${lineage.limits.wallMs} ms`));
@@ -292,10 +278,7 @@ export class Kernel implements ProcessHost {
 
   /** killTree ends every live process of `lineage` with SIGKILL (a tree-wide limit). */
   private killTree(lineage: Lineage, why: string): void {
-    for (const pid of lineage.members) {
-      const proc = this.table.get(pid);
-      if (proc !== undefined) this.die(proc, 'SIGKILL', why);
-    }
+    for (const proc of this.table.live(lineage)) this.die(proc, 'SIGKILL', why);
   }
 
   exitWith(proc: Process, code: number): void {
@@ -310,7 +293,7 @@ export class Kernel implements ProcessHost {
     proc.fds?.closeAll();
     const lineage = proc.lineage;
     lineage.endedCpuNs += cpuNs;
-    if (![...lineage.members].some((pid) => pid !== proc.pid && this.table.get(pid) !== undefined && this.table.get(pid)!.exit === undefined)) {
+    if (this.table.live(lineage, proc).length === 0) {
       this.cpu.unwatch(lineage);
       lineage.flushRefusals((refused) => recordRefusals(this.gate, proc, refused));
     }
@@ -334,34 +317,13 @@ export class Kernel implements ProcessHost {
     return info;
   }
 
-  /**
-   * spawnChild runs a SYS_SPAWN: a registered program, or a file of the VFS
-   * (its path already resolved and authorized by the dispatcher), compiled
-   * off the event loop. The child joins the caller's tree; its capabilities
-   * and labels are no wider than the caller's. EAGAIN past a process cap.
-   */
-  async spawnChild(parent: Process, identity: Identity, request: SpawnRequest): Promise<number> {
-    this.admit(parent);
-    const program = this.programs.get(request.program) ?? (await programFromVfs(this.vfs(parent.agentId), request.program, (ns) => parent.lineage.charge(ns)));
-    if (parent.exit !== undefined) throw new KernelError('EINTR', 'the process ended while its child was being prepared');
-    const files = parent.fds!;
-    const fds = {
-      ...(request.stdin !== undefined ? { stdin: files.share(request.stdin) } : {}),
-      stdout: files.share(request.stdout ?? 1),
-      stderr: files.share(request.stderr ?? 2),
-    };
-    // Labels feed policy matching: a child inherits its parent's and may not claim others.
-    for (const [key, value] of Object.entries(request.labels ?? {})) {
-      if (identity.labels[key] !== value) throw new KernelError('EPERM', `label ${key}=${value} is not one of the parent's labels`);
-    }
-    const child = await this.spawnAsync(program, { ppid: parent.pid, argv: request.argv, manifest: { labels: identity.labels, capabilities: request.capabilities ?? [] }, fds, limits: parent.limits });
-    return child.pid;
+  /** spawnChild runs a SYS_SPAWN (see spawn-child.ts). */
+  spawnChild(parent: Process, identity: Identity, request: SpawnRequest): Promise<number> {
+    return spawnChild({ admit: (p) => this.admit(p), registered: (name) => this.programs.get(name), vfs: (id) => this.vfs(id), spawnAsync: (program, options) => this.spawnAsync(program, options) }, parent, identity, request);
   }
 
   lookup(pid: number): Process {
-    const proc = this.table.get(pid);
-    if (proc === undefined) throw new KernelError('ESRCH', `no process ${pid}`);
-    return proc;
+    return this.table.lookup(pid);
   }
 
   /**
@@ -378,12 +340,7 @@ export class Kernel implements ProcessHost {
   async wait(pid: number): Promise<ExitRecord> {
     const proc = this.lookup(pid);
     const record = await proc.exited;
-    if (this.table.get(pid) === proc) {
-      this.table.delete(pid);
-      this.identities.delete(pid);
-      proc.lineage.members.delete(pid);
-      this.trees.unhold(proc.agentId);
-    }
+    if (this.table.remove(proc)) this.trees.unhold(proc.agentId);
     return record;
   }
 
@@ -396,16 +353,6 @@ export class Kernel implements ProcessHost {
     return this.table.get(pid);
   }
 
-  /** treeCpuNs is the CPU time of a tree: its live isolates, its ended ones and the kernel's work for it. */
-  private treeCpuNs(lineage: Lineage): number {
-    let ns = lineage.endedCpuNs + lineage.kernelNs;
-    for (const pid of lineage.members) {
-      const member = this.table.get(pid);
-      if (member !== undefined && member.exit === undefined) ns += Number(member.sandbox?.cpuTimeNs ?? 0n);
-    }
-    return ns;
-  }
-
   /** usage is what ring 0 accounts to `proc`'s tree and its agent's files. */
   usage(proc: Process): TreeUsage {
     const lineage = proc.lineage;
@@ -413,7 +360,7 @@ export class Kernel implements ProcessHost {
     return {
       root: lineage.rootPid,
       processes: lineage.members.size,
-      cpuMs: this.treeCpuNs(lineage) / 1e6,
+      cpuMs: this.table.treeCpuNs(lineage) / 1e6,
       kernelMs: lineage.kernelNs / 1e6,
       syscalls: lineage.syscalls,
       syscallsThisSecond: lineage.callsThisSecond,
@@ -436,9 +383,7 @@ export class Kernel implements ProcessHost {
 
   /** liveIsolates counts isolates not yet disposed; 0 once every process has ended. */
   liveIsolates(): number {
-    let n = 0;
-    for (const proc of this.table.values()) if (proc.sandbox && !proc.sandbox.disposed) n++;
-    return n;
+    return this.table.liveIsolates();
   }
 
   /** treeCount is the number of agent trees the kernel keeps. */
@@ -449,6 +394,6 @@ export class Kernel implements ProcessHost {
   /** shutdown kills every live process with SIGKILL and reaps them all. */
   async shutdown(): Promise<void> {
     for (const proc of this.table.values()) if (proc.exit === undefined) this.kill(proc.pid, 'SIGKILL', 'kernel shutdown');
-    await Promise.all([...this.table.keys()].map((pid) => this.wait(pid)));
+    await Promise.all([...this.table.values()].map((p) => this.wait(p.pid)));
   }
 }
