@@ -57,10 +57,11 @@ export class Lineage {
   }
 
   /**
-   * admit counts one syscall against the tree's rate limit. `summary` is
-   * called when a window that refused calls is over, with how many it
-   * refused after the first (so refusals cost one record per window and a
-   * summary, not one record each).
+   * admit counts one syscall against the tree's rate limit and checks its
+   * share of the kernel's time this second. `summary` is called when a
+   * window that refused calls is over, with how many it refused after the
+   * first (so refusals cost one record per window and a summary, not one
+   * record each).
    */
   admit(now: number, summary: (refused: number) => void): RateVerdict {
     this.syscalls++;
@@ -83,7 +84,7 @@ export class Lineage {
     this.window.kernelNs += ns;
   }
 
-  /** refusing says why the current window refuses calls: the rate or the kernel-time share. */
+  /** overShare: the tree has had more than its share of the kernel's time this second (a refusal then names that rather than the rate). */
   get overShare(): boolean {
     const share = this.limits.kernelMsPerSecond;
     return share !== undefined && this.window.kernelNs > share * 1e6;
