@@ -66,9 +66,15 @@ connected(
 connected(program.command('stop').description('SIGSTOP: the next syscall of each process waits for cont').argument('<pids...>'), 'agentctl stop 42').action(async (pids: string[], o: Conn) => done((await daemon()).kill(o, 'SIGSTOP', pids)));
 connected(program.command('cont').description('SIGCONT: resume stopped processes').argument('<pids...>'), 'agentctl cont 42').action(async (pids: string[], o: Conn) => done((await daemon()).kill(o, 'SIGCONT', pids)));
 connected(
-  program.command('spawn').description('start a program on agentd').argument('<file>').argument('[args...]').option('--manifest <file>', 'manifest (YAML or JSON): id, labels, capabilities'),
-  'agentctl spawn examples/notes.ts --manifest notes.manifest.yaml -- "buy milk"',
-).action(async (file: string, args: string[], o: Conn & { manifest?: string }) => done((await daemon()).spawn(o, file, args, o.manifest)));
+  program
+    .command('spawn')
+    .description('start a program on agentd')
+    .argument('<file>')
+    .argument('[args...]')
+    .option('--manifest <file>', 'manifest (YAML or JSON): id, labels, capabilities')
+    .option('--agent <id>', "the agent's id (the manifest's id wins)"),
+  'agentctl spawn examples/tour.ts --agent notes -- "buy milk"',
+).action(async (file: string, args: string[], o: Conn & { manifest?: string; agent?: string }) => done((await daemon()).spawn(o, file, args, o.manifest, o.agent)));
 connected(program.command('output').description("print what a process wrote to stdout and stderr (the last 64 KiB)").argument('<pid>'), 'agentctl output 42').action(async (pid: string, o: Conn) => done((await daemon()).output(o, pid)));
 connected(program.command('approvals').description('list pending approvals'), 'agentctl approvals').action(async (o: Conn) => done((await daemon()).approvals(o)));
 connected(program.command('approve').description('approve a pending request').argument('<id>').option('--reason <text>').option('--as <name>', 'a display name, recorded after the principal: "operator (as NAME)"'), 'agentctl approve ap-3 --reason "looked fine"').action(

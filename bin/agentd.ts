@@ -9,8 +9,8 @@ program
   .description('run the kernel daemon (HTTP API on loopback; every request needs the bearer token)')
   .option('--config <file>', 'configuration (YAML or JSON): listen, state_dir, policy, log, approvals, limits, programs, tools')
   .option('--port <port>', 'port to listen on (0 picks a free one); overrides the config')
-  .option('--state-dir <dir>', 'where the token, URL, decision log and checkpoints live (default ~/.agent-kernel)')
-  .addHelpText('after', '\nExample:\n  $ agentd --config agentd.yaml\n  $ agentctl ps\n')
+  .option('--state-dir <dir>', 'where the token, URL, decision log and checkpoints live (default: AGENTD_STATE_DIR, then the config, then ~/.agent-kernel)')
+  .addHelpText('after', '\nExample:\n  $ agentd --config examples/agentd.yaml\n  $ agentctl ps\n')
   .action(async (options: { config?: string; port?: string; stateDir?: string }) => {
     const { serveCommand } = await import('./commands/serve.ts');
     process.exitCode = await serveCommand(options);

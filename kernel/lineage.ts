@@ -78,10 +78,14 @@ export class Lineage {
     return ++this.window.refused === 1 ? 'refused-first' : 'refused';
   }
 
-  /** charge adds kernel time spent for the tree (ns), to its total and to the current second's share. */
-  charge(ns: number): void {
+  /**
+   * charge adds kernel time spent for the tree (ns) to its total (CPU
+   * accounting) and, when it was spent on the event loop, to the current
+   * second's share of the loop; work off the loop (a worker) only counts as CPU.
+   */
+  charge(ns: number, onLoop = true): void {
     this.kernelNs += ns;
-    this.window.kernelNs += ns;
+    if (onLoop) this.window.kernelNs += ns;
   }
 
   /** overShare: the tree has had more than its share of the kernel's time this second (a refusal then names that rather than the rate). */

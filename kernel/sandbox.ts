@@ -29,6 +29,8 @@ export interface BootRecord {
   readonly SYS: Readonly<Record<string, number>>;
   /** The most entries one SYS_READDIR returns. */
   readonly readdirPage: number;
+  /** The most bytes one SYS_WRITE carries. */
+  readonly writeMax: number;
   readonly argv: readonly string[];
   readonly pid: number;
   readonly agentId: string;

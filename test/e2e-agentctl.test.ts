@@ -139,6 +139,16 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
     expect(bad.stderr).toMatch(/^agentctl: --limit vfs_byte: not a limit \(heap_mib, .*\)\n$/);
   });
 
+  it('an agent idle on a promise that never settles keeps agentctl run running until Ctrl-C (SIGINT: 131)', async () => {
+    const file = agentFile('forever.js', "console.log('waiting'); await new Promise(() => {});");
+    const run = agentctl([file]);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(run.child.exitCode).toBeNull();
+    run.child.kill('SIGINT');
+    const out = await run.done;
+    expect(out).toMatchObject({ code: 131, stdout: 'waiting\n' });
+  });
+
   it('--json prints a final summary line with status, pid and syscalls', async () => {
     const file = agentFile('json.ts', "console.log('one');\nconsole.error('two');\nsys.exit(7);\n");
     const out = await run(file, '--json', '--agent', 'summary');

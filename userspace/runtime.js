@@ -124,6 +124,20 @@
   }
 
   const CHUNK = 65536;
+  /** The most one SYS_WRITE carries; larger data goes in pieces. */
+  const WRITE_MAX = boot.writeMax;
+
+  /** writeWhole opens `path` with `mode` and writes all of `data` in pieces of at most WRITE_MAX bytes. */
+  function writeWhole(path, mode, data) {
+    const bytes = typeof data === 'string' && data.length * 3 <= WRITE_MAX ? data : typeof data === 'string' ? encodeUtf8(data) : data;
+    const fd = call('SYS_OPEN', path, mode);
+    try {
+      if (typeof bytes === 'string' || bytes.length <= WRITE_MAX) call('SYS_WRITE', fd, bytes);
+      else for (let at = 0; at < bytes.length; at += WRITE_MAX) call('SYS_WRITE', fd, bytes.subarray(at, at + WRITE_MAX));
+    } finally {
+      call('SYS_CLOSE', fd);
+    }
+  }
   const READDIR_PAGE = boot.readdirPage;
   const sys = {
     SyscallError,
@@ -200,23 +214,13 @@
         call('SYS_CLOSE', fd);
       }
     },
-    /** writeFile replaces a file's contents with `data` (text or bytes). */
+    /** writeFile replaces a file's contents with `data` (text or bytes, any size: written a piece at a time). */
     writeFile(path, data) {
-      const fd = call('SYS_OPEN', path, 'w');
-      try {
-        call('SYS_WRITE', fd, data);
-      } finally {
-        call('SYS_CLOSE', fd);
-      }
+      writeWhole(path, 'w', data);
     },
     /** appendFile adds `data` to the end of a file, creating it if needed. */
     appendFile(path, data) {
-      const fd = call('SYS_OPEN', path, 'a');
-      try {
-        call('SYS_WRITE', fd, data);
-      } finally {
-        call('SYS_CLOSE', fd);
-      }
+      writeWhole(path, 'a', data);
     },
     encodeUtf8,
     decodeUtf8,

@@ -123,11 +123,12 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
     return status;
   });
 
-export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined) =>
+export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined, agent: string | undefined) =>
   remote(o, async (c) => {
     const source = readFileSync(file, 'utf8');
     const { parse: parseYaml } = await import('yaml');
-    const manifest = manifestFile === undefined ? undefined : (parseYaml(readFileSync(manifestFile, 'utf8')) as { id?: string; labels?: Record<string, string>; capabilities?: string[] });
+    const fromFile = manifestFile === undefined ? undefined : (parseYaml(readFileSync(manifestFile, 'utf8')) as { id?: string; labels?: Record<string, string>; capabilities?: string[] });
+    const manifest = agent === undefined ? fromFile : { id: agent, ...fromFile };
     const result = await c.spawn(source, { filename: file, argv: args, ...(manifest ? { manifest } : {}) });
     out(o.json ? JSON.stringify(result) : `${result.pid} (agent ${result.agentId})`);
   });

@@ -117,7 +117,10 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   const onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  // An agent idle on a promise that never settles keeps the command running, as an open handle keeps a Node program (until Ctrl-C or a limit).
+  const alive = setInterval(() => {}, 1 << 30);
   const record = await kernel.wait(pid);
+  clearInterval(alive);
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
   approvals.close();

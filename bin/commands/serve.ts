@@ -9,7 +9,8 @@ export async function serveCommand(options: { config?: string; port?: string; st
   try {
     const port = options.port === undefined ? undefined : Number(options.port);
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new ConfigError('--port must be a port number');
-    const config = loadConfig(options.config, { port, stateDir: options.stateDir });
+    // AGENTD_STATE_DIR is where agentctl looks for agentd, so agentd honours it too (below --state-dir, above the config).
+    const config = loadConfig(options.config, { port, stateDir: options.stateDir ?? process.env.AGENTD_STATE_DIR });
     daemon = await startDaemon(config);
     process.stdout.write(`agentd listening on ${daemon.url} (state ${config.stateDir}, token in ${config.tokenFile})\n`);
   } catch (err) {

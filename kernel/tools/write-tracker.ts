@@ -43,8 +43,8 @@ const decoder = new TextDecoder();
 /** Fingerprints from the worker taken into the set at a time, between turns of the event loop. */
 const REMEMBER_SLICE = 16_384;
 
-/** Charge receives kernel time (ns) spent for the agent. */
-export type Charge = (ns: number) => void;
+/** Charge receives kernel time (ns) spent for the agent; `onLoop` false for time spent off the event loop (the worker). */
+export type Charge = (ns: number, onLoop?: boolean) => void;
 
 /** PrintSet is a set of 53-bit fingerprints in a Float64Array with open addressing (0 marks an empty slot). */
 class PrintSet {
@@ -150,7 +150,7 @@ export class WriteTracker {
     if (size > INLINE_BYTES) {
       const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
       const done = worker.fingerprint(bytes).then(async ({ prints, ns }) => {
-        charge?.(ns);
+        charge?.(ns, false);
         // Taken into the set a slice at a time, the event loop turning between slices (checks fail closed meanwhile).
         for (let at = 0; at < prints.length && !this.saturated; at += REMEMBER_SLICE) {
           const started = performance.now();

@@ -62,6 +62,17 @@ describe('VFS quota', () => {
     expect(value).toBe(3500);
   });
 
+  it('writeFile and appendFile take data of any size (one SYS_WRITE carries at most 1 MiB; they write in pieces); a file is not lost to a large write', async () => {
+    const { value } = await report(
+      `sys.writeFile('mem/f', 'precious');
+       sys.writeFile('mem/f', 'z'.repeat(3 * 1024 * 1024 + 5));
+       sys.appendFile('mem/f', new Uint8Array(1024 * 1024 + 1).fill(65));
+       report([sys.stat('mem/f').size, syscall(SYS.SYS_WRITE, 1, 'x'.repeat(1024 * 1024 + 1)).errno]);`,
+      { kernel: kernelFor() },
+    );
+    expect(value).toEqual([4 * 1024 * 1024 + 6, 'EFBIG']);
+  });
+
   it('the defaults bound an agent that sets no limit', () => {
     expect(DEFAULT_LIMITS.vfsBytes).toBe(32 * MIB);
     expect(DEFAULT_LIMITS.vfsInodes).toBe(8192);
