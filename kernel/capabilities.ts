@@ -43,6 +43,7 @@ export function spawnIdentity(
   const id = parent?.agentId ?? options.manifest?.id ?? options.agentId ?? `agent-${pid}`;
   if (!AGENT_ID.test(id)) throw new KernelError('EINVAL', `bad agent id '${id}': use letters, digits, '.', '_' and '-'`);
   const identity = new Identity({ id, labels: options.manifest?.labels, capabilities: options.manifest?.capabilities }, { child: parent !== undefined });
+  if (parent !== undefined && parent.identity === undefined) throw new KernelError('ESRCH', `parent pid ${parent.pid} has no identity: it has ended`);
   const missing = parent?.identity?.covers([...identity.capabilities]);
   if (missing !== undefined) throw new KernelError('EPERM', `capability ${missing} is not held by parent pid ${parent!.pid}`);
   return identity;

@@ -189,7 +189,9 @@ export class Kernel implements ProcessHost {
 
   /** prepare admits a spawn and builds its process and sandbox; commit() puts it in the table and starts it, abandon() undoes it. */
   private prepare(program: Program, options: SpawnOptions): { sandbox: Sandbox; commit(): Process; abandon(): void } {
+    // A spawn that names a parent is a child or nothing: were the parent gone, the child would otherwise start as a root of its own.
     const parent = options.ppid === undefined ? undefined : this.table.get(options.ppid);
+    if (options.ppid !== undefined && (parent === undefined || parent.exit !== undefined)) throw new KernelError('EINTR', `parent pid ${options.ppid} ended before its child could start`);
     this.admit(parent);
     const pid = this.options.pids?.() ?? this.nextPid++;
     const identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.table.identity(parent.pid) });
@@ -241,6 +243,13 @@ export class Kernel implements ProcessHost {
         files.closeAll();
       },
       commit: () => {
+        if (parent !== undefined && parent.exit !== undefined) {
+          // The parent ended while the child's program compiled: the child never starts.
+          settle();
+          sandbox.dispose();
+          files.closeAll();
+          throw new KernelError('EINTR', `parent pid ${parent.pid} ended before its child could start`);
+        }
         settle();
         this.table.insert(proc, identity);
         this.trees.hold(identity.agentId, this.quota(limits));

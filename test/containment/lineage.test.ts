@@ -122,6 +122,20 @@ describe('children run as their tree\'s agent: per-agent controls hold for the w
   });
 });
 
+describe('a child never outlives its parent into a tree of its own (found by the attacker pass: a SYS_SPAWN in flight when its parent was reaped made a root with no capability check)', () => {
+  it('a spawn naming a parent that has ended, or been reaped, is EINTR', async () => {
+    const kernel = kernelFor();
+    const parent = start(kernel, '');
+    await exited(parent);
+    const child = programFromSource('child.js', '');
+    await expect(kernel.spawnAsync(child, { ppid: parent.pid, manifest: { capabilities: ['signal:any'] } })).rejects.toMatchObject({ errno: 'EINTR' });
+    await kernel.wait(parent.pid);
+    await expect(kernel.spawnAsync(child, { ppid: parent.pid, manifest: { capabilities: ['signal:any'] } })).rejects.toMatchObject({ errno: 'EINTR' });
+    expect(() => kernel.spawn(child, { ppid: parent.pid })).toThrow(expect.objectContaining({ errno: 'EINTR' }));
+    expect(kernel.ps()).toEqual([]);
+  });
+});
+
 describe("a tree's share of the kernel's time", () => {
   it('calls that cost the kernel a lot (every glob read to the match limit) are refused with EAGAIN once the tree has had its share of the second', async () => {
     const globs = Array.from({ length: 60 }, (_, i) => `  - { id: g${i}, effect: deny, syscalls: [SYS_EXEC], tools: [t], args: [{ arg: x, glob: "*a?*b?*forbidden-${i}*" }] }`).join('\n');
