@@ -36,6 +36,13 @@ export class MemfsBackend implements VfsBackend {
   readonly kind = 'memfs';
   readonly quota: Quota;
   private readonly vol = new Volume();
+  /**
+   * The open files by path (the VFS has no rename), each with its handles and
+   * whether it was unlinked while open: memfs keeps an unlinked file's data
+   * until its last handle closes, so its bytes and inode stay charged until
+   * then. (Not by inode: memfs gives a freed inode number to the next file.)
+   */
+  private readonly openFiles = new Map<string, { handles: number; unlinked: boolean }>();
 
   /** MemfsBackend makes an empty tree bounded by `quota` (none by default). */
   constructor(quota: Quota = Quota.unlimited()) {
@@ -95,7 +102,12 @@ export class MemfsBackend implements VfsBackend {
       const st = this.vol.statSync(path);
       if (st.isDirectory()) this.vol.rmdirSync(path);
       else this.vol.unlinkSync(path);
-      this.quota.release(st.isDirectory() ? 0 : Number(st.size), 1);
+      const held = st.isDirectory() ? undefined : this.openFiles.get(path);
+      if (held !== undefined) {
+        // An open file's data lives on: it is given back when its last handle closes; the path is free for a new file.
+        held.unlinked = true;
+        this.openFiles.delete(path);
+      } else this.quota.release(st.isDirectory() ? 0 : Number(st.size), 1);
     });
   }
 
@@ -121,6 +133,10 @@ export class MemfsBackend implements VfsBackend {
     });
     let closed = false;
     const writable = mode !== 'r';
+    const held = this.openFiles.get(path) ?? { handles: 0, unlinked: false };
+    held.handles++;
+    this.openFiles.set(path, held);
+    const openFiles = this.openFiles;
     return {
       read(length, position) {
         const buf = new Uint8Array(length);
@@ -147,7 +163,11 @@ export class MemfsBackend implements VfsBackend {
       close() {
         if (closed) return;
         closed = true;
+        const size = held.unlinked && held.handles === 1 ? Number(vol.fstatSync(fd).size) : 0;
         guard(path, () => vol.closeSync(fd));
+        if (--held.handles > 0) return;
+        if (held.unlinked) quota.release(size, 1);
+        else if (openFiles.get(path) === held) openFiles.delete(path);
       },
     };
   }

@@ -306,6 +306,20 @@ export function backendQuota(name: string, make: (quota: { bytes: number; inodes
       expect(await errnosOf(() => b.mkdir('/c', false), () => b.open('/a/z', 'w'))).toEqual(['ENOSPC', 'ENOSPC']);
     });
 
+    it('a file unlinked while open is charged as long as its data lives: until its last handle closes, or at once where the handle dies with it', async () => {
+      const b = make({ bytes: 10, inodes: 10 });
+      const file = await b.open('/f', 'w');
+      await file.write(bytes('01234567'), 0);
+      await b.unlink('/f');
+      // memfs keeps an unlinked file's data for its open handles; Redis drops it (the handle then answers ENOENT).
+      const handleLives = (await errnoOf(() => file.write(bytes('x'), 0))) !== 'ENOENT';
+      const other = await b.open('/g', 'w');
+      expect(await errnoOf(() => other.write(bytes('0123456789'), 0))).toBe(handleLives ? 'ENOSPC' : 'ok');
+      await file.close();
+      expect(await other.write(bytes('0123456789'), 0)).toBe(10);
+      await other.close();
+    });
+
     it('unlink and truncation give the room back', async () => {
       const b = make({ bytes: 10, inodes: 2 });
       await writeFile(b, '/a', '0123456789');
