@@ -44,10 +44,10 @@ const REPORT_SLICE = 1 << 20;
  * caller blocks). The overlap keeps every run of up to WRITTEN_MARGIN
  * characters whole in some slice, so the guard still finds it.
  */
-async function reportInSlices(file: BackendFile, from: number, to: number, onWritten: (content: Uint8Array) => void): Promise<void> {
+async function reportInSlices(file: BackendFile, from: number, to: number, onWritten: (content: Uint8Array) => MaybePromise<void>): Promise<void> {
   for (let at = from; at < to; at += REPORT_SLICE) {
     const start = at === from ? at : at - WRITTEN_MARGIN;
-    onWritten(await file.read(Math.min(to, at + REPORT_SLICE) - start, start));
+    await onWritten(await file.read(Math.min(to, at + REPORT_SLICE) - start, start));
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
@@ -60,8 +60,8 @@ export interface FdTableOptions {
   limit: number;
   /** Bytes the process (with the rest of its tree) may write to operator sinks. */
   output?: OutputBudget;
-  /** Called with what an fd wrote to a file (and a margin around it) when it is closed or flushed: the write-then-execute guard's feed. */
-  onWritten?: (content: Uint8Array) => void;
+  /** Called with what an fd wrote to a file (and a margin around it) when it is closed or flushed: the write-then-execute guard's feed; a promise makes the close wait (back-pressure). */
+  onWritten?: (content: Uint8Array) => MaybePromise<void>;
 }
 
 export class FdTable implements Files {
@@ -69,7 +69,7 @@ export class FdTable implements Files {
   private readonly vfs: AgentVfs;
   private readonly limit: number;
   private readonly output: OutputBudget;
-  private readonly onWritten: ((content: Uint8Array) => void) | undefined;
+  private readonly onWritten: ((content: Uint8Array) => MaybePromise<void>) | undefined;
 
   constructor(vfs: AgentVfs, options: FdTableOptions) {
     this.vfs = vfs;

@@ -42,6 +42,8 @@ export const MAX_CHECKED = 256 * 1024;
 const decoder = new TextDecoder();
 /** Fingerprints from the worker taken into the set at a time, between turns of the event loop. */
 const REMEMBER_SLICE = 16_384;
+/** Bytes an agent may have waiting for the worker; past it the writer's close waits (back-pressure), so the queue stays bounded. */
+export const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 
 /** Charge receives kernel time (ns) spent for the agent; `onLoop` false for time spent off the event loop (the worker). */
 export type Charge = (ns: number, onLoop?: boolean) => void;
@@ -137,18 +139,24 @@ export class WriteTracker {
   private readonly seen = new PrintSet();
   private saturated = false;
   private pending = 0;
+  /** Bytes handed to the worker and not yet taken back, and who waits for them to drop below the bound. */
+  private queuedBytes = 0;
+  private drained: (() => void)[] = [];
 
   /**
    * add remembers `content` (text, or bytes decoded as UTF-8) as written by
    * the agent: at once when small, else in the worker (checks fail closed
    * until it is done). It takes ownership of a Uint8Array (its buffer may be
-   * handed to the worker). `charge` gets the kernel time spent.
+   * handed to the worker). `charge` gets the kernel time spent. A promise
+   * when the agent already has MAX_PENDING_BYTES waiting for the worker: the
+   * caller (a close) waits until the queue drains below that.
    */
-  add(content: string | Uint8Array, charge?: Charge): void {
+  add(content: string | Uint8Array, charge?: Charge): void | Promise<void> {
     if (this.saturated) return;
     const size = typeof content === 'string' ? content.length : content.byteLength;
     if (size > INLINE_BYTES) {
       const bytes = typeof content === 'string' ? new TextEncoder().encode(content) : content;
+      this.queuedBytes += size;
       const done = worker.fingerprint(bytes).then(async ({ prints, ns }) => {
         charge?.(ns, false);
         // Taken into the set a slice at a time, the event loop turning between slices (checks fail closed meanwhile).
@@ -160,7 +168,15 @@ export class WriteTracker {
         }
       });
       // A worker that failed leaves the tracker saturated: fail closed.
-      this.pendingUntil(done.catch(() => void (this.saturated = true)));
+      this.pendingUntil(
+        done
+          .catch(() => void (this.saturated = true))
+          .finally(() => {
+            this.queuedBytes -= size;
+            if (this.queuedBytes <= MAX_PENDING_BYTES) for (const wake of this.drained.splice(0)) wake();
+          }),
+      );
+      if (this.queuedBytes > MAX_PENDING_BYTES) return new Promise((resolve) => this.drained.push(resolve));
       return;
     }
     const started = performance.now();

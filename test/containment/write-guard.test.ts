@@ -4,7 +4,7 @@
  * large write whose fingerprinting held the kernel for seconds on close.
  */
 import { describe, expect, it } from 'vitest';
-import { INLINE_BYTES } from '../../kernel/tools/write-tracker.ts';
+import { INLINE_BYTES, MAX_PENDING_BYTES, WriteTracker } from '../../kernel/tools/write-tracker.ts';
 import { ToolRegistry, type ToolSpec } from '../../kernel/tools/registry.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { Kernel } from '../../kernel/kernel.ts';
@@ -82,5 +82,22 @@ describe('vfs-to-exec, the ways around it', () => {
       { kernel: guarded(), ...CAPS },
     );
     expect(value).toEqual([38, 'EACCES SYS_EXEC denied by flow']);
+  });
+});
+
+describe('the fingerprint worker is back-pressured (found by the attacker pass: closes of 1 MiB writes queued without bound, 5 GB in 25 s, and starved other agents\' guards)', () => {
+  it('past MAX_PENDING_BYTES queued for the worker, add answers a promise the writer waits on; it settles once the queue drains', async () => {
+    const tracker = new WriteTracker();
+    const mib = () => new Uint8Array(1 << 20).fill(97 + Math.floor(Math.random() * 26));
+    const answers: unknown[] = [];
+    for (let i = 0; i < MAX_PENDING_BYTES / (1 << 20) + 2; i++) answers.push(tracker.add(mib()));
+    expect(answers.slice(0, MAX_PENDING_BYTES / (1 << 20)).every((a) => a === undefined)).toBe(true);
+    const waits = answers.filter((a) => a instanceof Promise);
+    expect(waits.length).toBeGreaterThan(0);
+    await Promise.all(waits);
+    // The rest of the queue drains too; until it has, checks fail closed.
+    const until = Date.now() + 10_000;
+    while (tracker.wrote('nothing written looks like this sentence at all') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(tracker.wrote('nothing written looks like this sentence at all')).toBe(false);
   });
 });
