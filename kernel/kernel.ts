@@ -11,7 +11,7 @@ import { Subject } from 'rxjs';
 import { KernelError } from '../syscalls/errno.ts';
 import type { DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
-import { ARG_LIMITS } from '../syscalls/schema.ts';
+import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../syscalls/schema.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts';
@@ -212,7 +212,7 @@ export class Kernel implements ProcessHost {
     proc.fds = files;
     let sandbox: Sandbox;
     try {
-      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, argv: [...(options.argv ?? [])], pid, agentId: identity.agentId }, {
+      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], pid, agentId: identity.agentId }, {
         syscall: (nr, args) => syscallGate(this.gate, proc, nr, () => dispatch(this.services, ctx, nr, args)),
         end: (how) => this.ended(proc, how),
         idle() {

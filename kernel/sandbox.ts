@@ -31,6 +31,10 @@ export interface BootRecord {
   readonly readdirPage: number;
   /** The most bytes one SYS_WRITE carries. */
   readonly writeMax: number;
+  /** What the runtime lets cross in one syscall's arguments: string units and bytes, values, nesting. */
+  readonly argUnits: number;
+  readonly argNodes: number;
+  readonly argDepth: number;
   readonly argv: readonly string[];
   readonly pid: number;
   readonly agentId: string;

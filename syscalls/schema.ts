@@ -22,6 +22,17 @@ export const ARG_LIMITS = {
   jsonBytes: 1 << 20,
 } as const;
 
+/**
+ * ARGUMENT_BOUNDS is what the runtime lets cross in one syscall's arguments
+ * (the host copies them before the kernel decodes them): a little more than
+ * the largest arguments the table accepts.
+ */
+export const ARGUMENT_BOUNDS = {
+  argUnits: ARG_LIMITS.ioBytes + ARG_LIMITS.jsonBytes + 4 * ARG_LIMITS.stringBytes,
+  argNodes: ARG_LIMITS.jsonBytes / 8 + 4096,
+  argDepth: ARG_LIMITS.jsonDepth + 2,
+} as const;
+
 function invalid(name: string, why: string): KernelError {
   return new KernelError('EINVAL', `argument '${name}' ${why}`);
 }

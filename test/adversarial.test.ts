@@ -107,7 +107,7 @@ describe('escape attempts, each failing inside the isolate', () => {
     expect(escaped).toBe(false);
   });
 
-  it('Proxies as syscall arguments are refused in the isolate; their traps never run in the host', async () => {
+  it('Proxies as syscall arguments: their traps run only in the isolate (the runtime copies arguments into plain data before they cross), never in the host', async () => {
     const { escaped, detail } = await attempt(`
       const trapped = [], outcomes = [];
       const handler = { get(t, k, r) { trapped.push(typeof process); return Reflect.get(t, k, r); }, ownKeys(t) { trapped.push(typeof process); return Reflect.ownKeys(t); } };
@@ -115,8 +115,9 @@ describe('escape attempts, each failing inside the isolate', () => {
         [SYS.SYS_OPEN, [new Proxy(['mem'], handler), 'r']], [SYS.SYS_EXEC, ['tool', new Proxy({ a: 1 }, handler)]], [new Proxy({}, handler), []]]) {
         try { const r = syscall(nr, ...args); outcomes.push(r.errno || 'accepted'); } catch (e) { outcomes.push(e.name); }
       }
-      report(outcomes.some((o) => o !== 'EINVAL' && o !== 'TypeError') || trapped.some((t) => t !== 'undefined'), { outcomes, trapped });`);
-    expect(detail).toEqual({ outcomes: ['TypeError', 'TypeError', 'TypeError', 'TypeError', 'TypeError'], trapped: [] });
+      report(trapped.some((t) => t !== 'undefined') || outcomes.some((o) => o === 'accepted'), { outcomes, trapped: [...new Set(trapped)] });`);
+    // The Proxy of an array is copied as ['mem'] (a list where a path goes: EINVAL); the exec arguments as { a: 1 } (no such tool); the Proxy number as {} (no such syscall).
+    expect(detail).toEqual({ outcomes: ['EINVAL', 'EINVAL', 'EINVAL', UNKNOWN_TOOL, 'ENOSYS'], trapped: ['undefined'] });
     expect(escaped).toBe(false);
   });
 
@@ -130,7 +131,32 @@ describe('escape attempts, each failing inside the isolate', () => {
       call(SYS.SYS_EXEC, 'no-such-tool', getter('y')); call(SYS.SYS_STAT, getter('mem')); call(SYS.SYS_EXEC, 'no-such-tool', thrower);
       call(SYS.SYS_STAT, sneaky); call(SYS.SYS_READ, sneaky, sneaky); call(SYS.SYS_WRITE, sneaky, sneaky);
       report(seen.some((s) => s !== 'undefined/undefined') || coerced > 0, { seen, outcomes, coerced });`);
-    expect(detail).toEqual({ seen: ['undefined/undefined', 'undefined/undefined'], outcomes: [UNKNOWN_TOOL, 'EINVAL', 'getter ran', 'TypeError', 'TypeError', 'TypeError'], coerced: 0 });
+    // The runtime refuses accessors and functions without running them: no getter runs anywhere, nothing is coerced.
+    expect(detail).toEqual({ seen: [], outcomes: ['EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 'EINVAL', 'EINVAL'], coerced: 0 });
+    expect(escaped).toBe(false);
+  });
+
+  it('oversized arguments are refused in the isolate before they cross, even with the builtins the runtime copies with redefined', async () => {
+    const { escaped, detail, result } = await attempt(`
+      const many = []; for (let i = 0; i < 250000; i++) many.push({ a: i });
+      let deep = 'x'; for (let i = 0; i < 64; i++) deep = [deep];
+      const outcomes = [];
+      const call = (arg) => { const r = syscall(SYS.SYS_EXEC, 'no-such-tool', arg); outcomes[outcomes.length] = r.errno; };
+      call({ many }); call({ deep }); call({ s: 'x'.repeat(4 << 20) });
+      // Redefined push, spread and a descriptor 'value' on Object.prototype must not let anything through.
+      const { push } = Array.prototype, iterator = Array.prototype[Symbol.iterator];
+      const accessor = Object.defineProperty({}, 'k', { get() { return many; }, enumerable: true });
+      Object.prototype.get = function () { return many; };
+      Array.prototype.push = function () { this[this.length] = many; return this.length; };
+      Array.prototype[Symbol.iterator] = function* () { yield SYS.SYS_GETPID; yield many; };
+      Object.defineProperty(Object.prototype, 'value', { get() { return many; }, configurable: true });
+      call({ list: [1] }); call(accessor);
+      delete Object.prototype.value; delete Object.prototype.get; Array.prototype.push = push; Array.prototype[Symbol.iterator] = iterator;
+      report(false, { outcomes });`);
+    expect(detail).toEqual({ outcomes: ['EFBIG', 'EINVAL', 'EFBIG', UNKNOWN_TOOL, 'EINVAL'] });
+    // Only the small call (copied as it was) and the report crossed into the kernel.
+    expect(result.exit.syscalls).toBe(2);
+    expect(execArgs.at(-1)).toEqual({ list: [1] });
     expect(escaped).toBe(false);
   });
 
@@ -242,9 +268,9 @@ describe('resource attacks end only the attacker', () => {
   });
 
   it('an uncaught copy error reports only the agent stack, no host paths', async () => {
-    const { exit } = await runAgent('// line 1\nsyscall(SYS.SYS_STAT, new Proxy({}, {}));', { kernel, filename: 'uncaught.js' });
+    const { exit } = await runAgent('// line 1\nconst u = new Uint8Array(8); u.buffer.transfer(); syscall(SYS.SYS_WRITE, 1, u);', { kernel, filename: 'uncaught.js' });
     expect(exit.status).toBe(1);
-    expect(exit.reason).toEqual({ kind: 'error', error: 'TypeError: #<Object> could not be cloned.\n    at main (uncaught.js:2:1)' });
+    expect(exit.reason).toEqual({ kind: 'error', error: 'TypeError: An ArrayBuffer is detached and could not be cloned.\n    at main (uncaught.js:2:51)' });
   });
 });
 

@@ -50,10 +50,91 @@
     }
   }
 
+  // --- arguments: the host copies them on the kernel's thread before the
+  // kernel can look at them, so they are bounded here first: copied into
+  // fresh plain data (each value read once), at most boot.argUnits string
+  // units and bytes and boot.argNodes values in all, nested at most
+  // boot.argDepth deep; anything else is refused without crossing. The
+  // kernel decodes and checks every argument again: this bounds its cost,
+  // not its safety. ---
+  const isArray = Array.isArray;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const ownKeys = Object.keys;
+  const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+  const objectPrototype = Object.prototype;
+  const hasOwn = Object.prototype.hasOwnProperty;
+  const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+  const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength').get;
+  const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
+  class ArgumentError {
+    constructor(errno, message) {
+      this.errno = errno;
+      this.message = message;
+    }
+  }
+  // Copies are built with defineProperty and handed over with Reflect.apply,
+  // never push, spread or plain assignment, which the agent can redefine.
+  function put(target, key, value) {
+    defineProperty(target, key, { __proto__: null, value, enumerable: true, writable: true, configurable: true });
+  }
+  // boundedCall returns [nr, ...args] bounded, ready for apply(enter, …).
+  function boundedCall(nr, args) {
+    const budget = { units: boot.argUnits, nodes: boot.argNodes };
+    const out = [];
+    put(out, 0, bounded(nr, 0, budget));
+    for (let i = 0; i < args.length; i++) put(out, i + 1, bounded(args[i], 0, budget));
+    return out;
+  }
+  function spend(budget, units) {
+    budget.units -= units;
+    if (--budget.nodes < 0 || budget.units < 0) throw new ArgumentError('EFBIG', 'the arguments are larger than one syscall may carry');
+  }
+  function bounded(value, depth, budget) {
+    if (depth > boot.argDepth) throw new ArgumentError('EINVAL', 'the arguments are nested too deeply');
+    if (value === null || typeof value !== 'object') {
+      if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new ArgumentError('EINVAL', 'an argument must be plain data');
+      spend(budget, typeof value === 'string' ? value.length : 8);
+      return value;
+    }
+    if (apply(tagOf, value, []) === 'Uint8Array') {
+      spend(budget, apply(byteLengthOf, value, []));
+      return value;
+    }
+    const proto = getPrototypeOf(value);
+    if (isArray(value)) {
+      const length = value.length;
+      spend(budget, 8);
+      if (length > budget.nodes) throw new ArgumentError('EFBIG', 'the arguments are larger than one syscall may carry');
+      const copy = [];
+      for (let i = 0; i < length; i++) put(copy, i, bounded(value[i], depth + 1, budget));
+      return copy;
+    }
+    if (proto !== objectPrototype && proto !== null) throw new ArgumentError('EINVAL', 'an argument must be plain data');
+    spend(budget, 8);
+    const copy = {};
+    const keys = ownKeys(value);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const d = getOwnPropertyDescriptor(value, key);
+      if (d === undefined || !apply(hasOwn, d, ['value'])) throw new ArgumentError('EINVAL', 'an argument must be plain data (no getters)');
+      spend(budget, key.length);
+      put(copy, key, bounded(d.value, depth + 1, budget));
+    }
+    return copy;
+  }
+
   // A blocked syscall (approval, a stopped process, a pipe, …) answers
   // { wait }: sleep until the kernel raises the flag, then collect the reply.
-  function rawSyscall(nr, ...args) {
-    let reply = enter(nr, ...args);
+  // args is a rest-parameter array (built natively, not by the agent's iterator).
+  function rawSyscall(nr, args) {
+    let call;
+    try {
+      call = boundedCall(nr, args);
+    } catch (err) {
+      if (err instanceof ArgumentError) return { errno: err.errno, message: err.message };
+      throw err;
+    }
+    let reply = apply(enter, undefined, call);
     if (reply !== null && typeof reply === 'object' && 'wait' in reply) {
       while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
       atomicsStore(wake, 0, 0);
@@ -118,7 +199,7 @@
   }
 
   function call(name, ...args) {
-    const reply = rawSyscall(SYS[name], ...args);
+    const reply = rawSyscall(SYS[name], args);
     if (reply !== null && typeof reply === 'object' && 'errno' in reply) throw new SyscallError(name, reply);
     return reply.v;
   }
@@ -263,7 +344,7 @@
   }
 
   const constant = (name, value) => defineProperty(global, name, { value, writable: false, enumerable: false, configurable: false });
-  constant('syscall', freeze((nr, ...args) => rawSyscall(nr, ...args)));
+  constant('syscall', freeze((nr, ...args) => rawSyscall(nr, args)));
   constant('SYS', SYS);
   constant('sys', freeze(sys));
   constant('console', freeze(console));
