@@ -156,6 +156,23 @@ describe("a tree's share of the kernel's time", () => {
     const refusals = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'syscall' && r.rule === 'limit.kernel_ms_per_second');
     expect(refusals).toHaveLength(1);
   });
+
+  it('building and freeing its children\'s isolates counts against the tree (found by the attacker pass: a spawn+wait loop held the event loop at ~90% while charged ~0.35 ms a child)', async () => {
+    const kernel = kernelFor({ programs: { quick: programFromSource('quick.js', '') } });
+    const looper = start(
+      kernel,
+      `let n = 0, refused = '';
+       for (; n < 40 && !refused; n++) { try { sys.wait(sys.spawn('quick')); } catch (e) { refused = e.errno; } }
+       const t = Date.now(); while (Date.now() - t < 1100) {}
+       console.log(n, refused);`,
+      { agentId: 'looper', limits: { kernelMsPerSecond: 20 } },
+    );
+    expect(await exited(looper)).toMatchObject({ status: 0 });
+    // An isolate costs the loop a few ms to build and free: 20 ms of share is gone well before 40 children.
+    const [n, refused] = looper.stdout().trim().split(' ');
+    expect(refused).toBe('EAGAIN');
+    expect(Number(n)).toBeLessThan(40);
+  });
 });
 
 describe('the kernel-wide process cap', () => {
