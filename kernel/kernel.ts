@@ -342,6 +342,10 @@ export class Kernel implements ProcessHost {
     return this.table.lookup(pid);
   }
 
+  liveOf(agentId: string): Process[] {
+    return this.table.liveOf(agentId);
+  }
+
   /**
    * kill sends `signal` to `pid` on behalf of `sender` (an operator by
    * default) and returns the outcome. ESRCH for an unknown or exited pid.

@@ -30,6 +30,22 @@ export interface ProcessHost extends SignalHost {
   registeredProgram(name: string): boolean;
   reap(pid: number): Promise<WaitResult>;
   checkpointNow(proc: Process): ReturnType<SyscallContext['checkpoint']>;
+  /** liveOf lists the live processes of an agent (they share its VFS, so its write tracker). */
+  liveOf(agentId: string): Process[];
+}
+
+/**
+ * flushAgentWrites reports to the tracker what every live process of the
+ * agent has written through fds still open (a child holding its fd open
+ * while its parent hands the file to a tool was a way around the guard).
+ */
+function flushAgentWrites(host: ProcessHost, agentId: string): Promise<void> | undefined {
+  const pending: Promise<void>[] = [];
+  for (const member of host.liveOf(agentId)) {
+    const flushed = member.fds?.flushWritten();
+    if (flushed instanceof Promise) pending.push(flushed);
+  }
+  return pending.length > 0 ? Promise.all(pending).then(() => undefined) : undefined;
 }
 
 function signalName(text: string): SignalName {
@@ -67,8 +83,8 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
     },
     tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.counters.addTokens(proc.agentId, n) }, () => {
       const tracker = writeTracker(vfs);
-      const flushed = files.flushWritten();
-      if (flushed instanceof Promise) tracker.pendingUntil(flushed);
+      const flushed = flushAgentWrites(host, proc.agentId);
+      if (flushed !== undefined) tracker.pendingUntil(flushed);
       return tracker;
     }),
     alive: () => proc.exit === undefined,

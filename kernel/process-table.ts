@@ -62,6 +62,13 @@ export class ProcessTable {
     return out;
   }
 
+  /** liveOf lists the processes of `agentId` (every tree it runs) that have not ended. */
+  liveOf(agentId: string): Process[] {
+    const out: Process[] = [];
+    for (const proc of this.procs.values()) if (proc.agentId === agentId && proc.exit === undefined) out.push(proc);
+    return out;
+  }
+
   /** treeCpuNs is the CPU time of a tree: its live isolates, its ended ones and the kernel's work for it. */
   treeCpuNs(lineage: Lineage): number {
     let ns = lineage.endedCpuNs + lineage.kernelNs;

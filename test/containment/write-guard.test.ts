@@ -32,7 +32,7 @@ function guarded(programs: Record<string, string> = {}): Kernel {
   return new Kernel({
     policy: policy(
       "{ id: files, effect: allow, syscalls: [SYS_OPEN, SYS_UNLINK, SYS_MKDIR, SYS_READDIR, SYS_SPAWN, SYS_WAIT], paths: ['/agent/${agent}/**'] }",
-      '{ id: procs, effect: allow, syscalls: [SYS_SPAWN, SYS_WAIT] }',
+      '{ id: procs, effect: allow, syscalls: [SYS_SPAWN, SYS_WAIT, SYS_SIGNAL] }',
       '{ id: run, effect: allow, syscalls: [SYS_EXEC], tools: [code.run] }',
     ),
     tools,
@@ -63,6 +63,22 @@ describe('vfs-to-exec, the ways around it', () => {
       `sys.writeFile('mem/payload.txt', ${JSON.stringify(SCRIPT)});
        sys.wait(sys.spawn('launder', [], { capabilities: ['tool:code.run'] }));
        report(sys.readFile('mem/verdict'));`,
+      { kernel, ...CAPS },
+    );
+    expect(value).toBe('EACCES SYS_EXEC denied by flow');
+  });
+
+  it('code a child writes through an fd it keeps open is caught when its parent hands the file to the tool (found by the attacker pass: only the caller\'s open fds were flushed)', async () => {
+    const kernel = guarded({
+      holder: `const fd = sys.open('mem/payload.txt', 'w'); sys.write(fd, ${JSON.stringify(SCRIPT)}); sys.writeFile('mem/ready', '1'); await new Promise(() => {});`,
+    });
+    const { value } = await report(
+      `${TRY}
+       const child = sys.spawn('holder');
+       for (let t = Date.now(); Date.now() - t < 5000; ) { try { sys.readFile('mem/ready'); break; } catch {} }
+       const verdict = tryExec(sys.readFile('mem/payload.txt'));
+       sys.kill(child, 'SIGKILL'); sys.wait(child);
+       report(verdict);`,
       { kernel, ...CAPS },
     );
     expect(value).toBe('EACCES SYS_EXEC denied by flow');
