@@ -5,7 +5,8 @@
  * disposed); SIGSTOP stops it (its next syscall waits); SIGCONT resumes it;
  * a handled signal runs the agent's handler at the next syscall boundary, or
  * at once if the agent is idle; otherwise the default action runs. A mask
- * holds SIGSTOP only against other processes: an operator's SIGSTOP acts. SIGTERM
+ * holds SIGSTOP only against other processes: an operator's SIGSTOP acts, and
+ * only an operator's SIGCONT ends it. SIGTERM
  * that is not ignored escalates to SIGKILL after the grace period. Every
  * outcome is published on the process's stream and the kernel-wide stream.
  */
@@ -41,17 +42,17 @@ function why(signal: SignalName, sender: number | string): string {
  * stream sees the signal that ended it before completing.
  */
 function actAndPublish(host: SignalHost, proc: Process, signal: SignalName, sender: number | string, shownSender = sender): Outcome {
-  const outcome = act(host, proc, signal);
+  const outcome = act(host, proc, signal, typeof shownSender === 'string' && shownSender !== 'mask');
   publish(host, proc, shownSender, signal, outcome);
   if (outcome === 'terminated') host.die(proc, signal, why(signal, sender));
   return outcome;
 }
 
 /** act carries out a deliverable signal's action; 'terminated' leaves the ending to the caller. */
-function act(host: SignalHost, proc: Process, signal: SignalName): Outcome {
+function act(host: SignalHost, proc: Process, signal: SignalName, fromOperator: boolean): Outcome {
   const spec = SIGNALS[signal];
   if (spec.action === 'stop') {
-    proc.stop();
+    proc.stop(fromOperator);
     return 'stopped';
   }
   const disposition = proc.signals.disposition(signal);
@@ -90,6 +91,8 @@ export function sendSignal(host: SignalHost, proc: Process, signal: SignalName, 
     return 'terminated';
   }
   if (spec.action === 'continue') {
+    // What an operator stopped, only an operator resumes: a parent cannot SIGCONT its child out of an operator's SIGSTOP.
+    if (typeof sender === 'number' && proc.stoppedByOperator) return publish(host, proc, sender, signal, 'ignored');
     proc.signals.clear('SIGSTOP');
     const wasStopped = proc.stopped;
     proc.resume();

@@ -87,8 +87,8 @@ export class Process {
   fds: FdTable | undefined;
   /** Handled signals waiting for the next syscall boundary or an idle moment. */
   handlerQueue: SignalName[] = [];
-  /** Set while stopped: resolves on SIGCONT. */
-  private stopGate: { promise: Promise<void>; resolve: () => void } | undefined;
+  /** Set while stopped: resolves on SIGCONT. `byOperator`: only an operator's SIGCONT ends this stop. */
+  private stopGate: { promise: Promise<void>; resolve: () => void; byOperator: boolean } | undefined;
   /** Timers owned by this process (SIGTERM grace, wall-time limit), cleared at exit. */
   readonly timers = new Set<NodeJS.Timeout>();
   private resolveExit!: (record: ExitRecord) => void;
@@ -109,12 +109,20 @@ export class Process {
     return this.stopGate !== undefined;
   }
 
-  /** stop marks the process stopped; its next syscall waits for resume(). */
-  stop(): void {
-    if (this.stopGate !== undefined) return;
+  /** stoppedByOperator: the process is stopped and an operator stopped it (a process's SIGCONT does not resume it). */
+  get stoppedByOperator(): boolean {
+    return this.stopGate?.byOperator === true;
+  }
+
+  /** stop marks the process stopped; its next syscall waits for resume(). A stop `byOperator` outranks one by a process. */
+  stop(byOperator = false): void {
+    if (this.stopGate !== undefined) {
+      if (byOperator) this.stopGate.byOperator = true;
+      return;
+    }
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
-    this.stopGate = { promise, resolve };
+    this.stopGate = { promise, resolve, byOperator };
     this.state = 'stopped';
   }
 
