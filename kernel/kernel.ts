@@ -9,7 +9,7 @@
  */
 import { Subject } from 'rxjs';
 import { KernelError } from '../syscalls/errno.ts';
-import type { DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
 import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../syscalls/schema.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
@@ -247,17 +247,26 @@ export class Kernel implements ProcessHost {
         files.closeAll();
       },
       commit: () => {
-        if (parent !== undefined && parent.exit !== undefined) {
-          // The parent ended while the child's program compiled: the child never starts.
+        const undo = () => {
           settle();
           sandbox.dispose();
           files.closeAll();
+        };
+        if (parent !== undefined && parent.exit !== undefined) {
+          // The parent ended while the child's program compiled: the child never starts.
+          undo();
           throw new KernelError('EINTR', `parent pid ${parent.pid} ended before its child could start`);
+        }
+        try {
+          // Recorded first: a spawn the log cannot take does not happen.
+          this.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.engine.version });
+        } catch (err) {
+          undo();
+          throw err;
         }
         settle();
         this.table.insert(proc, identity);
         this.trees.hold(identity.agentId, this.quota(limits));
-        this.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.engine.version });
         if (lineage.deadline !== undefined) proc.addTimer(Math.max(0, lineage.deadline - Date.now()), () => this.die(proc, 'SIGKILL', `wall time limit ${lineage.limits.wallMs} ms`));
         if (lineage.limits.cpuMs !== undefined) this.cpu.watch(lineage);
         // The program starts once its tree is laid out (and restored): at once for memfs, later for a remote backend.
@@ -286,7 +295,7 @@ export class Kernel implements ProcessHost {
   /** die ends `proc` by `signal`, recording why. */
   die(proc: Process, signal: SignalName, why: string): void {
     if (proc.exit !== undefined) return;
-    this.recorder.record({ type: 'signal', pid: proc.pid, agentId: proc.agentId, detail: `${signal}: ${why}`, policyVersion: this.engine.version });
+    this.recordEnding({ type: 'signal', pid: proc.pid, agentId: proc.agentId, detail: `${signal}: ${why}`, policyVersion: this.engine.version });
     this.terminate(proc, exitStatusForSignal(signal), { kind: 'signal', signal, why });
   }
 
@@ -316,13 +325,27 @@ export class Kernel implements ProcessHost {
     const record: ExitRecord = { pid: proc.pid, agentId: proc.agentId, status, reason, syscalls: proc.syscalls, cpuMs: cpuNs / 1e6, wallMs: Date.now() - proc.startedAt };
     proc.end(record);
     this.approvals.cancel(proc.pid);
-    this.recorder.record({ type: 'exit', pid: proc.pid, agentId: proc.agentId, detail: `status ${status}` });
+    this.recordEnding({ type: 'exit', pid: proc.pid, agentId: proc.agentId, detail: `status ${status}` });
+  }
+
+  /**
+   * recordEnding records how a process ended, or a failed checkpoint. These
+   * run from timers and signal paths: a log that cannot take the record
+   * (closed, disk full) must not stop the ending, nor throw where nothing
+   * catches it. Syscalls still fail closed on such a log.
+   */
+  private recordEnding(entry: DecisionInput): void {
+    try {
+      this.recorder.record(entry);
+    } catch {
+      // the process ends regardless
+    }
   }
 
   /** checkpoint is SIGUSR1's default action; a failure is recorded, the process goes on. */
   checkpoint(proc: Process): void {
     this.checkpointNow(proc).catch((err: unknown) => {
-      this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint failed: ${err instanceof Error ? err.message : String(err)}` });
+      this.recordEnding({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint failed: ${err instanceof Error ? err.message : String(err)}` });
     });
   }
 

@@ -3,7 +3,7 @@
  * exit statuses, error reports, the --json summary and operator signals.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -147,6 +147,24 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
     run.child.kill('SIGINT');
     const out = await run.done;
     expect(out).toMatchObject({ code: 131, stdout: 'waiting\n' });
+  });
+
+  it("the program's children end with it, recorded in the log before it closes (found by the attacker pass: a child outliving its parent hit the closed log from a timer and crashed agentctl, 139)", async () => {
+    const file = agentFile(
+      'orphan.js',
+      "sys.writeFile('mem/working/c.js', 'for (;;) {}');\nconsole.log('child', sys.spawn('mem/working/c.js'));\n",
+    );
+    const log = join(dir, 'orphan.jsonl');
+    const started = Date.now();
+    const out = await run(file, '--log', log, '--wall-ms', '3000');
+    expect(out).toMatchObject({ code: 0, stdout: 'child 2\n', stderr: '' });
+    expect(Date.now() - started).toBeLessThan(3000 + 20_000);
+    const records = readFileSync(log, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { type: string; pid?: number; detail?: string });
+    expect(records.filter((r) => r.pid === 2).map((r) => [r.type, r.detail])).toEqual([
+      ['spawn', '/agent/agent-1/mem/working/c.js (child of pid 1, tree of pid 1)'],
+      ['signal', 'SIGKILL: SIGKILL from kernel shutdown'],
+      ['exit', 'status 132'],
+    ]);
   });
 
   it('--json prints a final summary line with status, pid and syscalls', async () => {

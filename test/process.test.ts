@@ -190,6 +190,28 @@ describe('spawn errors and agent failures', () => {
     expect(stdout).toBe('inner\n');
     expect(stderr).toBe('');
   });
+
+  it('a process still ends when the log cannot take its records (closed, full): from a timer, nothing is thrown where nothing catches it; a spawn it cannot record does not happen', async () => {
+    let closed = false;
+    const recorded: string[] = [];
+    const kernel = new Kernel({
+      stdout: () => {},
+      recorder: {
+        record(entry) {
+          if (closed) throw new KernelError('EIO', 'the decision log is closed');
+          recorded.push(entry.type);
+          return recorded.length;
+        },
+      },
+    });
+    const proc = kernel.spawn(programFromSource('spin.js', 'for (;;) {}'), { limits: { wallMs: 150 } });
+    closed = true;
+    const record = await kernel.wait(proc.pid);
+    expect(record).toMatchObject({ status: 132, reason: { kind: 'signal', signal: 'SIGKILL', why: 'wall time limit 150 ms' } });
+    expect(() => kernel.spawn(programFromSource('x.js', ''))).toThrow('the decision log is closed');
+    expect(kernel.ps()).toEqual([]);
+    expect(kernel.liveIsolates()).toBe(0);
+  });
 });
 
 /** count tallies resource kinds. */

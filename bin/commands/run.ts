@@ -123,6 +123,8 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   clearInterval(alive);
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
+  // The program's children end with it (SIGKILL, recorded as 'kernel shutdown') before the log closes.
+  await kernel.shutdown();
   approvals.close();
   await tools?.close();
   log?.close();
