@@ -193,19 +193,22 @@ export function compilePolicy(document: PolicyDocument, version: string): Compil
   for (const r of rules) {
     for (const name of new Set(r.rule.syscalls ?? [])) if (name !== '*') listIn(bySyscall, name).push(r);
   }
-  const cache = new Map<string, Map<string | undefined, Index>>();
-  let cached = 0;
+  // Indexes are cached per (syscall, tool) the policy names; a syscall or tool
+  // it does not name (an agent chooses tool names) shares one entry, so the
+  // cache is bounded by the policy, not by what agents send.
+  const namedTools = new Set(rules.flatMap((r) => r.rule.tools ?? []).filter(isLiteral));
+  const cache = new Map<string | undefined, Map<string | undefined, Index>>();
   const indexFor = (syscall: string, tool: string | undefined): Index => {
-    let byTool = cache.get(syscall);
-    let index = byTool?.get(tool);
+    const syscallKey = bySyscall.has(syscall) ? syscall : undefined;
+    const toolKey = tool !== undefined && namedTools.has(tool) ? tool : undefined;
+    let byTool = cache.get(syscallKey);
+    let index = byTool?.get(toolKey);
     if (index !== undefined) return index;
-    const merged = [...(bySyscall.get(syscall) ?? []), ...anySyscall].toSorted((a, b) => a.order - b.order);
+    const merged = [...(syscallKey === undefined ? [] : bySyscall.get(syscallKey)!), ...anySyscall].toSorted((a, b) => a.order - b.order);
     // Rules whose tools are all literals can only match those tools.
-    index = indexOf(merged.filter((r) => r.rule.tools === undefined || !r.rule.tools.every(isLiteral) || (tool !== undefined && r.rule.tools.includes(tool))));
-    if (cached++ < 100_000) {
-      if (byTool === undefined) cache.set(syscall, (byTool = new Map()));
-      byTool.set(tool, index);
-    }
+    index = indexOf(merged.filter((r) => r.rule.tools === undefined || !r.rule.tools.every(isLiteral) || (toolKey !== undefined && r.rule.tools.includes(toolKey))));
+    if (byTool === undefined) cache.set(syscallKey, (byTool = new Map()));
+    byTool.set(toolKey, index);
     return index;
   };
   const candidates = (request: PolicyRequest): readonly CompiledRule[] => candidatesFrom(indexFor(request.syscall, request.tool), request);

@@ -163,6 +163,25 @@ describe('matchers', () => {
   });
 });
 
+describe('the rule index', () => {
+  it('is bounded by the policy, not by the tool and syscall names agents send (found by the attacker pass: one index per agent-chosen tool name, 100,000 of them, hundreds of MiB)', () => {
+    const rules: PolicyRule[] = [
+      { id: 'fetch', effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['http.fetch'] },
+      { id: 'any-tool', effect: 'require_approval', syscalls: ['SYS_EXEC'], tools: ['shell.*'] },
+      ...Array.from({ length: 50 }, (_, i): PolicyRule => ({ id: `r${i}`, effect: 'deny', syscalls: ['SYS_EXEC'], tools: [`t${i}`] })),
+    ];
+    const { compiled } = load(rules);
+    const unnamed = Array.from({ length: 1000 }, (_, i) => compiled.relevant('SYS_EXEC', `made-up-${i}`));
+    // Every tool the policy does not name shares one index (the same array)…
+    expect(new Set(unnamed).size).toBe(1);
+    expect(unnamed[0]!.map((r) => r.id)).toEqual(['any-tool']);
+    // …as does every syscall it does not name; named ones still get theirs.
+    expect(compiled.relevant('made.up.action', 'x')).toBe(compiled.relevant('other.action', 'y'));
+    expect(compiled.relevant('SYS_EXEC', 'http.fetch').map((r) => r.id)).toEqual(['fetch', 'any-tool']);
+    expect(compiled.relevant('SYS_EXEC', 't7').map((r) => r.id)).toEqual(['any-tool', 'r7']);
+  });
+});
+
 describe('limits, with a fake clock', () => {
   it('max_calls: the N+1th call is denied, per agent', () => {
     const { engine } = limited({ max_calls: 3 });
