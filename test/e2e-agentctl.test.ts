@@ -141,11 +141,11 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
 
   it('an agent idle on a promise that never settles keeps agentctl run running until Ctrl-C (SIGINT: 131)', async () => {
     const file = agentFile('forever.js', "console.log('waiting'); await new Promise(() => {});");
-    const run = agentctl([file]);
+    const forever = agentctl([file]);
     await new Promise((r) => setTimeout(r, 2500));
-    expect(run.child.exitCode).toBeNull();
-    run.child.kill('SIGINT');
-    const out = await run.done;
+    expect(forever.child.exitCode).toBeNull();
+    forever.child.kill('SIGINT');
+    const out = await forever.done;
     expect(out).toMatchObject({ code: 131, stdout: 'waiting\n' });
   });
 

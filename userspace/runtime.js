@@ -66,16 +66,16 @@
   const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
   const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength').get;
   const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
-  class ArgumentError {
-    constructor(errno, message) {
-      this.errno = errno;
-      this.message = message;
-    }
-  }
   // Copies are built with defineProperty and handed over with Reflect.apply,
   // never push, spread or plain assignment, which the agent can redefine.
   function put(target, key, value) {
     defineProperty(target, key, { __proto__: null, value, enumerable: true, writable: true, configurable: true });
+  }
+  class ArgumentError extends Error {
+    constructor(errno, message) {
+      super(message);
+      put(this, 'errno', errno);
+    }
   }
   // boundedCall returns [nr, ...args] bounded, ready for apply(enter, …).
   function boundedCall(nr, args) {
@@ -127,14 +127,14 @@
   // { wait }: sleep until the kernel raises the flag, then collect the reply.
   // args is a rest-parameter array (built natively, not by the agent's iterator).
   function rawSyscall(nr, args) {
-    let call;
+    let checked;
     try {
-      call = boundedCall(nr, args);
+      checked = boundedCall(nr, args);
     } catch (err) {
       if (err instanceof ArgumentError) return { errno: err.errno, message: err.message };
       throw err;
     }
-    let reply = apply(enter, undefined, call);
+    let reply = apply(enter, undefined, checked);
     if (reply !== null && typeof reply === 'object' && 'wait' in reply) {
       while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
       atomicsStore(wake, 0, 0);

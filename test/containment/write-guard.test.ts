@@ -101,10 +101,12 @@ describe('vfs-to-exec, the ways around it', () => {
   });
 });
 
+/** mib is 1 MiB of one random letter. */
+const mib = () => new Uint8Array(1 << 20).fill(97 + Math.floor(Math.random() * 26));
+
 describe('the fingerprint worker is back-pressured (found by the attacker pass: closes of 1 MiB writes queued without bound, 5 GB in 25 s, and starved other agents\' guards)', () => {
   it('past MAX_PENDING_BYTES queued for the worker, add answers a promise the writer waits on; it settles once the queue drains', async () => {
     const tracker = new WriteTracker();
-    const mib = () => new Uint8Array(1 << 20).fill(97 + Math.floor(Math.random() * 26));
     const answers: unknown[] = [];
     for (let i = 0; i < MAX_PENDING_BYTES / (1 << 20) + 2; i++) answers.push(tracker.add(mib()));
     expect(answers.slice(0, MAX_PENDING_BYTES / (1 << 20)).every((a) => a === undefined)).toBe(true);
