@@ -68,7 +68,7 @@ function pathTest(globs: readonly string[], at: readonly (string | number)[]): (
   globs.forEach((g, i) => guarded([...at, i], () => globTest(g.replaceAll(AGENT_VAR, 'x'))));
   const fixed = globs.filter((g) => !g.includes(AGENT_VAR));
   const templated = globs.filter((g) => g.includes(AGENT_VAR));
-  const fixedTest = fixed.length > 0 ? anyGlob(fixed) : () => false;
+  const fixedTest = fixed.length > 0 ? guarded(at, () => anyGlob(fixed)) : () => false;
   const perAgent = new Map<string, StringTest>();
   return (request) => {
     const path = request.path;

@@ -1,11 +1,13 @@
 /**
  * PolicyEngine decides requests against the loaded policy. Deny overrides
  * require_approval overrides allow; a rule whose limit is used up denies;
- * no matching rule means deny. The clock is injected, so evaluation is
+ * no matching rule means deny; a glob that would cost more than its step
+ * budget to match denies the request. The clock is injected, so evaluation is
  * deterministic. `decide` counts calls against limits; `check` and `explain`
  * never change state.
  */
 import type { CompiledRule } from './compile.ts';
+import { MatchCostError, STEP_BUDGET, withinBudget } from './glob.ts';
 import { RuleCounters } from './limits.ts';
 import type { LoadedPolicy } from './load.ts';
 import type { PolicyDecision, PolicyRequest } from './request.ts';
@@ -33,6 +35,15 @@ function first(a: CompiledRule | undefined, b: CompiledRule): CompiledRule {
 function matches(rule: CompiledRule, request: PolicyRequest, now: number): boolean {
   for (const c of rule.conditions) if (!c.test(request, now)) return false;
   return true;
+}
+
+function testWithin(condition: CompiledRule['conditions'][number], request: PolicyRequest, now: number): boolean {
+  try {
+    return condition.test(request, now);
+  } catch (err) {
+    if (err instanceof MatchCostError) return false;
+    throw err;
+  }
 }
 
 /** permitsFlows: a request making guarded flows can be let through only by a rule whose allow_flows names each of them. */
@@ -102,9 +113,13 @@ export class PolicyEngine {
    * evaluate tries every candidate once: the first (in document order)
    * matching deny wins; then a matching rule whose limit is used up denies;
    * then the first matching require_approval, then the first matching allow;
-   * else default deny.
+   * else default deny. All its glob matches share one STEP_BUDGET.
    */
   private evaluate(request: PolicyRequest, count: boolean): PolicyDecision {
+    return withinBudget(STEP_BUDGET, () => this.evaluateWithin(request, count));
+  }
+
+  private evaluateWithin(request: PolicyRequest, count: boolean): PolicyDecision {
     const now = this.clock();
     let deny: CompiledRule | undefined;
     let approval: CompiledRule | undefined;
@@ -114,7 +129,14 @@ export class PolicyEngine {
     let flowBlocked: CompiledRule | undefined;
     let limited: CompiledRule[] | undefined;
     for (const rule of this.loaded.compiled.candidates(request)) {
-      if (!matches(rule, request, now)) continue;
+      let matched: boolean;
+      try {
+        matched = matches(rule, request, now);
+      } catch (err) {
+        if (!(err instanceof MatchCostError)) throw err;
+        return { effect: 'deny', rule: 'kernel.match-cost', reason: `rule ${rule.id}: ${err.message}; denied (fail closed)`, policyVersion: this.loaded.version };
+      }
+      if (!matched) continue;
       if (rule.effect === 'deny') {
         deny = first(deny, rule);
         continue;
@@ -154,7 +176,8 @@ export class PolicyEngine {
     const now = this.clock();
     const candidates = new Set(this.loaded.compiled.relevant(request.syscall, request.tool));
     const rules = this.loaded.compiled.rules.map((rule): RuleTrace => {
-      const conditions = rule.conditions.map((c) => ({ field: c.field, matched: c.test(request, now) }));
+      // A condition past its step budget shows as unmatched; the decision (from check) is then kernel.match-cost's deny.
+      const conditions = rule.conditions.map((c) => ({ field: c.field, matched: testWithin(c, request, now) }));
       if (request.flows !== undefined && request.flows.length > 0 && rule.effect !== 'deny') conditions.push({ field: 'allow_flows', matched: permitsFlows(rule, request) });
       const candidate = candidates.has(rule);
       const matched = candidate && conditions.every((c) => c.matched);

@@ -2,11 +2,43 @@
  * Running a parsed glob: a Thompson NFA, run as a DFA built lazily over
  * character classes (the code points where some set's membership changes
  * split the alphabet into classes, so a step is one table lookup), at most
- * MAX_DFA_STATES cached at a time. Linear in the input whatever the glob.
+ * MAX_DFA_STATES cached at a time. Linear in the input whatever the glob,
+ * and bounded: at most STEP_BUDGET NFA states visited per match.
  */
 import { contains, SLASH, type CharSet, type Node } from './glob-parse.ts';
 
 const MAX_DFA_STATES = 2048;
+
+/** MAX_NFA_STATES bounds one automaton (one rule's list of globs) at load: each uncached step may visit them all. */
+export const MAX_NFA_STATES = 8192;
+
+/**
+ * STEP_BUDGET is how many NFA states one match (or all the matches of one
+ * policy decision) may visit building DFA moves (cached moves cost nothing):
+ * ~15 ms here. A glob whose DFA the input keeps
+ * thrashing (`**a` then twenty `?`, 2^20 states) gives up there rather than
+ * hold ring 0; the engine then denies the request (fail closed).
+ */
+export const STEP_BUDGET = 100_000;
+
+/** MatchCostError: a match went past its step budget. */
+export class MatchCostError extends Error {
+  override readonly name = 'MatchCostError';
+}
+
+/** The budget matches share while withinBudget runs (one policy decision); outside it each match has STEP_BUDGET. */
+let shared: { left: number } | undefined;
+
+/** withinBudget runs `decide` with one budget of `steps` for all the matches it makes. */
+export function withinBudget<T>(steps: number, decide: () => T): T {
+  const outer = shared;
+  shared = { left: steps };
+  try {
+    return decide();
+  } finally {
+    shared = outer;
+  }
+}
 
 /** One NFA state: epsilon moves, or one move on a character of `set`. */
 interface NfaState {
@@ -191,6 +223,7 @@ export class Dfa {
   }
 
   test(value: string): boolean {
+    const meter = shared ?? { left: STEP_BUDGET };
     let state = START;
     const n = value.length;
     const classes = this.classes;
@@ -201,6 +234,8 @@ export class Dfa {
       const cls = c < 128 ? ascii[c]! : this.classAt(c);
       let next = table[state * classes + cls]!;
       if (next === UNKNOWN) {
+        meter.left -= this.sets[state]!.length + 1;
+        if (meter.left < 0) throw new MatchCostError(`glob matching went past its budget of automaton steps at character ${i} of ${n}`);
         if (this.sets.length >= MAX_DFA_STATES) {
           // Start the cache again from the current state's NFA set; the input so far is not read again.
           const current = this.sets[state]!;

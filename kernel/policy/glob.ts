@@ -19,9 +19,10 @@
  * Everything else is itself. Extglobs (`@(…)`, `!(…)`, `+(…)`, `*(…)`,
  * `?(…)`) and a leading `!` are refused rather than read another way.
  */
-import { Dfa, Nfa } from './glob-automaton.ts';
-import { ANY, EXTGLOB, LIT_SLASH, literalOf, parse, type Node } from './glob-parse.ts';
+import { Dfa, MAX_NFA_STATES, Nfa } from './glob-automaton.ts';
+import { ANY, EXTGLOB, GlobError, LIT_SLASH, literalOf, parse, type Node } from './glob-parse.ts';
 
+export { MatchCostError, STEP_BUDGET, withinBudget } from './glob-automaton.ts';
 export { GlobError } from './glob-parse.ts';
 
 export type StringTest = (value: string) => boolean;
@@ -105,7 +106,9 @@ export function compileGlobs(globs: readonly string[]): StringTest {
   }
   let automaton: StringTest | undefined;
   if (slow.length > 0) {
-    const dfa = new Dfa(new Nfa(slow.length === 1 ? slow[0]! : { k: 'alt', items: slow }));
+    const nfa = new Nfa(slow.length === 1 ? slow[0]! : { k: 'alt', items: slow });
+    if (nfa.states.length > MAX_NFA_STATES) throw new GlobError(`is too complex to match in bounded time (${nfa.states.length} automaton states, more than ${MAX_NFA_STATES}): split the list across rules or simplify it`);
+    const dfa = new Dfa(nfa);
     // Each alternative needs its literal; a value holding none of them is decided without the automaton.
     const needs = slow.map(requiredLiteral);
     automaton = needs.every((l) => l !== '') ? (v) => needs.some((l) => v.includes(l)) && dfa.test(v) : (v) => dfa.test(v);

@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import picomatch from 'picomatch';
 import { describe, expect, it } from 'vitest';
-import { compileGlob, compileGlobs, GlobError, isLiteral } from '../../kernel/policy/glob.ts';
+import { compileGlob, compileGlobs, GlobError, isLiteral, MatchCostError } from '../../kernel/policy/glob.ts';
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { MATCH_LIMIT } from '../../kernel/policy/matchers.ts';
@@ -133,10 +133,45 @@ describe('hostile inputs finish (linear time; a backtracking matcher takes hours
           expect(err).toBeInstanceOf(GlobError);
           return;
         }
-        expect(typeof test((seed || 'a').repeat(Math.ceil(65536 / (seed.length || 1))))).toBe('boolean');
+        try {
+          expect(typeof test((seed || 'a').repeat(Math.ceil(65536 / (seed.length || 1))))).toBe('boolean');
+        } catch (err) {
+          // or it gives up at its step budget: bounded either way
+          expect(err).toBeInstanceOf(MatchCostError);
+        }
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+/** A fixed pseudo-random a/b string (an LCG's high bits): its windows keep finding new states of the 2^20 the DFA of `**a` + twenty `?` has. */
+const noise = (n: number) => {
+  let seed = 42;
+  return Array.from({ length: n }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 30) & 1 ? 'a' : 'b').join('');
+};
+const rule = (id: string, effect: string, glob: string) => `  - { id: ${id}, effect: ${effect}, syscalls: [SYS_EXEC], tools: [t], args: [{ arg: x, glob: "${glob}" }] }`;
+const load = (...rules: string[]) => new PolicyEngine(parsePolicy(`version: 1\nrules:\n${rules.join('\n')}\n`, 'explode.yaml'));
+const checkX = (engine: PolicyEngine, x: string) => engine.check({ agentId: 'a', syscall: 'SYS_EXEC', tool: 't', args: { x } });
+
+describe('globs whose automaton explodes (found by the attacker pass: 250 alternatives took 11 s a match)', () => {
+  it('a glob list too large to match in bounded time is refused at load, naming the rule and field', () => {
+    const tools = Array.from({ length: 250 }, (_, i) => `"**a${'?'.repeat(i % 30)}z${i}"`).join(', ');
+    expect(() => load(`  - { id: r, effect: deny, syscalls: [SYS_EXEC], tools: [${tools}] }`)).toThrow(/rules\[0\]\.tools: is not valid: is too complex to match in bounded time \(\d+ automaton states, more than 8192\)/);
+  });
+
+  it('a match past its step budget denies the request, even when an allow rule is the one being matched', () => {
+    const engine = load(rule('wide', 'allow', `**a${'?'.repeat(20)}x`));
+    expect(checkX(engine, noise(MATCH_LIMIT))).toMatchObject({ effect: 'deny', rule: 'kernel.match-cost', reason: expect.stringMatching(/^rule wide: glob matching went past its budget .*fail closed/) });
+    // Short values, and values the automaton has already seen, match as usual.
+    expect(checkX(engine, `${noise(40)}a${'b'.repeat(20)}x`).effect).toBe('allow');
+  });
+
+  it('one budget for the whole decision: two rules that each fit it alone do not together', () => {
+    const input = noise(2500);
+    expect(checkX(load(rule('one', 'allow', `**a${'?'.repeat(20)}x`)), input).rule).toBe('default-deny');
+    expect(checkX(load(rule('two', 'allow', `**a${'?'.repeat(20)}y`)), input).rule).toBe('default-deny');
+    expect(checkX(load(rule('one', 'allow', `**a${'?'.repeat(20)}x`), rule('two', 'allow', `**a${'?'.repeat(20)}y`)), input).rule).toBe('kernel.match-cost');
   });
 });
 
