@@ -9,12 +9,12 @@
  */
 import { Subject } from 'rxjs';
 import { KernelError } from '../syscalls/errno.ts';
-import type { DecisionInput, DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import type { DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
 import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../syscalls/schema.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
-import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts';
+import type { SignalName } from '../signals/signal-table.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
 import { AgentTrees, type TreeQuota } from './agent-trees.ts';
 import { ApprovalGate } from './approvals.ts';
@@ -33,12 +33,13 @@ import { PolicyEngine } from './policy/engine.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 import { contextFor, type ProcessHost } from './process-context.ts';
 import { kick, sendSignal } from './process-signals.ts';
-import { Process, type ExitReason, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
+import { die, recordEnding, terminate, type ExitHost } from './process-exit.ts';
+import { Process, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
 import { ProcessTable } from './process-table.ts';
 import { warmCompiler, type Program } from './program.ts';
 import { Sandbox, type SandboxEnd } from './sandbox.ts';
 import { spawnChild } from './spawn-child.ts';
-import { recordRefusals, syscallGate, type GateHost } from './syscall-gate.ts';
+import { syscallGate, type GateHost } from './syscall-gate.ts';
 import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
@@ -71,6 +72,7 @@ export class Kernel implements ProcessHost {
   private readonly trees: AgentTrees;
   private readonly cpu = new CpuWatchdog((lineage) => this.table.treeCpuNs(lineage), (lineage, why) => this.killTree(lineage, why));
   private readonly gate: GateHost;
+  private readonly exits: ExitHost;
   /** Spawns admitted but not yet in the table (a program compiling), so caps hold across them. */
   private pending = 0;
   /** The last spawn waiting to build its isolate: agent-driven spawns build one isolate per turn of the event loop. */
@@ -89,6 +91,7 @@ export class Kernel implements ProcessHost {
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     this.gate = { recorder: this.recorder, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
+    this.exits = { table: this.table, cpu: this.cpu, gate: this.gate, approvals: this.approvals, recorder: this.recorder, policyVersion: () => this.engine.version };
     // The kernel's own options replace the defaults (they may raise them); spawns and the policy can only lower them.
     this.baseLimits = {
       ...DEFAULT_LIMITS,
@@ -275,7 +278,7 @@ export class Kernel implements ProcessHost {
           .then(() => (restore === undefined ? undefined : restoreInto(vfs, restore.files)))
           .then(
             () => (proc.exit === undefined ? sandbox.start() : undefined),
-            (err: unknown) => this.terminate(proc, 1, { kind: 'error', error: `could not prepare the agent's tree: ${err instanceof Error ? err.message : String(err)}` }),
+            (err: unknown) => terminate(this.exits, proc, 1, { kind: 'error', error: `could not prepare the agent's tree: ${err instanceof Error ? err.message : String(err)}` }),
           );
         return proc;
       },
@@ -283,8 +286,8 @@ export class Kernel implements ProcessHost {
   }
 
   private ended(proc: Process, how: SandboxEnd): void {
-    if (how.kind === 'returned') this.terminate(proc, 0, { kind: 'exit' });
-    else if (how.kind === 'threw') this.terminate(proc, 1, { kind: 'error', error: how.error });
+    if (how.kind === 'returned') terminate(this.exits, proc, 0, { kind: 'exit' });
+    else if (how.kind === 'threw') terminate(this.exits, proc, 1, { kind: 'error', error: how.error });
     else if (how.kind === 'memory-limit') this.die(proc, 'SIGKILL', 'memory limit exceeded');
     else {
       this.degraded = `pid ${proc.pid}: ${how.message}; the isolate was quarantined — restart this kernel soon`;
@@ -294,9 +297,7 @@ export class Kernel implements ProcessHost {
 
   /** die ends `proc` by `signal`, recording why. */
   die(proc: Process, signal: SignalName, why: string): void {
-    if (proc.exit !== undefined) return;
-    this.recordEnding({ type: 'signal', pid: proc.pid, agentId: proc.agentId, detail: `${signal}: ${why}`, policyVersion: this.engine.version });
-    this.terminate(proc, exitStatusForSignal(signal), { kind: 'signal', signal, why });
+    die(this.exits, proc, signal, why);
   }
 
   /** killTree ends every live process of `lineage` with SIGKILL (a tree-wide limit). */
@@ -305,47 +306,13 @@ export class Kernel implements ProcessHost {
   }
 
   exitWith(proc: Process, code: number): void {
-    this.terminate(proc, code, { kind: 'exit' });
-  }
-
-  /** terminate ends `proc` with `status`: stops its isolate, closes its files, records the exit. */
-  private terminate(proc: Process, status: number, reason: ExitReason): void {
-    if (proc.exit !== undefined) return;
-    const cpuNs = Number(proc.sandbox?.cpuTimeNs ?? 0n);
-    const lineage = proc.lineage;
-    const freeing = performance.now();
-    proc.sandbox?.dispose();
-    proc.fds?.closeAll();
-    lineage.charge((performance.now() - freeing) * 1e6);
-    lineage.endedCpuNs += cpuNs;
-    if (this.table.live(lineage, proc).length === 0) {
-      this.cpu.unwatch(lineage);
-      lineage.flushRefusals((refused) => recordRefusals(this.gate, proc, refused));
-    }
-    const record: ExitRecord = { pid: proc.pid, agentId: proc.agentId, status, reason, syscalls: proc.syscalls, cpuMs: cpuNs / 1e6, wallMs: Date.now() - proc.startedAt };
-    proc.end(record);
-    this.approvals.cancel(proc.pid);
-    this.recordEnding({ type: 'exit', pid: proc.pid, agentId: proc.agentId, detail: `status ${status}` });
-  }
-
-  /**
-   * recordEnding records how a process ended, or a failed checkpoint. These
-   * run from timers and signal paths: a log that cannot take the record
-   * (closed, disk full) must not stop the ending, nor throw where nothing
-   * catches it. Syscalls still fail closed on such a log.
-   */
-  private recordEnding(entry: DecisionInput): void {
-    try {
-      this.recorder.record(entry);
-    } catch {
-      // the process ends regardless
-    }
+    terminate(this.exits, proc, code, { kind: 'exit' });
   }
 
   /** checkpoint is SIGUSR1's default action; a failure is recorded, the process goes on. */
   checkpoint(proc: Process): void {
     this.checkpointNow(proc).catch((err: unknown) => {
-      this.recordEnding({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint failed: ${err instanceof Error ? err.message : String(err)}` });
+      recordEnding(this.exits, { type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint failed: ${err instanceof Error ? err.message : String(err)}` });
     });
   }
 
@@ -398,21 +365,7 @@ export class Kernel implements ProcessHost {
 
   /** usage is what ring 0 accounts to `proc`'s tree and its agent's files. */
   usage(proc: Process): TreeUsage {
-    const lineage = proc.lineage;
-    const files = this.trees.usage(proc.agentId);
-    return {
-      root: lineage.rootPid,
-      processes: lineage.members.size,
-      cpuMs: this.table.treeCpuNs(lineage) / 1e6,
-      kernelMs: lineage.kernelNs / 1e6,
-      syscalls: lineage.syscalls,
-      syscallsThisSecond: lineage.callsThisSecond,
-      outputBytes: lineage.output.used,
-      vfsBytes: files?.bytes ?? 0,
-      vfsInodes: files?.inodes ?? 0,
-      ...(files !== undefined && Number.isFinite(files.maxBytes) ? { vfsBytesLimit: files.maxBytes } : {}),
-      ...(files !== undefined && Number.isFinite(files.maxInodes) ? { vfsInodesLimit: files.maxInodes } : {}),
-    };
+    return this.table.usage(proc.lineage, this.trees.usage(proc.agentId));
   }
 
   /** describe is `proc` as `ps` shows it, with what its tree is accounted. */

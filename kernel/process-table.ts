@@ -2,12 +2,13 @@
  * ProcessTable holds the kernel's processes from spawn until they are
  * reaped, each with its identity, and keeps every process tree's member
  * list in step with it; it answers what the trees' processes use (live
- * members, CPU time). Exited processes stay (zombies) until waited for.
+ * members, CPU time, the usage `ps` shows). Exited processes stay
+ * (zombies) until waited for.
  */
 import { KernelError } from '../syscalls/errno.ts';
 import type { Identity } from './capabilities.ts';
 import type { Lineage } from './lineage.ts';
-import type { Process } from './process.ts';
+import type { Process, TreeUsage } from './process.ts';
 
 export class ProcessTable {
   private readonly procs = new Map<number, Process>();
@@ -74,6 +75,23 @@ export class ProcessTable {
     let ns = lineage.endedCpuNs + lineage.kernelNs;
     for (const member of this.live(lineage)) ns += Number(member.sandbox?.cpuTimeNs ?? 0n);
     return ns;
+  }
+
+  /** usage is what ring 0 accounts to `lineage`, with `files`, its agent's VFS tree. */
+  usage(lineage: Lineage, files: { bytes: number; inodes: number; maxBytes: number; maxInodes: number } | undefined): TreeUsage {
+    return {
+      root: lineage.rootPid,
+      processes: lineage.members.size,
+      cpuMs: this.treeCpuNs(lineage) / 1e6,
+      kernelMs: lineage.kernelNs / 1e6,
+      syscalls: lineage.syscalls,
+      syscallsThisSecond: lineage.callsThisSecond,
+      outputBytes: lineage.output.used,
+      vfsBytes: files?.bytes ?? 0,
+      vfsInodes: files?.inodes ?? 0,
+      ...(files !== undefined && Number.isFinite(files.maxBytes) ? { vfsBytesLimit: files.maxBytes } : {}),
+      ...(files !== undefined && Number.isFinite(files.maxInodes) ? { vfsInodesLimit: files.maxInodes } : {}),
+    };
   }
 
   /** liveIsolates counts isolates not yet disposed. */
