@@ -3,11 +3,13 @@
  * an agent blocked (awaiting, or in a pipe read) stays put even when what it
  * waits for arrives; an agent busy with syscalls makes none while stopped.
  * SIGKILL still ends a stopped agent. An agent in a pure CPU loop is only
- * parked at its next syscall: stopping cannot interrupt JavaScript.
+ * parked at its next syscall: stopping cannot interrupt JavaScript. What an
+ * operator stopped, only an operator resumes.
  */
 import { describe, expect, it } from 'vitest';
 import { sendSignal } from '../../kernel/process-signals.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { programFromSource } from '../../kernel/program.ts';
 import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, sleep, start, until } from '../live-agents.ts';
 
 describe('SIGSTOP / SIGCONT', () => {
@@ -126,5 +128,30 @@ describe('SIGSTOP / SIGCONT', () => {
     kernel.kill(agent.pid, 'SIGCONT');
     expect(await exited(agent)).toMatchObject({ status: 0 });
     expect(agent.stdout()).toBe('loop start\nloop done true\n');
+  });
+
+  it("what an operator stopped, only an operator resumes: a parent's SIGCONT to its child is ignored (found by the attacker pass)", async () => {
+    const kernel = kernelFor({ programs: { idle: programFromSource('idle.js', IDLE) } });
+    const input = hostPipe();
+    const parent = start(
+      kernel,
+      `const child = sys.spawn('idle'); console.log('child', child);
+       sys.read(0); console.log('after operator stop:', sys.kill(child, 'SIGCONT'));
+       sys.read(0); console.log('own stop:', sys.kill(child, 'SIGSTOP'), sys.kill(child, 'SIGCONT'));
+       sys.kill(child, 'SIGKILL'); sys.wait(child);`,
+      { fds: { stdin: input.stdin } },
+    );
+    await until(() => parent.stdout().startsWith('child '), 'the child to start');
+    const child = Number(parent.stdout().split(' ')[1]);
+    expect(kernel.kill(child, 'SIGSTOP')).toBe('stopped');
+    await input.send('a');
+    await until(() => parent.stdout().includes('after operator stop'), 'the parent to try SIGCONT');
+    expect(parent.stdout()).toContain('after operator stop: ignored');
+    expect(kernel.get(child)?.state).toBe('stopped');
+    expect(kernel.kill(child, 'SIGCONT')).toBe('continued');
+    await input.send('b');
+    expect(await exited(parent)).toMatchObject({ status: 0 });
+    // A stop the parent sent itself, the parent may end.
+    expect(parent.stdout()).toContain('own stop: stopped continued');
   });
 });
