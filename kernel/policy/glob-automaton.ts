@@ -15,9 +15,9 @@ export const MAX_NFA_STATES = 8192;
 /**
  * STEP_BUDGET is how many NFA states one match (or all the matches of one
  * policy decision) may visit building DFA moves (cached moves cost nothing):
- * ~15 ms here. A glob whose DFA the input keeps
- * thrashing (`**a` then twenty `?`, 2^20 states) gives up there rather than
- * hold ring 0; the engine then denies the request (fail closed).
+ * ~15 ms here. A glob whose DFA the input keeps thrashing (`**a` then twenty
+ * `?`, 2^20 states) gives up there rather than hold ring 0; the engine then
+ * denies the request (fail closed).
  */
 export const STEP_BUDGET = 100_000;
 
