@@ -54,7 +54,7 @@ class DirectIsolate {
 
   constructor() {
     const controller = new AbortController();
-    const call = { caller: { pid: 0, agentId: 'bench', addTokens: () => {} }, signal: controller.signal, maxOutputBytes: NOOP.maxOutputBytes };
+    const call = { caller: { pid: 0, agentId: 'bench', addTokens: () => {} }, signal: controller.signal, maxOutputBytes: NOOP.maxOutputBytes, timeoutMs: NOOP.timeoutMs };
     this.context.global.setSync('__noop', new ivm.Callback(() => NOOP.run({}, call)));
     this.isolate
       .compileScriptSync(

@@ -16,6 +16,19 @@ import { Pipe } from './pipe.ts';
 
 export type OutputSink = (chunk: Uint8Array) => void;
 
+/** StreamWriter is the kernel's end of a stream it hands a process as an fd (see FdTable.openStream). */
+export interface StreamWriter {
+  readonly fd: number;
+  /** write blocks while the pipe is full; EPIPE once no reader is left. */
+  write(chunk: Uint8Array): number | Promise<number>;
+  /** end closes the stream: the reader sees end of file. */
+  end(): void;
+  /** fail closes the stream with an error the reader gets instead of end of file. */
+  fail(err: KernelError): void;
+  /** reading: the process still holds the fd. */
+  reading(): boolean;
+}
+
 /** Entry is what an fd refers to; pipe ends and sinks may be shared with other processes. */
 export type Entry =
   | { readonly kind: 'stdin' }
@@ -127,6 +140,37 @@ export class FdTable implements Files {
     if (this.entries.size + 2 > this.limit) throw new KernelError('EMFILE', `too many open files (limit ${this.limit})`);
     const pipe = new Pipe();
     return [this.allocate({ kind: 'pipe', pipe, end: 'r' }), this.allocate({ kind: 'pipe', pipe, end: 'w' })];
+  }
+
+  /**
+   * openStream gives the process the read end of a new pipe, as an fd, and
+   * returns the kernel's writer end: how a tool streams a body to the agent
+   * (http.fetch). The writer blocks while the pipe is full; EPIPE once the
+   * agent closed the fd (or exited). EMFILE past the limit.
+   */
+  openStream(): StreamWriter {
+    const pipe = new Pipe();
+    pipe.open('w');
+    let fd: number;
+    try {
+      fd = this.allocate({ kind: 'pipe', pipe, end: 'r' });
+    } catch (err) {
+      pipe.close('w');
+      throw err;
+    }
+    let ended = false;
+    const finish = (how: () => void) => {
+      if (ended) return;
+      ended = true;
+      how();
+    };
+    return {
+      fd,
+      write: (chunk) => pipe.write(chunk, () => !ended),
+      end: () => finish(() => pipe.close('w')),
+      fail: (err) => finish(() => pipe.fail(err)),
+      reading: () => pipe.hasReaders,
+    };
   }
 
   read(fd: number, length: number): MaybePromise<Uint8Array> {

@@ -55,6 +55,8 @@ export interface SpawnOptions {
   /** Labels and capabilities; a child's capabilities must be covered by its parent's. */
   manifest?: Partial<AgentManifest>;
   argv?: readonly string[];
+  /** The environment the program sees as process.env (the operator's choice; nothing of the kernel's own environment). */
+  env?: Readonly<Record<string, string>>;
   ppid?: number;
   memoryLimitMib?: number;
   limits?: LimitRequest;

@@ -217,8 +217,8 @@ export class Kernel implements ProcessHost {
     // Building the isolate is synchronous work on the event loop: the tree that asked for it pays (a spawn+wait loop otherwise ran the loop at ~90% for free).
     const building = performance.now();
     try {
-      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], pid, agentId: identity.agentId }, {
-        syscall: (nr, args) => syscallGate(this.gate, proc, nr, () => dispatch(this.services, ctx, nr, args)),
+      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env: { ...options.env }, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+        syscall: (nr, args, call, mode) => syscallGate(this.gate, proc, nr, () => dispatch(this.services, ctx, nr, args, call), mode),
         end: (how) => this.ended(proc, how),
         idle() {
           if (proc.state === 'running') proc.state = 'blocked';
@@ -286,7 +286,7 @@ export class Kernel implements ProcessHost {
   }
 
   private ended(proc: Process, how: SandboxEnd): void {
-    if (how.kind === 'returned') terminate(this.exits, proc, 0, { kind: 'exit' });
+    if (how.kind === 'returned') terminate(this.exits, proc, how.status, { kind: 'exit' });
     else if (how.kind === 'threw') terminate(this.exits, proc, 1, { kind: 'error', error: how.error });
     else if (how.kind === 'memory-limit') this.die(proc, 'SIGKILL', 'memory limit exceeded');
     else {

@@ -88,6 +88,11 @@ export class Lineage {
     if (onLoop) this.window.kernelNs += ns;
   }
 
+  /** windowRemainingMs is how long until the tree's current one-second window ends. */
+  windowRemainingMs(now: number): number {
+    return Math.max(0, this.window.start + WINDOW_MS - now);
+  }
+
   /** overShare: the tree has had more than its share of the kernel's time this second (a refusal then names that rather than the rate). */
   get overShare(): boolean {
     const share = this.limits.kernelMsPerSecond;

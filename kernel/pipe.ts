@@ -22,6 +22,8 @@ export class Pipe {
   private readers = 0;
   private writers = 0;
   private waiters: (() => void)[] = [];
+  /** Set by fail(): what readers get once the buffered bytes are read, instead of end of file. */
+  private failure: KernelError | undefined;
 
   /** open adds a reader or writer end; close removes one. */
   open(end: 'r' | 'w'): void {
@@ -70,8 +72,20 @@ export class Pipe {
   read(max: number, open: () => boolean = always): Uint8Array | Promise<Uint8Array> {
     if (max === 0) return EOF;
     if (this.buffered > 0) return this.take(max);
+    if (this.failure !== undefined) throw this.failure;
     if (this.writers === 0) return EOF;
     return this.changed().then(() => (open() ? this.read(max, open) : closedWhileBlocked()));
+  }
+
+  /** fail closes a writer end with an error: readers get `err` (after the bytes already buffered) instead of end of file. */
+  fail(err: KernelError): void {
+    this.failure ??= err;
+    this.close('w');
+  }
+
+  /** hasReaders: some read end is still open. */
+  get hasReaders(): boolean {
+    return this.readers > 0;
   }
 
   /** write stores all of `data`, blocking while the pipe is full. EPIPE without readers; a blocked write stops (EBADF) once `open()` is false. */

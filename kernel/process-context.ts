@@ -3,6 +3,7 @@
  * kernel services its syscall handlers call. Process-to-process operations
  * (signal, spawn, wait) check here that the caller may touch the target.
  */
+import { randomBytes } from 'node:crypto';
 import { KernelError } from '../syscalls/errno.ts';
 import type { KernelServices, SpawnRequest, SyscallContext, WaitResult } from '../syscalls/context.ts';
 import { checkPolicy } from '../syscalls/dispatch.ts';
@@ -48,6 +49,27 @@ function flushAgentWrites(host: ProcessHost, agentId: string): Promise<void> | u
   return pending.length > 0 ? Promise.all(pending).then(() => undefined) : undefined;
 }
 
+/** sleep resolves after `ms` (0: on the next turn); ECANCELED when `cancel` aborts first, and the host timer is cleared then. */
+function sleep(ms: number, cancel: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (cancel.aborted) {
+      reject(new KernelError('ECANCELED', 'the timer was canceled'));
+      return;
+    }
+    const done = () => {
+      cancel.removeEventListener('abort', stop);
+      resolve();
+    };
+    const timer = ms === 0 ? setImmediate(done) : setTimeout(done, ms);
+    const stop = () => {
+      if (ms === 0) clearImmediate(timer as NodeJS.Immediate);
+      else clearTimeout(timer as NodeJS.Timeout);
+      reject(new KernelError('ECANCELED', 'the timer was canceled'));
+    };
+    cancel.addEventListener('abort', stop, { once: true });
+  });
+}
+
 function signalName(text: string): SignalName {
   const sig = parseSignal(text);
   if (sig === undefined) throw new KernelError('EINVAL', `unknown signal '${text.slice(0, 32)}'`);
@@ -81,7 +103,7 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       close: (fd) => files.close(fd),
       pipe: () => files.pipe(),
     },
-    tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.counters.addTokens(proc.agentId, n) }, () => {
+    tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.counters.addTokens(proc.agentId, n), openStream: () => files.openStream() }, () => {
       const tracker = writeTracker(vfs);
       const flushed = flushAgentWrites(host, proc.agentId);
       if (flushed !== undefined) tracker.pendingUntil(flushed);
@@ -125,6 +147,9 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       return host.reap(pid);
     },
     checkpoint: () => host.checkpointNow(proc),
+    sleep,
+    cancel: (id) => proc.sandbox?.cancel(id) ?? false,
+    randomBytes: (length) => new Uint8Array(randomBytes(length)),
   };
   return ctx;
 }

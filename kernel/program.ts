@@ -15,6 +15,8 @@ export interface Program {
   readonly source: string;
   /** The source map from `source` back to the author's file, for a compiled program. */
   readonly sourceMap?: string;
+  /** For a bundle: the folder the source map's `sources` are relative to (its files are shown relative to the working directory). */
+  readonly sourceBase?: string;
 }
 
 /** The largest program source, bytes (UTF-16 units): a program is agent input too. */

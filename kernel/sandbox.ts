@@ -7,19 +7,23 @@
  */
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import ivm from 'isolated-vm';
-import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { CallScope } from '../syscalls/context.ts';
 import { KernelError } from '../syscalls/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
+import { shown } from './program-build.ts';
 import type { Program } from './program.ts';
+import { compileLayer, compileRuntime, LAYERS, RUNTIME_PREFIX, type LayerName } from './runtime-bundle.ts';
 
-const RUNTIME_FILE = 'agent-runtime.js';
-const RUNTIME_SOURCE = readFileSync(new URL('../userspace/runtime.js', import.meta.url), 'utf8');
+/** The most asynchronous calls one process may have outstanding (EAGAIN past it). */
+export const MAX_OUTSTANDING = 1024;
 const WRAPPER_HEAD = '__start(async function main() {';
 const MAX_ERROR_TEXT = 8192;
 
 /** How a sandbox's program ended, as far as the isolate can tell. */
 export type SandboxEnd =
-  | { readonly kind: 'returned' }
+  /** main settled, nothing ran and nothing referenced was outstanding: the process ends with `status` (0, or process.exitCode). */
+  | { readonly kind: 'returned'; readonly status: number }
   | { readonly kind: 'threw'; readonly error: string }
   | { readonly kind: 'memory-limit' }
   /** V8 hit a catastrophic out-of-memory path; isolated-vm quarantined the isolate instead of aborting the process. */
@@ -36,16 +40,40 @@ export interface BootRecord {
   readonly argNodes: number;
   readonly argDepth: number;
   readonly argv: readonly string[];
+  /** The program's name, for process.argv[1]. */
+  readonly program: string;
+  readonly env: Readonly<Record<string, string>>;
   readonly pid: number;
+  readonly ppid: number;
   readonly agentId: string;
 }
 
+/** The wire form of a reply, as the runtime reads it: one tagged union. */
+type WireReply =
+  | { readonly t: 'value'; readonly v: unknown; readonly sig?: readonly string[] }
+  | { readonly t: 'fault'; readonly errno: string; readonly message: string; readonly sig?: readonly string[] }
+  | { readonly t: 'wait'; readonly ticket: number }
+  | { readonly t: 'queued'; readonly id: number };
+
+/** wire tags a final reply for ring 3. */
+function wire(reply: Exclude<Reply, { later: unknown }>): WireReply {
+  const sig = reply.sig === undefined ? {} : { sig: reply.sig };
+  return 'errno' in reply ? { t: 'fault', errno: reply.errno, message: reply.message, ...sig } : { t: 'value', v: reply.v, ...sig };
+}
+
 export interface SandboxHooks {
-  syscall(nr: unknown, args: unknown[]): Reply;
+  /** syscall runs one syscall; `mode` says whether the caller sleeps for it (blocking) or gets a completion (async). */
+  syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply;
   /** end is called at most once, when the program's main settles or the isolate dies on its own. */
   end(how: SandboxEnd): void;
-  /** idle is called when the program's synchronous part is done but main has not settled. */
+  /** idle is called when nothing runs in the isolate and the process goes on (main unsettled, or something outstanding). */
   idle(): void;
+}
+
+/** An asynchronous call outstanding: what cancels it, and whether it keeps the process alive. */
+interface Outstanding {
+  readonly controller: AbortController;
+  readonly ref: boolean;
 }
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -53,24 +81,30 @@ const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/
 /**
  * sourcePositions maps `file:line:col` positions of a compiled program back
  * to the author's source through its source map (a program without one is
- * its own source).
+ * its own source). In a bundle, each position names the file it came from,
+ * relative to the working directory.
  */
 function sourcePositions(program: Program): (text: string) => string {
   if (program.sourceMap === undefined) return (text) => text;
   let map: TraceMap | undefined;
   const at = new RegExp(`${escapeRegExp(program.filename)}:(\\d+):(\\d+)`, 'g');
+  const base = program.sourceBase;
+  const fileOf = (source: string | null): string => {
+    if (base === undefined || source === null) return program.filename;
+    return shown(resolve(base, source));
+  };
   return (text) =>
     text.replace(at, (whole, line: string, column: string) => {
       map ??= new TraceMap(program.sourceMap!);
       const pos = originalPositionFor(map, { line: Number(line), column: Math.max(0, Number(column) - 1) });
-      return pos.line === null ? whole : `${program.filename}:${pos.line}:${(pos.column ?? 0) + 1}`;
+      return pos.line === null ? whole : `${fileOf(pos.source)}:${pos.line}:${(pos.column ?? 0) + 1}`;
     });
 }
 
 /** agentStack keeps the agent-side frames of an error text, at the author's positions, and bounds its size. */
 function agentStack(text: string, toSource: (text: string) => string): string {
   // Drop the runtime's frames, isolated-vm's boundary marker and the kernel's one-line program wrapper (line 1, negative column).
-  const lines = text.slice(0, MAX_ERROR_TEXT * 4).split('\n').filter((l) => !l.includes(RUNTIME_FILE) && !l.includes('<isolated-vm boundary>') && !/:1:-\d+\)?$/.test(l));
+  const lines = text.slice(0, MAX_ERROR_TEXT * 4).split('\n').filter((l) => !l.includes(RUNTIME_PREFIX) && !l.includes('<isolated-vm boundary>') && !/:1:-\d+\)?$/.test(l));
   return toSource(lines.join('\n')).slice(0, MAX_ERROR_TEXT);
 }
 
@@ -89,6 +123,17 @@ function syntaxMessage(program: Program, err: unknown, toSource: (text: string) 
  * the reply is ready the kernel stores it, raises the flag and notifies, and
  * the runtime collects it with `__collect(ticket)`. Disposing the isolate
  * interrupts the wait.
+ *
+ * Asynchronous syscalls: the isolate gets `{ queued: id }` at once; the
+ * completion is queued host-side and delivered, in batches and in order,
+ * through the runtime's `complete` entry point, which only the kernel holds
+ * (a Reference taken from the runtime before the program runs). Cancelling
+ * (SYS_CANCEL) or ending the process aborts the call's work.
+ *
+ * The process ends (Node's rule) when main has settled, nothing runs in the
+ * isolate and no referenced asynchronous call is outstanding; a main that
+ * never settles with nothing outstanding leaves the process idle (blocked)
+ * until a signal or a limit ends it.
  */
 export class Sandbox {
   private readonly isolate: ivm.Isolate;
@@ -98,10 +143,21 @@ export class Sandbox {
   private script: ivm.Script | undefined;
   private readonly hooks: SandboxHooks;
   private readonly wake = new Int32Array(new SharedArrayBuffer(4));
-  private readonly ready = new Map<number, Reply>();
-  /** The runtime's signal entry point, held host-side only (never handed to the isolate). */
+  private readonly ready = new Map<number, WireReply>();
+  /** The runtime's signal and completion entry points, held host-side only (never handed to the isolate). */
   private readonly deliverRef: ivm.Reference;
+  private readonly completeRef: ivm.Reference;
+  /** Aborted when the sandbox is disposed: the cancel signal of blocking calls. */
+  private readonly lifetime = new AbortController();
+  private readonly outstanding = new Map<number, Outstanding>();
+  private refs = 0;
+  private nextCall = 1;
+  private completions: { id: number; reply: WireReply }[] = [];
+  private flushing = false;
+  /** main's exit status once it has settled (process.exitCode may update it). */
+  private mainStatus: number | undefined;
   private nextTicket = 1;
+  private readonly layers = new Set<LayerName>();
   /** The ticket the isolate is sleeping on, if any. */
   private waiting: number | undefined;
   /**
@@ -133,11 +189,20 @@ export class Sandbox {
       this.context = this.isolate.createContextSync();
       const global = this.context.global;
       global.setSync('__syscall', new ivm.Callback((nr: unknown, ...args: unknown[]) => this.enter(nr, args)));
+      global.setSync('__async', new ivm.Callback((ref: unknown, nr: unknown, ...args: unknown[]) => this.enterAsync(ref === true, nr, args)));
       global.setSync('__collect', new ivm.Callback((ticket: unknown) => this.collect(ticket)));
       global.setSync('__wake', new ivm.ExternalCopy(this.wake.buffer).copyInto({ release: true }));
-      global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.finish(code === 0 ? { kind: 'returned' } : { kind: 'threw', error: agentStack(String(text), this.toSource) })));
+      global.setSync('__layer', new ivm.Callback((name: unknown) => this.loadLayer(name)));
+      global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.settled(code, text)));
       global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
-      this.deliverRef = this.isolate.compileScriptSync(RUNTIME_SOURCE, { filename: RUNTIME_FILE }).runSync(this.context, { reference: true }) as ivm.Reference;
+      const runtime = compileRuntime(this.isolate);
+      runtime.runSync(this.context);
+      runtime.release();
+      const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown }>;
+      this.deliverRef = entry.getSync('deliver', { reference: true }) as ivm.Reference;
+      this.completeRef = entry.getSync('complete', { reference: true }) as ivm.Reference;
+      entry.release();
+      global.deleteSync('__entry');
     } catch (err) {
       this.isolate.dispose();
       throw err;
@@ -171,14 +236,106 @@ export class Sandbox {
     }
   }
 
-  private enter(nr: unknown, args: unknown[]): unknown {
-    const reply = this.hooks.syscall(nr, args);
-    if (!('later' in reply)) return reply;
+  /** loadLayer runs runtime layer `name` in the isolate, once (the runtime asks on a program's first use of it). */
+  private loadLayer(name: unknown): boolean {
+    if (typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
+    this.layers.add(name as LayerName);
+    const layer = compileLayer(this.isolate, name as LayerName);
+    try {
+      layer.runSync(this.context);
+    } finally {
+      layer.release();
+    }
+    return true;
+  }
+
+  /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
+  private settled(code: unknown, text: unknown): void {
+    if (typeof text === 'string' && text !== '') {
+      this.finish({ kind: 'threw', error: agentStack(text, this.toSource) });
+      return;
+    }
+    this.mainStatus = typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1;
+  }
+
+  private enter(nr: unknown, args: unknown[]): WireReply {
+    const reply = this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking');
+    if (!('later' in reply)) return wire(reply);
     const ticket = this.nextTicket++;
     this.waiting = ticket;
     this.sleepStart = this.isolate.cpuTime;
     void reply.later.then((final) => this.answer(ticket, final));
-    return { wait: ticket };
+    return { t: 'wait', ticket };
+  }
+
+  /** enterAsync starts an asynchronous call: a reply at once, or `queued` and a completion later. EAGAIN past MAX_OUTSTANDING. */
+  private enterAsync(ref: boolean, nr: unknown, args: unknown[]): WireReply {
+    if (this.outstanding.size >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
+    const controller = new AbortController();
+    const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
+    if (!('later' in reply)) return wire(reply);
+    const id = this.nextCall++;
+    this.outstanding.set(id, { controller, ref });
+    if (ref) this.refs++;
+    void reply.later.then((final) => this.complete(id, final));
+    return { t: 'queued', id };
+  }
+
+  /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */
+  cancel(id: number): boolean {
+    const call = this.outstanding.get(id);
+    if (call === undefined || call.controller.signal.aborted) return false;
+    call.controller.abort();
+    return true;
+  }
+
+  /** complete queues the completion of call `id` for delivery. */
+  private complete(id: number, reply: Reply): void {
+    const call = this.outstanding.get(id);
+    if (this.ended || call === undefined) return;
+    this.outstanding.delete(id);
+    if (call.ref) this.refs--;
+    this.completions.push({ id, reply: 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply) });
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => void this.flush());
+    }
+  }
+
+  /** flush delivers queued completions, one batch at a time and in order, each behind anything running in the isolate. */
+  private async flush(): Promise<void> {
+    while (!this.ended && this.completions.length > 0) {
+      const batch = this.completions;
+      this.completions = [];
+      this.entered++;
+      try {
+        await this.completeRef.apply(undefined, [batch], { arguments: { copy: true } });
+      } catch (err) {
+        this.failedEntry(err);
+      } finally {
+        this.entered--;
+      }
+    }
+    this.flushing = false;
+    this.afterEntry();
+  }
+
+  /** failedEntry handles a host→isolate call that failed: out of memory ends the program; anything else was reported by the runtime or is a disposed isolate. */
+  private failedEntry(err: unknown): void {
+    if (!this.ended && /memory limit/i.test(err instanceof Error ? err.message : String(err))) {
+      this.releaseHandles();
+      this.finish({ kind: 'memory-limit' });
+    }
+  }
+
+  /** afterEntry runs when a host→isolate call is over: the process ends if main settled and nothing keeps it, else it is idle. */
+  private afterEntry(): void {
+    if (this.ended || this.entered > 0 || this.waiting !== undefined) return;
+    if (this.mainStatus !== undefined && this.refs === 0 && this.completions.length === 0) {
+      this.finish({ kind: 'returned', status: this.mainStatus });
+      return;
+    }
+    this.hooks.idle();
   }
 
   /** answer hands the reply of a blocked call to the sleeping isolate (once per ticket). */
@@ -187,14 +344,14 @@ export class Sandbox {
     this.waiting = undefined;
     this.sleptNs += this.isolate.cpuTime - (this.sleepStart ?? 0n);
     this.sleepStart = undefined;
-    this.ready.set(ticket, reply);
+    this.ready.set(ticket, 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply));
     Atomics.store(this.wake, 0, 1);
     Atomics.notify(this.wake, 0);
   }
 
   private collect(ticket: unknown): unknown {
     const reply = typeof ticket === 'number' ? this.ready.get(ticket) : undefined;
-    if (reply === undefined) return { errno: 'EINVAL', message: 'no reply is waiting for that ticket' };
+    if (reply === undefined) return { t: 'fault', errno: 'EINVAL', message: 'no reply is waiting for that ticket' };
     this.ready.delete(ticket as number);
     return reply;
   }
@@ -222,14 +379,11 @@ export class Sandbox {
     } catch (err) {
       // Disposed meanwhile, or the handler's error was already reported through __settle;
       // but a handler that runs the isolate out of memory ends the program here.
-      if (!this.ended && /memory limit/i.test(err instanceof Error ? err.message : String(err))) {
-        this.releaseHandles();
-        this.finish({ kind: 'memory-limit' });
-      }
+      this.failedEntry(err);
     } finally {
       this.entered--;
     }
-    if (!this.ended && this.entered === 0 && this.waiting === undefined) this.hooks.idle();
+    this.afterEntry();
   }
 
   /** start runs the program; the returned promise settles when its synchronous part is done. */
@@ -240,7 +394,7 @@ export class Sandbox {
     try {
       await this.script.run(this.context);
       this.entered--;
-      if (!this.ended && this.entered === 0) this.hooks.idle();
+      this.afterEntry();
     } catch (err) {
       this.entered--;
       if (this.ended) return;
@@ -256,7 +410,17 @@ export class Sandbox {
   private finish(how: SandboxEnd): void {
     if (this.ended) return;
     this.ended = true;
+    this.abortAll();
     this.hooks.end(how);
+  }
+
+  /** abortAll cancels every call still running for the process (timers, tool calls, fetches): nothing outlives it. */
+  private abortAll(): void {
+    if (!this.lifetime.signal.aborted) this.lifetime.abort();
+    for (const call of this.outstanding.values()) call.controller.abort();
+    this.outstanding.clear();
+    this.refs = 0;
+    this.completions = [];
   }
 
   /** cpuTimeNs is the CPU time the program has used: the isolate's, less its sleep in blocked calls. */
@@ -279,6 +443,7 @@ export class Sandbox {
   /** dispose stops the isolate at once, even mid-loop, and frees it. Idempotent. */
   dispose(): void {
     this.ended = true;
+    this.abortAll();
     if (this.isolate.isDisposed) return;
     this.releaseHandles();
     this.isolate.dispose();
@@ -288,6 +453,7 @@ export class Sandbox {
   private releaseHandles(): void {
     try {
       this.deliverRef.release();
+      this.completeRef.release();
       this.script?.release();
       this.context.release();
     } catch {

@@ -6,10 +6,14 @@
  * two records a second), parks the call while
  * the process is stopped, charges the kernel's own time for it to the tree,
  * and hands queued handler signals to the reply (the syscall boundary).
+ * A timer (SYS_TIMER) past the limits is not refused: it waits for the next
+ * window, so an event loop that spins on timers slows down instead of failing.
+ * An asynchronous call leaves the process's state alone (the process goes on
+ * running); its completion is held while the process is stopped.
  */
 import type { DecisionRecorder } from '../syscalls/context.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { ROW_BY_NR } from '../syscalls/table.ts';
+import { ROW_BY_NR, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import { takeHandlerSignals } from './process-signals.ts';
 import type { Process } from './process.ts';
 
@@ -49,12 +53,19 @@ export function recordRefusals(host: GateHost, proc: Process, refused: number): 
   }
 }
 
-/** syscallGate runs `run` (the dispatch of syscall `nr`) for `proc` through the gate. */
-export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () => Reply): Reply {
+const TIMER_NR = SYSCALL_NUMBERS.SYS_TIMER;
+
+/** syscallGate runs `run` (the dispatch of syscall `nr`) for `proc` through the gate; `mode` says whether the caller sleeps for the reply. */
+export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () => Reply, mode: 'blocking' | 'async' = 'blocking'): Reply {
   proc.syscalls++;
-  proc.state = 'running';
+  if (mode === 'blocking') proc.state = 'running';
   const lineage = proc.lineage;
   const verdict = lineage.admit(Date.now(), (refused) => recordRefusals(host, proc, refused));
+  if (verdict !== 'ok' && nr === TIMER_NR) {
+    // A timer waits for the tree's next window rather than failing.
+    const later = new Promise<Reply>((resolve) => proc.addTimer(lineage.windowRemainingMs(Date.now()), () => resolve(settled(syscallGate(host, proc, nr, run, mode)))));
+    return { later };
+  }
   if (verdict !== 'ok') {
     const share = lineage.overShare;
     const rule = share ? SHARE_RULE : RATE_RULE;
@@ -77,6 +88,7 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
     if (name !== undefined) host.observeSyscall(name, ms / 1000);
   }
   if (!('later' in reply)) return withSignals(proc, reply);
+  if (mode === 'async') return { later: reply.later.then(async (final) => (await proc.continued(), withSignals(proc, final))) };
   proc.state = proc.stopped ? 'stopped' : 'blocked';
   return {
     later: reply.later.then(async (final) => {

@@ -189,7 +189,7 @@ export interface ToolCalls {
    * time and output limits. ENOENT unknown tool, EINVAL schema error,
    * ETIMEDOUT, EFBIG output too large, EIO (or the tool's own errno) when it fails.
    */
-  call(tool: string, args: JsonValue): ToolResult | Promise<ToolResult>;
+  call(tool: string, args: JsonValue, cancel?: AbortSignal): ToolResult | Promise<ToolResult>;
 }
 
 /** SyscallContext is the calling process as the dispatcher and handlers see it. */
@@ -223,6 +223,21 @@ export interface SyscallContext {
   wait(pid: number): Promise<WaitResult>;
   /** checkpoint snapshots the agent's memory under state/checkpoints/<n>. */
   checkpoint(): Promise<CheckpointInfo>;
+  /** sleep resolves after `ms` (at once for 0, on the next turn); ECANCELED when `cancel` aborts first. The timer never outlives the process. */
+  sleep(ms: number, cancel: AbortSignal): Promise<void>;
+  /** cancel aborts the caller's outstanding asynchronous call `id`; false if there is none (it completed, or never was). */
+  cancel(id: number): boolean;
+  /** randomBytes returns `length` bytes from the kernel's cryptographic generator. */
+  randomBytes(length: number): Uint8Array;
+}
+
+/**
+ * CallScope is what one syscall carries besides its arguments: `cancel`
+ * aborts when the call is canceled (SYS_CANCEL of an asynchronous call) or
+ * its process ends; a handler whose work outlives the call stops it then.
+ */
+export interface CallScope {
+  readonly cancel: AbortSignal;
 }
 
 /** ApprovalTicket describes a call waiting for an operator's decision. */

@@ -13,7 +13,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import type { Access, AccessRequest, Decision, KernelServices, PolicyAnswer, SyscallContext } from './context.ts';
+import type { Access, AccessRequest, CallScope, Decision, KernelServices, PolicyAnswer, SyscallContext } from './context.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
 /** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
@@ -77,10 +77,10 @@ function settle(value: unknown): Reply {
   return { later: value.then((v: unknown) => ({ v }), fault) };
 }
 
-function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>): Reply {
+function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>, call: CallScope): Reply {
   try {
     return match(row.impl as AnyRow['impl'])
-      .with({ kind: 'handler' }, (impl) => settle((impl.run as (c: SyscallContext, a: Decoded<Schema>) => unknown)(ctx, args)))
+      .with({ kind: 'handler' }, (impl) => settle((impl.run as (c: SyscallContext, a: Decoded<Schema>, s: CallScope) => unknown)(ctx, args, call)))
       .with({ kind: 'enosys' }, (impl) => ({ errno: 'ENOSYS' as const, message: `${row.name} is not implemented yet (${impl.until})` }))
       .exhaustive();
   } catch (err) {
@@ -113,7 +113,7 @@ function afterRecorded(services: KernelServices, ctx: SyscallContext, seq: numbe
 }
 
 /** awaitApproval blocks the caller until the call is approved (then runs it) or denied or timed out. */
-async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision): Promise<Reply> {
+async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision, call: CallScope): Promise<Reply> {
   try {
     const answer = await services.approvals.ask({
       pid: ctx.pid,
@@ -135,13 +135,18 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       policyVersion: decision.policyVersion,
     });
     if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
-    return await later(afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args)));
+    if (call.cancel.aborted) return { errno: 'ECANCELED', message: `${row.name} was canceled while waiting for approval` };
+    return await later(afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args, call)));
   } catch (err) {
     return fault(err);
   }
 }
 
-export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unknown, raw: readonly unknown[]): Reply {
+/**
+ * dispatch runs syscall `nr` with `raw` arguments for `ctx`; `call.cancel`
+ * aborts when the call is canceled or its process ends.
+ */
+export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unknown, raw: readonly unknown[], call: CallScope): Reply {
   const row = typeof nr === 'number' ? ROW_BY_NR[nr] : undefined;
   if (row === undefined) {
     const name = `#${typeof nr === 'number' || typeof nr === 'string' ? String(nr).slice(0, 32) : typeof nr}`;
@@ -170,12 +175,12 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
       args,
     });
     return match(decision.effect)
-      .with('allow', (): Reply => afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args as Decoded<Schema>)))
+      .with('allow', (): Reply => afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args as Decoded<Schema>, call)))
       .with('deny', (): Reply => {
         if (decision.onViolation !== undefined) ctx.violation(decision.onViolation, `${row.name} denied by ${decision.rule}`);
         return { errno: 'EACCES', message: `${row.name} denied by ${decision.rule}: ${decision.reason}` };
       })
-      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, args as Decoded<Schema>, request, decision) }))
+      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, args as Decoded<Schema>, request, decision, call) }))
       .exhaustive();
   } catch (err) {
     return fault(err);

@@ -28,6 +28,7 @@ export const ERRNO = {
   ENOEXEC: 8,
   EINTR: 4,
   ETIMEDOUT: 110,
+  ECANCELED: 125,
 } as const;
 
 export type Errno = keyof typeof ERRNO;

@@ -5,7 +5,7 @@
  * pipeline for every row (decode → authorize → record → implementation).
  */
 import { ARG_LIMITS, bool, bytes, type Decoded, int, json, list, oneOf, optional, type Schema, shape, str, stringRecord } from './schema.ts';
-import type { SyscallContext } from './context.ts';
+import type { CallScope, SyscallContext } from './context.ts';
 import { sysCheckpolicy } from './handlers/checkpolicy.ts';
 import { sysClose } from './handlers/close.ts';
 import { sysExec } from './handlers/exec.ts';
@@ -25,6 +25,9 @@ import { sysSigprocmask } from './handlers/sigprocmask.ts';
 import { sysSpawn } from './handlers/spawn.ts';
 import { sysWait } from './handlers/wait.ts';
 import { sysWrite } from './handlers/write.ts';
+import { sysTimer } from './handlers/timer.ts';
+import { sysCancel } from './handlers/cancel.ts';
+import { sysRandom } from './handlers/random.ts';
 
 /**
  * PolicyPoint says what resource a row touches, for the authorizer and the
@@ -39,7 +42,7 @@ export type PolicyPoint = {
 };
 
 export type Implementation<S extends Schema> =
-  | { readonly kind: 'handler'; readonly run: (ctx: SyscallContext, args: Decoded<S>) => unknown }
+  | { readonly kind: 'handler'; readonly run: (ctx: SyscallContext, args: Decoded<S>, call: CallScope) => unknown }
   | { readonly kind: 'enosys'; readonly until: string };
 
 export interface SyscallRow<N extends string = string, S extends Schema = Schema> {
@@ -59,7 +62,7 @@ function row<const N extends string, const S extends Schema>(
   name: N,
   args: S,
   policy: PolicyPoint,
-  run: ((ctx: SyscallContext, args: Decoded<NoInfer<S>>) => unknown) | Enosys,
+  run: ((ctx: SyscallContext, args: Decoded<NoInfer<S>>, call: CallScope) => unknown) | Enosys,
   note: string,
 ): SyscallRow<N, S> {
   const impl: Implementation<S> = typeof run === 'function' ? { kind: 'handler', run } : run;
@@ -108,6 +111,9 @@ export const SYSCALL_TABLE = [
   row(16, 'SYS_WAIT',        { pid: PID },                                                               { resource: 'process', access: 'read' },  sysWait,        'blocks until the child exits; reaps it'),
   row(17, 'SYS_PIPE',        {},                                                                         { resource: 'self', access: 'none' },     sysPipe,        '64 KiB, blocking reads and writes, EPIPE without readers'),
   row(18, 'SYS_CHECKPOINT',  {},                                                                         { resource: 'self', access: 'write' },    sysCheckpoint,  'as SIGUSR1: snapshot mem/ to state/checkpoints/<n>'),
+  row(19, 'SYS_TIMER',       { ms: int(0, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysTimer,       'completes after ms; the event loop\'s timers ride on it; past the tree\'s syscall rate it waits for the next second instead of failing'),
+  row(20, 'SYS_CANCEL',      { id: int(1, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysCancel,      'cancels one of the caller\'s outstanding asynchronous calls (it completes with ECANCELED); false if none'),
+  row(21, 'SYS_RANDOM',      { length: int(1, 65536) },                                                  { resource: 'self', access: 'read' },     sysRandom,      'bytes from the kernel\'s cryptographic generator (crypto.getRandomValues and randomUUID ride on it)'),
 ] as const;
 
 export type AnyRow = (typeof SYSCALL_TABLE)[number];

@@ -10,7 +10,10 @@ import { Kernel } from '../kernel/kernel.ts';
 import { parsePolicy } from '../kernel/policy/load.ts';
 import { programFromSource } from '../kernel/program.ts';
 import type { DecisionInput } from '../syscalls/context.ts';
+import { WEB_GLOBAL_NAMES } from '../userspace/web/names.js';
 import { capture, runAgent, type RunResult } from './helpers.ts';
+
+const TIMERS = ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask'];
 
 const execArgs: unknown[] = [];
 let records = 0;
@@ -26,15 +29,21 @@ const kernel = new Kernel({
 });
 const TOOLS = { manifest: { capabilities: ['tool:*'] } };
 
-/** Ring-3 helpers every probe starts with: report, and a search for host-realm objects. */
+/**
+ * Ring-3 helpers every probe starts with: report, and a search for host-realm
+ * objects. The isolate has a `process` of its own (Node's module for agent
+ * programs, from the runtime): a host one would be Node's, with `dlopen`,
+ * `versions.node` and release name 'node'.
+ */
 const PRELUDE = String.raw`
 const report = (escaped, detail) => console.log(JSON.stringify({ escaped, detail }));
+const hostProcess = (p) => p !== null && typeof p === 'object' && (typeof p.dlopen === 'function' || (p.versions !== undefined && p.versions.node !== undefined) || (p.release !== undefined && p.release.name === 'node'));
 function hostish(x) {
   if (x === null || (typeof x !== 'object' && typeof x !== 'function')) return false;
-  try { if ('process' in x || 'require' in x || 'Buffer' in x || 'global' in x) return true; } catch (e) {}
+  try { if ('require' in x || hostProcess(x.process) || hostProcess(x)) return true; } catch (e) {}
   try {
     const F = x.constructor && x.constructor.constructor;
-    if (typeof F === 'function' && F('return typeof process + typeof require')() !== 'undefinedundefined') return true;
+    if (typeof F === 'function' && (F('return typeof require')() !== 'undefined' || hostProcess(F('return typeof process === "undefined" ? null : process')()))) return true;
   } catch (e) {}
   return false;
 }
@@ -61,7 +70,8 @@ afterAll(() => {
   expect(kernel.liveIsolates()).toBe(0);
 });
 
-const NOT_DEFINED = 'ReferenceError: process is not defined';
+/** What `process` is in ring 3: the runtime's, never the host's. */
+const RING3_PROCESS = 'agent-kernel/undefined/undefined';
 /** SYS_EXEC of a tool nobody registered: ENOSYS before the tool registry, ENOENT after. */
 const UNKNOWN_TOOL = expect.stringMatching(/^(ENOSYS|ENOENT)$/);
 
@@ -72,10 +82,10 @@ describe('escape attempts, each failing inside the isolate', () => {
     ['syscall.constructor', 'syscall.constructor'],
     ['console.log.constructor.constructor', 'console.log.constructor.constructor'],
     ['sys.SyscallError.constructor', 'sys.SyscallError.constructor'],
-  ])('%s("return process")() finds no process', async (_name, expr) => {
-    const { escaped, detail } = await attempt(`let got; try { got = ${expr}('return process')(); } catch (e) { got = e.name + ': ' + e.message; }
-      report(typeof got !== 'string' || scan([${expr}('return this')()]).length > 0, got);`);
-    expect(detail).toBe(NOT_DEFINED);
+  ])('%s("return process")() finds only the runtime\'s process, no host one', async (_name, expr) => {
+    const { escaped, detail } = await attempt(`let got; try { const p = ${expr}('return process')(); got = [p.release.name, typeof p.versions.node, typeof p.dlopen].join('/'); } catch (e) { got = e.name + ': ' + e.message; }
+      report(hostProcess(${expr}('return process')()) || scan([${expr}('return this')()]).length > 0, got);`);
+    expect(detail).toBe(RING3_PROCESS);
     expect(escaped).toBe(false);
   });
 
@@ -110,14 +120,15 @@ describe('escape attempts, each failing inside the isolate', () => {
   it('Proxies as syscall arguments: their traps run only in the isolate (the runtime copies arguments into plain data before they cross), never in the host', async () => {
     const { escaped, detail } = await attempt(`
       const trapped = [], outcomes = [];
-      const handler = { get(t, k, r) { trapped.push(typeof process); return Reflect.get(t, k, r); }, ownKeys(t) { trapped.push(typeof process); return Reflect.ownKeys(t); } };
+      const where = () => (typeof require !== 'undefined' || hostProcess(globalThis.process) ? 'host' : 'isolate');
+      const handler = { get(t, k, r) { trapped.push(where()); return Reflect.get(t, k, r); }, ownKeys(t) { trapped.push(where()); return Reflect.ownKeys(t); } };
       for (const [nr, args] of [[SYS.SYS_STAT, [new Proxy({}, handler)]], [SYS.SYS_WRITE, [1, new Proxy(new Uint8Array(4), handler)]],
         [SYS.SYS_OPEN, [new Proxy(['mem'], handler), 'r']], [SYS.SYS_EXEC, ['tool', new Proxy({ a: 1 }, handler)]], [new Proxy({}, handler), []]]) {
         try { const r = syscall(nr, ...args); outcomes.push(r.errno || 'accepted'); } catch (e) { outcomes.push(e.name); }
       }
-      report(trapped.some((t) => t !== 'undefined') || outcomes.some((o) => o === 'accepted'), { outcomes, trapped: [...new Set(trapped)] });`);
+      report(trapped.some((t) => t !== 'isolate') || outcomes.some((o) => o === 'accepted'), { outcomes, trapped: [...new Set(trapped)] });`);
     // The Proxy of an array is copied as ['mem'] (a list where a path goes: EINVAL); the exec arguments as { a: 1 } (no such tool); the Proxy number as {} (no such syscall).
-    expect(detail).toEqual({ outcomes: ['EINVAL', 'EINVAL', 'EINVAL', UNKNOWN_TOOL, 'ENOSYS'], trapped: ['undefined'] });
+    expect(detail).toEqual({ outcomes: ['EINVAL', 'EINVAL', 'EINVAL', UNKNOWN_TOOL, 'ENOSYS'], trapped: ['isolate'] });
     expect(escaped).toBe(false);
   });
 
@@ -171,21 +182,20 @@ describe('escape attempts, each failing inside the isolate', () => {
     expect(escaped).toBe(false);
   });
 
-  it('eval, Function and its async/generator cousins cannot name require or process', async () => {
+  it('eval, Function and its async/generator cousins cannot name require, nor a host process', async () => {
     const { escaped, detail } = await attempt(`
       const out = {};
       const tries = { eval: () => eval('require'), indirect: () => (0, eval)('process'), Function: () => new Function('return require')(),
         async: () => (async function () {}).constructor('return process')(), generator: () => (function* () {}).constructor('yield require')().next() };
-      for (const [k, f] of Object.entries(tries)) { try { out[k] = typeof (await f()); } catch (e) { out[k] = e.name; } }
-      report(Object.values(out).some((v) => v !== 'ReferenceError'), out);`);
-    expect(detail).toEqual({ eval: 'ReferenceError', indirect: 'ReferenceError', Function: 'ReferenceError', async: 'ReferenceError', generator: 'ReferenceError' });
+      for (const [k, f] of Object.entries(tries)) { try { const v = await f(); out[k] = hostProcess(v) ? 'host process' : v !== null && typeof v === 'object' && v.release ? v.release.name : typeof v; } catch (e) { out[k] = e.name; } }
+      report(Object.values(out).some((v) => v !== 'ReferenceError' && v !== 'agent-kernel'), out);`);
+    expect(detail).toEqual({ eval: 'ReferenceError', indirect: 'agent-kernel', Function: 'ReferenceError', async: 'agent-kernel', generator: 'ReferenceError' });
     expect(escaped).toBe(false);
   });
 
   it('no host global and none of the boot-time hooks is reachable', async () => {
     const { escaped, detail } = await attempt(`
-      const names = ['process', 'require', 'module', 'exports', 'Buffer', 'global', 'setTimeout', 'setInterval', 'setImmediate', 'clearTimeout',
-        'queueMicrotask', 'fetch', 'structuredClone', 'ivm', '_ivm', '__syscall', '__collect', '__wake', '__settle', '__boot', '__start'];
+      const names = ['require', 'module', 'exports', 'ivm', '_ivm', '__syscall', '__async', '__collect', '__wake', '__settle', '__layer', '__boot', '__start', '__entry', '__register'];
       const present = names.filter((n) => n in globalThis || typeof globalThis[n] !== 'undefined');
       report(present.length > 0, present);`);
     expect(detail).toEqual([]);
@@ -193,26 +203,27 @@ describe('escape attempts, each failing inside the isolate', () => {
   });
 
   it('code smuggled out of the program wrapper runs after the runtime hid its hooks', async () => {
-    const body = `}, (globalThis.probe = [typeof __syscall, typeof __collect, typeof __wake, typeof __settle, typeof __boot, typeof process].join()));
-      console.log(JSON.stringify({ escaped: globalThis.probe !== 'undefined,undefined,undefined,undefined,undefined,undefined', detail: globalThis.probe }));
+    const body = `}, (globalThis.probe = [typeof __syscall, typeof __async, typeof __collect, typeof __wake, typeof __settle, typeof __layer, typeof __boot, typeof __entry].join()));
+      console.log(JSON.stringify({ escaped: globalThis.probe !== 'undefined,undefined,undefined,undefined,undefined,undefined,undefined,undefined', detail: globalThis.probe }));
       (function () {`;
     const { escaped, detail } = await attempt(body);
-    expect(detail).toBe('undefined,undefined,undefined,undefined,undefined,undefined');
+    expect(detail).toBe('undefined,undefined,undefined,undefined,undefined,undefined,undefined,undefined');
     expect(escaped).toBe(false);
   });
 
-  it('sys, syscall, console and SYS cannot be deleted, replaced, redefined or extended', async () => {
+  // console, timers and the web globals are writable like the platform's (polyfills replace them); the kernel's own names are not.
+  it('sys, syscall and SYS cannot be deleted, replaced, redefined or extended', async () => {
     const { escaped, detail } = await attempt(`
-      const open = sys.open, log = console.log, raw = syscall, read = SYS.SYS_READ;
-      const results = [Reflect.deleteProperty(globalThis, 'sys'), Reflect.deleteProperty(globalThis, 'syscall'), Reflect.deleteProperty(globalThis, 'console'),
-        Reflect.set(globalThis, 'sys', {}), Reflect.defineProperty(globalThis, 'syscall', { value: () => 0 }), Reflect.defineProperty(globalThis, 'console', { get() { return 1; } }),
-        Reflect.defineProperty(globalThis, 'SYS', { value: {} }), Reflect.set(sys, 'open', () => 0), Reflect.set(console, 'log', () => 0), Reflect.set(SYS, 'SYS_READ', 99),
+      const open = sys.open, raw = syscall, read = SYS.SYS_READ;
+      const results = [Reflect.deleteProperty(globalThis, 'sys'), Reflect.deleteProperty(globalThis, 'syscall'),
+        Reflect.set(globalThis, 'sys', {}), Reflect.defineProperty(globalThis, 'syscall', { value: () => 0 }),
+        Reflect.defineProperty(globalThis, 'SYS', { value: {} }), Reflect.set(sys, 'open', () => 0), Reflect.set(SYS, 'SYS_READ', 99), Reflect.set(sys.async, 'open', () => 0),
         Reflect.setPrototypeOf(sys, null), Reflect.setPrototypeOf(syscall, null), Reflect.set(sys, 'extra', 1), Reflect.set(syscall, 'extra', 1)];
       try { sys = 1; } catch (e) {}
-      const descriptors = ['sys', 'syscall', 'console', 'SYS'].map((n) => { const d = Object.getOwnPropertyDescriptor(globalThis, n); return d.configurable || d.writable; });
-      const unchanged = sys.open === open && console.log === log && syscall === raw && SYS.SYS_READ === read && Object.isFrozen(sys) && Object.isFrozen(syscall);
+      const descriptors = ['sys', 'syscall', 'SYS'].map((n) => { const d = Object.getOwnPropertyDescriptor(globalThis, n); return d.configurable || d.writable; });
+      const unchanged = sys.open === open && syscall === raw && SYS.SYS_READ === read && Object.isFrozen(sys) && Object.isFrozen(syscall);
       report(results.some(Boolean) || descriptors.some(Boolean) || !unchanged, { results, descriptors, unchanged });`);
-    expect(detail).toEqual({ results: Array(14).fill(false), descriptors: [false, false, false, false], unchanged: true });
+    expect(detail).toEqual({ results: Array(12).fill(false), descriptors: [false, false, false], unchanged: true });
     expect(escaped).toBe(false);
   });
 });
@@ -226,11 +237,12 @@ describe('the global scope', () => {
     'Uint8ClampedArray', 'WeakMap', 'WeakRef', 'WeakSet', 'WebAssembly', 'decodeURI', 'decodeURIComponent', 'encodeURI', 'encodeURIComponent', 'escape', 'eval',
     'globalThis', 'isFinite', 'isNaN', 'parseFloat', 'parseInt', 'undefined', 'unescape'];
 
-  it('holds only JavaScript builtins plus sys, SYS, syscall and console', async () => {
+  it('holds only JavaScript builtins plus the runtime: sys, SYS, syscall, the timers, the web globals, process, Buffer and global', async () => {
     const { exit, stdout } = await runAgent('console.log(JSON.stringify(Reflect.ownKeys(globalThis).map(String)));', { kernel });
     expect(exit.status).toBe(0);
     const names = JSON.parse(stdout) as string[];
-    expect(names.filter((n) => !BUILTINS.includes(n)).toSorted()).toEqual(['SYS', 'console', 'sys', 'syscall']);
+    const runtime = ['SYS', 'sys', 'syscall', 'console', ...TIMERS, ...WEB_GLOBAL_NAMES, 'process', 'Buffer', 'global', 'Symbol(agent-kernel.builtin)'];
+    expect(names.filter((n) => !BUILTINS.includes(n)).toSorted()).toEqual([...new Set(runtime)].toSorted());
   });
 });
 

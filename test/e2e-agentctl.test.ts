@@ -142,7 +142,9 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   it('an agent idle on a promise that never settles keeps agentctl run running until Ctrl-C (SIGINT: 131)', async () => {
     const file = agentFile('forever.js', "console.log('waiting'); await new Promise(() => {});");
     const forever = agentctl([file]);
-    await new Promise((r) => setTimeout(r, 2500));
+    // Started, idle, and still there a second later: an unsettled main with nothing outstanding waits (for a signal).
+    for (let i = 0; i < 1000 && forever.stdout() === ''; i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 1000));
     expect(forever.child.exitCode).toBeNull();
     forever.child.kill('SIGINT');
     const out = await forever.done;

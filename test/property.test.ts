@@ -139,7 +139,7 @@ describe('dispatch, called directly', () => {
         const { kernel, ctx } = contexts[which]!;
         let reply: Reply;
         try {
-          reply = dispatch(kernel.services, ctx, nr, args);
+          reply = dispatch(kernel.services, ctx, nr, args, { cancel: new AbortController().signal });
         } catch (err) {
           throw new Error(`dispatch threw for ${String(nr)}: ${String(err)}`, { cause: err });
         }
@@ -161,7 +161,7 @@ describe('dispatch, called directly', () => {
   // (the copy gives the host a plain object). Turn into it() once fixed.
   it('an nr whose String() throws still gets ENOSYS', () => {
     const { kernel, ctx } = directContext(POLICIES.default!, new Map());
-    expect(dispatch(kernel.services, ctx, Object.create(null), [])).toMatchObject({ errno: 'ENOSYS' });
+    expect(dispatch(kernel.services, ctx, Object.create(null), [], { cancel: new AbortController().signal })).toMatchObject({ errno: 'ENOSYS' });
   });
 });
 

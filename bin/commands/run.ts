@@ -11,7 +11,7 @@ import type { AgentManifest } from '../../kernel/capabilities.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { limitsFromPolicy, type LimitRequest } from '../../kernel/limits.ts';
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
-import { programFromFile } from '../../kernel/program.ts';
+import { buildProgramFile } from '../../kernel/program-build.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
@@ -90,7 +90,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
-    const program = programFromFile(file);
+    const program = await buildProgramFile(file);
     const approver = chooseApprover(options.approve);
     approvals = approver;
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });

@@ -13,7 +13,8 @@ import { ClusterNode } from '../cluster/node.ts';
 import { Kernel } from '../kernel.ts';
 import { limitsFromPolicy } from '../limits.ts';
 import { loadPolicyFile } from '../policy/load.ts';
-import { programFromFile, type Program } from '../program.ts';
+import { buildProgramFile } from '../program-build.ts';
+import type { Program } from '../program.ts';
 import { FileDecisionLog } from '../recorder/file-log.ts';
 import { openSharedStorage } from './shared-storage.ts';
 import { buildRegistry, parseToolsConfig } from '../tools/config.ts';
@@ -45,7 +46,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   const principals = PrincipalStore.open(principalsFile(config.stateDir), token);
   const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
   const programs: Record<string, Program> = {};
-  for (const [name, path] of Object.entries(config.programs)) programs[name] = programFromFile(path);
+  for (const [name, path] of Object.entries(config.programs)) programs[name] = await buildProgramFile(path);
   const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile)] });
   const log = new FileDecisionLog(config.logFile, { durable: config.durable, segmentBytes: config.segmentBytes });
   // With redis: the node's decision stream beside the file log, and the mounts on Redis.

@@ -10,6 +10,13 @@
  * following it is another, separately decided call). The body is read up to
  * the output limit (EFBIG past it); the timeout aborts the request.
  *
+ * With `stream: true`, for a process, the call returns once the headers are
+ * in, with `bodyFd`: an fd of the caller's that the kernel fills as the body
+ * arrives (SYS_READ pulls it a chunk at a time; the kernel reads on only as
+ * the agent does, the pipe holding at most 64 KiB). The output limit and the
+ * timeout hold for the whole body: past either the fd reads EFBIG or
+ * ETIMEDOUT; closing the fd (or exiting) stops the request.
+ *
  * Whatever the policy says about names, the tool connects only to public
  * unicast addresses (address-ranges.ts has the list: loopback, private,
  * link-local, CGNAT, multicast, reserved, and IPv6 forms carrying such an
@@ -18,6 +25,7 @@
  * is EACCES naming the host, the address and `allow_addresses`.
  */
 import { fetch, Headers, type Agent, type Response } from 'undici';
+import type { StreamWriter } from '../fd-table.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { guardedAgent } from './address-guard.ts';
 import { AddressPolicy } from './address-ranges.ts';
@@ -74,6 +82,46 @@ async function readCapped(response: Response, limit: number, name: string): Prom
 }
 
 /**
+ * pump copies `response`'s body into `sink` as the agent reads it, within
+ * `limit` bytes and until `deadline`; it stops the request when the agent
+ * closes the fd.
+ */
+async function pump(response: Response, sink: StreamWriter, limit: number, deadline: number): Promise<void> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) {
+    sink.end();
+    return;
+  }
+  const timer = setTimeout(() => {
+    sink.fail(new KernelError('ETIMEDOUT', 'http.fetch: the response body did not end in time'));
+    void reader.cancel().catch(() => undefined);
+  }, Math.max(0, deadline - Date.now()));
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        sink.end();
+        return;
+      }
+      total += value.byteLength;
+      if (total > limit) {
+        sink.fail(new KernelError('EFBIG', `http.fetch: response body is over the limit of ${limit} bytes`));
+        await reader.cancel().catch(() => undefined);
+        return;
+      }
+      await sink.write(value);
+    }
+  } catch (err) {
+    // The agent closed the fd (EPIPE), or the connection failed: either way the request stops.
+    sink.fail(err instanceof KernelError ? err : new KernelError('EIO', `http.fetch: the response body failed: ${err instanceof Error ? err.message : String(err)}`));
+    await reader.cancel().catch(() => undefined);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * httpFetchTool makes the tool. EINVAL if an entry of `allowAddresses` is not
  * an address or CIDR range.
  */
@@ -98,6 +146,8 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
         method: { enum: ['GET', 'POST'] },
         headers: { type: 'object', additionalProperties: { type: 'string', maxLength: 8192 }, maxProperties: 64 },
         body: { type: 'string', maxLength: maxRequestBytes },
+        bodyBase64: { type: 'string', maxLength: Math.ceil(maxRequestBytes / 3) * 4 },
+        stream: { type: 'boolean' },
       },
     },
     risk: 'medium',
@@ -107,7 +157,10 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
     async run(args: JsonObject, call) {
       const url = checkUrl(args.url as string);
       const method = (args.method as string | undefined) ?? 'GET';
-      if (method === 'GET' && args.body !== undefined) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
+      if (args.body !== undefined && args.bodyBase64 !== undefined) throw new KernelError('EINVAL', 'http.fetch: give body or bodyBase64, not both');
+      const body = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : ((args.body as string | undefined) ?? null);
+      if (method === 'GET' && body !== null) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
+      const started = Date.now();
       const headers = new Headers();
       for (const [key, value] of Object.entries((args.headers ?? {}) as Record<string, string>)) {
         if (FORBIDDEN_HEADERS.has(key.toLowerCase())) throw new KernelError('EINVAL', `http.fetch: header '${key}' cannot be set`);
@@ -115,18 +168,30 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       }
       let response: Response;
       try {
-        response = await fetch(url, { method, headers, body: (args.body as string | undefined) ?? null, redirect: 'manual', signal: call.signal, dispatcher });
+        response = await fetch(url, { method, headers, body, redirect: 'manual', signal: call.signal, dispatcher });
       } catch (err) {
         if (call.signal.aborted) throw call.signal.reason;
         if (err instanceof Error && err.cause instanceof KernelError) throw err.cause;
         const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
         throw new KernelError('EIO', `http.fetch: ${method} ${url.origin} failed${cause}`);
       }
-      const body = await readCapped(response, call.maxOutputBytes, 'http.fetch');
+      const head = { status: response.status, statusText: response.statusText, url: url.href, headers: Object.fromEntries(response.headers) };
+      if (args.stream === true && call.caller.openStream !== undefined) {
+        let sink: StreamWriter;
+        try {
+          sink = call.caller.openStream();
+        } catch (err) {
+          await response.body?.cancel().catch(() => undefined);
+          throw err;
+        }
+        void pump(response, sink, call.maxOutputBytes, started + call.timeoutMs);
+        return { ...head, bodyFd: sink.fd };
+      }
+      const received = await readCapped(response, call.maxOutputBytes, 'http.fetch');
       const type = response.headers.get('content-type') ?? '';
-      const out: Record<string, unknown> = { status: response.status, url: url.href, headers: Object.fromEntries(response.headers) };
-      if (type === '' || TEXTUAL.test(type)) out.body = new TextDecoder().decode(body);
-      else out.bodyBase64 = Buffer.from(body).toString('base64');
+      const out: Record<string, unknown> = { ...head };
+      if (type === '' || TEXTUAL.test(type)) out.body = new TextDecoder().decode(received);
+      else out.bodyBase64 = Buffer.from(received).toString('base64');
       return out as JsonObject;
     },
   };

@@ -55,6 +55,9 @@ function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: str
     spawn: unsupported,
     wait: unsupported,
     checkpoint: unsupported,
+    sleep: unsupported,
+    cancel: unsupported,
+    randomBytes: unsupported,
   };
   return ctx;
 }
@@ -94,9 +97,9 @@ export class McpGateway {
         inputSchema: { ...t.inputSchema, type: 'object' as const },
       })),
     }));
-    low.setRequestHandler(CallToolRequestSchema, async (request) => {
+    low.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const name = request.params.name;
-      const raw = dispatch(options.services, this.context(), SYSCALL_NUMBERS.SYS_EXEC, [name, request.params.arguments ?? null]);
+      const raw = dispatch(options.services, this.context(), SYSCALL_NUMBERS.SYS_EXEC, [name, request.params.arguments ?? null], { cancel: extra.signal });
       let reply = raw;
       while ('later' in reply) reply = await reply.later;
       return toCallResult(reply, options.registry.info(name)?.source);

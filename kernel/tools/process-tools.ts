@@ -23,6 +23,6 @@ export function processTools(registry: ToolRegistry, caller: ToolCaller, written
       const tracker = written();
       return texts.some((t) => tracker.wrote(t)) ? VFS_TO_EXEC : NONE;
     },
-    call: (tool, args) => registry.call(tool, args, caller),
+    call: (tool, args, cancel) => registry.call(tool, args, caller, cancel),
   };
 }

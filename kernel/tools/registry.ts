@@ -12,6 +12,7 @@
  * tool name and its arguments before the handler runs.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
+import type { StreamWriter } from '../fd-table.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import type { ToolResult } from '../../syscalls/context.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
@@ -27,6 +28,8 @@ export interface ToolCaller {
   readonly agentId: string;
   /** addTokens counts LLM tokens the call used against the agent's token budgets. */
   addTokens(tokens: number): void;
+  /** openStream, for a process, gives it a new fd to read a streamed body from; absent for callers outside the kernel. */
+  openStream?(): StreamWriter;
 }
 
 /** ToolInvocation is what a tool's run function gets besides its arguments. */
@@ -36,6 +39,8 @@ export interface ToolInvocation {
   readonly signal: AbortSignal;
   /** The output limit, bytes, for tools that can stop reading early. */
   readonly maxOutputBytes: number;
+  /** The tool's time limit, ms (a tool that goes on after answering, streaming a body, keeps to it). */
+  readonly timeoutMs: number;
 }
 
 export interface ToolSpec {
@@ -181,7 +186,7 @@ export class ToolRegistry {
    * within its timeout. Errors (thrown, or the promise's rejection) are
    * always KernelErrors: ENOENT, EINVAL, ETIMEDOUT, EFBIG, EIO or the tool's own.
    */
-  call(name: string, args: JsonValue, caller: ToolCaller): ToolResult | Promise<ToolResult> {
+  call(name: string, args: JsonValue, caller: ToolCaller, cancel?: AbortSignal): ToolResult | Promise<ToolResult> {
     const entry = this.tools.get(name);
     if (entry === undefined) throw new KernelError('ENOENT', `no tool '${name}'`);
     const { spec, validate } = entry;
@@ -189,21 +194,30 @@ export class ToolRegistry {
     if (!validate(input)) throw new KernelError('EINVAL', `tool '${name}': ${schemaError(validate)}`);
     const started = Date.now();
     const controller = new AbortController();
+    if (cancel?.aborted) throw new KernelError('ECANCELED', `tool '${name}' was canceled`);
     let output: JsonValue | Promise<JsonValue>;
     try {
-      output = spec.run(input, { caller, signal: controller.signal, maxOutputBytes: spec.maxOutputBytes });
+      output = spec.run(input, { caller, signal: controller.signal, maxOutputBytes: spec.maxOutputBytes, timeoutMs: spec.timeoutMs });
     } catch (err) {
       throw failure(name, err);
     }
     if (!(output instanceof Promise)) return finish(spec, output, started);
     return new Promise<ToolResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        controller.abort(new KernelError('ETIMEDOUT', `tool '${name}' timed out after ${spec.timeoutMs} ms`));
-        reject(controller.signal.reason as KernelError);
-      }, spec.timeoutMs);
+      const stop = (reason: KernelError) => {
+        controller.abort(reason);
+        reject(reason);
+      };
+      const timer = setTimeout(() => stop(new KernelError('ETIMEDOUT', `tool '${name}' timed out after ${spec.timeoutMs} ms`)), spec.timeoutMs);
+      // The caller's cancel (SYS_CANCEL, or its process ending) aborts the tool's I/O as a timeout does.
+      const onCancel = () => {
+        clearTimeout(timer);
+        stop(new KernelError('ECANCELED', `tool '${name}' was canceled`));
+      };
+      cancel?.addEventListener('abort', onCancel, { once: true });
       output.then(
         (value) => {
           clearTimeout(timer);
+          cancel?.removeEventListener('abort', onCancel);
           if (controller.signal.aborted) return;
           try {
             resolve(finish(spec, value, started));
@@ -213,6 +227,7 @@ export class ToolRegistry {
         },
         (err: unknown) => {
           clearTimeout(timer);
+          cancel?.removeEventListener('abort', onCancel);
           if (!controller.signal.aborted) reject(failure(name, err));
         },
       );

@@ -1,0 +1,179 @@
+/**
+ * buildProgramFile makes one script of an agent program that lives on the
+ * host's disk (`agentctl run`, agentd's registered programs): its own
+ * relative files and the npm packages of its project (the nearest folder
+ * above it with a package.json), in JavaScript, TypeScript or TSX, ESM or
+ * CommonJS, bundled by esbuild with the browser's conditions. Node's common
+ * built-in modules (`fs`, `node:path`, …) come from the runtime's node layer;
+ * any other built-in, a file outside the project folder, or code that does
+ * not compile is refused with one line naming the file (ENOEXEC). Building
+ * only reads files: no install script or other host code runs. The build is
+ * cached on disk by its inputs (path, size and mtime of every file it read)
+ * and reused while they are unchanged.
+ */
+import { build, type Message, type Plugin } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { KernelError } from '../syscalls/errno.ts';
+import { NODE_MODULES, REFUSED_MODULES } from '../userspace/node/index.js';
+import { MAX_PROGRAM_BYTES, type Program } from './program.ts';
+
+const PROVIDED: ReadonlySet<string> = new Set(NODE_MODULES);
+const NODE_BUILTINS: ReadonlySet<string> = new Set(builtinModules);
+const BUILTIN_NS = 'agent-builtin';
+/** Bump when the build's options change, so older cache entries are not reused. */
+const BUILD_VERSION = 1;
+
+interface CacheEntry {
+  readonly version: number;
+  readonly inputs: Record<string, [size: number, mtimeMs: number]>;
+  readonly source: string;
+  readonly sourceMap: string;
+}
+
+/** cacheDir is where builds are kept: $AGENT_KERNEL_CACHE, else $XDG_CACHE_HOME/agent-kernel/builds, else ~/.cache/agent-kernel/builds. */
+export function cacheDir(): string {
+  return process.env.AGENT_KERNEL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'agent-kernel', 'builds');
+}
+
+/** projectRoot is the nearest folder at or above `dir` with a package.json, else `dir`. */
+export function projectRoot(dir: string): string {
+  for (let at = dir; ; at = dirname(at)) {
+    try {
+      if (statSync(join(at, 'package.json')).isFile()) return at;
+    } catch {
+      // not here
+    }
+    if (dirname(at) === at) return dir;
+  }
+}
+
+/** shown names a file relative to the working directory when it is below it, else by its absolute path. */
+export function shown(file: string): string {
+  const near = relative(process.cwd(), file);
+  return near === '' || near.startsWith('..') ? file : near;
+}
+
+const bare = (name: string): string => (name.startsWith('node:') ? name.slice(5) : name);
+
+/** guard maps Node's built-ins to the runtime's node layer (or refuses them) and keeps every file inside the project folder. */
+function guard(root: string): Plugin {
+  return {
+    name: 'agent-kernel-guard',
+    setup(b) {
+      b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+        const name = bare(args.path);
+        if (!args.path.startsWith('node:') && !NODE_BUILTINS.has(name)) return undefined;
+        if (PROVIDED.has(name)) return { path: name, namespace: BUILTIN_NS };
+        const alternative = Object.hasOwn(REFUSED_MODULES, name) ? REFUSED_MODULES[name] : undefined;
+        return { errors: [{ text: `imports node:${name}, which agent programs cannot use${alternative === undefined ? '' : `; use ${alternative}`}` }] };
+      });
+      b.onLoad({ filter: /.*/, namespace: BUILTIN_NS }, (args) => ({
+        contents: `module.exports = globalThis[Symbol.for('agent-kernel.builtin')](${JSON.stringify(args.path)});`,
+        loader: 'js',
+      }));
+      b.onLoad({ filter: /.*/, namespace: 'file' }, (args) => {
+        if (args.path === root || args.path.startsWith(root + sep)) return undefined;
+        return { errors: [{ text: `${shown(args.path)} is outside the program's project folder ${root}` }] };
+      });
+    },
+  };
+}
+
+function readCache(file: string): CacheEntry | undefined {
+  try {
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as CacheEntry;
+    if (entry.version !== BUILD_VERSION) return undefined;
+    for (const [path, [size, mtimeMs]] of Object.entries(entry.inputs)) {
+      const st = statSync(path);
+      if (st.size !== size || st.mtimeMs !== mtimeMs) return undefined;
+    }
+    return entry;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeCache(file: string, entry: CacheEntry): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(entry), { mode: 0o600 });
+    renameSync(temp, file);
+  } catch {
+    // a cache that cannot be written only costs the next start a build
+  }
+}
+
+function firstError(errors: readonly Message[], root: string, fallback: string): string {
+  const first = errors[0];
+  if (first === undefined) return fallback;
+  const at = first.location ? `${shown(resolve(root, first.location.file))}:${first.location.line}:${first.location.column + 1}: ` : '';
+  return `${at}${first.text}`;
+}
+
+/**
+ * buildProgramFile bundles the program at `path` (as the operator named it).
+ * ENOENT if it cannot be read, ENOEXEC if it does not build, EFBIG past
+ * MAX_PROGRAM_BYTES.
+ */
+export async function buildProgramFile(path: string): Promise<Program> {
+  const entry = resolve(path);
+  try {
+    statSync(entry);
+  } catch {
+    throw new KernelError('ENOENT', `cannot read program ${path}`);
+  }
+  const root = projectRoot(dirname(entry));
+  const cacheFile = join(cacheDir(), `${createHash('sha256').update(`${entry}\0${BUILD_VERSION}`).digest('hex').slice(0, 32)}.json`);
+  const cached = readCache(cacheFile);
+  const done = (source: string, sourceMap: string): Program => {
+    if (source.length > MAX_PROGRAM_BYTES) throw new KernelError('EFBIG', `${path}: the built program is ${source.length} bytes, more than ${MAX_PROGRAM_BYTES}`);
+    return { filename: path, source, sourceMap, sourceBase: root };
+  };
+  if (cached !== undefined) return done(cached.source, cached.sourceMap);
+  let out;
+  try {
+    out = await build({
+      // A one-line entry that imports the program, so that the program's own exports do not end up in the script.
+      stdin: { contents: `import ${JSON.stringify(entry)};`, resolveDir: root, loader: 'js', sourcefile: '<agent-entry>' },
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2023',
+      write: false,
+      outfile: join(root, 'agent-bundle.js'),
+      sourcemap: 'external',
+      sourcesContent: false,
+      metafile: true,
+      logLevel: 'silent',
+      absWorkingDir: root,
+      plugins: [guard(root)],
+      define: {
+        'import.meta.url': JSON.stringify(`file://${entry}`),
+        'import.meta.filename': JSON.stringify(entry),
+        'import.meta.dirname': JSON.stringify(dirname(entry)),
+        __filename: JSON.stringify(entry),
+        __dirname: JSON.stringify(dirname(entry)),
+      },
+    });
+  } catch (err) {
+    const errors = (err as { errors?: Message[] }).errors ?? [];
+    throw new KernelError('ENOEXEC', firstError(errors, root, `${path}: cannot build: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`));
+  }
+  const files = out.outputFiles ?? [];
+  const code = files.find((f) => f.path.endsWith('.js'))?.text ?? '';
+  const map = files.find((f) => f.path.endsWith('.map'))?.text ?? '';
+  const inputs: CacheEntry['inputs'] = {};
+  for (const input of Object.keys(out.metafile?.inputs ?? {})) {
+    if (input.includes(':') || input.startsWith('<')) continue; // a virtual module (a built-in, the entry line)
+    const file = resolve(root, input);
+    const st = statSync(file);
+    inputs[file] = [st.size, st.mtimeMs];
+  }
+  writeCache(cacheFile, { version: BUILD_VERSION, inputs, source: code, sourceMap: map });
+  return done(code, map);
+}

@@ -1,0 +1,83 @@
+/**
+ * The ring-3 runtime as scripts: userspace/runtime/ (the base every isolate
+ * runs before its program) and two layers an isolate runs only when its
+ * program first needs them: `web` (the web globals' builders,
+ * userspace/web/globals.js) and `node` (Node's built-in modules,
+ * userspace/node/). Each is bundled by esbuild once per kernel process, and
+ * V8's code cache for each is made by the first isolate that compiles it and
+ * handed to every later one. The runtime is kernel code (from this package),
+ * never agent input; the caches never hold agent code.
+ */
+import { buildSync, type BuildOptions } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import ivm from 'isolated-vm';
+
+/** Frames from files whose name starts with this are the runtime's (dropped from an agent's error). */
+export const RUNTIME_FILE = 'agent-runtime.js';
+export const RUNTIME_PREFIX = 'agent-runtime';
+
+export type LayerName = 'web' | 'node';
+export const LAYERS: readonly LayerName[] = ['web', 'node'];
+
+interface Script {
+  readonly filename: string;
+  readonly code: string;
+  cachedData?: ivm.ExternalCopy<ArrayBuffer>;
+  rejected: boolean;
+}
+
+/** isolated-vm sets these on a script compiled with produceCachedData or cachedData (its typings leave them out). */
+type CachedScript = ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean };
+
+const file = (path: string): string => fileURLToPath(new URL(`../userspace/${path}`, import.meta.url));
+const COMMON: BuildOptions = { bundle: true, platform: 'browser', target: 'es2023', write: false, legalComments: 'none', logLevel: 'silent' };
+
+function bundle(options: BuildOptions): string {
+  return buildSync({ ...COMMON, ...options }).outputFiles![0]!.text;
+}
+
+const scripts = new Map<string, Script>();
+
+function script(name: 'base' | LayerName): Script {
+  let found = scripts.get(name);
+  if (found !== undefined) return found;
+  if (name === 'base') {
+    found = { filename: RUNTIME_FILE, code: bundle({ entryPoints: [file('runtime/index.js')], format: 'iife' }), rejected: false };
+  } else {
+    // A layer is CommonJS wrapped to hand its exports to the base runtime's one-shot `__register`. Minified (names kept): its source lives in each isolate that loads it.
+    const entry = name === 'web' ? 'web/globals.js' : 'node/index.js';
+    // whatwg-url's byte helpers need only the UTF-8/UTF-16 codecs, not the legacy multi-byte tables.
+    const code = bundle({ entryPoints: [file(entry)], format: 'cjs', minify: true, keepNames: true, alias: { '@exodus/bytes/encoding.js': '@exodus/bytes/encoding-lite.js' } });
+    found = { filename: `${RUNTIME_PREFIX}-${name}.js`, code: `(function () { var module = { exports: {} }, exports = module.exports;\n${code}\n__register(module.exports); })();`, rejected: false };
+  }
+  scripts.set(name, found);
+  return found;
+}
+
+/** compileScript compiles `s` in `isolate`, with its code cache once there is one (made by the first compile). */
+function compileScript(isolate: ivm.Isolate, s: Script): ivm.Script {
+  if (s.cachedData === undefined || s.rejected) {
+    const compiled: CachedScript = isolate.compileScriptSync(s.code, { filename: s.filename, produceCachedData: !s.rejected });
+    if (compiled.cachedData !== undefined) s.cachedData = compiled.cachedData;
+    return compiled;
+  }
+  const compiled: CachedScript = isolate.compileScriptSync(s.code, { filename: s.filename, cachedData: s.cachedData });
+  // A cache V8 refuses (another V8 build) is dropped, and the script compiles from source from then on.
+  if (compiled.cachedDataRejected === true) s.rejected = true;
+  return compiled;
+}
+
+/** compileRuntime compiles the base runtime in `isolate`. */
+export function compileRuntime(isolate: ivm.Isolate): ivm.Script {
+  return compileScript(isolate, script('base'));
+}
+
+/** compileLayer compiles layer `name` in `isolate`. */
+export function compileLayer(isolate: ivm.Isolate, name: LayerName): ivm.Script {
+  return compileScript(isolate, script(name));
+}
+
+/** runtimeSource is the base runtime's code (for measurements). */
+export function runtimeSource(): string {
+  return script('base').code;
+}

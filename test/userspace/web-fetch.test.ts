@@ -1,0 +1,184 @@
+// fetch, Request, Response and Headers over a scripted kernel transport.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebIsolate, type WebIsolate } from './web-harness.ts';
+
+let web: WebIsolate;
+beforeAll(async () => {
+  web = await createWebIsolate();
+});
+afterAll(() => web.dispose());
+
+// Inside the isolate: `reply(chunks, extra)` scripts one transport reply
+// whose body stream is controlled by the test through `__test.body`.
+const PRELUDE = `
+  const bytes = (s) => new TextEncoder().encode(s);
+  const reply = (chunks = [], extra = {}) => __test.routes.push((request) => {
+    const body = new ReadableStream({
+      start(c) { __test.body = c; for (const chunk of chunks) c.enqueue(bytes(chunk)); if (extra.open !== true) c.close(); },
+      cancel(reason) { __test.cancelled = reason; },
+    });
+    return Promise.resolve({ status: 200, statusText: 'OK', url: request.url, headers: [['content-type', 'text/plain'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']], body, ...extra });
+  });
+`;
+
+describe('fetch', () => {
+  it('sends method, headers and body and resolves a Response', async () => {
+    const result = await web.run(`${PRELUDE}
+      reply(['hel', 'lo']);
+      const res = await fetch('https://example.com/a/../b?q', { method: 'post', body: 'abc', headers: { 'X-One': ' 1 ' } });
+      const request = __test.requests.at(-1);
+      return { sent: [request.url, request.method, request.headers, new TextDecoder().decode(request.body)],
+        status: [res.status, res.ok, res.statusText, res.url, res.type, res.redirected],
+        headers: [res.headers.get('content-type'), res.headers.getSetCookie(), [...res.headers.keys()]],
+        text: await res.text(), used: res.bodyUsed };
+    `);
+    expect(result).toEqual({
+      sent: ['https://example.com/b?q', 'POST', [['x-one', '1'], ['content-type', 'text/plain;charset=UTF-8']], 'abc'],
+      status: [200, true, 'OK', 'https://example.com/b?q', 'basic', false],
+      headers: ['text/plain', ['a=1', 'b=2'], ['content-type', 'set-cookie', 'set-cookie']],
+      text: 'hello',
+      used: true,
+    });
+  });
+
+  it('streams the response body chunk by chunk, before the transport stream ends', async () => {
+    const result = await web.run(`${PRELUDE}
+      reply(['first'], { open: true });
+      const res = await fetch('https://example.com/');
+      const reader = res.body.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      const usedWhileOpen = res.bodyUsed;
+      __test.body.enqueue(bytes('second'));
+      __test.body.close();
+      const second = new TextDecoder().decode((await reader.read()).value);
+      return [first, usedWhileOpen, second, (await reader.read()).done];
+    `);
+    expect(result).toEqual(['first', true, 'second', true]);
+  });
+
+  it('reads a stream request body fully first, and needs duplex for it', async () => {
+    const result = await web.run(`${PRELUDE}
+      reply([]);
+      const body = new ReadableStream({ start(c) { c.enqueue(bytes('a')); c.enqueue(bytes('b')); c.close(); } });
+      await fetch('https://example.com/', { method: 'PUT', body, duplex: 'half' });
+      const sent = new TextDecoder().decode(__test.requests.at(-1).body);
+      let missing;
+      try { await fetch('https://example.com/', { method: 'PUT', body: new ReadableStream() }); } catch (e) { missing = e.constructor.name; }
+      const form = new URLSearchParams({ a: 'b c' });
+      reply([]);
+      await fetch('https://example.com/', { method: 'POST', body: form });
+      const last = __test.requests.at(-1);
+      return [sent, missing, new TextDecoder().decode(last.body), last.headers];
+    `);
+    expect(result).toEqual(['ab', 'TypeError', 'a=b+c', [['content-type', 'application/x-www-form-urlencoded;charset=UTF-8']]]);
+  });
+
+  it("turns a transport failure into TypeError('fetch failed') keeping the cause's errno", async () => {
+    const result = await web.run(`${PRELUDE}
+      const failures = [];
+      try { await fetch('https://down.example/'); } catch (e) { failures.push([e.constructor.name, e.message, e.cause.errno, e.cause.message]); }
+      __test.routes.push(() => Promise.reject(Object.assign(new Error('denied by policy'), { errno: 'EACCES' })));
+      try { await fetch('https://denied.example/'); } catch (e) { failures.push([e.constructor.name, e.message, e.cause.errno, e.cause.message]); }
+      try { await fetch('/relative'); } catch (e) { failures.push([e.constructor.name]); }
+      return failures;
+    `);
+    expect(result).toEqual([
+      ['TypeError', 'fetch failed', 'ECONNREFUSED', 'connect ECONNREFUSED'],
+      ['TypeError', 'fetch failed', 'EACCES', 'denied by policy'],
+      ['TypeError'],
+    ]);
+  });
+
+  it('rejects with the abort reason before, during the request and while the body streams', async () => {
+    const result = await web.run(`${PRELUDE}
+      const outcomes = [];
+      const calls = __test.requests.length;
+      try { await fetch('https://example.com/', { signal: AbortSignal.abort() }); } catch (e) { outcomes.push([e.name, __test.requests.length === calls]); }
+
+      __test.routes.push(() => new Promise(() => {}));
+      const pending = new AbortController();
+      const request = fetch('https://example.com/', { signal: pending.signal });
+      await Promise.resolve();
+      pending.abort(new Error('stop'));
+      try { await request; } catch (e) { outcomes.push([e.message, __test.requests.at(-1).signal.aborted]); }
+
+      reply(['part'], { open: true });
+      const streaming = new AbortController();
+      const res = await fetch('https://example.com/', { signal: streaming.signal });
+      const reader = res.body.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      streaming.abort();
+      try { await reader.read(); } catch (e) { outcomes.push([first, e.name, __test.cancelled?.name]); }
+
+      reply(['whole'], { open: true });
+      const late = new AbortController();
+      const unread = await fetch('https://example.com/', { signal: late.signal });
+      const text = unread.text();
+      late.abort('late');
+      try { await text; } catch (e) { outcomes.push([e]); }
+      return outcomes;
+    `);
+    expect(result).toEqual([['AbortError', true], ['stop', true], ['part', 'AbortError', 'AbortError'], ['late']]);
+  });
+
+  it('gives HEAD and 204 replies a null body', async () => {
+    const result = await web.run(`${PRELUDE}
+      reply(['ignored'], { status: 204 });
+      const res = await fetch('https://example.com/');
+      reply(['ignored']);
+      const head = await fetch('https://example.com/', { method: 'HEAD' });
+      return [res.status, res.body, await res.text(), head.body];
+    `);
+    expect(result).toEqual([204, null, '', null]);
+  });
+});
+
+describe('Request, Response and Headers', () => {
+  it('validates and combines headers, and keeps fetched headers immutable', async () => {
+    const result = await web.run(`${PRELUDE}
+      const headers = new Headers([['A', '1'], ['a', '2'], ['B', 'x']]);
+      headers.set('b', 'y');
+      headers.delete('c');
+      const errors = [];
+      for (const bad of [() => headers.append('bad name', 'x'), () => headers.append('x', 'a\\nb')]) { try { bad(); } catch (e) { errors.push(e.constructor.name); } }
+      reply([]);
+      const res = await fetch('https://example.com/');
+      try { res.headers.append('x', '1'); } catch (e) { errors.push(e.constructor.name); }
+      return [headers.get('a'), headers.get('b'), headers.has('A'), [...headers], errors];
+    `);
+    expect(result).toEqual(['1, 2', 'y', true, [['a', '1, 2'], ['b', 'y']], ['TypeError', 'TypeError', 'TypeError']]);
+  });
+
+  it('builds Responses: json, error, redirect, clone, and refuses a second read', async () => {
+    const result = await web.run(`
+      const json = Response.json({ a: 1 }, { status: 201 });
+      const error = Response.error();
+      const redirect = Response.redirect('https://example.com/x', 301);
+      const original = new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode('twice')); c.close(); } }));
+      const copy = original.clone();
+      const texts = [await original.text(), await copy.text()];
+      let reread;
+      try { await original.text(); } catch (e) { reread = e.constructor.name; }
+      let range;
+      try { new Response('', { status: 99 }); } catch (e) { range = e.constructor.name; }
+      const bytes = await new Response(new Uint8Array([1, 2])).arrayBuffer();
+      return [json.status, json.headers.get('content-type'), await json.json(), error.type, error.status, redirect.status,
+        redirect.headers.get('location'), texts, reread, range, [...new Uint8Array(bytes)], await new Response(null).text()];
+    `);
+    expect(result).toEqual([201, 'application/json', { a: 1 }, 'error', 0, 301, 'https://example.com/x', ['twice', 'twice'], 'TypeError', 'RangeError', [1, 2], '']);
+  });
+
+  it('builds Requests from strings, URLs and other Requests', async () => {
+    const result = await web.run(`
+      const base = new Request(new URL('https://example.com/p'), { method: 'delete', headers: { a: '1' } });
+      const derived = new Request(base, { headers: { b: '2' } });
+      const posted = new Request('https://example.com/', { method: 'POST', body: 'x' });
+      const errors = [];
+      for (const bad of [() => new Request('https://example.com/', { body: 'x' }), () => new Request('https://u:p@example.com/'), () => new Request('https://example.com/', { method: 'TRACE' })]) {
+        try { bad(); } catch (e) { errors.push(e.constructor.name); }
+      }
+      return [base.method, base.url, derived.method, [...derived.headers], await posted.clone().text(), posted.bodyUsed, posted.signal.aborted, errors];
+    `);
+    expect(result).toEqual(['DELETE', 'https://example.com/p', 'DELETE', [['b', '2']], 'x', false, false, ['TypeError', 'TypeError', 'TypeError']]);
+  });
+});

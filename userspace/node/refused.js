@@ -1,0 +1,37 @@
+// Node built-ins an agent program does not get, each with the governed way
+// to do the same thing (quoted in the build error).
+
+/** REFUSED_MODULES maps a refused built-in (without `node:`) to its governed alternative. */
+export const REFUSED_MODULES = Object.freeze({
+  net: 'fetch() (http.fetch, governed by policy); raw sockets are not available',
+  tls: 'fetch() with an https: URL (http.fetch, governed by policy)',
+  http: 'fetch() (http.fetch, governed by policy); agents do not run servers',
+  https: 'fetch() (http.fetch, governed by policy)',
+  http2: 'fetch() (http.fetch, governed by policy)',
+  dgram: 'fetch() (http.fetch, governed by policy); UDP is not available',
+  dns: 'fetch() resolves names itself (http.fetch, governed by policy)',
+  'dns/promises': 'fetch() resolves names itself (http.fetch, governed by policy)',
+  child_process: 'sys.spawn for agent programs, sys.exec for registered tools',
+  cluster: 'sys.spawn (each agent program is its own isolated process)',
+  worker_threads: 'sys.spawn (a child process with its own isolate), and sys.pipe to talk to it',
+  vm: 'none: code runs only as agent programs started with sys.spawn',
+  v8: 'none: the isolate is the kernel\'s to manage',
+  inspector: 'none: debugging is done from the host (agentctl)',
+  os: 'process.platform, process.env and process.cwd(); the host machine is not visible to agents',
+  module: 'none: modules are bundled when the agent program is built',
+  repl: 'none: agents have no terminal',
+  readline: 'fs.readFileSync(0) or sys.read(0) for stdin',
+  tty: 'none: stdout and stderr are not terminals (process.stdout.isTTY is false)',
+  perf_hooks: 'performance.now() or process.hrtime()',
+  async_hooks: 'none: not provided (AsyncLocalStorage is not available)',
+  zlib: 'not provided: use CompressionStream where the runtime offers it',
+  stream: 'not provided: use fs.promises and web streams (ReadableStream) where the runtime offers them',
+  'stream/promises': 'not provided: use fs.promises and web streams where the runtime offers them',
+  querystring: 'URLSearchParams (url.URLSearchParams)',
+  punycode: 'url.domainToASCII',
+  trace_events: 'none',
+  wasi: 'none',
+  sqlite: 'a registered tool through sys.exec',
+  sea: 'none',
+  test: 'none: tests run on the host',
+});

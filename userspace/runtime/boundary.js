@@ -1,0 +1,225 @@
+// The syscall boundary of ring 3. The host hands the isolate, before anything
+// else runs, these globals, which take() removes at once:
+//   __syscall(nr, ...args) -> reply        blocking form
+//   __async(ref, nr, ...args) -> reply     asynchronous form; a `ref` call keeps the process alive
+//   __collect(ticket)      -> the reply of a blocked call, once woken
+//   __wake                 a private SharedArrayBuffer flag the kernel raises
+//   __settle(code, text)   reports main's end ('' text: returned, with its status) or an uncaught error
+//   __layer(name)          runs a runtime layer ('web', 'node') in this isolate, once
+//   __boot                 plain copied data (SYS, argv, pid, agentId, limits)
+// A reply is one tagged union:
+//   { t: 'value', v, sig? } | { t: 'fault', errno, message, sig? }
+//   | { t: 'wait', ticket }   (blocking form: sleep, then collect)
+//   | { t: 'queued', id }    (asynchronous form: a completion comes later)
+// Completions enter through complete(batch), which only the kernel holds
+// (host-side): batch = [{ id, reply }]. Everything here is untrusted: the
+// kernel relies on none of it.
+
+const apply = Reflect.apply;
+const defineProperty = Object.defineProperty;
+const isArray = Array.isArray;
+const getPrototypeOf = Object.getPrototypeOf;
+const ownKeys = Object.keys;
+const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+const objectPrototype = Object.prototype;
+const hasOwn = Object.prototype.hasOwnProperty;
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength').get;
+const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
+const atomicsWait = Atomics.wait;
+const atomicsLoad = Atomics.load;
+const atomicsStore = Atomics.store;
+const MapCtor = Map;
+const mapGet = Map.prototype.get;
+const mapSet = Map.prototype.set;
+const mapDelete = Map.prototype.delete;
+const PromiseCtor = Promise;
+
+/** put defines an own data property: copies are never built with assignment, push or spread, which the agent can redefine. */
+export function put(target, key, value) {
+  defineProperty(target, key, { __proto__: null, value, enumerable: true, writable: true, configurable: true });
+}
+
+/** take removes the host's globals and returns them. */
+export function take(global) {
+  const host = {
+    enter: global.__syscall,
+    enterAsync: global.__async,
+    collect: global.__collect,
+    wake: new Int32Array(global.__wake),
+    settle: global.__settle,
+    layer: global.__layer,
+    boot: global.__boot,
+  };
+  delete global.__syscall;
+  delete global.__async;
+  delete global.__collect;
+  delete global.__wake;
+  delete global.__settle;
+  delete global.__layer;
+  delete global.__boot;
+  return host;
+}
+
+export class ArgumentError extends Error {
+  constructor(errno, message) {
+    super(message);
+    put(this, 'errno', errno);
+  }
+}
+
+/** spend takes `units` (and one value) from a call's argument budget; EFBIG once it is spent. */
+function spend(budget, units) {
+  budget.units -= units;
+  if (--budget.nodes < 0 || budget.units < 0) throw new ArgumentError('EFBIG', 'the arguments are larger than one syscall may carry');
+}
+
+/** SyscallError is what a failed syscall throws in ring 3. */
+export class SyscallError extends Error {
+  constructor(syscall, fault) {
+    super(fault.message);
+    this.name = 'SyscallError';
+    this.errno = fault.errno;
+    this.syscall = syscall;
+  }
+}
+
+/** describe renders an uncaught error for the kernel, never throwing. */
+export function describe(err) {
+  try {
+    return String((err && err.stack) || err);
+  } catch {
+    return 'uncaught exception (unprintable)';
+  }
+}
+
+/**
+ * boundary makes the syscall entry points over the host's globals. Arguments
+ * are bounded here first (the host copies them on the kernel's thread before
+ * the kernel can look at them): copied into fresh plain data (each value read
+ * once), at most boot.argUnits string units and bytes and boot.argNodes
+ * values in all, nested at most boot.argDepth deep; anything else is refused
+ * without crossing. The kernel decodes and checks every argument again: this
+ * bounds its cost, not its safety.
+ */
+export function boundary(host, onSignals) {
+  const { enter, enterAsync, collect, wake, boot } = host;
+
+  function bounded(value, depth, budget) {
+    if (depth > boot.argDepth) throw new ArgumentError('EINVAL', 'the arguments are nested too deeply');
+    if (value === null || typeof value !== 'object') {
+      if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new ArgumentError('EINVAL', 'an argument must be plain data');
+      spend(budget, typeof value === 'string' ? value.length : 8);
+      return value;
+    }
+    if (apply(tagOf, value, []) === 'Uint8Array') {
+      spend(budget, apply(byteLengthOf, value, []));
+      return value;
+    }
+    const proto = getPrototypeOf(value);
+    if (isArray(value)) {
+      const length = value.length;
+      spend(budget, 8);
+      if (length > budget.nodes) throw new ArgumentError('EFBIG', 'the arguments are larger than one syscall may carry');
+      const copy = [];
+      for (let i = 0; i < length; i++) put(copy, i, bounded(value[i], depth + 1, budget));
+      return copy;
+    }
+    if (proto !== objectPrototype && proto !== null) throw new ArgumentError('EINVAL', 'an argument must be plain data');
+    spend(budget, 8);
+    const copy = {};
+    const keys = ownKeys(value);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      const d = getOwnPropertyDescriptor(value, key);
+      if (d === undefined || !apply(hasOwn, d, ['value'])) throw new ArgumentError('EINVAL', 'an argument must be plain data (no getters)');
+      spend(budget, key.length);
+      put(copy, key, bounded(d.value, depth + 1, budget));
+    }
+    return copy;
+  }
+  /** boundedCall returns [nr, ...args] bounded, ready for apply(enter, …). args is a rest-parameter array (built natively). */
+  function boundedCall(nr, args) {
+    const budget = { units: boot.argUnits, nodes: boot.argNodes };
+    const out = [];
+    put(out, 0, bounded(nr, 0, budget));
+    for (let i = 0; i < args.length; i++) put(out, i + 1, bounded(args[i], 0, budget));
+    return out;
+  }
+
+  /** plain turns a wire reply into what `syscall()` returns: { v } or { errno, message }; signals it carries run first. */
+  function plain(reply) {
+    if (reply === null || typeof reply !== 'object') return { errno: 'EIO', message: 'malformed reply' };
+    if (reply.sig !== undefined) onSignals(reply.sig);
+    if (reply.t === 'value') return { v: reply.v };
+    if (reply.t === 'fault') return { errno: reply.errno, message: reply.message };
+    return { errno: 'EIO', message: 'malformed reply' };
+  }
+
+  /** rawSyscall is the blocking form: a blocked call ({ t: 'wait' }) sleeps until the kernel raises the flag, then collects its reply. */
+  function rawSyscall(nr, args) {
+    let checked;
+    try {
+      checked = boundedCall(nr, args);
+    } catch (err) {
+      if (err instanceof ArgumentError) return { errno: err.errno, message: err.message };
+      throw err;
+    }
+    let reply = apply(enter, undefined, checked);
+    if (reply !== null && typeof reply === 'object' && reply.t === 'wait') {
+      while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
+      atomicsStore(wake, 0, 0);
+      reply = collect(reply.ticket);
+    }
+    return plain(reply);
+  }
+
+  // --- asynchronous calls: id -> { resolve, reject, name } ---
+  const outstanding = new MapCtor();
+
+  /**
+   * startCall makes an asynchronous syscall and returns [promise, id]; id is
+   * 0 when the call was answered at once. The kernel keeps the process alive
+   * while a `ref` call is outstanding (the event loop arms its timer unref'd
+   * when only unref'd timers are left).
+   */
+  function startCall(name, nr, args, ref) {
+    let checked;
+    try {
+      checked = boundedCall(nr, args);
+    } catch (err) {
+      if (err instanceof ArgumentError) return [PromiseCtor.reject(new SyscallError(name, err)), 0];
+      throw err;
+    }
+    const wire = [];
+    put(wire, 0, ref === true);
+    for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
+    const reply = apply(enterAsync, undefined, wire);
+    if (reply !== null && typeof reply === 'object' && reply.t === 'queued') {
+      const id = reply.id;
+      const promise = new PromiseCtor((resolve, reject) => {
+        apply(mapSet, outstanding, [id, { resolve, reject, name }]);
+      });
+      return [promise, id];
+    }
+    const result = plain(reply);
+    return ['errno' in result ? PromiseCtor.reject(new SyscallError(name, result)) : PromiseCtor.resolve(result.v), 0];
+  }
+
+  /** complete settles the promises of a batch of completions; an id that is not outstanding is ignored. */
+  function complete(batch) {
+    if (!isArray(batch)) return;
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i];
+      if (entry === null || typeof entry !== 'object') continue;
+      const call = apply(mapGet, outstanding, [entry.id]);
+      if (call === undefined) continue;
+      apply(mapDelete, outstanding, [entry.id]);
+      const result = plain(entry.reply);
+      if ('errno' in result) call.reject(new SyscallError(call.name, result));
+      else call.resolve(result.v);
+    }
+  }
+
+  return { rawSyscall, startCall, complete };
+}

@@ -1,0 +1,137 @@
+// The agent-side runtime (ring 3), bundled by the kernel into one script that
+// runs in every isolate before the agent program. It takes the host's
+// globals (boundary.js), installs `syscall`, `SYS`, `sys`, the event loop's
+// timers, the web globals (userspace/web), Node's `process`, `Buffer` and
+// built-in modules (userspace/node), and `__start`, which the kernel's
+// program wrapper calls exactly once. It leaves the kernel's entry points
+// (signal delivery, completions) in `__entry`, which the kernel takes and
+// removes before the program runs. Everything here is untrusted: the kernel
+// relies on none of it.
+import { boundary, describe, take } from './boundary.js';
+import { eventLoop } from './loop.js';
+import { makeSys } from './sys.js';
+import { makeTransport } from './transport.js';
+import { decodeUtf8 } from './utf8.js';
+import { installWebGlobals } from '../web/install.js';
+import { WEB_GLOBAL_NAMES } from '../web/names.js';
+import { fastConsole } from './console.js';
+
+const global = globalThis;
+const host = take(global);
+const boot = host.boot;
+const freeze = Object.freeze;
+const defineProperty = Object.defineProperty;
+const apply = Reflect.apply;
+const promiseThen = Promise.prototype.then;
+const dateNow = Date.now;
+
+// --- signals: handlers run at the syscall boundary (a reply carrying `sig`)
+// or, when the program is idle, when the kernel calls deliver() ---
+const handlers = new Map();
+let loop;
+function deliver(signals) {
+  for (const name of signals) {
+    const handler = handlers.get(name);
+    if (handler === undefined) continue;
+    try {
+      const result = handler(name);
+      if (result !== null && typeof result === 'object' && typeof result.then === 'function') apply(promiseThen, result, [undefined, (err) => loop.fail(err)]);
+    } catch (err) {
+      loop.fail(err);
+    }
+  }
+}
+
+const { rawSyscall, startCall, complete } = boundary(host, deliver);
+const SYS = freeze(boot.SYS);
+const { sys, call } = makeSys(boot, rawSyscall, startCall, handlers);
+loop = eventLoop({ startCall, SYS, report: host.settle, describe });
+
+const constant = (name, value) => defineProperty(global, name, { value, writable: false, enumerable: false, configurable: false });
+/** A platform global: writable and configurable, as the platform's are (polyfills and tests replace them). */
+const platform = (name, value) => defineProperty(global, name, { value, writable: true, enumerable: false, configurable: true });
+/** lazy defines a platform global built on first access. */
+const lazy = (name, build) =>
+  defineProperty(global, name, {
+    get() {
+      const value = build();
+      platform(name, value);
+      return value;
+    },
+    set(value) {
+      platform(name, value);
+    },
+    enumerable: false,
+    configurable: true,
+  });
+
+constant('syscall', freeze((nr, ...args) => rawSyscall(nr, args)));
+constant('SYS', SYS);
+constant('sys', sys);
+for (const name of ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask']) platform(name, loop.timers[name]);
+
+// --- layers: the web globals' builders and Node's modules are scripts the
+// kernel runs here on first use; a layer hands its exports to __register ---
+const layers = new Map();
+function layer(name) {
+  let exports = layers.get(name);
+  if (exports !== undefined) return exports;
+  defineProperty(global, '__register', { value: (x) => void (exports = x), configurable: true });
+  try {
+    host.layer(name);
+  } finally {
+    delete global.__register;
+  }
+  if (exports === undefined) throw new Error(`runtime layer ${name} did not load`);
+  layers.set(name, exports);
+  return exports;
+}
+
+const timeOrigin = dateNow();
+const write = (fd, text) => void call('SYS_WRITE', fd, text);
+const randomBytes = (n) => call('SYS_RANDOM', n);
+const now = () => dateNow() - timeOrigin;
+const kernel = { randomBytes, now, timeOrigin, write, transport: makeTransport(sys, decodeUtf8) };
+installWebGlobals(global, kernel, WEB_GLOBAL_NAMES, () => layer('web').WEB_GLOBALS);
+// console: plain values print without loading the web layer's formatter (Node's util.inspect).
+platform('console', fastConsole(write, () => layer('web').WEB_GLOBALS.console(kernel)));
+
+const home = `/agent/${boot.agentId}`;
+let loadBuiltin;
+const load = (name) => {
+  loadBuiltin ??= layer('node').nodeBuiltins(nodeEnv);
+  return loadBuiltin(name);
+};
+const nodeEnv = {
+  sys,
+  sysAsync: sys.async,
+  argv: ['/usr/local/bin/agent', boot.program, ...boot.argv],
+  env: boot.env,
+  pid: boot.pid,
+  ppid: boot.ppid,
+  exit: (code) => sys.exit(code),
+  write: (fd, data) => call('SYS_WRITE', fd, data),
+  randomBytes,
+  now,
+  cwd: home,
+  platformTimers: loop.timers,
+  getExitCode: loop.getExitCode,
+  setExitCode: loop.setExitCode,
+};
+lazy('process', () => load('process'));
+lazy('Buffer', () => load('buffer').Buffer);
+platform('global', global);
+// Programs built by the kernel reach Node's built-in modules through this (their `import 'node:fs'`).
+constant(Symbol.for('agent-kernel.builtin'), freeze((name) => load(name)));
+
+defineProperty(global, '__start', {
+  value(main) {
+    delete global.__start;
+    loop.start(main);
+  },
+  writable: false,
+  enumerable: false,
+  configurable: true,
+});
+// The kernel takes these (host-side) and deletes the global before the program runs.
+defineProperty(global, '__entry', { value: { deliver, complete }, writable: false, enumerable: false, configurable: true });

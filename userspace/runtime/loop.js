@@ -1,0 +1,281 @@
+// The event loop of ring 3: timers (setTimeout, setInterval, setImmediate and
+// their clear forms), queueMicrotask, and how main's end is reported. Timers
+// live here, in a heap ordered by deadline; the kernel holds at most one
+// timer for the process at a time (SYS_TIMER for the earliest deadline,
+// asynchronous), so 100,000 timers cost the agent's own heap, not the
+// kernel's. When the process ends is the kernel's call (Node's rule): main
+// has settled, nothing runs in the isolate and no referenced asynchronous
+// call (a syscall, the armed timer of a referenced timer) is outstanding.
+
+const apply = Reflect.apply;
+const promiseThen = Promise.prototype.then;
+const resolved = Promise.resolve();
+const dateNow = Date.now;
+const MAX_DELAY = 2 ** 31 - 1;
+/** before orders timer records: by deadline, then by creation. */
+const before = (a, b) => a.when < b.when || (a.when === b.when && a.seq < b.seq);
+
+/** eventLoop makes the timers over `startCall` (boundary.js); `fail` ends the process with an uncaught error. */
+export function eventLoop({ startCall, SYS, report, describe }) {
+  const heap = [];
+  let seq = 0;
+  let nextId = 1;
+  let refs = 0;
+  let armed = null;
+  let armQueued = false;
+  let failed = false;
+
+  function fail(err) {
+    if (failed) return;
+    failed = true;
+    report(1, describe(err));
+  }
+
+  // --- a binary heap of timer records, by (when, seq); cleared records are dropped lazily ---
+  function push(rec) {
+    let i = heap.length;
+    heap[i] = rec;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(heap[i], heap[parent])) break;
+      const t = heap[i];
+      heap[i] = heap[parent];
+      heap[parent] = t;
+      i = parent;
+    }
+  }
+  function pop() {
+    const top = heap[0];
+    const last = heap.pop();
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && before(heap[l], heap[m])) m = l;
+        if (r < heap.length && before(heap[r], heap[m])) m = r;
+        if (m === i) break;
+        const t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+      }
+    }
+    return top;
+  }
+  let live = 0;
+  function earliest() {
+    while (heap.length > 0 && !heap[0].live) pop();
+    // Many cleared records left behind (set-and-clear loops): rebuild from the live ones.
+    if (heap.length > 64 && heap.length > 4 * live) {
+      const keep = heap.filter((r) => r.live);
+      heap.length = 0;
+      for (const r of keep) push(r);
+    }
+    return heap[0];
+  }
+
+  function schedule(rec, delay) {
+    const ms = typeof delay === 'number' && delay > 0 && delay <= MAX_DELAY ? delay : delay > MAX_DELAY ? 1 : 0;
+    rec.when = dateNow() + ms;
+    rec.seq = seq++;
+    rec.live = true;
+    live++;
+    if (rec.ref) refs++;
+    push(rec);
+    queueArm();
+  }
+  function unschedule(rec) {
+    if (!rec.live) return;
+    rec.live = false;
+    live--;
+    if (rec.ref) refs--;
+    queueArm();
+  }
+
+  // --- the one kernel timer: armed for the earliest deadline, once per burst of changes (a microtask) ---
+  function queueArm() {
+    if (armQueued) return;
+    armQueued = true;
+    apply(promiseThen, resolved, [arm]);
+  }
+  function disarm() {
+    const [done] = startCall('SYS_CANCEL', SYS.SYS_CANCEL, [armed.id], false);
+    apply(promiseThen, done, [undefined, () => undefined]);
+    armed = null;
+  }
+  function arm() {
+    armQueued = false;
+    if (failed) return;
+    const next = earliest();
+    if (next === undefined) {
+      if (armed !== null) disarm();
+      return;
+    }
+    const ref = refs > 0;
+    if (armed !== null && armed.when <= next.when && armed.ref === ref) return;
+    if (armed !== null) disarm();
+    const mine = { id: 0, when: next.when, ref };
+    const [done, id] = startCall('SYS_TIMER', SYS.SYS_TIMER, [Math.max(0, next.when - dateNow())], ref);
+    mine.id = id;
+    armed = mine;
+    apply(promiseThen, done, [
+      () => {
+        if (armed === mine) armed = null;
+        runDue();
+        queueArm();
+      },
+      (err) => {
+        if (armed === mine) armed = null;
+        if (err !== null && typeof err === 'object' && err.errno === 'ECANCELED') return;
+        fail(err);
+      },
+    ]);
+  }
+
+  /** runDue runs every timer due now, in deadline order; timers made meanwhile wait for the next turn. */
+  function runDue() {
+    const now = dateNow();
+    const last = seq;
+    for (;;) {
+      const rec = earliest();
+      if (rec === undefined || rec.when > now || rec.seq >= last) return;
+      pop();
+      rec.live = false;
+      live--;
+      if (rec.ref) refs--;
+      if (rec.interval !== undefined) schedule(rec, rec.interval);
+      try {
+        apply(rec.fn, undefined, rec.args);
+      } catch (err) {
+        fail(err);
+        return;
+      }
+    }
+  }
+
+  // --- Node-style handles: ref/unref/hasRef/refresh, and a number when used as one ---
+  class Timeout {
+    constructor(rec) {
+      this._rec = rec;
+    }
+    ref() {
+      const rec = this._rec;
+      if (!rec.ref) {
+        rec.ref = true;
+        if (rec.live) refs++;
+        queueArm();
+      }
+      return this;
+    }
+    unref() {
+      const rec = this._rec;
+      if (rec.ref) {
+        rec.ref = false;
+        if (rec.live) refs--;
+        queueArm();
+      }
+      return this;
+    }
+    hasRef() {
+      return this._rec.ref;
+    }
+    refresh() {
+      const rec = this._rec;
+      if (rec.live) {
+        unschedule(rec);
+        schedule(rec, rec.delay);
+      }
+      return this;
+    }
+    close() {
+      unschedule(this._rec);
+      return this;
+    }
+    [Symbol.toPrimitive]() {
+      return this._rec.id;
+    }
+  }
+  class Immediate extends Timeout {}
+
+  const byId = new Map();
+  function make(Kind, fn, delay, args, repeat) {
+    if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
+    const rec = { id: nextId++, fn, args, delay, interval: repeat ? Math.max(1, Number(delay) || 1) : undefined, ref: true, live: false, when: 0, seq: 0 };
+    const handle = new Kind(rec);
+    byId.set(rec.id, rec);
+    const origFn = fn;
+    rec.fn = repeat
+      ? origFn
+      : function once(...a) {
+          byId.delete(rec.id);
+          return apply(origFn, this, a);
+        };
+    schedule(rec, delay);
+    return handle;
+  }
+  function clear(handle) {
+    if (handle instanceof Timeout) {
+      unschedule(handle._rec);
+      byId.delete(handle._rec.id);
+      return;
+    }
+    const id = typeof handle === 'number' ? handle : typeof handle === 'string' ? Number(handle) : NaN;
+    const rec = byId.get(id);
+    if (rec !== undefined) {
+      unschedule(rec);
+      byId.delete(id);
+    }
+  }
+
+  const timers = {
+    setTimeout: (fn, delay, ...args) => make(Timeout, fn, delay, args, false),
+    setInterval: (fn, delay, ...args) => make(Timeout, fn, delay, args, true),
+    setImmediate: (fn, ...args) => make(Immediate, fn, 0, args, false),
+    clearTimeout: clear,
+    clearInterval: clear,
+    clearImmediate: clear,
+    queueMicrotask(fn) {
+      if (typeof fn !== 'function') throw new TypeError('The "callback" argument must be of type function');
+      apply(promiseThen, resolved, [
+        () => {
+          try {
+            fn();
+          } catch (err) {
+            fail(err);
+          }
+        },
+      ]);
+    },
+  };
+
+  // --- main, and the exit status it reports (process.exitCode may change it later) ---
+  let exitCode = 0;
+  let mainDone = false;
+  let started = false;
+  function start(main) {
+    if (started) return;
+    started = true;
+    let result;
+    try {
+      result = main();
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    apply(promiseThen, result, [
+      () => {
+        mainDone = true;
+        if (!failed) report(exitCode, '');
+      },
+      fail,
+    ]);
+  }
+  function setExitCode(code) {
+    exitCode = code;
+    if (mainDone && !failed) report(exitCode, '');
+  }
+
+  return { timers, start, fail, setExitCode, getExitCode: () => exitCode };
+}

@@ -1,0 +1,108 @@
+// transport: the network under `fetch`, as governed syscalls. Each request
+// (and each redirect it follows) is one SYS_EXEC of the `http.fetch` tool,
+// so capabilities, policy, approvals, canonical URLs and the decision log
+// apply to it; the response body streams through an fd the kernel fills as
+// the bytes arrive, pulled a chunk (one SYS_READ) at a time.
+
+const MAX_REDIRECTS = 20;
+const CHUNK = 65536;
+/** Request headers the kernel sets itself (the platform drops them too). */
+const FORBIDDEN = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
+
+function base64(bytes) {
+  const table = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += table[n >> 18] + table[(n >> 12) & 63] + table[(n >> 6) & 63] + table[n & 63];
+  }
+  if (i < bytes.length) {
+    const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8);
+    out += table[n >> 18] + table[(n >> 12) & 63] + (i + 1 < bytes.length ? table[(n >> 6) & 63] : '=') + '=';
+  }
+  return out;
+}
+
+/** bodyStream reads fd `fd` a chunk at a time as a ReadableStream; cancelling it closes the fd (the kernel then stops the request). */
+function bodyStream(sys, fd, signal) {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    sys.async.close(fd).catch(() => undefined);
+  };
+  return new ReadableStream({
+    async pull(controller) {
+      let chunk;
+      try {
+        chunk = await sys.async.read(fd, CHUNK, { signal });
+      } catch (err) {
+        close();
+        controller.error(signal && signal.aborted ? signal.reason : new TypeError('terminated', { cause: err }));
+        return;
+      }
+      if (chunk.length === 0) {
+        close();
+        controller.close();
+        return;
+      }
+      controller.enqueue(chunk);
+    },
+    cancel: close,
+  });
+}
+
+/** makeTransport builds kernel.transport over `sys` (the async syscalls) and the decoder for text bodies. */
+export function makeTransport(sys, decodeUtf8) {
+  return async function transport(request) {
+    let url = request.url;
+    let method = request.method;
+    let body = request.body;
+    const headers = {};
+    for (const [name, value] of request.headers) if (!FORBIDDEN.has(name.toLowerCase())) headers[name] = value;
+    for (let hops = 0; ; hops++) {
+      const args = { url, method, headers, stream: true };
+      if (body !== null && body !== undefined) {
+        const text = decodeUtf8(body);
+        // Text that survives a round trip goes as text (what policy and the log can read); other bytes as base64.
+        if (text.indexOf('\uFFFD') === -1) args.body = text;
+        else args.bodyBase64 = base64(body);
+      }
+      let result;
+      try {
+        result = await sys.async.exec('http.fetch', args, { signal: request.signal });
+      } catch (err) {
+        if (request.signal && request.signal.aborted) throw request.signal.reason;
+        const cause = new Error(err.message);
+        cause.code = err.errno;
+        cause.errno = err.errno;
+        cause.syscall = err.syscall;
+        throw cause;
+      }
+      const out = result.output;
+      const location = out.headers.location;
+      if (out.status >= 300 && out.status < 400 && out.status !== 304 && location !== undefined && request.redirect !== 'manual') {
+        if (out.bodyFd !== undefined) sys.async.close(out.bodyFd).catch(() => undefined);
+        if (request.redirect === 'error') throw new Error(`redirect to ${location} refused (redirect: 'error')`);
+        if (hops >= MAX_REDIRECTS) throw new Error('too many redirects');
+        url = new URL(location, url).href;
+        // 303, and 301/302 after a POST, become a GET without a body (as the platform does).
+        if (out.status === 303 || ((out.status === 301 || out.status === 302) && method === 'POST')) {
+          method = 'GET';
+          body = null;
+          delete headers['content-type'];
+        }
+        continue;
+      }
+      return {
+        status: out.status,
+        statusText: out.statusText ?? '',
+        url: out.url,
+        redirected: hops > 0,
+        headers: Object.entries(out.headers),
+        body: out.bodyFd === undefined ? null : bodyStream(sys, out.bodyFd, request.signal),
+      };
+    }
+  };
+}

@@ -1,0 +1,204 @@
+// The Fetch "body mixin" shared by Request and Response. A body is either
+// bytes (from a string, buffer, Blob or URLSearchParams) or a stream; a
+// stream body is exposed through a wrapper that pulls one chunk per read,
+// so `bodyUsed` knows when it was disturbed and fetch can error it.
+import { ReadableStream } from './streams.js';
+import { Blob, blobBytes } from './blob.js';
+import { TextDecoder, encodeUtf8 } from './text-encoding.js';
+import { NativeTypeError, NativeUint8Array, defineProperty, getOwnPropertyDescriptor, isView, objectToString, ownKeys, toBytes } from './intrinsics.js';
+
+const bodies = new WeakMap();
+
+/** isReadableStream reports whether `value` is a stream this runtime can read. */
+export function isReadableStream(value) {
+  return value instanceof ReadableStream || (value !== null && typeof value === 'object' && typeof value.getReader === 'function' && typeof value.tee === 'function');
+}
+
+/** extractBody turns a BodyInit into `{ source, type }`: source is a Uint8Array, a ReadableStream or null; type the implied Content-Type or null. */
+export function extractBody(init) {
+  if (init === undefined || init === null) return { source: null, type: null };
+  if (typeof init === 'string') return { source: encodeUtf8(init), type: 'text/plain;charset=UTF-8' };
+  const held = blobBytes(init);
+  if (held !== undefined) return { source: held, type: init.type === '' ? null : init.type };
+  if (isView(init) || objectToString(init) === '[object ArrayBuffer]') return { source: toBytes(init), type: null };
+  if (objectToString(init) === '[object URLSearchParams]') {
+    return { source: encodeUtf8(`${init}`), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
+  }
+  if (isReadableStream(init)) return { source: init, type: null };
+  return { source: encodeUtf8(`${init}`), type: 'text/plain;charset=UTF-8' };
+}
+
+// wrap exposes `source` as a byte stream that reads one chunk from it per
+// pull; it marks `state.used` while it is the state's current stream.
+function wrap(state, source, onEnd = undefined) {
+  let reader = null;
+  const end = () => {
+    if (onEnd !== undefined) onEnd();
+    onEnd = undefined;
+  };
+  let controller;
+  const stream = new ReadableStream({
+    type: 'bytes',
+    start(c) {
+      controller = c;
+    },
+    async pull(c) {
+      if (state.stream === stream) state.used = true;
+      reader ??= source.getReader();
+      for (;;) {
+        let next;
+        try {
+          next = await reader.read();
+        } catch (error) {
+          end();
+          throw error;
+        }
+        const { done, value } = next;
+        if (done) {
+          end();
+          c.close();
+          c.byobRequest?.respond(0);
+          return;
+        }
+        if (!isView(value) && objectToString(value) !== '[object ArrayBuffer]') throw new NativeTypeError('Received non-Uint8Array chunk');
+        const chunk = toBytes(value);
+        if (chunk.length > 0) {
+          c.enqueue(chunk);
+          return;
+        }
+      }
+    },
+    cancel(reason) {
+      if (state.stream === stream) state.used = true;
+      end();
+      return (reader ?? source).cancel(reason);
+    },
+  });
+  const error = (reason) => {
+    end();
+    try {
+      controller.error(reason);
+    } catch {
+      // already closed or errored
+    }
+    (reader ?? source).cancel(reason).catch(() => {});
+  };
+  return { stream, error };
+}
+
+/** initBody attaches a body with `source` (Uint8Array, ReadableStream or null) to `owner`; it returns a function that errors a stream body (for aborts). `onEnd` runs once when a stream body ends, fails or is cancelled. */
+export function initBody(owner, source, onEnd = undefined) {
+  const state = { source, stream: null, used: false };
+  bodies.set(owner, state);
+  if (source !== null && !(source instanceof NativeUint8Array)) {
+    const wrapped = wrap(state, source, onEnd);
+    state.stream = wrapped.stream;
+    return wrapped.error;
+  }
+  return () => {};
+}
+
+/** bodySource returns what fetch sends for `owner`'s body: its bytes, its stream or null; TypeError when already used. */
+export function bodySource(owner) {
+  const state = bodies.get(owner);
+  if (state.used || state.stream?.locked) throw new NativeTypeError('Body is unusable: Body has already been read');
+  return state.stream ?? state.source;
+}
+
+/** cloneBody gives `target` a copy of `owner`'s body (teeing a stream); TypeError when the body was used. */
+export function cloneBody(owner, target) {
+  const state = bodies.get(owner);
+  if (state.used || state.stream?.locked) throw new NativeTypeError('Body has already been consumed.');
+  if (state.stream === null) {
+    bodies.set(target, { source: state.source, stream: null, used: false });
+    return;
+  }
+  const [first, second] = state.stream.tee();
+  state.stream = null;
+  state.stream = wrap(state, first).stream;
+  const copy = { source: second, stream: null, used: false };
+  copy.stream = wrap(copy, second).stream;
+  bodies.set(target, copy);
+}
+
+async function consume(owner) {
+  const state = bodies.get(owner);
+  if (state === undefined) throw new NativeTypeError('Illegal invocation');
+  if (state.used || state.stream?.locked) throw new NativeTypeError('Body is unusable: Body has already been read');
+  state.used = true;
+  if (state.stream === null) return state.source ?? new NativeUint8Array(0);
+  const reader = state.stream.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.length;
+  }
+  const out = new NativeUint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+// The mixin's members, copied onto Request.prototype and Response.prototype.
+class BodyMixin {
+  get body() {
+    const state = bodies.get(this);
+    if (state.stream === null && state.source !== null) {
+      const bytes = state.source;
+      let sent = false;
+      const stream = new ReadableStream({
+        type: 'bytes',
+        pull(c) {
+          if (state.stream === stream) state.used = true;
+          if (!sent && bytes.length > 0) c.enqueue(bytes.slice());
+          sent = true;
+          c.close();
+          c.byobRequest?.respond(0);
+        },
+        cancel() {
+          if (state.stream === stream) state.used = true;
+        },
+      });
+      state.stream = stream;
+    }
+    return state.stream;
+  }
+  get bodyUsed() {
+    return bodies.get(this).used;
+  }
+  async arrayBuffer() {
+    const bytes = await consume(this);
+    return bytes.buffer.byteLength === bytes.length && bytes !== bodies.get(this).source ? bytes.buffer : bytes.slice().buffer;
+  }
+  async bytes() {
+    const bytes = await consume(this);
+    return bytes === bodies.get(this).source ? bytes.slice() : bytes;
+  }
+  async text() {
+    return new TextDecoder().decode(await consume(this));
+  }
+  async json() {
+    return JSON.parse(await this.text());
+  }
+  async blob() {
+    const bytes = await consume(this);
+    return new Blob([bytes], { type: this.headers.get('content-type') ?? '' });
+  }
+  async formData() {
+    throw new NativeTypeError('formData() is not supported in this runtime');
+  }
+}
+
+/** mixBody copies the body members onto `Class.prototype`. */
+export function mixBody(Class) {
+  for (const key of ownKeys(BodyMixin.prototype)) {
+    if (key === 'constructor') continue;
+    defineProperty(Class.prototype, key, getOwnPropertyDescriptor(BodyMixin.prototype, key));
+  }
+}

@@ -1,0 +1,84 @@
+// fetch(input, init) over kernel.transport. A stream request body is read
+// fully first; the response body streams chunk by chunk. Failures reject
+// with TypeError('fetch failed', { cause }) like undici; aborts reject (or
+// error the body stream) with the signal's reason.
+import { Request, requestParts } from './request.js';
+import { createFetchedResponse } from './response.js';
+import { onAbort } from './abort.js';
+import { NativePromise, NativeTypeError, NativeUint8Array } from './intrinsics.js';
+
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+const nothing = () => {};
+
+async function readAll(stream) {
+  const reader = stream.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.length;
+  }
+  const out = new NativeUint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+// abortable settles like `promise`, or rejects with the reason once `signal` aborts.
+function abortable(promise, signal) {
+  if (signal.aborted) return NativePromise.reject(signal.reason);
+  return new NativePromise((resolve, reject) => {
+    const cancel = onAbort(signal, reject);
+    promise.then(
+      (value) => {
+        cancel();
+        resolve(value);
+      },
+      (error) => {
+        cancel();
+        reject(error);
+      },
+    );
+  });
+}
+
+/** createFetch builds `fetch` over `transport(request) -> Promise<{ status, statusText, url, headers, body }>`. */
+export function createFetch(transport) {
+  return async function fetch(input, init = undefined) {
+    const request = new Request(input, init);
+    const parts = requestParts(request);
+    const signal = parts.signal;
+    if (signal.aborted) throw signal.reason;
+    let body = parts.body;
+    if (body !== null && !(body instanceof NativeUint8Array)) body = await abortable(readAll(body), signal);
+    let reply;
+    try {
+      reply = await abortable(
+        transport({ url: parts.url, method: parts.method, headers: parts.headers, body, signal, redirect: parts.redirect }),
+        signal,
+      );
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      throw new NativeTypeError('fetch failed', { cause: error });
+    }
+    const status = Number(reply.status);
+    const noBody = parts.method === 'HEAD' || NULL_BODY_STATUSES.has(status);
+    if (noBody && reply.body) reply.body.cancel().catch(() => {});
+    let cancel = nothing;
+    const { response, errorBody } = createFetchedResponse({
+      status,
+      statusText: `${reply.statusText ?? ''}`,
+      url: `${reply.url ?? parts.url}`,
+      redirected: reply.redirected ?? `${reply.url ?? parts.url}` !== parts.url,
+      headers: reply.headers ?? [],
+      body: noBody ? null : reply.body ?? null,
+    }, () => cancel());
+    if (!noBody && reply.body) cancel = onAbort(signal, errorBody);
+    return response;
+  };
+}

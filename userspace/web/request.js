@@ -1,0 +1,147 @@
+// Request (WHATWG Fetch), without a document: URLs must be absolute.
+import { Headers, headerList } from './headers.js';
+import { bodySource, cloneBody, extractBody, initBody, isReadableStream, mixBody } from './body.js';
+import { AbortSignal, isAbortSignal } from './abort.js';
+import { NativeTypeError, defineProperty } from './intrinsics.js';
+import { URL } from './url.js';
+
+function parseAbsoluteUrl(input) {
+  try {
+    return new URL(`${input}`);
+  } catch {
+    return null;
+  }
+}
+
+const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
+const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const states = new WeakMap();
+
+function state(request) {
+  const value = states.get(request);
+  if (value === undefined) throw new NativeTypeError('Illegal invocation');
+  return value;
+}
+
+/** Request(input, init): TypeError for a relative or credentialed URL, a forbidden method, a body on GET/HEAD, or a stream body without `duplex: 'half'`. */
+export class Request {
+  constructor(input, init = undefined) {
+    init ??= {};
+    const from = input instanceof Request ? state(input) : null;
+    let url;
+    if (from !== null) url = from.url;
+    else {
+      const parsed = parseAbsoluteUrl(input);
+      if (parsed === null) throw new NativeTypeError(`Failed to parse URL from ${input}`);
+      if (parsed.username !== '' || parsed.password !== '') throw new NativeTypeError(`Request cannot be constructed from a URL that includes credentials: ${input}`);
+      url = parsed.href;
+    }
+    let method = from?.method ?? 'GET';
+    if (init.method !== undefined) {
+      method = `${init.method}`;
+      if (!METHOD.test(method)) throw new NativeTypeError(`'${method}' is not a valid HTTP method.`);
+      const upper = method.toUpperCase();
+      if (FORBIDDEN_METHODS.has(upper)) throw new NativeTypeError(`'${method}' HTTP method is unsupported.`);
+      if (NORMALIZED_METHODS.has(upper)) method = upper;
+    }
+    const signal = init.signal !== undefined ? init.signal : from?.signal ?? null;
+    if (signal !== null && !isAbortSignal(signal)) throw new NativeTypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
+    const headers = new Headers(init.headers !== undefined ? init.headers : from !== null ? from.headers : undefined);
+    const hasBody = init.body !== undefined && init.body !== null;
+    if ((hasBody || (from !== null && from.hasBody)) && (method === 'GET' || method === 'HEAD')) {
+      throw new NativeTypeError('Request with GET/HEAD method cannot have body.');
+    }
+    let source = null;
+    if (hasBody) {
+      const extracted = extractBody(init.body);
+      if (isReadableStream(extracted.source) && init.duplex !== 'half') {
+        throw new NativeTypeError('RequestInit: duplex option is required when sending a body.');
+      }
+      source = extracted.source;
+      if (extracted.type !== null && !headers.has('content-type')) headers.append('content-type', extracted.type);
+    } else if (from !== null && init.body === undefined) {
+      source = bodySource(input);
+    }
+    states.set(this, {
+      url,
+      method,
+      headers,
+      signal: AbortSignal.any(signal === null ? [] : [signal]),
+      hasBody: source !== null,
+      redirect: `${init.redirect ?? from?.redirect ?? 'follow'}`,
+      cache: `${init.cache ?? from?.cache ?? 'default'}`,
+      credentials: `${init.credentials ?? from?.credentials ?? 'same-origin'}`,
+      mode: `${init.mode ?? from?.mode ?? 'cors'}`,
+      referrer: init.referrer !== undefined ? `${init.referrer}` : from?.referrer ?? 'about:client',
+      referrerPolicy: `${init.referrerPolicy ?? from?.referrerPolicy ?? ''}`,
+      integrity: `${init.integrity ?? from?.integrity ?? ''}`,
+      keepalive: Boolean(init.keepalive ?? from?.keepalive ?? false),
+    });
+    initBody(this, source);
+  }
+  get url() {
+    return state(this).url;
+  }
+  get method() {
+    return state(this).method;
+  }
+  get headers() {
+    return state(this).headers;
+  }
+  get signal() {
+    return state(this).signal;
+  }
+  get redirect() {
+    return state(this).redirect;
+  }
+  get cache() {
+    return state(this).cache;
+  }
+  get credentials() {
+    return state(this).credentials;
+  }
+  get mode() {
+    return state(this).mode;
+  }
+  get referrer() {
+    return state(this).referrer;
+  }
+  get referrerPolicy() {
+    return state(this).referrerPolicy;
+  }
+  get integrity() {
+    return state(this).integrity;
+  }
+  get keepalive() {
+    return state(this).keepalive;
+  }
+  get destination() {
+    return '';
+  }
+  get duplex() {
+    return 'half';
+  }
+  clone() {
+    const own = state(this);
+    const copy = Object.create(Request.prototype);
+    states.set(copy, { ...own, headers: new Headers(own.headers), signal: AbortSignal.any([own.signal]) });
+    cloneBody(this, copy);
+    return copy;
+  }
+}
+mixBody(Request);
+defineProperty(Request.prototype, Symbol.toStringTag, { value: 'Request', configurable: true });
+
+/** requestParts returns what fetch needs from `request`: url, method, header pairs, body source and signal. */
+export function requestParts(request) {
+  const own = state(request);
+  return {
+    url: own.url,
+    method: own.method,
+    headers: headerList(own.headers).map((entry) => [entry[0], entry[1]]),
+    body: own.hasBody ? bodySource(request) : null,
+    signal: own.signal,
+    redirect: own.redirect,
+  };
+}
