@@ -61,6 +61,26 @@ function positive(text: string | undefined, flag: string): number | undefined {
 
 class UsageError extends Error {}
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * grantedEnv is the environment a manifest grants its program: `env` lists
+ * names whose values come from agentctl's own environment (unset ones are
+ * left out); nothing else of the host's environment reaches the agent.
+ */
+function grantedEnv(file: string, data: Record<string, unknown>): Record<string, string> {
+  const names = data.env ?? [];
+  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string' && ENV_NAME.test(n))) {
+    throw new UsageError(`manifest ${file}: env: must be a list of environment variable names`);
+  }
+  const env: Record<string, string> = {};
+  for (const name of names) {
+    const value = process.env[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
 function readManifest(file: string): Partial<AgentManifest> {
   let data: unknown;
   try {
@@ -68,7 +88,7 @@ function readManifest(file: string): Partial<AgentManifest> {
   } catch (err) {
     throw new UsageError(`manifest ${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities`);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities, env`);
   return data as Partial<AgentManifest>;
 }
 
@@ -90,6 +110,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
+    const env = options.manifest === undefined ? {} : grantedEnv(options.manifest, manifest as Record<string, unknown>);
     const program = await buildProgramFile(file);
     const approver = chooseApprover(options.approve);
     approvals = approver;
@@ -97,7 +118,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
     kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []) });
-    pid = kernel.spawn(program, { argv: args, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
+    pid = kernel.spawn(program, { argv: args, env, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
   } catch (err) {
     const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError || err instanceof ToolsConfigError;
     process.stderr.write(`agentctl: ${known ? err.message : String(err)}\n`);

@@ -32,6 +32,7 @@ export const TOOLS_CONFIG_SCHEMA = {
                 max_output_bytes: POSITIVE,
                 max_request_bytes: POSITIVE,
                 allow_addresses: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, maxItems: 256 },
+                model_endpoints: { type: 'array', items: { type: 'string', pattern: '^https?://', maxLength: 2048 }, maxItems: 64 },
               },
             },
             'llm.chat': {
@@ -119,7 +120,7 @@ export const TOOLS_CONFIG_SCHEMA = {
 export interface RawBuiltins {
   'time.now'?: Record<string, never> | null;
   'tools.list'?: Record<string, never> | null;
-  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[] } | null;
+  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[]; model_endpoints?: string[] } | null;
   'llm.chat'?: { endpoint: string; model: string; models?: string[]; api_key_env?: string; api_key?: string; timeout_ms?: number; max_output_bytes?: number; max_tokens?: number };
 }
 

@@ -17,6 +17,10 @@
  * timeout hold for the whole body: past either the fd reads EFBIG or
  * ETIMEDOUT; closing the fd (or exiting) stops the request.
  *
+ * A response from a declared model endpoint (`modelEndpoints`, URL prefixes)
+ * has its token `usage` counted against the caller's token budgets, as
+ * llm.chat's are (model-usage.ts).
+ *
  * Whatever the policy says about names, the tool connects only to public
  * unicast addresses (address-ranges.ts has the list: loopback, private,
  * link-local, CGNAT, multicast, reserved, and IPv6 forms carrying such an
@@ -26,6 +30,7 @@
  */
 import { fetch, Headers, type Agent, type Response } from 'undici';
 import type { StreamWriter } from '../fd-table.ts';
+import { tokensInBody, UsageScanner } from './model-usage.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { guardedAgent } from './address-guard.ts';
 import { AddressPolicy } from './address-ranges.ts';
@@ -40,6 +45,8 @@ export interface HttpFetchOptions {
   readonly maxRequestBytes?: number;
   /** Address ranges (CIDR, or single addresses) the tool may connect to besides public unicast ones. Default none. */
   readonly allowAddresses?: readonly string[];
+  /** URL prefixes of model endpoints: their responses' token usage counts against the agent's budgets. Default none. */
+  readonly modelEndpoints?: readonly string[];
 }
 
 /** ALLOW_SETTING is where an operator allows more address ranges. */
@@ -86,7 +93,7 @@ async function readCapped(response: Response, limit: number, name: string): Prom
  * `limit` bytes and until `deadline`; it stops the request when the agent
  * closes the fd.
  */
-async function pump(response: Response, sink: StreamWriter, limit: number, deadline: number): Promise<void> {
+async function pump(response: Response, sink: StreamWriter, limit: number, deadline: number, usage: UsageScanner | undefined, addTokens: (n: number) => void): Promise<void> {
   const reader = response.body?.getReader();
   if (reader === undefined) {
     sink.end();
@@ -101,6 +108,7 @@ async function pump(response: Response, sink: StreamWriter, limit: number, deadl
     for (;;) {
       const { done, value } = await reader.read();
       if (done) {
+        if (usage !== undefined && usage.tokens() > 0) addTokens(usage.tokens());
         sink.end();
         return;
       }
@@ -110,6 +118,7 @@ async function pump(response: Response, sink: StreamWriter, limit: number, deadl
         await reader.cancel().catch(() => undefined);
         return;
       }
+      usage?.push(value);
       await sink.write(value);
     }
   } catch (err) {
@@ -127,6 +136,7 @@ async function pump(response: Response, sink: StreamWriter, limit: number, deadl
  */
 export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
   const maxRequestBytes = options.maxRequestBytes ?? 256 * 1024;
+  const modelEndpoints = options.modelEndpoints ?? [];
   let policy: AddressPolicy;
   try {
     policy = new AddressPolicy(options.allowAddresses);
@@ -175,6 +185,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
         const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
         throw new KernelError('EIO', `http.fetch: ${method} ${url.origin} failed${cause}`);
       }
+      const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
       const head = { status: response.status, statusText: response.statusText, url: url.href, headers: Object.fromEntries(response.headers) };
       if (args.stream === true && call.caller.openStream !== undefined) {
         let sink: StreamWriter;
@@ -184,12 +195,16 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
           await response.body?.cancel().catch(() => undefined);
           throw err;
         }
-        void pump(response, sink, call.maxOutputBytes, started + call.timeoutMs);
+        void pump(response, sink, call.maxOutputBytes, started + call.timeoutMs, metered ? new UsageScanner(response.headers.get('content-type') ?? '') : undefined, (n) => call.caller.addTokens(n));
         return { ...head, bodyFd: sink.fd };
       }
       const received = await readCapped(response, call.maxOutputBytes, 'http.fetch');
       const type = response.headers.get('content-type') ?? '';
       const out: Record<string, unknown> = { ...head };
+      if (metered) {
+        const tokens = tokensInBody(new TextDecoder().decode(received));
+        if (tokens > 0) call.caller.addTokens(tokens);
+      }
       if (type === '' || TEXTUAL.test(type)) out.body = new TextDecoder().decode(received);
       else out.bodyBase64 = Buffer.from(received).toString('base64');
       return out as JsonObject;

@@ -4,10 +4,14 @@
 // so `bodyUsed` knows when it was disturbed and fetch can error it.
 import { ReadableStream } from './streams.js';
 import { Blob, blobBytes } from './blob.js';
+import { FormData, multipart } from './form-data.js';
 import { TextDecoder, encodeUtf8 } from './text-encoding.js';
 import { NativeTypeError, NativeUint8Array, defineProperty, getOwnPropertyDescriptor, isView, objectToString, ownKeys, toBytes } from './intrinsics.js';
 
 const bodies = new WeakMap();
+let boundaries = 0;
+/** boundaryHex makes a multipart boundary unlikely to occur in the parts (Math.random: it needs no secrecy). */
+const boundaryHex = () => `${(boundaries++).toString(16)}${Math.random().toString(16).slice(2)}`;
 
 /** isReadableStream reports whether `value` is a stream this runtime can read. */
 export function isReadableStream(value) {
@@ -25,6 +29,7 @@ export function extractBody(init) {
     return { source: encodeUtf8(`${init}`), type: 'application/x-www-form-urlencoded;charset=UTF-8' };
   }
   if (isReadableStream(init)) return { source: init, type: null };
+  if (init instanceof FormData) return multipart(init, boundaryHex());
   return { source: encodeUtf8(`${init}`), type: 'text/plain;charset=UTF-8' };
 }
 

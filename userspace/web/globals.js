@@ -49,6 +49,7 @@ export const WEB_GLOBALS = {
   structuredClone: () => clone().structuredClone,
   Blob: () => blob().Blob,
   File: () => blob().File,
+  FormData: () => require('./form-data.js').FormData,
   Headers: () => headers().Headers,
   Request: () => request().Request,
   Response: () => response().Response,

@@ -31,6 +31,7 @@ export const WEB_GLOBAL_NAMES = Object.freeze([
   'structuredClone',
   'Blob',
   'File',
+  'FormData',
   'Headers',
   'Request',
   'Response',
