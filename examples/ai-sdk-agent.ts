@@ -3,9 +3,10 @@
  *   agentctl run examples/ai-sdk-agent.ts --manifest examples/ai-sdk-agent.manifest.yaml \
  *     --policy examples/policies/ai-sdk-agent.yaml --tools examples/ai-sdk-agent.tools.yaml -- "what is in my notes?"
  * Every model request is a fetch, so an `http.fetch` decision in the log:
- * the policy names the model endpoint, the manifest grants MODEL_BASE_URL,
- * MODEL_NAME and MODEL_API_KEY. The tool reads the agent's own notes from
- * its VFS (node:fs on the kernel's syscalls).
+ * the policy names the model endpoint, the manifest grants MODEL_BASE_URL
+ * and MODEL_NAME, and MODEL_API_KEY as a secret (the program only ever holds
+ * a placeholder). The tool reads the agent's own notes from its VFS (node:fs
+ * on the kernel's syscalls).
  */
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { generateText, stepCountIs, streamText, tool } from 'ai';

@@ -57,6 +57,8 @@ export interface SpawnOptions {
   argv?: readonly string[];
   /** The environment the program sees as process.env (the operator's choice; nothing of the kernel's own environment). */
   env?: Readonly<Record<string, string>>;
+  /** Secrets (name → value): the program sees each as a placeholder in process.env; http.fetch puts the value only into requests to the hosts the configuration binds it to. */
+  secrets?: Readonly<Record<string, string>>;
   ppid?: number;
   memoryLimitMib?: number;
   limits?: LimitRequest;

@@ -38,6 +38,7 @@ import { Process, type ExitRecord, type ProcessInfo, type TreeUsage } from './pr
 import { ProcessTable } from './process-table.ts';
 import { warmCompiler, type Program } from './program.ts';
 import { Sandbox, type SandboxEnd } from './sandbox.ts';
+import { processSecrets } from './tools/secrets.ts';
 import { spawnChild } from './spawn-child.ts';
 import { syscallGate, type GateHost } from './syscall-gate.ts';
 import { defaultRegistry } from './tools/config.ts';
@@ -211,13 +212,14 @@ export class Kernel implements ProcessHost {
       output: lineage.output,
       onWritten: (content) => writeTracker(vfs).add(content, (ns, onLoop) => lineage.charge(ns, onLoop)),
     });
-    const ctx = contextFor(this, proc, identity, vfs, files);
+    const secrets = processSecrets(options.secrets ?? {});
+    const ctx = contextFor(this, proc, identity, vfs, files, secrets);
     proc.fds = files;
     let sandbox: Sandbox;
     // Building the isolate is synchronous work on the event loop: the tree that asked for it pays (a spawn+wait loop otherwise ran the loop at ~90% for free).
     const building = performance.now();
     try {
-      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env: { ...options.env }, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env: { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) }, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.gate, proc, nr, () => dispatch(this.services, ctx, nr, args, call), mode),
         end: (how) => this.ended(proc, how),
         idle() {

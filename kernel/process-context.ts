@@ -17,6 +17,7 @@ import { deliverUnblocked, sendSignal, type SignalHost } from './process-signals
 import type { Process } from './process.ts';
 import type { PolicyEngine } from './policy/engine.ts';
 import { processTools } from './tools/process-tools.ts';
+import type { ProcessSecret } from './tools/secrets.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
 
@@ -76,7 +77,7 @@ function signalName(text: string): SignalName {
   return sig;
 }
 
-export function contextFor(host: ProcessHost, proc: Process, identity: Identity, vfs: AgentVfs, files: FdTable): SyscallContext {
+export function contextFor(host: ProcessHost, proc: Process, identity: Identity, vfs: AgentVfs, files: FdTable, secrets: readonly ProcessSecret[] = []): SyscallContext {
   // Names of created files and directories can carry content too: the write-then-execute guard sees them.
   const named = (path: string) => writeTracker(vfs).addName(path, (ns) => proc.lineage.charge(ns));
   const ctx: SyscallContext = {
@@ -103,7 +104,7 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       close: (fd) => files.close(fd),
       pipe: () => files.pipe(),
     },
-    tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.counters.addTokens(proc.agentId, n), openStream: () => files.openStream() }, () => {
+    tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.counters.addTokens(proc.agentId, n), openStream: () => files.openStream(), secrets }, () => {
       const tracker = writeTracker(vfs);
       const flushed = flushAgentWrites(host, proc.agentId);
       if (flushed !== undefined) tracker.pendingUntil(flushed);

@@ -81,6 +81,21 @@ function grantedEnv(file: string, data: Record<string, unknown>): Record<string,
   return env;
 }
 
+/** grantedSecrets is what a manifest's `secrets` grants: names whose values come from agentctl's environment (each must be set). */
+function grantedSecrets(file: string, data: Record<string, unknown>): Record<string, string> {
+  const names = data.secrets ?? [];
+  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string' && ENV_NAME.test(n))) {
+    throw new UsageError(`manifest ${file}: secrets: must be a list of environment variable names`);
+  }
+  const secrets: Record<string, string> = {};
+  for (const name of names) {
+    const value = process.env[name];
+    if (value === undefined || value === '') throw new UsageError(`manifest ${file}: secrets: ${name} is not set in the environment`);
+    secrets[name] = value;
+  }
+  return secrets;
+}
+
 function readManifest(file: string): Partial<AgentManifest> {
   let data: unknown;
   try {
@@ -88,7 +103,7 @@ function readManifest(file: string): Partial<AgentManifest> {
   } catch (err) {
     throw new UsageError(`manifest ${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities, env`);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities, env, secrets`);
   return data as Partial<AgentManifest>;
 }
 
@@ -111,6 +126,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
     const env = options.manifest === undefined ? {} : grantedEnv(options.manifest, manifest as Record<string, unknown>);
+    const secrets = options.manifest === undefined ? {} : grantedSecrets(options.manifest, manifest as Record<string, unknown>);
     const program = await buildProgramFile(file);
     const approver = chooseApprover(options.approve);
     approvals = approver;
@@ -118,7 +134,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
     kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []) });
-    pid = kernel.spawn(program, { argv: args, env, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
+    pid = kernel.spawn(program, { argv: args, env, secrets, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
   } catch (err) {
     const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError || err instanceof ToolsConfigError;
     process.stderr.write(`agentctl: ${known ? err.message : String(err)}\n`);

@@ -33,6 +33,12 @@ export const TOOLS_CONFIG_SCHEMA = {
                 max_request_bytes: POSITIVE,
                 allow_addresses: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, maxItems: 256 },
                 model_endpoints: { type: 'array', items: { type: 'string', pattern: '^https?://', maxLength: 2048 }, maxItems: 64 },
+                secrets: {
+                  type: 'object',
+                  maxProperties: 64,
+                  propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+                  additionalProperties: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$', maxLength: 260 }, maxItems: 64 },
+                },
               },
             },
             'llm.chat': {
@@ -120,7 +126,7 @@ export const TOOLS_CONFIG_SCHEMA = {
 export interface RawBuiltins {
   'time.now'?: Record<string, never> | null;
   'tools.list'?: Record<string, never> | null;
-  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[]; model_endpoints?: string[] } | null;
+  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[]; model_endpoints?: string[]; secrets?: Record<string, string[]> } | null;
   'llm.chat'?: { endpoint: string; model: string; models?: string[]; api_key_env?: string; api_key?: string; timeout_ms?: number; max_output_bytes?: number; max_tokens?: number };
 }
 

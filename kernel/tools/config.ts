@@ -10,7 +10,8 @@
  *       tools.list: {}
  *       http.fetch: { timeout_ms: 10000, max_output_bytes: 1048576, max_request_bytes: 262144,
  *                     allow_addresses: [],  # CIDR ranges it may connect to besides public unicast ones
- *                     model_endpoints: [] } # URL prefixes whose responses' token usage counts against token budgets
+ *                     model_endpoints: [],  # URL prefixes whose responses' token usage counts against token budgets
+ *                     secrets: { OPENAI_API_KEY: [api.openai.com] } }  # the hosts each secret may be sent to
  *       llm.chat: { endpoint: https://api.openai.com/v1, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY,
  *                   models: [], timeout_ms: 60000, max_output_bytes: 262144, max_tokens: 4096 }
  *     commands:                        # host programs; args arrive as JSON on stdin
@@ -183,7 +184,7 @@ export async function buildRegistry(config: ToolsConfig, options: BuildOptions =
     if (b['tools.list'] !== undefined) registry.register(toolsListTool(registry));
     if (b['http.fetch'] !== undefined) {
       const h = b['http.fetch'] ?? {};
-      registry.register(httpFetchTool({ timeoutMs: h.timeout_ms, maxOutputBytes: h.max_output_bytes, maxRequestBytes: h.max_request_bytes, allowAddresses: h.allow_addresses, modelEndpoints: h.model_endpoints }));
+      registry.register(httpFetchTool({ timeoutMs: h.timeout_ms, maxOutputBytes: h.max_output_bytes, maxRequestBytes: h.max_request_bytes, allowAddresses: h.allow_addresses, modelEndpoints: h.model_endpoints, secrets: h.secrets }));
     }
     const llm = b['llm.chat'];
     if (llm !== undefined) {

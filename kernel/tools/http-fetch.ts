@@ -19,7 +19,8 @@
  *
  * A response from a declared model endpoint (`modelEndpoints`, URL prefixes)
  * has its token `usage` counted against the caller's token budgets, as
- * llm.chat's are (model-usage.ts).
+ * llm.chat's are (model-usage.ts). Secrets granted to the caller go only to
+ * the hosts `secrets` binds them to (secrets.ts).
  *
  * Whatever the policy says about names, the tool connects only to public
  * unicast addresses (address-ranges.ts has the list: loopback, private,
@@ -31,6 +32,7 @@
 import { fetch, Headers, type Agent, type Response } from 'undici';
 import type { StreamWriter } from '../fd-table.ts';
 import { tokensInBody, UsageScanner } from './model-usage.ts';
+import { redact, redactBytes, Redactor, substitute } from './secrets.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { guardedAgent } from './address-guard.ts';
 import { AddressPolicy } from './address-ranges.ts';
@@ -47,6 +49,8 @@ export interface HttpFetchOptions {
   readonly allowAddresses?: readonly string[];
   /** URL prefixes of model endpoints: their responses' token usage counts against the agent's budgets. Default none. */
   readonly modelEndpoints?: readonly string[];
+  /** Secret name → the hosts (host or host:port) a request carrying it may go to. Default none. */
+  readonly secrets?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** ALLOW_SETTING is where an operator allows more address ranges. */
@@ -93,7 +97,7 @@ async function readCapped(response: Response, limit: number, name: string): Prom
  * `limit` bytes and until `deadline`; it stops the request when the agent
  * closes the fd.
  */
-async function pump(response: Response, sink: StreamWriter, limit: number, deadline: number, usage: UsageScanner | undefined, addTokens: (n: number) => void): Promise<void> {
+async function pump(response: Response, sink: StreamWriter, limit: number, deadline: number, usage: UsageScanner | undefined, addTokens: (n: number) => void, redactor: Redactor | undefined): Promise<void> {
   const reader = response.body?.getReader();
   if (reader === undefined) {
     sink.end();
@@ -109,6 +113,8 @@ async function pump(response: Response, sink: StreamWriter, limit: number, deadl
       const { done, value } = await reader.read();
       if (done) {
         if (usage !== undefined && usage.tokens() > 0) addTokens(usage.tokens());
+        const rest = redactor?.end();
+        if (rest !== undefined && rest.byteLength > 0) await sink.write(rest);
         sink.end();
         return;
       }
@@ -119,7 +125,8 @@ async function pump(response: Response, sink: StreamWriter, limit: number, deadl
         return;
       }
       usage?.push(value);
-      await sink.write(value);
+      const out = redactor === undefined ? value : redactor.push(value);
+      if (out.byteLength > 0) await sink.write(out);
     }
   } catch (err) {
     // The agent closed the fd (EPIPE), or the connection failed: either way the request stops.
@@ -137,6 +144,7 @@ async function pump(response: Response, sink: StreamWriter, limit: number, deadl
 export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
   const maxRequestBytes = options.maxRequestBytes ?? 256 * 1024;
   const modelEndpoints = options.modelEndpoints ?? [];
+  const bindings: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(options.secrets ?? {}));
   let policy: AddressPolicy;
   try {
     policy = new AddressPolicy(options.allowAddresses);
@@ -168,14 +176,18 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       const url = checkUrl(args.url as string);
       const method = (args.method as string | undefined) ?? 'GET';
       if (args.body !== undefined && args.bodyBase64 !== undefined) throw new KernelError('EINVAL', 'http.fetch: give body or bodyBase64, not both');
-      const body = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : ((args.body as string | undefined) ?? null);
+      const secrets = call.caller.secrets ?? [];
+      // Placeholders of the caller's secrets become their values here, for bound hosts only (EACCES otherwise).
+      const given = Object.entries((args.headers ?? {}) as Record<string, string>);
+      const [text, ...values] = substitute(url, [(args.body as string | undefined) ?? '', ...given.map(([, v]) => v)], secrets, bindings);
+      const body = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : args.body !== undefined ? text! : null;
       if (method === 'GET' && body !== null) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
       const started = Date.now();
       const headers = new Headers();
-      for (const [key, value] of Object.entries((args.headers ?? {}) as Record<string, string>)) {
+      given.forEach(([key], i) => {
         if (FORBIDDEN_HEADERS.has(key.toLowerCase())) throw new KernelError('EINVAL', `http.fetch: header '${key}' cannot be set`);
-        headers.set(key, value);
-      }
+        headers.set(key, values[i]!);
+      });
       let response: Response;
       try {
         response = await fetch(url, { method, headers, body, redirect: 'manual', signal: call.signal, dispatcher });
@@ -186,7 +198,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
         throw new KernelError('EIO', `http.fetch: ${method} ${url.origin} failed${cause}`);
       }
       const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
-      const head = { status: response.status, statusText: response.statusText, url: url.href, headers: Object.fromEntries(response.headers) };
+      const head = { status: response.status, statusText: response.statusText, url: url.href, headers: Object.fromEntries([...response.headers].map(([k, v]) => [k, redact(v, secrets)])) };
       if (args.stream === true && call.caller.openStream !== undefined) {
         let sink: StreamWriter;
         try {
@@ -195,7 +207,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
           await response.body?.cancel().catch(() => undefined);
           throw err;
         }
-        void pump(response, sink, call.maxOutputBytes, started + call.timeoutMs, metered ? new UsageScanner(response.headers.get('content-type') ?? '') : undefined, (n) => call.caller.addTokens(n));
+        void pump(response, sink, call.maxOutputBytes, started + call.timeoutMs, metered ? new UsageScanner(response.headers.get('content-type') ?? '') : undefined, (n) => call.caller.addTokens(n), secrets.length > 0 ? new Redactor(secrets) : undefined);
         return { ...head, bodyFd: sink.fd };
       }
       const received = await readCapped(response, call.maxOutputBytes, 'http.fetch');
@@ -205,8 +217,8 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
         const tokens = tokensInBody(new TextDecoder().decode(received));
         if (tokens > 0) call.caller.addTokens(tokens);
       }
-      if (type === '' || TEXTUAL.test(type)) out.body = new TextDecoder().decode(received);
-      else out.bodyBase64 = Buffer.from(received).toString('base64');
+      if (type === '' || TEXTUAL.test(type)) out.body = redact(new TextDecoder().decode(received), secrets);
+      else out.bodyBase64 = Buffer.from(secrets.length > 0 ? redactBytes(received, secrets) : received).toString('base64');
       return out as JsonObject;
     },
   };

@@ -13,6 +13,7 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { StreamWriter } from '../fd-table.ts';
+import type { ProcessSecret } from './secrets.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import type { ToolResult } from '../../syscalls/context.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
@@ -30,6 +31,8 @@ export interface ToolCaller {
   addTokens(tokens: number): void;
   /** openStream, for a process, gives it a new fd to read a streamed body from; absent for callers outside the kernel. */
   openStream?(): StreamWriter;
+  /** The secrets the caller was granted: placeholders it may send, values only tools see (secrets.ts). */
+  readonly secrets?: readonly ProcessSecret[];
 }
 
 /** ToolInvocation is what a tool's run function gets besides its arguments. */

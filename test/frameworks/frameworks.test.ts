@@ -5,7 +5,7 @@
  * Agents SDK and LangChain.js. Every model request is an http.fetch decision
  * in the log; a policy that leaves the endpoint out reaches the agent as the
  * framework's own error; the responses' token usage counts against the
- * policy's token_budget.
+ * policy's token_budget; the API key is a secret the agent never holds.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const MANIFEST = 'id: framework-agent\ncapabilities: ["tool:http.fetch"]\nenv: [MODEL_BASE_URL, MODEL_API_KEY]\n';
+// The API key is a secret: the program holds a placeholder, the kernel puts the key into requests to the model server only.
+const MANIFEST = 'id: framework-agent\ncapabilities: ["tool:http.fetch"]\nenv: [MODEL_BASE_URL]\nsecrets: [MODEL_API_KEY]\n';
 const BASE_RULES = `version: 1
 rules:
   - { id: own-tree, effect: allow, syscalls: [SYS_OPEN, SYS_STAT, SYS_READDIR, SYS_MKDIR, SYS_UNLINK], paths: ["/agent/\${agent}", "/agent/\${agent}/**"] }
@@ -47,7 +48,7 @@ async function agent(name: string, program: string, rules: string, args: string[
   const files = { manifest: join(dir, `${name}.manifest.yaml`), policy: join(dir, `${name}.policy.yaml`), tools: join(dir, `${name}.tools.yaml`), log: join(dir, `${name}.jsonl`) };
   writeFileSync(files.manifest, MANIFEST);
   writeFileSync(files.policy, BASE_RULES + rules);
-  writeFileSync(files.tools, `tools:\n  builtin:\n    http.fetch: { allow_addresses: ["127.0.0.1"], model_endpoints: ["${server.url}/v1/"], timeout_ms: 30000 }\n`);
+  writeFileSync(files.tools, `tools:\n  builtin:\n    http.fetch: { allow_addresses: ["127.0.0.1"], model_endpoints: ["${server.url}/v1/"], secrets: { MODEL_API_KEY: ["${new URL(server.url).host}"] }, timeout_ms: 30000 }\n`);
   const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, 'run', join(REPO, program), '--manifest', files.manifest, '--policy', files.policy, '--tools', files.tools, '--log', files.log, '--', ...args], {
     cwd: REPO,
     env: { ...process.env, MODEL_BASE_URL: `${server.url}/v1`, MODEL_API_KEY: 'sk-test', AGENT_KERNEL_CACHE: join(dir, 'cache') },
@@ -75,7 +76,8 @@ describe('the Vercel AI SDK (ai, @ai-sdk/openai-compatible, zod)', () => {
     expect(run.stdout).toBe('answer: Your notes say every decision is recorded.\nsteps: 2, tokens: 36\n[Every ][decision, ][recorded.]\n');
     const requests = server.requests.slice(before);
     expect(requests.map((r) => r.body.stream ?? false)).toEqual([false, false, true]);
-    expect(requests[0]!.headers.authorization).toBe('Bearer sk-test');
+    expect(requests.map((r) => r.headers.authorization)).toEqual(['Bearer sk-test', 'Bearer sk-test', 'Bearer sk-test']);
+    expect(readFileSync(join(dir, 'ai-sdk.jsonl'), 'utf8')).not.toContain('sk-test');
     // The tool's result went back to the model in the second request.
     expect(JSON.stringify(requests[1]!.body.messages)).toContain('every decision before the action runs');
     expect(execs(run)).toEqual(['allow model-endpoint', 'allow model-endpoint', 'allow model-endpoint']);

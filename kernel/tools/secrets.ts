@@ -1,0 +1,96 @@
+/**
+ * Secrets that never enter ring 3. A program granted secret NAME sees
+ * `process.env.NAME` as a placeholder (`agent-kernel-secret:NAME:<random>`,
+ * fresh per process); only http.fetch turns the placeholder back into the
+ * value, and only in the headers or body of a request to a host the
+ * configuration binds NAME to (`tools.builtin.http.fetch.secrets`). Any
+ * other request carrying it — another host, or the URL itself — is refused
+ * (EACCES), other tools get the placeholder as plain text, and the decision
+ * log only ever sees the placeholder (records keep argument digests).
+ * A response that echoes the value has it replaced by `[secret NAME]`.
+ */
+import { randomBytes } from 'node:crypto';
+import { KernelError } from '../../syscalls/errno.ts';
+
+/** ProcessSecret is one secret as a process holds it: its placeholder and, host-side only, the value. */
+export interface ProcessSecret {
+  readonly name: string;
+  readonly placeholder: string;
+  readonly value: string;
+}
+
+/** processSecrets makes fresh placeholders for `values` (name → value). */
+export function processSecrets(values: Readonly<Record<string, string>>): ProcessSecret[] {
+  return Object.entries(values).map(([name, value]) => ({ name, value, placeholder: `agent-kernel-secret:${name}:${randomBytes(12).toString('hex')}` }));
+}
+
+/** hostOf is a URL's host as bindings name it: hostname, with :port when it is not the scheme's default. */
+function hostOf(url: URL): string {
+  return url.port === '' ? url.hostname : `${url.hostname}:${url.port}`;
+}
+
+/**
+ * substitute replaces the caller's placeholders in `texts` (header values and
+ * the body) with their values for a request to `url`, after checking each
+ * secret may go there. EACCES for a placeholder in the URL or a secret not
+ * bound to the host.
+ */
+export function substitute(url: URL, texts: readonly string[], secrets: readonly ProcessSecret[], bindings: ReadonlyMap<string, readonly string[]>): string[] {
+  if (secrets.length === 0) return [...texts];
+  for (const s of secrets) {
+    if (url.href.includes(s.placeholder)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} cannot go in a URL`);
+  }
+  const host = hostOf(url);
+  return texts.map((text) => {
+    let out = text;
+    for (const s of secrets) {
+      if (!out.includes(s.placeholder)) continue;
+      const hosts = bindings.get(s.name) ?? [];
+      if (!hosts.includes(host)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only be sent to ${hosts.length === 0 ? 'no host' : hosts.join(', ')} (tools.builtin.http.fetch.secrets), not ${host}`);
+      out = out.replaceAll(s.placeholder, s.value);
+    }
+    return out;
+  });
+}
+
+/** redact replaces any secret value in `text` (a response the agent will read). */
+export function redact(text: string, secrets: readonly ProcessSecret[]): string {
+  let out = text;
+  for (const s of secrets) if (s.value !== '' && out.includes(s.value)) out = out.replaceAll(s.value, `[secret ${s.name}]`);
+  return out;
+}
+
+/**
+ * Redactor redacts a streamed body chunk by chunk, holding back the last
+ * (longest value − 1) bytes of each chunk so a value split across chunks is
+ * still found. Bytes are handled as latin1 text (one character per byte).
+ */
+export class Redactor {
+  private readonly secrets: readonly ProcessSecret[];
+  private readonly hold: number;
+  private carry = '';
+
+  constructor(secrets: readonly ProcessSecret[]) {
+    this.secrets = secrets.map((s) => ({ ...s, value: Buffer.from(s.value, 'utf8').toString('latin1') }));
+    this.hold = Math.max(0, ...this.secrets.map((s) => s.value.length - 1));
+  }
+
+  push(chunk: Uint8Array): Uint8Array {
+    const text = redact(this.carry + Buffer.from(chunk).toString('latin1'), this.secrets);
+    const keep = Math.min(this.hold, text.length);
+    this.carry = text.slice(text.length - keep);
+    return Buffer.from(text.slice(0, text.length - keep), 'latin1');
+  }
+
+  end(): Uint8Array {
+    const rest = Buffer.from(redact(this.carry, this.secrets), 'latin1');
+    this.carry = '';
+    return rest;
+  }
+}
+
+/** redactBytes redacts a whole binary body. */
+export function redactBytes(bytes: Uint8Array, secrets: readonly ProcessSecret[]): Uint8Array {
+  const redactor = new Redactor(secrets);
+  return Buffer.concat([redactor.push(bytes), redactor.end()]);
+}

@@ -1,0 +1,73 @@
+/**
+ * Secrets never enter ring 3: the program sees a placeholder in process.env;
+ * http.fetch substitutes the value only into requests to the hosts the
+ * configuration binds the secret to, refuses it anywhere else, redacts it
+ * from responses, and the decision log never holds it.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
+import { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { report } from '../syscalls/harness.ts';
+import { ALL_TOOLS, localServer, policy, toolKernel, type LocalServer } from './helpers.ts';
+
+const SECRET = 'sk-live-0123456789abcdef';
+let server: LocalServer;
+const seen: (string | undefined)[] = [];
+
+beforeAll(async () => {
+  server = await localServer((req, body, res) => {
+    seen.push(req.headers.authorization);
+    res.writeHead(200, { 'content-type': 'application/json', 'x-echo': req.headers.authorization ?? '' });
+    res.end(JSON.stringify({ auth: req.headers.authorization ?? null, body }));
+  });
+});
+afterAll(() => server.close());
+
+function kernel() {
+  const registry = new ToolRegistry();
+  const host = new URL(server.url).host;
+  registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], secrets: { API_KEY: [host] } }));
+  return toolKernel({ policy: policy(`{ id: loopback, effect: allow, syscalls: [SYS_EXEC, SYS_TIMER, SYS_CANCEL, SYS_RANDOM], tools: [http.fetch] }`, '{ id: loop, effect: allow, syscalls: [SYS_TIMER, SYS_CANCEL, SYS_RANDOM] }'), registry });
+}
+
+describe('secrets', () => {
+  it('reach the agent as a placeholder, go to the bound host as the value, and come back redacted', async () => {
+    const k = kernel();
+    const port = new URL(server.url).port;
+    const { value } = await report<Record<string, unknown>>(
+      `const key = process.env.API_KEY;
+      const r = await fetch('${server.url}/x', { method: 'POST', headers: { authorization: 'Bearer ' + key }, body: JSON.stringify({ key }) });
+      const echoed = await r.json();
+      const refused = [];
+      for (const [url, init] of [['http://localhost:${port}/x', { headers: { authorization: key } }], ['${server.url}/?k=' + key, {}]]) {
+        try { await fetch(url, init); refused.push('sent'); } catch (e) { refused.push(e.cause.code + ': ' + e.cause.message); }
+      }
+      report({ placeholder: key.startsWith('agent-kernel-secret:API_KEY:'), echoed, header: r.headers.get('x-echo'), refused });`,
+      { kernel: k, agentId: 'holder', manifest: ALL_TOOLS, secrets: { API_KEY: SECRET } },
+    );
+    expect(value.placeholder).toBe(true);
+    expect(seen.at(-1)).toBe(`Bearer ${SECRET}`);
+    expect(value.echoed).toEqual({ auth: 'Bearer [secret API_KEY]', body: '{"key":"[secret API_KEY]"}' });
+    expect(value.header).toBe('Bearer [secret API_KEY]');
+    expect(value.refused).toEqual([
+      expect.stringMatching(/^EACCES: http\.fetch: secret API_KEY may only be sent to 127\.0\.0\.1:\d+ .*not localhost:\d+$/),
+      'EACCES: http.fetch: secret API_KEY cannot go in a URL',
+    ]);
+    expect(seen.length).toBe(1);
+    expect(JSON.stringify((k.recorder as MemoryDecisionLog).list())).not.toContain(SECRET);
+  });
+
+  it('other tools and other agents get nothing: a placeholder is plain text outside http.fetch, and another process\'s placeholder is not substituted', async () => {
+    const k = kernel();
+    const first = await report<string>('report(process.env.API_KEY);', { kernel: k, agentId: 'a', manifest: ALL_TOOLS, secrets: { API_KEY: SECRET } });
+    const before = seen.length;
+    const { value } = await report<string>(
+      `const r = await fetch('${server.url}/x', { headers: { authorization: ${JSON.stringify(first.value)} } }); report((await r.json()).auth);`,
+      { kernel: k, agentId: 'b', manifest: ALL_TOOLS, secrets: { API_KEY: 'another' } },
+    );
+    // Process a's placeholder (it has ended) is no secret of process b's: it goes out as the text it is.
+    expect(value).toBe(first.value);
+    expect(seen.length).toBe(before + 1);
+  });
+});
