@@ -27,6 +27,8 @@ export interface StreamWriter {
   fail(err: KernelError): void;
   /** reading: the process still holds the fd. */
   reading(): boolean;
+  /** Aborted once the process has closed the fd (or exited): the writer stops then, written or not. */
+  readonly unread: AbortSignal;
 }
 
 /** Entry is what an fd refers to; pipe ends and sinks may be shared with other processes. */
@@ -159,6 +161,8 @@ export class FdTable implements Files {
       throw err;
     }
     let ended = false;
+    const unread = new AbortController();
+    pipe.whenUnread(() => unread.abort());
     const finish = (how: () => void) => {
       if (ended) return;
       ended = true;
@@ -170,6 +174,7 @@ export class FdTable implements Files {
       end: () => finish(() => pipe.close('w')),
       fail: (err) => finish(() => pipe.fail(err)),
       reading: () => pipe.hasReaders,
+      unread: unread.signal,
     };
   }
 

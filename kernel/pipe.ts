@@ -24,6 +24,8 @@ export class Pipe {
   private waiters: (() => void)[] = [];
   /** Set by fail(): what readers get once the buffered bytes are read, instead of end of file. */
   private failure: KernelError | undefined;
+  /** Called once when the last read end closes (a kernel writer stops then). */
+  private onUnread: (() => void) | undefined;
 
   /** open adds a reader or writer end; close removes one. */
   open(end: 'r' | 'w'): void {
@@ -35,6 +37,16 @@ export class Pipe {
     if (end === 'r') this.readers--;
     else this.writers--;
     this.wakeAll();
+    if (end === 'r' && this.readers === 0 && this.onUnread !== undefined) {
+      const unread = this.onUnread;
+      this.onUnread = undefined;
+      unread();
+    }
+  }
+
+  /** whenUnread calls `fn` once the last read end has closed. */
+  whenUnread(fn: () => void): void {
+    this.onUnread = fn;
   }
 
   private wakeAll(): void {

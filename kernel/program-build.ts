@@ -25,7 +25,9 @@ const PROVIDED: ReadonlySet<string> = new Set(NODE_MODULES);
 const NODE_BUILTINS: ReadonlySet<string> = new Set(builtinModules);
 const BUILTIN_NS = 'agent-builtin';
 /** Bump when the build's options change, so older cache entries are not reused. */
-const BUILD_VERSION = 1;
+const BUILD_VERSION = 2;
+/** Files that change how the files beside and below them build: each one on the way from an input up to the project folder is an input too. */
+const BUILD_CONFIG = ['package.json', 'tsconfig.json', 'jsconfig.json'];
 
 interface CacheEntry {
   readonly version: number;
@@ -64,7 +66,7 @@ function guard(root: string): Plugin {
   return {
     name: 'agent-kernel-guard',
     setup(b) {
-      b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) => {
+      b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (args) => {
         const name = bare(args.path);
         if (!args.path.startsWith('node:') && !NODE_BUILTINS.has(name)) return undefined;
         if (PROVIDED.has(name)) return { path: name, namespace: BUILTIN_NS };
@@ -88,8 +90,14 @@ function readCache(file: string): CacheEntry | undefined {
     const entry = JSON.parse(readFileSync(file, 'utf8')) as CacheEntry;
     if (entry.version !== BUILD_VERSION) return undefined;
     for (const [path, [size, mtimeMs]] of Object.entries(entry.inputs)) {
-      const st = statSync(path);
-      if (st.size !== size || st.mtimeMs !== mtimeMs) return undefined;
+      let st: [number, number] = [-1, -1];
+      try {
+        const found = statSync(path);
+        st = [found.size, found.mtimeMs];
+      } catch {
+        // absent: matches an input recorded as absent
+      }
+      if (st[0] !== size || st[1] !== mtimeMs) return undefined;
     }
     return entry;
   } catch {
@@ -112,7 +120,9 @@ function firstError(errors: readonly Message[], root: string, fallback: string):
   const first = errors[0];
   if (first === undefined) return fallback;
   const at = first.location ? `${shown(resolve(root, first.location.file))}:${first.location.line}:${first.location.column + 1}: ` : '';
-  return `${at}${first.text}`;
+  // esbuild's own errors are the parser's (or a module it cannot find); the guard's name their rule.
+  const kind = first.pluginName === '' && !first.text.startsWith('Could not resolve') ? 'SyntaxError: ' : '';
+  return `${at}${kind}${first.text}`;
 }
 
 /**
@@ -128,11 +138,12 @@ export async function buildProgramFile(path: string): Promise<Program> {
     throw new KernelError('ENOENT', `cannot read program ${path}`);
   }
   const root = projectRoot(dirname(entry));
-  const cacheFile = join(cacheDir(), `${createHash('sha256').update(`${entry}\0${BUILD_VERSION}`).digest('hex').slice(0, 32)}.json`);
+  // Keyed by the program and its project folder: a package.json that moves the folder is a new build.
+  const cacheFile = join(cacheDir(), `${createHash('sha256').update(`${entry}\0${root}\0${BUILD_VERSION}`).digest('hex').slice(0, 32)}.json`);
   const cached = readCache(cacheFile);
   const done = (source: string, sourceMap: string): Program => {
     if (source.length > MAX_PROGRAM_BYTES) throw new KernelError('EFBIG', `${path}: the built program is ${source.length} bytes, more than ${MAX_PROGRAM_BYTES}`);
-    return { filename: path, source, sourceMap, sourceBase: root };
+    return { filename: path, source, sourceMap, sourceBase: root, contentHash: createHash('sha256').update(source).digest('hex') };
   };
   if (cached !== undefined) return done(cached.source, cached.sourceMap);
   let out;
@@ -152,10 +163,10 @@ export async function buildProgramFile(path: string): Promise<Program> {
       logLevel: 'silent',
       absWorkingDir: root,
       plugins: [guard(root)],
+      // The program runs as a script: import.meta is an object made at its top (url, filename, dirname of the entry; env empty).
+      banner: { js: `const __agentImportMeta = { url: ${JSON.stringify(`file://${entry}`)}, filename: ${JSON.stringify(entry)}, dirname: ${JSON.stringify(dirname(entry))}, env: {} };` },
       define: {
-        'import.meta.url': JSON.stringify(`file://${entry}`),
-        'import.meta.filename': JSON.stringify(entry),
-        'import.meta.dirname': JSON.stringify(dirname(entry)),
+        'import.meta': '__agentImportMeta',
         __filename: JSON.stringify(entry),
         __dirname: JSON.stringify(dirname(entry)),
       },
@@ -168,11 +179,24 @@ export async function buildProgramFile(path: string): Promise<Program> {
   const code = files.find((f) => f.path.endsWith('.js'))?.text ?? '';
   const map = files.find((f) => f.path.endsWith('.map'))?.text ?? '';
   const inputs: CacheEntry['inputs'] = {};
+  const note = (file: string, missing: boolean) => {
+    if (file in inputs) return;
+    try {
+      const st = statSync(file);
+      inputs[file] = [st.size, st.mtimeMs];
+    } catch {
+      // A configuration file that is absent is an input too: creating one changes the build.
+      if (missing) inputs[file] = [-1, -1];
+    }
+  };
   for (const input of Object.keys(out.metafile?.inputs ?? {})) {
     if (input.includes(':') || input.startsWith('<')) continue; // a virtual module (a built-in, the entry line)
     const file = resolve(root, input);
-    const st = statSync(file);
-    inputs[file] = [st.size, st.mtimeMs];
+    note(file, false);
+    for (let at = dirname(file); at === root || at.startsWith(root + sep); at = dirname(at)) {
+      for (const name of BUILD_CONFIG) note(join(at, name), true);
+      if (at === root) break;
+    }
   }
   writeCache(cacheFile, { version: BUILD_VERSION, inputs, source: code, sourceMap: map });
   return done(code, map);

@@ -17,6 +17,8 @@ export interface Program {
   readonly sourceMap?: string;
   /** For a bundle: the folder the source map's `sources` are relative to (its files are shown relative to the working directory). */
   readonly sourceBase?: string;
+  /** For a program built from the host's disk: the SHA-256 of `source`, naming its code cache (code-cache.ts). */
+  readonly contentHash?: string;
 }
 
 /** The largest program source, bytes (UTF-16 units): a program is agent input too. */

@@ -11,12 +11,18 @@ import { resolve } from 'node:path';
 import type { CallScope } from '../syscalls/context.ts';
 import { KernelError } from '../syscalls/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { shown } from './program-build.ts';
+import { cachedCode, forget, keepCode } from './code-cache.ts';
+import { cacheDir, shown } from './program-build.ts';
 import type { Program } from './program.ts';
 import { compileLayer, compileRuntime, LAYERS, RUNTIME_PREFIX, type LayerName } from './runtime-bundle.ts';
 
-/** The most asynchronous calls one process may have outstanding (EAGAIN past it). */
+/** The most asynchronous calls one process may have outstanding, completions not yet delivered included (EAGAIN past it). */
 export const MAX_OUTSTANDING = 1024;
+/** The runtime's event loop has slots of its own for its timer (and timers it re-armed whose cancellations are not yet delivered), so timers fire however many other calls are outstanding. */
+export const MAX_OUTSTANDING_LOOP = 64;
+/** Flags of an asynchronous call: it keeps the process alive; it is the event loop's own. */
+const REF = 1;
+const LOOP = 2;
 const WRAPPER_HEAD = '__start(async function main() {';
 const MAX_ERROR_TEXT = 8192;
 
@@ -70,10 +76,13 @@ export interface SandboxHooks {
   idle(): void;
 }
 
-/** An asynchronous call outstanding: what cancels it, and whether it keeps the process alive. */
+/** An asynchronous call outstanding (until its completion is delivered): what cancels it, whether it keeps the process alive, whether it is the event loop's. */
 interface Outstanding {
   readonly controller: AbortController;
   readonly ref: boolean;
+  readonly loop: boolean;
+  /** The kernel has answered; the completion waits for delivery. */
+  done: boolean;
 }
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -103,8 +112,10 @@ function sourcePositions(program: Program): (text: string) => string {
 
 /** agentStack keeps the agent-side frames of an error text, at the author's positions, and bounds its size. */
 function agentStack(text: string, toSource: (text: string) => string): string {
-  // Drop the runtime's frames, isolated-vm's boundary marker and the kernel's one-line program wrapper (line 1, negative column).
-  const lines = text.slice(0, MAX_ERROR_TEXT * 4).split('\n').filter((l) => !l.includes(RUNTIME_PREFIX) && !l.includes('<isolated-vm boundary>') && !/:1:-\d+\)?$/.test(l));
+  // Keep what is above isolated-vm's boundary marker (below it are the host's frames), less the runtime's frames and the kernel's one-line program wrapper (line 1, negative column).
+  const all = text.slice(0, MAX_ERROR_TEXT * 4).split('\n');
+  const boundary = all.findIndex((l) => l.includes('<isolated-vm boundary>'));
+  const lines = (boundary === -1 ? all : all.slice(0, boundary)).filter((l) => !l.includes(RUNTIME_PREFIX) && !/:1:-\d+\)?$/.test(l) && !/(\(|at )(node:|file:\/\/)/.test(l));
   return toSource(lines.join('\n')).slice(0, MAX_ERROR_TEXT);
 }
 
@@ -151,6 +162,7 @@ export class Sandbox {
   private readonly lifetime = new AbortController();
   private readonly outstanding = new Map<number, Outstanding>();
   private refs = 0;
+  private loopCalls = 0;
   private nextCall = 1;
   private completions: { id: number; reply: WireReply }[] = [];
   private flushing = false;
@@ -189,7 +201,7 @@ export class Sandbox {
       this.context = this.isolate.createContextSync();
       const global = this.context.global;
       global.setSync('__syscall', new ivm.Callback((nr: unknown, ...args: unknown[]) => this.enter(nr, args)));
-      global.setSync('__async', new ivm.Callback((ref: unknown, nr: unknown, ...args: unknown[]) => this.enterAsync(ref === true, nr, args)));
+      global.setSync('__async', new ivm.Callback((flags: unknown, nr: unknown, ...args: unknown[]) => this.enterAsync(typeof flags === 'number' ? flags : 0, nr, args)));
       global.setSync('__collect', new ivm.Callback((ticket: unknown) => this.collect(ticket)));
       global.setSync('__wake', new ivm.ExternalCopy(this.wake.buffer).copyInto({ release: true }));
       global.setSync('__layer', new ivm.Callback((name: unknown) => this.loadLayer(name)));
@@ -220,7 +232,17 @@ export class Sandbox {
   /** compile compiles the program on the calling thread (programs the operator handed over). ENOEXEC on a syntax error. */
   compile(): void {
     try {
-      this.script = this.isolate.compileScriptSync(this.wrapped(), this.compileOptions());
+      // Built programs (bundles, often megabytes) compile with V8's code cache; a small script is not worth one.
+      const dir = cacheDir();
+      const built = this.program.contentHash !== undefined;
+      const cachedData = built ? cachedCode(this.program, dir) : undefined;
+      const script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean } = this.isolate.compileScriptSync(this.wrapped(), {
+        ...this.compileOptions(),
+        ...(cachedData !== undefined ? { cachedData } : built ? { produceCachedData: true } : {}),
+      });
+      if (script.cachedDataRejected === true) forget(this.program);
+      else if (cachedData === undefined && script.cachedData !== undefined) keepCode(this.program, script.cachedData, dir);
+      this.script = script;
     } catch (err) {
       throw new KernelError('ENOEXEC', syntaxMessage(this.program, err, this.toSource));
     }
@@ -240,13 +262,18 @@ export class Sandbox {
   private loadLayer(name: unknown): boolean {
     if (typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);
-    const layer = compileLayer(this.isolate, name as LayerName);
+    let layer: ivm.Script | undefined;
     try {
+      layer = compileLayer(this.isolate, name as LayerName);
       layer.runSync(this.context);
+      return true;
+    } catch (err) {
+      // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
+      if (/memory limit/i.test(err instanceof Error ? err.message : String(err))) setImmediate(() => this.failedEntry(err));
+      return false;
     } finally {
-      layer.release();
+      layer?.release();
     }
-    return true;
   }
 
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
@@ -269,14 +296,19 @@ export class Sandbox {
   }
 
   /** enterAsync starts an asynchronous call: a reply at once, or `queued` and a completion later. EAGAIN past MAX_OUTSTANDING. */
-  private enterAsync(ref: boolean, nr: unknown, args: unknown[]): WireReply {
-    if (this.outstanding.size >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
+  private enterAsync(flags: number, nr: unknown, args: unknown[]): WireReply {
+    const ref = (flags & REF) !== 0;
+    const loop = (flags & LOOP) !== 0;
+    if (loop ? this.loopCalls >= MAX_OUTSTANDING_LOOP : this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) {
+      return { t: 'fault', errno: 'EAGAIN', message: `more than ${loop ? MAX_OUTSTANDING_LOOP : MAX_OUTSTANDING} asynchronous calls outstanding${loop ? ' for the event loop' : ''}` };
+    }
     const controller = new AbortController();
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
     if (!('later' in reply)) return wire(reply);
     const id = this.nextCall++;
-    this.outstanding.set(id, { controller, ref });
+    this.outstanding.set(id, { controller, ref, loop, done: false });
     if (ref) this.refs++;
+    if (loop) this.loopCalls++;
     void reply.later.then((final) => this.complete(id, final));
     return { t: 'queued', id };
   }
@@ -284,7 +316,7 @@ export class Sandbox {
   /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */
   cancel(id: number): boolean {
     const call = this.outstanding.get(id);
-    if (call === undefined || call.controller.signal.aborted) return false;
+    if (call === undefined || call.done || call.controller.signal.aborted) return false;
     call.controller.abort();
     return true;
   }
@@ -293,8 +325,8 @@ export class Sandbox {
   private complete(id: number, reply: Reply): void {
     const call = this.outstanding.get(id);
     if (this.ended || call === undefined) return;
-    this.outstanding.delete(id);
-    if (call.ref) this.refs--;
+    // The call stays outstanding (and counted) until its completion is delivered: an isolate that never yields cannot pile them up.
+    call.done = true;
     this.completions.push({ id, reply: 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply) });
     if (!this.flushing) {
       this.flushing = true;
@@ -314,18 +346,40 @@ export class Sandbox {
         this.failedEntry(err);
       } finally {
         this.entered--;
+        this.delivered(batch);
       }
     }
     this.flushing = false;
     this.afterEntry();
   }
 
-  /** failedEntry handles a host→isolate call that failed: out of memory ends the program; anything else was reported by the runtime or is a disposed isolate. */
+  /** delivered retires the calls of a delivered batch. */
+  private delivered(batch: readonly { id: number }[]): void {
+    for (const { id } of batch) {
+      const call = this.outstanding.get(id);
+      if (call === undefined) continue;
+      this.outstanding.delete(id);
+      if (call.ref) this.refs--;
+      if (call.loop) this.loopCalls--;
+    }
+  }
+
+  /**
+   * failedEntry handles a host→isolate call that failed: out of memory ends
+   * the program (SIGKILL); any other error escaping the isolate (a promise
+   * rejected with nobody to catch it, in a callback after main) ends it as an
+   * uncaught error, as in Node; a disposed isolate has ended already.
+   */
   private failedEntry(err: unknown): void {
-    if (!this.ended && /memory limit/i.test(err instanceof Error ? err.message : String(err))) {
+    if (this.ended) return;
+    const message = err instanceof Error ? err.message : String(err);
+    if (/memory limit/i.test(message)) {
       this.releaseHandles();
       this.finish({ kind: 'memory-limit' });
+      return;
     }
+    if (this.isolate.isDisposed) return;
+    this.finish({ kind: 'threw', error: agentStack(err instanceof Error ? (err.stack ?? message) : message, this.toSource) });
   }
 
   /** afterEntry runs when a host→isolate call is over: the process ends if main settled and nothing keeps it, else it is idle. */
@@ -420,6 +474,7 @@ export class Sandbox {
     for (const call of this.outstanding.values()) call.controller.abort();
     this.outstanding.clear();
     this.refs = 0;
+    this.loopCalls = 0;
     this.completions = [];
   }
 

@@ -106,7 +106,8 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   it('a JavaScript syntax error is one line naming the file, line and SyntaxError, exit 2', async () => {
     const file = agentFile('syntax.js', "console.log('fine');\nconst x = ;\n");
     const out = await run(file);
-    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: ${file}:2:11: SyntaxError: Unexpected token ';'\n` });
+    // Programs from the host's disk are built by esbuild, whose parser words the error.
+    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: ${file}:2:11: SyntaxError: Unexpected ";"\n` });
   });
 
   it('a TypeScript file with a JavaScript-level syntax error names file, line and SyntaxError', async () => {

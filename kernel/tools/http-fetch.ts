@@ -92,25 +92,53 @@ async function readCapped(response: Response, limit: number, name: string): Prom
   return Buffer.concat(chunks);
 }
 
-/**
- * pump copies `response`'s body into `sink` as the agent reads it, within
- * `limit` bytes and until `deadline`; it stops the request when the agent
- * closes the fd.
- */
-async function pump(response: Response, sink: StreamWriter, limit: number, deadline: number, usage: UsageScanner | undefined, addTokens: (n: number) => void, redactor: Redactor | undefined): Promise<void> {
-  const reader = response.body?.getReader();
-  if (reader === undefined) {
-    sink.end();
-    return;
+/** The most a streamed response may hold and still come back inline, when all of it has arrived with its headers. */
+const INLINE_MAX = 64 * 1024;
+const NOT_YET = Symbol('not yet');
+type Read = ReadableStreamReadResult<Uint8Array>;
+
+/** Ready is what readReady found: the chunks already there, whether the body ended, and a read still under way. */
+interface Ready {
+  readonly chunks: Uint8Array[];
+  readonly total: number;
+  readonly done: boolean;
+  readonly pending?: Promise<Read>;
+}
+
+/** readReady reads what has arrived of a body, up to `max` bytes, without waiting for more than the current turn. */
+async function readReady(reader: ReadableStreamDefaultReader<Uint8Array>, max: number): Promise<Ready> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const read = reader.read();
+    const next = await Promise.race([read, new Promise<typeof NOT_YET>((resolve) => setImmediate(() => resolve(NOT_YET)))]);
+    if (next === NOT_YET) return { chunks, total, done: false, pending: read };
+    if (next.done) return { chunks, total, done: true };
+    chunks.push(next.value);
+    total += next.value.byteLength;
+    if (total > max) return { chunks, total, done: false };
   }
+}
+
+/**
+ * pump copies the rest of a body (`ready`, then `reader`) into `sink` as the
+ * agent reads it, within `limit` bytes and until `deadline`; it stops the
+ * request when the agent closes the fd.
+ */
+async function pump(reader: ReadableStreamDefaultReader<Uint8Array>, ready: Ready, sink: StreamWriter, limit: number, deadline: number, usage: UsageScanner | undefined, addTokens: (n: number) => void, redactor: Redactor | undefined): Promise<void> {
   const timer = setTimeout(() => {
     sink.fail(new KernelError('ETIMEDOUT', 'http.fetch: the response body did not end in time'));
     void reader.cancel().catch(() => undefined);
   }, Math.max(0, deadline - Date.now()));
+  // The agent closed the fd, or its process ended: the request stops now, even if the server has gone quiet.
+  const stop = () => void reader.cancel().catch(() => undefined);
+  if (sink.unread.aborted) stop();
+  else sink.unread.addEventListener('abort', stop, { once: true });
   let total = 0;
+  const queued: (Read | Promise<Read>)[] = [...ready.chunks.map((value): Read => ({ done: false, value })), ...(ready.pending ? [ready.pending] : [])];
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await (queued.shift() ?? reader.read());
       if (done) {
         if (usage !== undefined && usage.tokens() > 0) addTokens(usage.tokens());
         const rest = redactor?.end();
@@ -134,6 +162,7 @@ async function pump(response: Response, sink: StreamWriter, limit: number, deadl
     await reader.cancel().catch(() => undefined);
   } finally {
     clearTimeout(timer);
+    sink.unread.removeEventListener('abort', stop);
   }
 }
 
@@ -199,25 +228,37 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       }
       const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
       const head = { status: response.status, statusText: response.statusText, url: url.href, headers: Object.fromEntries([...response.headers].map(([k, v]) => [k, redact(v, secrets)])) };
+      let received: Uint8Array;
+      let exact = false;
       if (args.stream === true && call.caller.openStream !== undefined) {
-        let sink: StreamWriter;
-        try {
-          sink = call.caller.openStream();
-        } catch (err) {
-          await response.body?.cancel().catch(() => undefined);
-          throw err;
+        // A body that has all arrived with the headers (a small answer) comes back inline, as without stream: no fd, no reads.
+        const reader = response.body?.getReader();
+        const ready = reader === undefined ? { chunks: [], total: 0, done: true } : await readReady(reader, Math.min(INLINE_MAX, call.maxOutputBytes));
+        if (ready.done || reader === undefined) {
+          received = Buffer.concat(ready.chunks);
+          // fetch() needs the bytes as they came: text only when it decodes and encodes back to them.
+          exact = true;
+        } else {
+          let sink: StreamWriter;
+          try {
+            sink = call.caller.openStream();
+          } catch (err) {
+            await reader.cancel().catch(() => undefined);
+            throw err;
+          }
+          const usage = metered ? new UsageScanner(response.headers.get('content-type') ?? '') : undefined;
+          void pump(reader, ready, sink, call.maxOutputBytes, started + call.timeoutMs, usage, (n) => call.caller.addTokens(n), secrets.length > 0 ? new Redactor(secrets) : undefined);
+          return { ...head, bodyFd: sink.fd };
         }
-        void pump(response, sink, call.maxOutputBytes, started + call.timeoutMs, metered ? new UsageScanner(response.headers.get('content-type') ?? '') : undefined, (n) => call.caller.addTokens(n), secrets.length > 0 ? new Redactor(secrets) : undefined);
-        return { ...head, bodyFd: sink.fd };
-      }
-      const received = await readCapped(response, call.maxOutputBytes, 'http.fetch');
+      } else received = await readCapped(response, call.maxOutputBytes, 'http.fetch');
       const type = response.headers.get('content-type') ?? '';
       const out: Record<string, unknown> = { ...head };
       if (metered) {
         const tokens = tokensInBody(new TextDecoder().decode(received));
         if (tokens > 0) call.caller.addTokens(tokens);
       }
-      if (type === '' || TEXTUAL.test(type)) out.body = redact(new TextDecoder().decode(received), secrets);
+      const decoded = type === '' || TEXTUAL.test(type) ? new TextDecoder().decode(received) : undefined;
+      if (decoded !== undefined && (!exact || Buffer.from(decoded).equals(received))) out.body = redact(decoded, secrets);
       else out.bodyBase64 = Buffer.from(secrets.length > 0 ? redactBytes(received, secrets) : received).toString('base64');
       return out as JsonObject;
     },

@@ -12,8 +12,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startModelServer, type ModelServer } from './model-server.ts';
+
+// The first build of a framework bundle (megabytes of packages) takes seconds on a busy machine.
+vi.setConfig({ testTimeout: 90_000 });
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const AGENTCTL = join(REPO, 'bin/agentctl.ts');
@@ -53,6 +56,7 @@ async function agent(name: string, program: string, rules: string, args: string[
     cwd: REPO,
     env: { ...process.env, MODEL_BASE_URL: `${server.url}/v1`, MODEL_API_KEY: 'sk-test', AGENT_KERNEL_CACHE: join(dir, 'cache') },
     stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
   });
   let stdout = '';
   let stderr = '';

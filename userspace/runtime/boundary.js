@@ -1,7 +1,7 @@
 // The syscall boundary of ring 3. The host hands the isolate, before anything
 // else runs, these globals, which take() removes at once:
 //   __syscall(nr, ...args) -> reply        blocking form
-//   __async(ref, nr, ...args) -> reply     asynchronous form; a `ref` call keeps the process alive
+//   __async(flags, nr, ...args) -> reply   asynchronous form; flags: 1 keeps the process alive, 2 the event loop's own
 //   __collect(ticket)      -> the reply of a blocked call, once woken
 //   __wake                 a private SharedArrayBuffer flag the kernel raises
 //   __settle(code, text)   reports main's end ('' text: returned, with its status) or an uncaught error
@@ -102,7 +102,7 @@ export function describe(err) {
  * without crossing. The kernel decodes and checks every argument again: this
  * bounds its cost, not its safety.
  */
-export function boundary(host, onSignals) {
+export function boundary(host, onSignals, onCompleted) {
   const { enter, enterAsync, collect, wake, boot } = host;
 
   function bounded(value, depth, budget) {
@@ -181,9 +181,10 @@ export function boundary(host, onSignals) {
    * startCall makes an asynchronous syscall and returns [promise, id]; id is
    * 0 when the call was answered at once. The kernel keeps the process alive
    * while a `ref` call is outstanding (the event loop arms its timer unref'd
-   * when only unref'd timers are left).
+   * when only unref'd timers are left); `loop` calls (the event loop's timer
+   * and cancels) have slots of their own.
    */
-  function startCall(name, nr, args, ref) {
+  function startCall(name, nr, args, ref, loop) {
     let checked;
     try {
       checked = boundedCall(nr, args);
@@ -192,7 +193,7 @@ export function boundary(host, onSignals) {
       throw err;
     }
     const wire = [];
-    put(wire, 0, ref === true);
+    put(wire, 0, (ref === true ? 1 : 0) | (loop === true ? 2 : 0));
     for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
     const reply = apply(enterAsync, undefined, wire);
     if (reply !== null && typeof reply === 'object' && reply.t === 'queued') {
@@ -219,6 +220,7 @@ export function boundary(host, onSignals) {
       if ('errno' in result) call.reject(new SyscallError(call.name, result));
       else call.resolve(result.v);
     }
+    onCompleted();
   }
 
   return { rawSyscall, startCall, complete };

@@ -16,13 +16,15 @@ const MAX_DELAY = 2 ** 31 - 1;
 const before = (a, b) => a.when < b.when || (a.when === b.when && a.seq < b.seq);
 
 /** eventLoop makes the timers over `startCall` (boundary.js); `fail` ends the process with an uncaught error. */
-export function eventLoop({ startCall, SYS, report, describe }) {
+export function eventLoop({ startCall, cancelNow, SYS, report, describe }) {
   const heap = [];
   let seq = 0;
   let nextId = 1;
   let refs = 0;
   let armed = null;
   let armQueued = false;
+  /** Set when the kernel refused the timer (EAGAIN: the loop's slots hold completions not yet delivered); the next completion re-arms. */
+  let starved = false;
   let failed = false;
 
   function fail(err) {
@@ -65,14 +67,15 @@ export function eventLoop({ startCall, SYS, report, describe }) {
     return top;
   }
   let live = 0;
+  /** compact rebuilds the heap from its live records once cleared ones are most of it (set-and-clear loops): amortized O(1) a clear. */
+  function compact() {
+    if (heap.length <= 64 || heap.length <= 4 * live) return;
+    const keep = heap.filter((r) => r.live);
+    heap.length = 0;
+    for (const r of keep) push(r);
+  }
   function earliest() {
     while (heap.length > 0 && !heap[0].live) pop();
-    // Many cleared records left behind (set-and-clear loops): rebuild from the live ones.
-    if (heap.length > 64 && heap.length > 4 * live) {
-      const keep = heap.filter((r) => r.live);
-      heap.length = 0;
-      for (const r of keep) push(r);
-    }
     return heap[0];
   }
 
@@ -91,6 +94,7 @@ export function eventLoop({ startCall, SYS, report, describe }) {
     rec.live = false;
     live--;
     if (rec.ref) refs--;
+    compact();
     queueArm();
   }
 
@@ -100,9 +104,9 @@ export function eventLoop({ startCall, SYS, report, describe }) {
     armQueued = true;
     apply(promiseThen, resolved, [arm]);
   }
+  /** disarm cancels the armed kernel timer, at once (SYS_CANCEL never waits, so it takes the blocking form and no slot). */
   function disarm() {
-    const [done] = startCall('SYS_CANCEL', SYS.SYS_CANCEL, [armed.id], false);
-    apply(promiseThen, done, [undefined, () => undefined]);
+    cancelNow(armed.id);
     armed = null;
   }
   function arm() {
@@ -117,7 +121,7 @@ export function eventLoop({ startCall, SYS, report, describe }) {
     if (armed !== null && armed.when <= next.when && armed.ref === ref) return;
     if (armed !== null) disarm();
     const mine = { id: 0, when: next.when, ref };
-    const [done, id] = startCall('SYS_TIMER', SYS.SYS_TIMER, [Math.max(0, next.when - dateNow())], ref);
+    const [done, id] = startCall('SYS_TIMER', SYS.SYS_TIMER, [Math.max(0, next.when - dateNow())], ref, true);
     mine.id = id;
     armed = mine;
     apply(promiseThen, done, [
@@ -128,7 +132,12 @@ export function eventLoop({ startCall, SYS, report, describe }) {
       },
       (err) => {
         if (armed === mine) armed = null;
-        if (err !== null && typeof err === 'object' && err.errno === 'ECANCELED') return;
+        const errno = err !== null && typeof err === 'object' ? err.errno : undefined;
+        if (errno === 'ECANCELED') return;
+        if (errno === 'EAGAIN') {
+          starved = true;
+          return;
+        }
         fail(err);
       },
     ]);
@@ -181,16 +190,17 @@ export function eventLoop({ startCall, SYS, report, describe }) {
     hasRef() {
       return this._rec.ref;
     }
+    /** refresh starts the timer's delay over, whether it is pending or has fired (as Node's does). */
     refresh() {
       const rec = this._rec;
-      if (rec.live) {
-        unschedule(rec);
-        schedule(rec, rec.delay);
-      }
+      if (rec.cleared) return this;
+      unschedule(rec);
+      byId.set(rec.id, rec);
+      schedule(rec, rec.delay);
       return this;
     }
     close() {
-      unschedule(this._rec);
+      clear(this);
       return this;
     }
     [Symbol.toPrimitive]() {
@@ -202,7 +212,7 @@ export function eventLoop({ startCall, SYS, report, describe }) {
   const byId = new Map();
   function make(Kind, fn, delay, args, repeat) {
     if (typeof fn !== 'function') throw new TypeError(`The "callback" argument must be of type function. Received ${typeof fn}`);
-    const rec = { id: nextId++, fn, args, delay, interval: repeat ? Math.max(1, Number(delay) || 1) : undefined, ref: true, live: false, when: 0, seq: 0 };
+    const rec = { id: nextId++, fn, args, delay, interval: repeat ? Math.max(1, Number(delay) || 1) : undefined, ref: true, live: false, cleared: false, when: 0, seq: 0 };
     const handle = new Kind(rec);
     byId.set(rec.id, rec);
     const origFn = fn;
@@ -216,17 +226,11 @@ export function eventLoop({ startCall, SYS, report, describe }) {
     return handle;
   }
   function clear(handle) {
-    if (handle instanceof Timeout) {
-      unschedule(handle._rec);
-      byId.delete(handle._rec.id);
-      return;
-    }
-    const id = typeof handle === 'number' ? handle : typeof handle === 'string' ? Number(handle) : NaN;
-    const rec = byId.get(id);
-    if (rec !== undefined) {
-      unschedule(rec);
-      byId.delete(id);
-    }
+    const rec = handle instanceof Timeout ? handle._rec : byId.get(typeof handle === 'number' ? handle : typeof handle === 'string' ? Number(handle) : NaN);
+    if (rec === undefined) return;
+    rec.cleared = true;
+    unschedule(rec);
+    byId.delete(rec.id);
   }
 
   const timers = {
@@ -277,5 +281,12 @@ export function eventLoop({ startCall, SYS, report, describe }) {
     if (mainDone && !failed) report(exitCode, '');
   }
 
-  return { timers, start, fail, setExitCode, getExitCode: () => exitCode };
+  /** completed is told of every batch of completions: a timer the kernel refused for want of a slot is armed again. */
+  function completed() {
+    if (!starved) return;
+    starved = false;
+    queueArm();
+  }
+
+  return { timers, start, fail, completed, setExitCode, getExitCode: () => exitCode };
 }

@@ -2,7 +2,8 @@
 // (and each redirect it follows) is one SYS_EXEC of the `http.fetch` tool,
 // so capabilities, policy, approvals, canonical URLs and the decision log
 // apply to it; the response body streams through an fd the kernel fills as
-// the bytes arrive, pulled a chunk (one SYS_READ) at a time.
+// the bytes arrive, pulled a chunk (one SYS_READ) at a time, unless all of it
+// had arrived with the headers: then it comes back inline, in the same reply.
 
 const MAX_REDIRECTS = 20;
 const CHUNK = 65536;
@@ -53,8 +54,37 @@ function bodyStream(sys, fd, signal) {
   });
 }
 
+/** inlineStream is a body that came back whole with the headers, as a one-chunk stream. */
+function inlineStream(out, encode) {
+  const bytes = out.body !== undefined ? encode(out.body) : out.bodyBase64 !== undefined ? fromBase64(out.bodyBase64) : new Uint8Array(0);
+  return new ReadableStream({
+    start(controller) {
+      if (bytes.length > 0) controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+}
+
+function fromBase64(text) {
+  const table = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const clean = text.replace(/=+$/, '');
+  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
+  let bits = 0;
+  let value = 0;
+  let at = 0;
+  for (let i = 0; i < clean.length; i++) {
+    value = (value << 6) | table.indexOf(clean[i]);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[at++] = (value >> bits) & 255;
+    }
+  }
+  return out;
+}
+
 /** makeTransport builds kernel.transport over `sys` (the async syscalls) and the decoder for text bodies. */
-export function makeTransport(sys, decodeUtf8) {
+export function makeTransport(sys, decodeUtf8, encodeUtf8) {
   return async function transport(request) {
     let url = request.url;
     let method = request.method;
@@ -101,7 +131,7 @@ export function makeTransport(sys, decodeUtf8) {
         url: out.url,
         redirected: hops > 0,
         headers: Object.entries(out.headers),
-        body: out.bodyFd === undefined ? null : bodyStream(sys, out.bodyFd, request.signal),
+        body: out.bodyFd !== undefined ? bodyStream(sys, out.bodyFd, request.signal) : inlineStream(out, encodeUtf8),
       };
     }
   };

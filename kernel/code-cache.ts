@@ -1,0 +1,56 @@
+/**
+ * V8's code cache for the programs the operator hands over (built from the
+ * host's disk): made by the first isolate that compiles a program, kept in
+ * memory for the Program and, for a built program, on disk beside its build
+ * (named by the bundle's content hash), so the next `agentctl run` of an
+ * unchanged program compiles in a fraction of the time. Programs that come
+ * from agents are never cached: a cache holds only code the operator gave.
+ * V8 checks a cache against the source and its own version and refuses one
+ * that does not fit; the program then compiles from source.
+ */
+import ivm from 'isolated-vm';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Program } from './program.ts';
+
+const memory = new WeakMap<Program, ivm.ExternalCopy<ArrayBuffer>>();
+
+function diskFile(program: Program, dir: string): string | undefined {
+  return program.contentHash === undefined ? undefined : join(dir, `${program.contentHash}.v8`);
+}
+
+/** cachedCode returns the code cache for `program`, if one was made (in this process, or on disk under `dir`). */
+export function cachedCode(program: Program, dir: string): ivm.ExternalCopy<ArrayBuffer> | undefined {
+  const held = memory.get(program);
+  if (held !== undefined) return held;
+  const file = diskFile(program, dir);
+  if (file === undefined) return undefined;
+  try {
+    const bytes = readFileSync(file);
+    const copy = new ivm.ExternalCopy(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+    memory.set(program, copy);
+    return copy;
+  } catch {
+    return undefined;
+  }
+}
+
+/** keepCode keeps a freshly made code cache for `program` (in memory, and on disk for a built program). */
+export function keepCode(program: Program, data: ivm.ExternalCopy<ArrayBuffer>, dir: string): void {
+  memory.set(program, data);
+  const file = diskFile(program, dir);
+  if (file === undefined) return;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, new Uint8Array(data.copy()), { mode: 0o600 });
+    renameSync(temp, file);
+  } catch {
+    // without a cache on disk the next start compiles from source
+  }
+}
+
+/** forget drops a cache V8 refused. */
+export function forget(program: Program): void {
+  memory.delete(program);
+}
