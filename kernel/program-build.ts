@@ -13,11 +13,11 @@
  */
 import { build, type Message, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { homedir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { KernelError } from '../syscalls/errno.ts';
+import { cacheDir, readCache, stamp, writeCache, type Inputs } from './build-cache.ts';
 import { NODE_MODULES, REFUSED_MODULES } from '../userspace/node/index.js';
 import { MAX_PROGRAM_BYTES, type Program } from './program.ts';
 
@@ -28,18 +28,6 @@ const BUILTIN_NS = 'agent-builtin';
 const BUILD_VERSION = 2;
 /** Files that change how the files beside and below them build: each one on the way from an input up to the project folder is an input too. */
 const BUILD_CONFIG = ['package.json', 'tsconfig.json', 'jsconfig.json'];
-
-interface CacheEntry {
-  readonly version: number;
-  readonly inputs: Record<string, [size: number, mtimeMs: number]>;
-  readonly source: string;
-  readonly sourceMap: string;
-}
-
-/** cacheDir is where builds are kept: $AGENT_KERNEL_CACHE, else $XDG_CACHE_HOME/agent-kernel/builds, else ~/.cache/agent-kernel/builds. */
-export function cacheDir(): string {
-  return process.env.AGENT_KERNEL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'agent-kernel', 'builds');
-}
 
 /** projectRoot is the nearest folder at or above `dir` with a package.json, else `dir`. */
 export function projectRoot(dir: string): string {
@@ -85,37 +73,6 @@ function guard(root: string): Plugin {
   };
 }
 
-function readCache(file: string): CacheEntry | undefined {
-  try {
-    const entry = JSON.parse(readFileSync(file, 'utf8')) as CacheEntry;
-    if (entry.version !== BUILD_VERSION) return undefined;
-    for (const [path, [size, mtimeMs]] of Object.entries(entry.inputs)) {
-      let st: [number, number] = [-1, -1];
-      try {
-        const found = statSync(path);
-        st = [found.size, found.mtimeMs];
-      } catch {
-        // absent: matches an input recorded as absent
-      }
-      if (st[0] !== size || st[1] !== mtimeMs) return undefined;
-    }
-    return entry;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeCache(file: string, entry: CacheEntry): void {
-  try {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const temp = `${file}.${process.pid}.tmp`;
-    writeFileSync(temp, JSON.stringify(entry), { mode: 0o600 });
-    renameSync(temp, file);
-  } catch {
-    // a cache that cannot be written only costs the next start a build
-  }
-}
-
 function firstError(errors: readonly Message[], root: string, fallback: string): string {
   const first = errors[0];
   if (first === undefined) return fallback;
@@ -140,12 +97,12 @@ export async function buildProgramFile(path: string): Promise<Program> {
   const root = projectRoot(dirname(entry));
   // Keyed by the program and its project folder: a package.json that moves the folder is a new build.
   const cacheFile = join(cacheDir(), `${createHash('sha256').update(`${entry}\0${root}\0${BUILD_VERSION}`).digest('hex').slice(0, 32)}.json`);
-  const cached = readCache(cacheFile);
+  const cached = readCache(cacheFile, BUILD_VERSION);
   const done = (source: string, sourceMap: string): Program => {
     if (source.length > MAX_PROGRAM_BYTES) throw new KernelError('EFBIG', `${path}: the built program is ${source.length} bytes, more than ${MAX_PROGRAM_BYTES}`);
     return { filename: path, source, sourceMap, sourceBase: root, contentHash: createHash('sha256').update(source).digest('hex') };
   };
-  if (cached !== undefined) return done(cached.source, cached.sourceMap);
+  if (cached !== undefined) return done(cached.source, cached.sourceMap ?? '');
   let out;
   try {
     out = await build({
@@ -178,16 +135,12 @@ export async function buildProgramFile(path: string): Promise<Program> {
   const files = out.outputFiles ?? [];
   const code = files.find((f) => f.path.endsWith('.js'))?.text ?? '';
   const map = files.find((f) => f.path.endsWith('.map'))?.text ?? '';
-  const inputs: CacheEntry['inputs'] = {};
-  const note = (file: string, missing: boolean) => {
+  const inputs: Inputs = {};
+  // A configuration file that is absent is an input too: creating one changes the build.
+  const note = (file: string, absentToo: boolean) => {
     if (file in inputs) return;
-    try {
-      const st = statSync(file);
-      inputs[file] = [st.size, st.mtimeMs];
-    } catch {
-      // A configuration file that is absent is an input too: creating one changes the build.
-      if (missing) inputs[file] = [-1, -1];
-    }
+    const st = stamp(file);
+    if (st[0] !== -1 || absentToo) inputs[file] = st;
   };
   for (const input of Object.keys(out.metafile?.inputs ?? {})) {
     if (input.includes(':') || input.startsWith('<')) continue; // a virtual module (a built-in, the entry line)

@@ -5,11 +5,16 @@
  * userspace/web/globals.js) and `node` (Node's built-in modules,
  * userspace/node/). Each is bundled by esbuild once per kernel process, and
  * V8's code cache for each is made by the first isolate that compiles it and
- * handed to every later one. The runtime is kernel code (from this package),
+ * handed to every later one. The bundles are kept in the build cache
+ * (build-cache.ts) between runs. The runtime is kernel code (from this package),
  * never agent input; the caches never hold agent code.
  */
-import { buildSync, type BuildOptions } from 'esbuild';
+import { buildSync, version as esbuildVersion, type BuildOptions } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cacheDir, readCache, stamp, writeCache, type Inputs } from './build-cache.ts';
 import ivm from 'isolated-vm';
 
 /** Frames from files whose name starts with this are the runtime's (dropped from an agent's error). */
@@ -32,8 +37,26 @@ type CachedScript = ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; c
 const file = (path: string): string => fileURLToPath(new URL(`../userspace/${path}`, import.meta.url));
 const COMMON: BuildOptions = { bundle: true, platform: 'browser', target: 'es2023', write: false, legalComments: 'none', logLevel: 'silent' };
 
-function bundle(options: BuildOptions): string {
-  return buildSync({ ...COMMON, ...options }).outputFiles![0]!.text;
+/** Bump when the bundling options change, so older cached scripts are not reused. */
+const RUNTIME_VERSION = 1;
+
+/**
+ * bundle builds one runtime script, or takes it from the build cache (keyed
+ * by `name` and this file's location, valid while none of its inputs changed):
+ * bundling the layers takes about a second, which every `agentctl run` would
+ * otherwise pay at its first spawn.
+ */
+function bundle(name: string, options: BuildOptions): string {
+  const key = createHash('sha256').update(`${fileURLToPath(import.meta.url)}\0${name}\0${RUNTIME_VERSION}\0${esbuildVersion}`).digest('hex').slice(0, 32);
+  const cacheFile = join(cacheDir(), `runtime-${key}.json`);
+  const cached = readCache(cacheFile, RUNTIME_VERSION);
+  if (cached !== undefined) return cached.source;
+  const out = buildSync({ ...COMMON, ...options, metafile: true });
+  const source = out.outputFiles![0]!.text;
+  const inputs: Inputs = {};
+  for (const input of Object.keys(out.metafile!.inputs)) if (!input.includes(':')) inputs[resolve(input)] = stamp(resolve(input));
+  writeCache(cacheFile, { version: RUNTIME_VERSION, inputs, source });
+  return source;
 }
 
 const scripts = new Map<string, Script>();
@@ -42,12 +65,15 @@ function script(name: 'base' | LayerName): Script {
   let found = scripts.get(name);
   if (found !== undefined) return found;
   if (name === 'base') {
-    found = { filename: RUNTIME_FILE, code: bundle({ entryPoints: [file('runtime/index.js')], format: 'iife' }), rejected: false };
+    found = { filename: RUNTIME_FILE, code: bundle(name, { entryPoints: [file('runtime/index.js')], format: 'iife' }), rejected: false };
   } else {
     // A layer is CommonJS wrapped to hand its exports to the base runtime's one-shot `__register`. Minified (names kept): its source lives in each isolate that loads it.
     const entry = name === 'web' ? 'web/globals.js' : 'node/index.js';
     // whatwg-url's byte helpers need only the UTF-8/UTF-16 codecs, not the legacy multi-byte tables.
-    const code = bundle({ entryPoints: [file(entry)], format: 'cjs', minify: true, keepNames: true, alias: { '@exodus/bytes/encoding.js': '@exodus/bytes/encoding-lite.js' } });
+    // tr46's tables load only for hosts that need them (web/tr46-fast.js).
+    const tr46 = createRequire(createRequire(import.meta.url).resolve('whatwg-url')).resolve('tr46');
+    const alias = { '@exodus/bytes/encoding.js': '@exodus/bytes/encoding-lite.js', tr46: file('web/tr46-fast.js'), 'agent-kernel-tr46': tr46 };
+    const code = bundle(name, { entryPoints: [file(entry)], format: 'cjs', minify: true, keepNames: true, alias });
     found = { filename: `${RUNTIME_PREFIX}-${name}.js`, code: `(function () { var module = { exports: {} }, exports = module.exports;\n${code}\n__register(module.exports); })();`, rejected: false };
   }
   scripts.set(name, found);

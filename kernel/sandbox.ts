@@ -12,7 +12,8 @@ import type { CallScope } from '../syscalls/context.ts';
 import { KernelError } from '../syscalls/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
 import { cachedCode, forget, keepCode } from './code-cache.ts';
-import { cacheDir, shown } from './program-build.ts';
+import { cacheDir } from './build-cache.ts';
+import { shown } from './program-build.ts';
 import type { Program } from './program.ts';
 import { compileLayer, compileRuntime, LAYERS, RUNTIME_PREFIX, type LayerName } from './runtime-bundle.ts';
 

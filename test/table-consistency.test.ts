@@ -2,7 +2,7 @@
  * Table consistency: every syscall is one well-formed row of SYSCALL_TABLE,
  * has its own test file, and anything not in the table answers ENOSYS.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ROW_BY_NR, SYSCALL_NUMBERS, SYSCALL_TABLE } from '../syscalls/table.ts';
 import { report, syscallRecords } from './syscalls/harness.ts';
@@ -109,5 +109,13 @@ describe('unknown syscall numbers', () => {
     const { value, result } = await report<{ errno: string; message: unknown }>('const r = syscall(999, 1, 2); report({ errno: r.errno, message: typeof r.message });');
     expect(value).toEqual({ errno: 'ENOSYS', message: 'string' });
     expect(result.exit.status).toBe(0);
+  });
+});
+
+describe("the README's syscall table", () => {
+  it('lists every row of SYSCALL_TABLE with its number', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const table = readme.slice(readme.indexOf('## The syscall table'), readme.indexOf('## Where things live'));
+    for (const row of SYSCALL_TABLE) expect(table, row.name).toMatch(new RegExp(`\\|\\s*${row.nr}\\s*\\|\\s*${row.name}\\s*\\|`));
   });
 });

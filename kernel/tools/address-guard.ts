@@ -49,7 +49,14 @@ function guardedLookup(options: GuardOptions) {
   };
 }
 
-/** guardedAgent returns an undici Agent whose connections go only to addresses `options.policy` allows. */
+/**
+ * The most connections the kernel keeps open to one origin for all its
+ * agents: past it requests wait their turn (within the tool's timeout)
+ * rather than each agent opening sockets without bound.
+ */
+export const CONNECTIONS_PER_ORIGIN = 128;
+
+/** guardedAgent returns an undici Agent whose connections go only to addresses `options.policy` allows, at most CONNECTIONS_PER_ORIGIN to an origin. */
 export function guardedAgent(options: GuardOptions): Agent {
   const connect = buildConnector({ lookup: guardedLookup(options) });
   const guarded: buildConnector.connector = (target, callback) => {
@@ -60,5 +67,5 @@ export function guardedAgent(options: GuardOptions): Agent {
     }
     connect(target, callback);
   };
-  return new Agent({ connect: guarded });
+  return new Agent({ connect: guarded, connections: CONNECTIONS_PER_ORIGIN });
 }

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
-import { buildProgramFile, cacheDir } from '../../kernel/program-build.ts';
+import { cacheDir } from '../../kernel/build-cache.ts';
+import { buildProgramFile } from '../../kernel/program-build.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { runAgent } from '../helpers.ts';
 

@@ -54,15 +54,9 @@ function bodyStream(sys, fd, signal) {
   });
 }
 
-/** inlineStream is a body that came back whole with the headers, as a one-chunk stream. */
-function inlineStream(out, encode) {
-  const bytes = out.body !== undefined ? encode(out.body) : out.bodyBase64 !== undefined ? fromBase64(out.bodyBase64) : new Uint8Array(0);
-  return new ReadableStream({
-    start(controller) {
-      if (bytes.length > 0) controller.enqueue(bytes);
-      controller.close();
-    },
-  });
+/** inlineBytes is a body that came back whole with the headers: its bytes (the Response reads them without a stream). */
+function inlineBytes(out, encode) {
+  return out.body !== undefined ? encode(out.body) : out.bodyBase64 !== undefined ? fromBase64(out.bodyBase64) : new Uint8Array(0);
 }
 
 function fromBase64(text) {
@@ -131,7 +125,7 @@ export function makeTransport(sys, decodeUtf8, encodeUtf8) {
         url: out.url,
         redirected: hops > 0,
         headers: Object.entries(out.headers),
-        body: out.bodyFd !== undefined ? bodyStream(sys, out.bodyFd, request.signal) : inlineStream(out, encodeUtf8),
+        body: out.bodyFd !== undefined ? bodyStream(sys, out.bodyFd, request.signal) : inlineBytes(out, encodeUtf8),
       };
     }
   };

@@ -68,7 +68,8 @@ export function createFetch(transport) {
     }
     const status = Number(reply.status);
     const noBody = parts.method === 'HEAD' || NULL_BODY_STATUSES.has(status);
-    if (noBody && reply.body) reply.body.cancel().catch(() => {});
+    // A body is a stream, or bytes that came whole with the headers (no stream to cancel or error then).
+    if (noBody && reply.body && typeof reply.body.cancel === 'function') reply.body.cancel().catch(() => {});
     let cancel = nothing;
     const { response, errorBody } = createFetchedResponse({
       status,
@@ -78,7 +79,7 @@ export function createFetch(transport) {
       headers: reply.headers ?? [],
       body: noBody ? null : reply.body ?? null,
     }, () => cancel());
-    if (!noBody && reply.body) cancel = onAbort(signal, errorBody);
+    if (!noBody && reply.body && typeof reply.body.cancel === 'function') cancel = onAbort(signal, errorBody);
     return response;
   };
 }

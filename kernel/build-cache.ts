@@ -1,0 +1,63 @@
+/**
+ * The build cache on disk (cacheDir()): a build's output with the path,
+ * size and mtime of every file it read, reused while none of them changed
+ * (an input recorded as absent must still be absent). Used for programs
+ * built from the host's disk and for the ring-3 runtime's scripts. The
+ * folder is the operator's (0700): whoever can write there can change what
+ * the kernel runs, as with any cache of build output.
+ */
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/** Inputs maps a file to [size, mtimeMs], or [-1, -1] for a file that must stay absent. */
+export type Inputs = Record<string, [size: number, mtimeMs: number]>;
+
+export interface CacheEntry {
+  readonly version: number;
+  readonly inputs: Inputs;
+  readonly source: string;
+  readonly sourceMap?: string;
+}
+
+/** cacheDir is where builds are kept: $AGENT_KERNEL_CACHE, else $XDG_CACHE_HOME/agent-kernel/builds, else ~/.cache/agent-kernel/builds. */
+export function cacheDir(): string {
+  return process.env.AGENT_KERNEL_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'agent-kernel', 'builds');
+}
+
+/** stamp is a file's [size, mtimeMs], or [-1, -1] when it does not exist. */
+export function stamp(file: string): [number, number] {
+  try {
+    const st = statSync(file);
+    return [st.size, st.mtimeMs];
+  } catch {
+    return [-1, -1];
+  }
+}
+
+/** readCache returns the entry in `file` if it is of `version` and none of its inputs changed. */
+export function readCache(file: string, version: number): CacheEntry | undefined {
+  try {
+    const entry = JSON.parse(readFileSync(file, 'utf8')) as CacheEntry;
+    if (entry.version !== version) return undefined;
+    for (const [path, [size, mtimeMs]] of Object.entries(entry.inputs)) {
+      const [s, m] = stamp(path);
+      if (s !== size || m !== mtimeMs) return undefined;
+    }
+    return entry;
+  } catch {
+    return undefined;
+  }
+}
+
+/** writeCache stores `entry` in `file` (atomically); a cache that cannot be written only costs the next start a build. */
+export function writeCache(file: string, entry: CacheEntry): void {
+  try {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, JSON.stringify(entry), { mode: 0o600 });
+    renameSync(temp, file);
+  } catch {
+    // the next start builds again
+  }
+}
