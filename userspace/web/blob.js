@@ -1,7 +1,7 @@
 // Blob and File, minimal: the bytes are held in one Uint8Array.
 import { ReadableStream } from './streams.js';
 import { TextDecoder, encodeUtf8 } from './text-encoding.js';
-import { NativeTypeError, NativeUint8Array, defineProperty, isView, objectToString, toBytes } from './intrinsics.js';
+import { NativeTypeError, concatBytes, defineProperty, isView, objectToString, toBytes } from './intrinsics.js';
 
 const bytesOf = new WeakMap();
 const PRINTABLE = /^[\x20-\x7e]*$/;
@@ -11,15 +11,6 @@ function normalizeType(type) {
   return PRINTABLE.test(text) ? text.toLowerCase() : '';
 }
 
-function concat(chunks, total) {
-  const out = new NativeUint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
 
 /** blobBytes returns the bytes a Blob holds (not a copy), or undefined for anything else. */
 export function blobBytes(value) {
@@ -44,7 +35,7 @@ export class Blob {
       chunks.push(chunk);
       total += chunk.length;
     }
-    bytesOf.set(this, concat(chunks, total));
+    bytesOf.set(this, concatBytes(chunks, total));
     this.#type = normalizeType(options?.type);
   }
   get size() {

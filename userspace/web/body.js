@@ -6,7 +6,7 @@ import { ReadableStream } from './streams.js';
 import { Blob, blobBytes } from './blob.js';
 import { FormData, multipart } from './form-data.js';
 import { TextDecoder, encodeUtf8 } from './text-encoding.js';
-import { NativeTypeError, NativeUint8Array, defineProperty, getOwnPropertyDescriptor, isView, objectToString, ownKeys, toBytes } from './intrinsics.js';
+import { NativeTypeError, NativeUint8Array, defineProperty, getOwnPropertyDescriptor, isView, objectToString, ownKeys, readStreamBytes, toBytes } from './intrinsics.js';
 
 const bodies = new WeakMap();
 let boundaries = 0;
@@ -132,22 +132,7 @@ async function consume(owner) {
   if (state.used || state.stream?.locked) throw new NativeTypeError('Body is unusable: Body has already been read');
   state.used = true;
   if (state.stream === null) return state.source ?? new NativeUint8Array(0);
-  const reader = state.stream.getReader();
-  const chunks = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    total += value.length;
-  }
-  const out = new NativeUint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return readStreamBytes(state.stream.getReader());
 }
 
 // The mixin's members, copied onto Request.prototype and Response.prototype.

@@ -5,29 +5,12 @@
 import { Request, requestParts } from './request.js';
 import { createFetchedResponse } from './response.js';
 import { onAbort } from './abort.js';
-import { NativePromise, NativeTypeError, NativeUint8Array } from './intrinsics.js';
+import { NativePromise, NativeTypeError, NativeUint8Array, readStreamBytes } from './intrinsics.js';
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const nothing = () => {};
 
-async function readAll(stream) {
-  const reader = stream.getReader();
-  const chunks = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    total += value.length;
-  }
-  const out = new NativeUint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
+const readAll = (stream) => readStreamBytes(stream.getReader());
 
 // abortable settles like `promise`, or rejects with the reason once `signal` aborts.
 function abortable(promise, signal) {

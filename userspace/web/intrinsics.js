@@ -63,3 +63,26 @@ export function withGlobals(values, load) {
     }
   }
 }
+
+/** concatBytes joins byte chunks (`total` bytes in all) into one Uint8Array. */
+export function concatBytes(chunks, total) {
+  const out = new NativeUint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+/** readStreamBytes reads a byte stream to its end. */
+export async function readStreamBytes(reader) {
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return concatBytes(chunks, total);
+    chunks.push(value);
+    total += value.length;
+  }
+}

@@ -9,7 +9,8 @@
 /* eslint-disable no-undef -- `require` is resolved by the bundler */
 let real;
 const full = () => (real ??= require('agent-kernel-tr46'));
-const PLAIN = /^[\x00-\x7f]*$/;
+/** Only ASCII: no code unit above 0x7f. */
+const PLAIN = /^[^\u0080-\uffff]*$/;
 const PUNYCODE = /(^|\.)xn--/i;
 
 function simple(domain, options) {
