@@ -5,27 +5,19 @@
  * `ivm.Callback`s (arguments and results copied) and a copied boot record,
  * never a Reference, an ExternalCopy or the ivm module.
  */
-import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import ivm from 'isolated-vm';
-import { resolve } from 'node:path';
 import type { CallScope } from '../syscalls/context.ts';
 import { KernelError } from '../syscalls/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
 import { cachedCode, forget, keepCode } from './code-cache.ts';
+import { agentStack, sourcePositions, syntaxMessage } from './agent-stack.ts';
+import { AsyncCalls, type Completion } from './async-calls.ts';
 import { cacheDir } from './build-cache.ts';
-import { shown } from './program-build.ts';
 import type { Program } from './program.ts';
-import { compileLayer, compileRuntime, LAYERS, RUNTIME_PREFIX, type LayerName } from './runtime-bundle.ts';
+import { compileLayer, compileRuntime, LAYERS, type LayerName } from './runtime-bundle.ts';
+import { wire, type WireReply } from './wire-reply.ts';
 
-/** The most asynchronous calls one process may have outstanding, completions not yet delivered included (EAGAIN past it). */
-export const MAX_OUTSTANDING = 1024;
-/** The runtime's event loop has slots of its own for its timer (and timers it re-armed whose cancellations are not yet delivered), so timers fire however many other calls are outstanding. */
-export const MAX_OUTSTANDING_LOOP = 64;
-/** Flags of an asynchronous call: it keeps the process alive; it is the event loop's own. */
-const REF = 1;
-const LOOP = 2;
 const WRAPPER_HEAD = '__start(async function main() {';
-const MAX_ERROR_TEXT = 8192;
 
 /** How a sandbox's program ended, as far as the isolate can tell. */
 export type SandboxEnd =
@@ -55,19 +47,6 @@ export interface BootRecord {
   readonly agentId: string;
 }
 
-/** The wire form of a reply, as the runtime reads it: one tagged union. */
-type WireReply =
-  | { readonly t: 'value'; readonly v: unknown; readonly sig?: readonly string[] }
-  | { readonly t: 'fault'; readonly errno: string; readonly message: string; readonly sig?: readonly string[] }
-  | { readonly t: 'wait'; readonly ticket: number }
-  | { readonly t: 'queued'; readonly id: number };
-
-/** wire tags a final reply for ring 3. */
-function wire(reply: Exclude<Reply, { later: unknown }>): WireReply {
-  const sig = reply.sig === undefined ? {} : { sig: reply.sig };
-  return 'errno' in reply ? { t: 'fault', errno: reply.errno, message: reply.message, ...sig } : { t: 'value', v: reply.v, ...sig };
-}
-
 export interface SandboxHooks {
   /** syscall runs one syscall; `mode` says whether the caller sleeps for it (blocking) or gets a completion (async). */
   syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply;
@@ -75,57 +54,6 @@ export interface SandboxHooks {
   end(how: SandboxEnd): void;
   /** idle is called when nothing runs in the isolate and the process goes on (main unsettled, or something outstanding). */
   idle(): void;
-}
-
-/** An asynchronous call outstanding (until its completion is delivered): what cancels it, whether it keeps the process alive, whether it is the event loop's. */
-interface Outstanding {
-  readonly controller: AbortController;
-  readonly ref: boolean;
-  readonly loop: boolean;
-  /** The kernel has answered; the completion waits for delivery. */
-  done: boolean;
-}
-
-const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
-/**
- * sourcePositions maps `file:line:col` positions of a compiled program back
- * to the author's source through its source map (a program without one is
- * its own source). In a bundle, each position names the file it came from,
- * relative to the working directory.
- */
-function sourcePositions(program: Program): (text: string) => string {
-  if (program.sourceMap === undefined) return (text) => text;
-  let map: TraceMap | undefined;
-  const at = new RegExp(`${escapeRegExp(program.filename)}:(\\d+):(\\d+)`, 'g');
-  const base = program.sourceBase;
-  const fileOf = (source: string | null): string => {
-    if (base === undefined || source === null) return program.filename;
-    return shown(resolve(base, source));
-  };
-  return (text) =>
-    text.replace(at, (whole, line: string, column: string) => {
-      map ??= new TraceMap(program.sourceMap!);
-      const pos = originalPositionFor(map, { line: Number(line), column: Math.max(0, Number(column) - 1) });
-      return pos.line === null ? whole : `${fileOf(pos.source)}:${pos.line}:${(pos.column ?? 0) + 1}`;
-    });
-}
-
-/** agentStack keeps the agent-side frames of an error text, at the author's positions, and bounds its size. */
-function agentStack(text: string, toSource: (text: string) => string): string {
-  // Keep what is above isolated-vm's boundary marker (below it are the host's frames), less the runtime's frames and the kernel's one-line program wrapper (line 1, negative column).
-  const all = text.slice(0, MAX_ERROR_TEXT * 4).split('\n');
-  const boundary = all.findIndex((l) => l.includes('<isolated-vm boundary>'));
-  const lines = (boundary === -1 ? all : all.slice(0, boundary)).filter((l) => !l.includes(RUNTIME_PREFIX) && !/:1:-\d+\)?$/.test(l) && !/(\(|at )(node:|file:\/\/)/.test(l));
-  return toSource(lines.join('\n')).slice(0, MAX_ERROR_TEXT);
-}
-
-/** syntaxMessage turns a compile error into `file:line:col: SyntaxError: …`. */
-function syntaxMessage(program: Program, err: unknown, toSource: (text: string) => string): string {
-  const text = err instanceof Error ? err.message : String(err);
-  const at = /\[(.*):(\d+):(\d+)\]$/.exec(text);
-  const message = text.replace(/\s*\[.*\]$/, '');
-  return at ? `${toSource(`${program.filename}:${at[2]}:${at[3]}`)}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
 }
 
 /**
@@ -161,12 +89,7 @@ export class Sandbox {
   private readonly completeRef: ivm.Reference;
   /** Aborted when the sandbox is disposed: the cancel signal of blocking calls. */
   private readonly lifetime = new AbortController();
-  private readonly outstanding = new Map<number, Outstanding>();
-  private refs = 0;
-  private loopCalls = 0;
-  private nextCall = 1;
-  private completions: { id: number; reply: WireReply }[] = [];
-  private flushing = false;
+  private readonly calls: AsyncCalls;
   /** main's exit status once it has settled (process.exitCode may update it). */
   private mainStatus: number | undefined;
   private nextTicket = 1;
@@ -191,6 +114,7 @@ export class Sandbox {
    */
   constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks) {
     this.hooks = hooks;
+    this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry());
     this.program = program;
     this.toSource = sourcePositions(program);
     this.isolate = new ivm.Isolate({
@@ -298,70 +222,28 @@ export class Sandbox {
 
   /** enterAsync starts an asynchronous call: a reply at once, or `queued` and a completion later. EAGAIN past MAX_OUTSTANDING. */
   private enterAsync(flags: number, nr: unknown, args: unknown[]): WireReply {
-    const ref = (flags & REF) !== 0;
-    const loop = (flags & LOOP) !== 0;
-    if (loop ? this.loopCalls >= MAX_OUTSTANDING_LOOP : this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) {
-      return { t: 'fault', errno: 'EAGAIN', message: `more than ${loop ? MAX_OUTSTANDING_LOOP : MAX_OUTSTANDING} asynchronous calls outstanding${loop ? ' for the event loop' : ''}` };
-    }
+    const refused = this.calls.refusal(flags);
+    if (refused !== undefined) return refused;
     const controller = new AbortController();
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
     if (!('later' in reply)) return wire(reply);
-    const id = this.nextCall++;
-    this.outstanding.set(id, { controller, ref, loop, done: false });
-    if (ref) this.refs++;
-    if (loop) this.loopCalls++;
-    void reply.later.then((final) => this.complete(id, final));
-    return { t: 'queued', id };
+    return { t: 'queued', id: this.calls.add(flags, controller, reply.later) };
   }
 
   /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */
   cancel(id: number): boolean {
-    const call = this.outstanding.get(id);
-    if (call === undefined || call.done || call.controller.signal.aborted) return false;
-    call.controller.abort();
-    return true;
+    return this.calls.cancel(id);
   }
 
-  /** complete queues the completion of call `id` for delivery. */
-  private complete(id: number, reply: Reply): void {
-    const call = this.outstanding.get(id);
-    if (this.ended || call === undefined) return;
-    // The call stays outstanding (and counted) until its completion is delivered: an isolate that never yields cannot pile them up.
-    call.done = true;
-    this.completions.push({ id, reply: 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply) });
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(() => void this.flush());
-    }
-  }
-
-  /** flush delivers queued completions, one batch at a time and in order, each behind anything running in the isolate. */
-  private async flush(): Promise<void> {
-    while (!this.ended && this.completions.length > 0) {
-      const batch = this.completions;
-      this.completions = [];
-      this.entered++;
-      try {
-        await this.completeRef.apply(undefined, [batch], { arguments: { copy: true } });
-      } catch (err) {
-        this.failedEntry(err);
-      } finally {
-        this.entered--;
-        this.delivered(batch);
-      }
-    }
-    this.flushing = false;
-    this.afterEntry();
-  }
-
-  /** delivered retires the calls of a delivered batch. */
-  private delivered(batch: readonly { id: number }[]): void {
-    for (const { id } of batch) {
-      const call = this.outstanding.get(id);
-      if (call === undefined) continue;
-      this.outstanding.delete(id);
-      if (call.ref) this.refs--;
-      if (call.loop) this.loopCalls--;
+  /** deliverBatch hands completions to the runtime's complete() (behind anything running in the isolate). */
+  private async deliverBatch(batch: Completion[]): Promise<void> {
+    this.entered++;
+    try {
+      await this.completeRef.apply(undefined, [batch], { arguments: { copy: true } });
+    } catch (err) {
+      this.failedEntry(err);
+    } finally {
+      this.entered--;
     }
   }
 
@@ -386,7 +268,7 @@ export class Sandbox {
   /** afterEntry runs when a host→isolate call is over: the process ends if main settled and nothing keeps it, else it is idle. */
   private afterEntry(): void {
     if (this.ended || this.entered > 0 || this.waiting !== undefined) return;
-    if (this.mainStatus !== undefined && this.refs === 0 && this.completions.length === 0) {
+    if (this.mainStatus !== undefined && !this.calls.keepsAlive) {
       this.finish({ kind: 'returned', status: this.mainStatus });
       return;
     }
@@ -472,11 +354,7 @@ export class Sandbox {
   /** abortAll cancels every call still running for the process (timers, tool calls, fetches): nothing outlives it. */
   private abortAll(): void {
     if (!this.lifetime.signal.aborted) this.lifetime.abort();
-    for (const call of this.outstanding.values()) call.controller.abort();
-    this.outstanding.clear();
-    this.refs = 0;
-    this.loopCalls = 0;
-    this.completions = [];
+    this.calls.abortAll();
   }
 
   /** cpuTimeNs is the CPU time the program has used: the isolate's, less its sleep in blocked calls. */

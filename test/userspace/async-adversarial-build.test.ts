@@ -121,7 +121,7 @@ describe('program build: import.meta', () => {
     expect(await output(join(dir, 'main.js'))).toBe('true true string\n');
   });
 
-  // Defect (kernel/program-build.ts buildProgramFile `define`): only
+  // Was a defect, found by the attacker pass and fixed (kernel/program-build.ts buildProgramFile `define`): only
   // import.meta.url/.filename/.dirname are replaced; any other use of
   // import.meta (typeof import.meta, import.meta.env?.X as browser-targeted
   // packages built for Vite do, import.meta.resolve) is left in the bundle,
@@ -147,7 +147,7 @@ describe('program build: the cache', () => {
     expect(await output(entry)).toBe('v2, longer\n');
   });
 
-  // Defect (kernel/program-build.ts readCache/CacheEntry.inputs): the cache
+  // Was a defect, found by the attacker pass and fixed (kernel/program-build.ts readCache/CacheEntry.inputs): the cache
   // is valid while the files esbuild *loaded* are unchanged, but resolution
   // also depends on files it only *read* (package.json `browser`, `exports`,
   // `main`; tsconfig.json; which package.json is the project root). Editing

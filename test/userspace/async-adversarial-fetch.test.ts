@@ -121,7 +121,7 @@ describe('fetch with a hostile server or a hostile reader', () => {
     expect(kernel.liveIsolates()).toBe(0);
   });
 
-  // Defect (kernel/tools/http-fetch.ts pump, kernel/fd-table.ts openStream):
+  // Was a defect, found by the attacker pass and fixed (kernel/tools/http-fetch.ts pump, kernel/fd-table.ts openStream):
   // once the tool has answered with bodyFd, the request is stopped only when
   // a write into the pipe fails (EPIPE) or at the tool's deadline. A server
   // that sends nothing more keeps the request (socket, undici state, the

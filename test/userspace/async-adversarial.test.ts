@@ -7,15 +7,16 @@
  * every test a well-behaved neighbour runs in the same kernel, no isolate is
  * left and no host timer outlives the processes.
  *
- * Tests marked `it.fails` pin down a defect found here (the comment says
- * which and where); they start failing, loudly, once it is fixed.
+ * Each defect this pass found is pinned by a test (the comment says which
+ * and where, and the fix). The one still open is marked `it.fails`: it
+ * starts failing, loudly, once it is fixed.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import type { Process } from '../../kernel/process.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import { MAX_OUTSTANDING } from '../../kernel/sandbox.ts';
+import { MAX_OUTSTANDING } from '../../kernel/async-calls.ts';
 import type { SpawnOptions } from '../../kernel/kernel-options.ts';
 import { capture, runAgent, type RunResult } from '../helpers.ts';
 
@@ -140,7 +141,7 @@ describe('timers', () => {
     expect(exit.syscalls).toBeLessThan(2000);
   });
 
-  // Defect (userspace/runtime/loop.js, earliest/unschedule): a cleared timer's
+  // Was a defect, found by the attacker pass and fixed (userspace/runtime/loop.js, earliest/unschedule): a cleared timer's
   // record stays in the heap until the next arm() (a microtask), so a
   // synchronous set+clear loop grows the heap by one record (with its handle,
   // closure and args) per iteration and a 1e6 loop dies of the 64 MiB heap
@@ -177,7 +178,7 @@ describe('timers', () => {
     expect(exit).toMatchObject({ status: 132, reason: { kind: 'signal', signal: 'SIGKILL', why: 'wall time limit 400 ms' } });
   });
 
-  // Defect (userspace/runtime/loop.js arm(), kernel/sandbox.ts enterAsync):
+  // Was a defect, found by the attacker pass and fixed (userspace/runtime/loop.js arm(), kernel/sandbox.ts enterAsync):
   // the event loop's one kernel timer is an ordinary asynchronous call, so
   // with 1,024 calls outstanding arming it is EAGAIN, which arm() reports as
   // an uncaught error: an agent with many reads or fetches in flight dies on
@@ -205,7 +206,7 @@ describe('asynchronous calls: the outstanding limit, SIGSTOP and SIGKILL', () =>
     expect(stdout).toBe(`{"ok":${MAX_OUTSTANDING},"EAGAIN":${2000 - MAX_OUTSTANDING}}\n["ok",2]\n`);
   });
 
-  // Defect (kernel/sandbox.ts complete/flush): a call leaves `outstanding`
+  // Was a defect, found by the attacker pass and fixed (kernel/sandbox.ts complete/flush): a call leaves `outstanding`
   // when the kernel finishes it, not when its completion is delivered. While
   // the isolate runs without yielding, finished calls pile up in
   // `completions` (host memory, about 10,000 a second at the default rate,
@@ -283,7 +284,7 @@ describe('exit semantics', () => {
     expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringContaining('unhandled in main') });
   });
 
-  // Defect (kernel/sandbox.ts flush/deliver -> failedEntry): an unhandled
+  // Was a defect, found by the attacker pass and fixed (kernel/sandbox.ts flush/deliver -> failedEntry): an unhandled
   // rejection raised while a completion is delivered (an async timer
   // callback that throws, a rejection in a .then) makes completeRef.apply
   // reject, and failedEntry drops every error but out-of-memory, so the
@@ -296,7 +297,7 @@ describe('exit semantics', () => {
     expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringContaining('async callback') });
   });
 
-  // Defect (userspace/runtime/loop.js Timeout.refresh): refresh() on a timer
+  // Was a defect, found by the attacker pass and fixed (userspace/runtime/loop.js Timeout.refresh): refresh() on a timer
   // whose callback has run does nothing; Node re-arms it ("using this on a
   // timer that has already called its callback will reactivate the timer"),
   // a common debounce/watchdog pattern. Fix: schedule the record (and put it
@@ -306,7 +307,7 @@ describe('exit semantics', () => {
     expect(stdout).toBe('fired 3\n');
   });
 
-  // Defect (kernel/sandbox.ts agentStack): the error text of an agent keeps
+  // Was a defect, found by the attacker pass and fixed (kernel/sandbox.ts agentStack): the error text of an agent keeps
   // the host's frames that isolated-vm appends after its boundary marker
   // (`at start (file:///…/kernel/sandbox.ts…)`, `node:internal/…`): kernel
   // paths in the agent's exit reason, and frames that are not the agent's.
