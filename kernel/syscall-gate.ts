@@ -62,7 +62,8 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
   const lineage = proc.lineage;
   const verdict = lineage.admit(Date.now(), (refused) => recordRefusals(host, proc, refused));
   if (verdict !== 'ok' && nr === TIMER_NR) {
-    // A timer waits for the tree's next window rather than failing.
+    // A timer waits for the tree's next window rather than failing; it counts once, as the call it is when it gets through.
+    proc.syscalls--;
     const later = new Promise<Reply>((resolve) => proc.addTimer(lineage.windowRemainingMs(Date.now()), () => resolve(settled(syscallGate(host, proc, nr, run, mode)))));
     return { later };
   }
