@@ -47,6 +47,8 @@ export function agentStack(text: string, toSource: (text: string) => string): st
 export function syntaxMessage(program: Program, err: unknown, toSource: (text: string) => string): string {
   const text = err instanceof Error ? err.message : String(err);
   const at = /\[(.*):(\d+):(\d+)\]$/.exec(text);
-  const message = text.replace(/\s*\[.*\]$/, '');
+  let message = text.replace(/\s*\[.*\]$/, '');
+  // A program an agent spawns from its VFS is one file: say so rather than leave V8's wording alone.
+  if (/Cannot use import statement|Unexpected token 'export'/.test(message)) message += ' (a program spawned from the VFS is compiled as one file: imports are not bundled)';
   return at ? `${toSource(`${program.filename}:${at[2]}:${at[3]}`)}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
 }

@@ -59,7 +59,8 @@ function guard(root: string): Plugin {
         if (!args.path.startsWith('node:') && !NODE_BUILTINS.has(name)) return undefined;
         if (PROVIDED.has(name)) return { path: name, namespace: BUILTIN_NS };
         const alternative = Object.hasOwn(REFUSED_MODULES, name) ? REFUSED_MODULES[name] : undefined;
-        return { errors: [{ text: `imports node:${name}, which agent programs cannot use${alternative === undefined ? '' : `; use ${alternative}`}` }] };
+        const instead = alternative === undefined ? '' : alternative.startsWith('none:') ? `; ${alternative.slice(5).trim()}` : `; use ${alternative}`;
+        return { errors: [{ text: `imports node:${name}, which agent programs cannot use${instead}` }] };
       });
       b.onLoad({ filter: /.*/, namespace: BUILTIN_NS }, (args) => ({
         contents: `module.exports = globalThis[Symbol.for('agent-kernel.builtin')](${JSON.stringify(args.path)});`,

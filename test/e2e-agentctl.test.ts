@@ -103,6 +103,13 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
     expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: cannot read program ${missing}\n` });
   });
 
+  it('a manifest field it does not know is one line naming the file and the field, exit 2 (found by a newcomer: `capability:` was ignored)', async () => {
+    const file = agentFile('m.js', "console.log('ran');");
+    const manifest = join(dir, 'typo.manifest.yaml');
+    writeFileSync(manifest, 'id: a\ncapability: [tool:time.now]\n');
+    expect(await run(file, '--manifest', manifest)).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: manifest ${manifest}: capability: is not a known field (id, labels, capabilities, env, secrets)\n` });
+  });
+
   it('a JavaScript syntax error is one line naming the file, line and SyntaxError, exit 2', async () => {
     const file = agentFile('syntax.js', "console.log('fine');\nconst x = ;\n");
     const out = await run(file);

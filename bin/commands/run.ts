@@ -62,6 +62,7 @@ function positive(text: string | undefined, flag: string): number | undefined {
 class UsageError extends Error {}
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MANIFEST_KEYS: ReadonlySet<string> = new Set(['id', 'labels', 'capabilities', 'env', 'secrets']);
 
 /**
  * grantedEnv is the environment a manifest grants its program: `env` lists
@@ -104,6 +105,8 @@ function readManifest(file: string): Partial<AgentManifest> {
     throw new UsageError(`manifest ${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities, env, secrets`);
+  const unknown = Object.keys(data).find((key) => !MANIFEST_KEYS.has(key));
+  if (unknown !== undefined) throw new UsageError(`manifest ${file}: ${unknown}: is not a known field (id, labels, capabilities, env, secrets)`);
   return data as Partial<AgentManifest>;
 }
 

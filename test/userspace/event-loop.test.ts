@@ -28,6 +28,12 @@ describe('when a process ends', () => {
     expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringContaining('Error: from a timer') });
   });
 
+  it('an uncaught error prints its cause chain, with codes, as Node does (found by a newcomer: a refused fetch said only "fetch failed")', async () => {
+    const { exit } = await runAgent("const inner = Object.assign(new Error('the reason'), { code: 'EACCES' }); throw new TypeError('fetch failed', { cause: inner });", { filename: 'cause.js' });
+    expect(exit.status).toBe(1);
+    expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringMatching(/^TypeError: fetch failed\n[\s\S]*\n {2}\[cause\] \(EACCES\): Error: the reason/) });
+  });
+
   it('main that never settles, with nothing outstanding, leaves the process idle (blocked) for signals', async () => {
     const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
     const { programFromSource } = await import('../../kernel/program.ts');

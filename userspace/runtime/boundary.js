@@ -84,13 +84,30 @@ export class SyscallError extends Error {
   }
 }
 
-/** describe renders an uncaught error for the kernel, never throwing. */
+/** describe renders an uncaught error for the kernel, never throwing: its stack, then its causes as Node prints them (`[cause]: …`, with a code), five deep at most. */
 export function describe(err) {
+  let text;
   try {
-    return String((err && err.stack) || err);
+    text = String((err && err.stack) || err);
   } catch {
     return 'uncaught exception (unprintable)';
   }
+  let indent = '';
+  for (let at = err, depth = 0; depth < 5; depth++) {
+    let cause;
+    try {
+      cause = at !== null && typeof at === 'object' ? at.cause : undefined;
+      if (cause === undefined) break;
+      indent += '  ';
+      const code = cause !== null && typeof cause === 'object' && typeof cause.code === 'string' ? ` (${cause.code})` : '';
+      const shown = String((cause && cause.stack) || (cause && cause.message) || cause);
+      text += `\n${indent}[cause]${code}: ${shown.split('\n').join(`\n${indent}`)}`;
+    } catch {
+      break;
+    }
+    at = cause;
+  }
+  return text;
 }
 
 /**

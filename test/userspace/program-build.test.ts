@@ -1,0 +1,52 @@
+/**
+ * Building a program: what its author reads when a build is refused, and a
+ * VFS program with imports (compiled as one file) saying why it fails.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProgramFile } from '../../kernel/program-build.ts';
+import { runAgent } from '../helpers.ts';
+
+let dir: string;
+let savedCache: string | undefined;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'program-build-'));
+  savedCache = process.env.AGENT_KERNEL_CACHE;
+  process.env.AGENT_KERNEL_CACHE = join(dir, 'cache');
+  mkdirSync(join(dir, 'p'));
+  writeFileSync(join(dir, 'p', 'package.json'), '{"name":"p"}');
+});
+afterAll(() => {
+  if (savedCache === undefined) delete process.env.AGENT_KERNEL_CACHE;
+  else process.env.AGENT_KERNEL_CACHE = savedCache;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function refusal(name: string, source: string): Promise<string> {
+  const file = join(dir, 'p', name);
+  writeFileSync(file, source);
+  try {
+    await buildProgramFile(file);
+    return 'built';
+  } catch (err) {
+    return `${(err as { errno?: string }).errno}: ${(err as Error).message}`;
+  }
+}
+
+describe('a refused build', () => {
+  it('names the built-in and the governed way to do the same (found by a newcomer: zlib and stream read "use not provided")', async () => {
+    expect(await refusal('net.js', "import net from 'node:net'; net.connect();")).toMatch(/^ENOEXEC: .*net\.js:1:17: imports node:net, which agent programs cannot use; use fetch\(\) \(http\.fetch, governed by policy\)/);
+    expect(await refusal('zlib.js', "import zlib from 'zlib'; zlib.gzipSync('x');")).toMatch(/imports node:zlib, which agent programs cannot use; compression is not provided/);
+    expect(await refusal('stream.js', "import { Readable } from 'node:stream'; Readable.from([]);")).toMatch(/imports node:stream, which agent programs cannot use; use fs\.promises for files, and web streams/);
+  });
+});
+
+describe('a program spawned from the VFS', () => {
+  it('is one file: an import fails with a message that says so', async () => {
+    const { exit, stdout } = await runAgent("sys.writeFile('mem/child.js', \"import x from './y.js';\"); try { sys.spawn('mem/child.js'); } catch (e) { console.log(e.errno, e.message); }");
+    expect(exit.status).toBe(0);
+    expect(stdout).toMatch(/^ENOEXEC .*Cannot use import statement outside a module \(a program spawned from the VFS is compiled as one file: imports are not bundled\)\n$/);
+  });
+});
