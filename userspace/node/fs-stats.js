@@ -44,21 +44,6 @@ export class Stats {
   isDirectory() {
     return (this.mode & 0o170000) === 0o040000;
   }
-  isSymbolicLink() {
-    return false;
-  }
-  isBlockDevice() {
-    return false;
-  }
-  isCharacterDevice() {
-    return false;
-  }
-  isFIFO() {
-    return false;
-  }
-  isSocket() {
-    return false;
-  }
 }
 
 /** Dirent is one entry of readdir({ withFileTypes: true }). */
@@ -75,19 +60,11 @@ export class Dirent {
   isDirectory() {
     return this.kind === 'dir';
   }
-  isSymbolicLink() {
-    return false;
-  }
-  isBlockDevice() {
-    return false;
-  }
-  isCharacterDevice() {
-    return false;
-  }
-  isFIFO() {
-    return false;
-  }
-  isSocket() {
-    return false;
+}
+
+// The VFS holds only files and directories: the other kinds are never true, for Stats and Dirent alike.
+for (const Kind of [Stats, Dirent]) {
+  for (const name of ['isSymbolicLink', 'isBlockDevice', 'isCharacterDevice', 'isFIFO', 'isSocket']) {
+    Object.defineProperty(Kind.prototype, name, { value: () => false, writable: true, configurable: true });
   }
 }
