@@ -11,7 +11,7 @@ import { boundary, describe, take } from './boundary.js';
 import { eventLoop } from './loop.js';
 import { makeSys } from './sys.js';
 import { makeTransport } from './transport.js';
-import { decodeUtf8, encodeUtf8 } from './utf8.js';
+import { encodeUtf8 } from './utf8.js';
 import { installWebGlobals } from '../web/install.js';
 import { WEB_GLOBAL_NAMES } from '../web/names.js';
 import { fastConsole } from './console.js';
@@ -91,7 +91,7 @@ const timeOrigin = dateNow();
 const write = (fd, text) => void call('SYS_WRITE', fd, text);
 const randomBytes = (n) => call('SYS_RANDOM', n);
 const now = () => dateNow() - timeOrigin;
-const kernel = { randomBytes, now, timeOrigin, write, transport: makeTransport(sys, decodeUtf8, encodeUtf8) };
+const kernel = { randomBytes, now, timeOrigin, write, transport: makeTransport(sys, encodeUtf8) };
 installWebGlobals(global, kernel, WEB_GLOBAL_NAMES, () => layer('web').WEB_GLOBALS);
 // console: plain values print without loading the web layer's formatter (Node's util.inspect).
 platform('console', fastConsole(write, () => layer('web').WEB_GLOBALS.console(kernel)));

@@ -10,18 +10,17 @@ const CHUNK = 65536;
 /** Request headers the kernel sets itself (the platform drops them too). */
 const FORBIDDEN = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
 
+/** base64 and fromBase64 convert bytes through the platform's btoa/atob (fetch runs with the web globals loaded), a chunk of characters at a time. */
 function base64(bytes) {
-  const table = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  let out = '';
-  let i = 0;
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
-    out += table[n >> 18] + table[(n >> 12) & 63] + table[(n >> 6) & 63] + table[n & 63];
-  }
-  if (i < bytes.length) {
-    const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8);
-    out += table[n >> 18] + table[(n >> 12) & 63] + (i + 1 < bytes.length ? table[(n >> 6) & 63] : '=') + '=';
-  }
+  let binary = '';
+  for (let at = 0; at < bytes.length; at += 8192) binary += String.fromCharCode.apply(null, bytes.subarray(at, at + 8192));
+  return btoa(binary);
+}
+
+function fromBase64(text) {
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
   return out;
 }
 
@@ -59,26 +58,17 @@ function inlineBytes(out, encode) {
   return out.body !== undefined ? encode(out.body) : out.bodyBase64 !== undefined ? fromBase64(out.bodyBase64) : new Uint8Array(0);
 }
 
-function fromBase64(text) {
-  const table = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  const clean = text.replace(/=+$/, '');
-  const out = new Uint8Array(Math.floor((clean.length * 3) / 4));
-  let bits = 0;
-  let value = 0;
-  let at = 0;
-  for (let i = 0; i < clean.length; i++) {
-    value = (value << 6) | table.indexOf(clean[i]);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (value >> bits) & 255;
-    }
+/** utf8Text is `bytes` as text if they are valid UTF-8 (the platform's TextDecoder, fatal), else undefined. */
+function utf8Text(bytes) {
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    return undefined;
   }
-  return out;
 }
 
 /** makeTransport builds kernel.transport over `sys` (the async syscalls) and the decoder for text bodies. */
-export function makeTransport(sys, decodeUtf8, encodeUtf8) {
+export function makeTransport(sys, encodeUtf8) {
   return async function transport(request) {
     let url = request.url;
     let method = request.method;
@@ -88,9 +78,9 @@ export function makeTransport(sys, decodeUtf8, encodeUtf8) {
     for (let hops = 0; ; hops++) {
       const args = { url, method, headers, stream: true };
       if (body !== null && body !== undefined) {
-        const text = decodeUtf8(body);
-        // Text that survives a round trip goes as text (what policy and the log can read); other bytes as base64.
-        if (text.indexOf('\uFFFD') === -1) args.body = text;
+        // Valid UTF-8 goes as text (what policy and the log can read); other bytes as base64.
+        const text = utf8Text(body);
+        if (text !== undefined) args.body = text;
         else args.bodyBase64 = base64(body);
       }
       let result;

@@ -21,17 +21,34 @@ export function encodeUtf8(text) {
   return new Uint8Array(out);
 }
 
+/** decodeUtf8 decodes UTF-8, each malformed sequence (bad lead or continuation, overlong, surrogate, past U+10FFFF) becoming U+FFFD. */
 export function decodeUtf8(bytes) {
   let out = '';
-  for (let i = 0; i < bytes.length; ) {
-    const b = bytes[i++];
-    let c;
+  const n = bytes.length;
+  const cont = (at) => at < n && (bytes[at] & 0xc0) === 0x80;
+  for (let i = 0; i < n; ) {
+    const b = bytes[i];
+    let c = 0xfffd;
+    let size = 1;
     if (b < 0x80) c = b;
-    else if (b >= 0xc0 && b < 0xe0 && i < bytes.length) c = ((b & 31) << 6) | (bytes[i++] & 63);
-    else if (b >= 0xe0 && b < 0xf0 && i + 1 < bytes.length) c = ((b & 15) << 12) | ((bytes[i++] & 63) << 6) | (bytes[i++] & 63);
-    else if (b >= 0xf0 && i + 2 < bytes.length) c = ((b & 7) << 18) | ((bytes[i++] & 63) << 12) | ((bytes[i++] & 63) << 6) | (bytes[i++] & 63);
-    else c = 0xfffd;
+    else if (b >= 0xc2 && b <= 0xdf && cont(i + 1)) {
+      c = ((b & 31) << 6) | (bytes[i + 1] & 63);
+      size = 2;
+    } else if (b >= 0xe0 && b <= 0xef && cont(i + 1) && cont(i + 2)) {
+      const v = ((b & 15) << 12) | ((bytes[i + 1] & 63) << 6) | (bytes[i + 2] & 63);
+      if (v >= 0x800 && (v < 0xd800 || v > 0xdfff)) {
+        c = v;
+        size = 3;
+      }
+    } else if (b >= 0xf0 && b <= 0xf4 && cont(i + 1) && cont(i + 2) && cont(i + 3)) {
+      const v = ((b & 7) << 18) | ((bytes[i + 1] & 63) << 12) | ((bytes[i + 2] & 63) << 6) | (bytes[i + 3] & 63);
+      if (v >= 0x10000 && v <= 0x10ffff) {
+        c = v;
+        size = 4;
+      }
+    }
     out += String.fromCodePoint(c);
+    i += size;
   }
   return out;
 }

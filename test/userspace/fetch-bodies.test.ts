@@ -1,0 +1,59 @@
+/**
+ * fetch's bodies both ways, byte for byte: a binary request body goes as
+ * base64 (valid UTF-8 as text, what policy and the log can read), a binary
+ * response comes back exact, inline or streamed; and the runtime's own UTF-8
+ * decoding (sys.readFile) turns malformed bytes into U+FFFD.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
+import { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { report } from '../syscalls/harness.ts';
+import { ALL_TOOLS, policy, toolKernel } from '../tools/helpers.ts';
+
+// A server that keeps bytes as bytes: it echoes the request body and two more bytes, or (/slow) sends two chunks 30 ms apart.
+let server: { url: string; http: Server };
+beforeAll(async () => {
+  const http = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      if (req.url === '/slow') {
+        res.write(Buffer.from([0xff, 0x00]));
+        setTimeout(() => res.end(Buffer.from([0xfe, 0x80])), 30);
+        return;
+      }
+      res.end(Buffer.concat([...chunks, Buffer.from([0xff, 0xfe])]));
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  server = { url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`, http };
+});
+afterAll(() => server.http.close());
+
+function kernel() {
+  const registry = new ToolRegistry();
+  registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'] }));
+  return toolKernel({ policy: policy('{ id: fetch, effect: allow, syscalls: [SYS_EXEC, SYS_TIMER, SYS_CANCEL, SYS_RANDOM], tools: [http.fetch] }', '{ id: loop, effect: allow, syscalls: [SYS_TIMER, SYS_CANCEL, SYS_RANDOM] }'), registry });
+}
+
+describe('fetch bodies', () => {
+  it('a binary request and response round-trip byte for byte, inline and streamed (found late: a binary body threw in the UTF-8 check)', async () => {
+    const { value } = await report<number[][]>(
+      `const sent = new Uint8Array([0, 255, 128, 10, 13, 0xed, 0xa0, 0x80]);
+      const echoed = new Uint8Array(await (await fetch('${server.url}/echo', { method: 'POST', body: sent })).arrayBuffer());
+      const slow = new Uint8Array(await (await fetch('${server.url}/slow')).arrayBuffer());
+      report([Array.from(echoed), Array.from(slow)]);`,
+      { kernel: kernel(), manifest: ALL_TOOLS },
+    );
+    expect(value).toEqual([[0, 255, 128, 10, 13, 0xed, 0xa0, 0x80, 0xff, 0xfe], [0xff, 0x00, 0xfe, 0x80]]);
+  });
+
+  it('sys.readFile decodes malformed UTF-8 as U+FFFD, one per bad byte, as the platform does', async () => {
+    const { value } = await report<string>('sys.writeFile("mem/b", new Uint8Array([0xff, 0x41, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc0, 0xaf])); report(sys.readFile("mem/b"));');
+    expect(value).toBe('\uFFFDA\uFFFD\uFFFD\uFFFD\u{1F600}\uFFFD\uFFFD');
+    expect(value).toBe(new TextDecoder().decode(new Uint8Array([0xff, 0x41, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc0, 0xaf])));
+  });
+});
