@@ -15,6 +15,31 @@ import type { Program } from './program.ts';
 
 const memory = new WeakMap<Program, ivm.ExternalCopy<ArrayBuffer>>();
 
+/** isolated-vm sets these on a script compiled with produceCachedData or cachedData (its typings leave them out). */
+type CachedScript = ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean };
+
+/** CodeSlot is where a script's code cache lives: what it holds, what to keep once made, what to do when V8 refuses it. */
+export interface CodeSlot {
+  readonly cached: ivm.ExternalCopy<ArrayBuffer> | undefined;
+  /** produce: make a cache when there is none (false: the script is not worth one, or its cache was refused before). */
+  readonly produce: boolean;
+  keep(data: ivm.ExternalCopy<ArrayBuffer>): void;
+  refused(): void;
+}
+
+/**
+ * compileCached compiles `code` in `isolate` with the slot's code cache, or
+ * making one; a cache V8 refuses (another V8 build, another source) is
+ * reported to the slot and the script compiled from source.
+ */
+export function compileCached(isolate: ivm.Isolate, code: string, origin: ivm.ScriptOrigin, slot: CodeSlot): ivm.Script {
+  const cachedData = slot.cached;
+  const script: CachedScript = isolate.compileScriptSync(code, { ...origin, ...(cachedData !== undefined ? { cachedData } : slot.produce ? { produceCachedData: true } : {}) });
+  if (script.cachedDataRejected === true) slot.refused();
+  else if (cachedData === undefined && script.cachedData !== undefined) slot.keep(script.cachedData);
+  return script;
+}
+
 function diskFile(program: Program, dir: string): string | undefined {
   return program.contentHash === undefined ? undefined : join(dir, `${program.contentHash}.v8`);
 }
@@ -53,4 +78,15 @@ export function keepCode(program: Program, data: ivm.ExternalCopy<ArrayBuffer>, 
 /** forget drops a cache V8 refused. */
 export function forget(program: Program): void {
   memory.delete(program);
+}
+
+/** programSlot is a program's code cache: built programs (bundles, often megabytes) have one; a small script is not worth it. */
+export function programSlot(program: Program, dir: string): CodeSlot {
+  const built = program.contentHash !== undefined;
+  return {
+    cached: built ? cachedCode(program, dir) : undefined,
+    produce: built,
+    keep: (data) => keepCode(program, data, dir),
+    refused: () => forget(program),
+  };
 }

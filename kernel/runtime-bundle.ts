@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, readCache, stamp, writeCache, type Inputs } from './build-cache.ts';
+import { compileCached } from './code-cache.ts';
 import ivm from 'isolated-vm';
 
 /** Frames from files whose name starts with this are the runtime's (dropped from an agent's error). */
@@ -31,8 +32,6 @@ interface Script {
   rejected: boolean;
 }
 
-/** isolated-vm sets these on a script compiled with produceCachedData or cachedData (its typings leave them out). */
-type CachedScript = ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean };
 
 const file = (path: string): string => fileURLToPath(new URL(`../userspace/${path}`, import.meta.url));
 const COMMON: BuildOptions = { bundle: true, platform: 'browser', target: 'es2023', write: false, legalComments: 'none', logLevel: 'silent' };
@@ -82,15 +81,13 @@ function script(name: 'base' | LayerName): Script {
 
 /** compileScript compiles `s` in `isolate`, with its code cache once there is one (made by the first compile). */
 function compileScript(isolate: ivm.Isolate, s: Script): ivm.Script {
-  if (s.cachedData === undefined || s.rejected) {
-    const compiled: CachedScript = isolate.compileScriptSync(s.code, { filename: s.filename, produceCachedData: !s.rejected });
-    if (compiled.cachedData !== undefined) s.cachedData = compiled.cachedData;
-    return compiled;
-  }
-  const compiled: CachedScript = isolate.compileScriptSync(s.code, { filename: s.filename, cachedData: s.cachedData });
-  // A cache V8 refuses (another V8 build) is dropped, and the script compiles from source from then on.
-  if (compiled.cachedDataRejected === true) s.rejected = true;
-  return compiled;
+  // A cache V8 refuses is dropped, and the script compiles from source from then on.
+  return compileCached(isolate, s.code, { filename: s.filename }, {
+    cached: s.rejected ? undefined : s.cachedData,
+    produce: !s.rejected,
+    keep: (data) => void (s.cachedData = data),
+    refused: () => void ((s.rejected = true), (s.cachedData = undefined)),
+  });
 }
 
 /** compileRuntime compiles the base runtime in `isolate`. */

@@ -9,7 +9,7 @@ import ivm from 'isolated-vm';
 import type { CallScope } from '../syscalls/context.ts';
 import { KernelError } from '../syscalls/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { cachedCode, forget, keepCode } from './code-cache.ts';
+import { compileCached, programSlot } from './code-cache.ts';
 import { agentStack, sourcePositions, syntaxMessage } from './agent-stack.ts';
 import { AsyncCalls, type Completion } from './async-calls.ts';
 import { cacheDir } from './build-cache.ts';
@@ -157,17 +157,7 @@ export class Sandbox {
   /** compile compiles the program on the calling thread (programs the operator handed over). ENOEXEC on a syntax error. */
   compile(): void {
     try {
-      // Built programs (bundles, often megabytes) compile with V8's code cache; a small script is not worth one.
-      const dir = cacheDir();
-      const built = this.program.contentHash !== undefined;
-      const cachedData = built ? cachedCode(this.program, dir) : undefined;
-      const script: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer>; cachedDataRejected?: boolean } = this.isolate.compileScriptSync(this.wrapped(), {
-        ...this.compileOptions(),
-        ...(cachedData !== undefined ? { cachedData } : built ? { produceCachedData: true } : {}),
-      });
-      if (script.cachedDataRejected === true) forget(this.program);
-      else if (cachedData === undefined && script.cachedData !== undefined) keepCode(this.program, script.cachedData, dir);
-      this.script = script;
+      this.script = compileCached(this.isolate, this.wrapped(), this.compileOptions(), programSlot(this.program, cacheDir()));
     } catch (err) {
       throw new KernelError('ENOEXEC', syntaxMessage(this.program, err, this.toSource));
     }
