@@ -64,37 +64,34 @@ class UsageError extends Error {}
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MANIFEST_KEYS: ReadonlySet<string> = new Set(['id', 'labels', 'capabilities', 'env', 'secrets']);
 
-/**
- * grantedEnv is the environment a manifest grants its program: `env` lists
- * names whose values come from agentctl's own environment (unset ones are
- * left out); nothing else of the host's environment reaches the agent.
- */
-function grantedEnv(file: string, data: Record<string, unknown>): Record<string, string> {
-  const names = data.env ?? [];
+/** envNames reads a manifest list of environment variable names (`env` or `secrets`); a usage error names file and field. */
+function envNames(file: string, data: Record<string, unknown>, field: 'env' | 'secrets'): string[] {
+  const names = data[field] ?? [];
   if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string' && ENV_NAME.test(n))) {
-    throw new UsageError(`manifest ${file}: env: must be a list of environment variable names`);
+    throw new UsageError(`manifest ${file}: ${field}: must be a list of environment variable names`);
   }
+  return names;
+}
+
+/**
+ * granted is what a manifest grants its program from agentctl's own
+ * environment: `env` names whose values it sees (unset ones are left out),
+ * and `secrets` (each must be set) that it sees only as placeholders.
+ * Nothing else of the host's environment reaches the agent.
+ */
+function granted(file: string, data: Record<string, unknown>): { env: Record<string, string>; secrets: Record<string, string> } {
   const env: Record<string, string> = {};
-  for (const name of names) {
+  for (const name of envNames(file, data, 'env')) {
     const value = process.env[name];
     if (value !== undefined) env[name] = value;
   }
-  return env;
-}
-
-/** grantedSecrets is what a manifest's `secrets` grants: names whose values come from agentctl's environment (each must be set). */
-function grantedSecrets(file: string, data: Record<string, unknown>): Record<string, string> {
-  const names = data.secrets ?? [];
-  if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string' && ENV_NAME.test(n))) {
-    throw new UsageError(`manifest ${file}: secrets: must be a list of environment variable names`);
-  }
   const secrets: Record<string, string> = {};
-  for (const name of names) {
+  for (const name of envNames(file, data, 'secrets')) {
     const value = process.env[name];
     if (value === undefined || value === '') throw new UsageError(`manifest ${file}: secrets: ${name} is not set in the environment`);
     secrets[name] = value;
   }
-  return secrets;
+  return { env, secrets };
 }
 
 function readManifest(file: string): Partial<AgentManifest> {
@@ -128,8 +125,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
-    const env = options.manifest === undefined ? {} : grantedEnv(options.manifest, manifest as Record<string, unknown>);
-    const secrets = options.manifest === undefined ? {} : grantedSecrets(options.manifest, manifest as Record<string, unknown>);
+    const { env, secrets } = options.manifest === undefined ? { env: {}, secrets: {} } : granted(options.manifest, manifest as Record<string, unknown>);
     const program = await buildProgramFile(file);
     const approver = chooseApprover(options.approve);
     approvals = approver;
