@@ -4,15 +4,37 @@
  * yields cannot pile completions up host-side), which of them keep the
  * process alive, the event loop's own slots, the completions waiting for
  * delivery (in order, in batches, one batch in flight at a time), and
- * cancelling one or all of them.
+ * cancelling one or all of them. What the kernel holds for a process's
+ * asynchronous calls is bounded: calls that bring data back (SYS_EXEC,
+ * SYS_READ) at MAX_DATA_CALLS at a time, completions waiting for delivery
+ * at MAX_HELD_BYTES (an agent that issued 1,000 tool calls and never yielded
+ * grew the kernel by 2.7 GB). Past those a call is answered `busy`, and the
+ * runtime issues it again after a completion: back-pressure, not an error.
  */
 import type { Reply } from '../syscalls/dispatch.ts';
+import { SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 
 /** The most asynchronous calls one process may have outstanding, completions not yet delivered included (EAGAIN past it). */
 export const MAX_OUTSTANDING = 1024;
 /** The runtime's event loop has slots of its own for its timer (and timers it re-armed whose cancellations are not yet delivered), so timers fire however many other calls are outstanding. */
 export const MAX_OUTSTANDING_LOOP = 64;
+/** The most calls that bring data back (a tool's output, a read) one process may have outstanding: each may hold up to its limit (1 MiB by default) in the kernel. */
+export const MAX_DATA_CALLS = 16;
+/** The most bytes of completions waiting for delivery to one process; past it new calls wait their turn (EAGAIN) until it yields. */
+export const MAX_HELD_BYTES = 16 * 1024 * 1024;
+const DATA_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ]);
+
+/** sizeOf estimates what a completion holds: a read's bytes, a tool result's serialized size, a string's length. */
+function sizeOf(reply: WireReply): number {
+  if (reply.t !== 'value') return 256;
+  const v = reply.v;
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (typeof v === 'string') return v.length;
+  if (v !== null && typeof v === 'object' && typeof (v as { bytes?: unknown }).bytes === 'number') return (v as { bytes: number }).bytes;
+  return 256;
+}
+
 /** Flags of an asynchronous call: it keeps the process alive; it is the event loop's own. */
 export const REF = 1;
 export const LOOP = 2;
@@ -22,16 +44,20 @@ interface Outstanding {
   readonly controller: AbortController;
   readonly ref: boolean;
   readonly loop: boolean;
+  /** A call that brings data back (counted against MAX_DATA_CALLS). */
+  readonly data: boolean;
   /** The kernel has answered; the completion waits for delivery. */
   done: boolean;
 }
 
-export type Completion = { readonly id: number; readonly reply: WireReply };
+export type Completion = { readonly id: number; readonly reply: WireReply; readonly size: number };
 
 export class AsyncCalls {
   private readonly outstanding = new Map<number, Outstanding>();
   private refs = 0;
   private loopCalls = 0;
+  private dataCalls = 0;
+  private heldBytes = 0;
   private nextCall = 1;
   private completions: Completion[] = [];
   private flushing = false;
@@ -45,21 +71,25 @@ export class AsyncCalls {
     this.after = after;
   }
 
-  /** refusal is the EAGAIN a call with `flags` gets now, or undefined if it may start. */
-  refusal(flags: number): WireReply | undefined {
+  /** refusal is the EAGAIN asynchronous call `nr` with `flags` gets now, or undefined if it may start. */
+  refusal(flags: number, nr: unknown): WireReply | undefined {
     const loop = (flags & LOOP) !== 0;
-    const over = loop ? this.loopCalls >= MAX_OUTSTANDING_LOOP : this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING;
-    if (!over) return undefined;
-    return { t: 'fault', errno: 'EAGAIN', message: `more than ${loop ? MAX_OUTSTANDING_LOOP : MAX_OUTSTANDING} asynchronous calls outstanding${loop ? ' for the event loop' : ''}` };
+    if (loop) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;
+    if (this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
+    // Past what the kernel holds for the process, a call is not refused but held back in ring 3 until a completion comes (something is outstanding, so one will).
+    if (this.heldBytes > MAX_HELD_BYTES) return { t: 'busy', why: `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` };
+    if (DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS) return { t: 'busy', why: `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` };
+    return undefined;
   }
 
-  /** add registers a call answered later and returns its id; its completion is queued when `later` settles. */
-  add(flags: number, controller: AbortController, later: Promise<Reply>): number {
+  /** add registers call `nr`, answered later, and returns its id; its completion is queued when `later` settles. */
+  add(flags: number, nr: unknown, controller: AbortController, later: Promise<Reply>): number {
     const id = this.nextCall++;
-    const call = { controller, ref: (flags & REF) !== 0, loop: (flags & LOOP) !== 0, done: false };
+    const call = { controller, ref: (flags & REF) !== 0, loop: (flags & LOOP) !== 0, data: DATA_CALLS.has(nr), done: false };
     this.outstanding.set(id, call);
     if (call.ref) this.refs++;
     if (call.loop) this.loopCalls++;
+    if (call.data) this.dataCalls++;
     void later.then((final) => this.complete(id, final));
     return id;
   }
@@ -81,7 +111,10 @@ export class AsyncCalls {
     const call = this.outstanding.get(id);
     if (this.closed || call === undefined) return;
     call.done = true;
-    this.completions.push({ id, reply: 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply) });
+    const out: WireReply = 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply);
+    const size = sizeOf(out);
+    this.heldBytes += size;
+    this.completions.push({ id, reply: out, size });
     if (!this.flushing) {
       this.flushing = true;
       setImmediate(() => void this.flush());
@@ -104,12 +137,14 @@ export class AsyncCalls {
 
   /** retire forgets the calls of a delivered batch. */
   private retire(batch: readonly Completion[]): void {
-    for (const { id } of batch) {
+    for (const { id, size } of batch) {
+      this.heldBytes -= size;
       const call = this.outstanding.get(id);
       if (call === undefined) continue;
       this.outstanding.delete(id);
       if (call.ref) this.refs--;
       if (call.loop) this.loopCalls--;
+      if (call.data) this.dataCalls--;
     }
   }
 
@@ -120,6 +155,8 @@ export class AsyncCalls {
     this.outstanding.clear();
     this.refs = 0;
     this.loopCalls = 0;
+    this.dataCalls = 0;
+    this.heldBytes = 0;
     this.completions = [];
   }
 }

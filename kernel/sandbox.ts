@@ -212,12 +212,12 @@ export class Sandbox {
 
   /** enterAsync starts an asynchronous call: a reply at once, or `queued` and a completion later. EAGAIN past MAX_OUTSTANDING. */
   private enterAsync(flags: number, nr: unknown, args: unknown[]): WireReply {
-    const refused = this.calls.refusal(flags);
+    const refused = this.calls.refusal(flags, nr);
     if (refused !== undefined) return refused;
     const controller = new AbortController();
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
     if (!('later' in reply)) return wire(reply);
-    return { t: 'queued', id: this.calls.add(flags, controller, reply.later) };
+    return { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };
   }
 
   /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */

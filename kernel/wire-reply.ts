@@ -2,7 +2,9 @@
  * The reply protocol as ring 3 reads it: one tagged union. `value` and
  * `fault` are final (with the handler signals the syscall boundary delivers);
  * `wait` sends a blocking call to sleep until its reply is collected;
- * `queued` answers an asynchronous call whose completion comes later.
+ * `queued` answers an asynchronous call whose completion comes later;
+ * `busy` refuses to issue one while the kernel holds enough for the process
+ * (the runtime issues it again after the next completion).
  */
 import type { Reply } from '../syscalls/dispatch.ts';
 
@@ -10,7 +12,8 @@ export type WireReply =
   | { readonly t: 'value'; readonly v: unknown; readonly sig?: readonly string[] }
   | { readonly t: 'fault'; readonly errno: string; readonly message: string; readonly sig?: readonly string[] }
   | { readonly t: 'wait'; readonly ticket: number }
-  | { readonly t: 'queued'; readonly id: number };
+  | { readonly t: 'queued'; readonly id: number }
+  | { readonly t: 'busy'; readonly why: string };
 
 /** wire tags a final reply for ring 3. */
 export function wire(reply: Exclude<Reply, { later: unknown }>): WireReply {

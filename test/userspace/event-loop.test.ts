@@ -4,7 +4,10 @@
  * kernel timer the loop keeps armed staying right under bursts.
  */
 import { describe, expect, it } from 'vitest';
+import { MAX_DATA_CALLS } from '../../kernel/async-calls.ts';
 import { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { runAgent } from '../helpers.ts';
 
 describe('when a process ends', () => {
@@ -62,4 +65,36 @@ describe('the loop\'s kernel timer', () => {
     expect(stdout).toBe('300 300 299\n');
     expect(exit.status).toBe(0);
   });
+});
+
+describe('what the kernel holds for one process', () => {
+  // Found in the last read of the change: 1,000 asynchronous tool calls of 900 KB each, issued without yielding, grew
+  // the kernel by 2.7 GB. Calls that bring data back now run MAX_DATA_CALLS at a time; the rest wait in the runtime.
+  it(`1,000 tool calls issued at once all complete, at most ${MAX_DATA_CALLS} of them running in the kernel at a time`, async () => {
+    let running = 0;
+    let most = 0;
+    const tools = new ToolRegistry();
+    tools.register({
+      name: 'big',
+      description: 'a large answer, later',
+      inputSchema: { type: 'object' },
+      risk: 'low',
+      timeoutMs: 30_000,
+      maxOutputBytes: 1 << 20,
+      source: 'test',
+      run: () => {
+        most = Math.max(most, ++running);
+        return new Promise((resolve) => setTimeout(() => (running--, resolve('x'.repeat(900_000))), 2));
+      },
+    });
+    const kernel = new Kernel({ tools, policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'all.yaml'), stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } });
+    const { exit, stdout } = await runAgent(
+      "const all = []; for (let i = 0; i < 1000; i++) all.push(sys.async.exec('big', {}).then((r) => r.bytes)); const sizes = await Promise.all(all); console.log(sizes.length, new Set(sizes).size);",
+      { kernel, manifest: { capabilities: ['tool:*'] }, memoryLimitMib: 128 },
+    );
+    expect(exit.status).toBe(0);
+    expect(stdout).toBe('1000 1\n');
+    expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
+    await kernel.shutdown();
+  }, 60_000);
 });

@@ -11,6 +11,8 @@
 //   { t: 'value', v, sig? } | { t: 'fault', errno, message, sig? }
 //   | { t: 'wait', ticket }   (blocking form: sleep, then collect)
 //   | { t: 'queued', id }    (asynchronous form: a completion comes later)
+//   | { t: 'busy' }          (asynchronous form: not issued, the kernel holds enough for
+//                             this process already; issue it again after a completion)
 // Completions enter through complete(batch), which only the kernel holds
 // (host-side): batch = [{ id, reply }]. Everything here is untrusted: the
 // kernel relies on none of it.
@@ -193,35 +195,77 @@ export function boundary(host, onSignals, onCompleted) {
 
   // --- asynchronous calls: id -> { resolve, reject, name } ---
   const outstanding = new MapCtor();
+  const BUSY = { t: 'busy' };
+
+  // Calls the kernel answered `busy` (its bounds on what it holds for this
+  // process are reached): kept here, in the agent's own heap, and issued again,
+  // in order, as completions come in. A busy call did nothing in the kernel.
+  const waiting = [];
+
+  /** issue sends a bounded call; returns the kernel's wire reply. */
+  function issue(wire) {
+    return apply(enterAsync, undefined, wire);
+  }
+
+  /** settleStarted turns a wire reply into the call's outcome: pending (registered by id) or settled at once. */
+  function settleStarted(reply, name, resolve, reject) {
+    if (reply !== null && typeof reply === 'object' && reply.t === 'queued') {
+      apply(mapSet, outstanding, [reply.id, { resolve, reject, name }]);
+      return reply.id;
+    }
+    const result = plain(reply);
+    if ('errno' in result) reject(new SyscallError(name, result));
+    else resolve(result.v);
+    return 0;
+  }
+
+  /** drainWaiting issues waiting calls until the kernel is busy again. */
+  function drainWaiting() {
+    while (waiting.length > 0) {
+      const next = waiting[0];
+      const reply = issue(next.wire);
+      if (reply !== null && typeof reply === 'object' && reply.t === 'busy') return;
+      waiting.shift();
+      next.handle.id = settleStarted(reply, next.name, next.resolve, next.reject);
+    }
+  }
 
   /**
-   * startCall makes an asynchronous syscall and returns [promise, id]; id is
-   * 0 when the call was answered at once. The kernel keeps the process alive
-   * while a `ref` call is outstanding (the event loop arms its timer unref'd
-   * when only unref'd timers are left); `loop` calls (the event loop's timer
-   * and cancels) have slots of their own.
+   * startCall makes an asynchronous syscall and returns [promise, handle]:
+   * handle.id is the kernel's id once the call is issued (0 when it was
+   * answered at once or still waits here), handle.cancel() cancels it
+   * wherever it is. The kernel keeps the process alive while a `ref` call is
+   * outstanding (the event loop arms its timer unref'd when only unref'd
+   * timers are left); `loop` calls (the event loop's timer and cancels) have
+   * slots of their own.
    */
   function startCall(name, nr, args, ref, loop) {
+    const handle = { id: 0, cancel: undefined };
     let checked;
     try {
       checked = boundedCall(nr, args);
     } catch (err) {
-      if (err instanceof ArgumentError) return [PromiseCtor.reject(new SyscallError(name, err)), 0];
+      if (err instanceof ArgumentError) return [PromiseCtor.reject(new SyscallError(name, err)), handle];
       throw err;
     }
     const wire = [];
     put(wire, 0, (ref === true ? 1 : 0) | (loop === true ? 2 : 0));
     for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
-    const reply = apply(enterAsync, undefined, wire);
-    if (reply !== null && typeof reply === 'object' && reply.t === 'queued') {
-      const id = reply.id;
-      const promise = new PromiseCtor((resolve, reject) => {
-        apply(mapSet, outstanding, [id, { resolve, reject, name }]);
-      });
-      return [promise, id];
-    }
-    const result = plain(reply);
-    return ['errno' in result ? PromiseCtor.reject(new SyscallError(name, result)) : PromiseCtor.resolve(result.v), 0];
+    const reply = waiting.length > 0 && loop !== true ? BUSY : issue(wire);
+    const promise = new PromiseCtor((resolve, reject) => {
+      if (reply !== null && typeof reply === 'object' && reply.t === 'busy') {
+        const entry = { wire, name, resolve, reject, handle };
+        waiting.push(entry);
+        handle.cancel = (reason) => {
+          const at = waiting.indexOf(entry);
+          if (at !== -1) {
+            waiting.splice(at, 1);
+            reject(reason);
+          }
+        };
+      } else handle.id = settleStarted(reply, name, resolve, reject);
+    });
+    return [promise, handle];
   }
 
   /** complete settles the promises of a batch of completions; an id that is not outstanding is ignored. */
@@ -237,6 +281,7 @@ export function boundary(host, onSignals, onCompleted) {
       if ('errno' in result) call.reject(new SyscallError(call.name, result));
       else call.resolve(result.v);
     }
+    drainWaiting();
     onCompleted();
   }
 

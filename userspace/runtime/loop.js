@@ -121,8 +121,8 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe }) {
     if (armed !== null && armed.when <= next.when && armed.ref === ref) return;
     if (armed !== null) disarm();
     const mine = { id: 0, when: next.when, ref };
-    const [done, id] = startCall('SYS_TIMER', SYS.SYS_TIMER, [Math.max(0, next.when - dateNow())], ref, true);
-    mine.id = id;
+    const [done, handle] = startCall('SYS_TIMER', SYS.SYS_TIMER, [Math.max(0, next.when - dateNow())], ref, true);
+    mine.id = handle.id;
     armed = mine;
     apply(promiseThen, done, [
       () => {

@@ -29,11 +29,13 @@ export function makeSys(boot, rawSyscall, startCall, handlers) {
   /** callAsync starts an asynchronous call; an AbortSignal in `signal` cancels it (SYS_CANCEL), rejecting with its reason. */
   function callAsync(name, args, signal) {
     if (signal !== undefined && signal !== null && signal.aborted) return Promise.reject(signal.reason);
-    const [promise, id] = startCall(name, SYS[name], args, true);
-    if (signal === undefined || signal === null || id === 0) return promise;
+    const [promise, handle] = startCall(name, SYS[name], args, true);
+    if (signal === undefined || signal === null) return promise;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
-        startCall('SYS_CANCEL', SYS.SYS_CANCEL, [id], false)[0].catch(() => undefined);
+        // Still waiting in the runtime: dropped there; issued: cancelled in the kernel.
+        if (handle.cancel !== undefined) handle.cancel(signal.reason);
+        if (handle.id !== 0) startCall('SYS_CANCEL', SYS.SYS_CANCEL, [handle.id], false)[0].catch(() => undefined);
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
