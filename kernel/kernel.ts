@@ -226,6 +226,7 @@ export class Kernel implements ProcessHost {
           if (proc.state === 'running') proc.state = 'blocked';
           kick(proc);
         },
+        charge: (ns) => lineage.charge(ns),
       });
     } catch (err) {
       files.closeAll();

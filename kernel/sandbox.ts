@@ -54,6 +54,8 @@ export interface SandboxHooks {
   end(how: SandboxEnd): void;
   /** idle is called when nothing runs in the isolate and the process goes on (main unsettled, or something outstanding). */
   idle(): void;
+  /** charge bills the process's tree for kernel work done on the event loop for it (loading a runtime layer), ns. */
+  charge(ns: number): void;
 }
 
 /**
@@ -178,6 +180,8 @@ export class Sandbox {
     if (typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);
     let layer: ivm.Script | undefined;
+    // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the isolate.
+    const started = performance.now();
     try {
       layer = compileLayer(this.isolate, name as LayerName);
       layer.runSync(this.context);
@@ -188,6 +192,7 @@ export class Sandbox {
       return false;
     } finally {
       layer?.release();
+      this.hooks.charge((performance.now() - started) * 1e6);
     }
   }
 
