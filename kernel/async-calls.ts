@@ -58,6 +58,8 @@ export class AsyncCalls {
   private loopCalls = 0;
   private dataCalls = 0;
   private heldBytes = 0;
+  /** A call was answered 'busy' since the last delivery: the runtime holds calls back and must hear when there is room. */
+  private owesNudge = false;
   private nextCall = 1;
   private completions: Completion[] = [];
   private flushing = false;
@@ -77,9 +79,10 @@ export class AsyncCalls {
     if (loop) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;
     if (this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
     // Past what the kernel holds for the process, a call is not refused but held back in ring 3 until a completion comes (something is outstanding, so one will).
-    if (this.heldBytes > MAX_HELD_BYTES) return { t: 'busy', why: `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` };
-    if (DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS) return { t: 'busy', why: `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` };
-    return undefined;
+    const busy = this.heldBytes > MAX_HELD_BYTES ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` : DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS ? `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` : undefined;
+    if (busy === undefined) return undefined;
+    this.owesNudge = true;
+    return { t: 'busy', why: busy };
   }
 
   /** add registers call `nr`, answered later, and returns its id; its completion is queued when `later` settles. */
@@ -129,6 +132,12 @@ export class AsyncCalls {
         await this.deliver(batch);
       } finally {
         this.retire(batch);
+      }
+      // The runtime issues the calls it held back ('busy') from within complete(), before this batch was retired: when
+      // it was the last, they found no room and no completion was left to come. An empty batch tells it to try again.
+      if (this.owesNudge && this.completions.length === 0 && !this.closed) {
+        this.owesNudge = false;
+        await this.deliver([]);
       }
     }
     this.flushing = false;

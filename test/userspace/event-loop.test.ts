@@ -97,4 +97,35 @@ describe('what the kernel holds for one process', () => {
     expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
     await kernel.shutdown();
   }, 60_000);
+
+  // Found while bounding them: the runtime issues held-back calls from within the delivery of a batch, before the kernel
+  // has retired that batch; when it was the last one, they found no room and no completion was left to come.
+  it(`calls held back behind ${MAX_DATA_CALLS} tool calls that all finish together still go out`, async () => {
+    const tools = new ToolRegistry();
+    let release: () => void = () => {};
+    const together = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    tools.register({
+      name: 'together',
+      description: 'answers when released',
+      inputSchema: { type: 'object' },
+      risk: 'low',
+      timeoutMs: 30_000,
+      maxOutputBytes: 1024,
+      source: 'test',
+      run: async () => {
+        if (++started === MAX_DATA_CALLS) setTimeout(release, 20);
+        await together;
+        return 'ok';
+      },
+    });
+    const kernel = new Kernel({ tools, policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'all.yaml'), stdout: () => {}, stderr: () => {} });
+    const { exit, stdout } = await runAgent(
+      `const all = []; for (let i = 0; i < ${MAX_DATA_CALLS + 4}; i++) all.push(sys.async.exec('together', {})); console.log((await Promise.all(all)).length);`,
+      { kernel, manifest: { capabilities: ['tool:*'] } },
+    );
+    expect(exit.status).toBe(0);
+    expect(stdout).toBe(`${MAX_DATA_CALLS + 4}\n`);
+    await kernel.shutdown();
+  }, 30_000);
 });
