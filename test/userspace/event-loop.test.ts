@@ -102,8 +102,7 @@ describe('what the kernel holds for one process', () => {
   // has retired that batch; when it was the last one, they found no room and no completion was left to come.
   it(`calls held back behind ${MAX_DATA_CALLS} tool calls that all finish together still go out`, async () => {
     const tools = new ToolRegistry();
-    let release: () => void = () => {};
-    const together = new Promise<void>((resolve) => (release = resolve));
+    const { promise: together, resolve: release } = Promise.withResolvers<void>();
     let started = 0;
     tools.register({
       name: 'together',
