@@ -10,6 +10,7 @@
 import { Worker } from 'node:worker_threads';
 import { KernelError } from '../../syscalls/errno.ts';
 import type { ScanAnswer, ScanJob } from '../recorder/scan-jobs.ts';
+import { moduleUrl } from '../module-url.ts';
 
 export interface LogScanOptions {
   /** Scans at once (default 2). */
@@ -38,7 +39,7 @@ interface Slot {
   idle: NodeJS.Timeout | undefined;
 }
 
-const WORKER = new URL('../recorder/scan-worker.ts', import.meta.url);
+const WORKER = moduleUrl('../recorder/scan-worker', import.meta.url);
 
 export class LogScans {
   private readonly workers: number;

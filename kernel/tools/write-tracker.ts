@@ -23,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import type { AgentVfs } from '../../vfs/agent-vfs.ts';
 import type { DirEntry } from '../../vfs/backend.ts';
 import { fingerprints } from './fingerprint.ts';
+import { moduleUrl } from '../module-url.ts';
 
 export { fingerprints } from './fingerprint.ts';
 
@@ -114,7 +115,7 @@ class FingerprintWorker {
   }
 
   private start(): Worker {
-    const worker = new Worker(new URL('./fingerprint-worker.ts', import.meta.url));
+    const worker = new Worker(moduleUrl('./fingerprint-worker', import.meta.url));
     worker.unref();
     worker.on('message', (m: { id: number; prints: Float64Array; ns: number }) => {
       const w = this.waiting.get(m.id);
