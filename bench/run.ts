@@ -3,7 +3,7 @@
  * a table (name, median, unit, target, pass/fail) and writes
  * bench/results/latest.json, one flat object of named figures. With --only,
  * the figures are merged into an existing latest.json. NAME is a benchmark
- * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit), one of their keys, or a comma-separated
+ * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit, containment, userspace, package), one of their keys, or a comma-separated
  * list. Targets are reported, never asserted: the exit status is always 0.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { containmentBench } from './containment.ts';
 import { crossingBench, crossingPinnedBench } from './crossing.ts';
 import { execBench } from './exec.ts';
 import { memoryBench } from './memory.ts';
+import { packageBench } from './package.ts';
 import { redisBench } from './redis.ts';
 import { policyBench } from './policy.ts';
 import { scaleBench } from './scale.ts';
@@ -23,7 +24,7 @@ import { spawnBench } from './spawn.ts';
 import { userspaceBench } from './userspace.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 
