@@ -35,7 +35,7 @@ declare module 'fastify' {
 /** OPEN_TO_AGENTS is the route config of a route any principal may call. */
 export const OPEN_TO_AGENTS = { access: 'principal' } as const;
 
-const AGENT_ROUTES = 'POST /v1/evaluate (as its own agent), GET /v1/approvals/:id (its own), GET /v1/whoami, /healthz, /readyz and /openapi.json';
+const AGENT_ROUTES = 'POST /v1/evaluate (as its own agent), GET /v1/approvals/:id (its own), /v1/mcp (the MCP gateway, as its own agent), GET /v1/whoami, /healthz, /readyz and /openapi.json';
 
 /** guard installs authentication and route access on `app`; call it before any route is added. */
 export function guard(app: FastifyInstance, ctx: ServiceContext): void {

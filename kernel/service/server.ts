@@ -15,6 +15,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { decisionRoutes } from './routes/decisions.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
+import { mcpRoutes } from './routes/mcp.ts';
 import { policyRoutes } from './routes/policy.ts';
 import { principalRoutes } from './routes/principals.ts';
 import { processRoutes } from './routes/processes.ts';
@@ -73,6 +74,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   evaluateRoutes(app, ctx);
   clusterRoutes(app, ctx);
   principalRoutes(app, ctx);
+  mcpRoutes(app, ctx);
   await app.ready();
   return app;
 }

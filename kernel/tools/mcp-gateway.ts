@@ -33,17 +33,28 @@ function clientLabel(name: string | undefined): string {
   return (name ?? 'unknown').replace(/[^\x20-\x7e]/g, '?').slice(0, 128);
 }
 
+/** GatewayCaller is who the MCP host acts as: an agent id, its labels and capabilities. */
+export interface GatewayCaller {
+  readonly agentId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capabilities: readonly string[];
+}
+
+/** The caller of a gateway with no credentials of its own (stdio, or agentd's operator token): the policy alone decides. */
+export const GATEWAY_CALLER: GatewayCaller = { agentId: GATEWAY_AGENT, labels: {}, capabilities: ['tool:*'] };
+
 /** gatewayContext is the caller the dispatcher sees for calls from the MCP host. */
-function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, client: string): SyscallContext {
-  const identity = new Identity({ id: GATEWAY_AGENT, labels: { via: 'mcp', mcp_client: client }, capabilities: ['tool:*'] });
+function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, caller: GatewayCaller, client: string): SyscallContext {
+  const agentId = caller.agentId;
+  const identity = new Identity({ id: agentId, labels: { ...caller.labels, via: 'mcp', mcp_client: client }, capabilities: [...caller.capabilities] });
   const nothingWritten = new WriteTracker();
   const ctx: SyscallContext = {
     pid: 0,
-    agentId: GATEWAY_AGENT,
+    agentId,
     identity,
     fs: { resolve: unsupported, stat: unsupported, readdir: unsupported, mkdir: unsupported, unlink: unsupported },
     files: { open: unsupported, read: unsupported, write: unsupported, close: unsupported, pipe: unsupported },
-    tools: processTools(registry, { pid: 0, agentId: GATEWAY_AGENT, addTokens: (n) => engine.addTokens(GATEWAY_AGENT, n) }, () => nothingWritten),
+    tools: processTools(registry, { pid: 0, agentId, addTokens: (n) => engine.addTokens(agentId, n) }, () => nothingWritten),
     alive: () => true,
     exit: unsupported,
     violation: () => undefined,
@@ -79,6 +90,12 @@ export interface McpGatewayOptions {
   readonly registry: ToolRegistry;
   /** Where LLM tokens are counted (the policy engine's counters). */
   readonly tokens: { addTokens(agentId: string, n: number): void };
+  /** Who the host acts as; GATEWAY_CALLER by default. */
+  readonly caller?: GatewayCaller;
+  /** How the host reached the gateway, for the session's records (default 'stdio'). */
+  readonly via?: string;
+  /** Whether a tool is offered now (a pinned upstream tool whose description changed is not, until an operator approves it again). */
+  readonly offered?: (name: string) => boolean;
 }
 
 /** McpGateway is one MCP server session over one transport. */
@@ -91,7 +108,7 @@ export class McpGateway {
     this.options = options;
     const low = this.server.server;
     low.setRequestHandler(ListToolsRequestSchema, () => ({
-      tools: options.registry.list().map((t) => ({
+      tools: options.registry.list().filter((t) => options.offered?.(t.name) ?? true).map((t) => ({
         name: t.name,
         description: `${t.description} [risk: ${t.risk}]`,
         inputSchema: { ...t.inputSchema, type: 'object' as const },
@@ -106,11 +123,15 @@ export class McpGateway {
     });
   }
 
+  private get caller(): GatewayCaller {
+    return this.options.caller ?? GATEWAY_CALLER;
+  }
+
   private context(): SyscallContext {
     if (this.ctx === undefined) {
       const client = clientLabel(this.server.server.getClientVersion()?.name);
-      this.ctx = gatewayContext(this.options.registry, this.options.tokens, client);
-      this.options.services.recorder.record({ type: 'spawn', pid: 0, agentId: GATEWAY_AGENT, detail: `mcp gateway session for client '${client}'` });
+      this.ctx = gatewayContext(this.options.registry, this.options.tokens, this.caller, client);
+      this.options.services.recorder.record({ type: 'spawn', pid: 0, agentId: this.caller.agentId, detail: `mcp gateway session (${this.options.via ?? 'stdio'}) for client '${client}'` });
     }
     return this.ctx;
   }
@@ -134,7 +155,7 @@ export class McpGateway {
   }
 
   async close(): Promise<void> {
-    if (this.ctx !== undefined) this.options.services.recorder.record({ type: 'exit', pid: 0, agentId: GATEWAY_AGENT, detail: 'mcp gateway session closed' });
+    if (this.ctx !== undefined) this.options.services.recorder.record({ type: 'exit', pid: 0, agentId: this.caller.agentId, detail: `mcp gateway session (${this.options.via ?? 'stdio'}) closed` });
     await this.server.close();
   }
 }

@@ -1,0 +1,56 @@
+/**
+ * The MCP gateway over streamable HTTP: `POST/GET/DELETE /v1/mcp`, the MCP
+ * transport of the 2025-03-26 specification, served by the official SDK. An
+ * MCP host connects with a bearer token: the operator's, or an agent
+ * credential (`agentctl principal create`), which is then who every call is
+ * decided and recorded as (kernel/service/mcp-sessions.ts). Each `tools/call`
+ * takes the same path as an agent's SYS_EXEC through agentd's kernel: its
+ * policy, its approvals (the operator answers with `agentctl approve` while
+ * the call waits), its decision log. The tools offered are agentd's
+ * (`tools`, and the upstream `mcp_servers` it proxies), less pinned upstream
+ * tools whose description or schema changed until an operator approves them
+ * again (kernel/tools/tool-pins.ts).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { KernelError } from '../../../syscalls/errno.ts';
+import { OPEN_TO_AGENTS, principalOf } from '../access.ts';
+import type { ServiceContext } from '../context.ts';
+import { sendError } from '../errors.ts';
+import { McpSessions } from '../mcp-sessions.ts';
+
+const SESSION_HEADER = 'mcp-session-id';
+
+const initializes = (m: unknown): boolean => m !== null && typeof m === 'object' && (m as { method?: unknown }).method === 'initialize';
+
+/** isInitialize: the body is (or holds) the JSON-RPC initialize request that opens a session. */
+function isInitialize(body: unknown): boolean {
+  return Array.isArray(body) ? body.some(initializes) : initializes(body);
+}
+
+export function mcpRoutes(app: FastifyInstance, ctx: ServiceContext, offered?: (name: string) => boolean): McpSessions {
+  const sessions = new McpSessions(ctx.kernel, offered === undefined ? {} : { offered });
+  app.addHook('onClose', async () => sessions.close());
+
+  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+    const principal = principalOf(req);
+    const id = req.headers[SESSION_HEADER];
+    let transport;
+    try {
+      if (typeof id === 'string') transport = sessions.session(id, principal);
+      else if (req.method === 'POST' && isInitialize(req.body)) {
+        if (!ctx.accepting) throw new KernelError('EAGAIN', 'agentd is shutting down');
+        transport = await sessions.open(principal);
+      } else throw new KernelError('EINVAL', `no ${SESSION_HEADER} header: the first request of a session is an MCP initialize request (POST)`);
+    } catch (err) {
+      return sendError(reply, err);
+    }
+    // The SDK's transport writes the answer (JSON, or an SSE stream) itself.
+    reply.hijack();
+    await transport.handleRequest(req.raw, reply.raw, req.body);
+  };
+  const schema = { summary: 'The MCP gateway (streamable HTTP): the governed tool set for an MCP host, as the token\'s principal', tags: ['mcp'] };
+  app.post('/v1/mcp', { config: OPEN_TO_AGENTS, schema }, handle);
+  app.get('/v1/mcp', { config: OPEN_TO_AGENTS, schema }, handle);
+  app.delete('/v1/mcp', { config: OPEN_TO_AGENTS, schema }, handle);
+  return sessions;
+}
