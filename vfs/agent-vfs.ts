@@ -2,12 +2,14 @@
  * AgentVfs is one agent's view of the filesystem: its tree `/agent/<id>`,
  * built from a mount table, with relative paths resolved against the tree's
  * root. Every operation resolves and confines the path first; write
- * operations on a read-only mount fail with EROFS.
+ * operations on a read-only mount fail with EROFS. A failure is a FileError
+ * naming the path as the agent sees it (`/agent/<id>/mem/x`), never the
+ * path within a mount's backend.
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { FileError, KernelError } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import { MemfsBackend } from './memfs-backend.ts';
-import { MountTable, type MountHit } from './mount-table.ts';
+import { MountTable, type Mount, type MountHit } from './mount-table.ts';
 import { andThen, type MaybePromise } from './maybe.ts';
 import { resolvePath } from './path.ts';
 
@@ -41,6 +43,38 @@ export interface AgentVfsOptions {
   mounts?: readonly { point: string; backend: VfsBackend; readOnly?: boolean }[];
 }
 
+/** agentPath is backend path `inner` of the mount at `point` as the agent sees it. */
+function agentPath(point: string, inner: string): string {
+  if (inner === '/') return point;
+  return point === '/' ? inner : `${point}${inner}`;
+}
+
+/** asAgentSees rewords a backend's failure of `op` on `path` to name the path as the agent sees it. */
+function asAgentSees(err: unknown, op: string, mount: Mount, path: string): unknown {
+  if (err instanceof FileError) return err.at(agentPath(mount.point, err.path));
+  return err instanceof KernelError ? FileError.of(err, op, path) : err;
+}
+
+/** named runs a backend call for `op` on `path`, sync or async, so that its failure names the agent's path. */
+function named<T>(op: string, mount: Mount, path: string, call: () => MaybePromise<T>): MaybePromise<T> {
+  try {
+    const result = call();
+    return result instanceof Promise ? result.catch((err: unknown) => Promise.reject(asAgentSees(err, op, mount, path))) : result;
+  } catch (err) {
+    throw asAgentSees(err, op, mount, path);
+  }
+}
+
+/** namedFile is `file` with failures naming `path` as the agent sees it. */
+function namedFile(file: BackendFile, mount: Mount, path: string): BackendFile {
+  return {
+    read: (length, position) => named('read', mount, path, () => file.read(length, position)),
+    write: (data, position) => named('write', mount, path, () => file.write(data, position)),
+    size: () => named('fstat', mount, path, () => file.size()),
+    close: () => named('close', mount, path, () => file.close()),
+  };
+}
+
 export class AgentVfs {
   readonly root: string;
   readonly mounts = new MountTable();
@@ -66,20 +100,25 @@ export class AgentVfs {
     return resolvePath(this.root, input);
   }
 
-  private hit(path: string, writing: boolean): MountHit {
-    const hit = this.mounts.lookup(path);
-    if (writing && hit.mount.readOnly) throw new KernelError('EROFS', `read-only: ${path}`);
+  private hit(op: string, path: string, writing: boolean): MountHit {
+    let hit: MountHit;
+    try {
+      hit = this.mounts.lookup(path);
+    } catch (err) {
+      throw err instanceof KernelError ? new FileError(err.errno, op, path, "outside the agent's namespace") : err;
+    }
+    if (writing && hit.mount.readOnly) throw new FileError('EROFS', op, path);
     return hit;
   }
 
   stat(path: string): MaybePromise<FileStat> {
-    const { mount, inner } = this.hit(path, false);
-    return mount.backend.stat(inner);
+    const { mount, inner } = this.hit('stat', path, false);
+    return named('stat', mount, path, () => mount.backend.stat(inner));
   }
 
   readdir(path: string): MaybePromise<DirEntry[]> {
-    const { mount, inner } = this.hit(path, false);
-    return andThen(mount.backend.readdir(inner), (entries) => {
+    const { mount, inner } = this.hit('scandir', path, false);
+    return andThen(named('scandir', mount, path, () => mount.backend.readdir(inner)), (entries) => {
       for (const name of this.mounts.childMounts(path)) {
         if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
       }
@@ -88,20 +127,20 @@ export class AgentVfs {
   }
 
   mkdir(path: string, recursive: boolean): MaybePromise<void> {
-    const { mount, inner } = this.hit(path, true);
-    if (inner === '/' && !recursive) throw new KernelError('EEXIST', `exists: ${path}`);
-    return mount.backend.mkdir(inner, recursive);
+    const { mount, inner } = this.hit('mkdir', path, true);
+    if (inner === '/' && !recursive) throw new FileError('EEXIST', 'mkdir', path);
+    return named('mkdir', mount, path, () => mount.backend.mkdir(inner, recursive));
   }
 
   unlink(path: string): MaybePromise<void> {
-    const { mount, inner } = this.hit(path, true);
-    if (inner === '/') throw new KernelError('EPERM', `is a mount point: ${path}`);
-    return mount.backend.unlink(inner);
+    const { mount, inner } = this.hit('unlink', path, true);
+    if (inner === '/') throw new FileError('EPERM', 'unlink', path, 'it is a mount point');
+    return named('unlink', mount, path, () => mount.backend.unlink(inner));
   }
 
   open(path: string, mode: OpenMode): MaybePromise<OpenedFile> {
-    const { mount, inner } = this.hit(path, WRITE_MODES.has(mode));
-    if (inner === '/') throw new KernelError('EISDIR', `is a directory: ${path}`);
-    return andThen(mount.backend.open(inner, mode), (file) => ({ path, file }));
+    const { mount, inner } = this.hit('open', path, WRITE_MODES.has(mode));
+    if (inner === '/') throw new FileError('EISDIR', 'open', path);
+    return andThen(named('open', mount, path, () => mount.backend.open(inner, mode)), (file) => ({ path, file: namedFile(file, mount, path) }));
   }
 }

@@ -6,7 +6,7 @@
  * growth past it is ENOSPC and changes nothing.
  */
 import { Volume } from 'memfs';
-import { KernelError, isErrno } from '../syscalls/errno.ts';
+import { FileError, KernelError, isErrno } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import { Quota } from './quota.ts';
 
@@ -15,18 +15,19 @@ interface MemfsDirent {
   isDirectory(): boolean;
 }
 
-function mapError(err: unknown, path: string): KernelError {
-  if (err instanceof KernelError) return err;
+/** mapError turns what `op` on `path` threw into a FileError naming them (a memfs error by its code; anything else is EIO). */
+function mapError(err: unknown, op: string, path: string): FileError {
+  if (err instanceof KernelError) return FileError.of(err, op, path);
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && isErrno(code)) return new KernelError(code, `${code.toLowerCase()}: ${path}`);
-  return new KernelError('EIO', `backend error on ${path}`);
+  if (typeof code === 'string' && isErrno(code)) return new FileError(code, op, path);
+  return new FileError('EIO', op, path, 'backend error');
 }
 
-function guard<T>(path: string, op: () => T): T {
+function guard<T>(op: string, path: string, body: () => T): T {
   try {
-    return op();
+    return body();
   } catch (err) {
-    throw mapError(err, path);
+    throw mapError(err, op, path);
   }
 }
 
@@ -60,14 +61,14 @@ export class MemfsBackend implements VfsBackend {
   }
 
   stat(path: string): FileStat {
-    return guard(path, () => {
+    return guard('stat', path, () => {
       const st = this.vol.statSync(path);
       return { type: st.isDirectory() ? 'dir' : 'file', size: Number(st.size), mtimeMs: Number(st.mtimeMs) };
     });
   }
 
   readdir(path: string): DirEntry[] {
-    return guard(path, () =>
+    return guard('scandir', path, () =>
       (this.vol.readdirSync(path, { withFileTypes: true }) as unknown as MemfsDirent[]).map((d) => ({
         name: String(d.name),
         type: d.isDirectory() ? 'dir' : 'file',
@@ -84,10 +85,10 @@ export class MemfsBackend implements VfsBackend {
   }
 
   mkdir(path: string, recursive: boolean): void {
-    guard(path, () => {
-      if (recursive && this.vol.existsSync(path) && !this.vol.statSync(path).isDirectory()) throw new KernelError('EEXIST', `exists and is a file: ${path}`);
+    guard('mkdir', path, () => {
+      if (recursive && this.vol.existsSync(path) && !this.vol.statSync(path).isDirectory()) throw new FileError('EEXIST', 'mkdir', path, 'a file is in the way');
       const created = this.missing(path, recursive);
-      this.quota.reserve(0, created, path);
+      this.quota.reserve(0, created);
       try {
         this.vol.mkdirSync(path, { recursive });
       } catch (err) {
@@ -98,7 +99,7 @@ export class MemfsBackend implements VfsBackend {
   }
 
   unlink(path: string): void {
-    guard(path, () => {
+    guard('unlink', path, () => {
       const st = this.vol.statSync(path);
       if (st.isDirectory()) this.vol.rmdirSync(path);
       else this.vol.unlinkSync(path);
@@ -114,12 +115,12 @@ export class MemfsBackend implements VfsBackend {
   open(path: string, mode: OpenMode): BackendFile {
     const vol = this.vol;
     const quota = this.quota;
-    const fd = guard(path, () => {
+    const fd = guard('open', path, () => {
       const exists = vol.existsSync(path);
       const st = exists ? vol.statSync(path) : undefined;
-      if (st?.isDirectory()) throw new KernelError('EISDIR', `is a directory: ${path}`);
+      if (st?.isDirectory()) throw new FileError('EISDIR', 'open', path);
       const creates = !exists && CREATES.has(mode);
-      if (creates) quota.reserve(0, 1, path);
+      if (creates) quota.reserve(0, 1);
       let opened: number;
       try {
         opened = vol.openSync(path, mode);
@@ -140,15 +141,15 @@ export class MemfsBackend implements VfsBackend {
     return {
       read(length, position) {
         const buf = new Uint8Array(length);
-        const n = guard(path, () => vol.readSync(fd, buf, 0, length, position));
+        const n = guard('read', path, () => vol.readSync(fd, buf, 0, length, position));
         return n === length ? buf : buf.slice(0, n);
       },
       write(data, position) {
-        if (!writable) throw new KernelError('EBADF', `not open for writing: ${path}`);
-        return guard(path, () => {
+        if (!writable) throw new FileError('EBADF', 'write', path, 'not open for writing');
+        return guard('write', path, () => {
           // A write past the end grows the file (a gap included): reserve the growth first.
           const growth = Math.max(0, position + data.byteLength - Number(vol.fstatSync(fd).size));
-          quota.reserve(growth, 0, path);
+          quota.reserve(growth, 0);
           try {
             return vol.writeSync(fd, data, 0, data.byteLength, position);
           } catch (err) {
@@ -158,13 +159,13 @@ export class MemfsBackend implements VfsBackend {
         });
       },
       size() {
-        return guard(path, () => Number(vol.fstatSync(fd).size));
+        return guard('fstat', path, () => Number(vol.fstatSync(fd).size));
       },
       close() {
         if (closed) return;
         closed = true;
         const size = held.unlinked && held.handles === 1 ? Number(vol.fstatSync(fd).size) : 0;
-        guard(path, () => vol.closeSync(fd));
+        guard('close', path, () => vol.closeSync(fd));
         if (--held.handles > 0) return;
         if (held.unlinked) quota.release(size, 1);
         else if (openFiles.get(path) === held) openFiles.delete(path);

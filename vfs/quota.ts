@@ -32,13 +32,13 @@ export class Quota {
     return this.usedInodes;
   }
 
-  /** reserve takes `bytes` and `inodes` or throws ENOSPC naming `path` and the bound. */
-  reserve(bytes: number, inodes: number, path: string): void {
+  /** reserve takes `bytes` and `inodes` or throws ENOSPC naming the bound (the caller names the path). */
+  reserve(bytes: number, inodes: number): void {
     if (bytes > 0 && this.usedBytes + bytes > this.maxBytes) {
-      throw new KernelError('ENOSPC', `no space: ${path} would take the tree past its quota of ${this.maxBytes} bytes (${this.usedBytes} used)`);
+      throw new KernelError('ENOSPC', `the write would take the tree past its quota of ${this.maxBytes} bytes (${this.usedBytes} used)`);
     }
     if (inodes > 0 && this.usedInodes + inodes > this.maxInodes) {
-      throw new KernelError('ENOSPC', `no space: ${path} would take the tree past its quota of ${this.maxInodes} files and directories`);
+      throw new KernelError('ENOSPC', `the tree is at its quota of ${this.maxInodes} files and directories`);
     }
     this.usedBytes += bytes;
     this.usedInodes += inodes;

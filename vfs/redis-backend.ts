@@ -18,7 +18,7 @@
  * node sharing the tree shares it exactly; ENOSPC past it.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { KernelError, type Errno } from '../syscalls/errno.ts';
+import { FileError, KernelError, type Errno } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import type { LuaScript, ScriptArg } from './lua-script.ts';
 import { MKDIR, OPEN, READDIR, STAT, UNLINK, WRITE } from './redis-scripts.ts';
@@ -36,17 +36,17 @@ export interface RedisBackendOptions {
 const SCRIPT_ERRNOS: ReadonlySet<string> = new Set<Errno>(['ENOENT', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM', 'ENOSPC']);
 const BRACES = /[{}]/;
 
-/** failure maps a rejected Redis call onto a KernelError: a script's errno, else EIO. */
-function failure(err: unknown, path: string): KernelError {
-  if (err instanceof KernelError) return err;
+/** failure maps a rejected Redis call for `op` on `path` onto a FileError: a script's errno (and its reason), else EIO. */
+function failure(err: unknown, op: string, path: string): FileError {
+  if (err instanceof KernelError) return FileError.of(err, op, path);
   const message = err instanceof Error ? err.message : String(err);
   const space = message.indexOf(' ');
   const word = space === -1 ? message : message.slice(0, space);
   if (SCRIPT_ERRNOS.has(word)) {
     const why = message.slice(space + 1);
-    return new KernelError(word as Errno, `${word.toLowerCase()}: ${path}${why === '-' ? '' : ` (${why})`}`);
+    return new FileError(word as Errno, op, path, why === '-' || why === word ? undefined : why);
   }
-  return new KernelError('EIO', `redis unavailable: ${message} (${path})`);
+  return new FileError('EIO', op, path, `redis unavailable: ${message}`);
 }
 
 /** quotaArg is a bound as the scripts take it: a whole number, or -1 for none. */
@@ -72,69 +72,69 @@ export class RedisBackend implements VfsBackend {
     this.quotaArgs = [quotaArg(options.quota?.bytes), quotaArg(options.quota?.inodes)];
   }
 
-  private async script(script: LuaScript, path: string, ...args: ScriptArg[]): Promise<unknown> {
+  private async script(op: string, script: LuaScript, path: string, ...args: ScriptArg[]): Promise<unknown> {
     try {
       return await script.run(this.client, [this.meta], [this.base, path, ...args, ...this.quotaArgs]);
     } catch (err) {
-      throw failure(err, path);
+      throw failure(err, op, path);
     }
   }
 
-  private async command<T>(path: string, call: () => Promise<T>): Promise<T> {
+  private async command<T>(op: string, path: string, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
-      throw failure(err, path);
+      throw failure(err, op, path);
     }
   }
 
   async stat(path: string): Promise<FileStat> {
-    const [type, mtime, size] = (await this.script(STAT, path)) as [string, string, number];
+    const [type, mtime, size] = (await this.script('stat', STAT, path)) as [string, string, number];
     return { type: type === 'd' ? 'dir' : 'file', size, mtimeMs: Number(mtime) };
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
-    const flat = (await this.script(READDIR, path)) as string[];
+    const flat = (await this.script('scandir', READDIR, path)) as string[];
     const entries: DirEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) entries.push({ name: flat[i]!, type: flat[i + 1] === 'd' ? 'dir' : 'file' });
     return entries;
   }
 
   async mkdir(path: string, recursive: boolean): Promise<void> {
-    await this.script(MKDIR, path, recursive ? '1' : '0');
+    await this.script('mkdir', MKDIR, path, recursive ? '1' : '0');
   }
 
   async unlink(path: string): Promise<void> {
-    await this.script(UNLINK, path);
+    await this.script('unlink', UNLINK, path);
   }
 
   async open(path: string, mode: OpenMode): Promise<BackendFile> {
-    await this.script(OPEN, path, mode);
+    await this.script('open', OPEN, path, mode);
     return this.handle(path, mode !== 'r');
   }
 
   private handle(path: string, writable: boolean): BackendFile {
     const data = `${this.base}:data:${path}`;
     let closed = false;
-    const open = () => {
-      if (closed) throw new KernelError('EBADF', `file is closed: ${path}`);
+    const open = (op: string) => {
+      if (closed) throw new FileError('EBADF', op, path, 'the file is closed');
     };
     return {
       read: async (length, position) => {
-        open();
+        open('read');
         if (length === 0) return new Uint8Array(0);
-        const bytes = await this.command(path, () => this.client.getrangeBuffer(data, position, position + length - 1));
+        const bytes = await this.command('read', path, () => this.client.getrangeBuffer(data, position, position + length - 1));
         // A copy: a reply Buffer may be a view into a larger socket buffer.
         return new Uint8Array(bytes);
       },
       write: async (bytes, position) => {
-        open();
-        if (!writable) throw new KernelError('EBADF', `not open for writing: ${path}`);
-        return (await this.script(WRITE, path, position, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) as number;
+        open('write');
+        if (!writable) throw new FileError('EBADF', 'write', path, 'not open for writing');
+        return (await this.script('write', WRITE, path, position, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) as number;
       },
       size: async () => {
-        open();
-        return this.command(path, () => this.client.strlen(data));
+        open('fstat');
+        return this.command('fstat', path, () => this.client.strlen(data));
       },
       close: () => {
         closed = true;

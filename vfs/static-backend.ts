@@ -3,7 +3,7 @@
  * it always shows the current content (used for the effective policy under
  * /agent/<id>/policy). Every write answers EROFS.
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { FileError } from '../syscalls/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 
 export class StaticBackend implements VfsBackend {
@@ -16,40 +16,40 @@ export class StaticBackend implements VfsBackend {
     this.files = files;
   }
 
-  private text(path: string): string {
+  private text(op: string, path: string): string {
     const files = this.files();
-    if (!Object.hasOwn(files, path)) throw new KernelError('ENOENT', `no such file: ${path}`);
+    if (!Object.hasOwn(files, path)) throw new FileError('ENOENT', op, path);
     return files[path]!;
   }
 
   stat(path: string): FileStat {
     if (path === '/') return { type: 'dir', size: 0, mtimeMs: 0 };
-    return { type: 'file', size: this.encoder.encode(this.text(path)).byteLength, mtimeMs: 0 };
+    return { type: 'file', size: this.encoder.encode(this.text('stat', path)).byteLength, mtimeMs: 0 };
   }
 
   readdir(path: string): DirEntry[] {
     if (path !== '/') {
-      this.text(path);
-      throw new KernelError('ENOTDIR', `not a directory: ${path}`);
+      this.text('scandir', path);
+      throw new FileError('ENOTDIR', 'scandir', path);
     }
     return Object.keys(this.files()).map((name) => ({ name: name.slice(1), type: 'file' as const }));
   }
 
   mkdir(path: string): void {
-    throw new KernelError('EROFS', `read-only: ${path}`);
+    throw new FileError('EROFS', 'mkdir', path);
   }
 
   unlink(path: string): void {
-    throw new KernelError('EROFS', `read-only: ${path}`);
+    throw new FileError('EROFS', 'unlink', path);
   }
 
   open(path: string, mode: OpenMode): BackendFile {
-    if (mode !== 'r') throw new KernelError('EROFS', `read-only: ${path}`);
-    const data = this.encoder.encode(this.text(path));
+    if (mode !== 'r') throw new FileError('EROFS', 'open', path);
+    const data = this.encoder.encode(this.text('open', path));
     return {
       read: (length, position) => data.slice(position, position + length),
       write: () => {
-        throw new KernelError('EBADF', 'not open for writing');
+        throw new FileError('EBADF', 'write', path, 'not open for writing');
       },
       size: () => data.byteLength,
       close: () => {},

@@ -9,9 +9,10 @@ import { formatRecord, type RecordFilter } from '../../kernel/recorder/query.ts'
 import { recordBatches } from '../../kernel/recorder/scan.ts';
 import { segmentBaseOf } from '../../kernel/recorder/segments.ts';
 import { type FileVerifyResult, verifyLogFile } from '../../kernel/recorder/verify-file.ts';
+import { unreadable } from './input-file.ts';
 
 function cannotRead(file: string, err: unknown): number {
-  process.stderr.write(`agentctl: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+  process.stderr.write(`agentctl: ${file}: ${unreadable(err)}\n`);
   return 2;
 }
 
@@ -37,22 +38,42 @@ function segmentHint(file: string, seq: number): string {
   return `${file} is segment ${of.index} of ${of.base}: run 'agentctl audit verify ${of.base}' to check every segment and the links between them\n`;
 }
 
+/** shownUrl is a Redis URL without its password, for messages. */
+function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password === '') return url;
+    parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return url;
+  }
+}
+
 /**
  * auditVerifyRedis verifies every node's decision stream under `prefix` in
- * the Redis at `url`: 0 all verify, 1 a problem or gap, 2 Redis unreachable.
+ * the Redis at `url`: 0 all verify, 1 a problem or gap, 2 Redis unreachable
+ * or no decision stream under the prefix (nothing verified; the message
+ * names the prefixes that have streams there).
  */
 export async function auditVerifyRedis(url: string, options: { prefix?: string; json?: boolean }): Promise<number> {
-  const [{ connectRedis, whenReady }, { formatGaps, verifyStreams }] = await Promise.all([import('../../kernel/redis/connect.ts'), import('../../kernel/recorder/redis-verify.ts')]);
+  const [{ connectRedis, whenReady }, { decisionPrefixes, formatGaps, verifyStreams }] = await Promise.all([import('../../kernel/redis/connect.ts'), import('../../kernel/recorder/redis-verify.ts')]);
   const prefix = options.prefix ?? 'agentk';
   let client;
   try {
     client = connectRedis({ url, commandTimeoutMs: 10_000 });
     await whenReady(client, 3000);
     const result = await verifyStreams(client, prefix);
+    if (result.nodes.length === 0) {
+      const others = (await decisionPrefixes(client)).filter((p) => p !== prefix);
+      const hint = others.length > 0 ? `; prefixes with decision streams there: ${others.join(', ')} (pass one with --prefix)` : "; --prefix is the cluster's key prefix (agentk by default)";
+      const error = `no decision streams under ${prefix}:decisions:* in ${shownUrl(url)}: nothing was verified${hint}`;
+      if (options.json) process.stdout.write(`${JSON.stringify({ prefix, ...result, error })}\n`);
+      else process.stderr.write(`agentctl: ${error}\n`);
+      return 2;
+    }
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ prefix, ...result })}\n`);
-    } else if (result.nodes.length === 0) {
-      process.stdout.write(`no decision streams under ${prefix}:decisions:* in ${url}\n`);
     } else {
       for (const n of result.nodes) {
         if (n.ok) {

@@ -1,11 +1,11 @@
 /** `agentctl policy schema|validate|test|explain`: work with policy files offline. */
-import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { requestFromJson } from '../../kernel/policy/request-schema.ts';
 import { POLICY_SCHEMA } from '../../kernel/policy/schema.ts';
+import { InputFileError, readInput } from './input-file.ts';
 
 function fail(message: string): number {
   process.stderr.write(`agentctl: ${message}\n`);
@@ -47,8 +47,9 @@ interface PolicyTestCase {
 export function policyTest(file: string, options: { json?: boolean }): number {
   let spec: { policy?: unknown; tests?: unknown };
   try {
-    spec = parseYaml(readFileSync(file, 'utf8')) as typeof spec;
+    spec = parseYaml(readInput(file)) as typeof spec;
   } catch (err) {
+    if (err instanceof InputFileError) return fail(err.message);
     return fail(`${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
   if (typeof spec?.policy !== 'string' || !Array.isArray(spec.tests)) return fail(`${file}: needs 'policy: FILE' and a 'tests' list`);

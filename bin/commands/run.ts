@@ -4,7 +4,6 @@
  * policy or manifest that cannot be read or compiled is one line on stderr
  * and status 2.
  */
-import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { fixedApprover, type Approver } from '../../kernel/approvals.ts';
 import type { AgentManifest } from '../../kernel/capabilities.ts';
@@ -15,8 +14,12 @@ import { buildProgramFile } from '../../kernel/program-build.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { KernelError } from '../../syscalls/errno.ts';
+import { denialHint, endedByDenial, watchDenials, type DenialWatch } from './denial-hint.ts';
+import { InputFileError, readInput } from './input-file.ts';
 import { promptApprover } from './prompt-approver.ts';
+import { takeTerminalKeys, type TerminalKeys } from './terminal-keys.ts';
 
 export interface RunOptions {
   json?: boolean;
@@ -97,8 +100,9 @@ function granted(file: string, data: Record<string, unknown>): { env: Record<str
 function readManifest(file: string): Partial<AgentManifest> {
   let data: unknown;
   try {
-    data = parseYaml(readFileSync(file, 'utf8'));
+    data = parseYaml(readInput(file));
   } catch (err) {
+    if (err instanceof InputFileError) throw new UsageError(`manifest ${err.message}`);
     throw new UsageError(`manifest ${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities, env, secrets`);
@@ -107,11 +111,23 @@ function readManifest(file: string): Partial<AgentManifest> {
   return data as Partial<AgentManifest>;
 }
 
-function chooseApprover(mode: string | undefined): { approver: Approver; close(): void } {
+/** chooseApprover answers approval questions as --approve says; a prompt has the terminal (`keys`, once taken) lent to it while it asks. */
+function chooseApprover(mode: string | undefined, keys: () => TerminalKeys | undefined): { approver: Approver; close(): void } {
   const chosen = mode ?? (process.stdin.isTTY ? 'prompt' : 'deny');
   if (chosen === 'allow' || chosen === 'deny') return { approver: fixedApprover(chosen === 'allow'), close() {} };
-  if (chosen === 'prompt') return promptApprover();
-  throw new UsageError(`--approve must be deny, allow or prompt`);
+  if (chosen !== 'prompt') throw new UsageError(`--approve must be deny, allow or prompt`);
+  const prompt = promptApprover();
+  return {
+    approver: async (approval) => {
+      keys()?.lend();
+      try {
+        return await prompt.approver(approval);
+      } finally {
+        keys()?.reclaim();
+      }
+    },
+    close: prompt.close,
+  };
 }
 
 export async function runCommand(file: string, args: string[], options: RunOptions): Promise<number> {
@@ -120,19 +136,23 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   let log: FileDecisionLog | undefined;
   let approvals: { close(): void } | undefined;
   let tools: ToolRegistry | undefined;
+  let keys: TerminalKeys | undefined;
+  let denials: DenialWatch;
+  let manifest: Partial<AgentManifest>;
   try {
     const memoryLimitMib = options.memory === undefined ? undefined : Number(options.memory);
     if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
-    const manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
+    manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
     const { env, secrets } = options.manifest === undefined ? { env: {}, secrets: {} } : granted(options.manifest, manifest as Record<string, unknown>);
     const program = await buildProgramFile(file);
-    const approver = chooseApprover(options.approve);
+    const approver = chooseApprover(options.approve, () => keys);
     approvals = approver;
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
-    kernel = new Kernel({ memoryLimitMib, policy, recorder: log, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []) });
+    denials = watchDenials(log ?? new MemoryDecisionLog());
+    kernel = new Kernel({ memoryLimitMib, policy, recorder: denials.recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []) });
     pid = kernel.spawn(program, { argv: args, env, secrets, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
   } catch (err) {
     const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError || err instanceof ToolsConfigError;
@@ -153,9 +173,12 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   const onTerm = forward('SIGTERM');
   process.on('SIGINT', onInt);
   process.on('SIGTERM', onTerm);
+  // Ctrl-C in a terminal is read as a key, not left to become the process group's SIGINT (terminal-keys.ts): 131 under npx too.
+  keys = takeTerminalKeys(onInt);
   // An agent idle on a promise that never settles keeps the command running, as an open handle keeps a Node program (until Ctrl-C or a limit).
   const alive = setInterval(() => {}, 1 << 30);
   const record = await kernel.wait(pid);
+  keys?.release();
   clearInterval(alive);
   process.off('SIGINT', onInt);
   process.off('SIGTERM', onTerm);
@@ -166,6 +189,11 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   log?.close();
   if (record.reason.kind === 'error') process.stderr.write(`${record.reason.error}\n`);
   if (record.reason.kind === 'signal') process.stderr.write(`agentctl: pid ${pid} killed by ${record.reason.signal} (${record.reason.why})\n`);
+  const denied = denials.lastDenied(pid);
+  if (endedByDenial(record, denied)) {
+    const hint = denialHint(denied, { agentId: record.agentId, labels: manifest.labels, capabilities: manifest.capabilities }, kernel.engine, { policyGiven: options.policy !== undefined });
+    if (hint !== undefined) process.stderr.write(`agentctl: hint: ${hint}\n`);
+  }
   if (options.json) {
     const summary = { ...record, policyVersion: kernel.engine.version, ...(log ? { log: { file: log.path, records: log.count, head: log.head } } : {}) };
     process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -8,6 +8,7 @@
  */
 import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
 import { anyGlob, argText, globTest, isLiteral, literalHead, MATCH_LIMIT, regexTest, type StringTest, windowTest } from './matchers.ts';
+import { AGENT_PLACEHOLDER as AGENT_VAR, placeholderProblem } from './placeholders.ts';
 import { candidatesFrom, indexOf, listIn, type Index } from './rule-index.ts';
 import type { PolicyRequest } from './request.ts';
 import type { Effect, PolicyDocument, PolicyRule, RuleLimits } from './schema.ts';
@@ -53,7 +54,6 @@ export interface CompiledPolicy {
 
 const DEFAULT_APPROVAL_TIMEOUT_MS = 60_000;
 const ACTION_NAME = /^[a-z][a-z0-9_.:-]{0,127}$/;
-const AGENT_VAR = '${agent}';
 
 function guarded<T>(path: readonly (string | number)[], make: () => T): T {
   try {
@@ -63,8 +63,19 @@ function guarded<T>(path: readonly (string | number)[], make: () => T): T {
   }
 }
 
+/** checkPlaceholder refuses a pattern whose `${name}` placeholders are unknown, or that has any where `expands` is false. */
+function checkPlaceholder(pattern: string, at: readonly (string | number)[], expands: boolean): void {
+  const problem = placeholderProblem(pattern, expands);
+  if (problem !== undefined) throw new PolicyFieldError(at, problem);
+}
+
+function checkPlaceholders(patterns: readonly string[], at: readonly (string | number)[], expands: boolean): void {
+  patterns.forEach((pattern, i) => checkPlaceholder(pattern, [...at, i], expands));
+}
+
 /** pathTest compiles path globs; globs using ${agent} are compiled per agent id and cached. */
 function pathTest(globs: readonly string[], at: readonly (string | number)[]): (request: PolicyRequest) => boolean {
+  checkPlaceholders(globs, at, true);
   globs.forEach((g, i) => guarded([...at, i], () => globTest(g.replaceAll(AGENT_VAR, 'x'))));
   const fixed = globs.filter((g) => !g.includes(AGENT_VAR));
   const templated = globs.filter((g) => g.includes(AGENT_VAR));
@@ -109,14 +120,17 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
     conditions.push({ field: 'lineage', test: (r) => lineage.has(r.lineage ?? 'root') });
   }
   if (rule.tools) {
+    checkPlaceholders(rule.tools, [...at, 'tools'], false);
     const test = guarded([...at, 'tools'], () => anyGlob(rule.tools!));
     conditions.push({ field: 'tools', test: (r) => r.tool !== undefined && test(r.tool) });
   }
   if (rule.agents) {
+    checkPlaceholders(rule.agents, [...at, 'agents'], false);
     const test = guarded([...at, 'agents'], () => anyGlob(rule.agents!));
     conditions.push({ field: 'agents', test: (r) => test(r.agentId) });
   }
   if (rule.labels) {
+    for (const [key, glob] of Object.entries(rule.labels)) checkPlaceholder(glob, [...at, 'labels', key], false);
     const wanted = Object.entries(rule.labels).map(([key, glob]) => [key, guarded([...at, 'labels', key], () => globTest(glob))] as const);
     const [only] = wanted;
     conditions.push({
@@ -145,6 +159,7 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
         const want = pattern.contains;
         return [name, (v: unknown) => argText(v).includes(want)] as const;
       }
+      if (pattern.glob !== undefined) checkPlaceholder(pattern.glob, [...where, 'glob'], false);
       const test: StringTest = pattern.glob !== undefined ? guarded([...where, 'glob'], () => globTest(pattern.glob!)) : guarded([...where, 'regex'], () => regexTest(pattern.regex!));
       // Past the limit only a glob's literal head is compared (as the rule index does); the rest is not read.
       const head = pattern.glob === undefined ? '' : literalHead(pattern.glob);

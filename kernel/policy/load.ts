@@ -8,18 +8,19 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { ERRNO_TEXT, isErrno } from '../../syscalls/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { compilePolicy, PolicyFieldError, type CompiledPolicy } from './compile.ts';
 import { POLICY_SCHEMA, type PolicyDocument } from './schema.ts';
 
-/** PolicyError says where a policy is wrong: `file:line:column: field: problem`. */
+/** PolicyError says where a policy is wrong: `file:line:column: field: problem`, or `file: problem` (line 0) when it cannot be read. */
 export class PolicyError extends Error {
   readonly file: string;
   readonly line: number;
   readonly column: number;
   readonly field: string;
   constructor(file: string, line: number, column: number, field: string, problem: string) {
-    super(`${file}:${line}:${column}: ${field ? `${field}: ` : ''}${problem}`);
+    super(`${file}${line === 0 ? '' : `:${line}:${column}`}: ${field ? `${field}: ` : ''}${problem}`);
     this.name = 'PolicyError';
     this.file = file;
     this.line = line;
@@ -113,13 +114,15 @@ export function parsePolicy(source: string, file: string): LoadedPolicy {
   }
 }
 
-/** loadPolicyFile reads and parses a policy file; PolicyError (line 0) if it cannot be read. */
+/** loadPolicyFile reads and parses a policy file; PolicyError (line 0) if it cannot be read: `FILE: no such file or directory`. */
 export function loadPolicyFile(path: string): LoadedPolicy {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new PolicyError(path, 0, 0, '', `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? ERRNO_TEXT.ENOENT : `cannot read: ${typeof code === 'string' && isErrno(code) ? `${ERRNO_TEXT[code]} (${code})` : (code ?? String(err))}`;
+    throw new PolicyError(path, 0, 0, '', why);
   }
   return parsePolicy(text, path);
 }

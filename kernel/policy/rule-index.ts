@@ -8,10 +8,9 @@
  */
 import type { CompiledRule } from './compile.ts';
 import { argText, isLiteral } from './matchers.ts';
+import { AGENT_PLACEHOLDER as AGENT_VAR } from './placeholders.ts';
 import type { PolicyRequest } from './request.ts';
 import type { PolicyRule } from './schema.ts';
-
-const AGENT_VAR = '${agent}';
 
 const GLOB_START = /[*?[\]{}()!+@\\]/;
 const AGENT_SEGMENT = '@';

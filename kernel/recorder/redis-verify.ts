@@ -126,7 +126,11 @@ export async function streamNodes(client: Redis | Cluster, prefix: string): Prom
   return [...nodes].toSorted();
 }
 
-/** verifyStreams checks every node's stream under `prefix`. EIO when Redis cannot be read. */
+/**
+ * verifyStreams checks every node's stream under `prefix`; not ok when there
+ * is none (nothing was verified: a wrong prefix must not pass as a clean
+ * log). EIO when Redis cannot be read.
+ */
 export async function verifyStreams(client: Redis | Cluster, prefix: string): Promise<StreamsVerifyResult> {
   let nodes: string[];
   try {
@@ -136,7 +140,39 @@ export async function verifyStreams(client: Redis | Cluster, prefix: string): Pr
   }
   const results: StreamVerifyResult[] = [];
   for (const node of nodes) results.push(await verifyStream(client, prefix, node));
-  return { ok: results.every((r) => r.ok), nodes: results };
+  return { ok: results.length > 0 && results.every((r) => r.ok), nodes: results };
+}
+
+const SCAN_PAGES = 100;
+const NODES_SUFFIX = ':decision-nodes';
+const STREAM_INFIX = ':decisions:';
+
+/**
+ * decisionPrefixes lists (sorted, at most `limit`) the prefixes that have
+ * decision streams in this Redis, to suggest when a prefix has none. It
+ * scans at most 100 pages of 1,000 keys per server. EIO when Redis cannot
+ * be read.
+ */
+export async function decisionPrefixes(client: Redis | Cluster, limit = 10): Promise<string[]> {
+  const found = new Set<string>();
+  const servers: (Redis | Cluster)[] = client instanceof Cluster ? client.nodes('master') : [client];
+  try {
+    for (const server of servers) {
+      let cursor = '0';
+      let pages = 0;
+      do {
+        const [next, keys] = await server.scan(cursor, 'MATCH', '*:decision*', 'COUNT', 1000);
+        for (const key of keys) {
+          const at = key.endsWith(NODES_SUFFIX) ? key.length - NODES_SUFFIX.length : key.lastIndexOf(STREAM_INFIX);
+          if (at > 0) found.add(key.slice(0, at));
+        }
+        cursor = next;
+      } while (cursor !== '0' && ++pages < SCAN_PAGES && found.size < limit);
+    }
+  } catch (err) {
+    throw redisUnavailable(err, '*:decision*');
+  }
+  return [...found].toSorted().slice(0, limit);
 }
 
 /** formatGaps says which records are missing: "5–7, 12". */

@@ -64,9 +64,18 @@ describe('agentctl policy validate', () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, file: bad, line: 5, field: 'rules[0].paths[0]' });
   });
 
+  it('a misspelt placeholder is exit 1 naming file, line, field and the known placeholders', async () => {
+    const typo = files.write('typo.yaml', 'version: 1\nrules:\n  - id: own\n    effect: allow\n    syscalls: [SYS_OPEN]\n    paths: ["/agent/${agent}/**", "/agent/${agnet}/mem/**"]\n');
+    const [text, json] = await Promise.all([agentctl(['policy', 'validate', typo]), agentctl(['policy', 'validate', typo, '--json'])]);
+    expect([text.status, text.stderr]).toEqual([1, `${typo}:6:35: rules[0].paths[1]: unknown placeholder '\${agnet}' (known placeholders: \${agent}, in paths only)\n`]);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, file: typo, line: 6, field: 'rules[0].paths[1]' });
+    const fixed = files.write('fixed.yaml', readFileSync(typo, 'utf8').replace('agnet', 'agent'));
+    expect((await agentctl(['policy', 'validate', fixed])).status).toBe(0);
+  });
+
   it('a missing file is exit 1 naming it', async () => {
     const r = await agentctl(['policy', 'validate', join(files.dir, 'nope.yaml')]);
-    expect([r.status, r.stderr]).toEqual([1, `${join(files.dir, 'nope.yaml')}:0:0: cannot read: ENOENT\n`]);
+    expect([r.status, r.stderr]).toEqual([1, `${join(files.dir, 'nope.yaml')}: no such file or directory\n`]);
   });
 });
 
@@ -133,6 +142,15 @@ describe('agentctl policy test', () => {
     expect(results[2]!.got).toMatchObject({ rule: 'twice', reason: 'limit: max_calls 2 reached' });
   });
 
+  it('a missing test file, or a missing policy it names, exits 2 naming the file', async () => {
+    const missing = join(files.dir, 'nope.test.yaml');
+    const r = await agentctl(['policy', 'test', missing]);
+    expect([r.status, r.stdout, r.stderr]).toEqual([2, '', `agentctl: ${missing}: no such file or directory\n`]);
+    const spec = files.write('gone-policy.test.yaml', 'policy: gone.yaml\ntests: []\n');
+    const gone = await agentctl(['policy', 'test', spec]);
+    expect([gone.status, gone.stderr]).toEqual([2, `agentctl: ${join(files.dir, 'gone.yaml')}: no such file or directory\n`]);
+  });
+
   it('a test file without a policy exits 2', async () => {
     const spec = files.write('nopolicy.test.yaml', 'tests: []\n');
     const r = await agentctl(['policy', 'test', spec]);
@@ -182,7 +200,10 @@ describe('agentctl run examples/governed.ts under examples/policies/notes.yaml',
       'now reading a checkpoint, which the policy forbids…',
       '',
     ].join('\n'));
-    expect(r.stderr).toBe('agentctl: pid 1 killed by SIGPOLICY (SYS_READDIR denied by hands-off-checkpoints)\n');
+    expect(r.stderr).toBe(
+      'agentctl: pid 1 killed by SIGPOLICY (SYS_READDIR denied by hands-off-checkpoints)\n' +
+        "agentctl: hint: to allow this call change the policy's rule hands-off-checkpoints, which denies it (checkpoints are written by the kernel only) (--policy)\n",
+    );
     const verified = await agentctl(['audit', 'verify', r.log]);
     expect(verified.status).toBe(0);
     const records = r.text.trimEnd().split('\n').map((l) => JSON.parse(l) as ChainRecord);

@@ -55,6 +55,11 @@ const BAD: Readonly<Record<string, Bad>> = {
   'max_calls not a number': { file: 'type2.yaml', text: `version: 1\nrules:\n${RULE}    limits: { max_calls: ten }\n`, line: 5, field: 'rules[0].limits.max_calls', says: 'must be integer' },
   'rules not a list': { file: 'type3.yaml', text: 'version: 1\nrules: { id: a, effect: allow }\n', line: 2, field: 'rules', says: 'must be array' },
   'labels not strings': { file: 'type4.json', text: '{\n  "version": 1,\n  "rules": [\n    { "id": "a", "effect": "allow", "labels": { "team": 7 } }\n  ]\n}\n', line: 4, field: 'rules[0].labels.team', says: 'must be string' },
+  'misspelt placeholder in a path': { file: 'agnet.yaml', text: `version: 1\nrules:\n${RULE}    paths: ["/agent/\${agent}/**", "/agent/\${agnet}/**"]\n`, line: 5, field: 'rules[0].paths[1]', says: "unknown placeholder '${agnet}' (known placeholders: ${agent}, in paths only)" },
+  'unknown placeholder in a path': { file: 'user.yaml', text: `version: 1\nrules:\n${RULE}    paths:\n      - "/home/\${user}/**"\n`, line: 6, field: 'rules[0].paths[0]', says: "unknown placeholder '${user}'" },
+  'placeholder in agents (never expanded)': { file: 'agents-var.yaml', text: `version: 1\nrules:\n${RULE}    agents: ["\${agent}"]\n`, line: 5, field: 'rules[0].agents[0]', says: "placeholder '${agent}' is not expanded here: it would match the text '$agent'" },
+  'placeholder in an args glob (never expanded)': { file: 'args-var.yaml', text: `version: 1\nrules:\n${RULE}    args:\n      - { arg: path, glob: "/agent/\${agent}/*" }\n`, line: 6, field: 'rules[0].args[0].glob', says: 'is not expanded here' },
+  'placeholder in a label (never expanded)': { file: 'label-var.yaml', text: `version: 1\nrules:\n${RULE}    labels: { owner: "\${agent}" }\n`, line: 5, field: 'rules[0].labels.owner', says: 'is not expanded here' },
   'approval timeout not positive': { file: 'type5.yaml', text: `version: 1\ndefaults: { approval_timeout_ms: 0 }\nrules:\n${RULE}`, line: 2, field: 'defaults.approval_timeout_ms', says: 'must be >= 1' },
 };
 
@@ -79,7 +84,8 @@ describe('loadPolicyFile refuses malformed policies, naming file, line and field
   it('an unreadable file is a PolicyError too, never an empty policy', () => {
     const missing = join(files.dir, 'missing.yaml');
     expect(() => loadPolicyFile(missing)).toThrow(PolicyError);
-    expect(() => loadPolicyFile(missing)).toThrow(`${missing}:0:0: cannot read: ENOENT`);
+    expect(() => loadPolicyFile(missing)).toThrow(`${missing}: no such file or directory`);
+    expect(() => loadPolicyFile(files.dir)).toThrow(`${files.dir}: cannot read: illegal operation on a directory (EISDIR)`);
   });
 
   it('an empty document is refused', () => {

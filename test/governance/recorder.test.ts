@@ -177,7 +177,7 @@ describe('agentctl audit', () => {
     ]);
     expect(plain.status).toBe(0);
     expect([anchored.status, anchored.stdout.startsWith(`FAILED at seq ${N - 1}:`)]).toEqual([1, true]);
-    expect(missing.status).toBe(2);
+    expect([missing.status, missing.stderr]).toEqual([2, `agentctl: ${files.dir}/nope.jsonl: no such file or directory\n`]);
   });
 
   it('show filters by agent, syscall, decision, type and time', async () => {

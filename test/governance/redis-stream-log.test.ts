@@ -15,7 +15,7 @@ import { Kernel } from '../../kernel/kernel.ts';
 import type { RedisClient } from '../../kernel/redis/connect.ts';
 import { body, seal, type ChainRecord } from '../../kernel/recorder/chain.ts';
 import { RedisStreamLog, nodesKey, streamKey } from '../../kernel/recorder/redis-stream-log.ts';
-import { verifyStreams } from '../../kernel/recorder/redis-verify.ts';
+import { decisionPrefixes, verifyStreams } from '../../kernel/recorder/redis-verify.ts';
 import { StreamMirror } from '../../kernel/recorder/stream-mirror.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
@@ -330,6 +330,23 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
       const down = await agentctl(['audit', 'verify', '--redis', 'redis://127.0.0.1:1']);
       expect(down.status).toBe(2);
       expect(down.stderr).toMatch(/redis unavailable/);
+    }, 30_000);
+
+    it('a prefix with no decision stream is not a clean log: exit 2 saying so and naming the prefixes that have streams', async () => {
+      const withStreams = `${prefix}:elsewhere`;
+      const log = await RedisStreamLog.open(client, { prefix: withStreams, node: 'n1' });
+      log.record(entry(1));
+      await log.flush();
+      const empty = `${prefix}:no-such-prefix`;
+      expect(await verifyStreams(client, empty)).toEqual({ ok: false, nodes: [] });
+      expect(await decisionPrefixes(client, 10_000)).toContain(withStreams);
+
+      const text = await agentctl(['audit', 'verify', '--redis', env!.url, '--prefix', empty]);
+      expect([text.status, text.stdout]).toEqual([2, '']);
+      expect(text.stderr).toMatch(new RegExp(`^agentctl: no decision streams under ${empty.replaceAll('.', '\\.')}:decisions:\\* in \\S+: nothing was verified; prefixes with decision streams there: \\S`));
+      const json = await agentctl(['audit', 'verify', '--redis', env!.url, '--prefix', empty, '--json']);
+      expect(json.status).toBe(2);
+      expect(JSON.parse(json.stdout)).toMatchObject({ prefix: empty, ok: false, nodes: [], error: expect.stringContaining('nothing was verified') });
     }, 30_000);
   });
 });

@@ -53,26 +53,44 @@ describe('POST /v1/evaluate', () => {
     expect(record).toMatchObject({ seq: del.body.seq, type: 'syscall', pid: 0, agent: 'bot', path: '/data/a.csv', decision: 'deny', rule: 'no-deletes', policy: version });
   });
 
+  // Every message names the field at fault, as PART/PATH: what is wrong.
   const MALFORMED: [string, unknown, RegExp][] = [
-    ['agent of the wrong type', { agent: 5, action: 'file.read' }, /agent/],
-    ['action of the wrong type', { agent: 'a', action: ['file.read'] }, /action/],
-    ['a label that is not a string', { agent: { id: 'a', labels: { team: 1 } }, action: 'x' }, /labels/],
-    ['arguments that are an array', { agent: 'a', action: 'x', arguments: [1] }, /arguments must be object/],
-    ['an unknown access mode', { agent: 'a', action: 'x', access: 'exec' }, /access/],
-    ['a missing action', { agent: 'a' }, /required property 'action'/],
+    ['agent of the wrong type', { agent: 5, action: 'file.read' }, /^body\/agent: must be string or object$/],
+    ['action of the wrong type', { agent: 'a', action: ['file.read'] }, /^body\/action: must be string$/],
+    ['a label that is not a string', { agent: { id: 'a', labels: { team: 1 } }, action: 'x' }, /^body\/agent\/labels\/team: must be string$/],
+    ['arguments that are an array', { agent: 'a', action: 'x', arguments: [1] }, /^body\/arguments: must be object$/],
+    ['an unknown access mode', { agent: 'a', action: 'x', access: 'exec' }, /^body\/access: must be one of 'read', 'write', 'none'$/],
+    ['a missing action', { agent: 'a' }, /^body\/action: required property 'action' is missing$/],
     ['a missing agent', { action: 'x' }, /required property 'agent'/],
-    ['an empty agent id', { agent: '', action: 'x' }, /agent/],
-    ['an unknown field', { agent: 'a', action: 'x', sudo: true }, /additional properties/],
-    ['an unknown field in the agent', { agent: { id: 'a', root: true }, action: 'x' }, /agent/],
-    ['a body that is an array', [], /body must be object/],
-    ['a body that is null', null, /body must be object/],
-    ['a string too long', { agent: 'a', action: 'x'.repeat(129) }, /action/],
+    ['an empty agent id', { agent: '', action: 'x' }, /^body\/agent: must NOT have fewer than 1 characters$/],
+    ['an unknown field', { agent: 'a', action: 'x', sudo: true }, /^body\/sudo: unknown property 'sudo' \(known: agent, action, resource, access, tool, arguments, context\)$/],
+    ['an unknown field in the agent', { agent: { id: 'a', root: true }, action: 'x' }, /^body\/agent\/root: unknown property 'root' \(known: id, labels, capabilities\)$/],
+    ['an agent object without its id', { agent: { labels: {} }, action: 'x' }, /^body\/agent\/id: required property 'id' is missing$/],
+    ['a body that is an array', [], /^body: must be object$/],
+    ['a body that is null', null, /^body: must be object$/],
+    ['a string too long', { agent: 'a', action: 'x'.repeat(129) }, /^body\/action: must NOT have more than 128 characters$/],
     ['arguments nested 33 deep', { agent: 'a', action: 'x', arguments: { a: JSON.parse(`${'['.repeat(33)}${']'.repeat(33)}`) } }, /nest at most 32 deep/],
   ];
   it.each(MALFORMED)('%s gets 400 with a message', async (_what, body, message) => {
     const r = await evaluate(body);
     expect(r.status).toBe(400);
     expect(r.body.error).toMatch(message);
+    await healthy();
+  });
+
+  it('query and path parameters, and other routes\' bodies, that fail their schema get 400 naming the field', async () => {
+    const cases: [string, string, unknown, RegExp][] = [
+      ['GET', '/v1/decisions?bogus=1', undefined, /^querystring\/bogus: unknown property 'bogus' \(known: [a-z, ]*\bsince\b[a-z, ]*\)$/],
+      ['GET', '/v1/decisions?since=abc', undefined, /^querystring\/since: must be /],
+      ['GET', '/v1/processes/abc', undefined, /^params\/pid: must be integer$/],
+      ['PUT', '/v1/policy', { source: POLICY, sauce: 1 }, /^body\/sauce: unknown property 'sauce' \(known: [a-z, ]*\bsource\b[a-z, ]*\)$/],
+      ['POST', '/v1/policy/validate', {}, /^body\/source: required property 'source' is missing$/],
+    ];
+    for (const [method, path, body, message] of cases) {
+      const r = await agentd.api(method, path, body);
+      expect(r.status, `${method} ${path}`).toBe(400);
+      expect(r.body.error, `${method} ${path}`).toMatch(message);
+    }
     await healthy();
   });
 
@@ -84,7 +102,7 @@ describe('POST /v1/evaluate', () => {
     }
     const text = await fetch(`${agentd.url}/v1/evaluate`, { method: 'POST', headers: { authorization: `Bearer ${agentd.token}`, 'content-type': 'text/plain' }, body: 'agent=a' });
     expect(text.status).toBe(400);
-    expect(((await text.json()) as { error: string }).error).toBe('body must be object');
+    expect(((await text.json()) as { error: string }).error).toBe('body: must be object');
     await healthy();
   });
 
@@ -122,6 +140,14 @@ describe('hot reload of the policy', () => {
     expect((await agentd.api('GET', '/v1/policy')).body.version).toBe(before);
     expect((await evaluate({ agent: 'a', action: 'file.delete' })).body).toMatchObject({ decision: 'deny', rule: 'no-deletes', policy_version: before });
     expect((await agentd.api('PUT', '/v1/policy', { source: '' })).status).toBe(400);
+    expect((await agentd.api('GET', '/v1/policy')).body.version).toBe(before);
+  });
+
+  it('a misspelt placeholder is refused naming line, field and the known placeholders; the old policy stays', async () => {
+    const before = (await agentd.api('GET', '/v1/policy')).body.version;
+    const r = await agentd.api('PUT', '/v1/policy', { source: POLICY.replace('/agent/${agent}/**', '/agent/${agnet}/**'), filename: 'typo.yaml' });
+    expect(r).toMatchObject({ status: 400, body: { ok: false, kept: before, line: 20, field: 'rules[4].paths[0]' } });
+    expect(r.body.error).toBe("typo.yaml:20:13: rules[4].paths[0]: unknown placeholder '${agnet}' (known placeholders: ${agent}, in paths only)");
     expect((await agentd.api('GET', '/v1/policy')).body.version).toBe(before);
   });
 

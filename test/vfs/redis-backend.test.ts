@@ -121,17 +121,18 @@ describe.skipIf(env === undefined)('RedisBackend', () => {
 
       await proxy.cut();
       const started = Date.now();
-      const ops: [string, () => unknown][] = [
-        ['stat', () => fs.stat('/d')],
-        ['readdir', () => fs.readdir('/d')],
-        ['mkdir', () => fs.mkdir('/e', false)],
-        ['unlink', () => fs.unlink('/d/f')],
-        ['open', () => fs.open('/d/f', 'r')],
-        ['read', () => file.read(10, 0)],
-        ['write', () => file.write(bytes('during'), 0)],
-        ['size', () => file.size()],
+      // [name, call, the operation and path the message names]
+      const ops: [string, () => unknown, string][] = [
+        ['stat', () => fs.stat('/d'), "stat '/d'"],
+        ['readdir', () => fs.readdir('/d'), "scandir '/d'"],
+        ['mkdir', () => fs.mkdir('/e', false), "mkdir '/e'"],
+        ['unlink', () => fs.unlink('/d/f'), "unlink '/d/f'"],
+        ['open', () => fs.open('/d/f', 'r'), "open '/d/f'"],
+        ['read', () => file.read(10, 0), "read '/d/f'"],
+        ['write', () => file.write(bytes('during'), 0), "write '/d/f'"],
+        ['size', () => file.size(), "fstat '/d/f'"],
       ];
-      for (const [name, op] of ops) {
+      for (const [name, op, what] of ops) {
         const err = await Promise.resolve()
           .then(op)
           .then(
@@ -140,7 +141,7 @@ describe.skipIf(env === undefined)('RedisBackend', () => {
           );
         expect(err, name).toBeInstanceOf(KernelError);
         expect((err as KernelError).errno, name).toBe('EIO');
-        expect((err as KernelError).message, name).toMatch(/^redis unavailable: /);
+        expect((err as KernelError).message, name).toMatch(new RegExp(`^EIO: i/o error, ${what} \\(redis unavailable: `));
       }
       expect(Date.now() - started, 'fails at once, never hangs').toBeLessThan(5000);
 
@@ -165,7 +166,7 @@ describe.skipIf(env === undefined)('RedisBackend', () => {
         (e: unknown) => e,
       );
       expect((err as KernelError).errno).toBe('EIO');
-      expect((err as KernelError).message).toMatch(/^redis unavailable: .*timed out/i);
+      expect((err as KernelError).message).toMatch(/^EIO: i\/o error, stat '\/d' \(redis unavailable: .*timed out/i);
       expect(Date.now() - started).toBeLessThan(2000);
       proxy.resume();
       await waitFor(async () => (await fs.stat('/d')).type === 'dir');

@@ -1,0 +1,36 @@
+/**
+ * Files named on agentctl's command line (programs, policies, manifests,
+ * logs): a file that cannot be read is one line naming it, in the manner of
+ * `cat: FILE: No such file or directory` — never Node's raw `ENOENT: …,
+ * open 'FILE'` text nor a stack.
+ */
+import { readFileSync } from 'node:fs';
+import { ERRNO_TEXT, isErrno } from '../../syscalls/errno.ts';
+
+/** InputFileError is a named file that cannot be read; its message is `FILE: why`. */
+export class InputFileError extends Error {
+  readonly file: string;
+  constructor(file: string, why: string) {
+    super(`${file}: ${why}`);
+    this.name = 'InputFileError';
+    this.file = file;
+  }
+}
+
+/** unreadable says why reading `file` failed with `err`: `no such file or directory`, `permission denied (EACCES)`, … */
+export function unreadable(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOENT') return ERRNO_TEXT.ENOENT;
+  if (code === 'EISDIR') return 'is a directory, not a file';
+  if (typeof code === 'string') return isErrno(code) ? `${ERRNO_TEXT[code]} (${code})` : code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** readInput reads the UTF-8 text of `file`; InputFileError naming it when it cannot. */
+export function readInput(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputFileError(file, unreadable(err));
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * `agentctl run` as a newcomer meets it, as real child processes: a run
+ * that ends on a denied call says in one line what would let the call
+ * through (the manifest's capability and the policy's rule together), and
+ * following that line makes the call work; Ctrl-C in a terminal exits 131
+ * (128 + SIGINT) even with a shell between the terminal and agentctl, as
+ * `npx agentctl` has (a pseudo-terminal from util-linux `script`).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { agentctl, NODE_FLAGS, REPO, scratch } from './governance/helpers.ts';
+
+const files = scratch();
+afterAll(() => files.remove());
+
+const EXEC = files.write('exec.ts', "console.log(sys.exec('time.now', {}).tool);\n");
+const DEFAULT_POLICY = readFileSync(join(REPO, 'kernel/policy/default-policy.yaml'), 'utf8');
+
+/** hintOf is the hint line of agentctl's stderr, without its prefix. */
+function hintOf(stderr: string): string | undefined {
+  return stderr.split('\n').find((l) => l.startsWith('agentctl: hint: '))?.slice('agentctl: hint: '.length);
+}
+
+describe('agentctl run: a run ended by a denied call says what would allow it', () => {
+  it('a tool call without capability or rule: one line naming both, and following it makes the call work', async () => {
+    const first = await agentctl(['run', EXEC]);
+    expect(first.status).toBe(1);
+    expect(first.stderr).toMatch(/^SyscallError: SYS_EXEC denied by capability: no capability tool:time\.now\n/);
+    const hint = hintOf(first.stderr)!;
+    expect(hint).toMatch(/^to allow this call add capability 'tool:time\.now' to the manifest \(--manifest\) and a rule allowing tool time\.now to the policy \(--policy\), e\.g\. \{ .* \} \(start from kernel\/policy\/default-policy\.yaml/);
+    expect(first.stderr.split('\n').filter((l) => l.startsWith('agentctl: hint: '))).toHaveLength(1);
+
+    // With the capability alone, the same call is refused by the policy, and the hint says only what is left.
+    const manifest = files.write('exec.manifest.yaml', 'capabilities: ["tool:time.now"]\n');
+    const second = await agentctl(['run', EXEC, '--manifest', manifest]);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(/^SyscallError: SYS_EXEC denied by default-deny: no rule matches\n/);
+    expect(hintOf(second.stderr)).toMatch(/^to allow this call add a rule allowing tool time\.now to the policy \(--policy\), e\.g\. \{/);
+
+    // The example rule, added to the default policy, lets the call through.
+    const rule = /e\.g\. (\{ [^}]* \})/.exec(hint)![1]!;
+    const policy = files.write('exec.policy.yaml', `${DEFAULT_POLICY.trimEnd()}\n  - ${rule}\n`);
+    const third = await agentctl(['run', EXEC, '--manifest', manifest, '--policy', policy]);
+    expect([third.status, third.stdout, third.stderr]).toEqual([0, 'time.now\n', '']);
+
+    // The capability missing under a policy that allows the call: only the manifest is named.
+    const fourth = await agentctl(['run', EXEC, '--policy', policy]);
+    expect(hintOf(fourth.stderr)).toBe("to allow this call add capability 'tool:time.now' to the manifest (--manifest); the policy already allows it");
+  });
+
+  it("a rule that denies, with on_violation: the hint names that rule; the kernel's own rules are said to be final", async () => {
+    const policy = files.write('no-time.yaml', 'version: 1\nrules:\n  - id: no-time\n    effect: deny\n    syscalls: [SYS_EXEC]\n    tools: ["time.*"]\n    on_violation: SIGPOLICY\n');
+    const manifest = files.write('time.manifest.yaml', 'capabilities: ["tool:time.now"]\n');
+    const denied = await agentctl(['run', EXEC, '--policy', policy, '--manifest', manifest]);
+    expect(denied.status).toBe(136);
+    expect(hintOf(denied.stderr)).toBe("to allow this call change the policy's rule no-time, which denies it (--policy)");
+
+    const state = files.write('state.ts', "sys.writeFile('state/x', 'y');\n");
+    const kernelRule = await agentctl(['run', state]);
+    expect(kernelRule.status).toBe(1);
+    expect(hintOf(kernelRule.stderr)).toBe("kernel.state-read-only is the kernel's own rule: no manifest or policy lets this call through");
+  });
+
+  it('no hint when the program survives the denial, or ends for another reason', async () => {
+    const caught = files.write('caught.ts', "try { sys.exec('time.now', {}); } catch { console.log('caught'); }\n");
+    const survived = await agentctl(['run', caught]);
+    expect([survived.status, survived.stdout, survived.stderr]).toEqual([0, 'caught\n', '']);
+    const other = files.write('other.ts', "try { sys.exec('time.now', {}); } catch {}\nthrow new Error('something else');\n");
+    const failed = await agentctl(['run', other]);
+    expect(failed.status).toBe(1);
+    expect(hintOf(failed.stderr)).toBeUndefined();
+  });
+});
+
+const HAS_SCRIPT = process.platform === 'linux' && spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** ctrlC runs `command` (a shell command line) in a pseudo-terminal, presses Ctrl-C once it printed `ready`, and resolves with its exit status and output. */
+function ctrlC(command: string): Promise<{ status: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    let pressed = false;
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no exit after Ctrl-C: ${output}`));
+    }, 30_000);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      if (!pressed && output.includes('ready')) {
+        pressed = true;
+        child.stdin.write('\x03');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(guard);
+      resolve({ status, output });
+    });
+  });
+}
+
+describe.skipIf(!HAS_SCRIPT)('agentctl run in a terminal', () => {
+  const idle = files.write('idle.ts', "console.log('ready'); await new Promise(() => {});\n");
+  const run = [process.execPath, ...NODE_FLAGS, 'bin/agentctl.ts', 'run', idle].join(' ');
+
+  it('Ctrl-C ends the agent with SIGINT: 131, with a shell in between as under npx, and without', async () => {
+    // `sh -c '…; exit $?'`: a shell that waits for agentctl, as npx's does; a terminal's SIGINT would kill it too (130).
+    const [viaShell, direct] = await Promise.all([ctrlC(`sh -c '${run}; exit $?'`), ctrlC(run)]);
+    expect(viaShell.status, viaShell.output).toBe(131);
+    expect(viaShell.output).toContain('agentctl: pid 1 killed by SIGINT (SIGINT from operator)');
+    expect(direct.status, direct.output).toBe(131);
+  }, 60_000);
+});
