@@ -1,15 +1,17 @@
 /**
  * How a process ends: its isolate stopped and freed (the freeing charged to
  * its tree), its files closed, its approvals cancelled, its exit record made
- * and recorded. Endings run from timers and signal paths, so recording them
+ * and recorded (an uncaught error's first line and top frame in the exit
+ * record's detail). Endings run from timers and signal paths, so recording them
  * is best-effort: a log that cannot take the record (closed, disk full) must
  * not stop the ending, nor throw where nothing catches it. Syscalls still
  * fail closed on such a log.
  */
-import type { DecisionInput, DecisionRecorder } from '../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder, Telemetry } from '../syscalls/context.ts';
 import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts';
 import type { ApprovalGate } from './approvals.ts';
 import type { CpuWatchdog } from './cpu-watchdog.ts';
+import { exitSummary } from './exit-summary.ts';
 import type { Process, ExitReason, ExitRecord } from './process.ts';
 import type { ProcessTable } from './process-table.ts';
 import { recordRefusals, type GateHost } from './syscall-gate.ts';
@@ -21,6 +23,7 @@ export interface ExitHost {
   readonly gate: GateHost;
   readonly approvals: ApprovalGate;
   readonly recorder: DecisionRecorder;
+  readonly telemetry?: Telemetry;
   policyVersion(): string;
 }
 
@@ -50,7 +53,10 @@ export function terminate(host: ExitHost, proc: Process, status: number, reason:
   const record: ExitRecord = { pid: proc.pid, agentId: proc.agentId, status, reason, syscalls: proc.syscalls, cpuMs: cpuNs / 1e6, wallMs: Date.now() - proc.startedAt };
   proc.end(record);
   host.approvals.cancel(proc.pid);
-  recordEnding(host, { type: 'exit', pid: proc.pid, agentId: proc.agentId, detail: `status ${status}` });
+  // A signal's why has its own record (die); an error's text is recorded here, as one bounded line.
+  const detail = reason.kind === 'error' ? `status ${status}: ${exitSummary(reason, status)}` : `status ${status}`;
+  recordEnding(host, { type: 'exit', pid: proc.pid, agentId: proc.agentId, detail });
+  host.telemetry?.agentEnded(proc.pid, status, exitSummary(reason, status));
 }
 
 /** die ends `proc` by `signal` (status 128+N), recording why. */

@@ -4,11 +4,13 @@
  * do this (4: 401, or 403 for an agent credential), or
  * the pid or approval is unknown (1). --json prints machine-readable output.
  */
-import { readFileSync } from 'node:fs';
+import { readInput } from './input-file.ts';
 import { styleText } from 'node:util';
 import { parseSignal } from '../../signals/signal-table.ts';
 import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
 import type { ListedProcess } from '../../kernel/service/client.ts';
+import type { ProcessOutput } from '../../kernel/service/output.ts';
+import { exitReport, exitSummary } from '../../kernel/exit-summary.ts';
 import { formatRecord } from '../../kernel/recorder/query.ts';
 
 export interface ConnectOptions {
@@ -55,15 +57,22 @@ function size(bytes: number): string {
   return `${v < 10 ? v.toFixed(1) : Math.round(v)}${units[u]}`;
 }
 
+/** Characters of the REASON column of `ps` (`ps --json` and `agentctl output` have all of it). */
+const REASON_CHARS = 60;
+
 /**
  * formatPs lays out `ps`: per process, and what its tree is accounted (TREE:
  * the root's pid; CPU: the tree's CPU time, isolates and kernel; VFS: the
  * agent's files, used/quota). A NODE column appears when agentd is a
- * cluster node (then `lost` is a state too).
+ * cluster node (then `lost` is a state too), and a REASON column, last, when
+ * a listed process has exited: why, in short (`exit(0)`, the uncaught
+ * error's first line and top frame, `killed by SIGKILL (memory limit
+ * exceeded)`).
  */
 export function formatPs(list: readonly ListedProcess[]): string[] {
   const clustered = list.some((p) => p.node !== undefined);
-  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(clustered ? ['NODE'] : [])]];
+  const ended = list.some((p) => p.exitReason !== undefined);
+  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(clustered ? ['NODE'] : []), ...(ended ? ['REASON'] : [])]];
   for (const p of list) {
     const t = p.tree;
     const vfs = t === undefined ? '-' : `${size(t.vfsBytes)}/${t.vfsBytesLimit === undefined ? '-' : size(t.vfsBytesLimit)}`;
@@ -80,6 +89,7 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
       vfs,
       p.program,
       ...(clustered ? [p.node ?? '?'] : []),
+      ...(ended ? [p.exitReason === undefined ? '-' : exitSummary(p.exitReason, p.status ?? 0, REASON_CHARS)] : []),
     ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -125,9 +135,9 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
 
 export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined, agent: string | undefined) =>
   remote(o, async (c) => {
-    const source = readFileSync(file, 'utf8');
+    const source = readInput(file);
     const { parse: parseYaml } = await import('yaml');
-    const fromFile = manifestFile === undefined ? undefined : (parseYaml(readFileSync(manifestFile, 'utf8')) as { id?: string; labels?: Record<string, string>; capabilities?: string[] });
+    const fromFile = manifestFile === undefined ? undefined : (parseYaml(readInput(manifestFile)) as { id?: string; labels?: Record<string, string>; capabilities?: string[] });
     const manifest = agent === undefined ? fromFile : { id: agent, ...fromFile };
     const result = await c.spawn(source, { filename: file, argv: args, ...(manifest ? { manifest } : {}) });
     out(o.json ? JSON.stringify(result) : `${result.pid} (agent ${result.agentId})`);
@@ -185,7 +195,7 @@ export const policyGet = (o: ConnectOptions) =>
 export const policySet = (o: ConnectOptions, file: string) =>
   remote(o, async (c) => {
     try {
-      const r = await c.setPolicy(readFileSync(file, 'utf8'), file);
+      const r = await c.setPolicy(readInput(file), file);
       out(o.json ? JSON.stringify(r) : `policy replaced: ${r.previous} -> ${r.version}`);
     } catch (err) {
       if (err instanceof AgentdError && err.status === 400) {
@@ -216,10 +226,22 @@ export const checkpoint = (o: ConnectOptions, pid: string) =>
     out(o.json ? JSON.stringify(r) : `checkpoint ${r.n}: ${r.files} files, ${r.bytes} bytes at ${r.path}`);
   });
 
+/**
+ * output prints what a process wrote (stdout to stdout, stderr to stderr)
+ * and, once it has exited, ends stderr with how: `agentctl: pid 3
+ * exited(132): killed by SIGKILL (memory limit exceeded)`, or for an
+ * uncaught error its whole agent-side stack. --json: `{ stdout, stderr }`
+ * plus `status` and `exitReason` once it has exited.
+ */
 export const output = (o: ConnectOptions, pid: string) =>
   remote(o, async (c) => {
-    const r = await c.output(Number(pid));
+    // The client's declared answer predates status and exitReason; the route sends them (kernel/service/output.ts).
+    const r: ProcessOutput = await c.output(Number(pid));
     if (o.json) return out(JSON.stringify(r));
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
+    if (r.exitReason === undefined) return;
+    const report = exitReport(Number(pid), r.exitReason, r.status ?? 0);
+    const apart = r.stderr === '' || r.stderr.endsWith('\n') ? '' : '\n';
+    process.stderr.write(`${apart}${report.map((line, i) => (i === 0 ? `agentctl: ${line}` : line)).join('\n')}\n`);
   });

@@ -2,7 +2,17 @@
  * OutputBuffers keeps the last bytes each process wrote to stdout and stderr
  * in the daemon (agents have no terminal there), for `GET /v1/processes/:pid/output`.
  */
+import type { ExitReason } from '../process.ts';
+
 const KEEP_BYTES = 64 * 1024;
+
+/** ProcessOutput is what `GET /v1/processes/:pid/output` answers: the kept text, and once the process has exited its status and why. */
+export interface ProcessOutput {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly status?: number;
+  readonly exitReason?: ExitReason;
+}
 
 interface Streams {
   stdout: string;

@@ -4,8 +4,26 @@ import { parseSignal } from '../../../signals/signal-table.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
 import { buildProgram } from '../../program.ts';
 import type { ServiceContext } from '../context.ts';
-import { PID_PARAMS, PROBLEM } from '../context.ts';
+import { noProcess, PID_PARAMS, PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';
+import type { ProcessOutput } from '../output.ts';
+
+const EXIT_REASON = {
+  type: 'object',
+  description: 'why the process ended: exit (its own status), error (the uncaught error: its text and stack at the agent\'s source positions) or signal (which, and why: an operator, a limit, shutdown)',
+  properties: { kind: { type: 'string', enum: ['exit', 'error', 'signal'] }, error: { type: 'string' }, signal: { type: 'string' }, why: { type: 'string' } },
+  required: ['kind'],
+} as const;
+
+const OUTPUT = {
+  type: 'object',
+  properties: {
+    stdout: { type: 'string' },
+    stderr: { type: 'string' },
+    status: { type: 'integer', description: 'once the process has exited: its status' },
+    exitReason: EXIT_REASON,
+  },
+} as const;
 
 const PROCESS = {
   type: 'object',
@@ -22,11 +40,7 @@ const PROCESS = {
     status: { type: 'integer' },
     node: { type: 'string', description: 'in a cluster: the node that runs the process' },
     lostAt: { type: 'number', description: 'in a cluster: when the node running the process was found dead (state lost)' },
-    exitReason: {
-      type: 'object',
-      description: 'why the process ended: exit, error (with the agent-side error text) or signal (with why)',
-      properties: { kind: { type: 'string' }, error: { type: 'string' }, signal: { type: 'string' }, why: { type: 'string' } },
-    },
+    exitReason: EXIT_REASON,
     tree: {
       type: 'object',
       description: 'what the kernel accounts to the process tree (and the agent\'s files): root pid, members, CPU (isolates and kernel) and the kernel\'s share, syscalls, output, VFS bytes and inodes with their quota',
@@ -78,7 +92,7 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel } = ctx;
   const find = (pid: number) => {
     const proc = kernel.get(pid);
-    if (proc === undefined) throw new KernelError('ESRCH', `no process ${pid}`);
+    if (proc === undefined) throw noProcess(pid, ctx.config);
     return proc;
   };
 
@@ -126,11 +140,12 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   app.get<{ Params: { pid: number } }>(
     '/v1/processes/:pid/output',
-    { schema: { summary: 'The last 64 KiB the process wrote to stdout and stderr', params: PID_PARAMS, response: { 200: { type: 'object', properties: { stdout: { type: 'string' }, stderr: { type: 'string' } } }, '4xx': PROBLEM } } },
+    { schema: { summary: 'The last 64 KiB the process wrote to stdout and stderr, and once it has exited its status and why', params: PID_PARAMS, response: { 200: OUTPUT, '4xx': PROBLEM } } },
     (req, reply) => {
       try {
-        find(req.params.pid);
-        return ctx.outputs.get(req.params.pid);
+        const exit = find(req.params.pid).exit;
+        const answer: ProcessOutput = { ...ctx.outputs.get(req.params.pid), ...(exit !== undefined ? { status: exit.status, exitReason: exit.reason } : {}) };
+        return answer;
       } catch (err) {
         return sendError(reply, err);
       }

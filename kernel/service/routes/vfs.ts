@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../../syscalls/errno.ts';
 import { readAll } from '../../checkpoint.ts';
 import type { ServiceContext } from '../context.ts';
-import { PID_PARAMS, PROBLEM } from '../context.ts';
+import { noProcess, PID_PARAMS, PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';
 
 const MAX_CAT = 1 << 20;
@@ -11,7 +11,7 @@ const MAX_CAT = 1 << 20;
 export function vfsRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const treeOf = (pid: number) => {
     const proc = ctx.kernel.get(pid);
-    if (proc === undefined) throw new KernelError('ESRCH', `no process ${pid}`);
+    if (proc === undefined) throw noProcess(pid, ctx.config);
     const vfs = ctx.kernel.vfs(proc.agentId);
     return { vfs, resolve: (path: string) => vfs.resolve(path) };
   };
