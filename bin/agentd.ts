@@ -1,6 +1,9 @@
 #!/usr/bin/env -S node --no-node-snapshot --disable-warning=ExperimentalWarning
 /** agentd — the kernel as a service. */
 import { Command } from 'commander';
+import { outliveConsole } from './closed-console.ts';
+
+outliveConsole();
 
 const program = new Command('agentd').description('The agent kernel as a service: an HTTP API on loopback, driven by agentctl').showHelpAfterError();
 

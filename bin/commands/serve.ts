@@ -1,6 +1,7 @@
-/** `agentd serve`: start the daemon and stop it cleanly on SIGTERM or SIGINT (exit 0). */
+/** `agentd serve`: start the daemon (status 2 when it cannot, e.g. another agentd holds the state dir) and stop it cleanly on SIGTERM or SIGINT (exit 0). */
 import { ConfigError, loadConfig } from '../../kernel/service/config.ts';
 import { startDaemon } from '../../kernel/service/daemon.ts';
+import { StateDirBusy, StateLockError } from '../../kernel/service/state-lock.ts';
 import { PolicyError } from '../../kernel/policy/load.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 
@@ -14,7 +15,7 @@ export async function serveCommand(options: { config?: string; port?: string; st
     daemon = await startDaemon(config);
     process.stdout.write(`agentd listening on ${daemon.url} (state ${config.stateDir}, token in ${config.tokenFile})\n`);
   } catch (err) {
-    const known = err instanceof ConfigError || err instanceof PolicyError || err instanceof KernelError;
+    const known = err instanceof ConfigError || err instanceof PolicyError || err instanceof KernelError || err instanceof StateDirBusy || err instanceof StateLockError;
     process.stderr.write(`agentd: ${known ? err.message : err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
