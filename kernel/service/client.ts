@@ -15,9 +15,20 @@ import type { ProcessInfo } from '../process.ts';
 import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
 import type { Grant, PrincipalInfo } from './principals.ts';
 import { readToken } from './token.ts';
+import type { PinState } from '../tools/tool-pins.ts';
 
 /** ListedProcess is one row of `ps`: in a cluster it names its node, and a process whose node died is `lost`. */
 export type ListedProcess = Omit<ProcessInfo, 'state'> & { readonly state: ProcessInfo['state'] | 'lost'; readonly node?: string };
+
+/** ListedTool is one row of GET /v1/tools: a tool, why it is held (if it is), and its pin (an upstream MCP tool). */
+export interface ListedTool {
+  readonly name: string;
+  readonly source: string;
+  readonly risk: string;
+  readonly description: string;
+  readonly held?: string;
+  readonly pin?: PinState;
+}
 
 /** ClusterView is what GET /v1/cluster answers. */
 export interface ClusterView {
@@ -195,6 +206,14 @@ export class AgentdClient {
   /** revokePrincipal revokes credential `name` (operator only); not-found if there is none. */
   revokePrincipal(name: string): Promise<PrincipalInfo> {
     return this.request('DELETE', `/v1/principals/${encodeURIComponent(name)}`);
+  }
+  /** tools lists agentd's tools, held ones included, with the pins of upstream MCP tools (operator only). */
+  tools(): Promise<ListedTool[]> {
+    return this.request('GET', '/v1/tools');
+  }
+  /** approveTool pins what upstream tool `name` says now and offers it again (operator only); not-found for a tool with no pin. */
+  approveTool(name: string, as?: string): Promise<PinState> {
+    return this.request('POST', `/v1/tools/${encodeURIComponent(name)}/approve`, as === undefined ? {} : { as });
   }
   metrics(): Promise<string> {
     return this.request('GET', '/metrics');

@@ -41,13 +41,11 @@ export class McpSessions {
   private readonly sessions = new Map<string, Session>();
   private readonly kernel: Kernel;
   private readonly idleMs: number;
-  private readonly offered: (name: string) => boolean;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(kernel: Kernel, options: { idleMs?: number; offered?: (name: string) => boolean } = {}) {
+  constructor(kernel: Kernel, options: { idleMs?: number } = {}) {
     this.kernel = kernel;
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
-    this.offered = options.offered ?? (() => true);
     this.sweeper = setInterval(() => this.sweep(), Math.max(1000, Math.min(this.idleMs, 60_000)));
     this.sweeper.unref();
   }
@@ -76,7 +74,7 @@ export class McpSessions {
     let mine = 0;
     for (const s of this.sessions.values()) if (s.owner === owner) mine++;
     if (mine >= MAX_PER_PRINCIPAL) throw new KernelError('EAGAIN', `${describePrincipal(principal)} has ${MAX_PER_PRINCIPAL} MCP sessions open: close one (DELETE /v1/mcp)`);
-    const gateway = new McpGateway({ services: this.kernel.services, registry: this.kernel.tools, tokens: this.kernel.engine.counters, caller: callerOf(principal), via: 'http', offered: this.offered });
+    const gateway = new McpGateway({ services: this.kernel.services, registry: this.kernel.tools, tokens: this.kernel.engine.counters, caller: callerOf(principal), via: 'http' });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void this.sessions.set(id, { owner, gateway, transport, used: Date.now() }),

@@ -6,12 +6,16 @@
  * A call is an MCP `tools/call` under the tool's timeout; a result with
  * `isError` is EIO carrying the server's text. The risk level comes from the
  * tool's annotations unless the configuration says otherwise: readOnlyHint →
- * low, destructiveHint → high, anything else medium.
+ * low, destructiveHint → high, anything else medium. When the server says its
+ * tool list changed, the kernel lists it again and revises the description
+ * and schema of the tools it registered (ToolRegistry.revise: a pinned tool
+ * whose description changed is then held until an operator approves it).
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { KernelError } from '../../syscalls/errno.ts';
 import { globTest } from '../policy/matchers.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
@@ -47,6 +51,14 @@ interface ListedTool {
   description?: string;
   inputSchema: JsonSchema;
   annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean };
+}
+
+/** The most tools read from one server. */
+const MAX_LISTED = 10_000;
+
+/** describe is a server tool's description, or one naming it and its server. */
+function describe(tool: ListedTool, server: string): string {
+  return tool.description ?? `${tool.name} (MCP server ${server})`;
 }
 
 function riskOf(tool: ListedTool, override: Risk | undefined): Risk {
@@ -94,15 +106,20 @@ function resultText(content: unknown): string {
 export async function connectMcpServer(config: McpServerConfig, registry: ToolRegistry): Promise<string[]> {
   if (!MCP_SERVER_NAME.test(config.name)) throw new Error(`MCP server name '${config.name}': letters, digits, '_' and '-'`);
   const client = new Client(CLIENT_INFO);
-  const listed: ListedTool[] = [];
-  try {
-    await withTimeout(client.connect(transportFor(config.transport)), config.connectTimeoutMs, `connecting to MCP server '${config.name}'`);
+  const listAll = async (): Promise<ListedTool[]> => {
+    const listed: ListedTool[] = [];
     let cursor: string | undefined;
     do {
       const page = await client.listTools(cursor ? { cursor } : undefined, { timeout: config.connectTimeoutMs });
       listed.push(...(page.tools as ListedTool[]));
       cursor = page.nextCursor;
-    } while (cursor !== undefined && listed.length < 10_000);
+    } while (cursor !== undefined && listed.length < MAX_LISTED);
+    return listed;
+  };
+  let listed: ListedTool[];
+  try {
+    await withTimeout(client.connect(transportFor(config.transport)), config.connectTimeoutMs, `connecting to MCP server '${config.name}'`);
+    listed = await listAll();
   } catch (err) {
     await client.close().catch(() => undefined);
     throw new Error(`MCP server '${config.name}': ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -117,7 +134,7 @@ export async function connectMcpServer(config: McpServerConfig, registry: ToolRe
     const name = `mcp.${config.name}.${tool.name}`;
     registry.register({
       name,
-      description: tool.description ?? `${tool.name} (MCP server ${config.name})`,
+      description: describe(tool, config.name),
       inputSchema: tool.inputSchema,
       risk: riskOf(tool, config.risk?.[tool.name]),
       timeoutMs: config.timeoutMs,
@@ -141,5 +158,25 @@ export async function connectMcpServer(config: McpServerConfig, registry: ToolRe
     });
     names.push(name);
   }
+  // One re-listing at a time; a notification during one asks for another after it.
+  let relisting: Promise<void> | undefined;
+  let again = false;
+  const relist = async (): Promise<void> => {
+    do {
+      again = false;
+      const now = await listAll().catch(() => undefined);
+      for (const tool of now ?? []) {
+        const name = `mcp.${config.name}.${tool.name}`;
+        if (names.includes(name)) registry.revise(name, { description: describe(tool, config.name), inputSchema: tool.inputSchema });
+      }
+    } while (again);
+  };
+  client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
+    if (relisting !== undefined) {
+      again = true;
+      return;
+    }
+    relisting = relist().finally(() => (relisting = undefined));
+  });
   return names;
 }

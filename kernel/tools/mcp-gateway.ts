@@ -94,8 +94,6 @@ export interface McpGatewayOptions {
   readonly caller?: GatewayCaller;
   /** How the host reached the gateway, for the session's records (default 'stdio'). */
   readonly via?: string;
-  /** Whether a tool is offered now (a pinned upstream tool whose description changed is not, until an operator approves it again). */
-  readonly offered?: (name: string) => boolean;
 }
 
 /** McpGateway is one MCP server session over one transport. */
@@ -108,7 +106,8 @@ export class McpGateway {
     this.options = options;
     const low = this.server.server;
     low.setRequestHandler(ListToolsRequestSchema, () => ({
-      tools: options.registry.list().filter((t) => options.offered?.(t.name) ?? true).map((t) => ({
+      // Held tools (a pinned upstream tool whose description changed) are not offered until an operator approves them again.
+      tools: options.registry.list().map((t) => ({
         name: t.name,
         description: `${t.description} [risk: ${t.risk}]`,
         inputSchema: { ...t.inputSchema, type: 'object' as const },

@@ -9,9 +9,13 @@
  * threw a KernelError of its own). No host exception leaves `call`.
  *
  * Capability and policy checks are not here: the dispatcher makes them on the
- * tool name and its arguments before the handler runs.
+ * tool name and its arguments before the handler runs. A tool can be held
+ * (an upstream tool whose description changed since an operator pinned it,
+ * tool-pins.ts): it is not listed and a call is EACCES until it is released.
  */
+import { createHash } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { canonicalJson } from '../canonical-json.ts';
 import type { StreamWriter } from '../fd-table.ts';
 import type { ProcessSecret } from './secrets.ts';
 import { KernelError } from '../../syscalls/errno.ts';
@@ -70,6 +74,16 @@ export type ToolInfo = Omit<ToolSpec, 'run'>;
 interface Entry {
   readonly spec: ToolSpec;
   readonly validate: ValidateFunction;
+  /** toolDigest of the spec's description and schema. */
+  readonly digest: string;
+}
+
+/** Described is what a tool tells its callers about itself: what an operator pins. */
+export type Described = Pick<ToolSpec, 'description' | 'inputSchema'>;
+
+/** toolDigest is `sha256:` and the hash of the canonical JSON of a tool's description and input schema. */
+export function toolDigest(tool: Described): string {
+  return `sha256:${createHash('sha256').update(canonicalJson({ description: tool.description, inputSchema: tool.inputSchema })).digest('hex')}`;
 }
 
 /** Tool names: what capabilities (`tool:<name>`) and policy globs can name. */
@@ -113,6 +127,9 @@ export class ToolRegistry {
   private readonly tools = new Map<string, Entry>();
   private readonly ajv = new Ajv({ strict: false, allErrors: false, logger: false, validateFormats: false });
   private readonly closers: (() => Promise<void>)[] = [];
+  /** Held tools and why (the EACCES message a call gets). */
+  private readonly held = new Map<string, string>();
+  private readonly revisers: ((name: string, digest: string) => void)[] = [];
   private sealed = false;
 
   /** seal refuses further registrations (EPERM): for a registry shared by several kernels. */
@@ -131,13 +148,62 @@ export class ToolRegistry {
     if (!TOOL_NAME.test(spec.name)) throw new KernelError('EINVAL', `bad tool name '${spec.name}': letters, digits, '.', '_' and '-', at most 256`);
     if (this.tools.has(spec.name)) throw new KernelError('EEXIST', `tool '${spec.name}' is already registered`);
     if (!(spec.timeoutMs > 0) || !(spec.maxOutputBytes > 0)) throw new KernelError('EINVAL', `tool '${spec.name}': timeoutMs and maxOutputBytes must be positive`);
-    let validate: ValidateFunction;
+    this.tools.set(spec.name, { spec: Object.freeze({ ...spec, executes: Object.freeze([...(spec.executes ?? [])]) }), validate: this.compile(spec), digest: toolDigest(spec) });
+  }
+
+  private compile(spec: Pick<ToolSpec, 'name' | 'inputSchema'>): ValidateFunction {
     try {
-      validate = this.ajv.compile(spec.inputSchema);
+      return this.ajv.compile(spec.inputSchema);
     } catch (err) {
       throw new KernelError('EINVAL', `tool '${spec.name}': its input schema does not compile: ${err instanceof Error ? err.message : String(err)}`);
     }
-    this.tools.set(spec.name, { spec: Object.freeze({ ...spec, executes: Object.freeze([...(spec.executes ?? [])]) }), validate });
+  }
+
+  /** digest is toolDigest of tool `name` as registered (or last revised); undefined for an unknown tool. */
+  digest(name: string): string | undefined {
+    return this.tools.get(name)?.digest;
+  }
+
+  /**
+   * revise takes a new description and schema for tool `name` from its source
+   * (an MCP server that announced a changed tool list) and tells the
+   * onRevise listeners when they differ. A schema that does not compile
+   * holds the tool. False if nothing changed or there is no such tool.
+   */
+  revise(name: string, described: Described): boolean {
+    const entry = this.tools.get(name);
+    if (entry === undefined) return false;
+    const digest = toolDigest(described);
+    if (digest === entry.digest) return false;
+    let validate: ValidateFunction;
+    try {
+      validate = this.compile({ name, inputSchema: described.inputSchema });
+    } catch (err) {
+      this.hold(name, (err as KernelError).message);
+      return true;
+    }
+    this.tools.set(name, { spec: Object.freeze({ ...entry.spec, description: described.description, inputSchema: described.inputSchema }), validate, digest });
+    for (const listener of this.revisers) listener(name, digest);
+    return true;
+  }
+
+  /** onRevise calls `listener` with a tool's name and new digest when its source revised it. */
+  onRevise(listener: (name: string, digest: string) => void): void {
+    this.revisers.push(listener);
+  }
+
+  /** hold withdraws tool `name`: not listed, and a call is EACCES with `reason`, until release. */
+  hold(name: string, reason: string): void {
+    this.held.set(name, reason);
+  }
+
+  release(name: string): void {
+    this.held.delete(name);
+  }
+
+  /** heldReason is why tool `name` is held, or undefined if it is offered. */
+  heldReason(name: string): string | undefined {
+    return this.held.get(name);
   }
 
   /** onClose registers cleanup (e.g. an MCP connection) for close(). */
@@ -162,9 +228,17 @@ export class ToolRegistry {
     return info;
   }
 
-  /** list describes every tool, sorted by name. */
+  /** list describes every tool offered (not held), sorted by name. */
   list(): ToolInfo[] {
-    return [...this.tools.keys()].toSorted().map((n) => this.info(n)!);
+    return [...this.tools.keys()]
+      .filter((n) => !this.held.has(n))
+      .toSorted()
+      .map((n) => this.info(n)!);
+  }
+
+  /** names are every registered tool's name, held ones included, sorted. */
+  names(): string[] {
+    return [...this.tools.keys()].toSorted();
   }
 
   /** executableText returns the text of the arguments tool `name` executes (empty if none or unknown). */
@@ -192,6 +266,8 @@ export class ToolRegistry {
   call(name: string, args: JsonValue, caller: ToolCaller, cancel?: AbortSignal): ToolResult | Promise<ToolResult> {
     const entry = this.tools.get(name);
     if (entry === undefined) throw new KernelError('ENOENT', `no tool '${name}'`);
+    const held = this.held.get(name);
+    if (held !== undefined) throw new KernelError('EACCES', held);
     const { spec, validate } = entry;
     const input = (args === null ? EMPTY : args) as JsonObject;
     if (!validate(input)) throw new KernelError('EINVAL', `tool '${name}': ${schemaError(validate)}`);

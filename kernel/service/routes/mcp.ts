@@ -27,8 +27,8 @@ function isInitialize(body: unknown): boolean {
   return Array.isArray(body) ? body.some(initializes) : initializes(body);
 }
 
-export function mcpRoutes(app: FastifyInstance, ctx: ServiceContext, offered?: (name: string) => boolean): McpSessions {
-  const sessions = new McpSessions(ctx.kernel, offered === undefined ? {} : { offered });
+export function mcpRoutes(app: FastifyInstance, ctx: ServiceContext): McpSessions {
+  const sessions = new McpSessions(ctx.kernel);
   app.addHook('onClose', async () => sessions.close());
 
   const handle = async (req: FastifyRequest, reply: FastifyReply) => {
