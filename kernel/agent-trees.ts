@@ -76,14 +76,15 @@ export class AgentTrees {
     return q === undefined ? undefined : { bytes: q.bytes, inodes: q.inodes, maxBytes: q.maxBytes, maxInodes: q.maxInodes };
   }
 
-  /** hold marks a process of `agentId` in the process table: its tree stays. */
-  hold(agentId: string, bound: TreeQuota): void {
+  /** hold marks a process of `agentId` (being spawned, or in the process table): its tree stays. The tree, made on first use. */
+  hold(agentId: string, bound: TreeQuota): AgentVfs {
     const tree = this.tree(agentId, bound);
     tree.holders++;
     if (tree.release !== undefined) {
       clearTimeout(tree.release);
       tree.release = undefined;
     }
+    return tree.vfs;
   }
 
   /** unhold marks one such process gone; the last one starts the retention clock. */

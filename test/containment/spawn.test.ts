@@ -68,3 +68,24 @@ describe('registered programs are looked up in a Map', () => {
     expect(() => kernel.ps()).not.toThrow();
   });
 });
+
+describe('a spawn that fails leaves no tree behind', () => {
+  it('trees of spawns that failed to compile, to restore or to start age out like any other', async () => {
+    const { Kernel } = await import('../../kernel/kernel.ts');
+    const kernel = new Kernel({ treeRetentionMs: 0, stdout: () => undefined, stderr: () => undefined });
+    try {
+      for (let i = 0; i < 5; i++) {
+        await expect(kernel.spawnAsync(programFromSource('bad.js', 'const x = ;'), { manifest: { id: `broken-${i}` } })).rejects.toMatchObject({ errno: 'ENOEXEC' });
+        await expect(kernel.spawnAsync(programFromSource('ok.js', '1'), { manifest: { id: `restored-${i}` }, restore: '/nonexistent' })).rejects.toThrow(/not a checkpoint/);
+      }
+      // The trees of the failed spawns are on the retention clock (0 ms): one timer turn and they are gone.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(kernel.treeCount).toBe(0);
+      const ok = kernel.spawn(programFromSource('ok.js', '1'), { manifest: { id: 'fine' } });
+      expect(kernel.treeCount).toBe(1);
+      await kernel.wait(ok.pid);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+});
