@@ -3,7 +3,7 @@
  * a table (name, median, unit, target, pass/fail) and writes
  * bench/results/latest.json, one flat object of named figures. With --only,
  * the figures are merged into an existing latest.json. NAME is a benchmark
- * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit, containment, userspace, package), one of their keys, or a comma-separated
+ * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit, containment, userspace, package, telemetry), one of their keys, or a comma-separated
  * list. Targets are reported, never asserted: the exit status is always 0.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -21,10 +21,11 @@ import { scaleBench } from './scale.ts';
 import { serviceBench } from './service.ts';
 import { signalsBench } from './signals.ts';
 import { spawnBench } from './spawn.ts';
+import { telemetryBench } from './telemetry.ts';
 import { userspaceBench } from './userspace.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 

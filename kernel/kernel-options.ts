@@ -1,5 +1,5 @@
 /** The options of a Kernel and of one spawn. */
-import type { DecisionRecorder } from '../syscalls/context.ts';
+import type { DecisionRecorder, Telemetry } from '../syscalls/context.ts';
 import type { Approver } from './approvals.ts';
 import type { AgentManifest } from './capabilities.ts';
 import type { Entry, OutputSink } from './fd-table.ts';
@@ -47,6 +47,8 @@ export interface KernelOptions {
   pids?: () => number;
   /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */
   approvalIdPrefix?: string;
+  /** Traces of agent lifetimes, syscall decisions, tool calls and approval waits (kernel/telemetry/otel.ts); none if absent. */
+  telemetry?: Telemetry;
 }
 
 export interface SpawnOptions {

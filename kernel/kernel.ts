@@ -88,11 +88,12 @@ export class Kernel implements ProcessHost {
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
-    this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals };
+    const telemetry = options.telemetry;
+    this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     this.gate = { recorder: this.recorder, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
-    this.exits = { table: this.table, cpu: this.cpu, gate: this.gate, approvals: this.approvals, recorder: this.recorder, policyVersion: () => this.engine.version };
+    this.exits = { table: this.table, cpu: this.cpu, gate: this.gate, approvals: this.approvals, recorder: this.recorder, ...(telemetry ? { telemetry } : {}), policyVersion: () => this.engine.version };
     // The kernel's own options replace the defaults (they may raise them); spawns and the policy can only lower them.
     this.baseLimits = {
       ...DEFAULT_LIMITS,
@@ -201,8 +202,10 @@ export class Kernel implements ProcessHost {
     const identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.table.identity(parent.pid) });
     const limits = this.limitsFor(options);
     const lineage = parent?.lineage ?? new Lineage(pid, identity.agentId, limits, Date.now());
-    const vfs = this.trees.vfs(identity.agentId, this.quota(limits));
     const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore);
+    const secrets = processSecrets(options.secrets ?? {});
+    // Held from here: a spawn that is abandoned lets go of it (its tree then ages out like any other).
+    const vfs = this.trees.hold(identity.agentId, this.quota(limits));
     const proc = new Process(pid, options.ppid ?? 0, lineage, program.filename, limits);
     const files = new FdTable(vfs, {
       stdin: options.fds?.stdin,
@@ -212,7 +215,6 @@ export class Kernel implements ProcessHost {
       output: lineage.output,
       onWritten: (content) => writeTracker(vfs).add(content, (ns, onLoop) => lineage.charge(ns, onLoop)),
     });
-    const secrets = processSecrets(options.secrets ?? {});
     const ctx = contextFor(this, proc, identity, vfs, files, secrets);
     proc.fds = files;
     let sandbox: Sandbox;
@@ -230,6 +232,7 @@ export class Kernel implements ProcessHost {
       });
     } catch (err) {
       files.closeAll();
+      this.trees.unhold(identity.agentId);
       throw err;
     } finally {
       lineage.charge((performance.now() - building) * 1e6);
@@ -245,34 +248,31 @@ export class Kernel implements ProcessHost {
       lineage.pendingSpawns--;
       return true;
     };
+    const abandon = () => {
+      if (!settle()) return;
+      sandbox.dispose();
+      files.closeAll();
+      this.trees.unhold(identity.agentId);
+    };
     return {
       sandbox,
-      abandon: () => {
-        if (!settle()) return;
-        sandbox.dispose();
-        files.closeAll();
-      },
+      abandon,
       commit: () => {
-        const undo = () => {
-          settle();
-          sandbox.dispose();
-          files.closeAll();
-        };
         if (parent !== undefined && parent.exit !== undefined) {
           // The parent ended while the child's program compiled: the child never starts.
-          undo();
+          abandon();
           throw new KernelError('EINTR', `parent pid ${parent.pid} ended before its child could start`);
         }
         try {
           // Recorded first: a spawn the log cannot take does not happen.
           this.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.engine.version });
         } catch (err) {
-          undo();
+          abandon();
           throw err;
         }
         settle();
+        this.services.telemetry?.agentStarted(pid, identity.agentId, program.filename);
         this.table.insert(proc, identity);
-        this.trees.hold(identity.agentId, this.quota(limits));
         if (lineage.deadline !== undefined) proc.addTimer(Math.max(0, lineage.deadline - Date.now()), () => this.die(proc, 'SIGKILL', `wall time limit ${lineage.limits.wallMs} ms`));
         if (lineage.limits.cpuMs !== undefined) this.cpu.watch(lineage);
         // The program starts once its tree is laid out (and restored): at once for memfs, later for a remote backend.

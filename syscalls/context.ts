@@ -269,4 +269,25 @@ export interface KernelServices {
   readonly authorizer: Authorizer;
   readonly recorder: DecisionRecorder;
   readonly approvals: Approvals;
+  /** Traces of decisions (kernel/telemetry); absent when tracing is off, which then costs nothing. */
+  readonly telemetry?: Telemetry;
+}
+
+/** TraceSpan is one span of a trace: attributes set as the call goes on, ended once. */
+export interface TraceSpan {
+  set(key: string, value: string | number | boolean): void;
+  /** child starts a span inside this one (an approval wait, a tool call). */
+  child(name: string): TraceSpan;
+  /** end closes the span; an errno marks it failed. */
+  end(errno?: string): void;
+}
+
+/** Telemetry traces what the kernel decides: a span per agent lifetime, syscall decision, tool call and approval wait. */
+export interface Telemetry {
+  /** agentStarted opens process `pid`'s lifetime span (its syscalls' spans go inside it). */
+  agentStarted(pid: number, agentId: string, program: string): void;
+  /** agentEnded closes it with the process's exit status and reason. */
+  agentEnded(pid: number, status: number, reason: string): void;
+  /** syscall starts the span of one syscall of process `pid` (0: a caller outside the kernel). */
+  syscall(pid: number, agentId: string, name: string): TraceSpan;
 }

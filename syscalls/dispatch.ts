@@ -13,7 +13,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import type { Access, AccessRequest, CallScope, Decision, KernelServices, PolicyAnswer, SyscallContext } from './context.ts';
+import type { Access, AccessRequest, CallScope, Decision, KernelServices, PolicyAnswer, SyscallContext, TraceSpan } from './context.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
 /** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
@@ -88,6 +88,21 @@ function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>, call: Call
   }
 }
 
+/** traced ends `span` when `reply` is final (at once, or when a later reply settles), marking a fault's errno. */
+function traced(span: TraceSpan | undefined, reply: Reply): Reply {
+  if (span === undefined) return reply;
+  if (!('later' in reply)) {
+    span.end('errno' in reply ? reply.errno : undefined);
+    return reply;
+  }
+  return {
+    later: reply.later.then((final) => {
+      span.end('errno' in final ? final.errno : undefined);
+      return final;
+    }),
+  };
+}
+
 /** later flattens a reply into a promise of a final reply. */
 function later(reply: Reply): Promise<Reply> {
   return 'later' in reply ? reply.later : Promise.resolve(reply);
@@ -113,7 +128,8 @@ function afterRecorded(services: KernelServices, ctx: SyscallContext, seq: numbe
 }
 
 /** awaitApproval blocks the caller until the call is approved (then runs it) or denied or timed out. */
-async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision, call: CallScope): Promise<Reply> {
+async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision, call: CallScope, span: TraceSpan | undefined): Promise<Reply> {
+  const wait = span?.child('approval');
   try {
     const answer = await services.approvals.ask({
       pid: ctx.pid,
@@ -125,6 +141,8 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       reason: decision.reason,
       timeoutMs: decision.approvalTimeoutMs ?? 60_000,
     });
+    wait?.set('agent_kernel.approver', answer.approver);
+    wait?.end(answer.approved ? undefined : 'EACCES');
     if (!ctx.alive()) return { errno: 'EINTR', message: 'process ended while waiting for approval' };
     const verdict = answer.approved ? 'granted' : 'denied';
     const seq = services.recorder.record({
@@ -136,10 +154,27 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
     });
     if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
     if (call.cancel.aborted) return { errno: 'ECANCELED', message: `${row.name} was canceled while waiting for approval` };
-    return await later(afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args, call)));
+    return await later(afterRecorded(services, ctx, seq, request.access, () => runTraced(row, ctx, args, call, request, span)));
   } catch (err) {
+    wait?.end('EIO');
     return fault(err);
   }
+}
+
+/** runTraced runs the call, inside a `tool <name>` span for a tool call when tracing. */
+function runTraced(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>, call: CallScope, request: AccessRequest, span: TraceSpan | undefined): Reply {
+  if (span === undefined || request.tool === undefined) return run(row, ctx, args, call);
+  return traced(span.child(`tool ${request.tool}`), run(row, ctx, args, call));
+}
+
+/** describeDecision puts what was decided on a decision's span: effect, rule, policy version, record seq, tool or path (agentd's /v1/evaluate uses it too). */
+export function describeDecision(span: TraceSpan, request: Pick<AccessRequest, 'tool' | 'path'>, decision: Decision, seq: number): void {
+  span.set('agent_kernel.decision', decision.effect);
+  span.set('agent_kernel.rule', decision.rule);
+  span.set('agent_kernel.record_seq', seq);
+  if (decision.policyVersion !== undefined) span.set('agent_kernel.policy_version', decision.policyVersion);
+  if (request.tool !== undefined) span.set('agent_kernel.tool', request.tool);
+  if (request.path !== undefined) span.set('agent_kernel.path', request.path);
 }
 
 /**
@@ -157,6 +192,12 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
     }
     return { errno: 'ENOSYS', message: `no syscall number ${name.slice(1)}` };
   }
+  const span = services.telemetry?.syscall(ctx.pid, ctx.agentId, row.name);
+  return traced(span, decided(services, ctx, row, raw, call, span));
+}
+
+/** decided is dispatch once the row is known: decode, authorize, record, then act on the decision. */
+function decided(services: KernelServices, ctx: SyscallContext, row: AnyRow, raw: readonly unknown[], call: CallScope, span: TraceSpan | undefined): Reply {
   try {
     const args = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
     const request = requestFor(row, ctx, args);
@@ -174,13 +215,14 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
       path: request.path,
       args,
     });
+    if (span !== undefined) describeDecision(span, request, decision, seq);
     return match(decision.effect)
-      .with('allow', (): Reply => afterRecorded(services, ctx, seq, request.access, () => run(row, ctx, args as Decoded<Schema>, call)))
+      .with('allow', (): Reply => afterRecorded(services, ctx, seq, request.access, () => runTraced(row, ctx, args as Decoded<Schema>, call, request, span)))
       .with('deny', (): Reply => {
         if (decision.onViolation !== undefined) ctx.violation(decision.onViolation, `${row.name} denied by ${decision.rule}`);
         return { errno: 'EACCES', message: `${row.name} denied by ${decision.rule}: ${decision.reason}` };
       })
-      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, args as Decoded<Schema>, request, decision, call) }))
+      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, args as Decoded<Schema>, request, decision, call, span) }))
       .exhaustive();
   } catch (err) {
     return fault(err);

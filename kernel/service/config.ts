@@ -17,8 +17,12 @@
  *                                                the kernel's defaults for every agent (kernel/limits.ts); the policy lowers them
  *   max_processes: 2048                          processes at once, exited ones not yet reaped included
  *   retention: { exited_ms: 60000, trees_ms: 60000, checkpoints: 5 }
- *                                                how long an exited process (its status and output) and, once the
- *                                                agent has no process left, its VFS tree are kept; checkpoints kept per agent
+ *                                                exited_ms: how long an exited root process stays listed (status, exit
+ *                                                reason, output, its VFS reachable by pid) before agentd reaps it (a
+ *                                                child: once its parent waits for it or is reaped itself);
+ *                                                trees_ms: how long an agent's VFS tree is kept once its last process
+ *                                                is reaped (checkpoints stay on the host); each 0 to 2147483647;
+ *                                                checkpoints: kept per agent
  *   programs: { name: path }                     programs agents may spawn by name
  *   mounts: [{ path: mem/semantic | /shared, backend: memfs | redis, read_only: false }]
  *                                                parts of every agent's namespace on their own backend
@@ -26,6 +30,8 @@
  *   redis: { url | sentinels + name | cluster, password, key_prefix, node_id,
  *            heartbeat_ms, node_ttl_ms, command_timeout_ms }
  *                                                several agentd nodes as one kernel (kernel/cluster)
+ *   telemetry: { otlp_endpoint: http://127.0.0.1:4318/v1/traces, headers: {}, service_name: agentd, export_interval_ms: 1000 }
+ *                                                OpenTelemetry traces by OTLP/HTTP (kernel/telemetry); off without it
  * Paths are relative to the configuration file.
  */
 import { readFileSync } from 'node:fs';
@@ -54,6 +60,9 @@ export interface RetentionSetting {
   /** Checkpoints kept per agent. */
   readonly checkpoints: number;
 }
+
+/** The longest retention, ms (about 24.8 days): a longer timer would fire at once (Node clamps it to 1 ms). */
+export const MAX_RETENTION_MS = 2_147_483_647;
 
 const LIMIT_KEYS = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'] as const;
 
@@ -92,8 +101,18 @@ export interface AgentdConfig {
   readonly mcpServers?: unknown;
   /** The `redis:` section: when present this agentd is a node of a cluster (kernel/cluster). */
   readonly redis?: RedisSettings;
+  /** The `telemetry:` section: OpenTelemetry traces by OTLP/HTTP; none without it. */
+  readonly telemetry?: TelemetrySetting;
   /** The file the configuration came from, if any. */
   readonly file?: string;
+}
+
+/** TelemetrySetting: where traces go (kernel/telemetry/otel.ts). */
+export interface TelemetrySetting {
+  readonly endpoint: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly serviceName: string;
+  readonly exportIntervalMs: number;
 }
 
 const ADDRESS = {
@@ -156,7 +175,11 @@ const SCHEMA = {
     retention: {
       type: 'object',
       additionalProperties: false,
-      properties: { exited_ms: { type: 'integer', minimum: 0 }, trees_ms: { type: 'integer', minimum: 0 }, checkpoints: { type: 'integer', minimum: 1, maximum: 1000 } },
+      properties: {
+        exited_ms: { type: 'integer', minimum: 0, maximum: MAX_RETENTION_MS },
+        trees_ms: { type: 'integer', minimum: 0, maximum: MAX_RETENTION_MS },
+        checkpoints: { type: 'integer', minimum: 1, maximum: 1000 },
+      },
     },
     programs: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
     mounts: {
@@ -182,6 +205,17 @@ const SCHEMA = {
     tools: {},
     mcp_servers: {},
     redis: REDIS,
+    telemetry: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['otlp_endpoint'],
+      properties: {
+        otlp_endpoint: { type: 'string', pattern: '^https?://' },
+        headers: { type: 'object', additionalProperties: { type: 'string' } },
+        service_name: { type: 'string', minLength: 1, maxLength: 256 },
+        export_interval_ms: { type: 'integer', minimum: 10, maximum: 600_000 },
+      },
+    },
   },
 } as const;
 
@@ -202,6 +236,7 @@ interface RawConfig {
   tools?: unknown;
   mcp_servers?: unknown;
   redis?: RawRedis;
+  telemetry?: { otlp_endpoint: string; headers?: Record<string, string>; service_name?: string; export_interval_ms?: number };
 }
 
 interface RawRedis {
@@ -284,6 +319,9 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     ...(raw.tools !== undefined ? { tools: raw.tools } : {}),
     ...(raw.mcp_servers !== undefined ? { mcpServers: raw.mcp_servers } : {}),
     ...(raw.redis !== undefined ? { redis: redisSettings(raw.redis, file ?? 'config') } : {}),
+    ...(raw.telemetry !== undefined
+      ? { telemetry: { endpoint: raw.telemetry.otlp_endpoint, headers: raw.telemetry.headers ?? {}, serviceName: raw.telemetry.service_name ?? 'agentd', exportIntervalMs: raw.telemetry.export_interval_ms ?? 1000 } }
+      : {}),
     ...(file !== undefined ? { file } : {}),
   };
 }

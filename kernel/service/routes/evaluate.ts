@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
+import { describeDecision } from '../../../syscalls/dispatch.ts';
 
 const MAX_DEPTH = 32;
 
@@ -97,6 +98,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       if (tooDeep(body.arguments) || tooDeep(body.context)) return reply.code(400).send({ error: `arguments and context may nest at most ${MAX_DEPTH} deep` });
       const agent = identity.agent;
       const args = body.arguments ?? {};
+      const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
       const decision = kernel.engine.decide({
         agentId: agent.id,
         labels: agent.labels,
@@ -133,7 +135,12 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
           timeoutMs: decision.approvalTimeoutMs ?? 60_000,
         }).id;
       }
-      await log.whenWritten(seq);
+      if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
+      try {
+        await log.whenWritten(seq);
+      } finally {
+        span?.end();
+      }
       metrics.evaluateSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return {
         decision: decision.effect,

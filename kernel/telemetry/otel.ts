@@ -1,0 +1,134 @@
+/**
+ * OpenTelemetry traces of what the kernel decides, through the OpenTelemetry
+ * JS SDK (a TracerProvider of its own, not the global one, so an embedding
+ * program's tracing is left alone): a span per agent lifetime (`agent
+ * <id>`), per syscall decision (`SYS_…`, inside its agent's span) with the
+ * rule, effect, policy version and decision-record seq as attributes, per
+ * tool call (`tool <name>`) and per approval wait (`approval`), exported in
+ * batches by OTLP/HTTP (JSON) to `endpoint`. Export happens off the decision
+ * path (BatchSpanProcessor: a bounded queue, dropped spans past it, never a
+ * wait); a collector that is down loses spans, never a decision.
+ */
+import { context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { Telemetry, TraceSpan } from '../../syscalls/context.ts';
+
+export interface TelemetryOptions {
+  /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces. */
+  readonly endpoint: string;
+  /** Extra request headers (an API key). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** service.name of the resource. Default agent-kernel. */
+  readonly serviceName?: string;
+  /** Longest wait between exports, ms. Default 1000. */
+  readonly exportIntervalMs?: number;
+  /** Spans queued for export at most (more are dropped). Default 8192. */
+  readonly maxQueue?: number;
+}
+
+/** Attribute names: OpenTelemetry's own where one fits, `agent_kernel.*` otherwise. */
+export const ATTR = {
+  agent: 'agent_kernel.agent',
+  pid: 'agent_kernel.pid',
+  program: 'agent_kernel.program',
+  effect: 'agent_kernel.decision',
+  rule: 'agent_kernel.rule',
+  policy: 'agent_kernel.policy_version',
+  seq: 'agent_kernel.record_seq',
+  tool: 'agent_kernel.tool',
+  path: 'agent_kernel.path',
+  errno: 'agent_kernel.errno',
+  status: 'agent_kernel.exit_status',
+  reason: 'agent_kernel.exit_reason',
+  approver: 'agent_kernel.approver',
+} as const;
+
+/** The context spans are parented in: explicit parents only (no context manager; an embedding program's context is not used). */
+const ROOT = context.active();
+
+/** How long one export (and a flush at shutdown) may take before its spans are given up. */
+const EXPORT_TIMEOUT_MS = 2000;
+
+/** bounded waits for `work` at most EXPORT_TIMEOUT_MS and never throws: telemetry never holds up or fails the kernel. */
+async function bounded(work: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, EXPORT_TIMEOUT_MS)))]);
+  clearTimeout(timer);
+}
+
+class OtelSpan implements TraceSpan {
+  private readonly span: Span;
+  private readonly tracer: Tracer;
+
+  constructor(tracer: Tracer, span: Span) {
+    this.tracer = tracer;
+    this.span = span;
+  }
+
+  set(key: string, value: string | number | boolean): void {
+    this.span.setAttribute(key, value);
+  }
+
+  child(name: string): TraceSpan {
+    return new OtelSpan(this.tracer, this.tracer.startSpan(name, undefined, trace.setSpan(ROOT, this.span)));
+  }
+
+  end(errno?: string): void {
+    if (errno !== undefined) {
+      this.span.setAttribute(ATTR.errno, errno);
+      this.span.setStatus({ code: SpanStatusCode.ERROR, message: errno });
+    }
+    this.span.end();
+  }
+}
+
+/** OtelTelemetry is Telemetry on the OpenTelemetry SDK. */
+export class OtelTelemetry implements Telemetry {
+  private readonly provider: TracerProvider;
+  private readonly tracer: Tracer;
+  /** Open lifetime spans by pid. */
+  private readonly agents = new Map<number, Span>();
+
+  constructor(options: TelemetryOptions) {
+    const exporter = new OTLPTraceExporter({ url: options.endpoint, timeoutMillis: EXPORT_TIMEOUT_MS, ...(options.headers ? { headers: { ...options.headers } } : {}) });
+    this.provider = new TracerProvider({
+      resource: resourceFromAttributes({ 'service.name': options.serviceName ?? 'agent-kernel' }),
+      spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.exportIntervalMs ?? 1000, maxQueueSize: options.maxQueue ?? 8192 })],
+    });
+    this.tracer = this.provider.getTracer('agent-kernel');
+  }
+
+  agentStarted(pid: number, agentId: string, program: string): void {
+    this.agents.set(pid, this.tracer.startSpan(`agent ${agentId}`, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid, [ATTR.program]: program } }));
+  }
+
+  agentEnded(pid: number, status: number, reason: string): void {
+    const span = this.agents.get(pid);
+    if (span === undefined) return;
+    this.agents.delete(pid);
+    span.setAttributes({ [ATTR.status]: status, [ATTR.reason]: reason });
+    if (status !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: reason });
+    span.end();
+  }
+
+  syscall(pid: number, agentId: string, name: string): TraceSpan {
+    const parent = this.agents.get(pid);
+    // Inside its agent's lifetime span a decision needs no agent or pid of its own (the parent has them): fewer attributes, cheaper spans.
+    const span = parent === undefined ? this.tracer.startSpan(name, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid } }) : this.tracer.startSpan(name, undefined, trace.setSpan(ROOT, parent));
+    return new OtelSpan(this.tracer, span);
+  }
+
+  /** flush exports what is queued, within EXPORT_TIMEOUT_MS; a collector that is down loses them. */
+  async flush(): Promise<void> {
+    await bounded(this.provider.forceFlush());
+  }
+
+  /** shutdown ends open lifetime spans and exports what is queued, within EXPORT_TIMEOUT_MS. */
+  async shutdown(): Promise<void> {
+    for (const span of this.agents.values()) span.end();
+    this.agents.clear();
+    await bounded(this.provider.shutdown());
+  }
+}
