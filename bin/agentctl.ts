@@ -2,7 +2,10 @@
 /** agentctl — the operator CLI. */
 import './snapshot-flag.ts';
 import './compile-cache.ts';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import type { Effect } from '../kernel/policy/schema.ts';
+import type { DecisionInput } from '../syscalls/context.ts';
+import { endWhenStdoutCloses } from './closed-console.ts';
 import type { auditShow } from './commands/audit.ts';
 import type { ConnectOptions } from './commands/remote.ts';
 import type { RunOptions } from './commands/run.ts';
@@ -12,6 +15,14 @@ import type { RunOptions } from './commands/run.ts';
 const daemon = () => import('./commands/remote.ts');
 const audits = () => import('./commands/audit.ts');
 const policies = () => import('./commands/policy.ts');
+
+// A closed stdout ends agentctl quietly, status 0; `agentctl run` runs isolates, so it ends by SIGPIPE (see closed-console.ts).
+endWhenStdoutCloses('agentctl', process.argv[2] === 'run' ? 'sigpipe' : 'exit');
+
+// The values --decision and --type accept; `satisfies Record<...>` fails to compile when a kind is added and not listed here.
+const DECISIONS = Object.keys({ allow: 0, deny: 0, require_approval: 0 } satisfies Record<Effect, 0>);
+const RECORD_TYPES = Object.keys({ syscall: 0, spawn: 0, exit: 0, signal: 0, approval: 0, checkpoint: 0, policy: 0, auth: 0, limit: 0 } satisfies Record<DecisionInput['type'], 0>);
+const decisionOption = () => new Option('--decision <effect>', 'only records with this decision').choices(DECISIONS);
 
 const program = new Command('agentctl').description('Operate the agent kernel').showHelpAfterError();
 const done = async (status: number | Promise<number>) => {
@@ -84,7 +95,7 @@ connected(program.command('deny').description('deny a pending request').argument
   async (id: string, o: Conn & { reason?: string; as?: string }) => done((await daemon()).answer(o, id, false, o.reason, o.as)),
 );
 connected(
-  program.command('logs').description('decision records from agentd; -f follows live').option('-f, --follow', 'follow new records (server-sent events)').option('--agent <id>').option('--decision <effect>').option('--syscall <name>').option('--limit <n>', 'last N records (default 100)').option('--after <seq>', 'the first records after this sequence number (page forward, or resume a follower)'),
+  program.command('logs').description('decision records from agentd; -f follows live').option('-f, --follow', 'follow new records (server-sent events)').option('--agent <id>').addOption(decisionOption()).option('--syscall <name>').option('--limit <n>', 'last N records (default 100)').option('--after <seq>', 'the first records after this sequence number (page forward, or resume a follower)'),
   'agentctl logs -f --decision deny',
 ).action(async (o: Conn & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string; after?: string }) => done((await daemon()).logs(o)));
 connected(program.command('checkpoint').description("checkpoint a process's agent memory").argument('<pid>'), 'agentctl checkpoint 42').action(async (pid: string, o: Conn) => done((await daemon()).checkpoint(o, pid)));
@@ -105,6 +116,12 @@ connected(
 connected(principal.command('ls').alias('list').description('list agent credentials (never their tokens)'), 'agentctl principal ls --json').action(async (o: Conn) => done((await principals()).list(o)));
 connected(principal.command('revoke').description('revoke an agent credential: its token is refused from the next request on').argument('<name>'), 'agentctl principal revoke report-bot').action(
   async (name: string, o: Conn) => done((await principals()).revoke(o, name)),
+);
+const tool = program.command('tools').description("agentd's tools and the pins of upstream MCP tools (operator only)");
+const tools = () => import('./commands/tools.ts');
+connected(tool.command('ls', { isDefault: true }).alias('list').description('list the tools: name, source, risk, pin (pinned, or HELD: its description changed since it was approved)'), 'agentctl tools ls').action(async (o: Conn) => done((await tools()).list(o)));
+connected(tool.command('approve').description('pin what a held upstream tool says now and offer it again (recorded)').argument('<name>').option('--as <name>', 'a display name, recorded after the principal'), 'agentctl tools approve mcp.memory.create_entities').action(
+  async (name: string, o: Conn & { as?: string }) => done((await tools()).approve(o, name)),
 );
 const vfs = program.command('vfs').description("look into a process's agent tree");
 connected(vfs.command('ls').argument('<pid>').argument('[path]', 'relative to /agent/<id>'), 'agentctl vfs ls 42 mem/episodic').action(async (pid: string, path: string | undefined, o: Conn) => done((await daemon()).vfsLs(o, pid, path)));
@@ -138,8 +155,8 @@ audit
   .argument('<file>', 'JSONL decision log')
   .option('--agent <id>', 'only this agent')
   .option('--syscall <name>', 'only this syscall, e.g. SYS_OPEN')
-  .option('--decision <effect>', 'allow, deny or require_approval')
-  .option('--type <type>', 'syscall, spawn, exit, signal or approval')
+  .addOption(decisionOption())
+  .addOption(new Option('--type <type>', 'only records of this type').choices(RECORD_TYPES))
   .option('--since <time>', 'ISO time or ms since the epoch (inclusive)')
   .option('--until <time>', 'ISO time or ms since the epoch (exclusive)')
   .option('--json', 'one JSON record per line')

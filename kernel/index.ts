@@ -15,3 +15,4 @@ export type { JsonValue } from '../syscalls/schema.ts';
 export { buildRegistry, defaultRegistry, loadToolsConfig, parseToolsConfig, ToolsConfigError, type ToolsConfig } from './tools/config.ts';
 export type { ExitReason, ExitRecord, ProcessInfo, ProcessState } from './process.ts';
 export { ERRNO, KernelError, type Errno } from '../syscalls/errno.ts';
+export { OtelTelemetry, type TelemetryOptions } from './telemetry/otel.ts';

@@ -1,5 +1,6 @@
 /** ServiceContext is what every route module of agentd shares. */
 import type { ClusterNode } from '../cluster/node.ts';
+import { KernelError } from '../../syscalls/errno.ts';
 import type { Kernel } from '../kernel.ts';
 import type { FileDecisionLog } from '../recorder/file-log.ts';
 import type { AgentdConfig } from './config.ts';
@@ -7,6 +8,7 @@ import type { Metrics } from './metrics.ts';
 import type { OutputBuffers } from './output.ts';
 import type { PrincipalStore } from './principals.ts';
 import type { RefusalLog } from './refusals.ts';
+import type { ToolPins } from '../tools/tool-pins.ts';
 
 export interface ServiceContext {
   readonly kernel: Kernel;
@@ -20,6 +22,8 @@ export interface ServiceContext {
   readonly refusals: RefusalLog;
   /** Set when this agentd is a node of a cluster: the directory, relays and shared policy (kernel/cluster). */
   readonly cluster?: ClusterNode;
+  /** What each upstream MCP tool was approved to say about itself (kernel/tools/tool-pins.ts). */
+  readonly pins: ToolPins;
   /** False once shutdown has begun: /readyz fails and no new work is taken. */
   accepting: boolean;
 }
@@ -36,3 +40,11 @@ export const PID_PARAMS = {
   required: ['pid'],
   properties: { pid: { type: 'integer', minimum: 1 } },
 } as const;
+
+/**
+ * noProcess is the ESRCH for a pid this node does not hold: never spawned, or
+ * exited and reaped once `retention.exited_ms` had passed (its output with it).
+ */
+export function noProcess(pid: number, config: Pick<AgentdConfig, 'retention'>): KernelError {
+  return new KernelError('ESRCH', `no process ${pid} (agentd keeps an exited process and its output ${config.retention.exitedMs} ms: retention.exited_ms)`);
+}

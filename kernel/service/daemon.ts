@@ -3,7 +3,8 @@
  * decision log, approvals answered through the API (or automatically), the
  * HTTP API on loopback, and the token and URL files agentctl reads.
  * stop(): refuse new work, SIGTERM every agent, wait the grace period,
- * SIGKILL the rest, close the server, flush and close the recorder.
+ * SIGKILL the rest, close the server, flush and close the recorder, remove
+ * the URL file and release the state dir.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -17,7 +18,9 @@ import { buildProgramFile } from '../program-build.ts';
 import type { Program } from '../program.ts';
 import { FileDecisionLog } from '../recorder/file-log.ts';
 import { openSharedStorage } from './shared-storage.ts';
+import { OtelTelemetry } from '../telemetry/otel.ts';
 import { buildRegistry, parseToolsConfig } from '../tools/config.ts';
+import { PINS_FILE, ToolPins } from '../tools/tool-pins.ts';
 import type { AgentdConfig } from './config.ts';
 import type { ServiceContext } from './context.ts';
 import { Metrics } from './metrics.ts';
@@ -25,6 +28,7 @@ import { OutputBuffers } from './output.ts';
 import { principalsFile, PrincipalStore } from './principals.ts';
 import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
+import { lockStateDir, type StateLock } from './state-lock.ts';
 import { ensureToken } from './token.ts';
 
 export interface Daemon {
@@ -40,8 +44,24 @@ export function urlFile(stateDir: string): string {
   return join(stateDir, 'agentd.url');
 }
 
+/**
+ * startDaemon creates the state dir if need be and locks it for this
+ * process before it reads or writes anything in it. Throws StateDirBusy
+ * (state-lock.ts) when another agentd runs on the same state dir; on any
+ * failure to start, the lock is released again.
+ */
 export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const lock = await lockStateDir(config.stateDir);
+  try {
+    return await startLocked(config, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemon> {
   const token = ensureToken(config.tokenFile);
   const principals = PrincipalStore.open(principalsFile(config.stateDir), token);
   const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
@@ -49,6 +69,10 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
   for (const [name, path] of Object.entries(config.programs)) programs[name] = await buildProgramFile(path);
   const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile)] });
   const log = new FileDecisionLog(config.logFile, { durable: config.durable, segmentBytes: config.segmentBytes });
+  // Upstream tools are checked against what the operator approved them to say (pinned on first use).
+  const pins = new ToolPins(join(config.stateDir, PINS_FILE), tools, log);
+  pins.review();
+  const telemetry = config.telemetry === undefined ? undefined : new OtelTelemetry({ endpoint: config.telemetry.endpoint, headers: config.telemetry.headers, serviceName: config.telemetry.serviceName, exportIntervalMs: config.telemetry.exportIntervalMs });
   // With redis: the node's decision stream beside the file log, and the mounts on Redis.
   const shared = openSharedStorage({ redis: config.redis, mounts: config.mounts, stream: config.logStream }, log);
   const metrics = new Metrics();
@@ -74,6 +98,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     stdout: () => {},
     stderr: () => {},
     observeSyscall: (name, seconds) => metrics.syscallSeconds.observe({ syscall: name }, seconds),
+    ...(telemetry !== undefined ? { telemetry } : {}),
   });
   metrics.watch(kernel);
   if (cluster !== undefined) {
@@ -86,7 +111,7 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
     log.record({ type: 'approval', pid: 0, agentId: e.approval.agentId, detail: `${verdict} ${e.approval.syscall} (${e.approval.id}) by ${e.answer.approver}: ${e.answer.reason}` });
   });
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
-  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, accepting: true, ...(cluster !== undefined ? { cluster } : {}) };
+  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, accepting: true, ...(cluster !== undefined ? { cluster } : {}) };
   const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');
@@ -128,12 +153,14 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
       await Promise.race([Promise.all(live.map((p) => kernel.get(p.pid)?.exited)), new Promise((r) => (graceTimer = setTimeout(r, config.termGraceMs + 1000)))]);
       clearTimeout(graceTimer);
       await kernel.shutdown();
+      await telemetry?.shutdown();
       await cluster?.stop();
       await server.close();
       await tools.close();
       await shared.close();
       log.close();
       rmSync(urlFile(config.stateDir), { force: true });
+      lock.release();
     })());
   return { url, kernel, server, stop };
 }

@@ -4,13 +4,16 @@
  * of them may call it (kernel/service/access.ts; 401 and 403 are counted
  * and sampled into the decision log), bodies are validated by their JSON
  * Schemas, and the OpenAPI document generated from those schemas is served
- * at /openapi.json.
+ * at /openapi.json. While it serves, every process of this node that ends
+ * is one line on agentd's stdout (kernel/service/exit-log.ts).
  */
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { guard, OPEN_TO_AGENTS } from './access.ts';
 import type { ServiceContext } from './context.ts';
+import { logExits } from './exit-log.ts';
+import { validationMessage } from './errors.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { decisionRoutes } from './routes/decisions.ts';
@@ -19,14 +22,17 @@ import { mcpRoutes } from './routes/mcp.ts';
 import { policyRoutes } from './routes/policy.ts';
 import { principalRoutes } from './routes/principals.ts';
 import { processRoutes } from './routes/processes.ts';
+import { toolRoutes } from './routes/tools.ts';
 import { vfsRoutes } from './routes/vfs.ts';
 
 export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
+  // A request that fails its schema is 400 with one line naming each field at fault (validationMessage).
+  const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024, schemaErrorFormatter: (errors, part) => new Error(validationMessage(part, errors)) });
   // A JSON body is checked as sent: `"agent": 5` is a wrong type, not the string "5".
   // Path and query parameters arrive as text and are coerced to their schema's types.
-  const bodies = new Ajv({ strict: false, allErrors: false, coerceTypes: false, allowUnionTypes: true });
-  const texts = new Ajv({ strict: false, allErrors: false, coerceTypes: 'array', allowUnionTypes: true });
+  // `verbose` lets an unknown property's error list the known ones.
+  const bodies = new Ajv({ strict: false, allErrors: false, coerceTypes: false, allowUnionTypes: true, verbose: true });
+  const texts = new Ajv({ strict: false, allErrors: false, coerceTypes: 'array', allowUnionTypes: true, verbose: true });
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : texts).compile(schema));
 
   await app.register(swagger, {
@@ -45,7 +51,10 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   });
 
   guard(app, ctx);
+  // agentd's own log is its stdout (bin/commands/serve.ts); the lines of the processes that end during shutdown come before `agentd: stopped`.
+  const exits = logExits({ appended: ctx.log.appended, get: (pid) => ctx.kernel.get(pid) }, (line) => process.stdout.write(line));
   app.addHook('onClose', (_app, done) => {
+    exits.unsubscribe();
     ctx.refusals.close();
     done();
   });
@@ -75,6 +84,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   clusterRoutes(app, ctx);
   principalRoutes(app, ctx);
   mcpRoutes(app, ctx);
+  toolRoutes(app, ctx);
   await app.ready();
   return app;
 }
