@@ -27,35 +27,57 @@ function accessOf(point: PolicyPoint, args: Readonly<Record<string, unknown>>): 
   return point.access === 'by-flags' ? (args.flags === 'r' ? 'read' : 'write') : point.access;
 }
 
-/** requestFor builds the authorizer's question from the row's policy point; a path is resolved once, here. */
+/** RequestBuilder makes the authorizer's question for one call of a row (a path is resolved once, here). */
+type RequestBuilder = (base: AccessRequest, ctx: SyscallContext, args: Record<string, unknown>) => AccessRequest;
+
+const pathRequest: RequestBuilder = (base, ctx, args) => {
+  const path = ctx.fs.resolve(args.path as string);
+  args.path = path;
+  return { ...base, path };
+};
+
+const toolRequest: RequestBuilder = (base, ctx, args) => {
+  // Policy sees the tool's own arguments (so `args` patterns name them) and the guarded flows the call would make.
+  // Arguments that are not an object (no tool schema accepts them) are still visible to patterns, as `args`.
+  const tool = args.tool as string;
+  const toolArgs = args.args as JsonValue;
+  const flows = ctx.tools.flows(tool, toolArgs);
+  const isObject = toolArgs !== null && typeof toolArgs === 'object' && !Array.isArray(toolArgs);
+  const own = isObject ? (toolArgs as Record<string, unknown>) : toolArgs === null ? NO_ARGS : { args: toolArgs };
+  return { ...base, tool, args: own, ...(flows.length > 0 ? { flows } : {}) };
+};
+
+const programRequest: RequestBuilder = (base, ctx, args) => {
+  // A registered program is named; anything else is a file of the VFS, read to run it: authorized like SYS_OPEN's read.
+  const program = args.program as string;
+  if (ctx.registeredProgram(program)) return base;
+  const path = ctx.fs.resolve(program);
+  args.program = path;
+  return { ...base, path, pathAccess: 'read' as const };
+};
+
+const plainRequest: RequestBuilder = (base) => base;
+
+/**
+ * Each row's request builder, chosen once when the module loads: the match
+ * is exhaustive over the policy points (a new kind of resource fails to
+ * compile until it has a builder), and a call pays a lookup, not a match.
+ */
+const REQUEST_BY_NR: readonly (RequestBuilder | undefined)[] = ROW_BY_NR.map((row) =>
+  row === undefined
+    ? undefined
+    : match(row.policy.resource)
+        .with('path', () => pathRequest)
+        .with('tool', () => toolRequest)
+        .with('program', () => programRequest)
+        .with('fd', 'self', 'process', () => plainRequest)
+        .exhaustive(),
+);
+
+/** requestFor builds the authorizer's question from the row's policy point. */
 function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unknown>): AccessRequest {
   const base = { pid: ctx.pid, agentId: ctx.agentId, identity: ctx.identity, syscall: row.name, access: accessOf(row.policy, args), args };
-  return match(row.policy.resource)
-    .with('path', () => {
-      const path = ctx.fs.resolve(args.path as string);
-      args.path = path;
-      return { ...base, path };
-    })
-    .with('tool', () => {
-      // Policy sees the tool's own arguments (so `args` patterns name them) and the guarded flows the call would make.
-      // Arguments that are not an object (no tool schema accepts them) are still visible to patterns, as `args`.
-      const tool = args.tool as string;
-      const toolArgs = args.args as JsonValue;
-      const flows = ctx.tools.flows(tool, toolArgs);
-      const isObject = toolArgs !== null && typeof toolArgs === 'object' && !Array.isArray(toolArgs);
-      const own = isObject ? (toolArgs as Record<string, unknown>) : toolArgs === null ? NO_ARGS : { args: toolArgs };
-      return { ...base, tool, args: own, ...(flows.length > 0 ? { flows } : {}) };
-    })
-    .with('program', () => {
-      // A registered program is named; anything else is a file of the VFS, read to run it: authorized like SYS_OPEN's read.
-      const program = args.program as string;
-      if (ctx.registeredProgram(program)) return base;
-      const path = ctx.fs.resolve(program);
-      args.program = path;
-      return { ...base, path, pathAccess: 'read' as const };
-    })
-    .with('fd', 'self', 'process', () => base)
-    .exhaustive();
+  return REQUEST_BY_NR[row.nr]!(base, ctx, args);
 }
 
 function decide(services: KernelServices, request: AccessRequest, counting: boolean): Decision {
@@ -77,12 +99,25 @@ function settle(value: unknown): Reply {
   return { later: value.then((v: unknown) => ({ v }), fault) };
 }
 
+/** Runner runs one allowed call of a row. */
+type Runner = (ctx: SyscallContext, args: Decoded<Schema>, call: CallScope) => Reply;
+
+/** Each row's runner, chosen once when the module loads (exhaustive over implementation kinds, as REQUEST_BY_NR is over resources). */
+const RUNNER_BY_NR: readonly (Runner | undefined)[] = ROW_BY_NR.map((row) =>
+  row === undefined
+    ? undefined
+    : match(row.impl as AnyRow['impl'])
+        .with({ kind: 'handler' }, (impl): Runner => {
+          const handler = impl.run as (c: SyscallContext, a: Decoded<Schema>, s: CallScope) => unknown;
+          return (ctx, args, call) => settle(handler(ctx, args, call));
+        })
+        .with({ kind: 'enosys' }, (impl): Runner => () => ({ errno: 'ENOSYS' as const, message: `${row.name} is not implemented yet (${impl.until})` }))
+        .exhaustive(),
+);
+
 function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>, call: CallScope): Reply {
   try {
-    return match(row.impl as AnyRow['impl'])
-      .with({ kind: 'handler' }, (impl) => settle((impl.run as (c: SyscallContext, a: Decoded<Schema>, s: CallScope) => unknown)(ctx, args, call)))
-      .with({ kind: 'enosys' }, (impl) => ({ errno: 'ENOSYS' as const, message: `${row.name} is not implemented yet (${impl.until})` }))
-      .exhaustive();
+    return RUNNER_BY_NR[row.nr]!(ctx, args, call);
   } catch (err) {
     return fault(err);
   }
@@ -216,18 +251,34 @@ function decided(services: KernelServices, ctx: SyscallContext, row: AnyRow, raw
       args,
     });
     if (span !== undefined) describeDecision(span, request, decision, seq);
-    return match(decision.effect)
-      .with('allow', (): Reply => afterRecorded(services, ctx, seq, request.access, () => runTraced(row, ctx, args as Decoded<Schema>, call, request, span)))
-      .with('deny', (): Reply => {
-        if (decision.onViolation !== undefined) ctx.violation(decision.onViolation, `${row.name} denied by ${decision.rule}`);
-        return { errno: 'EACCES', message: `${row.name} denied by ${decision.rule}: ${decision.reason}` };
-      })
-      .with('require_approval', (): Reply => ({ later: awaitApproval(services, ctx, row, args as Decoded<Schema>, request, decision, call, span) }))
-      .exhaustive();
+    return ON_EFFECT[decision.effect]({ services, ctx, row, args: args as Decoded<Schema>, request, decision, seq, call, span });
   } catch (err) {
     return fault(err);
   }
 }
+
+/** Decided is one call once its decision is recorded. */
+interface Decided {
+  readonly services: KernelServices;
+  readonly ctx: SyscallContext;
+  readonly row: AnyRow;
+  readonly args: Decoded<Schema>;
+  readonly request: AccessRequest;
+  readonly decision: Decision;
+  readonly seq: number;
+  readonly call: CallScope;
+  readonly span: TraceSpan | undefined;
+}
+
+/** What each effect does: a record over every effect, so a new effect fails to compile until it is handled here. */
+const ON_EFFECT: { readonly [E in Decision['effect']]: (d: Decided) => Reply } = {
+  allow: (d) => afterRecorded(d.services, d.ctx, d.seq, d.request.access, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
+  deny: (d) => {
+    if (d.decision.onViolation !== undefined) d.ctx.violation(d.decision.onViolation, `${d.row.name} denied by ${d.decision.rule}`);
+    return { errno: 'EACCES', message: `${d.row.name} denied by ${d.decision.rule}: ${d.decision.reason}` };
+  },
+  require_approval: (d) => ({ later: awaitApproval(d.services, d.ctx, d.row, d.args, d.request, d.decision, d.call, d.span) }),
+};
 
 /**
  * checkPolicy answers SYS_CHECKPOLICY: would syscall `name` with `args` be
