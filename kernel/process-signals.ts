@@ -6,13 +6,13 @@
  * a handled signal runs the agent's handler at the next syscall boundary, or
  * at once if the agent is idle; otherwise the default action runs. A mask
  * holds SIGSTOP only against other processes: an operator's SIGSTOP acts, and
- * only an operator's SIGCONT ends it. SIGTERM
- * that is not ignored escalates to SIGKILL after the grace period. Every
+ * only an operator's SIGCONT ends it. A signal the table marks `graceKill`
+ * (SIGTERM) that is not ignored escalates to SIGKILL after the grace period. Every
  * outcome is published on the process's stream and the kernel-wide stream.
  */
 import type { Subject } from 'rxjs';
 import type { Outcome, SignalEvent } from '../signals/signal-state.ts';
-import { SIGNALS, type SignalName } from '../signals/signal-table.ts';
+import { type DefaultAction, SIGNALS, type SignalName } from '../signals/signal-table.ts';
 import type { Process } from './process.ts';
 
 /** SignalHost is what delivery needs from the kernel. */
@@ -48,13 +48,34 @@ function actAndPublish(host: SignalHost, proc: Process, signal: SignalName, send
   return outcome;
 }
 
-/** act carries out a deliverable signal's action; 'terminated' leaves the ending to the caller. */
-function act(host: SignalHost, proc: Process, signal: SignalName, fromOperator: boolean): Outcome {
-  const spec = SIGNALS[signal];
-  if (spec.action === 'stop') {
+/** A default action carried out on `proc`; 'terminated' leaves the ending to the caller. */
+type ActionRun = (host: SignalHost, proc: Process, fromOperator: boolean) => Outcome;
+
+/** DEFAULT_ACTIONS: one implementation per default action of the signal table; a new action fails to compile until it has one. */
+const DEFAULT_ACTIONS: { readonly [A in DefaultAction]: ActionRun } = {
+  stop: (_host, proc, fromOperator) => {
     proc.stop(fromOperator);
     return 'stopped';
-  }
+  },
+  continue: (_host, proc) => resume(proc),
+  terminate: () => 'terminated',
+  checkpoint: (host, proc) => {
+    host.checkpoint(proc);
+    return 'checkpointed';
+  },
+};
+
+/** resume takes `proc` out of a stop and runs what waited (SIGCONT's action). */
+function resume(proc: Process): Outcome {
+  proc.signals.clear('SIGSTOP');
+  const wasStopped = proc.stopped;
+  proc.resume();
+  kick(proc);
+  return wasStopped ? 'continued' : 'ignored';
+}
+
+/** act carries out a deliverable signal: the agent's handler or ignore (catchable signals only), else the signal's default action. */
+function act(host: SignalHost, proc: Process, signal: SignalName, fromOperator: boolean): Outcome {
   const disposition = proc.signals.disposition(signal);
   if (disposition === 'ignore') return 'ignored';
   if (disposition === 'handle') {
@@ -62,11 +83,7 @@ function act(host: SignalHost, proc: Process, signal: SignalName, fromOperator: 
     kick(proc);
     return 'delivered';
   }
-  if (spec.action === 'checkpoint') {
-    host.checkpoint(proc);
-    return 'checkpointed';
-  }
-  return 'terminated';
+  return DEFAULT_ACTIONS[SIGNALS[signal].action](host, proc, fromOperator);
 }
 
 /** kick runs queued handlers now if the program is idle (not stopped, not in a syscall, not running). */
@@ -93,13 +110,9 @@ export function sendSignal(host: SignalHost, proc: Process, signal: SignalName, 
   if (spec.action === 'continue') {
     // What an operator stopped, only an operator resumes: a parent cannot SIGCONT its child out of an operator's SIGSTOP.
     if (typeof sender === 'number' && proc.stoppedByOperator) return publish(host, proc, sender, signal, 'ignored');
-    proc.signals.clear('SIGSTOP');
-    const wasStopped = proc.stopped;
-    proc.resume();
-    kick(proc);
-    return publish(host, proc, sender, signal, wasStopped ? 'continued' : 'ignored');
+    return publish(host, proc, sender, signal, resume(proc));
   }
-  if (signal === 'SIGTERM' && proc.signals.disposition('SIGTERM') !== 'ignore') {
+  if (spec.graceKill && proc.signals.disposition(signal) !== 'ignore') {
     proc.addTimer(host.termGraceMs, () => {
       if (proc.exit === undefined) sendSignal(host, proc, 'SIGKILL', `SIGTERM grace period (${host.termGraceMs} ms)`);
     });

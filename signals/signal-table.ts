@@ -1,18 +1,22 @@
 /**
- * The seed signal table: numbers are fixed here once. `maskable` says whether
+ * The seed signal table: numbers are fixed here once. `action` is the
+ * default action (kernel/process-signals.ts has one implementation per
+ * action, checked exhaustive by the compiler); `maskable` says whether
  * sigprocmask can hold the signal pending; `catchable` whether an agent may
- * install a handler for it or ignore it. Death by signal N exits 128 + N.
+ * install a handler for it or ignore it; `graceKill`, that unless ignored it
+ * turns into SIGKILL after the kernel's grace period. Death by signal N exits
+ * 128 + N.
  */
 export const SIGNALS = {
-  SIGSTOP: { nr: 1, action: 'stop', maskable: true, catchable: false },
-  SIGCONT: { nr: 2, action: 'continue', maskable: true, catchable: false },
-  SIGINT: { nr: 3, action: 'terminate', maskable: true, catchable: true },
-  SIGKILL: { nr: 4, action: 'terminate', maskable: false, catchable: false },
-  SIGTERM: { nr: 5, action: 'terminate', maskable: true, catchable: true },
-  SIGUSR1: { nr: 6, action: 'checkpoint', maskable: true, catchable: true },
-  SIGPOLICY: { nr: 8, action: 'terminate', maskable: false, catchable: false },
-  SIGTRUST: { nr: 9, action: 'terminate', maskable: false, catchable: false },
-} as const;
+  SIGSTOP: { nr: 1, action: 'stop', maskable: true, catchable: false, graceKill: false },
+  SIGCONT: { nr: 2, action: 'continue', maskable: true, catchable: false, graceKill: false },
+  SIGINT: { nr: 3, action: 'terminate', maskable: true, catchable: true, graceKill: false },
+  SIGKILL: { nr: 4, action: 'terminate', maskable: false, catchable: false, graceKill: false },
+  SIGTERM: { nr: 5, action: 'terminate', maskable: true, catchable: true, graceKill: true },
+  SIGUSR1: { nr: 6, action: 'checkpoint', maskable: true, catchable: true, graceKill: false },
+  SIGPOLICY: { nr: 8, action: 'terminate', maskable: false, catchable: false, graceKill: false },
+  SIGTRUST: { nr: 9, action: 'terminate', maskable: false, catchable: false, graceKill: false },
+} as const satisfies Record<`SIG${string}`, { nr: number; action: 'stop' | 'continue' | 'terminate' | 'checkpoint'; maskable: boolean; catchable: boolean; graceKill: boolean }>;
 
 export type SignalName = keyof typeof SIGNALS;
 export type DefaultAction = (typeof SIGNALS)[SignalName]['action'];
