@@ -64,7 +64,7 @@ function connected(command: Command, example: string): Command {
 type Conn = ConnectOptions;
 
 connected(program.command('ps').description('list processes (through a cluster node: every node\'s, with a NODE column)'), 'agentctl ps --json').action(async (o: Conn) => done((await daemon()).ps(o)));
-connected(program.command('nodes').description('the cluster as this agentd sees it: Redis health and every node, alive or silent'), 'agentctl nodes').action(async (o: Conn) =>
+connected(program.command('nodes').description('the cluster as this agentd sees it: Redis health and every node, alive, silent or dead (with when last seen)'), 'agentctl nodes').action(async (o: Conn) =>
   done((await import('./commands/cluster.ts')).nodes(o)),
 );
 connected(

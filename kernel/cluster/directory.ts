@@ -7,6 +7,13 @@
  * whichever node beats next: its processes are marked `lost` (never left
  * `running`) and its pending approvals denied. Readers also treat an entry
  * whose node has gone quiet as lost, so `ps` is right before the burial.
+ *
+ * A buried node stays in the node list as `dead`, with when it was last
+ * seen, so the lost processes in `ps` name a node `nodes` still shows: for
+ * DEAD_NODE_KEPT_MS after its last beat (at most the DEAD_NODES_LISTED most
+ * recently seen), or until a node of the same name beats again. A node that
+ * stops cleanly leaves the list at once (`leave`): its processes ended and
+ * left the directory with it, so nothing of it is left to explain.
  */
 import type { ProcessInfo, ProcessState } from '../process.ts';
 import type { RedisHealth } from './health.ts';
@@ -30,10 +37,33 @@ export interface NodeInfo {
   readonly startedAt: number;
 }
 
+/**
+ * NodeState: `alive` beat within the TTL; `silent` has not, and has not
+ * been found dead yet (the next beat of a live node buries it); `dead` was
+ * found dead: its processes are lost and its questions denied.
+ */
+export type NodeState = 'alive' | 'silent' | 'dead';
+
 export interface NodeStatus extends NodeInfo {
+  readonly state: NodeState;
+  /** state is alive. */
   readonly alive: boolean;
-  /** ms since the node's last beat. */
+  /** ms since the node's last beat: how long ago it was last seen. */
   readonly silentMs: number;
+  /** When the node last beat (Redis server time, ms). */
+  readonly lastSeenAt: number;
+}
+
+/** A dead node is listed this long after its last beat, ms; then the next beat forgets it. */
+export const DEAD_NODE_KEPT_MS = 24 * 60 * 60 * 1000;
+
+/** At most this many dead nodes are listed, the most recently seen (the default node id has the pid: a node that crash-loops is a new node each time). */
+export const DEAD_NODES_LISTED = 32;
+
+/** How long dead nodes stay listed (ProcessDirectory's defaults are DEAD_NODE_KEPT_MS and DEAD_NODES_LISTED). */
+export interface DeadNodes {
+  readonly keptMs: number;
+  readonly listed: number;
 }
 
 /** BURY (Lua): marks the processes of the dead nodes in `set` lost and denies their pending approvals. */
@@ -69,26 +99,36 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy. ARGV: node, info,
- * ttl ms, may bury (1/0), approval key prefix. Returns { fresh (1 if this
- * node was not registered: first beat, or it had been buried), policy epoch,
- * buried nodes }.
+ * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead. ARGV: node,
+ * info, ttl ms, may bury (1/0), approval key prefix, dead kept ms, dead
+ * listed. Buries the nodes silent past the TTL (they move from beats to
+ * dead, scored by their last beat) and forgets the dead past their time or
+ * number. Returns { fresh (1 if this node was not registered: first beat,
+ * or it had been buried), policy epoch, buried nodes }.
  */
 const BEAT = `${BURY}
 local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('ZREM', KEYS[6], ARGV[1]) == 1 then fresh = 1 end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 local buried = {}
 if ARGV[4] == '1' then
-  local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]), 'WITHSCORES')
   if #dead > 0 then
     local set = {}
-    for _, n in ipairs(dead) do
+    for i = 1, #dead, 2 do
+      local n = dead[i]
       set[n] = true
       redis.call('ZREM', KEYS[2], n)
-      redis.call('HDEL', KEYS[1], n)
+      redis.call('ZADD', KEYS[6], dead[i + 1], n)
       table.insert(buried, n)
     end
     bury(set, now, KEYS[3], KEYS[4], ARGV[5])
+  end
+  local forget = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[6]))
+  for _, n in ipairs(redis.call('ZRANGE', KEYS[6], 0, -(tonumber(ARGV[7]) + 1))) do table.insert(forget, n) end
+  for _, n in ipairs(forget) do
+    redis.call('ZREM', KEYS[6], n)
+    redis.call('HDEL', KEYS[1], n)
   end
 end
 return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried }`;
@@ -111,15 +151,17 @@ export class ProcessDirectory {
   private readonly health: RedisHealth;
   private readonly self: NodeInfo;
   private readonly ttlMs: number;
+  private readonly dead: DeadNodes;
   /** What this node last wrote for each of its pids, so a beat writes only what changed. */
   private written = new Map<number, string>();
 
-  constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, self: NodeInfo, ttlMs: number) {
+  constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, self: NodeInfo, ttlMs: number, dead: DeadNodes = { keptMs: DEAD_NODE_KEPT_MS, listed: DEAD_NODES_LISTED }) {
     this.redis = redis;
     this.keys = keys;
     this.health = health;
     this.self = self;
     this.ttlMs = ttlMs;
+    this.dead = dead;
   }
 
   get node(): string {
@@ -132,7 +174,8 @@ export class ProcessDirectory {
   }
 
   /**
-   * beat refreshes this node's heartbeat, buries dead nodes (`mayBury`: only
+   * beat refreshes this node's heartbeat, buries dead nodes and forgets old
+   * dead ones (`mayBury`: only
    * once this node has itself been connected for a full TTL, so a Redis
    * that just came back does not bury nodes that have not beaten yet) and
    * writes this node's changed processes (all of them when `full` or when
@@ -141,17 +184,20 @@ export class ProcessDirectory {
   async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
     const [fresh, epoch, buried] = (await this.redis.eval(
       BEAT,
-      5,
+      6,
       this.keys.nodes,
       this.keys.beats,
       this.keys.procs,
       this.keys.approvals,
       this.keys.policy,
+      this.keys.dead,
       this.self.node,
       JSON.stringify(this.self),
       this.ttlMs,
       options.mayBury ? '1' : '0',
       this.keys.approval(''),
+      this.dead.keptMs,
+      this.dead.listed,
     )) as [number, string, string[]];
     await this.write(local, options.full || fresh === 1);
     return { policyEpoch: Number(epoch), buried };
@@ -214,22 +260,26 @@ export class ProcessDirectory {
     return quiet ? { ...entry, state: 'lost' } : entry;
   }
 
-  /** nodes lists the nodes in the directory with how long each has been silent. */
+  /** nodes lists the nodes in the directory, live and dead, with when each was last seen. */
   async nodes(): Promise<NodeStatus[]> {
     this.health.check('cannot list the cluster nodes');
-    const [[, raw], [, beats], [, time]] = (await this.redis.multi().hgetall(this.keys.nodes).zrange(this.keys.beats, 0, '-1', 'WITHSCORES').time().exec()) as [
-      [unknown, Record<string, string>],
-      [unknown, string[]],
-      [unknown, [string, string]],
-    ];
+    const [[, raw], [, beats], [, dead], [, time]] = (await this.redis
+      .multi()
+      .hgetall(this.keys.nodes)
+      .zrange(this.keys.beats, 0, '-1', 'WITHSCORES')
+      .zrange(this.keys.dead, 0, '-1', 'WITHSCORES')
+      .time()
+      .exec()) as [[unknown, Record<string, string>], [unknown, string[]], [unknown, string[]], [unknown, [string, string]]];
     const now = serverMs(time);
-    const last = new Map<string, number>();
-    for (let i = 0; i + 1 < beats.length; i += 2) last.set(beats[i]!, Number(beats[i + 1]));
+    const beating = scores(beats);
+    const buried = scores(dead);
     return Object.values(raw)
       .map((json) => JSON.parse(json) as NodeInfo)
-      .map((info) => {
-        const silentMs = now - (last.get(info.node) ?? 0);
-        return { ...info, alive: silentMs <= this.ttlMs, silentMs };
+      .map((info): NodeStatus => {
+        const lastSeenAt = beating.get(info.node) ?? buried.get(info.node) ?? 0;
+        const silentMs = now - lastSeenAt;
+        const state = !beating.has(info.node) && buried.has(info.node) ? 'dead' : silentMs <= this.ttlMs ? 'alive' : 'silent';
+        return { ...info, state, alive: state === 'alive', silentMs, lastSeenAt };
       })
       .toSorted((a, b) => a.node.localeCompare(b.node));
   }
@@ -237,7 +287,7 @@ export class ProcessDirectory {
   /** leave removes this node from the directory on a clean shutdown (its exited processes go with it). */
   async leave(): Promise<void> {
     const pids = [...this.written.keys()].map(String);
-    const tx = this.redis.multi().hdel(this.keys.nodes, this.self.node).zrem(this.keys.beats, this.self.node);
+    const tx = this.redis.multi().hdel(this.keys.nodes, this.self.node).zrem(this.keys.beats, this.self.node).zrem(this.keys.dead, this.self.node);
     if (pids.length > 0) tx.hdel(this.keys.procs, ...pids);
     await tx.exec();
     this.written.clear();
@@ -249,6 +299,13 @@ export class ProcessDirectory {
     for (let i = 0; i + 1 < beats.length; i += 2) if (now - Number(beats[i + 1]) <= this.ttlMs) alive.add(beats[i]!);
     return alive;
   }
+}
+
+/** scores reads a ZRANGE … WITHSCORES answer as member → score. */
+function scores(flat: readonly string[]): Map<string, number> {
+  const map = new Map<string, number>();
+  for (let i = 0; i + 1 < flat.length; i += 2) map.set(flat[i]!, Number(flat[i + 1]));
+  return map;
 }
 
 function serverMs([seconds, micros]: [string, string]): number {

@@ -1,7 +1,8 @@
 /**
  * ClusterNode makes one agentd a node of a kernel spread over several:
  * pids from a cluster-wide allocator, a process directory every node reads
- * and writes, signals and approval answers relayed to the node that owns
+ * and writes, signals, process calls (output, a look into the agent's
+ * tree, a checkpoint) and approval answers relayed to the node that owns
  * the process, and one policy in force everywhere. It owns the node's two
  * Redis connections (commands, and a subscriber for pub/sub) and their
  * health: while Redis is unreachable every operation here fails closed
@@ -24,6 +25,7 @@ import { ProcessDirectory, type DirectoryEntry, type NodeInfo, type NodeStatus }
 import { RedisHealth } from './health.ts';
 import { PidAllocator } from './pids.ts';
 import { PolicySync } from './policy-sync.ts';
+import { ProcessCalls, type ProcessCall, type ProcessCallKind, type ProcessOperation } from './process-calls.ts';
 import { connectRedis } from '../redis/connect.ts';
 import { ClusterKeys, describe, type RedisClient, type RedisSettings } from './redis.ts';
 import { NodeRpc } from './rpc.ts';
@@ -49,6 +51,8 @@ export class ClusterNode {
   private readonly allocator: PidAllocator;
   private readonly rpc: NodeRpc;
   private readonly relay: ApprovalRelay;
+  private readonly calls: ProcessCalls;
+  private readonly signalCall: ProcessCall<{ signal: SignalName; sender: string }, string>;
   private readonly info: { -readonly [K in keyof NodeInfo]: NodeInfo[K] };
   private readonly directory: ProcessDirectory;
   private policy: PolicySync | undefined;
@@ -78,6 +82,15 @@ export class ClusterNode {
     this.relay = new ApprovalRelay(this.redis, this.keys, this.health, this.rpc, this.id);
     this.info = { node: this.id, url: '', host: hostname(), pid: process.pid, startedAt: Date.now() };
     this.directory = new ProcessDirectory(this.redis, this.keys, this.health, this.info, settings.nodeTtlMs);
+    this.calls = new ProcessCalls({
+      node: this.id,
+      rpc: this.rpc,
+      runs: (pid) => this.kernel?.get(pid) !== undefined,
+      lookup: (pid) => this.shared(`cannot look up pid ${pid}`, () => this.directory.lookup(pid)),
+      shared: (what, run) => this.shared(what, run),
+    });
+    // The owner records who sent a relayed signal, and through which node.
+    this.signalCall = this.calls.define('signal', (pid, { signal, sender }: { signal: SignalName; sender: string }, via) => this.own().kill(pid, signal, via === undefined ? sender : `${sender}@${via}`));
     this.sub.on('message', (channel: string, text: string) => {
       if (channel === this.rpc.channel) this.rpc.receive(text);
       else if (channel === this.keys.policyChannel) this.policy?.seen(Number(text));
@@ -133,10 +146,6 @@ export class ClusterNode {
       refused: (epoch, error) => {
         this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
       },
-    });
-    this.rpc.handle('signal', (body) => {
-      const { pid, signal, sender } = body as { pid: number; signal: SignalName; sender: string };
-      return this.own().kill(pid, signal, sender);
     });
     if (this.health.ready) await this.recover();
   }
@@ -246,16 +255,21 @@ export class ClusterNode {
   }
 
   /**
-   * signal sends `signal` to a process on another node and returns the
-   * outcome its node reports. ESRCH for an unknown, exited or lost pid; EIO
-   * while Redis is away; ETIMEDOUT if the owner does not answer.
+   * signal sends `signal` to a process on any node and returns the outcome
+   * its node reports. ESRCH for an unknown, exited or lost pid; EIO while
+   * Redis is away; ETIMEDOUT if the owner does not answer.
    */
-  async signal(pid: number, signal: SignalName, sender: string): Promise<string> {
-    const entry = await this.process(pid);
-    if (entry.node === this.id) return this.own().kill(pid, signal, sender);
-    if (entry.state === 'lost') throw new KernelError('ESRCH', `process ${pid} was lost with node ${entry.node}`);
-    if (entry.state === 'exited') throw new KernelError('ESRCH', `process ${pid} has exited (on node ${entry.node})`);
-    return this.shared(`cannot relay ${signal} to node ${entry.node}`, () => this.rpc.request<string>(entry.node, 'signal', { pid, signal, sender: `${sender}@${this.id}` }));
+  signal(pid: number, signal: SignalName, sender: string): Promise<string> {
+    return this.signalCall(pid, { signal, sender });
+  }
+
+  /**
+   * processCall makes `local`, an operation on a process of this node, one
+   * callers can use for any pid of the cluster: its node runs it (see
+   * process-calls.ts, where every kind is listed).
+   */
+  processCall<B extends object, A>(kind: ProcessCallKind, local: ProcessOperation<B, A>): ProcessCall<B, A> {
+    return this.calls.define(kind, local);
   }
 
   /** publishPolicy makes `policy` the cluster's; the caller installs it locally after. EIO while Redis is away. */

@@ -35,13 +35,17 @@ export class ClusterKeys {
   constructor(prefix: string) {
     this.tag = `{${prefix}}`;
   }
-  /** hash node id → node info (url, host, pid, startedAt) */
+  /** hash node id → node info (url, host, pid, startedAt): live nodes, and dead ones until they are forgotten */
   get nodes(): string {
     return `${this.tag}:nodes`;
   }
   /** sorted set node id → last beat (Redis server time, ms) */
   get beats(): string {
     return `${this.tag}:beats`;
+  }
+  /** sorted set node id → its last beat, for nodes found dead (they stay listed a while; directory.ts) */
+  get dead(): string {
+    return `${this.tag}:dead`;
   }
   /** hash pid → directory entry (JSON) */
   get procs(): string {

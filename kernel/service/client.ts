@@ -16,6 +16,7 @@ import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
 import type { Grant, PrincipalInfo } from './principals.ts';
 import { readToken } from './token.ts';
 import type { PinState } from '../tools/tool-pins.ts';
+import type { ClusterAnswer } from './routes/cluster.ts';
 
 /** ListedProcess is one row of `ps`: in a cluster it names its node, and a process whose node died is `lost`. */
 export type ListedProcess = Omit<ProcessInfo, 'state'> & { readonly state: ProcessInfo['state'] | 'lost'; readonly node?: string };
@@ -30,15 +31,8 @@ export interface ListedTool {
   readonly pin?: PinState;
 }
 
-/** ClusterView is what GET /v1/cluster answers. */
-export interface ClusterView {
-  readonly node: string;
-  readonly ready: boolean;
-  readonly problem?: string;
-  readonly redis: string;
-  readonly policyEpoch: number;
-  readonly nodes: readonly { node: string; url: string; host: string; pid: number; startedAt: number; alive: boolean; silentMs: number }[];
-}
+/** ClusterView is what GET /v1/cluster answers: this node, and every node listed (alive, silent, or dead for a while). */
+export type ClusterView = ClusterAnswer;
 
 /** WhoAmI is what GET /v1/whoami answers: the operator, or an agent credential and what it was granted. */
 export type WhoAmI = { readonly principal: 'operator' } | ({ readonly principal: 'agent' } & PrincipalInfo);

@@ -61,8 +61,11 @@ describe.skipIf(redis === undefined)('a node killed with SIGKILL', () => {
     const answer = (await b.api('GET', `/v1/approvals/${question}`)).body;
     expect(answer).toMatchObject({ status: 'denied', answer: { approved: false, approver: 'cluster', reason: 'node node-a was lost' } });
     expect(((await b.api('GET', '/v1/approvals')).body as { id: string }[]).some((q) => q.id === question)).toBe(false);
-    const view = (await b.api('GET', '/v1/cluster')).body as { nodes: { node: string }[] };
-    expect(view.nodes.map((n) => n.node)).toEqual(['node-b']);
+    const view = (await b.api('GET', '/v1/cluster')).body as { nodes: { node: string; state: string }[] };
+    expect(view.nodes.map((n) => [n.node, n.state])).toEqual([
+      ['node-a', 'dead'],
+      ['node-b', 'alive'],
+    ]);
   });
 
   it('a node started again under the same name leaves its old processes lost and hands out new pids', async () => {

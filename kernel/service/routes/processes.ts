@@ -1,7 +1,8 @@
-/** Processes: spawn, list, inspect, output, signal, checkpoint. */
+/** Processes: spawn, list, inspect, output, signal, checkpoint. In a cluster, a pid of another node is answered by that node. */
 import type { FastifyInstance } from 'fastify';
 import { parseSignal } from '../../../signals/signal-table.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
+import { atOwner } from '../../cluster/process-calls.ts';
 import { buildProgram } from '../../program.ts';
 import type { ServiceContext } from '../context.ts';
 import { noProcess, PID_PARAMS, PROBLEM } from '../context.ts';
@@ -95,6 +96,16 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     if (proc === undefined) throw noProcess(pid, ctx.config);
     return proc;
   };
+  // Run on the node that runs the pid (relayed like signals), here when agentd runs alone.
+  const output = atOwner(ctx.cluster, 'output', (pid): ProcessOutput => {
+    const exit = find(pid).exit;
+    return { ...ctx.outputs.get(pid), ...(exit !== undefined ? { status: exit.status, exitReason: exit.reason } : {}) };
+  });
+  const checkpoint = atOwner(ctx.cluster, 'checkpoint', (pid) => {
+    const proc = find(pid);
+    if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${proc.pid} has exited`);
+    return kernel.checkpointNow(proc);
+  });
 
   app.get('/v1/processes', { schema: { summary: 'List processes (ps); in a cluster, every node\'s', response: { 200: { type: 'array', items: PROCESS }, '5xx': PROBLEM } } }, async (_req, reply) => {
     if (ctx.cluster === undefined) return kernel.ps();
@@ -140,12 +151,10 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   app.get<{ Params: { pid: number } }>(
     '/v1/processes/:pid/output',
-    { schema: { summary: 'The last 64 KiB the process wrote to stdout and stderr, and once it has exited its status and why', params: PID_PARAMS, response: { 200: OUTPUT, '4xx': PROBLEM } } },
-    (req, reply) => {
+    { schema: { summary: 'The last 64 KiB the process wrote to stdout and stderr, and once it has exited its status and why (in a cluster, asked of the node that runs it)', params: PID_PARAMS, response: { 200: OUTPUT, '4xx': PROBLEM, '5xx': PROBLEM } } },
+    async (req, reply) => {
       try {
-        const exit = find(req.params.pid).exit;
-        const answer: ProcessOutput = { ...ctx.outputs.get(req.params.pid), ...(exit !== undefined ? { status: exit.status, exitReason: exit.reason } : {}) };
-        return answer;
+        return await output(req.params.pid, {});
       } catch (err) {
         return sendError(reply, err);
       }
@@ -177,12 +186,10 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
 
   app.post<{ Params: { pid: number } }>(
     '/v1/processes/:pid/checkpoint',
-    { schema: { summary: 'Checkpoint the agent memory of a process (as SIGUSR1 without a handler)', params: PID_PARAMS, response: { '4xx': PROBLEM } } },
-    (req, reply) => {
+    { schema: { summary: 'Checkpoint the agent memory of a process (as SIGUSR1 without a handler; in a cluster, on the node that runs it)', params: PID_PARAMS, response: { '4xx': PROBLEM, '5xx': PROBLEM } } },
+    async (req, reply) => {
       try {
-        const proc = find(req.params.pid);
-        if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${proc.pid} has exited`);
-        return kernel.checkpointNow(proc);
+        return await checkpoint(req.params.pid, {});
       } catch (err) {
         return sendError(reply, err);
       }
