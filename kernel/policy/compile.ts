@@ -73,7 +73,10 @@ function checkPlaceholders(patterns: readonly string[], at: readonly (string | n
   patterns.forEach((pattern, i) => checkPlaceholder(pattern, [...at, i], expands));
 }
 
-/** pathTest compiles path globs; globs using ${agent} are compiled per agent id and cached. */
+/** Agents whose ${agent} path globs stay compiled, per rule. */
+const PER_AGENT_CACHE = 1024;
+
+/** pathTest compiles path globs; globs using ${agent} are compiled per agent id and cached (the last PER_AGENT_CACHE agents). */
 function pathTest(globs: readonly string[], at: readonly (string | number)[]): (request: PolicyRequest) => boolean {
   checkPlaceholders(globs, at, true);
   globs.forEach((g, i) => guarded([...at, i], () => globTest(g.replaceAll(AGENT_VAR, 'x'))));
@@ -89,7 +92,9 @@ function pathTest(globs: readonly string[], at: readonly (string | number)[]): (
     let test = perAgent.get(request.agentId);
     if (test === undefined) {
       test = anyGlob(templated.map((g) => g.replaceAll(AGENT_VAR, request.agentId)));
-      if (perAgent.size < 10_000) perAgent.set(request.agentId, test);
+      // The most recent agents' automata are kept (a long-running kernel sees agent ids come and go: the oldest goes first).
+      if (perAgent.size >= PER_AGENT_CACHE) perAgent.delete(perAgent.keys().next().value!);
+      perAgent.set(request.agentId, test);
     }
     return test(path);
   };
