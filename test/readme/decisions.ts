@@ -1,0 +1,179 @@
+/**
+ * What test/readme/blocks.test.ts does with each shell block of README.md,
+ * each named by one of its commands as written: run it (with what its
+ * comments claim, the statuses that are not 0, and what the README leaves to
+ * the reader before it) or skip it, with the reason.
+ */
+import { expect } from 'vitest';
+import type { BlockContext, BlockDecision, RunDecision } from './run-block.ts';
+import type { Step } from './shell-session.ts';
+
+/** An agentd is up once it has said where it listens. */
+async function listening(block: BlockContext, step: Pick<Step, 'now'>): Promise<void> {
+  await block.until(() => step.now().stdout.includes('agentd listening on'), `agentd to listen (its stderr: ${JSON.stringify(step.now().stderr)})`);
+}
+
+/** The AI SDK block's one command (three lines). */
+const AI_SDK_AGENT = [
+  'MODEL_BASE_URL=http://127.0.0.1:8080/v1 MODEL_API_KEY=sk-local \\',
+  '  npx agentctl run examples/ai-sdk-agent.ts --manifest examples/ai-sdk-agent.manifest.yaml \\',
+  '  --policy examples/policies/ai-sdk-agent.yaml --tools examples/ai-sdk-agent.tools.yaml -- "what is in my notes?" --stream',
+].join('\n');
+
+/** settles: re-run until it holds, because the agent reaches that point on its own time. */
+const AGENT_PACE = 'the agent gets there on its own time after the line before';
+
+const TOUR: RunDecision = {
+  block: 'npx agentctl spawn examples/tour.ts --agent notes -- "buy milk" "call Alice"',
+  lines: {
+    'node bin/agentd.ts --config examples/agentd.yaml &': {
+      says: "the tour's policy: deleting a note needs an operator",
+      // What the policy does is checked by `approvals` below; the next line waits for agentd as the README says.
+      check: (step, block) => listening(block, step),
+    },
+    'until npx agentctl ps >/dev/null 2>&1; do sleep 0.2; done': { says: 'wait until agentd answers' },
+    'npx agentctl ps': { says: 'PID PPID AGENT STATE SYSCALLS FDS PENDING TREE CPU VFS PROGRAM', prints: ['PID PPID AGENT STATE SYSCALLS FDS PENDING TREE CPU VFS PROGRAM'] },
+    'npx agentctl approvals': {
+      says: 'ap-1  pid 1 notes  SYS_UNLINK /agent/notes/mem/episodic/notes/000.txt …',
+      prints: ['ap-1 pid 1 notes SYS_UNLINK /agent/notes/mem/episodic/notes/000.txt'],
+      settles: AGENT_PACE,
+    },
+    'npx agentctl approve ap-1 --reason "looks fine"': {
+      says: 'or: agentctl deny ap-1; --as alice records "operator (as alice)"',
+      // Alternatives to the line, not what it prints: test/service/principals.test.ts covers --as.
+    },
+    'npx agentctl output 1': {
+      says: 'what the agent printed: wrote 2 notes … deleted 000.txt … waiting for work',
+      prints: ['wrote 2 notes', 'deleted 000.txt', 'waiting for work'],
+      settles: AGENT_PACE,
+    },
+    'npx agentctl logs --decision require_approval': {
+      says: 'decision records; logs -f follows them live (Ctrl-C to stop)',
+      check: (step) => expect(step.stdout).toMatch(/SYS_UNLINK \/agent\/notes\/mem\/episodic\/notes\/000\.txt require_approval/),
+    },
+    'npx agentctl policy set examples/policies/notes.yaml': {
+      says: 'hot reload; an invalid policy is refused and the old one stays',
+      // The refusal is test/service/api.test.ts's; here the replacement.
+      check: (step) => expect(step.stdout).toMatch(/^policy replaced: /),
+    },
+    'npx agentctl audit verify': { says: "the daemon's log; or audit verify FILE", check: (step) => expect(step.stdout).toMatch(/^ok: \d+ records verify/) },
+    'npx agentctl top --once': { says: 'or top: a live view of states, syscall rates, pending approvals' },
+    'npx agentctl kill -TERM 1': {
+      says: "the agent's handler says goodbye; names or numbers: kill -KILL 1, kill -4 1",
+      check: (_step, block) => block.until(async () => (await block.run('npx agentctl output 1')).stdout.includes('SIGTERM: goodbye'), "the agent's goodbye"),
+    },
+    'npx agentctl principal create --agent report-bot --label team=finance': {
+      says: 'a credential for an agent outside the kernel; token shown once',
+      check: (step) => expect(step.stdout).toMatch(/^token \(shown once[^)]*\): \S{32,}$/m),
+    },
+    'npx agentctl principal ls': {
+      says: 'NAME AGENT LABELS CAPABILITIES CREATED (never tokens)',
+      prints: ['NAME AGENT LABELS CAPABILITIES CREATED'],
+      check: (step, block) => {
+        expect(step.stdout).toMatch(/^report-bot\s+report-bot\s+team=finance\s/m);
+        const token = /^token .*: (\S{32,})$/m.exec(block.step('npx agentctl principal create --agent report-bot --label team=finance').stdout)![1]!;
+        expect(step.stdout).not.toContain(token);
+      },
+    },
+    'kill %1': {
+      says: 'SIGTERM: agentd stops cleanly',
+      check: async (_step, block) => expect((await block.run('wait %1')).status).toBe(0),
+    },
+  },
+};
+
+/** Every shell block of the README, named by one of its commands as written. */
+export const DECISIONS: readonly BlockDecision[] = [
+  {
+    block: 'npm ci',
+    skip: 'sets up the checkout: npm ci reinstalls node_modules under whoever else works in it, and npm test runs the whole suite, this file included (.ci/run runs both)',
+  },
+  {
+    block: 'npm pack',
+    skip:
+      'packs (building dist/) and installs into ../try: a minute or more, and it leaves agent-kernel-0.1.0.tgz in the repository root and a folder beside it. ' +
+      'test/package/install.test.ts does the same from scratch folders: npm pack, npm install of the tarball into an empty folder, agentctl run hello.js printing "hello from pid 1"',
+  },
+  {
+    block: 'npx agentctl run examples/hello.ts -- Ada',
+    lines: {
+      'npx agentctl run examples/governed.ts --policy examples/policies/notes.yaml --agent notes --log decisions.jsonl': {
+        says: 'ends with SIGPOLICY (136): its last call is forbidden',
+        status: { is: 136, why: 'examples/governed.ts ends by reading what the policy forbids: SIGPOLICY, 128 + 8' },
+        leaves: ['decisions.jsonl'],
+      },
+    },
+  },
+  {
+    block: AI_SDK_AGENT,
+    before: {
+      why: 'the block needs an OpenAI-compatible server on 127.0.0.1:8080: a scripted stand-in (test/readme/model-stand-in.ts)',
+      async run(block) {
+        const model = await block.start('node test/readme/model-stand-in.ts');
+        await block.until(() => model.now().stdout.includes('model stand-in on 8080'), `the model stand-in (${JSON.stringify(model.now())})`);
+      },
+    },
+    lines: {
+      [AI_SDK_AGENT]: {
+        // What the stand-in answered, through a tool call (generateText) and a stream (--stream).
+        check: (step) => expect(step.stdout).toBe('answer: Your notes say every decision is recorded.\nsteps: 2, tokens: 36\n[Every ][decision, ][recorded.]\n'),
+      },
+    },
+  },
+  {
+    block: 'npx agentctl policy validate examples/policies/notes.yaml',
+    lines: {
+      'npx agentctl policy test examples/policies/notes.test.yaml': { says: 'requests with expected decisions' },
+    },
+  },
+  {
+    block: 'npx agentctl tools',
+    skip: "needs an agentd whose MCP server changed a tool's description since it was pinned, so that there is a HELD tool to approve; test/service/tool-pins.test.ts makes one and approves it with agentctl tools approve",
+  },
+  {
+    block: 'OPENAI_API_KEY=… npx agentctl run examples/research-agent.ts --tools examples/research.agentd.yaml \\\n  --policy examples/policies/research.yaml --manifest examples/research.manifest.yaml --approve=prompt -- "Who was Ada Lovelace?"',
+    skip: 'needs an OpenAI API key (llm.chat calls api.openai.com) and an operator at the approval prompt',
+  },
+  TOUR,
+  {
+    block: 'export AGENT_TOKEN=$(npx agentctl principal create --agent report-bot --label team=finance --token-only)',
+    before: {
+      why: "the block talks to a running agentd under examples/policies/external.yaml (the README's prose names it; the tour's agentd ends with kill %1)",
+      async run(block) {
+        await listening(block, await block.start('node bin/agentd.ts --config examples/agentd.yaml'));
+        await block.run('npx agentctl policy set examples/policies/external.yaml');
+      },
+    },
+    lines: {
+      'npx agentctl policy set examples/policies/external.yaml': { says: "an agentd as in the tour, with the example's policy" },
+      'export AGENT_TOKEN=$(npx agentctl principal create --agent report-bot --label team=finance --token-only)': {
+        // export ends with 0 whatever the command substitution did: the token it holds is the check.
+        check: async (_step, block) => expect((await block.run('printf %s "$AGENT_TOKEN"')).stdout).toMatch(/^\S{32,}$/),
+      },
+      'node examples/external-agent.ts': {
+        says: 'then, as the operator: npx agentctl approvals / approve ap-1',
+        waitsFor: {
+          why: 'the example waits for an operator to answer its email.send question; the comment says how',
+          async meanwhile(job, block) {
+            await block.until(() => job.now().stdout.includes('agentctl approve ap-1'), `the example to ask (it printed ${JSON.stringify(job.now())})`);
+            expect((await block.run('npx agentctl approvals')).stdout).toMatch(/^ap-1 /);
+            await block.run('npx agentctl approve ap-1');
+          },
+        },
+        check: (step: Step) => expect(step.stdout).toContain('approved by operator'),
+      },
+    },
+  },
+  {
+    block: 'npx agentd --config node-a.yaml --port 7070 --state-dir ~/.agentk-a &',
+    skip:
+      'two agentd nodes on the shared Redis: node-a.yaml, node-b.yaml and their policy.yaml exist only as the YAML block above (node-b.yaml as a remark), the state goes to ~/.agentk-a and ~/.agentk-b, and key_prefix prod would be shared with anything else on this Redis. ' +
+      'test/cluster/two-nodes.test.ts covers what it shows: unique pids, ps through either node with NODE, a signal relayed to the owning node, a policy replaced through one node, agentctl nodes',
+  },
+  {
+    block: 'npx agentctl audit verify --redis redis://127.0.0.1:6379 --prefix prod',
+    skip:
+      'reads the decision streams a cluster wrote under prefix prod (the block above); the lines after it are sample output of a broken stream. ' +
+      'test/cluster/shared-storage.test.ts runs agentctl audit verify --redis over two nodes\' streams',
+  },
+];
