@@ -12,6 +12,7 @@ import { programFromSource } from '../kernel/program.ts';
 import type { DecisionInput } from '../syscalls/context.ts';
 import { WEB_GLOBAL_NAMES } from '../userspace/web/names.js';
 import { capture, runAgent, type RunResult } from './helpers.ts';
+import { until } from './until.ts';
 
 const TIMERS = ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask'];
 
@@ -255,7 +256,7 @@ describe('resource attacks end only the attacker', () => {
         console.log('ready'); await new Promise(() => {});`),
       { agentId: 'neighbour', stdout: out.sink, stderr: out.sink },
     );
-    for (let i = 0; i < 1000 && kernel.get(neighbour.pid)?.state !== 'blocked'; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(() => out.text === 'ready\n' && kernel.get(neighbour.pid)?.state === 'blocked', () => `the neighbour to be ready and idle (printed ${JSON.stringify(out.text)})`);
     const hog = kernel.spawn(programFromSource('hog.js', 'const keep = []; while (true) keep.push(new Array(1e5).fill(1));'), { memoryLimitMib: 32 });
     const hogExit = await kernel.wait(hog.pid);
     expect(hogExit.status).toBe(132);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { until } from './until.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
@@ -151,8 +152,9 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   it('an agent idle on a promise that never settles keeps agentctl run running until Ctrl-C (SIGINT: 131)', async () => {
     const file = agentFile('forever.js', "console.log('waiting'); await new Promise(() => {});");
     const forever = agentctl([file]);
+    await until(() => forever.stdout() !== '', 'the agent to print');
     // Started, idle, and still there a second later: an unsettled main with nothing outstanding waits (for a signal).
-    for (let i = 0; i < 1000 && forever.stdout() === ''; i++) await new Promise((r) => setTimeout(r, 20));
+    // No event marks "agentctl decided to wait", so this one waits a fixed second; a pass under load proves less, never a failure.
     await new Promise((r) => setTimeout(r, 1000));
     expect(forever.child.exitCode).toBeNull();
     forever.child.kill('SIGINT');
@@ -166,10 +168,9 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
       "sys.writeFile('mem/working/c.js', 'for (;;) {}');\nconsole.log('child', sys.spawn('mem/working/c.js'));\n",
     );
     const log = join(dir, 'orphan.jsonl');
-    const started = Date.now();
+    // --wall-ms is a backstop: the child ends with its parent (kernel shutdown, below), not at its wall time.
     const out = await run(file, '--log', log, '--wall-ms', '3000');
     expect(out).toMatchObject({ code: 0, stdout: 'child 2\n', stderr: '' });
-    expect(Date.now() - started).toBeLessThan(3000 + 20_000);
     const records = readFileSync(log, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as { type: string; pid?: number; detail?: string });
     expect(records.filter((r) => r.pid === 2).map((r) => [r.type, r.detail])).toEqual([
       ['spawn', '/agent/agent-1/mem/working/c.js (child of pid 1, tree of pid 1)'],
@@ -198,7 +199,7 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   ] as const)('%s from the operator ends a busy agent with %i', async (signal, status) => {
     const file = agentFile(`busy-${signal}.js`, "console.log('ready');\nwhile (true) {}\n");
     const { child, done, stdout } = agentctl([file, '--json']);
-    for (let i = 0; i < 1000 && stdout() === ''; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(() => stdout() !== '', 'the agent to print');
     expect(stdout()).toBe('ready\n');
     child.kill(signal);
     const out = await done;

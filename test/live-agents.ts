@@ -1,8 +1,8 @@
 /**
  * Helpers for tests that steer live agents from the host: start a program
  * without waiting for it, feed it through a pipe the test holds, wait for a
- * condition with a generous hang guard, and shut every kernel down after each
- * test. Real kernel, real isolates: nothing here is a mock.
+ * condition (test/until.ts), and shut every kernel down after each test.
+ * Real kernel, real isolates: nothing here is a mock.
  */
 import { afterEach } from 'vitest';
 import { Kernel, type KernelOptions, type SpawnOptions } from '../kernel/kernel.ts';
@@ -11,14 +11,13 @@ import { Pipe } from '../kernel/pipe.ts';
 import type { Process } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';
 import { capture } from './helpers.ts';
+import { HANG_GUARD_MS, until, within } from './until.ts';
 
 /** A program body that leaves the agent idle for ever: an await that never settles. */
 export const IDLE = 'await new Promise(() => {});';
 
 /** A program body that spins without ever making a syscall. */
 export const SPIN = 'for (;;) {}';
-
-const HANG_GUARD_MS = 15_000;
 
 const kernels: Kernel[] = [];
 
@@ -50,30 +49,9 @@ export function start(kernel: Kernel, source: string, options: SpawnOptions & { 
   return { proc, pid: proc.pid, kernel, stdout: () => out.text, stderr: () => err.text };
 }
 
-/** until polls `condition` until it holds; fails naming `what` after the hang guard. */
-export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = HANG_GUARD_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** exited waits for `agent` to end (with a hang guard) and returns its exit record without reaping it. */
-export async function exited(agent: LiveAgent, timeoutMs = HANG_GUARD_MS): Promise<NonNullable<Process['exit']>> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`pid ${agent.pid} did not exit; stdout: ${agent.stdout()} stderr: ${agent.stderr()}`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([agent.proc.exited, guard]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function exited(agent: LiveAgent, timeoutMs = HANG_GUARD_MS): Promise<NonNullable<Process['exit']>> {
+  return within(agent.proc.exited, () => `pid ${agent.pid} to exit (stdout: ${JSON.stringify(agent.stdout())}, stderr: ${JSON.stringify(agent.stderr())})`, timeoutMs);
 }
 
 /** idle waits until `agent` has run its synchronous part and sits idle (awaiting). */
@@ -83,7 +61,7 @@ export function idle(agent: LiveAgent): Promise<void> {
 
 /** printed waits until the agent's stdout contains `text`. */
 export function printed(agent: LiveAgent, text: string): Promise<void> {
-  return until(() => agent.stdout().includes(text), `pid ${agent.pid} to print ${JSON.stringify(text)} (stdout so far: ${JSON.stringify(agent.stdout().slice(-200))})`);
+  return until(() => agent.stdout().includes(text), () => `pid ${agent.pid} to print ${JSON.stringify(text)} (stdout so far: ${JSON.stringify(agent.stdout().slice(-200))})`);
 }
 
 /** parked waits until the agent sleeps inside a blocking syscall. */

@@ -9,6 +9,7 @@ import type { Process } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';
 import { KernelError } from '../syscalls/errno.ts';
 import { capture, runAgent } from './helpers.ts';
+import { until } from './until.ts';
 
 const BUSY = "console.log('spinning'); while (true) {}";
 const IDLE = "console.log('waiting'); await new Promise(() => {});";
@@ -17,17 +18,6 @@ let resourcesBefore: string[] = [];
 beforeAll(() => {
   resourcesBefore = process.getActiveResourcesInfo();
 });
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** until polls `cond` every few ms; it fails the test if `cond` is not true within 10 s. */
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (cond()) return;
-    await sleep(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** start spawns `source` in `kernel` with captured output. */
 function start(kernel: Kernel, source: string, options: { agentId?: string; filename?: string } = {}): { proc: Process; out: ReturnType<typeof capture> } {
@@ -70,8 +60,8 @@ describe('ps, wait and kill', () => {
     const kernel = new Kernel();
     const busy = start(kernel, BUSY);
     const idle = start(kernel, IDLE);
-    await until('the busy agent to print', () => busy.out.text === 'spinning\n');
-    await until('the idle agent to block', () => stateOf(kernel, idle.proc.pid)?.state === 'blocked');
+    await until(() => busy.out.text === 'spinning\n', 'the busy agent to print');
+    await until(() => stateOf(kernel, idle.proc.pid)?.state === 'blocked', 'the idle agent to block');
     expect(idle.out.text).toBe('waiting\n');
     expect(stateOf(kernel, busy.proc.pid)).toMatchObject({ state: 'running', agentId: `agent-${busy.proc.pid}`, program: 'agent.js', syscalls: 1 });
     expect(stateOf(kernel, busy.proc.pid)?.status).toBeUndefined();
@@ -104,7 +94,7 @@ describe('ps, wait and kill', () => {
   it('SIGKILL ends a busy while(true) loop with status 132, and the kernel keeps going', async () => {
     const kernel = new Kernel();
     const busy = start(kernel, BUSY);
-    await until('the busy agent to print', () => busy.out.text === 'spinning\n');
+    await until(() => busy.out.text === 'spinning\n', 'the busy agent to print');
     kernel.kill(busy.proc.pid, 'SIGKILL');
     const record = await kernel.wait(busy.proc.pid);
     expect(record.status).toBe(132);
@@ -120,7 +110,7 @@ describe('ps, wait and kill', () => {
     const idle = [start(kernel, IDLE), start(kernel, IDLE), start(kernel, BUSY)];
     const done = start(kernel, 'sys.getpid();');
     await done.proc.exited;
-    await until('the idle agents to block', () => idle.slice(0, 2).every(({ proc }) => stateOf(kernel, proc.pid)?.state === 'blocked'));
+    await until(() => idle.slice(0, 2).every(({ proc }) => stateOf(kernel, proc.pid)?.state === 'blocked'), 'the idle agents to block');
     await kernel.shutdown();
     for (const { proc } of idle) expect(proc.exit).toMatchObject({ status: 132, reason: { kind: 'signal', signal: 'SIGKILL', why: expect.stringContaining('kernel shutdown') } });
     expect(done.proc.exit?.status).toBe(0);
@@ -219,10 +209,9 @@ const count = (list: readonly string[]) => list.reduce((m, r) => m.set(r, (m.get
 
 describe('resources', () => {
   it('leaves no more active handles than there were before these tests', async () => {
-    await sleep(20);
-    const after = process.getActiveResourcesInfo();
-    // Every handle still open was open before (a timer of the test runner's own may have ended meanwhile).
+    // Every handle still open was open before (a timer of the test runner's own may have ended meanwhile); one being closed may take a moment.
     const before = count(resourcesBefore);
-    for (const [kind, n] of count(after)) expect(n, kind).toBeLessThanOrEqual(before.get(kind) ?? 0);
+    const extra = () => [...count(process.getActiveResourcesInfo())].filter(([kind, n]) => n > (before.get(kind) ?? 0));
+    await until(() => extra().length === 0, () => `the handles opened by these tests to close (more than before: ${JSON.stringify(extra())})`);
   });
 });

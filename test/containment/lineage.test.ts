@@ -10,7 +10,8 @@ import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { ToolRegistry, type ToolSpec } from '../../kernel/tools/registry.ts';
-import { exited, IDLE, kernelFor, readTree, start } from '../live-agents.ts';
+import { exited, hostPipe, IDLE, idle, kernelFor, printed, readTree, start } from '../live-agents.ts';
+import { until } from '../until.ts';
 
 const BASE_RULES = `
   - { id: own-tree, effect: allow, syscalls: [SYS_OPEN, SYS_STAT, SYS_READDIR, SYS_MKDIR, SYS_UNLINK], paths: ["/agent/\${agent}/**"] }
@@ -97,8 +98,13 @@ describe('children run as their tree\'s agent: per-agent controls hold for the w
     const bomb = "for (let i = 0; i < 8; i++) { try { sys.spawn('bomb'); } catch (e) { console.log(e.errno); break; } } await new Promise(() => {});";
     const kernel = kernelFor({ programs: { bomb: programFromSource('bomb.js', bomb) } });
     const root = start(kernel, bomb, { agentId: 'bomber', limits: { children: 4 } });
-    await new Promise((r) => setTimeout(r, 500));
-    const tree = kernel.ps().filter((p) => p.agentId === 'bomber');
+    // Every bomb has spawned what it could and sits idle: the tree is as large as it will get.
+    const bombs = () => kernel.ps().filter((p) => p.agentId === 'bomber');
+    await until(
+      () => root.stdout().includes('EAGAIN') && bombs().every((p) => kernel.get(p.pid)?.sandbox?.idle === true),
+      () => `the bombs to settle (ps: ${JSON.stringify(bombs().map((p) => [p.pid, p.state]))}, root printed ${JSON.stringify(root.stdout())})`,
+    );
+    const tree = bombs();
     expect(tree).toHaveLength(5);
     expect(tree.every((p) => p.tree?.root === root.pid)).toBe(true);
     expect(root.stdout()).toContain('EAGAIN');
@@ -107,18 +113,24 @@ describe('children run as their tree\'s agent: per-agent controls hold for the w
 
   it('exited children that were not waited for still count: zombies cannot be used to pile up processes', async () => {
     const kernel = kernelFor({ programs: { quick: programFromSource('quick.js', '') } });
+    const input = hostPipe();
     const root = start(
       kernel,
       `const a = sys.spawn('quick'); const b = sys.spawn('quick');
-       const t = Date.now(); while (Date.now() - t < 300) {}
+       console.log('spawned', a, b);
+       sys.read(0);
        let third; try { sys.spawn('quick'); third = 'ok'; } catch (e) { third = e.errno; }
        sys.wait(a); sys.wait(b);
        const fourth = sys.spawn('quick'); sys.wait(fourth);
        console.log(third + ' then ok');`,
-      { limits: { children: 2 } },
+      { limits: { children: 2 }, fds: { stdin: input.stdin } },
     );
+    await printed(root, 'spawned');
+    const [, a, b] = root.stdout().trim().split(' ').map(Number);
+    await until(() => [a, b].every((pid) => kernel.get(pid!)?.state === 'exited'), 'both children to exit, unwaited for');
+    await input.send('go');
     expect(await exited(root)).toMatchObject({ status: 0 });
-    expect(root.stdout()).toBe('EAGAIN then ok\n');
+    expect(root.stdout()).toBe(`spawned ${a} ${b}\nEAGAIN then ok\n`);
   });
 });
 
@@ -139,15 +151,15 @@ describe('a child never outlives its parent into a tree of its own (found by the
 describe("a tree's share of the kernel's time", () => {
   it('calls that cost the kernel a lot (every glob read to the match limit) are refused with EAGAIN once the tree has had its share of the second', async () => {
     const globs = Array.from({ length: 60 }, (_, i) => `  - { id: g${i}, effect: deny, syscalls: [SYS_EXEC], tools: [t], args: [{ arg: x, glob: "*a?*b?*forbidden-${i}*" }] }`).join('\n');
-    const policy = parsePolicy(`version: 1\nrules:${BASE_RULES}  - { id: ask, effect: allow, syscalls: [SYS_CHECKPOLICY] }\n${globs}\n`, 'p.yaml');
+    const policy = parsePolicy(`version: 1\nrules:${BASE_RULES}  - { id: ask, effect: allow, syscalls: [SYS_CHECKPOLICY, SYS_TIMER] }\n${globs}\n`, 'p.yaml');
     const kernel = kernelFor({ policy });
     const hog = start(
       kernel,
       `const x = Array.from({ length: 60 }, (_, i) => 'forbidden-' + i).join(' ').padEnd(8100, 'ab');
        let ok = 0, refused = '';
        for (let i = 0; i < 100000 && !refused; i++) { const r = syscall(SYS.SYS_CHECKPOLICY, 'SYS_EXEC', { tool: 't', args: { x } }); if ('errno' in r) refused = r.errno + ' ' + r.message; else ok++; }
-       // Every call is refused until the second is over, this one too: wait it out.
-       const t = Date.now(); while (Date.now() - t < 1100) {}
+       // Every call is refused until the second is over, this one too: a timer waits for the next second.
+       sys.sleep(0);
        console.log(ok > 0, refused);`,
       { agentId: 'hog', limits: { kernelMsPerSecond: 20 } },
     );
@@ -163,7 +175,7 @@ describe("a tree's share of the kernel's time", () => {
       kernel,
       `let n = 0, refused = '';
        for (; n < 40 && !refused; n++) { try { sys.wait(sys.spawn('quick')); } catch (e) { refused = e.errno; } }
-       const t = Date.now(); while (Date.now() - t < 1100) {}
+       sys.sleep(0); // waits for the next second, where printing is allowed again
        console.log(n, refused);`,
       { agentId: 'looper', limits: { kernelMsPerSecond: 20 } },
     );
@@ -180,7 +192,7 @@ describe('the kernel-wide process cap', () => {
     const kernel = kernelFor({ maxProcesses: 3, programs: { idle: programFromSource('idle.js', IDLE) } });
     start(kernel, IDLE);
     const parent = start(kernel, "try { sys.spawn('idle'); console.log('one'); sys.spawn('idle'); } catch (e) { console.log(e.errno); } await new Promise(() => {});");
-    await new Promise((r) => setTimeout(r, 200));
+    await idle(parent);
     expect(parent.stdout()).toBe('one\nEAGAIN\n');
     expect(() => kernel.spawn(programFromSource('x.js', ''))).toThrow(expect.objectContaining({ errno: 'EAGAIN' }));
     expect(kernel.ps()).toHaveLength(3);

@@ -10,6 +10,7 @@ import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { kernelFor } from '../live-agents.ts';
+import { until } from '../until.ts';
 import { ALLOW_ALL, report } from '../syscalls/harness.ts';
 
 describe('a broken TypeScript program', () => {
@@ -78,9 +79,8 @@ describe('a spawn that fails leaves no tree behind', () => {
         await expect(kernel.spawnAsync(programFromSource('bad.js', 'const x = ;'), { manifest: { id: `broken-${i}` } })).rejects.toMatchObject({ errno: 'ENOEXEC' });
         await expect(kernel.spawnAsync(programFromSource('ok.js', '1'), { manifest: { id: `restored-${i}` }, restore: '/nonexistent' })).rejects.toThrow(/not a checkpoint/);
       }
-      // The trees of the failed spawns are on the retention clock (0 ms): one timer turn and they are gone.
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      expect(kernel.treeCount).toBe(0);
+      // The trees of the failed spawns are on the retention clock (0 ms): gone at its next turn.
+      await until(() => kernel.treeCount === 0, () => `the failed spawns' trees to age out (${kernel.treeCount} left)`);
       const ok = kernel.spawn(programFromSource('ok.js', '1'), { manifest: { id: 'fine' } });
       expect(kernel.treeCount).toBe(1);
       await kernel.wait(ok.pid);

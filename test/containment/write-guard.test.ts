@@ -10,6 +10,7 @@ import { programFromSource } from '../../kernel/program.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { policy } from '../tools/helpers.ts';
 import { report } from '../syscalls/harness.ts';
+import { until } from '../until.ts';
 
 /** An in-kernel tool that declares `code` executed (it only echoes it): the guard does not care what the tool does. */
 const RUNNER: ToolSpec = {
@@ -32,7 +33,7 @@ function guarded(programs: Record<string, string> = {}): Kernel {
   return new Kernel({
     policy: policy(
       "{ id: files, effect: allow, syscalls: [SYS_OPEN, SYS_UNLINK, SYS_MKDIR, SYS_READDIR, SYS_SPAWN, SYS_WAIT], paths: ['/agent/${agent}/**'] }",
-      '{ id: procs, effect: allow, syscalls: [SYS_SPAWN, SYS_WAIT, SYS_SIGNAL] }',
+      '{ id: procs, effect: allow, syscalls: [SYS_SPAWN, SYS_WAIT, SYS_SIGNAL, SYS_PIPE, SYS_TIMER] }',
       '{ id: run, effect: allow, syscalls: [SYS_EXEC], tools: [code.run] }',
     ),
     tools,
@@ -70,12 +71,14 @@ describe('vfs-to-exec, the ways around it', () => {
 
   it('code a child writes through an fd it keeps open is caught when its parent hands the file to the tool (found by the attacker pass: only the caller\'s open fds were flushed)', async () => {
     const kernel = guarded({
-      holder: `const fd = sys.open('mem/payload.txt', 'w'); sys.write(fd, ${JSON.stringify(SCRIPT)}); sys.writeFile('mem/ready', '1'); await new Promise(() => {});`,
+      holder: `const fd = sys.open('mem/payload.txt', 'w'); sys.write(fd, ${JSON.stringify(SCRIPT)}); console.log('ready'); await new Promise(() => {});`,
     });
     const { value } = await report(
       `${TRY}
-       const child = sys.spawn('holder');
-       for (let t = Date.now(); Date.now() - t < 5000; ) { try { sys.readFile('mem/ready'); break; } catch {} }
+       const [r, w] = sys.pipe();
+       const child = sys.spawn('holder', [], { stdout: w });
+       sys.close(w);
+       sys.read(r); // the holder's 'ready': its write is in, the fd still open
        const verdict = tryExec(sys.readFile('mem/payload.txt'));
        sys.kill(child, 'SIGKILL'); sys.wait(child);
        report(verdict);`,
@@ -92,8 +95,8 @@ describe('vfs-to-exec, the ways around it', () => {
        sys.writeFile('mem/big.txt', filler + '\\n' + ${JSON.stringify(SCRIPT)});
        const atOnce = tryExec('unrelated code, never written anywhere');
        let later = atOnce;
-       const until = Date.now() + 5000;
-       while (later !== 38 && Date.now() < until) { const t = Date.now(); while (Date.now() - t < 20) {} later = tryExec('unrelated code, never written anywhere'); }
+       const deadline = Date.now() + 15_000; // a hang guard, not a time limit
+       while (later !== 38 && Date.now() < deadline) { sys.sleep(20); later = tryExec('unrelated code, never written anywhere'); }
        report([later, tryExec(${JSON.stringify(SCRIPT)})]);`,
       { kernel: guarded(), ...CAPS },
     );
@@ -114,8 +117,6 @@ describe('the fingerprint worker is back-pressured (found by the attacker pass: 
     expect(waits.length).toBeGreaterThan(0);
     await Promise.all(waits);
     // The rest of the queue drains too; until it has, checks fail closed.
-    const until = Date.now() + 10_000;
-    while (tracker.wrote('nothing written looks like this sentence at all') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    expect(tracker.wrote('nothing written looks like this sentence at all')).toBe(false);
+    await until(() => !tracker.wrote('nothing written looks like this sentence at all'), 'the fingerprint queue to drain and checks to pass again');
   });
 });

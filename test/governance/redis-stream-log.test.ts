@@ -19,12 +19,14 @@ import { decisionPrefixes, verifyStreams } from '../../kernel/recorder/redis-ver
 import { StreamMirror } from '../../kernel/recorder/stream-mirror.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import type { BackendFile, VfsBackend } from '../../vfs/backend.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
 import { RedisProxy, redisForTests } from '../redis.ts';
+import { hostPipe } from '../live-agents.ts';
 import { report } from '../syscalls/harness.ts';
+import { until } from '../until.ts';
 import { agentctl } from './helpers.ts';
 
 const env = await redisForTests('stream-log');
@@ -180,23 +182,38 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
       await proxy.start();
       const viaProxy = await env!.client(proxy.url(env!.url), 500);
       const log = await RedisStreamLog.open(viaProxy, { prefix, node: nextNode() });
-      const kernel = new Kernel({ recorder: log, stdout: () => {}, stderr: () => {} });
+      // The syscalls recorded, in order: the test sees the agent reach its read of stdin.
+      const recorded: string[] = [];
+      const recorder: DecisionRecorder = {
+        record: (e) => {
+          recorded.push(e.type === 'syscall' ? `${e.pid} ${e.syscall}` : e.type);
+          return log.record(e);
+        },
+        beforeAction: (seq) => log.beforeAction(seq),
+        whenWritten: (seq) => log.whenWritten(seq),
+      };
+      const kernel = new Kernel({ recorder, stdout: () => {}, stderr: () => {} });
       await report(`sys.writeFile('mem/working/before.txt', 'one'); report('ok');`, { kernel, agentId: 'r' });
       await proxy.cut();
-      // While Redis is away the agent cannot even print (a write to fd 1 is an effect too): it looks, waits, then reports.
+      // While Redis is away the agent cannot even print (a write to fd 1 is an effect too): it looks, waits for the test to say
+      // Redis is back, retries printing until it can, then reports.
+      const input = hostPipe();
       const during = report<{ write: string; read: string; exists: string; printed: string }>(
         `const seen = { write: errnoOf(() => sys.writeFile('mem/working/during.txt', 'two')), read: sys.readFile('mem/working/before.txt'), exists: errnoOf(() => sys.stat('mem/working/during.txt')), printed: errnoOf(() => sys.write(1, 'x')) };
-         const until = Date.now() + 3000;
-         while (Date.now() < until && errnoOf(() => sys.write(1, '')) !== 'ok') { const t = Date.now() + 20; while (Date.now() < t); }
+         sys.read(0);
+         const deadline = Date.now() + 15_000; // a hang guard
+         while (Date.now() < deadline && errnoOf(() => sys.write(1, '')) !== 'ok') sys.sleep(20);
          report(seen);`,
-        { kernel, agentId: 'r' },
+        { kernel, agentId: 'r', fds: { stdin: input.stdin } },
       );
-      await new Promise((r) => setTimeout(r, 300));
+      const agent = () => kernel.ps().find((p) => p.agentId === 'r' && p.state !== 'exited');
+      await until(() => agent()?.state === 'blocked' && recorded.at(-1) === `${agent()?.pid} SYS_READ`, () => `the agent to look and wait on stdin (recorded: ${recorded.slice(-5).join(', ')})`);
       expect(log.written).toBeLessThan(log.count);
       await proxy.restore();
+      await input.send('go');
       // The write's open (creating the file) was refused before it happened; reads went on.
       expect((await during).value).toEqual({ write: 'EIO', read: 'one', exists: 'ENOENT', printed: 'EIO' });
-      await vi_waitFor(() => log.written === log.count);
+      await until(() => log.written === log.count, () => `every queued record to land (${log.written} of ${log.count})`);
       const result = (await verifyStreams(client, prefix)).nodes.find((n) => n.node === log.node)!;
       expect(result).toMatchObject({ ok: true, records: log.count, gaps: [] });
       await proxy.cut();
@@ -211,7 +228,7 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
       for (let i = 0; i < 5; i++) log.record(entry(i));
       expect(() => log.record(entry(5))).toThrow(/redis unavailable: 5 decision records wait/);
       await proxy.restore();
-      await vi_waitFor(() => log.written === 5);
+      await until(() => log.written === 5, () => `the five queued records to land (${log.written} written)`);
       expect(log.record(entry(6))).toBe(6);
       await log.flush();
       await proxy.cut();
@@ -258,7 +275,7 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
         expect(value).toBe('still');
         expect(stream.written).toBeLessThan(stream.count);
         await proxy.restore();
-        await vi_waitFor(() => stream.written === stream.count);
+        await until(() => stream.written === stream.count, () => `the stream to catch up (${stream.written} of ${stream.count})`);
         file.close();
         expect(stream.count).toBe(readFileSync(join(dir, 'decisions.jsonl'), 'utf8').trim().split('\n').length);
         expect((await verifyStreams(client, prefix)).nodes.find((n) => n.node === stream.node)).toMatchObject({ ok: true, records: stream.count });
@@ -350,11 +367,3 @@ describe.skipIf(env === undefined)('RedisStreamLog', () => {
     }, 30_000);
   });
 });
-
-async function vi_waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

@@ -61,16 +61,17 @@ describe('catastrophic regexes decide in linear time', () => {
   });
 
   it('through a real kernel: an agent sending the worst input gets its answer at once, and other calls go on', async () => {
-    const kernel = new Kernel({ policy: denyOn('(x+x+)+y') });
-    const started = performance.now();
+    // Each SYS_EXEC's time in ring 0, the decision's included (the isolate's start, which a loaded machine may make slow, is not).
+    const execMs: number[] = [];
+    const kernel = new Kernel({ policy: denyOn('(x+x+)+y'), observeSyscall: (name, seconds) => void (name === 'SYS_EXEC' && execMs.push(seconds * 1000)) });
     const { value } = await report(`
       const evil = 'x'.repeat(${N - 1});
       report({ miss: raw(SYS.SYS_EXEC, 't', evil), hit: raw(SYS.SYS_EXEC, 't', evil + 'y'), long: raw(SYS.SYS_EXEC, 't', 'x'.repeat(60000)), pid: sys.getpid() === sys.pid });
     `, { kernel, manifest: { capabilities: ['tool:t'] } });
-    const elapsed = performance.now() - started;
     // A miss is allowed by 'rest' and reaches the tool registry (no tool 't'); a hit is denied; an input past the limit is denied unread.
     expect(value).toEqual({ miss: { errno: 'ENOENT' }, hit: { errno: 'EACCES' }, long: { errno: 'EACCES' }, pid: true });
-    expect(elapsed).toBeLessThan(HANG_GUARD_MS);
+    expect(execMs).toHaveLength(3);
+    expect(Math.max(...execMs)).toBeLessThan(HANG_GUARD_MS);
   });
 
   it('a policy cannot smuggle in a backtracking-only construct', () => {

@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from '../../kernel/limits.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
-import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, readTree, sleep, SPIN, start } from '../live-agents.ts';
+import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, readTree, SPIN, start } from '../live-agents.ts';
 
 /**
  * withNeighbour starts a well-behaved agent that waits for a line on stdin,
@@ -40,6 +40,20 @@ async function withNeighbour(kernel: Kernel, trip: () => Promise<void>): Promise
 }
 
 const GROW = 'const hoard = []; for (;;) hoard.push(new Array(1e5).fill(1));';
+
+/** The CPU limit of an agent that waits (idle, or asleep in a syscall) while a busy loop uses as much. */
+const WAITING_CPU_MS = 200;
+
+/**
+ * spinPast runs a busy loop with CPU limit `cpuMs` in its own tree until the
+ * watchdog ends it. Started after the agent under test, it spends more than
+ * `cpuMs` of wall time while that agent waits: were waiting counted as CPU
+ * time, the watchdog would have ended the agent first.
+ */
+async function spinPast(kernel: Kernel, cpuMs: number): Promise<void> {
+  const hog = start(kernel, SPIN, { limits: { cpuMs } });
+  expect(await exited(hog)).toMatchObject({ status: 132, reason: { why: expect.stringMatching(/^CPU time limit/) } });
+}
 
 describe('limits that end the process', () => {
   it('heap: an agent growing an array past its heap limit ends with 132, memory limit', async () => {
@@ -85,26 +99,27 @@ describe('limits that end the process', () => {
     expect(exit.syscalls).toBeGreaterThan(0);
   });
 
+  // These two wait for a busy loop to use WAITING_CPU_MS, which leaves room for the agent's own start on a loaded machine.
   it('cpuMs: an idle agent uses no CPU and is not killed', async () => {
     const kernel = kernelFor();
-    const sleeper = start(kernel, IDLE, { limits: { cpuMs: 50 } });
+    const sleeper = start(kernel, IDLE, { limits: { cpuMs: WAITING_CPU_MS } });
     await idle(sleeper);
-    await sleep(200);
+    await spinPast(kernel, WAITING_CPU_MS);
     expect(sleeper.proc.exit).toBeUndefined();
   });
 
   it('cpuMs: time asleep in a blocked syscall is not CPU time: a reader waiting on a pipe is not killed, and its record says so', async () => {
     const kernel = kernelFor();
     const input = hostPipe();
-    const reader = start(kernel, "const got = sys.read(0); console.log(sys.decodeUtf8(got));", { limits: { cpuMs: 50 }, fds: { stdin: input.stdin } });
+    const reader = start(kernel, "const got = sys.read(0); console.log(sys.decodeUtf8(got));", { limits: { cpuMs: WAITING_CPU_MS }, fds: { stdin: input.stdin } });
     await parked(reader);
-    await sleep(250);
+    await spinPast(kernel, WAITING_CPU_MS);
     expect(reader.proc.exit).toBeUndefined();
-    expect(Number(reader.proc.sandbox!.cpuTimeNs) / 1e6).toBeLessThan(50);
+    expect(Number(reader.proc.sandbox!.cpuTimeNs) / 1e6).toBeLessThan(WAITING_CPU_MS);
     await input.send('late but fine');
     const exit = await exited(reader);
     expect(exit).toMatchObject({ status: 0, reason: { kind: 'exit' } });
-    expect(exit.cpuMs).toBeLessThan(50);
+    expect(exit.cpuMs).toBeLessThan(WAITING_CPU_MS);
   });
 
   it('wallMs: an idle agent is killed when its wall time is up (132, wall time limit)', async () => {

@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointed, exited, IDLE, idle, kernelFor, start, until } from '../live-agents.ts';
+import { checkpointed, exited, IDLE, idle, kernelFor, start } from '../live-agents.ts';
+import { until } from '../until.ts';
 import { agentctl } from './agentctl.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'checkpoint-test-'));

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { PIPE_CAPACITY } from '../../kernel/pipe.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import { exited, hostPipe, kernelFor, printed, sleep, start, until } from '../live-agents.ts';
+import { exited, hostPipe, kernelFor, printed, start } from '../live-agents.ts';
+import { until } from '../until.ts';
 import { agentctl } from './agentctl.ts';
 
 const MIB = 1 << 20;
@@ -92,8 +93,7 @@ describe('back-pressure, EPIPE and end of file', () => {
     await printed(parent, 'writer ');
     const writer = kernel.get(parent.pid + 1)!;
     await until(() => writer.sandbox?.blockedInSyscall === true, 'the writer to block on the full pipe');
-    expect(writer.state).toBe('blocked');
-    await sleep(50);
+    // Asleep in its write: nothing but a reader wakes it, and a short or failed write would show in its line on stderr at the end.
     expect(writer.state).toBe('blocked');
     expect(writer.exit).toBeUndefined();
     expect(parent.stderr()).toBe('');

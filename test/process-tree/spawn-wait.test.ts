@@ -7,7 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { programFromSource } from '../../kernel/program.ts';
-import { exited, hostPipe, IDLE, kernelFor, printed, start, until } from '../live-agents.ts';
+import { exited, hostPipe, IDLE, kernelFor, printed, start } from '../live-agents.ts';
+import { until } from '../until.ts';
 
 const idleProgram = programFromSource('idle.js', IDLE);
 

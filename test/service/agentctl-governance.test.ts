@@ -117,21 +117,19 @@ describe('agentctl logs', () => {
   });
 
   it('logs -f follows live: a decision made after it started is printed; SIGINT ends it with 0', async () => {
+    const followers = async () => Number(/^agentk_decision_followers (\d+)$/m.exec((await agentd.api('GET', '/metrics')).text)?.[1]);
+    const before = await followers();
     const follower = ctl(agentd, ['logs', '-f', '--json', '--agent', 'followed']);
-    const seqs: number[] = [];
-    // The follower prints nothing until it is subscribed: keep deciding until one shows up.
-    await until(async () => {
-      seqs.push((await evaluate('followed', 'file.delete')).body.seq as number);
-      await new Promise((r) => setTimeout(r, 100));
-      return follower.stdout().includes('\n');
-    }, 'the follower to print a record');
+    // The follower prints only what is decided once it is subscribed, which agentd's gauge of followers shows.
+    await until(async () => (await followers()) > before, () => `the follower to subscribe (it printed ${JSON.stringify(follower.stdout())})`);
+    const seq = (await evaluate('followed', 'file.delete')).body.seq as number;
+    await until(() => follower.stdout().includes('\n'), () => `the follower to print seq ${seq} (it printed ${JSON.stringify(follower.stdout())})`);
     const first = JSON.parse(follower.stdout().split('\n')[0]!);
-    expect(first).toMatchObject({ agent: 'followed', syscall: 'file.delete', decision: 'deny', rule: 'no-deletes' });
-    expect(seqs).toContain(first.seq);
+    expect(first).toMatchObject({ seq, agent: 'followed', syscall: 'file.delete', decision: 'deny', rule: 'no-deletes' });
     follower.child.kill('SIGINT');
     const done = await follower.done;
     expect(done.status).toBe(0);
-    for (const line of done.stdout.trim().split('\n')) expect(seqs).toContain(JSON.parse(line).seq);
+    expect(done.stdout.trim().split('\n').map((line) => JSON.parse(line).seq)).toEqual([seq]);
   });
 });
 

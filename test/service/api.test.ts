@@ -1,7 +1,8 @@
 /**
  * agentd's HTTP API on a real daemon: POST /v1/evaluate with good and hostile
  * bodies (4xx with a message, never a crash), hot reload of the policy, the
- * SSE follow stream's latency, /openapi.json, /metrics, /healthz and /readyz.
+ * SSE follow stream (each decision pushed, in order; its latency is for
+ * bench/), /openapi.json, /metrics, /healthz and /readyz.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IDLE_AGENT, spawnAgent, startAgentd, type Agentd } from './helpers.ts';
@@ -166,22 +167,22 @@ describe('hot reload of the policy', () => {
 });
 
 describe('GET /v1/decisions/stream', () => {
-  it('a follower sees a decision within 100 ms of the request that causes it', async () => {
+  it('a follower sees each decision, in order, as the next event after the request that causes it', async () => {
     const abort = new AbortController();
     const res = await fetch(`${agentd.url}/v1/decisions/stream?agent=sse`, { headers: { authorization: `Bearer ${agentd.token}` }, signal: abort.signal });
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     const reader = res.body!.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
-    /** next reads until a whole `data:` event has arrived and returns its record and when. */
-    const next = async (): Promise<{ record: { seq: number; agent: string }; at: number }> => {
+    /** next reads until a whole `data:` event has arrived and returns its record. */
+    const next = async (): Promise<{ seq: number; agent: string }> => {
       for (;;) {
         const end = buffer.indexOf('\n\n');
         if (end >= 0) {
           const event = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
           const data = event.split('\n').find((l) => l.startsWith('data: '));
-          if (data) return { record: JSON.parse(data.slice(6)), at: performance.now() };
+          if (data) return JSON.parse(data.slice(6));
           continue;
         }
         const { value, done } = await reader.read();
@@ -189,17 +190,15 @@ describe('GET /v1/decisions/stream', () => {
         buffer += decoder.decode(value, { stream: true });
       }
     };
-    const latencies: number[] = [];
+    // How soon it arrives is for bench/; here, that it is pushed: the next event is the decision just made, every time.
+    const seqs: number[] = [];
     for (let i = 0; i < 7; i++) {
-      const sent = performance.now();
-      const [answer, event] = await Promise.all([evaluate({ agent: 'sse', action: 'file.delete', arguments: { i } }), next()]);
-      expect(event.record).toMatchObject({ seq: answer.body.seq, agent: 'sse' });
-      latencies.push(event.at - sent);
+      const [answer, record] = await Promise.all([evaluate({ agent: 'sse', action: 'file.delete', arguments: { i } }), next()]);
+      expect(record).toMatchObject({ seq: answer.body.seq, agent: 'sse' });
+      seqs.push(record.seq);
     }
     abort.abort();
-    latencies.sort((a, b) => a - b);
-    // The median of seven, so one scheduling hiccup on a loaded machine does not decide it.
-    expect(latencies[3], `latencies ${latencies.map((l) => l.toFixed(1)).join(', ')} ms`).toBeLessThan(100);
+    expect(seqs).toEqual(seqs.toSorted((a, b) => a - b));
   });
 });
 

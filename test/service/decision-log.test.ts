@@ -15,6 +15,7 @@ import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
 import { listSegments } from '../../kernel/recorder/segments.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { agentctl, startAgentd, until, type Agentd } from './helpers.ts';
+import { within } from '../until.ts';
 
 const POLICY = `version: 1
 name: decision-log-test
@@ -188,14 +189,14 @@ describe('a live follower that never reads', () => {
       (err: unknown) => err,
     );
     await Promise.race([Promise.all([1, 2, 3].map(() => run(agentd, flood(50_000), 'slow'))), outcome]);
-    const err = await Promise.race([outcome, new Promise((resolve) => setTimeout(() => resolve('no overflow within 20 s of the burst'), 20_000))]);
+    const err = await within(outcome, 'the slow follower to be told it fell behind', 20_000);
     abort.abort();
     expect(err).toBeInstanceOf(AgentdError);
     expect((err as AgentdError).message).toMatch(/^agentd ended the stream: this follower fell behind: \d+ bytes unread; resume after seq (\d+) \(agentctl logs --after \1, GET \/v1\/decisions\?after=\1\)$/);
     expect(seen).toBeGreaterThan(0);
   }, 120_000);
 
-  it('nor does it hold agentd’s exit: SIGTERM ends agentd within seconds, with one follower dropped and one live', async () => {
+  it('nor does it hold agentd’s exit: SIGTERM ends agentd, with one follower dropped and one live', async () => {
     const url = new URL(agentd.url);
     const follower = async () => {
       const socket = connect(Number(url.port), url.hostname);
@@ -209,10 +210,8 @@ describe('a live follower that never reads', () => {
     await run(agentd, flood(40_000), 'flood');
     const live = await follower();
     await run(agentd, flood(2_000), 'flood');
-    const t0 = performance.now();
-    const exit = await agentd.stop();
+    const exit = await within(agentd.stop(), 'agentd to exit with a follower that reads nothing attached');
     expect(exit).toEqual({ status: 0, signal: null });
-    expect(performance.now() - t0).toBeLessThan(10_000);
     dropped.destroy();
     live.destroy();
   }, 120_000);

@@ -8,14 +8,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until, within } from '../until.ts';
+
+/** The shared wait (test/until.ts), here too for the tests that take their helpers from this file. */
+export { until };
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const NODE_FLAGS = ['--no-node-snapshot', '--disable-warning=ExperimentalWarning'] as const;
 
 /** A program body that prints `ready` and then sits idle for ever. */
 export const IDLE_AGENT = "console.log('ready'); await new Promise(() => {});";
-
-const START_GUARD_MS = 15_000;
 
 export interface Exit {
   status: number | null;
@@ -69,18 +71,17 @@ export async function startAgentd(config = '', files: Record<string, string> = {
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<Exit>((resolve) => child.on('exit', (status, signal) => resolve({ status, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`agentd did not start: ${stdout} ${stderr}`)), START_GUARD_MS);
+  const listening = new Promise<string>((resolve, reject) => {
     const look = () => {
       const m = /agentd listening on (http:\/\/\S+)/.exec(stdout);
       if (m === null) return;
-      clearTimeout(guard);
       child.stdout!.off('data', look);
       resolve(m[1]!);
     };
     child.stdout!.on('data', look);
     void exited.then((e) => reject(new Error(`agentd exited (${e.status ?? e.signal}): ${stderr}`)));
   });
+  const url = await within(listening, () => `agentd to start (stdout: ${stdout} stderr: ${stderr})`);
   const token = readFileSync(join(stateDir, 'agentd.token'), 'utf8').trim();
   const api: Agentd['api'] = async (method, path, body, options = {}) => {
     const bearer = options.token === undefined ? token : options.token;
@@ -172,15 +173,6 @@ export async function json<T = any>(daemon: Agentd, ...args: string[]): Promise<
   const r = await agentctl(daemon, ...(dashes < 0 ? [...args, '--json'] : [...args.slice(0, dashes), '--json', ...args.slice(dashes)]));
   if (r.status !== 0) throw new Error(`agentctl ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout) as T;
-}
-
-/** until polls `condition` (sync or async) until it holds; fails naming `what` after the guard. */
-export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** spawnAgent starts `source` on the daemon through the API and waits until it printed `ready` when it says it will. */

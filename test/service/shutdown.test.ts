@@ -56,7 +56,6 @@ describe('SIGTERM to agentd with running agents', () => {
   let spawnDuring: { status: number; body: unknown } | undefined;
   let followerEnded = false;
   let exit: Exit;
-  let stoppedInMs: number;
   let log: ChainRecord[];
   let logText: string;
 
@@ -74,7 +73,6 @@ describe('SIGTERM to agentd with running agents', () => {
       () => (followerEnded = true),
     );
 
-    const started = performance.now();
     agentd.child.kill('SIGTERM');
     await until(async () => {
       readyDuring = await agentd.api('GET', '/readyz').catch(() => undefined);
@@ -82,18 +80,16 @@ describe('SIGTERM to agentd with running agents', () => {
     }, '/readyz to fail');
     spawnDuring = await agentd.api('POST', '/v1/processes', { source: 'console.log(1)' }).catch(() => undefined);
     exit = await agentd.exited;
-    stoppedInMs = performance.now() - started;
     logText = readFileSync(agentd.logFile, 'utf8');
     log = records(logText);
   }, 30_000);
   afterAll(() => agentd.remove());
 
-  it('agentd exits 0 by itself within the grace period and a little more, saying so', () => {
+  it('agentd exits 0 by itself, saying so (the deaf agent did not hold it: see below)', () => {
     expect(exit).toEqual({ status: 0, signal: null });
     expect(agentd.stdout()).toContain('agentd: SIGTERM: stopping');
     expect(agentd.stdout()).toMatch(/agentd: stopped\n$/);
     expect(agentd.stderr()).toBe('');
-    expect(stoppedInMs).toBeLessThan(GRACE_MS + 5000);
     expect(followerEnded).toBe(true);
   });
 

@@ -9,7 +9,8 @@ import type { LoggedDecision } from '../../kernel/decision-log.ts';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { exitStatusForSignal, SIGNALS, type SignalName } from '../../signals/signal-table.ts';
-import { checkpointed, exited, hostPipe, IDLE, idle, kernelFor, listTree, parked, printed, readTree, sleep, SPIN, start, until } from '../live-agents.ts';
+import { checkpointed, exited, hostPipe, IDLE, idle, kernelFor, listTree, parked, printed, readTree, SPIN, start } from '../live-agents.ts';
+import { until } from '../until.ts';
 
 /** The statuses written out by hand, so a change to the numbers fails here. */
 const FATAL: readonly (readonly [SignalName, number])[] = [
@@ -161,12 +162,19 @@ describe('SIGSTOP and SIGCONT, default actions', () => {
 
   it('a stopped agent whose input arrives does nothing until SIGCONT, then finishes', async () => {
     const kernel = kernelFor();
+    const reader = "const got = sys.decodeUtf8(sys.read(0)); console.log('got', got);";
     const input = hostPipe();
-    const agent = start(kernel, "const got = sys.decodeUtf8(sys.read(0)); console.log('got', got);", { fds: { stdin: input.stdin } });
+    const agent = start(kernel, reader, { fds: { stdin: input.stdin } });
+    // A twin that is not stopped: once it has finished with its input, given after the agent's, the agent's read has its input too.
+    const twinInput = hostPipe();
+    const twin = start(kernel, reader, { fds: { stdin: twinInput.stdin } });
     await parked(agent);
+    await parked(twin);
     expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
     await input.send('hello');
-    await sleep(50);
+    await twinInput.send('hello');
+    expect(await exited(twin)).toMatchObject({ status: 0 });
+    expect(twin.stdout()).toBe('got hello\n');
     expect(agent.stdout()).toBe('');
     expect(agent.proc.state).toBe('stopped');
     expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');

@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { sendSignal } from '../../kernel/process-signals.ts';
 import type { SignalEvent } from '../../signals/signal-state.ts';
 import type { SignalName } from '../../signals/signal-table.ts';
-import { checkpointed, exited, hostPipe, IDLE, idle, kernelFor, listTree, parked, printed, SPIN, start, until, type LiveAgent } from '../live-agents.ts';
+import { checkpointed, exited, hostPipe, IDLE, idle, kernelFor, listTree, parked, printed, SPIN, start, type LiveAgent } from '../live-agents.ts';
+import { until } from '../until.ts';
 
 const UNBLOCKABLE: readonly (readonly [SignalName, number])[] = [
   ['SIGKILL', 132],

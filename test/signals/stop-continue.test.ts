@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 import { sendSignal } from '../../kernel/process-signals.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, sleep, start, until } from '../live-agents.ts';
+import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, start } from '../live-agents.ts';
+import { until } from '../until.ts';
 
 describe('SIGSTOP / SIGCONT', () => {
   it('an idle agent: a handled signal sent while it is stopped runs only after SIGCONT', async () => {
@@ -19,7 +20,8 @@ describe('SIGSTOP / SIGCONT', () => {
     await idle(agent);
     expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
     expect(kernel.kill(agent.pid, 'SIGINT')).toBe('delivered');
-    await sleep(50);
+    // Held for SIGCONT, not handed to the isolate: nothing can run it while the agent is stopped.
+    expect(agent.proc.handlerQueue).toEqual(['SIGINT']);
     expect(agent.stdout()).toBe('');
     expect(agent.proc.state).toBe('stopped');
     expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
@@ -29,16 +31,24 @@ describe('SIGSTOP / SIGCONT', () => {
 
   it('an agent blocked in a pipe read stays stopped when its data arrives, and reads it after SIGCONT', async () => {
     const kernel = kernelFor();
+    const reader = "for (;;) { const c = sys.read(0); if (c.length === 0) break; console.log('got ' + sys.decodeUtf8(c)); }";
     const input = hostPipe();
-    const agent = start(kernel, "for (;;) { const c = sys.read(0); if (c.length === 0) break; console.log('got ' + sys.decodeUtf8(c)); }", { fds: { stdin: input.stdin } });
+    const agent = start(kernel, reader, { fds: { stdin: input.stdin } });
+    // A twin that is not stopped: once it has printed its data, given after the agent's, the agent's read has its data too.
+    const twinInput = hostPipe();
+    const twin = start(kernel, reader, { fds: { stdin: twinInput.stdin } });
     await parked(agent);
+    await parked(twin);
     expect(agent.proc.state).toBe('blocked');
     kernel.kill(agent.pid, 'SIGSTOP');
     expect(agent.proc.state).toBe('stopped');
     await input.send('one');
-    await sleep(50);
+    await twinInput.send('one');
+    await printed(twin, 'got one\n');
     expect(agent.stdout()).toBe('');
     expect(agent.proc.state).toBe('stopped');
+    expect(agent.proc.sandbox?.blockedInSyscall).toBe(true);
+    twinInput.close();
     kernel.kill(agent.pid, 'SIGCONT');
     await printed(agent, 'got one\n');
     input.close();
@@ -47,12 +57,17 @@ describe('SIGSTOP / SIGCONT', () => {
 
   it('a busy agent making syscalls makes none while stopped, and carries on after SIGCONT', async () => {
     const kernel = kernelFor();
-    const agent = start(kernel, "console.log('ready'); for (;;) sys.getpid();");
+    const busy = "console.log('ready'); for (;;) sys.getpid();";
+    const agent = start(kernel, busy);
+    // A twin that is not stopped: while it makes a hundred syscalls, the stopped agent makes none.
+    const twin = start(kernel, busy);
     await printed(agent, 'ready');
+    await printed(twin, 'ready');
     expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
     await parked(agent);
     const stoppedAt = agent.proc.syscalls;
-    await sleep(100);
+    const twinAt = twin.proc.syscalls;
+    await until(() => twin.proc.syscalls > twinAt + 100, 'the twin to make a hundred syscalls');
     expect(agent.proc.syscalls).toBe(stoppedAt);
     expect(agent.proc.state).toBe('stopped');
     expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
@@ -79,9 +94,13 @@ describe('SIGSTOP / SIGCONT', () => {
     const records = log.list().length;
     kernel.kill(agent.pid, 'SIGKILL');
     expect(await exited(agent)).toMatchObject({ status: 132 });
-    await sleep(20);
-    // Nothing but the signal and exit records was added: the parked call was never decided or run.
-    expect(log.list().slice(records).map((r) => r.type)).toEqual(['signal', 'exit']);
+    // A later agent's syscall is recorded after anything the parked call could have added.
+    const later = start(kernel, 'sys.getpid();');
+    await exited(later);
+    const added = log.list().slice(records);
+    expect(added.filter((r) => r.pid === later.pid && r.type === 'syscall').map((r) => 'syscall' in r && r.syscall)).toContain('SYS_GETPID');
+    // Nothing but the signal and exit records was added for the agent: the parked call was never decided or run.
+    expect(added.filter((r) => r.pid === agent.pid).map((r) => r.type)).toEqual(['signal', 'exit']);
   });
 
   it('SIGTERM with the default action ends a stopped agent at once (as Linux does for fatal signals)', async () => {

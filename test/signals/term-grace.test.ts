@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { SignalEvent } from '../../signals/signal-state.ts';
-import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, sleep, SPIN, start } from '../live-agents.ts';
+import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, SPIN, start } from '../live-agents.ts';
 
 const GRACE_MS = 100;
 const GRACE_WHY = `SIGKILL from SIGTERM grace period (${GRACE_MS} ms)`;
@@ -56,14 +56,18 @@ describe('SIGTERM grace period', () => {
     expect(await exited(agent)).toMatchObject({ status: 132, reason: { why: GRACE_WHY } });
   });
 
-  it('an ignored SIGTERM is not escalated: the agent outlives several grace periods', async () => {
+  it('an ignored SIGTERM is not escalated: the agent outlives the grace period', async () => {
     const kernel = kernelFor({ termGraceMs: GRACE_MS });
     const input = hostPipe();
     const agent = start(kernel, "sys.signal.ignore('SIGTERM'); sys.read(0); console.log('still here');", { fds: { stdin: input.stdin } });
+    // A witness that handles SIGTERM and carries on: its grace period, started after the agent's SIGTERM, ends after the agent's would.
+    const witness = start(kernel, `sys.signal.on('SIGTERM', () => {}); ${IDLE}`);
     await parked(agent);
+    await idle(witness);
     expect(kernel.kill(agent.pid, 'SIGTERM')).toBe('ignored');
     expect(agent.proc.timers.size).toBe(0);
-    await sleep(GRACE_MS * 4);
+    expect(kernel.kill(witness.pid, 'SIGTERM')).toBe('delivered');
+    expect(await exited(witness)).toMatchObject({ status: 132, reason: { why: GRACE_WHY } });
     expect(agent.proc.exit).toBeUndefined();
     await input.send('go');
     expect(await exited(agent)).toMatchObject({ status: 0, reason: { kind: 'exit' } });

@@ -4,11 +4,12 @@ import { report } from './harness.ts';
 describe('SYS_CANCEL', () => {
   it('cancels an outstanding asynchronous call: it completes with ECANCELED at once', async () => {
     const { value } = await report(`
-      const ac = new AbortController(); const t0 = Date.now();
+      const ac = new AbortController();
       const slow = sys.async.sleep(60_000, { signal: ac.signal }).then(() => 'done', (e) => e.name);
       ac.abort();
-      report({ outcome: await slow, quick: Date.now() - t0 < 5000 });`);
-    expect(value).toEqual({ outcome: 'AbortError', quick: true });
+      report(await slow);`);
+    // Not the minute's sleep (the test would time out first): the cancel completed it.
+    expect(value).toBe('AbortError');
   });
 
   it("false for an id that is not outstanding (completed, never issued, or another process's)", async () => {
@@ -19,9 +20,9 @@ describe('SYS_CANCEL', () => {
   });
 
   it('clearTimeout of the only timer lets the process end at once', async () => {
-    const t0 = Date.now();
+    // Kept alive by the timer, it would outlast the test's timeout.
     const { result } = await report("const t = setTimeout(() => console.log('never'), 60_000); clearTimeout(t); report('cleared');");
     expect(result.stdout).toBe('"cleared"\n');
-    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(result.exit).toMatchObject({ status: 0, reason: { kind: 'exit' } });
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
+import { until } from '../until.ts';
 import { report, run, syscallRecords } from './harness.ts';
 
 describe('SYS_TIMER', () => {
@@ -41,7 +42,7 @@ describe('SYS_TIMER', () => {
   it('never outlives its process: a pending timer is cleared when the process is killed', async () => {
     const kernel = new Kernel();
     const proc = kernel.spawn(programFromSource('sleeper.js', 'await sys.async.sleep(60_000);'));
-    for (let i = 0; i < 100 && proc.state !== 'blocked'; i++) await new Promise((r) => setTimeout(r, 5));
+    await until(() => proc.state === 'blocked', 'the sleeper to wait on its timer');
     const handles = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     kernel.kill(proc.pid, 'SIGKILL');
     expect((await kernel.wait(proc.pid)).status).toBe(132);

@@ -16,6 +16,7 @@ import { buildRegistry, parseToolsConfig } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { syscallRecords } from '../syscalls/harness.ts';
+import { until } from '../until.ts';
 import { execReport, policy, REPO, toolKernel, TRY } from './helpers.ts';
 
 const SECRET = 'agentd-token-4f1c9e';
@@ -91,15 +92,6 @@ function processesWith(marker: string): string[] {
     }
   }
   return found;
-}
-
-async function settle(check: () => boolean, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return check();
 }
 
 describe('command tools in the sandbox', () => {
@@ -197,7 +189,7 @@ for i in range(100):
 time.sleep(60)`;
     const outcome = await call(registry, 'py.forks', { code });
     expect(outcome).toEqual({ errno: 'ETIMEDOUT', message: "tool 'py.forks' timed out after 1500 ms" });
-    expect(await settle(() => processesWith(marker).length === 0)).toBe(true);
+    await until(() => processesWith(marker).length === 0, () => `the call's processes to be gone (left: ${processesWith(marker).join('; ')})`);
   });
 
   it('an agent in a real kernel calls the sandboxed tool through SYS_EXEC; the token stays out of reach', async () => {

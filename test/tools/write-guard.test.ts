@@ -13,6 +13,7 @@ import { Sandbox, SANDBOX_DEFAULTS } from '../../kernel/tools/sandbox.ts';
 import { sandboxHost } from '../../kernel/tools/sandbox-host.ts';
 import { fingerprints, WriteTracker } from '../../kernel/tools/write-tracker.ts';
 import { syscallRecords } from '../syscalls/harness.ts';
+import { until } from '../until.ts';
 import { execReport, policy, toolKernel, TRY } from './helpers.ts';
 
 /** A real code-executing tool: node evaluates `code` from the JSON on its stdin (in the command-tool sandbox). */
@@ -152,8 +153,7 @@ describe('WriteTracker', () => {
     t.pendingUntil(new Promise<void>((r) => (release = r)));
     expect(t.wrote('anything at all')).toBe(true);
     release();
-    await new Promise((r) => setTimeout(r, 0));
-    expect(t.wrote('anything at all')).toBe(false);
+    await until(() => !t.wrote('anything at all'), 'the pending content to be in');
     expect(fingerprints('')).toHaveLength(0);
   });
 });

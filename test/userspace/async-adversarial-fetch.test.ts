@@ -15,8 +15,7 @@ import { programFromSource } from '../../kernel/program.ts';
 import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { capture } from '../helpers.ts';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+import { until } from '../until.ts';
 
 /** Requests the server has not finished or seen closed, by path. */
 const open = new Map<string, number>();
@@ -75,13 +74,6 @@ function start(kernel: Kernel, source: string) {
   return { proc, out: () => out.text };
 }
 
-async function until(ready: () => boolean, ms = 5000): Promise<void> {
-  for (const end = Date.now() + ms; !ready(); ) {
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await sleep(10);
-  }
-}
-
 describe('fetch with a hostile server or a hostile reader', () => {
   it('a body over the output limit is an error for the reader (TypeError terminated, cause EFBIG), not a silent truncation', async () => {
     const kernel = kernelWith({ maxOutputBytes: 100_000 });
@@ -98,12 +90,11 @@ describe('fetch with a hostile server or a hostile reader', () => {
     const kernel = kernelWith({ maxOutputBytes: 512 * 2 ** 20, timeoutMs: 10_000 });
     firehoseBytes = 0;
     const agent = start(kernel, `const res = await fetch('${url}/firehose'); console.log('headers', res.status); await new Promise((r) => setTimeout(r, 1500));`);
-    await until(() => agent.out() === 'headers 200\n');
-    await sleep(1000);
-    // The pipe holds 64 KiB; the rest is socket buffers and undici's queue, not the whole body.
-    expect(firehoseBytes).toBeLessThan(32 * 2 ** 20);
+    await until(() => agent.out() === 'headers 200\n', () => `the agent to have its headers (printed ${JSON.stringify(agent.out())})`);
     expect((await kernel.wait(agent.proc.pid)).status).toBe(0);
-    await until(() => (open.get('/firehose') ?? 0) === 0, 2000);
+    // All the agent's life (1.5 s after the headers) the server could send: the pipe holds 64 KiB; the rest is socket buffers and undici's queue, not the whole body.
+    expect(firehoseBytes).toBeLessThan(32 * 2 ** 20);
+    await until(() => (open.get('/firehose') ?? 0) === 0, 'the firehose request to close');
   });
 
   it('many concurrent fetches: each body is an fd, EMFILE past the open-file limit; the kernel stays up', async () => {
@@ -132,19 +123,21 @@ describe('fetch with a hostile server or a hostile reader', () => {
   // reader end closing (Pipe.close('r') dropping readers to 0, e.g. an
   // AbortSignal on StreamWriter) and cancel the reader in pump() on it.
   it('SIGKILL during a body that never ends stops the request at once, not at the tool timeout', async () => {
-    const kernel = kernelWith({ timeoutMs: 10_000 });
+    // A tool timeout far past the wait's hang guard: a request still open when that fails was not stopped by the kill.
+    const kernel = kernelWith({ timeoutMs: 120_000 });
     const before = open.get('/silent') ?? 0;
     const agent = start(kernel, `const res = await fetch('${url}/silent'); console.log('headers'); await res.text();`);
-    await until(() => agent.out() === 'headers\n');
+    await until(() => agent.out() === 'headers\n', () => `the agent to have its headers (printed ${JSON.stringify(agent.out())})`);
     expect(open.get('/silent')).toBe(before + 1);
     kernel.kill(agent.proc.pid, 'SIGKILL');
     expect((await kernel.wait(agent.proc.pid)).status).toBe(132);
-    await until(() => (open.get('/silent') ?? 0) === before, 1500);
+    await until(() => (open.get('/silent') ?? 0) === before, 'the request to close after the kill');
   });
 
   // The same defect, through the agent closing the body's fd (reader.cancel()).
   it("cancelling the body's reader mid-stream stops the request at once", async () => {
-    const kernel = kernelWith({ timeoutMs: 10_000 });
+    // As above: the request must close long before the tool's timeout.
+    const kernel = kernelWith({ timeoutMs: 120_000 });
     const before = open.get('/silent') ?? 0;
     const agent = start(kernel, `
       const res = await fetch('${url}/silent');
@@ -152,10 +145,10 @@ describe('fetch with a hostile server or a hostile reader', () => {
       console.log(new TextDecoder().decode((await reader.read()).value));
       await reader.cancel();
       console.log('cancelled');
-      await new Promise((r) => setTimeout(r, 3000));`);
-    await until(() => agent.out() === 'first\ncancelled\n');
+      await new Promise(() => {});`);
+    await until(() => agent.out() === 'first\ncancelled\n', () => `the agent to cancel its reader (printed ${JSON.stringify(agent.out())})`);
     try {
-      await until(() => (open.get('/silent') ?? 0) === before, 1500);
+      await until(() => (open.get('/silent') ?? 0) === before, 'the request to close after the cancel');
     } finally {
       kernel.kill(agent.proc.pid, 'SIGKILL');
       await kernel.wait(agent.proc.pid);

@@ -15,6 +15,7 @@ import type { RedisClient } from '../../kernel/redis/connect.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
 import { RedisBackend } from '../../vfs/redis-backend.ts';
+import { exited, hostPipe, printed, start } from '../live-agents.ts';
 import { report } from '../syscalls/harness.ts';
 import { RedisProxy, redisForTests } from '../redis.ts';
 
@@ -118,25 +119,34 @@ describe.skipIf(env === undefined)('mounts on Redis, two kernel nodes', () => {
     const viaProxy = await env!.client(proxy.url(env!.url), 500);
     const kernel = node(viaProxy, env!.prefix);
     const admin = await env!.client();
-    // The agent writes, spins while the test cuts Redis, writes (EIO) and uses memfs, then retries until Redis is back.
-    const running = report<{ before: string; during: string; working: string; after: string }>(
-      `sys.writeFile('mem/semantic/a.txt', 'one');
+    // The agent writes, asks the test to cut Redis and waits for its word, writes (EIO) and uses memfs, asks for Redis back
+    // and waits again, then retries until its write goes through.
+    const input = hostPipe();
+    const agent = start(
+      kernel,
+      `const errnoOf = (fn) => { try { fn(); return 'ok'; } catch (e) { return e.errno ?? String(e); } };
+       sys.writeFile('mem/semantic/a.txt', 'one');
        const before = sys.readFile('mem/semantic/a.txt');
-       const until = Date.now() + 400; while (Date.now() < until) {}
+       console.log('cut');
+       sys.read(0);
        const during = errnoOf(() => sys.writeFile('mem/semantic/a.txt', 'two'));
        sys.writeFile('mem/working/w.txt', 'fine');
        const working = sys.readFile('mem/working/w.txt');
-       const until2 = Date.now() + 1500; let after = 'never';
-       while (Date.now() < until2 && after !== 'ok') { after = errnoOf(() => sys.writeFile('mem/semantic/a.txt', 'three')); }
-       report({ before, during, working, after });`,
-      { kernel, agentId: 'erin' },
+       console.log('restore');
+       sys.read(0);
+       const deadline = Date.now() + 15_000; let after = 'never'; // a hang guard
+       while (Date.now() < deadline && after !== 'ok') after = errnoOf(() => sys.writeFile('mem/semantic/a.txt', 'three'));
+       console.log(JSON.stringify({ before, during, working, after }));`,
+      { agentId: 'erin', fds: { stdin: input.stdin } },
     );
-    await new Promise((r) => setTimeout(r, 150));
+    await printed(agent, 'cut\n');
     await proxy.cut();
-    await new Promise((r) => setTimeout(r, 600));
+    await input.send('cut');
+    await printed(agent, 'restore\n');
     await proxy.restore();
-    const { value } = await running;
-    expect(value).toEqual({ before: 'one', during: 'EIO', working: 'fine', after: 'ok' });
+    await input.send('restored');
+    expect(await exited(agent)).toMatchObject({ status: 0 });
+    expect(JSON.parse(agent.stdout().trimEnd().split('\n').at(-1)!)).toEqual({ before: 'one', during: 'EIO', working: 'fine', after: 'ok' });
     const data = await admin.get(`${env!.prefix}:vfs:{agent/erin/mem/semantic}:data:/a.txt`);
     expect(data).toBe('three');
     await proxy.cut();
