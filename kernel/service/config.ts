@@ -30,7 +30,7 @@
  *   redis: { url | sentinels + name | cluster, password, key_prefix, node_id,
  *            heartbeat_ms, node_ttl_ms, command_timeout_ms }
  *                                                several agentd nodes as one kernel (kernel/cluster)
- *   telemetry: { otlp_endpoint: http://127.0.0.1:4318/v1/traces, headers: {}, service_name: agentd, export_interval_ms: 1000 }
+ *   telemetry: { otlp_endpoint: http://127.0.0.1:4318/v1/traces, headers: {}, service_name: agentd, export_interval_ms: 1000, sample_ratio: 1 }
  *                                                OpenTelemetry traces by OTLP/HTTP (kernel/telemetry); off without it
  * Paths are relative to the configuration file.
  */
@@ -113,6 +113,8 @@ export interface TelemetrySetting {
   readonly headers: Readonly<Record<string, string>>;
   readonly serviceName: string;
   readonly exportIntervalMs: number;
+  /** The share of agent lifetimes (with their decisions) traced, 0 to 1. */
+  readonly sampleRatio: number;
 }
 
 const ADDRESS = {
@@ -214,6 +216,7 @@ const SCHEMA = {
         headers: { type: 'object', additionalProperties: { type: 'string' } },
         service_name: { type: 'string', minLength: 1, maxLength: 256 },
         export_interval_ms: { type: 'integer', minimum: 10, maximum: 600_000 },
+        sample_ratio: { type: 'number', minimum: 0, maximum: 1 },
       },
     },
   },
@@ -236,7 +239,7 @@ interface RawConfig {
   tools?: unknown;
   mcp_servers?: unknown;
   redis?: RawRedis;
-  telemetry?: { otlp_endpoint: string; headers?: Record<string, string>; service_name?: string; export_interval_ms?: number };
+  telemetry?: { otlp_endpoint: string; headers?: Record<string, string>; service_name?: string; export_interval_ms?: number; sample_ratio?: number };
 }
 
 interface RawRedis {
@@ -320,7 +323,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     ...(raw.mcp_servers !== undefined ? { mcpServers: raw.mcp_servers } : {}),
     ...(raw.redis !== undefined ? { redis: redisSettings(raw.redis, file ?? 'config') } : {}),
     ...(raw.telemetry !== undefined
-      ? { telemetry: { endpoint: raw.telemetry.otlp_endpoint, headers: raw.telemetry.headers ?? {}, serviceName: raw.telemetry.service_name ?? 'agentd', exportIntervalMs: raw.telemetry.export_interval_ms ?? 1000 } }
+      ? { telemetry: { endpoint: raw.telemetry.otlp_endpoint, headers: raw.telemetry.headers ?? {}, serviceName: raw.telemetry.service_name ?? 'agentd', exportIntervalMs: raw.telemetry.export_interval_ms ?? 1000, sampleRatio: raw.telemetry.sample_ratio ?? 1 } }
       : {}),
     ...(file !== undefined ? { file } : {}),
   };

@@ -72,7 +72,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   // Upstream tools are checked against what the operator approved them to say (pinned on first use).
   const pins = new ToolPins(join(config.stateDir, PINS_FILE), tools, log);
   pins.review();
-  const telemetry = config.telemetry === undefined ? undefined : new OtelTelemetry({ endpoint: config.telemetry.endpoint, headers: config.telemetry.headers, serviceName: config.telemetry.serviceName, exportIntervalMs: config.telemetry.exportIntervalMs });
+  const telemetry = config.telemetry === undefined ? undefined : new OtelTelemetry({ endpoint: config.telemetry.endpoint, headers: config.telemetry.headers, serviceName: config.telemetry.serviceName, exportIntervalMs: config.telemetry.exportIntervalMs, sampleRatio: config.telemetry.sampleRatio });
   // With redis: the node's decision stream beside the file log, and the mounts on Redis.
   const shared = openSharedStorage({ redis: config.redis, mounts: config.mounts, stream: config.logStream }, log);
   const metrics = new Metrics();

@@ -6,14 +6,15 @@
  * rule, effect, policy version and decision-record seq as attributes, per
  * tool call (`tool <name>`) and per approval wait (`approval`), exported in
  * batches by OTLP/HTTP (JSON) to `endpoint`. Export happens off the decision
- * path (BatchSpanProcessor: a bounded queue, dropped spans past it, never a
- * wait); a collector that is down loses spans, never a decision.
+ * path: the BatchSpanProcessor's bounded queue hands batches to a worker
+ * thread that encodes and sends them (worker-exporter.ts), dropping spans
+ * rather than waiting; a collector that is down loses spans, never a decision.
  */
 import { context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { Telemetry, TraceSpan } from '../../syscalls/context.ts';
+import { WorkerExporter } from './worker-exporter.ts';
 
 export interface TelemetryOptions {
   /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces. */
@@ -26,6 +27,8 @@ export interface TelemetryOptions {
   readonly exportIntervalMs?: number;
   /** Spans queued for export at most (more are dropped). Default 8192. */
   readonly maxQueue?: number;
+  /** The share of agent lifetimes traced, 0 to 1 (their decisions go with them; callers outside the kernel are sampled per decision). Default 1. */
+  readonly sampleRatio?: number;
 }
 
 /** Attribute names: OpenTelemetry's own where one fits, `agent_kernel.*` otherwise. */
@@ -92,9 +95,12 @@ export class OtelTelemetry implements Telemetry {
   private readonly agents = new Map<number, Span>();
 
   constructor(options: TelemetryOptions) {
-    const exporter = new OTLPTraceExporter({ url: options.endpoint, timeoutMillis: EXPORT_TIMEOUT_MS, ...(options.headers ? { headers: { ...options.headers } } : {}) });
+    const serviceName = options.serviceName ?? 'agent-kernel';
+    const exporter = new WorkerExporter({ endpoint: options.endpoint, headers: options.headers ?? {}, serviceName, timeoutMs: EXPORT_TIMEOUT_MS });
     this.provider = new TracerProvider({
-      resource: resourceFromAttributes({ 'service.name': options.serviceName ?? 'agent-kernel' }),
+      resource: resourceFromAttributes({ 'service.name': serviceName }),
+      // A decision is sampled with its agent's lifetime span; a lifetime (or a caller's decision outside the kernel) at sampleRatio.
+      sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
       spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.exportIntervalMs ?? 1000, maxQueueSize: options.maxQueue ?? 8192 })],
     });
     this.tracer = this.provider.getTracer('agent-kernel');

@@ -78,6 +78,16 @@ describe('OpenTelemetry', () => {
     expect(denied.status?.code).toBe(2);
   });
 
+  it('sampleRatio 0 traces nothing, and the agent runs the same', async () => {
+    const telemetry = new OtelTelemetry({ endpoint: receiver.url, exportIntervalMs: 10, sampleRatio: 0 });
+    const { kernel } = testKernel({ policy: POLICY, telemetry });
+    const { exit } = await runAgent('for (let i = 0; i < 50; i++) sys.getpid();', { kernel, manifest: { id: 'unsampled' } });
+    expect(exit.status).toBe(0);
+    await kernel.shutdown();
+    await telemetry.shutdown();
+    expect(receiver.spans.filter((s) => s.name === 'agent unsampled' || s.attributes['agent_kernel.agent'] === 'unsampled')).toEqual([]);
+  });
+
   it('a collector that is down loses spans, never a decision', async () => {
     const telemetry = new OtelTelemetry({ endpoint: 'http://127.0.0.1:9/v1/traces', exportIntervalMs: 10 });
     const { kernel } = testKernel({ policy: POLICY, telemetry });
