@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { governAiSdkTools } from '../../kernel/service/adapters/ai-sdk.ts';
 import { GovernedCallDenied } from '../../kernel/service/adapters/governed-call.ts';
 import { agentctl } from '../service/helpers.ts';
-import { answer, decisionsAfter, DENIAL, expectExampleOutput, FINAL_TEXT, lastSeq, pendingTools, probe, runExample, startWorld, toolResults, TURNS, waitForApprovalRecord, whenAsked, type Probe, type World } from './harness.ts';
+import { answer, DENIAL, expectApprovedTurn, expectExampleOutput, FINAL_TEXT, pendingTools, probe, runExample, start, startWorld, toolResults, waitForApprovalRecord, type Probe, type World } from './harness.ts';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -36,13 +36,7 @@ function agent(p: Probe) {
 
 describe('governAiSdkTools (Vercel AI SDK)', () => {
   it('runs the allowed tool, denies one in the SDK’s terms, and runs the email only after the operator approves', async () => {
-    const before = await lastSeq(world);
-    const requestsBefore = world.model.requests.length;
-    world.model.script(TURNS);
-    const p = probe(world);
-    const { run } = agent(p);
-
-    const id = await whenAsked(p, run);
+    const { before, requestsBefore, p, running: run, id } = await start(world, (q) => agent(q).run);
     expect(p.trail).not.toContain('ran send_email');
     expect(await pendingTools(world)).toEqual(['send_email']);
     expect(await agentctl(world.agentd, 'approve', id, '--reason', 'fine')).toMatchObject({ status: 0 });
@@ -56,21 +50,11 @@ describe('governAiSdkTools (Vercel AI SDK)', () => {
 
     const second = world.model.requests.slice(requestsBefore)[1]!;
     const results = toolResults(second);
-    expect(results.call_1).toContain('sunny in Paris');
-    expect(results.call_2).toContain(DENIAL);
-    expect(results.call_3).toContain('sent to ops@example.com');
-
-    expect((await decisionsAfter(world, before)).calls).toEqual(['allow weather-is-public', 'deny secrets-stay-put', 'require_approval email-needs-a-human']);
-    expect(await waitForApprovalRecord(world, before, id)).toBe(`granted tool.call (${id}) by operator: fine`);
+    await expectApprovedTurn(world, results, before, id);
   });
 
   it('does not run the email when the operator denies; the model is told who denied it and why', async () => {
-    const before = await lastSeq(world);
-    const requestsBefore = world.model.requests.length;
-    world.model.script(TURNS);
-    const p = probe(world);
-    const { run } = agent(p);
-    const id = await whenAsked(p, run);
+    const { before, requestsBefore, p, running: run, id } = await start(world, (q) => agent(q).run);
     await answer(world, id, false, 'not today');
     await run;
     expect(p.trail).toEqual(['denied send_email', 'ran get_weather']);

@@ -192,3 +192,32 @@ export function expectExampleOutput(result: CtlResult & { id: string }): void {
   expect(out).not.toContain('hunter2');
   expect(out.indexOf('  approved by operator')).toBeLessThan(out.indexOf('send_email ran'));
 }
+
+/** Started is a scripted turn under way: where the log and the model's requests stood before it, its probe, the run, and the approval it waits on. */
+export interface Started<T> {
+  readonly before: number;
+  readonly requestsBefore: number;
+  readonly p: Probe;
+  readonly running: Promise<T>;
+  readonly id: string;
+}
+
+/** start scripts the model's turns, starts `agent` and waits until it asks the operator about the email. */
+export async function start<T>(world: World, agent: (p: Probe) => Promise<T>): Promise<Started<T>> {
+  const before = await lastSeq(world);
+  const requestsBefore = world.model.requests.length;
+  world.model.script(TURNS);
+  const p = probe(world);
+  const running = agent(p);
+  const id = await whenAsked(p, running);
+  return { before, requestsBefore, p, running, id };
+}
+
+/** expectApprovedTurn checks what every framework's approved turn leaves: the model saw the weather, the denial and the sent email; agentd decided the three calls and recorded the operator's grant. */
+export async function expectApprovedTurn(world: World, results: Record<string, string>, before: number, id: string): Promise<void> {
+  expect(results.call_1).toContain('sunny in Paris');
+  expect(results.call_2).toContain(DENIAL);
+  expect(results.call_3).toContain('sent to ops@example.com');
+  expect((await decisionsAfter(world, before)).calls.toSorted()).toEqual(['allow weather-is-public', 'deny secrets-stay-put', 'require_approval email-needs-a-human']);
+  expect(await waitForApprovalRecord(world, before, id)).toBe(`granted tool.call (${id}) by operator: fine`);
+}

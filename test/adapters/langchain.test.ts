@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { GovernedCallDenied } from '../../kernel/service/adapters/governed-call.ts';
 import { governLangChainTool } from '../../kernel/service/adapters/langchain.ts';
-import { answer, decisionsAfter, DENIAL, expectExampleOutput, FINAL_TEXT, lastSeq, pendingTools, probe, runExample, startWorld, toolResults, TURNS, waitForApprovalRecord, whenAsked, type Probe, type World } from './harness.ts';
+import { answer, DENIAL, expectApprovedTurn, expectExampleOutput, FINAL_TEXT, pendingTools, probe, runExample, start, startWorld, toolResults, waitForApprovalRecord, type Probe, type World } from './harness.ts';
 
 vi.setConfig({ testTimeout: 60_000 });
 
@@ -48,13 +48,7 @@ async function agent(p: Probe): Promise<BaseMessage[]> {
 
 describe('governLangChainTool (LangChain.js)', () => {
   it('runs the allowed tool, answers the denied one with an error ToolMessage, and runs the email only after the operator approves', async () => {
-    const before = await lastSeq(world);
-    const requestsBefore = world.model.requests.length;
-    world.model.script(TURNS);
-    const p = probe(world);
-    const running = agent(p);
-
-    const id = await whenAsked(p, running);
+    const { before, requestsBefore, p, running, id } = await start(world, agent);
     expect(p.trail).not.toContain('ran send_email');
     expect(await pendingTools(world)).toEqual(['send_email']);
     await answer(world, id, true, 'fine');
@@ -74,21 +68,11 @@ describe('governLangChainTool (LangChain.js)', () => {
     // bindTools read the governed views as the tools they are.
     expect((first!.body.tools as { function: { name: string } }[]).map((t) => t.function.name)).toEqual(['get_weather', 'read_secrets', 'send_email']);
     const results = toolResults(second!);
-    expect(results.call_1).toContain('sunny in Paris');
-    expect(results.call_2).toContain(DENIAL);
-    expect(results.call_3).toContain('sent to ops@example.com');
-
-    expect((await decisionsAfter(world, before)).calls).toEqual(['allow weather-is-public', 'deny secrets-stay-put', 'require_approval email-needs-a-human']);
-    expect(await waitForApprovalRecord(world, before, id)).toBe(`granted tool.call (${id}) by operator: fine`);
+    await expectApprovedTurn(world, results, before, id);
   });
 
   it('does not run the email when the operator denies; the model is told who denied it and why', async () => {
-    const before = await lastSeq(world);
-    const requestsBefore = world.model.requests.length;
-    world.model.script(TURNS);
-    const p = probe(world);
-    const running = agent(p);
-    const id = await whenAsked(p, running);
+    const { before, requestsBefore, p, running, id } = await start(world, agent);
     await answer(world, id, false, 'not today');
     await running;
     expect(p.trail).toEqual(['ran get_weather', 'denied send_email']);

@@ -11,7 +11,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { AGENTD_GUARDRAIL, governAgentsTool } from '../../kernel/service/adapters/openai-agents.ts';
-import { answer, decisionsAfter, DENIAL, expectExampleOutput, FINAL_TEXT, lastSeq, pendingTools, probe, runExample, startWorld, toolResults, TURNS, waitForApprovalRecord, whenAsked, type Probe, type World } from './harness.ts';
+import { answer, expectApprovedTurn, expectExampleOutput, FINAL_TEXT, pendingTools, runExample, start, startWorld, toolResults, waitForApprovalRecord, type Probe, type World } from './harness.ts';
 
 vi.setConfig({ testTimeout: 60_000 });
 setTracingDisabled(true);
@@ -35,13 +35,7 @@ function agent(p: Probe) {
 
 describe('governAgentsTool (OpenAI Agents SDK)', () => {
   it('runs the allowed tool, rejects the denied one through the guardrail, and runs the email only after the operator approves', async () => {
-    const before = await lastSeq(world);
-    const requestsBefore = world.model.requests.length;
-    world.model.script(TURNS);
-    const p = probe(world);
-    const running = agent(p);
-
-    const id = await whenAsked(p, running);
+    const { before, requestsBefore, p, running, id } = await start(world, agent);
     expect(p.trail).not.toContain('ran send_email');
     expect(await pendingTools(world)).toEqual(['send_email']);
     await answer(world, id, true, 'fine');
@@ -56,21 +50,11 @@ describe('governAgentsTool (OpenAI Agents SDK)', () => {
     expect(behaviors.toSorted()).toEqual(['allow', 'allow', 'rejectContent']);
 
     const results = toolResults(world.model.requests.slice(requestsBefore)[1]!);
-    expect(results.call_1).toContain('sunny in Paris');
-    expect(results.call_2).toContain(DENIAL);
-    expect(results.call_3).toContain('sent to ops@example.com');
-
-    expect((await decisionsAfter(world, before)).calls.toSorted()).toEqual(['allow weather-is-public', 'deny secrets-stay-put', 'require_approval email-needs-a-human']);
-    expect(await waitForApprovalRecord(world, before, id)).toBe(`granted tool.call (${id}) by operator: fine`);
+    await expectApprovedTurn(world, results, before, id);
   });
 
   it('does not run the email when the operator denies; the model is told who denied it and why', async () => {
-    const before = await lastSeq(world);
-    const requestsBefore = world.model.requests.length;
-    world.model.script(TURNS);
-    const p = probe(world);
-    const running = agent(p);
-    const id = await whenAsked(p, running);
+    const { before, requestsBefore, p, running, id } = await start(world, agent);
     await answer(world, id, false, 'not today');
     await running;
     expect(p.trail).not.toContain('ran send_email');
