@@ -105,11 +105,6 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     cluster.registerMetrics(metrics.registry);
     await cluster.attach(kernel, (entry) => log.record(entry));
   }
-  kernel.approvals.events.subscribe((e) => {
-    if (e.kind !== 'answered' || e.approval.pid !== 0) return;
-    const verdict = e.answer.approved ? 'granted' : 'denied';
-    log.record({ type: 'approval', pid: 0, agentId: e.approval.agentId, detail: `${verdict} ${e.approval.syscall} (${e.approval.id}) by ${e.answer.approver}: ${e.answer.reason}` });
-  });
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
   const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, accepting: true, ...(cluster !== undefined ? { cluster } : {}) };
   const server = await buildServer(ctx);

@@ -108,7 +108,8 @@ describe('/v1/mcp', () => {
       ['require_approval', 'memory-write'],
       ['allow', 'memory-read'],
     ]);
-    expect(rows.some((r) => r.type === 'approval' && String(r.detail).includes('granted SYS_EXEC mcp.memory.create_entities by operator: mcp test'))).toBe(true);
+    // One answer, one record (the dispatcher's, naming the tool).
+    expect(rows.filter((r) => r.type === 'approval' && r.agent === 'mcp-gateway').map((r) => r.detail)).toEqual(['granted SYS_EXEC mcp.memory.create_entities by operator: mcp test']);
     expect(rows.some((r) => r.type === 'spawn' && String(r.detail).includes("mcp gateway session (http) for client 'http-test'"))).toBe(true);
   }, 60_000);
 

@@ -11,6 +11,7 @@ import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } fr
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import { describeDecision } from '../../../syscalls/dispatch.ts';
+import type { ApprovalAnswer } from '../../../syscalls/context.ts';
 
 const MAX_DEPTH = 32;
 
@@ -81,6 +82,15 @@ function tooDeep(value: unknown): boolean {
   return false;
 }
 
+/** recordAnswer records the answer to a question an agent outside the kernel asked (the log may be closed by then: the answer stands). */
+function recordAnswer(log: ServiceContext['log'], agentId: string, action: string, id: string, answer: ApprovalAnswer): void {
+  try {
+    log.record({ type: 'approval', pid: 0, agentId, detail: `${answer.approved ? 'granted' : 'denied'} ${action} (${id}) by ${answer.approver}: ${answer.reason}` });
+  } catch {
+    // agentd is stopping; the poller still gets the answer
+  }
+}
+
 export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log, metrics } = ctx;
   app.post<{ Body: EvaluateBody }>(
@@ -124,7 +134,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       });
       let approvalId: string | undefined;
       if (decision.effect === 'require_approval') {
-        approvalId = kernel.approvals.open({
+        const question = kernel.approvals.open({
           pid: 0,
           agentId: agent.id,
           syscall: body.action,
@@ -133,7 +143,10 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
           rule: decision.rule,
           reason: decision.reason,
           timeoutMs: decision.approvalTimeoutMs ?? 60_000,
-        }).id;
+        });
+        approvalId = question.id;
+        // Nobody waits for the answer in the kernel (the agent outside polls for it): it is recorded here when it comes.
+        void question.answer.then((answer) => recordAnswer(log, agent.id, body.action, question.id, answer));
       }
       if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
       try {
