@@ -7,10 +7,13 @@
  * recorded as its agent with its labels; sessions belong to their principal;
  * the daemon's one decision log holds it all and verifies.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MEMORY_SERVER } from '../tools/helpers.ts';
+import { clockAndMemory } from '../tools/helpers.ts';
 import { type Agentd, agentctl, startAgentd, until } from './helpers.ts';
 
 const POLICY = [
@@ -25,26 +28,20 @@ const POLICY = [
 ].join('\n');
 
 let agentd: Agentd;
+const scratch = mkdtempSync(join(tmpdir(), 'mcp-http-'));
 
 beforeAll(async () => {
   agentd = await startAgentd(
-    [
-      'policy: gateway-policy.yaml',
-      'tools:',
-      '  builtin:',
-      '    time.now: {}',
-      'mcp_servers:',
-      '  memory:',
-      `    command: ${process.execPath}`,
-      `    args: [${MEMORY_SERVER}]`,
-      '    stderr: ignore',
-      '',
-    ].join('\n'),
+    // The memory server keeps its graph in a scratch file (left to itself, it writes beside its own code in node_modules).
+    ['policy: gateway-policy.yaml', ...clockAndMemory(join(scratch, 'memory.jsonl')), ''].join('\n'),
     { 'gateway-policy.yaml': POLICY },
   );
 }, 30_000);
 
-afterAll(async () => agentd?.remove());
+afterAll(async () => {
+  await agentd?.remove();
+  rmSync(scratch, { recursive: true, force: true });
+});
 
 async function connect(token: string, name = 'http-test'): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name, version: '1.0.0' });

@@ -21,6 +21,15 @@ export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 /** MEMORY_SERVER is @modelcontextprotocol/server-memory's entry point, as installed from npm. */
 export const MEMORY_SERVER = join(dirname(createRequire(import.meta.url).resolve('@modelcontextprotocol/server-memory/package.json')), 'dist', 'index.js');
 
+/**
+ * clockAndMemory is the `tools` and `mcp_servers` sections of an agentd
+ * configuration, as YAML lines: the built-in clock, and the memory MCP server
+ * from npm keeping its graph in `memoryFile`.
+ */
+export function clockAndMemory(memoryFile: string): string[] {
+  return ['tools:', '  builtin:', '    time.now: {}', 'mcp_servers:', '  memory:', `    command: ${process.execPath}`, `    args: [${MEMORY_SERVER}]`, `    env: { MEMORY_FILE_PATH: ${memoryFile} }`, '    stderr: ignore'];
+}
+
 /** policy parses a policy whose rules are the given YAML flow mappings (stdout writes are always allowed). */
 export function policy(...rules: string[]): LoadedPolicy {
   const lines = ['version: 1', 'defaults: { approval_timeout_ms: 5000 }', 'rules:', '  - { id: stdio, effect: allow, syscalls: [SYS_WRITE, SYS_OPEN, SYS_READ, SYS_CLOSE, SYS_EXIT, SYS_CHECKPOLICY] }'];

@@ -13,7 +13,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import { gatewayLogFile } from '../../bin/commands/mcp-gateway.ts';
-import { MEMORY_SERVER, REPO } from './helpers.ts';
+import { clockAndMemory, REPO } from './helpers.ts';
 
 let dir: string;
 
@@ -38,15 +38,7 @@ function writeConfig(name: string, approvals: string): string {
       `policy: ${policy}`,
       `log: { file: ${join(dir, 'decisions.jsonl')} }`,
       `approvals: { mode: ${approvals} }`,
-      'tools:',
-      '  builtin:',
-      '    time.now: {}',
-      'mcp_servers:',
-      '  memory:',
-      `    command: ${process.execPath}`,
-      `    args: [${MEMORY_SERVER}]`,
-      `    env: { MEMORY_FILE_PATH: ${join(dir, 'memory.jsonl')} }`,
-      '    stderr: ignore',
+      ...clockAndMemory(join(dir, 'memory.jsonl')),
       '',
     ].join('\n'),
   );
