@@ -282,6 +282,23 @@ export interface TraceSpan {
   end(errno?: string): void;
 }
 
+/** TRACE_ATTR names the attributes of the kernel's spans, once for the dispatcher and the exporter (`agent_kernel.*`). */
+export const TRACE_ATTR = {
+  agent: 'agent_kernel.agent',
+  pid: 'agent_kernel.pid',
+  program: 'agent_kernel.program',
+  effect: 'agent_kernel.decision',
+  rule: 'agent_kernel.rule',
+  policy: 'agent_kernel.policy_version',
+  seq: 'agent_kernel.record_seq',
+  tool: 'agent_kernel.tool',
+  path: 'agent_kernel.path',
+  errno: 'agent_kernel.errno',
+  status: 'agent_kernel.exit_status',
+  reason: 'agent_kernel.exit_reason',
+  approver: 'agent_kernel.approver',
+} as const;
+
 /** Telemetry traces what the kernel decides: a span per agent lifetime, syscall decision, tool call and approval wait. */
 export interface Telemetry {
   /** agentStarted opens process `pid`'s lifetime span (its syscalls' spans go inside it). */

@@ -13,7 +13,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import type { Access, AccessRequest, CallScope, Decision, KernelServices, PolicyAnswer, SyscallContext, TraceSpan } from './context.ts';
+import { TRACE_ATTR, type Access, type AccessRequest, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
 /** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
@@ -176,7 +176,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       reason: decision.reason,
       timeoutMs: decision.approvalTimeoutMs ?? 60_000,
     });
-    wait?.set('agent_kernel.approver', answer.approver);
+    wait?.set(TRACE_ATTR.approver, answer.approver);
     wait?.end(answer.approved ? undefined : 'EACCES');
     if (!ctx.alive()) return { errno: 'EINTR', message: 'process ended while waiting for approval' };
     const verdict = answer.approved ? 'granted' : 'denied';
@@ -204,12 +204,12 @@ function runTraced(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>, call
 
 /** describeDecision puts what was decided on a decision's span: effect, rule, policy version, record seq, tool or path (agentd's /v1/evaluate uses it too). */
 export function describeDecision(span: TraceSpan, request: Pick<AccessRequest, 'tool' | 'path'>, decision: Decision, seq: number): void {
-  span.set('agent_kernel.decision', decision.effect);
-  span.set('agent_kernel.rule', decision.rule);
-  span.set('agent_kernel.record_seq', seq);
-  if (decision.policyVersion !== undefined) span.set('agent_kernel.policy_version', decision.policyVersion);
-  if (request.tool !== undefined) span.set('agent_kernel.tool', request.tool);
-  if (request.path !== undefined) span.set('agent_kernel.path', request.path);
+  span.set(TRACE_ATTR.effect, decision.effect);
+  span.set(TRACE_ATTR.rule, decision.rule);
+  span.set(TRACE_ATTR.seq, seq);
+  if (decision.policyVersion !== undefined) span.set(TRACE_ATTR.policy, decision.policyVersion);
+  if (request.tool !== undefined) span.set(TRACE_ATTR.tool, request.tool);
+  if (request.path !== undefined) span.set(TRACE_ATTR.path, request.path);
 }
 
 /**

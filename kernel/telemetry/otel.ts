@@ -13,7 +13,7 @@
 import { context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { Telemetry, TraceSpan } from '../../syscalls/context.ts';
+import { TRACE_ATTR as ATTR, type Telemetry, type TraceSpan } from '../../syscalls/context.ts';
 import { WorkerExporter } from './worker-exporter.ts';
 
 export interface TelemetryOptions {
@@ -31,22 +31,6 @@ export interface TelemetryOptions {
   readonly sampleRatio?: number;
 }
 
-/** Attribute names: OpenTelemetry's own where one fits, `agent_kernel.*` otherwise. */
-export const ATTR = {
-  agent: 'agent_kernel.agent',
-  pid: 'agent_kernel.pid',
-  program: 'agent_kernel.program',
-  effect: 'agent_kernel.decision',
-  rule: 'agent_kernel.rule',
-  policy: 'agent_kernel.policy_version',
-  seq: 'agent_kernel.record_seq',
-  tool: 'agent_kernel.tool',
-  path: 'agent_kernel.path',
-  errno: 'agent_kernel.errno',
-  status: 'agent_kernel.exit_status',
-  reason: 'agent_kernel.exit_reason',
-  approver: 'agent_kernel.approver',
-} as const;
 
 /** The context spans are parented in: explicit parents only (no context manager; an embedding program's context is not used). */
 const ROOT = context.active();
