@@ -11,10 +11,12 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, type TestContext } from 'vitest';
 import { connectRedis, whenReady } from '../../kernel/redis/connect.ts';
 import { clusterRedis } from '../cluster/helpers.ts';
 import { ctl, NODE_FLAGS, REPO, startAgentd, type Agentd, type CtlResult } from './helpers.ts';
+
+type OnTestFinished = TestContext['onTestFinished'];
 
 const env = await clusterRedis('cli-pipes');
 afterAll(() => env?.cleanup());
@@ -44,8 +46,12 @@ function withoutAgentdVariables(vars: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return vars;
 }
 
-/** piped runs `agentctl ARGS | head -1` in bash and answers agentctl's status and stderr, and what head printed. */
-function piped(agentd: Pick<Agentd, 'stateDir'>, args: readonly string[]): Promise<CtlResult> {
+/**
+ * piped runs `agentctl ARGS | head -1` in bash and answers agentctl's status and stderr, and what head printed.
+ * finished is the calling test's own onTestFinished: in concurrent tests the global one may attach to a
+ * sibling test, whose end then killed this pipeline mid-run (seen in CI: SIGKILL instead of status 0).
+ */
+function piped(agentd: Pick<Agentd, 'stateDir'>, args: readonly string[], finished: OnTestFinished): Promise<CtlResult> {
   const child = spawn('bash', ['-c', '"$@" | head -1; exit "${PIPESTATUS[0]}"', 'bash', process.execPath, ...NODE_FLAGS, 'bin/agentctl.ts', ...args], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -53,7 +59,7 @@ function piped(agentd: Pick<Agentd, 'stateDir'>, args: readonly string[]): Promi
     detached: true,
   });
   // The whole pipeline goes when the test ends, whatever state it is in.
-  onTestFinished(() => {
+  finished(() => {
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
@@ -92,8 +98,8 @@ describe.skipIf(env === undefined)('agentctl into a closed pipe', { timeout: 60_
   /** argv splits a command line of the tables below; LOG stands for agentd's decision log. */
   const argv = (command: string) => command.split(' ').map((word) => (word === 'LOG' ? agentd.logFile : word));
 
-  it.concurrent.each([`logs --limit ${RECORDS}`, `logs --json --limit ${RECORDS}`, 'audit show LOG'])('agentctl %s | head -1: head prints the first line, agentctl exits 0 without a word', async (command) => {
-    const r = await piped(agentd, argv(command));
+  it.concurrent.for([`logs --limit ${RECORDS}`, `logs --json --limit ${RECORDS}`, 'audit show LOG'])('agentctl %s | head -1: head prints the first line, agentctl exits 0 without a word', async (command, { onTestFinished: finished }) => {
+    const r = await piped(agentd, argv(command), finished);
     expect(r).toMatchObject({ status: 0, signal: null, stderr: '' });
     expect(r.stdout.split('\n')).toHaveLength(2);
   });
@@ -120,7 +126,7 @@ describe('agentctl run into a closed pipe', { timeout: 60_000 }, () => {
 
   // exit() with an agent's isolate waiting on the host hangs in isolated-vm's exit handler: run ends by SIGPIPE instead, as git does.
   it('agentctl run of an endless writer | head -1: head prints the first line, agentctl ends by SIGPIPE (141) without a word', async () => {
-    const r = await piped({ stateDir: dir }, ['run', chatty]);
+    const r = await piped({ stateDir: dir }, ['run', chatty], onTestFinished);
     expect(r).toEqual({ status: 141, signal: null, stdout: 'line 0\n', stderr: '' });
   });
 
