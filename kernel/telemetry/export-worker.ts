@@ -19,18 +19,18 @@ const resource = resourceFromAttributes({ 'service.name': data.serviceName });
 const scope = { name: 'agent-kernel' };
 
 /** readable is the ReadableSpan the exporter reads, made from a compact record. */
-function readable(s: CompactSpan): ReadableSpan {
-  const context: SpanContext = { traceId: s.traceId, spanId: s.spanId, traceFlags: s.traceFlags };
+function readable([name, kind, traceId, spanId, traceFlags, parentSpanId, startTime, endTime, attributes, statusCode, statusMessage]: CompactSpan): ReadableSpan {
+  const context: SpanContext = { traceId, spanId, traceFlags };
   return {
-    name: s.name,
-    kind: s.kind,
+    name,
+    kind,
     spanContext: () => context,
-    ...(s.parentSpanId !== undefined ? { parentSpanContext: { traceId: s.traceId, spanId: s.parentSpanId, traceFlags: s.traceFlags } } : {}),
-    startTime: s.startTime,
-    endTime: s.endTime,
-    duration: [s.endTime[0] - s.startTime[0], s.endTime[1] - s.startTime[1]],
-    status: { code: s.statusCode, ...(s.statusMessage !== undefined ? { message: s.statusMessage } : {}) },
-    attributes: s.attributes,
+    ...(parentSpanId !== null ? { parentSpanContext: { traceId, spanId: parentSpanId, traceFlags } } : {}),
+    startTime,
+    endTime,
+    duration: [endTime[0] - startTime[0], endTime[1] - startTime[1]],
+    status: { code: statusCode, ...(statusMessage !== null ? { message: statusMessage } : {}) },
+    attributes,
     links: [],
     events: [],
     ended: true,
@@ -45,7 +45,7 @@ function readable(s: CompactSpan): ReadableSpan {
 parentPort!.on('message', (message: ToWorker) => {
   if (message.kind === 'spans') {
     // oxlint-disable-next-line unicorn/require-post-message-target-origin -- a worker_threads port, not window.postMessage
-    exporter.export(message.spans.map(readable), (result) => parentPort!.postMessage({ kind: 'exported', ok: result.code === 0 }));
+    exporter.export((JSON.parse(message.spans) as CompactSpan[]).map(readable), (result) => parentPort!.postMessage({ kind: 'exported', ok: result.code === 0 }));
     return;
   }
   // oxlint-disable-next-line unicorn/require-post-message-target-origin -- a worker_threads port, not window.postMessage

@@ -10,7 +10,7 @@
  * thread that encodes and sends them (worker-exporter.ts), dropping spans
  * rather than waiting; a collector that is down loses spans, never a decision.
  */
-import { context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import { type Context, context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import { TRACE_ATTR as ATTR, type Telemetry, type TraceSpan } from '../../syscalls/context.ts';
@@ -75,8 +75,8 @@ class OtelSpan implements TraceSpan {
 export class OtelTelemetry implements Telemetry {
   private readonly provider: TracerProvider;
   private readonly tracer: Tracer;
-  /** Open lifetime spans by pid. */
-  private readonly agents = new Map<number, Span>();
+  /** Open lifetime spans by pid, with the context their decisions' spans are started in (made once, not per decision). */
+  private readonly agents = new Map<number, { readonly span: Span; readonly context: Context }>();
 
   constructor(options: TelemetryOptions) {
     const serviceName = options.serviceName ?? 'agent-kernel';
@@ -91,11 +91,12 @@ export class OtelTelemetry implements Telemetry {
   }
 
   agentStarted(pid: number, agentId: string, program: string): void {
-    this.agents.set(pid, this.tracer.startSpan(`agent ${agentId}`, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid, [ATTR.program]: program } }));
+    const span = this.tracer.startSpan(`agent ${agentId}`, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid, [ATTR.program]: program } });
+    this.agents.set(pid, { span, context: trace.setSpan(ROOT, span) });
   }
 
   agentEnded(pid: number, status: number, reason: string): void {
-    const span = this.agents.get(pid);
+    const span = this.agents.get(pid)?.span;
     if (span === undefined) return;
     this.agents.delete(pid);
     span.setAttributes({ [ATTR.status]: status, [ATTR.reason]: reason });
@@ -106,7 +107,7 @@ export class OtelTelemetry implements Telemetry {
   syscall(pid: number, agentId: string, name: string): TraceSpan {
     const parent = this.agents.get(pid);
     // Inside its agent's lifetime span a decision needs no agent or pid of its own (the parent has them): fewer attributes, cheaper spans.
-    const span = parent === undefined ? this.tracer.startSpan(name, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid } }) : this.tracer.startSpan(name, undefined, trace.setSpan(ROOT, parent));
+    const span = parent === undefined ? this.tracer.startSpan(name, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid } }) : this.tracer.startSpan(name, undefined, parent.context);
     return new OtelSpan(this.tracer, span);
   }
 
@@ -117,7 +118,7 @@ export class OtelTelemetry implements Telemetry {
 
   /** shutdown ends open lifetime spans and exports what is queued, within EXPORT_TIMEOUT_MS. */
   async shutdown(): Promise<void> {
-    for (const span of this.agents.values()) span.end();
+    for (const { span } of this.agents.values()) span.end();
     this.agents.clear();
     await bounded(this.provider.shutdown());
   }
