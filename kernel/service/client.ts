@@ -15,6 +15,7 @@ import type { ProcessInfo } from '../process.ts';
 import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
 import type { Grant, PrincipalInfo } from './principals.ts';
 import { readToken } from './token.ts';
+import { exchange, type Exchanged } from './http-exchange.ts';
 import type { PinState } from '../tools/tool-pins.ts';
 import type { ClusterAnswer } from './routes/cluster.ts';
 
@@ -70,8 +71,8 @@ export type DecisionFilter = RecordFilter & { limit?: number };
 export const DEFAULT_STATE_DIR = join(homedir(), '.agent-kernel');
 
 /** insufficientScope: a 403 for the credential (it may not call this), not a kernel EACCES or EPERM. */
-function insufficientScope(res: Response): boolean {
-  return res.status === 403 && (res.headers.get('www-authenticate') ?? '').includes('insufficient_scope');
+function insufficientScope(status: number, wwwAuthenticate: string | null | undefined): boolean {
+  return status === 403 && (wwwAuthenticate ?? '').includes('insufficient_scope');
 }
 
 function query(filter: object): string {
@@ -100,28 +101,25 @@ export class AgentdClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
+    let res: Exchanged;
     try {
-      res = await fetch(`${this.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
+      const headers = { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
+      res = await exchange(new URL(`${this.url}${path}`), method, headers, body !== undefined ? JSON.stringify(body) : undefined);
     } catch (err) {
-      const cause = (err as { cause?: { code?: string } }).cause?.code ?? 'unreachable';
+      const cause = (err as { code?: string }).code ?? 'unreachable';
       throw new AgentdError('down', 0, `cannot reach agentd at ${this.url} (${cause})`);
     }
-    const text = await res.text();
+    const { text } = res;
     let data: unknown = text;
     try {
       data = text ? JSON.parse(text) : undefined;
     } catch {
       // plain text (metrics)
     }
-    if (res.ok) return data as T;
+    if (res.status >= 200 && res.status < 300) return data as T;
     const message = (data as { error?: string } | undefined)?.error ?? `HTTP ${res.status}`;
     if (res.status === 401) throw new AgentdError('unauthorized', 401, `agentd refused the token (401): ${message}`);
-    if (insufficientScope(res)) throw new AgentdError('forbidden', 403, `agentd refused this credential (403): ${message}`);
+    if (insufficientScope(res.status, res.headers['www-authenticate'])) throw new AgentdError('forbidden', 403, `agentd refused this credential (403): ${message}`);
     if (res.status === 404) throw new AgentdError('not-found', 404, message);
     throw new AgentdError(res.status >= 500 ? 'server' : 'refused', res.status, message);
   }
@@ -227,7 +225,7 @@ export class AgentdClient {
       throw new AgentdError('down', 0, `cannot reach agentd at ${this.url} (${(err as { cause?: { code?: string } }).cause?.code ?? 'unreachable'})`);
     }
     if (res.status === 401) throw new AgentdError('unauthorized', 401, 'agentd refused the token (401)');
-    if (insufficientScope(res)) throw new AgentdError('forbidden', 403, 'agentd refused this credential (403): only the operator may follow the decision log');
+    if (insufficientScope(res.status, res.headers.get('www-authenticate'))) throw new AgentdError('forbidden', 403, 'agentd refused this credential (403): only the operator may follow the decision log');
     if (!res.ok || res.body === null) throw new AgentdError('server', res.status, `cannot follow decisions (HTTP ${res.status})`);
     const decoder = new TextDecoder();
     let buffer = '';
