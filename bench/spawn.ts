@@ -42,7 +42,7 @@ async function spawnMany(kernel: ReturnType<typeof quietKernel>, from: number, t
 /** throughput: spawns/s over 20,000 distinct agent ids, and the heap after 20,000 over after 1,000. */
 async function throughput(log: BenchOptions['log']): Promise<Figure[]> {
   let seq = 0;
-  const kernel = quietKernel({ treeRetentionMs: 0, recorder: { record: () => ++seq } });
+  const kernel = quietKernel({ treeRetentionMs: 0, recorder: { record: () => ++seq, beforeAction: () => undefined } });
   try {
     await spawnMany(kernel, 0, 1000);
     await new Promise((resolve) => setTimeout(resolve, 10));

@@ -32,6 +32,11 @@ export class MemoryDecisionLog implements DecisionRecorder {
     return seq;
   }
 
+  /** beforeAction: a record in memory is written once record() returns. */
+  beforeAction(): undefined {
+    return undefined;
+  }
+
   /** count is the number of records ever made, kept or dropped. */
   get count(): number {
     return this.dropped + this.entries.length;

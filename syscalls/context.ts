@@ -92,12 +92,11 @@ export interface LifecycleRecord {
 export type DecisionInput = SyscallRecord | LifecycleRecord;
 
 /**
- * DecisionRecorder appends records in order. An allowed `write`-access
- * syscall must be written (with everything before it) before its action
- * runs: a recorder either writes it inside record() (the file log), or says
- * through beforeAction() when it is written (a networked log such as the
- * Redis stream). A recorder that cannot record throws, and the dispatcher
- * then denies.
+ * DecisionRecorder appends records in order. A `write`-access action must
+ * not run before its record (with everything before it) is written: every
+ * recorder implements beforeAction, which the dispatcher asks before the
+ * action. A recorder that cannot record throws, and the dispatcher then
+ * denies.
  */
 export interface DecisionRecorder {
   /** record appends `entry` and returns its sequence number. */
@@ -105,13 +104,15 @@ export interface DecisionRecorder {
   /** whenWritten resolves once record `seq` is as durable as the recorder promises. */
   whenWritten?(seq: number): Promise<void>;
   /**
-   * beforeAction, for a recorder that writes after record() returns: undefined
-   * when record `seq` (and every record before it) is already written, else a
-   * promise that resolves once it is, or rejects with a KernelError when it
-   * cannot be — and then the action never runs. The dispatcher asks before
-   * every allowed write-access action; the caller blocks meanwhile.
+   * beforeAction is the one rule of every recorder: nothing runs before its
+   * record is written. The dispatcher asks it before every write-access
+   * action it runs, allowed or approved (a tool call included), and the
+   * action runs only after: undefined when record `seq` and every record
+   * before it are written (or have just been, synchronously), else a promise
+   * that resolves once they are. Throws, or rejects, with a KernelError
+   * (ENOSPC, EIO) when they cannot be written — and the action never runs.
    */
-  beforeAction?(seq: number): Promise<void> | undefined;
+  beforeAction(seq: number): Promise<void> | undefined;
 }
 
 /** FileSystem is the agent's VFS as handlers see it; paths are already resolved. */

@@ -144,15 +144,16 @@ function later(reply: Reply): Promise<Reply> {
 }
 
 /**
- * afterRecorded runs an allowed action once its record `seq` is written as
- * far as the recorder promises before an effect: at once for a recorder that
- * writes inside record(), else after beforeAction() resolves. Reads do not
- * wait (nothing leaves the kernel without a write-access call, whose record
- * carries every earlier one). If the record cannot be written, or the process
- * ends meanwhile, the action never runs.
+ * afterRecorded runs an action — allowed, or approved (then `seq` is its
+ * approval's record) — once record `seq` and every record before it are
+ * written, as the recorder's beforeAction says: at once when it wrote them
+ * synchronously, else when its promise resolves. Reads do not wait (nothing
+ * leaves the kernel without a write-access call, whose record carries every
+ * earlier one). If the records cannot be written (beforeAction throws or
+ * rejects), or the process ends meanwhile, the action never runs.
  */
 function afterRecorded(services: KernelServices, ctx: SyscallContext, seq: number, access: Access, action: () => Reply): Reply {
-  const pending = access === 'write' ? services.recorder.beforeAction?.(seq) : undefined;
+  const pending = access === 'write' ? services.recorder.beforeAction(seq) : undefined;
   if (pending === undefined) return action();
   return {
     later: pending.then(

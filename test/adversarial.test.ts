@@ -26,6 +26,7 @@ const kernel = new Kernel({
       if (entry.type === 'syscall' && entry.syscall === 'SYS_EXEC') execArgs.push(entry.args?.args);
       return ++records;
     },
+    beforeAction: () => undefined,
   },
 });
 const TOOLS = { manifest: { capabilities: ['tool:*'] } };

@@ -192,6 +192,7 @@ describe('spawn errors and agent failures', () => {
           recorded.push(entry.type);
           return recorded.length;
         },
+        beforeAction: () => undefined,
       },
     });
     const proc = kernel.spawn(programFromSource('spin.js', 'for (;;) {}'), { limits: { wallMs: 150 } });

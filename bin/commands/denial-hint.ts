@@ -27,7 +27,7 @@ export function watchDenials(inner: DecisionRecorder): DenialWatch {
       return inner.record(entry);
     },
     ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
-    ...(inner.beforeAction ? { beforeAction: (seq: number) => inner.beforeAction!(seq) } : {}),
+    beforeAction: (seq: number) => inner.beforeAction(seq),
   };
   return { recorder, lastDenied: (pid) => denied.get(pid) };
 }

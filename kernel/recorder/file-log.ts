@@ -1,15 +1,23 @@
 /**
  * FileDecisionLog appends hash-chained JSONL records to a file.
  *
- * Group commit (the default): records are buffered and written together; an
- * allowed syscall that changes something (access `write`) writes the buffer
- * — itself and everything before it — with write() before record() returns,
- * so before the action runs. Reads ride along with the next write or the next
- * tick; nothing can leave the kernel without a write-access syscall, so no
+ * Group commit (the default): records are buffered and written together, on
+ * the next tick or when an action asks: beforeAction(seq), which the
+ * dispatcher calls before every write-access action it runs (allowed or
+ * approved, a tool call included), writes the buffer — that record and
+ * everything before it — with write() before the action runs. Reads ride
+ * along; nothing can leave the kernel without a write-access syscall, so no
  * effect is ever ahead of the log. The file is fdatasync'ed every
- * `syncIntervalMs`. Durable mode fdatasyncs every record before returning.
- * A kill -9 loses at most the unwritten buffer of read-only records; the
- * verifier reports a torn last line.
+ * `syncIntervalMs`. Durable mode writes and fdatasyncs every record before
+ * record() returns. A kill -9 loses at most the unwritten buffer of records
+ * no action waited for; the verifier reports a torn last line.
+ *
+ * A write that fails or falls short (a full disk) is undone: the file is cut
+ * back to its last whole record, the records stay buffered in order (their
+ * sequence numbers are kept, so the chain stays contiguous), the action that
+ * asked fails closed with ENOSPC or EIO, and `problem` says why until a retry
+ * (every `syncIntervalMs`) writes them. Past MAX_UNWRITTEN_BYTES waiting,
+ * record() itself fails (EIO), so every decision fails closed.
  *
  * Segments: with `segmentBytes`, a write that would take the current segment
  * past that size starts the next segment first (segments.ts names them);
@@ -20,7 +28,7 @@
  * the last segment (or, when a roll was cut short and left it empty, the
  * chain of the one before it).
  */
-import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, open, openSync, readSync, fstatSync, writeSync } from 'node:fs';
+import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, open, openSync, readSync, fstatSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KernelError } from '../../syscalls/errno.ts';
 import { Subject } from 'rxjs';
@@ -42,6 +50,12 @@ export interface FileLogOptions {
 }
 
 const TAIL_BYTES = 64 * 1024;
+
+/** The most bytes of records kept waiting while the log cannot be written; past it record() fails (EIO) and every decision with it. */
+export const MAX_UNWRITTEN_BYTES = 16 * 1024 * 1024;
+
+/** A buffer this large is written at once rather than on the next tick (a long synchronous burst of records). */
+const BATCH_BYTES = 1024 * 1024;
 
 /** readTail finds the last record's seq and hash in `fd` (null if the file is empty). */
 function readTail(fd: number, path: string): { seq: number; hash: string } | null {
@@ -101,6 +115,9 @@ export class FileDecisionLog implements DecisionRecorder {
   private readonly clock: () => number;
   private readonly timer: NodeJS.Timeout;
   private pending: string[] = [];
+  private pendingBytes = 0;
+  /** Why the last write failed (ENOSPC, EIO…), while records wait to be written; undefined when the log is writing. */
+  private failure: string | undefined;
   private scheduled = false;
   private dirty = false;
   private syncing = false;
@@ -109,10 +126,10 @@ export class FileDecisionLog implements DecisionRecorder {
   private prev: string;
   /** The last sequence number written to the file, and who waits for later ones. */
   private writtenSeq: number;
-  private writeWaiters: { seq: number; resolve: () => void }[] = [];
+  private writeWaiters: { seq: number; resolve: () => void; reject: (err: KernelError) => void }[] = [];
   /** Every record as appended, for live followers (built only while someone subscribes). */
   readonly appended = new Subject<ChainRecord>();
-  private readonly onExit = () => this.flush();
+  private readonly onExit = () => this.flushQuietly();
 
   /**
    * FileDecisionLog opens (or creates) the log at `path` for appending, in
@@ -141,7 +158,10 @@ export class FileDecisionLog implements DecisionRecorder {
       closeSync(this.fd);
       throw err;
     }
-    this.timer = setInterval(() => this.syncInBackground(), options.syncIntervalMs ?? 200);
+    this.timer = setInterval(() => {
+      if (this.failure !== undefined) this.flushQuietly();
+      this.syncInBackground();
+    }, options.syncIntervalMs ?? 200);
     this.timer.unref();
     process.on('exit', this.onExit);
   }
@@ -167,9 +187,15 @@ export class FileDecisionLog implements DecisionRecorder {
     return { segment: this.segment.index, bytes: this.size };
   }
 
-  /** record appends `entry` and returns its sequence number. */
+  /** problem says why records are waiting to be written (a full disk), or undefined while the log writes. agentd is not ready meanwhile. */
+  get problem(): string | undefined {
+    return this.failure === undefined ? undefined : `decision log ${this.path} cannot be written (${this.failure}); ${this.pending.length} records wait`;
+  }
+
+  /** record appends `entry` and returns its sequence number. EIO when the log is closed, or cannot be written and MAX_UNWRITTEN_BYTES already wait. */
   record(entry: DecisionInput): number {
     if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
+    if (this.failure !== undefined && this.pendingBytes > MAX_UNWRITTEN_BYTES) throw new KernelError('EIO', `${this.problem!}: nothing more is decided until they are written`);
     this.seq++;
     const unsealed: Omit<ChainRecord, 'hash'> = toChainFields(entry) as Omit<ChainRecord, 'hash'>;
     unsealed.seq = this.seq;
@@ -178,46 +204,131 @@ export class FileDecisionLog implements DecisionRecorder {
     const sealed = seal(body(unsealed));
     this.prev = sealed.hash;
     this.pending.push(sealed.line);
+    this.pendingBytes += sealed.line.length;
     if (this.appended.observed) this.appended.next({ ...unsealed, hash: sealed.hash } as ChainRecord);
-    const beforeAction = entry.type === 'syscall' && entry.effect === 'allow' && entry.access === 'write';
-    if (this.durable || beforeAction) {
+    if (this.durable) {
       this.flush();
+    } else if (this.pendingBytes >= BATCH_BYTES && this.failure === undefined) {
+      this.flushQuietly();
     } else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(() => this.flushQuietly());
     }
     return this.seq;
   }
 
   /**
+   * beforeAction writes record `seq` and every record before it, now, if they
+   * are not written yet: the action runs only once they are. Throws ENOSPC or
+   * EIO when they cannot be written (and the action never runs).
+   */
+  beforeAction(seq: number): undefined {
+    if (seq > this.writtenSeq) this.flush();
+    return undefined;
+  }
+
+  /** flushQuietly is the deferred flush: a failure is kept as `problem` (and retried), never thrown into the event loop. */
+  private flushQuietly(): void {
+    try {
+      this.flush();
+    } catch {
+      // this.failure says why; the next action's beforeAction fails closed, the timer retries
+    }
+  }
+
+  /**
    * whenWritten resolves once record `seq` is in the file (group commit: the
-   * records of one tick share one write). Durable mode also waits for fdatasync.
+   * records of one tick share one write). Durable mode also waits for
+   * fdatasync. Rejects (ENOSPC, EIO) when the write that should carry it fails.
    */
   whenWritten(seq: number): Promise<void> {
     if (seq <= this.writtenSeq) return Promise.resolve();
-    return new Promise((resolve) => this.writeWaiters.push({ seq, resolve }));
+    return new Promise((resolve, reject) => this.writeWaiters.push({ seq, resolve, reject }));
   }
 
-  /** flush writes every buffered record. EIO if the write fails. */
+  /**
+   * flush writes every buffered record, whole: a write that fails or falls
+   * short is cut back off the file and the records stay buffered, in order,
+   * for the next try. ENOSPC when the disk is full, EIO for any other failure.
+   */
   flush(): void {
     this.scheduled = false;
-    if (this.pending.length === 0 || this.closed) return;
-    const data = this.pending.length === 1 ? this.pending[0]! : this.pending.join('');
-    this.pending = [];
-    if (this.segmentBytes > 0 && this.size > 0 && this.size + data.length > this.rollAt) this.roll();
+    if (this.closed) return;
     try {
-      this.size += writeSync(this.fd, data);
-    } catch (err) {
-      throw new KernelError('EIO', `cannot write decision log ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      while (this.pending.length > 0) this.writeSome();
+    } finally {
+      this.settleWaiters();
     }
-    this.dirty = true;
     if (this.durable) this.sync();
-    this.writtenSeq = this.seq;
-    if (this.writeWaiters.length > 0) {
-      const waiters = this.writeWaiters;
-      this.writeWaiters = [];
-      for (const w of waiters) w.resolve();
+  }
+
+  /**
+   * writeSome writes the first records of the buffer, whole: all of them, or,
+   * with segments, as many as fit in the current segment (rolling first if
+   * even the first does not; a record never spans two). A write that fails
+   * or falls short is cut back off the file and throws; those records stay.
+   */
+  private writeSome(): void {
+    let count = this.pending.length;
+    if (this.segmentBytes > 0) {
+      const first = Buffer.byteLength(this.pending[0]!);
+      if (this.size > 0 && this.size + first > this.rollAt) this.roll();
+      let bytes = first;
+      count = 1;
+      while (count < this.pending.length) {
+        const next = Buffer.byteLength(this.pending[count]!);
+        if (this.size + bytes + next > this.rollAt) break;
+        bytes += next;
+        count++;
+      }
     }
+    const lines = count === this.pending.length ? this.pending : this.pending.slice(0, count);
+    const data = Buffer.from(lines.length === 1 ? lines[0]! : lines.join(''), 'utf8');
+    let written = 0;
+    try {
+      while (written < data.length) written += writeSync(this.fd, data, written);
+    } catch (err) {
+      throw this.failed(err, written);
+    }
+    if (count === this.pending.length) {
+      this.pending = [];
+      this.pendingBytes = 0;
+    } else {
+      for (const line of this.pending.splice(0, count)) this.pendingBytes -= line.length;
+    }
+    this.failure = undefined;
+    this.size += data.length;
+    this.dirty = true;
+    this.writtenSeq = this.seq - this.pending.length;
+  }
+
+  /** settleWaiters resolves whenWritten for every record now written, and rejects the rest if the log is failing. */
+  private settleWaiters(): void {
+    if (this.writeWaiters.length === 0) return;
+    const error = this.failure === undefined ? undefined : new KernelError(this.failure.startsWith('ENOSPC') ? 'ENOSPC' : 'EIO', this.problem!);
+    const waiting: typeof this.writeWaiters = [];
+    for (const w of this.writeWaiters) {
+      if (w.seq <= this.writtenSeq) w.resolve();
+      else if (error !== undefined) w.reject(error);
+      else waiting.push(w);
+    }
+    this.writeWaiters = waiting;
+  }
+
+  /** failed undoes a write that stopped after `written` bytes (the file ends at its last whole record again) and says why. */
+  private failed(err: unknown, written: number): KernelError {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    let cut = '';
+    if (written > 0) {
+      try {
+        ftruncateSync(this.fd, this.size);
+      } catch (truncateErr) {
+        // The file now ends in a torn record: verify reports it; reopening refuses it until an operator looks.
+        cut = `; the torn tail could not be cut off (${(truncateErr as NodeJS.ErrnoException).code ?? String(truncateErr)})`;
+      }
+    }
+    this.failure = `${code}${cut}`;
+    return new KernelError(code === 'ENOSPC' ? 'ENOSPC' : 'EIO', `${this.problem!}: the action is refused until they are written`);
   }
 
   private sync(): void {
@@ -298,10 +409,11 @@ export class FileDecisionLog implements DecisionRecorder {
     });
   }
 
-  /** close flushes, syncs and closes the file. Idempotent. */
+  /** close flushes, syncs and closes the file. Idempotent. Records that cannot be written then are lost, with a warning that counts them. */
   close(): void {
     if (this.closed) return;
-    this.flush();
+    this.flushQuietly();
+    if (this.problem !== undefined) process.emitWarning(`${this.problem}; closing without them`);
     this.dirty = true;
     this.sync();
     this.closed = true;

@@ -53,8 +53,11 @@ export class StreamMirror {
         if (this.missed !== missed) throw this.lastError!;
         return seq;
       },
-      // Waiting for everything the stream has so far covers this record's copy.
-      beforeAction: () => stream.barrier(),
+      // The file log writes the record first (it throws if it cannot); waiting for everything the stream has so far covers its copy.
+      beforeAction: (seq: number) => {
+        log.beforeAction(seq);
+        return stream.barrier();
+      },
       whenWritten: async (seq: number) => {
         await Promise.all([log.whenWritten(seq), stream.barrier()]);
       },

@@ -100,7 +100,7 @@ export class Metrics {
         return seq;
       },
       ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
-      ...(inner.beforeAction ? { beforeAction: (seq: number) => inner.beforeAction!(seq) } : {}),
+      beforeAction: (seq: number) => inner.beforeAction(seq),
     };
   }
 }

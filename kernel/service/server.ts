@@ -65,9 +65,12 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   });
 
   app.get('/healthz', { config: OPEN_TO_AGENTS, schema: { summary: 'Liveness' } }, () => ({ ok: true }));
-  app.get('/readyz', { config: OPEN_TO_AGENTS, schema: { summary: 'Readiness: accepting work, the recorder open, no quarantined isolate' } }, (_req, reply) => {
+  app.get('/readyz', { config: OPEN_TO_AGENTS, schema: { summary: 'Readiness: accepting work, the decision log writable, no quarantined isolate' } }, (_req, reply) => {
     if (!ctx.accepting) return reply.code(503).send({ ready: false, error: 'shutting down' });
     if (ctx.kernel.degraded !== undefined) return reply.code(503).send({ ready: false, error: `degraded: ${ctx.kernel.degraded}` });
+    // A decision log that cannot be written (a full disk): every effect fails closed until it can, and this says so.
+    const unwritten = ctx.log.problem;
+    if (unwritten !== undefined) return reply.code(503).send({ ready: false, error: unwritten });
     const shared = ctx.cluster?.problem();
     if (shared !== undefined) return reply.code(503).send({ ready: false, error: `cluster: ${shared}` });
     return { ready: true };

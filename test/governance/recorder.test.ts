@@ -73,11 +73,13 @@ describe('FileDecisionLog writes a chain verifyLog accepts', () => {
     expect((JSON.parse(text.split('\n')[5]!) as ChainRecord).prev).toBe(first);
   });
 
-  it('an allowed write-access record is on file before record() returns; --durable writes every record at once', () => {
+  it('beforeAction writes a record and everything before it, before the action; --durable writes every record at once', () => {
     const path = files.write('timing.jsonl', '');
     const log = new FileDecisionLog(path);
     log.record(entry(2)); // an allowed read: may wait for the next tick
-    log.record(entry(3)); // an allowed write: written with everything before it
+    const seq = log.record(entry(3)); // an allowed write: waits in the buffer until its action asks
+    expect(readFileSync(path, 'utf8')).toBe('');
+    expect(log.beforeAction(seq)).toBeUndefined();
     expect(verifyLog(readFileSync(path, 'utf8')).records).toBe(2);
     log.close();
     const durablePath = files.write('durable.jsonl', '');

@@ -6,12 +6,13 @@
  * The operator evaluates for any agent it names; an agent credential only as
  * its own agent, with the labels and capabilities it was granted (evaluateAs).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import { describeDecision } from '../../../syscalls/dispatch.ts';
 import type { ApprovalAnswer } from '../../../syscalls/context.ts';
+import { KernelError } from '../../../syscalls/errno.ts';
 
 const MAX_DEPTH = 32;
 
@@ -91,6 +92,12 @@ function recordAnswer(log: ServiceContext['log'], agentId: string, action: strin
   }
 }
 
+/** unrecorded answers 503 when the decision could not be written to the log (a full disk): no decision without its record. */
+function unrecorded(reply: FastifyReply, err: unknown): FastifyReply {
+  const errno = err instanceof KernelError ? err.errno : 'EIO';
+  return reply.code(503).send({ error: `the decision could not be recorded, so there is none: ${err instanceof Error ? err.message : String(err)}`, errno });
+}
+
 export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log, metrics } = ctx;
   app.post<{ Body: EvaluateBody }>(
@@ -98,7 +105,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     {
       bodyLimit: 256 * 1024,
       config: OPEN_TO_AGENTS,
-      schema: { summary: 'Decide an action for an agent outside the kernel (an agent credential: as its own agent only)', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM } },
+      schema: { summary: 'Decide an action for an agent outside the kernel (an agent credential: as its own agent only)', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM, 503: PROBLEM } },
     },
     async (req, reply) => {
       const started = process.hrtime.bigint();
@@ -119,19 +126,25 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         ...(body.tool !== undefined ? { tool: body.tool } : {}),
         args,
       });
-      const seq = log.record({
-        type: 'syscall',
-        pid: 0,
-        agentId: agent.id,
-        syscall: body.action,
-        access: body.access ?? 'none',
-        effect: decision.effect,
-        rule: decision.rule,
-        reason: decision.reason,
-        policyVersion: decision.policyVersion,
-        ...(body.resource !== undefined ? { path: body.resource } : {}),
-        args: { tool: body.tool ?? null, arguments: args, context: body.context ?? null },
-      });
+      let seq: number;
+      try {
+        seq = log.record({
+          type: 'syscall',
+          pid: 0,
+          agentId: agent.id,
+          syscall: body.action,
+          access: body.access ?? 'none',
+          effect: decision.effect,
+          rule: decision.rule,
+          reason: decision.reason,
+          policyVersion: decision.policyVersion,
+          ...(body.resource !== undefined ? { path: body.resource } : {}),
+          args: { tool: body.tool ?? null, arguments: args, context: body.context ?? null },
+        });
+      } catch (err) {
+        span?.end(err instanceof KernelError ? err.errno : 'EIO');
+        return unrecorded(reply, err);
+      }
       let approvalId: string | undefined;
       if (decision.effect === 'require_approval') {
         const question = kernel.approvals.open({
@@ -151,8 +164,11 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
       try {
         await log.whenWritten(seq);
-      } finally {
         span?.end();
+      } catch (err) {
+        // Not on record, not an answer: the caller must not act on it.
+        span?.end(err instanceof KernelError ? err.errno : 'EIO');
+        return unrecorded(reply, err);
       }
       metrics.evaluateSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
       return {
