@@ -4,7 +4,9 @@
  * last line (if the kill cut a write) is reported as such, and every write an
  * agent saw succeed is on the record — the log is written before the action.
  * The same around segment rolls: every segment verifies in order, only the
- * last may end torn, and the log reopens in its last segment.
+ * last may end torn, and the log reopens in its last segment. And with every
+ * effect approved (writes and tool calls): each approved action an agent saw
+ * succeed has its request and its approval on file.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -40,6 +42,8 @@ interface KillAt {
   /** Kill once the log has rolled to segment `rolls`; with `freezeRoll` the host freezes right as it opens it. */
   readonly rolls?: number;
   readonly freezeRoll?: boolean;
+  /** Every write and tool call needs an approval (granted at once); agents call the time.now tool too. */
+  readonly approve?: boolean;
 }
 
 /**
@@ -50,7 +54,7 @@ interface KillAt {
 function runAndKill(log: string, at: KillAt): Promise<Killed> {
   const { freeze = 0, segmentBytes = 0, rolls = 0 } = at;
   return new Promise((resolve, reject) => {
-    const args = [...NODE_FLAGS, 'test/governance/fixtures/kill9-kernel.ts', log, String(AGENTS), String(freeze), String(segmentBytes), String(at.freezeRoll ? rolls : 0)];
+    const args = [...NODE_FLAGS, 'test/governance/fixtures/kill9-kernel.ts', log, String(AGENTS), String(freeze), String(segmentBytes), String(at.freezeRoll ? rolls : 0), at.approve ? 'approve' : 'allow'];
     const child = spawn(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     const ready = () =>
       rolls > 0 ? rolled >= rolls : freeze > 0 ? [...progress.values()].includes(freeze) : progress.size === AGENTS && [...progress.values()].every((n) => n >= PROGRESS);
@@ -228,5 +232,37 @@ describe.each([
     reopened.record({ type: 'signal', pid: 0, agentId: 'kernel', detail: 'recovered after kill -9' });
     reopened.close();
     expect(verifyLogFile(log)).toMatchObject({ ok: true, records: result.records + 1, segments: last.index });
+  });
+});
+
+describe('kill -9 just after an approved action took effect', () => {
+  const log = join(files.dir, 'approved.jsonl');
+  let killed: Killed;
+  let text: string;
+
+  beforeAll(async () => {
+    killed = await runAndKill(log, { freeze: 200, approve: true });
+    text = readFileSync(log, 'utf8');
+  });
+
+  it('every complete record verifies, contiguous from seq 1', () => {
+    expect(killed.signal).toBe('SIGKILL');
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    const lines = complete.split('\n').slice(0, -1);
+    expect(verifyLog(complete)).toMatchObject({ ok: true, records: lines.length });
+  });
+
+  it('every approved write and tool call an agent saw succeed has its request and its approval on file', () => {
+    const records = recordsOf(text);
+    for (const [agent, n] of killed.progress) {
+      const mine = records.filter((r) => r.agent === agent);
+      const asked = (syscall: string) => mine.filter((r) => r.type === 'syscall' && r.syscall === syscall && r.decision === 'require_approval').length;
+      const granted = (what: RegExp) => mine.filter((r) => r.type === 'approval' && what.test(r.detail ?? '')).length;
+      // Each progress line follows a file write and a time.now call and is itself a write to fd 1, all approved.
+      expect(asked('SYS_WRITE'), agent).toBeGreaterThanOrEqual(2 * n);
+      expect(granted(/^granted SYS_WRITE /), agent).toBeGreaterThanOrEqual(2 * n);
+      expect(asked('SYS_EXEC'), agent).toBeGreaterThanOrEqual(n);
+      expect(granted(/^granted SYS_EXEC time\.now /), agent).toBeGreaterThanOrEqual(n);
+    }
   });
 });
