@@ -331,6 +331,11 @@ export class Kernel implements ProcessHost {
     return spawnChild({ admit: (p) => this.admit(p), registered: (name) => this.programs.get(name), vfs: (id) => this.vfs(id), spawnAsync: (program, options) => this.spawnAsync(program, options) }, parent, identity, request);
   }
 
+  /** find answers process `pid`, or undefined if there is none. */
+  find(pid: number): Process | undefined {
+    return this.table.find(pid);
+  }
+
   lookup(pid: number): Process {
     return this.table.lookup(pid);
   }

@@ -27,6 +27,7 @@ export interface ProcessHost extends SignalHost {
   readonly tools: ToolRegistry;
   readonly engine: PolicyEngine;
   lookup(pid: number): Process;
+  find(pid: number): Process | undefined;
   exitWith(proc: Process, code: number): void;
   spawnChild(parent: Process, identity: Identity, request: SpawnRequest): MaybePromise<number>;
   registeredProgram(name: string): boolean;
@@ -118,9 +119,12 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       const sig = signalName(text);
       const target = host.lookup(pid);
       if (target.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
-      const mine = target.pid === proc.pid || target.ppid === proc.pid;
-      if (!mine && !identity.capabilities.has('signal:any')) throw new KernelError('EPERM', `pid ${pid} is not a child of pid ${proc.pid} (needs signal:any)`);
       return sendSignal(host, target, sig, proc.pid);
+    },
+    kinOf(pid) {
+      const target = host.find(pid);
+      if (target === undefined || target.exit !== undefined) return undefined;
+      return target.pid === proc.pid ? 'self' : target.ppid === proc.pid ? 'child' : 'other';
     },
     sigaction(text, disposition) {
       const sig = signalName(text);

@@ -23,6 +23,11 @@ export class ProcessTable {
   }
 
   /** lookup is get, or ESRCH. */
+  /** find answers process `pid`, or undefined if the table has none. */
+  find(pid: number): Process | undefined {
+    return this.procs.get(pid);
+  }
+
   lookup(pid: number): Process {
     const proc = this.procs.get(pid);
     if (proc === undefined) throw new KernelError('ESRCH', `no process ${pid}`);

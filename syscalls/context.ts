@@ -41,7 +41,12 @@ export interface AccessRequest {
   readonly args: Readonly<Record<string, unknown>>;
   /** Guarded data flows the call would make (e.g. `vfs-to-exec`); only a rule naming each in allow_flows lets it through. */
   readonly flows?: readonly string[];
+  /** The process a row whose policy point is a process acts on, and what it is to the caller (absent: no such live process). */
+  readonly target?: { readonly pid: number; readonly kin: Kin };
 }
+
+/** Kin is what a process is to the caller: itself, its child, or another (which signal:any is needed to signal). */
+export type Kin = 'self' | 'child' | 'other';
 
 /** Decision names the effect, the rule that made it, and why. */
 export interface Decision {
@@ -54,6 +59,8 @@ export interface Decision {
   readonly onViolation?: string;
   /** How long a require_approval decision may wait. */
   readonly approvalTimeoutMs?: number;
+  /** The errno a deny answers (default EACCES): EPERM for a process the caller may not signal, as kill(2) says. */
+  readonly errno?: 'EPERM';
 }
 
 /** Authorizer decides every syscall; an error inside it is a deny. */
@@ -210,8 +217,10 @@ export interface SyscallContext {
   violation(signal: string, why: string): void;
   /** checkPolicy answers whether syscall `name` with raw `args` would be allowed, doing nothing. */
   checkPolicy(name: string, args: unknown): PolicyAnswer;
-  /** signal sends `signal` to `pid` (own children, or any with signal:any). ESRCH, EPERM, EINVAL. */
+  /** signal sends `signal` to `pid` (whether the caller may was decided with the call: see AccessRequest.target). ESRCH, EINVAL. */
   signal(pid: number, signal: string): string;
+  /** kinOf says what live process `pid` is to the caller; undefined if there is none. */
+  kinOf(pid: number): Kin | undefined;
   /** sigaction sets a catchable signal's disposition and returns its canonical name. EINVAL. */
   sigaction(signal: string, disposition: 'default' | 'ignore' | 'handle'): string;
   /** sigprocmask changes the mask and returns it (unblockable signals are never in it). */

@@ -56,6 +56,13 @@ const programRequest: RequestBuilder = (base, ctx, args) => {
   return { ...base, path, pathAccess: 'read' as const };
 };
 
+const processRequest: RequestBuilder = (base, ctx, args) => {
+  // Whom the call acts on is part of the question: signalling another's process needs signal:any, decided (and recorded) here.
+  const pid = args.pid as number;
+  const kin = ctx.kinOf(pid);
+  return kin === undefined ? base : { ...base, target: { pid, kin } };
+};
+
 const plainRequest: RequestBuilder = (base) => base;
 
 /**
@@ -70,7 +77,8 @@ const REQUEST_BY_NR: readonly (RequestBuilder | undefined)[] = ROW_BY_NR.map((ro
         .with('path', () => pathRequest)
         .with('tool', () => toolRequest)
         .with('program', () => programRequest)
-        .with('fd', 'self', 'process', () => plainRequest)
+        .with('process', () => processRequest)
+        .with('fd', 'self', () => plainRequest)
         .exhaustive(),
 );
 
@@ -276,7 +284,7 @@ const ON_EFFECT: { readonly [E in Decision['effect']]: (d: Decided) => Reply } =
   allow: (d) => afterRecorded(d.services, d.ctx, d.seq, d.request.access, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
   deny: (d) => {
     if (d.decision.onViolation !== undefined) d.ctx.violation(d.decision.onViolation, `${d.row.name} denied by ${d.decision.rule}`);
-    return { errno: 'EACCES', message: `${d.row.name} denied by ${d.decision.rule}: ${d.decision.reason}` };
+    return { errno: d.decision.errno ?? 'EACCES', message: `${d.row.name} denied by ${d.decision.rule}: ${d.decision.reason}` };
   },
   require_approval: (d) => ({ later: awaitApproval(d.services, d.ctx, d.row, d.args, d.request, d.decision, d.call, d.span) }),
 };

@@ -2,7 +2,7 @@
  * PolicyAuthorizer answers the dispatcher: capabilities first (cheap set
  * lookups), then the kernel's own rules, then the policy engine. A path
  * outside the agent's own tree needs a vfs capability, a tool needs a tool
- * capability, and the agent's `state/` (checkpoints) is the kernel's —
+ * capability, a signal to a process not its own child signal:any, and the agent's `state/` (checkpoints) is the kernel's —
  * read-only to ring 3 — whatever the policy says.
  */
 import type { AccessRequest, Authorizer, Decision } from '../../syscalls/context.ts';
@@ -19,6 +19,9 @@ function capabilityDenial(request: AccessRequest): Decision | undefined {
   }
   if (request.tool !== undefined && !identity.toolAllowed(request.tool)) {
     return { effect: 'deny', rule: 'capability', reason: `no capability tool:${request.tool}` };
+  }
+  if (request.target?.kin === 'other' && request.access === 'write' && !identity.capabilities.has('signal:any')) {
+    return { effect: 'deny', rule: 'capability', reason: `pid ${request.target.pid} is not a child of pid ${request.pid}: no capability signal:any`, errno: 'EPERM' };
   }
   return undefined;
 }

@@ -60,6 +60,7 @@ function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: str
     violation: () => undefined,
     checkPolicy: unsupported,
     signal: unsupported,
+    kinOf: () => undefined,
     sigaction: unsupported,
     sigprocmask: unsupported,
     registeredProgram: () => false,

@@ -1,3 +1,4 @@
+import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { describe, expect, it } from 'vitest';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
@@ -40,7 +41,7 @@ describe('SYS_SIGNAL', () => {
     expect(result.exit).toMatchObject({ status: 133, reason: { kind: 'signal', signal: 'SIGTERM', why: `SIGTERM from pid ${result.exit.pid}` } });
   });
 
-  it('EPERM for a process that is not a child: a sibling, the parent, a grandchild', async () => {
+  it('EPERM for a process that is not a child: a sibling, the parent, a grandchild; the log says deny, as the caller saw', async () => {
     const middle = programFromSource('middle.js', `
       const grandchild = sys.spawn('idle');
       const toParent = (() => { try { return sys.kill(Number(sys.args[0]), 'SIGTERM'); } catch (e) { return e.errno; } })();
@@ -64,9 +65,18 @@ describe('SYS_SIGNAL', () => {
       heard: { grandchild: 4, toParent: 'EPERM' },
       sibling: { errno: 'EPERM' },
       grandchild: { errno: 'EPERM' },
-      message: 'pid 1 is not a child of pid 2 (needs signal:any)',
+      message: 'SYS_SIGNAL denied by capability: pid 1 is not a child of pid 2: no capability signal:any',
       child: 'terminated',
     });
+    // Whom a signal goes to is decided with the call: the record of each refused one is a deny, none an allow.
+    const signals = (k.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'syscall' && r.syscall === 'SYS_SIGNAL');
+    expect(signals.map((r) => [r.type === 'syscall' && r.effect, r.type === 'syscall' && r.rule])).toEqual([
+      ['deny', 'capability'],
+      ['deny', 'capability'],
+      ['deny', 'capability'],
+      ['deny', 'capability'],
+      ['allow', expect.any(String)],
+    ]);
     expect(sibling.exit).toBeUndefined();
     expect(k.get(4)?.exit).toBeUndefined();
   });
