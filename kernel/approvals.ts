@@ -45,12 +45,14 @@ export class ApprovalGate implements Approvals {
   private readonly approver: Approver | undefined;
   private readonly clock: () => number;
   private readonly idPrefix: string;
-  private next = 1;
+  private readonly ids: () => number;
 
-  constructor(options: { approver?: Approver; clock?: () => number; idPrefix?: string } = {}) {
+  constructor(options: { approver?: Approver; clock?: () => number; idPrefix?: string; ids?: () => number } = {}) {
     this.approver = options.approver;
     this.clock = options.clock ?? Date.now;
     this.idPrefix = options.idPrefix ?? 'ap-';
+    let next = 1;
+    this.ids = options.ids ?? (() => next++);
   }
 
   ask(ticket: ApprovalTicket): Promise<ApprovalAnswer> {
@@ -60,7 +62,7 @@ export class ApprovalGate implements Approvals {
   /** open asks like ask() and also returns the question's id (for pollers outside the kernel). */
   open(ticket: ApprovalTicket): { id: string; answer: Promise<ApprovalAnswer> } {
     const now = this.clock();
-    const approval: PendingApproval = { ...ticket, id: `${this.idPrefix}${this.next++}`, requestedAt: now, deadline: now + ticket.timeoutMs };
+    const approval: PendingApproval = { ...ticket, id: `${this.idPrefix}${this.ids()}`, requestedAt: now, deadline: now + ticket.timeoutMs };
     const answered = new Promise<ApprovalAnswer>((resolve) => {
       const timer = setTimeout(() => this.settle(approval.id, { approved: false, approver: 'timeout', reason: `no answer within ${ticket.timeoutMs} ms` }), ticket.timeoutMs);
       this.waiting.set(approval.id, { approval, resolve, timer });

@@ -47,6 +47,8 @@ export interface KernelOptions {
   pids?: () => number;
   /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */
   approvalIdPrefix?: string;
+  /** Hands out the numbers of approval ids (agentd: never one handed out before on its state dir). Default 1, 2, 3, … */
+  approvalIds?: () => number;
   /** Traces of agent lifetimes, syscall decisions, tool calls and approval waits (kernel/telemetry/otel.ts); none if absent. */
   telemetry?: Telemetry;
 }

@@ -86,7 +86,7 @@ export class Kernel implements ProcessHost {
     warmCompiler();
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
-    this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix });
+    this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix, ids: options.approvalIds });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;
     this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals, ...(telemetry ? { telemetry } : {}) };

@@ -29,6 +29,7 @@ import { principalsFile, PrincipalStore } from './principals.ts';
 import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
+import { RunLedger } from './run-ledger.ts';
 import { ensureToken } from './token.ts';
 
 export interface Daemon {
@@ -69,6 +70,9 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   for (const [name, path] of Object.entries(config.programs)) programs[name] = await buildProgramFile(path);
   const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile)] });
   const log = new FileDecisionLog(config.logFile, { durable: config.durable, segmentBytes: config.segmentBytes });
+  // What the previous run left unrecorded (it was killed): the end of every process it was running.
+  const ledger = RunLedger.open(config.stateDir);
+  if (ledger.settleLeftOpen((left) => log.record({ type: 'exit', pid: left.pid, agentId: left.agentId, detail: `lost: the agentd that ran it (${left.detail}) ended without recording its end` })) > 0) log.flush();
   // Upstream tools are checked against what the operator approved them to say (pinned on first use).
   const pins = new ToolPins(join(config.stateDir, PINS_FILE), tools, log);
   pins.review();
@@ -83,10 +87,11 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   const approver = cluster === undefined ? fixed : cluster.approver(fixed);
   const kernel = new Kernel({
     policy,
-    recorder: metrics.counting(shared.recorder),
+    recorder: ledger.watching(metrics.counting(shared.recorder)),
     mounts: shared.mounts,
     approver,
     ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix } : {}),
+    approvalIds: ledger.approvalIds(),
     stateDir: config.stateDir,
     termGraceMs: config.termGraceMs,
     limits: limitsFromPolicy(config.limits),
@@ -154,6 +159,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
       await tools.close();
       await shared.close();
       log.close();
+      ledger.close();
       rmSync(urlFile(config.stateDir), { force: true });
       lock.release();
     })());

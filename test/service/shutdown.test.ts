@@ -173,3 +173,39 @@ describe('SIGKILL to agentd under load', () => {
     expect([...bySeq.values()].some((r) => r.agent === 'writer' && r.syscall === 'SYS_WRITE')).toBe(true);
   });
 });
+
+describe('agentd started again after a kill -9', () => {
+  let first: Agentd;
+  let second: Agentd | undefined;
+  let third: Agentd | undefined;
+  afterAll(async () => {
+    await third?.remove();
+    await second?.remove();
+    await first.remove();
+  });
+
+  it('records how each process the killed run left open ended, and never hands out an approval id again', async () => {
+    first = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY });
+    const idle = await spawnAgent(first, AGENTS.deaf, { id: 'idle' });
+    const asked = await first.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send' });
+    expect(asked.body).toMatchObject({ decision: 'require_approval', approval_id: expect.stringMatching(/^ap-\d+$/) });
+    const oldId = (asked.body as { approval_id: string }).approval_id;
+    await first.stop('SIGKILL');
+
+    second = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY }, { stateDir: first.stateDir });
+    const log = records(readFileSync(second.logFile, 'utf8'));
+    const lost = log.filter((r) => r.type === 'exit' && r.pid === idle);
+    expect(lost).toEqual([expect.objectContaining({ agent: 'idle', detail: 'lost: the agentd that ran it (agent.js) ended without recording its end' })]);
+    expect(verifyLog(readFileSync(second.logFile, 'utf8'))).toMatchObject({ ok: true });
+    // The old question is not found, and a new one gets an id never handed out before.
+    expect((await second.api('GET', `/v1/approvals/${oldId}`)).status).toBe(404);
+    const again = await second.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send' });
+    expect((again.body as { approval_id: string }).approval_id).not.toBe(oldId);
+
+    // A clean stop leaves nothing open: the next start records no lost process.
+    expect(await second.stop()).toEqual({ status: 0, signal: null });
+    const before = records(readFileSync(second.logFile, 'utf8')).filter((r) => r.type === 'exit' && r.detail?.startsWith('lost:')).length;
+    third = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY }, { stateDir: first.stateDir });
+    expect(records(readFileSync(third.logFile, 'utf8')).filter((r) => r.type === 'exit' && r.detail?.startsWith('lost:')).length).toBe(before);
+  }, 60_000);
+});

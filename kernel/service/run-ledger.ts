@@ -1,0 +1,109 @@
+/**
+ * RunLedger is what agentd keeps about its run in the state dir so that the
+ * next run can account for it, in `agentd.db` (node:sqlite, write-ahead
+ * journal, no fsync per change: what a kill -9 of agentd leaves is in the
+ * page cache, which is what this is for):
+ * - `live`: a row per process from its spawn record to its exit record,
+ *   kept by watching the records agentd writes. Rows there at start belong to
+ *   processes the previous agentd was running when it ended without
+ *   recording their end (kill -9, a crash, the OOM killer): agentd records an
+ *   exit for each before it takes work, so the log says how every process ended.
+ * - `counters`: approval ids, reserved a block at a time (the block's end is
+ *   stored before any id of it is handed out), so an id is never handed out
+ *   twice across restarts and an agent outside the kernel polling an old id
+ *   cannot see another's question answered.
+ * The ledger never fails a decision: a change it cannot store is a warning.
+ */
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+
+/** The ledger's file in the state dir. */
+export const LEDGER_FILE = 'agentd.db';
+
+/** Approval ids reserved per write of the counter. */
+const ID_BLOCK = 1000;
+
+/** LeftOpen is a process the previous run started and never recorded the end of. */
+export interface LeftOpen {
+  readonly pid: number;
+  readonly agentId: string;
+  readonly detail: string;
+}
+
+export class RunLedger {
+  private readonly db: DatabaseSync;
+  private readonly started: StatementSync;
+  private readonly ended: StatementSync;
+  private warned = false;
+
+  private constructor(db: DatabaseSync) {
+    this.db = db;
+    this.started = db.prepare('INSERT OR REPLACE INTO live (pid, agent, detail) VALUES (?, ?, ?)');
+    this.ended = db.prepare('DELETE FROM live WHERE pid = ?');
+  }
+
+  /** open opens (or creates) the ledger of `stateDir`. */
+  static open(stateDir: string): RunLedger {
+    const db = new DatabaseSync(join(stateDir, LEDGER_FILE));
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+      CREATE TABLE IF NOT EXISTS live (pid INTEGER PRIMARY KEY, agent TEXT NOT NULL, detail TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, next INTEGER NOT NULL);`);
+    return new RunLedger(db);
+  }
+
+  /**
+   * settleLeftOpen hands each process the previous run left open to
+   * `recordEnd`, then forgets them all; if recordEnd throws (the log cannot
+   * be written), they stay for the next start and the error goes on.
+   */
+  settleLeftOpen(recordEnd: (left: LeftOpen) => void): number {
+    const rows = this.db.prepare('SELECT pid, agent, detail FROM live ORDER BY pid').all() as { pid: number; agent: string; detail: string }[];
+    for (const r of rows) recordEnd({ pid: r.pid, agentId: r.agent, detail: r.detail });
+    this.db.exec('DELETE FROM live');
+    return rows.length;
+  }
+
+  /** approvalIds hands out approval numbers never handed out before on this state dir. */
+  approvalIds(): () => number {
+    const read = this.db.prepare("SELECT next FROM counters WHERE name = 'approval'");
+    const reserve = this.db.prepare("INSERT OR REPLACE INTO counters (name, next) VALUES ('approval', ?)");
+    let next = ((read.get() as { next: number } | undefined)?.next ?? 1) as number;
+    let end = next;
+    return () => {
+      if (next >= end) {
+        end = next + ID_BLOCK;
+        reserve.run(end);
+      }
+      return next++;
+    };
+  }
+
+  /** watching is `inner` with the ledger kept from the spawn and exit records that pass through it. */
+  watching(inner: DecisionRecorder): DecisionRecorder {
+    return {
+      record: (entry: DecisionInput): number => {
+        const seq = inner.record(entry);
+        if ((entry.type === 'spawn' || entry.type === 'exit') && entry.pid > 0) this.note(entry.type, entry.pid, entry.agentId, entry.detail);
+        return seq;
+      },
+      ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
+      beforeAction: (seq: number) => inner.beforeAction(seq),
+    };
+  }
+
+  private note(type: 'spawn' | 'exit', pid: number, agentId: string, detail: string): void {
+    try {
+      if (type === 'spawn') this.started.run(pid, agentId, detail);
+      else this.ended.run(pid);
+    } catch (err) {
+      if (this.warned) return;
+      this.warned = true;
+      process.emitWarning(`agentd run ledger: cannot note ${type} of pid ${pid} (${err instanceof Error ? err.message : String(err)}); a restart after a crash may not record the end of every process`);
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
