@@ -8,11 +8,12 @@
  * two roots (mounts) see each other and a Redis Cluster keeps a root in one
  * slot.
  *
- * Every method answers with a promise. When Redis cannot be reached (or
- * does not answer in time) the promise rejects with EIO 'redis unavailable:
- * …' — the client must be one that fails closed (kernel/redis/connect.ts:
- * no offline queue, no retries, a command timeout) — and the next call
- * works again once Redis is back. A file handle names its path: a handle
+ * Every method answers with a promise. When Redis cannot be reached the
+ * promise rejects with EIO 'redis unavailable: …' (nothing was done); when it
+ * does not answer in time, with EIO 'redis did not answer in time …: outcome
+ * unknown' (the command was sent and may still run) — the client must be one
+ * that fails closed (kernel/redis/connect.ts: no offline queue, no retries, a
+ * command timeout) — and the next call works again once Redis is back. A file handle names its path: a handle
  * whose file was removed gets ENOENT on write and reads as empty. A quota
  * (bytes, inodes) is checked and counted inside the same scripts, so every
  * node sharing the tree shares it exactly; ENOSPC past it.
@@ -46,8 +47,13 @@ function failure(err: unknown, op: string, path: string): FileError {
     const why = message.slice(space + 1);
     return new FileError(word as Errno, op, path, why === '-' || why === word ? undefined : why);
   }
+  // Sent and not answered in time: Redis may yet run it (a mkdir that timed out can exist afterwards), so say so.
+  if (TIMED_OUT.test(message)) return new FileError('EIO', op, path, `redis did not answer in time (${message}): outcome unknown, the ${op} may have been done; look before repeating it`);
   return new FileError('EIO', op, path, `redis unavailable: ${message}`);
 }
+
+/** ioredis's words for a command sent and not answered within its command timeout. */
+const TIMED_OUT = /timed out/i;
 
 /** quotaArg is a bound as the scripts take it: a whole number, or -1 for none. */
 function quotaArg(n: number | undefined): string {
