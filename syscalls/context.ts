@@ -87,9 +87,9 @@ export interface SyscallRecord {
   readonly args?: Readonly<Record<string, unknown>>;
 }
 
-/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; or a sum of refusals (limit). */
+/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; a sum of refusals (limit); or news of the log itself (log: a copy of it that was lost). */
 export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit';
+  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit' | 'log';
   readonly pid: number;
   readonly agentId: string;
   readonly detail: string;

@@ -22,7 +22,11 @@
  * are retried in the background until Redis is back; past `maxQueued`
  * queued records record() throws EIO, so every syscall is denied. What a
  * record "in the stream" survives depends on Redis: see the README
- * (appendonly, appendfsync always, WAIT).
+ * (appendonly, appendfsync always, WAIT). If Redis comes back without a
+ * stream that held records (restarted empty, or the key deleted), the chain
+ * goes on from where the node was in a stream that starts there, `lost`
+ * says so (agentd records it), and the verifier reports what Redis lost as
+ * a gap: the stream alone no longer proves those records.
  */
 import type { Cluster, Redis } from 'ioredis';
 import { Subject } from 'rxjs';
@@ -61,22 +65,28 @@ export function nodesKey(prefix: string): string {
 }
 
 /**
- * APPEND (KEYS[1] = stream, ARGV = seq, prev, hash, line, … per record):
- * appends the records that continue the chain; a record already there (a
- * retried batch) must be identical. Errors: ECHAIN when a record does not
- * continue the stream (another writer, or a damaged stream). Returns the
- * last seq. (prev and hash travel beside the line so the script never
- * parses JSON; the verifier checks the lines themselves.)
+ * APPEND (KEYS[1] = stream, ARGV[1] = resume, then seq, prev, hash, line, …
+ * per record): appends the records that continue the chain; a record
+ * already there (a retried batch) must be identical. With resume = 1 (the
+ * writer has had records in this stream) an empty stream is one Redis lost:
+ * the chain goes on from the first record given, and the reply is negative
+ * to say so. Errors: ECHAIN when a record does not continue the stream
+ * (another writer, or a damaged stream). Returns the last seq. (prev and
+ * hash travel beside the line so the script never parses JSON; the verifier
+ * checks the lines themselves.)
  */
 const APPEND = new LuaScript(`
 local key = KEYS[1]
 local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
 local last_seq, last_hash = 0, '${GENESIS}'
+local resumed = false
 if #last > 0 then
   last_seq = tonumber(string.match(last[1][1], '^(%d+)'))
   last_hash = string.match(last[1][2][2], '"hash":"(%x+)"}$')
+elseif ARGV[1] == '1' then
+  last_seq, last_hash, resumed = tonumber(ARGV[2]) - 1, ARGV[3], true
 end
-for i = 1, #ARGV, 4 do
+for i = 2, #ARGV, 4 do
   local seq, prev, hash, line = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if seq <= last_seq then
     local got = redis.call('XRANGE', key, seq .. '-0', seq .. '-0')
@@ -92,6 +102,7 @@ for i = 1, #ARGV, 4 do
     last_seq, last_hash = seq, hash
   end
 end
+if resumed then return -last_seq end
 return last_seq
 `);
 
@@ -99,6 +110,13 @@ interface Waiter {
   readonly seq: number;
   resolve(): void;
   reject(err: KernelError): void;
+}
+
+/** StreamLoss is what Redis lost of a stream it came back without: records 1 to `through`; the chain went on at `resumedAt`. */
+export interface StreamLoss {
+  readonly key: string;
+  readonly through: number;
+  readonly resumedAt: number;
 }
 
 /** parseTail reads the last entry of a stream: its seq and hash. EIO when it is not an intact record. */
@@ -120,6 +138,8 @@ export class RedisStreamLog implements DecisionRecorder {
   readonly node: string;
   /** Every record as sealed, for live followers. */
   readonly appended = new Subject<ChainRecord>();
+  /** Each time Redis came back without this stream (restarted empty, or the key deleted) and the chain went on in a new one. */
+  readonly lost = new Subject<StreamLoss>();
   private readonly client: Redis | Cluster;
   private readonly replicas: number;
   private readonly replicaTimeoutMs: number;
@@ -340,9 +360,12 @@ export class RedisStreamLog implements DecisionRecorder {
 
   private async send(): Promise<void> {
     const batch = this.queue.slice(0, MAX_BATCH);
-    const args = batch.flatMap((r) => [r.seq, r.prev, r.hash, r.line]);
+    // Once Redis has held records of this stream, finding it empty means Redis lost them: go on, and say so.
+    const resume = this.writtenSeq > 0 ? 1 : 0;
+    const args = [resume, ...batch.flatMap((r) => [r.seq, r.prev, r.hash, r.line])];
+    let last: number;
     try {
-      await this.write(args);
+      last = await this.write(args);
     } catch (err) {
       const error = redisUnavailable(err, this.key);
       if (error.message.includes('ECHAIN')) this.fenced = new KernelError('EIO', `decision stream ${this.key} was written by someone else; this node records no more: ${error.message}`);
@@ -350,6 +373,11 @@ export class RedisStreamLog implements DecisionRecorder {
       return;
     }
     this.queue.splice(0, batch.length);
+    if (last < 0) {
+      const loss: StreamLoss = { key: this.key, through: this.writtenSeq, resumedAt: batch[0]!.seq };
+      this.listed = false;
+      this.lost.next(loss);
+    }
     this.writtenSeq = batch[batch.length - 1]!.seq;
     if (!this.listed) {
       // Listed once it has records, so a listed node without a stream is one whose stream was deleted.
@@ -369,12 +397,9 @@ export class RedisStreamLog implements DecisionRecorder {
     }
   }
 
-  /** write runs APPEND (and WAIT, when replicas are asked for) in one round trip. */
-  private async write(args: (string | number)[]): Promise<void> {
-    if (this.replicas === 0) {
-      await APPEND.run(this.client, [this.key], args);
-      return;
-    }
+  /** write runs APPEND (and WAIT, when replicas are asked for) in one round trip; APPEND's reply (negative: the stream was resumed). */
+  private async write(args: (string | number)[]): Promise<number> {
+    if (this.replicas === 0) return Number(await APPEND.run(this.client, [this.key], args));
     for (let attempt = 0; ; attempt++) {
       const replies = await this.client.pipeline().evalsha(APPEND.sha, 1, this.key, ...args).wait(this.replicas, this.replicaTimeoutMs).exec();
       const [scriptErr] = replies?.[0] ?? [new Error('no reply')];
@@ -386,7 +411,7 @@ export class RedisStreamLog implements DecisionRecorder {
       const [waitErr, acked] = replies![1]!;
       if (waitErr) throw waitErr;
       if ((acked as number) < this.replicas) throw new KernelError('EIO', `redis unavailable: ${String(acked)} of ${this.replicas} replicas hold the records of ${this.key} after ${this.replicaTimeoutMs} ms`);
-      return;
+      return Number(replies![0]![1]);
     }
   }
 

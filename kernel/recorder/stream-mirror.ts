@@ -31,6 +31,7 @@ export class StreamMirror {
   missed = 0;
   private lastError: KernelError | undefined;
   private readonly subscription: Subscription;
+  private readonly losses: Subscription;
 
   constructor(log: FileDecisionLog, stream: RedisStreamLog, mode: StreamMode) {
     this.mode = mode;
@@ -40,6 +41,14 @@ export class StreamMirror {
       } catch (err) {
         this.missed++;
         this.lastError = err instanceof KernelError ? err : new KernelError('EIO', String(err));
+      }
+    });
+    // Redis came back without the stream: the file log (which has every record) says what the stream lost, and the stream gets that record too.
+    this.losses = stream.lost.subscribe((loss) => {
+      try {
+        log.record({ type: 'log', pid: 0, agentId: 'agentd', detail: `decision stream ${loss.key} was gone when Redis answered again: Redis lost its records 1–${loss.through}; the stream goes on from ${loss.resumedAt} (this file log holds them all)` });
+      } catch {
+        // the file log cannot be written either: its own problem says so
       }
     });
     if (mode === 'mirror') {
@@ -67,5 +76,6 @@ export class StreamMirror {
   /** stop ends the copying. */
   stop(): void {
     this.subscription.unsubscribe();
+    this.losses.unsubscribe();
   }
 }

@@ -20,6 +20,8 @@ export interface ServiceContext {
   readonly principals: PrincipalStore;
   /** Counts 401s and 403s and samples them into the decision log. */
   readonly refusals: RefusalLog;
+  /** This node's decision stream in Redis, when it has one: a stream that records nothing more (another writer, a damaged tail) makes agentd not ready. */
+  readonly stream?: { readonly problem: string | undefined };
   /** Set when this agentd is a node of a cluster: the directory, relays and shared policy (kernel/cluster). */
   readonly cluster?: ClusterNode;
   /** What each upstream MCP tool was approved to say about itself (kernel/tools/tool-pins.ts). */

@@ -111,7 +111,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     await cluster.attach(kernel, (entry) => log.record(entry));
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
-  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, accepting: true, ...(cluster !== undefined ? { cluster } : {}) };
+  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
   const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');

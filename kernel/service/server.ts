@@ -69,7 +69,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
     if (!ctx.accepting) return reply.code(503).send({ ready: false, error: 'shutting down' });
     if (ctx.kernel.degraded !== undefined) return reply.code(503).send({ ready: false, error: `degraded: ${ctx.kernel.degraded}` });
     // A decision log that cannot be written (a full disk): every effect fails closed until it can, and this says so.
-    const unwritten = ctx.log.problem;
+    const unwritten = ctx.log.problem ?? ctx.stream?.problem;
     if (unwritten !== undefined) return reply.code(503).send({ ready: false, error: unwritten });
     const shared = ctx.cluster?.problem();
     if (shared !== undefined) return reply.code(503).send({ ready: false, error: `cluster: ${shared}` });

@@ -5,7 +5,7 @@
  * own port that a test may stop and start again. Nothing here is a mock.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -257,6 +257,12 @@ export class RedisServer {
   async up(): Promise<void> {
     execFileSync('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--dir', this.dir, '--daemonize', 'yes'], { stdio: 'ignore' });
     await until(() => spawnSync('redis-cli', ['-p', String(this.port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG', `redis-server on ${this.port}`);
+  }
+
+  /** upEmpty starts the server again without its data (a Redis that keeps nothing on disk, restarted). */
+  async upEmpty(): Promise<void> {
+    for (const name of readdirSync(this.dir)) rmSync(join(this.dir, name), { recursive: true, force: true });
+    await this.up();
   }
 
   /** down stops the server (its append-only file keeps every acknowledged write). */
