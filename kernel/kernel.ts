@@ -92,7 +92,7 @@ export class Kernel implements ProcessHost {
     this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
-    this.gate = { recorder: this.recorder, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
+    this.gate = { recorder: this.recorder, clock: options.clock ?? Date.now, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
     this.exits = { table: this.table, cpu: this.cpu, gate: this.gate, approvals: this.approvals, recorder: this.recorder, ...(telemetry ? { telemetry } : {}), policyVersion: () => this.engine.version };
     // The kernel's own options replace the defaults (they may raise them); spawns and the policy can only lower them.
     this.baseLimits = {
@@ -321,7 +321,7 @@ export class Kernel implements ProcessHost {
 
   /** checkpointNow snapshots the agent memory of `proc` and records it; the copying is charged to its tree. */
   async checkpointNow(proc: Process): ReturnType<typeof snapshot> {
-    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => proc.lineage.charge(ns), keep: this.options.keepCheckpoints });
+    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => proc.lineage.charge(ns), keep: this.options.keepCheckpoints, now: (this.options.clock ?? Date.now)() });
     this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
     return info;
   }

@@ -19,6 +19,8 @@ import type { Process } from './process.ts';
 
 export interface GateHost {
   readonly recorder: DecisionRecorder;
+  /** The kernel's clock (KernelOptions.clock): the rate and kernel-time windows run on it. */
+  readonly clock: () => number;
   /** Called with each syscall's name and its time in ring 0 (seconds), for metrics. */
   readonly observeSyscall?: (name: string, seconds: number) => void;
 }
@@ -60,11 +62,11 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
   proc.syscalls++;
   if (mode === 'blocking') proc.state = 'running';
   const lineage = proc.lineage;
-  const verdict = lineage.admit(Date.now(), (refused) => recordRefusals(host, proc, refused));
+  const verdict = lineage.admit(host.clock(), (refused) => recordRefusals(host, proc, refused));
   if (verdict !== 'ok' && nr === TIMER_NR) {
     // A timer waits for the tree's next window rather than failing; it counts once, as the call it is when it gets through.
     proc.syscalls--;
-    const later = new Promise<Reply>((resolve) => proc.addTimer(lineage.windowRemainingMs(Date.now()), () => resolve(settled(syscallGate(host, proc, nr, run, mode)))));
+    const later = new Promise<Reply>((resolve) => proc.addTimer(lineage.windowRemainingMs(host.clock()), () => resolve(settled(syscallGate(host, proc, nr, run, mode)))));
     return { later };
   }
   if (verdict !== 'ok') {

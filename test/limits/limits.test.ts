@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../kernel/limits.ts';
-import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import type { DecisionRecorder } from '../../syscalls/context.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, readTree, SPIN, start } from '../live-agents.ts';
@@ -165,6 +166,33 @@ describe('limits that refuse a call', () => {
       const summed = records.filter((r) => r.type === 'limit' && r.agentId === 'chatty');
       expect(summed.map((r) => ('detail' in r ? r.detail : ''))).toEqual([`29 more syscalls refused by limit.syscalls_per_second or limit.kernel_ms_per_second (20 per second, 500 ms of kernel time per second, for the tree of pid ${chatty.pid})`]);
     });
+  });
+
+  it("syscallsPerSecond windows run on the kernel's clock (KernelOptions.clock), not the host's", async () => {
+    // The kernel's clock stands still until the first refusal is recorded, then moves on five seconds: a new window at once.
+    const T0 = 1_800_000_000_000;
+    let refused = false;
+    const log = new MemoryDecisionLog();
+    const recorder: DecisionRecorder = {
+      record(entry) {
+        if (entry.type === 'syscall' && entry.rule === 'limit.syscalls_per_second') refused = true;
+        return log.record(entry);
+      },
+      beforeAction: () => undefined,
+    };
+    const kernel = kernelFor({ clock: () => (refused ? T0 + 5000 : T0), recorder });
+    const chatty = start(
+      kernel,
+      `
+        const results = [];
+        for (let i = 0; i < 30; i++) { const r = syscall(SYS.SYS_GETPID); results.push('errno' in r ? r.errno : 'ok'); }
+        console.log(JSON.stringify(results));
+      `,
+      { limits: { syscallsPerSecond: 20 }, agentId: 'chatty' },
+    );
+    expect(await exited(chatty)).toMatchObject({ status: 0 });
+    // 20 in the first window, the 21st refused, and the rest in the window the kernel's clock moved to (a real second never passed for them).
+    expect(JSON.parse(chatty.stdout())).toEqual([...Array.from({ length: 20 }, () => 'ok'), 'EAGAIN', ...Array.from({ length: 9 }, () => 'ok')]);
   });
 
   it('openFiles: EMFILE past the limit (fds 0-2 count); closing one makes room again', async () => {
