@@ -67,13 +67,27 @@ connected(program.command('ps').description('list processes (through a cluster n
 connected(program.command('nodes').description('the cluster as this agentd sees it: Redis health and every node, alive, silent or dead (with when last seen)'), 'agentctl nodes').action(async (o: Conn) =>
   done((await import('./commands/cluster.ts')).nodes(o)),
 );
+/** The --selector and --all options of the commands that signal by labels. */
+type Selecting = { selector?: string[]; all?: boolean };
+const selecting = (command: Command) =>
+  command
+    .option('--selector <label=value,...>', 'every live process whose labels all match, on every node (repeatable)', (v: string, all: string[] = []) => [...all, v])
+    .option('--all', 'every live process, on every node');
+
 connected(
-  program.command('kill').description('send a signal to processes: kill -STOP 42, kill -4 42 43 (SIGKILL), kill -s SIGUSR1 42').argument('<signal-or-pid>').argument('[pids...]').option('-s, --signal <signal>', 'signal name or number').allowUnknownOption(),
+  selecting(program.command('kill').description('send a signal to processes: kill -STOP 42, kill -4 42 43 (SIGKILL), kill -s SIGUSR1 42; the fleet kill switch: kill -KILL --selector team=finance, kill -KILL --all').argument('<signal-or-pid>').argument('[pids...]').option('-s, --signal <signal>', 'signal name or number')).allowUnknownOption(),
   'agentctl kill -SIGTERM 42',
-).action((first: string, rest: string[], o: Conn & { signal?: string }) => {
+).action((first: string, rest: string[], o: Conn & Selecting & { signal?: string }) => {
   const [signal, pids] = o.signal !== undefined ? [o.signal, [first, ...rest]] : first.startsWith('-') ? [first.slice(1), rest] : ['SIGTERM', [first, ...rest]];
+  if (o.selector !== undefined || o.all === true) return done(daemon().then((d) => d.killMatching(o, signal, o.selector, o.all, pids)));
   return done(daemon().then((d) => d.kill(o, signal, pids)));
 });
+connected(selecting(program.command('freeze').description('SIGSTOP every live process the selector matches, on every node: each one\'s next syscall waits for thaw')), 'agentctl freeze --selector team=finance').action(async (o: Conn & Selecting) =>
+  done((await daemon()).killMatching(o, 'SIGSTOP', o.selector, o.all, [])),
+);
+connected(selecting(program.command('thaw').description('SIGCONT every live process the selector matches, on every node')), 'agentctl thaw --selector team=finance').action(async (o: Conn & Selecting) =>
+  done((await daemon()).killMatching(o, 'SIGCONT', o.selector, o.all, [])),
+);
 connected(program.command('stop').description('SIGSTOP: the next syscall of each process waits for cont').argument('<pids...>'), 'agentctl stop 42').action(async (pids: string[], o: Conn) => done((await daemon()).kill(o, 'SIGSTOP', pids)));
 connected(program.command('cont').description('SIGCONT: resume stopped processes').argument('<pids...>'), 'agentctl cont 42').action(async (pids: string[], o: Conn) => done((await daemon()).kill(o, 'SIGCONT', pids)));
 connected(

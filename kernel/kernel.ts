@@ -206,7 +206,7 @@ export class Kernel implements ProcessHost {
     const secrets = processSecrets(options.secrets ?? {});
     // Held from here: a spawn that is abandoned lets go of it (its tree then ages out like any other).
     const vfs = this.trees.hold(identity.agentId, this.quota(limits));
-    const proc = new Process(pid, options.ppid ?? 0, lineage, program.filename, limits);
+    const proc = new Process(pid, options.ppid ?? 0, lineage, program.filename, limits, identity.labels);
     const files = new FdTable(vfs, {
       stdin: options.fds?.stdin,
       stdout: options.fds?.stdout ?? FdTable.sink(options.stdout ?? this.options.stdout ?? ((c) => process.stdout.write(c))),

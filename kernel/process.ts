@@ -67,6 +67,8 @@ export interface ProcessInfo {
   /** Why the process ended, once it has. */
   readonly exitReason?: ExitReason;
   readonly tree?: TreeUsage;
+  /** The agent's labels (its manifest's), what an operator's selector matches. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 export class Process {
@@ -76,6 +78,8 @@ export class Process {
   /** The process tree this process belongs to; its root's agent is this process's agent. */
   readonly lineage: Lineage;
   readonly program: string;
+  /** The agent's labels, from its manifest (a child's are its parent's). */
+  readonly labels: Readonly<Record<string, string>>;
   readonly startedAt = Date.now();
   readonly exited: Promise<ExitRecord>;
   readonly signals = new SignalState();
@@ -93,8 +97,9 @@ export class Process {
   readonly timers = new Set<NodeJS.Timeout>();
   private resolveExit!: (record: ExitRecord) => void;
 
-  constructor(pid: number, ppid: number, lineage: Lineage, program: string, limits: ProcessLimits) {
+  constructor(pid: number, ppid: number, lineage: Lineage, program: string, limits: ProcessLimits, labels: Readonly<Record<string, string>> = {}) {
     this.pid = pid;
+    this.labels = labels;
     this.ppid = ppid;
     this.lineage = lineage;
     this.agentId = lineage.agentId;
@@ -181,6 +186,7 @@ export class Process {
       pendingSignals: namesOf(this.signals.pending),
       ...(this.exit ? { status: this.exit.status, exitReason: this.exit.reason } : {}),
       ...(tree ? { tree } : {}),
+      ...(Object.keys(this.labels).length > 0 ? { labels: { ...this.labels } } : {}),
     };
   }
 }

@@ -133,6 +133,44 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
     return status;
   });
 
+/** parseSelector turns `team=finance,tier=1` (each --selector; they add up) into labels. */
+function parseSelector(selectors: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of selectors.flatMap((s) => s.split(','))) {
+    const at = pair.indexOf('=');
+    if (at < 1 || at === pair.length - 1) throw new Error(`--selector takes label=value pairs separated by commas, not '${pair}'`);
+    labels[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return labels;
+}
+
+/**
+ * killMatching is the fleet kill switch: one signal to every live process
+ * the selector (or --all) matches, on every node. One line per process;
+ * status 1 if none matched (as pkill) or any could not be signalled.
+ */
+export const killMatching = (o: ConnectOptions, signal: string, selector: readonly string[] | undefined, all: boolean | undefined, pids: readonly string[]) =>
+  remote(o, async (c) => {
+    const sig = parseSignal(signal.replace(/^-/, ''));
+    if (sig === undefined) throw new Error(`unknown signal '${signal}' (SIGSTOP, SIGCONT, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGPOLICY, SIGTRUST or their numbers)`);
+    if (pids.length > 0) throw new Error('give pids, or --selector / --all, not both');
+    if ((selector === undefined) === (all !== true)) throw new Error('give --selector label=value or --all (one of them)');
+    const answer = await c.signalMatching(sig, all === true ? 'all' : parseSelector(selector!));
+    if (o.json) out(JSON.stringify(answer));
+    let failed = 0;
+    for (const r of answer.results) {
+      const where = r.node !== undefined ? ` on ${r.node}` : '';
+      if ('outcome' in r) {
+        if (!o.json) out(`${r.pid} (${r.agentId}${where}): ${sig} ${r.outcome}`);
+      } else {
+        failed++;
+        process.stderr.write(`agentctl: ${r.pid} (${r.agentId}${where}): ${r.error}\n`);
+      }
+    }
+    if (answer.matched === 0) process.stderr.write(`agentctl: no live process matches ${answer.selector}\n`);
+    return answer.matched === 0 || failed > 0 ? 1 : 0;
+  });
+
 export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined, agent: string | undefined) =>
   remote(o, async (c) => {
     const source = readInput(file);

@@ -18,6 +18,7 @@ import { readToken } from './token.ts';
 import { exchange, type Exchanged } from './http-exchange.ts';
 import type { PinState } from '../tools/tool-pins.ts';
 import type { ClusterAnswer } from './routes/cluster.ts';
+import type { FleetOutcome } from './routes/fleet.ts';
 
 /** ListedProcess is one row of `ps`: in a cluster it names its node, and a process whose node died is `lost`. */
 export type ListedProcess = Omit<ProcessInfo, 'state'> & { readonly state: ProcessInfo['state'] | 'lost'; readonly node?: string };
@@ -40,6 +41,14 @@ export type WhoAmI = { readonly principal: 'operator' } | ({ readonly principal:
 
 /** CreatedPrincipal is a new agent credential with its token (shown this once). */
 export type CreatedPrincipal = PrincipalInfo & { readonly token: string };
+
+/** FleetSignalAnswer is what POST /v1/signals answers: the signal, the selector, how many processes matched and each one's outcome. */
+export interface FleetSignalAnswer {
+  readonly signal: string;
+  readonly selector: string;
+  readonly matched: number;
+  readonly results: readonly FleetOutcome[];
+}
 
 /** unauthorized: no or a wrong token (401); forbidden: the credential may not do this (403 insufficient_scope). */
 export type ClientErrorKind = 'down' | 'unauthorized' | 'forbidden' | 'not-found' | 'refused' | 'server';
@@ -138,6 +147,10 @@ export class AgentdClient {
   }
   signal(pid: number, signal: string | number): Promise<{ outcome: string }> {
     return this.request('POST', `/v1/processes/${pid}/signal`, { signal });
+  }
+  /** signalMatching sends `signal` to every live process whose labels match `labels` (every one), or to every live process with `'all'`, on every node. */
+  signalMatching(signal: string | number, selector: Record<string, string> | 'all'): Promise<FleetSignalAnswer> {
+    return this.request('POST', '/v1/signals', selector === 'all' ? { signal, all: true } : { signal, labels: selector });
   }
   checkpoint(pid: number): Promise<{ n: number; path: string; bytes: number; files: number }> {
     return this.request('POST', `/v1/processes/${pid}/checkpoint`);

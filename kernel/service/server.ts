@@ -18,6 +18,7 @@ import { approvalRoutes } from './routes/approvals.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { decisionRoutes } from './routes/decisions.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
+import { fleetRoutes } from './routes/fleet.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { policyRoutes } from './routes/policy.ts';
 import { principalRoutes } from './routes/principals.ts';
@@ -79,6 +80,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   app.get('/openapi.json', { config: OPEN_TO_AGENTS, schema: { hide: true } }, () => app.swagger());
 
   processRoutes(app, ctx);
+  fleetRoutes(app, ctx);
   approvalRoutes(app, ctx);
   decisionRoutes(app, ctx);
   policyRoutes(app, ctx);

@@ -47,6 +47,11 @@ const TOUR: RunDecision = {
       prints: ['wrote 2 notes', 'deleted 000.txt', 'waiting for work'],
       settles: AGENT_PACE,
     },
+    'npx agentctl freeze --all && npx agentctl thaw --all': {
+      says: 'the fleet switch, on every node: freeze/thaw/kill -KILL --selector team=finance or --all',
+      // The selectors across two nodes are test/cluster/fleet-signals.test.ts's; here the one agent of the tour, stopped and continued.
+      check: (step) => expect(step.stdout).toBe('1 (notes): SIGSTOP stopped\n1 (notes): SIGCONT continued\n'),
+    },
     'npx agentctl logs --decision require_approval': {
       says: 'decision records; logs -f follows them live (Ctrl-C to stop)',
       check: (step) => expect(step.stdout).toMatch(/SYS_UNLINK \/agent\/notes\/mem\/episodic\/notes\/000\.txt require_approval/),

@@ -40,6 +40,7 @@ const PROCESS = {
     pendingSignals: { type: 'array', items: { type: 'string' } },
     status: { type: 'integer' },
     node: { type: 'string', description: 'in a cluster: the node that runs the process' },
+    labels: { type: 'object', additionalProperties: { type: 'string' }, description: "the agent's labels (its manifest's): what agentctl kill --selector matches" },
     lostAt: { type: 'number', description: 'in a cluster: when the node running the process was found dead (state lost)' },
     exitReason: EXIT_REASON,
     tree: {
