@@ -151,10 +151,11 @@ connected(
     .description("verify a decision log file, every node's decision stream in Redis (--redis), or agentd's log when neither is given: finds edited, deleted, inserted and reordered records, gaps and a torn tail")
     .argument('[file]', 'JSONL decision log')
     .option('--head <hash>', 'the hash the last record must have (an anchor kept elsewhere)')
+    .option('--pubkey <file>', "Ed25519 public key (PEM) the log's anchors must verify with, e.g. agentd's <state_dir>/anchor.pub: catches a log rewritten with recomputed hashes")
     .option('--redis <url>', "verify the decision streams of every node in this Redis (redis://host:port)")
     .option('--prefix <prefix>', "the cluster's key prefix, with --redis (default agentk)"),
-  'agentctl audit verify decisions.jsonl\n  $ agentctl audit verify --redis redis://127.0.0.1:6379 --prefix agentk',
-).action(async (file: string | undefined, options: Conn & { head?: string; redis?: string; prefix?: string }) =>
+  'agentctl audit verify decisions.jsonl --pubkey ~/.agent-kernel/anchor.pub\n  $ agentctl audit verify --redis redis://127.0.0.1:6379 --prefix agentk',
+).action(async (file: string | undefined, options: Conn & { head?: string; pubkey?: string; redis?: string; prefix?: string }) =>
   done(
     options.redis !== undefined
       ? (await audits()).auditVerifyRedis(options.redis, options)

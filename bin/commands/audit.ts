@@ -8,6 +8,8 @@ import { existsSync } from 'node:fs';
 import { formatRecord, type RecordFilter } from '../../kernel/recorder/query.ts';
 import { recordBatches } from '../../kernel/recorder/scan.ts';
 import { segmentBaseOf } from '../../kernel/recorder/segments.ts';
+import type { KeyObject } from 'node:crypto';
+import { readPublicKey } from '../../kernel/recorder/anchors.ts';
 import { type FileVerifyResult, verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { unreadable } from './input-file.ts';
 
@@ -16,17 +18,28 @@ function cannotRead(file: string, err: unknown): number {
   return 2;
 }
 
-/** auditVerify verifies the log FILE and its segments: 0 it verifies, 1 a problem (named), 2 it cannot be read. */
-export function auditVerify(file: string, options: { head?: string; json?: boolean }): number {
+/**
+ * auditVerify verifies the log FILE and its segments (with `pubkey`, its
+ * anchors too): 0 it verifies, 1 a problem (named), 2 it or the key cannot be read.
+ */
+export function auditVerify(file: string, options: { head?: string; pubkey?: string; json?: boolean }): number {
+  let publicKey: KeyObject | undefined;
+  try {
+    publicKey = options.pubkey === undefined ? undefined : readPublicKey(options.pubkey);
+  } catch (err) {
+    process.stderr.write(`agentctl: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   let result: FileVerifyResult;
   try {
-    result = verifyLogFile(file, options.head === undefined ? {} : { expectHead: options.head });
+    result = verifyLogFile(file, { ...(options.head === undefined ? {} : { expectHead: options.head }), ...(publicKey === undefined ? {} : { publicKey }) });
   } catch (err) {
     return cannotRead(file, err);
   }
   const segments = result.segments > 1 ? ` in ${result.segments} segments` : '';
+  const anchored = result.anchors === undefined ? '' : `; ${result.anchors} anchors verify, through record ${result.anchoredThrough}${result.records > result.anchoredThrough! ? ` (the ${result.records - result.anchoredThrough!} after it rest on the chain alone)` : ''}`;
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else if (result.ok) process.stdout.write(`ok: ${result.records} records verify${segments}; head ${result.head}\n`);
+  else if (result.ok) process.stdout.write(`ok: ${result.records} records verify${segments}; head ${result.head}${anchored}\n`);
   else process.stdout.write(`FAILED at seq ${result.problem!.seq}: ${result.problem!.message}\n${options.json ? '' : segmentHint(file, result.problem!.seq)}`);
   return result.ok ? 0 : 1;
 }

@@ -10,11 +10,12 @@
  * constant memory (see verify-file.ts for files and their segments):
  * verifyLog is ChainVerifier fed from a string.
  */
-import { hash } from 'node:crypto';
+import { hash, type KeyObject } from 'node:crypto';
+import { anchorVerifies, parseAnchor } from './anchors.ts';
 import { GENESIS, RECORD_KEYS } from './chain.ts';
 import { type LineKind, MAX_LINE_BYTES } from './line-reader.ts';
 
-export type ProblemKind = 'edited' | 'deleted' | 'inserted' | 'reordered' | 'broken-chain' | 'malformed' | 'torn-tail';
+export type ProblemKind = 'edited' | 'deleted' | 'inserted' | 'reordered' | 'broken-chain' | 'malformed' | 'torn-tail' | 'bad-anchor' | 'unanchored';
 
 export interface VerifyProblem {
   readonly kind: ProblemKind;
@@ -34,6 +35,9 @@ export interface VerifyResult {
   /** Hash of the last good record. */
   readonly head: string;
   readonly problem?: VerifyProblem;
+  /** With a public key: the anchors that verified, and the last record they cover (later records rest on the chain alone). */
+  readonly anchors?: number;
+  readonly anchoredThrough?: number;
 }
 
 export interface VerifyOptions {
@@ -41,6 +45,8 @@ export interface VerifyOptions {
   expectHead?: string;
   /** Where the chain starts: prev of the first record. */
   genesis?: string;
+  /** Ed25519 key the log's anchors must verify with (anchors.ts): catches a chain rewritten with recomputed hashes. */
+  publicKey?: KeyObject;
 }
 
 /** `,"hash":"<64 hex>"}` closes every sealed line. */
@@ -95,6 +101,8 @@ export class ChainVerifier {
   private gap: Gap | undefined;
   private problem: VerifyProblem | undefined;
   private readonly maxLineBytes: number;
+  private anchors = 0;
+  private anchoredThrough = 0;
 
   constructor(options: VerifyOptions & { named?: boolean; maxLineBytes?: number } = {}) {
     this.options = options;
@@ -146,7 +154,7 @@ export class ChainVerifier {
     if (kind === 'overlong') return this.fail('malformed', expected, `line ${lineNo} is longer than ${this.maxLineBytes} bytes: not a decision record`);
     const raw = typeof line === 'string' ? undefined : line;
     const text = typeof line === 'string' ? line : line.toString('utf8');
-    let record: { seq?: unknown; hash?: unknown; prev?: unknown };
+    let record: { seq?: unknown; hash?: unknown; prev?: unknown; type?: unknown; detail?: unknown };
     try {
       record = JSON.parse(text) as typeof record;
     } catch {
@@ -170,6 +178,14 @@ export class ChainVerifier {
     if (record.prev !== this.prev) {
       return this.fail('broken-chain', seq, `record ${seq} does not follow the hash of record ${expected - 1}: inserted or edited`);
     }
+    if (this.options.publicKey !== undefined && record.type === 'log' && typeof record.detail === 'string' && record.detail.startsWith('anchor ')) {
+      const anchor = parseAnchor(record.detail);
+      if (anchor === undefined || anchor.seq !== seq - 1 || anchor.head !== this.prev || !anchorVerifies(this.options.publicKey, anchor)) {
+        return this.fail('bad-anchor', seq, `record ${seq} is an anchor that does not verify with the key for record ${seq - 1}: the log before it was rewritten, or the anchor forged`);
+      }
+      this.anchors++;
+      this.anchoredThrough = anchor.seq;
+    }
     this.prev = record.hash;
     this.expected++;
   }
@@ -181,13 +197,17 @@ export class ChainVerifier {
       const expected = this.expected;
       this.problem = { kind: 'deleted', seq: expected, line, ...this.where(segment), message: `${prefix}record ${expected} is missing (found ${seq} at line ${line}): deleted${note}` };
     }
-    if (this.problem !== undefined) return { ok: false, records: this.expected - 1, head: this.prev, problem: this.problem };
+    const anchored = this.options.publicKey === undefined ? {} : { anchors: this.anchors, anchoredThrough: this.anchoredThrough };
+    if (this.problem === undefined && this.options.publicKey !== undefined && this.anchors === 0) {
+      this.problem = { kind: 'unanchored', seq: this.expected - 1, line: this.lineNo, ...this.where(this.segment), message: 'no anchor signed by the key: nothing proves this chain was not rewritten' };
+    }
+    if (this.problem !== undefined) return { ok: false, records: this.expected - 1, head: this.prev, problem: this.problem, ...anchored };
     const { expectHead } = this.options;
     if (expectHead !== undefined && expectHead !== this.prev) {
       this.problem = { kind: 'edited', seq: this.expected - 1, line: this.lineNo, ...this.where(this.segment), message: `the last record's hash is not the expected head ${expectHead}: the chain was rewritten or cut` };
       return { ok: false, records: this.expected - 1, head: this.prev, problem: this.problem };
     }
-    return { ok: true, records: this.expected - 1, head: this.prev };
+    return { ok: true, records: this.expected - 1, head: this.prev, ...anchored };
   }
 
   private reordered(): void {

@@ -4,9 +4,11 @@
  *   state_dir: ~/.agent-kernel                  token, decision log, checkpoints
  *   token_file: <state_dir>/agentd.token
  *   policy: policy.yaml                          default: the built-in policy
- *   log: { file: <state_dir>/decisions.jsonl, durable: false, segment_mib: 64,
+ *   log: { file: <state_dir>/decisions.jsonl, durable: false, segment_mib: 64, anchor_ms: 1000,
  *          stream: mirror | before-action | off, stream_replicas: 0, stream_replica_timeout_ms: 1000 }
  *                                                segment_mib: roll to a new segment past this size (0: one file)
+ *                                                anchor_ms: sign the chain head this often with <state_dir>/anchor.key
+ *                                                (kernel/recorder/anchors.ts); 0: never
  *                                                stream: the node's decision stream in Redis (with redis:)
  *   approvals: { mode: operator | deny | allow }  operator: wait for an answer through the API
  *   term_grace_ms: 5000
@@ -83,6 +85,8 @@ export interface AgentdConfig {
   readonly durable: boolean;
   /** The decision log rolls to a new segment rather than pass this size (0: never). */
   readonly segmentBytes: number;
+  /** How often the chain head is signed into the log (kernel/recorder/anchors.ts), ms; 0: never. */
+  readonly anchorMs: number;
   /** The node's decision stream in Redis, used when there is a `redis:` section (see kernel/service/shared-storage.ts). */
   readonly logStream: StreamSetting;
   readonly approvals: 'operator' | 'deny' | 'allow';
@@ -160,6 +164,7 @@ const SCHEMA = {
         file: { type: 'string', minLength: 1 },
         durable: { type: 'boolean' },
         segment_mib: { type: 'integer', minimum: 0, maximum: 1_048_576 },
+        anchor_ms: { type: 'integer', minimum: 0, maximum: 86_400_000 },
         stream: { enum: ['before-action', 'mirror', 'off'] },
         stream_replicas: { type: 'integer', minimum: 0, maximum: 16 },
         stream_replica_timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
@@ -227,7 +232,7 @@ interface RawConfig {
   state_dir?: string;
   token_file?: string;
   policy?: string;
-  log?: { file?: string; durable?: boolean; segment_mib?: number; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
+  log?: { file?: string; durable?: boolean; segment_mib?: number; anchor_ms?: number; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
   approvals?: { mode?: 'operator' | 'deny' | 'allow' };
   term_grace_ms?: number;
   refusals?: { window_ms?: number; max_clients?: number };
@@ -310,6 +315,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     logFile: raw.log?.file ? expand(raw.log.file, base) : join(stateDir, 'decisions.jsonl'),
     durable: raw.log?.durable ?? false,
     segmentBytes: (raw.log?.segment_mib ?? 64) * 1024 * 1024,
+    anchorMs: raw.log?.anchor_ms ?? 1000,
     logStream: { mode: raw.log?.stream ?? 'mirror', replicas: raw.log?.stream_replicas ?? 0, replicaTimeoutMs: raw.log?.stream_replica_timeout_ms ?? 1000 },
     approvals: raw.approvals?.mode ?? 'operator',
     termGraceMs: raw.term_grace_ms ?? 5000,

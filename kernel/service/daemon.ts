@@ -30,6 +30,7 @@ import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
 import { RunLedger } from './run-ledger.ts';
+import { Anchorer, anchorKey } from '../recorder/anchors.ts';
 import { ensureToken } from './token.ts';
 
 export interface Daemon {
@@ -70,6 +71,8 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   for (const [name, path] of Object.entries(config.programs)) programs[name] = await buildProgramFile(path);
   const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile)] });
   const log = new FileDecisionLog(config.logFile, { durable: config.durable, segmentBytes: config.segmentBytes });
+  // The chain head signed into the log every log.anchor_ms, so a rewritten log is caught (agentctl audit verify --pubkey <state_dir>/anchor.pub).
+  const anchorer = config.anchorMs > 0 ? new Anchorer(log, anchorKey(config.stateDir), config.anchorMs) : undefined;
   // What the previous run left unrecorded (it was killed): the end of every process it was running.
   const ledger = RunLedger.open(config.stateDir);
   if (ledger.settleLeftOpen((left) => log.record({ type: 'exit', pid: left.pid, agentId: left.agentId, detail: `lost: the agentd that ran it (${left.detail}) ended without recording its end` })) > 0) log.flush();
@@ -157,6 +160,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
       await cluster?.stop();
       await server.close();
       await tools.close();
+      anchorer?.stop();
       await shared.close();
       log.close();
       ledger.close();
