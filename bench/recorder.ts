@@ -3,8 +3,11 @@
  * syscall records, into a temp file, until every record is written.
  *   60% allowed reads (SYS_READ of an fd, SYS_STAT of a path): buffered, group commit
  *   25% allowed writes (SYS_WRITE of 64 bytes, hashed for the digest): the
- *       buffer is written with write() before record() returns
+ *       buffer is written with write() when the action asks (beforeAction,
+ *       as the dispatcher does), then the write's outcome record (ok, the
+ *       result's size and digest) is recorded
  *   15% denies (SYS_OPEN for writing under /shared): buffered
+ * Records per second count every record, outcomes included.
  * Default mode (group commit, fdatasync every 200 ms) and durable mode
  * (fdatasync before every record() returns).
  */
@@ -33,7 +36,10 @@ export function recordMix(n: number, seed = 3): DecisionInput[] {
     else if (r < 0.6) {
       const path = `/agent/${agentId}/mem/area-${String(i % 40).padStart(2, '0')}/f${i % 100}.md`;
       out.push({ ...base, syscall: 'SYS_STAT', access: 'read', effect: 'allow', rule: 'own-team-00-area-03', reason: 'allowed by rule own-team-00-area-03', path, args: { path } });
-    } else if (r < 0.85) out.push({ ...base, syscall: 'SYS_WRITE', access: 'write', effect: 'allow', rule: 'base-fds', reason: 'allowed by rule base-fds', args: { fd: 3 + (i % 4), data } });
+    } else if (r < 0.85) {
+      out.push({ ...base, syscall: 'SYS_WRITE', access: 'write', effect: 'allow', rule: 'base-fds', reason: 'allowed by rule base-fds', args: { fd: 3 + (i % 4), data } });
+      out.push({ type: 'outcome', pid, agentId, syscall: 'SYS_WRITE', of: 0, result: 64 });
+    }
     else {
       const path = `/shared/data/ds-${String(i % 40).padStart(2, '0')}/f${i % 100}.csv`;
       out.push({ ...base, syscall: 'SYS_OPEN', access: 'write', effect: 'deny', rule: `shared-ro-ds-${String(i % 40).padStart(2, '0')}`, reason: 'shared data is read-only', path, args: { path, flags: 'w' } });
@@ -50,7 +56,16 @@ function recordsPerSecond(dir: string, mix: readonly DecisionInput[], count: num
   try {
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    for (let i = 0; i < count; i++) log.record(mix[i % mix.length]!);
+    let decided = 0;
+    for (let i = 0; i < count; i++) {
+      const entry = mix[i % mix.length]!;
+      // An allowed write's record is written before its action runs, and its outcome recorded once it has.
+      if (entry.type === 'outcome') log.record({ ...entry, of: decided });
+      else {
+        decided = log.record(entry);
+        if (entry.type === 'syscall' && entry.access === 'write' && entry.effect === 'allow') log.beforeAction(decided);
+      }
+    }
     log.flush();
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = process.cpuUsage(cpu0);
@@ -91,7 +106,7 @@ export async function measureRecorder({ rounds, log }: BenchOptions): Promise<Fi
       log(`recorder durable round ${r + 1}/${rounds}: ${durable.at(-1)!.toFixed(0)}/s (${nDurable} records)`);
     }
     return [
-      { key: 'recorder_records_per_s', value: median(group), unit: 'rec/s', target: { op: '>=', bound: 200_000 }, note: `${spread(group)} samples of ${n} records (${bytes.toFixed(0)} bytes each; 25% allowed writes flush with write() first); per second of this process's CPU time ${median(groupCpu).toFixed(0)}` },
+      { key: 'recorder_records_per_s', value: median(group), unit: 'rec/s', target: { op: '>=', bound: 200_000 }, note: `${spread(group)} samples of ${n} records (${bytes.toFixed(0)} bytes each; allowed writes written with write() before their action, each followed by its outcome record); per second of this process's CPU time ${median(groupCpu).toFixed(0)}` },
       { key: 'recorder_durable_records_per_s', value: median(durable), unit: 'rec/s', note: `${spread(durable)} samples of ${nDurable} records, fdatasync per record on ${tmpdir()}` },
     ];
   } finally {

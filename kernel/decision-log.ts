@@ -3,10 +3,10 @@
  * with a sequence number and a time. The hash-chained file recorder arrives
  * with the governance issue behind the same DecisionRecorder interface.
  */
-import type { DecisionInput, DecisionRecorder, LifecycleRecord, SyscallRecord } from '../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder, LifecycleRecord, OutcomeRecord, SyscallRecord } from '../syscalls/context.ts';
 
 /** LoggedDecision is a record as kept: arguments are not kept in memory. */
-export type LoggedDecision = (Omit<SyscallRecord, 'args'> | LifecycleRecord) & { readonly seq: number; readonly time: number };
+export type LoggedDecision = (Omit<SyscallRecord, 'args'> | LifecycleRecord | Omit<OutcomeRecord, 'result'>) & { readonly seq: number; readonly time: number };
 
 export class MemoryDecisionLog implements DecisionRecorder {
   private readonly entries: LoggedDecision[] = [];
@@ -23,6 +23,9 @@ export class MemoryDecisionLog implements DecisionRecorder {
     const time = Date.now();
     if (entry.type === 'syscall') {
       const { args: _args, ...kept } = entry;
+      this.entries.push({ ...kept, seq, time });
+    } else if (entry.type === 'outcome') {
+      const { result: _result, ...kept } = entry;
       this.entries.push({ ...kept, seq, time });
     } else this.entries.push({ ...entry, seq, time });
     if (this.entries.length > this.limit + (this.limit >> 2)) {

@@ -96,7 +96,24 @@ export interface LifecycleRecord {
   readonly policyVersion?: string;
 }
 
-export type DecisionInput = SyscallRecord | LifecycleRecord;
+/**
+ * OutcomeRecord is what an executed write-access action came to, linked to
+ * its decision record: ok with the result's size and digest (a recorder
+ * keeps the digest, never the result), or the errno it failed with.
+ */
+export interface OutcomeRecord {
+  readonly type: 'outcome';
+  readonly pid: number;
+  readonly agentId: string;
+  readonly syscall: string;
+  /** The seq of the record that let the action run: its decision, or its approval. */
+  readonly of: number;
+  readonly errno?: string;
+  readonly message?: string;
+  readonly result?: unknown;
+}
+
+export type DecisionInput = SyscallRecord | LifecycleRecord | OutcomeRecord;
 
 /**
  * DecisionRecorder appends records in order. A `write`-access action must

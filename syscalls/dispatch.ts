@@ -160,15 +160,49 @@ function later(reply: Reply): Promise<Reply> {
  * earlier one). If the records cannot be written (beforeAction throws or
  * rejects), or the process ends meanwhile, the action never runs.
  */
-function afterRecorded(services: KernelServices, ctx: SyscallContext, seq: number, access: Access, action: () => Reply): Reply {
-  const pending = access === 'write' ? services.recorder.beforeAction(seq) : undefined;
-  if (pending === undefined) return action();
+function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRow, seq: number, access: Access, action: () => Reply): Reply {
+  if (access !== 'write') return action();
+  const pending = services.recorder.beforeAction(seq);
+  const effect = () => withOutcome(services, ctx, row, seq, action);
+  if (pending === undefined) return effect();
   return {
     later: pending.then(
-      () => (ctx.alive() ? later(action()) : { errno: 'EINTR', message: 'process ended while its decision was being recorded' }),
+      () => (ctx.alive() ? later(effect()) : { errno: 'EINTR', message: 'process ended while its decision was being recorded' }),
       fault,
     ),
   };
+}
+
+/**
+ * withOutcome runs a write-access action and records what it came to once
+ * its reply is final (an outcome record naming record `of`, which let it
+ * run): ok with the result's size and digest, or its errno. The effect has
+ * happened either way: a log that cannot take the outcome says so itself.
+ */
+function withOutcome(services: KernelServices, ctx: SyscallContext, row: AnyRow, of: number, action: () => Reply): Reply {
+  const reply = action();
+  // A call that ended its own process at once (SYS_EXIT) has the process's exit record for an outcome.
+  if (!('later' in reply)) return ctx.alive() ? recordOutcome(services, ctx, row, of, reply) : reply;
+  return { later: finalOf(reply).then((final) => recordOutcome(services, ctx, row, of, final)) };
+}
+
+/** FinalReply is a reply that is not waiting for anything. */
+type FinalReply = Exclude<Reply, { readonly later: Promise<Reply> }>;
+
+/** finalOf waits out a reply (and any reply it waits for in turn). */
+async function finalOf(reply: Reply): Promise<FinalReply> {
+  let r = reply;
+  while ('later' in r) r = await r.later;
+  return r;
+}
+
+function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: SyscallContext, row: AnyRow, of: number, reply: R): R {
+  try {
+    services.recorder.record({ type: 'outcome', pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, of, ...('errno' in reply ? { errno: reply.errno, message: reply.message } : { result: reply.v }) });
+  } catch {
+    // the action ran; the log's own problem says why its outcome is missing
+  }
+  return reply;
 }
 
 /** awaitApproval blocks the caller until the call is approved (then runs it) or denied or timed out. */
@@ -198,7 +232,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
     });
     if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
     if (call.cancel.aborted) return { errno: 'ECANCELED', message: `${row.name} was canceled while waiting for approval` };
-    return await later(afterRecorded(services, ctx, seq, request.access, () => runTraced(row, ctx, args, call, request, span)));
+    return await later(afterRecorded(services, ctx, row, seq, request.access, () => runTraced(row, ctx, args, call, request, span)));
   } catch (err) {
     wait?.end('EIO');
     return fault(err);
@@ -281,7 +315,7 @@ interface Decided {
 
 /** What each effect does: a record over every effect, so a new effect fails to compile until it is handled here. */
 const ON_EFFECT: { readonly [E in Decision['effect']]: (d: Decided) => Reply } = {
-  allow: (d) => afterRecorded(d.services, d.ctx, d.seq, d.request.access, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
+  allow: (d) => afterRecorded(d.services, d.ctx, d.row, d.seq, d.request.access, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
   deny: (d) => {
     if (d.decision.onViolation !== undefined) d.ctx.violation(d.decision.onViolation, `${d.row.name} denied by ${d.decision.rule}`);
     return { errno: d.decision.errno ?? 'EACCES', message: `${d.row.name} denied by ${d.decision.rule}: ${d.decision.reason}` };

@@ -57,6 +57,12 @@ export function digestArgs(args: Readonly<Record<string, unknown>> | undefined):
   return text === '' ? EMPTY_ARGS : `sha256:${hash('sha256', text)}`;
 }
 
+/** digestResult says how large a result is and hashes it (`sha256:<hex>`), for an outcome record: the result itself is never logged. */
+export function digestResult(result: unknown): string {
+  const bytes = result instanceof Uint8Array ? Buffer.from(result.buffer, result.byteOffset, result.byteLength) : Buffer.from(JSON.stringify(result) ?? 'undefined');
+  return `${bytes.byteLength} bytes, sha256:${hash('sha256', bytes)}`;
+}
+
 /** body serialises a record without its hash (and without the closing brace) in canonical key order. */
 export function body(record: Readonly<Record<string, unknown>>): string {
   let out = '';
@@ -90,6 +96,10 @@ export function toChainFields(entry: DecisionInput): Omit<ChainRecord, 'seq' | '
       reason: entry.reason,
       policy: entry.policyVersion,
     };
+  }
+  if (entry.type === 'outcome') {
+    const came = entry.errno === undefined ? `ok, ${digestResult(entry.result)}` : `${entry.errno}${entry.message === undefined ? '' : ` ${entry.message.slice(0, 500)}`}`;
+    return { type: 'outcome', pid: entry.pid, agent: entry.agentId, syscall: entry.syscall, detail: `of ${entry.of}: ${came}` };
   }
   return { type: entry.type, pid: entry.pid, agent: entry.agentId, detail: entry.detail, policy: entry.policyVersion };
 }

@@ -35,6 +35,7 @@ export function matchesFilter(r: ChainRecord, filter: RecordFilter): boolean {
 export function formatRecord(r: ChainRecord): string {
   const date = new Date(r.time);
   const time = Number.isNaN(date.getTime()) ? String(r.time) : date.toISOString();
-  const what = r.type === 'syscall' ? `${r.syscall}${r.path ? ` ${r.path}` : ''} ${r.decision} (${r.rule})` : `${r.type} ${r.detail ?? ''}`;
+  // An outcome names the record of its decision (or approval): `outcome SYS_WRITE of 12: ok, 2 bytes, sha256:…`.
+  const what = r.type === 'syscall' ? `${r.syscall}${r.path ? ` ${r.path}` : ''} ${r.decision} (${r.rule})` : r.type === 'outcome' ? `outcome ${r.syscall ?? ''} ${r.detail ?? ''}` : `${r.type} ${r.detail ?? ''}`;
   return `${String(r.seq).padStart(6)} ${time} pid ${r.pid} ${r.agent} ${what}`;
 }
