@@ -277,6 +277,8 @@ export interface ApprovalTicket {
   readonly rule: string;
   readonly reason: string;
   readonly timeoutMs: number;
+  /** The version of the policy whose rule asked. */
+  readonly policyVersion?: string;
 }
 
 /** ApprovalAnswer is the operator's (or automatic approver's) decision. */

@@ -218,6 +218,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       rule: decision.rule,
       reason: decision.reason,
       timeoutMs: decision.approvalTimeoutMs ?? 60_000,
+      ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}),
     });
     wait?.set(TRACE_ATTR.approver, answer.approver);
     wait?.end(answer.approved ? undefined : 'EACCES');

@@ -3,6 +3,8 @@
  * principal; a route declares in its config who may call it:
  *   access: 'operator'   (the default) the operator token only
  *   access: 'principal'  the operator or an agent credential
+ *   access: 'signed'     no bearer token: the route checks a signature of its own
+ *                        (an approval webhook's callback, kernel/service/webhook-approver.ts)
  * An agent credential on an operator route is 403, a missing or unknown
  * token 401; both are counted and sampled by RefusalLog. Routes open to
  * agent credentials narrow further what they do with `evaluateAs` and
@@ -19,7 +21,7 @@ import type { PendingApproval } from '../approvals.ts';
 import type { ServiceContext } from './context.ts';
 import { describePrincipal, type AgentPrincipal, type Principal } from './principals.ts';
 
-export type RouteAccess = 'operator' | 'principal';
+export type RouteAccess = 'operator' | 'principal' | 'signed';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -35,12 +37,16 @@ declare module 'fastify' {
 /** OPEN_TO_AGENTS is the route config of a route any principal may call. */
 export const OPEN_TO_AGENTS = { access: 'principal' } as const;
 
+/** SIGNED is the route config of a route that authenticates a signature itself, with no bearer token. */
+export const SIGNED = { access: 'signed' } as const;
+
 const AGENT_ROUTES = 'POST /v1/evaluate (as its own agent), GET /v1/approvals/:id (its own), /v1/mcp (the MCP gateway, as its own agent), GET /v1/whoami, /healthz, /readyz and /openapi.json';
 
 /** guard installs authentication and route access on `app`; call it before any route is added. */
 export function guard(app: FastifyInstance, ctx: ServiceContext): void {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
+    if (req.routeOptions.config?.access === 'signed') return;
     const principal = ctx.principals.authenticate(req.headers.authorization);
     if (principal === undefined) {
       ctx.refusals.refused(401, req.ip, `401 ${req.method} ${req.url.slice(0, 200)} from ${req.ip}`);

@@ -10,7 +10,10 @@
  *                                                anchor_ms: sign the chain head this often with <state_dir>/anchor.key
  *                                                (kernel/recorder/anchors.ts); 0: never
  *                                                stream: the node's decision stream in Redis (with redis:)
- *   approvals: { mode: operator | deny | allow }  operator: wait for an answer through the API
+ *   approvals: { mode: operator | deny | allow | webhook }  operator: wait for an answer through the API
+ *              webhook: { url, secret_file | secret_env, timeout_ms: 2000 }
+ *                                                webhook: ask a webhook, answered in its reply or by a
+ *                                                signed callback (kernel/service/webhook-approver.ts)
  *   term_grace_ms: 5000
  *   refusals: { window_ms: 10000, max_clients: 1024 }
  *                                                401s and 403s: all counted; the first per client per
@@ -43,6 +46,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { checkMounts } from '../mounts.ts';
 import type { RedisSettings } from '../cluster/redis.ts';
+import type { WebhookSettings } from './webhook-approver.ts';
 
 /** MountSetting is one entry of `mounts:`: a path relative to each agent's tree, or absolute (one place for every agent). */
 export interface MountSetting {
@@ -89,7 +93,9 @@ export interface AgentdConfig {
   readonly anchorMs: number;
   /** The node's decision stream in Redis, used when there is a `redis:` section (see kernel/service/shared-storage.ts). */
   readonly logStream: StreamSetting;
-  readonly approvals: 'operator' | 'deny' | 'allow';
+  readonly approvals: 'operator' | 'deny' | 'allow' | 'webhook';
+  /** With approvals.mode webhook: where questions go, and the secret that signs them and their callbacks. */
+  readonly webhook?: WebhookSettings;
   readonly termGraceMs: number;
   /** How 401s and 403s are sampled into the decision log (kernel/service/refusals.ts). */
   readonly refusals: { readonly windowMs: number; readonly maxClients: number };
@@ -170,7 +176,24 @@ const SCHEMA = {
         stream_replica_timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
       },
     },
-    approvals: { type: 'object', additionalProperties: false, properties: { mode: { enum: ['operator', 'deny', 'allow'] } } },
+    approvals: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        mode: { enum: ['operator', 'deny', 'allow', 'webhook'] },
+        webhook: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          properties: {
+            url: { type: 'string', pattern: '^https?://' },
+            secret_file: { type: 'string', minLength: 1 },
+            secret_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+            timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
+          },
+        },
+      },
+    },
     term_grace_ms: { type: 'integer', minimum: 0 },
     refusals: {
       type: 'object',
@@ -233,7 +256,7 @@ interface RawConfig {
   token_file?: string;
   policy?: string;
   log?: { file?: string; durable?: boolean; segment_mib?: number; anchor_ms?: number; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
-  approvals?: { mode?: 'operator' | 'deny' | 'allow' };
+  approvals?: { mode?: 'operator' | 'deny' | 'allow' | 'webhook'; webhook?: { url: string; secret_file?: string; secret_env?: string; timeout_ms?: number } };
   term_grace_ms?: number;
   refusals?: { window_ms?: number; max_clients?: number };
   limits?: Record<string, number>;
@@ -268,6 +291,28 @@ export class ConfigError extends Error {}
 function expand(path: string, base: string): string {
   const home = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
   return isAbsolute(home) ? home : resolve(base, home);
+}
+
+/** webhookSettings reads approvals.webhook (and its secret) when approvals.mode is webhook. ConfigError naming the field otherwise. */
+function webhookSettings(raw: RawConfig['approvals'], base: string, file: string): { webhook?: WebhookSettings } {
+  if (raw?.mode !== 'webhook') {
+    if (raw?.webhook !== undefined) throw new ConfigError(`${file}: approvals.webhook is set but approvals.mode is ${raw.mode ?? 'operator'}: set mode: webhook`);
+    return {};
+  }
+  const hook = raw.webhook;
+  if (hook === undefined) throw new ConfigError(`${file}: approvals.mode webhook needs approvals.webhook: { url, secret_file or secret_env }`);
+  if ((hook.secret_file === undefined) === (hook.secret_env === undefined)) throw new ConfigError(`${file}: approvals.webhook needs one of secret_file and secret_env (the shared secret that signs questions and callbacks)`);
+  let secret: string | undefined;
+  if (hook.secret_file !== undefined) {
+    const path = expand(hook.secret_file, base);
+    try {
+      secret = readFileSync(path, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`${file}: approvals.webhook.secret_file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  } else secret = process.env[hook.secret_env!]?.trim();
+  if (secret === undefined || secret.length < 16) throw new ConfigError(`${file}: approvals.webhook: the secret (${hook.secret_file !== undefined ? `secret_file ${hook.secret_file}` : `environment variable ${hook.secret_env}`}) must hold at least 16 characters`);
+  return { webhook: { url: hook.url, secret, timeoutMs: hook.timeout_ms ?? 2000 } };
 }
 
 /** mountSettings checks the `mounts:` section: each path inside an agent's tree (not its root or policy/) or absolute, none twice. */
@@ -318,6 +363,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     anchorMs: raw.log?.anchor_ms ?? 1000,
     logStream: { mode: raw.log?.stream ?? 'mirror', replicas: raw.log?.stream_replicas ?? 0, replicaTimeoutMs: raw.log?.stream_replica_timeout_ms ?? 1000 },
     approvals: raw.approvals?.mode ?? 'operator',
+    ...webhookSettings(raw.approvals, base, file ?? 'config'),
     termGraceMs: raw.term_grace_ms ?? 5000,
     refusals: { windowMs: raw.refusals?.window_ms ?? 10_000, maxClients: raw.refusals?.max_clients ?? 1024 },
     ...(raw.limits ? { limits: raw.limits } : {}),

@@ -30,6 +30,7 @@ import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
 import { RunLedger } from './run-ledger.ts';
+import { webhookApprover } from './webhook-approver.ts';
 import { Anchorer, anchorKey } from '../recorder/anchors.ts';
 import { ensureToken } from './token.ts';
 
@@ -84,7 +85,14 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   const shared = openSharedStorage({ redis: config.redis, mounts: config.mounts, stream: config.logStream }, log);
   const metrics = new Metrics();
   const outputs = new OutputBuffers();
-  const fixed = config.approvals === 'operator' ? undefined : fixedApprover(config.approvals === 'allow');
+  // Where a webhook answers later: agentd's own URL, known once it listens (agents and questions come after).
+  let listeningOn = '';
+  const fixed =
+    config.approvals === 'operator'
+      ? undefined
+      : config.approvals === 'webhook'
+        ? webhookApprover(config.webhook!, (id) => `${listeningOn}/v1/approvals/${encodeURIComponent(id)}/callback`)
+        : fixedApprover(config.approvals === 'allow');
   // A cluster node: pids and approval ids unique across nodes, every question shared through Redis.
   const cluster = config.redis === undefined ? undefined : await ClusterNode.start(config.redis);
   const approver = cluster === undefined ? fixed : cluster.approver(fixed);
@@ -118,6 +126,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');
+  listeningOn = url;
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
   cluster?.join(url);
 

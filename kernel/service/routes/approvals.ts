@@ -9,7 +9,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { ApprovalStatus } from '../../approvals.ts';
-import { mayRead, OPEN_TO_AGENTS, principalOf, refuse } from '../access.ts';
+import { mayRead, OPEN_TO_AGENTS, principalOf, refuse, SIGNED } from '../access.ts';
+import { CALLBACK_SKEW_MS, callbackPayload, SIGNATURE_HEADER, signedBy, TIMESTAMP_HEADER } from '../webhook-approver.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';
@@ -92,4 +93,39 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       },
     );
   }
+
+  app.post<{ Params: { id: string }; Body: { approved: boolean; reason?: string } }>(
+    '/v1/approvals/:id/callback',
+    {
+      config: SIGNED,
+      schema: {
+        summary: `The approval webhook's answer (approvals.mode webhook): no bearer token; ${TIMESTAMP_HEADER} and ${SIGNATURE_HEADER} (HMAC-SHA256 of <timestamp>.<id>.<approve|deny>.<reason>) authenticate it`,
+        params: ID_PARAMS,
+        body: { type: 'object', required: ['approved'], additionalProperties: false, properties: { approved: { type: 'boolean' }, reason: { type: 'string', maxLength: 1000 } } },
+        response: { '4xx': PROBLEM },
+      },
+    },
+    async (req, reply) => {
+      const hook = ctx.config.webhook;
+      if (hook === undefined) return reply.code(404).send({ error: 'approvals are not answered by webhook here (approvals.mode is not webhook)', errno: 'ENOENT' });
+      const { id } = req.params;
+      const timestamp = req.headers[TIMESTAMP_HEADER];
+      const sig = req.headers[SIGNATURE_HEADER];
+      const reason = req.body.reason ?? '';
+      const fresh = typeof timestamp === 'string' && /^\d{1,16}$/.test(timestamp) && Math.abs(Date.now() - Number(timestamp)) <= CALLBACK_SKEW_MS;
+      if (!fresh || !signedBy(hook.secret, callbackPayload(timestamp, id, req.body.approved, reason), typeof sig === 'string' ? sig : undefined)) {
+        ctx.refusals.refused(401, req.ip, `401 webhook callback for ${id.slice(0, 64)} from ${req.ip}: ${fresh ? 'bad signature' : 'missing or stale timestamp'}`);
+        return reply.code(401).send({ error: `the callback is not signed with the webhook's secret${fresh ? '' : ` (${TIMESTAMP_HEADER} missing, or more than ${CALLBACK_SKEW_MS / 60_000} minutes off)`}`, errno: 'EACCES' });
+      }
+      const now = gate.status(id);
+      if (now === undefined) return reply.code(404).send({ error: `no approval ${id}`, errno: 'ESRCH' });
+      if (now.status !== 'pending') return reply.code(409).send({ error: `approval ${id} was already answered (${now.status} by ${now.answer?.approver ?? '?'})`, errno: 'EEXIST' });
+      try {
+        gate.answer(id, req.body.approved, 'webhook', reason);
+        return gate.status(id);
+      } catch (err) {
+        return sendError(reply, err);
+      }
+    },
+  );
 }

@@ -156,6 +156,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
           rule: decision.rule,
           reason: decision.reason,
           timeoutMs: decision.approvalTimeoutMs ?? 60_000,
+          ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}),
         });
         approvalId = question.id;
         // Nobody waits for the answer in the kernel (the agent outside polls for it): it is recorded here when it comes.
