@@ -8,6 +8,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { approvalsBench } from './approvals.ts';
 import { auditBench } from './audit.ts';
 import { clusterBench } from './cluster.ts';
 import { containmentBench } from './containment.ts';
@@ -25,7 +26,7 @@ import { telemetryBench } from './telemetry.ts';
 import { userspaceBench } from './userspace.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench, approvalsBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 

@@ -68,17 +68,18 @@ const EVALUATE_BODY = JSON.stringify({
 const PROCESSES = 100;
 const PS_RUNS = 11;
 
-interface Daemon {
+export interface Daemon {
   url: string;
   token: string;
   child: ChildProcess;
   dir: string;
 }
 
-async function startAgentd(): Promise<Daemon> {
+/** startAgentd starts a real agentd as a child on a temporary state dir, with `config` (default: the bench policy, log not durable) and `files` beside it. */
+export async function startAgentd(config = 'policy: policy.yaml\nlog: { durable: false }\n', files: Record<string, string> = { 'policy.yaml': POLICY }): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-'));
-  writeFileSync(join(dir, 'policy.yaml'), POLICY);
-  writeFileSync(join(dir, 'agentd.yaml'), 'policy: policy.yaml\nlog: { durable: false }\n');
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'agentd.yaml'), config);
   const child = spawn(process.execPath, [...NODE_FLAGS, 'bin/agentd.ts', '--config', join(dir, 'agentd.yaml'), '--port', '0', '--state-dir', join(dir, 'state')], {
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -95,7 +96,7 @@ async function startAgentd(): Promise<Daemon> {
   return { url, token: readFileSync(join(dir, 'state', 'agentd.token'), 'utf8').trim(), child, dir };
 }
 
-async function stopAgentd(d: Daemon): Promise<void> {
+export async function stopAgentd(d: Daemon): Promise<void> {
   const exited = new Promise((resolve) => d.child.on('exit', resolve));
   d.child.kill('SIGTERM');
   await exited;
@@ -118,7 +119,7 @@ function cannon(d: Daemon, options: { duration: number; connections: number; pip
   });
 }
 
-async function api(d: Daemon, method: string, path: string, body?: unknown): Promise<any> {
+export async function api(d: Daemon, method: string, path: string, body?: unknown): Promise<any> {
   const res = await fetch(`${d.url}${path}`, { method, headers: { authorization: `Bearer ${d.token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res.json();

@@ -98,7 +98,7 @@ describe('/v1/mcp', () => {
       await client.close();
     }
     const rows = await records();
-    const execs = rows.filter((r) => r.syscall === 'SYS_EXEC' && r.agent === 'mcp-gateway').map((r) => [r.decision, r.rule]);
+    const execs = rows.filter((r) => r.type === 'syscall' && r.syscall === 'SYS_EXEC' && r.agent === 'mcp-gateway').map((r) => [r.decision, r.rule]);
     expect(execs).toEqual([
       ['allow', 'clock'],
       ['deny', 'no-delete'],
@@ -137,9 +137,9 @@ describe('/v1/mcp', () => {
     }
     const rows = await records();
     const mine = rows.filter((r) => r.agent === 'report-bot');
-    expect(mine.filter((r) => r.syscall === 'SYS_EXEC').map((r) => r.decision)).toEqual(['allow', 'deny']);
+    expect(mine.filter((r) => r.type === 'syscall' && r.syscall === 'SYS_EXEC').map((r) => r.decision)).toEqual(['allow', 'deny']);
     // The rule that matched needs the credential's label and the gateway's: the call carried both.
-    expect(mine.filter((r) => r.syscall === 'SYS_EXEC').map((r) => r.rule)).toEqual(['finance-clock', 'capability']);
+    expect(mine.filter((r) => r.type === 'syscall' && r.syscall === 'SYS_EXEC').map((r) => r.rule)).toEqual(['finance-clock', 'capability']);
     expect(mine.some((r) => r.type === 'exit' && String(r.detail).includes('mcp gateway session (http) closed'))).toBe(true);
     const verified = await agentctl(agentd, 'audit', 'verify');
     expect(verified.status).toBe(0);

@@ -30,7 +30,8 @@ const busy = (stateDir: string, pid: number) => `agentd: state dir ${stateDir} i
 
 describe('the state dir lock', { timeout: 60_000 }, () => {
   it('a second agentd on the same state dir refuses to start and leaves the first one alone', async () => {
-    const first = await startAgentd();
+    // No anchors: the first agentd's log then changes only if someone else writes to it.
+    const first = await startAgentd('log: { anchor_ms: 0 }\n');
     try {
       await first.api('POST', '/v1/evaluate', { agent: 'ext', action: 'file.read' });
       const urlBefore = readFileSync(join(first.stateDir, 'agentd.url'), 'utf8');

@@ -103,7 +103,7 @@ describe('agentd mcp', () => {
     const logFile = gatewayLogFile(join(dir, 'decisions.jsonl'));
     expect(logFile).toBe(join(dir, 'decisions.mcp-gateway.jsonl'));
     const records = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const execs = records.filter((r) => r.syscall === 'SYS_EXEC').map((r) => [r.agent, r.decision, r.rule]);
+    const execs = records.filter((r) => r.type === 'syscall' && r.syscall === 'SYS_EXEC').map((r) => [r.agent, r.decision, r.rule]);
     expect(execs).toEqual([
       ['mcp-gateway', 'allow', 'clock'],
       ['mcp-gateway', 'allow', 'memory-read'],
