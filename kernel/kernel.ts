@@ -9,7 +9,7 @@
  */
 import { Subject } from 'rxjs';
 import { KernelError } from '../syscalls/errno.ts';
-import type { DecisionRecorder, KernelServices, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import type { Conduct, DecisionRecorder, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
 import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../syscalls/schema.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
@@ -44,6 +44,7 @@ import { syscallGate, type GateHost } from './syscall-gate.ts';
 import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
+import { TrustScores } from './trust.ts';
 
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
@@ -54,6 +55,8 @@ export class Kernel implements ProcessHost {
   readonly recorder: DecisionRecorder;
   readonly engine: PolicyEngine;
   readonly approvals: ApprovalGate;
+  /** Each agent's trust score (kernel/trust.ts). */
+  readonly trust: TrustScores;
   readonly services: KernelServices;
   readonly tools: ToolRegistry;
   /** Every signal sent, with sender, target and outcome. */
@@ -89,7 +92,9 @@ export class Kernel implements ProcessHost {
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix, ids: options.approvalIds });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;
-    this.services = { authorizer: new PolicyAuthorizer(this.engine), recorder: this.recorder, approvals: this.approvals, ...(telemetry ? { telemetry } : {}) };
+    this.trust = new TrustScores(options.clock);
+    const conduct: Conduct = { misbehaved: (agentId, what) => this.misbehaved(agentId, what) };
+    this.services = { authorizer: new PolicyAuthorizer(this.engine, (agentId) => this.trust.score(agentId)), recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     this.gate = { recorder: this.recorder, clock: options.clock ?? Date.now, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
@@ -348,6 +353,18 @@ export class Kernel implements ProcessHost {
    * kill sends `signal` to `pid` on behalf of `sender` (an operator by
    * default) and returns the outcome. ESRCH for an unknown or exited pid.
    */
+  /**
+   * misbehaved lowers an agent's trust (a denial, a violation, a refused
+   * approval); when that takes it below the policy's trust floor, every live
+   * process of the agent gets SIGTRUST.
+   */
+  misbehaved(agentId: string, what: Misbehaviour): void {
+    const { before, after } = this.trust.lower(agentId, what);
+    const floor = this.engine.trustFloor;
+    if (floor === undefined || before < floor || after >= floor) return;
+    for (const proc of this.table.liveOf(agentId)) sendSignal(this, proc, 'SIGTRUST', `the kernel: trust ${after} fell below the policy's floor ${floor}`);
+  }
+
   kill(pid: number, signal: SignalName, sender = 'operator'): string {
     const proc = this.lookup(pid);
     if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
@@ -378,7 +395,7 @@ export class Kernel implements ProcessHost {
 
   /** describe is `proc` as `ps` shows it, with what its tree is accounted. */
   describe(proc: Process): ProcessInfo {
-    return proc.info(this.usage(proc));
+    return { ...proc.info(this.usage(proc)), trust: this.trust.score(proc.agentId) };
   }
 
   ps(): ProcessInfo[] {

@@ -69,6 +69,8 @@ export interface ProcessInfo {
   readonly tree?: TreeUsage;
   /** The agent's labels (its manifest's), what an operator's selector matches. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** The agent's trust score, 0–1000 (kernel/trust.ts). */
+  readonly trust?: number;
 }
 
 export class Process {
@@ -78,7 +80,7 @@ export class Process {
   /** The process tree this process belongs to; its root's agent is this process's agent. */
   readonly lineage: Lineage;
   readonly program: string;
-  /** The agent's labels, from its manifest (a child's are its parent's). */
+  /** The agent's labels, from its manifest. */
   readonly labels: Readonly<Record<string, string>>;
   readonly startedAt = Date.now();
   readonly exited: Promise<ExitRecord>;

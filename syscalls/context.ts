@@ -293,10 +293,21 @@ export interface Approvals {
   ask(ticket: ApprovalTicket): Promise<ApprovalAnswer>;
 }
 
+/** Misbehaviour is what lowers an agent's trust: a denial, a denial by a rule with on_violation, a refused approval. */
+export type Misbehaviour = 'denial' | 'violation' | 'approvalDenied';
+
+/** Conduct keeps each agent's trust score (kernel/trust.ts). */
+export interface Conduct {
+  /** misbehaved charges the agent; crossing the policy's trust floor sends SIGTRUST to its processes. */
+  misbehaved(agentId: string, what: Misbehaviour): void;
+}
+
 /** KernelServices is what the dispatcher needs besides the caller. */
 export interface KernelServices {
   readonly authorizer: Authorizer;
   readonly recorder: DecisionRecorder;
+  /** Trust scores: the dispatcher charges denials and refused approvals; absent, nothing is kept. */
+  readonly conduct?: Conduct;
   readonly approvals: Approvals;
   /** Traces of decisions (kernel/telemetry); absent when tracing is off, which then costs nothing. */
   readonly telemetry?: Telemetry;

@@ -231,7 +231,10 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       detail: `${verdict} ${row.name}${request.path ? ` ${request.path}` : ''}${request.tool ? ` ${request.tool}` : ''} by ${answer.approver}: ${answer.reason}`,
       policyVersion: decision.policyVersion,
     });
-    if (!answer.approved) return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
+    if (!answer.approved) {
+      services.conduct?.misbehaved(ctx.agentId, 'approvalDenied');
+      return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
+    }
     if (call.cancel.aborted) return { errno: 'ECANCELED', message: `${row.name} was canceled while waiting for approval` };
     return await later(afterRecorded(services, ctx, row, seq, request.access, () => runTraced(row, ctx, args, call, request, span)));
   } catch (err) {
@@ -318,6 +321,7 @@ interface Decided {
 const ON_EFFECT: { readonly [E in Decision['effect']]: (d: Decided) => Reply } = {
   allow: (d) => afterRecorded(d.services, d.ctx, d.row, d.seq, d.request.access, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
   deny: (d) => {
+    d.services.conduct?.misbehaved(d.ctx.agentId, d.decision.onViolation !== undefined ? 'violation' : 'denial');
     if (d.decision.onViolation !== undefined) d.ctx.violation(d.decision.onViolation, `${d.row.name} denied by ${d.decision.rule}`);
     return { errno: d.decision.errno ?? 'EACCES', message: `${d.row.name} denied by ${d.decision.rule}: ${d.decision.reason}` };
   },

@@ -72,7 +72,9 @@ const REASON_CHARS = 60;
 export function formatPs(list: readonly ListedProcess[]): string[] {
   const clustered = list.some((p) => p.node !== undefined);
   const ended = list.some((p) => p.exitReason !== undefined);
-  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(clustered ? ['NODE'] : []), ...(ended ? ['REASON'] : [])]];
+  // TRUST shows once some agent has lost trust (kernel/trust.ts).
+  const trusting = list.some((p) => p.trust !== undefined && p.trust < 1000);
+  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(trusting ? ['TRUST'] : []), ...(clustered ? ['NODE'] : []), ...(ended ? ['REASON'] : [])]];
   for (const p of list) {
     const t = p.tree;
     const vfs = t === undefined ? '-' : `${size(t.vfsBytes)}/${t.vfsBytesLimit === undefined ? '-' : size(t.vfsBytesLimit)}`;
@@ -88,6 +90,7 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
       t === undefined ? '-' : `${Math.round(t.cpuMs)}ms`,
       vfs,
       p.program,
+      ...(trusting ? [p.trust === undefined ? '-' : String(p.trust)] : []),
       ...(clustered ? [p.node ?? '?'] : []),
       ...(ended ? [p.exitReason === undefined ? '-' : exitSummary(p.exitReason, p.status ?? 0, REASON_CHARS)] : []),
     ]);

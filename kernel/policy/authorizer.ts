@@ -34,8 +34,9 @@ function kernelDenial(request: AccessRequest): Decision | undefined {
   return undefined;
 }
 
-function toPolicyRequest(request: AccessRequest): PolicyRequest {
+function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => number): PolicyRequest {
   return {
+    trust: trust(request.agentId),
     agentId: request.agentId,
     labels: request.identity.labels,
     capabilities: request.identity.capabilities,
@@ -51,16 +52,19 @@ function toPolicyRequest(request: AccessRequest): PolicyRequest {
 
 export class PolicyAuthorizer implements Authorizer {
   readonly engine: PolicyEngine;
+  private readonly trust: (agentId: string) => number;
 
-  constructor(engine: PolicyEngine) {
+  /** `trust` answers an agent's trust score (kernel/trust.ts), which rules may match on. */
+  constructor(engine: PolicyEngine, trust: (agentId: string) => number = () => 1000) {
     this.engine = engine;
+    this.trust = trust;
   }
 
   authorize(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.decide(toPolicyRequest(request));
+    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.decide(toPolicyRequest(request, this.trust));
   }
 
   check(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.check(toPolicyRequest(request));
+    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.check(toPolicyRequest(request, this.trust));
   }
 }

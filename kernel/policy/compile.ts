@@ -46,6 +46,8 @@ export interface CompiledPolicy {
   readonly version: string;
   readonly rules: readonly CompiledRule[];
   readonly approvalTimeoutMs: number;
+  /** defaults.trust_floor: below it an agent gets SIGTRUST; undefined: never. */
+  readonly trustFloor: number | undefined;
   /** candidates returns the only rules that can match `request` (in no particular order; each rule knows its order). */
   candidates(request: PolicyRequest): readonly CompiledRule[];
   /** relevant lists every rule for `syscall` and `tool`, before the finer index (for explain). */
@@ -119,6 +121,10 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
   if (rule.access) {
     const access = new Set<string>(rule.access);
     conditions.push({ field: 'access', test: (r) => access.has(r.access ?? 'none') });
+  }
+  if (rule.trust) {
+    const below = rule.trust.below;
+    conditions.push({ field: 'trust', test: (r) => (r.trust ?? 1000) < below });
   }
   if (rule.lineage) {
     const lineage = new Set<string>(rule.lineage);
@@ -233,5 +239,5 @@ export function compilePolicy(document: PolicyDocument, version: string): Compil
   };
   const candidates = (request: PolicyRequest): readonly CompiledRule[] => candidatesFrom(indexFor(request.syscall, request.tool), request);
   const relevant = (syscall: string, tool: string | undefined): readonly CompiledRule[] => indexFor(syscall, tool).all;
-  return { version, rules, approvalTimeoutMs: document.defaults?.approval_timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS, candidates, relevant };
+  return { version, rules, approvalTimeoutMs: document.defaults?.approval_timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS, trustFloor: document.defaults?.trust_floor, candidates, relevant };
 }

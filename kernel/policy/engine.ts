@@ -72,6 +72,11 @@ export class PolicyEngine {
     return this.loaded.version;
   }
 
+  /** trustFloor is the policy's defaults.trust_floor: an agent below it gets SIGTRUST. */
+  get trustFloor(): number | undefined {
+    return this.loaded.compiled.trustFloor;
+  }
+
   /** replace swaps in a new, already validated policy; counters carry over by rule id. */
   replace(policy: LoadedPolicy): void {
     this.loaded = policy;

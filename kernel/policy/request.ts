@@ -19,6 +19,8 @@ export interface PolicyRequest {
   readonly args?: Readonly<Record<string, unknown>>;
   /** Guarded data flows the call would make; only rules naming each in allow_flows can let it through. */
   readonly flows?: readonly string[];
+  /** The agent's trust score (kernel/trust.ts); 1000 when absent. */
+  readonly trust?: number;
 }
 
 export interface PolicyDecision {

@@ -62,13 +62,15 @@ export interface PolicyRule {
   risk?: Risk;
   /** Guarded data flows this (allow or require_approval) rule lets through, e.g. `vfs-to-exec`. */
   allow_flows?: Flow[];
+  /** Matches while the agent's trust score (kernel/trust.ts) is below `below`. */
+  trust?: { below: number };
 }
 
 export interface PolicyDocument {
   version: 1;
   name?: string;
   description?: string;
-  defaults?: { approval_timeout_ms?: number; limits?: Record<string, number> };
+  defaults?: { approval_timeout_ms?: number; trust_floor?: number; limits?: Record<string, number> };
   rules: PolicyRule[];
 }
 
@@ -91,6 +93,7 @@ export const POLICY_SCHEMA = {
       additionalProperties: false,
       properties: {
         approval_timeout_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+        trust_floor: { type: 'integer', minimum: 1, maximum: 1000, description: "an agent whose trust score falls below this gets SIGTRUST in every live process (kernel/trust.ts)" },
         limits: {
           type: 'object',
           additionalProperties: false,
@@ -130,6 +133,13 @@ export const POLICY_SCHEMA = {
           access: { type: 'array', items: { enum: ['read', 'write', 'none'] }, minItems: 1 },
           lineage: { type: 'array', items: { enum: ['root', 'child'] }, minItems: 1, uniqueItems: true, description: "root: the agent's first process; child: a process it spawned, which runs as the same agent" },
           tools: { ...stringList, description: 'globs on the tool name (SYS_EXEC)' },
+          trust: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['below'],
+            properties: { below: { type: 'integer', minimum: 1, maximum: 1000 } },
+            description: "matches while the agent's trust score (0–1000: denials, violations and refused approvals lower it, clean time restores it) is below `below`",
+          },
           args: {
             type: 'array',
             minItems: 1,

@@ -63,7 +63,7 @@ export function readPublicKey(file: string): KeyObject {
   try {
     key = text.includes('PRIVATE KEY') ? createPublicKey(createPrivateKey(text)) : createPublicKey(text);
   } catch (err) {
-    throw new Error(`${file}: not a PEM public key (${err instanceof Error ? err.message : String(err)})`);
+    throw new Error(`${file}: not a PEM public key (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new Error(`${file}: an ${key.asymmetricKeyType ?? 'unknown'} key, not Ed25519`);
   return key;

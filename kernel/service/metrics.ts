@@ -47,6 +47,18 @@ export class Metrics {
     );
     this.registry.registerMetric(
       new Gauge({
+        name: 'agentk_trust',
+        help: 'Trust score (0-1000) of each agent below 1000: denials, violations and refused approvals lower it, clean time restores it',
+        labelNames: ['agent'] as const,
+        registers: [],
+        collect() {
+          this.reset();
+          for (const [agent, score] of kernel.trust.lowered()) this.set({ agent }, score);
+        },
+      }),
+    );
+    this.registry.registerMetric(
+      new Gauge({
         name: 'agentk_pending_approvals',
         help: 'Approvals waiting for an answer',
         registers: [],

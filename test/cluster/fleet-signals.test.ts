@@ -13,6 +13,9 @@ import { agentctl } from '../governance/helpers.ts';
 import { clusterRedis, IDLE, startNode, until, type Node } from './helpers.ts';
 
 const redis = await clusterRedis('fleet-signals');
+
+/** via runs agentctl against `node`. */
+const via = (node: Node, ...args: string[]) => agentctl([...args, '--state-dir', node.stateDir]);
 afterAll(() => redis?.cleanup());
 
 describe.skipIf(redis === undefined)('agentctl kill, freeze and thaw by selector across two nodes', () => {
@@ -29,7 +32,6 @@ describe.skipIf(redis === undefined)('agentctl kill, freeze and thaw by selector
     return pid;
   };
   const stateOf = async (pid: number): Promise<string> => ((await a.api('GET', `/v1/processes/${pid}`)).body as { state: string }).state;
-  const via = (node: Node, ...args: string[]) => agentctl([...args, '--state-dir', node.stateDir]);
 
   beforeAll(async () => {
     const common = { redisUrl: redis!.url, prefix: redis!.prefix };

@@ -66,7 +66,7 @@ describe('outcome records', () => {
     }
     // Every allowed write-access decision (but the exit) has exactly one outcome; reads, denials and questions have none of their own.
     const named = outcomes.map((o) => Number(/^of (\d+): /.exec(o.detail!)![1]));
-    for (const r of records.filter((r) => r.type === 'syscall')) {
+    for (const r of records.filter((record) => record.type === 'syscall')) {
       const count = named.filter((n) => n === r.seq).length;
       expect(count, `${r.syscall} ${r.decision} ${r.path ?? ''}`).toBe(r.decision === 'allow' && r.access === 'write' && r.syscall !== 'SYS_EXIT' ? 1 : 0);
     }

@@ -84,7 +84,9 @@ function tooDeep(value: unknown): boolean {
 }
 
 /** recordAnswer records the answer to a question an agent outside the kernel asked (the log may be closed by then: the answer stands). */
-function recordAnswer(log: ServiceContext['log'], agentId: string, action: string, id: string, answer: ApprovalAnswer): void {
+function recordAnswer(ctx: ServiceContext, agentId: string, action: string, id: string, answer: ApprovalAnswer): void {
+  const { log } = ctx;
+  if (!answer.approved) ctx.kernel.misbehaved(agentId, 'approvalDenied');
   try {
     log.record({ type: 'approval', pid: 0, agentId, detail: `${answer.approved ? 'granted' : 'denied'} ${action} (${id}) by ${answer.approver}: ${answer.reason}` });
   } catch {
@@ -125,7 +127,9 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         ...(body.resource !== undefined ? { path: body.resource } : {}),
         ...(body.tool !== undefined ? { tool: body.tool } : {}),
         args,
+        trust: kernel.trust.score(agent.id),
       });
+      if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
       let seq: number;
       try {
         seq = log.record({
@@ -160,7 +164,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         });
         approvalId = question.id;
         // Nobody waits for the answer in the kernel (the agent outside polls for it): it is recorded here when it comes.
-        void question.answer.then((answer) => recordAnswer(log, agent.id, body.action, question.id, answer));
+        void question.answer.then((answer) => recordAnswer(ctx, agent.id, body.action, question.id, answer));
       }
       if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
       try {
