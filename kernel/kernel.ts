@@ -45,6 +45,7 @@ import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
 import { TrustScores } from './trust.ts';
+import { Breakers, type BreakerEvent } from './breakers.ts';
 
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
@@ -57,6 +58,8 @@ export class Kernel implements ProcessHost {
   readonly approvals: ApprovalGate;
   /** Each agent's trust score (kernel/trust.ts). */
   readonly trust: TrustScores;
+  /** Each agent's circuit breakers, by tool (kernel/breakers.ts). */
+  readonly breakers: Breakers;
   readonly services: KernelServices;
   readonly tools: ToolRegistry;
   /** Every signal sent, with sender, target and outcome. */
@@ -93,8 +96,13 @@ export class Kernel implements ProcessHost {
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;
     this.trust = new TrustScores(options.clock);
-    const conduct: Conduct = { misbehaved: (agentId, what) => this.misbehaved(agentId, what) };
-    this.services = { authorizer: new PolicyAuthorizer(this.engine, (agentId) => this.trust.score(agentId)), recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
+    this.breakers = new Breakers(() => this.engine.breaker, options.clock ?? Date.now, (event) => this.breakerChanged(event));
+    const conduct: Conduct = {
+      misbehaved: (agentId, what) => this.misbehaved(agentId, what),
+      ended: (agentId, key, ok) => (ok ? this.breakers.succeeded(agentId, key) : this.breakers.failed(agentId, key)),
+    };
+    const authorizer = new PolicyAuthorizer(this.engine, (agentId) => this.trust.score(agentId), (agentId, key, trial) => this.breakers.refusal(agentId, key, trial));
+    this.services = { authorizer, recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     this.gate = { recorder: this.recorder, clock: options.clock ?? Date.now, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
@@ -365,6 +373,16 @@ export class Kernel implements ProcessHost {
     for (const proc of this.table.liveOf(agentId)) sendSignal(this, proc, 'SIGTRUST', `the kernel: trust ${after} fell below the policy's floor ${floor}`);
   }
 
+  /** breakerChanged records a circuit breaker opening or closing; opening one costs the agent trust. */
+  private breakerChanged(event: BreakerEvent): void {
+    try {
+      this.recorder.record({ type: 'limit', pid: 0, agentId: event.agentId, detail: `circuit breaker ${event.key} ${event.state}: ${event.why}` });
+    } catch {
+      // the log's own problem says why
+    }
+    if (event.state === 'open') this.misbehaved(event.agentId, 'breakerTrip');
+  }
+
   kill(pid: number, signal: SignalName, sender = 'operator'): string {
     const proc = this.lookup(pid);
     if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
@@ -395,7 +413,8 @@ export class Kernel implements ProcessHost {
 
   /** describe is `proc` as `ps` shows it, with what its tree is accounted. */
   describe(proc: Process): ProcessInfo {
-    return { ...proc.info(this.usage(proc)), trust: this.trust.score(proc.agentId) };
+    const open = this.breakers.open(proc.agentId).map((b) => b.key);
+    return { ...proc.info(this.usage(proc)), trust: this.trust.score(proc.agentId), ...(open.length > 0 ? { breakers: open } : {}) };
   }
 
   ps(): ProcessInfo[] {

@@ -71,6 +71,8 @@ export interface ProcessInfo {
   readonly labels?: Readonly<Record<string, string>>;
   /** The agent's trust score, 0–1000 (kernel/trust.ts). */
   readonly trust?: number;
+  /** The tools (or syscalls) whose circuit breaker is open (or half-open) for the agent (kernel/breakers.ts). */
+  readonly breakers?: readonly string[];
 }
 
 export class Process {

@@ -2,7 +2,8 @@
  * Trust scores: how far the kernel trusts each agent, from 0 to 1,000, by
  * what it has done. Every agent starts at 1,000. Each denial costs 10, a
  * denial by a rule with `on_violation` (a violation) 50, an approval the
- * answer refused 20; clean time restores 1 point a second, up to 1,000:
+ * answer refused 20, a circuit breaker of its opening 100 (kernel/breakers.ts);
+ * clean time restores 1 point a second, up to 1,000:
  *
  *   score(t) = min(1000, score after the last penalty + (t − time of that penalty) / 1 s)
  *
@@ -18,7 +19,7 @@
 export const TRUST_MAX = 1000;
 
 /** What each kind of misbehaviour costs. */
-export const TRUST_COST = { denial: 10, violation: 50, approvalDenied: 20 } as const;
+export const TRUST_COST = { denial: 10, violation: 50, approvalDenied: 20, breakerTrip: 100 } as const;
 
 /** Points of trust clean time gives back per second. */
 export const TRUST_RESTORE_PER_S = 1;

@@ -59,8 +59,8 @@ export interface Decision {
   readonly onViolation?: string;
   /** How long a require_approval decision may wait. */
   readonly approvalTimeoutMs?: number;
-  /** The errno a deny answers (default EACCES): EPERM for a process the caller may not signal, as kill(2) says. */
-  readonly errno?: 'EPERM';
+  /** The errno a deny answers (default EACCES): EPERM for a process the caller may not signal, as kill(2) says; EAGAIN while a circuit breaker is open. */
+  readonly errno?: 'EPERM' | 'EAGAIN';
 }
 
 /** Authorizer decides every syscall; an error inside it is a deny. */
@@ -293,13 +293,18 @@ export interface Approvals {
   ask(ticket: ApprovalTicket): Promise<ApprovalAnswer>;
 }
 
-/** Misbehaviour is what lowers an agent's trust: a denial, a denial by a rule with on_violation, a refused approval. */
-export type Misbehaviour = 'denial' | 'violation' | 'approvalDenied';
+/** Misbehaviour is what lowers an agent's trust: a denial, a denial by a rule with on_violation, a refused approval, a circuit breaker it tripped. */
+export type Misbehaviour = 'denial' | 'violation' | 'approvalDenied' | 'breakerTrip';
 
-/** Conduct keeps each agent's trust score (kernel/trust.ts). */
+/** The rule of a call a circuit breaker refused (kernel/breakers.ts): not itself a failure of the call's kind. */
+export const BREAKER_RULE = 'kernel.breaker';
+
+/** Conduct keeps each agent's trust score (kernel/trust.ts) and circuit breakers (kernel/breakers.ts). */
 export interface Conduct {
   /** misbehaved charges the agent; crossing the policy's trust floor sends SIGTRUST to its processes. */
   misbehaved(agentId: string, what: Misbehaviour): void;
+  /** ended notes how a call of `key` (its tool, else its syscall) ended for the breakers: ok, or denied or failed. */
+  ended(agentId: string, key: string, ok: boolean): void;
 }
 
 /** KernelServices is what the dispatcher needs besides the caller. */

@@ -13,7 +13,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { TRACE_ATTR, type Access, type AccessRequest, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
+import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
 /** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
@@ -160,10 +160,10 @@ function later(reply: Reply): Promise<Reply> {
  * earlier one). If the records cannot be written (beforeAction throws or
  * rejects), or the process ends meanwhile, the action never runs.
  */
-function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRow, seq: number, access: Access, action: () => Reply): Reply {
-  if (access !== 'write') return action();
+function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, seq: number, action: () => Reply): Reply {
+  if (request.access !== 'write') return action();
   const pending = services.recorder.beforeAction(seq);
-  const effect = () => withOutcome(services, ctx, row, seq, action);
+  const effect = () => withOutcome(services, ctx, row, request.tool ?? row.name, seq, action);
   if (pending === undefined) return effect();
   return {
     later: pending.then(
@@ -179,11 +179,11 @@ function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRo
  * run): ok with the result's size and digest, or its errno. The effect has
  * happened either way: a log that cannot take the outcome says so itself.
  */
-function withOutcome(services: KernelServices, ctx: SyscallContext, row: AnyRow, of: number, action: () => Reply): Reply {
+function withOutcome(services: KernelServices, ctx: SyscallContext, row: AnyRow, key: string, of: number, action: () => Reply): Reply {
   const reply = action();
   // A call that ended its own process at once (SYS_EXIT) has the process's exit record for an outcome.
-  if (!('later' in reply)) return ctx.alive() ? recordOutcome(services, ctx, row, of, reply) : reply;
-  return { later: finalOf(reply).then((final) => recordOutcome(services, ctx, row, of, final)) };
+  if (!('later' in reply)) return ctx.alive() ? recordOutcome(services, ctx, row, key, of, reply) : reply;
+  return { later: finalOf(reply).then((final) => recordOutcome(services, ctx, row, key, of, final)) };
 }
 
 /** FinalReply is a reply that is not waiting for anything. */
@@ -196,7 +196,8 @@ async function finalOf(reply: Reply): Promise<FinalReply> {
   return r;
 }
 
-function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: SyscallContext, row: AnyRow, of: number, reply: R): R {
+function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: SyscallContext, row: AnyRow, key: string, of: number, reply: R): R {
+  services.conduct?.ended(ctx.agentId, key, !('errno' in reply));
   try {
     services.recorder.record({ type: 'outcome', pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, of, ...('errno' in reply ? { errno: reply.errno, message: reply.message } : { result: reply.v }) });
   } catch {
@@ -236,7 +237,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       return { errno: 'EACCES', message: `${row.name} not approved by ${answer.approver}: ${answer.reason}` };
     }
     if (call.cancel.aborted) return { errno: 'ECANCELED', message: `${row.name} was canceled while waiting for approval` };
-    return await later(afterRecorded(services, ctx, row, seq, request.access, () => runTraced(row, ctx, args, call, request, span)));
+    return await later(afterRecorded(services, ctx, row, request, seq, () => runTraced(row, ctx, args, call, request, span)));
   } catch (err) {
     wait?.end('EIO');
     return fault(err);
@@ -319,9 +320,11 @@ interface Decided {
 
 /** What each effect does: a record over every effect, so a new effect fails to compile until it is handled here. */
 const ON_EFFECT: { readonly [E in Decision['effect']]: (d: Decided) => Reply } = {
-  allow: (d) => afterRecorded(d.services, d.ctx, d.row, d.seq, d.request.access, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
+  allow: (d) => afterRecorded(d.services, d.ctx, d.row, d.request, d.seq, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
   deny: (d) => {
     d.services.conduct?.misbehaved(d.ctx.agentId, d.decision.onViolation !== undefined ? 'violation' : 'denial');
+    // A call the breaker refused is not another failure of its kind (else an open breaker could never close).
+    if (d.decision.rule !== BREAKER_RULE) d.services.conduct?.ended(d.ctx.agentId, d.request.tool ?? d.row.name, false);
     if (d.decision.onViolation !== undefined) d.ctx.violation(d.decision.onViolation, `${d.row.name} denied by ${d.decision.rule}`);
     return { errno: d.decision.errno ?? 'EACCES', message: `${d.row.name} denied by ${d.decision.rule}: ${d.decision.reason}` };
   },

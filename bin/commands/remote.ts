@@ -74,7 +74,9 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
   const ended = list.some((p) => p.exitReason !== undefined);
   // TRUST shows once some agent has lost trust (kernel/trust.ts).
   const trusting = list.some((p) => p.trust !== undefined && p.trust < 1000);
-  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(trusting ? ['TRUST'] : []), ...(clustered ? ['NODE'] : []), ...(ended ? ['REASON'] : [])]];
+  // BREAKERS shows once some agent has an open circuit breaker (kernel/breakers.ts).
+  const breaking = list.some((p) => p.breakers !== undefined && p.breakers.length > 0);
+  const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(trusting ? ['TRUST'] : []), ...(breaking ? ['BREAKERS'] : []), ...(clustered ? ['NODE'] : []), ...(ended ? ['REASON'] : [])]];
   for (const p of list) {
     const t = p.tree;
     const vfs = t === undefined ? '-' : `${size(t.vfsBytes)}/${t.vfsBytesLimit === undefined ? '-' : size(t.vfsBytesLimit)}`;
@@ -91,6 +93,7 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
       vfs,
       p.program,
       ...(trusting ? [p.trust === undefined ? '-' : String(p.trust)] : []),
+      ...(breaking ? [p.breakers?.join(',') || '-'] : []),
       ...(clustered ? [p.node ?? '?'] : []),
       ...(ended ? [p.exitReason === undefined ? '-' : exitSummary(p.exitReason, p.status ?? 0, REASON_CHARS)] : []),
     ]);

@@ -5,7 +5,7 @@
  * capability, a signal to a process not its own child signal:any, and the agent's `state/` (checkpoints) is the kernel's —
  * read-only to ring 3 — whatever the policy says.
  */
-import type { AccessRequest, Authorizer, Decision } from '../../syscalls/context.ts';
+import { BREAKER_RULE, type AccessRequest, type Authorizer, type Decision } from '../../syscalls/context.ts';
 import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
 import type { PolicyEngine } from './engine.ts';
@@ -24,6 +24,15 @@ function capabilityDenial(request: AccessRequest): Decision | undefined {
     return { effect: 'deny', rule: 'capability', reason: `pid ${request.target.pid} is not a child of pid ${request.pid}: no capability signal:any`, errno: 'EPERM' };
   }
   return undefined;
+}
+
+/** A breaker's answer for a call: why it is refused now, or undefined (kernel/breakers.ts). `trial` false: a question that runs nothing. */
+export type BreakerCheck = (agentId: string, key: string, trial: boolean) => string | undefined;
+
+/** breakerDenial: the agent's circuit breaker for this tool (or syscall) is open (EAGAIN: later it may be let through). */
+function breakerDenial(request: AccessRequest, breakers: BreakerCheck, trial: boolean): Decision | undefined {
+  const why = breakers(request.agentId, request.tool ?? request.syscall, trial);
+  return why === undefined ? undefined : { effect: 'deny', rule: BREAKER_RULE, reason: why, errno: 'EAGAIN' };
 }
 
 /** kernelDenial: the kernel's own rules, which no policy can lift. */
@@ -53,18 +62,21 @@ function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => num
 export class PolicyAuthorizer implements Authorizer {
   readonly engine: PolicyEngine;
   private readonly trust: (agentId: string) => number;
+  private readonly breakers: BreakerCheck;
 
-  /** `trust` answers an agent's trust score (kernel/trust.ts), which rules may match on. */
-  constructor(engine: PolicyEngine, trust: (agentId: string) => number = () => 1000) {
+  /** `trust` answers an agent's trust score (kernel/trust.ts), which rules may match on; `breakers` its circuit breakers (kernel/breakers.ts). */
+  constructor(engine: PolicyEngine, trust: (agentId: string) => number = () => 1000, breakers: BreakerCheck = () => undefined) {
     this.engine = engine;
     this.trust = trust;
+    this.breakers = breakers;
   }
 
+  /** authorize decides in the order of the seed, cheapest first: capabilities, the circuit breaker, the kernel's own rules, the policy. */
   authorize(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.decide(toPolicyRequest(request, this.trust));
+    return capabilityDenial(request) ?? breakerDenial(request, this.breakers, true) ?? kernelDenial(request) ?? this.engine.decide(toPolicyRequest(request, this.trust));
   }
 
   check(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? kernelDenial(request) ?? this.engine.check(toPolicyRequest(request, this.trust));
+    return capabilityDenial(request) ?? breakerDenial(request, this.breakers, false) ?? kernelDenial(request) ?? this.engine.check(toPolicyRequest(request, this.trust));
   }
 }

@@ -12,6 +12,7 @@ import { AGENT_PLACEHOLDER as AGENT_VAR, placeholderProblem } from './placeholde
 import { candidatesFrom, indexOf, listIn, type Index } from './rule-index.ts';
 import type { PolicyRequest } from './request.ts';
 import type { Effect, PolicyDocument, PolicyRule, RuleLimits } from './schema.ts';
+import type { BreakerSettings } from '../breakers.ts';
 
 /** PolicyFieldError is a semantic problem at a path in the document. */
 export class PolicyFieldError extends Error {
@@ -48,6 +49,8 @@ export interface CompiledPolicy {
   readonly approvalTimeoutMs: number;
   /** defaults.trust_floor: below it an agent gets SIGTRUST; undefined: never. */
   readonly trustFloor: number | undefined;
+  /** defaults.breaker, with its defaults filled in; undefined: no circuit breakers. */
+  readonly breaker: BreakerSettings | undefined;
   /** candidates returns the only rules that can match `request` (in no particular order; each rule knows its order). */
   candidates(request: PolicyRequest): readonly CompiledRule[];
   /** relevant lists every rule for `syscall` and `tool`, before the finer index (for explain). */
@@ -104,6 +107,11 @@ function pathTest(globs: readonly string[], at: readonly (string | number)[]): (
 
 function hasLabel(r: PolicyRequest, key: string, test: StringTest): boolean {
   return r.labels !== undefined && Object.hasOwn(r.labels, key) && test(r.labels[key]!);
+}
+
+/** breakerSettings fills in a breaker's defaults: a 10 s window, a 30 s cool-down. */
+function breakerSettings(raw: { failures: number; window_ms?: number; cooldown_ms?: number } | undefined): BreakerSettings | undefined {
+  return raw === undefined ? undefined : { failures: raw.failures, windowMs: raw.window_ms ?? 10_000, cooldownMs: raw.cooldown_ms ?? 30_000 };
 }
 
 function compileRule(rule: PolicyRule, order: number): CompiledRule {
@@ -239,5 +247,5 @@ export function compilePolicy(document: PolicyDocument, version: string): Compil
   };
   const candidates = (request: PolicyRequest): readonly CompiledRule[] => candidatesFrom(indexFor(request.syscall, request.tool), request);
   const relevant = (syscall: string, tool: string | undefined): readonly CompiledRule[] => indexFor(syscall, tool).all;
-  return { version, rules, approvalTimeoutMs: document.defaults?.approval_timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS, trustFloor: document.defaults?.trust_floor, candidates, relevant };
+  return { version, rules, approvalTimeoutMs: document.defaults?.approval_timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS, trustFloor: document.defaults?.trust_floor, breaker: breakerSettings(document.defaults?.breaker), candidates, relevant };
 }

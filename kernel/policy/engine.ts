@@ -6,6 +6,7 @@
  * deterministic. `decide` counts calls against limits; `check` and `explain`
  * never change state.
  */
+import type { BreakerSettings } from '../breakers.ts';
 import type { CompiledRule } from './compile.ts';
 import { MatchCostError, STEP_BUDGET, withinBudget } from './glob.ts';
 import { RuleCounters } from './limits.ts';
@@ -70,6 +71,11 @@ export class PolicyEngine {
 
   get version(): string {
     return this.loaded.version;
+  }
+
+  /** breaker is the policy's defaults.breaker: the circuit breakers' settings (none: no breakers). */
+  get breaker(): BreakerSettings | undefined {
+    return this.loaded.compiled.breaker;
   }
 
   /** trustFloor is the policy's defaults.trust_floor: an agent below it gets SIGTRUST. */

@@ -70,7 +70,7 @@ export interface PolicyDocument {
   version: 1;
   name?: string;
   description?: string;
-  defaults?: { approval_timeout_ms?: number; trust_floor?: number; limits?: Record<string, number> };
+  defaults?: { approval_timeout_ms?: number; trust_floor?: number; breaker?: { failures: number; window_ms?: number; cooldown_ms?: number }; limits?: Record<string, number> };
   rules: PolicyRule[];
 }
 
@@ -94,6 +94,17 @@ export const POLICY_SCHEMA = {
       properties: {
         approval_timeout_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 },
         trust_floor: { type: 'integer', minimum: 1, maximum: 1000, description: "an agent whose trust score falls below this gets SIGTRUST in every live process (kernel/trust.ts)" },
+        breaker: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['failures'],
+          description: 'a circuit breaker per agent and tool: `failures` denied or failed calls within window_ms open it for cooldown_ms (kernel/breakers.ts)',
+          properties: {
+            failures: { type: 'integer', minimum: 1, maximum: 10_000 },
+            window_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+            cooldown_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 },
+          },
+        },
         limits: {
           type: 'object',
           additionalProperties: false,

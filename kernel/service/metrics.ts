@@ -59,6 +59,18 @@ export class Metrics {
     );
     this.registry.registerMetric(
       new Gauge({
+        name: 'agentk_breakers_open',
+        help: 'Circuit breakers open (1) or half-open (0.5), by agent and tool: its calls of the tool are refused until the cool-down',
+        labelNames: ['agent', 'key'] as const,
+        registers: [],
+        collect() {
+          this.reset();
+          for (const b of kernel.breakers.open()) this.set({ agent: b.agentId, key: b.key }, b.state === 'open' ? 1 : 0.5);
+        },
+      }),
+    );
+    this.registry.registerMetric(
+      new Gauge({
         name: 'agentk_pending_approvals',
         help: 'Approvals waiting for an answer',
         registers: [],

@@ -56,7 +56,7 @@ describe('trust scores', () => {
       const program = programFromSource(
         'doubted.js',
         `for (let i = 0; i < 3; i++) { try { sys.readFile('mem/secret.txt'); } catch {} }
-         try { sys.exec('time.now', {}); } catch (e) { console.log(e.code); }
+         try { sys.exec('time.now', {}); } catch (e) { console.log(e.errno); }
          console.log('still here');`,
       );
       const proc = kernel.spawn(program, { agentId: 'doubted', manifest: { capabilities: ['tool:time.now'] } });

@@ -41,6 +41,7 @@ const PROCESS = {
     status: { type: 'integer' },
     node: { type: 'string', description: 'in a cluster: the node that runs the process' },
     labels: { type: 'object', additionalProperties: { type: 'string' }, description: "the agent's labels (its manifest's): what agentctl kill --selector matches" },
+    breakers: { type: 'array', items: { type: 'string' }, description: "the tools (or syscalls) whose circuit breaker is open for the agent: its calls of them are refused (EAGAIN) until the cool-down (kernel/breakers.ts)" },
     trust: { type: 'integer', description: "the agent's trust score, 0–1000: denials, violations and refused approvals lower it, clean time restores it (kernel/trust.ts)" },
     lostAt: { type: 'number', description: 'in a cluster: when the node running the process was found dead (state lost)' },
     exitReason: EXIT_REASON,

@@ -1,0 +1,80 @@
+/**
+ * Circuit breakers (kernel/breakers.ts) per agent and tool (or syscall), on
+ * the kernel's clock: `failures` denied or failed calls within the window
+ * open the breaker, and the agent's calls of that tool are refused (EAGAIN,
+ * rule kernel.breaker, before the policy is asked) until the cool-down; then
+ * one trial call goes through, closing it if it succeeds or opening it again
+ * if it fails. Opening and closing are recorded and opening costs trust.
+ */
+import { describe, expect, it } from 'vitest';
+import { Breakers, type BreakerEvent } from '../../kernel/breakers.ts';
+import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
+
+const SETTINGS = { failures: 3, windowMs: 10_000, cooldownMs: 5_000 };
+
+describe('circuit breakers', () => {
+  it('closed → open after enough failures in the window → half-open after the cool-down → closed on a good trial, open again on a bad one', () => {
+    let now = 0;
+    const events: BreakerEvent[] = [];
+    const b = new Breakers(() => SETTINGS, () => now, (e) => events.push(e));
+    b.failed('a', 'web');
+    now += 20_000; // out of the window: forgotten
+    b.failed('a', 'web');
+    b.failed('a', 'web');
+    expect(b.refusal('a', 'web')).toBeUndefined();
+    b.failed('a', 'web');
+    expect(b.refusal('a', 'web')).toMatch(/^circuit breaker for web is open after repeated failures: calls are refused for 5 s more$/);
+    expect(b.refusal('b', 'web')).toBeUndefined();
+    expect(b.refusal('a', 'mail')).toBeUndefined();
+    now += 5_000;
+    expect(b.refusal('a', 'web', false)).toBeUndefined(); // a question does not take the trial
+    expect(b.open('a')).toEqual([{ agentId: 'a', key: 'web', state: 'open' }]);
+    expect(b.refusal('a', 'web')).toBeUndefined(); // the trial
+    expect(b.refusal('a', 'web')).toMatch(/half-open: one trial call is under way/);
+    b.failed('a', 'web');
+    expect(b.refusal('a', 'web')).toMatch(/is open/);
+    now += 5_000;
+    expect(b.refusal('a', 'web')).toBeUndefined();
+    b.succeeded('a', 'web');
+    expect(b.open()).toEqual([]);
+    expect(events.map((e) => `${e.state}: ${e.why}`)).toEqual([
+      'open: 3 failures within 10000 ms; refused for 5000 ms',
+      'open: the trial call failed; refused for 5000 ms',
+      'closed: the trial call succeeded',
+    ]);
+  });
+
+  it('in a kernel: failed calls open the agent’s breaker, later calls get EAGAIN without running, and a good trial after the cool-down closes it; all recorded', async () => {
+    let now = 1_800_000_000_000;
+    const policy = parsePolicy('version: 1\ndefaults: { breaker: { failures: 3, window_ms: 10000, cooldown_ms: 5000 } }\nrules:\n  - { id: all, effect: allow }\n', 'breaker.yaml');
+    const kernel = new Kernel({ policy, clock: () => now, stdout: () => {}, stderr: () => {} });
+    try {
+      const run = async (source: string): Promise<string> => {
+        let out = '';
+        const proc = kernel.spawn(programFromSource('flaky.js', source), { agentId: 'flaky', stdout: (c) => void (out += new TextDecoder().decode(c)) });
+        expect((await kernel.wait(proc.pid)).status).toBe(0);
+        return out;
+      };
+      const unlinks = "const r = []; for (let i = 0; i < 5; i++) { try { sys.unlink('mem/none.txt'); r.push('ok'); } catch (e) { r.push(e.errno); } } console.log(r.join(' '));";
+      expect(await run(unlinks)).toBe('ENOENT ENOENT ENOENT EAGAIN EAGAIN\n');
+      expect(kernel.breakers.open('flaky')).toEqual([{ agentId: 'flaky', key: 'SYS_UNLINK', state: 'open' }]);
+      // The breaker's trip (100) and its two refusals (10 each) cost trust.
+      expect(kernel.trust.score('flaky')).toBe(880);
+
+      now += 5_000;
+      expect(await run("sys.writeFile('mem/x.txt', '1'); sys.unlink('mem/x.txt'); try { sys.unlink('mem/none.txt'); } catch (e) { console.log(e.errno); }")).toBe('ENOENT\n');
+      expect(kernel.breakers.open('flaky')).toEqual([]);
+      const records = (kernel.recorder as MemoryDecisionLog).list();
+      expect(records.filter((r) => r.type === 'limit' && r.agentId === 'flaky').map((r) => ('detail' in r ? r.detail : ''))).toEqual([
+        'circuit breaker SYS_UNLINK open: 3 failures within 10000 ms; refused for 5000 ms',
+        'circuit breaker SYS_UNLINK closed: the trial call succeeded',
+      ]);
+      expect(records.filter((r) => r.type === 'syscall' && r.rule === 'kernel.breaker')).toHaveLength(2);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+});
