@@ -35,7 +35,7 @@ program
   .argument('<file>', 'agent program, .js or .ts')
   .argument('[args...]', 'arguments for the program (after --)')
   .option('--policy <file>', 'policy (YAML or JSON); the built-in default confines the agent to its tree')
-  .option('--manifest <file>', 'agent manifest (YAML or JSON): id, labels, capabilities')
+  .option('--manifest <file>', 'agent manifest (YAML or JSON): id, labels, capabilities, autonomy')
   .option('--tools <file>', 'kernel configuration whose tools and mcp_servers sections give SYS_EXEC its tools (default: time.now, tools.list, http.fetch)')
   .option('--log <file>', 'append hash-chained decision records to this JSONL file')
   .option('--durable', 'fsync each decision record before the action runs (with --log)')
@@ -96,10 +96,18 @@ connected(
     .description('start a program on agentd')
     .argument('<file>')
     .argument('[args...]')
-    .option('--manifest <file>', 'manifest (YAML or JSON): id, labels, capabilities')
+    .option('--manifest <file>', 'manifest (YAML or JSON): id, labels, capabilities, autonomy')
     .option('--agent <id>', "the agent's id (the manifest's id wins)"),
   'agentctl spawn examples/tour.ts --agent notes -- "buy milk"',
 ).action(async (file: string, args: string[], o: Conn & { manifest?: string; agent?: string }) => done((await daemon()).spawn(o, file, args, o.manifest, o.agent)));
+connected(
+  program
+    .command('autonomy')
+    .description("show an agent's autonomy level, or set it: full (the policy decides), supervised (its changes need an approval), observe (it may only read); recorded")
+    .argument('<agent>', 'agent id')
+    .argument('[level]', 'full, supervised or observe'),
+  'agentctl autonomy notes supervised',
+).action(async (agent: string, level: string | undefined, o: Conn) => done((await daemon()).autonomy(o, agent, level)));
 connected(program.command('output').description("print what a process wrote to stdout and stderr (the last 64 KiB)").argument('<pid>'), 'agentctl output 42').action(async (pid: string, o: Conn) => done((await daemon()).output(o, pid)));
 connected(program.command('approvals').description('list pending approvals'), 'agentctl approvals').action(async (o: Conn) => done((await daemon()).approvals(o)));
 connected(program.command('approve').description('approve a pending request').argument('<id>').option('--reason <text>').option('--as <name>', 'a display name, recorded after the principal: "operator (as NAME)"'), 'agentctl approve ap-3 --reason "looked fine"').action(

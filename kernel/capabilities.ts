@@ -8,6 +8,7 @@
  * An agent's own tree needs no capability. A child never holds a capability
  * its parent lacks.
  */
+import type { Autonomy } from './autonomy.ts';
 import { KernelError } from '../syscalls/errno.ts';
 import type { Access, AgentIdentity } from '../syscalls/context.ts';
 import { agentRoot } from '../vfs/agent-vfs.ts';
@@ -18,6 +19,8 @@ export interface AgentManifest {
   readonly id: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly capabilities?: readonly string[];
+  /** How much the agent may do without a human (kernel/autonomy.ts); default full. */
+  readonly autonomy?: Autonomy;
 }
 
 /** IdentityOptions says where in its tree a process stands. */

@@ -46,6 +46,7 @@ import type { ToolRegistry } from './tools/registry.ts';
 import { writeTracker } from './tools/write-tracker.ts';
 import { TrustScores } from './trust.ts';
 import { Breakers, type BreakerEvent } from './breakers.ts';
+import { AUTONOMY_LEVELS, Autonomies, type Autonomy, isAutonomy } from './autonomy.ts';
 
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
@@ -60,6 +61,8 @@ export class Kernel implements ProcessHost {
   readonly trust: TrustScores;
   /** Each agent's circuit breakers, by tool (kernel/breakers.ts). */
   readonly breakers: Breakers;
+  /** Each agent's autonomy level (kernel/autonomy.ts). */
+  private readonly autonomies = new Autonomies();
   readonly services: KernelServices;
   readonly tools: ToolRegistry;
   /** Every signal sent, with sender, target and outcome. */
@@ -101,7 +104,12 @@ export class Kernel implements ProcessHost {
       misbehaved: (agentId, what) => this.misbehaved(agentId, what),
       ended: (agentId, key, ok) => (ok ? this.breakers.succeeded(agentId, key) : this.breakers.failed(agentId, key)),
     };
-    const authorizer = new PolicyAuthorizer(this.engine, (agentId) => this.trust.score(agentId), (agentId, key, trial) => this.breakers.refusal(agentId, key, trial));
+    const authorizer = new PolicyAuthorizer(
+      this.engine,
+      (agentId) => this.trust.score(agentId),
+      (agentId, key, trial) => this.breakers.refusal(agentId, key, trial),
+      (agentId) => this.autonomies.level(agentId),
+    );
     this.services = { authorizer, recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
@@ -213,6 +221,12 @@ export class Kernel implements ProcessHost {
     this.admit(parent);
     const pid = this.options.pids?.() ?? this.nextPid++;
     const identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.table.identity(parent.pid) });
+    // An agent's first process sets its autonomy from the manifest; its children run at the agent's level.
+    const autonomy = options.manifest?.autonomy;
+    if (parent === undefined && autonomy !== undefined) {
+      if (!isAutonomy(autonomy)) throw new KernelError('EINVAL', `autonomy must be one of ${AUTONOMY_LEVELS.join(', ')}, not '${String(autonomy)}'`);
+      this.autonomies.set(identity.agentId, autonomy);
+    }
     const limits = this.limitsFor(options);
     const lineage = parent?.lineage ?? new Lineage(pid, identity.agentId, limits, Date.now());
     const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore);
@@ -373,6 +387,18 @@ export class Kernel implements ProcessHost {
     for (const proc of this.table.liveOf(agentId)) sendSignal(this, proc, 'SIGTRUST', `the kernel: trust ${after} fell below the policy's floor ${floor}`);
   }
 
+  /** autonomy is agent `agentId`'s autonomy level. */
+  autonomy(agentId: string): Autonomy {
+    return this.autonomies.level(agentId);
+  }
+
+  /** setAutonomy changes an agent's autonomy level (every process of it, from its next call), recorded with who changed it. */
+  setAutonomy(agentId: string, level: Autonomy, by: string): void {
+    const before = this.autonomies.level(agentId);
+    this.autonomies.set(agentId, level);
+    this.recorder.record({ type: 'policy', pid: 0, agentId, detail: `autonomy of agent ${agentId}: ${before} -> ${level} by ${by}`, policyVersion: this.engine.version });
+  }
+
   /** breakerChanged records a circuit breaker opening or closing; opening one costs the agent trust. */
   private breakerChanged(event: BreakerEvent): void {
     try {
@@ -414,7 +440,8 @@ export class Kernel implements ProcessHost {
   /** describe is `proc` as `ps` shows it, with what its tree is accounted. */
   describe(proc: Process): ProcessInfo {
     const open = this.breakers.open(proc.agentId).map((b) => b.key);
-    return { ...proc.info(this.usage(proc)), trust: this.trust.score(proc.agentId), ...(open.length > 0 ? { breakers: open } : {}) };
+    const autonomy = this.autonomies.level(proc.agentId);
+    return { ...proc.info(this.usage(proc)), trust: this.trust.score(proc.agentId), ...(open.length > 0 ? { breakers: open } : {}), ...(autonomy !== 'full' ? { autonomy } : {}) };
   }
 
   ps(): ProcessInfo[] {

@@ -73,6 +73,8 @@ export interface ProcessInfo {
   readonly trust?: number;
   /** The tools (or syscalls) whose circuit breaker is open (or half-open) for the agent (kernel/breakers.ts). */
   readonly breakers?: readonly string[];
+  /** The agent's autonomy level when it is not full (kernel/autonomy.ts). */
+  readonly autonomy?: 'supervised' | 'observe';
 }
 
 export class Process {

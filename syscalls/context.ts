@@ -43,6 +43,8 @@ export interface AccessRequest {
   readonly flows?: readonly string[];
   /** The process a row whose policy point is a process acts on, and what it is to the caller (absent: no such live process). */
   readonly target?: { readonly pid: number; readonly kin: Kin };
+  /** What kind of thing the call acts on (the row's policy point): a file, a tool, a program, a process; or the caller's own fds or self. Absent: not a syscall (an action outside the kernel). */
+  readonly resource?: 'path' | 'fd' | 'self' | 'tool' | 'process' | 'program';
 }
 
 /** Kin is what a process is to the caller: itself, its child, or another (which signal:any is needed to signal). */

@@ -84,7 +84,7 @@ const REQUEST_BY_NR: readonly (RequestBuilder | undefined)[] = ROW_BY_NR.map((ro
 
 /** requestFor builds the authorizer's question from the row's policy point. */
 function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unknown>): AccessRequest {
-  const base = { pid: ctx.pid, agentId: ctx.agentId, identity: ctx.identity, syscall: row.name, access: accessOf(row.policy, args), args };
+  const base = { pid: ctx.pid, agentId: ctx.agentId, identity: ctx.identity, syscall: row.name, access: accessOf(row.policy, args), resource: row.policy.resource, args };
   return REQUEST_BY_NR[row.nr]!(base, ctx, args);
 }
 

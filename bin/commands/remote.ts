@@ -5,6 +5,7 @@
  * the pid or approval is unknown (1). --json prints machine-readable output.
  */
 import { readInput } from './input-file.ts';
+import { AUTONOMY_LEVELS, type Autonomy, isAutonomy } from '../../kernel/autonomy.ts';
 import { styleText } from 'node:util';
 import { parseSignal } from '../../signals/signal-table.ts';
 import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
@@ -177,11 +178,19 @@ export const killMatching = (o: ConnectOptions, signal: string, selector: readon
     return answer.matched === 0 || failed > 0 ? 1 : 0;
   });
 
+/** autonomy prints an agent's autonomy level, setting it first when `level` is given. */
+export const autonomy = (o: ConnectOptions, agent: string, level: string | undefined) =>
+  remote(o, async (c) => {
+    if (level !== undefined && !isAutonomy(level)) throw new Error(`autonomy must be one of ${AUTONOMY_LEVELS.join(', ')}, not '${level}'`);
+    const answer = await c.autonomy(agent, level);
+    out(o.json ? JSON.stringify(answer) : `${answer.agent}: ${answer.level}`);
+  });
+
 export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined, agent: string | undefined) =>
   remote(o, async (c) => {
     const source = readInput(file);
     const { parse: parseYaml } = await import('yaml');
-    const fromFile = manifestFile === undefined ? undefined : (parseYaml(readInput(manifestFile)) as { id?: string; labels?: Record<string, string>; capabilities?: string[] });
+    const fromFile = manifestFile === undefined ? undefined : (parseYaml(readInput(manifestFile)) as { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy });
     const manifest = agent === undefined ? fromFile : { id: agent, ...fromFile };
     const result = await c.spawn(source, { filename: file, argv: args, ...(manifest ? { manifest } : {}) });
     out(o.json ? JSON.stringify(result) : `${result.pid} (agent ${result.agentId})`);

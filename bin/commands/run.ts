@@ -65,7 +65,7 @@ function positive(text: string | undefined, flag: string): number | undefined {
 class UsageError extends Error {}
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const MANIFEST_KEYS: ReadonlySet<string> = new Set(['id', 'labels', 'capabilities', 'env', 'secrets']);
+const MANIFEST_KEYS: ReadonlySet<string> = new Set(['id', 'labels', 'capabilities', 'autonomy', 'env', 'secrets']);
 
 /** envNames reads a manifest list of environment variable names (`env` or `secrets`); a usage error names file and field. */
 function envNames(file: string, data: Record<string, unknown>, field: 'env' | 'secrets'): string[] {
@@ -105,9 +105,9 @@ function readManifest(file: string): Partial<AgentManifest> {
     if (err instanceof InputFileError) throw new UsageError(`manifest ${err.message}`);
     throw new UsageError(`manifest ${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities, env, secrets`);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new UsageError(`manifest ${file}: must be an object with id, labels, capabilities, autonomy, env, secrets`);
   const unknown = Object.keys(data).find((key) => !MANIFEST_KEYS.has(key));
-  if (unknown !== undefined) throw new UsageError(`manifest ${file}: ${unknown}: is not a known field (id, labels, capabilities, env, secrets)`);
+  if (unknown !== undefined) throw new UsageError(`manifest ${file}: ${unknown}: is not a known field (id, labels, capabilities, autonomy, env, secrets)`);
   return data as Partial<AgentManifest>;
 }
 

@@ -5,6 +5,7 @@
  * capability, a signal to a process not its own child signal:any, and the agent's `state/` (checkpoints) is the kernel's —
  * read-only to ring 3 — whatever the policy says.
  */
+import { AUTONOMY_RULE, type Autonomy } from '../autonomy.ts';
 import { BREAKER_RULE, type AccessRequest, type Authorizer, type Decision } from '../../syscalls/context.ts';
 import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
@@ -35,6 +36,28 @@ function breakerDenial(request: AccessRequest, breakers: BreakerCheck, trial: bo
   return why === undefined ? undefined : { effect: 'deny', rule: BREAKER_RULE, reason: why, errno: 'EAGAIN' };
 }
 
+/**
+ * changes: the call changes something beyond the agent's own process — a
+ * file, a tool call, a spawn, a signal to a process — which is what autonomy
+ * levels hold back. Its own fds (output, pipes, files it already opened) and
+ * self (exit, signal handlers) are not.
+ */
+function changes(request: AccessRequest): boolean {
+  return request.access === 'write' && request.resource !== 'fd' && request.resource !== 'self';
+}
+
+/** autonomyDenial: an agent at autonomy `observe` may not change anything. */
+function autonomyDenial(request: AccessRequest, level: Autonomy): Decision | undefined {
+  if (level !== 'observe' || !changes(request)) return undefined;
+  return { effect: 'deny', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy observe: it may read, not change anything` };
+}
+
+/** supervised turns an allow of a write-access call into a question for a human, at autonomy `supervised`. */
+function supervised(request: AccessRequest, level: Autonomy, decision: Decision, approvalTimeoutMs: number): Decision {
+  if (level !== 'supervised' || !changes(request) || decision.effect !== 'allow') return decision;
+  return { effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised: a human approves its changes (the policy's rule ${decision.rule} allowed it)`, ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}), approvalTimeoutMs };
+}
+
 /** kernelDenial: the kernel's own rules, which no policy can lift. */
 function kernelDenial(request: AccessRequest): Decision | undefined {
   if (request.path !== undefined && (request.pathAccess ?? request.access) === 'write' && isWithin(`${agentRoot(request.agentId)}/state`, request.path)) {
@@ -63,20 +86,40 @@ export class PolicyAuthorizer implements Authorizer {
   readonly engine: PolicyEngine;
   private readonly trust: (agentId: string) => number;
   private readonly breakers: BreakerCheck;
+  private readonly autonomy: (agentId: string) => Autonomy;
 
-  /** `trust` answers an agent's trust score (kernel/trust.ts), which rules may match on; `breakers` its circuit breakers (kernel/breakers.ts). */
-  constructor(engine: PolicyEngine, trust: (agentId: string) => number = () => 1000, breakers: BreakerCheck = () => undefined) {
+  /**
+   * `trust` answers an agent's trust score (kernel/trust.ts), which rules
+   * may match on; `breakers` its circuit breakers (kernel/breakers.ts);
+   * `autonomy` its autonomy level (kernel/autonomy.ts).
+   */
+  constructor(engine: PolicyEngine, trust: (agentId: string) => number = () => 1000, breakers: BreakerCheck = () => undefined, autonomy: (agentId: string) => Autonomy = () => 'full') {
     this.engine = engine;
     this.trust = trust;
     this.breakers = breakers;
+    this.autonomy = autonomy;
   }
 
-  /** authorize decides in the order of the seed, cheapest first: capabilities, the circuit breaker, the kernel's own rules, the policy. */
+  /**
+   * authorize decides in the order of the seed, cheapest first:
+   * capabilities, the circuit breaker, the autonomy level, the kernel's own
+   * rules, the policy (whose allow of a change the autonomy level may turn
+   * into a question).
+   */
   authorize(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? breakerDenial(request, this.breakers, true) ?? kernelDenial(request) ?? this.engine.decide(toPolicyRequest(request, this.trust));
+    return this.decided(request, true);
   }
 
   check(request: AccessRequest): Decision {
-    return capabilityDenial(request) ?? breakerDenial(request, this.breakers, false) ?? kernelDenial(request) ?? this.engine.check(toPolicyRequest(request, this.trust));
+    return this.decided(request, false);
+  }
+
+  private decided(request: AccessRequest, counting: boolean): Decision {
+    const level = this.autonomy(request.agentId);
+    const early = capabilityDenial(request) ?? breakerDenial(request, this.breakers, counting) ?? autonomyDenial(request, level) ?? kernelDenial(request);
+    if (early !== undefined) return early;
+    const policyRequest = toPolicyRequest(request, this.trust);
+    const decision = counting ? this.engine.decide(policyRequest) : this.engine.check(policyRequest);
+    return supervised(request, level, decision, this.engine.approvalTimeoutMs);
   }
 }

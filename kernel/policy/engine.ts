@@ -73,6 +73,11 @@ export class PolicyEngine {
     return this.loaded.version;
   }
 
+  /** approvalTimeoutMs is how long a question of this policy waits (defaults.approval_timeout_ms). */
+  get approvalTimeoutMs(): number {
+    return this.loaded.compiled.approvalTimeoutMs;
+  }
+
   /** breaker is the policy's defaults.breaker: the circuit breakers' settings (none: no breakers). */
   get breaker(): BreakerSettings | undefined {
     return this.loaded.compiled.breaker;

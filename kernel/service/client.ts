@@ -19,6 +19,7 @@ import { exchange, type Exchanged } from './http-exchange.ts';
 import type { PinState } from '../tools/tool-pins.ts';
 import type { ClusterAnswer } from './routes/cluster.ts';
 import type { FleetOutcome } from './routes/fleet.ts';
+import type { Autonomy } from '../autonomy.ts';
 
 /** ListedProcess is one row of `ps`: in a cluster it names its node, and a process whose node died is `lost`. */
 export type ListedProcess = Omit<ProcessInfo, 'state'> & { readonly state: ProcessInfo['state'] | 'lost'; readonly node?: string };
@@ -139,7 +140,7 @@ export class AgentdClient {
   process(pid: number): Promise<ListedProcess> {
     return this.request('GET', `/v1/processes/${pid}`);
   }
-  spawn(source: string, options: { filename?: string; argv?: string[]; manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[] } } = {}): Promise<{ pid: number; agentId: string }> {
+  spawn(source: string, options: { filename?: string; argv?: string[]; manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy } } = {}): Promise<{ pid: number; agentId: string }> {
     return this.request('POST', '/v1/processes', { source, ...options });
   }
   output(pid: number): Promise<{ stdout: string; stderr: string }> {
@@ -147,6 +148,11 @@ export class AgentdClient {
   }
   signal(pid: number, signal: string | number): Promise<{ outcome: string }> {
     return this.request('POST', `/v1/processes/${pid}/signal`, { signal });
+  }
+  /** autonomy answers an agent's autonomy level; with `level`, sets it first (operator only, recorded). */
+  autonomy(agent: string, level?: Autonomy): Promise<{ agent: string; level: Autonomy }> {
+    const path = `/v1/agents/${encodeURIComponent(agent)}/autonomy`;
+    return level === undefined ? this.request('GET', path) : this.request('PUT', path, { level });
   }
   /** signalMatching sends `signal` to every live process whose labels match `labels` (every one), or to every live process with `'all'`, on every node. */
   signalMatching(signal: string | number, selector: Record<string, string> | 'all'): Promise<FleetSignalAnswer> {

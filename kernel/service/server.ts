@@ -14,6 +14,7 @@ import { guard, OPEN_TO_AGENTS } from './access.ts';
 import type { ServiceContext } from './context.ts';
 import { logExits } from './exit-log.ts';
 import { validationMessage } from './errors.ts';
+import { agentRoutes } from './routes/agents.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { clusterRoutes } from './routes/cluster.ts';
 import { decisionRoutes } from './routes/decisions.ts';
@@ -80,6 +81,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   app.get('/openapi.json', { config: OPEN_TO_AGENTS, schema: { hide: true } }, () => app.swagger());
 
   processRoutes(app, ctx);
+  agentRoutes(app, ctx);
   fleetRoutes(app, ctx);
   approvalRoutes(app, ctx);
   decisionRoutes(app, ctx);

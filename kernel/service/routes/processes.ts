@@ -4,6 +4,7 @@ import { parseSignal } from '../../../signals/signal-table.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
 import { atOwner } from '../../cluster/process-calls.ts';
 import { buildProgram } from '../../program.ts';
+import { AUTONOMY_LEVELS, type Autonomy } from '../../autonomy.ts';
 import type { ServiceContext } from '../context.ts';
 import { noProcess, PID_PARAMS, PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';
@@ -42,6 +43,7 @@ const PROCESS = {
     node: { type: 'string', description: 'in a cluster: the node that runs the process' },
     labels: { type: 'object', additionalProperties: { type: 'string' }, description: "the agent's labels (its manifest's): what agentctl kill --selector matches" },
     breakers: { type: 'array', items: { type: 'string' }, description: "the tools (or syscalls) whose circuit breaker is open for the agent: its calls of them are refused (EAGAIN) until the cool-down (kernel/breakers.ts)" },
+    autonomy: { type: 'string', description: "the agent's autonomy level when not full: supervised or observe (kernel/autonomy.ts)" },
     trust: { type: 'integer', description: "the agent's trust score, 0–1000: denials, violations and refused approvals lower it, clean time restores it (kernel/trust.ts)" },
     lostAt: { type: 'number', description: 'in a cluster: when the node running the process was found dead (state lost)' },
     exitReason: EXIT_REASON,
@@ -80,6 +82,7 @@ const SPAWN_BODY = {
         id: { type: 'string', maxLength: 64 },
         labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, maxProperties: 64 },
         capabilities: { type: 'array', items: { type: 'string', maxLength: 512 }, maxItems: 256 },
+        autonomy: { enum: [...AUTONOMY_LEVELS], description: 'how much the agent may do without a human: full (the policy decides), supervised (its changes need approval), observe (it may only read)' },
       },
     },
   },
@@ -89,7 +92,7 @@ interface SpawnBody {
   source: string;
   filename?: string;
   argv?: string[];
-  manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[] };
+  manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy };
 }
 
 export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
