@@ -13,11 +13,14 @@
  *    process and pinned to one CPU (bench/policy-crossing.ts).
  *  - Recorder throughput (bench/recorder.ts).
  */
+import { Breakers } from '../kernel/breakers.ts';
 import { PolicyEngine } from '../kernel/policy/engine.ts';
+import { parsePolicy } from '../kernel/policy/load.ts';
+import { TrustScores } from '../kernel/trust.ts';
 import type { PolicyDecision, PolicyRequest } from '../kernel/policy/request.ts';
 import { AgtPeer, CedarPeer, type Outcome } from './policy-peers.ts';
 import { benchPolicy, GOVERNED_KEYS, GOVERNED_PINNED_KEYS, measureGovernedGetpid, measureGovernedGetpidPinned } from './policy-crossing.ts';
-import { policyRequest, requestSpecs, ruleSpecs, type RequestSpec } from './policy-set.ts';
+import { pdlDocument, policyRequest, requestSpecs, ruleSpecs, type RequestSpec } from './policy-set.ts';
 import { measureRecorder } from './recorder.ts';
 import { type Bench, type BenchOptions, type Figure, median, spread } from './stats.ts';
 
@@ -46,6 +49,8 @@ interface Engines {
 interface Prepared {
   readonly spec: RequestSpec;
   readonly ours: PolicyRequest;
+  /** The same request with a trust score, which the governed timing sets before each decision. */
+  readonly trusted: { -readonly [K in keyof PolicyRequest]: PolicyRequest[K] };
   readonly cedar: ReturnType<CedarPeer['call']>;
   readonly agt: Record<string, unknown>;
 }
@@ -63,6 +68,35 @@ function checkEquivalence(engines: Engines, requests: readonly Prepared[], log: 
     else log(`policy: disagreement on ${JSON.stringify(r.spec)}: ours ${ours.effect}/${ours.rule}, cedar ${JSON.stringify(cedar)}, agt ${JSON.stringify(agt)}`);
   }
   return { agree, mix: [...mix].map(([k, v]) => `${v} ${k}`).join(', ') };
+}
+
+/**
+ * timeGoverned is timeOurs as the kernel decides with trust and circuit
+ * breakers on: each decision first reads the agent's trust score and asks
+ * its breaker for the tool (or syscall), then the engine decides with the
+ * score in the request, under the benchmark policy with a `trust: { below }`
+ * rule added and `defaults.breaker` set.
+ */
+function timeGoverned(engine: PolicyEngine, trust: TrustScores, breakers: Breakers, window: readonly Prepared[], ms = OURS_MS): number {
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  do {
+    for (const r of window) {
+      // The kernel builds a request object for every decision either way (toPolicyRequest): here it is built ahead, with the score read now.
+      const agentId = r.ours.agentId;
+      r.trusted.trust = trust.score(agentId);
+      if (breakers.refusal(agentId, r.ours.tool ?? r.ours.syscall) === undefined) engine.decide(r.trusted);
+    }
+    n += window.length;
+  } while (elapsedNs(t0) < ms * 1e6);
+  return elapsedNs(t0) / n;
+}
+
+/** governedPolicy is the benchmark policy with a trust rule (ahead of the rest) and circuit breakers. */
+function governedPolicy(): PolicyEngine {
+  const document = pdlDocument(ruleSpecs());
+  const governed = { ...document, defaults: { ...document.defaults, breaker: { failures: 5 } }, rules: [{ id: 'doubted-agents-ask', effect: 'require_approval' as const, syscalls: ['SYS_EXEC'], trust: { below: 300 } }, ...document.rules] };
+  return new PolicyEngine(parsePolicy(JSON.stringify(governed), 'bench-1000-rules-governed.json'));
 }
 
 function timeOurs(engine: PolicyEngine, window: readonly Prepared[], ms = OURS_MS): number {
@@ -102,12 +136,22 @@ function timeEach(window: readonly Prepared[], decide: (r: Prepared) => unknown)
 async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> {
   const specs = ruleSpecs();
   const engines: Engines = { ours: new PolicyEngine(benchPolicy()), cedar: new CedarPeer(specs), agt: new AgtPeer(specs) };
-  const requests = requestSpecs(CHECKED).map((spec): Prepared => ({ spec, ours: policyRequest(spec), cedar: engines.cedar.call(spec), agt: engines.agt.context(spec) }));
+  const requests = requestSpecs(CHECKED).map((spec): Prepared => ({ spec, ours: policyRequest(spec), trusted: { ...policyRequest(spec), trust: 1000 }, cedar: engines.cedar.call(spec), agt: engines.agt.context(spec) }));
   const { agree, mix } = checkEquivalence(engines, requests, log);
   log(`policy: ${agree}/${requests.length} requests decided alike by all three engines (${mix}); cedar evaluation errors: ${engines.cedar.errors}`);
   const decideCedar = (r: Prepared) => engines.cedar.decide(r.cedar);
   const decideAgt = (r: Prepared) => engines.agt.decide(r.spec.agent, r.agt);
   timeOurs(engines.ours, requests); // warm-up (JIT, per-agent glob caches, bucket cache)
+  const governedEngine = governedPolicy();
+  const trust = new TrustScores();
+  const breakers = new Breakers(() => governedEngine.breaker, Date.now, () => undefined);
+  // Some agents lost trust, some breakers hold failures: the maps are not empty.
+  for (let i = 0; i < 50; i++) {
+    trust.lower(requests[i]!.ours.agentId, 'denial');
+    breakers.failed(requests[i]!.ours.agentId, 'SYS_OPEN');
+  }
+  timeGoverned(governedEngine, trust, breakers, requests);
+  const governed: number[] = [];
   const ours: number[] = [];
   const cedar: number[] = [];
   const agt: number[] = [];
@@ -117,6 +161,7 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
     const from = (r * WINDOW) % (requests.length - WINDOW);
     const window = requests.slice(from, from + WINDOW);
     const o = timeOurs(engines.ours, window);
+    governed.push(timeGoverned(governedEngine, trust, breakers, window));
     const c = timeEach(window, decideCedar);
     const a = timeEach(window, decideAgt);
     ours.push(o);
@@ -132,6 +177,7 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
   log(`policy: ours by kind of request: ${classes}`);
   return [
     { key: 'policy_eval_1000_rules_ns', value: median(ours), unit: 'ns', target: { op: '<=', bound: 1000 }, note: `${spread(ours)} over ${windows}; checked set: ${mix}; by kind: ${classes}` },
+    { key: 'policy_eval_1000_rules_trust_breakers_ns', value: median(governed), unit: 'ns', target: { op: '<=', bound: 1000 }, note: `the same windows, same rounds, with trust and circuit breakers on (a trust rule added, defaults.breaker set; each decision reads the agent's score and asks its breaker first): ${spread(governed)}; without them ${median(ours).toFixed(0)} ns` },
     { key: 'cedar_wasm_1000_rules_ns', value: median(cedar), unit: 'ns', note: `${spread(cedar)}; statefulIsAuthorized, preparsed policy set, entities prebuilt` },
     { key: 'cedar_over_ours', value: median(cedarRatio), unit: 'x', target: { op: '>=', bound: 100 }, note: `median of per-round ratios, ${spread(cedarRatio, 1)}` },
     { key: 'agt_policy_1000_rules_ns', value: median(agt), unit: 'ns', note: `${spread(agt)}; PolicyEngine.evaluatePolicy, deny-overrides` },
@@ -141,7 +187,7 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
   ];
 }
 
-const ENGINE_KEYS = ['policy_eval_1000_rules_ns', 'cedar_wasm_1000_rules_ns', 'cedar_over_ours', 'agt_policy_1000_rules_ns', 'agt_over_ours', 'policy_equivalence_checked', 'policy_equivalence_mismatches'];
+const ENGINE_KEYS = ['policy_eval_1000_rules_ns', 'policy_eval_1000_rules_trust_breakers_ns', 'cedar_wasm_1000_rules_ns', 'cedar_over_ours', 'agt_policy_1000_rules_ns', 'agt_over_ours', 'policy_equivalence_checked', 'policy_equivalence_mismatches'];
 
 export const policyBench: Bench = {
   name: 'policy',

@@ -31,13 +31,28 @@ export interface BreakerEvent {
   readonly why: string;
 }
 
-const keyOf = (agentId: string, key: string) => `${agentId}\u0000${key}`;
 
 export class Breakers {
   private readonly clock: () => number;
   private readonly settings: () => BreakerSettings | undefined;
   private readonly onChange: (event: BreakerEvent) => void;
-  private readonly states = new Map<string, State>();
+  /** By agent, then by tool: a decision of an agent with no breaker pays one map lookup. */
+  private readonly states = new Map<string, Map<string, State>>();
+
+  private get(agentId: string, key: string): State | undefined {
+    return this.states.get(agentId)?.get(key);
+  }
+
+  private put(agentId: string, key: string, state: State | undefined): void {
+    let mine = this.states.get(agentId);
+    if (state === undefined) {
+      mine?.delete(key);
+      if (mine?.size === 0) this.states.delete(agentId);
+      return;
+    }
+    if (mine === undefined) this.states.set(agentId, (mine = new Map()));
+    mine.set(key, state);
+  }
 
   constructor(settings: () => BreakerSettings | undefined, clock: () => number, onChange: (event: BreakerEvent) => void) {
     this.settings = settings;
@@ -52,19 +67,18 @@ export class Breakers {
    * nothing, SYS_CHECKPOLICY, it does not take the trial).
    */
   refusal(agentId: string, key: string, trial = true): string | undefined {
-    const id = keyOf(agentId, key);
-    const state = this.states.get(id);
+    const state = this.get(agentId, key);
     if (state === undefined) return undefined;
     const now = this.clock();
     if (state.kind === 'closed') {
       // Failures that have all left the window are forgotten.
       const settings = this.settings();
-      if (settings === undefined || state.failures.every((t) => now - t >= settings.windowMs)) this.states.delete(id);
+      if (settings === undefined || state.failures.every((t) => now - t >= settings.windowMs)) this.put(agentId, key, undefined);
       return undefined;
     }
     if (state.kind === 'open') {
       if (now < state.until) return `circuit breaker for ${key} is open after repeated failures: calls are refused for ${Math.ceil((state.until - now) / 1000)} s more`;
-      if (trial) this.states.set(id, { kind: 'half-open', trial: true });
+      if (trial) this.put(agentId, key, { kind: 'half-open', trial: true });
       return undefined;
     }
     return state.trial ? `circuit breaker for ${key} is half-open: one trial call is under way` : undefined;
@@ -72,11 +86,10 @@ export class Breakers {
 
   /** succeeded notes a call that ran and succeeded: a half-open breaker closes. */
   succeeded(agentId: string, key: string): void {
-    const id = keyOf(agentId, key);
-    const state = this.states.get(id);
+    const state = this.get(agentId, key);
     if (state === undefined) return;
     if (state.kind === 'half-open') {
-      this.states.delete(id);
+      this.put(agentId, key, undefined);
       this.onChange({ agentId, key, state: 'closed', why: 'the trial call succeeded' });
     }
   }
@@ -85,32 +98,30 @@ export class Breakers {
   failed(agentId: string, key: string): void {
     const settings = this.settings();
     if (settings === undefined) return;
-    const id = keyOf(agentId, key);
     const now = this.clock();
-    const state = this.states.get(id) ?? { kind: 'closed', failures: [] };
+    const state = this.get(agentId, key) ?? { kind: 'closed', failures: [] };
     if (state.kind === 'open') return;
     if (state.kind === 'half-open') {
-      this.states.set(id, { kind: 'open', until: now + settings.cooldownMs });
+      this.put(agentId, key, { kind: 'open', until: now + settings.cooldownMs });
       this.onChange({ agentId, key, state: 'open', why: `the trial call failed; refused for ${settings.cooldownMs} ms` });
       return;
     }
     const recent = state.failures.filter((t) => now - t < settings.windowMs);
     recent.push(now);
     if (recent.length < settings.failures) {
-      this.states.set(id, { kind: 'closed', failures: recent });
+      this.put(agentId, key, { kind: 'closed', failures: recent });
       return;
     }
-    this.states.set(id, { kind: 'open', until: now + settings.cooldownMs });
+    this.put(agentId, key, { kind: 'open', until: now + settings.cooldownMs });
     this.onChange({ agentId, key, state: 'open', why: `${recent.length} failures within ${settings.windowMs} ms; refused for ${settings.cooldownMs} ms` });
   }
 
   /** open lists the open (or half-open) breakers of `agentId`, by key; every agent's when absent. */
   open(agentId?: string): { agentId: string; key: string; state: 'open' | 'half-open' }[] {
     const out: { agentId: string; key: string; state: 'open' | 'half-open' }[] = [];
-    for (const [id, state] of this.states) {
-      if (state.kind === 'closed') continue;
-      const [agent, key] = id.split('\u0000') as [string, string];
-      if (agentId === undefined || agent === agentId) out.push({ agentId: agent, key, state: state.kind });
+    for (const [agent, mine] of this.states) {
+      if (agentId !== undefined && agent !== agentId) continue;
+      for (const [key, state] of mine) if (state.kind !== 'closed') out.push({ agentId: agent, key, state: state.kind });
     }
     return out;
   }
