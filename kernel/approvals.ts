@@ -33,6 +33,8 @@ export interface ApprovalStatus {
   readonly approval: PendingApproval;
   readonly status: 'pending' | 'approved' | 'denied';
   readonly answer?: ApprovalAnswer;
+  /** When it was answered (the gate's clock). */
+  readonly answeredAt?: number;
 }
 
 const KEEP_ANSWERED = 1000;
@@ -84,7 +86,7 @@ export class ApprovalGate implements Approvals {
     if (waiting === undefined) return;
     this.waiting.delete(id);
     clearTimeout(waiting.timer);
-    this.answered.set(id, { approval: waiting.approval, status: answer.approved ? 'approved' : 'denied', answer });
+    this.answered.set(id, { approval: waiting.approval, status: answer.approved ? 'approved' : 'denied', answer, answeredAt: this.clock() });
     if (this.answered.size > KEEP_ANSWERED) this.answered.delete(this.answered.keys().next().value!);
     waiting.resolve(answer);
     this.events.next({ kind: 'answered', approval: waiting.approval, answer });

@@ -281,6 +281,8 @@ export interface ApprovalTicket {
   readonly timeoutMs: number;
   /** The version of the policy whose rule asked. */
   readonly policyVersion?: string;
+  /** For a question from outside the kernel: the digest of the request its approval is bound to (kernel/service/grants.ts). */
+  readonly digest?: string;
 }
 
 /** ApprovalAnswer is the operator's (or automatic approver's) decision. */

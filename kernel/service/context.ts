@@ -9,6 +9,7 @@ import type { OutputBuffers } from './output.ts';
 import type { PrincipalStore } from './principals.ts';
 import type { RefusalLog } from './refusals.ts';
 import type { ToolPins } from '../tools/tool-pins.ts';
+import type { ApprovalGrants } from './grants.ts';
 
 export interface ServiceContext {
   readonly kernel: Kernel;
@@ -24,6 +25,8 @@ export interface ServiceContext {
   readonly stream?: { readonly problem: string | undefined };
   /** Set when this agentd is a node of a cluster: the directory, relays and shared policy (kernel/cluster). */
   readonly cluster?: ClusterNode;
+  /** The approvals agents outside the kernel may redeem, each bound to its request (kernel/service/grants.ts). */
+  readonly grants: ApprovalGrants;
   /** What each upstream MCP tool was approved to say about itself (kernel/tools/tool-pins.ts). */
   readonly pins: ToolPins;
   /** False once shutdown has begun: /readyz fails and no new work is taken. */

@@ -31,6 +31,7 @@ import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
 import { RunLedger } from './run-ledger.ts';
 import { webhookApprover } from './webhook-approver.ts';
+import { ApprovalGrants } from './grants.ts';
 import { Anchorer, anchorKey } from '../recorder/anchors.ts';
 import { ensureToken } from './token.ts';
 
@@ -122,7 +123,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     await cluster.attach(kernel, (entry) => log.record(entry));
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
-  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
+  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, grants: new ApprovalGrants(), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
   const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');

@@ -78,6 +78,7 @@ export function webhookApprover(settings: WebhookSettings, callbackUrl: (id: str
       rule: approval.rule,
       reason: approval.reason,
       ...(approval.policyVersion !== undefined ? { policy_version: approval.policyVersion } : {}),
+      ...(approval.digest !== undefined ? { digest: approval.digest } : {}),
       requested_at: approval.requestedAt,
       deadline: approval.deadline,
       callback: callbackUrl(approval.id),

@@ -213,11 +213,11 @@ export async function start<T>(world: World, agent: (p: Probe) => Promise<T>): P
   return { before, requestsBefore, p, running, id };
 }
 
-/** expectApprovedTurn checks what every framework's approved turn leaves: the model saw the weather, the denial and the sent email; agentd decided the three calls and recorded the operator's grant. */
+/** expectApprovedTurn checks what every framework's approved turn leaves: the model saw the weather, the denial and the sent email; agentd decided the three calls, recorded the operator's grant, and allowed the email once when the adapter redeemed the approval. */
 export async function expectApprovedTurn(world: World, results: Record<string, string>, before: number, id: string): Promise<void> {
   expect(results.call_1).toContain('sunny in Paris');
   expect(results.call_2).toContain(DENIAL);
   expect(results.call_3).toContain('sent to ops@example.com');
-  expect((await decisionsAfter(world, before)).calls.toSorted()).toEqual(['allow weather-is-public', 'deny secrets-stay-put', 'require_approval email-needs-a-human']);
+  expect((await decisionsAfter(world, before)).calls.toSorted()).toEqual(['allow kernel.approval-grant', 'allow weather-is-public', 'deny secrets-stay-put', 'require_approval email-needs-a-human']);
   expect(await waitForApprovalRecord(world, before, id)).toBe(`granted tool.call (${id}) by operator: fine`);
 }

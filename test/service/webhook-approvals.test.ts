@@ -83,7 +83,7 @@ describe('approvals answered by a webhook', { timeout: 60_000 }, () => {
     const { id, question } = await ask();
     const timestamp = question.headers['x-agent-kernel-timestamp'] as string;
     expect(question.headers['x-agent-kernel-signature']).toBe(hmac(`${timestamp}.${question.body}`));
-    expect(question.json).toMatchObject({ id, agent: 'mailer', syscall: 'email.send', rule: 'mail-needs-a-human', policy_version: expect.stringMatching(/^sha256:/), callback: `${agentd.url}/v1/approvals/${id}/callback` });
+    expect(question.json).toMatchObject({ id, agent: 'mailer', syscall: 'email.send', rule: 'mail-needs-a-human', policy_version: expect.stringMatching(/^sha256:/), digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), callback: `${agentd.url}/v1/approvals/${id}/callback` });
     expect(await status(id, 5000)).toMatchObject({ status: 'approved', answer: { approver: 'webhook', reason: 'the webhook said approve' } });
   });
 

@@ -4,7 +4,9 @@
  * runs — `POST /v1/evaluate` with action `tool.call`, the tool's name and its
  * input as arguments — and, when the policy says require_approval, waits for
  * an operator's answer (`GET /v1/approvals/:id?wait=`, answered with
- * `agentctl approve/deny`). It returns a Verdict: allowed, or denied with a
+ * `agentctl approve/deny`), then redeems the approval — the same request
+ * with its `approval_id`, allowed once, for that call only
+ * (kernel/service/grants.ts). It returns a Verdict: allowed, or denied with a
  * message for the model. The adapters turn a denial into the framework's own
  * terms; none of them imports a framework at run time except langchain.ts.
  *
@@ -15,7 +17,7 @@
  */
 import type { ApprovalStatus } from '../../approvals.ts';
 import type { ClaimedAgent } from '../access.ts';
-import { AgentdError, type AgentdClient, type EvaluateResponse } from '../client.ts';
+import { AgentdError, type AgentdClient, type EvaluateRequest, type EvaluateResponse } from '../client.ts';
 
 /** TOOL_CALL_ACTION is the action a tool call is evaluated as unless GovernorOptions.action says otherwise. */
 export const TOOL_CALL_ACTION = 'tool.call';
@@ -122,8 +124,8 @@ export function createGovernor(client: GovernorClient, options: GovernorOptions 
     return { ...verdict, message: word(call, verdict) };
   };
 
-  /** settle waits for the operator's answer to `id`; an approval agentd no longer knows is a denial. */
-  async function settle(call: ToolCallRequest, decision: EvaluateResponse, id: string, signal?: AbortSignal): Promise<Verdict> {
+  /** settle waits for the operator's answer to `id`, and redeems an approval with `request`; an approval agentd no longer knows is a denial. */
+  async function settle(call: ToolCallRequest, request: EvaluateRequest, decision: EvaluateResponse, id: string, signal?: AbortSignal): Promise<Verdict> {
     for (;;) {
       signal?.throwIfAborted();
       let status: ApprovalStatus;
@@ -136,25 +138,30 @@ export function createGovernor(client: GovernorClient, options: GovernorOptions 
       }
       if (status.status === 'pending') continue;
       emit({ kind: 'answered', call, decision, approval: status });
-      return status.status === 'approved' ? { allowed: true, decision, approval: status } : deny(call, decision, status);
+      if (status.status !== 'approved') return deny(call, decision, status);
+      // The grant covers this call only: agentd allows the same request with the approval's id once.
+      const redeemed = await client.evaluate({ ...request, approval_id: id });
+      emit({ kind: 'decided', call, decision: redeemed });
+      return redeemed.decision === 'allow' ? { allowed: true, decision: redeemed, approval: status } : deny(call, redeemed);
     }
   }
 
   return {
     async decide(call, signal) {
       const action = typeof options.action === 'function' ? options.action(call) : (options.action ?? TOOL_CALL_ACTION);
-      const decision = await client.evaluate({
+      const request: EvaluateRequest = {
         ...(options.agent !== undefined ? { agent: options.agent } : {}),
         action,
         tool: call.tool,
         arguments: isPlainObject(call.input) ? call.input : { input: call.input },
         context: { ...options.context, framework: call.framework, ...(call.callId !== undefined ? { call_id: call.callId } : {}) },
-      });
+      };
+      const decision = await client.evaluate(request);
       emit({ kind: 'decided', call, decision });
       if (decision.decision === 'allow') return { allowed: true, decision };
       if (decision.decision === 'deny') return deny(call, decision);
       if (decision.approval_id === undefined) throw new AgentdError('server', 0, `agentd asked for approval of ${call.tool} without an approval id (record #${decision.seq})`);
-      return settle(call, decision, decision.approval_id, signal);
+      return settle(call, request, decision, decision.approval_id, signal);
     },
   };
 }

@@ -11,7 +11,8 @@ import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } fr
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import { describeDecision } from '../../../syscalls/dispatch.ts';
-import type { ApprovalAnswer } from '../../../syscalls/context.ts';
+import type { ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
+import { grantDigest } from '../grants.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
 
 const MAX_DEPTH = 32;
@@ -44,6 +45,7 @@ export const EVALUATE_REQUEST = {
     tool: { type: 'string', maxLength: 256 },
     arguments: { type: 'object', maxProperties: 256, description: 'matched by rule args patterns' },
     context: { type: 'object', maxProperties: 64, description: 'free-form; recorded as part of the argument digest' },
+    approval_id: { type: 'string', minLength: 1, maxLength: 64, description: 'redeem an approved question: the same request (agent, action, resource, access, tool, arguments) with its approval id is allowed once, within 5 minutes of the approval' },
   },
 } as const;
 
@@ -69,6 +71,8 @@ export interface EvaluateBody {
   tool?: string;
   arguments?: Record<string, unknown>;
   context?: Record<string, unknown>;
+  /** Redeem this approved question (kernel/service/grants.ts). */
+  approval_id?: string;
 }
 
 /** depthOf measures nesting without recursion, so a hostile body cannot overflow the stack. */
@@ -92,6 +96,20 @@ function recordAnswer(ctx: ServiceContext, agentId: string, action: string, id: 
   } catch {
     // agentd is stopping; the poller still gets the answer
   }
+}
+
+/** GRANT_RULE names a decision on redeeming an approval: allow once for the approved request, else deny. */
+const GRANT_RULE = 'kernel.approval-grant';
+
+/** redeemed decides a request that presents an approval id: allowed once if it is the approved request (kernel/service/grants.ts). */
+async function redeemed(ctx: ServiceContext, id: string, digest: string, agentId: string): Promise<Decision> {
+  const local = ctx.kernel.approvals.status(id);
+  const status = local !== undefined || ctx.cluster === undefined ? local : await ctx.cluster.approvalStatus(id, 0).catch(() => undefined);
+  const verdict = ctx.grants.redeem(id, digest, agentId, status, Date.now());
+  const policyVersion = ctx.kernel.engine.version;
+  return verdict.ok
+    ? { effect: 'allow', rule: GRANT_RULE, reason: `approval ${id} by ${verdict.approver}${verdict.reason ? `: ${verdict.reason}` : ''}`, policyVersion }
+    : { effect: 'deny', rule: GRANT_RULE, reason: verdict.why, policyVersion };
 }
 
 /** unrecorded answers 503 when the decision could not be written to the log (a full disk): no decision without its record. */
@@ -118,17 +136,21 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const agent = identity.agent;
       const args = body.arguments ?? {};
       const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
-      const decision = kernel.engine.decide({
-        agentId: agent.id,
-        labels: agent.labels,
-        capabilities: new Set(agent.capabilities),
-        syscall: body.action,
-        access: body.access ?? 'none',
-        ...(body.resource !== undefined ? { path: body.resource } : {}),
-        ...(body.tool !== undefined ? { tool: body.tool } : {}),
-        args,
-        trust: kernel.trust.score(agent.id),
-      });
+      const digest = grantDigest({ agent: agent.id, action: body.action, resource: body.resource, access: body.access, tool: body.tool, arguments: args });
+      const decision =
+        body.approval_id !== undefined
+          ? await redeemed(ctx, body.approval_id, digest, agent.id)
+          : kernel.engine.decide({
+              agentId: agent.id,
+              labels: agent.labels,
+              capabilities: new Set(agent.capabilities),
+              syscall: body.action,
+              access: body.access ?? 'none',
+              ...(body.resource !== undefined ? { path: body.resource } : {}),
+              ...(body.tool !== undefined ? { tool: body.tool } : {}),
+              args,
+              trust: kernel.trust.score(agent.id),
+            });
       if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
       let seq: number;
       try {
@@ -161,8 +183,10 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
           reason: decision.reason,
           timeoutMs: decision.approvalTimeoutMs ?? 60_000,
           ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}),
+          digest,
         });
         approvalId = question.id;
+        ctx.grants.open(question.id, digest, agent.id);
         // Nobody waits for the answer in the kernel (the agent outside polls for it): it is recorded here when it comes.
         void question.answer.then((answer) => recordAnswer(ctx, agent.id, body.action, question.id, answer));
       }

@@ -1,0 +1,69 @@
+/**
+ * Approval grants for agents outside the kernel. An approval answers one
+ * question; an agent outside the kernel acts by itself after polling it, so
+ * the grant is bound to the action: when `/v1/evaluate` opens a question it
+ * keeps a digest of the canonical request (agent, action, resource, access,
+ * tool, arguments; not the free-form context), and the agent redeems the
+ * approval by asking again with the same request and `approval_id`. The
+ * answer is allow exactly once, for exactly that request, within
+ * GRANT_TTL_MS of the approval; any other request, a second use, an expired
+ * or denied or unknown approval is a deny naming why. The adapters
+ * (kernel/service/adapters) redeem before the tool runs.
+ */
+import { createHash } from 'node:crypto';
+import type { ApprovalStatus } from '../approvals.ts';
+import { canonicalJson } from '../canonical-json.ts';
+
+/** How long an approved grant may be redeemed after its answer, ms. */
+export const GRANT_TTL_MS = 5 * 60_000;
+
+/** The most grants kept (the oldest go first); an agent with a grant older than that asks again. */
+const MAX_GRANTS = 10_000;
+
+/** GrantRequest is what a grant is bound to. */
+export interface GrantRequest {
+  readonly agent: string;
+  readonly action: string;
+  readonly resource?: string;
+  readonly access?: string;
+  readonly tool?: string;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** grantDigest is the digest of the canonical request a grant is bound to (`sha256:<hex>`). */
+export function grantDigest(request: GrantRequest): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(request)).digest('hex')}`;
+}
+
+export type Redeemed = { readonly ok: true; readonly approver: string; readonly reason: string } | { readonly ok: false; readonly why: string };
+
+interface Grant {
+  readonly digest: string;
+  readonly agent: string;
+  used: boolean;
+}
+
+export class ApprovalGrants {
+  private readonly grants = new Map<string, Grant>();
+
+  /** open binds the question `id` to the request with `digest`, asked by `agent`. */
+  open(id: string, digest: string, agent: string): void {
+    this.grants.set(id, { digest, agent, used: false });
+    if (this.grants.size > MAX_GRANTS) this.grants.delete(this.grants.keys().next().value!);
+  }
+
+  /** redeem answers whether `agent` may act now on approval `id` (its status as the gate has it) for the request with `digest`: once, that request only. */
+  redeem(id: string, digest: string, agent: string, status: ApprovalStatus | undefined, now: number): Redeemed {
+    const grant = this.grants.get(id);
+    if (grant === undefined || status === undefined) return { ok: false, why: `no approval ${id} to redeem (unknown, or forgotten since)` };
+    if (grant.agent !== agent) return { ok: false, why: `approval ${id} was asked by another agent` };
+    if (status.status === 'pending') return { ok: false, why: `approval ${id} is still pending` };
+    if (status.status === 'denied') return { ok: false, why: `approval ${id} was denied by ${status.answer?.approver ?? '?'}` };
+    if (grant.digest !== digest) return { ok: false, why: `approval ${id} was granted for another action (${grant.digest}), not this one (${digest})` };
+    if (grant.used) return { ok: false, why: `approval ${id} was already used: a grant covers one action, once` };
+    const answeredAt = status.answeredAt ?? now;
+    if (now - answeredAt > GRANT_TTL_MS) return { ok: false, why: `approval ${id} expired ${GRANT_TTL_MS / 60_000} minutes after it was granted` };
+    grant.used = true;
+    return { ok: true, approver: status.answer?.approver ?? '?', reason: status.answer?.reason ?? '' };
+  }
+}
