@@ -12,6 +12,9 @@ import { startAgentd, type Agentd } from './helpers.ts';
 
 const POLICY = 'version: 1\nrules:\n  - { id: mail-needs-a-human, effect: require_approval, syscalls: [email.send] }\n';
 
+/** mail is an outside agent's request to send an email to `to`. */
+const mail = (to: string, agent = 'mailer', extra: Record<string, unknown> = {}) => ({ agent, action: 'email.send', tool: 'smtp', arguments: { to }, context: { step: 1 }, ...extra });
+
 describe('approval grants for agents outside the kernel', { timeout: 60_000 }, () => {
   let agentd: Agentd;
   beforeAll(async () => {
@@ -19,7 +22,6 @@ describe('approval grants for agents outside the kernel', { timeout: 60_000 }, (
   });
   afterAll(() => agentd?.remove());
 
-  const mail = (to: string, agent = 'mailer', extra: Record<string, unknown> = {}) => ({ agent, action: 'email.send', tool: 'smtp', arguments: { to }, context: { step: 1 }, ...extra });
   const ask = async (to: string, agent = 'mailer'): Promise<string> => ((await agentd.api('POST', '/v1/evaluate', mail(to, agent))).body as { approval_id: string }).approval_id;
   const redeem = async (id: string, to: string, agent = 'mailer') => (await agentd.api('POST', '/v1/evaluate', mail(to, agent, { approval_id: id, context: { step: 2 } }))).body as { decision: string; rule: string; reason: string };
 
