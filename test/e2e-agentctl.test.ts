@@ -109,7 +109,7 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
     const file = agentFile('m.js', "console.log('ran');");
     const manifest = join(dir, 'typo.manifest.yaml');
     writeFileSync(manifest, 'id: a\ncapability: [tool:time.now]\n');
-    expect(await run(file, '--manifest', manifest)).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: manifest ${manifest}: capability: is not a known field (id, labels, capabilities, env, secrets)\n` });
+    expect(await run(file, '--manifest', manifest)).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: manifest ${manifest}: capability: is not a known field (id, labels, capabilities, autonomy, env, secrets)\n` });
   });
 
   it('a JavaScript syntax error is one line naming the file, line and SyntaxError, exit 2', async () => {

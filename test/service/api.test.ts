@@ -64,7 +64,7 @@ describe('POST /v1/evaluate', () => {
     ['a missing action', { agent: 'a' }, /^body\/action: required property 'action' is missing$/],
     ['a missing agent', { action: 'x' }, /required property 'agent'/],
     ['an empty agent id', { agent: '', action: 'x' }, /^body\/agent: must NOT have fewer than 1 characters$/],
-    ['an unknown field', { agent: 'a', action: 'x', sudo: true }, /^body\/sudo: unknown property 'sudo' \(known: agent, action, resource, access, tool, arguments, context\)$/],
+    ['an unknown field', { agent: 'a', action: 'x', sudo: true }, /^body\/sudo: unknown property 'sudo' \(known: agent, action, resource, access, tool, arguments, context, approval_id\)$/],
     ['an unknown field in the agent', { agent: { id: 'a', root: true }, action: 'x' }, /^body\/agent\/root: unknown property 'root' \(known: id, labels, capabilities\)$/],
     ['an agent object without its id', { agent: { labels: {} }, action: 'x' }, /^body\/agent\/id: required property 'id' is missing$/],
     ['a body that is an array', [], /^body: must be object$/],
@@ -230,7 +230,7 @@ describe('service endpoints', () => {
     const evaluateBody = doc.paths['/v1/evaluate'].post.requestBody.content['application/json'].schema;
     // `agent` may be left out with an agent credential (it is the credential's own agent).
     expect(evaluateBody.required).toEqual(['action']);
-    expect(Object.keys(evaluateBody.properties)).toEqual(['agent', 'action', 'resource', 'access', 'tool', 'arguments', 'context']);
+    expect(Object.keys(evaluateBody.properties)).toEqual(['agent', 'action', 'resource', 'access', 'tool', 'arguments', 'context', 'approval_id']);
   });
 
   it('/metrics exposes syscalls, processes by state, pending approvals and signals in Prometheus text', async () => {

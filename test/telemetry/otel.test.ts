@@ -42,6 +42,12 @@ describe('OpenTelemetry', () => {
     );
     expect(exit.status).toBe(0);
     await kernel.shutdown();
+    // Each flush waits at most 2 s for the export worker (a collector that is slow loses spans, by design); on a loaded
+    // machine the worker may still be loading the exporter then, so flush until the spans are there.
+    await until(async () => {
+      await telemetry.flush();
+      return receiver.spans.some((x) => x.name === 'agent traced');
+    }, 'the agent lifetime span to be exported');
     await telemetry.shutdown();
 
     const spans = receiver.spans;
