@@ -26,9 +26,9 @@ function webhook(): Promise<{ url: string; close(): void }> {
     req.setEncoding('utf8').on('data', (c: string) => (body += c));
     req.on('end', () => {
       res.writeHead(202).end();
-      const { id, callback } = JSON.parse(body) as { id: string; callback: string };
+      const { id, callback, requested_at: requestedAt } = JSON.parse(body) as { id: string; callback: string; requested_at: number };
       const timestamp = String(Date.now());
-      const signature = `sha256=${createHmac('sha256', SECRET).update(`${timestamp}.${id}.approve.bench`).digest('hex')}`;
+      const signature = `sha256=${createHmac('sha256', SECRET).update(`callback.${timestamp}.${id}.${requestedAt}.approve.bench`).digest('hex')}`;
       void fetch(callback, { method: 'POST', headers: { 'content-type': 'application/json', 'x-agent-kernel-timestamp': timestamp, 'x-agent-kernel-signature': signature }, body: JSON.stringify({ approved: true, reason: 'bench' }) }).then((r) => r.body?.cancel());
     });
   });

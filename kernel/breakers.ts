@@ -21,7 +21,10 @@ export interface BreakerSettings {
 }
 
 /** A breaker: closed (counting recent failures), open until a time, or half-open with its one trial call under way. */
-type State = { kind: 'closed'; failures: number[] } | { kind: 'open'; until: number } | { kind: 'half-open'; trial: true };
+type State = { kind: 'closed'; failures: number[] } | { kind: 'open'; until: number } | { kind: 'half-open'; trial: true; since: number };
+
+/** The most breakers one agent has (tool names are the agent's to choose): past it a new one is not kept, the oldest closed one goes first. */
+const MAX_PER_AGENT = 64;
 
 /** BreakerEvent is a breaker opening or closing, for the record. */
 export interface BreakerEvent {
@@ -51,6 +54,11 @@ export class Breakers {
       return;
     }
     if (mine === undefined) this.states.set(agentId, (mine = new Map()));
+    if (!mine.has(key) && mine.size >= MAX_PER_AGENT) {
+      const closed = [...mine].find(([, s]) => s.kind === 'closed');
+      if (closed === undefined) return;
+      mine.delete(closed[0]);
+    }
     mine.set(key, state);
   }
 
@@ -78,10 +86,16 @@ export class Breakers {
     }
     if (state.kind === 'open') {
       if (now < state.until) return `circuit breaker for ${key} is open after repeated failures: calls are refused for ${Math.ceil((state.until - now) / 1000)} s more`;
-      if (trial) this.put(agentId, key, { kind: 'half-open', trial: true });
+      if (trial) this.put(agentId, key, { kind: 'half-open', trial: true, since: now });
       return undefined;
     }
-    return state.trial ? `circuit breaker for ${key} is half-open: one trial call is under way` : undefined;
+    // A trial whose end was never reported (its call waited and was refused, canceled, or read-only) gives way to another after a cool-down.
+    const settings = this.settings();
+    if (settings !== undefined && now - state.since >= settings.cooldownMs) {
+      if (trial) this.put(agentId, key, { kind: 'half-open', trial: true, since: now });
+      return undefined;
+    }
+    return `circuit breaker for ${key} is half-open: one trial call is under way`;
   }
 
   /** succeeded notes a call that ran and succeeded: a half-open breaker closes. */

@@ -119,6 +119,10 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       const sig = signalName(text);
       const target = host.lookup(pid);
       if (target.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
+      // Decided with the call when the target existed then; a pid that came to be only since (the call waited for an
+      // approval, or for the record) is checked again here, so no guess at the next pid reaches another agent's process.
+      const mine = target.pid === proc.pid || target.ppid === proc.pid;
+      if (!mine && !identity.capabilities.has('signal:any')) throw new KernelError('EPERM', `pid ${pid} is not a child of pid ${proc.pid} (needs signal:any)`);
       return sendSignal(host, target, sig, proc.pid);
     },
     kinOf(pid) {

@@ -42,18 +42,18 @@ function breakerDenial(request: AccessRequest, breakers: BreakerCheck, trial: bo
  * levels hold back. Its own fds (output, pipes, files it already opened) and
  * self (exit, signal handlers) are not.
  */
-function changes(request: AccessRequest): boolean {
+function changes(request: Pick<AccessRequest, 'access' | 'resource'>): boolean {
   return request.access === 'write' && request.resource !== 'fd' && request.resource !== 'self';
 }
 
 /** autonomyDenial: an agent at autonomy `observe` may not change anything. */
-function autonomyDenial(request: AccessRequest, level: Autonomy): Decision | undefined {
+export function autonomyDenial(request: Pick<AccessRequest, 'agentId' | 'access' | 'resource'>, level: Autonomy): Decision | undefined {
   if (level !== 'observe' || !changes(request)) return undefined;
   return { effect: 'deny', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy observe: it may read, not change anything` };
 }
 
 /** supervised turns an allow of a write-access call into a question for a human, at autonomy `supervised`. */
-function supervised(request: AccessRequest, level: Autonomy, decision: Decision, approvalTimeoutMs: number): Decision {
+export function supervised(request: Pick<AccessRequest, 'agentId' | 'access' | 'resource'>, level: Autonomy, decision: Decision, approvalTimeoutMs: number): Decision {
   if (level !== 'supervised' || !changes(request) || decision.effect !== 'allow') return decision;
   return { effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised: a human approves its changes (the policy's rule ${decision.rule} allowed it)`, ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}), approvalTimeoutMs };
 }

@@ -59,7 +59,12 @@ export function digestArgs(args: Readonly<Record<string, unknown>> | undefined):
 
 /** digestResult says how large a result is and hashes it (`sha256:<hex>`), for an outcome record: the result itself is never logged. */
 export function digestResult(result: unknown): string {
-  const bytes = result instanceof Uint8Array ? Buffer.from(result.buffer, result.byteOffset, result.byteLength) : Buffer.from(JSON.stringify(result) ?? 'undefined');
+  let bytes: Buffer;
+  try {
+    bytes = result instanceof Uint8Array ? Buffer.from(result.buffer, result.byteOffset, result.byteLength) : Buffer.from(JSON.stringify(result) ?? 'undefined');
+  } catch (err) {
+    return `a result that cannot be serialised (${err instanceof Error ? err.message.slice(0, 200) : String(err)})`;
+  }
   return `${bytes.byteLength} bytes, sha256:${hash('sha256', bytes)}`;
 }
 

@@ -118,6 +118,8 @@ export class FileDecisionLog implements DecisionRecorder {
   private pendingBytes = 0;
   /** Why the last write failed (ENOSPC, EIO…), while records wait to be written; undefined when the log is writing. */
   private failure: string | undefined;
+  /** Set when a failed write could not be cut back: the file ends torn, and nothing more may be appended after it. */
+  private torn = false;
   private scheduled = false;
   private dirty = false;
   private syncing = false;
@@ -196,8 +198,9 @@ export class FileDecisionLog implements DecisionRecorder {
   record(entry: DecisionInput): number {
     if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
     if (this.failure !== undefined && this.pendingBytes > MAX_UNWRITTEN_BYTES) throw new KernelError('EIO', `${this.problem!}: nothing more is decided until they are written`);
-    this.seq++;
+    // The fields first: an entry that cannot be recorded (its result cannot be digested) must not take a seq.
     const unsealed: Omit<ChainRecord, 'hash'> = toChainFields(entry) as Omit<ChainRecord, 'hash'>;
+    this.seq++;
     unsealed.seq = this.seq;
     unsealed.time = this.clock();
     unsealed.prev = this.prev;
@@ -269,6 +272,7 @@ export class FileDecisionLog implements DecisionRecorder {
    * or falls short is cut back off the file and throws; those records stay.
    */
   private writeSome(): void {
+    if (this.torn) throw new KernelError('EIO', `${this.problem!}: the action is refused`);
     let count = this.pending.length;
     if (this.segmentBytes > 0) {
       const first = Buffer.byteLength(this.pending[0]!);
@@ -323,8 +327,10 @@ export class FileDecisionLog implements DecisionRecorder {
       try {
         ftruncateSync(this.fd, this.size);
       } catch (truncateErr) {
-        // The file now ends in a torn record: verify reports it; reopening refuses it until an operator looks.
-        cut = `; the torn tail could not be cut off (${(truncateErr as NodeJS.ErrnoException).code ?? String(truncateErr)})`;
+        // The file now ends in a torn record: verify reports it; reopening refuses it until an operator looks. Writing on
+        // after it would bury the torn record mid-file, so this log writes nothing more.
+        cut = `; the torn tail could not be cut off (${(truncateErr as NodeJS.ErrnoException).code ?? String(truncateErr)}), so nothing more is written`;
+        this.torn = true;
       }
     }
     this.failure = `${code}${cut}`;

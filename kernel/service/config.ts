@@ -312,6 +312,8 @@ function webhookSettings(raw: RawConfig['approvals'], base: string, file: string
     }
   } else secret = process.env[hook.secret_env!]?.trim();
   if (secret === undefined || secret.length < 16) throw new ConfigError(`${file}: approvals.webhook: the secret (${hook.secret_file !== undefined ? `secret_file ${hook.secret_file}` : `environment variable ${hook.secret_env}`}) must hold at least 16 characters`);
+  const url = new URL(hook.url);
+  if (url.protocol !== 'https:' && !LOOPBACK.has(url.hostname.replace(/^\[|\]$/g, ''))) throw new ConfigError(`${file}: approvals.webhook.url must be https (http only on loopback): its reply approves actions, so nothing may sit between`);
   return { webhook: { url: hook.url, secret, timeoutMs: hook.timeout_ms ?? 2000 } };
 }
 

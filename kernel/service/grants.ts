@@ -20,6 +20,9 @@ export const GRANT_TTL_MS = 5 * 60_000;
 /** The most grants kept (the oldest go first); an agent with a grant older than that asks again. */
 const MAX_GRANTS = 10_000;
 
+/** The most grants one agent holds: its oldest go first. */
+const MAX_GRANTS_PER_AGENT = 100;
+
 /** GrantRequest is what a grant is bound to. */
 export interface GrantRequest {
   readonly agent: string;
@@ -46,10 +49,16 @@ interface Grant {
 export class ApprovalGrants {
   private readonly grants = new Map<string, Grant>();
 
-  /** open binds the question `id` to the request with `digest`, asked by `agent`. */
+  /** open binds the question `id` to the request with `digest`, asked by `agent`; one agent holds at most MAX_GRANTS_PER_AGENT (its oldest go), so no agent can push out another's. */
   open(id: string, digest: string, agent: string): void {
+    const mine = [...this.byAgent(agent)];
+    if (mine.length >= MAX_GRANTS_PER_AGENT) this.grants.delete(mine[0]!);
     this.grants.set(id, { digest, agent, used: false });
     if (this.grants.size > MAX_GRANTS) this.grants.delete(this.grants.keys().next().value!);
+  }
+
+  private *byAgent(agent: string): Generator<string> {
+    for (const [id, grant] of this.grants) if (grant.agent === agent) yield id;
   }
 
   /** redeem answers whether `agent` may act now on approval `id` (its status as the gate has it) for the request with `digest`: once, that request only. */
@@ -61,7 +70,9 @@ export class ApprovalGrants {
     if (status.status === 'denied') return { ok: false, why: `approval ${id} was denied by ${status.answer?.approver ?? '?'}` };
     if (grant.digest !== digest) return { ok: false, why: `approval ${id} was granted for another action (${grant.digest}), not this one (${digest})` };
     if (grant.used) return { ok: false, why: `approval ${id} was already used: a grant covers one action, once` };
-    const answeredAt = status.answeredAt ?? now;
+    // An answer whose time is not known (relayed by another node) cannot be shown to be fresh: fail closed.
+    const answeredAt = status.answeredAt;
+    if (answeredAt === undefined) return { ok: false, why: `approval ${id} cannot be redeemed here: when it was granted is not known (redeem it through the node that asked)` };
     if (now - answeredAt > GRANT_TTL_MS) return { ok: false, why: `approval ${id} expired ${GRANT_TTL_MS / 60_000} minutes after it was granted` };
     grant.used = true;
     return { ok: true, approver: status.answer?.approver ?? '?', reason: status.answer?.reason ?? '' };

@@ -11,8 +11,10 @@
  * `{ "approved": true|false, "reason": "…" }`, or with 202 and later through
  * `POST <callback>` (agentd's `/v1/approvals/<id>/callback`) with the body
  * `{ "approved": …, "reason": "…" }` and the same two headers, the signature
- * over `<timestamp>.<id>.<approve|deny>.<reason>`. No bearer token: the
- * signature is the credential. A webhook that cannot be reached, answers
+ * over `callback.<timestamp>.<id>.<requested_at>.<approve|deny>.<reason>`.
+ * No bearer token: the signature is the credential. The URL must be https
+ * (http only on loopback, where nothing sits between), and redirects are
+ * refused, so the reply that approves comes from the webhook itself. A webhook that cannot be reached, answers
  * anything else, or takes longer than `timeout_ms` denies at once; one that
  * never calls back leaves the question to its timeout (deny). The answer is
  * recorded with approver `webhook`.
@@ -39,9 +41,13 @@ export function signature(secret: string, payload: string): string {
   return `sha256=${createHmac('sha256', secret).update(payload).digest('hex')}`;
 }
 
-/** callbackPayload is what a callback's signature covers. */
-export function callbackPayload(timestamp: string, id: string, approved: boolean, reason: string): string {
-  return `${timestamp}.${id}.${approved ? 'approve' : 'deny'}.${reason}`;
+/**
+ * callbackPayload is what a callback's signature covers: the question's id
+ * and the time it was asked (`requested_at`, so a callback captured for one
+ * agentd cannot answer another's question of the same id), and the answer.
+ */
+export function callbackPayload(timestamp: string, id: string, requestedAt: number, approved: boolean, reason: string): string {
+  return `callback.${timestamp}.${id}.${requestedAt}.${approved ? 'approve' : 'deny'}.${reason}`;
 }
 
 /** signedBy: `header` is `secret`'s signature of `payload` (compared in constant time). */
@@ -90,6 +96,7 @@ export function webhookApprover(settings: WebhookSettings, callbackUrl: (id: str
         method: 'POST',
         headers: { 'content-type': 'application/json', [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: signature(settings.secret, `${timestamp}.${body}`) },
         body,
+        redirect: 'error',
         signal: AbortSignal.timeout(settings.timeoutMs),
       });
     } catch (err) {

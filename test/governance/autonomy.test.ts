@@ -53,6 +53,9 @@ describe('autonomy levels', () => {
       await agentd.api('POST', `/v1/processes/${pid}/signal`, { signal: 'SIGUSR1' });
       await until(async () => (await stdout()) === 'ready\nEACCES\n', 'the change to be refused');
       expect(((await agentd.api('GET', `/v1/processes/${pid}`)).body as { autonomy?: string }).autonomy).toBe('observe');
+      // An agent outside the kernel of that id is held back the same way.
+      expect((await agentd.api('POST', '/v1/evaluate', { agent: 'writer', action: 'file.write', resource: '/data/x', access: 'write' })).body).toMatchObject({ decision: 'deny', rule: 'kernel.autonomy' });
+      expect((await agentd.api('POST', '/v1/evaluate', { agent: 'writer', action: 'file.read', resource: '/data/x', access: 'read' })).body).toMatchObject({ decision: 'allow' });
       const logs = await agentctl(agentd, 'logs', '--json');
       expect(logs.stdout).toContain('"detail":"autonomy of agent writer: full -> observe by operator"');
       const bad = await agentctl(agentd, 'autonomy', 'writer', 'reckless');

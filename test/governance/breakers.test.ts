@@ -40,10 +40,21 @@ describe('circuit breakers', () => {
     expect(b.refusal('a', 'web')).toBeUndefined();
     b.succeeded('a', 'web');
     expect(b.open()).toEqual([]);
+    // A trial whose end is never reported (its call was canceled, say) gives way to another after a cool-down.
+    for (let i = 0; i < 3; i++) b.failed('a', 'mail');
+    now += 5_000;
+    expect(b.refusal('a', 'mail')).toBeUndefined();
+    expect(b.refusal('a', 'mail')).toMatch(/half-open/);
+    now += 5_000;
+    expect(b.refusal('a', 'mail')).toBeUndefined();
+    // Tool names are the agent's to choose: at most 64 breakers are kept for it.
+    for (let i = 0; i < 500; i++) b.failed('a', `made-up-${i}`);
+    expect(b.open('a').length + 0).toBeLessThanOrEqual(64);
     expect(events.map((e) => `${e.state}: ${e.why}`)).toEqual([
       'open: 3 failures within 10000 ms; refused for 5000 ms',
       'open: the trial call failed; refused for 5000 ms',
       'closed: the trial call succeeded',
+      'open: 3 failures within 10000 ms; refused for 5000 ms',
     ]);
   });
 

@@ -85,4 +85,16 @@ describe('outcome records', () => {
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(/ pid \d+ o outcome SYS_EXEC of \d+: ok, \d+ bytes, sha256:[0-9a-f]{64}\n/);
   });
+
+  it('an outcome whose result cannot be serialised is recorded as such, and the chain stays contiguous', () => {
+    const path = join(files.dir, 'undigestable.jsonl');
+    const log = new FileDecisionLog(path);
+    log.record({ type: 'spawn', pid: 1, agentId: 'o', detail: 'o.js' });
+    log.record({ type: 'outcome', pid: 1, agentId: 'o', syscall: 'SYS_EXEC', of: 1, result: 10n });
+    log.record({ type: 'exit', pid: 1, agentId: 'o', detail: 'status 0' });
+    log.close();
+    const text = readFileSync(path, 'utf8');
+    expect(verifyLog(text)).toMatchObject({ ok: true, records: 3 });
+    expect((JSON.parse(text.split('\n')[1]!) as ChainRecord).detail).toMatch(/^of 1: ok, a result that cannot be serialised \(/);
+  });
 });

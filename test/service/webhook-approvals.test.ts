@@ -4,8 +4,9 @@
  * (HMAC-SHA256 of timestamp.body with the shared secret) and names its
  * callback; an answer in the webhook's reply settles it at once (an agent's
  * approved tool call then runs), a 202 leaves it to a signed callback, which
- * works once — a bad signature or a stale timestamp is 401 and changes
- * nothing, a second answer is 409 — a webhook that fails denies at once, and
+ * works once — a bad signature, a stale timestamp or a signature for
+ * another agentd's question of the same id is 401 and changes nothing, a
+ * second answer is 409 — a webhook that fails denies at once, and
  * one that never calls back leaves the question to its timeout (deny).
  * Every answer is recorded with approver `webhook`.
  */
@@ -29,7 +30,7 @@ type Mode = 'approve' | 'deny' | 'later' | 'fail';
 interface Question {
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
-  readonly json: { id: string; agent: string; syscall: string; tool?: string; callback: string; policy_version?: string; deadline: number };
+  readonly json: { id: string; agent: string; syscall: string; tool?: string; callback: string; policy_version?: string; deadline: number; requested_at: number };
 }
 
 const hmac = (payload: string) => `sha256=${createHmac('sha256', SECRET).update(payload).digest('hex')}`;
@@ -58,9 +59,11 @@ describe('approvals answered by a webhook', { timeout: 60_000 }, () => {
     return { id, question: questions.at(-1)! };
   };
   const status = async (id: string, wait = 0) => (await agentd.api('GET', `/v1/approvals/${id}?wait=${wait}`)).body as { status: string; answer?: { approver: string; reason: string } };
-  const callback = (id: string, approved: boolean, reason: string, sign: { secret?: string; timestamp?: string } = {}) => {
+  /** callback answers question `id` as the webhook does, signed over callback.<timestamp>.<id>.<requested_at>.<verdict>.<reason>. */
+  const callback = (id: string, approved: boolean, reason: string, sign: { secret?: string; timestamp?: string; requestedAt?: number } = {}) => {
     const timestamp = sign.timestamp ?? String(Date.now());
-    const signature = `sha256=${createHmac('sha256', sign.secret ?? SECRET).update(`${timestamp}.${id}.${approved ? 'approve' : 'deny'}.${reason}`).digest('hex')}`;
+    const requestedAt = sign.requestedAt ?? questions.find((q) => q.json.id === id)!.json.requested_at;
+    const signature = `sha256=${createHmac('sha256', sign.secret ?? SECRET).update(`callback.${timestamp}.${id}.${requestedAt}.${approved ? 'approve' : 'deny'}.${reason}`).digest('hex')}`;
     return fetch(`${agentd.url}/v1/approvals/${id}/callback`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-agent-kernel-timestamp': timestamp, 'x-agent-kernel-signature': signature },
@@ -105,6 +108,8 @@ describe('approvals answered by a webhook', { timeout: 60_000 }, () => {
     expect((await status(id)).status).toBe('pending');
     expect((await callback(id, true, 'forged', { secret: 'not-the-secret-at-all' })).status).toBe(401);
     expect((await callback(id, true, 'replayed', { timestamp: String(Date.now() - 10 * 60_000) })).status).toBe(401);
+    // A callback signed for another agentd's question of the same id (asked at another time) answers nothing here.
+    expect((await callback(id, true, 'elsewhere', { requestedAt: 1 })).status).toBe(401);
     const unsigned = await fetch(`${agentd.url}/v1/approvals/${id}/callback`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"approved":true}' });
     expect(unsigned.status).toBe(401);
     expect((await status(id)).status).toBe('pending');
@@ -123,6 +128,14 @@ describe('approvals answered by a webhook', { timeout: 60_000 }, () => {
     mode = 'later';
     const silent = await ask();
     expect(await status(silent.id, 10_000)).toMatchObject({ status: 'denied', answer: { approver: 'timeout' } });
+  });
+
+  it('a webhook URL that is http off loopback is refused at start: its reply approves actions', async () => {
+    const refused = await startAgentd(`approvals:\n  mode: webhook\n  webhook: { url: "http://hooks.example.com/approve", secret_file: secret.txt }\n`, { 'secret.txt': `${SECRET}\n` }).then(
+      (d) => d.remove().then(() => 'started'),
+      (err: unknown) => String(err),
+    );
+    expect(refused).toMatch(/approvals\.webhook\.url must be https \(http only on loopback\)/);
   });
 
   it('a callback to an agentd whose approvals are not webhook-answered is 404, and needs no token to be refused', async () => {

@@ -98,8 +98,10 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     '/v1/approvals/:id/callback',
     {
       config: SIGNED,
+      // Read before anything authenticates it: small.
+      bodyLimit: 4096,
       schema: {
-        summary: `The approval webhook's answer (approvals.mode webhook): no bearer token; ${TIMESTAMP_HEADER} and ${SIGNATURE_HEADER} (HMAC-SHA256 of <timestamp>.<id>.<approve|deny>.<reason>) authenticate it`,
+        summary: `The approval webhook's answer (approvals.mode webhook): no bearer token; ${TIMESTAMP_HEADER} and ${SIGNATURE_HEADER} (HMAC-SHA256 of callback.<timestamp>.<id>.<requested_at>.<approve|deny>.<reason>) authenticate it`,
         params: ID_PARAMS,
         body: { type: 'object', required: ['approved'], additionalProperties: false, properties: { approved: { type: 'boolean' }, reason: { type: 'string', maxLength: 1000 } } },
         response: { '4xx': PROBLEM },
@@ -113,11 +115,13 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const sig = req.headers[SIGNATURE_HEADER];
       const reason = req.body.reason ?? '';
       const fresh = typeof timestamp === 'string' && /^\d{1,16}$/.test(timestamp) && Math.abs(Date.now() - Number(timestamp)) <= CALLBACK_SKEW_MS;
-      if (!fresh || !signedBy(hook.secret, callbackPayload(timestamp, id, req.body.approved, reason), typeof sig === 'string' ? sig : undefined)) {
+      const now = gate.status(id);
+      // An unknown id is checked against a time no question has, so the answer is 401 whether or not the id exists.
+      const requestedAt = now?.approval.requestedAt ?? -1;
+      if (!fresh || !signedBy(hook.secret, callbackPayload(timestamp, id, requestedAt, req.body.approved, reason), typeof sig === 'string' ? sig : undefined)) {
         ctx.refusals.refused(401, req.ip, `401 webhook callback for ${id.slice(0, 64)} from ${req.ip}: ${fresh ? 'bad signature' : 'missing or stale timestamp'}`);
         return reply.code(401).send({ error: `the callback is not signed with the webhook's secret${fresh ? '' : ` (${TIMESTAMP_HEADER} missing, or more than ${CALLBACK_SKEW_MS / 60_000} minutes off)`}`, errno: 'EACCES' });
       }
-      const now = gate.status(id);
       if (now === undefined) return reply.code(404).send({ error: `no approval ${id}`, errno: 'ESRCH' });
       if (now.status !== 'pending') return reply.code(409).send({ error: `approval ${id} was already answered (${now.status} by ${now.answer?.approver ?? '?'})`, errno: 'EEXIST' });
       try {

@@ -13,6 +13,7 @@ import { PROBLEM } from '../context.ts';
 import { describeDecision } from '../../../syscalls/dispatch.ts';
 import type { ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
+import { autonomyDenial, supervised } from '../../policy/authorizer.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
 
 const MAX_DEPTH = 32;
@@ -137,10 +138,14 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const args = body.arguments ?? {};
       const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
       const digest = grantDigest({ agent: agent.id, action: body.action, resource: body.resource, access: body.access, tool: body.tool, arguments: args });
+      // An agent outside the kernel is held back by its autonomy level as one inside is (its changes: write access).
+      const level = kernel.autonomy(agent.id);
+      const held = { agentId: agent.id, access: body.access ?? 'none' } as const;
       const decision =
         body.approval_id !== undefined
           ? await redeemed(ctx, body.approval_id, digest, agent.id)
-          : kernel.engine.decide({
+          : (autonomyDenial(held, level) ??
+            supervised(held, level, kernel.engine.decide({
               agentId: agent.id,
               labels: agent.labels,
               capabilities: new Set(agent.capabilities),
@@ -150,7 +155,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
               ...(body.tool !== undefined ? { tool: body.tool } : {}),
               args,
               trust: kernel.trust.score(agent.id),
-            });
+            }), kernel.engine.approvalTimeoutMs));
       if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
       let seq: number;
       try {
