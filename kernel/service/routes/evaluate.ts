@@ -137,13 +137,14 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const agent = identity.agent;
       const args = body.arguments ?? {};
       const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
-      const digest = grantDigest({ agent: agent.id, action: body.action, resource: body.resource, access: body.access, tool: body.tool, arguments: args });
+      // What a grant is bound to: computed only for a request that opens a question or redeems one.
+      const digestOf = () => grantDigest({ agent: agent.id, action: body.action, resource: body.resource, access: body.access, tool: body.tool, arguments: args });
       // An agent outside the kernel is held back by its autonomy level as one inside is (its changes: write access).
       const level = kernel.autonomy(agent.id);
       const held = { agentId: agent.id, access: body.access ?? 'none' } as const;
       const decision =
         body.approval_id !== undefined
-          ? await redeemed(ctx, body.approval_id, digest, agent.id)
+          ? await redeemed(ctx, body.approval_id, digestOf(), agent.id)
           : (autonomyDenial(held, level) ??
             supervised(held, level, kernel.engine.decide({
               agentId: agent.id,
@@ -178,6 +179,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       }
       let approvalId: string | undefined;
       if (decision.effect === 'require_approval') {
+        const digest = digestOf();
         const question = kernel.approvals.open({
           pid: 0,
           agentId: agent.id,
