@@ -2,12 +2,15 @@
  * dispatch is the one path every syscall takes from ring 3:
  *   look up the row (ENOSYS if none) → decode arguments against its schema
  *   (EINVAL) → build the request from the row's policy point → authorize
- *   (capabilities, then policy; any error in the authorizer is a deny) →
- *   record the decision (an error in the recorder is a deny) → allow: run the
- *   implementation once the record is written (a write-access call waits for
- *   an asynchronous recorder, see DecisionRecorder.beforeAction); deny: EACCES
- *   (and the rule's violation signal, if any);
- *   require_approval: block the caller until an operator answers.
+ *   (capabilities, circuit breaker, autonomy level, the kernel's rules, then
+ *   policy: kernel/policy/authorizer.ts; any error in the authorizer is a
+ *   deny) → record the decision (an error in the recorder is a deny) →
+ *   allow: run the implementation once the record is written (every
+ *   write-access call asks DecisionRecorder.beforeAction first), then record
+ *   its outcome; deny: EACCES, or the decision's errno (and the rule's
+ *   violation signal, if any; the agent's trust pays for it);
+ *   require_approval: block the caller until it is answered, record the
+ *   answer, and run an approved call as an allowed one.
  * It never throws: every outcome is a Reply.
  */
 import { match } from 'ts-pattern';
