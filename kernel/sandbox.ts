@@ -180,8 +180,10 @@ export class Sandbox {
     if (typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);
     let layer: ivm.Script | undefined;
-    // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the isolate.
-    const started = performance.now();
+    // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the
+    // isolate. The event loop's own CPU time, not wall time: on a loaded machine the wall time of the same work swells
+    // with preemption, and charged as such it pushed an agent that merely loaded two layers past its share (EAGAIN).
+    const started = process.threadCpuUsage();
     try {
       layer = compileLayer(this.isolate, name as LayerName);
       layer.runSync(this.context);
@@ -192,7 +194,8 @@ export class Sandbox {
       return false;
     } finally {
       layer?.release();
-      this.hooks.charge((performance.now() - started) * 1e6);
+      const used = process.threadCpuUsage(started);
+      this.hooks.charge((used.user + used.system) * 1e3);
     }
   }
 

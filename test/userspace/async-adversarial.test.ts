@@ -79,7 +79,7 @@ describe('the kernel-held entry points (complete, deliver) and the host callback
       await new Promise((r) => setTimeout(r, 1));
       out.push(seen('after a timer'));
       console.log(JSON.stringify(out));`);
-    expect(exit.status).toBe(0);
+    expect(exit.status, JSON.stringify(exit.reason)).toBe(0);
     const lines = stdout.trimEnd().split('\n');
     expect(JSON.parse(lines.at(-1)!)).toEqual([
       ['start', [], []],
