@@ -34,13 +34,18 @@ export interface BreakerEvent {
   readonly why: string;
 }
 
-
 export class Breakers {
   private readonly clock: () => number;
   private readonly settings: () => BreakerSettings | undefined;
   private readonly onChange: (event: BreakerEvent) => void;
   /** By agent, then by tool: a decision of an agent with no breaker pays one map lookup. */
   private readonly states = new Map<string, Map<string, State>>();
+
+  constructor(settings: () => BreakerSettings | undefined, clock: () => number, onChange: (event: BreakerEvent) => void) {
+    this.settings = settings;
+    this.clock = clock;
+    this.onChange = onChange;
+  }
 
   private get(agentId: string, key: string): State | undefined {
     return this.states.get(agentId)?.get(key);
@@ -60,12 +65,6 @@ export class Breakers {
       mine.delete(closed[0]);
     }
     mine.set(key, state);
-  }
-
-  constructor(settings: () => BreakerSettings | undefined, clock: () => number, onChange: (event: BreakerEvent) => void) {
-    this.settings = settings;
-    this.clock = clock;
-    this.onChange = onChange;
   }
 
   /**

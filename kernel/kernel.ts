@@ -98,8 +98,9 @@ export class Kernel implements ProcessHost {
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix, ids: options.approvalIds });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;
-    this.trust = new TrustScores(options.clock);
-    this.breakers = new Breakers(() => this.engine.breaker, options.clock ?? Date.now, (event) => this.breakerChanged(event));
+    const clock = options.clock ?? Date.now;
+    this.trust = new TrustScores(clock);
+    this.breakers = new Breakers(() => this.engine.breaker, clock, (event) => this.breakerChanged(event));
     const conduct: Conduct = {
       misbehaved: (agentId, what) => this.misbehaved(agentId, what),
       ended: (agentId, key, ok) => (ok ? this.breakers.succeeded(agentId, key) : this.breakers.failed(agentId, key)),
@@ -113,7 +114,7 @@ export class Kernel implements ProcessHost {
     this.services = { authorizer, recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
-    this.gate = { recorder: this.recorder, clock: options.clock ?? Date.now, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
+    this.gate = { recorder: this.recorder, clock, ...(options.observeSyscall ? { observeSyscall: options.observeSyscall } : {}) };
     this.exits = { table: this.table, cpu: this.cpu, gate: this.gate, approvals: this.approvals, recorder: this.recorder, ...(telemetry ? { telemetry } : {}), policyVersion: () => this.engine.version };
     // The kernel's own options replace the defaults (they may raise them); spawns and the policy can only lower them.
     this.baseLimits = {
@@ -348,7 +349,7 @@ export class Kernel implements ProcessHost {
 
   /** checkpointNow snapshots the agent memory of `proc` and records it; the copying is charged to its tree. */
   async checkpointNow(proc: Process): ReturnType<typeof snapshot> {
-    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => proc.lineage.charge(ns), keep: this.options.keepCheckpoints, now: (this.options.clock ?? Date.now)() });
+    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => proc.lineage.charge(ns), keep: this.options.keepCheckpoints, now: this.gate.clock() });
     this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
     return info;
   }
@@ -371,10 +372,6 @@ export class Kernel implements ProcessHost {
     return this.table.liveOf(agentId);
   }
 
-  /**
-   * kill sends `signal` to `pid` on behalf of `sender` (an operator by
-   * default) and returns the outcome. ESRCH for an unknown or exited pid.
-   */
   /**
    * misbehaved lowers an agent's trust (a denial, a violation, a refused
    * approval); when that takes it below the policy's trust floor, every live
@@ -409,6 +406,10 @@ export class Kernel implements ProcessHost {
     if (event.state === 'open') this.misbehaved(event.agentId, 'breakerTrip');
   }
 
+  /**
+   * kill sends `signal` to `pid` on behalf of `sender` (an operator by
+   * default) and returns the outcome. ESRCH for an unknown or exited pid.
+   */
   kill(pid: number, signal: SignalName, sender = 'operator'): string {
     const proc = this.lookup(pid);
     if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);

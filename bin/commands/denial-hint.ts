@@ -6,10 +6,11 @@
  * The hint asks the policy engine as if the capability were held, and names
  * both the capability and the rule the policy still needs.
  */
+import { observed } from '../../kernel/recorder/observed.ts';
 import type { PolicyEngine } from '../../kernel/policy/engine.ts';
 import type { PolicyRequest } from '../../kernel/policy/request.ts';
 import type { ExitRecord } from '../../kernel/process.ts';
-import type { DecisionInput, DecisionRecorder, SyscallRecord } from '../../syscalls/context.ts';
+import type { DecisionRecorder, SyscallRecord } from '../../syscalls/context.ts';
 
 /** DenialWatch is a recorder that remembers each process's last denied syscall. */
 export interface DenialWatch {
@@ -21,14 +22,9 @@ export interface DenialWatch {
 /** watchDenials wraps `inner`: every record goes to it unchanged, and denied syscalls are remembered per pid. */
 export function watchDenials(inner: DecisionRecorder): DenialWatch {
   const denied = new Map<number, SyscallRecord>();
-  const recorder: DecisionRecorder = {
-    record(entry: DecisionInput): number {
-      if (entry.type === 'syscall' && entry.effect === 'deny') denied.set(entry.pid, entry);
-      return inner.record(entry);
-    },
-    ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
-    beforeAction: (seq: number) => inner.beforeAction(seq),
-  };
+  const recorder = observed(inner, (entry) => {
+    if (entry.type === 'syscall' && entry.effect === 'deny') denied.set(entry.pid, entry);
+  });
   return { recorder, lastDenied: (pid) => denied.get(pid) };
 }
 

@@ -3,8 +3,9 @@
  * and evaluate latency, processes by state, pending approvals, signals by
  * name and outcome, and Node's default process metrics.
  */
+import { observed } from '../recorder/observed.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/context.ts';
 import type { Kernel } from '../kernel.ts';
 
 export class Metrics {
@@ -117,14 +118,8 @@ export class Metrics {
   /** counting wraps a recorder so every decision is counted. */
   counting(inner: DecisionRecorder): DecisionRecorder {
     const syscalls = this.syscalls;
-    return {
-      record(entry: DecisionInput): number {
-        const seq = inner.record(entry);
-        if (entry.type === 'syscall') syscalls.inc({ syscall: entry.syscall, decision: entry.effect });
-        return seq;
-      },
-      ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
-      beforeAction: (seq: number) => inner.beforeAction(seq),
-    };
+    return observed(inner, (entry) => {
+      if (entry.type === 'syscall') syscalls.inc({ syscall: entry.syscall, decision: entry.effect });
+    });
   }
 }

@@ -16,7 +16,8 @@
  */
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/context.ts';
+import { observed } from '../recorder/observed.ts';
 
 /** The ledger's file in the state dir. */
 export const LEDGER_FILE = 'agentd.db';
@@ -81,15 +82,9 @@ export class RunLedger {
 
   /** watching is `inner` with the ledger kept from the spawn and exit records that pass through it. */
   watching(inner: DecisionRecorder): DecisionRecorder {
-    return {
-      record: (entry: DecisionInput): number => {
-        const seq = inner.record(entry);
-        if ((entry.type === 'spawn' || entry.type === 'exit') && entry.pid > 0) this.note(entry.type, entry.pid, entry.agentId, entry.detail);
-        return seq;
-      },
-      ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
-      beforeAction: (seq: number) => inner.beforeAction(seq),
-    };
+    return observed(inner, (entry) => {
+      if ((entry.type === 'spawn' || entry.type === 'exit') && entry.pid > 0) this.note(entry.type, entry.pid, entry.agentId, entry.detail);
+    });
   }
 
   private note(type: 'spawn' | 'exit', pid: number, agentId: string, detail: string): void {
