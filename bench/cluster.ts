@@ -11,6 +11,12 @@
  * evaluate_rps_1_node / evaluate_rps_2_nodes: POST /v1/evaluate (recorder
  * on) with autocannon, against node A alone, then against A and B at once
  * (the sum). The load generator runs in this process, on the same cores.
+ *
+ * cluster_budget_check_us: one check of limits the cluster counts
+ * (kernel/cluster/shared-limits.ts: a max_calls and a rate rule, checked
+ * and counted by one script) from this process to loopback Redis, one at a
+ * time: what a limited call adds to its decision on a cluster node.
+ * redis_ping_us: a bare PING on the same connection, its physical floor.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +25,10 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
+import { RedisHealth } from '../kernel/cluster/health.ts';
+import { ClusterKeys } from '../kernel/cluster/redis.ts';
+import { ClusterLimits } from '../kernel/cluster/shared-limits.ts';
+import { connectRedis, whenReady } from '../kernel/redis/connect.ts';
 import { type Bench, type BenchOptions, type Figure, median, nowNs, quantile } from './stats.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -26,6 +36,38 @@ const SIGNALS = 400;
 const WARMUP = 40;
 const LOAD_SECONDS = 5;
 const CONNECTIONS = 32;
+const BUDGET_CHECKS = 4000;
+
+/** budgetChecks times ClusterLimits.take against loopback Redis, one call at a time, in µs. */
+async function budgetChecks(prefix: string): Promise<{ checks: number[]; pings: number[] }> {
+  const client = connectRedis({ url: REDIS_URL });
+  const health = new RedisHealth([client], REDIS_URL, 1000);
+  try {
+    await whenReady(client);
+    while (!health.ready) await new Promise((r) => setTimeout(r, 10));
+    const limits = new ClusterLimits(client, new ClusterKeys(prefix), health);
+    const rules = [
+      { id: 'bench-budget', limits: { max_calls: 1e12 } },
+      { id: 'bench-rate', limits: { rate: { count: 1e9, per: 'second' as const } } },
+    ];
+    const pings: number[] = [];
+    for (let i = 0; i < 400 + BUDGET_CHECKS; i++) {
+      const t0 = nowNs();
+      await client.ping();
+      if (i >= 400) pings.push(Number(nowNs() - t0) / 1e3);
+    }
+    const samples: number[] = [];
+    for (let i = 0; i < 400 + BUDGET_CHECKS; i++) {
+      const t0 = nowNs();
+      if ((await limits.take('bench', rules)) !== undefined) throw new Error('the bench budget ran out');
+      if (i >= 400) samples.push(Number(nowNs() - t0) / 1e3);
+    }
+    return { checks: samples, pings };
+  } finally {
+    health.close();
+    client.disconnect();
+  }
+}
 
 const POLICY = `version: 1
 name: bench-cluster
@@ -114,13 +156,15 @@ async function clean(prefix: string): Promise<void> {
 
 export const clusterBench: Bench = {
   name: 'cluster',
-  keys: ['cross_node_signal_ms', 'cross_node_signal_p90_ms', 'local_signal_http_ms', 'evaluate_rps_1_node', 'evaluate_rps_2_nodes'],
+  keys: ['cross_node_signal_ms', 'cross_node_signal_p90_ms', 'local_signal_http_ms', 'evaluate_rps_1_node', 'evaluate_rps_2_nodes', 'cluster_budget_check_us', 'redis_ping_us'],
   async run({ log }: BenchOptions): Promise<Figure[]> {
     const dir = mkdtempSync(join(tmpdir(), 'bench-cluster-'));
     writeFileSync(join(dir, 'policy.yaml'), POLICY);
     const prefix = `bench-${randomUUID().slice(0, 8)}`;
     const nodes: BenchNode[] = [];
     try {
+      const { checks, pings } = await budgetChecks(prefix);
+      log(`cluster: shared budget check median ${median(checks).toFixed(1)} µs (p10 ${quantile(checks, 0.1).toFixed(1)}, p90 ${quantile(checks, 0.9).toFixed(1)})`);
       nodes.push(...(await Promise.all([startNode(dir, 'node-a', prefix), startNode(dir, 'node-b', prefix)])));
       const [a, b] = nodes as [BenchNode, BenchNode];
       const spawned = await a.request('POST', '/v1/processes', { source: 'await new Promise(() => {});', filename: 'idle.js' });
@@ -149,6 +193,8 @@ export const clusterBench: Bench = {
       const two = ra.rps + rb.rps;
       log(`cluster: evaluate on 2 nodes ${two.toFixed(0)} req/s (${ra.rps.toFixed(0)} + ${rb.rps.toFixed(0)}; p99 ${ra.p99}/${rb.p99} ms, ${ra.errors + rb.errors} errors)`);
       return [
+        { key: 'cluster_budget_check_us', value: median(checks), unit: 'µs', target: { op: '<=', bound: 150 }, note: `a max_calls and a rate rule checked and counted in Redis by one script, loopback, one at a time; median of ${BUDGET_CHECKS} after 400 warm-up, p10 ${quantile(checks, 0.1).toFixed(0)}, p90 ${quantile(checks, 0.9).toFixed(0)} µs; a bare PING on the same connection: median ${median(pings).toFixed(0)} µs` },
+        { key: 'redis_ping_us', value: median(pings), unit: 'µs', note: `PING on the same connection just before, one at a time: the round trip every shared check pays (budget check ÷ ping ${(median(checks) / median(pings)).toFixed(2)})` },
         { key: 'cross_node_signal_ms', value: median(cross), unit: 'ms', target: { op: '<=', bound: 5 }, note: `HTTP to node B → relayed over Redis → delivered on node A → answered; median of ${SIGNALS} after ${WARMUP} warm-up (includes the HTTP round trip)` },
         { key: 'cross_node_signal_p90_ms', value: quantile(cross, 0.9), unit: 'ms' },
         { key: 'local_signal_http_ms', value: median(local), unit: 'ms', note: 'the same signal sent through node A itself: the HTTP part of cross_node_signal_ms' },

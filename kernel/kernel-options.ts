@@ -5,6 +5,7 @@ import type { AgentManifest } from './capabilities.ts';
 import type { Entry, OutputSink } from './fd-table.ts';
 import type { LimitRequest } from './limits.ts';
 import type { KernelMount } from './mounts.ts';
+import type { SharedLimits } from './policy/limits.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 import type { Program } from './program.ts';
 import type { ToolRegistry } from './tools/registry.ts';
@@ -45,6 +46,8 @@ export interface KernelOptions {
   observeSyscall?: (name: string, seconds: number) => void;
   /** Hands out pids (e.g. unique across a cluster); may throw a KernelError to refuse a spawn. Default 1, 2, 3, … */
   pids?: () => number;
+  /** Where rule limits (max_calls, rate, token_budget) are counted when the kernel is a cluster node (kernel/cluster/shared-limits.ts); in this process if absent. */
+  sharedLimits?: SharedLimits;
   /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */
   approvalIdPrefix?: string;
   /** Hands out the numbers of approval ids (agentd: never one handed out before on its state dir). Default 1, 2, 3, … */

@@ -94,7 +94,7 @@ export class Kernel implements ProcessHost {
     checkMounts(options.mounts ?? []);
     warmCompiler();
     this.recorder = options.recorder ?? new MemoryDecisionLog();
-    this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock);
+    this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock, options.sharedLimits);
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix, ids: options.approvalIds });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;

@@ -61,14 +61,14 @@ export interface Decision {
   readonly onViolation?: string;
   /** How long a require_approval decision may wait. */
   readonly approvalTimeoutMs?: number;
-  /** The errno a deny answers (default EACCES): EPERM for a process the caller may not signal, as kill(2) says; EAGAIN while a circuit breaker is open. */
-  readonly errno?: 'EPERM' | 'EAGAIN';
+  /** The errno a deny answers (default EACCES): EPERM for a process the caller may not signal, as kill(2) says; EAGAIN while a circuit breaker is open; EIO when limits the cluster counts cannot be read. */
+  readonly errno?: 'EPERM' | 'EAGAIN' | 'EIO';
 }
 
-/** Authorizer decides every syscall; an error inside it is a deny. */
+/** Authorizer decides every syscall; an error inside it (or a rejected promise) is a deny. */
 export interface Authorizer {
-  /** authorize decides and counts the call against any limits. */
-  authorize(request: AccessRequest): Decision;
+  /** authorize decides and counts the call against any limits: later, when the cluster counts them (one Redis round trip). */
+  authorize(request: AccessRequest): Decision | Promise<Decision>;
   /** check decides without counting: "would this be allowed?". */
   check(request: AccessRequest): Decision;
 }

@@ -10,7 +10,8 @@
  *   its outcome; deny: EACCES, or the decision's errno (and the rule's
  *   violation signal, if any; the agent's trust pays for it);
  *   require_approval: block the caller until it is answered, record the
- *   answer, and run an approved call as an allowed one.
+ *   answer, and run an approved call as an allowed one. A decision whose
+ *   limits the cluster counts is final (and recorded) once Redis answers.
  * It never throws: every outcome is a Reply.
  */
 import { match } from 'ts-pattern';
@@ -91,9 +92,20 @@ function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unkno
   return REQUEST_BY_NR[row.nr]!(base, ctx, args);
 }
 
-function decide(services: KernelServices, request: AccessRequest, counting: boolean): Decision {
+/** decide asks the authorizer, counting the call against limits; an error (thrown or rejected) is a deny. */
+function decide(services: KernelServices, request: AccessRequest): Decision | Promise<Decision> {
   try {
-    return counting ? services.authorizer.authorize(request) : services.authorizer.check(request);
+    const decision = services.authorizer.authorize(request);
+    return decision instanceof Promise ? decision.catch(() => FAILED_CLOSED) : decision;
+  } catch {
+    return FAILED_CLOSED;
+  }
+}
+
+/** check asks the authorizer without counting anything; an error is a deny. */
+function check(services: KernelServices, request: AccessRequest): Decision {
+  try {
+    return services.authorizer.check(request);
   } catch {
     return FAILED_CLOSED;
   }
@@ -282,12 +294,28 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
   return traced(span, decided(services, ctx, row, raw, call, span));
 }
 
-/** decided is dispatch once the row is known: decode, authorize, record, then act on the decision. */
+/**
+ * decided is dispatch once the row is known: decode, authorize, record, then
+ * act on the decision. A decision the cluster must still count (shared
+ * limits) comes later; the call is recorded and acted on then.
+ */
 function decided(services: KernelServices, ctx: SyscallContext, row: AnyRow, raw: readonly unknown[], call: CallScope, span: TraceSpan | undefined): Reply {
   try {
     const args = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
     const request = requestFor(row, ctx, args);
-    const decision = decide(services, request, true);
+    const asked: Asked = { services, ctx, row, args: args as Decoded<Schema>, request, call, span };
+    const decision = decide(services, request);
+    if (!(decision instanceof Promise)) return recorded(asked, decision);
+    return { later: decision.then((d) => (ctx.alive() ? later(recorded(asked, d)) : { errno: 'EINTR' as const, message: 'process ended while its call was being decided' })) };
+  } catch (err) {
+    return fault(err);
+  }
+}
+
+/** recorded writes a call's decision to the log and acts on it (a recorder that throws: the call fails, nothing runs). */
+function recorded(asked: Asked, decision: Decision): Reply {
+  const { services, ctx, row, request } = asked;
+  try {
     const seq = services.recorder.record({
       type: 'syscall',
       pid: ctx.pid,
@@ -299,26 +327,30 @@ function decided(services: KernelServices, ctx: SyscallContext, row: AnyRow, raw
       reason: decision.reason,
       policyVersion: decision.policyVersion,
       path: request.path,
-      args,
+      args: asked.args,
     });
-    if (span !== undefined) describeDecision(span, request, decision, seq);
-    return ON_EFFECT[decision.effect]({ services, ctx, row, args: args as Decoded<Schema>, request, decision, seq, call, span });
+    if (asked.span !== undefined) describeDecision(asked.span, request, decision, seq);
+    return ON_EFFECT[decision.effect]({ ...asked, decision, seq });
   } catch (err) {
     return fault(err);
   }
 }
 
-/** Decided is one call once its decision is recorded. */
-interface Decided {
+/** Asked is one call once decoded, with the authorizer's question. */
+interface Asked {
   readonly services: KernelServices;
   readonly ctx: SyscallContext;
   readonly row: AnyRow;
   readonly args: Decoded<Schema>;
   readonly request: AccessRequest;
-  readonly decision: Decision;
-  readonly seq: number;
   readonly call: CallScope;
   readonly span: TraceSpan | undefined;
+}
+
+/** Decided is one call once its decision is recorded. */
+interface Decided extends Asked {
+  readonly decision: Decision;
+  readonly seq: number;
 }
 
 /** What each effect does: a record over every effect, so a new effect fails to compile until it is handled here. */
@@ -344,6 +376,6 @@ export function checkPolicy(services: KernelServices, ctx: SyscallContext, name:
   if (row === undefined) throw new KernelError('EINVAL', `unknown syscall '${name}'`);
   const raw = args === null || args === undefined ? [] : Array.isArray(args) ? args : row.argNames.map((n) => (args as Record<string, unknown>)[n]);
   const decoded = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
-  const decision = decide(services, requestFor(row, ctx, decoded), false);
+  const decision = check(services, requestFor(row, ctx, decoded));
   return { effect: decision.effect, rule: decision.rule, reason: decision.reason, policyVersion: decision.policyVersion ?? null };
 }

@@ -51,7 +51,7 @@ export async function mcpGatewayCommand(options: { config?: string }): Promise<n
     registry = await buildRegistry(tools, { hide: [config.stateDir, config.tokenFile, dirname(logFile)] });
     const approver = config.approvals === 'operator' ? noOperator : fixedApprover(config.approvals === 'allow');
     const services = { authorizer: new PolicyAuthorizer(engine), recorder: log, approvals: new ApprovalGate({ approver }) };
-    gateway = new McpGateway({ services, registry, tokens: engine.counters });
+    gateway = new McpGateway({ services, registry, tokens: engine });
   } catch (err) {
     const known = err instanceof ConfigError || err instanceof ToolsConfigError || err instanceof PolicyError || err instanceof KernelError;
     process.stderr.write(`agentd mcp: ${known ? err.message : err instanceof Error ? err.message : String(err)}\n`);

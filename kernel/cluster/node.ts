@@ -3,7 +3,8 @@
  * pids from a cluster-wide allocator, a process directory every node reads
  * and writes, signals, process calls (output, a look into the agent's
  * tree, a checkpoint) and approval answers relayed to the node that owns
- * the process, and one policy in force everywhere. It owns the node's two
+ * the process, one policy in force everywhere, and rule limits counted once
+ * for all nodes. It owns the node's two
  * Redis connections (commands, and a subscriber for pub/sub) and their
  * health: while Redis is unreachable every operation here fails closed
  * with EIO (the HTTP layer answers 503) and the node reports not ready; when
@@ -29,6 +30,7 @@ import { ProcessCalls, type ProcessCall, type ProcessCallKind, type ProcessOpera
 import { connectRedis } from '../redis/connect.ts';
 import { ClusterKeys, describe, type RedisClient, type RedisSettings } from './redis.ts';
 import { NodeRpc } from './rpc.ts';
+import { ClusterLimits } from './shared-limits.ts';
 
 export interface ClusterStatus {
   readonly node: string;
@@ -66,6 +68,8 @@ export class ClusterNode {
   private claimed = false;
   /** True once this node's state is back in Redis after the last (re)connect. */
   private synced = false;
+  /** Rule limits (max_calls, rate, token_budget) counted once for the whole cluster. */
+  readonly limits: ClusterLimits;
   /** Approval ids of this node start with this: unique in the cluster (node id and a per-start tag). */
   readonly approvalIdPrefix: string;
 
@@ -78,6 +82,7 @@ export class ClusterNode {
     this.sub = connectRedis(settings);
     this.health = new RedisHealth([this.redis, this.sub], describe(settings), settings.heartbeatMs);
     this.allocator = new PidAllocator(this.redis, this.keys, this.health);
+    this.limits = new ClusterLimits(this.redis, this.keys, this.health);
     this.rpc = new NodeRpc(this.redis, this.keys, this.health, this.id, settings.cluster === undefined);
     this.relay = new ApprovalRelay(this.redis, this.keys, this.health, this.rpc, this.id);
     this.info = { node: this.id, url: '', host: hostname(), pid: process.pid, startedAt: Date.now() };

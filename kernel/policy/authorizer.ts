@@ -106,20 +106,22 @@ export class PolicyAuthorizer implements Authorizer {
    * rules, the policy (whose allow of a change the autonomy level may turn
    * into a question).
    */
-  authorize(request: AccessRequest): Decision {
-    return this.decided(request, true);
+  authorize(request: AccessRequest): Decision | Promise<Decision> {
+    const level = this.autonomy(request.agentId);
+    const early = this.early(request, level, true);
+    if (early !== undefined) return early;
+    const decision = this.engine.decide(toPolicyRequest(request, this.trust));
+    // Limits the cluster counts: the decision stands once its store agrees (one round trip).
+    if (decision.shared !== undefined) return this.engine.settle(decision, request.agentId).then((final) => supervised(request, level, final, this.engine.approvalTimeoutMs));
+    return supervised(request, level, decision, this.engine.approvalTimeoutMs);
   }
 
   check(request: AccessRequest): Decision {
-    return this.decided(request, false);
+    const level = this.autonomy(request.agentId);
+    return this.early(request, level, false) ?? supervised(request, level, this.engine.check(toPolicyRequest(request, this.trust)), this.engine.approvalTimeoutMs);
   }
 
-  private decided(request: AccessRequest, counting: boolean): Decision {
-    const level = this.autonomy(request.agentId);
-    const early = capabilityDenial(request) ?? breakerDenial(request, this.breakers, counting) ?? autonomyDenial(request, level) ?? kernelDenial(request);
-    if (early !== undefined) return early;
-    const policyRequest = toPolicyRequest(request, this.trust);
-    const decision = counting ? this.engine.decide(policyRequest) : this.engine.check(policyRequest);
-    return supervised(request, level, decision, this.engine.approvalTimeoutMs);
+  private early(request: AccessRequest, level: Autonomy, counting: boolean): Decision | undefined {
+    return capabilityDenial(request) ?? breakerDenial(request, this.breakers, counting) ?? autonomyDenial(request, level) ?? kernelDenial(request);
   }
 }

@@ -4,12 +4,15 @@
  * no matching rule means deny; a glob that would cost more than its step
  * budget to match denies the request. The clock is injected, so evaluation is
  * deterministic. `decide` counts calls against limits; `check` and `explain`
- * never change state.
+ * never change state. With SharedLimits (a cluster), limits are counted in
+ * the cluster's store instead: `decide` names the limited rules on its
+ * decision and `settle` asks the store (`check` and `explain` then leave
+ * those limits out).
  */
 import type { BreakerSettings } from '../breakers.ts';
 import type { CompiledRule } from './compile.ts';
 import { MatchCostError, STEP_BUDGET, withinBudget } from './glob.ts';
-import { RuleCounters } from './limits.ts';
+import { RuleCounters, type LimitedRule, type SharedLimits } from './limits.ts';
 import type { LoadedPolicy } from './load.ts';
 import type { PolicyDecision, PolicyRequest } from './request.ts';
 
@@ -27,6 +30,9 @@ export interface Explanation {
   readonly decision: PolicyDecision;
   readonly rules: readonly RuleTrace[];
 }
+
+/** SHARED_LIMITS_RULE names the deny of a call whose limits the cluster counts while its store is out of reach. */
+export const SHARED_LIMITS_RULE = 'kernel.shared-limits';
 
 /** first is whichever of two rules comes first in the document. */
 function first(a: CompiledRule | undefined, b: CompiledRule): CompiledRule {
@@ -55,14 +61,50 @@ function permitsFlows(rule: CompiledRule, request: PolicyRequest): boolean {
   return allowed !== undefined && flows.every((f) => (allowed as readonly string[]).includes(f));
 }
 
+/** sharedRules: the limited rules a decision counts against, in document order (the first used up is the one that denies). */
+function sharedRules(limited: readonly CompiledRule[]): readonly LimitedRule[] {
+  return [...limited].sort((a, b) => a.order - b.order).map((r) => ({ id: r.id, limits: r.limits! }));
+}
+
 export class PolicyEngine {
   private loaded: LoadedPolicy;
   private readonly clock: () => number;
   readonly counters = new RuleCounters();
+  /** Where limits are counted when not here: the cluster's store. */
+  readonly shared: SharedLimits | undefined;
 
-  constructor(policy: LoadedPolicy, clock: () => number = Date.now) {
+  constructor(policy: LoadedPolicy, clock: () => number = Date.now, shared?: SharedLimits) {
     this.loaded = policy;
     this.clock = clock;
+    this.shared = shared;
+  }
+
+  /** addTokens counts LLM tokens an agent used against token_budget limits (in the cluster's store too, with one). */
+  addTokens(agentId: string, tokens: number): void {
+    this.counters.addTokens(agentId, tokens);
+    this.shared?.addTokens(agentId, tokens);
+  }
+
+  /**
+   * settle finishes a decision of `decide` that names rules whose limits
+   * the cluster counts: it stands once the store has counted the call, a
+   * limit used up there denies (as one used up here would), and a store out
+   * of reach denies (EIO, fail closed). Any other decision is final as it is.
+   */
+  async settle(decision: PolicyDecision, agentId: string): Promise<PolicyDecision> {
+    const rules = decision.shared;
+    if (rules === undefined || this.shared === undefined) return decision;
+    const { shared: _counted, ...final } = decision;
+    let used: { rule: string; why: string } | undefined;
+    try {
+      used = await this.shared.take(agentId, rules);
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err);
+      return { effect: 'deny', rule: SHARED_LIMITS_RULE, reason: `the limits of rule ${rules.map((r) => r.id).join(', ')} are counted by the cluster and cannot be read now (${why}); denied (fail closed)`, policyVersion: decision.policyVersion, errno: 'EIO' };
+    }
+    if (used === undefined) return final;
+    const rule = this.loaded.compiled.rules.find((r) => r.id === used.rule);
+    return rule !== undefined ? this.decision(rule, 'deny', `limit: ${used.why}`) : { effect: 'deny', rule: used.rule, reason: `limit: ${used.why}`, policyVersion: decision.policyVersion };
   }
 
   get policy(): LoadedPolicy {
@@ -162,7 +204,7 @@ export class PolicyEngine {
         continue;
       }
       if (rule.limits !== undefined) {
-        const used = this.counters.exhausted(rule.id, request.agentId, rule.limits, now);
+        const used = this.shared === undefined ? this.counters.exhausted(rule.id, request.agentId, rule.limits, now) : undefined;
         if (used !== undefined) {
           if (first(usedUp, rule) === rule) usedUpWhy = used;
           usedUp = first(usedUp, rule);
@@ -183,7 +225,10 @@ export class PolicyEngine {
     if (chosen === undefined) {
       return { effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: this.loaded.version };
     }
-    if (count && limited !== undefined) for (const rule of limited) this.counters.count(rule.id, request.agentId, rule.limits!, now);
+    if (count && limited !== undefined) {
+      if (this.shared !== undefined) return { ...this.decision(chosen, chosen.effect), shared: sharedRules(limited) };
+      for (const rule of limited) this.counters.count(rule.id, request.agentId, rule.limits!, now);
+    }
     return this.decision(chosen, chosen.effect);
   }
 
@@ -197,7 +242,7 @@ export class PolicyEngine {
       if (request.flows !== undefined && request.flows.length > 0 && rule.effect !== 'deny') conditions.push({ field: 'allow_flows', matched: permitsFlows(rule, request) });
       const candidate = candidates.has(rule);
       const matched = candidate && conditions.every((c) => c.matched);
-      const limit = matched && rule.limits ? this.counters.exhausted(rule.id, request.agentId, rule.limits, now) : undefined;
+      const limit = matched && rule.limits && this.shared === undefined ? this.counters.exhausted(rule.id, request.agentId, rule.limits, now) : undefined;
       return { id: rule.id, effect: rule.effect, candidate, conditions, matched, ...(limit ? { limit } : {}) };
     });
     return { decision: this.check(request), rules };

@@ -6,7 +6,47 @@
  */
 import type { RuleLimits } from './schema.ts';
 
-const WINDOW_MS = { second: 1_000, minute: 60_000, hour: 3_600_000 } as const;
+/** A rate window's length, ms. */
+export const WINDOW_MS = { second: 1_000, minute: 60_000, hour: 3_600_000 } as const;
+
+/** LimitKind names which of a rule's limits is used up. */
+export type LimitKind = 'max_calls' | 'rate' | 'token_budget';
+
+/** usedUp says, in the words of every record and error, that `limits`' limit of `kind` is used up. */
+export function usedUp(kind: LimitKind, limits: RuleLimits): string {
+  switch (kind) {
+    case 'max_calls':
+      return `max_calls ${limits.max_calls} reached`;
+    case 'rate':
+      return `rate ${limits.rate?.count} per ${limits.rate?.per} exceeded`;
+    case 'token_budget':
+      return `token budget ${limits.token_budget} used up`;
+  }
+}
+
+/** LimitedRule is a rule with limits that a decision counts against. */
+export interface LimitedRule {
+  readonly id: string;
+  readonly limits: RuleLimits;
+}
+
+/**
+ * SharedLimits keeps rule limits where every node of a cluster counts them
+ * (kernel/cluster/shared-limits.ts), so an agent cannot multiply a budget by
+ * the number of nodes. The engine then counts nothing itself: its decision
+ * names the limited rules, and the decision stands only once `take` agrees.
+ */
+export interface SharedLimits {
+  /**
+   * take: if no rule of `rules` (in document order) is used up for the
+   * agent, counts one call against each of them and resolves undefined;
+   * else resolves the first one used up, and why, counting nothing. Rejects
+   * when the store cannot be asked (the caller denies: fail closed).
+   */
+  take(agentId: string, rules: readonly LimitedRule[]): Promise<{ readonly rule: string; readonly why: string } | undefined>;
+  /** addTokens counts LLM tokens an agent used, for token_budget. */
+  addTokens(agentId: string, tokens: number): void;
+}
 
 interface Usage {
   calls: number;
@@ -26,14 +66,12 @@ export class RuleCounters {
   /** exhausted says which limit of `limits` the agent has used up, or undefined. */
   exhausted(ruleId: string, agentId: string, limits: RuleLimits, now: number): string | undefined {
     const usage = this.get(ruleId, agentId);
-    if (limits.max_calls !== undefined && (usage?.calls ?? 0) >= limits.max_calls) return `max_calls ${limits.max_calls} reached`;
+    if (limits.max_calls !== undefined && (usage?.calls ?? 0) >= limits.max_calls) return usedUp('max_calls', limits);
     if (limits.rate !== undefined && usage !== undefined && usage.times.length >= limits.rate.count) {
       const oldest = usage.times[usage.next % usage.times.length]!;
-      if (now - oldest < WINDOW_MS[limits.rate.per]) return `rate ${limits.rate.count} per ${limits.rate.per} exceeded`;
+      if (now - oldest < WINDOW_MS[limits.rate.per]) return usedUp('rate', limits);
     }
-    if (limits.token_budget !== undefined && (this.tokens.get(agentId) ?? 0) >= limits.token_budget) {
-      return `token budget ${limits.token_budget} used up`;
-    }
+    if (limits.token_budget !== undefined && (this.tokens.get(agentId) ?? 0) >= limits.token_budget) return usedUp('token_budget', limits);
     return undefined;
   }
 

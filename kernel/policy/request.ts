@@ -4,6 +4,7 @@
  * arguments). Syscalls from ring 3 and external evaluation requests both
  * become one of these.
  */
+import type { LimitedRule } from './limits.ts';
 import type { Effect, Risk, ViolationSignal } from './schema.ts';
 
 export interface PolicyRequest {
@@ -33,4 +34,8 @@ export interface PolicyDecision {
   readonly risk?: Risk;
   /** For require_approval: how long to wait before denying. */
   readonly approvalTimeoutMs?: number;
+  /** Rules whose limits the cluster counts: the decision stands only once PolicyEngine.settle agrees. */
+  readonly shared?: readonly LimitedRule[];
+  /** EIO: the decision could not be completed (the cluster's limits out of reach), so it is a deny. */
+  readonly errno?: 'EIO';
 }

@@ -102,7 +102,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     recorder: ledger.watching(metrics.counting(shared.recorder)),
     mounts: shared.mounts,
     approver,
-    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix } : {}),
+    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix, sharedLimits: cluster.limits } : {}),
     approvalIds: ledger.approvalIds(),
     stateDir: config.stateDir,
     termGraceMs: config.termGraceMs,

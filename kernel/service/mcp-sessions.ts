@@ -74,7 +74,7 @@ export class McpSessions {
     let mine = 0;
     for (const s of this.sessions.values()) if (s.owner === owner) mine++;
     if (mine >= MAX_PER_PRINCIPAL) throw new KernelError('EAGAIN', `${describePrincipal(principal)} has ${MAX_PER_PRINCIPAL} MCP sessions open: close one (DELETE /v1/mcp)`);
-    const gateway = new McpGateway({ services: this.kernel.services, registry: this.kernel.tools, tokens: this.kernel.engine.counters, caller: callerOf(principal), via: 'http' });
+    const gateway = new McpGateway({ services: this.kernel.services, registry: this.kernel.tools, tokens: this.kernel.engine, caller: callerOf(principal), via: 'http' });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void this.sessions.set(id, { owner, gateway, transport, used: Date.now() }),

@@ -89,7 +89,7 @@ function toCallResult(reply: Exclude<Reply, { later: Promise<Reply> }>, source: 
 export interface McpGatewayOptions {
   readonly services: KernelServices;
   readonly registry: ToolRegistry;
-  /** Where LLM tokens are counted (the policy engine's counters). */
+  /** Where LLM tokens are counted (the policy engine, which counts them in the cluster's store too). */
   readonly tokens: { addTokens(agentId: string, n: number): void };
   /** Who the host acts as; GATEWAY_CALLER by default. */
   readonly caller?: GatewayCaller;

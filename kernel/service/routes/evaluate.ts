@@ -146,7 +146,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         body.approval_id !== undefined
           ? await redeemed(ctx, body.approval_id, digestOf(), agent.id)
           : (autonomyDenial(held, level) ??
-            supervised(held, level, kernel.engine.decide({
+            supervised(held, level, await kernel.engine.settle(kernel.engine.decide({
               agentId: agent.id,
               labels: agent.labels,
               capabilities: new Set(agent.capabilities),
@@ -156,7 +156,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
               ...(body.tool !== undefined ? { tool: body.tool } : {}),
               args,
               trust: kernel.trust.score(agent.id),
-            }), kernel.engine.approvalTimeoutMs));
+            }), agent.id), kernel.engine.approvalTimeoutMs));
       if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
       let seq: number;
       try {
