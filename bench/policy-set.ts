@@ -32,6 +32,8 @@ export interface RuleSpec {
   readonly team?: string;
   /** Label quarantine equals this. */
   readonly quarantine?: string;
+  /** The caller is this agent (rules that hold one agent; only beyond 1,000 rules). */
+  readonly agent?: string;
   /** The path is in the caller's own tree, under mem/<ownArea>/. */
   readonly ownArea?: string;
   /** The path is under /shared/data/<sharedArea>/. */
@@ -71,17 +73,40 @@ export function prng(seed: number): () => number {
 }
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
-const TEAMS = Array.from({ length: 16 }, (_, i) => `team-${pad(i)}`);
-const AGENTS = Array.from({ length: 64 }, (_, i) => ({ agent: `agent-${pad(i)}`, team: TEAMS[i % 16]!, ...(i >= 60 ? { quarantine: 'q-1' } : {}) }));
 const AREAS = Array.from({ length: 40 }, (_, i) => `area-${pad(i)}`);
-const DATASETS = Array.from({ length: 50 }, (_, i) => `ds-${pad(i)}`);
-const API_HOSTS = Array.from({ length: 150 }, (_, i) => `api-${pad(i, 3)}.example.com`);
-const BLOCKED_HOSTS = Array.from({ length: 20 }, (_, i) => `evil-${pad(i)}.example.net`);
-const PAY_HOSTS = Array.from({ length: 10 }, (_, i) => `pay-${i}.example.com`);
 const GIT_SUBS = ['status', 'log', 'diff', 'show', 'fetch'];
 const BAD_PROGRAMS = ['rm', 'dd', 'mkfs', 'sudo', 'chmod', 'chown', 'shutdown', 'reboot', 'kill', 'nc', 'scp'];
 const FS_ALL = ['SYS_OPEN', 'SYS_STAT', 'SYS_READDIR', 'SYS_MKDIR', 'SYS_UNLINK'];
 const FS_READ = ['SYS_OPEN', 'SYS_STAT', 'SYS_READDIR'];
+
+/**
+ * Universe is what the rules and requests are about. At scale 1 it is the
+ * 1,000-rule set; at scale s there are s times the teams (and their
+ * agents), data sets and hosts, as an organisation s times larger would
+ * have — the global rules (base, quarantine, dangerous programs) do not grow.
+ */
+interface Universe {
+  readonly scale: number;
+  readonly teams: readonly string[];
+  readonly agents: readonly { agent: string; team: string; quarantine?: string }[];
+  readonly datasets: readonly string[];
+  readonly apiHosts: readonly string[];
+  readonly blockedHosts: readonly string[];
+  readonly payHosts: readonly string[];
+}
+
+function universe(scale: number): Universe {
+  const teams = Array.from({ length: 16 * scale }, (_, i) => `team-${pad(i)}`);
+  return {
+    scale,
+    teams,
+    agents: Array.from({ length: 64 * scale }, (_, i) => ({ agent: `agent-${pad(i)}`, team: teams[i % teams.length]!, ...(i % 64 >= 60 ? { quarantine: 'q-1' } : {}) })),
+    datasets: Array.from({ length: 50 * scale }, (_, i) => `ds-${pad(i)}`),
+    apiHosts: Array.from({ length: 150 * scale }, (_, i) => `api-${pad(i, 3)}.example.com`),
+    blockedHosts: Array.from({ length: 20 * scale }, (_, i) => `evil-${pad(i)}.example.net`),
+    payHosts: Array.from({ length: 10 * scale }, (_, i) => `pay-${i}.example.com`),
+  };
+}
 
 /** pickN picks `n` distinct items of `list`. */
 function pickN<T>(rand: () => number, list: readonly T[], n: number): T[] {
@@ -95,9 +120,16 @@ function pickN<T>(rand: () => number, list: readonly T[], n: number): T[] {
 
 const pick = <T>(rand: () => number, list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
 
-/** ruleSpecs builds the 1,000 rules (in policy order). */
-export function ruleSpecs(seed = 1): RuleSpec[] {
+/**
+ * ruleSpecs builds the 1,000 rules (in policy order), or 1,000 × `scale`:
+ * the per-team and per-host rules grow with the universe, and rules that
+ * hold one agent's tool calls (one per agent id, as an operator adds them)
+ * make up the count.
+ */
+export function ruleSpecs(seed = 1, scale = 1): RuleSpec[] {
   const rand = prng(seed);
+  const u = universe(scale);
+  const TEAMS = u.teams;
   const rules: RuleSpec[] = [
     { id: 'base-fds', effect: 'allow', syscalls: ['SYS_READ', 'SYS_WRITE', 'SYS_CLOSE', 'SYS_GETPID', 'SYS_EXIT', 'SYS_CHECKPOLICY', 'SYS_PIPE'] },
     { id: 'base-signals', effect: 'allow', syscalls: ['SYS_SIGACTION', 'SYS_SIGPROCMASK', 'SYS_CHECKPOINT'] },
@@ -113,30 +145,32 @@ export function ruleSpecs(seed = 1): RuleSpec[] {
     // Frozen areas: writes denied (reads stay default-deny unless allowed above).
     for (const area of areas.slice(24, 28)) rules.push({ id: `frozen-${team}-${area}`, effect: 'deny', syscalls: ['SYS_OPEN', 'SYS_UNLINK'], access: ['write'], team, ownArea: area });
   }
-  for (let i = 0; i < 100; i++) {
-    rules.push({ id: `shared-read-${pad(i, 3)}`, effect: 'allow', syscalls: FS_READ, access: ['read'], team: TEAMS[i % 16], sharedArea: pick(rand, DATASETS) });
+  for (let i = 0; i < 100 * scale; i++) {
+    rules.push({ id: `shared-read-${pad(i, 3)}`, effect: 'allow', syscalls: FS_READ, access: ['read'], team: TEAMS[i % TEAMS.length], sharedArea: pick(rand, u.datasets) });
   }
-  for (const ds of DATASETS.slice(0, 40)) rules.push({ id: `shared-ro-${ds}`, effect: 'deny', syscalls: ['SYS_OPEN', 'SYS_UNLINK', 'SYS_MKDIR'], access: ['write'], sharedArea: ds });
-  for (let i = 0; i < 150; i++) rules.push({ id: `http-get-${pad(i, 3)}`, effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['http.get'], team: TEAMS[i % 16], host: API_HOSTS[i] });
-  for (let i = 0; i < 70; i++) {
-    rules.push({ id: `http-req-${pad(i, 3)}`, effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['http.request'], team: TEAMS[i % 16], host: pick(rand, API_HOSTS), method: i % 4 === 3 ? 'POST' : 'GET' });
+  for (const ds of u.datasets.slice(0, 40 * scale)) rules.push({ id: `shared-ro-${ds}`, effect: 'deny', syscalls: ['SYS_OPEN', 'SYS_UNLINK', 'SYS_MKDIR'], access: ['write'], sharedArea: ds });
+  for (let i = 0; i < 150 * scale; i++) rules.push({ id: `http-get-${pad(i, 3)}`, effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['http.get'], team: TEAMS[i % TEAMS.length], host: u.apiHosts[i] });
+  for (let i = 0; i < 70 * scale; i++) {
+    rules.push({ id: `http-req-${pad(i, 3)}`, effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['http.request'], team: TEAMS[i % TEAMS.length], host: pick(rand, u.apiHosts), method: i % 4 === 3 ? 'POST' : 'GET' });
   }
-  for (let i = 0; i < 80; i++) {
-    rules.push({ id: `git-${pad(i, 3)}`, effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['shell.run'], team: TEAMS[i % 16], program: 'git', subs: pickN(rand, GIT_SUBS, 1 + (i % 3)) });
+  for (let i = 0; i < 80 * scale; i++) {
+    rules.push({ id: `git-${pad(i, 3)}`, effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['shell.run'], team: TEAMS[i % TEAMS.length], program: 'git', subs: pickN(rand, GIT_SUBS, 1 + (i % 3)) });
   }
-  for (const host of BLOCKED_HOSTS) rules.push({ id: `blocked-${host}`, effect: 'deny', syscalls: ['SYS_EXEC'], tools: ['http.get', 'http.request'], host });
-  for (let i = 0; i < 16; i++) rules.push({ id: `no-rm-${TEAMS[i]}`, effect: 'deny', syscalls: ['SYS_EXEC'], tools: ['shell.run'], team: TEAMS[i], program: 'rm' });
+  for (const host of u.blockedHosts) rules.push({ id: `blocked-${host}`, effect: 'deny', syscalls: ['SYS_EXEC'], tools: ['http.get', 'http.request'], host });
+  for (const team of TEAMS) rules.push({ id: `no-rm-${team}`, effect: 'deny', syscalls: ['SYS_EXEC'], tools: ['shell.run'], team, program: 'rm' });
   for (const program of BAD_PROGRAMS) rules.push({ id: `no-${program}`, effect: 'deny', syscalls: ['SYS_EXEC'], tools: ['shell.run'], program });
-  for (let i = 0; i < 20; i++) {
-    rules.push({ id: `pay-${pad(i)}`, effect: 'require_approval', syscalls: ['SYS_EXEC'], tools: ['http.request'], team: TEAMS[(i * 5) % 16], host: PAY_HOSTS[i % 10], method: 'POST' });
+  for (let i = 0; i < 20 * scale; i++) {
+    rules.push({ id: `pay-${pad(i)}`, effect: 'require_approval', syscalls: ['SYS_EXEC'], tools: ['http.request'], team: TEAMS[(i * 5) % TEAMS.length], host: u.payHosts[i % u.payHosts.length], method: 'POST' });
   }
-  if (rules.length !== 1000) throw new Error(`policy-set: ${rules.length} rules, expected 1000`);
+  for (let i = 0; rules.length < 1000 * scale; i++) rules.push({ id: `hold-${u.agents[i]!.agent}`, effect: 'deny', syscalls: ['SYS_EXEC'], agent: u.agents[i]!.agent });
+  if (rules.length !== 1000 * scale) throw new Error(`policy-set: ${rules.length} rules, expected ${1000 * scale}`);
   return rules;
 }
 
-/** requestSpecs builds `n` requests: fd syscalls, own and foreign trees, shared data, tools. */
-export function requestSpecs(n: number, seed = 2): RequestSpec[] {
+/** requestSpecs builds `n` requests about the universe of `scale`: fd syscalls, own and foreign trees, shared data, tools. */
+export function requestSpecs(n: number, seed = 2, scale = 1): RequestSpec[] {
   const rand = prng(seed);
+  const { agents: AGENTS, datasets: DATASETS, apiHosts: API_HOSTS, blockedHosts: BLOCKED_HOSTS, payHosts: PAY_HOSTS } = universe(scale);
   const out: RequestSpec[] = [];
   for (let i = 0; i < n; i++) {
     const who = pick(rand, AGENTS);
@@ -190,6 +224,7 @@ export function pdlDocument(specs: readonly RuleSpec[]): PolicyDocument {
     return {
       id: s.id,
       effect: s.effect,
+      ...(s.agent ? { agents: [s.agent] } : {}),
       ...(s.syscalls ? { syscalls: [...s.syscalls] } : {}),
       ...(s.access ? { access: [...s.access] } : {}),
       ...(Object.keys(labels).length > 0 ? { labels } : {}),

@@ -11,6 +11,7 @@
  *    rule) on every request of the checked sample.
  *  - syscall_getpid with the benchmark policy and the file recorder on, in
  *    process and pinned to one CPU (bench/policy-crossing.ts).
+ *  - How decision and load time grow at 10,000 and 100,000 rules (bench/policy-scale.ts).
  *  - Recorder throughput (bench/recorder.ts).
  */
 import { Breakers } from '../kernel/breakers.ts';
@@ -21,6 +22,7 @@ import type { PolicyDecision, PolicyRequest } from '../kernel/policy/request.ts'
 import { AgtPeer, CedarPeer, type Outcome } from './policy-peers.ts';
 import { benchPolicy, GOVERNED_KEYS, GOVERNED_PINNED_KEYS, measureGovernedGetpid, measureGovernedGetpidPinned } from './policy-crossing.ts';
 import { pdlDocument, policyRequest, requestSpecs, ruleSpecs, type RequestSpec } from './policy-set.ts';
+import { measurePolicyScale, POLICY_SCALE_KEYS } from './policy-scale.ts';
 import { measureRecorder } from './recorder.ts';
 import { type Bench, type BenchOptions, type Figure, median, spread } from './stats.ts';
 
@@ -191,10 +193,11 @@ const ENGINE_KEYS = ['policy_eval_1000_rules_ns', 'policy_eval_1000_rules_trust_
 
 export const policyBench: Bench = {
   name: 'policy',
-  keys: [...ENGINE_KEYS, ...GOVERNED_KEYS, ...GOVERNED_PINNED_KEYS, 'recorder_records_per_s', 'recorder_durable_records_per_s'],
+  keys: [...ENGINE_KEYS, ...POLICY_SCALE_KEYS, ...GOVERNED_KEYS, ...GOVERNED_PINNED_KEYS, 'recorder_records_per_s', 'recorder_durable_records_per_s'],
   async run(options: BenchOptions): Promise<Figure[]> {
     return [
       ...(await measureEngines(options)),
+      ...(await measurePolicyScale(options)),
       ...(await measureGovernedGetpid(options)),
       ...(await measureGovernedGetpidPinned(options)),
       ...(await measureRecorder(options)),

@@ -78,30 +78,60 @@ function checkPlaceholders(patterns: readonly string[], at: readonly (string | n
   patterns.forEach((pattern, i) => checkPlaceholder(pattern, [...at, i], expands));
 }
 
-/** Agents whose ${agent} path globs stay compiled, per rule. */
-const PER_AGENT_CACHE = 1024;
+/** How many `${agent}` automata (glob list × agent id) one policy keeps compiled, in all. */
+export const MAX_AGENT_GLOBS = 16_384;
 
-/** pathTest compiles path globs; globs using ${agent} are compiled per agent id and cached (the last PER_AGENT_CACHE agents). */
-function pathTest(globs: readonly string[], at: readonly (string | number)[]): (request: PolicyRequest) => boolean {
+/**
+ * AgentGlobs keeps the automata of `${agent}` path globs compiled for one
+ * agent id, shared by every rule with the same glob list (a policy has many
+ * rules but few distinct templates such as `/agent/${agent}/mem/notes/**`).
+ * At most MAX_AGENT_GLOBS are kept for the whole policy, however many rules
+ * and agent ids there are; past that it starts afresh (each is rebuilt on
+ * its next use).
+ */
+export class AgentGlobs {
+  private readonly byTemplate = new Map<string, Map<string, StringTest>>();
+  private count = 0;
+
+  /** size is how many automata are kept now. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** forGlobs answers the compiled test of `templated` for an agent id. */
+  forGlobs(templated: readonly string[]): (agentId: string) => StringTest {
+    const key = templated.join('\n');
+    let byAgent = this.byTemplate.get(key);
+    if (byAgent === undefined) this.byTemplate.set(key, (byAgent = new Map()));
+    const compiled = byAgent;
+    return (agentId) => {
+      let test = compiled.get(agentId);
+      if (test !== undefined) return test;
+      if (this.count >= MAX_AGENT_GLOBS) {
+        for (const m of this.byTemplate.values()) m.clear();
+        this.count = 0;
+      }
+      test = anyGlob(templated.map((g) => g.replaceAll(AGENT_VAR, agentId)));
+      compiled.set(agentId, test);
+      this.count++;
+      return test;
+    };
+  }
+}
+
+/** pathTest compiles path globs; globs using ${agent} are compiled per agent id, kept in the policy's AgentGlobs. */
+function pathTest(globs: readonly string[], at: readonly (string | number)[], agentGlobs: AgentGlobs): (request: PolicyRequest) => boolean {
   checkPlaceholders(globs, at, true);
   globs.forEach((g, i) => guarded([...at, i], () => globTest(g.replaceAll(AGENT_VAR, 'x'))));
   const fixed = globs.filter((g) => !g.includes(AGENT_VAR));
   const templated = globs.filter((g) => g.includes(AGENT_VAR));
   const fixedTest = fixed.length > 0 ? guarded(at, () => anyGlob(fixed)) : () => false;
-  const perAgent = new Map<string, StringTest>();
+  const forAgent = templated.length > 0 ? agentGlobs.forGlobs(templated) : undefined;
   return (request) => {
     const path = request.path;
     if (path === undefined) return false;
     if (fixedTest(path)) return true;
-    if (templated.length === 0) return false;
-    let test = perAgent.get(request.agentId);
-    if (test === undefined) {
-      test = anyGlob(templated.map((g) => g.replaceAll(AGENT_VAR, request.agentId)));
-      // The most recent agents' automata are kept (a long-running kernel sees agent ids come and go: the oldest goes first).
-      if (perAgent.size >= PER_AGENT_CACHE) perAgent.delete(perAgent.keys().next().value!);
-      perAgent.set(request.agentId, test);
-    }
-    return test(path);
+    return forAgent !== undefined && forAgent(request.agentId)(path);
   };
 }
 
@@ -114,7 +144,7 @@ function breakerSettings(raw: { failures: number; window_ms?: number; cooldown_m
   return raw === undefined ? undefined : { failures: raw.failures, windowMs: raw.window_ms ?? 10_000, cooldownMs: raw.cooldown_ms ?? 30_000 };
 }
 
-function compileRule(rule: PolicyRule, order: number): CompiledRule {
+function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs): CompiledRule {
   const at = ['rules', order] as const;
   const conditions: Condition[] = [];
   if (rule.syscalls) {
@@ -161,7 +191,7 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
     const needed = rule.capabilities;
     conditions.push({ field: 'capabilities', test: (r) => needed.every((c) => r.capabilities?.has(c) === true) });
   }
-  if (rule.paths) conditions.push({ field: 'paths', test: pathTest(rule.paths, [...at, 'paths']) });
+  if (rule.paths) conditions.push({ field: 'paths', test: pathTest(rule.paths, [...at, 'paths'], agentGlobs) });
   let overLimit: ((request: PolicyRequest) => string | undefined) | undefined;
   if (rule.args) {
     // A value past MATCH_LIMIT is not read by a glob or regex: it matches a deny rule and no other (fail closed).
@@ -217,10 +247,11 @@ function compileRule(rule: PolicyRule, order: number): CompiledRule {
 
 export function compilePolicy(document: PolicyDocument, version: string): CompiledPolicy {
   const seen = new Map<string, number>();
+  const agentGlobs = new AgentGlobs();
   const rules = document.rules.map((rule, i) => {
     if (seen.has(rule.id)) throw new PolicyFieldError(['rules', i, 'id'], `duplicate rule id '${rule.id}' (first at rules[${seen.get(rule.id)}])`);
     seen.set(rule.id, i);
-    return compileRule(rule, i);
+    return compileRule(rule, i, agentGlobs);
   });
   const anySyscall = rules.filter((r) => r.rule.syscalls === undefined || r.rule.syscalls.includes('*'));
   const bySyscall = new Map<string, CompiledRule[]>();

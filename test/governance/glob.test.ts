@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import picomatch from 'picomatch';
 import { describe, expect, it } from 'vitest';
 import { compileGlob, compileGlobs, GlobError, isLiteral, MatchCostError } from '../../kernel/policy/glob.ts';
+import { AgentGlobs, MAX_AGENT_GLOBS } from '../../kernel/policy/compile.ts';
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { MATCH_LIMIT } from '../../kernel/policy/matchers.ts';
@@ -217,5 +218,28 @@ rules:
       { kernel: new (await import('../../kernel/kernel.ts')).Kernel({ policy }), manifest: { capabilities: ['tool:*'] } },
     );
     expect(value).toEqual(['default-deny', 'default-deny']);
+  });
+});
+
+describe('${agent} globs, compiled per agent id', () => {
+  it('are shared by every rule with the same globs and kept at most MAX_AGENT_GLOBS in all, however many agents ask; decisions stay right past the bound', () => {
+    const globs = new AgentGlobs();
+    const [one, two] = [globs.forGlobs(['/agent/${agent}/mem/**']), globs.forGlobs(['/agent/${agent}/mem/**'])];
+    expect(one('bob')).toBe(two('bob'));
+    expect(globs.size).toBe(1);
+    for (let i = 0; i < MAX_AGENT_GLOBS + 500; i++) globs.forGlobs(['/agent/${agent}/notes/**'])(`a-${i}`);
+    expect(globs.size).toBeLessThanOrEqual(MAX_AGENT_GLOBS);
+    expect(one('bob')('/agent/bob/mem/x')).toBe(true);
+    expect(one('bob')('/agent/eve/mem/x')).toBe(false);
+
+    // Through the engine: 200 rules with one template, 20,000 agents.
+    const rules = Array.from({ length: 200 }, (_, i) => `  - { id: r${i}, effect: allow, syscalls: [SYS_OPEN], labels: { team: t${i} }, paths: ["/agent/\${agent}/mem/**"] }`).join('\n');
+    const engine = new PolicyEngine(parsePolicy(`version: 1\nrules:\n${rules}\n`, 'many.yaml'));
+    for (let i = 0; i < 20_000; i++) {
+      const agentId = `agent-${i}`;
+      const labels = { team: `t${i % 200}` };
+      expect(engine.check({ agentId, labels, syscall: 'SYS_OPEN', path: `/agent/${agentId}/mem/a` }).effect).toBe('allow');
+      if (i % 1000 === 0) expect(engine.check({ agentId, labels, syscall: 'SYS_OPEN', path: `/agent/agent-${i + 1}/mem/a` }).effect).toBe('deny');
+    }
   });
 });
