@@ -21,7 +21,7 @@ endWhenStdoutCloses('agentctl', process.argv[2] === 'run' ? 'sigpipe' : 'exit');
 
 // The values --decision and --type accept; `satisfies Record<...>` fails to compile when a kind is added and not listed here.
 const DECISIONS = Object.keys({ allow: 0, deny: 0, require_approval: 0 } satisfies Record<Effect, 0>);
-const RECORD_TYPES = Object.keys({ syscall: 0, spawn: 0, exit: 0, signal: 0, approval: 0, checkpoint: 0, policy: 0, auth: 0, limit: 0, log: 0, outcome: 0 } satisfies Record<DecisionInput['type'], 0>);
+const RECORD_TYPES = Object.keys({ syscall: 0, spawn: 0, exit: 0, signal: 0, approval: 0, checkpoint: 0, policy: 0, auth: 0, limit: 0, log: 0, outcome: 0, contract: 0 } satisfies Record<DecisionInput['type'], 0>);
 const decisionOption = () => new Option('--decision <effect>', 'only records with this decision').choices(DECISIONS);
 
 const program = new Command('agentctl').description('Operate the agent kernel').showHelpAfterError();

@@ -65,8 +65,24 @@ export interface Decision {
   readonly errno?: 'EPERM' | 'EAGAIN' | 'EIO';
 }
 
+/** CallEnd is what an executed call came to, for the checks after it. */
+export interface CallEnd {
+  readonly ok: boolean;
+  readonly errno?: string;
+  readonly value?: unknown;
+}
+
+/** Breach is a check after a call that failed (an intent contract's post-condition or invariant): recorded, and its signal sent to the caller. */
+export interface Breach {
+  readonly rule: string;
+  readonly reason: string;
+  readonly signal: string;
+}
+
 /** Authorizer decides every syscall; an error inside it (or a rejected promise) is a deny. */
 export interface Authorizer {
+  /** afterward checks a call that ran (post-conditions and invariants): what failed; an error inside it is a breach. */
+  afterward(request: AccessRequest, end: CallEnd): readonly Breach[];
   /** authorize decides and counts the call against any limits: later, when the cluster counts them (one Redis round trip). */
   authorize(request: AccessRequest): Decision | Promise<Decision>;
   /** check decides without counting: "would this be allowed?". */
@@ -89,9 +105,9 @@ export interface SyscallRecord {
   readonly args?: Readonly<Record<string, unknown>>;
 }
 
-/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; a sum of refusals (limit); or news of the log itself (log: a copy of it that was lost). */
+/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; a sum of refusals (limit); an intent contract broken after a call (contract); or news of the log itself (log: a copy of it that was lost). */
 export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit' | 'log';
+  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit' | 'log' | 'contract';
   readonly pid: number;
   readonly agentId: string;
   readonly detail: string;

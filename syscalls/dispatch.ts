@@ -7,7 +7,8 @@
  *   deny) → record the decision (an error in the recorder is a deny) →
  *   allow: run the implementation once the record is written (every
  *   write-access call asks DecisionRecorder.beforeAction first), then record
- *   its outcome; deny: EACCES, or the decision's errno (and the rule's
+ *   its outcome and check it (intent contracts' post-conditions and
+ *   invariants: a breach is recorded and signals the caller); deny: EACCES, or the decision's errno (and the rule's
  *   violation signal, if any; the agent's trust pays for it);
  *   require_approval: block the caller until it is answered, record the
  *   answer, and run an approved call as an allowed one. A decision whose
@@ -17,7 +18,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
+import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type Breach, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
 /** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
@@ -178,7 +179,7 @@ function later(reply: Reply): Promise<Reply> {
 function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, seq: number, action: () => Reply): Reply {
   if (request.access !== 'write') return action();
   const pending = services.recorder.beforeAction(seq);
-  const effect = () => withOutcome(services, ctx, row, request.tool ?? row.name, seq, action);
+  const effect = () => withOutcome(services, ctx, row, request, seq, action);
   if (pending === undefined) return effect();
   return {
     later: pending.then(
@@ -193,12 +194,39 @@ function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRo
  * its reply is final (an outcome record naming record `of`, which let it
  * run): ok with the result's size and digest, or its errno. The effect has
  * happened either way: a log that cannot take the outcome says so itself.
+ * Then the checks after a call (afterBreaches) run on it.
  */
-function withOutcome(services: KernelServices, ctx: SyscallContext, row: AnyRow, key: string, of: number, action: () => Reply): Reply {
+function withOutcome(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, of: number, action: () => Reply): Reply {
   const reply = action();
   // A call that ended its own process at once (SYS_EXIT) has the process's exit record for an outcome.
-  if (!('later' in reply)) return ctx.alive() ? recordOutcome(services, ctx, row, key, of, reply) : reply;
-  return { later: finalOf(reply).then((final) => recordOutcome(services, ctx, row, key, of, final)) };
+  if (!('later' in reply)) return ctx.alive() ? checkedAfter(services, ctx, row, request, of, recordOutcome(services, ctx, row, request.tool ?? row.name, of, reply)) : reply;
+  return { later: finalOf(reply).then((final) => checkedAfter(services, ctx, row, request, of, recordOutcome(services, ctx, row, request.tool ?? row.name, of, final))) };
+}
+
+/**
+ * checkedAfter runs the checks after a call that ran (intent contracts'
+ * post-conditions and invariants): each one that fails is recorded and
+ * costs trust, and the first sends its signal to the caller. The call's
+ * reply stands (its effect happened); a check that throws is a breach.
+ */
+function checkedAfter<R extends FinalReply>(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, of: number, reply: R): R {
+  let breaches: readonly Breach[];
+  try {
+    breaches = services.authorizer.afterward(request, 'errno' in reply ? { ok: false, errno: reply.errno } : { ok: true, value: reply.v });
+  } catch (err) {
+    breaches = [{ rule: 'kernel.fail-closed', reason: `the checks after the call failed: ${err instanceof Error ? err.message : String(err)}`, signal: 'SIGPOLICY' }];
+  }
+  if (breaches.length === 0) return reply;
+  for (const breach of breaches) {
+    try {
+      services.recorder.record({ type: 'contract', pid: ctx.pid, agentId: ctx.agentId, detail: `${breach.rule} broken after ${row.name} (record ${of}): ${breach.reason}; ${breach.signal}` });
+    } catch {
+      // the signal still goes: the log's own problem says why this record is missing
+    }
+    services.conduct?.misbehaved(ctx.agentId, 'violation');
+  }
+  if (ctx.alive()) ctx.violation(breaches[0]!.signal, `${breaches[0]!.rule}: ${breaches[0]!.reason}`);
+  return reply;
 }
 
 /** FinalReply is a reply that is not waiting for anything. */

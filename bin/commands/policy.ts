@@ -66,7 +66,8 @@ export function policyTest(file: string, options: { json?: boolean }): number {
     try {
       if (test.at !== undefined) now = Date.parse(test.at);
       if (Number.isNaN(now)) throw new Error(`at: not a time`);
-      const decision = engine.decide(requestFromJson(test.request));
+      const request = requestFromJson(test.request);
+      const decision = engine.precondition(request) ?? engine.decide(request);
       const ok = decision.effect === test.expect && (test.rule === undefined || decision.rule === test.rule);
       if (!ok) failed++;
       return { name, ok, expected: { effect: test.expect, rule: test.rule }, got: { effect: decision.effect, rule: decision.rule, reason: decision.reason } };

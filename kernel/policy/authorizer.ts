@@ -6,10 +6,10 @@
  * read-only to ring 3 — whatever the policy says.
  */
 import { AUTONOMY_RULE, type Autonomy } from '../autonomy.ts';
-import { BREAKER_RULE, type AccessRequest, type Authorizer, type Decision } from '../../syscalls/context.ts';
+import { BREAKER_RULE, type AccessRequest, type Authorizer, type Breach, type CallEnd, type Decision } from '../../syscalls/context.ts';
 import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
-import type { PolicyEngine } from './engine.ts';
+import { contractRule, type PolicyEngine } from './engine.ts';
 import type { PolicyRequest } from './request.ts';
 
 function capabilityDenial(request: AccessRequest): Decision | undefined {
@@ -103,14 +103,18 @@ export class PolicyAuthorizer implements Authorizer {
   /**
    * authorize decides in the order of the seed, cheapest first:
    * capabilities, the circuit breaker, the autonomy level, the kernel's own
-   * rules, the policy (whose allow of a change the autonomy level may turn
-   * into a question).
+   * rules, the intent contracts' pre-conditions, the policy (with its rule
+   * limits and risk escalation; an allow of a change the autonomy level may
+   * turn into a question). After the call: afterward.
    */
   authorize(request: AccessRequest): Decision | Promise<Decision> {
     const level = this.autonomy(request.agentId);
     const early = this.early(request, level, true);
     if (early !== undefined) return early;
-    const decision = this.engine.decide(toPolicyRequest(request, this.trust));
+    const policyRequest = toPolicyRequest(request, this.trust);
+    const unmet = this.engine.precondition(policyRequest);
+    if (unmet !== undefined) return unmet;
+    const decision = this.engine.decide(policyRequest);
     // Limits the cluster counts: the decision stands once its store agrees (one round trip).
     if (decision.shared !== undefined) return this.engine.settle(decision, request.agentId).then((final) => supervised(request, level, final, this.engine.approvalTimeoutMs));
     return supervised(request, level, decision, this.engine.approvalTimeoutMs);
@@ -118,7 +122,20 @@ export class PolicyAuthorizer implements Authorizer {
 
   check(request: AccessRequest): Decision {
     const level = this.autonomy(request.agentId);
-    return this.early(request, level, false) ?? supervised(request, level, this.engine.check(toPolicyRequest(request, this.trust)), this.engine.approvalTimeoutMs);
+    const early = this.early(request, level, false);
+    if (early !== undefined) return early;
+    const policyRequest = toPolicyRequest(request, this.trust);
+    return this.engine.precondition(policyRequest) ?? supervised(request, level, this.engine.check(policyRequest), this.engine.approvalTimeoutMs);
+  }
+
+  /** afterward checks the intent contracts covering a call that ran: their post-conditions (after a success) and invariants. */
+  afterward(request: AccessRequest, end: CallEnd): readonly Breach[] {
+    if (!this.engine.hasContracts(request.syscall, request.tool)) return [];
+    return this.engine.afterward(toPolicyRequest(request, this.trust), end).map((f) => ({
+      rule: contractRule(f.contract),
+      reason: `${f.phase === 'post' ? 'post-condition' : 'invariant'} \`${f.expression}\` of contract ${f.contract} ${f.why}`,
+      signal: f.signal,
+    }));
   }
 
   private early(request: AccessRequest, level: Autonomy, counting: boolean): Decision | undefined {

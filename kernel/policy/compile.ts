@@ -9,21 +9,13 @@
 import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
 import { anyGlob, argText, globTest, isLiteral, literalHead, MATCH_LIMIT, regexTest, type StringTest, windowTest } from './matchers.ts';
 import { AGENT_PLACEHOLDER as AGENT_VAR, placeholderProblem } from './placeholders.ts';
+import { ContractSet } from './contracts.ts';
+import { PolicyFieldError } from './field-error.ts';
 import { candidatesFrom, indexOf, listIn, type Index } from './rule-index.ts';
 import type { PolicyRequest } from './request.ts';
-import type { Effect, PolicyDocument, PolicyRule, RuleLimits } from './schema.ts';
+import type { Effect, PolicyDocument, PolicyRule, Risk, RuleLimits } from './schema.ts';
 import type { BreakerSettings } from '../breakers.ts';
 
-/** PolicyFieldError is a semantic problem at a path in the document. */
-export class PolicyFieldError extends Error {
-  readonly path: readonly (string | number)[];
-  readonly problem: string;
-  constructor(path: readonly (string | number)[], problem: string) {
-    super(problem);
-    this.path = path;
-    this.problem = problem;
-  }
-}
 
 export interface Condition {
   /** The field this condition comes from, for explain. */
@@ -51,6 +43,10 @@ export interface CompiledPolicy {
   readonly trustFloor: number | undefined;
   /** defaults.breaker, with its defaults filled in; undefined: no circuit breakers. */
   readonly breaker: BreakerSettings | undefined;
+  /** defaults.escalate_risk: an allow by a rule at least this risky needs approval; undefined: none does. */
+  readonly escalateRisk: Risk | undefined;
+  /** The intent contracts (kernel/policy/contracts.ts). */
+  readonly contracts: ContractSet;
   /** candidates returns the only rules that can match `request` (in no particular order; each rule knows its order). */
   candidates(request: PolicyRequest): readonly CompiledRule[];
   /** relevant lists every rule for `syscall` and `tool`, before the finer index (for explain). */
@@ -278,5 +274,7 @@ export function compilePolicy(document: PolicyDocument, version: string): Compil
   };
   const candidates = (request: PolicyRequest): readonly CompiledRule[] => candidatesFrom(indexFor(request.syscall, request.tool), request);
   const relevant = (syscall: string, tool: string | undefined): readonly CompiledRule[] => indexFor(syscall, tool).all;
-  return { version, rules, approvalTimeoutMs: document.defaults?.approval_timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS, trustFloor: document.defaults?.trust_floor, breaker: breakerSettings(document.defaults?.breaker), candidates, relevant };
+  const contracts = new ContractSet(document.contracts ?? []);
+  const defaults = document.defaults;
+  return { version, rules, approvalTimeoutMs: defaults?.approval_timeout_ms ?? DEFAULT_APPROVAL_TIMEOUT_MS, trustFloor: defaults?.trust_floor, breaker: breakerSettings(defaults?.breaker), escalateRisk: defaults?.escalate_risk, contracts, candidates, relevant };
 }

@@ -12,9 +12,11 @@
 import type { BreakerSettings } from '../breakers.ts';
 import type { CompiledRule } from './compile.ts';
 import { MatchCostError, STEP_BUDGET, withinBudget } from './glob.ts';
+import { ContractLedger, type CallResult, type ContractFailure } from './contracts.ts';
 import { RuleCounters, type LimitedRule, type SharedLimits } from './limits.ts';
 import type { LoadedPolicy } from './load.ts';
 import type { PolicyDecision, PolicyRequest } from './request.ts';
+import type { Risk } from './schema.ts';
 
 export interface RuleTrace {
   readonly id: string;
@@ -30,6 +32,14 @@ export interface Explanation {
   readonly decision: PolicyDecision;
   readonly rules: readonly RuleTrace[];
 }
+
+/** RISK_RULE names the question an allow of a risky rule becomes under defaults.escalate_risk. */
+export const RISK_RULE = 'kernel.risk-escalation';
+
+const RISK_RANK: Readonly<Record<Risk, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
+
+/** contractRule names the deny of a call whose contract's pre-condition failed. */
+export const contractRule = (id: string): string => `contract:${id}`;
 
 /** SHARED_LIMITS_RULE names the deny of a call whose limits the cluster counts while its store is out of reach. */
 export const SHARED_LIMITS_RULE = 'kernel.shared-limits';
@@ -73,10 +83,37 @@ export class PolicyEngine {
   /** Where limits are counted when not here: the cluster's store. */
   readonly shared: SharedLimits | undefined;
 
+  /** The intent contracts' counters and checks, for the kernel's lifetime (they survive a reload). */
+  private readonly contracts = new ContractLedger((agentId) => this.counters.tokensUsed(agentId));
+
   constructor(policy: LoadedPolicy, clock: () => number = Date.now, shared?: SharedLimits) {
     this.loaded = policy;
     this.clock = clock;
     this.shared = shared;
+  }
+
+  /** hasContracts says whether any intent contract covers calls of `syscall` (and `tool`). */
+  hasContracts(syscall: string, tool: string | undefined): boolean {
+    return this.loaded.compiled.contracts.covering(syscall, tool).length > 0;
+  }
+
+  /**
+   * precondition checks the pre-conditions of the intent contracts covering
+   * `request` (kernel/policy/contracts.ts), before the policy is asked: a
+   * deny naming the contract and the expression, or undefined.
+   */
+  precondition(request: PolicyRequest): PolicyDecision | undefined {
+    const covering = this.loaded.compiled.contracts.covering(request.syscall, request.tool);
+    if (covering.length === 0) return undefined;
+    const failed = this.contracts.before(covering, request);
+    if (failed === undefined) return undefined;
+    return { effect: 'deny', rule: contractRule(failed.contract), reason: `pre-condition \`${failed.expression}\` of contract ${failed.contract} ${failed.why}`, policyVersion: this.loaded.version };
+  }
+
+  /** afterward counts a call that ran against its contracts and checks their post-conditions and invariants: the ones that failed. */
+  afterward(request: PolicyRequest, result: CallResult): ContractFailure[] {
+    const covering = this.loaded.compiled.contracts.covering(request.syscall, request.tool);
+    return covering.length === 0 ? [] : this.contracts.after(covering, request, result);
   }
 
   /** addTokens counts LLM tokens an agent used against token_budget limits (in the cluster's store too, with one). */
@@ -143,6 +180,21 @@ export class PolicyEngine {
   /** check answers "would this be allowed?" without counting anything. */
   check(request: PolicyRequest): PolicyDecision {
     return this.evaluate(request, false);
+  }
+
+  /** escalated: the decision of `rule` when defaults.escalate_risk makes its allow a question, else undefined. */
+  private escalated(rule: CompiledRule): PolicyDecision | undefined {
+    const at = this.loaded.compiled.escalateRisk;
+    const risk = rule.rule.risk;
+    if (at === undefined || risk === undefined || rule.effect !== 'allow' || RISK_RANK[risk] < RISK_RANK[at]) return undefined;
+    return {
+      effect: 'require_approval',
+      rule: RISK_RULE,
+      reason: `rule ${rule.id} allows it at risk ${risk}; the policy asks a human from risk ${at} (defaults.escalate_risk)`,
+      policyVersion: this.loaded.version,
+      risk,
+      approvalTimeoutMs: this.loaded.compiled.approvalTimeoutMs,
+    };
   }
 
   /** decisions caches the usual decision of each rule (no limit or flow involved), per loaded policy. */
@@ -225,11 +277,12 @@ export class PolicyEngine {
     if (chosen === undefined) {
       return { effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: this.loaded.version };
     }
+    const made = this.escalated(chosen) ?? this.decision(chosen, chosen.effect);
     if (count && limited !== undefined) {
-      if (this.shared !== undefined) return { ...this.decision(chosen, chosen.effect), shared: sharedRules(limited) };
+      if (this.shared !== undefined) return { ...made, shared: sharedRules(limited) };
       for (const rule of limited) this.counters.count(rule.id, request.agentId, rule.limits!, now);
     }
-    return this.decision(chosen, chosen.effect);
+    return made;
   }
 
   /** explain traces every rule against `request` and gives the decision `check` would. */

@@ -10,7 +10,8 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ERRNO_TEXT, isErrno } from '../../syscalls/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
-import { compilePolicy, PolicyFieldError, type CompiledPolicy } from './compile.ts';
+import { compilePolicy, type CompiledPolicy } from './compile.ts';
+import { PolicyFieldError } from './field-error.ts';
 import { POLICY_SCHEMA, type PolicyDocument } from './schema.ts';
 
 /** PolicyError says where a policy is wrong: `file:line:column: field: problem`, or `file: problem` (line 0) when it cannot be read. */

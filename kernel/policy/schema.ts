@@ -70,9 +70,30 @@ export interface PolicyDocument {
   version: 1;
   name?: string;
   description?: string;
-  defaults?: { approval_timeout_ms?: number; trust_floor?: number; breaker?: { failures: number; window_ms?: number; cooldown_ms?: number }; limits?: Record<string, number> };
+  defaults?: { approval_timeout_ms?: number; trust_floor?: number; breaker?: { failures: number; window_ms?: number; cooldown_ms?: number }; limits?: Record<string, number>; escalate_risk?: Risk };
   rules: PolicyRule[];
+  contracts?: Contract[];
 }
+
+/**
+ * Contract is an intent contract (kernel/policy/contracts.ts): CEL
+ * expressions over a call of the syscalls and tools it names. `pre` must
+ * hold before the policy is asked (else deny); `post` after the call
+ * succeeded and `invariants` after every call it covers that ran (else the
+ * contract's signal).
+ */
+export interface Contract {
+  id: string;
+  syscalls?: string[];
+  tools?: string[];
+  pre?: string[];
+  post?: string[];
+  invariants?: string[];
+  on_failure?: ViolationSignal;
+  description?: string;
+}
+
+const celList = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 2048 }, minItems: 1, maxItems: 16 } as const;
 
 const stringList = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 512 }, minItems: 1, maxItems: 1000 } as const;
 
@@ -105,6 +126,7 @@ export const POLICY_SCHEMA = {
             cooldown_ms: { type: 'integer', minimum: 1, maximum: 86_400_000 },
           },
         },
+        escalate_risk: { enum: ['low', 'medium', 'high', 'critical'], description: 'an allow by a rule whose risk is at least this becomes require_approval (rule kernel.risk-escalation)' },
         limits: {
           type: 'object',
           additionalProperties: false,
@@ -121,6 +143,26 @@ export const POLICY_SCHEMA = {
             vfs_bytes: { type: 'integer', minimum: 0 },
             vfs_inodes: { type: 'integer', minimum: 0 },
           },
+        },
+      },
+    },
+    contracts: {
+      type: 'array',
+      maxItems: 1000,
+      description: 'intent contracts: CEL pre-conditions (deny), post-conditions and invariants (a signal) over the calls of the syscalls and tools they name',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id'],
+        properties: {
+          id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$' },
+          description: { type: 'string', maxLength: 4000 },
+          syscalls: stringList,
+          tools: stringList,
+          pre: celList,
+          post: celList,
+          invariants: celList,
+          on_failure: { enum: ['SIGPOLICY', 'SIGTRUST', 'SIGKILL', 'SIGTERM'] },
         },
       },
     },

@@ -15,6 +15,7 @@ import type { ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
 import { autonomyDenial, supervised } from '../../policy/authorizer.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
+import type { PolicyRequest } from '../../policy/request.ts';
 
 const MAX_DEPTH = 32;
 
@@ -142,21 +143,22 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       // An agent outside the kernel is held back by its autonomy level as one inside is (its changes: write access).
       const level = kernel.autonomy(agent.id);
       const held = { agentId: agent.id, access: body.access ?? 'none' } as const;
+      const asked: PolicyRequest = {
+        agentId: agent.id,
+        labels: agent.labels,
+        capabilities: new Set(agent.capabilities),
+        syscall: body.action,
+        access: body.access ?? 'none',
+        ...(body.resource !== undefined ? { path: body.resource } : {}),
+        ...(body.tool !== undefined ? { tool: body.tool } : {}),
+        args,
+        trust: kernel.trust.score(agent.id),
+      };
+      // The order of the kernel's own calls: autonomy, the contracts' pre-conditions, the policy (with shared limits and risk escalation).
       const decision =
         body.approval_id !== undefined
           ? await redeemed(ctx, body.approval_id, digestOf(), agent.id)
-          : (autonomyDenial(held, level) ??
-            supervised(held, level, await kernel.engine.settle(kernel.engine.decide({
-              agentId: agent.id,
-              labels: agent.labels,
-              capabilities: new Set(agent.capabilities),
-              syscall: body.action,
-              access: body.access ?? 'none',
-              ...(body.resource !== undefined ? { path: body.resource } : {}),
-              ...(body.tool !== undefined ? { tool: body.tool } : {}),
-              args,
-              trust: kernel.trust.score(agent.id),
-            }), agent.id), kernel.engine.approvalTimeoutMs));
+          : (autonomyDenial(held, level) ?? kernel.engine.precondition(asked) ?? supervised(held, level, await kernel.engine.settle(kernel.engine.decide(asked), agent.id), kernel.engine.approvalTimeoutMs));
       if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
       let seq: number;
       try {

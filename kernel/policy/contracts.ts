@@ -1,0 +1,264 @@
+/**
+ * Intent contracts: per syscall or tool, conditions written in CEL
+ * (@marcbachmann/cel-js) that the kernel checks in ring 0.
+ *
+ *   contracts:
+ *     - id: small-payments
+ *       syscalls: [SYS_EXEC]
+ *       tools: [payment.send]
+ *       pre: ["request.args.amount <= 500"]        # else: deny, before the policy is asked
+ *       post: ["result.value.status == 'sent'"]    # after a call that succeeded; else: on_failure
+ *       invariants: ["counters.calls <= 20"]       # after every call that ran; else: on_failure
+ *       on_failure: SIGPOLICY                      # the default
+ *
+ * Variables: `request` (syscall, access, path, tool, args), `agent` (id,
+ * labels, capabilities, trust, lineage), `counters` (calls and failures of
+ * this contract's calls by the agent that ran — this one included after it
+ * ran —, and the agent's LLM tokens) and, for post and invariants,
+ * `result` (ok, errno, value). An expression must come to a bool: anything
+ * else, or an error (a missing key, a type mismatch), counts as failed —
+ * fail closed. Every expression is compiled once, when the policy loads,
+ * and refused there (naming file, line and field) if it does not parse or
+ * type-check, exceeds the structural limits (CEL_LIMITS), nests one
+ * comprehension in another, or uses `matches` (a JavaScript regex, not
+ * RE2: use the rules' `args` regex). The arguments a contract reads are
+ * bounded too: a call whose arguments hold more than MAX_ARG_VALUES values
+ * fails its contract's pre-condition instead of being walked.
+ */
+import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
+import { anyGlob, type StringTest } from './matchers.ts';
+import { PolicyFieldError } from './field-error.ts';
+import type { PolicyRequest } from './request.ts';
+import type { Contract, ViolationSignal } from './schema.ts';
+
+/** Structural limits on one expression, checked by the parser. */
+export const CEL_LIMITS = { maxAstNodes: 128, maxDepth: 24, maxListElements: 64, maxMapEntries: 64, maxCallArguments: 8 } as const;
+/** How many values (scalars, list items, map entries) a contract may read in a call's arguments. */
+export const MAX_ARG_VALUES = 10_000;
+
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
+
+const environment = new Environment({ limits: CEL_LIMITS, homogeneousAggregateLiterals: false })
+  .registerVariable('request', 'map')
+  .registerVariable('agent', 'map')
+  .registerVariable('counters', 'map')
+  .registerVariable('result', 'map');
+
+/** ContractPhase says when an expression is checked. */
+export type ContractPhase = 'pre' | 'post' | 'invariants';
+
+interface Expression {
+  readonly source: string;
+  readonly run: ParseResult;
+}
+
+export interface CompiledContract {
+  readonly id: string;
+  readonly pre: readonly Expression[];
+  readonly post: readonly Expression[];
+  readonly invariants: readonly Expression[];
+  readonly signal: ViolationSignal;
+  /** covers says whether the contract applies to a call of `syscall` (and `tool`). */
+  readonly covers: (syscall: string, tool: string | undefined) => boolean;
+}
+
+/** ContractFailure is one contract that did not hold: which, when, which expression, and why. */
+export interface ContractFailure {
+  readonly contract: string;
+  readonly phase: ContractPhase;
+  readonly expression: string;
+  readonly why: string;
+  readonly signal: ViolationSignal;
+}
+
+/** CallResult is what a call came to, as `result` in post-conditions and invariants. */
+export interface CallResult {
+  readonly ok: boolean;
+  readonly errno?: string;
+  readonly value?: unknown;
+}
+
+/** problemIn finds what the kernel refuses in an expression's tree: a comprehension inside another, or `matches`. */
+function problemIn(node: ASTNode, inComprehension: boolean): string | undefined {
+  if (node.op === 'call' || node.op === 'rcall') {
+    const name = node.args[0] as string;
+    if (name === 'matches') return '`matches` is a JavaScript regex here, not RE2: match with a rule\'s `args` regex instead';
+    const nested = COMPREHENSIONS.has(name) && node.op === 'rcall';
+    if (nested && inComprehension) return `a comprehension (${name}) inside another costs the square of the arguments' size: refused`;
+    const children = node.op === 'call' ? (node.args[1] as ASTNode[]) : [node.args[1] as ASTNode, ...(node.args[2] as ASTNode[])];
+    for (const child of children) {
+      const found = problemIn(child, inComprehension || nested);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  const args: unknown = node.args;
+  const children = Array.isArray(args) ? args.flat().filter((a): a is ASTNode => typeof a === 'object' && a !== null && 'op' in a) : typeof args === 'object' && args !== null && 'op' in args ? [args as ASTNode] : [];
+  for (const child of children) {
+    const found = problemIn(child, inComprehension);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function compileExpression(source: string, at: readonly (string | number)[]): Expression {
+  let run: ParseResult;
+  try {
+    run = environment.parse(source);
+  } catch (err) {
+    throw new PolicyFieldError(at, `is not a CEL expression the kernel accepts: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+  const checked = run.check();
+  if (!checked.valid) throw new PolicyFieldError(at, `does not type-check: ${checked.error?.message.split('\n')[0] ?? 'invalid'}`);
+  if (checked.type !== 'bool' && checked.type !== 'dyn') throw new PolicyFieldError(at, `must come to a bool, not ${checked.type}`);
+  const problem = problemIn(run.ast, false);
+  if (problem !== undefined) throw new PolicyFieldError(at, problem);
+  return { source, run };
+}
+
+function compileContract(contract: Contract, i: number): CompiledContract {
+  const at = ['contracts', i] as const;
+  if (contract.pre === undefined && contract.post === undefined && contract.invariants === undefined) throw new PolicyFieldError(at, 'has no pre, post or invariants: a contract must check something');
+  const list = (phase: ContractPhase) => (contract[phase] ?? []).map((source, j) => compileExpression(source, [...at, phase, j]));
+  const syscalls = contract.syscalls === undefined || contract.syscalls.includes('*') ? undefined : new Set(contract.syscalls);
+  let tools: StringTest | undefined;
+  if (contract.tools !== undefined) {
+    try {
+      tools = anyGlob(contract.tools);
+    } catch (err) {
+      throw new PolicyFieldError([...at, 'tools'], `is not valid: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return {
+    id: contract.id,
+    pre: list('pre'),
+    post: list('post'),
+    invariants: list('invariants'),
+    signal: contract.on_failure ?? 'SIGPOLICY',
+    covers: (syscall, tool) => (syscalls === undefined || syscalls.has(syscall)) && (tools === undefined || (tool !== undefined && tools(tool))),
+  };
+}
+
+/** ContractCounters keeps, per contract and agent, the calls that ran and how many failed (they survive a reload that keeps the contract id). */
+class ContractCounters {
+  private readonly byKey = new Map<string, { calls: number; failures: number }>();
+  get(contract: string, agentId: string): { calls: number; failures: number } {
+    return this.byKey.get(`${contract}\u0000${agentId}`) ?? { calls: 0, failures: 0 };
+  }
+  ran(contract: string, agentId: string, ok: boolean): void {
+    const key = `${contract}\u0000${agentId}`;
+    const now = this.byKey.get(key) ?? { calls: 0, failures: 0 };
+    this.byKey.set(key, { calls: now.calls + 1, failures: now.failures + (ok ? 0 : 1) });
+  }
+}
+
+/** countValues counts the values of `value` up to `limit` (stops past it). */
+function countValues(value: unknown, limit: number): number {
+  let n = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && n <= limit) {
+    const v = stack.pop();
+    n++;
+    if (Array.isArray(v)) for (const item of v) stack.push(item);
+    else if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) for (const key in v) stack.push((v as Record<string, unknown>)[key]);
+  }
+  return n;
+}
+
+/** celValue makes a JavaScript value one CEL can read: undefined is null. */
+const celValue = (v: unknown): unknown => (v === undefined ? null : v);
+
+/**
+ * ContractSet is a policy's contracts. It answers which contracts cover a
+ * call and checks them; the counters live in the engine's (kernel-wide)
+ * ContractLedger so they carry over a reload.
+ */
+export class ContractSet {
+  readonly contracts: readonly CompiledContract[];
+  /** Contracts by syscall name; those naming no syscall apply to every one. */
+  private readonly bySyscall = new Map<string, CompiledContract[]>();
+  private readonly anySyscall: CompiledContract[] = [];
+
+  constructor(contracts: readonly Contract[]) {
+    const seen = new Map<string, number>();
+    this.contracts = contracts.map((c, i) => {
+      if (seen.has(c.id)) throw new PolicyFieldError(['contracts', i, 'id'], `duplicate contract id '${c.id}' (first at contracts[${seen.get(c.id)}])`);
+      seen.set(c.id, i);
+      return compileContract(c, i);
+    });
+    contracts.forEach((c, i) => {
+      const compiled = this.contracts[i]!;
+      if (c.syscalls === undefined || c.syscalls.includes('*')) this.anySyscall.push(compiled);
+      else for (const name of new Set(c.syscalls)) (this.bySyscall.get(name) ?? this.bySyscall.set(name, []).get(name)!).push(compiled);
+    });
+  }
+
+  /** covering lists the contracts that apply to a call (none: the usual case, a map lookup). */
+  covering(syscall: string, tool: string | undefined): readonly CompiledContract[] {
+    if (this.contracts.length === 0) return [];
+    const named = this.bySyscall.get(syscall);
+    const all = named === undefined ? this.anySyscall : this.anySyscall.length === 0 ? named : [...named, ...this.anySyscall];
+    return all.some((c) => !c.covers(syscall, tool)) ? all.filter((c) => c.covers(syscall, tool)) : all;
+  }
+}
+
+/** ContractLedger checks contracts and keeps their counters, for the kernel's lifetime. */
+export class ContractLedger {
+  private readonly counters = new ContractCounters();
+  private readonly tokens: (agentId: string) => number;
+
+  constructor(tokens: (agentId: string) => number) {
+    this.tokens = tokens;
+  }
+
+  private context(request: PolicyRequest, contract: CompiledContract, result?: CallResult): Record<string, unknown> {
+    return {
+      request: { syscall: request.syscall, access: request.access ?? 'none', path: request.path ?? '', tool: request.tool ?? '', args: request.args ?? {} },
+      agent: { id: request.agentId, labels: request.labels ?? {}, capabilities: [...(request.capabilities ?? [])], trust: request.trust ?? 1000, lineage: request.lineage ?? 'root' },
+      counters: { ...this.counters.get(contract.id, request.agentId), tokens: this.tokens(request.agentId) },
+      result: result === undefined ? {} : { ok: result.ok, errno: result.errno ?? '', value: celValue(result.value) },
+    };
+  }
+
+  private check(contract: CompiledContract, phase: ContractPhase, context: Record<string, unknown>): ContractFailure | undefined {
+    for (const expression of contract[phase]) {
+      let value: unknown;
+      try {
+        value = expression.run(context);
+      } catch (err) {
+        return { contract: contract.id, phase, expression: expression.source, why: `could not be evaluated (${err instanceof Error ? err.message.split('\n')[0] : String(err)}): failed closed`, signal: contract.signal };
+      }
+      if (value !== true) return { contract: contract.id, phase, expression: expression.source, why: value === false ? 'is false' : `came to ${typeof value}, not a bool: failed closed`, signal: contract.signal };
+    }
+    return undefined;
+  }
+
+  /** before checks the pre-conditions of the contracts covering `request`: the first that fails, or undefined. */
+  before(contracts: readonly CompiledContract[], request: PolicyRequest): ContractFailure | undefined {
+    for (const contract of contracts) {
+      if (contract.pre.length === 0) continue;
+      if (countValues(request.args, MAX_ARG_VALUES) > MAX_ARG_VALUES) {
+        return { contract: contract.id, phase: 'pre', expression: contract.pre[0]!.source, why: `not evaluated: the call's arguments hold more than ${MAX_ARG_VALUES} values: failed closed`, signal: contract.signal };
+      }
+      const failed = this.check(contract, 'pre', this.context(request, contract));
+      if (failed !== undefined) return failed;
+    }
+    return undefined;
+  }
+
+  /** after counts a call that ran and checks post-conditions (if it succeeded) and invariants: every failure. */
+  after(contracts: readonly CompiledContract[], request: PolicyRequest, result: CallResult): ContractFailure[] {
+    const failures: ContractFailure[] = [];
+    for (const contract of contracts) {
+      this.counters.ran(contract.id, request.agentId, result.ok);
+      if (contract.post.length === 0 && contract.invariants.length === 0) continue;
+      const bounded = countValues(result.value, MAX_ARG_VALUES) <= MAX_ARG_VALUES;
+      const context = this.context(request, contract, bounded ? result : { ...result, value: null });
+      const post = result.ok ? this.check(contract, 'post', context) : undefined;
+      if (post !== undefined) failures.push(post);
+      const invariant = this.check(contract, 'invariants', context);
+      if (invariant !== undefined) failures.push(invariant);
+    }
+    return failures;
+  }
+}
