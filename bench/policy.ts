@@ -87,17 +87,27 @@ function timeGoverned(engine: PolicyEngine, trust: TrustScores, breakers: Breake
       // The kernel builds a request object for every decision either way (toPolicyRequest): here it is built ahead, with the score read now.
       const agentId = r.ours.agentId;
       r.trusted.trust = trust.score(agentId);
-      if (breakers.refusal(agentId, r.ours.tool ?? r.ours.syscall) === undefined) engine.decide(r.trusted);
+      if (breakers.refusal(agentId, r.ours.tool ?? r.ours.syscall) === undefined) engine.precondition(r.trusted) ?? engine.decide(r.trusted);
     }
     n += window.length;
   } while (elapsedNs(t0) < ms * 1e6);
   return elapsedNs(t0) / n;
 }
 
-/** governedPolicy is the benchmark policy with a trust rule (ahead of the rest) and circuit breakers. */
+/**
+ * governedPolicy is the benchmark policy with a trust rule (ahead of the
+ * rest), circuit breakers, risk escalation and an intent contract on
+ * http.request (a CEL pre-condition, checked before the policy on every
+ * such request: ~a quarter of the tool calls).
+ */
 function governedPolicy(): PolicyEngine {
   const document = pdlDocument(ruleSpecs());
-  const governed = { ...document, defaults: { ...document.defaults, breaker: { failures: 5 } }, rules: [{ id: 'doubted-agents-ask', effect: 'require_approval' as const, syscalls: ['SYS_EXEC'], trust: { below: 300 } }, ...document.rules] };
+  const governed = {
+    ...document,
+    defaults: { ...document.defaults, breaker: { failures: 5 }, escalate_risk: 'critical' as const },
+    contracts: [{ id: 'no-deletes', syscalls: ['SYS_EXEC'], tools: ['http.request'], pre: ["request.args.method != 'DELETE'"] }],
+    rules: [{ id: 'doubted-agents-ask', effect: 'require_approval' as const, syscalls: ['SYS_EXEC'], trust: { below: 300 } }, ...document.rules],
+  };
   return new PolicyEngine(parsePolicy(JSON.stringify(governed), 'bench-1000-rules-governed.json'));
 }
 
@@ -179,7 +189,7 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
   log(`policy: ours by kind of request: ${classes}`);
   return [
     { key: 'policy_eval_1000_rules_ns', value: median(ours), unit: 'ns', target: { op: '<=', bound: 1000 }, note: `${spread(ours)} over ${windows}; checked set: ${mix}; by kind: ${classes}` },
-    { key: 'policy_eval_1000_rules_trust_breakers_ns', value: median(governed), unit: 'ns', target: { op: '<=', bound: 1000 }, note: `the same windows, same rounds, with trust and circuit breakers on (a trust rule added, defaults.breaker set; each decision reads the agent's score and asks its breaker first): ${spread(governed)}; without them ${median(ours).toFixed(0)} ns` },
+    { key: 'policy_eval_1000_rules_trust_breakers_ns', value: median(governed), unit: 'ns', target: { op: '<=', bound: 1000 }, note: `the same windows, same rounds, with trust, circuit breakers and contracts on (a trust rule added, defaults.breaker and escalate_risk set, a CEL pre-condition on http.request; each decision reads the agent's score, asks its breaker and checks contracts first): ${spread(governed)}; without them ${median(ours).toFixed(0)} ns` },
     { key: 'cedar_wasm_1000_rules_ns', value: median(cedar), unit: 'ns', note: `${spread(cedar)}; statefulIsAuthorized, preparsed policy set, entities prebuilt` },
     { key: 'cedar_over_ours', value: median(cedarRatio), unit: 'x', target: { op: '>=', bound: 100 }, note: `median of per-round ratios, ${spread(cedarRatio, 1)}` },
     { key: 'agt_policy_1000_rules_ns', value: median(agt), unit: 'ns', note: `${spread(agt)}; PolicyEngine.evaluatePolicy, deny-overrides` },
