@@ -64,9 +64,30 @@ export class ApprovalGate implements Approvals {
   /** open asks like ask() and also returns the question's id (for pollers outside the kernel). */
   open(ticket: ApprovalTicket): { id: string; answer: Promise<ApprovalAnswer> } {
     const now = this.clock();
-    const approval: PendingApproval = { ...ticket, id: `${this.idPrefix}${this.ids()}`, requestedAt: now, deadline: now + ticket.timeoutMs };
+    return this.wait({ ...ticket, id: `${this.idPrefix}${this.ids()}`, requestedAt: now, deadline: now + ticket.timeoutMs });
+  }
+
+  /**
+   * reopen asks again a question an earlier run of the kernel left pending
+   * (agentd keeps them in its run ledger): same id, same deadline (one past
+   * already is denied at once by the timeout), and the approver is asked
+   * again (its earlier answer may have found no one to take it).
+   */
+  reopen(approval: PendingApproval): { id: string; answer: Promise<ApprovalAnswer> } {
+    if (this.waiting.has(approval.id) || this.answered.has(approval.id)) throw new KernelError('EEXIST', `approval ${approval.id} is already known`);
+    return this.wait(approval);
+  }
+
+  /** close lets go of every pending question without answering it (agentd stops; the next run reopens them): no timer is left running. */
+  close(): void {
+    for (const w of this.waiting.values()) clearTimeout(w.timer);
+    this.waiting.clear();
+  }
+
+  private wait(approval: PendingApproval): { id: string; answer: Promise<ApprovalAnswer> } {
     const answered = new Promise<ApprovalAnswer>((resolve) => {
-      const timer = setTimeout(() => this.settle(approval.id, { approved: false, approver: 'timeout', reason: `no answer within ${ticket.timeoutMs} ms` }), ticket.timeoutMs);
+      const left = Math.max(0, approval.deadline - this.clock());
+      const timer = setTimeout(() => this.settle(approval.id, { approved: false, approver: 'timeout', reason: `no answer within ${approval.timeoutMs} ms` }), left);
       this.waiting.set(approval.id, { approval, resolve, timer });
     });
     this.events.next({ kind: 'asked', approval });

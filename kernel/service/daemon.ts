@@ -29,6 +29,7 @@ import { principalsFile, PrincipalStore } from './principals.ts';
 import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
+import { reopenApprovals } from './durable-approvals.ts';
 import { RunLedger } from './run-ledger.ts';
 import { webhookApprover } from './webhook-approver.ts';
 import { ApprovalGrants } from './grants.ts';
@@ -124,6 +125,13 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
   const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, grants: new ApprovalGrants(), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
+  // Questions outlive a restart on one node (a cluster keeps its own in Redis): those the last run left pending are accounted for first.
+  const leftPending = ledger.leftPending();
+  ledger.keeping(kernel.approvals);
+  if (cluster === undefined) {
+    reopenApprovals(ctx, ledger, leftPending);
+    if (leftPending.length > 0) log.flush();
+  } else for (const q of leftPending) ledger.forget(q.id);
   const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');
@@ -148,10 +156,12 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     (stopping ??= (async () => {
       ctx.accepting = false;
       clearInterval(reaper);
-      // Questions from agents outside the kernel are denied now: their pollers get an
-      // answer, and their timeouts do not keep agentd alive after it has stopped.
-      for (const question of kernel.approvals.list()) {
-        if (question.pid === 0) kernel.approvals.answer(question.id, false, 'agentd', 'agentd is shutting down');
+      // On a cluster, questions from agents outside the kernel are denied now (their pollers get an answer through any node).
+      // On one node they stay pending in the run ledger, and the next start reopens them.
+      if (cluster !== undefined) {
+        for (const question of kernel.approvals.list()) {
+          if (question.pid === 0) kernel.approvals.answer(question.id, false, 'agentd', 'agentd is shutting down');
+        }
       }
       const live = kernel.ps().filter((p) => p.state !== 'exited');
       for (const p of live) {
@@ -165,6 +175,8 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
       let graceTimer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(live.map((p) => kernel.get(p.pid)?.exited)), new Promise((r) => (graceTimer = setTimeout(r, config.termGraceMs + 1000)))]);
       clearTimeout(graceTimer);
+      // What is still pending was asked from outside the kernel: kept for the next start, no timer left running.
+      kernel.approvals.close();
       await kernel.shutdown();
       await telemetry?.shutdown();
       await cluster?.stop();

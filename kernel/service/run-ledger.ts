@@ -12,11 +12,17 @@
  *   stored before any id of it is handed out), so an id is never handed out
  *   twice across restarts and an agent outside the kernel polling an old id
  *   cannot see another's question answered.
+ * - `approvals`: every question asked and not yet answered, from the gate's
+ *   events. Rows there at start are questions the previous run left pending:
+ *   agentd reopens those of agents outside the kernel (their pollers can
+ *   still get the answer and redeem it) and records the end of those whose
+ *   process is gone (kernel/service/durable-approvals.ts).
  * The ledger never fails a decision: a change it cannot store is a warning.
  */
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { ApprovalGate, PendingApproval } from '../approvals.ts';
 import { observed } from '../recorder/observed.ts';
 
 /** The ledger's file in the state dir. */
@@ -49,7 +55,8 @@ export class RunLedger {
     const db = new DatabaseSync(join(stateDir, LEDGER_FILE));
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS live (pid INTEGER PRIMARY KEY, agent TEXT NOT NULL, detail TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, next INTEGER NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, next INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, question TEXT NOT NULL);`);
     return new RunLedger(db);
   }
 
@@ -80,6 +87,45 @@ export class RunLedger {
     };
   }
 
+  /** leftPending lists the questions the previous run left unanswered, oldest first (a row that does not parse is dropped with a warning). */
+  leftPending(): PendingApproval[] {
+    const rows = this.db.prepare('SELECT id, question FROM approvals').all() as { id: string; question: string }[];
+    const questions: PendingApproval[] = [];
+    for (const row of rows) {
+      try {
+        questions.push(JSON.parse(row.question) as PendingApproval);
+      } catch {
+        process.emitWarning(`agentd run ledger: approval ${row.id} is unreadable and is dropped`);
+        this.forget(row.id);
+      }
+    }
+    return questions.toSorted((a, b) => a.requestedAt - b.requestedAt);
+  }
+
+  /** forget drops a question from the ledger (answered, or closed at start). */
+  forget(id: string): void {
+    this.guarded(`forget approval ${id}`, () => this.db.prepare('DELETE FROM approvals WHERE id = ?').run(id));
+  }
+
+  /** keeping keeps every question `gate` asks in the ledger until it is answered. */
+  keeping(gate: ApprovalGate): void {
+    const asked = this.db.prepare('INSERT OR REPLACE INTO approvals (id, question) VALUES (?, ?)');
+    gate.events.subscribe((event) => {
+      if (event.kind === 'asked') this.guarded(`keep approval ${event.approval.id}`, () => asked.run(event.approval.id, JSON.stringify(event.approval)));
+      else this.forget(event.approval.id);
+    });
+  }
+
+  private guarded(what: string, run: () => unknown): void {
+    try {
+      run();
+    } catch (err) {
+      if (this.warned) return;
+      this.warned = true;
+      process.emitWarning(`agentd run ledger: cannot ${what} (${err instanceof Error ? err.message : String(err)}); a restart may not account for it`);
+    }
+  }
+
   /** watching is `inner` with the ledger kept from the spawn and exit records that pass through it. */
   watching(inner: DecisionRecorder): DecisionRecorder {
     return observed(inner, (entry) => {
@@ -88,14 +134,7 @@ export class RunLedger {
   }
 
   private note(type: 'spawn' | 'exit', pid: number, agentId: string, detail: string): void {
-    try {
-      if (type === 'spawn') this.started.run(pid, agentId, detail);
-      else this.ended.run(pid);
-    } catch (err) {
-      if (this.warned) return;
-      this.warned = true;
-      process.emitWarning(`agentd run ledger: cannot note ${type} of pid ${pid} (${err instanceof Error ? err.message : String(err)}); a restart after a crash may not record the end of every process`);
-    }
+    this.guarded(`note ${type} of pid ${pid}`, () => (type === 'spawn' ? this.started.run(pid, agentId, detail) : this.ended.run(pid)));
   }
 
   close(): void {

@@ -2,9 +2,12 @@
  * Stopping agentd. SIGTERM: it stops taking work, sends SIGTERM to every
  * agent, SIGKILLs the rest after the grace period, flushes the recorder and
  * exits 0 with a log that verifies — even with a follower attached and an
- * approval pending. SIGKILL: every decision it acknowledged (evaluate
- * answers carry the record's seq) is in the log, which verifies up to a
- * possibly torn tail.
+ * approval pending (kept for the next start). SIGKILL: every decision it
+ * acknowledged (evaluate answers carry the record's seq) is in the log,
+ * which verifies up to a possibly torn tail. Started again: the processes
+ * the last run left open and the questions it left pending are accounted
+ * for, and a question from outside the kernel can still be answered and
+ * acted on.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +29,9 @@ rules:
   - id: email-needs-a-human
     effect: require_approval
     syscalls: [email.send]
+  - id: deletes-need-a-human
+    effect: require_approval
+    syscalls: [SYS_UNLINK]
 `;
 
 const AGENTS = {
@@ -112,8 +118,8 @@ describe('SIGTERM to agentd with running agents', () => {
     expect(ending('deaf')).toEqual(['SIGKILL: SIGKILL from kernel shutdown', 'status 132']);
   });
 
-  it('the pending external approval was denied by agentd, on the record', () => {
-    expect(log.find((r) => r.type === 'approval' && r.agent === 'ext')?.detail).toMatch(/^denied email\.send \(ap-\d+\) by agentd: agentd is shutting down$/);
+  it('the pending external approval is not answered by the shutdown: it stays for the next start', () => {
+    expect(log.filter((r) => r.type === 'approval' && r.agent === 'ext')).toEqual([]);
   });
 
   it('the log verifies, has no torn tail and holds every acknowledged record', () => {
@@ -184,10 +190,13 @@ describe('agentd started again after a kill -9', () => {
     await first.remove();
   });
 
-  it('records how each process the killed run left open ended, and never hands out an approval id again', async () => {
+  it('records how each process and question the killed run left open ended; a question from outside is reopened, answerable and redeemable; ids are never handed out again', async () => {
     first = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY });
     const idle = await spawnAgent(first, AGENTS.deaf, { id: 'idle' });
-    const asked = await first.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send' });
+    // A process of this run waits on a question when agentd dies: its process goes with it.
+    const waiter = await spawnAgent(first, "console.log('ready'); sys.unlink('mem/nothing');", { id: 'waiter' });
+    await until(async () => ((await first.api('GET', '/v1/approvals')).body as { pid: number }[]).some((q) => q.pid === waiter), 'the waiter to ask');
+    const asked = await first.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send', arguments: { to: 'ada' } });
     expect(asked.body).toMatchObject({ decision: 'require_approval', approval_id: expect.stringMatching(/^ap-\d+$/) });
     const oldId = (asked.body as { approval_id: string }).approval_id;
     await first.stop('SIGKILL');
@@ -196,16 +205,32 @@ describe('agentd started again after a kill -9', () => {
     const log = records(readFileSync(second.logFile, 'utf8'));
     const lost = log.filter((r) => r.type === 'exit' && r.pid === idle);
     expect(lost).toEqual([expect.objectContaining({ agent: 'idle', detail: 'lost: the agentd that ran it (agent.js) ended without recording its end' })]);
+    const accounted = log.filter((r) => r.type === 'approval').map((r) => r.detail);
+    expect(accounted).toEqual([
+      expect.stringMatching(new RegExp(`^denied SYS_UNLINK /agent/waiter/mem/nothing \\(ap-\\d+\\) by agentd: the agentd that asked ended while pid ${waiter} waited, and its process with it$`)),
+      expect.stringMatching(new RegExp(`^still pending email\\.send \\(${oldId}\\) after agentd restarted: asked \\S+, answerable until \\S+$`)),
+    ]);
     expect(verifyLog(readFileSync(second.logFile, 'utf8'))).toMatchObject({ ok: true });
-    // The old question is not found, and a new one gets an id never handed out before.
-    expect((await second.api('GET', `/v1/approvals/${oldId}`)).status).toBe(404);
+    // The outside agent's question is there, pending; the operator answers it, and the agent redeems it for that request only.
+    expect((await second.api('GET', `/v1/approvals/${oldId}`)).body).toMatchObject({ status: 'pending', approval: { id: oldId, agentId: 'ext' } });
+    expect((await second.api('GET', '/v1/approvals')).body).toEqual([expect.objectContaining({ id: oldId })]);
+    expect((await second.api('POST', `/v1/approvals/${oldId}/approve`, { reason: 'after the restart' })).body).toMatchObject({ status: 'approved' });
+    const other = await second.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send', arguments: { to: 'eve' }, approval_id: oldId });
+    expect(other.body).toMatchObject({ decision: 'deny', reason: expect.stringContaining('granted for another action') });
+    const redeemed = await second.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send', arguments: { to: 'ada' }, approval_id: oldId });
+    expect(redeemed.body).toMatchObject({ decision: 'allow', rule: 'kernel.approval-grant' });
+    await until(async () => records(readFileSync(second!.logFile, 'utf8')).some((r) => r.type === 'approval' && r.detail?.startsWith(`granted email.send (${oldId}) by operator`)), 'the answer on record');
+    // A new question gets an id never handed out before.
     const again = await second.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send' });
-    expect((again.body as { approval_id: string }).approval_id).not.toBe(oldId);
+    const newId = (again.body as { approval_id: string }).approval_id;
+    expect(newId).not.toBe(oldId);
 
-    // A clean stop leaves nothing open: the next start records no lost process.
+    // A clean stop leaves no process open, and keeps the pending question: the next start reopens it.
     expect(await second.stop()).toEqual({ status: 0, signal: null });
     const before = records(readFileSync(second.logFile, 'utf8')).filter((r) => r.type === 'exit' && r.detail?.startsWith('lost:')).length;
     third = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY }, { stateDir: first.stateDir });
     expect(records(readFileSync(third.logFile, 'utf8')).filter((r) => r.type === 'exit' && r.detail?.startsWith('lost:')).length).toBe(before);
+    expect((await third.api('GET', '/v1/approvals')).body).toEqual([expect.objectContaining({ id: newId, agentId: 'ext' })]);
+    expect((await third.api('GET', `/v1/approvals/${oldId}`)).status).toBe(404);
   }, 60_000);
 });

@@ -90,7 +90,7 @@ function tooDeep(value: unknown): boolean {
 }
 
 /** recordAnswer records the answer to a question an agent outside the kernel asked (the log may be closed by then: the answer stands). */
-function recordAnswer(ctx: ServiceContext, agentId: string, action: string, id: string, answer: ApprovalAnswer): void {
+export function recordAnswer(ctx: ServiceContext, agentId: string, action: string, id: string, answer: ApprovalAnswer): void {
   const { log } = ctx;
   if (!answer.approved) ctx.kernel.misbehaved(agentId, 'approvalDenied');
   try {
