@@ -4,7 +4,7 @@
  *   access: 'operator'   (the default) the operator token only
  *   access: 'principal'  the operator or an agent credential
  *   access: 'signed'     no bearer token: the route checks a signature of its own
- *                        (an approval webhook's callback, kernel/service/webhook-approver.ts)
+ *                        (an approval webhook's callback, kernel/service/approvers/webhook.ts)
  * An agent credential on an operator route is 403, a missing or unknown
  * token 401; both are counted and sampled by RefusalLog. Routes open to
  * agent credentials narrow further what they do with `evaluateAs` and

@@ -10,10 +10,13 @@
  *                                                anchor_ms: sign the chain head this often with <state_dir>/anchor.key
  *                                                (kernel/recorder/anchors.ts); 0: never
  *                                                stream: the node's decision stream in Redis (with redis:)
- *   approvals: { mode: operator | deny | allow | webhook }  operator: wait for an answer through the API
+ *   approvals: { mode: operator | deny | allow | webhook | chain }  operator: wait for an answer through the API
  *              webhook: { url, secret_file | secret_env, timeout_ms: 2000 }
  *                                                webhook: ask a webhook, answered in its reply or by a
- *                                                signed callback (kernel/service/webhook-approver.ts)
+ *                                                signed callback (kernel/service/approvers/webhook.ts)
+ *              chain: [{ command: { argv } } | { reviewer: { model?, may_approve? } }, …]
+ *                                                chain: automated approvers before a person
+ *                                                (kernel/service/approvers/settings.ts)
  *   term_grace_ms: 5000
  *   refusals: { window_ms: 10000, max_clients: 1024 }
  *                                                401s and 403s: all counted; the first per client per
@@ -46,7 +49,8 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { checkMounts } from '../mounts.ts';
 import type { RedisSettings } from '../cluster/redis.ts';
-import type { WebhookSettings } from './webhook-approver.ts';
+import { CHAIN_STEP_SCHEMA, chainSettings, type ChainSettings, type RawChainStep } from './approvers/settings.ts';
+import type { WebhookSettings } from './approvers/webhook.ts';
 
 /** MountSetting is one entry of `mounts:`: a path relative to each agent's tree, or absolute (one place for every agent). */
 export interface MountSetting {
@@ -93,9 +97,11 @@ export interface AgentdConfig {
   readonly anchorMs: number;
   /** The node's decision stream in Redis, used when there is a `redis:` section (see kernel/service/shared-storage.ts). */
   readonly logStream: StreamSetting;
-  readonly approvals: 'operator' | 'deny' | 'allow' | 'webhook';
+  readonly approvals: 'operator' | 'deny' | 'allow' | 'webhook' | 'chain';
   /** With approvals.mode webhook: where questions go, and the secret that signs them and their callbacks. */
   readonly webhook?: WebhookSettings;
+  /** With approvals.mode chain: the automated approvers asked in order before a person. */
+  readonly chain?: readonly ChainSettings[];
   readonly termGraceMs: number;
   /** How 401s and 403s are sampled into the decision log (kernel/service/refusals.ts). */
   readonly refusals: { readonly windowMs: number; readonly maxClients: number };
@@ -180,7 +186,8 @@ const SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        mode: { enum: ['operator', 'deny', 'allow', 'webhook'] },
+        mode: { enum: ['operator', 'deny', 'allow', 'webhook', 'chain'] },
+        chain: { type: 'array', minItems: 1, maxItems: 8, items: CHAIN_STEP_SCHEMA },
         webhook: {
           type: 'object',
           additionalProperties: false,
@@ -256,7 +263,7 @@ interface RawConfig {
   token_file?: string;
   policy?: string;
   log?: { file?: string; durable?: boolean; segment_mib?: number; anchor_ms?: number; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
-  approvals?: { mode?: 'operator' | 'deny' | 'allow' | 'webhook'; webhook?: { url: string; secret_file?: string; secret_env?: string; timeout_ms?: number } };
+  approvals?: { mode?: 'operator' | 'deny' | 'allow' | 'webhook' | 'chain'; webhook?: { url: string; secret_file?: string; secret_env?: string; timeout_ms?: number }; chain?: RawChainStep[] };
   term_grace_ms?: number;
   refusals?: { window_ms?: number; max_clients?: number };
   limits?: Record<string, number>;
@@ -366,6 +373,9 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     logStream: { mode: raw.log?.stream ?? 'mirror', replicas: raw.log?.stream_replicas ?? 0, replicaTimeoutMs: raw.log?.stream_replica_timeout_ms ?? 1000 },
     approvals: raw.approvals?.mode ?? 'operator',
     ...webhookSettings(raw.approvals, base, file ?? 'config'),
+    ...chainSettings(raw.approvals?.mode, raw.approvals?.chain, base, (why) => {
+      throw new ConfigError(`${file ?? 'config'}: ${why}`);
+    }),
     termGraceMs: raw.term_grace_ms ?? 5000,
     refusals: { windowMs: raw.refusals?.window_ms ?? 10_000, maxClients: raw.refusals?.max_clients ?? 1024 },
     ...(raw.limits ? { limits: raw.limits } : {}),

@@ -9,6 +9,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { match } from 'ts-pattern';
 import { fixedApprover } from '../approvals.ts';
 import { ClusterNode } from '../cluster/node.ts';
 import { Kernel } from '../kernel.ts';
@@ -31,7 +32,9 @@ import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
 import { reopenApprovals } from './durable-approvals.ts';
 import { RunLedger } from './run-ledger.ts';
-import { webhookApprover } from './webhook-approver.ts';
+import { chainApprover } from './approvers/chain.ts';
+import { chainSteps } from './approvers/steps.ts';
+import { webhookApprover } from './approvers/webhook.ts';
 import { ApprovalGrants } from './grants.ts';
 import { Anchorer, anchorKey } from '../recorder/anchors.ts';
 import { ensureToken } from './token.ts';
@@ -89,12 +92,12 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   const outputs = new OutputBuffers();
   // Where a webhook answers later: agentd's own URL, known once it listens (agents and questions come after).
   let listeningOn = '';
-  const fixed =
-    config.approvals === 'operator'
-      ? undefined
-      : config.approvals === 'webhook'
-        ? webhookApprover(config.webhook!, (id) => `${listeningOn}/v1/approvals/${encodeURIComponent(id)}/callback`)
-        : fixedApprover(config.approvals === 'allow');
+  const fixed = match(config.approvals)
+    .with('operator', () => undefined)
+    .with('webhook', () => webhookApprover(config.webhook!, (id) => `${listeningOn}/v1/approvals/${encodeURIComponent(id)}/callback`))
+    .with('chain', () => chainApprover(chainSteps(config.chain!, tools), (q, step, why) => log.record({ type: 'approval', pid: q.pid, agentId: q.agentId, detail: `escalated ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) by ${step}: ${why}` })))
+    .with('allow', 'deny', (mode) => fixedApprover(mode === 'allow'))
+    .exhaustive();
   // A cluster node: pids and approval ids unique across nodes, every question shared through Redis.
   const cluster = config.redis === undefined ? undefined : await ClusterNode.start(config.redis);
   const approver = cluster === undefined ? fixed : cluster.approver(fixed);

@@ -10,7 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApprovalStatus } from '../../approvals.ts';
 import { mayRead, OPEN_TO_AGENTS, principalOf, refuse, SIGNED } from '../access.ts';
-import { CALLBACK_SKEW_MS, callbackPayload, SIGNATURE_HEADER, signedBy, TIMESTAMP_HEADER } from '../webhook-approver.ts';
+import { CALLBACK_SKEW_MS, callbackPayload, SIGNATURE_HEADER, signedBy, TIMESTAMP_HEADER } from '../approvers/webhook.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import { sendError } from '../errors.ts';

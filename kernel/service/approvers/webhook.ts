@@ -20,8 +20,9 @@
  * recorded with approver `webhook`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { ApprovalAnswer } from '../../syscalls/context.ts';
-import type { Approver, PendingApproval } from '../approvals.ts';
+import type { ApprovalAnswer } from '../../../syscalls/context.ts';
+import type { Approver, PendingApproval } from '../../approvals.ts';
+import { questionJson } from './question.ts';
 
 export interface WebhookSettings {
   readonly url: string;
@@ -74,21 +75,7 @@ function answerOf(body: unknown): ApprovalAnswer | undefined {
  */
 export function webhookApprover(settings: WebhookSettings, callbackUrl: (id: string) => string): Approver {
   return async (approval: PendingApproval) => {
-    const body = JSON.stringify({
-      id: approval.id,
-      agent: approval.agentId,
-      pid: approval.pid,
-      syscall: approval.syscall,
-      ...(approval.path !== undefined ? { path: approval.path } : {}),
-      ...(approval.tool !== undefined ? { tool: approval.tool } : {}),
-      rule: approval.rule,
-      reason: approval.reason,
-      ...(approval.policyVersion !== undefined ? { policy_version: approval.policyVersion } : {}),
-      ...(approval.digest !== undefined ? { digest: approval.digest } : {}),
-      requested_at: approval.requestedAt,
-      deadline: approval.deadline,
-      callback: callbackUrl(approval.id),
-    });
+    const body = JSON.stringify({ ...questionJson(approval), callback: callbackUrl(approval.id) });
     const timestamp = String(Date.now());
     let res: Response;
     try {
