@@ -87,7 +87,7 @@ function timeGoverned(engine: PolicyEngine, trust: TrustScores, breakers: Breake
       // The kernel builds a request object for every decision either way (toPolicyRequest): here it is built ahead, with the score read now.
       const agentId = r.ours.agentId;
       r.trusted.trust = trust.score(agentId);
-      if (breakers.refusal(agentId, r.ours.tool ?? r.ours.syscall) === undefined) engine.precondition(r.trusted) ?? engine.decide(r.trusted);
+      if (breakers.refusal(agentId, r.ours.tool ?? r.ours.syscall) === undefined && engine.precondition(r.trusted) === undefined) engine.decide(r.trusted);
     }
     n += window.length;
   } while (elapsedNs(t0) < ms * 1e6);

@@ -73,7 +73,7 @@ function permitsFlows(rule: CompiledRule, request: PolicyRequest): boolean {
 
 /** sharedRules: the limited rules a decision counts against, in document order (the first used up is the one that denies). */
 function sharedRules(limited: readonly CompiledRule[]): readonly LimitedRule[] {
-  return [...limited].sort((a, b) => a.order - b.order).map((r) => ({ id: r.id, limits: r.limits! }));
+  return limited.toSorted((a, b) => a.order - b.order).map((r) => ({ id: r.id, limits: r.limits! }));
 }
 
 export class PolicyEngine {

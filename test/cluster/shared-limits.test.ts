@@ -41,6 +41,15 @@ rules:
 /** CALLS runs `n` clock calls and prints what each came to. */
 const calls = (tool: string, n: number) => `const r = []; for (let i = 0; i < ${n}; i++) { try { sys.exec(${JSON.stringify(tool)}, {}); r.push('ok'); } catch (e) { r.push(e.errno); } } console.log(r.join(' '));`;
 
+/** run runs `source` as `agentId` on `kernel` and answers what it printed. */
+async function run(kernel: Kernel, agentId: string, source: string): Promise<string> {
+  let out = '';
+  let err = '';
+  const proc = kernel.spawn(programFromSource('counted.js', source), { agentId, manifest: { capabilities: ['tool:time.now', 'tool:tools.list'] }, stdout: (c) => void (out += new TextDecoder().decode(c)), stderr: (c) => void (err += new TextDecoder().decode(c)) });
+  expect([(await kernel.wait(proc.pid)).status, err]).toEqual([0, '']);
+  return out.trim();
+}
+
 describe.skipIf(env === undefined)('rule limits shared by the cluster', () => {
   const healths: RedisHealth[] = [];
   const kernels: Kernel[] = [];
@@ -71,13 +80,6 @@ describe.skipIf(env === undefined)('rule limits shared by the cluster', () => {
     return kernel;
   };
 
-  const run = async (kernel: Kernel, agentId: string, source: string): Promise<string> => {
-    let out = '';
-    let err = '';
-    const proc = kernel.spawn(programFromSource('counted.js', source), { agentId, manifest: { capabilities: ['tool:time.now', 'tool:tools.list'] }, stdout: (c) => void (out += new TextDecoder().decode(c)), stderr: (c) => void (err += new TextDecoder().decode(c)) });
-    expect([(await kernel.wait(proc.pid)).status, err]).toEqual([0, '']);
-    return out.trim();
-  };
 
   it('an agent running on two kernels gets max_calls once, not once per node; another agent has its own', async () => {
     const [a, b] = [kernelOn(await node()), kernelOn(await node())];
@@ -129,6 +131,8 @@ describe.skipIf(env === undefined)('rule limits shared by the cluster', () => {
 
 const shared = await clusterRedis('shared-limits');
 
+const pay = async (through: Node) => (await through.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send' })).body as { decision: string; reason: string };
+
 describe.skipIf(shared === undefined)('two agentd nodes count one budget', () => {
   let a: Node;
   let b: Node;
@@ -144,9 +148,8 @@ describe.skipIf(shared === undefined)('two agentd nodes count one budget', () =>
   });
 
   it('/v1/evaluate through either node: the third payment is the last, whichever node is asked', async () => {
-    const ask = async (through: Node) => (await through.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send' })).body as { decision: string; reason: string };
     const answers = [];
-    for (const through of [a, b, a, b, a]) answers.push(await ask(through));
+    for (const through of [a, b, a, b, a]) answers.push(await pay(through));
     expect(answers.map((x) => x.decision)).toEqual(['allow', 'allow', 'allow', 'deny', 'deny']);
     expect(answers[3]!.reason).toBe('limit: max_calls 3 reached');
   });

@@ -50,7 +50,7 @@ export function reviewerStep(settings: ReviewerSettings, tools: ToolRegistry): C
       try {
         result = await asked;
       } catch (err) {
-        throw new Error(cancel.aborted ? `no verdict within ${settings.timeoutMs} ms` : err instanceof KernelError ? `${err.errno}: ${err.message}` : String(err));
+        throw new Error(cancel.aborted ? `no verdict within ${settings.timeoutMs} ms` : err instanceof KernelError ? `${err.errno}: ${err.message}` : String(err), { cause: err });
       }
       const content = (result.output as { content?: unknown } | null)?.content;
       const verdict = verdictOf(typeof content === 'string' ? content : '');
