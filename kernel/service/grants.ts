@@ -48,17 +48,26 @@ interface Grant {
 
 export class ApprovalGrants {
   private readonly grants = new Map<string, Grant>();
+  /** Each agent's grant ids, oldest first (a Set keeps insertion order): no scan of every grant per question. */
+  private readonly mine = new Map<string, Set<string>>();
 
   /** open binds the question `id` to the request with `digest`, asked by `agent`; one agent holds at most MAX_GRANTS_PER_AGENT (its oldest go), so no agent can push out another's. */
   open(id: string, digest: string, agent: string): void {
-    const mine = [...this.byAgent(agent)];
-    if (mine.length >= MAX_GRANTS_PER_AGENT) this.grants.delete(mine[0]!);
+    let ids = this.mine.get(agent);
+    if (ids === undefined) this.mine.set(agent, (ids = new Set()));
+    if (ids.size >= MAX_GRANTS_PER_AGENT) this.drop(ids.values().next().value!);
     this.grants.set(id, { digest, agent, used: false });
-    if (this.grants.size > MAX_GRANTS) this.grants.delete(this.grants.keys().next().value!);
+    ids.add(id);
+    if (this.grants.size > MAX_GRANTS) this.drop(this.grants.keys().next().value!);
   }
 
-  private *byAgent(agent: string): Generator<string> {
-    for (const [id, grant] of this.grants) if (grant.agent === agent) yield id;
+  private drop(id: string): void {
+    const grant = this.grants.get(id);
+    if (grant === undefined) return;
+    this.grants.delete(id);
+    const ids = this.mine.get(grant.agent);
+    ids?.delete(id);
+    if (ids?.size === 0) this.mine.delete(grant.agent);
   }
 
   /** redeem answers whether `agent` may act now on approval `id` (its status as the gate has it) for the request with `digest`: once, that request only. */

@@ -7,7 +7,8 @@
  * webhook's question carries the digest: webhook-approvals.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantDigest } from '../../kernel/service/grants.ts';
+import type { ApprovalStatus } from '../../kernel/approvals.ts';
+import { ApprovalGrants, grantDigest } from '../../kernel/service/grants.ts';
 import { startAgentd, type Agentd } from './helpers.ts';
 
 const POLICY = 'version: 1\nrules:\n  - { id: mail-needs-a-human, effect: require_approval, syscalls: [email.send] }\n';
@@ -49,5 +50,25 @@ describe('approval grants for agents outside the kernel', { timeout: 60_000 }, (
     const a = grantDigest({ agent: 'm', action: 'email.send', tool: 'smtp', arguments: { to: 'a', cc: 'b' } });
     expect(grantDigest({ arguments: { cc: 'b', to: 'a' }, tool: 'smtp', action: 'email.send', agent: 'm' })).toBe(a);
     expect(grantDigest({ agent: 'm', action: 'email.send', tool: 'smtp', arguments: { to: 'a', cc: 'c' } })).not.toBe(a);
+  });
+});
+
+describe('the grants kept', () => {
+  const approved = (id: string, agentId: string): ApprovalStatus => ({
+    approval: { id, pid: 0, agentId, syscall: 'x', rule: 'r', reason: 'r', timeoutMs: 1000, requestedAt: 0, deadline: 1000 },
+    status: 'approved',
+    answer: { approved: true, approver: 'op', reason: 'ok' },
+    answeredAt: 0,
+  });
+
+  it('one agent holds at most 100: its oldest go, and it cannot push out another agent’s', () => {
+    const grants = new ApprovalGrants();
+    grants.open('other-1', 'sha256:o', 'other');
+    for (let i = 0; i < 150; i++) grants.open(`greedy-${i}`, `sha256:${i}`, 'greedy');
+    expect(grants.redeem('other-1', 'sha256:o', 'other', approved('other-1', 'other'), 1)).toMatchObject({ ok: true });
+    expect(grants.redeem('greedy-0', 'sha256:0', 'greedy', approved('greedy-0', 'greedy'), 1)).toMatchObject({ ok: false, why: expect.stringContaining('unknown, or forgotten') });
+    expect(grants.redeem('greedy-49', 'sha256:49', 'greedy', approved('greedy-49', 'greedy'), 1)).toMatchObject({ ok: false });
+    expect(grants.redeem('greedy-50', 'sha256:50', 'greedy', approved('greedy-50', 'greedy'), 1)).toMatchObject({ ok: true });
+    expect(grants.redeem('greedy-149', 'sha256:149', 'greedy', approved('greedy-149', 'greedy'), 1)).toMatchObject({ ok: true });
   });
 });
