@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { redisForTests } from '../redis.ts';
+import { until } from '../until.ts';
+
+export { until };
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const NODE_FLAGS = ['--no-node-snapshot', '--disable-warning=ExperimentalWarning'];
@@ -136,14 +139,6 @@ export async function startNode(options: NodeOptions): Promise<Node> {
   };
 }
 
-/** until polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
-export async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 export interface CtlResult extends Exit {
   stdout: string;

@@ -13,6 +13,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ShellBlock, ShellCommand } from './shell-blocks.ts';
 import { ShellSession, type BackgroundStep, type Step } from './shell-session.ts';
+import { until as waitUntil } from '../until.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -165,13 +166,11 @@ export async function runBlock(block: ShellBlock, decision: RunDecision): Promis
   const session = new ShellSession({ cwd: REPO, env: environment(stateDir), dir: join(scratch, 'steps') });
   const steps = new Map<string, Step>();
   const leftBehind = block.commands.flatMap((c) => lines[c.command]?.leaves ?? []).map((f) => join(REPO, f)).filter((f) => !existsSync(f));
-  const until: BlockContext['until'] = async (condition, what, ms = SETTLE_MS) => {
-    const deadline = Date.now() + ms;
-    while (!(await condition())) {
-      if (Date.now() > deadline) throw new BlockFailure(`timed out after ${ms} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  // The shared wait (test/until.ts); its timeout fails the block, not the test runner.
+  const until: BlockContext['until'] = (condition, what, ms = SETTLE_MS) =>
+    waitUntil(condition, what, ms).catch((err: unknown) => {
+      throw new BlockFailure(err instanceof Error ? err.message : String(err));
+    });
   const context: BlockContext = {
     stateDir,
     until,

@@ -53,14 +53,15 @@ describe('approval grants for agents outside the kernel', { timeout: 60_000 }, (
   });
 });
 
-describe('the grants kept', () => {
-  const approved = (id: string, agentId: string): ApprovalStatus => ({
-    approval: { id, pid: 0, agentId, syscall: 'x', rule: 'r', reason: 'r', timeoutMs: 1000, requestedAt: 0, deadline: 1000 },
-    status: 'approved',
-    answer: { approved: true, approver: 'op', reason: 'ok' },
-    answeredAt: 0,
-  });
+/** approved is the gate's status of an approved question. */
+const approved = (id: string, agentId: string): ApprovalStatus => ({
+  approval: { id, pid: 0, agentId, syscall: 'x', rule: 'r', reason: 'r', timeoutMs: 1000, requestedAt: 0, deadline: 1000 },
+  status: 'approved',
+  answer: { approved: true, approver: 'op', reason: 'ok' },
+  answeredAt: 0,
+});
 
+describe('the grants kept', () => {
   it('one agent holds at most 100: its oldest go, and it cannot push out another agent’s', () => {
     const grants = new ApprovalGrants();
     grants.open('other-1', 'sha256:o', 'other');
