@@ -21,7 +21,7 @@ endWhenStdoutCloses('agentctl', process.argv[2] === 'run' ? 'sigpipe' : 'exit');
 
 // The values --decision and --type accept; `satisfies Record<...>` fails to compile when a kind is added and not listed here.
 const DECISIONS = Object.keys({ allow: 0, deny: 0, require_approval: 0 } satisfies Record<Effect, 0>);
-const RECORD_TYPES = Object.keys({ syscall: 0, spawn: 0, exit: 0, signal: 0, approval: 0, checkpoint: 0, policy: 0, auth: 0, limit: 0, log: 0, outcome: 0, contract: 0 } satisfies Record<DecisionInput['type'], 0>);
+const RECORD_TYPES = Object.keys({ syscall: 0, spawn: 0, exit: 0, signal: 0, approval: 0, checkpoint: 0, policy: 0, auth: 0, limit: 0, log: 0, outcome: 0, contract: 0, shadow: 0 } satisfies Record<DecisionInput['type'], 0>);
 const decisionOption = () => new Option('--decision <effect>', 'only records with this decision').choices(DECISIONS);
 
 const program = new Command('agentctl').description('Operate the agent kernel').showHelpAfterError();
@@ -190,6 +190,12 @@ const policy = program.command('policy').description('validate, test and explain
 connected(policy.command('get').description('print the policy agentd enforces'), 'agentctl policy get').action(async (o: Conn) => done((await daemon()).policyGet(o)));
 connected(policy.command('set').description('replace the policy of agentd (hot reload; an invalid policy is refused and the old one stays)').argument('<file>'), 'agentctl policy set policy.yaml').action(async (file: string, o: Conn) => done((await daemon()).policySet(o, file)),
 );
+const shadow = policy.command('shadow').description('a shadow policy beside the one in force: every decision is also made under it and each disagreement recorded, changing nothing');
+connected(shadow.command('set').description('set the shadow policy (an invalid one is refused: exit 2)').argument('<file>'), 'agentctl policy shadow set candidate.yaml').action(async (file: string, o: Conn) => done((await daemon()).shadowSet(o, file)));
+connected(shadow.command('get').description('print the shadow policy, with how many decisions it made and how many differ'), 'agentctl policy shadow get').action(async (o: Conn) => done((await daemon()).shadowGet(o)));
+connected(shadow.command('diff').description('how the shadow decides otherwise: counts by direction and rules, the latest disagreements'), 'agentctl policy shadow diff').action(async (o: Conn) => done((await daemon()).shadowDiff(o)));
+connected(shadow.command('promote').description('make the shadow the policy in force (the normal hot reload, recorded) and clear it'), 'agentctl policy shadow promote').action(async (o: Conn) => done((await daemon()).shadowPromote(o)));
+connected(shadow.command('clear').description('clear the shadow policy'), 'agentctl policy shadow clear').action(async (o: Conn) => done((await daemon()).shadowClear(o)));
 policy
   .command('schema')
   .description('print the JSON Schema of the policy language')

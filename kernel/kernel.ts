@@ -28,6 +28,7 @@ import { combine, DEFAULT_LIMITS, limitsFromPolicy, type ProcessLimits } from '.
 import { Lineage } from './lineage.ts';
 import { checkMounts } from './mounts.ts';
 import { PolicyAuthorizer } from './policy/authorizer.ts';
+import { ShadowPolicy } from './policy/shadow.ts';
 import { defaultPolicy } from './policy/default.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import type { LoadedPolicy } from './policy/load.ts';
@@ -88,6 +89,7 @@ export class Kernel implements ProcessHost {
   /** The last spawn waiting to build its isolate: agent-driven spawns build one isolate per turn of the event loop. */
   private creations: Promise<void> = Promise.resolve();
   private nextPid = 1;
+  private shadowPolicy: ShadowPolicy | undefined;
 
   constructor(options: KernelOptions = {}) {
     this.options = options;
@@ -105,12 +107,12 @@ export class Kernel implements ProcessHost {
       misbehaved: (agentId, what) => this.misbehaved(agentId, what),
       ended: (agentId, key, ok) => (ok ? this.breakers.succeeded(agentId, key) : this.breakers.failed(agentId, key)),
     };
-    const authorizer = new PolicyAuthorizer(
-      this.engine,
-      (agentId) => this.trust.score(agentId),
-      (agentId, key, trial) => this.breakers.refusal(agentId, key, trial),
-      (agentId) => this.autonomies.level(agentId),
-    );
+    const authorizer = new PolicyAuthorizer(this.engine, {
+      trust: (agentId) => this.trust.score(agentId),
+      breakers: (agentId, key, trial) => this.breakers.refusal(agentId, key, trial),
+      autonomy: (agentId) => this.autonomies.level(agentId),
+      shadow: () => this.shadowPolicy,
+    });
     this.services = { authorizer, recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;
     this.maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
@@ -140,6 +142,16 @@ export class Kernel implements ProcessHost {
   /** replacePolicy puts an already validated policy in force for every later decision. */
   replacePolicy(policy: LoadedPolicy): void {
     this.engine.replace(policy);
+  }
+
+  /** shadow is the shadow policy every decision is also made under, if one is set (kernel/policy/shadow.ts). */
+  get shadow(): ShadowPolicy | undefined {
+    return this.shadowPolicy;
+  }
+
+  /** setShadow decides every later request under `policy` too, changing nothing (undefined: no shadow). */
+  setShadow(policy: LoadedPolicy | undefined): void {
+    this.shadowPolicy = policy === undefined ? undefined : new ShadowPolicy(policy, this.options.clock);
   }
 
   private quota(limits: ProcessLimits): TreeQuota {

@@ -63,6 +63,8 @@ export interface Decision {
   readonly approvalTimeoutMs?: number;
   /** The errno a deny answers (default EACCES): EPERM for a process the caller may not signal, as kill(2) says; EAGAIN while a circuit breaker is open; EIO when limits the cluster counts cannot be read. */
   readonly errno?: 'EPERM' | 'EAGAIN' | 'EIO';
+  /** How the shadow policy decided otherwise (kernel/policy/shadow.ts): recorded after the decision, changes nothing. */
+  readonly shadow?: string;
 }
 
 /** CallEnd is what an executed call came to, for the checks after it. */
@@ -105,9 +107,9 @@ export interface SyscallRecord {
   readonly args?: Readonly<Record<string, unknown>>;
 }
 
-/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; a sum of refusals (limit); an intent contract broken after a call (contract); or news of the log itself (log: a copy of it that was lost). */
+/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; a sum of refusals (limit); an intent contract broken after a call (contract); a shadow policy that decided a call otherwise (shadow); or news of the log itself (log: a copy of it that was lost). */
 export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit' | 'log' | 'contract';
+  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit' | 'log' | 'contract' | 'shadow';
   readonly pid: number;
   readonly agentId: string;
   readonly detail: string;

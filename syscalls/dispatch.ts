@@ -358,9 +358,19 @@ function recorded(asked: Asked, decision: Decision): Reply {
       args: asked.args,
     });
     if (asked.span !== undefined) describeDecision(asked.span, request, decision, seq);
+    if (decision.shadow !== undefined) recordShadow(services, ctx, seq, decision.shadow);
     return ON_EFFECT[decision.effect]({ ...asked, decision, seq });
   } catch (err) {
     return fault(err);
+  }
+}
+
+/** recordShadow records how the shadow policy decided the call of record `of` otherwise; it changes nothing, so a log that cannot take it does not fail the call. */
+function recordShadow(services: KernelServices, ctx: SyscallContext, of: number, detail: string): void {
+  try {
+    services.recorder.record({ type: 'shadow', pid: ctx.pid, agentId: ctx.agentId, detail: `record ${of}: ${detail}` });
+  } catch {
+    // the decision stands; the log's own problem says why this record is missing
   }
 }
 

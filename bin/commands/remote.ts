@@ -259,6 +259,65 @@ export const policySet = (o: ConnectOptions, file: string) =>
     }
   });
 
+/** columns lines up `rows` (the first is the header, bold). */
+function columns(rows: readonly (readonly string[])[]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r, row) => r.map((cell, i) => (row === 0 ? paint('bold', cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+/** refusedPolicy turns a 400 (a policy that does not load) into one line and status 2; anything else goes on. */
+function refusedPolicy(what: string, err: unknown): number {
+  if (err instanceof AgentdError && err.status === 400) {
+    process.stderr.write(`agentctl: ${what} refused: ${err.message}\n`);
+    return 2;
+  }
+  throw err;
+}
+
+export const shadowSet = (o: ConnectOptions, file: string) =>
+  remote(o, async (c) => {
+    try {
+      const r = await c.setShadow(readInput(file), file);
+      out(o.json ? JSON.stringify(r) : `shadow policy set: ${r.version} (the policy in force stays ${r.enforced})`);
+    } catch (err) {
+      return refusedPolicy('shadow policy', err);
+    }
+  });
+
+export const shadowGet = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const s = await c.shadow();
+    if (o.json) return out(JSON.stringify(s));
+    process.stdout.write(`# shadow ${s.version} since ${new Date(s.since).toISOString()}: ${s.decisions} decisions, ${s.disagreements} disagreements with ${s.enforced}\n${s.source}${s.source.endsWith('\n') ? '' : '\n'}`);
+  });
+
+export const shadowDiff = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const d = await c.shadowDiff();
+    if (o.json) return out(JSON.stringify(d));
+    out(`shadow ${d.version} vs ${d.enforced}: ${d.disagreements} of ${d.decisions} decisions differ`);
+    if (d.groups.length > 0) {
+      out('');
+      for (const line of columns([['COUNT', 'DIRECTION', 'IN FORCE', 'SHADOW'], ...d.groups.map((g) => [String(g.count), g.direction, g.enforcedRule, g.shadowRule])])) out(line);
+    }
+    if (d.recent.length > 0) {
+      out('\nmost recent:');
+      for (const r of d.recent.slice(-10)) out(`  ${new Date(r.at).toISOString()} ${r.agentId} ${r.syscall}${r.tool ? ` ${r.tool}` : ''}${r.path ? ` ${r.path}` : ''}: ${r.enforced.effect} (${r.enforced.rule}) -> ${r.shadow.effect} (${r.shadow.rule})`);
+    }
+  });
+
+export const shadowPromote = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const r = await c.promoteShadow();
+    out(o.json ? JSON.stringify(r) : `shadow promoted: policy replaced: ${r.previous} -> ${r.version}`);
+  });
+
+export const shadowClear = (o: ConnectOptions) =>
+  remote(o, async (c) => {
+    const r = await c.clearShadow();
+    out(o.json ? JSON.stringify(r) : `shadow policy ${r.version} cleared after ${r.decisions} decisions, ${r.disagreements} disagreements`);
+  });
+
 export const vfsLs = (o: ConnectOptions, pid: string, path: string | undefined) =>
   remote(o, async (c) => {
     const r = await c.ls(Number(pid), path ?? '.');

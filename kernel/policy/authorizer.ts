@@ -10,6 +10,7 @@ import { BREAKER_RULE, type AccessRequest, type Authorizer, type Breach, type Ca
 import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
 import { contractRule, type PolicyEngine } from './engine.ts';
+import { describeDisagreement, type ShadowPolicy } from './shadow.ts';
 import type { PolicyRequest } from './request.ts';
 
 function capabilityDenial(request: AccessRequest): Decision | undefined {
@@ -82,22 +83,31 @@ function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => num
   };
 }
 
+/** What the authorizer reads besides the policy; each absent one is neutral (full trust, no breakers, autonomy full, no shadow). */
+export interface AuthorizerSources {
+  /** An agent's trust score (kernel/trust.ts), which rules may match on. */
+  readonly trust?: (agentId: string) => number;
+  /** An agent's circuit breakers (kernel/breakers.ts). */
+  readonly breakers?: BreakerCheck;
+  /** An agent's autonomy level (kernel/autonomy.ts). */
+  readonly autonomy?: (agentId: string) => Autonomy;
+  /** The shadow policy, if one is set (kernel/policy/shadow.ts). */
+  readonly shadow?: () => ShadowPolicy | undefined;
+}
+
 export class PolicyAuthorizer implements Authorizer {
   readonly engine: PolicyEngine;
   private readonly trust: (agentId: string) => number;
   private readonly breakers: BreakerCheck;
   private readonly autonomy: (agentId: string) => Autonomy;
+  private readonly shadow: () => ShadowPolicy | undefined;
 
-  /**
-   * `trust` answers an agent's trust score (kernel/trust.ts), which rules
-   * may match on; `breakers` its circuit breakers (kernel/breakers.ts);
-   * `autonomy` its autonomy level (kernel/autonomy.ts).
-   */
-  constructor(engine: PolicyEngine, trust: (agentId: string) => number = () => 1000, breakers: BreakerCheck = () => undefined, autonomy: (agentId: string) => Autonomy = () => 'full') {
+  constructor(engine: PolicyEngine, sources: AuthorizerSources = {}) {
     this.engine = engine;
-    this.trust = trust;
-    this.breakers = breakers;
-    this.autonomy = autonomy;
+    this.trust = sources.trust ?? (() => 1000);
+    this.breakers = sources.breakers ?? (() => undefined);
+    this.autonomy = sources.autonomy ?? (() => 'full');
+    this.shadow = sources.shadow ?? (() => undefined);
   }
 
   /**
@@ -113,11 +123,19 @@ export class PolicyAuthorizer implements Authorizer {
     if (early !== undefined) return early;
     const policyRequest = toPolicyRequest(request, this.trust);
     const unmet = this.engine.precondition(policyRequest);
-    if (unmet !== undefined) return unmet;
+    if (unmet !== undefined) return this.shadowed(policyRequest, unmet, unmet);
     const decision = this.engine.decide(policyRequest);
     // Limits the cluster counts: the decision stands once its store agrees (one round trip).
-    if (decision.shared !== undefined) return this.engine.settle(decision, request.agentId).then((final) => supervised(request, level, final, this.engine.approvalTimeoutMs));
-    return supervised(request, level, decision, this.engine.approvalTimeoutMs);
+    if (decision.shared !== undefined) return this.engine.settle(decision, request.agentId).then((final) => this.shadowed(policyRequest, final, supervised(request, level, final, this.engine.approvalTimeoutMs)));
+    return this.shadowed(policyRequest, decision, supervised(request, level, decision, this.engine.approvalTimeoutMs));
+  }
+
+  /** shadowed decides the request under the shadow policy too, if one is set: a disagreement with the policy's decision rides on the final one, to be recorded. */
+  private shadowed(request: PolicyRequest, policy: Decision, final: Decision): Decision {
+    const shadow = this.shadow();
+    if (shadow === undefined) return final;
+    const disagreement = shadow.compare(request, policy);
+    return disagreement === undefined ? final : { ...final, shadow: describeDisagreement(disagreement, shadow.version) };
   }
 
   check(request: AccessRequest): Decision {

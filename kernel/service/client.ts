@@ -92,6 +92,23 @@ function query(filter: object): string {
   return text ? `?${text}` : '';
 }
 
+/** ShadowStatus is the shadow policy beside the policy in force (GET /v1/policy/shadow). */
+export interface ShadowStatus {
+  readonly version: string;
+  readonly file: string;
+  readonly since: number;
+  readonly decisions: number;
+  readonly disagreements: number;
+  readonly enforced: string;
+  readonly source: string;
+}
+
+/** ShadowDiff is how the shadow would have decided otherwise (GET /v1/policy/shadow/diff). */
+export interface ShadowDiff extends Omit<ShadowStatus, 'source'> {
+  readonly groups: readonly { readonly direction: string; readonly enforcedRule: string; readonly shadowRule: string; readonly count: number }[];
+  readonly recent: readonly { readonly at: number; readonly agentId: string; readonly syscall: string; readonly tool?: string; readonly path?: string; readonly enforced: { effect: string; rule: string }; readonly shadow: { effect: string; rule: string; reason: string } }[];
+}
+
 export class AgentdClient {
   readonly url: string;
   private readonly token: string;
@@ -194,6 +211,21 @@ export class AgentdClient {
   }
   setPolicy(source: string, filename?: string): Promise<{ ok: boolean; version: string; previous: string }> {
     return this.request('PUT', '/v1/policy', { source, ...(filename ? { filename } : {}) });
+  }
+  shadow(): Promise<ShadowStatus> {
+    return this.request('GET', '/v1/policy/shadow');
+  }
+  setShadow(source: string, filename?: string): Promise<{ ok: boolean; version: string; enforced: string }> {
+    return this.request('PUT', '/v1/policy/shadow', { source, ...(filename ? { filename } : {}) });
+  }
+  shadowDiff(): Promise<ShadowDiff> {
+    return this.request('GET', '/v1/policy/shadow/diff');
+  }
+  promoteShadow(): Promise<{ ok: boolean; version: string; previous: string }> {
+    return this.request('POST', '/v1/policy/shadow/promote');
+  }
+  clearShadow(): Promise<{ ok: boolean; version: string; decisions: number; disagreements: number }> {
+    return this.request('DELETE', '/v1/policy/shadow');
   }
   evaluate(request: EvaluateRequest): Promise<EvaluateResponse> {
     return this.request('POST', '/v1/evaluate', request);

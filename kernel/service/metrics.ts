@@ -60,6 +60,35 @@ export class Metrics {
     );
     this.registry.registerMetric(
       new Gauge({
+        name: 'agentk_shadow_decisions',
+        help: 'Decisions also made under the shadow policy since it was set (absent: no shadow)',
+        labelNames: ['shadow'] as const,
+        registers: [],
+        collect() {
+          this.reset();
+          const shadow = kernel.shadow?.summary();
+          if (shadow !== undefined) this.set({ shadow: shadow.version }, shadow.decisions);
+        },
+      }),
+    );
+    this.registry.registerMetric(
+      new Gauge({
+        name: 'agentk_shadow_disagreements',
+        help: 'Decisions the shadow policy made otherwise since it was set, by direction (in force -> shadow, e.g. allow->deny)',
+        labelNames: ['shadow', 'direction'] as const,
+        registers: [],
+        collect() {
+          this.reset();
+          const shadow = kernel.shadow?.summary();
+          if (shadow === undefined) return;
+          const by = new Map<string, number>();
+          for (const g of shadow.groups) by.set(g.direction, (by.get(g.direction) ?? 0) + g.count);
+          for (const [direction, count] of by) this.set({ shadow: shadow.version, direction }, count);
+        },
+      }),
+    );
+    this.registry.registerMetric(
+      new Gauge({
         name: 'agentk_breakers_open',
         help: 'Circuit breakers open (1) or half-open (0.5), by agent and tool: its calls of the tool are refused until the cool-down',
         labelNames: ['agent', 'key'] as const,

@@ -22,6 +22,7 @@ import { evaluateRoutes } from './routes/evaluate.ts';
 import { fleetRoutes } from './routes/fleet.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { policyRoutes } from './routes/policy.ts';
+import { shadowRoutes } from './routes/shadow.ts';
 import { principalRoutes } from './routes/principals.ts';
 import { processRoutes } from './routes/processes.ts';
 import { toolRoutes } from './routes/tools.ts';
@@ -86,6 +87,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   approvalRoutes(app, ctx);
   decisionRoutes(app, ctx);
   policyRoutes(app, ctx);
+  shadowRoutes(app, ctx);
   vfsRoutes(app, ctx);
   evaluateRoutes(app, ctx);
   clusterRoutes(app, ctx);

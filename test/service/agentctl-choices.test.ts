@@ -28,6 +28,6 @@ describe.concurrent('agentctl option values', { timeout: 60_000 }, () => {
     expect(decision.stderr).toContain('Allowed choices are allow, deny, require_approval.');
     const type = await agentctl(undefined, 'audit', 'show', 'no-such-file.jsonl', '--type', 'syscalls');
     expect(type).toMatchObject({ status: 1, stdout: '' });
-    expect(type.stderr).toContain('Allowed choices are syscall, spawn, exit, signal, approval, checkpoint, policy, auth, limit, log, outcome, contract.');
+    expect(type.stderr).toContain('Allowed choices are syscall, spawn, exit, signal, approval, checkpoint, policy, auth, limit, log, outcome, contract, shadow.');
   });
 });

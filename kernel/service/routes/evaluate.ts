@@ -16,6 +16,8 @@ import { grantDigest } from '../grants.ts';
 import { autonomyDenial, supervised } from '../../policy/authorizer.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
 import type { PolicyRequest } from '../../policy/request.ts';
+import { describeDisagreement } from '../../policy/shadow.ts';
+import type { Autonomy } from '../../autonomy.ts';
 
 const MAX_DEPTH = 32;
 
@@ -114,6 +116,21 @@ async function redeemed(ctx: ServiceContext, id: string, digest: string, agentId
     : { effect: 'deny', rule: GRANT_RULE, reason: verdict.why, policyVersion };
 }
 
+/**
+ * decided is the policy's part for a request from outside the kernel, in the
+ * kernel's order: the contracts' pre-conditions, the policy (limits counted by
+ * the cluster settled, risk escalation), the autonomy level's question; and
+ * the shadow policy beside it, changing nothing.
+ */
+async function decided(ctx: ServiceContext, asked: PolicyRequest, level: Autonomy): Promise<Decision> {
+  const { engine } = ctx.kernel;
+  const policy = engine.precondition(asked) ?? (await engine.settle(engine.decide(asked), asked.agentId));
+  const final = supervised({ agentId: asked.agentId, access: asked.access ?? 'none' }, level, policy, engine.approvalTimeoutMs);
+  const shadow = ctx.kernel.shadow;
+  const disagreement = shadow?.compare(asked, policy);
+  return disagreement === undefined ? final : { ...final, shadow: describeDisagreement(disagreement, shadow!.version) };
+}
+
 /** unrecorded answers 503 when the decision could not be written to the log (a full disk): no decision without its record. */
 function unrecorded(reply: FastifyReply, err: unknown): FastifyReply {
   const errno = err instanceof KernelError ? err.errno : 'EIO';
@@ -155,10 +172,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         trust: kernel.trust.score(agent.id),
       };
       // The order of the kernel's own calls: autonomy, the contracts' pre-conditions, the policy (with shared limits and risk escalation).
-      const decision =
-        body.approval_id !== undefined
-          ? await redeemed(ctx, body.approval_id, digestOf(), agent.id)
-          : (autonomyDenial(held, level) ?? kernel.engine.precondition(asked) ?? supervised(held, level, await kernel.engine.settle(kernel.engine.decide(asked), agent.id), kernel.engine.approvalTimeoutMs));
+      const decision = body.approval_id !== undefined ? await redeemed(ctx, body.approval_id, digestOf(), agent.id) : (autonomyDenial(held, level) ?? (await decided(ctx, asked, level)));
       if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
       let seq: number;
       try {
@@ -198,6 +212,13 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         ctx.grants.open(question.id, digest, agent.id);
         // Nobody waits for the answer in the kernel (the agent outside polls for it): it is recorded here when it comes.
         void question.answer.then((answer) => recordAnswer(ctx, agent.id, body.action, question.id, answer));
+      }
+      if (decision.shadow !== undefined) {
+        try {
+          log.record({ type: 'shadow', pid: 0, agentId: agent.id, detail: `record ${seq}: ${decision.shadow}` });
+        } catch {
+          // the decision stands: the shadow changes nothing
+        }
       }
       if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
       try {

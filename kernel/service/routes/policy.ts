@@ -1,11 +1,11 @@
 /** Policy: read, validate, replace (hot reload that keeps the old policy if the new one is invalid). */
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../../syscalls/errno.ts';
-import { parsePolicy, PolicyError } from '../../policy/load.ts';
+import { parsePolicy, PolicyError, type LoadedPolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 
-const SOURCE_BODY = {
+export const SOURCE_BODY = {
   type: 'object',
   required: ['source'],
   additionalProperties: false,
@@ -13,18 +13,18 @@ const SOURCE_BODY = {
 } as const;
 
 /** A refused policy names where it went wrong, and (on replace) the version that stays in force. */
-const POLICY_PROBLEM = {
+export const POLICY_PROBLEM = {
   type: 'object',
   properties: { ...PROBLEM.properties, ok: { type: 'boolean' }, kept: { type: 'string' }, line: { type: 'integer' }, column: { type: 'integer' }, field: { type: 'string' } },
   required: ['error'],
 } as const;
 
-interface SourceBody {
+export interface SourceBody {
   source: string;
   filename?: string;
 }
 
-function problem(err: unknown): { error: string; line?: number; column?: number; field?: string } {
+export function problem(err: unknown): { error: string; line?: number; column?: number; field?: string } {
   if (err instanceof PolicyError) return { error: err.message, line: err.line, column: err.column, field: err.field };
   return { error: err instanceof Error ? err.message : String(err) };
 }
@@ -55,15 +55,27 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     } catch (err) {
       return reply.code(400).send({ ok: false, kept: engine.version, ...problem(err) });
     }
-    const previous = engine.version;
-    try {
-      // In a cluster the policy is stored in Redis first and every node installs it; while Redis is away no node changes policy.
-      await ctx.cluster?.publishPolicy(policy);
-    } catch (err) {
-      return reply.code(503).send({ ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
-    }
-    ctx.kernel.replacePolicy(policy);
-    ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced: ${previous} -> ${policy.version}`, policyVersion: policy.version });
-    return { ok: true, version: policy.version, previous };
+    const installed = await installPolicy(ctx, policy, 'policy replaced');
+    return installed.ok ? installed : reply.code(503).send(installed);
   });
+}
+
+export type Installed = { ok: true; version: string; previous: string } | { ok: false; kept: string; error: string; errno?: string };
+
+/**
+ * installPolicy puts a validated policy in force, recorded (`how`: what the
+ * record says happened). In a cluster the policy is stored in Redis first
+ * and every node installs it; while Redis is away no node changes policy.
+ */
+export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, how: string): Promise<Installed> {
+  const engine = ctx.kernel.engine;
+  const previous = engine.version;
+  try {
+    await ctx.cluster?.publishPolicy(policy);
+  } catch (err) {
+    return { ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) };
+  }
+  ctx.kernel.replacePolicy(policy);
+  ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version });
+  return { ok: true, version: policy.version, previous };
 }

@@ -1,0 +1,127 @@
+/**
+ * A shadow policy: a candidate policy that decides every request beside the
+ * policy in force without ever changing what happens. Each request is also
+ * decided under the shadow (its contracts' pre-conditions, then its rules,
+ * its own limit counters); when the shadow's effect differs from the
+ * policy in force's (allow, deny, require_approval), that disagreement is counted, kept among the recent ones
+ * and handed back to be recorded (its own record type, in the chain). An
+ * error in the shadow is a disagreement too (the shadow "denies"), never an
+ * error of the call. Operators read the summary (`agentctl policy shadow
+ * diff`) and promote the shadow through the normal replacement path.
+ */
+import { PolicyEngine } from './engine.ts';
+import type { LoadedPolicy } from './load.ts';
+import type { PolicyDecision, PolicyRequest } from './request.ts';
+import type { Effect } from './schema.ts';
+
+/** The most distinct (direction, rule, rule) groups counted; past it, new groups count under `other`. */
+const MAX_GROUPS = 1000;
+/** How many recent disagreements are kept, newest last. */
+const KEEP_RECENT = 100;
+
+export interface Disagreement {
+  readonly at: number;
+  readonly agentId: string;
+  readonly syscall: string;
+  readonly tool?: string;
+  readonly path?: string;
+  readonly enforced: { readonly effect: Effect; readonly rule: string };
+  readonly shadow: { readonly effect: Effect; readonly rule: string; readonly reason: string };
+}
+
+/** DisagreementGroup counts the disagreements of one kind: direction and both rules. */
+export interface DisagreementGroup {
+  /** `allow->deny`, `deny->allow`, `allow->require_approval`, … (in force → shadow). */
+  readonly direction: string;
+  readonly enforcedRule: string;
+  readonly shadowRule: string;
+  count: number;
+}
+
+export interface ShadowSummary {
+  readonly version: string;
+  readonly file: string;
+  readonly since: number;
+  readonly decisions: number;
+  readonly disagreements: number;
+  readonly groups: readonly DisagreementGroup[];
+  readonly recent: readonly Disagreement[];
+}
+
+/** describeDisagreement is the text of a shadow record. */
+export function describeDisagreement(d: Disagreement, version: string): string {
+  const what = `${d.syscall}${d.tool ? ` ${d.tool}` : ''}${d.path ? ` ${d.path}` : ''}`;
+  return `shadow ${version} would ${d.shadow.effect} ${what} by rule ${d.shadow.rule} where the policy in force gave ${d.enforced.effect} by rule ${d.enforced.rule}: ${d.shadow.reason}`;
+}
+
+export class ShadowPolicy {
+  readonly engine: PolicyEngine;
+  readonly since: number;
+  private readonly clock: () => number;
+  private decisions = 0;
+  private disagreements = 0;
+  private readonly groups = new Map<string, DisagreementGroup>();
+  private readonly recent: Disagreement[] = [];
+
+  constructor(policy: LoadedPolicy, clock: () => number = Date.now) {
+    this.engine = new PolicyEngine(policy, clock);
+    this.clock = clock;
+    this.since = clock();
+  }
+
+  get version(): string {
+    return this.engine.version;
+  }
+
+  /** decide is the shadow's own decision: pre-conditions, then the rules (counted against its own limits). */
+  private decide(request: PolicyRequest): PolicyDecision {
+    try {
+      return this.engine.precondition(request) ?? this.engine.decide(request);
+    } catch (err) {
+      return { effect: 'deny', rule: 'kernel.fail-closed', reason: `the shadow policy failed: ${err instanceof Error ? err.message : String(err)}`, policyVersion: this.engine.version };
+    }
+  }
+
+  /** compare decides `request` under the shadow; a different effect than `enforced` is a disagreement, counted and returned. */
+  compare(request: PolicyRequest, enforced: Pick<PolicyDecision, 'effect' | 'rule'>): Disagreement | undefined {
+    this.decisions++;
+    const shadow = this.decide(request);
+    // A decision changes when its effect does: the same effect by another rule (a renamed or reordered rule) is not a disagreement.
+    if (shadow.effect === enforced.effect) return undefined;
+    this.disagreements++;
+    const d: Disagreement = {
+      at: this.clock(),
+      agentId: request.agentId,
+      syscall: request.syscall,
+      ...(request.tool !== undefined ? { tool: request.tool } : {}),
+      ...(request.path !== undefined ? { path: request.path } : {}),
+      enforced: { effect: enforced.effect, rule: enforced.rule },
+      shadow: { effect: shadow.effect, rule: shadow.rule, reason: shadow.reason },
+    };
+    const direction = `${enforced.effect}->${shadow.effect}`;
+    const key = `${direction}\u0000${enforced.rule}\u0000${shadow.rule}`;
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      const full = this.groups.size >= MAX_GROUPS;
+      const at = full ? `${direction}\u0000other\u0000other` : key;
+      group = this.groups.get(at);
+      if (group === undefined) this.groups.set(at, (group = { direction, enforcedRule: full ? 'other' : enforced.rule, shadowRule: full ? 'other' : shadow.rule, count: 0 }));
+    }
+    group.count++;
+    this.recent.push(d);
+    if (this.recent.length > KEEP_RECENT) this.recent.shift();
+    return d;
+  }
+
+  summary(): ShadowSummary {
+    return {
+      version: this.engine.version,
+      file: this.engine.policy.file,
+      since: this.since,
+      decisions: this.decisions,
+      disagreements: this.disagreements,
+      groups: [...this.groups.values()].map((g) => ({ ...g })).toSorted((a, b) => b.count - a.count),
+      recent: [...this.recent],
+    };
+  }
+}

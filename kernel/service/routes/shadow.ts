@@ -1,0 +1,65 @@
+/**
+ * The shadow policy (kernel/policy/shadow.ts): set one beside the policy in
+ * force, read how it would have decided otherwise, promote it through the
+ * normal replacement path, or clear it. Setting, promoting and clearing are
+ * recorded; a shadow that does not load is refused (400, naming file, line
+ * and field) and changes nothing. One node's shadow: each node of a cluster
+ * has its own (set it through each node).
+ */
+import type { FastifyInstance } from 'fastify';
+import { parsePolicy } from '../../policy/load.ts';
+import type { ServiceContext } from '../context.ts';
+import { PROBLEM } from '../context.ts';
+import { installPolicy, POLICY_PROBLEM, problem, SOURCE_BODY, type SourceBody } from './policy.ts';
+
+const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set FILE)', errno: 'ENOENT' };
+
+export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  const { kernel, log } = ctx;
+  const recordPolicy = (detail: string, version: string) => log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: version });
+
+  app.get('/v1/policy/shadow', { schema: { summary: 'The shadow policy: version, file, since, decisions made under it and disagreements', response: { 404: PROBLEM } } }, (_req, reply) => {
+    const shadow = kernel.shadow;
+    if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
+    const { groups: _groups, recent: _recent, ...summary } = shadow.summary();
+    return { ...summary, source: shadow.engine.policy.source, enforced: kernel.engine.version };
+  });
+
+  app.put<{ Body: SourceBody }>('/v1/policy/shadow', { schema: { summary: 'Set the shadow policy: every decision is also made under it, changing nothing; an invalid one is refused', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, (req, reply) => {
+    let policy;
+    try {
+      policy = parsePolicy(req.body.source, req.body.filename ?? 'shadow.yaml');
+    } catch (err) {
+      return reply.code(400).send({ ok: false, ...problem(err) });
+    }
+    const previous = kernel.shadow?.version;
+    kernel.setShadow(policy);
+    recordPolicy(`shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`, kernel.engine.version);
+    return { ok: true, version: policy.version, enforced: kernel.engine.version };
+  });
+
+  app.get('/v1/policy/shadow/diff', { schema: { summary: 'How the shadow would have decided otherwise: counts by direction and rules, and the most recent disagreements', response: { 404: PROBLEM } } }, (_req, reply) => {
+    const shadow = kernel.shadow;
+    if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
+    return { ...shadow.summary(), enforced: kernel.engine.version };
+  });
+
+  app.post('/v1/policy/shadow/promote', { schema: { summary: 'Make the shadow the policy in force (the normal replacement; in a cluster, on every node) and clear it', response: { 404: PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
+    const shadow = kernel.shadow;
+    if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
+    const { decisions, disagreements } = shadow.summary();
+    const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
+    if (!installed.ok) return reply.code(503).send(installed);
+    kernel.setShadow(undefined);
+    return installed;
+  });
+
+  app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy', response: { 404: PROBLEM } } }, (_req, reply) => {
+    const shadow = kernel.shadow;
+    if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
+    const { decisions, disagreements } = shadow.summary();
+    kernel.setShadow(undefined);
+    recordPolicy(`shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`, kernel.engine.version);
+    return { ok: true, version: shadow.version, decisions, disagreements };
+  });
+}
