@@ -17,6 +17,7 @@
 import { Breakers } from '../kernel/breakers.ts';
 import { PolicyEngine } from '../kernel/policy/engine.ts';
 import { parsePolicy } from '../kernel/policy/load.ts';
+import { ShadowPolicy } from '../kernel/policy/shadow.ts';
 import { TrustScores } from '../kernel/trust.ts';
 import type { PolicyDecision, PolicyRequest } from '../kernel/policy/request.ts';
 import { AgtPeer, CedarPeer, type Outcome } from './policy-peers.ts';
@@ -111,6 +112,17 @@ function governedPolicy(): PolicyEngine {
   return new PolicyEngine(parsePolicy(JSON.stringify(governed), 'bench-1000-rules-governed.json'));
 }
 
+/** timeShadowed is timeOurs with a shadow policy: each decision is also made under `shadow` and compared, as the authorizer does. */
+function timeShadowed(engine: PolicyEngine, shadow: ShadowPolicy, window: readonly Prepared[], ms = OURS_MS): number {
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  do {
+    for (const r of window) shadow.compare(r.ours, engine.decide(r.ours), engine.policy);
+    n += window.length;
+  } while (elapsedNs(t0) < ms * 1e6);
+  return elapsedNs(t0) / n;
+}
+
 function timeOurs(engine: PolicyEngine, window: readonly Prepared[], ms = OURS_MS): number {
   let n = 0;
   const t0 = process.hrtime.bigint();
@@ -163,6 +175,11 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
     breakers.failed(requests[i]!.ours.agentId, 'SYS_OPEN');
   }
   timeGoverned(governedEngine, trust, breakers, requests);
+  // The same decisions with a shadow policy beside (the benchmark policy with one rule of its own, first: few disagreements).
+  const shadow = new ShadowPolicy(parsePolicy(JSON.stringify({ ...pdlDocument(ruleSpecs()), rules: [{ id: 'shadow-no-dd', effect: 'deny', syscalls: ['SYS_EXEC'], tools: ['shell.run'], args: [{ arg: 'cmd', glob: 'dd *' }] }, ...pdlDocument(ruleSpecs()).rules] }), 'bench-shadow.json'));
+  timeShadowed(engines.ours, shadow, requests);
+  const shadowed: number[] = [];
+  const shadowRatio: number[] = [];
   const governed: number[] = [];
   const ours: number[] = [];
   const cedar: number[] = [];
@@ -173,6 +190,9 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
     const from = (r * WINDOW) % (requests.length - WINDOW);
     const window = requests.slice(from, from + WINDOW);
     const o = timeOurs(engines.ours, window);
+    const withShadow = timeShadowed(engines.ours, shadow, window);
+    shadowed.push(withShadow);
+    shadowRatio.push(withShadow / o);
     governed.push(timeGoverned(governedEngine, trust, breakers, window));
     const c = timeEach(window, decideCedar);
     const a = timeEach(window, decideAgt);
@@ -190,6 +210,8 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
   return [
     { key: 'policy_eval_1000_rules_ns', value: median(ours), unit: 'ns', target: { op: '<=', bound: 1000 }, note: `${spread(ours)} over ${windows}; checked set: ${mix}; by kind: ${classes}` },
     { key: 'policy_eval_1000_rules_trust_breakers_ns', value: median(governed), unit: 'ns', target: { op: '<=', bound: 1000 }, note: `the same windows, same rounds, with trust, circuit breakers and contracts on (a trust rule added, defaults.breaker and escalate_risk set, a CEL pre-condition on http.request; each decision reads the agent's score, asks its breaker and checks contracts first): ${spread(governed)}; without them ${median(ours).toFixed(0)} ns` },
+    { key: 'policy_eval_1000_rules_shadow_ns', value: median(shadowed), unit: 'ns', note: `the same windows with a shadow policy beside (the benchmark policy and one rule more; each decision also made under it and compared): ${spread(shadowed)}` },
+    { key: 'shadow_overhead_ratio', value: median(shadowRatio), unit: 'x', target: { op: '<=', bound: 1.5 }, note: `decision with a shadow ÷ without, median of per-round ratios, ${spread(shadowRatio, 2)}; a shadow of the same size is a second decision (a ratio of ~2 is its cost, not overhead around it)` },
     { key: 'cedar_wasm_1000_rules_ns', value: median(cedar), unit: 'ns', note: `${spread(cedar)}; statefulIsAuthorized, preparsed policy set, entities prebuilt` },
     { key: 'cedar_over_ours', value: median(cedarRatio), unit: 'x', target: { op: '>=', bound: 100 }, note: `median of per-round ratios, ${spread(cedarRatio, 1)}` },
     { key: 'agt_policy_1000_rules_ns', value: median(agt), unit: 'ns', note: `${spread(agt)}; PolicyEngine.evaluatePolicy, deny-overrides` },
@@ -199,7 +221,7 @@ async function measureEngines({ rounds, log }: BenchOptions): Promise<Figure[]> 
   ];
 }
 
-const ENGINE_KEYS = ['policy_eval_1000_rules_ns', 'policy_eval_1000_rules_trust_breakers_ns', 'cedar_wasm_1000_rules_ns', 'cedar_over_ours', 'agt_policy_1000_rules_ns', 'agt_over_ours', 'policy_equivalence_checked', 'policy_equivalence_mismatches'];
+const ENGINE_KEYS = ['policy_eval_1000_rules_ns', 'policy_eval_1000_rules_trust_breakers_ns', 'policy_eval_1000_rules_shadow_ns', 'shadow_overhead_ratio', 'cedar_wasm_1000_rules_ns', 'cedar_over_ours', 'agt_policy_1000_rules_ns', 'agt_over_ours', 'policy_equivalence_checked', 'policy_equivalence_mismatches'];
 
 export const policyBench: Bench = {
   name: 'policy',

@@ -134,7 +134,7 @@ export class PolicyAuthorizer implements Authorizer {
   private shadowed(request: PolicyRequest, policy: Decision, final: Decision): Decision {
     const shadow = this.shadow();
     if (shadow === undefined) return final;
-    const disagreement = shadow.compare(request, policy);
+    const disagreement = shadow.compare(request, policy, this.engine.policy);
     return disagreement === undefined ? final : { ...final, shadow: describeDisagreement(disagreement, shadow.version) };
   }
 

@@ -8,11 +8,23 @@
  * error in the shadow is a disagreement too (the shadow "denies"), never an
  * error of the call. Operators read the summary (`agentctl policy shadow
  * diff`) and promote the shadow through the normal replacement path.
+ *
+ * What it costs: a request's effect depends only on which rules match it
+ * (deny over require_approval over allow; limits and flows per rule), so
+ * when the two policies differ only in some rules, a request none of those
+ * rules matches gets the same effect from both, and the shadow skips it. The
+ * delta (rules in one policy and not the other, and every rule with limits,
+ * whose counters are each engine's own) is compiled like a policy; each
+ * request pays a match against it, and the full shadow decision only when
+ * it touches a rule that changed. When anything besides the rules differs
+ * (defaults, contracts), every request is decided under both.
  */
+import { canonicalJson } from '../canonical-json.ts';
+import { compilePolicy, type CompiledPolicy } from './compile.ts';
 import { PolicyEngine } from './engine.ts';
 import type { LoadedPolicy } from './load.ts';
 import type { PolicyDecision, PolicyRequest } from './request.ts';
-import type { Effect } from './schema.ts';
+import type { Effect, PolicyDocument } from './schema.ts';
 
 /** The most distinct (direction, rule, rule) groups counted; past it, new groups count under `other`. */
 const MAX_GROUPS = 1000;
@@ -54,10 +66,54 @@ export function describeDisagreement(d: Disagreement, version: string): string {
   return `shadow ${version} would ${d.shadow.effect} ${what} by rule ${d.shadow.rule} where the policy in force gave ${d.enforced.effect} by rule ${d.enforced.rule}: ${d.shadow.reason}`;
 }
 
+/**
+ * deltaOf compiles the rules in which `shadow` differs from `enforced` (by
+ * content, as a multiset) and every rule with limits; undefined when
+ * anything besides the rules differs, so that every request needs both.
+ */
+export function deltaOf(enforced: LoadedPolicy, shadow: LoadedPolicy): CompiledPolicy | undefined {
+  const { rules: _a, name: _an, description: _ad, ...restA } = enforced.document;
+  const { rules: _b, name: _bn, description: _bd, ...restB } = shadow.document;
+  if (canonicalJson(restA) !== canonicalJson(restB)) return undefined;
+  const counts = new Map<string, number>();
+  for (const rule of enforced.document.rules) {
+    const key = canonicalJson(rule);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  const delta: PolicyDocument['rules'] = [];
+  for (const rule of shadow.document.rules) {
+    const key = canonicalJson(rule);
+    const left = counts.get(key) ?? 0;
+    if (left > 0 && rule.limits === undefined) counts.set(key, left - 1);
+    else delta.push({ ...rule, id: `shadow:${delta.length}:${rule.id}` });
+  }
+  for (const rule of enforced.document.rules) {
+    const key = canonicalJson(rule);
+    const left = counts.get(key) ?? 0;
+    if (left > 0 || rule.limits !== undefined) {
+      if (left > 0) counts.set(key, left - 1);
+      delta.push({ ...rule, id: `enforced:${delta.length}:${rule.id}` });
+    }
+  }
+  return compilePolicy({ version: 1, rules: delta }, `delta:${enforced.version}:${shadow.version}`);
+}
+
+/** touches says whether a rule of `delta` can match `request` (a match too costly to finish counts as one). */
+function touches(delta: CompiledPolicy, request: PolicyRequest, now: number): boolean {
+  try {
+    return delta.candidates(request).some((rule) => rule.conditions.every((c) => c.test(request, now)));
+  } catch {
+    return true;
+  }
+}
+
 export class ShadowPolicy {
   readonly engine: PolicyEngine;
   readonly since: number;
   private readonly clock: () => number;
+  /** The delta against the policy in force of `deltaFor` (recomputed when that policy is replaced). */
+  private delta: CompiledPolicy | undefined;
+  private deltaFor: string | undefined;
   private decisions = 0;
   private disagreements = 0;
   private readonly groups = new Map<string, DisagreementGroup>();
@@ -82,9 +138,20 @@ export class ShadowPolicy {
     }
   }
 
-  /** compare decides `request` under the shadow; a different effect than `enforced` is a disagreement, counted and returned. */
-  compare(request: PolicyRequest, enforced: Pick<PolicyDecision, 'effect' | 'rule'>): Disagreement | undefined {
+  /**
+   * compare decides `request` under the shadow (unless no changed rule can
+   * match it: see deltaOf); a different effect than `enforced`, the decision
+   * of `policy` in force, is a disagreement, counted and returned.
+   */
+  compare(request: PolicyRequest, enforced: Pick<PolicyDecision, 'effect' | 'rule'>, policy?: LoadedPolicy): Disagreement | undefined {
     this.decisions++;
+    if (policy !== undefined) {
+      if (this.deltaFor !== policy.version) {
+        this.delta = deltaOf(policy, this.engine.policy);
+        this.deltaFor = policy.version;
+      }
+      if (this.delta !== undefined && !touches(this.delta, request, this.clock())) return undefined;
+    }
     const shadow = this.decide(request);
     // A decision changes when its effect does: the same effect by another rule (a renamed or reordered rule) is not a disagreement.
     if (shadow.effect === enforced.effect) return undefined;

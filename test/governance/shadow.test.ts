@@ -10,6 +10,9 @@ import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
+import { PolicyEngine } from '../../kernel/policy/engine.ts';
+import { ShadowPolicy } from '../../kernel/policy/shadow.ts';
+import type { PolicyRequest } from '../../kernel/policy/request.ts';
 
 const SELF = '  - { id: self, effect: allow, syscalls: [SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_GETPID, SYS_EXIT, SYS_STAT, SYS_MKDIR] }\n';
 const IN_FORCE = parsePolicy(`version: 1\nrules:\n${SELF}  - { id: own-files, effect: allow, syscalls: [SYS_OPEN, SYS_UNLINK], paths: ["/agent/\${agent}/**"] }\n  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now] }\n`, 'in-force.yaml');
@@ -77,6 +80,86 @@ describe('a shadow policy', () => {
       expect((kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'shadow')).toEqual([]);
     } finally {
       await kernel.shutdown();
+    }
+  });
+});
+
+/** A seeded PRNG, so a failure can be replayed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** RULES: the pool policies are drawn from (paths, tools, labels, arguments, limits, flows of every kind the index files by). */
+const POOL = [
+  '{ effect: allow, syscalls: [SYS_OPEN], paths: ["/agent/${agent}/**"] }',
+  '{ effect: deny, syscalls: [SYS_OPEN], paths: ["/agent/*/mem/secret/**"] }',
+  '{ effect: require_approval, syscalls: [SYS_UNLINK], paths: ["/agent/${agent}/mem/**"] }',
+  '{ effect: allow, syscalls: [SYS_UNLINK], paths: ["/shared/**"], access: [write] }',
+  '{ effect: allow, syscalls: [SYS_EXEC], tools: [http.get], args: [{ arg: url, glob: "https://api.example.com/**" }] }',
+  '{ effect: deny, syscalls: [SYS_EXEC], tools: [http.get], args: [{ arg: url, glob: "https://evil.example.net/**" }] }',
+  '{ effect: allow, syscalls: [SYS_EXEC], tools: [shell.run], args: [{ arg: cmd, regex: "^git (status|log)( |$)" }] }',
+  '{ effect: deny, syscalls: [SYS_EXEC], tools: [shell.run], args: [{ arg: cmd, regex: "^rm( |$)" }] }',
+  '{ effect: allow, syscalls: [SYS_EXEC], labels: { team: red } }',
+  '{ effect: deny, labels: { quarantine: "yes" } }',
+  '{ effect: allow, syscalls: [SYS_EXEC], tools: [time.now], limits: { max_calls: 3 } }',
+  '{ effect: allow, syscalls: [SYS_EXEC], tools: [http.get], limits: { rate: { count: 2, per: hour } } }',
+  '{ effect: require_approval, syscalls: [SYS_EXEC], tools: [shell.run], labels: { team: blue } }',
+  '{ effect: allow, agents: [ada], syscalls: [SYS_OPEN, SYS_UNLINK] }',
+  '{ effect: deny, agents: [eve] }',
+  '{ effect: allow, syscalls: [SYS_EXEC], tools: [shell.run], allow_flows: [vfs-to-exec] }',
+  '{ effect: allow, syscalls: ["*"], access: [read] }',
+];
+
+function policyOf(indexes: readonly number[], name: string) {
+  return parsePolicy(`version: 1\nrules:\n${indexes.map((i, n) => `  - { id: r${n}-${i}, ${POOL[i]!.slice(2)}`).join('\n')}\n`, name);
+}
+
+function requestOf(rand: () => number): PolicyRequest {
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const agentId = pick(['ada', 'bob', 'eve']);
+  const labels = { team: pick(['red', 'blue', 'green']), ...(rand() < 0.1 ? { quarantine: 'yes' } : {}) };
+  const kind = rand();
+  if (kind < 0.4) {
+    const syscall = pick(['SYS_OPEN', 'SYS_UNLINK']);
+    const path = pick([`/agent/${agentId}/mem/a.txt`, `/agent/${agentId}/mem/secret/k`, '/agent/bob/mem/x', '/shared/data/y', `/agent/${agentId}/notes`]);
+    return { agentId, labels, syscall, access: rand() < 0.5 ? 'read' : 'write', path, args: { path } };
+  }
+  const tool = pick(['http.get', 'shell.run', 'time.now']);
+  const args = tool === 'http.get' ? { url: pick(['https://api.example.com/v1', 'https://evil.example.net/x', 'https://other.org/']) } : tool === 'shell.run' ? { cmd: pick(['git status', 'git push', 'rm -rf /', 'ls']) } : {};
+  return { agentId, labels, syscall: 'SYS_EXEC', access: 'write', tool, args, ...(tool === 'shell.run' && rand() < 0.3 ? { flows: ['vfs-to-exec'] } : {}) };
+}
+
+describe('the shadow skips only requests no changed rule can match', () => {
+  it('over many random policy changes and requests, skipping gives exactly the disagreements of deciding every request under both', () => {
+    const rand = random(20261202);
+    for (let round = 0; round < 60; round++) {
+      const a = Array.from({ length: 4 + Math.floor(rand() * 10) }, () => Math.floor(rand() * POOL.length));
+      const b = [...a];
+      for (let m = 0; m < 1 + Math.floor(rand() * 3); m++) {
+        const at = Math.floor(rand() * (b.length + 1));
+        const what = rand();
+        if (what < 0.4) b.splice(at, 0, Math.floor(rand() * POOL.length));
+        else if (what < 0.7 && b.length > 1) b.splice(at % b.length, 1);
+        else if (b.length > 1) b.reverse();
+      }
+      const enforced = policyOf(a, `a-${round}.yaml`);
+      const engine = new PolicyEngine(enforced, () => 0);
+      const candidate = policyOf(b, `b-${round}.yaml`);
+      const skipping = new ShadowPolicy(candidate, () => 0);
+      const full = new ShadowPolicy(candidate, () => 0);
+      for (let i = 0; i < 300; i++) {
+        const request = requestOf(rand);
+        const decision = engine.decide(request);
+        const fast = skipping.compare(request, decision, enforced);
+        const slow = full.compare(request, decision);
+        expect(fast?.shadow.effect, `round ${round}, request ${i}: ${JSON.stringify(request)} (a ${a.join(',')}; b ${b.join(',')})`).toBe(slow?.shadow.effect);
+      }
     }
   });
 });

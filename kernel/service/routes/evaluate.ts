@@ -127,7 +127,7 @@ async function decided(ctx: ServiceContext, asked: PolicyRequest, level: Autonom
   const policy = engine.precondition(asked) ?? (await engine.settle(engine.decide(asked), asked.agentId));
   const final = supervised({ agentId: asked.agentId, access: asked.access ?? 'none' }, level, policy, engine.approvalTimeoutMs);
   const shadow = ctx.kernel.shadow;
-  const disagreement = shadow?.compare(asked, policy);
+  const disagreement = shadow?.compare(asked, policy, engine.policy);
   return disagreement === undefined ? final : { ...final, shadow: describeDisagreement(disagreement, shadow!.version) };
 }
 
