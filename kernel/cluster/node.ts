@@ -58,6 +58,7 @@ export class ClusterNode {
   private readonly info: { -readonly [K in keyof NodeInfo]: NodeInfo[K] };
   private readonly directory: ProcessDirectory;
   private policy: PolicySync | undefined;
+  private shadow: PolicySync | undefined;
   private kernel: Kernel | undefined;
   private record: (entry: DecisionInput) => void = () => {};
   private beatTimer: NodeJS.Timeout | undefined;
@@ -99,10 +100,11 @@ export class ClusterNode {
     this.sub.on('message', (channel: string, text: string) => {
       if (channel === this.rpc.channel) this.rpc.receive(text);
       else if (channel === this.keys.policyChannel) this.policy?.seen(Number(text));
+      else if (channel === this.keys.shadowChannel) this.shadow?.seen(Number(text));
     });
     // Subscribe once connected; ioredis subscribes again by itself after every reconnect.
     const subscribe = () => {
-      this.sub.subscribe(this.rpc.channel, this.keys.policyChannel).then(
+      this.sub.subscribe(this.rpc.channel, this.keys.policyChannel, this.keys.shadowChannel).then(
         () => this.sub.off('ready', subscribe),
         (err: unknown) => this.health.failed(err),
       );
@@ -144,6 +146,7 @@ export class ClusterNode {
     this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, {
       current: () => kernel.engine.policy,
       install: (policy, from, epoch) => {
+        if (policy === undefined) return;
         const previous = kernel.engine.version;
         kernel.replacePolicy(policy);
         this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version });
@@ -152,6 +155,25 @@ export class ClusterNode {
         this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
       },
     });
+    // The shadow policy, set or cleared through any node, is every node's.
+    this.shadow = new PolicySync(
+      this.redis,
+      this.keys,
+      this.health,
+      this.id,
+      {
+        current: () => kernel.shadow?.engine.policy,
+        install: (policy, from, epoch) => {
+          const previous = kernel.shadow?.version;
+          kernel.setShadow(policy);
+          this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: policy === undefined ? `shadow policy ${previous ?? '(none)'} cleared through node ${from} (cluster shadow epoch ${epoch})` : `shadow policy set through node ${from} (cluster shadow epoch ${epoch}): ${policy.version}`, policyVersion: kernel.engine.version });
+        },
+        refused: (epoch, error) => {
+          this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster shadow policy epoch ${epoch} refused here: ${error}`, policyVersion: kernel.engine.version });
+        },
+      },
+      { key: this.keys.shadow, channel: this.keys.shadowChannel, what: 'the cluster shadow policy' },
+    );
     if (this.health.ready) await this.recover();
   }
 
@@ -179,6 +201,7 @@ export class ClusterNode {
         }
         await this.allocator.recover();
         await this.policy?.sync();
+        await this.shadow?.sync();
         await this.relay.resync();
         this.fullWrite = true;
         if (this.beatTimer !== undefined) await this.beat(true);
@@ -282,6 +305,13 @@ export class ClusterNode {
     const sync = this.policy;
     if (sync === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
     return this.shared('cannot replace the cluster policy', () => sync.publish(policy));
+  }
+
+  /** publishShadow makes `policy` every node's shadow (undefined: none); the caller sets it locally after. EIO while Redis is away. */
+  publishShadow(policy: LoadedPolicy | undefined): Promise<number> {
+    const sync = this.shadow;
+    if (sync === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
+    return this.shared('cannot change the cluster shadow policy', () => sync.publish(policy));
   }
 
   /** approvals lists the pending questions of every node, oldest first. */

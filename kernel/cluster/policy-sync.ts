@@ -7,6 +7,10 @@
  * milliseconds; each heartbeat also reads the epoch, so a node that missed
  * the message (reconnecting) catches up within one beat. Every decision
  * still names the version that made it.
+ *
+ * The shadow policy (kernel/policy/shadow.ts) travels the same way under
+ * its own key and channel, where an empty source means "no shadow"; a node
+ * that missed its message catches up when it next reconnects.
  */
 import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
 import type { RedisHealth } from './health.ts';
@@ -28,11 +32,20 @@ return tonumber(ARGV[1])`;
 
 /** PolicyHost is where a fetched policy goes. */
 export interface PolicyHost {
-  current(): LoadedPolicy;
-  /** install puts `policy` in force; `from` says which node published it. */
-  install(policy: LoadedPolicy, from: string, epoch: number): void;
+  /** current is the policy this node has (undefined: none, for a shadow). */
+  current(): LoadedPolicy | undefined;
+  /** install puts `policy` in force (undefined: none); `from` says which node published it. */
+  install(policy: LoadedPolicy | undefined, from: string, epoch: number): void;
   /** refused reports a stored policy that does not load here (it stays out of force). */
   refused(epoch: number, error: string): void;
+}
+
+/** Where one synchronised policy lives: its hash and the channel its epochs are published on. */
+export interface PolicySlot {
+  readonly key: string;
+  readonly channel: string;
+  /** What it is, for errors: `the cluster policy`, `the cluster shadow policy`. */
+  readonly what: string;
 }
 
 export class PolicySync {
@@ -41,15 +54,17 @@ export class PolicySync {
   private readonly health: RedisHealth;
   private readonly node: string;
   private readonly host: PolicyHost;
+  private readonly slot: PolicySlot;
   private applied = 0;
   private fetching: Promise<void> | undefined;
 
-  constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, node: string, host: PolicyHost) {
+  constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, node: string, host: PolicyHost, slot: PolicySlot = { key: keys.policy, channel: keys.policyChannel, what: 'the cluster policy' }) {
     this.redis = redis;
     this.keys = keys;
     this.health = health;
     this.node = node;
     this.host = host;
+    this.slot = slot;
   }
 
   /** epoch is the cluster policy epoch this node has in force (0: none yet). */
@@ -64,7 +79,7 @@ export class PolicySync {
    */
   async sync(): Promise<void> {
     const p = this.host.current();
-    const stored = Number(await this.redis.eval(SEED, 1, this.keys.policy, Math.max(this.applied, 1), p.source, p.file, p.version, this.node));
+    const stored = Number(await this.redis.eval(SEED, 1, this.slot.key, Math.max(this.applied, 1), p?.source ?? '', p?.file ?? '', p?.version ?? '', this.node));
     if (stored !== this.applied) await this.fetch(stored);
   }
 
@@ -73,9 +88,9 @@ export class PolicySync {
    * every node. EIO (via the caller) when Redis is unreachable: then no node
    * changes policy.
    */
-  async publish(policy: LoadedPolicy): Promise<number> {
-    this.health.check('cannot replace the cluster policy');
-    const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.keys.policy, this.keys.policyChannel, policy.source, policy.file, policy.version, this.node));
+  async publish(policy: LoadedPolicy | undefined): Promise<number> {
+    this.health.check(`cannot replace ${this.slot.what}`);
+    const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.slot.key, this.slot.channel, policy?.source ?? '', policy?.file ?? '', policy?.version ?? '', this.node));
     this.applied = Math.max(this.applied, epoch);
     return epoch;
   }
@@ -88,11 +103,16 @@ export class PolicySync {
   private fetch(_epoch: number): Promise<void> {
     this.fetching ??= (async () => {
       try {
-        const stored = await this.redis.hgetall(this.keys.policy);
+        const stored = await this.redis.hgetall(this.slot.key);
         const at = Number(stored.epoch ?? 0);
         if (at <= this.applied || stored.source === undefined) return;
-        if (stored.version === this.host.current().version) {
+        if (stored.version === (this.host.current()?.version ?? '')) {
           this.applied = at;
+          return;
+        }
+        if (stored.source === '') {
+          this.applied = at;
+          this.host.install(undefined, stored.node ?? '?', at);
           return;
         }
         let policy: LoadedPolicy;

@@ -62,6 +62,13 @@ export class ClusterKeys {
   get policyChannel(): string {
     return `${this.tag}:policy-changed`;
   }
+  /** hash: epoch, version, source ('' for none), filename, node, at — the shadow policy */
+  get shadow(): string {
+    return `${this.tag}:shadow`;
+  }
+  get shadowChannel(): string {
+    return `${this.tag}:shadow-changed`;
+  }
   /** sorted set of pending approval ids by request time */
   get approvals(): string {
     return `${this.tag}:approvals`;

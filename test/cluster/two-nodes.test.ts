@@ -115,6 +115,19 @@ describe.skipIf(redis === undefined)('two agentd nodes on one Redis are one kern
     expect(((await a.api('GET', '/v1/approvals')).body as { id: string }[]).some((q) => q.id === asked.approval_id)).toBe(false);
   });
 
+  it('a shadow policy set through node A shadows node B’s decisions too (changing none); cleared through B, it is gone on A', async () => {
+    const shadowVersion = parsePolicy(POLICY_2, 'p2.yaml').version;
+    expect((await a.api('PUT', '/v1/policy/shadow', { source: POLICY_2, filename: 'p2.yaml' })).body).toMatchObject({ ok: true, version: shadowVersion });
+    await until(async () => (await b.api('GET', '/v1/policy/shadow')).body.version === shadowVersion, 'node B to take the shadow');
+    expect((await b.api('POST', '/v1/evaluate', { agent: 'reporter', action: 'report.send' })).body).toMatchObject({ decision: 'deny' });
+    const diff = (await b.api('GET', '/v1/policy/shadow/diff')).body as { disagreements: number; groups: { direction: string; shadowRule: string }[] };
+    expect(diff).toMatchObject({ disagreements: 1, groups: [{ direction: 'deny->allow', shadowRule: 'reports-allowed' }] });
+    expect(((await b.api('GET', '/v1/decisions?type=shadow')).body as { detail: string }[]).at(-1)?.detail).toMatch(/would allow report\.send by rule reports-allowed/);
+    expect(((await b.api('GET', '/v1/decisions?type=policy')).body as { detail: string }[]).at(-1)?.detail).toMatch(new RegExp(`^shadow policy set through node node-a .*: ${shadowVersion}$`));
+    expect((await b.api('DELETE', '/v1/policy/shadow')).status).toBe(200);
+    await until(async () => (await a.api('GET', '/v1/policy/shadow')).status === 404, 'node A to drop the shadow');
+  });
+
   it('a policy replaced through node A is in force on node B within one second, and decisions name its version', async () => {
     const v1 = parsePolicy(POLICY_1, 'p1.yaml').version;
     const v2 = parsePolicy(POLICY_2, 'p2.yaml').version;

@@ -3,10 +3,13 @@
  * force, read how it would have decided otherwise, promote it through the
  * normal replacement path, or clear it. Setting, promoting and clearing are
  * recorded; a shadow that does not load is refused (400, naming file, line
- * and field) and changes nothing. One node's shadow: each node of a cluster
- * has its own (set it through each node).
+ * and field) and changes nothing. In a cluster the shadow is every node's:
+ * stored in Redis first (503 while Redis is away: no node changes), then
+ * set on each node (kernel/cluster/policy-sync.ts).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { KernelError } from '../../../syscalls/errno.ts';
+import type { LoadedPolicy } from '../../policy/load.ts';
 import { parsePolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
@@ -16,6 +19,16 @@ const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set 
 
 export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log } = ctx;
+  /** shared stores the cluster's shadow first (undefined: none); false once it has answered 503. */
+  const shared = async (policy: LoadedPolicy | undefined, reply: FastifyReply): Promise<boolean> => {
+    try {
+      await ctx.cluster?.publishShadow(policy);
+      return true;
+    } catch (err) {
+      await reply.code(503).send({ ok: false, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
+      return false;
+    }
+  };
   const recordPolicy = (detail: string, version: string) => log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: version });
 
   app.get('/v1/policy/shadow', { schema: { summary: 'The shadow policy: version, file, since, decisions made under it and disagreements', response: { 404: PROBLEM } } }, (_req, reply) => {
@@ -25,13 +38,14 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     return { ...summary, source: shadow.engine.policy.source, enforced: kernel.engine.version };
   });
 
-  app.put<{ Body: SourceBody }>('/v1/policy/shadow', { schema: { summary: 'Set the shadow policy: every decision is also made under it, changing nothing; an invalid one is refused', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, (req, reply) => {
+  app.put<{ Body: SourceBody }>('/v1/policy/shadow', { schema: { summary: 'Set the shadow policy (in a cluster, on every node): every decision is also made under it, changing nothing; an invalid one is refused', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM, 503: PROBLEM } } }, async (req, reply) => {
     let policy;
     try {
       policy = parsePolicy(req.body.source, req.body.filename ?? 'shadow.yaml');
     } catch (err) {
       return reply.code(400).send({ ok: false, ...problem(err) });
     }
+    if (!(await shared(policy, reply))) return reply;
     const previous = kernel.shadow?.version;
     kernel.setShadow(policy);
     recordPolicy(`shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`, kernel.engine.version);
@@ -50,13 +64,15 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const { decisions, disagreements } = shadow.summary();
     const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
     if (!installed.ok) return reply.code(503).send(installed);
+    if (!(await shared(undefined, reply))) return reply;
     kernel.setShadow(undefined);
     return installed;
   });
 
-  app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy', response: { 404: PROBLEM } } }, (_req, reply) => {
+  app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy (in a cluster, on every node)', response: { 404: PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
     const shadow = kernel.shadow;
     if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
+    if (!(await shared(undefined, reply))) return reply;
     const { decisions, disagreements } = shadow.summary();
     kernel.setShadow(undefined);
     recordPolicy(`shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`, kernel.engine.version);
