@@ -151,7 +151,7 @@ export class Kernel implements ProcessHost {
 
   /** setShadow decides every later request under `policy` too, changing nothing (undefined: no shadow). */
   setShadow(policy: LoadedPolicy | undefined): void {
-    this.shadowPolicy = policy === undefined ? undefined : new ShadowPolicy(policy, this.options.clock);
+    this.shadowPolicy = policy === undefined ? undefined : new ShadowPolicy(policy, this.options.clock, this.engine);
   }
 
   private quota(limits: ProcessLimits): TreeQuota {

@@ -148,9 +148,6 @@ export class PolicyAuthorizer implements Authorizer {
 
   /** afterward checks the intent contracts covering a call that ran: their post-conditions (after a success) and invariants. */
   afterward(request: AccessRequest, end: CallEnd): readonly Breach[] {
-    // The shadow's contracts count the call too (their counters are what its pre-conditions read); what they find changes nothing.
-    const shadow = this.shadow();
-    if (shadow?.engine.hasContracts(request.syscall, request.tool)) shadow.engine.afterward(toPolicyRequest(request, this.trust), end);
     if (!this.engine.hasContracts(request.syscall, request.tool)) return [];
     return this.engine.afterward(toPolicyRequest(request, this.trust), end).map((f) => ({
       rule: contractRule(f.contract),

@@ -96,7 +96,8 @@ export class AgentGlobs {
 
   /** forGlobs answers the compiled test of `templated` for an agent id. */
   forGlobs(templated: readonly string[]): (agentId: string) => StringTest {
-    const key = templated.join('\n');
+    // JSON, not a join: a glob may hold any character, a newline too, and two lists must never share a key.
+    const key = JSON.stringify(templated);
     let byAgent = this.byTemplate.get(key);
     if (byAgent === undefined) this.byTemplate.set(key, (byAgent = new Map()));
     const compiled = byAgent;

@@ -79,17 +79,24 @@ function sharedRules(limited: readonly CompiledRule[]): readonly LimitedRule[] {
 export class PolicyEngine {
   private loaded: LoadedPolicy;
   private readonly clock: () => number;
-  readonly counters = new RuleCounters();
+  readonly counters: RuleCounters;
   /** Where limits are counted when not here: the cluster's store. */
   readonly shared: SharedLimits | undefined;
 
   /** The intent contracts' counters and checks, for the kernel's lifetime (they survive a reload). */
-  private readonly contracts = new ContractLedger((agentId) => this.counters.tokensUsed(agentId));
+  private readonly contracts: ContractLedger;
 
-  constructor(policy: LoadedPolicy, clock: () => number = Date.now, shared?: SharedLimits) {
+  /**
+   * `shared`: the cluster's store of rule limits. `history`: an engine whose
+   * agents' LLM tokens and contract counters this one reads instead of
+   * keeping its own (a shadow policy reads the policy in force's).
+   */
+  constructor(policy: LoadedPolicy, clock: () => number = Date.now, shared?: SharedLimits, history?: PolicyEngine) {
     this.loaded = policy;
     this.clock = clock;
     this.shared = shared;
+    this.counters = new RuleCounters(history === undefined ? undefined : (agentId) => history.counters.tokensUsed(agentId));
+    this.contracts = history?.contracts ?? new ContractLedger((agentId) => this.counters.tokensUsed(agentId));
   }
 
   /** hasContracts says whether any intent contract covers calls of `syscall` (and `tool`). */

@@ -58,6 +58,12 @@ interface Usage {
 export class RuleCounters {
   private readonly usage = new Map<string, Usage>();
   private readonly tokens = new Map<string, number>();
+  private readonly tokensFrom: ((agentId: string) => number) | undefined;
+
+  /** `tokensFrom`: read the agents' tokens there instead of counting them here (a shadow policy reads the policy in force's). */
+  constructor(tokensFrom?: (agentId: string) => number) {
+    this.tokensFrom = tokensFrom;
+  }
 
   private get(ruleId: string, agentId: string): Usage | undefined {
     return this.usage.get(`${ruleId}\u0000${agentId}`);
@@ -71,7 +77,7 @@ export class RuleCounters {
       const oldest = usage.times[usage.next % usage.times.length]!;
       if (now - oldest < WINDOW_MS[limits.rate.per]) return usedUp('rate', limits);
     }
-    if (limits.token_budget !== undefined && (this.tokens.get(agentId) ?? 0) >= limits.token_budget) return usedUp('token_budget', limits);
+    if (limits.token_budget !== undefined && this.tokensUsed(agentId) >= limits.token_budget) return usedUp('token_budget', limits);
     return undefined;
   }
 
@@ -96,6 +102,6 @@ export class RuleCounters {
   }
 
   tokensUsed(agentId: string): number {
-    return this.tokens.get(agentId) ?? 0;
+    return this.tokensFrom?.(agentId) ?? this.tokens.get(agentId) ?? 0;
   }
 }

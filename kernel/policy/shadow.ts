@@ -10,14 +10,17 @@
  * diff`) and promote the shadow through the normal replacement path.
  *
  * What it costs: a request's effect depends only on which rules match it
- * (deny over require_approval over allow; limits and flows per rule), so
+ * (deny over require_approval over allow; limits and flows per rule; not
+ * so with risk escalation, where the first matching allow's risk counts), so
  * when the two policies differ only in some rules, a request none of those
  * rules matches gets the same effect from both, and the shadow skips it. The
  * delta (rules in one policy and not the other, and every rule with limits,
  * whose counters are each engine's own) is compiled like a policy; each
  * request pays a match against it, and the full shadow decision only when
  * it touches a rule that changed. When anything besides the rules differs
- * (defaults, contracts), every request is decided under both.
+ * (defaults, contracts), or risk escalation is on, every request is decided
+ * under both. The shadow reads the agent's LLM tokens and its contracts'
+ * counters from the policy in force (one history, two judges).
  */
 import { canonicalJson } from '../canonical-json.ts';
 import { compilePolicy, type CompiledPolicy } from './compile.ts';
@@ -75,6 +78,8 @@ export function deltaOf(enforced: LoadedPolicy, shadow: LoadedPolicy): CompiledP
   const { rules: _a, name: _an, description: _ad, ...restA } = enforced.document;
   const { rules: _b, name: _bn, description: _bd, ...restB } = shadow.document;
   if (canonicalJson(restA) !== canonicalJson(restB)) return undefined;
+  // With risk escalation the effect depends on which matching allow comes first (its risk), so order matters: no delta.
+  if (enforced.document.defaults?.escalate_risk !== undefined) return undefined;
   const counts = new Map<string, number>();
   for (const rule of enforced.document.rules) {
     const key = canonicalJson(rule);
@@ -119,8 +124,9 @@ export class ShadowPolicy {
   private readonly groups = new Map<string, DisagreementGroup>();
   private readonly recent: Disagreement[] = [];
 
-  constructor(policy: LoadedPolicy, clock: () => number = Date.now) {
-    this.engine = new PolicyEngine(policy, clock);
+  /** `history`: the engine of the policy in force, whose token counts and contract counters the shadow reads. */
+  constructor(policy: LoadedPolicy, clock: () => number = Date.now, history?: PolicyEngine) {
+    this.engine = new PolicyEngine(policy, clock, undefined, history);
     this.clock = clock;
     this.since = clock();
   }

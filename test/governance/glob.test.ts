@@ -243,3 +243,15 @@ describe('${agent} globs, compiled per agent id', () => {
     }
   });
 });
+
+describe('${agent} glob lists that differ only by a newline (found by the attacker pass)', () => {
+  it('never share compiled automata: which rule is tried first for an agent changes no decision', () => {
+    const policy = parsePolicy(
+      ['version: 1', 'rules:', '  - { id: odd, effect: allow, syscalls: [SYS_STAT], paths: ["/agent/${agent}/mem/a\\n/agent/${agent}/mem/secret/**"] }', '  - { id: no-secrets, effect: deny, syscalls: [SYS_OPEN], paths: ["/agent/${agent}/mem/a", "/agent/${agent}/mem/secret/**"] }', '  - { id: own-files, effect: allow, syscalls: [SYS_OPEN], paths: ["/agent/${agent}/**"] }', ''].join('\n'),
+      'newline.yaml',
+    );
+    const engine = new PolicyEngine(policy);
+    engine.check({ agentId: 'b', syscall: 'SYS_STAT', path: '/agent/b/mem/secret/notes' });
+    expect(engine.check({ agentId: 'b', syscall: 'SYS_OPEN', path: '/agent/b/mem/secret/k' })).toMatchObject({ effect: 'deny', rule: 'no-secrets' });
+  });
+});

@@ -163,3 +163,36 @@ describe('the shadow skips only requests no changed rule can match', () => {
     }
   });
 });
+
+describe('what the shadow reads (found by the attacker pass)', () => {
+  const request: PolicyRequest = { agentId: 'a1', syscall: 'SYS_EXEC', tool: 'payment.send', access: 'write', args: { amount: 1 }, capabilities: new Set(), labels: {} };
+
+  it('with risk escalation, rule order decides the effect: a reordered shadow is decided in full and its difference found', () => {
+    const rules = ['  - { id: risky, effect: allow, syscalls: [SYS_EXEC], risk: critical }', '  - { id: plain, effect: allow, syscalls: [SYS_EXEC] }'];
+    const enforced = parsePolicy(`version: 1\ndefaults: { escalate_risk: high }\nrules:\n${rules.join('\n')}\n`, 'a.yaml');
+    const shadow = parsePolicy(`version: 1\ndefaults: { escalate_risk: high }\nrules:\n${rules.toReversed().join('\n')}\n`, 'b.yaml');
+    const engine = new PolicyEngine(enforced);
+    const decision = engine.decide(request);
+    expect(decision.effect).toBe('require_approval');
+    expect(new ShadowPolicy(shadow, Date.now, engine).compare(request, decision, enforced)?.shadow).toMatchObject({ effect: 'allow', rule: 'plain' });
+  });
+
+  it('the agent’s tokens and contract counters are the policy in force’s: a shadow set late still sees the history', () => {
+    const base = `version: 1\ncontracts:\n  - { id: few-payments, tools: [payment.send], pre: ["counters.calls < 2"] }\nrules:\n  - { id: pay, effect: allow, syscalls: [SYS_EXEC], tools: [payment.send] }\n`;
+    const enforced = parsePolicy(base, 'a.yaml');
+    const engine = new PolicyEngine(enforced);
+    for (let i = 0; i < 2; i++) {
+      engine.decide(request);
+      engine.afterward(request, { ok: true, value: {} });
+    }
+    engine.addTokens('a1', 5000);
+    const decision = engine.precondition(request) ?? engine.decide(request);
+    expect(decision).toMatchObject({ effect: 'deny', rule: 'contract:few-payments' });
+    // Same contract, one more rule: the delta skips the request, and rightly (both see two calls).
+    const same = new ShadowPolicy(parsePolicy(`${base}  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now] }\n`, 'b.yaml'), Date.now, engine);
+    expect(same.compare(request, decision, enforced)).toBeUndefined();
+    // A budget the policy in force does not have: the shadow counts the tokens it already used.
+    const budget = new ShadowPolicy(parsePolicy('version: 1\nrules:\n  - { id: pay, effect: allow, syscalls: [SYS_EXEC], tools: [payment.send], limits: { token_budget: 1000 } }\n', 'c.yaml'), Date.now, engine);
+    expect(budget.compare(request, { effect: 'allow', rule: 'pay' }, enforced)?.shadow).toMatchObject({ effect: 'deny', reason: 'limit: token budget 1000 used up' });
+  });
+});
