@@ -38,10 +38,16 @@ export interface ApprovalStatus {
 }
 
 const KEEP_ANSWERED = 1000;
+/** The most questions one agent may have waiting; past it a new one is denied at once, without asking anyone. */
+export const MAX_PENDING_PER_AGENT = 64;
+/** The most questions waiting in all. */
+export const MAX_PENDING = 4096;
 
 export class ApprovalGate implements Approvals {
   readonly events = new Subject<ApprovalEvent>();
   private readonly waiting = new Map<string, Waiting>();
+  /** How many questions each agent has waiting. */
+  private readonly perAgent = new Map<string, number>();
   /** Recently answered questions, oldest first, for pollers. */
   private readonly answered = new Map<string, ApprovalStatus>();
   private readonly approver: Approver | undefined;
@@ -82,15 +88,30 @@ export class ApprovalGate implements Approvals {
   close(): void {
     for (const w of this.waiting.values()) clearTimeout(w.timer);
     this.waiting.clear();
+    this.perAgent.clear();
+  }
+
+  private forgetOne(agentId: string): void {
+    const n = (this.perAgent.get(agentId) ?? 1) - 1;
+    if (n <= 0) this.perAgent.delete(agentId);
+    else this.perAgent.set(agentId, n);
   }
 
   private wait(approval: PendingApproval): { id: string; answer: Promise<ApprovalAnswer> } {
+    const mine = this.perAgent.get(approval.agentId) ?? 0;
     const answered = new Promise<ApprovalAnswer>((resolve) => {
       const left = Math.max(0, approval.deadline - this.clock());
       const timer = setTimeout(() => this.settle(approval.id, { approved: false, approver: 'timeout', reason: `no answer within ${approval.timeoutMs} ms` }), left);
       this.waiting.set(approval.id, { approval, resolve, timer });
+      this.perAgent.set(approval.agentId, mine + 1);
     });
     this.events.next({ kind: 'asked', approval });
+    // Questions cost whoever answers them (a person, a program, a model): an agent cannot pile them up.
+    const full = mine >= MAX_PENDING_PER_AGENT ? `agent ${approval.agentId} has ${mine} questions waiting` : this.waiting.size > MAX_PENDING ? `${MAX_PENDING} questions are waiting` : undefined;
+    if (full !== undefined) {
+      this.settle(approval.id, { approved: false, approver: 'kernel', reason: `${full}: no more until some are answered` });
+      return { id: approval.id, answer: answered };
+    }
     if (this.approver !== undefined) {
       Promise.resolve()
         .then(() => this.approver!(approval))
@@ -106,6 +127,7 @@ export class ApprovalGate implements Approvals {
     const waiting = this.waiting.get(id);
     if (waiting === undefined) return;
     this.waiting.delete(id);
+    this.forgetOne(waiting.approval.agentId);
     clearTimeout(waiting.timer);
     this.answered.set(id, { approval: waiting.approval, status: answer.approved ? 'approved' : 'denied', answer, answeredAt: this.clock() });
     if (this.answered.size > KEEP_ANSWERED) this.answered.delete(this.answered.keys().next().value!);

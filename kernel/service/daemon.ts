@@ -92,10 +92,12 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   const outputs = new OutputBuffers();
   // Where a webhook answers later: agentd's own URL, known once it listens (agents and questions come after).
   let listeningOn = '';
+  // Automated approvers asked before a person (approvals.mode chain); stopped with agentd.
+  const steps = config.approvals === 'chain' ? chainSteps(config.chain!, tools) : [];
   const fixed = match(config.approvals)
     .with('operator', () => undefined)
     .with('webhook', () => webhookApprover(config.webhook!, (id) => `${listeningOn}/v1/approvals/${encodeURIComponent(id)}/callback`))
-    .with('chain', () => chainApprover(chainSteps(config.chain!, tools), (q, step, why) => log.record({ type: 'approval', pid: q.pid, agentId: q.agentId, detail: `escalated ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) by ${step}: ${why}` })))
+    .with('chain', () => chainApprover(steps, (q, step, why) => log.record({ type: 'approval', pid: q.pid, agentId: q.agentId, detail: `escalated ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) by ${step}: ${why}` })))
     .with('allow', 'deny', (mode) => fixedApprover(mode === 'allow'))
     .exhaustive();
   // A cluster node: pids and approval ids unique across nodes, every question shared through Redis.
@@ -180,6 +182,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
       clearTimeout(graceTimer);
       // What is still pending was asked from outside the kernel: kept for the next start, no timer left running.
       kernel.approvals.close();
+      for (const step of steps) step.stop?.();
       await kernel.shutdown();
       await telemetry?.shutdown();
       await cluster?.stop();

@@ -12,7 +12,8 @@ import { Kernel } from '../../kernel/kernel.ts';
 import { defaultPolicy } from '../../kernel/policy/default.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import type { ApprovalEvent, PendingApproval } from '../../kernel/approvals.ts';
+import { ApprovalGate, MAX_PENDING_PER_AGENT, type ApprovalEvent, type PendingApproval } from '../../kernel/approvals.ts';
+import { chainApprover, MAX_RUNNING, type ChainStep } from '../../kernel/service/approvers/chain.ts';
 import { SYSCALL_TABLE } from '../../syscalls/table.ts';
 import { capture } from '../helpers.ts';
 import { agentctl, scratch } from './helpers.ts';
@@ -213,5 +214,45 @@ for (const name of ['a', 'b']) {
   it('an unknown mode is a usage error', async () => {
     const r = await run('maybe');
     expect([r.status, r.stdout, r.stderr]).toEqual([2, '', 'agentctl: --approve must be deny, allow or prompt\n']);
+  });
+});
+
+describe('questions cost whoever answers them (found by the attacker pass)', () => {
+  const ticket = (agentId: string, i: number) => ({ pid: 0, agentId, syscall: 'payment.send', rule: 'r', reason: `call ${i}`, timeoutMs: 60_000 });
+
+  it('one agent has at most MAX_PENDING_PER_AGENT questions waiting: the next is denied at once, asking no one; another agent is not held back', async () => {
+    let asked = 0;
+    const gate = new ApprovalGate({ approver: () => void asked++ });
+    const answers = Array.from({ length: MAX_PENDING_PER_AGENT + 6 }, (_, i) => gate.open(ticket('flood', i)).answer);
+    const denied = await Promise.race([Promise.all(answers.slice(MAX_PENDING_PER_AGENT)), new Promise((r) => setTimeout(r, 1000, 'not answered'))]);
+    expect(denied).toEqual(Array.from({ length: 6 }, () => ({ approved: false, approver: 'kernel', reason: `agent flood has ${MAX_PENDING_PER_AGENT} questions waiting: no more until some are answered` })));
+    expect(gate.list()).toHaveLength(MAX_PENDING_PER_AGENT);
+    gate.open(ticket('neighbour', 0));
+    expect(gate.list()).toHaveLength(MAX_PENDING_PER_AGENT + 1);
+    await new Promise((r) => setImmediate(r));
+    expect(asked).toBe(MAX_PENDING_PER_AGENT + 1);
+    // An answer makes room again.
+    gate.answer(gate.list()[0]!.id, false, 'operator');
+    gate.open(ticket('flood', 99));
+    expect(gate.list().filter((q) => q.agentId === 'flood')).toHaveLength(MAX_PENDING_PER_AGENT);
+    gate.close();
+  });
+
+  it('a chain runs at most MAX_RUNNING questions at once; the rest wait their turn and are all answered', async () => {
+    let now = 0;
+    let most = 0;
+    const slow: ChainStep = {
+      name: 'command:slow',
+      async ask() {
+        most = Math.max(most, ++now);
+        await new Promise((r) => setTimeout(r, 5));
+        now--;
+        return { verdict: 'deny', reason: 'no' };
+      },
+    };
+    const approver = chainApprover([slow], () => {});
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => approver({ ...ticket('a', i), id: `q${i}`, requestedAt: 0, deadline: 60_000 })));
+    expect(answers.every((a) => a?.approved === false && a.approver === 'command:slow')).toBe(true);
+    expect(most).toBe(MAX_RUNNING);
   });
 });

@@ -28,9 +28,14 @@ const PROTOCOL = `You review actions an autonomous agent asked to take, which a 
 
 export function reviewerStep(settings: ReviewerSettings, tools: ToolRegistry): ChainStep {
   const name = `reviewer:${settings.model ?? 'llm.chat'}`;
+  let stopped = false;
   return {
     name,
+    stop() {
+      stopped = true;
+    },
     async ask(approval: PendingApproval): Promise<Verdict> {
+      if (stopped) throw new Error(`${name}: agentd is stopping`);
       const cancel = AbortSignal.timeout(settings.timeoutMs);
       const asked = tools.call(
         'llm.chat',
