@@ -217,9 +217,10 @@ for (const name of ['a', 'b']) {
   });
 });
 
-describe('questions cost whoever answers them (found by the attacker pass)', () => {
-  const ticket = (agentId: string, i: number) => ({ pid: 0, agentId, syscall: 'payment.send', rule: 'r', reason: `call ${i}`, timeoutMs: 60_000 });
+/** ticket is an outside agent's question number `i`. */
+const ticket = (agentId: string, i: number) => ({ pid: 0, agentId, syscall: 'payment.send', rule: 'r', reason: `call ${i}`, timeoutMs: 60_000 });
 
+describe('questions cost whoever answers them (found by the attacker pass)', () => {
   it('one agent has at most MAX_PENDING_PER_AGENT questions waiting: the next is denied at once, asking no one; another agent is not held back', async () => {
     let asked = 0;
     const gate = new ApprovalGate({ approver: () => void asked++ });
