@@ -16,14 +16,19 @@
  * this contract's calls by the agent that ran — this one included after it
  * ran —, and the agent's LLM tokens) and, for post and invariants,
  * `result` (ok, errno, value). An expression must come to a bool: anything
- * else, or an error (a missing key, a type mismatch), counts as failed —
- * fail closed. Every expression is compiled once, when the policy loads,
+ * else, or an error (a missing key, an operator on the wrong types), counts
+ * as failed — fail closed. CEL's `==`, `!=` and `in` compare values of
+ * different types without an error (a list is simply not equal to a
+ * string), so a contract on an argument an agent may send in another shape
+ * checks its type: `type(request.args.host) == string && …`. Every expression is compiled once, when the policy loads,
  * and refused there (naming file, line and field) if it does not parse or
  * type-check, exceeds the structural limits (CEL_LIMITS), nests one
  * comprehension in another, or uses `matches` (a JavaScript regex, not
  * RE2: use the rules' `args` regex). The arguments a contract reads are
- * bounded too: a call whose arguments hold more than MAX_ARG_VALUES values
- * fails its contract's pre-condition instead of being walked.
+ * bounded too, since an expression's cost grows with them (a comprehension
+ * over a list calling `contains` on a long string): a call whose arguments
+ * hold more than MAX_ARG_VALUES values, or a string longer than
+ * MAX_ARG_CHARS, fails its contract's pre-condition instead of being read.
  */
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
 import { anyGlob, type StringTest } from './matchers.ts';
@@ -35,6 +40,8 @@ import type { Contract, ViolationSignal } from './schema.ts';
 export const CEL_LIMITS = { maxAstNodes: 128, maxDepth: 24, maxListElements: 64, maxMapEntries: 64, maxCallArguments: 8 } as const;
 /** How many values (scalars, list items, map entries) a contract may read in a call's arguments. */
 export const MAX_ARG_VALUES = 10_000;
+/** The longest string a contract may read in a call's arguments (or result). */
+export const MAX_ARG_CHARS = 8192;
 
 const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
@@ -152,17 +159,18 @@ class ContractCounters {
   }
 }
 
-/** countValues counts the values of `value` up to `limit` (stops past it). */
-function countValues(value: unknown, limit: number): number {
+/** tooLarge says why `value` is more than a contract may read (MAX_ARG_VALUES values, MAX_ARG_CHARS in a string), or undefined. */
+function tooLarge(value: unknown): string | undefined {
   let n = 0;
   const stack: unknown[] = [value];
-  while (stack.length > 0 && n <= limit) {
+  while (stack.length > 0) {
     const v = stack.pop();
-    n++;
+    if (++n > MAX_ARG_VALUES) return `they hold more than ${MAX_ARG_VALUES} values`;
+    if (typeof v === 'string' && v.length > MAX_ARG_CHARS) return `a string in them is longer than ${MAX_ARG_CHARS} characters`;
     if (Array.isArray(v)) for (const item of v) stack.push(item);
     else if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) for (const key in v) stack.push((v as Record<string, unknown>)[key]);
   }
-  return n;
+  return undefined;
 }
 
 /** celValue makes a JavaScript value one CEL can read: undefined is null. */
@@ -237,9 +245,8 @@ export class ContractLedger {
   before(contracts: readonly CompiledContract[], request: PolicyRequest): ContractFailure | undefined {
     for (const contract of contracts) {
       if (contract.pre.length === 0) continue;
-      if (countValues(request.args, MAX_ARG_VALUES) > MAX_ARG_VALUES) {
-        return { contract: contract.id, phase: 'pre', expression: contract.pre[0]!.source, why: `not evaluated: the call's arguments hold more than ${MAX_ARG_VALUES} values: failed closed`, signal: contract.signal };
-      }
+      const large = tooLarge(request.args);
+      if (large !== undefined) return { contract: contract.id, phase: 'pre', expression: contract.pre[0]!.source, why: `not evaluated: the call's arguments are too large to check (${large}): failed closed`, signal: contract.signal };
       const failed = this.check(contract, 'pre', this.context(request, contract));
       if (failed !== undefined) return failed;
     }
@@ -252,7 +259,7 @@ export class ContractLedger {
     for (const contract of contracts) {
       this.counters.ran(contract.id, request.agentId, result.ok);
       if (contract.post.length === 0 && contract.invariants.length === 0) continue;
-      const bounded = countValues(result.value, MAX_ARG_VALUES) <= MAX_ARG_VALUES;
+      const bounded = tooLarge(result.value) === undefined;
       const context = this.context(request, contract, bounded ? result : { ...result, value: null });
       const post = result.ok ? this.check(contract, 'post', context) : undefined;
       if (post !== undefined) failures.push(post);

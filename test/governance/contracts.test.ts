@@ -122,7 +122,32 @@ ${RULES}`);
     const kernel = kernelWith(CONTRACTS);
     try {
       const out = (await run(kernel, `try { sys.exec('payment.send', { amount: 1, to: 'bob', extra: Array.from({ length: 100 }, () => Array.from({ length: 200 }, (_, i) => i)) }); console.log('ran'); } catch (e) { console.log(e.errno + ' ' + e.message); }`)).out;
-      expect(out).toMatch(/^EACCES .*not evaluated: the call's arguments hold more than 10000 values: failed closed$/);
+      expect(out).toMatch(/^EACCES .*not evaluated: the call's arguments are too large to check \(they hold more than 10000 values\): failed closed$/);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+
+  it('a long string is not read either: a comprehension calling contains on it would cost its length times the list (found by the attacker pass)', async () => {
+    const kernel = kernelWith(`version: 1
+contracts:
+  - { id: no-leaks, tools: [payment.send], pre: ["request.args.words.all(w, !request.args.to.contains(w))"] }
+${RULES}`);
+    try {
+      const out = (await run(kernel, `try { sys.exec('payment.send', { amount: 1, to: 'x'.repeat(60000), words: Array.from({ length: 250 }, (_, i) => 'y' + i) }); console.log('ran'); } catch (e) { console.log(e.errno + ' ' + e.message); }`)).out;
+      expect(out).toMatch(/^EACCES .*not evaluated: the call's arguments are too large to check \(a string in them is longer than 8192 characters\): failed closed$/);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
+
+  it('a comparison across types is false, not an error: a contract that checks the type holds whatever shape the agent sends', async () => {
+    const kernel = kernelWith(`version: 1
+contracts:
+  - { id: no-eve, tools: [payment.send], pre: ["type(request.args.to) == string && request.args.to != 'eve'"] }
+${RULES}`);
+    try {
+      expect((await run(kernel, `${pay(1, 'bob')} for (const to of ['eve', ['eve'], { 0: 'eve' }]) { try { sys.exec('payment.send', { amount: 1, to }); console.log('ran'); } catch (e) { console.log(e.errno); } }`)).out).toBe('sent\nEACCES\nEACCES\nEACCES');
     } finally {
       await kernel.shutdown();
     }
