@@ -131,6 +131,19 @@ async function decided(ctx: ServiceContext, asked: PolicyRequest, level: Autonom
   return disagreement === undefined ? final : { ...final, shadow: describeDisagreement(disagreement, shadow!.version) };
 }
 
+/**
+ * redeemable: a grant answers a question the policy asked, so it is redeemed
+ * only while the policy in force would still ask it (or allow it): a policy
+ * that now denies the request, or a contract's pre-condition that no longer
+ * holds, denies the redemption too (asked without counting anything).
+ */
+function redeemable(ctx: ServiceContext, asked: PolicyRequest, id: string): Decision | undefined {
+  const { engine } = ctx.kernel;
+  const now = engine.precondition(asked) ?? engine.check(asked);
+  if (now.effect !== 'deny') return undefined;
+  return { ...now, rule: GRANT_RULE, reason: `approval ${id} is not redeemed: the policy in force now denies the request (rule ${now.rule}: ${now.reason})` };
+}
+
 /** unrecorded answers 503 when the decision could not be written to the log (a full disk): no decision without its record. */
 function unrecorded(reply: FastifyReply, err: unknown): FastifyReply {
   const errno = err instanceof KernelError ? err.errno : 'EIO';
@@ -172,7 +185,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         trust: kernel.trust.score(agent.id),
       };
       // The order of the kernel's own calls: autonomy, the contracts' pre-conditions, the policy (with shared limits and risk escalation).
-      const decision = body.approval_id !== undefined ? await redeemed(ctx, body.approval_id, digestOf(), agent.id) : (autonomyDenial(held, level) ?? (await decided(ctx, asked, level)));
+      const decision = autonomyDenial(held, level) ?? (body.approval_id !== undefined ? redeemable(ctx, asked, body.approval_id) ?? (await redeemed(ctx, body.approval_id, digestOf(), agent.id)) : await decided(ctx, asked, level));
       if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
       let seq: number;
       try {
