@@ -5,11 +5,14 @@
  * syscall for it, and an answer naming the requesting agent is refused.
  * Every question and answer is published on `events` for watchers.
  */
+import { createHash } from 'node:crypto';
 import { Subject } from 'rxjs';
 import { KernelError } from '../syscalls/errno.ts';
 import type { ApprovalAnswer, Approvals, ApprovalTicket } from '../syscalls/context.ts';
 
 export interface PendingApproval extends ApprovalTicket {
+  /** The call's arguments as whoever answers sees them: plain JSON up to MAX_ARGUMENTS_CHARS of text, else their size and digest; bytes by their length. */
+  readonly arguments?: unknown;
   readonly id: string;
   readonly requestedAt: number;
   readonly deadline: number;
@@ -38,6 +41,21 @@ export interface ApprovalStatus {
 }
 
 const KEEP_ANSWERED = 1000;
+/** The longest JSON text of a question's arguments shown as they are; longer ones are shown by size and digest. */
+export const MAX_ARGUMENTS_CHARS = 4096;
+
+/** shownArguments is what approvers see of a call's arguments: bounded, with bytes as their length. */
+export function shownArguments(args: unknown): unknown {
+  let text: string;
+  try {
+    text = JSON.stringify(args, (_key, value: unknown) => (value instanceof Uint8Array ? { bytes: value.length } : value)) ?? 'null';
+  } catch {
+    return { unreadable: true };
+  }
+  if (text.length <= MAX_ARGUMENTS_CHARS) return JSON.parse(text) as unknown;
+  return { chars: text.length, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` };
+}
+
 /** The most questions one agent may have waiting; past it a new one is denied at once, without asking anyone. */
 export const MAX_PENDING_PER_AGENT = 64;
 /** The most questions waiting in all. */
@@ -70,7 +88,8 @@ export class ApprovalGate implements Approvals {
   /** open asks like ask() and also returns the question's id (for pollers outside the kernel). */
   open(ticket: ApprovalTicket): { id: string; answer: Promise<ApprovalAnswer> } {
     const now = this.clock();
-    return this.wait({ ...ticket, id: `${this.idPrefix}${this.ids()}`, requestedAt: now, deadline: now + ticket.timeoutMs });
+    const { arguments: raw, ...rest } = ticket;
+    return this.wait({ ...rest, ...(raw !== undefined ? { arguments: shownArguments(raw) } : {}), id: `${this.idPrefix}${this.ids()}`, requestedAt: now, deadline: now + ticket.timeoutMs });
   }
 
   /**

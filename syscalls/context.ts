@@ -301,6 +301,8 @@ export interface ApprovalTicket {
   readonly policyVersion?: string;
   /** For a question from outside the kernel: the digest of the request its approval is bound to (kernel/service/grants.ts). */
   readonly digest?: string;
+  /** The call's arguments (a tool call's own), for whoever answers; the gate keeps a bounded form (kernel/approvals.ts). */
+  readonly arguments?: unknown;
 }
 
 /** ApprovalAnswer is the operator's (or automatic approver's) decision. */

@@ -261,6 +261,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
       ...(request.tool !== undefined ? { tool: request.tool } : {}),
       rule: decision.rule,
       reason: decision.reason,
+      arguments: request.args,
       timeoutMs: decision.approvalTimeoutMs ?? 60_000,
       ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}),
     });

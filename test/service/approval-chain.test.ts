@@ -83,7 +83,7 @@ describe('a chain of approvers: a command, a model reviewer, then a person', { t
 
   /** ask opens a question for `action` and waits (up to 5 s) for its answer. */
   const ask = async (action: string, waitMs = 5000) => {
-    const opened = await agentd.api('POST', '/v1/evaluate', { agent: 'worker', action });
+    const opened = await agentd.api('POST', '/v1/evaluate', { agent: 'worker', action, arguments: { path: '/data/all' } });
     expect(opened.body).toMatchObject({ decision: 'require_approval' });
     const id = (opened.body as { approval_id: string }).approval_id;
     return { id, status: (await agentd.api('GET', `/v1/approvals/${id}?wait=${waitMs}`)).body as { status: string; answer?: { approver: string; reason: string } } };
@@ -109,7 +109,7 @@ describe('a chain of approvers: a command, a model reviewer, then a person', { t
     expect(status).toMatchObject({ status: 'denied', answer: { approver: 'reviewer:stand-in', reason: 'purging is destructive' } });
     const request = asked.at(-1) as { messages: { role: string; content: string }[]; response_format: unknown; model: string };
     expect(request).toMatchObject({ model: 'stand-in', response_format: { type: 'json_object' } });
-    expect(JSON.parse(request.messages[1]!.content)).toMatchObject({ id, agent: 'worker', syscall: 'file.purge', rule: 'files-need-a-human' });
+    expect(JSON.parse(request.messages[1]!.content)).toMatchObject({ id, agent: 'worker', syscall: 'file.purge', rule: 'files-need-a-human', arguments: { path: '/data/all' } });
     await until(async () => approvalRecords().includes(`escalated file.purge (${id}) by command:review: review.mjs saw file.purge by worker`), 'the escalation on record');
   });
 

@@ -2,7 +2,9 @@
  * What an approver outside agentd is shown of a question, and how an
  * automated approver answers. The question is one JSON object: `{ id,
  * agent, pid, syscall, path?, tool?, rule, reason, policy_version?, digest?,
- * requested_at, deadline }` (the webhook adds `callback`). An automated
+ * arguments?, requested_at, deadline }` (the webhook adds `callback`);
+ * `arguments` are the call's (a tool call's own), up to 4 KiB of JSON, else
+ * `{ chars, digest }`, text an agent chose. An automated
  * approver in a chain (a command, a model reviewer) answers with one JSON
  * object `{ "verdict": "approve" | "deny" | "escalate", "reason": "…" }`:
  * escalate passes the question to the next approver of the chain (in the
@@ -22,6 +24,7 @@ export function questionJson(approval: PendingApproval): Record<string, unknown>
     reason: approval.reason,
     ...(approval.policyVersion !== undefined ? { policy_version: approval.policyVersion } : {}),
     ...(approval.digest !== undefined ? { digest: approval.digest } : {}),
+    ...(approval.arguments !== undefined ? { arguments: approval.arguments } : {}),
     requested_at: approval.requestedAt,
     deadline: approval.deadline,
   };

@@ -217,6 +217,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
           ...(body.tool !== undefined ? { tool: body.tool } : {}),
           rule: decision.rule,
           reason: decision.reason,
+          arguments: args,
           timeoutMs: decision.approvalTimeoutMs ?? 60_000,
           ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}),
           digest,
