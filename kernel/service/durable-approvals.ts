@@ -6,8 +6,9 @@
  *   id and deadline — listed by `agentctl approvals`, answerable, its grant
  *   bound to the same request, so the agent polling it can still act on
  *   the answer (or it times out as it would have);
- * - asked by a process of the previous run: that process is gone, so the
- *   question is closed, denied, and recorded so.
+ * - asked by a process of the previous run, or by a call through the MCP
+ *   gateway: that caller is gone, so the question is closed, denied, and
+ *   recorded so.
  * Either way the log says what became of every question.
  */
 import type { PendingApproval } from '../approvals.ts';
@@ -20,8 +21,10 @@ export function reopenApprovals(ctx: ServiceContext, ledger: RunLedger, left: re
   let reopened = 0;
   for (const question of left) {
     const what = `${question.syscall}${question.path ? ` ${question.path}` : ''}${question.tool ? ` ${question.tool}` : ''} (${question.id})`;
-    if (question.pid !== 0) {
-      ctx.log.record({ type: 'approval', pid: question.pid, agentId: question.agentId, detail: `denied ${what} by agentd: the agentd that asked ended while pid ${question.pid} waited, and its process with it`, ...(question.policyVersion !== undefined ? { policyVersion: question.policyVersion } : {}) });
+    // Only a question bound to a request (a digest: asked through /v1/evaluate) can still be acted on by its asker.
+    if (question.pid !== 0 || question.digest === undefined) {
+      const waiter = question.pid !== 0 ? `pid ${question.pid} waited, and its process with it` : 'its caller (an MCP session) waited, and the session with it';
+      ctx.log.record({ type: 'approval', pid: question.pid, agentId: question.agentId, detail: `denied ${what} by agentd: the agentd that asked ended while ${waiter}`, ...(question.policyVersion !== undefined ? { policyVersion: question.policyVersion } : {}) });
       ledger.forget(question.id);
       continue;
     }

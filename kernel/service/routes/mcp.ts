@@ -29,7 +29,8 @@ function isInitialize(body: unknown): boolean {
 
 export function mcpRoutes(app: FastifyInstance, ctx: ServiceContext): McpSessions {
   const sessions = new McpSessions(ctx.kernel);
-  app.addHook('onClose', async () => sessions.close());
+  // preClose, not onClose: an open session holds a stream (a GET), and close() waits for every request before onClose runs.
+  app.addHook('preClose', async () => sessions.close());
 
   const handle = async (req: FastifyRequest, reply: FastifyReply) => {
     const principal = principalOf(req);
