@@ -8,8 +8,10 @@
  *   allow: run the implementation once the record is written (every
  *   write-access call asks DecisionRecorder.beforeAction first), then record
  *   its outcome and check it (intent contracts' post-conditions and
- *   invariants: a breach is recorded and signals the caller); deny: EACCES, or the decision's errno (and the rule's
- *   violation signal, if any; the agent's trust pays for it);
+ *   invariants: a breach is recorded and signals the caller); deny: EACCES,
+ *   or the decision's errno (and the rule's violation signal, if any; the
+ *   agent's trust pays for it); a shadow policy's different answer is
+ *   recorded after the call's own record and changes nothing;
  *   require_approval: block the caller until it is answered, record the
  *   answer, and run an approved call as an allowed one. A decision whose
  *   limits the cluster counts is final (and recorded) once Redis answers.
@@ -194,7 +196,7 @@ function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRo
  * its reply is final (an outcome record naming record `of`, which let it
  * run): ok with the result's size and digest, or its errno. The effect has
  * happened either way: a log that cannot take the outcome says so itself.
- * Then the checks after a call (afterBreaches) run on it.
+ * Then the checks after a call (checkedAfter) run on it.
  */
 function withOutcome(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, of: number, action: () => Reply): Reply {
   const reply = action();
