@@ -23,8 +23,9 @@
  * checks its type: `type(request.args.host) == string && …`. Every expression is compiled once, when the policy loads,
  * and refused there (naming file, line and field) if it does not parse or
  * type-check, exceeds the structural limits (CEL_LIMITS), nests one
- * comprehension in another, or uses `matches` (a JavaScript regex, not
- * RE2: use the rules' `args` regex). The arguments a contract reads are
+ * comprehension in another, uses `matches` (a JavaScript regex, not RE2:
+ * use the rules' `args` regex) or `cel.bind` (which lets a short
+ * expression grow a value exponentially). The arguments a contract reads are
  * bounded too, since an expression's cost grows with them (a comprehension
  * over a list calling `contains` on a long string): a call whose arguments
  * hold more than MAX_ARG_VALUES values, or a string longer than
@@ -90,6 +91,8 @@ function problemIn(node: ASTNode, inComprehension: boolean): string | undefined 
   if (node.op === 'call' || node.op === 'rcall') {
     const name = node.args[0] as string;
     if (name === 'matches') return '`matches` is a JavaScript regex here, not RE2: match with a rule\'s `args` regex instead';
+    // Without bind a value is copied at most once per node of the (bounded) tree; with it, each level can double what the last built.
+    if (name === 'bind') return '`cel.bind` lets each level reuse what the last one built, so a short expression can grow an argument exponentially: refused';
     const nested = COMPREHENSIONS.has(name) && node.op === 'rcall';
     if (nested && inComprehension) return `a comprehension (${name}) inside another costs the square of the arguments' size: refused`;
     const children = node.op === 'call' ? (node.args[1] as ASTNode[]) : [node.args[1] as ASTNode, ...(node.args[2] as ASTNode[])];

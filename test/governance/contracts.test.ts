@@ -185,6 +185,7 @@ describe('contracts that do not load', () => {
     'a huge list literal': { expr: `request.args.amount in [${Array.from({ length: 200 }, (_, i) => i).join(', ')}]`, says: /is not a CEL expression the kernel accepts/ },
     'a comprehension in a comprehension': { expr: 'request.args.list.all(x, request.args.list.exists(y, x == y))', says: /comprehension \(exists\) inside another .* refused/ },
     'a JavaScript regex': { expr: "request.args.to.matches('^(a+)+$')", says: /`matches` is a JavaScript regex here, not RE2/ },
+    'cel.bind, which can double a value at each level (found by the attacker pass)': { expr: "cel.bind(a, request.args.to + request.args.to, cel.bind(b, a + a, b.size() > 0))", says: /`cel\.bind` lets each level reuse what the last one built/ },
   };
   for (const [name, { expr, says }] of Object.entries(refused)) {
     it(`refuses ${name}, naming file, line and field`, () => {
