@@ -25,6 +25,7 @@
 import { canonicalJson } from '../canonical-json.ts';
 import { compilePolicy, type CompiledPolicy } from './compile.ts';
 import { PolicyEngine } from './engine.ts';
+import { STEP_BUDGET, withinBudget } from './glob.ts';
 import type { LoadedPolicy } from './load.ts';
 import type { PolicyDecision, PolicyRequest } from './request.ts';
 import type { Effect, PolicyDocument } from './schema.ts';
@@ -103,10 +104,10 @@ export function deltaOf(enforced: LoadedPolicy, shadow: LoadedPolicy): CompiledP
   return compilePolicy({ version: 1, rules: delta }, `delta:${enforced.version}:${shadow.version}`);
 }
 
-/** touches says whether a rule of `delta` can match `request` (a match too costly to finish counts as one). */
+/** touches says whether a rule of `delta` can match `request`; its glob matches share one decision's step budget, and a match too costly to finish counts as one. */
 function touches(delta: CompiledPolicy, request: PolicyRequest, now: number): boolean {
   try {
-    return delta.candidates(request).some((rule) => rule.conditions.every((c) => c.test(request, now)));
+    return withinBudget(STEP_BUDGET, () => delta.candidates(request).some((rule) => rule.conditions.every((c) => c.test(request, now))));
   } catch {
     return true;
   }
