@@ -7,13 +7,13 @@ import { KernelError } from '../../syscalls/errno.ts';
 
 export async function serveCommand(options: { config?: string; port?: string; stateDir?: string }): Promise<number> {
   let daemon;
+  let config;
   try {
     const port = options.port === undefined ? undefined : Number(options.port);
     if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new ConfigError('--port must be a port number');
     // AGENTD_STATE_DIR is where agentctl looks for agentd, so agentd honours it too (below --state-dir, above the config).
-    const config = loadConfig(options.config, { port, stateDir: options.stateDir ?? process.env.AGENTD_STATE_DIR });
+    config = loadConfig(options.config, { port, stateDir: options.stateDir ?? process.env.AGENTD_STATE_DIR });
     daemon = await startDaemon(config);
-    process.stdout.write(`agentd listening on ${daemon.url} (state ${config.stateDir}, token in ${config.tokenFile})\n`);
   } catch (err) {
     const known = err instanceof ConfigError || err instanceof PolicyError || err instanceof KernelError || err instanceof StateDirBusy || err instanceof StateLockError;
     process.stderr.write(`agentd: ${known ? err.message : err instanceof Error ? err.message : String(err)}\n`);
@@ -27,6 +27,8 @@ export async function serveCommand(options: { config?: string; port?: string; st
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // Ready only once a SIGTERM would stop it cleanly: the line comes after the handlers.
+    process.stdout.write(`agentd listening on ${running.url} (state ${config.stateDir}, token in ${config.tokenFile})\n`);
   });
   process.stdout.write('agentd: stopped\n');
   return 0;
