@@ -130,17 +130,19 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
   const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, pins, grants: new ApprovalGrants(), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
-  // Questions outlive a restart on one node (a cluster keeps its own in Redis): those the last run left pending are accounted for first.
+  // Questions outlive a restart on one node (a cluster keeps its own in Redis): what the last run left pending is read
+  // before any new question, and accounted for once agentd listens (a webhook asked again needs its callback URL).
   const leftPending = ledger.leftPending();
   ledger.keeping(kernel.approvals);
-  if (cluster === undefined) {
-    reopenApprovals(ctx, ledger, leftPending);
-    if (leftPending.length > 0) log.flush();
-  } else for (const q of leftPending) ledger.forget(q.id);
+  if (cluster !== undefined) for (const q of leftPending) ledger.forget(q.id);
   const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');
   listeningOn = url;
+  if (cluster === undefined && leftPending.length > 0) {
+    reopenApprovals(ctx, ledger, leftPending);
+    log.flush();
+  }
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
   cluster?.join(url);
 
