@@ -32,7 +32,7 @@
  * MAX_ARG_CHARS, fails its contract's pre-condition instead of being read.
  */
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
-import { anyGlob, type StringTest } from './matchers.ts';
+import { anyGlob, isLiteral, type StringTest } from './matchers.ts';
 import { PolicyFieldError } from './field-error.ts';
 import type { PolicyRequest } from './request.ts';
 import type { Contract, ViolationSignal } from './schema.ts';
@@ -62,6 +62,8 @@ interface Expression {
 
 export interface CompiledContract {
   readonly id: string;
+  /** Its place in the document. */
+  readonly order: number;
   readonly pre: readonly Expression[];
   readonly post: readonly Expression[];
   readonly invariants: readonly Expression[];
@@ -141,6 +143,7 @@ function compileContract(contract: Contract, i: number): CompiledContract {
   }
   return {
     id: contract.id,
+    order: i,
     pre: list('pre'),
     post: list('post'),
     invariants: list('invariants'),
@@ -189,6 +192,10 @@ export class ContractSet {
   /** Contracts by syscall name; those naming no syscall apply to every one. */
   private readonly bySyscall = new Map<string, CompiledContract[]>();
   private readonly anySyscall: CompiledContract[] = [];
+  /** Tool names the contracts name literally, and whether any names tools by a pattern. */
+  private readonly namedTools = new Set<string>();
+  private readonly toolGlobs: boolean;
+  private readonly memo = new Map<string, Map<string, readonly CompiledContract[]>>();
 
   constructor(contracts: readonly Contract[]) {
     const seen = new Map<string, number>();
@@ -197,6 +204,8 @@ export class ContractSet {
       seen.set(c.id, i);
       return compileContract(c, i);
     });
+    for (const c of contracts) for (const t of c.tools ?? []) if (isLiteral(t)) this.namedTools.add(t);
+    this.toolGlobs = contracts.some((c) => c.tools?.some((t) => !isLiteral(t)));
     contracts.forEach((c, i) => {
       const compiled = this.contracts[i]!;
       if (c.syscalls === undefined || c.syscalls.includes('*')) this.anySyscall.push(compiled);
@@ -204,12 +213,29 @@ export class ContractSet {
     });
   }
 
-  /** covering lists the contracts that apply to a call (none: the usual case, a map lookup). */
+  /**
+   * covering lists the contracts that apply to a call (none: the usual case).
+   * The answer is kept per syscall and tool the contracts name (others share
+   * one entry each, so what agents choose to call cannot grow it); a tool
+   * pattern that is not a literal name is matched on every call.
+   */
   covering(syscall: string, tool: string | undefined): readonly CompiledContract[] {
     if (this.contracts.length === 0) return [];
+    const toolKey = tool === undefined ? '' : this.namedTools.has(tool) ? tool : this.toolGlobs ? undefined : '\u0001';
+    if (toolKey === undefined) return this.compute(syscall, tool);
+    const syscallKey = this.bySyscall.has(syscall) ? syscall : '';
+    let byTool = this.memo.get(syscallKey);
+    if (byTool === undefined) this.memo.set(syscallKey, (byTool = new Map()));
+    let found = byTool.get(toolKey);
+    if (found === undefined) byTool.set(toolKey, (found = this.compute(syscall, tool)));
+    return found;
+  }
+
+  private compute(syscall: string, tool: string | undefined): readonly CompiledContract[] {
     const named = this.bySyscall.get(syscall);
     const all = named === undefined ? this.anySyscall : this.anySyscall.length === 0 ? named : [...named, ...this.anySyscall];
-    return all.some((c) => !c.covers(syscall, tool)) ? all.filter((c) => c.covers(syscall, tool)) : all;
+    // In document order: the first that fails is the one a denial names.
+    return all.filter((c) => c.covers(syscall, tool)).toSorted((a, b) => a.order - b.order);
   }
 }
 

@@ -208,3 +208,26 @@ describe('contracts that do not load', () => {
     expect(() => parsePolicy(`version: 1\ncontracts:\n  - { id: c, pre: ['true'] }\n  - { id: c, pre: ['true'] }\n${RULES}`, 'dup.yaml')).toThrow(/dup\.yaml:4:\d+: contracts\[1\]\.id: duplicate contract id 'c'/);
   });
 });
+
+describe('which contracts cover a call', () => {
+  it('by syscall and tool, literal or glob, in document order, the same however many calls and whatever tool names agents choose', () => {
+    const set = parsePolicy(
+      `version: 1
+contracts:
+  - { id: pay, tools: [payment.send], pre: ['true'] }
+  - { id: any-pay, tools: ['pay*'], pre: ['true'] }
+  - { id: exec-all, syscalls: [SYS_EXEC], pre: ['true'] }
+  - { id: everything, pre: ['true'] }
+${RULES}`,
+      'covering.yaml',
+    ).compiled.contracts;
+    const ids = (syscall: string, tool?: string) => set.covering(syscall, tool).map((c) => c.id);
+    for (let round = 0; round < 3; round++) {
+      expect(ids('SYS_EXEC', 'payment.send')).toEqual(['pay', 'any-pay', 'exec-all', 'everything']);
+      expect(ids('SYS_EXEC', 'payroll')).toEqual(['any-pay', 'exec-all', 'everything']);
+      expect(ids('SYS_EXEC', `made-up-${round}`)).toEqual(['exec-all', 'everything']);
+      expect(ids('SYS_OPEN')).toEqual(['everything']);
+      expect(ids('payment.send', 'payment.send')).toEqual(['pay', 'any-pay', 'everything']);
+    }
+  });
+});
