@@ -14,7 +14,8 @@
  * agent, `tokens:<agent>` per agent. Counters are kept COUNTER_TTL_MS after
  * their last use, rate sets for one window.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { LuaScript } from '../../vfs/lua-script.ts';
 import { WINDOW_MS, usedUp, type LimitKind, type LimitedRule, type SharedLimits } from '../policy/limits.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
@@ -60,26 +61,8 @@ const ADD_TOKENS = `redis.call('INCRBY', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0`;
 
-/** A script known by its SHA-1: sent once per Redis (EVALSHA), again only after Redis lost it (NOSCRIPT). */
-class Script {
-  private readonly sha: string;
-  private readonly source: string;
-  constructor(source: string) {
-    this.source = source;
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-  async run(redis: RedisClient, keys: readonly string[], argv: readonly (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...argv);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return redis.eval(this.source, keys.length, ...keys, ...argv);
-    }
-  }
-}
-
-const TAKE_SCRIPT = new Script(TAKE);
-const ADD_TOKENS_SCRIPT = new Script(ADD_TOKENS);
+const TAKE_SCRIPT = new LuaScript(TAKE);
+const ADD_TOKENS_SCRIPT = new LuaScript(ADD_TOKENS);
 
 /** Part of a key naming a rule or an agent: encoded, so `a:b` + `c` and `a` + `b:c` stay apart. */
 const part = encodeURIComponent;
