@@ -10,7 +10,7 @@ import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
 import { anyGlob, argText, globTest, isLiteral, literalHead, MATCH_LIMIT, regexTest, type StringTest, windowTest } from './matchers.ts';
 import { AGENT_PLACEHOLDER as AGENT_VAR, placeholderProblem } from './placeholders.ts';
 import { ContractSet } from './contracts.ts';
-import { PolicyFieldError } from './field-error.ts';
+import { guarded, PolicyFieldError } from './field-error.ts';
 import { candidatesFrom, indexOf, listIn, type Index } from './rule-index.ts';
 import type { PolicyRequest } from './request.ts';
 import type { Effect, PolicyDocument, PolicyRule, Risk, RuleLimits } from './schema.ts';
@@ -55,14 +55,6 @@ export interface CompiledPolicy {
 
 const DEFAULT_APPROVAL_TIMEOUT_MS = 60_000;
 const ACTION_NAME = /^[a-z][a-z0-9_.:-]{0,127}$/;
-
-function guarded<T>(path: readonly (string | number)[], make: () => T): T {
-  try {
-    return make();
-  } catch (err) {
-    throw new PolicyFieldError(path, `is not valid: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
-  }
-}
 
 /** checkPlaceholder refuses a pattern whose `${name}` placeholders are unknown, or that has any where `expands` is false. */
 function checkPlaceholder(pattern: string, at: readonly (string | number)[], expands: boolean): void {

@@ -32,8 +32,9 @@
  * MAX_ARG_CHARS, fails its contract's pre-condition instead of being read.
  */
 import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-js';
-import { anyGlob, isLiteral, type StringTest } from './matchers.ts';
-import { PolicyFieldError } from './field-error.ts';
+import { anyGlob, isLiteral } from './matchers.ts';
+import { guarded, PolicyFieldError } from './field-error.ts';
+import { listIn } from './rule-index.ts';
 import type { PolicyRequest } from './request.ts';
 import type { Contract, ViolationSignal } from './schema.ts';
 
@@ -133,14 +134,7 @@ function compileContract(contract: Contract, i: number): CompiledContract {
   if (contract.pre === undefined && contract.post === undefined && contract.invariants === undefined) throw new PolicyFieldError(at, 'has no pre, post or invariants: a contract must check something');
   const list = (phase: ContractPhase) => (contract[phase] ?? []).map((source, j) => compileExpression(source, [...at, phase, j]));
   const syscalls = contract.syscalls === undefined || contract.syscalls.includes('*') ? undefined : new Set(contract.syscalls);
-  let tools: StringTest | undefined;
-  if (contract.tools !== undefined) {
-    try {
-      tools = anyGlob(contract.tools);
-    } catch (err) {
-      throw new PolicyFieldError([...at, 'tools'], `is not valid: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
+  const tools = contract.tools === undefined ? undefined : guarded([...at, 'tools'], () => anyGlob(contract.tools!));
   return {
     id: contract.id,
     order: i,
@@ -209,7 +203,7 @@ export class ContractSet {
     contracts.forEach((c, i) => {
       const compiled = this.contracts[i]!;
       if (c.syscalls === undefined || c.syscalls.includes('*')) this.anySyscall.push(compiled);
-      else for (const name of new Set(c.syscalls)) (this.bySyscall.get(name) ?? this.bySyscall.set(name, []).get(name)!).push(compiled);
+      else for (const name of new Set(c.syscalls)) listIn(this.bySyscall, name).push(compiled);
     });
   }
 
@@ -272,9 +266,10 @@ export class ContractLedger {
 
   /** before checks the pre-conditions of the contracts covering `request`: the first that fails, or undefined. */
   before(contracts: readonly CompiledContract[], request: PolicyRequest): ContractFailure | undefined {
+    let large: string | undefined | null = null; // null: not looked at yet (only a contract with pre-conditions reads the arguments)
     for (const contract of contracts) {
       if (contract.pre.length === 0) continue;
-      const large = tooLarge(request.args);
+      if (large === null) large = tooLarge(request.args);
       if (large !== undefined) return { contract: contract.id, phase: 'pre', expression: contract.pre[0]!.source, why: `not evaluated: the call's arguments are too large to check (${large}): failed closed`, signal: contract.signal };
       const failed = this.check(contract, 'pre', this.context(request, contract));
       if (failed !== undefined) return failed;
@@ -285,11 +280,12 @@ export class ContractLedger {
   /** after counts a call that ran and checks post-conditions (if it succeeded) and invariants: every failure. */
   after(contracts: readonly CompiledContract[], request: PolicyRequest, result: CallResult): ContractFailure[] {
     const failures: ContractFailure[] = [];
+    let readable: CallResult | undefined; // the result as contracts may read it, worked out once
     for (const contract of contracts) {
       this.counters.ran(contract.id, request.agentId, result.ok);
       if (contract.post.length === 0 && contract.invariants.length === 0) continue;
-      const bounded = tooLarge(result.value) === undefined;
-      const context = this.context(request, contract, bounded ? result : { ...result, value: null });
+      readable ??= tooLarge(result.value) === undefined ? result : { ...result, value: null };
+      const context = this.context(request, contract, readable);
       const post = result.ok ? this.check(contract, 'post', context) : undefined;
       if (post !== undefined) failures.push(post);
       const invariant = this.check(contract, 'invariants', context);

@@ -8,3 +8,12 @@ export class PolicyFieldError extends Error {
     this.problem = problem;
   }
 }
+
+/** guarded runs `make` (compiling a pattern, say); what it throws becomes a PolicyFieldError at `path`: `is not valid: …`. */
+export function guarded<T>(path: readonly (string | number)[], make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    throw new PolicyFieldError(path, `is not valid: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+  }
+}

@@ -116,14 +116,19 @@ export function parsePolicy(source: string, file: string): LoadedPolicy {
   if (source.length > MAX_POLICY_BYTES) throw new PolicyError(file, 1, 1, '', `is larger than ${MAX_POLICY_BYTES} bytes`);
   const data = machineJson(source);
   if (data !== undefined && validate(data)) {
-    const version = `sha256:${createHash('sha256').update(canonicalJson(data)).digest('hex')}`;
     try {
-      return { file, source, document: data, version, compiled: compilePolicy(data, version) };
+      return loaded(file, source, data);
     } catch (err) {
       if (!(err instanceof PolicyFieldError)) throw err;
     }
   }
   return parsePositioned(source, file);
+}
+
+/** loaded compiles a validated document under its version (a SHA-256 of its canonical JSON); PolicyFieldError names a semantic problem. */
+function loaded(file: string, source: string, document: PolicyDocument): LoadedPolicy {
+  const version = `sha256:${createHash('sha256').update(canonicalJson(document)).digest('hex')}`;
+  return { file, source, document, version, compiled: compilePolicy(document, version) };
 }
 
 /** parsePositioned is parsePolicy through the YAML parser, which knows where every node is (for errors). */
@@ -142,9 +147,8 @@ function parsePositioned(source: string, file: string): LoadedPolicy {
     const pos = at(locate(doc, key === undefined ? path : path.slice(0, -1), key));
     throw new PolicyError(file, pos.line, pos.col, fieldName(path), problem);
   }
-  const version = `sha256:${createHash('sha256').update(canonicalJson(data)).digest('hex')}`;
   try {
-    return { file, source, document: data, version, compiled: compilePolicy(data, version) };
+    return loaded(file, source, data);
   } catch (err) {
     if (!(err instanceof PolicyFieldError)) throw err;
     const pos = at(locate(doc, err.path));

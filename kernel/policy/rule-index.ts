@@ -134,7 +134,8 @@ export interface Index {
   readonly agents: ReadonlyMap<string, RuleSet>;
 }
 
-export function listIn<K>(map: Map<K, CompiledRule[]>, key: K): CompiledRule[] {
+/** listIn is the list `map` holds under `key`, made empty on first use. */
+export function listIn<K, V>(map: Map<K, V[]>, key: K): V[] {
   let list = map.get(key);
   if (list === undefined) map.set(key, (list = []));
   return list;
