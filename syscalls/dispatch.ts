@@ -20,7 +20,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
+import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
 import { withOutcome } from './outcome.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
@@ -302,17 +302,17 @@ function recorded(asked: Asked, decision: Decision): Reply {
       args: asked.args,
     });
     if (asked.span !== undefined) describeDecision(asked.span, request, decision, seq);
-    if (decision.shadow !== undefined) recordShadow(services, ctx, seq, decision.shadow);
+    if (decision.shadow !== undefined) recordShadow(services.recorder, ctx.pid, ctx.agentId, seq, decision.shadow);
     return ON_EFFECT[decision.effect]({ ...asked, decision, seq });
   } catch (err) {
     return fault(err);
   }
 }
 
-/** recordShadow records how the shadow policy decided the call of record `of` otherwise; it changes nothing, so a log that cannot take it does not fail the call. */
-function recordShadow(services: KernelServices, ctx: SyscallContext, of: number, detail: string): void {
+/** recordShadow records how the shadow policy decided the call of record `of` otherwise; it changes nothing, so a log that cannot take it does not fail the call (agentd's /v1/evaluate uses it too). */
+export function recordShadow(recorder: DecisionRecorder, pid: number, agentId: string, of: number, detail: string): void {
   try {
-    services.recorder.record({ type: 'shadow', pid: ctx.pid, agentId: ctx.agentId, detail: `record ${of}: ${detail}` });
+    recorder.record({ type: 'shadow', pid, agentId, detail: `record ${of}: ${detail}` });
   } catch {
     // the decision stands; the log's own problem says why this record is missing
   }

@@ -10,7 +10,7 @@ import { BREAKER_RULE, type AccessRequest, type Authorizer, type Breach, type Ca
 import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
 import { contractRule, type PolicyEngine } from './engine.ts';
-import { describeDisagreement, type ShadowPolicy } from './shadow.ts';
+import type { ShadowPolicy } from './shadow.ts';
 import type { PolicyRequest } from './request.ts';
 
 function capabilityDenial(request: AccessRequest): Decision | undefined {
@@ -132,10 +132,8 @@ export class PolicyAuthorizer implements Authorizer {
 
   /** shadowed decides the request under the shadow policy too, if one is set: a disagreement with the policy's decision rides on the final one, to be recorded. */
   private shadowed(request: PolicyRequest, policy: Decision, final: Decision): Decision {
-    const shadow = this.shadow();
-    if (shadow === undefined) return final;
-    const disagreement = shadow.compare(request, policy, this.engine.policy);
-    return disagreement === undefined ? final : { ...final, shadow: describeDisagreement(disagreement, shadow.version) };
+    const note = this.shadow()?.note(request, policy, this.engine.policy);
+    return note === undefined ? final : { ...final, shadow: note };
   }
 
   check(request: AccessRequest): Decision {

@@ -187,6 +187,12 @@ export class ShadowPolicy {
     return d;
   }
 
+  /** note is compare's disagreement as the text of its record (describeDisagreement), or undefined. */
+  note(request: PolicyRequest, enforced: Pick<PolicyDecision, 'effect' | 'rule'>, policy: LoadedPolicy): string | undefined {
+    const d = this.compare(request, enforced, policy);
+    return d === undefined ? undefined : describeDisagreement(d, this.version);
+  }
+
   summary(): ShadowSummary {
     return {
       version: this.engine.version,

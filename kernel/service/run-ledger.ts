@@ -42,12 +42,14 @@ export class RunLedger {
   private readonly db: DatabaseSync;
   private readonly started: StatementSync;
   private readonly ended: StatementSync;
+  private readonly answered: StatementSync;
   private warned = false;
 
   private constructor(db: DatabaseSync) {
     this.db = db;
     this.started = db.prepare('INSERT OR REPLACE INTO live (pid, agent, detail) VALUES (?, ?, ?)');
     this.ended = db.prepare('DELETE FROM live WHERE pid = ?');
+    this.answered = db.prepare('DELETE FROM approvals WHERE id = ?');
   }
 
   /** open opens (or creates) the ledger of `stateDir`. */
@@ -104,7 +106,7 @@ export class RunLedger {
 
   /** forget drops a question from the ledger (answered, or closed at start). */
   forget(id: string): void {
-    this.guarded(`forget approval ${id}`, () => this.db.prepare('DELETE FROM approvals WHERE id = ?').run(id));
+    this.guarded(`forget approval ${id}`, () => this.answered.run(id));
   }
 
   /** keeping keeps every question `gate` asks in the ledger until it is answered. */

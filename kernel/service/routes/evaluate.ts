@@ -10,13 +10,12 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
-import { describeDecision } from '../../../syscalls/dispatch.ts';
+import { describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
 import type { ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
 import { autonomyDenial, supervised } from '../../policy/authorizer.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
 import type { PolicyRequest } from '../../policy/request.ts';
-import { describeDisagreement } from '../../policy/shadow.ts';
 import type { Autonomy } from '../../autonomy.ts';
 
 const MAX_DEPTH = 32;
@@ -126,9 +125,8 @@ async function decided(ctx: ServiceContext, asked: PolicyRequest, level: Autonom
   const { engine } = ctx.kernel;
   const policy = engine.precondition(asked) ?? (await engine.settle(engine.decide(asked), asked.agentId));
   const final = supervised({ agentId: asked.agentId, access: asked.access ?? 'none' }, level, policy, engine.approvalTimeoutMs);
-  const shadow = ctx.kernel.shadow;
-  const disagreement = shadow?.compare(asked, policy, engine.policy);
-  return disagreement === undefined ? final : { ...final, shadow: describeDisagreement(disagreement, shadow!.version) };
+  const note = ctx.kernel.shadow?.note(asked, policy, engine.policy);
+  return note === undefined ? final : { ...final, shadow: note };
 }
 
 /**
@@ -227,13 +225,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         // Nobody waits for the answer in the kernel (the agent outside polls for it): it is recorded here when it comes.
         void question.answer.then((answer) => recordAnswer(ctx, agent.id, body.action, question.id, answer));
       }
-      if (decision.shadow !== undefined) {
-        try {
-          log.record({ type: 'shadow', pid: 0, agentId: agent.id, detail: `record ${seq}: ${decision.shadow}` });
-        } catch {
-          // the decision stands: the shadow changes nothing
-        }
-      }
+      if (decision.shadow !== undefined) recordShadow(log, 0, agent.id, seq, decision.shadow);
       if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
       try {
         await log.whenWritten(seq);
