@@ -5,8 +5,8 @@
  */
 import type { DecisionInput, DecisionRecorder, LifecycleRecord, OutcomeRecord, SyscallRecord } from '../syscalls/context.ts';
 
-/** LoggedDecision is a record as kept: arguments are not kept in memory. */
-export type LoggedDecision = (Omit<SyscallRecord, 'args'> | LifecycleRecord | Omit<OutcomeRecord, 'result'>) & { readonly seq: number; readonly time: number };
+/** LoggedDecision is a record as kept: arguments (and the policy's question) are not kept in memory. */
+export type LoggedDecision = (Omit<SyscallRecord, 'args' | 'asked'> | LifecycleRecord | Omit<OutcomeRecord, 'result'>) & { readonly seq: number; readonly time: number };
 
 export class MemoryDecisionLog implements DecisionRecorder {
   private readonly entries: LoggedDecision[] = [];
@@ -22,7 +22,7 @@ export class MemoryDecisionLog implements DecisionRecorder {
     const seq = this.dropped + this.entries.length + 1;
     const time = Date.now();
     if (entry.type === 'syscall') {
-      const { args: _args, ...kept } = entry;
+      const { args: _args, asked: _asked, ...kept } = entry;
       this.entries.push({ ...kept, seq, time });
     } else if (entry.type === 'outcome') {
       const { result: _result, ...kept } = entry;

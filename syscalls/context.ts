@@ -5,6 +5,7 @@
 import type { DirEntry, FileStat, OpenMode } from '../vfs/backend.ts';
 import type { MaybePromise } from '../vfs/maybe.ts';
 import type { JsonValue } from './schema.ts';
+import type { PolicyRequest } from '../kernel/policy/request.ts';
 
 export type Effect = 'allow' | 'deny' | 'require_approval';
 
@@ -65,6 +66,8 @@ export interface Decision {
   readonly errno?: 'EPERM' | 'EAGAIN' | 'EIO';
   /** How the shadow policy decided otherwise (kernel/policy/shadow.ts): recorded after the decision, changes nothing. */
   readonly shadow?: string;
+  /** The question the policy was asked, when the policy decided (absent: the kernel decided before it); recorded for replay. */
+  readonly asked?: PolicyRequest;
 }
 
 /** CallEnd is what an executed call came to, for the checks after it. */
@@ -105,6 +108,8 @@ export interface SyscallRecord {
   readonly path?: string;
   /** The decoded arguments; a recorder keeps a digest, never the data. */
   readonly args?: Readonly<Record<string, unknown>>;
+  /** The question the policy was asked (absent when the kernel decided before the policy): a recorder keeps what replay needs of it (kernel/recorder/policy-input.ts). */
+  readonly asked?: PolicyRequest;
 }
 
 /** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; a sum of refusals (limit); an intent contract broken after a call (contract); a shadow policy that decided a call otherwise (shadow); or news of the log itself (log: a copy of it that was lost). */

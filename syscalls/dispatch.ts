@@ -300,6 +300,7 @@ function recorded(asked: Asked, decision: Decision): Reply {
       policyVersion: decision.policyVersion,
       path: request.path,
       args: asked.args,
+      asked: decision.asked,
     });
     if (asked.span !== undefined) describeDecision(asked.span, request, decision, seq);
     if (decision.shadow !== undefined) recordShadow(services.recorder, ctx.pid, ctx.agentId, seq, decision.shadow);

@@ -67,9 +67,10 @@ function kernelDenial(request: AccessRequest): Decision | undefined {
   return undefined;
 }
 
-function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => number): PolicyRequest {
+function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => number, tokens: (agentId: string) => number): PolicyRequest {
   return {
     trust: trust(request.agentId),
+    tokens: tokens(request.agentId),
     agentId: request.agentId,
     labels: request.identity.labels,
     capabilities: request.identity.capabilities,
@@ -101,9 +102,11 @@ export class PolicyAuthorizer implements Authorizer {
   private readonly breakers: BreakerCheck;
   private readonly autonomy: (agentId: string) => Autonomy;
   private readonly shadow: () => ShadowPolicy | undefined;
+  private readonly tokens: (agentId: string) => number;
 
   constructor(engine: PolicyEngine, sources: AuthorizerSources = {}) {
     this.engine = engine;
+    this.tokens = (agentId) => engine.counters.tokensUsed(agentId);
     this.trust = sources.trust ?? (() => 1000);
     this.breakers = sources.breakers ?? (() => undefined);
     this.autonomy = sources.autonomy ?? (() => 'full');
@@ -121,7 +124,7 @@ export class PolicyAuthorizer implements Authorizer {
     const level = this.autonomy(request.agentId);
     const early = this.early(request, level, true);
     if (early !== undefined) return early;
-    const policyRequest = toPolicyRequest(request, this.trust);
+    const policyRequest = toPolicyRequest(request, this.trust, this.tokens);
     const unmet = this.engine.precondition(policyRequest);
     if (unmet !== undefined) return this.shadowed(policyRequest, unmet, unmet);
     const decision = this.engine.decide(policyRequest);
@@ -130,24 +133,28 @@ export class PolicyAuthorizer implements Authorizer {
     return this.shadowed(policyRequest, decision, supervised(request, level, decision, this.engine.approvalTimeoutMs));
   }
 
-  /** shadowed decides the request under the shadow policy too, if one is set: a disagreement with the policy's decision rides on the final one, to be recorded. */
+  /**
+   * shadowed finishes a decision the policy made: the question it was asked
+   * rides on it (to be recorded, for replay), and so does a disagreement of
+   * the shadow policy, if one is set.
+   */
   private shadowed(request: PolicyRequest, policy: Decision, final: Decision): Decision {
     const note = this.shadow()?.note(request, policy, this.engine.policy);
-    return note === undefined ? final : { ...final, shadow: note };
+    return note === undefined ? { ...final, asked: request } : { ...final, asked: request, shadow: note };
   }
 
   check(request: AccessRequest): Decision {
     const level = this.autonomy(request.agentId);
     const early = this.early(request, level, false);
     if (early !== undefined) return early;
-    const policyRequest = toPolicyRequest(request, this.trust);
+    const policyRequest = toPolicyRequest(request, this.trust, this.tokens);
     return this.engine.precondition(policyRequest) ?? supervised(request, level, this.engine.check(policyRequest), this.engine.approvalTimeoutMs);
   }
 
   /** afterward checks the intent contracts covering a call that ran: their post-conditions (after a success) and invariants. */
   afterward(request: AccessRequest, end: CallEnd): readonly Breach[] {
     if (!this.engine.hasContracts(request.syscall, request.tool)) return [];
-    return this.engine.afterward(toPolicyRequest(request, this.trust), end).map((f) => ({
+    return this.engine.afterward(toPolicyRequest(request, this.trust, this.tokens), end).map((f) => ({
       rule: contractRule(f.contract),
       reason: `${f.phase === 'post' ? 'post-condition' : 'invariant'} \`${f.expression}\` of contract ${f.contract} ${f.why}`,
       signal: f.signal,

@@ -22,6 +22,8 @@ export interface PolicyRequest {
   readonly flows?: readonly string[];
   /** The agent's trust score (kernel/trust.ts); 1000 when absent. */
   readonly trust?: number;
+  /** LLM tokens the agent had used when it asked, as the engine counts them: kept in the record for replay (the engine reads its own count). */
+  readonly tokens?: number;
 }
 
 export interface PolicyDecision {

@@ -6,6 +6,7 @@
  */
 import { hash } from 'node:crypto';
 import type { DecisionInput } from '../../syscalls/context.ts';
+import { policyInput, type PolicyInput } from './policy-input.ts';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -20,6 +21,8 @@ export interface ChainRecord {
   path?: string;
   /** `sha256:<hex>` over the decoded arguments (the data itself is never logged). */
   args?: string;
+  /** The rest of the question the policy was asked, for replay: arguments in the clear up to a size, the others withheld (policy-input.ts). */
+  req?: PolicyInput;
   decision?: string;
   rule?: string;
   reason?: string;
@@ -29,7 +32,7 @@ export interface ChainRecord {
   hash: string;
 }
 
-export const RECORD_KEYS = ['seq', 'time', 'type', 'pid', 'agent', 'syscall', 'access', 'path', 'args', 'decision', 'rule', 'reason', 'policy', 'detail', 'prev'] as const;
+export const RECORD_KEYS = ['seq', 'time', 'type', 'pid', 'agent', 'syscall', 'access', 'path', 'args', 'req', 'decision', 'rule', 'reason', 'policy', 'detail', 'prev'] as const;
 
 const EMPTY_ARGS = `sha256:${hash('sha256', '')}`;
 
@@ -96,6 +99,7 @@ export function toChainFields(entry: DecisionInput): Omit<ChainRecord, 'seq' | '
       access: entry.access,
       path: entry.path,
       args: digestArgs(entry.args),
+      req: entry.asked === undefined ? undefined : policyInput(entry.asked),
       decision: entry.effect,
       rule: entry.rule,
       reason: entry.reason,

@@ -126,7 +126,7 @@ async function decided(ctx: ServiceContext, asked: PolicyRequest, level: Autonom
   const policy = engine.precondition(asked) ?? (await engine.settle(engine.decide(asked), asked.agentId));
   const final = supervised({ agentId: asked.agentId, access: asked.access ?? 'none' }, level, policy, engine.approvalTimeoutMs);
   const note = ctx.kernel.shadow?.note(asked, policy, engine.policy);
-  return note === undefined ? final : { ...final, shadow: note };
+  return note === undefined ? { ...final, asked } : { ...final, asked, shadow: note };
 }
 
 /**
@@ -181,6 +181,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         ...(body.tool !== undefined ? { tool: body.tool } : {}),
         args,
         trust: kernel.trust.score(agent.id),
+        tokens: kernel.engine.counters.tokensUsed(agent.id),
       };
       // The order of the kernel's own calls: autonomy, the contracts' pre-conditions, the policy (with shared limits and risk escalation).
       const decision = autonomyDenial(held, level) ?? (body.approval_id !== undefined ? redeemable(ctx, asked, body.approval_id) ?? (await redeemed(ctx, body.approval_id, digestOf(), agent.id)) : await decided(ctx, asked, level));
@@ -199,6 +200,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
           policyVersion: decision.policyVersion,
           ...(body.resource !== undefined ? { path: body.resource } : {}),
           args: { tool: body.tool ?? null, arguments: args, context: body.context ?? null },
+          asked: decision.asked,
         });
       } catch (err) {
         span?.end(err instanceof KernelError ? err.errno : 'EIO');

@@ -1,0 +1,158 @@
+/**
+ * What a decision record keeps of the question the policy was asked, so
+ * that `agentctl replay` can ask a candidate policy the same question: the
+ * record's `req` field. The agent, syscall, access and path are the
+ * record's own fields; `req` adds the rest of what rules match on.
+ *
+ * Kept in the clear: the agent's labels and capabilities, its lineage, the
+ * tool, the guarded flows, its trust score and the LLM tokens it had used
+ * when it asked, and each argument whose text is at most CLEAR_VALUE_CHARS
+ * characters, up to CLEAR_TOTAL_CHARS for the record. Kept only in the
+ * record's `args` digest (their names listed in `withheld`): byte arguments
+ * (file contents, always), longer values, and arguments past the record's
+ * total. A rule that matches on a withheld argument cannot be re-decided
+ * from the log; replay says so for every record it concerns.
+ */
+import type { PolicyRequest } from '../policy/request.ts';
+
+/** An argument whose text (a string as it is, anything else as JSON) is longer than this stays a digest. */
+export const CLEAR_VALUE_CHARS = 1024;
+/** Arguments past this many characters of text in one record stay digests. */
+export const CLEAR_TOTAL_CHARS = 4096;
+
+/** PolicyInput is a record's `req`: absent fields take their usual value (no labels, no capabilities, root, trust 1000, no tokens). */
+export interface PolicyInput {
+  labels?: Readonly<Record<string, string>>;
+  caps?: readonly string[];
+  lineage?: 'child';
+  tool?: string;
+  flows?: readonly string[];
+  trust?: number;
+  tokens?: number;
+  args?: Readonly<Record<string, unknown>>;
+  withheld?: readonly string[];
+}
+
+/** Capability lists as recorded, per set: an agent's set is made once and asked about on every call. */
+const capsOf = new WeakMap<ReadonlySet<string>, readonly string[]>();
+
+function capsList(set: ReadonlySet<string> | undefined): readonly string[] | undefined {
+  if (set === undefined || set.size === 0) return undefined;
+  let list = capsOf.get(set);
+  if (list === undefined) capsOf.set(set, (list = [...set]));
+  return list;
+}
+
+function hasAny(record: Readonly<Record<string, unknown>> | undefined): boolean {
+  for (const _ in record) return true;
+  return false;
+}
+
+/** clearText is an argument's text as a rule reads its length, or undefined for bytes (never kept in the clear). */
+function clearText(value: unknown): number | undefined {
+  if (value instanceof Uint8Array) return undefined;
+  if (typeof value === 'string') return value.length;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return 8;
+  return (JSON.stringify(value) ?? '').length;
+}
+
+/** policyInput is what a record keeps of `request` beyond its own fields (see the module comment). */
+export function policyInput(request: PolicyRequest): PolicyInput {
+  const tokens = request.tokens ?? 0;
+  let args: Record<string, unknown> | undefined;
+  let withheld: string[] | undefined;
+  let total = 0;
+  const given = request.args;
+  for (const key in given) {
+    const value = given[key];
+    const chars = clearText(value);
+    if (chars === undefined || chars > CLEAR_VALUE_CHARS || total + chars > CLEAR_TOTAL_CHARS) {
+      (withheld ??= []).push(key);
+      continue;
+    }
+    total += chars;
+    // A null-prototype object: an argument named __proto__ is kept as an argument.
+    (args ??= Object.create(null) as Record<string, unknown>)[key] = value;
+  }
+  const caps = capsList(request.capabilities);
+  return {
+    ...(hasAny(request.labels) ? { labels: request.labels } : {}),
+    ...(caps !== undefined ? { caps } : {}),
+    ...(request.lineage === 'child' ? { lineage: 'child' as const } : {}),
+    ...(request.tool !== undefined ? { tool: request.tool } : {}),
+    ...(request.flows !== undefined && request.flows.length > 0 ? { flows: request.flows } : {}),
+    ...(request.trust !== undefined && request.trust !== 1000 ? { trust: request.trust } : {}),
+    ...(tokens > 0 ? { tokens } : {}),
+    ...(args !== undefined ? { args } : {}),
+    ...(withheld !== undefined ? { withheld } : {}),
+  };
+}
+
+/** RecordedQuestion is a request rebuilt from a record, with what the record could not keep. */
+export interface RecordedQuestion {
+  readonly request: PolicyRequest;
+  /** LLM tokens the agent had used when it asked. */
+  readonly tokens: number;
+  /** Arguments kept only as a digest. */
+  readonly withheld: readonly string[];
+}
+
+/** InputError is a record whose `req` is not one this module wrote: `field` names what is wrong. */
+export class InputError extends Error {
+  readonly field: string;
+  constructor(field: string, why: string) {
+    super(`${field} ${why}`);
+    this.name = 'InputError';
+    this.field = field;
+  }
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+/** The fields of a decision record the question is rebuilt from. */
+export interface AskedFields {
+  readonly agent: unknown;
+  readonly syscall: unknown;
+  readonly access: unknown;
+  readonly path?: unknown;
+  readonly req: unknown;
+}
+
+/**
+ * questionOf rebuilds the question a record's decision answered.
+ * `capabilities` interns capability sets (one per distinct list). InputError
+ * naming the field when the record does not hold a question.
+ */
+export function questionOf(record: AskedFields, capabilities: (list: readonly string[]) => ReadonlySet<string>): RecordedQuestion {
+  const { agent, syscall, access, path, req } = record;
+  if (typeof agent !== 'string') throw new InputError('agent', 'is not a string');
+  if (typeof syscall !== 'string') throw new InputError('syscall', 'is not a string');
+  if (access !== 'read' && access !== 'write' && access !== 'none') throw new InputError('access', 'is not read, write or none');
+  if (path !== undefined && typeof path !== 'string') throw new InputError('path', 'is not a string');
+  if (!isRecord(req)) throw new InputError('req', 'is not an object');
+  const { labels, caps, lineage, tool, flows, trust, tokens, args, withheld } = req;
+  if (labels !== undefined && !(isRecord(labels) && Object.values(labels).every((v) => typeof v === 'string'))) throw new InputError('req.labels', 'is not an object of strings');
+  if (caps !== undefined && !isStringList(caps)) throw new InputError('req.caps', 'is not a list of strings');
+  if (lineage !== undefined && lineage !== 'child') throw new InputError('req.lineage', "is not 'child'");
+  if (tool !== undefined && typeof tool !== 'string') throw new InputError('req.tool', 'is not a string');
+  if (flows !== undefined && !isStringList(flows)) throw new InputError('req.flows', 'is not a list of strings');
+  if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust))) throw new InputError('req.trust', 'is not a number');
+  if (tokens !== undefined && !(typeof tokens === 'number' && Number.isFinite(tokens) && tokens >= 0)) throw new InputError('req.tokens', 'is not a count');
+  if (args !== undefined && !isRecord(args)) throw new InputError('req.args', 'is not an object');
+  if (withheld !== undefined && !isStringList(withheld)) throw new InputError('req.withheld', 'is not a list of strings');
+  const request: PolicyRequest = {
+    agentId: agent,
+    syscall,
+    access,
+    ...(path !== undefined ? { path } : {}),
+    ...(labels !== undefined ? { labels: labels as Record<string, string> } : {}),
+    capabilities: capabilities(caps ?? []),
+    lineage: lineage ?? 'root',
+    ...(tool !== undefined ? { tool } : {}),
+    args: args ?? {},
+    ...(flows !== undefined ? { flows } : {}),
+    trust: trust ?? 1000,
+  };
+  return { request, tokens: tokens ?? 0, withheld: withheld ?? [] };
+}
