@@ -8,6 +8,7 @@ import type { DecisionInput } from '../syscalls/context.ts';
 import { endWhenStdoutCloses } from './closed-console.ts';
 import type { auditShow } from './commands/audit.ts';
 import type { ConnectOptions } from './commands/remote.ts';
+import type { ReplayOptions } from './commands/replay.ts';
 import type { RunOptions } from './commands/run.ts';
 
 // Each command loads its module when it runs: `agentctl ps` does not pay for
@@ -185,6 +186,21 @@ audit
   .option('--json', 'one JSON record per line')
   .addHelpText('after', '\nExample:\n  $ agentctl audit show decisions.jsonl --decision deny --agent notes\n')
   .action(async (file: string, options: Parameters<typeof auditShow>[1]) => done((await audits()).auditShow(file, options)));
+
+program
+  .command('replay')
+  .description('re-decide every request of a decision log (a file, or the decision streams in Redis) under a candidate policy, with limits, rates and budgets re-counted at the recorded times: what would change')
+  .argument('[log]', 'JSONL decision log (with its segments)')
+  .requiredOption('--policy <file>', 'the candidate policy (YAML or JSON)')
+  .option('--redis <url>', 'replay the decision streams in this Redis instead (every node, merged in time order)')
+  .option('--prefix <prefix>', "the cluster's key prefix, with --redis (default agentk)")
+  .option('--node <id>', "only this node's stream, with --redis")
+  .option('--show <n>', 'how many changed (and undecidable) records to list (default 20)')
+  .option('--verify', 'verify the chain (every hash) before replaying; a log that does not verify is refused')
+  .option('--fail-on-change', 'exit 1 when any decision changes or cannot be re-decided (for CI)')
+  .option('--json', 'the summary as one JSON object')
+  .addHelpText('after', '\nExample:\n  $ agentctl replay decisions.jsonl --policy candidate.yaml --fail-on-change\n')
+  .action(async (log: string | undefined, options: ReplayOptions) => done((await import('./commands/replay.ts')).replayCommand(log, options)));
 
 const policy = program.command('policy').description('validate, test and explain policies; get and set the policy of agentd');
 connected(policy.command('get').description('print the policy agentd enforces'), 'agentctl policy get').action(async (o: Conn) => done((await daemon()).policyGet(o)));

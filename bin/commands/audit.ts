@@ -52,7 +52,7 @@ function segmentHint(file: string, seq: number): string {
 }
 
 /** shownUrl is a Redis URL without its password, for messages. */
-function shownUrl(url: string): string {
+export function shownUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password === '') return url;

@@ -101,6 +101,11 @@ export class RuleCounters {
     this.tokens.set(agentId, (this.tokens.get(agentId) ?? 0) + tokens);
   }
 
+  /** setTokens makes an agent's count what a record says it was (a replay of a decision log, kernel/replay). */
+  setTokens(agentId: string, tokens: number): void {
+    this.tokens.set(agentId, tokens);
+  }
+
   tokensUsed(agentId: string): number {
     return this.tokensFrom?.(agentId) ?? this.tokens.get(agentId) ?? 0;
   }

@@ -1,0 +1,117 @@
+/**
+ * `agentctl replay LOG --policy NEW.yaml` (or `--redis URL`): re-decide a
+ * decision log's requests under a candidate policy (kernel/replay) and say
+ * what would change. Exit 0; 1 with --fail-on-change when a decision
+ * changes or cannot be re-decided; 2 when the log or the policy cannot be
+ * used (one line naming it).
+ */
+import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
+import type { LoadedPolicy } from '../../kernel/policy/load.ts';
+import { Replayer, ReplayError, type ReplaySummary } from '../../kernel/replay/replay.ts';
+import { replayFile, replayStreams } from '../../kernel/replay/sources.ts';
+import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
+import { shownUrl } from './audit.ts';
+import { unreadable } from './input-file.ts';
+
+export interface ReplayOptions {
+  policy?: string;
+  json?: boolean;
+  failOnChange?: boolean;
+  show?: string;
+  verify?: boolean;
+  redis?: string;
+  prefix?: string;
+  node?: string;
+}
+
+function fail(message: string): number {
+  process.stderr.write(`agentctl: ${message}\n`);
+  return 2;
+}
+
+/** table prints counts, largest first. */
+function table(title: string, counts: Readonly<Record<string, number>>): string {
+  const rows = Object.entries(counts).toSorted((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  if (rows.length === 0) return '';
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return `${title}:\n${rows.map(([k, n]) => `  ${k.padEnd(width)}  ${n}`).join('\n')}\n`;
+}
+
+const where = (c: { syscall: string; tool?: string; path?: string }): string => `${c.syscall}${c.tool !== undefined ? ` ${c.tool}` : ''}${c.path !== undefined ? ` ${c.path}` : ''}`;
+
+/** report is the text summary of a replay of `log`. */
+function report(log: string, policyFile: string, s: ReplaySummary): string {
+  let out = `replay of ${log} under ${policyFile} (${s.policy})\n`;
+  out += `  ${s.records} records, ${s.decisions} decisions: ${s.replayed} re-decided, ${s.kernel} decided by the kernel before the policy (kept), ${s.undecidable} undecidable\n`;
+  out += `  unchanged ${s.unchanged + s.otherRule} (${s.otherRule} by another rule), changed ${s.changed}\n`;
+  if (s.changed > 0) out += `\n${table('changes by direction', s.directions)}${table('by rule (recorded → candidate)', s.byRule)}${table('by agent', s.byAgent)}${table('by syscall or tool', s.bySyscall)}`;
+  if (s.changes.length > 0) {
+    out += `\nfirst ${s.changes.length} changes:\n`;
+    for (const c of s.changes) out += `  #${c.seq} ${new Date(c.time).toISOString()} ${c.agent} ${where(c)}\n      ${c.before.effect} (${c.before.rule}) → ${c.after.effect} (${c.after.rule}: ${c.after.reason})\n`;
+  }
+  if (s.undecidables.length > 0) {
+    out += `\nundecidable (first ${s.undecidables.length}):\n`;
+    for (const u of s.undecidables) out += `  #${u.seq} ${u.agent} ${where(u)}: ${u.why}\n`;
+  }
+  return out;
+}
+
+function readPolicy(file: string): LoadedPolicy | string {
+  try {
+    return loadPolicyFile(file);
+  } catch (err) {
+    if (err instanceof PolicyError) return err.message.split('\n')[0]!;
+    return `${file}: ${unreadable(err)}`;
+  }
+}
+
+export async function replayCommand(log: string | undefined, options: ReplayOptions): Promise<number> {
+  if (options.policy === undefined) return fail('replay needs --policy FILE: the candidate policy to re-decide the log under');
+  if ((log === undefined) === (options.redis === undefined)) return fail('replay reads one log: a file (LOG) or the decision streams of a cluster (--redis URL), not both and not neither');
+  const show = options.show === undefined ? 20 : Number(options.show);
+  if (!Number.isInteger(show) || show < 0) return fail(`--show takes a count, not '${options.show}'`);
+  const policy = readPolicy(options.policy);
+  if (typeof policy === 'string') return fail(policy);
+  const replayer = new Replayer(policy, show);
+  let source: string;
+  try {
+    if (log !== undefined) {
+      source = log;
+      if (options.verify) {
+        const verified = verifyLogFile(log);
+        if (!verified.ok) return fail(`${log}: does not verify, so it is not replayed: ${verified.problem!.message}`);
+      }
+      replayFile(log, replayer);
+    } else {
+      const prefix = options.prefix ?? 'agentk';
+      source = `${shownUrl(options.redis!)} ${prefix}${options.node !== undefined ? ` node ${options.node}` : ''}`;
+      const code = await fromRedis(options.redis!, prefix, options, replayer);
+      if (code !== 0) return code;
+    }
+  } catch (err) {
+    if (err instanceof ReplayError) return fail(err.message);
+    return fail(`${log ?? options.redis}: ${unreadable(err)}`);
+  }
+  const summary = replayer.summary();
+  process.stdout.write(options.json ? `${JSON.stringify({ log: source, policyFile: options.policy, ...summary })}\n` : report(source, options.policy, summary));
+  if (!options.failOnChange || (summary.changed === 0 && summary.undecidable === 0)) return 0;
+  if (!options.json) process.stderr.write(`agentctl: --fail-on-change: ${summary.changed} decisions change, ${summary.undecidable} cannot be re-decided\n`);
+  return 1;
+}
+
+async function fromRedis(url: string, prefix: string, options: ReplayOptions, replayer: Replayer): Promise<number> {
+  const [{ connectRedis, whenReady }, { verifyStreams }] = await Promise.all([import('../../kernel/redis/connect.ts'), import('../../kernel/recorder/redis-verify.ts')]);
+  const client = connectRedis({ url, commandTimeoutMs: 10_000 });
+  try {
+    await whenReady(client, 3000);
+    if (options.verify) {
+      const verified = await verifyStreams(client, prefix);
+      const bad = verified.nodes.find((n) => !n.ok && (options.node === undefined || n.node === options.node));
+      if (bad !== undefined) return fail(`${bad.node}'s decision stream does not verify, so it is not replayed: ${bad.problems[0]?.message ?? 'records are missing'}`);
+    }
+    await replayStreams(client, prefix, replayer, options.node);
+    return 0;
+  } finally {
+    client.disconnect();
+  }
+}

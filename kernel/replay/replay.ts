@@ -1,0 +1,283 @@
+/**
+ * Replayer re-decides a decision log's requests under a candidate policy,
+ * in order and with state: rule limits (max_calls, rates) are counted as
+ * the candidate lets calls through, at the times the records were made;
+ * time windows are evaluated at those times; token budgets read the tokens
+ * each agent had used when it asked (as recorded); intent contracts'
+ * pre-conditions are evaluated, their counters counting the write calls
+ * that ran in the original (by their outcome records) and that the
+ * candidate lets through. Each request is rebuilt from the record's fields
+ * and its `req` (kernel/recorder/policy-input.ts).
+ *
+ * What replay does not re-decide, and says so: a call the kernel decided
+ * before the policy (capabilities, circuit breakers, autonomy observe, the
+ * kernel's own rules, an approval grant redeemed) keeps its decision (they
+ * are counted as `kernel`); a call whose candidate rules or contracts read
+ * an argument the record kept only as a digest is `undecidable` (never
+ * counted as unchanged). Trust scores are the recorded ones (the original
+ * run's denials made them); a call the candidate sends to a human is
+ * assumed answered as it was in the original run. Limits the cluster
+ * counted are counted here over the records replayed.
+ */
+import { AUTONOMY_RULE } from '../autonomy.ts';
+import { PolicyEngine } from '../policy/engine.ts';
+import type { LoadedPolicy } from '../policy/load.ts';
+import type { PolicyDecision, PolicyRequest } from '../policy/request.ts';
+import type { Effect } from '../policy/schema.ts';
+import { InputError, questionOf } from '../recorder/policy-input.ts';
+
+/** ReplayError is input replay cannot use: `where` names the log and record. */
+export class ReplayError extends Error {
+  constructor(where: string, why: string) {
+    super(`${where}: ${why}`);
+    this.name = 'ReplayError';
+  }
+}
+
+/** A record as read from a log (fields are checked as they are used). */
+export type LogRecord = Readonly<Record<string, unknown>>;
+
+export interface ReplayedCall {
+  readonly seq: number;
+  readonly time: number;
+  readonly agent: string;
+  readonly syscall: string;
+  readonly tool?: string;
+  readonly path?: string;
+  readonly before: { readonly effect: Effect; readonly rule: string };
+}
+
+export interface ReplayChange extends ReplayedCall {
+  readonly after: { readonly effect: Effect; readonly rule: string; readonly reason: string };
+}
+
+export interface Undecidable extends ReplayedCall {
+  readonly why: string;
+}
+
+export interface ReplaySummary {
+  /** The candidate policy's version. */
+  readonly policy: string;
+  readonly records: number;
+  /** Syscall (and /v1/evaluate) decision records. */
+  readonly decisions: number;
+  /** Decisions the candidate re-decided. */
+  readonly replayed: number;
+  readonly unchanged: number;
+  /** Same effect, another rule. */
+  readonly otherRule: number;
+  readonly changed: number;
+  readonly undecidable: number;
+  /** Decided by the kernel before the policy: kept as recorded. */
+  readonly kernel: number;
+  /** Changes by direction (`allow→deny` …), by `old rule → new rule`, by agent, by syscall or tool. */
+  readonly directions: Readonly<Record<string, number>>;
+  readonly byRule: Readonly<Record<string, number>>;
+  readonly byAgent: Readonly<Record<string, number>>;
+  readonly bySyscall: Readonly<Record<string, number>>;
+  /** The first changes and undecidable records, in log order. */
+  readonly changes: readonly ReplayChange[];
+  readonly undecidables: readonly Undecidable[];
+}
+
+const EFFECTS: ReadonlySet<string> = new Set<Effect>(['allow', 'deny', 'require_approval']);
+
+/** kernelDecided: the rule of a decision the kernel makes before the policy is asked (no `req` is recorded for it). */
+const kernelDecided = (rule: string): boolean => rule === 'capability' || rule.startsWith('kernel.');
+
+/** The most write calls waiting for their outcome record (a process killed mid-call never gets one): past it the oldest are forgotten. */
+const MAX_WAITING = 100_000;
+
+/** counts is a tally keyed by names agents choose (a tool called `__proto__` is one more key). */
+const counts = (): Record<string, number> => Object.create(null) as Record<string, number>;
+
+function bump(tally: Record<string, number>, key: string): void {
+  tally[key] = (tally[key] ?? 0) + 1;
+}
+
+/** OUTCOME: an outcome record's detail, `of <seq>: ok, …` or `of <seq>: <ERRNO> …`. */
+const OUTCOME = /^of (\d+): (ok|[A-Z]+)/;
+
+export class Replayer {
+  private readonly engine: PolicyEngine;
+  private readonly policy: LoadedPolicy;
+  private readonly show: number;
+  private now = 0;
+  /** Capability sets, one per distinct recorded list. */
+  private readonly capSets = new Map<string, ReadonlySet<string>>();
+  /** Arguments any rule's args patterns name: a withheld one of these may decide. */
+  private readonly argNames: ReadonlySet<string>;
+  /** Write calls that ran and that contracts of the candidate cover, by the seq their outcome will name. */
+  private readonly waiting = new Map<number, PolicyRequest>();
+  /** Per pid, the last call that asked a human: its approval record's seq stands for it in outcomes. */
+  private readonly asking = new Map<number, { seq: number; request: PolicyRequest | undefined }>();
+
+  private records = 0;
+  private decisions = 0;
+  private replayed = 0;
+  private unchanged = 0;
+  private otherRule = 0;
+  private changed = 0;
+  private undecidable = 0;
+  private kernel = 0;
+  private readonly directions: Record<string, number> = counts();
+  private readonly byRule: Record<string, number> = counts();
+  private readonly byAgent: Record<string, number> = counts();
+  private readonly bySyscall: Record<string, number> = counts();
+  private readonly changes: ReplayChange[] = [];
+  private readonly undecidables: Undecidable[] = [];
+
+  /** `show`: how many changes (and undecidable records) to keep for the report. */
+  constructor(policy: LoadedPolicy, show = 20) {
+    this.policy = policy;
+    this.engine = new PolicyEngine(policy, () => this.now);
+    this.show = show;
+    this.argNames = new Set(policy.document.rules.flatMap((r) => (r.args ?? []).map((a) => a.arg)));
+  }
+
+  /** feed re-decides one record (records come in log order); ReplayError naming `where` when it cannot be used. */
+  feed(record: LogRecord, where: string): void {
+    this.records++;
+    const type = record.type;
+    if (type === 'syscall') this.decision(record, where);
+    else if (type === 'outcome') this.outcome(record);
+    else if (type === 'approval') this.approval(record);
+  }
+
+  private capabilities = (list: readonly string[]): ReadonlySet<string> => {
+    const key = list.join('\n');
+    let set = this.capSets.get(key);
+    if (set === undefined) this.capSets.set(key, (set = new Set(list)));
+    return set;
+  };
+
+  private decision(record: LogRecord, where: string): void {
+    this.decisions++;
+    const { seq, time, rule, decision: effect } = record;
+    if (typeof seq !== 'number' || typeof time !== 'number') throw new ReplayError(where, 'a decision record without a numeric seq and time');
+    if (typeof rule !== 'string' || typeof effect !== 'string' || !EFFECTS.has(effect)) throw new ReplayError(where, `record ${seq} has no decision and rule`);
+    const before = { effect: effect as Effect, rule };
+    if (record.req === undefined) {
+      if (kernelDecided(rule)) {
+        this.kernel++;
+        return;
+      }
+      throw new ReplayError(where, `record ${seq} (${String(record.syscall)}, rule ${rule}) does not carry the question the policy was asked (no 'req' field): the log was written by an agent-kernel older than replay, and cannot be replayed`);
+    }
+    let request: PolicyRequest;
+    let withheld: readonly string[];
+    try {
+      const question = questionOf(record as unknown as Parameters<typeof questionOf>[0], this.capabilities);
+      request = question.request;
+      withheld = question.withheld;
+      this.engine.counters.setTokens(request.agentId, question.tokens);
+    } catch (err) {
+      if (err instanceof InputError) throw new ReplayError(where, `record ${seq}: ${err.message}`);
+      throw err;
+    }
+    this.now = time;
+    const call: ReplayedCall = { seq, time, agent: request.agentId, syscall: request.syscall, ...(request.tool !== undefined ? { tool: request.tool } : {}), ...(request.path !== undefined ? { path: request.path } : {}), before };
+    const unread = withheld.length === 0 ? undefined : this.readsWithheld(request, withheld);
+    if (unread !== undefined) {
+      this.undecidable++;
+      if (this.undecidables.length < this.show) this.undecidables.push({ ...call, why: unread });
+      return;
+    }
+    this.replayed++;
+    let after: PolicyDecision = this.engine.precondition(request) ?? this.engine.decide(request);
+    // The agent was at autonomy supervised: an allow of its change was a question then, and is now.
+    if (rule === AUTONOMY_RULE && effect === 'require_approval' && after.effect === 'allow') {
+      after = { ...after, effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised (the candidate's rule ${after.rule} allows it)` };
+    }
+    this.follow(record, request, before.effect, after.effect);
+    if (after.effect === before.effect) {
+      if (after.rule === before.rule) this.unchanged++;
+      else this.otherRule++;
+      return;
+    }
+    this.changed++;
+    bump(this.directions, `${before.effect}→${after.effect}`);
+    bump(this.byRule, `${before.rule} → ${after.rule}`);
+    bump(this.byAgent, request.agentId);
+    bump(this.bySyscall, request.tool ?? request.syscall);
+    if (this.changes.length < this.show) this.changes.push({ ...call, after: { effect: after.effect, rule: after.rule, reason: after.reason } });
+  }
+
+  /** readsWithheld says which withheld argument a candidate rule or contract for this call reads, or undefined. */
+  private readsWithheld(request: PolicyRequest, withheld: readonly string[]): string | undefined {
+    const compiled = this.policy.compiled;
+    if (compiled.contracts.covering(request.syscall, request.tool).some((c) => c.pre.length > 0)) {
+      return `a contract's pre-conditions may read argument '${withheld[0]}', which the record keeps only as a digest`;
+    }
+    const named = withheld.filter((name) => this.argNames.has(name));
+    if (named.length === 0) return undefined;
+    for (const rule of compiled.relevant(request.syscall, request.tool)) {
+      const arg = rule.rule.args?.find((a) => named.includes(a.arg));
+      if (arg !== undefined) return `rule ${rule.id} matches argument '${arg.arg}', which the record keeps only as a digest`;
+    }
+    return undefined;
+  }
+
+  /**
+   * follow keeps what contracts' counters need: a write call that ran in
+   * the original run and that the candidate lets through is counted when
+   * its outcome record comes (a call the candidate asks about is assumed
+   * answered as it was).
+   */
+  private follow(record: LogRecord, request: PolicyRequest, before: Effect, after: Effect): void {
+    const pid = typeof record.pid === 'number' ? record.pid : -1;
+    const covered = request.access === 'write' && after !== 'deny' && this.engine.hasContracts(request.syscall, request.tool);
+    if (before === 'require_approval') {
+      this.asking.set(pid, { seq: record.seq as number, request: covered ? request : undefined });
+      return;
+    }
+    if (before !== 'allow' || !covered) return;
+    this.wait(record.seq as number, request);
+  }
+
+  private wait(seq: number, request: PolicyRequest): void {
+    if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
+    this.waiting.set(seq, request);
+  }
+
+  /** approval: a granted question stands for its call in the outcome that follows (outcomes name the approval record). */
+  private approval(record: LogRecord): void {
+    const pid = typeof record.pid === 'number' ? record.pid : -1;
+    const asked = this.asking.get(pid);
+    if (asked === undefined) return;
+    this.asking.delete(pid);
+    if (asked.request !== undefined && typeof record.seq === 'number' && typeof record.detail === 'string' && record.detail.startsWith('granted ')) this.wait(record.seq, asked.request);
+  }
+
+  private outcome(record: LogRecord): void {
+    if (this.waiting.size === 0 || typeof record.detail !== 'string') return;
+    const m = OUTCOME.exec(record.detail);
+    if (m === null) return;
+    const of = Number(m[1]);
+    const request = this.waiting.get(of);
+    if (request === undefined) return;
+    this.waiting.delete(of);
+    // The result itself is not in the log: post-conditions read it as null; their failures are not replay's business, the counters are.
+    this.engine.afterward(request, { ok: m[2] === 'ok' });
+  }
+
+  summary(): ReplaySummary {
+    return {
+      policy: this.policy.version,
+      records: this.records,
+      decisions: this.decisions,
+      replayed: this.replayed,
+      unchanged: this.unchanged,
+      otherRule: this.otherRule,
+      changed: this.changed,
+      undecidable: this.undecidable,
+      kernel: this.kernel,
+      directions: this.directions,
+      byRule: this.byRule,
+      byAgent: this.byAgent,
+      bySyscall: this.bySyscall,
+      changes: this.changes,
+      undecidables: this.undecidables,
+    };
+  }
+}

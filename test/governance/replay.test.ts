@@ -1,0 +1,240 @@
+/**
+ * Replaying a decision log against a candidate policy (kernel/replay): a
+ * real agent runs in a real isolate under policy A and its records go to a
+ * file log (and, below, to a Redis decision stream); the log is then
+ * re-decided under candidates. Under A nothing changes; under each
+ * candidate exactly the expected records change — limits, rates and time
+ * windows at the recorded times, contracts' counters by the outcomes that
+ * ran. Calls the kernel decided before the policy keep their decision; a
+ * rule reading an argument the record kept only as a digest makes its
+ * records undecidable; logs from before `req`, truncated logs and files of
+ * another format are refused by agentctl with one line and status 2.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy, type LoadedPolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import { body, GENESIS, seal, type ChainRecord } from '../../kernel/recorder/chain.ts';
+import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
+import { RedisStreamLog } from '../../kernel/recorder/redis-stream-log.ts';
+import { Replayer, type ReplaySummary } from '../../kernel/replay/replay.ts';
+import { replayFile, replayStreams } from '../../kernel/replay/sources.ts';
+import type { DecisionRecorder } from '../../syscalls/context.ts';
+import { REDIS_URL, redisForTests } from '../redis.ts';
+import { agentctl, scratch } from './helpers.ts';
+
+const files = scratch();
+afterAll(() => files.remove());
+
+const SELF = '  - { id: self, effect: allow, syscalls: [SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_GETPID, SYS_EXIT, SYS_STAT, SYS_MKDIR] }\n';
+const OWN = '  - { id: own-files, effect: allow, syscalls: [SYS_OPEN, SYS_UNLINK], paths: ["/agent/${agent}/**"] }\n';
+const policy = (name: string, rules: string, more = ''): { text: string; loaded: LoadedPolicy } => {
+  const text = `version: 1\nrules:\n${rules}${more}`;
+  return { text, loaded: parsePolicy(text, `${name}.yaml`) };
+};
+
+const A = policy('a', `${SELF}${OWN}  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now] }\n`);
+const CANDIDATES = {
+  // Two opens change (a deny placed first), the unlink becomes a question for the finance team's agents (labels from req), the clock's max_calls stops two of three.
+  b: policy(
+    'b',
+    `${SELF}  - { id: no-secrets, effect: deny, syscalls: [SYS_OPEN], paths: ["/agent/*/mem/secret/**"] }\n  - { id: ask-unlink, effect: require_approval, syscalls: [SYS_UNLINK], labels: { team: finance } }\n${OWN}  - { id: clock-once, effect: allow, syscalls: [SYS_EXEC], tools: [time.now], limits: { max_calls: 1 } }\n`,
+  ),
+  // At the recorded times the calls are 40 s apart (the log's clock): one per minute stops only the second.
+  rate: policy('rate', `${SELF}${OWN}  - { id: clock-slow, effect: allow, syscalls: [SYS_EXEC], tools: [time.now], limits: { rate: { count: 1, per: minute } } }\n`),
+  // The log was written on Monday 2026-01-05 from 10:00 UTC; replay is on another day.
+  monday: policy('monday', `${SELF}${OWN}  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now], when: { days: [mon], hours: "09:00-11:00" } }\n`),
+  tuesday: policy('tuesday', `${SELF}${OWN}  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now], when: { days: [tue] } }\n`),
+  // An argument kept in the clear (open's flags) decides.
+  flags: policy('flags', `  - { id: no-open-for-write, effect: deny, syscalls: [SYS_OPEN], args: [{ arg: flags, equals: w }] }\n${SELF}${OWN}  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now] }\n`),
+  // A write's data is kept only as a digest: a rule on it cannot be re-decided.
+  data: policy('data', `  - { id: no-secret-data, effect: deny, syscalls: [SYS_WRITE], args: [{ arg: data, contains: secret }] }\n${SELF}${OWN}  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now] }\n`),
+  // A contract counting the opens for writing that ran: the second is refused.
+  contract: policy('contract', A.text.slice('version: 1\nrules:\n'.length), `contracts:\n  - { id: one-write-open, syscalls: [SYS_OPEN], pre: ["request.access != 'write' || counters.calls < 1"] }\n`),
+};
+
+const PROGRAM = `
+sys.writeFile('mem/note.txt', 'hello');
+sys.mkdir('mem/secret');
+sys.writeFile('mem/secret/key.txt', 'k');
+console.log(sys.readFile('mem/secret/key.txt'));
+for (let i = 0; i < 3; i++) sys.exec('time.now');
+try { sys.readFile('/agent/other/mem/x.txt'); } catch (e) { console.log(e.errno); }
+sys.unlink('mem/note.txt');
+`;
+
+/** Monday 2026-01-05 10:00 UTC; each record 20 s after the one before. */
+const START = Date.UTC(2026, 0, 5, 10, 0, 0);
+const steppingClock = () => {
+  let t = START - 20_000;
+  return () => (t += 20_000);
+};
+
+async function runUnderA(recorder: DecisionRecorder): Promise<string> {
+  const kernel = new Kernel({ policy: A.loaded, recorder, stdout: () => {}, stderr: () => {} });
+  let out = '';
+  const proc = kernel.spawn(programFromSource('replayed.js', PROGRAM), {
+    agentId: 'fin',
+    manifest: { labels: { team: 'finance' }, capabilities: ['tool:time.now'] },
+    stdout: (c) => void (out += new TextDecoder().decode(c)),
+  });
+  expect((await kernel.wait(proc.pid)).status).toBe(0);
+  await kernel.shutdown();
+  return out;
+}
+
+function replayed(log: string, candidate: LoadedPolicy): ReplaySummary {
+  const replayer = new Replayer(candidate);
+  replayFile(log, replayer);
+  return replayer.summary();
+}
+
+const LOG = join(files.dir, 'a.jsonl');
+const seqsOf = (s: ReplaySummary) => s.changes.map((c) => `${c.syscall}${c.tool ? ` ${c.tool}` : ''}${c.path ? ` ${c.path}` : ''}: ${c.before.effect}/${c.before.rule} -> ${c.after.effect}/${c.after.rule}`);
+
+describe('agentctl replay: a log re-decided under a candidate policy', () => {
+  beforeAll(async () => {
+    const log = new FileDecisionLog(LOG, { clock: steppingClock() });
+    expect(await runUnderA(log)).toBe('k\nEACCES\n');
+    log.close();
+  });
+
+  it('under the policy that wrote it, nothing changes; the kernel’s own decision is kept', () => {
+    const s = replayed(LOG, A.loaded);
+    expect(s).toMatchObject({ changed: 0, undecidable: 0, otherRule: 0, kernel: 1 });
+    expect(s.replayed).toBe(s.decisions - 1);
+    expect(s.unchanged).toBe(s.replayed);
+    expect(s.replayed).toBeGreaterThan(15);
+  });
+
+  it('under a candidate, exactly the expected records change: a deny, a question by label, a limit', () => {
+    const s = replayed(LOG, CANDIDATES.b.loaded);
+    expect(seqsOf(s)).toEqual([
+      'SYS_OPEN /agent/fin/mem/secret/key.txt: allow/own-files -> deny/no-secrets',
+      'SYS_OPEN /agent/fin/mem/secret/key.txt: allow/own-files -> deny/no-secrets',
+      'SYS_EXEC time.now: allow/clock -> deny/clock-once',
+      'SYS_EXEC time.now: allow/clock -> deny/clock-once',
+      'SYS_UNLINK /agent/fin/mem/note.txt: allow/own-files -> require_approval/ask-unlink',
+    ]);
+    expect(s.directions).toEqual({ 'allow→deny': 4, 'allow→require_approval': 1 });
+    expect(s.byRule).toEqual({ 'own-files → no-secrets': 2, 'clock → clock-once': 2, 'own-files → ask-unlink': 1 });
+    expect(s.bySyscall).toEqual({ SYS_OPEN: 2, 'time.now': 2, SYS_UNLINK: 1 });
+    expect(s.byAgent).toEqual({ fin: 5 });
+    expect(s.kernel).toBe(1);
+  });
+
+  it('rates and time windows are evaluated at the recorded times, not now', () => {
+    expect(seqsOf(replayed(LOG, CANDIDATES.rate.loaded))).toEqual(['SYS_EXEC time.now: allow/clock -> deny/clock-slow']);
+    const slow = replayed(LOG, CANDIDATES.rate.loaded).changes[0]!;
+    expect(slow.after.reason).toMatch(/rate 1 per minute/);
+    expect(replayed(LOG, CANDIDATES.monday.loaded).changed).toBe(0);
+    const tuesday = replayed(LOG, CANDIDATES.tuesday.loaded);
+    expect(tuesday.changed).toBe(3);
+    expect(tuesday.byRule).toEqual({ 'clock → default-deny': 3 });
+  });
+
+  it('arguments kept in the clear decide; a rule on one kept only as a digest makes its records undecidable, never unchanged', () => {
+    expect(seqsOf(replayed(LOG, CANDIDATES.flags.loaded))).toEqual([
+      'SYS_OPEN /agent/fin/mem/note.txt: allow/own-files -> deny/no-open-for-write',
+      'SYS_OPEN /agent/fin/mem/secret/key.txt: allow/own-files -> deny/no-open-for-write',
+    ]);
+    const data = replayed(LOG, CANDIDATES.data.loaded);
+    const writes = readFileSync(LOG, 'utf8').split('\n').filter((l) => l.includes('"syscall":"SYS_WRITE","access"')).length;
+    expect(writes).toBeGreaterThanOrEqual(4);
+    expect(data.undecidable).toBe(writes);
+    expect(data.changed).toBe(0);
+    expect(data.undecidables[0]!.why).toMatch(/rule no-secret-data matches argument 'data', which the record keeps only as a digest/);
+  });
+
+  it("contracts' counters count the calls that ran in the log and that the candidate lets through", () => {
+    const s = replayed(LOG, CANDIDATES.contract.loaded);
+    expect(seqsOf(s)).toEqual(['SYS_OPEN /agent/fin/mem/secret/key.txt: allow/own-files -> deny/contract:one-write-open']);
+  });
+
+  it('the CLI prints the summary, --json, and --fail-on-change exits 1 on a change or an undecidable record', async () => {
+    const paths = Object.fromEntries(Object.entries(CANDIDATES).map(([name, p]) => [name, files.write(`${name}.yaml`, p.text)]));
+    const same = files.write('a.yaml', A.text);
+    const quiet = await agentctl(['replay', LOG, '--policy', same, '--fail-on-change']);
+    expect(quiet.status).toBe(0);
+    expect(quiet.stdout).toMatch(/unchanged \d+ \(0 by another rule\), changed 0/);
+    const changed = await agentctl(['replay', LOG, '--policy', paths.b!, '--fail-on-change']);
+    expect(changed.status).toBe(1);
+    expect(changed.stdout).toContain('allow→deny              4');
+    expect(changed.stdout).toContain('allow (own-files) → deny (no-secrets: denied by rule no-secrets)');
+    expect(changed.stderr).toContain('--fail-on-change: 5 decisions change, 0 cannot be re-decided');
+    const json = await agentctl(['replay', LOG, '--policy', paths.b!, '--json', '--show', '1']);
+    expect(json.status).toBe(0);
+    const summary = JSON.parse(json.stdout) as ReplaySummary;
+    expect(summary).toMatchObject({ changed: 5, kernel: 1, policy: CANDIDATES.b.loaded.version });
+    expect(summary.changes).toHaveLength(1);
+    expect((await agentctl(['replay', LOG, '--policy', paths.data!, '--fail-on-change'])).status).toBe(1);
+    expect((await agentctl(['replay', LOG, '--policy', paths.data!])).status).toBe(0);
+    const verified = await agentctl(['replay', LOG, '--policy', same, '--verify']);
+    expect(verified.status).toBe(0);
+  });
+
+  it('refuses, with one line and status 2: a log from before req, a torn or truncated log, another format, an edited log with --verify, a bad policy', async () => {
+    const same = files.write('a2.yaml', A.text);
+    const lines = readFileSync(LOG, 'utf8').trimEnd().split('\n');
+    // An older agent-kernel's log: the same records, chained, without req.
+    let prev = GENESIS;
+    const old = lines.map((line) => {
+      const { req: _req, hash: _hash, ...rest } = JSON.parse(line) as ChainRecord;
+      const sealed = seal(body({ ...rest, prev } as unknown as Record<string, unknown>));
+      prev = sealed.hash;
+      return sealed.line;
+    });
+    const cases: [string, string, RegExp][] = [
+      ['old.jsonl', old.join(''), /old\.jsonl:2: record 2 \(SYS_OPEN, rule own-files\) does not carry the question the policy was asked \(no 'req' field\): the log was written by an agent-kernel older than replay/],
+      ['torn.jsonl', `${lines.slice(0, 5).join('\n')}\n${lines[5]!.slice(0, 40)}`, /torn\.jsonl:6: the log ends inside a record/],
+      ['cut.jsonl', `${lines.slice(3).join('\n')}\n`, /cut\.jsonl:1: the log starts at record 4, not 1: its beginning is missing/],
+      ['hole.jsonl', `${[...lines.slice(0, 4), ...lines.slice(6)].join('\n')}\n`, /hole\.jsonl:5: record 7 follows record 4: records are missing or out of order/],
+      ['other.jsonl', '{"level":"info","msg":"hello"}\n', /other\.jsonl:1: not a decision record \(no seq, prev and hash\)/],
+      ['text.log', 'GET / 200\n', /text\.log:1: not JSON: not a decision log/],
+      ['empty.jsonl', '', /empty\.jsonl: no records: nothing to replay/],
+    ];
+    for (const [name, text, message] of cases) {
+      const r = await agentctl(['replay', files.write(name, text), '--policy', same]);
+      expect(r.status, name).toBe(2);
+      expect(r.stderr.trim().split('\n'), name).toHaveLength(1);
+      expect(r.stderr, name).toMatch(message);
+    }
+    const edited = files.write('edited.jsonl', `${lines.map((l, i) => (i === 2 ? l.replace('"agent":"fin"', '"agent":"fim"') : l)).join('\n')}\n`);
+    const refused = await agentctl(['replay', edited, '--policy', same, '--verify']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toMatch(/does not verify, so it is not replayed: record 3 .*edited/);
+    const badPolicy = await agentctl(['replay', LOG, '--policy', files.write('bad.yaml', 'version: 1\nrules:\n  - { id: x, effect: maybe }\n')]);
+    expect(badPolicy.status).toBe(2);
+    expect(badPolicy.stderr).toMatch(/bad\.yaml:3/);
+    expect((await agentctl(['replay', join(files.dir, 'none.jsonl'), '--policy', same])).stderr).toMatch(/none\.jsonl: no such file or directory/);
+  });
+});
+
+const env = await redisForTests('replay');
+afterAll(() => env?.cleanup());
+
+describe.skipIf(env === undefined)('agentctl replay --redis: a decision stream re-decided', () => {
+  it('replays a node’s stream as it does a file: nothing changes under A, the same five under the candidate', async () => {
+    const client = await env!.client();
+    const prefix = env!.prefix;
+    const log = await RedisStreamLog.open(client, { prefix, node: 'replay-1', clock: steppingClock() });
+    await runUnderA(log);
+    await log.close();
+    const under = async (p: LoadedPolicy) => {
+      const replayer = new Replayer(p);
+      await replayStreams(client, prefix, replayer);
+      return replayer.summary();
+    };
+    expect(await under(A.loaded)).toMatchObject({ changed: 0, undecidable: 0, kernel: 1 });
+    const b = await under(CANDIDATES.b.loaded);
+    expect(seqsOf(b)).toEqual(seqsOf(replayed(LOG, CANDIDATES.b.loaded)));
+    const cli = await agentctl(['replay', '--redis', REDIS_URL, '--prefix', prefix, '--node', 'replay-1', '--policy', files.write('b-redis.yaml', CANDIDATES.b.text), '--verify', '--json']);
+    expect(cli.status).toBe(0);
+    expect(JSON.parse(cli.stdout)).toMatchObject({ changed: 5, kernel: 1 });
+    const missing = await agentctl(['replay', '--redis', REDIS_URL, '--prefix', prefix, '--node', 'nobody', '--policy', files.write('a-redis.yaml', A.text)]);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/node nobody's decision stream does not exist/);
+  });
+});
