@@ -135,13 +135,23 @@ export class Replayer {
     this.argNames = new Set(policy.document.rules.flatMap((r) => (r.args ?? []).map((a) => a.arg)));
   }
 
-  /** feed re-decides one record (records come in log order); ReplayError naming `where` when it cannot be used. */
-  feed(record: LogRecord, where: string): void {
+  /** feed re-decides one record (records come in log order); ReplayError naming `where()` when it cannot be used. */
+  feed(record: LogRecord, where: () => string): void {
     this.records++;
     const type = record.type;
     if (type === 'syscall') this.decision(record, where);
     else if (type === 'outcome') this.outcome(record);
     else if (type === 'approval') this.approval(record);
+  }
+
+  /** wants says whether a record of `type` matters to the replay now (a source need not parse one that does not: it calls `pass`). */
+  wants(type: string): boolean {
+    return type === 'syscall' || (type === 'outcome' && this.waiting.size > 0) || (type === 'approval' && this.asking.size > 0);
+  }
+
+  /** pass counts a record that does not matter to the replay (wants said so). */
+  pass(): void {
+    this.records++;
   }
 
   private capabilities = (list: readonly string[]): ReadonlySet<string> => {
@@ -151,18 +161,18 @@ export class Replayer {
     return set;
   };
 
-  private decision(record: LogRecord, where: string): void {
+  private decision(record: LogRecord, where: () => string): void {
     this.decisions++;
     const { seq, time, rule, decision: effect } = record;
-    if (typeof seq !== 'number' || typeof time !== 'number') throw new ReplayError(where, 'a decision record without a numeric seq and time');
-    if (typeof rule !== 'string' || typeof effect !== 'string' || !EFFECTS.has(effect)) throw new ReplayError(where, `record ${seq} has no decision and rule`);
+    if (typeof seq !== 'number' || typeof time !== 'number') throw new ReplayError(where(), 'a decision record without a numeric seq and time');
+    if (typeof rule !== 'string' || typeof effect !== 'string' || !EFFECTS.has(effect)) throw new ReplayError(where(), `record ${seq} has no decision and rule`);
     const before = { effect: effect as Effect, rule };
     if (record.req === undefined) {
       if (kernelDecided(rule)) {
         this.kernel++;
         return;
       }
-      throw new ReplayError(where, `record ${seq} (${String(record.syscall)}, rule ${rule}) does not carry the question the policy was asked (no 'req' field): the log was written by an agent-kernel older than replay, and cannot be replayed`);
+      throw new ReplayError(where(), `record ${seq} (${String(record.syscall)}, rule ${rule}) does not carry the question the policy was asked (no 'req' field): the log was written by an agent-kernel older than replay, and cannot be replayed`);
     }
     let request: PolicyRequest;
     let withheld: readonly string[];
@@ -172,15 +182,15 @@ export class Replayer {
       withheld = question.withheld;
       this.engine.counters.setTokens(request.agentId, question.tokens);
     } catch (err) {
-      if (err instanceof InputError) throw new ReplayError(where, `record ${seq}: ${err.message}`);
+      if (err instanceof InputError) throw new ReplayError(where(), `record ${seq}: ${err.message}`);
       throw err;
     }
     this.now = time;
-    const call: ReplayedCall = { seq, time, agent: request.agentId, syscall: request.syscall, ...(request.tool !== undefined ? { tool: request.tool } : {}), ...(request.path !== undefined ? { path: request.path } : {}), before };
+    const call = (): ReplayedCall => ({ seq, time, agent: request.agentId, syscall: request.syscall, ...(request.tool !== undefined ? { tool: request.tool } : {}), ...(request.path !== undefined ? { path: request.path } : {}), before });
     const unread = withheld.length === 0 ? undefined : this.readsWithheld(request, withheld);
     if (unread !== undefined) {
       this.undecidable++;
-      if (this.undecidables.length < this.show) this.undecidables.push({ ...call, why: unread });
+      if (this.undecidables.length < this.show) this.undecidables.push({ ...call(), why: unread });
       return;
     }
     this.replayed++;
@@ -200,7 +210,7 @@ export class Replayer {
     bump(this.byRule, `${before.rule} → ${after.rule}`);
     bump(this.byAgent, request.agentId);
     bump(this.bySyscall, request.tool ?? request.syscall);
-    if (this.changes.length < this.show) this.changes.push({ ...call, after: { effect: after.effect, rule: after.rule, reason: after.reason } });
+    if (this.changes.length < this.show) this.changes.push({ ...call(), after: { effect: after.effect, rule: after.rule, reason: after.reason } });
   }
 
   /** readsWithheld says which withheld argument a candidate rule or contract for this call reads, or undefined. */
@@ -281,3 +291,4 @@ export class Replayer {
     };
   }
 }
+

@@ -16,24 +16,52 @@ import { nodesKey, streamKey } from '../recorder/redis-stream-log.ts';
 import { logSegments, segmentOf } from '../recorder/segments.ts';
 import { type LogRecord, type Replayer, ReplayError } from './replay.ts';
 
+/** The end of every sealed line, `,"prev":"<64 hex>","hash":"<64 hex>"}`: its length, and where prev and hash start, counted from the end. */
+const TAIL = 149;
+const PREV_AT = 140;
+const HASH_AT = 66;
+
+/** Head is what the chain and the replay need of a line before deciding to parse it. */
+interface Head {
+  readonly seq: number;
+  readonly prev: string;
+  readonly hash: string;
+  readonly type: string;
+}
+
+/**
+ * headOf reads seq, type, prev and hash from a line as the recorder writes
+ * it (chain.ts: `{"seq":N,"time":N,"type":"…",…,"prev":"…","hash":"…"}`)
+ * without parsing the rest; undefined for a line of any other shape (which
+ * is then parsed in full).
+ */
+function headOf(text: string): Head | undefined {
+  const n = text.length;
+  if (n < TAIL + 30 || !text.startsWith('{"seq":') || !text.endsWith('"}')) return undefined;
+  if (!text.startsWith(',"prev":"', n - TAIL) || !text.startsWith('","hash":"', n - HASH_AT - 10)) return undefined;
+  const comma = text.indexOf(',', 7);
+  const seq = Number(text.slice(7, comma));
+  const typeAt = text.indexOf(',"type":"', comma);
+  if (!Number.isSafeInteger(seq) || typeAt < 0) return undefined;
+  const typeEnd = text.indexOf('"', typeAt + 9);
+  return { seq, type: text.slice(typeAt + 9, typeEnd), prev: text.slice(n - PREV_AT, n - PREV_AT + 64), hash: text.slice(n - HASH_AT, n - 2) };
+}
+
 /** ChainCheck follows one chain: each record must come next (seq) and name the hash before it. */
 class ChainCheck {
   private seq = 0;
   private hash = GENESIS;
 
-  /** next checks `record`, read at `where`; ReplayError when it is not the next record of the chain. */
-  next(record: unknown, where: string): LogRecord {
-    if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new ReplayError(where, 'not a decision record');
-    const { seq, prev, hash } = record as LogRecord;
-    if (typeof seq !== 'number' || typeof prev !== 'string' || typeof hash !== 'string') throw new ReplayError(where, 'not a decision record (no seq, prev and hash)');
+  /** next checks a record's place, read at `where`; ReplayError when it is not the next record of the chain. */
+  next(seq: unknown, prev: unknown, hash: unknown, where: () => string): void {
+    if (typeof seq !== 'number' || typeof prev !== 'string' || typeof hash !== 'string') throw new ReplayError(where(), 'not a decision record (no seq, prev and hash)');
     if (seq !== this.seq + 1) {
       const why = this.seq === 0 ? `the log starts at record ${seq}, not 1: its beginning is missing` : `record ${seq} follows record ${this.seq}: records are missing or out of order`;
-      throw new ReplayError(where, `${why}; a replay needs the whole log`);
+      throw new ReplayError(where(), `${why}; a replay needs the whole log`);
     }
-    if (prev !== this.hash) throw new ReplayError(where, `record ${seq} does not follow the hash of record ${this.seq}: the chain is broken (run 'agentctl audit verify')`);
+    if (prev !== this.hash) throw new ReplayError(where(), `record ${seq} does not follow the hash of record ${this.seq}: the chain is broken (run 'agentctl audit verify')`);
     this.seq = seq;
     this.hash = hash;
-    return record as LogRecord;
   }
 
   get records(): number {
@@ -41,12 +69,39 @@ class ChainCheck {
   }
 }
 
-function parsed(text: string, where: string): unknown {
+function parsed(text: string, where: () => string): LogRecord {
+  let record: unknown;
   try {
-    return JSON.parse(text);
+    record = JSON.parse(text);
   } catch {
-    throw new ReplayError(where, 'not JSON: not a decision log');
+    throw new ReplayError(where(), 'not JSON: not a decision log');
   }
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) throw new ReplayError(where(), 'not a decision record');
+  return record as LogRecord;
+}
+
+/**
+ * take follows one line of a chain into `replayer`: its place is checked
+ * from its head, and it is parsed only when the replay wants it (or when
+ * it is not in the recorder's shape, to say what it is).
+ */
+function take(text: string, chain: ChainCheck, replayer: Replayer, where: () => string): void {
+  const head = headOf(text);
+  if (head === undefined) {
+    const record = parsed(text, where);
+    chain.next(record.seq, record.prev, record.hash, where);
+    replayer.feed(record, where);
+    return;
+  }
+  chain.next(head.seq, head.prev, head.hash, where);
+  feedHead(text, head, replayer, where);
+}
+
+function feedHead(text: string, head: Head, replayer: Replayer, where: () => string): void {
+  if (!replayer.wants(head.type)) return replayer.pass();
+  const record = parsed(text, where);
+  if (record.seq !== head.seq) throw new ReplayError(where(), 'not a record as the recorder writes it (its seq is not where it should be)');
+  replayer.feed(record, where);
 }
 
 /**
@@ -60,12 +115,12 @@ export function replayFile(base: string, replayer: Replayer): number {
   let name = base;
   let lineNo = 0;
   let last = false;
+  const where = () => `${name}:${lineNo}`;
   const splitter = new LineSplitter((bytes: Buffer, kind: LineKind) => {
     lineNo++;
-    const where = `${name}:${lineNo}`;
-    if (kind === 'torn') throw new ReplayError(where, `the log ends inside a record ${last ? '(a torn tail: the writer stopped mid-record)' : '(the segment was cut short)'}; a replay needs whole records`);
-    if (kind === 'overlong') throw new ReplayError(where, 'a line longer than any decision record: not a decision log');
-    replayer.feed(chain.next(parsed(bytes.toString('utf8'), where), where), where);
+    if (kind === 'torn') throw new ReplayError(where(), `the log ends inside a record ${last ? '(a torn tail: the writer stopped mid-record)' : '(the segment was cut short)'}; a replay needs whole records`);
+    if (kind === 'overlong') throw new ReplayError(where(), 'a line longer than any decision record: not a decision log');
+    take(bytes.toString('utf8'), chain, replayer, where);
   });
   let expected = 1;
   for (const [i, segment] of segments.entries()) {
@@ -91,8 +146,8 @@ class StreamReader {
   private start = '-';
   private ended = false;
   private readonly chain = new ChainCheck();
-  /** The next record, checked, once `fill` has run; undefined at the end. */
-  head: { record: LogRecord; time: number; where: string } | undefined;
+  /** The next record's line and time, once `fill` has run; undefined at the end. */
+  head: { line: string; time: number; where: () => string } | undefined;
 
   constructor(client: Redis | Cluster, prefix: string, node: string) {
     this.client = client;
@@ -115,10 +170,19 @@ class StreamReader {
       return;
     }
     const [id, fields] = entry;
-    const where = `${this.key} entry ${id}`;
-    if (fields[0] !== 'rec' || fields.length !== 2) throw new ReplayError(where, "not a decision record (no 'rec' field)");
-    const record = this.chain.next(parsed(fields[1]!, where), where);
-    this.head = { record, time: typeof record.time === 'number' ? record.time : 0, where };
+    const where = () => `${this.key} entry ${id}`;
+    if (fields[0] !== 'rec' || fields.length !== 2) throw new ReplayError(where(), "not a decision record (no 'rec' field)");
+    const line = fields[1]!;
+    // Streams are merged by time: `"time":N` follows `{"seq":N,` in every record the recorder writes.
+    const at = line.indexOf(',"time":');
+    const time = at < 0 ? Number.NaN : Number.parseInt(line.slice(at + 8, at + 30), 10);
+    if (!Number.isFinite(time)) throw new ReplayError(where(), 'not a decision record (no time)');
+    this.head = { line, time, where };
+  }
+
+  /** take follows the head line into `replayer`. */
+  take(replayer: Replayer): void {
+    take(this.head!.line, this.chain, replayer, this.head!.where);
   }
 
   get records(): number {
@@ -152,8 +216,7 @@ export async function replayStreams(client: Redis | Cluster, prefix: string, rep
     let next: StreamReader | undefined;
     for (const r of readers) if (r.head !== undefined && (next === undefined || r.head.time < next.head!.time)) next = r;
     if (next === undefined) break;
-    const { record, where } = next.head!;
-    replayer.feed(record, where);
+    next.take(replayer);
     total++;
     await next.fill();
   }
