@@ -15,12 +15,21 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileDecisionLog } from '../kernel/recorder/file-log.ts';
+import type { PolicyRequest } from '../kernel/policy/request.ts';
 import type { DecisionInput } from '../syscalls/context.ts';
 import { prng } from './policy-set.ts';
 import { type BenchOptions, type Figure, median, spread } from './stats.ts';
 
 const POLICY = `sha256:${'ab'.repeat(32)}`;
 const SAMPLE_MS = 250;
+
+/** An agent's labels and capabilities, made once per agent as the kernel makes them once per process. */
+const identities = new Map<string, { labels: Readonly<Record<string, string>>; capabilities: ReadonlySet<string> }>();
+function identity(agentId: string): { labels: Readonly<Record<string, string>>; capabilities: ReadonlySet<string> } {
+  let made = identities.get(agentId);
+  if (made === undefined) identities.set(agentId, (made = { labels: { team: `team-${agentId.slice(-1)}` }, capabilities: new Set(['vfs:/shared/data/**:r', 'tool:http.get']) }));
+  return made;
+}
 
 /** recordMix builds `n` syscall records in the benchmark's proportions. */
 export function recordMix(n: number, seed = 3): DecisionInput[] {
@@ -32,17 +41,33 @@ export function recordMix(n: number, seed = 3): DecisionInput[] {
     const agentId = `agent-${String(pid - 1).padStart(2, '0')}`;
     const r = rand();
     const base = { type: 'syscall' as const, pid, agentId, policyVersion: POLICY };
-    if (r < 0.45) out.push({ ...base, syscall: 'SYS_READ', access: 'read', effect: 'allow', rule: 'base-fds', reason: 'allowed by rule base-fds', args: { fd: 3 + (i % 4), length: 65536 } });
-    else if (r < 0.6) {
+    // The question the policy was asked rides on each decision, as the authorizer gives it (kept as the record's req).
+    const asked = (syscall: string, access: 'read' | 'write', args: Record<string, unknown>, path?: string): PolicyRequest => ({
+      trust: 1000,
+      tokens: 0,
+      agentId,
+      labels: identity(agentId).labels,
+      capabilities: identity(agentId).capabilities,
+      lineage: 'root',
+      syscall,
+      access,
+      ...(path !== undefined ? { path } : {}),
+      args,
+    });
+    if (r < 0.45) {
+      const args = { fd: 3 + (i % 4), length: 65536 };
+      out.push({ ...base, syscall: 'SYS_READ', access: 'read', effect: 'allow', rule: 'base-fds', reason: 'allowed by rule base-fds', args, asked: asked('SYS_READ', 'read', args) });
+    } else if (r < 0.6) {
       const path = `/agent/${agentId}/mem/area-${String(i % 40).padStart(2, '0')}/f${i % 100}.md`;
-      out.push({ ...base, syscall: 'SYS_STAT', access: 'read', effect: 'allow', rule: 'own-team-00-area-03', reason: 'allowed by rule own-team-00-area-03', path, args: { path } });
+      out.push({ ...base, syscall: 'SYS_STAT', access: 'read', effect: 'allow', rule: 'own-team-00-area-03', reason: 'allowed by rule own-team-00-area-03', path, args: { path }, asked: asked('SYS_STAT', 'read', { path }, path) });
     } else if (r < 0.85) {
-      out.push({ ...base, syscall: 'SYS_WRITE', access: 'write', effect: 'allow', rule: 'base-fds', reason: 'allowed by rule base-fds', args: { fd: 3 + (i % 4), data } });
+      const args = { fd: 3 + (i % 4), data };
+      out.push({ ...base, syscall: 'SYS_WRITE', access: 'write', effect: 'allow', rule: 'base-fds', reason: 'allowed by rule base-fds', args, asked: asked('SYS_WRITE', 'write', args) });
       out.push({ type: 'outcome', pid, agentId, syscall: 'SYS_WRITE', of: 0, result: 64 });
-    }
-    else {
+    } else {
       const path = `/shared/data/ds-${String(i % 40).padStart(2, '0')}/f${i % 100}.csv`;
-      out.push({ ...base, syscall: 'SYS_OPEN', access: 'write', effect: 'deny', rule: `shared-ro-ds-${String(i % 40).padStart(2, '0')}`, reason: 'shared data is read-only', path, args: { path, flags: 'w' } });
+      const args = { path, flags: 'w' };
+      out.push({ ...base, syscall: 'SYS_OPEN', access: 'write', effect: 'deny', rule: `shared-ro-ds-${String(i % 40).padStart(2, '0')}`, reason: 'shared data is read-only', path, args, asked: asked('SYS_OPEN', 'write', args, path) });
     }
   }
   return out;
