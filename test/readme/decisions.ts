@@ -132,6 +132,16 @@ export const DECISIONS: readonly BlockDecision[] = [
     },
   },
   {
+    block: 'npx agentctl replay decisions.jsonl --policy examples/policies/notes.yaml --fail-on-change',
+    lines: {
+      'npx agentctl run examples/notes.ts --policy examples/policies/notes.yaml --log decisions.jsonl -- "buy milk"': { leaves: ['decisions.jsonl'] },
+      'npx agentctl replay decisions.jsonl --policy examples/policies/notes.yaml --fail-on-change': {
+        says: 'the same policy: nothing changes',
+        check: (step) => expect(step.stdout).toMatch(/unchanged \d+ \(0 by another rule\), changed 0\n/),
+      },
+    },
+  },
+  {
     block: 'npx agentctl tools',
     skip: "needs an agentd whose MCP server changed a tool's description since it was pinned, so that there is a HELD tool to approve; test/service/tool-pins.test.ts makes one and approves it with agentctl tools approve",
   },
