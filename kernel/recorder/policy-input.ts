@@ -48,12 +48,54 @@ function hasAny(record: Readonly<Record<string, unknown>> | undefined): boolean 
   return false;
 }
 
-/** clearText is an argument's text as a rule reads its length, or undefined for bytes (never kept in the clear). */
-function clearText(value: unknown): number | undefined {
+/**
+ * longerThan says whether the JSON text of `value` is longer than `limit`
+ * characters, from a lower bound of it (each value at least one character, a
+ * string its length and quotes, a key its length, quotes and colon) that
+ * stops growing once past the limit: a structure of any size costs about
+ * `limit` steps to rule out, not a serialisation of all of it.
+ */
+function longerThan(value: object, limit: number): boolean {
+  let chars = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    chars += typeof v === 'string' ? v.length + 2 : 1;
+    if (chars > limit) return true;
+    if (v === null || typeof v !== 'object') continue;
+    if (Array.isArray(v)) {
+      for (const item of v as unknown[]) {
+        stack.push(item);
+        if (stack.length > limit) return true;
+      }
+      continue;
+    }
+    for (const key in v) {
+      const item = (v as Record<string, unknown>)[key];
+      // JSON leaves out what it cannot write (undefined, functions, symbols): no characters to count.
+      if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+      chars += key.length + 3;
+      if (chars > limit) return true;
+      stack.push(item);
+    }
+  }
+  return false;
+}
+
+/**
+ * clearChars is how many characters of the record an argument takes in the
+ * clear (a string's length, anything else's JSON text), or undefined when it
+ * is kept only as a digest: bytes, always, and anything longer than
+ * CLEAR_VALUE_CHARS. A structure past the limit is found without serialising
+ * it (the argument digest already does, once).
+ */
+function clearChars(value: unknown): number | undefined {
   if (value instanceof Uint8Array) return undefined;
-  if (typeof value === 'string') return value.length;
+  if (typeof value === 'string') return value.length <= CLEAR_VALUE_CHARS ? value.length : undefined;
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return 8;
-  return (JSON.stringify(value) ?? '').length;
+  if (typeof value === 'object' && longerThan(value, CLEAR_VALUE_CHARS)) return undefined;
+  const chars = (JSON.stringify(value) ?? '').length;
+  return chars <= CLEAR_VALUE_CHARS ? chars : undefined;
 }
 
 /** policyInput is what a record keeps of `request` beyond its own fields (see the module comment). */
@@ -65,8 +107,8 @@ export function policyInput(request: PolicyRequest): PolicyInput {
   const given = request.args;
   for (const key in given) {
     const value = given[key];
-    const chars = clearText(value);
-    if (chars === undefined || chars > CLEAR_VALUE_CHARS || total + chars > CLEAR_TOTAL_CHARS) {
+    const chars = clearChars(value);
+    if (chars === undefined || total + chars > CLEAR_TOTAL_CHARS) {
       (withheld ??= []).push(key);
       continue;
     }
