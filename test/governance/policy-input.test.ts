@@ -36,6 +36,13 @@ describe('policyInput: what a record keeps in the clear', () => {
     expect(input.withheld).toEqual(['over', 'longList', 'longText', 'bytes']);
   });
 
+  it('keeps an argument named __proto__ as an argument, in the record and back out of it', () => {
+    const args = JSON.parse('{"__proto__":"x","b":1}') as Record<string, unknown>;
+    const input = policyInput(ask(args));
+    expect(JSON.stringify(input.args)).toBe('{"__proto__":"x","b":1}');
+    expect(Object.getPrototypeOf(input.args)).toBe(Object.prototype);
+  });
+
   it('keeps at most CLEAR_TOTAL_CHARS for the record: later arguments are withheld', () => {
     const args = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`a${i}`, 'z'.repeat(1000)]));
     const input = policyInput(ask(args));
