@@ -11,7 +11,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import type { ChunkOptions } from './line-reader.ts';
+import { type ChunkOptions, LineSplitter, type LineSink, readChunks } from './line-reader.ts';
 
 export interface Segment {
   /** 1 for the log's own path, 2, 3, … for later segments. */
@@ -116,4 +116,35 @@ export function logSegments(base: string, end?: LogEnd): Segment[] {
 /** readLimit is how many bytes of `segment` to read under `end` (undefined: all of it). */
 export function readLimit(segment: Segment, end: LogEnd | undefined): number | undefined {
   return end !== undefined && segment.index === end.segment ? end.bytes : undefined;
+}
+
+/** LogWalk is what walkSegments tells a reader of every line of a log. */
+export interface LogWalk {
+  /** A segment begins; `missing` is the one that should have come before it and does not exist; `last`: none follows. */
+  segment(segment: Segment, missing: Segment | undefined, last: boolean): void;
+  /** Each line of it, as the line reader splits them (an unterminated end of a segment as `torn`). */
+  readonly line: LineSink;
+  /** Stop reading: nothing further can change the reader's answer. */
+  done?(): boolean;
+}
+
+/**
+ * walkSegments reads `segments` of the log at `base` (logSegments) in order,
+ * in chunks with flat memory, through one line splitter: each segment is
+ * announced with the one missing before it, if any, and ends its own last
+ * line. Reading stops once `walk.done()` says so. File errors as they are.
+ */
+export function walkSegments(base: string, segments: readonly Segment[], walk: LogWalk, options: ReadLogOptions = {}): void {
+  const splitter = new LineSplitter(walk.line, options.maxLineBytes);
+  let next = 1;
+  for (const [i, segment] of segments.entries()) {
+    walk.segment(segment, segment.index === next ? undefined : segmentOf(base, next), i === segments.length - 1);
+    next = segment.index + 1;
+    for (const chunk of readChunks(segment.path, { chunkBytes: options.chunkBytes, limit: readLimit(segment, options.end) })) {
+      splitter.push(chunk);
+      if (walk.done?.()) break;
+    }
+    splitter.end();
+    if (walk.done?.()) return;
+  }
 }

@@ -6,8 +6,7 @@
  * missing from the numbering is reported as such, and a segment that does
  * not end with a whole record is a torn tail there.
  */
-import { LineSplitter, readChunks } from './line-reader.ts';
-import { logSegments, type ReadLogOptions, readLimit, segmentOf } from './segments.ts';
+import { logSegments, type ReadLogOptions, walkSegments } from './segments.ts';
 import { ChainVerifier, type VerifyOptions, type VerifyResult } from './verify.ts';
 
 export type FileVerifyResult = VerifyResult & {
@@ -19,17 +18,15 @@ export type FileVerifyResult = VerifyResult & {
 export function verifyLogFile(base: string, options: VerifyOptions & ReadLogOptions = {}): FileVerifyResult {
   const segments = logSegments(base, options.end);
   const verifier = new ChainVerifier({ ...options, named: segments.length > 1 });
-  const splitter = new LineSplitter((bytes, kind) => verifier.line(bytes, kind), options.maxLineBytes);
-  let next = 1;
-  for (const [i, segment] of segments.entries()) {
-    verifier.beginSegment(segment.name, segment.index === next ? undefined : segmentOf(base, next).name, i === segments.length - 1);
-    next = segment.index + 1;
-    for (const chunk of readChunks(segment.path, { chunkBytes: options.chunkBytes, limit: readLimit(segment, options.end) })) {
-      splitter.push(chunk);
-      if (verifier.done) break;
-    }
-    splitter.end();
-    if (verifier.done) break;
-  }
+  walkSegments(
+    base,
+    segments,
+    {
+      segment: (segment, missing, last) => verifier.beginSegment(segment.name, missing?.name, last),
+      line: (bytes, kind) => verifier.line(bytes, kind),
+      done: () => verifier.done,
+    },
+    options,
+  );
   return { ...verifier.finish(), segments: segments.length };
 }

@@ -11,9 +11,9 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { GENESIS } from '../recorder/chain.ts';
-import { LineSplitter, readChunks, type LineKind } from '../recorder/line-reader.ts';
+import type { LineKind } from '../recorder/line-reader.ts';
 import { nodesKey, streamKey } from '../recorder/redis-stream-log.ts';
-import { logSegments, segmentOf } from '../recorder/segments.ts';
+import { logSegments, walkSegments } from '../recorder/segments.ts';
 import { type LogRecord, type Replayer, ReplayError } from './replay.ts';
 
 /** The end of every sealed line, `,"prev":"<64 hex>","hash":"<64 hex>"}`: its length, and where prev and hash start, counted from the end. */
@@ -110,28 +110,25 @@ function feedHead(text: string, head: Head, replayer: Replayer, where: () => str
  * file errors (ENOENT…) as they are.
  */
 export function replayFile(base: string, replayer: Replayer): number {
-  const segments = logSegments(base);
   const chain = new ChainCheck();
   let name = base;
   let lineNo = 0;
   let last = false;
   const where = () => `${name}:${lineNo}`;
-  const splitter = new LineSplitter((bytes: Buffer, kind: LineKind) => {
-    lineNo++;
-    if (kind === 'torn') throw new ReplayError(where(), `the log ends inside a record ${last ? '(a torn tail: the writer stopped mid-record)' : '(the segment was cut short)'}; a replay needs whole records`);
-    if (kind === 'overlong') throw new ReplayError(where(), 'a line longer than any decision record: not a decision log');
-    take(bytes.toString('utf8'), chain, replayer, where);
+  walkSegments(base, logSegments(base), {
+    segment(segment, missing, isLast) {
+      if (missing !== undefined) throw new ReplayError(missing.path, `segment missing: the log goes on in ${segment.name}; a replay needs every segment`);
+      name = segment.path;
+      lineNo = 0;
+      last = isLast;
+    },
+    line(bytes: Buffer, kind: LineKind) {
+      lineNo++;
+      if (kind === 'torn') throw new ReplayError(where(), `the log ends inside a record ${last ? '(a torn tail: the writer stopped mid-record)' : '(the segment was cut short)'}; a replay needs whole records`);
+      if (kind === 'overlong') throw new ReplayError(where(), 'a line longer than any decision record: not a decision log');
+      take(bytes.toString('utf8'), chain, replayer, where);
+    },
   });
-  let expected = 1;
-  for (const [i, segment] of segments.entries()) {
-    if (segment.index !== expected) throw new ReplayError(segmentOf(base, expected).path, `segment missing: the log goes on in ${segment.name}; a replay needs every segment`);
-    expected = segment.index + 1;
-    name = segment.path;
-    lineNo = 0;
-    last = i === segments.length - 1;
-    for (const chunk of readChunks(segment.path)) splitter.push(chunk);
-    splitter.end();
-  }
   if (chain.records === 0) throw new ReplayError(base, 'no records: nothing to replay');
   return chain.records;
 }

@@ -175,7 +175,7 @@ describe('agentctl replay: a log re-decided under a candidate policy', () => {
     expect(verified.status).toBe(0);
   });
 
-  it('refuses, with one line and status 2: a log from before req, a torn or truncated log, another format, an edited log with --verify, a bad policy', async () => {
+  it('refuses, with one line and status 2: a log from before req, a torn or truncated log, a missing segment, another format, an edited log with --verify, a bad policy', async () => {
     const same = files.write('a2.yaml', A.text);
     const lines = readFileSync(LOG, 'utf8').trimEnd().split('\n');
     // An older agent-kernel's log: the same records, chained, without req.
@@ -201,6 +201,13 @@ describe('agentctl replay: a log re-decided under a candidate policy', () => {
       expect(r.stderr.trim().split('\n'), name).toHaveLength(1);
       expect(r.stderr, name).toMatch(message);
     }
+    // A segmented log whose second segment is gone: the first and the third are there.
+    files.write('seg.jsonl', `${lines.slice(0, 5).join('\n')}\n`);
+    files.write('seg.000003.jsonl', `${lines.slice(5).join('\n')}\n`);
+    const gone = await agentctl(['replay', join(files.dir, 'seg.jsonl'), '--policy', same]);
+    expect(gone.status).toBe(2);
+    expect(gone.stderr.trim().split('\n')).toHaveLength(1);
+    expect(gone.stderr).toMatch(/seg\.000002\.jsonl: segment missing: the log goes on in seg\.000003\.jsonl; a replay needs every segment/);
     const edited = files.write('edited.jsonl', `${lines.map((l, i) => (i === 2 ? l.replace('"agent":"fin"', '"agent":"fim"') : l)).join('\n')}\n`);
     const refused = await agentctl(['replay', edited, '--policy', same, '--verify']);
     expect(refused.status).toBe(2);
