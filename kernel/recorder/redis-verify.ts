@@ -52,6 +52,17 @@ export interface StreamsVerifyResult {
 const PAGE = 1000;
 const MAX_PROBLEMS = 20;
 
+/** streamEntries yields the entries of the stream at `key` in order, read a page of PAGE at a time. */
+export async function* streamEntries(client: Redis | Cluster, key: string): AsyncGenerator<[id: string, fields: string[]], void, void> {
+  let start = '-';
+  for (;;) {
+    const page = await client.xrange(key, start, '+', 'COUNT', PAGE);
+    yield* page;
+    if (page.length < PAGE) return;
+    start = `(${page[page.length - 1]![0]}`;
+  }
+}
+
 /** verifyStream checks one node's stream. EIO when Redis cannot be read. */
 export async function verifyStream(client: Redis | Cluster, prefix: string, node: string): Promise<StreamVerifyResult> {
   const key = streamKey(prefix, node);
@@ -64,45 +75,39 @@ export async function verifyStream(client: Redis | Cluster, prefix: string, node
   let prev = GENESIS;
   let records = 0;
   let last = 0;
-  let start = '-';
   try {
     if ((await client.exists(key)) === 0) {
       problem('missing-stream', 0, `node ${node} is listed but its stream ${key} does not exist: all of its records are gone`);
     }
-    for (;;) {
-      const page = await client.xrange(key, start, '+', 'COUNT', PAGE);
-      for (const [id, fields] of page) {
-        const idSeq = Number(id.slice(0, id.indexOf('-')));
-        const line = fields[0] === 'rec' && fields.length === 2 ? fields[1]! : undefined;
-        let record: ChainRecord | undefined;
-        try {
-          record = line === undefined ? undefined : (JSON.parse(line) as ChainRecord);
-        } catch {
-          record = undefined;
-        }
-        if (record === undefined || record === null || typeof record.seq !== 'number' || typeof record.hash !== 'string') {
-          problem('malformed', idSeq, `entry ${id} is not a decision record`);
-          continue;
-        }
-        if (seal(body(record as unknown as Record<string, unknown>)).line !== `${line}\n`) {
-          problem('edited', record.seq, `record ${record.seq} (entry ${id}) does not match its hash: edited`);
-        } else if (id !== `${record.seq}-0`) {
-          problem('moved', record.seq, `entry ${id} holds record ${record.seq}: moved or re-added`);
-        }
-        if (record.seq > expected) {
-          gaps.push({ from: expected, to: record.seq - 1 });
-        } else if (record.prev !== prev) {
-          problem('broken-chain', record.seq, `record ${record.seq} does not follow the hash of record ${record.seq - 1}: inserted or edited`);
-        }
-        if (record.seq >= expected) {
-          expected = record.seq + 1;
-          last = record.seq;
-        }
-        prev = record.hash;
-        records++;
+    for await (const [id, fields] of streamEntries(client, key)) {
+      const idSeq = Number(id.slice(0, id.indexOf('-')));
+      const line = fields[0] === 'rec' && fields.length === 2 ? fields[1]! : undefined;
+      let record: ChainRecord | undefined;
+      try {
+        record = line === undefined ? undefined : (JSON.parse(line) as ChainRecord);
+      } catch {
+        record = undefined;
       }
-      if (page.length < PAGE) break;
-      start = `(${page[page.length - 1]![0]}`;
+      if (record === undefined || record === null || typeof record.seq !== 'number' || typeof record.hash !== 'string') {
+        problem('malformed', idSeq, `entry ${id} is not a decision record`);
+        continue;
+      }
+      if (seal(body(record as unknown as Record<string, unknown>)).line !== `${line}\n`) {
+        problem('edited', record.seq, `record ${record.seq} (entry ${id}) does not match its hash: edited`);
+      } else if (id !== `${record.seq}-0`) {
+        problem('moved', record.seq, `entry ${id} holds record ${record.seq}: moved or re-added`);
+      }
+      if (record.seq > expected) {
+        gaps.push({ from: expected, to: record.seq - 1 });
+      } else if (record.prev !== prev) {
+        problem('broken-chain', record.seq, `record ${record.seq} does not follow the hash of record ${record.seq - 1}: inserted or edited`);
+      }
+      if (record.seq >= expected) {
+        expected = record.seq + 1;
+        last = record.seq;
+      }
+      prev = record.hash;
+      records++;
     }
   } catch (err) {
     throw redisUnavailable(err, key);

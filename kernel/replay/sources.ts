@@ -12,7 +12,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import { GENESIS } from '../recorder/chain.ts';
 import type { LineKind } from '../recorder/line-reader.ts';
-import { nodesKey, streamKey } from '../recorder/redis-stream-log.ts';
+import { streamKey } from '../recorder/redis-stream-log.ts';
+import { streamEntries, streamNodes } from '../recorder/redis-verify.ts';
 import { logSegments, walkSegments } from '../recorder/segments.ts';
 import { type LogRecord, type Replayer, ReplayError } from './replay.ts';
 
@@ -137,35 +138,25 @@ export function replayFile(base: string, replayer: Replayer): number {
 class StreamReader {
   readonly node: string;
   private readonly key: string;
-  private readonly client: Redis | Cluster;
-  private page: [string, string[]][] = [];
-  private at = 0;
-  private start = '-';
-  private ended = false;
+  private readonly entries: AsyncIterator<[id: string, fields: string[]], void, void>;
   private readonly chain = new ChainCheck();
   /** The next record's line and time, once `fill` has run; undefined at the end. */
   head: { line: string; time: number; where: () => string } | undefined;
 
   constructor(client: Redis | Cluster, prefix: string, node: string) {
-    this.client = client;
     this.node = node;
     this.key = streamKey(prefix, node);
+    this.entries = streamEntries(client, this.key);
   }
 
-  /** fill makes `head` the next record (reading the next page when this one is used up). */
+  /** fill makes `head` the next record. */
   async fill(): Promise<void> {
-    if (this.at >= this.page.length && !this.ended) {
-      this.page = (await this.client.xrange(this.key, this.start, '+', 'COUNT', 1000)) as [string, string[]][];
-      this.at = 0;
-      if (this.page.length < 1000) this.ended = true;
-      const lastId = this.page[this.page.length - 1]?.[0];
-      if (lastId !== undefined) this.start = `(${lastId}`;
-    }
-    const entry = this.page[this.at++];
-    if (entry === undefined) {
+    const next = await this.entries.next();
+    if (next.done === true) {
       this.head = undefined;
       return;
     }
+    const entry = next.value;
     const [id, fields] = entry;
     const where = () => `${this.key} entry ${id}`;
     if (fields[0] !== 'rec' || fields.length !== 2) throw new ReplayError(where(), "not a decision record (no 'rec' field)");
@@ -181,10 +172,6 @@ class StreamReader {
   take(replayer: Replayer): void {
     take(this.head!.line, this.chain, replayer, this.head!.where);
   }
-
-  get records(): number {
-    return this.chain.records;
-  }
 }
 
 /**
@@ -194,12 +181,7 @@ class StreamReader {
  * without a stream, or a stream that is not one whole chain, is refused.
  */
 export async function replayStreams(client: Redis | Cluster, prefix: string, replayer: Replayer, node?: string): Promise<number> {
-  let nodes: string[];
-  if (node !== undefined) nodes = [node];
-  else {
-    const listed = await client.smembers(nodesKey(prefix));
-    nodes = listed.toSorted();
-  }
+  const nodes = node !== undefined ? [node] : await streamNodes(client, prefix);
   if (nodes.length === 0) throw new ReplayError(`${prefix}:decision-nodes`, 'no decision streams under this prefix: nothing to replay');
   const readers: StreamReader[] = [];
   for (const name of nodes) {

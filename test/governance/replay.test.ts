@@ -18,7 +18,7 @@ import { parsePolicy, type LoadedPolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { body, GENESIS, seal, type ChainRecord } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
-import { RedisStreamLog } from '../../kernel/recorder/redis-stream-log.ts';
+import { nodesKey, RedisStreamLog } from '../../kernel/recorder/redis-stream-log.ts';
 import { Replayer, type ReplaySummary } from '../../kernel/replay/replay.ts';
 import { replayFile, replayStreams } from '../../kernel/replay/sources.ts';
 import type { DecisionRecorder } from '../../syscalls/context.ts';
@@ -237,6 +237,9 @@ describe.skipIf(env === undefined)('agentctl replay --redis: a decision stream r
     expect(await under(A.loaded)).toMatchObject({ changed: 0, undecidable: 0, kernel: 1 });
     const b = await under(CANDIDATES.b.loaded);
     expect(seqsOf(b)).toEqual(seqsOf(replayed(LOG, CANDIDATES.b.loaded)));
+    // A stream dropped from the list of nodes is still found (as audit verify finds it), not left out of the replay.
+    await client.srem(nodesKey(prefix), 'replay-1');
+    expect(seqsOf(await under(CANDIDATES.b.loaded))).toEqual(seqsOf(b));
     const cli = await agentctl(['replay', '--redis', REDIS_URL, '--prefix', prefix, '--node', 'replay-1', '--policy', files.write('b-redis.yaml', CANDIDATES.b.text), '--verify', '--json']);
     expect(cli.status).toBe(0);
     expect(JSON.parse(cli.stdout)).toMatchObject({ changed: 5, kernel: 1 });
