@@ -90,7 +90,7 @@ export async function replayCommand(log: string | undefined, options: ReplayOpti
     }
   } catch (err) {
     if (err instanceof ReplayError) return fail(err.message);
-    return fail(`${log ?? options.redis}: ${unreadable(err)}`);
+    return fail(`${log ?? shownUrl(options.redis!)}: ${unreadable(err)}`);
   }
   const summary = replayer.summary();
   process.stdout.write(options.json ? `${JSON.stringify({ log: source, policyFile: options.policy, ...summary })}\n` : report(source, options.policy, summary));

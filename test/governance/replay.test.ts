@@ -216,6 +216,10 @@ describe('agentctl replay: a log re-decided under a candidate policy', () => {
     expect(badPolicy.status).toBe(2);
     expect(badPolicy.stderr).toMatch(/bad\.yaml:3/);
     expect((await agentctl(['replay', join(files.dir, 'none.jsonl'), '--policy', same])).stderr).toMatch(/none\.jsonl: no such file or directory/);
+    const away = await agentctl(['replay', '--redis', 'redis://user:hunter2@127.0.0.1:1', '--policy', same]);
+    expect(away.status).toBe(2);
+    expect(away.stderr).toMatch(/^agentctl: redis:\/\/user:\*\*\*@127\.0\.0\.1:1: /);
+    expect(away.stderr).not.toContain('hunter2');
   });
 });
 
