@@ -35,7 +35,7 @@ function pathKey(glob: string): string | undefined {
   return `P:/${segments.map((seg) => (seg === AGENT_VAR ? AGENT_SEGMENT : seg)).join('/')}`;
 }
 
-/** argGlobKey is the literal prefix every value a glob matches starts with, followed by a `/`. */
+/** argGlobKey is the literal prefix every value a glob matches starts with, followed by a `/` or (after a trailing `/**`) nothing. */
 function argGlobKey(glob: string): string | undefined {
   const prefix = literalPrefix(glob);
   const slash = prefix.lastIndexOf('/');
@@ -214,7 +214,8 @@ function keyedRules(index: Index, request: PolicyRequest, out: CompiledRule[]): 
       if (!Object.hasOwn(request.args, name)) continue;
       const text = argText(request.args[name]);
       arg.equals.get(text)?.addTo(out, labels);
-      for (const length of arg.lengths) if (text.length > length && text.charCodeAt(length) === 47 /* '/' */) arg.prefixes.get(text.slice(0, length))?.addTo(out, labels);
+      // The prefix and a '/', or the prefix alone: a trailing `/**` also matches the text before it (`https://h/**` matches `https://h`).
+      for (const length of arg.lengths) if (text.length === length || (text.length > length && text.charCodeAt(length) === 47 /* '/' */)) arg.prefixes.get(text.slice(0, length))?.addTo(out, labels);
     }
   }
   if (index.labels.size > 0 && labels !== undefined) {

@@ -182,6 +182,17 @@ describe('the rule index', () => {
   });
 });
 
+describe('the rule index agrees with the rules', () => {
+  it('an argument glob ending in /** also matches the text before it, through the index as through the rule (found by policy analyze: the index wanted a "/" after the prefix, so the allow never decided)', () => {
+    const rules: PolicyRule[] = [{ id: 'api', effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['http.get'], args: [{ arg: 'url', glob: 'https://api.example.com/**' }] }];
+    const engine = new PolicyEngine(load(rules));
+    const decide = (url: string) => engine.decide(exec('http.get', { url })).effect;
+    expect(['https://api.example.com', 'https://api.example.com/', 'https://api.example.com/v1/x'].map(decide)).toEqual(['allow', 'allow', 'allow']);
+    expect(['https://api.example.comX', 'https://api.example.co', 'http://api.example.com'].map(decide)).toEqual(['deny', 'deny', 'deny']);
+    expect(engine.explain(exec('http.get', { url: 'https://api.example.com' })).rules[0]!.matched).toBe(true);
+  });
+});
+
 describe('limits, with a fake clock', () => {
   it('max_calls: the N+1th call is denied, per agent', () => {
     const { engine } = limited({ max_calls: 3 });
