@@ -35,6 +35,7 @@ import type { LoadedPolicy } from './policy/load.ts';
 import { contextFor, type ProcessHost } from './process-context.ts';
 import { kick, sendSignal } from './process-signals.ts';
 import { die, recordEnding, terminate, type ExitHost } from './process-exit.ts';
+import { startDetail } from './recorder/start-record.ts';
 import { Process, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
 import { ProcessTable } from './process-table.ts';
 import { warmCompiler, type Program } from './program.ts';
@@ -97,6 +98,8 @@ export class Kernel implements ProcessHost {
     warmCompiler();
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock, options.sharedLimits);
+    // The engine's counters start from zero here: a replay of the log must know (kernel/replay).
+    this.recorder.record({ type: 'policy', pid: 0, agentId: 'kernel', detail: startDetail(this.engine.version, options.sharedLimits !== undefined), policyVersion: this.engine.version });
     this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix, ids: options.approvalIds });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;

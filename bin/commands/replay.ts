@@ -37,6 +37,9 @@ function table(title: string, counts: Readonly<Record<string, number>>): string 
   return `${title}:\n${rows.map(([k, n]) => `  ${k.padEnd(width)}  ${n}`).join('\n')}\n`;
 }
 
+/** at names a record: its seq, and its node's name when the log is a cluster's streams (each node numbers its own). */
+const at = (c: { node?: string; seq: number }): string => (c.node !== undefined ? `${c.node}#${c.seq}` : `#${c.seq}`);
+
 const where = (c: { syscall: string; tool?: string; path?: string }): string => `${c.syscall}${c.tool !== undefined ? ` ${c.tool}` : ''}${c.path !== undefined ? ` ${c.path}` : ''}`;
 
 /** report is the text summary of a replay of `log`. */
@@ -47,11 +50,11 @@ function report(log: string, policyFile: string, s: ReplaySummary): string {
   if (s.changed > 0) out += `\n${table('changes by direction', s.directions)}${table('by rule (recorded → candidate)', s.byRule)}${table('by agent', s.byAgent)}${table('by syscall or tool', s.bySyscall)}`;
   if (s.changes.length > 0) {
     out += `\nfirst ${s.changes.length} changes:\n`;
-    for (const c of s.changes) out += `  #${c.seq} ${new Date(c.time).toISOString()} ${c.agent} ${where(c)}\n      ${c.before.effect} (${c.before.rule}) → ${c.after.effect} (${c.after.rule}: ${c.after.reason})\n`;
+    for (const c of s.changes) out += `  ${at(c)} ${new Date(c.time).toISOString()} ${c.agent} ${where(c)}\n      ${c.before.effect} (${c.before.rule}) → ${c.after.effect} (${c.after.rule}: ${c.after.reason})\n`;
   }
   if (s.undecidables.length > 0) {
     out += `\nundecidable (first ${s.undecidables.length}):\n`;
-    for (const u of s.undecidables) out += `  #${u.seq} ${u.agent} ${where(u)}: ${u.why}\n`;
+    for (const u of s.undecidables) out += `  ${at(u)} ${u.agent} ${where(u)}: ${u.why}\n`;
   }
   return out;
 }
@@ -68,6 +71,7 @@ function readPolicy(file: string): LoadedPolicy | string {
 export async function replayCommand(log: string | undefined, options: ReplayOptions): Promise<number> {
   if (options.policy === undefined) return fail('replay needs --policy FILE: the candidate policy to re-decide the log under');
   if ((log === undefined) === (options.redis === undefined)) return fail('replay reads one log: a file (LOG) or the decision streams of a cluster (--redis URL), not both and not neither');
+  if (log !== undefined && (options.node !== undefined || options.prefix !== undefined)) return fail('--node and --prefix choose decision streams in Redis: they go with --redis URL, not with a log file');
   const show = options.show === undefined ? 20 : Number(options.show);
   if (!Number.isInteger(show) || show < 0) return fail(`--show takes a count, not '${options.show}'`);
   const policy = readPolicy(options.policy);

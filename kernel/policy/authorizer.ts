@@ -43,19 +43,19 @@ function breakerDenial(request: AccessRequest, breakers: BreakerCheck, trial: bo
  * levels hold back. Its own fds (output, pipes, files it already opened) and
  * self (exit, signal handlers) are not.
  */
-function changes(request: Pick<AccessRequest, 'access' | 'resource'>): boolean {
+export function isChange(request: Pick<AccessRequest, 'access' | 'resource'>): boolean {
   return request.access === 'write' && request.resource !== 'fd' && request.resource !== 'self';
 }
 
 /** autonomyDenial: an agent at autonomy `observe` may not change anything. */
 export function autonomyDenial(request: Pick<AccessRequest, 'agentId' | 'access' | 'resource'>, level: Autonomy): Decision | undefined {
-  if (level !== 'observe' || !changes(request)) return undefined;
+  if (level !== 'observe' || !isChange(request)) return undefined;
   return { effect: 'deny', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy observe: it may read, not change anything` };
 }
 
 /** supervised turns an allow of a write-access call into a question for a human, at autonomy `supervised`. */
 export function supervised(request: Pick<AccessRequest, 'agentId' | 'access' | 'resource'>, level: Autonomy, decision: Decision, approvalTimeoutMs: number): Decision {
-  if (level !== 'supervised' || !changes(request) || decision.effect !== 'allow') return decision;
+  if (level !== 'supervised' || !isChange(request) || decision.effect !== 'allow') return decision;
   return { effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised: a human approves its changes (the policy's rule ${decision.rule} allowed it)`, ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}), approvalTimeoutMs };
 }
 
@@ -67,8 +67,9 @@ function kernelDenial(request: AccessRequest): Decision | undefined {
   return undefined;
 }
 
-function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => number, tokens: (agentId: string) => number): PolicyRequest {
+function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => number, tokens: (agentId: string) => number, supervisedChange = false): PolicyRequest {
   return {
+    ...(supervisedChange ? { supervised: true } : {}),
     trust: trust(request.agentId),
     tokens: tokens(request.agentId),
     agentId: request.agentId,
@@ -124,7 +125,7 @@ export class PolicyAuthorizer implements Authorizer {
     const level = this.autonomy(request.agentId);
     const early = this.early(request, level, true);
     if (early !== undefined) return early;
-    const policyRequest = toPolicyRequest(request, this.trust, this.tokens);
+    const policyRequest = toPolicyRequest(request, this.trust, this.tokens, level === 'supervised' && isChange(request));
     const unmet = this.engine.precondition(policyRequest);
     if (unmet !== undefined) return this.shadowed(policyRequest, unmet, unmet);
     const decision = this.engine.decide(policyRequest);

@@ -69,6 +69,8 @@ export interface CompiledContract {
   readonly post: readonly Expression[];
   readonly invariants: readonly Expression[];
   readonly signal: ViolationSignal;
+  /** The call's arguments its pre-conditions read: by name, or all (an expression reads `request.args` or `request` as a whole). */
+  readonly preArgs: 'all' | ReadonlySet<string>;
   /** covers says whether the contract applies to a call of `syscall` (and `tool`). */
   readonly covers: (syscall: string, tool: string | undefined) => boolean;
 }
@@ -114,6 +116,37 @@ function problemIn(node: ASTNode, inComprehension: boolean): string | undefined 
   return undefined;
 }
 
+const isId = (node: unknown, name: string): boolean => typeof node === 'object' && node !== null && (node as ASTNode).op === 'id' && (node as ASTNode).args === name;
+/** isRequestArgs: the node is `request.args`. */
+const isRequestArgs = (node: unknown): boolean => typeof node === 'object' && node !== null && (node as ASTNode).op === '.' && isId(((node as ASTNode).args as unknown[])[0], 'request') && ((node as ASTNode).args as unknown[])[1] === 'args';
+
+/**
+ * argsRead adds to `names` the arguments an expression reads
+ * (`request.args.NAME`, `request.args['NAME']`), and answers 'all' when it
+ * reads them otherwise (`request.args` or `request` as a whole).
+ */
+function argsRead(node: ASTNode, names: Set<string>): 'all' | undefined {
+  const args: unknown = node.args;
+  if ((node.op === '.' || node.op === '[]') && Array.isArray(args) && isRequestArgs(args[0])) {
+    const key: unknown = args[1];
+    if (node.op === '.' && typeof key === 'string') {
+      names.add(key);
+      return undefined;
+    }
+    const index = key as ASTNode;
+    if (node.op === '[]' && index.op === 'value' && typeof index.args === 'string') {
+      names.add(index.args);
+      return undefined;
+    }
+    return 'all';
+  }
+  if (node.op === '.' && Array.isArray(args) && isId(args[0], 'request')) return args[1] === 'args' ? 'all' : undefined;
+  if (isId(node, 'request')) return 'all';
+  const children = Array.isArray(args) ? args.flat(2).filter((a): a is ASTNode => typeof a === 'object' && a !== null && 'op' in a) : typeof args === 'object' && args !== null && 'op' in args ? [args as ASTNode] : [];
+  for (const child of children) if (argsRead(child, names) === 'all') return 'all';
+  return undefined;
+}
+
 function compileExpression(source: string, at: readonly (string | number)[]): Expression {
   let run: ParseResult;
   try {
@@ -133,12 +166,16 @@ function compileContract(contract: Contract, i: number): CompiledContract {
   const at = ['contracts', i] as const;
   if (contract.pre === undefined && contract.post === undefined && contract.invariants === undefined) throw new PolicyFieldError(at, 'has no pre, post or invariants: a contract must check something');
   const list = (phase: ContractPhase) => (contract[phase] ?? []).map((source, j) => compileExpression(source, [...at, phase, j]));
+  const pre = list('pre');
+  const read = new Set<string>();
+  const preArgs = pre.some((e) => argsRead(e.run.ast, read) === 'all') ? 'all' : read;
   const syscalls = contract.syscalls === undefined || contract.syscalls.includes('*') ? undefined : new Set(contract.syscalls);
   const tools = contract.tools === undefined ? undefined : guarded([...at, 'tools'], () => anyGlob(contract.tools!));
   return {
     id: contract.id,
     order: i,
-    pre: list('pre'),
+    pre,
+    preArgs,
     post: list('post'),
     invariants: list('invariants'),
     signal: contract.on_failure ?? 'SIGPOLICY',

@@ -84,7 +84,7 @@ export class PolicyEngine {
   readonly shared: SharedLimits | undefined;
 
   /** The intent contracts' counters and checks, for the kernel's lifetime (they survive a reload). */
-  private readonly contracts: ContractLedger;
+  private contracts: ContractLedger;
 
   /**
    * `shared`: the cluster's store of rule limits. `history`: an engine whose
@@ -97,6 +97,16 @@ export class PolicyEngine {
     this.shared = shared;
     this.counters = new RuleCounters(history === undefined ? undefined : (agentId) => history.counters.tokensUsed(agentId));
     this.contracts = history?.contracts ?? new ContractLedger((agentId) => this.counters.tokensUsed(agentId));
+  }
+
+  /**
+   * useContracts makes `ledger` the intent contracts' counters, or fresh
+   * ones (from zero) when none is given, and answers the ones now in use: a
+   * replay keeps one ledger per cluster node, as each node counts its own.
+   */
+  useContracts(ledger?: ContractLedger): ContractLedger {
+    this.contracts = ledger ?? new ContractLedger((agentId) => this.counters.tokensUsed(agentId));
+    return this.contracts;
   }
 
   /** hasContracts says whether any intent contract covers calls of `syscall` (and `tool`). */

@@ -96,6 +96,18 @@ export class RuleCounters {
     }
   }
 
+  /** reset starts every count from zero (a kernel that starts again, in a replay of its log). */
+  reset(): void {
+    this.usage.clear();
+    this.tokens.clear();
+  }
+
+  /** exhaust makes the rule's counted limits (max_calls, rate) used up for the agent at `now` (a policy analysis' witness, kernel/policy/analysis). */
+  exhaust(ruleId: string, agentId: string, limits: RuleLimits, now: number): void {
+    const calls = Math.max(limits.max_calls ?? 0, limits.rate?.count ?? 0);
+    this.usage.set(`${ruleId}\u0000${agentId}`, { calls, times: limits.rate === undefined ? [] : Array.from({ length: limits.rate.count }, () => now), next: 0 });
+  }
+
   /** addTokens adds LLM tokens used by an agent (for token_budget). */
   addTokens(agentId: string, tokens: number): void {
     this.tokens.set(agentId, (this.tokens.get(agentId) ?? 0) + tokens);

@@ -24,6 +24,8 @@ export interface PolicyRequest {
   readonly trust?: number;
   /** LLM tokens the agent had used when it asked, as the engine counts them: kept in the record for replay (the engine reads its own count). */
   readonly tokens?: number;
+  /** The agent is at autonomy supervised and the call is a change, so an allow of it becomes a question (kernel/autonomy.ts): kept in the record for replay; the engine does not read it. */
+  readonly supervised?: boolean;
 }
 
 export interface PolicyDecision {

@@ -7,11 +7,15 @@
  * Kept in the clear: the agent's labels and capabilities, its lineage, the
  * tool, the guarded flows, its trust score and the LLM tokens it had used
  * when it asked, and each argument whose text is at most CLEAR_VALUE_CHARS
- * characters, up to CLEAR_TOTAL_CHARS for the record. Kept only in the
- * record's `args` digest (their names listed in `withheld`): byte arguments
- * (file contents, always), longer values, and arguments past the record's
- * total. A rule that matches on a withheld argument cannot be re-decided
- * from the log; replay says so for every record it concerns.
+ * characters, up to CLEAR_TOTAL_CHARS for the record (names included).
+ * Kept only in the record's `args` digest (their names listed in
+ * `withheld`): byte arguments (file contents, always), longer values, and
+ * arguments past the record's total. Names count against the same total: an
+ * argument whose name no longer fits is counted in `unnamed` instead, so no
+ * argument list an agent sends makes `req` longer than about
+ * CLEAR_TOTAL_CHARS plus one value. A rule that matches on a withheld
+ * argument (or on any argument not kept, when some are unnamed) cannot be
+ * re-decided from the log; replay says so for every record it concerns.
  */
 import type { PolicyRequest } from '../policy/request.ts';
 
@@ -29,8 +33,12 @@ export interface PolicyInput {
   flows?: readonly string[];
   trust?: number;
   tokens?: number;
+  /** The agent was at autonomy supervised and the call is a change: an allow of it was a question (kernel/autonomy.ts). */
+  supervised?: true;
   args?: Readonly<Record<string, unknown>>;
   withheld?: readonly string[];
+  /** How many withheld arguments past the record's total are not even named. */
+  unnamed?: number;
 }
 
 /** Capability lists as recorded, per set: an agent's set is made once and asked about on every call. */
@@ -103,16 +111,23 @@ export function policyInput(request: PolicyRequest): PolicyInput {
   const tokens = request.tokens ?? 0;
   let args: Record<string, unknown> | undefined;
   let withheld: string[] | undefined;
+  let unnamed = 0;
   let total = 0;
   const given = request.args;
   for (const key in given) {
     const value = given[key];
+    // A name takes its length and quotes; past the total even the name is left out (counted in `unnamed`).
+    const name = key.length + 3;
     const chars = clearChars(value);
-    if (chars === undefined || total + chars > CLEAR_TOTAL_CHARS) {
-      (withheld ??= []).push(key);
+    if (chars === undefined || total + name + chars > CLEAR_TOTAL_CHARS) {
+      if (total + name > CLEAR_TOTAL_CHARS) unnamed++;
+      else {
+        total += name;
+        (withheld ??= []).push(key);
+      }
       continue;
     }
-    total += chars;
+    total += name + chars;
     // A plain object (JSON.stringify writes a null-prototype one at half the speed); an argument named __proto__ is defined, so it stays an argument.
     args ??= {};
     if (key === '__proto__') Object.defineProperty(args, key, { value, enumerable: true, writable: true, configurable: true });
@@ -128,8 +143,10 @@ export function policyInput(request: PolicyRequest): PolicyInput {
   if (request.flows !== undefined && request.flows.length > 0) input.flows = request.flows;
   if (request.trust !== undefined && request.trust !== 1000) input.trust = request.trust;
   if (tokens > 0) input.tokens = tokens;
+  if (request.supervised === true) input.supervised = true;
   if (args !== undefined) input.args = args;
   if (withheld !== undefined) input.withheld = withheld;
+  if (unnamed > 0) input.unnamed = unnamed;
   return input;
 }
 
@@ -140,6 +157,8 @@ export interface RecordedQuestion {
   readonly tokens: number;
   /** Arguments kept only as a digest. */
   readonly withheld: readonly string[];
+  /** Arguments kept only as a digest and not named: any argument not in the request's args may be one. */
+  readonly unnamed: number;
 }
 
 /** InputError is a record whose `req` is not one this module wrote: `field` names what is wrong. */
@@ -176,7 +195,7 @@ export function questionOf(record: AskedFields, capabilities: (list: readonly st
   if (access !== 'read' && access !== 'write' && access !== 'none') throw new InputError('access', 'is not read, write or none');
   if (path !== undefined && typeof path !== 'string') throw new InputError('path', 'is not a string');
   if (!isRecord(req)) throw new InputError('req', 'is not an object');
-  const { labels, caps, lineage, tool, flows, trust, tokens, args, withheld } = req;
+  const { labels, caps, lineage, tool, flows, trust, tokens, supervised, args, withheld, unnamed } = req;
   if (labels !== undefined && !(isRecord(labels) && Object.values(labels).every((v) => typeof v === 'string'))) throw new InputError('req.labels', 'is not an object of strings');
   if (caps !== undefined && !isStringList(caps)) throw new InputError('req.caps', 'is not a list of strings');
   if (lineage !== undefined && lineage !== 'child') throw new InputError('req.lineage', "is not 'child'");
@@ -186,6 +205,8 @@ export function questionOf(record: AskedFields, capabilities: (list: readonly st
   if (tokens !== undefined && !(typeof tokens === 'number' && Number.isFinite(tokens) && tokens >= 0)) throw new InputError('req.tokens', 'is not a count');
   if (args !== undefined && !isRecord(args)) throw new InputError('req.args', 'is not an object');
   if (withheld !== undefined && !isStringList(withheld)) throw new InputError('req.withheld', 'is not a list of strings');
+  if (unnamed !== undefined && !(typeof unnamed === 'number' && Number.isSafeInteger(unnamed) && unnamed > 0)) throw new InputError('req.unnamed', 'is not a count');
+  if (supervised !== undefined && supervised !== true) throw new InputError('req.supervised', 'is not true');
   const request: PolicyRequest = {
     agentId: agent,
     syscall,
@@ -198,6 +219,7 @@ export function questionOf(record: AskedFields, capabilities: (list: readonly st
     args: args ?? {},
     ...(flows !== undefined ? { flows } : {}),
     trust: trust ?? 1000,
+    ...(supervised === true ? { supervised } : {}),
   };
-  return { request, tokens: tokens ?? 0, withheld: withheld ?? [] };
+  return { request, tokens: tokens ?? 0, withheld: withheld ?? [], unnamed: unnamed ?? 0 };
 }

@@ -52,6 +52,9 @@ export interface StreamsVerifyResult {
 const PAGE = 1000;
 const MAX_PROBLEMS = 20;
 
+/** isWrongType: Redis refused a command because the key holds another kind of value (WRONGTYPE). */
+export const isWrongType = (err: unknown): boolean => err instanceof Error && err.message.startsWith('WRONGTYPE');
+
 /** streamEntries yields the entries of the stream at `key` in order, read a page of PAGE at a time. */
 export async function* streamEntries(client: Redis | Cluster, key: string): AsyncGenerator<[id: string, fields: string[]], void, void> {
   let start = '-';
@@ -110,7 +113,8 @@ export async function verifyStream(client: Redis | Cluster, prefix: string, node
       records++;
     }
   } catch (err) {
-    throw redisUnavailable(err, key);
+    if (!isWrongType(err)) throw redisUnavailable(err, key);
+    problem('malformed', 0, `${key} holds another kind of value than a stream: not a decision stream`);
   }
   return { node, key, ok: gaps.length === 0 && problems.length === 0, records, last, head: prev, gaps, problems };
 }
@@ -123,7 +127,8 @@ export async function streamNodes(client: Redis | Cluster, prefix: string): Prom
   for (const server of servers) {
     let cursor = '0';
     do {
-      const [next, keys] = await server.scan(cursor, 'MATCH', `${marker}*`, 'COUNT', 1000);
+      // The prefix is matched as text: a '*', '?', '[' or '\\' in it is escaped, not a pattern.
+      const [next, keys] = await server.scan(cursor, 'MATCH', `${marker.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
       for (const key of keys) nodes.add(key.slice(marker.length));
       cursor = next;
     } while (cursor !== '0');

@@ -9,22 +9,32 @@
  * candidate lets through. Each request is rebuilt from the record's fields
  * and its `req` (kernel/recorder/policy-input.ts).
  *
+ * Counters live as long as a kernel: at each kernel's start record
+ * (kernel/recorder/start-record.ts) rule limits start from zero again
+ * (unless the cluster counted them: they then go on across nodes and
+ * restarts), and contracts' counters do, per node (each node counts its
+ * own). An agent at autonomy supervised has its allowed changes turned
+ * into questions, as the kernel did (the record says so).
+ *
  * What replay does not re-decide, and says so: a call the kernel decided
  * before the policy (capabilities, circuit breakers, autonomy observe, the
- * kernel's own rules, an approval grant redeemed) keeps its decision (they
- * are counted as `kernel`); a call whose candidate rules or contracts read
- * an argument the record kept only as a digest is `undecidable` (never
- * counted as unchanged). Trust scores are the recorded ones (the original
- * run's denials made them); a call the candidate sends to a human is
- * assumed answered as it was in the original run. Limits the cluster
- * counted are counted here over the records replayed.
+ * kernel's own rules, an approval grant redeemed, a cluster store out of
+ * reach) keeps its decision (they are counted as `kernel`); a call whose
+ * candidate rules or contracts read an argument the record kept only as a
+ * digest is `undecidable` (never counted as unchanged), and so is a later
+ * call of the same agent whose limits or contracts that call may have
+ * counted. Trust scores are the recorded ones (the original run's denials
+ * made them); a call the candidate sends to a human is assumed answered as
+ * it was in the original run.
  */
 import { AUTONOMY_RULE } from '../autonomy.ts';
-import { PolicyEngine } from '../policy/engine.ts';
+import type { ContractLedger } from '../policy/contracts.ts';
+import { PolicyEngine, SHARED_LIMITS_RULE } from '../policy/engine.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { PolicyDecision, PolicyRequest } from '../policy/request.ts';
 import type { Effect } from '../policy/schema.ts';
 import { InputError, questionOf } from '../recorder/policy-input.ts';
+import { readStart } from '../recorder/start-record.ts';
 
 /** ReplayError is input replay cannot use: `where` names the log and record. */
 export class ReplayError extends Error {
@@ -38,6 +48,8 @@ export class ReplayError extends Error {
 export type LogRecord = Readonly<Record<string, unknown>>;
 
 export interface ReplayedCall {
+  /** The cluster node whose stream holds the record (absent for a file log). */
+  readonly node?: string;
   readonly seq: number;
   readonly time: number;
   readonly agent: string;
@@ -85,6 +97,9 @@ const EFFECTS: ReadonlySet<string> = new Set<Effect>(['allow', 'deny', 'require_
 /** kernelDecided: the rule of a decision the kernel makes before the policy is asked (no `req` is recorded for it). */
 const kernelDecided = (rule: string): boolean => rule === 'capability' || rule.startsWith('kernel.');
 
+/** The latest time a JavaScript Date holds, ms either side of 1970. */
+const MAX_TIME = 8.64e15;
+
 /** The most write calls waiting for their outcome record (a process killed mid-call never gets one): past it the oldest are forgotten. */
 const MAX_WAITING = 100_000;
 
@@ -107,10 +122,15 @@ export class Replayer {
   private readonly capSets = new Map<string, ReadonlySet<string>>();
   /** Arguments any rule's args patterns name: a withheld one of these may decide. */
   private readonly argNames: ReadonlySet<string>;
-  /** Write calls that ran and that contracts of the candidate cover, by the seq their outcome will name. */
-  private readonly waiting = new Map<number, PolicyRequest>();
-  /** Per pid, the last call that asked a human: its approval record's seq stands for it in outcomes. */
-  private readonly asking = new Map<number, { seq: number; request: PolicyRequest | undefined }>();
+  /** Write calls that ran and that contracts of the candidate cover, by node and the seq their outcome will name. */
+  private readonly waiting = new Map<string, PolicyRequest>();
+  /** Per node and pid, the last call that asked a human: its approval record's seq stands for it in outcomes. */
+  private readonly asking = new Map<string, { seq: number; request: PolicyRequest | undefined }>();
+  /** Contracts' counters per node (each node counts its own). */
+  private readonly ledgers = new Map<string, ContractLedger>();
+  private node = '';
+  /** Per agent, the limited rules and contracts an undecidable call may have counted against: `agent\0rule` and `agent\0contract:id`, to the first such record. */
+  private readonly tainted = new Map<string, number>();
 
   private records = 0;
   private decisions = 0;
@@ -135,18 +155,46 @@ export class Replayer {
     this.argNames = new Set(policy.document.rules.flatMap((r) => (r.args ?? []).map((a) => a.arg)));
   }
 
-  /** feed re-decides one record (records come in log order); ReplayError naming `where()` when it cannot be used. */
-  feed(record: LogRecord, where: () => string): void {
+  /**
+   * feed re-decides one record (records come in log order; `node` names the
+   * cluster node whose stream holds it); ReplayError naming `where()` when it
+   * cannot be used.
+   */
+  feed(record: LogRecord, where: () => string, node = ''): void {
     this.records++;
     const type = record.type;
+    if (node !== this.node || this.ledgers.size === 0) this.enter(node);
     if (type === 'syscall') this.decision(record, where);
     else if (type === 'outcome') this.outcome(record);
     else if (type === 'approval') this.approval(record);
+    else if (type === 'policy') this.started(record);
   }
 
   /** wants says whether a record of `type` matters to the replay now (a source need not parse one that does not: it calls `pass`). */
   wants(type: string): boolean {
-    return type === 'syscall' || (type === 'outcome' && this.waiting.size > 0) || (type === 'approval' && this.asking.size > 0);
+    return type === 'syscall' || type === 'policy' || (type === 'outcome' && this.waiting.size > 0) || (type === 'approval' && this.asking.size > 0);
+  }
+
+  /** enter makes `node`'s contract counters the engine's. */
+  private enter(node: string): void {
+    this.node = node;
+    let ledger = this.ledgers.get(node);
+    if (ledger === undefined) this.ledgers.set(node, (ledger = this.engine.useContracts()));
+    else this.engine.useContracts(ledger);
+  }
+
+  /** started: a kernel started (its start record): its counters began from zero. */
+  private started(record: LogRecord): void {
+    const start = readStart(record.type, record.detail);
+    if (start === undefined) return;
+    if (start.limits === 'here') this.engine.counters.reset();
+    this.ledgers.set(this.node, this.engine.useContracts());
+    for (const key of [...this.waiting.keys(), ...this.asking.keys()]) {
+      if (key.startsWith(`${this.node}\u0000`)) {
+        this.waiting.delete(key);
+        this.asking.delete(key);
+      }
+    }
   }
 
   /** pass counts a record that does not matter to the replay (wants said so). */
@@ -155,7 +203,8 @@ export class Replayer {
   }
 
   private capabilities = (list: readonly string[]): ReadonlySet<string> => {
-    const key = list.join('\n');
+    // JSON, not a join: a capability may hold any character, a newline too.
+    const key = JSON.stringify(list);
     let set = this.capSets.get(key);
     if (set === undefined) this.capSets.set(key, (set = new Set(list)));
     return set;
@@ -165,9 +214,11 @@ export class Replayer {
     this.decisions++;
     const { seq, time, rule, decision: effect } = record;
     if (typeof seq !== 'number' || typeof time !== 'number') throw new ReplayError(where(), 'a decision record without a numeric seq and time');
+    if (!Number.isSafeInteger(time) || Math.abs(time) > MAX_TIME) throw new ReplayError(where(), `record ${seq} has a time (${time}) that is no moment: not a record as the recorder writes it`);
     if (typeof rule !== 'string' || typeof effect !== 'string' || !EFFECTS.has(effect)) throw new ReplayError(where(), `record ${seq} has no decision and rule`);
     const before = { effect: effect as Effect, rule };
-    if (record.req === undefined) {
+    // A cluster store out of reach denied it (fail closed): a fact of that moment, not of the policy.
+    if (record.req === undefined || rule === SHARED_LIMITS_RULE) {
       if (kernelDecided(rule)) {
         this.kernel++;
         return;
@@ -176,27 +227,31 @@ export class Replayer {
     }
     let request: PolicyRequest;
     let withheld: readonly string[];
+    let unnamed: boolean;
     try {
       const question = questionOf(record as unknown as Parameters<typeof questionOf>[0], this.capabilities);
       request = question.request;
       withheld = question.withheld;
+      unnamed = question.unnamed > 0;
       this.engine.counters.setTokens(request.agentId, question.tokens);
     } catch (err) {
       if (err instanceof InputError) throw new ReplayError(where(), `record ${seq}: ${err.message}`);
       throw err;
     }
     this.now = time;
-    const call = (): ReplayedCall => ({ seq, time, agent: request.agentId, syscall: request.syscall, ...(request.tool !== undefined ? { tool: request.tool } : {}), ...(request.path !== undefined ? { path: request.path } : {}), before });
-    const unread = withheld.length === 0 ? undefined : this.readsWithheld(request, withheld);
+    const call = (): ReplayedCall => ({ ...(this.node !== '' ? { node: this.node } : {}), seq, time, agent: request.agentId, syscall: request.syscall, ...(request.tool !== undefined ? { tool: request.tool } : {}), ...(request.path !== undefined ? { path: request.path } : {}), before });
+    const unread = (withheld.length === 0 && !unnamed ? undefined : this.readsWithheld(request, withheld, unnamed)) ?? this.taintedBy(request);
     if (unread !== undefined) {
       this.undecidable++;
       if (this.undecidables.length < this.show) this.undecidables.push({ ...call(), why: unread });
+      // What this call would have counted is unknown: later calls of the agent counted by the same limits or contracts are too.
+      if (effect !== 'deny') this.taint(request, seq);
       return;
     }
     this.replayed++;
     let after: PolicyDecision = this.engine.precondition(request) ?? this.engine.decide(request);
     // The agent was at autonomy supervised: an allow of its change was a question then, and is now.
-    if (rule === AUTONOMY_RULE && effect === 'require_approval' && after.effect === 'allow') {
+    if ((request.supervised === true || rule === AUTONOMY_RULE) && after.effect === 'allow') {
       after = { ...after, effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised (the candidate's rule ${after.rule} allows it)` };
     }
     this.follow(record, request, before.effect, after.effect);
@@ -213,17 +268,50 @@ export class Replayer {
     if (this.changes.length < this.show) this.changes.push({ ...call(), after: { effect: after.effect, rule: after.rule, reason: after.reason } });
   }
 
-  /** readsWithheld says which withheld argument a candidate rule or contract for this call reads, or undefined. */
-  private readsWithheld(request: PolicyRequest, withheld: readonly string[]): string | undefined {
+  /**
+   * readsWithheld says which withheld argument a candidate rule or contract
+   * for this call reads, or undefined. With `unnamed` arguments, any
+   * argument the record does not keep may be one of them.
+   */
+  private readsWithheld(request: PolicyRequest, withheld: readonly string[], unnamed: boolean): string | undefined {
     const compiled = this.policy.compiled;
-    if (compiled.contracts.covering(request.syscall, request.tool).some((c) => c.pre.length > 0)) {
-      return `a contract's pre-conditions may read argument '${withheld[0]}', which the record keeps only as a digest`;
+    const kept = request.args ?? {};
+    const isWithheld = (name: string) => withheld.includes(name) || (unnamed && !Object.hasOwn(kept, name));
+    const digest = (name: string) => (withheld.includes(name) ? `argument '${name}', which the record keeps only as a digest` : `argument '${name}', which may be among the arguments the record does not even name`);
+    for (const c of compiled.contracts.covering(request.syscall, request.tool)) {
+      if (c.pre.length === 0) continue;
+      if (c.preArgs === 'all') return `contract ${c.id}'s pre-conditions read the call's arguments as a whole, and the record keeps some only as a digest`;
+      for (const name of c.preArgs) if (isWithheld(name)) return `contract ${c.id}'s pre-conditions read ${digest(name)}`;
     }
-    const named = withheld.filter((name) => this.argNames.has(name));
-    if (named.length === 0) return undefined;
+    if (!unnamed && !withheld.some((name) => this.argNames.has(name))) return undefined;
     for (const rule of compiled.relevant(request.syscall, request.tool)) {
-      const arg = rule.rule.args?.find((a) => named.includes(a.arg));
-      if (arg !== undefined) return `rule ${rule.id} matches argument '${arg.arg}', which the record keeps only as a digest`;
+      const arg = rule.rule.args?.find((a) => isWithheld(a.arg));
+      if (arg !== undefined) return `rule ${rule.id} matches ${digest(arg.arg)}`;
+    }
+    return undefined;
+  }
+
+  /** counting lists the keys of what counts this call's calls: its candidate rules with max_calls or a rate, and the contracts covering it. */
+  private counting(request: PolicyRequest): string[] {
+    const compiled = this.policy.compiled;
+    const keys: string[] = [];
+    for (const rule of compiled.relevant(request.syscall, request.tool)) {
+      if (rule.limits?.max_calls !== undefined || rule.limits?.rate !== undefined) keys.push(`${request.agentId}\u0000${rule.id}`);
+    }
+    for (const c of compiled.contracts.covering(request.syscall, request.tool)) keys.push(`${request.agentId}\u0000contract:${c.id}`);
+    return keys;
+  }
+
+  private taint(request: PolicyRequest, seq: number): void {
+    for (const key of this.counting(request)) if (!this.tainted.has(key)) this.tainted.set(key, seq);
+  }
+
+  /** taintedBy says why a call cannot be re-decided when an earlier undecidable call of its agent may have counted against its limits or contracts. */
+  private taintedBy(request: PolicyRequest): string | undefined {
+    if (this.tainted.size === 0) return undefined;
+    for (const key of this.counting(request)) {
+      const at = this.tainted.get(key);
+      if (at !== undefined) return `${key.slice(key.indexOf('\u0000') + 1)} counts this agent's calls, and record ${at}'s call (undecidable) may have been counted`;
     }
     return undefined;
   }
@@ -238,7 +326,7 @@ export class Replayer {
     const pid = typeof record.pid === 'number' ? record.pid : -1;
     const covered = request.access === 'write' && after !== 'deny' && this.engine.hasContracts(request.syscall, request.tool);
     if (before === 'require_approval') {
-      this.asking.set(pid, { seq: record.seq as number, request: covered ? request : undefined });
+      this.asking.set(`${this.node}\u0000${pid}`, { seq: record.seq as number, request: covered ? request : undefined });
       return;
     }
     if (before !== 'allow' || !covered) return;
@@ -247,15 +335,16 @@ export class Replayer {
 
   private wait(seq: number, request: PolicyRequest): void {
     if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
-    this.waiting.set(seq, request);
+    this.waiting.set(`${this.node}\u0000${seq}`, request);
   }
 
   /** approval: a granted question stands for its call in the outcome that follows (outcomes name the approval record). */
   private approval(record: LogRecord): void {
     const pid = typeof record.pid === 'number' ? record.pid : -1;
-    const asked = this.asking.get(pid);
+    const key = `${this.node}\u0000${pid}`;
+    const asked = this.asking.get(key);
     if (asked === undefined) return;
-    this.asking.delete(pid);
+    this.asking.delete(key);
     if (asked.request !== undefined && typeof record.seq === 'number' && typeof record.detail === 'string' && record.detail.startsWith('granted ')) this.wait(record.seq, asked.request);
   }
 
@@ -263,7 +352,7 @@ export class Replayer {
     if (this.waiting.size === 0 || typeof record.detail !== 'string') return;
     const m = OUTCOME.exec(record.detail);
     if (m === null) return;
-    const of = Number(m[1]);
+    const of = `${this.node}\u0000${Number(m[1])}`;
     const request = this.waiting.get(of);
     if (request === undefined) return;
     this.waiting.delete(of);

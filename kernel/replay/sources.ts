@@ -13,7 +13,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { GENESIS } from '../recorder/chain.ts';
 import type { LineKind } from '../recorder/line-reader.ts';
 import { streamKey } from '../recorder/redis-stream-log.ts';
-import { streamEntries, streamNodes } from '../recorder/redis-verify.ts';
+import { isWrongType, streamEntries, streamNodes } from '../recorder/redis-verify.ts';
 import { logSegments, walkSegments } from '../recorder/segments.ts';
 import { type LogRecord, type Replayer, ReplayError } from './replay.ts';
 
@@ -86,23 +86,19 @@ function parsed(text: string, where: () => string): LogRecord {
  * from its head, and it is parsed only when the replay wants it (or when
  * it is not in the recorder's shape, to say what it is).
  */
-function take(text: string, chain: ChainCheck, replayer: Replayer, where: () => string): void {
+function take(text: string, chain: ChainCheck, replayer: Replayer, where: () => string, node?: string): void {
   const head = headOf(text);
   if (head === undefined) {
     const record = parsed(text, where);
     chain.next(record.seq, record.prev, record.hash, where);
-    replayer.feed(record, where);
+    replayer.feed(record, where, node);
     return;
   }
   chain.next(head.seq, head.prev, head.hash, where);
-  feedHead(text, head, replayer, where);
-}
-
-function feedHead(text: string, head: Head, replayer: Replayer, where: () => string): void {
   if (!replayer.wants(head.type)) return replayer.pass();
   const record = parsed(text, where);
   if (record.seq !== head.seq) throw new ReplayError(where(), 'not a record as the recorder writes it (its seq is not where it should be)');
-  replayer.feed(record, where);
+  replayer.feed(record, where, node);
 }
 
 /**
@@ -151,7 +147,13 @@ class StreamReader {
 
   /** fill makes `head` the next record. */
   async fill(): Promise<void> {
-    const next = await this.entries.next();
+    let next: IteratorResult<[string, string[]], void>;
+    try {
+      next = await this.entries.next();
+    } catch (err) {
+      if (isWrongType(err)) throw new ReplayError(this.key, 'holds another kind of value than a stream: not a decision stream');
+      throw err;
+    }
     if (next.done === true) {
       this.head = undefined;
       return;
@@ -170,7 +172,7 @@ class StreamReader {
 
   /** take follows the head line into `replayer`. */
   take(replayer: Replayer): void {
-    take(this.head!.line, this.chain, replayer, this.head!.where);
+    take(this.head!.line, this.chain, replayer, this.head!.where, this.node);
   }
 }
 

@@ -51,6 +51,20 @@ describe('policyInput: what a record keeps in the clear', () => {
     expect(4 * 1000).toBeLessThanOrEqual(CLEAR_TOTAL_CHARS);
   });
 
+  it('counts names against the record too: an agent sending many long names gets them counted as unnamed, and req stays small', () => {
+    const args = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`${String(i).padStart(3, '0')}${'中'.repeat(4000)}`, 0]));
+    const input = policyInput(ask(args));
+    // The first fits the record's total (name and value); the other 255 names do not even fit.
+    expect(Object.keys(input.args ?? {})).toHaveLength(1);
+    expect(input.withheld).toBeUndefined();
+    expect(input.unnamed).toBe(255);
+    expect(JSON.stringify(input).length).toBeLessThanOrEqual(CLEAR_TOTAL_CHARS + 100);
+    // Short names of values withheld are listed until they fill the total.
+    const many = policyInput(ask(Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`n${i}`, new Uint8Array(1)]))));
+    expect(many.withheld!.length + many.unnamed!).toBe(2000);
+    expect(JSON.stringify(many).length).toBeLessThanOrEqual(CLEAR_TOTAL_CHARS + 100);
+  });
+
   it('rules out a large argument reading about as many of its values as the limit allows, not all of them', () => {
     let reads = 0;
     const keys = 100_000;

@@ -187,7 +187,7 @@ describe('agentctl replay: a log re-decided under a candidate policy', () => {
       return sealed.line;
     });
     const cases: [string, string, RegExp][] = [
-      ['old.jsonl', old.join(''), /old\.jsonl:2: record 2 \(SYS_OPEN, rule own-files\) does not carry the question the policy was asked \(no 'req' field\): the log was written by an agent-kernel older than replay/],
+      ['old.jsonl', old.join(''), /old\.jsonl:3: record 3 \(SYS_OPEN, rule own-files\) does not carry the question the policy was asked \(no 'req' field\): the log was written by an agent-kernel older than replay/],
       ['torn.jsonl', `${lines.slice(0, 5).join('\n')}\n${lines[5]!.slice(0, 40)}`, /torn\.jsonl:6: the log ends inside a record/],
       ['cut.jsonl', `${lines.slice(3).join('\n')}\n`, /cut\.jsonl:1: the log starts at record 4, not 1: its beginning is missing/],
       ['hole.jsonl', `${[...lines.slice(0, 4), ...lines.slice(6)].join('\n')}\n`, /hole\.jsonl:5: record 7 follows record 4: records are missing or out of order/],
@@ -250,5 +250,74 @@ describe.skipIf(env === undefined)('agentctl replay --redis: a decision stream r
     const missing = await agentctl(['replay', '--redis', REDIS_URL, '--prefix', prefix, '--node', 'nobody', '--policy', files.write('a-redis.yaml', A.text)]);
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/node nobody's decision stream does not exist/);
+  });
+});
+
+const at = () => 'log:1';
+
+/** run runs `program` as agent fin under `loaded`, its records to `recorder`; every question is granted. */
+async function run(recorder: DecisionRecorder, loaded: LoadedPolicy, program: string, manifest: Record<string, unknown> = {}): Promise<string> {
+  const kernel = new Kernel({ policy: loaded, recorder, stdout: () => {}, stderr: () => {}, approver: async () => ({ approved: true, approver: 'test', reason: 'ok' }) });
+  let out = '';
+  const proc = kernel.spawn(programFromSource('counted.js', program), { agentId: 'fin', manifest: { capabilities: ['tool:time.now'], ...manifest }, stdout: (c) => void (out += new TextDecoder().decode(c)) });
+  await kernel.wait(proc.pid);
+  await kernel.shutdown();
+  return out;
+}
+
+describe('replay counts as the original kernels did', () => {
+  const clockOnce = policy('clock-twice', `${SELF}${OWN}  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now], limits: { max_calls: 2 } }\n`);
+
+  it('a kernel that starts again (its start record) starts its limits from zero, as the original did', async () => {
+    const path = join(files.dir, 'restarts.jsonl');
+    for (let i = 0; i < 2; i++) {
+      const log = new FileDecisionLog(path, { clock: steppingClock() });
+      expect(await run(log, clockOnce.loaded, "sys.exec('time.now'); sys.exec('time.now'); console.log('ok');")).toBe('ok\n');
+      log.close();
+    }
+    const starts = readFileSync(path, 'utf8').split('\n').filter((l) => l.includes('"agent":"kernel"') && l.includes('kernel started'));
+    expect(starts).toHaveLength(2);
+    expect(replayed(path, clockOnce.loaded)).toMatchObject({ changed: 0, undecidable: 0 });
+  });
+
+  it('an agent at autonomy supervised has the allowed changes of a candidate turned into questions, as the kernel would', async () => {
+    const sup = policy('sup', `${SELF}${OWN.replace('SYS_OPEN, SYS_UNLINK', 'SYS_OPEN')}  - { id: ask-unlink, effect: require_approval, syscalls: [SYS_UNLINK], paths: ["/agent/*/mem/a.txt"] }\n  - { id: no-unlink-b, effect: deny, syscalls: [SYS_UNLINK], paths: ["/agent/*/mem/b.txt"] }\n`);
+    const path = join(files.dir, 'supervised.jsonl');
+    const log = new FileDecisionLog(path, { clock: steppingClock() });
+    const out = await run(log, sup.loaded, "sys.writeFile('mem/a.txt', 'a'); sys.writeFile('mem/b.txt', 'b'); sys.unlink('mem/a.txt'); try { sys.unlink('mem/b.txt'); } catch (e) { console.log(e.errno); }", { autonomy: 'supervised' });
+    log.close();
+    expect(out).toBe('EACCES\n');
+    // Under a candidate allowing both unlinks, the kernel would have asked about both: the deny becomes a question, the question stays one.
+    const s = replayed(path, policy('both', `${SELF}${OWN}`).loaded);
+    expect(seqsOf(s)).toEqual(['SYS_UNLINK /agent/fin/mem/b.txt: deny/no-unlink-b -> require_approval/kernel.autonomy']);
+    expect(s.otherRule).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a call that cannot be re-decided makes the later calls its limits or contracts counted undecidable too, never a false change', async () => {
+    const counted = `contracts:\n  - { id: two-changes, syscalls: [SYS_OPEN, SYS_WRITE], pre: ["counters.calls < 3"] }\n`;
+    const original = policy('counted', `${SELF}${OWN}`, counted);
+    const path = join(files.dir, 'counted.jsonl');
+    const log = new FileDecisionLog(path, { clock: steppingClock() });
+    await run(log, original.loaded, "sys.writeFile('mem/a.txt', 'a'); try { sys.readFile('mem/a.txt'); } catch (e) { console.log(e.errno); }");
+    log.close();
+    // The contract reads counters, not arguments: the same policy re-decides every call.
+    expect(replayed(path, original.loaded)).toMatchObject({ changed: 0, undecidable: 0 });
+    // A rule on the write's data (a digest in the record) makes the write undecidable, and the open after it, whose contract counted it.
+    const s = replayed(path, policy('on-data', `  - { id: no-secret-data, effect: deny, syscalls: [SYS_WRITE], args: [{ arg: data, contains: secret }] }\n${SELF}${OWN}`, counted).loaded);
+    expect(s.changed).toBe(0);
+    expect(s.undecidables.map((u) => u.syscall)).toEqual(['SYS_WRITE', 'SYS_OPEN']);
+    expect(s.undecidables[1]!.why).toMatch(/contract:two-changes counts this agent's calls, and record \d+'s call \(undecidable\) may have been counted/);
+  });
+
+  it('keeps a cluster store being out of reach as the kernel decided it; refuses a record whose time is no moment; tells capability lists apart', () => {
+    const r = new Replayer(A.loaded);
+    const record = (seq: number, extra: Record<string, unknown>) => ({ type: 'syscall', seq, time: START + seq, pid: 1, agent: 'x', syscall: 'SYS_EXEC', access: 'write', req: { tool: 'time.now' }, ...extra });
+    r.feed(record(1, { decision: 'deny', rule: 'kernel.shared-limits' }), at);
+    expect(r.summary()).toMatchObject({ kernel: 1, replayed: 0 });
+    expect(() => r.feed(record(2, { decision: 'allow', rule: 'clock', time: 1e20 }), at)).toThrow(/log:1: record 2 has a time \(100000000000000000000\) that is no moment/);
+    const caps = new Replayer(policy('caps', `  - { id: needs-both, effect: allow, syscalls: [x.act], capabilities: [net:a, net:b] }\n`).loaded);
+    caps.feed({ type: 'syscall', seq: 1, time: START, pid: 0, agent: 'x', syscall: 'x.act', access: 'none', decision: 'deny', rule: 'default-deny', req: { caps: ['net:a\nnet:b'] } }, at);
+    caps.feed({ type: 'syscall', seq: 2, time: START, pid: 0, agent: 'x', syscall: 'x.act', access: 'none', decision: 'allow', rule: 'needs-both', req: { caps: ['net:a', 'net:b'] } }, at);
+    expect(caps.summary()).toMatchObject({ replayed: 2, changed: 0 });
   });
 });

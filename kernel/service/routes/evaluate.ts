@@ -13,7 +13,7 @@ import { PROBLEM } from '../context.ts';
 import { describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
 import type { ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
-import { autonomyDenial, supervised } from '../../policy/authorizer.ts';
+import { autonomyDenial, isChange, supervised } from '../../policy/authorizer.ts';
 import { KernelError } from '../../../syscalls/errno.ts';
 import type { PolicyRequest } from '../../policy/request.ts';
 import type { Autonomy } from '../../autonomy.ts';
@@ -182,6 +182,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         args,
         trust: kernel.trust.score(agent.id),
         tokens: kernel.engine.counters.tokensUsed(agent.id),
+        ...(level === 'supervised' && isChange(held) ? { supervised: true } : {}),
       };
       // The order of the kernel's own calls: autonomy, the contracts' pre-conditions, the policy (with shared limits and risk escalation).
       const decision = autonomyDenial(held, level) ?? (body.approval_id !== undefined ? redeemable(ctx, asked, body.approval_id) ?? (await redeemed(ctx, body.approval_id, digestOf(), agent.id)) : await decided(ctx, asked, level));
