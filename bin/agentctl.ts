@@ -16,6 +16,7 @@ import type { RunOptions } from './commands/run.ts';
 const daemon = () => import('./commands/remote.ts');
 const audits = () => import('./commands/audit.ts');
 const policies = () => import('./commands/policy.ts');
+const analyses = () => import('./commands/policy-analysis.ts');
 
 // A closed stdout ends agentctl quietly, status 0; `agentctl run` runs isolates, so it ends by SIGPIPE (see closed-console.ts).
 endWhenStdoutCloses('agentctl', process.argv[2] === 'run' ? 'sigpipe' : 'exit');
@@ -239,5 +240,35 @@ policy
   .option('--json', 'print the explanation as JSON')
   .addHelpText('after', '\nExample:\n  $ agentctl policy explain policy.yaml --request \'{"agent":"a","syscall":"SYS_EXEC","tool":"http.fetch"}\'\n')
   .action(async (file: string, options: { request?: string; json?: boolean }) => done((await policies()).policyExplain(file, options)));
+
+policy
+  .command('analyze')
+  .description('find dead rules (no request matches), shadowed rules (another always decides first) and conflicting allow/deny pairs, with the z3 solver; each witness is decided by the engine')
+  .argument('<file>', 'policy file')
+  .option('--show <n>', 'how many of each finding to print', '20')
+  .option('--json', 'print the report as JSON')
+  .addHelpText('after', '\nExit status: 0 nothing dead or shadowed, 1 some, 2 the policy cannot be read.\nExample:\n  $ agentctl policy analyze examples/policies/notes.yaml\n')
+  .action(async (file: string, options: { show?: string; json?: boolean }) => done((await analyses()).policyAnalyze(file, options)));
+policy
+  .command('diff')
+  .description('list the classes of requests two policies decide differently (the deciding rule under each), each with a witness both engines decided')
+  .argument('<a>', 'the policy in force')
+  .argument('<b>', 'the candidate')
+  .option('--max <n>', 'stop after this many classes', '50')
+  .option('--show <n>', 'how many classes to print', '20')
+  .option('--json', 'print the report as JSON')
+  .addHelpText('after', '\nExit status: 0 the same decisions, 1 some differ, 2 a policy cannot be read, 3 the solver could not answer.\nExample:\n  $ agentctl policy diff examples/policies/notes.yaml candidate.yaml\n')
+  .action(async (a: string, b: string, options: { max?: string; show?: string; json?: boolean }) => done((await analyses()).policyDiff(a, b, options)));
+policy
+  .command('prove')
+  .description('prove a claim about a policy, or find a counterexample the engine confirms: (always|never) EFFECT [or EFFECT] [when CONDITION and …]')
+  .argument('<file>', 'policy file')
+  .argument('<claim>', 'e.g. \'never allow when label tier = untrusted and access = write and path ~ "/shared/**"\'')
+  .option('--json', 'print the report as JSON')
+  .addHelpText(
+    'after',
+    '\nConditions: syscall = NAME | syscall in [A, B] | access = read|write|none | agent|tool|path OP VALUE | label KEY OP VALUE | arg NAME OP VALUE\n            | capability NAME | lineage = root|child | flow vfs-to-exec | trust|tokens (<|<=|>|>=) N, each may start with `not`;\n            OP is = (exact), ~ (glob) or contains.\nExit status: 0 proved, 1 counterexample, 2 the claim or policy cannot be read, 3 unknown.\nExample:\n  $ agentctl policy prove policy.yaml \'always deny when syscall = SYS_EXEC and tool = http.fetch and not arg url ~ "https://*.example.com/**"\'\n',
+  )
+  .action(async (file: string, claim: string, options: { json?: boolean }) => done((await analyses()).policyProve(file, claim, options)));
 
 await program.parseAsync(process.argv);

@@ -51,7 +51,7 @@ const PLAIN = /[A-Za-z0-9 _\-:/=,@]/;
  * the plain characters after a leading `^`, up to the first operator ('' if
  * the pattern is not anchored or has a top-level alternation).
  */
-function anchoredPrefix(pattern: string): string {
+export function anchoredPrefix(pattern: string): string {
   if (!pattern.startsWith('^')) return '';
   let depth = 0;
   let inClass = false;
