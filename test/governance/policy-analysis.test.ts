@@ -107,6 +107,17 @@ describe('agentctl policy diff: the classes of requests decided differently', ()
   });
 });
 
+/** refused is the message a claim that does not parse gets. */
+const refused = (text: string): string => {
+  try {
+    parseClaim(text);
+    return 'parsed';
+  } catch (err) {
+    expect(err).toBeInstanceOf(ClaimError);
+    return (err as Error).message;
+  }
+};
+
 describe('agentctl policy prove: claims proved, or refuted by a request the engine decides', () => {
   it('proves what holds and refutes what does not, with a counterexample the engine confirms', async () => {
     const policy = load(HAND);
@@ -131,15 +142,6 @@ describe('agentctl policy prove: claims proved, or refuted by a request the engi
   });
 
   it('refuses a claim that does not parse, saying where', () => {
-    const refused = (text: string) => {
-      try {
-        parseClaim(text);
-        return 'parsed';
-      } catch (err) {
-        expect(err).toBeInstanceOf(ClaimError);
-        return (err as Error).message;
-      }
-    };
     expect(refused('sometimes deny')).toBe("expected 'always' or 'never' at character 1, found 'sometimes'");
     expect(refused('always allow or')).toMatch(/the claim ends where 'allow' or 'require_approval' or 'deny' was expected/);
     expect(refused('never allow when access = maybe')).toBe("access is read, write or none, not 'maybe'");

@@ -44,8 +44,6 @@ function tidy(witness: Witness, confirm: (w: Witness) => boolean): Witness {
   for (const key of Object.keys(best.request.labels ?? {})) attempt((r) => ({ ...r, labels: Object.fromEntries(Object.entries(r.labels ?? {}).filter(([k]) => k !== key)) }));
   for (const cap of best.request.capabilities ?? []) attempt((r) => ({ ...r, capabilities: (r.capabilities ?? []).filter((c) => c !== cap) }));
   // Odd characters the solver chose (a NUL, a character from far in Unicode) become readable ones where the engine agrees.
-  const plain = (text: string) => text.replace(/[^\x20-\x7e]/g, 'x');
-  const odd = (text: string | undefined) => text !== undefined && plain(text) !== text;
   if (odd(best.request.path)) attempt((r) => ({ ...r, path: plain(r.path!) }));
   if (odd(best.request.tool)) attempt((r) => ({ ...r, tool: plain(r.tool!) }));
   for (const [key, value] of Object.entries(best.request.labels ?? {})) if (odd(value)) attempt((r) => ({ ...r, labels: { ...r.labels, [key]: plain(value) } }));
@@ -56,6 +54,12 @@ function tidy(witness: Witness, confirm: (w: Witness) => boolean): Witness {
   }
   return best;
 }
+
+/** plain replaces what is not printable ASCII. */
+const plain = (text: string): string => text.replace(/[^\x20-\x7e]/g, 'x');
+
+/** odd: the text has characters that are not printable ASCII. */
+const odd = (text: string | undefined): boolean => text !== undefined && plain(text) !== text;
 
 /** Confirm: the engine's judgement of a witness read off the model with `values` (tidying a witness asks again, with the same values). */
 export type Confirm = (w: Witness, values: ReadonlyMap<string, string | number | boolean>) => boolean;
