@@ -315,6 +315,11 @@ export class RequestModel {
     return r;
   }
 
+  /** longerChoices names the free choices "this argument is longer than MATCH_LIMIT". */
+  longerChoices(): string[] {
+    return [...this.args.values()].map((i) => `v_a${i}_o`);
+  }
+
   /** openAssignment is the free choices' values in a model (free booleans, arguments past MATCH_LIMIT, several zones' times): to rule out a witness the engine did not confirm. */
   openAssignment(values: ReadonlyMap<string, string | number | boolean>): string {
     const bools = [...[...this.open.values()].map((i) => `v_u${i}`), ...[...this.args.values()].map((i) => `v_a${i}_o`)];

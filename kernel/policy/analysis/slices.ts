@@ -11,6 +11,8 @@ import { lit } from './smt.ts';
 import { and, or, VARS, type RuleAt } from './model.ts';
 
 export interface Slice {
+  /** For the slice of other tools: the tools the syscall's rules name (a request with one of them is in another slice). */
+  readonly named?: readonly string[];
   /** What the slice holds, for reports: `SYS_OPEN`, `SYS_EXEC tool http.get`, `other syscalls`. */
   readonly label: string;
   /** The formula that holds exactly for its requests. */
@@ -27,6 +29,11 @@ const literalTools = (r: PolicyRule): boolean => r.tools !== undefined && r.tool
 /** inSyscall: the rule can match a request of `syscall` (undefined: a name no rule names). */
 function inSyscall(r: PolicyRule, syscall: string | undefined): boolean {
   return !namesSyscall(r) || (syscall !== undefined && r.syscalls!.includes(syscall));
+}
+
+/** toolNamed: in the slice of other tools, `tool` is one the syscall's rules name (so not in this slice). */
+export function toolNamed(slice: Slice, tool: string): boolean {
+  return slice.named?.includes(tool) === true;
 }
 
 /** inSlice: the rule can match some request of the slice. */
@@ -60,7 +67,7 @@ export function slicesOf(documents: readonly PolicyDocument[]): Slice[] {
       continue;
     }
     for (const tool of tools) out.push({ label: `${label} tool ${tool}`, constraint: and([base, VARS.toolP, `(= ${VARS.tool} ${lit(tool)})`]), syscall, tool });
-    out.push({ label: `${label}, other tools`, constraint: and([base, `(or (not ${VARS.toolP}) (not ${or(tools.map((t) => `(= ${VARS.tool} ${lit(t)})`))}))`]), syscall, tool: null });
+    out.push({ label: `${label}, other tools`, named: tools, constraint: and([base, `(or (not ${VARS.toolP}) (not ${or(tools.map((t) => `(= ${VARS.tool} ${lit(t)})`))}))`]), syscall, tool: null });
   }
   return out;
 }
