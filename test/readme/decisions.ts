@@ -142,6 +142,20 @@ export const DECISIONS: readonly BlockDecision[] = [
     },
   },
   {
+    block: 'npx agentctl policy analyze examples/policies/notes.yaml',
+    lines: {
+      'npx agentctl policy analyze examples/policies/notes.yaml': {
+        check: (step) => {
+          expect(step.stdout).toMatch(/0 dead rules, 0 shadowed rules, 2 conflicting pairs/);
+          expect(step.stdout).toContain('hands-off-checkpoints overlaps 2 rules: stdio-and-self, writes');
+        },
+      },
+      'npx agentctl policy prove examples/policies/notes.yaml \'never allow when syscall = SYS_OPEN and not path ~ "/agent/${agent}/**"\'': {
+        check: (step) => expect(step.stdout).toMatch(/^proved: never allow when syscall = SYS_OPEN/),
+      },
+    },
+  },
+  {
     block: 'npx agentctl tools',
     skip: "needs an agentd whose MCP server changed a tool's description since it was pinned, so that there is a HELD tool to approve; test/service/tool-pins.test.ts makes one and approves it with agentctl tools approve",
   },
