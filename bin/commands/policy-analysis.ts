@@ -12,22 +12,13 @@ import { diffPolicies, type DiffReport } from '../../kernel/policy/analysis/diff
 import { proveClaim, type ProofReport } from '../../kernel/policy/analysis/prove.ts';
 import { Solver, SolverError } from '../../kernel/policy/analysis/smt.ts';
 import type { Witness } from '../../kernel/policy/analysis/witness.ts';
-import { loadPolicyFile, PolicyError, type LoadedPolicy } from '../../kernel/policy/load.ts';
-import { unreadable } from './input-file.ts';
+import { readPolicy } from './policy-file.ts';
 
 function fail(message: string): number {
   process.stderr.write(`agentctl: ${message}\n`);
   return 2;
 }
 
-function readPolicy(file: string): LoadedPolicy | string {
-  try {
-    return loadPolicyFile(file);
-  } catch (err) {
-    if (err instanceof PolicyError) return err.message.split('\n')[0]!;
-    return `${file}: ${unreadable(err)}`;
-  }
-}
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const count = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;

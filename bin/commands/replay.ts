@@ -5,13 +5,12 @@
  * changes or cannot be re-decided; 2 when the log or the policy cannot be
  * used (one line naming it).
  */
-import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
-import type { LoadedPolicy } from '../../kernel/policy/load.ts';
 import { Replayer, ReplayError, type ReplaySummary } from '../../kernel/replay/replay.ts';
 import { replayFile, replayStreams } from '../../kernel/replay/sources.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { shownUrl } from './audit.ts';
 import { unreadable } from './input-file.ts';
+import { readPolicy } from './policy-file.ts';
 
 export interface ReplayOptions {
   policy?: string;
@@ -59,14 +58,6 @@ function report(log: string, policyFile: string, s: ReplaySummary): string {
   return out;
 }
 
-function readPolicy(file: string): LoadedPolicy | string {
-  try {
-    return loadPolicyFile(file);
-  } catch (err) {
-    if (err instanceof PolicyError) return err.message.split('\n')[0]!;
-    return `${file}: ${unreadable(err)}`;
-  }
-}
 
 export async function replayCommand(log: string | undefined, options: ReplayOptions): Promise<number> {
   if (options.policy === undefined) return fail('replay needs --policy FILE: the candidate policy to re-decide the log under');

@@ -19,6 +19,7 @@ import { decideWitness, matchesRule, policyRequestOf, type Witness } from '../..
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { parsePolicy, type LoadedPolicy } from '../../kernel/policy/load.ts';
 import type { PolicyRule } from '../../kernel/policy/schema.ts';
+import { prng } from '../../bench/policy-set.ts';
 import { agentctl, scratch } from './helpers.ts';
 
 const files = scratch();
@@ -150,18 +151,6 @@ describe('agentctl policy prove: claims proved, or refuted by a request the engi
     expect(refused('never allow when path ~ "/a" or tool = x')).toBe("expected 'and' or the end of the claim at character 30, found 'or'");
   });
 });
-
-/** mulberry32: seeded, so a failure can be run again. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const AGENTS = ['ann', 'bob', 'agent-1'];
 const PATH_GLOBS = ['/agent/${agent}/**', '/agent/*/mem/**', '/shared/**', '/shared/*.txt', '/agent/${agent}/mem/a.txt', '/agent/bob/**'];
