@@ -2,9 +2,10 @@
  * ask puts one question to the solver and confirms its answer with the
  * engine: a model's witness stands only once `confirm` (the real engine)
  * agrees. A witness the engine refutes can only come from what the model
- * over-approximates (a free boolean, time zones); that assignment is ruled
- * out and the solver asked again, a few times, before the answer is
- * `unconfirmed`. `extra` names terms whose values the caller wants too.
+ * leaves as a free choice (a regex it cannot write, several time zones, an
+ * argument past MATCH_LIMIT); that choice is ruled out and the solver asked
+ * again, a few times, before the answer is `unknown` (never a proof).
+ * `extra` names terms whose values the caller wants too.
  */
 import { RequestModel } from './model.ts';
 import type { Solver } from './smt.ts';
