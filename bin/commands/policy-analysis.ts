@@ -24,9 +24,13 @@ const out = (line = '') => process.stdout.write(`${line}\n`);
 const count = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-/** shown is a witness as one line: the request as `policy explain --request` reads it, and when it is asked. */
+/** A text longer than this is shown by its start and length (--json gives it whole). */
+const SHOWN_CHARS = 80;
+const brief = (_key: string, value: unknown): unknown => (typeof value === 'string' && value.length > SHOWN_CHARS ? `${value.slice(0, 40)}… (${value.length} characters)` : value);
+
+/** shown is a witness as one line: the request (long texts cut short), when it is asked, and the agent's counts that matter. */
 function shown(w: Witness): string {
-  return `${JSON.stringify(w.request)} at ${w.at}${w.usedUp !== undefined ? ` with the limits of ${w.usedUp.join(', ')} used up` : ''}`;
+  return `${JSON.stringify(w.request, brief)} at ${w.at}${w.counts !== undefined ? ` with the agent's counts ${JSON.stringify(w.counts)}` : ''}`;
 }
 
 /** The kernel's checks outside the policy document: the analysis does not see them. */
@@ -53,6 +57,7 @@ async function withSolver<T>(run: (solver: Solver) => Promise<T>): Promise<T | s
     return await run(solver);
   } catch (err) {
     if (err instanceof SolverError) return err.message;
+    if (err instanceof ClaimError) return `claim: ${err.message}`;
     throw err;
   }
 }

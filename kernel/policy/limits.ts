@@ -102,10 +102,14 @@ export class RuleCounters {
     this.tokens.clear();
   }
 
-  /** exhaust makes the rule's counted limits (max_calls, rate) used up for the agent at `now` (a policy analysis' witness, kernel/policy/analysis). */
-  exhaust(ruleId: string, agentId: string, limits: RuleLimits, now: number): void {
-    const calls = Math.max(limits.max_calls ?? 0, limits.rate?.count ?? 0);
-    this.usage.set(`${ruleId}\u0000${agentId}`, { calls, times: limits.rate === undefined ? [] : Array.from({ length: limits.rate.count }, () => now), next: 0 });
+  /**
+   * setCounts makes the agent's counts for a rule what a policy analysis'
+   * witness says (kernel/policy/analysis): `calls` let through so far, and
+   * `recent` of them within the rule's rate window at `now`.
+   */
+  setCounts(ruleId: string, agentId: string, limits: RuleLimits, calls: number, recent: number, now: number): void {
+    const times = limits.rate === undefined ? [] : Array.from({ length: Math.min(recent, limits.rate.count) }, () => now);
+    this.usage.set(`${ruleId}\u0000${agentId}`, { calls: Math.max(calls, recent), times, next: 0 });
   }
 
   /** addTokens adds LLM tokens used by an agent (for token_budget). */

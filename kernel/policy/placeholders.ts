@@ -17,15 +17,29 @@ const PLACEHOLDER = /\$\{([A-Za-z_][\w.-]*)\}/g;
 
 const KNOWN = `known placeholders: ${PLACEHOLDERS.map((n) => `\${${n}}`).join(', ')}, in paths only`;
 
+/** insideClass: the character at `at` is inside a `[...]` class of the glob (escapes skipped). */
+function insideClass(glob: string, at: number): boolean {
+  let open = false;
+  for (let i = 0; i < at; i++) {
+    const c = glob[i];
+    if (c === '\\') i++;
+    else if (c === '[' && !open) open = true;
+    else if (c === ']' && open) open = false;
+  }
+  return open;
+}
+
 /**
  * placeholderProblem says what is wrong with the placeholders of `pattern`,
  * or undefined: in a field that `expands` them, a name not in PLACEHOLDERS;
  * elsewhere, any placeholder at all.
  */
 export function placeholderProblem(pattern: string, expands: boolean): string | undefined {
-  for (const [text, name] of pattern.matchAll(PLACEHOLDER)) {
+  for (const m of pattern.matchAll(PLACEHOLDER)) {
+    const [text, name] = m;
     if (!expands) return `placeholder '${text}' is not expanded here: it would match the text '$${name}' (${KNOWN})`;
     if (!PLACEHOLDERS.includes(name!)) return `unknown placeholder '${text}' (${KNOWN})`;
+    if (insideClass(pattern, m.index)) return `placeholder '${text}' inside a character class [...]: the agent id would be read as the class's characters and ranges`;
   }
   return undefined;
 }

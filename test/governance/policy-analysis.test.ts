@@ -147,8 +147,48 @@ describe('agentctl policy prove: claims proved, or refuted by a request the engi
     expect(refused('always allow or')).toMatch(/the claim ends where 'allow' or 'require_approval' or 'deny' was expected/);
     expect(refused('never allow when access = maybe')).toBe("access is read, write or none, not 'maybe'");
     expect(refused('never allow when arg x ~ "[z-a]"')).toMatch(/glob "\[z-a\]": range z-a is backwards/);
-    expect(refused('never allow when trust < lots')).toBe('trust compares with a whole number');
+    expect(refused('never allow when trust < lots')).toBe("trust compares with a whole number, not 'lots'");
+    expect(refused('never allow when trust < 0x10')).toBe("trust compares with a whole number, not '0x10'");
+    expect(refused('never allow when syscall = SYS_READ  ')).toBe('parsed');
+    expect(refused('never deny when path ~ "/a/[${agent}]/x"')).toMatch(/placeholder '\$\{agent\}' inside a character class/);
     expect(refused('never allow when path ~ "/a" or tool = x')).toBe("expected 'and' or the end of the claim at character 30, found 'or'");
+  });
+});
+
+describe('found by an attacker’s pass over the analysis (each answered wrongly before)', () => {
+  it('a regex with "." or a negated class on text with a surrogate pair (one character to RE2): a counterexample, not a proof', async () => {
+    const policy = load([{ id: 'one-char', effect: 'allow', syscalls: ['SYS_OPEN'], args: [{ arg: 'x', regex: '^[^/]$' }] }]);
+    const r = await proveClaim(policy, parseClaim('never allow when arg x = "😀"'), solver);
+    expect(r.verdict).toBe('counterexample');
+    expect(decideWitness(policy, r.counterexample!.witness)).toMatchObject({ effect: 'allow', rule: 'one-char' });
+    expect(r.approximations.join('\n')).toMatch(/exact for text without characters outside the Basic Multilingual Plane/);
+  });
+
+  it('a deny regex also matches an argument past MATCH_LIMIT: the claim is refuted with such an argument', async () => {
+    const policy = load([
+      { id: 'allow-open', effect: 'allow', syscalls: ['SYS_OPEN'] },
+      { id: 'deny-zzz', effect: 'deny', syscalls: ['SYS_OPEN'], args: [{ arg: 'x', regex: '^zzz' }] },
+    ]);
+    const r = await proveClaim(policy, parseClaim('never deny when syscall = SYS_OPEN and arg x ~ "a*" and not flow vfs-to-exec'), solver);
+    expect(r.verdict).toBe('counterexample');
+    expect(decideWitness(policy, r.counterexample!.witness)).toMatchObject({ effect: 'deny', rule: 'deny-zzz' });
+    // Pinned to a short text, the same argument cannot be past the limit: proved, not unknown.
+    expect((await proveClaim(policy, parseClaim('never deny when syscall = SYS_OPEN and arg x = "b" and not flow vfs-to-exec'), solver)).verdict).toBe('proved');
+  });
+
+  it('diff sees a limit changed on a rule that keeps its id (the counts are the engine’s, by rule id)', async () => {
+    const a = load([{ id: 'r', effect: 'allow', syscalls: ['SYS_OPEN'], limits: { max_calls: 5 } }]);
+    const b = load([{ id: 'r', effect: 'allow', syscalls: ['SYS_OPEN'], limits: { max_calls: 10 } }], undefined, 'b.json');
+    const r = await diffPolicies(a, b, solver);
+    expect(r.classes.map((c) => `${c.direction} ${c.before.rule} → ${c.after.rule}`)).toEqual(['deny→allow r → r']);
+    const calls = r.classes[0]!.witness.counts!['calls:r']!;
+    expect(calls >= 5 && calls < 10).toBe(true);
+  });
+
+  it('an argument is compared by its text, as rules read it; ${agent} inside a class is refused when the policy loads', async () => {
+    const claim = parseClaim('never allow when not arg n = "5"');
+    expect(holds(claim, { request: { agent: 'a', syscall: 'x.act', args: { n: 5 } }, at: '2026-01-05T12:00:00.000Z' })).toBe(false);
+    expect(() => load([{ id: 'd', effect: 'deny', paths: ['/x/[${agent}]/**'] }])).toThrow(/placeholder '\$\{agent\}' inside a character class/);
   });
 });
 

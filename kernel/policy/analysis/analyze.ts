@@ -82,6 +82,14 @@ function pathsMeet(x: string, y: string): boolean {
   if (xRest.length > 0 && yRest.length > 0 && xPre === yPre && isLiteral(xPre!)) return compatible(head(xRest.join(AGENT_PLACEHOLDER)), head(yRest.join(AGENT_PLACEHOLDER)));
   return compatible(head(x), head(y));
 }
+/**
+ * start is the literal text every value an argument pattern matches starts
+ * with: an equals' whole value, a glob's head, an anchored regex's head. A
+ * deny rule's regex also matches any value past MATCH_LIMIT (the engine
+ * does not read it): nothing then.
+ */
+const start = (x: NonNullable<PolicyRule['args']>[number], rule: PolicyRule): string => x.equals ?? (x.glob !== undefined ? head(x.glob) : x.regex !== undefined && rule.effect !== 'deny' ? anchoredPrefix(x.regex) : '');
+
 /** named: the syscalls a rule names, or undefined when it matches any. */
 const named = (r: PolicyRule): readonly string[] | undefined => (r.syscalls === undefined || r.syscalls.includes('*') ? undefined : r.syscalls);
 /** literal: a list of globs that are all literals, or undefined. */
@@ -107,9 +115,7 @@ export function mayOverlap(a: PolicyRule, b: PolicyRule): boolean {
     for (const q of b.args ?? []) {
       if (p.arg !== q.arg) continue;
       if (p.equals !== undefined && q.equals !== undefined && p.equals !== q.equals) return false;
-      // The literal text every value starts with: an equals' whole value, a glob's head, an anchored regex's head.
-      const start = (x: typeof p) => x.equals ?? (x.glob !== undefined ? head(x.glob) : x.regex !== undefined ? anchoredPrefix(x.regex) : '');
-      if (!compatible(start(p), start(q))) return false;
+      if (!compatible(start(p, a), start(q, b))) return false;
     }
   }
   return true;
@@ -133,7 +139,7 @@ export async function analyzePolicy(policy: LoadedPolicy, solver: Solver): Promi
     const a = await ask(solver, (m) => `(assert ${m.match(rules[i]!, where(i))})`, (w) => matchesRule(policy, i, w), approximations);
     if (a.status === 'witness') live[i] = a.witness;
     else if (a.status === 'none') dead.push(ref(policy, i));
-    else unanswered.push({ rule: ref(policy, i), question: 'can any request match it?', why: a.why });
+    else unanswered.push({ rule: ref(policy, i), question: 'can any request match it? (so neither its shadowing nor its conflicts were checked)', why: a.why });
   }
   // Shadowed: it matches, but never decides.
   const slices = slicesOf([policy.document]);

@@ -49,8 +49,8 @@ function tidy(witness: Witness, confirm: (w: Witness) => boolean): Witness {
   if (odd(best.request.tool)) attempt((r) => ({ ...r, tool: plain(r.tool!) }));
   for (const [key, value] of Object.entries(best.request.labels ?? {})) if (odd(value)) attempt((r) => ({ ...r, labels: { ...r.labels, [key]: plain(value) } }));
   for (const [key, value] of Object.entries(best.request.args ?? {})) if (typeof value === 'string' && odd(value)) attempt((r) => ({ ...r, args: { ...r.args, [key]: plain(value) } }));
-  if (best.usedUp !== undefined) {
-    const { usedUp: _u, ...rest } = best;
+  if (best.counts !== undefined) {
+    const { counts: _c, ...rest } = best;
     if (confirm(rest)) best = rest;
   }
   return best;
@@ -78,21 +78,23 @@ export async function ask(solver: Solver, build: (model: RequestModel) => string
   const body = build(model);
   for (const [k, v] of model.approximations) approximations?.set(k, v);
   const reads = [...model.reads(), ...extra];
+  const blocked: string[] = [];
   // First among requests whose arguments are all within MATCH_LIMIT (the free choice of "longer" costs the solver
   // seconds on a question it answers in milliseconds without it); only a "none" there needs the whole question.
   const longer = model.longerChoices();
-  if (longer.length > 0) {
-    const verdict = await solver.check(`${model.declarations()}\n${body}\n${longer.map((o) => `(assert (not ${o}))`).join('\n')}`, reads);
-    if (verdict.status === 'sat') {
-      const witness = witnessOf(model, verdict.values);
-      const values = verdict.values;
-      if (witness !== undefined && confirm(witness, values)) return { status: 'witness', witness: tidy(witness, (w) => confirm(w, values)), values };
-    }
+  for (let attempt = 0; longer.length > 0 && attempt <= RETRIES; attempt++) {
+    const verdict = await solver.check(`${model.declarations()}\n${body}\n${longer.map((o) => `(assert (not ${o}))`).join('\n')}\n${blocked.join('\n')}`, reads);
+    if (verdict.status !== 'sat') break;
+    const witness = witnessOf(model, verdict.values);
+    const values = verdict.values;
+    if (witness !== undefined && confirm(witness, values)) return { status: 'witness', witness: tidy(witness, (w) => confirm(w, values)), values };
+    const open = model.openAssignment(values);
+    if (open === 'true') break;
+    blocked.push(`(assert (not ${open}))`);
   }
-  const blocked: string[] = [];
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
     const verdict = await solver.check(`${model.declarations()}\n${body}\n${blocked.join('\n')}`, reads);
-    if (verdict.status === 'unsat') return attempt === 0 ? { status: 'none' } : { status: 'unknown', why: `the only witnesses the solver found depend on what the model over-approximates (${[...model.approximations.keys()].join('; ')}), and the engine refuted each` };
+    if (verdict.status === 'unsat') return blocked.length === 0 ? { status: 'none' } : { status: 'unknown', why: `the only witnesses the solver found depend on what the model over-approximates (${[...model.approximations.keys()].join('; ')}), and the engine refuted each` };
     if (verdict.status === 'unknown') return { status: 'unknown', why: `the solver gave up (${verdict.why})` };
     const witness = witnessOf(model, verdict.values);
     const values = verdict.values;

@@ -24,7 +24,8 @@ import { globIn, templatedParts } from './glob-smt.ts';
 import { lit } from './smt.ts';
 import { ACCESS, and, EFFECTS, or, VARS, type EffectName, type RequestModel } from './model.ts';
 import { compileGlob } from '../glob.ts';
-import { AGENT_PLACEHOLDER } from '../placeholders.ts';
+import { argText } from '../matchers.ts';
+import { AGENT_PLACEHOLDER, placeholderProblem } from '../placeholders.ts';
 import type { Witness } from './witness.ts';
 
 /** ClaimError: the claim does not parse; the message says where and what was expected. */
@@ -62,18 +63,21 @@ const TOKEN = /\s*("(?:[^"\\]|\\.)*"|<=|>=|[<>=~[\],]|[^\s"<>=~[\],]+)/y;
 
 function tokens(text: string): { text: string; at: number }[] {
   const out: { text: string; at: number }[] = [];
-  TOKEN.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while (TOKEN.lastIndex < text.length && (m = TOKEN.exec(text)) !== null) {
-    if (m[1] === undefined) break;
+  let at = 0;
+  while (at < text.length) {
+    TOKEN.lastIndex = at;
+    const m = TOKEN.exec(text);
+    // A failed sticky match sets lastIndex back to 0: where it stopped is `at`.
+    if (m === null || m[1] === undefined) throw new ClaimError(`cannot read the claim at character ${at + 1}: ${text.slice(at, at + 20)}`);
     out.push({ text: m[1], at: m.index + m[0].length - m[1].length });
+    at = TOKEN.lastIndex;
   }
-  if (text.slice(TOKEN.lastIndex).trim() !== '') throw new ClaimError(`cannot read the claim at character ${TOKEN.lastIndex + 1}: ${text.slice(TOKEN.lastIndex, TOKEN.lastIndex + 20)}`);
   return out;
 }
 
 /** parseClaim reads a claim; ClaimError naming the word where it stopped and what it expected. */
-export function parseClaim(text: string): Claim {
+export function parseClaim(given: string): Claim {
+  const text = given.trim();
   const ts = tokens(text);
   let i = 0;
   const peek = () => ts[i]?.text;
@@ -89,6 +93,7 @@ export function parseClaim(text: string): Claim {
       try {
         return JSON.parse(t.text) as string;
       } catch {
+        i--;
         return fail(`${wanted} (a JSON string)`);
       }
     }
@@ -160,8 +165,9 @@ export function parseClaim(text: string): Claim {
           break;
         default: {
           const cmp = expect('<', '<=', '>', '>=') as Compare;
-          const n = Number(word('a number'));
-          if (!Number.isSafeInteger(n)) throw new ClaimError(`${field} compares with a whole number`);
+          const digits = word('a number');
+          const n = Number(digits);
+          if (!/^-?\d+$/.test(digits) || !Number.isSafeInteger(n)) throw new ClaimError(`${field} compares with a whole number, not '${digits}'`);
           atom = { k: 'number', field: field as 'trust' | 'tokens', cmp, value: n };
         }
       }
@@ -174,11 +180,14 @@ export function parseClaim(text: string): Claim {
 }
 
 function checkGlob(glob: string, path: boolean): void {
+  const problem = placeholderProblem(glob, path);
+  if (problem !== undefined) throw new ClaimError(`glob ${JSON.stringify(glob)}: ${problem}`);
   try {
     compileGlob(path ? glob.replaceAll(AGENT_PLACEHOLDER, 'x') : glob);
   } catch (err) {
     throw new ClaimError(`glob ${JSON.stringify(glob)}: ${err instanceof Error ? err.message : String(err)}`);
   }
+  if (path && glob.includes(AGENT_PLACEHOLDER) && templatedParts([glob]) === undefined) throw new ClaimError(`path glob ${JSON.stringify(glob)}: the text before \${agent} must be literal`);
 }
 
 function textTest(subject: string, op: Op, value: string, path: boolean, model: RequestModel): string {
@@ -214,6 +223,7 @@ export function conditionFormula(claim: Claim, model: RequestModel): string {
         }
         case 'arg': {
           const a = model.arg(atom.name);
+          if (atom.op === '=') model.pin(atom.name, atom.value);
           f = `(and ${a.present} ${textTest(a.value, atom.op, atom.value, false, model)})`;
           break;
         }
@@ -259,8 +269,8 @@ export function holds(claim: Claim, w: Witness): boolean {
         v = r.labels !== undefined && Object.hasOwn(r.labels, atom.key) && text(r.labels[atom.key], atom.op, atom.value);
         break;
       case 'arg': {
-        const value = r.args !== undefined && Object.hasOwn(r.args, atom.name) ? r.args[atom.name] : undefined;
-        v = typeof value === 'string' && text(value, atom.op, atom.value);
+        // An argument's text, as rules read it: a string as it is, anything else as its JSON (matchers.ts argText).
+        v = r.args !== undefined && Object.hasOwn(r.args, atom.name) && text(argText(r.args[atom.name]), atom.op, atom.value);
         break;
       }
       case 'capability':

@@ -10,10 +10,10 @@
  * engine does (an over-approximation), and `approximations` says where.
  */
 import type { PolicyRule, Risk, Weekday } from '../schema.ts';
-import { literalHead } from '../matchers.ts';
+import { literalHead, MATCH_LIMIT } from '../matchers.ts';
 import { AGENT_PLACEHOLDER } from '../placeholders.ts';
 import { globIn, templatedParts } from './glob-smt.ts';
-import { regexIn } from './regex-smt.ts';
+import { NO_SURROGATES, regexIn } from './regex-smt.ts';
 import { lit } from './smt.ts';
 
 /** The agent ids the kernel runs and agentd's credentials name (kernel/capabilities.ts): the model's agents. */
@@ -77,10 +77,16 @@ export class RequestModel {
   readonly caps = new Map<string, number>();
   readonly args = new Map<string, number>();
   readonly zones = new Map<string, number>();
-  /** Rules (by id, as counters are kept) whose max_calls or rate may be used up. */
-  readonly limited = new Map<string, number>();
+  /**
+   * Counts the engine keeps by rule id (so two policies compared share them):
+   * `calls:ID`, the calls a rule let through so far; `PER:ID`, those within
+   * its rate window (by the window's length).
+   */
+  readonly counts = new Map<string, number>();
   /** Atoms written as free booleans, by what they stand for. */
   private readonly open = new Map<string, number>();
+  /** Texts arguments are compared with for equality (by argument index and text). */
+  private readonly pins = new Map<string, { index: number; text: string }>();
   /** Splits of the path after a `${agent}` head: the head's formula, by the head's text. */
   private readonly splits = new Map<string, { index: number; head: string }>();
   /** Where the model admits more than the engine: subject → why. */
@@ -104,10 +110,12 @@ export class RequestModel {
 
   /**
    * arg is an argument's variables: present, its text, and whether it is
-   * longer than MATCH_LIMIT. That last one is a free choice, not tied to the
-   * text's length (the solver takes ~0.4 s longer on every question that
-   * ties them): a witness that chose it gets its text padded past the
-   * limit, and the engine confirms it or refutes it.
+   * longer than MATCH_LIMIT. That last one is a free choice, tied to the
+   * text's length only where the text equals a short literal (see pin): z3
+   * was measured not finding a string of 8,193 letters within 8 s. A witness
+   * that chose it gets its text padded past the limit, and the engine
+   * confirms it or refutes it; questions are asked first with every argument
+   * within the limit (ask.ts).
    */
   arg(name: string): { present: string; value: string; over: string } {
     const i = this.index(this.args, name);
@@ -126,13 +134,17 @@ export class RequestModel {
     return `v_u${this.index(this.open, key)}`;
   }
 
-  /** usedUp is the formula "rule's limits are used up" (max_calls 0 always is; token_budget by the tokens variable). */
+  /**
+   * usedUp is the formula "the rule's limits are used up", over the counts
+   * the engine keeps: calls so far against max_calls, calls within the
+   * window against a rate, tokens against a token budget.
+   */
   usedUp(rule: PolicyRule): string {
     const l = rule.limits;
     if (l === undefined) return 'false';
     const parts: string[] = [];
-    if (l.max_calls === 0) return 'true';
-    if (l.max_calls !== undefined || l.rate !== undefined) parts.push(`v_x${this.index(this.limited, rule.id)}`);
+    if (l.max_calls !== undefined) parts.push(`(>= v_n${this.index(this.counts, `calls:${rule.id}`)} ${l.max_calls})`);
+    if (l.rate !== undefined) parts.push(`(>= v_n${this.index(this.counts, `${l.rate.per}:${rule.id}`)} ${l.rate.count})`);
     if (l.token_budget !== undefined) parts.push(`(>= ${V.tokens} ${l.token_budget})`);
     return or(parts);
   }
@@ -164,14 +176,21 @@ export class RequestModel {
     (rule.args ?? []).forEach((p, i) => {
       const a = this.arg(p.arg);
       let test: string;
-      if (p.equals !== undefined) test = `(= ${a.value} ${lit(p.equals)})`;
+      if (p.equals !== undefined) {
+        this.pin(p.arg, p.equals);
+        test = `(= ${a.value} ${lit(p.equals)})`;
+      }
       else if (p.contains !== undefined) test = `(str.contains ${a.value} ${lit(p.contains)})`;
       else {
         let pattern: string;
         if (p.glob !== undefined) pattern = globIn(a.value, [p.glob]);
         else {
           const r = regexIn(a.value, p.regex!);
-          pattern = r.ok ? r.formula : this.unknown(`regex\u0000${p.arg}\u0000${p.regex}`, `${where}.args[${i}].regex`, `RE2 pattern ${JSON.stringify(p.regex)} (${r.why}): whether it matches is left open`);
+          const open = (why: string) => this.unknown(`regex\u0000${p.arg}\u0000${p.regex}`, `${where}.args[${i}].regex`, why);
+          if (!r.ok) pattern = open(`RE2 pattern ${JSON.stringify(p.regex)} (${r.why}): whether it matches is left open`);
+          // Exact for text without surrogates; RE2 reads a pair as one character, so for such text the match is left open.
+          else if (r.surrogates) pattern = `(ite (str.in_re ${a.value} ${NO_SURROGATES}) ${r.formula} ${open(`RE2 pattern ${JSON.stringify(p.regex)}: exact for text without characters outside the Basic Multilingual Plane; for text with them (RE2 reads a surrogate pair as one character) whether it matches is left open`)})`;
+          else pattern = r.formula;
         }
         // Past MATCH_LIMIT a glob or regex reads nothing: a deny rule matches on the glob's literal head alone, any other rule does not.
         const over = rule.effect === 'deny' ? `(str.prefixof ${lit(p.glob === undefined ? '' : literalHead(p.glob))} ${a.value})` : 'false';
@@ -290,11 +309,13 @@ export class RequestModel {
       str(`v_a${i}`);
       bool(`v_a${i}_o`);
     }
+    // An argument equal to a short text is not longer than the limit (the one tie to its length the solver takes cheaply).
+    for (const { index, text } of this.pins.values()) d.push(`(assert (=> (= v_a${index} ${lit(text)}) (not v_a${index}_o)))`);
     for (const i of this.zones.values()) {
       int(`v_z${i}_d`, 0, 6);
       int(`v_z${i}_m`, 0, 1439);
     }
-    for (const i of this.limited.values()) bool(`v_x${i}`);
+    for (const i of this.counts.values()) int(`v_n${i}`, 0);
     for (const i of this.open.values()) bool(`v_u${i}`);
     for (const { index, head } of this.splits.values()) {
       str(`v_r${index}`);
@@ -310,7 +331,7 @@ export class RequestModel {
     for (const i of this.caps.values()) r.push(`v_c${i}`);
     for (const i of this.args.values()) r.push(`v_a${i}_p`, `v_a${i}`, `v_a${i}_o`);
     for (const i of this.zones.values()) r.push(`v_z${i}_d`, `v_z${i}_m`);
-    for (const i of this.limited.values()) r.push(`v_x${i}`);
+    for (const i of this.counts.values()) r.push(`v_n${i}`);
     for (const i of this.open.values()) r.push(`v_u${i}`);
     return r;
   }
@@ -318,6 +339,13 @@ export class RequestModel {
   /** longerChoices names the free choices "this argument is longer than MATCH_LIMIT". */
   longerChoices(): string[] {
     return [...this.args.values()].map((i) => `v_a${i}_o`);
+  }
+
+  /** pin records that `name` is compared with `text` for equality somewhere: equal to it, it is not past MATCH_LIMIT. */
+  pin(name: string, text: string): void {
+    if (text.length > MATCH_LIMIT) return;
+    const index = this.index(this.args, name);
+    this.pins.set(`${index}\u0000${text}`, { index, text });
   }
 
   /** openAssignment is the free choices' values in a model (free booleans, arguments past MATCH_LIMIT, several zones' times): to rule out a witness the engine did not confirm. */

@@ -279,19 +279,46 @@ function branches(re: Re): { anchored: boolean; body: Re }[] {
   });
 }
 
-/** RegexSmt: the SMT regex of what an RE2 search accepts, or why it cannot be written exactly. */
-export type RegexSmt = { readonly ok: true; readonly re: string } | { readonly ok: false; readonly why: string };
+/**
+ * RegexSmt: the SMT regex of what an RE2 search accepts, or why it cannot
+ * be written exactly. `surrogates`: one of its character sets holds UTF-16
+ * surrogates (`.`, a negated class…); RE2 reads a surrogate pair as one
+ * character where this regex reads two code units, so it is exact only for
+ * text without surrogates.
+ */
+export type RegexSmt = { readonly ok: true; readonly re: string; readonly surrogates: boolean } | { readonly ok: false; readonly why: string };
+
+/** touchesSurrogates: a character set of the pattern holds a UTF-16 surrogate code unit. */
+function touchesSurrogates(re: Re): boolean {
+  switch (re.k) {
+    case 'set':
+      for (let i = 0; i < re.ranges.length; i += 2) if (re.ranges[i]! <= 0xdfff && re.ranges[i + 1]! >= 0xd800) return true;
+      return false;
+    case 'seq':
+    case 'alt':
+      return re.items.some(touchesSurrogates);
+    case 'rep':
+      return touchesSurrogates(re.item);
+    case 'bol':
+    case 'eol':
+      return false;
+  }
+}
+
+/** NO_SURROGATES: text without UTF-16 surrogate code units (where such a regex is exact). */
+export const NO_SURROGATES = '(re.* (re.union (re.range "\\u{0}" "\\u{d7ff}") (re.range "\\u{e000}" "\\u{ffff}")))';
 
 /** regexSmt writes the texts in which `pattern` finds a match (the engine's unanchored search). */
 export function regexSmt(pattern: string): RegexSmt {
   try {
     // (re.* re.allchar), not re.all: the same language, measured ~15× faster to solve with.
     const anyText: Tail = { re: ANY_TEXT, nullable: true };
-    const parts = branches(new Parser(pattern).parse()).map(({ anchored, body }) => {
+    const tree = new Parser(pattern).parse();
+    const parts = branches(tree).map(({ anchored, body }) => {
       const t = before(body, anyText);
       return anchored ? t.re : concat([ANY_TEXT, t.re]);
     });
-    return { ok: true, re: union(parts) };
+    return { ok: true, re: union(parts), surrogates: touchesSurrogates(tree) };
   } catch (err) {
     if (err instanceof Unsupported) return { ok: false, why: err.message };
     throw err;
@@ -299,9 +326,9 @@ export function regexSmt(pattern: string): RegexSmt {
 }
 
 /** regexIn is the SMT formula "an RE2 search for `pattern` finds a match in `subject`", or why not writable. */
-export function regexIn(subject: string, pattern: string): { ok: true; formula: string } | { ok: false; why: string } {
+export function regexIn(subject: string, pattern: string): { ok: true; formula: string; surrogates: boolean } | { ok: false; why: string } {
   const r = regexSmt(pattern);
-  return r.ok ? { ok: true, formula: `(str.in_re ${subject} ${r.re})` } : r;
+  return r.ok ? { ok: true, formula: `(str.in_re ${subject} ${r.re})`, surrogates: r.surrogates } : r;
 }
 
 export { lit };

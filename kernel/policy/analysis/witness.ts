@@ -18,8 +18,8 @@ export interface Witness {
   readonly request: RequestJson & { lineage?: 'child'; trust?: number; tokens?: number };
   /** When it is asked (ISO time). */
   readonly at: string;
-  /** Rules whose max_calls or rate the agent has used up by then. */
-  readonly usedUp?: readonly string[];
+  /** The agent's counts by then, where they matter: `calls:ID` (calls rule ID let through), `minute:ID` (those within its rate window), … */
+  readonly counts?: Readonly<Record<string, number>>;
 }
 
 /** A Monday, 00:00 UTC: local times are looked for in the weeks from here. */
@@ -80,7 +80,7 @@ export function witnessOf(model: RequestModel, values: ReadonlyMap<string, strin
   for (const [zone, i] of model.zones) wanted.set(zone, { day: num(`v_z${i}_d`), minute: num(`v_z${i}_m`) });
   const at = momentFor(wanted);
   if (at === undefined) return undefined;
-  const usedUp = [...model.limited].filter(([, i]) => bool(`v_x${i}`)).map(([id]) => id);
+  const counts = Object.fromEntries([...model.counts].map(([key, i]) => [key, num(`v_n${i}`)]).filter(([, n]) => n !== 0));
   const trust = num(VARS.trust);
   const tokens = num(VARS.tokens);
   return {
@@ -99,7 +99,7 @@ export function witnessOf(model: RequestModel, values: ReadonlyMap<string, strin
       ...(tokens !== 0 ? { tokens } : {}),
     },
     at: new Date(at).toISOString(),
-    ...(usedUp.length > 0 ? { usedUp } : {}),
+    ...(Object.keys(counts).length > 0 ? { counts } : {}),
   };
 }
 
@@ -121,14 +121,18 @@ export function policyRequestOf(w: Witness): PolicyRequest {
   };
 }
 
-/** decideWitness asks the real engine: a fresh one at the witness's moment, its used-up limits and tokens set. */
+/** decideWitness asks the real engine: a fresh one at the witness's moment, with its counts and tokens set. */
 export function decideWitness(policy: LoadedPolicy, w: Witness): PolicyDecision {
   const at = Date.parse(w.at);
   const engine = new PolicyEngine(policy, () => at);
   const request = policyRequestOf(w);
-  for (const id of w.usedUp ?? []) {
-    const rule = policy.compiled.rules.find((r) => r.id === id);
-    if (rule?.limits !== undefined) engine.counters.exhaust(id, request.agentId, rule.limits, at);
+  if (w.counts !== undefined) {
+    for (const { id, limits } of policy.compiled.rules) {
+      if (limits === undefined) continue;
+      const calls = w.counts[`calls:${id}`] ?? 0;
+      const recent = limits.rate === undefined ? 0 : (w.counts[`${limits.rate.per}:${id}`] ?? 0);
+      if (calls > 0 || recent > 0) engine.counters.setCounts(id, request.agentId, limits, calls, recent, at);
+    }
   }
   engine.counters.setTokens(request.agentId, w.request.tokens ?? 0);
   return engine.check(request);
