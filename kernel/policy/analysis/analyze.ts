@@ -13,7 +13,7 @@ import { RISK_RULE } from '../engine.ts';
 import type { LoadedPolicy } from '../load.ts';
 import type { PolicyDecision } from '../request.ts';
 import type { PolicyRule } from '../schema.ts';
-import { anchoredPrefix, literalHead } from '../matchers.ts';
+import { anchoredPrefix, literalHead, MATCH_LIMIT } from '../matchers.ts';
 import { AGENT_PLACEHOLDER } from '../placeholders.ts';
 import { isLiteral } from '../glob.ts';
 import { ask } from './ask.ts';
@@ -82,13 +82,23 @@ function pathsMeet(x: string, y: string): boolean {
   if (xRest.length > 0 && yRest.length > 0 && xPre === yPre && isLiteral(xPre!)) return compatible(head(xRest.join(AGENT_PLACEHOLDER)), head(yRest.join(AGENT_PLACEHOLDER)));
   return compatible(head(x), head(y));
 }
+type ArgPattern = NonNullable<PolicyRule['args']>[number];
+
 /**
  * start is the literal text every value an argument pattern matches starts
  * with: an equals' whole value, a glob's head, an anchored regex's head. A
  * deny rule's regex also matches any value past MATCH_LIMIT (the engine
- * does not read it): nothing then.
+ * does not read it), so then nothing, unless the other rule's pattern on the
+ * same argument rules such a value out (an equals of a short text, or a glob
+ * or regex of a rule that is not a deny: past the limit they match nothing).
  */
-const start = (x: NonNullable<PolicyRule['args']>[number], rule: PolicyRule): string => x.equals ?? (x.glob !== undefined ? head(x.glob) : x.regex !== undefined && rule.effect !== 'deny' ? anchoredPrefix(x.regex) : '');
+function start(x: ArgPattern, rule: PolicyRule, other: ArgPattern, otherRule: PolicyRule): string {
+  if (x.equals !== undefined) return x.equals;
+  if (x.glob !== undefined) return head(x.glob);
+  if (x.regex === undefined) return '';
+  const short = (other.equals !== undefined && other.equals.length <= MATCH_LIMIT) || (otherRule.effect !== 'deny' && (other.glob !== undefined || other.regex !== undefined));
+  return rule.effect !== 'deny' || short ? anchoredPrefix(x.regex) : '';
+}
 
 /** named: the syscalls a rule names, or undefined when it matches any. */
 const named = (r: PolicyRule): readonly string[] | undefined => (r.syscalls === undefined || r.syscalls.includes('*') ? undefined : r.syscalls);
@@ -115,7 +125,7 @@ export function mayOverlap(a: PolicyRule, b: PolicyRule): boolean {
     for (const q of b.args ?? []) {
       if (p.arg !== q.arg) continue;
       if (p.equals !== undefined && q.equals !== undefined && p.equals !== q.equals) return false;
-      if (!compatible(start(p, a), start(q, b))) return false;
+      if (!compatible(start(p, a, q, b), start(q, b, p, a))) return false;
     }
   }
   return true;

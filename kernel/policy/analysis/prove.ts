@@ -26,9 +26,14 @@ export interface ProofReport {
   readonly solver: { readonly questions: number };
 }
 
-/** scope is a rule that matches at least every request the claim's (positive) conditions describe: rules that cannot overlap it cannot decide them. */
+/**
+ * scope is a rule that matches at least every request the claim's (positive)
+ * conditions describe: rules that cannot overlap it cannot decide them. It is
+ * a deny as far as mayOverlap is concerned: a claim's glob reads an argument
+ * whatever its length, as only a deny rule's pattern does past MATCH_LIMIT.
+ */
 function scope(claim: Claim): PolicyRule {
-  const rule: { -readonly [K in keyof PolicyRule]: PolicyRule[K] } = { id: 'claim', effect: 'allow' };
+  const rule: { -readonly [K in keyof PolicyRule]: PolicyRule[K] } = { id: 'claim', effect: 'deny' };
   for (const { not, atom } of claim.conditions) {
     if (not) continue;
     if (atom.k === 'syscall') rule.syscalls = [...atom.names];
