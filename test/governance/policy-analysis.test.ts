@@ -87,6 +87,15 @@ describe('agentctl policy analyze: dead, shadowed and conflicting rules', () => 
     expect(r.approximations).toEqual([expect.stringMatching(/^rules\[0\] \(word\)\.args\[0\]\.regex: RE2 pattern "\\\\brm\\\\b" \(escape \\b\): whether it matches is left open/)]);
     expect(r.conflicts.map((c) => `${c.deny.id}/${c.rule.id}`)).toEqual(['word/shell']);
     checkReport(policy, r);
+    // Flags and word boundaries: the rule's own sample (the pattern less them) is confirmed by the engine, and so is a conflict's witness.
+    const flags = load([
+      { id: 'https', effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['curl'], args: [{ arg: 'url', regex: '(?i)^HTTPS://' }] },
+      { id: 'evil', effect: 'deny', syscalls: ['SYS_EXEC'], args: [{ arg: 'url', contains: 'evil' }] },
+    ]);
+    const f = await analyzePolicy(flags, solver);
+    expect([f.unanswered, f.conflicts.map((c) => `${c.deny.id}/${c.rule.id}`)]).toEqual([[], ['evil/https']]);
+    expect(f.approximations).toEqual([expect.stringMatching(/^rules\[0\] \(https\)\.args\[0\]\.regex: RE2 pattern/)]);
+    checkReport(flags, f);
   });
 });
 

@@ -17,7 +17,7 @@ import { anchoredPrefix, literalHead, MATCH_LIMIT } from '../matchers.ts';
 import { AGENT_PLACEHOLDER } from '../placeholders.ts';
 import { isLiteral } from '../glob.ts';
 import { ask } from './ask.ts';
-import { and, USED_UP, type RuleAt } from './model.ts';
+import { and, RequestModel, USED_UP, type RuleAt } from './model.ts';
 import { merged, sampleOf, type Sample } from './sample.ts';
 import { rulesIn, slicesOf } from './slices.ts';
 import type { Solver } from './smt.ts';
@@ -135,6 +135,10 @@ export async function analyzePolicy(policy: LoadedPolicy, solver: Solver): Promi
   const rules = policy.document.rules;
   const approximations = new Map<string, string>();
   const where = (i: number) => `rules[${i}] (${rules[i]!.id})`;
+  // What the model cannot write exactly is said whether or not a question comes to need it.
+  const whole = new RequestModel();
+  rules.forEach((rule, i) => whole.match(rule, where(i)));
+  for (const [subject, why] of whole.approximations) approximations.set(subject, why);
   const samples: (Sample | undefined)[] = rules.map((r, i) => {
     const s = sampleOf(r);
     return s !== undefined && matchesRule(policy, i, s.witness) ? s : undefined;
@@ -198,7 +202,7 @@ export async function analyzePolicy(policy: LoadedPolicy, solver: Solver): Promi
       let witness: Witness | undefined;
       const sd = samples[d];
       const so = samples[o];
-      if (sd !== undefined && so !== undefined) witness = [merged(so, sd), merged(sd, so)].find(both);
+      if (sd !== undefined && so !== undefined) witness = [merged(so, sd), merged(sd, so), merged(so, sd, ''), merged(sd, so, ''), merged(so, sd, ' '), merged(sd, so, ' ')].find(both);
       if (witness === undefined) {
         const a = await ask(solver, (m) => `(assert ${and([m.match(rules[d]!, where(d)), m.match(rules[o]!, where(o))])})`, both, approximations);
         if (a.status === 'witness') witness = a.witness;

@@ -52,6 +52,16 @@ function shortest(node: Node): string | undefined {
   }
 }
 
+/**
+ * loosened is an RE2 pattern less what the solver's reading of RE2 leaves out
+ * but a sample can do without: leading flags (`(?i)`), word boundaries and
+ * text anchors. A text it matches often matches the pattern too; the engine
+ * says whether it does (a sample stands only once it matches its rule).
+ */
+function loosened(pattern: string): string {
+  return pattern.replace(/^\(\?[imsU]+\)/, '').replace(/\\[bBAz]/g, '');
+}
+
 /** globSample is a short text the glob matches, or undefined. */
 export function globSample(glob: string): string | undefined {
   try {
@@ -94,7 +104,7 @@ export function sampleOf(rule: PolicyRule): Sample | undefined {
   if (rule.tools !== undefined && tool === undefined) return undefined;
   const args: Record<string, string> = {};
   for (const p of rule.args ?? []) {
-    const v = p.equals ?? p.contains ?? (p.glob !== undefined ? globSample(p.glob) : regexSample(p.regex!));
+    const v = p.equals ?? p.contains ?? (p.glob !== undefined ? globSample(p.glob) : (regexSample(p.regex!) ?? regexSample(loosened(p.regex!))));
     if (v === undefined) return undefined;
     if (Object.hasOwn(args, p.arg) && args[p.arg] !== v) return undefined;
     args[p.arg] = v;
@@ -134,15 +144,18 @@ export function sampleOf(rule: PolicyRule): Sample | undefined {
 /**
  * merged is a request meant to match two rules: each field from the rule
  * that constrains it (`a`'s when both do), labels, capabilities and
- * arguments from both. The engine decides whether it matches both.
+ * arguments from both (an argument both name: `a`'s, or with `join` the two
+ * texts one after the other, with it between, for a prefix and a `contains`). The engine
+ * decides whether it matches both.
  */
-export function merged(a: Sample, b: Sample): Witness {
+export function merged(a: Sample, b: Sample, join?: '' | ' '): Witness {
   const ra = a.witness.request;
   const rb = b.witness.request;
   const from = (field: Field) => (a.fixed.has(field) || !b.fixed.has(field) ? ra : rb);
   const caps = [...new Set([...(ra.capabilities ?? []), ...(rb.capabilities ?? [])])];
   const labels = { ...rb.labels, ...ra.labels };
-  const args = { ...rb.args, ...ra.args };
+  const args: Record<string, unknown> = { ...rb.args, ...ra.args };
+  if (join !== undefined) for (const key of Object.keys(ra.args ?? {})) if (rb.args !== undefined && Object.hasOwn(rb.args, key)) args[key] = `${String(ra.args![key])}${join}${String(rb.args[key])}`;
   const path = from('path').path;
   const tool = from('tool').tool;
   const lineage = from('lineage').lineage;
