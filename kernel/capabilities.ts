@@ -31,6 +31,9 @@ export interface IdentityOptions {
 
 const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** isAgentId: `id` is an agent id the kernel runs: letters, digits, '.', '_' and '-', at most 64, a letter or digit first. */
+export const isAgentId = (id: string): boolean => AGENT_ID.test(id);
+
 /**
  * spawnIdentity is who a new process is: a child runs as its tree's agent
  * (its id, and with it the tree, counters and rules, cannot be shed by

@@ -36,7 +36,8 @@ export interface Explanation {
 /** RISK_RULE names the question an allow of a risky rule becomes under defaults.escalate_risk. */
 export const RISK_RULE = 'kernel.risk-escalation';
 
-const RISK_RANK: Readonly<Record<Risk, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
+/** RISK_RANK orders risks, lowest first (escalate_risk compares with it). */
+export const RISK_RANK: Readonly<Record<Risk, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
 
 /** contractRule names the deny of a call whose contract's pre-condition failed. */
 export const contractRule = (id: string): string => `contract:${id}`;

@@ -29,6 +29,11 @@ export type StringTest = (value: string) => boolean;
 
 const SPECIAL = /[*?[\]{}\\]/;
 
+/** escapeGlob writes `text` as a glob whose special characters stand for themselves. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]{}\\]/g, '\\$&');
+}
+
 /** isLiteral: the glob has no special character, so it matches only itself. */
 export function isLiteral(glob: string): boolean {
   return !SPECIAL.test(glob) && !EXTGLOB.test(glob) && !glob.startsWith('!');

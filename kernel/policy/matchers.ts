@@ -77,11 +77,35 @@ export function anchoredPrefix(pattern: string): string {
   return /[*?{+]/.test(pattern[i] ?? '') ? out.slice(0, -1) : out;
 }
 
-const DAY_INDEX: Readonly<Record<string, Weekday>> = { Mon: 'mon', Tue: 'tue', Wed: 'wed', Thu: 'thu', Fri: 'fri', Sat: 'sat', Sun: 'sun' };
+/** WEEKDAYS in the order a week is counted here, Monday first. */
+export const WEEKDAYS: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+const DAY_INDEX: Readonly<Record<string, number>> = { Mon: 0, Tue: 1, Wed: 2, Thu: 3, Fri: 4, Sat: 5, Sun: 6 };
 
-function minutes(hhmm: string): number {
-  const [h, m] = hhmm.split(':').map(Number) as [number, number];
-  return h * 60 + m;
+/**
+ * localClock reads a time zone's clock: the minute of the week (Monday
+ * 00:00 is 0) at an instant. Throws RangeError for an unknown time zone.
+ */
+export function localClock(zone: string): (at: number) => number {
+  const format = new Intl.DateTimeFormat('en-US', { timeZone: zone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  return (at) => {
+    let day = 0;
+    let minute = 0;
+    for (const part of format.formatToParts(at)) {
+      if (part.type === 'weekday') day = DAY_INDEX[part.value] ?? 0;
+      else if (part.type === 'hour') minute += Number(part.value) * 60;
+      else if (part.type === 'minute') minute += Number(part.value);
+    }
+    return day * 1440 + minute;
+  };
+}
+
+/** windowMinutes is a window's `HH:MM-HH:MM` as minutes of the day [from, to) (to may be less: it wraps midnight); the whole day without one. */
+export function windowMinutes(hours: string | undefined): [number, number] {
+  if (hours === undefined) return [0, 24 * 60];
+  return hours.split('-').map((hhmm) => {
+    const [h, m] = hhmm.split(':').map(Number) as [number, number];
+    return h * 60 + m;
+  }) as [number, number];
 }
 
 /**
@@ -89,26 +113,13 @@ function minutes(hhmm: string): number {
  * Throws RangeError for an unknown time zone.
  */
 export function windowTest(window: TimeWindow): (now: number) => boolean {
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone: window.timezone ?? 'UTC',
-    weekday: 'short',
-    hour: '2-digit',
-    minute: '2-digit',
-    hourCycle: 'h23',
-  });
-  const days = window.days ? new Set<Weekday>(window.days) : undefined;
-  const [from, to] = window.hours ? (window.hours.split('-').map(minutes) as [number, number]) : [0, 24 * 60];
+  const clock = localClock(window.timezone ?? 'UTC');
+  const days = window.days ? new Set<number>(window.days.map((d) => WEEKDAYS.indexOf(d))) : undefined;
+  const [from, to] = windowMinutes(window.hours);
   return (now) => {
-    let day: Weekday | undefined;
-    let hour = 0;
-    let minute = 0;
-    for (const part of format.formatToParts(now)) {
-      if (part.type === 'weekday') day = DAY_INDEX[part.value];
-      else if (part.type === 'hour') hour = Number(part.value);
-      else if (part.type === 'minute') minute = Number(part.value);
-    }
-    if (days && (day === undefined || !days.has(day))) return false;
-    const at = hour * 60 + minute;
+    const week = clock(now);
+    if (days && !days.has(Math.floor(week / 1440))) return false;
+    const at = week % 1440;
     return from <= to ? at >= from && at < to : at >= from || at < to;
   };
 }

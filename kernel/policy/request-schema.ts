@@ -44,6 +44,11 @@ export function requestFromJson(data: unknown): PolicyRequest {
     const where = err.instancePath ? err.instancePath.slice(1).replaceAll('/', '.') : 'request';
     throw new Error(`${where}: ${err.message ?? 'is invalid'}`);
   }
+  return requestOf(data);
+}
+
+/** requestOf is the engine's form of a request already valid (a policy analysis' witness, which it also builds). */
+export function requestOf(data: RequestJson): PolicyRequest {
   return {
     agentId: data.agent,
     labels: data.labels ?? {},

@@ -78,30 +78,29 @@ export async function ask(solver: Solver, build: (model: RequestModel) => string
   const body = build(model);
   for (const [k, v] of model.approximations) approximations?.set(k, v);
   const reads = [...model.reads(), ...extra];
+  const question = `${model.declarations()}\n${body}`;
   const blocked: string[] = [];
   // First among requests whose arguments are all within MATCH_LIMIT (the free choice of "longer" costs the solver
   // seconds on a question it answers in milliseconds without it); only a "none" there needs the whole question.
-  const longer = model.longerChoices();
-  for (let attempt = 0; longer.length > 0 && attempt <= RETRIES; attempt++) {
-    const verdict = await solver.check(`${model.declarations()}\n${body}\n${longer.map((o) => `(assert (not ${o}))`).join('\n')}\n${blocked.join('\n')}`, reads);
-    if (verdict.status !== 'sat') break;
-    const witness = witnessOf(model, verdict.values);
-    const values = verdict.values;
-    if (witness !== undefined && confirm(witness, values)) return { status: 'witness', witness: tidy(witness, (w) => confirm(w, values)), values };
-    const open = model.openAssignment(values);
-    if (open === 'true') break;
-    blocked.push(`(assert (not ${open}))`);
-  }
-  for (let attempt = 0; attempt <= RETRIES; attempt++) {
-    const verdict = await solver.check(`${model.declarations()}\n${body}\n${blocked.join('\n')}`, reads);
-    if (verdict.status === 'unsat') return blocked.length === 0 ? { status: 'none' } : { status: 'unknown', why: `the only witnesses the solver found depend on what the model over-approximates (${[...model.approximations.keys()].join('; ')}), and the engine refuted each` };
-    if (verdict.status === 'unknown') return { status: 'unknown', why: `the solver gave up (${verdict.why})` };
-    const witness = witnessOf(model, verdict.values);
-    const values = verdict.values;
-    if (witness !== undefined && confirm(witness, values)) return { status: 'witness', witness: tidy(witness, (w) => confirm(w, values)), values };
-    const open = model.openAssignment(verdict.values);
-    if (open === 'true') return { status: 'unknown', why: `the engine refuted the solver's witness ${JSON.stringify(witness ?? null)} (an analysis bug: please report it)` };
-    blocked.push(`(assert (not ${open}))`);
+  const longer = model.longerChoices().map((o) => `(assert (not ${o}))`);
+  const phases = longer.length > 0 ? [longer.join('\n'), ''] : [''];
+  for (const narrowed of phases) {
+    const whole = narrowed === '';
+    for (let attempt = 0; attempt <= RETRIES; attempt++) {
+      const verdict = await solver.check(`${question}\n${narrowed}\n${blocked.join('\n')}`, reads);
+      if (verdict.status !== 'sat' && !whole) break;
+      if (verdict.status === 'unsat') return blocked.length === 0 ? { status: 'none' } : { status: 'unknown', why: `the only witnesses the solver found depend on what the model over-approximates (${[...model.approximations.keys()].join('; ')}), and the engine refuted each` };
+      if (verdict.status === 'unknown') return { status: 'unknown', why: `the solver gave up (${verdict.why})` };
+      const values = verdict.values;
+      const witness = witnessOf(model, values);
+      if (witness !== undefined && confirm(witness, values)) return { status: 'witness', witness: tidy(witness, (w) => confirm(w, values)), values };
+      const open = model.openAssignment(values);
+      if (open === 'true') {
+        if (!whole) break;
+        return { status: 'unknown', why: `the engine refuted the solver's witness ${JSON.stringify(witness ?? null)} (an analysis bug: please report it)` };
+      }
+      blocked.push(`(assert (not ${open}))`);
+    }
   }
   return { status: 'unknown', why: `the engine refuted ${RETRIES + 1} witnesses that depend on what the model over-approximates (${[...model.approximations.keys()].join('; ')})` };
 }

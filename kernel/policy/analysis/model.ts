@@ -9,8 +9,9 @@
  * at once) becomes a free boolean: the model then admits more than the
  * engine does (an over-approximation), and `approximations` says where.
  */
-import type { PolicyRule, Risk, Weekday } from '../schema.ts';
-import { literalHead, MATCH_LIMIT } from '../matchers.ts';
+import type { PolicyRule, Risk } from '../schema.ts';
+import { literalHead, MATCH_LIMIT, WEEKDAYS, windowMinutes } from '../matchers.ts';
+import { RISK_RANK } from '../engine.ts';
 import { AGENT_PLACEHOLDER } from '../placeholders.ts';
 import { globIn, templatedParts } from './glob-smt.ts';
 import { NO_SURROGATES, regexIn } from './regex-smt.ts';
@@ -22,10 +23,8 @@ export const AGENT_ID_RE = '(re.++ (re.union (re.range "A" "Z") (re.range "a" "z
 const AGENT_ID_MAX = 64;
 
 export const ACCESS = ['none', 'read', 'write'] as const;
-export const DAYS: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 export const EFFECTS = ['allow', 'require_approval', 'deny'] as const;
 export type EffectName = (typeof EFFECTS)[number];
-const RISK_RANK: Readonly<Record<Risk, number>> = { low: 0, medium: 1, high: 2, critical: 3 };
 
 /** Decision codes: a rule's own decision is its index; a used-up limit's deny adds USED_UP; then the kernel's two. */
 export const USED_UP = 1_000_000;
@@ -66,11 +65,6 @@ export { and, or };
 
 /** chain is an if-then-else chain: the first case whose condition holds, else `last`. */
 const chain = (cases: readonly [string, string][], last: string): string => cases.reduceRight((rest, [cond, then]) => `(ite ${cond} ${then} ${rest})`, last);
-
-const minutes = (hhmm: string): number => {
-  const [h, m] = hhmm.split(':').map(Number) as [number, number];
-  return h * 60 + m;
-};
 
 export class RequestModel {
   readonly labels = new Map<string, number>();
@@ -234,9 +228,9 @@ export class RequestModel {
   private window(when: NonNullable<PolicyRule['when']>): string {
     const z = this.zone(when.timezone ?? 'UTC');
     const c: string[] = [];
-    if (when.days !== undefined) c.push(or(when.days.map((d) => `(= ${z.day} ${DAYS.indexOf(d)})`)));
+    if (when.days !== undefined) c.push(or(when.days.map((d) => `(= ${z.day} ${WEEKDAYS.indexOf(d)})`)));
     if (when.hours !== undefined) {
-      const [from, to] = when.hours.split('-').map(minutes) as [number, number];
+      const [from, to] = windowMinutes(when.hours);
       c.push(from <= to ? `(and (>= ${z.minute} ${from}) (< ${z.minute} ${to}))` : `(or (>= ${z.minute} ${from}) (< ${z.minute} ${to}))`);
     }
     return and(c);

@@ -6,6 +6,7 @@
  * the engine's decision breaks the claim): a counterexample. The solver
  * giving up somewhere, with no counterexample found: unknown, never proved.
  */
+import { escapeGlob } from '../glob.ts';
 import type { LoadedPolicy } from '../load.ts';
 import type { PolicyRule } from '../schema.ts';
 import { mayOverlap } from './analyze.ts';
@@ -40,11 +41,11 @@ function scope(claim: Claim): PolicyRule {
     else if (atom.k === 'access') rule.access = [...atom.values];
     else if (atom.k === 'lineage') rule.lineage = [atom.child ? 'child' : 'root'];
     else if (atom.k === 'text' && atom.op !== 'contains') {
-      const globs = [atom.op === '=' ? atom.value.replace(/[*?[\]{}\\]/g, '\\$&') : atom.value];
+      const globs = [atom.op === '=' ? escapeGlob(atom.value) : atom.value];
       if (atom.field === 'agent') rule.agents = globs;
       else if (atom.field === 'tool') rule.tools = globs;
       else rule.paths = globs;
-    } else if (atom.k === 'label' && atom.op !== 'contains') rule.labels = { ...rule.labels, [atom.key]: atom.op === '=' ? atom.value.replace(/[*?[\]{}\\]/g, '\\$&') : atom.value };
+    } else if (atom.k === 'label' && atom.op !== 'contains') rule.labels = { ...rule.labels, [atom.key]: atom.op === '=' ? escapeGlob(atom.value) : atom.value };
     else if (atom.k === 'arg') rule.args = [...(rule.args ?? []), atom.op === '=' ? { arg: atom.name, equals: atom.value } : atom.op === '~' ? { arg: atom.name, glob: atom.value } : { arg: atom.name, contains: atom.value }];
   }
   return rule;

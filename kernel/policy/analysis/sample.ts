@@ -6,24 +6,18 @@
  * 1000). Most rules of a real policy decide their own sample, which the
  * engine confirms; the solver is asked only about the others.
  */
-import { parse, SLASH, type CharSet, type Node } from '../glob-parse.ts';
+import { isAgentId } from '../../capabilities.ts';
+import { contains, parse, type CharSet, type Node } from '../glob-parse.ts';
+import { WEEKDAYS, windowMinutes } from '../matchers.ts';
 import { AGENT_PLACEHOLDER } from '../placeholders.ts';
 import type { PolicyRule } from '../schema.ts';
 import { regexSample } from './regex-smt.ts';
 import { momentFor, type Witness } from './witness.ts';
-import { DAYS } from './model.ts';
 
-const AGENT = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function charOf(set: CharSet): string | undefined {
-  const ok = (c: number) => {
-    if (set.noSlash && c === SLASH) return false;
-    let inside = false;
-    for (let i = 0; i < set.ranges.length; i += 2) if (c >= set.ranges[i]! && c <= set.ranges[i + 1]!) inside = true;
-    return inside !== set.negated;
-  };
-  for (const c of [120, 97, 48, 45, 95, 46]) if (ok(c)) return String.fromCharCode(c);
-  for (let i = 0; i < set.ranges.length; i += 2) if (!set.negated && ok(set.ranges[i]!)) return String.fromCharCode(set.ranges[i]!);
+  for (const c of [120, 97, 48, 45, 95, 46]) if (contains(set, c)) return String.fromCharCode(c);
+  for (let i = 0; i < set.ranges.length; i += 2) if (!set.negated && contains(set, set.ranges[i]!)) return String.fromCharCode(set.ranges[i]!);
   return undefined;
 }
 
@@ -74,8 +68,8 @@ export function globSample(glob: string): string | undefined {
 /** windowMoment is a moment inside a rule's time window (or noon on a Monday). */
 function windowMoment(when: PolicyRule['when']): number | undefined {
   if (when === undefined) return momentFor(new Map());
-  const day = when.days === undefined ? 0 : DAYS.indexOf(when.days[0]!);
-  const minute = when.hours === undefined ? 720 : Number(when.hours.slice(0, 2)) * 60 + Number(when.hours.slice(3, 5));
+  const day = when.days === undefined ? 0 : WEEKDAYS.indexOf(when.days[0]!);
+  const minute = when.hours === undefined ? 720 : windowMinutes(when.hours)[0];
   return momentFor(new Map([[when.timezone ?? 'UTC', { day, minute: minute % 1440 }]]));
 }
 
@@ -91,7 +85,7 @@ type Field = 'agent' | 'syscall' | 'access' | 'path' | 'tool' | 'lineage' | 'tru
 export function sampleOf(rule: PolicyRule): Sample | undefined {
   const pick = (globs: readonly string[] | undefined) => (globs === undefined ? undefined : globSample(globs[0]!));
   const agent = rule.agents === undefined ? 'agent-1' : pick(rule.agents);
-  if (agent === undefined || !AGENT.test(agent)) return undefined;
+  if (agent === undefined || !isAgentId(agent)) return undefined;
   const labels: Record<string, string> = {};
   for (const [key, glob] of Object.entries(rule.labels ?? {})) {
     const v = globSample(glob);

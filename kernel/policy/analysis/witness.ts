@@ -7,9 +7,9 @@
 import { PolicyEngine } from '../engine.ts';
 import type { LoadedPolicy } from '../load.ts';
 import type { PolicyDecision, PolicyRequest } from '../request.ts';
-import type { RequestJson } from '../request-schema.ts';
+import { requestOf, type RequestJson } from '../request-schema.ts';
 import { STEP_BUDGET, withinBudget } from '../glob.ts';
-import { MATCH_LIMIT } from '../matchers.ts';
+import { localClock, MATCH_LIMIT } from '../matchers.ts';
 import { ACCESS, VARS, type RequestModel } from './model.ts';
 
 /** Witness is one concrete question to the policy. */
@@ -27,18 +27,15 @@ const REFERENCE = Date.UTC(2026, 0, 5);
 /** Weeks tried for a moment with the wanted local times (January, April, July, October: either side of summer time). */
 const WEEKS = [0, 13, 26, 39];
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function localTime(zone: string, at: number): { day: number; minute: number } {
-  let f = formatters.get(zone);
-  if (f === undefined) formatters.set(zone, (f = new Intl.DateTimeFormat('en-US', { timeZone: zone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' })));
-  let day = 0;
-  let minute = 0;
-  for (const part of f.formatToParts(at)) {
-    if (part.type === 'weekday') day = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(part.value);
-    else if (part.type === 'hour') minute += Number(part.value) * 60;
-    else if (part.type === 'minute') minute += Number(part.value);
-  }
-  return { day, minute };
+/** Minutes tried around where the first zone's wanted time falls in UTC, nearest first, by quarter hours (made once). */
+const SHIFTS = [0, ...Array.from({ length: 2 * 28 * 60 }, (_, i) => (i % 2 === 0 ? 1 : -1) * (Math.floor(i / 2) + 1) * 15)];
+
+const clocks = new Map<string, (at: number) => number>();
+/** localTime is a zone's minute of the week at an instant (matchers.ts localClock, one per zone). */
+function localTime(zone: string, at: number): number {
+  let clock = clocks.get(zone);
+  if (clock === undefined) clocks.set(zone, (clock = localClock(zone)));
+  return clock(at);
 }
 
 /** momentFor finds a time at which each zone's local (weekday, minute) is the wanted one, or undefined. */
@@ -48,14 +45,10 @@ export function momentFor(wanted: ReadonlyMap<string, { day: number; minute: num
   for (const week of WEEKS) {
     // Start where the first zone's wanted time falls (its offset is within a day of UTC), then try the minutes around it.
     const start = REFERENCE + week * 7 * 86_400_000 + (want.day * 1440 + want.minute) * 60_000;
-    for (const shift of [0, ...Array.from({ length: 2 * 28 * 60 }, (_, i) => (i % 2 === 0 ? 1 : -1) * (Math.floor(i / 2) + 1) * 15)]) {
+    for (const shift of SHIFTS) {
       const at = start + shift * 60_000;
-      const here = localTime(first, at);
-      if (here.day !== want.day || here.minute !== want.minute) continue;
-      if ([...wanted].every(([zone, w]) => {
-        const t = localTime(zone, at);
-        return t.day === w.day && t.minute === w.minute;
-      })) return at;
+      if (localTime(first, at) !== want.day * 1440 + want.minute) continue;
+      if ([...wanted].every(([zone, w]) => localTime(zone, at) === w.day * 1440 + w.minute)) return at;
     }
   }
   return undefined;
@@ -103,22 +96,9 @@ export function witnessOf(model: RequestModel, values: ReadonlyMap<string, strin
   };
 }
 
-/** policyRequestOf is a witness's request as the engine reads it. */
+/** policyRequestOf is a witness's request as the engine reads it: the request's own fields, its lineage and trust. */
 export function policyRequestOf(w: Witness): PolicyRequest {
-  const r = w.request;
-  return {
-    agentId: r.agent,
-    labels: r.labels ?? {},
-    capabilities: new Set(r.capabilities ?? []),
-    lineage: r.lineage ?? 'root',
-    syscall: r.syscall,
-    access: r.access ?? 'none',
-    ...(r.path !== undefined ? { path: r.path } : {}),
-    ...(r.tool !== undefined ? { tool: r.tool } : {}),
-    args: r.args ?? {},
-    ...(r.flows !== undefined ? { flows: r.flows } : {}),
-    trust: r.trust ?? 1000,
-  };
+  return { ...requestOf(w.request), lineage: w.request.lineage ?? 'root', trust: w.request.trust ?? 1000 };
 }
 
 /** decideWitness asks the real engine: a fresh one at the witness's moment, with its counts and tokens set. */
