@@ -9,6 +9,7 @@ import { endWhenStdoutCloses } from './closed-console.ts';
 import type { auditShow } from './commands/audit.ts';
 import type { ConnectOptions } from './commands/remote.ts';
 import type { ReplayOptions } from './commands/replay.ts';
+import type { ReplayRunOptions } from './commands/replay-run.ts';
 import type { RunOptions } from './commands/run.ts';
 
 // Each command loads its module when it runs: `agentctl ps` does not pay for
@@ -51,6 +52,7 @@ program
   .option('--wall-ms <ms>', 'wall time limit of the agent')
   .option('--limit <name=value>', 'set a kernel limit, above the default too (repeatable): heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes', (v: string, all: string[] = []) => [...all, v])
   .option('--grace <ms>', 'how long SIGTERM (Ctrl-C twice, or kill) waits before SIGKILL (default 5000)')
+  .option('--record <dir>', 'keep every syscall\'s result, the clock, randomness, completions, signals and output in this new directory, for agentctl replay-run')
   .addHelpText('after', '\nExample:\n  $ agentctl run examples/notes.ts --policy examples/policies/notes.yaml --log decisions.jsonl -- "buy milk"\n')
   .action(async (file: string, args: string[], options: RunOptions) => done((await import('./commands/run.ts')).runCommand(file, args, options)));
 
@@ -202,6 +204,18 @@ program
   .option('--json', 'the summary as one JSON object')
   .addHelpText('after', '\nExample:\n  $ agentctl replay decisions.jsonl --policy candidate.yaml --fail-on-change\n')
   .action(async (log: string | undefined, options: ReplayOptions) => done((await import('./commands/replay.ts')).replayCommand(log, options)));
+
+program
+  .command('replay-run')
+  .description('run a recorded program (agentctl run --record DIR) again, feeding it the recorded results: its output again, byte for byte, or the first call where it leaves the recording')
+  .argument('<dir>', 'the directory agentctl run --record wrote')
+  .option('--program <file>', 'replay this program instead of the recorded one (an edited agent: where does it first behave otherwise?)')
+  .option('--policy <file>', 'a candidate policy: every recorded call is put to it (with its limits, at the recorded times); where it would have stopped the run is listed; after --fork-at it is in force')
+  .option('--fork-at <n>', 'follow the recording up to call N, then run live (real tools, fetches, time)')
+  .option('--tools <file>', 'kernel configuration with the tools a run gone live may use (default: time.now, tools.list, http.fetch)')
+  .option('--json', 'the verdict as one JSON object, the last line of stdout')
+  .addHelpText('after', '\nExit status: 0 followed to the end, 1 diverged, 3 followed but the candidate policy would have stopped it, 2 bad input; after a fork, the program\'s own.\n\nExample:\n  $ agentctl run --record runs/1 examples/notes.ts -- "buy milk"\n  $ agentctl replay-run runs/1 --policy candidate.yaml\n')
+  .action(async (dir: string, options: ReplayRunOptions) => done((await import('./commands/replay-run.ts')).replayRunCommand(dir, options)));
 
 const policy = program.command('policy').description('validate, test and explain policies; get and set the policy of agentd');
 connected(policy.command('get').description('print the policy agentd enforces'), 'agentctl policy get').action(async (o: Conn) => done((await daemon()).policyGet(o)));

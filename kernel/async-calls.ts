@@ -68,9 +68,11 @@ export class AsyncCalls {
   private readonly after: () => void;
   private closed = false;
 
-  constructor(deliver: (batch: Completion[]) => Promise<void>, after: () => void) {
+  /** `firstId` is the first call's id (a replayed run's own calls number past the recording's). */
+  constructor(deliver: (batch: Completion[]) => Promise<void>, after: () => void, firstId = 1) {
     this.deliver = deliver;
     this.after = after;
+    this.nextCall = firstId;
   }
 
   /** refusal is the EAGAIN asynchronous call `nr` with `flags` gets now, or undefined if it may start. */

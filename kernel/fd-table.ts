@@ -124,6 +124,16 @@ export class FdTable implements Files {
     return entry;
   }
 
+  /** kindOf is what `fd` refers to ('stdin', 'sink', 'pipe', 'file'), or undefined if it is not open. */
+  kindOf(fd: number): Entry['kind'] | undefined {
+    return this.entries.get(fd)?.kind;
+  }
+
+  /** reserve takes fd number `fd`, if free, with an entry that reads as end of file (a replay keeps a recorded fetch body's number so). */
+  reserve(fd: number): void {
+    if (!this.entries.has(fd)) this.install(fd, { kind: 'stdin' });
+  }
+
   /** share returns what `fd` refers to, for passing to a child (pipe ends and sinks only). */
   share(fd: number): Entry {
     const entry = this.get(fd);

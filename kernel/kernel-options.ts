@@ -1,13 +1,14 @@
 /** The options of a Kernel and of one spawn. */
-import type { DecisionRecorder, Telemetry } from '../syscalls/context.ts';
+import type { DecisionRecorder, SyscallContext, Telemetry } from '../syscalls/context.ts';
 import type { Approver } from './approvals.ts';
 import type { AgentManifest } from './capabilities.ts';
-import type { Entry, OutputSink } from './fd-table.ts';
+import type { Entry, FdTable, OutputSink } from './fd-table.ts';
 import type { LimitRequest } from './limits.ts';
 import type { KernelMount } from './mounts.ts';
 import type { SharedLimits } from './policy/limits.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 import type { Program } from './program.ts';
+import type { BoundaryTape } from './run-tape/boundary-tape.ts';
 import type { ToolRegistry } from './tools/registry.ts';
 
 export interface KernelOptions {
@@ -75,4 +76,15 @@ export interface SpawnOptions {
   fds?: { stdin?: Entry; stdout?: Entry; stderr?: Entry };
   /** A checkpoint directory on the host to seed the agent's mem/ from. */
   restore?: string;
+  /** A tape that sees (recording) or answers (replay) every crossing of the process's boundary (kernel/run-tape); made once the process exists. */
+  tape?: (process: TapeProcess) => BoundaryTape;
+}
+
+/** What a run's tape may use of the process it is made for. */
+export interface TapeProcess {
+  readonly pid: number;
+  readonly fds: FdTable;
+  readonly ctx: SyscallContext;
+  /** The environment the program sees (secrets as their placeholders). */
+  readonly env: Readonly<Record<string, string>>;
 }

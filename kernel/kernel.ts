@@ -263,8 +263,9 @@ export class Kernel implements ProcessHost {
     let sandbox: Sandbox;
     // Building the isolate is synchronous work on the event loop: the tree that asked for it pays (a spawn+wait loop otherwise ran the loop at ~90% for free).
     const building = performance.now();
+    const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
     try {
-      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env: { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) }, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.gate, proc, nr, () => dispatch(this.services, ctx, nr, args, call), mode),
         end: (how) => this.ended(proc, how),
         idle() {
@@ -272,7 +273,7 @@ export class Kernel implements ProcessHost {
           kick(proc);
         },
         charge: (ns) => lineage.charge(ns),
-      });
+      }, options.tape?.({ pid, fds: files, ctx, env }));
     } catch (err) {
       files.closeAll();
       this.trees.unhold(identity.agentId);

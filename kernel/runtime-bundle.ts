@@ -70,8 +70,9 @@ function script(name: 'base' | LayerName): Script {
     const entry = name === 'web' ? 'web/globals.js' : 'node/index.js';
     // whatwg-url's byte helpers need only the UTF-8/UTF-16 codecs, not the legacy multi-byte tables.
     // tr46's tables load only for hosts that need them (web/tr46-fast.js).
-    const tr46 = createRequire(createRequire(import.meta.url).resolve('whatwg-url')).resolve('tr46');
-    const alias = { '@exodus/bytes/encoding.js': '@exodus/bytes/encoding-lite.js', tr46: file('web/tr46-fast.js'), 'agent-kernel-tr46': tr46 };
+    // Aliases are absolute paths: esbuild resolves a package alias from the working directory, which need not be this package's.
+    const fromUrl = createRequire(createRequire(import.meta.url).resolve('whatwg-url'));
+    const alias = { '@exodus/bytes/encoding.js': fromUrl.resolve('@exodus/bytes/encoding-lite.js'), tr46: file('web/tr46-fast.js'), 'agent-kernel-tr46': fromUrl.resolve('tr46') };
     const code = bundle(name, { entryPoints: [file(entry)], format: 'cjs', minify: true, keepNames: true, alias });
     found = { filename: `${RUNTIME_PREFIX}-${name}.js`, code: `(function () { var module = { exports: {} }, exports = module.exports;\n${code}\n__register(module.exports); })();`, rejected: false };
   }

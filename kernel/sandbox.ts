@@ -14,6 +14,7 @@ import { agentStack, sourcePositions, syntaxMessage } from './agent-stack.ts';
 import { AsyncCalls, type Completion } from './async-calls.ts';
 import { cacheDir } from './build-cache.ts';
 import type { Program } from './program.ts';
+import type { BoundaryTape, TapeDriver } from './run-tape/boundary-tape.ts';
 import { compileLayer, compileRuntime, LAYERS, type LayerName } from './runtime-bundle.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 
@@ -109,14 +110,23 @@ export class Sandbox {
   private ended = false;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
+  /** A recorded or replayed run's tape (kernel/run-tape): it sees every crossing, and a replay answers for the kernel. */
+  private readonly tape: BoundaryTape | undefined;
+  /** With a tape, entries into the isolate run one after another, each told to the tape as it starts. */
+  private lane: Promise<unknown> = Promise.resolve();
+  private readonly driver: TapeDriver = {
+    batch: (batch) => void this.deliverBatch(batch).then(() => this.afterEntry()),
+    signals: (names) => void this.deliver(names),
+  };
 
   /**
    * Sandbox makes a fresh isolate with the runtime for `program`; the
    * program itself is compiled by compile() or compileAsync() before start().
    */
-  constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks) {
+  constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks, tape?: BoundaryTape) {
     this.hooks = hooks;
-    this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry());
+    this.tape = tape;
+    this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId);
     this.program = program;
     this.toSource = sourcePositions(program);
     this.isolate = new ivm.Isolate({
@@ -134,6 +144,7 @@ export class Sandbox {
       global.setSync('__layer', new ivm.Callback((name: unknown) => this.loadLayer(name)));
       global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.settled(code, text)));
       global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
+      if (tape !== undefined) global.setSync('__clock', new ivm.Callback(() => tape.clock()));
       const runtime = compileRuntime(this.isolate);
       runtime.runSync(this.context);
       runtime.release();
@@ -209,23 +220,45 @@ export class Sandbox {
   }
 
   private enter(nr: unknown, args: unknown[]): WireReply {
+    const taped = this.tape?.call('blocking', 0, nr, args);
+    if (taped?.fed !== undefined) return taped.fed;
     const reply = this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking');
-    if (!('later' in reply)) return wire(reply);
+    if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     const ticket = this.nextTicket++;
     this.waiting = ticket;
     this.sleepStart = this.isolate.cpuTime;
-    void reply.later.then((final) => this.answer(ticket, final));
+    void reply.later.then((final) => this.answer(ticket, final, taped?.answered));
     return { t: 'wait', ticket };
   }
 
   /** enterAsync starts an asynchronous call: a reply at once, or `queued` and a completion later. EAGAIN past MAX_OUTSTANDING. */
   private enterAsync(flags: number, nr: unknown, args: unknown[]): WireReply {
+    const taped = this.tape?.call('async', flags, nr, args);
+    if (taped?.fed !== undefined) return taped.fed;
     const refused = this.calls.refusal(flags, nr);
-    if (refused !== undefined) return refused;
+    if (refused !== undefined) return taped === undefined ? refused : taped.answered(refused);
     const controller = new AbortController();
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
-    if (!('later' in reply)) return wire(reply);
-    return { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };
+    if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
+    if (taped?.hold !== undefined) {
+      this.lifetime.signal.addEventListener('abort', () => controller.abort(), { once: true });
+      return taped.hold(reply.later);
+    }
+    const queued: WireReply = { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };
+    return taped === undefined ? queued : taped.answered(queued);
+  }
+
+  /** entry runs `apply` (a host→isolate call); with a tape, after every earlier entry has ended, told to the tape first. */
+  private entry(what: Parameters<BoundaryTape['entering']>[0], apply: () => Promise<unknown>): Promise<unknown> {
+    const tape = this.tape;
+    if (tape === undefined) return apply();
+    const next = this.lane.then(() => {
+      if (this.ended) return undefined;
+      tape.entering(what);
+      return apply();
+    });
+    this.lane = next.catch(() => undefined);
+    return next;
   }
 
   /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */
@@ -237,7 +270,7 @@ export class Sandbox {
   private async deliverBatch(batch: Completion[]): Promise<void> {
     this.entered++;
     try {
-      await this.completeRef.apply(undefined, [batch], { arguments: { copy: true } });
+      await this.entry({ batch }, () => this.completeRef.apply(undefined, [batch], { arguments: { copy: true } }));
     } catch (err) {
       this.failedEntry(err);
     } finally {
@@ -266,6 +299,7 @@ export class Sandbox {
   /** afterEntry runs when a host→isolate call is over: the process ends if main settled and nothing keeps it, else it is idle. */
   private afterEntry(): void {
     if (this.ended || this.entered > 0 || this.waiting !== undefined) return;
+    if (this.tape?.idle(this.driver) === true) return;
     if (this.mainStatus !== undefined && !this.calls.keepsAlive) {
       this.finish({ kind: 'returned', status: this.mainStatus });
       return;
@@ -273,13 +307,14 @@ export class Sandbox {
     this.hooks.idle();
   }
 
-  /** answer hands the reply of a blocked call to the sleeping isolate (once per ticket). */
-  private answer(ticket: number, reply: Reply): void {
+  /** answer hands the reply of a blocked call to the sleeping isolate (once per ticket), through the tape's `taped` if any. */
+  private answer(ticket: number, reply: Reply, taped?: (reply: WireReply) => WireReply): void {
     if (this.ended || this.waiting !== ticket) return;
     this.waiting = undefined;
     this.sleptNs += this.isolate.cpuTime - (this.sleepStart ?? 0n);
     this.sleepStart = undefined;
-    this.ready.set(ticket, 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply));
+    const final: WireReply = 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply);
+    this.ready.set(ticket, taped === undefined ? final : taped(final));
     Atomics.store(this.wake, 0, 1);
     Atomics.notify(this.wake, 0);
   }
@@ -310,7 +345,7 @@ export class Sandbox {
     if (this.ended) return;
     this.entered++;
     try {
-      await this.deliverRef.apply(undefined, [[...signals]], { arguments: { copy: true } });
+      await this.entry({ signals }, () => this.deliverRef.apply(undefined, [[...signals]], { arguments: { copy: true } }));
     } catch (err) {
       // Disposed meanwhile, or the handler's error was already reported through __settle;
       // but a handler that runs the isolate out of memory ends the program here.
@@ -327,7 +362,9 @@ export class Sandbox {
     this.started = true;
     this.entered++;
     try {
-      await this.script.run(this.context);
+      const running = this.script.run(this.context);
+      if (this.tape !== undefined) this.lane = running.catch(() => undefined);
+      await running;
       this.entered--;
       this.afterEntry();
     } catch (err) {

@@ -20,7 +20,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from './errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
+import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
 import { withOutcome } from './outcome.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 
@@ -97,9 +97,9 @@ function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unkno
 }
 
 /** decide asks the authorizer, counting the call against limits; an error (thrown or rejected) is a deny. */
-function decide(services: KernelServices, request: AccessRequest): Decision | Promise<Decision> {
+function decide(authorizer: Authorizer, request: AccessRequest): Decision | Promise<Decision> {
   try {
-    const decision = services.authorizer.authorize(request);
+    const decision = authorizer.authorize(request);
     return decision instanceof Promise ? decision.catch(() => FAILED_CLOSED) : decision;
   } catch {
     return FAILED_CLOSED;
@@ -276,7 +276,7 @@ function decided(services: KernelServices, ctx: SyscallContext, row: AnyRow, raw
     const args = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
     const request = requestFor(row, ctx, args);
     const asked: Asked = { services, ctx, row, args: args as Decoded<Schema>, request, call, span };
-    const decision = decide(services, request);
+    const decision = decide(services.authorizer, request);
     if (!(decision instanceof Promise)) return recorded(asked, decision);
     return { later: decision.then((d) => (ctx.alive() ? later(recorded(asked, d)) : { errno: 'EINTR' as const, message: 'process ended while its call was being decided' })) };
   } catch (err) {
@@ -361,4 +361,23 @@ export function checkPolicy(services: KernelServices, ctx: SyscallContext, name:
   const decoded = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
   const decision = check(services, requestFor(row, ctx, decoded));
   return { effect: decision.effect, rule: decision.rule, reason: decision.reason, policyVersion: decision.policyVersion ?? null };
+}
+
+/**
+ * judge asks `authorizer` (another policy's: a replay's candidate) what it
+ * decides for syscall `nr` with `raw` arguments from `ctx`, counting the call
+ * against that policy's limits as dispatch would, recording and running
+ * nothing. Undefined when there is no such syscall or the arguments do not
+ * decode (the call never reached a policy).
+ */
+export function judge(authorizer: Authorizer, ctx: SyscallContext, nr: number, raw: readonly unknown[]): Decision | Promise<Decision> | undefined {
+  const row = ROW_BY_NR[nr];
+  if (row === undefined) return undefined;
+  let request: AccessRequest;
+  try {
+    request = requestFor(row, ctx, decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>);
+  } catch {
+    return undefined;
+  }
+  return decide(authorizer, request);
 }

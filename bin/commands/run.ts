@@ -15,6 +15,7 @@ import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import { recordRun, type RunRecording } from '../../kernel/run-tape/record-run.ts';
 import { KernelError } from '../../syscalls/errno.ts';
 import { denialHint, endedByDenial, watchDenials, type DenialWatch } from './denial-hint.ts';
 import { InputFileError, readInput } from './input-file.ts';
@@ -37,6 +38,7 @@ export interface RunOptions {
   limit?: string[];
   wallMs?: string;
   grace?: string;
+  record?: string;
 }
 
 const LIMIT_NAMES = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'];
@@ -63,6 +65,9 @@ function positive(text: string | undefined, flag: string): number | undefined {
 }
 
 class UsageError extends Error {}
+
+const stdout = (c: Uint8Array): void => void process.stdout.write(c);
+const stderr = (c: Uint8Array): void => void process.stderr.write(c);
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MANIFEST_KEYS: ReadonlySet<string> = new Set(['id', 'labels', 'capabilities', 'autonomy', 'env', 'secrets']);
@@ -139,6 +144,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   let keys: TerminalKeys | undefined;
   let denials: DenialWatch;
   let manifest: Partial<AgentManifest>;
+  let recording: RunRecording | undefined;
   try {
     const memoryLimitMib = options.memory === undefined ? undefined : Number(options.memory);
     if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
@@ -152,9 +158,16 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
     denials = watchDenials(log ?? new MemoryDecisionLog());
-    kernel = new Kernel({ memoryLimitMib, policy, recorder: denials.recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []) });
-    pid = kernel.spawn(program, { argv: args, env, secrets, agentId: options.agent, manifest, limits, restore: options.restore }).pid;
+    kernel = new Kernel({ memoryLimitMib, policy, recorder: denials.recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []), stdout, stderr });
+    if (options.record !== undefined) {
+      const facts = { path: file, argv: args, ...(options.agent !== undefined ? { agentId: options.agent } : {}), manifest: { ...(manifest.labels ? { labels: manifest.labels } : {}), ...(manifest.capabilities ? { capabilities: manifest.capabilities } : {}), ...(manifest.autonomy ? { autonomy: manifest.autonomy } : {}) }, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source };
+      recording = recordRun(options.record, program, facts);
+    }
+    // With --record, what reaches the operator is kept (the root's output and its children's: they share these fds).
+    const out = recording === undefined ? {} : { stdout: recording.sink(1, stdout), stderr: recording.sink(2, stderr), ...recording.spawn };
+    pid = kernel.spawn(program, { argv: args, env, secrets, agentId: options.agent, manifest, limits, restore: options.restore, ...out }).pid;
   } catch (err) {
+    recording?.abandon();
     const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError || err instanceof ToolsConfigError;
     process.stderr.write(`agentctl: ${known ? err.message : String(err)}\n`);
     log?.close();
@@ -184,6 +197,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   process.off('SIGTERM', onTerm);
   // The program's children end with it (SIGKILL, recorded as 'kernel shutdown') before the log closes.
   await kernel.shutdown();
+  recording?.close(record);
   approvals.close();
   await tools?.close();
   log?.close();

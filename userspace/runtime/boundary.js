@@ -7,6 +7,8 @@
 //   __settle(code, text)   reports main's end ('' text: returned, with its status) or an uncaught error
 //   __layer(name)          runs a runtime layer ('web', 'node') in this isolate, once
 //   __boot                 plain copied data (SYS, argv, pid, agentId, limits)
+//   __clock()              the kernel's clock (ms), only in a run that is recorded or replayed
+//                          (boot.tape): time is then an input the kernel keeps, as syscalls are
 // A reply is one tagged union:
 //   { t: 'value', v, sig? } | { t: 'fault', errno, message, sig? }
 //   | { t: 'wait', ticket }   (blocking form: sleep, then collect)
@@ -52,6 +54,7 @@ export function take(global) {
     settle: global.__settle,
     layer: global.__layer,
     boot: global.__boot,
+    clock: global.__clock,
   };
   delete global.__syscall;
   delete global.__async;
@@ -60,6 +63,7 @@ export function take(global) {
   delete global.__settle;
   delete global.__layer;
   delete global.__boot;
+  delete global.__clock;
   return host;
 }
 

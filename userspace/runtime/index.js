@@ -15,6 +15,7 @@ import { encodeUtf8 } from './utf8.js';
 import { installWebGlobals } from '../web/install.js';
 import { WEB_GLOBAL_NAMES } from '../web/names.js';
 import { fastConsole } from './console.js';
+import { installTapeClock } from './tape.js';
 
 const global = globalThis;
 const host = take(global);
@@ -23,7 +24,6 @@ const freeze = Object.freeze;
 const defineProperty = Object.defineProperty;
 const apply = Reflect.apply;
 const promiseThen = Promise.prototype.then;
-const dateNow = Date.now;
 
 // --- signals: handlers run at the syscall boundary (a reply carrying `sig`)
 // or, when the program is idle, when the kernel calls deliver() ---
@@ -45,7 +45,9 @@ function deliver(signals) {
 const { rawSyscall, startCall, complete } = boundary(host, deliver, () => loop.completed());
 const SYS = freeze(boot.SYS);
 const { sys, call } = makeSys(boot, rawSyscall, startCall, handlers);
-loop = eventLoop({ startCall, cancelNow: (id) => rawSyscall(SYS.SYS_CANCEL, [id]), SYS, report: host.settle, describe });
+// A recorded or replayed run reads time from the kernel (tape.js); any other reads the isolate's clock.
+const dateNow = typeof host.clock === 'function' ? installTapeClock(global, host.clock, (n) => call('SYS_RANDOM', n)) : Date.now;
+loop = eventLoop({ startCall, cancelNow: (id) => rawSyscall(SYS.SYS_CANCEL, [id]), SYS, report: host.settle, describe, dateNow });
 
 const constant = (name, value) => defineProperty(global, name, { value, writable: false, enumerable: false, configurable: false });
 /** A platform global: writable and configurable, as the platform's are (polyfills and tests replace them). */

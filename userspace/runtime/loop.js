@@ -10,13 +10,12 @@
 const apply = Reflect.apply;
 const promiseThen = Promise.prototype.then;
 const resolved = Promise.resolve();
-const dateNow = Date.now;
 const MAX_DELAY = 2 ** 31 - 1;
 /** before orders timer records: by deadline, then by creation. */
 const before = (a, b) => a.when < b.when || (a.when === b.when && a.seq < b.seq);
 
-/** eventLoop makes the timers over `startCall` (boundary.js); `fail` ends the process with an uncaught error. */
-export function eventLoop({ startCall, cancelNow, SYS, report, describe }) {
+/** eventLoop makes the timers over `startCall` (boundary.js) and the clock `dateNow`; `fail` ends the process with an uncaught error. */
+export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow }) {
   const heap = [];
   let seq = 0;
   let nextId = 1;

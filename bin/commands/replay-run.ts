@@ -1,0 +1,98 @@
+/**
+ * `agentctl replay-run DIR`: run a recorded program again against its tape
+ * (kernel/run-tape/replay-run.ts) and say whether it followed the recording.
+ * The program's output (the recorded output, until a fork) goes to stdout; the
+ * verdict to stderr, or as one JSON object on stdout with --json.
+ *
+ * Exit status: 0 the replay followed the recording to its end; 1 it diverged
+ * (the first divergence is printed with both sides); 3 it followed, but the
+ * candidate policy (--policy) would have stopped it; 2 bad input. With
+ * --fork-at, a run that went live exits with the program's own status.
+ */
+import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
+import { buildProgramFile } from '../../kernel/program-build.ts';
+import type { PolicyStop } from '../../kernel/run-tape/player.ts';
+import { replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
+import { readTape } from '../../kernel/run-tape/tape-file.ts';
+import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
+import type { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { KernelError } from '../../syscalls/errno.ts';
+
+export interface ReplayRunOptions {
+  program?: string;
+  policy?: string;
+  forkAt?: string;
+  tools?: string;
+  json?: boolean;
+}
+
+class UsageError extends Error {}
+
+/** what names a stopped call: syscall (and tool), effect, rule. */
+function what(s: PolicyStop): string {
+  return `${s.syscall}${s.tool !== undefined ? ` ${s.tool}` : ''}: ${s.effect} by ${s.rule}`;
+}
+
+function verdict(r: ReplayRunResult): string {
+  const lines: string[] = [];
+  if (r.programChanged) lines.push('replay-run: the program differs from the one recorded (its build has another hash)');
+  if (r.divergence !== undefined) {
+    lines.push(`replay-run: diverged at call #${r.divergence.at} of ${r.recordedCalls}`, `  recorded: ${r.divergence.recorded}`, `  replayed: ${r.divergence.replayed}`);
+  } else if (r.forkedAt !== undefined) {
+    lines.push(`replay-run: followed the recording to call #${r.forkedAt}, then ran live; ended with status ${r.end.status} (${r.end.reason})`);
+  } else {
+    lines.push(`replay-run: followed all ${r.recordedCalls} calls; ended with status ${r.end.status} (${r.end.reason}), as recorded`);
+  }
+  const first = r.stops[0];
+  if (first !== undefined) {
+    lines.push(`replay-run: the candidate policy would have stopped the run at call #${first.n}, ${what(first)} (${first.reason})`);
+    for (const stop of r.stops.slice(1, 10)) lines.push(`  then call #${stop.n}, ${what(stop)}`);
+    if (r.stops.length > 10) lines.push(`  and ${r.stops.length - 10} more`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function replayRunCommand(dir: string, options: ReplayRunOptions): Promise<number> {
+  let tools: ToolRegistry | undefined;
+  let result: ReplayRunResult;
+  let alive: NodeJS.Timeout | undefined;
+  try {
+    const forkAt = options.forkAt === undefined ? undefined : Number(options.forkAt);
+    if (forkAt !== undefined && (!Number.isInteger(forkAt) || forkAt < 0)) throw new UsageError('--fork-at must be a call number (0 or more)');
+    const tape = readTape(dir);
+    const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
+    const program = await buildProgramFile(options.program ?? tape.header.program.path);
+    tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), {});
+    // A program idle on a promise (waiting for a signal) keeps the command running, as in agentctl run.
+    alive = setInterval(() => {}, 1 << 30);
+    result = await replayRun({
+      tape,
+      program,
+      ...(policy !== undefined ? { policy } : {}),
+      ...(forkAt !== undefined ? { forkAt } : {}),
+      ...(tools !== undefined ? { tools } : {}),
+      stdout: (c) => void process.stdout.write(c),
+      stderr: (c) => void process.stderr.write(c),
+      // As agentctl run: SIGINT and SIGTERM go to the program (a run gone live handles them; before the fork it leaves the recording).
+      started: (send) => {
+        process.once('SIGINT', () => send('SIGINT'));
+        process.once('SIGTERM', () => send('SIGTERM'));
+      },
+    });
+  } catch (err) {
+    const known = err instanceof KernelError || err instanceof PolicyError || err instanceof UsageError || err instanceof ToolsConfigError;
+    process.stderr.write(`agentctl: ${known ? err.message : String(err)}\n`);
+    await tools?.close();
+    return 2;
+  } finally {
+    clearInterval(alive);
+  }
+  await tools?.close();
+  // As agentctl run does: an uncaught error's stack (the replayed program's own: it ran again).
+  if (result.error !== undefined) process.stderr.write(`${result.error}\n`);
+  if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else process.stderr.write(verdict(result));
+  if (result.divergence !== undefined) return 1;
+  if (result.forkedAt !== undefined) return result.end.status;
+  return result.stops.length > 0 ? 3 : 0;
+}

@@ -1,0 +1,87 @@
+/**
+ * BoundaryTape is what a sandbox tells a run's tape at each crossing of its
+ * boundary, and what the tape may answer instead of the kernel: recording
+ * keeps every crossing (RecordingTape, here); replay answers from the
+ * recording and drives the isolate's entries in the recorded order
+ * (player.ts). A sandbox without a tape crosses as before.
+ */
+import type { Reply } from '../../syscalls/dispatch.ts';
+import type { Completion } from '../async-calls.ts';
+import type { WireReply } from '../wire-reply.ts';
+import { encode } from './codec.ts';
+import type { CallEvent } from './events.ts';
+import type { TapeWriter } from './tape-file.ts';
+
+/** One call as the tape sees it. */
+export interface TapedCall {
+  /** Replay: the reply the recording gives; the kernel is not asked. */
+  readonly fed?: WireReply;
+  /** The kernel's reply, immediate or final: kept (recording) or checked against the recording (replay); returns what ring 3 gets. */
+  answered(reply: WireReply): WireReply;
+  /** Replay: an asynchronous call the kernel answers later is held for the recording's schedule; returns ring 3's reply. */
+  hold?(later: Promise<Reply>): WireReply;
+}
+
+/** What a replaying tape runs in an idle isolate. */
+export interface TapeDriver {
+  batch(batch: Completion[]): void;
+  signals(names: readonly string[]): void;
+}
+
+export type Entry = { readonly batch: readonly Completion[] } | { readonly signals: readonly string[] };
+
+export interface BoundaryTape {
+  /** The first id the sandbox gives an asynchronous call of its own (replay: past every id in the recording). */
+  readonly firstCallId: number;
+  /** clock is the time ring 3 reads (ms since the epoch, whole, as Date.now). */
+  clock(): number;
+  call(mode: 'blocking' | 'async', flags: number, nr: unknown, args: readonly unknown[]): TapedCall;
+  /** entering: an entry (completions, signals) is about to run in the isolate, every earlier one having ended. */
+  entering(entry: Entry): void;
+  /** idle: nothing runs in the isolate; true when the tape runs its next entry through `driver`, false to leave it to the kernel. */
+  idle(driver: TapeDriver): boolean;
+}
+
+const PASS: TapedCall = { answered: (reply) => reply };
+
+/** RecordingTape keeps every crossing of one process's boundary on a TapeWriter. */
+export class RecordingTape implements BoundaryTape {
+  readonly firstCallId = 1;
+  private readonly writer: TapeWriter;
+  private calls = 0;
+
+  constructor(writer: TapeWriter) {
+    this.writer = writer;
+  }
+
+  clock(): number {
+    const v = Date.now();
+    this.writer.push({ k: 't', v });
+    return v;
+  }
+
+  call(mode: 'blocking' | 'async', flags: number, nr: unknown, args: readonly unknown[]): TapedCall {
+    const event: CallEvent = { k: 'c', n: ++this.calls, m: mode === 'blocking' ? 'b' : 'a', ...(mode === 'async' ? { f: flags } : {}), s: encode(nr), a: args.map(encode), r: undefined as never, t: Date.now() };
+    this.writer.push(event);
+    const writer = this.writer;
+    return {
+      answered(reply: WireReply): WireReply {
+        event.r = encode(reply);
+        writer.filled();
+        return reply;
+      },
+    };
+  }
+
+  entering(entry: Entry): void {
+    if ('batch' in entry) this.writer.push({ k: 'b', c: entry.batch.map((c) => ({ id: c.id, r: encode(c.reply) })) });
+    else this.writer.push({ k: 'g', s: [...entry.signals] });
+  }
+
+  idle(): boolean {
+    return false;
+  }
+}
+
+/** passThrough is the TapedCall of a call the tape only lets by (a replay gone live). */
+export const passThrough: TapedCall = PASS;

@@ -1,0 +1,69 @@
+/**
+ * The tape's value codec: what crosses the boundary is plain data (null,
+ * booleans, numbers, strings, arrays, plain objects, Uint8Array), and a tape
+ * line is JSON, so bytes, numbers JSON cannot hold (NaN, ±Infinity, -0) and
+ * objects that merely look like an encoded value are written as one-key
+ * objects whose key starts with `$`:
+ *   { "$b": base64 }  bytes        { "$n": "NaN" | "Infinity" | "-Infinity" | "-0" }  a number
+ *   { "$o": {…} }     an object with a key starting with `$`
+ * encode then JSON.stringify is a canonical text: two values are the same
+ * call argument or reply exactly when their texts are equal.
+ */
+
+export type Encoded = null | boolean | number | string | Encoded[] | { [key: string]: Encoded };
+
+/** put sets an own property, `__proto__` included (an agent may name a key so). */
+function put<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function encodeNumber(n: number): Encoded {
+  if (Number.isNaN(n)) return { $n: 'NaN' };
+  if (n === Number.POSITIVE_INFINITY) return { $n: 'Infinity' };
+  if (n === Number.NEGATIVE_INFINITY) return { $n: '-Infinity' };
+  if (n === 0 && 1 / n < 0) return { $n: '-0' };
+  return n;
+}
+
+/** encode turns a boundary value into JSON-ready data; anything that is not plain data (it cannot cross) becomes null. */
+export function encode(value: unknown): Encoded {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number') return encodeNumber(value);
+  if (value instanceof Uint8Array) return { $b: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  if (Array.isArray(value)) return value.map(encode);
+  if (typeof value !== 'object') return null;
+  const out: { [key: string]: Encoded } = {};
+  let escaped = false;
+  for (const [key, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    if (key.startsWith('$')) escaped = true;
+    put(out, key, encode(v));
+  }
+  return escaped ? { $o: out } : out;
+}
+
+/** decode is encode's inverse. */
+export function decode(value: Encoded): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(decode);
+  const keys = Object.keys(value);
+  if (keys.length === 1) {
+    const inner = value[keys[0]!]!;
+    if (keys[0] === '$b' && typeof inner === 'string') return new Uint8Array(Buffer.from(inner, 'base64'));
+    if (keys[0] === '$n' && typeof inner === 'string') return inner === '-0' ? -0 : Number(inner);
+    if (keys[0] === '$o' && inner !== null && typeof inner === 'object' && !Array.isArray(inner)) return decodeObject(inner);
+  }
+  return decodeObject(value);
+}
+
+function decodeObject(value: { [key: string]: Encoded }): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) put(out, key, decode(v));
+  return out;
+}
+
+/** text is a value's canonical text (encode, then JSON). */
+export function text(value: unknown): string {
+  return JSON.stringify(encode(value));
+}

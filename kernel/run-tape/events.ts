@@ -1,0 +1,48 @@
+/**
+ * What a run's tape holds (DIR/tape.jsonl, one JSON value a line): a header,
+ * then everything that crossed the root process's boundary, in the order its
+ * isolate saw it, then how the process ended. The policy in force is kept
+ * beside it (DIR/policy.yaml).
+ *
+ *   c  a syscall: its number n (1, 2, … in issue order), blocking (m 'b') or
+ *      asynchronous (m 'a', with its flags f), the syscall number s, its
+ *      arguments a and the reply ring 3 got r (a wire reply: value, fault,
+ *      queued, busy), at kernel time t (ms)
+ *   b  a batch of completions entering the isolate: [{ id, r }]
+ *   g  signals delivered to an idle isolate
+ *   t  a read of the clock (ms)
+ *   o  output a child process wrote to the operator (fd 1 or 2)
+ *   cut  the tape reached its size limit here; nothing after it is kept
+ *   x  the end: exit status and reason
+ */
+import type { Encoded } from './codec.ts';
+
+export const TAPE_FORMAT = 'agent-kernel-run';
+export const TAPE_VERSION = 1;
+export const TAPE_FILE = 'tape.jsonl';
+export const POLICY_FILE = 'policy.yaml';
+
+export interface TapeHeader {
+  readonly format: typeof TAPE_FORMAT;
+  readonly version: typeof TAPE_VERSION;
+  /** The program as given, and a digest of what was built from it. */
+  readonly program: { readonly path: string; readonly hash: string };
+  readonly argv: readonly string[];
+  /** The environment the program saw (secrets as their placeholders). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly agentId?: string;
+  readonly manifest: { readonly labels?: Readonly<Record<string, string>>; readonly capabilities?: readonly string[]; readonly autonomy?: string };
+  readonly policyVersion: string;
+  /** When the run started (ms since the epoch). */
+  readonly started: number;
+}
+
+export type CallEvent = { readonly k: 'c'; readonly n: number; readonly m: 'b' | 'a'; readonly f?: number; readonly s: Encoded; readonly a: Encoded[]; r: Encoded; readonly t: number };
+export type BatchEvent = { readonly k: 'b'; readonly c: readonly { readonly id: number; readonly r: Encoded }[] };
+export type SignalsEvent = { readonly k: 'g'; readonly s: readonly string[] };
+export type ClockEvent = { readonly k: 't'; readonly v: number };
+export type OutputEvent = { readonly k: 'o'; readonly f: 1 | 2; readonly d: Encoded };
+export type CutEvent = { readonly k: 'cut'; readonly why: string };
+export type EndEvent = { readonly k: 'x'; readonly status: number; readonly reason: string; readonly signal?: string };
+
+export type TapeEvent = CallEvent | BatchEvent | SignalsEvent | ClockEvent | OutputEvent | CutEvent | EndEvent;

@@ -1,0 +1,354 @@
+/**
+ * Player replays a recorded run into a fresh process: the program runs again
+ * in a real isolate, and each crossing of its boundary is checked against
+ * the recording and answered from it — time and randomness, timers in their
+ * order, tool calls and fetches, signals, other processes — while the calls
+ * that build kernel state (the VFS, the fd table, signal dispositions) also
+ * run in the replaying kernel, their answers checked (classes.ts). Entries
+ * into the isolate (completion batches, signal deliveries) come in the
+ * recorded order. The first call that differs in syscall or arguments, or
+ * comes where the recording has none, is the divergence: the replay ends
+ * there and says both sides. Output children wrote is written where it was.
+ *
+ * From call forkAt + 1 on the run is live: every call goes to the kernel;
+ * calls issued before the fork complete with their recorded results, as
+ * soon as the isolate is idle.
+ */
+import type { Decision } from '../../syscalls/context.ts';
+import type { Reply } from '../../syscalls/dispatch.ts';
+import { ROW_BY_NR, SYSCALL_NUMBERS } from '../../syscalls/table.ts';
+import type { Completion } from '../async-calls.ts';
+import { wire, type WireReply } from '../wire-reply.ts';
+import { passThrough, type BoundaryTape, type Entry, type TapeDriver, type TapedCall } from './boundary-tape.ts';
+import { REPLAY_CLASS } from './classes.ts';
+import { decode, text, type Encoded } from './codec.ts';
+import type { CallEvent, TapeEvent } from './events.ts';
+
+/** Where a replay left the recording: call `at` (1-based; 0 before the first), each side in words. */
+export interface Divergence {
+  readonly at: number;
+  readonly recorded: string;
+  readonly replayed: string;
+}
+
+/** A call the candidate policy would not have let through. */
+export interface PolicyStop {
+  readonly n: number;
+  readonly syscall: string;
+  /** The tool, for a SYS_EXEC. */
+  readonly tool?: string;
+  readonly effect: Decision['effect'];
+  readonly rule: string;
+  readonly reason: string;
+}
+
+/** What the player needs of the replaying kernel. */
+export interface PlayerHost {
+  /** The kind of what `fd` is in the live fd table ('file', 'sink', 'pipe', 'stdin'), if open. */
+  fdKind(fd: number): string | undefined;
+  /** reserve keeps fd number `fd` taken (a fed fetch body) so live opens number as the recording did; release frees it. */
+  reserve(fd: number): void;
+  release(fd: number): void;
+  /** output writes what a child wrote to the operator's fd 1 or 2. */
+  output(fd: 1 | 2, bytes: Uint8Array): void;
+  /** judge asks the candidate policy about a call at the recorded time (undefined: no candidate, or arguments it cannot read). */
+  judge?(nr: number, args: readonly unknown[], at: number): Decision | undefined;
+  /** diverged ends the run: the replay no longer follows the recording. */
+  diverged(divergence: Divergence): void;
+  /** forked: the run goes live from here (the candidate policy, if any, takes over). */
+  forked(): void;
+  /** signal ends the run the way the recorded one was ended (a recorded SIGKILL, say). */
+  signal(name: string): void;
+}
+
+const LONG = 160;
+const CLOSE_NR = SYSCALL_NUMBERS.SYS_CLOSE;
+const EXEC_NR = SYSCALL_NUMBERS.SYS_EXEC;
+
+function short(value: string): string {
+  return value.length <= LONG ? value : `${value.slice(0, LONG)}… (${value.length} characters)`;
+}
+
+function nameOf(nr: unknown): string {
+  return typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : `#${String(nr)}`;
+}
+
+/** describeEvent says what the recording has at a point, for a divergence. */
+function describeEvent(event: TapeEvent | undefined): string {
+  if (event === undefined) return 'nothing more (the recorded run had ended)';
+  switch (event.k) {
+    case 'c':
+      return `call #${event.n} ${nameOf(decode(event.s))}(${short(JSON.stringify(event.a))})${event.m === 'a' ? ' async' : ''}`;
+    case 'b':
+      return `completions of calls ${event.c.map((c) => `#id ${c.id}`).join(', ')}`;
+    case 'g':
+      return `signals ${event.s.join(', ')} delivered`;
+    case 't':
+      return 'a read of the clock';
+    case 'o':
+      return 'output of a child';
+    case 'cut':
+      return `the end of the tape (${event.why})`;
+    case 'x':
+      return `the end of the run (status ${event.status}, ${event.reason})`;
+  }
+}
+
+function describeCall(n: number, mode: 'blocking' | 'async', nr: unknown, args: readonly unknown[]): string {
+  return `call #${n} ${nameOf(nr)}(${short(text(args))})${mode === 'async' ? ' async' : ''}`;
+}
+
+/** sameAnswer: the live kernel answered as the recording says (signals aside: the replay sends none). */
+function sameAnswer(live: WireReply, recorded: WireReply): boolean {
+  if (live.t !== recorded.t) return false;
+  if (live.t === 'value' && recorded.t === 'value') return text(live.v) === text(recorded.v);
+  if (live.t === 'fault' && recorded.t === 'fault') return live.errno === recorded.errno;
+  return text(live) === text(recorded);
+}
+
+function describeReply(reply: WireReply): string {
+  return reply.t === 'value' ? `value ${short(text(reply.v))}` : reply.t === 'fault' ? `${reply.errno} (${reply.message})` : reply.t;
+}
+
+/** bodyFd is the fd of a fetch body streamed to the caller, in a fed SYS_EXEC reply. */
+function bodyFd(reply: WireReply): number | undefined {
+  if (reply.t !== 'value' || reply.v === null || typeof reply.v !== 'object') return undefined;
+  const output = (reply.v as { output?: unknown }).output;
+  const fd = output !== null && typeof output === 'object' ? (output as { bodyFd?: unknown }).bodyFd : undefined;
+  return typeof fd === 'number' ? fd : undefined;
+}
+
+export class Player implements BoundaryTape {
+  readonly firstCallId: number;
+  readonly stops: PolicyStop[] = [];
+  divergence: Divergence | undefined;
+  private readonly events: readonly TapeEvent[];
+  private readonly forkAt: number;
+  private readonly host: PlayerHost;
+  private at = 0;
+  private calls = 0;
+  private live = false;
+  /** Fed asynchronous calls whose recorded completions are still to be delivered. */
+  private readonly pending = new Set<number>();
+  /** Live asynchronous calls (before the fork) whose completions wait for the recorded batch. */
+  private readonly held = new Map<number, Promise<Reply>>();
+  private readonly fedFds = new Set<number>();
+  /** After the fork: recorded completions of calls issued before it, delivered at the next idle moment. */
+  private leftovers: { id: number; r: Encoded }[] = [];
+  private ended = false;
+
+  constructor(events: readonly TapeEvent[], forkAt: number, host: PlayerHost) {
+    this.events = events;
+    this.forkAt = forkAt;
+    this.host = host;
+    let max = 0;
+    for (const e of events) if (e.k === 'c' && e.m === 'a') max = Math.max(max, queuedId(decode(e.r) as WireReply) ?? 0);
+    this.firstCallId = max + 1;
+  }
+
+  /** calls is how many calls the replay has made. */
+  get made(): number {
+    return this.calls;
+  }
+
+  /** wentLive: the run passed the fork. */
+  get wentLive(): boolean {
+    return this.live;
+  }
+
+  /** endedAs checks where the replayed run ended: before the recording's end (and not live), it diverged there. */
+  endedAs(replayed: string): void {
+    if (this.live || this.divergence !== undefined) return;
+    this.passive();
+    const event = this.events[this.at];
+    if (event?.k === 'x') return;
+    this.ended = false;
+    this.diverge(describeEvent(event), replayed);
+  }
+
+  /** endedDifferently: the replay followed every call but ended otherwise (another status). */
+  endedDifferently(recorded: string, replayed: string): void {
+    this.ended = false;
+    this.diverge(recorded, replayed);
+  }
+
+  private passive(): void {
+    for (let e = this.events[this.at]; e !== undefined && e.k === 'o'; e = this.events[++this.at]) {
+      if (!this.live) this.host.output(e.f, decode(e.d) as Uint8Array);
+    }
+  }
+
+  private diverge(recorded: string, replayed: string): void {
+    if (this.divergence !== undefined || this.ended) return;
+    this.divergence = { at: this.calls, recorded, replayed };
+    this.ended = true;
+    this.host.diverged(this.divergence);
+  }
+
+  private static readonly LOST: WireReply = { t: 'fault', errno: 'EIO', message: 'the replay left the recording here' };
+
+  clock(): number {
+    if (this.live || this.ended) return Date.now();
+    this.passive();
+    const event = this.events[this.at];
+    if (event?.k !== 't') {
+      this.diverge(describeEvent(event), 'a read of the clock');
+      return Date.now();
+    }
+    this.at++;
+    return event.v;
+  }
+
+  call(mode: 'blocking' | 'async', flags: number, nr: unknown, args: readonly unknown[]): TapedCall {
+    const n = ++this.calls;
+    if (this.ended) return { fed: Player.LOST, answered: () => Player.LOST };
+    if (!this.live && n > this.forkAt) this.goLive();
+    if (this.live) return passThrough;
+    this.passive();
+    const event = this.events[this.at];
+    if (event?.k !== 'c' || event.m !== (mode === 'blocking' ? 'b' : 'a') || text(nr) !== JSON.stringify(event.s) || text(args) !== JSON.stringify(event.a)) {
+      this.diverge(describeEvent(event), describeCall(n, mode, nr, args));
+      return { fed: Player.LOST, answered: () => Player.LOST };
+    }
+    this.at++;
+    this.judge(event, nr, args);
+    const recorded = decode(event.r) as WireReply;
+    if (!this.isLive(nr, args)) return { fed: this.feed(nr, args, recorded), answered: () => recorded };
+    return {
+      answered: (live) => this.check(n, live, recorded),
+      hold: (later) => {
+        const id = queuedId(recorded);
+        if (id === undefined) {
+          this.diverge(`call #${n} answered at once: ${describeReply(recorded)}`, `call #${n} left waiting by the kernel`);
+          return Player.LOST;
+        }
+        this.held.set(id, later);
+        return recorded;
+      },
+    };
+  }
+
+  /** judge asks the candidate policy, if any, about a recorded call and keeps what it would not let through. */
+  private judge(event: CallEvent, nr: unknown, args: readonly unknown[]): void {
+    if (this.host.judge === undefined || typeof nr !== 'number') return;
+    const decision = this.host.judge(nr, args, event.t);
+    if (decision === undefined || decision.effect === 'allow') return;
+    const tool = nr === EXEC_NR && typeof args[0] === 'string' ? { tool: args[0] } : {};
+    this.stops.push({ n: event.n, syscall: nameOf(nr), ...tool, effect: decision.effect, rule: decision.rule, reason: decision.reason });
+  }
+
+  /** isLive: the replaying kernel runs this call too (classes.ts). */
+  private isLive(nr: unknown, args: readonly unknown[]): boolean {
+    const row = typeof nr === 'number' ? ROW_BY_NR[nr] : undefined;
+    if (row === undefined) return false;
+    const kind = REPLAY_CLASS[row.name];
+    if (kind !== 'by-fd') return kind === 'live';
+    const fd = args[0];
+    if (typeof fd !== 'number' || this.fedFds.has(fd)) return false;
+    if (row.name === 'SYS_CLOSE') return this.host.fdKind(fd) !== undefined;
+    const what = this.host.fdKind(fd);
+    return what === 'file' || what === 'sink';
+  }
+
+  /** feed is a fed call's recorded reply, with what it implies: a completion to come, a fetch body's fd, a closed one. */
+  private feed(nr: unknown, args: readonly unknown[], recorded: WireReply): WireReply {
+    const id = queuedId(recorded);
+    if (id !== undefined) this.pending.add(id);
+    this.bodyFrom(recorded);
+    const fd = args[0];
+    if (nr === CLOSE_NR && typeof fd === 'number' && this.fedFds.delete(fd)) this.host.release(fd);
+    return recorded;
+  }
+
+  /** bodyFrom keeps the number of a fetch body's fd that a fed reply hands over, so live opens number as recorded. */
+  private bodyFrom(recorded: WireReply): void {
+    const fd = bodyFd(recorded);
+    if (fd === undefined || this.fedFds.has(fd)) return;
+    this.fedFds.add(fd);
+    this.host.reserve(fd);
+  }
+
+  /** check compares a live call's answer with the recorded one; ring 3 gets the recorded one (with its signals). */
+  private check(n: number, live: WireReply, recorded: WireReply): WireReply {
+    if (sameAnswer(live, recorded)) return recorded;
+    this.diverge(`call #${n} answered ${describeReply(recorded)}`, `call #${n} answered ${describeReply(live)} by the replaying kernel`);
+    return live;
+  }
+
+  entering(_entry: Entry): void {
+    // the recording's entries are what the player runs
+  }
+
+  idle(driver: TapeDriver): boolean {
+    if (this.ended) return false;
+    if (this.live) return this.deliverLeftovers(driver);
+    this.passive();
+    const event = this.events[this.at];
+    if (event === undefined) return false;
+    if (event.k === 'b') {
+      this.at++;
+      void this.completions(event.c).then((batch) => (this.ended ? undefined : driver.batch(batch)));
+      return true;
+    }
+    if (event.k === 'g') {
+      this.at++;
+      driver.signals(event.s);
+      return true;
+    }
+    if (event.k === 'x') {
+      this.ended = true;
+      if (event.signal === undefined) return false;
+      this.host.signal(event.signal);
+      return true;
+    }
+    if (event.k === 'cut') {
+      this.diverge(describeEvent(event), 'the run going on past what was recorded');
+      return true;
+    }
+    this.diverge(describeEvent(event), `the program idle after call #${this.calls}`);
+    return true;
+  }
+
+  /** completions are a recorded batch's replies, live ones checked against them once the kernel has answered. */
+  private async completions(recorded: readonly { id: number; r: Encoded }[]): Promise<Completion[]> {
+    const out: Completion[] = [];
+    for (const { id, r } of recorded) {
+      const reply = decode(r) as WireReply;
+      this.pending.delete(id);
+      const held = this.held.get(id);
+      if (held !== undefined) {
+        this.held.delete(id);
+        const final = await held;
+        const live: WireReply = 'later' in final ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(final);
+        if (!sameAnswer(live, reply)) this.diverge(`the completion of id ${id}: ${describeReply(reply)}`, `${describeReply(live)} from the replaying kernel`);
+      }
+      else this.bodyFrom(reply);
+      out.push({ id, reply, size: 0 });
+    }
+    return out;
+  }
+
+  /** goLive ends the replay at the fork: what was issued before it completes as recorded; everything after is the kernel's. */
+  private goLive(): void {
+    // Output that followed the last call replayed is that call's (or a child's at that time): written before going live.
+    this.passive();
+    this.live = true;
+    for (const event of this.events.slice(this.at)) {
+      if (event.k !== 'b') continue;
+      for (const c of event.c) if (this.pending.has(c.id) || this.held.has(c.id)) this.leftovers.push(c);
+    }
+    this.host.forked();
+  }
+
+  private deliverLeftovers(driver: TapeDriver): boolean {
+    if (this.leftovers.length === 0) return false;
+    const batch = this.leftovers;
+    this.leftovers = [];
+    void this.completions(batch).then((b) => driver.batch(b));
+    return true;
+  }
+}
+
+function queuedId(reply: WireReply): number | undefined {
+  return reply.t === 'queued' ? reply.id : undefined;
+}

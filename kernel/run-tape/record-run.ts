@@ -1,0 +1,77 @@
+/**
+ * recordRun: what `agentctl run --record DIR` adds to a run. The root process
+ * gets a RecordingTape; output that reaches the operator's stdout and stderr
+ * (the root's and its children's: they share those fds) is kept too, so a
+ * replay writes it back byte for byte; the end is written when the run ends.
+ */
+import { createHash } from 'node:crypto';
+import type { SpawnOptions } from '../kernel-options.ts';
+import type { ExitRecord } from '../process.ts';
+import type { Program } from '../program.ts';
+import { RecordingTape } from './boundary-tape.ts';
+import { encode } from './codec.ts';
+import { TAPE_FORMAT, TAPE_VERSION, type EndEvent, type TapeHeader } from './events.ts';
+import { TapeWriter } from './tape-file.ts';
+
+/** programHash names what was built from a program (its bundle's SHA-256). */
+export function programHash(program: Program): string {
+  return program.contentHash ?? createHash('sha256').update(program.source).digest('hex');
+}
+
+/** endOf is a process's end as the tape keeps it. */
+export function endOf(record: ExitRecord): EndEvent {
+  const reason = record.reason;
+  if (reason.kind === 'exit') return { k: 'x', status: record.status, reason: 'exit' };
+  if (reason.kind === 'error') return { k: 'x', status: record.status, reason: `uncaught error: ${reason.error.split('\n')[0]}` };
+  return { k: 'x', status: record.status, reason: `${reason.signal} (${reason.why})`, signal: reason.signal };
+}
+
+export interface RunRecording {
+  /** The spawn options that record the root process. */
+  readonly spawn: Pick<SpawnOptions, 'tape'>;
+  /** sink wraps an output function so what it writes is kept. */
+  sink(fd: 1 | 2, out: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void;
+  /** close writes the end and closes the tape. */
+  close(record: ExitRecord): void;
+  /** abandon removes the tape of a run that never started. */
+  abandon(): void;
+}
+
+export interface RecordingFacts {
+  readonly path: string;
+  readonly argv: readonly string[];
+  readonly agentId?: string;
+  readonly manifest: TapeHeader['manifest'];
+  readonly policyVersion: string;
+  readonly policySource: string;
+}
+
+/** recordRun opens DIR for one run of `program` (EEXIST if it holds a tape already). */
+export function recordRun(dir: string, program: Program, facts: RecordingFacts): RunRecording {
+  const writer = new TapeWriter(dir, facts.policySource);
+  return {
+    spawn: {
+      tape: (proc) => {
+        const header: TapeHeader = {
+          format: TAPE_FORMAT,
+          version: TAPE_VERSION,
+          program: { path: facts.path, hash: programHash(program) },
+          argv: [...facts.argv],
+          env: { ...proc.env },
+          ...(facts.agentId !== undefined ? { agentId: facts.agentId } : {}),
+          manifest: facts.manifest,
+          policyVersion: facts.policyVersion,
+          started: Date.now(),
+        };
+        writer.start(header);
+        return new RecordingTape(writer);
+      },
+    },
+    sink: (fd, out) => (chunk) => {
+      writer.push({ k: 'o', f: fd, d: encode(chunk) });
+      out(chunk);
+    },
+    close: (record) => writer.close(endOf(record)),
+    abandon: () => writer.discard(),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * replayRun runs a recorded program again against its tape (DIR): a fresh
+ * embedded kernel (memfs, as `agentctl run`), the policy that was in force,
+ * the recorded argv, environment and identity, and a Player at the root
+ * process's boundary. Output comes from the tape until the fork (so it is the
+ * original's, byte for byte, as long as the replay follows), from the
+ * program after it. With a candidate policy every call before the fork is
+ * also put to it (counting its limits, at the recorded times), and the calls
+ * it would not have let through are listed; after the fork it is the policy
+ * in force.
+ */
+import { judge } from '../../syscalls/dispatch.ts';
+import { fixedApprover } from '../approvals.ts';
+import { MemoryDecisionLog } from '../decision-log.ts';
+import { Kernel } from '../kernel.ts';
+import type { SpawnOptions } from '../kernel-options.ts';
+import { PolicyAuthorizer } from '../policy/authorizer.ts';
+import { PolicyEngine } from '../policy/engine.ts';
+import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
+import type { ExitRecord } from '../process.ts';
+import type { Program } from '../program.ts';
+import type { ToolRegistry } from '../tools/registry.ts';
+import { parseSignal, type SignalName } from '../../signals/signal-table.ts';
+import { POLICY_FILE } from './events.ts';
+import { Player, type Divergence, type PolicyStop } from './player.ts';
+import { endOf, programHash } from './record-run.ts';
+import type { Tape } from './tape-file.ts';
+import { join } from 'node:path';
+
+export interface ReplayRunOptions {
+  readonly tape: Tape;
+  /** The program to run (built from the recorded path, or another the caller chose). */
+  readonly program: Program;
+  /** A candidate policy: judges every call before the fork, and is in force after it. */
+  readonly policy?: LoadedPolicy;
+  /** Go live after this call (1-based); never if absent. */
+  readonly forkAt?: number;
+  /** Tools for a run gone live (the kernel's defaults if absent). */
+  readonly tools?: ToolRegistry;
+  readonly stdout: (chunk: Uint8Array) => void;
+  readonly stderr: (chunk: Uint8Array) => void;
+  /** started hands the caller a way to signal the replayed process (an operator's Ctrl-C, once it runs live). */
+  readonly started?: (send: (signal: SignalName) => void) => void;
+}
+
+export interface ReplayRunResult {
+  /** Calls the recording holds, and calls the replay made. */
+  readonly recordedCalls: number;
+  readonly calls: number;
+  /** The program built differs from the one recorded. */
+  readonly programChanged: boolean;
+  readonly divergence?: Divergence;
+  /** Calls the candidate would not have let through, in order (the first is where the run would have stopped). */
+  readonly stops: readonly PolicyStop[];
+  readonly forkedAt?: number;
+  readonly recordedEnd: { readonly status: number; readonly reason: string };
+  readonly end: { readonly status: number; readonly reason: string };
+  /** The replayed program's uncaught error, as agentctl run prints it. */
+  readonly error?: string;
+}
+
+/** replayRun replays `options.tape`; it resolves when the replayed process has ended. */
+export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunResult> {
+  const { tape, program } = options;
+  const header = tape.header;
+  const recorded = parsePolicy(tape.policySource, join(tape.dir, POLICY_FILE));
+  const forkAt = options.forkAt ?? Number.POSITIVE_INFINITY;
+  let live = false;
+  const kernel = new Kernel({ policy: recorded, recorder: new MemoryDecisionLog(), approver: fixedApprover(false), ...(options.tools ? { tools: options.tools } : {}) });
+  let judgeTime = 0;
+  const candidate = options.policy === undefined ? undefined : new PolicyAuthorizer(new PolicyEngine(options.policy, () => judgeTime));
+  let player: Player | undefined;
+  let pid = 0;
+  const end = (signal: string, why: string) => {
+    const proc = kernel.find(pid);
+    const name = parseSignal(signal);
+    if (proc !== undefined && proc.exit === undefined && name !== undefined) kernel.die(proc, name, why);
+  };
+  const spawn: SpawnOptions = {
+    argv: header.argv,
+    env: header.env,
+    ...(header.agentId !== undefined ? { agentId: header.agentId } : {}),
+    manifest: header.manifest as SpawnOptions['manifest'],
+    // Before the fork the output is the tape's (Player writes it); after it, the program's own.
+    stdout: (chunk) => (live ? options.stdout(chunk) : undefined),
+    stderr: (chunk) => (live ? options.stderr(chunk) : undefined),
+    tape: (proc) => {
+      player = new Player(tape.events, forkAt, {
+        fdKind: (fd) => proc.fds.kindOf(fd),
+        reserve: (fd) => proc.fds.reserve(fd),
+        release: (fd) => void proc.fds.close(fd),
+        output: (fd, bytes) => (fd === 1 ? options.stdout : options.stderr)(bytes),
+        ...(candidate === undefined
+          ? {}
+          : {
+              judge: (nr, args, at) => {
+                judgeTime = at;
+                const decision = judge(candidate, proc.ctx, nr, args);
+                return decision instanceof Promise ? undefined : decision;
+              },
+            }),
+        diverged: (d) => setImmediate(() => end('SIGKILL', `the replay left the recording at call #${d.at}`)),
+        forked: () => {
+          live = true;
+          if (options.policy !== undefined) kernel.replacePolicy(options.policy);
+        },
+        signal: (name) => setImmediate(() => end(name, 'as in the recorded run')),
+      });
+      return player;
+    },
+  };
+  let record: ExitRecord;
+  try {
+    pid = kernel.spawn(program, spawn).pid;
+    options.started?.((signal) => {
+      try {
+        kernel.kill(pid, signal, 'operator');
+      } catch {
+        // already ended
+      }
+    });
+    record = await kernel.wait(pid);
+  } finally {
+    await kernel.shutdown();
+  }
+  const p = player!;
+  const ended = endOf(record);
+  const recordedEnd = tape.events.at(-1)!;
+  const recEnd = recordedEnd.k === 'x' ? { status: recordedEnd.status, reason: recordedEnd.reason } : { status: -1, reason: 'unknown' };
+  p.endedAs(`the end of the run (status ${ended.status}, ${ended.reason})`);
+  if (p.divergence === undefined && !p.wentLive && ended.status !== recEnd.status) {
+    p.endedDifferently(`the end of the run (status ${recEnd.status}, ${recEnd.reason})`, `the end of the run (status ${ended.status}, ${ended.reason})`);
+  }
+  return {
+    recordedCalls: tape.events.filter((e) => e.k === 'c').length,
+    calls: p.made,
+    programChanged: programHash(program) !== header.program.hash,
+    ...(p.divergence !== undefined ? { divergence: p.divergence } : {}),
+    stops: p.stops,
+    ...(p.wentLive ? { forkedAt: forkAt } : {}),
+    recordedEnd: recEnd,
+    end: { status: ended.status, reason: ended.reason },
+    ...(record.reason.kind === 'error' ? { error: record.reason.error } : {}),
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * Replayable runs end to end: `agentctl run --record DIR` as a real child
+ * process, a program that uses time, randomness, timers, fetch (a loopback
+ * server whose answers change every request), a streamed body, a tool, the
+ * VFS, a child process and a signal; then `agentctl replay-run DIR` feeding
+ * it the recorded results. Its output must be the original's byte for byte;
+ * an edited program is caught at its first different call; a candidate
+ * policy says where it would have stopped the run; --fork-at goes live.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
+const dir = mkdtempSync(join(tmpdir(), 'replay-run-'));
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** agentctl runs `agentctl ...args`; `onStdout` sees stdout as it comes (to signal the run at a point). */
+function agentctl(args: readonly string[], onStdout?: (text: string, pid: number) => void): Promise<Outcome> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    onStdout?.(stdout, child.pid!);
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+let server: Server;
+let url: string;
+let served = 0;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    served++;
+    if (req.url === '/big') {
+      // Streamed in parts (not all there with the headers): the body reaches the agent through an fd, a read at a time.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let part = 0;
+      const next = () => {
+        if (part === 3) return void res.end();
+        res.write(`${part++}`.repeat(40_000));
+        setTimeout(next, 15);
+      };
+      next();
+      return;
+    }
+    res.setHeader('content-type', 'text/plain');
+    res.end(`answer ${served} to ${req.url}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  writeFileSync(join(dir, 'tools.yaml'), 'tools:\n  builtin:\n    http.fetch: { allow_addresses: ["127.0.0.1"] }\n    time.now: {}\n');
+  writeFileSync(join(dir, 'manifest.yaml'), 'id: replayed\ncapabilities: ["tool:http.fetch", "tool:time.now"]\n');
+  writeFileSync(join(dir, 'policy.yaml'), POLICY(''));
+  writeFileSync(join(dir, 'agent.ts'), AGENT);
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const POLICY = (extra: string) => `version: 1
+rules:
+  - { id: own-tree, effect: allow, syscalls: ["*"], paths: ["/agent/\${agent}/**"] }
+  - { id: self, effect: allow, syscalls: [SYS_GETPID, SYS_TIMER, SYS_CANCEL, SYS_RANDOM, SYS_WRITE, SYS_READ, SYS_CLOSE, SYS_EXIT, SYS_SIGACTION, SYS_WAIT] }
+${extra}  - { id: tools, effect: allow, tools: [http.fetch, time.now] }
+`;
+
+const AGENT = `
+const url = process.argv[2];
+const term = new Promise((resolve) => sys.signal.on('SIGTERM', () => { console.log('SIGTERM at', typeof Date.now()); resolve(0); }));
+console.log('uuid', crypto.randomUUID(), 'random', Math.random());
+console.log('now', Date.now(), new Date().toISOString(), performance.now() >= 0);
+const order: number[] = [];
+await Promise.all([5, 1, 3].map((ms) => new Promise((r) => setTimeout(() => { order.push(ms); r(0); }, ms))));
+console.log('timers', order.join(','));
+const [a, b] = await Promise.all([fetch(url + '/a').then((r) => r.text()), fetch(url + '/b').then((r) => r.text())]);
+console.log('fetched', a, '|', b);
+const big = await (await fetch(url + '/big')).text();
+console.log('big', big.length, big.slice(0, 3), big.slice(-3));
+console.log('tool', JSON.stringify(sys.exec('time.now', {}).output));
+sys.writeFile('note.txt', 'kept ' + a);
+console.log('file', sys.readFile('note.txt'));
+sys.writeFile('child.js', 'console.log("child", Math.random() < 1, Date.now() > 0);');
+console.log('child ended', sys.wait(sys.spawn('child.js')).status);
+console.log('waiting for SIGTERM');
+await term;
+console.log('bye', Date.now());
+`;
+
+const RECORD = ['--manifest', 'manifest.yaml', '--policy', 'policy.yaml', '--tools', 'tools.yaml'];
+
+/** record runs the agent with --record into `name`, sending SIGTERM once it says it waits for one. */
+async function record(name: string): Promise<Outcome> {
+  let sent = false;
+  return agentctl(['run', '--record', name, ...RECORD, 'agent.ts', '--', url], (text, pid) => {
+    if (!sent && text.includes('waiting for SIGTERM')) {
+      sent = true;
+      process.kill(pid, 'SIGTERM');
+    }
+  });
+}
+
+describe('agentctl run --record and agentctl replay-run', () => {
+  let original: Outcome;
+  beforeAll(async () => {
+    original = await record('run1');
+  }, 60_000);
+
+  it('records a run that uses time, randomness, timers, fetch, a streamed body, a tool, the VFS, a child and a signal', () => {
+    expect(original.stderr).toBe('');
+    expect(original.code).toBe(0);
+    expect(original.stdout).toMatch(/^uuid [0-9a-f-]{36} random 0\.\d+\nnow \d+ \d{4}-.*Z true\ntimers 1,3,5\nfetched answer \d+ to \/a \| answer \d+ to \/b\nbig 120000 000 222\ntool .+\nfile kept answer \d+ to \/a\nchild true true\nchild ended 0\nwaiting for SIGTERM\nSIGTERM at number\nbye \d+\n$/);
+    const lines = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8').trim().split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agent-kernel-run', version: 1, program: { path: 'agent.ts' }, argv: [url], manifest: { capabilities: ['tool:http.fetch', 'tool:time.now'] } });
+    const kinds = new Set(lines.slice(1).map((l) => (JSON.parse(l) as { k: string }).k));
+    for (const k of ['c', 'b', 'g', 't', 'o', 'x']) expect(kinds).toContain(k);
+    expect(JSON.parse(lines.at(-1)!)).toEqual({ k: 'x', status: 0, reason: 'exit' });
+  });
+
+  it('replays byte for byte without touching the network', async () => {
+    const before = served;
+    const replayed = await agentctl(['replay-run', 'run1']);
+    expect(replayed.stdout).toBe(original.stdout);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stderr).toMatch(/^replay-run: followed all \d+ calls; ended with status 0 \(exit\), as recorded\n$/);
+    expect(served).toBe(before);
+    const json = await agentctl(['replay-run', 'run1', '--json']);
+    const verdict = JSON.parse(json.stdout.trim().split('\n').at(-1)!) as { calls: number; recordedCalls: number; divergence?: unknown; programChanged: boolean };
+    expect(verdict.calls).toBe(verdict.recordedCalls);
+    expect(verdict.divergence).toBeUndefined();
+    expect(verdict.programChanged).toBe(false);
+  }, 60_000);
+
+  it('catches an edited program at its first different call, with both sides', async () => {
+    writeFileSync(join(dir, 'edited.ts'), AGENT.replace("url + '/big'", "url + '/bigger'"));
+    const replayed = await agentctl(['replay-run', 'run1', '--program', 'edited.ts']);
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toContain('replay-run: the program differs from the one recorded');
+    expect(replayed.stderr).toMatch(/diverged at call #(\d+) of \d+\n {2}recorded: call #\1 SYS_EXEC\(\["http\.fetch",\{"url":"http:\/\/127\.0\.0\.1:\d+\/big".*\n {2}replayed: call #\1 SYS_EXEC\(\["http\.fetch",\{"url":"http:\/\/127\.0\.0\.1:\d+\/bigger"/);
+    // Everything before the divergence was replayed: the output up to the fetch is the original's.
+    expect(original.stdout.startsWith(replayed.stdout)).toBe(true);
+    expect(replayed.stdout).toContain('fetched');
+    expect(replayed.stdout).not.toContain('big ');
+  }, 60_000);
+
+  it('catches a program that reads the clock or draws randomness where the original did not', async () => {
+    writeFileSync(join(dir, 'clock.ts'), AGENT.replace("console.log('timers'", "Date.now(); console.log('timers'"));
+    const replayed = await agentctl(['replay-run', 'run1', '--program', 'clock.ts']);
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toMatch(/diverged at call #\d+ of \d+\n {2}recorded: call #\d+ SYS_WRITE\(\[1,"timers 1,3,5\\n"\]\)\n {2}replayed: a read of the clock/);
+  }, 60_000);
+
+  it('puts every recorded call to a candidate policy and lists where it would have stopped the run', async () => {
+    writeFileSync(join(dir, 'candidate.yaml'), POLICY('  - { id: no-big, effect: deny, tools: [http.fetch], args: [{ arg: url, glob: "**/big" }] }\n  - { id: ask-time, effect: require_approval, tools: [time.now] }\n'));
+    const replayed = await agentctl(['replay-run', 'run1', '--policy', 'candidate.yaml']);
+    expect(replayed.stdout).toBe(original.stdout);
+    expect(replayed.code).toBe(3);
+    expect(replayed.stderr).toMatch(/the candidate policy would have stopped the run at call #(\d+), SYS_EXEC http\.fetch: deny by no-big \(.*\)\n {2}then call #\d+, SYS_EXEC time\.now: require_approval by ask-time\n$/);
+  }, 60_000);
+
+  it('--fork-at follows the recording up to a call, then goes live (the server answers anew)', async () => {
+    const tape = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { k: string; n?: number; a?: unknown[] });
+    // Fork right after the write that prints the two answers: the big fetch and the tool run live.
+    const printed = tape.find((e) => e.k === 'c' && JSON.stringify(e.a).includes('fetched answer'))!;
+    const before = served;
+    let sent = false;
+    const forked = await agentctl(['replay-run', 'run1', '--fork-at', String(printed.n), '--tools', 'tools.yaml'], (text, pid) => {
+      if (!sent && text.includes('waiting for SIGTERM')) {
+        sent = true;
+        process.kill(pid, 'SIGTERM');
+      }
+    });
+    expect(forked.stderr).toMatch(/followed the recording to call #\d+, then ran live; ended with status 0/);
+    expect(forked.code).toBe(0);
+    expect(served).toBe(before + 1);
+    const lines = (s: string) => s.split('\n');
+    // The prefix is the original's; the live part prints another clock and its own SIGTERM.
+    expect(lines(forked.stdout).slice(0, 4)).toEqual(lines(original.stdout).slice(0, 4));
+    expect(forked.stdout).toContain('big 120000 000 222');
+    expect(forked.stdout).toContain('file kept');
+  }, 60_000);
+
+  it('refuses bad input in one line, status 2', async () => {
+    const bad = async (args: string[], message: RegExp) => {
+      const out = await agentctl(args);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toMatch(message);
+      expect(out.stderr.trim().split('\n')).toHaveLength(1);
+    };
+    await bad(['replay-run', 'nowhere'], /^agentctl: nowhere: not a recorded run/);
+    await bad(['run', '--record', 'run1', 'agent.ts'], /^agentctl: run1 already holds a recorded run/);
+    const text = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8');
+    const cut = join(dir, 'cut');
+    mkdirSync(cut);
+    copyFileSync(join(dir, 'run1', 'policy.yaml'), join(cut, 'policy.yaml'));
+    writeFileSync(join(cut, 'tape.jsonl'), text.slice(0, Math.floor(text.length / 2)));
+    await bad(['replay-run', 'cut'], /^agentctl: .*cut\/tape\.jsonl:\d+: (not a JSON value|the tape does not end)/);
+    const lines = text.trim().split('\n');
+    writeFileSync(join(cut, 'tape.jsonl'), [...lines.slice(0, 5), ...lines.slice(6)].join('\n'));
+    await bad(['replay-run', 'cut'], /tape\.jsonl:\d+: (n: call \d+ where call \d+ was due|k: )/);
+    writeFileSync(join(cut, 'tape.jsonl'), '{"format":"something else"}\n');
+    await bad(['replay-run', 'cut'], /tape\.jsonl:1: format: not an agent-kernel run tape/);
+    await bad(['replay-run', 'run1', '--fork-at', 'x'], /--fork-at must be a call number/);
+    await bad(['replay-run', 'run1', '--policy', 'missing.yaml'], /^agentctl: .*missing\.yaml/);
+  }, 60_000);
+});
