@@ -17,6 +17,7 @@ import { execBench } from './exec.ts';
 import { memoryBench } from './memory.ts';
 import { packageBench } from './package.ts';
 import { redisBench } from './redis.ts';
+import { recordRunBench } from './record-run.ts';
 import { replayBench } from './replay.ts';
 import { policyAnalysisBench } from './policy-analysis.ts';
 import { policyBench } from './policy.ts';
@@ -28,7 +29,7 @@ import { telemetryBench } from './telemetry.ts';
 import { userspaceBench } from './userspace.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench, approvalsBench, replayBench, policyAnalysisBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench, approvalsBench, replayBench, recordRunBench, policyAnalysisBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 

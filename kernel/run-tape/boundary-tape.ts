@@ -8,8 +8,7 @@
 import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Completion } from '../async-calls.ts';
 import type { WireReply } from '../wire-reply.ts';
-import { encode } from './codec.ts';
-import type { CallEvent } from './events.ts';
+import { encode, text } from './codec.ts';
 import type { TapeWriter } from './tape-file.ts';
 
 /** One call as the tape sees it. */
@@ -44,6 +43,11 @@ export interface BoundaryTape {
 
 const PASS: TapedCall = { answered: (reply) => reply };
 
+/** replyText is a wire reply's canonical text; a value reply without signals, written directly. */
+function replyText(reply: WireReply): string {
+  return reply.t === 'value' && reply.sig === undefined ? `{"t":"value","v":${text(reply.v)}}` : text(reply);
+}
+
 /** RecordingTape keeps every crossing of one process's boundary on a TapeWriter. */
 export class RecordingTape implements BoundaryTape {
   readonly firstCallId = 1;
@@ -61,13 +65,12 @@ export class RecordingTape implements BoundaryTape {
   }
 
   call(mode: 'blocking' | 'async', flags: number, nr: unknown, args: readonly unknown[]): TapedCall {
-    const event: CallEvent = { k: 'c', n: ++this.calls, m: mode === 'blocking' ? 'b' : 'a', ...(mode === 'async' ? { f: flags } : {}), s: encode(nr), a: args.map(encode), r: undefined as never, t: Date.now() };
-    this.writer.push(event);
-    const writer = this.writer;
+    // The line is a CallEvent's JSON, written in parts: what was asked now, the reply when it comes.
+    const head = `{"k":"c","n":${++this.calls},"m":"${mode === 'blocking' ? 'b' : 'a'}"${mode === 'async' ? `,"f":${flags}` : ''},"s":${text(nr)},"a":${text(args)},"r":`;
+    const slot = this.writer.hold(head);
     return {
       answered(reply: WireReply): WireReply {
-        event.r = encode(reply);
-        writer.filled();
+        slot.fill(`${head}${replyText(reply)},"t":${Date.now()}}`);
         return reply;
       },
     };

@@ -12,9 +12,10 @@
 
 export type Encoded = null | boolean | number | string | Encoded[] | { [key: string]: Encoded };
 
-/** put sets an own property, `__proto__` included (an agent may name a key so). */
+/** put sets an own property, `__proto__` included (an agent may name a key so; assignment would set the prototype). */
 function put<T>(target: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 function encodeNumber(n: number): Encoded {
@@ -63,7 +64,38 @@ function decodeObject(value: { [key: string]: Encoded }): Record<string, unknown
   return out;
 }
 
-/** text is a value's canonical text (encode, then JSON). */
+/**
+ * text is a value's canonical text, JSON.stringify(encode(value)), written
+ * directly (the recorder writes one for every syscall's arguments and reply,
+ * and a replay one for every call it checks).
+ */
 export function text(value: unknown): string {
-  return JSON.stringify(encode(value));
+  if (value === null || value === undefined) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0) ? String(value) : JSON.stringify(encodeNumber(value));
+    case 'object':
+      break;
+    default:
+      return 'null';
+  }
+  if (value instanceof Uint8Array) return `{"$b":"${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"}`;
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += i === 0 ? text(value[i]) : `,${text(value[i])}`;
+    return `${out}]`;
+  }
+  let out = '';
+  let escaped = false;
+  for (const key of Object.keys(value)) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    if (key.startsWith('$')) escaped = true;
+    out += `${out === '' ? '' : ','}${JSON.stringify(key)}:${text(v)}`;
+  }
+  return escaped ? `{"$o":{${out}}}` : `{${out}}`;
 }

@@ -7,7 +7,7 @@
  *   c  a syscall: its number n (1, 2, … in issue order), blocking (m 'b') or
  *      asynchronous (m 'a', with its flags f), the syscall number s, its
  *      arguments a and the reply ring 3 got r (a wire reply: value, fault,
- *      queued, busy), at kernel time t (ms)
+ *      queued, busy), at kernel time t (ms, when the reply came)
  *   b  a batch of completions entering the isolate: [{ id, r }]
  *   g  signals delivered to an idle isolate
  *   t  a read of the clock (ms)
@@ -37,7 +37,8 @@ export interface TapeHeader {
   readonly started: number;
 }
 
-export type CallEvent = { readonly k: 'c'; readonly n: number; readonly m: 'b' | 'a'; readonly f?: number; readonly s: Encoded; readonly a: Encoded[]; r: Encoded; readonly t: number };
+/** t is when the reply came (ms). */
+export type CallEvent = { readonly k: 'c'; readonly n: number; readonly m: 'b' | 'a'; readonly f?: number; readonly s: Encoded; readonly a: Encoded[]; readonly r: Encoded; readonly t: number };
 export type BatchEvent = { readonly k: 'b'; readonly c: readonly { readonly id: number; readonly r: Encoded }[] };
 export type SignalsEvent = { readonly k: 'g'; readonly s: readonly string[] };
 export type ClockEvent = { readonly k: 't'; readonly v: number };

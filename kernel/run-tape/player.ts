@@ -213,7 +213,7 @@ export class Player implements BoundaryTape {
     this.at++;
     this.judge(event, nr, args);
     const recorded = decode(event.r) as WireReply;
-    if (!this.isLive(nr, args)) return { fed: this.feed(nr, args, recorded), answered: () => recorded };
+    if (!this.isLive(nr, args) || refused(recorded)) return { fed: this.feed(nr, args, recorded), answered: () => recorded };
     return {
       answered: (live) => this.check(n, live, recorded),
       hold: (later) => {
@@ -347,6 +347,13 @@ export class Player implements BoundaryTape {
     void this.completions(batch).then((b) => driver.batch(b));
     return true;
   }
+}
+
+/** Refusals: the recorded kernel did nothing for such a call (a limit, a capability or the policy said no), so a replay feeds it. */
+const REFUSALS: ReadonlySet<string> = new Set(['EAGAIN', 'EACCES', 'EPERM']);
+
+function refused(reply: WireReply): boolean {
+  return reply.t === 'busy' || (reply.t === 'fault' && REFUSALS.has(reply.errno));
 }
 
 function queuedId(reply: WireReply): number | undefined {

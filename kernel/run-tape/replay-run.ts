@@ -10,7 +10,6 @@
  * in force.
  */
 import { judge } from '../../syscalls/dispatch.ts';
-import { fixedApprover } from '../approvals.ts';
 import { MemoryDecisionLog } from '../decision-log.ts';
 import { Kernel } from '../kernel.ts';
 import type { SpawnOptions } from '../kernel-options.ts';
@@ -66,7 +65,15 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   const recorded = parsePolicy(tape.policySource, join(tape.dir, POLICY_FILE));
   const forkAt = options.forkAt ?? Number.POSITIVE_INFINITY;
   let live = false;
-  const kernel = new Kernel({ policy: recorded, recorder: new MemoryDecisionLog(), approver: fixedApprover(false), ...(options.tools ? { tools: options.tools } : {}) });
+  // Before the fork a live call the recording shows done was approved then, if it was asked: approved again. After it, questions are denied.
+  // No syscall rate or kernel-time share: they depend on how fast the replay runs (a refusal the recording shows is fed, not re-earned).
+  const kernel = new Kernel({
+    policy: recorded,
+    recorder: new MemoryDecisionLog(),
+    approver: (approval) => ({ approved: !live, approver: live ? 'replay-run' : 'the recording', reason: live ? 'a replay gone live answers no questions' : 'done in the recorded run' }),
+    limits: { syscallsPerSecond: Number.MAX_SAFE_INTEGER, kernelMsPerSecond: Number.MAX_SAFE_INTEGER },
+    ...(options.tools ? { tools: options.tools } : {}),
+  });
   let judgeTime = 0;
   const candidate = options.policy === undefined ? undefined : new PolicyAuthorizer(new PolicyEngine(options.policy, () => judgeTime));
   let player: Player | undefined;

@@ -11,19 +11,33 @@ import { POLICY_FILE, TAPE_FILE, TAPE_FORMAT, TAPE_VERSION, type TapeEvent, type
 
 /** The most bytes a tape keeps by default (the run goes on past it, unrecorded: replay stops at the cut). */
 export const TAPE_LIMIT_BYTES = 256 * 1024 * 1024;
-/** Buffered text past this is written at once rather than on the next turn. */
-const FLUSH_AT = 1 << 20;
+/** Queued text past this is written at once; below it, on a timer (a write a syscall would cost more than the rest of recording it). */
+const FLUSH_AT = 1 << 18;
+const FLUSH_MS = 20;
+
+/** A line still to be written: a call whose reply has not come (it holds back the lines after it). */
+export interface TapeSlot {
+  /** fill gives the call's line (JSON of a CallEvent, without the newline). */
+  fill(line: string): void;
+}
+
+type Queued = string | { line: string | undefined; readonly head: string };
+
+/** The reply kept for a call the run ended during. */
+const INTERRUPTED = JSON.stringify({ t: 'fault', errno: 'EINTR', message: 'the run ended during the call' });
 
 export class TapeWriter {
   readonly dir: string;
   private readonly fd: number;
   private readonly limit: number;
-  /** Events not yet written; a call whose reply is still to come (r undefined) holds back those after it. */
-  private queue: TapeEvent[] = [];
+  /** Lines not yet written, each a JSON value; an unfilled slot holds back those after it. */
+  private queue: Queued[] = [];
   private bytes = 0;
   private cut = false;
   private closed = false;
   private scheduled = false;
+  /** Characters queued since the last flush. */
+  private queued = 0;
 
   /** TapeWriter makes DIR (new, or without a tape) with the policy's text; start() writes the header. EEXIST if DIR holds a tape. */
   constructor(dir: string, policySource: string, limitBytes: number = TAPE_LIMIT_BYTES) {
@@ -44,48 +58,63 @@ export class TapeWriter {
     this.write(`${JSON.stringify(header)}\n`);
   }
 
-  /** push appends an event; a call event may have its reply filled in later (until then, it and what follows wait). */
+  /** push appends an event. */
   push(event: TapeEvent): void {
     if (this.cut || this.closed) return;
-    this.queue.push(event);
-    this.schedule();
+    const line = JSON.stringify(event);
+    this.queue.push(line);
+    this.added(line.length);
   }
 
-  /** filled tells the writer a held call's reply is in. */
-  filled(): void {
-    this.schedule();
+  /** hold keeps a place for a call whose line (`head`, then its reply) comes when its reply does; if the run ends first, as interrupted. */
+  hold(head: string): TapeSlot {
+    const slot = { line: undefined as string | undefined, head };
+    if (!this.cut && !this.closed) this.queue.push(slot);
+    return {
+      fill: (line) => {
+        slot.line = line;
+        this.added(line.length);
+      },
+    };
   }
 
-  private schedule(): void {
+  /** added counts queued text: written at once past FLUSH_AT, else FLUSH_MS later. */
+  private added(chars: number): void {
+    this.queued += chars;
+    if (this.queued >= FLUSH_AT) {
+      this.flush();
+      return;
+    }
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.scheduled = false;
       this.flush();
-    });
+    }, FLUSH_MS).unref();
   }
 
-  /** flush writes every event up to the first call still waiting for its reply. */
+  /** flush writes every line up to the first call still waiting for its reply. */
   flush(): void {
     if (this.closed) return;
+    this.queued = 0;
     let text = '';
     let at = 0;
     for (; at < this.queue.length; at++) {
-      const event = this.queue[at]!;
-      if (event.k === 'c' && event.r === undefined) break;
-      const line = `${JSON.stringify(event)}\n`;
-      if (this.bytes + text.length + line.length > this.limit) {
+      const queued = this.queue[at]!;
+      const line = typeof queued === 'string' ? queued : queued.line;
+      if (line === undefined) break;
+      if (this.bytes + text.length + line.length + 1 > this.limit) {
         text += `${JSON.stringify({ k: 'cut', why: `the tape reached its limit of ${this.limit} bytes` })}\n`;
         this.cut = true;
         break;
       }
-      text += line;
+      text += `${line}\n`;
       if (text.length >= FLUSH_AT) {
         this.write(text);
         text = '';
       }
     }
-    this.queue = this.cut ? [] : this.queue.slice(at);
+    this.queue = this.cut ? [] : at === this.queue.length ? [] : this.queue.slice(at);
     if (text !== '') this.write(text);
   }
 
@@ -96,10 +125,10 @@ export class TapeWriter {
     this.bytes += buf.length;
   }
 
-  /** close writes the end (and whatever is queued, a call still waiting included as it is) and closes the file. */
+  /** close writes the end (and whatever is queued: a call still waiting as its fallback) and closes the file. */
   close(end: TapeEvent): void {
     if (this.closed) return;
-    for (const event of this.queue) if (event.k === 'c' && event.r === undefined) event.r = { t: 'fault', errno: 'EINTR', message: 'the process ended during the call' };
+    for (const q of this.queue) if (typeof q !== 'string' && q.line === undefined) q.line = `${q.head}${INTERRUPTED},"t":${Date.now()}}`;
     this.flush();
     this.write(`${JSON.stringify(end)}\n`);
     this.closed = true;

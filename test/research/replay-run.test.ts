@@ -119,6 +119,14 @@ async function record(name: string): Promise<Outcome> {
   });
 }
 
+/** bad runs agentctl with `args` and expects a one-line refusal matching `message`, status 2. */
+async function bad(args: string[], message: RegExp): Promise<void> {
+  const out = await agentctl(args);
+  expect(out.code).toBe(2);
+  expect(out.stderr).toMatch(message);
+  expect(out.stderr.trim().split('\n')).toHaveLength(1);
+}
+
 describe('agentctl run --record and agentctl replay-run', () => {
   let original: Outcome;
   beforeAll(async () => {
@@ -192,20 +200,13 @@ describe('agentctl run --record and agentctl replay-run', () => {
     expect(forked.stderr).toMatch(/followed the recording to call #\d+, then ran live; ended with status 0/);
     expect(forked.code).toBe(0);
     expect(served).toBe(before + 1);
-    const lines = (s: string) => s.split('\n');
     // The prefix is the original's; the live part prints another clock and its own SIGTERM.
-    expect(lines(forked.stdout).slice(0, 4)).toEqual(lines(original.stdout).slice(0, 4));
+    expect(forked.stdout.split('\n').slice(0, 4)).toEqual(original.stdout.split('\n').slice(0, 4));
     expect(forked.stdout).toContain('big 120000 000 222');
     expect(forked.stdout).toContain('file kept');
   }, 60_000);
 
   it('refuses bad input in one line, status 2', async () => {
-    const bad = async (args: string[], message: RegExp) => {
-      const out = await agentctl(args);
-      expect(out.code).toBe(2);
-      expect(out.stderr).toMatch(message);
-      expect(out.stderr.trim().split('\n')).toHaveLength(1);
-    };
     await bad(['replay-run', 'nowhere'], /^agentctl: nowhere: not a recorded run/);
     await bad(['run', '--record', 'run1', 'agent.ts'], /^agentctl: run1 already holds a recorded run/);
     const text = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8');
