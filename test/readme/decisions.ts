@@ -142,6 +142,24 @@ export const DECISIONS: readonly BlockDecision[] = [
     },
   },
   {
+    block: 'npx agentctl run --record runs/notes examples/notes.ts --policy examples/policies/notes.yaml -- "buy milk"',
+    lines: {
+      'npx agentctl run --record runs/notes examples/notes.ts --policy examples/policies/notes.yaml -- "buy milk"': { leaves: ['runs'] },
+      'npx agentctl replay-run runs/notes': {
+        says: 'the same output, from the recording',
+        check: (step) => {
+          expect(step.stdout).toBe('1 notes in /agent/agent-1/mem/episodic/notes:\n  000.txt (8 bytes): buy milk\n');
+          expect(step.stderr).toMatch(/^replay-run: followed all \d+ calls; ended with status 0 \(exit\), as recorded\n$/);
+        },
+      },
+      'npx agentctl replay-run runs/notes --policy examples/policies/notes-readonly.yaml': {
+        says: 'exit 3: stopped at call #1, SYS_MKDIR',
+        status: { is: 3, why: 'the candidate makes memory read-only: the recorded mkdir is the first call it would not let through' },
+        check: (step) => expect(step.stderr).toContain('the candidate policy would have stopped the run at call #1, SYS_MKDIR: deny'),
+      },
+    },
+  },
+  {
     block: 'npx agentctl policy analyze examples/policies/notes.yaml',
     lines: {
       'npx agentctl policy analyze examples/policies/notes.yaml': {

@@ -222,7 +222,7 @@ export async function runBlock(block: ShellBlock, decision: RunDecision): Promis
     }
   } finally {
     await session.close();
-    for (const file of leftBehind) rmSync(file, { force: true });
+    for (const file of leftBehind) rmSync(file, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });
   }
 }
