@@ -10,6 +10,7 @@ import type { auditShow } from './commands/audit.ts';
 import type { ConnectOptions } from './commands/remote.ts';
 import type { ReplayOptions } from './commands/replay.ts';
 import type { ReplayRunOptions } from './commands/replay-run.ts';
+import type { ExperimentOptions } from './commands/experiment.ts';
 import type { RunOptions } from './commands/run.ts';
 
 // Each command loads its module when it runs: `agentctl ps` does not pay for
@@ -216,6 +217,16 @@ program
   .option('--json', 'the verdict as one JSON object, the last line of stdout')
   .addHelpText('after', '\nExit status: 0 followed to the end, 1 diverged, 3 followed but the candidate policy would have stopped it, 2 bad input; after a fork, the program\'s own.\n\nExample:\n  $ agentctl run --record runs/1 examples/notes.ts -- "buy milk"\n  $ agentctl replay-run runs/1 --policy candidate.yaml\n')
   .action(async (dir: string, options: ReplayRunOptions) => done((await import('./commands/replay-run.ts')).replayRunCommand(dir, options)));
+
+const experiment = program.command('experiment').description('run experiments: programs × policies × repetitions, each run recorded');
+experiment
+  .command('run')
+  .description('run every program of an experiment under every policy, repeatedly, in parallel, each run recorded; write results.jsonl and a self-contained report.html')
+  .argument('<file>', 'the experiment (YAML): name, programs, adversarial, policies, repetitions, parallel, args, manifest, tools, limits')
+  .requiredOption('--out <dir>', 'a new folder for the results, the report and each run\'s recording')
+  .option('--json', 'the summary as one JSON object')
+  .addHelpText('after', '\nExample:\n  $ agentctl experiment run examples/experiments/notes.yaml --out experiments/notes\n')
+  .action(async (file: string, options: ExperimentOptions) => done((await import('./commands/experiment.ts')).experimentRunCommand(file, options)));
 
 const policy = program.command('policy').description('validate, test and explain policies; get and set the policy of agentd');
 connected(policy.command('get').description('print the policy agentd enforces'), 'agentctl policy get').action(async (o: Conn) => done((await daemon()).policyGet(o)));

@@ -64,7 +64,7 @@ function positive(text: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 const stdout = (c: Uint8Array): void => void process.stdout.write(c);
 const stderr = (c: Uint8Array): void => void process.stderr.write(c);
@@ -102,7 +102,7 @@ function granted(file: string, data: Record<string, unknown>): { env: Record<str
   return { env, secrets };
 }
 
-function readManifest(file: string): Partial<AgentManifest> {
+export function readManifest(file: string): Partial<AgentManifest> {
   let data: unknown;
   try {
     data = parseYaml(readInput(file));

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
+import { fieldName, locate, schemaProblem as yamlSchemaProblem, type PathKey } from '../yaml-positions.ts';
 import { ERRNO_TEXT, isErrno } from '../../syscalls/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { compilePolicy, type CompiledPolicy } from './compile.ts';
@@ -33,50 +34,13 @@ export class PolicyError extends Error {
 const validate = new Ajv({ allErrors: false, strict: true }).compile<PolicyDocument>(POLICY_SCHEMA);
 const MAX_POLICY_BYTES = 64 * 1024 * 1024;
 
-type PathKey = string | number;
-
-function fieldName(path: readonly PathKey[]): string {
-  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${key}` : key), '');
-}
-
-function pointerPath(pointer: string): PathKey[] {
-  if (pointer === '') return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
-}
-
-/** locate finds the source offset of `path` (or of the key `key` under it) in the document. */
-function locate(doc: Document, path: readonly PathKey[], key?: string): number {
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = (depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true)) as Node | null | undefined;
-    if (node === null || node === undefined) continue;
-    if (key !== undefined && depth === path.length && isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
-      const keyNode = pair?.key as Node | undefined;
-      if (keyNode?.range) return keyNode.range[0];
-    }
-    if (node.range) return node.range[0];
-  }
-  return 0;
-}
-
+/** schemaProblem is yaml-positions' reading of an Ajv error, with the PDL's own word for an argument pattern. */
 function schemaProblem(error: ErrorObject): { path: PathKey[]; key?: string; problem: string } {
-  const path = pointerPath(error.instancePath);
-  const params = error.params as Record<string, unknown>;
-  if (error.keyword === 'required') return { path: [...path, String(params.missingProperty)], problem: 'is required' };
-  if (error.keyword === 'additionalProperties') {
-    const key = String(params.additionalProperty);
-    return { path: [...path, key], key, problem: 'is not a known field' };
+  const found = yamlSchemaProblem(error);
+  if ((error.keyword === 'minProperties' || error.keyword === 'maxProperties') && found.path.at(-2) === 'args') {
+    return { path: found.path, problem: 'needs arg and exactly one of equals, contains, glob, regex' };
   }
-  if (error.keyword === 'enum') return { path, problem: `must be one of ${(params.allowedValues as unknown[]).join(', ')}` };
-  if (error.keyword === 'const') return { path, problem: `must be ${JSON.stringify(params.allowedValue)}` };
-  if ((error.keyword === 'minProperties' || error.keyword === 'maxProperties') && path.at(-2) === 'args') {
-    return { path, problem: 'needs arg and exactly one of equals, contains, glob, regex' };
-  }
-  return { path, problem: error.message ?? 'is invalid' };
+  return found;
 }
 
 export interface LoadedPolicy {

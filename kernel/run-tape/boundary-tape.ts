@@ -43,6 +43,11 @@ export interface BoundaryTape {
 
 const PASS: TapedCall = { answered: (reply) => reply };
 
+/** ms writes a duration in ms to the µs. */
+function ms(value: number): string {
+  return value.toFixed(3);
+}
+
 /** replyText is a wire reply's canonical text; a value reply without signals, written directly. */
 function replyText(reply: WireReply): string {
   return reply.t === 'value' && reply.sig === undefined ? `{"t":"value","v":${text(reply.v)}}` : text(reply);
@@ -53,6 +58,8 @@ export class RecordingTape implements BoundaryTape {
   readonly firstCallId = 1;
   private readonly writer: TapeWriter;
   private calls = 0;
+  /** When each queued call was issued (performance.now), until its completion is delivered. */
+  private readonly issued = new Map<number, number>();
 
   constructor(writer: TapeWriter) {
     this.writer = writer;
@@ -68,16 +75,28 @@ export class RecordingTape implements BoundaryTape {
     // The line is a CallEvent's JSON, written in parts: what was asked now, the reply when it comes.
     const head = `{"k":"c","n":${++this.calls},"m":"${mode === 'blocking' ? 'b' : 'a'}"${mode === 'async' ? `,"f":${flags}` : ''},"s":${text(nr)},"a":${text(args)},"r":`;
     const slot = this.writer.hold(head);
+    const started = performance.now();
+    const issued = this.issued;
     return {
       answered(reply: WireReply): WireReply {
-        slot.fill(`${head}${replyText(reply)},"t":${Date.now()}}`);
+        const now = performance.now();
+        // A queued call's time is its completion's (the batch that delivers it); any other's, its reply's.
+        if (reply.t === 'queued') issued.set(reply.id, started);
+        slot.fill(`${head}${replyText(reply)},"t":${Date.now()}${reply.t === 'queued' ? '' : `,"d":${ms(now - started)}`}}`);
         return reply;
       },
     };
   }
 
   entering(entry: Entry): void {
-    if ('batch' in entry) this.writer.push({ k: 'b', c: entry.batch.map((c) => ({ id: c.id, r: encode(c.reply) })) });
+    const now = performance.now();
+    const since = (id: number): { d?: number } => {
+      const started = this.issued.get(id);
+      if (started === undefined) return {};
+      this.issued.delete(id);
+      return { d: Number(ms(now - started)) };
+    };
+    if ('batch' in entry) this.writer.push({ k: 'b', c: entry.batch.map((c) => ({ id: c.id, r: encode(c.reply), ...since(c.id) })) });
     else this.writer.push({ k: 'g', s: [...entry.signals] });
   }
 

@@ -7,8 +7,8 @@
  *   c  a syscall: its number n (1, 2, … in issue order), blocking (m 'b') or
  *      asynchronous (m 'a', with its flags f), the syscall number s, its
  *      arguments a and the reply ring 3 got r (a wire reply: value, fault,
- *      queued, busy), at kernel time t (ms, when the reply came)
- *   b  a batch of completions entering the isolate: [{ id, r }]
+ *      queued, busy), at kernel time t (ms, when the reply came), having taken d ms
+ *   b  a batch of completions entering the isolate: [{ id, r, d }] (d: ms since the call was issued)
  *   g  signals delivered to an idle isolate
  *   t  a read of the clock (ms)
  *   o  output a child process wrote to the operator (fd 1 or 2)
@@ -37,9 +37,9 @@ export interface TapeHeader {
   readonly started: number;
 }
 
-/** t is when the reply came (ms). */
-export type CallEvent = { readonly k: 'c'; readonly n: number; readonly m: 'b' | 'a'; readonly f?: number; readonly s: Encoded; readonly a: Encoded[]; readonly r: Encoded; readonly t: number };
-export type BatchEvent = { readonly k: 'b'; readonly c: readonly { readonly id: number; readonly r: Encoded }[] };
+/** t is when the reply came (ms since the epoch); d how long the call took (ms; for a queued call, in its completion). */
+export type CallEvent = { readonly k: 'c'; readonly n: number; readonly m: 'b' | 'a'; readonly f?: number; readonly s: Encoded; readonly a: Encoded[]; readonly r: Encoded; readonly t: number; readonly d?: number };
+export type BatchEvent = { readonly k: 'b'; readonly c: readonly { readonly id: number; readonly r: Encoded; readonly d?: number }[] };
 export type SignalsEvent = { readonly k: 'g'; readonly s: readonly string[] };
 export type ClockEvent = { readonly k: 't'; readonly v: number };
 export type OutputEvent = { readonly k: 'o'; readonly f: 1 | 2; readonly d: Encoded };

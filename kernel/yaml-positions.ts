@@ -1,0 +1,53 @@
+/**
+ * Where a field of a YAML (or JSON-as-YAML) document is: the line and column
+ * of a path, found in the document the parser built, and what an Ajv schema
+ * error says of a field, so every configuration file the kernel reads (the
+ * policy, an experiment) names file, line and field when it is wrong.
+ */
+import type { ErrorObject } from 'ajv';
+import { isMap, isScalar, type Document, type Node } from 'yaml';
+
+export type PathKey = string | number;
+
+/** fieldName writes a path as a field: `rules[2].args`. */
+export function fieldName(path: readonly PathKey[]): string {
+  return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${key}` : key), '');
+}
+
+function pointerPath(pointer: string): PathKey[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+}
+
+/** locate finds the source offset of `path` (or of the key `key` under it) in the document. */
+export function locate(doc: Document, path: readonly PathKey[], key?: string): number {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = (depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth), true)) as Node | null | undefined;
+    if (node === null || node === undefined) continue;
+    if (key !== undefined && depth === path.length && isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
+      const keyNode = pair?.key as Node | undefined;
+      if (keyNode?.range) return keyNode.range[0];
+    }
+    if (node.range) return node.range[0];
+  }
+  return 0;
+}
+
+/** schemaProblem says what an Ajv error means, and of which field (`key`: a field that should not be there). */
+export function schemaProblem(error: ErrorObject): { path: PathKey[]; key?: string; problem: string } {
+  const path = pointerPath(error.instancePath);
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === 'required') return { path: [...path, String(params.missingProperty)], problem: 'is required' };
+  if (error.keyword === 'additionalProperties') {
+    const key = String(params.additionalProperty);
+    return { path: [...path, key], key, problem: 'is not a known field' };
+  }
+  if (error.keyword === 'enum') return { path, problem: `must be one of ${(params.allowedValues as unknown[]).join(', ')}` };
+  if (error.keyword === 'const') return { path, problem: `must be ${JSON.stringify(params.allowedValue)}` };
+  return { path, problem: error.message ?? 'is invalid' };
+}

@@ -1,0 +1,140 @@
+/**
+ * Experiments end to end: `agentctl experiment run` on the example (the notes
+ * agent and four hostile programs under two policies, twice), as a real
+ * child process: results.jsonl, the terminal table, each run a replayable
+ * recording, bad experiment files refused with file, line and field; and
+ * the report in a real headless browser (Debian's Chromium, through
+ * playwright-core): it loads with no console error, draws its five charts
+ * (pixels on every canvas), and a screenshot of it is taken.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
+const EXAMPLE = join(REPO, 'examples', 'experiments', 'notes.yaml');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const dir = mkdtempSync(join(tmpdir(), 'experiment-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function agentctl(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Cell {
+  id: string;
+  program: string;
+  policy: string;
+  outcome: string;
+  status: number;
+  reason: string;
+  calls: number;
+  decisions: Record<string, number>;
+  signals: Record<string, number>;
+  violations: number;
+  latency: Record<string, number[]>;
+  tape: string;
+}
+
+describe('agentctl experiment run', () => {
+  const out = join(dir, 'out');
+  let run: { code: number | null; stdout: string; stderr: string };
+  let cells: Cell[];
+  beforeAll(async () => {
+    run = await agentctl(['experiment', 'run', EXAMPLE, '--out', out]);
+    cells = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Cell);
+  }, 120_000);
+
+  it('runs every program under every policy, twice, and says what each run did', () => {
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(cells).toHaveLength(5 * 2 * 2);
+    const one = (id: string) => cells.find((c) => c.id === id)!;
+    expect(one('notes/notes/1')).toMatchObject({ outcome: 'ok', status: 0 });
+    expect(one('notes/notes/1').decisions.deny).toBe(0);
+    expect(one('notes/readonly/1')).toMatchObject({ outcome: 'failed' });
+    expect(one('notes/readonly/1').decisions.deny).toBeGreaterThan(0);
+    expect(one('adv/read-checkpoints.ts/notes/1')).toMatchObject({ outcome: 'killed', status: 136, violations: 1, signals: { SIGPOLICY: 1 } });
+    expect(one('adv/spin.ts/notes/2')).toMatchObject({ outcome: 'killed', status: 132, signals: { SIGKILL: 1 } });
+    expect(one('adv/syscall-flood.ts/readonly/1').reason).toBe('exit');
+    expect(one('adv/escape-tree.ts/notes/1').decisions.deny).toBe(4);
+    expect(Object.keys(one('notes/notes/1').latency)).toContain('SYS_OPEN');
+    // The terminal table: a row a program and policy.
+    const rows = run.stdout.split('\n');
+    expect(rows[0]).toMatch(/^PROGRAM\s+POLICY\s+RUNS\s+OK\s+FAILED\s+KILLED\s+MEDIAN MS/);
+    expect(rows.find((r) => r.startsWith('adv/read-checkpoints.ts  notes'))).toMatch(/\s2\s+0\s+0\s+2\s+/);
+    expect(run.stdout).toContain(`report:  ${join(out, 'report.html')}`);
+  });
+
+  it('records every run: a run replays from its folder', async () => {
+    const cell = cells.find((c) => c.id === 'notes/notes/2')!;
+    const replayed = await agentctl(['replay-run', join(out, cell.tape)]);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toContain('2 notes in /agent/agent-1/mem/episodic/notes:');
+    expect(replayed.stderr).toMatch(/followed all \d+ calls/);
+  }, 60_000);
+
+  it('opens the report in a headless Chromium: no console errors, five charts drawn, a screenshot', async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: .ci/run installs Debian's chromium`).toBe(true);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (m) => void (m.type() === 'error' && errors.push(m.text())));
+      page.on('pageerror', (e) => void errors.push(String(e)));
+      page.on('request', (r) => void (r.url().startsWith('file:') || requests.push(r.url())));
+      await page.goto(pathToFileURL(join(out, 'report.html')).href);
+      await page.waitForSelector('body[data-charts="5"]', { timeout: 15_000 });
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([]);
+      // Every chart drew: its canvas has thousands of painted pixels.
+      const painted = await page.$$eval('canvas', (canvases) =>
+        canvases.map((c) => {
+          const { data } = c.getContext('2d')!.getImageData(0, 0, c.width, c.height);
+          let n = 0;
+          for (let i = 3; i < data.length; i += 4) if (data[i]! > 0) n++;
+          return [c.id, n] as const;
+        }),
+      );
+      expect(painted.map(([id]) => id)).toEqual(['outcomes', 'rules', 'violations', 'latency', 'tokens']);
+      for (const [id, n] of painted) expect(n, `pixels painted on ${id}`).toBeGreaterThan(2000);
+      const shot = join(dir, 'report.png');
+      await page.screenshot({ path: shot, fullPage: true });
+      const png = readFileSync(shot);
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+      expect(statSync(shot).size).toBeGreaterThan(50_000);
+      expect(await page.title()).toBe('Experiment notes-policies');
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+
+  it('refuses a bad experiment in one line naming file, line and field; and a folder that is not new', async () => {
+    const bad = async (source: string, message: RegExp, outDir = join(dir, 'never')) => {
+      const file = join(dir, 'bad.yaml');
+      writeFileSync(file, source);
+      const r = await agentctl(['experiment', 'run', file, '--out', outDir]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    };
+    await bad('name: x\npolicies: { a: nowhere.yaml }\nprograms: { p: nowhere.ts }\n', /bad\.yaml:3:\d+: programs\.p: no such file: nowhere\.ts/);
+    await bad('name: x\npolicies: { a: nowhere.yaml }\ncolour: red\n', /bad\.yaml:3:1: colour: is not a known field/);
+    await bad(`name: x\nprograms: { p: ${join(REPO, 'examples', 'hello.ts')} }\npolicies: { a: ${join(REPO, 'examples', 'policies', 'notes.yaml')} }\nrepetitions: 0\n`, /bad\.yaml:4:\d+: repetitions: must be >= 1/);
+    await bad(`name: x\nprograms: { p: ${join(REPO, 'examples', 'hello.ts')} }\npolicies: { a: ${join(REPO, 'examples', 'policies', 'notes.yaml')} }\n`, /is not empty; write an experiment into a new folder/, out);
+  }, 60_000);
+});
