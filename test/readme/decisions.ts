@@ -160,6 +160,20 @@ export const DECISIONS: readonly BlockDecision[] = [
     },
   },
   {
+    block: 'npx agentctl experiment run examples/experiments/notes.yaml --out experiments/notes',
+    lines: {
+      'npx agentctl experiment run examples/experiments/notes.yaml --out experiments/notes': {
+        says: '20 runs; then open experiments/notes/report.html',
+        leaves: ['experiments'],
+        check: (step) => {
+          expect(step.stdout).toMatch(/^PROGRAM\s+POLICY\s+RUNS/);
+          expect(step.stdout.trim().split('\n').filter((l) => /^(notes|adv\/)/.test(l))).toHaveLength(10);
+          expect(step.stdout).toContain('report:  experiments/notes/report.html');
+        },
+      },
+    },
+  },
+  {
     block: 'npx agentctl policy analyze examples/policies/notes.yaml',
     lines: {
       'npx agentctl policy analyze examples/policies/notes.yaml': {
