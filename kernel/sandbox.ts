@@ -108,6 +108,8 @@ export class Sandbox {
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
+  /** A runtime layer that failed to load on an error of the program's (a promise it left rejected): the error it ends with. */
+  private layerError: unknown;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
   /** A recorded or replayed run's tape (kernel/run-tape): it sees every crossing, and a replay answers for the kernel. */
@@ -202,6 +204,9 @@ export class Sandbox {
     } catch (err) {
       // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
       if (/memory limit/i.test(err instanceof Error ? err.message : String(err))) setImmediate(() => this.failedEntry(err));
+      // Else it is the program's: isolated-vm throws a promise the program left rejected when the layer is run. That
+      // error, not the runtime's "layer did not load" that follows it, is why the program ends (as Node would end it).
+      else this.layerError ??= err;
       return false;
     } finally {
       layer?.release();
@@ -213,7 +218,8 @@ export class Sandbox {
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
   private settled(code: unknown, text: unknown): void {
     if (typeof text === 'string' && text !== '') {
-      this.finish({ kind: 'threw', error: agentStack(text, this.toSource) });
+      const cause = this.layerError;
+      this.finish({ kind: 'threw', error: agentStack(cause === undefined ? text : cause instanceof Error ? (cause.stack ?? cause.message) : String(cause), this.toSource) });
       return;
     }
     this.mainStatus = typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1;

@@ -32,6 +32,13 @@ describe('when a process ends', () => {
     expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringContaining('Error: from a timer') });
   });
 
+  it('a promise left rejected ends it with its own error, also when a runtime layer loads next (it used to say "runtime layer web did not load")', async () => {
+    const { exit, stdout } = await runAgent("new Promise(() => { throw new Error('left rejected'); }); console.log(crypto.randomUUID().length);", { filename: 'rejected.js' });
+    expect(stdout).toBe('');
+    expect(exit.status).toBe(1);
+    expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringMatching(/^Error: left rejected\n\s+at rejected\.js:1:/) });
+  });
+
   it('an uncaught error prints its cause chain, with codes, as Node does (found by a newcomer: a refused fetch said only "fetch failed")', async () => {
     const { exit } = await runAgent("const inner = Object.assign(new Error('the reason'), { code: 'EACCES' }); throw new TypeError('fetch failed', { cause: inner });", { filename: 'cause.js' });
     expect(exit.status).toBe(1);
