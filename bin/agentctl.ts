@@ -211,7 +211,7 @@ program
   .description('run a recorded program (agentctl run --record DIR) again, feeding it the recorded results: its output again, byte for byte, or the first call where it leaves the recording')
   .argument('<dir>', 'the directory agentctl run --record wrote')
   .option('--program <file>', 'replay this program instead of the recorded one (an edited agent: where does it first behave otherwise?)')
-  .option('--policy <file>', 'a candidate policy: every recorded call is put to it (with its limits, at the recorded times); where it would have stopped the run is listed; after --fork-at it is in force')
+  .option('--policy <file>', 'a candidate policy: every call the program made is put to it (with its limits, at the recorded times; its children\'s calls are not recorded); where it would have stopped the run is listed; after --fork-at it is in force')
   .option('--fork-at <n>', 'follow the recording up to call N, then run live (real tools, fetches, time)')
   .option('--tools <file>', 'kernel configuration with the tools a run gone live may use (default: time.now, tools.list, http.fetch)')
   .option('--json', 'the verdict as one JSON object, the last line of stdout')

@@ -3,7 +3,7 @@ import type { DecisionRecorder, SyscallContext, Telemetry } from '../syscalls/co
 import type { Approver } from './approvals.ts';
 import type { AgentManifest } from './capabilities.ts';
 import type { Entry, FdTable, OutputSink } from './fd-table.ts';
-import type { LimitRequest } from './limits.ts';
+import type { LimitRequest, ProcessLimits } from './limits.ts';
 import type { KernelMount } from './mounts.ts';
 import type { SharedLimits } from './policy/limits.ts';
 import type { LoadedPolicy } from './policy/load.ts';
@@ -87,4 +87,6 @@ export interface TapeProcess {
   readonly ctx: SyscallContext;
   /** The environment the program sees (secrets as their placeholders). */
   readonly env: Readonly<Record<string, string>>;
+  /** The limits it runs under. */
+  readonly limits: ProcessLimits;
 }

@@ -273,7 +273,7 @@ export class Kernel implements ProcessHost {
           kick(proc);
         },
         charge: (ns) => lineage.charge(ns),
-      }, options.tape?.({ pid, fds: files, ctx, env }));
+      }, options.tape?.({ pid, fds: files, ctx, env, limits }));
     } catch (err) {
       files.closeAll();
       this.trees.unhold(identity.agentId);

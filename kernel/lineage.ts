@@ -41,6 +41,8 @@ export class Lineage {
   /** Spawns into the tree admitted but not yet in the process table (a program compiling). */
   pendingSpawns = 0;
   private window = { start: 0, calls: 0, refused: 0, kernelNs: 0 };
+  /** The tree's syscalls count against its rate and kernel-time share; a replay before its fork is not paced (its pace is not the recorded one). */
+  paced = true;
 
   constructor(rootPid: number, agentId: string, limits: ProcessLimits, now: number) {
     this.rootPid = rootPid;
@@ -67,7 +69,7 @@ export class Lineage {
     this.syscalls++;
     const rate = this.limits.syscallsPerSecond;
     const share = this.limits.kernelMsPerSecond;
-    if (rate === undefined && share === undefined) return 'ok';
+    if ((rate === undefined && share === undefined) || !this.paced) return 'ok';
     const w = this.window;
     if (now - w.start >= WINDOW_MS) {
       if (w.refused > 1) summary(w.refused - 1);

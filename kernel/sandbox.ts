@@ -19,6 +19,8 @@ import { compileLayer, compileRuntime, LAYERS, type LayerName } from './runtime-
 import { wire, type WireReply } from './wire-reply.ts';
 
 const WRAPPER_HEAD = '__start(async function main() {';
+/** What a clock read's crossing costs the event loop, as charged (a synchronous callback's hand-over: 20–40 µs unpinned, bench/crossing). */
+const CLOCK_CROSSING_NS = 20_000;
 
 /** How a sandbox's program ended, as far as the isolate can tell. */
 export type SandboxEnd =
@@ -146,7 +148,7 @@ export class Sandbox {
       global.setSync('__layer', new ivm.Callback((name: unknown) => this.loadLayer(name)));
       global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.settled(code, text)));
       global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
-      if (tape !== undefined) global.setSync('__clock', new ivm.Callback(() => tape.clock()));
+      if (tape !== undefined) global.setSync('__clock', new ivm.Callback(() => this.readClock(tape)));
       const runtime = compileRuntime(this.isolate);
       runtime.runSync(this.context);
       runtime.release();
@@ -215,6 +217,19 @@ export class Sandbox {
     }
   }
 
+  /**
+   * readClock is ring 3's read of a tape's clock. Each is kernel work the
+   * tree pays for (its CPU limit and its share of the kernel's time): the
+   * read itself and the crossing that brought it (CLOCK_CROSSING_NS), which
+   * a loop of Date.now() would otherwise run for free on the event loop.
+   */
+  private readClock(tape: BoundaryTape): number {
+    const started = performance.now();
+    const now = tape.clock();
+    this.hooks.charge((performance.now() - started) * 1e6 + CLOCK_CROSSING_NS);
+    return now;
+  }
+
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
   private settled(code: unknown, text: unknown): void {
     if (typeof text === 'string' && text !== '') {
@@ -233,6 +248,7 @@ export class Sandbox {
     const ticket = this.nextTicket++;
     this.waiting = ticket;
     this.sleepStart = this.isolate.cpuTime;
+    taped?.waiting?.();
     void reply.later.then((final) => this.answer(ticket, final, taped?.answered));
     return { t: 'wait', ticket };
   }
@@ -305,9 +321,11 @@ export class Sandbox {
   /** afterEntry runs when a host→isolate call is over: the process ends if main settled and nothing keeps it, else it is idle. */
   private afterEntry(): void {
     if (this.ended || this.entered > 0 || this.waiting !== undefined) return;
-    if (this.tape?.idle(this.driver) === true) return;
-    if (this.mainStatus !== undefined && !this.calls.keepsAlive) {
-      this.finish({ kind: 'returned', status: this.mainStatus });
+    const status = this.mainStatus;
+    const ending = status !== undefined && !this.calls.keepsAlive;
+    if (this.tape?.idle(this.driver, ending) === true) return;
+    if (ending) {
+      this.finish({ kind: 'returned', status });
       return;
     }
     this.hooks.idle();

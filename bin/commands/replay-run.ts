@@ -13,7 +13,7 @@ import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import type { PolicyStop } from '../../kernel/run-tape/player.ts';
 import { replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
-import { readTape } from '../../kernel/run-tape/tape-file.ts';
+import { readTape } from '../../kernel/run-tape/tape-read.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { KernelError } from '../../syscalls/errno.ts';

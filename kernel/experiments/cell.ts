@@ -15,7 +15,7 @@ import type { LoadedPolicy } from '../policy/load.ts';
 import type { Program } from '../program.ts';
 import { recordRun } from '../run-tape/record-run.ts';
 import { decode } from '../run-tape/codec.ts';
-import { readTape } from '../run-tape/tape-file.ts';
+import { readTape } from '../run-tape/tape-read.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 
 /** Latency buckets, upper bounds in ms (the last is everything longer). */

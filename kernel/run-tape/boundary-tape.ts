@@ -9,7 +9,7 @@ import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Completion } from '../async-calls.ts';
 import type { WireReply } from '../wire-reply.ts';
 import { encode, text } from './codec.ts';
-import type { TapeWriter } from './tape-file.ts';
+import { INTERRUPTED, type TapeWriter } from './tape-file.ts';
 
 /** One call as the tape sees it. */
 export interface TapedCall {
@@ -19,6 +19,8 @@ export interface TapedCall {
   answered(reply: WireReply): WireReply;
   /** Replay: an asynchronous call the kernel answers later is held for the recording's schedule; returns ring 3's reply. */
   hold?(later: Promise<Reply>): WireReply;
+  /** Recording: a blocking call waits for its reply (the isolate sleeps); its reply comes through answered() later. */
+  waiting?(): void;
 }
 
 /** What a replaying tape runs in an idle isolate. */
@@ -37,8 +39,13 @@ export interface BoundaryTape {
   call(mode: 'blocking' | 'async', flags: number, nr: unknown, args: readonly unknown[]): TapedCall;
   /** entering: an entry (completions, signals) is about to run in the isolate, every earlier one having ended. */
   entering(entry: Entry): void;
-  /** idle: nothing runs in the isolate; true when the tape runs its next entry through `driver`, false to leave it to the kernel. */
-  idle(driver: TapeDriver): boolean;
+  /**
+   * idle: nothing runs in the isolate; true when the tape runs its next
+   * entry through `driver`, false to leave it to the kernel. `ending`: were
+   * it left to the kernel, the process would end now (main settled, nothing
+   * outstanding).
+   */
+  idle(driver: TapeDriver, ending: boolean): boolean;
 }
 
 const PASS: TapedCall = { answered: (reply) => reply };
@@ -60,6 +67,8 @@ export class RecordingTape implements BoundaryTape {
   private calls = 0;
   /** When each queued call was issued (performance.now), until its completion is delivered. */
   private readonly issued = new Map<number, number>();
+  /** Blocking calls whose replies have not come. */
+  private readonly waiting = new Set<number>();
 
   constructor(writer: TapeWriter) {
     this.writer = writer;
@@ -72,20 +81,31 @@ export class RecordingTape implements BoundaryTape {
   }
 
   call(mode: 'blocking' | 'async', flags: number, nr: unknown, args: readonly unknown[]): TapedCall {
-    // The line is a CallEvent's JSON, written in parts: what was asked now, the reply when it comes.
-    const head = `{"k":"c","n":${++this.calls},"m":"${mode === 'blocking' ? 'b' : 'a'}"${mode === 'async' ? `,"f":${flags}` : ''},"s":${text(nr)},"a":${text(args)},"r":`;
-    const slot = this.writer.hold(head);
+    const n = ++this.calls;
+    const head = `{"k":"c","n":${n},"m":"${mode === 'blocking' ? 'b' : 'a'}"${mode === 'async' ? `,"f":${flags}` : ''},"s":${text(nr)},"a":${text(args)}`;
     const started = performance.now();
-    const issued = this.issued;
+    let waited = false;
     return {
-      answered(reply: WireReply): WireReply {
-        const now = performance.now();
-        // A queued call's time is its completion's (the batch that delivers it); any other's, its reply's.
-        if (reply.t === 'queued') issued.set(reply.id, started);
-        slot.fill(`${head}${replyText(reply)},"t":${Date.now()}${reply.t === 'queued' ? '' : `,"d":${ms(now - started)}`}}`);
+      // A call answered at once is one line; one that waits is its call line now, and a reply line (k r) when it comes.
+      waiting: () => {
+        waited = true;
+        this.waiting.add(n);
+        this.writer.line(`${head}}`);
+      },
+      answered: (reply: WireReply): WireReply => {
+        const done = `,"t":${Date.now()}${reply.t === 'queued' ? '' : `,"d":${ms(performance.now() - started)}`}}`;
+        // A queued call's time is its completion's (the batch that delivers it).
+        if (reply.t === 'queued') this.issued.set(reply.id, started);
+        if (!waited) this.writer.line(`${head},"r":${replyText(reply)}${done}`);
+        else if (this.waiting.delete(n)) this.writer.line(`{"k":"r","n":${n},"r":${replyText(reply)}${done}`);
         return reply;
       },
     };
+  }
+
+  /** interrupted are the reply lines of the calls still waiting when the run ended. */
+  interrupted(): string[] {
+    return [...this.waiting].map((n) => `{"k":"r","n":${n},"r":${INTERRUPTED},"t":${Date.now()}}`);
   }
 
   entering(entry: Entry): void {

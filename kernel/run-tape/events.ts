@@ -8,6 +8,7 @@
  *      asynchronous (m 'a', with its flags f), the syscall number s, its
  *      arguments a and the reply ring 3 got r (a wire reply: value, fault,
  *      queued, busy), at kernel time t (ms, when the reply came), having taken d ms
+ *   r  the reply of a blocking call that waited (its c line has no r): n, r, t, d
  *   b  a batch of completions entering the isolate: [{ id, r, d }] (d: ms since the call was issued)
  *   g  signals delivered to an idle isolate
  *   t  a read of the clock (ms)
@@ -35,6 +36,8 @@ export interface TapeHeader {
   readonly policyVersion: string;
   /** When the run started (ms since the epoch). */
   readonly started: number;
+  /** The limits the process ran under (heap, CPU, wall time, files, VFS quota…): a replay runs under the same. */
+  readonly limits: Readonly<Record<string, number>>;
 }
 
 /** t is when the reply came (ms since the epoch); d how long the call took (ms; for a queued call, in its completion). */
@@ -43,7 +46,12 @@ export type BatchEvent = { readonly k: 'b'; readonly c: readonly { readonly id: 
 export type SignalsEvent = { readonly k: 'g'; readonly s: readonly string[] };
 export type ClockEvent = { readonly k: 't'; readonly v: number };
 export type OutputEvent = { readonly k: 'o'; readonly f: 1 | 2; readonly d: Encoded };
+/** The reply of a blocking call that waited for it (its call line came first, without r). Merged into the call when read. */
+export type ReplyEvent = { readonly k: 'r'; readonly n: number; readonly r: Encoded; readonly t: number; readonly d?: number };
 export type CutEvent = { readonly k: 'cut'; readonly why: string };
 export type EndEvent = { readonly k: 'x'; readonly status: number; readonly reason: string; readonly signal?: string };
 
+/** What a tape holds once read: reply lines merged into their calls. */
 export type TapeEvent = CallEvent | BatchEvent | SignalsEvent | ClockEvent | OutputEvent | CutEvent | EndEvent;
+/** What a tape's lines are. */
+export type TapeLine = TapeEvent | ReplyEvent;

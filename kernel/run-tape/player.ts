@@ -64,6 +64,7 @@ export interface PlayerHost {
 const LONG = 160;
 const CLOSE_NR = SYSCALL_NUMBERS.SYS_CLOSE;
 const EXEC_NR = SYSCALL_NUMBERS.SYS_EXEC;
+const READ_NR = SYSCALL_NUMBERS.SYS_READ;
 
 function short(value: string): string {
   return value.length <= LONG ? value : `${value.slice(0, LONG)}… (${value.length} characters)`;
@@ -135,6 +136,8 @@ export class Player implements BoundaryTape {
   private readonly fedFds = new Set<number>();
   /** After the fork: recorded completions of calls issued before it, delivered at the next idle moment. */
   private leftovers: { id: number; r: Encoded }[] = [];
+  /** After the fork: the recorded replies still to come for reads of each fetch body that was streaming at the fork. */
+  private readonly bodies = new Map<number, WireReply[]>();
   private ended = false;
 
   constructor(events: readonly TapeEvent[], forkAt: number, host: PlayerHost) {
@@ -203,7 +206,10 @@ export class Player implements BoundaryTape {
     const n = ++this.calls;
     if (this.ended) return { fed: Player.LOST, answered: () => Player.LOST };
     if (!this.live && n > this.forkAt) this.goLive();
-    if (this.live) return passThrough;
+    if (this.live) {
+      const body = this.fedAfterFork(nr, args);
+      return body === undefined ? passThrough : { fed: body, answered: () => body };
+    }
     this.passive();
     const event = this.events[this.at];
     if (event?.k !== 'c' || event.m !== (mode === 'blocking' ? 'b' : 'a') || text(nr) !== JSON.stringify(event.s) || text(args) !== JSON.stringify(event.a)) {
@@ -279,15 +285,15 @@ export class Player implements BoundaryTape {
     // the recording's entries are what the player runs
   }
 
-  idle(driver: TapeDriver): boolean {
-    if (this.ended) return false;
+  idle(driver: TapeDriver, ending: boolean): boolean {
     if (this.live) return this.deliverLeftovers(driver);
+    if (this.ended) return false;
     this.passive();
     const event = this.events[this.at];
     if (event === undefined) return false;
     if (event.k === 'b') {
       this.at++;
-      void this.completions(event.c).then((batch) => (this.ended ? undefined : driver.batch(batch)));
+      this.deliver(event.c, driver);
       return true;
     }
     if (event.k === 'g') {
@@ -296,9 +302,17 @@ export class Player implements BoundaryTape {
       return true;
     }
     if (event.k === 'x') {
-      this.ended = true;
-      if (event.signal === undefined) return false;
-      this.host.signal(event.signal);
+      if (event.signal !== undefined) {
+        this.ended = true;
+        this.host.signal(event.signal);
+        return true;
+      }
+      // The recorded run ended here on its own: so must the replay (else it waits for something the recording never had).
+      if (ending) {
+        this.ended = true;
+        return false;
+      }
+      this.diverge(describeEvent(event), 'the program still waiting (main unsettled, or something keeps it)');
       return true;
     }
     if (event.k === 'cut') {
@@ -307,6 +321,14 @@ export class Player implements BoundaryTape {
     }
     this.diverge(describeEvent(event), `the program idle after call #${this.calls}`);
     return true;
+  }
+
+  /** deliver runs a recorded batch once its live completions are in (a replay that cannot is a divergence, never an uncaught error). */
+  private deliver(batch: readonly { id: number; r: Encoded }[], driver: TapeDriver): void {
+    this.completions(batch).then(
+      (completions) => (this.ended && !this.live ? undefined : driver.batch(completions)),
+      (err: unknown) => this.diverge('a batch of completions', `a batch the replay could not deliver (${err instanceof Error ? err.message : String(err)})`),
+    );
   }
 
   /** completions are a recorded batch's replies, live ones checked against them once the kernel has answered. */
@@ -333,18 +355,43 @@ export class Player implements BoundaryTape {
     // Output that followed the last call replayed is that call's (or a child's at that time): written before going live.
     this.passive();
     this.live = true;
-    for (const event of this.events.slice(this.at)) {
+    const future = this.events.slice(this.at);
+    for (const event of future) {
       if (event.k !== 'b') continue;
       for (const c of event.c) if (this.pending.has(c.id) || this.held.has(c.id)) this.leftovers.push(c);
     }
+    // A fetch body streamed to an fd before the fork reads on as recorded (the live kernel never had it).
+    const completion = new Map<number, Encoded>();
+    for (const event of future) if (event.k === 'b') for (const c of event.c) completion.set(c.id, c.r);
+    for (const event of future) {
+      if (event.k !== 'c' || decode(event.s) !== READ_NR) continue;
+      const fd = (event.a as unknown[])[0];
+      if (typeof fd !== 'number' || !this.fedFds.has(fd)) continue;
+      const r = decode(event.r) as WireReply;
+      const reply = r.t === 'queued' ? completion.get(r.id) : event.r;
+      if (reply !== undefined) (this.bodies.get(fd) ?? this.bodies.set(fd, []).get(fd)!).push(decode(reply) as WireReply);
+    }
     this.host.forked();
+  }
+
+  /** fedAfterFork answers a read or close of a fetch body that was streaming at the fork, from the recording (end of file past it). */
+  private fedAfterFork(nr: unknown, args: readonly unknown[]): WireReply | undefined {
+    const fd = args[0];
+    if ((nr !== READ_NR && nr !== CLOSE_NR) || typeof fd !== 'number' || !this.fedFds.has(fd)) return undefined;
+    if (nr === CLOSE_NR) {
+      this.fedFds.delete(fd);
+      this.bodies.delete(fd);
+      this.host.release(fd);
+      return { t: 'value', v: 0 };
+    }
+    return this.bodies.get(fd)?.shift() ?? { t: 'value', v: new Uint8Array(0) };
   }
 
   private deliverLeftovers(driver: TapeDriver): boolean {
     if (this.leftovers.length === 0) return false;
     const batch = this.leftovers;
     this.leftovers = [];
-    void this.completions(batch).then((b) => driver.batch(b));
+    this.deliver(batch, driver);
     return true;
   }
 }

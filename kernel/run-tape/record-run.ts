@@ -5,6 +5,7 @@
  * replay writes it back byte for byte; the end is written when the run ends.
  */
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { SpawnOptions } from '../kernel-options.ts';
 import type { ExitRecord } from '../process.ts';
 import type { Program } from '../program.ts';
@@ -49,29 +50,32 @@ export interface RecordingFacts {
 /** recordRun opens DIR for one run of `program` (EEXIST if it holds a tape already). */
 export function recordRun(dir: string, program: Program, facts: RecordingFacts): RunRecording {
   const writer = new TapeWriter(dir, facts.policySource);
+  let tape: RecordingTape | undefined;
   return {
     spawn: {
       tape: (proc) => {
         const header: TapeHeader = {
           format: TAPE_FORMAT,
           version: TAPE_VERSION,
-          program: { path: facts.path, hash: programHash(program) },
+          program: { path: resolve(facts.path), hash: programHash(program) },
           argv: [...facts.argv],
           env: { ...proc.env },
           ...(facts.agentId !== undefined ? { agentId: facts.agentId } : {}),
           manifest: facts.manifest,
           policyVersion: facts.policyVersion,
           started: Date.now(),
+          limits: Object.fromEntries(Object.entries(proc.limits).filter(([, v]) => typeof v === 'number')),
         };
         writer.start(header);
-        return new RecordingTape(writer);
+        tape = new RecordingTape(writer);
+        return tape;
       },
     },
     sink: (fd, out) => (chunk) => {
       writer.push({ k: 'o', f: fd, d: encode(chunk) });
       out(chunk);
     },
-    close: (record) => writer.close(endOf(record)),
+    close: (record) => writer.close(endOf(record), tape?.interrupted()),
     abandon: () => writer.discard(),
   };
 }

@@ -16,14 +16,15 @@ import type { SpawnOptions } from '../kernel-options.ts';
 import { PolicyAuthorizer } from '../policy/authorizer.ts';
 import { PolicyEngine } from '../policy/engine.ts';
 import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
+import type { LimitRequest } from '../limits.ts';
 import type { ExitRecord } from '../process.ts';
 import type { Program } from '../program.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import { parseSignal, type SignalName } from '../../signals/signal-table.ts';
-import { POLICY_FILE } from './events.ts';
+import { POLICY_FILE, type EndEvent } from './events.ts';
 import { Player, type Divergence, type PolicyStop } from './player.ts';
 import { endOf, programHash } from './record-run.ts';
-import type { Tape } from './tape-file.ts';
+import type { Tape } from './tape-read.ts';
 import { join } from 'node:path';
 
 export interface ReplayRunOptions {
@@ -58,6 +59,12 @@ export interface ReplayRunResult {
   readonly error?: string;
 }
 
+/** sameEnd: two runs ended alike — the same status, and the same way (an exit; the same uncaught error's first line; the same signal). */
+function sameEnd(a: EndEvent, b: EndEvent): boolean {
+  if (a.status !== b.status || (a.signal ?? '') !== (b.signal ?? '')) return false;
+  return a.signal !== undefined || a.reason === b.reason;
+}
+
 /** replayRun replays `options.tape`; it resolves when the replayed process has ended. */
 export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunResult> {
   const { tape, program } = options;
@@ -66,12 +73,15 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   const forkAt = options.forkAt ?? Number.POSITIVE_INFINITY;
   let live = false;
   // Before the fork a live call the recording shows done was approved then, if it was asked: approved again. After it, questions are denied.
-  // No syscall rate or kernel-time share: they depend on how fast the replay runs (a refusal the recording shows is fed, not re-earned).
+  // The recorded limits (the kernel's options raise them above its defaults, as agentctl run --limit did); before the fork the
+  // syscall rate and kernel-time share do not pace the replay (its pace is not the recorded one: a refusal the recording shows is fed).
+  const limits = header.limits as LimitRequest;
   const kernel = new Kernel({
     policy: recorded,
     recorder: new MemoryDecisionLog(),
-    approver: (approval) => ({ approved: !live, approver: live ? 'replay-run' : 'the recording', reason: live ? 'a replay gone live answers no questions' : 'done in the recorded run' }),
-    limits: { syscallsPerSecond: Number.MAX_SAFE_INTEGER, kernelMsPerSecond: Number.MAX_SAFE_INTEGER },
+    approver: () => ({ approved: !live, approver: live ? 'replay-run' : 'the recording', reason: live ? 'a replay gone live answers no questions' : 'done in the recorded run' }),
+    limits,
+    ...(limits.heapMib !== undefined ? { memoryLimitMib: limits.heapMib } : {}),
     ...(options.tools ? { tools: options.tools } : {}),
   });
   let judgeTime = 0;
@@ -109,6 +119,8 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
         diverged: (d) => setImmediate(() => end('SIGKILL', `the replay left the recording at call #${d.at}`)),
         forked: () => {
           live = true;
+          const proc = kernel.find(pid);
+          if (proc !== undefined) proc.lineage.paced = true;
           if (options.policy !== undefined) kernel.replacePolicy(options.policy);
         },
         signal: (name) => setImmediate(() => end(name, 'as in the recorded run')),
@@ -118,7 +130,10 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   };
   let record: ExitRecord;
   try {
-    pid = kernel.spawn(program, spawn).pid;
+    const proc = kernel.spawn(program, spawn);
+    pid = proc.pid;
+    // Its first call comes once the program starts, on a later turn: not paced until the fork.
+    if (!live) proc.lineage.paced = false;
     options.started?.((signal) => {
       try {
         kernel.kill(pid, signal, 'operator');
@@ -135,7 +150,7 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   const recordedEnd = tape.events.at(-1)!;
   const recEnd = recordedEnd.k === 'x' ? { status: recordedEnd.status, reason: recordedEnd.reason } : { status: -1, reason: 'unknown' };
   p.endedAs(`the end of the run (status ${ended.status}, ${ended.reason})`);
-  if (p.divergence === undefined && !p.wentLive && ended.status !== recEnd.status) {
+  if (p.divergence === undefined && !p.wentLive && recordedEnd.k === 'x' && !sameEnd(recordedEnd, ended)) {
     p.endedDifferently(`the end of the run (status ${recEnd.status}, ${recEnd.reason})`, `the end of the run (status ${ended.status}, ${ended.reason})`);
   }
   return {

@@ -1,13 +1,13 @@
 /**
- * The tape on disk: TapeWriter appends events as JSON lines (buffered,
- * written a batch at a time on a later turn of the event loop, all of it at
- * close), and stops at a size limit with a `cut` line; readTape reads a tape
- * back, refusing a damaged one with file, line and field.
+ * The tape on disk, written: TapeWriter appends events as JSON lines
+ * (queued, written in batches — past 256 KiB queued at once, else on a 20 ms
+ * timer — and all at close), and stops at a size limit with a `cut` line.
+ * tape-read.ts reads one back.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError } from '../../syscalls/errno.ts';
-import { POLICY_FILE, TAPE_FILE, TAPE_FORMAT, TAPE_VERSION, type TapeEvent, type TapeHeader } from './events.ts';
+import { POLICY_FILE, TAPE_FILE, type TapeEvent, type TapeHeader } from './events.ts';
 
 /** The most bytes a tape keeps by default (the run goes on past it, unrecorded: replay stops at the cut). */
 export const TAPE_LIMIT_BYTES = 256 * 1024 * 1024;
@@ -15,42 +15,50 @@ export const TAPE_LIMIT_BYTES = 256 * 1024 * 1024;
 const FLUSH_AT = 1 << 18;
 const FLUSH_MS = 20;
 
-/** A line still to be written: a call whose reply has not come (it holds back the lines after it). */
-export interface TapeSlot {
-  /** fill gives the call's line (JSON of a CallEvent, without the newline). */
-  fill(line: string): void;
-}
-
-type Queued = string | { line: string | undefined; readonly head: string };
-
 /** The reply kept for a call the run ended during. */
-const INTERRUPTED = JSON.stringify({ t: 'fault', errno: 'EINTR', message: 'the run ended during the call' });
+export const INTERRUPTED = JSON.stringify({ t: 'fault', errno: 'EINTR', message: 'the run ended during the call' });
 
 export class TapeWriter {
   readonly dir: string;
   private readonly fd: number;
   private readonly limit: number;
-  /** Lines not yet written, each a JSON value; an unfilled slot holds back those after it. */
-  private queue: Queued[] = [];
+  /** Lines not yet written, each a JSON value, in order; nothing holds them back (a late reply is a line of its own). */
+  private queue: string[] = [];
   private bytes = 0;
   private cut = false;
   private closed = false;
   private scheduled = false;
   /** Characters queued since the last flush. */
   private queued = 0;
+  /** The files this writer made (and may remove: discard). */
+  private readonly made: string[] = [];
 
-  /** TapeWriter makes DIR (new, or without a tape) with the policy's text; start() writes the header. EEXIST if DIR holds a tape. */
+  /**
+   * TapeWriter makes DIR's tape and its copy of the policy, both new files
+   * (never one that exists, a symbolic link included); start() writes the
+   * header. EEXIST if DIR holds either already.
+   */
   constructor(dir: string, policySource: string, limitBytes: number = TAPE_LIMIT_BYTES) {
     this.dir = dir;
     this.limit = limitBytes;
     mkdirSync(dir, { recursive: true });
+    const exclusive = (name: string): number => {
+      try {
+        const fd = openSync(join(dir, name), 'wx');
+        this.made.push(join(dir, name));
+        return fd;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KernelError('EEXIST', `${dir} already has a ${name}: record into a new directory`);
+        throw err;
+      }
+    };
+    const policy = exclusive(POLICY_FILE);
     try {
-      this.fd = openSync(join(dir, TAPE_FILE), 'wx');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new KernelError('EEXIST', `${dir} already holds a recorded run (${TAPE_FILE}); record into a new directory`);
-      throw err;
+      writeSync(policy, policySource);
+    } finally {
+      closeSync(policy);
     }
-    writeFileSync(join(dir, POLICY_FILE), policySource);
+    this.fd = exclusive(TAPE_FILE);
   }
 
   /** start writes the header: the first line, before any event. */
@@ -60,27 +68,14 @@ export class TapeWriter {
 
   /** push appends an event. */
   push(event: TapeEvent): void {
+    this.line(JSON.stringify(event));
+  }
+
+  /** line appends an event written as JSON already (the recorder writes call lines itself). */
+  line(text: string): void {
     if (this.cut || this.closed) return;
-    const line = JSON.stringify(event);
-    this.queue.push(line);
-    this.added(line.length);
-  }
-
-  /** hold keeps a place for a call whose line (`head`, then its reply) comes when its reply does; if the run ends first, as interrupted. */
-  hold(head: string): TapeSlot {
-    const slot = { line: undefined as string | undefined, head };
-    if (!this.cut && !this.closed) this.queue.push(slot);
-    return {
-      fill: (line) => {
-        slot.line = line;
-        this.added(line.length);
-      },
-    };
-  }
-
-  /** added counts queued text: written at once past FLUSH_AT, else FLUSH_MS later. */
-  private added(chars: number): void {
-    this.queued += chars;
+    this.queue.push(text);
+    this.queued += text.length;
     if (this.queued >= FLUSH_AT) {
       this.flush();
       return;
@@ -93,16 +88,14 @@ export class TapeWriter {
     }, FLUSH_MS).unref();
   }
 
-  /** flush writes every line up to the first call still waiting for its reply. */
+  /** flush writes every queued line; past the size limit, a `cut` line instead, and nothing more. */
   flush(): void {
-    if (this.closed) return;
+    if (this.closed || this.queue.length === 0) return;
+    const lines = this.queue;
+    this.queue = [];
     this.queued = 0;
     let text = '';
-    let at = 0;
-    for (; at < this.queue.length; at++) {
-      const queued = this.queue[at]!;
-      const line = typeof queued === 'string' ? queued : queued.line;
-      if (line === undefined) break;
+    for (const line of lines) {
       if (this.bytes + text.length + line.length + 1 > this.limit) {
         text += `${JSON.stringify({ k: 'cut', why: `the tape reached its limit of ${this.limit} bytes` })}\n`;
         this.cut = true;
@@ -114,7 +107,6 @@ export class TapeWriter {
         text = '';
       }
     }
-    this.queue = this.cut ? [] : at === this.queue.length ? [] : this.queue.slice(at);
     if (text !== '') this.write(text);
   }
 
@@ -125,77 +117,21 @@ export class TapeWriter {
     this.bytes += buf.length;
   }
 
-  /** close writes the end (and whatever is queued: a call still waiting as its fallback) and closes the file. */
-  close(end: TapeEvent): void {
+  /** close writes what is queued and the end (`ending`: lines for calls still waiting, as interrupted), and closes the file. */
+  close(end: TapeEvent, ending: readonly string[] = []): void {
     if (this.closed) return;
-    for (const q of this.queue) if (typeof q !== 'string' && q.line === undefined) q.line = `${q.head}${INTERRUPTED},"t":${Date.now()}}`;
+    for (const line of ending) this.line(line);
     this.flush();
     this.write(`${JSON.stringify(end)}\n`);
     this.closed = true;
     closeSync(this.fd);
   }
 
-  /** discard removes a tape whose run never started. */
+  /** discard removes the files of a tape whose run never started (only those this writer made). */
   discard(): void {
     if (this.closed) return;
     this.closed = true;
     closeSync(this.fd);
-    rmSync(join(this.dir, TAPE_FILE), { force: true });
-    rmSync(join(this.dir, POLICY_FILE), { force: true });
+    for (const file of this.made) rmSync(file, { force: true });
   }
-}
-
-export interface Tape {
-  readonly dir: string;
-  readonly header: TapeHeader;
-  readonly policySource: string;
-  readonly events: readonly TapeEvent[];
-}
-
-const KINDS: ReadonlySet<string> = new Set(['c', 'b', 'g', 't', 'o', 'cut', 'x']);
-
-/** readTape reads DIR's tape. EINVAL naming file, line and field for anything that is not one; ENOENT for a missing tape. */
-export function readTape(dir: string): Tape {
-  const file = join(dir, TAPE_FILE);
-  let text: string;
-  let policySource: string;
-  try {
-    text = readFileSync(file, 'utf8');
-    policySource = readFileSync(join(dir, POLICY_FILE), 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new KernelError('ENOENT', `${dir}: not a recorded run (no ${TAPE_FILE} or ${POLICY_FILE}; record one with agentctl run --record ${dir} PROGRAM)`);
-    throw err;
-  }
-  const lines = text.split('\n');
-  if (lines.at(-1) === '') lines.pop();
-  const bad = (line: number, what: string): never => {
-    throw new KernelError('EINVAL', `${file}:${line}: ${what}`);
-  };
-  const parse = (line: number): unknown => {
-    try {
-      return JSON.parse(lines[line - 1]!);
-    } catch {
-      return bad(line, 'not a JSON value (a torn or edited tape)');
-    }
-  };
-  if (lines.length === 0) bad(1, 'empty: no header');
-  const header = parse(1) as Partial<TapeHeader> | null;
-  if (header === null || typeof header !== 'object' || header.format !== TAPE_FORMAT) bad(1, `format: not an agent-kernel run tape (want "${TAPE_FORMAT}")`);
-  if (header!.version !== TAPE_VERSION) bad(1, `version: ${String(header!.version)} is not one this agent-kernel reads (${TAPE_VERSION})`);
-  if (typeof header!.program?.path !== 'string') bad(1, 'program.path: missing');
-  const events: TapeEvent[] = [];
-  let calls = 0;
-  for (let line = 2; line <= lines.length; line++) {
-    const event = parse(line) as { k?: unknown; n?: unknown; r?: unknown } | null;
-    if (event === null || typeof event !== 'object' || typeof event.k !== 'string' || !KINDS.has(event.k)) bad(line, `k: not an event kind (${[...KINDS].join(', ')})`);
-    if (event!.k === 'c') {
-      if (event!.n !== ++calls) bad(line, `n: call ${String(event!.n)} where call ${calls} was due (a gap or an edit)`);
-      if (event!.r === undefined) bad(line, 'r: a call without its reply');
-    }
-    events.push(event as TapeEvent);
-  }
-  const last = events.at(-1);
-  if (last === undefined || last.k !== 'x') bad(lines.length, 'the tape does not end with the run\'s end (the recording stopped short: was agentctl killed?)');
-  return { dir, header: header as TapeHeader, policySource, events };
 }

@@ -138,7 +138,7 @@ describe('agentctl run --record and agentctl replay-run', () => {
     expect(original.code).toBe(0);
     expect(original.stdout).toMatch(/^uuid [0-9a-f-]{36} random 0\.\d+\nnow \d+ \d{4}-.*Z true\ntimers 1,3,5\nfetched answer \d+ to \/a \| answer \d+ to \/b\nbig 120000 000 222\ntool .+\nfile kept answer \d+ to \/a\nchild true true\nchild ended 0\nwaiting for SIGTERM\nSIGTERM at number\nbye \d+\n$/);
     const lines = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8').trim().split('\n');
-    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agent-kernel-run', version: 1, program: { path: 'agent.ts' }, argv: [url], manifest: { capabilities: ['tool:http.fetch', 'tool:time.now'] } });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agent-kernel-run', version: 1, program: { path: join(dir, 'agent.ts') }, argv: [url], manifest: { capabilities: ['tool:http.fetch', 'tool:time.now'] } });
     const kinds = new Set(lines.slice(1).map((l) => (JSON.parse(l) as { k: string }).k));
     for (const k of ['c', 'b', 'g', 't', 'o', 'x']) expect(kinds).toContain(k);
     expect(JSON.parse(lines.at(-1)!)).toEqual({ k: 'x', status: 0, reason: 'exit' });
@@ -208,7 +208,7 @@ describe('agentctl run --record and agentctl replay-run', () => {
 
   it('refuses bad input in one line, status 2', async () => {
     await bad(['replay-run', 'nowhere'], /^agentctl: nowhere: not a recorded run/);
-    await bad(['run', '--record', 'run1', 'agent.ts'], /^agentctl: run1 already holds a recorded run/);
+    await bad(['run', '--record', 'run1', 'agent.ts'], /^agentctl: run1 already has a policy\.yaml: record into a new directory/);
     const text = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8');
     const cut = join(dir, 'cut');
     mkdirSync(cut);

@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RecordingTape } from '../../kernel/run-tape/boundary-tape.ts';
 import { decode, encode, text } from '../../kernel/run-tape/codec.ts';
 import { TAPE_FORMAT, TAPE_VERSION } from '../../kernel/run-tape/events.ts';
-import { readTape, TapeWriter } from '../../kernel/run-tape/tape-file.ts';
+import { readTape } from '../../kernel/run-tape/tape-read.ts';
+import { TapeWriter } from '../../kernel/run-tape/tape-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tape-codec-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,7 +56,7 @@ describe('the tape codec', () => {
   });
 });
 
-const HEADER = { format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: 'p.ts', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0 } as const;
+const HEADER = { format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: 'p.ts', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0, limits: { heapMib: 64 } } as const;
 
 describe('the tape file', () => {
   it('reads back what was written, a call still waiting at the end as interrupted', () => {
@@ -65,8 +66,8 @@ describe('the tape file', () => {
     const tape = new RecordingTape(writer);
     tape.call('blocking', 0, 8, []).answered({ t: 'value', v: 7 });
     tape.clock();
-    tape.call('blocking', 0, 0, [0, 10]);
-    writer.close({ k: 'x', status: 0, reason: 'exit' });
+    tape.call('blocking', 0, 0, [0, 10]).waiting!();
+    writer.close({ k: 'x', status: 0, reason: 'exit' }, tape.interrupted());
     const read = readTape(at);
     expect(read.header).toEqual(HEADER);
     expect(read.events.map((e) => e.k)).toEqual(['c', 't', 'c', 'x']);

@@ -1,7 +1,7 @@
 // A recorded (or replayed) run: its time and randomness are inputs the kernel
 // keeps, as every syscall's reply is (kernel/run-tape). Date, Date.now,
-// performance.now and the event loop read the kernel's clock (`clock`, one
-// crossing a read, each read kept); Math.random draws from bytes of
+// Intl's "now", performance.now and the event loop read the kernel's clock
+// (`clock`, one crossing a read, each read kept); Math.random draws from bytes of
 // SYS_RANDOM, a few thousand at a time. Outside such a run none of this is
 // installed and the isolate's own clock and generator serve.
 
@@ -26,6 +26,27 @@ export function installTapeClock(global, clock, randomBytes) {
   Object.defineProperty(RealDate, 'now', { value: now, writable: true, configurable: true, enumerable: false });
   Object.defineProperty(RealDate.prototype, 'constructor', { value: TapeDate, writable: true, configurable: true, enumerable: false });
   Object.defineProperty(global, 'Date', { value: TapeDate, writable: true, configurable: true, enumerable: false });
+
+  // Intl formats "now" when given no date: the kernel's now, too.
+  const proto = global.Intl.DateTimeFormat.prototype;
+  const format = Object.getOwnPropertyDescriptor(proto, 'format');
+  Object.defineProperty(proto, 'format', {
+    get() {
+      const bound = format.get.call(this);
+      return (date) => bound(date === undefined ? now() : date);
+    },
+    configurable: true,
+    enumerable: false,
+  });
+  const formatToParts = proto.formatToParts;
+  Object.defineProperty(proto, 'formatToParts', {
+    value(date) {
+      return formatToParts.call(this, date === undefined ? now() : date);
+    },
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
 
   let pool = new Uint8Array(0);
   let at = 0;

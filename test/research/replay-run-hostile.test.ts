@@ -1,0 +1,136 @@
+/**
+ * Recorded runs against what an attacker's pass found (each was reproduced
+ * before its fix): what an agent can make a recording cost, tapes that hung
+ * or crashed replay-run, and replays that gave the wrong verdict.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RecordingTape } from '../../kernel/run-tape/boundary-tape.ts';
+import { TapeWriter } from '../../kernel/run-tape/tape-file.ts';
+import { TAPE_FORMAT, TAPE_VERSION } from '../../kernel/run-tape/events.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
+const dir = mkdtempSync(join(tmpdir(), 'replay-hostile-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function agentctl(args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+const program = (name: string, source: string): string => {
+  writeFileSync(join(dir, name), source);
+  return name;
+};
+
+describe('what an agent can make a recording cost', () => {
+  it('a blocking call that waits holds nothing back: what comes meanwhile is written (a flooding child filled the kernel\'s memory)', () => {
+    const at = join(dir, 'held');
+    const writer = new TapeWriter(at, 'version: 1\nrules: []\n', 64 * 1024 * 1024);
+    writer.start({ format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: 'p', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0, limits: {} });
+    const tape = new RecordingTape(writer);
+    const wait = tape.call('blocking', 0, 16, [2]);
+    wait.waiting!();
+    const chunk = new Uint8Array(65_536).fill(65);
+    for (let i = 0; i < 64; i++) writer.push({ k: 'o', f: 1, d: { $b: Buffer.from(chunk).toString('base64') } });
+    // Past 256 KiB queued the writer writes at once, the waiting call's reply still to come.
+    expect(statSync(join(at, 'tape.jsonl')).size).toBeGreaterThan(4 * 1024 * 1024);
+    wait.answered({ t: 'value', v: { pid: 2, status: 0, signal: null } });
+    writer.close({ k: 'x', status: 0, reason: 'exit' });
+  });
+
+  it('reading the clock is kernel work the agent pays for: a Date.now() loop meets its CPU limit (it ran forever under --record)', async () => {
+    const out = await agentctl(['run', '--record', 'clock', '--cpu-ms', '500', program('clock.ts', 'for (;;) Date.now();')]);
+    expect(out.code).toBe(132);
+    expect(out.stderr).toMatch(/killed by SIGKILL \(CPU time limit 500 ms/);
+  });
+});
+
+describe('replays that hung, crashed or said the wrong thing', () => {
+  it('a run killed by its CPU limit replays to the same end (the replay spun forever)', async () => {
+    const rec = await agentctl(['run', '--record', 'spin', '--cpu-ms', '300', program('spin.ts', 'console.log("spin"); let i = 0; for (;;) i++;')]);
+    expect(rec.code).toBe(132);
+    const replayed = await agentctl(['replay-run', 'spin']);
+    expect(replayed.stdout).toBe('spin\n');
+    expect(replayed.code).toBe(0);
+    expect(replayed.stderr).toMatch(/followed all 1 calls; ended with status 132/);
+  });
+
+  it('a replay runs under the recorded limits (a raised heap and open-file limit made it diverge)', async () => {
+    const big = program('big.ts', "const keep = []; for (let i = 0; i < 96; i++) keep.push(new Uint8Array(1 << 20).fill(i)); const fds = []; for (let i = 0; i < 80; i++) fds.push(sys.open('mem/f' + i, 'w')); console.log(keep.length, fds.length);");
+    const rec = await agentctl(['run', '--record', 'big', '--memory', '256', '--limit', 'open_files=100', big]);
+    expect(rec.stdout).toBe('96 80\n');
+    const replayed = await agentctl(['replay-run', 'big']);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toBe(rec.stdout);
+    expect(JSON.parse(readFileSync(join(dir, 'big', 'tape.jsonl'), 'utf8').split('\n')[0]!).limits).toMatchObject({ heapMib: 256, openFiles: 100 });
+  });
+
+  it('an edited program that waits where the recorded one ended diverges instead of hanging', async () => {
+    await agentctl(['run', '--record', 'short', program('short.ts', 'console.log("a");')]);
+    const replayed = await agentctl(['replay-run', 'short', '--program', program('hang.ts', 'console.log("a"); await new Promise(() => {});')]);
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toMatch(/recorded: the end of the run \(status 0, exit\)\n {2}replayed: the program still waiting/);
+  });
+
+  it('an edited program that ends with another error diverges (only the status was compared)', async () => {
+    await agentctl(['run', '--record', 'boom', program('boom.ts', 'console.log("x"); throw new Error("boom");')]);
+    const replayed = await agentctl(['replay-run', 'boom', '--program', program('other.ts', 'console.log("x"); throw new TypeError("something else");')]);
+    expect(replayed.code).toBe(1);
+    expect(replayed.stderr).toMatch(/recorded: the end of the run \(status 1, uncaught error: Error: boom\)\n {2}replayed: the end of the run \(status 1, uncaught error: TypeError: something else\)/);
+  });
+
+  it('Intl\'s "now" is the recorded time too (it read the isolate\'s clock)', async () => {
+    const rec = await agentctl(['run', '--record', 'intl', program('intl.ts', "const f = new Intl.DateTimeFormat('en', { timeStyle: 'medium', timeZone: 'UTC' }); console.log(f.format(), f.formatToParts().length); await new Promise((r) => setTimeout(r, 1100)); console.log(f.format());")]);
+    const replayed = await agentctl(['replay-run', 'intl']);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toBe(rec.stdout);
+  });
+
+  it('refuses damaged tapes in one line, status 2 (a bad batch crashed it, a wait reply or an unknown signal hung it)', async () => {
+    await agentctl(['run', '--record', 'good', program('good.ts', 'await new Promise((r) => setTimeout(r, 1)); console.log("ok");')]);
+    const lines = readFileSync(join(dir, 'good', 'tape.jsonl'), 'utf8').trim().split('\n');
+    const policy = readFileSync(join(dir, 'good', 'policy.yaml'), 'utf8');
+    const edited = async (name: string, edit: (events: Record<string, unknown>[]) => void, message: RegExp) => {
+      const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      edit(events);
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'policy.yaml'), policy);
+      writeFileSync(join(dir, name, 'tape.jsonl'), `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+      const out = await agentctl(['replay-run', name], 15_000);
+      expect(out.signal).toBeNull();
+      expect(out.code).toBe(2);
+      expect(out.stderr).toMatch(message);
+      expect(out.stderr.trim().split('\n')).toHaveLength(1);
+    };
+    const first = (events: Record<string, unknown>[], k: string) => events.find((e) => e.k === k)!;
+    await edited('bad-batch', (e) => void (first(e, 'b').c = 5), /tape\.jsonl:\d+: c: want the completions, a list/);
+    await edited('wait-reply', (e) => void (first(e, 'c').r = { t: 'wait', ticket: 1 }), /tape\.jsonl:\d+: r: t: want value, fault, queued or busy/);
+    await edited('bad-signal', (e) => void (e.at(-1)!.signal = 'SIGFOO'), /tape\.jsonl:\d+: signal: SIGFOO is not a signal/);
+    await edited('no-limits', (e) => void delete e[0]!.limits, /tape\.jsonl:1: limits: want names and numbers/);
+  });
+});
+
+describe('where a tape is written', () => {
+  it('never over a file that is there (a policy.yaml was overwritten, then deleted, a symbolic link followed)', async () => {
+    mkdirSync(join(dir, 'mine'));
+    writeFileSync(join(dir, 'mine', 'policy.yaml'), 'version: 1\nrules: []\n# mine\n');
+    const out = await agentctl(['run', '--record', 'mine', '--restore', 'nowhere', program('hi.ts', 'console.log(1)')]);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/mine already has a policy\.yaml: record into a new directory/);
+    expect(readFileSync(join(dir, 'mine', 'policy.yaml'), 'utf8')).toContain('# mine');
+    expect(existsSync(join(dir, 'mine', 'tape.jsonl'))).toBe(false);
+  });
+});
