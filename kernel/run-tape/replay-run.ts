@@ -101,18 +101,18 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
     // Before the fork the output is the tape's (Player writes it); after it, the program's own.
     stdout: (chunk) => (live ? options.stdout(chunk) : undefined),
     stderr: (chunk) => (live ? options.stderr(chunk) : undefined),
-    tape: (proc) => {
+    tape: (taped) => {
       player = new Player(tape.events, forkAt, {
-        fdKind: (fd) => proc.fds.kindOf(fd),
-        reserve: (fd) => proc.fds.reserve(fd),
-        release: (fd) => void proc.fds.close(fd),
+        fdKind: (fd) => taped.fds.kindOf(fd),
+        reserve: (fd) => taped.fds.reserve(fd),
+        release: (fd) => void taped.fds.close(fd),
         output: (fd, bytes) => (fd === 1 ? options.stdout : options.stderr)(bytes),
         ...(candidate === undefined
           ? {}
           : {
               judge: (nr, args, at) => {
                 judgeTime = at;
-                const decision = judge(candidate, proc.ctx, nr, args);
+                const decision = judge(candidate, taped.ctx, nr, args);
                 return decision instanceof Promise ? undefined : decision;
               },
             }),

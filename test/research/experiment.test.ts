@@ -49,6 +49,16 @@ interface Cell {
   tape: string;
 }
 
+/** bad runs an experiment file of `source` and expects a one-line refusal matching `message`, status 2. */
+async function bad(source: string, message: RegExp, outDir = join(dir, 'never')): Promise<void> {
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(file, source);
+  const r = await agentctl(['experiment', 'run', file, '--out', outDir]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toMatch(message);
+  expect(r.stderr.trim().split('\n')).toHaveLength(1);
+}
+
 describe('agentctl experiment run', () => {
   const out = join(dir, 'out');
   let run: { code: number | null; stdout: string; stderr: string };
@@ -124,14 +134,6 @@ describe('agentctl experiment run', () => {
   }, 60_000);
 
   it('refuses a bad experiment in one line naming file, line and field; and a folder that is not new', async () => {
-    const bad = async (source: string, message: RegExp, outDir = join(dir, 'never')) => {
-      const file = join(dir, 'bad.yaml');
-      writeFileSync(file, source);
-      const r = await agentctl(['experiment', 'run', file, '--out', outDir]);
-      expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(message);
-      expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    };
     await bad('name: x\npolicies: { a: nowhere.yaml }\nprograms: { p: nowhere.ts }\n', /bad\.yaml:3:\d+: programs\.p: no such file: nowhere\.ts/);
     await bad('name: x\npolicies: { a: nowhere.yaml }\ncolour: red\n', /bad\.yaml:3:1: colour: is not a known field/);
     await bad(`name: x\nprograms: { p: ${join(REPO, 'examples', 'hello.ts')} }\npolicies: { a: ${join(REPO, 'examples', 'policies', 'notes.yaml')} }\nrepetitions: 0\n`, /bad\.yaml:4:\d+: repetitions: must be >= 1/);

@@ -30,6 +30,9 @@ function agentctl(args: readonly string[], timeoutMs = 30_000): Promise<{ code: 
   });
 }
 
+/** first is a tape's first event of kind `k`. */
+const first = (events: Record<string, unknown>[], k: string): Record<string, unknown> => events.find((e) => e.k === k)!;
+
 const program = (name: string, source: string): string => {
   writeFileSync(join(dir, name), source);
   return name;
@@ -115,7 +118,6 @@ describe('replays that hung, crashed or said the wrong thing', () => {
       expect(out.stderr).toMatch(message);
       expect(out.stderr.trim().split('\n')).toHaveLength(1);
     };
-    const first = (events: Record<string, unknown>[], k: string) => events.find((e) => e.k === k)!;
     await edited('bad-batch', (e) => void (first(e, 'b').c = 5), /tape\.jsonl:\d+: c: want the completions, a list/);
     await edited('wait-reply', (e) => void (first(e, 'c').r = { t: 'wait', ticket: 1 }), /tape\.jsonl:\d+: r: t: want value, fault, queued or busy/);
     await edited('bad-signal', (e) => void (e.at(-1)!.signal = 'SIGFOO'), /tape\.jsonl:\d+: signal: SIGFOO is not a signal/);
