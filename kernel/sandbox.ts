@@ -14,13 +14,12 @@ import { agentStack, sourcePositions, syntaxMessage } from './agent-stack.ts';
 import { AsyncCalls, type Completion } from './async-calls.ts';
 import { cacheDir } from './build-cache.ts';
 import type { Program } from './program.ts';
-import type { BoundaryTape, TapeDriver } from './run-tape/boundary-tape.ts';
+import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.ts';
+import { SandboxTape } from './run-tape/sandbox-tape.ts';
 import { compileLayer, compileRuntime, LAYERS, type LayerName } from './runtime-bundle.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 
 const WRAPPER_HEAD = '__start(async function main() {';
-/** What a clock read's crossing costs the event loop, as charged (a synchronous callback's hand-over: 20–40 µs unpinned, bench/crossing). */
-const CLOCK_CROSSING_NS = 20_000;
 
 /** How a sandbox's program ended, as far as the isolate can tell. */
 export type SandboxEnd =
@@ -116,8 +115,7 @@ export class Sandbox {
   private started = false;
   /** A recorded or replayed run's tape (kernel/run-tape): it sees every crossing, and a replay answers for the kernel. */
   private readonly tape: BoundaryTape | undefined;
-  /** With a tape, entries into the isolate run one after another, each told to the tape as it starts. */
-  private lane: Promise<unknown> = Promise.resolve();
+  private readonly taping: SandboxTape | undefined;
   private readonly driver: TapeDriver = {
     batch: (batch) => void this.deliverBatch(batch).then(() => this.afterEntry()),
     signals: (names) => void this.deliver(names),
@@ -130,6 +128,7 @@ export class Sandbox {
   constructor(program: Program, memoryLimitMib: number, boot: BootRecord, hooks: SandboxHooks, tape?: BoundaryTape) {
     this.hooks = hooks;
     this.tape = tape;
+    this.taping = tape === undefined ? undefined : new SandboxTape(tape, hooks.charge);
     this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId);
     this.program = program;
     this.toSource = sourcePositions(program);
@@ -148,7 +147,8 @@ export class Sandbox {
       global.setSync('__layer', new ivm.Callback((name: unknown) => this.loadLayer(name)));
       global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.settled(code, text)));
       global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
-      if (tape !== undefined) global.setSync('__clock', new ivm.Callback(() => this.readClock(tape)));
+      const taping = this.taping;
+      if (taping !== undefined) global.setSync('__clock', new ivm.Callback(() => taping.clock()));
       const runtime = compileRuntime(this.isolate);
       runtime.runSync(this.context);
       runtime.release();
@@ -217,19 +217,6 @@ export class Sandbox {
     }
   }
 
-  /**
-   * readClock is ring 3's read of a tape's clock. Each is kernel work the
-   * tree pays for (its CPU limit and its share of the kernel's time): the
-   * read itself and the crossing that brought it (CLOCK_CROSSING_NS), which
-   * a loop of Date.now() would otherwise run for free on the event loop.
-   */
-  private readClock(tape: BoundaryTape): number {
-    const started = performance.now();
-    const now = tape.clock();
-    this.hooks.charge((performance.now() - started) * 1e6 + CLOCK_CROSSING_NS);
-    return now;
-  }
-
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
   private settled(code: unknown, text: unknown): void {
     if (typeof text === 'string' && text !== '') {
@@ -270,17 +257,9 @@ export class Sandbox {
     return taped === undefined ? queued : taped.answered(queued);
   }
 
-  /** entry runs `apply` (a host→isolate call); with a tape, after every earlier entry has ended, told to the tape first. */
-  private entry(what: Parameters<BoundaryTape['entering']>[0], apply: () => Promise<unknown>): Promise<unknown> {
-    const tape = this.tape;
-    if (tape === undefined) return apply();
-    const next = this.lane.then(() => {
-      if (this.ended) return undefined;
-      tape.entering(what);
-      return apply();
-    });
-    this.lane = next.catch(() => undefined);
-    return next;
+  /** entry runs `apply` (a host→isolate call); with a tape, in the tape's lane. */
+  private entry(what: Entry, apply: () => Promise<unknown>): Promise<unknown> {
+    return this.taping === undefined ? apply() : this.taping.entry(what, () => this.ended, apply);
   }
 
   /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */
@@ -387,7 +366,7 @@ export class Sandbox {
     this.entered++;
     try {
       const running = this.script.run(this.context);
-      if (this.tape !== undefined) this.lane = running.catch(() => undefined);
+      this.taping?.started(running);
       await running;
       this.entered--;
       this.afterEntry();
