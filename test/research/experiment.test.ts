@@ -7,32 +7,21 @@
  * playwright-core): it loads with no console error, draws its five charts
  * (pixels on every canvas), and a screenshot of it is taken.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentctl as run, REPO, type Outcome } from './agentctl.ts';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
 const EXAMPLE = join(REPO, 'examples', 'experiments', 'notes.yaml');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'experiment-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function agentctl(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** agentctl runs `agentctl ...args` in the test's folder. */
+const agentctl = (args: readonly string[]): Promise<Outcome> => run(args, { cwd: dir, timeoutMs: 120_000 });
 
 interface Cell {
   id: string;
@@ -61,16 +50,16 @@ async function bad(source: string, message: RegExp, outDir = join(dir, 'never'))
 
 describe('agentctl experiment run', () => {
   const out = join(dir, 'out');
-  let run: { code: number | null; stdout: string; stderr: string };
+  let ran: Outcome;
   let cells: Cell[];
   beforeAll(async () => {
-    run = await agentctl(['experiment', 'run', EXAMPLE, '--out', out]);
+    ran = await agentctl(['experiment', 'run', EXAMPLE, '--out', out]);
     cells = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Cell);
   }, 120_000);
 
   it('runs every program under every policy, twice, and says what each run did', () => {
-    expect(run.stderr).toBe('');
-    expect(run.code).toBe(0);
+    expect(ran.stderr).toBe('');
+    expect(ran.code).toBe(0);
     expect(cells).toHaveLength(5 * 2 * 2);
     const one = (id: string) => cells.find((c) => c.id === id)!;
     expect(one('notes/notes/1')).toMatchObject({ outcome: 'ok', status: 0 });
@@ -83,10 +72,10 @@ describe('agentctl experiment run', () => {
     expect(one('adv/escape-tree.ts/notes/1').decisions.deny).toBe(4);
     expect(Object.keys(one('notes/notes/1').latency)).toContain('SYS_OPEN');
     // The terminal table: a row a program and policy.
-    const rows = run.stdout.split('\n');
+    const rows = ran.stdout.split('\n');
     expect(rows[0]).toMatch(/^PROGRAM\s+POLICY\s+RUNS\s+OK\s+FAILED\s+KILLED\s+MEDIAN MS/);
     expect(rows.find((r) => r.startsWith('adv/read-checkpoints.ts  notes'))).toMatch(/\s2\s+0\s+0\s+2\s+/);
-    expect(run.stdout).toContain(`report:  ${join(out, 'report.html')}`);
+    expect(ran.stdout).toContain(`report:  ${join(out, 'report.html')}`);
   });
 
   it('records every run: a run replays from its folder', async () => {

@@ -3,32 +3,20 @@
  * before its fix): what an agent can make a recording cost, tapes that hung
  * or crashed replay-run, and replays that gave the wrong verdict.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { agentctl as run, type Outcome } from './agentctl.ts';
 import { RecordingTape } from '../../kernel/run-tape/boundary-tape.ts';
 import { TapeWriter } from '../../kernel/run-tape/tape-file.ts';
 import { TAPE_FORMAT, TAPE_VERSION } from '../../kernel/run-tape/events.ts';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
 const dir = mkdtempSync(join(tmpdir(), 'replay-hostile-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function agentctl(args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+/** agentctl runs `agentctl ...args` in the test's folder. */
+const agentctl = (args: readonly string[], timeoutMs = 30_000): Promise<Outcome> => run(args, { cwd: dir, timeoutMs });
 
 /** first is a tape's first event of kind `k`. */
 const first = (events: Record<string, unknown>[], k: string): Record<string, unknown> => events.find((e) => e.k === k)!;

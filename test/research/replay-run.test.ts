@@ -7,40 +7,18 @@
  * an edited program is caught at its first different call; a candidate
  * policy says where it would have stopped the run; --fork-at goes live.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentctl as run, type Outcome } from './agentctl.ts';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const AGENTCTL = join(REPO, 'bin', 'agentctl.ts');
 const dir = mkdtempSync(join(tmpdir(), 'replay-run-'));
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** agentctl runs `agentctl ...args`; `onStdout` sees stdout as it comes (to signal the run at a point). */
-function agentctl(args: readonly string[], onStdout?: (text: string, pid: number) => void): Promise<Outcome> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    onStdout?.(stdout, child.pid!);
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** agentctl runs `agentctl ...args` in the test's folder. */
+const agentctl = (args: readonly string[], onStdout?: (text: string, pid: number) => void): Promise<Outcome> => run(args, { cwd: dir, ...(onStdout ? { onStdout } : {}) });
 
 let server: Server;
 let url: string;
