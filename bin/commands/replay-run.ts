@@ -33,15 +33,21 @@ function what(s: PolicyStop): string {
   return `${s.syscall}${s.tool !== undefined ? ` ${s.tool}` : ''}: ${s.effect} by ${s.rule}`;
 }
 
-function verdict(r: ReplayRunResult): string {
+/** calls writes a count of calls. */
+function calls(n: number): string {
+  return n === 1 ? '1 call' : `${n} calls`;
+}
+
+function verdict(r: ReplayRunResult, forkAt: number | undefined): string {
   const lines: string[] = [];
+  if (forkAt !== undefined && forkAt >= r.recordedCalls) lines.push(`replay-run: --fork-at ${forkAt} is at or past the recording's last call (#${r.recordedCalls}): nothing ran live`);
   if (r.programChanged) lines.push('replay-run: the program differs from the one recorded (its build has another hash)');
   if (r.divergence !== undefined) {
     lines.push(`replay-run: diverged at call #${r.divergence.at} of ${r.recordedCalls}`, `  recorded: ${r.divergence.recorded}`, `  replayed: ${r.divergence.replayed}`);
   } else if (r.forkedAt !== undefined) {
     lines.push(`replay-run: followed the recording to call #${r.forkedAt}, then ran live; ended with status ${r.end.status} (${r.end.reason})`);
   } else {
-    lines.push(`replay-run: followed all ${r.recordedCalls} calls; ended with status ${r.end.status} (${r.end.reason}), as recorded`);
+    lines.push(`replay-run: followed ${r.recordedCalls === 1 ? 'the' : 'all'} ${calls(r.recordedCalls)}; ended with status ${r.end.status} (${r.end.reason}), as recorded`);
   }
   const first = r.stops[0];
   if (first !== undefined) {
@@ -91,7 +97,7 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   // As agentctl run does: an uncaught error's stack (the replayed program's own: it ran again).
   if (result.error !== undefined) process.stderr.write(`${result.error}\n`);
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else process.stderr.write(verdict(result));
+  else process.stderr.write(verdict(result, options.forkAt === undefined ? undefined : Number(options.forkAt)));
   if (result.divergence !== undefined) return 1;
   if (result.forkedAt !== undefined) return result.end.status;
   return result.stops.length > 0 ? 3 : 0;

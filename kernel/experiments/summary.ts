@@ -80,5 +80,6 @@ export function table(groups: readonly GroupSummary[]): string {
     String(g.tokens),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  const text = [head, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return `${text}\n(counts are totals over each row's runs; MEDIAN MS is a run's)\n`;
 }

@@ -69,6 +69,9 @@ export class RecordingTape implements BoundaryTape {
   private readonly issued = new Map<number, number>();
   /** Blocking calls whose replies have not come. */
   private readonly waiting = new Set<number>();
+  /** A call is being answered (between call() and its line): output it makes is written after the line. */
+  private answering = false;
+  private deferred: string[] = [];
 
   constructor(writer: TapeWriter) {
     this.writer = writer;
@@ -85,22 +88,40 @@ export class RecordingTape implements BoundaryTape {
     const head = `{"k":"c","n":${n},"m":"${mode === 'blocking' ? 'b' : 'a'}"${mode === 'async' ? `,"f":${flags}` : ''},"s":${text(nr)},"a":${text(args)}`;
     const started = performance.now();
     let waited = false;
+    this.answering = true;
     return {
       // A call answered at once is one line; one that waits is its call line now, and a reply line (k r) when it comes.
       waiting: () => {
         waited = true;
         this.waiting.add(n);
         this.writer.line(`${head}}`);
+        this.answeredNow();
       },
       answered: (reply: WireReply): WireReply => {
         const done = `,"t":${Date.now()}${reply.t === 'queued' ? '' : `,"d":${ms(performance.now() - started)}`}}`;
         // A queued call's time is its completion's (the batch that delivers it).
         if (reply.t === 'queued') this.issued.set(reply.id, started);
-        if (!waited) this.writer.line(`${head},"r":${replyText(reply)}${done}`);
-        else if (this.waiting.delete(n)) this.writer.line(`{"k":"r","n":${n},"r":${replyText(reply)}${done}`);
+        if (!waited) {
+          this.writer.line(`${head},"r":${replyText(reply)}${done}`);
+          this.answeredNow();
+        } else if (this.waiting.delete(n)) this.writer.line(`{"k":"r","n":${n},"r":${replyText(reply)}${done}`);
         return reply;
       },
     };
+  }
+
+  /** answeredNow writes the output the call just answered made, after its line (a replay writes a call's output once past it). */
+  private answeredNow(): void {
+    this.answering = false;
+    for (const line of this.deferred) this.writer.line(line);
+    this.deferred = [];
+  }
+
+  /** output keeps what reached the operator's fd 1 or 2 (the process's own, or a child's). */
+  output(fd: 1 | 2, bytes: Uint8Array): void {
+    const line = JSON.stringify({ k: 'o', f: fd, d: encode(bytes) });
+    if (this.answering) this.deferred.push(line);
+    else this.writer.line(line);
   }
 
   /** interrupted are the reply lines of the calls still waiting when the run ended. */

@@ -57,7 +57,7 @@ export interface PlayerHost {
   diverged(divergence: Divergence): void;
   /** forked: the run goes live from here (the candidate policy, if any, takes over). */
   forked(): void;
-  /** signal ends the run the way the recorded one was ended (a recorded SIGKILL, say). */
+  /** signal ends the run, at once, the way the recorded one was ended (a recorded SIGKILL, say). */
   signal(name: string): void;
 }
 
@@ -191,6 +191,8 @@ export class Player implements BoundaryTape {
   private static readonly LOST: WireReply = { t: 'fault', errno: 'EIO', message: 'the replay left the recording here' };
 
   clock(): number {
+    // Past call forkAt, every crossing is live: the clock too.
+    if (!this.live && this.calls >= this.forkAt) this.goLive();
     if (this.live || this.ended) return Date.now();
     this.passive();
     const event = this.events[this.at];
@@ -219,6 +221,7 @@ export class Player implements BoundaryTape {
     this.at++;
     this.judge(event, nr, args);
     const recorded = decode(event.r) as WireReply;
+    if (this.killedAfter()) return { fed: recorded, answered: () => recorded };
     if (!this.isLive(nr, args) || refused(recorded)) return { fed: this.feed(nr, args, recorded), answered: () => recorded };
     return {
       answered: (live) => this.check(n, live, recorded),
@@ -232,6 +235,23 @@ export class Player implements BoundaryTape {
         return recorded;
       },
     };
+  }
+
+  /**
+   * killedAfter ends the replay as the recorded run ended when it ended by a
+   * signal right after this call (a violation's SIGPOLICY, a limit's
+   * SIGKILL): the kernel killed it then, during the call, before ring 3 saw
+   * the reply — so the replay must not run on with it.
+   */
+  private killedAfter(): boolean {
+    let at = this.at;
+    while (this.events[at]?.k === 'o') at++;
+    const next = this.events[at];
+    if (next?.k !== 'x' || next.signal === undefined || this.forkAt <= this.calls) return false;
+    this.passive();
+    this.ended = true;
+    this.host.signal(next.signal);
+    return true;
   }
 
   /** judge asks the candidate policy, if any, about a recorded call and keeps what it would not let through. */
@@ -286,6 +306,7 @@ export class Player implements BoundaryTape {
   }
 
   idle(driver: TapeDriver, ending: boolean): boolean {
+    if (!this.live && !this.ended && this.calls >= this.forkAt) this.goLive();
     if (this.live) return this.deliverLeftovers(driver);
     if (this.ended) return false;
     this.passive();

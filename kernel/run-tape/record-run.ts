@@ -72,7 +72,8 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
       },
     },
     sink: (fd, out) => (chunk) => {
-      writer.push({ k: 'o', f: fd, d: encode(chunk) });
+      if (tape !== undefined) tape.output(fd, chunk);
+      else writer.push({ k: 'o', f: fd, d: encode(chunk) });
       out(chunk);
     },
     close: (record) => writer.close(endOf(record), tape?.interrupted()),

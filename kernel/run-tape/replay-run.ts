@@ -123,7 +123,8 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
           if (proc !== undefined) proc.lineage.paced = true;
           if (options.policy !== undefined) kernel.replacePolicy(options.policy);
         },
-        signal: (name) => setImmediate(() => end(name, 'as in the recorded run')),
+        // At once: a kill the recorded run had during a call ends the replay before ring 3 sees that call's reply, as the kernel's did.
+        signal: (name) => end(name, 'as in the recorded run'),
       });
       return player;
     },

@@ -84,6 +84,10 @@ describe('agentctl experiment run', () => {
     expect(replayed.code).toBe(0);
     expect(replayed.stdout).toContain('2 notes in /agent/agent-1/mem/episodic/notes:');
     expect(replayed.stderr).toMatch(/followed all \d+ calls/);
+    // A run the policy killed during a call (SIGPOLICY) replays to the same end: the kill comes before the program sees the reply.
+    const killed = await agentctl(['replay-run', join(out, cells.find((c) => c.id === 'adv/read-checkpoints.ts/notes/1')!.tape)]);
+    expect(killed.code).toBe(0);
+    expect(killed.stderr).toMatch(/followed the 1 call; ended with status 136 \(SIGPOLICY/);
   }, 60_000);
 
   it('opens the report in a headless Chromium: no console errors, five charts drawn, a screenshot', async () => {

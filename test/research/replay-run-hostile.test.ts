@@ -56,7 +56,7 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     const replayed = await agentctl(['replay-run', 'spin']);
     expect(replayed.stdout).toBe('spin\n');
     expect(replayed.code).toBe(0);
-    expect(replayed.stderr).toMatch(/followed all 1 calls; ended with status 132/);
+    expect(replayed.stderr).toMatch(/followed the 1 call; ended with status 132/);
   });
 
   it('a replay runs under the recorded limits (a raised heap and open-file limit made it diverge)', async () => {
@@ -88,6 +88,17 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     const replayed = await agentctl(['replay-run', 'intl']);
     expect(replayed.code).toBe(0);
     expect(replayed.stdout).toBe(rec.stdout);
+  });
+
+  it('--fork-at 0 is live from the start, clock included (the first clock reads were the recording\'s)', async () => {
+    const rec = await agentctl(['run', '--record', 'now', program('now.ts', 'console.log(Date.now());')]);
+    await new Promise((r) => setTimeout(r, 20));
+    const forked = await agentctl(['replay-run', 'now', '--fork-at', '0']);
+    expect(forked.code).toBe(0);
+    expect(Number(forked.stdout)).toBeGreaterThan(Number(rec.stdout));
+    const past = await agentctl(['replay-run', 'now', '--fork-at', '5']);
+    expect(past.stdout).toBe(rec.stdout);
+    expect(past.stderr).toContain("--fork-at 5 is at or past the recording's last call (#1): nothing ran live");
   });
 
   it('refuses damaged tapes in one line, status 2 (a bad batch crashed it, a wait reply or an unknown signal hung it)', async () => {

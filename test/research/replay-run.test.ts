@@ -181,6 +181,8 @@ describe('agentctl run --record and agentctl replay-run', () => {
     // The prefix is the original's; the live part prints another clock and its own SIGTERM.
     expect(forked.stdout.split('\n').slice(0, 4)).toEqual(original.stdout.split('\n').slice(0, 4));
     expect(forked.stdout).toContain('big 120000 000 222');
+    // The fork's first live call writes its own output, once (it was also written from the recording).
+    for (const line of ['fetched', 'big', 'tool']) expect(forked.stdout.split('\n').filter((l) => l.startsWith(line))).toHaveLength(1);
     expect(forked.stdout).toContain('file kept');
   }, 60_000);
 
