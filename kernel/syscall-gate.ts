@@ -13,7 +13,7 @@
  */
 import type { DecisionRecorder } from '../syscalls/context.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { ROW_BY_NR, SYSCALL_NUMBERS } from '../syscalls/table.ts';
+import { ROW_BY_NR, SYSCALL_NUMBERS, syscallName } from '../syscalls/table.ts';
 import { takeHandlerSignals } from './process-signals.ts';
 import type { Process } from './process.ts';
 
@@ -31,9 +31,6 @@ const ENDED_WHILE_STOPPED: Reply = { errno: 'EINTR', message: 'the process ended
 const RATE_RULE = 'limit.syscalls_per_second';
 const SHARE_RULE = 'limit.kernel_ms_per_second';
 
-function nameOf(nr: unknown): string {
-  return typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : '#?';
-}
 
 /** settled waits out a blocked reply. */
 async function settled(reply: Reply): Promise<Reply> {
@@ -75,7 +72,7 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
     const why = share ? `more than ${lineage.limits.kernelMsPerSecond} ms of kernel time this second` : `more than ${lineage.limits.syscallsPerSecond} syscalls per second`;
     if (verdict === 'refused-first') {
       try {
-        host.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: nameOf(nr), access: 'none', effect: 'deny', rule, reason: `${why} (the tree of pid ${lineage.rootPid})` });
+        host.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: syscallName(nr), access: 'none', effect: 'deny', rule, reason: `${why} (the tree of pid ${lineage.rootPid})` });
       } catch {
         // refused either way
       }

@@ -129,6 +129,11 @@ export const ROW_BY_NR: readonly (AnyRow | undefined)[] = (() => {
   return out;
 })();
 
+/** syscallName names syscall number `nr` for records and messages: its row's name, `#<nr>` for an unknown number, `#?` for anything else. */
+export function syscallName(nr: unknown): string {
+  return typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : '#?';
+}
+
 /** SYSCALL_NUMBERS maps names to numbers; it is what ring 3 sees as `SYS`. */
 export const SYSCALL_NUMBERS: Readonly<Record<SyscallName, number>> = Object.freeze(
   Object.fromEntries(SYSCALL_TABLE.map((r) => [r.name, r.nr])) as Record<SyscallName, number>,

@@ -62,8 +62,8 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   let tools: ToolRegistry | undefined;
   let result: ReplayRunResult;
   let alive: NodeJS.Timeout | undefined;
+  const forkAt = options.forkAt === undefined ? undefined : Number(options.forkAt);
   try {
-    const forkAt = options.forkAt === undefined ? undefined : Number(options.forkAt);
     if (forkAt !== undefined && (!Number.isInteger(forkAt) || forkAt < 0)) throw new UsageError('--fork-at must be a call number (0 or more)');
     const tape = readTape(dir);
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
@@ -97,7 +97,7 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   // As agentctl run does: an uncaught error's stack (the replayed program's own: it ran again).
   if (result.error !== undefined) process.stderr.write(`${result.error}\n`);
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-  else process.stderr.write(verdict(result, options.forkAt === undefined ? undefined : Number(options.forkAt)));
+  else process.stderr.write(verdict(result, forkAt));
   if (result.divergence !== undefined) return 1;
   if (result.forkedAt !== undefined) return result.end.status;
   return result.stops.length > 0 ? 3 : 0;

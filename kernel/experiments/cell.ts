@@ -6,14 +6,14 @@
  */
 import { join } from 'node:path';
 import type { Effect } from '../../syscalls/context.ts';
-import { ROW_BY_NR, SYSCALL_NUMBERS } from '../../syscalls/table.ts';
+import { SYSCALL_NUMBERS, syscallName } from '../../syscalls/table.ts';
 import { fixedApprover } from '../approvals.ts';
 import type { AgentManifest } from '../capabilities.ts';
 import { MemoryDecisionLog } from '../decision-log.ts';
 import { Kernel } from '../kernel.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { Program } from '../program.ts';
-import { recordRun } from '../run-tape/record-run.ts';
+import { endOf, recordRun } from '../run-tape/record-run.ts';
 import { decode } from '../run-tape/codec.ts';
 import { readTape } from '../run-tape/tape-read.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
@@ -138,7 +138,7 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
       calls++;
       const nr = decode(event.s);
       const args = event.a.map(decode);
-      const key = nr === EXEC_NR && typeof args[0] === 'string' ? `tool ${args[0]}` : typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : '#?';
+      const key = nr === EXEC_NR && typeof args[0] === 'string' ? `tool ${args[0]}` : syscallName(nr);
       const reply = event.r as { t?: unknown; id?: unknown };
       if (reply.t === 'queued' && typeof reply.id === 'number') issued.set(reply.id, key);
       else add(key, event.d);
@@ -151,12 +151,11 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
       }
     }
   }
-  const reason = end.reason;
   return {
     ...plan,
-    outcome: reason.kind === 'signal' ? 'killed' : end.status === 0 ? 'ok' : 'failed',
+    outcome: end.reason.kind === 'signal' ? 'killed' : end.status === 0 ? 'ok' : 'failed',
     status: end.status,
-    reason: reason.kind === 'exit' ? 'exit' : reason.kind === 'error' ? `uncaught error: ${reason.error.split('\n')[0]}` : `${reason.signal} (${reason.why})`,
+    reason: endOf(end).reason,
     ms,
     calls,
     decisions,

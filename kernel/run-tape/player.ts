@@ -16,7 +16,7 @@
  */
 import type { Decision } from '../../syscalls/context.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
-import { ROW_BY_NR, SYSCALL_NUMBERS } from '../../syscalls/table.ts';
+import { ROW_BY_NR, SYSCALL_NUMBERS, syscallName } from '../../syscalls/table.ts';
 import type { Completion } from '../async-calls.ts';
 import { wire, type WireReply } from '../wire-reply.ts';
 import { passThrough, type BoundaryTape, type Entry, type TapeDriver, type TapedCall } from './boundary-tape.ts';
@@ -70,16 +70,13 @@ function short(value: string): string {
   return value.length <= LONG ? value : `${value.slice(0, LONG)}… (${value.length} characters)`;
 }
 
-function nameOf(nr: unknown): string {
-  return typeof nr === 'number' ? (ROW_BY_NR[nr]?.name ?? `#${nr}`) : `#${String(nr)}`;
-}
 
 /** describeEvent says what the recording has at a point, for a divergence. */
 function describeEvent(event: TapeEvent | undefined): string {
   if (event === undefined) return 'nothing more (the recorded run had ended)';
   switch (event.k) {
     case 'c':
-      return `call #${event.n} ${nameOf(decode(event.s))}(${short(JSON.stringify(event.a))})${event.m === 'a' ? ' async' : ''}`;
+      return `call #${event.n} ${syscallName(decode(event.s))}(${short(JSON.stringify(event.a))})${event.m === 'a' ? ' async' : ''}`;
     case 'b':
       return `completions of calls ${event.c.map((c) => `#id ${c.id}`).join(', ')}`;
     case 'g':
@@ -96,7 +93,7 @@ function describeEvent(event: TapeEvent | undefined): string {
 }
 
 function describeCall(n: number, mode: 'blocking' | 'async', nr: unknown, args: readonly unknown[]): string {
-  return `call #${n} ${nameOf(nr)}(${short(text(args))})${mode === 'async' ? ' async' : ''}`;
+  return `call #${n} ${syscallName(nr)}(${short(text(args))})${mode === 'async' ? ' async' : ''}`;
 }
 
 /** sameAnswer: the live kernel answered as the recording says (signals aside: the replay sends none). */
@@ -260,7 +257,7 @@ export class Player implements BoundaryTape {
     const decision = this.host.judge(nr, args, event.t);
     if (decision === undefined || decision.effect === 'allow') return;
     const tool = nr === EXEC_NR && typeof args[0] === 'string' ? { tool: args[0] } : {};
-    this.stops.push({ n: event.n, syscall: nameOf(nr), ...tool, effect: decision.effect, rule: decision.rule, reason: decision.reason });
+    this.stops.push({ n: event.n, syscall: syscallName(nr), ...tool, effect: decision.effect, rule: decision.rule, reason: decision.reason });
   }
 
   /** isLive: the replaying kernel runs this call too (classes.ts). */

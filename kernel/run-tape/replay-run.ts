@@ -148,10 +148,11 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   }
   const p = player!;
   const ended = endOf(record);
-  const recordedEnd = tape.events.at(-1)!;
-  const recEnd = recordedEnd.k === 'x' ? { status: recordedEnd.status, reason: recordedEnd.reason } : { status: -1, reason: 'unknown' };
+  // readTape refuses a tape that does not end with its end.
+  const recordedEnd = tape.events.at(-1) as EndEvent;
+  const recEnd = { status: recordedEnd.status, reason: recordedEnd.reason };
   p.endedAs(`the end of the run (status ${ended.status}, ${ended.reason})`);
-  if (p.divergence === undefined && !p.wentLive && recordedEnd.k === 'x' && !sameEnd(recordedEnd, ended)) {
+  if (p.divergence === undefined && !p.wentLive && !sameEnd(recordedEnd, ended)) {
     p.endedDifferently(`the end of the run (status ${recEnd.status}, ${recEnd.reason})`, `the end of the run (status ${ended.status}, ${ended.reason})`);
   }
   return {
