@@ -20,7 +20,7 @@ import type { Kernel } from '../kernel/kernel.ts';
 import { PolicyEngine } from '../kernel/policy/engine.ts';
 import { parsePolicy, type LoadedPolicy } from '../kernel/policy/load.ts';
 import { MATCH_LIMIT } from '../kernel/policy/matchers.ts';
-import type { PolicyRequest } from '../kernel/policy/request.ts';
+import type { PolicyRequest } from '../abi/policy-request.ts';
 import { programFromSource } from '../kernel/program.ts';
 import { FileDecisionLog } from '../kernel/recorder/file-log.ts';
 import { pdlDocument, ruleSpecs } from './policy-set.ts';

@@ -13,7 +13,7 @@
  */
 import { PolicyEngine } from '../kernel/policy/engine.ts';
 import { parsePolicy } from '../kernel/policy/load.ts';
-import type { PolicyRequest } from '../kernel/policy/request.ts';
+import type { PolicyRequest } from '../abi/policy-request.ts';
 import { pdlDocument, policyRequest, requestSpecs, ruleSpecs } from './policy-set.ts';
 import { type BenchOptions, type Figure, median, spread } from './stats.ts';
 

@@ -17,7 +17,7 @@
  *   47  tool denies: blocked hosts (url glob), dangerous programs (RE2)
  *   20  require_approval: POSTs to payment hosts
  */
-import type { PolicyRequest } from '../kernel/policy/request.ts';
+import type { PolicyRequest } from '../abi/policy-request.ts';
 import type { PolicyDocument, PolicyRule } from '../kernel/policy/schema.ts';
 
 export type Effect = 'allow' | 'deny' | 'require_approval';

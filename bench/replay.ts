@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PolicyEngine } from '../kernel/policy/engine.ts';
 import { parsePolicy, type LoadedPolicy } from '../kernel/policy/load.ts';
-import type { PolicyRequest } from '../kernel/policy/request.ts';
+import type { PolicyRequest } from '../abi/policy-request.ts';
 import { FileDecisionLog } from '../kernel/recorder/file-log.ts';
 import { Replayer } from '../kernel/replay/replay.ts';
 import { replayFile } from '../kernel/replay/sources.ts';

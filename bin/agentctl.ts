@@ -3,7 +3,7 @@
 import './snapshot-flag.ts';
 import './compile-cache.ts';
 import { Command, Option } from 'commander';
-import type { Effect } from '../kernel/policy/schema.ts';
+import type { Effect } from '../abi/kinds.ts';
 import type { DecisionInput } from '../syscalls/context.ts';
 import { endWhenStdoutCloses } from './closed-console.ts';
 import type { auditShow } from './commands/audit.ts';

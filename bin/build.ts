@@ -1,7 +1,7 @@
 /**
  * build: the JavaScript the package ships (`npm pack` runs it as `prepack`).
  * Node does not strip types under node_modules, so an installed agent-kernel
- * runs dist/: the TypeScript of kernel/, syscalls/, vfs/, signals/ and bin/
+ * runs dist/: the TypeScript of abi/, kernel/, syscalls/, vfs/, signals/ and bin/
  * compiled with declarations and source maps (relative `.ts` imports become
  * `.js`), next to the files the kernel reads at run time: the ring-3 runtime
  * (userspace/, bundled for isolates by esbuild when first used) and the

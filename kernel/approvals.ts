@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Subject } from 'rxjs';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { ApprovalAnswer, Approvals, ApprovalTicket } from '../syscalls/context.ts';
 
 export interface PendingApproval extends ApprovalTicket {

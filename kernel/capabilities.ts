@@ -9,8 +9,9 @@
  * its parent lacks.
  */
 import type { Autonomy } from './autonomy.ts';
-import { KernelError } from '../syscalls/errno.ts';
-import type { Access, AgentIdentity } from '../syscalls/context.ts';
+import { KernelError } from '../abi/errno.ts';
+import type { AgentIdentity } from '../syscalls/context.ts';
+import type { Access } from '../abi/kinds.ts';
 import { agentRoot } from '../vfs/agent-vfs.ts';
 import { isWithin } from '../vfs/path.ts';
 import { globTest, type StringTest } from './policy/matchers.ts';

@@ -6,7 +6,7 @@
  * is not open, or not open in the needed direction; EFBIG past the output
  * limit on fds written to the operator.
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { Files } from '../syscalls/context.ts';
 import type { BackendFile, OpenMode } from '../vfs/backend.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';

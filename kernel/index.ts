@@ -14,5 +14,5 @@ export { ToolRegistry, type ToolSpec, type ToolInfo, type ToolCaller, type ToolI
 export type { JsonValue } from '../syscalls/schema.ts';
 export { buildRegistry, defaultRegistry, loadToolsConfig, parseToolsConfig, ToolsConfigError, type ToolsConfig } from './tools/config.ts';
 export type { ExitReason, ExitRecord, ProcessInfo, ProcessState } from './process.ts';
-export { ERRNO, KernelError, type Errno } from '../syscalls/errno.ts';
+export { ERRNO, KernelError, type Errno } from '../abi/errno.ts';
 export { OtelTelemetry, type TelemetryOptions } from './telemetry/otel.ts';

@@ -8,10 +8,10 @@
  * (Lineage): it runs as the same agent, and the tree shares one account.
  */
 import { Subject } from 'rxjs';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { Conduct, DecisionRecorder, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
-import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../syscalls/schema.ts';
+import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import type { SignalName } from '../signals/signal-table.ts';

@@ -5,7 +5,7 @@
  * inside each agent's own tree; an absolute one (`/shared`) is a place
  * outside the trees that an agent reaches only with a vfs capability.
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { VfsBackend } from '../vfs/backend.ts';
 import { agentRoot } from '../vfs/agent-vfs.ts';
 import type { Quota } from '../vfs/quota.ts';

@@ -4,7 +4,7 @@
  * blocks while it is empty and a writer remains. Reading an empty pipe with
  * no writers is end of file; writing with no readers is EPIPE.
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 
 export const PIPE_CAPACITY = 64 * 1024;
 

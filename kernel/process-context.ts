@@ -4,7 +4,7 @@
  * (signal, spawn, wait) check here that the caller may touch the target.
  */
 import { randomBytes } from 'node:crypto';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { KernelServices, SpawnRequest, SyscallContext, WaitResult } from '../syscalls/context.ts';
 import { checkPolicy } from '../syscalls/dispatch.ts';
 import { namesOf, setOf } from '../signals/signal-set.ts';

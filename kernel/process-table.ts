@@ -5,7 +5,7 @@
  * members, CPU time, the usage `ps` shows). Exited processes stay
  * (zombies) until waited for.
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { Identity } from './capabilities.ts';
 import type { Lineage } from './lineage.ts';
 import type { Process, TreeUsage } from './process.ts';

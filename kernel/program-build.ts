@@ -16,9 +16,10 @@ import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import { cacheDir, readCache, stamp, writeCache, type Inputs } from './build-cache.ts';
-import { NODE_MODULES, REFUSED_MODULES } from '../userspace/node/index.js';
+import { NODE_MODULES } from '../userspace/node/names.js';
+import { REFUSED_MODULES } from '../userspace/node/refused.js';
 import { MAX_PROGRAM_BYTES, type Program } from './program.ts';
 
 const PROVIDED: ReadonlySet<string> = new Set(NODE_MODULES);

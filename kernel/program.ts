@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { transform, transformSync, type Message, type TransformOptions } from 'esbuild';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 
 export interface Program {
   readonly filename: string;

@@ -7,7 +7,7 @@
  */
 import ivm from 'isolated-vm';
 import type { CallScope } from '../syscalls/context.ts';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
 import { compileCached, programSlot } from './code-cache.ts';
 import { agentStack, sourcePositions, syntaxMessage } from './agent-stack.ts';

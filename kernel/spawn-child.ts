@@ -7,7 +7,7 @@
  * in the caller's tree with capabilities and labels no wider than its own.
  */
 import type { SpawnRequest } from '../syscalls/context.ts';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
 import type { Identity } from './capabilities.ts';
 import type { SpawnOptions } from './kernel-options.ts';

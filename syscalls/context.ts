@@ -5,12 +5,8 @@
 import type { DirEntry, FileStat, OpenMode } from '../vfs/backend.ts';
 import type { MaybePromise } from '../vfs/maybe.ts';
 import type { JsonValue } from './schema.ts';
-import type { PolicyRequest } from '../kernel/policy/request.ts';
-
-export type Effect = 'allow' | 'deny' | 'require_approval';
-
-/** Access is what a syscall does to the resource its row names. */
-export type Access = 'read' | 'write' | 'none';
+import type { PolicyRequest } from '../abi/policy-request.ts';
+import type { Access, Effect, Resource } from '../abi/kinds.ts';
 
 /** AgentIdentity is who makes a syscall: id, labels and capabilities (its manifest). */
 export interface AgentIdentity {
@@ -45,7 +41,7 @@ export interface AccessRequest {
   /** The process a row whose policy point is a process acts on, and what it is to the caller (absent: no such live process). */
   readonly target?: { readonly pid: number; readonly kin: Kin };
   /** What kind of thing the call acts on (the row's policy point): a file, a tool, a program, a process; or the caller's own fds or self. Absent: not a syscall (an action outside the kernel). */
-  readonly resource?: 'path' | 'fd' | 'self' | 'tool' | 'process' | 'program';
+  readonly resource?: Resource;
 }
 
 /** Kin is what a process is to the caller: itself, its child, or another (which signal:any is needed to signal). */

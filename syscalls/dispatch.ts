@@ -18,9 +18,10 @@
  * It never throws: every outcome is a Reply.
  */
 import { match } from 'ts-pattern';
-import { KernelError, type SyscallFault } from './errno.ts';
+import { KernelError, type SyscallFault } from '../abi/errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type Access, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
+import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
+import { type Access } from '../abi/kinds.ts';
 import { withOutcome } from './outcome.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
 

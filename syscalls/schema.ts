@@ -5,33 +5,12 @@
  * Hand-written rather than a general validator: these run on every syscall and
  * must cost tens of nanoseconds, and there are only a handful of argument kinds.
  */
-import { KernelError } from './errno.ts';
+import { KernelError } from '../abi/errno.ts';
+import { ARG_LIMITS } from '../abi/limits.ts';
 
 export type Decoder<T> = (value: unknown, name: string) => T;
 export type Schema = Readonly<Record<string, Decoder<unknown>>>;
 export type Decoded<S extends Schema> = { readonly [K in keyof S]: S[K] extends Decoder<infer T> ? T : never };
-
-/** Limits on what one syscall may carry across the boundary. */
-export const ARG_LIMITS = {
-  pathBytes: 4096,
-  ioBytes: 1 << 20,
-  jsonDepth: 16,
-  jsonKeys: 256,
-  stringBytes: 64 * 1024,
-  /** All the strings, keys and values of one structured argument together (UTF-16 units, 8 per other value). */
-  jsonBytes: 1 << 20,
-} as const;
-
-/**
- * ARGUMENT_BOUNDS is what the runtime lets cross in one syscall's arguments
- * (the host copies them before the kernel decodes them): a little more than
- * the largest arguments the table accepts.
- */
-export const ARGUMENT_BOUNDS = {
-  argUnits: ARG_LIMITS.ioBytes + ARG_LIMITS.jsonBytes + 4 * ARG_LIMITS.stringBytes,
-  argNodes: ARG_LIMITS.jsonBytes / 8 + 4096,
-  argDepth: ARG_LIMITS.jsonDepth + 2,
-} as const;
 
 function invalid(name: string, why: string): KernelError {
   return new KernelError('EINVAL', `argument '${name}' ${why}`);

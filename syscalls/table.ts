@@ -4,8 +4,10 @@
  * and nothing registers a syscall anywhere else. The dispatcher runs the same
  * pipeline for every row (decode → authorize → record → implementation).
  */
-import { ARG_LIMITS, bool, bytes, type Decoded, int, json, list, oneOf, optional, type Schema, shape, str, stringRecord } from './schema.ts';
+import { bool, bytes, type Decoded, int, json, list, oneOf, optional, type Schema, shape, str, stringRecord } from './schema.ts';
+import { ARG_LIMITS } from '../abi/limits.ts';
 import type { CallScope, SyscallContext } from './context.ts';
+import type { Access, Resource } from '../abi/kinds.ts';
 import { sysCheckpolicy } from './handlers/checkpolicy.ts';
 import { sysClose } from './handlers/close.ts';
 import { sysExec } from './handlers/exec.ts';
@@ -36,9 +38,9 @@ import { sysRandom } from './handlers/random.ts';
  */
 export type PolicyPoint = {
   /** program: a registered program's name, or a VFS path that is read (and so authorized as a path). */
-  readonly resource: 'path' | 'fd' | 'self' | 'tool' | 'process' | 'program';
+  readonly resource: Resource;
   /** read: no effect outside the kernel's answer; write: changes something; by-flags: open decides. */
-  readonly access: 'read' | 'write' | 'none' | 'by-flags';
+  readonly access: Access | 'by-flags';
 };
 
 export type Implementation<S extends Schema> =

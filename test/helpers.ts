@@ -5,7 +5,7 @@
 import { Kernel, type KernelOptions, type SpawnOptions } from '../kernel/kernel.ts';
 import type { ExitRecord } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 
 export interface RunResult {
   exit: ExitRecord;

@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../kernel/kernel.ts';
 import type { Process } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import { capture, runAgent } from './helpers.ts';
 import { until } from './until.ts';
 

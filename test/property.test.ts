@@ -17,7 +17,7 @@ import { Lineage } from '../kernel/lineage.ts';
 import { Process } from '../kernel/process.ts';
 import type { SyscallContext } from '../syscalls/context.ts';
 import { dispatch, type Reply } from '../syscalls/dispatch.ts';
-import { ERRNO } from '../syscalls/errno.ts';
+import { ERRNO } from '../abi/errno.ts';
 import { SYSCALL_NUMBERS, SYSCALL_TABLE } from '../syscalls/table.ts';
 import { runAgent } from './helpers.ts';
 

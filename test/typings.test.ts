@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { checkTypings, describeDecoder, diffLines, generateTypings } from '../bin/gen-typings.ts';
-import { ERRNO } from '../syscalls/errno.ts';
+import { ERRNO } from '../abi/errno.ts';
 import { bool, bytes, int, json, list, oneOf, optional, str, stringRecord } from '../syscalls/schema.ts';
 import { SYSCALL_TABLE } from '../syscalls/table.ts';
 import { SIGNAL_NAMES, SIGNALS } from '../signals/signal-table.ts';

@@ -6,7 +6,7 @@
  * naming the path as the agent sees it (`/agent/<id>/mem/x`), never the
  * path within a mount's backend.
  */
-import { FileError, KernelError } from '../syscalls/errno.ts';
+import { FileError, KernelError } from '../abi/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import { MemfsBackend } from './memfs-backend.ts';
 import { MountTable, type Mount, type MountHit } from './mount-table.ts';

@@ -6,7 +6,7 @@
  * growth past it is ENOSPC and changes nothing.
  */
 import { Volume } from 'memfs';
-import { FileError, KernelError, isErrno } from '../syscalls/errno.ts';
+import { FileError, KernelError, isErrno } from '../abi/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import { Quota } from './quota.ts';
 

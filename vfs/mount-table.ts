@@ -3,7 +3,7 @@
  * mount point that contains the path and hands the backend only the part
  * below it; a path under no mount point is outside the namespace (EACCES).
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 import type { VfsBackend } from './backend.ts';
 import { isWithin, relativeTo } from './path.ts';
 

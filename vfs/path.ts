@@ -4,8 +4,8 @@
  * There are no symlinks in the namespace and no percent-decoding, so
  * `%2e%2e` is an ordinary file name. Confinement is checked on the result.
  */
-import { ARG_LIMITS } from '../syscalls/schema.ts';
-import { KernelError } from '../syscalls/errno.ts';
+import { ARG_LIMITS } from '../abi/limits.ts';
+import { KernelError } from '../abi/errno.ts';
 
 /** resolvePath makes `input` absolute against `cwd` and normalises it. */
 export function resolvePath(cwd: string, input: string): string {

@@ -6,7 +6,7 @@
  * that keeps its data in the kernel's memory, so an agent cannot fill the
  * kernel by spreading its files over mounts.
  */
-import { KernelError } from '../syscalls/errno.ts';
+import { KernelError } from '../abi/errno.ts';
 
 export class Quota {
   readonly maxBytes: number;

@@ -19,7 +19,7 @@
  * node sharing the tree shares it exactly; ENOSPC past it.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { FileError, KernelError, type Errno } from '../syscalls/errno.ts';
+import { FileError, KernelError, type Errno } from '../abi/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import type { LuaScript, ScriptArg } from './lua-script.ts';
 import { MKDIR, OPEN, READDIR, STAT, UNLINK, WRITE } from './redis-scripts.ts';

@@ -3,7 +3,7 @@
  * it always shows the current content (used for the effective policy under
  * /agent/<id>/policy). Every write answers EROFS.
  */
-import { FileError } from '../syscalls/errno.ts';
+import { FileError } from '../abi/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 
 export class StaticBackend implements VfsBackend {

@@ -8,7 +8,7 @@
  */
 import { observed } from '../../kernel/recorder/observed.ts';
 import type { PolicyEngine } from '../../kernel/policy/engine.ts';
-import type { PolicyRequest } from '../../kernel/policy/request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { ExitRecord } from '../../kernel/process.ts';
 import type { DecisionRecorder, SyscallRecord } from '../../syscalls/context.ts';
 

@@ -15,7 +15,7 @@ import { buildProgramFile } from '../../kernel/program-build.ts';
 import type { Program } from '../../kernel/program.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { readManifest, UsageError } from './run.ts';
 
 export interface ExperimentOptions {

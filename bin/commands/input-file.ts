@@ -5,7 +5,7 @@
  * open 'FILE'` text nor a stack.
  */
 import { readFileSync } from 'node:fs';
-import { ERRNO_TEXT, isErrno } from '../../syscalls/errno.ts';
+import { ERRNO_TEXT, isErrno } from '../../abi/errno.ts';
 
 /** InputFileError is a named file that cannot be read; its message is `FILE: why`. */
 export class InputFileError extends Error {

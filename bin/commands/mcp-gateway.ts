@@ -25,7 +25,7 @@ import { ConfigError, loadConfig } from '../../kernel/service/config.ts';
 import { buildRegistry, parseToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import { McpGateway } from '../../kernel/tools/mcp-gateway.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 /** gatewayLogFile is the gateway's own segment beside the configured decision log. */
 export function gatewayLogFile(logFile: string): string {

@@ -16,7 +16,7 @@ import { replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-ru
 import { readTape } from '../../kernel/run-tape/tape-read.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 export interface ReplayRunOptions {
   program?: string;

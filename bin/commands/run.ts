@@ -16,7 +16,7 @@ import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/t
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { recordRun, type RunRecording } from '../../kernel/run-tape/record-run.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { denialHint, endedByDenial, watchDenials, type DenialWatch } from './denial-hint.ts';
 import { InputFileError, readInput } from './input-file.ts';
 import { promptApprover } from './prompt-approver.ts';

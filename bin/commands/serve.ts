@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../../kernel/service/config.ts';
 import { startDaemon } from '../../kernel/service/daemon.ts';
 import { StateDirBusy, StateLockError } from '../../kernel/service/state-lock.ts';
 import { PolicyError } from '../../kernel/policy/load.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 export async function serveCommand(options: { config?: string; port?: string; stateDir?: string }): Promise<number> {
   let daemon;

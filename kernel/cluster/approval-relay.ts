@@ -10,7 +10,7 @@
  * — nobody on another node could see it — with the approver `cluster`.
  */
 import type { ApprovalAnswer } from '../../syscalls/context.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { ApprovalGate, ApprovalStatus, Approver, PendingApproval } from '../approvals.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';

@@ -6,7 +6,7 @@
  * publishes every flip so the node can resynchronise on recovery.
  */
 import { Subject } from 'rxjs';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { RedisClient } from './redis.ts';
 
 export class RedisHealth {

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { Gauge, type Registry } from 'prom-client';
 import type { SignalName } from '../../signals/signal-table.ts';
 import type { DecisionInput } from '../../syscalls/context.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { ApprovalStatus, Approver } from '../approvals.ts';
 import type { Kernel } from '../kernel.ts';
 import type { LoadedPolicy } from '../policy/load.ts';

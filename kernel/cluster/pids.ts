@@ -6,7 +6,7 @@
  * While Redis is unreachable no pid is handed out: a spawn fails closed with
  * EIO, because its directory entry could not be written either.
  */
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
 

@@ -8,7 +8,7 @@
  * any pid of the cluster. A relayed answer is therefore the owner's own
  * answer, errors included.
  */
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { DirectoryEntry } from './directory.ts';
 import type { ClusterNode } from './node.ts';
 import type { NodeRpc } from './rpc.ts';

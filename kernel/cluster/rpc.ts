@@ -6,7 +6,7 @@
  * A handler's KernelError travels back as its errno and message.
  */
 import { randomUUID } from 'node:crypto';
-import { isErrno, KernelError } from '../../syscalls/errno.ts';
+import { isErrno, KernelError } from '../../abi/errno.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
 

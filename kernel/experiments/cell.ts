@@ -5,7 +5,7 @@
  * log, its signals and its tape.
  */
 import { join } from 'node:path';
-import type { Effect } from '../../syscalls/context.ts';
+import type { Effect } from '../../abi/kinds.ts';
 import { SYSCALL_NUMBERS, syscallName } from '../../syscalls/table.ts';
 import { fixedApprover } from '../approvals.ts';
 import type { AgentManifest } from '../capabilities.ts';

@@ -7,7 +7,7 @@
  */
 import { appendFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { AgentManifest } from '../capabilities.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { Program } from '../program.ts';

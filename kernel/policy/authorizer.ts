@@ -11,7 +11,7 @@ import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
 import { contractRule, type PolicyEngine } from './engine.ts';
 import type { ShadowPolicy } from './shadow.ts';
-import type { PolicyRequest } from './request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 
 function capabilityDenial(request: AccessRequest): Decision | undefined {
   const { identity } = request;

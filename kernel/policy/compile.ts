@@ -12,8 +12,9 @@ import { AGENT_PLACEHOLDER as AGENT_VAR, placeholderProblem } from './placeholde
 import { ContractSet } from './contracts.ts';
 import { guarded, PolicyFieldError } from './field-error.ts';
 import { candidatesFrom, indexOf, listIn, type Index } from './rule-index.ts';
-import type { PolicyRequest } from './request.ts';
-import type { Effect, PolicyDocument, PolicyRule, Risk, RuleLimits } from './schema.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
+import type { PolicyDocument, PolicyRule, Risk, RuleLimits } from './schema.ts';
+import type { Effect } from '../../abi/kinds.ts';
 import type { BreakerSettings } from '../breakers.ts';
 
 

@@ -35,7 +35,7 @@ import { Environment, type ASTNode, type ParseResult } from '@marcbachmann/cel-j
 import { anyGlob, isLiteral } from './matchers.ts';
 import { guarded, PolicyFieldError } from './field-error.ts';
 import { listIn } from './rule-index.ts';
-import type { PolicyRequest } from './request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { Contract, ViolationSignal } from './schema.ts';
 
 /** Structural limits on one expression, checked by the parser. */

@@ -15,7 +15,8 @@ import { MatchCostError, STEP_BUDGET, withinBudget } from './glob.ts';
 import { ContractLedger, type CallResult, type ContractFailure } from './contracts.ts';
 import { RuleCounters, type LimitedRule, type SharedLimits } from './limits.ts';
 import type { LoadedPolicy } from './load.ts';
-import type { PolicyDecision, PolicyRequest } from './request.ts';
+import type { PolicyDecision } from './request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { Risk } from './schema.ts';
 
 export interface RuleTrace {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
 import { fieldName, locate, schemaProblem as yamlSchemaProblem, type PathKey } from '../yaml-positions.ts';
-import { ERRNO_TEXT, isErrno } from '../../syscalls/errno.ts';
+import { ERRNO_TEXT, isErrno } from '../../abi/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { compilePolicy, type CompiledPolicy } from './compile.ts';
 import { PolicyFieldError } from './field-error.ts';

@@ -4,7 +4,7 @@
  *   { agent, labels?, capabilities?, syscall, access?, path?, tool?, args?, flows? }
  */
 import { Ajv } from 'ajv';
-import type { PolicyRequest } from './request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 
 export interface RequestJson {
   agent: string;

@@ -9,7 +9,7 @@
 import type { CompiledRule } from './compile.ts';
 import { argText, isLiteral } from './matchers.ts';
 import { AGENT_PLACEHOLDER as AGENT_VAR } from './placeholders.ts';
-import type { PolicyRequest } from './request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { PolicyRule } from './schema.ts';
 
 const GLOB_START = /[*?[\]{}()!+@\\]/;

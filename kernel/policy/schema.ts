@@ -3,7 +3,8 @@
  * `agentctl policy schema`) and the TypeScript shape of a valid document.
  */
 
-export type Effect = 'allow' | 'deny' | 'require_approval';
+import type { Effect } from '../../abi/kinds.ts';
+
 export type Risk = 'low' | 'medium' | 'high' | 'critical';
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 export type ViolationSignal = 'SIGPOLICY' | 'SIGTRUST' | 'SIGKILL' | 'SIGTERM';

@@ -27,8 +27,10 @@ import { compilePolicy, type CompiledPolicy } from './compile.ts';
 import { PolicyEngine } from './engine.ts';
 import { STEP_BUDGET, withinBudget } from './glob.ts';
 import type { LoadedPolicy } from './load.ts';
-import type { PolicyDecision, PolicyRequest } from './request.ts';
-import type { Effect, PolicyDocument } from './schema.ts';
+import type { PolicyDecision } from './request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
+import type { PolicyDocument } from './schema.ts';
+import type { Effect } from '../../abi/kinds.ts';
 
 /** The most distinct (direction, rule, rule) groups counted; past it, new groups count under `other`. */
 const MAX_GROUPS = 1000;

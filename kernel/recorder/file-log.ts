@@ -30,7 +30,7 @@
  */
 import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, open, openSync, readSync, fstatSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
 import { body, type ChainRecord, GENESIS, seal, toChainFields } from './chain.ts';

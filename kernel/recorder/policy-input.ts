@@ -17,7 +17,7 @@
  * argument (or on any argument not kept, when some are unnamed) cannot be
  * re-decided from the log; replay says so for every record it concerns.
  */
-import type { PolicyRequest } from '../policy/request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 
 /** An argument whose text (a string as it is, anything else as JSON) is longer than this stays a digest. */
 export const CLEAR_VALUE_CHARS = 1024;

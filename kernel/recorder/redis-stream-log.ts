@@ -31,7 +31,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { LuaScript } from '../../vfs/lua-script.ts';
 import { redisUnavailable } from '../redis/connect.ts';
 import { body, type ChainRecord, GENESIS, seal, toChainFields } from './chain.ts';

@@ -17,7 +17,7 @@
  */
 import { Subscription } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { FileDecisionLog } from './file-log.ts';
 import type { RedisStreamLog } from './redis-stream-log.ts';
 

@@ -10,7 +10,7 @@
  * once Redis is back. Callers map these failures with redisUnavailable().
  */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 /** RedisClient is a connection to one server, a Sentinel-managed group or a cluster. */
 export type RedisClient = Redis | Cluster;

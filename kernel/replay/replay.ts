@@ -31,8 +31,9 @@ import { AUTONOMY_RULE } from '../autonomy.ts';
 import type { ContractLedger } from '../policy/contracts.ts';
 import { PolicyEngine, SHARED_LIMITS_RULE } from '../policy/engine.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
-import type { PolicyDecision, PolicyRequest } from '../policy/request.ts';
-import type { Effect } from '../policy/schema.ts';
+import type { PolicyDecision } from '../policy/request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
+import type { Effect } from '../../abi/kinds.ts';
 import { InputError, questionOf } from '../recorder/policy-input.ts';
 import { readStart } from '../recorder/start-record.ts';
 

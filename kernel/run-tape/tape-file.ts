@@ -6,7 +6,7 @@
  */
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { POLICY_FILE, TAPE_FILE, type TapeEvent, type TapeHeader } from './events.ts';
 
 /** The most bytes a tape keeps by default (the run goes on past it, unrecorded: replay stops at the cut). */

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SIGNALS } from '../../signals/signal-table.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { Encoded } from './codec.ts';
 import { POLICY_FILE, TAPE_FILE, TAPE_FORMAT, TAPE_VERSION, type CallEvent, type TapeEvent, type TapeHeader } from './events.ts';
 

@@ -16,7 +16,7 @@
  * processes, policy, decisions, vfs, principals, /metrics) is the operator's.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { PendingApproval } from '../approvals.ts';
 import type { ServiceContext } from './context.ts';
 import { describePrincipal, type AgentPrincipal, type Principal } from './principals.ts';

@@ -1,6 +1,6 @@
 /** ServiceContext is what every route module of agentd shares. */
 import type { ClusterNode } from '../cluster/node.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { Kernel } from '../kernel.ts';
 import type { FileDecisionLog } from '../recorder/file-log.ts';
 import type { AgentdConfig } from './config.ts';

@@ -1,6 +1,6 @@
 /** Mapping kernel errors onto HTTP answers: one clear message, never a stack. */
 import type { FastifyReply } from 'fastify';
-import { KernelError, type Errno } from '../../syscalls/errno.ts';
+import { KernelError, type Errno } from '../../abi/errno.ts';
 
 const STATUS: Partial<Record<Errno, number>> = {
   ESRCH: 404,

@@ -8,7 +8,7 @@
  * workers end after `idleMs`.
  */
 import { Worker } from 'node:worker_threads';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { ScanAnswer, ScanJob } from '../recorder/scan-jobs.ts';
 import { moduleUrl } from '../module-url.ts';
 

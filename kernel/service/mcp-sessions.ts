@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { Kernel } from '../kernel.ts';
 import { GATEWAY_CALLER, McpGateway, type GatewayCaller } from '../tools/mcp-gateway.ts';
 import { describePrincipal, type Principal } from './principals.ts';

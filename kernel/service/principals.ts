@@ -14,7 +14,7 @@ import { hash, randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { ConfigError } from './config.ts';
 
 /** The operator: the holder of agentd's token file. May do everything. */

@@ -21,7 +21,7 @@
  * before any of this; an embedded IPv4 address is allowed when either form is.
  */
 import ipaddr from 'ipaddr.js';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 type Range = readonly [Address, number];

@@ -16,7 +16,7 @@
  * back.
  */
 import { spawn } from 'node:child_process';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
 import type { JsonSchema, Risk, ToolInvocation, ToolSpec } from './registry.ts';
 import type { Sandbox } from './sandbox.ts';

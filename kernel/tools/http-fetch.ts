@@ -33,7 +33,7 @@ import { fetch, Headers, type Agent, type Response } from 'undici';
 import type { StreamWriter } from '../fd-table.ts';
 import { tokensInBody, UsageScanner } from './model-usage.ts';
 import { redact, redactBytes, Redactor, substitute } from './secrets.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { guardedAgent } from './address-guard.ts';
 import { AddressPolicy } from './address-ranges.ts';
 import type { JsonObject, ToolSpec } from './registry.ts';

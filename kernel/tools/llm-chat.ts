@@ -7,7 +7,7 @@
  * count, which policy rules read through `limits.token_budget`: once an
  * agent's tokens reach a rule's budget, that rule denies its next call.
  */
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { JsonObject, JsonSchema, ToolSpec } from './registry.ts';
 
 export interface LlmChatOptions {

@@ -12,7 +12,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { KernelServices, SyscallContext, ToolResult } from '../../syscalls/context.ts';
 import { dispatch, type Reply } from '../../syscalls/dispatch.ts';
 import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';

@@ -18,7 +18,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { canonicalJson } from '../canonical-json.ts';
 import type { StreamWriter } from '../fd-table.ts';
 import type { ProcessSecret } from './secrets.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { ToolResult } from '../../syscalls/context.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
 

@@ -10,7 +10,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 /** Bind is one host path shown read-only at `dest`; `real` is its resolved host path. */
 export interface Bind {

@@ -23,7 +23,7 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { findProgram, type SandboxHost } from './sandbox-host.ts';
 import { hiddenAbove, hideArgs, realOrUndefined, SANDBOX_PATH, systemMounts, systemPaths, within, type Bind } from './sandbox-mounts.ts';
 

@@ -10,7 +10,7 @@
  * A response that echoes the value has it replaced by `[secret NAME]`.
  */
 import { randomBytes } from 'node:crypto';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 /** ProcessSecret is one secret as a process holds it: its placeholder and, host-side only, the value. */
 export interface ProcessSecret {

@@ -15,7 +15,7 @@
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { DecisionRecorder } from '../../syscalls/context.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { ToolRegistry } from './registry.ts';
 
 export const PINS_FILE = 'tool-pins.json';

@@ -6,7 +6,7 @@
  * rule out, not a serialisation of everything the agent sent.
  */
 import { describe, expect, it } from 'vitest';
-import type { PolicyRequest } from '../../kernel/policy/request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 import { CLEAR_TOTAL_CHARS, CLEAR_VALUE_CHARS, policyInput } from '../../kernel/recorder/policy-input.ts';
 
 const ask = (args: Record<string, unknown>): PolicyRequest => ({ agentId: 'a', syscall: 'SYS_EXEC', access: 'write', tool: 't', args });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { parsePolicy, type LoadedPolicy } from '../../kernel/policy/load.ts';
-import type { PolicyRequest } from '../../kernel/policy/request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { PolicyRule } from '../../kernel/policy/schema.ts';
 
 /** Monday 23 November 2026, 00:00 UTC (New York is UTC-5 then). */

@@ -12,7 +12,7 @@ import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { ShadowPolicy } from '../../kernel/policy/shadow.ts';
-import type { PolicyRequest } from '../../kernel/policy/request.ts';
+import type { PolicyRequest } from '../../abi/policy-request.ts';
 
 const SELF = '  - { id: self, effect: allow, syscalls: [SYS_READ, SYS_WRITE, SYS_CLOSE, SYS_GETPID, SYS_EXIT, SYS_STAT, SYS_MKDIR] }\n';
 const IN_FORCE = parsePolicy(`version: 1\nrules:\n${SELF}  - { id: own-files, effect: allow, syscalls: [SYS_OPEN, SYS_UNLINK], paths: ["/agent/\${agent}/**"] }\n  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now] }\n`, 'in-force.yaml');

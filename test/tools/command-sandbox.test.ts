@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRegistry, parseToolsConfig } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { syscallRecords } from '../syscalls/harness.ts';
 import { until } from '../until.ts';
 import { execReport, policy, REPO, toolKernel, TRY } from './helpers.ts';

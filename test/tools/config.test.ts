@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildRegistry, defaultRegistry, loadToolsConfig, parseToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 
 let dir: string;
 beforeAll(() => {

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { fixedApprover } from '../../kernel/approvals.ts';
 import { ToolRegistry, type ToolCaller, type ToolSpec } from '../../kernel/tools/registry.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { syscallRecords, log } from '../syscalls/harness.ts';
 import { echoTool, execReport, policy, sleepTool, toolKernel, TRY } from './helpers.ts';
 

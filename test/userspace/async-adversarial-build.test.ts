@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import { cacheDir } from '../../kernel/build-cache.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { runAgent } from '../helpers.ts';
 
 let base: string;

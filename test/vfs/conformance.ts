@@ -7,7 +7,7 @@
  * an error may be thrown or be the promise's rejection.
  */
 import { describe, expect, it } from 'vitest';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import type { BackendFile, OpenMode, VfsBackend } from '../../vfs/backend.ts';
 
 const MODES: readonly OpenMode[] = ['r', 'r+', 'w', 'w+', 'a', 'a+'];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { errnoOf } from '../helpers.ts';
 import { isWithin, relativeTo, resolvePath } from '../../vfs/path.ts';
 

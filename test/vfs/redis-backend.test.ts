@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../../kernel/redis/connect.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { RedisBackend } from '../../vfs/redis-backend.ts';
 import { RedisProxy, redisForTests } from '../redis.ts';
 import { until } from '../until.ts';

@@ -12,7 +12,7 @@ import { Kernel } from '../../kernel/kernel.ts';
 import { checkMounts, mountPoint, type KernelMount } from '../../kernel/mounts.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import type { RedisClient } from '../../kernel/redis/connect.ts';
-import { KernelError } from '../../syscalls/errno.ts';
+import { KernelError } from '../../abi/errno.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
 import { RedisBackend } from '../../vfs/redis-backend.ts';
 import { exited, hostPipe, printed, start } from '../live-agents.ts';

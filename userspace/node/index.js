@@ -10,13 +10,14 @@ import { createEvents } from './events.js';
 import { createFs } from './fs.js';
 import { createPath } from './path.js';
 import { createProcess } from './process.js';
+import { NODE_MODULES } from './names.js';
 import { REFUSED_MODULES } from './refused.js';
 import { createStringDecoder } from './string-decoder.js';
 import { createTimers, createTimersPromises } from './timers.js';
 import { createUrl } from './url.js';
 import { createUtil, createUtilTypes } from './util.js';
 
-export { REFUSED_MODULES };
+export { NODE_MODULES, REFUSED_MODULES };
 
 /** Factories by module name: (env, load) → module object. */
 const FACTORIES = {
@@ -38,8 +39,10 @@ const FACTORIES = {
   'assert/strict': (env, load) => load('assert').strict,
 };
 
-/** NODE_MODULES lists the built-ins provided (names without `node:`). */
-export const NODE_MODULES = Object.freeze(Object.keys(FACTORIES));
+// names.js lists what the kernel's build maps to this registry: one factory per name, no more.
+for (const name of new Set([...NODE_MODULES, ...Object.keys(FACTORIES)])) {
+  if (!NODE_MODULES.includes(name) || !Object.hasOwn(FACTORIES, name)) throw new Error(`node built-in "${name}" is in one of names.js and FACTORIES only`);
+}
 
 /**
  * nodeBuiltins returns load(name) → the module object, built on first load

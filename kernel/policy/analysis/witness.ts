@@ -6,7 +6,8 @@
  */
 import { PolicyEngine } from '../engine.ts';
 import type { LoadedPolicy } from '../load.ts';
-import type { PolicyDecision, PolicyRequest } from '../request.ts';
+import type { PolicyDecision } from '../request.ts';
+import type { PolicyRequest } from '../../../abi/policy-request.ts';
 import { requestOf, type RequestJson } from '../request-schema.ts';
 import { STEP_BUDGET, withinBudget } from '../glob.ts';
 import { localClock, MATCH_LIMIT } from '../matchers.ts';

@@ -9,7 +9,7 @@
  * `timeout_ms` denies: fail closed. Its tokens count for the agent
  * `agentd:reviewer`.
  */
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import type { PendingApproval } from '../../approvals.ts';
 import type { ToolRegistry } from '../../tools/registry.ts';
 import type { ChainStep } from './chain.ts';

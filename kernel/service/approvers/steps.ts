@@ -1,5 +1,5 @@
 /** chainSteps builds the chain's approvers from their settings (settings.ts checked their form). */
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import type { ToolRegistry } from '../../tools/registry.ts';
 import type { ChainStep } from './chain.ts';
 import { commandStep } from './command.ts';

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Counter, Gauge } from 'prom-client';
 import type { ChainRecord } from '../../recorder/chain.ts';
 import { matchesFilter, type RecordFilter } from '../../recorder/query.ts';
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import type { ServiceContext } from '../context.ts';
 import { sendError } from '../errors.ts';
 import { LogScans } from '../log-scans.ts';

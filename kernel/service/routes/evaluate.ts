@@ -14,8 +14,8 @@ import { describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
 import type { ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
 import { autonomyDenial, isChange, supervised } from '../../policy/authorizer.ts';
-import { KernelError } from '../../../syscalls/errno.ts';
-import type { PolicyRequest } from '../../policy/request.ts';
+import { KernelError } from '../../../abi/errno.ts';
+import type { PolicyRequest } from '../../../abi/policy-request.ts';
 import type { Autonomy } from '../../autonomy.ts';
 
 const MAX_DEPTH = 32;

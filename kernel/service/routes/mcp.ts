@@ -12,7 +12,7 @@
  * again (kernel/tools/tool-pins.ts).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import { OPEN_TO_AGENTS, principalOf } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { sendError } from '../errors.ts';

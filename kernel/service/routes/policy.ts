@@ -1,6 +1,6 @@
 /** Policy: read, validate, replace (hot reload that keeps the old policy if the new one is invalid). */
 import type { FastifyInstance } from 'fastify';
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import { parsePolicy, PolicyError, type LoadedPolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';

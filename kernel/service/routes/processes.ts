@@ -1,7 +1,7 @@
 /** Processes: spawn, list, inspect, output, signal, checkpoint. In a cluster, a pid of another node is answered by that node. */
 import type { FastifyInstance } from 'fastify';
 import { parseSignal } from '../../../signals/signal-table.ts';
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import { atOwner } from '../../cluster/process-calls.ts';
 import { buildProgram } from '../../program.ts';
 import { AUTONOMY_LEVELS, type Autonomy } from '../../autonomy.ts';

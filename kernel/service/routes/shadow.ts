@@ -8,7 +8,7 @@
  * set on each node (kernel/cluster/policy-sync.ts).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import type { LoadedPolicy } from '../../policy/load.ts';
 import { parsePolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';

@@ -4,7 +4,7 @@
  * node is answered by that node (its agent's tree is there).
  */
 import type { FastifyInstance } from 'fastify';
-import { KernelError } from '../../../syscalls/errno.ts';
+import { KernelError } from '../../../abi/errno.ts';
 import type { DirEntry } from '../../../vfs/backend.ts';
 import { readAll } from '../../checkpoint.ts';
 import { atOwner } from '../../cluster/process-calls.ts';

@@ -1,0 +1,27 @@
+/**
+ * The argument limits of the ABI: what one syscall may carry across the
+ * boundary. The syscall table's decoders, the VFS's path rules and the
+ * runtime's copy of arguments all read them here.
+ */
+
+/** Limits on what one syscall may carry across the boundary. */
+export const ARG_LIMITS = {
+  pathBytes: 4096,
+  ioBytes: 1 << 20,
+  jsonDepth: 16,
+  jsonKeys: 256,
+  stringBytes: 64 * 1024,
+  /** All the strings, keys and values of one structured argument together (UTF-16 units, 8 per other value). */
+  jsonBytes: 1 << 20,
+} as const;
+
+/**
+ * ARGUMENT_BOUNDS is what the runtime lets cross in one syscall's arguments
+ * (the host copies them before the kernel decodes them): a little more than
+ * the largest arguments the table accepts.
+ */
+export const ARGUMENT_BOUNDS = {
+  argUnits: ARG_LIMITS.ioBytes + ARG_LIMITS.jsonBytes + 4 * ARG_LIMITS.stringBytes,
+  argNodes: ARG_LIMITS.jsonBytes / 8 + 4096,
+  argDepth: ARG_LIMITS.jsonDepth + 2,
+} as const;
