@@ -238,21 +238,31 @@ export interface ToolCalls {
   call(tool: string, args: JsonValue, cancel?: AbortSignal): ToolResult | Promise<ToolResult>;
 }
 
-/** SyscallContext is the calling process as the dispatcher and handlers see it. */
-export interface SyscallContext {
+/**
+ * Caller is what the dispatcher needs of every caller, whatever it calls:
+ * who it is, whether it still lives, and how a violation ends it. Each
+ * handler declares the rest it uses (a Pick of SyscallContext), and so does
+ * each kind of policy point (RequestNeeds); a caller that is not a process
+ * (the MCP gateway) supplies only what the rows it dispatches need.
+ */
+export interface Caller {
   readonly pid: number;
   readonly agentId: string;
   readonly identity: AgentIdentity;
+  /** alive is false once the process has ended (a blocked call must then not run). */
+  alive(): boolean;
+  /** violation ends the calling process with `signal` (e.g. SIGPOLICY) after a denied call. */
+  violation(signal: string, why: string): void;
+}
+
+/** SyscallContext is the calling process as the dispatcher and handlers see it: the Caller and everything a handler may use. */
+export interface SyscallContext extends Caller {
   readonly fs: FileSystem;
   readonly files: Files;
   /** tools runs SYS_EXEC's tool calls for this process. */
   readonly tools: ToolCalls;
-  /** alive is false once the process has ended (a blocked call must then not run). */
-  alive(): boolean;
   /** exit ends the calling process with `code` once the syscall returns. */
   exit(code: number): void;
-  /** violation ends the calling process with `signal` (e.g. SIGPOLICY) after a denied call. */
-  violation(signal: string, why: string): void;
   /** checkPolicy answers whether syscall `name` with raw `args` would be allowed, doing nothing. */
   checkPolicy(name: string, args: unknown): PolicyAnswer;
   /** signal sends `signal` to `pid` (whether the caller may was decided with the call: see AccessRequest.target). ESRCH, EINVAL. */
@@ -277,6 +287,16 @@ export interface SyscallContext {
   cancel(id: number): boolean;
   /** randomBytes returns `length` bytes from the kernel's cryptographic generator. */
   randomBytes(length: number): Uint8Array;
+}
+
+/** RequestNeeds is what building the authorizer's question needs of the caller, per kind of policy point (syscalls/dispatch.ts builds it). */
+export interface RequestNeeds {
+  readonly path: { readonly fs: Pick<FileSystem, 'resolve'> };
+  readonly tool: { readonly tools: Pick<ToolCalls, 'flows'> };
+  readonly program: { readonly fs: Pick<FileSystem, 'resolve'> } & Pick<SyscallContext, 'registeredProgram'>;
+  readonly process: Pick<SyscallContext, 'kinOf'>;
+  readonly fd: object;
+  readonly self: object;
 }
 
 /**

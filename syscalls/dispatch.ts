@@ -20,10 +20,11 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from '../abi/errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type SyscallContext, type TraceSpan } from './context.ts';
+import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type TraceSpan, type Caller } from './context.ts';
+import type { Resource } from '../abi/kinds.ts';
 import { type Access } from '../abi/kinds.ts';
 import { withOutcome } from './outcome.ts';
-import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type PolicyPoint } from './table.ts';
+import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type HandlerNeeds, type PolicyPoint } from './table.ts';
 
 /** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
 export type Reply = (({ readonly v: unknown } | SyscallFault) & { readonly sig?: readonly string[] }) | { readonly later: Promise<Reply> };
@@ -36,16 +37,19 @@ function accessOf(point: PolicyPoint, args: Readonly<Record<string, unknown>>): 
   return point.access === 'by-flags' ? (args.flags === 'r' ? 'read' : 'write') : point.access;
 }
 
-/** RequestBuilder makes the authorizer's question for one call of a row (a path is resolved once, here). */
-type RequestBuilder = (base: AccessRequest, ctx: SyscallContext, args: Record<string, unknown>) => AccessRequest;
+/** RequestBuilder makes the authorizer's question for one call of a row (a path is resolved once, here), from what it needs of the caller. */
+type RequestBuilder<C = Caller> = (base: AccessRequest, ctx: Caller & C, args: Record<string, unknown>) => AccessRequest;
 
-const pathRequest: RequestBuilder = (base, ctx, args) => {
+/** ContextFor is what dispatching row `R` needs of its caller: the Caller, what its policy point's question needs, and what its handler uses. */
+export type ContextFor<R extends AnyRow> = Caller & RequestNeeds[R['policy']['resource']] & HandlerNeeds<R>;
+
+const pathRequest: RequestBuilder<RequestNeeds['path']> = (base, ctx, args) => {
   const path = ctx.fs.resolve(args.path as string);
   args.path = path;
   return { ...base, path };
 };
 
-const toolRequest: RequestBuilder = (base, ctx, args) => {
+const toolRequest: RequestBuilder<RequestNeeds['tool']> = (base, ctx, args) => {
   // Policy sees the tool's own arguments (so `args` patterns name them) and the guarded flows the call would make.
   // Arguments that are not an object (no tool schema accepts them) are still visible to patterns, as `args`.
   const tool = args.tool as string;
@@ -56,7 +60,7 @@ const toolRequest: RequestBuilder = (base, ctx, args) => {
   return { ...base, tool, args: own, ...(flows.length > 0 ? { flows } : {}) };
 };
 
-const programRequest: RequestBuilder = (base, ctx, args) => {
+const programRequest: RequestBuilder<RequestNeeds['program']> = (base, ctx, args) => {
   // A registered program is named; anything else is a file of the VFS, read to run it: authorized like SYS_OPEN's read.
   const program = args.program as string;
   if (ctx.registeredProgram(program)) return base;
@@ -65,34 +69,35 @@ const programRequest: RequestBuilder = (base, ctx, args) => {
   return { ...base, path, pathAccess: 'read' as const };
 };
 
-const processRequest: RequestBuilder = (base, ctx, args) => {
+const processRequest: RequestBuilder<RequestNeeds['process']> = (base, ctx, args) => {
   // Whom the call acts on is part of the question: signalling another's process needs signal:any, decided (and recorded) here.
   const pid = args.pid as number;
   const kin = ctx.kinOf(pid);
   return kin === undefined ? base : { ...base, target: { pid, kin } };
 };
 
-const plainRequest: RequestBuilder = (base) => base;
+const plainRequest: RequestBuilder<object> = (base) => base;
+
+/** One request builder per kind of policy point: a record over every kind, so a new kind of resource fails to compile until it has one. */
+const REQUEST_BY_RESOURCE: { readonly [R in Resource]: RequestBuilder<RequestNeeds[R]> } = {
+  path: pathRequest,
+  tool: toolRequest,
+  program: programRequest,
+  process: processRequest,
+  fd: plainRequest,
+  self: plainRequest,
+};
 
 /**
- * Each row's request builder, chosen once when the module loads: the match
- * is exhaustive over the policy points (a new kind of resource fails to
- * compile until it has a builder), and a call pays a lookup, not a match.
+ * Each row's request builder, chosen once when the module loads, so a call
+ * pays an index. A builder is given the caller as a plain Caller: what it
+ * needs beyond that (RequestNeeds) is what ContextFor asks every caller of
+ * the row for, so the widening here is the one place that promise is used.
  */
-const REQUEST_BY_NR: readonly (RequestBuilder | undefined)[] = ROW_BY_NR.map((row) =>
-  row === undefined
-    ? undefined
-    : match(row.policy.resource)
-        .with('path', () => pathRequest)
-        .with('tool', () => toolRequest)
-        .with('program', () => programRequest)
-        .with('process', () => processRequest)
-        .with('fd', 'self', () => plainRequest)
-        .exhaustive(),
-);
+const REQUEST_BY_NR: readonly (RequestBuilder | undefined)[] = ROW_BY_NR.map((row) => (row === undefined ? undefined : (REQUEST_BY_RESOURCE[row.policy.resource] as RequestBuilder)));
 
 /** requestFor builds the authorizer's question from the row's policy point. */
-function requestFor(row: AnyRow, ctx: SyscallContext, args: Record<string, unknown>): AccessRequest {
+function requestFor(row: AnyRow, ctx: Caller, args: Record<string, unknown>): AccessRequest {
   const base = { pid: ctx.pid, agentId: ctx.agentId, identity: ctx.identity, syscall: row.name, access: accessOf(row.policy, args), resource: row.policy.resource, args };
   return REQUEST_BY_NR[row.nr]!(base, ctx, args);
 }
@@ -128,22 +133,22 @@ function settle(value: unknown): Reply {
 }
 
 /** Runner runs one allowed call of a row. */
-type Runner = (ctx: SyscallContext, args: Decoded<Schema>, call: CallScope) => Reply;
+type Runner = (ctx: Caller, args: Decoded<Schema>, call: CallScope) => Reply;
 
-/** Each row's runner, chosen once when the module loads (exhaustive over implementation kinds, as REQUEST_BY_NR is over resources). */
+/** Each row's runner, chosen once when the module loads (exhaustive over implementation kinds); as with REQUEST_BY_NR, the handler's own needs (HandlerNeeds) are what ContextFor asks for. */
 const RUNNER_BY_NR: readonly (Runner | undefined)[] = ROW_BY_NR.map((row) =>
   row === undefined
     ? undefined
     : match(row.impl as AnyRow['impl'])
         .with({ kind: 'handler' }, (impl): Runner => {
-          const handler = impl.run as (c: SyscallContext, a: Decoded<Schema>, s: CallScope) => unknown;
+          const handler = impl.run as (c: Caller, a: Decoded<Schema>, s: CallScope) => unknown;
           return (ctx, args, call) => settle(handler(ctx, args, call));
         })
         .with({ kind: 'enosys' }, (impl): Runner => () => ({ errno: 'ENOSYS' as const, message: `${row.name} is not implemented yet (${impl.until})` }))
         .exhaustive(),
 );
 
-function run(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>, call: CallScope): Reply {
+function run(row: AnyRow, ctx: Caller, args: Decoded<Schema>, call: CallScope): Reply {
   try {
     return RUNNER_BY_NR[row.nr]!(ctx, args, call);
   } catch (err) {
@@ -180,7 +185,7 @@ function later(reply: Reply): Promise<Reply> {
  * earlier one). If the records cannot be written (beforeAction throws or
  * rejects), or the process ends meanwhile, the action never runs.
  */
-function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, seq: number, action: () => Reply): Reply {
+function afterRecorded(services: KernelServices, ctx: Caller, row: AnyRow, request: AccessRequest, seq: number, action: () => Reply): Reply {
   if (request.access !== 'write') return action();
   const pending = services.recorder.beforeAction(seq);
   const effect = () => withOutcome(services, ctx, row, request, seq, action);
@@ -194,7 +199,7 @@ function afterRecorded(services: KernelServices, ctx: SyscallContext, row: AnyRo
 }
 
 /** awaitApproval blocks the caller until the call is approved (then runs it) or denied or timed out. */
-async function awaitApproval(services: KernelServices, ctx: SyscallContext, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision, call: CallScope, span: TraceSpan | undefined): Promise<Reply> {
+async function awaitApproval(services: KernelServices, ctx: Caller, row: AnyRow, args: Decoded<Schema>, request: AccessRequest, decision: Decision, call: CallScope, span: TraceSpan | undefined): Promise<Reply> {
   const wait = span?.child('approval');
   try {
     const answer = await services.approvals.ask({
@@ -233,7 +238,7 @@ async function awaitApproval(services: KernelServices, ctx: SyscallContext, row:
 }
 
 /** runTraced runs the call, inside a `tool <name>` span for a tool call when tracing. */
-function runTraced(row: AnyRow, ctx: SyscallContext, args: Decoded<Schema>, call: CallScope, request: AccessRequest, span: TraceSpan | undefined): Reply {
+function runTraced(row: AnyRow, ctx: Caller, args: Decoded<Schema>, call: CallScope, request: AccessRequest, span: TraceSpan | undefined): Reply {
   if (span === undefined || request.tool === undefined) return run(row, ctx, args, call);
   return traced(span.child(`tool ${request.tool}`), run(row, ctx, args, call));
 }
@@ -263,6 +268,15 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
     }
     return { errno: 'ENOSYS', message: `no syscall number ${name.slice(1)}` };
   }
+  return dispatchRow(services, ctx, row, raw, call);
+}
+
+/**
+ * dispatchRow runs `row` for a caller that has what the row needs (its
+ * ContextFor): a process has everything; the MCP gateway, which only runs
+ * tools, has the Caller and its tool calls. Same pipeline as dispatch.
+ */
+export function dispatchRow<R extends AnyRow>(services: KernelServices, ctx: ContextFor<R>, row: R, raw: readonly unknown[], call: CallScope): Reply {
   const span = services.telemetry?.syscall(ctx.pid, ctx.agentId, row.name);
   return traced(span, decided(services, ctx, row, raw, call, span));
 }
@@ -272,7 +286,7 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
  * act on the decision. A decision the cluster must still count (shared
  * limits) comes later; the call is recorded and acted on then.
  */
-function decided(services: KernelServices, ctx: SyscallContext, row: AnyRow, raw: readonly unknown[], call: CallScope, span: TraceSpan | undefined): Reply {
+function decided(services: KernelServices, ctx: Caller, row: AnyRow, raw: readonly unknown[], call: CallScope, span: TraceSpan | undefined): Reply {
   try {
     const args = decodeArgs(row.args, row.argNames, raw) as Record<string, unknown>;
     const request = requestFor(row, ctx, args);
@@ -323,7 +337,7 @@ export function recordShadow(recorder: DecisionRecorder, pid: number, agentId: s
 /** Asked is one call once decoded, with the authorizer's question. */
 interface Asked {
   readonly services: KernelServices;
-  readonly ctx: SyscallContext;
+  readonly ctx: Caller;
   readonly row: AnyRow;
   readonly args: Decoded<Schema>;
   readonly request: AccessRequest;

@@ -5,7 +5,7 @@
  * (intent contracts' post-conditions and invariants) run on it; a breach is
  * recorded, costs trust and signals the caller.
  */
-import type { AccessRequest, Breach, KernelServices, SyscallContext } from './context.ts';
+import type { AccessRequest, Breach, Caller, KernelServices } from './context.ts';
 import type { Reply } from './dispatch.ts';
 import type { AnyRow } from './table.ts';
 
@@ -16,7 +16,7 @@ import type { AnyRow } from './table.ts';
  * happened either way: a log that cannot take the outcome says so itself.
  * Then the checks after a call (checkedAfter) run on it.
  */
-export function withOutcome(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, of: number, action: () => Reply): Reply {
+export function withOutcome(services: KernelServices, ctx: Caller, row: AnyRow, request: AccessRequest, of: number, action: () => Reply): Reply {
   const reply = action();
   // A call that ended its own process at once (SYS_EXIT) has the process's exit record for an outcome.
   if (!('later' in reply)) return ctx.alive() ? checkedAfter(services, ctx, row, request, of, recordOutcome(services, ctx, row, request.tool ?? row.name, of, reply)) : reply;
@@ -29,7 +29,7 @@ export function withOutcome(services: KernelServices, ctx: SyscallContext, row: 
  * costs trust, and the first sends its signal to the caller. The call's
  * reply stands (its effect happened); a check that throws is a breach.
  */
-function checkedAfter<R extends FinalReply>(services: KernelServices, ctx: SyscallContext, row: AnyRow, request: AccessRequest, of: number, reply: R): R {
+function checkedAfter<R extends FinalReply>(services: KernelServices, ctx: Caller, row: AnyRow, request: AccessRequest, of: number, reply: R): R {
   let breaches: readonly Breach[];
   try {
     breaches = services.authorizer.afterward(request, 'errno' in reply ? { ok: false, errno: reply.errno } : { ok: true, value: reply.v });
@@ -59,7 +59,7 @@ async function finalOf(reply: Reply): Promise<FinalReply> {
   return r;
 }
 
-function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: SyscallContext, row: AnyRow, key: string, of: number, reply: R): R {
+function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: Caller, row: AnyRow, key: string, of: number, reply: R): R {
   services.conduct?.ended(ctx.agentId, key, !('errno' in reply));
   try {
     services.recorder.record({ type: 'outcome', pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, of, ...('errno' in reply ? { errno: reply.errno, message: reply.message } : { result: reply.v }) });

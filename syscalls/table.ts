@@ -43,31 +43,32 @@ export type PolicyPoint = {
   readonly access: Access | 'by-flags';
 };
 
-export type Implementation<S extends Schema> =
-  | { readonly kind: 'handler'; readonly run: (ctx: SyscallContext, args: Decoded<S>, call: CallScope) => unknown }
+/** Implementation runs an allowed call; a handler is given only the part of the process `C` it declares (a Pick of SyscallContext). */
+export type Implementation<S extends Schema, C = SyscallContext> =
+  | { readonly kind: 'handler'; readonly run: (ctx: C, args: Decoded<S>, call: CallScope) => unknown }
   | { readonly kind: 'enosys'; readonly until: string };
 
-export interface SyscallRow<N extends string = string, S extends Schema = Schema> {
+export interface SyscallRow<N extends string = string, S extends Schema = Schema, P extends PolicyPoint = PolicyPoint, C = SyscallContext> {
   readonly nr: number;
   readonly name: N;
   readonly args: S;
   readonly argNames: readonly string[];
-  readonly policy: PolicyPoint;
-  readonly impl: Implementation<S>;
+  readonly policy: P;
+  readonly impl: Implementation<S, C>;
   readonly note: string;
 }
 
 type Enosys = { readonly kind: 'enosys'; readonly until: string };
 
-function row<const N extends string, const S extends Schema>(
+function row<const N extends string, const S extends Schema, const P extends PolicyPoint, C extends Partial<SyscallContext> = SyscallContext>(
   nr: number,
   name: N,
   args: S,
-  policy: PolicyPoint,
-  run: ((ctx: SyscallContext, args: Decoded<NoInfer<S>>, call: CallScope) => unknown) | Enosys,
+  policy: P,
+  run: ((ctx: C, args: Decoded<NoInfer<S>>, call: CallScope) => unknown) | Enosys,
   note: string,
-): SyscallRow<N, S> {
-  const impl: Implementation<S> = typeof run === 'function' ? { kind: 'handler', run } : run;
+): SyscallRow<N, S, P, C> {
+  const impl: Implementation<S, C> = typeof run === 'function' ? { kind: 'handler', run } : run;
   return Object.freeze({ nr, name, args, argNames: Object.freeze(Object.keys(args)), policy, impl, note });
 }
 
@@ -119,6 +120,9 @@ export const SYSCALL_TABLE = [
 ] as const;
 
 export type AnyRow = (typeof SYSCALL_TABLE)[number];
+
+/** HandlerNeeds is what row `R`'s handler uses of the calling process (nothing for a row not implemented yet). */
+export type HandlerNeeds<R extends AnyRow> = Extract<R['impl'], { readonly kind: 'handler' }> extends { readonly run: (ctx: infer C, ...rest: never[]) => unknown } ? C : object;
 export type SyscallName = AnyRow['name'];
 
 /** ROW_BY_NR indexes the table by syscall number. */
@@ -130,6 +134,13 @@ export const ROW_BY_NR: readonly (AnyRow | undefined)[] = (() => {
   }
   return out;
 })();
+
+/** rowOf is the row named `name`, typed as that row (what dispatchRow's caller must have follows from it). */
+export function rowOf<const N extends SyscallName>(name: N): Extract<AnyRow, { readonly name: N }> {
+  const found = SYSCALL_TABLE.find((r): r is Extract<AnyRow, { readonly name: N }> => r.name === name);
+  if (found === undefined) throw new Error(`no syscall ${name}`);
+  return found;
+}
 
 /** syscallName names syscall number `nr` for records and messages: its row's name, `#<nr>` for an unknown number, `#?` for anything else. */
 export function syscallName(nr: unknown): string {

@@ -12,10 +12,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { CallToolRequestSchema, ListToolsRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { KernelError } from '../../abi/errno.ts';
-import type { KernelServices, SyscallContext, ToolResult } from '../../syscalls/context.ts';
-import { dispatch, type Reply } from '../../syscalls/dispatch.ts';
-import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
+import type { KernelServices, ToolResult } from '../../syscalls/context.ts';
+import { dispatchRow, type ContextFor, type Reply } from '../../syscalls/dispatch.ts';
+import { rowOf } from '../../syscalls/table.ts';
 import { Identity } from '../capabilities.ts';
 import { processTools } from './process-tools.ts';
 import type { ToolRegistry } from './registry.ts';
@@ -23,10 +22,6 @@ import { WriteTracker } from './write-tracker.ts';
 
 export const GATEWAY_AGENT = 'mcp-gateway';
 const SERVER_INFO = { name: 'agent-kernel', version: '0.1.0' };
-
-function unsupported(): never {
-  throw new KernelError('ENOSYS', 'the MCP gateway runs tools only');
-}
 
 /** clientLabel keeps a client's self-declared name within label limits. */
 function clientLabel(name: string | undefined): string {
@@ -43,35 +38,25 @@ export interface GatewayCaller {
 /** The caller of a gateway with no credentials of its own (stdio, or agentd's operator token): the policy alone decides. */
 export const GATEWAY_CALLER: GatewayCaller = { agentId: GATEWAY_AGENT, labels: {}, capabilities: ['tool:*'] };
 
+/** The one row the gateway dispatches: a tools/call is a SYS_EXEC. */
+const EXEC = rowOf('SYS_EXEC');
+
+/** GatewayContext is what the gateway's caller has: what SYS_EXEC needs, and nothing a process has besides (no VFS, fds, signals or children). */
+type GatewayContext = ContextFor<typeof EXEC>;
+
 /** gatewayContext is the caller the dispatcher sees for calls from the MCP host. */
-function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, caller: GatewayCaller, client: string): SyscallContext {
+function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, caller: GatewayCaller, client: string): GatewayContext {
   const agentId = caller.agentId;
   const identity = new Identity({ id: agentId, labels: { ...caller.labels, via: 'mcp', mcp_client: client }, capabilities: [...caller.capabilities] });
   const nothingWritten = new WriteTracker();
-  const ctx: SyscallContext = {
+  return {
     pid: 0,
     agentId,
     identity,
-    fs: { resolve: unsupported, stat: unsupported, readdir: unsupported, mkdir: unsupported, unlink: unsupported },
-    files: { open: unsupported, read: unsupported, write: unsupported, close: unsupported, pipe: unsupported },
     tools: processTools(registry, { pid: 0, agentId, addTokens: (n) => engine.addTokens(agentId, n) }, () => nothingWritten),
     alive: () => true,
-    exit: unsupported,
     violation: () => undefined,
-    checkPolicy: unsupported,
-    signal: unsupported,
-    kinOf: () => undefined,
-    sigaction: unsupported,
-    sigprocmask: unsupported,
-    registeredProgram: () => false,
-    spawn: unsupported,
-    wait: unsupported,
-    checkpoint: unsupported,
-    sleep: unsupported,
-    cancel: unsupported,
-    randomBytes: unsupported,
   };
-  return ctx;
 }
 
 /** toCallResult turns a dispatcher reply into an MCP tool result; a fault is an `isError` result naming the errno. */
@@ -101,7 +86,7 @@ export interface McpGatewayOptions {
 export class McpGateway {
   private readonly server = new McpServer(SERVER_INFO, { capabilities: { tools: {} } });
   private readonly options: McpGatewayOptions;
-  private ctx: SyscallContext | undefined;
+  private ctx: GatewayContext | undefined;
 
   constructor(options: McpGatewayOptions) {
     this.options = options;
@@ -116,7 +101,7 @@ export class McpGateway {
     }));
     low.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const name = request.params.name;
-      const raw = dispatch(options.services, this.context(), SYSCALL_NUMBERS.SYS_EXEC, [name, request.params.arguments ?? null], { cancel: extra.signal });
+      const raw = dispatchRow(options.services, this.context(), EXEC, [name, request.params.arguments ?? null], { cancel: extra.signal });
       let reply = raw;
       while ('later' in reply) reply = await reply.later;
       return toCallResult(reply, options.registry.info(name)?.source);
@@ -127,7 +112,7 @@ export class McpGateway {
     return this.options.caller ?? GATEWAY_CALLER;
   }
 
-  private context(): SyscallContext {
+  private context(): GatewayContext {
     if (this.ctx === undefined) {
       const client = clientLabel(this.server.server.getClientVersion()?.name);
       this.ctx = gatewayContext(this.options.registry, this.options.tokens, this.caller, client);

@@ -6,6 +6,6 @@ import type { PolicyAnswer, SyscallContext } from '../context.ts';
  * object by argument name) would be allowed, without doing it. EINVAL for an
  * unknown syscall or arguments its row rejects.
  */
-export function sysCheckpolicy(ctx: SyscallContext, args: { syscall: string; args: JsonValue }): PolicyAnswer {
+export function sysCheckpolicy(ctx: Pick<SyscallContext, 'checkPolicy'>, args: { syscall: string; args: JsonValue }): PolicyAnswer {
   return ctx.checkPolicy(args.syscall, args.args);
 }

@@ -9,6 +9,6 @@ import type { CallScope, SyscallContext, ToolResult } from '../context.ts';
  * output over the tool's limit, ECANCELED when the call is canceled (or its
  * process ends) first, EIO (or the tool's own errno) when it fails.
  */
-export function sysExec(ctx: SyscallContext, args: { tool: string; args: JsonValue }, call: CallScope): ToolResult | Promise<ToolResult> {
+export function sysExec(ctx: Pick<SyscallContext, 'tools'>, args: { tool: string; args: JsonValue }, call: CallScope): ToolResult | Promise<ToolResult> {
   return ctx.tools.call(args.tool, args.args, call.cancel);
 }

@@ -7,7 +7,7 @@ import type { SyscallContext } from '../context.ts';
  * whose names sort after `after` (all from the start when it is empty), by
  * name. A short page is the last. ENOTDIR for a file.
  */
-export function sysReaddir(ctx: SyscallContext, args: { path: string; after: string; limit: number }): MaybePromise<DirEntry[]> {
+export function sysReaddir(ctx: Pick<SyscallContext, 'fs'>, args: { path: string; after: string; limit: number }): MaybePromise<DirEntry[]> {
   return andThen(ctx.fs.readdir(args.path), (entries) => {
     let from = 0;
     if (args.after !== '') while (from < entries.length && entries[from]!.name <= args.after) from++;
