@@ -10,45 +10,40 @@
 import { Subject } from 'rxjs';
 import { KernelError } from '../abi/errno.ts';
 import type { Conduct, DecisionRecorder, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
-import { dispatch } from '../syscalls/dispatch.ts';
-import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
-import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import type { SignalName } from '../signals/signal-table.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
 import { AgentTrees, type TreeQuota } from './agent-trees.ts';
 import { ApprovalGate } from './approvals.ts';
-import { spawnIdentity, type Identity } from './capabilities.ts';
-import { readCheckpoint, restoreInto, snapshot } from './checkpoint.ts';
+import type { Identity } from './capabilities.ts';
+import { snapshot } from './checkpoint.ts';
 import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
-import { FdTable } from './fd-table.ts';
 import type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 import { combine, DEFAULT_LIMITS, limitsFromPolicy, type ProcessLimits } from './limits.ts';
-import { Lineage } from './lineage.ts';
+import type { Lineage } from './lineage.ts';
 import { checkMounts } from './mounts.ts';
 import { PolicyAuthorizer } from './policy/authorizer.ts';
 import { ShadowPolicy } from './policy/shadow.ts';
 import { defaultPolicy } from './policy/default.ts';
 import { PolicyEngine } from './policy/engine.ts';
 import type { LoadedPolicy } from './policy/load.ts';
-import { contextFor, type ProcessHost } from './process-context.ts';
-import { kick, sendSignal } from './process-signals.ts';
+import type { ProcessHost } from './process-context.ts';
+import { sendSignal } from './process-signals.ts';
 import { die, recordEnding, terminate, type ExitHost } from './process-exit.ts';
 import { startDetail } from './recorder/start-record.ts';
 import { Process, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
 import { ProcessTable } from './process-table.ts';
 import { warmCompiler, type Program } from './program.ts';
-import { Sandbox, type SandboxEnd } from './sandbox.ts';
-import { processSecrets } from './tools/secrets.ts';
+import type { SandboxEnd } from './sandbox.ts';
 import { spawnChild } from './spawn-child.ts';
-import { syscallGate, type GateHost } from './syscall-gate.ts';
+import type { GateHost } from './syscall-gate.ts';
+import { Spawner } from './spawn.ts';
 import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
-import { writeTracker } from './tools/write-tracker.ts';
 import { TrustScores } from './trust.ts';
 import { Breakers, type BreakerEvent } from './breakers.ts';
-import { AUTONOMY_LEVELS, Autonomies, type Autonomy, isAutonomy } from './autonomy.ts';
+import { Autonomies, type Autonomy } from './autonomy.ts';
 
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
@@ -85,11 +80,7 @@ export class Kernel implements ProcessHost {
   private readonly cpu = new CpuWatchdog((lineage) => this.table.treeCpuNs(lineage), (lineage, why) => this.killTree(lineage, why));
   private readonly gate: GateHost;
   private readonly exits: ExitHost;
-  /** Spawns admitted but not yet in the table (a program compiling), so caps hold across them. */
-  private pending = 0;
-  /** The last spawn waiting to build its isolate: agent-driven spawns build one isolate per turn of the event loop. */
-  private creations: Promise<void> = Promise.resolve();
-  private nextPid = 1;
+  private readonly spawner: Spawner;
   private shadowPolicy: ShadowPolicy | undefined;
 
   constructor(options: KernelOptions = {}) {
@@ -135,6 +126,23 @@ export class Kernel implements ProcessHost {
       ...(options.treeRetentionMs !== undefined ? { retentionMs: options.treeRetentionMs } : {}),
       policyFiles: () => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }),
     });
+    this.spawner = new Spawner({
+      options,
+      maxProcesses: this.maxProcesses,
+      table: this.table,
+      trees: this.trees,
+      autonomies: this.autonomies,
+      cpu: this.cpu,
+      gate: this.gate,
+      exits: this.exits,
+      services: this.services,
+      processes: this,
+      policyVersion: () => this.engine.version,
+      limitsFor: (spawn) => this.limitsFor(spawn),
+      quota: (limits) => this.quota(limits),
+      ended: (proc, how) => this.ended(proc, how),
+      die: (proc, signal, why) => this.die(proc, signal, why),
+    });
   }
 
   /** signals is the kernel-wide signal stream (an alias of `bus`). */
@@ -176,169 +184,31 @@ export class Kernel implements ProcessHost {
     return combine(this.baseLimits, asked, limitsFromPolicy(this.engine.policy.document.defaults?.limits));
   }
 
-  /** admit checks the kernel-wide and tree-wide process caps for one more process. EAGAIN. */
-  private admit(parent: Process | undefined): void {
-    if (this.table.size + this.pending >= this.maxProcesses) throw new KernelError('EAGAIN', `the kernel holds ${this.maxProcesses} processes, its limit`);
-    if (parent === undefined) return;
-    const lineage = parent.lineage;
-    const cap = lineage.limits.children;
-    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap) {
-      throw new KernelError('EAGAIN', `child limit of ${cap} reached for the tree of pid ${lineage.rootPid} (exited children count until they are waited for)`);
-    }
-  }
-
-  /**
-   * spawn starts `program` as a new process and returns it at once; the
-   * program is compiled here, on the calling thread (a program the operator
-   * handed over). EINVAL for a bad agent id or manifest, EPERM for a
-   * capability the parent lacks, EAGAIN past a process cap, ENOEXEC for a
-   * program that does not compile, ENOENT for a bad restore dir.
-   */
+  /** spawn starts `program` as a new process, compiled on the calling thread (kernel/spawn.ts). */
   spawn(program: Program, options: SpawnOptions = {}): Process {
-    const made = this.prepare(program, options);
-    try {
-      made.sandbox.compile();
-    } catch (err) {
-      made.abandon();
-      throw err;
-    }
-    return made.commit();
+    return this.spawner.spawn(program, options);
   }
 
-  /** nextCreation resolves when a spawn may build its isolate (a few ms of synchronous work): one per turn, so a burst of spawns never holds the event loop. */
-  private nextCreation(): Promise<void> {
-    const mine = this.creations.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
-    this.creations = mine;
-    return mine;
+  /** spawnAsync is spawn for programs from agents or requests, leaving the event loop free (kernel/spawn.ts). */
+  spawnAsync(program: Program, options: SpawnOptions = {}): Promise<Process> {
+    return this.spawner.spawnAsync(program, options);
   }
 
-  /**
-   * spawnAsync is spawn for programs from agents or requests: the isolate is
-   * built on a turn of its own and the program compiled on its isolate's
-   * thread, leaving the event loop free.
-   */
-  async spawnAsync(program: Program, options: SpawnOptions = {}): Promise<Process> {
-    await this.nextCreation();
-    const made = this.prepare(program, options);
-    try {
-      await made.sandbox.compileAsync();
-    } catch (err) {
-      made.abandon();
-      throw err;
-    }
-    return made.commit();
-  }
-
-  /** prepare admits a spawn and builds its process and sandbox; commit() puts it in the table and starts it, abandon() undoes it. */
-  private prepare(program: Program, options: SpawnOptions): { sandbox: Sandbox; commit(): Process; abandon(): void } {
-    // A spawn that names a parent is a child or nothing: were the parent gone, the child would otherwise start as a root of its own.
-    const parent = options.ppid === undefined ? undefined : this.table.get(options.ppid);
-    if (options.ppid !== undefined && (parent === undefined || parent.exit !== undefined)) throw new KernelError('EINTR', `parent pid ${options.ppid} ended before its child could start`);
-    this.admit(parent);
-    const pid = this.options.pids?.() ?? this.nextPid++;
-    const identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.table.identity(parent.pid) });
-    // An agent's first process sets its autonomy from the manifest; its children run at the agent's level.
-    const autonomy = options.manifest?.autonomy;
-    if (parent === undefined && autonomy !== undefined) {
-      if (!isAutonomy(autonomy)) throw new KernelError('EINVAL', `autonomy must be one of ${AUTONOMY_LEVELS.join(', ')}, not '${String(autonomy)}'`);
-      this.autonomies.set(identity.agentId, autonomy);
-    }
-    const limits = this.limitsFor(options);
-    const lineage = parent?.lineage ?? new Lineage(pid, identity.agentId, limits, Date.now());
-    const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore);
-    const secrets = processSecrets(options.secrets ?? {});
-    // Held from here: a spawn that is abandoned lets go of it (its tree then ages out like any other).
-    const vfs = this.trees.hold(identity.agentId, this.quota(limits));
-    const proc = new Process(pid, options.ppid ?? 0, lineage, program.filename, limits, identity.labels);
-    const files = new FdTable(vfs, {
-      stdin: options.fds?.stdin,
-      stdout: options.fds?.stdout ?? FdTable.sink(options.stdout ?? this.options.stdout ?? ((c) => process.stdout.write(c))),
-      stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.options.stderr ?? ((c) => process.stderr.write(c))),
-      limit: limits.openFiles,
-      output: lineage.output,
-      onWritten: (content) => writeTracker(vfs).add(content, (ns, onLoop) => lineage.charge(ns, onLoop)),
-    });
-    const ctx = contextFor(this, proc, identity, vfs, files, secrets);
-    proc.fds = files;
-    let sandbox: Sandbox;
-    // Building the isolate is synchronous work on the event loop: the tree that asked for it pays (a spawn+wait loop otherwise ran the loop at ~90% for free).
-    const building = performance.now();
-    const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
-    try {
-      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
-        syscall: (nr, args, call, mode) => syscallGate(this.gate, proc, nr, () => dispatch(this.services, ctx, nr, args, call), mode),
-        end: (how) => this.ended(proc, how),
-        idle() {
-          if (proc.state === 'running') proc.state = 'blocked';
-          kick(proc);
-        },
-        charge: (ns) => lineage.charge(ns),
-      }, options.tape?.({ pid, fds: files, ctx, env, limits }));
-    } catch (err) {
-      files.closeAll();
-      this.trees.unhold(identity.agentId);
-      throw err;
-    } finally {
-      lineage.charge((performance.now() - building) * 1e6);
-    }
-    proc.sandbox = sandbox;
-    this.pending++;
-    lineage.pendingSpawns++;
-    let settled = false;
-    const settle = () => {
-      if (settled) return false;
-      settled = true;
-      this.pending--;
-      lineage.pendingSpawns--;
-      return true;
-    };
-    const abandon = () => {
-      if (!settle()) return;
-      sandbox.dispose();
-      files.closeAll();
-      this.trees.unhold(identity.agentId);
-    };
-    return {
-      sandbox,
-      abandon,
-      commit: () => {
-        if (parent !== undefined && parent.exit !== undefined) {
-          // The parent ended while the child's program compiled: the child never starts.
-          abandon();
-          throw new KernelError('EINTR', `parent pid ${parent.pid} ended before its child could start`);
-        }
-        try {
-          // Recorded first: a spawn the log cannot take does not happen.
-          this.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.engine.version });
-        } catch (err) {
-          abandon();
-          throw err;
-        }
-        settle();
-        this.services.telemetry?.agentStarted(pid, identity.agentId, program.filename);
-        this.table.insert(proc, identity);
-        if (lineage.deadline !== undefined) proc.addTimer(Math.max(0, lineage.deadline - Date.now()), () => this.die(proc, 'SIGKILL', `wall time limit ${lineage.limits.wallMs} ms`));
-        if (lineage.limits.cpuMs !== undefined) this.cpu.watch(lineage);
-        // The program starts once its tree is laid out (and restored): at once for memfs, later for a remote backend.
-        void this.trees
-          .ready(identity.agentId, this.quota(limits))
-          .then(() => (restore === undefined ? undefined : restoreInto(vfs, restore.files)))
-          .then(
-            () => (proc.exit === undefined ? sandbox.start() : undefined),
-            (err: unknown) => terminate(this.exits, proc, 1, { kind: 'error', error: `could not prepare the agent's tree: ${err instanceof Error ? err.message : String(err)}` }),
-          );
-        return proc;
-      },
-    };
-  }
-
+  /** ended ends `proc` as its sandbox ended (one case per kind of end: a new kind fails to compile until it is handled here). */
   private ended(proc: Process, how: SandboxEnd): void {
-    if (how.kind === 'returned') terminate(this.exits, proc, how.status, { kind: 'exit' });
-    else if (how.kind === 'threw') terminate(this.exits, proc, 1, { kind: 'error', error: how.error });
-    else if (how.kind === 'memory-limit') this.die(proc, 'SIGKILL', 'memory limit exceeded');
-    else {
-      this.degraded = `pid ${proc.pid}: ${how.message}; the isolate was quarantined — restart this kernel soon`;
-      this.die(proc, 'SIGKILL', `catastrophic out-of-memory (${how.message}); isolate quarantined`);
+    switch (how.kind) {
+      case 'returned':
+        return terminate(this.exits, proc, how.status, { kind: 'exit' });
+      case 'threw':
+        return terminate(this.exits, proc, 1, { kind: 'error', error: how.error });
+      case 'memory-limit':
+        return this.die(proc, 'SIGKILL', 'memory limit exceeded');
+      case 'catastrophic':
+        // Only a restart makes this process whole again: the kernel says so (agentd's /readyz answers 503).
+        this.degraded = `pid ${proc.pid}: ${how.message}; the isolate was quarantined — restart this kernel soon`;
+        return this.die(proc, 'SIGKILL', `catastrophic out-of-memory (${how.message}); isolate quarantined`);
+      default:
+        return how satisfies never;
     }
   }
 
@@ -372,7 +242,7 @@ export class Kernel implements ProcessHost {
 
   /** spawnChild runs a SYS_SPAWN (see spawn-child.ts). */
   spawnChild(parent: Process, identity: Identity, request: SpawnRequest): Promise<number> {
-    return spawnChild({ admit: (p) => this.admit(p), registered: (name) => this.programs.get(name), vfs: (id) => this.vfs(id), spawnAsync: (program, options) => this.spawnAsync(program, options) }, parent, identity, request);
+    return spawnChild({ admit: (p) => this.spawner.admit(p), registered: (name) => this.programs.get(name), vfs: (id) => this.vfs(id), spawnAsync: (program, options) => this.spawnAsync(program, options) }, parent, identity, request);
   }
 
   /** find answers process `pid`, or undefined if there is none. */

@@ -12,7 +12,7 @@
  */
 import type { Subject } from 'rxjs';
 import type { Outcome, SignalEvent } from '../signals/signal-state.ts';
-import { type DefaultAction, SIGNALS, type SignalName } from '../signals/signal-table.ts';
+import { type DefaultAction, SIGNAL_NAMES, SIGNALS, type SignalName } from '../signals/signal-table.ts';
 import type { Process } from './process.ts';
 
 /** SignalHost is what delivery needs from the kernel. */
@@ -48,6 +48,9 @@ function actAndPublish(host: SignalHost, proc: Process, signal: SignalName, send
   return outcome;
 }
 
+/** The signals whose default action is to stop (SIGCONT clears them while pending). */
+const STOP_SIGNALS: readonly SignalName[] = SIGNAL_NAMES.filter((name) => SIGNALS[name].action === 'stop');
+
 /** A default action carried out on `proc`; 'terminated' leaves the ending to the caller. */
 type ActionRun = (host: SignalHost, proc: Process, fromOperator: boolean) => Outcome;
 
@@ -67,7 +70,7 @@ const DEFAULT_ACTIONS: { readonly [A in DefaultAction]: ActionRun } = {
 
 /** resume takes `proc` out of a stop and runs what waited (SIGCONT's action). */
 function resume(proc: Process): Outcome {
-  proc.signals.clear('SIGSTOP');
+  for (const stop of STOP_SIGNALS) proc.signals.clear(stop);
   const wasStopped = proc.stopped;
   proc.resume();
   kick(proc);
@@ -118,7 +121,7 @@ export function sendSignal(host: SignalHost, proc: Process, signal: SignalName, 
     });
   }
   // An operator's SIGSTOP is never held by the mask: an agent cannot make itself unstoppable.
-  const operatorStop = signal === 'SIGSTOP' && typeof sender === 'string';
+  const operatorStop = spec.action === 'stop' && typeof sender === 'string';
   if (proc.signals.blocked(signal) && !operatorStop) {
     proc.signals.post(signal);
     return publish(host, proc, sender, signal, 'pending');

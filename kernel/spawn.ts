@@ -1,0 +1,225 @@
+/**
+ * Spawner is the spawn path of the kernel: it admits a process (the
+ * kernel's and the tree's caps), gives it a pid, an identity, limits, its
+ * agent's VFS tree, an fd table and a sandbox whose syscalls go through the
+ * gate and the dispatcher; records the spawn (a spawn the log cannot take
+ * does not happen), puts the process in the table and starts its program
+ * once its tree is ready. Building isolates is synchronous work: spawnAsync
+ * builds one per event-loop turn and compiles on the isolate's thread.
+ */
+import { KernelError } from '../abi/errno.ts';
+import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
+import type { KernelServices } from '../syscalls/context.ts';
+import { dispatch } from '../syscalls/dispatch.ts';
+import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
+import type { SignalName } from '../signals/signal-table.ts';
+import type { AgentTrees, TreeQuota } from './agent-trees.ts';
+import { AUTONOMY_LEVELS, type Autonomies, isAutonomy } from './autonomy.ts';
+import { spawnIdentity } from './capabilities.ts';
+import { readCheckpoint, restoreInto } from './checkpoint.ts';
+import type { CpuWatchdog } from './cpu-watchdog.ts';
+import { FdTable } from './fd-table.ts';
+import type { KernelOptions, SpawnOptions } from './kernel-options.ts';
+import type { ProcessLimits } from './limits.ts';
+import { Lineage } from './lineage.ts';
+import { contextFor, type ProcessHost } from './process-context.ts';
+import { terminate, type ExitHost } from './process-exit.ts';
+import { kick } from './process-signals.ts';
+import { Process } from './process.ts';
+import type { ProcessTable } from './process-table.ts';
+import type { Program } from './program.ts';
+import { Sandbox, type SandboxEnd } from './sandbox.ts';
+import { syscallGate, type GateHost } from './syscall-gate.ts';
+import { processSecrets } from './tools/secrets.ts';
+import { writeTracker } from './tools/write-tracker.ts';
+
+/** SpawnHost is what spawning needs of the kernel. */
+export interface SpawnHost {
+  readonly options: Pick<KernelOptions, 'pids' | 'stdout' | 'stderr'>;
+  readonly maxProcesses: number;
+  readonly table: ProcessTable;
+  readonly trees: AgentTrees;
+  readonly autonomies: Autonomies;
+  readonly cpu: CpuWatchdog;
+  readonly gate: GateHost;
+  readonly exits: ExitHost;
+  readonly services: KernelServices;
+  /** What a process's syscall context calls back into (the kernel). */
+  readonly processes: ProcessHost;
+  policyVersion(): string;
+  /** The limits a spawn with `options` gets: the kernel's, lowered by the spawn's and the policy's. */
+  limitsFor(options: SpawnOptions): ProcessLimits;
+  quota(limits: ProcessLimits): TreeQuota;
+  /** ended is told how a process's sandbox ended. */
+  ended(proc: Process, how: SandboxEnd): void;
+  die(proc: Process, signal: SignalName, why: string): void;
+}
+
+export class Spawner {
+  private readonly host: SpawnHost;
+  /** Spawns admitted and not yet in the table (or abandoned). */
+  private pending = 0;
+  /** The chain of isolate builds, one per event-loop turn. */
+  private creations: Promise<void> = Promise.resolve();
+  private nextPid = 1;
+
+  constructor(host: SpawnHost) {
+    this.host = host;
+  }
+
+  /** admit checks the kernel-wide and tree-wide process caps for one more process. EAGAIN. */
+  admit(parent: Process | undefined): void {
+    if (this.host.table.size + this.pending >= this.host.maxProcesses) throw new KernelError('EAGAIN', `the kernel holds ${this.host.maxProcesses} processes, its limit`);
+    if (parent === undefined) return;
+    const lineage = parent.lineage;
+    const cap = lineage.limits.children;
+    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap) {
+      throw new KernelError('EAGAIN', `child limit of ${cap} reached for the tree of pid ${lineage.rootPid} (exited children count until they are waited for)`);
+    }
+  }
+
+  /**
+   * spawn starts `program` as a new process and returns it at once; the
+   * program is compiled here, on the calling thread (a program the operator
+   * handed over). EINVAL for a bad agent id or manifest, EPERM for a
+   * capability the parent lacks, EAGAIN past a process cap, ENOEXEC for a
+   * program that does not compile, ENOENT for a bad restore dir.
+   */
+  spawn(program: Program, options: SpawnOptions = {}): Process {
+    const made = this.prepare(program, options);
+    try {
+      made.sandbox.compile();
+    } catch (err) {
+      made.abandon();
+      throw err;
+    }
+    return made.commit();
+  }
+
+  /** nextCreation resolves when a spawn may build its isolate (a few ms of synchronous work): one per turn, so a burst of spawns never holds the event loop. */
+  private nextCreation(): Promise<void> {
+    const mine = this.creations.then(() => new Promise<void>((resolve) => setImmediate(resolve)));
+    this.creations = mine;
+    return mine;
+  }
+
+  /**
+   * spawnAsync is spawn for programs from agents or requests: the isolate is
+   * built on a turn of its own and the program compiled on its isolate's
+   * thread, leaving the event loop free.
+   */
+  async spawnAsync(program: Program, options: SpawnOptions = {}): Promise<Process> {
+    await this.nextCreation();
+    const made = this.prepare(program, options);
+    try {
+      await made.sandbox.compileAsync();
+    } catch (err) {
+      made.abandon();
+      throw err;
+    }
+    return made.commit();
+  }
+
+  /** prepare admits a spawn and builds its process and sandbox; commit() puts it in the table and starts it, abandon() undoes it. */
+  private prepare(program: Program, options: SpawnOptions): { sandbox: Sandbox; commit(): Process; abandon(): void } {
+    // A spawn that names a parent is a child or nothing: were the parent gone, the child would otherwise start as a root of its own.
+    const parent = options.ppid === undefined ? undefined : this.host.table.get(options.ppid);
+    if (options.ppid !== undefined && (parent === undefined || parent.exit !== undefined)) throw new KernelError('EINTR', `parent pid ${options.ppid} ended before its child could start`);
+    this.admit(parent);
+    const pid = this.host.options.pids?.() ?? this.nextPid++;
+    const identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.host.table.identity(parent.pid) });
+    // An agent's first process sets its autonomy from the manifest; its children run at the agent's level.
+    const autonomy = options.manifest?.autonomy;
+    if (parent === undefined && autonomy !== undefined) {
+      if (!isAutonomy(autonomy)) throw new KernelError('EINVAL', `autonomy must be one of ${AUTONOMY_LEVELS.join(', ')}, not '${String(autonomy)}'`);
+      this.host.autonomies.set(identity.agentId, autonomy);
+    }
+    const limits = this.host.limitsFor(options);
+    const lineage = parent?.lineage ?? new Lineage(pid, identity.agentId, limits, Date.now());
+    const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore);
+    const secrets = processSecrets(options.secrets ?? {});
+    // Held from here: a spawn that is abandoned lets go of it (its tree then ages out like any other).
+    const vfs = this.host.trees.hold(identity.agentId, this.host.quota(limits));
+    const proc = new Process(pid, options.ppid ?? 0, lineage, program.filename, limits, identity.labels);
+    const files = new FdTable(vfs, {
+      stdin: options.fds?.stdin,
+      stdout: options.fds?.stdout ?? FdTable.sink(options.stdout ?? this.host.options.stdout ?? ((c) => process.stdout.write(c))),
+      stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.host.options.stderr ?? ((c) => process.stderr.write(c))),
+      limit: limits.openFiles,
+      output: lineage.output,
+      onWritten: (content) => writeTracker(vfs).add(content, (ns, onLoop) => lineage.charge(ns, onLoop)),
+    });
+    const ctx = contextFor(this.host.processes, proc, identity, vfs, files, secrets);
+    proc.fds = files;
+    let sandbox: Sandbox;
+    // Building the isolate is synchronous work on the event loop: the tree that asked for it pays (a spawn+wait loop otherwise ran the loop at ~90% for free).
+    const building = performance.now();
+    const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
+    try {
+      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+        syscall: (nr, args, call, mode) => syscallGate(this.host.gate, proc, nr, () => dispatch(this.host.services, ctx, nr, args, call), mode),
+        end: (how) => this.host.ended(proc, how),
+        idle() {
+          if (proc.state === 'running') proc.state = 'blocked';
+          kick(proc);
+        },
+        charge: (ns) => lineage.charge(ns),
+      }, options.tape?.({ pid, fds: files, ctx, env, limits }));
+    } catch (err) {
+      files.closeAll();
+      this.host.trees.unhold(identity.agentId);
+      throw err;
+    } finally {
+      lineage.charge((performance.now() - building) * 1e6);
+    }
+    proc.sandbox = sandbox;
+    this.pending++;
+    lineage.pendingSpawns++;
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      this.pending--;
+      lineage.pendingSpawns--;
+      return true;
+    };
+    const abandon = () => {
+      if (!settle()) return;
+      sandbox.dispose();
+      files.closeAll();
+      this.host.trees.unhold(identity.agentId);
+    };
+    return {
+      sandbox,
+      abandon,
+      commit: () => {
+        if (parent !== undefined && parent.exit !== undefined) {
+          // The parent ended while the child's program compiled: the child never starts.
+          abandon();
+          throw new KernelError('EINTR', `parent pid ${parent.pid} ended before its child could start`);
+        }
+        try {
+          // Recorded first: a spawn the log cannot take does not happen.
+          this.host.services.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.host.policyVersion() });
+        } catch (err) {
+          abandon();
+          throw err;
+        }
+        settle();
+        this.host.services.telemetry?.agentStarted(pid, identity.agentId, program.filename);
+        this.host.table.insert(proc, identity);
+        if (lineage.deadline !== undefined) proc.addTimer(Math.max(0, lineage.deadline - Date.now()), () => this.host.die(proc, 'SIGKILL', `wall time limit ${lineage.limits.wallMs} ms`));
+        if (lineage.limits.cpuMs !== undefined) this.host.cpu.watch(lineage);
+        // The program starts once its tree is laid out (and restored): at once for memfs, later for a remote backend.
+        void this.host.trees
+          .ready(identity.agentId, this.host.quota(limits))
+          .then(() => (restore === undefined ? undefined : restoreInto(vfs, restore.files)))
+          .then(
+            () => (proc.exit === undefined ? sandbox.start() : undefined),
+            (err: unknown) => terminate(this.host.exits, proc, 1, { kind: 'error', error: `could not prepare the agent's tree: ${err instanceof Error ? err.message : String(err)}` }),
+          );
+        return proc;
+      },
+    };
+  }
+}
