@@ -55,6 +55,13 @@ export interface KernelOptions {
   approvalIds?: () => number;
   /** Traces of agent lifetimes, syscall decisions, tool calls and approval waits (kernel/telemetry/otel.ts); none if absent. */
   telemetry?: Telemetry;
+  /**
+   * Sandbox host processes that run the agents' isolates (kernel/hosts), so
+   * that nothing an isolate does ends or degrades this process: `count`
+   * hosts, at most `agentsPerHost` agents each. Absent: isolates run in the
+   * kernel's own process. Programs are then spawned with spawnAsync.
+   */
+  hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs?: number };
 }
 
 export interface SpawnOptions {

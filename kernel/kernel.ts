@@ -35,7 +35,9 @@ import { startDetail } from './recorder/start-record.ts';
 import { Process, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
 import { ProcessTable } from './process-table.ts';
 import { warmCompiler, type Program } from './program.ts';
-import type { SandboxEnd } from './sandbox.ts';
+import { Sandbox, type BootRecord, type ProcessSandbox, type SandboxEnd, type SandboxHooks } from './sandbox.ts';
+import type { BoundaryTape } from './run-tape/boundary-tape.ts';
+import { HostPool } from './hosts/host-pool.ts';
 import { spawnChild } from './spawn-child.ts';
 import type { GateHost } from './syscall-gate.ts';
 import { Spawner } from './spawn.ts';
@@ -81,6 +83,8 @@ export class Kernel implements ProcessHost {
   private readonly gate: GateHost;
   private readonly exits: ExitHost;
   private readonly spawner: Spawner;
+  /** The sandbox host processes agents run in, if the kernel has them (kernel/hosts). */
+  readonly hosts: HostPool | undefined;
   private shadowPolicy: ShadowPolicy | undefined;
 
   constructor(options: KernelOptions = {}) {
@@ -126,6 +130,7 @@ export class Kernel implements ProcessHost {
       ...(options.treeRetentionMs !== undefined ? { retentionMs: options.treeRetentionMs } : {}),
       policyFiles: () => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }),
     });
+    this.hosts = options.hosts === undefined ? undefined : new HostPool({ ...options.hosts, record: (detail) => this.recorder.record({ type: 'limit', pid: 0, agentId: 'kernel', detail }) });
     this.spawner = new Spawner({
       options,
       maxProcesses: this.maxProcesses,
@@ -140,6 +145,7 @@ export class Kernel implements ProcessHost {
       policyVersion: () => this.engine.version,
       limitsFor: (spawn) => this.limitsFor(spawn),
       quota: (limits) => this.quota(limits),
+      sandbox: (program, heapMib, boot, hooks, tape) => this.sandbox(program, heapMib, boot, hooks, tape),
       ended: (proc, how) => this.ended(proc, how),
       die: (proc, signal, why) => this.die(proc, signal, why),
     });
@@ -194,6 +200,13 @@ export class Kernel implements ProcessHost {
     return this.spawner.spawnAsync(program, options);
   }
 
+  /** sandbox makes a process's sandbox: on the least-loaded sandbox host if the kernel has hosts, else in this process. */
+  private sandbox(program: Program, heapMib: number, boot: BootRecord, hooks: SandboxHooks, tape: BoundaryTape | undefined): ProcessSandbox {
+    if (this.hosts === undefined) return new Sandbox(program, heapMib, boot, hooks, tape);
+    if (tape !== undefined) throw new KernelError('EINVAL', "a recorded or replayed run needs the kernel's own sandboxes, not sandbox hosts");
+    return this.hosts.sandbox(program, heapMib, boot, hooks);
+  }
+
   /** ended ends `proc` as its sandbox ended (one case per kind of end: a new kind fails to compile until it is handled here). */
   private ended(proc: Process, how: SandboxEnd): void {
     switch (how.kind) {
@@ -204,9 +217,13 @@ export class Kernel implements ProcessHost {
       case 'memory-limit':
         return this.die(proc, 'SIGKILL', 'memory limit exceeded');
       case 'catastrophic':
-        // Only a restart makes this process whole again: the kernel says so (agentd's /readyz answers 503).
+        // In a sandbox host, the host is drained and replaced; in this process, only a restart makes it whole again:
+        // the kernel says so (agentd's /readyz answers 503).
+        if (proc.sandbox?.quarantine() === true) return this.die(proc, 'SIGKILL', `catastrophic out-of-memory (${how.message}); its sandbox host is drained and replaced`);
         this.degraded = `pid ${proc.pid}: ${how.message}; the isolate was quarantined — restart this kernel soon`;
         return this.die(proc, 'SIGKILL', `catastrophic out-of-memory (${how.message}); isolate quarantined`);
+      case 'lost':
+        return this.die(proc, 'SIGKILL', `lost: ${how.why}`);
       default:
         return how satisfies never;
     }
@@ -349,5 +366,6 @@ export class Kernel implements ProcessHost {
   async shutdown(): Promise<void> {
     for (const proc of this.table.values()) if (proc.exit === undefined) this.kill(proc.pid, 'SIGKILL', 'kernel shutdown');
     await Promise.all([...this.table.values()].map((p) => this.wait(p.pid)));
+    await this.hosts?.close();
   }
 }

@@ -11,7 +11,7 @@ import type { SignalName } from '../signals/signal-table.ts';
 import type { FdTable } from './fd-table.ts';
 import type { Lineage } from './lineage.ts';
 import type { ProcessLimits } from './limits.ts';
-import type { Sandbox } from './sandbox.ts';
+import type { ProcessSandbox } from './sandbox.ts';
 
 export type ProcessState = 'running' | 'blocked' | 'stopped' | 'exited';
 
@@ -93,7 +93,7 @@ export class Process {
   state: ProcessState = 'running';
   syscalls = 0;
   exit: ExitRecord | undefined;
-  sandbox: Sandbox | undefined;
+  sandbox: ProcessSandbox | undefined;
   fds: FdTable | undefined;
   /** Handled signals waiting for the next syscall boundary or an idle moment. */
   handlerQueue: SignalName[] = [];

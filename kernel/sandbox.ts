@@ -28,7 +28,42 @@ export type SandboxEnd =
   | { readonly kind: 'threw'; readonly error: string }
   | { readonly kind: 'memory-limit' }
   /** V8 hit a catastrophic out-of-memory path; isolated-vm quarantined the isolate instead of aborting the process. */
-  | { readonly kind: 'catastrophic'; readonly message: string };
+  | { readonly kind: 'catastrophic'; readonly message: string }
+  /** The sandbox host process the isolate lived in died (kernel/hosts): what it was running is lost. */
+  | { readonly kind: 'lost'; readonly why: string };
+
+/**
+ * ProcessSandbox is what the kernel uses of a process's sandbox: this
+ * file's Sandbox (an isolate in the kernel's own process), or a
+ * RemoteSandbox (kernel/hosts: an isolate in a sandbox host process).
+ */
+export interface ProcessSandbox {
+  /** compile compiles the program on the calling thread. ENOEXEC. */
+  compile(): void;
+  /** compileAsync compiles the program off the event loop. ENOEXEC, EINTR. */
+  compileAsync(): Promise<void>;
+  /** start runs the program; settles when its synchronous part is done. */
+  start(): Promise<void>;
+  /** deliver runs the agent's handlers for `signals`. */
+  deliver(signals: readonly string[]): Promise<void>;
+  /** cancel aborts outstanding asynchronous call `id`; false if there is none. */
+  cancel(id: number): boolean | Promise<boolean>;
+  /** idle: the program's synchronous part is done and nothing runs in the isolate. */
+  readonly idle: boolean;
+  /** blockedInSyscall: the isolate is asleep waiting for a blocked call's reply. */
+  readonly blockedInSyscall: boolean;
+  /** cpuTimeNs is the CPU time the program has used. */
+  readonly cpuTimeNs: bigint;
+  readonly disposed: boolean;
+  /** dispose stops the isolate at once, even mid-loop. Idempotent. */
+  dispose(): void;
+  /**
+   * quarantine is told the isolate took V8's catastrophic path: true when
+   * only its sandbox host is affected (it is drained and replaced), false
+   * when the isolate lived in the kernel's own process.
+   */
+  quarantine(): boolean;
+}
 
 export interface BootRecord {
   readonly SYS: Readonly<Record<string, number>>;
@@ -79,7 +114,7 @@ export interface SandboxHooks {
  * never settles with nothing outstanding leaves the process idle (blocked)
  * until a signal or a limit ends it.
  */
-export class Sandbox {
+export class Sandbox implements ProcessSandbox {
   private readonly isolate: ivm.Isolate;
   private readonly context: ivm.Context;
   private readonly program: Program;
@@ -410,6 +445,11 @@ export class Sandbox {
 
   get disposed(): boolean {
     return this.isolate.isDisposed;
+  }
+
+  /** quarantine: this isolate lived in the kernel's own process, which isolated-vm says should end soon. */
+  quarantine(): boolean {
+    return false;
   }
 
   /** dispose stops the isolate at once, even mid-loop, and frees it. Idempotent. */

@@ -28,7 +28,8 @@ import { kick } from './process-signals.ts';
 import { Process } from './process.ts';
 import type { ProcessTable } from './process-table.ts';
 import type { Program } from './program.ts';
-import { Sandbox, type SandboxEnd } from './sandbox.ts';
+import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './sandbox.ts';
+import type { BoundaryTape } from './run-tape/boundary-tape.ts';
 import { syscallGate, type GateHost } from './syscall-gate.ts';
 import { processSecrets } from './tools/secrets.ts';
 import { writeTracker } from './tools/write-tracker.ts';
@@ -50,6 +51,8 @@ export interface SpawnHost {
   /** The limits a spawn with `options` gets: the kernel's, lowered by the spawn's and the policy's. */
   limitsFor(options: SpawnOptions): ProcessLimits;
   quota(limits: ProcessLimits): TreeQuota;
+  /** sandbox makes a process's sandbox: in the kernel's process, or on a sandbox host. */
+  sandbox(program: Program, heapMib: number, boot: BootRecord, hooks: SandboxHooks, tape: BoundaryTape | undefined): ProcessSandbox;
   /** ended is told how a process's sandbox ended. */
   ended(proc: Process, how: SandboxEnd): void;
   die(proc: Process, signal: SignalName, why: string): void;
@@ -121,7 +124,7 @@ export class Spawner {
   }
 
   /** prepare admits a spawn and builds its process and sandbox; commit() puts it in the table and starts it, abandon() undoes it. */
-  private prepare(program: Program, options: SpawnOptions): { sandbox: Sandbox; commit(): Process; abandon(): void } {
+  private prepare(program: Program, options: SpawnOptions): { sandbox: ProcessSandbox; commit(): Process; abandon(): void } {
     // A spawn that names a parent is a child or nothing: were the parent gone, the child would otherwise start as a root of its own.
     const parent = options.ppid === undefined ? undefined : this.host.table.get(options.ppid);
     if (options.ppid !== undefined && (parent === undefined || parent.exit !== undefined)) throw new KernelError('EINTR', `parent pid ${options.ppid} ended before its child could start`);
@@ -151,12 +154,12 @@ export class Spawner {
     });
     const ctx = contextFor(this.host.processes, proc, identity, vfs, files, secrets);
     proc.fds = files;
-    let sandbox: Sandbox;
+    let sandbox: ProcessSandbox;
     // Building the isolate is synchronous work on the event loop: the tree that asked for it pays (a spawn+wait loop otherwise ran the loop at ~90% for free).
     const building = performance.now();
     const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
     try {
-      sandbox = new Sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.host.gate, proc, nr, () => dispatch(this.host.services, ctx, nr, args, call), mode),
         end: (how) => this.host.ended(proc, how),
         idle() {

@@ -284,7 +284,7 @@ export interface SyscallContext extends Caller {
   /** sleep resolves after `ms` (at once for 0, on the next turn); ECANCELED when `cancel` aborts first. The timer never outlives the process. */
   sleep(ms: number, cancel: AbortSignal): Promise<void>;
   /** cancel aborts the caller's outstanding asynchronous call `id`; false if there is none (it completed, or never was). */
-  cancel(id: number): boolean;
+  cancel(id: number): boolean | Promise<boolean>;
   /** randomBytes returns `length` bytes from the kernel's cryptographic generator. */
   randomBytes(length: number): Uint8Array;
 }

@@ -1,0 +1,148 @@
+/**
+ * A sandbox host process (started by HostPool with fork): it runs the
+ * isolates of the agents the kernel places on it, each a Sandbox as in the
+ * kernel's own process, and carries every syscall they make to the kernel
+ * over the IPC channel, where the one dispatcher decides, records and runs
+ * it. What an isolate can break here — V8's catastrophic out-of-memory path,
+ * an abort, the OOM killer — ends this process at worst, never the kernel.
+ *
+ * The host holds no policy, no VFS and no log: a syscall is answered only
+ * by the kernel's reply. It ends when the kernel says so (drained), or when
+ * the channel closes (the kernel is gone).
+ */
+import { KernelError } from '../../abi/errno.ts';
+import type { CallScope } from '../../syscalls/context.ts';
+import type { Reply } from '../../syscalls/dispatch.ts';
+import { Sandbox, type SandboxHooks } from '../sandbox.ts';
+import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
+
+/** How often the CPU time of running sandboxes is sent, ms: the granularity of CPU limits for agents on a host. */
+const CPU_TICK_MS = 20;
+
+interface Box {
+  readonly sandbox: Sandbox;
+  /** Syscalls sent to the kernel and not yet answered: their reply's resolver. */
+  readonly calls: Map<number, (reply: Reply) => void>;
+}
+
+const boxes = new Map<number, Box>();
+let nextCid = 1;
+
+function send(message: ToKernel): void {
+  if (process.connected) process.send!(message);
+}
+
+/** hooksFor connects sandbox `sid`'s syscalls and events to the kernel. */
+function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
+  return {
+    syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply {
+      const cid = nextCid++;
+      const later = new Promise<Reply>((resolve) => box()?.calls.set(cid, resolve));
+      call.cancel.addEventListener('abort', () => {
+        if (box()?.calls.has(cid) === true) send({ t: 'abort', sid, cid });
+      }, { once: true });
+      send({ t: 'call', sid, cid, nr, args, mode });
+      return { later };
+    },
+    end(how) {
+      send({ t: 'end', sid, how, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n) });
+    },
+    idle() {
+      send({ t: 'idle', sid, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n) });
+    },
+    charge(ns) {
+      send({ t: 'charge', sid, ns });
+    },
+  };
+}
+
+/** run answers one ask of the kernel about sandbox `sid`. */
+async function run(sid: number, ask: Ask): Promise<boolean | null> {
+  if (ask.op === 'create') {
+    if (boxes.has(sid)) throw new KernelError('EINVAL', `sandbox ${sid} exists`);
+    let made: Box | undefined;
+    const sandbox = new Sandbox(ask.program, ask.heapMib, ask.boot, hooksFor(sid, () => made));
+    made = { sandbox, calls: new Map() };
+    boxes.set(sid, made);
+    return null;
+  }
+  const box = boxes.get(sid);
+  if (box === undefined) throw new KernelError('EINTR', `sandbox ${sid} is gone`);
+  switch (ask.op) {
+    case 'compile':
+      await box.sandbox.compileAsync();
+      return null;
+    case 'start':
+      await box.sandbox.start();
+      return null;
+    case 'deliver':
+      await box.sandbox.deliver(ask.signals);
+      return null;
+    case 'cancel':
+      return box.sandbox.cancel(ask.id);
+    default:
+      return ask satisfies never;
+  }
+}
+
+function answer(sid: number, req: number, ask: Ask): void {
+  run(sid, ask).then(
+    (value) => send({ t: 'answer', sid, req, ok: true, value }),
+    (err: unknown) => {
+      const errno = err instanceof KernelError ? err.errno : 'EIO';
+      send({ t: 'answer', sid, req, ok: false, errno, message: err instanceof Error ? err.message : String(err) });
+    },
+  );
+}
+
+function dispose(sid: number): void {
+  const box = boxes.get(sid);
+  if (box === undefined) return;
+  boxes.delete(sid);
+  box.sandbox.dispose();
+  box.calls.clear();
+}
+
+process.on('message', (raw: unknown) => {
+  const m = raw as ToHost;
+  switch (m.t) {
+    case 'ask': {
+      const { t: _t, sid, req, ...ask } = m;
+      answer(sid, req, ask as Ask);
+      return;
+    }
+    case 'reply': {
+      const calls = boxes.get(m.sid)?.calls;
+      const resolve = calls?.get(m.cid);
+      if (resolve === undefined) return;
+      calls!.delete(m.cid);
+      resolve(m.reply satisfies FinalReply);
+      return;
+    }
+    case 'dispose':
+      dispose(m.sid);
+      return;
+    case 'ping':
+      send({ t: 'pong', n: m.n });
+      return;
+    case 'exit':
+      for (const sid of boxes.keys()) dispose(sid);
+      process.exit(0);
+  }
+});
+
+// The kernel is gone: nothing here may outlive it.
+process.on('disconnect', () => process.exit(0));
+
+setInterval(() => {
+  if (boxes.size === 0) return;
+  const sids: number[] = [];
+  const ns: number[] = [];
+  for (const [sid, box] of boxes) {
+    sids.push(sid);
+    ns.push(Number(box.sandbox.cpuTimeNs));
+  }
+  send({ t: 'cpu', sids, ns });
+}, CPU_TICK_MS);
+
+send({ t: 'ready', pid: process.pid });
