@@ -43,6 +43,8 @@ type HostState = 'starting' | 'ready' | 'draining' | 'dead';
 
 const HOST_MAIN = fileURLToPath(new URL(`./host-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 const HEARTBEAT_MS = 1000;
+/** How long a host told to exit has before it is killed, ms. */
+const EXIT_GRACE_MS = 500;
 
 class Host implements HostLink {
   readonly id: number;
@@ -221,7 +223,19 @@ export class HostPool {
 
   /** released: a sandbox of `host` is gone; a draining host with none left is told to exit. */
   released(host: Host): void {
-    if (host.state === 'draining' && host.boxes.size === 0) host.send({ t: 'exit' });
+    if (host.state === 'draining' && host.boxes.size === 0) this.retire(host);
+  }
+
+  /**
+   * retire tells `host` to exit and kills it if it has not within EXIT_GRACE_MS:
+   * a process in which an isolate took V8's catastrophic path can hang in its
+   * own exit (measured here: process.exit never returned).
+   */
+  private retire(host: Host): void {
+    host.send({ t: 'exit' });
+    setTimeout(() => {
+      if (host.state !== 'dead') host.child.kill('SIGKILL');
+    }, EXIT_GRACE_MS).unref();
   }
 
   /** died: `host`'s process ended; its agents are lost, and it is replaced unless it had drained. */
@@ -233,7 +247,7 @@ export class HostPool {
     const lost = [...host.boxes.values()];
     host.boxes.clear();
     if (was === 'draining' && lost.length === 0) {
-      this.record(`sandbox host ${host.id} (pid ${host.child.pid}) drained and ended`);
+      if (!this.closing) this.record(`sandbox host ${host.id} (pid ${host.child.pid}) drained and ended (${how})`);
     } else if (!this.closing) {
       this.record(`sandbox host ${host.id} (pid ${host.child.pid}) ${how}: ${lost.length} agents lost`);
       if (was !== 'draining') this.start();
@@ -262,9 +276,7 @@ export class HostPool {
     const exits = [...this.hosts].map((h) => new Promise<void>((resolve) => (h.child.exitCode !== null || h.child.signalCode !== null ? resolve() : h.child.once('exit', () => resolve()))));
     for (const host of this.hosts) {
       host.state = 'draining';
-      host.send({ t: 'exit' });
-      // A host that does not end when told is ended.
-      setTimeout(() => host.child.kill('SIGKILL'), 2000).unref();
+      this.retire(host);
     }
     await Promise.all(exits);
   }

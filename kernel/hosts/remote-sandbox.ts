@@ -32,6 +32,8 @@ function final(reply: Reply): Promise<FinalReply> {
 
 export class RemoteSandbox implements ProcessSandbox {
   readonly sid: number;
+  /** The process the sandbox is for (as its boot record says), for what the host's records name. */
+  private readonly pid: number;
   private readonly host: HostLink;
   private readonly hooks: SandboxHooks;
   private readonly created: Promise<unknown>;
@@ -49,6 +51,7 @@ export class RemoteSandbox implements ProcessSandbox {
   constructor(host: HostLink, sid: number, program: Program, heapMib: number, boot: BootRecord, hooks: SandboxHooks) {
     this.host = host;
     this.sid = sid;
+    this.pid = boot.pid;
     this.hooks = hooks;
     this.created = host.ask(sid, { op: 'create', program, heapMib, boot });
     // A failed creation is reported by compileAsync.
@@ -114,7 +117,7 @@ export class RemoteSandbox implements ProcessSandbox {
   }
 
   quarantine(): boolean {
-    this.host.quarantine(`pid ${this.sid}'s isolate took V8's catastrophic out-of-memory path`);
+    this.host.quarantine(`pid ${this.pid}'s isolate took V8's catastrophic out-of-memory path`);
     return true;
   }
 

@@ -12,6 +12,7 @@ import type { RecordFilter } from '../recorder/query.ts';
 import type { EvaluateBody } from './routes/evaluate.ts';
 import type { VerifyResult } from '../recorder/verify.ts';
 import type { ProcessInfo } from '../process.ts';
+import type { HostInfo } from '../hosts/host-pool.ts';
 import type { PendingApproval, ApprovalStatus } from '../approvals.ts';
 import type { Grant, PrincipalInfo } from './principals.ts';
 import { readToken } from './token.ts';
@@ -186,6 +187,10 @@ export class AgentdClient {
   }
   cat(pid: number, path: string): Promise<{ path: string; size: number; truncated: boolean; text: string }> {
     return this.request('GET', `/v1/processes/${pid}/vfs/cat${query({ path })}`);
+  }
+  /** hosts lists the sandbox host processes (empty: agentd runs isolates itself). */
+  hosts(): Promise<HostInfo[]> {
+    return this.request('GET', '/v1/hosts');
   }
   approvals(): Promise<PendingApproval[]> {
     return this.request('GET', '/v1/approvals');

@@ -24,6 +24,10 @@
  *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes }
  *                                                the kernel's defaults for every agent (kernel/limits.ts); the policy lowers them
  *   max_processes: 2048                          processes at once, exited ones not yet reaped included
+ *   hosts: { count: 2, agents_per_host: 256, hang_ms: 10000 }
+ *                                                run the agents' isolates in sandbox host processes
+ *                                                (kernel/hosts): what one agent breaks costs only its
+ *                                                host, which is replaced; absent: in agentd's own process
  *   retention: { exited_ms: 60000, trees_ms: 60000, checkpoints: 5 }
  *                                                exited_ms: how long an exited root process stays listed (status, exit
  *                                                reason, output, its VFS reachable by pid) before agentd reaps it (a
@@ -108,6 +112,8 @@ export interface AgentdConfig {
   readonly limits?: Readonly<Record<string, number>>;
   /** Processes the kernel holds at once (exited, unreaped ones included). */
   readonly maxProcesses?: number;
+  /** The `hosts:` section: the agents' isolates run in sandbox host processes (kernel/hosts); in agentd's own process without it. */
+  readonly hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs: number };
   readonly retention: RetentionSetting;
   readonly programs: Readonly<Record<string, string>>;
   /** Mounts in every agent's namespace, each on memfs or Redis. */
@@ -209,6 +215,16 @@ const SCHEMA = {
     },
     limits: { type: 'object', additionalProperties: false, properties: Object.fromEntries(LIMIT_KEYS.map((k) => [k, { type: 'integer', minimum: 0 }])) },
     max_processes: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+    hosts: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['count'],
+      properties: {
+        count: { type: 'integer', minimum: 1, maximum: 64 },
+        agents_per_host: { type: 'integer', minimum: 1, maximum: 100_000 },
+        hang_ms: { type: 'integer', minimum: 100, maximum: 600_000 },
+      },
+    },
     retention: {
       type: 'object',
       additionalProperties: false,
@@ -268,6 +284,7 @@ interface RawConfig {
   refusals?: { window_ms?: number; max_clients?: number };
   limits?: Record<string, number>;
   max_processes?: number;
+  hosts?: { count: number; agents_per_host?: number; hang_ms?: number };
   retention?: { exited_ms?: number; trees_ms?: number; checkpoints?: number };
   programs?: Record<string, string>;
   mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean; quota?: { bytes: number; inodes: number } }[];
@@ -380,6 +397,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     refusals: { windowMs: raw.refusals?.window_ms ?? 10_000, maxClients: raw.refusals?.max_clients ?? 1024 },
     ...(raw.limits ? { limits: raw.limits } : {}),
     ...(raw.max_processes !== undefined ? { maxProcesses: raw.max_processes } : {}),
+    ...(raw.hosts !== undefined ? { hosts: { count: raw.hosts.count, agentsPerHost: raw.hosts.agents_per_host ?? 256, hangMs: raw.hosts.hang_ms ?? 10_000 } } : {}),
     retention: { exitedMs: raw.retention?.exited_ms ?? 60_000, treesMs: raw.retention?.trees_ms ?? 60_000, checkpoints: raw.retention?.checkpoints ?? 5 },
     programs,
     mounts: mountSettings(raw.mounts ?? [], file ?? 'config'),

@@ -114,6 +114,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     termGraceMs: config.termGraceMs,
     limits: limitsFromPolicy(config.limits),
     ...(config.maxProcesses !== undefined ? { maxProcesses: config.maxProcesses } : {}),
+    ...(config.hosts !== undefined ? { hosts: config.hosts } : {}),
     treeRetentionMs: config.retention.treesMs,
     keepCheckpoints: config.retention.checkpoints,
     programs,
@@ -123,6 +124,8 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     observeSyscall: (name, seconds) => metrics.syscallSeconds.observe({ syscall: name }, seconds),
     ...(telemetry !== undefined ? { telemetry } : {}),
   });
+  // Sandbox hosts answer before agentd does: a spawn then never waits on a host starting.
+  await kernel.hosts?.readyOnce();
   metrics.watch(kernel);
   if (cluster !== undefined) {
     cluster.registerMetrics(metrics.registry);

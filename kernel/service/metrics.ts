@@ -101,6 +101,18 @@ export class Metrics {
     );
     this.registry.registerMetric(
       new Gauge({
+        name: 'agentk_sandbox_host_agents',
+        help: 'Agents on each sandbox host process, by host id and state (ready, starting, draining: quarantined and ending once its agents have); absent: isolates run in agentd itself',
+        labelNames: ['host', 'state'] as const,
+        registers: [],
+        collect() {
+          this.reset();
+          for (const h of kernel.hosts?.info() ?? []) this.set({ host: String(h.id), state: h.state }, h.agents);
+        },
+      }),
+    );
+    this.registry.registerMetric(
+      new Gauge({
         name: 'agentk_pending_approvals',
         help: 'Approvals waiting for an answer',
         registers: [],

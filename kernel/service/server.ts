@@ -20,6 +20,7 @@ import { clusterRoutes } from './routes/cluster.ts';
 import { decisionRoutes } from './routes/decisions.ts';
 import { evaluateRoutes } from './routes/evaluate.ts';
 import { fleetRoutes } from './routes/fleet.ts';
+import { hostRoutes } from './routes/hosts.ts';
 import { mcpRoutes } from './routes/mcp.ts';
 import { policyRoutes } from './routes/policy.ts';
 import { shadowRoutes } from './routes/shadow.ts';
@@ -84,6 +85,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   processRoutes(app, ctx);
   agentRoutes(app, ctx);
   fleetRoutes(app, ctx);
+  hostRoutes(app, ctx);
   approvalRoutes(app, ctx);
   decisionRoutes(app, ctx);
   policyRoutes(app, ctx);

@@ -150,3 +150,25 @@ describe('sandbox hosts', () => {
     await within(a.exited, 'the first agent to end');
   });
 });
+
+describe('what a host sends is checked before the kernel acts on it', () => {
+  it('isToKernel takes well-formed messages and refuses everything else', async () => {
+    const { isToKernel } = await import('../../kernel/hosts/protocol.ts');
+    const good = [
+      { t: 'ready', pid: 10 },
+      { t: 'call', sid: 1, cid: 2, nr: 8, args: [], mode: 'blocking' },
+      { t: 'end', sid: 1, cpuNs: 5, how: { kind: 'returned', status: 0 } },
+      { t: 'end', sid: 1, cpuNs: 5, how: { kind: 'catastrophic', message: 'x' } },
+      { t: 'answer', sid: 1, req: 3, ok: false, errno: 'ENOEXEC', message: 'bad' },
+      { t: 'cpu', sids: [1, 2], ns: [10, 20] },
+    ];
+    const bad = [
+      null, 'ready', 42, [], { t: 'nope' }, { t: 'ready', pid: -1 }, { t: 'call', sid: 1, cid: 2, nr: 8, args: 'x', mode: 'blocking' },
+      { t: 'call', sid: 1.5, cid: 2, nr: 8, args: [], mode: 'async' }, { t: 'end', sid: 1, cpuNs: 5, how: { kind: 'returned', status: 300 } },
+      { t: 'end', sid: 1, cpuNs: 5, how: { kind: 'exploded' } }, { t: 'charge', sid: 1, ns: -5 }, { t: 'cpu', sids: [1], ns: [] },
+      { t: 'answer', sid: 1, req: 3, ok: true, value: { evil: 1 } }, { t: 'idle', sid: 1, cpuNs: Number.NaN },
+    ];
+    expect(good.map(isToKernel)).toEqual(good.map(() => true));
+    expect(bad.map(isToKernel)).toEqual(bad.map(() => false));
+  });
+});

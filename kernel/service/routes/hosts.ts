@@ -1,0 +1,16 @@
+/**
+ * GET /v1/hosts: the sandbox host processes the agents run in (kernel/hosts),
+ * each with its state and load; empty when agentd runs isolates itself.
+ * `agentctl top` shows them.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { ServiceContext } from '../context.ts';
+
+const HOST = {
+  type: 'object',
+  properties: { id: { type: 'integer' }, pid: { type: 'integer' }, state: { enum: ['starting', 'ready', 'draining', 'dead'] }, agents: { type: 'integer' } },
+} as const;
+
+export function hostRoutes(app: FastifyInstance, ctx: ServiceContext): void {
+  app.get('/v1/hosts', { schema: { summary: 'Sandbox host processes: state (draining: quarantined, ending once its agents have) and agents on each', response: { 200: { type: 'array', items: HOST } } } }, async () => ctx.kernel.hosts?.info() ?? []);
+}

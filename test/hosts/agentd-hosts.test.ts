@@ -1,0 +1,84 @@
+/**
+ * The blast radius through agentd with sandbox hosts (`hosts:` in its
+ * configuration): 20 healthy agents run while one agent takes V8's
+ * catastrophic out-of-memory path. Every healthy agent finishes with its
+ * output, /readyz answers 200 throughout, the agent's host is drained and
+ * replaced, and `agentctl top` and /metrics show the hosts.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exitStatusForSignal } from '../../signals/signal-table.ts';
+import { agentctl, spawnAgent, startAgentd, type Agentd } from '../service/helpers.ts';
+import { until } from '../until.ts';
+
+let agentd: Agentd;
+beforeAll(async () => {
+  agentd = await startAgentd('hosts: { count: 2, agents_per_host: 64 }\n');
+});
+afterAll(() => agentd.remove());
+
+interface Listed {
+  pid: number;
+  state: string;
+  status?: number;
+  exitReason?: { kind: string; why?: string };
+}
+
+const processOf = async (pid: number) => (await agentd.api('GET', `/v1/processes/${pid}`)).body as Listed;
+const outputOf = async (pid: number) => ((await agentd.api('GET', `/v1/processes/${pid}/output`)).body as { stdout: string }).stdout;
+
+describe('agentd with sandbox hosts', () => {
+  it('one catastrophic agent beside 20 healthy ones: all 20 finish, /readyz never leaves 200, the host is replaced', async () => {
+    const healthy = await Promise.all(
+      Array.from({ length: 20 }, (_, n) =>
+        spawnAgent(agentd, `await new Promise((r) => setTimeout(r, 100 + ${n} * 20)); sys.writeFile('mem/working/n.txt', '${n}'); console.log('healthy', sys.readFile('mem/working/n.txt'));`, { id: `healthy-${n}` }),
+      ),
+    );
+    const readiness: number[] = [];
+    const watching = new AbortController();
+    const watcher = (async () => {
+      while (!watching.signal.aborted) {
+        readiness.push((await agentd.api('GET', '/readyz')).status);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const bad = await spawnAgent(agentd, "const o = {}; let i = 0; while (true) o['k' + i++] = i;", { id: 'catastrophic' });
+    await until(async () => (await processOf(bad)).state === 'exited', 'the catastrophic agent to end', 60_000);
+    await until(async () => (await Promise.all(healthy.map(processOf))).every((p) => p.state === 'exited'), 'the healthy agents to end', 60_000);
+    watching.abort();
+    await watcher;
+
+    const ended = await processOf(bad);
+    expect(ended.status).toBe(exitStatusForSignal('SIGKILL'));
+    expect(ended.exitReason?.why).toMatch(/catastrophic out-of-memory .*sandbox host is drained and replaced/);
+    const outcomes = await Promise.all(healthy.map(async (pid) => [(await processOf(pid)).status, await outputOf(pid)]));
+    expect(outcomes).toEqual(healthy.map((_, n) => [0, `healthy ${n}\n`]));
+    expect(readiness.length).toBeGreaterThan(0);
+    expect(readiness.filter((s) => s !== 200)).toEqual([]);
+
+    // The quarantined host ends; two healthy hosts remain, and the next agent runs.
+    await until(async () => ((await agentd.api('GET', '/v1/hosts')).body as { state: string }[]).every((h) => h.state === 'ready'), 'the quarantined host to end');
+    const hosts = (await agentd.api('GET', '/v1/hosts')).body as { id: number; agents: number }[];
+    expect(hosts).toHaveLength(2);
+    expect(hosts.map((h) => h.id)).toContain(3);
+    const next = await spawnAgent(agentd, "console.log('next');");
+    await until(async () => (await processOf(next)).state === 'exited', 'the next agent to end');
+    expect(await outputOf(next)).toBe('next\n');
+
+    const log = await agentctl(agentd, 'audit', 'verify');
+    expect(log.status).toBe(0);
+    const events = await agentctl(agentd, 'logs', '--agent', 'kernel', '--limit', '1000');
+    expect(events.stdout).toMatch(/sandbox host \d \(pid \d+\) quarantined: pid \d+'s isolate took V8's catastrophic out-of-memory path/);
+    expect(events.stdout).toMatch(/sandbox host \d \(pid \d+\) drained and ended/);
+  }, 180_000);
+
+  it('agentctl top and /metrics show each host and its agents', async () => {
+    const pid = await spawnAgent(agentd, "console.log('ready'); await new Promise((r) => setTimeout(r, 60_000));");
+    const top = await agentctl(agentd, 'top', '--once');
+    expect(top.status).toBe(0);
+    expect(top.stdout).toMatch(/^sandbox hosts: \d+ ready \d+ agents, \d+ ready \d+ agents$/m);
+    expect(top.stdout).toMatch(/sandbox hosts: .*1 agents/);
+    const metrics = await agentd.api('GET', '/metrics');
+    expect(metrics.text).toMatch(/^agentk_sandbox_host_agents\{host="\d+",state="ready"\} 1$/m);
+    await agentd.api('POST', `/v1/processes/${pid}/signal`, { signal: 'KILL' });
+  });
+});
