@@ -1,0 +1,119 @@
+/**
+ * hosts: sandbox host processes (kernel/hosts), issue 12's containment figures.
+ *  - host_blast_radius_lost: 100 healthy agents on a kernel with 2 hosts
+ *    (each sleeps, writes a file and prints), then one agent takes V8's
+ *    catastrophic out-of-memory path: healthy agents that fail or print
+ *    something else (target 0), and whether the kernel ever said it was
+ *    degraded (agentd's /readyz answers 503 exactly then).
+ *  - host_replace_ms: a host killed with SIGKILL → a fresh host ready
+ *    (its `ready` record), median over rounds.
+ *  - host_syscall_ns, and host_syscall_over_inprocess: SYS_GETPID timed in
+ *    the agent on a host, against the same in the kernel's own process,
+ *    side by side in this run. On a host every syscall crosses to the kernel
+ *    over IPC: the price of the isolation, in this design.
+ */
+import type { Kernel } from '../kernel/kernel.ts';
+import { MemoryDecisionLog } from '../kernel/decision-log.ts';
+import type { ExitRecord } from '../kernel/process.ts';
+import { programFromSource } from '../kernel/program.ts';
+import { type Bench, type BenchOptions, type Figure, median, quietKernel, sleep, spread } from './stats.ts';
+
+const HEALTHY = 100;
+const CALLS = 2000;
+
+/** start spawns `source` and collects what it prints; `exited` settles with its exit. */
+async function start(kernel: Kernel, source: string): Promise<{ out: () => string; exited: Promise<ExitRecord> }> {
+  const decoder = new TextDecoder();
+  let text = '';
+  const sink = (chunk: Uint8Array) => void (text += decoder.decode(chunk));
+  const proc = await kernel.spawnAsync(programFromSource('bench.js', source), { stdout: sink, stderr: sink });
+  return { out: () => text, exited: kernel.wait(proc.pid) };
+}
+
+async function blastRadius(log: BenchOptions['log']): Promise<Figure[]> {
+  const kernel = quietKernel({ hosts: { count: 2, agentsPerHost: 256 } });
+  try {
+    await kernel.hosts!.readyOnce();
+    const healthy = await Promise.all(
+      Array.from({ length: HEALTHY }, (_, n) => start(kernel, `await new Promise((r) => setTimeout(r, 500 + ${n} * 5)); sys.writeFile('mem/working/n.txt', '${n}'); console.log('ok', sys.readFile('mem/working/n.txt'));`)),
+    );
+    let degraded = false;
+    const watch = setInterval(() => (degraded ||= kernel.degraded !== undefined), 5);
+    const bad = await start(kernel, "const o = {}; let i = 0; while (true) o['k' + i++] = i;");
+    const badExit = await bad.exited;
+    const ends = await Promise.all(healthy.map((h) => h.exited));
+    clearInterval(watch);
+    const failed = ends.filter((e, n) => e.status !== 0 || healthy[n]!.out() !== `ok ${n}\n`).length;
+    log(`hosts: ${HEALTHY} healthy agents beside a catastrophic one: ${failed} failed; the catastrophic agent exited ${badExit.status}; kernel degraded: ${degraded}`);
+    return [
+      { key: 'host_blast_radius_lost', value: failed, unit: 'agents', target: { op: '<=', bound: 0 }, note: `${HEALTHY} healthy agents on 2 hosts while one takes the catastrophic path (kernel, not over HTTP; test/hosts/agentd-hosts.test.ts does it through agentd with 20)` },
+      { key: 'host_blast_radius_degraded', value: !degraded, unit: '', target: { op: 'true' }, note: 'the kernel never said it was degraded (agentd /readyz stays 200)' },
+    ];
+  } finally {
+    await kernel.shutdown();
+  }
+}
+
+async function replace(rounds: number, log: BenchOptions['log']): Promise<Figure[]> {
+  const recorder = new MemoryDecisionLog();
+  const kernel = quietKernel({ recorder, hosts: { count: 1, agentsPerHost: 8 } });
+  const samples: number[] = [];
+  try {
+    await kernel.hosts!.readyOnce();
+    for (let i = 0; i < rounds; i++) {
+      const [host] = kernel.hosts!.info();
+      const before = recorder.list().length;
+      const t0 = performance.now();
+      process.kill(host!.pid!, 'SIGKILL');
+      while (!recorder.list().slice(before).some((r) => r.type === 'limit' && 'detail' in r && / ready in /.test(r.detail))) await sleep(1);
+      samples.push(performance.now() - t0);
+    }
+  } finally {
+    await kernel.shutdown();
+  }
+  log(`hosts: host killed → fresh host ready, median ${median(samples).toFixed(0)} ms over ${rounds}`);
+  return [{ key: 'host_replace_ms', value: median(samples), unit: 'ms', target: { op: '<=', bound: 200 }, note: `median over ${rounds}, ${spread(samples)}; a fresh Node process loading the kernel's modules and isolated-vm` }];
+}
+
+/** perCall runs CALLS getpids in one agent and returns ns per call, timed in the agent. */
+async function perCall(kernel: Kernel): Promise<number> {
+  const agent = await start(kernel, `const t0 = performance.now(); for (let i = 0; i < ${CALLS}; i++) sys.getpid(); console.log(String((performance.now() - t0) * 1e6 / ${CALLS}));`);
+  const exit = await agent.exited;
+  if (exit.status !== 0) throw new Error(`getpid agent exited ${exit.status}: ${agent.out()}`);
+  return Number(agent.out().trim());
+}
+
+async function syscalls(rounds: number, log: BenchOptions['log']): Promise<Figure[]> {
+  const local = quietKernel();
+  const hosted = quietKernel({ hosts: { count: 1, agentsPerHost: 8 } });
+  const inProcess: number[] = [];
+  const onHost: number[] = [];
+  const ratios: number[] = [];
+  try {
+    await hosted.hosts!.readyOnce();
+    await perCall(local);
+    await perCall(hosted);
+    for (let i = 0; i < rounds; i++) {
+      const a = await perCall(local);
+      const b = await perCall(hosted);
+      inProcess.push(a);
+      onHost.push(b);
+      ratios.push(b / a);
+    }
+  } finally {
+    await Promise.all([local.shutdown(), hosted.shutdown()]);
+  }
+  log(`hosts: SYS_GETPID ${median(onHost).toFixed(0)} ns on a host, ${median(inProcess).toFixed(0)} ns in the kernel's process`);
+  return [
+    { key: 'host_syscall_ns', value: median(onHost), unit: 'ns', note: `SYS_GETPID timed in the agent, ${CALLS} calls, median over ${rounds}, ${spread(onHost)}; in the kernel's own process ${median(inProcess).toFixed(0)} ns (${spread(inProcess)})` },
+    { key: 'host_syscall_over_inprocess', value: median(ratios), unit: 'x', note: `paired rounds, ${spread(ratios, 2)}: the syscall crosses host → kernel → host over IPC` },
+  ];
+}
+
+export const hostsBench: Bench = {
+  name: 'hosts',
+  keys: ['host_blast_radius_lost', 'host_blast_radius_degraded', 'host_replace_ms', 'host_syscall_ns', 'host_syscall_over_inprocess'],
+  async run({ rounds, log }: BenchOptions): Promise<Figure[]> {
+    return [...(await blastRadius(log)), ...(await replace(Math.max(5, rounds), log)), ...(await syscalls(Math.max(5, rounds), log))];
+  },
+};
