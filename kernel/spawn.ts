@@ -196,6 +196,11 @@ export class Spawner {
       sandbox,
       abandon,
       commit: () => {
+        if (proc.exit !== undefined) {
+          // Its sandbox ended before the program started (a sandbox host that died meanwhile): the spawn fails.
+          abandon();
+          throw new KernelError('EIO', `pid ${pid} ended before its program started`);
+        }
         if (parent !== undefined && parent.exit !== undefined) {
           // The parent ended while the child's program compiled: the child never starts.
           abandon();

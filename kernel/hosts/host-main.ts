@@ -10,10 +10,12 @@
  * by the kernel's reply. It ends when the kernel says so (drained), or when
  * the channel closes (the kernel is gone).
  */
+import { Socket } from 'node:net';
 import { KernelError } from '../../abi/errno.ts';
 import type { CallScope } from '../../syscalls/context.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
 import { Sandbox, type SandboxHooks } from '../sandbox.ts';
+import { encode, FrameReader } from './frames.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 
 /** How often the CPU time of running sandboxes is sent, ms: the granularity of CPU limits for agents on a host. */
@@ -23,13 +25,18 @@ interface Box {
   readonly sandbox: Sandbox;
   /** Syscalls sent to the kernel and not yet answered: their reply's resolver. */
   readonly calls: Map<number, (reply: Reply) => void>;
+  /** Entries into the isolate the kernel sent (replies, start, deliveries) that arrived: an idle names how many it follows. */
+  seen: number;
 }
 
 const boxes = new Map<number, Box>();
 let nextCid = 1;
 
+/** The channel to the kernel: fd 3, a socket pair the kernel made. */
+const channel = new Socket({ fd: 3, readable: true, writable: true });
+
 function send(message: ToKernel): void {
-  if (process.connected) process.send!(message);
+  channel.write(encode(message));
 }
 
 /** hooksFor connects sandbox `sid`'s syscalls and events to the kernel. */
@@ -37,18 +44,24 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
   return {
     syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply {
       const cid = nextCid++;
+      let frame: Buffer;
+      try {
+        frame = encode({ t: 'call', sid, cid, nr, args, mode } satisfies ToKernel);
+      } catch (err) {
+        return { errno: 'EINVAL', message: `the call cannot cross to the kernel: ${err instanceof Error ? err.message : String(err)}` };
+      }
       const later = new Promise<Reply>((resolve) => box()?.calls.set(cid, resolve));
       call.cancel.addEventListener('abort', () => {
         if (box()?.calls.has(cid) === true) send({ t: 'abort', sid, cid });
       }, { once: true });
-      send({ t: 'call', sid, cid, nr, args, mode });
+      channel.write(frame);
       return { later };
     },
     end(how) {
       send({ t: 'end', sid, how, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n) });
     },
     idle() {
-      send({ t: 'idle', sid, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n) });
+      send({ t: 'idle', sid, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n), seen: box()?.seen ?? 0 });
     },
     charge(ns) {
       send({ t: 'charge', sid, ns });
@@ -62,7 +75,7 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
     if (boxes.has(sid)) throw new KernelError('EINVAL', `sandbox ${sid} exists`);
     let made: Box | undefined;
     const sandbox = new Sandbox(ask.program, ask.heapMib, ask.boot, hooksFor(sid, () => made));
-    made = { sandbox, calls: new Map() };
+    made = { sandbox, calls: new Map(), seen: 0 };
     boxes.set(sid, made);
     return null;
   }
@@ -73,9 +86,11 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
       await box.sandbox.compileAsync();
       return null;
     case 'start':
+      box.seen++;
       await box.sandbox.start();
       return null;
     case 'deliver':
+      box.seen++;
       await box.sandbox.deliver(ask.signals);
       return null;
     case 'cancel':
@@ -103,8 +118,8 @@ function dispose(sid: number): void {
   box.calls.clear();
 }
 
-process.on('message', (raw: unknown) => {
-  const m = raw as ToHost;
+/** onMessage acts on one message of the kernel (which is trusted: it started this process). */
+function onMessage(m: ToHost): void {
   switch (m.t) {
     case 'ask': {
       const { t: _t, sid, req, ...ask } = m;
@@ -112,10 +127,11 @@ process.on('message', (raw: unknown) => {
       return;
     }
     case 'reply': {
-      const calls = boxes.get(m.sid)?.calls;
-      const resolve = calls?.get(m.cid);
-      if (resolve === undefined) return;
-      calls!.delete(m.cid);
+      const box = boxes.get(m.sid);
+      const resolve = box?.calls.get(m.cid);
+      if (box === undefined || resolve === undefined) return;
+      box.calls.delete(m.cid);
+      box.seen++;
       resolve(m.reply satisfies FinalReply);
       return;
     }
@@ -129,10 +145,16 @@ process.on('message', (raw: unknown) => {
       for (const sid of boxes.keys()) dispose(sid);
       process.exit(0);
   }
-});
+}
 
+const reader = new FrameReader(
+  (m) => onMessage(m as ToHost),
+  () => process.exit(1),
+);
+channel.on('data', (chunk: Buffer) => reader.push(chunk));
 // The kernel is gone: nothing here may outlive it.
-process.on('disconnect', () => process.exit(0));
+channel.on('close', () => process.exit(0));
+channel.on('error', () => process.exit(0));
 
 setInterval(() => {
   if (boxes.size === 0) return;

@@ -11,12 +11,14 @@
  *   (SIGKILL, with the reason recorded) and is replaced.
  * - Every host event is recorded in the decision log (type `limit`).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KernelError } from '../../abi/errno.ts';
 import type { Program } from '../program.ts';
 import type { BootRecord, SandboxHooks } from '../sandbox.ts';
+import { encode, FrameReader } from './frames.ts';
 import { isToKernel, type Ask, type ToHost, type ToKernel } from './protocol.ts';
 import { RemoteSandbox, type HostLink } from './remote-sandbox.ts';
 
@@ -27,7 +29,7 @@ export interface HostPoolOptions {
   readonly agentsPerHost: number;
   /** record writes one host event to the decision log. */
   readonly record: (detail: string) => void;
-  /** A host that has not answered a heartbeat for this long is killed and its agents lost, ms (default 10,000). */
+  /** A host that has not answered a heartbeat for this long is killed and its agents lost, ms (default 10,000; at least 100). */
   readonly hangMs?: number;
 }
 
@@ -42,7 +44,12 @@ export interface HostInfo {
 type HostState = 'starting' | 'ready' | 'draining' | 'dead';
 
 const HOST_MAIN = fileURLToPath(new URL(`./host-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-const HEARTBEAT_MS = 1000;
+/** The most bytes waiting to be written to one host: a host that stops reading its channel is ended, not buffered for. */
+const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
+/** How long a host that never said it was ready has, ms. */
+const START_MS = 30_000;
+/** The longest wait before a host that failed to start is tried again, ms (the wait doubles from 250 ms). */
+const MAX_BACKOFF_MS = 30_000;
 /** How long a host told to exit has before it is killed, ms. */
 const EXIT_GRACE_MS = 500;
 
@@ -52,43 +59,62 @@ class Host implements HostLink {
   state: HostState = 'starting';
   readonly boxes = new Map<number, RemoteSandbox>();
   private readonly pool: HostPool;
-  private readonly asks = new Map<number, { resolve(v: boolean | null): void; reject(e: Error): void }>();
-  /** What is sent before the host is ready (its message handler is not listening yet). */
-  private queue: ToHost[] | undefined = [];
+  private readonly channel: Socket;
+  private readonly reader: FrameReader;
+  private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
   private nextReq = 1;
   private ping = 0;
+  /** The host said it was ready (once). */
+  wasReady = false;
   lastHeard = performance.now();
-  readyAt: number | undefined;
   readonly startedAt = performance.now();
 
   constructor(pool: HostPool, id: number) {
     this.pool = pool;
     this.id = id;
-    this.child = fork(HOST_MAIN, [], {
-      serialization: 'advanced',
-      execArgv: ['--no-node-snapshot', '--disable-warning=ExperimentalWarning'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.child.on('message', (m: unknown) => this.onMessage(m));
+    // Not fork(): Node's IPC channel decodes frames where a bad one ends this process. fd 3 is a socket pair of our own.
+    this.child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', HOST_MAIN], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+    this.channel = this.child.stdio[3] as Socket;
+    this.reader = new FrameReader(
+      (m) => this.onMessage(m),
+      (why) => this.broke(why),
+    );
+    this.channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
+    this.channel.on('error', () => undefined);
     this.child.on('exit', (code, signal) => pool.died(this, signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
-    this.child.on('error', () => undefined);
+    // A process that could not be started never exits: it is dead all the same.
+    this.child.on('error', (err) => {
+      if (this.child.pid === undefined) pool.died(this, `could not be started: ${err.message}`);
+    });
   }
 
+  /** send writes one message (kept by the socket until the host reads it). Throws if it cannot be cloned or is too large. */
   send(message: ToHost): void {
-    if (this.queue !== undefined) {
-      this.queue.push(message);
-      return;
-    }
-    if (this.child.connected) this.child.send(message, (err) => void err);
+    if (this.state === 'dead' || this.channel.destroyed) return;
+    this.channel.write(encode(message));
+    if (this.channel.writableLength > MAX_BACKLOG_BYTES) this.broke(`stopped reading its channel (${this.channel.writableLength} bytes waiting)`);
   }
 
   ask(sid: number, ask: Ask): Promise<boolean | null> {
     if (this.state === 'dead') return Promise.reject(new KernelError('EIO', `sandbox host ${this.id} is gone`));
     const req = this.nextReq++;
     return new Promise((resolve, reject) => {
-      this.asks.set(req, { resolve, reject });
-      this.send({ t: 'ask', sid, req, ...ask });
+      this.asks.set(req, { sid, resolve, reject });
+      try {
+        this.send({ t: 'ask', sid, req, ...ask });
+      } catch (err) {
+        this.asks.delete(req);
+        reject(new KernelError('EINVAL', `cannot send to the sandbox host: ${err instanceof Error ? err.message : String(err)}`));
+      }
     });
+  }
+
+  /** broke ends a host that broke the protocol: it is killed, and its agents lost. */
+  broke(why: string): void {
+    if (this.state === 'dead') return;
+    this.reader.stop();
+    this.pool.record(`sandbox host ${this.id} (pid ${this.child.pid}) ${why}: killed`);
+    this.child.kill('SIGKILL');
   }
 
   release(sid: number): void {
@@ -102,11 +128,11 @@ class Host implements HostLink {
 
   heartbeat(hangMs: number): void {
     if (this.state === 'dead') return;
-    if (performance.now() - this.lastHeard > hangMs) {
-      this.pool.record(`sandbox host ${this.id} (pid ${this.child.pid}) stopped answering for ${hangMs} ms: killed`);
-      this.child.kill('SIGKILL');
+    if (!this.wasReady) {
+      if (performance.now() - this.startedAt > START_MS) this.broke(`did not start within ${START_MS} ms`);
       return;
     }
+    if (performance.now() - this.lastHeard > hangMs) return this.broke(`stopped answering for ${hangMs} ms`);
     this.send({ t: 'ping', n: ++this.ping });
   }
 
@@ -117,42 +143,40 @@ class Host implements HostLink {
   }
 
   private onMessage(raw: unknown): void {
-    this.lastHeard = performance.now();
-    if (!isToKernel(raw)) {
-      // A host that sends nonsense is broken: it ends, and its agents are lost.
-      this.pool.record(`sandbox host ${this.id} (pid ${this.child.pid}) sent a malformed message: killed`);
-      this.child.kill('SIGKILL');
-      return;
-    }
-    this.route(raw);
+    // A host that sends nonsense is broken: it ends, and its agents are lost.
+    if (!isToKernel(raw)) return this.broke('sent a malformed message');
+    const fault = this.route(raw);
+    if (fault !== undefined) this.broke(fault);
   }
 
-  private route(m: ToKernel): void {
+  /** route acts on one well-formed message; what no honest host sends comes back as the host's fault. */
+  private route(m: ToKernel): string | undefined {
     switch (m.t) {
-      case 'ready': {
-        const queued = this.queue ?? [];
-        this.queue = undefined;
+      case 'ready':
+        if (this.wasReady) return 'said it was ready twice';
+        this.wasReady = true;
         if (this.state === 'starting') this.state = 'ready';
-        this.readyAt = performance.now();
-        for (const message of queued) this.send(message);
+        this.lastHeard = performance.now();
         this.pool.ready(this);
-        return;
-      }
+        return undefined;
       case 'pong':
-        return;
+        // Only the answer to the last ping is a sign of life: a host cannot keep itself alive by sending pongs.
+        if (m.n === this.ping) this.lastHeard = performance.now();
+        return undefined;
       case 'cpu':
         m.sids.forEach((sid, i) => this.boxes.get(sid)?.cpu(m.ns[i]!));
-        return;
+        return undefined;
       case 'answer': {
         const waiting = this.asks.get(m.req);
-        if (waiting === undefined) return;
+        if (waiting === undefined) return `answered question ${m.req}, which it was not asked`;
+        if (waiting.sid !== m.sid) return `answered question ${m.req} for sandbox ${m.sid}, not ${waiting.sid}`;
         this.asks.delete(m.req);
         if (m.ok) waiting.resolve(m.value);
-        else waiting.reject(new KernelError(m.errno === 'ENOEXEC' || m.errno === 'EINTR' || m.errno === 'EINVAL' || m.errno === 'ENOMEM' ? m.errno : 'EIO', m.message));
-        return;
+        else waiting.reject(new KernelError(m.errno === 'ENOEXEC' || m.errno === 'EINTR' || m.errno === 'EINVAL' || m.errno === 'ENOMEM' ? m.errno : 'EIO', m.message.slice(0, 4096)));
+        return undefined;
       }
       default:
-        this.boxes.get(m.sid)?.onMessage(m);
+        return this.boxes.get(m.sid)?.onMessage(m);
     }
   }
 }
@@ -166,22 +190,51 @@ export class HostPool {
   private readonly beat: NodeJS.Timeout;
   /** Resolvers waiting for a host to be ready (readyOnce). */
   private readonly waiters: (() => void)[] = [];
+  /** Hosts in a row that ended before they were ready, and why the last did: replacements back off, and readyOnce gives up. */
+  private failures = 0;
+  private lastFailure = '';
+  /** Replacements waiting out their back-off. */
+  private waiting = 0;
 
   constructor(options: HostPoolOptions) {
     if (!Number.isInteger(options.count) || options.count < 1) throw new KernelError('EINVAL', `hosts: count must be a whole number ≥ 1, not ${options.count}`);
     if (!Number.isInteger(options.agentsPerHost) || options.agentsPerHost < 1) throw new KernelError('EINVAL', `hosts: agents_per_host must be a whole number ≥ 1, not ${options.agentsPerHost}`);
+    const hangMs = options.hangMs ?? 10_000;
+    if (!Number.isFinite(hangMs) || hangMs < 100) throw new KernelError('EINVAL', `hosts: hang_ms must be at least 100, not ${options.hangMs}`);
     this.options = options;
     for (let i = 0; i < options.count; i++) this.start();
+    // A few pings per hang_ms, so an idle host answers several before it could be counted as hung.
     this.beat = setInterval(() => {
-      for (const host of this.hosts) host.heartbeat(options.hangMs ?? 10_000);
-    }, HEARTBEAT_MS);
+      for (const host of this.hosts) host.heartbeat(hangMs);
+    }, Math.min(1000, hangMs / 4));
     this.beat.unref();
   }
 
-  private start(): Host {
-    const host = new Host(this, this.nextHost++);
-    this.hosts.add(host);
-    return host;
+  private start(): void {
+    try {
+      this.hosts.add(new Host(this, this.nextHost++));
+    } catch (err) {
+      this.failed(`could not be started: ${err instanceof Error ? err.message : String(err)}`);
+      this.replace();
+    }
+  }
+
+  /** replace starts a host in place of one that ended, after a back-off while hosts keep failing to start. */
+  private replace(): void {
+    if (this.closing) return;
+    if (this.failures === 0) return this.start();
+    this.waiting++;
+    setTimeout(() => {
+      this.waiting--;
+      if (!this.closing) this.start();
+    }, Math.min(MAX_BACKOFF_MS, 250 * 2 ** (this.failures - 1))).unref();
+  }
+
+  private failed(why: string): void {
+    this.failures++;
+    this.lastFailure = why;
+    this.record(`a sandbox host ${why} (${this.failures} in a row)`);
+    for (const wake of this.waiters.splice(0)) wake();
   }
 
   /** healthy counts hosts that take new agents. */
@@ -201,13 +254,18 @@ export class HostPool {
     return sandbox;
   }
 
-  /** readyOnce resolves when every healthy host has said it is ready. */
+  /** readyOnce resolves when every healthy host has said it is ready. EIO once three hosts in a row ended before they were ready. */
   async readyOnce(): Promise<void> {
-    while (this.healthy().some((h) => h.state === 'starting')) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    for (;;) {
+      if (this.failures >= 3) throw new KernelError('EIO', `sandbox hosts do not start: the last ${this.lastFailure}`);
+      if (this.waiting === 0 && !this.healthy().some((h) => h.state === 'starting')) return;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
   }
 
   /** ready: `host` answered its first message. */
   ready(host: Host): void {
+    this.failures = 0;
     this.record(`sandbox host ${host.id} (pid ${host.child.pid}) ready in ${Math.round(performance.now() - host.startedAt)} ms`);
     for (const wake of this.waiters.splice(0)) wake();
   }
@@ -217,7 +275,10 @@ export class HostPool {
     if (host.state === 'draining' || host.state === 'dead') return;
     host.state = 'draining';
     this.record(`sandbox host ${host.id} (pid ${host.child.pid}) quarantined: ${why}; it takes no new agents and ends when its ${host.boxes.size} agents have`);
-    if (!this.closing) this.start();
+    // Draining hosts are bounded too (as many as `count`): past that the oldest is ended now, its agents lost.
+    const draining = [...this.hosts].filter((h) => h.state === 'draining');
+    if (draining.length > this.options.count) draining[0]!.broke(`was still draining when ${draining.length} hosts were (at most ${this.options.count})`);
+    this.replace();
     this.released(host);
   }
 
@@ -240,6 +301,7 @@ export class HostPool {
 
   /** died: `host`'s process ended; its agents are lost, and it is replaced unless it had drained. */
   died(host: Host, how: string): void {
+    if (host.state === 'dead') return;
     const was = host.state;
     host.state = 'dead';
     this.hosts.delete(host);
@@ -250,7 +312,8 @@ export class HostPool {
       if (!this.closing) this.record(`sandbox host ${host.id} (pid ${host.child.pid}) drained and ended (${how})`);
     } else if (!this.closing) {
       this.record(`sandbox host ${host.id} (pid ${host.child.pid}) ${how}: ${lost.length} agents lost`);
-      if (was !== 'draining') this.start();
+      if (!host.wasReady) this.failed(`(host ${host.id}) ${how} before it was ready`);
+      if (was !== 'draining') this.replace();
     }
     for (const sandbox of lost) sandbox.lost(`sandbox host ${host.id} (pid ${host.child.pid}) ${how}`);
     for (const wake of this.waiters.splice(0)) wake();

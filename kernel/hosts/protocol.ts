@@ -1,9 +1,10 @@
 /**
  * The one typed channel between the kernel (the supervisor) and a sandbox
- * host process: Node's IPC with the structured-clone serialization, so
- * syscall arguments and replies (bytes included) cross as they cross the
+ * host process: frames of V8's structured-clone serialization (frames.ts),
+ * so syscall arguments and replies (bytes included) cross as they cross the
  * isolate boundary. Everything a host sends is checked before use
- * (isToKernel): a host is as untrusted as the isolates it runs.
+ * (isToKernel, then the kernel's own bookkeeping): a host is as untrusted as
+ * the isolates it runs.
  */
 import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
@@ -40,7 +41,8 @@ export type ToKernel =
   /** The isolate let go of call `cid` (SYS_CANCEL, or its process ending): the kernel aborts its work. */
   | { readonly t: 'abort'; readonly sid: number; readonly cid: number }
   | { readonly t: 'end'; readonly sid: number; readonly how: SandboxEnd; readonly cpuNs: number }
-  | { readonly t: 'idle'; readonly sid: number; readonly cpuNs: number }
+  /** Nothing runs in the isolate, after `seen` entries the kernel sent (replies, start, deliveries): a later one may be running. */
+  | { readonly t: 'idle'; readonly sid: number; readonly cpuNs: number; readonly seen: number }
   | { readonly t: 'charge'; readonly sid: number; readonly ns: number }
   /** CPU time of the host's live sandboxes, sent while any runs, for the kernel's CPU limits and `ps`. */
   | { readonly t: 'cpu'; readonly sids: readonly number[]; readonly ns: readonly number[] }
@@ -77,7 +79,7 @@ export function isToKernel(m: unknown): m is ToKernel {
     case 'end':
       return int(o.sid) && finite(o.cpuNs) && isEnd(o.how);
     case 'idle':
-      return int(o.sid) && finite(o.cpuNs);
+      return int(o.sid) && finite(o.cpuNs) && int(o.seen);
     case 'charge':
       return int(o.sid) && finite(o.ns) && o.ns >= 0;
     case 'cpu':

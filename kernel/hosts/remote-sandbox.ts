@@ -7,14 +7,19 @@
  * the isolate in the host; the host dying ends it as `lost`.
  */
 import { KernelError } from '../../abi/errno.ts';
+import { MAX_OUTSTANDING, MAX_OUTSTANDING_LOOP } from '../async-calls.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
-import type { BootRecord, ProcessSandbox, SandboxHooks } from '../sandbox.ts';
+import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from '../sandbox.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
+
+/** The most calls one sandbox has outstanding at once: its runtime's own bounds on asynchronous calls, and one blocking call. */
+const MAX_CALLS = MAX_OUTSTANDING + MAX_OUTSTANDING_LOOP + 1;
 
 /** HostLink is what a RemoteSandbox needs of its host. */
 export interface HostLink {
   readonly id: number;
+  /** send writes one message; throws if it cannot be cloned or is too large. */
   send(message: ToHost): void;
   ask(sid: number, ask: Ask): Promise<boolean | null>;
   /** release: sandbox `sid` is gone (its host may drain). */
@@ -27,7 +32,8 @@ export interface HostLink {
 export type SandboxMessage = Extract<ToKernel, { readonly sid: number }>;
 
 function final(reply: Reply): Promise<FinalReply> {
-  return 'later' in reply ? reply.later.then(final) : Promise.resolve(reply);
+  if (!('later' in reply)) return Promise.resolve(reply);
+  return reply.later.then(final, (): FinalReply => ({ errno: 'EIO', message: 'internal kernel error' }));
 }
 
 export class RemoteSandbox implements ProcessSandbox {
@@ -41,9 +47,12 @@ export class RemoteSandbox implements ProcessSandbox {
   private readonly calls = new Map<number, AbortController>();
   private cpuNs = 0;
   private started = false;
-  /** Something runs in the isolate (its start, a delivery, a completion) since it was last idle. */
-  private running = false;
+  /** Entries into the isolate sent to the host (start, deliveries, replies), and how many of them the host's last idle followed. */
+  private entries = 0;
+  private idleAfter = 0;
   private blocked = 0;
+  /** How the sandbox ended before its program started (its host died, or it broke): the spawn fails with it. */
+  private early: string | undefined;
   /** The end was reported to the kernel (at most once). */
   private ended = false;
   private gone = false;
@@ -64,20 +73,36 @@ export class RemoteSandbox implements ProcessSandbox {
   }
 
   async compileAsync(): Promise<void> {
-    await this.created;
-    await this.host.ask(this.sid, { op: 'compile' });
+    try {
+      await this.created;
+      await this.host.ask(this.sid, { op: 'compile' });
+    } catch (err) {
+      throw this.early === undefined ? err : this.unprepared();
+    }
+    if (this.early !== undefined) throw this.unprepared();
   }
 
-  /** start runs the program; settles when its synchronous part is done, or when its host is gone (the end comes as `lost`). */
+  private unprepared(): KernelError {
+    return new KernelError('EIO', `the program could not be prepared: ${this.early}`);
+  }
+
+  /** start runs the program; settles when its synchronous part is done. A host gone meanwhile ends it as `lost`; a start the host refuses, as an error. */
   async start(): Promise<void> {
     this.started = true;
-    this.running = true;
-    await this.host.ask(this.sid, { op: 'start' }).catch(() => undefined);
+    this.entries++;
+    try {
+      await this.host.ask(this.sid, { op: 'start' });
+    } catch (err) {
+      if (this.gone || this.ended) return;
+      this.ended = true;
+      this.abortAll();
+      this.hooks.end({ kind: 'threw', error: `the sandbox host could not start the program: ${err instanceof Error ? err.message : String(err)}` });
+    }
   }
 
   async deliver(signals: readonly string[]): Promise<void> {
     if (this.gone) return;
-    this.running = true;
+    this.entries++;
     await this.host.ask(this.sid, { op: 'deliver', signals: [...signals] }).catch(() => undefined);
   }
 
@@ -87,7 +112,7 @@ export class RemoteSandbox implements ProcessSandbox {
   }
 
   get idle(): boolean {
-    return this.started && !this.running && this.blocked === 0 && !this.ended && !this.gone;
+    return this.started && this.idleAfter >= this.entries && this.blocked === 0 && !this.ended && !this.gone;
   }
 
   get blockedInSyscall(): boolean {
@@ -121,49 +146,58 @@ export class RemoteSandbox implements ProcessSandbox {
     return true;
   }
 
-  /** lost ends the sandbox because its host died. */
+  /** lost ends the sandbox because its host died (before its program started, its spawn fails instead). */
   lost(why: string): void {
-    if (this.gone) return;
+    this.endWith({ kind: 'lost', why });
     this.gone = true;
-    this.abortAll();
-    if (this.ended) return;
-    this.ended = true;
-    this.hooks.end({ kind: 'lost', why });
   }
 
-  /** onMessage acts on one message of the host about this sandbox. */
-  onMessage(m: SandboxMessage): void {
+  /** endWith reports how the sandbox ended, once; before its program started, the spawn fails with it instead (the process never was). */
+  private endWith(how: SandboxEnd): void {
+    if (this.gone || this.ended) return;
+    this.ended = true;
+    this.abortAll();
+    if (!this.started) {
+      this.early = how.kind === 'lost' ? how.why : `it ended (${how.kind}) before it started`;
+      return;
+    }
+    this.hooks.end(how);
+  }
+
+  /** onMessage acts on one message of the host about this sandbox; a message no honest host sends is returned as the host's fault. */
+  onMessage(m: SandboxMessage): string | undefined {
     switch (m.t) {
       case 'call':
         return this.call(m.cid, m.nr, m.args, m.mode);
       case 'abort':
         this.calls.get(m.cid)?.abort();
-        return;
+        return undefined;
       case 'end':
         this.cpu(m.cpuNs);
-        if (this.ended) return;
-        this.ended = true;
-        this.abortAll();
-        this.hooks.end(m.how);
-        return;
+        this.endWith(m.how);
+        return undefined;
       case 'idle':
         this.cpu(m.cpuNs);
-        this.running = false;
-        if (!this.ended) this.hooks.idle();
-        return;
+        if (m.seen > this.entries) return `sandbox ${this.sid} went idle after ${m.seen} entries of ${this.entries}`;
+        this.idleAfter = m.seen;
+        if (!this.ended && this.idle) this.hooks.idle();
+        return undefined;
       case 'charge':
         this.hooks.charge(m.ns);
-        return;
+        return undefined;
       case 'answer':
-        return;
+        return undefined;
       default:
         return m satisfies never;
     }
   }
 
   /** call runs the host's syscall `cid` through the kernel's hooks and sends the reply back when it is final. */
-  private call(cid: number, nr: unknown, args: unknown[], mode: 'blocking' | 'async'): void {
-    if (this.gone) return;
+  private call(cid: number, nr: unknown, args: unknown[], mode: 'blocking' | 'async'): string | undefined {
+    if (this.gone || this.ended) return undefined;
+    if (this.calls.has(cid)) return `sandbox ${this.sid} reused call id ${cid}`;
+    if (mode === 'blocking' && this.blocked > 0) return `sandbox ${this.sid} made a blocking call while blocked in another`;
+    if (this.calls.size >= MAX_CALLS) return `sandbox ${this.sid} has more than ${MAX_CALLS} calls outstanding`;
     const controller = new AbortController();
     this.calls.set(cid, controller);
     if (mode === 'blocking') this.blocked++;
@@ -173,13 +207,21 @@ export class RemoteSandbox implements ProcessSandbox {
     } catch {
       reply = { errno: 'EIO', message: 'internal kernel error' };
     }
-    void final(reply).then((done) => {
-      this.calls.delete(cid);
-      if (mode === 'blocking') this.blocked--;
-      if (this.gone) return;
-      this.running = true;
+    void final(reply).then((done) => this.reply(cid, mode, done));
+    return undefined;
+  }
+
+  /** reply sends call `cid`'s final reply; one that cannot cross (not cloneable, too large) goes as EIO. */
+  private reply(cid: number, mode: 'blocking' | 'async', done: FinalReply): void {
+    if (!this.calls.delete(cid)) return;
+    if (mode === 'blocking') this.blocked--;
+    if (this.gone) return;
+    this.entries++;
+    try {
       this.host.send({ t: 'reply', sid: this.sid, cid, reply: done });
-    });
+    } catch (err) {
+      this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } });
+    }
   }
 
   private abortAll(): void {

@@ -50,6 +50,7 @@ describe('sandbox hosts', () => {
     expect(await within(a.exited, 'the agent to end')).toMatchObject({ status: 3, reason: { kind: 'exit' } });
     expect(a.out.text).toBe(`pid ${a.pid}\n`);
     expect(log.list().some((r) => r.type === 'syscall' && r.syscall === 'SYS_TIMER' && r.pid === a.pid)).toBe(true);
+    await k.hosts!.readyOnce();
     expect(k.hosts?.info().map((h) => h.state)).toEqual(['ready', 'ready']);
   });
 
@@ -170,5 +171,33 @@ describe('what a host sends is checked before the kernel acts on it', () => {
     ];
     expect(good.map(isToKernel)).toEqual(good.map(() => true));
     expect(bad.map(isToKernel)).toEqual(bad.map(() => false));
+  });
+});
+
+describe('the channel reads frames a host cannot use to end the kernel', () => {
+  it('decodes whole frames however the bytes arrive, and stops at the first frame too large or that does not decode', async () => {
+    const { encode, FrameReader, MAX_FRAME_BYTES } = await import('../../kernel/hosts/frames.ts');
+    const got: unknown[] = [];
+    const errors: string[] = [];
+    const reader = new FrameReader((m) => got.push(m), (why) => errors.push(why));
+    const bytes = Buffer.concat([encode({ t: 'pong', n: 1 }), encode({ t: 'call', sid: 1, cid: 1, nr: 1, args: [new Uint8Array([1, 2, 3])], mode: 'blocking' })]);
+    for (let i = 0; i < bytes.length; i += 3) reader.push(bytes.subarray(i, i + 3));
+    expect(got).toEqual([{ t: 'pong', n: 1 }, { t: 'call', sid: 1, cid: 1, nr: 1, args: [new Uint8Array([1, 2, 3])], mode: 'blocking' }]);
+    expect(errors).toEqual([]);
+
+    const garbage = Buffer.from([0, 0, 0, 4, 0xff, 0x0d, 0x22, 0x99]);
+    const bad = new FrameReader((m) => got.push(m), (why) => errors.push(why));
+    bad.push(garbage);
+    bad.push(encode({ t: 'pong', n: 2 }));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^a frame does not decode/);
+    expect(got).toHaveLength(2);
+
+    const huge = Buffer.alloc(4);
+    huge.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
+    const tooBig = new FrameReader(() => undefined, (why) => errors.push(why));
+    tooBig.push(huge);
+    expect(errors[1]).toBe(`a frame of ${MAX_FRAME_BYTES + 1} bytes is over ${MAX_FRAME_BYTES}`);
+    expect(() => encode({ f: () => 1 })).toThrow();
   });
 });
