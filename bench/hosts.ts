@@ -5,15 +5,15 @@
  *    catastrophic out-of-memory path: healthy agents that fail or print
  *    something else (target 0), and whether the kernel ever said it was
  *    degraded (agentd's /readyz answers 503 exactly then).
- *  - host_replace_ms: a host killed with SIGKILL → a fresh host ready
- *    (its `ready` record), median over rounds.
+ *  - host_replace_ms: a host killed with SIGKILL → another host takes
+ *    agents, with the default spare kept ready; host_cold_start_ms, the same
+ *    with no spare (a fresh host process starting). Medians over rounds.
  *  - host_syscall_ns, and host_syscall_over_inprocess: SYS_GETPID timed in
  *    the agent on a host, against the same in the kernel's own process,
  *    side by side in this run. On a host every syscall crosses to the kernel
  *    over IPC: the price of the isolation, in this design.
  */
 import type { Kernel } from '../kernel/kernel.ts';
-import { MemoryDecisionLog } from '../kernel/decision-log.ts';
 import type { ExitRecord } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';
 import { type Bench, type BenchOptions, type Figure, median, quietKernel, sleep, spread } from './stats.ts';
@@ -54,25 +54,38 @@ async function blastRadius(log: BenchOptions['log']): Promise<Figure[]> {
   }
 }
 
-async function replace(rounds: number, log: BenchOptions['log']): Promise<Figure[]> {
-  const recorder = new MemoryDecisionLog();
-  const kernel = quietKernel({ recorder, hosts: { count: 1, agentsPerHost: 8 } });
+/** killToReady kills `kernel`'s first host `rounds` times and returns how long until another host took agents, ms each. */
+async function killToReady(kernel: Kernel, rounds: number, spares: number): Promise<number[]> {
   const samples: number[] = [];
-  try {
-    await kernel.hosts!.readyOnce();
-    for (let i = 0; i < rounds; i++) {
-      const [host] = kernel.hosts!.info();
-      const before = recorder.list().length;
-      const t0 = performance.now();
-      process.kill(host!.pid!, 'SIGKILL');
-      while (!recorder.list().slice(before).some((r) => r.type === 'limit' && 'detail' in r && / ready in /.test(r.detail))) await sleep(1);
-      samples.push(performance.now() - t0);
-    }
-  } finally {
-    await kernel.shutdown();
+  await kernel.hosts!.readyOnce();
+  for (let i = 0; i < rounds; i++) {
+    // Each round starts as a fresh kernel would: the spares ready.
+    while (kernel.hosts!.info().filter((h) => h.state === 'spare' && h.ready).length < spares) await sleep(5);
+    const victim = kernel.hosts!.info().find((h) => h.state === 'ready')!;
+    const t0 = performance.now();
+    process.kill(victim.pid!, 'SIGKILL');
+    while (!kernel.hosts!.info().some((h) => h.state === 'ready' && h.id !== victim.id)) await sleep(1);
+    samples.push(performance.now() - t0);
   }
-  log(`hosts: host killed → fresh host ready, median ${median(samples).toFixed(0)} ms over ${rounds}`);
-  return [{ key: 'host_replace_ms', value: median(samples), unit: 'ms', target: { op: '<=', bound: 200 }, note: `median over ${rounds}, ${spread(samples)}; a fresh Node process loading the kernel's modules and isolated-vm` }];
+  return samples;
+}
+
+async function replace(rounds: number, log: BenchOptions['log']): Promise<Figure[]> {
+  const warm = quietKernel({ hosts: { count: 1, agentsPerHost: 8, spares: 1 } });
+  const cold = quietKernel({ hosts: { count: 1, agentsPerHost: 8, spares: 0 } });
+  let withSpare: number[];
+  let withoutSpare: number[];
+  try {
+    withSpare = await killToReady(warm, rounds, 1);
+    withoutSpare = await killToReady(cold, rounds, 0);
+  } finally {
+    await Promise.all([warm.shutdown(), cold.shutdown()]);
+  }
+  log(`hosts: host killed → another host takes agents: ${median(withSpare).toFixed(1)} ms with a spare, ${median(withoutSpare).toFixed(0)} ms without`);
+  return [
+    { key: 'host_replace_ms', value: median(withSpare), unit: 'ms', target: { op: '<=', bound: 200 }, note: `host death → a host that takes agents, with the default spare kept ready; median over ${rounds}, ${spread(withSpare, 1)}` },
+    { key: 'host_cold_start_ms', value: median(withoutSpare), unit: 'ms', note: `the same with no spare (spares: 0): a fresh Node process loading the kernel's modules and isolated-vm; median over ${rounds}, ${spread(withoutSpare)}` },
+  ];
 }
 
 /** perCall runs CALLS getpids in one agent and returns ns per call, timed in the agent. */
@@ -112,7 +125,7 @@ async function syscalls(rounds: number, log: BenchOptions['log']): Promise<Figur
 
 export const hostsBench: Bench = {
   name: 'hosts',
-  keys: ['host_blast_radius_lost', 'host_blast_radius_degraded', 'host_replace_ms', 'host_syscall_ns', 'host_syscall_over_inprocess'],
+  keys: ['host_blast_radius_lost', 'host_blast_radius_degraded', 'host_replace_ms', 'host_cold_start_ms', 'host_syscall_ns', 'host_syscall_over_inprocess'],
   async run({ rounds, log }: BenchOptions): Promise<Figure[]> {
     return [...(await blastRadius(log)), ...(await replace(Math.max(5, rounds), log)), ...(await syscalls(Math.max(5, rounds), log))];
   },

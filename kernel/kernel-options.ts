@@ -60,8 +60,9 @@ export interface KernelOptions {
    * that nothing an isolate does ends or degrades this process: `count`
    * hosts, at most `agentsPerHost` agents each. Absent: isolates run in the
    * kernel's own process. Programs are then spawned with spawnAsync.
+   * `spares` hosts (default 1) are kept ready in reserve.
    */
-  hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs?: number };
+  hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs?: number; readonly spares?: number };
 }
 
 export interface SpawnOptions {

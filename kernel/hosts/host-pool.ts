@@ -31,6 +31,8 @@ export interface HostPoolOptions {
   readonly record: (detail: string) => void;
   /** A host that has not answered a heartbeat for this long is killed and its agents lost, ms (default 10,000; at least 100). */
   readonly hangMs?: number;
+  /** Hosts started and kept ready in reserve, so a host that dies or is quarantined is replaced at once (default 1). */
+  readonly spares?: number;
 }
 
 /** HostInfo is one host as `agentctl top` and /metrics show it. */
@@ -38,10 +40,13 @@ export interface HostInfo {
   readonly id: number;
   readonly pid: number | undefined;
   readonly state: HostState;
+  /** It has said it is ready (a spare may not have yet). */
+  readonly ready: boolean;
   readonly agents: number;
 }
 
-type HostState = 'starting' | 'ready' | 'draining' | 'dead';
+/** starting: not ready yet; ready: takes agents; spare: kept in reserve, ready or not; draining: quarantined, ends once its agents have. */
+type HostState = 'starting' | 'ready' | 'spare' | 'draining' | 'dead';
 
 const HOST_MAIN = fileURLToPath(new URL(`./host-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 /** The most bytes waiting to be written to one host: a host that stops reading its channel is ended, not buffered for. */
@@ -56,7 +61,7 @@ const EXIT_GRACE_MS = 500;
 class Host implements HostLink {
   readonly id: number;
   readonly child: ChildProcess;
-  state: HostState = 'starting';
+  state: HostState;
   readonly boxes = new Map<number, RemoteSandbox>();
   private readonly pool: HostPool;
   private readonly channel: Socket;
@@ -69,9 +74,10 @@ class Host implements HostLink {
   lastHeard = performance.now();
   readonly startedAt = performance.now();
 
-  constructor(pool: HostPool, id: number) {
+  constructor(pool: HostPool, id: number, state: 'starting' | 'spare') {
     this.pool = pool;
     this.id = id;
+    this.state = state;
     // Not fork(): Node's IPC channel decodes frames where a bad one ends this process. fd 3 is a socket pair of our own.
     this.child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', HOST_MAIN], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
     this.channel = this.child.stdio[3] as Socket;
@@ -201,8 +207,11 @@ export class HostPool {
     if (!Number.isInteger(options.agentsPerHost) || options.agentsPerHost < 1) throw new KernelError('EINVAL', `hosts: agents_per_host must be a whole number ≥ 1, not ${options.agentsPerHost}`);
     const hangMs = options.hangMs ?? 10_000;
     if (!Number.isFinite(hangMs) || hangMs < 100) throw new KernelError('EINVAL', `hosts: hang_ms must be at least 100, not ${options.hangMs}`);
+    const spares = options.spares ?? 1;
+    if (!Number.isInteger(spares) || spares < 0) throw new KernelError('EINVAL', `hosts: spares must be a whole number ≥ 0, not ${options.spares}`);
     this.options = options;
-    for (let i = 0; i < options.count; i++) this.start();
+    for (let i = 0; i < options.count; i++) this.start('starting');
+    for (let i = 0; i < spares; i++) this.start('spare');
     // A few pings per hang_ms, so an idle host answers several before it could be counted as hung.
     this.beat = setInterval(() => {
       for (const host of this.hosts) host.heartbeat(hangMs);
@@ -210,23 +219,33 @@ export class HostPool {
     this.beat.unref();
   }
 
-  private start(): void {
+  private start(state: 'starting' | 'spare'): void {
     try {
-      this.hosts.add(new Host(this, this.nextHost++));
+      this.hosts.add(new Host(this, this.nextHost++, state));
     } catch (err) {
       this.failed(`could not be started: ${err instanceof Error ? err.message : String(err)}`);
-      this.replace();
+      this.later(state);
     }
   }
 
-  /** replace starts a host in place of one that ended, after a back-off while hosts keep failing to start. */
+  /** replace puts a host in place of one that ended or was quarantined: a ready spare at once (and a new spare), else a new host. */
   private replace(): void {
     if (this.closing) return;
-    if (this.failures === 0) return this.start();
+    const spare = [...this.hosts].find((h) => h.state === 'spare' && h.wasReady);
+    if (spare === undefined) return this.later('starting');
+    spare.state = 'ready';
+    this.record(`sandbox host ${spare.id} (pid ${spare.child.pid}) takes agents: it was a spare`);
+    this.later('spare');
+  }
+
+  /** later starts a host, after a back-off while hosts keep failing to start. */
+  private later(state: 'starting' | 'spare'): void {
+    if (this.closing) return;
+    if (this.failures === 0) return this.start(state);
     this.waiting++;
     setTimeout(() => {
       this.waiting--;
-      if (!this.closing) this.start();
+      if (!this.closing) this.start(state);
     }, Math.min(MAX_BACKOFF_MS, 250 * 2 ** (this.failures - 1))).unref();
   }
 
@@ -258,7 +277,7 @@ export class HostPool {
   async readyOnce(): Promise<void> {
     for (;;) {
       if (this.failures >= 3) throw new KernelError('EIO', `sandbox hosts do not start: the last ${this.lastFailure}`);
-      if (this.waiting === 0 && !this.healthy().some((h) => h.state === 'starting')) return;
+      if (this.waiting === 0 && ![...this.hosts].some((h) => (h.state === 'starting' || h.state === 'spare') && !h.wasReady)) return;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
   }
@@ -313,7 +332,8 @@ export class HostPool {
     } else if (!this.closing) {
       this.record(`sandbox host ${host.id} (pid ${host.child.pid}) ${how}: ${lost.length} agents lost`);
       if (!host.wasReady) this.failed(`(host ${host.id}) ${how} before it was ready`);
-      if (was !== 'draining') this.replace();
+      if (was === 'spare') this.later('spare');
+      else if (was !== 'draining') this.replace();
     }
     for (const sandbox of lost) sandbox.lost(`sandbox host ${host.id} (pid ${host.child.pid}) ${how}`);
     for (const wake of this.waiters.splice(0)) wake();
@@ -329,7 +349,7 @@ export class HostPool {
 
   /** info lists the hosts, for `top` and /metrics. */
   info(): HostInfo[] {
-    return [...this.hosts].map((h) => ({ id: h.id, pid: h.child.pid, state: h.state, agents: h.boxes.size }));
+    return [...this.hosts].map((h) => ({ id: h.id, pid: h.child.pid, state: h.state, ready: h.wasReady, agents: h.boxes.size }));
   }
 
   /** close ends every host (their agents must have ended first) and waits for them to exit. */

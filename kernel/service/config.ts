@@ -24,7 +24,7 @@
  *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes }
  *                                                the kernel's defaults for every agent (kernel/limits.ts); the policy lowers them
  *   max_processes: 2048                          processes at once, exited ones not yet reaped included
- *   hosts: { count: 2, agents_per_host: 256, hang_ms: 10000 }
+ *   hosts: { count: 2, agents_per_host: 256, hang_ms: 10000, spares: 1 }
  *                                                run the agents' isolates in sandbox host processes
  *                                                (kernel/hosts): what one agent breaks costs only its
  *                                                host, which is replaced; absent: in agentd's own process
@@ -113,7 +113,7 @@ export interface AgentdConfig {
   /** Processes the kernel holds at once (exited, unreaped ones included). */
   readonly maxProcesses?: number;
   /** The `hosts:` section: the agents' isolates run in sandbox host processes (kernel/hosts); in agentd's own process without it. */
-  readonly hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs: number };
+  readonly hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs: number; readonly spares: number };
   readonly retention: RetentionSetting;
   readonly programs: Readonly<Record<string, string>>;
   /** Mounts in every agent's namespace, each on memfs or Redis. */
@@ -223,6 +223,7 @@ const SCHEMA = {
         count: { type: 'integer', minimum: 1, maximum: 64 },
         agents_per_host: { type: 'integer', minimum: 1, maximum: 100_000 },
         hang_ms: { type: 'integer', minimum: 100, maximum: 600_000 },
+        spares: { type: 'integer', minimum: 0, maximum: 64 },
       },
     },
     retention: {
@@ -284,7 +285,7 @@ interface RawConfig {
   refusals?: { window_ms?: number; max_clients?: number };
   limits?: Record<string, number>;
   max_processes?: number;
-  hosts?: { count: number; agents_per_host?: number; hang_ms?: number };
+  hosts?: { count: number; agents_per_host?: number; hang_ms?: number; spares?: number };
   retention?: { exited_ms?: number; trees_ms?: number; checkpoints?: number };
   programs?: Record<string, string>;
   mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean; quota?: { bytes: number; inodes: number } }[];
@@ -397,7 +398,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     refusals: { windowMs: raw.refusals?.window_ms ?? 10_000, maxClients: raw.refusals?.max_clients ?? 1024 },
     ...(raw.limits ? { limits: raw.limits } : {}),
     ...(raw.max_processes !== undefined ? { maxProcesses: raw.max_processes } : {}),
-    ...(raw.hosts !== undefined ? { hosts: { count: raw.hosts.count, agentsPerHost: raw.hosts.agents_per_host ?? 256, hangMs: raw.hosts.hang_ms ?? 10_000 } } : {}),
+    ...(raw.hosts !== undefined ? { hosts: { count: raw.hosts.count, agentsPerHost: raw.hosts.agents_per_host ?? 256, hangMs: raw.hosts.hang_ms ?? 10_000, spares: raw.hosts.spares ?? 1 } } : {}),
     retention: { exitedMs: raw.retention?.exited_ms ?? 60_000, treesMs: raw.retention?.trees_ms ?? 60_000, checkpoints: raw.retention?.checkpoints ?? 5 },
     programs,
     mounts: mountSettings(raw.mounts ?? [], file ?? 'config'),

@@ -56,10 +56,11 @@ describe('agentd with sandbox hosts', () => {
     expect(readiness.filter((s) => s !== 200)).toEqual([]);
 
     // The quarantined host ends; two healthy hosts remain, and the next agent runs.
-    await until(async () => ((await agentd.api('GET', '/v1/hosts')).body as { state: string }[]).every((h) => h.state === 'ready'), 'the quarantined host to end');
-    const hosts = (await agentd.api('GET', '/v1/hosts')).body as { id: number; agents: number }[];
-    expect(hosts).toHaveLength(2);
-    expect(hosts.map((h) => h.id)).toContain(3);
+    await until(async () => ((await agentd.api('GET', '/v1/hosts')).body as { state: string }[]).every((h) => h.state !== 'draining'), 'the quarantined host to end');
+    // Host 3 was the spare: it took the quarantined host's place, and a new spare was started.
+    const hosts = (await agentd.api('GET', '/v1/hosts')).body as { id: number; state: string }[];
+    expect(hosts.map((h) => h.state).toSorted()).toEqual(['ready', 'ready', 'spare']);
+    expect(hosts.find((h) => h.id === 3)?.state).toBe('ready');
     const next = await spawnAgent(agentd, "console.log('next');");
     await until(async () => (await processOf(next)).state === 'exited', 'the next agent to end');
     expect(await outputOf(next)).toBe('next\n');
@@ -75,7 +76,7 @@ describe('agentd with sandbox hosts', () => {
     const pid = await spawnAgent(agentd, "console.log('ready'); await new Promise((r) => setTimeout(r, 60_000));");
     const top = await agentctl(agentd, 'top', '--once');
     expect(top.status).toBe(0);
-    expect(top.stdout).toMatch(/^sandbox hosts: \d+ ready \d+ agents, \d+ ready \d+ agents$/m);
+    expect(top.stdout).toMatch(/^sandbox hosts: \d+ ready \d+ agents, \d+ ready \d+ agents, \d+ spare 0 agents$/m);
     expect(top.stdout).toMatch(/sandbox hosts: .*1 agents/);
     const metrics = await agentd.api('GET', '/metrics');
     expect(metrics.text).toMatch(/^agentk_sandbox_host_agents\{host="\d+",state="ready"\} 1$/m);

@@ -51,7 +51,7 @@ describe('sandbox hosts', () => {
     expect(a.out.text).toBe(`pid ${a.pid}\n`);
     expect(log.list().some((r) => r.type === 'syscall' && r.syscall === 'SYS_TIMER' && r.pid === a.pid)).toBe(true);
     await k.hosts!.readyOnce();
-    expect(k.hosts?.info().map((h) => h.state)).toEqual(['ready', 'ready']);
+    expect(k.hosts?.info().map((h) => [h.state, h.ready])).toEqual([['ready', true], ['ready', true], ['spare', true]]);
   });
 
   it('one agent taking the catastrophic path costs 20 healthy neighbours nothing; its host is drained and replaced, the kernel never degraded', async () => {
@@ -68,7 +68,9 @@ describe('sandbox hosts', () => {
     // The quarantined host ends once its own agents have; a fresh one takes new spawns.
     await until(() => hostEvents(log).some((d) => /drained and ended/.test(d)), () => `the quarantined host to end: ${hostEvents(log).join('; ')}`);
     expect(hostEvents(log).some((d) => /quarantined: .*catastrophic out-of-memory/.test(d))).toBe(true);
-    expect(k.hosts?.info()).toHaveLength(2);
+    // The spare took the quarantined host's place at once; a new spare was started.
+    expect(k.hosts?.info().map((h) => h.state)).toEqual(['ready', 'ready', 'spare']);
+    expect(hostEvents(log).some((d) => /takes agents: it was a spare/.test(d))).toBe(true);
     const after = await start(k, 'after.ts', "console.log('after');");
     expect(await within(after.exited, 'a new agent to end')).toMatchObject({ status: 0 });
     expect(after.out.text).toBe('after\n');
