@@ -8,11 +8,15 @@
  *  - host_replace_ms: a host killed with SIGKILL → another host takes
  *    agents, with the default spare kept ready; host_cold_start_ms, the same
  *    with no spare (a fresh host process starting). Medians over rounds.
+ *  - idle_agents_10000 (bench `idle10k`, ~80 s and ~15 GiB here): 10,000
+ *    idle agents live at once on 4 hosts (one process aborted at 4,064
+ *    isolates), the time to reach all idle, and RSS per agent.
  *  - host_syscall_ns, and host_syscall_over_inprocess: SYS_GETPID timed in
  *    the agent on a host, against the same in the kernel's own process,
  *    side by side in this run. On a host every syscall crosses to the kernel
  *    over IPC: the price of the isolation, in this design.
  */
+import { readFileSync } from 'node:fs';
 import type { Kernel } from '../kernel/kernel.ts';
 import type { ExitRecord } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';
@@ -128,5 +132,51 @@ export const hostsBench: Bench = {
   keys: ['host_blast_radius_lost', 'host_blast_radius_degraded', 'host_replace_ms', 'host_cold_start_ms', 'host_syscall_ns', 'host_syscall_over_inprocess'],
   async run({ rounds, log }: BenchOptions): Promise<Figure[]> {
     return [...(await blastRadius(log)), ...(await replace(Math.max(5, rounds), log)), ...(await syscalls(Math.max(5, rounds), log))];
+  },
+};
+
+/** rssMib is process `pid`'s resident memory, MiB. */
+function rssMib(pid: number): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+}
+
+const IDLE_AGENTS = 10_000;
+const IDLE_HOSTS = 4;
+
+export const idleAgentsBench: Bench = {
+  name: 'idle10k',
+  keys: ['idle_agents_10000', 'idle_agents_10000_s', 'idle_agent_rss_mib_on_hosts'],
+  async run({ log }: BenchOptions): Promise<Figure[]> {
+    const kernel = quietKernel({ maxProcesses: IDLE_AGENTS + 100, hosts: { count: IDLE_HOSTS, agentsPerHost: IDLE_AGENTS / IDLE_HOSTS + 10, spares: 0 } });
+    const everyone = () => rssMib(process.pid) + kernel.hosts!.info().reduce((sum, h) => sum + (h.pid === undefined ? 0 : rssMib(h.pid)), 0);
+    try {
+      await kernel.hosts!.readyOnce();
+      const kernelAlone = rssMib(process.pid);
+      const before = everyone();
+      const program = programFromSource('idle.js', 'await new Promise(() => {});');
+      const t0 = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < IDLE_AGENTS) {
+            next++;
+            await kernel.spawnAsync(program);
+          }
+        }),
+      );
+      while (kernel.ps().some((p) => p.state !== 'blocked')) await sleep(50);
+      const seconds = (performance.now() - t0) / 1000;
+      const after = everyone();
+      const live = kernel.ps().filter((p) => p.state === 'blocked').length;
+      const perAgent = (after - before) / IDLE_AGENTS;
+      log(`idle10k: ${live} idle agents on ${IDLE_HOSTS} hosts in ${seconds.toFixed(0)} s; ${after.toFixed(0)} MiB in all, ${perAgent.toFixed(2)} MiB an agent`);
+      return [
+        { key: 'idle_agents_10000', value: live === IDLE_AGENTS, unit: '', target: { op: 'true' }, note: `${live} agents idle at once on ${IDLE_HOSTS} sandbox hosts (one process aborted at 4,064 isolates)` },
+        { key: 'idle_agents_10000_s', value: seconds, unit: 's', note: '16 concurrent spawners, spawn to the last agent idle' },
+        { key: 'idle_agent_rss_mib_on_hosts', value: perAgent, unit: 'MiB', note: `RSS of the kernel and its hosts, after − before, per agent; with the hosts' own baselines amortised ${((after - kernelAlone) / IDLE_AGENTS).toFixed(2)} MiB; the kernel's process alone ${rssMib(process.pid).toFixed(0)} MiB` },
+      ];
+    } finally {
+      await kernel.shutdown();
+    }
   },
 };

@@ -14,7 +14,7 @@ import { clusterBench } from './cluster.ts';
 import { containmentBench } from './containment.ts';
 import { crossingBench, crossingPinnedBench } from './crossing.ts';
 import { execBench } from './exec.ts';
-import { hostsBench } from './hosts.ts';
+import { hostsBench, idleAgentsBench } from './hosts.ts';
 import { memoryBench } from './memory.ts';
 import { packageBench } from './package.ts';
 import { redisBench } from './redis.ts';
@@ -30,7 +30,7 @@ import { telemetryBench } from './telemetry.ts';
 import { userspaceBench } from './userspace.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench, approvalsBench, replayBench, recordRunBench, policyAnalysisBench, hostsBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench, approvalsBench, replayBench, recordRunBench, policyAnalysisBench, hostsBench, idleAgentsBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 
