@@ -62,7 +62,7 @@ export interface KernelOptions {
    * kernel's own process. Programs are then spawned with spawnAsync.
    * `spares` hosts (default 1) are kept ready in reserve.
    */
-  hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs?: number; readonly spares?: number };
+  hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs?: number; readonly spares?: number; readonly entry?: string };
 }
 
 export interface SpawnOptions {

@@ -33,6 +33,8 @@ export interface HostPoolOptions {
   readonly hangMs?: number;
   /** Hosts started and kept ready in reserve, so a host that dies or is quarantined is replaced at once (default 1). */
   readonly spares?: number;
+  /** The host's program (default kernel/hosts/host-main): the tests give a hostile one. */
+  readonly entry?: string;
 }
 
 /** HostInfo is one host as `agentctl top` and /metrics show it. */
@@ -74,12 +76,12 @@ class Host implements HostLink {
   lastHeard = performance.now();
   readonly startedAt = performance.now();
 
-  constructor(pool: HostPool, id: number, state: 'starting' | 'spare') {
+  constructor(pool: HostPool, id: number, state: 'starting' | 'spare', entry: string) {
     this.pool = pool;
     this.id = id;
     this.state = state;
     // Not fork(): Node's IPC channel decodes frames where a bad one ends this process. fd 3 is a socket pair of our own.
-    this.child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', HOST_MAIN], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
+    this.child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
     this.channel = this.child.stdio[3] as Socket;
     this.reader = new FrameReader(
       (m) => this.onMessage(m),
@@ -221,7 +223,7 @@ export class HostPool {
 
   private start(state: 'starting' | 'spare'): void {
     try {
-      this.hosts.add(new Host(this, this.nextHost++, state));
+      this.hosts.add(new Host(this, this.nextHost++, state, this.options.entry ?? HOST_MAIN));
     } catch (err) {
       this.failed(`could not be started: ${err instanceof Error ? err.message : String(err)}`);
       this.later(state);

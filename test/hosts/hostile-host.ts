@@ -1,0 +1,57 @@
+/**
+ * A hostile sandbox host, for test/hosts/hostile-host.test.ts: it speaks the
+ * channel well enough to get an agent placed and started on it, then breaks
+ * the protocol as HOSTILE_MODE says. The kernel must kill it (its agents
+ * lost) and go on.
+ */
+import { Socket } from 'node:net';
+import { encode, FrameReader, MAX_FRAME_BYTES } from '../../kernel/hosts/frames.ts';
+
+const channel = new Socket({ fd: 3, readable: true, writable: true });
+const send = (m: unknown) => channel.write(encode(m));
+const mode = process.env.HOSTILE_MODE ?? 'garbage';
+
+function misbehave(sid: number): void {
+  switch (mode) {
+    case 'garbage':
+      channel.write(Buffer.from([0, 0, 0, 5, 0xff, 0x0d, 0x22, 0x99, 0x01]));
+      return;
+    case 'oversize': {
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
+      channel.write(head);
+      return;
+    }
+    case 'malformed':
+      send({ t: 'call', sid, cid: 'one', nr: 8, args: [], mode: 'blocking' });
+      return;
+    case 'reused-cid':
+      send({ t: 'call', sid, cid: 1, nr: 19, args: [60_000], mode: 'async' });
+      send({ t: 'call', sid, cid: 1, nr: 19, args: [60_000], mode: 'async' });
+      return;
+    case 'foreign-answer':
+      send({ t: 'answer', sid, req: 99_999, ok: true, value: null });
+      return;
+    case 'ready-twice':
+      send({ t: 'ready', pid: process.pid });
+      return;
+    case 'pong-spam':
+      // Never answers a ping, but sends pongs of its own: that is no sign of life.
+      setInterval(() => send({ t: 'pong', n: 123_456 }), 10);
+      return;
+  }
+}
+
+const reader = new FrameReader(
+  (raw) => {
+    const m = raw as { t: string; sid: number; req: number; op?: string; n?: number };
+    if (m.t === 'ping' && mode !== 'pong-spam') send({ t: 'pong', n: m.n });
+    if (m.t !== 'ask') return;
+    send({ t: 'answer', sid: m.sid, req: m.req, ok: true, value: null });
+    if (m.op === 'start') misbehave(m.sid);
+  },
+  () => process.exit(1),
+);
+channel.on('data', (chunk: Buffer) => reader.push(chunk));
+channel.on('close', () => process.exit(0));
+send({ t: 'ready', pid: process.pid });
