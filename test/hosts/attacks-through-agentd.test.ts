@@ -35,6 +35,7 @@ interface Listed {
 }
 
 const processOf = async (pid: number) => (await agentd.api('GET', `/v1/processes/${pid}`)).body as Listed;
+const ended = async (pid: number) => (await processOf(pid)).state === 'exited';
 const outputOf = async (pid: number) => ((await agentd.api('GET', `/v1/processes/${pid}/output`)).body as { stdout: string }).stdout;
 
 it('every resource attack at once beside 20 healthy agents: the healthy all finish, every attacker is ended, /readyz stays 200', async () => {
@@ -52,7 +53,6 @@ it('every resource attack at once beside 20 healthy agents: the healthy all fini
     }
   })();
   const attackers = await Promise.all(Object.entries(ATTACKS).map(async ([name, source]) => [name, await spawnAgent(agentd, source, { id: `attack-${name}` })] as const));
-  const ended = async (pid: number) => (await processOf(pid)).state === 'exited';
   await until(async () => (await Promise.all(healthy.map(ended))).every(Boolean), 'every healthy agent to end', 120_000);
   let states: (readonly [string, string])[] = [];
   await until(
