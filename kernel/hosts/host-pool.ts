@@ -71,6 +71,8 @@ class Host implements HostLink {
   private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
   private nextReq = 1;
   private ping = 0;
+  /** The last ping the host answered. */
+  private answered = 0;
   /** The host said it was ready (once). */
   wasReady = false;
   lastHeard = performance.now();
@@ -168,8 +170,12 @@ class Host implements HostLink {
         this.pool.ready(this);
         return undefined;
       case 'pong':
-        // Only the answer to the last ping is a sign of life: a host cannot keep itself alive by sending pongs.
-        if (m.n === this.ping) this.lastHeard = performance.now();
+        // Only an answer to a ping sent, newer than the last answered, is a sign of life: a host cannot keep itself alive
+        // by sending pongs of its own. (A late answer counts: on a loaded machine it may arrive after the next ping.)
+        if (m.n > this.answered && m.n <= this.ping) {
+          this.answered = m.n;
+          this.lastHeard = performance.now();
+        }
         return undefined;
       case 'cpu':
         m.sids.forEach((sid, i) => this.boxes.get(sid)?.cpu(m.ns[i]!));
