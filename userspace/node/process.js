@@ -7,6 +7,25 @@
 export function createProcess(env, load) {
   const EventEmitter = load('events');
   const process = new EventEmitter();
+  // Signal listeners are the kernel's signal handlers (SYS_SIGACTION): the first listener for a signal installs a
+  // handler that emits it here, and removing the last one restores the signal's default action, as in Node. A signal
+  // agents may not catch (SIGKILL, SIGSTOP…) or that the kernel does not have (SIGHUP…) keeps its listeners, which
+  // never run, as on a platform without that signal; libraries that listen for many signals still load.
+  const installed = new Set();
+  process.on('newListener', (event) => {
+    if (typeof event !== 'string' || !/^SIG[A-Z0-9]+$/.test(event) || installed.has(event)) return;
+    try {
+      env.sys.signal.on(event, (name) => process.emit(event, name));
+      installed.add(event);
+    } catch {
+      // not a signal this agent can catch
+    }
+  });
+  process.on('removeListener', (event) => {
+    if (!installed.has(event) || process.listenerCount(event) > 0) return;
+    installed.delete(event);
+    env.sys.signal.reset(event);
+  });
   let exitCode;
   const getExitCode = () => (env.getExitCode ? env.getExitCode() : exitCode);
   const setExitCode = (code) => {
