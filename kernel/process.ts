@@ -11,7 +11,7 @@ import type { SignalName } from '../signals/signal-table.ts';
 import type { FdTable } from './fd-table.ts';
 import type { Lineage } from './lineage.ts';
 import type { ProcessLimits } from './limits.ts';
-import type { ProcessSandbox } from './sandbox.ts';
+import type { ProcessSandbox } from './process-sandbox.ts';
 
 export type ProcessState = 'running' | 'blocked' | 'stopped' | 'exited';
 

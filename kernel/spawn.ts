@@ -28,7 +28,7 @@ import { kick } from './process-signals.ts';
 import { Process } from './process.ts';
 import type { ProcessTable } from './process-table.ts';
 import type { Program } from './program.ts';
-import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './sandbox.ts';
+import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 import type { BoundaryTape } from './run-tape/boundary-tape.ts';
 import { syscallGate, type GateHost } from './syscall-gate.ts';
 import { processSecrets } from './tools/secrets.ts';

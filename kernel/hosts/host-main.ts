@@ -14,7 +14,8 @@ import { Socket } from 'node:net';
 import { KernelError } from '../../abi/errno.ts';
 import type { CallScope } from '../../syscalls/context.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
-import { Sandbox, type SandboxHooks } from '../sandbox.ts';
+import { Sandbox } from '../sandbox.ts';
+import { type SandboxHooks } from '../process-sandbox.ts';
 import { encode, FrameReader } from './frames.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 

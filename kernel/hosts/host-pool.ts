@@ -17,7 +17,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KernelError } from '../../abi/errno.ts';
 import type { Program } from '../program.ts';
-import type { BootRecord, SandboxHooks } from '../sandbox.ts';
+import type { BootRecord, SandboxHooks } from '../process-sandbox.ts';
 import { encode, FrameReader } from './frames.ts';
 import { isToKernel, type Ask, type ToHost, type ToKernel } from './protocol.ts';
 import { RemoteSandbox, type HostLink } from './remote-sandbox.ts';

@@ -8,7 +8,7 @@
  */
 import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
-import type { BootRecord, SandboxEnd } from '../sandbox.ts';
+import type { BootRecord, SandboxEnd } from '../process-sandbox.ts';
 
 /** FinalReply is a syscall's reply once it is final (no `later`). */
 export type FinalReply = Exclude<Reply, { readonly later: Promise<Reply> }>;

@@ -10,7 +10,7 @@ import { KernelError } from '../../abi/errno.ts';
 import { MAX_OUTSTANDING, MAX_OUTSTANDING_LOOP } from '../async-calls.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
-import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from '../sandbox.ts';
+import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from '../process-sandbox.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 
 /** The most calls one sandbox has outstanding at once: its runtime's own bounds on asynchronous calls, and one blocking call. */

@@ -70,7 +70,6 @@ function short(value: string): string {
   return value.length <= LONG ? value : `${value.slice(0, LONG)}… (${value.length} characters)`;
 }
 
-
 /** describeEvent says what the recording has at a point, for a divergence. */
 function describeEvent(event: TapeEvent | undefined): string {
   if (event === undefined) return 'nothing more (the recorded run had ended)';

@@ -1,0 +1,83 @@
+/**
+ * The contract between the kernel and a process's sandbox, wherever its
+ * isolate lives: what the kernel hands it (the boot record, the hooks its
+ * syscalls and events go through), what it can ask of it (ProcessSandbox),
+ * and how it ends (SandboxEnd). sandbox.ts runs it in the kernel's process;
+ * kernel/hosts runs it in a sandbox host process.
+ */
+import type { CallScope } from '../syscalls/context.ts';
+import type { Reply } from '../syscalls/dispatch.ts';
+
+/** How a sandbox's program ended, as far as the isolate can tell. */
+export type SandboxEnd =
+  /** main settled, nothing ran and nothing referenced was outstanding: the process ends with `status` (0, or process.exitCode). */
+  | { readonly kind: 'returned'; readonly status: number }
+  | { readonly kind: 'threw'; readonly error: string }
+  | { readonly kind: 'memory-limit' }
+  /** V8 hit a catastrophic out-of-memory path; isolated-vm quarantined the isolate instead of aborting the process. */
+  | { readonly kind: 'catastrophic'; readonly message: string }
+  /** The sandbox host process the isolate lived in died (kernel/hosts): what it was running is lost. */
+  | { readonly kind: 'lost'; readonly why: string };
+
+/**
+ * ProcessSandbox is what the kernel uses of a process's sandbox: a Sandbox
+ * (sandbox.ts: an isolate in the kernel's own process), or a RemoteSandbox
+ * (kernel/hosts: an isolate in a sandbox host process).
+ */
+export interface ProcessSandbox {
+  /** compile compiles the program on the calling thread. ENOEXEC. */
+  compile(): void;
+  /** compileAsync compiles the program off the event loop. ENOEXEC, EINTR. */
+  compileAsync(): Promise<void>;
+  /** start runs the program; settles when its synchronous part is done. */
+  start(): Promise<void>;
+  /** deliver runs the agent's handlers for `signals`. */
+  deliver(signals: readonly string[]): Promise<void>;
+  /** cancel aborts outstanding asynchronous call `id`; false if there is none. */
+  cancel(id: number): boolean | Promise<boolean>;
+  /** idle: the program's synchronous part is done and nothing runs in the isolate. */
+  readonly idle: boolean;
+  /** blockedInSyscall: the isolate is asleep waiting for a blocked call's reply. */
+  readonly blockedInSyscall: boolean;
+  /** cpuTimeNs is the CPU time the program has used. */
+  readonly cpuTimeNs: bigint;
+  readonly disposed: boolean;
+  /** dispose stops the isolate at once, even mid-loop. Idempotent. */
+  dispose(): void;
+  /**
+   * quarantine is told the isolate took V8's catastrophic path: true when
+   * only its sandbox host is affected (it is drained and replaced), false
+   * when the isolate lived in the kernel's own process.
+   */
+  quarantine(): boolean;
+}
+
+export interface BootRecord {
+  readonly SYS: Readonly<Record<string, number>>;
+  /** The most entries one SYS_READDIR returns. */
+  readonly readdirPage: number;
+  /** The most bytes one SYS_WRITE carries. */
+  readonly writeMax: number;
+  /** What the runtime lets cross in one syscall's arguments: string units and bytes, values, nesting. */
+  readonly argUnits: number;
+  readonly argNodes: number;
+  readonly argDepth: number;
+  readonly argv: readonly string[];
+  /** The program's name, for process.argv[1]. */
+  readonly program: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly pid: number;
+  readonly ppid: number;
+  readonly agentId: string;
+}
+
+export interface SandboxHooks {
+  /** syscall runs one syscall; `mode` says whether the caller sleeps for it (blocking) or gets a completion (async). */
+  syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply;
+  /** end is called at most once, when the program's main settles or the isolate dies on its own. */
+  end(how: SandboxEnd): void;
+  /** idle is called when nothing runs in the isolate and the process goes on (main unsettled, or something outstanding). */
+  idle(): void;
+  /** charge bills the process's tree for kernel work done on the event loop for it (loading a runtime layer), ns. */
+  charge(ns: number): void;
+}
