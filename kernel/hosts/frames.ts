@@ -24,14 +24,14 @@ export function encode(message: unknown): Buffer {
   return Buffer.concat([head, body]);
 }
 
-/** FrameReader turns a byte stream back into messages; the first bad frame stops it. */
+/** FrameReader turns a byte stream back into messages, each with the time its decoding took (ns); the first bad frame stops it. */
 export class FrameReader {
   private pending: Buffer = Buffer.alloc(0);
   private broken = false;
-  private readonly onMessage: (message: unknown) => void;
+  private readonly onMessage: (message: unknown, decodeNs: number) => void;
   private readonly onError: (why: string) => void;
 
-  constructor(onMessage: (message: unknown) => void, onError: (why: string) => void) {
+  constructor(onMessage: (message: unknown, decodeNs: number) => void, onError: (why: string) => void) {
     this.onMessage = onMessage;
     this.onError = onError;
   }
@@ -46,12 +46,13 @@ export class FrameReader {
       const body = this.pending.subarray(4, 4 + length);
       this.pending = this.pending.subarray(4 + length);
       let message: unknown;
+      const started = performance.now();
       try {
         message = deserialize(body);
       } catch (err) {
         return this.fail(`a frame does not decode: ${err instanceof Error ? err.message : String(err)}`);
       }
-      this.onMessage(message);
+      this.onMessage(message, (performance.now() - started) * 1e6);
       if (this.broken) return;
     }
   }

@@ -28,6 +28,8 @@ interface Box {
   readonly calls: Map<number, (reply: Reply) => void>;
   /** Entries into the isolate the kernel sent (replies, start, deliveries) that arrived: an idle names how many it follows. */
   seen: number;
+  /** The CPU time last sent to the kernel, ns. */
+  cpuSent: number;
 }
 
 const boxes = new Map<number, Box>();
@@ -76,7 +78,7 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
     if (boxes.has(sid)) throw new KernelError('EINVAL', `sandbox ${sid} exists`);
     let made: Box | undefined;
     const sandbox = new Sandbox(ask.program, ask.heapMib, ask.boot, hooksFor(sid, () => made));
-    made = { sandbox, calls: new Map(), seen: 0 };
+    made = { sandbox, calls: new Map(), seen: 0, cpuSent: 0 };
     boxes.set(sid, made);
     return null;
   }
@@ -157,15 +159,18 @@ channel.on('data', (chunk: Buffer) => reader.push(chunk));
 channel.on('close', () => process.exit(0));
 channel.on('error', () => process.exit(0));
 
+// Only sandboxes whose CPU time moved since the last tick: idle agents cost the kernel nothing here.
 setInterval(() => {
-  if (boxes.size === 0) return;
   const sids: number[] = [];
   const ns: number[] = [];
   for (const [sid, box] of boxes) {
+    const used = Number(box.sandbox.cpuTimeNs);
+    if (used === box.cpuSent) continue;
+    box.cpuSent = used;
     sids.push(sid);
-    ns.push(Number(box.sandbox.cpuTimeNs));
+    ns.push(used);
   }
-  send({ t: 'cpu', sids, ns });
+  if (sids.length > 0) send({ t: 'cpu', sids, ns });
 }, CPU_TICK_MS);
 
 send({ t: 'ready', pid: process.pid });

@@ -86,7 +86,7 @@ class Host implements HostLink {
     this.child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
     this.channel = this.child.stdio[3] as Socket;
     this.reader = new FrameReader(
-      (m) => this.onMessage(m),
+      (m, ns) => this.onMessage(m, ns),
       (why) => this.broke(why),
     );
     this.channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
@@ -152,15 +152,15 @@ class Host implements HostLink {
     this.asks.clear();
   }
 
-  private onMessage(raw: unknown): void {
+  private onMessage(raw: unknown, decodeNs: number): void {
     // A host that sends nonsense is broken: it ends, and its agents are lost.
     if (!isToKernel(raw)) return this.broke('sent a malformed message');
-    const fault = this.route(raw);
+    const fault = this.route(raw, decodeNs);
     if (fault !== undefined) this.broke(fault);
   }
 
-  /** route acts on one well-formed message; what no honest host sends comes back as the host's fault. */
-  private route(m: ToKernel): string | undefined {
+  /** route acts on one well-formed message (decoded in `decodeNs`); what no honest host sends comes back as the host's fault. */
+  private route(m: ToKernel, decodeNs: number): string | undefined {
     switch (m.t) {
       case 'ready':
         if (this.wasReady) return 'said it was ready twice';
@@ -190,7 +190,8 @@ class Host implements HostLink {
         return undefined;
       }
       default:
-        return this.boxes.get(m.sid)?.onMessage(m);
+        // Decoding a sandbox's message (a syscall's arguments, up to the ABI's bounds) is the kernel's work for its tree.
+        return this.boxes.get(m.sid)?.onMessage(m, decodeNs);
     }
   }
 }

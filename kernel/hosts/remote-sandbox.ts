@@ -28,8 +28,8 @@ export interface HostLink {
   quarantine(why: string): void;
 }
 
-/** The messages of one sandbox. */
-export type SandboxMessage = Extract<ToKernel, { readonly sid: number }>;
+/** The messages of one sandbox (its host answers questions itself). */
+export type SandboxMessage = Exclude<Extract<ToKernel, { readonly sid: number }>, { readonly t: 'answer' }>;
 
 function final(reply: Reply): Promise<FinalReply> {
   if (!('later' in reply)) return Promise.resolve(reply);
@@ -164,8 +164,14 @@ export class RemoteSandbox implements ProcessSandbox {
     this.hooks.end(how);
   }
 
-  /** onMessage acts on one message of the host about this sandbox; a message no honest host sends is returned as the host's fault. */
-  onMessage(m: SandboxMessage): string | undefined {
+  /**
+   * onMessage acts on one message of the host about this sandbox, whose
+   * decoding took `decodeNs` of the kernel's time (billed to the tree, as
+   * is encoding a reply); a message no honest host sends is returned as the
+   * host's fault.
+   */
+  onMessage(m: SandboxMessage, decodeNs: number): string | undefined {
+    this.hooks.charge(decodeNs);
     switch (m.t) {
       case 'call':
         return this.call(m.cid, m.nr, m.args, m.mode);
@@ -184,8 +190,6 @@ export class RemoteSandbox implements ProcessSandbox {
         return undefined;
       case 'charge':
         this.hooks.charge(m.ns);
-        return undefined;
-      case 'answer':
         return undefined;
       default:
         return m satisfies never;
@@ -217,11 +221,13 @@ export class RemoteSandbox implements ProcessSandbox {
     if (mode === 'blocking') this.blocked--;
     if (this.gone) return;
     this.entries++;
+    const started = performance.now();
     try {
       this.host.send({ t: 'reply', sid: this.sid, cid, reply: done });
     } catch (err) {
       this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } });
     }
+    this.hooks.charge((performance.now() - started) * 1e6);
   }
 
   private abortAll(): void {
