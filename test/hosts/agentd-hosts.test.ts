@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exitStatusForSignal } from '../../signals/signal-table.ts';
-import { agentctl, spawnAgent, startAgentd, type Agentd } from '../service/helpers.ts';
+import { agentctl, outputOf, processOf, spawnAgent, startAgentd, watchReadiness, type Agentd } from '../service/helpers.ts';
+import { expectHealthyDone, spawnHealthy, untilEnded } from './healthy.ts';
 import { until } from '../until.ts';
 
 let agentd: Agentd;
@@ -16,42 +17,19 @@ beforeAll(async () => {
 });
 afterAll(() => agentd.remove());
 
-interface Listed {
-  pid: number;
-  state: string;
-  status?: number;
-  exitReason?: { kind: string; why?: string };
-}
-
-const processOf = async (pid: number) => (await agentd.api('GET', `/v1/processes/${pid}`)).body as Listed;
-const outputOf = async (pid: number) => ((await agentd.api('GET', `/v1/processes/${pid}/output`)).body as { stdout: string }).stdout;
-
 describe('agentd with sandbox hosts', () => {
   it('one catastrophic agent beside 20 healthy ones: all 20 finish, /readyz never leaves 200, the host is replaced', async () => {
-    const healthy = await Promise.all(
-      Array.from({ length: 20 }, (_, n) =>
-        spawnAgent(agentd, `await new Promise((r) => setTimeout(r, 100 + ${n} * 20)); sys.writeFile('mem/working/n.txt', '${n}'); console.log('healthy', sys.readFile('mem/working/n.txt'));`, { id: `healthy-${n}` }),
-      ),
-    );
-    const readiness: number[] = [];
-    const watching = new AbortController();
-    const watcher = (async () => {
-      while (!watching.signal.aborted) {
-        readiness.push((await agentd.api('GET', '/readyz')).status);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
+    const healthy = await spawnHealthy(agentd, 20, 100, 20);
+    const watcher = watchReadiness(agentd, 50);
     const bad = await spawnAgent(agentd, "const o = {}; let i = 0; while (true) o['k' + i++] = i;", { id: 'catastrophic' });
-    await until(async () => (await processOf(bad)).state === 'exited', 'the catastrophic agent to end', 60_000);
-    await until(async () => (await Promise.all(healthy.map(processOf))).every((p) => p.state === 'exited'), 'the healthy agents to end', 60_000);
-    watching.abort();
-    await watcher;
+    await untilEnded(agentd, [bad], 'the catastrophic agent to end', 60_000);
+    await untilEnded(agentd, healthy, 'the healthy agents to end', 60_000);
+    const readiness = await watcher.stop();
 
-    const ended = await processOf(bad);
+    const ended = await processOf(agentd, bad);
     expect(ended.status).toBe(exitStatusForSignal('SIGKILL'));
     expect(ended.exitReason?.why).toMatch(/catastrophic out-of-memory .*sandbox host is drained and replaced/);
-    const outcomes = await Promise.all(healthy.map(async (pid) => [(await processOf(pid)).status, await outputOf(pid)]));
-    expect(outcomes).toEqual(healthy.map((_, n) => [0, `healthy ${n}\n`]));
+    await expectHealthyDone(agentd, healthy);
     expect(readiness.length).toBeGreaterThan(0);
     expect(readiness.filter((s) => s !== 200)).toEqual([]);
 
@@ -62,8 +40,8 @@ describe('agentd with sandbox hosts', () => {
     expect(hosts.map((h) => h.state).toSorted()).toEqual(['ready', 'ready', 'spare']);
     expect(hosts.find((h) => h.id === 3)?.state).toBe('ready');
     const next = await spawnAgent(agentd, "console.log('next');");
-    await until(async () => (await processOf(next)).state === 'exited', 'the next agent to end');
-    expect(await outputOf(next)).toBe('next\n');
+    await untilEnded(agentd, [next], 'the next agent to end', 15_000);
+    expect(await outputOf(agentd, next)).toBe('next\n');
 
     const log = await agentctl(agentd, 'audit', 'verify');
     expect(log.status).toBe(0);

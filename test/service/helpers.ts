@@ -185,3 +185,40 @@ export async function spawnAgent(daemon: Agentd, source: string, manifest: { id?
   }
   return pid;
 }
+
+/** ListedProcess is a process as GET /v1/processes/:pid shows it (what the tests read of it). */
+export interface ListedProcess {
+  pid: number;
+  state: string;
+  status?: number;
+  exitReason?: { kind: string; why?: string };
+}
+
+/** processOf is process `pid` as agentd lists it. */
+export async function processOf(daemon: Agentd, pid: number): Promise<ListedProcess> {
+  return (await daemon.api('GET', `/v1/processes/${pid}`)).body as ListedProcess;
+}
+
+/** outputOf is what process `pid` wrote to stdout. */
+export async function outputOf(daemon: Agentd, pid: number): Promise<string> {
+  return ((await daemon.api('GET', `/v1/processes/${pid}/output`)).body as { stdout: string }).stdout;
+}
+
+/** watchReadiness asks /readyz every `everyMs` until stopped; stop() resolves with every status it got. */
+export function watchReadiness(daemon: Agentd, everyMs: number): { stop(): Promise<number[]> } {
+  const statuses: number[] = [];
+  const watching = new AbortController();
+  const watcher = (async () => {
+    while (!watching.signal.aborted) {
+      statuses.push((await daemon.api('GET', '/readyz')).status);
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      watching.abort();
+      await watcher;
+      return statuses;
+    },
+  };
+}
