@@ -93,10 +93,7 @@ export class RemoteSandbox implements ProcessSandbox {
     try {
       await this.host.ask(this.sid, { op: 'start' });
     } catch (err) {
-      if (this.gone || this.ended) return;
-      this.ended = true;
-      this.abortAll();
-      this.hooks.end({ kind: 'threw', error: `the sandbox host could not start the program: ${err instanceof Error ? err.message : String(err)}` });
+      this.endWith({ kind: 'threw', error: `the sandbox host could not start the program: ${err instanceof Error ? err.message : String(err)}` });
     }
   }
 
