@@ -82,7 +82,7 @@ export class ClusterNode {
     this.redis = connectRedis(settings);
     this.sub = connectRedis(settings);
     this.health = new RedisHealth([this.redis, this.sub], describe(settings), settings.heartbeatMs);
-    this.allocator = new PidAllocator(this.redis, this.keys, this.health);
+    this.allocator = new PidAllocator(this.redis, this.keys, this.health, settings.nodeTtlMs);
     this.limits = new ClusterLimits(this.redis, this.keys, this.health);
     this.rpc = new NodeRpc(this.redis, this.keys, this.health, this.id, settings.cluster === undefined);
     this.relay = new ApprovalRelay(this.redis, this.keys, this.health, this.rpc, this.id);
@@ -243,7 +243,9 @@ export class ClusterNode {
 
   /** problem says why this node is not ready (Redis unreachable, or resynchronising), undefined when it is. */
   problem(): string | undefined {
-    return this.health.problem() ?? (this.synced ? undefined : 'resynchronising with Redis after connecting');
+    if (this.synced) return this.health.problem();
+    const fenced = this.allocator.fenced;
+    return this.health.problem() ?? (fenced > 0 ? `waiting ${fenced} ms more after Redis lost the pid counter, for every node to raise it past its own pids` : 'resynchronising with Redis after connecting');
   }
 
   status(): ClusterStatus {

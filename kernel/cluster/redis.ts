@@ -55,6 +55,10 @@ export class ClusterKeys {
   get pid(): string {
     return `${this.tag}:pid`;
   }
+  /** set (with a TTL) while no node may reserve new pids: after the pid counter was found lost (pids.ts) */
+  get pidFence(): string {
+    return `${this.tag}:pid-fence`;
+  }
   /** hash: epoch, version, source, filename, node, at */
   get policy(): string {
     return `${this.tag}:policy`;

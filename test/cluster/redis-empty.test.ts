@@ -8,7 +8,8 @@
  * earlier records (in its file log, which holds them all, and so in the
  * stream), is ready, and its agents' effects run again; `agentctl audit
  * verify --redis` fails, naming the records Redis lost, because the stream
- * alone no longer proves them; the file log verifies.
+ * alone no longer proves them; the file log verifies. The pid counter Redis
+ * lost is raised past the node's pids (after a fence: kernel/cluster/pids.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -64,6 +65,9 @@ describe.skipIf(!available)('Redis restarted empty under a before-action node', 
     let n = 4;
     for (; (await poke(n)) !== `wrote ${n}`; n++) expect(n).toBeLessThan(40);
     expect(await poke(n + 1)).toBe(`wrote ${n + 1}`);
+    // Redis lost the pid counter: the node raised it past its own pids, so a new process does not get the running one's pid.
+    const next = await node.spawn(undefined, false);
+    expect(next).toBeGreaterThan(pid);
 
     const records = readFileSync(`${node.stateDir}/decisions.jsonl`, 'utf8')
       .trim()
