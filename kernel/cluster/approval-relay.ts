@@ -8,6 +8,13 @@
  *
  * Fail closed: a question that cannot be written to Redis is denied at once
  * — nobody on another node could see it — with the approver `cluster`.
+ *
+ * A question asked from outside the kernel (/v1/evaluate: pid 0, bound to
+ * the request's digest) outlives its node: its asker is an agent elsewhere,
+ * still polling. A node that stops releases such questions (node '' in
+ * Redis, id in the orphan set), a node found dead has them released by the
+ * burial (directory.ts), and the next node to beat adopts them: same id,
+ * deadline and binding, answerable and redeemable through it.
  */
 import type { ApprovalAnswer } from '../../syscalls/context.ts';
 import { KernelError } from '../../abi/errno.ts';
@@ -21,8 +28,34 @@ const KEEP_ANSWERED_MS = 3_600_000;
 
 /** ClusterApproval is a question as Redis holds it. */
 export interface ClusterApproval extends ApprovalStatus {
+  /** The node that owns it; '' while it waits for a node to adopt it. */
   readonly node: string;
+  /** The node that owned it before, and why it let go (set when it is released). */
+  readonly from?: string;
+  readonly left?: 'stopped' | 'lost';
 }
+
+/**
+ * ADOPT (Lua) KEYS: orphans. ARGV: approval key prefix, node. Takes every
+ * orphaned question still pending (one node wins each) and returns them as
+ * stored, now owned by ARGV[2].
+ */
+const ADOPT = `local taken = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('SREM', KEYS[1], id)
+  local key = ARGV[1] .. id
+  local raw = redis.call('GET', key)
+  if raw then
+    local a = cjson.decode(raw)
+    if a.status == 'pending' and a.node == '' then
+      a.node = ARGV[2]
+      local json = cjson.encode(a)
+      redis.call('SET', key, json, 'KEEPTTL')
+      table.insert(taken, json)
+    end
+  end
+end
+return taken`;
 
 export interface AnswerRequest {
   readonly id: string;
@@ -111,6 +144,30 @@ export class ApprovalRelay {
     for (const approval of gate.list()) await this.store({ approval, status: 'pending', node: this.node });
   }
 
+  /**
+   * release hands this node's pending questions from outside the kernel to
+   * the cluster as it stops: they stay pending in Redis, owned by no node,
+   * until another node (or this one, started again) adopts them.
+   */
+  async release(approvals: readonly PendingApproval[]): Promise<void> {
+    this.health.check('cannot hand the questions to another node');
+    const tx = this.redis.multi();
+    for (const approval of approvals) {
+      const entry: ClusterApproval = { approval, status: 'pending', node: '', from: this.node, left: 'stopped' };
+      tx.set(this.keys.approval(approval.id), JSON.stringify(entry), 'PX', Math.max(1, approval.deadline - Date.now()) + KEEP_ANSWERED_MS).sadd(this.keys.orphanApprovals, approval.id);
+    }
+    const results = await tx.exec();
+    const failed = results?.find(([err]) => err !== null)?.[0];
+    if (results === null || failed) throw failed ?? new Error('the hand-over was not applied');
+  }
+
+  /** adopt takes the questions other nodes released (or left when they were lost): each now this node's, to reopen. */
+  async adopt(): Promise<ClusterApproval[]> {
+    this.health.check('cannot adopt released questions');
+    const taken = (await this.redis.eval(ADOPT, 1, this.keys.orphanApprovals, this.keys.approval(''), this.node)) as string[];
+    return taken.map((json) => JSON.parse(json) as ClusterApproval);
+  }
+
   /** pending lists every pending question in the cluster, oldest first. */
   async pending(): Promise<ClusterApproval[]> {
     this.health.check('cannot list the cluster approvals');
@@ -131,13 +188,14 @@ export class ApprovalRelay {
   async answer(request: AnswerRequest): Promise<ApprovalStatus> {
     const entry = await this.find(request.id);
     if (entry === undefined || entry.status !== 'pending') throw new KernelError('ESRCH', `no pending approval ${request.id}`);
+    if (entry.node === '') throw new KernelError('EAGAIN', `approval ${request.id} is being handed from node ${entry.from ?? '(unknown)'} to another node; try again`);
     return this.rpc.request<ApprovalStatus>(entry.node, 'approval.answer', request);
   }
 
   /** settled waits up to `ms` for another node's question to be answered. */
   async settled(id: string, ms: number): Promise<ApprovalStatus | undefined> {
     const entry = await this.find(id);
-    if (entry === undefined || entry.status !== 'pending' || ms <= 0) return entry;
+    if (entry === undefined || entry.status !== 'pending' || ms <= 0 || entry.node === '') return entry;
     return this.rpc.request<ApprovalStatus | undefined>(entry.node, 'approval.settled', { id, ms }, ms + 2000);
   }
 }

@@ -66,8 +66,13 @@ export interface DeadNodes {
   readonly listed: number;
 }
 
-/** BURY (Lua): marks the processes of the dead nodes in `set` lost and denies their pending approvals. */
-const BURY = `local function bury(set, now, procs, approvals, approvalPrefix)
+/**
+ * BURY (Lua): marks the processes of the dead nodes in `set` lost and
+ * denies their pending approvals — except a question asked from outside the
+ * kernel (pid 0, bound to a request digest): its asker is not gone, so it
+ * is left pending for another node to adopt (set `orphans`).
+ */
+const BURY = `local function bury(set, now, procs, approvals, approvalPrefix, orphans)
   local all = redis.call('HGETALL', procs)
   for i = 1, #all, 2 do
     local e = cjson.decode(all[i + 1])
@@ -83,7 +88,13 @@ const BURY = `local function bury(set, now, procs, approvals, approvalPrefix)
     local raw = redis.call('GET', key)
     if raw then
       local a = cjson.decode(raw)
-      if set[a.node] then
+      if set[a.node] and a.approval.pid == 0 and type(a.approval.digest) == 'string' then
+        a.from = a.node
+        a.left = 'lost'
+        a.node = ''
+        redis.call('SET', key, cjson.encode(a), 'KEEPTTL')
+        redis.call('SADD', orphans, id)
+      elseif set[a.node] then
         a.status = 'denied'
         a.answer = { approved = false, approver = 'cluster', reason = 'node ' .. a.node .. ' was lost' }
         redis.call('SET', key, cjson.encode(a), 'PX', 3600000)
@@ -99,12 +110,12 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead. ARGV: node,
+ * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead, orphans. ARGV: node,
  * info, ttl ms, may bury (1/0), approval key prefix, dead kept ms, dead
  * listed. Buries the nodes silent past the TTL (they move from beats to
  * dead, scored by their last beat) and forgets the dead past their time or
  * number. Returns { fresh (1 if this node was not registered: first beat,
- * or it had been buried), policy epoch, buried nodes }.
+ * or it had been buried), policy epoch, buried nodes, orphaned questions }.
  */
 const BEAT = `${BURY}
 local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -122,7 +133,7 @@ if ARGV[4] == '1' then
       redis.call('ZADD', KEYS[6], dead[i + 1], n)
       table.insert(buried, n)
     end
-    bury(set, now, KEYS[3], KEYS[4], ARGV[5])
+    bury(set, now, KEYS[3], KEYS[4], ARGV[5], KEYS[7])
   end
   local forget = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[6]))
   for _, n in ipairs(redis.call('ZRANGE', KEYS[6], 0, -(tonumber(ARGV[7]) + 1))) do table.insert(forget, n) end
@@ -131,11 +142,11 @@ if ARGV[4] == '1' then
     redis.call('HDEL', KEYS[1], n)
   end
 end
-return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried }`;
+return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]) }`;
 
-/** BURY_SELF (Lua) KEYS: procs, approvals. ARGV: node, approval key prefix. A node starting under a name that ran before. */
+/** BURY_SELF (Lua) KEYS: procs, approvals, orphans. ARGV: node, approval key prefix. A node starting under a name that ran before. */
 const BURY_SELF = `${BURY}
-bury({ [ARGV[1]] = true }, now, KEYS[1], KEYS[2], ARGV[2])
+bury({ [ARGV[1]] = true }, now, KEYS[1], KEYS[2], ARGV[2], KEYS[3])
 return 1`;
 
 export interface BeatResult {
@@ -143,6 +154,8 @@ export interface BeatResult {
   readonly policyEpoch: number;
   /** Nodes this beat found dead and buried. */
   readonly buried: readonly string[];
+  /** Questions from outside the kernel waiting for a node to adopt them. */
+  readonly orphans: number;
 }
 
 export class ProcessDirectory {
@@ -170,7 +183,7 @@ export class ProcessDirectory {
 
   /** claim runs once at start: whatever an earlier incarnation of this node left running is lost now. */
   async claim(): Promise<void> {
-    await this.redis.eval(BURY_SELF, 2, this.keys.procs, this.keys.approvals, this.self.node, this.keys.approval(''));
+    await this.redis.eval(BURY_SELF, 3, this.keys.procs, this.keys.approvals, this.keys.orphanApprovals, this.self.node, this.keys.approval(''));
   }
 
   /**
@@ -182,15 +195,16 @@ export class ProcessDirectory {
    * the node finds it had been buried).
    */
   async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
-    const [fresh, epoch, buried] = (await this.redis.eval(
+    const [fresh, epoch, buried, orphans] = (await this.redis.eval(
       BEAT,
-      6,
+      7,
       this.keys.nodes,
       this.keys.beats,
       this.keys.procs,
       this.keys.approvals,
       this.keys.policy,
       this.keys.dead,
+      this.keys.orphanApprovals,
       this.self.node,
       JSON.stringify(this.self),
       this.ttlMs,
@@ -198,9 +212,9 @@ export class ProcessDirectory {
       this.keys.approval(''),
       this.dead.keptMs,
       this.dead.listed,
-    )) as [number, string, string[]];
+    )) as [number, string, string[], number];
     await this.write(local, options.full || fresh === 1);
-    return { policyEpoch: Number(epoch), buried };
+    return { policyEpoch: Number(epoch), buried, orphans };
   }
 
   /** write stores this node's processes that changed since the last write (all with `full`) and drops reaped ones. */

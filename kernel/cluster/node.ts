@@ -17,7 +17,7 @@ import { Gauge, type Registry } from 'prom-client';
 import type { SignalName } from '../../signals/signal-table.ts';
 import type { DecisionInput } from '../../syscalls/context.ts';
 import { KernelError } from '../../abi/errno.ts';
-import type { ApprovalStatus, Approver } from '../approvals.ts';
+import type { ApprovalStatus, Approver, PendingApproval } from '../approvals.ts';
 import type { Kernel } from '../kernel.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { ProcessInfo } from '../process.ts';
@@ -61,11 +61,15 @@ export class ClusterNode {
   private shadow: PolicySync | undefined;
   private kernel: Kernel | undefined;
   private record: (entry: DecisionInput) => void = () => {};
+  private adopted: (questions: readonly ClusterApproval[]) => void = () => {};
   private beatTimer: NodeJS.Timeout | undefined;
   private beating = false;
   private fullWrite = true;
   private recovering: Promise<void> | undefined;
   private stopped = false;
+  /** Set as this node stops: it adopts no more questions (they would stay with a node that is leaving). */
+  private leaving = false;
+  private adopting: Promise<void> | undefined;
   private claimed = false;
   /** True once this node's state is back in Redis after the last (re)connect. */
   private synced = false;
@@ -229,10 +233,22 @@ export class ClusterNode {
       const result = await this.directory.beat(this.kernel.ps(), { mayBury, full });
       if (full) this.fullWrite = false;
       this.policy?.seen(result.policyEpoch);
+      if (result.orphans > 0 && !this.leaving) this.adopting ??= this.adopt();
     } catch (err) {
       this.health.failed(err);
     } finally {
       this.beating = false;
+    }
+  }
+
+  /** adopt takes the questions other nodes left and hands them to the service to reopen. */
+  private async adopt(): Promise<void> {
+    try {
+      this.adopted(await this.relay.adopt());
+    } catch (err) {
+      this.health.failed(err);
+    } finally {
+      this.adopting = undefined;
     }
   }
 
@@ -314,6 +330,22 @@ export class ClusterNode {
     const sync = this.shadow;
     if (sync === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
     return this.shared('cannot change the cluster shadow policy', () => sync.publish(policy));
+  }
+
+  /** onAdopted sets what is done with questions this node adopts from a node that stopped or was lost (reopen them). */
+  onAdopted(handler: (questions: readonly ClusterApproval[]) => void): void {
+    this.adopted = handler;
+  }
+
+  /** stopAdopting runs first as the node stops: no question is adopted from now on, and one adoption under way has ended. */
+  async stopAdopting(): Promise<void> {
+    this.leaving = true;
+    await this.adopting;
+  }
+
+  /** release hands this node's questions from agents outside the kernel to the cluster as it stops (another node adopts them). */
+  release(approvals: readonly PendingApproval[]): Promise<void> {
+    return this.shared('cannot hand the questions to another node', () => this.relay.release(approvals));
   }
 
   /** approvals lists the pending questions of every node, oldest first. */

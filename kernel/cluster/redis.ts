@@ -55,6 +55,10 @@ export class ClusterKeys {
   get pid(): string {
     return `${this.tag}:pid`;
   }
+  /** set of approval ids asked from outside the kernel whose node stopped or was lost: the next node to beat adopts them (approval-relay.ts) */
+  get orphanApprovals(): string {
+    return `${this.tag}:approvals-orphaned`;
+  }
   /** set (with a TTL) while no node may reserve new pids: after the pid counter was found lost (pids.ts) */
   get pidFence(): string {
     return `${this.tag}:pid-fence`;

@@ -30,7 +30,7 @@ import { principalsFile, PrincipalStore } from './principals.ts';
 import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
-import { reopenApprovals } from './durable-approvals.ts';
+import { adoptApprovals, handOver, reopenApprovals } from './durable-approvals.ts';
 import { RunLedger } from './run-ledger.ts';
 import { chainApprover } from './approvers/chain.ts';
 import { chainSteps } from './approvers/steps.ts';
@@ -147,6 +147,10 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     log.flush();
   }
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
+  cluster?.onAdopted((questions) => {
+    adoptApprovals(ctx, questions);
+    log.flush();
+  });
   cluster?.join(url);
 
   // Reap processes that exited a while ago (the daemon is their init).
@@ -166,13 +170,10 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     (stopping ??= (async () => {
       ctx.accepting = false;
       clearInterval(reaper);
-      // On a cluster, questions from agents outside the kernel are denied now (their pollers get an answer through any node).
-      // On one node they stay pending in the run ledger, and the next start reopens them.
-      if (cluster !== undefined) {
-        for (const question of kernel.approvals.list()) {
-          if (question.pid === 0) kernel.approvals.answer(question.id, false, 'agentd', 'agentd is shutting down');
-        }
-      }
+      // On a cluster, questions from agents outside the kernel go to another node, which adopts them (their pollers go on
+      // through any node); if Redis cannot take them they are denied. On one node they stay pending in the run ledger,
+      // and the next start reopens them. An MCP session's questions end with it.
+      if (cluster !== undefined) await handOver(cluster, ctx);
       const live = kernel.ps().filter((p) => p.state !== 'exited');
       for (const p of live) {
         try {

@@ -9,9 +9,14 @@
  * - asked by a process of the previous run, or by a call through the MCP
  *   gateway: that caller is gone, so the question is closed, denied, and
  *   recorded so.
- * Either way the log says what became of every question.
+ * Either way the log says what became of every question. On a cluster the
+ * questions live in Redis instead, and a node adopts those of agents
+ * outside the kernel that a stopped or lost node leaves (adoptApprovals).
  */
+import { KernelError } from '../../abi/errno.ts';
 import type { PendingApproval } from '../approvals.ts';
+import type { ClusterApproval } from '../cluster/approval-relay.ts';
+import type { ClusterNode } from '../cluster/node.ts';
 import type { ServiceContext } from './context.ts';
 import { recordAnswer } from './routes/evaluate.ts';
 import type { RunLedger } from './run-ledger.ts';
@@ -28,11 +33,60 @@ export function reopenApprovals(ctx: ServiceContext, ledger: RunLedger, left: re
       ledger.forget(question.id);
       continue;
     }
-    ctx.log.record({ type: 'approval', pid: 0, agentId: question.agentId, detail: `still pending ${what} after agentd restarted: asked ${new Date(question.requestedAt).toISOString()}, answerable until ${new Date(question.deadline).toISOString()}`, ...(question.policyVersion !== undefined ? { policyVersion: question.policyVersion } : {}) });
-    const { answer } = ctx.kernel.approvals.reopen(question);
-    if (question.digest !== undefined) ctx.grants.open(question.id, question.digest, question.agentId);
-    void answer.then((a) => recordAnswer(ctx, question.agentId, question.syscall, question.id, a));
+    reopenOne(ctx, question, `still pending ${what} after agentd restarted: asked ${new Date(question.requestedAt).toISOString()}, answerable until ${new Date(question.deadline).toISOString()}`);
     reopened++;
   }
   return reopened;
+}
+
+/**
+ * adoptApprovals reopens, on this cluster node, questions from agents
+ * outside the kernel that another node released as it stopped (or that
+ * were left when it was lost): same id, deadline and binding, so their
+ * pollers go on through this node; each adoption is recorded.
+ */
+export function adoptApprovals(ctx: ServiceContext, adopted: readonly ClusterApproval[]): void {
+  for (const { approval: question, from, left } of adopted) {
+    const what = `${question.syscall}${question.tool ? ` ${question.tool}` : ''} (${question.id})`;
+    try {
+      reopenOne(ctx, question, `adopted ${what} from node ${from ?? '(unknown)'} (${left === 'lost' ? 'it was lost' : 'it stopped'}): asked ${new Date(question.requestedAt).toISOString()}, answerable until ${new Date(question.deadline).toISOString()}`);
+    } catch (err) {
+      // Already known here (this node asked it and adopts it back): it is pending already.
+      if (!(err instanceof KernelError && err.errno === 'EEXIST')) throw err;
+    }
+  }
+}
+
+/** reopenOne records `detail` and waits again for the answer to `question`, bound (as before) to its request. */
+function reopenOne(ctx: ServiceContext, question: PendingApproval, detail: string): void {
+  const { answer } = ctx.kernel.approvals.reopen(question);
+  ctx.log.record({ type: 'approval', pid: 0, agentId: question.agentId, detail, ...(question.policyVersion !== undefined ? { policyVersion: question.policyVersion } : {}) });
+  if (question.digest !== undefined) ctx.grants.open(question.id, question.digest, question.agentId);
+  void answer.then((a) => recordAnswer(ctx, question.agentId, question.syscall, question.id, a));
+}
+
+/**
+ * handOver runs as a cluster node stops: the questions agents outside the
+ * kernel asked through it are released to the cluster (another node adopts
+ * them) and recorded so; if Redis cannot take them, and for questions whose
+ * caller ends with this node (an MCP session), they are denied.
+ */
+export async function handOver(cluster: ClusterNode, ctx: ServiceContext): Promise<void> {
+  await cluster.stopAdopting();
+  const outside = ctx.kernel.approvals.list().filter((q) => q.pid === 0);
+  const bound = outside.filter((q) => q.digest !== undefined);
+  let released = false;
+  let why = 'agentd is shutting down';
+  if (bound.length > 0) {
+    try {
+      await cluster.release(bound);
+      released = true;
+    } catch (err) {
+      why = `agentd is shutting down and could not hand the question to another node (${err instanceof Error ? err.message : String(err)})`;
+    }
+  }
+  for (const q of outside) {
+    if (released && q.digest !== undefined) ctx.log.record({ type: 'approval', pid: 0, agentId: q.agentId, detail: `handed ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) to the cluster: agentd is shutting down, another node adopts it` });
+    else ctx.kernel.approvals.answer(q.id, false, 'agentd', why);
+  }
 }

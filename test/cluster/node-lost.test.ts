@@ -2,7 +2,8 @@
  * A node that dies (SIGKILL: no chance to say goodbye) leaves its processes
  * marked lost in the directory, never running: another node sees them lost
  * once the dead node's heartbeat is older than the TTL, refuses to signal
- * them, and denies the questions the dead node had open. A node started
+ * them, and adopts the questions agents outside the kernel had asked
+ * through it (their askers are not lost with it). A node started
  * again under the same name does not bring its old processes back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,9 +59,12 @@ describe.skipIf(redis === undefined)('a node killed with SIGKILL', () => {
     const signal = await b.api('POST', `/v1/processes/${lost[0]}/signal`, { signal: 'SIGTERM' });
     expect([signal.status, signal.body.errno, signal.body.error]).toEqual([404, 'ESRCH', `process ${lost[0]} was lost with node node-a`]);
 
-    const answer = (await b.api('GET', `/v1/approvals/${question}`)).body;
-    expect(answer).toMatchObject({ status: 'denied', answer: { approved: false, approver: 'cluster', reason: 'node node-a was lost' } });
-    expect(((await b.api('GET', '/v1/approvals')).body as { id: string }[]).some((q) => q.id === question)).toBe(false);
+    // The question came from an agent outside the kernel, which is not lost with the node: node B adopts it.
+    await until(async () => ((await b.api('GET', '/v1/approvals')).body as { id: string; node: string }[]).some((q) => q.id === question && q.node === 'node-b'), 'node B to adopt node A\'s question');
+    expect((await b.api('POST', `/v1/approvals/${question}/approve`, { reason: 'ok' })).status).toBe(200);
+    expect((await b.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send', approval_id: question })).body).toMatchObject({ decision: 'allow' });
+    const adopted = ((await b.api('GET', '/v1/decisions?type=approval')).body as { detail: string }[]).map((r) => r.detail);
+    expect(adopted.some((d) => d.startsWith(`adopted payment.send (${question}) from node node-a (it was lost)`))).toBe(true);
     const view = (await b.api('GET', '/v1/cluster')).body as { nodes: { node: string; state: string }[] };
     expect(view.nodes.map((n) => [n.node, n.state])).toEqual([
       ['node-a', 'dead'],
