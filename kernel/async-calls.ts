@@ -3,7 +3,10 @@
  * (a call counts until its completion is delivered, so an isolate that never
  * yields cannot pile completions up host-side), which of them keep the
  * process alive, the event loop's own slots, the completions waiting for
- * delivery (in order, in batches, one batch in flight at a time), and
+ * delivery (in order, in batches; a small batch goes while the last is
+ * still on its way, so a timer's or a fetch's completion does not wait for
+ * the hop that says the previous batch was taken; large ones go one at a
+ * time, so the isolate never holds two of them at once), and
  * cancelling one or all of them. What the kernel holds for a process's
  * asynchronous calls is bounded: calls that bring data back (SYS_EXEC,
  * SYS_READ) at MAX_DATA_CALLS at a time, completions waiting for delivery
@@ -23,6 +26,10 @@ export const MAX_OUTSTANDING_LOOP = 64;
 export const MAX_DATA_CALLS = 16;
 /** The most bytes of completions waiting for delivery to one process; past it new calls wait their turn (EAGAIN) until it yields. */
 export const MAX_HELD_BYTES = 16 * 1024 * 1024;
+/** Batches of completions on their way into one isolate at once, when they are small. */
+export const BATCHES_IN_FLIGHT = 2;
+/** A batch goes while another is on its way only if the two hold at most this many bytes. */
+export const PIPELINED_BYTES = 64 * 1024;
 const DATA_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ]);
 
 /** sizeOf estimates what a completion holds: a read's bytes, a tool result's serialized size, a string's length. */
@@ -62,17 +69,29 @@ export class AsyncCalls {
   private owesNudge = false;
   private nextCall = 1;
   private completions: Completion[] = [];
-  private flushing = false;
+  /** A delivery is scheduled for the end of this turn (completions of one turn go in one batch). */
+  private scheduled = false;
+  /** Batches handed to the isolate and not yet taken (their calls still count), and what they hold. */
+  private inFlight = 0;
+  private inFlightBytes = 0;
+  /** What the completions waiting for delivery hold. */
+  private queuedBytes = 0;
+  private readonly depth: number;
   /** deliver hands a batch to the isolate; `after` runs once the queue is empty. */
   private readonly deliver: (batch: Completion[]) => Promise<void>;
   private readonly after: () => void;
   private closed = false;
 
-  /** `firstId` is the first call's id (a replayed run's own calls number past the recording's). */
-  constructor(deliver: (batch: Completion[]) => Promise<void>, after: () => void, firstId = 1) {
+  /**
+   * `firstId` is the first call's id (a replayed run's own calls number past
+   * the recording's); `depth`, the batches in flight at once (1 under a tape:
+   * each batch is taped in the order the isolate takes them).
+   */
+  constructor(deliver: (batch: Completion[]) => Promise<void>, after: () => void, firstId = 1, depth = BATCHES_IN_FLIGHT) {
     this.deliver = deliver;
     this.after = after;
     this.nextCall = firstId;
+    this.depth = depth;
   }
 
   /** refusal is the EAGAIN asynchronous call `nr` with `flags` gets now, or undefined if it may start. */
@@ -120,29 +139,50 @@ export class AsyncCalls {
     const size = sizeOf(out);
     this.heldBytes += size;
     this.completions.push({ id, reply: out, size });
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(() => void this.flush());
+    this.queuedBytes += size;
+    if (!this.scheduled && this.mayGo()) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
     }
   }
 
-  private async flush(): Promise<void> {
-    while (!this.closed && this.completions.length > 0) {
-      const batch = this.completions;
-      this.completions = [];
-      try {
-        await this.deliver(batch);
-      } finally {
-        this.retire(batch);
-      }
-      // The runtime issues the calls it held back ('busy') from within complete(), before this batch was retired: when
-      // it was the last, they found no room and no completion was left to come. An empty batch tells it to try again.
-      if (this.owesNudge && this.completions.length === 0 && !this.closed) {
-        this.owesNudge = false;
-        await this.deliver([]);
-      }
+  /** mayGo: the waiting completions may go now (nothing in flight, or little enough to follow it: `depth`, PIPELINED_BYTES). */
+  private mayGo(): boolean {
+    return this.inFlight === 0 || (this.inFlight < this.depth && this.inFlightBytes + this.queuedBytes <= PIPELINED_BYTES);
+  }
+
+  /** flush hands the waiting completions to the isolate, as one batch, if they may go now. */
+  private flush(): void {
+    if (this.closed || this.completions.length === 0 || !this.mayGo()) return;
+    const batch = this.completions;
+    this.completions = [];
+    this.send(batch, this.queuedBytes);
+    this.queuedBytes = 0;
+  }
+
+  private send(batch: Completion[], bytes: number): void {
+    this.inFlight++;
+    this.inFlightBytes += bytes;
+    void this.deliver(batch).finally(() => this.taken(batch, bytes));
+  }
+
+  /** taken runs when the isolate has taken `batch`: its calls are retired, and what waits goes next. */
+  private taken(batch: readonly Completion[], bytes: number): void {
+    this.inFlight--;
+    this.inFlightBytes -= bytes;
+    this.retire(batch);
+    if (this.closed) return;
+    if (this.completions.length > 0) return this.flush();
+    if (this.inFlight > 0) return;
+    // The runtime issues the calls it held back ('busy') from within complete(), before this batch was retired: when
+    // it was the last, they found no room and no completion was left to come. An empty batch tells it to try again.
+    if (this.owesNudge) {
+      this.owesNudge = false;
+      return this.send([], 0);
     }
-    this.flushing = false;
     this.after();
   }
 
@@ -169,5 +209,6 @@ export class AsyncCalls {
     this.dataCalls = 0;
     this.heldBytes = 0;
     this.completions = [];
+    this.queuedBytes = 0;
   }
 }

@@ -90,7 +90,7 @@ export class Sandbox implements ProcessSandbox {
     this.hooks = hooks;
     this.tape = tape;
     this.taping = tape === undefined ? undefined : new SandboxTape(tape, hooks.charge);
-    this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId);
+    this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId, tape === undefined ? undefined : 1);
     this.program = program;
     this.toSource = sourcePositions(program);
     this.isolate = new ivm.Isolate({
