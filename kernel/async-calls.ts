@@ -178,8 +178,10 @@ export class AsyncCalls {
     if (this.completions.length > 0) return this.flush();
     if (this.inFlight > 0) return;
     // The runtime issues the calls it held back ('busy') from within complete(), before this batch was retired: when
-    // it was the last, they found no room and no completion was left to come. An empty batch tells it to try again.
-    if (this.owesNudge) {
+    // it was the last, they found no room and no completion was left to come. An empty batch tells it to try again —
+    // once per batch that retired calls: an empty batch frees nothing, and nudging again after it would spin for as
+    // long as the calls that hold the room run.
+    if (this.owesNudge && batch.length > 0) {
       this.owesNudge = false;
       return this.send([], 0);
     }

@@ -138,4 +138,30 @@ describe('what the kernel holds for one process', () => {
     expect(stdout).toBe(`${MAX_DATA_CALLS + 4}\n`);
     await kernel.shutdown();
   }, 30_000);
+
+  // Found by the attacker pass over pipelined completions: with the room held by slow tool calls, the empty batch that
+  // tells the runtime to try again was answered 'busy' and sent again, and again — 789,029 of them in a second.
+  it('a timer completing while held-back calls wait behind slow tool calls does not spin the isolate', async () => {
+    const tools = new ToolRegistry();
+    tools.register({
+      name: 'slow',
+      description: 'answers after 600 ms',
+      inputSchema: { type: 'object' },
+      risk: 'low',
+      timeoutMs: 30_000,
+      maxOutputBytes: 1024,
+      source: 'test',
+      run: () => new Promise((resolve) => setTimeout(() => resolve('ok'), 600)),
+    });
+    const kernel = new Kernel({ tools, policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'all.yaml'), stdout: () => {}, stderr: () => {} });
+    const { exit, stdout } = await runAgent(
+      `const all = []; for (let i = 0; i < ${MAX_DATA_CALLS + 2}; i++) all.push(sys.async.exec('slow', {})); for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20)); console.log((await Promise.all(all)).length);`,
+      { kernel, manifest: { capabilities: ['tool:*'] } },
+    );
+    expect(exit.status).toBe(0);
+    expect(stdout).toBe(`${MAX_DATA_CALLS + 2}\n`);
+    // 1.2 s waited: here the agent's isolate used 6 ms of CPU, and 87 ms while it was nudged again and again.
+    expect(exit.cpuMs).toBeLessThan(40);
+    await kernel.shutdown();
+  }, 30_000);
 });
