@@ -32,6 +32,12 @@ import { ClusterKeys, describe, type RedisClient, type RedisSettings } from './r
 import { NodeRpc } from './rpc.ts';
 import { ClusterLimits } from './shared-limits.ts';
 
+/** An adopted question the service could not reopen, and why: denied in Redis so its poller gets an answer. */
+export interface Refused {
+  readonly entry: ClusterApproval;
+  readonly why: string;
+}
+
 export interface ClusterStatus {
   readonly node: string;
   readonly ready: boolean;
@@ -61,7 +67,7 @@ export class ClusterNode {
   private shadow: PolicySync | undefined;
   private kernel: Kernel | undefined;
   private record: (entry: DecisionInput) => void = () => {};
-  private adopted: (questions: readonly ClusterApproval[]) => void = () => {};
+  private adopted: (questions: readonly ClusterApproval[]) => readonly Refused[] = () => [];
   private beatTimer: NodeJS.Timeout | undefined;
   private beating = false;
   private fullWrite = true;
@@ -178,7 +184,11 @@ export class ClusterNode {
       },
       { key: this.keys.shadow, channel: this.keys.shadowChannel, what: 'the cluster shadow policy' },
     );
-    if (this.health.ready) await this.recover();
+    if (this.health.ready) {
+      await this.recover();
+      // A node that starts waits out a pid fence before it serves (it is not beating yet: nobody can take it for dead).
+      await this.allocator.settled();
+    }
   }
 
   /** join starts beating under `url` (where operators reach this node). */
@@ -244,7 +254,8 @@ export class ClusterNode {
   /** adopt takes the questions other nodes left and hands them to the service to reopen. */
   private async adopt(): Promise<void> {
     try {
-      this.adopted(await this.relay.adopt());
+      const refused = this.adopted(await this.relay.adopt());
+      for (const { entry, why } of refused) await this.relay.refuse(entry, why);
     } catch (err) {
       this.health.failed(err);
     } finally {
@@ -259,9 +270,8 @@ export class ClusterNode {
 
   /** problem says why this node is not ready (Redis unreachable, or resynchronising), undefined when it is. */
   problem(): string | undefined {
-    if (this.synced) return this.health.problem();
-    const fenced = this.allocator.fenced;
-    return this.health.problem() ?? (fenced > 0 ? `waiting ${fenced} ms more after Redis lost the pid counter, for every node to raise it past its own pids` : 'resynchronising with Redis after connecting');
+    const fence = this.allocator.fence;
+    return this.health.problem() ?? (!this.synced ? 'resynchronising with Redis after connecting' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
   }
 
   status(): ClusterStatus {
@@ -333,7 +343,7 @@ export class ClusterNode {
   }
 
   /** onAdopted sets what is done with questions this node adopts from a node that stopped or was lost (reopen them). */
-  onAdopted(handler: (questions: readonly ClusterApproval[]) => void): void {
+  onAdopted(handler: (questions: readonly ClusterApproval[]) => readonly Refused[]): void {
     this.adopted = handler;
   }
 

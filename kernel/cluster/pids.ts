@@ -18,33 +18,49 @@
  * reconnects only after the fence (away longer than a node TTL, so the
  * cluster buried it) may hold pids handed out again meanwhile; the README
  * says so. The same holds for a fresh cluster: the first node cannot tell
- * it from a lost one, and waits one TTL before its first block.
+ * it from a lost one, and waits one TTL before its first block. A Redis
+ * that restarted from a snapshot may hold a counter that is behind without
+ * being below the pids of the first node back: a node that finds the
+ * server's run id changed fences too. A counter lost without a reconnect
+ * (a flush) is caught by the next reservation, which names the node's
+ * highest pid.
  */
+import { Cluster } from 'ioredis';
 import { KernelError } from '../../abi/errno.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
 
 /**
  * RAISE (Lua) KEYS: counter, fence. ARGV: this node's highest pid, fence
- * ms. Raises the counter to at least ARGV[1]; where it was missing or
- * lower, sets the fence. Returns the ms left on the fence (0: none).
+ * ms, force (1: Redis restarted, or failed over, since this node last saw
+ * it — another node may have reserved past what it kept). Raises the
+ * counter to at least ARGV[1]; where it was missing or lower, or with
+ * force, sets the fence. Returns the ms left on the fence (0: none).
  */
 const RAISE = `local cur = redis.call('GET', KEYS[1])
 local high = tonumber(ARGV[1])
-if cur == false or tonumber(cur) < high then
-  redis.call('SET', KEYS[1], high)
+if cur == false or tonumber(cur) < high or ARGV[3] == '1' then
+  redis.call('SET', KEYS[1], math.max(high, tonumber(cur or '0')))
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
 end
 return math.max(redis.call('PTTL', KEYS[2]), 0)`;
 
 /**
- * RESERVE (Lua) KEYS: counter, fence. ARGV: block. Returns { last pid of
- * the new block, 0 }, or { -1, 0 } when the counter is missing (Redis lost
- * it: RAISE first), or { -2, ms } while the fence stands.
+ * RESERVE (Lua) KEYS: counter, fence. ARGV: block, this node's highest pid,
+ * fence ms. Returns { last pid of the new block, 0 }, or { -1, ms } while
+ * the fence stands. A counter missing or below this node's pids (Redis
+ * lost it without this node reconnecting: a flush, an eviction) is raised
+ * and fenced first, as RAISE would.
  */
-const RESERVE = `if redis.call('EXISTS', KEYS[1]) == 0 then return { -1, 0 } end
+const RESERVE = `local cur = redis.call('GET', KEYS[1])
+local high = tonumber(ARGV[2])
+if cur == false or tonumber(cur) < high then
+  redis.call('SET', KEYS[1], high)
+  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
+  return { -1, tonumber(ARGV[3]) }
+end
 local fence = redis.call('PTTL', KEYS[2])
-if fence > 0 then return { -2, fence } end
+if fence > 0 then return { -1, fence } end
 return { redis.call('INCRBY', KEYS[1], ARGV[1]), 0 }`;
 
 export class PidAllocator {
@@ -60,6 +76,9 @@ export class PidAllocator {
   private highest = 0;
   /** Until when (this process's clock) the fence stood at the last look: no new block before. */
   private fencedUntil = 0;
+  private fenceTimer: NodeJS.Timeout | undefined;
+  /** The Redis server's run id when this node last recovered: another one means it restarted or failed over. */
+  private lastRunId: string | undefined;
 
   /** `fenceMs`: how long no node reserves after the counter was found lost (the cluster's node TTL). */
   constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, fenceMs: number, block = 256) {
@@ -80,7 +99,7 @@ export class PidAllocator {
     const range = this.ranges[0];
     if (range === undefined) {
       void this.refill();
-      const fenced = this.fencedUntil - Date.now();
+      const fenced = this.fence;
       if (fenced > 0) throw new KernelError('EAGAIN', `no cluster pids for ${fenced} ms more: Redis lost the pid counter and every node raises it past its own pids first; try again`);
       throw new KernelError('EAGAIN', 'no cluster pids reserved yet; try again');
     }
@@ -90,13 +109,12 @@ export class PidAllocator {
     return pid;
   };
 
-  /** refill reserves another block unless one is already on its way (or the fence stands). */
+  /** refill reserves another block unless one is already on its way (or the fence stands: it tries again when it passes). */
   refill(): Promise<void> {
     this.refilling ??= (async () => {
       try {
-        const [to, fence] = (await this.redis.eval(RESERVE, 2, this.keys.pid, this.keys.pidFence, this.block)) as [number, number];
-        if (to === -1) await this.raise();
-        else if (to === -2) this.fencedUntil = Date.now() + fence;
+        const [to, fence] = (await this.redis.eval(RESERVE, 2, this.keys.pid, this.keys.pidFence, this.block, this.highest, this.fenceMs)) as [number, number];
+        if (to === -1) this.fenced(fence);
         else {
           this.ranges.push([to - this.block + 1, to]);
           this.highest = Math.max(this.highest, to);
@@ -110,26 +128,52 @@ export class PidAllocator {
     return this.refilling;
   }
 
-  /** raise puts the counter at least past this node's highest pid: the ms left on the fence. */
-  private async raise(): Promise<number> {
-    const fence = (await this.redis.eval(RAISE, 2, this.keys.pid, this.keys.pidFence, this.highest, this.fenceMs)) as number;
-    this.fencedUntil = Date.now() + fence;
-    return fence;
+  /** fenced notes a fence of `ms` and tops the reserve up once it has passed (spawns need not come to ask). */
+  private fenced(ms: number): void {
+    this.fencedUntil = Date.now() + ms;
+    if (ms <= 0) return;
+    clearTimeout(this.fenceTimer);
+    this.fenceTimer = setTimeout(() => {
+      if (this.left < this.block / 2) void this.refill();
+    }, ms + 1);
+    this.fenceTimer.unref();
   }
 
   /** fence says how long (ms) no new block can be reserved, as last seen; 0 when none stands. */
-  get fenced(): number {
+  get fence(): number {
     return Math.max(0, this.fencedUntil - Date.now());
   }
 
   /**
    * recover runs when Redis comes back: the counter is raised past every
    * pid this node reserved (a Redis restarted without persistence starts
-   * from nothing), then, once any fence has passed, the reserve is topped up.
+   * from nothing; one restarted from a snapshot, or a replica promoted, may
+   * be behind what another node reserved since, so a Redis whose run id
+   * changed is fenced too). It does not wait for the fence (the node keeps
+   * beating meanwhile); the reserve is topped up once the fence passes.
    */
   async recover(): Promise<void> {
-    const fence = await this.raise();
-    if (fence > 0) await new Promise((r) => setTimeout(r, fence));
-    if (this.left < this.block / 2) await this.refill();
+    const runId = await this.runId();
+    const force = runId !== undefined && this.lastRunId !== undefined && runId !== this.lastRunId;
+    if (runId !== undefined) this.lastRunId = runId;
+    const fence = (await this.redis.eval(RAISE, 2, this.keys.pid, this.keys.pidFence, this.highest, this.fenceMs, force ? '1' : '0')) as number;
+    this.fenced(fence);
+    if (fence === 0 && this.left < this.block / 2) await this.refill();
+  }
+
+  /** settled resolves once no fence stands and a block is reserved (a node that starts waits for it before it serves). */
+  async settled(): Promise<void> {
+    while (this.health.ready && (this.fence > 0 || this.ranges.length === 0)) {
+      const wait = this.fence;
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait + 1));
+      else await this.refill();
+    }
+  }
+
+  /** runId is the Redis server's run id (a standalone server's; undefined for Redis Cluster, whose shards each have one). */
+  private async runId(): Promise<string | undefined> {
+    if (this.redis instanceof Cluster) return undefined;
+    const info = await this.redis.info('server');
+    return /^run_id:(\w+)/m.exec(info)?.[1];
   }
 }
