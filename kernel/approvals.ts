@@ -103,6 +103,16 @@ export class ApprovalGate implements Approvals {
     return this.wait(approval);
   }
 
+  /** letGo drops pending question `id` without answering it (another node has taken it over): false if it is not pending here. */
+  letGo(id: string): boolean {
+    const w = this.waiting.get(id);
+    if (w === undefined) return false;
+    clearTimeout(w.timer);
+    this.waiting.delete(id);
+    this.forgetOne(w.approval.agentId);
+    return true;
+  }
+
   /** close lets go of every pending question without answering it (agentd stops; the next run reopens them): no timer is left running. */
   close(): void {
     for (const w of this.waiting.values()) clearTimeout(w.timer);

@@ -35,27 +35,39 @@ export interface ClusterApproval extends ApprovalStatus {
   readonly left?: 'stopped' | 'lost';
 }
 
+/** How many released questions one adoption takes (the rest wait for the next heartbeat): one script call stays short. */
+const ADOPT_AT_ONCE = 64;
+
 /**
- * ADOPT (Lua) KEYS: orphans. ARGV: approval key prefix, node. Takes every
- * orphaned question still pending (one node wins each) and returns them as
- * stored, now owned by ARGV[2].
+ * ADOPT (Lua) KEYS: orphans. ARGV: approval key prefix, node, how many.
+ * Takes up to ARGV[3] orphaned questions still pending (one node wins
+ * each) and returns them as stored, now owned by ARGV[2]. One that does
+ * not decode is left as it is, to expire.
  */
 const ADOPT = `local taken = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  redis.call('SREM', KEYS[1], id)
+for _, id in ipairs(redis.call('SPOP', KEYS[1], tonumber(ARGV[3]))) do
   local key = ARGV[1] .. id
   local raw = redis.call('GET', key)
-  if raw then
-    local a = cjson.decode(raw)
-    if a.status == 'pending' and a.node == '' then
-      a.node = ARGV[2]
-      local json = cjson.encode(a)
-      redis.call('SET', key, json, 'KEEPTTL')
-      table.insert(taken, json)
-    end
+  local ok, a = false, nil
+  if raw then ok, a = pcall(cjson.decode, raw) end
+  if ok and type(a) == 'table' and a.status == 'pending' and a.node == '' then
+    a.node = ARGV[2]
+    local json = cjson.encode(a)
+    redis.call('SET', key, json, 'KEEPTTL')
+    table.insert(taken, json)
   end
 end
 return taken`;
+
+/**
+ * forRedis is `entry` as JSON the scripts can decode: Redis's cjson refuses
+ * a lone UTF-16 surrogate (JSON.stringify writes one as an escape: an
+ * argument can hold one), so each becomes U+FFFD.
+ */
+function forRedis(entry: ClusterApproval): string {
+  // JSON.stringify escapes only lone surrogates (a pair is written as the character): every such escape, not itself after an escaped backslash, is one.
+  return JSON.stringify(entry).replace(/(?<=(?:^|[^\\])(?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g, '\\ufffd');
+}
 
 export interface AnswerRequest {
   readonly id: string;
@@ -123,7 +135,7 @@ export class ApprovalRelay {
 
   private async store(entry: ClusterApproval): Promise<void> {
     const key = this.keys.approval(entry.approval.id);
-    const json = JSON.stringify(entry);
+    const json = forRedis(entry);
     if (entry.status === 'pending') await this.redis.multi().set(key, json, 'PX', entry.approval.timeoutMs + KEEP_ANSWERED_MS).zadd(this.keys.approvals, entry.approval.requestedAt, entry.approval.id).exec();
     else await this.redis.multi().set(key, json, 'PX', KEEP_ANSWERED_MS).zrem(this.keys.approvals, entry.approval.id).exec();
   }
@@ -154,7 +166,7 @@ export class ApprovalRelay {
     const tx = this.redis.multi();
     for (const approval of approvals) {
       const entry: ClusterApproval = { approval, status: 'pending', node: '', from: this.node, left: 'stopped' };
-      tx.set(this.keys.approval(approval.id), JSON.stringify(entry), 'PX', Math.max(1, approval.deadline - Date.now()) + KEEP_ANSWERED_MS).sadd(this.keys.orphanApprovals, approval.id);
+      tx.set(this.keys.approval(approval.id), forRedis(entry), 'PX', Math.max(1, approval.deadline - Date.now()) + KEEP_ANSWERED_MS).sadd(this.keys.orphanApprovals, approval.id);
     }
     const results = await tx.exec();
     const failed = results?.find(([err]) => err !== null)?.[0];
@@ -164,8 +176,13 @@ export class ApprovalRelay {
   /** adopt takes the questions other nodes released (or left when they were lost): each now this node's, to reopen. */
   async adopt(): Promise<ClusterApproval[]> {
     this.health.check('cannot adopt released questions');
-    const taken = (await this.redis.eval(ADOPT, 1, this.keys.orphanApprovals, this.keys.approval(''), this.node)) as string[];
+    const taken = (await this.redis.eval(ADOPT, 1, this.keys.orphanApprovals, this.keys.approval(''), this.node, ADOPT_AT_ONCE)) as string[];
     return taken.map((json) => JSON.parse(json) as ClusterApproval);
+  }
+
+  /** refuse denies an adopted question this node could not reopen, so its poller gets an answer. */
+  async refuse(entry: ClusterApproval, why: string): Promise<void> {
+    await this.store({ ...entry, node: this.node, status: 'denied', answer: { approved: false, approver: 'cluster', reason: why } });
   }
 
   /** pending lists every pending question in the cluster, oldest first. */

@@ -148,8 +148,9 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   }
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
   cluster?.onAdopted((questions) => {
-    adoptApprovals(ctx, questions);
+    const refused = adoptApprovals(ctx, questions);
     log.flush();
+    return refused;
   });
   cluster?.join(url);
 

@@ -16,7 +16,7 @@
 import { KernelError } from '../../abi/errno.ts';
 import type { PendingApproval } from '../approvals.ts';
 import type { ClusterApproval } from '../cluster/approval-relay.ts';
-import type { ClusterNode } from '../cluster/node.ts';
+import type { ClusterNode, Refused } from '../cluster/node.ts';
 import type { ServiceContext } from './context.ts';
 import { recordAnswer } from './routes/evaluate.ts';
 import type { RunLedger } from './run-ledger.ts';
@@ -45,16 +45,24 @@ export function reopenApprovals(ctx: ServiceContext, ledger: RunLedger, left: re
  * were left when it was lost): same id, deadline and binding, so their
  * pollers go on through this node; each adoption is recorded.
  */
-export function adoptApprovals(ctx: ServiceContext, adopted: readonly ClusterApproval[]): void {
-  for (const { approval: question, from, left } of adopted) {
+export function adoptApprovals(ctx: ServiceContext, adopted: readonly ClusterApproval[]): Refused[] {
+  const refused: Refused[] = [];
+  for (const entry of adopted) {
+    const { approval: question, from, left } = entry;
     const what = `${question.syscall}${question.tool ? ` ${question.tool}` : ''} (${question.id})`;
     try {
       reopenOne(ctx, question, `adopted ${what} from node ${from ?? '(unknown)'} (${left === 'lost' ? 'it was lost' : 'it stopped'}): asked ${new Date(question.requestedAt).toISOString()}, answerable until ${new Date(question.deadline).toISOString()}`);
     } catch (err) {
       // Already known here (this node asked it and adopts it back): it is pending already.
-      if (!(err instanceof KernelError && err.errno === 'EEXIST')) throw err;
+      if (err instanceof KernelError && err.errno === 'EEXIST') continue;
+      // Reopened but not recorded (a full disk…): not left open unrecorded. Not reopened at all: denied in Redis by the caller.
+      const why = `denied: node adopted it but could not reopen it (${err instanceof Error ? err.message : String(err)})`;
+      ctx.kernel.approvals.letGo(question.id);
+      ctx.grants.forget(question.id);
+      refused.push({ entry, why });
     }
   }
+  return refused;
 }
 
 /** reopenOne records `detail` and waits again for the answer to `question`, bound (as before) to its request. */
@@ -86,7 +94,11 @@ export async function handOver(cluster: ClusterNode, ctx: ServiceContext): Promi
     }
   }
   for (const q of outside) {
-    if (released && q.digest !== undefined) ctx.log.record({ type: 'approval', pid: 0, agentId: q.agentId, detail: `handed ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) to the cluster: agentd is shutting down, another node adopts it` });
-    else ctx.kernel.approvals.answer(q.id, false, 'agentd', why);
+    if (released && q.digest !== undefined) {
+      // Another node owns it now: this one neither answers it nor redeems its grant (two owners could grant it twice).
+      ctx.kernel.approvals.letGo(q.id);
+      ctx.grants.forget(q.id);
+      ctx.log.record({ type: 'approval', pid: 0, agentId: q.agentId, detail: `handed ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) to the cluster: agentd is shutting down, another node adopts it` });
+    } else ctx.kernel.approvals.answer(q.id, false, 'agentd', why);
   }
 }

@@ -61,6 +61,11 @@ export class ApprovalGrants {
     if (this.grants.size > MAX_GRANTS) this.drop(this.grants.keys().next().value!);
   }
 
+  /** forget drops the grant of question `id` (the question went to another node, which redeems it now). */
+  forget(id: string): void {
+    this.drop(id);
+  }
+
   private drop(id: string): void {
     const grant = this.grants.get(id);
     if (grant === undefined) return;

@@ -67,5 +67,16 @@ describe.skipIf(redis === undefined)('questions from outside the kernel when the
     await until(async () => ((await again.api('GET', '/v1/approvals')).body as { id: string; node: string }[]).some((q) => q.id === asked.approval_id && q.node === 'node-b'), 'node B, started again, to adopt its question');
     expect((await again.api('POST', `/v1/approvals/${asked.approval_id}/deny`, { reason: 'no' })).status).toBe(200);
     expect((await again.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send', approval_id: asked.approval_id })).body.decision).toBe('deny');
+
+    // Found by the attacker pass: an argument with a lone UTF-16 surrogate made Redis's JSON decoder fail inside the
+    // scripts that adopt and bury, half-way through. Such a question is handed over like any other.
+    const odd = { agent: 'payer', action: 'payment.send', arguments: { memo: 'a\ud800b' } };
+    const oddAsked = (await again.api('POST', '/v1/evaluate', odd)).body as { decision: string; approval_id: string };
+    expect(oddAsked.decision).toBe('require_approval');
+    const c = await start('node-c');
+    expect((await again.stop()).status).toBe(0);
+    await until(async () => ((await c.api('GET', '/v1/approvals')).body as { id: string; node: string }[]).some((q) => q.id === oddAsked.approval_id && q.node === 'node-c'), 'node C to adopt the question');
+    expect((await c.api('POST', `/v1/approvals/${oddAsked.approval_id}/approve`, { reason: 'ok' })).status).toBe(200);
+    expect((await c.api('POST', '/v1/evaluate', { ...odd, approval_id: oddAsked.approval_id })).body.decision).toBe('allow');
   }, 60_000);
 });

@@ -158,6 +158,8 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       schema: { summary: 'Decide an action for an agent outside the kernel (an agent credential: as its own agent only)', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM, 503: PROBLEM } },
     },
     async (req, reply) => {
+      // A stopping agentd has handed its questions to the cluster: one asked (or redeemed) now would be left behind.
+      if (!ctx.accepting) return reply.code(503).send({ error: 'agentd is shutting down' });
       const started = process.hrtime.bigint();
       const body = req.body;
       const identity = evaluateAs(principalOf(req), body.agent);
