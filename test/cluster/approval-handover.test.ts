@@ -9,19 +9,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterRedis, startNode, until, type Node } from './helpers.ts';
+import { clusterRedis, nodeSet, until, type Node } from './helpers.ts';
 import { POLICY_1 } from './policies.ts';
 
 const redis = await clusterRedis('approval-handover');
 const CONFIG = 'policy: policy.yaml\napprovals: { mode: operator }';
 
 describe.skipIf(redis === undefined)('questions from outside the kernel when their node stops', () => {
-  const nodes: Node[] = [];
-  const start = async (id: string) => {
-    const node = await startNode({ redisUrl: redis!.url, prefix: redis!.prefix, id, config: CONFIG, files: { 'policy.yaml': POLICY_1 } });
-    nodes.push(node);
-    return node;
-  };
+  const set = nodeSet(redis, { config: CONFIG, files: { 'policy.yaml': POLICY_1 } });
+  const start = set.start;
   let a: Node;
   let b: Node;
 
@@ -29,10 +25,7 @@ describe.skipIf(redis === undefined)('questions from outside the kernel when the
     [a, b] = await Promise.all([start('node-a'), start('node-b')]);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.remove()));
-    await redis?.cleanup();
-  });
+  afterAll(() => set.remove());
 
   it('are adopted by another node, answered there, and the grant is redeemed there once', async () => {
     const asked = (await a.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send' })).body as { decision: string; approval_id: string };

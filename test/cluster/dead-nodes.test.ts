@@ -6,7 +6,7 @@
  * again under its name is alive again, in the same row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentctl, clusterRedis, startNode, until, type Node } from './helpers.ts';
+import { agentctl, clusterRedis, nodeSet, until, type Node } from './helpers.ts';
 
 const redis = await clusterRedis('dead-nodes');
 const TTL_MS = 1500;
@@ -30,12 +30,8 @@ async function row(through: Node, id: string): Promise<Row | undefined> {
 }
 
 describe.skipIf(redis === undefined)('nodes that stop beating', () => {
-  const nodes: Node[] = [];
-  const start = async (id: string) => {
-    const node = await startNode({ redisUrl: redis!.url, prefix: redis!.prefix, id, ttlMs: TTL_MS });
-    nodes.push(node);
-    return node;
-  };
+  const set = nodeSet(redis, { ttlMs: TTL_MS });
+  const start = set.start;
   let a: Node;
   let b: Node;
   let c: Node;
@@ -44,10 +40,7 @@ describe.skipIf(redis === undefined)('nodes that stop beating', () => {
     [a, b, c] = await Promise.all([start('node-a'), start('node-b'), start('node-c')]);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.remove()));
-    await redis?.cleanup();
-  });
+  afterAll(() => set.remove());
 
   it('a node stopped with SIGTERM leaves the list at once', async () => {
     await until(async () => (await rows(b)).length === 3, 'three nodes listed');
@@ -104,7 +97,7 @@ describe.skipIf(redis === undefined)('nodes that stop beating', () => {
   });
 
   it('a node that stalls past the TTL is dead while it stalls, and alive with its processes again once it beats', async () => {
-    const stalled = nodes.at(-1)!;
+    const stalled = set.nodes.at(-1)!;
     const pid = await stalled.spawn();
     stalled.child.kill('SIGSTOP');
     try {

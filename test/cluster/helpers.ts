@@ -167,6 +167,31 @@ export interface ClusterRedis {
   cleanup(): Promise<void>;
 }
 
+/** NodeSet starts agentd nodes on one cluster with the same settings and removes them all (and the cluster's keys) at the end. */
+export interface NodeSet {
+  /** The nodes started, in order. */
+  readonly nodes: readonly Node[];
+  start(id: string): Promise<Node>;
+  remove(): Promise<void>;
+}
+
+/** nodeSet is a NodeSet on `redis` (undefined: the tests skip) with `options` for every node. */
+export function nodeSet(redis: ClusterRedis | undefined, options: Omit<NodeOptions, 'redisUrl' | 'prefix' | 'id'> = {}): NodeSet {
+  const nodes: Node[] = [];
+  return {
+    nodes,
+    async start(id) {
+      const node = await startNode({ ...options, redisUrl: redis!.url, prefix: redis!.prefix, id });
+      nodes.push(node);
+      return node;
+    },
+    async remove() {
+      await Promise.all(nodes.map((n) => n.remove()));
+      await redis?.cleanup();
+    },
+  };
+}
+
 /** deleteCluster removes every key of the cluster `prefix` (the directory's are `{prefix}:…`; decision streams and Redis mounts `prefix:…`). */
 async function deleteCluster(url: string, prefix: string): Promise<void> {
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -7,7 +7,7 @@
  * again under the same name does not bring its old processes back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentctl, clusterRedis, startNode, until, type Node } from './helpers.ts';
+import { agentctl, clusterRedis, nodeSet, until, type Node } from './helpers.ts';
 import { POLICY_1 } from './policies.ts';
 
 const redis = await clusterRedis('node-lost');
@@ -15,12 +15,8 @@ const CONFIG = 'policy: policy.yaml\napprovals: { mode: operator }';
 const TTL_MS = 1500;
 
 describe.skipIf(redis === undefined)('a node killed with SIGKILL', () => {
-  const nodes: Node[] = [];
-  const start = async (id: string) => {
-    const node = await startNode({ redisUrl: redis!.url, prefix: redis!.prefix, id, config: CONFIG, files: { 'policy.yaml': POLICY_1 }, ttlMs: TTL_MS });
-    nodes.push(node);
-    return node;
-  };
+  const set = nodeSet(redis, { config: CONFIG, files: { 'policy.yaml': POLICY_1 }, ttlMs: TTL_MS });
+  const start = set.start;
   let a: Node;
   let b: Node;
 
@@ -28,10 +24,7 @@ describe.skipIf(redis === undefined)('a node killed with SIGKILL', () => {
     [a, b] = await Promise.all([start('node-a'), start('node-b')]);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(nodes.map((n) => n.remove()));
-    await redis?.cleanup();
-  });
+  afterAll(() => set.remove());
 
   it('shows up as lost: its processes, its questions, and its place in the cluster', async () => {
     const lost = [await a.spawn(), await a.spawn()];
