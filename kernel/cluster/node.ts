@@ -241,6 +241,7 @@ export class ClusterNode {
       const full = this.fullWrite;
       const mayBury = Date.now() - this.health.upSince >= this.settings.nodeTtlMs;
       const result = await this.directory.beat(this.kernel.ps(), { mayBury, full });
+      await this.allocator.beat();
       if (full) this.fullWrite = false;
       this.policy?.seen(result.policyEpoch);
       if (result.orphans > 0 && !this.leaving) this.adopting ??= this.adopt();

@@ -22,8 +22,8 @@
  * that restarted from a snapshot may hold a counter that is behind without
  * being below the pids of the first node back: a node that finds the
  * server's run id changed fences too. A counter lost without a reconnect
- * (a flush) is caught by the next reservation, which names the node's
- * highest pid.
+ * (a flush) is raised by every node's next heartbeat (beat) or reservation,
+ * both of which name the node's highest pid.
  */
 import { Cluster } from 'ioredis';
 import { KernelError } from '../../abi/errno.ts';
@@ -159,6 +159,17 @@ export class PidAllocator {
     const fence = (await this.redis.eval(RAISE, 2, this.keys.pid, this.keys.pidFence, this.highest, this.fenceMs, force ? '1' : '0')) as number;
     this.fenced(fence);
     if (fence === 0 && this.left < this.block / 2) await this.refill();
+  }
+
+  /**
+   * beat runs on every heartbeat: the counter is raised past this node's
+   * pids if Redis lost it while this node stayed connected, so within a
+   * fence (one TTL, at least two heartbeats) every live node has raised it
+   * past the pids it still holds before anyone reserves again.
+   */
+  async beat(): Promise<void> {
+    const fence = (await this.redis.eval(RAISE, 2, this.keys.pid, this.keys.pidFence, this.highest, this.fenceMs, '0')) as number;
+    if (fence > 0) this.fenced(fence);
   }
 
   /** settled resolves once no fence stands and a block is reserved (a node that starts waits for it before it serves). */
