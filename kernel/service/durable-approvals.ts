@@ -13,7 +13,6 @@
  * questions live in Redis instead, and a node adopts those of agents
  * outside the kernel that a stopped or lost node leaves (adoptApprovals).
  */
-import { KernelError } from '../../abi/errno.ts';
 import type { PendingApproval } from '../approvals.ts';
 import type { ClusterApproval } from '../cluster/approval-relay.ts';
 import type { ClusterNode, Refused } from '../cluster/node.ts';
@@ -50,16 +49,21 @@ export function adoptApprovals(ctx: ServiceContext, adopted: readonly ClusterApp
   for (const entry of adopted) {
     const { approval: question, from, left } = entry;
     const what = `${question.syscall}${question.tool ? ` ${question.tool}` : ''} (${question.id})`;
+    // Already pending here (this node asked it and adopts it back): nothing to reopen.
+    if (ctx.kernel.approvals.status(question.id)?.status === 'pending') continue;
     try {
       reopenOne(ctx, question, `adopted ${what} from node ${from ?? '(unknown)'} (${left === 'lost' ? 'it was lost' : 'it stopped'}): asked ${new Date(question.requestedAt).toISOString()}, answerable until ${new Date(question.deadline).toISOString()}`);
     } catch (err) {
-      // Already known here (this node asked it and adopts it back): it is pending already.
-      if (err instanceof KernelError && err.errno === 'EEXIST') continue;
-      // Reopened but not recorded (a full disk…): not left open unrecorded. Not reopened at all: denied in Redis by the caller.
-      const why = `denied: node adopted it but could not reopen it (${err instanceof Error ? err.message : String(err)})`;
+      // Not recorded (a full disk…), or not reopened: not left open here; denied in Redis by the caller, so its poller hears.
+      const why = `denied: adopted by node but not reopened (${err instanceof Error ? err.message : String(err)})`;
       ctx.kernel.approvals.letGo(question.id);
       ctx.grants.forget(question.id);
       refused.push({ entry, why });
+      try {
+        ctx.log.record({ type: 'approval', pid: 0, agentId: question.agentId, detail: `${why.replace('denied', `denied ${what} by cluster`)}` });
+      } catch {
+        // the log is what failed: Redis holds the denial
+      }
     }
   }
   return refused;
@@ -67,8 +71,8 @@ export function adoptApprovals(ctx: ServiceContext, adopted: readonly ClusterApp
 
 /** reopenOne records `detail` and waits again for the answer to `question`, bound (as before) to its request. */
 function reopenOne(ctx: ServiceContext, question: PendingApproval, detail: string): void {
-  const { answer } = ctx.kernel.approvals.reopen(question);
   ctx.log.record({ type: 'approval', pid: 0, agentId: question.agentId, detail, ...(question.policyVersion !== undefined ? { policyVersion: question.policyVersion } : {}) });
+  const { answer } = ctx.kernel.approvals.reopen(question);
   if (question.digest !== undefined) ctx.grants.open(question.id, question.digest, question.agentId);
   void answer.then((a) => recordAnswer(ctx, question.agentId, question.syscall, question.id, a));
 }
