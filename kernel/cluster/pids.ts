@@ -31,35 +31,34 @@ import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
 
 /**
- * RAISE (Lua) KEYS: counter, fence. ARGV: this node's highest pid, fence
- * ms, force (1: Redis restarted, or failed over, since this node last saw
- * it — another node may have reserved past what it kept). Raises the
- * counter to at least ARGV[1]; where it was missing or lower, or with
- * force, sets the fence. Returns the ms left on the fence (0: none).
+ * RAISE_FN (Lua): raise(counter, fence, high, fence ms, force) puts the
+ * counter at least at `high` (this node's highest pid); where it was
+ * missing or lower, or with `force` (Redis restarted, or failed over, since
+ * this node last saw it — another node may have reserved past what it
+ * kept), it sets the fence. Returns the ms left on the fence (0: none).
  */
-const RAISE = `local cur = redis.call('GET', KEYS[1])
-local high = tonumber(ARGV[1])
-if cur == false or tonumber(cur) < high or ARGV[3] == '1' then
-  redis.call('SET', KEYS[1], math.max(high, tonumber(cur or '0')))
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+const RAISE_FN = `local function raise(counter, fence, high, ms, force)
+  local cur = redis.call('GET', counter)
+  if cur == false or tonumber(cur) < high or force then
+    redis.call('SET', counter, math.max(high, tonumber(cur or '0')))
+    redis.call('SET', fence, '1', 'PX', ms)
+  end
+  return math.max(redis.call('PTTL', fence), 0)
 end
-return math.max(redis.call('PTTL', KEYS[2]), 0)`;
+`;
+
+/** RAISE (Lua) KEYS: counter, fence. ARGV: this node's highest pid, fence ms, force (1/0). raise(): the ms left on the fence. */
+const RAISE = `${RAISE_FN}
+return raise(KEYS[1], KEYS[2], tonumber(ARGV[1]), ARGV[2], ARGV[3] == '1')`;
 
 /**
  * RESERVE (Lua) KEYS: counter, fence. ARGV: block, this node's highest pid,
- * fence ms. Returns { last pid of the new block, 0 }, or { -1, ms } while
- * the fence stands. A counter missing or below this node's pids (Redis
- * lost it without this node reconnecting: a flush, an eviction) is raised
- * and fenced first, as RAISE would.
+ * fence ms. raise() first — a counter lost without this node reconnecting
+ * (a flush, an eviction) is raised and fenced here — then { last pid of the
+ * new block, 0 }, or { -1, ms } while the fence stands.
  */
-const RESERVE = `local cur = redis.call('GET', KEYS[1])
-local high = tonumber(ARGV[2])
-if cur == false or tonumber(cur) < high then
-  redis.call('SET', KEYS[1], high)
-  redis.call('SET', KEYS[2], '1', 'PX', ARGV[3])
-  return { -1, tonumber(ARGV[3]) }
-end
-local fence = redis.call('PTTL', KEYS[2])
+const RESERVE = `${RAISE_FN}
+local fence = raise(KEYS[1], KEYS[2], tonumber(ARGV[2]), ARGV[3], false)
 if fence > 0 then return { -1, fence } end
 return { redis.call('INCRBY', KEYS[1], ARGV[1]), 0 }`;
 
@@ -156,8 +155,7 @@ export class PidAllocator {
     const runId = await this.runId();
     const force = runId !== undefined && this.lastRunId !== undefined && runId !== this.lastRunId;
     if (runId !== undefined) this.lastRunId = runId;
-    const fence = (await this.redis.eval(RAISE, 2, this.keys.pid, this.keys.pidFence, this.highest, this.fenceMs, force ? '1' : '0')) as number;
-    this.fenced(fence);
+    const fence = await this.raise(force);
     if (fence === 0 && this.left < this.block / 2) await this.refill();
   }
 
@@ -168,8 +166,14 @@ export class PidAllocator {
    * past the pids it still holds before anyone reserves again.
    */
   async beat(): Promise<void> {
-    const fence = (await this.redis.eval(RAISE, 2, this.keys.pid, this.keys.pidFence, this.highest, this.fenceMs, '0')) as number;
-    if (fence > 0) this.fenced(fence);
+    await this.raise(false);
+  }
+
+  /** raise runs RAISE with this node's highest pid (`force`: fence whatever the counter says) and notes the fence: its ms. */
+  private async raise(force: boolean): Promise<number> {
+    const fence = (await this.redis.eval(RAISE, 2, this.keys.pid, this.keys.pidFence, this.highest, this.fenceMs, force ? '1' : '0')) as number;
+    this.fenced(fence);
+    return fence;
   }
 
   /** settled resolves once no fence stands and a block is reserved (a node that starts waits for it before it serves). */

@@ -55,18 +55,14 @@ export class ApprovalGrants {
   open(id: string, digest: string, agent: string): void {
     let ids = this.mine.get(agent);
     if (ids === undefined) this.mine.set(agent, (ids = new Set()));
-    if (ids.size >= MAX_GRANTS_PER_AGENT) this.drop(ids.values().next().value!);
+    if (ids.size >= MAX_GRANTS_PER_AGENT) this.forget(ids.values().next().value!);
     this.grants.set(id, { digest, agent, used: false });
     ids.add(id);
-    if (this.grants.size > MAX_GRANTS) this.drop(this.grants.keys().next().value!);
+    if (this.grants.size > MAX_GRANTS) this.forget(this.grants.keys().next().value!);
   }
 
-  /** forget drops the grant of question `id` (the question went to another node, which redeems it now). */
+  /** forget drops the grant of question `id` (pushed out by newer ones, or the question went to another node, which redeems it now). */
   forget(id: string): void {
-    this.drop(id);
-  }
-
-  private drop(id: string): void {
     const grant = this.grants.get(id);
     if (grant === undefined) return;
     this.grants.delete(id);
