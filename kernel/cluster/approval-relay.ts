@@ -69,6 +69,15 @@ function forRedis(entry: ClusterApproval): string {
   return JSON.stringify(entry).replace(/(?<=(?:^|[^\\])(?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g, '\\ufffd');
 }
 
+/** An adopted question the service could not reopen, and why: denied in Redis so its poller gets an answer. */
+export interface Refused {
+  readonly entry: ClusterApproval;
+  readonly why: string;
+}
+
+/** What the service does with adopted questions (reopens them): those it could not. */
+export type AdoptionHandler = (questions: readonly ClusterApproval[]) => readonly Refused[];
+
 export interface AnswerRequest {
   readonly id: string;
   readonly approved: boolean;
@@ -83,6 +92,10 @@ export class ApprovalRelay {
   private readonly rpc: NodeRpc;
   private readonly node: string;
   private gate: ApprovalGate | undefined;
+  private adopted: AdoptionHandler = () => [];
+  /** Set as the node stops: it adopts no more questions (they would stay with a node that is leaving). */
+  private leaving = false;
+  private adopting: Promise<void> | undefined;
 
   constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, rpc: NodeRpc, node: string) {
     this.redis = redis;
@@ -173,15 +186,41 @@ export class ApprovalRelay {
     if (results === null || failed) throw failed ?? new Error('the hand-over was not applied');
   }
 
+  /** onAdopted sets what is done with adopted questions. */
+  onAdopted(handler: AdoptionHandler): void {
+    this.adopted = handler;
+  }
+
+  /** adoptSoon adopts what other nodes left (a beat found some), unless an adoption is under way or the node is leaving. */
+  adoptSoon(): void {
+    if (this.leaving) return;
+    this.adopting ??= (async () => {
+      try {
+        const refused = this.adopted(await this.adopt());
+        for (const { entry, why } of refused) await this.refuse(entry, why);
+      } catch (err) {
+        this.health.failed(err);
+      } finally {
+        this.adopting = undefined;
+      }
+    })();
+  }
+
+  /** stopAdopting: no question is adopted from now on, and one adoption under way has ended. */
+  async stopAdopting(): Promise<void> {
+    this.leaving = true;
+    await this.adopting;
+  }
+
   /** adopt takes the questions other nodes released (or left when they were lost): each now this node's, to reopen. */
-  async adopt(): Promise<ClusterApproval[]> {
+  private async adopt(): Promise<ClusterApproval[]> {
     this.health.check('cannot adopt released questions');
     const taken = (await this.redis.eval(ADOPT, 1, this.keys.orphanApprovals, this.keys.approval(''), this.node, ADOPT_AT_ONCE)) as string[];
     return taken.map((json) => JSON.parse(json) as ClusterApproval);
   }
 
   /** refuse denies an adopted question this node could not reopen, so its poller gets an answer. */
-  async refuse(entry: ClusterApproval, why: string): Promise<void> {
+  private async refuse(entry: ClusterApproval, why: string): Promise<void> {
     await this.store({ ...entry, node: this.node, status: 'denied', answer: { approved: false, approver: 'cluster', reason: why } });
   }
 

@@ -21,7 +21,7 @@ import type { ApprovalStatus, Approver, PendingApproval } from '../approvals.ts'
 import type { Kernel } from '../kernel.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { ProcessInfo } from '../process.ts';
-import { ApprovalRelay, type AnswerRequest, type ClusterApproval } from './approval-relay.ts';
+import { ApprovalRelay, type AdoptionHandler, type AnswerRequest, type ClusterApproval } from './approval-relay.ts';
 import { ProcessDirectory, type DirectoryEntry, type NodeInfo, type NodeStatus } from './directory.ts';
 import { RedisHealth } from './health.ts';
 import { PidAllocator } from './pids.ts';
@@ -31,12 +31,6 @@ import { connectRedis } from '../redis/connect.ts';
 import { ClusterKeys, describe, type RedisClient, type RedisSettings } from './redis.ts';
 import { NodeRpc } from './rpc.ts';
 import { ClusterLimits } from './shared-limits.ts';
-
-/** An adopted question the service could not reopen, and why: denied in Redis so its poller gets an answer. */
-export interface Refused {
-  readonly entry: ClusterApproval;
-  readonly why: string;
-}
 
 export interface ClusterStatus {
   readonly node: string;
@@ -67,15 +61,11 @@ export class ClusterNode {
   private shadow: PolicySync | undefined;
   private kernel: Kernel | undefined;
   private record: (entry: DecisionInput) => void = () => {};
-  private adopted: (questions: readonly ClusterApproval[]) => readonly Refused[] = () => [];
   private beatTimer: NodeJS.Timeout | undefined;
   private beating = false;
   private fullWrite = true;
   private recovering: Promise<void> | undefined;
   private stopped = false;
-  /** Set as this node stops: it adopts no more questions (they would stay with a node that is leaving). */
-  private leaving = false;
-  private adopting: Promise<void> | undefined;
   private claimed = false;
   /** True once this node's state is back in Redis after the last (re)connect. */
   private synced = false;
@@ -244,23 +234,11 @@ export class ClusterNode {
       await this.allocator.beat();
       if (full) this.fullWrite = false;
       this.policy?.seen(result.policyEpoch);
-      if (result.orphans > 0 && !this.leaving) this.adopting ??= this.adopt();
+      if (result.orphans > 0) this.relay.adoptSoon();
     } catch (err) {
       this.health.failed(err);
     } finally {
       this.beating = false;
-    }
-  }
-
-  /** adopt takes the questions other nodes left and hands them to the service to reopen. */
-  private async adopt(): Promise<void> {
-    try {
-      const refused = this.adopted(await this.relay.adopt());
-      for (const { entry, why } of refused) await this.relay.refuse(entry, why);
-    } catch (err) {
-      this.health.failed(err);
-    } finally {
-      this.adopting = undefined;
     }
   }
 
@@ -344,14 +322,13 @@ export class ClusterNode {
   }
 
   /** onAdopted sets what is done with questions this node adopts from a node that stopped or was lost (reopen them). */
-  onAdopted(handler: (questions: readonly ClusterApproval[]) => readonly Refused[]): void {
-    this.adopted = handler;
+  onAdopted(handler: AdoptionHandler): void {
+    this.relay.onAdopted(handler);
   }
 
   /** stopAdopting runs first as the node stops: no question is adopted from now on, and one adoption under way has ended. */
-  async stopAdopting(): Promise<void> {
-    this.leaving = true;
-    await this.adopting;
+  stopAdopting(): Promise<void> {
+    return this.relay.stopAdopting();
   }
 
   /** release hands this node's questions from agents outside the kernel to the cluster as it stops (another node adopts them). */

@@ -14,8 +14,8 @@
  * outside the kernel that a stopped or lost node leaves (adoptApprovals).
  */
 import type { PendingApproval } from '../approvals.ts';
-import type { ClusterApproval } from '../cluster/approval-relay.ts';
-import type { ClusterNode, Refused } from '../cluster/node.ts';
+import type { ClusterApproval, Refused } from '../cluster/approval-relay.ts';
+import type { ClusterNode } from '../cluster/node.ts';
 import type { ServiceContext } from './context.ts';
 import { recordAnswer } from './routes/evaluate.ts';
 import type { RunLedger } from './run-ledger.ts';
@@ -55,12 +55,12 @@ export function adoptApprovals(ctx: ServiceContext, adopted: readonly ClusterApp
       reopenOne(ctx, question, `adopted ${what} from node ${from ?? '(unknown)'} (${left === 'lost' ? 'it was lost' : 'it stopped'}): asked ${new Date(question.requestedAt).toISOString()}, answerable until ${new Date(question.deadline).toISOString()}`);
     } catch (err) {
       // Not recorded (a full disk…), or not reopened: not left open here; denied in Redis by the caller, so its poller hears.
-      const why = `denied: adopted by node but not reopened (${err instanceof Error ? err.message : String(err)})`;
+      const cause = `adopted by node but not reopened (${err instanceof Error ? err.message : String(err)})`;
       ctx.kernel.approvals.letGo(question.id);
       ctx.grants.forget(question.id);
-      refused.push({ entry, why });
+      refused.push({ entry, why: `denied: ${cause}` });
       try {
-        ctx.log.record({ type: 'approval', pid: 0, agentId: question.agentId, detail: `${why.replace('denied', `denied ${what} by cluster`)}` });
+        ctx.log.record({ type: 'approval', pid: 0, agentId: question.agentId, detail: `denied ${what} by cluster: ${cause}` });
       } catch {
         // the log is what failed: Redis holds the denial
       }
