@@ -8,18 +8,16 @@
 import ivm from 'isolated-vm';
 import { KernelError } from '../abi/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { compileCached, programSlot } from './code-cache.ts';
-import { agentStack, sourcePositions, syntaxMessage } from './agent-stack.ts';
+import { agentStack, sourcePositions } from './agent-stack.ts';
 import { AsyncCalls, type Completion } from './async-calls.ts';
-import { cacheDir } from './build-cache.ts';
+import { compileProgram, compileProgramAsync } from './program-compile.ts';
 import type { Program } from './program.ts';
 import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.ts';
 import { SandboxTape } from './run-tape/sandbox-tape.ts';
-import { compileLayer, compileRuntime, LAYERS, type LayerName } from './runtime-bundle.ts';
+import { compileLayer, LAYERS, type LayerName } from './runtime-bundle.ts';
+import { type BootedRuntime, bootRuntime, othersStarting, startingOne } from './sandbox-boot.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
-
-const WRAPPER_HEAD = '__start(async function main() {';
 
 /**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
@@ -42,16 +40,18 @@ const WRAPPER_HEAD = '__start(async function main() {';
  */
 export class Sandbox implements ProcessSandbox {
   private readonly isolate: ivm.Isolate;
-  private readonly context: ivm.Context;
   private readonly program: Program;
   private readonly toSource: (text: string) => string;
   private script: ivm.Script | undefined;
   private readonly hooks: SandboxHooks;
   private readonly wake = new Int32Array(new SharedArrayBuffer(4));
   private readonly ready = new Map<number, WireReply>();
-  /** The runtime's signal and completion entry points, held host-side only (never handed to the isolate). */
-  private readonly deliverRef: ivm.Reference;
-  private readonly completeRef: ivm.Reference;
+  /** The context and the runtime's signal and completion entry points, held host-side only (never handed to the isolate), once booted. */
+  private runtime: BootedRuntime | undefined;
+  private booting: Promise<BootedRuntime> | undefined;
+  private readonly boot: BootRecord;
+  /** Counts this sandbox as starting until its program's synchronous part is over (or it is disposed first). */
+  private readonly doneStarting = startingOne();
   /** Aborted when the sandbox is disposed: the cancel signal of blocking calls. */
   private readonly lifetime = new AbortController();
   private readonly calls: AsyncCalls;
@@ -93,67 +93,53 @@ export class Sandbox implements ProcessSandbox {
     this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId, tape === undefined ? undefined : 1);
     this.program = program;
     this.toSource = sourcePositions(program);
+    this.boot = boot;
     this.isolate = new ivm.Isolate({
       memoryLimit: memoryLimitMib,
       // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
       onCatastrophicError: (message: string) => setImmediate(() => this.finish({ kind: 'catastrophic', message: String(message) })),
     });
-    try {
-      this.context = this.isolate.createContextSync();
-      const global = this.context.global;
-      global.setSync('__syscall', new ivm.Callback((nr: unknown, ...args: unknown[]) => this.enter(nr, args)));
-      global.setSync('__async', new ivm.Callback((flags: unknown, nr: unknown, ...args: unknown[]) => this.enterAsync(typeof flags === 'number' ? flags : 0, nr, args)));
-      global.setSync('__collect', new ivm.Callback((ticket: unknown) => this.collect(ticket)));
-      global.setSync('__wake', new ivm.ExternalCopy(this.wake.buffer).copyInto({ release: true }));
-      global.setSync('__layer', new ivm.Callback((name: unknown) => this.loadLayer(name)));
-      global.setSync('__settle', new ivm.Callback((code: unknown, text: unknown) => this.settled(code, text)));
-      global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
-      const taping = this.taping;
-      if (taping !== undefined) global.setSync('__clock', new ivm.Callback(() => taping.clock()));
-      const runtime = compileRuntime(this.isolate);
-      runtime.runSync(this.context);
-      runtime.release();
-      const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown }>;
-      this.deliverRef = entry.getSync('deliver', { reference: true }) as ivm.Reference;
-      this.completeRef = entry.getSync('complete', { reference: true }) as ivm.Reference;
-      entry.release();
-      global.deleteSync('__entry');
-    } catch (err) {
-      this.isolate.dispose();
-      throw err;
-    }
   }
 
-  private wrapped(): string {
-    return `${WRAPPER_HEAD}${this.program.source}\n});`;
-  }
-
-  private compileOptions(): ivm.ScriptOrigin {
-    return { filename: this.program.filename, columnOffset: -WRAPPER_HEAD.length };
+  /**
+   * startBoot lays the context and the runtime out (sandbox-boot.ts says on
+   * which thread) once the program is compiled: a synchronous compile would
+   * otherwise wait for the isolate's lock. start() waits for it.
+   */
+  private startBoot(): void {
+    const taping = this.taping;
+    const onLoop = !othersStarting();
+    const began = process.threadCpuUsage();
+    this.booting = bootRuntime(this.isolate, this.boot, this.wake.buffer as SharedArrayBuffer, {
+      syscall: (nr, ...args) => this.enter(nr, args),
+      async: (flags, nr, ...args) => this.enterAsync(typeof flags === 'number' ? flags : 0, nr, args),
+      collect: (ticket) => this.collect(ticket),
+      layer: (name) => this.loadLayer(name),
+      settle: (code, text) => this.settled(code, text),
+      ...(taping === undefined ? {} : { clock: () => taping.clock() }),
+    }, onLoop).then((runtime) => (this.runtime = runtime));
+    this.booting.catch(() => undefined);
+    // On the loop, the tree that asked pays for it (the loop's CPU time, as for a layer).
+    const used = process.threadCpuUsage(began);
+    if (onLoop) this.hooks.charge((used.user + used.system) * 1e3);
   }
 
   /** compile compiles the program on the calling thread (programs the operator handed over). ENOEXEC on a syntax error. */
   compile(): void {
-    try {
-      this.script = compileCached(this.isolate, this.wrapped(), this.compileOptions(), programSlot(this.program, cacheDir()));
-    } catch (err) {
-      throw new KernelError('ENOEXEC', syntaxMessage(this.program, err, this.toSource));
-    }
+    this.script = compileProgram(this.isolate, this.program, this.toSource);
+    this.startBoot();
   }
 
-  /** compileAsync compiles the program on the isolate's own thread, leaving the event loop free (programs from agents). ENOEXEC. */
+  /** compileAsync compiles the program on the isolate's own thread, leaving the event loop free (programs from agents). ENOEXEC, EINTR. */
   async compileAsync(): Promise<void> {
-    try {
-      this.script = await this.isolate.compileScript(this.wrapped(), this.compileOptions());
-    } catch (err) {
-      if (this.isolate.isDisposed) throw new KernelError('EINTR', 'the process ended while its program was compiled');
-      throw new KernelError('ENOEXEC', syntaxMessage(this.program, err, this.toSource));
-    }
+    this.script = await compileProgramAsync(this.isolate, this.program, this.toSource);
+    this.startBoot();
   }
 
   /** loadLayer runs runtime layer `name` in the isolate, once (the runtime asks on a program's first use of it). */
   private loadLayer(name: unknown): boolean {
-    if (typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
+    const runtime = this.runtime;
+    if (runtime === undefined || typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);
     let layer: ivm.Script | undefined;
     // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the
@@ -162,7 +148,7 @@ export class Sandbox implements ProcessSandbox {
     const started = process.threadCpuUsage();
     try {
       layer = compileLayer(this.isolate, name as LayerName);
-      layer.runSync(this.context);
+      layer.runSync(runtime.context);
       return true;
     } catch (err) {
       // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
@@ -228,11 +214,17 @@ export class Sandbox implements ProcessSandbox {
     return this.calls.cancel(id);
   }
 
+  /** booted is the runtime's entry points; only calls the program made (so after its start) reach for them. */
+  private get booted(): BootedRuntime {
+    if (this.runtime === undefined) throw new Error('the runtime has not booted');
+    return this.runtime;
+  }
+
   /** deliverBatch hands completions to the runtime's complete() (behind anything running in the isolate). */
   private async deliverBatch(batch: Completion[]): Promise<void> {
     this.entered++;
     try {
-      await this.entry({ batch }, () => this.completeRef.apply(undefined, [batch], { arguments: { copy: true } }));
+      await this.entry({ batch }, () => this.booted.complete.apply(undefined, [batch], { arguments: { copy: true } }));
     } catch (err) {
       this.failedEntry(err);
     } finally {
@@ -309,7 +301,7 @@ export class Sandbox implements ProcessSandbox {
     if (this.ended) return;
     this.entered++;
     try {
-      await this.entry({ signals }, () => this.deliverRef.apply(undefined, [[...signals]], { arguments: { copy: true } }));
+      await this.entry({ signals }, () => this.booted.deliver.apply(undefined, [[...signals]], { arguments: { copy: true } }));
     } catch (err) {
       // Disposed meanwhile, or the handler's error was already reported through __settle;
       // but a handler that runs the isolate out of memory ends the program here.
@@ -322,24 +314,20 @@ export class Sandbox implements ProcessSandbox {
 
   /** start runs the program; the returned promise settles when its synchronous part is done. */
   async start(): Promise<void> {
-    if (this.script === undefined) throw new KernelError('EINVAL', 'start before compile');
-    this.started = true;
-    this.entered++;
+    if (this.script === undefined || this.booting === undefined) throw new KernelError('EINVAL', 'start before compile');
     try {
-      const running = this.script.run(this.context);
+      // Disposed while booting (a signal, its tree gone), out of memory, or the program threw: as a failed host→isolate call.
+      const runtime = await this.booting;
+      this.started = true;
+      this.entered++;
+      const running = this.script.run(runtime.context);
       this.taping?.started(running);
-      await running;
-      this.entered--;
+      await running.finally(() => this.entered--);
       this.afterEntry();
     } catch (err) {
-      this.entered--;
-      if (this.ended) return;
-      const message = err instanceof Error ? err.message : String(err);
-      if (/memory limit/i.test(message)) {
-        this.releaseHandles();
-        this.finish({ kind: 'memory-limit' });
-      }
-      else this.finish({ kind: 'threw', error: agentStack(err instanceof Error ? (err.stack ?? message) : message, this.toSource) });
+      this.failedEntry(err);
+    } finally {
+      this.doneStarting();
     }
   }
 
@@ -381,6 +369,7 @@ export class Sandbox implements ProcessSandbox {
   /** dispose stops the isolate at once, even mid-loop, and frees it. Idempotent. */
   dispose(): void {
     this.ended = true;
+    this.doneStarting();
     this.abortAll();
     if (this.isolate.isDisposed) return;
     this.releaseHandles();
@@ -390,10 +379,10 @@ export class Sandbox implements ProcessSandbox {
   /** releaseHandles frees the script and context handles; they may already be gone with the isolate. */
   private releaseHandles(): void {
     try {
-      this.deliverRef.release();
-      this.completeRef.release();
+      this.runtime?.deliver.release();
+      this.runtime?.complete.release();
       this.script?.release();
-      this.context.release();
+      this.runtime?.context.release();
     } catch {
       // released with a dead isolate; nothing is left to free
     }

@@ -12,6 +12,9 @@ import { programFromSource } from '../../kernel/program.ts';
 import { kernelFor } from '../live-agents.ts';
 import { until } from '../until.ts';
 import { ALLOW_ALL, report } from '../syscalls/harness.ts';
+import { testKernel } from '../helpers.ts';
+import { othersStarting } from '../../kernel/sandbox-boot.ts';
+import { SIGNALS } from '../../signals/signal-table.ts';
 
 describe('a broken TypeScript program', () => {
   it('an 800-line program that fails on its last line: ENOEXEC naming that line, and the caller goes on', async () => {
@@ -87,5 +90,24 @@ describe('a spawn that fails leaves no tree behind', () => {
     } finally {
       await kernel.shutdown();
     }
+  });
+});
+
+describe('where a runtime boots (kernel/sandbox-boot.ts)', () => {
+  it('a burst of spawns boots on the isolates\' threads: every program runs, one killed while booting ends by its signal, and none stays counted as starting', async () => {
+    const { kernel, stdout } = testKernel();
+    const program = programFromSource('burst.js', "console.log('ran ' + sys.getpid());");
+    const procs = Array.from({ length: 24 }, () => kernel.spawn(program));
+    // Others were starting when these spawned, so their runtimes are still booting off the loop: kill one now.
+    expect(othersStarting()).toBe(true);
+    expect(kernel.kill(procs[5]!.pid, 'SIGKILL')).toBe('terminated');
+    const exits = await Promise.all(procs.map((p) => kernel.wait(p.pid)));
+    expect(exits.map((e) => e.status)).toEqual(procs.map((_, i) => (i === 5 ? 128 + SIGNALS.SIGKILL.nr : 0)));
+    expect(stdout.text.trim().split('\n').sort()).toEqual(procs.filter((_, i) => i !== 5).map((p) => `ran ${p.pid}`).sort());
+    // A spawn alone then boots on the loop again (the lowest latency): nothing leaked the count.
+    expect(othersStarting()).toBe(false);
+    const alone = kernel.spawn(program);
+    expect((await kernel.wait(alone.pid)).status).toBe(0);
+    await kernel.shutdown();
   });
 });

@@ -1,0 +1,92 @@
+/**
+ * bootRuntime lays a fresh isolate out for a program: a context whose global
+ * scope holds the kernel's entry points (ivm.Callbacks, arguments and results
+ * copied), a copied boot record, and the userspace runtime run in it. What
+ * the runtime leaves for the kernel (its signal and completion entry points)
+ * comes back as References held host-side, never handed to ring 3.
+ *
+ * Where the work runs is a trade (bench/spawn.ts, 8 spawners and one at a
+ * time, side by side): on the isolate's own thread the event loop is free
+ * meanwhile, ~470 spawns/s against ~350 with the context and runtime built
+ * on the loop, but each spawn waits for four more thread hand-overs (about
+ * +0.5 ms to `spawn_to_exit_ms` on this VM). So a spawn boots on the loop
+ * when no other is starting, and on the isolate's thread when others are,
+ * which is when the loop is what limits. The isolate itself is always built
+ * on the loop: isolated-vm has no other way (~0.9 ms here).
+ */
+import ivm from 'isolated-vm';
+import { compileRuntime } from './runtime-bundle.ts';
+import type { BootRecord } from './process-sandbox.ts';
+
+/** Sandboxes made whose program has not yet run its synchronous part: spawns under way. */
+let starting = 0;
+
+/** startingOne counts a new sandbox as starting until the function it returns is called (once or more). */
+export function startingOne(): () => void {
+  starting++;
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    starting--;
+  };
+}
+
+/** othersStarting: a sandbox other than the caller's is starting, so the loop is what limits spawns. */
+export function othersStarting(): boolean {
+  return starting > 1;
+}
+
+/** The host functions the runtime reaches the kernel through. */
+export interface BootCalls {
+  syscall(nr: unknown, ...args: unknown[]): unknown;
+  async(flags: unknown, nr: unknown, ...args: unknown[]): unknown;
+  collect(ticket: unknown): unknown;
+  layer(name: unknown): boolean;
+  settle(code: unknown, text: unknown): void;
+  /** A recorded or replayed run's clock. */
+  clock?(): unknown;
+}
+
+/** BootedRuntime is a laid-out isolate: its context and the runtime's entry points, host-side only. */
+export interface BootedRuntime {
+  readonly context: ivm.Context;
+  readonly deliver: ivm.Reference;
+  readonly complete: ivm.Reference;
+}
+
+/**
+ * bootRuntime builds the context and runs the runtime in `isolate`, on the
+ * caller's thread (settled when it returns) or the isolate's; rejects (with
+ * the context freed) if the isolate dies or the runtime throws.
+ */
+export async function bootRuntime(isolate: ivm.Isolate, boot: BootRecord, wake: SharedArrayBuffer, calls: BootCalls, onLoop: boolean): Promise<BootedRuntime> {
+  const context = onLoop ? isolate.createContextSync() : await isolate.createContext();
+  try {
+    const global = context.global;
+    global.setSync('__syscall', new ivm.Callback(calls.syscall));
+    global.setSync('__async', new ivm.Callback(calls.async));
+    global.setSync('__collect', new ivm.Callback(calls.collect));
+    global.setSync('__wake', new ivm.ExternalCopy(wake).copyInto({ release: true }));
+    global.setSync('__layer', new ivm.Callback(calls.layer));
+    global.setSync('__settle', new ivm.Callback(calls.settle));
+    global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
+    if (calls.clock !== undefined) global.setSync('__clock', new ivm.Callback(calls.clock));
+    const runtime = compileRuntime(isolate);
+    try {
+      if (onLoop) runtime.runSync(context);
+      else await runtime.run(context);
+    } finally {
+      runtime.release();
+    }
+    const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown }>;
+    const deliver = entry.getSync('deliver', { reference: true }) as ivm.Reference;
+    const complete = entry.getSync('complete', { reference: true }) as ivm.Reference;
+    entry.release();
+    global.deleteSync('__entry');
+    return { context, deliver, complete };
+  } catch (err) {
+    context.release();
+    throw err;
+  }
+}
