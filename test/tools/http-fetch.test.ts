@@ -5,6 +5,7 @@
  * is refused unless allowed, so these kernels allow 127.0.0.0/8
  * (http-fetch-addresses.test.ts tests the address check itself).
  */
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkUrl, httpFetchTool } from '../../kernel/tools/http-fetch.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
@@ -29,6 +30,12 @@ beforeAll(async () => {
     } else if (req.url === '/redirect') {
       res.writeHead(302, { location: 'http://localhost:1/elsewhere' });
       res.end();
+    } else if (req.url === '/gzip') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
+      res.end(gzipSync('hello, compressed agent'));
+    } else if (req.url === '/cookies') {
+      res.writeHead(200, [['content-type', 'text/plain'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
+      res.end(`type ${req.headers['content-type'] ?? 'none'}`);
     } else if (req.url === '/bytes') {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       res.end(Buffer.from([0, 1, 2, 255]));
@@ -64,6 +71,22 @@ describe('http.fetch', () => {
     expect(JSON.parse(value[1]!.body)).toEqual({ method: 'POST', body: 'ping', header: 'a1' });
     expect(value[2]).toMatchObject({ status: 200, bodyBase64: 'AAEC/w==' });
     expect(value[3]).toMatchObject({ status: 404, body: 'not found' });
+  });
+
+  it('as the platform\'s fetch: a compressed answer decoded, repeated fields joined, a text body typed text/plain; a header value with a line break is EINVAL', async () => {
+    const value = await execReport<{ status: number; body: string; headers: Record<string, string> }[]>(
+      kernel(),
+      `${TRY}report([
+        tryExec('http.fetch', { url: '${server.url}/gzip' }),
+        tryExec('http.fetch', { url: '${server.url}/cookies', method: 'POST', body: 'x' }),
+        tryExec('http.fetch', { url: '${server.url}/cookies', method: 'POST', body: 'x', headers: { 'content-type': 'application/json' } }),
+        tryExec('http.fetch', { url: '${server.url}/hello', headers: { 'x-agent': 'a\\r\\nx-forged: 1' } }),
+      ]);`,
+    );
+    expect(value[0]).toMatchObject({ status: 200, body: 'hello, compressed agent' });
+    expect(value[1]).toMatchObject({ body: 'type text/plain;charset=UTF-8', headers: { 'set-cookie': 'a=1, b=2' } });
+    expect(value[2]).toMatchObject({ body: 'type application/json' });
+    expect(value[3]).toMatchObject({ errno: 'EINVAL', message: expect.stringMatching(/header/) });
   });
 
   it('a host the policy does not name is EACCES, and nothing is sent', async () => {
