@@ -8,7 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyEngine } from '../../kernel/policy/engine.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
-import { MATCH_LIMIT } from '../../kernel/policy/matchers.ts';
+import fc from 'fast-check';
+import { RE2JS } from 're2js';
+import { MATCH_LIMIT, regexTest } from '../../kernel/policy/matchers.ts';
+import { nativeRegex } from '../../kernel/policy/regex-native.ts';
 import { permissiveKernel, report } from '../syscalls/harness.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 
@@ -81,5 +84,37 @@ describe('catastrophic regexes decide in linear time', () => {
   it('the kernel under an allow-all policy is unaffected by the same inputs', async () => {
     const { value } = await report("report(raw(SYS.SYS_EXEC, 't', 'x'.repeat(60000)));", { kernel: permissiveKernel(), manifest: { capabilities: ['tool:t'] } });
     expect(value).toEqual({ errno: 'ENOENT' });
+  });
+});
+
+describe('patterns V8\'s engine runs in RE2\'s place (kernel/policy/regex-native.ts)', () => {
+  const atom = fc.oneof(fc.constantFrom('a', 'b', ' ', '-', 'git', '\\.', '\\(', '\\|', '\\/', '^', '$'), fc.constantFrom('x'));
+  const pattern: fc.Arbitrary<string> = fc.letrec<{ alt: string; seq: string; item: string }>((tie) => ({
+    alt: fc.array(tie('seq'), { minLength: 1, maxLength: 3, depthIdentifier: 'regex' }).map((seqs) => seqs.join('|')),
+    seq: fc.array(tie('item'), { minLength: 0, maxLength: 4, depthIdentifier: 'regex' }).map((items) => items.join('')),
+    item: fc.oneof({ maxDepth: 2, depthIdentifier: 'regex', withCrossShrink: true }, atom, tie('alt').map((alt) => `(${alt})`), tie('alt').map((alt) => `(?:${alt})`)),
+  })).alt;
+  const input = fc.array(fc.constantFrom('a', 'b', ' ', '-', 'g', 'i', 't', '.', '(', '|', '/', 'x', '\n', '\u{1F600}'), { maxLength: 12 }).map((cs) => cs.join(''));
+
+  it('decide every input as RE2 does', () => {
+    let native = 0;
+    fc.assert(
+      fc.property(pattern, fc.array(input, { minLength: 1, maxLength: 8 }), (p, values) => {
+        if (nativeRegex(p) !== undefined) native++;
+        const re2 = RE2JS.compile(p);
+        const test = regexTest(p);
+        for (const value of values) expect(test(value), `${JSON.stringify(p)} on ${JSON.stringify(value)}`).toBe(re2.test(value));
+      }),
+      { numRuns: 2000 },
+    );
+    // Most generated patterns are in the subset: the comparison is of the two engines, not of RE2 with itself.
+    expect(native).toBeGreaterThan(1500);
+  });
+
+  it('take only what cannot backtrack badly: no quantifier, class, dot or other escape, and a bounded number of ways', () => {
+    expect(nativeRegex('^git (status|log|diff)( |$)')).toBeInstanceOf(RegExp);
+    expect(nativeRegex('^rm( |$)')).toBeInstanceOf(RegExp);
+    for (const p of ['(a+)+$', '^a*', '^a?b', 'a{2}', '[ab]', '^.', '\\d', '\\bgit', '(?i)git', '(?P<n>a)', 'é', '(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)']) expect(nativeRegex(p), p).toBeUndefined();
+    expect(nativeRegex('(a|b)(a|b)(a|b)(a|b)(a|b)')).toBeInstanceOf(RegExp);
   });
 });
