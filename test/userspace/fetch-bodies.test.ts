@@ -57,3 +57,40 @@ describe('fetch bodies', () => {
     expect(value).toBe(new TextDecoder().decode(new Uint8Array([0xff, 0x41, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc0, 0xaf])));
   });
 });
+
+describe('a text answer that came inline (text() takes it as the kernel decoded it, when that is exact)', () => {
+  it('text(), bytes(), a clone and the body stream agree with Node\'s own fetch of the same answers', async () => {
+    const texts: Record<string, Buffer> = {
+      '/plain': Buffer.from('héllo \u{1F600} agent'),
+      '/bom': Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('after a BOM')]),
+      '/broken': Buffer.from([0x61, 0xed, 0xa0, 0x80, 0x62]),
+    };
+    const http = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(texts[req.url ?? ''] ?? Buffer.from('?'));
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    try {
+      const { value } = await report<Record<string, unknown[]>>(
+        `const out = {};
+        for (const path of ['/plain', '/bom', '/broken']) {
+          const a = await fetch('${url}' + path);
+          const b = await fetch('${url}' + path);
+          const c = (await fetch('${url}' + path)).clone();
+          const d = await fetch('${url}' + path);
+          const chunks = []; for await (const chunk of d.body) chunks.push(...chunk);
+          out[path] = [await a.text(), Array.from(await b.bytes()), await c.text(), new TextDecoder().decode(new Uint8Array(chunks))];
+        }
+        report(out);`,
+        { kernel: kernel(), manifest: ALL_TOOLS },
+      );
+      for (const path of Object.keys(texts)) {
+        const expected = await (await fetch(`${url}${path}`)).text();
+        expect(value[path], path).toEqual([expected, Array.from(texts[path]!), expected, expected]);
+      }
+    } finally {
+      http.close();
+    }
+  });
+});

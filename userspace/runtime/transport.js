@@ -58,6 +58,15 @@ function inlineBytes(out, encode) {
   return out.body !== undefined ? encode(out.body) : out.bodyBase64 !== undefined ? fromBase64(out.bodyBase64) : new Uint8Array(0);
 }
 
+const applyFn = Reflect.apply;
+const isWellFormed = String.prototype.isWellFormed;
+
+/** exactText is an inline text body when decoding its UTF-8 bytes gives it back (no lone surrogate, no leading BOM): Response.text() then skips the decoding. */
+function exactText(out) {
+  const text = out.body;
+  return typeof text === 'string' && applyFn(isWellFormed, text, []) && text.charCodeAt(0) !== 0xfeff ? text : undefined;
+}
+
 /** utf8Text is `bytes` as text if they are valid UTF-8 (the platform's TextDecoder, fatal), else undefined. */
 function utf8Text(bytes) {
   try {
@@ -116,6 +125,7 @@ export function makeTransport(sys, encodeUtf8) {
         redirected: hops > 0,
         headers: Object.entries(out.headers),
         body: out.bodyFd !== undefined ? bodyStream(sys, out.bodyFd, request.signal) : inlineBytes(out, encodeUtf8),
+        bodyText: out.bodyFd !== undefined ? undefined : exactText(out),
       };
     }
   };

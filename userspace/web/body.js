@@ -91,9 +91,13 @@ function wrap(state, source, onEnd = undefined) {
   return { stream, error };
 }
 
-/** initBody attaches a body with `source` (Uint8Array, ReadableStream or null) to `owner`; it returns a function that errors a stream body (for aborts). `onEnd` runs once when a stream body ends, fails or is cancelled. */
-export function initBody(owner, source, onEnd = undefined) {
-  const state = { source, stream: null, used: false };
+/**
+ * initBody attaches a body with `source` (Uint8Array, ReadableStream or null) to `owner`; it returns a function that
+ * errors a stream body (for aborts). `onEnd` runs once when a stream body ends, fails or is cancelled. `text`, for
+ * bytes, is what decoding them gives (fetch knows it for a text answer that came inline): text() returns it as is.
+ */
+export function initBody(owner, source, onEnd = undefined, text = undefined) {
+  const state = { source, stream: null, used: false, text };
   bodies.set(owner, state);
   if (source !== null && !(source instanceof NativeUint8Array)) {
     const wrapped = wrap(state, source, onEnd);
@@ -171,7 +175,9 @@ class BodyMixin {
     return bytes === bodies.get(this).source ? bytes.slice() : bytes;
   }
   async text() {
-    return new TextDecoder().decode(await consume(this));
+    const state = bodies.get(this);
+    const bytes = await consume(this);
+    return state.text !== undefined && bytes === state.source ? state.text : new TextDecoder().decode(bytes);
   }
   async json() {
     return JSON.parse(await this.text());

@@ -61,6 +61,7 @@ export function createFetch(transport) {
       redirected: reply.redirected ?? `${reply.url ?? parts.url}` !== parts.url,
       headers: reply.headers ?? [],
       body: noBody ? null : reply.body ?? null,
+      bodyText: noBody ? undefined : reply.bodyText,
     }, () => cancel());
     if (!noBody && reply.body && typeof reply.body.cancel === 'function') cancel = onAbort(signal, errorBody);
     return response;

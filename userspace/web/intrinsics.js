@@ -19,6 +19,7 @@ export const NativeMap = Map;
 export const mapGet = uncurry(Map.prototype.get);
 export const mapSet = uncurry(Map.prototype.set);
 export const mapHas = uncurry(Map.prototype.has);
+export const mapClear = uncurry(Map.prototype.clear);
 export const typedArrayProto = getPrototypeOf(Uint8Array.prototype);
 export const typedArrayTag = uncurry(getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get);
 export const arrayBufferByteLength = uncurry(getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get);

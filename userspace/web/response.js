@@ -3,7 +3,7 @@ import { Headers, freezeHeaders } from './headers.js';
 import { cloneBody, extractBody, initBody, mixBody } from './body.js';
 import { encodeUtf8 } from './text-encoding.js';
 import { URL } from './url.js';
-import { NativeRangeError, NativeTypeError, defineProperty } from './intrinsics.js';
+import { NativeRangeError, NativeTypeError, NativeUint8Array, defineProperty } from './intrinsics.js';
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
@@ -93,7 +93,7 @@ mixBody(Response);
 defineProperty(Response.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
 
 /** createFetchedResponse builds the Response fetch resolves with; it returns it with a function that errors its body stream; `onEnd` runs once the body stream ends. */
-export function createFetchedResponse({ status, statusText, url, headers, body, redirected }, onEnd) {
+export function createFetchedResponse({ status, statusText, url, headers, body, bodyText, redirected }, onEnd) {
   const response = new Response(internal);
   states.set(response, {
     type: 'basic',
@@ -103,6 +103,6 @@ export function createFetchedResponse({ status, statusText, url, headers, body, 
     statusText,
     headers: freezeHeaders(new Headers(headers)),
   });
-  const errorBody = initBody(response, body, onEnd);
+  const errorBody = initBody(response, body, onEnd, typeof bodyText === 'string' && body instanceof NativeUint8Array ? bodyText : undefined);
   return { response, errorBody };
 }
