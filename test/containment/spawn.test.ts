@@ -103,7 +103,7 @@ describe('where a runtime boots (kernel/sandbox-boot.ts)', () => {
     expect(kernel.kill(procs[5]!.pid, 'SIGKILL')).toBe('terminated');
     const exits = await Promise.all(procs.map((p) => kernel.wait(p.pid)));
     expect(exits.map((e) => e.status)).toEqual(procs.map((_, i) => (i === 5 ? 128 + SIGNALS.SIGKILL.nr : 0)));
-    expect(stdout.text.trim().split('\n').sort()).toEqual(procs.filter((_, i) => i !== 5).map((p) => `ran ${p.pid}`).sort());
+    expect(stdout.text.trim().split('\n').toSorted()).toEqual(procs.filter((_, i) => i !== 5).map((p) => `ran ${p.pid}`).toSorted());
     // A spawn alone then boots on the loop again (the lowest latency): nothing leaked the count.
     expect(othersStarting()).toBe(false);
     const alone = kernel.spawn(program);
