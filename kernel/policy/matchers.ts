@@ -7,7 +7,7 @@
  */
 import { RE2JS } from 're2js';
 import { compileGlob, compileGlobs, isLiteral, type StringTest } from './glob.ts';
-import { nativeRegex } from './regex-native.ts';
+import { NATIVE_INPUT_MAX, nativeRegex } from './regex-native.ts';
 import type { TimeWindow, Weekday } from './schema.ts';
 
 export { isLiteral, type StringTest };
@@ -42,7 +42,7 @@ export function regexTest(pattern: string): StringTest {
   const re = RE2JS.compile(pattern);
   // A pattern whose backtracking is bounded runs on V8's engine (regex-native.ts), ~5x faster.
   const native = nativeRegex(pattern);
-  const test: StringTest = native === undefined ? (value) => re.test(value) : (value) => native.test(value);
+  const test: StringTest = native === undefined ? (value) => re.test(value) : (value) => (value.length <= NATIVE_INPUT_MAX ? native.test(value) : re.test(value));
   const prefix = anchoredPrefix(pattern);
   if (prefix === '') return test;
   // A value without the literal head of an anchored pattern cannot match: skip the regex engine.

@@ -12,6 +12,9 @@
 
 /** The most ways through a pattern's alternations that V8's engine is trusted with. */
 export const NATIVE_PATHS = 32;
+/** The longest pattern, and the longest value, V8's engine is given: past either, re2js decides. */
+export const NATIVE_PATTERN_MAX = 256;
+export const NATIVE_INPUT_MAX = 1024;
 
 const META = '^$\\.*+?()[]{}|/';
 
@@ -53,6 +56,7 @@ function paths(pattern: string, at: number, depth: number): { ways: number; at: 
 
 /** nativeRegex is `pattern` as a V8 RegExp when it is in the subset above (RE2 has already accepted it), else undefined. */
 export function nativeRegex(pattern: string): RegExp | undefined {
+  if (pattern.length > NATIVE_PATTERN_MAX) return undefined;
   const counted = paths(pattern, 0, 0);
   if (counted === undefined || counted.at !== pattern.length) return undefined;
   try {

@@ -116,5 +116,12 @@ describe('patterns V8\'s engine runs in RE2\'s place (kernel/policy/regex-native
     expect(nativeRegex('^rm( |$)')).toBeInstanceOf(RegExp);
     for (const p of ['(a+)+$', '^a*', '^a?b', 'a{2}', '[ab]', '^.', '\\d', '\\bgit', '(?i)git', '(?P<n>a)', 'é', '(a|b)(a|b)(a|b)(a|b)(a|b)(a|b)']) expect(nativeRegex(p), p).toBeUndefined();
     expect(nativeRegex('(a|b)(a|b)(a|b)(a|b)(a|b)')).toBeInstanceOf(RegExp);
+    // Found by an attacker pass: a long periodic pattern on a long value ran 174 ms on V8's engine (2.9 ms on re2js).
+    const periodic = `(a|a)(a|a)(a|a)(a|a)(a|a)aaaab${'a'.repeat(4066)}`;
+    expect(nativeRegex(periodic)).toBeUndefined();
+    // Past NATIVE_INPUT_MAX a value goes to re2js, with the same answer.
+    const short = '(a|a)(a|a)(a|a)(a|a)(a|a)aaaab';
+    expect(nativeRegex(short)).toBeInstanceOf(RegExp);
+    for (const value of ['a'.repeat(8000), `${'a'.repeat(8000)}aaaab`]) expect(regexTest(short)(value)).toBe(RE2JS.compile(short).test(value));
   });
 });
