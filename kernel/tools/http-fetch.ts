@@ -59,7 +59,11 @@ export const ALLOW_SETTING = 'tools.builtin.http.fetch.allow_addresses';
 
 const TEXTUAL = /^(text\/|application\/([a-z0-9.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|yaml)\b)/i;
 /** Headers an agent may not set: the transport's business, or credentials it should not forge for another origin. */
-const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
+const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive', 'expect']);
+
+/** The headers undici's fetch sends unless the caller sets them (some servers refuse a request without a user-agent); compression as it asks for it. */
+const DEFAULT_HEADERS: Readonly<Record<string, string>> = { accept: '*/*', 'accept-language': '*', 'user-agent': 'undici' };
+const ACCEPT_ENCODING = { 'http:': 'gzip, deflate', 'https:': 'br, gzip, deflate' } as const;
 
 /** headerText is one header's value as fetch's Headers.get gives it: repeated fields joined with ', '. */
 function headerText(value: string | string[] | undefined): string {
@@ -228,16 +232,21 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       const body = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : args.body !== undefined ? text! : null;
       if (method === 'GET' && body !== null) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
       const started = Date.now();
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = Object.create(null) as Record<string, string>;
       given.forEach(([key], i) => {
         if (FORBIDDEN_HEADERS.has(key.toLowerCase())) throw new KernelError('EINVAL', `http.fetch: header '${key}' cannot be set`);
         headers[key.toLowerCase()] = values[i]!;
       });
-      // As the platform's fetch does: a text body without a type is text/plain.
+      // As the platform's fetch does: its default headers, and a text body without a type is text/plain.
+      for (const [name, value] of Object.entries(DEFAULT_HEADERS)) headers[name] ??= value;
+      headers['accept-encoding'] ??= ACCEPT_ENCODING[url.protocol as keyof typeof ACCEPT_ENCODING];
       if (typeof body === 'string' && headers['content-type'] === undefined) headers['content-type'] = 'text/plain;charset=UTF-8';
       let response: Dispatcher.ResponseData;
       try {
-        response = await dispatcher.request({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, body, signal: call.signal });
+        // The path as the canonical URL has it (an empty query's `?` included), without the fragment.
+        const hash = url.href.indexOf('#');
+        const path = url.href.slice(url.origin.length, hash < 0 ? undefined : hash);
+        response = await dispatcher.request({ origin: url.origin, path, method, headers, body, signal: call.signal });
       } catch (err) {
         if (call.signal.aborted) throw call.signal.reason;
         if (err instanceof KernelError) throw err;

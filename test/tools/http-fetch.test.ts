@@ -33,6 +33,9 @@ beforeAll(async () => {
     } else if (req.url === '/gzip') {
       res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
       res.end(gzipSync('hello, compressed agent'));
+    } else if (req.url?.startsWith('/headers')) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ url: req.url, headers: req.headers }));
     } else if (req.url === '/cookies') {
       res.writeHead(200, [['content-type', 'text/plain'], ['set-cookie', 'a=1'], ['set-cookie', 'b=2']]);
       res.end(`type ${req.headers['content-type'] ?? 'none'}`);
@@ -87,6 +90,21 @@ describe('http.fetch', () => {
     expect(value[1]).toMatchObject({ body: 'type text/plain;charset=UTF-8', headers: { 'set-cookie': 'a=1, b=2' } });
     expect(value[2]).toMatchObject({ body: 'type application/json' });
     expect(value[3]).toMatchObject({ errno: 'EINVAL', message: expect.stringMatching(/header/) });
+  });
+
+  it('sends the platform fetch\'s default headers unless the agent sets its own, the path as given (an empty query kept), and refuses expect', async () => {
+    const value = await execReport<{ body: string; errno?: string }[]>(
+      kernel(),
+      `${TRY}report([
+        tryExec('http.fetch', { url: '${server.url}/headers?' }),
+        tryExec('http.fetch', { url: '${server.url}/headers?a=1#frag', headers: { 'User-Agent': 'my-agent/1', accept: 'application/json' } }),
+        tryExec('http.fetch', { url: '${server.url}/hello', headers: { expect: '100-continue' } }),
+      ]);`,
+    );
+    const [plain, own] = value.slice(0, 2).map((r) => JSON.parse(r.body) as { url: string; headers: Record<string, string> });
+    expect(plain).toMatchObject({ url: '/headers?', headers: { accept: '*/*', 'accept-language': '*', 'user-agent': 'undici', 'accept-encoding': 'gzip, deflate' } });
+    expect(own).toMatchObject({ url: '/headers?a=1', headers: { accept: 'application/json', 'user-agent': 'my-agent/1' } });
+    expect(value[2]).toMatchObject({ errno: 'EINVAL' });
   });
 
   it('a host the policy does not name is EACCES, and nothing is sent', async () => {
