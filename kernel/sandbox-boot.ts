@@ -18,7 +18,7 @@ import ivm from 'isolated-vm';
 import { compileRuntime } from './runtime-bundle.ts';
 import type { BootRecord } from './process-sandbox.ts';
 
-/** Sandboxes made whose program has not yet run its synchronous part: spawns under way. */
+/** Sandboxes made whose program has not yet run its synchronous part (or blocked in it): spawns under way. */
 let starting = 0;
 
 /** startingOne counts a new sandbox as starting until the function it returns is called (once or more). */
@@ -30,6 +30,11 @@ export function startingOne(): () => void {
     done = true;
     starting--;
   };
+}
+
+/** startingNow is how many sandboxes count as starting. */
+export function startingNow(): number {
+  return starting;
 }
 
 /** othersStarting: a sandbox other than the caller's is starting, so the loop is what limits spawns. */
@@ -58,33 +63,48 @@ export interface BootedRuntime {
 /**
  * bootRuntime builds the context and runs the runtime in `isolate`, on the
  * caller's thread (settled when it returns) or the isolate's; rejects (with
- * the context freed) if the isolate dies or the runtime throws.
+ * the context freed) if the isolate dies or the runtime throws. `charge`
+ * is told the CPU time the caller's thread spends on it, either way.
  */
-export async function bootRuntime(isolate: ivm.Isolate, boot: BootRecord, wake: SharedArrayBuffer, calls: BootCalls, onLoop: boolean): Promise<BootedRuntime> {
-  const context = onLoop ? isolate.createContextSync() : await isolate.createContext();
-  try {
-    const global = context.global;
-    global.setSync('__syscall', new ivm.Callback(calls.syscall));
-    global.setSync('__async', new ivm.Callback(calls.async));
-    global.setSync('__collect', new ivm.Callback(calls.collect));
-    global.setSync('__wake', new ivm.ExternalCopy(wake).copyInto({ release: true }));
-    global.setSync('__layer', new ivm.Callback(calls.layer));
-    global.setSync('__settle', new ivm.Callback(calls.settle));
-    global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
-    if (calls.clock !== undefined) global.setSync('__clock', new ivm.Callback(calls.clock));
-    const runtime = compileRuntime(isolate);
+export async function bootRuntime(isolate: ivm.Isolate, boot: BootRecord, wake: SharedArrayBuffer, calls: BootCalls, onLoop: boolean, charge: (ns: number) => void): Promise<BootedRuntime> {
+  const here = <T>(work: () => T): T => {
+    const began = process.threadCpuUsage();
     try {
-      if (onLoop) runtime.runSync(context);
+      return work();
+    } finally {
+      const used = process.threadCpuUsage(began);
+      charge((used.user + used.system) * 1e3);
+    }
+  };
+  const context = onLoop ? here(() => isolate.createContextSync()) : await isolate.createContext();
+  try {
+    const runtime = here(() => {
+      const global = context.global;
+      global.setSync('__syscall', new ivm.Callback(calls.syscall));
+      global.setSync('__async', new ivm.Callback(calls.async));
+      global.setSync('__collect', new ivm.Callback(calls.collect));
+      global.setSync('__wake', new ivm.ExternalCopy(wake).copyInto({ release: true }));
+      global.setSync('__layer', new ivm.Callback(calls.layer));
+      global.setSync('__settle', new ivm.Callback(calls.settle));
+      global.setSync('__boot', new ivm.ExternalCopy(boot).copyInto({ release: true }));
+      if (calls.clock !== undefined) global.setSync('__clock', new ivm.Callback(calls.clock));
+      return compileRuntime(isolate);
+    });
+    try {
+      if (onLoop) here(() => runtime.runSync(context));
       else await runtime.run(context);
     } finally {
       runtime.release();
     }
-    const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown }>;
-    const deliver = entry.getSync('deliver', { reference: true }) as ivm.Reference;
-    const complete = entry.getSync('complete', { reference: true }) as ivm.Reference;
-    entry.release();
-    global.deleteSync('__entry');
-    return { context, deliver, complete };
+    return here(() => {
+      const global = context.global;
+      const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown }>;
+      const deliver = entry.getSync('deliver', { reference: true }) as ivm.Reference;
+      const complete = entry.getSync('complete', { reference: true }) as ivm.Reference;
+      entry.release();
+      global.deleteSync('__entry');
+      return { context, deliver, complete };
+    });
   } catch (err) {
     context.release();
     throw err;

@@ -50,8 +50,8 @@ export class Sandbox implements ProcessSandbox {
   private runtime: BootedRuntime | undefined;
   private booting: Promise<BootedRuntime> | undefined;
   private readonly boot: BootRecord;
-  /** Counts this sandbox as starting until its program's synchronous part is over (or it is disposed first). */
-  private readonly doneStarting = startingOne();
+  /** Counts this sandbox as starting until its program's synchronous part is over or blocks (or it is disposed first). */
+  private readonly doneStarting: () => void;
   /** Aborted when the sandbox is disposed: the cancel signal of blocking calls. */
   private readonly lifetime = new AbortController();
   private readonly calls: AsyncCalls;
@@ -99,17 +99,17 @@ export class Sandbox implements ProcessSandbox {
       // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
       onCatastrophicError: (message: string) => setImmediate(() => this.finish({ kind: 'catastrophic', message: String(message) })),
     });
+    this.doneStarting = startingOne();
   }
 
   /**
    * startBoot lays the context and the runtime out (sandbox-boot.ts says on
-   * which thread) once the program is compiled: a synchronous compile would
-   * otherwise wait for the isolate's lock. start() waits for it.
+   * which thread; the tree pays for the event loop's part) once the program
+   * is compiled: a synchronous compile would otherwise wait for the
+   * isolate's lock. start() waits for it.
    */
   private startBoot(): void {
     const taping = this.taping;
-    const onLoop = !othersStarting();
-    const began = process.threadCpuUsage();
     this.booting = bootRuntime(this.isolate, this.boot, this.wake.buffer as SharedArrayBuffer, {
       syscall: (nr, ...args) => this.enter(nr, args),
       async: (flags, nr, ...args) => this.enterAsync(typeof flags === 'number' ? flags : 0, nr, args),
@@ -117,11 +117,8 @@ export class Sandbox implements ProcessSandbox {
       layer: (name) => this.loadLayer(name),
       settle: (code, text) => this.settled(code, text),
       ...(taping === undefined ? {} : { clock: () => taping.clock() }),
-    }, onLoop).then((runtime) => (this.runtime = runtime));
+    }, !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
     this.booting.catch(() => undefined);
-    // On the loop, the tree that asked pays for it (the loop's CPU time, as for a layer).
-    const used = process.threadCpuUsage(began);
-    if (onLoop) this.hooks.charge((used.user + used.system) * 1e3);
   }
 
   /** compile compiles the program on the calling thread (programs the operator handed over). ENOEXEC on a syntax error. */
@@ -181,6 +178,8 @@ export class Sandbox implements ProcessSandbox {
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     const ticket = this.nextTicket++;
     this.waiting = ticket;
+    // A program that blocks in its synchronous part (a read nobody answers) no longer counts as a spawn under way.
+    this.doneStarting();
     this.sleepStart = this.isolate.cpuTime;
     taped?.waiting?.();
     void reply.later.then((final) => this.answer(ticket, final, taped?.answered));
