@@ -58,14 +58,26 @@ export interface StateLock {
   release(): void;
 }
 
+/** How many times a start tries a busy lock (over ~150 ms) before it says the state dir is in use. */
+const LOCK_ATTEMPTS = 10;
+
+/** rollback ends a transaction a refused BEGIN or COMMIT may have left open, so the lock can be tried again. */
+function rollback(db: DatabaseSync): void {
+  try {
+    if (db.isTransaction) db.exec('ROLLBACK');
+  } catch {
+    // nothing was open
+  }
+}
+
 /** How long a refused start waits for the holder's pid, which the holder writes just after it takes the lock. */
 const HOLDER_PID_WAIT_MS = 1000;
 
 /**
  * lockStateDir takes the lock on `stateDir` (which must exist) for this
  * process until release() or exit, and writes this pid to agentd.pid.
- * Rejects with StateDirBusy when another process holds it (it does not wait
- * for the lock, only up to a second for the holder's pid), StateLockError
+ * Rejects with StateDirBusy when another process holds it (it tries the lock
+ * again for ~150 ms, then waits up to a second for the holder's pid), StateLockError
  * when the lock file cannot be opened or locked.
  */
 export async function lockStateDir(stateDir: string): Promise<StateLock> {
@@ -76,14 +88,25 @@ export async function lockStateDir(stateDir: string): Promise<StateLock> {
   } catch (err) {
     throw new StateLockError(`cannot open the lock file ${file}: ${messageOf(err)}`);
   }
-  try {
-    // EXCLUSIVE locking mode keeps the lock after the transaction ends; the
-    // journal in memory leaves no agentd.lock-journal beside the file.
-    db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = MEMORY; BEGIN EXCLUSIVE; COMMIT;');
-  } catch (err) {
-    db.close();
-    if (errcodeOf(err) === SQLITE_BUSY) throw new StateDirBusy(stateDir, await holderOf(stateDir));
-    throw new StateLockError(`cannot lock ${file}: ${messageOf(err)}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      // EXCLUSIVE locking mode keeps the lock after the transaction ends; the
+      // journal in memory leaves no agentd.lock-journal beside the file.
+      db.exec('PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = MEMORY; BEGIN EXCLUSIVE; COMMIT;');
+      break;
+    } catch (err) {
+      const busy = errcodeOf(err) === SQLITE_BUSY;
+      if (busy && attempt < LOCK_ATTEMPTS) {
+        // Two starts at the same instant can each find the other half-way through taking the lock, and both be refused:
+        // a busy lock is tried again after a random pause, so one of them takes it (a real holder keeps it busy throughout).
+        rollback(db);
+        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 25));
+        continue;
+      }
+      db.close();
+      if (busy) throw new StateDirBusy(stateDir, await holderOf(stateDir));
+      throw new StateLockError(`cannot lock ${file}: ${messageOf(err)}`);
+    }
   }
   try {
     writeFileSync(pidFile(stateDir), `${process.pid}\n`, { mode: 0o600 });
