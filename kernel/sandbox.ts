@@ -15,7 +15,7 @@ import type { Program } from './program.ts';
 import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.ts';
 import { SandboxTape } from './run-tape/sandbox-tape.ts';
 import { compileLayer, LAYERS, type LayerName } from './runtime-bundle.ts';
-import { type BootedRuntime, bootRuntime, othersStarting, startingOne } from './sandbox-boot.ts';
+import { type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
@@ -138,27 +138,24 @@ export class Sandbox implements ProcessSandbox {
     const runtime = this.runtime;
     if (runtime === undefined || typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);
-    let layer: ivm.Script | undefined;
-    // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the
-    // isolate. The event loop's own CPU time, not wall time: on a loaded machine the wall time of the same work swells
-    // with preemption, and charged as such it pushed an agent that merely loaded two layers past its share (EAGAIN).
-    const started = process.threadCpuUsage();
-    try {
-      layer = compileLayer(this.isolate, name as LayerName);
-      layer.runSync(runtime.context);
-      return true;
-    } catch (err) {
-      // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
-      if (/memory limit/i.test(err instanceof Error ? err.message : String(err))) setImmediate(() => this.failedEntry(err));
-      // Else it is the program's: isolated-vm throws a promise the program left rejected when the layer is run. That
-      // error, not the runtime's "layer did not load" that follows it, is why the program ends (as Node would end it).
-      else this.layerError ??= err;
-      return false;
-    } finally {
-      layer?.release();
-      const used = process.threadCpuUsage(started);
-      this.hooks.charge((used.user + used.system) * 1e3);
-    }
+    // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the isolate.
+    return chargedCpu((ns) => this.hooks.charge(ns), () => {
+      let layer: ivm.Script | undefined;
+      try {
+        layer = compileLayer(this.isolate, name as LayerName);
+        layer.runSync(runtime.context);
+        return true;
+      } catch (err) {
+        // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
+        if (/memory limit/i.test(err instanceof Error ? err.message : String(err))) setImmediate(() => this.failedEntry(err));
+        // Else it is the program's: isolated-vm throws a promise the program left rejected when the layer is run. That
+        // error, not the runtime's "layer did not load" that follows it, is why the program ends (as Node would end it).
+        else this.layerError ??= err;
+        return false;
+      } finally {
+        layer?.release();
+      }
+    });
   }
 
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
