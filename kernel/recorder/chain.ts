@@ -82,6 +82,37 @@ export function body(record: Readonly<Record<string, unknown>>): string {
   return out === '' ? '{' : out;
 }
 
+/**
+ * sealRecord makes the line of a record with `fields` at place `seq` after
+ * `prev`: the same bytes as seal(body(…)) (the verifier rebuilds a line as
+ * JSON.stringify of its keys in canonical order), from one object whose
+ * keys are laid out in RECORD_KEYS order so that V8 serialises it on its
+ * fast path. Returns the record (for live followers), its hash and line.
+ */
+export function sealRecord(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'>, seq: number, time: number, prev: string): { record: Omit<ChainRecord, 'hash'>; hash: string; line: string } {
+  const record: Omit<ChainRecord, 'hash'> = {
+    seq,
+    time,
+    type: fields.type,
+    pid: fields.pid,
+    agent: fields.agent,
+    syscall: fields.syscall,
+    access: fields.access,
+    path: fields.path,
+    args: fields.args,
+    req: fields.req,
+    decision: fields.decision,
+    rule: fields.rule,
+    reason: fields.reason,
+    policy: fields.policy,
+    detail: fields.detail,
+    prev,
+  };
+  const json = JSON.stringify(record);
+  const sealed = seal(json.slice(0, -1));
+  return { record, hash: sealed.hash, line: sealed.line };
+}
+
 /** seal returns the record's hash and its full line (with newline). */
 export function seal(unsealed: string): { hash: string; line: string } {
   const h = hash('sha256', unsealed);

@@ -33,7 +33,7 @@ import { dirname } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
-import { body, type ChainRecord, GENESIS, seal, toChainFields } from './chain.ts';
+import { type ChainRecord, GENESIS, sealRecord, toChainFields } from './chain.ts';
 import { type LogEnd, listSegments, type Segment, segmentOf } from './segments.ts';
 
 export interface FileLogOptions {
@@ -199,16 +199,13 @@ export class FileDecisionLog implements DecisionRecorder {
     if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
     if (this.failure !== undefined && this.pendingBytes > MAX_UNWRITTEN_BYTES) throw new KernelError('EIO', `${this.problem!}: nothing more is decided until they are written`);
     // The fields first: an entry that cannot be recorded (its result cannot be digested) must not take a seq.
-    const unsealed: Omit<ChainRecord, 'hash'> = toChainFields(entry) as Omit<ChainRecord, 'hash'>;
+    const fields = toChainFields(entry);
     this.seq++;
-    unsealed.seq = this.seq;
-    unsealed.time = this.clock();
-    unsealed.prev = this.prev;
-    const sealed = seal(body(unsealed));
+    const sealed = sealRecord(fields, this.seq, this.clock(), this.prev);
     this.prev = sealed.hash;
     this.pending.push(sealed.line);
     this.pendingBytes += sealed.line.length;
-    if (this.appended.observed) this.appended.next({ ...unsealed, hash: sealed.hash } as ChainRecord);
+    if (this.appended.observed) this.appended.next({ ...sealed.record, hash: sealed.hash } as ChainRecord);
     if (this.durable) {
       this.flush();
     } else if (this.pendingBytes >= BATCH_BYTES && this.failure === undefined) {

@@ -34,7 +34,7 @@ import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts'
 import { KernelError } from '../../abi/errno.ts';
 import { LuaScript } from '../../vfs/lua-script.ts';
 import { redisUnavailable } from '../redis/connect.ts';
-import { body, type ChainRecord, GENESIS, seal, toChainFields } from './chain.ts';
+import { body, type ChainRecord, GENESIS, seal, sealRecord, toChainFields } from './chain.ts';
 
 export interface StreamLogOptions {
   /** Key prefix shared by the cluster (e.g. `agentk`). */
@@ -296,11 +296,10 @@ export class RedisStreamLog implements DecisionRecorder {
     if (!this.opened) throw new KernelError('EIO', `redis unavailable: decision stream ${this.key} is not open yet`);
     if (this.queue.length >= this.maxQueued) throw new KernelError('EIO', `redis unavailable: ${this.queue.length} decision records wait for ${this.key}; refusing more`);
     this.seq++;
-    const unsealed = { seq: this.seq, time, ...fields, prev: this.prev };
-    const sealed = seal(body(unsealed));
+    const sealed = sealRecord(fields, this.seq, time, this.prev);
     this.queue.push({ seq: this.seq, prev: this.prev, hash: sealed.hash, line: sealed.line.slice(0, -1) });
     this.prev = sealed.hash;
-    if (this.appended.observed) this.appended.next({ ...unsealed, hash: sealed.hash } as ChainRecord);
+    if (this.appended.observed) this.appended.next({ ...sealed.record, hash: sealed.hash } as ChainRecord);
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(() => {

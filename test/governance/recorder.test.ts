@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { body, type ChainRecord, GENESIS, seal } from '../../kernel/recorder/chain.ts';
+import { body, type ChainRecord, GENESIS, seal, sealRecord } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import type { DecisionInput } from '../../syscalls/context.ts';
@@ -56,6 +56,24 @@ describe('FileDecisionLog writes a chain verifyLog accepts', () => {
     expect(records[0]!.prev).toBe(GENESIS);
     for (let i = 1; i < N; i++) expect(records[i]!.prev).toBe(records[i - 1]!.hash);
     expect(records.map((r) => r.time)).toEqual(records.map((r) => T0 + r.seq * 1000));
+  });
+
+  it('sealRecord writes the bytes seal(body()) writes, whatever the strings, keys and absent fields', () => {
+    const awkward = ['', 'plain', 'quote " and \\ backslash', 'nl\n tab\t nul\u0000', 'lone \ud800 surrogate', 'é 中 🙂', '{"seq":1}', '\u2028\u2029'];
+    let prev = GENESIS;
+    let text = '';
+    for (let i = 0; i < 200; i++) {
+      const s = (k: number) => awkward[(i + k) % awkward.length]!;
+      const fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'> =
+        i % 3 === 0
+          ? { type: 'syscall', pid: i, agent: s(0), syscall: s(1), access: 'write', path: i % 2 === 0 ? s(2) : undefined, args: `sha256:${s(3)}`, req: { labels: { [s(4)]: s(5) }, caps: [s(6), s(7)], args: { [s(1)]: [s(2), i, null, { x: s(3) }] }, ...(i % 2 === 0 ? { withheld: [s(0)], unnamed: 2 } : {}) }, decision: 'allow', rule: s(4), reason: s(5), policy: s(6) }
+          : { type: i % 3 === 1 ? 'outcome' : 'approval', pid: i, agent: s(1), syscall: i % 2 === 0 ? s(2) : undefined, detail: s(3), policy: i % 2 === 0 ? undefined : s(4) };
+      const sealed = sealRecord(fields, i + 1, T0 + i, prev);
+      expect(sealed.line).toBe(seal(body({ seq: i + 1, time: T0 + i, ...fields, prev })).line);
+      prev = sealed.hash;
+      text += sealed.line;
+    }
+    expect(verifyLog(text)).toEqual({ ok: true, records: 200, head: prev });
   });
 
   it('keeps a digest of the arguments, never the data', () => {
