@@ -172,7 +172,18 @@ export class InputError extends Error {
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+function isStringList(v: unknown): v is string[] {
+  if (!Array.isArray(v)) return false;
+  for (const s of v as unknown[]) if (typeof s !== 'string') return false;
+  return true;
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  if (!isRecord(v)) return false;
+  for (const key in v) if (typeof v[key] !== 'string') return false;
+  return true;
+}
 
 /** The fields of a decision record the question is rebuilt from. */
 export interface AskedFields {
@@ -196,7 +207,7 @@ export function questionOf(record: AskedFields, capabilities: (list: readonly st
   if (path !== undefined && typeof path !== 'string') throw new InputError('path', 'is not a string');
   if (!isRecord(req)) throw new InputError('req', 'is not an object');
   const { labels, caps, lineage, tool, flows, trust, tokens, supervised, args, withheld, unnamed } = req;
-  if (labels !== undefined && !(isRecord(labels) && Object.values(labels).every((v) => typeof v === 'string'))) throw new InputError('req.labels', 'is not an object of strings');
+  if (labels !== undefined && !isStringRecord(labels)) throw new InputError('req.labels', 'is not an object of strings');
   if (caps !== undefined && !isStringList(caps)) throw new InputError('req.caps', 'is not a list of strings');
   if (lineage !== undefined && lineage !== 'child') throw new InputError('req.lineage', "is not 'child'");
   if (tool !== undefined && typeof tool !== 'string') throw new InputError('req.tool', 'is not a string');
@@ -207,19 +218,20 @@ export function questionOf(record: AskedFields, capabilities: (list: readonly st
   if (withheld !== undefined && !isStringList(withheld)) throw new InputError('req.withheld', 'is not a list of strings');
   if (unnamed !== undefined && !(typeof unnamed === 'number' && Number.isSafeInteger(unnamed) && unnamed > 0)) throw new InputError('req.unnamed', 'is not a count');
   if (supervised !== undefined && supervised !== true) throw new InputError('req.supervised', 'is not true');
+  // One shape for every rebuilt request (absent fields undefined), so that the engine's reads of it stay monomorphic.
   const request: PolicyRequest = {
     agentId: agent,
     syscall,
     access,
-    ...(path !== undefined ? { path } : {}),
-    ...(labels !== undefined ? { labels: labels as Record<string, string> } : {}),
+    path,
+    labels,
     capabilities: capabilities(caps ?? []),
     lineage: lineage ?? 'root',
-    ...(tool !== undefined ? { tool } : {}),
+    tool,
     args: args ?? {},
-    ...(flows !== undefined ? { flows } : {}),
+    flows,
     trust: trust ?? 1000,
-    ...(supervised === true ? { supervised } : {}),
+    supervised,
   };
   return { request, tokens: tokens ?? 0, withheld: withheld ?? [], unnamed: unnamed ?? 0 };
 }

@@ -114,13 +114,19 @@ function bump(tally: Record<string, number>, key: string): void {
 /** OUTCOME: an outcome record's detail, `of <seq>: ok, …` or `of <seq>: <ERRNO> …`. */
 const OUTCOME = /^of (\d+): (ok|[A-Z]+)/;
 
+/** A node of the trie of recorded capability lists: the set of the list that ends here, and the lists that go on. */
+interface CapsNode {
+  set?: ReadonlySet<string>;
+  readonly next: Map<string, CapsNode>;
+}
+
 export class Replayer {
   private readonly engine: PolicyEngine;
   private readonly policy: LoadedPolicy;
   private readonly show: number;
   private now = 0;
-  /** Capability sets, one per distinct recorded list. */
-  private readonly capSets = new Map<string, ReadonlySet<string>>();
+  /** Capability sets, one per distinct recorded list: a trie on its items. */
+  private readonly capSets: CapsNode = { next: new Map() };
   /** Arguments any rule's args patterns name: a withheld one of these may decide. */
   private readonly argNames: ReadonlySet<string>;
   /** Write calls that ran and that contracts of the candidate cover, by node and the seq their outcome will name. */
@@ -204,11 +210,14 @@ export class Replayer {
   }
 
   private capabilities = (list: readonly string[]): ReadonlySet<string> => {
-    // JSON, not a join: a capability may hold any character, a newline too.
-    const key = JSON.stringify(list);
-    let set = this.capSets.get(key);
-    if (set === undefined) this.capSets.set(key, (set = new Set(list)));
-    return set;
+    // A trie on the list's items, not a key made of them: a capability may hold any character, and no string is built per record.
+    let node = this.capSets;
+    for (const cap of list) {
+      let next = node.next.get(cap);
+      if (next === undefined) node.next.set(cap, (next = { next: new Map() }));
+      node = next;
+    }
+    return (node.set ??= new Set(list));
   };
 
   private decision(record: LogRecord, where: () => string): void {

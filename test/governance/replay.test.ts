@@ -318,6 +318,10 @@ describe('replay counts as the original kernels did', () => {
     const caps = new Replayer(policy('caps', `  - { id: needs-both, effect: allow, syscalls: [x.act], capabilities: [net:a, net:b] }\n`).loaded);
     caps.feed({ type: 'syscall', seq: 1, time: START, pid: 0, agent: 'x', syscall: 'x.act', access: 'none', decision: 'deny', rule: 'default-deny', req: { caps: ['net:a\nnet:b'] } }, at);
     caps.feed({ type: 'syscall', seq: 2, time: START, pid: 0, agent: 'x', syscall: 'x.act', access: 'none', decision: 'allow', rule: 'needs-both', req: { caps: ['net:a', 'net:b'] } }, at);
-    expect(caps.summary()).toMatchObject({ replayed: 2, changed: 0 });
+    // A list that is the start of another, the same list again, one that goes on from it, and none at all are each their own set.
+    const more = [[['net:a'], 'deny'], [['net:a', 'net:b'], 'allow'], [['net:a', 'net:b', 'net:c'], 'allow'], [['net:b', 'net:a'], 'allow'], [[], 'deny'], [['net:a'], 'deny']] as const;
+    more.forEach(([list, decision], i) => caps.feed({ type: 'syscall', seq: 3 + i, time: START, pid: 0, agent: 'x', syscall: 'x.act', access: 'none', decision, rule: decision === 'allow' ? 'needs-both' : 'default-deny', req: { caps: list } }, at));
+    caps.feed({ type: 'syscall', seq: 9, time: START, pid: 0, agent: 'x', syscall: 'x.act', access: 'none', decision: 'deny', rule: 'default-deny', req: {} }, at);
+    expect(caps.summary()).toMatchObject({ replayed: 9, changed: 0 });
   });
 });
