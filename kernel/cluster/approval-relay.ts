@@ -60,13 +60,39 @@ end
 return taken`;
 
 /**
- * forRedis is `entry` as JSON the scripts can decode: Redis's cjson refuses
- * a lone UTF-16 surrogate (JSON.stringify writes one as an escape: an
- * argument can hold one), so each becomes U+FFFD.
+ * forRedis is `entry` as Redis holds it, for the scripts here and in
+ * directory.ts to read and rewrite with Redis's cjson. The question itself
+ * (its arguments are the agent's) rides as JSON text in `approval`, never
+ * decoded by a script: a cjson round trip would turn an empty list into
+ * `{}`, write numbers with 14 digits and refuse a lone UTF-16 surrogate, so
+ * an approver shown an adopted question would see other arguments than the
+ * agent sent. What the scripts read of it is beside it (`outside`: asked
+ * from outside the kernel, pid 0 and bound to a request digest). The rest
+ * is the kernel's own text; a lone surrogate in it (an approver's reason
+ * can hold one: JSON.stringify writes it as an escape) becomes U+FFFD.
  */
-function forRedis(entry: ClusterApproval): string {
+export function forRedis(entry: ClusterApproval): string {
+  const stored: StoredApproval = { ...entry, approval: JSON.stringify(entry.approval), outside: entry.approval.pid === 0 && typeof entry.approval.digest === 'string' };
   // JSON.stringify escapes only lone surrogates (a pair is written as the character): every such escape, not itself after an escaped backslash, is one.
-  return JSON.stringify(entry).replace(/(?<=(?:^|[^\\])(?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g, '\\ufffd');
+  // The question's own text is inside a string here, so its escapes have their backslash escaped: they stay as they are.
+  return JSON.stringify(stored).replace(/(?<=(?:^|[^\\])(?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g, '\\ufffd');
+}
+
+/** StoredApproval is a ClusterApproval as Redis holds it (see forRedis). */
+interface StoredApproval extends Omit<ClusterApproval, 'approval'> {
+  readonly approval: string;
+  readonly outside: boolean;
+}
+
+/**
+ * fromRedis reads an entry forRedis wrote (or, from a node of an earlier
+ * version, one with the question in the clear). A question whose text
+ * cannot be read is thrown as it is (a SyntaxError).
+ */
+export function fromRedis(json: string): ClusterApproval {
+  const stored = JSON.parse(json) as Omit<StoredApproval, 'approval'> & { approval: string | PendingApproval };
+  const { outside: _outside, approval, ...rest } = stored;
+  return { ...rest, approval: typeof approval === 'string' ? (JSON.parse(approval) as PendingApproval) : approval };
 }
 
 /** An adopted question the service could not reopen, and why: denied in Redis so its poller gets an answer. */
@@ -216,7 +242,7 @@ export class ApprovalRelay {
   private async adopt(): Promise<ClusterApproval[]> {
     this.health.check('cannot adopt released questions');
     const taken = (await this.redis.eval(ADOPT, 1, this.keys.orphanApprovals, this.keys.approval(''), this.node, ADOPT_AT_ONCE)) as string[];
-    return taken.map((json) => JSON.parse(json) as ClusterApproval);
+    return taken.map(fromRedis);
   }
 
   /** refuse denies an adopted question this node could not reopen, so its poller gets an answer. */
@@ -230,14 +256,14 @@ export class ApprovalRelay {
     const ids = await this.redis.zrange(this.keys.approvals, 0, '-1');
     if (ids.length === 0) return [];
     const values = await this.redis.mget(ids.map((id) => this.keys.approval(id)));
-    return values.flatMap((v) => (v === null ? [] : [JSON.parse(v) as ClusterApproval])).filter((a) => a.status === 'pending');
+    return values.flatMap((v) => (v === null ? [] : [fromRedis(v)])).filter((a) => a.status === 'pending');
   }
 
   /** find reads one question from Redis; undefined if unknown (or long answered). */
   async find(id: string): Promise<ClusterApproval | undefined> {
     this.health.check(`cannot look up approval ${id}`);
     const json = await this.redis.get(this.keys.approval(id));
-    return json === null ? undefined : (JSON.parse(json) as ClusterApproval);
+    return json === null ? undefined : fromRedis(json);
   }
 
   /** answer answers another node's question through its owner. ESRCH if unknown or already answered. */

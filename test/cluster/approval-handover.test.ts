@@ -63,12 +63,17 @@ describe.skipIf(redis === undefined)('questions from outside the kernel when the
 
     // Found by the attacker pass: an argument with a lone UTF-16 surrogate made Redis's JSON decoder fail inside the
     // scripts that adopt and bury, half-way through. Such a question is handed over like any other.
-    const odd = { agent: 'payer', action: 'payment.send', arguments: { memo: 'a\ud800b' } };
+    // And the adopting script re-encoded the whole question with Redis's cjson: an empty list came back as {}, a number
+    // with 14 digits, the surrogate as U+FFFD, so the approver was shown other arguments than the agent sent.
+    const sent = { memo: 'a\ud800b', items: [], nested: { rows: [[], [1]] }, amount: 123456789012345, ratio: 0.1 };
+    const odd = { agent: 'payer', action: 'payment.send', arguments: sent };
     const oddAsked = (await again.api('POST', '/v1/evaluate', odd)).body as { decision: string; approval_id: string };
     expect(oddAsked.decision).toBe('require_approval');
     const c = await start('node-c');
     expect((await again.stop()).status).toBe(0);
     await until(async () => ((await c.api('GET', '/v1/approvals')).body as { id: string; node: string }[]).some((q) => q.id === oddAsked.approval_id && q.node === 'node-c'), 'node C to adopt the question');
+    const shown = ((await c.api('GET', '/v1/approvals')).body as { id: string; arguments: unknown }[]).find((q) => q.id === oddAsked.approval_id);
+    expect(shown?.arguments).toEqual(sent);
     expect((await c.api('POST', `/v1/approvals/${oddAsked.approval_id}/approve`, { reason: 'ok' })).status).toBe(200);
     expect((await c.api('POST', '/v1/evaluate', { ...odd, approval_id: oddAsked.approval_id })).body.decision).toBe('allow');
   }, 60_000);
