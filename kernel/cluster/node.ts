@@ -13,7 +13,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { SignalName } from '../../signals/signal-table.ts';
 import type { DecisionInput } from '../../syscalls/context.ts';
 import { KernelError } from '../../abi/errno.ts';
@@ -24,7 +24,9 @@ import type { ProcessInfo } from '../process.ts';
 import { ApprovalRelay, type AdoptionHandler, type AnswerRequest, type ClusterApproval } from './approval-relay.ts';
 import { ProcessDirectory, type DirectoryEntry, type NodeInfo, type NodeStatus } from './directory.ts';
 import { RedisHealth } from './health.ts';
+import { registerNodeMetrics } from './node-metrics.ts';
 import { PidAllocator } from './pids.ts';
+import { policyHost, shadowHost } from './policy-hosts.ts';
 import { PolicySync } from './policy-sync.ts';
 import { ProcessCalls, type ProcessCall, type ProcessCallKind, type ProcessOperation } from './process-calls.ts';
 import { connectRedis } from '../redis/connect.ts';
@@ -143,37 +145,13 @@ export class ClusterNode {
     this.kernel = kernel;
     this.record = record;
     this.relay.attach(kernel.approvals);
-    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, {
-      current: () => kernel.engine.policy,
-      install: (policy, from, epoch) => {
-        if (policy === undefined) return;
-        const previous = kernel.engine.version;
-        kernel.replacePolicy(policy);
-        this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version });
-      },
-      refused: (epoch, error) => {
-        this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
-      },
-    });
+    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, policyHost(kernel, (entry) => this.record(entry)));
     // The shadow policy, set or cleared through any node, is every node's.
-    this.shadow = new PolicySync(
-      this.redis,
-      this.keys,
-      this.health,
-      this.id,
-      {
-        current: () => kernel.shadow?.engine.policy,
-        install: (policy, from, epoch) => {
-          const previous = kernel.shadow?.version;
-          kernel.setShadow(policy);
-          this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: policy === undefined ? `shadow policy ${previous ?? '(none)'} cleared through node ${from} (cluster shadow epoch ${epoch})` : `shadow policy set through node ${from} (cluster shadow epoch ${epoch}): ${policy.version}`, policyVersion: kernel.engine.version });
-        },
-        refused: (epoch, error) => {
-          this.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster shadow policy epoch ${epoch} refused here: ${error}`, policyVersion: kernel.engine.version });
-        },
-      },
-      { key: this.keys.shadow, channel: this.keys.shadowChannel, what: 'the cluster shadow policy' },
-    );
+    this.shadow = new PolicySync(this.redis, this.keys, this.health, this.id, shadowHost(kernel, (entry) => this.record(entry)), {
+      key: this.keys.shadow,
+      channel: this.keys.shadowChannel,
+      what: 'the cluster shadow policy',
+    });
     if (this.health.ready) {
       await this.recover();
       // A node that starts waits out a pid fence before it serves (it is not beating yet: nobody can take it for dead).
@@ -358,28 +336,7 @@ export class ClusterNode {
 
   /** registerMetrics adds agentk_redis_up and agentk_cluster_policy_epoch to `registry`. */
   registerMetrics(registry: Registry): void {
-    const health = this.health;
-    const epoch = () => this.policy?.epoch ?? 0;
-    registry.registerMetric(
-      new Gauge({
-        name: 'agentk_redis_up',
-        help: '1 while this node reaches Redis (shared state), 0 while it fails closed',
-        registers: [],
-        collect() {
-          this.set(health.ready ? 1 : 0);
-        },
-      }),
-    );
-    registry.registerMetric(
-      new Gauge({
-        name: 'agentk_cluster_policy_epoch',
-        help: 'The cluster policy epoch this node has in force',
-        registers: [],
-        collect() {
-          this.set(epoch());
-        },
-      }),
-    );
+    registerNodeMetrics(registry, this.health, () => this.policy?.epoch ?? 0);
   }
 
   /** stop leaves the directory (its processes have ended by now) and closes the connections. */

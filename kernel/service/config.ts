@@ -53,8 +53,9 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { checkMounts } from '../mounts.ts';
 import type { RedisSettings } from '../cluster/redis.ts';
-import { CHAIN_STEP_SCHEMA, chainSettings, type ChainSettings, type RawChainStep } from './approvers/settings.ts';
+import { chainSettings, type ChainSettings } from './approvers/settings.ts';
 import type { WebhookSettings } from './approvers/webhook.ts';
+import { AGENTD_CONFIG_SCHEMA, type RawConfig, type RawRedis } from './config-schema.ts';
 
 /** MountSetting is one entry of `mounts:`: a path relative to each agent's tree, or absolute (one place for every agent). */
 export interface MountSetting {
@@ -74,11 +75,6 @@ export interface RetentionSetting {
   /** Checkpoints kept per agent. */
   readonly checkpoints: number;
 }
-
-/** The longest retention, ms (about 24.8 days): a longer timer would fire at once (Node clamps it to 1 ms). */
-export const MAX_RETENTION_MS = 2_147_483_647;
-
-const LIMIT_KEYS = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'] as const;
 
 /** StreamSetting: the node's decision stream copies its file log; effects wait for the file log only (mirror, the default), for the stream too (before-action), or there is no stream (off). */
 export interface StreamSetting {
@@ -139,176 +135,7 @@ export interface TelemetrySetting {
   readonly sampleRatio: number;
 }
 
-const ADDRESS = {
-  type: 'object',
-  required: ['host', 'port'],
-  additionalProperties: false,
-  properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 1, maximum: 65535 } },
-} as const;
-
-const REDIS = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    url: { type: 'string', pattern: '^rediss?://' },
-    sentinels: { type: 'array', minItems: 1, items: ADDRESS },
-    name: { type: 'string', minLength: 1 },
-    cluster: { type: 'array', minItems: 1, items: ADDRESS },
-    password: { type: 'string' },
-    key_prefix: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,64}$' },
-    node_id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,48}$' },
-    heartbeat_ms: { type: 'integer', minimum: 50, maximum: 60_000 },
-    node_ttl_ms: { type: 'integer', minimum: 200, maximum: 600_000 },
-    command_timeout_ms: { type: 'integer', minimum: 50, maximum: 60_000 },
-  },
-} as const;
-
-const SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    listen: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
-    },
-    state_dir: { type: 'string', minLength: 1 },
-    token_file: { type: 'string', minLength: 1 },
-    policy: { type: 'string', minLength: 1 },
-    log: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        file: { type: 'string', minLength: 1 },
-        durable: { type: 'boolean' },
-        segment_mib: { type: 'integer', minimum: 0, maximum: 1_048_576 },
-        anchor_ms: { type: 'integer', minimum: 0, maximum: 86_400_000 },
-        stream: { enum: ['before-action', 'mirror', 'off'] },
-        stream_replicas: { type: 'integer', minimum: 0, maximum: 16 },
-        stream_replica_timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
-      },
-    },
-    approvals: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        mode: { enum: ['operator', 'deny', 'allow', 'webhook', 'chain'] },
-        chain: { type: 'array', minItems: 1, maxItems: 8, items: CHAIN_STEP_SCHEMA },
-        webhook: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['url'],
-          properties: {
-            url: { type: 'string', pattern: '^https?://' },
-            secret_file: { type: 'string', minLength: 1 },
-            secret_env: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-            timeout_ms: { type: 'integer', minimum: 1, maximum: 60_000 },
-          },
-        },
-      },
-    },
-    term_grace_ms: { type: 'integer', minimum: 0 },
-    refusals: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { window_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 }, max_clients: { type: 'integer', minimum: 1, maximum: 100_000 } },
-    },
-    limits: { type: 'object', additionalProperties: false, properties: Object.fromEntries(LIMIT_KEYS.map((k) => [k, { type: 'integer', minimum: 0 }])) },
-    max_processes: { type: 'integer', minimum: 1, maximum: 1_000_000 },
-    hosts: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['count'],
-      properties: {
-        count: { type: 'integer', minimum: 1, maximum: 64 },
-        agents_per_host: { type: 'integer', minimum: 1, maximum: 100_000 },
-        hang_ms: { type: 'integer', minimum: 100, maximum: 600_000 },
-        spares: { type: 'integer', minimum: 0, maximum: 64 },
-      },
-    },
-    retention: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        exited_ms: { type: 'integer', minimum: 0, maximum: MAX_RETENTION_MS },
-        trees_ms: { type: 'integer', minimum: 0, maximum: MAX_RETENTION_MS },
-        checkpoints: { type: 'integer', minimum: 1, maximum: 1000 },
-      },
-    },
-    programs: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
-    mounts: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['path', 'backend'],
-        additionalProperties: false,
-        properties: {
-          path: { type: 'string', minLength: 1, maxLength: 1024 },
-          backend: { enum: ['memfs', 'redis'] },
-          read_only: { type: 'boolean' },
-          quota: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['bytes', 'inodes'],
-            description: 'a shared (absolute) Redis mount: what the one tree may hold; a mount inside each agent tree has the agent\'s quota',
-            properties: { bytes: { type: 'integer', minimum: 0 }, inodes: { type: 'integer', minimum: 0 } },
-          },
-        },
-      },
-    },
-    tools: {},
-    mcp_servers: {},
-    redis: REDIS,
-    telemetry: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['otlp_endpoint'],
-      properties: {
-        otlp_endpoint: { type: 'string', pattern: '^https?://' },
-        headers: { type: 'object', additionalProperties: { type: 'string' } },
-        service_name: { type: 'string', minLength: 1, maxLength: 256 },
-        export_interval_ms: { type: 'integer', minimum: 10, maximum: 600_000 },
-        sample_ratio: { type: 'number', minimum: 0, maximum: 1 },
-      },
-    },
-  },
-} as const;
-
-interface RawConfig {
-  listen?: { host?: string; port?: number };
-  state_dir?: string;
-  token_file?: string;
-  policy?: string;
-  log?: { file?: string; durable?: boolean; segment_mib?: number; anchor_ms?: number; stream?: StreamSetting['mode']; stream_replicas?: number; stream_replica_timeout_ms?: number };
-  approvals?: { mode?: 'operator' | 'deny' | 'allow' | 'webhook' | 'chain'; webhook?: { url: string; secret_file?: string; secret_env?: string; timeout_ms?: number }; chain?: RawChainStep[] };
-  term_grace_ms?: number;
-  refusals?: { window_ms?: number; max_clients?: number };
-  limits?: Record<string, number>;
-  max_processes?: number;
-  hosts?: { count: number; agents_per_host?: number; hang_ms?: number; spares?: number };
-  retention?: { exited_ms?: number; trees_ms?: number; checkpoints?: number };
-  programs?: Record<string, string>;
-  mounts?: { path: string; backend: 'memfs' | 'redis'; read_only?: boolean; quota?: { bytes: number; inodes: number } }[];
-  tools?: unknown;
-  mcp_servers?: unknown;
-  redis?: RawRedis;
-  telemetry?: { otlp_endpoint: string; headers?: Record<string, string>; service_name?: string; export_interval_ms?: number; sample_ratio?: number };
-}
-
-interface RawRedis {
-  url?: string;
-  sentinels?: { host: string; port: number }[];
-  name?: string;
-  cluster?: { host: string; port: number }[];
-  password?: string;
-  key_prefix?: string;
-  node_id?: string;
-  heartbeat_ms?: number;
-  node_ttl_ms?: number;
-  command_timeout_ms?: number;
-}
-
-const validate = new Ajv({ strict: false }).compile<RawConfig>(SCHEMA);
+const validate = new Ajv({ strict: false }).compile<RawConfig>(AGENTD_CONFIG_SCHEMA);
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export class ConfigError extends Error {}

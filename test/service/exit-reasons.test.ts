@@ -10,7 +10,8 @@
  * once `exited_ms` has passed, with a 404 that names the setting.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, MAX_RETENTION_MS } from '../../kernel/service/config.ts';
+import { ConfigError, loadConfig } from '../../kernel/service/config.ts';
+import { MAX_RETENTION_MS } from '../../kernel/service/config-schema.ts';
 import { agentctl, IDLE_AGENT, json, node, startAgentd, until, type Agentd } from './helpers.ts';
 
 /** Line 4 throws from `inner`, called on line 6: the stack names the .ts file at those lines. */

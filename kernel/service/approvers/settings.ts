@@ -19,7 +19,7 @@ export interface RawChainStep {
   reviewer?: { model?: string; timeout_ms?: number; may_approve?: boolean; instructions?: string };
 }
 
-/** The JSON Schema of one step (config.ts's SCHEMA holds it). */
+/** The JSON Schema of one step (config-schema.ts's AGENTD_CONFIG_SCHEMA holds it). */
 export const CHAIN_STEP_SCHEMA = {
   type: 'object',
   additionalProperties: false,
