@@ -123,6 +123,7 @@ class ReplayThreads {
     let worker = this.threads.get(job.policy);
     if (worker === undefined) this.threads.set(job.policy, (worker = new Worker(new URL('./replay-worker.ts', import.meta.url))));
     const answer = once(worker, 'message') as Promise<[{ ok: true; value: { rate: number; changed: number } } | { ok: false; error: string }]>;
+    // oxlint-disable-next-line unicorn/require-post-message-target-origin -- a worker_threads Worker, not window.postMessage
     worker.postMessage(job);
     const [reply] = await answer;
     if (!reply.ok) throw new Error(`replay worker: ${reply.error}`);
