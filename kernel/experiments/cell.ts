@@ -133,7 +133,7 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
     (latency[key] ??= LATENCY_BUCKETS_MS.map(() => 0))[bucket(d)]!++;
   };
   let calls = 0;
-  for (const event of tape.events) {
+  for (const event of tape.events()) {
     if (event.k === 'c') {
       calls++;
       const nr = decode(event.s);

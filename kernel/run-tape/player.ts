@@ -23,6 +23,7 @@ import { passThrough, type BoundaryTape, type Entry, type TapeDriver, type Taped
 import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
 import type { CallEvent, TapeEvent } from './events.ts';
+import type { Tape, TapeCursor } from './tape-read.ts';
 
 /** Where a replay left the recording: call `at` (1-based; 0 before the first), each side in words. */
 export interface Divergence {
@@ -119,10 +120,11 @@ export class Player implements BoundaryTape {
   readonly firstCallId: number;
   readonly stops: PolicyStop[] = [];
   divergence: Divergence | undefined;
-  private readonly events: readonly TapeEvent[];
+  private readonly tape: Tape;
+  /** The recording's events still to come. */
+  private readonly events: TapeCursor;
   private readonly forkAt: number;
   private readonly host: PlayerHost;
-  private at = 0;
   private calls = 0;
   private live = false;
   /** Fed asynchronous calls whose recorded completions are still to be delivered. */
@@ -136,13 +138,17 @@ export class Player implements BoundaryTape {
   private readonly bodies = new Map<number, WireReply[]>();
   private ended = false;
 
-  constructor(events: readonly TapeEvent[], forkAt: number, host: PlayerHost) {
-    this.events = events;
+  constructor(tape: Tape, forkAt: number, host: PlayerHost) {
+    this.tape = tape;
+    this.events = tape.events();
     this.forkAt = forkAt;
     this.host = host;
-    let max = 0;
-    for (const e of events) if (e.k === 'c' && e.m === 'a') max = Math.max(max, queuedId(decode(e.r) as WireReply) ?? 0);
-    this.firstCallId = max + 1;
+    this.firstCallId = tape.lastQueuedId + 1;
+  }
+
+  /** close lets go of the tape (the replay has ended). */
+  close(): void {
+    this.events.close();
   }
 
   /** calls is how many calls the replay has made. */
@@ -159,7 +165,7 @@ export class Player implements BoundaryTape {
   endedAs(replayed: string): void {
     if (this.live || this.divergence !== undefined) return;
     this.passive();
-    const event = this.events[this.at];
+    const event = this.events.peek();
     if (event?.k === 'x') return;
     this.ended = false;
     this.diverge(describeEvent(event), replayed);
@@ -172,7 +178,8 @@ export class Player implements BoundaryTape {
   }
 
   private passive(): void {
-    for (let e = this.events[this.at]; e !== undefined && e.k === 'o'; e = this.events[++this.at]) {
+    for (let e = this.events.peek(); e !== undefined && e.k === 'o'; e = this.events.peek()) {
+      this.events.next();
       if (!this.live) this.host.output(e.f, decode(e.d) as Uint8Array);
     }
   }
@@ -191,12 +198,12 @@ export class Player implements BoundaryTape {
     if (!this.live && this.calls >= this.forkAt) this.goLive();
     if (this.live || this.ended) return Date.now();
     this.passive();
-    const event = this.events[this.at];
+    const event = this.events.peek();
     if (event?.k !== 't') {
       this.diverge(describeEvent(event), 'a read of the clock');
       return Date.now();
     }
-    this.at++;
+    this.events.next();
     return event.v;
   }
 
@@ -209,15 +216,15 @@ export class Player implements BoundaryTape {
       return body === undefined ? passThrough : { fed: body, answered: () => body };
     }
     this.passive();
-    const event = this.events[this.at];
+    const event = this.events.peek();
     if (event?.k !== 'c' || event.m !== (mode === 'blocking' ? 'b' : 'a') || text(nr) !== JSON.stringify(event.s) || text(args) !== JSON.stringify(event.a)) {
       this.diverge(describeEvent(event), describeCall(n, mode, nr, args));
       return { fed: Player.LOST, answered: () => Player.LOST };
     }
-    this.at++;
+    this.events.next();
     this.judge(event, nr, args);
     const recorded = decode(event.r) as WireReply;
-    if (this.killedAfter()) return { fed: recorded, answered: () => recorded };
+    if (this.killedAfter(n)) return { fed: recorded, answered: () => recorded };
     if (!this.isLive(nr, args) || refused(recorded)) return { fed: this.feed(nr, args, recorded), answered: () => recorded };
     return {
       answered: (live) => this.check(n, live, recorded),
@@ -239,14 +246,12 @@ export class Player implements BoundaryTape {
    * SIGKILL): the kernel killed it then, during the call, before ring 3 saw
    * the reply — so the replay must not run on with it.
    */
-  private killedAfter(): boolean {
-    let at = this.at;
-    while (this.events[at]?.k === 'o') at++;
-    const next = this.events[at];
-    if (next?.k !== 'x' || next.signal === undefined || this.forkAt <= this.calls) return false;
+  private killedAfter(n: number): boolean {
+    const { end, lastBeforeEnd } = this.tape;
+    if (lastBeforeEnd !== n || end.signal === undefined || this.forkAt <= this.calls) return false;
     this.passive();
     this.ended = true;
-    this.host.signal(next.signal);
+    this.host.signal(end.signal);
     return true;
   }
 
@@ -306,15 +311,15 @@ export class Player implements BoundaryTape {
     if (this.live) return this.deliverLeftovers(driver);
     if (this.ended) return false;
     this.passive();
-    const event = this.events[this.at];
+    const event = this.events.peek();
     if (event === undefined) return false;
     if (event.k === 'b') {
-      this.at++;
+      this.events.next();
       this.deliver(event.c, driver);
       return true;
     }
     if (event.k === 'g') {
-      this.at++;
+      this.events.next();
       driver.signals(event.s);
       return true;
     }
@@ -372,22 +377,28 @@ export class Player implements BoundaryTape {
     // Output that followed the last call replayed is that call's (or a child's at that time): written before going live.
     this.passive();
     this.live = true;
-    const future = this.events.slice(this.at);
-    for (const event of future) {
-      if (event.k !== 'b') continue;
-      for (const c of event.c) if (this.pending.has(c.id) || this.held.has(c.id)) this.leftovers.push(c);
-    }
-    // A fetch body streamed to an fd before the fork reads on as recorded (the live kernel never had it).
-    const completion = new Map<number, Encoded>();
-    for (const event of future) if (event.k === 'b') for (const c of event.c) completion.set(c.id, c.r);
-    for (const event of future) {
+    // One pass over the rest of the recording: completions of calls issued before the fork, and what a fetch body
+    // streamed to an fd before it still reads (the live kernel never had it), each read's reply in call order.
+    const reads = new Map<number, { reply: WireReply | undefined }[]>();
+    const queuedReads = new Map<number, { reply: WireReply | undefined }>();
+    for (const event of this.events) {
+      if (event.k === 'b') {
+        for (const c of event.c) {
+          if (this.pending.has(c.id) || this.held.has(c.id)) this.leftovers.push(c);
+          const read = queuedReads.get(c.id);
+          if (read !== undefined) read.reply = decode(c.r) as WireReply;
+        }
+        continue;
+      }
       if (event.k !== 'c' || decode(event.s) !== READ_NR) continue;
       const fd = (event.a as unknown[])[0];
       if (typeof fd !== 'number' || !this.fedFds.has(fd)) continue;
       const r = decode(event.r) as WireReply;
-      const reply = r.t === 'queued' ? completion.get(r.id) : event.r;
-      if (reply !== undefined) (this.bodies.get(fd) ?? this.bodies.set(fd, []).get(fd)!).push(decode(reply) as WireReply);
+      const read = { reply: r.t === 'queued' ? undefined : r };
+      if (r.t === 'queued') queuedReads.set(r.id, read);
+      (reads.get(fd) ?? reads.set(fd, []).get(fd)!).push(read);
     }
+    for (const [fd, list] of reads) this.bodies.set(fd, list.flatMap((read) => (read.reply === undefined ? [] : [read.reply])));
     this.host.forked();
   }
 

@@ -102,7 +102,7 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
     stdout: (chunk) => (live ? options.stdout(chunk) : undefined),
     stderr: (chunk) => (live ? options.stderr(chunk) : undefined),
     tape: (taped) => {
-      player = new Player(tape.events, forkAt, {
+      player = new Player(tape, forkAt, {
         fdKind: (fd) => taped.fds.kindOf(fd),
         reserve: (fd) => taped.fds.reserve(fd),
         release: (fd) => void taped.fds.close(fd),
@@ -145,18 +145,19 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
     record = await kernel.wait(pid);
   } finally {
     await kernel.shutdown();
+    player?.close();
   }
   const p = player!;
   const ended = endOf(record);
   // readTape refuses a tape that does not end with its end.
-  const recordedEnd = tape.events.at(-1) as EndEvent;
+  const recordedEnd = tape.end;
   const recEnd = { status: recordedEnd.status, reason: recordedEnd.reason };
   p.endedAs(`the end of the run (status ${ended.status}, ${ended.reason})`);
   if (p.divergence === undefined && !p.wentLive && !sameEnd(recordedEnd, ended)) {
     p.endedDifferently(`the end of the run (status ${recEnd.status}, ${recEnd.reason})`, `the end of the run (status ${ended.status}, ${ended.reason})`);
   }
   return {
-    recordedCalls: tape.events.filter((e) => e.k === 'c').length,
+    recordedCalls: tape.calls,
     calls: p.made,
     programChanged: programHash(program) !== header.program.hash,
     ...(p.divergence !== undefined ? { divergence: p.divergence } : {}),

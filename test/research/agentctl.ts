@@ -19,10 +19,12 @@ export interface AgentctlOptions {
   readonly timeoutMs?: number;
   /** onStdout sees stdout as it comes, with the child's pid (to signal the run at a point). */
   readonly onStdout?: (text: string, pid: number) => void;
+  /** More options for node (a heap limit, say). */
+  readonly node?: readonly string[];
 }
 
 export function agentctl(args: readonly string[], options: AgentctlOptions): Promise<Outcome> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', AGENTCTL, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', ...(options.node ?? []), AGENTCTL, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

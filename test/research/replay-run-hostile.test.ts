@@ -42,6 +42,19 @@ describe('what an agent can make a recording cost', () => {
     writer.close({ k: 'x', status: 0, reason: 'exit' });
   });
 
+  it('a tape larger than agentctl\'s heap replays: it is read a chunk at a time (a 256 MiB tape took ~2 GB, the whole of it read at once)', async () => {
+    // 80 writes of 512 KiB: a tape of ~100 MB; agentctl's heap is held to 48 MiB (the old reader aborted there).
+    const big = program('big.js', "const chunk = 'x'.repeat(512 * 1024);\nfor (let i = 0; i < 80; i++) console.log(chunk);\n");
+    const recorded = await agentctl(['run', '--record', 'big-run', big], 60_000);
+    expect(recorded.code).toBe(0);
+    expect(statSync(join(dir, 'big-run', 'tape.jsonl')).size).toBeGreaterThan(90 * 1024 * 1024);
+    const replayed = await run(['replay-run', 'big-run', '--json'], { cwd: dir, timeoutMs: 60_000, node: ['--max-old-space-size=48'] });
+    expect(replayed.signal).toBeNull();
+    expect(JSON.parse(replayed.stdout.slice(replayed.stdout.lastIndexOf('\n{') + 1))).toMatchObject({ recordedCalls: 80, calls: 80, end: { status: 0 } });
+    expect(replayed.code).toBe(0);
+    rmSync(join(dir, 'big-run'), { recursive: true });
+  }, 120_000);
+
   it('reading the clock is kernel work the agent pays for: a Date.now() loop meets its CPU limit (it ran forever under --record)', async () => {
     const out = await agentctl(['run', '--record', 'clock', '--cpu-ms', '500', program('clock.ts', 'for (;;) Date.now();')]);
     expect(out.code).toBe(132);
