@@ -22,15 +22,9 @@ import { wire, type WireReply } from '../wire-reply.ts';
 import { passThrough, type BoundaryTape, type Entry, type TapeDriver, type TapedCall } from './boundary-tape.ts';
 import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
-import type { CallEvent, TapeEvent } from './events.ts';
+import type { CallEvent } from './events.ts';
+import { type Divergence, describeCall, describeEvent, describeReply, sameAnswer } from './divergence.ts';
 import type { Tape, TapeCursor } from './tape-read.ts';
-
-/** Where a replay left the recording: call `at` (1-based; 0 before the first), each side in words. */
-export interface Divergence {
-  readonly at: number;
-  readonly recorded: string;
-  readonly replayed: string;
-}
 
 /** A call the candidate policy would not have let through. */
 export interface PolicyStop {
@@ -62,51 +56,9 @@ export interface PlayerHost {
   signal(name: string): void;
 }
 
-const LONG = 160;
 const CLOSE_NR = SYSCALL_NUMBERS.SYS_CLOSE;
 const EXEC_NR = SYSCALL_NUMBERS.SYS_EXEC;
 const READ_NR = SYSCALL_NUMBERS.SYS_READ;
-
-function short(value: string): string {
-  return value.length <= LONG ? value : `${value.slice(0, LONG)}… (${value.length} characters)`;
-}
-
-/** describeEvent says what the recording has at a point, for a divergence. */
-function describeEvent(event: TapeEvent | undefined): string {
-  if (event === undefined) return 'nothing more (the recorded run had ended)';
-  switch (event.k) {
-    case 'c':
-      return `call #${event.n} ${syscallName(decode(event.s))}(${short(JSON.stringify(event.a))})${event.m === 'a' ? ' async' : ''}`;
-    case 'b':
-      return `completions of calls ${event.c.map((c) => `#id ${c.id}`).join(', ')}`;
-    case 'g':
-      return `signals ${event.s.join(', ')} delivered`;
-    case 't':
-      return 'a read of the clock';
-    case 'o':
-      return 'output of a child';
-    case 'cut':
-      return `the end of the tape (${event.why})`;
-    case 'x':
-      return `the end of the run (status ${event.status}, ${event.reason})`;
-  }
-}
-
-function describeCall(n: number, mode: 'blocking' | 'async', nr: unknown, args: readonly unknown[]): string {
-  return `call #${n} ${syscallName(nr)}(${short(text(args))})${mode === 'async' ? ' async' : ''}`;
-}
-
-/** sameAnswer: the live kernel answered as the recording says (signals aside: the replay sends none). */
-function sameAnswer(live: WireReply, recorded: WireReply): boolean {
-  if (live.t !== recorded.t) return false;
-  if (live.t === 'value' && recorded.t === 'value') return text(live.v) === text(recorded.v);
-  if (live.t === 'fault' && recorded.t === 'fault') return live.errno === recorded.errno;
-  return text(live) === text(recorded);
-}
-
-function describeReply(reply: WireReply): string {
-  return reply.t === 'value' ? `value ${short(text(reply.v))}` : reply.t === 'fault' ? `${reply.errno} (${reply.message})` : reply.t;
-}
 
 /** bodyFd is the fd of a fetch body streamed to the caller, in a fed SYS_EXEC reply. */
 function bodyFd(reply: WireReply): number | undefined {

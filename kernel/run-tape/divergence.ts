@@ -1,0 +1,59 @@
+/**
+ * How a replay tells where it left the recording: each side in words (a
+ * recorded event, a replayed call, a reply, cut to a readable length), and
+ * whether the replaying kernel answered a call as the recording says.
+ */
+import { syscallName } from '../../syscalls/table.ts';
+import type { WireReply } from '../wire-reply.ts';
+import { decode, text } from './codec.ts';
+import type { TapeEvent } from './events.ts';
+
+/** Where a replay left the recording: call `at` (1-based; 0 before the first), each side in words. */
+export interface Divergence {
+  readonly at: number;
+  readonly recorded: string;
+  readonly replayed: string;
+}
+
+const LONG = 160;
+
+function short(value: string): string {
+  return value.length <= LONG ? value : `${value.slice(0, LONG)}… (${value.length} characters)`;
+}
+
+/** describeEvent says what the recording has at a point, for a divergence. */
+export function describeEvent(event: TapeEvent | undefined): string {
+  if (event === undefined) return 'nothing more (the recorded run had ended)';
+  switch (event.k) {
+    case 'c':
+      return `call #${event.n} ${syscallName(decode(event.s))}(${short(JSON.stringify(event.a))})${event.m === 'a' ? ' async' : ''}`;
+    case 'b':
+      return `completions of calls ${event.c.map((c) => `#id ${c.id}`).join(', ')}`;
+    case 'g':
+      return `signals ${event.s.join(', ')} delivered`;
+    case 't':
+      return 'a read of the clock';
+    case 'o':
+      return 'output of a child';
+    case 'cut':
+      return `the end of the tape (${event.why})`;
+    case 'x':
+      return `the end of the run (status ${event.status}, ${event.reason})`;
+  }
+}
+
+export function describeCall(n: number, mode: 'blocking' | 'async', nr: unknown, args: readonly unknown[]): string {
+  return `call #${n} ${syscallName(nr)}(${short(text(args))})${mode === 'async' ? ' async' : ''}`;
+}
+
+/** sameAnswer: the live kernel answered as the recording says (signals aside: the replay sends none). */
+export function sameAnswer(live: WireReply, recorded: WireReply): boolean {
+  if (live.t !== recorded.t) return false;
+  if (live.t === 'value' && recorded.t === 'value') return text(live.v) === text(recorded.v);
+  if (live.t === 'fault' && recorded.t === 'fault') return live.errno === recorded.errno;
+  return text(live) === text(recorded);
+}
+
+export function describeReply(reply: WireReply): string {
+  return reply.t === 'value' ? `value ${short(text(reply.v))}` : reply.t === 'fault' ? `${reply.errno} (${reply.message})` : reply.t;
+}
