@@ -28,12 +28,13 @@
  * the last segment (or, when a roll was cut short and left it empty, the
  * chain of the one before it).
  */
-import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, open, openSync, readSync, fstatSync, writeSync } from 'node:fs';
+import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, open, openSync, fstatSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
-import { type ChainRecord, GENESIS, sealRecord, toChainFields } from './chain.ts';
+import { type ChainRecord, sealRecord, toChainFields } from './chain.ts';
+import { chainTail } from './log-tail.ts';
 import { type LogEnd, listSegments, type Segment, segmentOf } from './segments.ts';
 
 export interface FileLogOptions {
@@ -49,54 +50,11 @@ export interface FileLogOptions {
   onRoll?: (segment: Segment) => void;
 }
 
-const TAIL_BYTES = 64 * 1024;
-
 /** The most bytes of records kept waiting while the log cannot be written; past it record() fails (EIO) and every decision with it. */
 export const MAX_UNWRITTEN_BYTES = 16 * 1024 * 1024;
 
 /** A buffer this large is written at once rather than on the next tick (a long synchronous burst of records). */
 const BATCH_BYTES = 1024 * 1024;
-
-/** readTail finds the last record's seq and hash in `fd` (null if the file is empty). */
-function readTail(fd: number, path: string): { seq: number; hash: string } | null {
-  const size = fstatSync(fd).size;
-  if (size === 0) return null;
-  const length = Math.min(size, TAIL_BYTES);
-  const buf = Buffer.alloc(length);
-  readSync(fd, buf, 0, length, size - length);
-  const text = buf.toString('utf8');
-  if (!text.endsWith('\n')) throw new KernelError('EIO', `${path} ends in a torn record; run 'agentctl audit verify ${path}' and start a new log`);
-  const lines = text.slice(0, -1).split('\n');
-  const last = lines[lines.length - 1] ?? '';
-  try {
-    const record = JSON.parse(last) as { seq?: unknown; hash?: unknown };
-    if (typeof record.seq === 'number' && typeof record.hash === 'string') return { seq: record.seq, hash: record.hash };
-  } catch {
-    // fall through
-  }
-  throw new KernelError('EIO', `${path}: the last record cannot be read; run 'agentctl audit verify ${path}'`);
-}
-
-/**
- * chainTail finds where the chain of a log stops: the last record of the last
- * segment that holds one, before `current` (whose `fd` is open) or in it.
- * EIO if that segment's tail is torn or unreadable.
- */
-function chainTail(current: Segment, fd: number, earlier: readonly Segment[]): { seq: number; hash: string } {
-  const own = readTail(fd, current.path);
-  if (own !== null) return own;
-  for (let i = earlier.length - 1; i >= 0; i--) {
-    const segment = earlier[i]!;
-    const other = openSync(segment.path, 'r');
-    try {
-      const tail = readTail(other, segment.path);
-      if (tail !== null) return tail;
-    } finally {
-      closeSync(other);
-    }
-  }
-  return { seq: 0, hash: GENESIS };
-}
 
 export class FileDecisionLog implements DecisionRecorder {
   /** The log's own path: its first segment, and the name of all of them. */
