@@ -68,20 +68,21 @@ function kernelDenial(request: AccessRequest): Decision | undefined {
 }
 
 function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => number, tokens: (agentId: string) => number, supervisedChange = false): PolicyRequest {
+  // One shape for every request (an absent field is undefined, which every reader takes as absent): no object spread in per field, and the engine's reads of it stay monomorphic.
   return {
-    ...(supervisedChange ? { supervised: true } : {}),
-    trust: trust(request.agentId),
-    tokens: tokens(request.agentId),
     agentId: request.agentId,
     labels: request.identity.labels,
     capabilities: request.identity.capabilities,
     lineage: request.identity.child ? 'child' : 'root',
     syscall: request.syscall,
     access: request.access,
-    ...(request.path !== undefined ? { path: request.path } : {}),
-    ...(request.tool !== undefined ? { tool: request.tool } : {}),
+    path: request.path,
+    tool: request.tool,
     args: request.args,
-    ...(request.flows !== undefined ? { flows: request.flows } : {}),
+    flows: request.flows,
+    trust: trust(request.agentId),
+    tokens: tokens(request.agentId),
+    supervised: supervisedChange ? true : undefined,
   };
 }
 
