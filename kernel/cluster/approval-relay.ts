@@ -22,6 +22,7 @@ import type { ApprovalGate, ApprovalStatus, Approver, PendingApproval } from '..
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
 import type { NodeRpc } from './rpc.ts';
+import { forCjson } from './cjson.ts';
 
 /** How long an answered question stays readable in Redis. */
 const KEEP_ANSWERED_MS = 3_600_000;
@@ -73,9 +74,8 @@ return taken`;
  */
 export function forRedis(entry: ClusterApproval): string {
   const stored: StoredApproval = { ...entry, approval: JSON.stringify(entry.approval), outside: entry.approval.pid === 0 && typeof entry.approval.digest === 'string' };
-  // JSON.stringify escapes only lone surrogates (a pair is written as the character): every such escape, not itself after an escaped backslash, is one.
-  // The question's own text is inside a string here, so its escapes have their backslash escaped: they stay as they are.
-  return JSON.stringify(stored).replace(/(?<=(?:^|[^\\])(?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g, '\\ufffd');
+  // The question's own text is inside a string here, so its escapes have their backslash escaped: forCjson leaves them as they are.
+  return forCjson(stored);
 }
 
 /** StoredApproval is a ClusterApproval as Redis holds it (see forRedis). */
@@ -86,13 +86,30 @@ interface StoredApproval extends Omit<ClusterApproval, 'approval'> {
 
 /**
  * fromRedis reads an entry forRedis wrote (or, from a node of an earlier
- * version, one with the question in the clear). A question whose text
- * cannot be read is thrown as it is (a SyntaxError).
+ * version, one with the question in the clear); undefined for one that
+ * cannot be read, which its readers pass over (it expires) so that it
+ * cannot take the questions beside it down with it.
  */
-export function fromRedis(json: string): ClusterApproval {
-  const stored = JSON.parse(json) as Omit<StoredApproval, 'approval'> & { approval: string | PendingApproval };
-  const { outside: _outside, approval, ...rest } = stored;
-  return { ...rest, approval: typeof approval === 'string' ? (JSON.parse(approval) as PendingApproval) : approval };
+export function fromRedis(json: string): ClusterApproval | undefined {
+  try {
+    const stored = JSON.parse(json) as Omit<StoredApproval, 'approval'> & { approval: string | PendingApproval };
+    const { outside: _outside, approval, ...rest } = stored;
+    const question = typeof approval === 'string' ? (JSON.parse(approval) as unknown) : approval;
+    if (question === null || typeof question !== 'object' || typeof (question as PendingApproval).id !== 'string') return undefined;
+    return { ...rest, approval: question as PendingApproval };
+  } catch {
+    return undefined;
+  }
+}
+
+/** readable keeps the entries fromRedis can read. */
+function readable(jsons: readonly (string | null)[]): ClusterApproval[] {
+  const out: ClusterApproval[] = [];
+  for (const json of jsons) {
+    const entry = json === null ? undefined : fromRedis(json);
+    if (entry !== undefined) out.push(entry);
+  }
+  return out;
 }
 
 /** An adopted question the service could not reopen, and why: denied in Redis so its poller gets an answer. */
@@ -242,7 +259,7 @@ export class ApprovalRelay {
   private async adopt(): Promise<ClusterApproval[]> {
     this.health.check('cannot adopt released questions');
     const taken = (await this.redis.eval(ADOPT, 1, this.keys.orphanApprovals, this.keys.approval(''), this.node, ADOPT_AT_ONCE)) as string[];
-    return taken.map(fromRedis);
+    return readable(taken);
   }
 
   /** refuse denies an adopted question this node could not reopen, so its poller gets an answer. */
@@ -256,10 +273,10 @@ export class ApprovalRelay {
     const ids = await this.redis.zrange(this.keys.approvals, 0, '-1');
     if (ids.length === 0) return [];
     const values = await this.redis.mget(ids.map((id) => this.keys.approval(id)));
-    return values.flatMap((v) => (v === null ? [] : [fromRedis(v)])).filter((a) => a.status === 'pending');
+    return readable(values).filter((a) => a.status === 'pending');
   }
 
-  /** find reads one question from Redis; undefined if unknown (or long answered). */
+  /** find reads one question from Redis; undefined if unknown (or long answered, or unreadable). */
   async find(id: string): Promise<ClusterApproval | undefined> {
     this.health.check(`cannot look up approval ${id}`);
     const json = await this.redis.get(this.keys.approval(id));

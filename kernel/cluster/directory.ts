@@ -18,6 +18,7 @@
 import type { ProcessInfo, ProcessState } from '../process.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
+import { forCjson } from './cjson.ts';
 
 /** DirectoryEntry is one process as the whole cluster sees it. */
 export interface DirectoryEntry extends Omit<ProcessInfo, 'state'> {
@@ -210,7 +211,7 @@ export class ProcessDirectory {
       this.keys.dead,
       this.keys.orphanApprovals,
       this.self.node,
-      JSON.stringify(this.self),
+      forCjson(this.self),
       this.ttlMs,
       options.mayBury ? '1' : '0',
       this.keys.approval(''),
@@ -224,7 +225,7 @@ export class ProcessDirectory {
   /** write stores this node's processes that changed since the last write (all with `full`) and drops reaped ones. */
   async write(local: readonly ProcessInfo[], full = false): Promise<void> {
     const now = new Map<number, string>();
-    for (const p of local) now.set(p.pid, JSON.stringify({ ...p, node: this.self.node }));
+    for (const p of local) now.set(p.pid, forCjson({ ...p, node: this.self.node }));
     const changed: string[] = [];
     for (const [pid, json] of now) if (full || this.written.get(pid) !== json) changed.push(String(pid), json);
     const gone = [...this.written.keys()].filter((pid) => !now.has(pid)).map(String);
@@ -238,7 +239,7 @@ export class ProcessDirectory {
 
   /** announce writes one new process at once (a spawn is acknowledged only once the cluster can see it). */
   async announce(info: ProcessInfo): Promise<void> {
-    const json = JSON.stringify({ ...info, node: this.self.node });
+    const json = forCjson({ ...info, node: this.self.node });
     await this.redis.hset(this.keys.procs, String(info.pid), json);
     this.written.set(info.pid, json);
   }

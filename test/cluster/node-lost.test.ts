@@ -29,6 +29,14 @@ describe.skipIf(redis === undefined)('a node killed with SIGKILL', () => {
   it('shows up as lost: its processes, its questions, and its place in the cluster', async () => {
     const lost = [await a.spawn(), await a.spawn()];
     const kept = await b.spawn();
+    // Found by an attacker pass: a program named with a lone UTF-16 surrogate made Redis's JSON decoder refuse its
+    // directory entry, so the burial skipped it and the process stayed running in the directory for good.
+    const parent = await a.spawn("sys.writeFile('mem/x\\ud800.js', 'await new Promise(() => {});'); sys.spawn('mem/x\\ud800.js'); console.log('ready'); await new Promise(() => {});");
+    let odd = 0;
+    await until(async () => (odd = ((await a.api('GET', '/v1/processes')).body as { pid: number; ppid: number }[]).find((p) => p.ppid === parent)?.pid ?? 0) > 0, 'the oddly named child');
+    lost.push(parent, odd);
+    // A child is in the directory from its node's next beat.
+    await until(async () => ((await b.api('GET', '/v1/processes')).body as { pid: number }[]).some((p) => p.pid === odd), 'node B to see the child');
     const question = (await a.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send' })).body.approval_id as string;
     await until(async () => ((await b.api('GET', '/v1/approvals')).body as { id: string }[]).some((q) => q.id === question), 'the question on node B');
 
@@ -46,6 +54,7 @@ describe.skipIf(redis === undefined)('a node killed with SIGKILL', () => {
 
     // The burial is written to the directory (not only derived when read), with when.
     await until(async () => ((await b.api('GET', `/v1/processes/${lost[0]}`)).body.lostAt ?? 0) > 0, 'the burial to be stored');
+    await until(async () => ((await b.api('GET', `/v1/processes/${odd}`)).body.lostAt ?? 0) > 0, 'the burial of the oddly named child to be stored', 3000);
     const ps = await agentctl(b, 'ps');
     for (const pid of lost) expect(ps.stdout).toMatch(new RegExp(`^${pid}\\s.*\\slost\\s.*node-a\\s*$`, 'm'));
 
