@@ -6,12 +6,13 @@
  *
  * Exit status: 0 the replay followed the recording to its end; 1 it diverged
  * (the first divergence is printed with both sides); 3 it followed, but the
- * candidate policy (--policy) would have stopped it; 2 bad input. With
+ * candidate policy (--policy) would have stopped it, or could not judge a
+ * child's call; 2 bad input. With
  * --fork-at, a run that went live exits with the program's own status.
  */
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
-import type { PolicyStop } from '../../kernel/run-tape/player.ts';
+import type { PolicyStop } from '../../kernel/run-tape/judging.ts';
 import { replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
 import { readTape } from '../../kernel/run-tape/tape-read.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
@@ -33,6 +34,11 @@ function what(s: PolicyStop): string {
   return `${s.syscall}${s.tool !== undefined ? ` ${s.tool}` : ''}: ${s.effect} by ${s.rule}`;
 }
 
+/** where says whose call a stop is: the root's call #n, or a child's after it. */
+function where(s: PolicyStop): string {
+  return s.pid === undefined ? `call #${s.n}` : `a call of child pid ${s.pid} (after call #${s.n})`;
+}
+
 /** calls writes a count of calls. */
 function calls(n: number): string {
   return n === 1 ? '1 call' : `${n} calls`;
@@ -51,10 +57,12 @@ function verdict(r: ReplayRunResult, forkAt: number | undefined): string {
   }
   const first = r.stops[0];
   if (first !== undefined) {
-    lines.push(`replay-run: the candidate policy would have stopped the run at call #${first.n}, ${what(first)} (${first.reason})`);
-    for (const stop of r.stops.slice(1, 10)) lines.push(`  then call #${stop.n}, ${what(stop)}`);
+    lines.push(`replay-run: the candidate policy would have stopped the run at ${where(first)}, ${what(first)} (${first.reason})`);
+    for (const stop of r.stops.slice(1, 10)) lines.push(`  then ${where(stop)}, ${what(stop)}`);
     if (r.stops.length > 10) lines.push(`  and ${r.stops.length - 10} more`);
   }
+  const unjudged = r.unjudged ?? [];
+  if (unjudged.length > 0) lines.push(`replay-run: ${unjudged.length === 1 ? 'a call' : `${unjudged.length} calls`} of children could not be judged; the first: pid ${unjudged[0]!.pid} ${unjudged[0]!.syscall}: ${unjudged[0]!.why}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -100,5 +108,6 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   else process.stderr.write(verdict(result, forkAt));
   if (result.divergence !== undefined) return 1;
   if (result.forkedAt !== undefined) return result.end.status;
-  return result.stops.length > 0 ? 3 : 0;
+  // A child's call the candidate could not judge is not one it lets through: the verdict cannot say the run would pass.
+  return result.stops.length > 0 || (result.unjudged?.length ?? 0) > 0 ? 3 : 0;
 }

@@ -12,6 +12,7 @@ import { limitsFromPolicy, type LimitRequest } from '../../kernel/limits.ts';
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
+import { observed } from '../../kernel/recorder/observed.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
@@ -158,7 +159,9 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
     denials = watchDenials(log ?? new MemoryDecisionLog());
-    kernel = new Kernel({ memoryLimitMib, policy, recorder: denials.recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []), stdout, stderr });
+    // With --record, the policy's decisions on the children's calls go on the tape too (recording is made just below, before any spawn).
+    const recorder = options.record === undefined ? denials.recorder : observed(denials.recorder, (entry) => recording?.decided(entry));
+    kernel = new Kernel({ memoryLimitMib, policy, recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []), stdout, stderr });
     if (options.record !== undefined) {
       const facts = { path: file, argv: args, ...(options.agent !== undefined ? { agentId: options.agent } : {}), manifest: { ...(manifest.labels ? { labels: manifest.labels } : {}), ...(manifest.capabilities ? { capabilities: manifest.capabilities } : {}), ...(manifest.autonomy ? { autonomy: manifest.autonomy } : {}) }, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source };
       recording = recordRun(options.record, program, facts);

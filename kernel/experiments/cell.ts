@@ -10,10 +10,11 @@ import { SYSCALL_NUMBERS, syscallName } from '../../syscalls/table.ts';
 import { fixedApprover } from '../approvals.ts';
 import type { AgentManifest } from '../capabilities.ts';
 import { MemoryDecisionLog } from '../decision-log.ts';
+import { observed } from '../recorder/observed.ts';
 import { Kernel } from '../kernel.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { Program } from '../program.ts';
-import { endOf, recordRun } from '../run-tape/record-run.ts';
+import { endOf, recordRun, type RunRecording } from '../run-tape/record-run.ts';
 import { decode } from '../run-tape/codec.ts';
 import { readTape } from '../run-tape/tape-read.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
@@ -76,11 +77,15 @@ export function cellDir(id: string): string {
 /** runCell runs one cell to its end and describes it. */
 export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellResult> {
   const dir = cellDir(plan.id);
-  const kernel = new Kernel({ policy: ctx.policy, recorder: new MemoryDecisionLog(), approver: fixedApprover(false), stdout: () => {}, stderr: () => {}, ...(ctx.tools ? { tools: ctx.tools } : {}) });
+  // The policy's decisions on the children's calls go on the cell's tape too (the recording is made just below, before any spawn).
+  let taping: RunRecording | undefined;
+  const log = new MemoryDecisionLog();
+  const recorder = observed(log, (entry) => taping?.decided(entry));
+  const kernel = new Kernel({ policy: ctx.policy, recorder, approver: fixedApprover(false), stdout: () => {}, stderr: () => {}, ...(ctx.tools ? { tools: ctx.tools } : {}) });
   const signals: Record<string, number> = {};
   const sent = (name: string) => void (signals[name] = (signals[name] ?? 0) + 1);
   const watching = kernel.bus.subscribe((event) => sent(event.signal));
-  const recording = recordRun(join(ctx.out, dir), ctx.program, { path: ctx.programFile, argv: ctx.args, ...(ctx.manifest.id !== undefined ? { agentId: ctx.manifest.id } : {}), manifest: ctx.manifest, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source });
+  const recording = (taping = recordRun(join(ctx.out, dir), ctx.program, { path: ctx.programFile, argv: ctx.args, ...(ctx.manifest.id !== undefined ? { agentId: ctx.manifest.id } : {}), manifest: ctx.manifest, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source }));
   const started = performance.now();
   let end;
   let agentId: string;
@@ -112,7 +117,7 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
   // sent through the bus: their signal records say so.
   let violations = 0;
   const delivered = { ...signals };
-  for (const record of (kernel.services.recorder as MemoryDecisionLog).list()) {
+  for (const record of log.list()) {
     if (record.type === 'contract') violations++;
     if (record.type === 'signal') {
       const name = record.detail.slice(0, record.detail.indexOf(':'));

@@ -27,15 +27,14 @@
  * made them); a call the candidate sends to a human is assumed answered as
  * it was in the original run.
  */
-import { AUTONOMY_RULE } from '../autonomy.ts';
 import type { ContractLedger } from '../policy/contracts.ts';
 import { PolicyEngine, SHARED_LIMITS_RULE } from '../policy/engine.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
-import type { PolicyDecision } from '../policy/request.ts';
 import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { Effect } from '../../abi/kinds.ts';
 import { InputError, questionOf } from '../recorder/policy-input.ts';
 import { readStart } from '../recorder/start-record.ts';
+import { argNamesOf, readsWithheld, redecide } from './redecide.ts';
 
 /** ReplayError is input replay cannot use: `where` names the log and record. */
 export class ReplayError extends Error {
@@ -159,7 +158,7 @@ export class Replayer {
     this.policy = policy;
     this.engine = new PolicyEngine(policy, () => this.now);
     this.show = show;
-    this.argNames = new Set(policy.document.rules.flatMap((r) => (r.args ?? []).map((a) => a.arg)));
+    this.argNames = argNamesOf(policy);
   }
 
   /**
@@ -250,7 +249,7 @@ export class Replayer {
     }
     this.now = time;
     const call = (): ReplayedCall => ({ ...(this.node !== '' ? { node: this.node } : {}), seq, time, agent: request.agentId, syscall: request.syscall, ...(request.tool !== undefined ? { tool: request.tool } : {}), ...(request.path !== undefined ? { path: request.path } : {}), before });
-    const unread = (withheld.length === 0 && !unnamed ? undefined : this.readsWithheld(request, withheld, unnamed)) ?? this.taintedBy(request);
+    const unread = (withheld.length === 0 && !unnamed ? undefined : readsWithheld(this.policy, this.argNames, request, withheld, unnamed)) ?? this.taintedBy(request);
     if (unread !== undefined) {
       this.undecidable++;
       if (this.undecidables.length < this.show) this.undecidables.push({ ...call(), why: unread });
@@ -259,11 +258,8 @@ export class Replayer {
       return;
     }
     this.replayed++;
-    let after: PolicyDecision = this.engine.precondition(request) ?? this.engine.decide(request);
     // The agent was at autonomy supervised: an allow of its change was a question then, and is now.
-    if ((request.supervised === true || rule === AUTONOMY_RULE) && after.effect === 'allow') {
-      after = { ...after, effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised (the candidate's rule ${after.rule} allows it)` };
-    }
+    const after = redecide(this.engine, request, rule);
     this.follow(record, request, before.effect, after.effect);
     if (after.effect === before.effect) {
       if (after.rule === before.rule) this.unchanged++;
@@ -276,29 +272,6 @@ export class Replayer {
     bump(this.byAgent, request.agentId);
     bump(this.bySyscall, request.tool ?? request.syscall);
     if (this.changes.length < this.show) this.changes.push({ ...call(), after: { effect: after.effect, rule: after.rule, reason: after.reason } });
-  }
-
-  /**
-   * readsWithheld says which withheld argument a candidate rule or contract
-   * for this call reads, or undefined. With `unnamed` arguments, any
-   * argument the record does not keep may be one of them.
-   */
-  private readsWithheld(request: PolicyRequest, withheld: readonly string[], unnamed: boolean): string | undefined {
-    const compiled = this.policy.compiled;
-    const kept = request.args ?? {};
-    const isWithheld = (name: string) => withheld.includes(name) || (unnamed && !Object.hasOwn(kept, name));
-    const digest = (name: string) => (withheld.includes(name) ? `argument '${name}', which the record keeps only as a digest` : `argument '${name}', which may be among the arguments the record does not even name`);
-    for (const c of compiled.contracts.covering(request.syscall, request.tool)) {
-      if (c.pre.length === 0) continue;
-      if (c.preArgs === 'all') return `contract ${c.id}'s pre-conditions read the call's arguments as a whole, and the record keeps some only as a digest`;
-      for (const name of c.preArgs) if (isWithheld(name)) return `contract ${c.id}'s pre-conditions read ${digest(name)}`;
-    }
-    if (!unnamed && !withheld.some((name) => this.argNames.has(name))) return undefined;
-    for (const rule of compiled.relevant(request.syscall, request.tool)) {
-      const arg = rule.rule.args?.find((a) => isWithheld(a.arg));
-      if (arg !== undefined) return `rule ${rule.id} matches ${digest(arg.arg)}`;
-    }
-    return undefined;
   }
 
   /** counting lists the keys of what counts this call's calls: its candidate rules with max_calls or a rate, and the contracts covering it. */

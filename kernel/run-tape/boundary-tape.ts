@@ -9,6 +9,7 @@ import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Completion } from '../async-calls.ts';
 import type { WireReply } from '../wire-reply.ts';
 import { encode, text } from './codec.ts';
+import type { DecisionEvent } from './events.ts';
 import { INTERRUPTED, type TapeWriter } from './tape-file.ts';
 
 /** One call as the tape sees it. */
@@ -120,6 +121,13 @@ export class RecordingTape implements BoundaryTape {
   /** output keeps what reached the operator's fd 1 or 2 (the process's own, or a child's). */
   output(fd: 1 | 2, bytes: Uint8Array): void {
     const line = JSON.stringify({ k: 'o', f: fd, d: encode(bytes) });
+    if (this.answering) this.deferred.push(line);
+    else this.writer.line(line);
+  }
+
+  /** decision keeps a decision the policy made on a child's call (a replay's candidate judges it), after the line of a call being answered. */
+  decision(event: DecisionEvent): void {
+    const line = JSON.stringify(event);
     if (this.answering) this.deferred.push(line);
     else this.writer.line(line);
   }

@@ -35,6 +35,8 @@ export function describeEvent(event: TapeEvent | undefined): string {
       return 'a read of the clock';
     case 'o':
       return 'output of a child';
+    case 'd':
+      return `a decision on a call of child pid ${event.p}`;
     case 'cut':
       return `the end of the tape (${event.why})`;
     case 'x':

@@ -13,19 +13,26 @@
  *   g  signals delivered to an idle isolate
  *   t  a read of the clock (ms)
  *   o  output a child process wrote to the operator (fd 1 or 2)
+ *   d  a decision the policy made on a child process's call (pid p, at time t):
+ *      the question it was asked as a decision record keeps it (agent, syscall,
+ *      access, path, req: policy-input.ts) and its effect and rule, so that a
+ *      replay's candidate policy judges the children's calls too (version 2)
  *   cut  the tape reached its size limit here; nothing after it is kept
  *   x  the end: exit status and reason
  */
+import type { PolicyInput } from '../recorder/policy-input.ts';
 import type { Encoded } from './codec.ts';
 
 export const TAPE_FORMAT = 'agent-kernel-run';
-export const TAPE_VERSION = 1;
+export const TAPE_VERSION = 2;
+/** Versions this agent-kernel reads: 1 has no decisions of children (d). */
+export const TAPE_VERSIONS: readonly number[] = [1, 2];
 export const TAPE_FILE = 'tape.jsonl';
 export const POLICY_FILE = 'policy.yaml';
 
 export interface TapeHeader {
   readonly format: typeof TAPE_FORMAT;
-  readonly version: typeof TAPE_VERSION;
+  readonly version: number;
   /** The program as given, and a digest of what was built from it. */
   readonly program: { readonly path: string; readonly hash: string };
   readonly argv: readonly string[];
@@ -46,12 +53,13 @@ export type BatchEvent = { readonly k: 'b'; readonly c: readonly { readonly id: 
 export type SignalsEvent = { readonly k: 'g'; readonly s: readonly string[] };
 export type ClockEvent = { readonly k: 't'; readonly v: number };
 export type OutputEvent = { readonly k: 'o'; readonly f: 1 | 2; readonly d: Encoded };
+export type DecisionEvent = { readonly k: 'd'; readonly p: number; readonly t: number; readonly agent: string; readonly syscall: string; readonly access: string; readonly path?: string; readonly req: PolicyInput; readonly effect: string; readonly rule: string };
 /** The reply of a blocking call that waited for it (its call line came first, without r). Merged into the call when read. */
 export type ReplyEvent = { readonly k: 'r'; readonly n: number; readonly r: Encoded; readonly t: number; readonly d?: number };
 export type CutEvent = { readonly k: 'cut'; readonly why: string };
 export type EndEvent = { readonly k: 'x'; readonly status: number; readonly reason: string; readonly signal?: string };
 
 /** What a tape holds once read: reply lines merged into their calls. */
-export type TapeEvent = CallEvent | BatchEvent | SignalsEvent | ClockEvent | OutputEvent | CutEvent | EndEvent;
+export type TapeEvent = CallEvent | BatchEvent | SignalsEvent | ClockEvent | OutputEvent | DecisionEvent | CutEvent | EndEvent;
 /** What a tape's lines are. */
 export type TapeLine = TapeEvent | ReplyEvent;

@@ -14,28 +14,16 @@
  * calls issued before the fork complete with their recorded results, as
  * soon as the isolate is idle.
  */
-import type { Decision } from '../../syscalls/context.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
-import { ROW_BY_NR, SYSCALL_NUMBERS, syscallName } from '../../syscalls/table.ts';
+import { ROW_BY_NR, SYSCALL_NUMBERS } from '../../syscalls/table.ts';
 import type { Completion } from '../async-calls.ts';
 import { wire, type WireReply } from '../wire-reply.ts';
 import { passThrough, type BoundaryTape, type Entry, type TapeDriver, type TapedCall } from './boundary-tape.ts';
 import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
-import type { CallEvent } from './events.ts';
+import { type CandidateJudge, Judging } from './judging.ts';
 import { type Divergence, describeCall, describeEvent, describeReply, sameAnswer } from './divergence.ts';
 import type { Tape, TapeCursor } from './tape-read.ts';
-
-/** A call the candidate policy would not have let through. */
-export interface PolicyStop {
-  readonly n: number;
-  readonly syscall: string;
-  /** The tool, for a SYS_EXEC. */
-  readonly tool?: string;
-  readonly effect: Decision['effect'];
-  readonly rule: string;
-  readonly reason: string;
-}
 
 /** What the player needs of the replaying kernel. */
 export interface PlayerHost {
@@ -46,8 +34,8 @@ export interface PlayerHost {
   release(fd: number): void;
   /** output writes what a child wrote to the operator's fd 1 or 2. */
   output(fd: 1 | 2, bytes: Uint8Array): void;
-  /** judge asks the candidate policy about a call at the recorded time (undefined: no candidate, or arguments it cannot read). */
-  judge?(nr: number, args: readonly unknown[], at: number): Decision | undefined;
+  /** The candidate policy, if any: what it would not have let through is kept in the player's `judging`. */
+  readonly candidate?: CandidateJudge;
   /** diverged ends the run: the replay no longer follows the recording. */
   diverged(divergence: Divergence): void;
   /** forked: the run goes live from here (the candidate policy, if any, takes over). */
@@ -57,7 +45,6 @@ export interface PlayerHost {
 }
 
 const CLOSE_NR = SYSCALL_NUMBERS.SYS_CLOSE;
-const EXEC_NR = SYSCALL_NUMBERS.SYS_EXEC;
 const READ_NR = SYSCALL_NUMBERS.SYS_READ;
 
 /** bodyFd is the fd of a fetch body streamed to the caller, in a fed SYS_EXEC reply. */
@@ -70,7 +57,8 @@ function bodyFd(reply: WireReply): number | undefined {
 
 export class Player implements BoundaryTape {
   readonly firstCallId: number;
-  readonly stops: PolicyStop[] = [];
+  /** What the candidate policy, if any, would not have let through. */
+  readonly judging: Judging;
   divergence: Divergence | undefined;
   private readonly tape: Tape;
   /** The recording's events still to come. */
@@ -78,6 +66,8 @@ export class Player implements BoundaryTape {
   private readonly forkAt: number;
   private readonly host: PlayerHost;
   private calls = 0;
+  /** The last recorded call the replay followed (a child's decision after it is judged as made after it). */
+  private followed = 0;
   private live = false;
   /** Fed asynchronous calls whose recorded completions are still to be delivered. */
   private readonly pending = new Set<number>();
@@ -95,6 +85,7 @@ export class Player implements BoundaryTape {
     this.events = tape.events();
     this.forkAt = forkAt;
     this.host = host;
+    this.judging = new Judging(host.candidate);
     this.firstCallId = tape.lastQueuedId + 1;
   }
 
@@ -129,10 +120,13 @@ export class Player implements BoundaryTape {
     this.diverge(recorded, replayed);
   }
 
+  /** passive takes what the recording has between the root's crossings: children's output (written) and their decisions (judged). */
   private passive(): void {
-    for (let e = this.events.peek(); e !== undefined && e.k === 'o'; e = this.events.peek()) {
+    for (let e = this.events.peek(); e !== undefined && (e.k === 'o' || e.k === 'd'); e = this.events.peek()) {
       this.events.next();
-      if (!this.live) this.host.output(e.f, decode(e.d) as Uint8Array);
+      if (this.live) continue;
+      if (e.k === 'o') this.host.output(e.f, decode(e.d) as Uint8Array);
+      else this.judging.child(e, this.followed);
     }
   }
 
@@ -174,7 +168,8 @@ export class Player implements BoundaryTape {
       return { fed: Player.LOST, answered: () => Player.LOST };
     }
     this.events.next();
-    this.judge(event, nr, args);
+    this.followed = n;
+    this.judging.call(event, nr, args);
     const recorded = decode(event.r) as WireReply;
     if (this.killedAfter(n)) return { fed: recorded, answered: () => recorded };
     if (!this.isLive(nr, args) || refused(recorded)) return { fed: this.feed(nr, args, recorded), answered: () => recorded };
@@ -205,15 +200,6 @@ export class Player implements BoundaryTape {
     this.ended = true;
     this.host.signal(end.signal);
     return true;
-  }
-
-  /** judge asks the candidate policy, if any, about a recorded call and keeps what it would not let through. */
-  private judge(event: CallEvent, nr: unknown, args: readonly unknown[]): void {
-    if (this.host.judge === undefined || typeof nr !== 'number') return;
-    const decision = this.host.judge(nr, args, event.t);
-    if (decision === undefined || decision.effect === 'allow') return;
-    const tool = nr === EXEC_NR && typeof args[0] === 'string' ? { tool: args[0] } : {};
-    this.stops.push({ n: event.n, syscall: syscallName(nr), ...tool, effect: decision.effect, rule: decision.rule, reason: decision.reason });
   }
 
   /** isLive: the replaying kernel runs this call too (classes.ts). */

@@ -2,11 +2,16 @@
  * recordRun: what `agentctl run --record DIR` adds to a run. The root process
  * gets a RecordingTape; output that reaches the operator's stdout and stderr
  * (the root's and its children's: they share those fds) is kept too, so a
- * replay writes it back byte for byte; the end is written when the run ends.
+ * replay writes it back byte for byte; so is each decision the policy made
+ * on a child's call (the question, as a decision record keeps it), so that a
+ * replay's candidate policy judges the children's calls too; the end is
+ * written when the run ends.
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
+import type { DecisionInput } from '../../syscalls/context.ts';
 import type { SpawnOptions } from '../kernel-options.ts';
+import { policyInput } from '../recorder/policy-input.ts';
 import type { ExitRecord } from '../process.ts';
 import type { Program } from '../program.ts';
 import { RecordingTape } from './boundary-tape.ts';
@@ -32,6 +37,8 @@ export interface RunRecording {
   readonly spawn: Pick<SpawnOptions, 'tape'>;
   /** sink wraps an output function so what it writes is kept. */
   sink(fd: 1 | 2, out: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void;
+  /** decided sees each record the kernel makes: a decision of the policy on a child's call is kept. */
+  decided(entry: DecisionInput): void;
   /** close writes the end and closes the tape. */
   close(record: ExitRecord): void;
   /** abandon removes the tape of a run that never started. */
@@ -51,6 +58,7 @@ export interface RecordingFacts {
 export function recordRun(dir: string, program: Program, facts: RecordingFacts): RunRecording {
   const writer = new TapeWriter(dir, facts.policySource);
   let tape: RecordingTape | undefined;
+  let root = 0;
   return {
     spawn: {
       tape: (proc) => {
@@ -67,6 +75,7 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
           limits: Object.fromEntries(Object.entries(proc.limits).filter(([, v]) => typeof v === 'number')),
         };
         writer.start(header);
+        root = proc.pid;
         tape = new RecordingTape(writer);
         return tape;
       },
@@ -75,6 +84,12 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
       if (tape !== undefined) tape.output(fd, chunk);
       else writer.push({ k: 'o', f: fd, d: encode(chunk) });
       out(chunk);
+    },
+    decided: (entry) => {
+      // The root's calls are on the tape themselves; a decision the kernel made before the policy (no question) is not the policy's.
+      if (tape === undefined || entry.type !== 'syscall' || entry.pid === root || entry.asked === undefined) return;
+      const { agentId, syscall, access, path, effect, rule } = entry;
+      tape.decision({ k: 'd', p: entry.pid, t: Date.now(), agent: agentId, syscall, access, ...(path !== undefined ? { path } : {}), req: policyInput(entry.asked), effect, rule });
     },
     close: (record) => writer.close(endOf(record), tape?.interrupted()),
     abandon: () => writer.discard(),

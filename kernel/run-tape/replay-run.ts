@@ -16,14 +16,18 @@ import type { SpawnOptions } from '../kernel-options.ts';
 import { PolicyAuthorizer } from '../policy/authorizer.ts';
 import { PolicyEngine } from '../policy/engine.ts';
 import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
+import { InputError, questionOf, type RecordedQuestion } from '../recorder/policy-input.ts';
+import { argNamesOf, readsWithheld, redecide } from '../replay/redecide.ts';
+import type { Decision } from '../../syscalls/context.ts';
 import type { LimitRequest } from '../limits.ts';
 import type { ExitRecord } from '../process.ts';
 import type { Program } from '../program.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import { parseSignal, type SignalName } from '../../signals/signal-table.ts';
-import { POLICY_FILE, type EndEvent } from './events.ts';
+import { POLICY_FILE, type DecisionEvent, type EndEvent } from './events.ts';
 import type { Divergence } from './divergence.ts';
-import { Player, type PolicyStop } from './player.ts';
+import type { PolicyStop, Unjudged } from './judging.ts';
+import { Player } from './player.ts';
 import { endOf, programHash } from './record-run.ts';
 import type { Tape } from './tape-read.ts';
 import { join } from 'node:path';
@@ -51,8 +55,10 @@ export interface ReplayRunResult {
   /** The program built differs from the one recorded. */
   readonly programChanged: boolean;
   readonly divergence?: Divergence;
-  /** Calls the candidate would not have let through, in order (the first is where the run would have stopped). */
+  /** Calls the candidate would not have let through, the root's and its children's, in order (the first is where the run would have stopped). */
   readonly stops: readonly PolicyStop[];
+  /** Children's calls the candidate could not judge, the first few (the root's are judged from their own arguments). */
+  readonly unjudged?: readonly Unjudged[];
   readonly forkedAt?: number;
   readonly recordedEnd: { readonly status: number; readonly reason: string };
   readonly end: { readonly status: number; readonly reason: string };
@@ -64,6 +70,27 @@ export interface ReplayRunResult {
 function sameEnd(a: EndEvent, b: EndEvent): boolean {
   if (a.status !== b.status || (a.signal ?? '') !== (b.signal ?? '')) return false;
   return a.signal !== undefined || a.reason === b.reason;
+}
+
+/**
+ * judgeRecorded asks `engine` (the candidate's, counting with the root's
+ * calls) the question a child's call was asked, as the tape keeps it: its
+ * decision, or why it cannot be judged (a rule reads an argument the record
+ * kept only as a digest; a question the record does not hold whole).
+ */
+function judgeRecorded(engine: PolicyEngine, argNames: ReadonlySet<string>, event: DecisionEvent): Decision | { readonly unjudged: string } {
+  let question: RecordedQuestion;
+  try {
+    question = questionOf(event, (list) => new Set(list));
+  } catch (err) {
+    if (err instanceof InputError) return { unjudged: `the recorded question's ${err.message}` };
+    throw err;
+  }
+  const { request, withheld, unnamed } = question;
+  const unread = withheld.length === 0 && unnamed === 0 ? undefined : readsWithheld(engine.policy, argNames, request, withheld, unnamed > 0);
+  if (unread !== undefined) return { unjudged: unread };
+  engine.counters.setTokens(request.agentId, question.tokens);
+  return redecide(engine, request, event.rule);
 }
 
 /** replayRun replays `options.tape`; it resolves when the replayed process has ended. */
@@ -87,6 +114,7 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   });
   let judgeTime = 0;
   const candidate = options.policy === undefined ? undefined : new PolicyAuthorizer(new PolicyEngine(options.policy, () => judgeTime));
+  const candidateArgs = options.policy === undefined ? undefined : argNamesOf(options.policy);
   let player: Player | undefined;
   let pid = 0;
   const end = (signal: string, why: string) => {
@@ -111,10 +139,16 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
         ...(candidate === undefined
           ? {}
           : {
-              judge: (nr, args, at) => {
-                judgeTime = at;
-                const decision = judge(candidate, taped.ctx, nr, args);
-                return decision instanceof Promise ? undefined : decision;
+              candidate: {
+                judge: (nr, args, at) => {
+                  judgeTime = at;
+                  const decision = judge(candidate, taped.ctx, nr, args);
+                  return decision instanceof Promise ? undefined : decision;
+                },
+                judgeChild: (event) => {
+                  judgeTime = event.t;
+                  return judgeRecorded(candidate.engine, candidateArgs!, event);
+                },
               },
             }),
         diverged: (d) => setImmediate(() => end('SIGKILL', `the replay left the recording at call #${d.at}`)),
@@ -162,7 +196,8 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
     calls: p.made,
     programChanged: programHash(program) !== header.program.hash,
     ...(p.divergence !== undefined ? { divergence: p.divergence } : {}),
-    stops: p.stops,
+    stops: p.judging.stops,
+    ...(p.judging.unjudged.length > 0 ? { unjudged: p.judging.unjudged } : {}),
     ...(p.wentLive ? { forkedAt: forkAt } : {}),
     recordedEnd: recEnd,
     end: { status: ended.status, reason: ended.reason },

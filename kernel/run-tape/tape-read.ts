@@ -20,7 +20,7 @@ import { SIGNALS } from '../../signals/signal-table.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { LineSplitter, readChunks } from '../recorder/line-reader.ts';
 import { decode, type Encoded } from './codec.ts';
-import { POLICY_FILE, TAPE_FILE, TAPE_FORMAT, TAPE_VERSION, type CutEvent, type EndEvent, type TapeEvent, type TapeHeader } from './events.ts';
+import { POLICY_FILE, TAPE_FILE, TAPE_FORMAT, TAPE_VERSIONS, type CutEvent, type EndEvent, type TapeEvent, type TapeHeader } from './events.ts';
 import { TAPE_LIMIT_BYTES } from './tape-file.ts';
 
 export interface Tape {
@@ -33,7 +33,7 @@ export interface Tape {
   readonly lastQueuedId: number;
   /** How the run ended: the tape's last event. */
   readonly end: EndEvent;
-  /** The call after which only output came before the end (the kernel ended the run during it, when the end has a signal). */
+  /** The call after which only output (and children's decisions) came before the end (the kernel ended the run during it, when the end has a signal). */
   readonly lastBeforeEnd: number | undefined;
   /** events reads the tape's events from the start, one at a time, reply lines merged into their calls. */
   events(): TapeCursor;
@@ -69,7 +69,7 @@ function wireProblem(r: unknown, mode: 'b' | 'a' | 'completion'): string | undef
 
 function headerProblem(h: Json): string | undefined {
   if (h.format !== TAPE_FORMAT) return `format: not an agent-kernel run tape (want "${TAPE_FORMAT}")`;
-  if (h.version !== TAPE_VERSION) return `version: ${String(h.version)} is not one this agent-kernel reads (${TAPE_VERSION})`;
+  if (typeof h.version !== 'number' || !TAPE_VERSIONS.includes(h.version)) return `version: ${String(h.version)} is not one this agent-kernel reads (${TAPE_VERSIONS.join(', ')})`;
   if (!isObject(h.program) || typeof h.program.path !== 'string' || typeof h.program.hash !== 'string') return 'program: want { path, hash }';
   if (!isStrings(h.argv)) return 'argv: want a list of text';
   if (!isStringMap(h.env)) return 'env: want names and text values';
@@ -149,6 +149,10 @@ class TapeCheck {
         return isTime(e.v) ? undefined : 'v: want a time';
       case 'o':
         return (e.f === 1 || e.f === 2) && isObject(e.d) && typeof e.d.$b === 'string' ? undefined : 'f, d: want fd 1 or 2 and bytes';
+      case 'd':
+        if (!isCount(e.p) || !isTime(e.t)) return 'p, t: want a pid and a time';
+        if (typeof e.agent !== 'string' || typeof e.syscall !== 'string' || typeof e.access !== 'string' || (e.path !== undefined && typeof e.path !== 'string')) return 'agent, syscall, access, path: want text';
+        return isObject(e.req) && typeof e.effect === 'string' && typeof e.rule === 'string' ? undefined : 'req, effect, rule: want the question and the decision';
       case 'cut':
         this.cut = true;
         return typeof e.why === 'string' ? undefined : 'why: want text';
@@ -158,7 +162,7 @@ class TapeCheck {
         if (typeof e.reason !== 'string') return 'reason: want text';
         return e.signal === undefined || isSignal(e.signal) ? undefined : `signal: ${String(e.signal)} is not a signal`;
       default:
-        return `k: not an event kind (c, r, b, g, t, o, cut, x)`;
+        return `k: not an event kind (c, r, b, g, t, o, d, cut, x)`;
     }
   }
 }
@@ -229,7 +233,7 @@ export function readTape(dir: string): Tape {
       lastBeforeEnd = e.n as number;
       const reply = e.r === undefined ? undefined : (decode(e.r as Encoded) as { t?: unknown; id?: unknown });
       if (e.m === 'a' && reply?.t === 'queued' && typeof reply.id === 'number') lastQueuedId = Math.max(lastQueuedId, reply.id);
-    } else if (e.k !== 'o' && e.k !== 'x') lastBeforeEnd = undefined;
+    } else if (e.k !== 'o' && e.k !== 'd' && e.k !== 'x') lastBeforeEnd = undefined;
   });
   if (header === undefined) return bad(1, 'empty: no header');
   const [first] = check.waiting;

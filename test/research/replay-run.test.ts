@@ -116,9 +116,10 @@ describe('agentctl run --record and agentctl replay-run', () => {
     expect(original.code).toBe(0);
     expect(original.stdout).toMatch(/^uuid [0-9a-f-]{36} random 0\.\d+\nnow \d+ \d{4}-.*Z true\ntimers 1,3,5\nfetched answer \d+ to \/a \| answer \d+ to \/b\nbig 120000 000 222\ntool .+\nfile kept answer \d+ to \/a\nchild true true\nchild ended 0\nwaiting for SIGTERM\nSIGTERM at number\nbye \d+\n$/);
     const lines = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8').trim().split('\n');
-    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agent-kernel-run', version: 1, program: { path: join(dir, 'agent.ts') }, argv: [url], manifest: { capabilities: ['tool:http.fetch', 'tool:time.now'] } });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agent-kernel-run', version: 2, program: { path: join(dir, 'agent.ts') }, argv: [url], manifest: { capabilities: ['tool:http.fetch', 'tool:time.now'] } });
     const kinds = new Set(lines.slice(1).map((l) => (JSON.parse(l) as { k: string }).k));
-    for (const k of ['c', 'b', 'g', 't', 'o', 'x']) expect(kinds).toContain(k);
+    // d: the policy's decisions on the child's calls (its write, its exit).
+    for (const k of ['c', 'b', 'g', 't', 'o', 'd', 'x']) expect(kinds).toContain(k);
     expect(JSON.parse(lines.at(-1)!)).toEqual({ k: 'x', status: 0, reason: 'exit' });
   });
 
@@ -155,12 +156,21 @@ describe('agentctl run --record and agentctl replay-run', () => {
     expect(replayed.stderr).toMatch(/diverged at call #\d+ of \d+\n {2}recorded: call #\d+ SYS_WRITE\(\[1,"timers 1,3,5\\n"\]\)\n {2}replayed: a read of the clock/);
   }, 60_000);
 
-  it('puts every recorded call to a candidate policy and lists where it would have stopped the run', async () => {
-    writeFileSync(join(dir, 'candidate.yaml'), POLICY('  - { id: no-big, effect: deny, tools: [http.fetch], args: [{ arg: url, glob: "**/big" }] }\n  - { id: ask-time, effect: require_approval, tools: [time.now] }\n'));
+  it('puts every recorded call to a candidate policy, the children\'s too, and lists where it would have stopped the run', async () => {
+    writeFileSync(join(dir, 'candidate.yaml'), POLICY('  - { id: no-big, effect: deny, tools: [http.fetch], args: [{ arg: url, glob: "**/big" }] }\n  - { id: ask-time, effect: require_approval, tools: [time.now] }\n').replace('rules:\n', 'rules:\n  - { id: quiet-children, effect: deny, syscalls: [SYS_WRITE], lineage: [child] }\n'));
     const replayed = await agentctl(['replay-run', 'run1', '--policy', 'candidate.yaml']);
     expect(replayed.stdout).toBe(original.stdout);
     expect(replayed.code).toBe(3);
-    expect(replayed.stderr).toMatch(/the candidate policy would have stopped the run at call #(\d+), SYS_EXEC http\.fetch: deny by no-big \(.*\)\n {2}then call #\d+, SYS_EXEC time\.now: require_approval by ask-time\n$/);
+    // The child's write of its line is judged too (its decision is on the tape): only the candidate's rule for children stops it.
+    expect(replayed.stderr).toMatch(/the candidate policy would have stopped the run at call #(\d+), SYS_EXEC http\.fetch: deny by no-big \(.*\)\n {2}then call #\d+, SYS_EXEC time\.now: require_approval by ask-time\n {2}then a call of child pid \d+ \(after call #\d+\), SYS_WRITE: deny by quiet-children\n$/);
+    const json = await agentctl(['replay-run', 'run1', '--policy', 'candidate.yaml', '--json']);
+    const verdict = JSON.parse(json.stdout.slice(json.stdout.lastIndexOf('\n{') + 1)) as { stops: { pid?: number; syscall: string; rule: string }[] };
+    expect(verdict.stops.map((s) => `${s.pid === undefined ? 'root' : 'child'} ${s.syscall} ${s.rule}`)).toEqual(['root SYS_EXEC no-big', 'root SYS_EXEC ask-time', 'child SYS_WRITE quiet-children']);
+    // A rule on what the child wrote cannot be judged from the record (the data is kept only as a digest): said, and not a pass.
+    writeFileSync(join(dir, 'candidate-data.yaml'), POLICY('').replace('rules:\n', 'rules:\n  - { id: no-true, effect: deny, syscalls: [SYS_WRITE], lineage: [child], args: [{ arg: data, contains: "true" }] }\n'));
+    const data = await agentctl(['replay-run', 'run1', '--policy', 'candidate-data.yaml']);
+    expect(data.code).toBe(3);
+    expect(data.stderr).toMatch(/a call of children could not be judged; the first: pid \d+ SYS_WRITE: rule no-true matches argument 'data', which the record keeps only as a digest\n$/);
   }, 60_000);
 
   it('--fork-at follows the recording up to a call, then goes live (the server answers anew)', async () => {

@@ -75,6 +75,17 @@ describe('the tape file', () => {
     expect(events[2]).toMatchObject({ k: 'c', n: 2, s: 0, a: [0, 10], r: { t: 'fault', errno: 'EINTR' } });
   });
 
+  it('reads tapes of version 1 (no decisions of children) and refuses a version it does not know', () => {
+    for (const [version, ok] of [[1, true], [2, true], [3, false]] as const) {
+      const at = join(dir, `v${version}`);
+      const writer = new TapeWriter(at, 'version: 1\nrules: []\n');
+      writer.start({ ...HEADER, version });
+      writer.close({ k: 'x', status: 0, reason: 'exit' });
+      if (ok) expect(readTape(at).header.version).toBe(version);
+      else expect(() => readTape(at)).toThrow(/tape\.jsonl:1: version: 3 is not one this agent-kernel reads \(1, 2\)/);
+    }
+  });
+
   it('a tape changed after it was checked ends its events with a cut that says so, never a crash', () => {
     const at = join(dir, 'changed');
     const writer = new TapeWriter(at, 'version: 1\nrules: []\n');
