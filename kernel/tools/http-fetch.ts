@@ -36,6 +36,7 @@ import { tokensInBody, UsageScanner } from './model-usage.ts';
 import { redact, redactBytes, Redactor, substitute } from './secrets.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { guardedAgent } from './address-guard.ts';
+import { type EncodingHeaders, SENT_ENCODING, sentEncoding, type WithSentEncoding } from './encoding-headers.ts';
 import { AddressPolicy } from './address-ranges.ts';
 import type { JsonObject, ToolSpec } from './registry.ts';
 
@@ -200,7 +201,8 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
   }
   // undici's request API, not its fetch: the same connections at about a third of the CPU (no WHATWG streams or Headers
   // between the socket and the agent). fetch's decoding of compressed answers is kept: an interceptor does it.
-  const dispatcher = guardedAgent({ policy, tool: 'http.fetch', setting: ALLOW_SETTING }).compose(interceptors.decompress({ skipErrorResponses: false }));
+  // The compression headers as sent are kept, as fetch keeps them (encoding-headers.ts).
+  const dispatcher = guardedAgent({ policy, tool: 'http.fetch', setting: ALLOW_SETTING }).compose(sentEncoding(), interceptors.decompress({ skipErrorResponses: false }));
   return {
     name: 'http.fetch',
     description: 'One HTTP(S) request (GET or POST). Returns status, headers and body (text, or bodyBase64 for binary). Redirects are returned, not followed.',
@@ -242,11 +244,13 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       headers['accept-encoding'] ??= ACCEPT_ENCODING[url.protocol as keyof typeof ACCEPT_ENCODING];
       if (typeof body === 'string' && headers['content-type'] === undefined) headers['content-type'] = 'text/plain;charset=UTF-8';
       let response: Dispatcher.ResponseData;
+      let sent: EncodingHeaders | undefined;
       try {
         // The path as the canonical URL has it (an empty query's `?` included), without the fragment.
         const hash = url.href.indexOf('#');
         const path = url.href.slice(url.origin.length, hash < 0 ? undefined : hash);
-        response = await dispatcher.request({ origin: url.origin, path, method, headers, body, signal: call.signal });
+        const request: Dispatcher.RequestOptions & WithSentEncoding = { origin: url.origin, path, method, headers, body, signal: call.signal, [SENT_ENCODING]: (h) => (sent = h) };
+        response = await dispatcher.request(request);
       } catch (err) {
         if (call.signal.aborted) throw call.signal.reason;
         if (err instanceof KernelError) throw err;
@@ -256,7 +260,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       }
       const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
       const type = headerText(response.headers['content-type']);
-      const shown = Object.entries(response.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, redact(headerText(v), secrets)]]));
+      const shown = Object.entries({ ...response.headers, ...sent }).flatMap(([k, v]) => (v === undefined ? [] : [[k, redact(headerText(v), secrets)]]));
       const head = { status: response.statusCode, statusText: response.statusText, url: url.href, headers: Object.fromEntries(shown) };
       let received: Uint8Array;
       let exact = false;
