@@ -14,7 +14,7 @@ import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import type { PolicyStop } from '../../kernel/run-tape/judging.ts';
 import { replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
-import { readTape } from '../../kernel/run-tape/tape-read.ts';
+import { readTape, type Tape } from '../../kernel/run-tape/tape-read.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { KernelError } from '../../abi/errno.ts';
@@ -59,7 +59,7 @@ function verdict(r: ReplayRunResult, forkAt: number | undefined): string {
   if (first !== undefined) {
     lines.push(`replay-run: the candidate policy would have stopped the run at ${where(first)}, ${what(first)} (${first.reason})`);
     for (const stop of r.stops.slice(1, 10)) lines.push(`  then ${where(stop)}, ${what(stop)}`);
-    if (r.stops.length > 10) lines.push(`  and ${r.stops.length - 10} more`);
+    if (r.stopped > 10) lines.push(`  and ${r.stopped - 10} more`);
   }
   const unjudged = r.unjudged ?? [];
   if (unjudged.length > 0) lines.push(`replay-run: ${unjudged.length === 1 ? 'a call' : `${unjudged.length} calls`} of children could not be judged; the first: pid ${unjudged[0]!.pid} ${unjudged[0]!.syscall}: ${unjudged[0]!.why}`);
@@ -70,10 +70,11 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   let tools: ToolRegistry | undefined;
   let result: ReplayRunResult;
   let alive: NodeJS.Timeout | undefined;
+  let tape: Tape | undefined;
   const forkAt = options.forkAt === undefined ? undefined : Number(options.forkAt);
   try {
     if (forkAt !== undefined && (!Number.isInteger(forkAt) || forkAt < 0)) throw new UsageError('--fork-at must be a call number (0 or more)');
-    const tape = readTape(dir);
+    tape = readTape(dir);
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const program = await buildProgramFile(options.program ?? tape.header.program.path);
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), {});
@@ -100,6 +101,7 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
     return 2;
   } finally {
     clearInterval(alive);
+    tape?.close();
   }
   await tools?.close();
   // As agentctl run does: an uncaught error's stack (the replayed program's own: it ran again).

@@ -156,6 +156,7 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
       }
     }
   }
+  tape.close();
   return {
     ...plan,
     outcome: end.reason.kind === 'signal' ? 'killed' : end.status === 0 ? 'ok' : 'failed',

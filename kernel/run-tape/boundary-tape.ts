@@ -125,11 +125,14 @@ export class RecordingTape implements BoundaryTape {
     else this.writer.line(line);
   }
 
-  /** decision keeps a decision the policy made on a child's call (a replay's candidate judges it), after the line of a call being answered. */
+  /**
+   * decision keeps a decision the policy made (a replay's candidate judges a
+   * child's; the process's own tells it the trust and tokens the agent had).
+   * Written at once: the decision on a call comes before the call's line, so
+   * a replay knows what it says before it judges the call.
+   */
   decision(event: DecisionEvent): void {
-    const line = JSON.stringify(event);
-    if (this.answering) this.deferred.push(line);
-    else this.writer.line(line);
+    this.writer.line(JSON.stringify(event));
   }
 
   /** interrupted are the reply lines of the calls still waiting when the run ended. */

@@ -13,10 +13,11 @@
  *   g  signals delivered to an idle isolate
  *   t  a read of the clock (ms)
  *   o  output a child process wrote to the operator (fd 1 or 2)
- *   d  a decision the policy made on a child process's call (pid p, at time t):
- *      the question it was asked as a decision record keeps it (agent, syscall,
- *      access, path, req: policy-input.ts) and its effect and rule, so that a
- *      replay's candidate policy judges the children's calls too (version 2)
+ *   d  a decision the policy made on a call of the process or of a child (pid
+ *      p, at time t): the question it was asked as a decision record keeps it
+ *      (agent, syscall, access, path, req: policy-input.ts) and its effect and
+ *      rule, so that a replay's candidate policy judges the children's calls
+ *      too and reads the trust and tokens the process had (version 2)
  *   cut  the tape reached its size limit here; nothing after it is kept
  *   x  the end: exit status and reason
  */
@@ -45,6 +46,8 @@ export interface TapeHeader {
   readonly started: number;
   /** The limits the process ran under (heap, CPU, wall time, files, VFS quota…): a replay runs under the same. */
   readonly limits: Readonly<Record<string, number>>;
+  /** The recorded process's pid (version 2): its own decisions (d) tell a replay its trust and tokens, its children's are judged. */
+  readonly pid?: number;
 }
 
 /** t is when the reply came (ms since the epoch); d how long the call took (ms; for a queued call, in its completion). */

@@ -23,7 +23,8 @@ import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
 import { type CandidateJudge, Judging } from './judging.ts';
 import { type Divergence, describeCall, describeEvent, describeReply, sameAnswer } from './divergence.ts';
-import type { Tape, TapeCursor } from './tape-read.ts';
+import type { TapeCursor } from './tape-cursor.ts';
+import type { Tape } from './tape-read.ts';
 
 /** What the player needs of the replaying kernel. */
 export interface PlayerHost {
@@ -85,13 +86,13 @@ export class Player implements BoundaryTape {
     this.events = tape.events();
     this.forkAt = forkAt;
     this.host = host;
-    this.judging = new Judging(host.candidate);
+    this.judging = new Judging(host.candidate, tape.header);
     this.firstCallId = tape.lastQueuedId + 1;
   }
 
-  /** close lets go of the tape (the replay has ended). */
-  close(): void {
-    this.events.close();
+  /** close ends the replay's reading of the tape: why the tape is not the one checked, if it is not (the rest is read to know). */
+  close(): string | undefined {
+    return this.events.finish();
   }
 
   /** calls is how many calls the replay has made. */
@@ -126,7 +127,7 @@ export class Player implements BoundaryTape {
       this.events.next();
       if (this.live) continue;
       if (e.k === 'o') this.host.output(e.f, decode(e.d) as Uint8Array);
-      else this.judging.child(e, this.followed);
+      else this.judging.decision(e, this.followed);
     }
   }
 

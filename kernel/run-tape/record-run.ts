@@ -3,9 +3,10 @@
  * gets a RecordingTape; output that reaches the operator's stdout and stderr
  * (the root's and its children's: they share those fds) is kept too, so a
  * replay writes it back byte for byte; so is each decision the policy made
- * on a child's call (the question, as a decision record keeps it), so that a
- * replay's candidate policy judges the children's calls too; the end is
- * written when the run ends.
+ * (the question, as a decision record keeps it), so that a replay's
+ * candidate policy judges the children's calls too and reads the trust and
+ * tokens the process had when it asked; the end is written when the run
+ * ends.
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -58,7 +59,6 @@ export interface RecordingFacts {
 export function recordRun(dir: string, program: Program, facts: RecordingFacts): RunRecording {
   const writer = new TapeWriter(dir, facts.policySource);
   let tape: RecordingTape | undefined;
-  let root = 0;
   return {
     spawn: {
       tape: (proc) => {
@@ -73,9 +73,9 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
           policyVersion: facts.policyVersion,
           started: Date.now(),
           limits: Object.fromEntries(Object.entries(proc.limits).filter(([, v]) => typeof v === 'number')),
+          pid: proc.pid,
         };
         writer.start(header);
-        root = proc.pid;
         tape = new RecordingTape(writer);
         return tape;
       },
@@ -86,8 +86,8 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
       out(chunk);
     },
     decided: (entry) => {
-      // The root's calls are on the tape themselves; a decision the kernel made before the policy (no question) is not the policy's.
-      if (tape === undefined || entry.type !== 'syscall' || entry.pid === root || entry.asked === undefined) return;
+      // A decision the kernel made before the policy (no question) is not the policy's. The root's own tell a replay its trust and tokens.
+      if (tape === undefined || entry.type !== 'syscall' || entry.asked === undefined) return;
       const { agentId, syscall, access, path, effect, rule } = entry;
       tape.decision({ k: 'd', p: entry.pid, t: Date.now(), agent: agentId, syscall, access, ...(path !== undefined ? { path } : {}), req: policyInput(entry.asked), effect, rule });
     },

@@ -18,15 +18,16 @@ import { PolicyEngine } from '../policy/engine.ts';
 import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
 import { InputError, questionOf, type RecordedQuestion } from '../recorder/policy-input.ts';
 import { argNamesOf, readsWithheld, redecide } from '../replay/redecide.ts';
-import type { Decision } from '../../syscalls/context.ts';
+import type { Decision, SyscallContext } from '../../syscalls/context.ts';
+import { isAutonomy } from '../autonomy.ts';
 import type { LimitRequest } from '../limits.ts';
 import type { ExitRecord } from '../process.ts';
 import type { Program } from '../program.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
 import { parseSignal, type SignalName } from '../../signals/signal-table.ts';
-import { POLICY_FILE, type DecisionEvent, type EndEvent } from './events.ts';
+import { POLICY_FILE, type DecisionEvent, type EndEvent, type TapeHeader } from './events.ts';
 import type { Divergence } from './divergence.ts';
-import type { PolicyStop, Unjudged } from './judging.ts';
+import type { CandidateJudge, PolicyStop, Unjudged } from './judging.ts';
 import { Player } from './player.ts';
 import { endOf, programHash } from './record-run.ts';
 import type { Tape } from './tape-read.ts';
@@ -57,6 +58,8 @@ export interface ReplayRunResult {
   readonly divergence?: Divergence;
   /** Calls the candidate would not have let through, the root's and its children's, in order (the first is where the run would have stopped). */
   readonly stops: readonly PolicyStop[];
+  /** How many stops there were in all (`stops` keeps the first 1,000). */
+  readonly stopped: number;
   /** Children's calls the candidate could not judge, the first few (the root's are judged from their own arguments). */
   readonly unjudged?: readonly Unjudged[];
   readonly forkedAt?: number;
@@ -89,8 +92,41 @@ function judgeRecorded(engine: PolicyEngine, argNames: ReadonlySet<string>, even
   const { request, withheld, unnamed } = question;
   const unread = withheld.length === 0 && unnamed === 0 ? undefined : readsWithheld(engine.policy, argNames, request, withheld, unnamed > 0);
   if (unread !== undefined) return { unjudged: unread };
-  engine.counters.setTokens(request.agentId, question.tokens);
   return redecide(engine, request, event.rule);
+}
+
+/**
+ * candidateJudge asks `policy` about the recorded calls: one engine counts
+ * the root's and the children's calls, at the times the recorded kernel
+ * decided them, with the trust and tokens the agent had then (its recorded
+ * decisions say) and its recorded autonomy level. What the candidate's
+ * circuit breakers, trust floor and post-conditions would have done is not
+ * judged (they depend on what the calls did under it).
+ */
+function candidateJudge(policy: LoadedPolicy, header: TapeHeader, ctx: SyscallContext): CandidateJudge {
+  let now = 0;
+  const trust = new Map<string, number>();
+  const engine = new PolicyEngine(policy, () => now);
+  const level = isAutonomy(header.manifest.autonomy) ? header.manifest.autonomy : 'full';
+  const authorizer = new PolicyAuthorizer(engine, { trust: (agentId) => trust.get(agentId) ?? 1000, autonomy: () => level });
+  const argNames = argNamesOf(policy);
+  const observe = (event: DecisionEvent): void => {
+    trust.set(event.agent, typeof event.req.trust === 'number' ? event.req.trust : 1000);
+    engine.counters.setTokens(event.agent, typeof event.req.tokens === 'number' ? event.req.tokens : 0);
+  };
+  return {
+    judge: (nr, args, at) => {
+      now = at;
+      const decision = judge(authorizer, ctx, nr, args);
+      return decision instanceof Promise ? undefined : decision;
+    },
+    judgeChild: (event) => {
+      now = event.t;
+      observe(event);
+      return judgeRecorded(engine, argNames, event);
+    },
+    observe,
+  };
 }
 
 /** replayRun replays `options.tape`; it resolves when the replayed process has ended. */
@@ -112,9 +148,6 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
     ...(limits.heapMib !== undefined ? { memoryLimitMib: limits.heapMib } : {}),
     ...(options.tools ? { tools: options.tools } : {}),
   });
-  let judgeTime = 0;
-  const candidate = options.policy === undefined ? undefined : new PolicyAuthorizer(new PolicyEngine(options.policy, () => judgeTime));
-  const candidateArgs = options.policy === undefined ? undefined : argNamesOf(options.policy);
   let player: Player | undefined;
   let pid = 0;
   const end = (signal: string, why: string) => {
@@ -136,21 +169,7 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
         reserve: (fd) => taped.fds.reserve(fd),
         release: (fd) => void taped.fds.close(fd),
         output: (fd, bytes) => (fd === 1 ? options.stdout : options.stderr)(bytes),
-        ...(candidate === undefined
-          ? {}
-          : {
-              candidate: {
-                judge: (nr, args, at) => {
-                  judgeTime = at;
-                  const decision = judge(candidate, taped.ctx, nr, args);
-                  return decision instanceof Promise ? undefined : decision;
-                },
-                judgeChild: (event) => {
-                  judgeTime = event.t;
-                  return judgeRecorded(candidate.engine, candidateArgs!, event);
-                },
-              },
-            }),
+        ...(options.policy === undefined ? {} : { candidate: candidateJudge(options.policy, header, taped.ctx) }),
         diverged: (d) => setImmediate(() => end('SIGKILL', `the replay left the recording at call #${d.at}`)),
         forked: () => {
           live = true;
@@ -180,8 +199,8 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
     record = await kernel.wait(pid);
   } finally {
     await kernel.shutdown();
-    player?.close();
   }
+  const tapeChanged = player?.close();
   const p = player!;
   const ended = endOf(record);
   // readTape refuses a tape that does not end with its end.
@@ -191,12 +210,15 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   if (p.divergence === undefined && !p.wentLive && !sameEnd(recordedEnd, ended)) {
     p.endedDifferently(`the end of the run (status ${recEnd.status}, ${recEnd.reason})`, `the end of the run (status ${ended.status}, ${ended.reason})`);
   }
+  // What was followed must be the tape that was checked: one changed meanwhile is a divergence, whatever the replay made of it.
+  if (tapeChanged !== undefined && p.divergence === undefined) p.endedDifferently('the recording as it was checked', tapeChanged);
   return {
     recordedCalls: tape.calls,
     calls: p.made,
     programChanged: programHash(program) !== header.program.hash,
     ...(p.divergence !== undefined ? { divergence: p.divergence } : {}),
     stops: p.judging.stops,
+    stopped: p.judging.stopped,
     ...(p.judging.unjudged.length > 0 ? { unjudged: p.judging.unjudged } : {}),
     ...(p.wentLive ? { forkedAt: forkAt } : {}),
     recordedEnd: recEnd,

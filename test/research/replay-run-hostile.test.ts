@@ -62,6 +62,40 @@ describe('what an agent can make a recording cost', () => {
   });
 });
 
+const file = (name: string, text: string): string => (writeFileSync(join(dir, name), text), name);
+
+describe('a candidate policy judges as the kernel would have (found by an attacker pass: each passed a run the candidate denies)', () => {
+  const ALLOW = '  - { id: all, effect: allow, syscalls: ["*"] }\n';
+
+  it('a call that waited is judged when it was decided, not when its reply came: a rate the child\'s call shares holds', async () => {
+    // The child's getpid and the root's wait (decided at once, answered 1.5 s later) are two calls within a second.
+    const rate = '  - { id: paced, effect: allow, syscalls: [SYS_GETPID, SYS_WAIT], limits: { rate: { count: 1, per: second } } }\n';
+    const prog = program('rate.js', "sys.writeFile('child.js', 'sys.getpid(); await new Promise((r) => setTimeout(r, 1500));');\nconst pid = sys.spawn('child.js');\nawait new Promise((r) => setTimeout(r, 300));\nconsole.log('ended', sys.wait(pid).status);\n");
+    expect((await agentctl(['run', '--record', 'rate-run', '--policy', file('allow.yaml', `version: 1\nrules:\n${ALLOW}`), prog])).code).toBe(0);
+    const replayed = await agentctl(['replay-run', 'rate-run', '--policy', file('paced.yaml', `version: 1\nrules:\n${rate}${ALLOW}`)]);
+    expect(replayed.code).toBe(3);
+    expect(replayed.stderr).toMatch(/would have stopped the run at call #\d+, SYS_WAIT: deny by paced \(limit: rate 1 per second exceeded\)/);
+  });
+
+  it('the root\'s calls are judged with the trust the agent had (its child\'s refused reads lowered it), and a version 1 tape does not pass its children unjudged', async () => {
+    const prog = program('trust.js', "sys.writeFile('c.js', 'for (let i = 0; i < 3; i++) { try { sys.readFile(\"/agent/someone-else/x\"); } catch {} }');\nsys.wait(sys.spawn('c.js'));\nconsole.log('pid', sys.getpid());\n");
+    expect((await agentctl(['run', '--record', 'trust-run', prog])).code).toBe(0);
+    const doubt = file('doubt.yaml', `version: 1\nrules:\n  - { id: low-trust, effect: deny, syscalls: [SYS_GETPID], trust: { below: 1000 } }\n${ALLOW}`);
+    const replayed = await agentctl(['replay-run', 'trust-run', '--policy', doubt]);
+    expect(replayed.code).toBe(3);
+    expect(replayed.stderr).toMatch(/would have stopped the run at call #\d+, SYS_GETPID: deny by low-trust/);
+    // The same recording as a version 1 tape (no decisions): its child's calls are said not to be judged, and it is not a pass.
+    mkdirSync(join(dir, 'trust-v1'));
+    writeFileSync(join(dir, 'trust-v1', 'policy.yaml'), readFileSync(join(dir, 'trust-run', 'policy.yaml')));
+    const lines = readFileSync(join(dir, 'trust-run', 'tape.jsonl'), 'utf8').split('\n').filter((l) => !l.startsWith('{"k":"d"'));
+    lines[0] = lines[0]!.replace('"version":2', '"version":1');
+    writeFileSync(join(dir, 'trust-v1', 'tape.jsonl'), lines.join('\n'));
+    const old = await agentctl(['replay-run', 'trust-v1', '--policy', file('allow-all.yaml', `version: 1\nrules:\n${ALLOW}`)]);
+    expect(old.code).toBe(3);
+    expect(old.stderr).toMatch(/could not be judged; the first: pid \d+ \*: a tape of version 1 keeps nothing of a child's calls/);
+  });
+});
+
 describe('replays that hung, crashed or said the wrong thing', () => {
   it('a run killed by its CPU limit replays to the same end (the replay spun forever)', async () => {
     const rec = await agentctl(['run', '--record', 'spin', '--cpu-ms', '300', program('spin.ts', 'console.log("spin"); let i = 0; for (;;) i++;')]);

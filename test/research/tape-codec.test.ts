@@ -58,6 +58,17 @@ describe('the tape codec', () => {
 
 const HEADER = { format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: 'p.ts', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0, limits: { heapMib: 64 } } as const;
 
+/** writeTape records `calls` calls with argument `arg` into `name`: where it is and its tape file. */
+function writeTape(name: string, calls: number, arg: string): { at: string; file: string } {
+  const at = join(dir, name);
+  const writer = new TapeWriter(at, 'version: 1\nrules: []\n');
+  writer.start(HEADER);
+  const tape = new RecordingTape(writer);
+  for (let i = 0; i < calls; i++) tape.call('blocking', 0, 8, [arg]).answered({ t: 'value', v: i });
+  writer.close({ k: 'x', status: 0, reason: 'exit' });
+  return { at, file: join(at, 'tape.jsonl') };
+}
+
 describe('the tape file', () => {
   it('reads back what was written, a call still waiting at the end as interrupted', () => {
     const at = join(dir, 'one');
@@ -86,19 +97,32 @@ describe('the tape file', () => {
     }
   });
 
-  it('a tape changed after it was checked ends its events with a cut that says so, never a crash', () => {
-    const at = join(dir, 'changed');
-    const writer = new TapeWriter(at, 'version: 1\nrules: []\n');
-    writer.start(HEADER);
-    const tape = new RecordingTape(writer);
-    for (let i = 0; i < 3; i++) tape.call('blocking', 0, 8, []).answered({ t: 'value', v: i });
-    writer.close({ k: 'x', status: 0, reason: 'exit' });
-    const read = readTape(at);
-    const file = join(at, 'tape.jsonl');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('"n":2', '"n":7'));
+  it('a tape changed after it was checked ends its events with a cut that says so, never a crash or a replay of the edit', () => {
+    // A small tape (one read): an edit of the same length, which still parses, is known before its first event is taken.
+    const small = writeTape('changed', 3, 'a');
+    const read = readTape(small.at);
+    writeFileSync(small.file, readFileSync(small.file, 'utf8').replace('"a"]', '"b"]'));
     const events = [...read.events()];
-    expect(events.map((e) => e.k)).toEqual(['c', 'cut']);
-    expect(events[1]).toMatchObject({ k: 'cut', why: expect.stringMatching(/changed since it was checked: line 3: n: call 7 where call 2 was due/) as unknown });
+    expect(events.map((e) => e.k)).toEqual(['cut']);
+    expect(events[0]).toMatchObject({ k: 'cut', why: expect.stringMatching(/tape\.jsonl changed since it was checked: its bytes differ from those checked$/) as unknown });
+    read.close();
+    // A tape of several reads: a line that no longer passes ends the events at once; an edit that passes is found once all is read,
+    // and a reader that stopped early learns it from finish(). A tape cut shorter says so.
+    const big = writeTape('changed-big', 3000, 'x'.repeat(1000));
+    const original = readFileSync(big.file, 'utf8');
+    const readBig = readTape(big.at);
+    writeFileSync(big.file, original.replace('"n":2,', '"n":7,'));
+    expect([...readBig.events()].at(-1)).toMatchObject({ k: 'cut', why: expect.stringMatching(/line 3: n: call 7 where call 2 was due/) as unknown });
+    writeFileSync(big.file, original.replace('"xx', '"yx'));
+    const all = [...readBig.events()];
+    expect(all.length).toBeGreaterThan(500);
+    expect(all.at(-1)).toMatchObject({ k: 'cut', why: expect.stringMatching(/its bytes differ from those checked/) as unknown });
+    const early = readBig.events();
+    early.next();
+    expect(early.finish()).toMatch(/its bytes differ from those checked/);
+    writeFileSync(big.file, original.slice(0, 100_000));
+    expect(readBig.events().finish()).toMatch(/it now ends at byte 100000, before the \d+ bytes checked/);
+    readBig.close();
   });
 
   it('stops at its size limit with a cut line, and keeps the end', () => {
