@@ -26,7 +26,9 @@ import { parsePolicy } from '../kernel/policy/load.ts';
 import { Kernel } from '../kernel/kernel.ts';
 import { programFromSource, type Program } from '../kernel/program.ts';
 import { RecordingTape } from '../kernel/run-tape/boundary-tape.ts';
-import { recordRun } from '../kernel/run-tape/record-run.ts';
+import { DecisionKeeper, recordRun } from '../kernel/run-tape/record-run.ts';
+import { observed } from '../kernel/recorder/observed.ts';
+import type { DecisionInput } from '../syscalls/context.ts';
 import { replayRun } from '../kernel/run-tape/replay-run.ts';
 import { TapeWriter } from '../kernel/run-tape/tape-file.ts';
 import { readTape } from '../kernel/run-tape/tape-read.ts';
@@ -49,9 +51,12 @@ const POLICY = parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow, sy
 
 /** runOnce spawns `program` in a fresh kernel (recorded into `dir`, if given), and resolves with its wall time, ms; `cpu` gets the main thread's CPU time over it, µs. */
 async function runOnce(program: Program, dir?: string, tools?: ToolRegistry, cpu?: (us: number) => void): Promise<number> {
-  const kernel = new Kernel({ policy: POLICY, recorder: new MemoryDecisionLog(), stdout: () => {}, stderr: () => {}, ...(tools ? { tools } : {}) });
   const manifest = { capabilities: ['tool:bench.sleep'] };
-  const recording = dir === undefined ? undefined : recordRun(dir, program, { path: program.filename, argv: [], manifest, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source });
+  const recording = dir === undefined ? undefined : recordRun(dir, program, { path: program.filename, argv: [], manifest, policyVersion: POLICY.version, policySource: POLICY.source });
+  // As agentctl run --record: the policy's decisions go on the tape too.
+  const log = new MemoryDecisionLog();
+  const recorder = recording === undefined ? log : observed(log, (entry) => recording.decided(entry));
+  const kernel = new Kernel({ policy: POLICY, recorder, stdout: () => {}, stderr: () => {}, ...(tools ? { tools } : {}) });
   const t0 = nowNs();
   const cpu0 = process.threadCpuUsage();
   const pid = kernel.spawn(program, { manifest, ...recording?.spawn }).pid;
@@ -148,7 +153,7 @@ async function measure({ rounds, log }: BenchOptions): Promise<Figure[]> {
     const ratios = replays.map((v, i) => v / originals[i]!);
     const where = o.pinned ? 'pinned to one CPU' : 'unpinned';
     return [
-      { key: 'record_run_overhead_us', value: median(direct), unit: 'µs', target: { op: '<=', bound: 3 }, note: `${spread(direct, 2)}: what recording adds to a syscall in ring 0 — the call's line written in two parts (arguments, then reply), queued, written to the tape file in batches — timed directly over rounds of 100,000 calls (a getpid and a 16-byte write); end to end, ${where}, recorded − plain runs of the same ${SYSCALLS}-syscall program in paired rounds: kernel-thread CPU ${median(o.diffs).toFixed(2)} µs a syscall (${spread(o.diffs, 2)}; plain ${median(o.kernelCpu).toFixed(2)}), wall ${median(o.wallDiffs).toFixed(2)} (${spread(o.wallDiffs, 2)}), against a syscall of ${median(o.plain).toFixed(2)} µs (${spread(o.plain, 2)}): the crossing's swing is larger than the figure` },
+      { key: 'record_run_overhead_us', value: median(direct), unit: 'µs', target: { op: '<=', bound: 3 }, note: `${spread(direct, 2)}: what recording adds to a syscall in ring 0 — the policy's decision looked at (kept when it says something new of the agent's trust or tokens), the call's line written in two parts (arguments, then reply), queued, written to the tape file in batches — timed directly over rounds of 100,000 calls (a getpid and a 16-byte write); end to end, ${where}, recorded − plain runs of the same ${SYSCALLS}-syscall program in paired rounds: kernel-thread CPU ${median(o.diffs).toFixed(2)} µs a syscall (${spread(o.diffs, 2)}; plain ${median(o.kernelCpu).toFixed(2)}), wall ${median(o.wallDiffs).toFixed(2)} (${spread(o.wallDiffs, 2)}), against a syscall of ${median(o.plain).toFixed(2)} µs (${spread(o.plain, 2)}): the crossing's swing is larger than the figure` },
       { key: 'replay_run_over_original', value: median(ratios), unit: '×', target: { op: '<=', bound: 1 }, note: `${spread(ratios, 2)}: spawn to end of a replay ÷ the original run (502 syscalls, 20 timers of 5 ms, 20 calls of a 5 ms tool); original ${median(originals).toFixed(1)} ms, replay ${median(replays).toFixed(1)} ms (its tape read, kernel start and policy load included); a syscall-bound run replayed (the overhead loop, ${where}): ${median(o.loopReplays).toFixed(1)} µs a syscall (${spread(o.loopReplays, 1)}) against ${median(o.recorded).toFixed(1)} recorded and ${median(o.plain).toFixed(1)} plain` },
     ];
   } finally {
@@ -156,17 +161,28 @@ async function measure({ rounds, log }: BenchOptions): Promise<Figure[]> {
   }
 }
 
-/** tapeCost is the tape's own work for one recorded call (a getpid and a 16-byte write, as in the loop), µs: the median of `rounds` rounds of 100,000 calls. */
+/** tapeCost is the tape's own work for one recorded call (a getpid and a 16-byte write, as in the loop: each call's decision, then its line), µs: the median of `rounds` rounds of 100,000 calls. */
 function tapeCost(dir: string, rounds: number): number[] {
   const data = new TextEncoder().encode('sixteen bytes..\n');
   const calls = 100_000;
   const out: number[] = [];
+  const capabilities = new Set(['tool:bench.sleep']);
+  const asked = (syscall: string, access: 'read' | 'write', args: Record<string, unknown>): DecisionInput => ({ type: 'syscall', pid: 1, agentId: 'agent-1', syscall, access, effect: 'allow', rule: 'all', reason: 'allowed by rule all', args, asked: { agentId: 'agent-1', labels: {}, capabilities, lineage: 'root', syscall, access, args, trust: 1000, tokens: 0 } });
+  const getpid = asked('SYS_GETPID', 'read', {});
+  const write = asked('SYS_WRITE', 'write', { fd: 3, data });
   for (let r = 0; r < rounds + 1; r++) {
     const writer = new TapeWriter(join(dir, String(r)), 'version: 1\nrules: []\n');
     const tape = new RecordingTape(writer);
+    const keeper = new DecisionKeeper(1);
+    const decided = (entry: DecisionInput) => {
+      const event = keeper.keep(entry, Date.now());
+      if (event !== undefined) tape.decision(event);
+    };
     const t0 = nowNs();
     for (let i = 0; i < calls / 2; i++) {
+      decided(getpid);
       tape.call('blocking', 0, 8, []).answered({ t: 'value', v: 1 });
+      decided(write);
       tape.call('blocking', 0, 1, [3, data]).answered({ t: 'value', v: 16 });
     }
     writer.close({ k: 'x', status: 0, reason: 'exit' });

@@ -2,11 +2,11 @@
  * recordRun: what `agentctl run --record DIR` adds to a run. The root process
  * gets a RecordingTape; output that reaches the operator's stdout and stderr
  * (the root's and its children's: they share those fds) is kept too, so a
- * replay writes it back byte for byte; so is each decision the policy made
- * (the question, as a decision record keeps it), so that a replay's
- * candidate policy judges the children's calls too and reads the trust and
- * tokens the process had when it asked; the end is written when the run
- * ends.
+ * replay writes it back byte for byte; so are the policy's decisions
+ * (DecisionKeeper: the children's, and what the process's own say of its
+ * trust and tokens), so that a replay's candidate policy judges the
+ * children's calls too and reads what the agent had when it asked; the end
+ * is written when the run ends.
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
@@ -17,7 +17,7 @@ import type { ExitRecord } from '../process.ts';
 import type { Program } from '../program.ts';
 import { RecordingTape } from './boundary-tape.ts';
 import { encode } from './codec.ts';
-import { TAPE_FORMAT, TAPE_VERSION, type EndEvent, type TapeHeader } from './events.ts';
+import { TAPE_FORMAT, TAPE_VERSION, type DecisionEvent, type EndEvent, type TapeHeader } from './events.ts';
 import { TapeWriter } from './tape-file.ts';
 
 /** programHash names what was built from a program (its bundle's SHA-256). */
@@ -31,6 +31,41 @@ export function endOf(record: ExitRecord): EndEvent {
   if (reason.kind === 'exit') return { k: 'x', status: record.status, reason: 'exit' };
   if (reason.kind === 'error') return { k: 'x', status: record.status, reason: `uncaught error: ${reason.error.split('\n')[0]}` };
   return { k: 'x', status: record.status, reason: `${reason.signal} (${reason.why})`, signal: reason.signal };
+}
+
+/**
+ * DecisionKeeper says what the tape keeps of each record the kernel makes:
+ * every decision the policy made on a child's call (a replay's candidate
+ * judges it), and of the recorded process's own decisions only those that
+ * say something new of its agent — the trust and LLM tokens it had when it
+ * asked (a replay's candidate reads them), which seldom change — so that a
+ * syscall of the process costs the recording a comparison. A decision the
+ * kernel made before the policy (no question) is not the policy's.
+ */
+export class DecisionKeeper {
+  private readonly root: number;
+  /** Per agent, the trust and tokens the tape last said it had. */
+  private readonly said = new Map<string, { trust: number; tokens: number }>();
+
+  constructor(root: number) {
+    this.root = root;
+  }
+
+  /** keep is the tape's event for `entry`, made at `time`, or undefined when the tape keeps nothing of it. */
+  keep(entry: DecisionInput, time: number): DecisionEvent | undefined {
+    if (entry.type !== 'syscall' || entry.asked === undefined) return undefined;
+    const trust = entry.asked.trust ?? 1000;
+    const tokens = entry.asked.tokens ?? 0;
+    const said = this.said.get(entry.agentId);
+    if (entry.pid === this.root && said !== undefined && said.trust === trust && said.tokens === tokens) return undefined;
+    if (said === undefined) this.said.set(entry.agentId, { trust, tokens });
+    else {
+      said.trust = trust;
+      said.tokens = tokens;
+    }
+    const { agentId, syscall, access, path, effect, rule } = entry;
+    return { k: 'd', p: entry.pid, t: time, agent: agentId, syscall, access, ...(path !== undefined ? { path } : {}), req: policyInput(entry.asked), effect, rule };
+  }
 }
 
 export interface RunRecording {
@@ -59,6 +94,7 @@ export interface RecordingFacts {
 export function recordRun(dir: string, program: Program, facts: RecordingFacts): RunRecording {
   const writer = new TapeWriter(dir, facts.policySource);
   let tape: RecordingTape | undefined;
+  let keeper: DecisionKeeper | undefined;
   return {
     spawn: {
       tape: (proc) => {
@@ -76,6 +112,7 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
           pid: proc.pid,
         };
         writer.start(header);
+        keeper = new DecisionKeeper(proc.pid);
         tape = new RecordingTape(writer);
         return tape;
       },
@@ -86,10 +123,8 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
       out(chunk);
     },
     decided: (entry) => {
-      // A decision the kernel made before the policy (no question) is not the policy's. The root's own tell a replay its trust and tokens.
-      if (tape === undefined || entry.type !== 'syscall' || entry.asked === undefined) return;
-      const { agentId, syscall, access, path, effect, rule } = entry;
-      tape.decision({ k: 'd', p: entry.pid, t: Date.now(), agent: agentId, syscall, access, ...(path !== undefined ? { path } : {}), req: policyInput(entry.asked), effect, rule });
+      const event = keeper?.keep(entry, Date.now());
+      if (event !== undefined) tape!.decision(event);
     },
     close: (record) => writer.close(endOf(record), tape?.interrupted()),
     abandon: () => writer.discard(),
