@@ -3,7 +3,7 @@
  * a table (name, median, unit, target, pass/fail) and writes
  * bench/results/latest.json, one flat object of named figures. With --only,
  * the figures are merged into an existing latest.json. NAME is a benchmark
- * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit, containment, userspace, package, telemetry), one of their keys, or a comma-separated
+ * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit, containment, userspace, package, telemetry, approvals, replay, recordRun, policyAnalysis, hosts, hostsScaling, idle10k), one of their keys, or a comma-separated
  * list. Targets are reported, never asserted: the exit status is always 0.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { replayBench } from './replay.ts';
 import { policyAnalysisBench } from './policy-analysis.ts';
 import { policyBench } from './policy.ts';
 import { scaleBench } from './scale.ts';
+import { hostsScalingBench } from './hosts-scaling.ts';
 import { serviceBench } from './service.ts';
 import { signalsBench } from './signals.ts';
 import { spawnBench } from './spawn.ts';
@@ -30,7 +31,7 @@ import { telemetryBench } from './telemetry.ts';
 import { userspaceBench } from './userspace.ts';
 import { type Bench, describeTarget, type Figure, passes } from './stats.ts';
 
-const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench, approvalsBench, replayBench, recordRunBench, policyAnalysisBench, hostsBench, idleAgentsBench];
+const BENCHES: readonly Bench[] = [crossingBench, crossingPinnedBench, spawnBench, memoryBench, scaleBench, policyBench, signalsBench, execBench, redisBench, serviceBench, clusterBench, auditBench, containmentBench, userspaceBench, packageBench, telemetryBench, approvalsBench, replayBench, recordRunBench, policyAnalysisBench, hostsBench, hostsScalingBench, idleAgentsBench];
 const RESULTS_DIR = new URL('./results/', import.meta.url);
 const LATEST = new URL('latest.json', RESULTS_DIR);
 
