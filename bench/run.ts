@@ -3,7 +3,7 @@
  * a table (name, median, unit, target, pass/fail) and writes
  * bench/results/latest.json, one flat object of named figures. With --only,
  * the figures are merged into an existing latest.json. NAME is a benchmark
- * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit, containment, userspace, package, telemetry, approvals, replay, recordRun, policyAnalysis, hosts, hostsScaling, idle10k), one of their keys, or a comma-separated
+ * (crossing, crossing1cpu, spawn, memory, scale, policy, signals, exec, redis, service, cluster, audit, containment, userspace, package, telemetry, approvals, replay, record-run, policy-analysis, hosts, hostsScaling, idle10k), one of their keys, or a comma-separated
  * list. Targets are reported, never asserted: the exit status is always 0.
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
