@@ -193,7 +193,10 @@ export class Sandbox implements ProcessSandbox {
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     if (taped?.hold !== undefined) {
-      this.lifetime.signal.addEventListener('abort', () => controller.abort(), { once: true });
+      // Removed once the call settles: the lifetime signal is shared by every call of the process.
+      const abort = () => controller.abort();
+      this.lifetime.signal.addEventListener('abort', abort, { once: true });
+      void reply.later.finally(() => this.lifetime.signal.removeEventListener('abort', abort));
       return taped.hold(reply.later);
     }
     const queued: WireReply = { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };

@@ -16,6 +16,7 @@ import type { CallScope } from '../../syscalls/context.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
 import { Sandbox } from '../sandbox.ts';
 import { type SandboxHooks } from '../process-sandbox.ts';
+import { pendingCall } from './pending-call.ts';
 import { encode, FrameReader } from './frames.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 
@@ -53,10 +54,13 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
       } catch (err) {
         return { errno: 'EINVAL', message: `the call cannot cross to the kernel: ${err instanceof Error ? err.message : String(err)}` };
       }
-      const later = new Promise<Reply>((resolve) => box()?.calls.set(cid, resolve));
-      call.cancel.addEventListener('abort', () => {
-        if (box()?.calls.has(cid) === true) send({ t: 'abort', sid, cid });
-      }, { once: true });
+      const later = pendingCall(
+        call.cancel,
+        () => {
+          if (box()?.calls.has(cid) === true) send({ t: 'abort', sid, cid });
+        },
+        (settle) => box()?.calls.set(cid, settle),
+      );
       channel.write(frame);
       return { later };
     },

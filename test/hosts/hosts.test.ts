@@ -176,6 +176,26 @@ describe('what a host sends is checked before the kernel acts on it', () => {
   });
 });
 
+describe('a call a host forwards', () => {
+  it('leaves no listener on its process\'s lifetime once answered (one per call was left: a long-running agent grew its host and slowed each call)', async () => {
+    const { pendingCall } = await import('../../kernel/hosts/pending-call.ts');
+    const { EventEmitter } = await import('node:events');
+    const lifetime = new AbortController();
+    for (let i = 0; i < 1000; i++) {
+      let settle: ((reply: { v: number }) => void) | undefined;
+      const reply = pendingCall(lifetime.signal, () => undefined, (s) => void (settle = s));
+      settle!({ v: i });
+      expect(await reply).toEqual({ v: i });
+    }
+    expect(EventEmitter.getEventListeners(lifetime.signal, 'abort')).toHaveLength(0);
+    // One still waiting when the process ends is told.
+    let aborted = 0;
+    void pendingCall(lifetime.signal, () => void aborted++, () => undefined);
+    lifetime.abort();
+    expect(aborted).toBe(1);
+  });
+});
+
 describe('the channel reads frames a host cannot use to end the kernel', () => {
   it('decodes whole frames however the bytes arrive, and stops at the first frame too large or that does not decode', async () => {
     const { encode, FrameReader, MAX_FRAME_BYTES } = await import('../../kernel/hosts/frames.ts');
