@@ -57,7 +57,7 @@ export const hostsScalingBench: Bench = {
     }
     const work = `${AGENTS} agents × ${CALLS} getpids`;
     return [
-      { key: 'hosts_scaling_ratio', value: median(ratios), unit: '×', target: { op: '>=', bound: 1.8 }, note: `${spread(ratios, 2)}: ${work} on 2 hosts ÷ on 1 host, paired rounds; every syscall crosses to the kernel's process over IPC, whose one event loop serves both hosts` },
+      { key: 'hosts_scaling_ratio', value: median(ratios), unit: '×', target: { op: '>=', bound: 1.8 }, note: `${spread(ratios, 2)}: ${work} on 2 hosts ÷ on 1 host, paired rounds; every syscall crosses to the kernel's process over IPC and back (bench/README.md)` },
       { key: 'hosts_1_syscalls_per_s', value: median(one), unit: 'calls/s', note: `${spread(one)}: ${work} on 1 sandbox host, spawn to the last exit; the same in the kernel's own process ${median(here).toFixed(0)}/s (${spread(here)})` },
       { key: 'hosts_2_syscalls_per_s', value: median(two), unit: 'calls/s', note: `${spread(two)}: the same on 2 sandbox hosts` },
     ];
