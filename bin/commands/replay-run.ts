@@ -57,12 +57,14 @@ function verdict(r: ReplayRunResult, forkAt: number | undefined): string {
   }
   const first = r.stops[0];
   if (first !== undefined) {
-    lines.push(`replay-run: the candidate policy would have stopped the run at ${where(first)}, ${what(first)} (${first.reason})`);
+    // A child's refused call fails in that child; only one of the program's own stops the run.
+    const stopped = first.pid === undefined ? `would have stopped the run at ${where(first)}` : `would have refused ${where(first)}`;
+    lines.push(`replay-run: the candidate policy ${stopped}, ${what(first)} (${first.reason})`);
     for (const stop of r.stops.slice(1, 10)) lines.push(`  then ${where(stop)}, ${what(stop)}`);
     if (r.stopped > 10) lines.push(`  and ${r.stopped - 10} more`);
   }
   const unjudged = r.unjudged ?? [];
-  if (unjudged.length > 0) lines.push(`replay-run: ${unjudged.length === 1 ? 'a call' : `${unjudged.length} calls`} of children could not be judged; the first: pid ${unjudged[0]!.pid} ${unjudged[0]!.syscall}: ${unjudged[0]!.why}`);
+  if (unjudged.length > 0) lines.push(`replay-run: ${unjudged.length === 1 ? "a child's call" : `${unjudged.length} children's calls`} could not be judged; the first: pid ${unjudged[0]!.pid} ${unjudged[0]!.syscall}: ${unjudged[0]!.why}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -170,7 +170,7 @@ describe('agentctl run --record and agentctl replay-run', () => {
     writeFileSync(join(dir, 'candidate-data.yaml'), POLICY('').replace('rules:\n', 'rules:\n  - { id: no-true, effect: deny, syscalls: [SYS_WRITE], lineage: [child], args: [{ arg: data, contains: "true" }] }\n'));
     const data = await agentctl(['replay-run', 'run1', '--policy', 'candidate-data.yaml']);
     expect(data.code).toBe(3);
-    expect(data.stderr).toMatch(/a call of children could not be judged; the first: pid \d+ SYS_WRITE: rule no-true matches argument 'data', which the record keeps only as a digest\n$/);
+    expect(data.stderr).toMatch(/a child's call could not be judged; the first: pid \d+ SYS_WRITE: rule no-true matches argument 'data', which the record keeps only as a digest\n$/);
   }, 60_000);
 
   it('--fork-at follows the recording up to a call, then goes live (the server answers anew)', async () => {
