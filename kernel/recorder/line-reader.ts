@@ -8,6 +8,7 @@
  * splitting bytes at newlines is safe).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
+import { KernelError } from '../../abi/errno.ts';
 
 /** The size of each read. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -92,27 +93,46 @@ export class LineSplitter {
   }
 }
 
+/** How a file is read in chunks: their size, and how far (`limit` bytes; with `exactly`, the file must hold them all). */
+export interface ChunkRead {
+  readonly chunkBytes?: number;
+  readonly limit?: number;
+  readonly exactly?: boolean;
+}
+
 /**
- * readChunks yields `path` in chunks of `chunkBytes` (views into one reused
- * buffer: each is valid until the next is asked for), stopping after `limit`
- * bytes when given. Errors from open and read (ENOENT, EACCES, EISDIR…) are
- * thrown as they are.
+ * chunksOf yields the file open as `fd`, from its start, in chunks of
+ * `chunkBytes` (views into one reused buffer: each is valid until the next is
+ * asked for), stopping after `limit` bytes when given. With `exactly`, a
+ * file that now ends before `limit` is EIO (it changed since its size was
+ * taken). Read errors are thrown as they are.
  */
-export function* readChunks(path: string, options: { chunkBytes?: number; limit?: number } = {}): Generator<Buffer, void, void> {
+export function* chunksOf(fd: number, options: ChunkRead = {}): Generator<Buffer, void, void> {
   const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new RangeError(`chunkBytes must be a positive integer, not ${chunkBytes}`);
+  const buffer = Buffer.allocUnsafe(options.limit === undefined ? chunkBytes : Math.max(1, Math.min(chunkBytes, options.limit)));
+  let position = 0;
+  for (;;) {
+    const want = options.limit === undefined ? chunkBytes : Math.min(chunkBytes, options.limit - position);
+    if (want <= 0) return;
+    const n = readSync(fd, buffer, 0, want, position);
+    if (n === 0) {
+      if (options.exactly === true && options.limit !== undefined) throw new KernelError('EIO', `it now ends at byte ${position}, before the ${options.limit} bytes checked`);
+      return;
+    }
+    position += n;
+    yield buffer.subarray(0, n);
+  }
+}
+
+/**
+ * readChunks yields `path` in chunks (chunksOf). Errors from open and read
+ * (ENOENT, EACCES, EISDIR…) are thrown as they are.
+ */
+export function* readChunks(path: string, options: ChunkRead = {}): Generator<Buffer, void, void> {
   const fd = openSync(path, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(chunkBytes);
-    let position = 0;
-    for (;;) {
-      const want = options.limit === undefined ? chunkBytes : Math.min(chunkBytes, options.limit - position);
-      if (want <= 0) return;
-      const n = readSync(fd, buffer, 0, want, position);
-      if (n === 0) return;
-      position += n;
-      yield buffer.subarray(0, n);
-    }
+    yield* chunksOf(fd, options);
   } finally {
     closeSync(fd);
   }

@@ -13,13 +13,13 @@ export type Json = Record<string, unknown>;
 
 export const isObject = (v: unknown): v is Json => v !== null && typeof v === 'object' && !Array.isArray(v);
 const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
-export const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isSignal = (v: unknown): v is string => typeof v === 'string' && Object.hasOwn(SIGNALS, v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
 const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((s) => typeof s === 'string');
 
 /** wireProblem says what is wrong with a recorded reply for a call of `mode` ('b', 'a', or 'completion'), if anything. */
-export function wireProblem(r: unknown, mode: 'b' | 'a' | 'completion'): string | undefined {
+function wireProblem(r: unknown, mode: 'b' | 'a' | 'completion'): string | undefined {
   if (!isObject(r)) return 'not a reply';
   if (r.sig !== undefined && !(Array.isArray(r.sig) && r.sig.every(isSignal))) return 'sig: not a list of signal names';
   switch (r.t) {
@@ -35,6 +35,13 @@ export function wireProblem(r: unknown, mode: 'b' | 'a' | 'completion'): string 
     default:
       return 't: want value, fault, queued or busy';
   }
+}
+
+/** replyLineProblem says what is wrong with a reply line's reply, time and duration (k r; its call number aside), if anything. */
+export function replyLineProblem(e: Json): string | undefined {
+  const w = wireProblem(e.r, 'b');
+  if (w !== undefined) return `r: ${w}`;
+  return isTime(e.t) && (e.d === undefined || isTime(e.d)) ? undefined : 't, d: want a time and a duration';
 }
 
 export function headerProblem(h: Json): string | undefined {
@@ -96,9 +103,8 @@ export class TapeCheck {
       case 'r': {
         if (typeof e.n !== 'number' || !this.waiting.has(e.n)) return `n: no blocking call ${String(e.n)} waits for a reply`;
         if (e.n < this.replied) return `n: the reply of call ${e.n} after that of call ${this.replied} (replies come in call order)`;
-        const w = wireProblem(e.r, 'b');
-        if (w !== undefined) return `r: ${w}`;
-        if (!isTime(e.t) || (e.d !== undefined && !isTime(e.d))) return 't, d: want a time and a duration';
+        const problem = replyLineProblem(e);
+        if (problem !== undefined) return problem;
         this.waiting.delete(e.n);
         this.replied = e.n;
         return undefined;

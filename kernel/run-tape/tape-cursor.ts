@@ -1,7 +1,7 @@
 /**
- * Reading a tape's bytes: the chunks of a file open as a descriptor, lines
- * no longer than a tape can hold, the index of waiting calls' reply lines
- * (readTape builds it while it checks), and TapeCursor.
+ * Reading a tape's bytes: lines no longer than a tape can hold, the index
+ * of waiting calls' reply lines (readTape builds it while it checks), and
+ * TapeCursor.
  *
  * TapeCursor reads a checked tape's events in order, a chunk of the file at
  * a time, through the descriptor the check used and no further than the
@@ -15,29 +15,13 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { LineSplitter } from '../recorder/line-reader.ts';
-import { KernelError } from '../../abi/errno.ts';
+import { chunksOf, LineSplitter } from '../recorder/line-reader.ts';
 import type { CutEvent, TapeEvent } from './events.ts';
-import { isObject, isTime, type Json, TapeCheck, wireProblem } from './tape-check.ts';
+import { isObject, type Json, replyLineProblem, TapeCheck } from './tape-check.ts';
 import { TAPE_LIMIT_BYTES } from './tape-file.ts';
 
 /** The largest tape read: the writer cuts at TAPE_LIMIT_BYTES, and its cut and end lines follow. */
 export const MAX_TAPE_BYTES = TAPE_LIMIT_BYTES + 1024 * 1024;
-
-/** The size of each read. */
-export const CHUNK_BYTES = 1 << 20;
-
-/** chunksOf yields the first `size` bytes of the file open as `fd`, a chunk at a time (views into one buffer, each valid until the next). */
-export function* chunksOf(fd: number, size: number, from = 0): Generator<Buffer, void, void> {
-  const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK_BYTES, size)));
-  let position = from;
-  while (position < size) {
-    const n = readSync(fd, buffer, 0, Math.min(buffer.length, size - position), position);
-    if (n === 0) throw new KernelError('EIO', `the file ends at byte ${position}, before the ${size} bytes checked`);
-    position += n;
-    yield buffer.subarray(0, n);
-  }
-}
 
 /** newSplitter splits a tape's bytes into lines no longer than a tape can hold (a longer one, the last included, is `overlong`). */
 export function newSplitter(take: (bytes: Buffer, kind: 'line' | 'overlong' | 'torn') => void): LineSplitter {
@@ -103,7 +87,7 @@ export interface CheckedTape {
 export class TapeCursor implements Iterable<TapeEvent> {
   private readonly tape: CheckedTape;
   private readonly check: TapeCheck;
-  private readonly buffer: Buffer;
+  private readonly chunks: Generator<Buffer, void, void>;
   /** How far the file has been read (and hashed). */
   private position = 0;
   private readonly splitter: LineSplitter;
@@ -118,7 +102,7 @@ export class TapeCursor implements Iterable<TapeEvent> {
   constructor(tape: CheckedTape) {
     this.tape = tape;
     this.check = new TapeCheck(tape.version);
-    this.buffer = Buffer.allocUnsafe(Math.max(1, Math.min(CHUNK_BYTES, tape.size)));
+    this.chunks = chunksOf(tape.fd, { limit: tape.size, exactly: true });
     this.splitter = newSplitter((bytes, kind) => this.take(bytes, kind));
   }
 
@@ -147,7 +131,7 @@ export class TapeCursor implements Iterable<TapeEvent> {
   finish(): string | undefined {
     if (this.changed === undefined && this.position < this.tape.size) {
       try {
-        while (this.position < this.tape.size) this.hash.update(this.read());
+        for (let chunk = this.chunks.next(); chunk.done !== true; chunk = this.chunks.next()) this.taken(chunk.value);
         this.verify();
       } catch (err) {
         this.changed = err instanceof Error ? err.message : String(err);
@@ -157,12 +141,11 @@ export class TapeCursor implements Iterable<TapeEvent> {
     return this.changed === undefined ? undefined : `${this.tape.file} changed since it was checked: ${this.changed}`;
   }
 
-  /** read reads the next chunk (a view into the cursor's buffer), or throws when the file now ends before the size checked. */
-  private read(): Buffer {
-    const n = readSync(this.tape.fd, this.buffer, 0, Math.min(this.buffer.length, this.tape.size - this.position), this.position);
-    if (n === 0) throw new Error(`it now ends at byte ${this.position}, before the ${this.tape.size} bytes checked`);
-    this.position += n;
-    return this.buffer.subarray(0, n);
+  /** taken hashes a chunk read and counts its bytes. */
+  private taken(chunk: Buffer): Buffer {
+    this.hash.update(chunk);
+    this.position += chunk.length;
+    return chunk;
   }
 
   private fill(): void {
@@ -175,11 +158,11 @@ export class TapeCursor implements Iterable<TapeEvent> {
     }
     let chunk: Buffer;
     try {
-      chunk = this.read();
+      // Not done while position < size: chunksOf yields up to the size, or throws.
+      chunk = this.taken(this.chunks.next().value as Buffer);
     } catch (err) {
       return this.stop(err instanceof Error ? err.message : String(err));
     }
-    this.hash.update(chunk);
     // The last chunk: the whole tape is read, so whether it is the one checked is known before the events in it are taken.
     if (this.position === this.tape.size) this.verify();
     if (this.changed !== undefined) return this.stop(this.changed);
@@ -224,7 +207,7 @@ export class TapeCursor implements Iterable<TapeEvent> {
     } catch {
       return undefined;
     }
-    if (!isObject(e) || e.k !== 'r' || e.n !== n || wireProblem(e.r, 'b') !== undefined || !isTime(e.t) || (e.d !== undefined && !isTime(e.d))) return undefined;
+    if (!isObject(e) || e.k !== 'r' || e.n !== n || replyLineProblem(e) !== undefined) return undefined;
     return e;
   }
 

@@ -20,7 +20,8 @@ import { KernelError } from '../../abi/errno.ts';
 import { decode, type Encoded } from './codec.ts';
 import { POLICY_FILE, TAPE_FILE, type EndEvent, type TapeHeader } from './events.ts';
 import { headerProblem, isObject, type Json, TapeCheck } from './tape-check.ts';
-import { chunksOf, MAX_TAPE_BYTES, newSplitter, ReplyIndex, TapeCursor } from './tape-cursor.ts';
+import { chunksOf } from '../recorder/line-reader.ts';
+import { MAX_TAPE_BYTES, newSplitter, ReplyIndex, TapeCursor } from './tape-cursor.ts';
 import { TAPE_LIMIT_BYTES } from './tape-file.ts';
 
 export interface Tape {
@@ -112,7 +113,7 @@ export function readTape(dir: string): Tape {
     } else if (e.k !== 'o' && e.k !== 'd' && e.k !== 'x') lastBeforeEnd = undefined;
   });
   try {
-    for (const chunk of chunksOf(fd, size)) {
+    for (const chunk of chunksOf(fd, { limit: size, exactly: true })) {
       digest.update(chunk);
       splitter.push(chunk);
     }
