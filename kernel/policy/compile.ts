@@ -30,9 +30,11 @@ export interface CompiledRule {
   readonly effect: Effect;
   readonly rule: PolicyRule;
   readonly conditions: readonly Condition[];
-  readonly limits?: RuleLimits;
+  /** A condition reads the time (a `when` window): the engine reads its clock only for such rules and for limits. */
+  readonly timed: boolean;
+  readonly limits: RuleLimits | undefined;
   /** For a rule with glob or regex argument patterns: why a request's argument was too long to read, if it was. */
-  readonly overLimit?: (request: PolicyRequest) => string | undefined;
+  readonly overLimit: ((request: PolicyRequest) => string | undefined) | undefined;
 }
 
 
@@ -231,7 +233,8 @@ function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs): C
     const test = guarded([...at, 'when', 'timezone'], () => windowTest(when));
     conditions.push({ field: 'when', test: (_r, now) => test(now) });
   }
-  return { id: rule.id, order, effect: rule.effect, rule, conditions, ...(rule.limits ? { limits: rule.limits } : {}), ...(overLimit ? { overLimit } : {}) };
+  // Every compiled rule has one shape (absent fields undefined): the engine's loop over candidates reads them monomorphically.
+  return { id: rule.id, order, effect: rule.effect, rule, conditions, timed: rule.when !== undefined, limits: rule.limits, overLimit };
 }
 
 

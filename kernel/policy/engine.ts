@@ -249,7 +249,8 @@ export class PolicyEngine {
   }
 
   private evaluateWithin(request: PolicyRequest, count: boolean): PolicyDecision {
-    const now = this.clock();
+    // The clock is read once, and only if a candidate has a time window or limits (most decisions need no time).
+    let now = NaN;
     let deny: CompiledRule | undefined;
     let approval: CompiledRule | undefined;
     let allow: CompiledRule | undefined;
@@ -259,6 +260,7 @@ export class PolicyEngine {
     let limited: CompiledRule[] | undefined;
     for (const rule of this.loaded.compiled.candidates(request)) {
       let matched: boolean;
+      if (rule.timed && Number.isNaN(now)) now = this.clock();
       try {
         matched = matches(rule, request, now);
       } catch (err) {
@@ -275,6 +277,7 @@ export class PolicyEngine {
         continue;
       }
       if (rule.limits !== undefined) {
+        if (Number.isNaN(now)) now = this.clock();
         const used = this.shared === undefined ? this.counters.exhausted(rule.id, request.agentId, rule.limits, now) : undefined;
         if (used !== undefined) {
           if (first(usedUp, rule) === rule) usedUpWhy = used;

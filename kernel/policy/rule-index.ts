@@ -111,14 +111,26 @@ class RuleSet {
   }
 }
 
-/** PathNode is a trie over path segments; `@` stands for the calling agent's id. */
+/**
+ * PathNode is a trie over path segments: `children` by literal segment, and
+ * `agent` for an `${agent}` segment (the calling agent's id), written `@`.
+ */
 interface PathNode {
   readonly rules: RuleSet;
   readonly children: Map<string, PathNode>;
+  agent: PathNode | undefined;
 }
 
-/** ArgIndex holds the rules keyed on one argument: by exact value, and by a `/`-bounded prefix (with its lengths). */
+/** isSegment: `path` from `from` to `end` is the segment `text`. */
+function isSegment(path: string, from: number, end: number, text: string): boolean {
+  if (end - from !== text.length) return false;
+  for (let i = 0; i < text.length; i++) if (path.charCodeAt(from + i) !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+/** ArgIndex holds the rules keyed on argument `name`: by exact value, and by a `/`-bounded prefix (with its lengths). */
 interface ArgIndex {
+  readonly name: string;
   readonly equals: Map<string, RuleSet>;
   readonly prefixes: Map<string, RuleSet>;
   readonly lengths: number[];
@@ -129,7 +141,7 @@ export interface Index {
   readonly all: readonly CompiledRule[];
   readonly always: readonly CompiledRule[];
   readonly paths: PathNode | undefined;
-  readonly args: ReadonlyMap<string, ArgIndex>;
+  readonly args: readonly ArgIndex[];
   readonly labels: ReadonlyMap<string, Map<string, RuleSet>>;
   readonly agents: ReadonlyMap<string, RuleSet>;
 }
@@ -159,7 +171,7 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
   const node = (): PathNode => {
     const set = new RuleSet();
     sets.push(set);
-    return { rules: set, children: new Map<string, PathNode>() };
+    return { rules: set, children: new Map<string, PathNode>(), agent: undefined };
   };
   let paths: PathNode | undefined;
   for (const rule of rules) {
@@ -169,6 +181,10 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
     } else if (key.kind === 'path') {
       let at: PathNode = (paths ??= node());
       for (const seg of key.segments) {
+        if (seg === AGENT_SEGMENT) {
+          at = at.agent ??= node();
+          continue;
+        }
         let next = at.children.get(seg);
         if (next === undefined) at.children.set(seg, (next = node()));
         at = next;
@@ -176,7 +192,7 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
       at.rules.push(rule);
     } else if (key.kind === 'equals' || key.kind === 'prefix') {
       let arg = args.get(key.arg);
-      if (arg === undefined) args.set(key.arg, (arg = { equals: new Map(), prefixes: new Map(), lengths: [] }));
+      if (arg === undefined) args.set(key.arg, (arg = { name: key.arg, equals: new Map(), prefixes: new Map(), lengths: [] }));
       if (key.kind === 'equals') setIn(arg.equals, key.value, sets).push(rule);
       else {
         setIn(arg.prefixes, key.value, sets).push(rule);
@@ -189,31 +205,42 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
     } else if (key.kind === 'agent') setIn(agents, key.id, sets).push(rule);
   }
   for (const set of sets) set.seal();
-  return { all: rules, always, paths, args, labels, agents };
+  return { all: rules, always, paths, args: [...args.values()], labels, agents };
 }
 
-/** pathRules adds the rules of every trie node on `path`'s way down (an agent-id segment may also take `@`). */
-function pathRules(node: PathNode, segments: readonly string[], at: number, request: PolicyRequest, out: CompiledRule[]): void {
+/**
+ * pathRules adds the rules of every trie node on `path`'s way down, from the
+ * segment starting at `from`; a segment that is the caller's id also takes
+ * the `${agent}` branch (a glob's literal `@` starts a pattern, so it never
+ * keys a node). The segments are those of `path.split('/').slice(1)`, read
+ * in place: a decision allocates no array for them.
+ */
+function pathRules(node: PathNode, path: string, from: number, request: PolicyRequest, out: CompiledRule[]): void {
   node.rules.addTo(out, request.labels);
-  if (at === segments.length) return;
-  const seg = segments[at]!;
-  const literal = node.children.get(seg);
-  if (literal !== undefined) pathRules(literal, segments, at + 1, request, out);
-  if (seg === request.agentId) {
-    const mine = node.children.get(AGENT_SEGMENT);
-    if (mine !== undefined) pathRules(mine, segments, at + 1, request, out);
+  if (from > path.length) return;
+  const slash = path.indexOf('/', from);
+  const end = slash < 0 ? path.length : slash;
+  if (node.children.size > 0) {
+    const literal = node.children.get(path.slice(from, end));
+    if (literal !== undefined) pathRules(literal, path, end + 1, request, out);
   }
+  const mine = node.agent;
+  if (mine !== undefined && isSegment(path, from, end, request.agentId)) pathRules(mine, path, end + 1, request, out);
 }
 
 /** keyedRules adds the rules keyed on a literal `request` carries. */
 function keyedRules(index: Index, request: PolicyRequest, out: CompiledRule[]): void {
   const labels = request.labels;
-  if (index.paths !== undefined && request.path !== undefined) pathRules(index.paths, request.path.split('/').slice(1), 0, request, out);
-  if (index.args.size > 0 && request.args !== undefined) {
-    for (const [name, arg] of index.args) {
-      if (!Object.hasOwn(request.args, name)) continue;
-      const text = argText(request.args[name]);
-      arg.equals.get(text)?.addTo(out, labels);
+  if (index.paths !== undefined && request.path !== undefined) {
+    // The first segment starts after the first '/'; a path without one has none.
+    const start = request.path.indexOf('/') + 1;
+    pathRules(index.paths, request.path, start === 0 ? request.path.length + 1 : start, request, out);
+  }
+  if (index.args.length > 0 && request.args !== undefined) {
+    for (const arg of index.args) {
+      if (!Object.hasOwn(request.args, arg.name)) continue;
+      const text = argText(request.args[arg.name]);
+      if (arg.equals.size > 0) arg.equals.get(text)?.addTo(out, labels);
       // The prefix and a '/', or the prefix alone: a trailing `/**` also matches the text before it (`https://h/**` matches `https://h`).
       for (const length of arg.lengths) if (text.length === length || (text.length > length && text.charCodeAt(length) === 47 /* '/' */)) arg.prefixes.get(text.slice(0, length))?.addTo(out, labels);
     }

@@ -193,6 +193,32 @@ describe('the rule index agrees with the rules', () => {
   });
 });
 
+describe('the rule index never drops a rule that matches', () => {
+  // Each rule alone: the index's answer (check) against every condition tried on the request (explain's trace, which skips the index).
+  const agrees = (rule: PolicyRule, requests: readonly PolicyRequest[]): void => {
+    const engine = new PolicyEngine(load([rule]));
+    for (const request of requests) {
+      const byConditions = engine.explain(request).rules[0]!.conditions.every((c) => c.matched);
+      expect({ rule: rule.id, request, allowed: engine.check(request).effect === 'allow' }).toEqual({ rule: rule.id, request, allowed: byConditions });
+    }
+  };
+
+  it('path rules: literal segments, ${agent} segments, an "@" (a pattern, never a key), globs, exact paths and trailing slashes', () => {
+    const globs = ['/agent/${agent}/mem/**', '/agent/@/x/**', '/agent/${agent}', '/agent/*/mem/**', '/shared/data/*', '/a/b', '/a/b/', '/**', '/agent/${agent}/**', '/'];
+    const paths = ['/agent/a/mem/x', '/agent/@/x/y', '/agent/b/mem', '/agent/a', '/agent/@', '/agent/a/', '/shared/data/f', '/shared/data/', '/a/b', '/a/b/', '/', '/agent//mem/x', 'agent/a/mem/x'];
+    const requests = ['a', '@', 'b', 'agent'].flatMap((agentId) => paths.map((path) => req({ agentId, path })));
+    for (const [i, glob] of globs.entries()) agrees({ id: `p${i}`, effect: 'allow', paths: [glob] }, requests);
+  });
+
+  it('argument rules: exact values and /-bounded prefixes', () => {
+    const urls = ['https://h.example', 'https://h.example/', 'https://h.example/v1/x', 'https://h.exampleX/v1', 'https://h.exampl', 'http://h.example/v1', 'https://h.example/v1'];
+    const requests = urls.map((url) => exec('http.get', { url }));
+    agrees({ id: 'eq', effect: 'allow', args: [{ arg: 'url', equals: 'https://h.example/v1' }] }, requests);
+    agrees({ id: 'all', effect: 'allow', args: [{ arg: 'url', glob: 'https://h.example/**' }] }, requests);
+    agrees({ id: 'v1', effect: 'allow', args: [{ arg: 'url', glob: 'https://h.example/v1/*' }] }, requests);
+  });
+});
+
 describe('limits, with a fake clock', () => {
   it('max_calls: the N+1th call is denied, per agent', () => {
     const { engine } = limited({ max_calls: 3 });
