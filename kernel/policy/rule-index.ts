@@ -21,18 +21,46 @@ function literalPrefix(glob: string): string {
   return at < 0 ? glob : glob.slice(0, at);
 }
 
+/** literalEnd is where a path glob's literal text ends: its first special character, an `${agent}` read as literal. */
+function literalEnd(glob: string): number {
+  for (let i = 0; i < glob.length; i++) {
+    if (glob.startsWith(AGENT_VAR, i)) i += AGENT_VAR.length - 1;
+    else if (GLOB_START.test(glob[i]!)) return i;
+  }
+  return glob.length;
+}
+
 /**
- * pathKey is the directory every path a glob matches lies in (its literal
- * prefix cut at a `/`), with an `${agent}` segment written `@`; undefined
- * when there is none to index by.
+ * pathSegments are the segments of the directory every path a glob matches
+ * lies in (its literal prefix cut at a `/`), as `path.split('/').slice(1)`
+ * gives them (empty ones kept), with an `${agent}` segment written `@` (no
+ * literal segment can be `@`: it starts a pattern); undefined when there is
+ * none to index by.
  */
-function pathKey(glob: string): string | undefined {
-  const exact = !GLOB_START.test(glob.replaceAll(AGENT_VAR, ''));
-  const prefix = exact ? glob : literalPrefix(glob.replaceAll(AGENT_VAR, '\u0000')).replaceAll('\u0000', AGENT_VAR);
-  const cut = exact ? prefix : prefix.slice(0, prefix.lastIndexOf('/'));
+function pathSegments(glob: string): string[] | undefined {
+  const end = literalEnd(glob);
+  const slash = glob.lastIndexOf('/', end - 1);
+  const cut = end === glob.length ? glob : slash < 0 ? '' : glob.slice(0, slash);
   const segments = cut.split('/').slice(1);
   if (cut === '' || segments.some((seg) => seg.includes(AGENT_VAR) && seg !== AGENT_VAR)) return undefined;
-  return `P:/${segments.map((seg) => (seg === AGENT_VAR ? AGENT_SEGMENT : seg)).join('/')}`;
+  return segments.map((seg) => (seg === AGENT_VAR ? AGENT_SEGMENT : seg));
+}
+
+/**
+ * keyableId: an agent id the path trie can compare with a segment, in the
+ * kernel's own id format (letters and digits, then `.`, `_` or `-` too: no
+ * glob character and no `/`). Any other id (an operator's question through
+ * /v1/evaluate may name one) is pasted into `${agent}` globs as a pattern, so
+ * its requests try every rule rather than the trie's.
+ */
+function keyableId(id: string): boolean {
+  if (id.length === 0) return false;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+    if (!alnum && (i === 0 || (c !== 46 && c !== 95 && c !== 45))) return false;
+  }
+  return true;
 }
 
 /** argGlobKey is the literal prefix every value a glob matches starts with, followed by a `/` or (after a trailing `/**`) nothing. */
@@ -57,8 +85,10 @@ type IndexKey =
  */
 function indexKey(rule: PolicyRule): IndexKey | undefined {
   if (rule.paths !== undefined) {
-    const keys = rule.paths.map(pathKey);
-    if (keys.every((k) => k !== undefined && k === keys[0])) return { kind: 'path', segments: keys[0]!.slice(3).split('/').filter((seg) => seg !== '') };
+    // Segments hold no '/', so joined they compare as the lists do.
+    const keys = rule.paths.map(pathSegments);
+    const first = keys[0]?.join('/');
+    if (first !== undefined && keys.every((k) => k !== undefined && k.join('/') === first)) return { kind: 'path', segments: keys[0]! };
   }
   for (const p of rule.args ?? []) {
     if (p.equals !== undefined) return { kind: 'equals', arg: p.arg, value: p.equals };
@@ -141,6 +171,8 @@ export interface Index {
   readonly all: readonly CompiledRule[];
   readonly always: readonly CompiledRule[];
   readonly paths: PathNode | undefined;
+  /** Some path rules are keyed under an `${agent}` segment. */
+  readonly agentKeyed: boolean;
   readonly args: readonly ArgIndex[];
   readonly labels: ReadonlyMap<string, Map<string, RuleSet>>;
   readonly agents: ReadonlyMap<string, RuleSet>;
@@ -174,6 +206,7 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
     return { rules: set, children: new Map<string, PathNode>(), agent: undefined };
   };
   let paths: PathNode | undefined;
+  let agentKeyed = false;
   for (const rule of rules) {
     const key = indexKey(rule.rule);
     if (key === undefined) {
@@ -182,6 +215,7 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
       let at: PathNode = (paths ??= node());
       for (const seg of key.segments) {
         if (seg === AGENT_SEGMENT) {
+          agentKeyed = true;
           at = at.agent ??= node();
           continue;
         }
@@ -205,7 +239,7 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
     } else if (key.kind === 'agent') setIn(agents, key.id, sets).push(rule);
   }
   for (const set of sets) set.seal();
-  return { all: rules, always, paths, args: [...args.values()], labels, agents };
+  return { all: rules, always, paths, agentKeyed, args: [...args.values()], labels, agents };
 }
 
 /**
@@ -253,6 +287,7 @@ function keyedRules(index: Index, request: PolicyRequest, out: CompiledRule[]): 
 
 /** candidatesFrom returns the rules of `index` that can match `request`, in no particular order. */
 export function candidatesFrom(index: Index, request: PolicyRequest): readonly CompiledRule[] {
+  if (index.agentKeyed && !keyableId(request.agentId)) return index.all;
   const found: CompiledRule[] = [];
   keyedRules(index, request, found);
   if (found.length === 0) return index.always;

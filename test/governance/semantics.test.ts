@@ -210,6 +210,13 @@ describe('the rule index never drops a rule that matches', () => {
     for (const [i, glob] of globs.entries()) agrees({ id: `p${i}`, effect: 'allow', paths: [glob] }, requests);
   });
 
+  it('path globs with empty segments or a NUL, and agent ids outside the kernel\'s format (an operator may ask /v1/evaluate about any id) (found by the attacker pass: each of these dropped a matching rule, so a deny did not decide)', () => {
+    const globs = ['//a', '/a//b/*', '/x_1/${agent}//${agent}/', '/a/\u0000/*', '/x/${agent}', '/x/${agent}/**', '/${agent}/${agent}/${agent}', '/x/${agent}/mem/**'];
+    const paths = ['//a', '/a//b/c', '/x_1/a//a/', '/a/\u0000/c', '/x/@', '/x/y', '/x/a/b/c', '/x/a/c', '///a/b/c', '/x/a/b/mem/f', '/x/a/mem/f'];
+    const requests = ['a', '?', '*', 'a/b', '{a,b}', '**', '@', '', '.a'].flatMap((agentId) => paths.map((path) => req({ agentId, path })));
+    for (const [i, glob] of globs.entries()) agrees({ id: `q${i}`, effect: 'allow', paths: [glob] }, requests);
+  });
+
   it('argument rules: exact values and /-bounded prefixes', () => {
     const urls = ['https://h.example', 'https://h.example/', 'https://h.example/v1/x', 'https://h.exampleX/v1', 'https://h.exampl', 'http://h.example/v1', 'https://h.example/v1'];
     const requests = urls.map((url) => exec('http.get', { url }));
