@@ -75,6 +75,8 @@ export interface SpawnOptions {
   env?: Readonly<Record<string, string>>;
   /** Secrets (name → value): the program sees each as a placeholder in process.env; http.fetch puts the value only into requests to the hosts the configuration binds it to. */
   secrets?: Readonly<Record<string, string>>;
+  /** The placeholders of those secrets (name → placeholder) in place of fresh ones: a replay gives the recorded ones. */
+  secretPlaceholders?: Readonly<Record<string, string>>;
   ppid?: number;
   memoryLimitMib?: number;
   limits?: LimitRequest;

@@ -13,7 +13,7 @@
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import type { PolicyStop } from '../../kernel/run-tape/judging.ts';
-import { replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
+import { recordedSecrets, replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
 import { readTape, type Tape } from '../../kernel/run-tape/tape-read.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
@@ -80,6 +80,12 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const program = await buildProgramFile(options.program ?? tape.header.program.path);
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), {});
+    // A run that goes live is given the recorded run's secrets again from this environment, as agentctl run reads them.
+    if (forkAt !== undefined) {
+      for (const name of recordedSecrets(tape.header.env)) {
+        if (!process.env[name]) process.stderr.write(`replay-run: secret ${name} is not set in this environment: after the fork its placeholder goes out as plain text\n`);
+      }
+    }
     // A program idle on a promise (waiting for a signal) keeps the command running, as in agentctl run.
     alive = setInterval(() => {}, 1 << 30);
     result = await replayRun({
@@ -88,6 +94,7 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
       ...(policy !== undefined ? { policy } : {}),
       ...(forkAt !== undefined ? { forkAt } : {}),
       ...(tools !== undefined ? { tools } : {}),
+      secret: (name) => process.env[name],
       stdout: (c) => void process.stdout.write(c),
       stderr: (c) => void process.stderr.write(c),
       // As agentctl run: SIGINT and SIGTERM go to the program (a run gone live handles them; before the fork it leaves the recording).

@@ -24,6 +24,7 @@ import type { LimitRequest } from '../limits.ts';
 import type { ExitRecord } from '../process.ts';
 import type { Program } from '../program.ts';
 import type { ToolRegistry } from '../tools/registry.ts';
+import { isPlaceholderFor } from '../tools/secrets.ts';
 import { parseSignal, type SignalName } from '../../signals/signal-table.ts';
 import { POLICY_FILE, type DecisionEvent, type EndEvent, type TapeHeader } from './events.ts';
 import type { Divergence } from './divergence.ts';
@@ -47,6 +48,13 @@ export interface ReplayRunOptions {
   readonly stderr: (chunk: Uint8Array) => void;
   /** started hands the caller a way to signal the replayed process (an operator's Ctrl-C, once it runs live). */
   readonly started?: (send: (signal: SignalName) => void) => void;
+  /**
+   * The value of a secret the recorded run was granted (agentctl reads its
+   * environment, as agentctl run does), for a run that goes live: after the
+   * fork http.fetch substitutes it again. Undefined: its placeholder stays
+   * plain text.
+   */
+  readonly secret?: (name: string) => string | undefined;
 }
 
 export interface ReplayRunResult {
@@ -129,6 +137,29 @@ function candidateJudge(policy: LoadedPolicy, header: TapeHeader, ctx: SyscallCo
   };
 }
 
+/** recordedSecrets names the secrets the recorded run was granted: the environment entries holding a placeholder for their own name. */
+export function recordedSecrets(env: Readonly<Record<string, string>>): string[] {
+  return Object.keys(env).filter((name) => isPlaceholderFor(name, env[name]!));
+}
+
+/**
+ * rebound is what a replay that goes live spawns with: the recorded
+ * environment without the secrets it can give again, and those secrets with
+ * their recorded placeholders (the program sees the environment it saw, in
+ * its order, and http.fetch substitutes the values after the fork).
+ */
+function rebound(env: Readonly<Record<string, string>>, secret: (name: string) => string | undefined): Pick<SpawnOptions, 'env' | 'secrets' | 'secretPlaceholders'> {
+  const secrets: Record<string, string> = {};
+  const placeholders: Record<string, string> = {};
+  for (const name of recordedSecrets(env)) {
+    const value = secret(name);
+    if (value === undefined || value === '') continue;
+    secrets[name] = value;
+    placeholders[name] = env[name]!;
+  }
+  return { env: Object.fromEntries(Object.entries(env).filter(([name]) => !Object.hasOwn(secrets, name))), secrets, secretPlaceholders: placeholders };
+}
+
 /** replayRun replays `options.tape`; it resolves when the replayed process has ended. */
 export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunResult> {
   const { tape, program } = options;
@@ -157,7 +188,7 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   };
   const spawn: SpawnOptions = {
     argv: header.argv,
-    env: header.env,
+    ...(options.forkAt !== undefined && options.secret !== undefined ? rebound(header.env, options.secret) : { env: header.env }),
     ...(header.agentId !== undefined ? { agentId: header.agentId } : {}),
     manifest: header.manifest as SpawnOptions['manifest'],
     // Before the fork the output is the tape's (Player writes it); after it, the program's own.

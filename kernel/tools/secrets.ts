@@ -19,9 +19,24 @@ export interface ProcessSecret {
   readonly value: string;
 }
 
-/** processSecrets makes fresh placeholders for `values` (name → value). */
-export function processSecrets(values: Readonly<Record<string, string>>): ProcessSecret[] {
-  return Object.entries(values).map(([name, value]) => ({ name, value, placeholder: `agent-kernel-secret:${name}:${randomBytes(12).toString('hex')}` }));
+/** isPlaceholderFor: `text` is a placeholder of the form processSecrets makes for secret `name`. */
+export function isPlaceholderFor(name: string, text: string): boolean {
+  const head = `agent-kernel-secret:${name}:`;
+  return text.length === head.length + 24 && text.startsWith(head) && /^[0-9a-f]{24}$/.test(text.slice(head.length));
+}
+
+/**
+ * processSecrets makes placeholders for `values` (name → value): fresh ones,
+ * or those `given` names (a replay's recorded ones, so the program sees the
+ * environment it saw). EINVAL for a given placeholder not of the form made
+ * here for its name.
+ */
+export function processSecrets(values: Readonly<Record<string, string>>, given: Readonly<Record<string, string>> = {}): ProcessSecret[] {
+  return Object.entries(values).map(([name, value]) => {
+    const kept = Object.hasOwn(given, name) ? given[name]! : undefined;
+    if (kept !== undefined && !isPlaceholderFor(name, kept)) throw new KernelError('EINVAL', `the placeholder given for secret ${name} is not one (agent-kernel-secret:${name}: and 24 hex digits)`);
+    return { name, value, placeholder: kept ?? `agent-kernel-secret:${name}:${randomBytes(12).toString('hex')}` };
+  });
 }
 
 /** hostOf is a URL's host as bindings name it: hostname, with :port when it is not the scheme's default. */

@@ -21,10 +21,12 @@ export interface AgentctlOptions {
   readonly onStdout?: (text: string, pid: number) => void;
   /** More options for node (a heap limit, say). */
   readonly node?: readonly string[];
+  /** Variables added to the test's environment for the command. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function agentctl(args: readonly string[], options: AgentctlOptions): Promise<Outcome> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', ...(options.node ?? []), AGENTCTL, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', ...(options.node ?? []), AGENTCTL, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

@@ -18,11 +18,13 @@ import { agentctl as run, type Outcome } from './agentctl.ts';
 const dir = mkdtempSync(join(tmpdir(), 'replay-run-'));
 
 /** agentctl runs `agentctl ...args` in the test's folder. */
-const agentctl = (args: readonly string[], onStdout?: (text: string, pid: number) => void): Promise<Outcome> => run(args, { cwd: dir, ...(onStdout ? { onStdout } : {}) });
+const agentctl = (args: readonly string[], onStdout?: (text: string, pid: number) => void, env?: Record<string, string>): Promise<Outcome> => run(args, { cwd: dir, ...(onStdout ? { onStdout } : {}), ...(env ? { env } : {}) });
 
 let server: Server;
 let url: string;
 let served = 0;
+/** The authorization header of each request to /auth/…, as the server saw it. */
+const authorizations: string[] = [];
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -39,6 +41,7 @@ beforeAll(async () => {
       next();
       return;
     }
+    if (req.url?.startsWith('/auth/') === true) authorizations.push(req.headers.authorization ?? '(none)');
     res.setHeader('content-type', 'text/plain');
     res.end(`answer ${served} to ${req.url}`);
   });
@@ -48,6 +51,9 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'manifest.yaml'), 'id: replayed\ncapabilities: ["tool:http.fetch", "tool:time.now"]\n');
   writeFileSync(join(dir, 'policy.yaml'), POLICY(''));
   writeFileSync(join(dir, 'agent.ts'), AGENT);
+  writeFileSync(join(dir, 'keyed.ts'), "const url = process.argv[2];\nfor (const path of ['/auth/1', '/auth/2']) console.log(path, await (await fetch(url + path, { headers: { authorization: 'Bearer ' + process.env.REPLAY_KEY } })).text());\n");
+  writeFileSync(join(dir, 'keyed-manifest.yaml'), 'id: keyed\ncapabilities: ["tool:http.fetch"]\nsecrets: [REPLAY_KEY]\n');
+  writeFileSync(join(dir, 'keyed-tools.yaml'), `tools:\n  builtin:\n    http.fetch: { allow_addresses: ["127.0.0.1"], secrets: { REPLAY_KEY: ["127.0.0.1:${(server.address() as AddressInfo).port}"] } }\n`);
 });
 
 afterAll(async () => {
@@ -194,6 +200,26 @@ describe('agentctl run --record and agentctl replay-run', () => {
     // The fork's first live call writes its own output, once (it was also written from the recording).
     for (const line of ['fetched', 'big', 'tool']) expect(forked.stdout.split('\n').filter((l) => l.startsWith(line))).toHaveLength(1);
     expect(forked.stdout).toContain('file kept');
+  }, 60_000);
+
+  it('--fork-at gives the recorded run\'s secrets again from agentctl\'s environment: the live request carries the value, the replayed one its recorded placeholder (found left open at the last stop: after a fork the placeholder went out as text)', async () => {
+    const KEY = { REPLAY_KEY: 'value-of-the-key' };
+    const recorded = await agentctl(['run', '--record', 'keyed', '--manifest', 'keyed-manifest.yaml', '--policy', 'policy.yaml', '--tools', 'keyed-tools.yaml', 'keyed.ts', '--', url], undefined, KEY);
+    expect(recorded.code).toBe(0);
+    expect(authorizations.splice(0)).toEqual(['Bearer value-of-the-key', 'Bearer value-of-the-key']);
+    const tapeText = readFileSync(join(dir, 'keyed', 'tape.jsonl'), 'utf8');
+    expect(tapeText).not.toContain('value-of-the-key');
+    const tape = tapeText.trim().split('\n').map((l) => JSON.parse(l) as { k: string; n?: number; a?: unknown[] });
+    const second = tape.find((e) => e.k === 'c' && JSON.stringify(e.a).includes('/auth/2'))!;
+    const forked = await agentctl(['replay-run', 'keyed', '--fork-at', String(second.n! - 1), '--tools', 'keyed-tools.yaml'], undefined, KEY);
+    expect(forked.stderr).toMatch(/then ran live; ended with status 0/);
+    expect(forked.stdout).toContain('/auth/1 answer');
+    // Only the call after the fork reached the server, with the value in place of the recorded placeholder.
+    expect(authorizations.splice(0)).toEqual(['Bearer value-of-the-key']);
+    // Not set here: said so, and the placeholder goes out as it is (the value is nowhere to be had).
+    const unset = await agentctl(['replay-run', 'keyed', '--fork-at', String(second.n! - 1), '--tools', 'keyed-tools.yaml'], undefined, { REPLAY_KEY: '' });
+    expect(unset.stderr).toContain('replay-run: secret REPLAY_KEY is not set in this environment');
+    expect(authorizations.splice(0)).toEqual([expect.stringMatching(/^Bearer agent-kernel-secret:REPLAY_KEY:[0-9a-f]{24}$/)]);
   }, 60_000);
 
   it('refuses bad input in one line, status 2', async () => {

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { processSecrets } from '../../kernel/tools/secrets.ts';
 import { report } from '../syscalls/harness.ts';
 import { ALL_TOOLS, localServer, policy, toolKernel, type LocalServer } from './helpers.ts';
 
@@ -32,6 +33,15 @@ function kernel() {
 }
 
 describe('secrets', () => {
+  it('take the placeholders a replay gives only when they are placeholders for their own name (EINVAL otherwise: a tape is not sealed)', () => {
+    const recorded = `agent-kernel-secret:KEY:${'ab'.repeat(12)}`;
+    expect(processSecrets({ KEY: 'v' }, { KEY: recorded })).toEqual([{ name: 'KEY', value: 'v', placeholder: recorded }]);
+    expect(processSecrets({ KEY: 'v' })[0]!.placeholder).toMatch(/^agent-kernel-secret:KEY:[0-9a-f]{24}$/);
+    for (const bad of ['Bearer', `agent-kernel-secret:OTHER:${'ab'.repeat(12)}`, `agent-kernel-secret:KEY:${'ab'.repeat(11)}`, `agent-kernel-secret:KEY:${'AB'.repeat(12)}`]) {
+      expect(() => processSecrets({ KEY: 'v' }, { KEY: bad })).toThrow(expect.objectContaining({ errno: 'EINVAL' }));
+    }
+  });
+
   it('reach the agent as a placeholder, go to the bound host as the value, and come back redacted', async () => {
     const k = kernel();
     const port = new URL(server.url).port;
