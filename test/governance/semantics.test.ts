@@ -193,16 +193,16 @@ describe('the rule index agrees with the rules', () => {
   });
 });
 
-describe('the rule index never drops a rule that matches', () => {
-  // Each rule alone: the index's answer (check) against every condition tried on the request (explain's trace, which skips the index).
-  const agrees = (rule: PolicyRule, requests: readonly PolicyRequest[]): void => {
-    const engine = new PolicyEngine(load([rule]));
-    for (const request of requests) {
-      const byConditions = engine.explain(request).rules[0]!.conditions.every((c) => c.matched);
-      expect({ rule: rule.id, request, allowed: engine.check(request).effect === 'allow' }).toEqual({ rule: rule.id, request, allowed: byConditions });
-    }
-  };
+/** agrees checks each rule alone: the index's answer (check) against every condition tried on the request (explain's trace, which skips the index). */
+function agrees(rule: PolicyRule, requests: readonly PolicyRequest[]): void {
+  const engine = new PolicyEngine(load([rule]));
+  for (const request of requests) {
+    const byConditions = engine.explain(request).rules[0]!.conditions.every((c) => c.matched);
+    expect({ rule: rule.id, request, allowed: engine.check(request).effect === 'allow' }).toEqual({ rule: rule.id, request, allowed: byConditions });
+  }
+}
 
+describe('the rule index never drops a rule that matches', () => {
   it('path rules: literal segments, ${agent} segments, an "@" (a pattern, never a key), globs, exact paths and trailing slashes', () => {
     const globs = ['/agent/${agent}/mem/**', '/agent/@/x/**', '/agent/${agent}', '/agent/*/mem/**', '/shared/data/*', '/a/b', '/a/b/', '/**', '/agent/${agent}/**', '/'];
     const paths = ['/agent/a/mem/x', '/agent/@/x/y', '/agent/b/mem', '/agent/a', '/agent/@', '/agent/a/', '/shared/data/f', '/shared/data/', '/a/b', '/a/b/', '/', '/agent//mem/x', 'agent/a/mem/x'];
