@@ -214,6 +214,7 @@ program
   .option('--policy <file>', 'a candidate policy: every call the program made is put to it (with its limits, at the recorded times; its children\'s calls are not recorded); where it would have stopped the run is listed; after --fork-at it is in force')
   .option('--fork-at <n>', 'follow the recording up to call N, then run live (real tools, fetches, time)')
   .option('--tools <file>', 'kernel configuration with the tools a run gone live may use (default: time.now, tools.list, http.fetch)')
+  .option('--secret <name>', 'after --fork-at, give the program this secret the recording was granted, its value from this environment as agentctl run reads it (repeatable; none is given unless named)', collect, [])
   .option('--json', 'the verdict as one JSON object, the last line of stdout')
   .addHelpText('after', '\nExit status: 0 followed to the end, 1 diverged, 3 followed but the candidate policy would have stopped it, 2 bad input; after a fork, the program\'s own.\n\nExample:\n  $ agentctl run --record runs/1 examples/notes.ts -- "buy milk"\n  $ agentctl replay-run runs/1 --policy candidate.yaml\n')
   .action(async (dir: string, options: ReplayRunOptions) => done((await import('./commands/replay-run.ts')).replayRunCommand(dir, options)));

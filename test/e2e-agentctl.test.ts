@@ -112,6 +112,13 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
     expect(await run(file, '--manifest', manifest)).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: manifest ${manifest}: capability: is not a known field (id, labels, capabilities, autonomy, env, secrets)\n` });
   });
 
+  it('a manifest secret named like an inherited property of process.env (toString) is not set, exit 2 (found by an attacker pass: the function counted as a value)', async () => {
+    const file = agentFile('t.js', "console.log('ran');");
+    const manifest = join(dir, 'tostring.manifest.yaml');
+    writeFileSync(manifest, 'id: a\nsecrets: [toString]\nenv: [hasOwnProperty]\n');
+    expect(await run(file, '--manifest', manifest)).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: manifest ${manifest}: secrets: toString is not set in the environment\n` });
+  });
+
   it('a JavaScript syntax error is one line naming the file, line and SyntaxError, exit 2', async () => {
     const file = agentFile('syntax.js', "console.log('fine');\nconst x = ;\n");
     const out = await run(file);

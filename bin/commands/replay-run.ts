@@ -14,6 +14,7 @@ import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import type { PolicyStop } from '../../kernel/run-tape/judging.ts';
 import { recordedSecrets, replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
+import { SECRET_NAME } from '../../kernel/tools/secrets.ts';
 import { readTape, type Tape } from '../../kernel/run-tape/tape-read.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
@@ -24,6 +25,7 @@ export interface ReplayRunOptions {
   policy?: string;
   forkAt?: string;
   tools?: string;
+  secret?: string[];
   json?: boolean;
 }
 
@@ -68,6 +70,27 @@ function verdict(r: ReplayRunResult, forkAt: number | undefined): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * givenSecrets reads the secrets the operator gives a run that goes live
+ * (--secret NAME, each one the recording was granted) from agentctl's
+ * environment, as agentctl run reads a manifest's; the recorded secrets not
+ * given are said so on stderr (their placeholders go out as plain text). A
+ * tape names secrets but grants none: an edited one could name any of this
+ * environment's variables.
+ */
+function givenSecrets(names: readonly string[], recorded: readonly string[]): Map<string, string> {
+  const given = new Map<string, string>();
+  for (const name of names) {
+    if (!recorded.includes(name)) throw new UsageError(`--secret ${SECRET_NAME.test(name) ? name : JSON.stringify(name)}: the recorded run was not granted it${recorded.length === 0 ? ' (it was granted none)' : ` (it was granted ${recorded.join(', ')})`}`);
+    const value = Object.hasOwn(process.env, name) ? process.env[name] : undefined;
+    if (typeof value !== 'string' || value === '') throw new UsageError(`--secret ${name} is not set in the environment`);
+    given.set(name, value);
+  }
+  const left = recorded.filter((name) => !given.has(name));
+  if (left.length > 0) process.stderr.write(`replay-run: the recorded run was granted ${left.join(', ')}; not given (--secret), after the fork ${left.length === 1 ? 'its placeholder goes' : 'their placeholders go'} out as plain text\n`);
+  return given;
+}
+
 export async function replayRunCommand(dir: string, options: ReplayRunOptions): Promise<number> {
   let tools: ToolRegistry | undefined;
   let result: ReplayRunResult;
@@ -76,16 +99,12 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   const forkAt = options.forkAt === undefined ? undefined : Number(options.forkAt);
   try {
     if (forkAt !== undefined && (!Number.isInteger(forkAt) || forkAt < 0)) throw new UsageError('--fork-at must be a call number (0 or more)');
+    if (forkAt === undefined && (options.secret ?? []).length > 0) throw new UsageError('--secret is for a run that goes live: give --fork-at too');
     tape = readTape(dir);
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const program = await buildProgramFile(options.program ?? tape.header.program.path);
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), {});
-    // A run that goes live is given the recorded run's secrets again from this environment, as agentctl run reads them.
-    if (forkAt !== undefined) {
-      for (const name of recordedSecrets(tape.header.env)) {
-        if (!process.env[name]) process.stderr.write(`replay-run: secret ${name} is not set in this environment: after the fork its placeholder goes out as plain text\n`);
-      }
-    }
+    const secrets = forkAt === undefined ? undefined : givenSecrets(options.secret ?? [], recordedSecrets(tape.header.env));
     // A program idle on a promise (waiting for a signal) keeps the command running, as in agentctl run.
     alive = setInterval(() => {}, 1 << 30);
     result = await replayRun({
@@ -94,7 +113,7 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
       ...(policy !== undefined ? { policy } : {}),
       ...(forkAt !== undefined ? { forkAt } : {}),
       ...(tools !== undefined ? { tools } : {}),
-      secret: (name) => process.env[name],
+      ...(secrets !== undefined ? { secrets } : {}),
       stdout: (c) => void process.stdout.write(c),
       stderr: (c) => void process.stderr.write(c),
       // As agentctl run: SIGINT and SIGTERM go to the program (a run gone live handles them; before the fork it leaves the recording).

@@ -91,13 +91,14 @@ function envNames(file: string, data: Record<string, unknown>, field: 'env' | 's
 function granted(file: string, data: Record<string, unknown>): { env: Record<string, string>; secrets: Record<string, string> } {
   const env: Record<string, string> = {};
   for (const name of envNames(file, data, 'env')) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
+    const value = Object.hasOwn(process.env, name) ? process.env[name] : undefined;
+    if (typeof value === 'string') env[name] = value;
   }
   const secrets: Record<string, string> = {};
   for (const name of envNames(file, data, 'secrets')) {
-    const value = process.env[name];
-    if (value === undefined || value === '') throw new UsageError(`manifest ${file}: secrets: ${name} is not set in the environment`);
+    // Own variables only: process.env.toString is a function, not a variable that is set.
+    const value = Object.hasOwn(process.env, name) ? process.env[name] : undefined;
+    if (typeof value !== 'string' || value === '') throw new UsageError(`manifest ${file}: secrets: ${name} is not set in the environment`);
     secrets[name] = value;
   }
   return { env, secrets };

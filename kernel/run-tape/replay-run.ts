@@ -49,12 +49,13 @@ export interface ReplayRunOptions {
   /** started hands the caller a way to signal the replayed process (an operator's Ctrl-C, once it runs live). */
   readonly started?: (send: (signal: SignalName) => void) => void;
   /**
-   * The value of a secret the recorded run was granted (agentctl reads its
-   * environment, as agentctl run does), for a run that goes live: after the
-   * fork http.fetch substitutes it again. Undefined: its placeholder stays
-   * plain text.
+   * The secrets the recorded run was granted that the operator gives again
+   * (name → value; agentctl reads them from its environment, as agentctl run
+   * does), for a run that goes live: after the fork http.fetch substitutes
+   * them. Any other stays its placeholder, as plain text. A tape names
+   * secrets but grants none: only the operator does.
    */
-  readonly secret?: (name: string) => string | undefined;
+  readonly secrets?: ReadonlyMap<string, string>;
 }
 
 export interface ReplayRunResult {
@@ -137,7 +138,7 @@ function candidateJudge(policy: LoadedPolicy, header: TapeHeader, ctx: SyscallCo
   };
 }
 
-/** recordedSecrets names the secrets the recorded run was granted: the environment entries holding a placeholder for their own name. */
+/** recordedSecrets names the secrets the recorded run was granted: the environment entries (named as variables are) holding a placeholder for their own name. */
 export function recordedSecrets(env: Readonly<Record<string, string>>): string[] {
   return Object.keys(env).filter((name) => isPlaceholderFor(name, env[name]!));
 }
@@ -148,11 +149,11 @@ export function recordedSecrets(env: Readonly<Record<string, string>>): string[]
  * their recorded placeholders (the program sees the environment it saw, in
  * its order, and http.fetch substitutes the values after the fork).
  */
-function rebound(env: Readonly<Record<string, string>>, secret: (name: string) => string | undefined): Pick<SpawnOptions, 'env' | 'secrets' | 'secretPlaceholders'> {
+function rebound(env: Readonly<Record<string, string>>, given: ReadonlyMap<string, string>): Pick<SpawnOptions, 'env' | 'secrets' | 'secretPlaceholders'> {
   const secrets: Record<string, string> = {};
   const placeholders: Record<string, string> = {};
   for (const name of recordedSecrets(env)) {
-    const value = secret(name);
+    const value = given.get(name);
     if (value === undefined || value === '') continue;
     secrets[name] = value;
     placeholders[name] = env[name]!;
@@ -188,7 +189,7 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   };
   const spawn: SpawnOptions = {
     argv: header.argv,
-    ...(options.forkAt !== undefined && options.secret !== undefined ? rebound(header.env, options.secret) : { env: header.env }),
+    ...(options.forkAt !== undefined && options.secrets !== undefined ? rebound(header.env, options.secrets) : { env: header.env }),
     ...(header.agentId !== undefined ? { agentId: header.agentId } : {}),
     manifest: header.manifest as SpawnOptions['manifest'],
     // Before the fork the output is the tape's (Player writes it); after it, the program's own.

@@ -19,8 +19,12 @@ export interface ProcessSecret {
   readonly value: string;
 }
 
-/** isPlaceholderFor: `text` is a placeholder of the form processSecrets makes for secret `name`. */
+/** SECRET_NAME is what a secret's name may be: an environment variable name. */
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** isPlaceholderFor: `text` is a placeholder of the form processSecrets makes for secret `name` (an environment variable name). */
 export function isPlaceholderFor(name: string, text: string): boolean {
+  if (!SECRET_NAME.test(name)) return false;
   const head = `agent-kernel-secret:${name}:`;
   return text.length === head.length + 24 && text.startsWith(head) && /^[0-9a-f]{24}$/.test(text.slice(head.length));
 }

@@ -202,7 +202,7 @@ describe('agentctl run --record and agentctl replay-run', () => {
     expect(forked.stdout).toContain('file kept');
   }, 60_000);
 
-  it('--fork-at gives the recorded run\'s secrets again from agentctl\'s environment: the live request carries the value, the replayed one its recorded placeholder (found left open at the last stop: after a fork the placeholder went out as text)', async () => {
+  it('--fork-at --secret NAME gives a secret the recording was granted again from agentctl\'s environment: the live request carries the value; a secret not named stays its placeholder, whatever the environment holds (found left open at the last stop: after a fork the placeholder went out as text; and by the attacker pass: a tape alone must not choose which variables become secrets)', async () => {
     const KEY = { REPLAY_KEY: 'value-of-the-key' };
     const recorded = await agentctl(['run', '--record', 'keyed', '--manifest', 'keyed-manifest.yaml', '--policy', 'policy.yaml', '--tools', 'keyed-tools.yaml', 'keyed.ts', '--', url], undefined, KEY);
     expect(recorded.code).toBe(0);
@@ -210,16 +210,21 @@ describe('agentctl run --record and agentctl replay-run', () => {
     const tapeText = readFileSync(join(dir, 'keyed', 'tape.jsonl'), 'utf8');
     expect(tapeText).not.toContain('value-of-the-key');
     const tape = tapeText.trim().split('\n').map((l) => JSON.parse(l) as { k: string; n?: number; a?: unknown[] });
-    const second = tape.find((e) => e.k === 'c' && JSON.stringify(e.a).includes('/auth/2'))!;
-    const forked = await agentctl(['replay-run', 'keyed', '--fork-at', String(second.n! - 1), '--tools', 'keyed-tools.yaml'], undefined, KEY);
+    const fork = String(tape.find((e) => e.k === 'c' && JSON.stringify(e.a).includes('/auth/2'))!.n! - 1);
+    const forked = await agentctl(['replay-run', 'keyed', '--fork-at', fork, '--tools', 'keyed-tools.yaml', '--secret', 'REPLAY_KEY'], undefined, KEY);
     expect(forked.stderr).toMatch(/then ran live; ended with status 0/);
     expect(forked.stdout).toContain('/auth/1 answer');
     // Only the call after the fork reached the server, with the value in place of the recorded placeholder.
     expect(authorizations.splice(0)).toEqual(['Bearer value-of-the-key']);
-    // Not set here: said so, and the placeholder goes out as it is (the value is nowhere to be had).
-    const unset = await agentctl(['replay-run', 'keyed', '--fork-at', String(second.n! - 1), '--tools', 'keyed-tools.yaml'], undefined, { REPLAY_KEY: '' });
-    expect(unset.stderr).toContain('replay-run: secret REPLAY_KEY is not set in this environment');
+    // Not named: the environment has it, but the placeholder goes out as it is, and stderr says so.
+    const unnamed = await agentctl(['replay-run', 'keyed', '--fork-at', fork, '--tools', 'keyed-tools.yaml'], undefined, KEY);
+    expect(unnamed.stderr).toContain('replay-run: the recorded run was granted REPLAY_KEY; not given (--secret), after the fork its placeholder goes out as plain text');
     expect(authorizations.splice(0)).toEqual([expect.stringMatching(/^Bearer agent-kernel-secret:REPLAY_KEY:[0-9a-f]{24}$/)]);
+    // A name the recording was not granted, one not set here, and --secret without a fork: refused, status 2, nothing sent.
+    await bad(['replay-run', 'keyed', '--fork-at', fork, '--secret', 'HOME'], /--secret HOME: the recorded run was not granted it \(it was granted REPLAY_KEY\)/);
+    await bad(['replay-run', 'keyed', '--fork-at', fork, '--secret', 'REPLAY_KEY'], /--secret REPLAY_KEY is not set in the environment/);
+    await bad(['replay-run', 'keyed', '--secret', 'REPLAY_KEY'], /--secret is for a run that goes live: give --fork-at too/);
+    expect(authorizations).toEqual([]);
   }, 60_000);
 
   it('refuses bad input in one line, status 2', async () => {
