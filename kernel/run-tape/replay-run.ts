@@ -150,15 +150,13 @@ export function recordedSecrets(env: Readonly<Record<string, string>>): string[]
  * its order, and http.fetch substitutes the values after the fork).
  */
 function rebound(env: Readonly<Record<string, string>>, given: ReadonlyMap<string, string>): Pick<SpawnOptions, 'env' | 'secrets' | 'secretPlaceholders'> {
-  const secrets: Record<string, string> = {};
-  const placeholders: Record<string, string> = {};
-  for (const name of recordedSecrets(env)) {
-    const value = given.get(name);
-    if (value === undefined || value === '') continue;
-    secrets[name] = value;
-    placeholders[name] = env[name]!;
-  }
-  return { env: Object.fromEntries(Object.entries(env).filter(([name]) => !Object.hasOwn(secrets, name))), secrets, secretPlaceholders: placeholders };
+  // Entries, not assignments: a recorded name may be '__proto__'.
+  const names = recordedSecrets(env).filter((name) => (given.get(name) ?? '') !== '');
+  return {
+    env: Object.fromEntries(Object.entries(env).filter(([name]) => !names.includes(name))),
+    secrets: Object.fromEntries(names.map((name) => [name, given.get(name)!])),
+    secretPlaceholders: Object.fromEntries(names.map((name) => [name, env[name]!])),
+  };
 }
 
 /** replayRun replays `options.tape`; it resolves when the replayed process has ended. */
