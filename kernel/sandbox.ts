@@ -23,9 +23,11 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
  * `{ wait: ticket }` and its runtime sleeps in Atomics.wait on a private
  * shared flag (its pool thread blocks, never the kernel's event loop); when
- * the reply is ready the kernel stores it, raises the flag and notifies, and
- * the runtime collects it with `__collect(ticket)`. Disposing the isolate
- * interrupts the wait.
+ * the reply is ready the kernel raises the flag and notifies. A reply that is
+ * a number and nothing else (a pid, a byte count) rides in the shared buffer
+ * itself; any other is stored, and the runtime collects it with
+ * `__collect(ticket)`, a second crossing. Disposing the isolate interrupts
+ * the wait.
  *
  * Asynchronous syscalls: the isolate gets `{ queued: id }` at once; the
  * completion is queued host-side and delivered, in batches and in order,
@@ -38,13 +40,25 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
  * never settles with nothing outstanding leaves the process idle (blocked)
  * until a signal or a limit ends it.
  */
+/**
+ * WAKE_LAYOUT of a blocked call's shared buffer, as userspace/runtime/boundary.js
+ * reads it: Int32 [0] the flag, Int32 [1] how the reply comes (WAKE_COLLECT
+ * or WAKE_NUMBER), Float64 at byte 8 the number.
+ */
+const WAKE_BYTES = 16;
+const WAKE_COLLECT = 0;
+const WAKE_NUMBER = 1;
+
 export class Sandbox implements ProcessSandbox {
   private readonly isolate: ivm.Isolate;
   private readonly program: Program;
   private readonly toSource: (text: string) => string;
   private script: ivm.Script | undefined;
   private readonly hooks: SandboxHooks;
-  private readonly wake = new Int32Array(new SharedArrayBuffer(4));
+  /** A blocked call's hand-over (WAKE_LAYOUT): the flag the runtime sleeps on, how the reply comes, and a number reply. */
+  private readonly wakeBuffer = new SharedArrayBuffer(WAKE_BYTES);
+  private readonly wake = new Int32Array(this.wakeBuffer, 0, 2);
+  private readonly wakeNumber = new Float64Array(this.wakeBuffer, 8, 1);
   private readonly ready = new Map<number, WireReply>();
   /** The context and the runtime's signal and completion entry points, held host-side only (never handed to the isolate), once booted. */
   private runtime: BootedRuntime | undefined;
@@ -110,7 +124,7 @@ export class Sandbox implements ProcessSandbox {
    */
   private startBoot(): void {
     const taping = this.taping;
-    this.booting = bootRuntime(this.isolate, this.boot, this.wake.buffer as SharedArrayBuffer, {
+    this.booting = bootRuntime(this.isolate, this.boot, this.wakeBuffer, {
       syscall: (nr, ...args) => this.enter(nr, args),
       async: (flags, nr, ...args) => this.enterAsync(typeof flags === 'number' ? flags : 0, nr, args),
       collect: (ticket) => this.collect(ticket),
@@ -269,7 +283,14 @@ export class Sandbox implements ProcessSandbox {
     this.sleptNs += this.isolate.cpuTime - (this.sleepStart ?? 0n);
     this.sleepStart = undefined;
     const final: WireReply = 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply);
-    this.ready.set(ticket, taped === undefined ? final : taped(final));
+    const given = taped === undefined ? final : taped(final);
+    if (given.t === 'value' && typeof given.v === 'number' && given.sig === undefined) {
+      this.wakeNumber[0] = given.v;
+      Atomics.store(this.wake, 1, WAKE_NUMBER);
+    } else {
+      this.ready.set(ticket, given);
+      Atomics.store(this.wake, 1, WAKE_COLLECT);
+    }
     Atomics.store(this.wake, 0, 1);
     Atomics.notify(this.wake, 0);
   }

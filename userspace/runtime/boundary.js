@@ -3,7 +3,7 @@
 //   __syscall(nr, ...args) -> reply        blocking form
 //   __async(flags, nr, ...args) -> reply   asynchronous form; flags: 1 keeps the process alive, 2 the event loop's own
 //   __collect(ticket)      -> the reply of a blocked call, once woken
-//   __wake                 a private SharedArrayBuffer flag the kernel raises
+//   __wake                 a private SharedArrayBuffer: the flag the kernel raises, and a number reply
 //   __settle(code, text)   reports main's end ('' text: returned, with its status) or an uncaught error
 //   __layer(name)          runs a runtime layer ('web', 'node') in this isolate, once
 //   __boot                 plain copied data (SYS, argv, pid, agentId, limits)
@@ -31,6 +31,8 @@ const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
 const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength').get;
 const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
 const atomicsWait = Atomics.wait;
+/** How a blocked call's reply comes: in the shared buffer (a number), else through __collect (kernel/sandbox.ts, WAKE_LAYOUT). */
+const WAKE_NUMBER = 1;
 const atomicsLoad = Atomics.load;
 const atomicsStore = Atomics.store;
 const MapCtor = Map;
@@ -50,7 +52,8 @@ export function take(global) {
     enter: global.__syscall,
     enterAsync: global.__async,
     collect: global.__collect,
-    wake: new Int32Array(global.__wake),
+    wake: new Int32Array(global.__wake, 0, 2),
+    wakeNumber: new Float64Array(global.__wake, 8, 1),
     settle: global.__settle,
     layer: global.__layer,
     boot: global.__boot,
@@ -126,7 +129,7 @@ export function describe(err) {
  * bounds its cost, not its safety.
  */
 export function boundary(host, onSignals, onCompleted) {
-  const { enter, enterAsync, collect, wake, boot } = host;
+  const { enter, enterAsync, collect, wake, wakeNumber, boot } = host;
 
   function bounded(value, depth, budget) {
     if (depth > boot.argDepth) throw new ArgumentError('EINVAL', 'the arguments are nested too deeply');
@@ -191,8 +194,10 @@ export function boundary(host, onSignals, onCompleted) {
     let reply = apply(enter, undefined, checked);
     if (reply !== null && typeof reply === 'object' && reply.t === 'wait') {
       while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
+      // A number reply rides in the shared buffer (kernel/sandbox.ts, WAKE_LAYOUT); any other is collected.
+      const inBuffer = atomicsLoad(wake, 1) === WAKE_NUMBER;
       atomicsStore(wake, 0, 0);
-      reply = collect(reply.ticket);
+      reply = inBuffer ? { __proto__: null, t: 'value', v: wakeNumber[0] } : collect(reply.ticket);
     }
     return plain(reply);
   }
