@@ -20,6 +20,15 @@ import { wire, type WireReply } from './wire-reply.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
 /**
+ * WAKE_LAYOUT of a blocked call's shared buffer, as userspace/runtime/boundary.js
+ * reads it: Int32 [0] the flag, Int32 [1] how the reply comes (WAKE_COLLECT
+ * or WAKE_NUMBER), Float64 at byte 8 the number.
+ */
+const WAKE_BYTES = 16;
+const WAKE_COLLECT = 0;
+const WAKE_NUMBER = 1;
+
+/**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
  * `{ wait: ticket }` and its runtime sleeps in Atomics.wait on a private
  * shared flag (its pool thread blocks, never the kernel's event loop); when
@@ -40,15 +49,6 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
  * never settles with nothing outstanding leaves the process idle (blocked)
  * until a signal or a limit ends it.
  */
-/**
- * WAKE_LAYOUT of a blocked call's shared buffer, as userspace/runtime/boundary.js
- * reads it: Int32 [0] the flag, Int32 [1] how the reply comes (WAKE_COLLECT
- * or WAKE_NUMBER), Float64 at byte 8 the number.
- */
-const WAKE_BYTES = 16;
-const WAKE_COLLECT = 0;
-const WAKE_NUMBER = 1;
-
 export class Sandbox implements ProcessSandbox {
   private readonly isolate: ivm.Isolate;
   private readonly program: Program;
