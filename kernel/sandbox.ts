@@ -21,12 +21,16 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
 
 /**
  * WAKE_LAYOUT of a blocked call's shared buffer, as userspace/runtime/boundary.js
- * reads it: Int32 [0] the flag, Int32 [1] how the reply comes (WAKE_COLLECT
- * or WAKE_NUMBER), Float64 at byte 8 the number.
+ * reads it: Int32 [0] the flag; Int32 [1] the wakeKey of the ticket whose
+ * number reply is in the Float64 at byte 8, or 0 (collect the reply). Keyed
+ * by ticket, a runtime that ever woke for another call than the one it waits
+ * for collects (and gets EINVAL) rather than taking that call's number.
  */
 const WAKE_BYTES = 16;
 const WAKE_COLLECT = 0;
-const WAKE_NUMBER = 1;
+
+/** wakeKey is a ticket as the wake buffer holds it: 1 … 2^31 − 2 (the runtime computes the same). */
+const wakeKey = (ticket: number): number => (ticket % 2147483646) + 1;
 
 /**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
@@ -286,7 +290,7 @@ export class Sandbox implements ProcessSandbox {
     const given = taped === undefined ? final : taped(final);
     if (given.t === 'value' && typeof given.v === 'number' && given.sig === undefined) {
       this.wakeNumber[0] = given.v;
-      Atomics.store(this.wake, 1, WAKE_NUMBER);
+      Atomics.store(this.wake, 1, wakeKey(ticket));
     } else {
       this.ready.set(ticket, given);
       Atomics.store(this.wake, 1, WAKE_COLLECT);

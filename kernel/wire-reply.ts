@@ -1,7 +1,8 @@
 /**
  * The reply protocol as ring 3 reads it: one tagged union. `value` and
  * `fault` are final (with the handler signals the syscall boundary delivers);
- * `wait` sends a blocking call to sleep until its reply is collected;
+ * `wait` sends a blocking call to sleep until its reply comes (a number in
+ * the wake buffer, any other collected);
  * `queued` answers an asynchronous call whose completion comes later;
  * `busy` refuses to issue one while the kernel holds enough for the process
  * (the runtime issues it again after the next completion).

@@ -2,7 +2,7 @@
 // else runs, these globals, which take() removes at once:
 //   __syscall(nr, ...args) -> reply        blocking form
 //   __async(flags, nr, ...args) -> reply   asynchronous form; flags: 1 keeps the process alive, 2 the event loop's own
-//   __collect(ticket)      -> the reply of a blocked call, once woken
+//   __collect(ticket)      -> the reply of a blocked call, once woken (unless it is a number, read from __wake)
 //   __wake                 a private SharedArrayBuffer: the flag the kernel raises, and a number reply
 //   __settle(code, text)   reports main's end ('' text: returned, with its status) or an uncaught error
 //   __layer(name)          runs a runtime layer ('web', 'node') in this isolate, once
@@ -11,7 +11,7 @@
 //                          (boot.tape): time is then an input the kernel keeps, as syscalls are
 // A reply is one tagged union:
 //   { t: 'value', v, sig? } | { t: 'fault', errno, message, sig? }
-//   | { t: 'wait', ticket }   (blocking form: sleep, then collect)
+//   | { t: 'wait', ticket }   (blocking form: sleep, then read a number from __wake or collect)
 //   | { t: 'queued', id }    (asynchronous form: a completion comes later)
 //   | { t: 'busy' }          (asynchronous form: not issued, the kernel holds enough for
 //                             this process already; issue it again after a completion)
@@ -31,8 +31,8 @@ const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
 const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength').get;
 const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
 const atomicsWait = Atomics.wait;
-/** How a blocked call's reply comes: in the shared buffer (a number), else through __collect (kernel/sandbox.ts, WAKE_LAYOUT). */
-const WAKE_NUMBER = 1;
+/** wakeKey is a ticket as the wake buffer holds it when its number reply is there (kernel/sandbox.ts, WAKE_LAYOUT). */
+const wakeKey = (ticket) => (ticket % 2147483646) + 1;
 const atomicsLoad = Atomics.load;
 const atomicsStore = Atomics.store;
 const MapCtor = Map;
@@ -182,7 +182,7 @@ export function boundary(host, onSignals, onCompleted) {
     return { errno: 'EIO', message: 'malformed reply' };
   }
 
-  /** rawSyscall is the blocking form: a blocked call ({ t: 'wait' }) sleeps until the kernel raises the flag, then collects its reply. */
+  /** rawSyscall is the blocking form: a blocked call ({ t: 'wait' }) sleeps until the kernel raises the flag, then reads its number reply from the wake buffer or collects any other. */
   function rawSyscall(nr, args) {
     let checked;
     try {
@@ -194,8 +194,8 @@ export function boundary(host, onSignals, onCompleted) {
     let reply = apply(enter, undefined, checked);
     if (reply !== null && typeof reply === 'object' && reply.t === 'wait') {
       while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
-      // A number reply rides in the shared buffer (kernel/sandbox.ts, WAKE_LAYOUT); any other is collected.
-      const inBuffer = atomicsLoad(wake, 1) === WAKE_NUMBER;
+      // A number reply rides in the shared buffer, keyed by its ticket (kernel/sandbox.ts, WAKE_LAYOUT); any other is collected.
+      const inBuffer = typeof reply.ticket === 'number' && atomicsLoad(wake, 1) === wakeKey(reply.ticket);
       atomicsStore(wake, 0, 0);
       reply = inBuffer ? { __proto__: null, t: 'value', v: wakeNumber[0] } : collect(reply.ticket);
     }
