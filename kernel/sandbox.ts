@@ -16,6 +16,7 @@ import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.t
 import { SandboxTape } from './run-tape/sandbox-tape.ts';
 import { compileLayer, LAYERS, type LayerName } from './runtime-bundle.ts';
 import { type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
+import { abortUntil } from './abort-until.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
@@ -211,10 +212,8 @@ export class Sandbox implements ProcessSandbox {
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     if (taped?.hold !== undefined) {
-      // Removed once the call settles: the lifetime signal is shared by every call of the process.
-      const abort = () => controller.abort();
-      this.lifetime.signal.addEventListener('abort', abort, { once: true });
-      void reply.later.finally(() => this.lifetime.signal.removeEventListener('abort', abort));
+      // Until the call settles only: the lifetime signal is shared by every call of the process.
+      abortUntil(this.lifetime.signal, () => controller.abort(), reply.later);
       return taped.hold(reply.later);
     }
     const queued: WireReply = { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };

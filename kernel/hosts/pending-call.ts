@@ -7,14 +7,11 @@
  * slower (an agent's 100,000th getpid on a host took 1.3 ms, its first 0.3).
  */
 import type { Reply } from '../../syscalls/dispatch.ts';
+import { abortUntil } from '../abort-until.ts';
 
 /** pendingCall is the reply `register` settles; `onAbort` runs if `cancel` aborts before it does. */
 export function pendingCall(cancel: AbortSignal, onAbort: () => void, register: (settle: (reply: Reply) => void) => void): Promise<Reply> {
-  cancel.addEventListener('abort', onAbort, { once: true });
-  return new Promise<Reply>((resolve) =>
-    register((reply) => {
-      cancel.removeEventListener('abort', onAbort);
-      resolve(reply);
-    }),
-  );
+  const reply = new Promise<Reply>((resolve) => register(resolve));
+  abortUntil(cancel, onAbort, reply);
+  return reply;
 }
