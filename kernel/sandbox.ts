@@ -17,31 +17,17 @@ import { SandboxTape } from './run-tape/sandbox-tape.ts';
 import { compileLayer, LAYERS, type LayerName } from './runtime-bundle.ts';
 import { type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
 import { abortUntil } from './abort-until.ts';
+import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
-
-/**
- * WAKE_LAYOUT of a blocked call's shared buffer, as userspace/runtime/boundary.js
- * reads it: Int32 [0] the flag; Int32 [1] the wakeKey of the ticket whose
- * number reply is in the Float64 at byte 8, or 0 (collect the reply). Keyed
- * by ticket, a runtime that ever woke for another call than the one it waits
- * for collects (and gets EINVAL) rather than taking that call's number.
- */
-const WAKE_BYTES = 16;
-const WAKE_COLLECT = 0;
-
-/** wakeKey is a ticket as the wake buffer holds it: 1 … 2^31 − 2 (the runtime computes the same). */
-const wakeKey = (ticket: number): number => (ticket % 2147483646) + 1;
 
 /**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
  * `{ wait: ticket }` and its runtime sleeps in Atomics.wait on a private
  * shared flag (its pool thread blocks, never the kernel's event loop); when
- * the reply is ready the kernel raises the flag and notifies. A reply that is
- * a number and nothing else (a pid, a byte count) rides in the shared buffer
- * itself; any other is stored, and the runtime collects it with
- * `__collect(ticket)`, a second crossing. Disposing the isolate interrupts
- * the wait.
+ * the reply is ready the kernel hands it over (BlockedReply: a number in the
+ * shared buffer itself, any other collected with `__collect(ticket)`).
+ * Disposing the isolate interrupts the wait.
  *
  * Asynchronous syscalls: the isolate gets `{ queued: id }` at once; the
  * completion is queued host-side and delivered, in batches and in order,
@@ -60,11 +46,7 @@ export class Sandbox implements ProcessSandbox {
   private readonly toSource: (text: string) => string;
   private script: ivm.Script | undefined;
   private readonly hooks: SandboxHooks;
-  /** A blocked call's hand-over (WAKE_LAYOUT): the flag the runtime sleeps on, how the reply comes, and a number reply. */
-  private readonly wakeBuffer = new SharedArrayBuffer(WAKE_BYTES);
-  private readonly wake = new Int32Array(this.wakeBuffer, 0, 2);
-  private readonly wakeNumber = new Float64Array(this.wakeBuffer, 8, 1);
-  private readonly ready = new Map<number, WireReply>();
+  private readonly blocked = new BlockedReply();
   /** The context and the runtime's signal and completion entry points, held host-side only (never handed to the isolate), once booted. */
   private runtime: BootedRuntime | undefined;
   private booting: Promise<BootedRuntime> | undefined;
@@ -129,10 +111,10 @@ export class Sandbox implements ProcessSandbox {
    */
   private startBoot(): void {
     const taping = this.taping;
-    this.booting = bootRuntime(this.isolate, this.boot, this.wakeBuffer, {
+    this.booting = bootRuntime(this.isolate, this.boot, this.blocked.buffer, {
       syscall: (nr, ...args) => this.enter(nr, args),
       async: (flags, nr, ...args) => this.enterAsync(typeof flags === 'number' ? flags : 0, nr, args),
-      collect: (ticket) => this.collect(ticket),
+      collect: (ticket) => this.blocked.collect(ticket),
       layer: (name) => this.loadLayer(name),
       settle: (code, text) => this.settled(code, text),
       ...(taping === undefined ? {} : { clock: () => taping.clock() }),
@@ -286,23 +268,7 @@ export class Sandbox implements ProcessSandbox {
     this.sleptNs += this.isolate.cpuTime - (this.sleepStart ?? 0n);
     this.sleepStart = undefined;
     const final: WireReply = 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply);
-    const given = taped === undefined ? final : taped(final);
-    if (given.t === 'value' && typeof given.v === 'number' && given.sig === undefined) {
-      this.wakeNumber[0] = given.v;
-      Atomics.store(this.wake, 1, wakeKey(ticket));
-    } else {
-      this.ready.set(ticket, given);
-      Atomics.store(this.wake, 1, WAKE_COLLECT);
-    }
-    Atomics.store(this.wake, 0, 1);
-    Atomics.notify(this.wake, 0);
-  }
-
-  private collect(ticket: unknown): unknown {
-    const reply = typeof ticket === 'number' ? this.ready.get(ticket) : undefined;
-    if (reply === undefined) return { t: 'fault', errno: 'EINVAL', message: 'no reply is waiting for that ticket' };
-    this.ready.delete(ticket as number);
-    return reply;
+    this.blocked.give(ticket, taped === undefined ? final : taped(final));
   }
 
   /** blockedInSyscall: the isolate is asleep waiting for a blocked call's reply. */

@@ -138,7 +138,7 @@ export class TapeCursor implements Iterable<TapeEvent> {
       }
     }
     this.done = true;
-    return this.changed === undefined ? undefined : `${this.tape.file} changed since it was checked: ${this.changed}`;
+    return this.changed === undefined ? undefined : this.changedWhy(this.changed);
   }
 
   /** taken hashes a chunk read and counts its bytes. */
@@ -211,11 +211,16 @@ export class TapeCursor implements Iterable<TapeEvent> {
     return e;
   }
 
+  /** changedWhy says the tape changed since it was checked, and how. */
+  private changedWhy(why: string): string {
+    return `${this.tape.file} changed since it was checked: ${why}`;
+  }
+
   /** stop ends the events with a cut that says why (the tape changed since it was checked). */
   private stop(why: string): void {
     this.changed ??= why;
     this.done = true;
-    const cut: CutEvent = { k: 'cut', why: `${this.tape.file} changed since it was checked: ${why}` };
+    const cut: CutEvent = { k: 'cut', why: this.changedWhy(why) };
     this.queue.push(cut);
   }
 }

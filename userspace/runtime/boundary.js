@@ -31,7 +31,7 @@ const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
 const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength').get;
 const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
 const atomicsWait = Atomics.wait;
-/** wakeKey is a ticket as the wake buffer holds it when its number reply is there (kernel/sandbox.ts, WAKE_LAYOUT). */
+/** wakeKey is a ticket as the wake buffer holds it when its number reply is there (kernel/blocked-reply.ts, WAKE_LAYOUT). */
 const wakeKey = (ticket) => (ticket % 2147483646) + 1;
 const atomicsLoad = Atomics.load;
 const atomicsStore = Atomics.store;
@@ -194,7 +194,7 @@ export function boundary(host, onSignals, onCompleted) {
     let reply = apply(enter, undefined, checked);
     if (reply !== null && typeof reply === 'object' && reply.t === 'wait') {
       while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);
-      // A number reply rides in the shared buffer, keyed by its ticket (kernel/sandbox.ts, WAKE_LAYOUT); any other is collected.
+      // A number reply rides in the shared buffer, keyed by its ticket (kernel/blocked-reply.ts, WAKE_LAYOUT); any other is collected.
       const inBuffer = typeof reply.ticket === 'number' && atomicsLoad(wake, 1) === wakeKey(reply.ticket);
       atomicsStore(wake, 0, 0);
       reply = inBuffer ? { __proto__: null, t: 'value', v: wakeNumber[0] } : collect(reply.ticket);
