@@ -5,6 +5,12 @@
  * - fetch_overhead_ratio: a 1 KiB loopback fetch from an agent (an http.fetch
  *   decision, the body streamed through an fd) over the same fetch from the
  *   host (Node's fetch, undici), measured side by side in one run.
+ * - fetch_floor_us: the least any fetch made from inside an isolate can cost
+ *   with isolated-vm's crossings, in the same rounds: a bare isolate's
+ *   callback starts undici's request on the event loop and the answer goes
+ *   back in with an async `apply`, as a completion does (no kernel, no
+ *   policy, no polyfill). fetch_floor_over_host and fetch_agent_over_floor
+ *   split the ratio into what the crossings cost and what the kernel adds.
  * - framework_agent_cold_start_ms: the AI SDK example (build cached) from
  *   spawn to its first model request; framework_cold_start_over_node: that
  *   over the same bundle started by plain Node on the host to its first
@@ -17,6 +23,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import ivm from 'isolated-vm';
+import { Agent } from 'undici';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemoryDecisionLog } from '../kernel/decision-log.ts';
@@ -69,10 +77,65 @@ async function timerRoundTrip(rounds: number): Promise<number[]> {
   return out;
 }
 
-async function fetchRatio(rounds: number, url: string): Promise<{ agent: number[]; host: number[] }> {
+/**
+ * FetchFloor is the physical limit of fetch_overhead_ratio: an isolate whose
+ * callback starts undici's request (the http.fetch tool's client) on the event
+ * loop, each answer handed back in by an async `apply`, as a completion is.
+ */
+class FetchFloor {
+  private readonly isolate = new ivm.Isolate({ memoryLimit: 64 });
+  private readonly agent = new Agent();
+  private step: ivm.Reference | undefined;
+  private answered: (() => void) | undefined;
+  private readonly origin: string;
+  private readonly path: string;
+
+  constructor(url: string) {
+    const parsed = new URL(url);
+    this.origin = parsed.origin;
+    this.path = parsed.pathname;
+  }
+
+  private async setUp(): Promise<ivm.Reference> {
+    const context = await this.isolate.createContext();
+    const start = () => {
+      void this.agent.request({ origin: this.origin, path: this.path, method: 'GET' }).then(async (res) => {
+        const text = await res.body.text();
+        if (text.length !== 1024) throw new Error('fetch floor: short body');
+        this.answered?.();
+      });
+    };
+    await context.global.set('__start', new ivm.Callback(start));
+    await context.eval('globalThis.__step = () => { __start(); };');
+    return (await context.global.get('__step', { reference: true })) as ivm.Reference;
+  }
+
+  /** perRequest runs `n` requests (the isolate starts each; the answer goes back in) and returns µs per request. */
+  async perRequest(n: number): Promise<number> {
+    this.step ??= await this.setUp();
+    const step = this.step;
+    const t0 = nowNs();
+    for (let i = 0; i < n; i++) {
+      const answered = new Promise<void>((resolve) => (this.answered = resolve));
+      await step.apply(undefined, []);
+      await answered;
+    }
+    return Number(nowNs() - t0) / 1000 / n;
+  }
+
+  async close(): Promise<void> {
+    this.step?.release();
+    this.isolate.dispose();
+    await this.agent.close();
+  }
+}
+
+async function fetchRatio(rounds: number, url: string): Promise<{ agent: number[]; host: number[]; floor: number[] }> {
   const kernel = fetchKernel();
+  const floorRig = new FetchFloor(url);
   const agent: number[] = [];
   const host: number[] = [];
+  const floor: number[] = [];
   const N = 300;
   try {
     for (let r = 0; r < rounds; r++) {
@@ -88,11 +151,14 @@ async function fetchRatio(rounds: number, url: string): Promise<{ agent: number[
       const t0 = nowNs();
       for (let i = 0; i < N; i++) await (await fetch(url)).text();
       host.push(Number(nowNs() - t0) / 1000 / N);
+      await floorRig.perRequest(30);
+      floor.push(await floorRig.perRequest(N));
     }
   } finally {
     await kernel.shutdown();
+    await floorRig.close();
   }
-  return { agent, host };
+  return { agent, host, floor };
 }
 
 /** coldStarts measures spawn → first model request of the AI SDK example in the kernel and, alternately, of the same bundle under plain Node. */
@@ -187,7 +253,7 @@ async function thousandAsync(url: string): Promise<{ seconds: number; lost: numb
 
 export const userspaceBench: Bench = {
   name: 'userspace',
-  keys: ['timer_roundtrip_us', 'fetch_agent_us', 'fetch_host_us', 'fetch_overhead_ratio', 'framework_agent_cold_start_ms', 'framework_node_cold_start_ms', 'framework_cold_start_over_node', 'agents_1000x10_async', 'agents_1000x10_async_s'],
+  keys: ['timer_roundtrip_us', 'fetch_agent_us', 'fetch_host_us', 'fetch_overhead_ratio', 'fetch_floor_us', 'fetch_floor_over_host', 'fetch_agent_over_floor', 'framework_agent_cold_start_ms', 'framework_node_cold_start_ms', 'framework_cold_start_over_node', 'agents_1000x10_async', 'agents_1000x10_async_s'],
   async run({ rounds, log }: BenchOptions): Promise<Figure[]> {
     const timers = await timerRoundTrip(rounds);
     log(`userspace: timer round trip ${spread(timers, 1)} µs`);
@@ -195,7 +261,9 @@ export const userspaceBench: Bench = {
     try {
       const fetches = await fetchRatio(rounds, url);
       const ratios = fetches.agent.map((a, i) => a / fetches.host[i]!);
-      log(`userspace: 1 KiB fetch, agent ${spread(fetches.agent)} µs, host ${spread(fetches.host)} µs`);
+      const floorOverHost = fetches.floor.map((f, i) => f / fetches.host[i]!);
+      const agentOverFloor = fetches.agent.map((a, i) => a / fetches.floor[i]!);
+      log(`userspace: 1 KiB fetch, agent ${spread(fetches.agent)} µs, host ${spread(fetches.host)} µs, floor ${spread(fetches.floor)} µs`);
       const cold = await coldStarts(Math.max(5, rounds));
       const coldRatios = cold.kernel.map((k, i) => k / cold.node[i]!);
       log(`userspace: AI SDK agent to its first request: kernel ${spread(cold.kernel)} ms, node ${spread(cold.node)} ms`);
@@ -206,6 +274,9 @@ export const userspaceBench: Bench = {
         { key: 'fetch_agent_us', value: median(fetches.agent), unit: 'µs', note: `1 KiB loopback fetch from an agent: ${spread(fetches.agent)}` },
         { key: 'fetch_host_us', value: median(fetches.host), unit: 'µs', note: `the same fetch from the host (Node's fetch), same run: ${spread(fetches.host)}` },
         { key: 'fetch_overhead_ratio', value: median(ratios), unit: 'x', target: { op: '<=', bound: 1.5 }, note: `per round agent/host: ${spread(ratios, 2)}` },
+        { key: 'fetch_floor_us', value: median(fetches.floor), unit: 'µs', note: `the same request started from a bare isolate's callback, its answer handed back in by apply (isolated-vm's two crossings, no kernel), same rounds: ${spread(fetches.floor)}` },
+        { key: 'fetch_floor_over_host', value: median(floorOverHost), unit: 'x', note: `what the crossings alone cost against the host's fetch, per round: ${spread(floorOverHost, 2)}` },
+        { key: 'fetch_agent_over_floor', value: median(agentOverFloor), unit: 'x', note: `what the kernel, the http.fetch tool and ring 3's fetch add to the crossings, per round: ${spread(agentOverFloor, 2)}` },
         { key: 'framework_agent_cold_start_ms', value: median(cold.kernel), unit: 'ms', note: `AI SDK example, build cached, spawn to first model request: ${spread(cold.kernel)}` },
         { key: 'framework_node_cold_start_ms', value: median(cold.node), unit: 'ms', note: `the same bundle under plain Node, process start to first request: ${spread(cold.node)}` },
         { key: 'framework_cold_start_over_node', value: median(coldRatios), unit: 'x', target: { op: '<=', bound: 1.5 }, note: `per round: ${spread(coldRatios, 2)}` },
