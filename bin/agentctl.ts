@@ -54,6 +54,7 @@ program
   .option('--limit <name=value>', 'set a kernel limit, above the default too (repeatable): heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes', (v: string, all: string[] = []) => [...all, v])
   .option('--grace <ms>', 'how long SIGTERM (Ctrl-C twice, or kill) waits before SIGKILL (default 5000)')
   .option('--record <dir>', 'keep every syscall\'s result, the clock, randomness, completions, signals and output in this new directory, for agentctl replay-run')
+  .option('--seal-key <file>', 'sign the recording\'s seal (DIR/seal.json) with this Ed25519 private key (PEM; openssl genpkey -algorithm ed25519 -out KEY.pem)')
   .addHelpText('after', '\nExample:\n  $ agentctl run examples/notes.ts --policy examples/policies/notes.yaml --log decisions.jsonl -- "buy milk"\n')
   .action(async (file: string, args: string[], options: RunOptions) => done((await import('./commands/run.ts')).runCommand(file, args, options)));
 
@@ -214,6 +215,7 @@ program
   .option('--policy <file>', 'a candidate policy: every call the program made is put to it (with its limits, at the recorded times; its children\'s calls are not recorded); where it would have stopped the run is listed; after --fork-at it is in force')
   .option('--fork-at <n>', 'follow the recording up to call N, then run live (real tools, fetches, time)')
   .option('--tools <file>', 'kernel configuration with the tools a run gone live may use (default: time.now, tools.list, http.fetch)')
+  .option('--verify-key <file>', 'replay only a recording whose seal is signed with this Ed25519 key (PEM, public or private): a tape from someone else, unedited')
   .option('--secret <name>', 'after --fork-at, give the program this secret the recording was granted, its value from this environment as agentctl run reads it (repeatable; none is given unless named)', collect, [])
   .option('--json', 'the verdict as one JSON object, the last line of stdout')
   .addHelpText('after', '\nExit status: 0 followed to the end, 1 diverged, 3 followed but the candidate policy would have stopped it, 2 bad input; after a fork, the program\'s own.\n\nExample:\n  $ agentctl run --record runs/1 examples/notes.ts -- "buy milk"\n  $ agentctl replay-run runs/1 --policy candidate.yaml\n')

@@ -4,6 +4,9 @@
  * The program's output (the recorded output, until a fork) goes to stdout; the
  * verdict to stderr, or as one JSON object on stdout with --json.
  *
+ * A recording is checked against its seal first (kernel/run-tape/tape-seal.ts):
+ * one changed since, or not signed with the key --verify-key names, is bad input.
+ *
  * Exit status: 0 the replay followed the recording to its end; 1 it diverged
  * (the first divergence is printed with both sides); 3 it followed, but the
  * candidate policy (--policy) would have stopped it, or could not judge a
@@ -16,6 +19,7 @@ import type { PolicyStop } from '../../kernel/run-tape/judging.ts';
 import { recordedSecrets, replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
 import { SECRET_NAME } from '../../kernel/tools/secrets.ts';
 import { readTape, type Tape } from '../../kernel/run-tape/tape-read.ts';
+import { checkSeal, type SealVerdict, verifyingKey } from '../../kernel/run-tape/tape-seal.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { KernelError } from '../../abi/errno.ts';
@@ -26,6 +30,7 @@ export interface ReplayRunOptions {
   forkAt?: string;
   tools?: string;
   secret?: string[];
+  verifyKey?: string;
   json?: boolean;
 }
 
@@ -96,11 +101,16 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   let result: ReplayRunResult;
   let alive: NodeJS.Timeout | undefined;
   let tape: Tape | undefined;
+  let seal: SealVerdict = { sealed: false };
   const forkAt = options.forkAt === undefined ? undefined : Number(options.forkAt);
   try {
     if (forkAt !== undefined && (!Number.isInteger(forkAt) || forkAt < 0)) throw new UsageError('--fork-at must be a call number (0 or more)');
     if (forkAt === undefined && (options.secret ?? []).length > 0) throw new UsageError('--secret is for a run that goes live: give --fork-at too');
+    const required = options.verifyKey === undefined ? undefined : verifyingKey(options.verifyKey);
     tape = readTape(dir);
+    // Before anything runs: a recording changed since it was sealed, or not signed by the key required, is refused.
+    seal = checkSeal(tape, required);
+    if (!seal.sealed) process.stderr.write(`replay-run: ${dir} is not sealed (no seal.json: recorded before seals, or it was removed); it is replayed as written\n`);
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const program = await buildProgramFile(options.program ?? tape.header.program.path);
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), {});
@@ -134,7 +144,7 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   await tools?.close();
   // As agentctl run does: an uncaught error's stack (the replayed program's own: it ran again).
   if (result.error !== undefined) process.stderr.write(`${result.error}\n`);
-  if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  if (options.json) process.stdout.write(`${JSON.stringify({ ...result, seal })}\n`);
   else process.stderr.write(verdict(result, forkAt));
   if (result.divergence !== undefined) return 1;
   if (result.forkedAt !== undefined) return result.end.status;

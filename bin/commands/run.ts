@@ -17,6 +17,7 @@ import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/t
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { recordRun, type RunRecording } from '../../kernel/run-tape/record-run.ts';
+import { sealingKey } from '../../kernel/run-tape/tape-seal.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { denialHint, endedByDenial, watchDenials, type DenialWatch } from './denial-hint.ts';
 import { InputFileError, readInput } from './input-file.ts';
@@ -40,6 +41,7 @@ export interface RunOptions {
   wallMs?: string;
   grace?: string;
   record?: string;
+  sealKey?: string;
 }
 
 const LIMIT_NAMES = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'];
@@ -163,8 +165,10 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     // With --record, the policy's decisions on the children's calls go on the tape too (recording is made just below, before any spawn).
     const recorder = options.record === undefined ? denials.recorder : observed(denials.recorder, (entry) => recording?.decided(entry));
     kernel = new Kernel({ memoryLimitMib, policy, recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []), stdout, stderr });
+    if (options.sealKey !== undefined && options.record === undefined) throw new UsageError('--seal-key signs a recording: give --record DIR too');
+    const sealKey = options.sealKey === undefined ? undefined : sealingKey(options.sealKey);
     if (options.record !== undefined) {
-      const facts = { path: file, argv: args, ...(options.agent !== undefined ? { agentId: options.agent } : {}), manifest: { ...(manifest.labels ? { labels: manifest.labels } : {}), ...(manifest.capabilities ? { capabilities: manifest.capabilities } : {}), ...(manifest.autonomy ? { autonomy: manifest.autonomy } : {}) }, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source };
+      const facts = { path: file, argv: args, ...(options.agent !== undefined ? { agentId: options.agent } : {}), manifest: { ...(manifest.labels ? { labels: manifest.labels } : {}), ...(manifest.capabilities ? { capabilities: manifest.capabilities } : {}), ...(manifest.autonomy ? { autonomy: manifest.autonomy } : {}) }, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source, ...(sealKey !== undefined ? { sealKey } : {}) };
       recording = recordRun(options.record, program, facts);
     }
     // With --record, what reaches the operator is kept (the root's output and its children's: they share these fds).
@@ -201,7 +205,8 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   process.off('SIGTERM', onTerm);
   // The program's children end with it (SIGKILL, recorded as 'kernel shutdown') before the log closes.
   await kernel.shutdown();
-  recording?.close(record);
+  const unsealed = recording?.close(record);
+  if (unsealed !== undefined) process.stderr.write(`agentctl: the recording in ${options.record} is whole but could not be sealed: ${unsealed.message}\n`);
   approvals.close();
   await tools?.close();
   log?.close();
@@ -221,5 +226,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     process.stderr.write(`agentctl: ${kernel.degraded}\n`);
     process.stdout.write('', () => process.kill(process.pid, 'SIGKILL'));
   }
+  // A signature was asked for and none was made: the operator must not take the recording for a signed one.
+  if (unsealed !== undefined && options.sealKey !== undefined) return 2;
   return record.status;
 }

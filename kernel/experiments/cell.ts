@@ -108,9 +108,10 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
     throw err;
   }
   const ms = performance.now() - started;
-  recording.close(end);
+  const unsealed = recording.close(end);
   await kernel.shutdown();
   watching.unsubscribe();
+  if (unsealed !== undefined) throw new Error(`${join(ctx.out, dir)}: the recording could not be sealed: ${unsealed.message}`);
   const decisions: Record<Effect, number> = { allow: 0, deny: 0, require_approval: 0 };
   const byRule: Record<string, Partial<Record<Effect, number>>> = {};
   // A violation (the policy's on_violation, a broken contract's signal) and a limit end a process without a signal

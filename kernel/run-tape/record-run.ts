@@ -8,7 +8,7 @@
  * children's calls too and reads what the agent had when it asked; the end
  * is written when the run ends.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { DecisionInput } from '../../syscalls/context.ts';
 import type { SpawnOptions } from '../kernel-options.ts';
@@ -75,8 +75,8 @@ export interface RunRecording {
   sink(fd: 1 | 2, out: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void;
   /** decided sees each record the kernel makes: a decision of the policy on a child's call is kept. */
   decided(entry: DecisionInput): void;
-  /** close writes the end and closes the tape. */
-  close(record: ExitRecord): void;
+  /** close writes the end, closes the tape and seals it; a seal that could not be written is returned as an error (the tape is whole, unsealed). */
+  close(record: ExitRecord): Error | undefined;
   /** abandon removes the tape of a run that never started. */
   abandon(): void;
 }
@@ -88,11 +88,13 @@ export interface RecordingFacts {
   readonly manifest: TapeHeader['manifest'];
   readonly policyVersion: string;
   readonly policySource: string;
+  /** An Ed25519 private key to sign the tape's seal with (tape-seal.ts). */
+  readonly sealKey?: KeyObject;
 }
 
 /** recordRun opens DIR for one run of `program` (EEXIST if it holds a tape already). */
 export function recordRun(dir: string, program: Program, facts: RecordingFacts): RunRecording {
-  const writer = new TapeWriter(dir, facts.policySource);
+  const writer = new TapeWriter(dir, facts.policySource, undefined, facts.sealKey);
   let tape: RecordingTape | undefined;
   let keeper: DecisionKeeper | undefined;
   return {

@@ -2,12 +2,15 @@
  * The tape on disk, written: TapeWriter appends events as JSON lines
  * (queued, written in batches — past 256 KiB queued at once, else on a 20 ms
  * timer — and all at close), and stops at a size limit with a `cut` line.
- * tape-read.ts reads one back.
+ * It hashes what it writes, and at close seals the tape and the policy beside
+ * it (tape-seal.ts), signed when given a key. tape-read.ts reads one back.
  */
+import { createHash, type Hash, type KeyObject } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { POLICY_FILE, TAPE_FILE, type TapeEvent, type TapeHeader } from './events.ts';
+import { SEAL_FILE, SEAL_FORMAT, SEAL_VERSION, sealOf, sealText, sha256 } from './tape-seal.ts';
 
 /** The most bytes a tape keeps by default (the run goes on past it, unrecorded: replay stops at the cut). */
 export const TAPE_LIMIT_BYTES = 256 * 1024 * 1024;
@@ -21,6 +24,8 @@ export const INTERRUPTED = JSON.stringify({ t: 'fault', errno: 'EINTR', message:
 export class TapeWriter {
   readonly dir: string;
   private readonly fd: number;
+  /** The seal's file, made with the tape (so DIR holds no older one) and written at close. */
+  private readonly sealFd: number;
   private readonly limit: number;
   /** Lines not yet written, each a JSON value, in order; nothing holds them back (a late reply is a line of its own). */
   private queue: string[] = [];
@@ -32,15 +37,21 @@ export class TapeWriter {
   private queued = 0;
   /** The files this writer made (and may remove: discard). */
   private readonly made: string[] = [];
+  /** The SHA-256 of the tape's bytes as written, and of the policy's. */
+  private readonly hash: Hash = createHash('sha256');
+  private readonly policySha256: string;
+  private readonly sealKey: KeyObject | undefined;
 
   /**
-   * TapeWriter makes DIR's tape and its copy of the policy, both new files
-   * (never one that exists, a symbolic link included); start() writes the
-   * header. EEXIST if DIR holds either already.
+   * TapeWriter makes DIR's tape, its copy of the policy and its seal, all new
+   * files (never one that exists, a symbolic link included); start() writes
+   * the header. EEXIST if DIR holds any of them already. `sealKey` (Ed25519) signs
+   * the seal close() writes.
    */
-  constructor(dir: string, policySource: string, limitBytes: number = TAPE_LIMIT_BYTES) {
+  constructor(dir: string, policySource: string, limitBytes: number = TAPE_LIMIT_BYTES, sealKey?: KeyObject) {
     this.dir = dir;
     this.limit = limitBytes;
+    this.sealKey = sealKey;
     mkdirSync(dir, { recursive: true });
     const exclusive = (name: string): number => {
       try {
@@ -52,13 +63,25 @@ export class TapeWriter {
         throw err;
       }
     };
-    const policy = exclusive(POLICY_FILE);
+    const opened: number[] = [];
     try {
-      writeSync(policy, policySource);
-    } finally {
-      closeSync(policy);
+      const policy = exclusive(POLICY_FILE);
+      opened.push(policy);
+      const policyBytes = Buffer.from(policySource);
+      this.policySha256 = sha256(policyBytes);
+      let off = 0;
+      while (off < policyBytes.length) off += writeSync(policy, policyBytes, off);
+      this.fd = exclusive(TAPE_FILE);
+      opened.push(this.fd);
+      this.sealFd = exclusive(SEAL_FILE);
+      opened.push(this.sealFd);
+    } catch (err) {
+      // Nothing of a recording that cannot start is left behind (only what this writer made).
+      for (const fd of opened) closeSync(fd);
+      for (const file of this.made) rmSync(file, { force: true });
+      throw err;
     }
-    this.fd = exclusive(TAPE_FILE);
+    closeSync(opened[0]!);
   }
 
   /** start writes the header: the first line, before any event. */
@@ -114,17 +137,35 @@ export class TapeWriter {
     const buf = Buffer.from(text);
     let off = 0;
     while (off < buf.length) off += writeSync(this.fd, buf, off);
+    this.hash.update(buf);
     this.bytes += buf.length;
   }
 
-  /** close writes what is queued and the end (`ending`: lines for calls still waiting, as interrupted), and closes the file. */
-  close(end: TapeEvent, ending: readonly string[] = []): void {
-    if (this.closed) return;
+  /**
+   * close writes what is queued and the end (`ending`: lines for calls still
+   * waiting, as interrupted), closes the file and seals it. A seal that could
+   * not be written leaves the tape whole but unsealed: the error is returned.
+   */
+  close(end: TapeEvent, ending: readonly string[] = []): Error | undefined {
+    if (this.closed) return undefined;
     for (const line of ending) this.line(line);
     this.flush();
     this.write(`${JSON.stringify(end)}\n`);
     this.closed = true;
     closeSync(this.fd);
+    try {
+      const seal = sealOf({ format: SEAL_FORMAT, version: SEAL_VERSION, tape: { sha256: this.hash.digest('hex'), bytes: this.bytes }, policy: { sha256: this.policySha256 } }, this.sealKey);
+      const text = Buffer.from(sealText(seal));
+      let off = 0;
+      while (off < text.length) off += writeSync(this.sealFd, text, off);
+      return undefined;
+    } catch (err) {
+      // A seal half written would refuse an intact tape: none is better.
+      rmSync(join(this.dir, SEAL_FILE), { force: true });
+      return err instanceof Error ? err : new Error(String(err));
+    } finally {
+      closeSync(this.sealFd);
+    }
   }
 
   /** discard removes the files of a tape whose run never started (only those this writer made). */
@@ -132,6 +173,7 @@ export class TapeWriter {
     if (this.closed) return;
     this.closed = true;
     closeSync(this.fd);
+    closeSync(this.sealFd);
     for (const file of this.made) rmSync(file, { force: true });
   }
 }

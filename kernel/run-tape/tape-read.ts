@@ -23,8 +23,9 @@ import { headerProblem, isObject, type Json, TapeCheck } from './tape-check.ts';
 import { chunksOf } from '../recorder/line-reader.ts';
 import { MAX_TAPE_BYTES, newSplitter, ReplyIndex, TapeCursor } from './tape-cursor.ts';
 import { TAPE_LIMIT_BYTES } from './tape-file.ts';
+import { type ReadRun, sha256 } from './tape-seal.ts';
 
-export interface Tape {
+export interface Tape extends ReadRun {
   readonly dir: string;
   readonly header: TapeHeader;
   readonly policySource: string;
@@ -51,11 +52,11 @@ function parseLine(file: string, bytes: Buffer, line: number): unknown {
 }
 
 /** openTape opens DIR's tape for reading: ENOENT when DIR holds no recorded run, EINVAL for a tape that is not a regular file or is larger than any tape. */
-function openTape(dir: string, file: string): { fd: number; size: number; policySource: string } {
+function openTape(dir: string, file: string): { fd: number; size: number; policySource: string; policySha256: string } {
   let fd: number;
-  let policySource: string;
+  let policyBytes: Buffer;
   try {
-    policySource = readFileSync(join(dir, POLICY_FILE), 'utf8');
+    policyBytes = readFileSync(join(dir, POLICY_FILE));
     fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -68,13 +69,13 @@ function openTape(dir: string, file: string): { fd: number; size: number; policy
     closeSync(fd);
     throw new KernelError('EINVAL', `${file}: ${problem}`);
   }
-  return { fd, size: stat.size, policySource };
+  return { fd, size: stat.size, policySource: policyBytes.toString('utf8'), policySha256: sha256(policyBytes) };
 }
 
 /** readTape reads DIR's tape (see above). The file stays open until the tape's close(). */
 export function readTape(dir: string): Tape {
   const file = join(dir, TAPE_FILE);
-  const { fd, size, policySource } = openTape(dir, file);
+  const { fd, size, policySource, policySha256 } = openTape(dir, file);
   const bad = (line: number, what: string): never => {
     throw new KernelError('EINVAL', `${file}:${line}: ${what}`);
   };
@@ -133,6 +134,9 @@ export function readTape(dir: string): Tape {
     dir,
     header,
     policySource,
+    tapeSha256: checked,
+    tapeBytes: size,
+    policySha256,
     calls: check.calls,
     lastQueuedId,
     end: last as unknown as EndEvent,

@@ -157,6 +157,17 @@ export const DECISIONS: readonly BlockDecision[] = [
         status: { is: 3, why: 'the candidate makes memory read-only: the recorded mkdir is the first call it would not let through' },
         check: (step) => expect(step.stderr).toContain('the candidate policy would have stopped the run at call #1, SYS_MKDIR: deny'),
       },
+      'openssl genpkey -algorithm ed25519 -out runs/key.pem': { says: 'a signing key' },
+      'npx agentctl run --record runs/signed --seal-key runs/key.pem examples/notes.ts -- "buy milk"': {
+        check: (step) => expect(step.stderr).toBe(''),
+      },
+      'npx agentctl replay-run runs/signed --verify-key runs/key.pem': {
+        says: 'only if signed with it, unedited',
+        check: (step) => {
+          expect(step.stdout).toBe('1 notes in /agent/agent-1/mem/episodic/notes:\n  000.txt (8 bytes): buy milk\n');
+          expect(step.stderr).toMatch(/^replay-run: followed all \d+ calls; ended with status 0 \(exit\), as recorded\n$/);
+        },
+      },
     },
   },
   {
