@@ -12,8 +12,9 @@ const nothing = () => {};
 
 const readAll = (stream) => readStreamBytes(stream.getReader());
 
-// abortable settles like `promise`, or rejects with the reason once `signal` aborts.
+// abortable settles like `promise`, or rejects with the reason once `signal` (null: none) aborts.
 function abortable(promise, signal) {
+  if (signal === null) return promise;
   if (signal.aborted) return NativePromise.reject(signal.reason);
   return new NativePromise((resolve, reject) => {
     const cancel = onAbort(signal, reject);
@@ -35,18 +36,16 @@ export function createFetch(transport) {
   return async function fetch(input, init = undefined) {
     const request = new Request(input, init);
     const parts = requestParts(request);
+    // The signal that aborts this fetch, or null when nothing can.
     const signal = parts.signal;
-    if (signal.aborted) throw signal.reason;
+    if (signal !== null && signal.aborted) throw signal.reason;
     let body = parts.body;
     if (body !== null && !(body instanceof NativeUint8Array)) body = await abortable(readAll(body), signal);
     let reply;
     try {
-      reply = await abortable(
-        transport({ url: parts.url, method: parts.method, headers: parts.headers, body, signal, redirect: parts.redirect }),
-        signal,
-      );
+      reply = await abortable(transport({ url: parts.url, method: parts.method, headers: parts.headers, body, signal, redirect: parts.redirect }), signal);
     } catch (error) {
-      if (signal.aborted) throw signal.reason;
+      if (signal !== null && signal.aborted) throw signal.reason;
       throw new NativeTypeError('fetch failed', { cause: error });
     }
     const status = Number(reply.status);
@@ -63,7 +62,7 @@ export function createFetch(transport) {
       body: noBody ? null : reply.body ?? null,
       bodyText: noBody ? undefined : reply.bodyText,
     }, () => cancel());
-    if (!noBody && reply.body && typeof reply.body.cancel === 'function') cancel = onAbort(signal, errorBody);
+    if (!noBody && signal !== null && reply.body && typeof reply.body.cancel === 'function') cancel = onAbort(signal, errorBody);
     return response;
   };
 }

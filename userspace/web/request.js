@@ -67,7 +67,8 @@ export class Request {
       if (FORBIDDEN_METHODS.has(upper)) throw new NativeTypeError(`'${method}' HTTP method is unsupported.`);
       if (NORMALIZED_METHODS.has(upper)) method = upper;
     }
-    const signal = init.signal !== undefined ? init.signal : from?.signal ?? null;
+    // The request's own signal follows this one; it is made when first read (fetch itself watches this one).
+    const signal = init.signal !== undefined ? init.signal : from !== null ? from.signalSource : null;
     if (signal !== null && !isAbortSignal(signal)) throw new NativeTypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
     const headers = new Headers(init.headers !== undefined ? init.headers : from !== null ? from.headers : undefined);
     const hasBody = init.body !== undefined && init.body !== null;
@@ -89,7 +90,8 @@ export class Request {
       url,
       method,
       headers,
-      signal: AbortSignal.any(signal === null ? [] : [signal]),
+      signalSource: signal,
+      signal: undefined,
       hasBody: source !== null,
       redirect: `${init.redirect ?? from?.redirect ?? 'follow'}`,
       cache: `${init.cache ?? from?.cache ?? 'default'}`,
@@ -112,7 +114,9 @@ export class Request {
     return state(this).headers;
   }
   get signal() {
-    return state(this).signal;
+    const own = state(this);
+    own.signal ??= AbortSignal.any(own.signalSource === null ? [] : [own.signalSource]);
+    return own.signal;
   }
   get redirect() {
     return state(this).redirect;
@@ -147,7 +151,7 @@ export class Request {
   clone() {
     const own = state(this);
     const copy = Object.create(Request.prototype);
-    states.set(copy, { ...own, headers: new Headers(own.headers), signal: AbortSignal.any([own.signal]) });
+    states.set(copy, { ...own, headers: new Headers(own.headers), signal: undefined });
     cloneBody(this, copy);
     return copy;
   }
@@ -155,7 +159,12 @@ export class Request {
 mixBody(Request);
 defineProperty(Request.prototype, Symbol.toStringTag, { value: 'Request', configurable: true });
 
-/** requestParts returns what fetch needs from `request`: url, method, header pairs, body source and signal. */
+/**
+ * requestParts returns what fetch needs from `request`: url, method, header
+ * pairs, body source, and the signal that aborts it (the one it was given, or
+ * null: only that one can abort the request's own signal, so a fetch that
+ * watches it makes no signal and holds no listener on a long-lived one).
+ */
 export function requestParts(request) {
   const own = state(request);
   return {
@@ -163,7 +172,7 @@ export function requestParts(request) {
     method: own.method,
     headers: headerList(own.headers).map((entry) => [entry[0], entry[1]]),
     body: own.hasBody ? bodySource(request) : null,
-    signal: own.signal,
+    signal: own.signalSource,
     redirect: own.redirect,
   };
 }

@@ -17,6 +17,12 @@ function state(response) {
   return value;
 }
 
+/** headersOf is a response's Headers; a fetched response's are made from the pairs that came when first read (many programs only read the body). */
+function headersOf(own) {
+  own.headers ??= freezeHeaders(new Headers(own.pairs));
+  return own.headers;
+}
+
 /** Response(body, { status, statusText, headers }): RangeError for a status outside 200..599, TypeError for a body with a null-body status. */
 export class Response {
   constructor(body = null, init = undefined) {
@@ -78,12 +84,12 @@ export class Response {
     return state(this).statusText;
   }
   get headers() {
-    return state(this).headers;
+    return headersOf(state(this));
   }
   clone() {
     const own = state(this);
     const copy = new Response(internal);
-    const headers = new Headers(own.headers);
+    const headers = new Headers(headersOf(own));
     states.set(copy, { ...own, headers: own.type === 'default' ? headers : freezeHeaders(headers) });
     cloneBody(this, copy);
     return copy;
@@ -101,7 +107,8 @@ export function createFetchedResponse({ status, statusText, url, headers, body, 
     redirected,
     status,
     statusText,
-    headers: freezeHeaders(new Headers(headers)),
+    headers: undefined,
+    pairs: headers,
   });
   const errorBody = initBody(response, body, onEnd, typeof bodyText === 'string' && body instanceof NativeUint8Array ? bodyText : undefined);
   return { response, errorBody };
