@@ -28,13 +28,22 @@ function json(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 }
 
+/** canvas is a chart's section: a heading over the canvas the browser script draws into. */
+function canvas(id: string, heading: string, height = 320): string {
+  return `<section><h2>${heading}</h2><canvas id="${id}" width="960" height="${height}"></canvas></section>`;
+}
+
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** showMs writes a duration the way the report's axes do. */
+function showMs(ms: number): string {
+  return ms < 1 ? `${Math.round(ms * 1000)} µs` : ms < 1000 ? `${ms} ms` : `${ms / 1000} s`;
+}
+
 function bucketLabel(bound: number, at: number): string {
-  const show = (ms: number) => (ms < 1 ? `${Math.round(ms * 1000)} µs` : ms < 1000 ? `${ms} ms` : `${ms / 1000} s`);
-  return bound === Number.POSITIVE_INFINITY ? `> ${show(LATENCY_BUCKETS_MS[at - 1]!)}` : `≤ ${show(bound)}`;
+  return bound === Number.POSITIVE_INFINITY ? `> ${showMs(LATENCY_BUCKETS_MS[at - 1]!)}` : `≤ ${showMs(bound)}`;
 }
 
 // Runs in the browser. Reads the data element; draws every chart with animation off (a screenshot sees the final frame).
@@ -90,7 +99,6 @@ export function writeReport(spec: ExperimentSpec, results: readonly CellResult[]
     .map((c) => `<tr><td>${escapeHtml(c.id)}</td><td>${c.outcome}</td><td>${c.status}</td><td>${escapeHtml(c.reason)}</td><td>${c.ms.toFixed(1)}</td><td>${c.calls}</td><td><code>${escapeHtml(c.tape)}</code></td></tr>`)
     .join('\n');
   const title = `Experiment ${escapeHtml(spec.name)}`;
-  const canvas = (id: string, heading: string, height = 320) => `<section><h2>${heading}</h2><canvas id="${id}" width="960" height="${height}"></canvas></section>`;
   return `<!doctype html>
 <html lang="en">
 <head>

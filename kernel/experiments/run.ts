@@ -52,7 +52,7 @@ export async function runExperiment(inputs: ExperimentInputs): Promise<CellResul
   mkdirSync(out, { recursive: true });
   if (readdirSync(out).length > 0) throw new KernelError('EEXIST', `${out} is not empty; write an experiment into a new folder`);
   const plans = planCells(spec);
-  const results: CellResult[] = new Array(plans.length);
+  const results: CellResult[] = Array.from({ length: plans.length });
   let next = 0;
   let done = 0;
   let running = 0;

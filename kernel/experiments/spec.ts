@@ -119,7 +119,7 @@ export function loadExperiment(file: string): ExperimentSpec {
   const programs = Object.entries(data.programs ?? {}).map(([name, f]) => ({ name, file: exists(['programs', name], f, 'file'), adversarial: false }));
   if (data.adversarial !== undefined) {
     const folder = exists(['adversarial'], data.adversarial, 'directory');
-    for (const entry of readdirSync(folder).sort()) {
+    for (const entry of readdirSync(folder).toSorted()) {
       if (PROGRAM_EXTENSIONS.has(extname(entry)) && !entry.endsWith('.d.ts')) programs.push({ name: `adv/${entry}`, file: join(folder, entry), adversarial: true });
     }
   }
