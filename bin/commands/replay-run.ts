@@ -5,7 +5,9 @@
  * verdict to stderr, or as one JSON object on stdout with --json.
  *
  * A recording is checked against its seal first (kernel/run-tape/tape-seal.ts):
- * one changed since, or not signed with the key --verify-key names, is bad input.
+ * one changed since, or not signed with the key --verify-key names, is bad input;
+ * so is, for a signed one, a program at the recorded path that is not the one
+ * recorded (unless --program names it).
  *
  * Exit status: 0 the replay followed the recording to its end; 1 it diverged
  * (the first divergence is printed with both sides); 3 it followed, but the
@@ -16,6 +18,7 @@
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import type { PolicyStop } from '../../kernel/run-tape/judging.ts';
+import { programHash } from '../../kernel/run-tape/record-run.ts';
 import { recordedSecrets, replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
 import { SECRET_NAME } from '../../kernel/tools/secrets.ts';
 import { readTape, type Tape } from '../../kernel/run-tape/tape-read.ts';
@@ -113,6 +116,11 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
     if (!seal.sealed) process.stderr.write(`replay-run: ${dir} is not sealed (no seal.json: recorded before seals, or it was removed); it is replayed as written\n`);
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     const program = await buildProgramFile(options.program ?? tape.header.program.path);
+    // A signature vouches for the recording, which names the program by its build's hash; the file at the recorded path is anyone's who can write there.
+    const vouched = required !== undefined || (seal.sealed && seal.signed);
+    if (vouched && options.program === undefined && programHash(program) !== tape.header.program.hash) {
+      throw new UsageError(`${tape.header.program.path}: not the program that was recorded (its build has another hash); the seal vouches for the recording, not for what is at that path now: give --program FILE to replay another program knowingly`);
+    }
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), {});
     const secrets = forkAt === undefined ? undefined : givenSecrets(options.secret ?? [], recordedSecrets(tape.header.env));
     // A program idle on a promise (waiting for a signal) keeps the command running, as in agentctl run.

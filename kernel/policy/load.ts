@@ -32,7 +32,7 @@ export class PolicyError extends Error {
 }
 
 const validate = new Ajv({ allErrors: false, strict: true }).compile<PolicyDocument>(POLICY_SCHEMA);
-const MAX_POLICY_BYTES = 64 * 1024 * 1024;
+export const MAX_POLICY_BYTES = 64 * 1024 * 1024;
 
 /** schemaProblem is yaml-positions' reading of an Ajv error, with the PDL's own word for an argument pattern. */
 function schemaProblem(error: ErrorObject): { path: PathKey[]; key?: string; problem: string } {

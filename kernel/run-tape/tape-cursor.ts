@@ -4,14 +4,14 @@
  * TapeCursor.
  *
  * TapeCursor reads a checked tape's events in order, a chunk of the file at
- * a time, through the descriptor the check used and no further than the
- * size it checked: `peek` is the next event, `next` takes it. A waiting
- * call's reply is read from where the check found its line. Each line is
- * checked again as it is read, and the bytes are hashed as they go: a line
- * that no longer passes, a file now shorter, or bytes that differ from the
- * ones checked (known when the last chunk is read, before its events are
- * taken; `finish` reads the rest when a replay stops early) end the events
- * with a `cut` event that says the tape changed since it was checked.
+ * a time, from the private copy the check made (tape-read.ts) and no further
+ * than the size it checked: `peek` is the next event, `next` takes it. A
+ * waiting call's reply is read from where the check found its line. Each
+ * line is checked again as it is read, and the bytes are hashed as they go:
+ * should even the copy change, a line that no longer passes, a file now
+ * shorter, or bytes that differ from the ones checked (known when the last
+ * chunk is read, before its events are taken; `finish` reads the rest when a
+ * replay stops early) end the events with a `cut` event that says so.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';

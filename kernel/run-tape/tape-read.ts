@@ -6,15 +6,17 @@
  *
  * Memory stays flat whatever the tape's size: the check reads the file in
  * chunks and keeps only what a replay needs before it starts (counts, the
- * end, and where each waiting call's reply line is, 12 bytes a call);
- * `events()` then reads the events again, through the descriptor the check
- * used and up to the size it checked, one at a time (tape-cursor.ts). The
- * check's SHA-256 of those bytes is compared when the cursor has read them
- * all, so a tape changed in between is found, never replayed as if it were
- * the one checked.
+ * end, and where each waiting call's reply line is, 12 bytes a call). The
+ * bytes it checks (and hashes: the seal is compared with that digest) are
+ * copied as they are read into a private file no one else can reach, and
+ * `events()` reads the events again from that copy, one at a time
+ * (tape-cursor.ts): what is replayed is what was checked, even if the tape
+ * itself changes meanwhile (read again from the tape, a reply changed after
+ * the check and put back before the end was replayed as if signed).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { decode, type Encoded } from './codec.ts';
@@ -23,6 +25,8 @@ import { headerProblem, isObject, type Json, TapeCheck } from './tape-check.ts';
 import { chunksOf } from '../recorder/line-reader.ts';
 import { MAX_TAPE_BYTES, newSplitter, ReplyIndex, TapeCursor } from './tape-cursor.ts';
 import { TAPE_LIMIT_BYTES } from './tape-file.ts';
+import { MAX_POLICY_BYTES } from '../policy/load.ts';
+import { openRegular, readRegular } from './regular-file.ts';
 import { type ReadRun, sha256 } from './tape-seal.ts';
 
 export interface Tape extends ReadRun {
@@ -51,31 +55,62 @@ function parseLine(file: string, bytes: Buffer, line: number): unknown {
   }
 }
 
-/** openTape opens DIR's tape for reading: ENOENT when DIR holds no recorded run, EINVAL for a tape that is not a regular file or is larger than any tape. */
+/** openTape opens DIR's tape for reading: ENOENT when DIR holds no recorded run, EINVAL for a tape or policy that is not a regular file or is larger than any. */
 function openTape(dir: string, file: string): { fd: number; size: number; policySource: string; policySha256: string } {
-  let fd: number;
   let policyBytes: Buffer;
+  let opened: { fd: number; size: number };
   try {
-    policyBytes = readFileSync(join(dir, POLICY_FILE));
-    fd = openSync(file, 'r');
+    policyBytes = readRegular(join(dir, POLICY_FILE), MAX_POLICY_BYTES, 'policy');
+    opened = openRegular(file, MAX_TAPE_BYTES, `tape (the recorder cuts at ${TAPE_LIMIT_BYTES})`);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new KernelError('ENOENT', `${dir}: not a recorded run (no ${TAPE_FILE} or ${POLICY_FILE}; record one with agentctl run --record ${dir} PROGRAM)`);
+    if (err instanceof KernelError && err.errno === 'ENOENT') throw new KernelError('ENOENT', `${dir}: not a recorded run (no ${TAPE_FILE} or ${POLICY_FILE}; record one with agentctl run --record ${dir} PROGRAM)`);
     throw err;
   }
-  const stat = fstatSync(fd);
-  const problem = !stat.isFile() ? 'not a regular file' : stat.size > MAX_TAPE_BYTES ? `${stat.size} bytes, larger than any tape (the recorder cuts at ${TAPE_LIMIT_BYTES})` : undefined;
-  if (problem !== undefined) {
-    closeSync(fd);
-    throw new KernelError('EINVAL', `${file}: ${problem}`);
+  return { ...opened, policySource: policyBytes.toString('utf8'), policySha256: sha256(policyBytes) };
+}
+
+/**
+ * privateCopy makes a file only this process can reach — created in a fresh
+ * folder of mode 0700 that is removed at once, so it has no name left — for
+ * the bytes the check reads: replay reads them from there, so no one who can
+ * write the tape can change them between their check and their use.
+ */
+function privateCopy(file: string): number {
+  let dir: string;
+  try {
+    dir = mkdtempSync(join(tmpdir(), 'agent-kernel-tape-'));
+  } catch (err) {
+    throw new KernelError('EIO', `${file}: no private copy can be made to replay it from (${(err as Error).message})`);
   }
-  return { fd, size: stat.size, policySource: policyBytes.toString('utf8'), policySha256: sha256(policyBytes) };
+  try {
+    return openSync(join(dir, TAPE_FILE), 'wx+', 0o600);
+  } catch (err) {
+    throw new KernelError('EIO', `${file}: no private copy can be made to replay it from (${(err as Error).message})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** copyOut appends `chunk` to the private copy. */
+function copyOut(copy: number, chunk: Buffer, file: string): void {
+  try {
+    for (let at = 0; at < chunk.length; ) at += writeSync(copy, chunk, at);
+  } catch (err) {
+    throw new KernelError('EIO', `${file}: its private copy could not be written (${(err as Error).message})`);
+  }
 }
 
 /** readTape reads DIR's tape (see above). The file stays open until the tape's close(). */
 export function readTape(dir: string): Tape {
   const file = join(dir, TAPE_FILE);
   const { fd, size, policySource, policySha256 } = openTape(dir, file);
+  let copy: number;
+  try {
+    copy = privateCopy(file);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
   const bad = (line: number, what: string): never => {
     throw new KernelError('EINVAL', `${file}:${line}: ${what}`);
   };
@@ -116,6 +151,7 @@ export function readTape(dir: string): Tape {
   try {
     for (const chunk of chunksOf(fd, { limit: size, exactly: true })) {
       digest.update(chunk);
+      copyOut(copy, chunk, file);
       splitter.push(chunk);
     }
     splitter.end();
@@ -124,8 +160,10 @@ export function readTape(dir: string): Tape {
     if (first !== undefined) bad(first[1], `r: call ${first[0]} has no reply`);
     if (last?.k !== 'x') bad(lines, 'the tape does not end with the run\'s end (the recording stopped short: was agentctl killed?)');
   } catch (err) {
-    closeSync(fd);
+    closeSync(copy);
     throw err;
+  } finally {
+    closeSync(fd);
   }
   const checked = digest.digest('hex');
   const { version } = header;
@@ -141,9 +179,9 @@ export function readTape(dir: string): Tape {
     lastQueuedId,
     end: last as unknown as EndEvent,
     lastBeforeEnd,
-    events: () => new TapeCursor({ file, fd, size, digest: checked, version, replies }),
+    events: () => new TapeCursor({ file, fd: copy, size, digest: checked, version, replies }),
     close: () => {
-      if (!closed) closeSync(fd);
+      if (!closed) closeSync(copy);
       closed = true;
     },
   };

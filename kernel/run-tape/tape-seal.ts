@@ -18,11 +18,11 @@
  * keys), so the file's own layout does not matter.
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { POLICY_FILE, TAPE_FILE } from './events.ts';
+import { readRegular } from './regular-file.ts';
 
 export const SEAL_FILE = 'seal.json';
 export const SEAL_FORMAT = 'agent-kernel-run-seal';
@@ -68,12 +68,17 @@ function ed25519(key: KeyObject, file: string, what: string): KeyObject {
   return key;
 }
 
+/** A key file is a few hundred bytes. */
+const MAX_KEY_BYTES = 64 * 1024;
+
 function pem(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new KernelError('ENOENT', `${file}: ${(err as Error).message}`);
-  }
+  return readRegular(file, MAX_KEY_BYTES, 'key file').toString('utf8');
+}
+
+/** keyError says why a PEM did not give a key: an encrypted one needs a passphrase agentctl does not ask for. */
+function keyError(file: string, err: unknown, what: string): KernelError {
+  if ((err as { code?: unknown }).code === 'ERR_MISSING_PASSPHRASE') return new KernelError('EINVAL', `${file}: an encrypted key; give an unencrypted one (openssl pkey -in ${file} -out PLAIN.pem)`);
+  return new KernelError('EINVAL', `${file}: not ${what} in PEM (${(err as Error).message})`);
 }
 
 /** sealingKey reads an Ed25519 private key (PEM) to sign seals with; EINVAL for anything else. */
@@ -83,7 +88,7 @@ export function sealingKey(file: string): KeyObject {
     key = createPrivateKey(pem(file));
   } catch (err) {
     if (err instanceof KernelError) throw err;
-    throw new KernelError('EINVAL', `${file}: not a private key in PEM (${(err as Error).message})`);
+    throw keyError(file, err, 'a private key');
   }
   return ed25519(key, file, 'private key');
 }
@@ -95,7 +100,7 @@ export function verifyingKey(file: string): KeyObject {
     key = createPublicKey(pem(file));
   } catch (err) {
     if (err instanceof KernelError) throw err;
-    throw new KernelError('EINVAL', `${file}: not a public or private key in PEM (${(err as Error).message})`);
+    throw keyError(file, err, 'a public or private key');
   }
   return ed25519(key, file, 'key');
 }
@@ -150,17 +155,16 @@ export function parseSeal(file: string, text: string): Seal {
   return { ...body, signed: { algorithm: 'ed25519', publicKey: signed.publicKey as string, signature: signed.signature as string } };
 }
 
-/** readSeal reads DIR's seal: undefined when there is none; EINVAL for a file that is not one. */
+/** readSeal reads DIR's seal: undefined when there is none; EINVAL for a file that is not one (not a regular file, larger than any seal, or not a seal's text). */
 export function readSeal(dir: string): Seal | undefined {
   const file = join(dir, SEAL_FILE);
   let text: Buffer;
   try {
-    text = readFileSync(file);
+    text = readRegular(file, MAX_SEAL_BYTES, 'seal');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new KernelError('EINVAL', `${file}: ${(err as Error).message}`);
+    if (err instanceof KernelError && err.errno === 'ENOENT') return undefined;
+    throw err;
   }
-  if (text.length > MAX_SEAL_BYTES) throw new KernelError('EINVAL', `${file}: ${text.length} bytes, larger than any seal`);
   return parseSeal(file, text.toString('utf8'));
 }
 

@@ -5,7 +5,7 @@
  * by TapeWriter reads back — a call still waiting at the end written as
  * interrupted, a size limit kept with a `cut` line.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -14,6 +14,7 @@ import { RecordingTape } from '../../kernel/run-tape/boundary-tape.ts';
 import { decode, encode, text } from '../../kernel/run-tape/codec.ts';
 import { TAPE_FORMAT, TAPE_VERSION } from '../../kernel/run-tape/events.ts';
 import { readTape } from '../../kernel/run-tape/tape-read.ts';
+import { ReplyIndex, TapeCursor } from '../../kernel/run-tape/tape-cursor.ts';
 import { TapeWriter } from '../../kernel/run-tape/tape-file.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tape-codec-'));
@@ -69,6 +70,11 @@ function writeTape(name: string, calls: number, arg: string): { at: string; file
   return { at, file: join(at, 'tape.jsonl') };
 }
 
+/** cursorOver reads a checked tape's events through `fd` (no waiting calls in these tapes). */
+function cursorOver(file: string, checked: { tapeSha256: string; tapeBytes: number; header: { version: number } }, fd: number): TapeCursor {
+  return new TapeCursor({ file, fd, size: checked.tapeBytes, digest: checked.tapeSha256, version: checked.header.version, replies: new ReplyIndex() });
+}
+
 describe('the tape file', () => {
   it('reads back what was written, a call still waiting at the end as interrupted', () => {
     const at = join(dir, 'one');
@@ -97,32 +103,54 @@ describe('the tape file', () => {
     }
   });
 
-  it('a tape changed after it was checked ends its events with a cut that says so, never a crash or a replay of the edit', () => {
-    // A small tape (one read): an edit of the same length, which still parses, is known before its first event is taken.
+  it('a tape changed after it was checked changes nothing replayed: its events come from a private copy of the bytes checked', () => {
     const small = writeTape('changed', 3, 'a');
     const read = readTape(small.at);
-    writeFileSync(small.file, readFileSync(small.file, 'utf8').replace('"a"]', '"b"]'));
+    const original = readFileSync(small.file, 'utf8');
+    writeFileSync(small.file, original.replace('"a"]', '"b"]'));
     const events = [...read.events()];
+    expect(events.map((e) => e.k)).toEqual(['c', 'c', 'c', 'x']);
+    expect(events.filter((e) => e.k === 'c').map((e) => (e as { a: unknown }).a)).toEqual([['a'], ['a'], ['a']]);
+    const again = read.events();
+    again.next();
+    expect(again.finish()).toBeUndefined();
+    writeFileSync(small.file, original.slice(0, 10));
+    expect([...read.events()].map((e) => e.k)).toEqual(['c', 'c', 'c', 'x']);
+    read.close();
+  });
+
+  it('a cursor still checks what it reads: bytes changed under it end its events with a cut that says so, never a crash or a replay of the edit', () => {
+    // A cursor over the tape itself (readTape gives it a private copy): what it does if even that copy changed.
+    // A small tape (one read): an edit of the same length, which still parses, is known before its first event is taken.
+    const small = writeTape('changed-under', 3, 'a');
+    const checkedSmall = readTape(small.at);
+    checkedSmall.close();
+    const smallFd = openSync(small.file, 'r');
+    writeFileSync(small.file, readFileSync(small.file, 'utf8').replace('"a"]', '"b"]'));
+    const events = [...cursorOver(small.file, checkedSmall, smallFd)];
     expect(events.map((e) => e.k)).toEqual(['cut']);
     expect(events[0]).toMatchObject({ k: 'cut', why: expect.stringMatching(/tape\.jsonl changed since it was checked: its bytes differ from those checked$/) as unknown });
-    read.close();
+    closeSync(smallFd);
     // A tape of several reads: a line that no longer passes ends the events at once; an edit that passes is found once all is read,
     // and a reader that stopped early learns it from finish(). A tape cut shorter says so.
     const big = writeTape('changed-big', 3000, 'x'.repeat(1000));
     const original = readFileSync(big.file, 'utf8');
-    const readBig = readTape(big.at);
+    const checkedBig = readTape(big.at);
+    checkedBig.close();
+    const bigFd = openSync(big.file, 'r');
+    const over = () => cursorOver(big.file, checkedBig, bigFd);
     writeFileSync(big.file, original.replace('"n":2,', '"n":7,'));
-    expect([...readBig.events()].at(-1)).toMatchObject({ k: 'cut', why: expect.stringMatching(/line 3: n: call 7 where call 2 was due/) as unknown });
+    expect([...over()].at(-1)).toMatchObject({ k: 'cut', why: expect.stringMatching(/line 3: n: call 7 where call 2 was due/) as unknown });
     writeFileSync(big.file, original.replace('"xx', '"yx'));
-    const all = [...readBig.events()];
+    const all = [...over()];
     expect(all.length).toBeGreaterThan(500);
     expect(all.at(-1)).toMatchObject({ k: 'cut', why: expect.stringMatching(/its bytes differ from those checked/) as unknown });
-    const early = readBig.events();
+    const early = over();
     early.next();
     expect(early.finish()).toMatch(/its bytes differ from those checked/);
     writeFileSync(big.file, original.slice(0, 100_000));
-    expect(readBig.events().finish()).toMatch(/it now ends at byte 100000, before the \d+ bytes checked/);
-    readBig.close();
+    expect(over().finish()).toMatch(/it now ends at byte 100000, before the \d+ bytes checked/);
+    closeSync(bigFd);
   });
 
   it('stops at its size limit with a cut line, and keeps the end', () => {

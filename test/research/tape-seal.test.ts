@@ -5,8 +5,9 @@
  * signed, and (with --verify-key) a seal not signed with the key named.
  * Before seals, a tape edited before a replay was replayed as written.
  */
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -118,6 +119,51 @@ describe('a recorded run is sealed', () => {
   });
 });
 
+describe('what is replayed is what was checked (found by the attacker pass over the seal)', () => {
+  it('a tape changed after its check, even put back before the end, changes nothing replayed: events come from a private copy', () => {
+    const at = join(dir, 'copied');
+    const writer = new TapeWriter(at, 'version: 1\nrules: []\n');
+    writer.start(HEADER);
+    const tape = new RecordingTape(writer);
+    tape.call('blocking', 0, 8, []).answered({ t: 'value', v: 101 });
+    // A call that waits: its reply is a line of its own, which the replay looks up where the check found it.
+    const waited = tape.call('blocking', 0, 8, []);
+    waited.waiting!();
+    waited.answered({ t: 'value', v: 202 });
+    writer.close({ k: 'x', status: 0, reason: 'exit' });
+    const read = readTape(at);
+    try {
+      expect(checkSeal(read)).toEqual({ sealed: true, signed: false });
+      // The same length, still well formed: before, the waiting call's reply was read from the tape itself, unhashed, and the
+      // other events were used before the last chunk's hash was compared.
+      edit(at, 'tape.jsonl', (t) => t.replace('"v":101', '"v":109').replace('"v":202', '"v":209'));
+      const events = [...read.events()];
+      expect(events.filter((e) => e.k === 'c').map((e) => (e as { r: unknown }).r)).toEqual([{ t: 'value', v: 101 }, { t: 'value', v: 202 }]);
+      expect(events.some((e) => e.k === 'cut')).toBe(false);
+    } finally {
+      read.close();
+    }
+  });
+
+  it('a FIFO, a device or an oversized file in place of a seal, tape or policy is refused at once (a FIFO hung the replay, /dev/zero grew it without bound)', () => {
+    const base = record('special');
+    const cases: [string, (path: string) => void, RegExp][] = [
+      [SEAL_FILE, (path) => execFileSync('mkfifo', [path]), /seal\.json: not a regular file/],
+      [SEAL_FILE, (path) => symlinkSync('/dev/zero', path), /seal\.json: not a regular file/],
+      [SEAL_FILE, (path) => writeFileSync(path, ' '.repeat(20_000)), /seal\.json: 20000 bytes, larger than any seal/],
+      ['tape.jsonl', (path) => execFileSync('mkfifo', [path]), /tape\.jsonl: not a regular file/],
+      ['policy.yaml', (path) => execFileSync('mkfifo', [path]), /policy\.yaml: not a regular file/],
+    ];
+    cases.forEach(([file, make, error], i) => {
+      const at = join(dir, `special-${i}`);
+      cpSync(base, at, { recursive: true });
+      rmSync(join(at, file));
+      make(join(at, file));
+      expect(() => verdict(at)).toThrow(error);
+    });
+  });
+});
+
 describe('agentctl run --seal-key and agentctl replay-run --verify-key', () => {
   const key = join(dir, 'key.pem');
   const pub = join(dir, 'pub.pem');
@@ -145,6 +191,18 @@ describe('agentctl run --seal-key and agentctl replay-run --verify-key', () => {
     expect(edited.code).toBe(2);
     expect(edited.stderr).toMatch(/runs\/signed\/tape\.jsonl does not match its seal: it changed after the run was recorded/);
     expect(edited.stdout).toBe('');
+  });
+
+  it('a signed recording replays only the program it names: another at the recorded path is refused unless --program names it', async () => {
+    writeFileSync(join(dir, 'named.ts'), "console.log('as recorded');\n");
+    expect((await agentctl(['run', '--record', 'runs/named', '--seal-key', key, 'named.ts'])).code).toBe(0);
+    writeFileSync(join(dir, 'named.ts'), "console.log('as recorded');\nconsole.log('added since');\n");
+    const swapped = await agentctl(['replay-run', 'runs/named', '--verify-key', pub, '--fork-at', '0']);
+    expect(swapped.code).toBe(2);
+    expect(swapped.stdout).toBe('');
+    expect(swapped.stderr).toMatch(/named\.ts: not the program that was recorded \(its build has another hash\).*give --program FILE/);
+    const named = await agentctl(['replay-run', 'runs/named', '--verify-key', pub, '--program', 'named.ts', '--fork-at', '0']);
+    expect(named.stdout).toBe('as recorded\nadded since\n');
   });
 
   it('refuses a key that is not Ed25519, and --seal-key without --record, before the run', async () => {

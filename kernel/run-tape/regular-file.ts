@@ -1,0 +1,45 @@
+/**
+ * The files of a recorded run are read only if they are regular files of at
+ * most a given size: opened without blocking (a FIFO in their place would
+ * hang the open), checked with fstat (a device such as /dev/zero would never
+ * end), and read no further than the size checked. Anything else is EINVAL
+ * naming the file; a missing file is ENOENT.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { KernelError } from '../../abi/errno.ts';
+
+/** openRegular opens `file` for reading if it is a regular file of at most `max` bytes: its descriptor and size. */
+export function openRegular(file: string, max: number, what: string): { readonly fd: number; readonly size: number } {
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new KernelError('ENOENT', `${file}: no such file`);
+    throw new KernelError('EINVAL', `${file}: ${(err as Error).message}`);
+  }
+  const stat = fstatSync(fd);
+  const problem = !stat.isFile() ? 'not a regular file' : stat.size > max ? `${stat.size} bytes, larger than any ${what}` : undefined;
+  if (problem !== undefined) {
+    closeSync(fd);
+    throw new KernelError('EINVAL', `${file}: ${problem}`);
+  }
+  return { fd, size: stat.size };
+}
+
+/** readRegular reads `file` whole if it is a regular file of at most `max` bytes (as far as its size when opened). */
+export function readRegular(file: string, max: number, what: string): Buffer {
+  const { fd, size } = openRegular(file, max, what);
+  try {
+    const bytes = Buffer.alloc(size);
+    let at = 0;
+    while (at < size) {
+      const n = readSync(fd, bytes, at, size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return bytes.subarray(0, at);
+  } finally {
+    closeSync(fd);
+  }
+}
