@@ -63,46 +63,35 @@ export function fingerprint(key: KeyObject): string {
   return `ed25519:${sha256(key.export({ type: 'spki', format: 'der' })).slice(0, 16)}`;
 }
 
-function ed25519(key: KeyObject, file: string, what: string): KeyObject {
+/** A key file is a few hundred bytes. */
+const MAX_KEY_BYTES = 64 * 1024;
+
+/**
+ * readKey reads an Ed25519 key from a PEM file with `make` (createPrivateKey
+ * or createPublicKey), `what` naming what it wants: EINVAL for another kind
+ * of key, an encrypted one (agentctl asks for no passphrase), or no key.
+ */
+function readKey(file: string, make: (pem: string) => KeyObject, what: 'private key' | 'public or private key'): KeyObject {
+  const text = readRegular(file, MAX_KEY_BYTES, 'key file').toString('utf8');
+  let key: KeyObject;
+  try {
+    key = make(text);
+  } catch (err) {
+    if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') || (err as { code?: unknown }).code === 'ERR_MISSING_PASSPHRASE') throw new KernelError('EINVAL', `${file}: an encrypted key; give an unencrypted one (openssl pkey -in ${file} -out PLAIN.pem)`);
+    throw new KernelError('EINVAL', `${file}: not a ${what} in PEM (${(err as Error).message})`);
+  }
   if (key.asymmetricKeyType !== 'ed25519') throw new KernelError('EINVAL', `${file}: a key of type ${key.asymmetricKeyType ?? 'unknown'}, not an Ed25519 ${what} (make one with: openssl genpkey -algorithm ed25519 -out KEY.pem)`);
   return key;
 }
 
-/** A key file is a few hundred bytes. */
-const MAX_KEY_BYTES = 64 * 1024;
-
-function pem(file: string): string {
-  return readRegular(file, MAX_KEY_BYTES, 'key file').toString('utf8');
-}
-
-/** keyError says why a PEM did not give a key: an encrypted one needs a passphrase agentctl does not ask for. */
-function keyError(file: string, err: unknown, what: string): KernelError {
-  if ((err as { code?: unknown }).code === 'ERR_MISSING_PASSPHRASE') return new KernelError('EINVAL', `${file}: an encrypted key; give an unencrypted one (openssl pkey -in ${file} -out PLAIN.pem)`);
-  return new KernelError('EINVAL', `${file}: not ${what} in PEM (${(err as Error).message})`);
-}
-
 /** sealingKey reads an Ed25519 private key (PEM) to sign seals with; EINVAL for anything else. */
 export function sealingKey(file: string): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(pem(file));
-  } catch (err) {
-    if (err instanceof KernelError) throw err;
-    throw keyError(file, err, 'a private key');
-  }
-  return ed25519(key, file, 'private key');
+  return readKey(file, createPrivateKey, 'private key');
 }
 
 /** verifyingKey reads an Ed25519 public key (PEM; a private key gives its public half); EINVAL for anything else. */
 export function verifyingKey(file: string): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPublicKey(pem(file));
-  } catch (err) {
-    if (err instanceof KernelError) throw err;
-    throw keyError(file, err, 'a public or private key');
-  }
-  return ed25519(key, file, 'key');
+  return readKey(file, createPublicKey, 'public or private key');
 }
 
 function signedText(body: SealBody): Buffer {

@@ -15,7 +15,7 @@ import { RecordingTape } from '../../kernel/run-tape/boundary-tape.ts';
 import { TAPE_FORMAT, TAPE_VERSION } from '../../kernel/run-tape/events.ts';
 import { TapeWriter } from '../../kernel/run-tape/tape-file.ts';
 import { readTape } from '../../kernel/run-tape/tape-read.ts';
-import { checkSeal, parseSeal, SEAL_FILE } from '../../kernel/run-tape/tape-seal.ts';
+import { checkSeal, parseSeal, SEAL_FILE, sealingKey, verifyingKey } from '../../kernel/run-tape/tape-seal.ts';
 import { agentctl as run } from './agentctl.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tape-seal-'));
@@ -212,6 +212,10 @@ describe('agentctl run --seal-key and agentctl replay-run --verify-key', () => {
     expect(wrongKey.code).toBe(2);
     expect(wrongKey.stderr).toMatch(/rsa\.pem: a key of type rsa, not an Ed25519 private key/);
     expect(() => readFileSync(join(dir, 'runs/rsa/tape.jsonl'))).toThrow(/ENOENT/);
+    const encrypted = join(dir, 'encrypted.pem');
+    writeFileSync(encrypted, generateKeyPairSync('ed25519', { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'x' } }).privateKey);
+    expect(() => sealingKey(encrypted)).toThrow(/encrypted\.pem: an encrypted key; give an unencrypted one/);
+    expect(() => verifyingKey(encrypted)).toThrow(/encrypted\.pem: an encrypted key/);
     const noRecord = await agentctl(['run', '--seal-key', key, 'agent.ts']);
     expect(noRecord.code).toBe(2);
     expect(noRecord.stderr).toBe('agentctl: --seal-key signs a recording: give --record DIR too\n');
