@@ -15,10 +15,13 @@ import type { Program } from './program.ts';
 import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.ts';
 import { SandboxTape } from './run-tape/sandbox-tape.ts';
 import { compileLayer, LAYERS, type LayerName } from './runtime-bundle.ts';
-import { type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
+import { type BootCalls, type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
 import { abortUntil } from './abort-until.ts';
 import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
+
+/** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
+const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
 /**
@@ -78,6 +81,15 @@ export class Sandbox implements ProcessSandbox {
   /** A recorded or replayed run's tape (kernel/run-tape): it sees every crossing, and a replay answers for the kernel. */
   private readonly tape: BoundaryTape | undefined;
   private readonly taping: SandboxTape | undefined;
+  /**
+   * What the host functions handed to isolated-vm (the runtime's callbacks,
+   * the catastrophic-error handler) reach this sandbox through. isolated-vm
+   * lets go of them some time after the isolate is disposed — in a spawn
+   * loop 300–450 disposed sandboxes, each with its process, tree and VFS,
+   * were still held that way — so dispose() cuts this link and they hold
+   * nothing of the kernel's.
+   */
+  private readonly link: { to: Sandbox | undefined } = { to: this };
   private readonly driver: TapeDriver = {
     batch: (batch) => void this.deliverBatch(batch).then(() => this.afterEntry()),
     signals: (names) => void this.deliver(names),
@@ -98,7 +110,7 @@ export class Sandbox implements ProcessSandbox {
     this.isolate = new ivm.Isolate({
       memoryLimit: memoryLimitMib,
       // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
-      onCatastrophicError: (message: string) => setImmediate(() => this.finish({ kind: 'catastrophic', message: String(message) })),
+      onCatastrophicError: Sandbox.onCatastrophe(this.link),
     });
     this.doneStarting = startingOne();
   }
@@ -110,16 +122,31 @@ export class Sandbox implements ProcessSandbox {
    * isolate's lock. start() waits for it.
    */
   private startBoot(): void {
-    const taping = this.taping;
-    this.booting = bootRuntime(this.isolate, this.boot, this.blocked.buffer, {
-      syscall: (nr, ...args) => this.enter(nr, args),
-      async: (flags, nr, ...args) => this.enterAsync(typeof flags === 'number' ? flags : 0, nr, args),
-      collect: (ticket) => this.blocked.collect(ticket),
-      layer: (name) => this.loadLayer(name),
-      settle: (code, text) => this.settled(code, text),
-      ...(taping === undefined ? {} : { clock: () => taping.clock() }),
-    }, !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
+    this.booting = bootRuntime(this.isolate, this.boot, this.blocked.buffer, Sandbox.hostCalls(this.link, this.taping !== undefined), !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
     this.booting.catch(() => undefined);
+  }
+
+  /**
+   * hostCalls are the runtime's callbacks. They are made here, apart from
+   * any method's scope, so that their closures hold `link` and nothing else
+   * (V8 gives the closures of one scope one context: made in startBoot, they
+   * held the sandbox itself). A disposed isolate calls none of them; once it
+   * is, they answer as if the process had ended.
+   */
+  private static hostCalls(link: { readonly to: Sandbox | undefined }, clock: boolean): BootCalls {
+    return {
+      syscall: (nr, ...args) => link.to?.enter(nr, args) ?? ENDED,
+      async: (flags, nr, ...args) => link.to?.enterAsync(typeof flags === 'number' ? flags : 0, nr, args) ?? ENDED,
+      collect: (ticket) => link.to?.blocked.collect(ticket) ?? ENDED,
+      layer: (name) => link.to?.loadLayer(name) ?? false,
+      settle: (code, text) => link.to?.settled(code, text),
+      ...(clock ? { clock: () => link.to?.taping?.clock() ?? 0 } : {}),
+    };
+  }
+
+  /** onCatastrophe is the isolate's catastrophic-error handler, made apart from the constructor's scope for the same reason. */
+  private static onCatastrophe(link: { readonly to: Sandbox | undefined }): (message: string) => void {
+    return (message) => setImmediate(() => link.to?.finish({ kind: 'catastrophic', message: String(message) }));
   }
 
   /** compile compiles the program on the calling thread (programs the operator handed over). ENOEXEC on a syntax error. */
@@ -360,9 +387,11 @@ export class Sandbox implements ProcessSandbox {
     this.ended = true;
     this.doneStarting();
     this.abortAll();
-    if (this.isolate.isDisposed) return;
-    this.releaseHandles();
-    this.isolate.dispose();
+    if (!this.isolate.isDisposed) {
+      this.releaseHandles();
+      this.isolate.dispose();
+    }
+    this.link.to = undefined;
   }
 
   /** releaseHandles frees the script and context handles; they may already be gone with the isolate. */
