@@ -17,9 +17,17 @@ function state(response) {
   return value;
 }
 
-/** headersOf is a response's Headers; a fetched response's are made from the pairs that came when first read (many programs only read the body). */
+/**
+ * headersOf is a response's Headers; a fetched response's are made from the
+ * pairs that came when first read (many programs only read the body), and the
+ * pairs are let go. A pair Headers refuses (the kernel sends none; an edited
+ * tape could) throws at that read, not at fetch().
+ */
 function headersOf(own) {
-  own.headers ??= freezeHeaders(new Headers(own.pairs));
+  if (own.headers === undefined) {
+    own.headers = freezeHeaders(new Headers(own.pairs));
+    own.pairs = undefined;
+  }
   return own.headers;
 }
 
