@@ -155,6 +155,8 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
     const { env, secrets } = options.manifest === undefined ? { env: {}, secrets: {} } : granted(options.manifest, manifest as Record<string, unknown>);
+    if (options.sealKey !== undefined && options.record === undefined) throw new UsageError('--seal-key signs a recording: give --record DIR too');
+    const sealKey = options.sealKey === undefined ? undefined : sealingKey(options.sealKey);
     const program = await buildProgramFile(file);
     const approver = chooseApprover(options.approve, () => keys);
     approvals = approver;
@@ -165,8 +167,6 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     // With --record, the policy's decisions on the children's calls go on the tape too (recording is made just below, before any spawn).
     const recorder = options.record === undefined ? denials.recorder : observed(denials.recorder, (entry) => recording?.decided(entry));
     kernel = new Kernel({ memoryLimitMib, policy, recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []), stdout, stderr });
-    if (options.sealKey !== undefined && options.record === undefined) throw new UsageError('--seal-key signs a recording: give --record DIR too');
-    const sealKey = options.sealKey === undefined ? undefined : sealingKey(options.sealKey);
     if (options.record !== undefined) {
       const facts = { path: file, argv: args, ...(options.agent !== undefined ? { agentId: options.agent } : {}), manifest: { ...(manifest.labels ? { labels: manifest.labels } : {}), ...(manifest.capabilities ? { capabilities: manifest.capabilities } : {}), ...(manifest.autonomy ? { autonomy: manifest.autonomy } : {}) }, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source, ...(sealKey !== undefined ? { sealKey } : {}) };
       recording = recordRun(options.record, program, facts);

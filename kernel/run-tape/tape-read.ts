@@ -100,7 +100,7 @@ function copyOut(copy: number, chunk: Buffer, file: string): void {
   }
 }
 
-/** readTape reads DIR's tape (see above). The file stays open until the tape's close(). */
+/** readTape reads DIR's tape (see above). Its private copy stays open until the tape's close(); the tape itself is closed once checked. */
 export function readTape(dir: string): Tape {
   const file = join(dir, TAPE_FILE);
   const { fd, size, policySource, policySha256 } = openTape(dir, file);
