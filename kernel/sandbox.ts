@@ -19,10 +19,10 @@ import { type BootCalls, type BootedRuntime, bootRuntime, chargedCpu, othersStar
 import { abortUntil } from './abort-until.ts';
 import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
+import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
-import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
 /**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
