@@ -53,15 +53,52 @@ describe("a Request's signal", () => {
   });
 
   it('an agent making many requests with one long-lived signal stays within its heap (it was killed: memory limit)', async () => {
-    const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-    try {
-      const out = capture();
-      const proc = kernel.spawn(programFromSource('requests.js', "const c = new AbortController();\nfor (let i = 0; i < 300000; i++) new Request('https://example.com/', { signal: c.signal });\nconsole.log('done');\n"), { memoryLimitMib: 24, stdout: out.sink });
-      const exit = await kernel.wait(proc.pid);
-      expect(exit.reason).toEqual({ kind: 'exit' });
-      expect(out.text).toBe('done\n');
-    } finally {
-      await kernel.shutdown();
-    }
+    expect(await runAgent("const c = new AbortController();\nfor (let i = 0; i < 300000; i++) new Request('https://example.com/', { signal: c.signal });\nconsole.log('done');\n", 24)).toBe('done\n');
   });
 });
+
+describe('AbortSignal.any (found by a review of the change above)', () => {
+  it('merging a long-lived signal into a new one per call, as the AI SDK does with a timeout, stays within the heap; so does reading request.signal (both killed: memory limit)', async () => {
+    const merge = 'const session = new AbortController();\nfor (let i = 0; i < 300000; i++) {\n  AbortSignal.any([session.signal, new AbortController().signal]);\n  new Request(\'https://example.com/\', { signal: session.signal }).signal;\n  if (i % 1000 === 0) await new Promise((r) => setTimeout(r, 0));\n}\nconsole.log(\'done\');\n';
+    expect(await runAgent(merge, 32)).toBe('done\n');
+  });
+
+  it('a merged signal that only its listeners reach still runs them when its source aborts, collections in between', async () => {
+    const program = `
+      const source = new AbortController();
+      const fired = [];
+      (() => {
+        AbortSignal.any([source.signal]).addEventListener('abort', (e) => fired.push('listener ' + e.target.reason));
+        AbortSignal.any([source.signal]).onabort = () => fired.push('onabort');
+        AbortSignal.any([AbortSignal.any([source.signal])]).addEventListener('abort', () => fired.push('nested'));
+        const removed = AbortSignal.any([source.signal]);
+        const gone = () => fired.push('removed');
+        removed.addEventListener('abort', gone);
+        removed.removeEventListener('abort', gone);
+      })();
+      // A WeakRef keeps its target until the job that made it ends; then garbage enough for several collections of a 32 MiB heap.
+      await new Promise((r) => setTimeout(r, 0));
+      for (let round = 0; round < 3; round++) {
+        for (let i = 0; i < 200; i++) { const junk = new Array(100000).fill(i); if (junk.length === 0) console.log('never'); }
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      source.abort('why');
+      console.log(JSON.stringify(fired.sort()));
+    `;
+    expect(await runAgent(program, 32)).toBe('["listener why","nested","onabort"]\n');
+  });
+});
+
+/** runAgent runs `source` as an agent with a heap of `heapMib` and returns what it printed; it must exit 0. */
+async function runAgent(source: string, heapMib: number): Promise<string> {
+  const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
+  try {
+    const out = capture();
+    const proc = kernel.spawn(programFromSource('agent.js', source), { memoryLimitMib: heapMib, stdout: out.sink });
+    const exit = await kernel.wait(proc.pid);
+    expect(exit.reason).toEqual({ kind: 'exit' });
+    return out.text;
+  } finally {
+    await kernel.shutdown();
+  }
+}

@@ -9,6 +9,48 @@ const token = Symbol('AbortSignal');
 const states = new WeakMap();
 const stateOf = uncurry(WeakMap.prototype.get);
 const setState = uncurry(WeakMap.prototype.set);
+const NativeWeakRef = WeakRef;
+const deref = uncurry(WeakRef.prototype.deref);
+
+/**
+ * Dependent signals (made by AbortSignal.any) are held by their sources
+ * weakly, as the DOM allows: one nobody else holds is collected, however
+ * long its sources live (a session's signal merged into every call's, as
+ * the AI SDK does per call with a timeout, kept each forever). One that has
+ * abort listeners or abort algorithms is held here while it has them and
+ * has not aborted, so that they still run. A dependent follows the sources
+ * of the signals it was made from, never another dependent (which might be
+ * collected in between).
+ */
+const held = new Set();
+
+/** keepIfNeeded holds dependent `signal` while it has abort listeners or algorithms and has not aborted; else lets it go. */
+function keepIfNeeded(signal, own) {
+  if (own.sources === null) return;
+  if (!own.aborted && (own.listeners.size > 0 || own.handler || own.algorithms.size > 0)) held.add(signal);
+  else held.delete(signal);
+}
+
+/** follow makes `source` abort `signal` when it aborts, holding it weakly; dead entries are dropped as the list doubles. */
+function follow(source, signal) {
+  const own = state(source);
+  if (own.followers.length >= own.pruneAt) {
+    own.followers = own.followers.filter((ref) => deref(ref) !== undefined);
+    own.pruneAt = Math.max(16, own.followers.length * 2);
+  }
+  own.followers.push(new NativeWeakRef(signal));
+}
+
+/** listenerKey names an abort listener as EventTarget tells them apart: the listener and its capture flag. */
+function listenerKey(listener, options) {
+  const capture = typeof options === 'boolean' ? options : Boolean(options?.capture);
+  return { listener, capture };
+}
+
+function findListener(list, key) {
+  for (const entry of list) if (entry.listener === key.listener && entry.capture === key.capture) return entry;
+  return undefined;
+}
 
 function state(signal) {
   const value = stateOf(states, signal);
@@ -24,11 +66,16 @@ function signalAbort(signal, reason) {
   own.reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
   const followers = own.followers;
   own.followers = [];
+  own.sources = own.sources === null ? null : [];
   const algorithms = [...own.algorithms];
   own.algorithms.clear();
+  held.delete(signal);
   for (const run of algorithms) run(own.reason);
   signal.dispatchEvent(new Event('abort'));
-  for (const follower of followers) signalAbort(follower, own.reason);
+  for (const ref of followers) {
+    const follower = deref(ref);
+    if (follower !== undefined) signalAbort(follower, own.reason);
+  }
 }
 
 /** AbortSignal is made by AbortController and the static factories; `new AbortSignal()` throws TypeError. */
@@ -36,7 +83,24 @@ export class AbortSignal extends EventTarget {
   constructor(key = undefined) {
     if (key !== token) throw new NativeTypeError('Illegal constructor');
     super();
-    setState(states, this, { aborted: false, reason: undefined, followers: [], algorithms: new Set() });
+    // sources: null for a signal that is not dependent; listeners: the abort listeners a dependent has (see `held`).
+    setState(states, this, { aborted: false, reason: undefined, followers: [], pruneAt: 16, algorithms: new Set(), sources: null, listeners: new Set(), handler: false });
+  }
+  addEventListener(type, listener, options = undefined) {
+    super.addEventListener(type, listener, options);
+    const own = state(this);
+    if (`${type}` !== 'abort' || own.sources === null || listener === null || listener === undefined) return;
+    const key = listenerKey(listener, options);
+    if (findListener(own.listeners, key) === undefined) own.listeners.add(key);
+    keepIfNeeded(this, own);
+  }
+  removeEventListener(type, listener, options = undefined) {
+    super.removeEventListener(type, listener, options);
+    const own = state(this);
+    if (`${type}` !== 'abort' || own.sources === null) return;
+    const found = findListener(own.listeners, listenerKey(listener, options));
+    if (found !== undefined) own.listeners.delete(found);
+    keepIfNeeded(this, own);
   }
   get aborted() {
     return state(this).aborted;
@@ -61,28 +125,53 @@ export class AbortSignal extends EventTarget {
     globalScope.setTimeout(() => signalAbort(signal, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), delay);
     return signal;
   }
-  /** any(signals) aborts when the first of `signals` does, with its reason. */
+  /** any(signals) aborts when the first of `signals` does, with its reason; it follows their sources (see `held`). */
   static any(signals) {
-    const sources = [...signals];
+    const given = [...signals];
     const signal = new AbortSignal(token);
-    for (const source of sources) {
+    for (const source of given) {
       if (state(source).aborted) {
         signalAbort(signal, source.reason);
         return signal;
       }
     }
-    for (const source of sources) state(source).followers.push(signal);
+    const own = state(signal);
+    own.sources = [];
+    for (const source of given) {
+      for (const root of state(source).sources ?? [source]) {
+        if (own.sources.includes(root)) continue;
+        own.sources.push(root);
+        follow(root, signal);
+      }
+    }
     return signal;
   }
 }
 defineEventAttribute(AbortSignal.prototype, 'abort');
+// An `onabort` handler keeps a dependent signal as a listener does (the shim sets it without addEventListener).
+{
+  const attribute = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'onabort');
+  Object.defineProperty(AbortSignal.prototype, 'onabort', {
+    ...attribute,
+    set(value) {
+      attribute.set.call(this, value);
+      const own = state(this);
+      own.handler = typeof value === 'function' || (value !== null && typeof value === 'object');
+      keepIfNeeded(this, own);
+    },
+  });
+}
 Object.defineProperty(AbortSignal.prototype, Symbol.toStringTag, { value: 'AbortSignal', configurable: true });
 
 /** onAbort runs `run(reason)` once when `signal` aborts (before abort listeners), for fetch and streams; it returns a function that cancels this. */
 export function onAbort(signal, run) {
-  const algorithms = state(signal).algorithms;
-  algorithms.add(run);
-  return () => algorithms.delete(run);
+  const own = state(signal);
+  own.algorithms.add(run);
+  keepIfNeeded(signal, own);
+  return () => {
+    own.algorithms.delete(run);
+    keepIfNeeded(signal, own);
+  };
 }
 
 /** AbortController owns one AbortSignal and aborts it. */
