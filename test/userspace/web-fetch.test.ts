@@ -121,6 +121,26 @@ describe('fetch', () => {
     expect(result).toEqual([['AbortError', true], ['stop', true], ['part', 'AbortError', 'AbortError'], ['late']]);
   });
 
+  it("an abort after fetch answered errors a body that came whole, as it does one still streaming, and a redirect's clone keeps its headers immutable (found by a review)", async () => {
+    const result = await web.run(`
+      const whole = (request) => Promise.resolve({ status: 200, statusText: 'OK', url: request.url, headers: [], body: new TextEncoder().encode('ok'), bodyText: 'ok' });
+      const outcomes = [];
+      __test.routes.push(whole);
+      const late = new AbortController();
+      const res = await fetch('https://example.com/', { signal: late.signal });
+      const copy = res.clone();
+      late.abort('late');
+      try { outcomes.push(await res.text()); } catch (e) { outcomes.push(['text', e]); }
+      try { outcomes.push(await copy.body.getReader().read()); } catch (e) { outcomes.push(['stream', e]); }
+      const redirect = Response.redirect('https://example.com/next');
+      let refused = '';
+      try { redirect.clone().headers.set('x', '1'); } catch (e) { refused = e.message; }
+      outcomes.push(refused);
+      return outcomes;
+    `);
+    expect(result).toEqual([['text', 'late'], ['stream', 'late'], 'Headers are immutable']);
+  });
+
   it('gives HEAD and 204 replies a null body', async () => {
     const result = await web.run(`${PRELUDE}
       reply(['ignored'], { status: 204 });

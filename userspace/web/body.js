@@ -95,9 +95,11 @@ function wrap(state, source, onEnd = undefined) {
  * initBody attaches a body with `source` (Uint8Array, ReadableStream or null) to `owner`; it returns a function that
  * errors a stream body (for aborts). `onEnd` runs once when a stream body ends, fails or is cancelled. `text`, for
  * bytes, is what decoding them gives (fetch knows it for a text answer that came inline): text() returns it as is.
+ * `signal`, for bytes a fetch got whole, aborts reading them as it would a body still streaming: reading it once the
+ * signal has aborted fails with its reason.
  */
-export function initBody(owner, source, onEnd = undefined, text = undefined) {
-  const state = { source, stream: null, used: false, text };
+export function initBody(owner, source, onEnd = undefined, text = undefined, signal = null) {
+  const state = { source, stream: null, used: false, text, signal };
   bodies.set(owner, state);
   if (source !== null && !(source instanceof NativeUint8Array)) {
     const wrapped = wrap(state, source, onEnd);
@@ -119,7 +121,7 @@ export function cloneBody(owner, target) {
   const state = bodies.get(owner);
   if (state.used || state.stream?.locked) throw new NativeTypeError('Body has already been consumed.');
   if (state.stream === null) {
-    bodies.set(target, { source: state.source, stream: null, used: false });
+    bodies.set(target, { source: state.source, stream: null, used: false, signal: state.signal ?? null });
     return;
   }
   const [first, second] = state.stream.tee();
@@ -135,6 +137,7 @@ async function consume(owner) {
   if (state === undefined) throw new NativeTypeError('Illegal invocation');
   if (state.used || state.stream?.locked) throw new NativeTypeError('Body is unusable: Body has already been read');
   state.used = true;
+  if (state.signal?.aborted) throw state.signal.reason;
   if (state.stream === null) return state.source ?? new NativeUint8Array(0);
   return readStreamBytes(state.stream.getReader());
 }
@@ -150,6 +153,7 @@ class BodyMixin {
         type: 'bytes',
         pull(c) {
           if (state.stream === stream) state.used = true;
+          if (state.signal?.aborted) return c.error(state.signal.reason);
           if (!sent && bytes.length > 0) c.enqueue(bytes.slice());
           sent = true;
           c.close();

@@ -48,6 +48,11 @@ export function createFetch(transport) {
       if (signal !== null && signal.aborted) throw signal.reason;
       throw new NativeTypeError('fetch failed', { cause: error });
     }
+    // Aborted after the transport answered, before this resumed: the abort wins, as it would a moment later.
+    if (signal !== null && signal.aborted) {
+      if (reply.body && typeof reply.body.cancel === 'function') reply.body.cancel(signal.reason).catch(() => {});
+      throw signal.reason;
+    }
     const status = Number(reply.status);
     const noBody = parts.method === 'HEAD' || NULL_BODY_STATUSES.has(status);
     // A body is a stream, or bytes that came whole with the headers (no stream to cancel or error then).
@@ -61,7 +66,7 @@ export function createFetch(transport) {
       headers: reply.headers ?? [],
       body: noBody ? null : reply.body ?? null,
       bodyText: noBody ? undefined : reply.bodyText,
-    }, () => cancel());
+    }, () => cancel(), signal);
     if (!noBody && signal !== null && reply.body && typeof reply.body.cancel === 'function') cancel = onAbort(signal, errorBody);
     return response;
   };

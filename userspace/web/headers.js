@@ -30,6 +30,11 @@ export function headerList(headers) {
   return lists.get(headers);
 }
 
+/** isFrozenHeaders: `headers` are immutable (a copy of them, a clone's, must be too). */
+export function isFrozenHeaders(headers) {
+  return guards.get(headers) === 'immutable';
+}
+
 /** freezeHeaders makes `headers` immutable (for responses from fetch). */
 export function freezeHeaders(headers) {
   guards.set(headers, 'immutable');

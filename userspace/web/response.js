@@ -1,5 +1,5 @@
 // Response (WHATWG Fetch).
-import { Headers, freezeHeaders } from './headers.js';
+import { Headers, freezeHeaders, isFrozenHeaders } from './headers.js';
 import { cloneBody, extractBody, initBody, mixBody } from './body.js';
 import { encodeUtf8 } from './text-encoding.js';
 import { URL } from './url.js';
@@ -98,7 +98,7 @@ export class Response {
     const own = state(this);
     const copy = new Response(internal);
     const headers = new Headers(headersOf(own));
-    states.set(copy, { ...own, headers: own.type === 'default' ? headers : freezeHeaders(headers) });
+    states.set(copy, { ...own, headers: isFrozenHeaders(headersOf(own)) ? freezeHeaders(headers) : headers });
     cloneBody(this, copy);
     return copy;
   }
@@ -106,8 +106,11 @@ export class Response {
 mixBody(Response);
 defineProperty(Response.prototype, Symbol.toStringTag, { value: 'Response', configurable: true });
 
-/** createFetchedResponse builds the Response fetch resolves with; it returns it with a function that errors its body stream; `onEnd` runs once the body stream ends. */
-export function createFetchedResponse({ status, statusText, url, headers, body, bodyText, redirected }, onEnd) {
+/**
+ * createFetchedResponse builds the Response fetch resolves with; it returns it with a function that errors its body
+ * stream; `onEnd` runs once the body stream ends; `signal` (or null) aborts reading a body that came whole.
+ */
+export function createFetchedResponse({ status, statusText, url, headers, body, bodyText, redirected }, onEnd, signal = null) {
   const response = new Response(internal);
   states.set(response, {
     type: 'basic',
@@ -118,6 +121,7 @@ export function createFetchedResponse({ status, statusText, url, headers, body, 
     headers: undefined,
     pairs: headers,
   });
-  const errorBody = initBody(response, body, onEnd, typeof bodyText === 'string' && body instanceof NativeUint8Array ? bodyText : undefined);
+  const whole = body instanceof NativeUint8Array;
+  const errorBody = initBody(response, body, onEnd, typeof bodyText === 'string' && whole ? bodyText : undefined, whole ? signal : null);
   return { response, errorBody };
 }
