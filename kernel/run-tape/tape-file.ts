@@ -18,6 +18,11 @@ export const TAPE_LIMIT_BYTES = 256 * 1024 * 1024;
 const FLUSH_AT = 1 << 18;
 const FLUSH_MS = 20;
 
+/** writeAll writes all of `bytes` to `fd` (writeSync may write part of them). */
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at);
+}
+
 /** The reply kept for a call the run ended during. */
 export const INTERRUPTED = JSON.stringify({ t: 'fault', errno: 'EINTR', message: 'the run ended during the call' });
 
@@ -69,8 +74,7 @@ export class TapeWriter {
       opened.push(policy);
       const policyBytes = Buffer.from(policySource);
       this.policySha256 = sha256(policyBytes);
-      let off = 0;
-      while (off < policyBytes.length) off += writeSync(policy, policyBytes, off);
+      writeAll(policy, policyBytes);
       this.fd = exclusive(TAPE_FILE);
       opened.push(this.fd);
       this.sealFd = exclusive(SEAL_FILE);
@@ -135,8 +139,7 @@ export class TapeWriter {
 
   private write(text: string): void {
     const buf = Buffer.from(text);
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off);
+    writeAll(this.fd, buf);
     this.hash.update(buf);
     this.bytes += buf.length;
   }
@@ -155,9 +158,7 @@ export class TapeWriter {
     closeSync(this.fd);
     try {
       const seal = sealOf({ format: SEAL_FORMAT, version: SEAL_VERSION, tape: { sha256: this.hash.digest('hex'), bytes: this.bytes }, policy: { sha256: this.policySha256 } }, this.sealKey);
-      const text = Buffer.from(sealText(seal));
-      let off = 0;
-      while (off < text.length) off += writeSync(this.sealFd, text, off);
+      writeAll(this.sealFd, Buffer.from(sealText(seal)));
       return undefined;
     } catch (err) {
       // A seal half written would refuse an intact tape: none is better.

@@ -15,7 +15,7 @@
  * the check and put back before the end was replayed as if signed).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
@@ -24,7 +24,7 @@ import { POLICY_FILE, TAPE_FILE, type EndEvent, type TapeHeader } from './events
 import { headerProblem, isObject, type Json, TapeCheck } from './tape-check.ts';
 import { chunksOf } from '../recorder/line-reader.ts';
 import { MAX_TAPE_BYTES, newSplitter, ReplyIndex, TapeCursor } from './tape-cursor.ts';
-import { TAPE_LIMIT_BYTES } from './tape-file.ts';
+import { TAPE_LIMIT_BYTES, writeAll } from './tape-file.ts';
 import { MAX_POLICY_BYTES } from '../policy/load.ts';
 import { openRegular, readRegular } from './regular-file.ts';
 import { type ReadRun, sha256 } from './tape-seal.ts';
@@ -94,7 +94,7 @@ function privateCopy(file: string): number {
 /** copyOut appends `chunk` to the private copy. */
 function copyOut(copy: number, chunk: Buffer, file: string): void {
   try {
-    for (let at = 0; at < chunk.length; ) at += writeSync(copy, chunk, at);
+    writeAll(copy, chunk);
   } catch (err) {
     throw new KernelError('EIO', `${file}: its private copy could not be written (${(err as Error).message})`);
   }

@@ -17,12 +17,13 @@
  * The signed text is the seal without `signed`, as canonical JSON (sorted
  * keys), so the file's own layout does not matter.
  */
-import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hash, type KeyObject, sign, verify } from 'node:crypto';
 import { join } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { POLICY_FILE, TAPE_FILE } from './events.ts';
 import { readRegular } from './regular-file.ts';
+import { isObject } from './tape-check.ts';
 
 export const SEAL_FILE = 'seal.json';
 export const SEAL_FORMAT = 'agent-kernel-run-seal';
@@ -54,8 +55,9 @@ export interface Seal extends SealBody {
 /** What checkSeal found: no seal, or a seal the files match (signed or not, and by which key). */
 export type SealVerdict = { readonly sealed: false } | { readonly sealed: true; readonly signed: false } | { readonly sealed: true; readonly signed: true; readonly key: string };
 
+/** sha256 is the hex SHA-256 of `bytes`. */
 export function sha256(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
+  return hash('sha256', bytes);
 }
 
 /** fingerprint names a public key: the first 16 hex digits of its SPKI's SHA-256, as `agentctl` prints it. */
@@ -110,8 +112,6 @@ export function sealOf(body: SealBody, key?: KeyObject): Seal {
 export function sealText(seal: Seal): string {
   return `${JSON.stringify(seal, null, 2)}\n`;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** parseSeal checks a seal file's text: the seal, or EINVAL naming the file and the field. */
 export function parseSeal(file: string, text: string): Seal {

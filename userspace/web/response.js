@@ -97,8 +97,9 @@ export class Response {
   clone() {
     const own = state(this);
     const copy = new Response(internal);
-    const headers = new Headers(headersOf(own));
-    states.set(copy, { ...own, headers: isFrozenHeaders(headersOf(own)) ? freezeHeaders(headers) : headers });
+    const original = headersOf(own);
+    const headers = new Headers(original);
+    states.set(copy, { ...own, headers: isFrozenHeaders(original) ? freezeHeaders(headers) : headers });
     cloneBody(this, copy);
     return copy;
   }
