@@ -73,6 +73,24 @@ describe('fetch', () => {
     expect(result).toEqual(['ab', 'TypeError', 'a=b+c', [['content-type', 'application/x-www-form-urlencoded;charset=UTF-8']]]);
   });
 
+  it('an abort while a stream request body is being read cancels the stream with the reason (it was left pulled)', async () => {
+    const result = await web.run(`${PRELUDE}
+      const sentBefore = __test.requests.length;
+      let cancelled = 'not cancelled';
+      let pulls = 0;
+      const body = new ReadableStream({ pull(c) { pulls++; return new Promise(() => {}); }, cancel(reason) { cancelled = reason; } });
+      const c = new AbortController();
+      const pending = fetch('https://example.com/', { method: 'PUT', body, duplex: 'half', signal: c.signal });
+      await new Promise((r) => setTimeout(r, 0));
+      c.abort('enough');
+      let rejected;
+      try { await pending; } catch (e) { rejected = e; }
+      await new Promise((r) => setTimeout(r, 0));
+      return [rejected, cancelled, pulls, body.locked, __test.requests.length - sentBefore];
+    `);
+    expect(result).toEqual(['enough', 'enough', 1, true, 0]);
+  });
+
   it("turns a transport failure into TypeError('fetch failed') keeping the cause's errno", async () => {
     const result = await web.run(`${PRELUDE}
       const failures = [];

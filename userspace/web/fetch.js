@@ -1,5 +1,5 @@
 // fetch(input, init) over kernel.transport. A stream request body is read
-// fully first; the response body streams chunk by chunk. Failures reject
+// fully first (an abort cancels it); the response body streams chunk by chunk. Failures reject
 // with TypeError('fetch failed', { cause }) like undici; aborts reject (or
 // error the body stream) with the signal's reason.
 import { Request, requestParts } from './request.js';
@@ -10,7 +10,16 @@ import { NativePromise, NativeTypeError, NativeUint8Array, readStreamBytes } fro
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const nothing = () => {};
 
-const readAll = (stream) => readStreamBytes(stream.getReader());
+// readUpload reads a stream request body whole; an abort meanwhile cancels the stream with the reason, as the platform does.
+async function readUpload(stream, signal) {
+  const reader = stream.getReader();
+  const stop = signal === null ? nothing : onAbort(signal, (reason) => void reader.cancel(reason).catch(nothing));
+  try {
+    return await abortable(readStreamBytes(reader), signal);
+  } finally {
+    stop();
+  }
+}
 
 // abortable settles like `promise`, or rejects with the reason once `signal` (null: none) aborts.
 function abortable(promise, signal) {
@@ -40,7 +49,7 @@ export function createFetch(transport) {
     const signal = parts.signal;
     if (signal !== null && signal.aborted) throw signal.reason;
     let body = parts.body;
-    if (body !== null && !(body instanceof NativeUint8Array)) body = await abortable(readAll(body), signal);
+    if (body !== null && !(body instanceof NativeUint8Array)) body = await readUpload(body, signal);
     let reply;
     try {
       reply = await abortable(transport({ url: parts.url, method: parts.method, headers: parts.headers, body, signal, redirect: parts.redirect }), signal);
