@@ -261,7 +261,10 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
       const type = headerText(response.headers['content-type']);
       const shown = Object.entries({ ...response.headers, ...sent }).flatMap(([k, v]) => (v === undefined ? [] : [[k, redact(headerText(v), secrets)]]));
-      const head = { status: response.statusCode, statusText: response.statusText, url: url.href, headers: Object.fromEntries(shown) };
+      // Set-Cookie is the one field that cannot be joined with ', ' (cookies hold commas): its values are also kept apart, for Headers.getSetCookie().
+      const cookies = response.headers['set-cookie'];
+      const setCookie = cookies === undefined ? undefined : (typeof cookies === 'string' ? [cookies] : cookies).map((value) => redact(value, secrets));
+      const head = { status: response.statusCode, statusText: response.statusText, url: url.href, headers: Object.fromEntries(shown), ...(setCookie === undefined ? {} : { setCookie }) };
       let received: Uint8Array;
       let exact = false;
       if (args.stream === true && call.caller.openStream !== undefined) {

@@ -51,6 +51,36 @@ describe('fetch bodies', () => {
     expect(value).toEqual([[0, 255, 128, 10, 13, 0xed, 0xa0, 0x80, 0xff, 0xfe], [0xff, 0x00, 0xfe, 0x80]]);
   });
 
+  it("each Set-Cookie of a real answer is its own value in getSetCookie(), inline and streamed (they came joined with ', ')", async () => {
+    const cookies = ['a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT', 'b=2; Path=/'];
+    const http = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': cookies });
+      if (req.url === '/slow') {
+        res.write('x');
+        setTimeout(() => res.end('y'), 30);
+      } else res.end('xy');
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    try {
+      const { value } = await report<unknown[]>(
+        `const out = [];
+        for (const path of ['/inline', '/slow']) {
+          const res = await fetch('${url}' + path);
+          out.push([res.headers.getSetCookie(), res.headers.get('set-cookie'), [...res.headers].filter(([k]) => k === 'set-cookie').length, await res.text()]);
+        }
+        const direct = await sys.async.exec('http.fetch', { url: '${url}/inline' });
+        out.push([direct.output.setCookie, direct.output.headers['set-cookie']]);
+        report(out);`,
+        { kernel: kernel(), manifest: ALL_TOOLS },
+      );
+      const joined = cookies.join(', ');
+      expect(value).toEqual([[cookies, joined, 2, 'xy'], [cookies, joined, 2, 'xy'], [cookies, joined]]);
+    } finally {
+      http.close();
+    }
+  });
+
   it('sys.readFile decodes malformed UTF-8 as U+FFFD, one per bad byte, as the platform does', async () => {
     const { value } = await report<string>('sys.writeFile("mem/b", new Uint8Array([0xff, 0x41, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc0, 0xaf])); report(sys.readFile("mem/b"));');
     expect(value).toBe('\uFFFDA\uFFFD\uFFFD\uFFFD\u{1F600}\uFFFD\uFFFD');

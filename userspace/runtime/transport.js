@@ -77,6 +77,13 @@ function utf8Text(bytes) {
 }
 
 /** makeTransport builds kernel.transport over `sys` (the async syscalls) and the decoder for text bodies. */
+/** responseHeaders is the answer's header list, each Set-Cookie value its own entry when the kernel kept them apart (tapes made before that join them). */
+function responseHeaders(out) {
+  const list = Object.entries(out.headers);
+  if (!Array.isArray(out.setCookie)) return list;
+  return list.filter(([name]) => name !== 'set-cookie').concat(out.setCookie.map((value) => ['set-cookie', value]));
+}
+
 export function makeTransport(sys, encodeUtf8) {
   return async function transport(request) {
     let url = request.url;
@@ -123,7 +130,7 @@ export function makeTransport(sys, encodeUtf8) {
         statusText: out.statusText ?? '',
         url: out.url,
         redirected: hops > 0,
-        headers: Object.entries(out.headers),
+        headers: responseHeaders(out),
         body: out.bodyFd !== undefined ? bodyStream(sys, out.bodyFd, request.signal) : inlineBytes(out, encodeUtf8),
         bodyText: out.bodyFd !== undefined ? undefined : exactText(out),
       };
