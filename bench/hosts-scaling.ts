@@ -7,6 +7,8 @@
  * kernel's process over IPC) that is minutes a configuration, so the rounds
  * run AGENTS × CALLS and say so.
  */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { Kernel } from '../kernel/kernel.ts';
 import { programFromSource } from '../kernel/program.ts';
 import { type Bench, type BenchOptions, type Figure, median, nowNs, quietKernel, spread } from './stats.ts';
@@ -15,20 +17,46 @@ const AGENTS = 200;
 const CALLS = 250;
 const AGENT = programFromSource('scaling.js', `const nr = SYS.SYS_GETPID;\nfor (let i = 0; i < ${CALLS}; i++) syscall(nr);`);
 
+/** cpuMs is the CPU time process `pid` has used (all its threads, user and system), ms; 0 if it is gone. */
+function cpuMs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in clock ticks of 10 ms (USER_HZ on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** processes is the kernel's process and its sandbox hosts' (spares included). */
+function processes(kernel: Kernel): number[] {
+  return [process.pid, ...(kernel.hosts?.info() ?? []).flatMap((h) => (h.pid === undefined ? [] : [h.pid]))];
+}
+
+interface Run {
+  readonly rate: number;
+  /** CPU cores the kernel and its hosts kept busy, on average, spawn to the last exit. */
+  readonly cores: number;
+}
+
 /** syscallsPerSecond spawns AGENTS agents of CALLS getpids each on `kernel` and times spawn to the last exit. */
-async function syscallsPerSecond(kernel: Kernel): Promise<number> {
+async function syscallsPerSecond(kernel: Kernel): Promise<Run> {
   if (kernel.hosts) await kernel.hosts.readyOnce();
+  const watched = processes(kernel);
+  const cpu0 = watched.map(cpuMs);
   const t0 = nowNs();
   const pids: number[] = [];
   for (let i = 0; i < AGENTS; i++) pids.push((await kernel.spawnAsync(AGENT)).pid);
   const ends = await Promise.all(pids.map((pid) => kernel.wait(pid)));
   const seconds = Number(nowNs() - t0) / 1e9;
+  const cpu = watched.reduce((sum, pid, i) => sum + cpuMs(pid) - cpu0[i]!, 0);
   const failed = ends.find((e) => e.status !== 0);
   if (failed !== undefined) throw new Error(`hosts scaling: an agent ended with status ${failed.status}: ${JSON.stringify(failed.reason)}`);
-  return (AGENTS * CALLS) / seconds;
+  return { rate: (AGENTS * CALLS) / seconds, cores: cpu / 1000 / seconds };
 }
 
-async function measure(hosts: number | undefined): Promise<number> {
+async function measure(hosts: number | undefined): Promise<Run> {
   const kernel = quietKernel(hosts === undefined ? {} : { hosts: { count: hosts, agentsPerHost: AGENTS } });
   try {
     return await syscallsPerSecond(kernel);
@@ -39,27 +67,34 @@ async function measure(hosts: number | undefined): Promise<number> {
 
 export const hostsScalingBench: Bench = {
   name: 'hostsScaling',
-  keys: ['hosts_scaling_ratio', 'hosts_1_syscalls_per_s', 'hosts_2_syscalls_per_s'],
+  keys: ['hosts_scaling_ratio', 'hosts_1_syscalls_per_s', 'hosts_2_syscalls_per_s', 'hosts_1_cores_busy'],
   async run({ rounds, log }: BenchOptions): Promise<Figure[]> {
     const one: number[] = [];
     const two: number[] = [];
     const here: number[] = [];
     const ratios: number[] = [];
+    const cores: { one: number[]; two: number[]; here: number[] } = { one: [], two: [], here: [] };
     await measure(1);
     for (let r = 0; r < Math.min(rounds, 3); r++) {
       const a = await measure(1);
       const b = await measure(2);
-      here.push(await measure(undefined));
-      one.push(a);
-      two.push(b);
-      ratios.push(b / a);
-      log(`hosts scaling round ${r + 1}: ${a.toFixed(0)} syscalls/s on 1 host, ${b.toFixed(0)} on 2, ${here.at(-1)!.toFixed(0)} in the kernel's process`);
+      const c = await measure(undefined);
+      one.push(a.rate);
+      two.push(b.rate);
+      here.push(c.rate);
+      cores.one.push(a.cores);
+      cores.two.push(b.cores);
+      cores.here.push(c.cores);
+      ratios.push(b.rate / a.rate);
+      log(`hosts scaling round ${r + 1}: ${a.rate.toFixed(0)} syscalls/s on 1 host (${a.cores.toFixed(2)} cores busy), ${b.rate.toFixed(0)} on 2 (${b.cores.toFixed(2)}), ${c.rate.toFixed(0)} in the kernel's process (${c.cores.toFixed(2)})`);
     }
+    const cpus = availableParallelism();
     const work = `${AGENTS} agents × ${CALLS} getpids`;
     return [
       { key: 'hosts_scaling_ratio', value: median(ratios), unit: '×', target: { op: '>=', bound: 1.8 }, note: `${spread(ratios, 2)}: ${work} on 2 hosts ÷ on 1 host, paired rounds; every syscall crosses to the kernel's process over IPC and back (bench/README.md)` },
       { key: 'hosts_1_syscalls_per_s', value: median(one), unit: 'calls/s', note: `${spread(one)}: ${work} on 1 sandbox host, spawn to the last exit; the same in the kernel's own process ${median(here).toFixed(0)}/s (${spread(here)})` },
       { key: 'hosts_2_syscalls_per_s', value: median(two), unit: 'calls/s', note: `${spread(two)}: the same on 2 sandbox hosts` },
+      { key: 'hosts_1_cores_busy', value: median(cores.one), unit: 'cores', note: `${spread(cores.one, 2)}: CPU time of the kernel's process and its hosts over the wall time of the 1-host runs, of this machine's ${cpus}; at the same CPU a call, 2 hosts can go at most ${(cpus / median(cores.one)).toFixed(2)}× as fast. The 2-host runs keep ${median(cores.two).toFixed(2)} busy (${spread(cores.two, 2)}); the kernel's own process ${median(cores.here).toFixed(2)} (${spread(cores.here, 2)}), spawns included (bench/README.md)` },
     ];
   },
 };
