@@ -30,6 +30,34 @@ const hasOwn = Object.prototype.hasOwnProperty;
 const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
 const byteLengthOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteLength').get;
 const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
+const bufferOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer').get;
+const byteOffsetOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteOffset').get;
+const typedArraySet = typedArrayProto.set;
+const arrayBufferLengthOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get;
+const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable').get;
+const Uint8ArrayCtor = Uint8Array;
+
+/**
+ * ownBytes is a Uint8Array argument as it may cross: the host copies a
+ * view's whole buffer, so a view over part of a larger buffer (a Buffer from
+ * a pool, or a one-byte view of 56 MiB, which cost the kernel's loop 64 ms a
+ * call), or over a shared or resizable one, crosses as a fresh copy of its
+ * own bytes.
+ */
+function ownBytes(view, length) {
+  let whole = false;
+  try {
+    const buffer = apply(bufferOf, view, []);
+    // A SharedArrayBuffer fails ArrayBuffer's getters: copied.
+    whole = apply(byteOffsetOf, view, []) === 0 && apply(arrayBufferLengthOf, buffer, []) === length && !apply(resizableOf, buffer, []);
+  } catch {
+    whole = false;
+  }
+  if (whole) return view;
+  const copy = new Uint8ArrayCtor(length);
+  apply(typedArraySet, copy, [view]);
+  return copy;
+}
 const atomicsWait = Atomics.wait;
 /** wakeKey is a ticket as the wake buffer holds it when its number reply is there (kernel/blocked-reply.ts, WAKE_LAYOUT). */
 const wakeKey = (ticket) => (ticket % 2147483646) + 1;
@@ -139,8 +167,9 @@ export function boundary(host, onSignals, onCompleted) {
       return value;
     }
     if (apply(tagOf, value, []) === 'Uint8Array') {
-      spend(budget, apply(byteLengthOf, value, []));
-      return value;
+      const length = apply(byteLengthOf, value, []);
+      spend(budget, length);
+      return ownBytes(value, length);
     }
     const proto = getPrototypeOf(value);
     if (isArray(value)) {
