@@ -4,7 +4,7 @@
  * response comes back exact, inline or streamed; and the runtime's own UTF-8
  * decoding (sys.readFile) turns malformed bytes into U+FFFD.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
@@ -78,6 +78,42 @@ describe('fetch bodies', () => {
       expect(value).toEqual([[cookies, joined, 2, 'xy'], [cookies, joined, 2, 'xy'], [cookies, joined]]);
     } finally {
       http.close();
+    }
+  });
+
+  it('a redirect to another origin drops Authorization, Cookie and Proxy-Authorization; one to the same origin keeps them; a 303 drops the body headers (found by a review: an API key followed a redirect to another host)', async () => {
+    const echo = (req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ method: req.method, authorization: req.headers.authorization ?? null, cookie: req.headers.cookie ?? null, language: req.headers['content-language'] ?? null, type: req.headers['content-type'] ?? null, other: req.headers['x-other'] ?? null }));
+    };
+    const other = createServer(echo);
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
+    const first = createServer((req, res) => {
+      if (req.url === '/away') return void res.writeHead(302, { location: `${otherUrl}/echo` }).end();
+      if (req.url === '/here') return void res.writeHead(302, { location: '/echo' }).end();
+      if (req.url === '/see-other') return void req.resume().on('end', () => res.writeHead(303, { location: '/echo' }).end());
+      echo(req, res);
+    });
+    await new Promise<void>((resolve) => first.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(first.address() as AddressInfo).port}`;
+    try {
+      const { value } = await report<unknown[]>(
+        `const headers = { authorization: 'Bearer SECRET', cookie: 'c=1', 'x-other': 'kept' };
+        const away = await (await fetch('${url}/away', { headers })).json();
+        const here = await (await fetch('${url}/here', { headers })).json();
+        const seeOther = await (await fetch('${url}/see-other', { method: 'POST', body: 'x', headers: { 'content-language': 'en', 'x-other': 'kept' } })).json();
+        report([away, here, seeOther]);`,
+        { kernel: kernel(), manifest: ALL_TOOLS },
+      );
+      expect(value).toEqual([
+        { method: 'GET', authorization: null, cookie: null, language: null, type: null, other: 'kept' },
+        { method: 'GET', authorization: 'Bearer SECRET', cookie: 'c=1', language: null, type: null, other: 'kept' },
+        { method: 'GET', authorization: null, cookie: null, language: null, type: null, other: 'kept' },
+      ]);
+    } finally {
+      first.close();
+      other.close();
     }
   });
 

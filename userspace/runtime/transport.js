@@ -9,6 +9,15 @@ const MAX_REDIRECTS = 20;
 const CHUNK = 65536;
 /** Request headers the kernel sets itself (the platform drops them too). */
 const FORBIDDEN = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive']);
+/** Headers a redirect to another origin drops, as the platform does: credentials meant for the first one. */
+const CREDENTIALS = ['authorization', 'cookie', 'proxy-authorization'];
+/** Headers that describe a request body, dropped when a redirect turns the request into a GET without one. */
+const BODY_HEADERS = ['content-type', 'content-encoding', 'content-language', 'content-location'];
+
+/** dropHeaders deletes `names` from a header record whatever their case. */
+function dropHeaders(headers, names) {
+  for (const key of Object.keys(headers)) if (names.includes(key.toLowerCase())) delete headers[key];
+}
 
 /** base64 and fromBase64 convert bytes through the platform's btoa/atob (fetch runs with the web globals loaded), a chunk of characters at a time. */
 function base64(bytes) {
@@ -116,12 +125,15 @@ export function makeTransport(sys, encodeUtf8) {
         if (out.bodyFd !== undefined) sys.async.close(out.bodyFd).catch(() => undefined);
         if (request.redirect === 'error') throw new Error(`redirect to ${location} refused (redirect: 'error')`);
         if (hops >= MAX_REDIRECTS) throw new Error('too many redirects');
-        url = new URL(location, url).href;
+        const next = new URL(location, url);
+        // Credentials go to the origin they were given for only (found by a review: an API key followed a redirect to another host).
+        if (next.origin !== new URL(url).origin) dropHeaders(headers, CREDENTIALS);
+        url = next.href;
         // 303, and 301/302 after a POST, become a GET without a body (as the platform does).
         if (out.status === 303 || ((out.status === 301 || out.status === 302) && method === 'POST')) {
           method = 'GET';
           body = null;
-          delete headers['content-type'];
+          dropHeaders(headers, BODY_HEADERS);
         }
         continue;
       }
