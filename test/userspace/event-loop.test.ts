@@ -79,6 +79,16 @@ describe('the loop\'s kernel timer', () => {
   });
 });
 
+describe('AbortSignal.timeout', () => {
+  // Found by a review: fetch(url, { signal: AbortSignal.timeout(60_000) }) kept the agent alive a minute after its work.
+  it('does not keep the process alive on its own, and still aborts what waits on it', async () => {
+    // Before, the process waited out the 60 s timer (past the test's own timeout).
+    const { exit, stdout } = await runAgent("AbortSignal.timeout(60_000); const s = AbortSignal.timeout(20); await new Promise((resolve) => s.addEventListener('abort', resolve)); console.log(s.reason.name);");
+    expect(stdout).toBe('TimeoutError\n');
+    expect(exit.status).toBe(0);
+  });
+});
+
 describe('what the kernel holds for one process', () => {
   // Found in the last read of the change: 1,000 asynchronous tool calls of 900 KB each, issued without yielding, grew
   // the kernel by 2.7 GB. Calls that bring data back now run MAX_DATA_CALLS at a time; the rest wait in the runtime.

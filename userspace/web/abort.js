@@ -122,7 +122,9 @@ export class AbortSignal extends EventTarget {
     const delay = Number(ms);
     if (!(delay >= 0) || delay > Number.MAX_SAFE_INTEGER) throw new NativeTypeError('The "delay" argument must be a non-negative finite number');
     const signal = new AbortSignal(token);
-    globalScope.setTimeout(() => signalAbort(signal, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), delay);
+    const timer = globalScope.setTimeout(() => signalAbort(signal, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), delay);
+    // As in Node: the timeout alone does not keep the process alive (a fetch waiting on it does, as a call outstanding).
+    if (timer !== null && typeof timer === 'object' && typeof timer.unref === 'function') timer.unref();
     return signal;
   }
   /** any(signals) aborts when the first of `signals` does, with its reason; it follows their sources (see `held`). */
