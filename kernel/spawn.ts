@@ -131,7 +131,14 @@ export class Spawner {
     if (options.ppid !== undefined && (parent === undefined || parent.exit !== undefined)) throw new KernelError('EINTR', `parent pid ${options.ppid} ended before its child could start`);
     this.admit(parent);
     const pid = this.host.options.pids?.() ?? this.nextPid++;
-    const identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.host.table.identity(parent.pid) });
+    // A child's capabilities are compiled on the event loop: its tree pays, refused or not.
+    const parsing = performance.now();
+    let identity: ReturnType<typeof spawnIdentity>;
+    try {
+      identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.host.table.identity(parent.pid) });
+    } finally {
+      parent?.lineage.charge((performance.now() - parsing) * 1e6);
+    }
     // An agent's first process sets its autonomy from the manifest; its children run at the agent's level.
     const autonomy = options.manifest?.autonomy;
     if (parent === undefined && autonomy !== undefined) {
