@@ -187,6 +187,23 @@ describe("a tree's share of the kernel's time", () => {
   });
 });
 
+describe("mapping an agent's error through its source map", () => {
+  // Found by an attacker pass: a 3.5 MiB TypeScript child that threw had its source map decoded on the event loop at
+  // every crash (~77 ms), charged to no one, in a spawn loop. The decoding is charged to the tree now.
+  it("is charged to the agent's tree", async () => {
+    const kernel = kernelFor({});
+    // A program whose map is large (3.8 MiB of mappings, 60-100 ms to decode here) and whose own code is one line.
+    const sourceMap = JSON.stringify({ version: 3, sources: ['big.ts'], names: [], mappings: `${'AAAA,CAAC,'.repeat(400_000)};AAAA` });
+    const proc = kernel.spawn({ filename: 'big.js', source: "await null;\nthrow new Error('boom');", sourceMap }, { agentId: 'mapped' });
+    const exit = await kernel.wait(proc.pid);
+    expect(exit.status).toBe(1);
+    expect(exit.reason).toMatchObject({ kind: 'error' });
+    // The decoding is tens of ms of CPU (60-100 here); the isolate's build and boot, charged before too, about 6.
+    expect(proc.lineage.kernelNs / 1e6).toBeGreaterThan(25);
+    await kernel.shutdown();
+  });
+});
+
 describe('the kernel-wide process cap', () => {
   it('past maxProcesses a spawn gets EAGAIN, from the API and from SYS_SPAWN alike', async () => {
     const kernel = kernelFor({ maxProcesses: 3, programs: { idle: programFromSource('idle.js', IDLE) } });
