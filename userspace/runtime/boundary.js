@@ -35,20 +35,27 @@ const byteOffsetOf = Object.getOwnPropertyDescriptor(typedArrayProto, 'byteOffse
 const typedArraySet = typedArrayProto.set;
 const arrayBufferLengthOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get;
 const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable').get;
+const sharedLengthOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength').get;
 const Uint8ArrayCtor = Uint8Array;
 
 /**
  * ownBytes is a Uint8Array argument as it may cross: the host copies a
  * view's whole buffer, so a view over part of a larger buffer (a Buffer from
  * a pool, or a one-byte view of 56 MiB, which cost the kernel's loop 64 ms a
- * call), or over a shared or resizable one, crosses as a fresh copy of its
- * own bytes.
+ * call), or over a resizable one, crosses as a fresh copy of its own bytes.
+ * A view of shared memory crosses as it is, and the kernel refuses it
+ * (EINVAL): bytes the agent could change under it.
  */
 function ownBytes(view, length) {
   let whole = false;
   try {
     const buffer = apply(bufferOf, view, []);
-    // A SharedArrayBuffer fails ArrayBuffer's getters: copied.
+    try {
+      apply(sharedLengthOf, buffer, []);
+      return view;
+    } catch {
+      // Not shared.
+    }
     whole = apply(byteOffsetOf, view, []) === 0 && apply(arrayBufferLengthOf, buffer, []) === length && !apply(resizableOf, buffer, []);
   } catch {
     whole = false;
