@@ -79,6 +79,18 @@ describe('the loop\'s kernel timer', () => {
   });
 });
 
+describe('ordering as in Node (found by a review)', () => {
+  it("the first use of a lazily loaded global does not run the program's pending promise callbacks in the middle of main", async () => {
+    const { stdout } = await runAgent("const log = []; Promise.resolve().then(() => log.push('p1')); log.push('s1'); new TextEncoder(); Buffer.from('x'); log.push('s2'); await null; console.log(log.join(','));");
+    expect(stdout).toBe('s1,s2,p1\n');
+  });
+
+  it('promise callbacks a timer queued run before the next timer; a delay given as text is that many ms', async () => {
+    const { stdout } = await runAgent("const log = []; setTimeout(() => { log.push('A'); Promise.resolve().then(() => log.push('A.then')); }, 0); setTimeout(() => log.push('B'), 0); setTimeout(() => log.push('text 40'), '40'); setTimeout(() => log.push('10'), 10); setTimeout(() => console.log(log.join(',')), 100);");
+    expect(stdout).toBe('A,A.then,B,10,text 40\n');
+  });
+});
+
 describe('AbortSignal.timeout', () => {
   // Found by a review: fetch(url, { signal: AbortSignal.timeout(60_000) }) kept the agent alive a minute after its work.
   it('does not keep the process alive on its own, and still aborts what waits on it', async () => {

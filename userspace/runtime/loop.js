@@ -79,7 +79,9 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
   }
 
   function schedule(rec, delay) {
-    const ms = typeof delay === 'number' && delay > 0 && delay <= MAX_DELAY ? delay : delay > MAX_DELAY ? 1 : 0;
+    // A delay that is not a number is converted as Node converts it ('100' is 100 ms).
+    const given = typeof delay === 'number' || delay === undefined ? delay : Number(delay);
+    const ms = typeof given === 'number' && given > 0 && given <= MAX_DELAY ? given : given > MAX_DELAY ? 1 : 0;
     rec.when = dateNow() + ms;
     rec.seq = seq++;
     rec.live = true;
@@ -142,10 +144,16 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
     ]);
   }
 
-  /** runDue runs every timer due now, in deadline order; timers made meanwhile wait for the next turn. */
+  /**
+   * runDue runs every timer due now, in deadline order; timers made meanwhile
+   * wait for the next turn. Each callback after the first runs in a microtask
+   * of its own, so the promise callbacks an earlier one queued run before it,
+   * as in Node.
+   */
   function runDue() {
-    const now = dateNow();
-    const last = seq;
+    runDueFrom(dateNow(), seq);
+  }
+  function runDueFrom(now, last) {
     for (;;) {
       const rec = earliest();
       if (rec === undefined || rec.when > now || rec.seq >= last) return;
@@ -158,6 +166,11 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
         apply(rec.fn, undefined, rec.args);
       } catch (err) {
         fail(err);
+        return;
+      }
+      const next = earliest();
+      if (next !== undefined && next.when <= now && next.seq < last) {
+        apply(promiseThen, resolved, [() => (failed ? undefined : runDueFrom(now, last))]);
         return;
       }
     }
@@ -260,13 +273,11 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
   function start(main) {
     if (started) return;
     started = true;
-    let result;
-    try {
-      result = main();
-    } catch (err) {
-      fail(err);
-      return;
-    }
+    // Main's synchronous part runs in a microtask: the first use of a lazily loaded global (a runtime layer the kernel
+    // runs in the isolate) then cannot run the program's pending promise callbacks in the middle of a statement, as a
+    // nested run's microtask checkpoint did outside one (found by a review). Ordering is as before: main runs to its
+    // first await before any callback it queued.
+    const result = apply(promiseThen, resolved, [() => main()]);
     apply(promiseThen, result, [
       () => {
         mainDone = true;
