@@ -85,6 +85,15 @@ describe('ordering as in Node (found by a review)', () => {
     expect(stdout).toBe('s1,s2,p1\n');
   });
 
+  it("an error thrown by an event listener ends the process as uncaught, after the dispatch and the code after it; the shim's warnings are not printed", async () => {
+    const { exit, stdout, stderr } = await runAgent("const ac = new AbortController(); ac.signal.addEventListener('abort', () => { throw new Error('bug in a handler'); }); ac.signal.addEventListener('abort', () => console.log('second listener ran')); const t = new EventTarget(); const f = () => {}; t.addEventListener('x', f); t.addEventListener('x', f); new Event('x').preventDefault(); ac.abort(); console.log('continued');", { filename: 'listener.js' });
+    expect(stdout).toBe('second listener ran\ncontinued\n');
+    expect(exit.status).toBe(1);
+    expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringContaining('Error: bug in a handler') });
+    expect(stderr).not.toContain('listener');
+    expect(stderr).not.toContain('preventDefault');
+  });
+
   it('promise callbacks a timer queued run before the next timer; a delay given as text is that many ms', async () => {
     const { stdout } = await runAgent("const log = []; setTimeout(() => { log.push('A'); Promise.resolve().then(() => log.push('A.then')); }, 0); setTimeout(() => log.push('B'), 0); setTimeout(() => log.push('text 40'), '40'); setTimeout(() => log.push('10'), 10); setTimeout(() => console.log(log.join(',')), 100);");
     expect(stdout).toBe('A,A.then,B,10,text 40\n');
