@@ -29,6 +29,10 @@ export const ERRNO = {
   EINTR: 4,
   ETIMEDOUT: 110,
   ECANCELED: 125,
+  ENETUNREACH: 101,
+  ECONNRESET: 104,
+  ECONNREFUSED: 111,
+  EHOSTUNREACH: 113,
 } as const;
 
 export type Errno = keyof typeof ERRNO;
@@ -78,6 +82,10 @@ export const ERRNO_TEXT: Readonly<Record<Errno, string>> = {
   ENOEXEC: 'exec format error',
   EINTR: 'interrupted system call',
   ETIMEDOUT: 'connection timed out',
+  ENETUNREACH: 'network is unreachable',
+  ECONNRESET: 'connection reset by peer',
+  ECONNREFUSED: 'connection refused',
+  EHOSTUNREACH: 'host is unreachable',
   ECANCELED: 'operation canceled',
 };
 

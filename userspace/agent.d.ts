@@ -48,7 +48,11 @@ type Errno =
   | 'ENAMETOOLONG' // 36
   | 'ENOSYS' // 38
   | 'ENOTEMPTY' // 39
+  | 'ENETUNREACH' // 101
+  | 'ECONNRESET' // 104
   | 'ETIMEDOUT' // 110
+  | 'ECONNREFUSED' // 111
+  | 'EHOSTUNREACH' // 113
   | 'ECANCELED'; // 125
 
 // --- signals (signals/signal-table.ts) ---

@@ -34,7 +34,7 @@ import { type Dispatcher, errors, interceptors } from 'undici';
 import type { StreamWriter } from '../fd-table.ts';
 import { tokensInBody, UsageScanner } from './model-usage.ts';
 import { redact, redactBytes, Redactor, substitute } from './secrets.ts';
-import { KernelError } from '../../abi/errno.ts';
+import { type Errno, KernelError } from '../../abi/errno.ts';
 import { guardedAgent } from './address-guard.ts';
 import { type EncodingHeaders, SENT_ENCODING, sentEncoding, type WithSentEncoding } from './encoding-headers.ts';
 import { AddressPolicy } from './address-ranges.ts';
@@ -69,6 +69,33 @@ const ACCEPT_ENCODING = { 'http:': 'gzip, deflate', 'https:': 'br, gzip, deflate
 /** headerText is one header's value as fetch's Headers.get gives it: repeated fields joined with ', '. */
 function headerText(value: string | string[] | undefined): string {
   return value === undefined ? '' : typeof value === 'string' ? value : value.join(', ');
+}
+
+/**
+ * NETWORK_ERRNOS: the errno a failed request reports for its transport's
+ * error code, so that a program can tell a refused connection from a reset
+ * one as it does on Node (fetch's `cause.code`); anything else is EIO.
+ */
+const NETWORK_ERRNOS: Readonly<Record<string, Errno>> = {
+  ECONNREFUSED: 'ECONNREFUSED',
+  ECONNRESET: 'ECONNRESET',
+  EHOSTUNREACH: 'EHOSTUNREACH',
+  ENETUNREACH: 'ENETUNREACH',
+  ETIMEDOUT: 'ETIMEDOUT',
+  EPIPE: 'ECONNRESET',
+  UND_ERR_SOCKET: 'ECONNRESET',
+  UND_ERR_CONNECT_TIMEOUT: 'ETIMEDOUT',
+  UND_ERR_HEADERS_TIMEOUT: 'ETIMEDOUT',
+  UND_ERR_BODY_TIMEOUT: 'ETIMEDOUT',
+};
+
+/** networkErrno is the errno for a transport error (its code, or its cause's). */
+function networkErrno(err: unknown): Errno {
+  for (let at: unknown = err, depth = 0; at instanceof Error && depth < 3; at = at.cause, depth++) {
+    const code = (at as { code?: unknown }).code;
+    if (typeof code === 'string' && Object.hasOwn(NETWORK_ERRNOS, code)) return NETWORK_ERRNOS[code]!;
+  }
+  return 'EIO';
 }
 
 /** checkUrl returns the URL if it is canonical http(s) without user info; EINVAL otherwise. */
@@ -177,7 +204,7 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
     }
   } catch (err) {
     // The agent closed the fd (EPIPE), or the connection failed: either way the request stops.
-    sink.fail(err instanceof KernelError ? err : new KernelError('EIO', `http.fetch: the response body failed: ${err instanceof Error ? err.message : String(err)}`));
+    sink.fail(err instanceof KernelError ? err : new KernelError(networkErrno(err), `http.fetch: the response body failed: ${err instanceof Error ? err.message : String(err)}`));
     await reader.cancel().catch(() => undefined);
   } finally {
     clearTimeout(timer);
@@ -256,7 +283,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
         if (err instanceof KernelError) throw err;
         if (err instanceof Error && err.cause instanceof KernelError) throw err.cause;
         if (err instanceof errors.InvalidArgumentError) throw new KernelError('EINVAL', `http.fetch: ${err.message}`);
-        throw new KernelError('EIO', `http.fetch: ${method} ${url.origin} failed${err instanceof Error ? `: ${err.message}` : ''}`);
+        throw new KernelError(networkErrno(err), `http.fetch: ${method} ${url.origin} failed${err instanceof Error ? `: ${err.message}` : ''}`);
       }
       const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
       const type = headerText(response.headers['content-type']);

@@ -117,6 +117,32 @@ describe('fetch bodies', () => {
     }
   });
 
+  it("a refused connection is fetch failed with cause.code ECONNREFUSED, and a body cut off mid-stream is terminated with cause.code ECONNRESET, as on Node (both were EIO, or no code)", async () => {
+    const refused = createServer();
+    await new Promise<void>((resolve) => refused.listen(0, '127.0.0.1', resolve));
+    const closedPort = (refused.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => refused.close(() => resolve()));
+    const cut = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '100000' });
+      res.write('x'.repeat(70_000));
+      setTimeout(() => res.socket?.destroy(), 30);
+    });
+    await new Promise<void>((resolve) => cut.listen(0, '127.0.0.1', resolve));
+    const cutUrl = `http://127.0.0.1:${(cut.address() as AddressInfo).port}/cut`;
+    try {
+      const { value } = await report<unknown[]>(
+        `const out = [];
+        try { await fetch('http://127.0.0.1:${closedPort}/'); } catch (e) { out.push([e.constructor.name, e.message, e.cause.code, e.cause.errno]); }
+        try { await (await fetch('${cutUrl}')).text(); } catch (e) { out.push([e.constructor.name, e.message, e.cause.code]); }
+        report(out);`,
+        { kernel: kernel(), manifest: ALL_TOOLS },
+      );
+      expect(value).toEqual([['TypeError', 'fetch failed', 'ECONNREFUSED', 'ECONNREFUSED'], ['TypeError', 'terminated', 'ECONNRESET']]);
+    } finally {
+      cut.close();
+    }
+  });
+
   it('sys.readFile decodes malformed UTF-8 as U+FFFD, one per bad byte, as the platform does', async () => {
     const { value } = await report<string>('sys.writeFile("mem/b", new Uint8Array([0xff, 0x41, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc0, 0xaf])); report(sys.readFile("mem/b"));');
     expect(value).toBe('\uFFFDA\uFFFD\uFFFD\uFFFD\u{1F600}\uFFFD\uFFFD');

@@ -48,6 +48,8 @@ function bodyStream(sys, fd, signal) {
         chunk = await sys.async.read(fd, CHUNK, { signal });
       } catch (err) {
         close();
+        // As Node's: the cause has a `code` (ECONNRESET for a connection cut mid-body).
+        if (err !== null && typeof err === 'object' && err.code === undefined && typeof err.errno === 'string') err.code = err.errno;
         controller.error(signal && signal.aborted ? signal.reason : new TypeError('terminated', { cause: err }));
         return;
       }
