@@ -73,6 +73,19 @@ describe('fetch', () => {
     expect(result).toEqual(['ab', 'TypeError', 'a=b+c', [['content-type', 'application/x-www-form-urlencoded;charset=UTF-8']]]);
   });
 
+  it("a response's URL is without the fragment; a header value past Latin-1 is a TypeError at once (found by a review)", async () => {
+    const result = await web.run(`${PRELUDE}
+      reply(['x']);
+      const res = await fetch('https://example.com/x#frag');
+      const h = new Headers();
+      h.set('x-latin', 'é');
+      let wide;
+      try { h.set('x-wide', 'é€'); } catch (e) { wide = [e.constructor.name, e.message]; }
+      return [res.url, res.redirected, h.get('x-latin'), wide];
+    `);
+    expect(result).toEqual(['https://example.com/x', false, 'é', ['TypeError', 'Cannot convert argument to a ByteString because the character at index 1 has a value of 8364 which is greater than 255.']]);
+  });
+
   it('an abort while a stream request body is being read cancels the stream with the reason (it was left pulled)', async () => {
     const result = await web.run(`${PRELUDE}
       const sentBefore = __test.requests.length;

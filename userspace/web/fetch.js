@@ -8,6 +8,12 @@ import { onAbort } from './abort.js';
 import { NativePromise, NativeTypeError, NativeUint8Array, readStreamBytes } from './intrinsics.js';
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/** withoutFragment is a URL text without its `#…`. */
+function withoutFragment(url) {
+  const hash = url.indexOf('#');
+  return hash < 0 ? url : url.slice(0, hash);
+}
 const nothing = () => {};
 
 // readUpload reads a stream request body whole; an abort meanwhile cancels the stream with the reason, as the platform does.
@@ -67,11 +73,13 @@ export function createFetch(transport) {
     // A body is a stream, or bytes that came whole with the headers (no stream to cancel or error then).
     if (noBody && reply.body && typeof reply.body.cancel === 'function') reply.body.cancel().catch(() => {});
     let cancel = nothing;
+    // A response's URL is without the request's fragment, as the platform's (found by a review).
+    const answered = withoutFragment(`${reply.url ?? parts.url}`);
     const { response, errorBody } = createFetchedResponse({
       status,
       statusText: `${reply.statusText ?? ''}`,
-      url: `${reply.url ?? parts.url}`,
-      redirected: reply.redirected ?? `${reply.url ?? parts.url}` !== parts.url,
+      url: answered,
+      redirected: reply.redirected ?? answered !== withoutFragment(parts.url),
       headers: reply.headers ?? [],
       body: noBody ? null : reply.body ?? null,
       bodyText: noBody ? undefined : reply.bodyText,

@@ -14,8 +14,15 @@ function normalizeName(name) {
   return text.toLowerCase();
 }
 
+/** NOT_BYTE finds a character no header can carry (a value is a ByteString: 0-255). */
+const NOT_BYTE = /[^\u0000-\u00ff]/;
+
 function normalizeValue(value, name) {
-  const text = `${value}`.replace(EDGE_WHITESPACE, '');
+  const given = `${value}`;
+  // As the platform does, at once (found by a review: a value such as 'é€' was taken, and the request failed later as 'fetch failed').
+  const wide = NOT_BYTE.exec(given);
+  if (wide !== null) throw new NativeTypeError(`Cannot convert argument to a ByteString because the character at index ${wide.index} has a value of ${given.charCodeAt(wide.index)} which is greater than 255.`);
+  const text = given.replace(EDGE_WHITESPACE, '');
   if (INVALID_VALUE.test(text)) throw new NativeTypeError(`Invalid value for header "${name}"`);
   return text;
 }
