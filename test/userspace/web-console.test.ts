@@ -1,4 +1,5 @@
 // console: Node-like formatting through kernel.write, one write per call.
+import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebIsolate, type WebIsolate } from './web-harness.ts';
 
@@ -27,6 +28,26 @@ describe('console', () => {
       [1, '[ 1, [length]: 1 ]\n'],
       [1, '{ a: [ 1, 2 ] }\n'],
     ]);
+  });
+
+  it("prints URL, URLSearchParams, Response, AbortController and streams as Node does (they printed {} or the polyfill's internals; found by a review)", async () => {
+    const writes = await capture(`
+      console.log(new URL('https://a.b/c?d=1#e'));
+      console.log(new URLSearchParams('a=1&b=2'), new URLSearchParams(''));
+      console.log(new Response('hi'));
+      console.log(new AbortController());
+      console.log(new TransformStream());
+      console.log(new Request('https://a.b/'));
+    `);
+    const node = (...values: unknown[]) => `${values.map((v) => inspect(v)).join(' ')}\n`;
+    expect(writes.slice(0, 5)).toEqual([
+      [1, node(new URL('https://a.b/c?d=1#e'))],
+      [1, node(new URLSearchParams('a=1&b=2'), new URLSearchParams(''))],
+      [1, node(new Response('hi'))],
+      [1, node(new AbortController())],
+      [1, node(new TransformStream())],
+    ]);
+    expect(writes[5]![1]).toMatch(/^Request \{\n {2}method: 'GET',\n {2}url: 'https:\/\/a\.b\/',\n {2}headers: Headers \{\},/);
   });
 
   it('prints errors with their cause, warn/error/trace to fd 2', async () => {

@@ -3,6 +3,7 @@
 // since the runtime may install them after this module.
 import { Event, EventTarget, defineEventAttribute } from './events.js';
 import { DOMException } from './dom-exception.js';
+import { inspectAs } from './inspect-as.js';
 import { NativeTypeError, globalScope, uncurry } from './intrinsics.js';
 
 const token = Symbol('AbortSignal');
@@ -192,3 +193,6 @@ Object.defineProperty(AbortController.prototype, Symbol.toStringTag, { value: 'A
 export function isAbortSignal(value) {
   return value !== null && typeof value === 'object' && stateOf(states, value) !== undefined;
 }
+
+inspectAs(AbortSignal, 'AbortSignal', ['aborted']);
+inspectAs(AbortController, 'AbortController', ['signal']);

@@ -4,6 +4,7 @@ import { bodySource, cloneBody, extractBody, initBody, isReadableStream, mixBody
 import { AbortSignal, isAbortSignal } from './abort.js';
 import { NativeMap, NativeTypeError, defineProperty, mapClear, mapGet, mapSet } from './intrinsics.js';
 import { URL } from './url.js';
+import { inspectAs } from './inspect-as.js';
 
 /**
  * absoluteUrl parses `text` as an absolute URL: its href and whether it
@@ -176,3 +177,5 @@ export function requestParts(request) {
     redirect: own.redirect,
   };
 }
+
+inspectAs(Request, 'Request', ['method', 'url', 'headers', 'destination', 'referrer', 'referrerPolicy', 'mode', 'credentials', 'cache', 'redirect', 'integrity', 'keepalive', 'signal']);

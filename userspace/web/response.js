@@ -3,6 +3,7 @@ import { Headers, freezeHeaders, isFrozenHeaders } from './headers.js';
 import { cloneBody, extractBody, initBody, mixBody } from './body.js';
 import { encodeUtf8 } from './text-encoding.js';
 import { URL } from './url.js';
+import { inspectAs } from './inspect-as.js';
 import { NativeRangeError, NativeTypeError, NativeUint8Array, defineProperty } from './intrinsics.js';
 
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
@@ -126,3 +127,5 @@ export function createFetchedResponse({ status, statusText, url, headers, body, 
   const errorBody = initBody(response, body, onEnd, typeof bodyText === 'string' && whole ? bodyText : undefined, whole ? signal : null);
   return { response, errorBody };
 }
+
+inspectAs(Response, 'Response', ['status', 'statusText', 'headers', 'body', 'bodyUsed', 'ok', 'redirected', 'type', 'url']);

@@ -1,6 +1,7 @@
 // URL and URLSearchParams from whatwg-url. Its encoding module builds a
 // TextEncoder/TextDecoder from the global scope when it loads, so this module
 // lends it ours for that moment instead of relying on the agent's globals.
+import { inspectAs, inspectEntries } from './inspect-as.js';
 import { withGlobals } from './intrinsics.js';
 import { TextEncoder, TextDecoder } from './text-encoding.js';
 
@@ -8,3 +9,5 @@ const whatwgUrl = withGlobals({ TextEncoder, TextDecoder }, () => require('whatw
 
 export const URL = whatwgUrl.URL;
 export const URLSearchParams = whatwgUrl.URLSearchParams;
+inspectAs(URL, 'URL', ['href', 'origin', 'protocol', 'username', 'password', 'host', 'hostname', 'port', 'pathname', 'search', 'searchParams', 'hash']);
+inspectEntries(URLSearchParams, 'URLSearchParams');
