@@ -73,6 +73,23 @@ describe('fetch', () => {
     expect(result).toEqual(['ab', 'TypeError', 'a=b+c', [['content-type', 'application/x-www-form-urlencoded;charset=UTF-8']]]);
   });
 
+  it('a Request made from another, or fetched, takes its body: the source is used, and a second use is a TypeError (the body could be sent twice; found by a review)', async () => {
+    const result = await web.run(`${PRELUDE}
+      const first = new Request('https://example.com/', { method: 'POST', body: 'once' });
+      const second = new Request(first);
+      let again;
+      try { new Request(first); } catch (e) { again = [e.constructor.name, e.message]; }
+      const withOwn = new Request(second, { body: 'own' });
+      reply([]);
+      const toFetch = new Request('https://example.com/', { method: 'POST', body: 'sent' });
+      await fetch(toFetch);
+      let refetch;
+      try { await fetch(toFetch); } catch (e) { refetch = e.constructor.name; }
+      return [first.bodyUsed, second.bodyUsed, await second.text(), await withOwn.text(), again, toFetch.bodyUsed, new TextDecoder().decode(__test.requests.at(-1).body), refetch];
+    `);
+    expect(result).toEqual([true, false, 'once', 'own', ['TypeError', 'Cannot construct a Request with a Request object that has already been used.'], true, 'sent', 'TypeError']);
+  });
+
   it("a response's URL is without the fragment; a header value past Latin-1 is a TypeError at once (found by a review)", async () => {
     const result = await web.run(`${PRELUDE}
       reply(['x']);

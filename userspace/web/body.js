@@ -116,6 +116,15 @@ export function bodySource(owner) {
   return state.stream ?? state.source;
 }
 
+/** takeBody moves `owner`'s body to a Request made from it (`new Request(request)`, `fetch(request)`): `owner`'s body is used from then on, as on the platform; TypeError when it was used already. */
+export function takeBody(owner) {
+  const state = bodies.get(owner);
+  if (state.used || state.stream?.locked) throw new NativeTypeError('Cannot construct a Request with a Request object that has already been used.');
+  const source = state.stream ?? state.source;
+  if (source !== null) state.used = true;
+  return source;
+}
+
 /** cloneBody gives `target` a copy of `owner`'s body (teeing a stream); TypeError when the body was used. */
 export function cloneBody(owner, target) {
   const state = bodies.get(owner);

@@ -1,6 +1,6 @@
 // Request (WHATWG Fetch), without a document: URLs must be absolute.
 import { Headers, headerList } from './headers.js';
-import { bodySource, cloneBody, extractBody, initBody, isReadableStream, mixBody } from './body.js';
+import { bodySource, cloneBody, extractBody, initBody, isReadableStream, mixBody, takeBody } from './body.js';
 import { AbortSignal, isAbortSignal } from './abort.js';
 import { NativeMap, NativeTypeError, defineProperty, mapClear, mapGet, mapSet } from './intrinsics.js';
 import { URL } from './url.js';
@@ -85,7 +85,7 @@ export class Request {
       source = extracted.source;
       if (extracted.type !== null && !headers.has('content-type')) headers.append('content-type', extracted.type);
     } else if (from !== null && init.body === undefined) {
-      source = bodySource(input);
+      source = takeBody(input);
     }
     states.set(this, {
       url,
