@@ -8,11 +8,10 @@
  * the hop that says the previous batch was taken; large ones go one at a
  * time, so the isolate never holds two of them at once), and
  * cancelling one or all of them. What the kernel holds for a process's
- * asynchronous calls is bounded: calls that carry data in or bring it back
- * (SYS_EXEC and SYS_READ; SYS_WRITE, in a lane of its own) at MAX_DATA_CALLS at a time, completions waiting for delivery
+ * asynchronous calls is bounded: calls that bring data back (SYS_EXEC,
+ * SYS_READ) at MAX_DATA_CALLS at a time, completions waiting for delivery
  * at MAX_HELD_BYTES (an agent that issued 1,000 tool calls and never yielded
- * grew the kernel by 2.7 GB; 1,000 writes of 1 MiB to a pipe nobody read,
- * each copy kept until the pipe took it, grew it by 2 GB). Past those a call is answered `busy`, and the
+ * grew the kernel by 2.7 GB). Past those a call is answered `busy`, and the
  * runtime issues it again after a completion: back-pressure, not an error.
  */
 import type { Reply } from '../syscalls/dispatch.ts';
@@ -23,7 +22,7 @@ import { wire, type WireReply } from './wire-reply.ts';
 export const MAX_OUTSTANDING = 1024;
 /** The runtime's event loop has slots of its own for its timer (and timers it re-armed whose cancellations are not yet delivered), so timers fire however many other calls are outstanding. */
 export const MAX_OUTSTANDING_LOOP = 64;
-/** The most calls of one lane that carry data in or bring it back (tool calls and reads; writes, which wait for a pipe with their bytes) one process may have outstanding: each may hold up to 1 MiB (a tool's limit, the ABI's for bytes) in the kernel. */
+/** The most calls that bring data back (a tool's output, a read) one process may have outstanding: each may hold up to its limit (1 MiB by default) in the kernel. */
 export const MAX_DATA_CALLS = 16;
 /** The most bytes of completions waiting for delivery to one process; past it new calls wait their turn (EAGAIN) until it yields. */
 export const MAX_HELD_BYTES = 16 * 1024 * 1024;
@@ -31,17 +30,7 @@ export const MAX_HELD_BYTES = 16 * 1024 * 1024;
 export const BATCHES_IN_FLIGHT = 2;
 /** A batch goes while another is on its way only if the two hold at most this many bytes. */
 export const PIPELINED_BYTES = 64 * 1024;
-/**
- * Lanes of calls that hold data in the kernel, each with MAX_DATA_CALLS
- * slots: tool calls and reads (what they bring back), writes (what they
- * carry, until a pipe takes it). A call refused `busy` waits in the runtime
- * behind the calls of its own lane only (boot.lanes tells it which), so a
- * read that would drain a pipe is never held behind the writes waiting for
- * that pipe. Other calls have lane 0: they wait behind every call waiting
- * before them, so that a close never overtakes a write.
- */
-export const LANES: Readonly<Record<number, 1 | 2>> = { [SYSCALL_NUMBERS.SYS_EXEC]: 1, [SYSCALL_NUMBERS.SYS_READ]: 1, [SYSCALL_NUMBERS.SYS_WRITE]: 2 };
-const laneOf = (nr: unknown): 0 | 1 | 2 => (typeof nr === 'number' ? (LANES[nr] ?? 0) : 0);
+const DATA_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ]);
 
 /** sizeOf estimates what a completion holds: a read's bytes, a tool result's serialized size, a string's length. */
 function sizeOf(reply: WireReply): number {
@@ -62,8 +51,8 @@ interface Outstanding {
   readonly controller: AbortController;
   readonly ref: boolean;
   readonly loop: boolean;
-  /** The lane of a call that carries data in or brings it back (counted against MAX_DATA_CALLS there); 0 for others. */
-  readonly lane: 0 | 1 | 2;
+  /** A call that brings data back (counted against MAX_DATA_CALLS). */
+  readonly data: boolean;
   /** The kernel has answered; the completion waits for delivery. */
   done: boolean;
 }
@@ -74,8 +63,7 @@ export class AsyncCalls {
   private readonly outstanding = new Map<number, Outstanding>();
   private refs = 0;
   private loopCalls = 0;
-  /** Calls outstanding in each lane (index 1 and 2). */
-  private readonly laneCalls = [0, 0, 0];
+  private dataCalls = 0;
   private heldBytes = 0;
   /** A call was answered 'busy' since the last delivery: the runtime holds calls back and must hear when there is room. */
   private owesNudge = false;
@@ -112,13 +100,7 @@ export class AsyncCalls {
     if (loop) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;
     if (this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
     // Past what the kernel holds for the process, a call is not refused but held back in ring 3 until a completion comes (something is outstanding, so one will).
-    const lane = laneOf(nr);
-    const busy =
-      this.heldBytes > MAX_HELD_BYTES
-        ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes`
-        : lane !== 0 && this.laneCalls[lane]! >= MAX_DATA_CALLS
-          ? `more than ${MAX_DATA_CALLS} ${lane === 1 ? 'tool calls and reads' : 'writes'} outstanding`
-          : undefined;
+    const busy = this.heldBytes > MAX_HELD_BYTES ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` : DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS ? `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` : undefined;
     if (busy === undefined) return undefined;
     this.owesNudge = true;
     return { t: 'busy', why: busy };
@@ -127,11 +109,11 @@ export class AsyncCalls {
   /** add registers call `nr`, answered later, and returns its id; its completion is queued when `later` settles. */
   add(flags: number, nr: unknown, controller: AbortController, later: Promise<Reply>): number {
     const id = this.nextCall++;
-    const call = { controller, ref: (flags & REF) !== 0, loop: (flags & LOOP) !== 0, lane: laneOf(nr), done: false };
+    const call = { controller, ref: (flags & REF) !== 0, loop: (flags & LOOP) !== 0, data: DATA_CALLS.has(nr), done: false };
     this.outstanding.set(id, call);
     if (call.ref) this.refs++;
     if (call.loop) this.loopCalls++;
-    this.laneCalls[call.lane]!++;
+    if (call.data) this.dataCalls++;
     void later.then((final) => this.complete(id, final));
     return id;
   }
@@ -215,7 +197,7 @@ export class AsyncCalls {
       this.outstanding.delete(id);
       if (call.ref) this.refs--;
       if (call.loop) this.loopCalls--;
-      this.laneCalls[call.lane]!--;
+      if (call.data) this.dataCalls--;
     }
   }
 
@@ -226,7 +208,7 @@ export class AsyncCalls {
     this.outstanding.clear();
     this.refs = 0;
     this.loopCalls = 0;
-    this.laneCalls.fill(0);
+    this.dataCalls = 0;
     this.heldBytes = 0;
     this.completions = [];
     this.queuedBytes = 0;

@@ -58,8 +58,6 @@ export interface BootRecord {
   readonly readdirPage: number;
   /** The most bytes one SYS_WRITE carries. */
   readonly writeMax: number;
-  /** The lane of each syscall that holds data in the kernel (async-calls.ts LANES): a call refused `busy` waits behind its own lane only; others, lane 0. */
-  readonly lanes: Readonly<Record<number, number>>;
   /** What the runtime lets cross in one syscall's arguments: string units and bytes, values, nesting. */
   readonly argUnits: number;
   readonly argNodes: number;

@@ -14,7 +14,6 @@ import { dispatch } from '../syscalls/dispatch.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import type { SignalName } from '../signals/signal-table.ts';
 import type { AgentTrees, TreeQuota } from './agent-trees.ts';
-import { LANES } from './async-calls.ts';
 import { AUTONOMY_LEVELS, type Autonomies, isAutonomy } from './autonomy.ts';
 import { spawnIdentity } from './capabilities.ts';
 import { readCheckpoint, restoreInto } from './checkpoint.ts';
@@ -167,7 +166,7 @@ export class Spawner {
     const building = performance.now();
     const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
     try {
-      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, lanes: LANES, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.host.gate, proc, nr, () => dispatch(this.host.services, ctx, nr, args, call), mode),
         end: (how) => this.host.ended(proc, how),
         idle() {

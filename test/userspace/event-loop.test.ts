@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_DATA_CALLS } from '../../kernel/async-calls.ts';
 import { Kernel } from '../../kernel/kernel.ts';
-import { programFromSource } from '../../kernel/program.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { runAgent } from '../helpers.ts';
@@ -138,41 +137,6 @@ describe('what the kernel holds for one process', () => {
     expect(exit.status).toBe(0);
     expect(stdout).toBe('1000 1\n');
     expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
-    await kernel.shutdown();
-  }, 60_000);
-
-  // Found by an attacker pass: writes were not counted, so 1,000 asynchronous writes of 1 MiB to a pipe nobody read
-  // each left a copy in the kernel until the pipe took it (agentd grew by 2 GB; four children, past 6 GB).
-  it(`asynchronous writes to a full pipe hold at most ${MAX_DATA_CALLS} copies in the kernel; the rest wait in the runtime and go through in order, and reads of that pipe are not held behind them`, async () => {
-    const kernel = new Kernel({ stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } });
-    let heldMiB = -1;
-    const before = process.memoryUsage().arrayBuffers;
-    const proc = kernel.spawn(
-      programFromSource(
-        'pipe-writes.js',
-        `const [r, w] = sys.pipe();
-        const writes = [];
-        for (let i = 0; i < 64; i++) writes.push(sys.async.write(w, new Uint8Array(1 << 20).fill(i)));
-        // A stat waits behind the writes waiting in the runtime (it is not of their lane); the reads below do not.
-        const stat = sys.async.stat('.');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        console.log('waiting');
-        let total = 0, inOrder = true;
-        while (total < 64 << 20) { const chunk = await sys.async.read(r, 65536); total += chunk.length; if (chunk[0] !== Math.floor((total - 1) / (1 << 20))) inOrder = false; }
-        await Promise.all(writes);
-        await stat;
-        sys.close(w);
-        console.log(total, inOrder, (await sys.async.read(r, 10)).length);`,
-      ),
-      { stdout: (chunk) => void (new TextDecoder().decode(chunk).startsWith('waiting') ? (heldMiB = (process.memoryUsage().arrayBuffers - before) / 2 ** 20) : (out += new TextDecoder().decode(chunk))), memoryLimitMib: 128 },
-    );
-    let out = '';
-    const exit = await kernel.wait(proc.pid);
-    expect(exit.status).toBe(0);
-    expect(out).toBe(`${64 << 20} true 0\n`);
-    // 64 MiB and more before; at most 16 copies now (and their garbage).
-    expect(heldMiB).toBeGreaterThanOrEqual(0);
-    expect(heldMiB).toBeLessThan(48);
     await kernel.shutdown();
   }, 60_000);
 

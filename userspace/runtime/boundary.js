@@ -245,19 +245,7 @@ export function boundary(host, onSignals, onCompleted) {
   // Calls the kernel answered `busy` (its bounds on what it holds for this
   // process are reached): kept here, in the agent's own heap, and issued again,
   // in order, as completions come in. A busy call did nothing in the kernel.
-  // A call of a data lane (boot.lanes: tool calls and reads; writes) waits
-  // behind waiting calls of its own lane only, so reads that would drain a
-  // pipe are never held behind the writes waiting for it (nor behind a close
-  // waiting for them); any other call waits behind every waiting call (a
-  // close never overtakes a write).
   const waiting = [];
-  const lanes = boot.lanes;
-  const laneOf = (nr) => (typeof nr === 'number' && apply(hasOwn, lanes, [nr]) ? lanes[nr] : 0);
-  function mustWait(lane) {
-    if (lane === 0) return waiting.length > 0;
-    for (let i = 0; i < waiting.length; i++) if (waiting[i].lane === lane) return true;
-    return false;
-  }
 
   /** issue sends a bounded call; returns the kernel's wire reply. */
   function issue(wire) {
@@ -276,22 +264,13 @@ export function boundary(host, onSignals, onCompleted) {
     return 0;
   }
 
-  /** drainWaiting issues waiting calls, in order within each lane, until the kernel is busy for that lane; a lane-0 call goes only when nothing before it waits. */
+  /** drainWaiting issues waiting calls until the kernel is busy again. */
   function drainWaiting() {
-    const stopped = [false, false, false];
-    for (let i = 0; i < waiting.length; ) {
-      const next = waiting[i];
-      if (next.lane === 0 ? i > 0 : stopped[next.lane]) {
-        i++;
-        continue;
-      }
+    while (waiting.length > 0) {
+      const next = waiting[0];
       const reply = issue(next.wire);
-      if (reply !== null && typeof reply === 'object' && reply.t === 'busy') {
-        stopped[next.lane] = true;
-        i++;
-        continue;
-      }
-      waiting.splice(i, 1);
+      if (reply !== null && typeof reply === 'object' && reply.t === 'busy') return;
+      waiting.shift();
       next.handle.id = settleStarted(reply, next.name, next.resolve, next.reject);
     }
   }
@@ -317,11 +296,10 @@ export function boundary(host, onSignals, onCompleted) {
     const wire = [];
     put(wire, 0, (ref === true ? 1 : 0) | (loop === true ? 2 : 0));
     for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
-    const lane = laneOf(nr);
-    const reply = loop !== true && mustWait(lane) ? BUSY : issue(wire);
+    const reply = waiting.length > 0 && loop !== true ? BUSY : issue(wire);
     const promise = new PromiseCtor((resolve, reject) => {
       if (reply !== null && typeof reply === 'object' && reply.t === 'busy') {
-        const entry = { wire, name, resolve, reject, handle, lane };
+        const entry = { wire, name, resolve, reject, handle };
         waiting.push(entry);
         handle.cancel = (reason) => {
           const at = waiting.indexOf(entry);
