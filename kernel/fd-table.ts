@@ -48,6 +48,15 @@ export type Entry =
     };
 
 const EMPTY = new Uint8Array(0);
+/**
+ * The most bytes of one process's writes that may wait for room in pipes at
+ * once: each is a copy the kernel holds until the pipe takes it. Past it a
+ * write that cannot be stored at once is EAGAIN, nothing written (found by an
+ * attacker pass: 1,000 asynchronous writes of 1 MiB to a pipe nobody read
+ * grew agentd by 2 GB). A blocking write holds at most one; a program that
+ * awaits its writes never meets it.
+ */
+export const MAX_BLOCKED_WRITE_BYTES = 16 * 1024 * 1024;
 /** Bytes around a written range that are reported with it (see report). */
 const WRITTEN_MARGIN = 512;
 /** A written range larger than this is reported a slice at a time, each overlapping the one before by WRITTEN_MARGIN. */
@@ -85,6 +94,8 @@ export class FdTable implements Files {
   private readonly limit: number;
   private readonly output: OutputBudget;
   private readonly onWritten: ((content: Uint8Array) => MaybePromise<void>) | undefined;
+  /** Bytes of this process's writes waiting for room in pipes (MAX_BLOCKED_WRITE_BYTES). */
+  private blockedBytes = 0;
 
   constructor(vfs: AgentVfs, options: FdTableOptions) {
     this.vfs = vfs;
@@ -199,6 +210,21 @@ export class FdTable implements Files {
     });
   }
 
+  /** writePipe writes to a pipe; a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES is EAGAIN, nothing written. */
+  private writePipe(pipe: Pipe, data: Uint8Array, open: () => boolean): MaybePromise<number> {
+    if (pipe.room < data.byteLength && this.blockedBytes + data.byteLength > MAX_BLOCKED_WRITE_BYTES) {
+      throw new KernelError('EAGAIN', `the pipe is full and ${this.blockedBytes} bytes of this process's writes already wait for room in pipes (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
+    }
+    const written = pipe.write(data, open);
+    if (!(written instanceof Promise)) return written;
+    this.blockedBytes += data.byteLength;
+    const done = () => {
+      this.blockedBytes -= data.byteLength;
+    };
+    written.then(done, done);
+    return written;
+  }
+
   write(fd: number, data: Uint8Array): MaybePromise<number> {
     const entry = this.get(fd);
     if (entry.kind === 'sink') {
@@ -208,7 +234,7 @@ export class FdTable implements Files {
       entry.sink(data);
       return data.byteLength;
     }
-    if (entry.kind === 'pipe' && entry.end === 'w') return entry.pipe.write(data, () => this.entries.get(fd) === entry);
+    if (entry.kind === 'pipe' && entry.end === 'w') return this.writePipe(entry.pipe, data, () => this.entries.get(fd) === entry);
     if (entry.kind !== 'file' || !entry.writable) throw new KernelError('EBADF', `fd ${fd} is not open for writing`);
     const file = entry;
     return andThen(file.append ? file.file.size() : file.position, (at) =>

@@ -100,6 +100,11 @@ export class Pipe {
     return this.readers > 0;
   }
 
+  /** room is how many bytes a write could store now without blocking. */
+  get room(): number {
+    return PIPE_CAPACITY - this.buffered;
+  }
+
   /** write stores all of `data`, blocking while the pipe is full. EPIPE without readers; a blocked write stops (EBADF) once `open()` is false. */
   write(data: Uint8Array, open: () => boolean = always): number | Promise<number> {
     return this.writeFrom(data, 0, open);

@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MAX_DATA_CALLS } from '../../kernel/async-calls.ts';
+import { MAX_BLOCKED_WRITE_BYTES } from '../../kernel/fd-table.ts';
 import { Kernel } from '../../kernel/kernel.ts';
+import { programFromSource } from '../../kernel/program.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { runAgent } from '../helpers.ts';
@@ -137,6 +139,43 @@ describe('what the kernel holds for one process', () => {
     expect(exit.status).toBe(0);
     expect(stdout).toBe('1000 1\n');
     expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
+    await kernel.shutdown();
+  }, 60_000);
+
+  // Found by an attacker pass: 1,000 asynchronous writes of 1 MiB to a pipe nobody read each left its copy in the kernel
+  // until the pipe took it (agentd grew by 2 GB; four children, past 6 GB). A first fix that held writes back in the
+  // runtime deadlocked programs (writes to one pipe held back everything else); the bound is now the pipe's EAGAIN.
+  it(`writes waiting for room in pipes hold at most ${MAX_BLOCKED_WRITE_BYTES >> 20} MiB of one process in the kernel: past it a write that would wait is EAGAIN, nothing written; other pipes and calls go on`, async () => {
+    const kernel = new Kernel({ stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } });
+    let heldMiB = -1;
+    let out = '';
+    const before = process.memoryUsage().arrayBuffers;
+    const proc = kernel.spawn(
+      programFromSource(
+        'pipe-writes.js',
+        `const [r, w] = sys.pipe();
+        const outcomes = [];
+        for (let i = 0; i < 64; i++) outcomes.push(sys.async.write(w, new Uint8Array(1 << 20).fill(i)).then(() => 'ok', (e) => e.errno));
+        // Another pipe, a stat and a timer are not held back by the writes waiting on the first.
+        const [r2, w2] = sys.pipe();
+        await sys.async.write(w2, new Uint8Array([7]));
+        const other = (await sys.async.read(r2, 10))[0];
+        await sys.async.stat('.');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        console.log('waiting');
+        let total = 0, inOrder = true;
+        while (total < 16 << 20) { const chunk = await sys.async.read(r, 65536); total += chunk.length; if (chunk[0] !== Math.floor((total - 1) / (1 << 20))) inOrder = false; }
+        const done = await Promise.all(outcomes);
+        console.log(done.filter((o) => o === 'ok').length, done.filter((o) => o === 'EAGAIN').length, total, inOrder, other);`,
+      ),
+      { stdout: (chunk) => void (new TextDecoder().decode(chunk).startsWith('waiting') ? (heldMiB = (process.memoryUsage().arrayBuffers - before) / 2 ** 20) : (out += new TextDecoder().decode(chunk))), memoryLimitMib: 128 },
+    );
+    const exit = await kernel.wait(proc.pid);
+    expect(exit.status).toBe(0);
+    expect(out).toBe(`16 48 ${16 << 20} true 7\n`);
+    // 64 MiB and more before; 16 copies now (and the garbage of those refused).
+    expect(heldMiB).toBeGreaterThanOrEqual(0);
+    expect(heldMiB).toBeLessThan(48);
     await kernel.shutdown();
   }, 60_000);
 
