@@ -90,7 +90,8 @@ function isPlainObject(v: object): boolean {
 
 /**
  * json accepts plain data (null, booleans, finite numbers, strings, arrays and
- * objects) within depth, length and total size caps (so a structured argument
+ * objects) within depth, length and total size caps, a string's length counted
+ * in the total (so a structured argument
  * costs ring 0 at most ARG_LIMITS.jsonBytes to copy, match or hash), rebuilt into fresh null-prototype
  * objects so an own `__proto__` key stays an ordinary key.
  */
@@ -103,10 +104,9 @@ export function json(): Decoder<JsonValue> {
       if (!Number.isFinite(v)) throw invalid(name, 'must hold only finite numbers');
       return v;
     }
-    if (typeof v === 'string') {
-      if (v.length > ARG_LIMITS.stringBytes) throw invalid(name, 'holds a string that is too long');
-      return v;
-    }
+    // A string may take the whole budget: a fetch's body (a model's prompt) is one string of a tool's arguments, and past
+    // 64 KiB each was refused (found by a review) though the tool's own limit (max_request_bytes) is larger.
+    if (typeof v === 'string') return v;
     if (Array.isArray(v)) {
       if (v.length > ARG_LIMITS.jsonKeys) throw invalid(name, 'holds an array that is too long');
       return v.map((item) => walk(item, name, depth + 1, budget));
