@@ -98,6 +98,16 @@ function networkErrno(err: unknown): Errno {
   return 'EIO';
 }
 
+/** bodyFailure is `reading`, a transport error while the body arrives reported by its errno (ECONNRESET for a connection cut), as the streamed body's is. */
+async function bodyFailure<T>(reading: Promise<T>): Promise<T> {
+  try {
+    return await reading;
+  } catch (err) {
+    if (err instanceof KernelError) throw err;
+    throw new KernelError(networkErrno(err), `http.fetch: the response body failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /** checkUrl returns the URL if it is canonical http(s) without user info; EINVAL otherwise. */
 export function checkUrl(text: string): URL {
   let url: URL;
@@ -297,7 +307,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       if (args.stream === true && call.caller.openStream !== undefined) {
         // A body that has all arrived with the headers (a small answer) comes back inline, as without stream: no fd, no reads.
         const reader = bodyReader(response.body);
-        const ready = await readReady(reader, Math.min(INLINE_MAX, call.maxOutputBytes));
+        const ready = await bodyFailure(readReady(reader, Math.min(INLINE_MAX, call.maxOutputBytes)));
         if (ready.done) {
           received = Buffer.concat(ready.chunks);
           // fetch() needs the bytes as they came: text only when it decodes and encodes back to them.
@@ -314,7 +324,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
           void pump(reader, ready, sink, call.maxOutputBytes, started + call.timeoutMs, usage, (n) => call.caller.addTokens(n), secrets.length > 0 ? new Redactor(secrets) : undefined);
           return { ...head, bodyFd: sink.fd };
         }
-      } else received = await readCapped(response.body, call.maxOutputBytes, 'http.fetch');
+      } else received = await bodyFailure(readCapped(response.body, call.maxOutputBytes, 'http.fetch'));
       const out: Record<string, unknown> = { ...head };
       if (metered) {
         const tokens = tokensInBody(new TextDecoder().decode(received));

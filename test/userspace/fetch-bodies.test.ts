@@ -126,7 +126,7 @@ describe('fetch bodies', () => {
     }
   });
 
-  it("a refused connection is fetch failed with cause.code ECONNREFUSED, and a body cut off mid-stream is terminated with cause.code ECONNRESET, as on Node (both were EIO, or no code)", async () => {
+  it("a refused connection is fetch failed with cause.code ECONNREFUSED, and a body cut off mid-stream is terminated with cause.code ECONNRESET, as on Node, read whole by the tool too (both were EIO, or no code)", async () => {
     const refused = createServer();
     await new Promise<void>((resolve) => refused.listen(0, '127.0.0.1', resolve));
     const closedPort = (refused.address() as AddressInfo).port;
@@ -143,10 +143,11 @@ describe('fetch bodies', () => {
         `const out = [];
         try { await fetch('http://127.0.0.1:${closedPort}/'); } catch (e) { out.push([e.constructor.name, e.message, e.cause.code, e.cause.errno]); }
         try { await (await fetch('${cutUrl}')).text(); } catch (e) { out.push([e.constructor.name, e.message, e.cause.code]); }
+        try { await sys.async.exec('http.fetch', { url: '${cutUrl}' }); } catch (e) { out.push([e.errno]); }
         report(out);`,
         { kernel: kernel(), manifest: ALL_TOOLS },
       );
-      expect(value).toEqual([['TypeError', 'fetch failed', 'ECONNREFUSED', 'ECONNREFUSED'], ['TypeError', 'terminated', 'ECONNRESET']]);
+      expect(value).toEqual([['TypeError', 'fetch failed', 'ECONNREFUSED', 'ECONNREFUSED'], ['TypeError', 'terminated', 'ECONNRESET'], ['ECONNRESET']]);
     } finally {
       cut.close();
     }
