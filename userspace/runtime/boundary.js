@@ -38,6 +38,16 @@ const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resi
 const sharedLengthOf = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength').get;
 const Uint8ArrayCtor = Uint8Array;
 
+/** isShared: `buffer` is a SharedArrayBuffer (its own getter does not throw). */
+function isShared(buffer) {
+  try {
+    apply(sharedLengthOf, buffer, []);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * ownBytes is a Uint8Array argument as it may cross: the host copies a
  * view's whole buffer, so a view over part of a larger buffer (a Buffer from
@@ -47,20 +57,15 @@ const Uint8ArrayCtor = Uint8Array;
  * (EINVAL): bytes the agent could change under it.
  */
 function ownBytes(view, length) {
-  let whole = false;
+  const buffer = apply(bufferOf, view, []);
+  let bufferLength;
   try {
-    const buffer = apply(bufferOf, view, []);
-    try {
-      apply(sharedLengthOf, buffer, []);
-      return view;
-    } catch {
-      // Not shared.
-    }
-    whole = apply(byteOffsetOf, view, []) === 0 && apply(arrayBufferLengthOf, buffer, []) === length && !apply(resizableOf, buffer, []);
+    bufferLength = apply(arrayBufferLengthOf, buffer, []);
   } catch {
-    whole = false;
+    // Not an ArrayBuffer: shared memory, which crosses as it is (a detached or odd view copies below).
+    if (isShared(buffer)) return view;
   }
-  if (whole) return view;
+  if (bufferLength === length && apply(byteOffsetOf, view, []) === 0 && !apply(resizableOf, buffer, [])) return view;
   const copy = new Uint8ArrayCtor(length);
   apply(typedArraySet, copy, [view]);
   return copy;

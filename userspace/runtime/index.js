@@ -135,5 +135,10 @@ defineProperty(global, '__start', {
   enumerable: false,
   configurable: true,
 });
+// Signals the kernel delivers to an idle program run their handlers in a microtask, as main does (loop.js start): the
+// first use of a lazily loaded global in a handler then cannot run the program's pending promise callbacks in the
+// middle of it (found by a review). At a syscall boundary they run where the program is, as before.
+const resolved = Promise.resolve();
+const deliverIdle = (signals) => void apply(promiseThen, resolved, [() => deliver(signals)]);
 // The kernel takes these (host-side) and deletes the global before the program runs.
-defineProperty(global, '__entry', { value: { deliver, complete }, writable: false, enumerable: false, configurable: true });
+defineProperty(global, '__entry', { value: { deliver: deliverIdle, complete }, writable: false, enumerable: false, configurable: true });
