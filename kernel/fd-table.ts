@@ -199,10 +199,10 @@ export class FdTable implements Files {
     };
   }
 
-  read(fd: number, length: number): MaybePromise<Uint8Array> {
+  read(fd: number, length: number, cancel?: AbortSignal): MaybePromise<Uint8Array> {
     const entry = this.get(fd);
     if (entry.kind === 'stdin') return EMPTY;
-    if (entry.kind === 'pipe' && entry.end === 'r') return entry.pipe.read(length, () => this.entries.get(fd) === entry);
+    if (entry.kind === 'pipe' && entry.end === 'r') return entry.pipe.read(length, () => this.entries.get(fd) === entry, cancel);
     if (entry.kind !== 'file' || !entry.readable) throw new KernelError('EBADF', `fd ${fd} is not open for reading`);
     return andThen(entry.file.read(length, entry.position), (out) => {
       entry.position += out.byteLength;
@@ -211,11 +211,11 @@ export class FdTable implements Files {
   }
 
   /** writePipe writes to a pipe; a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES is EAGAIN, nothing written. */
-  private writePipe(pipe: Pipe, data: Uint8Array, open: () => boolean): MaybePromise<number> {
+  private writePipe(pipe: Pipe, data: Uint8Array, open: () => boolean, cancel?: AbortSignal): MaybePromise<number> {
     if (pipe.room < data.byteLength && this.blockedBytes + data.byteLength > MAX_BLOCKED_WRITE_BYTES) {
       throw new KernelError('EAGAIN', `the pipe is full and ${this.blockedBytes} bytes of this process's writes already wait for room in pipes (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
     }
-    const written = pipe.write(data, open);
+    const written = pipe.write(data, open, cancel);
     if (!(written instanceof Promise)) return written;
     this.blockedBytes += data.byteLength;
     const done = () => {
@@ -225,7 +225,7 @@ export class FdTable implements Files {
     return written;
   }
 
-  write(fd: number, data: Uint8Array): MaybePromise<number> {
+  write(fd: number, data: Uint8Array, cancel?: AbortSignal): MaybePromise<number> {
     const entry = this.get(fd);
     if (entry.kind === 'sink') {
       const budget = this.output;
@@ -234,7 +234,7 @@ export class FdTable implements Files {
       entry.sink(data);
       return data.byteLength;
     }
-    if (entry.kind === 'pipe' && entry.end === 'w') return this.writePipe(entry.pipe, data, () => this.entries.get(fd) === entry);
+    if (entry.kind === 'pipe' && entry.end === 'w') return this.writePipe(entry.pipe, data, () => this.entries.get(fd) === entry, cancel);
     if (entry.kind !== 'file' || !entry.writable) throw new KernelError('EBADF', `fd ${fd} is not open for writing`);
     const file = entry;
     return andThen(file.append ? file.file.size() : file.position, (at) =>

@@ -16,6 +16,10 @@ function closedWhileBlocked(): never {
   throw new KernelError('EBADF', 'the fd was closed while the call was blocked');
 }
 
+function cancelledWhileBlocked(written: number): never {
+  throw new KernelError('ECANCELED', written === 0 ? 'the call was cancelled while it was blocked' : `the call was cancelled while it was blocked, ${written} bytes written`);
+}
+
 /** The smallest ring a pipe holding bytes keeps; it doubles up to PIPE_CAPACITY as more are held. */
 const MIN_RING = 4096;
 const NO_RING = new Uint8Array(0);
@@ -66,8 +70,20 @@ export class Pipe {
     for (const wake of waiters) wake();
   }
 
-  private changed(): Promise<void> {
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** changed resolves at the pipe's next change, or when `cancel` aborts. */
+  private changed(cancel?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (cancel === undefined) {
+        this.waiters.push(resolve);
+        return;
+      }
+      const onAbort = () => resolve();
+      cancel.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(() => {
+        cancel.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
   }
 
   private take(max: number): Uint8Array {
@@ -112,12 +128,13 @@ export class Pipe {
    * `open()` says the caller's end was closed — say its process died — so a
    * dead reader never takes bytes meant for a live one.
    */
-  read(max: number, open: () => boolean = always): Uint8Array | Promise<Uint8Array> {
+  read(max: number, open: () => boolean = always, cancel?: AbortSignal): Uint8Array | Promise<Uint8Array> {
     if (max === 0) return EOF;
     if (this.buffered > 0) return this.take(max);
     if (this.failure !== undefined) throw this.failure;
     if (this.writers === 0) return EOF;
-    return this.changed().then(() => (open() ? this.read(max, open) : closedWhileBlocked()));
+    // A cancelled read takes nothing: the bytes stay for the next reader (found by a review: a read given up on swallowed them).
+    return this.changed(cancel).then(() => (cancel?.aborted === true ? cancelledWhileBlocked(0) : open() ? this.read(max, open, cancel) : closedWhileBlocked()));
   }
 
   /** fail closes a writer end with an error: readers get `err` (after the bytes already buffered) instead of end of file. */
@@ -137,17 +154,18 @@ export class Pipe {
   }
 
   /** write stores all of `data`, blocking while the pipe is full. EPIPE without readers; a blocked write stops (EBADF) once `open()` is false. */
-  write(data: Uint8Array, open: () => boolean = always): number | Promise<number> {
-    return this.writeFrom(data, 0, open);
+  write(data: Uint8Array, open: () => boolean = always, cancel?: AbortSignal): number | Promise<number> {
+    return this.writeFrom(data, 0, open, cancel);
   }
 
-  private writeFrom(data: Uint8Array, done: number, open: () => boolean): number | Promise<number> {
+  private writeFrom(data: Uint8Array, done: number, open: () => boolean, cancel?: AbortSignal): number | Promise<number> {
     for (;;) {
       if (!open()) return closedWhileBlocked();
+      if (cancel?.aborted === true) return cancelledWhileBlocked(done);
       if (this.readers === 0) throw new KernelError('EPIPE', 'the pipe has no reader');
       if (done === data.byteLength) return done;
       const room = PIPE_CAPACITY - this.buffered;
-      if (room === 0) return this.changed().then(() => this.writeFrom(data, done, open));
+      if (room === 0) return this.changed(cancel).then(() => this.writeFrom(data, done, open, cancel));
       const n = Math.min(room, data.byteLength - done);
       this.store(data, done, n);
       done += n;

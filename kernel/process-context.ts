@@ -100,8 +100,8 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
         if (mode !== 'r') named(path);
         return files.open(path, mode);
       },
-      read: (fd, length) => files.read(fd, length),
-      write: (fd, data) => files.write(fd, data),
+      read: (fd, length, cancel) => files.read(fd, length, cancel),
+      write: (fd, data, cancel) => files.write(fd, data, cancel),
       close: (fd) => files.close(fd),
       pipe: () => files.pipe(),
     },

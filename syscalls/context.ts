@@ -172,8 +172,9 @@ export interface FileSystem {
 /** Files is the calling process's fd table. Pipe reads and writes may block (a promise). */
 export interface Files {
   open(path: string, mode: OpenMode): MaybePromise<number>;
-  read(fd: number, length: number): MaybePromise<Uint8Array>;
-  write(fd: number, data: Uint8Array): MaybePromise<number>;
+  /** read and write block on a pipe until it can go on, or until `cancel` aborts (ECANCELED; a read then takes nothing). */
+  read(fd: number, length: number, cancel?: AbortSignal): MaybePromise<Uint8Array>;
+  write(fd: number, data: Uint8Array, cancel?: AbortSignal): MaybePromise<number>;
   close(fd: number): MaybePromise<void>;
   pipe(): [number, number];
 }

@@ -88,3 +88,26 @@ describe('SYS_PIPE', () => {
     expect(syscallRecords(result.kernel, 'SYS_PIPE').map((r) => [r.effect, r.rule, r.agentId])).toEqual([['allow', 'own-fds-and-self', 'p']]);
   });
 });
+
+describe('a cancelled pipe call', () => {
+  // Found by a review: a read given up on (its signal aborted) stayed blocked in the kernel and swallowed the next bytes;
+  // a write given up on wrote later anyway.
+  it('a cancelled read takes nothing and a cancelled write writes nothing: the next read gets the bytes', async () => {
+    const { value } = await report(`
+      const [r, w] = sys.pipe();
+      let first;
+      try { await sys.async.read(r, 100, { signal: AbortSignal.timeout(30) }); first = 'read'; } catch (e) { first = e.name; }
+      setTimeout(() => sys.write(w, 'hello'), 30);
+      const second = new TextDecoder().decode(await sys.async.read(r, 100));
+      const [r2, w2] = sys.pipe();
+      sys.write(w2, new Uint8Array(65536));
+      let third;
+      try { await sys.async.write(w2, 'x', { signal: AbortSignal.timeout(30) }); third = 'written'; } catch (e) { third = e.name; }
+      const drained = (await sys.async.read(r2, 70000)).length;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      sys.close(w2);
+      report([first, second, third, drained, sys.read(r2, 10).length]);
+    `);
+    expect(value).toEqual(['TimeoutError', 'hello', 'TimeoutError', 65536, 0]);
+  });
+});
