@@ -89,12 +89,14 @@ export const hostsScalingBench: Bench = {
       log(`hosts scaling round ${r + 1}: ${a.rate.toFixed(0)} syscalls/s on 1 host (${a.cores.toFixed(2)} cores busy), ${b.rate.toFixed(0)} on 2 (${b.cores.toFixed(2)}), ${c.rate.toFixed(0)} in the kernel's process (${c.cores.toFixed(2)})`);
     }
     const cpus = availableParallelism();
+    /** perCall is the median CPU time one syscall took, µs: cores busy over calls a second. */
+    const perCall = (busy: number[], rates: number[]) => median(busy.map((c, i) => (c * 1e6) / rates[i]!)).toFixed(0);
     const work = `${AGENTS} agents × ${CALLS} getpids`;
     return [
       { key: 'hosts_scaling_ratio', value: median(ratios), unit: '×', target: { op: '>=', bound: 1.8 }, note: `${spread(ratios, 2)}: ${work} on 2 hosts ÷ on 1 host, paired rounds; every syscall crosses to the kernel's process over IPC and back (bench/README.md)` },
       { key: 'hosts_1_syscalls_per_s', value: median(one), unit: 'calls/s', note: `${spread(one)}: ${work} on 1 sandbox host, spawn to the last exit; the same in the kernel's own process ${median(here).toFixed(0)}/s (${spread(here)})` },
       { key: 'hosts_2_syscalls_per_s', value: median(two), unit: 'calls/s', note: `${spread(two)}: the same on 2 sandbox hosts` },
-      { key: 'hosts_1_cores_busy', value: median(cores.one), unit: 'cores', note: `${spread(cores.one, 2)}: CPU time of the kernel's process and its hosts over the wall time of the 1-host runs, of this machine's ${cpus}; at the same CPU a call, 2 hosts can go at most ${(cpus / median(cores.one)).toFixed(2)}× as fast. The 2-host runs keep ${median(cores.two).toFixed(2)} busy (${spread(cores.two, 2)}); the kernel's own process ${median(cores.here).toFixed(2)} (${spread(cores.here, 2)}), spawns included (bench/README.md)` },
+      { key: 'hosts_1_cores_busy', value: median(cores.one), unit: 'cores', note: `${spread(cores.one, 2)}: CPU time of the kernel's process and its hosts over the wall time of the 1-host runs, of this machine's ${cpus}: were the CPU a call the same, 2 hosts could go at most ${(cpus / median(cores.one)).toFixed(2)}× as fast. CPU a call (spawns included): ${perCall(cores.one, one)} µs on 1 host, ${perCall(cores.two, two)} on 2 (${median(cores.two).toFixed(2)} cores busy, ${spread(cores.two, 2)}), ${perCall(cores.here, here)} in the kernel's own process (${median(cores.here).toFixed(2)} cores) (bench/README.md)` },
     ];
   },
 };
