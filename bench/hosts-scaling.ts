@@ -56,6 +56,11 @@ async function syscallsPerSecond(kernel: Kernel): Promise<Run> {
   return { rate: (AGENTS * CALLS) / seconds, cores: cpu / 1000 / seconds };
 }
 
+/** perCall is the median CPU time one syscall took, µs: cores busy over calls a second. */
+function perCall(busy: readonly number[], rates: readonly number[]): string {
+  return median(busy.map((c, i) => (c * 1e6) / rates[i]!)).toFixed(0);
+}
+
 async function measure(hosts: number | undefined): Promise<Run> {
   const kernel = quietKernel(hosts === undefined ? {} : { hosts: { count: hosts, agentsPerHost: AGENTS } });
   try {
@@ -89,8 +94,6 @@ export const hostsScalingBench: Bench = {
       log(`hosts scaling round ${r + 1}: ${a.rate.toFixed(0)} syscalls/s on 1 host (${a.cores.toFixed(2)} cores busy), ${b.rate.toFixed(0)} on 2 (${b.cores.toFixed(2)}), ${c.rate.toFixed(0)} in the kernel's process (${c.cores.toFixed(2)})`);
     }
     const cpus = availableParallelism();
-    /** perCall is the median CPU time one syscall took, µs: cores busy over calls a second. */
-    const perCall = (busy: number[], rates: number[]) => median(busy.map((c, i) => (c * 1e6) / rates[i]!)).toFixed(0);
     const work = `${AGENTS} agents × ${CALLS} getpids`;
     return [
       { key: 'hosts_scaling_ratio', value: median(ratios), unit: '×', target: { op: '>=', bound: 1.8 }, note: `${spread(ratios, 2)}: ${work} on 2 hosts ÷ on 1 host, paired rounds; every syscall crosses to the kernel's process over IPC and back (bench/README.md)` },

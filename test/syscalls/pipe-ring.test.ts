@@ -70,6 +70,6 @@ describe('a pipe holds its bytes in one ring', () => {
     expect(first.byteLength).toBe(PIPE_CAPACITY);
     expect(Array.from(first.subarray(PIPE_CAPACITY - 10)).every((b) => b === 2)).toBe(true);
     expect(await blocked).toBe(30);
-    expect(Array.from(p.read(100) as Uint8Array)).toEqual(new Array(20).fill(2));
+    expect(Array.from(p.read(100) as Uint8Array)).toEqual(Array.from({ length: 20 }, () => 2));
   });
 });

@@ -54,7 +54,6 @@ describe('when a process ends', () => {
 
   it('main that never settles, with nothing outstanding, leaves the process idle (blocked) for signals', async () => {
     const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-    const { programFromSource } = await import('../../kernel/program.ts');
     const proc = kernel.spawn(programFromSource('idle.js', 'await new Promise(() => {});'));
     // Once main's synchronous part is done the kernel decides: idle (blocked), or the end of the process.
     await until(() => proc.sandbox?.idle === true || proc.exit !== undefined, 'main to run');

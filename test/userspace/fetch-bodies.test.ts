@@ -33,6 +33,12 @@ beforeAll(async () => {
 });
 afterAll(() => server.http.close());
 
+/** echoHeaders answers with the method and the request headers a redirect test looks at. */
+function echoHeaders(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ method: req.method, authorization: req.headers.authorization ?? null, cookie: req.headers.cookie ?? null, language: req.headers['content-language'] ?? null, type: req.headers['content-type'] ?? null, other: req.headers['x-other'] ?? null }));
+}
+
 function kernel() {
   const registry = new ToolRegistry();
   registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'] }));
@@ -91,18 +97,14 @@ describe('fetch bodies', () => {
   });
 
   it('a redirect to another origin drops Authorization, Cookie and Proxy-Authorization; one to the same origin keeps them; a 303 drops the body headers (found by a review: an API key followed a redirect to another host)', async () => {
-    const echo = (req: IncomingMessage, res: ServerResponse) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ method: req.method, authorization: req.headers.authorization ?? null, cookie: req.headers.cookie ?? null, language: req.headers['content-language'] ?? null, type: req.headers['content-type'] ?? null, other: req.headers['x-other'] ?? null }));
-    };
-    const other = createServer(echo);
+    const other = createServer(echoHeaders);
     await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
     const otherUrl = `http://127.0.0.1:${(other.address() as AddressInfo).port}`;
     const first = createServer((req, res) => {
       if (req.url === '/away') return void res.writeHead(302, { location: `${otherUrl}/echo` }).end();
       if (req.url === '/here') return void res.writeHead(302, { location: '/echo' }).end();
       if (req.url === '/see-other') return void req.resume().on('end', () => res.writeHead(303, { location: '/echo' }).end());
-      echo(req, res);
+      echoHeaders(req, res);
     });
     await new Promise<void>((resolve) => first.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(first.address() as AddressInfo).port}`;

@@ -9,6 +9,9 @@ beforeAll(async () => {
 });
 afterAll(() => web.dispose());
 
+/** node is what Node's console.log prints for `values`. */
+const node = (...values: unknown[]): string => `${values.map((v) => inspect(v)).join(' ')}\n`;
+
 async function capture(body: string): Promise<[number, string][]> {
   return web.run(`__test.writes.length = 0; ${body}; return __test.writes;`);
 }
@@ -39,7 +42,6 @@ describe('console', () => {
       console.log(new TransformStream());
       console.log(new Request('https://a.b/'));
     `);
-    const node = (...values: unknown[]) => `${values.map((v) => inspect(v)).join(' ')}\n`;
     expect(writes.slice(0, 5)).toEqual([
       [1, node(new URL('https://a.b/c?d=1#e'))],
       [1, node(new URLSearchParams('a=1&b=2'), new URLSearchParams(''))],

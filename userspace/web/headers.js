@@ -15,7 +15,7 @@ function normalizeName(name) {
 }
 
 /** NOT_BYTE finds a character no header can carry (a value is a ByteString: 0-255). */
-const NOT_BYTE = /[^\u0000-\u00ff]/;
+const NOT_BYTE = /[\u0100-\uffff]/;
 
 function normalizeValue(value, name) {
   const given = `${value}`;
