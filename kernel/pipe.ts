@@ -16,8 +16,8 @@ function closedWhileBlocked(): never {
   throw new KernelError('EBADF', 'the fd was closed while the call was blocked');
 }
 
-function cancelledWhileBlocked(written: number): never {
-  throw new KernelError('ECANCELED', written === 0 ? 'the call was cancelled while it was blocked' : `the call was cancelled while it was blocked, ${written} bytes written`);
+function cancelledWhileBlocked(): never {
+  throw new KernelError('ECANCELED', 'the call was cancelled while it was blocked');
 }
 
 /** The smallest ring a pipe holding bytes keeps; it doubles up to PIPE_CAPACITY as more are held. */
@@ -36,7 +36,7 @@ export class Pipe {
   private buffered = 0;
   private readers = 0;
   private writers = 0;
-  private waiters: (() => void)[] = [];
+  private waiters = new Set<() => void>();
   /** Set by fail(): what readers get once the buffered bytes are read, instead of end of file. */
   private failure: KernelError | undefined;
   /** Called once when the last read end closes (a kernel writer stops then). */
@@ -66,23 +66,27 @@ export class Pipe {
 
   private wakeAll(): void {
     const waiters = this.waiters;
-    this.waiters = [];
+    this.waiters = new Set();
     for (const wake of waiters) wake();
   }
 
-  /** changed resolves at the pipe's next change, or when `cancel` aborts. */
+  /** changed resolves at the pipe's next change, or when `cancel` aborts (its waiter then leaves the pipe's list at once). */
   private changed(cancel?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       if (cancel === undefined) {
-        this.waiters.push(resolve);
+        this.waiters.add(resolve);
         return;
       }
-      const onAbort = () => resolve();
-      cancel.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(() => {
+      const waiter = () => {
         cancel.removeEventListener('abort', onAbort);
         resolve();
-      });
+      };
+      const onAbort = () => {
+        this.waiters.delete(waiter);
+        resolve();
+      };
+      cancel.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(waiter);
     });
   }
 
@@ -134,7 +138,7 @@ export class Pipe {
     if (this.failure !== undefined) throw this.failure;
     if (this.writers === 0) return EOF;
     // A cancelled read takes nothing: the bytes stay for the next reader (found by a review: a read given up on swallowed them).
-    return this.changed(cancel).then(() => (cancel?.aborted === true ? cancelledWhileBlocked(0) : open() ? this.read(max, open, cancel) : closedWhileBlocked()));
+    return this.changed(cancel).then(() => (cancel?.aborted === true ? cancelledWhileBlocked() : open() ? this.read(max, open, cancel) : closedWhileBlocked()));
   }
 
   /** fail closes a writer end with an error: readers get `err` (after the bytes already buffered) instead of end of file. */
@@ -161,7 +165,8 @@ export class Pipe {
   private writeFrom(data: Uint8Array, done: number, open: () => boolean, cancel?: AbortSignal): number | Promise<number> {
     for (;;) {
       if (!open()) return closedWhileBlocked();
-      if (cancel?.aborted === true) return cancelledWhileBlocked(done);
+      // Cancelled: what was written stays written and is the result, as a write interrupted after progress returns its count.
+      if (cancel?.aborted === true) return done > 0 ? done : cancelledWhileBlocked();
       if (this.readers === 0) throw new KernelError('EPIPE', 'the pipe has no reader');
       if (done === data.byteLength) return done;
       const room = PIPE_CAPACITY - this.buffered;

@@ -110,4 +110,23 @@ describe('a cancelled pipe call', () => {
     `);
     expect(value).toEqual(['TimeoutError', 'hello', 'TimeoutError', 65536, 0]);
   });
+
+  // Found by the review of the change above: a read the kernel had finished when its signal aborted was reported aborted,
+  // and its bytes lost; a write cancelled after part of it went reported nothing of that part.
+  it('a read that finished before its cancel keeps its bytes; a write cancelled after progress returns what it wrote; a quiet pipe keeps no cancelled waiter', async () => {
+    const { value } = await report(`
+      const [r, w] = sys.pipe();
+      const ac = new AbortController();
+      const pending = sys.async.read(r, 100, { signal: ac.signal }).then((b) => 'got ' + new TextDecoder().decode(b), (e) => e.name);
+      sys.write(w, 'hello');
+      sys.sleep(20);
+      ac.abort();
+      const first = await pending;
+      const [r2, w2] = sys.pipe();
+      sys.write(w2, new Uint8Array(65536 - 10));
+      const partial = await sys.async.write(w2, 'X'.repeat(100), { signal: AbortSignal.timeout(30) }).catch((e) => e.name);
+      report([first, partial, sys.read(r2, 70000).length]);
+    `);
+    expect(value).toEqual(['got hello', 10, 65536]);
+  });
 });

@@ -26,17 +26,29 @@ export function makeSys(boot, rawSyscall, startCall, handlers) {
     if ('errno' in reply) throw new SyscallError(name, reply);
     return reply.v;
   }
-  /** callAsync starts an asynchronous call; an AbortSignal in `signal` cancels it (SYS_CANCEL), rejecting with its reason. */
+  /**
+   * callAsync starts an asynchronous call; an AbortSignal in `signal` cancels
+   * it. A call still waiting in the runtime is dropped and rejects with the
+   * signal's reason at once. An issued one is cancelled in the kernel
+   * (SYS_CANCEL) and its completion decides: ECANCELED rejects with the
+   * reason; a call the kernel had already finished keeps its result (found
+   * by a review: a read that completed as its timeout fired was reported
+   * aborted, and the bytes it took were lost).
+   */
   function callAsync(name, args, signal) {
     if (signal !== undefined && signal !== null && signal.aborted) return Promise.reject(signal.reason);
     const [promise, handle] = startCall(name, SYS[name], args, true);
     if (signal === undefined || signal === null) return promise;
     return new Promise((resolve, reject) => {
+      let aborted = false;
       const onAbort = () => {
-        // Still waiting in the runtime: dropped there; issued: cancelled in the kernel.
-        if (handle.cancel !== undefined) handle.cancel(signal.reason);
-        if (handle.id !== 0) startCall('SYS_CANCEL', SYS.SYS_CANCEL, [handle.id], false)[0].catch(() => undefined);
-        reject(signal.reason);
+        if (handle.id === 0) {
+          if (handle.cancel !== undefined) handle.cancel(signal.reason);
+          reject(signal.reason);
+          return;
+        }
+        aborted = true;
+        startCall('SYS_CANCEL', SYS.SYS_CANCEL, [handle.id], false)[0].catch(() => undefined);
       };
       signal.addEventListener('abort', onAbort, { once: true });
       promise.then(
@@ -46,7 +58,7 @@ export function makeSys(boot, rawSyscall, startCall, handlers) {
         },
         (err) => {
           signal.removeEventListener('abort', onAbort);
-          reject(err);
+          reject(aborted && err !== null && typeof err === 'object' && err.errno === 'ECANCELED' ? signal.reason : err);
         },
       );
     });
