@@ -87,7 +87,6 @@ function utf8Text(bytes) {
   }
 }
 
-/** makeTransport builds kernel.transport over `sys` (the async syscalls) and the decoder for text bodies. */
 /** responseHeaders is the answer's header list, each Set-Cookie value its own entry when the kernel kept them apart (tapes made before that join them). */
 function responseHeaders(out) {
   const list = Object.entries(out.headers);
@@ -95,6 +94,7 @@ function responseHeaders(out) {
   return list.filter(([name]) => name !== 'set-cookie').concat(out.setCookie.map((value) => ['set-cookie', value]));
 }
 
+/** makeTransport builds kernel.transport over `sys` (the async syscalls) and the decoder for text bodies. */
 export function makeTransport(sys, encodeUtf8) {
   return async function transport(request) {
     let url = request.url;
