@@ -61,6 +61,20 @@ describe('a pipe holds its bytes in one ring', () => {
     }
   });
 
+  // Found by a review: a cancelled read's waiter stayed in the pipe's list until the pipe changed (200,000 cancelled
+  // reads on a quiet pipe held 210 MB).
+  it('a cancelled read leaves the pipe at once: a quiet pipe keeps none of its waiters', async () => {
+    const p = pipe();
+    const reads = Array.from({ length: 1000 }, () => {
+      const c = new AbortController();
+      const read = (p.read(10, () => true, c.signal) as Promise<Uint8Array>).catch((e: { errno?: string }) => e.errno);
+      c.abort();
+      return read;
+    });
+    expect(new Set(await Promise.all(reads))).toEqual(new Set(['ECANCELED']));
+    expect((p as unknown as { waiters: Set<unknown> }).waiters.size).toBe(0);
+  });
+
   it('a write past the room blocks until a read makes room, and its rest follows in order', async () => {
     const p = pipe();
     p.write(new Uint8Array(PIPE_CAPACITY - 10).fill(1));
