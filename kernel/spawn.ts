@@ -26,6 +26,7 @@ import { contextFor, type ProcessHost } from './process-context.ts';
 import { terminate, type ExitHost } from './process-exit.ts';
 import { kick } from './process-signals.ts';
 import { Process } from './process.ts';
+import { chargedCpu } from './sandbox-boot.ts';
 import type { ProcessTable } from './process-table.ts';
 import type { Program } from './program.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
@@ -131,13 +132,13 @@ export class Spawner {
     this.admit(parent);
     const pid = this.host.options.pids?.() ?? this.nextPid++;
     // A child's capabilities are compiled on the event loop: its tree pays, refused or not.
-    const parsing = performance.now();
-    let identity: ReturnType<typeof spawnIdentity>;
-    try {
-      identity = spawnIdentity(pid, options, parent === undefined ? undefined : { pid: parent.pid, agentId: parent.agentId, identity: this.host.table.identity(parent.pid) });
-    } finally {
-      parent?.lineage.charge((performance.now() - parsing) * 1e6);
-    }
+    const identity =
+      parent === undefined
+        ? spawnIdentity(pid, options)
+        : chargedCpu(
+            (ns) => parent.lineage.charge(ns),
+            () => spawnIdentity(pid, options, { pid: parent.pid, agentId: parent.agentId, identity: this.host.table.identity(parent.pid) }),
+          );
     // An agent's first process sets its autonomy from the manifest; its children run at the agent's level.
     const autonomy = options.manifest?.autonomy;
     if (parent === undefined && autonomy !== undefined) {

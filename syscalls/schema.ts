@@ -91,9 +91,9 @@ function isPlainObject(v: object): boolean {
 /**
  * json accepts plain data (null, booleans, finite numbers, strings, arrays and
  * objects) within depth, length and total size caps, a string's length counted
- * in the total (so a structured argument
- * costs ring 0 at most ARG_LIMITS.jsonBytes to copy, match or hash), rebuilt into fresh null-prototype
- * objects so an own `__proto__` key stays an ordinary key.
+ * in the total (so a structured argument costs ring 0 at most
+ * ARG_LIMITS.jsonBytes to copy, match or hash), rebuilt into fresh
+ * null-prototype objects so an own `__proto__` key stays an ordinary key.
  */
 export function json(): Decoder<JsonValue> {
   const walk = (v: unknown, name: string, depth: number, budget: { left: number }): JsonValue => {

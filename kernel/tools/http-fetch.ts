@@ -98,13 +98,17 @@ function networkErrno(err: unknown): Errno {
   return 'EIO';
 }
 
-/** bodyFailure is `reading`, a transport error while the body arrives reported by its errno (ECONNRESET for a connection cut), as the streamed body's is. */
+/** bodyError is what a failure while a body arrives is to the agent: its own KernelError, or a transport error by its errno (ECONNRESET for a connection cut). */
+function bodyError(err: unknown): KernelError {
+  return err instanceof KernelError ? err : new KernelError(networkErrno(err), `http.fetch: the response body failed: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** bodyFailure is `reading`, failing with bodyError, in the inline paths as in the streamed one. */
 async function bodyFailure<T>(reading: Promise<T>): Promise<T> {
   try {
     return await reading;
   } catch (err) {
-    if (err instanceof KernelError) throw err;
-    throw new KernelError(networkErrno(err), `http.fetch: the response body failed: ${err instanceof Error ? err.message : String(err)}`);
+    throw bodyError(err);
   }
 }
 
@@ -214,7 +218,7 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
     }
   } catch (err) {
     // The agent closed the fd (EPIPE), or the connection failed: either way the request stops.
-    sink.fail(err instanceof KernelError ? err : new KernelError(networkErrno(err), `http.fetch: the response body failed: ${err instanceof Error ? err.message : String(err)}`));
+    sink.fail(bodyError(err));
     await reader.cancel().catch(() => undefined);
   } finally {
     clearTimeout(timer);
