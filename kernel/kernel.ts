@@ -149,6 +149,7 @@ export class Kernel implements ProcessHost {
       sandbox: (program, heapMib, boot, hooks, tape) => this.sandbox(program, heapMib, boot, hooks, tape),
       ended: (proc, how) => this.ended(proc, how),
       die: (proc, signal, why) => this.die(proc, signal, why),
+      revokeLeases: () => this.hosts?.revokeLeases(),
     });
   }
 
@@ -160,6 +161,7 @@ export class Kernel implements ProcessHost {
   /** replacePolicy puts an already validated policy in force for every later decision. */
   replacePolicy(policy: LoadedPolicy): void {
     this.engine.replace(policy);
+    this.hosts?.revokeLeases();
   }
 
   /** shadow is the shadow policy every decision is also made under, if one is set (kernel/policy/shadow.ts). */
@@ -170,6 +172,7 @@ export class Kernel implements ProcessHost {
   /** setShadow decides every later request under `policy` too, changing nothing (undefined: no shadow). */
   setShadow(policy: LoadedPolicy | undefined): void {
     this.shadowPolicy = policy === undefined ? undefined : new ShadowPolicy(policy, this.options.clock, this.engine);
+    this.hosts?.revokeLeases();
   }
 
   private quota(limits: ProcessLimits): TreeQuota {
@@ -308,6 +311,7 @@ export class Kernel implements ProcessHost {
       // the log's own problem says why
     }
     if (event.state === 'open') this.misbehaved(event.agentId, 'breakerTrip');
+    this.hosts?.revokeLeases();
   }
 
   /**

@@ -81,6 +81,32 @@ export class Lineage {
   }
 
   /**
+   * reserve takes up to `most` calls from the tree's current rate window for
+   * a sandbox host's lease (kernel/hosts/leases.ts): they count as calls of
+   * this window now, and `refund` gives back what goes unused. None while
+   * the tree is over its rate or its share of the kernel's time. `ms`: how
+   * long the window lasts (at most `longest`); `window`: which it is.
+   */
+  reserve(now: number, most: number, longest: number, summary: (refused: number) => void): { tokens: number; ms: number; window: number } {
+    const rate = this.limits.syscallsPerSecond;
+    const share = this.limits.kernelMsPerSecond;
+    if ((rate === undefined && share === undefined) || !this.paced) return { tokens: most, ms: longest, window: -1 };
+    if (now - this.window.start >= WINDOW_MS) {
+      if (this.window.refused > 1) summary(this.window.refused - 1);
+      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0 };
+    }
+    const w = this.window;
+    const tokens = this.overShare ? 0 : Math.max(0, Math.min(most, (rate ?? Number.POSITIVE_INFINITY) - w.calls));
+    w.calls += tokens;
+    return { tokens, ms: Math.min(longest, this.windowRemainingMs(now)), window: w.start };
+  }
+
+  /** refund gives back `tokens` reserved in `window` and never used, if that window is still the current one. */
+  refund(tokens: number, window: number): void {
+    if (window === this.window.start) this.window.calls = Math.max(0, this.window.calls - tokens);
+  }
+
+  /**
    * charge adds kernel time spent for the tree (ns) to its total (CPU
    * accounting) and, when it was spent on the event loop, to the current
    * second's share of the loop; work off the loop (a worker) only counts as CPU.

@@ -5,6 +5,7 @@
  * and how it ends (SandboxEnd). sandbox.ts runs it in the kernel's process;
  * kernel/hosts runs it in a sandbox host process.
  */
+import type { LeaseHooks } from './hosts/leases.ts';
 import type { CallScope } from '../syscalls/context.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
 
@@ -50,6 +51,8 @@ export interface ProcessSandbox {
    * when the isolate lived in the kernel's own process.
    */
   quarantine(): boolean;
+  /** revokeLease: calls the sandbox's host may run itself go to the kernel again (kernel/hosts/leases.ts); a sandbox in the kernel's own process has none. */
+  revokeLease?(): void;
 }
 
 export interface BootRecord {
@@ -80,4 +83,6 @@ export interface SandboxHooks {
   idle(): void;
   /** charge bills the process's tree for kernel work done on the event loop for it (loading a runtime layer), ns. */
   charge(ns: number): void;
+  /** leases lets a sandbox host run some calls itself (kernel/hosts/leases.ts); absent: every call comes to the kernel. */
+  readonly leases?: LeaseHooks;
 }

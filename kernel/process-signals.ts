@@ -26,6 +26,8 @@ export interface SignalHost {
 }
 
 function publish(host: SignalHost, proc: Process, sender: number | string, signal: SignalName, outcome: Outcome): Outcome {
+  // Whatever became of it, the process's calls come to the kernel again: a stop parks them there, a handler rides on a reply.
+  proc.sandbox?.revokeLease?.();
   const event: SignalEvent = { time: Date.now(), sender, target: proc.pid, signal, outcome };
   if (proc.exit === undefined) proc.signals.events.next(event);
   host.bus.next(event);

@@ -34,6 +34,8 @@ import type { BoundaryTape } from './run-tape/boundary-tape.ts';
 import { syscallGate, type GateHost } from './syscall-gate.ts';
 import { processSecrets } from './tools/secrets.ts';
 import { writeTracker } from './tools/write-tracker.ts';
+import type { LeaseHooks } from './hosts/leases.ts';
+import { processLeases } from './process-leases.ts';
 
 /** SpawnHost is what spawning needs of the kernel. */
 export interface SpawnHost {
@@ -57,6 +59,13 @@ export interface SpawnHost {
   /** ended is told how a process's sandbox ended. */
   ended(proc: Process, how: SandboxEnd): void;
   die(proc: Process, signal: SignalName, why: string): void;
+  /** revokeLeases takes back every sandbox host's leases (kernel/hosts/leases.ts). */
+  revokeLeases(): void;
+}
+
+/** leasing is the `leases` member of a sandbox's hooks, when there are any. */
+function leasing(leases: LeaseHooks | undefined): { leases?: LeaseHooks } {
+  return leases === undefined ? {} : { leases };
 }
 
 export class Spawner {
@@ -175,6 +184,7 @@ export class Spawner {
           kick(proc);
         },
         charge: (ns) => lineage.charge(ns),
+        ...leasing(processLeases(this.host, proc, ctx)),
       }, options.tape?.({ pid, fds: files, ctx, env, limits }));
     } catch (err) {
       files.closeAll();

@@ -88,6 +88,15 @@ export interface Authorizer {
   authorize(request: AccessRequest): Decision | Promise<Decision>;
   /** check decides without counting: "would this be allowed?". */
   check(request: AccessRequest): Decision;
+  /**
+   * steady is the allow every later call like `request` (same process,
+   * same syscall, any arguments) will get for as long as nothing the kernel
+   * announces changes (policy, shadow policy, breakers, the process's
+   * signals): undefined when a later answer may differ (it counts calls,
+   * reads the time, trust, arguments or paths, a contract covers it) or it
+   * is not a plain allow. What a sandbox host may serve itself (kernel/hosts/leases.ts).
+   */
+  steady?(request: AccessRequest): Decision | undefined;
 }
 
 /** SyscallRecord is one decision as the dispatcher reports it. */

@@ -20,7 +20,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from '../abi/errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type TraceSpan, type Caller } from './context.ts';
+import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type SyscallRecord, type TraceSpan, type Caller } from './context.ts';
 import type { Resource } from '../abi/kinds.ts';
 import { type Access } from '../abi/kinds.ts';
 import { withOutcome } from './outcome.ts';
@@ -96,8 +96,8 @@ const REQUEST_BY_RESOURCE: { readonly [R in Resource]: RequestBuilder<RequestNee
  */
 const REQUEST_BY_NR: readonly (RequestBuilder | undefined)[] = ROW_BY_NR.map((row) => (row === undefined ? undefined : (REQUEST_BY_RESOURCE[row.policy.resource] as RequestBuilder)));
 
-/** requestFor builds the authorizer's question from the row's policy point. */
-function requestFor(row: AnyRow, ctx: Caller, args: Record<string, unknown>): AccessRequest {
+/** requestFor builds the authorizer's question from the row's policy point (its `args` are the call's decoded arguments). */
+export function requestFor(row: AnyRow, ctx: Caller, args: Record<string, unknown>): AccessRequest {
   const base = { pid: ctx.pid, agentId: ctx.agentId, identity: ctx.identity, syscall: row.name, access: accessOf(row.policy, args), resource: row.policy.resource, args };
   return REQUEST_BY_NR[row.nr]!(base, ctx, args);
 }
@@ -299,24 +299,29 @@ function decided(services: KernelServices, ctx: Caller, row: AnyRow, raw: readon
   }
 }
 
+/** syscallRecord is the record of one call's decision (a sandbox host's call under its lease is recorded the same way: syscalls/leased.ts). */
+export function syscallRecord(ctx: Caller, row: AnyRow, args: Readonly<Record<string, unknown>>, request: AccessRequest, decision: Decision): SyscallRecord {
+  return {
+    type: 'syscall',
+    pid: ctx.pid,
+    agentId: ctx.agentId,
+    syscall: row.name,
+    access: request.access,
+    effect: decision.effect,
+    rule: decision.rule,
+    reason: decision.reason,
+    policyVersion: decision.policyVersion,
+    path: request.path,
+    args,
+    asked: decision.asked,
+  };
+}
+
 /** recorded writes a call's decision to the log and acts on it (a recorder that throws: the call fails, nothing runs). */
 function recorded(asked: Asked, decision: Decision): Reply {
   const { services, ctx, row, request } = asked;
   try {
-    const seq = services.recorder.record({
-      type: 'syscall',
-      pid: ctx.pid,
-      agentId: ctx.agentId,
-      syscall: row.name,
-      access: request.access,
-      effect: decision.effect,
-      rule: decision.rule,
-      reason: decision.reason,
-      policyVersion: decision.policyVersion,
-      path: request.path,
-      args: asked.args,
-      asked: decision.asked,
-    });
+    const seq = services.recorder.record(syscallRecord(ctx, row, asked.args, request, decision));
     if (asked.span !== undefined) describeDecision(asked.span, request, decision, seq);
     if (decision.shadow !== undefined) recordShadow(services.recorder, ctx.pid, ctx.agentId, seq, decision.shadow);
     return ON_EFFECT[decision.effect]({ ...asked, decision, seq });

@@ -48,7 +48,7 @@ export type Implementation<S extends Schema, C = SyscallContext> =
   | { readonly kind: 'handler'; readonly run: (ctx: C, args: Decoded<S>, call: CallScope) => unknown }
   | { readonly kind: 'enosys'; readonly until: string };
 
-export interface SyscallRow<N extends string = string, S extends Schema = Schema, P extends PolicyPoint = PolicyPoint, C = SyscallContext> {
+export interface SyscallRow<N extends string = string, S extends Schema = Schema, P extends PolicyPoint = PolicyPoint, C = SyscallContext, W extends Runs = Runs> {
   readonly nr: number;
   readonly name: N;
   readonly args: S;
@@ -56,20 +56,30 @@ export interface SyscallRow<N extends string = string, S extends Schema = Schema
   readonly policy: P;
   readonly impl: Implementation<S, C>;
   readonly note: string;
+  /**
+   * Who may run an allowed call: `kernel`, always the kernel; `host`, also a
+   * sandbox host, by itself, while it holds the kernel's lease for the
+   * caller (kernel/hosts/leases.ts). A `host` row reads only what the host
+   * has (HostCallContext) and changes nothing.
+   */
+  readonly runs: W;
 }
+
+export type Runs = 'kernel' | 'host';
 
 type Enosys = { readonly kind: 'enosys'; readonly until: string };
 
-function row<const N extends string, const S extends Schema, const P extends PolicyPoint, C extends Partial<SyscallContext> = SyscallContext>(
+function row<const N extends string, const S extends Schema, const P extends PolicyPoint, C extends Partial<SyscallContext> = SyscallContext, const W extends Runs = 'kernel'>(
   nr: number,
   name: N,
   args: S,
   policy: P,
   run: ((ctx: C, args: Decoded<NoInfer<S>>, call: CallScope) => unknown) | Enosys,
   note: string,
-): SyscallRow<N, S, P, C> {
+  runs?: W,
+): SyscallRow<N, S, P, C, W> {
   const impl: Implementation<S, C> = typeof run === 'function' ? { kind: 'handler', run } : run;
-  return Object.freeze({ nr, name, args, argNames: Object.freeze(Object.keys(args)), policy, impl, note });
+  return Object.freeze({ nr, name, args, argNames: Object.freeze(Object.keys(args)), policy, impl, note, runs: runs ?? ('kernel' as W) });
 }
 
 const FD = int(0, 1 << 20);
@@ -103,7 +113,7 @@ export const SYSCALL_TABLE = [
   row(5,  'SYS_READDIR',     { path: PATH, after: AFTER, limit: PAGE },                                  { resource: 'path', access: 'read' },     sysReaddir, 'one page: up to limit (at most 1,024) entries named after `after`, sorted by name, mount points included'),
   row(6,  'SYS_MKDIR',       { path: PATH, recursive: RECURSIVE },                                       { resource: 'path', access: 'write' },    sysMkdir,       'recursive creates parents'),
   row(7,  'SYS_UNLINK',      { path: PATH },                                                             { resource: 'path', access: 'write' },    sysUnlink,      'files and empty directories'),
-  row(8,  'SYS_GETPID',      {},                                                                         { resource: 'self', access: 'read' },     sysGetpid,      'never fails'),
+  row(8,  'SYS_GETPID',      {},                                                                         { resource: 'self', access: 'read' },     sysGetpid,      'never fails',                                                                                   'host'),
   row(9,  'SYS_EXIT',        { code: int(0, 255) },                                                      { resource: 'self', access: 'write' },    sysExit,        'the isolate stops as the call returns'),
   row(10, 'SYS_EXEC',        { tool: str(256), args: JSON_ARGS },                                        { resource: 'tool', access: 'write' },    sysExec,        "args checked against the tool's schema; policy sees the tool and its arguments; a slow tool blocks only its caller"),
   row(11, 'SYS_SIGNAL',      { pid: PID, signal: SIGNAL },                                               { resource: 'process', access: 'write' }, sysSignal,      'own children, or any process with signal:any; returns the outcome'),
@@ -116,7 +126,7 @@ export const SYSCALL_TABLE = [
   row(18, 'SYS_CHECKPOINT',  {},                                                                         { resource: 'self', access: 'write' },    sysCheckpoint,  'as SIGUSR1: snapshot mem/ to state/checkpoints/<n>'),
   row(19, 'SYS_TIMER',       { ms: int(0, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysTimer,       'completes after ms; the event loop\'s timers ride on it; past the tree\'s syscall rate it waits for the next second instead of failing'),
   row(20, 'SYS_CANCEL',      { id: int(1, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysCancel,      'cancels one of the caller\'s outstanding asynchronous calls (it completes with ECANCELED); false if none'),
-  row(21, 'SYS_RANDOM',      { length: int(1, 65536) },                                                  { resource: 'self', access: 'read' },     sysRandom,      'bytes from the kernel\'s cryptographic generator (crypto.getRandomValues and randomUUID ride on it)'),
+  row(21, 'SYS_RANDOM',      { length: int(1, 65536) },                                                  { resource: 'self', access: 'read' },     sysRandom,      'bytes from the kernel\'s cryptographic generator (crypto.getRandomValues and randomUUID ride on it)', 'host'),
 ] as const;
 
 export type AnyRow = (typeof SYSCALL_TABLE)[number];
@@ -124,6 +134,16 @@ export type AnyRow = (typeof SYSCALL_TABLE)[number];
 /** HandlerNeeds is what row `R`'s handler uses of the calling process (nothing for a row not implemented yet). */
 export type HandlerNeeds<R extends AnyRow> = Extract<R['impl'], { readonly kind: 'handler' }> extends { readonly run: (ctx: infer C, ...rest: never[]) => unknown } ? C : object;
 export type SyscallName = AnyRow['name'];
+
+/** HostCallContext is all a sandbox host has of a caller to run a `host` row with. */
+export type HostCallContext = Pick<SyscallContext, 'pid' | 'randomBytes'>;
+
+/** HostRow is a row a sandbox host may run; it fails to compile if such a row's handler needs more than HostCallContext. */
+export type HostRow = Extract<AnyRow, { readonly runs: 'host' }>;
+/** The names of `host` rows whose handler needs more than a host has. */
+type HostMisfits<R extends AnyRow> = R extends { readonly runs: 'host' } ? (HostCallContext extends HandlerNeeds<R> ? never : R['name']) : never;
+const HOST_ROWS_FIT: [HostMisfits<AnyRow>] extends [never] ? true : { readonly needsMoreThanAHostHas: HostMisfits<AnyRow> } = true;
+void HOST_ROWS_FIT;
 
 /** ROW_BY_NR indexes the table by syscall number. */
 export const ROW_BY_NR: readonly (AnyRow | undefined)[] = (() => {

@@ -6,10 +6,13 @@
  * it. What an isolate can break here — V8's catastrophic out-of-memory path,
  * an abort, the OOM killer — ends this process at worst, never the kernel.
  *
- * The host holds no policy, no VFS and no log: a syscall is answered only
- * by the kernel's reply. It ends when the kernel says so (drained), or when
- * the channel closes (the kernel is gone).
+ * The host holds no policy, no VFS and no log: a syscall is answered by
+ * the kernel's reply, except the calls a lease of the kernel lets the host
+ * run itself (kernel/hosts/leases.ts), which it reports back to be
+ * recorded ahead of anything else it sends. It ends when the kernel says so
+ * (drained), or when the channel closes (the kernel is gone).
  */
+import { randomBytes } from 'node:crypto';
 import { Socket } from 'node:net';
 import { KernelError } from '../../abi/errno.ts';
 import type { CallScope } from '../../syscalls/context.ts';
@@ -19,6 +22,8 @@ import { type SandboxHooks } from '../process-sandbox.ts';
 import { pendingCall } from './pending-call.ts';
 import { encode, FrameReader } from './frames.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
+import { HostLease, ServedCalls } from './host-lease.ts';
+import type { HostCallContext } from '../../syscalls/table.ts';
 
 /** How often the CPU time of running sandboxes is sent, ms: the granularity of CPU limits for agents on a host. */
 const CPU_TICK_MS = 20;
@@ -31,6 +36,10 @@ interface Box {
   seen: number;
   /** The CPU time last sent to the kernel, ns. */
   cpuSent: number;
+  /** What the sandbox's calls under a lease get of their process. */
+  readonly caller: HostCallContext;
+  /** The kernel's lease for this sandbox, if it holds one. */
+  lease: HostLease | undefined;
 }
 
 const boxes = new Map<number, Box>();
@@ -39,7 +48,11 @@ let nextCid = 1;
 /** The channel to the kernel: fd 3, a socket pair the kernel made. */
 const channel = new Socket({ fd: 3, readable: true, writable: true });
 
+/** The calls run under leases, not yet reported: they go ahead of every other message. */
+const served = new ServedCalls((sid, calls) => channel.write(encode({ t: 'served', sid, calls } satisfies ToKernel)));
+
 function send(message: ToKernel): void {
+  served.flush();
   channel.write(encode(message));
 }
 
@@ -47,6 +60,12 @@ function send(message: ToKernel): void {
 function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
   return {
     syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply {
+      const own = box();
+      const leased = own?.lease?.run(own.caller, nr, args, call);
+      if (leased !== undefined) {
+        served.add(sid, nr as number, args);
+        return leased;
+      }
       const cid = nextCid++;
       let frame: Buffer;
       try {
@@ -61,6 +80,7 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
         },
         (settle) => box()?.calls.set(cid, settle),
       );
+      served.flush();
       channel.write(frame);
       return { later };
     },
@@ -82,7 +102,7 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
     if (boxes.has(sid)) throw new KernelError('EINVAL', `sandbox ${sid} exists`);
     let made: Box | undefined;
     const sandbox = new Sandbox(ask.program, ask.heapMib, ask.boot, hooksFor(sid, () => made));
-    made = { sandbox, calls: new Map(), seen: 0, cpuSent: 0 };
+    made = { sandbox, calls: new Map(), seen: 0, cpuSent: 0, caller: { pid: ask.boot.pid, randomBytes: (length) => new Uint8Array(randomBytes(length)) }, lease: undefined };
     boxes.set(sid, made);
     return null;
   }
@@ -139,7 +159,13 @@ function onMessage(m: ToHost): void {
       if (box === undefined || resolve === undefined) return;
       box.calls.delete(m.cid);
       box.seen++;
+      if (m.lease !== undefined) box.lease = new HostLease(m.lease);
       resolve(m.reply satisfies FinalReply);
+      return;
+    }
+    case 'revoke': {
+      const box = boxes.get(m.sid);
+      if (box !== undefined) box.lease = undefined;
       return;
     }
     case 'dispose':
@@ -175,6 +201,7 @@ setInterval(() => {
     ns.push(used);
   }
   if (sids.length > 0) send({ t: 'cpu', sids, ns });
+  else served.flush();
 }, CPU_TICK_MS);
 
 send({ t: 'ready', pid: process.pid });

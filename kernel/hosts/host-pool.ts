@@ -45,6 +45,8 @@ export interface HostInfo {
   /** It has said it is ready (a spare may not have yet). */
   readonly ready: boolean;
   readonly agents: number;
+  /** Syscalls the host ran itself under its leases (kernel/hosts/leases.ts), since it started. */
+  readonly served: number;
 }
 
 /** starting: not ready yet; ready: takes agents; spare: kept in reserve, ready or not; draining: quarantined, ends once its agents have. */
@@ -75,6 +77,8 @@ class Host implements HostLink {
   private answered = 0;
   /** The host said it was ready (once). */
   wasReady = false;
+  /** Calls it ran under leases. */
+  served = 0;
   lastHeard = performance.now();
   readonly startedAt = performance.now();
 
@@ -356,9 +360,14 @@ export class HostPool {
     }
   }
 
+  /** revokeLeases takes back every lease of every host (what the kernel's decisions rest on changed: kernel/hosts/leases.ts). */
+  revokeLeases(): void {
+    for (const host of this.hosts) for (const box of host.boxes.values()) box.revokeLease();
+  }
+
   /** info lists the hosts, for `top` and /metrics. */
   info(): HostInfo[] {
-    return [...this.hosts].map((h) => ({ id: h.id, pid: h.child.pid, state: h.state, ready: h.wasReady, agents: h.boxes.size }));
+    return [...this.hosts].map((h) => ({ id: h.id, pid: h.child.pid, state: h.state, ready: h.wasReady, agents: h.boxes.size, served: h.served }));
   }
 
   /** close ends every host (their agents must have ended first) and waits for them to exit. */

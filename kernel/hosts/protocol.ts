@@ -9,6 +9,7 @@
 import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
 import type { BootRecord, SandboxEnd } from '../process-sandbox.ts';
+import { MAX_SERVED_BATCH, type Lease } from './leases.ts';
 
 /** FinalReply is a syscall's reply once it is final (no `later`). */
 export type FinalReply = Exclude<Reply, { readonly later: Promise<Reply> }>;
@@ -24,8 +25,10 @@ export type Ask =
 /** Messages from the kernel to a host. */
 export type ToHost =
   | ({ readonly t: 'ask'; readonly sid: number; readonly req: number } & Ask)
-  /** The reply of the host's syscall `cid`. */
-  | { readonly t: 'reply'; readonly sid: number; readonly cid: number; readonly reply: FinalReply }
+  /** The reply of the host's syscall `cid`, with the lease the host holds for the sandbox from then on, if any (kernel/hosts/leases.ts). */
+  | { readonly t: 'reply'; readonly sid: number; readonly cid: number; readonly reply: FinalReply; readonly lease?: Lease }
+  /** The sandbox's lease is revoked: its calls go to the kernel again. */
+  | { readonly t: 'revoke'; readonly sid: number }
   | { readonly t: 'dispose'; readonly sid: number }
   | { readonly t: 'ping'; readonly n: number }
   /** The host has drained: it ends. */
@@ -38,6 +41,8 @@ export type ToKernel =
   | { readonly t: 'answer'; readonly sid: number; readonly req: number; readonly ok: false; readonly errno: string; readonly message: string }
   /** Syscall `nr` from sandbox `sid`: the kernel runs it and replies with `cid`. */
   | { readonly t: 'call'; readonly sid: number; readonly cid: number; readonly nr: unknown; readonly args: unknown[]; readonly mode: 'blocking' | 'async' }
+  /** Calls (syscall number, arguments) the host ran under sandbox `sid`'s lease, in order: sent ahead of anything else the host sends. */
+  | { readonly t: 'served'; readonly sid: number; readonly calls: readonly (readonly [number, readonly unknown[]])[] }
   /** The isolate let go of call `cid` (SYS_CANCEL, or its process ending): the kernel aborts its work. */
   | { readonly t: 'abort'; readonly sid: number; readonly cid: number }
   | { readonly t: 'end'; readonly sid: number; readonly how: SandboxEnd; readonly cpuNs: number }
@@ -76,6 +81,8 @@ export function isToKernel(m: unknown): m is ToKernel {
       return int(o.sid) && int(o.cid) && Array.isArray(o.args) && (o.mode === 'blocking' || o.mode === 'async');
     case 'abort':
       return int(o.sid) && int(o.cid);
+    case 'served':
+      return int(o.sid) && Array.isArray(o.calls) && o.calls.length > 0 && o.calls.length <= MAX_SERVED_BATCH && o.calls.every((c) => Array.isArray(c) && c.length === 2 && int(c[0]) && Array.isArray(c[1]));
     case 'end':
       return int(o.sid) && finite(o.cpuNs) && isEnd(o.how);
     case 'idle':

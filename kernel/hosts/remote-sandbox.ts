@@ -12,6 +12,7 @@ import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from '../process-sandbox.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
+import { LeaseBook, type Lease } from './leases.ts';
 
 /** The most calls one sandbox has outstanding at once: its runtime's own bounds on asynchronous calls, and one blocking call. */
 const MAX_CALLS = MAX_OUTSTANDING + MAX_OUTSTANDING_LOOP + 1;
@@ -19,6 +20,8 @@ const MAX_CALLS = MAX_OUTSTANDING + MAX_OUTSTANDING_LOOP + 1;
 /** HostLink is what a RemoteSandbox needs of its host. */
 export interface HostLink {
   readonly id: number;
+  /** Calls the host ran under its leases, counted here. */
+  served: number;
   /** send writes one message; throws if it cannot be cloned or is too large. */
   send(message: ToHost): void;
   ask(sid: number, ask: Ask): Promise<boolean | null>;
@@ -43,8 +46,10 @@ export class RemoteSandbox implements ProcessSandbox {
   private readonly host: HostLink;
   private readonly hooks: SandboxHooks;
   private readonly created: Promise<unknown>;
-  /** The host's syscalls under way, each with the controller that cancels its work. */
-  private readonly calls = new Map<number, AbortController>();
+  /** The host's syscalls under way, each with the controller that cancels its work (and, blocking, what was asked: a lease may follow it). */
+  private readonly calls = new Map<number, { readonly controller: AbortController; readonly nr: unknown; readonly args: readonly unknown[] }>();
+  /** The lease the host holds for this sandbox (kernel/hosts/leases.ts). */
+  private readonly lease = new LeaseBook();
   private cpuNs = 0;
   private started = false;
   /** Entries into the isolate sent to the host (start, deliveries, replies), and how many of them the host's last idle followed. */
@@ -173,8 +178,10 @@ export class RemoteSandbox implements ProcessSandbox {
       case 'call':
         return this.call(m.cid, m.nr, m.args, m.mode);
       case 'abort':
-        this.calls.get(m.cid)?.abort();
+        this.calls.get(m.cid)?.controller.abort();
         return undefined;
+      case 'served':
+        return this.served(m.calls);
       case 'end':
         this.cpu(m.cpuNs);
         this.endWith(m.how);
@@ -200,7 +207,7 @@ export class RemoteSandbox implements ProcessSandbox {
     if (mode === 'blocking' && this.blocked > 0) return `sandbox ${this.sid} made a blocking call while blocked in another`;
     if (this.calls.size >= MAX_CALLS) return `sandbox ${this.sid} has more than ${MAX_CALLS} calls outstanding`;
     const controller = new AbortController();
-    this.calls.set(cid, controller);
+    this.calls.set(cid, { controller, nr, args });
     if (mode === 'blocking') this.blocked++;
     let reply: Reply;
     try {
@@ -212,23 +219,66 @@ export class RemoteSandbox implements ProcessSandbox {
     return undefined;
   }
 
-  /** reply sends call `cid`'s final reply; one that cannot cross (not cloneable, too large) goes as EIO. */
+  /**
+   * reply sends call `cid`'s final reply; one that cannot cross (not
+   * cloneable, too large) goes as EIO. A blocking call that succeeded may
+   * bring the host a lease for calls like it (while blocked, the isolate
+   * runs nothing, so every call the host ran under its last lease has
+   * been reported by now).
+   */
   private reply(cid: number, mode: 'blocking' | 'async', done: FinalReply): void {
-    if (!this.calls.delete(cid)) return;
+    const asked = this.calls.get(cid);
+    if (asked === undefined) return;
+    this.calls.delete(cid);
     if (mode === 'blocking') this.blocked--;
     if (this.gone) return;
     this.entries++;
     const started = performance.now();
     try {
-      this.host.send({ t: 'reply', sid: this.sid, cid, reply: done });
+      const lease = mode === 'blocking' && 'v' in done && done.sig === undefined ? this.leaseAfter(asked.nr, asked.args) : undefined;
+      this.host.send({ t: 'reply', sid: this.sid, cid, reply: done, ...(lease !== undefined ? { lease } : {}) });
     } catch (err) {
       this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } });
     }
     this.hooks.charge((performance.now() - started) * 1e6);
   }
 
+  /** leaseAfter is the lease the host may hold after syscall `nr` with `args` was allowed and ran, if any. */
+  private leaseAfter(nr: unknown, args: readonly unknown[]): Lease | undefined {
+    const hooks = this.hooks.leases;
+    if (hooks === undefined || typeof nr !== 'number') return undefined;
+    const grant = hooks.grant(nr, args);
+    if (grant === undefined) return undefined;
+    const { lease, unused, window } = this.lease.extend(nr, grant);
+    if (unused > 0) hooks.refund(unused, window);
+    return lease;
+  }
+
+  /** revokeLease tells the host to drop its lease: its next calls come here. */
+  revokeLease(): void {
+    if (this.gone || !this.lease.revoke()) return;
+    this.host.send({ t: 'revoke', sid: this.sid });
+  }
+
+  /** served records the calls the host ran under its lease, in order; one it held no lease for is the host's fault. */
+  private served(calls: readonly (readonly [number, readonly unknown[]])[]): string | undefined {
+    const hooks = this.hooks.leases;
+    if (this.gone || this.ended) return undefined;
+    for (const [nr, args] of calls) {
+      const decision = this.lease.take(nr);
+      if (decision === undefined || hooks === undefined) return `sandbox ${this.sid} ran syscall ${nr} without a lease for it`;
+      try {
+        hooks.served(nr, args, decision);
+      } catch (err) {
+        return `sandbox ${this.sid} ran syscall ${nr} with arguments the kernel refuses: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      this.host.served++;
+    }
+    return undefined;
+  }
+
   private abortAll(): void {
-    for (const controller of this.calls.values()) controller.abort();
+    for (const { controller } of this.calls.values()) controller.abort();
     this.calls.clear();
     this.blocked = 0;
   }

@@ -153,6 +153,15 @@ export class PolicyAuthorizer implements Authorizer {
     return this.engine.precondition(policyRequest) ?? supervised(request, level, this.engine.check(policyRequest), this.engine.approvalTimeoutMs);
   }
 
+  steady(request: AccessRequest): Decision | undefined {
+    if (request.access !== 'read' || request.tool !== undefined || this.shadow() !== undefined || !this.engine.steady(request.syscall)) return undefined;
+    const level = this.autonomy(request.agentId);
+    if (this.early(request, level, false) !== undefined) return undefined;
+    const asked = toPolicyRequest(request, this.trust, this.tokens);
+    const decision = supervised(request, level, this.engine.check(asked), this.engine.approvalTimeoutMs);
+    return decision.effect === 'allow' ? { ...decision, asked } : undefined;
+  }
+
   /** afterward checks the intent contracts covering a call that ran: their post-conditions (after a success) and invariants. */
   afterward(request: AccessRequest, end: CallEnd): readonly Breach[] {
     if (!this.engine.hasContracts(request.syscall, request.tool)) return [];

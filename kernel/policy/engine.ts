@@ -46,6 +46,18 @@ export const contractRule = (id: string): string => `contract:${id}`;
 /** SHARED_LIMITS_RULE names the deny of a call whose limits the cluster counts while its store is out of reach. */
 export const SHARED_LIMITS_RULE = 'kernel.shared-limits';
 
+/** The condition fields that stay the same for a whole process: its access kind, lineage, agent, labels and capabilities. */
+const FIXED_FIELDS: ReadonlySet<string> = new Set(['access', 'lineage', 'agents', 'labels', 'capabilities']);
+
+/** steadyRule: `rule` answers every tool-less call of one process the same way: it counts nothing and reads no time, trust, argument or path (or it names tools, and so never matches such a call). */
+function steadyRule(rule: CompiledRule): boolean {
+  if (rule.conditions.some((c) => c.field === 'tools')) return true;
+  return rule.limits === undefined && !rule.timed && rule.overLimit === undefined && rule.conditions.every((c) => FIXED_FIELDS.has(c.field));
+}
+
+/** Each policy's steady answers by syscall, worked out once (a policy is immutable once loaded). */
+const STEADY = new WeakMap<LoadedPolicy, Map<string, boolean>>();
+
 /** first is whichever of two rules comes first in the document. */
 function first(a: CompiledRule | undefined, b: CompiledRule): CompiledRule {
   return a === undefined || b.order < a.order ? b : a;
@@ -199,6 +211,25 @@ export class PolicyEngine {
   /** check answers "would this be allowed?" without counting anything. */
   check(request: PolicyRequest): PolicyDecision {
     return this.evaluate(request, false);
+  }
+
+  /**
+   * steady says whether the policy in force answers every call of
+   * `syscall` (a call with no tool) from one process the same way for as
+   * long as it is in force: no rule that could match it counts calls, reads
+   * the time, the trust score, its arguments or a path, and no intent
+   * contract covers it. A sandbox host may serve such calls itself under a
+   * lease (kernel/hosts/leases.ts).
+   */
+  steady(syscall: string): boolean {
+    let known = STEADY.get(this.loaded);
+    if (known === undefined) STEADY.set(this.loaded, (known = new Map()));
+    let steady = known.get(syscall);
+    if (steady === undefined) {
+      steady = !this.hasContracts(syscall, undefined) && this.loaded.compiled.relevant(syscall, undefined).every(steadyRule);
+      known.set(syscall, steady);
+    }
+    return steady;
   }
 
   /** escalated: the decision of `rule` when defaults.escalate_risk makes its allow a question, else undefined. */

@@ -113,6 +113,18 @@ export class Metrics {
     );
     this.registry.registerMetric(
       new Gauge({
+        name: 'agentk_sandbox_host_served_syscalls',
+        help: 'Syscalls each live sandbox host process ran itself under the kernel\'s leases (each still recorded in the decision log), since it started, by host id',
+        labelNames: ['host'] as const,
+        registers: [],
+        collect() {
+          this.reset();
+          for (const h of kernel.hosts?.info() ?? []) this.set({ host: String(h.id) }, h.served);
+        },
+      }),
+    );
+    this.registry.registerMetric(
+      new Gauge({
         name: 'agentk_pending_approvals',
         help: 'Approvals waiting for an answer',
         registers: [],

@@ -30,6 +30,8 @@ const CASES: readonly [mode: string, recorded: RegExp][] = [
   ['reused-cid', /reused call id 1: killed/],
   ['foreign-answer', /answered question 99999, which it was not asked: killed/],
   ['ready-twice', /said it was ready twice: killed/],
+  ['unleased', /ran syscall 8 without a lease for it: killed/],
+  ['overspent', /ran syscall 8 without a lease for it: killed/],
   ['pong-spam', /stopped answering for 600 ms: killed/],
 ];
 

@@ -35,6 +35,14 @@ function misbehave(sid: number): void {
     case 'ready-twice':
       send({ t: 'ready', pid: process.pid });
       return;
+    case 'unleased':
+      // Reports a getpid it ran itself, holding no lease.
+      send({ t: 'served', sid, calls: [[8, []]] });
+      return;
+    case 'overspent':
+      // Asks for a getpid, to be given a lease with its reply (then reports one call more than the lease allows).
+      send({ t: 'call', sid, cid: 1, nr: 8, args: [], mode: 'blocking' });
+      return;
     case 'pong-spam':
       // Never answers a ping, but sends pongs of its own: that is no sign of life.
       setInterval(() => send({ t: 'pong', n: 123_456 }), 10);
@@ -44,8 +52,12 @@ function misbehave(sid: number): void {
 
 const reader = new FrameReader(
   (raw) => {
-    const m = raw as { t: string; sid: number; req: number; op?: string; n?: number };
+    const m = raw as { t: string; sid: number; req: number; op?: string; n?: number; lease?: { tokens: number } };
     if (m.t === 'ping' && mode !== 'pong-spam') send({ t: 'pong', n: m.n });
+    if (m.t === 'reply' && m.lease !== undefined) {
+      const calls = Array.from({ length: m.lease.tokens + 1 }, () => [8, []]);
+      for (let i = 0; i < calls.length; i += 256) send({ t: 'served', sid: m.sid, calls: calls.slice(i, i + 256) });
+    }
     if (m.t !== 'ask') return;
     send({ t: 'answer', sid: m.sid, req: m.req, ok: true, value: null });
     if (m.op === 'start') misbehave(m.sid);

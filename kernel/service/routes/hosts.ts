@@ -8,7 +8,7 @@ import type { ServiceContext } from '../context.ts';
 
 const HOST = {
   type: 'object',
-  properties: { id: { type: 'integer' }, pid: { type: 'integer' }, state: { enum: ['starting', 'ready', 'spare', 'draining', 'dead'] }, ready: { type: 'boolean' }, agents: { type: 'integer' } },
+  properties: { id: { type: 'integer' }, pid: { type: 'integer' }, state: { enum: ['starting', 'ready', 'spare', 'draining', 'dead'] }, ready: { type: 'boolean' }, agents: { type: 'integer' }, served: { type: 'integer' } },
 } as const;
 
 export function hostRoutes(app: FastifyInstance, ctx: ServiceContext): void {

@@ -1,0 +1,119 @@
+/**
+ * Leases (kernel/hosts/leases.ts): after the kernel allows a call of a
+ * `host` row whose decision is steady, the sandbox host runs the process's
+ * next such calls itself and reports each one, to be recorded as the
+ * kernel records a call. Real host processes, real isolates, the kernel's
+ * own log; `served` is the host's own count of the calls it ran.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
+import type { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import type { ProcessLimits } from '../../kernel/limits.ts';
+import { capture, testKernel } from '../helpers.ts';
+import { until, within } from '../until.ts';
+
+let kernel: Kernel | undefined;
+afterEach(async () => {
+  await kernel?.shutdown();
+  kernel = undefined;
+});
+
+const SELF = 'version: 1\nrules:\n  - id: self\n    effect: allow\n    syscalls: [SYS_GETPID, SYS_RANDOM, SYS_TIMER, SYS_WRITE, SYS_EXIT, SYS_CANCEL]\n';
+
+function make(policy = SELF): { kernel: Kernel; log: MemoryDecisionLog } {
+  const log = new MemoryDecisionLog();
+  kernel = testKernel({ recorder: log, policy: parsePolicy(policy, 'self.yaml'), hosts: { count: 1, agentsPerHost: 8, spares: 0 } }).kernel;
+  return { kernel, log };
+}
+
+async function run(k: Kernel, source: string, limits?: Partial<ProcessLimits>) {
+  const out = capture();
+  const proc = await k.spawnAsync(programFromSource('a.ts', source), { stdout: out.sink, stderr: out.sink, ...(limits ? { limits } : {}) });
+  return { pid: proc.pid, proc, out, exited: k.wait(proc.pid) };
+}
+
+const served = (k: Kernel) => (k.hosts?.info() ?? []).reduce((n, h) => n + h.served, 0);
+const calls = (log: MemoryDecisionLog, pid: number, syscall: string) => log.list().filter((r) => r.type === 'syscall' && r.pid === pid && r.syscall === syscall);
+
+/** An agent that makes `before` getpids, sleeps 300 ms on a kernel timer, then `after` more, printing how they went. */
+const PAUSED = (before: number, after: number) =>
+  `for (let i = 0; i < ${before}; i++) sys.getpid();
+   await new Promise((r) => setTimeout(r, 300));
+   let out = 'ok';
+   try { for (let i = 0; i < ${after}; i++) sys.getpid(); } catch (e) { out = e.errno; }
+   console.log(out);`;
+
+describe('leases: a sandbox host runs steady calls itself', () => {
+  it('runs getpid and random itself, and each call it ran is recorded as the kernel records one, before the process ends', async () => {
+    const { kernel: k, log } = make();
+    const a = await run(k, 'let s = 0; for (let i = 0; i < 3000; i++) s += sys.getpid(); for (let i = 0; i < 50; i++) crypto.getRandomValues(new Uint8Array(16)); console.log(s / 3000);');
+    expect(await within(a.exited, 'the agent to end')).toMatchObject({ status: 0 });
+    expect(a.out.text).toBe(`${a.pid}\n`);
+    const getpids = calls(log, a.pid, 'SYS_GETPID');
+    const randoms = calls(log, a.pid, 'SYS_RANDOM');
+    expect(getpids).toHaveLength(3000);
+    expect(randoms.length).toBeGreaterThanOrEqual(50);
+    for (const r of [...getpids, ...randoms]) expect(r).toMatchObject({ effect: 'allow', rule: 'self', policyVersion: k.engine.version });
+    // All but the first call of each kind, and one call in LEASE_TOKENS (256: the lease is renewed), ran in the host.
+    expect(served(k)).toBeGreaterThanOrEqual(Math.floor((3000 + randoms.length) * (1 - 1 / 256)) - 4);
+    const list = log.list();
+    const exitAt = list.findIndex((r) => r.type === 'exit' && r.pid === a.pid);
+    expect(list.indexOf(getpids.at(-1)!)).toBeLessThan(exitAt);
+    expect(list.indexOf(randoms.at(-1)!)).toBeLessThan(exitAt);
+  });
+
+  it('a new policy is in force for the very next call: the lease is taken back', async () => {
+    const { kernel: k, log } = make();
+    const a = await run(k, PAUSED(10, 5));
+    await until(() => calls(log, a.pid, 'SYS_TIMER').length > 0, () => 'the agent to sleep');
+    k.replacePolicy(parsePolicy(SELF.replace('SYS_GETPID, ', ''), 'no-getpid.yaml'));
+    await within(a.exited, 'the agent to end');
+    expect(a.out.text).toBe('EACCES\n');
+    expect(calls(log, a.pid, 'SYS_GETPID').at(-1)).toMatchObject({ effect: 'deny' });
+  });
+
+  it('a signal to the process takes the lease back: its next call comes to the kernel', async () => {
+    const { kernel: k, log } = make();
+    const a = await run(k, PAUSED(10, 5));
+    await until(() => calls(log, a.pid, 'SYS_TIMER').length > 0, () => 'the agent to sleep');
+    expect(k.kill(a.pid, 'SIGCONT')).toBe('ignored');
+    await within(a.exited, 'the agent to end');
+    expect(a.out.text).toBe('ok\n');
+    expect(calls(log, a.pid, 'SYS_GETPID')).toHaveLength(15);
+    // 9 of the first 10 ran in the host, then 4 of the last 5: the first after the signal was the kernel's.
+    expect(served(k)).toBe(13);
+  });
+
+  it('SIGSTOP stops a loop of leased calls (its next call waits in the kernel) and SIGCONT lets it go on', async () => {
+    const { kernel: k, log } = make();
+    const a = await run(k, 'while (true) sys.getpid();');
+    await until(() => served(k) > 1000, () => 'leased calls');
+    expect(k.kill(a.pid, 'SIGSTOP')).toBe('stopped');
+    await until(() => a.proc.sandbox?.blockedInSyscall === true, () => 'the stopped agent to wait in the kernel');
+    const stoppedAt = calls(log, a.pid, 'SYS_GETPID').length;
+    expect(k.kill(a.pid, 'SIGCONT')).toBe('continued');
+    await until(() => calls(log, a.pid, 'SYS_GETPID').length > stoppedAt + 1000, () => 'the loop to go on');
+    k.kill(a.pid, 'SIGKILL');
+    expect(await within(a.exited, 'the agent to end')).toMatchObject({ reason: { kind: 'signal', signal: 'SIGKILL' } });
+  });
+
+  it("leased calls count against the tree's syscall rate (a timer past it waits for the next second)", async () => {
+    const { kernel: k } = make();
+    const a = await run(k, "let ok = 0; try { while (true) { sys.getpid(); ok++; } } catch (e) { await new Promise((r) => setTimeout(r, 10)); console.log(e.errno, ok); }", { syscallsPerSecond: 300 });
+    await within(a.exited, 'the agent to end');
+    const [code, ok] = a.out.text.trim().split(' ');
+    expect(code).toBe('EAGAIN');
+    expect(Number(ok)).toBeLessThanOrEqual(300);
+    expect(Number(ok)).toBeGreaterThan(200);
+  });
+
+  it('a policy that counts, reads the time or the arguments is not leased: every call comes to the kernel', async () => {
+    const { kernel: k, log } = make(`${SELF.replace('SYS_GETPID, ', '')}  - id: counted\n    effect: allow\n    syscalls: [SYS_GETPID]\n    limits: { max_calls: 100000 }\n`);
+    const a = await run(k, 'for (let i = 0; i < 200; i++) sys.getpid();');
+    await within(a.exited, 'the agent to end');
+    expect(calls(log, a.pid, 'SYS_GETPID')).toHaveLength(200);
+    expect(served(k)).toBe(0);
+  });
+});
