@@ -17,6 +17,9 @@ beforeAll(async () => {
 });
 afterAll(() => agentd.remove());
 
+/** servedOn reads, from `agentctl top`, how many calls the host with one agent ran under leases. */
+const servedOn = (top: string): number => Number(/ 1 agents (\d+) served/.exec(top)?.[1] ?? 0);
+
 describe('agentd with sandbox hosts', () => {
   it('one catastrophic agent beside 20 healthy ones: all 20 finish, /readyz never leaves 200, the host is replaced', async () => {
     const healthy = await spawnHealthy(agentd, 20, 100, 20);
@@ -53,7 +56,6 @@ describe('agentd with sandbox hosts', () => {
   it('agentctl top and /metrics show each host, its agents and the calls it ran under leases', async () => {
     const pid = await spawnAgent(agentd, "for (let i = 0; i < 100; i++) sys.getpid(); console.log('ready'); await new Promise((r) => setTimeout(r, 60_000));");
     // 99 of its 100 getpids ran in its host, under the lease the first one brought (hosts count what ran on them since they started).
-    const servedOn = (top: string) => Number(/ 1 agents (\d+) served/.exec(top)?.[1] ?? 0);
     await until(async () => servedOn((await agentctl(agentd, 'top', '--once')).stdout) >= 99, 'the leased getpids reported');
     const top = await agentctl(agentd, 'top', '--once');
     expect(top.status).toBe(0);
