@@ -311,7 +311,8 @@ export class Kernel implements ProcessHost {
       // the log's own problem says why
     }
     if (event.state === 'open') this.misbehaved(event.agentId, 'breakerTrip');
-    this.hosts?.revokeLeases();
+    // Breakers are the agent's own: only its processes' leases rest on them.
+    for (const proc of this.table.liveOf(event.agentId)) proc.sandbox?.revokeLease?.();
   }
 
   /**
