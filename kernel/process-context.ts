@@ -3,6 +3,7 @@
  * kernel services its syscall handlers call. Process-to-process operations
  * (signal, spawn, wait) check here that the caller may touch the target.
  */
+import { sleep } from './sleep.ts';
 import { randomBytes } from 'node:crypto';
 import { KernelError } from '../abi/errno.ts';
 import type { KernelServices, SpawnRequest, SyscallContext, WaitResult } from '../syscalls/context.ts';
@@ -49,27 +50,6 @@ function flushAgentWrites(host: ProcessHost, agentId: string): Promise<void> | u
     if (flushed instanceof Promise) pending.push(flushed);
   }
   return pending.length > 0 ? Promise.all(pending).then(() => undefined) : undefined;
-}
-
-/** sleep resolves after `ms` (0: on the next turn); ECANCELED when `cancel` aborts first, and the host timer is cleared then. */
-function sleep(ms: number, cancel: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (cancel.aborted) {
-      reject(new KernelError('ECANCELED', 'the timer was canceled'));
-      return;
-    }
-    const done = () => {
-      cancel.removeEventListener('abort', stop);
-      resolve();
-    };
-    const timer = ms === 0 ? setImmediate(done) : setTimeout(done, ms);
-    const stop = () => {
-      if (ms === 0) clearImmediate(timer as NodeJS.Immediate);
-      else clearTimeout(timer as NodeJS.Timeout);
-      reject(new KernelError('ECANCELED', 'the timer was canceled'));
-    };
-    cancel.addEventListener('abort', stop, { once: true });
-  });
 }
 
 function signalName(text: string): SignalName {

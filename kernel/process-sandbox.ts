@@ -53,6 +53,8 @@ export interface ProcessSandbox {
   quarantine(): boolean;
   /** revokeLease: calls the sandbox's host may run itself go to the kernel again (kernel/hosts/leases.ts); a sandbox in the kernel's own process has none. */
   revokeLease?(): void;
+  /** hold: the process is stopped (true) or continued (false); completions of calls a host ran itself wait while it is stopped. */
+  hold?(stopped: boolean): void;
 }
 
 export interface BootRecord {

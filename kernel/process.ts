@@ -135,6 +135,7 @@ export class Process {
     const promise = new Promise<void>((r) => (resolve = r));
     this.stopGate = { promise, resolve, byOperator };
     this.state = 'stopped';
+    this.sandbox?.hold?.(true);
   }
 
   /** resume ends a stop. */
@@ -143,6 +144,7 @@ export class Process {
     if (gate === undefined) return;
     this.stopGate = undefined;
     if (this.state === 'stopped') this.state = 'blocked';
+    this.sandbox?.hold?.(false);
     gate.resolve();
   }
 

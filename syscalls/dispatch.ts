@@ -121,7 +121,8 @@ function check(services: KernelServices, request: AccessRequest): Decision {
   }
 }
 
-function fault(err: unknown): SyscallFault {
+/** fault is the reply of a call whose work failed: a KernelError's errno and message, EIO for anything else. */
+export function fault(err: unknown): SyscallFault {
   if (err instanceof KernelError) return { errno: err.errno, message: err.message };
   return { errno: 'EIO', message: 'internal kernel error' };
 }

@@ -59,8 +59,8 @@ export interface SyscallRow<N extends string = string, S extends Schema = Schema
   /**
    * Who may run an allowed call: `kernel`, always the kernel; `host`, also a
    * sandbox host, by itself, while it holds the kernel's lease for the
-   * caller (kernel/hosts/leases.ts). A `host` row reads only what the host
-   * has (HostCallContext) and changes nothing.
+   * caller (kernel/hosts/leases.ts). A `host` row uses only what the host
+   * has (HostCallContext) and has no effect outside the calling process.
    */
   readonly runs: W;
 }
@@ -124,8 +124,8 @@ export const SYSCALL_TABLE = [
   row(16, 'SYS_WAIT',        { pid: PID },                                                               { resource: 'process', access: 'read' },  sysWait,        'blocks until the child exits; reaps it'),
   row(17, 'SYS_PIPE',        {},                                                                         { resource: 'self', access: 'none' },     sysPipe,        '64 KiB, blocking reads and writes, EPIPE without readers'),
   row(18, 'SYS_CHECKPOINT',  {},                                                                         { resource: 'self', access: 'write' },    sysCheckpoint,  'as SIGUSR1: snapshot mem/ to state/checkpoints/<n>'),
-  row(19, 'SYS_TIMER',       { ms: int(0, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysTimer,       'completes after ms; the event loop\'s timers ride on it; past the tree\'s syscall rate it waits for the next second instead of failing'),
-  row(20, 'SYS_CANCEL',      { id: int(1, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysCancel,      'cancels one of the caller\'s outstanding asynchronous calls (it completes with ECANCELED); false if none'),
+  row(19, 'SYS_TIMER',       { ms: int(0, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysTimer,       'completes after ms; the event loop\'s timers ride on it; past the tree\'s syscall rate it waits for the next second instead of failing', 'host'),
+  row(20, 'SYS_CANCEL',      { id: int(1, 2 ** 31 - 1) },                                                { resource: 'self', access: 'none' },     sysCancel,      'cancels one of the caller\'s outstanding asynchronous calls (it completes with ECANCELED); false if none', 'host'),
   row(21, 'SYS_RANDOM',      { length: int(1, 65536) },                                                  { resource: 'self', access: 'read' },     sysRandom,      'bytes from the kernel\'s cryptographic generator (crypto.getRandomValues and randomUUID ride on it)', 'host'),
 ] as const;
 
@@ -136,7 +136,7 @@ export type HandlerNeeds<R extends AnyRow> = Extract<R['impl'], { readonly kind:
 export type SyscallName = AnyRow['name'];
 
 /** HostCallContext is all a sandbox host has of a caller to run a `host` row with. */
-export type HostCallContext = Pick<SyscallContext, 'pid' | 'randomBytes'>;
+export type HostCallContext = Pick<SyscallContext, 'pid' | 'randomBytes' | 'sleep' | 'cancel'>;
 
 /** HostRow is a row a sandbox host may run; it fails to compile if such a row's handler needs more than HostCallContext. */
 export type HostRow = Extract<AnyRow, { readonly runs: 'host' }>;

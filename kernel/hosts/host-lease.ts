@@ -6,7 +6,7 @@
  * anything else the host sends.
  */
 import type { CallScope } from '../../syscalls/context.ts';
-import type { Reply } from '../../syscalls/dispatch.ts';
+import { fault, type Reply } from '../../syscalls/dispatch.ts';
 import { hostRow } from '../../syscalls/leased.ts';
 import { decodeArgs, type Decoded, type Schema } from '../../syscalls/schema.ts';
 import type { HostCallContext } from '../../syscalls/table.ts';
@@ -15,18 +15,25 @@ import { MAX_SERVED_BATCH, type Lease } from './leases.ts';
 type HostHandler = (ctx: HostCallContext, args: Decoded<Schema>, call: CallScope) => unknown;
 
 export class HostLease {
+  readonly gen: number;
   private readonly nrs: ReadonlySet<number>;
   private tokens: number;
   private readonly until: number;
 
   constructor(lease: Lease) {
+    this.gen = lease.gen;
     this.nrs = new Set(lease.nrs);
     this.tokens = lease.tokens;
     this.until = performance.now() + lease.ms;
   }
 
-  /** run runs call `nr` with `args` under the lease: its reply, or undefined when the lease does not cover it (the kernel runs it then). */
-  run(ctx: HostCallContext, nr: unknown, args: readonly unknown[], call: CallScope): Reply | undefined {
+  /**
+   * run runs call `nr` with `args` under the lease: its reply, or undefined
+   * when the lease does not cover it (the kernel runs it then). A call that
+   * completes later (a timer) completes only once `continued` resolves: a
+   * stopped process's completions wait, as the kernel's do.
+   */
+  run(ctx: HostCallContext, nr: unknown, args: readonly unknown[], call: CallScope, continued: () => Promise<void>): Reply | undefined {
     if (typeof nr !== 'number' || this.tokens === 0 || !this.nrs.has(nr) || performance.now() >= this.until) return undefined;
     const row = hostRow(nr);
     if (row === undefined || row.impl.kind !== 'handler') return undefined;
@@ -38,35 +45,49 @@ export class HostLease {
       return undefined;
     }
     this.tokens--;
-    return { v: (row.impl.run as HostHandler)(ctx, decoded, call) };
+    let value: unknown;
+    try {
+      value = (row.impl.run as HostHandler)(ctx, decoded, call);
+    } catch (err) {
+      return fault(err);
+    }
+    if (!(value instanceof Promise)) return { v: value };
+    return { later: value.then(async (v: unknown) => (await continued(), { v }), async (err: unknown) => (await continued(), fault(err))) };
   }
 }
 
-/** ServedCalls keeps the calls a host ran under its leases until they are sent, by sandbox, in order. */
-export class ServedCalls {
-  private readonly calls = new Map<number, [number, readonly unknown[]][]>();
-  private readonly flushOne: (sid: number, calls: readonly (readonly [number, readonly unknown[]])[]) => void;
+type Calls = [number, readonly unknown[]][];
 
-  /** `flushOne` sends one sandbox's calls (one message). */
-  constructor(flushOne: (sid: number, calls: readonly (readonly [number, readonly unknown[]])[]) => void) {
+/** ServedCalls keeps the calls a host ran under its leases until they are sent: by sandbox and lease, in order. */
+export class ServedCalls {
+  private readonly calls = new Map<number, { readonly gen: number; readonly list: Calls }>();
+  private readonly flushOne: (sid: number, gen: number, calls: Calls) => void;
+
+  /** `flushOne` sends the calls one sandbox ran under one lease (one message). */
+  constructor(flushOne: (sid: number, gen: number, calls: Calls) => void) {
     this.flushOne = flushOne;
   }
 
-  /** add keeps one call sandbox `sid` ran; a full batch is sent at once. */
-  add(sid: number, nr: number, args: readonly unknown[]): void {
-    let list = this.calls.get(sid);
-    if (list === undefined) this.calls.set(sid, (list = []));
-    list.push([nr, args]);
-    if (list.length >= MAX_SERVED_BATCH) {
+  /** add keeps one call sandbox `sid` ran under lease `gen`; a full batch, or one of an older lease, is sent at once. */
+  add(sid: number, gen: number, nr: number, args: readonly unknown[]): void {
+    let kept = this.calls.get(sid);
+    if (kept !== undefined && kept.gen !== gen) {
       this.calls.delete(sid);
-      this.flushOne(sid, list);
+      this.flushOne(sid, kept.gen, kept.list);
+      kept = undefined;
+    }
+    if (kept === undefined) this.calls.set(sid, (kept = { gen, list: [] }));
+    kept.list.push([nr, args]);
+    if (kept.list.length >= MAX_SERVED_BATCH) {
+      this.calls.delete(sid);
+      this.flushOne(sid, gen, kept.list);
     }
   }
 
   /** flush sends every call kept (before any other message of the host). */
   flush(): void {
     if (this.calls.size === 0) return;
-    for (const [sid, list] of this.calls) this.flushOne(sid, list);
+    for (const [sid, { gen, list }] of this.calls) this.flushOne(sid, gen, list);
     this.calls.clear();
   }
 }

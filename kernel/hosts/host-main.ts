@@ -23,6 +23,7 @@ import { pendingCall } from './pending-call.ts';
 import { encode, FrameReader } from './frames.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 import { HostLease, ServedCalls } from './host-lease.ts';
+import { sleep } from '../sleep.ts';
 import type { HostCallContext } from '../../syscalls/table.ts';
 
 /** How often the CPU time of running sandboxes is sent, ms: the granularity of CPU limits for agents on a host. */
@@ -40,6 +41,8 @@ interface Box {
   readonly caller: HostCallContext;
   /** The kernel's lease for this sandbox, if it holds one. */
   lease: HostLease | undefined;
+  /** Set while the process is stopped: what its leased calls' completions wait for. */
+  hold: { readonly promise: Promise<void>; readonly release: () => void } | undefined;
 }
 
 const boxes = new Map<number, Box>();
@@ -49,7 +52,7 @@ let nextCid = 1;
 const channel = new Socket({ fd: 3, readable: true, writable: true });
 
 /** The calls run under leases, not yet reported: they go ahead of every other message. */
-const served = new ServedCalls((sid, calls) => channel.write(encode({ t: 'served', sid, calls } satisfies ToKernel)));
+const served = new ServedCalls((sid, gen, calls) => channel.write(encode({ t: 'served', sid, gen, calls } satisfies ToKernel)));
 
 function send(message: ToKernel): void {
   served.flush();
@@ -61,9 +64,10 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
   return {
     syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply {
       const own = box();
-      const leased = own?.lease?.run(own.caller, nr, args, call);
+      const lease = own?.lease;
+      const leased = lease?.run(own!.caller, nr, args, call, () => own!.hold?.promise ?? Promise.resolve());
       if (leased !== undefined) {
-        served.add(sid, nr as number, args);
+        served.add(sid, lease!.gen, nr as number, args);
         return leased;
       }
       const cid = nextCid++;
@@ -102,7 +106,8 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
     if (boxes.has(sid)) throw new KernelError('EINVAL', `sandbox ${sid} exists`);
     let made: Box | undefined;
     const sandbox = new Sandbox(ask.program, ask.heapMib, ask.boot, hooksFor(sid, () => made));
-    made = { sandbox, calls: new Map(), seen: 0, cpuSent: 0, caller: { pid: ask.boot.pid, randomBytes: (length) => new Uint8Array(randomBytes(length)) }, lease: undefined };
+    const caller: HostCallContext = { pid: ask.boot.pid, randomBytes: (length) => new Uint8Array(randomBytes(length)), sleep, cancel: (id) => sandbox.cancel(id) };
+    made = { sandbox, calls: new Map(), seen: 0, cpuSent: 0, caller, lease: undefined, hold: undefined };
     boxes.set(sid, made);
     return null;
   }
@@ -166,6 +171,19 @@ function onMessage(m: ToHost): void {
     case 'revoke': {
       const box = boxes.get(m.sid);
       if (box !== undefined) box.lease = undefined;
+      return;
+    }
+    case 'hold': {
+      const box = boxes.get(m.sid);
+      if (box === undefined) return;
+      if (m.on && box.hold === undefined) {
+        let release!: () => void;
+        const promise = new Promise<void>((resolve) => (release = resolve));
+        box.hold = { promise, release };
+      } else if (!m.on && box.hold !== undefined) {
+        box.hold.release();
+        box.hold = undefined;
+      }
       return;
     }
     case 'dispose':

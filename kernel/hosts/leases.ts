@@ -1,21 +1,25 @@
 /**
  * Leases: the fast path of a sandbox host. After the kernel allows a call
- * of a `host` row (syscalls/table.ts: it reads only what a host has and
- * changes nothing) whose decision is steady (the policy answers every such
- * call of the process alike: no limits, time, trust, arguments or paths,
- * no contract, no shadow policy), its reply carries a lease: the host may
- * run the process's later calls of the leased rows itself, at most `tokens`
- * of them (taken from its tree's syscall rate), for `ms`. The host sends
- * the calls it ran back in batches, ahead of anything else it sends, so the
- * kernel records each one (as dispatch records a call) before it sees any
- * later call of that host: an effect never leaves before the record of a
- * read whose answer it could carry.
+ * of a `host` row (syscalls/table.ts: it uses only what a host has and has
+ * no effect outside its process: getpid, random bytes, a timer, cancelling
+ * one of its own calls) whose decision is steady (the policy answers every
+ * such call of the process alike: no limits, time, trust, arguments or
+ * paths, no contract, no shadow policy; never a write-access call), its
+ * reply carries a lease: the host may run the process's later calls of the
+ * leased rows itself, at most `tokens` of them (taken from its tree's
+ * syscall rate), for `ms`. The host sends the calls it ran back in batches
+ * naming their lease, ahead of anything else it sends, so the kernel
+ * records each one (as dispatch records a call) before it sees any later
+ * call of that host: an effect never leaves before the record of a call
+ * whose answer it could carry.
  *
  * The kernel revokes a process's lease whenever what the decision rests on
  * changes: a signal to the process (SIGSTOP first of all), a new policy or
- * shadow policy, a circuit breaker, a log that failed. Calls the host ran
- * before the revocation reached it are still recorded (the tokens bound
- * them); a host that reports a call it held no lease for is broken.
+ * shadow policy, a circuit breaker of its agent, a log that failed. Calls
+ * the host ran before the revocation reached it are still recorded (the
+ * tokens bound them); a host that reports a call its lease did not allow is
+ * broken. While the process is stopped the host holds the completions of
+ * the calls it ran (a timer), as the kernel holds its own.
  */
 import type { Decision } from '../../syscalls/context.ts';
 
@@ -26,8 +30,9 @@ export const LEASE_MS = 1000;
 /** The most calls a host reports in one message. */
 export const MAX_SERVED_BATCH = 512;
 
-/** Lease is what a host is given: it may run calls of `nrs` by itself, `tokens` of them, for `ms` from its arrival. */
+/** Lease is what a host is given: it may run calls of `nrs` by itself, `tokens` of them, for `ms` from its arrival; `gen` names it in the calls it reports. */
 export interface Lease {
+  readonly gen: number;
   readonly nrs: readonly number[];
   readonly tokens: number;
   readonly ms: number;
@@ -51,42 +56,80 @@ export interface LeaseHooks {
   served(nr: number, args: readonly unknown[], decision: Decision): void;
 }
 
-/** LeaseBook is the kernel's account of the lease one sandbox's host holds. */
+/** The most leases of one sandbox the kernel keeps account of at once (sent, and not yet replaced by a newer one the host used). */
+const MAX_LIVE_LEASES = 64;
+
+interface Account {
+  readonly gen: number;
+  readonly decisions: ReadonlyMap<number, Decision>;
+  tokens: number;
+  readonly window: number;
+  /** When it ends, on the kernel's clock. */
+  readonly until: number;
+}
+
+/**
+ * LeaseBook is the kernel's account of the leases one sandbox's host holds.
+ * A host moves only forward (it uses the newest lease it has received, and
+ * reports in order), so a call under lease `gen` means every older lease is
+ * done with: its unused tokens go back to the tree's rate window. Calls
+ * under a lease that was revoked still count: the host ran them before the
+ * revocation reached it.
+ */
 export class LeaseBook {
-  private decisions = new Map<number, Decision>();
-  private tokens = 0;
-  private window = -1;
+  private readonly accounts: Account[] = [];
+  private nextGen = 1;
   /** The host was told to drop its lease (or never had one). */
   private revoked = true;
+  private readonly refund: (tokens: number, window: number) => void;
 
-  /**
-   * extend makes the lease the host will hold once the reply carrying it
-   * arrives: the rows still leased (unless revoked since), plus `nr`, with
-   * `grant`'s tokens. Returns the tokens the old lease leaves unused, and its window.
-   */
-  extend(nr: number, grant: Grant): { lease: Lease; unused: number; window: number } {
-    const unused = this.tokens;
-    const window = this.window;
-    this.window = grant.window;
-    if (this.revoked) this.decisions = new Map();
-    this.decisions.set(nr, grant.decision);
-    this.tokens = grant.tokens;
-    this.revoked = false;
-    return { lease: { nrs: [...this.decisions.keys()], tokens: grant.tokens, ms: grant.ms }, unused, window };
+  constructor(refund: (tokens: number, window: number) => void) {
+    this.refund = refund;
   }
 
-  /** take counts one call the host ran: the decision it ran under, or undefined if it held no lease for `nr` (the host's fault). */
-  take(nr: unknown): Decision | undefined {
-    if (this.tokens === 0 || typeof nr !== 'number') return undefined;
-    const decision = this.decisions.get(nr);
-    if (decision !== undefined) this.tokens--;
+  /**
+   * needs says whether a call of `nr` that came to the kernel should bring
+   * its host a new lease: none is live, it does not cover `nr`, or it is
+   * used up or over by the kernel's count (`now`: the kernel's clock).
+   */
+  needs(nr: number, now: number): boolean {
+    const current = this.accounts.at(-1);
+    return this.revoked || current === undefined || !current.decisions.has(nr) || current.tokens === 0 || now >= current.until;
+  }
+
+  /** extend makes the next lease: the rows still leased (unless revoked since), plus `nr`, with `grant`'s tokens. */
+  extend(nr: number, grant: Grant, now: number): Lease {
+    const current = this.accounts.at(-1);
+    const decisions = new Map(this.revoked || current === undefined ? [] : current.decisions);
+    decisions.set(nr, grant.decision);
+    const gen = this.nextGen++;
+    this.accounts.push({ gen, decisions, tokens: grant.tokens, window: grant.window, until: now + grant.ms });
+    if (this.accounts.length > MAX_LIVE_LEASES) this.retire(1);
+    this.revoked = false;
+    return { gen, nrs: [...decisions.keys()], tokens: grant.tokens, ms: grant.ms };
+  }
+
+  /** take counts one call the host ran under lease `gen`: the decision it ran under, or undefined if that lease did not allow it (the host's fault). */
+  take(gen: number, nr: number): Decision | undefined {
+    const at = this.accounts.findIndex((a) => a.gen === gen);
+    if (at === -1) return undefined;
+    this.retire(at);
+    const account = this.accounts[0]!;
+    const decision = account.decisions.get(nr);
+    if (decision === undefined || account.tokens === 0) return undefined;
+    account.tokens--;
     return decision;
   }
 
-  /** revoke: the lease may no longer be used; true if the host must be told. Calls it already ran are still taken. */
+  /** revoke: no lease may be used from now on; true if the host must be told. Calls it already ran still count. */
   revoke(): boolean {
     if (this.revoked) return false;
     this.revoked = true;
     return true;
+  }
+
+  /** retire drops the `count` oldest leases, giving their unused tokens back. */
+  private retire(count: number): void {
+    for (const old of this.accounts.splice(0, count)) if (old.tokens > 0) this.refund(old.tokens, old.window);
   }
 }

@@ -29,6 +29,8 @@ export type ToHost =
   | { readonly t: 'reply'; readonly sid: number; readonly cid: number; readonly reply: FinalReply; readonly lease?: Lease }
   /** The sandbox's lease is revoked: its calls go to the kernel again. */
   | { readonly t: 'revoke'; readonly sid: number }
+  /** The process is stopped (on) or continued (off): completions of calls the host ran itself wait while it is stopped. */
+  | { readonly t: 'hold'; readonly sid: number; readonly on: boolean }
   | { readonly t: 'dispose'; readonly sid: number }
   | { readonly t: 'ping'; readonly n: number }
   /** The host has drained: it ends. */
@@ -41,8 +43,8 @@ export type ToKernel =
   | { readonly t: 'answer'; readonly sid: number; readonly req: number; readonly ok: false; readonly errno: string; readonly message: string }
   /** Syscall `nr` from sandbox `sid`: the kernel runs it and replies with `cid`. */
   | { readonly t: 'call'; readonly sid: number; readonly cid: number; readonly nr: unknown; readonly args: unknown[]; readonly mode: 'blocking' | 'async' }
-  /** Calls (syscall number, arguments) the host ran under sandbox `sid`'s lease, in order: sent ahead of anything else the host sends. */
-  | { readonly t: 'served'; readonly sid: number; readonly calls: readonly (readonly [number, readonly unknown[]])[] }
+  /** Calls (syscall number, arguments) the host ran under sandbox `sid`'s lease `gen`, in order: sent ahead of anything else the host sends. */
+  | { readonly t: 'served'; readonly sid: number; readonly gen: number; readonly calls: readonly (readonly [number, readonly unknown[]])[] }
   /** The isolate let go of call `cid` (SYS_CANCEL, or its process ending): the kernel aborts its work. */
   | { readonly t: 'abort'; readonly sid: number; readonly cid: number }
   | { readonly t: 'end'; readonly sid: number; readonly how: SandboxEnd; readonly cpuNs: number }
@@ -82,7 +84,7 @@ export function isToKernel(m: unknown): m is ToKernel {
     case 'abort':
       return int(o.sid) && int(o.cid);
     case 'served':
-      return int(o.sid) && Array.isArray(o.calls) && o.calls.length > 0 && o.calls.length <= MAX_SERVED_BATCH && o.calls.every((c) => Array.isArray(c) && c.length === 2 && int(c[0]) && Array.isArray(c[1]));
+      return int(o.sid) && int(o.gen) && Array.isArray(o.calls) && o.calls.length > 0 && o.calls.length <= MAX_SERVED_BATCH && o.calls.every((c) => Array.isArray(c) && c.length === 2 && int(c[0]) && Array.isArray(c[1]));
     case 'end':
       return int(o.sid) && finite(o.cpuNs) && isEnd(o.how);
     case 'idle':

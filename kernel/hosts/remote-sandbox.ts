@@ -48,8 +48,8 @@ export class RemoteSandbox implements ProcessSandbox {
   private readonly created: Promise<unknown>;
   /** The host's syscalls under way, each with the controller that cancels its work (and, blocking, what was asked: a lease may follow it). */
   private readonly calls = new Map<number, { readonly controller: AbortController; readonly nr: unknown; readonly args: readonly unknown[] }>();
-  /** The lease the host holds for this sandbox (kernel/hosts/leases.ts). */
-  private readonly lease = new LeaseBook();
+  /** The leases the host holds for this sandbox (kernel/hosts/leases.ts). */
+  private readonly lease: LeaseBook;
   private cpuNs = 0;
   private started = false;
   /** Entries into the isolate sent to the host (start, deliveries, replies), and how many of them the host's last idle followed. */
@@ -67,6 +67,7 @@ export class RemoteSandbox implements ProcessSandbox {
     this.sid = sid;
     this.pid = boot.pid;
     this.hooks = hooks;
+    this.lease = new LeaseBook((tokens, window) => hooks.leases?.refund(tokens, window));
     this.created = host.ask(sid, { op: 'create', program, heapMib, boot });
     // A failed creation is reported by compileAsync.
     this.created.catch(() => undefined);
@@ -181,7 +182,7 @@ export class RemoteSandbox implements ProcessSandbox {
         this.calls.get(m.cid)?.controller.abort();
         return undefined;
       case 'served':
-        return this.served(m.calls);
+        return this.served(m.gen, m.calls);
       case 'end':
         this.cpu(m.cpuNs);
         this.endWith(m.how);
@@ -221,10 +222,8 @@ export class RemoteSandbox implements ProcessSandbox {
 
   /**
    * reply sends call `cid`'s final reply; one that cannot cross (not
-   * cloneable, too large) goes as EIO. A blocking call that succeeded may
-   * bring the host a lease for calls like it (while blocked, the isolate
-   * runs nothing, so every call the host ran under its last lease has
-   * been reported by now).
+   * cloneable, too large) goes as EIO. A call that succeeded may bring the
+   * host a lease for calls like it.
    */
   private reply(cid: number, mode: 'blocking' | 'async', done: FinalReply): void {
     const asked = this.calls.get(cid);
@@ -235,7 +234,7 @@ export class RemoteSandbox implements ProcessSandbox {
     this.entries++;
     const started = performance.now();
     try {
-      const lease = mode === 'blocking' && 'v' in done && done.sig === undefined ? this.leaseAfter(asked.nr, asked.args) : undefined;
+      const lease = 'v' in done && done.sig === undefined ? this.leaseAfter(asked.nr, asked.args) : undefined;
       this.host.send({ t: 'reply', sid: this.sid, cid, reply: done, ...(lease !== undefined ? { lease } : {}) });
     } catch (err) {
       this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } });
@@ -246,12 +245,14 @@ export class RemoteSandbox implements ProcessSandbox {
   /** leaseAfter is the lease the host may hold after syscall `nr` with `args` was allowed and ran, if any. */
   private leaseAfter(nr: unknown, args: readonly unknown[]): Lease | undefined {
     const hooks = this.hooks.leases;
-    if (hooks === undefined || typeof nr !== 'number') return undefined;
+    if (hooks === undefined || typeof nr !== 'number' || !this.lease.needs(nr, performance.now())) return undefined;
     const grant = hooks.grant(nr, args);
-    if (grant === undefined) return undefined;
-    const { lease, unused, window } = this.lease.extend(nr, grant);
-    if (unused > 0) hooks.refund(unused, window);
-    return lease;
+    return grant === undefined ? undefined : this.lease.extend(nr, grant, performance.now());
+  }
+
+  /** hold tells the host the process is stopped or continued: completions of calls it ran itself wait meanwhile. */
+  hold(stopped: boolean): void {
+    if (!this.gone) this.host.send({ t: 'hold', sid: this.sid, on: stopped });
   }
 
   /** revokeLease tells the host to drop its lease: its next calls come here. */
@@ -260,12 +261,12 @@ export class RemoteSandbox implements ProcessSandbox {
     this.host.send({ t: 'revoke', sid: this.sid });
   }
 
-  /** served records the calls the host ran under its lease, in order; one it held no lease for is the host's fault. */
-  private served(calls: readonly (readonly [number, readonly unknown[]])[]): string | undefined {
+  /** served records the calls the host ran under its lease `gen`, in order; one that lease did not allow is the host's fault. */
+  private served(gen: number, calls: readonly (readonly [number, readonly unknown[]])[]): string | undefined {
     const hooks = this.hooks.leases;
     if (this.gone || this.ended) return undefined;
     for (const [nr, args] of calls) {
-      const decision = this.lease.take(nr);
+      const decision = this.lease.take(gen, nr);
       if (decision === undefined || hooks === undefined) return `sandbox ${this.sid} ran syscall ${nr} without a lease for it`;
       try {
         hooks.served(nr, args, decision);

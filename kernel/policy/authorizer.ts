@@ -154,7 +154,7 @@ export class PolicyAuthorizer implements Authorizer {
   }
 
   steady(request: AccessRequest): Decision | undefined {
-    if (request.access !== 'read' || request.tool !== undefined || this.shadow() !== undefined || !this.engine.steady(request.syscall)) return undefined;
+    if (request.access === 'write' || request.tool !== undefined || this.shadow() !== undefined || !this.engine.steady(request.syscall)) return undefined;
     const level = this.autonomy(request.agentId);
     if (this.early(request, level, false) !== undefined) return undefined;
     const asked = toPolicyRequest(request, this.trust, this.tokens);

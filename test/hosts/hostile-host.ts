@@ -37,7 +37,7 @@ function misbehave(sid: number): void {
       return;
     case 'unleased':
       // Reports a getpid it ran itself, holding no lease.
-      send({ t: 'served', sid, calls: [[8, []]] });
+      send({ t: 'served', sid, gen: 1, calls: [[8, []]] });
       return;
     case 'overspent':
       // Asks for a getpid, to be given a lease with its reply (then reports one call more than the lease allows).
@@ -52,11 +52,11 @@ function misbehave(sid: number): void {
 
 const reader = new FrameReader(
   (raw) => {
-    const m = raw as { t: string; sid: number; req: number; op?: string; n?: number; lease?: { tokens: number } };
+    const m = raw as { t: string; sid: number; req: number; op?: string; n?: number; lease?: { gen: number; tokens: number } };
     if (m.t === 'ping' && mode !== 'pong-spam') send({ t: 'pong', n: m.n });
     if (m.t === 'reply' && m.lease !== undefined) {
       const calls = Array.from({ length: m.lease.tokens + 1 }, () => [8, []]);
-      for (let i = 0; i < calls.length; i += 256) send({ t: 'served', sid: m.sid, calls: calls.slice(i, i + 256) });
+      for (let i = 0; i < calls.length; i += 256) send({ t: 'served', sid: m.sid, gen: m.lease.gen, calls: calls.slice(i, i + 256) });
     }
     if (m.t !== 'ask') return;
     send({ t: 'answer', sid: m.sid, req: m.req, ok: true, value: null });

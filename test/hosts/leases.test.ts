@@ -109,6 +109,33 @@ describe('leases: a sandbox host runs steady calls itself', () => {
     expect(Number(ok)).toBeGreaterThan(200);
   });
 
+  it("an event loop's timers and clearTimeout run in the host (SYS_TIMER, SYS_CANCEL), each recorded", async () => {
+    const { kernel: k, log } = make();
+    const a = await run(k, "for (let i = 0; i < 200; i++) await new Promise((r) => setTimeout(r, 0)); const t = setTimeout(() => console.log('never'), 60_000); for (let i = 0; i < 5; i++) await null; clearTimeout(t); console.log('done');");
+    expect(await within(a.exited, 'the agent to end (a timer the host kept would hold it 60 s)')).toMatchObject({ status: 0 });
+    expect(a.out.text).toBe('done\n');
+    // The loop holds one SYS_TIMER for its earliest timer: 200 zero-delay ones, then the minute's, cancelled by clearTimeout.
+    expect(calls(log, a.pid, 'SYS_TIMER')).toHaveLength(201);
+    expect(calls(log, a.pid, 'SYS_CANCEL')).toHaveLength(1);
+    expect(served(k)).toBeGreaterThanOrEqual(200);
+  });
+
+  it("SIGSTOP holds the completion of a timer the host runs until SIGCONT", async () => {
+    const { kernel: k } = make();
+    // A timer-only loop: the first timer goes to the kernel, its completion brings a lease, the second runs in the host.
+    const a = await run(k, "await new Promise((r) => setTimeout(r, 0)); const due = Date.now() + 400; console.log('armed', due); await new Promise((r) => setTimeout(r, 400)); console.log('fired', Date.now());");
+    await until(() => a.out.text.startsWith('armed'), () => 'the leased timer armed');
+    expect(k.kill(a.pid, 'SIGSTOP')).toBe('stopped');
+    const due = Number(a.out.text.split(' ')[1]);
+    await until(() => Date.now() > due + 200, () => 'the timer to be due');
+    const resumed = Date.now();
+    expect(k.kill(a.pid, 'SIGCONT')).toBe('continued');
+    await within(a.exited, 'the agent to end');
+    expect(Number(/fired (\d+)/.exec(a.out.text)?.[1])).toBeGreaterThanOrEqual(resumed);
+    // The second timer ran in the host, under the lease the first one's completion brought.
+    expect(served(k)).toBe(1);
+  });
+
   it('a policy that counts, reads the time or the arguments is not leased: every call comes to the kernel', async () => {
     const { kernel: k, log } = make(`${SELF.replace('SYS_GETPID, ', '')}  - id: counted\n    effect: allow\n    syscalls: [SYS_GETPID]\n    limits: { max_calls: 100000 }\n`);
     const a = await run(k, 'for (let i = 0; i < 200; i++) sys.getpid();');
