@@ -27,6 +27,8 @@ import { type Bench, type BenchOptions, type Figure, median, quietKernel, sleep,
 
 const HEALTHY = 100;
 const CALLS = 2000;
+/** Timers a round in host_timer_roundtrip_us. */
+const TIMERS = 2000;
 
 /** start spawns `source` and collects what it prints; `exited` settles with its exit. */
 async function start(kernel: Kernel, source: string): Promise<{ out: () => string; exited: Promise<ExitRecord> }> {
@@ -103,6 +105,14 @@ async function perCall(kernel: Kernel): Promise<number> {
   return Number(agent.out().trim());
 }
 
+/** perTimer runs TIMERS `await setTimeout(0)`s in one agent and returns µs per timer, timed in the agent. */
+async function perTimer(kernel: Kernel): Promise<number> {
+  const agent = await start(kernel, `for (let i = 0; i < 100; i++) await new Promise((r) => setTimeout(r, 0)); const t0 = performance.now(); for (let i = 0; i < ${TIMERS}; i++) await new Promise((r) => setTimeout(r, 0)); console.log(String((performance.now() - t0) * 1000 / ${TIMERS}));`);
+  const exit = await agent.exited;
+  if (exit.status !== 0) throw new Error(`timer agent exited ${exit.status}: ${agent.out()}`);
+  return Number(agent.out().trim());
+}
+
 async function syscalls(rounds: number, log: BenchOptions['log']): Promise<Figure[]> {
   const local = quietKernel();
   const hosted = quietKernel({ hosts: { count: 1, agentsPerHost: 8 } });
@@ -112,6 +122,8 @@ async function syscalls(rounds: number, log: BenchOptions['log']): Promise<Figur
   const onHost: number[] = [];
   const viaKernel: number[] = [];
   const ratios: number[] = [];
+  const timersLeased: number[] = [];
+  const timersUnleased: number[] = [];
   try {
     await Promise.all([hosted.hosts!.readyOnce(), unleased.hosts!.readyOnce()]);
     await perCall(local);
@@ -121,6 +133,8 @@ async function syscalls(rounds: number, log: BenchOptions['log']): Promise<Figur
       const a = await perCall(local);
       const b = await perCall(hosted);
       viaKernel.push(await perCall(unleased));
+      timersLeased.push(await perTimer(hosted));
+      timersUnleased.push(await perTimer(unleased));
       inProcess.push(a);
       onHost.push(b);
       ratios.push(b / a);
@@ -132,13 +146,14 @@ async function syscalls(rounds: number, log: BenchOptions['log']): Promise<Figur
   return [
     { key: 'host_syscall_ns', value: median(onHost), unit: 'ns', note: `SYS_GETPID timed in the agent, ${CALLS} calls, median over ${rounds}, ${spread(onHost)}; in the kernel's own process ${median(inProcess).toFixed(0)} ns (${spread(inProcess)})` },
     { key: 'host_syscall_over_inprocess', value: median(ratios), unit: 'x', note: `paired rounds, ${spread(ratios, 2)}: the host runs the getpids under the kernel's lease (one in 257 goes to the kernel)` },
+    { key: 'host_timer_roundtrip_us', value: median(timersLeased), unit: 'µs', note: `await setTimeout(0) in an agent on a host, ${TIMERS} a round, the timers run by the host under leases: ${spread(timersLeased, 1)}; under the counting policy (every SYS_TIMER to the kernel and back) ${median(timersUnleased).toFixed(1)} µs (${spread(timersUnleased, 1)})` },
     { key: 'host_syscall_unleased_ns', value: median(viaKernel), unit: 'ns', note: `the same under a policy whose rule counts calls (nothing steady, nothing leased): each crosses host → kernel → host over IPC; ${spread(viaKernel)}` },
   ];
 }
 
 export const hostsBench: Bench = {
   name: 'hosts',
-  keys: ['host_blast_radius_lost', 'host_blast_radius_degraded', 'host_replace_ms', 'host_cold_start_ms', 'host_syscall_ns', 'host_syscall_over_inprocess', 'host_syscall_unleased_ns'],
+  keys: ['host_blast_radius_lost', 'host_blast_radius_degraded', 'host_replace_ms', 'host_cold_start_ms', 'host_syscall_ns', 'host_syscall_over_inprocess', 'host_syscall_unleased_ns', 'host_timer_roundtrip_us'],
   async run({ rounds, log }: BenchOptions): Promise<Figure[]> {
     return [...(await blastRadius(log)), ...(await replace(Math.max(5, rounds), log)), ...(await syscalls(Math.max(5, rounds), log))];
   },
