@@ -82,9 +82,10 @@ export class Lineage {
 
   /**
    * reserve takes up to `most` calls from the tree's current rate window for
-   * a sandbox host's lease (kernel/hosts/leases.ts): they count as calls of
-   * this window now, and `refund` gives back what goes unused. None while
-   * the tree is over its rate or its share of the kernel's time. `ms`: how
+   * a sandbox host's lease (kernel/hosts/leases.ts), and at most half of what
+   * the window has left: they count as calls of this window now, and
+   * `refund` gives back what goes unused. None while the tree is over its
+   * rate or its share of the kernel's time. `ms`: how
    * long the window lasts (at most `longest`); `window`: which it is.
    */
   reserve(now: number, most: number, longest: number, summary: (refused: number) => void): { tokens: number; ms: number; window: number } {
@@ -96,7 +97,9 @@ export class Lineage {
       this.window = { start: now, calls: 0, refused: 0, kernelNs: 0 };
     }
     const w = this.window;
-    const tokens = this.overShare ? 0 : Math.max(0, Math.min(most, (rate ?? Number.POSITIVE_INFINITY) - w.calls));
+    // At most half of what is left: leases of the tree's other processes, and its calls that come to the kernel, keep the rest.
+    const left = Math.max(0, (rate ?? Number.POSITIVE_INFINITY) - w.calls);
+    const tokens = this.overShare || left === 0 ? 0 : Math.min(most, Math.max(1, Math.floor(left / 2)));
     w.calls += tokens;
     return { tokens, ms: Math.min(longest, this.windowRemainingMs(now)), window: w.start };
   }

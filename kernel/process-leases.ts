@@ -6,7 +6,7 @@
  */
 import type { KernelServices, SyscallContext } from '../syscalls/context.ts';
 import { hostRow, recordServed, steadyDecision } from '../syscalls/leased.ts';
-import { LEASE_MS, LEASE_TOKENS, type LeaseHooks } from './hosts/leases.ts';
+import { LEASE_MS, type LeaseHooks } from './hosts/leases.ts';
 import type { Process } from './process.ts';
 import { recordRefusals, type GateHost } from './syscall-gate.ts';
 
@@ -23,13 +23,13 @@ export function processLeases(host: LeaseHost, proc: Process, ctx: SyscallContex
   if (host.services.telemetry !== undefined) return undefined;
   const lineage = proc.lineage;
   return {
-    grant(nr, args) {
+    grant(nr, args, most) {
       // A stopped process's calls wait in the kernel; queued handler signals ride on the kernel's next reply.
       if (proc.exit !== undefined || proc.stopped || proc.handlerQueue.length > 0) return undefined;
       const row = hostRow(nr);
       const decision = row === undefined ? undefined : steadyDecision(host.services, ctx, row, args);
       if (decision === undefined) return undefined;
-      const reserved = lineage.reserve(host.gate.clock(), LEASE_TOKENS, LEASE_MS, (refused) => recordRefusals(host.gate, proc, refused));
+      const reserved = lineage.reserve(host.gate.clock(), most, LEASE_MS, (refused) => recordRefusals(host.gate, proc, refused));
       return reserved.tokens === 0 ? undefined : { decision, ...reserved };
     },
     refund: (tokens, window) => lineage.refund(tokens, window),
@@ -51,6 +51,20 @@ export function processLeases(host: LeaseHost, proc: Process, ctx: SyscallContex
       lineage.charge(ms * 1e6);
       host.gate.observeSyscall?.(row.name, ms / 1000);
       if (!decoded) throw new Error(`arguments that do not decode for ${row.name}`);
+    },
+    late(calls) {
+      const counts = new Map<string, number>();
+      for (const { nr, decision } of calls) {
+        const key = `${hostRow(nr)?.name ?? `#${nr}`} allowed by ${decision.rule}${decision.policyVersion !== undefined ? ` (policy ${decision.policyVersion})` : ''}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      lineage.syscalls += calls.length;
+      const what = [...counts].map(([key, n]) => `${n} × ${key}`).join('; ');
+      try {
+        host.services.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${calls.length} calls its sandbox host ran under a lease before it learned the process had ended, recorded after its exit: ${what}` });
+      } catch {
+        host.revokeLeases();
+      }
     },
   };
 }

@@ -97,6 +97,8 @@ export interface Authorizer {
    * is not a plain allow. What a sandbox host may serve itself (kernel/hosts/leases.ts).
    */
   steady?(request: AccessRequest): Decision | undefined;
+  /** question is what the policy would be asked for `request` now (its arguments, the agent's trust and tokens): what a record keeps for replay. */
+  question?(request: AccessRequest): PolicyRequest;
 }
 
 /** SyscallRecord is one decision as the dispatcher reports it. */

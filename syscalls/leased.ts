@@ -44,6 +44,9 @@ export function recordServed(services: KernelServices, ctx: Caller, row: AnyRow,
   } catch {
     return false;
   }
-  services.recorder.record(syscallRecord(ctx, row, args, requestFor(row, ctx, args), decision));
+  const request = requestFor(row, ctx, args);
+  // The record keeps this call's own question (its arguments, trust and tokens now), as dispatch's does, for replay.
+  const asked = services.authorizer.question?.(request);
+  services.recorder.record(syscallRecord(ctx, row, args, request, asked === undefined ? decision : { ...decision, asked }));
   return true;
 }

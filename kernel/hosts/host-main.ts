@@ -170,7 +170,10 @@ function onMessage(m: ToHost): void {
     }
     case 'revoke': {
       const box = boxes.get(m.sid);
-      if (box !== undefined) box.lease = undefined;
+      if (box === undefined) return;
+      box.lease = undefined;
+      // Every call run under the leases it ends is reported first (send flushes them).
+      send({ t: 'revoked', sid: m.sid, gen: m.gen });
       return;
     }
     case 'hold': {
@@ -188,6 +191,8 @@ function onMessage(m: ToHost): void {
     }
     case 'dispose':
       dispose(m.sid);
+      // After the calls its leases ran (send flushes them): the kernel lets go of the sandbox then.
+      send({ t: 'disposed', sid: m.sid });
       return;
     case 'ping':
       send({ t: 'pong', n: m.n });

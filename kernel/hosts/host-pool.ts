@@ -21,6 +21,7 @@ import type { BootRecord, SandboxHooks } from '../process-sandbox.ts';
 import { encode, FrameReader } from './frames.ts';
 import { isToKernel, type Ask, type ToHost, type ToKernel } from './protocol.ts';
 import { RemoteSandbox, type HostLink } from './remote-sandbox.ts';
+import { LATE_REPORT_MS } from './leases.ts';
 
 export interface HostPoolOptions {
   /** Healthy hosts kept running. */
@@ -67,6 +68,8 @@ class Host implements HostLink {
   readonly child: ChildProcess;
   state: HostState;
   readonly boxes = new Map<number, RemoteSandbox>();
+  /** Sandboxes disposed of and not yet acknowledged by the host (calls their leases ran may still come), with when. */
+  private readonly disposing = new Map<number, { readonly box: RemoteSandbox; readonly at: number }>();
   private readonly pool: HostPool;
   private readonly channel: Socket;
   private readonly reader: FrameReader;
@@ -132,7 +135,9 @@ class Host implements HostLink {
   }
 
   release(sid: number): void {
+    const box = this.boxes.get(sid);
     this.boxes.delete(sid);
+    if (box !== undefined && this.state !== 'dead') this.disposing.set(sid, { box, at: performance.now() });
     this.pool.released(this);
   }
 
@@ -147,6 +152,8 @@ class Host implements HostLink {
       return;
     }
     if (performance.now() - this.lastHeard > hangMs) return this.broke(`stopped answering for ${hangMs} ms`);
+    // A disposal the host never acknowledges is let go of after LATE_REPORT_MS: a host cannot make the kernel keep them.
+    for (const [sid, { at }] of this.disposing) if (performance.now() - at > LATE_REPORT_MS) this.disposing.delete(sid);
     this.send({ t: 'ping', n: ++this.ping });
   }
 
@@ -154,6 +161,7 @@ class Host implements HostLink {
   fail(why: string): void {
     for (const { reject } of this.asks.values()) reject(new KernelError('EIO', `sandbox host ${this.id} ${why}`));
     this.asks.clear();
+    this.disposing.clear();
   }
 
   private onMessage(raw: unknown, decodeNs: number): void {
@@ -193,9 +201,12 @@ class Host implements HostLink {
         else waiting.reject(new KernelError(m.errno === 'ENOEXEC' || m.errno === 'EINTR' || m.errno === 'EINVAL' || m.errno === 'ENOMEM' ? m.errno : 'EIO', m.message.slice(0, 4096)));
         return undefined;
       }
+      case 'disposed':
+        this.disposing.delete(m.sid);
+        return undefined;
       default:
         // Decoding a sandbox's message (a syscall's arguments, up to the ABI's bounds) is the kernel's work for its tree.
-        return this.boxes.get(m.sid)?.onMessage(m, decodeNs);
+        return (this.boxes.get(m.sid) ?? this.disposing.get(m.sid)?.box)?.onMessage(m, decodeNs);
     }
   }
 }

@@ -17,9 +17,12 @@
  * changes: a signal to the process (SIGSTOP first of all), a new policy or
  * shadow policy, a circuit breaker of its agent, a log that failed. Calls
  * the host ran before the revocation reached it are still recorded (the
- * tokens bound them); a host that reports a call its lease did not allow is
- * broken. While the process is stopped the host holds the completions of
- * the calls it ran (a timer), as the kernel holds its own.
+ * tokens bound them) until it acknowledges; a host that reports a call its
+ * lease did not allow is broken. While the process is stopped the host
+ * holds the completions of the calls it ran (a timer), as the kernel holds
+ * its own. When the kernel ends a process, the host acknowledges the
+ * disposal after reporting what it ran: calls it ran before it learned are
+ * recorded, in one record, after the exit.
  */
 import type { Decision } from '../../syscalls/context.ts';
 
@@ -48,23 +51,30 @@ export interface Grant {
 
 /** LeaseHooks is what a sandbox's kernel side needs to lease: SandboxHooks.leases (kernel/spawn.ts). */
 export interface LeaseHooks {
-  /** grant is the lease for later calls like syscall `nr` with `args`, just allowed; undefined: none. */
-  grant(nr: number, args: readonly unknown[]): Grant | undefined;
+  /** grant is a lease of at most `most` calls for later calls like syscall `nr` with `args`, just allowed; undefined: none. */
+  grant(nr: number, args: readonly unknown[], most: number): Grant | undefined;
   /** refund gives back `tokens` a lease no longer uses to its tree's rate `window` (if that is still the current one). */
   refund(tokens: number, window: number): void;
   /** served records one call the host ran under decision `decision`; throws when its arguments do not decode (the host's fault). */
   served(nr: number, args: readonly unknown[], decision: Decision): void;
+  /** late records, in one record, calls the host ran before it learned that the kernel had ended the process (they arrive after its exit). */
+  late(calls: readonly { readonly nr: number; readonly decision: Decision }[]): void;
 }
 
+/** The first lease's calls; each lease used up doubles the next, to LEASE_TOKENS (a process that makes one such call holds little of its tree's rate). */
+export const FIRST_LEASE_TOKENS = 16;
 /** The most leases of one sandbox the kernel keeps account of at once (sent, and not yet replaced by a newer one the host used). */
 const MAX_LIVE_LEASES = 64;
+/** How late past its end a call under a lease may be reported, ms: an honest host reports within its 20 ms tick; a host stalled longer than this is one the heartbeat kills (hang_ms, 10 s by default). */
+export const LATE_REPORT_MS = 10_000;
 
 interface Account {
   readonly gen: number;
   readonly decisions: ReadonlyMap<number, Decision>;
   tokens: number;
+  readonly granted: number;
   readonly window: number;
-  /** When it ends, on the kernel's clock. */
+  /** When it ends, on the kernel's clock (performance.now). */
   readonly until: number;
 }
 
@@ -73,14 +83,20 @@ interface Account {
  * A host moves only forward (it uses the newest lease it has received, and
  * reports in order), so a call under lease `gen` means every older lease is
  * done with: its unused tokens go back to the tree's rate window. Calls
- * under a lease that was revoked still count: the host ran them before the
- * revocation reached it.
+ * under a lease that was revoked still count until the host acknowledges
+ * the revocation (it reports every call it ran first); after that, and
+ * LATE_REPORT_MS past a lease's end, none does. Ending the sandbox gives
+ * every unused token back.
  */
 export class LeaseBook {
   private readonly accounts: Account[] = [];
   private nextGen = 1;
   /** The host was told to drop its lease (or never had one). */
   private revoked = true;
+  /** The size of the next lease. */
+  private size = FIRST_LEASE_TOKENS;
+  /** The sandbox is gone: its unused tokens were given back. */
+  private closed = false;
   private readonly refund: (tokens: number, window: number) => void;
 
   constructor(refund: (tokens: number, window: number) => void) {
@@ -88,13 +104,17 @@ export class LeaseBook {
   }
 
   /**
-   * needs says whether a call of `nr` that came to the kernel should bring
-   * its host a new lease: none is live, it does not cover `nr`, or it is
-   * used up or over by the kernel's count (`now`: the kernel's clock).
+   * needs says how many calls a new lease should hold for a call of `nr`
+   * that came to the kernel, or 0 when the live lease will do (`now`:
+   * performance.now): none is live, it does not cover `nr`, it is over, or
+   * it is used up by the kernel's count (the next one is then twice as big).
    */
-  needs(nr: number, now: number): boolean {
+  needs(nr: number, now: number): number {
     const current = this.accounts.at(-1);
-    return this.revoked || current === undefined || !current.decisions.has(nr) || current.tokens === 0 || now >= current.until;
+    if (this.revoked || current === undefined || !current.decisions.has(nr) || now >= current.until) return this.size;
+    if (current.tokens > 0) return 0;
+    if (current.granted >= this.size) this.size = Math.min(LEASE_TOKENS, this.size * 2);
+    return this.size;
   }
 
   /** extend makes the next lease: the rows still leased (unless revoked since), plus `nr`, with `grant`'s tokens. */
@@ -103,33 +123,47 @@ export class LeaseBook {
     const decisions = new Map(this.revoked || current === undefined ? [] : current.decisions);
     decisions.set(nr, grant.decision);
     const gen = this.nextGen++;
-    this.accounts.push({ gen, decisions, tokens: grant.tokens, window: grant.window, until: now + grant.ms });
+    this.accounts.push({ gen, decisions, tokens: grant.tokens, granted: grant.tokens, window: grant.window, until: now + grant.ms });
     if (this.accounts.length > MAX_LIVE_LEASES) this.retire(1);
     this.revoked = false;
     return { gen, nrs: [...decisions.keys()], tokens: grant.tokens, ms: grant.ms };
   }
 
-  /** take counts one call the host ran under lease `gen`: the decision it ran under, or undefined if that lease did not allow it (the host's fault). */
-  take(gen: number, nr: number): Decision | undefined {
+  /** take counts one call the host ran under lease `gen` (reported at `now`): the decision it ran under, or undefined if that lease did not allow it (the host's fault). */
+  take(gen: number, nr: number, now: number): Decision | undefined {
     const at = this.accounts.findIndex((a) => a.gen === gen);
     if (at === -1) return undefined;
     this.retire(at);
     const account = this.accounts[0]!;
     const decision = account.decisions.get(nr);
-    if (decision === undefined || account.tokens === 0) return undefined;
+    if (decision === undefined || account.tokens === 0 || now > account.until + LATE_REPORT_MS) return undefined;
     account.tokens--;
     return decision;
   }
 
-  /** revoke: no lease may be used from now on; true if the host must be told. Calls it already ran still count. */
-  revoke(): boolean {
-    if (this.revoked) return false;
+  /** revoke: no lease may be used from now on; the newest lease's number if the host must be told (it acknowledges with it), else undefined. */
+  revoke(): number | undefined {
+    if (this.revoked) return undefined;
     this.revoked = true;
-    return true;
+    return this.accounts.at(-1)?.gen;
   }
 
-  /** retire drops the `count` oldest leases, giving their unused tokens back. */
+  /** acknowledged: the host dropped every lease up to `gen` and reported what it ran under them; none is used again. */
+  acknowledged(gen: number): void {
+    const done = this.accounts.findIndex((a) => a.gen > gen);
+    this.retire(done === -1 ? this.accounts.length : done);
+  }
+
+  /** close gives back every unused token (the sandbox is gone); calls reported later are still taken (as late ones), within the same tokens. */
+  close(): void {
+    if (this.closed) return;
+    for (const account of this.accounts) if (account.tokens > 0) this.refund(account.tokens, account.window);
+    this.closed = true;
+    this.revoked = true;
+  }
+
+  /** retire drops the `count` oldest leases, giving their unused tokens back (unless close did). */
   private retire(count: number): void {
-    for (const old of this.accounts.splice(0, count)) if (old.tokens > 0) this.refund(old.tokens, old.window);
+    for (const old of this.accounts.splice(0, count)) if (old.tokens > 0 && !this.closed) this.refund(old.tokens, old.window);
   }
 }

@@ -27,8 +27,8 @@ export type ToHost =
   | ({ readonly t: 'ask'; readonly sid: number; readonly req: number } & Ask)
   /** The reply of the host's syscall `cid`, with the lease the host holds for the sandbox from then on, if any (kernel/hosts/leases.ts). */
   | { readonly t: 'reply'; readonly sid: number; readonly cid: number; readonly reply: FinalReply; readonly lease?: Lease }
-  /** The sandbox's lease is revoked: its calls go to the kernel again. */
-  | { readonly t: 'revoke'; readonly sid: number }
+  /** The sandbox's leases up to `gen` are revoked: its calls go to the kernel again (the host acknowledges with `revoked`). */
+  | { readonly t: 'revoke'; readonly sid: number; readonly gen: number }
   /** The process is stopped (on) or continued (off): completions of calls the host ran itself wait while it is stopped. */
   | { readonly t: 'hold'; readonly sid: number; readonly on: boolean }
   | { readonly t: 'dispose'; readonly sid: number }
@@ -45,6 +45,10 @@ export type ToKernel =
   | { readonly t: 'call'; readonly sid: number; readonly cid: number; readonly nr: unknown; readonly args: unknown[]; readonly mode: 'blocking' | 'async' }
   /** Calls (syscall number, arguments) the host ran under sandbox `sid`'s lease `gen`, in order: sent ahead of anything else the host sends. */
   | { readonly t: 'served'; readonly sid: number; readonly gen: number; readonly calls: readonly (readonly [number, readonly unknown[]])[] }
+  /** The host dropped sandbox `sid`'s leases up to `gen`, and has reported every call it ran under them. */
+  | { readonly t: 'revoked'; readonly sid: number; readonly gen: number }
+  /** The host disposed of sandbox `sid`, and has reported every call it ran under its leases. */
+  | { readonly t: 'disposed'; readonly sid: number }
   /** The isolate let go of call `cid` (SYS_CANCEL, or its process ending): the kernel aborts its work. */
   | { readonly t: 'abort'; readonly sid: number; readonly cid: number }
   | { readonly t: 'end'; readonly sid: number; readonly how: SandboxEnd; readonly cpuNs: number }
@@ -83,6 +87,10 @@ export function isToKernel(m: unknown): m is ToKernel {
       return int(o.sid) && int(o.cid) && Array.isArray(o.args) && (o.mode === 'blocking' || o.mode === 'async');
     case 'abort':
       return int(o.sid) && int(o.cid);
+    case 'revoked':
+      return int(o.sid) && int(o.gen);
+    case 'disposed':
+      return int(o.sid);
     case 'served':
       return int(o.sid) && int(o.gen) && Array.isArray(o.calls) && o.calls.length > 0 && o.calls.length <= MAX_SERVED_BATCH && o.calls.every((c) => Array.isArray(c) && c.length === 2 && int(c[0]) && Array.isArray(c[1]));
     case 'end':

@@ -8,6 +8,7 @@
  */
 import { KernelError } from '../../abi/errno.ts';
 import { MAX_OUTSTANDING, MAX_OUTSTANDING_LOOP } from '../async-calls.ts';
+import type { Decision } from '../../syscalls/context.ts';
 import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from '../process-sandbox.ts';
@@ -31,8 +32,8 @@ export interface HostLink {
   quarantine(why: string): void;
 }
 
-/** The messages of one sandbox (its host answers questions itself). */
-export type SandboxMessage = Exclude<Extract<ToKernel, { readonly sid: number }>, { readonly t: 'answer' }>;
+/** The messages of one sandbox (its host answers questions, and acknowledges a disposal, itself). */
+export type SandboxMessage = Exclude<Extract<ToKernel, { readonly sid: number }>, { readonly t: 'answer' | 'disposed' }>;
 
 function final(reply: Reply): Promise<FinalReply> {
   if (!('later' in reply)) return Promise.resolve(reply);
@@ -140,6 +141,7 @@ export class RemoteSandbox implements ProcessSandbox {
     this.gone = true;
     this.ended = true;
     this.abortAll();
+    this.lease.close();
     this.host.send({ t: 'dispose', sid: this.sid });
     this.host.release(this.sid);
   }
@@ -160,6 +162,7 @@ export class RemoteSandbox implements ProcessSandbox {
     if (this.gone || this.ended) return;
     this.ended = true;
     this.abortAll();
+    this.lease.close();
     if (!this.started) {
       this.early = how.kind === 'lost' ? how.why : `it ended (${how.kind}) before it started`;
       return;
@@ -183,6 +186,9 @@ export class RemoteSandbox implements ProcessSandbox {
         return undefined;
       case 'served':
         return this.served(m.gen, m.calls);
+      case 'revoked':
+        this.lease.acknowledged(m.gen);
+        return undefined;
       case 'end':
         this.cpu(m.cpuNs);
         this.endWith(m.how);
@@ -245,8 +251,9 @@ export class RemoteSandbox implements ProcessSandbox {
   /** leaseAfter is the lease the host may hold after syscall `nr` with `args` was allowed and ran, if any. */
   private leaseAfter(nr: unknown, args: readonly unknown[]): Lease | undefined {
     const hooks = this.hooks.leases;
-    if (hooks === undefined || typeof nr !== 'number' || !this.lease.needs(nr, performance.now())) return undefined;
-    const grant = hooks.grant(nr, args);
+    if (hooks === undefined || typeof nr !== 'number') return undefined;
+    const most = this.lease.needs(nr, performance.now());
+    const grant = most === 0 ? undefined : hooks.grant(nr, args, most);
     return grant === undefined ? undefined : this.lease.extend(nr, grant, performance.now());
   }
 
@@ -257,17 +264,35 @@ export class RemoteSandbox implements ProcessSandbox {
 
   /** revokeLease tells the host to drop its lease: its next calls come here. */
   revokeLease(): void {
-    if (this.gone || !this.lease.revoke()) return;
-    this.host.send({ t: 'revoke', sid: this.sid });
+    if (this.gone) return;
+    const gen = this.lease.revoke();
+    if (gen !== undefined) this.host.send({ t: 'revoke', sid: this.sid, gen });
   }
 
-  /** served records the calls the host ran under its lease `gen`, in order; one that lease did not allow is the host's fault. */
+  /**
+   * served records the calls the host ran under its lease `gen`, in order;
+   * one that lease did not allow is the host's fault. Calls that arrive
+   * after the kernel ended the process (the host ran them before it
+   * learned) are recorded together, in one record after its exit.
+   */
   private served(gen: number, calls: readonly (readonly [number, readonly unknown[]])[]): string | undefined {
     const hooks = this.hooks.leases;
-    if (this.gone || this.ended) return undefined;
+    if (hooks === undefined) return `sandbox ${this.sid} ran calls it was never leased`;
+    const now = performance.now();
+    if (this.gone) {
+      const late: { nr: number; decision: Decision }[] = [];
+      for (const [nr] of calls) {
+        const decision = this.lease.take(gen, nr, now);
+        if (decision === undefined) return `sandbox ${this.sid} ran syscall ${nr} without a lease for it`;
+        late.push({ nr, decision });
+      }
+      hooks.late(late);
+      this.host.served += late.length;
+      return undefined;
+    }
     for (const [nr, args] of calls) {
-      const decision = this.lease.take(gen, nr);
-      if (decision === undefined || hooks === undefined) return `sandbox ${this.sid} ran syscall ${nr} without a lease for it`;
+      const decision = this.lease.take(gen, nr, now);
+      if (decision === undefined) return `sandbox ${this.sid} ran syscall ${nr} without a lease for it`;
       try {
         hooks.served(nr, args, decision);
       } catch (err) {

@@ -157,9 +157,12 @@ export class PolicyAuthorizer implements Authorizer {
     if (request.access === 'write' || request.tool !== undefined || this.shadow() !== undefined || !this.engine.steady(request.syscall)) return undefined;
     const level = this.autonomy(request.agentId);
     if (this.early(request, level, false) !== undefined) return undefined;
-    const asked = toPolicyRequest(request, this.trust, this.tokens);
-    const decision = supervised(request, level, this.engine.check(asked), this.engine.approvalTimeoutMs);
-    return decision.effect === 'allow' ? { ...decision, asked } : undefined;
+    const decision = supervised(request, level, this.engine.check(this.question(request)), this.engine.approvalTimeoutMs);
+    return decision.effect === 'allow' ? decision : undefined;
+  }
+
+  question(request: AccessRequest): PolicyRequest {
+    return toPolicyRequest(request, this.trust, this.tokens);
   }
 
   /** afterward checks the intent contracts covering a call that ran: their post-conditions (after a success) and invariants. */

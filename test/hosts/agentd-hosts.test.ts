@@ -55,14 +55,14 @@ describe('agentd with sandbox hosts', () => {
 
   it('agentctl top and /metrics show each host, its agents and the calls it ran under leases', async () => {
     const pid = await spawnAgent(agentd, "for (let i = 0; i < 100; i++) sys.getpid(); console.log('ready'); await new Promise((r) => setTimeout(r, 60_000));");
-    // 99 of its 100 getpids ran in its host, under the lease the first one brought (hosts count what ran on them since they started).
-    await until(async () => servedOn((await agentctl(agentd, 'top', '--once')).stdout) >= 99, 'the leased getpids reported');
+    // Most of its 100 getpids ran in its host, under the leases the others brought (16 calls, then 32, 64…; hosts count what ran on them since they started).
+    await until(async () => servedOn((await agentctl(agentd, 'top', '--once')).stdout) >= 90, 'the leased getpids reported');
     const top = await agentctl(agentd, 'top', '--once');
     expect(top.status).toBe(0);
     expect(top.stdout).toMatch(/^sandbox hosts: \d+ ready \d+ agents \d+ served, \d+ ready \d+ agents \d+ served, \d+ spare 0 agents 0 served$/m);
     const metrics = await agentd.api('GET', '/metrics');
     expect(metrics.text).toMatch(/^agentk_sandbox_host_agents\{host="\d+",state="ready"\} 1$/m);
-    expect(Math.max(...[...metrics.text.matchAll(/^agentk_sandbox_host_served_syscalls\{host="\d+"\} (\d+)$/gm)].map((m) => Number(m[1])))).toBeGreaterThanOrEqual(99);
+    expect(Math.max(...[...metrics.text.matchAll(/^agentk_sandbox_host_served_syscalls\{host="\d+"\} (\d+)$/gm)].map((m) => Number(m[1])))).toBeGreaterThanOrEqual(90);
     await agentd.api('POST', `/v1/processes/${pid}/signal`, { signal: 'KILL' });
   });
 });

@@ -32,8 +32,27 @@ const CASES: readonly [mode: string, recorded: RegExp][] = [
   ['ready-twice', /said it was ready twice: killed/],
   ['unleased', /ran syscall 8 without a lease for it: killed/],
   ['overspent', /ran syscall 8 without a lease for it: killed/],
+  ['after-revoke', /ran syscall 8 without a lease for it: killed/],
   ['pong-spam', /stopped answering for 600 ms: killed/],
 ];
+
+describe('a sandbox host slow to report', () => {
+  it('calls it ran under a lease that reach the kernel after the process ended are recorded after its exit, the host kept', async () => {
+    process.env.HOSTILE_MODE = 'late';
+    const log = new MemoryDecisionLog();
+    kernel = testKernel({ recorder: log, hosts: { count: 1, agentsPerHost: 4, spares: 0, entry: HOSTILE } }).kernel;
+    const proc = await kernel.spawnAsync(programFromSource('victim.ts', 'await new Promise(() => {});'));
+    await until(() => log.list().some((r) => r.type === 'syscall' && r.pid === proc.pid && r.syscall === 'SYS_GETPID'), 'the call that brings the lease');
+    kernel.kill(proc.pid, 'SIGKILL');
+    await within(kernel.wait(proc.pid), 'the agent to end');
+    await until(() => log.list().some((r) => r.type === 'limit' && r.pid === proc.pid), 'the late calls recorded');
+    const list = log.list();
+    const late = list.findIndex((r) => r.type === 'limit' && r.pid === proc.pid);
+    expect(late).toBeGreaterThan(list.findIndex((r) => r.type === 'exit' && r.pid === proc.pid));
+    expect(list[late]).toMatchObject({ detail: expect.stringMatching(/^3 calls its sandbox host ran under a lease before it learned the process had ended, recorded after its exit: 3 × SYS_GETPID allowed by /) });
+    expect(kernel.hosts?.info().map((h) => h.state)).toEqual(['ready']);
+  });
+});
 
 describe('a hostile sandbox host', () => {
   for (const [mode, recorded] of CASES) {
@@ -42,6 +61,11 @@ describe('a hostile sandbox host', () => {
       const log = new MemoryDecisionLog();
       kernel = testKernel({ recorder: log, hosts: { count: 1, agentsPerHost: 4, spares: 0, hangMs: 600, entry: HOSTILE } }).kernel;
       const proc = await kernel.spawnAsync(programFromSource('victim.ts', 'await new Promise(() => {});'));
+      // A revocation, once the host has run a call under its lease.
+      if (mode === 'after-revoke') {
+        await until(() => (kernel?.hosts?.info() ?? []).some((h) => h.served > 0), 'a call run under the lease');
+        kernel.kill(proc.pid, 'SIGCONT');
+      }
       const exit = await within(kernel.wait(proc.pid), `the agent on the ${mode} host to end`, 20_000);
       expect(exit).toMatchObject({ status: exitStatusForSignal('SIGKILL'), reason: { kind: 'signal', signal: 'SIGKILL' } });
       expect(exit.reason.kind === 'signal' && exit.reason.why).toMatch(/^lost: sandbox host 1 \(pid \d+\) killed by SIGKILL$/);

@@ -10,6 +10,8 @@ import { encode, FrameReader, MAX_FRAME_BYTES } from '../../kernel/hosts/frames.
 const channel = new Socket({ fd: 3, readable: true, writable: true });
 const send = (m: unknown) => channel.write(encode(m));
 const mode = process.env.HOSTILE_MODE ?? 'garbage';
+/** The lease the kernel last gave, if any. */
+let leased: number | undefined;
 
 function misbehave(sid: number): void {
   switch (mode) {
@@ -39,6 +41,8 @@ function misbehave(sid: number): void {
       // Reports a getpid it ran itself, holding no lease.
       send({ t: 'served', sid, gen: 1, calls: [[8, []]] });
       return;
+    case 'late':
+    case 'after-revoke':
     case 'overspent':
       // Asks for a getpid, to be given a lease with its reply (then reports one call more than the lease allows).
       send({ t: 'call', sid, cid: 1, nr: 8, args: [], mode: 'blocking' });
@@ -52,9 +56,21 @@ function misbehave(sid: number): void {
 
 const reader = new FrameReader(
   (raw) => {
-    const m = raw as { t: string; sid: number; req: number; op?: string; n?: number; lease?: { gen: number; tokens: number } };
+    const m = raw as { t: string; sid: number; req: number; op?: string; n?: number; gen?: number; lease?: { gen: number; tokens: number } };
     if (m.t === 'ping' && mode !== 'pong-spam') send({ t: 'pong', n: m.n });
-    if (m.t === 'reply' && m.lease !== undefined) {
+    if (m.t === 'reply' && m.lease !== undefined) leased = m.lease.gen;
+    // An honest host, slow to report: the calls it ran under its lease reach the kernel after the process was ended there.
+    if (mode === 'late' && m.t === 'dispose' && leased !== undefined) {
+      send({ t: 'served', sid: m.sid, gen: leased, calls: [[8, []], [8, []], [8, []]] });
+      send({ t: 'disposed', sid: m.sid });
+    }
+    // A host that reports a call under a lease after it acknowledged the lease's revocation.
+    if (mode === 'after-revoke' && m.t === 'reply' && m.lease !== undefined) send({ t: 'served', sid: m.sid, gen: m.lease.gen, calls: [[8, []]] });
+    if (mode === 'after-revoke' && m.t === 'revoke') {
+      send({ t: 'revoked', sid: m.sid, gen: m.gen });
+      send({ t: 'served', sid: m.sid, gen: m.gen, calls: [[8, []]] });
+    }
+    if (mode === 'overspent' && m.t === 'reply' && m.lease !== undefined) {
       const calls = Array.from({ length: m.lease.tokens + 1 }, () => [8, []]);
       for (let i = 0; i < calls.length; i += 256) send({ t: 'served', sid: m.sid, gen: m.lease.gen, calls: calls.slice(i, i + 256) });
     }
