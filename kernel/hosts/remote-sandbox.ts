@@ -2,7 +2,9 @@
  * RemoteSandbox is a process's sandbox when its isolate lives in a sandbox
  * host process: the kernel's side of it. Each syscall the isolate makes
  * arrives as a `call`, runs through the hooks (the syscall gate and the one
- * dispatcher, here in the kernel) and goes back as a `reply`; the host's
+ * dispatcher, here in the kernel) and goes back as a `reply` (with a lease,
+ * when the host may run such calls itself: kernel/hosts/leases.ts; the
+ * calls it then ran come back as `served`, to be recorded); the host's
  * events (idle, end, CPU time) come back the same way. Disposing it disposes
  * the isolate in the host; the host dying ends it as `lost`.
  */
@@ -14,6 +16,7 @@ import type { Program } from '../program.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from '../process-sandbox.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 import { LeaseBook, type Lease } from './leases.ts';
+import { hostRow } from '../../syscalls/leased.ts';
 
 /** The most calls one sandbox has outstanding at once: its runtime's own bounds on asynchronous calls, and one blocking call. */
 const MAX_CALLS = MAX_OUTSTANDING + MAX_OUTSTANDING_LOOP + 1;
@@ -251,7 +254,7 @@ export class RemoteSandbox implements ProcessSandbox {
   /** leaseAfter is the lease the host may hold after syscall `nr` with `args` was allowed and ran, if any. */
   private leaseAfter(nr: unknown, args: readonly unknown[]): Lease | undefined {
     const hooks = this.hooks.leases;
-    if (hooks === undefined || typeof nr !== 'number') return undefined;
+    if (hooks === undefined || typeof nr !== 'number' || hostRow(nr) === undefined) return undefined;
     const most = this.lease.needs(nr, performance.now());
     const grant = most === 0 ? undefined : hooks.grant(nr, args, most);
     return grant === undefined ? undefined : this.lease.extend(nr, grant, performance.now());
