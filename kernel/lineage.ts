@@ -40,7 +40,7 @@ export class Lineage {
   syscalls = 0;
   /** Spawns into the tree admitted but not yet in the process table (a program compiling). */
   pendingSpawns = 0;
-  private window = { start: 0, calls: 0, refused: 0, kernelNs: 0 };
+  private window = { start: 0, calls: 0, refused: 0, kernelNs: 0, reserved: 0 };
   /** The tree's syscalls count against its rate and kernel-time share; a replay before its fork is not paced (its pace is not the recorded one). */
   paced = true;
 
@@ -73,7 +73,7 @@ export class Lineage {
     const w = this.window;
     if (now - w.start >= WINDOW_MS) {
       if (w.refused > 1) summary(w.refused - 1);
-      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0 };
+      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0, reserved: 0 };
     }
     const within = ++this.window.calls <= (rate ?? Number.POSITIVE_INFINITY) && this.window.kernelNs <= (share ?? Number.POSITIVE_INFINITY) * 1e6;
     if (within) return 'ok';
@@ -82,9 +82,10 @@ export class Lineage {
 
   /**
    * reserve takes up to `most` calls from the tree's current rate window for
-   * a sandbox host's lease (kernel/hosts/leases.ts), and at most half of what
-   * the window has left: they count as calls of this window now, and
-   * `refund` gives back what goes unused. None while the tree is over its
+   * a sandbox host's lease (kernel/hosts/leases.ts): at most a 64th of the
+   * rate and half of what the window has left, and the tree's leases
+   * together at most half the rate. They count as calls of this window now,
+   * and `refund` gives back what goes unused. None while the tree is over its
    * rate or its share of the kernel's time. `ms`: how
    * long the window lasts (at most `longest`); `window`: which it is.
    */
@@ -94,19 +95,25 @@ export class Lineage {
     if ((rate === undefined && share === undefined) || !this.paced) return { tokens: most, ms: longest, window: -1 };
     if (now - this.window.start >= WINDOW_MS) {
       if (this.window.refused > 1) summary(this.window.refused - 1);
-      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0 };
+      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0, reserved: 0 };
     }
     const w = this.window;
-    // At most half of what is left: leases of the tree's other processes, and its calls that come to the kernel, keep the rest.
+    // A lease gets at most a 64th of the rate and half of what is left, and the tree's leases together half the rate:
+    // the calls that come to the kernel keep the rest, however many processes hold a lease they do not use.
     const left = Math.max(0, (rate ?? Number.POSITIVE_INFINITY) - w.calls);
-    const tokens = this.overShare || left === 0 ? 0 : Math.min(most, Math.max(1, Math.floor(left / 2)));
+    const perLease = rate === undefined ? most : Math.max(1, Math.floor(rate / 64));
+    const leaseRoom = rate === undefined ? most : Math.floor(rate / 2) - w.reserved;
+    const tokens = this.overShare || left === 0 ? 0 : Math.max(0, Math.min(most, perLease, leaseRoom, Math.max(1, Math.floor(left / 2))));
     w.calls += tokens;
+    w.reserved += tokens;
     return { tokens, ms: Math.min(longest, this.windowRemainingMs(now)), window: w.start };
   }
 
   /** refund gives back `tokens` reserved in `window` and never used, if that window is still the current one. */
   refund(tokens: number, window: number): void {
-    if (window === this.window.start) this.window.calls = Math.max(0, this.window.calls - tokens);
+    if (window !== this.window.start) return;
+    this.window.calls = Math.max(0, this.window.calls - tokens);
+    this.window.reserved = Math.max(0, this.window.reserved - tokens);
   }
 
   /**

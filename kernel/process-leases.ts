@@ -53,15 +53,11 @@ export function processLeases(host: LeaseHost, proc: Process, ctx: SyscallContex
       if (!decoded) throw new Error(`arguments that do not decode for ${row.name}`);
     },
     late(calls) {
-      const counts = new Map<string, number>();
-      for (const { nr, decision } of calls) {
-        const key = `${hostRow(nr)?.name ?? `#${nr}`} allowed by ${decision.rule}${decision.policyVersion !== undefined ? ` (policy ${decision.policyVersion})` : ''}`;
-        counts.set(key, (counts.get(key) ?? 0) + 1);
-      }
-      lineage.syscalls += calls.length;
-      const what = [...counts].map(([key, n]) => `${n} × ${key}`).join('; ');
+      const total = calls.reduce((n, c) => n + c.count, 0);
+      lineage.syscalls += total;
+      const what = calls.map(({ nr, decision, count }) => `${count} × ${hostRow(nr)?.name ?? `#${nr}`} allowed by ${decision.rule}${decision.policyVersion !== undefined ? ` (policy ${decision.policyVersion})` : ''}`).join('; ');
       try {
-        host.services.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${calls.length} calls its sandbox host ran under a lease before it learned the process had ended, recorded after its exit: ${what}` });
+        host.services.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${total} calls its sandbox host ran under a lease before it learned the process had ended, recorded after its exit: ${what}` });
       } catch {
         host.revokeLeases();
       }

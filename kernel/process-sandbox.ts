@@ -85,6 +85,8 @@ export interface SandboxHooks {
   idle(): void;
   /** charge bills the process's tree for kernel work done on the event loop for it (loading a runtime layer), ns. */
   charge(ns: number): void;
+  /** undelivered gives back handler signals a sandbox host could not deliver (its isolate was running): they wait for the next reply or idle. */
+  undelivered?(signals: readonly string[]): void;
   /** leases lets a sandbox host run some calls itself (kernel/hosts/leases.ts); absent: every call comes to the kernel. */
   readonly leases?: LeaseHooks;
 }

@@ -12,7 +12,7 @@ import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
 import type { KernelServices } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
-import type { SignalName } from '../signals/signal-table.ts';
+import { parseSignal, type SignalName } from '../signals/signal-table.ts';
 import type { AgentTrees, TreeQuota } from './agent-trees.ts';
 import { AUTONOMY_LEVELS, type Autonomies, isAutonomy } from './autonomy.ts';
 import { spawnIdentity } from './capabilities.ts';
@@ -184,6 +184,8 @@ export class Spawner {
           kick(proc);
         },
         charge: (ns) => lineage.charge(ns),
+        // Before anything queued since: they were taken first.
+        undelivered: (signals) => proc.handlerQueue.unshift(...signals.flatMap((s) => parseSignal(s) ?? [])),
         ...leasing(processLeases(this.host, proc, ctx)),
       }, options.tape?.({ pid, fds: files, ctx, env, limits }));
     } catch (err) {

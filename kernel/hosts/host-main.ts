@@ -122,6 +122,9 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
       await box.sandbox.start();
       return null;
     case 'deliver':
+      // A completion the host delivered itself (a call run under a lease) may be running: the kernel took the isolate
+      // for idle. The signals then go back to it, to ride on the next reply or idle (false); this entry never was.
+      if (!box.sandbox.idle) return false;
       box.seen++;
       await box.sandbox.deliver(ask.signals);
       return null;

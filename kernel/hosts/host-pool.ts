@@ -153,7 +153,11 @@ class Host implements HostLink {
     }
     if (performance.now() - this.lastHeard > hangMs) return this.broke(`stopped answering for ${hangMs} ms`);
     // A disposal the host never acknowledges is let go of after LATE_REPORT_MS: a host cannot make the kernel keep them.
-    for (const [sid, { at }] of this.disposing) if (performance.now() - at > LATE_REPORT_MS) this.disposing.delete(sid);
+    for (const [sid, { box, at }] of this.disposing) {
+      if (performance.now() - at <= LATE_REPORT_MS) continue;
+      this.disposing.delete(sid);
+      box.reported();
+    }
     this.send({ t: 'ping', n: ++this.ping });
   }
 
@@ -161,6 +165,7 @@ class Host implements HostLink {
   fail(why: string): void {
     for (const { reject } of this.asks.values()) reject(new KernelError('EIO', `sandbox host ${this.id} ${why}`));
     this.asks.clear();
+    for (const { box } of this.disposing.values()) box.reported();
     this.disposing.clear();
   }
 
@@ -202,6 +207,7 @@ class Host implements HostLink {
         return undefined;
       }
       case 'disposed':
+        this.disposing.get(m.sid)?.box.reported();
         this.disposing.delete(m.sid);
         return undefined;
       default:

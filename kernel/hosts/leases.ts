@@ -57,8 +57,8 @@ export interface LeaseHooks {
   refund(tokens: number, window: number): void;
   /** served records one call the host ran under decision `decision`; throws when its arguments do not decode (the host's fault). */
   served(nr: number, args: readonly unknown[], decision: Decision): void;
-  /** late records, in one record, calls the host ran before it learned that the kernel had ended the process (they arrive after its exit). */
-  late(calls: readonly { readonly nr: number; readonly decision: Decision }[]): void;
+  /** late records, in one record, calls the host ran before it learned that the kernel had ended the process (they arrive after its exit), `count` of each. */
+  late(calls: readonly { readonly nr: number; readonly decision: Decision; readonly count: number }[]): void;
 }
 
 /** The first lease's calls; each lease used up doubles the next, to LEASE_TOKENS (a process that makes one such call holds little of its tree's rate). */
@@ -85,8 +85,8 @@ interface Account {
  * done with: its unused tokens go back to the tree's rate window. Calls
  * under a lease that was revoked still count until the host acknowledges
  * the revocation (it reports every call it ran first); after that, and
- * LATE_REPORT_MS past a lease's end, none does. Ending the sandbox gives
- * every unused token back.
+ * LATE_REPORT_MS past a lease's end, none does. Once the host has
+ * reported every call of an ended sandbox, its unused tokens go back.
  */
 export class LeaseBook {
   private readonly accounts: Account[] = [];
@@ -95,7 +95,7 @@ export class LeaseBook {
   private revoked = true;
   /** The size of the next lease. */
   private size = FIRST_LEASE_TOKENS;
-  /** The sandbox is gone: its unused tokens were given back. */
+  /** The sandbox is gone: no lease is granted again. */
   private closed = false;
   private readonly refund: (tokens: number, window: number) => void;
 
@@ -110,6 +110,8 @@ export class LeaseBook {
    * it is used up by the kernel's count (the next one is then twice as big).
    */
   needs(nr: number, now: number): number {
+    // So many leases sent and not yet used: the host is far behind; no more until it catches up (never drop one it may use).
+    if (this.closed || this.accounts.length >= MAX_LIVE_LEASES) return 0;
     const current = this.accounts.at(-1);
     if (this.revoked || current === undefined || !current.decisions.has(nr) || now >= current.until) return this.size;
     if (current.tokens > 0) return 0;
@@ -124,7 +126,6 @@ export class LeaseBook {
     decisions.set(nr, grant.decision);
     const gen = this.nextGen++;
     this.accounts.push({ gen, decisions, tokens: grant.tokens, granted: grant.tokens, window: grant.window, until: now + grant.ms });
-    if (this.accounts.length > MAX_LIVE_LEASES) this.retire(1);
     this.revoked = false;
     return { gen, nrs: [...decisions.keys()], tokens: grant.tokens, ms: grant.ms };
   }
@@ -154,16 +155,23 @@ export class LeaseBook {
     this.retire(done === -1 ? this.accounts.length : done);
   }
 
-  /** close gives back every unused token (the sandbox is gone); calls reported later are still taken (as late ones), within the same tokens. */
+  /**
+   * close: the sandbox is gone; no lease is granted again. Calls the host
+   * ran before it learned are still taken, within the same tokens, until
+   * `settle` (once the host has reported them) gives back what is left.
+   */
   close(): void {
-    if (this.closed) return;
-    for (const account of this.accounts) if (account.tokens > 0) this.refund(account.tokens, account.window);
     this.closed = true;
     this.revoked = true;
   }
 
-  /** retire drops the `count` oldest leases, giving their unused tokens back (unless close did). */
+  /** settle gives back every token no call used (the host has reported all it ran, or never will); once. */
+  settle(): void {
+    this.retire(this.accounts.length);
+  }
+
+  /** retire drops the `count` oldest leases, giving their unused tokens back. */
   private retire(count: number): void {
-    for (const old of this.accounts.splice(0, count)) if (old.tokens > 0 && !this.closed) this.refund(old.tokens, old.window);
+    for (const old of this.accounts.splice(0, count)) if (old.tokens > 0) this.refund(old.tokens, old.window);
   }
 }

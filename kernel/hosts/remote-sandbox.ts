@@ -54,6 +54,8 @@ export class RemoteSandbox implements ProcessSandbox {
   private readonly calls = new Map<number, { readonly controller: AbortController; readonly nr: unknown; readonly args: readonly unknown[] }>();
   /** The leases the host holds for this sandbox (kernel/hosts/leases.ts). */
   private readonly lease: LeaseBook;
+  /** Calls the host ran before it learned the kernel had ended the process, by syscall and decision: recorded once it has reported them all. */
+  private readonly late = new Map<string, { readonly nr: number; readonly decision: Decision; count: number }>();
   private cpuNs = 0;
   private started = false;
   /** Entries into the isolate sent to the host (start, deliveries, replies), and how many of them the host's last idle followed. */
@@ -110,7 +112,12 @@ export class RemoteSandbox implements ProcessSandbox {
   async deliver(signals: readonly string[]): Promise<void> {
     if (this.gone) return;
     this.entries++;
-    await this.host.ask(this.sid, { op: 'deliver', signals: [...signals] }).catch(() => undefined);
+    const answer = await this.host.ask(this.sid, { op: 'deliver', signals: [...signals] }).catch(() => undefined);
+    // The host found the isolate running something it delivered itself (a call run under a lease): not delivered.
+    if (answer === false && !this.gone) {
+      this.entries--;
+      this.hooks.undelivered?.(signals);
+    }
   }
 
   async cancel(id: number): Promise<boolean> {
@@ -165,7 +172,9 @@ export class RemoteSandbox implements ProcessSandbox {
     if (this.gone || this.ended) return;
     this.ended = true;
     this.abortAll();
+    // The host ended it (its calls were reported first) or died: nothing more comes.
     this.lease.close();
+    this.lease.settle();
     if (!this.started) {
       this.early = how.kind === 'lost' ? how.why : `it ended (${how.kind}) before it started`;
       return;
@@ -260,6 +269,13 @@ export class RemoteSandbox implements ProcessSandbox {
     return grant === undefined ? undefined : this.lease.extend(nr, grant, performance.now());
   }
 
+  /** reported: the host has reported every call it ran for this disposed sandbox (or never will): the late ones are recorded, in one record, and unused tokens go back. */
+  reported(): void {
+    if (this.late.size > 0) this.hooks.leases?.late([...this.late.values()]);
+    this.late.clear();
+    this.lease.settle();
+  }
+
   /** hold tells the host the process is stopped or continued: completions of calls it ran itself wait meanwhile. */
   hold(stopped: boolean): void {
     if (!this.gone) this.host.send({ t: 'hold', sid: this.sid, on: stopped });
@@ -283,14 +299,15 @@ export class RemoteSandbox implements ProcessSandbox {
     if (hooks === undefined) return `sandbox ${this.sid} ran calls it was never leased`;
     const now = performance.now();
     if (this.gone) {
-      const late: { nr: number; decision: Decision }[] = [];
       for (const [nr] of calls) {
         const decision = this.lease.take(gen, nr, now);
         if (decision === undefined) return `sandbox ${this.sid} ran syscall ${nr} without a lease for it`;
-        late.push({ nr, decision });
+        const key = `${nr} ${decision.rule} ${decision.policyVersion ?? ''}`;
+        const kept = this.late.get(key);
+        if (kept === undefined) this.late.set(key, { nr, decision, count: 1 });
+        else kept.count++;
+        this.host.served++;
       }
-      hooks.late(late);
-      this.host.served += late.length;
       return undefined;
     }
     for (const [nr, args] of calls) {

@@ -47,6 +47,7 @@ describe('a sandbox host slow to report', () => {
     await within(kernel.wait(proc.pid), 'the agent to end');
     await until(() => log.list().some((r) => r.type === 'limit' && r.pid === proc.pid), 'the late calls recorded');
     const list = log.list();
+    expect(list.filter((r) => r.type === 'limit' && r.pid === proc.pid)).toHaveLength(1);
     const late = list.findIndex((r) => r.type === 'limit' && r.pid === proc.pid);
     expect(late).toBeGreaterThan(list.findIndex((r) => r.type === 'exit' && r.pid === proc.pid));
     expect(list[late]).toMatchObject({ detail: expect.stringMatching(/^3 calls its sandbox host ran under a lease before it learned the process had ended, recorded after its exit: 3 × SYS_GETPID allowed by /) });

@@ -61,7 +61,9 @@ const reader = new FrameReader(
     if (m.t === 'reply' && m.lease !== undefined) leased = m.lease.gen;
     // An honest host, slow to report: the calls it ran under its lease reach the kernel after the process was ended there.
     if (mode === 'late' && m.t === 'dispose' && leased !== undefined) {
-      send({ t: 'served', sid: m.sid, gen: leased, calls: [[8, []], [8, []], [8, []]] });
+      // In two batches: the kernel still writes one record for them (it waits for the host's `disposed`).
+      send({ t: 'served', sid: m.sid, gen: leased, calls: [[8, []], [8, []]] });
+      send({ t: 'served', sid: m.sid, gen: leased, calls: [[8, []]] });
       send({ t: 'disposed', sid: m.sid });
     }
     // A host that reports a call under a lease after it acknowledged the lease's revocation.
