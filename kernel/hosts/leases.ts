@@ -110,6 +110,10 @@ export class LeaseBook {
    * it is used up by the kernel's count (the next one is then twice as big).
    */
   needs(nr: number, now: number): number {
+    // Leases no call can be reported under any more (take refuses them) are done with: one the host let expire unused.
+    let dead = 0;
+    while (dead < this.accounts.length && now > this.accounts[dead]!.until + LATE_REPORT_MS) dead++;
+    this.retire(dead);
     // So many leases sent and not yet used: the host is far behind; no more until it catches up (never drop one it may use).
     if (this.closed || this.accounts.length >= MAX_LIVE_LEASES) return 0;
     const current = this.accounts.at(-1);

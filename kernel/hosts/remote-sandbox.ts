@@ -61,6 +61,8 @@ export class RemoteSandbox implements ProcessSandbox {
   /** Entries into the isolate sent to the host (start, deliveries, replies), and how many of them the host's last idle followed. */
   private entries = 0;
   private idleAfter = 0;
+  /** How many idles the host has reported. */
+  private idles = 0;
   private blocked = 0;
   /** How the sandbox ended before its program started (its host died, or it broke): the spawn fails with it. */
   private early: string | undefined;
@@ -112,11 +114,14 @@ export class RemoteSandbox implements ProcessSandbox {
   async deliver(signals: readonly string[]): Promise<void> {
     if (this.gone) return;
     this.entries++;
+    const idles = this.idles;
     const answer = await this.host.ask(this.sid, { op: 'deliver', signals: [...signals] }).catch(() => undefined);
     // The host found the isolate running something it delivered itself (a call run under a lease): not delivered.
     if (answer === false && !this.gone) {
       this.entries--;
       this.hooks.undelivered?.(signals);
+      // An idle that came meanwhile (with the answer, on a busy kernel) could not be taken as one then: take it now.
+      if (this.idles !== idles && !this.ended && this.idle) this.hooks.idle();
     }
   }
 
@@ -209,6 +214,7 @@ export class RemoteSandbox implements ProcessSandbox {
         this.cpu(m.cpuNs);
         if (m.seen > this.entries) return `sandbox ${this.sid} went idle after ${m.seen} entries of ${this.entries}`;
         this.idleAfter = m.seen;
+        this.idles++;
         if (!this.ended && this.idle) this.hooks.idle();
         return undefined;
       case 'charge':

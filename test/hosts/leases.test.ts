@@ -184,6 +184,24 @@ describe('leases: a sandbox host runs steady calls itself', () => {
     expect(a.out.text).toMatch(/^armed \d+\nhandled\n$/);
   });
 
+  it('a handler signal the host could not deliver is delivered once the host goes idle, even when both answers reach a busy kernel together', async () => {
+    // Found by a review: the host refused the delivery (a callback it ran was busy) and then went idle; on a busy kernel
+    // both messages arrived in one read, the idle was taken before the refusal, and nothing delivered the signal again.
+    const { kernel: k } = make(TREE);
+    const a = await run(k, "sys.signal.on('SIGUSR1', () => { console.log('handled'); sys.exit(7); }); await new Promise((r) => setTimeout(r, 0)); setTimeout(() => { const t = Date.now(); while (Date.now() - t < 800) {} }, 100); console.log('armed', Date.now()); await new Promise(() => {});");
+    await until(() => a.out.text.startsWith('armed'), () => 'the callback armed');
+    const busyFrom = Number(a.out.text.split(' ')[1]) + 300;
+    await until(() => Date.now() > busyFrom, () => 'the callback busy');
+    expect(k.kill(a.pid, 'SIGUSR1')).toBe('delivered');
+    // The kernel's loop busy past the callback's end: the host's refusal and its idle arrive together.
+    const stall = Date.now() + 1200;
+    while (Date.now() < stall) {
+      // a loaded kernel
+    }
+    expect(await within(a.exited, 'the handler to end the agent')).toMatchObject({ status: 7 });
+    expect(a.out.text).toMatch(/^armed \d+\nhandled\n$/);
+  });
+
   it("children's unused leases do not take a small tree rate from the calls that go to the kernel", async () => {
     // Found by a review: six children making one getpid each had taken most of a 100/s budget between them.
     const { kernel: k } = make(TREE, { programs: { child: programFromSource('child.js', 'sys.getpid(); await new Promise((r) => setTimeout(r, 3000));') } });
