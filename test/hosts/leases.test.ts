@@ -53,6 +53,20 @@ const PAUSED = (before: number, after: number) =>
    try { for (let i = 0; i < ${after}; i++) sys.getpid(); } catch (e) { out = e.errno; }
    console.log(out);`;
 
+/**
+ * signalledWhileBusy runs an agent whose SIGUSR1 handler prints and exits 7, whose timer callback (run by its host,
+ * under the lease the first timer's completion brought) busy-waits 800 ms then runs `then`, and sends it SIGUSR1
+ * `busyMs` after it armed that callback (`delay` ms; `after`, the rest of main, prints `armed <time>`).
+ */
+async function signalledWhileBusy(k: Kernel, then: string, delay: string, after: string, busyMs: number) {
+  const a = await run(k, `sys.signal.on('SIGUSR1', () => { console.log('handled'); sys.exit(7); }); await new Promise((r) => setTimeout(r, 0)); setTimeout(() => { const t = Date.now(); while (Date.now() - t < 800) {} ${then} }, ${delay}); ${after}`);
+  await until(() => a.out.text.startsWith('armed'), () => 'the callback armed');
+  const busyFrom = Number(a.out.text.split(' ')[1]) + busyMs;
+  await until(() => Date.now() > busyFrom, () => 'the callback busy');
+  expect(k.kill(a.pid, 'SIGUSR1')).toBe('delivered');
+  return a;
+}
+
 describe('leases: a sandbox host runs steady calls itself', () => {
   it('runs getpid and random itself, and each call it ran is recorded as the kernel records one, before the process ends', async () => {
     const { kernel: k, log } = make();
@@ -175,11 +189,7 @@ describe('leases: a sandbox host runs steady calls itself', () => {
     // Found by a review: the kernel took the isolate for idle (the host had entered it itself) and handed the signal
     // to a delivery stuck behind the callback; the loop then ran into the rate limit, the handler never ran.
     const { kernel: k } = make(TREE);
-    const a = await run(k, "sys.signal.on('SIGUSR1', () => { console.log('handled'); sys.exit(7); }); await new Promise((r) => setTimeout(r, 0)); setTimeout(() => { const t = Date.now(); while (Date.now() - t < 800) {} while (true) sys.getpid(); }, 200); console.log('armed', Date.now());");
-    await until(() => a.out.text.startsWith('armed'), () => 'the callback armed');
-    const busyFrom = Number(a.out.text.split(' ')[1]) + 400;
-    await until(() => Date.now() > busyFrom, () => 'the callback busy');
-    expect(k.kill(a.pid, 'SIGUSR1')).toBe('delivered');
+    const a = await signalledWhileBusy(k, 'while (true) sys.getpid();', '200', 'console.log(\'armed\', Date.now());', 400);
     expect(await within(a.exited, 'the handler to end the agent')).toMatchObject({ status: 7 });
     expect(a.out.text).toMatch(/^armed \d+\nhandled\n$/);
   });
@@ -188,11 +198,7 @@ describe('leases: a sandbox host runs steady calls itself', () => {
     // Found by a review: the host refused the delivery (a callback it ran was busy) and then went idle; on a busy kernel
     // both messages arrived in one read, the idle was taken before the refusal, and nothing delivered the signal again.
     const { kernel: k } = make(TREE);
-    const a = await run(k, "sys.signal.on('SIGUSR1', () => { console.log('handled'); sys.exit(7); }); await new Promise((r) => setTimeout(r, 0)); setTimeout(() => { const t = Date.now(); while (Date.now() - t < 800) {} }, 100); console.log('armed', Date.now()); await new Promise(() => {});");
-    await until(() => a.out.text.startsWith('armed'), () => 'the callback armed');
-    const busyFrom = Number(a.out.text.split(' ')[1]) + 300;
-    await until(() => Date.now() > busyFrom, () => 'the callback busy');
-    expect(k.kill(a.pid, 'SIGUSR1')).toBe('delivered');
+    const a = await signalledWhileBusy(k, '', '100', 'console.log(\'armed\', Date.now()); await new Promise(() => {});', 300);
     // The kernel's loop busy past the callback's end: the host's refusal and its idle arrive together.
     const stall = Date.now() + 1200;
     while (Date.now() < stall) {
