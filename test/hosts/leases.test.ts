@@ -45,9 +45,16 @@ async function run(k: Kernel, source: string, limits?: Partial<ProcessLimits>) {
 const served = (k: Kernel) => (k.hosts?.info() ?? []).reduce((n, h) => n + h.served, 0);
 const calls = (log: MemoryDecisionLog, pid: number, syscall: string) => log.list().filter((r) => r.type === 'syscall' && r.pid === pid && r.syscall === syscall);
 
+/**
+ * FRESH_WINDOW starts an agent's work in a fresh rate window: a lease lasts no longer than its tree's current one-second
+ * window, so a lease granted late in one (a slow start, a loaded machine) could run out before the calls a test counts.
+ */
+const FRESH_WINDOW = 'await new Promise((r) => setTimeout(r, 1100));';
+
 /** An agent that makes `before` getpids, sleeps 300 ms on a kernel timer, then `after` more, printing how they went. */
 const PAUSED = (before: number, after: number) =>
-  `for (let i = 0; i < ${before}; i++) sys.getpid();
+  `${FRESH_WINDOW}
+   for (let i = 0; i < ${before}; i++) sys.getpid();
    await new Promise((r) => setTimeout(r, 300));
    let out = 'ok';
    try { for (let i = 0; i < ${after}; i++) sys.getpid(); } catch (e) { out = e.errno; }
@@ -90,7 +97,7 @@ describe('leases: a sandbox host runs steady calls itself', () => {
   it('a new policy takes the lease back: a call made after it is decided under it', async () => {
     const { kernel: k, log } = make();
     const a = await run(k, PAUSED(10, 5));
-    await until(() => calls(log, a.pid, 'SYS_TIMER').length > 0, () => 'the agent to sleep');
+    await until(() => calls(log, a.pid, 'SYS_TIMER').length > 1, () => 'the agent to sleep (its second timer)');
     k.replacePolicy(parsePolicy(SELF.replace('SYS_GETPID, ', ''), 'no-getpid.yaml'));
     await within(a.exited, 'the agent to end');
     expect(a.out.text).toBe('EACCES\n');
@@ -100,13 +107,13 @@ describe('leases: a sandbox host runs steady calls itself', () => {
   it('a signal to the process takes the lease back: its next call comes to the kernel', async () => {
     const { kernel: k, log } = make();
     const a = await run(k, PAUSED(10, 5));
-    await until(() => calls(log, a.pid, 'SYS_TIMER').length > 0, () => 'the agent to sleep');
+    await until(() => calls(log, a.pid, 'SYS_TIMER').length > 1, () => 'the agent to sleep (its second timer)');
     expect(k.kill(a.pid, 'SIGCONT')).toBe('ignored');
     await within(a.exited, 'the agent to end');
     expect(a.out.text).toBe('ok\n');
     expect(calls(log, a.pid, 'SYS_GETPID')).toHaveLength(15);
-    // 9 of the first 10 ran in the host, then 4 of the last 5: the first after the signal was the kernel's.
-    expect(served(k)).toBe(13);
+    // 9 of the first 10 ran in the host, and the 300 ms timer, then 4 of the last 5: the first after the signal was the kernel's.
+    expect(served(k)).toBe(14);
   });
 
   it('SIGSTOP stops a loop of leased calls (its next call waits in the kernel) and SIGCONT lets it go on', async () => {
@@ -147,7 +154,8 @@ describe('leases: a sandbox host runs steady calls itself', () => {
   it("SIGSTOP holds the completion of a timer the host runs until SIGCONT", async () => {
     const { kernel: k } = make();
     // A timer-only loop: the first timer goes to the kernel, its completion brings a lease, the second runs in the host.
-    const a = await run(k, "await new Promise((r) => setTimeout(r, 0)); const due = Date.now() + 400; console.log('armed', due); await new Promise((r) => setTimeout(r, 400)); console.log('fired', Date.now());");
+    // The first lasts past the tree's rate window (FRESH_WINDOW), so the lease its completion brings is a full second.
+    const a = await run(k, "await new Promise((r) => setTimeout(r, 1100)); const due = Date.now() + 400; console.log('armed', due); await new Promise((r) => setTimeout(r, 400)); console.log('fired', Date.now());");
     await until(() => a.out.text.startsWith('armed'), () => 'the leased timer armed');
     expect(k.kill(a.pid, 'SIGSTOP')).toBe('stopped');
     const due = Number(a.out.text.split(' ')[1]);
