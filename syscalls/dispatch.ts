@@ -20,87 +20,19 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from '../abi/errno.ts';
 import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type SyscallRecord, type TraceSpan, type Caller } from './context.ts';
-import type { Resource } from '../abi/kinds.ts';
-import { type Access } from '../abi/kinds.ts';
+import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type TraceSpan, type Caller } from './context.ts';
 import { withOutcome } from './outcome.ts';
-import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type HandlerNeeds, type PolicyPoint } from './table.ts';
+import { requestFor, syscallRecord } from './request.ts';
+import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type HandlerNeeds } from './table.ts';
 
 /** Reply is what ring 3 receives: a value or a fault (with signals for the runtime's handlers), or, for a blocked call, a later reply. */
 export type Reply = (({ readonly v: unknown } | SyscallFault) & { readonly sig?: readonly string[] }) | { readonly later: Promise<Reply> };
 
 const FAILED_CLOSED: Decision = { effect: 'deny', rule: 'kernel.fail-closed', reason: 'authorizer error' };
 const ROW_BY_NAME: ReadonlyMap<string, AnyRow> = new Map(SYSCALL_TABLE.map((r) => [r.name, r]));
-const NO_ARGS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null));
-
-function accessOf(point: PolicyPoint, args: Readonly<Record<string, unknown>>): Access {
-  return point.access === 'by-flags' ? (args.flags === 'r' ? 'read' : 'write') : point.access;
-}
-
-/** RequestBuilder makes the authorizer's question for one call of a row (a path is resolved once, here), from what it needs of the caller. */
-type RequestBuilder<C = Caller> = (base: AccessRequest, ctx: Caller & C, args: Record<string, unknown>) => AccessRequest;
 
 /** ContextFor is what dispatching row `R` needs of its caller: the Caller, what its policy point's question needs, and what its handler uses. */
 export type ContextFor<R extends AnyRow> = Caller & RequestNeeds[R['policy']['resource']] & HandlerNeeds<R>;
-
-const pathRequest: RequestBuilder<RequestNeeds['path']> = (base, ctx, args) => {
-  const path = ctx.fs.resolve(args.path as string);
-  args.path = path;
-  return { ...base, path };
-};
-
-const toolRequest: RequestBuilder<RequestNeeds['tool']> = (base, ctx, args) => {
-  // Policy sees the tool's own arguments (so `args` patterns name them) and the guarded flows the call would make.
-  // Arguments that are not an object (no tool schema accepts them) are still visible to patterns, as `args`.
-  const tool = args.tool as string;
-  const toolArgs = args.args as JsonValue;
-  const flows = ctx.tools.flows(tool, toolArgs);
-  const isObject = toolArgs !== null && typeof toolArgs === 'object' && !Array.isArray(toolArgs);
-  const own = isObject ? (toolArgs as Record<string, unknown>) : toolArgs === null ? NO_ARGS : { args: toolArgs };
-  return { ...base, tool, args: own, ...(flows.length > 0 ? { flows } : {}) };
-};
-
-const programRequest: RequestBuilder<RequestNeeds['program']> = (base, ctx, args) => {
-  // A registered program is named; anything else is a file of the VFS, read to run it: authorized like SYS_OPEN's read.
-  const program = args.program as string;
-  if (ctx.registeredProgram(program)) return base;
-  const path = ctx.fs.resolve(program);
-  args.program = path;
-  return { ...base, path, pathAccess: 'read' as const };
-};
-
-const processRequest: RequestBuilder<RequestNeeds['process']> = (base, ctx, args) => {
-  // Whom the call acts on is part of the question: signalling another's process needs signal:any, decided (and recorded) here.
-  const pid = args.pid as number;
-  const kin = ctx.kinOf(pid);
-  return kin === undefined ? base : { ...base, target: { pid, kin } };
-};
-
-const plainRequest: RequestBuilder<object> = (base) => base;
-
-/** One request builder per kind of policy point: a record over every kind, so a new kind of resource fails to compile until it has one. */
-const REQUEST_BY_RESOURCE: { readonly [R in Resource]: RequestBuilder<RequestNeeds[R]> } = {
-  path: pathRequest,
-  tool: toolRequest,
-  program: programRequest,
-  process: processRequest,
-  fd: plainRequest,
-  self: plainRequest,
-};
-
-/**
- * Each row's request builder, chosen once when the module loads, so a call
- * pays an index. A builder is given the caller as a plain Caller: what it
- * needs beyond that (RequestNeeds) is what ContextFor asks every caller of
- * the row for, so the widening here is the one place that promise is used.
- */
-const REQUEST_BY_NR: readonly (RequestBuilder | undefined)[] = ROW_BY_NR.map((row) => (row === undefined ? undefined : (REQUEST_BY_RESOURCE[row.policy.resource] as RequestBuilder)));
-
-/** requestFor builds the authorizer's question from the row's policy point (its `args` are the call's decoded arguments). */
-export function requestFor(row: AnyRow, ctx: Caller, args: Record<string, unknown>): AccessRequest {
-  const base = { pid: ctx.pid, agentId: ctx.agentId, identity: ctx.identity, syscall: row.name, access: accessOf(row.policy, args), resource: row.policy.resource, args };
-  return REQUEST_BY_NR[row.nr]!(base, ctx, args);
-}
 
 /** decide asks the authorizer, counting the call against limits; an error (thrown or rejected) is a deny. */
 function decide(authorizer: Authorizer, request: AccessRequest): Decision | Promise<Decision> {
@@ -127,8 +59,8 @@ export function fault(err: unknown): SyscallFault {
   return { errno: 'EIO', message: 'internal kernel error' };
 }
 
-/** settle turns a handler's result into a reply; a promise (a call that must wait) becomes `later`. */
-function settle(value: unknown): Reply {
+/** settle turns a handler's result into a reply; a promise (a call that must wait) becomes `later` (a sandbox host's leased calls too). */
+export function settle(value: unknown): Reply {
   if (!(value instanceof Promise)) return { v: value };
   return { later: value.then((v: unknown) => ({ v }), fault) };
 }
@@ -298,24 +230,6 @@ function decided(services: KernelServices, ctx: Caller, row: AnyRow, raw: readon
   } catch (err) {
     return fault(err);
   }
-}
-
-/** syscallRecord is the record of one call's decision (a sandbox host's call under its lease is recorded the same way: syscalls/leased.ts). */
-export function syscallRecord(ctx: Caller, row: AnyRow, args: Readonly<Record<string, unknown>>, request: AccessRequest, decision: Decision): SyscallRecord {
-  return {
-    type: 'syscall',
-    pid: ctx.pid,
-    agentId: ctx.agentId,
-    syscall: row.name,
-    access: request.access,
-    effect: decision.effect,
-    rule: decision.rule,
-    reason: decision.reason,
-    policyVersion: decision.policyVersion,
-    path: request.path,
-    args,
-    asked: decision.asked,
-  };
 }
 
 /** recorded writes a call's decision to the log and acts on it (a recorder that throws: the call fails, nothing runs). */

@@ -7,7 +7,7 @@
  */
 import { decodeArgs } from './schema.ts';
 import type { Caller, Decision, KernelServices } from './context.ts';
-import { requestFor, syscallRecord } from './dispatch.ts';
+import { requestFor, syscallRecord } from './request.ts';
 import { ROW_BY_NR, type AnyRow, type HostRow } from './table.ts';
 
 /** hostRow is syscall `nr`'s row if a sandbox host may run it, else undefined. */

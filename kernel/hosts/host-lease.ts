@@ -6,7 +6,7 @@
  * anything else the host sends.
  */
 import type { CallScope } from '../../syscalls/context.ts';
-import { fault, type Reply } from '../../syscalls/dispatch.ts';
+import { fault, settle, type Reply } from '../../syscalls/dispatch.ts';
 import { hostRow } from '../../syscalls/leased.ts';
 import { decodeArgs, type Decoded, type Schema } from '../../syscalls/schema.ts';
 import type { HostCallContext } from '../../syscalls/table.ts';
@@ -45,14 +45,13 @@ export class HostLease {
       return undefined;
     }
     this.tokens--;
-    let value: unknown;
+    let reply: Reply;
     try {
-      value = (row.impl.run as HostHandler)(ctx, decoded, call);
+      reply = settle((row.impl.run as HostHandler)(ctx, decoded, call));
     } catch (err) {
       return fault(err);
     }
-    if (!(value instanceof Promise)) return { v: value };
-    return { later: value.then(async (v: unknown) => (await continued(), { v }), async (err: unknown) => (await continued(), fault(err))) };
+    return 'later' in reply ? { later: reply.later.then(async (done) => (await continued(), done)) } : reply;
   }
 }
 
