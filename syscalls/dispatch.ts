@@ -19,7 +19,7 @@
  */
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from '../abi/errno.ts';
-import { decodeArgs, type Decoded, type JsonValue, type Schema } from './schema.ts';
+import { decodeArgs, type Decoded, type Schema } from './schema.ts';
 import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type TraceSpan, type Caller } from './context.ts';
 import { withOutcome } from './outcome.ts';
 import { requestFor, syscallRecord } from './request.ts';
