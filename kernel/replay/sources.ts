@@ -15,6 +15,7 @@ import type { LineKind } from '../recorder/line-reader.ts';
 import { streamKey } from '../recorder/redis-stream-log.ts';
 import { isWrongType, streamEntries, streamNodes } from '../recorder/redis-verify.ts';
 import { logSegments, walkSegments } from '../recorder/segments.ts';
+import { decisionLine } from './decision-line.ts';
 import { type LogRecord, type Replayer, ReplayError } from './replay.ts';
 
 /** The end of every sealed line, `,"prev":"<64 hex>","hash":"<64 hex>"}`: its length, and where prev and hash start, counted from the end. */
@@ -25,6 +26,8 @@ const HASH_AT = 66;
 /** Head is what the chain and the replay need of a line before deciding to parse it. */
 interface Head {
   readonly seq: number;
+  /** Where `,"time":` starts (right after seq). */
+  readonly timeAt: number;
   readonly prev: string;
   readonly hash: string;
   readonly type: string;
@@ -45,7 +48,7 @@ function headOf(text: string): Head | undefined {
   const typeAt = text.indexOf(',"type":"', comma);
   if (!Number.isSafeInteger(seq) || typeAt < 0) return undefined;
   const typeEnd = text.indexOf('"', typeAt + 9);
-  return { seq, type: text.slice(typeAt + 9, typeEnd), prev: text.slice(n - PREV_AT, n - PREV_AT + 64), hash: text.slice(n - HASH_AT, n - 2) };
+  return { seq, timeAt: comma, type: text.slice(typeAt + 9, typeEnd), prev: text.slice(n - PREV_AT, n - PREV_AT + 64), hash: text.slice(n - HASH_AT, n - 2) };
 }
 
 /** ChainCheck follows one chain: each record must come next (seq) and name the hash before it. */
@@ -96,7 +99,8 @@ function take(text: string, chain: ChainCheck, replayer: Replayer, where: () => 
   }
   chain.next(head.seq, head.prev, head.hash, where);
   if (!replayer.wants(head.type)) return replayer.pass();
-  const record = parsed(text, where);
+  // A decision is read without parsing what replay does not use; a line in any other shape is parsed in full.
+  const record = (head.type === 'syscall' ? decisionLine(text, head.seq, head.timeAt) : undefined) ?? parsed(text, where);
   if (record.seq !== head.seq) throw new ReplayError(where(), 'not a record as the recorder writes it (its seq is not where it should be)');
   replayer.feed(record, where, node);
 }
