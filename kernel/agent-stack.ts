@@ -5,6 +5,7 @@
  * `file:line:col: SyntaxError: …`.
  */
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
+import type ivm from 'isolated-vm';
 import { resolve } from 'node:path';
 import { shown } from './program-build.ts';
 import type { Program } from './program.ts';
@@ -13,6 +14,18 @@ import { RUNTIME_PREFIX } from './runtime-bundle.ts';
 const MAX_ERROR_TEXT = 8192;
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** What a compiled program's frames are named when it has a source map: its bundle, never one of its sources (which keep their own names once mapped). */
+export const BUNDLE_SCHEME = 'agent-bundle:';
+
+/** bundleName is the name the program is compiled under: its frames say where in it they are. */
+export const bundleName = (program: Program): string => (program.sourceMap === undefined ? program.filename : `${BUNDLE_SCHEME}${program.filename}`);
+
+/** fileShown names a source of `program`'s map as errors show it: relative to the working directory, in a bundle. */
+function fileShown(program: Program, source: string | null): string {
+  const base = program.sourceBase;
+  return base === undefined || source === null ? program.filename : shown(resolve(base, source));
+}
 
 /**
  * sourcePositions maps `file:line:col` positions of a compiled program back
@@ -23,9 +36,8 @@ const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/
 export function sourcePositions(program: Program): (text: string) => string {
   if (program.sourceMap === undefined) return (text) => text;
   let map: TraceMap | undefined;
-  const at = new RegExp(`${escapeRegExp(program.filename)}:(\\d+):(\\d+)`, 'g');
-  const base = program.sourceBase;
-  const fileOf = (source: string | null): string => (base === undefined || source === null ? program.filename : shown(resolve(base, source)));
+  const at = new RegExp(`${escapeRegExp(bundleName(program))}:(\\d+):(\\d+)`, 'g');
+  const fileOf = (source: string | null): string => fileShown(program, source);
   return (text) =>
     text.replace(at, (whole, line: string, column: string) => {
       map ??= new TraceMap(program.sourceMap!);
@@ -50,5 +62,83 @@ export function syntaxMessage(program: Program, err: unknown, toSource: (text: s
   let message = text.replace(/\s*\[.*\]$/, '');
   // A program an agent spawns from its VFS is one file: say so rather than leave V8's wording alone.
   if (/Cannot use import statement|Unexpected token 'export'/.test(message)) message += ' (a program spawned from the VFS is compiled as one file: imports are not bundled)';
-  return at ? `${toSource(`${program.filename}:${at[2]}:${at[3]}`)}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
+  return at ? `${toSource(`${bundleName(program)}:${at[2]}:${at[3]}`)}: SyntaxError: ${message}` : `${program.filename}: SyntaxError: ${message}`;
+}
+
+/**
+ * StackMap is what ring 3 needs to map its own stack traces
+ * (userspace/runtime/stack-map.js): the map's sources as errors show them,
+ * its VLQ mappings as they are, and every EVERY generated lines the
+ * decoder's state there ([offset into mappings, source, original line,
+ * original column]), so that a frame costs at most EVERY lines of decoding.
+ */
+export interface StackMap {
+  readonly sources: readonly string[];
+  readonly mappings: string;
+  readonly checkpoints: readonly number[];
+  readonly every: number;
+}
+
+const EVERY = 32;
+
+/** The runtime layer ring 3 asks for to get its program's StackMap. */
+export const SOURCE_MAP_LAYER = 'source-map';
+const stackMaps = new WeakMap<Program, StackMap | null>();
+const DIGITS = new Int8Array(128).fill(-1);
+for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) DIGITS[c.charCodeAt(0)] = i;
+
+/** checkpointsOf scans VLQ `mappings` once: the decoder's state at the start of every EVERY-th line (see StackMap). */
+function checkpointsOf(mappings: string): number[] {
+  const out: number[] = [0, 0, 0, 0];
+  const state = [0, 0, 0];
+  let field = 0;
+  let value = 0;
+  let shift = 0;
+  let line = 0;
+  for (let at = 0; at < mappings.length; at++) {
+    const c = mappings.charCodeAt(at);
+    if (c === 0x2c || c === 0x3b) {
+      field = 0;
+      if (c === 0x3b && ++line % EVERY === 0) out.push(at + 1, state[0]!, state[1]!, state[2]!);
+      continue;
+    }
+    const digit = c < 128 ? DIGITS[c]! : -1;
+    if (digit < 0) break;
+    value += (digit & 31) * 2 ** shift;
+    shift += 5;
+    if (digit & 32) continue;
+    // Fields 1–3 (source, line, column) run on across segments and lines; field 0 (the column) restarts each line; 4 (a name) is not used.
+    if (field >= 1 && field <= 3) state[field - 1]! += value % 2 === 1 ? -(value - 1) / 2 : value / 2;
+    field++;
+    value = 0;
+    shift = 0;
+  }
+  return out;
+}
+
+/** stackMap is `program`'s StackMap (made once per program), or undefined when it has no source map. */
+export function stackMap(program: Program): StackMap | undefined {
+  const known = stackMaps.get(program);
+  if (known !== undefined) return known ?? undefined;
+  let made: StackMap | null = null;
+  if (program.sourceMap !== undefined) {
+    const raw = JSON.parse(program.sourceMap) as { mappings?: unknown; sources?: unknown };
+    const mappings = typeof raw.mappings === 'string' ? raw.mappings : '';
+    const sources = Array.isArray(raw.sources) ? raw.sources.map((source) => fileShown(program, typeof source === 'string' ? source : null)) : [];
+    made = { sources, mappings, checkpoints: checkpointsOf(mappings), every: EVERY };
+  }
+  stackMaps.set(program, made);
+  return made ?? undefined;
+}
+
+/** giveStackMap copies `program`'s StackMap into `context` as plain data, to the runtime's one-shot `__register` (a layer's way in): false when there is none or it does not fit. */
+export function giveStackMap(context: ivm.Context, program: Program): boolean {
+  const map = stackMap(program);
+  if (map === undefined) return false;
+  try {
+    context.evalClosureSync('__register($0)', [map], { arguments: { copy: true } });
+    return true;
+  } catch {
+    return false;
+  }
 }

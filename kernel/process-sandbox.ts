@@ -70,6 +70,8 @@ export interface BootRecord {
   readonly argv: readonly string[];
   /** The program's name, for process.argv[1]. */
   readonly program: string;
+  /** The name a built program's frames carry (agent-stack.ts bundleName), when it has a source map: ring 3 maps them (the `source-map` layer). */
+  readonly bundle?: string;
   readonly env: Readonly<Record<string, string>>;
   readonly pid: number;
   readonly ppid: number;

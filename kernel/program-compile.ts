@@ -5,7 +5,7 @@
  */
 import type ivm from 'isolated-vm';
 import { KernelError } from '../abi/errno.ts';
-import { syntaxMessage } from './agent-stack.ts';
+import { bundleName, syntaxMessage } from './agent-stack.ts';
 import { cacheDir } from './build-cache.ts';
 import { compileCached, programSlot } from './code-cache.ts';
 import type { Program } from './program.ts';
@@ -17,7 +17,7 @@ function wrapped(program: Program): string {
 }
 
 function origin(program: Program): ivm.ScriptOrigin {
-  return { filename: program.filename, columnOffset: -WRAPPER_HEAD.length };
+  return { filename: bundleName(program), columnOffset: -WRAPPER_HEAD.length };
 }
 
 /** compileProgram compiles on the calling thread, with the program's code cache (programs the operator handed over). */

@@ -8,7 +8,7 @@
 import ivm from 'isolated-vm';
 import { KernelError } from '../abi/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { agentStack, sourcePositions } from './agent-stack.ts';
+import { agentStack, giveStackMap, SOURCE_MAP_LAYER, sourcePositions } from './agent-stack.ts';
 import { AsyncCalls, type Completion } from './async-calls.ts';
 import { compileProgram, compileProgramAsync } from './program-compile.ts';
 import type { Program } from './program.ts';
@@ -63,6 +63,8 @@ export class Sandbox implements ProcessSandbox {
   private mainStatus: number | undefined;
   private nextTicket = 1;
   private readonly layers = new Set<LayerName>();
+  /** The source map was handed to ring 3 (once at most). */
+  private mapGiven = false;
   /** The ticket the isolate is sleeping on, if any. */
   private waiting: number | undefined;
   /**
@@ -166,6 +168,12 @@ export class Sandbox implements ProcessSandbox {
   /** loadLayer runs runtime layer `name` in the isolate, once (the runtime asks on a program's first use of it). */
   private loadLayer(name: unknown): boolean {
     const runtime = this.runtime;
+    // The program's source map, the first time ring 3 formats a stack trace: decoding and copying it holds the event loop, and the tree pays.
+    if (name === SOURCE_MAP_LAYER) {
+      if (runtime === undefined || this.mapGiven) return false;
+      this.mapGiven = true;
+      return chargedCpu((ns) => this.hooks.charge(ns), () => giveStackMap(runtime.context, this.program));
+    }
     if (runtime === undefined || typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);
     // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the isolate.

@@ -7,6 +7,7 @@
  * once its tree is ready. Building isolates is synchronous work: spawnAsync
  * builds one per event-loop turn and compiles on the isolate's thread.
  */
+import { bundleName } from './agent-stack.ts';
 import { KernelError } from '../abi/errno.ts';
 import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
 import type { KernelServices } from '../syscalls/context.ts';
@@ -176,7 +177,7 @@ export class Spawner {
     const building = performance.now();
     const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
     try {
-      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, ...(program.sourceMap !== undefined ? { bundle: bundleName(program) } : {}), env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.host.gate, proc, nr, () => dispatch(this.host.services, ctx, nr, args, call), mode),
         end: (how) => this.host.ended(proc, how),
         idle() {

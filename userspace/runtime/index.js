@@ -16,6 +16,7 @@ import { installWebGlobals } from '../web/install.js';
 import { WEB_GLOBAL_NAMES } from '../web/names.js';
 import { fastConsole } from './console.js';
 import { installTapeClock } from './tape.js';
+import { installStackMap } from './stack-map.js';
 
 const global = globalThis;
 const host = take(global);
@@ -88,6 +89,9 @@ function layer(name) {
   layers.set(name, exports);
   return exports;
 }
+
+// A built program's stack traces name the author's files and lines (its source map comes in on first need).
+if (typeof boot.bundle === 'string') installStackMap(Error, boot.bundle, () => layer('source-map'));
 
 const timeOrigin = dateNow();
 const write = (fd, text) => void call('SYS_WRITE', fd, text);
