@@ -161,6 +161,17 @@ export function createProcess(env, load) {
       throw new Error(`No such module: ${name}`);
     },
   });
+  // Errors nobody caught go to 'uncaughtExceptionMonitor', then to 'uncaughtException' if anyone listens (the process
+  // goes on), as in Node. A promise rejected with no handler after main is reported by the isolate itself, outside
+  // the program: it ends the process, as Node's default does, without 'unhandledRejection'.
+  if (env.setUncaught) {
+    env.setUncaught((err, origin) => {
+      process.emit('uncaughtExceptionMonitor', err, origin);
+      if (process.listenerCount('uncaughtException') === 0) return false;
+      process.emit('uncaughtException', err, origin);
+      return true;
+    });
+  }
   Object.defineProperty(process, 'exitCode', {
     get: getExitCode,
     set(code) {

@@ -123,6 +123,7 @@ const nodeEnv = {
   platformTimers: loop.timers,
   getExitCode: loop.getExitCode,
   setExitCode: loop.setExitCode,
+  setUncaught: loop.setUncaught,
 };
 lazy('process', () => load('process'));
 lazy('Buffer', () => load('buffer').Buffer);

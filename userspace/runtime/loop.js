@@ -25,11 +25,27 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
   /** Set when the kernel refused the timer (EAGAIN: the loop's slots hold completions not yet delivered); the next completion re-arms. */
   let starved = false;
   let failed = false;
+  /** The program's listeners for errors nobody caught (process 'uncaughtException', set by the node layer), if any. */
+  let uncaught;
 
-  function fail(err) {
-    if (failed) return;
+  /**
+   * fail ends the process with an uncaught error, unless the program listens
+   * for them (process.on('uncaughtException'), as in Node: `origin` says
+   * where it came from): true when a listener took it. A listener that
+   * throws ends the process with its own error.
+   */
+  function fail(err, origin = 'uncaughtException') {
+    if (failed) return false;
+    if (uncaught !== undefined) {
+      try {
+        if (uncaught(err, origin)) return true;
+      } catch (again) {
+        err = again;
+      }
+    }
     failed = true;
     report(1, describe(err));
+    return false;
   }
 
   // --- a binary heap of timer records, by (when, seq); cleared records are dropped lazily ---
@@ -278,13 +294,12 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
     // nested run's microtask checkpoint did outside one (found by a review). Ordering is as before: main runs to its
     // first await before any callback it queued.
     const result = apply(promiseThen, resolved, [() => main()]);
-    apply(promiseThen, result, [
-      () => {
-        mainDone = true;
-        if (!failed) report(exitCode, '');
-      },
-      fail,
-    ]);
+    const ended = () => {
+      mainDone = true;
+      if (!failed) report(exitCode, '');
+    };
+    // Main is an ES module's top level: Node hands its error to the listeners as an unhandled rejection, and goes on.
+    apply(promiseThen, result, [ended, (err) => (fail(err, 'unhandledRejection') ? ended() : undefined)]);
   }
   function setExitCode(code) {
     exitCode = code;
@@ -298,5 +313,10 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
     queueArm();
   }
 
-  return { timers, start, fail, completed, setExitCode, getExitCode: () => exitCode };
+  /** setUncaught installs the program's listener for uncaught errors: (err, origin) → true when it took the error. */
+  function setUncaught(listener) {
+    uncaught = listener;
+  }
+
+  return { timers, start, fail, completed, setExitCode, getExitCode: () => exitCode, setUncaught };
 }

@@ -1,0 +1,57 @@
+/**
+ * process.on('uncaughtException') as in Node: an error nobody caught (a
+ * timer's, a microtask's, a signal handler's, main's own as an ES module's
+ * top level) goes to 'uncaughtExceptionMonitor', then to the program's
+ * 'uncaughtException' listeners with its origin, and the process goes on;
+ * without a listener it ends the process as before; a listener that throws
+ * ends it with its own error.
+ */
+import { describe, expect, it } from 'vitest';
+import { runAgent } from '../helpers.ts';
+
+describe("process.on('uncaughtException')", () => {
+  it("takes a timer's, a microtask's and a signal handler's error, and the program goes on", async () => {
+    const { exit, stdout } = await runAgent(
+      [
+        "process.on('uncaughtExceptionMonitor', (err, origin) => console.log('monitor', err.message, origin));",
+        "process.on('uncaughtException', (err, origin) => console.log('caught', err.message, origin));",
+        "setTimeout(() => { throw new Error('timer'); }, 1);",
+        "queueMicrotask(() => { throw new Error('microtask'); });",
+        "process.on('SIGUSR1', () => { throw new Error('handler'); });",
+        "setTimeout(() => process.kill(process.pid, 'SIGUSR1'), 5);",
+        "setTimeout(() => console.log('still running'), 30);",
+      ].join('\n'),
+      { filename: 'listens.js' },
+    );
+    expect(exit.status).toBe(0);
+    expect(stdout).toBe(
+      [
+        'monitor microtask uncaughtException',
+        'caught microtask uncaughtException',
+        'monitor timer uncaughtException',
+        'caught timer uncaughtException',
+        'monitor handler uncaughtException',
+        'caught handler uncaughtException',
+        'still running',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it("takes main's own error as an unhandled rejection (an ES module's top level), and what main left pending still runs", async () => {
+    const { exit, stdout } = await runAgent(
+      ["process.on('uncaughtException', (err, origin) => console.log('caught', err.message, origin));", "setTimeout(() => console.log('timer ran'), 10);", "await Promise.reject(new Error('top level'));"].join('\n'),
+      { filename: 'main-rejects.js' },
+    );
+    expect(exit.status).toBe(0);
+    expect(stdout).toBe('caught top level unhandledRejection\ntimer ran\n');
+  });
+
+  it('without a listener the error ends the process; a listener that throws ends it with its own error', async () => {
+    const none = await runAgent("process.on('uncaughtExceptionMonitor', () => console.log('monitor saw it'));\nsetTimeout(() => { throw new Error('nobody listens'); }, 1);\nsetTimeout(() => console.log('never'), 50);", { filename: 'none.js' });
+    expect(none.stdout).toBe('monitor saw it\n');
+    expect(none.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: nobody listens/) } });
+    const throws = await runAgent("process.on('uncaughtException', () => { throw new Error('from the listener'); });\nsetTimeout(() => { throw new Error('first'); }, 1);", { filename: 'throws.js' });
+    expect(throws.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: from the listener/) } });
+  });
+});
