@@ -249,4 +249,32 @@ describe('Request, Response and Headers', () => {
     `);
     expect(result).toEqual(['DELETE', 'https://example.com/p', 'DELETE', [['b', '2']], 'x', false, false, ['TypeError', 'TypeError', 'TypeError']]);
   });
+
+  it('refuses a RequestInit member outside its enum, navigate mode, only-if-cached outside same-origin and no-cors with another method than GET, HEAD or POST, as Node does (a bad value was kept before)', async () => {
+    const result = await web.run(`
+      const url = 'https://example.com/';
+      const outcome = (init) => { try { const r = new Request(url, init); return [r.mode, r.cache, r.credentials, r.redirect, r.referrerPolicy].join(' '); } catch (e) { return e.constructor.name + ': ' + e.message; } };
+      return [
+        { mode: 'bogus' }, { mode: 'navigate' }, { credentials: 'x' }, { cache: 'x' }, { redirect: 'x' }, { referrerPolicy: 'x' }, { duplex: 'full' }, { priority: 'x' },
+        { cache: 'only-if-cached' }, { mode: 'no-cors', method: 'PUT' },
+        { mode: 'same-origin', cache: 'only-if-cached', credentials: 'omit', redirect: 'manual', referrerPolicy: 'no-referrer', priority: 'low' }, { mode: 'no-cors', method: 'POST' }, {},
+      ].map(outcome).concat(outcome.call(null, { mode: { toString: () => 'cors' } }));
+    `);
+    expect(result).toEqual([
+      "TypeError: Failed to construct 'Request': The provided value 'bogus' is not a valid enum value of type RequestMode.",
+      "TypeError: Failed to construct 'Request': Cannot construct a Request with a RequestInit whose mode member is set as 'navigate'.",
+      "TypeError: Failed to construct 'Request': The provided value 'x' is not a valid enum value of type RequestCredentials.",
+      "TypeError: Failed to construct 'Request': The provided value 'x' is not a valid enum value of type RequestCache.",
+      "TypeError: Failed to construct 'Request': The provided value 'x' is not a valid enum value of type RequestRedirect.",
+      "TypeError: Failed to construct 'Request': The provided value 'x' is not a valid enum value of type ReferrerPolicy.",
+      "TypeError: Failed to construct 'Request': The provided value 'full' is not a valid enum value of type RequestDuplex.",
+      "TypeError: Failed to construct 'Request': The provided value 'x' is not a valid enum value of type RequestPriority.",
+      "TypeError: Failed to construct 'Request': 'only-if-cached' can be set only with 'same-origin' mode",
+      "TypeError: Failed to construct 'Request': 'PUT' is unsupported in no-cors mode.",
+      'same-origin only-if-cached omit manual no-referrer',
+      'no-cors default same-origin follow ',
+      'cors default same-origin follow ',
+      'cors default same-origin follow ',
+    ]);
+  });
 });

@@ -2,7 +2,7 @@
 import { Headers, headerList } from './headers.js';
 import { bodySource, cloneBody, extractBody, initBody, isReadableStream, mixBody, takeBody } from './body.js';
 import { AbortSignal, isAbortSignal } from './abort.js';
-import { NativeMap, NativeTypeError, defineProperty, mapClear, mapGet, mapSet } from './intrinsics.js';
+import { NativeMap, NativeTypeError, defineProperty, mapClear, mapGet, mapHas, mapSet } from './intrinsics.js';
 import { URL } from './url.js';
 import { inspectAs } from './inspect-as.js';
 
@@ -35,6 +35,31 @@ function absoluteUrl(text) {
   return found;
 }
 
+/** The enumerated RequestInit members: each one's WebIDL type and the values it takes (any other is a TypeError). */
+const ENUM_MEMBERS = ['mode', 'credentials', 'cache', 'redirect', 'referrerPolicy', 'duplex', 'priority'];
+const ENUMS = new NativeMap();
+for (const [member, type, values] of [
+  ['mode', 'RequestMode', ['navigate', 'same-origin', 'no-cors', 'cors']],
+  ['credentials', 'RequestCredentials', ['omit', 'same-origin', 'include']],
+  ['cache', 'RequestCache', ['default', 'no-store', 'reload', 'no-cache', 'force-cache', 'only-if-cached']],
+  ['redirect', 'RequestRedirect', ['follow', 'error', 'manual']],
+  ['referrerPolicy', 'ReferrerPolicy', ['', 'no-referrer', 'no-referrer-when-downgrade', 'same-origin', 'origin', 'strict-origin', 'origin-when-cross-origin', 'strict-origin-when-cross-origin', 'unsafe-url']],
+  ['duplex', 'RequestDuplex', ['half']],
+  ['priority', 'RequestPriority', ['high', 'low', 'auto']],
+]) {
+  mapSet(ENUMS, member, { type, values: new NativeMap(values.map((v) => [v, true])) });
+}
+
+/** enumOf is init[member] as a string, or undefined when absent; TypeError for a value its enum does not have. */
+function enumOf(init, member) {
+  const value = init[member];
+  if (value === undefined) return undefined;
+  const text = `${value}`;
+  const { type, values } = mapGet(ENUMS, member);
+  if (!mapHas(values, text)) throw new NativeTypeError(`Failed to construct 'Request': The provided value '${text}' is not a valid enum value of type ${type}.`);
+  return text;
+}
+
 const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -60,6 +85,9 @@ export class Request {
       if (found.credentials) throw new NativeTypeError(`Request cannot be constructed from a URL that includes credentials: ${text}`);
       url = found.href;
     }
+    const given = {};
+    for (let i = 0; i < ENUM_MEMBERS.length; i++) given[ENUM_MEMBERS[i]] = enumOf(init, ENUM_MEMBERS[i]);
+    if (given.mode === 'navigate') throw new NativeTypeError("Failed to construct 'Request': Cannot construct a Request with a RequestInit whose mode member is set as 'navigate'.");
     let method = from?.method ?? 'GET';
     if (init.method !== undefined) {
       method = `${init.method}`;
@@ -68,6 +96,10 @@ export class Request {
       if (FORBIDDEN_METHODS.has(upper)) throw new NativeTypeError(`'${method}' HTTP method is unsupported.`);
       if (NORMALIZED_METHODS.has(upper)) method = upper;
     }
+    const mode = given.mode ?? from?.mode ?? 'cors';
+    const cache = given.cache ?? from?.cache ?? 'default';
+    if (cache === 'only-if-cached' && mode !== 'same-origin') throw new NativeTypeError("Failed to construct 'Request': 'only-if-cached' can be set only with 'same-origin' mode");
+    if (mode === 'no-cors' && method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw new NativeTypeError(`Failed to construct 'Request': '${method}' is unsupported in no-cors mode.`);
     // The request's own signal follows this one; it is made when first read (fetch itself watches this one).
     const signal = init.signal !== undefined ? init.signal : from !== null ? from.signalSource : null;
     if (signal !== null && !isAbortSignal(signal)) throw new NativeTypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
@@ -79,7 +111,7 @@ export class Request {
     let source = null;
     if (hasBody) {
       const extracted = extractBody(init.body);
-      if (isReadableStream(extracted.source) && init.duplex !== 'half') {
+      if (isReadableStream(extracted.source) && given.duplex !== 'half') {
         throw new NativeTypeError('RequestInit: duplex option is required when sending a body.');
       }
       source = extracted.source;
@@ -94,12 +126,12 @@ export class Request {
       signalSource: signal,
       signal: undefined,
       hasBody: source !== null,
-      redirect: `${init.redirect ?? from?.redirect ?? 'follow'}`,
-      cache: `${init.cache ?? from?.cache ?? 'default'}`,
-      credentials: `${init.credentials ?? from?.credentials ?? 'same-origin'}`,
-      mode: `${init.mode ?? from?.mode ?? 'cors'}`,
+      redirect: given.redirect ?? from?.redirect ?? 'follow',
+      cache,
+      credentials: given.credentials ?? from?.credentials ?? 'same-origin',
+      mode,
       referrer: init.referrer !== undefined ? `${init.referrer}` : from?.referrer ?? 'about:client',
-      referrerPolicy: `${init.referrerPolicy ?? from?.referrerPolicy ?? ''}`,
+      referrerPolicy: given.referrerPolicy ?? from?.referrerPolicy ?? '',
       integrity: `${init.integrity ?? from?.integrity ?? ''}`,
       keepalive: Boolean(init.keepalive ?? from?.keepalive ?? false),
     });
