@@ -286,6 +286,11 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
   let exitCode = 0;
   let mainDone = false;
   let started = false;
+  /** ended: main has settled; the status is reported unless an error ended the process. */
+  function ended() {
+    mainDone = true;
+    if (!failed) report(exitCode, '');
+  }
   function start(main) {
     if (started) return;
     started = true;
@@ -294,10 +299,6 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
     // nested run's microtask checkpoint did outside one (found by a review). Ordering is as before: main runs to its
     // first await before any callback it queued.
     const result = apply(promiseThen, resolved, [() => main()]);
-    const ended = () => {
-      mainDone = true;
-      if (!failed) report(exitCode, '');
-    };
     // Main is an ES module's top level: Node hands its error to the listeners as an unhandled rejection, and goes on.
     apply(promiseThen, result, [ended, (err) => (fail(err, 'unhandledRejection') ? ended() : undefined)]);
   }
