@@ -1,6 +1,7 @@
 /**
  * fetch's bodies both ways, byte for byte: a binary request body goes as
- * base64 (valid UTF-8 as text, what policy and the log can read), a binary
+ * base64 (valid UTF-8 with a content-type as text, what policy and the log
+ * can read; without one, as base64, so that the tool types nothing), a binary
  * response comes back exact, inline or streamed; and the runtime's own UTF-8
  * decoding (sys.readFile) turns malformed bytes into U+FFFD.
  */
@@ -125,6 +126,34 @@ describe('fetch bodies', () => {
     } finally {
       first.close();
       other.close();
+    }
+  });
+
+  it("a body of bytes goes without a content-type, as Node's fetch sends it; a string gets text/plain, a given type stays (found: valid UTF-8 bytes went as text and the tool typed them text/plain)", async () => {
+    const echo = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ type: req.headers['content-type'] ?? null, body: Buffer.concat(chunks).toString('utf8') }));
+      });
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/`;
+    try {
+      const program = `const post = async (body, headers) => (await fetch('${url}', { method: 'POST', body, headers })).json();
+        report([await post(new TextEncoder().encode('{"a":1}')), await post('{"a":2}'), await post(new TextEncoder().encode('{"a":3}'), { 'content-type': 'application/json' }), await post(new Uint8Array([0xff]).buffer)]);`;
+      const { value } = await report<unknown[]>(program, { kernel: kernel(), manifest: ALL_TOOLS });
+      const node = await Promise.all([new TextEncoder().encode('{"a":1}'), '{"a":2}'].map(async (body) => (await fetch(url, { method: 'POST', body })).json()));
+      expect(value).toEqual([
+        { type: null, body: '{"a":1}' },
+        { type: 'text/plain;charset=UTF-8', body: '{"a":2}' },
+        { type: 'application/json', body: '{"a":3}' },
+        { type: null, body: '\ufffd' },
+      ]);
+      expect(node).toEqual(value.slice(0, 2));
+    } finally {
+      echo.close();
     }
   });
 

@@ -101,12 +101,19 @@ export function makeTransport(sys, encodeUtf8) {
     let method = request.method;
     let body = request.body;
     const headers = {};
-    for (const [name, value] of request.headers) if (!FORBIDDEN.has(name.toLowerCase())) headers[name] = value;
+    let typed = false;
+    for (const [name, value] of request.headers) {
+      if (FORBIDDEN.has(name.toLowerCase())) continue;
+      headers[name] = value;
+      if (name.toLowerCase() === 'content-type') typed = true;
+    }
     for (let hops = 0; ; hops++) {
       const args = { url, method, headers, stream: true };
       if (body !== null && body !== undefined) {
-        // Valid UTF-8 goes as text (what policy and the log can read); other bytes as base64.
-        const text = utf8Text(body);
+        // Valid UTF-8 goes as text (what policy and the log can read); other bytes as base64. Text without a
+        // content-type would be sent as text/plain by the tool (as fetch sends a string): bytes the Request gave no
+        // type (a Uint8Array body, say) go as base64, so that none is added.
+        const text = typed ? utf8Text(body) : undefined;
         if (text !== undefined) args.body = text;
         else args.bodyBase64 = base64(body);
       }
