@@ -74,7 +74,9 @@ const term = new Promise((resolve) => sys.signal.on('SIGTERM', () => { console.l
 console.log('uuid', crypto.randomUUID(), 'random', Math.random());
 console.log('now', Date.now(), new Date().toISOString(), performance.now() >= 0);
 const order: number[] = [];
-await Promise.all([5, 1, 3].map((ms) => new Promise((r) => setTimeout(() => { order.push(ms); r(0); }, ms))));
+// 20 ms apart: in a recorded run each setTimeout reads the kernel's clock (a crossing), and under load (two suites at
+// once) three reads 2 ms apart made timers of 5, 1 and 3 ms fire 1,5,3.
+await Promise.all([50, 10, 30].map((ms) => new Promise((r) => setTimeout(() => { order.push(ms); r(0); }, ms))));
 console.log('timers', order.join(','));
 const [a, b] = await Promise.all([fetch(url + '/a').then((r) => r.text()), fetch(url + '/b').then((r) => r.text())]);
 console.log('fetched', a, '|', b);
@@ -120,7 +122,7 @@ describe('agentctl run --record and agentctl replay-run', () => {
   it('records a run that uses time, randomness, timers, fetch, a streamed body, a tool, the VFS, a child and a signal', () => {
     expect(original.stderr).toBe('');
     expect(original.code).toBe(0);
-    expect(original.stdout).toMatch(/^uuid [0-9a-f-]{36} random 0\.\d+\nnow \d+ \d{4}-.*Z true\ntimers 1,3,5\nfetched answer \d+ to \/a \| answer \d+ to \/b\nbig 120000 000 222\ntool .+\nfile kept answer \d+ to \/a\nchild true true\nchild ended 0\nwaiting for SIGTERM\nSIGTERM at number\nbye \d+\n$/);
+    expect(original.stdout).toMatch(/^uuid [0-9a-f-]{36} random 0\.\d+\nnow \d+ \d{4}-.*Z true\ntimers 10,30,50\nfetched answer \d+ to \/a \| answer \d+ to \/b\nbig 120000 000 222\ntool .+\nfile kept answer \d+ to \/a\nchild true true\nchild ended 0\nwaiting for SIGTERM\nSIGTERM at number\nbye \d+\n$/);
     const lines = readFileSync(join(dir, 'run1', 'tape.jsonl'), 'utf8').trim().split('\n');
     expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'agent-kernel-run', version: 2, program: { path: join(dir, 'agent.ts') }, argv: [url], manifest: { capabilities: ['tool:http.fetch', 'tool:time.now'] } });
     const kinds = new Set(lines.slice(1).map((l) => (JSON.parse(l) as { k: string }).k));
@@ -159,7 +161,7 @@ describe('agentctl run --record and agentctl replay-run', () => {
     writeFileSync(join(dir, 'clock.ts'), AGENT.replace("console.log('timers'", "Date.now(); console.log('timers'"));
     const replayed = await agentctl(['replay-run', 'run1', '--program', 'clock.ts']);
     expect(replayed.code).toBe(1);
-    expect(replayed.stderr).toMatch(/diverged at call #\d+ of \d+\n {2}recorded: call #\d+ SYS_WRITE\(\[1,"timers 1,3,5\\n"\]\)\n {2}replayed: a read of the clock/);
+    expect(replayed.stderr).toMatch(/diverged at call #\d+ of \d+\n {2}recorded: call #\d+ SYS_WRITE\(\[1,"timers 10,30,50\\n"\]\)\n {2}replayed: a read of the clock/);
   }, 60_000);
 
   it('puts every recorded call to a candidate policy, the children\'s too, and lists where it would have stopped the run', async () => {
