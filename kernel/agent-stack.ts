@@ -5,7 +5,6 @@
  * `file:line:col: SyntaxError: …`.
  */
 import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
-import type ivm from 'isolated-vm';
 import { resolve } from 'node:path';
 import { shown } from './program-build.ts';
 import type { Program } from './program.ts';
@@ -37,12 +36,11 @@ export function sourcePositions(program: Program): (text: string) => string {
   if (program.sourceMap === undefined) return (text) => text;
   let map: TraceMap | undefined;
   const at = new RegExp(`${escapeRegExp(bundleName(program))}:(\\d+):(\\d+)`, 'g');
-  const fileOf = (source: string | null): string => fileShown(program, source);
   return (text) =>
     text.replace(at, (whole, line: string, column: string) => {
       map ??= new TraceMap(program.sourceMap!);
       const pos = originalPositionFor(map, { line: Number(line), column: Math.max(0, Number(column) - 1) });
-      return pos.line === null ? whole : `${fileOf(pos.source)}:${pos.line}:${(pos.column ?? 0) + 1}`;
+      return pos.line === null ? whole : `${fileShown(program, pos.source)}:${pos.line}:${(pos.column ?? 0) + 1}`;
     });
 }
 
@@ -87,18 +85,29 @@ const stackMaps = new WeakMap<Program, StackMap | null>();
 const DIGITS = new Int8Array(128).fill(-1);
 for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) DIGITS[c.charCodeAt(0)] = i;
 
-/** checkpointsOf scans VLQ `mappings` once: the decoder's state at the start of every EVERY-th line (see StackMap). */
+/**
+ * checkpointsOf scans VLQ `mappings` once: the decoder's state at the start
+ * of every EVERY-th line (see StackMap), as ring 3's decoder keeps it: a
+ * segment's source, line and column count only when it has all of them (4
+ * or 5 fields), and a character outside base64 ends the scan (ring 3's
+ * decoder maps nothing past it either).
+ */
 function checkpointsOf(mappings: string): number[] {
   const out: number[] = [0, 0, 0, 0];
   const state = [0, 0, 0];
-  let field = 0;
+  const fields = [0, 0, 0, 0, 0];
+  let n = 0;
   let value = 0;
   let shift = 0;
+  const segmentEnds = () => {
+    if (n >= 4) for (let i = 0; i < 3; i++) state[i]! += fields[i + 1]!;
+    n = 0;
+  };
   let line = 0;
   for (let at = 0; at < mappings.length; at++) {
     const c = mappings.charCodeAt(at);
     if (c === 0x2c || c === 0x3b) {
-      field = 0;
+      segmentEnds();
       if (c === 0x3b && ++line % EVERY === 0) out.push(at + 1, state[0]!, state[1]!, state[2]!);
       continue;
     }
@@ -106,39 +115,40 @@ function checkpointsOf(mappings: string): number[] {
     if (digit < 0) break;
     value += (digit & 31) * 2 ** shift;
     shift += 5;
-    if (digit & 32) continue;
-    // Fields 1–3 (source, line, column) run on across segments and lines; field 0 (the column) restarts each line; 4 (a name) is not used.
-    if (field >= 1 && field <= 3) state[field - 1]! += value % 2 === 1 ? -(value - 1) / 2 : value / 2;
-    field++;
+    if (digit & 32 && shift < 50) continue;
+    if (n < 5) fields[n++] = value % 2 === 1 ? -(value - 1) / 2 : value / 2;
     value = 0;
     shift = 0;
   }
   return out;
 }
 
-/** stackMap is `program`'s StackMap (made once per program), or undefined when it has no source map. */
+/** stackMap is `program`'s StackMap (made once per program), or undefined when it has no source map or one that does not read. */
 export function stackMap(program: Program): StackMap | undefined {
   const known = stackMaps.get(program);
   if (known !== undefined) return known ?? undefined;
   let made: StackMap | null = null;
-  if (program.sourceMap !== undefined) {
-    const raw = JSON.parse(program.sourceMap) as { mappings?: unknown; sources?: unknown };
-    const mappings = typeof raw.mappings === 'string' ? raw.mappings : '';
-    const sources = Array.isArray(raw.sources) ? raw.sources.map((source) => fileShown(program, typeof source === 'string' ? source : null)) : [];
-    made = { sources, mappings, checkpoints: checkpointsOf(mappings), every: EVERY };
+  try {
+    if (program.sourceMap !== undefined) {
+      const raw = JSON.parse(program.sourceMap) as { mappings?: unknown; sources?: unknown; sourceRoot?: unknown };
+      const mappings = typeof raw.mappings === 'string' ? raw.mappings : '';
+      const root = typeof raw.sourceRoot === 'string' && raw.sourceRoot !== '' ? raw.sourceRoot.replace(/\/?$/, '/') : '';
+      const sources = Array.isArray(raw.sources) ? raw.sources.map((source) => fileShown(program, typeof source === 'string' ? root + source : null)) : [];
+      made = { sources, mappings, checkpoints: checkpointsOf(mappings), every: EVERY };
+    }
+  } catch {
+    made = null;
   }
   stackMaps.set(program, made);
   return made ?? undefined;
 }
 
-/** giveStackMap copies `program`'s StackMap into `context` as plain data, to the runtime's one-shot `__register` (a layer's way in): false when there is none or it does not fit. */
-export function giveStackMap(context: ivm.Context, program: Program): boolean {
+/** The share of an isolate's heap a source map may take in it: a larger one is not handed in (its frames keep the bundle's positions). */
+const MAP_HEAP_SHARE = 1 / 16;
+
+/** stackMapFor is what ring 3 gets of `program`'s map in an isolate of `heapMib`: its StackMap, or undefined when it has none or it would take more than MAP_HEAP_SHARE of the heap (a string of the map's length, twice: one-byte, and the copy). */
+export function stackMapFor(program: Program, heapMib: number): StackMap | undefined {
   const map = stackMap(program);
-  if (map === undefined) return false;
-  try {
-    context.evalClosureSync('__register($0)', [map], { arguments: { copy: true } });
-    return true;
-  } catch {
-    return false;
-  }
+  if (map === undefined || map.mappings.length * 2 > heapMib * 2 ** 20 * MAP_HEAP_SHARE) return undefined;
+  return map;
 }

@@ -27,7 +27,7 @@ export const MAX_PROGRAM_BYTES = 4 * 1024 * 1024;
 const TS_FILE = /\.(ts|mts|cts|tsx)$/;
 
 function options(filename: string): TransformOptions {
-  return { loader: filename.endsWith('.tsx') ? 'tsx' : 'ts', sourcefile: filename, sourcemap: 'external', target: 'esnext', logLevel: 'silent' };
+  return { loader: filename.endsWith('.tsx') ? 'tsx' : 'ts', sourcefile: filename, sourcemap: 'external', sourcesContent: false, target: 'esnext', logLevel: 'silent' };
 }
 
 function checkSize(filename: string, text: string): void {

@@ -63,7 +63,8 @@ export interface BootCalls {
   syscall(nr: unknown, ...args: unknown[]): unknown;
   async(flags: unknown, nr: unknown, ...args: unknown[]): unknown;
   collect(ticket: unknown): unknown;
-  layer(name: unknown): boolean;
+  /** Runs a runtime layer (true when it ran), or answers the source-map layer with the program's StackMap, copied (false: none). */
+  layer(name: unknown): unknown;
   settle(code: unknown, text: unknown): void;
   /** A recorded or replayed run's clock. */
   clock?(): unknown;

@@ -8,7 +8,7 @@
 import ivm from 'isolated-vm';
 import { KernelError } from '../abi/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { agentStack, giveStackMap, SOURCE_MAP_LAYER, sourcePositions } from './agent-stack.ts';
+import { agentStack, SOURCE_MAP_LAYER, sourcePositions, stackMapFor } from './agent-stack.ts';
 import { AsyncCalls, type Completion } from './async-calls.ts';
 import { compileProgram, compileProgramAsync } from './program-compile.ts';
 import type { Program } from './program.ts';
@@ -65,6 +65,8 @@ export class Sandbox implements ProcessSandbox {
   private readonly layers = new Set<LayerName>();
   /** The source map was handed to ring 3 (once at most). */
   private mapGiven = false;
+  /** The isolate's heap limit: a source map larger than a share of it is not handed in. */
+  private readonly memoryLimitMib: number;
   /** The ticket the isolate is sleeping on, if any. */
   private waiting: number | undefined;
   /**
@@ -107,6 +109,7 @@ export class Sandbox implements ProcessSandbox {
     this.taping = tape === undefined ? undefined : new SandboxTape(tape, hooks.charge);
     this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId, tape === undefined ? undefined : 1);
     this.program = program;
+    this.memoryLimitMib = memoryLimitMib;
     // Mapping an error through the program's source map decodes the map on the event loop (~77 ms for a 3.5 MiB TypeScript program): the tree pays.
     const toSource = sourcePositions(program);
     this.toSource = program.sourceMap === undefined ? toSource : (text) => chargedCpu(hooks.charge, () => toSource(text));
@@ -166,13 +169,13 @@ export class Sandbox implements ProcessSandbox {
   }
 
   /** loadLayer runs runtime layer `name` in the isolate, once (the runtime asks on a program's first use of it). */
-  private loadLayer(name: unknown): boolean {
+  private loadLayer(name: unknown): unknown {
     const runtime = this.runtime;
-    // The program's source map, the first time ring 3 formats a stack trace: decoding and copying it holds the event loop, and the tree pays.
+    // The program's source map, the first time ring 3 formats a stack trace, as the call's copied result: reading it holds the event loop, and the tree pays.
     if (name === SOURCE_MAP_LAYER) {
       if (runtime === undefined || this.mapGiven) return false;
       this.mapGiven = true;
-      return chargedCpu((ns) => this.hooks.charge(ns), () => giveStackMap(runtime.context, this.program));
+      return chargedCpu((ns) => this.hooks.charge(ns), () => stackMapFor(this.program, this.memoryLimitMib)) ?? false;
     }
     if (runtime === undefined || typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);

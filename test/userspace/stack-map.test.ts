@@ -109,6 +109,35 @@ describe("a program's own stack traces", () => {
     expect(exit.reason.error.split('\n').slice(0, 3)).toEqual(['Error: boom 7', `    at boom (${at('helper.ts')}:4:9)`, `    at main (${at('hosted.ts')}:4:1)`]);
   });
 
+  it('a stack read while a runtime layer loads leaves the layer whole (found by a review: the map came in through the layers\' one-shot __register, and the layer loading lost it)', async () => {
+    const { stdout, exit } = await runAgent(
+      [
+        'let armed = true; const freeze = Object.freeze;',
+        "Object.freeze = function (o: any) { if (armed) { armed = false; void new Error('peek').stack; } return freeze(o); } as any;",
+        "console.log(new URL('http://x/y').pathname, typeof process.argv);",
+        "throw new TypeError('the real error');",
+      ].join('\n'),
+      { filename: 'nested.ts' },
+    );
+    expect(stdout).toBe('/y object\n');
+    expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringMatching(/^TypeError: the real error\n {4}at main \(nested\.ts:4:7\)/) });
+  });
+
+  it('a map too large for the heap stays out of the isolate: the program runs on, its frames at the bundle\'s positions (found by a review: a 4 MiB program died of the copy)', async () => {
+    const lines = Array.from({ length: 100_000 }, (_, i) => `const v${i}: number = ${i};`);
+    const { stdout, exit } = await runAgent(`${lines.join('\n')}\nconsole.log(String(new Error('x').stack).split('\\n')[1]);`, { filename: 'huge.ts', memoryLimitMib: 16 });
+    expect(exit.status).toBe(0);
+    expect(stdout).toMatch(/^ {4}at main \(agent-bundle:huge\.ts:\d+:\d+\)\n$/);
+  });
+
+  it('a frame that names a line past the bundle maps to nothing, at once', async () => {
+    const { stdout } = await runAgent(
+      "const prepare = Error.prepareStackTrace as (e: Error, frames: unknown[]) => string;\nconst t0 = Date.now();\nconst text = prepare(new Error('x'), [{ toString: () => 'f (agent-bundle:forged.ts:999999999:1)' }]);\nconsole.log(text.split('\\n')[1], Date.now() - t0 < 1000);",
+      { filename: 'forged.ts' },
+    );
+    expect(stdout).toBe('    at f (agent-bundle:forged.ts:999999999:1) true\n');
+  });
+
   it('a program without a source map keeps its positions', async () => {
     const { stdout } = await runAgent('function f() { throw new Error("plain"); }\ntry { f(); } catch (e) { console.log(e.stack.split("\\n")[1]); }', { filename: 'plain.js' });
     expect(stdout).toMatch(/^ {4}at f \(plain\.js:1:22\)\n$/);

@@ -91,7 +91,7 @@ function layer(name) {
 }
 
 // A built program's stack traces name the author's files and lines (its source map comes in on first need).
-if (typeof boot.bundle === 'string') installStackMap(Error, boot.bundle, () => layer('source-map'));
+if (typeof boot.bundle === 'string') installStackMap(Error, boot.bundle, () => host.layer('source-map'));
 
 const timeOrigin = dateNow();
 const write = (fd, text) => void call('SYS_WRITE', fd, text);

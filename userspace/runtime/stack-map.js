@@ -3,10 +3,11 @@
 // `err.stack` as the program reads it maps each of the bundle's positions
 // through the program's source map, as Node does with --enable-source-maps.
 // The map is not in the isolate until a stack is first formatted: the
-// runtime then asks the kernel for it (the `source-map` layer: the map's
-// sources as the kernel shows them, its VLQ mappings, and the decoder's
-// state every so many lines), and decodes at most that many lines per
-// frame. A program that sets Error.prepareStackTrace itself gets V8's call
+// runtime then asks the kernel for it (the `source-map` layer, answered as
+// the call's copied result: the map's sources as the kernel shows them, its
+// VLQ mappings, and the decoder's state every so many lines; nothing when
+// the map would take too much of the isolate's heap), and decodes at most
+// that many lines per frame. A program that sets Error.prepareStackTrace itself gets V8's call
 // sites as usual (the kernel then maps its uncaught errors' positions).
 // Everything here is untrusted: the kernel relies on none of it.
 
@@ -78,11 +79,12 @@ function lineSegments(map, line) {
 
 /** originalOf is the author's `file:line:col` for the bundle's 1-based `line:col`, or undefined. */
 function originalOf(map, line, col) {
-  if (line < 1 || col < 1) return undefined;
+  if (line < 1 || col < 1 || line > (map.checkpoints.length / 4) * map.every) return undefined;
   let found;
   for (const segment of lineSegments(map, line - 1)) {
     if (segment[0] > col - 1) break;
-    found = segment;
+    // Of segments at one column, the first (as the kernel's own mapping takes it).
+    if (found === undefined || found[0] !== segment[0]) found = segment;
   }
   if (found === undefined || found[1] < 0 || found[1] >= map.sources.length) return undefined;
   return `${map.sources[found[1]]}:${found[2] + 1}:${found[3] + 1}`;
@@ -103,7 +105,8 @@ export function installStackMap(ErrorCtor, bundle, load) {
       tried = true;
       at = new RegExp(`${bundle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:(\\d+):(\\d+)`, 'g');
       try {
-        map = load();
+        const given = load();
+        map = given !== null && typeof given === 'object' && typeof given.mappings === 'string' && Array.isArray(given.sources) && Array.isArray(given.checkpoints) && given.every > 0 ? given : undefined;
       } catch {
         map = undefined;
       }
