@@ -258,6 +258,8 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
         body: { type: 'string', maxLength: maxRequestBytes },
         bodyBase64: { type: 'string', maxLength: Math.ceil(maxRequestBytes / 3) * 4 },
         stream: { type: 'boolean' },
+        /** The body has no content-type: none is added (a text body is sent as text/plain otherwise, as fetch sends a string). */
+        untyped: { type: 'boolean' },
       },
     },
     risk: 'medium',
@@ -280,10 +282,10 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
         if (FORBIDDEN_HEADERS.has(key.toLowerCase())) throw new KernelError('EINVAL', `http.fetch: header '${key}' cannot be set`);
         headers[key.toLowerCase()] = values[i]!;
       });
-      // As the platform's fetch does: its default headers, and a text body without a type is text/plain.
+      // As the platform's fetch does: its default headers, and a text body without a type is text/plain (unless `untyped`: ring 3's fetch sends bytes it gave no type so).
       for (const [name, value] of Object.entries(DEFAULT_HEADERS)) headers[name] ??= value;
       headers['accept-encoding'] ??= ACCEPT_ENCODING[url.protocol as keyof typeof ACCEPT_ENCODING];
-      if (typeof body === 'string' && headers['content-type'] === undefined) headers['content-type'] = 'text/plain;charset=UTF-8';
+      if (typeof body === 'string' && headers['content-type'] === undefined && args.untyped !== true) headers['content-type'] = 'text/plain;charset=UTF-8';
       let response: Dispatcher.ResponseData;
       let sent: EncodingHeaders | undefined;
       try {

@@ -1,7 +1,7 @@
 /**
  * fetch's bodies both ways, byte for byte: a binary request body goes as
- * base64 (valid UTF-8 with a content-type as text, what policy and the log
- * can read; without one, as base64, so that the tool types nothing), a binary
+ * base64 (valid UTF-8 as text, what policy, the log and secrets read; one
+ * without a content-type marked untyped, so that the tool types nothing), a binary
  * response comes back exact, inline or streamed; and the runtime's own UTF-8
  * decoding (sys.readFile) turns malformed bytes into U+FFFD.
  */
@@ -152,6 +152,15 @@ describe('fetch bodies', () => {
         { type: null, body: '\ufffd' },
       ]);
       expect(node).toEqual(value.slice(0, 2));
+      // Still text to policy and to secrets (found by a review: sent as base64 instead, a rule on the body missed it, and the placeholder went out).
+      const registry = new ToolRegistry();
+      registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], secrets: { API_KEY: [new URL(url).host] } }));
+      const guarded = toolKernel({ policy: policy('{ id: no-ssn, effect: deny, tools: [http.fetch], args: [{ arg: body, contains: ssn }] }', '{ id: fetch, effect: allow, syscalls: [SYS_EXEC, SYS_TIMER, SYS_CANCEL, SYS_RANDOM], tools: [http.fetch] }'), registry });
+      const bytes = `const post = async (text) => { try { return await (await fetch('${url}', { method: 'POST', body: new TextEncoder().encode(text) })).json(); } catch (e) { return e.cause.code; } };
+        report([await post('{"ssn":"1"}'), await post(JSON.stringify({ key: process.env.API_KEY }))]);`;
+      const { value: guardedValue } = await report<unknown[]>(bytes, { kernel: guarded, manifest: ALL_TOOLS, secrets: { API_KEY: 'sk-live-1' } });
+      // The server got the value: it echoed it back, and the kernel redacts it on the way in (a placeholder would come back as it is).
+      expect(guardedValue).toEqual(['EACCES', { type: null, body: '{"key":"[secret API_KEY]"}' }]);
     } finally {
       echo.close();
     }

@@ -110,12 +110,12 @@ export function makeTransport(sys, encodeUtf8) {
     for (let hops = 0; ; hops++) {
       const args = { url, method, headers, stream: true };
       if (body !== null && body !== undefined) {
-        // Valid UTF-8 goes as text (what policy and the log can read); other bytes as base64. Text without a
-        // content-type would be sent as text/plain by the tool (as fetch sends a string): bytes the Request gave no
-        // type (a Uint8Array body, say) go as base64, so that none is added.
-        const text = typed ? utf8Text(body) : undefined;
+        // Valid UTF-8 goes as text (what policy, the log and secrets read); other bytes as base64. A body the Request
+        // gave no content-type (bytes, say) goes `untyped`: the tool adds no text/plain to it, as fetch sends none.
+        const text = utf8Text(body);
         if (text !== undefined) args.body = text;
         else args.bodyBase64 = base64(body);
+        if (!typed) args.untyped = true;
       }
       let result;
       try {
