@@ -7,6 +7,8 @@
  * ends it with its own error.
  */
 import { describe, expect, it } from 'vitest';
+import { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
 import { runAgent } from '../helpers.ts';
 
 describe("process.on('uncaughtException')", () => {
@@ -45,6 +47,26 @@ describe("process.on('uncaughtException')", () => {
     );
     expect(exit.status).toBe(0);
     expect(stdout).toBe('caught top level unhandledRejection\ntimer ran\n');
+  });
+
+  it("takes what an fs callback throws, as Node does (found by a review: the callback ran in a promise reaction, and its error ended the process as a rejection)", async () => {
+    const { exit, stdout } = await runAgent(
+      ["const fs = globalThis[Symbol.for('agent-kernel.builtin')]('fs');", "process.on('uncaughtException', (err, origin) => console.log('caught', err.message, origin));", "fs.readFile('/nope', () => { throw new Error('fs-cb'); });", "fs.stat('.', () => { throw new Error('stat-cb'); });"].join('\n'),
+      { filename: 'fs-callbacks.js' },
+    );
+    expect(exit.status).toBe(0);
+    expect(stdout.split('\n').toSorted()).toEqual(['', 'caught fs-cb uncaughtException', 'caught stat-cb uncaughtException']);
+  });
+
+  it("does not take the event loop's own failure: a timer the kernel refuses ends the process, listener or not (found by a review: the listener took it and the process waited for ever)", async () => {
+    const kernel = new Kernel({ policy: parsePolicy('version: 1\nrules:\n  - { id: no-timers, effect: allow, syscalls: [SYS_WRITE, SYS_EXIT, SYS_GETPID] }\n', 'no-timers.yaml') });
+    try {
+      const { exit, stdout } = await runAgent("process.on('uncaughtException', (e) => console.log('listener', e.errno));\nawait new Promise((r) => setTimeout(r, 20));\nconsole.log('never');", { kernel, filename: 'no-timers.js' });
+      expect(stdout).toBe('');
+      expect(exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/SYS_TIMER/) } });
+    } finally {
+      await kernel.shutdown();
+    }
   });
 
   it('without a listener the error ends the process; a listener that throws ends it with its own error', async () => {

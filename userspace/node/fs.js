@@ -72,17 +72,19 @@ function callbackOf(args) {
   return cb;
 }
 
-const settle = (promise, cb) => promise.then((value) => cb(null, value), (err) => cb(err));
-
 /** createFs builds the fs module object. */
 export function createFs(env, load) {
   const ctx = fsContext(load, env);
+  // A callback runs in a microtask of the event loop's, not inside a promise reaction: what it throws is an uncaught
+  // exception (process 'uncaughtException', as in Node), not a rejection nobody handles.
+  const later = (env.platformTimers && env.platformTimers.queueMicrotask) || queueMicrotask;
+  const settle = (promise, ok, failed) => void promise.then((value) => later(() => ok(value)), (err) => later(() => failed(err)));
   const fs = { constants: FS_CONSTANTS, Stats, Dirent, ...FS_CONSTANTS };
   for (const [name, op] of Object.entries(OPERATIONS)) {
     fs[`${name}Sync`] = (...args) => runSync(env.sys, op(ctx, ...args));
     fs[name] = (...args) => {
       const cb = callbackOf(args);
-      settle(runAsync(env.sysAsync, () => op(ctx, ...args)), cb);
+      settle(runAsync(env.sysAsync, () => op(ctx, ...args)), (value) => cb(null, value), cb);
     };
   }
   fs.existsSync = (file) => {
@@ -93,22 +95,22 @@ export function createFs(env, load) {
       return false;
     }
   };
-  fs.exists = (file, cb) => void runAsync(env.sysAsync, () => ops.stat(ctx, file)).then(() => cb(true), () => cb(false));
+  fs.exists = (file, cb) => settle(runAsync(env.sysAsync, () => ops.stat(ctx, file)), () => cb(true), () => cb(false));
   fs.readSync = (fd, buffer, offset, length, position) => runSync(env.sys, ops.read(ctx, fd, ...readArgs(buffer, offset, length, position)));
   fs.read = (fd, buffer, ...rest) => {
     const cb = callbackOf(rest);
     const args = readArgs(buffer, ...rest);
-    runAsync(env.sysAsync, () => ops.read(ctx, fd, ...args)).then((n) => cb(null, n, buffer), (err) => cb(err));
+    settle(runAsync(env.sysAsync, () => ops.read(ctx, fd, ...args)), (n) => cb(null, n, buffer), cb);
   };
   fs.writeSync = (fd, data, a, b, c) => runSync(env.sys, ops.write(ctx, fd, ...writeArgs(ctx, data, a, b, c)));
   fs.write = (fd, data, ...rest) => {
     const cb = callbackOf(rest);
     const args = writeArgs(ctx, data, ...rest);
-    runAsync(env.sysAsync, () => ops.write(ctx, fd, ...args)).then((n) => cb(null, n, data), (err) => cb(err));
+    settle(runAsync(env.sysAsync, () => ops.write(ctx, fd, ...args)), (n) => cb(null, n, data), cb);
   };
   for (const name of ['fsync', 'fdatasync']) {
     fs[`${name}Sync`] = () => undefined;
-    fs[name] = (fd, cb) => void Promise.resolve().then(() => cb(null));
+    fs[name] = (fd, cb) => later(() => cb(null));
   }
   for (const name of ['symlink', 'link']) {
     fs[`${name}Sync`] = (target, path) => {

@@ -162,8 +162,8 @@ export function createProcess(env, load) {
     },
   });
   // Errors nobody caught go to 'uncaughtExceptionMonitor', then to 'uncaughtException' if anyone listens (the process
-  // goes on), as in Node. A promise rejected with no handler after main is reported by the isolate itself, outside
-  // the program: it ends the process, as Node's default does, without 'unhandledRejection'.
+  // goes on), as in Node. A promise rejected with no handler (other than main's own) is reported by the isolate
+  // itself, outside the program: it ends the process, as Node's default does, without 'unhandledRejection'.
   if (env.setUncaught) {
     env.setUncaught((err, origin) => {
       process.emit('uncaughtExceptionMonitor', err, origin);

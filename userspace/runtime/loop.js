@@ -14,7 +14,7 @@ const MAX_DELAY = 2 ** 31 - 1;
 /** before orders timer records: by deadline, then by creation. */
 const before = (a, b) => a.when < b.when || (a.when === b.when && a.seq < b.seq);
 
-/** eventLoop makes the timers over `startCall` (boundary.js) and the clock `dateNow`; `fail` ends the process with an uncaught error. */
+/** eventLoop makes the timers over `startCall` (boundary.js) and the clock `dateNow`; `fail` hands an uncaught error to the program's listeners, or ends the process with it. */
 export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow }) {
   const heap = [];
   let seq = 0;
@@ -43,9 +43,15 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
         err = again;
       }
     }
+    fatal(err);
+    return false;
+  }
+
+  /** fatal ends the process with `err`, listeners or not: the loop's own failures (the kernel refused its timer), which no program code threw. */
+  function fatal(err) {
+    if (failed) return;
     failed = true;
     report(1, describe(err));
-    return false;
   }
 
   // --- a binary heap of timer records, by (when, seq); cleared records are dropped lazily ---
@@ -155,7 +161,8 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
           starved = true;
           return;
         }
-        fail(err);
+        // Not the program's error: a listener taking it would leave the timers unarmed for good.
+        fatal(err);
       },
     ]);
   }
@@ -181,8 +188,8 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
       try {
         apply(rec.fn, undefined, rec.args);
       } catch (err) {
-        fail(err);
-        return;
+        // A listener took it: the timers due with it still run, as in Node.
+        if (!fail(err)) return;
       }
       const next = earliest();
       if (next !== undefined && next.when <= now && next.seq < last) {
