@@ -254,11 +254,15 @@ describe('Request, Response and Headers', () => {
     const result = await web.run(`
       const url = 'https://example.com/';
       const outcome = (init) => { try { const r = new Request(url, init); return [r.mode, r.cache, r.credentials, r.redirect, r.referrerPolicy].join(' '); } catch (e) { return e.constructor.name + ': ' + e.message; } };
-      return [
+      const result = [
         { mode: 'bogus' }, { mode: 'navigate' }, { credentials: 'x' }, { cache: 'x' }, { redirect: 'x' }, { referrerPolicy: 'x' }, { duplex: 'full' }, { priority: 'x' },
         { cache: 'only-if-cached' }, { mode: 'no-cors', method: 'PUT' },
         { mode: 'same-origin', cache: 'only-if-cached', credentials: 'omit', redirect: 'manual', referrerPolicy: 'no-referrer', priority: 'low' }, { mode: 'no-cors', method: 'POST' }, {},
-      ].map(outcome).concat(outcome.call(null, { mode: { toString: () => 'cors' } }));
+      ].map(outcome).concat(outcome.call(null, { mode: { toString: () => 'cors' } }), outcome({ window: {} }), outcome({ window: null }));
+      const inherited = new Request(new Request(url, { mode: 'no-cors' }), { method: 'PUT' }).method;
+      let first; try { new Request('::bad', { mode: 'bogus' }); } catch (e) { first = e.message; }
+      result.push(inherited, first);
+      return result;
     `);
     expect(result).toEqual([
       "TypeError: Failed to construct 'Request': The provided value 'bogus' is not a valid enum value of type RequestMode.",
@@ -275,6 +279,11 @@ describe('Request, Response and Headers', () => {
       'no-cors default same-origin follow ',
       'cors default same-origin follow ',
       'cors default same-origin follow ',
+      "TypeError: Failed to construct 'Request': 'window' option 'client' must be null.",
+      'cors default same-origin follow ',
+      // As in Node: only a no-cors mode given with the method stops it; the enumerated members are checked before the URL.
+      'PUT',
+      "Failed to construct 'Request': The provided value 'bogus' is not a valid enum value of type RequestMode.",
     ]);
   });
 });

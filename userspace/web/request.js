@@ -36,7 +36,7 @@ function absoluteUrl(text) {
 }
 
 /** The enumerated RequestInit members: each one's WebIDL type and the values it takes (any other is a TypeError). */
-const ENUM_MEMBERS = ['mode', 'credentials', 'cache', 'redirect', 'referrerPolicy', 'duplex', 'priority'];
+const ENUM_MEMBERS = [];
 const ENUMS = new NativeMap();
 for (const [member, type, values] of [
   ['mode', 'RequestMode', ['navigate', 'same-origin', 'no-cors', 'cors']],
@@ -47,6 +47,7 @@ for (const [member, type, values] of [
   ['duplex', 'RequestDuplex', ['half']],
   ['priority', 'RequestPriority', ['high', 'low', 'auto']],
 ]) {
+  ENUM_MEMBERS.push(member);
   mapSet(ENUMS, member, { type, values: new NativeMap(values.map((v) => [v, true])) });
 }
 
@@ -75,6 +76,11 @@ function state(request) {
 export class Request {
   constructor(input, init = undefined) {
     init ??= {};
+    // The enumerated members are checked first, as Node does (an unknown mode is the error even with a bad URL).
+    const given = {};
+    for (let i = 0; i < ENUM_MEMBERS.length; i++) given[ENUM_MEMBERS[i]] = enumOf(init, ENUM_MEMBERS[i]);
+    if (given.mode === 'navigate') throw new NativeTypeError("Failed to construct 'Request': Cannot construct a Request with a RequestInit whose mode member is set as 'navigate'.");
+    if (init.window !== undefined && init.window !== null) throw new NativeTypeError("Failed to construct 'Request': 'window' option 'client' must be null.");
     const from = input instanceof Request ? state(input) : null;
     let url;
     if (from !== null) url = from.url;
@@ -85,9 +91,6 @@ export class Request {
       if (found.credentials) throw new NativeTypeError(`Request cannot be constructed from a URL that includes credentials: ${text}`);
       url = found.href;
     }
-    const given = {};
-    for (let i = 0; i < ENUM_MEMBERS.length; i++) given[ENUM_MEMBERS[i]] = enumOf(init, ENUM_MEMBERS[i]);
-    if (given.mode === 'navigate') throw new NativeTypeError("Failed to construct 'Request': Cannot construct a Request with a RequestInit whose mode member is set as 'navigate'.");
     let method = from?.method ?? 'GET';
     if (init.method !== undefined) {
       method = `${init.method}`;
@@ -99,7 +102,8 @@ export class Request {
     const mode = given.mode ?? from?.mode ?? 'cors';
     const cache = given.cache ?? from?.cache ?? 'default';
     if (cache === 'only-if-cached' && mode !== 'same-origin') throw new NativeTypeError("Failed to construct 'Request': 'only-if-cached' can be set only with 'same-origin' mode");
-    if (mode === 'no-cors' && method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw new NativeTypeError(`Failed to construct 'Request': '${method}' is unsupported in no-cors mode.`);
+    // As Node checks it: a mode given here (a Request's own no-cors mode does not stop another method).
+    if (given.mode === 'no-cors' && method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw new NativeTypeError(`Failed to construct 'Request': '${method}' is unsupported in no-cors mode.`);
     // The request's own signal follows this one; it is made when first read (fetch itself watches this one).
     const signal = init.signal !== undefined ? init.signal : from !== null ? from.signalSource : null;
     if (signal !== null && !isAbortSignal(signal)) throw new NativeTypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
