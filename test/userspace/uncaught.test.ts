@@ -40,6 +40,25 @@ describe("process.on('uncaughtException')", () => {
     );
   });
 
+  it("takes an async timer's or microtask's rejection as Node takes an unhandled rejection: 'unhandledRejection' listeners first, else 'uncaughtException' with that origin (they ended the process)", async () => {
+    const both = await runAgent(
+      [
+        "process.on('uncaughtException', (err, origin) => console.log('caught', err.message, origin));",
+        "setTimeout(async () => { await null; throw new Error('async timer'); }, 1);",
+        "queueMicrotask(async () => { throw new Error('async microtask'); });",
+        "setTimeout(() => console.log('later'), 30);",
+      ].join('\n'),
+      { filename: 'async-callbacks.js' },
+    );
+    expect(both.exit.status).toBe(0);
+    expect(both.stdout).toBe('caught async microtask unhandledRejection\ncaught async timer unhandledRejection\nlater\n');
+    const first = await runAgent("process.on('unhandledRejection', (err, p) => console.log('unhandled', err.message, p instanceof Promise));\nprocess.on('uncaughtException', () => console.log('not this one'));\nsetTimeout(async () => { throw new Error('async timer'); }, 1);", { filename: 'unhandled-first.js' });
+    expect(first.stdout).toBe('unhandled async timer true\n');
+    const none = await runAgent("setTimeout(async () => { throw new Error('nobody listens'); }, 1);\nsetTimeout(() => console.log('never'), 60);", { filename: 'async-none.js' });
+    expect(none.stdout).toBe('');
+    expect(none.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: nobody listens/) } });
+  });
+
   it("takes main's own error as an unhandled rejection (an ES module's top level), and what main left pending still runs", async () => {
     const { exit, stdout } = await runAgent(
       ["process.on('uncaughtException', (err, origin) => console.log('caught', err.message, origin));", "setTimeout(() => console.log('timer ran'), 10);", "await Promise.reject(new Error('top level'));"].join('\n'),

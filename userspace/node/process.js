@@ -162,10 +162,16 @@ export function createProcess(env, load) {
     },
   });
   // Errors nobody caught go to 'uncaughtExceptionMonitor', then to 'uncaughtException' if anyone listens (the process
-  // goes on), as in Node. A promise rejected with no handler (other than main's own) is reported by the isolate
-  // itself, outside the program: it ends the process, as Node's default does, without 'unhandledRejection'.
+  // goes on), as in Node; an async timer's or microtask's rejection goes to 'unhandledRejection' listeners first. Any
+  // other promise rejected with no handler is reported by the isolate itself, outside the program: it ends the
+  // process, as Node's default does, without the listeners.
   if (env.setUncaught) {
-    env.setUncaught((err, origin) => {
+    env.setUncaught((err, origin, promise) => {
+      // An async callback's rejection: 'unhandledRejection' listeners take it first (main's own goes straight on).
+      if (promise !== undefined && process.listenerCount('unhandledRejection') > 0) {
+        process.emit('unhandledRejection', err, promise);
+        return true;
+      }
       process.emit('uncaughtExceptionMonitor', err, origin);
       if (process.listenerCount('uncaughtException') === 0) return false;
       process.emit('uncaughtException', err, origin);

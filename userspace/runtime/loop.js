@@ -8,6 +8,7 @@
 // call (a syscall, the armed timer of a referenced timer) is outstanding.
 
 const apply = Reflect.apply;
+const NativePromise = Promise;
 const promiseThen = Promise.prototype.then;
 const resolved = Promise.resolve();
 const MAX_DELAY = 2 ** 31 - 1;
@@ -34,17 +35,27 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
    * where it came from): true when a listener took it. A listener that
    * throws ends the process with its own error.
    */
-  function fail(err, origin = 'uncaughtException') {
+  function fail(err, origin = 'uncaughtException', promise = undefined) {
     if (failed) return false;
     if (uncaught !== undefined) {
       try {
-        if (uncaught(err, origin)) return true;
+        if (uncaught(err, origin, promise)) return true;
       } catch (again) {
         err = again;
       }
     }
     fatal(err);
     return false;
+  }
+
+  /**
+   * settledLater routes the rejection of what a callback returned (an async
+   * callback's promise, which nothing else can reach) to the listeners as
+   * Node does an unhandled rejection ('unhandledRejection', else
+   * 'uncaughtException' with that origin), or ends the process with it.
+   */
+  function settledLater(result) {
+    if (result instanceof NativePromise) apply(promiseThen, result, [undefined, (err) => void fail(err, 'unhandledRejection', result)]);
   }
 
   /** fatal ends the process with `err`, listeners or not: the loop's own failures (the kernel refused its timer), which no program code threw. */
@@ -186,7 +197,7 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
       if (rec.ref) refs--;
       if (rec.interval !== undefined) schedule(rec, rec.interval);
       try {
-        apply(rec.fn, undefined, rec.args);
+        settledLater(apply(rec.fn, undefined, rec.args));
       } catch (err) {
         // A listener took it: the timers due with it still run, as in Node.
         if (!fail(err)) return;
@@ -280,7 +291,7 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
       apply(promiseThen, resolved, [
         () => {
           try {
-            fn();
+            settledLater(fn());
           } catch (err) {
             fail(err);
           }
