@@ -11,17 +11,13 @@
  *   (SIGKILL, with the reason recorded) and is replaced.
  * - Every host event is recorded in the decision log (type `limit`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KernelError } from '../../abi/errno.ts';
 import type { Program } from '../program.ts';
 import type { BootRecord, SandboxHooks } from '../process-sandbox.ts';
-import { encode, FrameReader } from './frames.ts';
-import { isToKernel, type Ask, type ToHost, type ToKernel } from './protocol.ts';
-import { RemoteSandbox, type HostLink } from './remote-sandbox.ts';
-import { LATE_REPORT_MS } from './leases.ts';
+import { Host, type HostOwner, type HostState } from './host.ts';
+import { RemoteSandbox } from './remote-sandbox.ts';
 
 export interface HostPoolOptions {
   /** Healthy hosts kept running. */
@@ -50,174 +46,13 @@ export interface HostInfo {
   readonly served: number;
 }
 
-/** starting: not ready yet; ready: takes agents; spare: kept in reserve, ready or not; draining: quarantined, ends once its agents have. */
-type HostState = 'starting' | 'ready' | 'spare' | 'draining' | 'dead';
-
 const HOST_MAIN = fileURLToPath(new URL(`./host-main${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
-/** The most bytes waiting to be written to one host: a host that stops reading its channel is ended, not buffered for. */
-const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
-/** How long a host that never said it was ready has, ms. */
-const START_MS = 30_000;
 /** The longest wait before a host that failed to start is tried again, ms (the wait doubles from 250 ms). */
 const MAX_BACKOFF_MS = 30_000;
 /** How long a host told to exit has before it is killed, ms. */
 const EXIT_GRACE_MS = 500;
 
-class Host implements HostLink {
-  readonly id: number;
-  readonly child: ChildProcess;
-  state: HostState;
-  readonly boxes = new Map<number, RemoteSandbox>();
-  /** Sandboxes disposed of and not yet acknowledged by the host (calls their leases ran may still come), with when. */
-  private readonly disposing = new Map<number, { readonly box: RemoteSandbox; readonly at: number }>();
-  private readonly pool: HostPool;
-  private readonly channel: Socket;
-  private readonly reader: FrameReader;
-  private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
-  private nextReq = 1;
-  private ping = 0;
-  /** The last ping the host answered. */
-  private answered = 0;
-  /** The host said it was ready (once). */
-  wasReady = false;
-  /** Calls it ran under leases. */
-  served = 0;
-  lastHeard = performance.now();
-  readonly startedAt = performance.now();
-
-  constructor(pool: HostPool, id: number, state: 'starting' | 'spare', entry: string) {
-    this.pool = pool;
-    this.id = id;
-    this.state = state;
-    // Not fork(): Node's IPC channel decodes frames where a bad one ends this process. fd 3 is a socket pair of our own.
-    this.child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', entry], { stdio: ['ignore', 'inherit', 'inherit', 'pipe'] });
-    this.channel = this.child.stdio[3] as Socket;
-    this.reader = new FrameReader(
-      (m, ns) => this.onMessage(m, ns),
-      (why) => this.broke(why),
-    );
-    this.channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
-    this.channel.on('error', () => undefined);
-    this.child.on('exit', (code, signal) => pool.died(this, signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
-    // A process that could not be started never exits: it is dead all the same.
-    this.child.on('error', (err) => {
-      if (this.child.pid === undefined) pool.died(this, `could not be started: ${err.message}`);
-    });
-  }
-
-  /** send writes one message (kept by the socket until the host reads it). Throws if it cannot be cloned or is too large. */
-  send(message: ToHost): void {
-    if (this.state === 'dead' || this.channel.destroyed) return;
-    this.channel.write(encode(message));
-    if (this.channel.writableLength > MAX_BACKLOG_BYTES) this.broke(`stopped reading its channel (${this.channel.writableLength} bytes waiting)`);
-  }
-
-  ask(sid: number, ask: Ask): Promise<boolean | null> {
-    if (this.state === 'dead') return Promise.reject(new KernelError('EIO', `sandbox host ${this.id} is gone`));
-    const req = this.nextReq++;
-    return new Promise((resolve, reject) => {
-      this.asks.set(req, { sid, resolve, reject });
-      try {
-        this.send({ t: 'ask', sid, req, ...ask });
-      } catch (err) {
-        this.asks.delete(req);
-        reject(new KernelError('EINVAL', `cannot send to the sandbox host: ${err instanceof Error ? err.message : String(err)}`));
-      }
-    });
-  }
-
-  /** broke ends a host that broke the protocol: it is killed, and its agents lost. */
-  broke(why: string): void {
-    if (this.state === 'dead') return;
-    this.reader.stop();
-    this.pool.record(`sandbox host ${this.id} (pid ${this.child.pid}) ${why}: killed`);
-    this.child.kill('SIGKILL');
-  }
-
-  release(sid: number): void {
-    const box = this.boxes.get(sid);
-    this.boxes.delete(sid);
-    if (box !== undefined && this.state !== 'dead') this.disposing.set(sid, { box, at: performance.now() });
-    this.pool.released(this);
-  }
-
-  quarantine(why: string): void {
-    this.pool.quarantine(this, why);
-  }
-
-  heartbeat(hangMs: number): void {
-    if (this.state === 'dead') return;
-    if (!this.wasReady) {
-      if (performance.now() - this.startedAt > START_MS) this.broke(`did not start within ${START_MS} ms`);
-      return;
-    }
-    if (performance.now() - this.lastHeard > hangMs) return this.broke(`stopped answering for ${hangMs} ms`);
-    // A disposal the host never acknowledges is let go of after LATE_REPORT_MS: a host cannot make the kernel keep them.
-    for (const [sid, { box, at }] of this.disposing) {
-      if (performance.now() - at <= LATE_REPORT_MS) continue;
-      this.disposing.delete(sid);
-      box.reported();
-    }
-    this.send({ t: 'ping', n: ++this.ping });
-  }
-
-  /** fail rejects every question still open (the host is gone). */
-  fail(why: string): void {
-    for (const { reject } of this.asks.values()) reject(new KernelError('EIO', `sandbox host ${this.id} ${why}`));
-    this.asks.clear();
-    for (const { box } of this.disposing.values()) box.reported();
-    this.disposing.clear();
-  }
-
-  private onMessage(raw: unknown, decodeNs: number): void {
-    // A host that sends nonsense is broken: it ends, and its agents are lost.
-    if (!isToKernel(raw)) return this.broke('sent a malformed message');
-    const fault = this.route(raw, decodeNs);
-    if (fault !== undefined) this.broke(fault);
-  }
-
-  /** route acts on one well-formed message (decoded in `decodeNs`); what no honest host sends comes back as the host's fault. */
-  private route(m: ToKernel, decodeNs: number): string | undefined {
-    switch (m.t) {
-      case 'ready':
-        if (this.wasReady) return 'said it was ready twice';
-        this.wasReady = true;
-        if (this.state === 'starting') this.state = 'ready';
-        this.lastHeard = performance.now();
-        this.pool.ready(this);
-        return undefined;
-      case 'pong':
-        // Only an answer to a ping sent, newer than the last answered, is a sign of life: a host cannot keep itself alive
-        // by sending pongs of its own. (A late answer counts: on a loaded machine it may arrive after the next ping.)
-        if (m.n > this.answered && m.n <= this.ping) {
-          this.answered = m.n;
-          this.lastHeard = performance.now();
-        }
-        return undefined;
-      case 'cpu':
-        m.sids.forEach((sid, i) => this.boxes.get(sid)?.cpu(m.ns[i]!));
-        return undefined;
-      case 'answer': {
-        const waiting = this.asks.get(m.req);
-        if (waiting === undefined) return `answered question ${m.req}, which it was not asked`;
-        if (waiting.sid !== m.sid) return `answered question ${m.req} for sandbox ${m.sid}, not ${waiting.sid}`;
-        this.asks.delete(m.req);
-        if (m.ok) waiting.resolve(m.value);
-        else waiting.reject(new KernelError(m.errno === 'ENOEXEC' || m.errno === 'EINTR' || m.errno === 'EINVAL' || m.errno === 'ENOMEM' ? m.errno : 'EIO', m.message.slice(0, 4096)));
-        return undefined;
-      }
-      case 'disposed':
-        this.disposing.get(m.sid)?.box.reported();
-        this.disposing.delete(m.sid);
-        return undefined;
-      default:
-        // Decoding a sandbox's message (a syscall's arguments, up to the ABI's bounds) is the kernel's work for its tree.
-        return (this.boxes.get(m.sid) ?? this.disposing.get(m.sid)?.box)?.onMessage(m, decodeNs);
-    }
-  }
-}
-
-export class HostPool {
+export class HostPool implements HostOwner {
   private readonly options: HostPoolOptions;
   private readonly hosts = new Set<Host>();
   private nextHost = 1;
