@@ -12,12 +12,15 @@
  *
  * From call forkAt + 1 on the run is live: every call goes to the kernel;
  * calls issued before the fork complete with their recorded results, as
- * soon as the isolate is idle.
+ * soon as the isolate is idle, and what only the recorded run had (a fetch
+ * body streaming at the fork, children spawned before it) is answered from
+ * the recording (after-fork.ts).
  */
 import type { Reply } from '../../syscalls/dispatch.ts';
 import { ROW_BY_NR, SYSCALL_NUMBERS } from '../../syscalls/table.ts';
 import type { Completion } from '../async-calls.ts';
 import { wire, type WireReply } from '../wire-reply.ts';
+import { AfterFork } from './after-fork.ts';
 import { passThrough, type BoundaryTape, type Entry, type TapeDriver, type TapedCall } from './boundary-tape.ts';
 import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
@@ -46,7 +49,7 @@ export interface PlayerHost {
 }
 
 const CLOSE_NR = SYSCALL_NUMBERS.SYS_CLOSE;
-const READ_NR = SYSCALL_NUMBERS.SYS_READ;
+const SPAWN_NR = SYSCALL_NUMBERS.SYS_SPAWN;
 
 /** bodyFd is the fd of a fetch body streamed to the caller, in a fed SYS_EXEC reply. */
 function bodyFd(reply: WireReply): number | undefined {
@@ -75,10 +78,11 @@ export class Player implements BoundaryTape {
   /** Live asynchronous calls (before the fork) whose completions wait for the recorded batch. */
   private readonly held = new Map<number, Promise<Reply>>();
   private readonly fedFds = new Set<number>();
-  /** After the fork: recorded completions of calls issued before it, delivered at the next idle moment. */
-  private leftovers: { id: number; r: Encoded }[] = [];
-  /** After the fork: the recorded replies still to come for reads of each fetch body that was streaming at the fork. */
-  private readonly bodies = new Map<number, WireReply[]>();
+  /** Children the recording's spawns made before the fork (fed: they never ran in the replaying kernel), by pid; and spawns whose pid comes in a completion. */
+  private readonly fedChildren = new Set<number>();
+  private readonly spawning = new Set<number>();
+  /** After the fork: what the recording still answers (after-fork.ts). */
+  private after: AfterFork | undefined;
   private ended = false;
 
   constructor(tape: Tape, forkAt: number, host: PlayerHost) {
@@ -159,7 +163,7 @@ export class Player implements BoundaryTape {
     if (this.ended) return { fed: Player.LOST, answered: () => Player.LOST };
     if (!this.live && n > this.forkAt) this.goLive();
     if (this.live) {
-      const body = this.fedAfterFork(nr, args);
+      const body = this.after?.answer(nr, args, (fd) => this.host.release(fd));
       return body === undefined ? passThrough : { fed: body, answered: () => body };
     }
     this.passive();
@@ -220,10 +224,17 @@ export class Player implements BoundaryTape {
   private feed(nr: unknown, args: readonly unknown[], recorded: WireReply): WireReply {
     const id = queuedId(recorded);
     if (id !== undefined) this.pending.add(id);
+    if (nr === SPAWN_NR) this.spawned(recorded, id);
     this.bodyFrom(recorded);
     const fd = args[0];
     if (nr === CLOSE_NR && typeof fd === 'number' && this.fedFds.delete(fd)) this.host.release(fd);
     return recorded;
+  }
+
+  /** spawned notes the child a fed spawn made (its pid in the reply, or in the completion of `id`). */
+  private spawned(reply: WireReply, id: number | undefined): void {
+    if (id !== undefined) this.spawning.add(id);
+    else if (reply.t === 'value' && typeof reply.v === 'number') this.fedChildren.add(reply.v);
   }
 
   /** bodyFrom keeps the number of a fetch body's fd that a fed reply hands over, so live opens number as recorded. */
@@ -306,58 +317,24 @@ export class Player implements BoundaryTape {
         if (!sameAnswer(live, reply)) this.diverge(`the completion of id ${id}: ${describeReply(reply)}`, `${describeReply(live)} from the replaying kernel`);
       }
       else this.bodyFrom(reply);
+      if (this.spawning.delete(id)) this.spawned(reply, undefined);
       out.push({ id, reply, size: 0 });
     }
     return out;
   }
 
-  /** goLive ends the replay at the fork: what was issued before it completes as recorded; everything after is the kernel's. */
+  /** goLive ends the replay at the fork: what was issued before it completes as recorded (after-fork.ts); everything after is the kernel's. */
   private goLive(): void {
     // Output that followed the last call replayed is that call's (or a child's at that time): written before going live.
     this.passive();
     this.live = true;
-    // One pass over the rest of the recording: completions of calls issued before the fork, and what a fetch body
-    // streamed to an fd before it still reads (the live kernel never had it), each read's reply in call order.
-    const reads = new Map<number, { reply: WireReply | undefined }[]>();
-    const queuedReads = new Map<number, { reply: WireReply | undefined }>();
-    for (const event of this.events) {
-      if (event.k === 'b') {
-        for (const c of event.c) {
-          if (this.pending.has(c.id) || this.held.has(c.id)) this.leftovers.push(c);
-          const read = queuedReads.get(c.id);
-          if (read !== undefined) read.reply = decode(c.r) as WireReply;
-        }
-        continue;
-      }
-      if (event.k !== 'c' || decode(event.s) !== READ_NR) continue;
-      const fd = (event.a as unknown[])[0];
-      if (typeof fd !== 'number' || !this.fedFds.has(fd)) continue;
-      const r = decode(event.r) as WireReply;
-      const read = { reply: r.t === 'queued' ? undefined : r };
-      if (r.t === 'queued') queuedReads.set(r.id, read);
-      (reads.get(fd) ?? reads.set(fd, []).get(fd)!).push(read);
-    }
-    for (const [fd, list] of reads) this.bodies.set(fd, list.flatMap((read) => (read.reply === undefined ? [] : [read.reply])));
+    this.after = new AfterFork(this.events, { issued: (id) => this.pending.has(id) || this.held.has(id), fedFds: this.fedFds, children: this.fedChildren });
     this.host.forked();
   }
 
-  /** fedAfterFork answers a read or close of a fetch body that was streaming at the fork, from the recording (end of file past it). */
-  private fedAfterFork(nr: unknown, args: readonly unknown[]): WireReply | undefined {
-    const fd = args[0];
-    if ((nr !== READ_NR && nr !== CLOSE_NR) || typeof fd !== 'number' || !this.fedFds.has(fd)) return undefined;
-    if (nr === CLOSE_NR) {
-      this.fedFds.delete(fd);
-      this.bodies.delete(fd);
-      this.host.release(fd);
-      return { t: 'value', v: 0 };
-    }
-    return this.bodies.get(fd)?.shift() ?? { t: 'value', v: new Uint8Array(0) };
-  }
-
   private deliverLeftovers(driver: TapeDriver): boolean {
-    if (this.leftovers.length === 0) return false;
-    const batch = this.leftovers;
-    this.leftovers = [];
+    const batch = this.after?.takeLeftovers() ?? [];
+    if (batch.length === 0) return false;
     this.deliver(batch, driver);
     return true;
   }
