@@ -92,9 +92,9 @@ await term;
 console.log('bye', Date.now());
 `;
 
-/** parent spawns a child that exits 3, then waits for it `waits` times, printing each outcome. */
+/** parent spawns a child that exits 3 (and prints nothing: its output would race the parent's), then waits for it `waits` times, printing each outcome. */
 const parent = (waits: number) =>
-  `sys.writeFile('kid.js', 'console.log("kid ran"); sys.exit(3);');\nconst pid = sys.spawn('kid.js');\nconsole.log('spawned');\n${'try { console.log("kid status", (await sys.async.wait(pid)).status); } catch (e) { console.log(e.errno, e.message); }\n'.repeat(waits)}`;
+  `sys.writeFile('kid.js', 'sys.exit(3);');\nconst pid = sys.spawn('kid.js');\nconsole.log('spawned');\n${'try { console.log("kid status", (await sys.async.wait(pid)).status); } catch (e) { console.log(e.errno, e.message); }\n'.repeat(waits)}`;
 
 const RECORD = ['--manifest', 'manifest.yaml', '--policy', 'policy.yaml', '--tools', 'tools.yaml'];
 
@@ -237,14 +237,14 @@ describe('agentctl run --record and agentctl replay-run', () => {
     writeFileSync(join(dir, 'parent.js'), parent(1));
     writeFileSync(join(dir, 'parent2.js'), parent(2));
     const recorded = await agentctl(['run', '--record', 'kids', '--policy', 'policy.yaml', 'parent.js']);
-    expect(recorded.stdout).toBe('kid ran\nspawned\nkid status 3\n');
+    expect(recorded.stdout).toBe('spawned\nkid status 3\n');
     const tape = readFileSync(join(dir, 'kids', 'tape.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { k?: string; n?: number; s?: number });
     const waitAt = tape.find((e) => e.k === 'c' && e.s === 16)!.n!;
     const forked = await agentctl(['replay-run', 'kids', '--fork-at', String(waitAt - 1)]);
     expect(forked.stderr).toMatch(/then ran live; ended with status 0/);
-    expect(forked.stdout).toBe('kid ran\nspawned\nkid status 3\n');
+    expect(forked.stdout).toBe('spawned\nkid status 3\n');
     const edited = await agentctl(['replay-run', 'kids', '--fork-at', String(waitAt - 1), '--program', 'parent2.js']);
-    expect(edited.stdout).toBe('kid ran\nspawned\nkid status 3\nECHILD pid 2 ran in the recorded run only (spawned before the fork), and the recording holds no more of this call for it\n');
+    expect(edited.stdout).toBe('spawned\nkid status 3\nECHILD pid 2 ran in the recorded run only (spawned before the fork), and the recording holds no more of this call for it\n');
   }, 60_000);
 
   it('refuses bad input in one line, status 2', async () => {
