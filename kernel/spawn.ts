@@ -7,13 +7,13 @@
  * once its tree is ready. Building isolates is synchronous work: spawnAsync
  * builds one per event-loop turn and compiles on the isolate's thread.
  */
-import { bundleName } from './agent-stack.ts';
 import { KernelError } from '../abi/errno.ts';
 import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
 import type { KernelServices } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
 import { READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import { parseSignal, type SignalName } from '../signals/signal-table.ts';
+import { bundleName } from './agent-stack.ts';
 import type { AgentTrees, TreeQuota } from './agent-trees.ts';
 import { AUTONOMY_LEVELS, type Autonomies, isAutonomy } from './autonomy.ts';
 import { spawnIdentity } from './capabilities.ts';

@@ -7,9 +7,10 @@
 // the call's copied result: the map's sources as the kernel shows them, its
 // VLQ mappings, and the decoder's state every so many lines; nothing when
 // the map would take too much of the isolate's heap), and decodes at most
-// that many lines per frame. A program that sets Error.prepareStackTrace itself gets V8's call
-// sites as usual (the kernel then maps its uncaught errors' positions).
-// Everything here is untrusted: the kernel relies on none of it.
+// that many lines per frame. A program that sets Error.prepareStackTrace
+// itself gets V8's call sites as usual (the kernel then maps its uncaught
+// errors' positions). Everything here is untrusted: the kernel relies on
+// none of it.
 
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const DIGIT = new Int8Array(128).fill(-1);
