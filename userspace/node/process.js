@@ -33,9 +33,11 @@ export function createProcess(env, load) {
     if (env.setExitCode) env.setExitCode(code);
   };
 
-  // nextTick: one queue drained in a single microtask, so ticks queued by
-  // ticks run before the promise jobs queued meanwhile (as in Node); a
-  // promise job already queued before the first tick still runs first.
+  // nextTick: one queue, run when the callback that queued ticks returns —
+  // main's synchronous part, a timer's callback (the event loop calls it,
+  // env.setTickRunner) — before the promise jobs it queued, as in Node; and
+  // drained in a microtask otherwise (ticks queued in a promise job run
+  // after the jobs already queued), ticks queued by ticks first.
   const queueMicrotask = (env.platformTimers && env.platformTimers.queueMicrotask) || globalThis.queueMicrotask || ((fn) => Promise.resolve().then(fn));
   const ticks = [];
   let draining = false;
@@ -50,6 +52,15 @@ export function createProcess(env, load) {
       else draining = false;
     }
   };
+
+  if (env.setTickRunner) {
+    env.setTickRunner(() => {
+      while (ticks.length > 0) {
+        const [fn, args] = ticks.shift();
+        fn(...args);
+      }
+    });
+  }
 
   const stream = (fd) => {
     const s = new EventEmitter();

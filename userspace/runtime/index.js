@@ -124,6 +124,7 @@ const nodeEnv = {
   getExitCode: loop.getExitCode,
   setExitCode: loop.setExitCode,
   setUncaught: loop.setUncaught,
+  setTickRunner: loop.setTickRunner,
 };
 lazy('process', () => load('process'));
 lazy('Buffer', () => load('buffer').Buffer);

@@ -28,6 +28,18 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
   let failed = false;
   /** The program's listeners for errors nobody caught (process 'uncaughtException', set by the node layer), if any. */
   let uncaught;
+  /** Runs the process.nextTick queue (set by the node layer once `process` exists), if any. */
+  let tickRunner;
+
+  /** ticks runs the ticks a callback queued, once it has returned (as Node does after each callback); what one throws is uncaught. */
+  function ticks() {
+    if (tickRunner === undefined) return;
+    try {
+      tickRunner();
+    } catch (err) {
+      fail(err);
+    }
+  }
 
   /**
    * fail ends the process with an uncaught error, unless the program listens
@@ -202,6 +214,8 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
         // A listener took it: the timers due with it still run, as in Node.
         if (!fail(err)) return;
       }
+      ticks();
+      if (failed) return;
       const next = earliest();
       if (next !== undefined && next.when <= now && next.seq < last) {
         apply(promiseThen, resolved, [() => (failed ? undefined : runDueFrom(now, last))]);
@@ -316,7 +330,14 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
     // runs in the isolate) then cannot run the program's pending promise callbacks in the middle of a statement, as a
     // nested run's microtask checkpoint did outside one (found by a review). Ordering is as before: main runs to its
     // first await before any callback it queued.
-    const result = apply(promiseThen, resolved, [() => main()]);
+    // The ticks main's synchronous part queued run once it returns, before the promise jobs it queued.
+    const result = apply(promiseThen, resolved, [
+      () => {
+        const running = main();
+        ticks();
+        return running;
+      },
+    ]);
     // Main is an ES module's top level: Node hands its error to the listeners as an unhandled rejection, and goes on.
     apply(promiseThen, result, [ended, (err) => (fail(err, 'unhandledRejection') ? ended() : undefined)]);
   }
@@ -332,10 +353,15 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
     queueArm();
   }
 
+  /** setTickRunner installs what runs the process.nextTick queue. */
+  function setTickRunner(runner) {
+    tickRunner = runner;
+  }
+
   /** setUncaught installs the program's listener for uncaught errors: (err, origin) → true when it took the error. */
   function setUncaught(listener) {
     uncaught = listener;
   }
 
-  return { timers, start, fail, completed, setExitCode, getExitCode: () => exitCode, setUncaught };
+  return { timers, start, fail, completed, setExitCode, getExitCode: () => exitCode, setUncaught, setTickRunner };
 }
