@@ -103,9 +103,10 @@ export function makeTransport(sys, encodeUtf8) {
     const headers = {};
     let typed = false;
     for (const [name, value] of request.headers) {
-      if (FORBIDDEN.has(name.toLowerCase())) continue;
+      const lower = name.toLowerCase();
+      if (FORBIDDEN.has(lower)) continue;
       headers[name] = value;
-      if (name.toLowerCase() === 'content-type') typed = true;
+      if (lower === 'content-type') typed = true;
     }
     for (let hops = 0; ; hops++) {
       const args = { url, method, headers, stream: true };
