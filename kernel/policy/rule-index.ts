@@ -1,13 +1,14 @@
 /**
  * The finer rule index: each rule is filed under one literal a request must
  * carry for it to match — the directory its path globs lie in (a trie over
- * segments, `${agent}` matching the caller's id), an argument's exact value
- * or `/`-bounded glob prefix, a literal label, or a single agent id — and each
- * such set is split once more by the label most of its rules name. Rules with
- * no such literal are always tried.
+ * segments, `${agent}` matching the caller's id), an argument's exact value,
+ * `/`-bounded glob prefix or first characters (an anchored regex's or a
+ * glob's literal head: `^git (status|log)`, `rm *`), a literal label, or a
+ * single agent id — and each such set is split once more by the label most
+ * of its rules name. Rules with no such literal are always tried.
  */
 import type { CompiledRule } from './compile.ts';
-import { argText, isLiteral } from './matchers.ts';
+import { anchoredPrefix, argText, isLiteral, literalHead, MATCH_LIMIT } from './matchers.ts';
 import { AGENT_PLACEHOLDER as AGENT_VAR } from './placeholders.ts';
 import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { PolicyRule } from './schema.ts';
@@ -71,10 +72,26 @@ function argGlobKey(glob: string): string | undefined {
   return prefix.slice(0, slash);
 }
 
+/**
+ * startKey is the literal text every value an argument pattern matches
+ * starts with (a regex's when it is anchored, a glob's literal head), or
+ * undefined when there is none: the same text regexTest checks before it runs
+ * a regex, and a glob cannot match without.
+ */
+function startKey(pattern: { readonly glob?: string; readonly regex?: string }): string | undefined {
+  let head = pattern.regex !== undefined ? anchoredPrefix(pattern.regex) : '';
+  if (pattern.glob !== undefined) {
+    // A trailing `/**` also matches the text before it: `a/**` matches `a`, so its head stops before that `/`.
+    head = literalHead(pattern.glob);
+    if (pattern.glob.endsWith('/**')) head = head.slice(0, pattern.glob.length - 3);
+  }
+  return head === '' ? undefined : head;
+}
+
 /** IndexKey is one literal a request must carry for a rule to match. */
 type IndexKey =
   | { readonly kind: 'path'; readonly segments: readonly string[] }
-  | { readonly kind: 'equals' | 'prefix'; readonly arg: string; readonly value: string }
+  | { readonly kind: 'equals' | 'prefix' | 'starts'; readonly arg: string; readonly value: string }
   | { readonly kind: 'label'; readonly key: string; readonly value: string }
   | { readonly kind: 'agent'; readonly id: string };
 
@@ -94,6 +111,10 @@ function indexKey(rule: PolicyRule): IndexKey | undefined {
     if (p.equals !== undefined) return { kind: 'equals', arg: p.arg, value: p.equals };
     const prefix = p.glob === undefined ? undefined : argGlobKey(p.glob);
     if (prefix !== undefined) return { kind: 'prefix', arg: p.arg, value: prefix };
+  }
+  for (const p of rule.args ?? []) {
+    const head = startKey(p);
+    if (head !== undefined) return { kind: 'starts', arg: p.arg, value: head };
   }
   for (const [key, value] of Object.entries(rule.labels ?? {})) if (isLiteral(value)) return { kind: 'label', key, value };
   if (rule.agents?.length === 1 && isLiteral(rule.agents[0]!)) return { kind: 'agent', id: rule.agents[0]! };
@@ -144,12 +165,18 @@ class RuleSet {
 /**
  * PathNode is a trie over path segments: `children` by literal segment, and
  * `agent` for an `${agent}` segment (the calling agent's id), written `@`.
+ * A node with few children also lists them in `few`, compared with the
+ * request's segment in place: no string is cut from the path and hashed.
  */
 interface PathNode {
   readonly rules: RuleSet;
   readonly children: Map<string, PathNode>;
+  readonly few: { readonly segment: string; readonly node: PathNode }[];
   agent: PathNode | undefined;
 }
+
+/** The most children a trie node compares one by one; past it, the request's segment is looked up in `children`. */
+const FEW_CHILDREN = 8;
 
 /** isSegment: `path` from `from` to `end` is the segment `text`. */
 function isSegment(path: string, from: number, end: number, text: string): boolean {
@@ -158,12 +185,22 @@ function isSegment(path: string, from: number, end: number, text: string): boole
   return true;
 }
 
-/** ArgIndex holds the rules keyed on argument `name`: by exact value, and by a `/`-bounded prefix (with its lengths). */
+/**
+ * ArgIndex holds the rules keyed on argument `name`: by exact value, by a
+ * `/`-bounded prefix (with its lengths), and by the first `startLength`
+ * characters of the literal text their values start with (the shortest such
+ * text's length, so one cut of the value finds them all). A value longer
+ * than MATCH_LIMIT is not read by a glob or regex and matches every deny
+ * rule that names the argument (compile.ts), so it takes all of `starting`.
+ */
 interface ArgIndex {
   readonly name: string;
   readonly equals: Map<string, RuleSet>;
   readonly prefixes: Map<string, RuleSet>;
   readonly lengths: number[];
+  readonly starts: Map<string, RuleSet>;
+  startLength: number;
+  readonly starting: CompiledRule[];
 }
 
 /** Index is the rules for one syscall and tool: those always tried, and those tried for a literal the request carries. */
@@ -203,10 +240,11 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
   const node = (): PathNode => {
     const set = new RuleSet();
     sets.push(set);
-    return { rules: set, children: new Map<string, PathNode>(), agent: undefined };
+    return { rules: set, children: new Map<string, PathNode>(), few: [], agent: undefined };
   };
   let paths: PathNode | undefined;
   let agentKeyed = false;
+  const starts: { arg: ArgIndex; head: string; rule: CompiledRule }[] = [];
   for (const rule of rules) {
     const key = indexKey(rule.rule);
     if (key === undefined) {
@@ -220,15 +258,21 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
           continue;
         }
         let next = at.children.get(seg);
-        if (next === undefined) at.children.set(seg, (next = node()));
+        if (next === undefined) {
+          at.children.set(seg, (next = node()));
+          at.few.push({ segment: seg, node: next });
+        }
         at = next;
       }
       at.rules.push(rule);
-    } else if (key.kind === 'equals' || key.kind === 'prefix') {
+    } else if (key.kind === 'equals' || key.kind === 'prefix' || key.kind === 'starts') {
       let arg = args.get(key.arg);
-      if (arg === undefined) args.set(key.arg, (arg = { name: key.arg, equals: new Map(), prefixes: new Map(), lengths: [] }));
+      if (arg === undefined) args.set(key.arg, (arg = { name: key.arg, equals: new Map(), prefixes: new Map(), lengths: [], starts: new Map(), startLength: 0, starting: [] }));
       if (key.kind === 'equals') setIn(arg.equals, key.value, sets).push(rule);
-      else {
+      else if (key.kind === 'starts') {
+        arg.starting.push(rule);
+        starts.push({ arg, head: key.value, rule });
+      } else {
         setIn(arg.prefixes, key.value, sets).push(rule);
         if (!arg.lengths.includes(key.value.length)) arg.lengths.push(key.value.length);
       }
@@ -238,6 +282,9 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
       setIn(byValue, key.value, sets).push(rule);
     } else if (key.kind === 'agent') setIn(agents, key.id, sets).push(rule);
   }
+  // Rules keyed by their first characters are filed once every such head of their argument is known (the shortest sets the cut).
+  for (const { arg, head } of starts) arg.startLength = arg.startLength === 0 ? head.length : Math.min(arg.startLength, head.length);
+  for (const { arg, head, rule } of starts) setIn(arg.starts, head.slice(0, arg.startLength), sets).push(rule);
   for (const set of sets) set.seal();
   return { all: rules, always, paths, agentKeyed, args: [...args.values()], labels, agents };
 }
@@ -254,9 +301,16 @@ function pathRules(node: PathNode, path: string, from: number, request: PolicyRe
   if (from > path.length) return;
   const slash = path.indexOf('/', from);
   const end = slash < 0 ? path.length : slash;
-  if (node.children.size > 0) {
+  const count = node.children.size;
+  if (count > FEW_CHILDREN) {
     const literal = node.children.get(path.slice(from, end));
     if (literal !== undefined) pathRules(literal, path, end + 1, request, out);
+  } else if (count > 0) {
+    for (const child of node.few) {
+      if (!isSegment(path, from, end, child.segment)) continue;
+      pathRules(child.node, path, end + 1, request, out);
+      break;
+    }
   }
   const mine = node.agent;
   if (mine !== undefined && isSegment(path, from, end, request.agentId)) pathRules(mine, path, end + 1, request, out);
@@ -277,6 +331,10 @@ function keyedRules(index: Index, request: PolicyRequest, out: CompiledRule[]): 
       if (arg.equals.size > 0) arg.equals.get(text)?.addTo(out, labels);
       // The prefix and a '/', or the prefix alone: a trailing `/**` also matches the text before it (`https://h/**` matches `https://h`).
       for (const length of arg.lengths) if (text.length === length || (text.length > length && text.charCodeAt(length) === 47 /* '/' */)) arg.prefixes.get(text.slice(0, length))?.addTo(out, labels);
+      if (arg.startLength > 0) {
+        if (text.length > MATCH_LIMIT) for (const rule of arg.starting) out.push(rule);
+        else if (text.length >= arg.startLength) arg.starts.get(text.slice(0, arg.startLength))?.addTo(out, labels);
+      }
     }
   }
   if (index.labels.size > 0 && labels !== undefined) {

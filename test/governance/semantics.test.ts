@@ -224,6 +224,30 @@ describe('the rule index never drops a rule that matches', () => {
     agrees({ id: 'all', effect: 'allow', args: [{ arg: 'url', glob: 'https://h.example/**' }] }, requests);
     agrees({ id: 'v1', effect: 'allow', args: [{ arg: 'url', glob: 'https://h.example/v1/*' }] }, requests);
   });
+
+  it('argument rules keyed by the text their values start with: anchored regexes, glob heads, a trailing /** and values past the match limit', () => {
+    const cmds = ['git status', 'git status --short', 'git', 'git push', 'gi', 'rm -rf /', 'rm', 'rmdir x', 'ac', 'abbbc', 'x/y', 'x', '', 'xy', ' git status', 'a/b/c', `rm${'x'.repeat(9000)}`, `zz${'x'.repeat(9000)}`];
+    const requests = cmds.map((cmd) => exec('shell.run', { cmd }));
+    const patterns: NonNullable<PolicyRule['args']>[] = [
+      [{ arg: 'cmd', regex: '^git (status|log)( |$)' }],
+      [{ arg: 'cmd', regex: '^rm( |$)' }],
+      [{ arg: 'cmd', regex: '^ab*c' }],
+      [{ arg: 'cmd', glob: 'rm *' }],
+      [{ arg: 'cmd', glob: 'git' }],
+      [{ arg: 'cmd', glob: 'x/**' }],
+      [{ arg: 'cmd', glob: '/**' }],
+      [{ arg: 'cmd', glob: 'a{/b,x}/**' }],
+    ];
+    for (const [i, args] of patterns.entries()) agrees({ id: `s${i}`, effect: 'allow', args }, requests);
+    // Several heads of different lengths under one argument (the index cuts values at the shortest), and values past MATCH_LIMIT, which every such deny matches (fail closed).
+    const rules: PolicyRule[] = [...patterns.map((args, i): PolicyRule => ({ id: `d${i}`, effect: 'deny', args })), { id: 'rest', effect: 'allow' }];
+    const engine = new PolicyEngine(load(rules));
+    for (const request of requests) {
+      const denied = engine.explain(request).rules.some((r) => r.effect === 'deny' && r.conditions.every((c) => c.matched));
+      expect({ cmd: String(request.args!['cmd']).slice(0, 20), effect: engine.check(request).effect }).toEqual({ cmd: String(request.args!['cmd']).slice(0, 20), effect: denied ? 'deny' : 'allow' });
+    }
+    expect(engine.check(requests.at(-1)!)).toMatchObject({ effect: 'deny' });
+  });
 });
 
 describe('limits, with a fake clock', () => {
