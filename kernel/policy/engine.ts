@@ -11,7 +11,7 @@
  */
 import type { BreakerSettings } from '../breakers.ts';
 import type { CompiledRule } from './compile.ts';
-import { MatchCostError, STEP_BUDGET, withinBudget } from './glob.ts';
+import { closeBudget, MatchCostError, openBudget, STEP_BUDGET } from './glob.ts';
 import { ContractLedger, type CallResult, type ContractFailure } from './contracts.ts';
 import { RuleCounters, type LimitedRule, type SharedLimits } from './limits.ts';
 import type { LoadedPolicy } from './load.ts';
@@ -247,6 +247,15 @@ export class PolicyEngine {
     };
   }
 
+  /** The deny of a request no rule matches, made once per loaded policy. */
+  private noRule: PolicyDecision | undefined;
+
+  private defaultDeny(): PolicyDecision {
+    const version = this.loaded.version;
+    if (this.noRule?.policyVersion !== version) this.noRule = Object.freeze({ effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: version });
+    return this.noRule;
+  }
+
   /** decisions caches the usual decision of each rule (no limit or flow involved), per loaded policy. */
   private readonly decisions = new WeakMap<CompiledRule, PolicyDecision>();
 
@@ -276,7 +285,12 @@ export class PolicyEngine {
    * else default deny. All its glob matches share one STEP_BUDGET.
    */
   private evaluate(request: PolicyRequest, count: boolean): PolicyDecision {
-    return withinBudget(STEP_BUDGET, () => this.evaluateWithin(request, count));
+    const outer = openBudget(STEP_BUDGET);
+    try {
+      return this.evaluateWithin(request, count);
+    } finally {
+      closeBudget(outer);
+    }
   }
 
   private evaluateWithin(request: PolicyRequest, count: boolean): PolicyDecision {
@@ -327,9 +341,7 @@ export class PolicyEngine {
       const flows = request.flows!.join(', ');
       return { effect: 'deny', rule: `flow:${flows}`, reason: `rule ${flowBlocked.id} matches but does not name allow_flows: [${flows}]`, policyVersion: this.loaded.version };
     }
-    if (chosen === undefined) {
-      return { effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: this.loaded.version };
-    }
+    if (chosen === undefined) return this.defaultDeny();
     const made = this.escalated(chosen) ?? this.decision(chosen, chosen.effect);
     if (count && limited !== undefined) {
       if (this.shared !== undefined) return { ...made, shared: sharedRules(limited) };

@@ -26,17 +26,35 @@ export class MatchCostError extends Error {
   override readonly name = 'MatchCostError';
 }
 
-/** The budget matches share while withinBudget runs (one policy decision); outside it each match has STEP_BUDGET. */
-let shared: { left: number } | undefined;
+/**
+ * The steps left to the matches of the decision under way (between
+ * openBudget and closeBudget, or within withinBudget): they share one
+ * budget. Outside one, each match starts with STEP_BUDGET.
+ */
+let left = STEP_BUDGET;
+let open = 0;
+
+/** openBudget gives the matches that follow one budget of `steps`, until closeBudget with what it returns. */
+export function openBudget(steps: number): number {
+  const outer = left;
+  left = steps;
+  open++;
+  return outer;
+}
+
+/** closeBudget gives back the budget that was open before openBudget (`outer`, what it returned). */
+export function closeBudget(outer: number): void {
+  left = outer;
+  open--;
+}
 
 /** withinBudget runs `decide` with one budget of `steps` for all the matches it makes. */
 export function withinBudget<T>(steps: number, decide: () => T): T {
-  const outer = shared;
-  shared = { left: steps };
+  const outer = openBudget(steps);
   try {
     return decide();
   } finally {
-    shared = outer;
+    closeBudget(outer);
   }
 }
 
@@ -223,7 +241,7 @@ export class Dfa {
   }
 
   test(value: string): boolean {
-    const meter = shared ?? { left: STEP_BUDGET };
+    if (open === 0) left = STEP_BUDGET;
     let state = START;
     const n = value.length;
     const classes = this.classes;
@@ -234,8 +252,8 @@ export class Dfa {
       const cls = c < 128 ? ascii[c]! : this.classAt(c);
       let next = table[state * classes + cls]!;
       if (next === UNKNOWN) {
-        meter.left -= this.sets[state]!.length + 1;
-        if (meter.left < 0) throw new MatchCostError(`glob matching went past its budget of automaton steps at character ${i} of ${n}`);
+        left -= this.sets[state]!.length + 1;
+        if (left < 0) throw new MatchCostError(`glob matching went past its budget of automaton steps at character ${i} of ${n}`);
         if (this.sets.length >= MAX_DFA_STATES) {
           // Start the cache again from the current state's NFA set; the input so far is not read again.
           const current = this.sets[state]!;

@@ -22,7 +22,7 @@
 import { Dfa, MAX_NFA_STATES, Nfa } from './glob-automaton.ts';
 import { ANY, EXTGLOB, GlobError, LIT_SLASH, literalOf, parse, type Node } from './glob-parse.ts';
 
-export { MatchCostError, STEP_BUDGET, withinBudget } from './glob-automaton.ts';
+export { closeBudget, MatchCostError, openBudget, STEP_BUDGET, withinBudget } from './glob-automaton.ts';
 export { GlobError } from './glob-parse.ts';
 
 export type StringTest = (value: string) => boolean;
