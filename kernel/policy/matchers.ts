@@ -57,7 +57,8 @@ const PLAIN = /[A-Za-z0-9 _\-:/=,@]/;
  * the pattern is not anchored or has a top-level alternation).
  */
 export function anchoredPrefix(pattern: string): string {
-  if (!pattern.startsWith('^')) return '';
+  // A class that starts with ']' or holds a POSIX class, or a \Q…\E quote, can hide a top-level '|' from the scan below: no prefix then.
+  if (!pattern.startsWith('^') || /\[\^?\]|\[:|\\Q/.test(pattern)) return '';
   let depth = 0;
   let inClass = false;
   for (let i = 0; i < pattern.length; i++) {

@@ -248,6 +248,13 @@ describe('the rule index never drops a rule that matches', () => {
     }
     expect(engine.check(requests.at(-1)!)).toMatchObject({ effect: 'deny' });
   });
+
+  it('an anchored regex whose top-level | hides in a class starting with ], a POSIX class or a \\Q…\\E quote has no literal head (found by the attacker pass: the head `rm` kept `curl` from a deny that matches it)', () => {
+    for (const regex of ['^rm[](]|curl', '^rm[^](]|curl', '^rm\\Q(\\E|curl', '^rm[[:alpha:](]|curl']) {
+      const engine = new PolicyEngine(load([{ id: 'no', effect: 'deny', args: [{ arg: 'cmd', regex }] }, { id: 'rest', effect: 'allow' }]));
+      expect({ regex, rule: engine.check(exec('shell.run', { cmd: 'curl' })).rule }).toEqual({ regex, rule: 'no' });
+    }
+  });
 });
 
 describe('limits, with a fake clock', () => {
