@@ -81,9 +81,9 @@ function argGlobKey(glob: string): string | undefined {
 function startKey(pattern: { readonly glob?: string; readonly regex?: string }): string | undefined {
   let head = pattern.regex !== undefined ? anchoredPrefix(pattern.regex) : '';
   if (pattern.glob !== undefined) {
-    // A trailing `/**` also matches the text before it: `a/**` matches `a`, so its head stops before that `/`.
+    // A trailing `/**` also matches the text before it (`a/**` matches `a`), and one can follow any '/' the head ends with (braces make one: `a/{**,x}`), so the head stops before that '/'.
     head = literalHead(pattern.glob);
-    if (pattern.glob.endsWith('/**')) head = head.slice(0, pattern.glob.length - 3);
+    if (head.endsWith('/')) head = head.slice(0, -1);
   }
   return head === '' ? undefined : head;
 }

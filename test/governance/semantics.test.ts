@@ -226,7 +226,7 @@ describe('the rule index never drops a rule that matches', () => {
   });
 
   it('argument rules keyed by the text their values start with: anchored regexes, glob heads, a trailing /** and values past the match limit', () => {
-    const cmds = ['git status', 'git status --short', 'git', 'git push', 'gi', 'rm -rf /', 'rm', 'rmdir x', 'ac', 'abbbc', 'x/y', 'x', '', 'xy', ' git status', 'a/b/c', `rm${'x'.repeat(9000)}`, `zz${'x'.repeat(9000)}`];
+    const cmds = ['git status', 'git status --short', 'git', 'git push', 'gi', 'rm -rf /', 'rm', 'rmdir x', 'ac', 'abbbc', 'x/y', 'x', '', 'xy', ' git status', 'a/b/c', 'a@', 'a@/x', '/x', `rm${'x'.repeat(9000)}`, `zz${'x'.repeat(9000)}`];
     const requests = cmds.map((cmd) => exec('shell.run', { cmd }));
     const patterns: NonNullable<PolicyRule['args']>[] = [
       [{ arg: 'cmd', regex: '^git (status|log)( |$)' }],
@@ -237,6 +237,9 @@ describe('the rule index never drops a rule that matches', () => {
       [{ arg: 'cmd', glob: 'x/**' }],
       [{ arg: 'cmd', glob: '/**' }],
       [{ arg: 'cmd', glob: 'a{/b,x}/**' }],
+      // A trailing /** made by braces (found by the attacker pass: the head kept its '/', so `a@` never reached the rule).
+      [{ arg: 'cmd', glob: '/{**,x}' }],
+      [{ arg: 'cmd', glob: 'a@/{x,**}' }],
     ];
     for (const [i, args] of patterns.entries()) agrees({ id: `s${i}`, effect: 'allow', args }, requests);
     // Several heads of different lengths under one argument (the index cuts values at the shortest), and values past MATCH_LIMIT, which every such deny matches (fail closed).
