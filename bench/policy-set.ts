@@ -238,14 +238,20 @@ export function pdlDocument(specs: readonly RuleSpec[]): PolicyDocument {
 
 /** policyRequest is a request as our engine gets it from the authorizer. */
 export function policyRequest(r: RequestSpec): PolicyRequest {
+  // The kernel's one shape (kernel/policy/authorizer.ts toPolicyRequest): every field present, an absent one undefined.
   return {
     agentId: r.agent,
     labels: { team: r.team, ...(r.quarantine ? { quarantine: r.quarantine } : {}) },
     capabilities: new Set<string>(),
+    lineage: 'root',
     syscall: r.syscall,
     access: r.access,
-    ...(r.path !== undefined ? { path: r.path } : {}),
-    ...(r.tool !== undefined ? { tool: r.tool } : {}),
+    path: r.path,
+    tool: r.tool,
     args: r.args,
+    flows: undefined,
+    trust: 1000,
+    tokens: 0,
+    supervised: undefined,
   };
 }
