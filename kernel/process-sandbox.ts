@@ -72,6 +72,8 @@ export interface BootRecord {
   readonly program: string;
   /** The name a built program's frames carry (agent-stack.ts bundleName), when it has a source map: ring 3 maps them (the `source-map` layer). */
   readonly bundle?: string;
+  /** The runtime layers run before the program's first line (program-layers.ts). */
+  readonly layers?: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   readonly pid: number;
   readonly ppid: number;

@@ -24,7 +24,7 @@ const MAY_IMPORT: Readonly<Record<string, { readonly folders: readonly string[];
 };
 
 /** The ring-3 modules ring 0 may import: data, with no imports of their own. */
-const USERSPACE_DATA: readonly string[] = ['userspace/node/names.js', 'userspace/node/refused.js'];
+const USERSPACE_DATA: readonly string[] = ['userspace/node/names.js', 'userspace/node/refused.js', 'userspace/web/names.js'];
 
 function sources(folder: string): string[] {
   return readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' })

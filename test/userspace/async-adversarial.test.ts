@@ -94,7 +94,8 @@ describe('the kernel-held entry points (complete, deliver) and the host callback
       const stolen = [];
       Object.defineProperty(globalThis, '__register', { configurable: true, get() { stolen.push('get'); return (x) => stolen.push(x); }, set(v) { stolen.push(v); } });
       console.log({ loads: 'the web layer' });
-      void process.env;
+      // A computed name: a program that names the Node globals has their layer run before its first line (kernel/program-layers.ts).
+      void globalThis['pro' + 'cess'].env;
       console.log(JSON.stringify([stolen.length, '__register' in globalThis]));`);
     expect(steal.exit.status).toBe(0);
     expect(steal.stdout.trimEnd().split('\n').at(-1)).toBe('[0,false]');

@@ -96,3 +96,29 @@ describe("process.on('uncaughtException')", () => {
     expect(throws.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: from the listener/) } });
   });
 });
+
+describe('a promise rejected now and handled a moment later', () => {
+  // isolated-vm reports, at the end of every run in the isolate, the first promise rejected with no handler so far. A
+  // runtime layer run on first use, in the middle of the program's code, reported one the program handles a line later,
+  // and the program died of it (Node lets it go on): the layers a program names now run before its first line.
+  it('survives the first use of process (the Node layer) and of URL (the web layer) in between', async () => {
+    const { exit, stdout } = await runAgent(
+      [
+        "async function validate(x) { if (x < 0) throw new Error('negative'); return x; }",
+        'const early = validate(-1);',
+        "const later = Promise.reject(new Error('later'));",
+        'const home = process.env.HOME;',
+        "const url = new URL('http://example.com/a');",
+        "later.catch((err) => console.log('caught', err.message));",
+        "try { await early; } catch (err) { console.log('caught', err.message, typeof home, url.pathname); }",
+      ].join('\n'),
+      { filename: 'later.mjs' },
+    );
+    expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: 'caught later\ncaught negative undefined /a\n' });
+  });
+
+  it('a global reached by a computed name still loads on first use', async () => {
+    const { exit, stdout } = await runAgent("const T = globalThis['Text' + 'Encoder']; console.log(new T().encode('abc').length);", { filename: 'computed.js' });
+    expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: '3\n' });
+  });
+});

@@ -135,6 +135,9 @@ constant(Symbol.for('agent-kernel.builtin'), freeze((name) => load(name)));
 defineProperty(global, '__start', {
   value(main) {
     delete global.__start;
+    // The layers the program's code names run now, before its first line: run later, in the middle of its code, a
+    // layer's run would report a promise the program rejected and handles a moment later (kernel/program-layers.ts).
+    for (const name of boot.layers ?? []) layer(name);
     loop.start(main);
   },
   writable: false,

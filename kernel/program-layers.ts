@@ -1,0 +1,54 @@
+/**
+ * The runtime layers a program is given before its first line runs.
+ *
+ * A layer (runtime-bundle.ts) is run in the isolate on its first use, from
+ * inside the program's own code. isolated-vm ends every run with a look at
+ * the promises rejected with no handler so far, and reports the first as the
+ * run's error: a layer run in the middle of a statement reported a promise
+ * the program rejects now and handles a moment later (`const p = f(); …
+ * process.env …; await p`), and the program died of it where Node lets it
+ * go on. A layer run before the program's first line sees no promise of
+ * the program's. So a program whose code names a layer's globals (or
+ * imports a Node module) has that layer run first; one that names none
+ * keeps loading nothing it does not use.
+ *
+ * The names are read from the program's text, so a global reached by a
+ * computed name (`globalThis['Text' + 'Encoder']`) is still loaded on first
+ * use, as before. Reading a program is bounded by its size
+ * (MAX_PROGRAM_BYTES) and done once per program; the spawn that reads it
+ * pays for it, as it pays for building the isolate.
+ */
+import { WEB_GLOBAL_NAMES } from '../userspace/web/names.js';
+import type { Program } from './program.ts';
+import type { LayerName } from './runtime-bundle.ts';
+
+/**
+ * The names that make a program need each layer. `console` is left out:
+ * the base runtime prints plain values itself and asks for the web layer's
+ * formatter only for others. Node's modules use the web globals, so a
+ * program that needs `node` needs `web` too.
+ */
+const NODE_NAMES = ['process', 'Buffer', 'agent-kernel.builtin'];
+const WEB_NAMES = WEB_GLOBAL_NAMES.filter((name) => name !== 'console');
+const NODE = new Set(NODE_NAMES);
+// Word boundaries, not a look-behind that also excludes `$`: ~10 ms for a 4 MiB program with no such name here,
+// against ~20 (a `$process` read as `process` only runs a layer early).
+const NAMES = new RegExp(`\\b(?:${[...NODE_NAMES, ...WEB_NAMES].map((n) => n.replaceAll('.', '\\.')).join('|')})\\b`, 'g');
+
+const known = new WeakMap<Program, readonly LayerName[]>();
+
+/** layersFor lists the layers `program` is given before it runs, web first (Node's modules use it). */
+export function layersFor(program: Program): readonly LayerName[] {
+  let layers = known.get(program);
+  if (layers !== undefined) return layers;
+  let web = false;
+  let node = false;
+  NAMES.lastIndex = 0;
+  for (let m = NAMES.exec(program.source); m !== null && !node; m = NAMES.exec(program.source)) {
+    if (NODE.has(m[0])) node = true;
+    else web = true;
+  }
+  layers = node ? ['web', 'node'] : web ? ['web'] : [];
+  known.set(program, layers);
+  return layers;
+}
