@@ -117,6 +117,14 @@ describe('a promise rejected now and handled a moment later', () => {
     expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: 'caught later\ncaught negative undefined /a\n' });
   });
 
+  it('survives the first use of URL in a program that names no Node global (whatwg-url read the global Buffer, which ran the Node layer)', async () => {
+    const { exit, stdout } = await runAgent(
+      ["const later = Promise.reject(new Error('later'));", "const url = new URL('http://example.com/a');", "later.catch((err) => console.log('caught', err.message, url.pathname));"].join('\n'),
+      { filename: 'url.js' },
+    );
+    expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: 'caught later /a\n' });
+  });
+
   it('a global reached by a computed name still loads on first use', async () => {
     const { exit, stdout } = await runAgent("const T = globalThis['Text' + 'Encoder']; console.log(new T().encode('abc').length);", { filename: 'computed.js' });
     expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: '3\n' });

@@ -1,11 +1,13 @@
 // URL and URLSearchParams from whatwg-url. Its encoding module builds a
 // TextEncoder/TextDecoder from the global scope when it loads, so this module
-// lends it ours for that moment instead of relying on the agent's globals.
+// lends it ours for that moment instead of relying on the agent's globals,
+// and no Buffer: reading the global Buffer would run the Node layer, in the
+// middle of the program's code, for bytes whatwg-url handles without it.
 import { inspectAs, inspectEntries } from './inspect-as.js';
 import { withGlobals } from './intrinsics.js';
 import { TextEncoder, TextDecoder } from './text-encoding.js';
 
-const whatwgUrl = withGlobals({ TextEncoder, TextDecoder }, () => require('whatwg-url'));
+const whatwgUrl = withGlobals({ TextEncoder, TextDecoder, Buffer: undefined }, () => require('whatwg-url'));
 
 export const URL = whatwgUrl.URL;
 export const URLSearchParams = whatwgUrl.URLSearchParams;
