@@ -75,6 +75,8 @@ export interface BootedRuntime {
   readonly context: ivm.Context;
   readonly deliver: ivm.Reference;
   readonly complete: ivm.Reference;
+  /** Takes a promise rejection the isolate reported (the runtime's listeners, else the program's end). */
+  readonly rejected: ivm.Reference;
 }
 
 /**
@@ -107,12 +109,13 @@ export async function bootRuntime(isolate: ivm.Isolate, boot: BootRecord, wake: 
     }
     return here(() => {
       const global = context.global;
-      const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown }>;
+      const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown; rejected: unknown }>;
       const deliver = entry.getSync('deliver', { reference: true }) as ivm.Reference;
       const complete = entry.getSync('complete', { reference: true }) as ivm.Reference;
+      const rejected = entry.getSync('rejected', { reference: true }) as ivm.Reference;
       entry.release();
       global.deleteSync('__entry');
-      return { context, deliver, complete };
+      return { context, deliver, complete, rejected };
     });
   } catch (err) {
     context.release();

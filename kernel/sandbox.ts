@@ -244,7 +244,29 @@ export class Sandbox implements ProcessSandbox {
 
   /** entry runs `apply` (a host→isolate call); with a tape, in the tape's lane. */
   private entry(what: Entry, apply: () => Promise<unknown>): Promise<unknown> {
-    return this.taping === undefined ? apply() : this.taping.entry(what, () => this.ended, apply);
+    const run = () => this.reported(apply());
+    return this.taping === undefined ? run() : this.taping.entry(what, () => this.ended, run);
+  }
+
+  /**
+   * reported follows a host→isolate call to its end. isolated-vm ends each
+   * call with a look at the promises the program rejected with no handler
+   * (once the call's promise jobs have run), and fails the call with the
+   * first, its own work done: that rejection goes to the runtime's
+   * `rejected` entry, where 'unhandledRejection' listeners (else
+   * 'uncaughtException' ones) take it or it ends the program, as in Node;
+   * one a listener leaves goes the same way. What the kernel stopped (out of
+   * memory, a disposed isolate) fails the call as before.
+   */
+  private async reported(call: Promise<unknown>): Promise<unknown> {
+    for (;;) {
+      try {
+        return await call;
+      } catch (err) {
+        if (this.ended || this.runtime === undefined || this.isolate.isDisposed || /memory limit|disposed/i.test(err instanceof Error ? err.message : String(err))) throw err;
+        call = this.runtime.rejected.apply(undefined, [err], { arguments: { copy: true } });
+      }
+    }
   }
 
   /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */
@@ -349,7 +371,7 @@ export class Sandbox implements ProcessSandbox {
       const runtime = await this.booting;
       this.started = true;
       this.entered++;
-      const running = this.script.run(runtime.context);
+      const running = this.reported(this.script.run(runtime.context));
       this.taping?.started(running);
       await running.finally(() => this.entered--);
       this.afterEntry();
@@ -412,6 +434,7 @@ export class Sandbox implements ProcessSandbox {
     try {
       this.runtime?.deliver.release();
       this.runtime?.complete.release();
+      this.runtime?.rejected.release();
       this.script?.release();
       this.runtime?.context.release();
     } catch {

@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
-import { runAgent } from '../helpers.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import { capture, runAgent } from '../helpers.ts';
 
 describe("process.on('uncaughtException')", () => {
   it("takes a timer's, a microtask's and a signal handler's error, and the program goes on", async () => {
@@ -57,6 +58,34 @@ describe("process.on('uncaughtException')", () => {
     const none = await runAgent("setTimeout(async () => { throw new Error('nobody listens'); }, 1);\nsetTimeout(() => console.log('never'), 60);", { filename: 'async-none.js' });
     expect(none.stdout).toBe('');
     expect(none.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: nobody listens/) } });
+  });
+
+  it("takes any other promise rejected with no handler, which the isolate reports to the kernel: 'unhandledRejection' listeners, else 'uncaughtException' with that origin, and the program goes on (they ended the process)", async () => {
+    const listens = await runAgent(
+      [
+        "process.on('unhandledRejection', (reason, p) => console.log('unhandled', reason instanceof RangeError ? reason.message : reason, p instanceof Promise));",
+        "Promise.reject(new RangeError('in main'));",
+        "setTimeout(() => { Promise.reject(new RangeError('in a timer')); }, 5);",
+        "setTimeout(() => { new Promise((_, reject) => reject(42)); }, 10);",
+        "setTimeout(() => console.log('still running'), 20);",
+      ].join('\n'),
+      { filename: 'rejections.js' },
+    );
+    expect({ status: listens.exit.status, stdout: listens.stdout }).toEqual({ status: 0, stdout: 'unhandled in main true\nunhandled in a timer true\nunhandled 42 true\nstill running\n' });
+    const uncaught = await runAgent("process.on('uncaughtException', (err, origin) => console.log('caught', err.message, origin));\nPromise.reject(new Error('left'));\nsetTimeout(() => console.log('later'), 5);", { filename: 'rejection-uncaught.js' });
+    expect({ status: uncaught.exit.status, stdout: uncaught.stdout }).toEqual({ status: 0, stdout: 'caught left unhandledRejection\nlater\n' });
+    const hosts = new Kernel({ hosts: { count: 1, agentsPerHost: 4, spares: 0 } });
+    try {
+      const out = capture();
+      const proc = await hosts.spawnAsync(programFromSource('hosted.js', "process.on('unhandledRejection', (reason) => console.log('unhandled', reason.message));\nPromise.reject(new Error('on a host'));"), { stdout: out.sink, stderr: out.sink });
+      const exit = await hosts.wait(proc.pid);
+      expect({ status: exit.status, stdout: out.text }).toEqual({ status: 0, stdout: 'unhandled on a host\n' });
+    } finally {
+      await hosts.shutdown();
+    }
+    const throws = await runAgent("process.on('unhandledRejection', () => { throw new Error('from the listener'); });\nPromise.reject(new Error('left'));\nsetTimeout(() => console.log('never'), 20);", { filename: 'rejection-throws.js' });
+    expect(throws.stdout).toBe('');
+    expect(throws.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: from the listener/) } });
   });
 
   it("takes main's own error as an unhandled rejection (an ES module's top level), and what main left pending still runs", async () => {

@@ -173,9 +173,8 @@ export function createProcess(env, load) {
     },
   });
   // Errors nobody caught go to 'uncaughtExceptionMonitor', then to 'uncaughtException' if anyone listens (the process
-  // goes on), as in Node; an async timer's or microtask's rejection goes to 'unhandledRejection' listeners first. Any
-  // other promise rejected with no handler is reported by the isolate itself, outside the program: it ends the
-  // process, as Node's default does, without the listeners.
+  // goes on), as in Node; a promise rejected with no handler (an async callback's, or one the isolate reported to the
+  // kernel, which hands it back: runtime/index.js `rejected`) goes to 'unhandledRejection' listeners first.
   if (env.setUncaught) {
     env.setUncaught((err, origin, promise) => {
       // An async callback's rejection: 'unhandledRejection' listeners take it first (main's own goes straight on).

@@ -25,6 +25,8 @@ const freeze = Object.freeze;
 const defineProperty = Object.defineProperty;
 const apply = Reflect.apply;
 const promiseThen = Promise.prototype.then;
+const NativePromise = Promise;
+const promiseReject = Promise.reject;
 
 // --- signals: handlers run at the syscall boundary (a reply carrying `sig`)
 // or, when the program is idle, when the kernel calls deliver() ---
@@ -149,5 +151,17 @@ defineProperty(global, '__start', {
 // middle of it (found by a review). At a syscall boundary they run where the program is, as before.
 const resolved = Promise.resolve();
 const deliverIdle = (signals) => void apply(promiseThen, resolved, [() => deliver(signals)]);
+// A promise the program rejected with no handler, which the isolate reported to the kernel at the end of the call it
+// was rejected in: the listeners take it (Node passes them the promise too; this one stands in for it, handled), or it
+// ends the process. Its reason is the isolate's copy: an error keeps its message and stack (and its type if a built-in
+// one), another object comes as an Error saying what it was.
+const rejected = (reason) =>
+  void apply(promiseThen, resolved, [
+    () => {
+      const promise = apply(promiseReject, NativePromise, [reason]);
+      apply(promiseThen, promise, [undefined, () => {}]);
+      loop.fail(reason, 'unhandledRejection', promise);
+    },
+  ]);
 // The kernel takes these (host-side) and deletes the global before the program runs.
-defineProperty(global, '__entry', { value: { deliver: deliverIdle, complete }, writable: false, enumerable: false, configurable: true });
+defineProperty(global, '__entry', { value: { deliver: deliverIdle, complete, rejected }, writable: false, enumerable: false, configurable: true });
