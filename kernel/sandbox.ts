@@ -80,6 +80,8 @@ export class Sandbox implements ProcessSandbox {
   private ended = false;
   /** A runtime layer that failed to load on an error of the program's (a promise it left rejected): the error it ends with. */
   private layerError: unknown;
+  /** Rejections the isolate reported in the middle of a call (a layer's compile or run), for the program once the call ends. */
+  private readonly reports: unknown[] = [];
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
   /** A recorded or replayed run's tape (kernel/run-tape): it sees every crossing, and a replay answers for the kernel. */
@@ -183,8 +185,10 @@ export class Sandbox implements ProcessSandbox {
     return chargedCpu((ns) => this.hooks.charge(ns), () => {
       let layer: ivm.Script | undefined;
       try {
-        layer = compileLayer(this.isolate, name as LayerName);
-        layer.runSync(runtime.context);
+        // A compile the isolate ended with its report of a program's rejection lost its script: made again, it has none
+        // to report (the report cleared isolated-vm's list). A run the report ended has run: its layer is in.
+        layer = this.keepingReport(() => compileLayer(this.isolate, name as LayerName)) ?? compileLayer(this.isolate, name as LayerName);
+        this.keepingReport(() => layer!.runSync(runtime.context));
         return true;
       } catch (err) {
         // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
@@ -197,6 +201,29 @@ export class Sandbox implements ProcessSandbox {
         layer?.release();
       }
     });
+  }
+
+  /**
+   * keepingReport runs `step`, a compile or run in the isolate from inside a
+   * call of the program's (a layer on first use). isolated-vm ends such a
+   * step with a look at the promises the program rejected with no handler
+   * so far, and fails it with the first; that rejection is kept, to go to
+   * the program's listeners when the call under way ends (reported), and
+   * `step` answers undefined. Anything else it throws is thrown.
+   */
+  private keepingReport<T>(step: () => T): T | undefined {
+    try {
+      return step();
+    } catch (err) {
+      if (!this.reportable(err)) throw err;
+      this.reports.push(err);
+      return undefined;
+    }
+  }
+
+  /** reportable: `err`, failing a compile or run in the isolate, is isolated-vm's report of a rejection, not the kernel stopping it (out of memory, a disposed isolate). */
+  private reportable(err: unknown): boolean {
+    return !this.ended && this.runtime !== undefined && !this.isolate.isDisposed && !/memory limit|disposed/i.test(err instanceof Error ? err.message : String(err));
   }
 
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
@@ -260,11 +287,21 @@ export class Sandbox implements ProcessSandbox {
    */
   private async reported(call: Promise<unknown>): Promise<unknown> {
     for (;;) {
+      let result: unknown;
       try {
-        return await call;
+        result = await call;
       } catch (err) {
-        if (this.ended || this.runtime === undefined || this.isolate.isDisposed || /memory limit|disposed/i.test(err instanceof Error ? err.message : String(err))) throw err;
-        call = this.runtime.rejected.apply(undefined, [err], { arguments: { copy: true } });
+        if (!this.reportable(err)) throw err;
+        this.reports.push(err);
+      }
+      // The call's own report last: a layer's run (keepingReport) reported one rejected earlier.
+      const next = this.reports.shift();
+      if (next === undefined || !this.reportable(next)) return result;
+      try {
+        call = this.runtime!.rejected.apply(undefined, [next], { arguments: { copy: true } });
+      } catch {
+        // Not the isolate's report (it could not be copied back in): the call failed with it, as before.
+        throw next;
       }
     }
   }

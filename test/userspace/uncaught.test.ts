@@ -154,6 +154,33 @@ describe('a promise rejected now and handled a moment later', () => {
     expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: 'caught later /a\n' });
   });
 
+  it('a layer run in the middle of the program (a computed name) loads, and a promise rejected with no handler then is reported when the call ends: to the listeners, else it ends the process (found by a review: the report cut the layer\'s compile short, the layer failed for good, and a try/catch lost the rejection)', async () => {
+    const ends = await runAgent(
+      ["const never = Promise.reject(new Error('never handled'));", "let T; try { T = globalThis['Text' + 'Encoder']; } catch (e) { T = String(e); }", 'console.log(typeof T);', "setTimeout(() => console.log('never'), 20);"].join('\n'),
+      { filename: 'mid-layer.mjs' },
+    );
+    expect({ status: ends.exit.status, stdout: ends.stdout }).toEqual({ status: 1, stdout: 'function\n' });
+    expect(ends.exit.reason).toMatchObject({ kind: 'error', error: expect.stringMatching(/^Error: never handled/) });
+    const listens = await runAgent(
+      [
+        "globalThis['pro' + 'cess'].on('unhandledRejection', (reason) => console.log('unhandled', reason.message));",
+        "const never = Promise.reject(new Error('never handled'));",
+        "const T = globalThis['Text' + 'Encoder'];",
+        'console.log(typeof T);',
+      ].join('\n'),
+      { filename: 'mid-layer-listens.mjs' },
+    );
+    expect({ status: listens.exit.status, stdout: listens.stdout }).toEqual({ status: 0, stdout: 'function\nunhandled never handled\n' });
+  });
+
+  it("console prints a lone string with '%' and a holding assertion without loading the web layer's formatter (found by a review: each loaded it in the middle of the program)", async () => {
+    const { exit, stdout } = await runAgent(
+      ["const later = Promise.reject(new Error('later'));", "console.log('50% done');", "console.log('100%%');", "console.assert(1 === 1, 'not printed');", "later.catch((err) => console.log('caught', err.message));"].join('\n'),
+      { filename: 'console-plain.js' },
+    );
+    expect({ status: exit.status, stdout }).toEqual({ status: 0, stdout: '50% done\n100%%\ncaught later\n' });
+  });
+
   it('a global reached by a computed name still loads on first use', async () => {
     const { exit, stdout } = await runAgent("const T = globalThis['Text' + 'Encoder']; console.log(new T().encode('abc').length);", { filename: 'computed.js' });
     expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: '3\n' });

@@ -13,7 +13,8 @@ function plainLine(values) {
     const v = values[i];
     const type = typeof v;
     if (type === 'string') {
-      if (i === 0 && v.indexOf('%') !== -1) return undefined;
+      // A directive formats what follows it; a string alone prints as it is, '%' and all (as Node prints it).
+      if (i === 0 && values.length > 1 && v.indexOf('%') !== -1) return undefined;
       line += (i === 0 ? '' : ' ') + v;
     } else if (type === 'number') line += (i === 0 ? '' : ' ') + (objectIs(v, -0) ? '-0' : String(v));
     else if (type === 'boolean' || v === null || v === undefined) line += (i === 0 ? '' : ' ') + String(v);
@@ -38,6 +39,8 @@ export function fastConsole(write, full) {
   }
   for (const name of ['trace', 'dir', 'dirxml', 'table', 'assert', 'count', 'countReset', 'time', 'timeEnd', 'timeLog', 'group', 'groupCollapsed', 'groupEnd', 'clear']) {
     console[name] = (...args) => {
+      // An assertion that holds prints nothing: no formatter is built for it.
+      if (name === 'assert' && args[0]) return undefined;
       const fn = richConsole()[name];
       return typeof fn === 'function' ? apply(fn, undefined, args) : undefined;
     };
