@@ -12,9 +12,10 @@
  * imports a Node module) has that layer run first; one that names none
  * keeps loading nothing it does not use.
  *
- * The names are read from the program's text, so a global reached by a
- * computed name (`globalThis['Text' + 'Encoder']`) is still loaded on first
- * use, as before. Reading a program is bounded by its size
+ * The names are read from the program's text, a property of another object
+ * (`o.fetch`) left out, so a global reached by a computed name
+ * (`globalThis['Text' + 'Encoder']`) is still loaded on first use, as before;
+ * a name in a string or a comment runs its layer first for nothing. Reading a program is bounded by its size
  * (MAX_PROGRAM_BYTES) and done once per program; the spawn that reads it
  * pays for it, as it pays for building the isolate.
  */
@@ -37,6 +38,17 @@ const NAMES = new RegExp(`\\b(?:${[...NODE_NAMES, ...WEB_NAMES].map((n) => n.rep
 
 const known = new WeakMap<Program, readonly LayerName[]>();
 
+/** What a global is read through: `globalThis.fetch`, `self.fetch`… */
+const GLOBAL_OBJECT = /(?:^|[^\w$.])(?:globalThis|global|self|window)\s*\.\s*$/;
+
+/** global: the name at `at` can be a global: not a property of some other object (`o.fetch`, `this.process`). */
+function global(source: string, at: number): boolean {
+  let i = at - 1;
+  while (i >= 0 && (source.charCodeAt(i) === 32 || source.charCodeAt(i) === 9 || source.charCodeAt(i) === 10)) i--;
+  if (i < 0 || source.charCodeAt(i) !== 46 /* '.' */) return true;
+  return GLOBAL_OBJECT.test(source.slice(Math.max(0, i - 40), at));
+}
+
 /** layersFor lists the layers `program` is given before it runs, web first (Node's modules use it). */
 export function layersFor(program: Program): readonly LayerName[] {
   let layers = known.get(program);
@@ -44,7 +56,9 @@ export function layersFor(program: Program): readonly LayerName[] {
   let web = false;
   let node = false;
   NAMES.lastIndex = 0;
-  for (let m = NAMES.exec(program.source); m !== null && !node; m = NAMES.exec(program.source)) {
+  const source = program.source;
+  for (let m = NAMES.exec(source); m !== null && !node; m = NAMES.exec(source)) {
+    if (!global(source, m.index)) continue;
     if (NODE.has(m[0])) node = true;
     else web = true;
   }
