@@ -39,13 +39,15 @@ const NAMES = new RegExp(`\\b(?:${[...NODE_NAMES, ...WEB_NAMES].map((n) => n.rep
 const known = new WeakMap<Program, readonly LayerName[]>();
 
 /** What a global is read through: `globalThis.fetch`, `self.fetch`… */
-const GLOBAL_OBJECT = /(?:^|[^\w$.])(?:globalThis|global|self|window)\s*\.\s*$/;
+const GLOBAL_OBJECT = /(?:^|[^\w$.])(?:globalThis|global|self|window)\s*\??\.\s*$/;
 
 /** global: the name at `at` can be a global: not a property of some other object (`o.fetch`, `this.process`). */
 function global(source: string, at: number): boolean {
   let i = at - 1;
   while (i >= 0 && (source.charCodeAt(i) === 32 || source.charCodeAt(i) === 9 || source.charCodeAt(i) === 10)) i--;
   if (i < 0 || source.charCodeAt(i) !== 46 /* '.' */) return true;
+  // A spread (`...process.argv`) reads the global.
+  if (i >= 2 && source.charCodeAt(i - 1) === 46 && source.charCodeAt(i - 2) === 46) return true;
   return GLOBAL_OBJECT.test(source.slice(Math.max(0, i - 40), at));
 }
 

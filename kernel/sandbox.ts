@@ -24,6 +24,22 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
 
+/** isolated-vm's own words when it stops an isolate (out of memory, disposed): never a program's rejection, whatever that says. */
+const ISOLATE_STOPPED = /^Isolated? (?:was disposed during execution(?: due to memory limit)?|is disposed)\.?$/;
+
+/** The most characters of a reported rejection's message, stack or text handed back to the program: the host copies it each time. */
+const REPORT_TEXT_MAX = 64 * 1024;
+
+/** bounded cuts a reported rejection's reason (the host's copy) to REPORT_TEXT_MAX characters of text. */
+function bounded(reason: unknown): unknown {
+  if (typeof reason === 'string') return reason.length > REPORT_TEXT_MAX ? reason.slice(0, REPORT_TEXT_MAX) : reason;
+  if (reason instanceof Error) {
+    if (reason.message.length > REPORT_TEXT_MAX) reason.message = reason.message.slice(0, REPORT_TEXT_MAX);
+    if (typeof reason.stack === 'string' && reason.stack.length > REPORT_TEXT_MAX) reason.stack = reason.stack.slice(0, REPORT_TEXT_MAX);
+  }
+  return reason;
+}
+
 /**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
  * `{ wait: ticket }` and its runtime sleeps in Atomics.wait on a private
@@ -223,7 +239,7 @@ export class Sandbox implements ProcessSandbox {
 
   /** reportable: `err`, failing a compile or run in the isolate, is isolated-vm's report of a rejection, not the kernel stopping it (out of memory, a disposed isolate). */
   private reportable(err: unknown): boolean {
-    return !this.ended && this.runtime !== undefined && !this.isolate.isDisposed && !/memory limit|disposed/i.test(err instanceof Error ? err.message : String(err));
+    return !this.ended && this.runtime !== undefined && !this.isolate.isDisposed && !(err instanceof Error && ISOLATE_STOPPED.test(err.message));
   }
 
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
@@ -294,11 +310,13 @@ export class Sandbox implements ProcessSandbox {
         if (!this.reportable(err)) throw err;
         this.reports.push(err);
       }
-      // The call's own report last: a layer's run (keepingReport) reported one rejected earlier.
-      const next = this.reports.shift();
-      if (next === undefined || !this.reportable(next)) return result;
+      // The call's own report last: a layer's run (keepingReport) reported one rejected earlier. A reason may be undefined.
+      if (this.reports.length === 0) return result;
+      const next = bounded(this.reports.shift());
+      if (!this.reportable(next)) return result;
       try {
-        call = this.runtime!.rejected.apply(undefined, [next], { arguments: { copy: true } });
+        // Copying the reason back in is the kernel's work for the program (a listener that rejects again loops here).
+        call = chargedCpu((ns) => this.hooks.charge(ns), () => this.runtime!.rejected.apply(undefined, [next], { arguments: { copy: true } }));
       } catch {
         // Not the isolate's report (it could not be copied back in): the call failed with it, as before.
         throw next;

@@ -181,6 +181,15 @@ describe('a promise rejected now and handled a moment later', () => {
     expect({ status: exit.status, stdout }).toEqual({ status: 0, stdout: '50% done\n100%%\ncaught later\n' });
   });
 
+  it('a rejection with no reason, or one whose message names isolated-vm\'s words, is the program\'s like any other; a spread or ?. read of a global runs its layer first (found by a review: the first ended with exit 0, the second skipped the listeners, the third loaded the layer mid-program)', async () => {
+    const none = await runAgent("Promise.reject();\nsetTimeout(() => console.log('never'), 20);", { filename: 'no-reason.js' });
+    expect({ status: none.exit.status, stdout: none.stdout }).toEqual({ status: 1, stdout: '' });
+    const listened = await runAgent("process.on('unhandledRejection', (r) => console.log('unhandled', String(r)));\nPromise.reject();\nsetTimeout(() => { Promise.reject(new Error('connection disposed')); }, 5);", { filename: 'no-reason-listens.js' });
+    expect({ status: listened.exit.status, stdout: listened.stdout }).toEqual({ status: 0, stdout: 'unhandled undefined\nunhandled Error: connection disposed\n' });
+    const spread = await runAgent(["const p = Promise.reject(new Error('pending'));", 'const argv = [...process.argv];', "const T = globalThis?.TextEncoder;", "p.catch(() => console.log('caught', argv.length > 0, typeof T));"].join('\n'), { filename: 'spread.js' });
+    expect({ status: spread.exit.status, stdout: spread.stdout }).toEqual({ status: 0, stdout: 'caught true function\n' });
+  });
+
   it('a global reached by a computed name still loads on first use', async () => {
     const { exit, stdout } = await runAgent("const T = globalThis['Text' + 'Encoder']; console.log(new T().encode('abc').length);", { filename: 'computed.js' });
     expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: '3\n' });
