@@ -30,6 +30,21 @@ const ISOLATE_STOPPED = /^Isolated? (?:was disposed during execution(?: due to m
 /** The most characters of a reported rejection's message, stack or text handed back to the program: the host copies it each time. */
 const REPORT_TEXT_MAX = 64 * 1024;
 
+/**
+ * The most characters of reported rejections' text one process may have the
+ * host copy out of its isolate (isolated-vm copies each reason out whole):
+ * past it, a report ends the process instead of going to its listeners. A
+ * listener that rejects again with a 32 MiB message made the kernel hold GBs.
+ */
+const REPORTS_TEXT_MAX = 64 * 1024 * 1024;
+
+/** textOf is how many characters of text a reported reason carries. */
+function textOf(reason: unknown): number {
+  if (typeof reason === 'string') return reason.length;
+  if (reason instanceof Error) return reason.message.length + (typeof reason.stack === 'string' ? reason.stack.length : 0);
+  return 0;
+}
+
 /** bounded cuts a reported rejection's reason (the host's copy) to REPORT_TEXT_MAX characters of text. */
 function bounded(reason: unknown): unknown {
   if (typeof reason === 'string') return reason.length > REPORT_TEXT_MAX ? reason.slice(0, REPORT_TEXT_MAX) : reason;
@@ -98,6 +113,8 @@ export class Sandbox implements ProcessSandbox {
   private layerError: unknown;
   /** Rejections the isolate reported in the middle of a call (a layer's compile or run), for the program once the call ends. */
   private readonly reports: unknown[] = [];
+  /** Characters of text in the rejections reported so far (REPORTS_TEXT_MAX). */
+  private reportedText = 0;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
   /** A recorded or replayed run's tape (kernel/run-tape): it sees every crossing, and a replay answers for the kernel. */
@@ -312,7 +329,11 @@ export class Sandbox implements ProcessSandbox {
       }
       // The call's own report last: a layer's run (keepingReport) reported one rejected earlier. A reason may be undefined.
       if (this.reports.length === 0) return result;
-      const next = bounded(this.reports.shift());
+      const reason = this.reports.shift();
+      this.reportedText += textOf(reason);
+      // Past its share, a report ends the process (failedEntry), listeners or not.
+      if (this.reportedText > REPORTS_TEXT_MAX) throw bounded(reason);
+      const next = bounded(reason);
       if (!this.reportable(next)) return result;
       try {
         // Copying the reason back in is the kernel's work for the program (a listener that rejects again loops here).

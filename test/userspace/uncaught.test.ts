@@ -190,6 +190,16 @@ describe('a promise rejected now and handled a moment later', () => {
     expect({ status: spread.exit.status, stdout: spread.stdout }).toEqual({ status: 0, stdout: 'caught true function\n' });
   });
 
+  it('a listener that rejects again with a huge reason on every call ends once its reports pass their share of text, not after the kernel has held GBs (found by a review)', async () => {
+    const { exit, stdout } = await runAgent(
+      ["const big = 'x'.repeat(20 * 1024 * 1024);", 'let n = 0;', "process.on('unhandledRejection', () => { console.log('listener', ++n); Promise.reject(new Error(big)); });", 'Promise.reject(new Error(big));'].join('\n'),
+      { filename: 'huge-loop.js', limits: { heapMib: 256, wallMs: 4000 } },
+    );
+    expect({ status: exit.status, stdout }).toEqual({ status: 1, stdout: 'listener 1\n' });
+    expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringMatching(/^Error: x+/) });
+    expect(exit.reason.kind === 'error' && exit.reason.error.length < 200 * 1024).toBe(true);
+  });
+
   it('a global reached by a computed name still loads on first use', async () => {
     const { exit, stdout } = await runAgent("const T = globalThis['Text' + 'Encoder']; console.log(new T().encode('abc').length);", { filename: 'computed.js' });
     expect({ exit: exit.status, stdout }).toEqual({ exit: 0, stdout: '3\n' });
