@@ -14,10 +14,11 @@
  *
  * The names are read from the program's text, a property of another object
  * (`o.fetch`) left out, so a global reached by a computed name
- * (`globalThis['Text' + 'Encoder']`) is still loaded on first use, as before;
- * a name in a string or a comment runs its layer first for nothing. Reading a program is bounded by its size
- * (MAX_PROGRAM_BYTES) and done once per program; the spawn that reads it
- * pays for it, as it pays for building the isolate.
+ * (`globalThis['Text' + 'Encoder']`) is still loaded on first use, as
+ * before; a name in a string or a comment runs its layer first for nothing.
+ * Reading a program is bounded by its size (MAX_PROGRAM_BYTES) and done once
+ * per program; the spawn that reads it pays for it, as it pays for building
+ * the isolate.
  */
 import { WEB_GLOBAL_NAMES } from '../userspace/web/names.js';
 import type { Program } from './program.ts';

@@ -226,8 +226,8 @@ export class Sandbox implements ProcessSandbox {
       } catch (err) {
         // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
         if (/memory limit/i.test(err instanceof Error ? err.message : String(err))) setImmediate(() => this.failedEntry(err));
-        // Else it is the program's: isolated-vm throws a promise the program left rejected when the layer is run. That
-        // error, not the runtime's "layer did not load" that follows it, is why the program ends (as Node would end it).
+        // Else the program's rejections cut the compile short twice (keepingReport): that rejection, not the runtime's
+        // "layer did not load" that follows it, is why the program ends.
         else this.layerError ??= err;
         return false;
       } finally {
