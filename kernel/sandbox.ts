@@ -24,8 +24,14 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
 
-/** isolated-vm's own words when it stops an isolate (out of memory, disposed): never a program's rejection, whatever that says. */
-const ISOLATE_STOPPED = /^Isolated? (?:was disposed during execution(?: due to memory limit)?|is disposed)\.?$/;
+/** isolated-vm's own words when it stops an isolate (out of memory, disposed). */
+const ISOLATE_STOPPED = /^Isolated? (?:was disposed during execution( due to memory limit)?|is disposed)\.?$/;
+
+/** stoppedBy says why isolated-vm stopped the isolate when `err` is its own error, else undefined: a program's error never counts, whatever it says. */
+function stoppedBy(err: unknown): 'memory' | 'disposed' | undefined {
+  const words = err instanceof Error ? ISOLATE_STOPPED.exec(err.message) : null;
+  return words === null ? undefined : words[1] !== undefined ? 'memory' : 'disposed';
+}
 
 /** The most characters of a reported rejection's message, stack or text handed back to the program: the host copies it each time. */
 const REPORT_TEXT_MAX = 64 * 1024;
@@ -225,7 +231,7 @@ export class Sandbox implements ProcessSandbox {
         return true;
       } catch (err) {
         // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
-        if (/memory limit/i.test(err instanceof Error ? err.message : String(err))) setImmediate(() => this.failedEntry(err));
+        if (stoppedBy(err) === 'memory') setImmediate(() => this.failedEntry(err));
         // Else the program's rejections cut the compile short twice (keepingReport): that rejection, not the runtime's
         // "layer did not load" that follows it, is why the program ends.
         else this.layerError ??= err;
@@ -256,7 +262,7 @@ export class Sandbox implements ProcessSandbox {
 
   /** reportable: `err`, failing a compile or run in the isolate, is isolated-vm's report of a rejection, not the kernel stopping it (out of memory, a disposed isolate). */
   private reportable(err: unknown): boolean {
-    return !this.ended && this.runtime !== undefined && !this.isolate.isDisposed && !(err instanceof Error && ISOLATE_STOPPED.test(err.message));
+    return !this.ended && this.runtime !== undefined && !this.isolate.isDisposed && stoppedBy(err) === undefined;
   }
 
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
@@ -377,7 +383,7 @@ export class Sandbox implements ProcessSandbox {
   private failedEntry(err: unknown): void {
     if (this.ended) return;
     const message = err instanceof Error ? err.message : String(err);
-    if (/memory limit/i.test(message)) {
+    if (stoppedBy(err) === 'memory') {
       this.releaseHandles();
       this.finish({ kind: 'memory-limit' });
       return;

@@ -198,6 +198,9 @@ describe('a promise rejected now and handled a moment later', () => {
     expect({ status: exit.status, stdout }).toEqual({ status: 1, stdout: 'listener 1\n' });
     expect(exit.reason).toMatchObject({ kind: 'error', error: expect.stringMatching(/^Error: x+/) });
     expect(exit.reason.kind === 'error' && exit.reason.error.length < 200 * 1024).toBe(true);
+    // Ended past its share, a reason that mentions a memory limit is still the program's error, not the kernel's out-of-memory kill.
+    const lookalike = await runAgent("Promise.reject(new Error('memory limit ' + 'x'.repeat(40 * 1024 * 1024)));", { filename: 'lookalike.js', limits: { heapMib: 256, wallMs: 4000 } });
+    expect({ status: lookalike.exit.status, kind: lookalike.exit.reason.kind }).toEqual({ status: 1, kind: 'error' });
   });
 
   it('a global reached by a computed name still loads on first use', async () => {
