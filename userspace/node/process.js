@@ -41,26 +41,22 @@ export function createProcess(env, load) {
   const queueMicrotask = (env.platformTimers && env.platformTimers.queueMicrotask) || globalThis.queueMicrotask || ((fn) => Promise.resolve().then(fn));
   const ticks = [];
   let draining = false;
+  const runTicks = () => {
+    while (ticks.length > 0) {
+      const [fn, args] = ticks.shift();
+      fn(...args);
+    }
+  };
   const drain = () => {
     try {
-      while (ticks.length > 0) {
-        const [fn, args] = ticks.shift();
-        fn(...args);
-      }
+      runTicks();
     } finally {
       if (ticks.length > 0) queueMicrotask(drain);
       else draining = false;
     }
   };
 
-  if (env.setTickRunner) {
-    env.setTickRunner(() => {
-      while (ticks.length > 0) {
-        const [fn, args] = ticks.shift();
-        fn(...args);
-      }
-    });
-  }
+  if (env.setTickRunner) env.setTickRunner(runTicks);
 
   const stream = (fd) => {
     const s = new EventEmitter();
