@@ -217,7 +217,7 @@ export class Kernel implements ProcessHost {
       case 'returned':
         return terminate(this.exits, proc, how.status, { kind: 'exit' });
       case 'threw':
-        return terminate(this.exits, proc, 1, { kind: 'error', error: how.error });
+        return terminate(this.exits, proc, how.status ?? 1, { kind: 'error', error: how.error });
       case 'memory-limit':
         return this.die(proc, 'SIGKILL', 'memory limit exceeded');
       case 'catastrophic':

@@ -13,7 +13,8 @@ import type { Reply } from '../syscalls/dispatch.ts';
 export type SandboxEnd =
   /** main settled, nothing ran and nothing referenced was outstanding: the process ends with `status` (0, or process.exitCode). */
   | { readonly kind: 'returned'; readonly status: number }
-  | { readonly kind: 'threw'; readonly error: string }
+  /** An uncaught error ended it: status 1, or 7 when a program's 'uncaughtException' listener threw (as in Node). */
+  | { readonly kind: 'threw'; readonly error: string; readonly status?: 1 | 7 }
   | { readonly kind: 'memory-limit' }
   /** V8 hit a catastrophic out-of-memory path; isolated-vm quarantined the isolate instead of aborting the process. */
   | { readonly kind: 'catastrophic'; readonly message: string }

@@ -229,11 +229,12 @@ export class Sandbox implements ProcessSandbox {
     return !this.ended && this.runtime !== undefined && !this.isolate.isDisposed && stoppedBy(err) === undefined;
   }
 
-  /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error. */
+  /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error (status 7: a listener of the program's threw). */
   private settled(code: unknown, text: unknown): void {
     if (typeof text === 'string' && text !== '') {
       const cause = this.layerError;
-      this.finish({ kind: 'threw', error: agentStack(cause === undefined ? text : cause instanceof Error ? (cause.stack ?? cause.message) : String(cause), this.toSource) });
+      const error = agentStack(cause === undefined ? text : cause instanceof Error ? (cause.stack ?? cause.message) : String(cause), this.toSource);
+      this.finish({ kind: 'threw', error, ...(code === 7 && cause === undefined ? { status: 7 as const } : {}) });
       return;
     }
     this.mainStatus = typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1;

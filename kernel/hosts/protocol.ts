@@ -68,7 +68,7 @@ function isEnd(v: unknown): v is SandboxEnd {
   const how = v as Record<string, unknown>;
   if (typeof how.kind !== 'string' || !END_KINDS.has(how.kind)) return false;
   if (how.kind === 'returned') return int(how.status) && how.status <= 255;
-  if (how.kind === 'threw') return typeof how.error === 'string';
+  if (how.kind === 'threw') return typeof how.error === 'string' && (how.status === undefined || how.status === 1 || how.status === 7);
   if (how.kind === 'catastrophic') return typeof how.message === 'string';
   if (how.kind === 'lost') return typeof how.why === 'string';
   return true;

@@ -4,7 +4,8 @@
  * top level) goes to 'uncaughtExceptionMonitor', then to the program's
  * 'uncaughtException' listeners with its origin, and the process goes on;
  * without a listener it ends the process as before; a listener that throws
- * ends it with its own error.
+ * ends it with its own error and status 7. A rejection's reason that is not
+ * error-like goes past 'unhandledRejection' wrapped (ERR_UNHANDLED_REJECTION).
  */
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
@@ -117,12 +118,68 @@ describe("process.on('uncaughtException')", () => {
     }
   });
 
-  it('without a listener the error ends the process; a listener that throws ends it with its own error', async () => {
+  it("without a listener the error ends the process; an 'uncaughtException' listener that throws ends it with its own error and status 7, as in Node, in a sandbox host too", async () => {
     const none = await runAgent("process.on('uncaughtExceptionMonitor', () => console.log('monitor saw it'));\nsetTimeout(() => { throw new Error('nobody listens'); }, 1);\nsetTimeout(() => console.log('never'), 50);", { filename: 'none.js' });
     expect(none.stdout).toBe('monitor saw it\n');
     expect(none.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: nobody listens/) } });
-    const throws = await runAgent("process.on('uncaughtException', () => { throw new Error('from the listener'); });\nsetTimeout(() => { throw new Error('first'); }, 1);", { filename: 'throws.js' });
-    expect(throws.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^Error: from the listener/) } });
+    const source = "process.on('uncaughtException', () => { throw new Error('from the listener'); });\nsetTimeout(() => { throw new Error('first'); }, 1);";
+    const throws = await runAgent(source, { filename: 'throws.js' });
+    expect(throws.exit).toMatchObject({ status: 7, reason: { kind: 'error', error: expect.stringMatching(/^Error: from the listener/) } });
+    const hosts = new Kernel({ hosts: { count: 1, agentsPerHost: 4, spares: 0 } });
+    try {
+      const proc = await hosts.spawnAsync(programFromSource('hosted-throws.js', source));
+      expect(await hosts.wait(proc.pid)).toMatchObject({ status: 7, reason: { kind: 'error', error: expect.stringMatching(/^Error: from the listener/) } });
+    } finally {
+      await hosts.shutdown();
+    }
+  });
+
+  it("what an 'unhandledRejection' listener throws goes to the 'uncaughtException' listeners, as in Node (it ended the process)", async () => {
+    const { exit, stdout } = await runAgent(
+      "process.on('unhandledRejection', () => { throw new Error('from R'); });\nprocess.on('uncaughtException', (err, origin) => console.log('caught', err.message, origin));\nsetTimeout(async () => { throw 42; }, 1);\nsetTimeout(() => console.log('alive'), 20);",
+      { filename: 'r-throws.js' },
+    );
+    expect({ status: exit.status, stdout }).toEqual({ status: 0, stdout: 'caught from R uncaughtException\nalive\n' });
+  });
+
+  it("a rejection whose reason is not error-like reaches 'uncaughtException' wrapped as Node wraps it (ERR_UNHANDLED_REJECTION, the reason named without running its code), and ends the process so without a listener; 'unhandledRejection' takes it as it is", async () => {
+    // Each expected name is what Node 24 puts in the message for the same reason.
+    const reasons: [string, string][] = [
+      ['42', '42'],
+      ["'str'", 'str'],
+      ['{ x: 1 }', '#<Object>'],
+      ['[1, 2]', '[object Array]'],
+      ['null', 'null'],
+      ['undefined', 'undefined'],
+      ["Symbol('s')", 'Symbol(s)'],
+      ['10n', '10'],
+      ["new (class Foo { toString() { return 'foo!'; } })()", '[object Object]'],
+      ['Object.create(null)', '[object Object]'],
+      ['() => 1', '() => 1'],
+      ['new Map()', '#<Map>'],
+      ["Object.assign(Object.create(Error.prototype), { message: 'm' })", 'Error: m'],
+      ["{ get toString() { throw new Error('ran'); } }", '[object Object]'],
+    ];
+    const { exit, stdout } = await runAgent(
+      [
+        "process.on('uncaughtException', (e, origin) => console.log(JSON.stringify([e.name, e.code, String(e.message).replace(/^.*the reason /, ''), Object.keys(e), origin])));",
+        ...reasons.map(([reason]) => `setTimeout(async () => { throw ${reason}; }, 1);`),
+        "setTimeout(async () => { throw { stack: 'own stack' }; }, 1);",
+      ].join('\n'),
+      { filename: 'wrapped.js' },
+    );
+    expect(exit.status).toBe(0);
+    const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as unknown[]);
+    expect(lines.slice(0, -1)).toEqual(reasons.map(([, named]) => ['UnhandledPromiseRejection', 'ERR_UNHANDLED_REJECTION', `"${named}".`, ['code', 'name'], 'unhandledRejection']));
+    // An object with its own stack is error-like: it goes on as it is.
+    expect(lines.at(-1)).toEqual([null, null, 'undefined', ['stack'], 'unhandledRejection']);
+    const raw = await runAgent("process.on('unhandledRejection', (r) => console.log('raw', typeof r, r));\nsetTimeout(async () => { throw 42; }, 1);\nprocess.on('SIGUSR1', async () => { throw 'from a handler'; });\nsetTimeout(() => process.kill(process.pid, 'SIGUSR1'), 5);", { filename: 'raw.js' });
+    expect(raw.stdout).toBe('raw number 42\nraw string from a handler\n');
+    const none = await runAgent('setTimeout(async () => { throw 42; }, 1);', { filename: 'unwrapped.js' });
+    expect(none.exit).toMatchObject({ status: 1, reason: { kind: 'error', error: expect.stringMatching(/^UnhandledPromiseRejection: This error originated .* with the reason "42"\./) } });
+    // Main's own rejection (an ES module's top level) goes on as it is, as in Node.
+    const main = await runAgent("process.on('uncaughtException', (e, origin) => console.log(typeof e, e, origin));\nawait Promise.reject(42);", { filename: 'main-42.js' });
+    expect(main.stdout).toBe('number 42 unhandledRejection\n');
   });
 });
 

@@ -170,18 +170,20 @@ export function createProcess(env, load) {
   });
   // Errors nobody caught go to 'uncaughtExceptionMonitor', then to 'uncaughtException' if anyone listens (the process
   // goes on), as in Node; a promise rejected with no handler (an async callback's, or one the isolate reported to the
-  // kernel, which hands it back: runtime/index.js `rejected`) goes to 'unhandledRejection' listeners first.
+  // kernel, which hands it back: runtime/index.js `rejected`) goes to 'unhandledRejection' listeners first (loop.js fail).
   if (env.setUncaught) {
-    env.setUncaught((err, origin, promise) => {
-      // An async callback's rejection: 'unhandledRejection' listeners take it first (main's own goes straight on).
-      if (promise !== undefined && process.listenerCount('unhandledRejection') > 0) {
-        process.emit('unhandledRejection', err, promise);
+    env.setUncaught({
+      rejection(reason, promise) {
+        if (process.listenerCount('unhandledRejection') === 0) return false;
+        process.emit('unhandledRejection', reason, promise);
         return true;
-      }
-      process.emit('uncaughtExceptionMonitor', err, origin);
-      if (process.listenerCount('uncaughtException') === 0) return false;
-      process.emit('uncaughtException', err, origin);
-      return true;
+      },
+      exception(err, origin) {
+        process.emit('uncaughtExceptionMonitor', err, origin);
+        if (process.listenerCount('uncaughtException') === 0) return false;
+        process.emit('uncaughtException', err, origin);
+        return true;
+      },
     });
   }
   Object.defineProperty(process, 'exitCode', {

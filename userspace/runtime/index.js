@@ -37,8 +37,8 @@ function deliver(signals) {
     const handler = handlers.get(name);
     if (handler === undefined) continue;
     try {
-      const result = handler(name);
-      if (result !== null && typeof result === 'object' && typeof result.then === 'function') apply(promiseThen, result, [undefined, (err) => loop.fail(err)]);
+      // An async handler's rejection is an unhandled rejection, as an async listener's is in Node.
+      loop.settledLater(handler(name));
     } catch (err) {
       loop.fail(err);
     }

@@ -7,6 +7,8 @@
 // has settled, nothing runs in the isolate and no referenced asynchronous
 // call (a syscall, the armed timer of a referenced timer) is outstanding.
 
+import { asUncaught } from './unhandled.js';
+
 const apply = Reflect.apply;
 const NativePromise = Promise;
 const promiseThen = Promise.prototype.then;
@@ -43,18 +45,30 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
 
   /**
    * fail ends the process with an uncaught error, unless the program listens
-   * for them (process.on('uncaughtException'), as in Node: `origin` says
-   * where it came from): true when a listener took it. A listener that
-   * throws ends the process with its own error.
+   * for them, as in Node: true when a listener took it. A promise's rejection
+   * (`promise` given) goes to 'unhandledRejection' listeners with its reason
+   * as it is; past them a reason that is not error-like goes on wrapped
+   * (asUncaught, ERR_UNHANDLED_REJECTION), to 'uncaughtException' listeners
+   * (`origin` says where it came from). What an 'unhandledRejection' listener
+   * throws is uncaught in turn; what an 'uncaughtException' listener throws
+   * ends the process with status 7.
    */
   function fail(err, origin = 'uncaughtException', promise = undefined) {
     if (failed) return false;
-    if (uncaught !== undefined) {
+    if (promise !== undefined) {
       try {
-        if (uncaught(err, origin, promise)) return true;
+        if (uncaught?.rejection(err, promise)) return true;
+        err = asUncaught(err);
       } catch (again) {
         err = again;
+        origin = 'uncaughtException';
       }
+    }
+    try {
+      if (uncaught?.exception(err, origin)) return true;
+    } catch (again) {
+      fatal(again, 7);
+      return false;
     }
     fatal(err);
     return false;
@@ -71,10 +85,10 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
   }
 
   /** fatal ends the process with `err`, listeners or not: the loop's own failures (the kernel refused its timer), which no program code threw. */
-  function fatal(err) {
+  function fatal(err, status = 1) {
     if (failed) return;
     failed = true;
-    report(1, describe(err));
+    report(status, describe(err));
   }
 
   // --- a binary heap of timer records, by (when, seq); cleared records are dropped lazily ---
@@ -358,10 +372,10 @@ export function eventLoop({ startCall, cancelNow, SYS, report, describe, dateNow
     tickRunner = runner;
   }
 
-  /** setUncaught installs the program's listener for uncaught errors: (err, origin) → true when it took the error. */
+  /** setUncaught installs the program's listeners for uncaught errors: { rejection(reason, promise), exception(err, origin) }, each true when a listener took it. */
   function setUncaught(listener) {
     uncaught = listener;
   }
 
-  return { timers, start, fail, completed, setExitCode, getExitCode: () => exitCode, setUncaught, setTickRunner };
+  return { timers, start, fail, settledLater, completed, setExitCode, getExitCode: () => exitCode, setUncaught, setTickRunner };
 }
