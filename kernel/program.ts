@@ -7,7 +7,7 @@
  * Syntax errors read `file:line:column: SyntaxError: message`.
  */
 import { readFileSync } from 'node:fs';
-import { transform, transformSync, type Message, type TransformOptions } from 'esbuild';
+import { stop, transform, transformSync, type Message, type TransformOptions, type TransformResult } from 'esbuild';
 import { KernelError } from '../abi/errno.ts';
 
 export interface Program {
@@ -43,6 +43,64 @@ function syntaxError(filename: string, err: unknown): KernelError {
 }
 
 /**
+ * A program nested past the Go stack of esbuild's one long-lived process
+ * (~100,000 levels of arrows, unary operators or brackets: well under
+ * MAX_PROGRAM_BYTES) takes that process down, and every later transform fails
+ * with one of these until the service is started again.
+ */
+const SERVICE_GONE = /^The service (was stopped|is no longer running)/;
+
+function serviceGone(err: unknown): boolean {
+  return err instanceof Error && SERVICE_GONE.test(err.message);
+}
+
+/** crashed is the error of a program that took esbuild's service down when it was compiled alone. */
+function crashed(filename: string): KernelError {
+  return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's compiler process crashed on it (a program nested too deeply, about 100,000 levels)`);
+}
+
+/** The service's lives: a crash noticed by a build of an older life was handled already (the service was started again since). */
+let life = 0;
+/** Builds tried again after a crash, one at a time. */
+let alone: Promise<unknown> = Promise.resolve();
+
+/** restarted lets the next transform start a fresh service, once per crash. */
+async function restarted(lifeSeen: number): Promise<void> {
+  if (lifeSeen !== life) return;
+  life++;
+  await stop();
+}
+
+/**
+ * transformed compiles `text` with esbuild's service. A build that the
+ * service's crash failed (its own program, or another's compiled beside it)
+ * is tried once more, alone, on a fresh service: an innocent build then
+ * succeeds, and a program that takes the service down again fails with
+ * ENOEXEC, the service started again behind it.
+ */
+async function transformed(filename: string, text: string): Promise<TransformResult> {
+  const seen = life;
+  try {
+    return await transform(text, options(filename));
+  } catch (err) {
+    if (!serviceGone(err)) throw err;
+    await restarted(seen);
+  }
+  const turn = alone.then(async () => {
+    const again = life;
+    try {
+      return await transform(text, options(filename));
+    } catch (err) {
+      if (!serviceGone(err)) throw err;
+      await restarted(again);
+      throw crashed(filename);
+    }
+  });
+  alone = turn.catch(() => undefined);
+  return turn;
+}
+
+/**
  * programFromSource prepares `text` on the spot (esbuild's synchronous
  * API): for programs the operator hands over (a file, a registered program,
  * a test). ENOEXEC if its TypeScript does not compile, EFBIG past
@@ -55,23 +113,27 @@ export function programFromSource(filename: string, text: string): Program {
     const out = transformSync(text, options(filename));
     return { filename, source: out.code, sourceMap: out.map };
   } catch (err) {
-    throw syntaxError(filename, err);
+    if (!serviceGone(err)) throw syntaxError(filename, err);
+    // The synchronous service crashed on it: started again for the next program.
+    void stop();
+    throw crashed(filename);
   }
 }
 
 /**
  * buildProgram prepares `text` without blocking the event loop (esbuild
  * runs in its own process): for programs that come from agents. ENOEXEC,
- * EFBIG as programFromSource.
+ * EFBIG as programFromSource; a program that crashes esbuild's process
+ * fails alone (transformed).
  */
 export async function buildProgram(filename: string, text: string): Promise<Program> {
   checkSize(filename, text);
   if (!TS_FILE.test(filename)) return { filename, source: text };
   try {
-    const out = await transform(text, options(filename));
+    const out = await transformed(filename, text);
     return { filename, source: out.code, sourceMap: out.map };
   } catch (err) {
-    throw syntaxError(filename, err);
+    throw err instanceof KernelError ? err : syntaxError(filename, err);
   }
 }
 

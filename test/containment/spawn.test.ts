@@ -29,6 +29,24 @@ describe('a broken TypeScript program', () => {
     expect(value).toEqual(['ENOEXEC', '/agent/author/mem/big.ts:801:15', true]);
   });
 
+  it("a program nested past esbuild's stack fails alone with ENOEXEC, and TypeScript spawns go on working, one compiled beside it included (found by an attacker pass: it took esbuild's one process down, and every later .ts spawn failed until a restart)", async () => {
+    const kernel = kernelFor();
+    const bomb = JSON.stringify(`${'-'.repeat(450_000).split('').join(' ')}1;`);
+    const { value } = await report(
+      `sys.writeFile('mem/bomb.ts', ${bomb});
+       sys.writeFile('mem/fine.ts', 'const n: number = 6 * 7; console.log(n);');
+       // The bomb and an innocent program compile side by side, then one more after.
+       const both = await Promise.allSettled([sys.async.spawn('mem/bomb.ts', []), sys.async.spawn('mem/fine.ts', [])]);
+       const after = sys.spawn('mem/fine.ts', []);
+       report([both[0].status, both[0].reason?.errno, /esbuild's compiler process crashed/.test(both[0].reason?.message), both[1].status, sys.wait(both[1].value).status, sys.wait(after).status]);`,
+      { kernel, agentId: 'bomber' },
+    );
+    expect(value).toEqual(['rejected', 'ENOEXEC', true, 'fulfilled', 0, 0]);
+    // Another agent's TypeScript program after it compiles too.
+    const other = await report("const x: string = 'ok'; report(x);", { kernel, agentId: 'other', filename: 'other.ts' });
+    expect(other.value).toBe('ok');
+  }, 30_000);
+
   it('an agent stack trace names the author\'s TypeScript lines (through the source map)', async () => {
     const kernel = kernelFor();
     const source = "type T = { a: number };\n\n// comment\nconst t: T = { a: 1 };\n\nfunction boom(x: T): never {\n  throw new Error('boom ' + x.a);\n}\nboom(t);\n";
