@@ -40,7 +40,15 @@ export interface ApprovalStatus {
   readonly answeredAt?: number;
 }
 
-const KEEP_ANSWERED = 1000;
+/**
+ * Answered questions kept for pollers (and for redeeming a grant): at most
+ * KEEP_ANSWERED_PER_AGENT of one agent's, so an agent's questions push out
+ * only its own (found by an attacker pass: 1,100 questions refused at once
+ * pushed out another agent's approval in a second), and KEEP_ANSWERED in
+ * all, which only as many agents as the operator made can reach.
+ */
+export const KEEP_ANSWERED_PER_AGENT = 256;
+export const KEEP_ANSWERED = 16_384;
 /** The longest JSON text of a question's arguments shown as they are; longer ones are shown by size and digest. */
 export const MAX_ARGUMENTS_CHARS = 4096;
 
@@ -68,6 +76,8 @@ export class ApprovalGate implements Approvals {
   private readonly perAgent = new Map<string, number>();
   /** Recently answered questions, oldest first, for pollers. */
   private readonly answered = new Map<string, ApprovalStatus>();
+  /** The ids in `answered` by agent, oldest first. */
+  private readonly answeredBy = new Map<string, Set<string>>();
   private readonly approver: Approver | undefined;
   private readonly clock: () => number;
   private readonly idPrefix: string;
@@ -158,10 +168,29 @@ export class ApprovalGate implements Approvals {
     this.waiting.delete(id);
     this.forgetOne(waiting.approval.agentId);
     clearTimeout(waiting.timer);
-    this.answered.set(id, { approval: waiting.approval, status: answer.approved ? 'approved' : 'denied', answer, answeredAt: this.clock() });
-    if (this.answered.size > KEEP_ANSWERED) this.answered.delete(this.answered.keys().next().value!);
+    this.keep({ approval: waiting.approval, status: answer.approved ? 'approved' : 'denied', answer, answeredAt: this.clock() });
     waiting.resolve(answer);
     this.events.next({ kind: 'answered', approval: waiting.approval, answer });
+  }
+
+  /** keep remembers an answered question, forgetting its agent's oldest past KEEP_ANSWERED_PER_AGENT and the oldest of all past KEEP_ANSWERED. */
+  private keep(status: ApprovalStatus): void {
+    const { id, agentId } = status.approval;
+    this.answered.set(id, status);
+    let mine = this.answeredBy.get(agentId);
+    if (mine === undefined) this.answeredBy.set(agentId, (mine = new Set()));
+    mine.add(id);
+    if (mine.size > KEEP_ANSWERED_PER_AGENT) this.forgetAnswered(mine.values().next().value!);
+    if (this.answered.size > KEEP_ANSWERED) this.forgetAnswered(this.answered.keys().next().value!);
+  }
+
+  private forgetAnswered(id: string): void {
+    const status = this.answered.get(id);
+    if (status === undefined) return;
+    this.answered.delete(id);
+    const mine = this.answeredBy.get(status.approval.agentId);
+    mine?.delete(id);
+    if (mine?.size === 0) this.answeredBy.delete(status.approval.agentId);
   }
 
   /** status reports a question pending or recently answered; undefined if unknown. */

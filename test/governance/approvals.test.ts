@@ -12,7 +12,7 @@ import { Kernel } from '../../kernel/kernel.ts';
 import { defaultPolicy } from '../../kernel/policy/default.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import { ApprovalGate, MAX_PENDING_PER_AGENT, type ApprovalEvent, type PendingApproval } from '../../kernel/approvals.ts';
+import { ApprovalGate, KEEP_ANSWERED_PER_AGENT, MAX_PENDING_PER_AGENT, type ApprovalEvent, type PendingApproval } from '../../kernel/approvals.ts';
 import { chainApprover, MAX_RUNNING, type ChainStep } from '../../kernel/service/approvers/chain.ts';
 import { SYSCALL_TABLE } from '../../syscalls/table.ts';
 import { capture } from '../helpers.ts';
@@ -236,6 +236,20 @@ describe('questions cost whoever answers them (found by the attacker pass)', () 
     gate.answer(gate.list()[0]!.id, false, 'operator');
     gate.open(ticket('flood', 99));
     expect(gate.list().filter((q) => q.agentId === 'flood')).toHaveLength(MAX_PENDING_PER_AGENT);
+    gate.close();
+  });
+
+  it("an agent's questions push out only its own answered ones (found by an attacker pass: 1,100 refused at once pushed out another agent's approval, and its grant could not be redeemed)", async () => {
+    const gate = new ApprovalGate();
+    const victim = gate.open(ticket('victim', 0));
+    gate.answer(victim.id, true, 'operator');
+    // The flood: MAX_PENDING_PER_AGENT wait, every other is denied at once, and each answered one is kept for a while.
+    const flood = Array.from({ length: 2_000 }, (_, i) => gate.open(ticket('flood', i)).id);
+    expect(gate.status(victim.id)).toMatchObject({ status: 'approved', answer: { approver: 'operator' } });
+    const kept = flood.filter((id) => gate.status(id)?.status === 'denied');
+    expect(kept).toHaveLength(KEEP_ANSWERED_PER_AGENT);
+    // The flood's newest answers are the ones kept.
+    expect(kept).toEqual(flood.slice(-KEEP_ANSWERED_PER_AGENT));
     gate.close();
   });
 
