@@ -7,17 +7,10 @@
  */
 import { match } from 'ts-pattern';
 import type { ExitReason } from './process.ts';
+import { printable } from './terminal-text.ts';
 
 /** Characters of a summary line unless the caller asks for fewer. */
 export const SUMMARY_CHARS = 240;
-
-/** Unicode's control characters (Cc): U+0000–U+001F and U+007F–U+009F. */
-const CONTROL = /\p{Cc}/gu;
-
-/** printable escapes control characters (tab and newline included) as `\xNN`. */
-function printable(text: string): string {
-  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 /** clip keeps at most `max` characters, marking a cut with an ellipsis. */
 function clip(text: string, max: number): string {

@@ -7,6 +7,7 @@
 import { createInterface, type Interface } from 'node:readline';
 import type { ApprovalAnswer } from '../../syscalls/context.ts';
 import type { Approver, PendingApproval } from '../../kernel/approvals.ts';
+import { printable } from '../../kernel/terminal-text.ts';
 
 export function promptApprover(input: NodeJS.ReadableStream = process.stdin, output: NodeJS.WritableStream = process.stderr): { approver: Approver; close(): void } {
   let rl: Interface | undefined;
@@ -32,8 +33,9 @@ export function promptApprover(input: NodeJS.ReadableStream = process.stdin, out
   let queue: Promise<unknown> = Promise.resolve();
   const ask = async (a: PendingApproval): Promise<ApprovalAnswer> => {
     if (allowedForRun.has(a.rule)) return { approved: true, approver: 'operator', reason: `rule ${a.rule} allowed for this run` };
-    const target = a.path ?? a.tool ?? '';
-    output.write(`\n⚠  agent ${a.agentId} (pid ${a.pid}) asks for ${a.syscall}${target ? ` on ${target}` : ''}\n   rule ${a.rule}: ${a.reason}\n   Allow? [y]es once / [n]o / [A]llow this rule for the run > `);
+    // What the agent chose (its id, path or tool) is escaped: it cannot fake the question's lines (terminal-text.ts).
+    const target = printable(a.path ?? a.tool ?? '');
+    output.write(`\n⚠  agent ${printable(a.agentId)} (pid ${a.pid}) asks for ${printable(a.syscall)}${target ? ` on ${target}` : ''}\n   rule ${printable(a.rule)}: ${printable(a.reason)}\n   Allow? [y]es once / [n]o / [A]llow this rule for the run > `);
     for (;;) {
       const line = await nextLine();
       if (line === undefined) return { approved: false, approver: 'operator', reason: 'no answer (end of input)' };

@@ -12,6 +12,7 @@ import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
 import type { ListedProcess } from '../../kernel/service/client.ts';
 import type { ProcessOutput } from '../../kernel/service/output.ts';
 import { exitReport, exitSummary } from '../../kernel/exit-summary.ts';
+import { printable } from '../../kernel/terminal-text.ts';
 import { formatRecord } from '../../kernel/recorder/query.ts';
 
 export interface ConnectOptions {
@@ -80,11 +81,12 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
   const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(trusting ? ['TRUST'] : []), ...(breaking ? ['BREAKERS'] : []), ...(clustered ? ['NODE'] : []), ...(ended ? ['REASON'] : [])]];
   for (const p of list) {
     const t = p.tree;
+    // Agent ids and program paths come from agents: escaped (terminal-text.ts), as the REASON column is.
     const vfs = t === undefined ? '-' : `${size(t.vfsBytes)}/${t.vfsBytesLimit === undefined ? '-' : size(t.vfsBytesLimit)}`;
     rows.push([
       String(p.pid),
       String(p.ppid),
-      p.agentId,
+      printable(p.agentId),
       p.state + (p.status !== undefined ? `(${p.status})` : ''),
       String(p.syscalls),
       String(p.openFds),
@@ -92,9 +94,9 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
       t === undefined ? '-' : String(t.root),
       t === undefined ? '-' : `${Math.round(t.cpuMs)}ms`,
       vfs,
-      p.program,
+      printable(p.program),
       ...(trusting ? [p.trust === undefined ? '-' : String(p.trust)] : []),
-      ...(breaking ? [p.breakers?.join(',') || '-'] : []),
+      ...(breaking ? [printable(p.breakers?.join(',') || '-')] : []),
       ...(clustered ? [p.node ?? '?'] : []),
       ...(ended ? [p.exitReason === undefined ? '-' : exitSummary(p.exitReason, p.status ?? 0, REASON_CHARS)] : []),
     ]);
@@ -201,7 +203,7 @@ export const approvals = (o: ConnectOptions) =>
     const list = await c.approvals();
     if (o.json) return out(JSON.stringify(list));
     if (list.length === 0) return out('no pending approvals');
-    for (const a of list) out(`${paint('yellow', a.id)}  pid ${a.pid} ${a.agentId}  ${a.syscall} ${a.path ?? a.tool ?? ''}  rule ${a.rule}: ${a.reason}`);
+    for (const a of list) out(`${paint('yellow', printable(a.id))}  ${printable(`pid ${a.pid} ${a.agentId}  ${a.syscall} ${a.path ?? a.tool ?? ''}  rule ${a.rule}: ${a.reason}`)}`);
   });
 
 export const answer = (o: ConnectOptions, id: string, approve: boolean, reason: string | undefined, approver: string | undefined) =>
@@ -302,7 +304,7 @@ export const shadowDiff = (o: ConnectOptions) =>
     }
     if (d.recent.length > 0) {
       out('\nmost recent:');
-      for (const r of d.recent.slice(-10)) out(`  ${new Date(r.at).toISOString()} ${r.agentId} ${r.syscall}${r.tool ? ` ${r.tool}` : ''}${r.path ? ` ${r.path}` : ''}: ${r.enforced.effect} (${r.enforced.rule}) -> ${r.shadow.effect} (${r.shadow.rule})`);
+      for (const r of d.recent.slice(-10)) out(printable(`  ${new Date(r.at).toISOString()} ${r.agentId} ${r.syscall}${r.tool ? ` ${r.tool}` : ''}${r.path ? ` ${r.path}` : ''}: ${r.enforced.effect} (${r.enforced.rule}) -> ${r.shadow.effect} (${r.shadow.rule})`));
     }
   });
 
@@ -322,7 +324,7 @@ export const vfsLs = (o: ConnectOptions, pid: string, path: string | undefined) 
   remote(o, async (c) => {
     const r = await c.ls(Number(pid), path ?? '.');
     if (o.json) return out(JSON.stringify(r));
-    for (const e of r.entries) out(e.type === 'dir' ? paint('blue', `${e.name}/`) : e.name);
+    for (const e of r.entries) out(e.type === 'dir' ? paint('blue', `${printable(e.name)}/`) : printable(e.name));
   });
 
 export const vfsCat = (o: ConnectOptions, pid: string, path: string) =>

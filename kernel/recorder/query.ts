@@ -4,6 +4,7 @@
  * type, time and sequence number (scan.ts and log-query.ts read the logs).
  */
 import type { ChainRecord } from './chain.ts';
+import { printable } from '../terminal-text.ts';
 
 export interface RecordFilter {
   agent?: string;
@@ -37,5 +38,6 @@ export function formatRecord(r: ChainRecord): string {
   const time = Number.isNaN(date.getTime()) ? String(r.time) : date.toISOString();
   // An outcome names the record of its decision (or approval): `outcome SYS_WRITE of 12: ok, 2 bytes, sha256:…`.
   const what = r.type === 'syscall' ? `${r.syscall}${r.path ? ` ${r.path}` : ''} ${r.decision} (${r.rule})` : r.type === 'outcome' ? `outcome ${r.syscall ?? ''} ${r.detail ?? ''}` : `${r.type} ${r.detail ?? ''}`;
-  return `${String(r.seq).padStart(6)} ${time} pid ${r.pid} ${r.agent} ${what}`;
+  // Paths, agent ids and details come from agents: escaped (terminal-text.ts).
+  return printable(`${String(r.seq).padStart(6)} ${time} pid ${r.pid} ${r.agent} ${what}`);
 }

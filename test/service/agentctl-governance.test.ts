@@ -87,6 +87,23 @@ describe('agentctl approvals, approve and deny', () => {
     expect((await agentd.api('GET', `/v1/approvals/${id}`)).body).toMatchObject({ status: 'approved' });
   });
 
+  it("text an agent chose reaches the operator's terminal escaped: approvals, logs and vfs ls cannot erase or fake a line (found by an attacker pass)", async () => {
+    const fake = '\x1b[2K\r\x1b[1A\x1b[2K\rap-40  pid 0 accounting  email.send /payees/electricity-co';
+    const asked = await agentd.api('POST', '/v1/evaluate', { agent: 'forger', action: 'email.send', resource: `/payees/attacker${fake}` });
+    const id = asked.body.approval_id as string;
+    const approvals = (await agentctl(agentd, 'approvals')).stdout.split('\n').find((line) => line.startsWith(id))!;
+    expect(approvals).toContain('/payees/attacker\\x1b[2K\\x0d\\x1b[1A');
+    const logs = (await agentctl(agentd, 'logs', '--agent', 'forger')).stdout;
+    expect(logs).toContain('/payees/attacker\\x1b[2K');
+    // A file name with an escape and a newline in the agent's own tree.
+    const pid = await spawnAgent(agentd, "sys.mkdir('mem', { recursive: true }); sys.writeFile('mem/evil\\x1b[31mRED\\nfake-line.txt', 'x'); console.log('ready'); await new Promise(() => {});", { id: 'namer' });
+    await until(async () => (await output(pid)).includes('ready'), 'the file');
+    const ls = (await agentctl(agentd, 'vfs', 'ls', String(pid), 'mem')).stdout;
+    expect(ls.split('\n')).toContain('evil\\x1b[31mRED\\x0afake-line.txt');
+    for (const text of [approvals, logs, ls]) expect(text).not.toMatch(/\x1b|\r/);
+    await agentctl(agentd, 'deny', id);
+  });
+
   it('approving an unknown or already answered id is one line and status 1', async () => {
     const r = await agentctl(agentd, 'approve', 'ap-99999');
     expect(r.status).toBe(1);
