@@ -2,11 +2,14 @@
  * `agentctl top`: a live view of processes with syscall rates, state and
  * pending approvals, refreshed every second (--once prints one frame).
  */
+import { printable } from '../../kernel/terminal-text.ts';
 import { formatPs, remote, type ConnectOptions } from './remote.ts';
 
 export const top = (o: ConnectOptions & { once?: boolean; interval?: string }) =>
   remote(o, async (c) => {
-    const interval = Math.max(200, Number(o.interval ?? 1000));
+    // Not NaN (found by an attacker pass: `--interval abc` polled agentd every millisecond).
+    const interval = Number(o.interval ?? 1000);
+    if (!Number.isSafeInteger(interval) || interval < 200) throw new Error(`--interval must be a whole number of milliseconds, at least 200, not '${o.interval}'`);
     let previous = new Map<number, { syscalls: number; at: number }>();
     const frame = async () => {
       const [list, pending, hosts] = await Promise.all([c.ps(), c.approvals(), c.hosts()]);
@@ -21,15 +24,21 @@ export const top = (o: ConnectOptions & { once?: boolean; interval?: string }) =
       const lines = formatPs(list).map((line, i) => (i === 0 ? `${line}  SYS/S` : `${line}  ${Math.round(rates.get(list[i - 1]!.pid) ?? 0)}`));
       const header = `agentd ${c.url}  ${list.length} processes  ${pending.length} pending approvals  ${new Date(now).toISOString()}`;
       const load = hosts.length === 0 ? [] : [`sandbox hosts: ${hosts.map((h) => `${h.id} ${h.state} ${h.agents} agents ${h.served} served`).join(', ')}`];
-      const body = [header, ...load, '', ...lines, '', ...pending.map((a) => `approval ${a.id}: pid ${a.pid} ${a.syscall} ${a.path ?? a.tool ?? ''} (${a.rule})`)].join('\n');
+      const body = [header, ...load, '', ...lines, '', ...pending.map((a) => printable(`approval ${a.id}: pid ${a.pid} ${a.syscall} ${a.path ?? a.tool ?? ''} (${a.rule})`))].join('\n');
       process.stdout.write(process.stdout.isTTY && !o.once ? `\x1b[2J\x1b[H${body}\n` : `${body}\n`);
     };
     await frame();
     if (o.once) return;
+    // The next frame is asked for once this one is drawn: a slow agentd never has frames pile up.
     await new Promise<void>((resolve) => {
-      const timer = setInterval(() => void frame().catch(() => resolve()), interval);
+      let stopped = false;
+      let timer = setTimeout(next, interval);
+      function next() {
+        frame().then(() => void (stopped || (timer = setTimeout(next, interval))), resolve);
+      }
       process.once('SIGINT', () => {
-        clearInterval(timer);
+        stopped = true;
+        clearTimeout(timer);
         resolve();
       });
     });

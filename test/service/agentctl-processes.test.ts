@@ -147,6 +147,13 @@ describe('agentctl top', () => {
     expect(r.stdout).not.toContain('\x1b[');
   });
 
+  it('top --interval that is not a whole number of at least 200 ms is one line and status 1 (found by an attacker pass: NaN polled agentd every millisecond)', async () => {
+    for (const bad of ['abc', '50', '1e400', '250.5']) {
+      const r = await agentctl(agentd, 'top', '--interval', bad);
+      expect(r).toMatchObject({ status: 1, stdout: '', stderr: `agentctl: --interval must be a whole number of milliseconds, at least 200, not '${bad}'\n` });
+    }
+  });
+
   it('top --once --json is one JSON frame with syscall rates', async () => {
     const frame = await json<{ time: number; processes: { pid: number; syscallsPerSecond: number }[]; pendingApprovals: unknown[] }>(agentd, 'top', '--once');
     expect(frame.processes.length).toBeGreaterThan(0);
