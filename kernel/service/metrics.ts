@@ -1,6 +1,6 @@
 /**
- * Prometheus metrics (prom-client): syscalls by name and decision, syscall
- * and evaluate latency, processes by state, pending approvals, signals by
+ * Prometheus metrics (prom-client): syscalls by name and decision, evaluate
+ * decisions by decision, syscall and evaluate latency, processes by state, pending approvals, signals by
  * name and outcome, and Node's default process metrics.
  */
 import { observed } from '../recorder/observed.ts';
@@ -24,6 +24,8 @@ export class Metrics {
     buckets: [1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2],
     registers: [this.registry],
   });
+  /** Evaluate decisions by decision only: an action is the caller's text, so it is no label (it would let a caller grow the series without bound). */
+  readonly evaluations = new Counter({ name: 'agentk_evaluate_decisions_total', help: 'External evaluate decisions by decision', labelNames: ['decision'] as const, registers: [this.registry] });
   readonly signals = new Counter({ name: 'agentk_signals_total', help: 'Signals sent, by signal and outcome', labelNames: ['signal', 'outcome'] as const, registers: [this.registry] });
   readonly unauthorized = new Counter({ name: 'agentk_http_unauthorized_total', help: 'Requests refused for a missing or wrong token', registers: [this.registry] });
 

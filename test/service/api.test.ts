@@ -244,8 +244,9 @@ describe('service endpoints', () => {
       expect(text).toMatch(new RegExp(`^# TYPE ${name} (counter|gauge|histogram)$`, 'm'));
     }
     expect(text).toMatch(/^agentk_syscalls_total\{syscall="SYS_WRITE",decision="allow"\} [1-9]\d*$/m);
-    // Evaluate requests are timed (and so counted) by their own histogram.
+    // Evaluate requests are timed by their own histogram, and counted by decision (found by an attacker pass: they were in no counter).
     expect(Number(/^agentk_evaluate_duration_seconds_count (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(5);
+    expect(Number(/^agentk_evaluate_decisions_total\{decision="require_approval"\} (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^agentk_processes\{state="stopped"\} 1$/m);
     expect(Number(/^agentk_pending_approvals (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^agentk_signals_total\{signal="SIGSTOP",outcome="stopped"\} 1$/m);

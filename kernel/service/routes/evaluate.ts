@@ -241,6 +241,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         return unrecorded(reply, err);
       }
       metrics.evaluateSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.evaluations.inc({ decision: decision.effect });
       return {
         decision: decision.effect,
         rule: decision.rule,
