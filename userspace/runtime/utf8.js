@@ -1,29 +1,67 @@
-// UTF-8 for the runtime's own use (sys.readFile/writeFile); the web globals bring TextEncoder/TextDecoder.
+// UTF-8 for the runtime's own use (sys.readFile/writeFile, fetch's inline bodies); the web globals bring
+// TextEncoder/TextDecoder. Both directions are linear, with no per-character allocation: a body is agent-sized.
 
+const apply = Reflect.apply;
+const fromCharCode = String.fromCharCode;
+/** Code units turned into text at a time (an argument list's size). */
+const CHUNK = 4096;
+
+/** encodeUtf8 encodes text as UTF-8, each lone surrogate becoming U+FFFD. */
 export function encodeUtf8(text) {
   const s = String(text);
-  const out = [];
-  for (let i = 0; i < s.length; i++) {
+  const n = s.length;
+  // The size first, so the bytes are written once into a buffer of their size.
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) size += 1;
+    else if (c < 0x800) size += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      size += 4;
+      i++;
+    } else size += 3;
+  }
+  const out = new Uint8Array(size);
+  if (size === n) {
+    for (let i = 0; i < n; i++) out[i] = s.charCodeAt(i);
+    return out;
+  }
+  let o = 0;
+  for (let i = 0; i < n; i++) {
     let c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
+    if (c < 0x80) {
+      out[o++] = c;
+      continue;
+    }
+    if (c < 0x800) {
+      out[o++] = 0xc0 | (c >> 6);
+      out[o++] = 0x80 | (c & 63);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && (d & 0xfc00) === 0xdc00) {
         c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
         i++;
+        out[o++] = 0xf0 | (c >> 18);
+        out[o++] = 0x80 | ((c >> 12) & 63);
+        out[o++] = 0x80 | ((c >> 6) & 63);
+        out[o++] = 0x80 | (c & 63);
+        continue;
       }
+      c = 0xfffd;
     }
-    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd;
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    out[o++] = 0xe0 | (c >> 12);
+    out[o++] = 0x80 | ((c >> 6) & 63);
+    out[o++] = 0x80 | (c & 63);
   }
-  return new Uint8Array(out);
+  return out;
 }
 
 /** decodeUtf8 decodes UTF-8, each malformed sequence (bad lead or continuation, overlong, surrogate, past U+10FFFF) becoming U+FFFD. */
 export function decodeUtf8(bytes) {
   let out = '';
+  const units = [];
   const n = bytes.length;
   const cont = (at) => at < n && (bytes[at] & 0xc0) === 0x80;
   for (let i = 0; i < n; ) {
@@ -47,8 +85,13 @@ export function decodeUtf8(bytes) {
         size = 4;
       }
     }
-    out += String.fromCodePoint(c);
+    if (c > 0xffff) units.push(0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
+    else units.push(c);
     i += size;
+    if (units.length >= CHUNK) {
+      out += apply(fromCharCode, undefined, units);
+      units.length = 0;
+    }
   }
-  return out;
+  return units.length === 0 ? out : out + apply(fromCharCode, undefined, units);
 }
