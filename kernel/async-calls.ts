@@ -31,6 +31,11 @@ export const BATCHES_IN_FLIGHT = 2;
 /** A batch goes while another is on its way only if the two hold at most this many bytes. */
 export const PIPELINED_BYTES = 64 * 1024;
 const DATA_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ]);
+/** The only calls the event loop's slots take: its timer and the cancels of timers it re-armed. The flag comes from ring 3, so any other call that claims it is counted as any call (found by an attacker pass: reads marked LOOP went past MAX_DATA_CALLS and MAX_HELD_BYTES). */
+const LOOP_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_TIMER, SYSCALL_NUMBERS.SYS_CANCEL]);
+
+/** loopCall: call `nr` with `flags` takes one of the event loop's slots. */
+const loopCall = (flags: number, nr: unknown): boolean => (flags & LOOP) !== 0 && LOOP_CALLS.has(nr);
 
 /** sizeOf estimates what a completion holds: a read's bytes, a tool result's serialized size, a string's length. */
 function sizeOf(reply: WireReply): number {
@@ -96,8 +101,7 @@ export class AsyncCalls {
 
   /** refusal is the EAGAIN asynchronous call `nr` with `flags` gets now, or undefined if it may start. */
   refusal(flags: number, nr: unknown): WireReply | undefined {
-    const loop = (flags & LOOP) !== 0;
-    if (loop) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;
+    if (loopCall(flags, nr)) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;
     if (this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
     // Past what the kernel holds for the process, a call is not refused but held back in ring 3 until a completion comes (something is outstanding, so one will).
     const busy = this.heldBytes > MAX_HELD_BYTES ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` : DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS ? `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` : undefined;
@@ -109,7 +113,7 @@ export class AsyncCalls {
   /** add registers call `nr`, answered later, and returns its id; its completion is queued when `later` settles. */
   add(flags: number, nr: unknown, controller: AbortController, later: Promise<Reply>): number {
     const id = this.nextCall++;
-    const call = { controller, ref: (flags & REF) !== 0, loop: (flags & LOOP) !== 0, data: DATA_CALLS.has(nr), done: false };
+    const call = { controller, ref: (flags & REF) !== 0, loop: loopCall(flags, nr), data: DATA_CALLS.has(nr), done: false };
     this.outstanding.set(id, call);
     if (call.ref) this.refs++;
     if (call.loop) this.loopCalls++;

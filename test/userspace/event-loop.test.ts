@@ -6,7 +6,8 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { MAX_DATA_CALLS } from '../../kernel/async-calls.ts';
+import { AsyncCalls, LOOP, MAX_DATA_CALLS, REF } from '../../kernel/async-calls.ts';
+import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
 import { MAX_BLOCKED_WRITE_BYTES } from '../../kernel/fd-table.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
@@ -151,6 +152,62 @@ describe('what the kernel holds for one process', () => {
     expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
     await kernel.shutdown();
   }, 60_000);
+
+  // Found by an attacker pass: a redefined Array.prototype.push caught the record of a call held back in ring 3, whose
+  // arguments the agent then swapped for a million objects (copied on the kernel's thread, uncharged: pauses of 200 ms
+  // and more) and whose flag it set to the event loop's, which took the call past MAX_DATA_CALLS.
+  it("a call held back in ring 3 is out of the agent's reach: redefined array methods and prototype setters catch nothing, and no more than MAX_DATA_CALLS run", async () => {
+    let running = 0;
+    let most = 0;
+    const tools = new ToolRegistry();
+    tools.register({
+      name: 'slow',
+      description: 'answers later',
+      inputSchema: { type: 'object' },
+      risk: 'low',
+      timeoutMs: 30_000,
+      maxOutputBytes: 1024,
+      source: 'test',
+      run: () => {
+        most = Math.max(most, ++running);
+        return new Promise((resolve) => setTimeout(() => (running--, resolve('ok')), 5));
+      },
+    });
+    const kernel = new Kernel({ tools, policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'all.yaml'), stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } });
+    try {
+      const { exit, stdout } = await runAgent(
+        [
+          'const caught = [];',
+          'const keep = (xs) => { for (const x of xs) if (x !== null && typeof x === "object" && ("wire" in x || "handle" in x)) caught[caught.length] = x; };',
+          'for (const name of ["push", "unshift", "splice", "concat", "indexOf", "shift"]) { const original = Array.prototype[name]; Array.prototype[name] = function (...xs) { keep(xs); keep([this]); return Reflect.apply(original, this, xs); }; }',
+          'for (const key of ["wire", "handle", "next", "prev", "entry"]) Object.defineProperty(Object.prototype, key, { set(v) { keep([this, v]); Object.defineProperty(this, key, { value: v, writable: true, enumerable: true, configurable: true }); }, get() { return undefined; }, configurable: true });',
+          "const calls = []; for (let i = 0; i < 80; i++) calls[i] = sys.async.exec('slow', {});",
+          'for (const e of caught) if (Array.isArray(e.wire)) { e.wire[0] = 3; e.wire[2] = Array.from({ length: 100000 }, () => ({})); }',
+          'const answers = await Promise.all(calls);',
+          "console.log(caught.length, answers.filter((a) => a.output === 'ok').length);",
+        ].join('\n'),
+        { kernel, manifest: { capabilities: ['tool:*'] } },
+      );
+      expect({ status: exit.status, stdout }).toEqual({ status: 0, stdout: '0 80\n' });
+      expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
+    } finally {
+      await kernel.shutdown();
+    }
+  }, 60_000);
+
+  it('the kernel takes the event loop flag from ring 3 only on its timer and cancels: a read or tool call that claims it is counted as any data call', () => {
+    const calls = new AsyncCalls(async () => {}, () => {});
+    const never = new Promise<never>(() => {});
+    for (let i = 0; i < MAX_DATA_CALLS; i++) {
+      expect(calls.refusal(REF | LOOP, SYSCALL_NUMBERS.SYS_READ)).toBeUndefined();
+      calls.add(REF | LOOP, SYSCALL_NUMBERS.SYS_READ, new AbortController(), never);
+    }
+    expect(calls.refusal(REF | LOOP, SYSCALL_NUMBERS.SYS_READ)).toMatchObject({ t: 'busy' });
+    expect(calls.refusal(REF | LOOP, SYSCALL_NUMBERS.SYS_EXEC)).toMatchObject({ t: 'busy' });
+    // The event loop's own calls still have their slots.
+    expect(calls.refusal(LOOP, SYSCALL_NUMBERS.SYS_TIMER)).toBeUndefined();
+    expect(calls.refusal(LOOP, SYSCALL_NUMBERS.SYS_CANCEL)).toBeUndefined();
+  });
 
   // Found by an attacker pass: 1,000 asynchronous writes of 1 MiB to a pipe nobody read each left its copy in the kernel
   // until the pipe took it (agentd grew by 2 GB; four children, past 6 GB). A first fix that held writes back in the

@@ -16,8 +16,12 @@
 //   | { t: 'busy' }          (asynchronous form: not issued, the kernel holds enough for
 //                             this process already; issue it again after a completion)
 // Completions enter through complete(batch), which only the kernel holds
-// (host-side): batch = [{ id, reply }]. Everything here is untrusted: the
-// kernel relies on none of it.
+// (host-side): batch = [{ id, reply }]. The kernel checks every call again
+// and relies on nothing here for safety. It does rely on the bounds here for
+// the cost of a call's copy, which isolated-vm makes on the kernel's thread
+// before the kernel sees the call: the host's functions are reachable only
+// through this closure, and a bounded call is never kept where the agent
+// could reach or change it.
 
 const apply = Reflect.apply;
 const defineProperty = Object.defineProperty;
@@ -250,7 +254,28 @@ export function boundary(host, onSignals, onCompleted) {
   // Calls the kernel answered `busy` (its bounds on what it holds for this
   // process are reached): kept here, in the agent's own heap, and issued again,
   // in order, as completions come in. A busy call did nothing in the kernel.
-  const waiting = [];
+  // A linked list of records only this closure reaches, touched by no method
+  // the agent can redefine: a bounded call's arguments are never where the
+  // agent could swap them (found by an attacker pass: a redefined
+  // Array.prototype.push caught the queued record, and its arguments crossed
+  // unbounded when it was issued again).
+  let firstWaiting = null;
+  let lastWaiting = null;
+
+  function enqueue(entry) {
+    entry.prev = lastWaiting;
+    if (lastWaiting === null) firstWaiting = entry;
+    else lastWaiting.next = entry;
+    lastWaiting = entry;
+  }
+
+  function unlink(entry) {
+    if (entry.prev === null) firstWaiting = entry.next;
+    else entry.prev.next = entry.next;
+    if (entry.next === null) lastWaiting = entry.prev;
+    else entry.next.prev = entry.prev;
+    entry.queued = false;
+  }
 
   /** issue sends a bounded call; returns the kernel's wire reply. */
   function issue(wire) {
@@ -271,11 +296,11 @@ export function boundary(host, onSignals, onCompleted) {
 
   /** drainWaiting issues waiting calls until the kernel is busy again. */
   function drainWaiting() {
-    while (waiting.length > 0) {
-      const next = waiting[0];
+    while (firstWaiting !== null) {
+      const next = firstWaiting;
       const reply = issue(next.wire);
       if (reply !== null && typeof reply === 'object' && reply.t === 'busy') return;
-      waiting.shift();
+      unlink(next);
       next.handle.id = settleStarted(reply, next.name, next.resolve, next.reject);
     }
   }
@@ -301,17 +326,15 @@ export function boundary(host, onSignals, onCompleted) {
     const wire = [];
     put(wire, 0, (ref === true ? 1 : 0) | (loop === true ? 2 : 0));
     for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
-    const reply = waiting.length > 0 && loop !== true ? BUSY : issue(wire);
+    const reply = firstWaiting !== null && loop !== true ? BUSY : issue(wire);
     const promise = new PromiseCtor((resolve, reject) => {
       if (reply !== null && typeof reply === 'object' && reply.t === 'busy') {
-        const entry = { wire, name, resolve, reject, handle };
-        waiting.push(entry);
+        const entry = { __proto__: null, wire, name, resolve, reject, handle, prev: null, next: null, queued: true };
+        enqueue(entry);
         handle.cancel = (reason) => {
-          const at = waiting.indexOf(entry);
-          if (at !== -1) {
-            waiting.splice(at, 1);
-            reject(reason);
-          }
+          if (!entry.queued) return;
+          unlink(entry);
+          reject(reason);
         };
       } else handle.id = settleStarted(reply, name, resolve, reject);
     });
