@@ -3,6 +3,9 @@
 
 const apply = Reflect.apply;
 const fromCharCode = String.fromCharCode;
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype);
+const tagOf = Object.getOwnPropertyDescriptor(typedArrayProto, Symbol.toStringTag).get;
+const subarray = Uint8Array.prototype.subarray;
 /** Code units turned into text at a time (an argument list's size). */
 const CHUNK = 4096;
 
@@ -62,10 +65,26 @@ export function encodeUtf8(text) {
 export function decodeUtf8(bytes) {
   let out = '';
   const units = [];
+  let k = 0;
   const n = bytes.length;
+  // A run of ASCII in a Uint8Array becomes text straight from its bytes, CHUNK at a time.
+  const view = apply(tagOf, bytes, []) === 'Uint8Array';
   const cont = (at) => at < n && (bytes[at] & 0xc0) === 0x80;
   for (let i = 0; i < n; ) {
     const b = bytes[i];
+    if (b < 0x80 && view) {
+      let j = i + 1;
+      const end = i + CHUNK < n ? i + CHUNK : n;
+      while (j < end && bytes[j] < 0x80) j++;
+      if (k > 0) {
+        units.length = k;
+        out += apply(fromCharCode, undefined, units);
+        k = 0;
+      }
+      out += apply(fromCharCode, undefined, apply(subarray, bytes, [i, j]));
+      i = j;
+      continue;
+    }
     let c = 0xfffd;
     let size = 1;
     if (b < 0x80) c = b;
@@ -85,13 +104,17 @@ export function decodeUtf8(bytes) {
         size = 4;
       }
     }
-    if (c > 0xffff) units.push(0xd800 + ((c - 0x10000) >> 10), 0xdc00 + ((c - 0x10000) & 0x3ff));
-    else units.push(c);
+    if (c > 0xffff) {
+      units[k++] = 0xd800 + ((c - 0x10000) >> 10);
+      units[k++] = 0xdc00 + ((c - 0x10000) & 0x3ff);
+    } else units[k++] = c;
     i += size;
-    if (units.length >= CHUNK) {
+    if (k >= CHUNK) {
+      units.length = k;
       out += apply(fromCharCode, undefined, units);
-      units.length = 0;
+      k = 0;
     }
   }
-  return units.length === 0 ? out : out + apply(fromCharCode, undefined, units);
+  units.length = k;
+  return k === 0 ? out : out + apply(fromCharCode, undefined, units);
 }
