@@ -28,7 +28,7 @@ import { programFromSource, type Program } from '../kernel/program.ts';
 import { RecordingTape } from '../kernel/run-tape/boundary-tape.ts';
 import { DecisionKeeper, recordRun } from '../kernel/run-tape/record-run.ts';
 import { observed } from '../kernel/recorder/observed.ts';
-import type { DecisionInput } from '../syscalls/context.ts';
+import type { DecisionInput } from '../syscalls/records.ts';
 import { replayRun } from '../kernel/run-tape/replay-run.ts';
 import { TapeWriter } from '../kernel/run-tape/tape-file.ts';
 import { readTape } from '../kernel/run-tape/tape-read.ts';

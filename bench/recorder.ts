@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileDecisionLog } from '../kernel/recorder/file-log.ts';
 import type { PolicyRequest } from '../abi/policy-request.ts';
-import type { DecisionInput } from '../syscalls/context.ts';
+import type { DecisionInput } from '../syscalls/records.ts';
 import { prng } from './policy-set.ts';
 import { type BenchOptions, type Figure, median, spread } from './stats.ts';
 

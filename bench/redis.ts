@@ -15,7 +15,7 @@
  */
 import { connectRedis, whenReady, type RedisClient } from '../kernel/redis/connect.ts';
 import { RedisStreamLog } from '../kernel/recorder/redis-stream-log.ts';
-import type { DecisionInput } from '../syscalls/context.ts';
+import type { DecisionInput } from '../syscalls/records.ts';
 import type { BackendFile, VfsBackend } from '../vfs/backend.ts';
 import { MemfsBackend } from '../vfs/memfs-backend.ts';
 import { RedisBackend } from '../vfs/redis-backend.ts';

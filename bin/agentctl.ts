@@ -4,7 +4,7 @@ import './snapshot-flag.ts';
 import './compile-cache.ts';
 import { Command, Option } from 'commander';
 import type { Effect } from '../abi/kinds.ts';
-import type { DecisionInput } from '../syscalls/context.ts';
+import type { DecisionInput } from '../syscalls/records.ts';
 import { endWhenStdoutCloses } from './closed-console.ts';
 import type { auditShow } from './commands/audit.ts';
 import type { ConnectOptions } from './commands/remote.ts';

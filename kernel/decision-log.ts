@@ -3,7 +3,7 @@
  * with a sequence number and a time. The hash-chained file recorder arrives
  * with the governance issue behind the same DecisionRecorder interface.
  */
-import type { DecisionInput, DecisionRecorder, LifecycleRecord, OutcomeRecord, SyscallRecord } from '../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder, LifecycleRecord, OutcomeRecord, SyscallRecord } from '../syscalls/records.ts';
 
 /** LoggedDecision is a record as kept: arguments (and the policy's question) are not kept in memory. */
 export type LoggedDecision = (Omit<SyscallRecord, 'args' | 'asked'> | LifecycleRecord | Omit<OutcomeRecord, 'result'>) & { readonly seq: number; readonly time: number };

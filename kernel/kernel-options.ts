@@ -1,5 +1,7 @@
 /** The options of a Kernel and of one spawn. */
-import type { DecisionRecorder, SyscallContext, Telemetry } from '../syscalls/context.ts';
+import type { SyscallContext } from '../syscalls/context.ts';
+import type { DecisionRecorder } from '../syscalls/records.ts';
+import type { Telemetry } from '../syscalls/telemetry.ts';
 import type { Approver } from './approvals.ts';
 import type { AgentManifest } from './capabilities.ts';
 import type { Entry, FdTable, OutputSink } from './fd-table.ts';

@@ -9,7 +9,8 @@
  */
 import { Subject } from 'rxjs';
 import { KernelError } from '../abi/errno.ts';
-import type { Conduct, DecisionRecorder, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import type { Conduct, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import type { DecisionRecorder } from '../syscalls/records.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import type { SignalName } from '../signals/signal-table.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';

@@ -7,7 +7,8 @@
  * not stop the ending, nor throw where nothing catches it. Syscalls still
  * fail closed on such a log.
  */
-import type { DecisionInput, DecisionRecorder, Telemetry } from '../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder } from '../syscalls/records.ts';
+import type { Telemetry } from '../syscalls/telemetry.ts';
 import { exitStatusForSignal, type SignalName } from '../signals/signal-table.ts';
 import type { ApprovalGate } from './approvals.ts';
 import type { CpuWatchdog } from './cpu-watchdog.ts';

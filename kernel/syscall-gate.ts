@@ -11,7 +11,7 @@
  * An asynchronous call leaves the process's state alone (the process goes on
  * running); its completion is held while the process is stopped.
  */
-import type { DecisionRecorder } from '../syscalls/context.ts';
+import type { DecisionRecorder } from '../syscalls/records.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
 import { ROW_BY_NR, SYSCALL_NUMBERS, syscallName } from '../syscalls/table.ts';
 import { takeHandlerSignals } from './process-signals.ts';

@@ -7,6 +7,8 @@ import type { MaybePromise } from '../vfs/maybe.ts';
 import type { JsonValue } from './schema.ts';
 import type { PolicyRequest } from '../abi/policy-request.ts';
 import type { Access, Effect, Resource } from '../abi/kinds.ts';
+import type { DecisionRecorder } from './records.ts';
+import type { Telemetry } from './telemetry.ts';
 
 /** AgentIdentity is who makes a syscall: id, labels and capabilities (its manifest). */
 export interface AgentIdentity {
@@ -99,76 +101,6 @@ export interface Authorizer {
   steady?(request: AccessRequest): Decision | undefined;
   /** question is what the policy would be asked for `request` now (its arguments, the agent's trust and tokens): what a record keeps for replay. */
   question?(request: AccessRequest): PolicyRequest;
-}
-
-/** SyscallRecord is one decision as the dispatcher reports it. */
-export interface SyscallRecord {
-  readonly type: 'syscall';
-  readonly pid: number;
-  readonly agentId: string;
-  readonly syscall: string;
-  readonly access: Access;
-  readonly effect: Effect;
-  readonly rule: string;
-  readonly reason: string;
-  readonly policyVersion?: string;
-  readonly path?: string;
-  /** The decoded arguments; a recorder keeps a digest, never the data. */
-  readonly args?: Readonly<Record<string, unknown>>;
-  /** The question the policy was asked (absent when the kernel decided before the policy): a recorder keeps what replay needs of it (kernel/recorder/policy-input.ts). */
-  readonly asked?: PolicyRequest;
-}
-
-/** LifecycleRecord is a process event: spawn, signal, approval asked or answered, exit; a sum of refusals (limit); an intent contract broken after a call (contract); a shadow policy that decided a call otherwise (shadow); or news of the log itself (log: a copy of it that was lost). */
-export interface LifecycleRecord {
-  readonly type: 'spawn' | 'exit' | 'signal' | 'approval' | 'checkpoint' | 'policy' | 'auth' | 'limit' | 'log' | 'contract' | 'shadow';
-  readonly pid: number;
-  readonly agentId: string;
-  readonly detail: string;
-  readonly policyVersion?: string;
-}
-
-/**
- * OutcomeRecord is what an executed write-access action came to, linked to
- * its decision record: ok with the result's size and digest (a recorder
- * keeps the digest, never the result), or the errno it failed with.
- */
-export interface OutcomeRecord {
-  readonly type: 'outcome';
-  readonly pid: number;
-  readonly agentId: string;
-  readonly syscall: string;
-  /** The seq of the record that let the action run: its decision, or its approval. */
-  readonly of: number;
-  readonly errno?: string;
-  readonly message?: string;
-  readonly result?: unknown;
-}
-
-export type DecisionInput = SyscallRecord | LifecycleRecord | OutcomeRecord;
-
-/**
- * DecisionRecorder appends records in order. A `write`-access action must
- * not run before its record (with everything before it) is written: every
- * recorder implements beforeAction, which the dispatcher asks before the
- * action. A recorder that cannot record throws, and the dispatcher then
- * denies.
- */
-export interface DecisionRecorder {
-  /** record appends `entry` and returns its sequence number. */
-  record(entry: DecisionInput): number;
-  /** whenWritten resolves once record `seq` is as durable as the recorder promises. */
-  whenWritten?(seq: number): Promise<void>;
-  /**
-   * beforeAction is the one rule of every recorder: nothing runs before its
-   * record is written. The dispatcher asks it before every write-access
-   * action it runs, allowed or approved (a tool call included), and the
-   * action runs only after: undefined when record `seq` and every record
-   * before it are written (or have just been, synchronously), else a promise
-   * that resolves once they are. Throws, or rejects, with a KernelError
-   * (ENOSPC, EIO) when they cannot be written — and the action never runs.
-   */
-  beforeAction(seq: number): Promise<void> | undefined;
 }
 
 /** FileSystem is the agent's VFS as handlers see it; paths are already resolved. */
@@ -373,40 +305,4 @@ export interface KernelServices {
   readonly approvals: Approvals;
   /** Traces of decisions (kernel/telemetry); absent when tracing is off, which then costs nothing. */
   readonly telemetry?: Telemetry;
-}
-
-/** TraceSpan is one span of a trace: attributes set as the call goes on, ended once. */
-export interface TraceSpan {
-  set(key: string, value: string | number | boolean): void;
-  /** child starts a span inside this one (an approval wait, a tool call). */
-  child(name: string): TraceSpan;
-  /** end closes the span; an errno marks it failed. */
-  end(errno?: string): void;
-}
-
-/** TRACE_ATTR names the attributes of the kernel's spans, once for the dispatcher and the exporter (`agent_kernel.*`). */
-export const TRACE_ATTR = {
-  agent: 'agent_kernel.agent',
-  pid: 'agent_kernel.pid',
-  program: 'agent_kernel.program',
-  effect: 'agent_kernel.decision',
-  rule: 'agent_kernel.rule',
-  policy: 'agent_kernel.policy_version',
-  seq: 'agent_kernel.record_seq',
-  tool: 'agent_kernel.tool',
-  path: 'agent_kernel.path',
-  errno: 'agent_kernel.errno',
-  status: 'agent_kernel.exit_status',
-  reason: 'agent_kernel.exit_reason',
-  approver: 'agent_kernel.approver',
-} as const;
-
-/** Telemetry traces what the kernel decides: a span per agent lifetime, syscall decision, tool call and approval wait. */
-export interface Telemetry {
-  /** agentStarted opens process `pid`'s lifetime span (its syscalls' spans go inside it). */
-  agentStarted(pid: number, agentId: string, program: string): void;
-  /** agentEnded closes it with the process's exit status and reason. */
-  agentEnded(pid: number, status: number, reason: string): void;
-  /** syscall starts the span of one syscall of process `pid` (0: a caller outside the kernel). */
-  syscall(pid: number, agentId: string, name: string): TraceSpan;
 }

@@ -20,7 +20,9 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from '../abi/errno.ts';
 import { decodeArgs, type Decoded, type Schema } from './schema.ts';
-import { BREAKER_RULE, TRACE_ATTR, type AccessRequest, type Authorizer, type CallScope, type Decision, type DecisionRecorder, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type TraceSpan, type Caller } from './context.ts';
+import { BREAKER_RULE, type AccessRequest, type Authorizer, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type Caller } from './context.ts';
+import { type DecisionRecorder } from './records.ts';
+import { TRACE_ATTR, type TraceSpan } from './telemetry.ts';
 import { withOutcome } from './outcome.ts';
 import { requestFor, syscallRecord } from './request.ts';
 import { ROW_BY_NR, SYSCALL_TABLE, type AnyRow, type HandlerNeeds } from './table.ts';

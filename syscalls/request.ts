@@ -8,7 +8,8 @@
 import type { Resource } from '../abi/kinds.ts';
 import { type Access } from '../abi/kinds.ts';
 import type { JsonValue } from './schema.ts';
-import type { AccessRequest, Caller, Decision, RequestNeeds, SyscallRecord } from './context.ts';
+import type { AccessRequest, Caller, Decision, RequestNeeds } from './context.ts';
+import type { SyscallRecord } from './records.ts';
 import { ROW_BY_NR, type AnyRow, type PolicyPoint } from './table.ts';
 
 const NO_ARGS: Readonly<Record<string, unknown>> = Object.freeze(Object.create(null));

@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Kernel } from '../kernel/kernel.ts';
 import { parsePolicy } from '../kernel/policy/load.ts';
 import { programFromSource } from '../kernel/program.ts';
-import type { DecisionInput } from '../syscalls/context.ts';
+import type { DecisionInput } from '../syscalls/records.ts';
 import { WEB_GLOBAL_NAMES } from '../userspace/web/names.js';
 import { capture, runAgent, type RunResult } from './helpers.ts';
 import { until } from './until.ts';

@@ -10,7 +10,7 @@ import { observed } from '../../kernel/recorder/observed.ts';
 import type { PolicyEngine } from '../../kernel/policy/engine.ts';
 import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { ExitRecord } from '../../kernel/process.ts';
-import type { DecisionRecorder, SyscallRecord } from '../../syscalls/context.ts';
+import type { DecisionRecorder, SyscallRecord } from '../../syscalls/records.ts';
 
 /** DenialWatch is a recorder that remembers each process's last denied syscall. */
 export interface DenialWatch {

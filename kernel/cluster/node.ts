@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import type { SignalName } from '../../signals/signal-table.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { ApprovalStatus, Approver, PendingApproval } from '../approvals.ts';
 import type { Kernel } from '../kernel.ts';

@@ -4,7 +4,7 @@
  * clears the shadow policy, in a node's kernel. Each records what it did, or
  * a stored policy it refused, in the node's decision log.
  */
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import type { Kernel } from '../kernel.ts';
 import type { PolicyHost } from './policy-sync.ts';
 

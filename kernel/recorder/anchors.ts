@@ -17,7 +17,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
 
 /** The private key's file in agentd's state dir (PKCS#8 PEM, 0600), and the public key beside it (SPKI PEM). */
 export const ANCHOR_KEY_FILE = 'anchor.key';

@@ -5,7 +5,7 @@
  * verifier rebuilds each line byte for byte, so any edit shows.
  */
 import { hash } from 'node:crypto';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { policyInput, type PolicyInput } from './policy-input.ts';
 
 export const GENESIS = '0'.repeat(64);

@@ -32,7 +32,7 @@ import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncate
 import { dirname } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { Subject } from 'rxjs';
-import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
 import { type ChainRecord, sealRecord, toChainFields } from './chain.ts';
 import { chainTail } from './log-tail.ts';
 import { type LogEnd, listSegments, type Segment, segmentOf } from './segments.ts';

@@ -4,7 +4,7 @@
  * denial hint), while every promise of the recorder — whenWritten,
  * beforeAction — stays the inner one's.
  */
-import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
 
 /** observed is `inner` with `seen` told of each record once `inner` has taken it (a record it refuses is not seen). */
 export function observed(inner: DecisionRecorder, seen: (entry: DecisionInput, seq: number) => void): DecisionRecorder {

@@ -30,7 +30,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { Subject } from 'rxjs';
-import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { redisUnavailable } from '../redis/connect.ts';
 import { type ChainRecord, GENESIS, sealRecord, toChainFields } from './chain.ts';

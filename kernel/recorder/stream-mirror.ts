@@ -16,7 +16,7 @@
  * file log still has it).
  */
 import { Subscription } from 'rxjs';
-import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { FileDecisionLog } from './file-log.ts';
 import type { RedisStreamLog } from './redis-stream-log.ts';

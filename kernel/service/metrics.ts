@@ -5,7 +5,7 @@
  */
 import { observed } from '../recorder/observed.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
 import type { Kernel } from '../kernel.ts';
 
 export class Metrics {

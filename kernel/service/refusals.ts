@@ -8,7 +8,7 @@
  * memory kept is bounded whatever it sends; the metric counters stay exact.
  */
 import { Counter } from 'prom-client';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import type { Metrics } from './metrics.ts';
 
 export type RefusalStatus = 401 | 403;

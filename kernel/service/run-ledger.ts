@@ -21,7 +21,7 @@
  */
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
 import type { ApprovalGate, PendingApproval } from '../approvals.ts';
 import { observed } from '../recorder/observed.ts';
 

@@ -10,7 +10,7 @@
  * its files whichever node runs it; `/shared` is the tree `shared`, one for
  * every agent of every node.
  */
-import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
 import { RedisBackend } from '../../vfs/redis-backend.ts';
 import { mountPoint, type KernelMount } from '../mounts.ts';

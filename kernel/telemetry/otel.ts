@@ -13,7 +13,7 @@
 import { type Context, context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
-import { TRACE_ATTR as ATTR, type Telemetry, type TraceSpan } from '../../syscalls/context.ts';
+import { TRACE_ATTR as ATTR, type Telemetry, type TraceSpan } from '../../syscalls/telemetry.ts';
 import { WorkerExporter } from './worker-exporter.ts';
 
 export interface TelemetryOptions {

@@ -14,7 +14,7 @@
  * A pins file that cannot be read or parsed stops agentd (fail closed).
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { ToolRegistry } from './registry.ts';
 

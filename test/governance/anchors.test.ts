@@ -14,7 +14,7 @@ import { Anchorer } from '../../kernel/recorder/anchors.ts';
 import { body, type ChainRecord, GENESIS, seal } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { startAgentd } from '../service/helpers.ts';
 import { agentctl, scratch } from './helpers.ts';
 

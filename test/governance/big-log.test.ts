@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { NODE_FLAGS, REPO, scratch } from './helpers.ts';
 
 const files = scratch();

@@ -23,7 +23,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import type { ChainRecord } from '../../kernel/recorder/chain.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { ctl, startAgentd } from '../service/helpers.ts';
 import { until } from '../until.ts';
 

@@ -15,7 +15,7 @@ import { recordBatches } from '../../kernel/recorder/scan.ts';
 import { listSegments } from '../../kernel/recorder/segments.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { scratch } from './helpers.ts';
 
 const files = scratch();

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { body, type ChainRecord, GENESIS, seal, sealRecord } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { agentctl, scratch } from './helpers.ts';
 
 const files = scratch();

@@ -19,7 +19,7 @@ import { decisionPrefixes, verifyStreams } from '../../kernel/recorder/redis-ver
 import { StreamMirror } from '../../kernel/recorder/stream-mirror.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
-import type { DecisionInput, DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { BackendFile, VfsBackend } from '../../vfs/backend.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';

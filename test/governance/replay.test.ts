@@ -21,7 +21,7 @@ import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { nodesKey, RedisStreamLog } from '../../kernel/recorder/redis-stream-log.ts';
 import { Replayer, type ReplaySummary } from '../../kernel/replay/replay.ts';
 import { replayFile, replayStreams } from '../../kernel/replay/sources.ts';
-import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
 import { REDIS_URL, redisForTests } from '../redis.ts';
 import { agentctl, scratch } from './helpers.ts';
 

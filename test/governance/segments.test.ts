@@ -13,7 +13,7 @@ import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { listSegments, segmentBaseOf, segmentPath } from '../../kernel/recorder/segments.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
-import type { DecisionInput } from '../../syscalls/context.ts';
+import type { DecisionInput } from '../../syscalls/records.ts';
 import { agentctl, scratch } from './helpers.ts';
 
 const files = scratch();

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../kernel/limits.ts';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
-import type { DecisionRecorder } from '../../syscalls/context.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, readTree, SPIN, start } from '../live-agents.ts';

@@ -12,7 +12,7 @@ import { expect } from 'vitest';
 import { MemoryDecisionLog, type LoggedDecision } from '../../kernel/decision-log.ts';
 import { Kernel, type SpawnOptions } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
-import type { SyscallRecord } from '../../syscalls/context.ts';
+import type { SyscallRecord } from '../../syscalls/records.ts';
 import { runAgent, type RunResult } from '../helpers.ts';
 
 const PRELUDE = [
