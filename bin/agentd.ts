@@ -23,8 +23,9 @@ program
   .command('mcp')
   .description('serve the governed tool set as an MCP server on stdio (policy, approvals and the recorder apply to every call)')
   .option('--config <file>', 'kernel configuration (YAML): policy, log, tools, mcp_servers')
-  .addHelpText('after', '\nExample (in an MCP host configuration):\n  { "command": "npx", "args": ["agentd", "mcp", "--config", "agentd.yaml"] }\n')
-  .action(async (options: { config?: string }) => {
+  .option('--state-dir <dir>', 'where its decision log lives (default: AGENTD_STATE_DIR, then the config, then ~/.agent-kernel)')
+  .addHelpText('after', '\nExample (in an MCP host configuration):\n  { "command": "npx", "args": ["agentd", "mcp", "--config", "examples/agentd.yaml"] }\n')
+  .action(async (options: { config?: string; stateDir?: string }) => {
     const { mcpGatewayCommand } = await import('./commands/mcp-gateway.ts');
     process.exitCode = await mcpGatewayCommand(options);
   });

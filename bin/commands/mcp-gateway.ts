@@ -35,12 +35,13 @@ export function gatewayLogFile(logFile: string): string {
 
 const noOperator: Approver = () => ({ approved: false, approver: 'no-operator', reason: 'the MCP gateway has no operator to ask (approvals.mode: operator); set approvals.mode or use agentd' });
 
-export async function mcpGatewayCommand(options: { config?: string }): Promise<number> {
+export async function mcpGatewayCommand(options: { config?: string; stateDir?: string }): Promise<number> {
   let log: FileDecisionLog | undefined;
   let registry: ToolRegistry | undefined;
   let gateway: McpGateway;
   try {
-    const config = loadConfig(options.config);
+    // As agentd serve: --state-dir, then AGENTD_STATE_DIR, then the config (found by a newcomer pass: the gateway ignored both).
+    const config = loadConfig(options.config, { stateDir: options.stateDir ?? process.env.AGENTD_STATE_DIR });
     const file = options.config ?? 'agentd (no --config)';
     const base = options.config === undefined ? process.cwd() : dirname(resolve(options.config));
     const tools = parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, file, base);

@@ -122,8 +122,11 @@ export class AgentdClient {
   /** fromEnvironment resolves the URL and token: explicit, then AGENTD_URL/AGENTD_TOKEN, then the state dir's files. */
   static fromEnvironment(options: { url?: string; token?: string; stateDir?: string } = {}): AgentdClient {
     const stateDir = options.stateDir ?? process.env.AGENTD_STATE_DIR ?? DEFAULT_STATE_DIR;
-    const url = options.url ?? process.env.AGENTD_URL ?? readToken(join(stateDir, 'agentd.url')) ?? 'http://127.0.0.1:7070';
+    const named = options.url ?? process.env.AGENTD_URL ?? readToken(join(stateDir, 'agentd.url'));
+    const url = named ?? 'http://127.0.0.1:7070';
     const token = options.token ?? process.env.AGENTD_TOKEN ?? readToken(join(stateDir, 'agentd.token'));
+    // No agentd has run with this state dir and none is named: it is down, as far as agentctl can tell (found by a newcomer pass: exit 4 said "wrong token").
+    if (token === undefined && named === undefined) throw new AgentdError('down', 0, `no agentd has run with state dir ${stateDir} (no ${join(stateDir, 'agentd.token')}): start agentd, or set AGENTD_STATE_DIR, or AGENTD_URL and AGENTD_TOKEN`);
     if (token === undefined) throw new AgentdError('unauthorized', 0, `no token: set AGENTD_TOKEN or start agentd (it writes ${join(stateDir, 'agentd.token')})`);
     return new AgentdClient(url, token);
   }

@@ -104,6 +104,10 @@ describe('agentctl with a wrong token: status 4 and one line', () => {
     const none = await ctl(undefined, ['ps'], { AGENTD_STATE_DIR: join(agentd.stateDir, 'nowhere'), AGENTD_URL: agentd.url }).done;
     expect(none.status).toBe(4);
     expect(lines(none.stderr)).toEqual([expect.stringMatching(/^agentctl: no token: set AGENTD_TOKEN or start agentd/)]);
+    // No agentd has run with the state dir and none is named: down (3), not a wrong token (found by a newcomer pass).
+    const never = await ctl(undefined, ['ps'], { AGENTD_STATE_DIR: join(agentd.stateDir, 'nowhere') }).done;
+    expect(never.status).toBe(3);
+    expect(lines(never.stderr)).toEqual([expect.stringMatching(/^agentctl: no agentd has run with state dir .*nowhere/)]);
   });
 });
 

@@ -142,4 +142,16 @@ describe('agentd mcp', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr.trim()).toMatch(/^agentd mcp: .*bad\.yaml: mcp_servers\.memory: give either command .* or url/);
   }, 30_000);
+
+  it('keeps its log in --state-dir, else AGENTD_STATE_DIR, as agentd serve does (found by a newcomer pass: it ignored both)', async () => {
+    const plain = join(dir, 'plain.yaml');
+    writeFileSync(plain, 'approvals: { mode: deny }\n');
+    const { spawnSync } = await import('node:child_process');
+    const gateway = (args: string[], env: NodeJS.ProcessEnv = process.env) =>
+      spawnSync(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', 'bin/agentd.ts', 'mcp', '--config', plain, ...args], { cwd: REPO, encoding: 'utf8', input: '', env });
+    expect(gateway(['--state-dir', join(dir, 'flag-state')]).status).toBe(0);
+    expect(verifyLog(readFileSync(join(dir, 'flag-state', 'decisions.mcp-gateway.jsonl'), 'utf8'))).toMatchObject({ ok: true });
+    expect(gateway([], { ...process.env, AGENTD_STATE_DIR: join(dir, 'env-state') }).status).toBe(0);
+    expect(verifyLog(readFileSync(join(dir, 'env-state', 'decisions.mcp-gateway.jsonl'), 'utf8'))).toMatchObject({ ok: true });
+  }, 30_000);
 });
