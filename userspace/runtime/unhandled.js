@@ -2,8 +2,10 @@
 // promise rejected with no handler whose reason is not error-like (has no own
 // `stack`): an UnhandledPromiseRejection error, code ERR_UNHANDLED_REJECTION,
 // naming the reason as V8 does without running its code (its
-// NoSideEffectsToString: data properties only, never a getter or toString).
-// Captured before any program code runs.
+// NoSideEffectsToString: data properties only, never a getter or toString;
+// a proxy's traps, or a Symbol.toStringTag getter on an object with its own
+// toString, are the ways program code can run here, in its own isolate).
+// Built-ins are captured before any program code runs.
 
 const apply = Reflect.apply;
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -14,6 +16,14 @@ const errorToString = Error.prototype.toString;
 const functionToString = Function.prototype.toString;
 const symbolToString = Symbol.prototype.toString;
 const toStringTag = Symbol.toStringTag;
+const errorPrototype = Error.prototype;
+const stringSlice = String.prototype.slice;
+
+/** inherits: `object` has `proto` on its prototype chain (64 links at most), asking no Symbol.hasInstance. */
+function inherits(object, proto) {
+  for (let at = getPrototypeOf(object), depth = 0; at !== null && depth < 64; at = getPrototypeOf(at), depth++) if (at === proto) return true;
+  return false;
+}
 
 /** dataProperty reads `key` along the prototype chain as a data property only (a getter reads as undefined); 64 links at most. */
 function dataProperty(object, key) {
@@ -24,13 +34,13 @@ function dataProperty(object, key) {
   return undefined;
 }
 
-/** builtinTag is the tag Object.prototype.toString gives an object (Array, Function, Date, Object …). */
-const builtinTag = (object) => apply(objectToString, object, []).slice(8, -1);
+/** builtinTag is the tag Object.prototype.toString gives an object (Array, Function, Date, Object …), read when Symbol.toStringTag is no data property. */
+const builtinTag = (object) => apply(stringSlice, apply(objectToString, object, []), [8, -1]);
 
 /** objectName names an object as V8's NoSideEffectsToString does: "Name: message" for an error, "#<Ctor>" for a plain toString, else "[object Tag]". */
 function objectName(object) {
   const toString = dataProperty(object, 'toString');
-  if (toString === errorToString || object instanceof Error) {
+  if (toString === errorToString || inherits(object, errorPrototype)) {
     const name = dataProperty(object, 'name');
     const message = dataProperty(object, 'message');
     const n = typeof name === 'string' ? name : 'Error';
