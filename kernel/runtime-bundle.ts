@@ -66,7 +66,9 @@ function script(name: 'base' | LayerName): Script {
   if (name === 'base') {
     found = { filename: RUNTIME_FILE, code: bundle(name, { entryPoints: [file('runtime/index.js')], format: 'iife' }), rejected: false };
   } else {
-    // A layer is CommonJS wrapped to hand its exports to the base runtime's one-shot `__register`. Minified (names kept): its source lives in each isolate that loads it.
+    // A layer is CommonJS wrapped in a function the script's run only makes (a parenthesized function, compiled eagerly,
+    // so the code cache holds it): ring 3 calls it, on the isolate's own thread, and it returns the layer's exports.
+    // Minified (names kept): its source lives in each isolate that loads it.
     const entry = name === 'web' ? 'web/globals.js' : 'node/index.js';
     // whatwg-url's byte helpers need only the UTF-8/UTF-16 codecs, not the legacy multi-byte tables.
     // tr46's tables load only for hosts that need them (web/tr46-fast.js).
@@ -74,7 +76,7 @@ function script(name: 'base' | LayerName): Script {
     const fromUrl = createRequire(createRequire(import.meta.url).resolve('whatwg-url'));
     const alias = { '@exodus/bytes/encoding.js': fromUrl.resolve('@exodus/bytes/encoding-lite.js'), tr46: file('web/tr46-fast.js'), 'agent-kernel-tr46': fromUrl.resolve('tr46') };
     const code = bundle(name, { entryPoints: [file(entry)], format: 'cjs', minify: true, keepNames: true, alias });
-    found = { filename: `${RUNTIME_PREFIX}-${name}.js`, code: `(function () { var module = { exports: {} }, exports = module.exports;\n${code}\n__register(module.exports); })();`, rejected: false };
+    found = { filename: `${RUNTIME_PREFIX}-${name}.js`, code: `(function () { var module = { exports: {} }, exports = module.exports;\n${code}\nreturn module.exports; })`, rejected: false };
   }
   scripts.set(name, found);
   return found;

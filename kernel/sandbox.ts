@@ -173,7 +173,16 @@ export class Sandbox implements ProcessSandbox {
     this.startBoot();
   }
 
-  /** loadLayer runs runtime layer `name` in the isolate, once (the runtime asks on a program's first use of it). */
+  /**
+   * loadLayer hands ring 3 runtime layer `name`, once (the runtime asks on a
+   * program's first use of it): the layer is compiled here, with its code
+   * cache, and its script's run only makes the function that holds it, which
+   * goes back to ring 3 as the call's result. Ring 3 runs it, on the
+   * isolate's own thread, as the program's own CPU time: the layer's code
+   * calls globals the program may have replaced (found by an attacker pass:
+   * `Object.defineProperty = () => { for (;;) {} }` and a computed `URL` held
+   * the kernel's event loop for good when the layer ran here).
+   */
   private loadLayer(name: unknown): unknown {
     const runtime = this.runtime;
     // The program's source map, the first time ring 3 formats a stack trace, as the call's copied result: reading it holds the event loop, and the tree pays.
@@ -184,15 +193,16 @@ export class Sandbox implements ProcessSandbox {
     }
     if (runtime === undefined || typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
     this.layers.add(name as LayerName);
-    // Compiling and running a layer holds the event loop a few milliseconds: the tree pays, as it does for building the isolate.
+    // Compiling a layer holds the event loop a millisecond or so: the tree pays, as it does for building the isolate.
     return chargedCpu((ns) => this.hooks.charge(ns), () => {
       let layer: ivm.Script | undefined;
       try {
-        // A compile the isolate ended with its report of a program's rejection lost its script: made again, it has none
-        // to report (the report cleared isolated-vm's list). A run the report ended has run: its layer is in.
+        // A compile or run the isolate ended with its report of a program's rejection lost its result: made again, it has
+        // none to report (the report cleared isolated-vm's list). The run only makes a function: made twice, nothing ran.
         layer = this.keepingReport(() => compileLayer(this.isolate, name as LayerName)) ?? compileLayer(this.isolate, name as LayerName);
-        this.keepingReport(() => layer!.runSync(runtime.context));
-        return true;
+        const make = () => layer!.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>;
+        const made = this.keepingReport(make) ?? make();
+        return made.derefInto({ release: true });
       } catch (err) {
         // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
         if (stoppedBy(err) === 'memory') setImmediate(() => this.failedEntry(err));

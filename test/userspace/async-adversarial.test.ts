@@ -89,7 +89,7 @@ describe('the kernel-held entry points (complete, deliver) and the host callback
     ]);
   });
 
-  it('a trap set on globalThis.__register before a layer loads catches nothing; a non-configurable one only breaks the agent', async () => {
+  it('a trap set on globalThis.__register before a layer loads catches nothing (a layer comes back as the call\'s result, through no global); a non-configurable one changes nothing', async () => {
     const steal = await run(`
       const stolen = [];
       Object.defineProperty(globalThis, '__register', { configurable: true, get() { stolen.push('get'); return (x) => stolen.push(x); }, set(v) { stolen.push(v); } });
@@ -98,7 +98,8 @@ describe('the kernel-held entry points (complete, deliver) and the host callback
       void globalThis['pro' + 'cess'].env;
       console.log(JSON.stringify([stolen.length, '__register' in globalThis]));`);
     expect(steal.exit.status).toBe(0);
-    expect(steal.stdout.trimEnd().split('\n').at(-1)).toBe('[0,false]');
+    // The program's own property stays: the runtime neither uses nor removes it.
+    expect(steal.stdout.trimEnd().split('\n').at(-1)).toBe('[0,true]');
 
     const jam = await run(`
       Object.defineProperty(globalThis, '__register', { configurable: false, writable: false, value: () => {} });

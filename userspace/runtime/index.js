@@ -75,19 +75,16 @@ constant('SYS', SYS);
 constant('sys', sys);
 for (const name of ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask']) platform(name, loop.timers[name]);
 
-// --- layers: the web globals' builders and Node's modules are scripts the
-// kernel runs here on first use; a layer hands its exports to __register ---
+// --- layers: the web globals' builders and Node's modules come from the
+// kernel on first use, each as a function that runs here and returns its
+// exports (its code runs on the isolate's thread, as the program's) ---
 const layers = new Map();
 function layer(name) {
   let exports = layers.get(name);
   if (exports !== undefined) return exports;
-  defineProperty(global, '__register', { value: (x) => void (exports = x), configurable: true });
-  try {
-    host.layer(name);
-  } finally {
-    delete global.__register;
-  }
-  if (exports === undefined) throw new Error(`runtime layer ${name} did not load`);
+  const make = host.layer(name);
+  if (typeof make !== 'function') throw new Error(`runtime layer ${name} did not load`);
+  exports = make();
   layers.set(name, exports);
   return exports;
 }
