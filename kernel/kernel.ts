@@ -36,7 +36,7 @@ import { startDetail } from './recorder/start-record.ts';
 import { Process, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
 import { ProcessTable } from './process-table.ts';
 import { warmCompiler, type Program } from './program.ts';
-import { Sandbox } from './sandbox.ts';
+import { disposalsSettled, Sandbox } from './sandbox.ts';
 import { type BootRecord, type ProcessSandbox, type SandboxEnd, type SandboxHooks } from './process-sandbox.ts';
 import type { BoundaryTape } from './run-tape/boundary-tape.ts';
 import { HostPool } from './hosts/host-pool.ts';
@@ -149,6 +149,7 @@ export class Kernel implements ProcessHost {
       quota: (limits) => this.quota(limits),
       sandbox: (program, heapMib, boot, hooks, tape) => this.sandbox(program, heapMib, boot, hooks, tape),
       ended: (proc, how) => this.ended(proc, how),
+      stuck: (proc, why) => this.stuck(proc, why),
       die: (proc, signal, why) => this.die(proc, signal, why),
       revokeLeases: () => this.hosts?.revokeLeases(),
     });
@@ -210,6 +211,21 @@ export class Kernel implements ProcessHost {
     if (this.hosts === undefined) return new Sandbox(program, heapMib, boot, hooks, tape);
     if (tape !== undefined) throw new KernelError('EINVAL', "a recorded or replayed run needs the kernel's own sandboxes, not sandbox hosts");
     return this.hosts.sandbox(program, heapMib, boot, hooks);
+  }
+
+  /**
+   * stuck: an isolate of `proc` in this process kept a thread running after
+   * its disposal, for good. Only a restart frees it: the kernel says so
+   * (agentd's /readyz answers 503), as after a catastrophic out-of-memory.
+   * In a sandbox host it is the host that ends (kernel/hosts).
+   */
+  stuck(proc: Process, why: string): void {
+    this.degraded ??= `pid ${proc.pid}: ${why} — restart this kernel soon`;
+    try {
+      this.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: why });
+    } catch {
+      // the log is closed or full: /readyz says it all the same
+    }
   }
 
   /** ended ends `proc` as its sandbox ended (one case per kind of end: a new kind fails to compile until it is handled here). */
@@ -374,5 +390,7 @@ export class Kernel implements ProcessHost {
     for (const proc of this.table.values()) if (proc.exit === undefined) this.kill(proc.pid, 'SIGKILL', 'kernel shutdown');
     await Promise.all([...this.table.values()].map((p) => this.wait(p.pid)));
     await this.hosts?.close();
+    // An isolate whose thread runs on after its disposal makes the kernel degraded: known by now, for whoever ends the process.
+    await disposalsSettled();
   }
 }

@@ -94,4 +94,10 @@ export interface SandboxHooks {
   undelivered?(signals: readonly string[]): void;
   /** leases lets a sandbox host run some calls itself (kernel/hosts/leases.ts); absent: every call comes to the kernel. */
   readonly leases?: LeaseHooks;
+  /**
+   * stuck: the isolate's thread still ran STUCK_MS after its disposal. isolated-vm runs some of a program's code where a
+   * disposal cannot stop it (reading the reason of a promise left rejected at the end of a call); such a thread runs on
+   * for good, and the process that holds it cannot end cleanly. Called at most once, after the end.
+   */
+  stuck?(why: string): void;
 }

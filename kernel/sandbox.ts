@@ -44,6 +44,20 @@ const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has
  * never settles with nothing outstanding leaves the process idle (blocked)
  * until a signal or a limit ends it.
  */
+/** How long the calls into a disposed isolate may take to end before its thread counts as stuck, ms. */
+export const STUCK_MS = 2000;
+/** How often a disposed isolate's calls are looked at until they end, ms. */
+const STOPPED_POLL_MS = 10;
+
+/** Disposals whose calls have not ended yet (Sandbox.watchStopped), and who waits for them. */
+let stopping = 0;
+const whenStopped: (() => void)[] = [];
+
+/** disposalsSettled resolves once every isolate disposed so far has stopped or been reported stuck (at most STUCK_MS). */
+export function disposalsSettled(): Promise<void> {
+  return stopping === 0 ? Promise.resolve() : new Promise((resolve) => whenStopped.push(resolve));
+}
+
 export class Sandbox implements ProcessSandbox {
   private readonly isolate: ivm.Isolate;
   private readonly program: Program;
@@ -482,8 +496,31 @@ export class Sandbox implements ProcessSandbox {
     if (!this.isolate.isDisposed) {
       this.releaseHandles();
       this.isolate.dispose();
+      if (this.entered > 0) this.watchStopped();
     }
     this.link.to = undefined;
+  }
+
+  /**
+   * watchStopped follows the calls into the isolate that were running when it
+   * was disposed: each ends within milliseconds ("disposed during execution")
+   * unless isolated-vm was running the program's code where a disposal cannot
+   * stop it (found by an attacker pass: a promise left rejected with an error
+   * whose `message` getter loops, read after the call's end, spun a thread for
+   * good, and the process could not exit). Such a thread is reported once
+   * (hooks.stuck): the kernel, or the sandbox host, that holds it is then the
+   * one to end.
+   */
+  private watchStopped(): void {
+    stopping++;
+    const since = performance.now();
+    const look = setInterval(() => {
+      const late = performance.now() - since >= STUCK_MS;
+      if (this.entered > 0 && !late) return;
+      clearInterval(look);
+      if (this.entered > 0) this.hooks.stuck?.(`an isolate's thread still ran ${STUCK_MS} ms after its disposal (isolated-vm ran the program's code where it cannot be stopped)`);
+      if (--stopping === 0) for (const resolve of whenStopped.splice(0)) resolve();
+    }, STOPPED_POLL_MS);
   }
 
   /** releaseHandles frees the script and context handles; they may already be gone with the isolate. */

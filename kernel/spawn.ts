@@ -60,6 +60,8 @@ export interface SpawnHost {
   sandbox(program: Program, heapMib: number, boot: BootRecord, hooks: SandboxHooks, tape: BoundaryTape | undefined): ProcessSandbox;
   /** ended is told how a process's sandbox ended. */
   ended(proc: Process, how: SandboxEnd): void;
+  /** stuck is told that a process's isolate, in the kernel's own process, kept a thread running after its disposal (SandboxHooks.stuck). */
+  stuck(proc: Process, why: string): void;
   die(proc: Process, signal: SignalName, why: string): void;
   /** revokeLeases takes back every sandbox host's leases (kernel/hosts/leases.ts). */
   revokeLeases(): void;
@@ -181,6 +183,7 @@ export class Spawner {
       sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, ...(program.sourceMap !== undefined ? { bundle: bundleName(program) } : {}), layers: layersFor(program), env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.host.gate, proc, nr, () => dispatch(this.host.services, ctx, nr, args, call), mode),
         end: (how) => this.host.ended(proc, how),
+        stuck: (why) => this.host.stuck(proc, why),
         idle() {
           if (proc.state === 'running') proc.state = 'blocked';
           kick(proc);

@@ -31,5 +31,10 @@ export async function serveCommand(options: { config?: string; port?: string; st
     process.stdout.write(`agentd listening on ${running.url} (state ${config.stateDir}, token in ${config.tokenFile})\n`);
   });
   process.stdout.write('agentd: stopped\n');
+  if (running.kernel.degraded !== undefined) {
+    // A quarantined isolate's thread (or one that ran on after its disposal) keeps Node from exiting: flushed, it ends here (137).
+    process.stderr.write(`agentd: ${running.kernel.degraded}\n`);
+    process.stdout.write('', () => process.kill(process.pid, 'SIGKILL'));
+  }
   return 0;
 }

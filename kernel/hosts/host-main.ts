@@ -91,6 +91,9 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
     end(how) {
       send({ t: 'end', sid, how, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n) });
     },
+    stuck(why) {
+      send({ t: 'stuck', why });
+    },
     idle() {
       send({ t: 'idle', sid, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n), seen: box()?.seen ?? 0 });
     },

@@ -184,6 +184,10 @@ export class Host implements HostLink {
         this.disposing.get(m.sid)?.box.reported();
         this.disposing.delete(m.sid);
         return undefined;
+      case 'stuck':
+        // A thread of it runs for good, and its process may not exit on its own: drained and replaced, as after V8's catastrophic path.
+        if (this.state !== 'draining' && this.state !== 'dead') this.quarantine(m.why);
+        return undefined;
       default:
         // Decoding a sandbox's message (a syscall's arguments, up to the ABI's bounds) is the kernel's work for its tree.
         return (this.boxes.get(m.sid) ?? this.disposing.get(m.sid)?.box)?.onMessage(m, decodeNs);

@@ -57,7 +57,9 @@ export type ToKernel =
   | { readonly t: 'charge'; readonly sid: number; readonly ns: number }
   /** CPU time of the host's live sandboxes, sent while any runs, for the kernel's CPU limits and `ps`. */
   | { readonly t: 'cpu'; readonly sids: readonly number[]; readonly ns: readonly number[] }
-  | { readonly t: 'pong'; readonly n: number };
+  | { readonly t: 'pong'; readonly n: number }
+  /** An isolate of the host kept a thread running after its disposal (SandboxHooks.stuck): the host should be drained and end. */
+  | { readonly t: 'stuck'; readonly why: string };
 
 const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -103,6 +105,8 @@ export function isToKernel(m: unknown): m is ToKernel {
       return Array.isArray(o.sids) && Array.isArray(o.ns) && o.sids.length === o.ns.length && o.sids.every(int) && o.ns.every(finite);
     case 'pong':
       return int(o.n);
+    case 'stuck':
+      return typeof o.why === 'string' && o.why.length <= 4096;
     default:
       return false;
   }
