@@ -84,7 +84,8 @@ function act(host: SignalHost, proc: Process, signal: SignalName, fromOperator: 
   const disposition = proc.signals.disposition(signal);
   if (disposition === 'ignore') return 'ignored';
   if (disposition === 'handle') {
-    proc.handlerQueue.push(signal);
+    // One pending delivery per signal, as POSIX keeps standard signals (found by an attacker pass: a busy child queued 100,000 SIGUSR1s).
+    if (!proc.handlerQueue.includes(signal)) proc.handlerQueue.push(signal);
     kick(proc);
     return 'delivered';
   }

@@ -29,6 +29,18 @@ describe('SIGSTOP / SIGCONT', () => {
     expect(agent.proc.exit).toBeUndefined();
   });
 
+  it('a handled signal sent many times while it waits is delivered once, as POSIX keeps a standard signal pending (found by an attacker pass: 100,000 SIGUSR1s queued for a busy child)', async () => {
+    const kernel = kernelFor();
+    const agent = start(kernel, `let n = 0; sys.signal.on('SIGINT', () => console.log('handled ' + ++n)); sys.signal.on('SIGUSR1', () => console.log('usr1')); ${IDLE}`);
+    await idle(agent);
+    expect(kernel.kill(agent.pid, 'SIGSTOP')).toBe('stopped');
+    for (let i = 0; i < 1000; i++) expect(kernel.kill(agent.pid, i % 2 === 0 ? 'SIGINT' : 'SIGUSR1')).toBe('delivered');
+    expect(agent.proc.handlerQueue).toEqual(['SIGINT', 'SIGUSR1']);
+    expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
+    await printed(agent, 'usr1');
+    expect(agent.stdout()).toBe('handled 1\nusr1\n');
+  });
+
   it('an agent blocked in a pipe read stays stopped when its data arrives, and reads it after SIGCONT', async () => {
     const kernel = kernelFor();
     const reader = "for (;;) { const c = sys.read(0); if (c.length === 0) break; console.log('got ' + sys.decodeUtf8(c)); }";
