@@ -9,7 +9,7 @@
  */
 import { Subject } from 'rxjs';
 import { KernelError } from '../abi/errno.ts';
-import type { Conduct, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import type { CheckpointInfo, Conduct, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
 import type { DecisionRecorder } from '../syscalls/records.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import type { SignalName } from '../signals/signal-table.ts';
@@ -18,6 +18,7 @@ import { AgentTrees, type TreeQuota } from './agent-trees.ts';
 import { ApprovalGate } from './approvals.ts';
 import type { Identity } from './capabilities.ts';
 import { snapshot } from './checkpoint.ts';
+import { SnapshotQueue } from './snapshot-queue.ts';
 import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
 import type { KernelOptions, SpawnOptions } from './kernel-options.ts';
@@ -80,6 +81,10 @@ export class Kernel implements ProcessHost {
   private readonly baseLimits: ProcessLimits;
   private readonly programs: ReadonlyMap<string, Program>;
   private readonly table = new ProcessTable();
+  /** One snapshot of an agent at a time (checkpointNow). */
+  private readonly snapshots = new SnapshotQueue();
+  /** The snapshots whose failure SIGUSR1 records (once each). */
+  private readonly watchedSnapshots = new WeakSet<Promise<CheckpointInfo>>();
   private readonly trees: AgentTrees;
   private readonly cpu = new CpuWatchdog((lineage) => this.table.treeCpuNs(lineage), (lineage, why) => this.killTree(lineage, why));
   private readonly gate: GateHost;
@@ -264,15 +269,22 @@ export class Kernel implements ProcessHost {
     terminate(this.exits, proc, code, { kind: 'exit' });
   }
 
-  /** checkpoint is SIGUSR1's default action; a failure is recorded, the process goes on. */
+  /** checkpoint is SIGUSR1's default action; a failure is recorded (once per snapshot, however many signals share it), the process goes on. */
   checkpoint(proc: Process): void {
-    this.checkpointNow(proc).catch((err: unknown) => {
+    const taking = this.checkpointNow(proc);
+    if (this.watchedSnapshots.has(taking)) return;
+    this.watchedSnapshots.add(taking);
+    taking.catch((err: unknown) => {
       recordEnding(this.exits, { type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint failed: ${err instanceof Error ? err.message : String(err)}` });
     });
   }
 
-  /** checkpointNow snapshots the agent memory of `proc` and records it; the copying is charged to its tree. */
-  async checkpointNow(proc: Process): ReturnType<typeof snapshot> {
+  /** checkpointNow snapshots the agent memory of `proc` and records it; the copying is charged to its tree, one snapshot of an agent at a time (snapshot-queue.ts). */
+  checkpointNow(proc: Process): Promise<CheckpointInfo> {
+    return this.snapshots.take(proc.agentId, () => this.snapshotOnce(proc));
+  }
+
+  private async snapshotOnce(proc: Process): Promise<CheckpointInfo> {
     const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => proc.lineage.charge(ns), keep: this.options.keepCheckpoints, now: this.gate.clock() });
     this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
     return info;

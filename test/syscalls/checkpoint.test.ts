@@ -63,6 +63,30 @@ describe('SYS_CHECKPOINT', () => {
     expect(value).toEqual([{ errno: 'EACCES' }, 0]);
   });
 
+  it('a flood of checkpoints runs one snapshot at a time: those asked while one runs share the next, which holds what they wrote (found by an attacker pass: 520 snapshots of an 8 MiB file ran at once)', async () => {
+    const { value, result } = await report(`
+      sys.writeFile('mem/big', 'x'.repeat(1 << 20));
+      const first = sys.async.checkpoint();
+      sys.writeFile('mem/word', 'later');
+      const more = Array.from({ length: 200 }, () => sys.async.checkpoint());
+      const ns = (await Promise.all([first, ...more])).map((c) => c.n);
+      const rest = [...new Set(ns.slice(1))];
+      const word = sys.readFile('state/checkpoints/' + rest[0] + '/mem/word');
+      for (let i = 0; i < 300; i++) sys.kill(sys.pid, 'SIGUSR1');
+      await sys.async.sleep(200);
+      report({ first: ns[0], rest, word });
+    `, { agentId: 'flood' });
+    // 200 checkpoints asked while the first ran: one or two snapshots (the kernel takes some of them once the next has started), never 200.
+    const { first, rest, word } = value as { first: number; rest: number[]; word: string };
+    expect({ first, word }).toEqual({ first: 1, word: 'later' });
+    expect(rest.length).toBeLessThanOrEqual(3);
+    // 300 signals: a handful of snapshots (one running and the next, shared, while the signals keep coming), each recorded once.
+    const records = (result.kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'checkpoint').map((r) => ('detail' in r ? r.detail.split(':')[0] : ''));
+    expect(records.slice(0, 2)).toEqual(['checkpoint 1', 'checkpoint 2']);
+    expect(records.length).toBeGreaterThanOrEqual(3);
+    expect(records.length).toBeLessThanOrEqual(12);
+  });
+
   it('records the decision (own-fds-and-self) and a checkpoint record naming n, files and bytes', async () => {
     const { result } = await report("sys.writeFile('mem/x', 'xyz'); sys.checkpoint(); report(0);", { agentId: 'rec' });
     expect(syscallRecords(result.kernel, 'SYS_CHECKPOINT').map((r) => [r.effect, r.rule, r.agentId, r.access])).toEqual([['allow', 'own-fds-and-self', 'rec', 'write']]);
