@@ -8,10 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { MemfsBackend } from '../../vfs/memfs-backend.ts';
-import { programFromSource } from '../../kernel/program.ts';
+import { COMPILE_MS, programFromSource } from '../../kernel/program.ts';
 import { kernelFor } from '../live-agents.ts';
 import { until } from '../until.ts';
-import { ALLOW_ALL, report } from '../syscalls/harness.ts';
+import { ALLOW_ALL, report, run } from '../syscalls/harness.ts';
 import { testKernel } from '../helpers.ts';
 import { othersStarting, startingNow } from '../../kernel/sandbox-boot.ts';
 import { SIGNALS } from '../../signals/signal-table.ts';
@@ -46,6 +46,26 @@ describe('a broken TypeScript program', () => {
     const other = await report("sys.writeFile('mem/t.ts', 'const s: string = \"ok\"; console.log(s);');\nreport(sys.wait(sys.spawn('mem/t.ts', [])).status);", { kernel, agentId: 'other' });
     expect(other.value).toBe(0);
   }, 30_000);
+
+  it(`a program esbuild takes quadratic time on: its compile is the tree's CPU, stops after ${COMPILE_MS} ms with ENOEXEC, and TypeScript spawns beside it still compile (found by an attacker pass: 40,000 redeclarations compiled for 66 s, uncharged, past the agent's SIGKILL)`, async () => {
+    const kernel = kernelFor();
+    const dups = (n: number) => JSON.stringify('let a0: number = 1;\n'.repeat(n));
+    const { value, result } = await report(
+      `sys.writeFile('mem/slow.ts', ${dups(4000)});
+       sys.writeFile('mem/endless.ts', ${dups(40_000)});
+       sys.writeFile('mem/fine.ts', 'const n: number = 6 * 7; console.log(n);');
+       const slow = await sys.async.spawn('mem/slow.ts', []).catch((e) => e.errno);
+       const [endless, fine] = await Promise.allSettled([sys.async.spawn('mem/endless.ts', []), (async () => { await sys.async.sleep(500); return sys.wait(sys.spawn('mem/fine.ts', [])).status; })()]);
+       report([slow, endless.status, endless.reason?.errno, endless.reason?.message.replace(/^.*: /, ''), fine.value]);`,
+      { kernel, agentId: 'slow', limits: { wallMs: 60_000 } },
+    );
+    expect(value).toEqual(['ENOEXEC', 'rejected', 'ENOEXEC', `it took longer than ${COMPILE_MS} ms`, 0]);
+    expect(result.exit.status).toBe(0);
+    // The compile's time is the tree's CPU: a tree with 1 s of CPU that has esbuild work ~3 s for it ends by its CPU limit.
+    const charged = await run(`sys.writeFile('mem/slow.ts', ${dups(8000)}); await sys.async.spawn('mem/slow.ts', []).catch(() => {}); await sys.async.sleep(1000); console.log('not charged');`, { kernel, agentId: 'charged', limits: { cpuMs: 1000 } });
+    expect(charged.stdout).toBe('');
+    expect(charged.exit.reason).toMatchObject({ kind: 'signal', signal: 'SIGKILL', why: expect.stringMatching(/^CPU time limit 1000 ms/) });
+  }, 60_000);
 
   it('an agent stack trace names the author\'s TypeScript lines (through the source map)', async () => {
     const kernel = kernelFor();
