@@ -61,13 +61,13 @@ export async function spawnChild(host: ChildHost, parent: Process, identity: Ide
       }));
     // The spawn counts itself from here (Spawner.prepare admits it again).
     uncount();
-    return await started(host, parent, identity, request, program);
+    return await startChild(host, parent, identity, request, program);
   } finally {
     uncount();
   }
 }
 
-async function started(host: ChildHost, parent: Process, identity: Identity, request: SpawnRequest, program: Program): Promise<number> {
+async function startChild(host: ChildHost, parent: Process, identity: Identity, request: SpawnRequest, program: Program): Promise<number> {
   if (parent.exit !== undefined) throw new KernelError('EINTR', 'the process ended while its child was being prepared');
   const files = parent.fds!;
   const fds = {
@@ -106,10 +106,10 @@ export async function programFromVfs(vfs: AgentVfs, path: string, charge: (ns: n
     await file.close();
   }
   // esbuild compiles in its own process: its time counts as the tree's CPU, not against its share of the event loop.
-  const compiling = performance.now();
+  const compileStart = performance.now();
   try {
     return await buildProgram(path, text);
   } finally {
-    charge((performance.now() - compiling) * 1e6, false);
+    charge((performance.now() - compileStart) * 1e6, false);
   }
 }

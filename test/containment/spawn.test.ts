@@ -16,6 +16,9 @@ import { testKernel } from '../helpers.ts';
 import { othersStarting, startingNow } from '../../kernel/sandbox-boot.ts';
 import { SIGNALS } from '../../signals/signal-table.ts';
 
+/** dups is a TypeScript program that declares one name `n` times (esbuild takes quadratic time on it), as JSON text. */
+const dups = (n: number) => JSON.stringify('let a0: number = 1;\n'.repeat(n));
+
 describe('a broken TypeScript program', () => {
   it('an 800-line program that fails on its last line: ENOEXEC naming that line, and the caller goes on', async () => {
     const lines = Array.from({ length: 800 }, (_, i) => `const v${i}: number = ${i};`);
@@ -49,7 +52,6 @@ describe('a broken TypeScript program', () => {
 
   it(`a program esbuild takes quadratic time on: its compile is the tree's CPU, stops after ${COMPILE_MS} ms with ENOEXEC, and TypeScript spawns beside it still compile (found by an attacker pass: 40,000 redeclarations compiled for 66 s, uncharged, past the agent's SIGKILL)`, async () => {
     const kernel = kernelFor();
-    const dups = (n: number) => JSON.stringify('let a0: number = 1;\n'.repeat(n));
     const { value, result } = await report(
       `sys.writeFile('mem/slow.ts', ${dups(4000)});
        sys.writeFile('mem/endless.ts', ${dups(40_000)});
