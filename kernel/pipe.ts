@@ -24,66 +24,85 @@ function cancelledWhileBlocked(): never {
 const MIN_RING = 4096;
 const NO_RING = new Uint8Array(0);
 
-/** A waiter's place in a WaitQueue. */
+/** A waiter's place in a WaitQueue: kept from its first wait to its end, so waiting again never changes its turn. */
 interface Waiting {
-  readonly wake: () => void;
+  /** Set while it waits: what wakes it. */
+  resume: (() => void) | undefined;
   prev: Waiting | undefined;
   next: Waiting | undefined;
+  inQueue: boolean;
 }
 
-/** WaitQueue holds who waits on a pipe, in order: O(1) to join at either end, leave, or wake the first. */
+/**
+ * WaitQueue holds who waits on a pipe, in the order they came: O(1) to
+ * join, leave or wait again in place; a wake goes to the first that waits
+ * and is not already woken.
+ */
 class WaitQueue {
   private first: Waiting | undefined;
   private last: Waiting | undefined;
-  /** How many wait. */
+  /** How many are in the queue. */
   size = 0;
 
-  /** join adds `wake`, last (or first: a waiter that was woken and must wait again keeps its turn). */
-  join(wake: () => void, first = false): Waiting {
-    const w: Waiting = { wake, prev: undefined, next: undefined };
+  /** enter takes a place at the end. */
+  enter(): Waiting {
+    const w: Waiting = { resume: undefined, prev: this.last, next: undefined, inQueue: true };
+    if (this.last === undefined) this.first = w;
+    else this.last.next = w;
+    this.last = w;
     this.size++;
-    if (this.first === undefined) this.first = this.last = w;
-    else if (first) {
-      w.next = this.first;
-      this.first.prev = w;
-      this.first = w;
-    } else {
-      w.prev = this.last;
-      this.last!.next = w;
-      this.last = w;
-    }
     return w;
   }
 
   leave(w: Waiting): void {
-    if (w.prev === undefined) {
-      if (this.first !== w) return;
-      this.first = w.next;
-    } else w.prev.next = w.next;
-    this.size--;
+    if (!w.inQueue) return;
+    w.inQueue = false;
+    if (w.prev === undefined) this.first = w.next;
+    else w.prev.next = w.next;
     if (w.next === undefined) this.last = w.prev;
     else w.next.prev = w.prev;
-    w.prev = w.next = undefined;
+    w.prev = w.next = w.resume = undefined;
+    this.size--;
   }
 
-  /** wakeFirst wakes the first waiter, if any. */
+  /** wait resolves when `w` is woken, or when `cancel` aborts (it then leaves the queue at once). */
+  wait(w: Waiting, cancel: AbortSignal | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      if (cancel === undefined) {
+        w.resume = resolve;
+        return;
+      }
+      const onAbort = () => {
+        this.leave(w);
+        resolve();
+      };
+      w.resume = () => {
+        cancel.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (cancel.aborted) onAbort();
+      else cancel.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** wakeFirst wakes the first that waits (one already woken and not yet run is passed over). */
   wakeFirst(): void {
-    const w = this.first;
-    if (w === undefined) return;
-    this.leave(w);
-    w.wake();
+    for (let w = this.first; w !== undefined; w = w.next) {
+      const resume = w.resume;
+      if (resume === undefined) continue;
+      w.resume = undefined;
+      resume();
+      return;
+    }
   }
 
-  /** wakeAll wakes every waiter, in order. */
+  /** wakeAll wakes everyone that waits, in order. */
   wakeAll(): void {
-    for (let w = this.first; w !== undefined; ) {
-      const next = w.next;
-      w.prev = w.next = undefined;
-      w.wake();
-      w = next;
+    for (let w = this.first; w !== undefined; w = w.next) {
+      const resume = w.resume;
+      w.resume = undefined;
+      resume?.();
     }
-    this.first = this.last = undefined;
-    this.size = 0;
   }
 }
 
@@ -140,25 +159,6 @@ export class Pipe {
     this.writeWaiters.wakeAll();
   }
 
-  /** changed resolves when the waiter is woken (`first`: ahead of the others, its turn kept), or when `cancel` aborts (it then leaves the queue at once). */
-  private changed(waiters: WaitQueue, cancel: AbortSignal | undefined, first: boolean): Promise<void> {
-    return new Promise((resolve) => {
-      if (cancel === undefined) {
-        waiters.join(resolve, first);
-        return;
-      }
-      const place = waiters.join(() => {
-        cancel.removeEventListener('abort', onAbort);
-        resolve();
-      }, first);
-      const onAbort = () => {
-        waiters.leave(place);
-        resolve();
-      };
-      cancel.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
   private take(max: number): Uint8Array {
     const n = Math.min(max, this.buffered);
     const out = new Uint8Array(n);
@@ -209,21 +209,23 @@ export class Pipe {
     return this.readLater(max, open, cancel);
   }
 
-  /** readLater is a read that waits: in a loop, so a read woken many times holds one promise. */
+  /** readLater is a read that waits: in a loop, in one place in the queue (one promise however often it is woken). */
   private async readLater(max: number, open: () => boolean, cancel: AbortSignal | undefined): Promise<Uint8Array> {
-    for (let again = false; ; again = true) {
-      await this.changed(this.readWaiters, cancel, again);
-      try {
+    const place = this.readWaiters.enter();
+    try {
+      for (;;) {
+        await this.readWaiters.wait(place, cancel);
         // A cancelled read takes nothing: the bytes stay for the next reader (found by a review: a read given up on swallowed them).
         if (cancel?.aborted === true) return cancelledWhileBlocked();
         if (!open()) return closedWhileBlocked();
         if (this.buffered > 0) return this.take(max);
         if (this.failure !== undefined) throw this.failure;
         if (this.writers === 0) return EOF;
-      } finally {
-        // The turn goes on while there are bytes for the next reader.
-        if (this.buffered > 0) this.readWaiters.wakeFirst();
       }
+    } finally {
+      this.readWaiters.leave(place);
+      // The turn goes on while there are bytes for the next reader.
+      if (this.buffered > 0) this.readWaiters.wakeFirst();
     }
   }
 
@@ -275,18 +277,20 @@ export class Pipe {
     }
   }
 
-  /** writeLater is a write that waits for room: in a loop, so a write woken many times holds one promise. */
+  /** writeLater is a write that waits for room: in a loop, in one place in the queue, so one writer's writes keep their order. */
   private async writeLater(data: Uint8Array, done: number, open: () => boolean, cancel: AbortSignal | undefined): Promise<number> {
-    for (let again = false; ; again = true) {
-      await this.changed(this.writeWaiters, cancel, again);
-      try {
+    const place = this.writeWaiters.enter();
+    try {
+      for (;;) {
+        await this.writeWaiters.wait(place, cancel);
         const now = this.progress(data, done, open, cancel);
         if (!now.waiting) return now.done;
         done = now.done;
-      } finally {
-        // The turn goes on while there is room for the next writer.
-        if (this.buffered < PIPE_CAPACITY) this.writeWaiters.wakeFirst();
       }
+    } finally {
+      this.writeWaiters.leave(place);
+      // The turn goes on while there is room for the next writer.
+      if (this.buffered < PIPE_CAPACITY) this.writeWaiters.wakeFirst();
     }
   }
 }

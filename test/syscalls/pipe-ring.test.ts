@@ -102,6 +102,25 @@ describe('a pipe holds its bytes in one ring', () => {
     expect(order).toEqual(Array.from({ length: 1000 }, (_, i) => i));
   });
 
+  // Found by a review: a woken writer that had to wait again went to the head of the queue, so a wake of all (an end
+  // closing) reversed the waiters, and a process's second blocked write overtook its first.
+  it('blocked writes keep their order when an end closes (a wake of all) between reads', async () => {
+    const p = pipe();
+    p.open('w');
+    p.write(new Uint8Array(PIPE_CAPACITY));
+    const writes = [1, 2, 3].map((n) => p.write(new Uint8Array(PIPE_CAPACITY).fill(n)) as Promise<number>);
+    await new Promise((r) => setImmediate(r));
+    p.close('w');
+    await new Promise((r) => setImmediate(r));
+    const firsts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      firsts.push((p.read(PIPE_CAPACITY) as Uint8Array)[0]!);
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(writes);
+    expect(firsts).toEqual([0, 1, 2, 3]);
+  });
+
   it('a write past the room blocks until a read makes room, and its rest follows in order', async () => {
     const p = pipe();
     p.write(new Uint8Array(PIPE_CAPACITY - 10).fill(1));
