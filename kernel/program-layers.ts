@@ -1,37 +1,39 @@
 /**
- * The runtime layers a program is given before its first line runs.
+ * The runtime layers a program is given: those its text names, handed over
+ * before its first line runs; no other.
  *
- * A layer (runtime-bundle.ts) is run in the isolate on its first use, from
- * inside the program's own code. isolated-vm ends every run with a look at
- * the promises rejected with no handler so far, and reports the first as the
- * run's error: a layer run in the middle of a statement reported a promise
- * the program rejects now and handles a moment later (`const p = f(); …
- * process.env …; await p`), and the program died of it where Node lets it
- * go on. A layer run before the program's first line sees no promise of
- * the program's. So a program whose code names a layer's globals (or
- * imports a Node module) has that layer run first; one that names none
- * keeps loading nothing it does not use.
+ * A layer (runtime-bundle.ts) is compiled and its script run in the isolate
+ * by the kernel, on the kernel's thread. isolated-vm ends every such run
+ * with work of its own in the isolate: the pending microtasks, and a look at
+ * the promises rejected with no handler so far, whose reason it reads
+ * through the program's getters. Before the program's first line there is
+ * none of the program's; in the middle of its code, a rejected error whose
+ * `message` getter loops held the kernel's event loop for good (found by a
+ * review), and a layer run then also reported a promise the program handles
+ * a moment later. So a program whose code names a layer's globals (or
+ * imports a Node module) has that layer given first, and a global of a layer
+ * it did not name, reached by a computed name (`globalThis['Text' +
+ * 'Encoder']`), is a ReferenceError saying so; one that names none loads
+ * nothing it does not use.
  *
  * The names are read from the program's text, a property of another object
- * (`o.fetch`) left out, so a global reached by a computed name
- * (`globalThis['Text' + 'Encoder']`) is still loaded on first use, as
- * before; a name in a string or a comment runs its layer first for nothing.
- * Reading a program is bounded by its size (MAX_PROGRAM_BYTES) and done once
- * per program; the spawn that reads it pays for it, as it pays for building
- * the isolate.
+ * (`o.fetch`) left out; a name in a string or a comment gives its layer for
+ * nothing. Reading a program is bounded by its size (MAX_PROGRAM_BYTES) and
+ * done once per program; the spawn that reads it pays for it, as it pays for
+ * building the isolate.
  */
 import { WEB_GLOBAL_NAMES } from '../userspace/web/names.js';
 import type { Program } from './program.ts';
 import type { LayerName } from './runtime-bundle.ts';
 
 /**
- * The names that make a program need each layer. `console` is left out:
- * the base runtime prints plain values itself and asks for the web layer's
- * formatter only for others. Node's modules use the web globals, so a
- * program that needs `node` needs `web` too.
+ * The names that make a program need each layer. `console` counts: the base
+ * runtime prints plain values itself, and the web layer's formatter prints
+ * the rest. Node's modules use the web globals, so a program that needs
+ * `node` needs `web` too.
  */
 const NODE_NAMES = ['process', 'Buffer', 'agent-kernel.builtin'];
-const WEB_NAMES = WEB_GLOBAL_NAMES.filter((name) => name !== 'console');
+const WEB_NAMES = WEB_GLOBAL_NAMES;
 const NODE = new Set(NODE_NAMES);
 // Word boundaries, not a look-behind that also excludes `$`: ~10 ms for a 4 MiB program with no such name here,
 // against ~20 (a `$process` read as `process` only runs a layer early).

@@ -14,7 +14,7 @@ import { compileProgram, compileProgramAsync } from './program-compile.ts';
 import type { Program } from './program.ts';
 import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.ts';
 import { SandboxTape } from './run-tape/sandbox-tape.ts';
-import { compileLayer, LAYERS, type LayerName } from './runtime-bundle.ts';
+import { compileLayer, LAYERS } from './runtime-bundle.ts';
 import { type BootCalls, type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
 import { abortUntil } from './abort-until.ts';
 import { BlockedReply } from './blocked-reply.ts';
@@ -77,9 +77,8 @@ export class Sandbox implements ProcessSandbox {
   /** main's exit status once it has settled (process.exitCode may update it). */
   private mainStatus: number | undefined;
   private nextTicket = 1;
-  private readonly layers = new Set<LayerName>();
-  /** The source map was handed to ring 3 (once at most). */
-  private mapGiven = false;
+  /** What loadLayer has handed ring 3 (each once at most). */
+  private readonly given = new Set<string>();
   /** The isolate's heap limit: a source map larger than a share of it is not handed in. */
   private readonly memoryLimitMib: number;
   /** The ticket the isolate is sleeping on, if any. */
@@ -93,9 +92,7 @@ export class Sandbox implements ProcessSandbox {
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
-  /** A runtime layer that failed to load on an error of the program's (a promise it left rejected): the error it ends with. */
-  private layerError: unknown;
-  /** Rejections the isolate reported in the middle of a call (a layer's compile or run), for the program once the call ends. */
+  /** Rejections the isolate reported, for the program's listeners, in order. */
   private readonly reports: unknown[] = [];
   /** Characters of text in the rejections reported so far (REPORTS_TEXT_MAX). */
   private reportedText = 0;
@@ -188,64 +185,46 @@ export class Sandbox implements ProcessSandbox {
   }
 
   /**
-   * loadLayer hands ring 3 runtime layer `name`, once (the runtime asks on a
-   * program's first use of it): the layer is compiled here, with its code
-   * cache, and its script's run only makes the function that holds it, which
-   * goes back to ring 3 as the call's result. Ring 3 runs it, on the
-   * isolate's own thread, as the program's own CPU time: the layer's code
-   * calls globals the program may have replaced (found by an attacker pass:
-   * `Object.defineProperty = () => { for (;;) {} }` and a computed `URL` held
-   * the kernel's event loop for good when the layer ran here).
+   * loadLayer hands ring 3 what it asks for by name, once each: the program's
+   * source map (the first time ring 3 formats a stack trace, as the call's
+   * copied result), or a runtime layer the kernel gave the program
+   * (boot.layers: those its text names), which ring 3 loads before the
+   * program's first line. The layer is compiled here, with its code cache;
+   * its script's run only makes the function that holds it, handed back as
+   * the call's result, and ring 3 runs it on the isolate's own thread.
+   * Nothing else is loaded: running or compiling in the isolate from here
+   * once the program's code has run does isolated-vm's end-of-call work on
+   * the kernel's thread — the program's microtasks, the reason of a promise
+   * it left rejected read through its getters — which nothing can stop
+   * (found by an attacker pass and a review: a computed `URL` held the
+   * kernel's event loop for good). A layer the program does not name is not
+   * there for it (ring 3 says so).
    */
   private loadLayer(name: unknown): unknown {
     const runtime = this.runtime;
-    // The program's source map, the first time ring 3 formats a stack trace, as the call's copied result: reading it holds the event loop, and the tree pays.
+    if (runtime === undefined || typeof name !== 'string' || this.given.has(name)) return false;
     if (name === SOURCE_MAP_LAYER) {
-      if (runtime === undefined || this.mapGiven) return false;
-      this.mapGiven = true;
+      this.given.add(name);
+      // Reading it holds the event loop, and the tree pays.
       return chargedCpu((ns) => this.hooks.charge(ns), () => stackMapFor(this.program, this.memoryLimitMib)) ?? false;
     }
-    if (runtime === undefined || typeof name !== 'string' || !(LAYERS as readonly string[]).includes(name) || this.layers.has(name as LayerName)) return false;
-    this.layers.add(name as LayerName);
+    const layer = LAYERS.find((known) => known === name);
+    if (layer === undefined || !(this.boot.layers ?? []).includes(layer)) return false;
+    this.given.add(name);
     // Compiling a layer holds the event loop a millisecond or so: the tree pays, as it does for building the isolate.
     return chargedCpu((ns) => this.hooks.charge(ns), () => {
-      let layer: ivm.Script | undefined;
+      let script: ivm.Script | undefined;
       try {
-        // A compile or run the isolate ended with its report of a program's rejection lost its result: made again, it has
-        // none to report (the report cleared isolated-vm's list). The run only makes a function: made twice, nothing ran.
-        layer = this.keepingReport(() => compileLayer(this.isolate, name as LayerName)) ?? compileLayer(this.isolate, name as LayerName);
-        const make = () => layer!.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>;
-        const made = this.keepingReport(make) ?? make();
-        return made.derefInto({ release: true });
+        script = compileLayer(this.isolate, layer);
+        return (script.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>).derefInto({ release: true });
       } catch (err) {
-        // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise the runtime reports the layer missing.
+        // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise ring 3 reports the layer missing.
         if (stoppedBy(err) === 'memory') setImmediate(() => this.failedEntry(err));
-        // Else the program's rejections cut the compile short twice (keepingReport): that rejection, not the runtime's
-        // "layer did not load" that follows it, is why the program ends.
-        else this.layerError ??= err;
         return false;
       } finally {
-        layer?.release();
+        script?.release();
       }
     });
-  }
-
-  /**
-   * keepingReport runs `step`, a compile or run in the isolate from inside a
-   * call of the program's (a layer on first use). isolated-vm ends such a
-   * step with a look at the promises the program rejected with no handler
-   * so far, and fails it with the first; that rejection is kept, to go to
-   * the program's listeners when the call under way ends (reported), and
-   * `step` answers undefined. Anything else it throws is thrown.
-   */
-  private keepingReport<T>(step: () => T): T | undefined {
-    try {
-      return step();
-    } catch (err) {
-      if (!this.reportable(err)) throw err;
-      this.reports.push(err);
-      return undefined;
-    }
   }
 
   /** reportable: `err`, failing a compile or run in the isolate, is isolated-vm's report of a rejection, not the kernel stopping it (out of memory, a disposed isolate). */
@@ -256,9 +235,7 @@ export class Sandbox implements ProcessSandbox {
   /** settled takes main's end from the runtime: `text` '' is a normal end with status `code`; else an uncaught error (status 7: a listener of the program's threw). */
   private settled(code: unknown, text: unknown): void {
     if (typeof text === 'string' && text !== '') {
-      const cause = this.layerError;
-      const error = agentStack(cause === undefined ? text : cause instanceof Error ? (cause.stack ?? cause.message) : String(cause), this.toSource);
-      this.finish({ kind: 'threw', error, ...(code === 7 && cause === undefined ? { status: 7 as const } : {}) });
+      this.finish({ kind: 'threw', error: agentStack(text, this.toSource), ...(code === 7 ? { status: 7 as const } : {}) });
       return;
     }
     this.mainStatus = typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1;
@@ -322,7 +299,7 @@ export class Sandbox implements ProcessSandbox {
         if (!this.reportable(err)) throw err;
         this.reports.push(err);
       }
-      // The call's own report last: a layer's run (keepingReport) reported one rejected earlier. A reason may be undefined.
+      // A listener's own rejection comes round again (the loop below). A reason may be undefined.
       if (this.reports.length === 0) return result;
       const reason = this.reports.shift();
       this.reportedText += textOf(reason);
@@ -471,12 +448,6 @@ export class Sandbox implements ProcessSandbox {
     if (this.isolate.isDisposed) return 0n;
     const now = this.isolate.cpuTime;
     return now - this.sleptNs - (this.sleepStart === undefined ? 0n : now - this.sleepStart);
-  }
-
-  /** heapBytes is the isolate's used heap, for ps. */
-  heapBytes(): number {
-    if (this.isolate.isDisposed) return 0;
-    return this.isolate.getHeapStatisticsSync().used_heap_size;
   }
 
   get disposed(): boolean {

@@ -75,15 +75,23 @@ constant('SYS', SYS);
 constant('sys', sys);
 for (const name of ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask']) platform(name, loop.timers[name]);
 
-// --- layers: the web globals' builders and Node's modules come from the
-// kernel on first use, each as a function that runs here and returns its
-// exports (its code runs on the isolate's thread, as the program's) ---
+// --- layers: the web globals' builders and Node's modules, for a program
+// whose text names them (kernel/program-layers.ts): the kernel hands each
+// over before the program's first line, as a function that runs here and
+// returns its exports. Any other stays out: loading one in the middle of the
+// program would run isolated-vm's end-of-call work on the kernel's thread ---
+const LAYER_NAMES = {
+  web: 'the web globals (URL, fetch, TextEncoder, console formatting…)',
+  node: "Node's globals and modules (process, Buffer, node:…)",
+};
 const layers = new Map();
 function layer(name) {
   let exports = layers.get(name);
   if (exports !== undefined) return exports;
   const make = host.layer(name);
-  if (typeof make !== 'function') throw new Error(`runtime layer ${name} did not load`);
+  if (typeof make !== 'function') {
+    throw new ReferenceError(`${LAYER_NAMES[name] ?? `runtime layer ${name}`} are loaded only for a program whose text names one of them; this one reached one by a computed name`);
+  }
   exports = make();
   layers.set(name, exports);
   return exports;
