@@ -66,6 +66,8 @@ function crashed(filename: string): KernelError {
 let life = 0;
 /** Builds tried again after a crash, one at a time. */
 let alone: Promise<unknown> = Promise.resolve();
+/** Builds waiting in `alone`: while there are any, new builds wait their turn there too, so a retry runs alone indeed. */
+let retrying = 0;
 
 /** restarted lets the next transform start a fresh service, once per crash. */
 async function restarted(lifeSeen: number): Promise<void> {
@@ -87,9 +89,10 @@ function timedOut(filename: string): KernelError {
   return new KernelError('ENOEXEC', `${filename}: cannot compile: it took longer than ${COMPILE_MS} ms`);
 }
 
-/** bounded runs one transform of `text`, stopping esbuild's service if it takes longer than COMPILE_MS. */
-function bounded(filename: string, text: string): Promise<TransformResult> {
+/** bounded runs one transform of `text`, stopping esbuild's service if it takes longer than COMPILE_MS; `spent` is told its time. */
+function bounded(filename: string, text: string, spent: (ms: number) => void): Promise<TransformResult> {
   const seen = life;
+  const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -100,7 +103,10 @@ function bounded(filename: string, text: string): Promise<TransformResult> {
   const building = transform(text, options(filename));
   // Stopped for its lateness, the build's own failure says nothing more.
   building.catch(() => undefined);
-  return Promise.race([building, late]).finally(() => clearTimeout(timer));
+  return Promise.race([building, late]).finally(() => {
+    clearTimeout(timer);
+    spent(performance.now() - started);
+  });
 }
 
 /**
@@ -110,22 +116,28 @@ function bounded(filename: string, text: string): Promise<TransformResult> {
  * succeeds, and a program that takes the service down again fails with
  * ENOEXEC, the service started again behind it.
  */
-async function transformed(filename: string, text: string): Promise<TransformResult> {
-  const seen = life;
-  try {
-    return await bounded(filename, text);
-  } catch (err) {
-    if (!serviceGone(err)) throw err;
-    await restarted(seen);
+async function transformed(filename: string, text: string, spent: (ms: number) => void): Promise<TransformResult> {
+  // While a crash's builds are tried again alone, a new build waits behind them: beside one, its crash would be blamed on it.
+  if (retrying === 0) {
+    const seen = life;
+    try {
+      return await bounded(filename, text, spent);
+    } catch (err) {
+      if (!serviceGone(err)) throw err;
+      await restarted(seen);
+    }
   }
+  retrying++;
   const turn = alone.then(async () => {
     const again = life;
     try {
-      return await bounded(filename, text);
+      return await bounded(filename, text, spent);
     } catch (err) {
       if (!serviceGone(err)) throw err;
       await restarted(again);
       throw crashed(filename);
+    } finally {
+      retrying--;
     }
   });
   alone = turn.catch(() => undefined);
@@ -156,13 +168,14 @@ export function programFromSource(filename: string, text: string): Program {
  * buildProgram prepares `text` without blocking the event loop (esbuild
  * runs in its own process): for programs that come from agents. ENOEXEC,
  * EFBIG as programFromSource; a program that crashes esbuild's process
- * fails alone (transformed).
+ * fails alone (transformed). `spent` is told the time of each compile of
+ * it (not the time it waited behind others), for the caller to charge.
  */
-export async function buildProgram(filename: string, text: string): Promise<Program> {
+export async function buildProgram(filename: string, text: string, spent: (ms: number) => void = () => {}): Promise<Program> {
   checkSize(filename, text);
   if (!TS_FILE.test(filename)) return { filename, source: text };
   try {
-    const out = await transformed(filename, text);
+    const out = await transformed(filename, text, spent);
     return { filename, source: out.code, sourceMap: out.map };
   } catch (err) {
     throw err instanceof KernelError ? err : syntaxError(filename, err);

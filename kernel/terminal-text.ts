@@ -5,10 +5,19 @@
  * a record in two.
  */
 
-/** Unicode's control characters (Cc): U+0000–U+001F and U+007F–U+009F. */
-const CONTROL = /\p{Cc}/gu;
+/**
+ * Unicode's control characters (Cc: U+0000–U+001F, U+007F–U+009F), format
+ * characters (Cf: the bidirectional overrides and isolates, which reorder
+ * what follows them on the screen, zero-width ones) and the line and
+ * paragraph separators (found by a review: U+202E could show a path in an
+ * approval prompt backwards).
+ */
+const CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
 
-/** printable escapes control characters (tab and newline included) as `\xNN`. */
+/** printable escapes those characters (tab and newline included) as `\xNN` or `\u{NNNN}`. */
 export function printable(text: string): string {
-  return text.replace(CONTROL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(CONTROL, (c) => {
+    const code = c.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
 }
