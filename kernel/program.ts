@@ -69,10 +69,18 @@ let alone: Promise<unknown> = Promise.resolve();
 /** Builds waiting in `alone`: while there are any, new builds wait their turn there too, so a retry runs alone indeed. */
 let retrying = 0;
 
-/** restarted lets the next transform start a fresh service, once per crash. */
+/** The builds under way, by the service's life they started in: what a stop of that life must fail (esbuild's stop() leaves them pending for good). */
+const underWay = new Set<{ readonly life: number; readonly fail: (err: Error) => void }>();
+
+/** restarted lets the next transform start a fresh service, once per crash; the builds under way in the stopped one fail as if it had crashed (and are tried again alone). */
 async function restarted(lifeSeen: number): Promise<void> {
   if (lifeSeen !== life) return;
   life++;
+  for (const build of underWay) {
+    if (build.life !== lifeSeen) continue;
+    underWay.delete(build);
+    build.fail(new Error('The service was stopped'));
+  }
   await stop();
 }
 
@@ -93,18 +101,21 @@ function timedOut(filename: string): KernelError {
 function bounded(filename: string, text: string, spent: (ms: number) => void): Promise<TransformResult> {
   const seen = life;
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(timedOut(filename));
-      void restarted(seen);
-    }, COMPILE_MS);
-  });
+  let fail!: (err: Error) => void;
+  const ended = new Promise<never>((_, reject) => (fail = reject));
+  const build = { life: seen, fail };
+  underWay.add(build);
+  const timer = setTimeout(() => {
+    underWay.delete(build);
+    fail(timedOut(filename));
+    void restarted(seen);
+  }, COMPILE_MS);
   const building = transform(text, options(filename));
-  // Stopped for its lateness, the build's own failure says nothing more.
+  // Stopped (late, or beside a build that was), the build's own end says nothing more.
   building.catch(() => undefined);
-  return Promise.race([building, late]).finally(() => {
+  return Promise.race([building, ended]).finally(() => {
     clearTimeout(timer);
+    underWay.delete(build);
     spent(performance.now() - started);
   });
 }

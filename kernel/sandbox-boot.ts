@@ -77,6 +77,8 @@ export interface BootedRuntime {
   readonly complete: ivm.Reference;
   /** Takes a promise rejection the isolate reported (the runtime's listeners, else the program's end). */
   readonly rejected: ivm.Reference;
+  /** Gives ring 3 a runtime layer's function (name, function), before the program's script runs. */
+  readonly give: ivm.Reference;
 }
 
 /**
@@ -109,13 +111,14 @@ export async function bootRuntime(isolate: ivm.Isolate, boot: BootRecord, wake: 
     }
     return here(() => {
       const global = context.global;
-      const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown; rejected: unknown }>;
+      const entry = global.getSync('__entry', { reference: true }) as ivm.Reference<{ deliver: unknown; complete: unknown; rejected: unknown; give: unknown }>;
       const deliver = entry.getSync('deliver', { reference: true }) as ivm.Reference;
       const complete = entry.getSync('complete', { reference: true }) as ivm.Reference;
       const rejected = entry.getSync('rejected', { reference: true }) as ivm.Reference;
+      const give = entry.getSync('give', { reference: true }) as ivm.Reference;
       entry.release();
       global.deleteSync('__entry');
-      return { context, deliver, complete, rejected };
+      return { context, deliver, complete, rejected, give };
     });
   } catch (err) {
     context.release();

@@ -77,8 +77,8 @@ export class Sandbox implements ProcessSandbox {
   /** main's exit status once it has settled (process.exitCode may update it). */
   private mainStatus: number | undefined;
   private nextTicket = 1;
-  /** What loadLayer has handed ring 3 (each once at most). */
-  private readonly given = new Set<string>();
+  /** The source map was handed to ring 3 (once at most). */
+  private mapGiven = false;
   /** The isolate's heap limit: a source map larger than a share of it is not handed in. */
   private readonly memoryLimitMib: number;
   /** The ticket the isolate is sleeping on, if any. */
@@ -185,46 +185,49 @@ export class Sandbox implements ProcessSandbox {
   }
 
   /**
-   * loadLayer hands ring 3 what it asks for by name, once each: the program's
-   * source map (the first time ring 3 formats a stack trace, as the call's
-   * copied result), or a runtime layer the kernel gave the program
-   * (boot.layers: those its text names), which ring 3 loads before the
-   * program's first line. The layer is compiled here, with its code cache;
-   * its script's run only makes the function that holds it, handed back as
-   * the call's result, and ring 3 runs it on the isolate's own thread.
-   * Nothing else is loaded: running or compiling in the isolate from here
-   * once the program's code has run does isolated-vm's end-of-call work on
-   * the kernel's thread — the program's microtasks, the reason of a promise
-   * it left rejected read through its getters — which nothing can stop
-   * (found by an attacker pass and a review: a computed `URL` held the
-   * kernel's event loop for good). A layer the program does not name is not
-   * there for it (ring 3 says so).
+   * loadLayer answers ring 3's one question for the host: the program's
+   * source map, the first time ring 3 formats a stack trace, as the call's
+   * copied result (false: none). The runtime layers are given before the
+   * program's script runs (giveLayers); nothing is compiled or run in the
+   * isolate from here.
    */
   private loadLayer(name: unknown): unknown {
-    const runtime = this.runtime;
-    if (runtime === undefined || typeof name !== 'string' || this.given.has(name)) return false;
-    if (name === SOURCE_MAP_LAYER) {
-      this.given.add(name);
-      // Reading it holds the event loop, and the tree pays.
-      return chargedCpu((ns) => this.hooks.charge(ns), () => stackMapFor(this.program, this.memoryLimitMib)) ?? false;
-    }
-    const layer = LAYERS.find((known) => known === name);
-    if (layer === undefined || !(this.boot.layers ?? []).includes(layer)) return false;
-    this.given.add(name);
-    // Compiling a layer holds the event loop a millisecond or so: the tree pays, as it does for building the isolate.
-    return chargedCpu((ns) => this.hooks.charge(ns), () => {
-      let script: ivm.Script | undefined;
-      try {
-        script = compileLayer(this.isolate, layer);
-        return (script.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>).derefInto({ release: true });
-      } catch (err) {
-        // Out of memory while the layer loads ends the program as any out-of-memory does; otherwise ring 3 reports the layer missing.
-        if (stoppedBy(err) === 'memory') setImmediate(() => this.failedEntry(err));
-        return false;
-      } finally {
-        script?.release();
-      }
-    });
+    if (name !== SOURCE_MAP_LAYER || this.runtime === undefined || this.mapGiven) return false;
+    this.mapGiven = true;
+    // Reading it holds the event loop, and the tree pays.
+    return chargedCpu((ns) => this.hooks.charge(ns), () => stackMapFor(this.program, this.memoryLimitMib)) ?? false;
+  }
+
+  /**
+   * giveLayers hands ring 3 the runtime layers the program's text names
+   * (boot.layers), before its script runs: each compiled here with its code
+   * cache, its script's run only making the function that holds it, which
+   * ring 3 runs on first use, on the isolate's own thread. No other layer is
+   * given: compiling or running in the isolate from the kernel's thread
+   * once any of the program's code has run does isolated-vm's end-of-call
+   * work there — the program's microtasks, the reason of a promise it left
+   * rejected read through its getters — which nothing stops (found by an
+   * attacker pass and two reviews: a layer loaded by a computed `URL` in
+   * the middle of a program, or by code smuggled out of the program's
+   * wrapper before `__start`, held the kernel's event loop for good).
+   */
+  private giveLayers(runtime: BootedRuntime): void {
+    chargedCpu(
+      (ns) => this.hooks.charge(ns),
+      () => {
+        for (const name of this.boot.layers ?? []) {
+          const layer = LAYERS.find((known) => known === name);
+          if (layer === undefined) continue;
+          const script = compileLayer(this.isolate, layer);
+          try {
+            const made = script.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>;
+            runtime.give.applySync(undefined, [layer, made.derefInto({ release: true })]);
+          } finally {
+            script.release();
+          }
+        }
+      },
+    );
   }
 
   /** reportable: `err`, failing a compile or run in the isolate, is isolated-vm's report of a rejection, not the kernel stopping it (out of memory, a disposed isolate). */
@@ -417,6 +420,7 @@ export class Sandbox implements ProcessSandbox {
     try {
       // Disposed while booting (a signal, its tree gone), out of memory, or the program threw: as a failed host→isolate call.
       const runtime = await this.booting;
+      this.giveLayers(runtime);
       this.started = true;
       this.entered++;
       const running = this.reported(this.script.run(runtime.context));
@@ -509,6 +513,7 @@ export class Sandbox implements ProcessSandbox {
       this.runtime?.deliver.release();
       this.runtime?.complete.release();
       this.runtime?.rejected.release();
+      this.runtime?.give.release();
       this.script?.release();
       this.runtime?.context.release();
     } catch {

@@ -76,23 +76,37 @@ constant('sys', sys);
 for (const name of ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'queueMicrotask']) platform(name, loop.timers[name]);
 
 // --- layers: the web globals' builders and Node's modules, for a program
-// whose text names them (kernel/program-layers.ts): the kernel hands each
-// over before the program's first line, as a function that runs here and
-// returns its exports. Any other stays out: loading one in the middle of the
-// program would run isolated-vm's end-of-call work on the kernel's thread ---
+// whose text names them (kernel/program-layers.ts): the kernel gives each
+// (`give`, through __entry) before the program's script runs at all, as a
+// function that runs here, on first use, and returns its exports. Any other
+// stays out: made in the middle of the program, a layer would run
+// isolated-vm's end-of-call work on the kernel's thread ---
 const LAYER_NAMES = {
   web: 'the web globals (URL, fetch, TextEncoder, console formatting…)',
   node: "Node's globals and modules (process, Buffer, node:…)",
 };
+const given = new Map();
 const layers = new Map();
+const failedLayers = new Map();
+const give = (name, make) => {
+  if ((name === 'web' || name === 'node') && typeof make === 'function' && !given.has(name)) given.set(name, make);
+};
 function layer(name) {
   let exports = layers.get(name);
   if (exports !== undefined) return exports;
-  const make = host.layer(name);
+  if (failedLayers.has(name)) throw failedLayers.get(name);
+  const make = given.get(name);
   if (typeof make !== 'function') {
     throw new ReferenceError(`${LAYER_NAMES[name] ?? `runtime layer ${name}`} are loaded only for a program whose text names one of them; this one reached one by a computed name`);
   }
-  exports = make();
+  // Run once, whatever comes of it: a program that replaced the globals a layer calls gets the same error each time.
+  given.delete(name);
+  try {
+    exports = make();
+  } catch (err) {
+    failedLayers.set(name, err);
+    throw err;
+  }
   layers.set(name, exports);
   return exports;
 }
@@ -142,8 +156,7 @@ constant(Symbol.for('agent-kernel.builtin'), freeze((name) => load(name)));
 defineProperty(global, '__start', {
   value(main) {
     delete global.__start;
-    // The layers the program's code names run now, before its first line: run later, in the middle of its code, a
-    // layer's run would report a promise the program rejected and handles a moment later (kernel/program-layers.ts).
+    // The layers the program's code names run now, before main, while the globals they call are the platform's.
     for (const name of boot.layers ?? []) layer(name);
     loop.start(main);
   },
@@ -169,4 +182,4 @@ const rejected = (reason) =>
     },
   ]);
 // The kernel takes these (host-side) and deletes the global before the program runs.
-defineProperty(global, '__entry', { value: { deliver: deliverIdle, complete, rejected }, writable: false, enumerable: false, configurable: true });
+defineProperty(global, '__entry', { value: { deliver: deliverIdle, complete, rejected, give }, writable: false, enumerable: false, configurable: true });
