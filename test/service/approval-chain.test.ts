@@ -88,10 +88,11 @@ describe('a chain of approvers: a command, a model reviewer, then a person', { t
     const id = (opened.body as { approval_id: string }).approval_id;
     return { id, status: (await agentd.api('GET', `/v1/approvals/${id}?wait=${waitMs}`)).body as { status: string; answer?: { approver: string; reason: string } } };
   };
+  // Whole lines only: agentd may be writing the last one (a CI run read half a line).
   const approvalRecords = () =>
     readFileSync(agentd.logFile, 'utf8')
-      .trim()
       .split('\n')
+      .slice(0, -1)
       .map((l) => JSON.parse(l) as { type: string; detail?: string })
       .filter((r) => r.type === 'approval')
       .map((r) => r.detail);
