@@ -63,7 +63,7 @@ export interface BootCalls {
   syscall(nr: unknown, ...args: unknown[]): unknown;
   async(flags: unknown, nr: unknown, ...args: unknown[]): unknown;
   collect(ticket: unknown): unknown;
-  /** Runs a runtime layer (true when it ran), or answers the source-map layer with the program's StackMap, copied (false: none). */
+  /** Answers the source-map layer with the program's StackMap, copied (false: none); the runtime layers are given before the program runs (BootedRuntime.give). */
   layer(name: unknown): unknown;
   settle(code: unknown, text: unknown): void;
   /** A recorded or replayed run's clock. */

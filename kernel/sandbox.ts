@@ -3,7 +3,8 @@
  * global scope holds only the userspace runtime and one syscall entry point.
  * What crosses the boundary is copied plain data: the host hands the isolate
  * `ivm.Callback`s (arguments and results copied) and a copied boot record,
- * never a Reference, an ExternalCopy or the ivm module.
+ * never a Reference, an ExternalCopy or the ivm module (a runtime layer's
+ * own function goes back in, before the program runs: giveLayers).
  */
 import ivm from 'isolated-vm';
 import { KernelError } from '../abi/errno.ts';
@@ -25,6 +26,20 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
 
+/** How long the calls into a disposed isolate may take to end before its thread counts as stuck, ms (they end within milliseconds). */
+export const STUCK_MS = 5000;
+/** How often a disposed isolate's calls are looked at until they end, ms. */
+const STOPPED_POLL_MS = 10;
+
+/** Disposals whose calls have not ended yet (Sandbox.watchStopped), and who waits for them. */
+let stopping = 0;
+const whenStopped: (() => void)[] = [];
+
+/** disposalsSettled resolves once every isolate disposed so far has stopped or been reported stuck (at most STUCK_MS). */
+export function disposalsSettled(): Promise<void> {
+  return stopping === 0 ? Promise.resolve() : new Promise((resolve) => whenStopped.push(resolve));
+}
+
 /**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
  * `{ wait: ticket }` and its runtime sleeps in Atomics.wait on a private
@@ -44,20 +59,6 @@ const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has
  * never settles with nothing outstanding leaves the process idle (blocked)
  * until a signal or a limit ends it.
  */
-/** How long the calls into a disposed isolate may take to end before its thread counts as stuck, ms (they end within milliseconds). */
-export const STUCK_MS = 5000;
-/** How often a disposed isolate's calls are looked at until they end, ms. */
-const STOPPED_POLL_MS = 10;
-
-/** Disposals whose calls have not ended yet (Sandbox.watchStopped), and who waits for them. */
-let stopping = 0;
-const whenStopped: (() => void)[] = [];
-
-/** disposalsSettled resolves once every isolate disposed so far has stopped or been reported stuck (at most STUCK_MS). */
-export function disposalsSettled(): Promise<void> {
-  return stopping === 0 ? Promise.resolve() : new Promise((resolve) => whenStopped.push(resolve));
-}
-
 export class Sandbox implements ProcessSandbox {
   private readonly isolate: ivm.Isolate;
   private readonly program: Program;

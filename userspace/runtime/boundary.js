@@ -5,7 +5,8 @@
 //   __collect(ticket)      -> the reply of a blocked call, once woken (unless it is a number, read from __wake)
 //   __wake                 a private SharedArrayBuffer: the flag the kernel raises, and a number reply
 //   __settle(code, text)   reports main's end ('' text: returned, with its status) or an uncaught error
-//   __layer(name)          runs a runtime layer ('web', 'node') in this isolate, once
+//   __layer('source-map')  the program's source map, copied, once (false: none); the runtime layers
+//                          ('web', 'node') come through __entry.give before the program runs
 //   __boot                 plain copied data (SYS, argv, pid, agentId, limits)
 //   __clock()              the kernel's clock (ms), only in a run that is recorded or replayed
 //                          (boot.tape): time is then an input the kernel keeps, as syscalls are
