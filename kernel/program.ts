@@ -129,16 +129,24 @@ function bounded(filename: string, text: string, spent: (ms: number) => void): P
  */
 async function transformed(filename: string, text: string, spent: (ms: number) => void): Promise<TransformResult> {
   // While a crash's builds are tried again alone, a new build waits behind them: beside one, its crash would be blamed on it.
-  if (retrying === 0) {
-    const seen = life;
-    try {
-      return await bounded(filename, text, spent);
-    } catch (err) {
-      if (!serviceGone(err)) throw err;
-      await restarted(seen);
-    }
+  if (retrying > 0) {
+    retrying++;
+    return aloneAgain(filename, text, spent);
   }
-  retrying++;
+  const seen = life;
+  try {
+    return await bounded(filename, text, spent);
+  } catch (err) {
+    if (!serviceGone(err)) throw err;
+    // Counted before the restart's wait: a build that starts meanwhile queues behind this one.
+    retrying++;
+    await restarted(seen);
+    return aloneAgain(filename, text, spent);
+  }
+}
+
+/** aloneAgain tries a build once more, alone (after the builds queued before it), on a fresh service; `retrying` counted it already. */
+function aloneAgain(filename: string, text: string, spent: (ms: number) => void): Promise<TransformResult> {
   const turn = alone.then(async () => {
     const again = life;
     try {

@@ -40,8 +40,9 @@ function oneAtATime<T>(lineage: Lineage, step: () => Promise<T>): Promise<T> {
  * EAGAIN, ENOENT, EFBIG, ENOEXEC, EPERM, EBADF, EINTR. A program from the
  * VFS is read and compiled one at a time per tree, counted against the
  * tree's children cap meanwhile, and its compile's time is the tree's CPU
- * (found by an attacker pass: concurrent spawns of TypeScript esbuild takes
- * quadratic time on ran 23 s of both cores, charged 6 ms, all admitted at once).
+ * (found by an attacker pass: four concurrent spawns of TypeScript that
+ * esbuild compiles in quadratic time, all admitted at once, ran 23 s of both
+ * cores and were charged 6 ms).
  */
 export async function spawnChild(host: ChildHost, parent: Process, identity: Identity, request: SpawnRequest): Promise<number> {
   host.admit(parent);
