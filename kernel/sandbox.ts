@@ -18,6 +18,7 @@ import { SandboxTape } from './run-tape/sandbox-tape.ts';
 import { compileLayer, LAYERS } from './runtime-bundle.ts';
 import { type BootCalls, type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
 import { abortUntil } from './abort-until.ts';
+import { watchDisposal } from './disposal-watch.ts';
 import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import { bounded, REPORTS_TEXT_MAX, stoppedBy, textOf } from './isolate-reports.ts';
@@ -25,20 +26,6 @@ import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './pro
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
-
-/** How long the calls into a disposed isolate may take to end before its thread counts as stuck, ms (they end within milliseconds). */
-export const STUCK_MS = 5000;
-/** How often a disposed isolate's calls are looked at until they end, ms. */
-const STOPPED_POLL_MS = 10;
-
-/** Disposals whose calls have not ended yet (Sandbox.watchStopped), and who waits for them. */
-let stopping = 0;
-const whenStopped: (() => void)[] = [];
-
-/** disposalsSettled resolves once every isolate disposed so far has stopped or been reported stuck (at most STUCK_MS). */
-export function disposalsSettled(): Promise<void> {
-  return stopping === 0 ? Promise.resolve() : new Promise((resolve) => whenStopped.push(resolve));
-}
 
 /**
  * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
@@ -93,8 +80,6 @@ export class Sandbox implements ProcessSandbox {
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
-  /** Rejections the isolate reported, for the program's listeners, in order. */
-  private readonly reports: unknown[] = [];
   /** Characters of text in the rejections reported so far (REPORTS_TEXT_MAX). */
   private reportedText = 0;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
@@ -297,15 +282,16 @@ export class Sandbox implements ProcessSandbox {
   private async reported(call: Promise<unknown>): Promise<unknown> {
     for (;;) {
       let result: unknown;
+      // The call's own report, if it ended with one (a reason may be undefined); a listener's comes round again (the loop).
+      let report: { readonly reason: unknown } | undefined;
       try {
         result = await call;
       } catch (err) {
         if (!this.reportable(err)) throw err;
-        this.reports.push(err);
+        report = { reason: err };
       }
-      // A listener's own rejection comes round again (the loop below). A reason may be undefined.
-      if (this.reports.length === 0) return result;
-      const reason = this.reports.shift();
+      if (report === undefined) return result;
+      const reason = report.reason;
       this.reportedText += textOf(reason);
       // Past its share, a report ends the process (failedEntry), listeners or not.
       if (this.reportedText > REPORTS_TEXT_MAX) throw bounded(reason);
@@ -472,40 +458,10 @@ export class Sandbox implements ProcessSandbox {
     if (!this.isolate.isDisposed) {
       this.releaseHandles();
       this.isolate.dispose();
-      if (this.entered > 0) this.watchStopped();
+      // A call into it still running STUCK_MS later is a thread nothing stops (disposal-watch.ts).
+      if (this.entered > 0) watchDisposal(() => this.entered > 0, (why) => this.hooks.stuck?.(why));
     }
     this.link.to = undefined;
-  }
-
-  /**
-   * watchStopped follows the calls into the isolate that were running when it
-   * was disposed: each ends within milliseconds ("disposed during execution")
-   * unless isolated-vm was running the program's code where a disposal cannot
-   * stop it (found by an attacker pass: a promise left rejected with an error
-   * whose `message` getter loops, read after the call's end, spun a thread for
-   * good, and the process could not exit). Such a thread is reported once
-   * (hooks.stuck): the kernel, or the sandbox host, that holds it is then the
-   * one to end.
-   */
-  private watchStopped(): void {
-    stopping++;
-    const since = performance.now();
-    const done = () => {
-      if (--stopping === 0) for (const resolve of whenStopped.splice(0)) resolve();
-    };
-    const look = setInterval(() => {
-      if (this.entered === 0) {
-        clearInterval(look);
-        return done();
-      }
-      if (performance.now() - since < STUCK_MS) return;
-      clearInterval(look);
-      // One more turn first: a loop held past STUCK_MS (a long task of the kernel's) has the calls' ends waiting in its I/O.
-      setImmediate(() => {
-        if (this.entered > 0) this.hooks.stuck?.(`an isolate's thread still ran ${STUCK_MS} ms after its disposal (isolated-vm ran the program's code where it cannot be stopped)`);
-        done();
-      });
-    }, STOPPED_POLL_MS);
   }
 
   /** releaseHandles frees the script and context handles; they may already be gone with the isolate. */

@@ -18,7 +18,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import { STUCK_MS } from '../../kernel/sandbox.ts';
+import { STUCK_MS } from '../../kernel/disposal-watch.ts';
 import { until } from '../until.ts';
 
 const ATTACK = 'Promise.reject({ get message() { for (;;); }, get stack() { for (;;); } });';

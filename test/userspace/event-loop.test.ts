@@ -122,34 +122,43 @@ describe('AbortSignal.timeout', () => {
   });
 });
 
+/**
+ * countingKernel is a kernel that allows everything with one tool, `name`, which answers `answer` after `delayMs`;
+ * most() is how many of its calls ran at once, at most.
+ */
+function countingKernel(name: string, answer: string, maxOutputBytes: number, delayMs: number): { kernel: Kernel; most: () => number } {
+  let running = 0;
+  let most = 0;
+  const tools = new ToolRegistry();
+  tools.register({
+    name,
+    description: 'answers later',
+    inputSchema: { type: 'object' },
+    risk: 'low',
+    timeoutMs: 30_000,
+    maxOutputBytes,
+    source: 'test',
+    run: () => {
+      most = Math.max(most, ++running);
+      return new Promise((resolve) => setTimeout(() => (running--, resolve(answer)), delayMs));
+    },
+  });
+  const kernel = new Kernel({ tools, policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'all.yaml'), stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } });
+  return { kernel, most: () => most };
+}
+
 describe('what the kernel holds for one process', () => {
   // Found in the last read of the change: 1,000 asynchronous tool calls of 900 KB each, issued without yielding, grew
   // the kernel by 2.7 GB. Calls that bring data back now run MAX_DATA_CALLS at a time; the rest wait in the runtime.
   it(`1,000 tool calls issued at once all complete, at most ${MAX_DATA_CALLS} of them running in the kernel at a time`, async () => {
-    let running = 0;
-    let most = 0;
-    const tools = new ToolRegistry();
-    tools.register({
-      name: 'big',
-      description: 'a large answer, later',
-      inputSchema: { type: 'object' },
-      risk: 'low',
-      timeoutMs: 30_000,
-      maxOutputBytes: 1 << 20,
-      source: 'test',
-      run: () => {
-        most = Math.max(most, ++running);
-        return new Promise((resolve) => setTimeout(() => (running--, resolve('x'.repeat(900_000))), 2));
-      },
-    });
-    const kernel = new Kernel({ tools, policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'all.yaml'), stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } });
+    const { kernel, most } = countingKernel('big', 'x'.repeat(900_000), 1 << 20, 2);
     const { exit, stdout } = await runAgent(
       "const all = []; for (let i = 0; i < 1000; i++) all.push(sys.async.exec('big', {}).then((r) => r.bytes)); const sizes = await Promise.all(all); console.log(sizes.length, new Set(sizes).size);",
       { kernel, manifest: { capabilities: ['tool:*'] }, memoryLimitMib: 128 },
     );
     expect(exit.status).toBe(0);
     expect(stdout).toBe('1000 1\n');
-    expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
+    expect(most()).toBeLessThanOrEqual(MAX_DATA_CALLS);
     await kernel.shutdown();
   }, 60_000);
 
@@ -157,23 +166,7 @@ describe('what the kernel holds for one process', () => {
   // arguments the agent then swapped for a million objects (copied on the kernel's thread, uncharged: pauses of 200 ms
   // and more) and whose flag it set to the event loop's, which took the call past MAX_DATA_CALLS.
   it("a call held back in ring 3 is out of the agent's reach: redefined array methods and prototype setters catch nothing, and no more than MAX_DATA_CALLS run", async () => {
-    let running = 0;
-    let most = 0;
-    const tools = new ToolRegistry();
-    tools.register({
-      name: 'slow',
-      description: 'answers later',
-      inputSchema: { type: 'object' },
-      risk: 'low',
-      timeoutMs: 30_000,
-      maxOutputBytes: 1024,
-      source: 'test',
-      run: () => {
-        most = Math.max(most, ++running);
-        return new Promise((resolve) => setTimeout(() => (running--, resolve('ok')), 5));
-      },
-    });
-    const kernel = new Kernel({ tools, policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'all.yaml'), stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } });
+    const { kernel, most } = countingKernel('slow', 'ok', 1024, 5);
     try {
       const { exit, stdout } = await runAgent(
         [
@@ -189,7 +182,7 @@ describe('what the kernel holds for one process', () => {
         { kernel, manifest: { capabilities: ['tool:*'] } },
       );
       expect({ status: exit.status, stdout }).toEqual({ status: 0, stdout: '0 80\n' });
-      expect(most).toBeLessThanOrEqual(MAX_DATA_CALLS);
+      expect(most()).toBeLessThanOrEqual(MAX_DATA_CALLS);
     } finally {
       await kernel.shutdown();
     }
