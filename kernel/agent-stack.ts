@@ -4,7 +4,6 @@
  * source map, bounded in size; and compile errors as
  * `file:line:col: SyntaxError: …`.
  */
-import { originalPositionFor, TraceMap } from '@jridgewell/trace-mapping';
 import { resolve } from 'node:path';
 import { shown } from './program-build.ts';
 import type { Program } from './program.ts';
@@ -30,18 +29,18 @@ function fileShown(program: Program, source: string | null): string {
  * sourcePositions maps `file:line:col` positions of a compiled program back
  * to the author's source through its source map (a program without one is
  * its own source). In a bundle, each position names the file it came from,
- * relative to the working directory.
+ * relative to the working directory. A position costs at most EVERY lines
+ * of decoding, from the StackMap's checkpoints (as in ring 3): the map is
+ * never decoded whole, and nothing but the StackMap (cached per program) is
+ * kept.
  */
 export function sourcePositions(program: Program): (text: string) => string {
   if (program.sourceMap === undefined) return (text) => text;
-  let map: TraceMap | undefined;
   const at = new RegExp(`${escapeRegExp(bundleName(program))}:(\\d+):(\\d+)`, 'g');
-  return (text) =>
-    text.replace(at, (whole, line: string, column: string) => {
-      map ??= new TraceMap(program.sourceMap!);
-      const pos = originalPositionFor(map, { line: Number(line), column: Math.max(0, Number(column) - 1) });
-      return pos.line === null ? whole : `${fileShown(program, pos.source)}:${pos.line}:${(pos.column ?? 0) + 1}`;
-    });
+  return (text) => {
+    const map = stackMap(program);
+    return map === undefined ? text : text.replace(at, (whole, line: string, column: string) => originalOf(map, Number(line), Number(column)) ?? whole);
+  };
 }
 
 /** agentStack keeps the agent-side frames of an error text, at the author's positions, and bounds its size. */
@@ -85,42 +84,118 @@ const stackMaps = new WeakMap<Program, StackMap | null>();
 const DIGITS = new Int8Array(128).fill(-1);
 for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].entries()) DIGITS[c.charCodeAt(0)] = i;
 
+const COMMA = 0x2c;
+const SEMICOLON = 0x3b;
+
 /**
- * checkpointsOf scans VLQ `mappings` once: the decoder's state at the start
- * of every EVERY-th line (see StackMap), as ring 3's decoder keeps it: a
+ * Mappings reads VLQ source-map mappings as ring 3's decoder does: a
  * segment's source, line and column count only when it has all of them (4
- * or 5 fields), and a character outside base64 ends the scan (ring 3's
- * decoder maps nothing past it either).
+ * or 5 fields; past 5 the rest of the segment is skipped), and a character
+ * outside base64 ends the text.
  */
+class Mappings {
+  /** The generated column of the segment last read, from its line's start, and whether it maps (4 or 5 fields). */
+  generated = 0;
+  mapped = false;
+
+  private readonly text: string;
+  /** The offset into the text, and the decoder's state there: source, original line and original column. */
+  at: number;
+  source: number;
+  line: number;
+  column: number;
+
+  constructor(text: string, at = 0, source = 0, line = 0, column = 0) {
+    this.text = text;
+    this.at = at;
+    this.source = source;
+    this.line = line;
+    this.column = column;
+  }
+
+  /** next reads on: a segment (true; `generated`, `mapped` and the state are its), a line's end (false), or the text's end (undefined). */
+  next(): boolean | undefined {
+    const text = this.text;
+    for (;;) {
+      if (this.at >= text.length) return undefined;
+      const c = text.charCodeAt(this.at);
+      if (c === SEMICOLON) {
+        this.at++;
+        this.generated = 0;
+        return false;
+      }
+      if (c !== COMMA) return this.segment();
+      this.at++;
+    }
+  }
+
+  private segment(): boolean | undefined {
+    const text = this.text;
+    const fields = [0, 0, 0, 0];
+    let n = 0;
+    for (;;) {
+      const c = text.charCodeAt(this.at);
+      if (c === COMMA || c === SEMICOLON || Number.isNaN(c)) break;
+      let value = 0;
+      let shift = 0;
+      let digit: number;
+      do {
+        const ch = text.charCodeAt(this.at++);
+        digit = ch < 128 ? DIGITS[ch]! : -1;
+        if (digit < 0) {
+          this.at = text.length;
+          return undefined;
+        }
+        value += (digit & 31) * 2 ** shift;
+        shift += 5;
+      } while (digit & 32 && shift < 50);
+      if (n < 4) fields[n] = value % 2 === 1 ? -(value - 1) / 2 : value / 2;
+      n++;
+    }
+    this.generated += fields[0]!;
+    this.mapped = n === 4 || n === 5;
+    if (this.mapped) {
+      this.source += fields[1]!;
+      this.line += fields[2]!;
+      this.column += fields[3]!;
+    }
+    return true;
+  }
+}
+
+/** checkpointsOf scans VLQ `mappings` once: the decoder's state at the start of every EVERY-th line (see StackMap). */
 function checkpointsOf(mappings: string): number[] {
   const out: number[] = [0, 0, 0, 0];
-  const state = [0, 0, 0];
-  const fields = [0, 0, 0, 0, 0];
-  let n = 0;
-  let value = 0;
-  let shift = 0;
-  const segmentEnds = () => {
-    if (n >= 4) for (let i = 0; i < 3; i++) state[i]! += fields[i + 1]!;
-    n = 0;
-  };
+  const reader = new Mappings(mappings);
   let line = 0;
-  for (let at = 0; at < mappings.length; at++) {
-    const c = mappings.charCodeAt(at);
-    if (c === 0x2c || c === 0x3b) {
-      segmentEnds();
-      if (c === 0x3b && ++line % EVERY === 0) out.push(at + 1, state[0]!, state[1]!, state[2]!);
-      continue;
-    }
-    const digit = c < 128 ? DIGITS[c]! : -1;
-    if (digit < 0) break;
-    value += (digit & 31) * 2 ** shift;
-    shift += 5;
-    if (digit & 32 && shift < 50) continue;
-    if (n < 5) fields[n++] = value % 2 === 1 ? -(value - 1) / 2 : value / 2;
-    value = 0;
-    shift = 0;
+  for (let read = reader.next(); read !== undefined; read = reader.next()) {
+    if (read === false && ++line % EVERY === 0) out.push(reader.at, reader.source, reader.line, reader.column);
   }
   return out;
+}
+
+/**
+ * originalOf is the author's `file:line:col` for the bundle's 1-based
+ * `line:col` (the segment at or before the column; of segments at one
+ * column, the first, as ring 3 takes it), or undefined. It decodes at most
+ * EVERY lines, from the checkpoint at or before the line.
+ */
+function originalOf(map: StackMap, line: number, column: number): string | undefined {
+  const k = Math.floor((line - 1) / map.every);
+  if (line < 1 || column < 1 || k * 4 >= map.checkpoints.length) return undefined;
+  const [at, source, original, originalColumn] = map.checkpoints.slice(k * 4, k * 4 + 4) as [number, number, number, number];
+  const reader = new Mappings(map.mappings, at, source, original, originalColumn);
+  for (let current = k * map.every; current < line - 1; ) {
+    const read = reader.next();
+    if (read === undefined) return undefined;
+    if (read === false) current++;
+  }
+  let found: { generated: number; source: number; line: number; column: number } | undefined;
+  while (reader.next() === true && reader.generated <= column - 1) {
+    if (found === undefined || found.generated !== reader.generated) found = { generated: reader.generated, source: reader.mapped ? reader.source : -1, line: reader.line, column: reader.column };
+  }
+  if (found === undefined || found.source < 0 || found.source >= map.sources.length) return undefined;
+  return `${map.sources[found.source]}:${found.line + 1}:${found.column + 1}`;
 }
 
 /** stackMap is `program`'s StackMap (made once per program), or undefined when it has no source map or one that does not read. */

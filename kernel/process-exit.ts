@@ -44,6 +44,8 @@ export function terminate(host: ExitHost, proc: Process, status: number, reason:
   const lineage = proc.lineage;
   const freeing = performance.now();
   proc.sandbox?.dispose();
+  // A zombie keeps its exit record, not its sandbox (the program, its source map and what mapping it made).
+  proc.sandbox = undefined;
   proc.fds?.closeAll();
   lineage.charge((performance.now() - freeing) * 1e6);
   lineage.endedCpuNs += cpuNs;

@@ -5,13 +5,18 @@
  * its catastrophic-error handler) by global handles it lets go of some time
  * after the isolate is disposed; those closures held the whole sandbox, so
  * hundreds of ended agents stayed in the heap (heap_after_20k_over_1k read
- * 1.12–1.22 against its bound of 1.1).
+ * 1.12–1.22 against its bound of 1.1). A zombie (a child its parent has not
+ * waited for) kept its sandbox, and with it the program and what mapping its
+ * uncaught error's stack had decoded (an attacker pass: ~270 MB a crashed
+ * TypeScript child of a million lines, the whole source map decoded; about
+ * 16 such children from one agent took the kernel past its heap limit).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
+import { until } from '../until.ts';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -41,4 +46,33 @@ describe('an ended agent', () => {
       await kernel.shutdown();
     }
   });
+
+  it('a zombie keeps its exit record only: three crashed TypeScript children, never waited for, hold no decoded source map', async () => {
+    const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
+    // 150,000 lines of TypeScript, then a throw; in a 16 MiB heap the map is not handed to ring 3, so the kernel maps the stack (and decoded the whole map, kept with the sandbox).
+    const child = `'let a: number = 1;\\n' + 'a;\\n'.repeat(150000) + 'throw new Error("boom");\\n'`;
+    let out = '';
+    const parent = kernel.spawn(
+      programFromSource('parent.js', `sys.writeFile('mem/c.ts', ${child}); for (let i = 0; i < 3; i++) console.log(await sys.async.spawn('mem/c.ts', [], {})); await new Promise(() => {});`),
+      { stdout: (c) => void (out += new TextDecoder().decode(c)), limits: { kernelMsPerSecond: 60_000, heapMib: 16 } },
+    );
+    try {
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      const lines = () => out.trim().split('\n').filter(Boolean);
+      await until(() => lines().length === 3, () => `three children spawned; printed: ${out}`, 30_000);
+      const pids = lines().map(Number);
+      const ends = await Promise.all(pids.map((pid) => kernel.find(pid)!.exited));
+      expect(ends.map((e) => e.reason)).toEqual(Array(3).fill(expect.objectContaining({ kind: 'error', error: expect.stringMatching(/^Error: boom\n\s+at .*c\.ts:150002:7/) })));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      gc();
+      gc();
+      // Before the fix: ~40 MB a zombie.
+      expect((process.memoryUsage().heapUsed - before) / 2 ** 20).toBeLessThan(30);
+      expect(pids.map((pid) => kernel.find(pid)?.state)).toEqual(['exited', 'exited', 'exited']);
+    } finally {
+      kernel.kill(parent.pid, 'SIGKILL');
+      await kernel.shutdown();
+    }
+  }, 60_000);
 });
