@@ -87,6 +87,8 @@ const NETWORK_ERRNOS: Readonly<Record<string, Errno>> = {
   UND_ERR_CONNECT_TIMEOUT: 'ETIMEDOUT',
   UND_ERR_HEADERS_TIMEOUT: 'ETIMEDOUT',
   UND_ERR_BODY_TIMEOUT: 'ETIMEDOUT',
+  // A compressed body decoded past the output limit (the decompress interceptor's maxSize, at every stage of a stacked encoding).
+  UND_ERR_RES_EXCEEDED_MAX_SIZE: 'EFBIG',
 };
 
 /** networkErrno is the errno for a transport error (its code, or its cause's). */
@@ -140,7 +142,8 @@ function bodyReader(body: Readable): BodyReader {
   };
 }
 
-async function readCapped(body: Readable, limit: number, name: string): Promise<Uint8Array> {
+/** readCapped reads `body` whole, EFBIG (naming tool `name`) as soon as it passes `limit` bytes. */
+export async function readCapped(body: Readable, limit: number, name: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of body as AsyncIterable<Uint8Array>) {
@@ -242,8 +245,11 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
   }
   // undici's request API, not its fetch: the same connections at about a third of the CPU (no WHATWG streams or Headers
   // between the socket and the agent). fetch's decoding of compressed answers is kept: an interceptor does it.
-  // The compression headers as sent are kept, as fetch keeps them (encoding-headers.ts).
-  const dispatcher = guardedAgent({ policy, tool: 'http.fetch', setting: ALLOW_SETTING }).compose(sentEncoding(), interceptors.decompress({ skipErrorResponses: false }));
+  // The compression headers as sent are kept, as fetch keeps them (encoding-headers.ts). Decoding stops at the output
+  // limit at every stage: in `Content-Encoding: gzip, gzip` the outer stage could inflate gigabytes into the inner one
+  // (a gzip header's comment, say) while the body the limit counts stays empty, on the kernel's loop until the timeout.
+  const maxOutputBytes = options.maxOutputBytes ?? 1024 * 1024;
+  const dispatcher = guardedAgent({ policy, tool: 'http.fetch', setting: ALLOW_SETTING }).compose(sentEncoding(), interceptors.decompress({ skipErrorResponses: false, maxSize: maxOutputBytes }));
   return {
     name: 'http.fetch',
     description: 'One HTTP(S) request (GET or POST). Returns status, headers and body (text, or bodyBase64 for binary). Redirects are returned, not followed.',
@@ -264,7 +270,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
     },
     risk: 'medium',
     timeoutMs: options.timeoutMs ?? 10_000,
-    maxOutputBytes: options.maxOutputBytes ?? 1024 * 1024,
+    maxOutputBytes,
     source: 'builtin',
     async run(args: JsonObject, call) {
       const url = checkUrl(args.url as string);

@@ -6,8 +6,12 @@
  * tokens a response reports in `usage` are added to the calling agent's
  * count, which policy rules read through `limits.token_budget`: once an
  * agent's tokens reach a rule's budget, that rule denies its next call.
+ * The endpoint is a network peer: its answer is read up to the output limit
+ * (EFBIG past it), compressed or not, as http.fetch reads one.
  */
+import { Agent, type Dispatcher, interceptors } from 'undici';
 import { KernelError } from '../../abi/errno.ts';
+import { readCapped } from './http-fetch.ts';
 import type { JsonObject, JsonSchema, ToolSpec } from './registry.ts';
 
 export interface LlmChatOptions {
@@ -63,6 +67,10 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
   const models = [options.model, ...(options.models ?? [])];
   const maxTokens = options.maxTokens ?? 4096;
   const key = options.apiKey;
+  const maxOutputBytes = options.maxOutputBytes ?? 256 * 1024;
+  // A compressed answer is decoded up to the output limit at every stage of its encodings (see http.fetch).
+  const dispatcher = new Agent().compose(interceptors.decompress({ skipErrorResponses: false, maxSize: maxOutputBytes }));
+  const target = new URL(url);
   return {
     name: 'llm.chat',
     description: `Chat completion from the configured model (${options.model}). Returns content, tool_calls, finish_reason and token usage; tokens count against the agent's budget.`,
@@ -82,15 +90,17 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
     },
     risk: 'medium',
     timeoutMs: options.timeoutMs ?? 60_000,
-    maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
+    maxOutputBytes,
     source: 'builtin',
     async run(args: JsonObject, call) {
       const body = { ...args, model: (args.model as string | undefined) ?? options.model };
-      let response: Response;
+      let response: Dispatcher.ResponseData;
       try {
-        response = await fetch(url, {
+        response = await dispatcher.request({
+          origin: target.origin,
+          path: `${target.pathname}${target.search}`,
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+          headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip, deflate, br', ...(key ? { authorization: `Bearer ${key}` } : {}) },
           body: JSON.stringify(body),
           signal: call.signal,
         });
@@ -98,17 +108,27 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
         if (call.signal.aborted) throw call.signal.reason;
         throw new KernelError('EIO', `llm.chat: the model endpoint cannot be reached`);
       }
-      const text = await response.text();
+      let text: string;
+      try {
+        text = new TextDecoder().decode(await readCapped(response.body, call.maxOutputBytes, 'llm.chat'));
+      } catch (err) {
+        if (call.signal.aborted) throw call.signal.reason;
+        if (err instanceof KernelError) throw err;
+        const code = (err as { code?: unknown }).code;
+        if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw new KernelError('EFBIG', `llm.chat: response body is over the limit of ${call.maxOutputBytes} bytes`);
+        throw new KernelError('EIO', `llm.chat: the endpoint's answer failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      const status = response.statusCode;
       let data: Completion;
       try {
         data = JSON.parse(text) as Completion;
       } catch {
-        throw new KernelError('EIO', `llm.chat: the endpoint answered ${response.status} with a body that is not JSON`);
+        throw new KernelError('EIO', `llm.chat: the endpoint answered ${status} with a body that is not JSON`);
       }
       const tokens = tokensOf(data.usage);
       if (tokens > 0) call.caller.addTokens(tokens);
-      if (!response.ok) {
-        throw new KernelError(response.status === 429 ? 'EAGAIN' : 'EIO', `llm.chat: the endpoint answered ${response.status}: ${redact(String(data.error?.message ?? '').slice(0, 500), key)}`);
+      if (status < 200 || status > 299) {
+        throw new KernelError(status === 429 ? 'EAGAIN' : 'EIO', `llm.chat: the endpoint answered ${status}: ${redact(String(data.error?.message ?? '').slice(0, 500), key)}`);
       }
       const choice = data.choices?.[0];
       if (choice?.message === undefined) throw new KernelError('EIO', 'llm.chat: the response has no choices[0].message');

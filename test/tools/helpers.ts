@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { Approver } from '../../kernel/approvals.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy, type LoadedPolicy } from '../../kernel/policy/load.ts';
@@ -123,3 +124,20 @@ export async function localServer(handle: (req: IncomingMessage, body: string, r
       }),
   };
 }
+
+/**
+ * stackedGzipBomb is a body served with `Content-Encoding: gzip, gzip, gzip`
+ * (an attacker pass): a few KB that the outer stages inflate to a gzip member
+ * of `mib` MiB whose header comment holds all of it, so the last stage yields
+ * nothing: a limit counted on what the last stage yields never trips.
+ */
+export function stackedGzipBomb(mib: number): Buffer {
+  const header = Buffer.from([0x1f, 0x8b, 8, 0x10, 0, 0, 0, 0, 0, 0xff]);
+  const empty = Buffer.from([0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const member = Buffer.concat([header, Buffer.alloc(mib * 2 ** 20, 'a'), Buffer.from([0]), empty]);
+  return gzipSync(gzipSync(member, { level: 9 }), { level: 9 });
+}
+
+/** STACKED is the encoding header of stackedGzipBomb's body. */
+export const STACKED = 'gzip, gzip, gzip';
+

@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkUrl, httpFetchTool } from '../../kernel/tools/http-fetch.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { syscallRecords } from '../syscalls/harness.ts';
-import { execReport, localServer, policy, toolKernel, TRY, type LocalServer } from './helpers.ts';
+import { execReport, localServer, policy, STACKED, stackedGzipBomb, toolKernel, TRY, type LocalServer } from './helpers.ts';
 
 let server: LocalServer;
+const bomb = stackedGzipBomb(64);
 
 beforeAll(async () => {
   server = await localServer((req, body, res) => {
@@ -34,6 +35,9 @@ beforeAll(async () => {
       const gz = gzipSync('hello, compressed agent');
       res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip', 'content-length': gz.length });
       res.end(gz);
+    } else if (req.url === '/stacked-bomb') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': STACKED });
+      res.end(bomb);
     } else if (req.url?.startsWith('/headers')) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ url: req.url, headers: req.headers }));
@@ -161,6 +165,12 @@ describe('http.fetch', () => {
       { errno: 'ETIMEDOUT', message: "tool 'http.fetch' timed out after 300 ms" },
       'hello, agent',
     ]);
+  });
+
+  it('EFBIG for a stacked encoding whose inner stages inflate past the limit while the last yields nothing (64 MiB from a few KB)', async () => {
+    const value = await execReport(kernel({ maxOutputBytes: 10_000, timeoutMs: 5000 }), `${TRY}report(tryExec('http.fetch', { url: '${server.url}/stacked-bomb' }));`);
+    expect(bomb.length).toBeLessThan(10_000);
+    expect(value).toMatchObject({ errno: 'EFBIG' });
   });
 
   it('ECONNREFUSED when nothing listens at the address (EIO before the network errnos)', async () => {

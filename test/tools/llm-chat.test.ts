@@ -7,10 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llmChatTool } from '../../kernel/tools/llm-chat.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { log, syscallRecords } from '../syscalls/harness.ts';
-import { execReport, localServer, policy, toolKernel, TRY, type LocalServer } from './helpers.ts';
+import { execReport, localServer, policy, STACKED, stackedGzipBomb, toolKernel, TRY, type LocalServer } from './helpers.ts';
 
 const KEY = 'sk-test-ring0-only-0123456789';
 let server: LocalServer;
+const bomb = stackedGzipBomb(64);
 
 beforeAll(async () => {
   server = await localServer((req, body, res) => {
@@ -20,6 +21,21 @@ beforeAll(async () => {
     }
     const request = JSON.parse(body) as { model: string; messages: { content: string }[] };
     const last = request.messages.at(-1)?.content ?? '';
+    if (last === 'endless') {
+      // A peer that never stops answering: 64 KiB chunks for as long as the socket is open.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = ' '.repeat(64 * 1024);
+      const more = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', more);
+      };
+      more();
+      return;
+    }
+    if (last === 'bomb') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': STACKED }).end(bomb);
+      return;
+    }
     if (last === 'fail') {
       res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `upstream broke (key ${KEY})` } }));
       return;
@@ -65,6 +81,16 @@ describe('llm.chat', () => {
     expect(JSON.stringify(value)).not.toContain(KEY);
     expect(JSON.stringify(log(k))).not.toContain(KEY);
     expect(k.engine.counters.tokensUsed('tester')).toBe(40 * 2 + 0);
+  });
+
+  it('reads the answer up to its output limit: an endless body and a stacked-encoding bomb are EFBIG, not held until the timeout (an attacker pass: 1.3 GB of RSS)', async () => {
+    const k = kernel(['{ id: llm, effect: allow, syscalls: [SYS_EXEC], tools: [llm.chat] }']);
+    const value = await execReport(k, `${TRY}report([${ASK('endless')}, ${ASK('bomb')}, ${ASK('hi')}.content]);`);
+    expect(value).toEqual([
+      { errno: 'EFBIG', message: `llm.chat: response body is over the limit of ${256 * 1024} bytes` },
+      { errno: 'EFBIG', message: `llm.chat: response body is over the limit of ${256 * 1024} bytes` },
+      'echo: hi',
+    ]);
   });
 
   it('a token budget runs out: calls are allowed until the agent has used it, then denied', async () => {
