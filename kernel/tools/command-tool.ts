@@ -5,7 +5,8 @@
  * JSON document to its stdin, and returns what it printed on stdout (parsed
  * as JSON when `output: json`). Exit status 0 is success; any other status is
  * EIO with the tail of stderr. On timeout the child is killed (SIGKILL); past
- * the output limit too.
+ * the output limit too, on stdout or on stderr (each pipe the kernel reads
+ * costs its event loop, what the child writes there is bounded alike: EFBIG).
  *
  * This is where agent-chosen input reaches host code, so every call runs in a
  * Sandbox (sandbox.ts: bubblewrap, read-only system, a scratch folder, no
@@ -89,16 +90,27 @@ function runOnce(options: CommandToolOptions, launch: Launch, input: JsonValue, 
     });
     const out: Buffer[] = [];
     let outBytes = 0;
-    let err = '';
-    let tooBig = false;
+    // stderr's last chunks, STDERR_TAIL bytes or a little more, decoded once at the end.
+    const errTail: Buffer[] = [];
+    let errTailBytes = 0;
+    let errBytes = 0;
+    let tooBig: 'stdout' | 'stderr' | undefined;
+    const over = (pipe: 'stdout' | 'stderr') => {
+      tooBig ??= pipe;
+      child.kill('SIGKILL');
+    };
     child.stdout.on('data', (chunk: Buffer) => {
       outBytes += chunk.byteLength;
-      if (outBytes > call.maxOutputBytes) {
-        tooBig = true;
-        child.kill('SIGKILL');
-      } else out.push(chunk);
+      if (outBytes > call.maxOutputBytes) over('stdout');
+      else out.push(chunk);
     });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => void (err = (err + chunk).slice(-STDERR_TAIL)));
+    child.stderr.on('data', (chunk: Buffer) => {
+      errBytes += chunk.byteLength;
+      if (errBytes > call.maxOutputBytes) return over('stderr');
+      errTail.push(chunk);
+      errTailBytes += chunk.byteLength;
+      while (errTailBytes - errTail[0]!.byteLength >= STDERR_TAIL) errTailBytes -= errTail.shift()!.byteLength;
+    });
     child.stdin.on('error', () => undefined);
     child.on('error', (e) => {
       // Aborted (timed out): the child is being killed; 'close' follows once it and its sandbox are gone.
@@ -107,8 +119,9 @@ function runOnce(options: CommandToolOptions, launch: Launch, input: JsonValue, 
     });
     child.on('close', (code, signal) => {
       if (call.signal.aborted) return reject(call.signal.reason);
-      if (tooBig) return reject(new KernelError('EFBIG', `tool '${name}' printed more than its limit of ${call.maxOutputBytes} bytes`));
+      if (tooBig !== undefined) return reject(new KernelError('EFBIG', `tool '${name}' printed more than its limit of ${call.maxOutputBytes} bytes${tooBig === 'stderr' ? ' on stderr' : ''}`));
       if (code !== 0) {
+        const err = Buffer.concat(errTail).subarray(-STDERR_TAIL).toString('utf8');
         const explained = code === null ? undefined : sandbox?.explainExit(name, code, err.trim());
         return reject(explained ?? new KernelError('EIO', `tool '${name}' exited ${code ?? signal}${err.trim() ? `: ${err.trim()}` : ''}`));
       }

@@ -160,6 +160,18 @@ print(os.getcwd(), os.environ['HOME'], os.environ['TMPDIR'], ${JSON.stringify(ma
     ]);
   });
 
+  it('stderr is bounded as stdout is: a flood is EFBIG at the output limit, not read until the timeout; a failure shows its last 2,000 bytes (an attacker pass)', async () => {
+    const registry = await tools({
+      'sh.noisy': { command: ['sh', '-c', 'yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa >&2'], description: 'floods stderr', max_output_bytes: 100_000, timeout_ms: 20_000 },
+      'sh.fails': { command: ['sh', '-c', 'printf "%05000d" 0 >&2; echo last words >&2; exit 3'], description: 'fails', max_output_bytes: 100_000 },
+    });
+    const [noisy, fails] = await Promise.all([call(registry, 'sh.noisy', {}), call(registry, 'sh.fails', {})]);
+    expect(noisy).toEqual({ errno: 'EFBIG', message: "tool 'sh.noisy' printed more than its limit of 100000 bytes on stderr" });
+    expect(fails.errno).toBe('EIO');
+    expect(fails.message).toMatch(/^tool 'sh\.fails' exited 3: 0+last words$/);
+    expect(fails.message!.length).toBeLessThan(2100);
+  });
+
   it('allocating past the memory limit fails the call (python, sh, node): EIO naming the limit', async () => {
     const node = [process.execPath, '-e', "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>eval(JSON.parse(s).code))"];
     const registry = await tools({
