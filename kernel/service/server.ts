@@ -11,6 +11,7 @@ import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { guard, OPEN_TO_AGENTS } from './access.ts';
+import { boundedServer } from './connections.ts';
 import type { ServiceContext } from './context.ts';
 import { logExits } from './exit-log.ts';
 import { validationMessage } from './errors.ts';
@@ -30,21 +31,15 @@ import { processRoutes } from './routes/processes.ts';
 import { toolRoutes } from './routes/tools.ts';
 import { vfsRoutes } from './routes/vfs.ts';
 
-/** The most connections agentd holds at once; past it a new one is closed at once. */
-export const MAX_CONNECTIONS = 4096;
-
 export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance> {
   // A request that fails its schema is 400 with one line naming each field at fault (validationMessage).
   const app = Fastify({
     logger: false,
     bodyLimit: 8 * 1024 * 1024,
     schemaErrorFormatter: (errors, part) => new Error(validationMessage(part, errors)),
-    // A client that trickles its headers or its body is cut off within 10 and 60 s (Node waits 60 and 300), and
-    // connections are capped below the process's file limit (found by an attacker pass: 20,000 trickling connections
-    // took every fd, and agentctl could no longer reach agentd for a minute).
-    http: { headersTimeout: 10_000, requestTimeout: 60_000 },
+    // Time, requests in flight and connections a client can hold are bounded there (connections.ts).
+    serverFactory: (handler) => boundedServer(handler),
   });
-  app.server.maxConnections = MAX_CONNECTIONS;
   useJsonBodies(app);
   // A JSON body is checked as sent: `"agent": 5` is a wrong type, not the string "5".
   // Path and query parameters arrive as text and are coerced to their schema's types.
