@@ -86,6 +86,7 @@ export const AGENTD_CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: { window_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 }, max_clients: { type: 'integer', minimum: 1, maximum: 100_000 } },
     },
+    evaluate: { type: 'object', additionalProperties: false, properties: { per_second: { type: 'integer', minimum: 1, maximum: 1_000_000 } } },
     limits: { type: 'object', additionalProperties: false, properties: Object.fromEntries(LIMIT_KEYS.map((k) => [k, { type: 'integer', minimum: 0 }])) },
     max_processes: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     hosts: {
@@ -157,6 +158,7 @@ export interface RawConfig {
   approvals?: { mode?: 'operator' | 'deny' | 'allow' | 'webhook' | 'chain'; webhook?: { url: string; secret_file?: string; secret_env?: string; timeout_ms?: number }; chain?: RawChainStep[] };
   term_grace_ms?: number;
   refusals?: { window_ms?: number; max_clients?: number };
+  evaluate?: { per_second?: number };
   limits?: Record<string, number>;
   max_processes?: number;
   hosts?: { count: number; agents_per_host?: number; hang_ms?: number; spares?: number };

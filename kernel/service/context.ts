@@ -7,6 +7,7 @@ import type { AgentdConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { OutputBuffers } from './output.ts';
 import type { PrincipalStore } from './principals.ts';
+import type { EvaluateRate } from './evaluate-rate.ts';
 import type { RefusalLog } from './refusals.ts';
 import type { ToolPins } from '../tools/tool-pins.ts';
 import type { ApprovalGrants } from './grants.ts';
@@ -21,6 +22,8 @@ export interface ServiceContext {
   readonly principals: PrincipalStore;
   /** Counts 401s and 403s and samples them into the decision log. */
   readonly refusals: RefusalLog;
+  /** How many evaluations one agent may ask a second. */
+  readonly evaluateRate: EvaluateRate;
   /** This node's decision stream in Redis, when it has one: a stream that records nothing more (another writer, a damaged tail) makes agentd not ready. */
   readonly stream?: { readonly problem: string | undefined };
   /** Set when this agentd is a node of a cluster: the directory, relays and shared policy (kernel/cluster). */

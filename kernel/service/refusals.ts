@@ -1,5 +1,6 @@
 /**
- * RefusalLog counts every 401 and 403 agentd answers and samples them into
+ * RefusalLog counts every 401, 403 and 429 (an agent past its evaluation
+ * rate, kernel/service/evaluate-rate.ts) agentd answers and samples them into
  * the decision log: the first refusal per client per window is recorded in
  * full, the rest only as one summary record per window ("N more 401s from
  * ADDR"). At most `maxClients` clients are tracked in a window; refusals
@@ -11,7 +12,7 @@ import { Counter } from 'prom-client';
 import type { DecisionInput } from '../../syscalls/records.ts';
 import type { Metrics } from './metrics.ts';
 
-export type RefusalStatus = 401 | 403;
+export type RefusalStatus = 401 | 403 | 429;
 
 export interface RefusalLogOptions {
   /** Where records go (the daemon's decision log). */
@@ -31,13 +32,15 @@ interface Tally {
 export class RefusalLog {
   private readonly options: RefusalLogOptions;
   private readonly forbidden: Counter;
+  private readonly limited: Counter;
   private readonly tallies = new Map<string, Tally>();
-  private readonly overflow: Record<RefusalStatus, number> = { 401: 0, 403: 0 };
+  private readonly overflow: Record<RefusalStatus, number> = { 401: 0, 403: 0, 429: 0 };
   private readonly timer: NodeJS.Timeout;
 
   constructor(options: RefusalLogOptions) {
     this.options = options;
     this.forbidden = new Counter({ name: 'agentk_http_forbidden_total', help: 'Requests refused because the principal may not make them (403)', registers: [options.metrics.registry] });
+    this.limited = new Counter({ name: 'agentk_evaluate_rate_limited_total', help: 'Evaluations refused because their agent asked more than evaluate.per_second (429)', registers: [options.metrics.registry] });
     this.timer = setInterval(() => this.flush(), options.windowMs);
     this.timer.unref();
   }
@@ -48,7 +51,8 @@ export class RefusalLog {
    */
   refused(status: RefusalStatus, client: string, detail: string): void {
     if (status === 401) this.options.metrics.unauthorized.inc();
-    else this.forbidden.inc();
+    else if (status === 403) this.forbidden.inc();
+    else this.limited.inc();
     const key = `${status} ${client}`;
     const tally = this.tallies.get(key);
     if (tally !== undefined) {
@@ -70,7 +74,7 @@ export class RefusalLog {
       if (t.more > 0) this.record(`${t.more} more ${t.status}s from ${t.client} (sampled: one record per client per ${seconds} s)`);
     }
     this.tallies.clear();
-    for (const status of [401, 403] as const) {
+    for (const status of [401, 403, 429] as const) {
       if (this.overflow[status] > 0) this.record(`${this.overflow[status]} ${status}s from clients beyond the ${this.options.maxClients} tracked (sampled: one record per ${seconds} s)`);
       this.overflow[status] = 0;
     }

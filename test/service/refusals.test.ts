@@ -124,3 +124,37 @@ describe('the last window on shutdown', () => {
     }
   });
 });
+
+describe('evaluations past an agent\'s rate (evaluate.per_second)', () => {
+  it('are 429 with retry-after, counted, and sampled into the log: one agent cannot fill the disk through /v1/evaluate (an attacker pass: 16 MiB/s)', async () => {
+    const agentd = await startAgentd('policy: policy.yaml\nevaluate: { per_second: 5 }\nrefusals: { window_ms: 3600000 }\n', { 'policy.yaml': POLICY });
+    try {
+      const token = (await agentd.api('POST', '/v1/principals', { agent: 'bot' })).body.token as string;
+      const other = (await agentd.api('POST', '/v1/principals', { agent: 'other' })).body.token as string;
+      const ask = (as: string) => fetch(`${agentd.url}/v1/evaluate`, { method: 'POST', headers: { authorization: `Bearer ${as}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'file.read', resource: '/x' }) });
+      const answers = await Promise.all(Array.from({ length: 40 }, () => ask(token)));
+      const statuses = answers.map((r) => r.status);
+      // One second's share is 5; the 40 may straddle a second's end, so 5 or 10 are answered.
+      const answered = statuses.filter((s) => s === 200).length;
+      expect([5, 10]).toContain(answered);
+      expect(statuses.filter((s) => s === 429).length).toBe(40 - answered);
+      const refused = answers.find((r) => r.status === 429)!;
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(((await refused.json()) as { error: string }).error).toBe("EAGAIN: agent 'bot' asked more than 5 evaluations in a second (evaluate.per_second); retry after 1 s");
+      // Another agent has its own share.
+      expect((await ask(other)).status).toBe(200);
+      const metrics = (await agentd.api('GET', '/metrics')).text;
+      expect(counter(metrics, 'agentk_evaluate_rate_limited_total')).toBe(40 - answered);
+      const evaluations = ((await agentd.api('GET', '/v1/decisions?agent=bot')).body as { type: string }[]).filter((r) => r.type === 'syscall');
+      expect(evaluations.length).toBe(answered);
+      await agentd.stop();
+      const details = readFileSync(agentd.logFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { detail?: string }).detail ?? '');
+      expect(details.filter((d) => /^(429 |\d+ more 429s)/.test(d))).toEqual([
+        expect.stringMatching(/^429 POST \/v1\/evaluate for bot: EAGAIN/),
+        `${40 - answered - 1} more 429s from bot (sampled: one record per client per 3600 s)`,
+      ]);
+    } finally {
+      await agentd.remove();
+    }
+  });
+});

@@ -166,6 +166,12 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       if (!identity.ok) return identity.status === 403 ? refuse(ctx, req, reply, identity.error) : reply.code(400).send({ error: identity.error });
       if (tooDeep(body.arguments) || tooDeep(body.context)) return reply.code(400).send({ error: `arguments and context may nest at most ${MAX_DEPTH} deep` });
       const agent = identity.agent;
+      // Every answer is a record: an agent is held to a rate, as one inside the kernel is (evaluate-rate.ts).
+      if (!ctx.evaluateRate.admit(agent.id)) {
+        const error = `EAGAIN: agent '${agent.id}' asked more than ${ctx.evaluateRate.limit} evaluations in a second (evaluate.per_second); retry after 1 s`;
+        ctx.refusals.refused(429, agent.id, `429 POST /v1/evaluate for ${agent.id}: ${error}`);
+        return reply.code(429).header('retry-after', '1').send({ error });
+      }
       const args = body.arguments ?? {};
       const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
       // What a grant is bound to: computed only for a request that opens a question or redeems one.
