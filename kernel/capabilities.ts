@@ -30,7 +30,9 @@ export interface IdentityOptions {
   readonly child?: boolean;
 }
 
-const AGENT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** The agent ids the kernel runs, as a JSON Schema `pattern` (an API that names an agent checks it so). */
+export const AGENT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+const AGENT_ID = new RegExp(AGENT_ID_PATTERN);
 
 /** isAgentId: `id` is an agent id the kernel runs: letters, digits, '.', '_' and '-', at most 64, a letter or digit first. */
 export const isAgentId = (id: string): boolean => AGENT_ID.test(id);

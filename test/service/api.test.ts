@@ -86,6 +86,9 @@ describe('POST /v1/evaluate', () => {
       ['GET', '/v1/processes/abc', undefined, /^params\/pid: must be integer$/],
       ['PUT', '/v1/policy', { source: POLICY, sauce: 1 }, /^body\/sauce: unknown property 'sauce' \(known: [a-z, ]*\bsource\b[a-z, ]*\)$/],
       ['POST', '/v1/policy/validate', {}, /^body\/source: required property 'source' is missing$/],
+      // An agent id as the kernel's (an attacker pass: NUL, newlines and '../' were kept, each a trust score and a metrics series).
+      ['POST', '/v1/evaluate', { agent: 'a\nb', action: 'file.read' }, /^body\/agent: must /],
+      ['POST', '/v1/evaluate', { agent: { id: '../x' }, action: 'file.read' }, /^body\/agent/],
     ];
     for (const [method, path, body, message] of cases) {
       const r = await agentd.api(method, path, body);

@@ -16,6 +16,7 @@ import { grantDigest } from '../grants.ts';
 import { autonomyDenial, isChange, supervised } from '../../policy/authorizer.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import type { PolicyRequest } from '../../../abi/policy-request.ts';
+import { AGENT_ID_PATTERN } from '../../capabilities.ts';
 import type { Autonomy } from '../../autonomy.ts';
 
 const MAX_DEPTH = 32;
@@ -29,13 +30,13 @@ export const EVALUATE_REQUEST = {
     agent: {
       description: 'the agent asking: required with the operator token; with an agent credential absent or its own agent, and labels and capabilities only among those granted',
       oneOf: [
-        { type: 'string', minLength: 1, maxLength: 128 },
+        { type: 'string', minLength: 1, maxLength: 64, pattern: AGENT_ID_PATTERN },
         {
           type: 'object',
           required: ['id'],
           additionalProperties: false,
           properties: {
-            id: { type: 'string', minLength: 1, maxLength: 128 },
+            id: { type: 'string', minLength: 1, maxLength: 64, pattern: AGENT_ID_PATTERN },
             labels: { type: 'object', additionalProperties: { type: 'string', maxLength: 256 }, maxProperties: 64 },
             capabilities: { type: 'array', items: { type: 'string', maxLength: 512 }, maxItems: 256 },
           },
