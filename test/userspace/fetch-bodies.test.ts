@@ -13,6 +13,7 @@ import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { report } from '../syscalls/harness.ts';
 import { ALL_TOOLS, policy, toolKernel } from '../tools/helpers.ts';
 
+const TEXT = 'héllo wörld ✓ 😀';
 // A server that keeps bytes as bytes: it echoes the request body and two more bytes, or (/slow) sends two chunks 30 ms apart.
 let server: { url: string; http: Server };
 beforeAll(async () => {
@@ -20,6 +21,11 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      if (req.url === '/text') {
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end(TEXT);
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       if (req.url === '/slow') {
         res.write(Buffer.from([0xff, 0x00]));
@@ -56,6 +62,26 @@ describe('fetch bodies', () => {
       { kernel: kernel(), manifest: ALL_TOOLS },
     );
     expect(value).toEqual([[0, 255, 128, 10, 13, 0xed, 0xa0, 0x80, 0xff, 0xfe], [0xff, 0x00, 0xfe, 0x80]]);
+  });
+
+  it('a text answer that came whole reads the same as text, as bytes, as a stream and through a clone (its bytes are made only when asked for)', async () => {
+    const { value } = await report<unknown[]>(
+      `const url = '${server.url}/text';
+      const asText = await (await fetch(url)).text();
+      const asBytes = Array.from(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+      const streamed = await (await fetch(url)).body.getReader().read();
+      const original = await fetch(url);
+      const copy = original.clone();
+      const both = [await copy.text(), Array.from(await original.bytes())];
+      const used = await fetch(url);
+      await used.text();
+      let again;
+      try { await used.text(); } catch (e) { again = e.constructor.name; }
+      report([asText, asBytes, Array.from(streamed.value), both, used.bodyUsed, again, await (await fetch(url)).blob().then((b) => b.size)]);`,
+      { kernel: kernel(), manifest: ALL_TOOLS },
+    );
+    const utf8 = [...new TextEncoder().encode(TEXT)];
+    expect(value).toEqual([TEXT, utf8, utf8, [TEXT, utf8], true, 'TypeError', utf8.length]);
   });
 
   it('a request body of 200 KB (a long prompt) goes whole, as text (found by a review: past 64 KiB one string of the arguments was refused, and fetch failed)', async () => {

@@ -147,14 +147,16 @@ export function makeTransport(sys, encodeUtf8) {
         }
         continue;
       }
+      // A text answer that came whole stays text (its bytes are made only if the program asks for bytes).
+      const text = out.bodyFd !== undefined ? undefined : exactText(out);
       return {
         status: out.status,
         statusText: out.statusText ?? '',
         url: out.url,
         redirected: hops > 0,
         headers: responseHeaders(out),
-        body: out.bodyFd !== undefined ? bodyStream(sys, out.bodyFd, request.signal) : inlineBytes(out, encodeUtf8),
-        bodyText: out.bodyFd !== undefined ? undefined : exactText(out),
+        body: out.bodyFd !== undefined ? bodyStream(sys, out.bodyFd, request.signal) : text !== undefined ? undefined : inlineBytes(out, encodeUtf8),
+        bodyText: text,
       };
     }
   };

@@ -91,17 +91,27 @@ function wrap(state, source, onEnd = undefined) {
   return { stream, error };
 }
 
+/** What a body's source is while its bytes are still only its text (made on first need: most text is read as text). */
+const TEXT = Symbol('the bytes of the text');
+
+/** bytesOf is `state`'s source, its bytes made from its text the first time they are needed. */
+function bytesOf(state) {
+  if (state.source === TEXT) state.source = encodeUtf8(state.text);
+  return state.source;
+}
+
 /**
  * initBody attaches a body with `source` (Uint8Array, ReadableStream or null) to `owner`; it returns a function that
  * errors a stream body (for aborts). `onEnd` runs once when a stream body ends, fails or is cancelled. `text`, for
- * bytes, is what decoding them gives (fetch knows it for a text answer that came inline): text() returns it as is.
- * `signal`, for bytes a fetch got whole, aborts reading them as it would a body still streaming: reading it once the
- * signal has aborted fails with its reason.
+ * bytes, is what decoding them gives (fetch knows it for a text answer that came inline): text() returns it as is;
+ * with `source` undefined the bytes are `text`'s UTF-8, made only if something asks for bytes. `signal`, for bytes a
+ * fetch got whole, aborts reading them as it would a body still streaming: reading it once the signal has aborted
+ * fails with its reason.
  */
 export function initBody(owner, source, onEnd = undefined, text = undefined, signal = null) {
-  const state = { source, stream: null, used: false, text, signal };
+  const state = { source: source === undefined ? (text === undefined ? null : TEXT) : source, stream: null, used: false, text, signal };
   bodies.set(owner, state);
-  if (source !== null && !(source instanceof NativeUint8Array)) {
+  if (state.source !== null && state.source !== TEXT && !(state.source instanceof NativeUint8Array)) {
     const wrapped = wrap(state, source, onEnd);
     state.stream = wrapped.stream;
     return wrapped.error;
@@ -113,14 +123,14 @@ export function initBody(owner, source, onEnd = undefined, text = undefined, sig
 export function bodySource(owner) {
   const state = bodies.get(owner);
   if (state.used || state.stream?.locked) throw new NativeTypeError('Body is unusable: Body has already been read');
-  return state.stream ?? state.source;
+  return state.stream ?? bytesOf(state);
 }
 
 /** takeBody moves `owner`'s body to a Request made from it (`new Request(request)`, `fetch(request)`): `owner`'s body is used from then on, as on the platform; TypeError when it was used already. */
 export function takeBody(owner) {
   const state = bodies.get(owner);
   if (state.used || state.stream?.locked) throw new NativeTypeError('Cannot construct a Request with a Request object that has already been used.');
-  const source = state.stream ?? state.source;
+  const source = state.stream ?? bytesOf(state);
   if (source !== null) state.used = true;
   return source;
 }
@@ -130,7 +140,7 @@ export function cloneBody(owner, target) {
   const state = bodies.get(owner);
   if (state.used || state.stream?.locked) throw new NativeTypeError('Body has already been consumed.');
   if (state.stream === null) {
-    bodies.set(target, { source: state.source, stream: null, used: false, signal: state.signal ?? null });
+    bodies.set(target, { source: state.source, stream: null, used: false, text: state.text, signal: state.signal ?? null });
     return;
   }
   const [first, second] = state.stream.tee();
@@ -141,13 +151,19 @@ export function cloneBody(owner, target) {
   bodies.set(target, copy);
 }
 
-async function consume(owner) {
+/** take marks `owner`'s body used and returns its state; TypeError when it was used (or is no body), the signal's reason once it aborted. */
+function take(owner) {
   const state = bodies.get(owner);
   if (state === undefined) throw new NativeTypeError('Illegal invocation');
   if (state.used || state.stream?.locked) throw new NativeTypeError('Body is unusable: Body has already been read');
   state.used = true;
   if (state.signal?.aborted) throw state.signal.reason;
-  if (state.stream === null) return state.source ?? new NativeUint8Array(0);
+  return state;
+}
+
+async function consume(owner) {
+  const state = take(owner);
+  if (state.stream === null) return bytesOf(state) ?? new NativeUint8Array(0);
   return readStreamBytes(state.stream.getReader());
 }
 
@@ -156,7 +172,7 @@ class BodyMixin {
   get body() {
     const state = bodies.get(this);
     if (state.stream === null && state.source !== null) {
-      const bytes = state.source;
+      const bytes = bytesOf(state);
       let sent = false;
       const stream = new ReadableStream({
         type: 'bytes',
@@ -189,6 +205,8 @@ class BodyMixin {
   }
   async text() {
     const state = bodies.get(this);
+    // Text that came as text goes back as it is, its bytes never made.
+    if (state !== undefined && state.source === TEXT && state.stream === null) return take(this).text;
     const bytes = await consume(this);
     return state.text !== undefined && bytes === state.source ? state.text : new TextDecoder().decode(bytes);
   }

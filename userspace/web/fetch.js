@@ -81,7 +81,8 @@ export function createFetch(transport) {
       url: answered,
       redirected: reply.redirected ?? answered !== withoutFragment(parts.url),
       headers: reply.headers ?? [],
-      body: noBody ? null : reply.body ?? null,
+      // No body but its text: the bytes are the text's, made on first need.
+      body: noBody ? null : reply.body === undefined && typeof reply.bodyText === 'string' ? undefined : reply.body ?? null,
       bodyText: noBody ? undefined : reply.bodyText,
     }, () => cancel(), signal);
     if (!noBody && signal !== null && reply.body && typeof reply.body.cancel === 'function') cancel = onAbort(signal, errorBody);

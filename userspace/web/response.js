@@ -123,8 +123,9 @@ export function createFetchedResponse({ status, statusText, url, headers, body, 
     headers: undefined,
     pairs: headers,
   });
-  const whole = body instanceof NativeUint8Array;
-  const errorBody = initBody(response, body, onEnd, typeof bodyText === 'string' && whole ? bodyText : undefined, whole ? signal : null);
+  // Bytes, or (body undefined) the bytes of bodyText: a body that came whole.
+  const whole = body instanceof NativeUint8Array || (body === undefined && typeof bodyText === 'string');
+  const errorBody = initBody(response, whole ? body : body ?? null, onEnd, typeof bodyText === 'string' && whole ? bodyText : undefined, whole ? signal : null);
   return { response, errorBody };
 }
 
