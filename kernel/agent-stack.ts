@@ -29,17 +29,19 @@ function fileShown(program: Program, source: string | null): string {
  * sourcePositions maps `file:line:col` positions of a compiled program back
  * to the author's source through its source map (a program without one is
  * its own source). In a bundle, each position names the file it came from,
- * relative to the working directory. A position costs at most EVERY lines
- * of decoding, from the StackMap's checkpoints (as in ring 3): the map is
- * never decoded whole, and nothing but the StackMap (cached per program) is
- * kept.
+ * relative to the working directory. A text costs at most one decoding of
+ * the map's blocks of EVERY lines it names, from the StackMap's checkpoints
+ * (as in ring 3), and 64 positions looked up (Positions); nothing but the
+ * StackMap (cached per program) is kept.
  */
 export function sourcePositions(program: Program): (text: string) => string {
   if (program.sourceMap === undefined) return (text) => text;
   const at = new RegExp(`${escapeRegExp(bundleName(program))}:(\\d+):(\\d+)`, 'g');
   return (text) => {
     const map = stackMap(program);
-    return map === undefined ? text : text.replace(at, (whole, line: string, column: string) => originalOf(map, Number(line), Number(column)) ?? whole);
+    if (map === undefined) return text;
+    const positions = new Positions(map);
+    return text.replace(at, (whole, line: string, column: string) => positions.of(Number(line), Number(column)) ?? whole);
   };
 }
 
@@ -87,115 +89,131 @@ for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 const COMMA = 0x2c;
 const SEMICOLON = 0x3b;
 
-/**
- * Mappings reads VLQ source-map mappings as ring 3's decoder does: a
- * segment's source, line and column count only when it has all of them (4
- * or 5 fields; past 5 the rest of the segment is skipped), and a character
- * outside base64 ends the text.
- */
-class Mappings {
-  /** The generated column of the segment last read, from its line's start, and whether it maps (4 or 5 fields). */
-  generated = 0;
-  mapped = false;
+/** A decoded segment: its generated column (from its line's start), and the source, original line and column it maps to (source -1: to nothing). */
+type Segment = readonly [generated: number, source: number, line: number, column: number];
 
-  private readonly text: string;
-  /** The offset into the text, and the decoder's state there: source, original line and original column. */
+/** Cursor is where a decoding is in the mappings, and the decoder's state there; `broken` once a character outside base64 was met. */
+interface Cursor {
   at: number;
   source: number;
   line: number;
   column: number;
+  broken: boolean;
+}
 
-  constructor(text: string, at = 0, source = 0, line = 0, column = 0) {
-    this.text = text;
-    this.at = at;
-    this.source = source;
-    this.line = line;
-    this.column = column;
-  }
-
-  /** next reads on: a segment (true; `generated`, `mapped` and the state are its), a line's end (false), or the text's end (undefined). */
-  next(): boolean | undefined {
-    const text = this.text;
-    for (;;) {
-      if (this.at >= text.length) return undefined;
-      const c = text.charCodeAt(this.at);
+/**
+ * decodeLines decodes `count` generated lines of VLQ `mappings` from
+ * `cursor` (moved on), exactly as ring 3's decoder does
+ * (userspace/runtime/stack-map.js): a segment has at most 5 fields (a 6th
+ * starts the next segment); its source, line and column count only when it
+ * has 4 or 5; a character outside base64 leaves its line and every later one
+ * with no segments. Each line's segments go into `into` when it is given.
+ * False once the text has ended or broke.
+ */
+function decodeLines(mappings: string, cursor: Cursor, count: number, into?: Segment[][]): boolean {
+  const fields = [0, 0, 0, 0, 0];
+  for (let i = 0; i < count; i++) {
+    if (cursor.broken || cursor.at >= mappings.length) return false;
+    const segments: Segment[] = [];
+    let generated = 0;
+    while (cursor.at < mappings.length) {
+      const c = mappings.charCodeAt(cursor.at);
       if (c === SEMICOLON) {
-        this.at++;
-        this.generated = 0;
-        return false;
+        cursor.at++;
+        break;
       }
-      if (c !== COMMA) return this.segment();
-      this.at++;
+      if (c === COMMA) {
+        cursor.at++;
+        continue;
+      }
+      let n = 0;
+      while (cursor.at < mappings.length && n < 5) {
+        const d = mappings.charCodeAt(cursor.at);
+        if (d === COMMA || d === SEMICOLON) break;
+        let value = 0;
+        let shift = 0;
+        let digit: number;
+        do {
+          const ch = mappings.charCodeAt(cursor.at++);
+          digit = ch < 128 ? DIGITS[ch]! : -1;
+          if (digit < 0) {
+            cursor.broken = true;
+            return false;
+          }
+          value += (digit & 31) * 2 ** shift;
+          shift += 5;
+        } while (digit & 32 && shift < 50);
+        fields[n++] = value % 2 === 1 ? -(value - 1) / 2 : value / 2;
+      }
+      generated += fields[0]!;
+      if (n >= 4) {
+        cursor.source += fields[1]!;
+        cursor.line += fields[2]!;
+        cursor.column += fields[3]!;
+      }
+      if (into !== undefined) segments.push(n >= 4 ? [generated, cursor.source, cursor.line, cursor.column] : [generated, -1, 0, 0]);
     }
+    into?.push(segments);
   }
-
-  private segment(): boolean | undefined {
-    const text = this.text;
-    const fields = [0, 0, 0, 0];
-    let n = 0;
-    for (;;) {
-      const c = text.charCodeAt(this.at);
-      if (c === COMMA || c === SEMICOLON || Number.isNaN(c)) break;
-      let value = 0;
-      let shift = 0;
-      let digit: number;
-      do {
-        const ch = text.charCodeAt(this.at++);
-        digit = ch < 128 ? DIGITS[ch]! : -1;
-        if (digit < 0) {
-          this.at = text.length;
-          return undefined;
-        }
-        value += (digit & 31) * 2 ** shift;
-        shift += 5;
-      } while (digit & 32 && shift < 50);
-      if (n < 4) fields[n] = value % 2 === 1 ? -(value - 1) / 2 : value / 2;
-      n++;
-    }
-    this.generated += fields[0]!;
-    this.mapped = n === 4 || n === 5;
-    if (this.mapped) {
-      this.source += fields[1]!;
-      this.line += fields[2]!;
-      this.column += fields[3]!;
-    }
-    return true;
-  }
+  return cursor.at < mappings.length;
 }
 
 /** checkpointsOf scans VLQ `mappings` once: the decoder's state at the start of every EVERY-th line (see StackMap). */
 function checkpointsOf(mappings: string): number[] {
   const out: number[] = [0, 0, 0, 0];
-  const reader = new Mappings(mappings);
-  let line = 0;
-  for (let read = reader.next(); read !== undefined; read = reader.next()) {
-    if (read === false && ++line % EVERY === 0) out.push(reader.at, reader.source, reader.line, reader.column);
-  }
+  const cursor: Cursor = { at: 0, source: 0, line: 0, column: 0, broken: false };
+  while (decodeLines(mappings, cursor, EVERY)) out.push(cursor.at, cursor.source, cursor.line, cursor.column);
   return out;
 }
 
+/** The most distinct positions one text has mapped (a stack has a few dozen; the rest of a text an agent chose stays as it is). */
+const MAX_POSITIONS = 64;
+
 /**
- * originalOf is the author's `file:line:col` for the bundle's 1-based
- * `line:col` (the segment at or before the column; of segments at one
- * column, the first, as ring 3 takes it), or undefined. It decodes at most
- * EVERY lines, from the checkpoint at or before the line.
+ * Positions maps the positions of one text: each block of EVERY lines is
+ * decoded at most once, and at most MAX_POSITIONS distinct positions are
+ * looked up, so a text costs at most one decoding of the mappings and 64
+ * scans of a line, however many positions an agent wrote into it.
  */
-function originalOf(map: StackMap, line: number, column: number): string | undefined {
-  const k = Math.floor((line - 1) / map.every);
-  if (line < 1 || column < 1 || k * 4 >= map.checkpoints.length) return undefined;
-  const [at, source, original, originalColumn] = map.checkpoints.slice(k * 4, k * 4 + 4) as [number, number, number, number];
-  const reader = new Mappings(map.mappings, at, source, original, originalColumn);
-  for (let current = k * map.every; current < line - 1; ) {
-    const read = reader.next();
-    if (read === undefined) return undefined;
-    if (read === false) current++;
+class Positions {
+  private readonly map: StackMap;
+  private readonly blocks = new Map<number, Segment[][]>();
+  private readonly known = new Map<string, string | undefined>();
+
+  constructor(map: StackMap) {
+    this.map = map;
   }
-  let found: { generated: number; source: number; line: number; column: number } | undefined;
-  while (reader.next() === true && reader.generated <= column - 1) {
-    if (found === undefined || found.generated !== reader.generated) found = { generated: reader.generated, source: reader.mapped ? reader.source : -1, line: reader.line, column: reader.column };
+
+  /** of is the author's `file:line:col` for the bundle's 1-based `line:col`, or undefined (unmapped). */
+  of(line: number, column: number): string | undefined {
+    const key = `${line}:${column}`;
+    if (this.known.has(key)) return this.known.get(key);
+    if (this.known.size >= MAX_POSITIONS) return undefined;
+    const found = this.lookUp(line, column);
+    this.known.set(key, found);
+    return found;
   }
-  if (found === undefined || found.source < 0 || found.source >= map.sources.length) return undefined;
-  return `${map.sources[found.source]}:${found.line + 1}:${found.column + 1}`;
+
+  /** lookUp: of segments at or before the column, the last one's position (of several at one column, the first, as ring 3 takes it). */
+  private lookUp(line: number, column: number): string | undefined {
+    const { every, checkpoints, mappings, sources } = this.map;
+    const k = Math.floor((line - 1) / every);
+    if (line < 1 || column < 1 || k * 4 >= checkpoints.length) return undefined;
+    let block = this.blocks.get(k);
+    if (block === undefined) {
+      block = [];
+      const [at, source, original, originalColumn] = checkpoints.slice(k * 4, k * 4 + 4) as [number, number, number, number];
+      decodeLines(mappings, { at, source, line: original, column: originalColumn, broken: false }, every, block);
+      this.blocks.set(k, block);
+    }
+    let found: Segment | undefined;
+    for (const segment of block[(line - 1) % every] ?? []) {
+      if (segment[0] > column - 1) break;
+      if (found === undefined || found[0] !== segment[0]) found = segment;
+    }
+    if (found === undefined || found[1] < 0 || found[1] >= sources.length) return undefined;
+    return `${sources[found[1]]}:${found[2] + 1}:${found[3] + 1}`;
+  }
 }
 
 /** stackMap is `program`'s StackMap (made once per program), or undefined when it has no source map or one that does not read. */

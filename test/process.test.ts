@@ -95,11 +95,13 @@ describe('ps, wait and kill', () => {
     const kernel = new Kernel();
     const busy = start(kernel, BUSY);
     await until(() => busy.out.text === 'spinning\n', 'the busy agent to print');
+    const sandbox = busy.proc.sandbox!;
     kernel.kill(busy.proc.pid, 'SIGKILL');
     const record = await kernel.wait(busy.proc.pid);
     expect(record.status).toBe(132);
     expect(record.reason).toMatchObject({ kind: 'signal', signal: 'SIGKILL' });
-    expect(busy.proc.sandbox?.disposed).toBe(true);
+    expect(sandbox.disposed).toBe(true);
+    expect(busy.proc.sandbox).toBeUndefined();
     const after = await runAgent("console.log('after', 1 + 1);", { kernel });
     expect(after.exit.status).toBe(0);
     expect(after.stdout).toBe('after 2\n');

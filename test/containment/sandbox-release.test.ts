@@ -70,6 +70,7 @@ describe('an ended agent', () => {
       // Before the fix: ~40 MB a zombie.
       expect((process.memoryUsage().heapUsed - before) / 2 ** 20).toBeLessThan(30);
       expect(pids.map((pid) => kernel.find(pid)?.state)).toEqual(['exited', 'exited', 'exited']);
+      expect(pids.map((pid) => kernel.find(pid)?.sandbox)).toEqual([undefined, undefined, undefined]);
     } finally {
       kernel.kill(parent.pid, 'SIGKILL');
       await kernel.shutdown();

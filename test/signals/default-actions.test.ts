@@ -62,11 +62,13 @@ describe('terminating signals, default action', () => {
     const agent = start(kernel, `console.log('spinning'); ${SPIN}`);
     await printed(agent, 'spinning');
     expect(agent.proc.state).toBe('running');
+    const sandbox = agent.proc.sandbox!;
     expect(kernel.kill(agent.pid, signal, 'ops')).toBe('terminated');
     const exit = await exited(agent);
     expect(exit.status).toBe(status);
     expect(exit.reason).toEqual({ kind: 'signal', signal, why: `${signal} from ops` });
-    expect(agent.proc.sandbox?.disposed).toBe(true);
+    expect(sandbox.disposed).toBe(true);
+    expect(agent.proc.sandbox).toBeUndefined();
   });
 
   it.each(FATAL)('%s ends an agent blocked in a pipe read with %i', async (signal, status) => {
