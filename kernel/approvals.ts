@@ -52,6 +52,12 @@ export const KEEP_ANSWERED = 16_384;
 /** The longest JSON text of a question's arguments shown as they are; longer ones are shown by size and digest. */
 export const MAX_ARGUMENTS_CHARS = 4096;
 
+/** alreadyAnswered is the EEXIST for answering question `id` again, when `status` says it was answered; undefined otherwise. */
+export function alreadyAnswered(id: string, status: ApprovalStatus | undefined): KernelError | undefined {
+  if (status === undefined || status.status === 'pending') return undefined;
+  return new KernelError('EEXIST', `approval ${id} was already answered (${status.status} by ${status.answer?.approver ?? '?'})`);
+}
+
 /** shownArguments is what approvers see of a call's arguments: bounded, with bytes as their length. */
 export function shownArguments(args: unknown): unknown {
   let text: string;
@@ -222,11 +228,12 @@ export class ApprovalGate implements Approvals {
 
   /**
    * answer approves or denies `id` on behalf of `approver`. ESRCH for an
-   * unknown id; EPERM when the approver is the agent that asked.
+   * unknown id, EEXIST for one already answered (as the webhook's callback
+   * says); EPERM when the approver is the agent that asked.
    */
   answer(id: string, approved: boolean, approver: string, reason = ''): void {
     const waiting = this.waiting.get(id);
-    if (waiting === undefined) throw new KernelError('ESRCH', `no pending approval ${id}`);
+    if (waiting === undefined) throw alreadyAnswered(id, this.answered.get(id)) ?? new KernelError('ESRCH', `no pending approval ${id}`);
     const agent = waiting.approval.agentId;
     if (approver === agent || approver === `agent:${agent}`) throw new KernelError('EPERM', `agent ${agent} cannot answer its own request`);
     this.settle(id, { approved, approver, reason: reason || (approved ? 'approved' : 'denied') });

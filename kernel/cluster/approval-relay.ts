@@ -18,7 +18,7 @@
  */
 import type { ApprovalAnswer } from '../../syscalls/context.ts';
 import { KernelError } from '../../abi/errno.ts';
-import type { ApprovalGate, ApprovalStatus, Approver, PendingApproval } from '../approvals.ts';
+import { alreadyAnswered, type ApprovalGate, type ApprovalStatus, type Approver, type PendingApproval } from '../approvals.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
 import type { NodeRpc } from './rpc.ts';
@@ -283,10 +283,12 @@ export class ApprovalRelay {
     return json === null ? undefined : fromRedis(json);
   }
 
-  /** answer answers another node's question through its owner. ESRCH if unknown or already answered. */
+  /** answer answers another node's question through its owner. ESRCH if unknown, EEXIST if already answered. */
   async answer(request: AnswerRequest): Promise<ApprovalStatus> {
     const entry = await this.find(request.id);
-    if (entry === undefined || entry.status !== 'pending') throw new KernelError('ESRCH', `no pending approval ${request.id}`);
+    if (entry === undefined) throw new KernelError('ESRCH', `no pending approval ${request.id}`);
+    const again = alreadyAnswered(request.id, entry);
+    if (again !== undefined) throw again;
     if (entry.node === '') throw new KernelError('EAGAIN', `approval ${request.id} is being handed from node ${entry.from ?? '(unknown)'} to another node; try again`);
     return this.rpc.request<ApprovalStatus>(entry.node, 'approval.answer', request);
   }

@@ -106,13 +106,13 @@ describe('require_approval blocks the caller until answered', () => {
     expect(answered).toBeGreaterThan(asked);
   });
 
-  it('answering an unknown or already answered id is ESRCH', async () => {
+  it('answering an unknown id is ESRCH; an already answered one EEXIST naming the answer (it was ESRCH, while the webhook callback said 409 EEXIST)', async () => {
     const kernel = new Kernel({ policy: POLICY });
     const { approval, exit } = await start(kernel);
     expect(() => kernel.approvals.answer('ap-999', true, 'operator')).toThrow(expect.objectContaining({ errno: 'ESRCH' }));
     kernel.approvals.answer(approval.id, false, 'operator');
     await exit();
-    expect(() => kernel.approvals.answer(approval.id, true, 'operator')).toThrow(expect.objectContaining({ errno: 'ESRCH' }));
+    expect(() => kernel.approvals.answer(approval.id, true, 'operator')).toThrow(expect.objectContaining({ errno: 'EEXIST', message: `approval ${approval.id} was already answered (denied by operator)` }));
   });
 });
 

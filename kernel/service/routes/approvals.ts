@@ -8,7 +8,7 @@
  * another node is answered through its node.
  */
 import type { FastifyInstance } from 'fastify';
-import type { ApprovalStatus } from '../../approvals.ts';
+import { alreadyAnswered, type ApprovalStatus } from '../../approvals.ts';
 import { mayRead, OPEN_TO_AGENTS, principalOf, refuse, SIGNED } from '../access.ts';
 import { CALLBACK_SKEW_MS, callbackPayload, SIGNATURE_HEADER, signedBy, TIMESTAMP_HEADER } from '../approvers/webhook.ts';
 import type { ServiceContext } from '../context.ts';
@@ -123,7 +123,8 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         return reply.code(401).send({ error: `the callback is not signed with the webhook's secret${fresh ? '' : ` (${TIMESTAMP_HEADER} missing, or more than ${CALLBACK_SKEW_MS / 60_000} minutes off)`}`, errno: 'EACCES' });
       }
       if (now === undefined) return reply.code(404).send({ error: `no approval ${id}`, errno: 'ESRCH' });
-      if (now.status !== 'pending') return reply.code(409).send({ error: `approval ${id} was already answered (${now.status} by ${now.answer?.approver ?? '?'})`, errno: 'EEXIST' });
+      const again = alreadyAnswered(id, now);
+      if (again !== undefined) return reply.code(409).send({ error: again.message, errno: again.errno });
       try {
         gate.answer(id, req.body.approved, 'webhook', reason);
         return gate.status(id);
