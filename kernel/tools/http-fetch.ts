@@ -63,8 +63,8 @@ const TEXTUAL = /^(text\/|application\/([a-z0-9.+-]*\+)?(json|xml|javascript|x-w
 const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'upgrade', 'proxy-authorization', 'te', 'trailer', 'keep-alive', 'expect']);
 
 /** The headers undici's fetch sends unless the caller sets them (some servers refuse a request without a user-agent); compression as it asks for it. */
-const DEFAULT_HEADERS: Readonly<Record<string, string>> = { accept: '*/*', 'accept-language': '*', 'user-agent': 'undici' };
-const ACCEPT_ENCODING = { 'http:': 'gzip, deflate', 'https:': 'br, gzip, deflate' } as const;
+export const DEFAULT_HEADERS: Readonly<Record<string, string>> = { accept: '*/*', 'accept-language': '*', 'user-agent': 'undici' };
+export const ACCEPT_ENCODING = { 'http:': 'gzip, deflate', 'https:': 'br, gzip, deflate' } as const;
 
 /** headerText is one header's value as fetch's Headers.get gives it: repeated fields joined with ', '. */
 function headerText(value: string | string[] | undefined): string {

@@ -11,7 +11,7 @@
  */
 import { Agent, type Dispatcher, interceptors } from 'undici';
 import { KernelError } from '../../abi/errno.ts';
-import { readCapped } from './http-fetch.ts';
+import { ACCEPT_ENCODING, DEFAULT_HEADERS, readCapped } from './http-fetch.ts';
 import type { JsonObject, JsonSchema, ToolSpec } from './registry.ts';
 
 export interface LlmChatOptions {
@@ -100,13 +100,21 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
           origin: target.origin,
           path: `${target.pathname}${target.search}`,
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'accept-encoding': 'gzip, deflate, br', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+          // What fetch sent (some gateways refuse a request without a user-agent), compression as it asks for it.
+          headers: { ...DEFAULT_HEADERS, 'accept-encoding': ACCEPT_ENCODING[target.protocol === 'https:' ? 'https:' : 'http:'], 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
           body: JSON.stringify(body),
           signal: call.signal,
         });
       } catch {
         if (call.signal.aborted) throw call.signal.reason;
         throw new KernelError('EIO', `llm.chat: the model endpoint cannot be reached`);
+      }
+      const status = response.statusCode;
+      // A redirect is not followed (the key would go where it points): the configured endpoint should be the final URL.
+      const location = response.headers.location;
+      if (status >= 300 && status < 400 && location !== undefined) {
+        response.body.destroy();
+        throw new KernelError('EIO', `llm.chat: the endpoint answered ${status}, a redirect to ${String(location).slice(0, 200)}, which is not followed: configure that URL as the endpoint`);
       }
       let text: string;
       try {
@@ -118,7 +126,6 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
         if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw new KernelError('EFBIG', `llm.chat: response body is over the limit of ${call.maxOutputBytes} bytes`);
         throw new KernelError('EIO', `llm.chat: the endpoint's answer failed: ${err instanceof Error ? err.message : String(err)}`);
       }
-      const status = response.statusCode;
       let data: Completion;
       try {
         data = JSON.parse(text) as Completion;

@@ -32,6 +32,10 @@ beforeAll(async () => {
       more();
       return;
     }
+    if (last === 'moved') {
+      res.writeHead(308, { location: 'https://elsewhere.example/v1/chat/completions' }).end();
+      return;
+    }
     if (last === 'bomb') {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': STACKED }).end(bomb);
       return;
@@ -91,6 +95,14 @@ describe('llm.chat', () => {
       { errno: 'EFBIG', message: `llm.chat: response body is over the limit of ${256 * 1024} bytes` },
       'echo: hi',
     ]);
+  });
+
+  it('says so when the endpoint redirects (not followed: the key would go where it points), and sends what fetch sent', async () => {
+    const k = kernel(['{ id: llm, effect: allow, syscalls: [SYS_EXEC], tools: [llm.chat] }']);
+    const before = server.requests.length;
+    const value = await execReport(k, `${TRY}report(${ASK('moved')});`);
+    expect(value).toEqual({ errno: 'EIO', message: 'llm.chat: the endpoint answered 308, a redirect to https://elsewhere.example/v1/chat/completions, which is not followed: configure that URL as the endpoint' });
+    expect(server.requests[before]!.headers).toMatchObject({ 'user-agent': 'undici', accept: '*/*', 'content-type': 'application/json' });
   });
 
   it('a token budget runs out: calls are allowed until the agent has used it, then denied', async () => {
