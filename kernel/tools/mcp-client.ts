@@ -11,6 +11,7 @@
  * and schema of the tools it registered (ToolRegistry.revise: a pinned tool
  * whose description changed is then held until an operator approves it).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -55,6 +56,8 @@ interface ListedTool {
 
 /** The most tools read from one server. */
 const MAX_LISTED = 10_000;
+/** The least time between two listings of a server's tools after list_changed notifications, ms. */
+const RELIST_EVERY_MS = 1000;
 
 /** describe is a server tool's description, or one naming it and its server. */
 function describe(tool: ListedTool, server: string): string {
@@ -158,17 +161,21 @@ export async function connectMcpServer(config: McpServerConfig, registry: ToolRe
     });
     names.push(name);
   }
-  // One re-listing at a time; a notification during one asks for another after it.
+  // One re-listing at a time, at most one a RELIST_EVERY_MS; notifications meanwhile ask for one more after it (a server
+  // flooding list_changed had ring 0 list and recompile every schema without pause: stalls of seconds, an attacker pass).
+  const known = new Set(names);
   let relisting: Promise<void> | undefined;
   let again = false;
   const relist = async (): Promise<void> => {
     do {
       again = false;
+      const started = performance.now();
       const now = await listAll().catch(() => undefined);
       for (const tool of now ?? []) {
         const name = `mcp.${config.name}.${tool.name}`;
-        if (names.includes(name)) registry.revise(name, { description: describe(tool, config.name), inputSchema: tool.inputSchema });
+        if (known.has(name)) registry.revise(name, { description: describe(tool, config.name), inputSchema: tool.inputSchema });
       }
+      if (again) await delay(Math.max(0, RELIST_EVERY_MS - (performance.now() - started)), undefined, { ref: false });
     } while (again);
   };
   client.setNotificationHandler(ToolListChangedNotificationSchema, () => {

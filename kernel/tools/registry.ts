@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
+import { RE2JS } from 're2js';
 import { canonicalJson } from '../canonical-json.ts';
 import type { StreamWriter } from '../fd-table.ts';
 import type { ProcessSecret } from './secrets.ts';
@@ -123,9 +124,15 @@ function finish(spec: ToolSpec, output: JsonValue, started: number): ToolResult 
   return { tool: spec.name, output: JSON.parse(text ?? 'null') as JsonValue, bytes, ms: Date.now() - started };
 }
 
+/** RE2_ENGINE is Ajv's regExp engine: re2js (RE2 syntax; Unicode always on). */
+const RE2_ENGINE = Object.assign((pattern: string) => RE2JS.compile(pattern), { code: 're2js' });
+
 export class ToolRegistry {
   private readonly tools = new Map<string, Entry>();
-  private readonly ajv = new Ajv({ strict: false, allErrors: false, logger: false, validateFormats: false });
+  // A schema's `pattern` runs on agent input in ring 0, and an MCP server (a peer) writes its tools' schemas: RE2, linear
+  // in the input (an attacker pass: `^(a|a)*$` on 28 characters held the event loop 4.2 s). A pattern RE2 cannot run
+  // (a lookaround, a backreference) does not compile, and the tool is held.
+  private readonly ajv = new Ajv({ strict: false, allErrors: false, logger: false, validateFormats: false, code: { regExp: RE2_ENGINE } });
   private readonly closers: (() => Promise<void>)[] = [];
   /** Held tools and why (the EACCES message a call gets). */
   private readonly held = new Map<string, string>();
@@ -182,6 +189,8 @@ export class ToolRegistry {
       this.hold(name, (err as KernelError).message);
       return true;
     }
+    // Ajv keeps every schema it compiled: the old one goes (a server that revises without end grew the heap for good).
+    this.ajv.removeSchema(entry.spec.inputSchema);
     this.tools.set(name, { spec: Object.freeze({ ...entry.spec, description: described.description, inputSchema: described.inputSchema }), validate, digest });
     for (const listener of this.revisers) listener(name, digest);
     return true;

@@ -37,6 +37,15 @@ describe('ToolRegistry', () => {
     expect(r.list().map((t) => t.name)).toEqual(['a.b']);
   });
 
+  it("runs a schema's patterns with RE2, linear in the input (an MCP server writes its tools' schemas: `^(a|a)*$` held the event loop 4.2 s on 28 characters); a pattern RE2 cannot run does not compile", async () => {
+    const r = new ToolRegistry();
+    r.register({ ...echoTool('re.dos'), inputSchema: { type: 'object', properties: { s: { type: 'string', pattern: '^(a|a)*$' } } } });
+    // 2^60 steps for a backtracking engine: the test would never end.
+    expect(await errorOf(() => r.call('re.dos', { s: `${'a'.repeat(60)}b` }, CALLER))).toMatchObject({ errno: 'EINVAL' });
+    expect(await errorOf(() => r.call('re.dos', { s: 'a'.repeat(60) }, CALLER))).toBe('ok');
+    expect(() => r.register({ ...echoTool('look.around'), inputSchema: { type: 'object', properties: { s: { type: 'string', pattern: '^(?=a)a$' } } } })).toThrow(/input schema does not compile/);
+  });
+
   it('EINVAL names the first schema error; null arguments are an empty object', async () => {
     const r = new ToolRegistry();
     r.register({
