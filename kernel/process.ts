@@ -77,6 +77,9 @@ export interface ProcessInfo {
   readonly autonomy?: 'supervised' | 'observe';
 }
 
+/** The longest delay Node's setTimeout keeps (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export class Process {
   readonly pid: number;
   readonly ppid: number;
@@ -153,12 +156,18 @@ export class Process {
     return this.stopGate?.promise ?? Promise.resolve();
   }
 
-  /** addTimer keeps a timer that is cleared when the process ends. */
+  /**
+   * addTimer keeps a timer that is cleared when the process ends. Past
+   * MAX_TIMER_MS it is armed again for the rest (Node fires a longer timer at
+   * once: a wall_ms of 3,000,000,000 killed the program at its start).
+   */
   addTimer(ms: number, fire: () => void): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      fire();
-    }, ms);
+      if (ms > step) this.addTimer(ms - step, fire);
+      else fire();
+    }, step);
     this.timers.add(timer);
   }
 

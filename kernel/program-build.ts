@@ -91,11 +91,15 @@ function firstError(errors: readonly Message[], root: string, fallback: string):
  */
 export async function buildProgramFile(path: string): Promise<Program> {
   const entry = resolve(path);
+  let stat;
   try {
-    statSync(entry);
+    stat = statSync(entry);
   } catch {
     throw new KernelError('ENOENT', `cannot read program ${path}`);
   }
+  // esbuild would read a device (/dev/zero) without end, and wait on a FIFO for ever.
+  if (!stat.isFile()) throw new KernelError('ENOEXEC', `${path}: not a regular file`);
+  if (stat.size > MAX_PROGRAM_BYTES) throw new KernelError('EFBIG', `${path}: ${stat.size} bytes, more than a program may be (${MAX_PROGRAM_BYTES})`);
   const root = projectRoot(dirname(entry));
   // Keyed by the program and its project folder: a package.json that moves the folder is a new build.
   const cacheFile = join(cacheDir(), `${createHash('sha256').update(`${entry}\0${root}\0${BUILD_VERSION}`).digest('hex').slice(0, 32)}.json`);

@@ -51,3 +51,9 @@ export function schemaProblem(error: ErrorObject): { path: PathKey[]; key?: stri
   if (error.keyword === 'const') return { path, problem: `must be ${JSON.stringify(params.allowedValue)}` };
   return { path, problem: error.message ?? 'is invalid' };
 }
+
+/** firstAlias is the offset of the first alias (`*name`) in YAML `source`, or 0: where a file that expands too many aliases starts doing so. */
+export function firstAlias(source: string): number {
+  const at = /(^|[\s[{,:-])\*[^\s,\]}]/m.exec(source);
+  return at === null ? 0 : at.index + at[1]!.length;
+}

@@ -4,8 +4,8 @@
  * `cat: FILE: No such file or directory` — never Node's raw `ENOENT: …,
  * open 'FILE'` text nor a stack.
  */
-import { readFileSync } from 'node:fs';
-import { ERRNO_TEXT, isErrno } from '../../abi/errno.ts';
+import { ERRNO_TEXT, isErrno, KernelError } from '../../abi/errno.ts';
+import { readRegularText, withoutFile } from '../../kernel/regular-file.ts';
 
 /** InputFileError is a named file that cannot be read; its message is `FILE: why`. */
 export class InputFileError extends Error {
@@ -26,11 +26,14 @@ export function unreadable(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** readInput reads the UTF-8 text of `file`; InputFileError naming it when it cannot. */
+/** The largest input file read (a manifest, requests to test a policy with). */
+const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
+/** readInput reads the UTF-8 text of `file` (a regular file, at most MAX_INPUT_BYTES); InputFileError naming it when it cannot. */
 export function readInput(file: string): string {
   try {
-    return readFileSync(file, 'utf8');
+    return readRegularText(file, MAX_INPUT_BYTES, 'input file');
   } catch (err) {
-    throw new InputFileError(file, unreadable(err));
+    throw new InputFileError(file, err instanceof KernelError ? withoutFile(err.message, file) : unreadable(err));
   }
 }

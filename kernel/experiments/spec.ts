@@ -16,11 +16,13 @@
  * Paths are relative to the experiment file. A bad file is one line naming
  * file, line and field (ExperimentError).
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import { fieldName, locate, schemaProblem, type PathKey } from '../yaml-positions.ts';
+import { fieldName, firstAlias, locate, schemaProblem, type PathKey } from '../yaml-positions.ts';
+import { KernelError } from '../../abi/errno.ts';
+import { readRegularText } from '../regular-file.ts';
 
 export class ExperimentError extends Error {}
 
@@ -81,13 +83,16 @@ const PROGRAM_EXTENSIONS: ReadonlySet<string> = new Set(['.ts', '.js', '.mjs', '
 /** The most cells one experiment may have. */
 export const MAX_CELLS = 10_000;
 
+/** The largest experiment file read. */
+const MAX_EXPERIMENT_BYTES = 16 * 1024 * 1024;
+
 /** loadExperiment reads and checks an experiment file; ExperimentError naming file, line and field. */
 export function loadExperiment(file: string): ExperimentSpec {
   let source: string;
   try {
-    source = readFileSync(file, 'utf8');
+    source = readRegularText(file, MAX_EXPERIMENT_BYTES, 'experiment');
   } catch (err) {
-    throw new ExperimentError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err)}`);
+    throw new ExperimentError(err instanceof KernelError ? err.message : `${file}: ${String(err)}`);
   }
   const lines = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -99,7 +104,13 @@ export function loadExperiment(file: string): ExperimentSpec {
     const pos = lines.linePos(doc.errors[0]!.pos[0]);
     throw new ExperimentError(`${file}:${pos.line}:${pos.col}: syntax error: ${doc.errors[0]!.message.split('\n')[0]}`);
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 });
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    const pos = lines.linePos(firstAlias(source));
+    throw new ExperimentError(`${file}:${pos.line}:${pos.col}: ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (!validate(data)) {
     const { path, key, problem } = schemaProblem(validate.errors![0]!);
     throw new ExperimentError(`${where(key === undefined ? path : path.slice(0, -1), key)}: ${fieldName(path)}: ${problem}`);

@@ -18,6 +18,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject,
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DecisionRecorder } from '../../syscalls/records.ts';
+import { MAX_KEY_BYTES, readRegularText } from '../regular-file.ts';
 
 /** The private key's file in agentd's state dir (PKCS#8 PEM, 0600), and the public key beside it (SPKI PEM). */
 export const ANCHOR_KEY_FILE = 'anchor.key';
@@ -58,7 +59,7 @@ export function anchorVerifies(publicKey: KeyObject, anchor: Anchor): boolean {
 
 /** readPublicKey reads an Ed25519 public key (SPKI PEM, or the private key's PEM, from which it is derived). Throws naming the file. */
 export function readPublicKey(file: string): KeyObject {
-  const text = readFileSync(file, 'utf8');
+  const text = readRegularText(file, MAX_KEY_BYTES, 'key file');
   let key: KeyObject;
   try {
     key = text.includes('PRIVATE KEY') ? createPublicKey(createPrivateKey(text)) : createPublicKey(text);

@@ -107,9 +107,16 @@ export class FileDecisionLog implements DecisionRecorder {
     this.onRoll = options.onRoll;
     const segments = listSegments(path);
     this.segment = segments.at(-1) ?? segmentOf(path, 1);
-    this.fd = openSync(this.segment.path, 'a+');
     try {
-      this.size = fstatSync(this.fd).size;
+      this.fd = openSync(this.segment.path, 'a+');
+    } catch (err) {
+      throw new KernelError('EINVAL', `${this.segment.path}: cannot open it as a decision log (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    try {
+      const stat = fstatSync(this.fd);
+      // A FIFO or a device (/dev/full) takes no chain: refused before anything is written, not failed at the first sync.
+      if (!stat.isFile()) throw new KernelError('EINVAL', `${this.segment.path}: not a regular file, so not a decision log`);
+      this.size = stat.size;
       const tail = chainTail(this.segment, this.fd, segments.slice(0, -1));
       this.seq = tail.seq;
       this.prev = tail.hash;

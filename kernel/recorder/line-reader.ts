@@ -7,7 +7,7 @@
  * decodes the ones it keeps (UTF-8 never has a 0x0a inside a character, so
  * splitting bytes at newlines is safe).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { KernelError } from '../../abi/errno.ts';
 
 /** The size of each read. */
@@ -127,10 +127,15 @@ export function* chunksOf(fd: number, options: ChunkRead = {}): Generator<Buffer
 
 /**
  * readChunks yields `path` in chunks (chunksOf). Errors from open and read
- * (ENOENT, EACCES, EISDIR…) are thrown as they are.
+ * (ENOENT, EACCES, EISDIR…) are thrown as they are; a path that is not a
+ * regular file (a FIFO would hang the open, a device never end) is EINVAL.
  */
 export function* readChunks(path: string, options: ChunkRead = {}): Generator<Buffer, void, void> {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  if (!fstatSync(fd).isFile()) {
+    closeSync(fd);
+    throw new KernelError('EINVAL', 'not a regular file');
+  }
   try {
     yield* chunksOf(fd, options);
   } finally {

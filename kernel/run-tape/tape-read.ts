@@ -26,7 +26,7 @@ import { chunksOf } from '../recorder/line-reader.ts';
 import { MAX_TAPE_BYTES, newSplitter, ReplyIndex, TapeCursor } from './tape-cursor.ts';
 import { TAPE_LIMIT_BYTES, writeAll } from './tape-file.ts';
 import { MAX_POLICY_BYTES } from '../policy/load.ts';
-import { openRegular, readRegular } from './regular-file.ts';
+import { openRegular, readRegular } from '../regular-file.ts';
 import { type ReadRun, sha256 } from './tape-seal.ts';
 
 export interface Tape extends ReadRun {

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { POLICY_FILE, TAPE_FILE } from './events.ts';
-import { readRegular } from './regular-file.ts';
+import { MAX_KEY_BYTES, readRegular } from '../regular-file.ts';
 import { isObject } from './tape-check.ts';
 
 export const SEAL_FILE = 'seal.json';
@@ -66,7 +66,6 @@ export function fingerprint(key: KeyObject): string {
 }
 
 /** A key file is a few hundred bytes. */
-const MAX_KEY_BYTES = 64 * 1024;
 
 /**
  * readKey reads an Ed25519 key from a PEM file with `make` (createPrivateKey

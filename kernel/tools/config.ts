@@ -25,7 +25,6 @@
  *     # either kind also takes timeout_ms, max_output_bytes, connect_timeout_ms,
  *     # include / exclude (globs on the server's tool names), risk: { tool: level }, executes: { tool: [arg] }
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -40,6 +39,7 @@ import { Sandbox, SANDBOX_DEFAULTS } from './sandbox.ts';
 import { sandboxHost, type SandboxHost } from './sandbox-host.ts';
 import { timeNowTool } from './time-now.ts';
 import { toolsListTool } from './tools-list.ts';
+import { MAX_CONFIG_BYTES, readRegularText } from '../regular-file.ts';
 
 export { TOOLS_CONFIG_SCHEMA } from './config-schema.ts';
 
@@ -131,7 +131,7 @@ export function parseToolsConfig(data: unknown, file: string, base: string = dir
 export function loadToolsConfig(file: string): ToolsConfig {
   let data: unknown;
   try {
-    data = parseYaml(readFileSync(file, 'utf8'));
+    data = parseYaml(readRegularText(file, MAX_CONFIG_BYTES, 'configuration'));
   } catch (err) {
     throw new ToolsConfigError(`${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }

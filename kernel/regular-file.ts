@@ -1,12 +1,17 @@
 /**
- * The files of a recorded run are read only if they are regular files of at
- * most a given size: opened without blocking (a FIFO in their place would
+ * Files the kernel and its commands read whole (policies, manifests,
+ * configurations, experiments, keys, the files of a recorded run) are read
+ * only if they are regular files of at most a given size: opened without blocking (a FIFO in their place would
  * hang the open), checked with fstat (a device such as /dev/zero would never
  * end), and read no further than the size checked. Anything else is EINVAL
  * naming the file; a missing file is ENOENT.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { KernelError } from '../../abi/errno.ts';
+import { KernelError } from '../abi/errno.ts';
+
+/** The largest configuration file (agentd's, a tools configuration) and the largest key file read. */
+export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+export const MAX_KEY_BYTES = 64 * 1024;
 
 /** openRegular opens `file` for reading if it is a regular file of at most `max` bytes: its descriptor and size. */
 export function openRegular(file: string, max: number, what: string): { readonly fd: number; readonly size: number } {
@@ -42,4 +47,14 @@ export function readRegular(file: string, max: number, what: string): Buffer {
   } finally {
     closeSync(fd);
   }
+}
+
+/** readRegularText is readRegular's bytes as UTF-8 text. */
+export function readRegularText(file: string, max: number, what: string): string {
+  return readRegular(file, max, what).toString('utf8');
+}
+
+/** withoutFile is a KernelError's message from openRegular without its leading `FILE: ` (for errors that name the file themselves). */
+export function withoutFile(message: string, file: string): string {
+  return message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;
 }
