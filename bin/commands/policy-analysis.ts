@@ -13,6 +13,7 @@ import { proveClaim, type ProofReport } from '../../kernel/policy/analysis/prove
 import { Solver, SolverError } from '../../kernel/policy/analysis/smt.ts';
 import type { Witness } from '../../kernel/policy/analysis/witness.ts';
 import { readPolicy } from './policy-file.ts';
+import { wholeNumber } from './whole-number.ts';
 
 function fail(message: string): number {
   process.stderr.write(`agentctl: ${message}\n`);
@@ -103,8 +104,8 @@ function printAnalysis(r: AnalysisReport, ms: number, show: number, contracts: b
 }
 
 export async function policyAnalyze(file: string, options: { json?: boolean; show?: string }): Promise<number> {
-  const show = options.show === undefined ? 20 : Number(options.show);
-  if (!Number.isInteger(show) || show < 0) return fail(`--show takes a count, not '${options.show}'`);
+  const show = options.show === undefined ? 20 : (wholeNumber(options.show) ?? -1);
+  if (show < 0) return fail(`--show takes a count, not '${options.show}'`);
   const policy = readPolicy(file);
   if (typeof policy === 'string') return fail(policy);
   const started = performance.now();
@@ -129,10 +130,10 @@ function printDiff(r: DiffReport, ms: number, show: number): void {
 }
 
 export async function policyDiff(fileA: string, fileB: string, options: { json?: boolean; show?: string; max?: string }): Promise<number> {
-  const show = options.show === undefined ? 20 : Number(options.show);
-  if (!Number.isInteger(show) || show < 0) return fail(`--show takes a count, not '${options.show}'`);
-  const max = options.max === undefined ? 50 : Number(options.max);
-  if (!Number.isInteger(max) || max < 1) return fail(`--max takes a count of at least 1, not '${options.max}'`);
+  const show = options.show === undefined ? 20 : (wholeNumber(options.show) ?? -1);
+  if (show < 0) return fail(`--show takes a count, not '${options.show}'`);
+  const max = options.max === undefined ? 50 : (wholeNumber(options.max) ?? 0);
+  if (max < 1) return fail(`--max takes a count of at least 1, not '${options.max}'`);
   const a = readPolicy(fileA);
   if (typeof a === 'string') return fail(a);
   const b = readPolicy(fileB);

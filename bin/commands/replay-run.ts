@@ -26,6 +26,7 @@ import { checkSeal, type SealVerdict, verifyingKey } from '../../kernel/run-tape
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { KernelError } from '../../abi/errno.ts';
+import { wholeNumber } from './whole-number.ts';
 
 export interface ReplayRunOptions {
   program?: string;
@@ -105,9 +106,9 @@ export async function replayRunCommand(dir: string, options: ReplayRunOptions): 
   let alive: NodeJS.Timeout | undefined;
   let tape: Tape | undefined;
   let seal: SealVerdict = { sealed: false };
-  const forkAt = options.forkAt === undefined ? undefined : Number(options.forkAt);
+  const forkAt = options.forkAt === undefined ? undefined : (wholeNumber(options.forkAt) ?? -1);
   try {
-    if (forkAt !== undefined && (!Number.isInteger(forkAt) || forkAt < 0)) throw new UsageError('--fork-at must be a call number (0 or more)');
+    if (forkAt !== undefined && forkAt < 0) throw new UsageError('--fork-at must be a call number (0 or more)');
     if (forkAt === undefined && (options.secret ?? []).length > 0) throw new UsageError('--secret is for a run that goes live: give --fork-at too');
     const required = options.verifyKey === undefined ? undefined : verifyingKey(options.verifyKey);
     tape = readTape(dir);

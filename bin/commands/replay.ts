@@ -11,6 +11,7 @@ import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
 import { shownUrl } from './audit.ts';
 import { unreadable } from './input-file.ts';
 import { readPolicy } from './policy-file.ts';
+import { wholeNumber } from './whole-number.ts';
 
 export interface ReplayOptions {
   policy?: string;
@@ -63,8 +64,8 @@ export async function replayCommand(log: string | undefined, options: ReplayOpti
   if (options.policy === undefined) return fail('replay needs --policy FILE: the candidate policy to re-decide the log under');
   if ((log === undefined) === (options.redis === undefined)) return fail('replay reads one log: a file (LOG) or the decision streams of a cluster (--redis URL), not both and not neither');
   if (log !== undefined && (options.node !== undefined || options.prefix !== undefined)) return fail('--node and --prefix choose decision streams in Redis: they go with --redis URL, not with a log file');
-  const show = options.show === undefined ? 20 : Number(options.show);
-  if (!Number.isInteger(show) || show < 0) return fail(`--show takes a count, not '${options.show}'`);
+  const show = options.show === undefined ? 20 : (wholeNumber(options.show) ?? -1);
+  if (show < 0) return fail(`--show takes a count, not '${options.show}'`);
   const policy = readPolicy(options.policy);
   if (typeof policy === 'string') return fail(policy);
   const replayer = new Replayer(policy, show);

@@ -23,6 +23,7 @@ import { denialHint, endedByDenial, watchDenials, type DenialWatch } from './den
 import { InputFileError, readInput } from './input-file.ts';
 import { promptApprover } from './prompt-approver.ts';
 import { takeTerminalKeys, type TerminalKeys } from './terminal-keys.ts';
+import { wholeNumber } from './whole-number.ts';
 
 export interface RunOptions {
   json?: boolean;
@@ -53,8 +54,8 @@ function kernelLimits(flags: readonly string[]): LimitRequest {
     const eq = flag.indexOf('=');
     const name = eq < 0 ? flag : flag.slice(0, eq);
     if (!LIMIT_NAMES.includes(name)) throw new UsageError(`--limit ${name}: not a limit (${LIMIT_NAMES.join(', ')})`);
-    const value = Number(flag.slice(eq + 1));
-    if (eq < 0 || !Number.isInteger(value) || value < 0) throw new UsageError(`--limit ${name}: give a whole number, e.g. --limit ${name}=1000`);
+    const value = wholeNumber(flag.slice(eq + 1));
+    if (eq < 0 || value === undefined) throw new UsageError(`--limit ${name}: give a whole number, e.g. --limit ${name}=1000`);
     raw[name] = value;
   }
   return limitsFromPolicy(raw) ?? {};
@@ -62,8 +63,8 @@ function kernelLimits(flags: readonly string[]): LimitRequest {
 
 function positive(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a whole number, at least 1`);
+  const n = wholeNumber(text) ?? 0;
+  if (n < 1) throw new UsageError(`${flag} must be a whole number, at least 1`);
   return n;
 }
 
@@ -150,8 +151,8 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   let manifest: Partial<AgentManifest>;
   let recording: RunRecording | undefined;
   try {
-    const memoryLimitMib = options.memory === undefined ? undefined : Number(options.memory);
-    if (memoryLimitMib !== undefined && (!Number.isInteger(memoryLimitMib) || memoryLimitMib < 8)) throw new UsageError('--memory must be a whole number of MiB, at least 8');
+    const memoryLimitMib = options.memory === undefined ? undefined : (wholeNumber(options.memory) ?? 0);
+    if (memoryLimitMib !== undefined && memoryLimitMib < 8) throw new UsageError('--memory must be a whole number of MiB, at least 8');
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
     const { env, secrets } = options.manifest === undefined ? { env: {}, secrets: {} } : granted(options.manifest, manifest as Record<string, unknown>);

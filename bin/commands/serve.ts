@@ -4,13 +4,14 @@ import { startDaemon } from '../../kernel/service/daemon.ts';
 import { StateDirBusy, StateLockError } from '../../kernel/service/state-lock.ts';
 import { PolicyError } from '../../kernel/policy/load.ts';
 import { KernelError } from '../../abi/errno.ts';
+import { wholeNumber } from './whole-number.ts';
 
 export async function serveCommand(options: { config?: string; port?: string; stateDir?: string }): Promise<number> {
   let daemon;
   let config;
   try {
-    const port = options.port === undefined ? undefined : Number(options.port);
-    if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new ConfigError('--port must be a port number');
+    const port = options.port === undefined ? undefined : (wholeNumber(options.port) ?? -1);
+    if (port !== undefined && (port < 0 || port > 65535)) throw new ConfigError('--port must be a port number');
     // AGENTD_STATE_DIR is where agentctl looks for agentd, so agentd honours it too (below --state-dir, above the config).
     config = loadConfig(options.config, { port, stateDir: options.stateDir ?? process.env.AGENTD_STATE_DIR });
     daemon = await startDaemon(config);

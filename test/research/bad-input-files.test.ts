@@ -67,3 +67,14 @@ describe('a wall_ms past the longest timer Node keeps', () => {
     expect({ code: out.code, stderr: out.stderr }).toEqual({ code: 0, stderr: '' });
   });
 });
+
+describe('numbers on the command line', () => {
+  it("are plain decimal digits: '' (an unset variable), ' 3', '0x10' and 1e20 are refused, not read as 0, 3, 16 or an inexact number", async () => {
+    for (const value of ['', ' 3', '0x10', '99999999999999999999']) {
+      const forked = await run(['replay-run', dir, '--fork-at', value]);
+      expect({ code: forked.code, stderr: forked.stderr }, `--fork-at '${value}'`).toEqual({ code: 2, stderr: expect.stringContaining('--fork-at must be a call number') });
+      const limited = await run(['run', 'examples/hello.ts', '--limit', `cpu_ms=${value}`]);
+      expect({ code: limited.code, stderr: limited.stderr }, `cpu_ms='${value}'`).toEqual({ code: 2, stderr: expect.stringContaining('--limit cpu_ms: give a whole number') });
+    }
+  });
+});
