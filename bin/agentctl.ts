@@ -2,7 +2,7 @@
 /** agentctl — the operator CLI. */
 import './snapshot-flag.ts';
 import './compile-cache.ts';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import type { Effect } from '../abi/kinds.ts';
 import type { DecisionInput } from '../syscalls/records.ts';
 import { endWhenStdoutCloses } from './closed-console.ts';
@@ -28,7 +28,8 @@ const DECISIONS = Object.keys({ allow: 0, deny: 0, require_approval: 0 } satisfi
 const RECORD_TYPES = Object.keys({ syscall: 0, spawn: 0, exit: 0, signal: 0, approval: 0, checkpoint: 0, policy: 0, auth: 0, limit: 0, log: 0, outcome: 0, contract: 0, shadow: 0 } satisfies Record<DecisionInput['type'], 0>);
 const decisionOption = () => new Option('--decision <effect>', 'only records with this decision').choices(DECISIONS);
 
-const program = new Command('agentctl').description('Operate the agent kernel').showHelpAfterError();
+// exitOverride: a usage error exits 2 (below), as a bad file does; 1 is a verdict for several commands (a counterexample, FAILED, changed).
+const program = new Command('agentctl').description('Operate the agent kernel').showHelpAfterError().exitOverride();
 const done = async (status: number | Promise<number>) => {
   process.exitCode = await status;
 };
@@ -299,4 +300,10 @@ policy
   )
   .action(async (file: string, claim: string, options: { json?: boolean }) => done((await analyses()).policyProve(file, claim, options)));
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  // Commander has printed what was wrong (and the help); help and --version asked for are 0.
+  if (!(err instanceof CommanderError)) throw err;
+  process.exitCode = err.exitCode === 0 ? 0 : 2;
+}

@@ -1,7 +1,8 @@
 /**
  * Options with a fixed set of values (`--decision`, `--type`) are checked by
  * agentctl itself: a wrong value fails at once with the allowed values
- * listed, before any request or file read; a right one gets through.
+ * listed, before any request or file read (status 2, as every usage error:
+ * 1 is a verdict for several commands); a right one gets through.
  */
 import { describe, expect, it } from 'vitest';
 import { agentctl } from './helpers.ts';
@@ -12,7 +13,7 @@ const NOWHERE = ['--url', 'http://127.0.0.1:1', '--token', 'not-checked'];
 describe.concurrent('agentctl option values', { timeout: 60_000 }, () => {
   it('logs --decision bogus fails, listing allow, deny and require_approval', async () => {
     const r = await agentctl(undefined, 'logs', '--decision', 'bogus', ...NOWHERE);
-    expect(r).toMatchObject({ status: 1, stdout: '' });
+    expect(r).toMatchObject({ status: 2, stdout: '' });
     expect(r.stderr).toMatch(/^error: option '--decision <effect>' argument 'bogus' is invalid\. Allowed choices are allow, deny, require_approval\.\n/);
   });
 
@@ -24,10 +25,10 @@ describe.concurrent('agentctl option values', { timeout: 60_000 }, () => {
 
   it('audit show --decision and --type reject values that match no record, listing the allowed ones', async () => {
     const decision = await agentctl(undefined, 'audit', 'show', 'no-such-file.jsonl', '--decision', 'denied');
-    expect(decision).toMatchObject({ status: 1, stdout: '' });
+    expect(decision).toMatchObject({ status: 2, stdout: '' });
     expect(decision.stderr).toContain('Allowed choices are allow, deny, require_approval.');
     const type = await agentctl(undefined, 'audit', 'show', 'no-such-file.jsonl', '--type', 'syscalls');
-    expect(type).toMatchObject({ status: 1, stdout: '' });
+    expect(type).toMatchObject({ status: 2, stdout: '' });
     expect(type.stderr).toContain('Allowed choices are syscall, spawn, exit, signal, approval, checkpoint, policy, auth, limit, log, outcome, contract, shadow.');
   });
 });
