@@ -18,6 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { KernelError } from '../../abi/errno.ts';
+import { cappedFetch } from './capped-fetch.ts';
 import { globTest } from '../policy/matchers.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
 import type { JsonObject, JsonSchema, Risk, ToolRegistry } from './registry.ts';
@@ -71,7 +72,11 @@ function riskOf(tool: ListedTool, override: Risk | undefined): Risk {
   return 'medium';
 }
 
-function transportFor(config: McpTransportConfig): Transport {
+/** The most an MCP server's answer to one message may hold (at least twice a tool's output limit), and its longest line. */
+const MIN_ANSWER_BYTES = 16 * 1024 * 1024;
+const MAX_LINE_BYTES = MIN_ANSWER_BYTES;
+
+function transportFor(config: McpTransportConfig, maxOutputBytes: number): Transport {
   if (config.kind === 'stdio') {
     return new StdioClientTransport({
       command: config.command,
@@ -81,7 +86,8 @@ function transportFor(config: McpTransportConfig): Transport {
       stderr: config.stderr ?? 'inherit',
     });
   }
-  return new StreamableHTTPClientTransport(new URL(config.url), config.headers ? { requestInit: { headers: { ...config.headers } } } : undefined);
+  const answers = Math.max(MIN_ANSWER_BYTES, 2 * maxOutputBytes);
+  return new StreamableHTTPClientTransport(new URL(config.url), { fetch: cappedFetch(answers, Math.max(MAX_LINE_BYTES, answers)), ...(config.headers ? { requestInit: { headers: { ...config.headers } } } : {}) });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -121,7 +127,7 @@ export async function connectMcpServer(config: McpServerConfig, registry: ToolRe
   };
   let listed: ListedTool[];
   try {
-    await withTimeout(client.connect(transportFor(config.transport)), config.connectTimeoutMs, `connecting to MCP server '${config.name}'`);
+    await withTimeout(client.connect(transportFor(config.transport, config.maxOutputBytes)), config.connectTimeoutMs, `connecting to MCP server '${config.name}'`);
     listed = await listAll();
   } catch (err) {
     await client.close().catch(() => undefined);

@@ -138,4 +138,47 @@ describe('MCP over streamable HTTP', () => {
       await new Promise<void>((resolve) => http.close(() => resolve()));
     }
   });
+
+  it("an answer that never ends is cut off at the answer limit, not read until the timeout (an attacker pass: a 500 MB result held 3.2 GB)", async () => {
+    const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
+    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+    const { ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const { createServer } = await import('node:http');
+    const http = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => void (body += c.toString()));
+      req.on('end', () => {
+        const message = body ? (JSON.parse(body) as { method?: string }) : undefined;
+        if (message?.method === 'tools/call') {
+          // A JSON answer that goes on for ever.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.write('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"');
+          const chunk = 'x'.repeat(1 << 20);
+          const more = () => {
+            while (!res.destroyed && res.write(chunk));
+            if (!res.destroyed) res.once('drain', more);
+          };
+          more();
+          return;
+        }
+        const server = new McpServer({ name: 'endless', version: '1.0.0' }, { capabilities: { tools: {} } });
+        server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [{ name: 'flood', description: 'never ends', inputSchema: { type: 'object' as const } }] }));
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+        res.on('close', () => void transport.close());
+        void server.connect(transport).then(() => transport.handleRequest(req, res, message));
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const port = (http.address() as { port: number }).port;
+    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { endless: { url: `http://127.0.0.1:${port}/mcp`, timeout_ms: 15_000 } } }, join(dir, 'endless.yaml')));
+    try {
+      const kernel = toolKernel({ policy: policy('{ id: endless, effect: allow, syscalls: [SYS_EXEC], tools: [mcp.endless.flood] }'), registry: remote });
+      const value = await execReport<{ errno: string; message: string }>(kernel, `${TRY}report(tryExec('mcp.endless.flood', {}));`);
+      expect(value).toMatchObject({ errno: 'EIO', message: expect.stringContaining(`answer is over ${16 * 1024 * 1024} bytes`) });
+    } finally {
+      await remote.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  });
 });
