@@ -34,6 +34,6 @@ export function readInput(file: string): string {
   try {
     return readRegularText(file, MAX_INPUT_BYTES, 'input file');
   } catch (err) {
-    throw new InputFileError(file, err instanceof KernelError ? withoutFile(err.message, file) : unreadable(err));
+    throw new InputFileError(file, err instanceof KernelError ? (err.errno === 'ENOENT' ? ERRNO_TEXT.ENOENT : withoutFile(err.message, file)) : unreadable(err));
   }
 }

@@ -58,7 +58,7 @@ import type { RedisSettings } from '../cluster/redis.ts';
 import { chainSettings, type ChainSettings } from './approvers/settings.ts';
 import type { WebhookSettings } from './approvers/webhook.ts';
 import { AGENTD_CONFIG_SCHEMA, type RawConfig, type RawRedis } from './config-schema.ts';
-import { MAX_CONFIG_BYTES, readRegularText } from '../regular-file.ts';
+import { MAX_CONFIG_BYTES, readRegularText, withoutFile } from '../regular-file.ts';
 
 /** MountSetting is one entry of `mounts:`: a path relative to each agent's tree, or absolute (one place for every agent). */
 export interface MountSetting {
@@ -195,7 +195,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     try {
       data = parseYaml(readRegularText(file, MAX_CONFIG_BYTES, 'configuration')) ?? {};
     } catch (err) {
-      throw new ConfigError(`${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      throw new ConfigError(`${file}: ${err instanceof Error ? withoutFile(err.message.split('\n')[0]!, file) : String(err)}`);
     }
     if (!validate(data)) {
       const e = validate.errors![0]!;

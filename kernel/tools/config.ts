@@ -39,7 +39,7 @@ import { Sandbox, SANDBOX_DEFAULTS } from './sandbox.ts';
 import { sandboxHost, type SandboxHost } from './sandbox-host.ts';
 import { timeNowTool } from './time-now.ts';
 import { toolsListTool } from './tools-list.ts';
-import { MAX_CONFIG_BYTES, readRegularText } from '../regular-file.ts';
+import { MAX_CONFIG_BYTES, readRegularText, withoutFile } from '../regular-file.ts';
 
 export { TOOLS_CONFIG_SCHEMA } from './config-schema.ts';
 
@@ -133,7 +133,7 @@ export function loadToolsConfig(file: string): ToolsConfig {
   try {
     data = parseYaml(readRegularText(file, MAX_CONFIG_BYTES, 'configuration'));
   } catch (err) {
-    throw new ToolsConfigError(`${file}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    throw new ToolsConfigError(`${file}: ${err instanceof Error ? withoutFile(err.message.split('\n')[0]!, file) : String(err)}`);
   }
   return parseToolsConfig(data, file);
 }
