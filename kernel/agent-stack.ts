@@ -30,8 +30,8 @@ function fileShown(program: Program, source: string | null): string {
  * to the author's source through its source map (a program without one is
  * its own source). In a bundle, each position names the file it came from,
  * relative to the working directory. A text costs at most one decoding of
- * the map's blocks of EVERY lines it names, from the StackMap's checkpoints
- * (as in ring 3), and 64 positions looked up (Positions); nothing but the
+ * each block of EVERY lines it names (from the StackMap's checkpoints, as in
+ * ring 3), for at most 64 distinct positions (positionsOf); nothing but the
  * StackMap (cached per program) is kept.
  */
 export function sourcePositions(program: Program): (text: string) => string {
@@ -40,8 +40,17 @@ export function sourcePositions(program: Program): (text: string) => string {
   return (text) => {
     const map = stackMap(program);
     if (map === undefined) return text;
-    const positions = new Positions(map);
-    return text.replace(at, (whole, line: string, column: string) => positions.of(Number(line), Number(column)) ?? whole);
+    const wanted = new Map<number, number[]>();
+    let distinct = 0;
+    for (const [, line, column] of text.matchAll(at)) {
+      const columns = wanted.get(Number(line)) ?? [];
+      if (Number(line) < 1 || Number(column) < 1 || columns.includes(Number(column)) || distinct >= MAX_POSITIONS) continue;
+      columns.push(Number(column));
+      wanted.set(Number(line), columns);
+      distinct++;
+    }
+    const answers = positionsOf(map, wanted);
+    return text.replace(at, (whole, line: string, column: string) => answers.get(`${Number(line)}:${Number(column)}`) ?? whole);
   };
 }
 
@@ -89,9 +98,6 @@ for (const [i, c] of [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 const COMMA = 0x2c;
 const SEMICOLON = 0x3b;
 
-/** A decoded segment: its generated column (from its line's start), and the source, original line and column it maps to (source -1: to nothing). */
-type Segment = readonly [generated: number, source: number, line: number, column: number];
-
 /** Cursor is where a decoding is in the mappings, and the decoder's state there; `broken` once a character outside base64 was met. */
 interface Cursor {
   at: number;
@@ -102,19 +108,58 @@ interface Cursor {
 }
 
 /**
+ * OnSegment sees each segment as it is decoded: its line (0-based, from the
+ * decoding's start), its generated column, and what it maps to (source -1:
+ * nothing). It returns true when nothing more is needed: the rest of that
+ * line is then only checked for a character outside base64, and the
+ * decoding ends.
+ */
+type OnSegment = (line: number, generated: number, source: number, original: number, column: number) => boolean | void;
+
+/**
+ * skipLine moves `cursor` to the end of its line (before its ';') reading
+ * only whether the line decodes: commas and fields, a field being digits up
+ * to one below 32 or 10 digits in all (the decoder stops a value at 50
+ * bits); anything else marks it broken, at that character.
+ */
+function skipLine(mappings: string, cursor: Cursor): void {
+  let at = cursor.at;
+  while (at < mappings.length) {
+    const c = mappings.charCodeAt(at);
+    if (c === SEMICOLON) break;
+    if (c === COMMA) {
+      at++;
+      continue;
+    }
+    for (let k = 1; ; k++) {
+      const ch = mappings.charCodeAt(at);
+      const digit = ch < 128 ? DIGITS[ch]! : -1;
+      if (digit < 0) {
+        cursor.at = at;
+        cursor.broken = true;
+        return;
+      }
+      at++;
+      if (!(digit & 32) || k === 10) break;
+    }
+  }
+  cursor.at = at;
+}
+
+/**
  * decodeLines decodes `count` generated lines of VLQ `mappings` from
  * `cursor` (moved on), exactly as ring 3's decoder does
  * (userspace/runtime/stack-map.js): a segment has at most 5 fields (a 6th
  * starts the next segment); its source, line and column count only when it
- * has 4 or 5; a character outside base64 leaves its line and every later one
- * with no segments. Each line's segments go into `into` when it is given.
- * False once the text has ended or broke.
+ * has 4 or 5; a character outside base64 ends the decoding with
+ * `cursor.broken` (ring 3 then maps nothing on that line, nor after it). The
+ * segments go to `onSegment` as they come (see OnSegment). True while text
+ * remains to decode.
  */
-function decodeLines(mappings: string, cursor: Cursor, count: number, into?: Segment[][]): boolean {
+function decodeLines(mappings: string, cursor: Cursor, count: number, onSegment?: OnSegment): boolean {
   const fields = [0, 0, 0, 0, 0];
   for (let i = 0; i < count; i++) {
     if (cursor.broken || cursor.at >= mappings.length) return false;
-    const segments: Segment[] = [];
     let generated = 0;
     while (cursor.at < mappings.length) {
       const c = mappings.charCodeAt(cursor.at);
@@ -137,6 +182,8 @@ function decodeLines(mappings: string, cursor: Cursor, count: number, into?: Seg
           const ch = mappings.charCodeAt(cursor.at++);
           digit = ch < 128 ? DIGITS[ch]! : -1;
           if (digit < 0) {
+            // At the character that broke it (positionsOf counts the lines before it).
+            cursor.at--;
             cursor.broken = true;
             return false;
           }
@@ -151,9 +198,11 @@ function decodeLines(mappings: string, cursor: Cursor, count: number, into?: Seg
         cursor.line += fields[2]!;
         cursor.column += fields[3]!;
       }
-      if (into !== undefined) segments.push(n >= 4 ? [generated, cursor.source, cursor.line, cursor.column] : [generated, -1, 0, 0]);
+      if (onSegment?.(i, generated, n >= 4 ? cursor.source : -1, cursor.line, cursor.column) === true) {
+        skipLine(mappings, cursor);
+        return false;
+      }
     }
-    into?.push(segments);
   }
   return cursor.at < mappings.length;
 }
@@ -170,50 +219,58 @@ function checkpointsOf(mappings: string): number[] {
 const MAX_POSITIONS = 64;
 
 /**
- * Positions maps the positions of one text: each block of EVERY lines is
- * decoded at most once, and at most MAX_POSITIONS distinct positions are
- * looked up, so a text costs at most one decoding of the mappings and 64
- * scans of a line, however many positions an agent wrote into it.
+ * positionsOf maps `wanted` (at most MAX_POSITIONS distinct bundle positions,
+ * 1-based line → columns) to the author's `file:line:col` (undefined:
+ * unmapped). Each block of EVERY lines that holds one is decoded once, its
+ * segments streamed, never kept: a position is the last segment at or
+ * before its column (of several at one column, the first), the segments
+ * read in order up to the first past the column, as ring 3 reads them.
  */
-class Positions {
-  private readonly map: StackMap;
-  private readonly blocks = new Map<number, Segment[][]>();
-  private readonly known = new Map<string, string | undefined>();
-
-  constructor(map: StackMap) {
-    this.map = map;
+function positionsOf(map: StackMap, wanted: ReadonlyMap<number, readonly number[]>): Map<string, string | undefined> {
+  const answers = new Map<string, string | undefined>();
+  const blocks = new Map<number, number[]>();
+  for (const line of wanted.keys()) {
+    const k = Math.floor((line - 1) / map.every);
+    if (k * 4 < map.checkpoints.length) blocks.set(k, [...(blocks.get(k) ?? []), line]);
   }
-
-  /** of is the author's `file:line:col` for the bundle's 1-based `line:col`, or undefined (unmapped). */
-  of(line: number, column: number): string | undefined {
-    const key = `${line}:${column}`;
-    if (this.known.has(key)) return this.known.get(key);
-    if (this.known.size >= MAX_POSITIONS) return undefined;
-    const found = this.lookUp(line, column);
-    this.known.set(key, found);
-    return found;
-  }
-
-  /** lookUp: of segments at or before the column, the last one's position (of several at one column, the first, as ring 3 takes it). */
-  private lookUp(line: number, column: number): string | undefined {
-    const { every, checkpoints, mappings, sources } = this.map;
-    const k = Math.floor((line - 1) / every);
-    if (line < 1 || column < 1 || k * 4 >= checkpoints.length) return undefined;
-    let block = this.blocks.get(k);
-    if (block === undefined) {
-      block = [];
-      const [at, source, original, originalColumn] = checkpoints.slice(k * 4, k * 4 + 4) as [number, number, number, number];
-      decodeLines(mappings, { at, source, line: original, column: originalColumn, broken: false }, every, block);
-      this.blocks.set(k, block);
+  for (const [k, lines] of blocks) {
+    // Per wanted line: its columns ascending, how many are answered, the segment found so far and the answers so far.
+    type Pending = { line: number; columns: number[]; next: number; found: [number, number, number, number] | undefined; got: (string | undefined)[] };
+    const pending = new Map<number, Pending>(lines.map((line) => [(line - 1) % map.every, { line, columns: [...wanted.get(line)!].sort((a, b) => a - b), next: 0, found: undefined, got: [] }]));
+    const last = Math.max(...pending.keys());
+    const answer = (p: Pending, upTo: number) => {
+      for (; p.next < p.columns.length && p.columns[p.next]! - 1 < upTo; p.next++) {
+        const f = p.found;
+        p.got.push(f === undefined || f[1] < 0 || f[1] >= map.sources.length ? undefined : `${map.sources[f[1]]}:${f[2] + 1}:${f[3] + 1}`);
+      }
+    };
+    const [at, source, original, column] = map.checkpoints.slice(k * 4, k * 4 + 4) as [number, number, number, number];
+    const cursor: Cursor = { at, source, line: original, column, broken: false };
+    let brokenAt = Number.POSITIVE_INFINITY;
+    decodeLines(map.mappings, cursor, map.every, (i, generated, segSource, segLine, segColumn) => {
+      const p = pending.get(i);
+      if (p === undefined) return false;
+      // A column before this segment is answered by what came before it.
+      answer(p, generated);
+      if (p.found === undefined || p.found[0] !== generated) p.found = [generated, segSource, segLine, segColumn];
+      // The last wanted line answered: only the rest of it is looked at (for a bad character).
+      return i === last && p.next === p.columns.length;
+    });
+    if (cursor.broken) brokenAt = countLines(map.mappings, map.checkpoints[k * 4]!, cursor.at);
+    for (const [i, p] of pending) {
+      answer(p, Number.POSITIVE_INFINITY);
+      // Ring 3 maps nothing on the line with a bad character, nor after it.
+      p.columns.forEach((c, j) => answers.set(`${p.line}:${c}`, i >= brokenAt ? undefined : p.got[j]));
     }
-    let found: Segment | undefined;
-    for (const segment of block[(line - 1) % every] ?? []) {
-      if (segment[0] > column - 1) break;
-      if (found === undefined || found[0] !== segment[0]) found = segment;
-    }
-    if (found === undefined || found[1] < 0 || found[1] >= sources.length) return undefined;
-    return `${sources[found[1]]}:${found[2] + 1}:${found[3] + 1}`;
   }
+  return answers;
+}
+
+/** countLines is how many line ends (';') `mappings` has from `from` up to `to`. */
+function countLines(mappings: string, from: number, to: number): number {
+  let n = 0;
+  for (let at = mappings.indexOf(';', from); at >= 0 && at < to; at = mappings.indexOf(';', at + 1)) n++;
+  return n;
 }
 
 /** stackMap is `program`'s StackMap (made once per program), or undefined when it has no source map or one that does not read. */
