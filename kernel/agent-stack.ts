@@ -236,7 +236,7 @@ function positionsOf(map: StackMap, wanted: ReadonlyMap<number, readonly number[
   for (const [k, lines] of blocks) {
     // Per wanted line: its columns ascending, how many are answered, the segment found so far and the answers so far.
     type Pending = { line: number; columns: number[]; next: number; found: [number, number, number, number] | undefined; got: (string | undefined)[] };
-    const pending = new Map<number, Pending>(lines.map((line) => [(line - 1) % map.every, { line, columns: [...wanted.get(line)!].sort((a, b) => a - b), next: 0, found: undefined, got: [] }]));
+    const pending = new Map<number, Pending>(lines.map((line) => [(line - 1) % map.every, { line, columns: wanted.get(line)!.toSorted((a, b) => a - b), next: 0, found: undefined, got: [] }]));
     const last = Math.max(...pending.keys());
     const answer = (p: Pending, upTo: number) => {
       for (; p.next < p.columns.length && p.columns[p.next]! - 1 < upTo; p.next++) {

@@ -113,7 +113,8 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
       // A redirect is not followed (the key would go where it points): the configured endpoint should be the final URL.
       const location = response.headers.location;
       if (status >= 300 && status < 400 && location !== undefined) {
-        response.body.destroy();
+        // Destroyed unread, the body reports an AbortError: nobody reads it.
+        response.body.on('error', () => undefined).destroy();
         throw new KernelError('EIO', `llm.chat: the endpoint answered ${status}, a redirect to ${String(location).slice(0, 200)}, which is not followed: configure that URL as the endpoint`);
       }
       let text: string;
