@@ -21,7 +21,7 @@ import { KernelError } from '../../abi/errno.ts';
 import { cappedFetch } from './capped-fetch.ts';
 import { globTest } from '../policy/matchers.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
-import type { JsonObject, JsonSchema, Risk, ToolRegistry } from './registry.ts';
+import type { JsonObject, JsonSchema, Risk, ToolRegistry, ToolSpec } from './registry.ts';
 
 export type McpTransportConfig =
   | { readonly kind: 'stdio'; readonly command: string; readonly args: readonly string[]; readonly env?: Readonly<Record<string, string>>; readonly cwd?: string; readonly stderr?: 'inherit' | 'ignore' }
@@ -72,9 +72,9 @@ function riskOf(tool: ListedTool, override: Risk | undefined): Risk {
   return 'medium';
 }
 
-/** The most an MCP server's answer to one message may hold (at least twice a tool's output limit), and its longest line. */
+/** The most an MCP server's answer to one message may hold (at least twice a tool's output limit), and its longest event. */
 const MIN_ANSWER_BYTES = 16 * 1024 * 1024;
-const MAX_LINE_BYTES = MIN_ANSWER_BYTES;
+const MAX_EVENT_BYTES = MIN_ANSWER_BYTES;
 
 function transportFor(config: McpTransportConfig, maxOutputBytes: number): Transport {
   if (config.kind === 'stdio') {
@@ -87,7 +87,7 @@ function transportFor(config: McpTransportConfig, maxOutputBytes: number): Trans
     });
   }
   const answers = Math.max(MIN_ANSWER_BYTES, 2 * maxOutputBytes);
-  return new StreamableHTTPClientTransport(new URL(config.url), { fetch: cappedFetch(answers, Math.max(MAX_LINE_BYTES, answers)), ...(config.headers ? { requestInit: { headers: { ...config.headers } } } : {}) });
+  return new StreamableHTTPClientTransport(new URL(config.url), { fetch: cappedFetch(answers, Math.max(MAX_EVENT_BYTES, answers)), ...(config.headers ? { requestInit: { headers: { ...config.headers } } } : {}) });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -141,7 +141,7 @@ export async function connectMcpServer(config: McpServerConfig, registry: ToolRe
     if (include !== undefined && !include.some((t) => t(tool.name))) continue;
     if (exclude.some((t) => t(tool.name))) continue;
     const name = `mcp.${config.name}.${tool.name}`;
-    registry.register({
+    const spec: ToolSpec = {
       name,
       description: describe(tool, config.name),
       inputSchema: tool.inputSchema,
@@ -164,7 +164,15 @@ export async function connectMcpServer(config: McpServerConfig, registry: ToolRe
           ...(result.structuredContent !== undefined ? { structuredContent: result.structuredContent as JsonValue } : {}),
         };
       },
-    });
+    };
+    try {
+      registry.register(spec);
+    } catch (err) {
+      // One tool whose schema does not compile is held (listed nowhere, every call EACCES saying why), not the whole server.
+      if (!(err instanceof KernelError) || err.errno !== 'EINVAL' || !err.message.includes('input schema does not compile')) throw err;
+      registry.register({ ...spec, inputSchema: { type: 'object' } });
+      registry.hold(name, err.message);
+    }
     names.push(name);
   }
   // One re-listing at a time, at most one a RELIST_EVERY_MS; notifications meanwhile ask for one more after it (a server

@@ -139,6 +139,43 @@ describe('MCP over streamable HTTP', () => {
     }
   });
 
+  it("a tool whose schema does not compile is held, not the whole server (found by a review: the configuration failed)", async () => {
+    const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
+    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+    const { CallToolRequestSchema, ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const { createServer } = await import('node:http');
+    const http = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => void (body += c.toString()));
+      req.on('end', () => {
+        const server = new McpServer({ name: 'mixed', version: '1.0.0' }, { capabilities: { tools: {} } });
+        server.server.setRequestHandler(ListToolsRequestSchema, () => ({
+          tools: [
+            { name: 'fine', description: 'works', inputSchema: { type: 'object' as const } },
+            { name: 'broken', description: 'bad schema', inputSchema: { type: 'object' as const, properties: { a: { type: 'nonsense' } } } },
+          ],
+        }));
+        server.server.setRequestHandler(CallToolRequestSchema, () => ({ content: [{ type: 'text', text: 'ok' }] }));
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+        res.on('close', () => void transport.close());
+        void server.connect(transport).then(() => transport.handleRequest(req, res, body ? JSON.parse(body) : undefined));
+      });
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    const port = (http.address() as { port: number }).port;
+    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { mixed: { url: `http://127.0.0.1:${port}/mcp` } } }, join(dir, 'mixed.yaml')));
+    try {
+      expect(remote.list().map((t) => t.name)).toEqual(['mcp.mixed.fine']);
+      const kernel = toolKernel({ policy: policy("{ id: mixed, effect: allow, syscalls: [SYS_EXEC], tools: ['mcp.mixed.*'] }"), registry: remote });
+      const value = await execReport<unknown[]>(kernel, `${TRY}report([tryExec('mcp.mixed.fine', {}).content[0].text, tryExec('mcp.mixed.broken', {})]);`);
+      expect(value).toEqual(['ok', { errno: 'EACCES', message: expect.stringContaining('input schema does not compile') }]);
+    } finally {
+      await remote.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    }
+  });
+
   it("an answer that never ends is cut off at the answer limit, not read until the timeout (an attacker pass: a 500 MB result held 3.2 GB)", async () => {
     const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
     const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
