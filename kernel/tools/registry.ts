@@ -124,14 +124,42 @@ function finish(spec: ToolSpec, output: JsonValue, started: number): ToolResult 
   return { tool: spec.name, output: JSON.parse(text ?? 'null') as JsonValue, bytes, ms: Date.now() - started };
 }
 
-/** RE2_ENGINE is Ajv's regExp engine: re2js (RE2 syntax; Unicode always on). */
-const RE2_ENGINE = Object.assign((pattern: string) => RE2JS.compile(pattern), { code: 're2js' });
+/** Long Unicode general-category names ECMAScript allows in `\p{…}`, as RE2 spells them. */
+const CATEGORIES: Readonly<Record<string, string>> = {
+  Letter: 'L', Cased_Letter: 'LC', Uppercase_Letter: 'Lu', Lowercase_Letter: 'Ll', Titlecase_Letter: 'Lt', Modifier_Letter: 'Lm', Other_Letter: 'Lo',
+  Mark: 'M', Number: 'N', Decimal_Number: 'Nd', digit: 'Nd', Letter_Number: 'Nl', Other_Number: 'No', Punctuation: 'P', punct: 'P', Symbol: 'S', Separator: 'Z',
+  Space_Separator: 'Zs', Other: 'C', Control: 'Cc', cntrl: 'Cc', Format: 'Cf',
+};
+
+/** re2Syntax rewrites what ECMAScript patterns say differently from RE2: `\uXXXX` and `\u{X}` as `\x{X}`, `\p{Letter}` and `\p{Script=Greek}` as `\p{L}` and `\p{Greek}` (an escaped backslash stays). */
+function re2Syntax(pattern: string): string {
+  return pattern.replace(/\\\\|\\u\{([0-9a-fA-F]{1,6})\}|\\u([0-9a-fA-F]{4})|\\([pP])\{(?:(?:Script|sc|Script_Extensions|scx|General_Category|gc)=)?([A-Za-z_]+)\}/g, (whole, braced?: string, four?: string, p?: string, name?: string) => {
+    if (braced !== undefined || four !== undefined) return `\\x{${braced ?? four}}`;
+    if (p !== undefined && name !== undefined) return `\\${p}{${CATEGORIES[name] ?? name}}`;
+    return whole;
+  });
+}
+
+/** A pattern RE2 cannot run: not checked in ring 0 (the tool's own server checks its input; the policy is the kernel's control). */
+const UNCHECKED = { test: (): boolean => true };
+
+/** RE2_ENGINE is Ajv's regExp engine: re2js (linear in the input; Unicode always on). */
+const RE2_ENGINE = Object.assign(
+  (pattern: string) => {
+    try {
+      return RE2JS.compile(re2Syntax(pattern));
+    } catch {
+      return UNCHECKED;
+    }
+  },
+  { code: 're2js' },
+);
 
 export class ToolRegistry {
   private readonly tools = new Map<string, Entry>();
   // A schema's `pattern` runs on agent input in ring 0, and an MCP server (a peer) writes its tools' schemas: RE2, linear
   // in the input (an attacker pass: `^(a|a)*$` on 28 characters held the event loop 4.2 s). A pattern RE2 cannot run
-  // (a lookaround, a backreference) does not compile, and the tool is held.
+  // (a lookaround, a backreference: zod's hostname and duration patterns have them) is not checked here.
   private readonly ajv = new Ajv({ strict: false, allErrors: false, logger: false, validateFormats: false, code: { regExp: RE2_ENGINE } });
   private readonly closers: (() => Promise<void>)[] = [];
   /** Held tools and why (the EACCES message a call gets). */

@@ -37,13 +37,20 @@ describe('ToolRegistry', () => {
     expect(r.list().map((t) => t.name)).toEqual(['a.b']);
   });
 
-  it("runs a schema's patterns with RE2, linear in the input (an MCP server writes its tools' schemas: `^(a|a)*$` held the event loop 4.2 s on 28 characters); a pattern RE2 cannot run does not compile", async () => {
+  it("runs a schema's patterns with RE2, linear in the input (an MCP server writes its tools' schemas: `^(a|a)*$` held the event loop 4.2 s on 28 characters); ECMAScript's escapes are rewritten, and a pattern RE2 cannot run is not checked", async () => {
     const r = new ToolRegistry();
     r.register({ ...echoTool('re.dos'), inputSchema: { type: 'object', properties: { s: { type: 'string', pattern: '^(a|a)*$' } } } });
     // 2^60 steps for a backtracking engine: the test would never end.
     expect(await errorOf(() => r.call('re.dos', { s: `${'a'.repeat(60)}b` }, CALLER))).toMatchObject({ errno: 'EINVAL' });
     expect(await errorOf(() => r.call('re.dos', { s: 'a'.repeat(60) }, CALLER))).toBe('ok');
-    expect(() => r.register({ ...echoTool('look.around'), inputSchema: { type: 'object', properties: { s: { type: 'string', pattern: '^(?=a)a$' } } } })).toThrow(/input schema does not compile/);
+    // ECMAScript's spellings RE2 writes otherwise (found by a review: they failed the whole configuration).
+    r.register({ ...echoTool('escapes'), inputSchema: { type: 'object', properties: { s: { type: 'string', pattern: '^[^\\u0000-\\u001f]*$' }, t: { type: 'string', pattern: '^\\p{Letter}+$' } } } });
+    expect(await errorOf(() => r.call('escapes', { s: 'é ok', t: 'Ωmega' }, CALLER))).toBe('ok');
+    expect(await errorOf(() => r.call('escapes', { s: 'bell\u0007' }, CALLER))).toMatchObject({ errno: 'EINVAL' });
+    expect(await errorOf(() => r.call('escapes', { t: 'no digits 1' }, CALLER))).toMatchObject({ errno: 'EINVAL' });
+    // A lookaround RE2 cannot run (zod's hostname pattern has one): registered, that pattern not checked in ring 0.
+    r.register({ ...echoTool('look.around'), inputSchema: { type: 'object', properties: { s: { type: 'string', pattern: '^(?=a)a$' } } } });
+    expect(await errorOf(() => r.call('look.around', { s: 'b' }, CALLER))).toBe('ok');
   });
 
   it('EINVAL names the first schema error; null arguments are an empty object', async () => {
