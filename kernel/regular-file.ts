@@ -7,7 +7,7 @@
  * naming the file; a missing file is ENOENT.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { KernelError } from '../abi/errno.ts';
+import { ERRNO_TEXT, isErrno, KernelError } from '../abi/errno.ts';
 
 /** The largest configuration file (agentd's, a tools configuration) and the largest key file read. */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
@@ -21,7 +21,8 @@ export function openRegular(file: string, max: number, what: string): { readonly
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new KernelError('ENOENT', `${file}: no such file`);
-    throw new KernelError('EINVAL', `${file}: ${(err as Error).message}`);
+    // Node's message names the file again: the errno's text, or its code.
+    throw new KernelError('EINVAL', `${file}: cannot read: ${typeof code === 'string' && isErrno(code) ? `${ERRNO_TEXT[code]} (${code})` : (code ?? String(err))}`);
   }
   const stat = fstatSync(fd);
   const problem = !stat.isFile() ? 'not a regular file' : stat.size > max ? `${stat.size} bytes, larger than any ${what}` : undefined;

@@ -14,6 +14,7 @@ import type { ProcessOutput } from '../../kernel/service/output.ts';
 import { exitReport, exitSummary } from '../../kernel/exit-summary.ts';
 import { printable } from '../../kernel/terminal-text.ts';
 import { formatRecord } from '../../kernel/recorder/query.ts';
+import { ArgumentError, wholeNumber } from './whole-number.ts';
 
 export interface ConnectOptions {
   url?: string;
@@ -40,7 +41,7 @@ export async function remote(options: ConnectOptions, body: (client: AgentdClien
       return err.kind === 'down' ? 3 : err.kind === 'unauthorized' || err.kind === 'forbidden' ? 4 : 1;
     }
     process.stderr.write(`agentctl: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    return err instanceof ArgumentError ? 2 : 1;
   }
 }
 
@@ -128,9 +129,9 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
     if (pids.length === 0) throw new Error('kill needs at least one pid');
     let status = 0;
     for (const text of pids) {
-      const pid = Number(text);
+      const pid = wholeNumber(text) ?? 0;
       try {
-        if (!Number.isInteger(pid) || pid < 1) throw new AgentdError('not-found', 404, 'not a pid');
+        if (pid < 1) throw new AgentdError('not-found', 404, 'not a pid');
         const { outcome } = await c.signal(pid, sig);
         out(o.json ? JSON.stringify({ pid, signal: sig, outcome }) : `${pid}: ${sig} ${outcome}`);
       } catch (err) {
@@ -212,6 +213,13 @@ export const answer = (o: ConnectOptions, id: string, approve: boolean, reason: 
     out(o.json ? JSON.stringify(status) : `${id}: ${status.status} by ${status.answer?.approver ?? '?'}`);
   });
 
+/** pidOf reads a pid argument: plain decimal digits, at least 1 (`0x10` was pid 16). */
+function pidOf(text: string): number {
+  const pid = wholeNumber(text);
+  if (pid === undefined || pid < 1) throw new ArgumentError(`not a pid: '${text}'`);
+  return pid;
+}
+
 /**
  * logs prints the last --limit records (default 100), or with --after SEQ
  * the first --limit after it, or follows new ones (-f); a follower agentd
@@ -219,12 +227,14 @@ export const answer = (o: ConnectOptions, id: string, approve: boolean, reason: 
  */
 export const logs = (o: ConnectOptions & { follow?: boolean; agent?: string; decision?: string; syscall?: string; limit?: string; after?: string }) =>
   remote(o, async (c) => {
-    const after = o.after === undefined ? undefined : Number(o.after);
-    if (after !== undefined && (!Number.isSafeInteger(after) || after < 0)) throw new Error('--after must be a sequence number');
+    const after = o.after === undefined ? undefined : (wholeNumber(o.after) ?? -1);
+    if (after !== undefined && after < 0) throw new ArgumentError('--after must be a sequence number');
+    const limit = o.limit === undefined ? 100 : (wholeNumber(o.limit) ?? 0);
+    if (limit < 1) throw new ArgumentError(`--limit must be a count of at least 1, not '${o.limit}'`);
     const filter = { agent: o.agent, decision: o.decision, syscall: o.syscall, after };
     const print = (r: Parameters<typeof formatRecord>[0]) => out(o.json ? JSON.stringify(r) : formatRecord(r));
     if (!o.follow) {
-      for (const r of await c.decisions({ ...filter, limit: o.limit === undefined ? 100 : Number(o.limit) })) print(r);
+      for (const r of await c.decisions({ ...filter, limit })) print(r);
       return;
     }
     const abort = new AbortController();
@@ -322,21 +332,21 @@ export const shadowClear = (o: ConnectOptions) =>
 
 export const vfsLs = (o: ConnectOptions, pid: string, path: string | undefined) =>
   remote(o, async (c) => {
-    const r = await c.ls(Number(pid), path ?? '.');
+    const r = await c.ls(pidOf(pid), path ?? '.');
     if (o.json) return out(JSON.stringify(r));
     for (const e of r.entries) out(e.type === 'dir' ? paint('blue', `${printable(e.name)}/`) : printable(e.name));
   });
 
 export const vfsCat = (o: ConnectOptions, pid: string, path: string) =>
   remote(o, async (c) => {
-    const r = await c.cat(Number(pid), path);
+    const r = await c.cat(pidOf(pid), path);
     if (o.json) out(JSON.stringify(r));
     else process.stdout.write(r.text);
   });
 
 export const checkpoint = (o: ConnectOptions, pid: string) =>
   remote(o, async (c) => {
-    const r = await c.checkpoint(Number(pid));
+    const r = await c.checkpoint(pidOf(pid));
     out(o.json ? JSON.stringify(r) : `checkpoint ${r.n}: ${r.files} files, ${r.bytes} bytes at ${r.path}`);
   });
 
@@ -350,12 +360,12 @@ export const checkpoint = (o: ConnectOptions, pid: string) =>
 export const output = (o: ConnectOptions, pid: string) =>
   remote(o, async (c) => {
     // The client's declared answer predates status and exitReason; the route sends them (kernel/service/output.ts).
-    const r: ProcessOutput = await c.output(Number(pid));
+    const r: ProcessOutput = await c.output(pidOf(pid));
     if (o.json) return out(JSON.stringify(r));
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     if (r.exitReason === undefined) return;
-    const report = exitReport(Number(pid), r.exitReason, r.status ?? 0);
+    const report = exitReport(pidOf(pid), r.exitReason, r.status ?? 0);
     const apart = r.stderr === '' || r.stderr.endsWith('\n') ? '' : '\n';
     process.stderr.write(`${apart}${report.map((line, i) => (i === 0 ? `agentctl: ${line}` : line)).join('\n')}\n`);
   });

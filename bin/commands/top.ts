@@ -4,12 +4,13 @@
  */
 import { printable } from '../../kernel/terminal-text.ts';
 import { formatPs, remote, type ConnectOptions } from './remote.ts';
+import { ArgumentError, wholeNumber } from './whole-number.ts';
 
 export const top = (o: ConnectOptions & { once?: boolean; interval?: string }) =>
   remote(o, async (c) => {
     // Not NaN (found by an attacker pass: `--interval abc` polled agentd every millisecond).
-    const interval = Number(o.interval ?? 1000);
-    if (!Number.isSafeInteger(interval) || interval < 200) throw new Error(`--interval must be a whole number of milliseconds, at least 200, not '${o.interval}'`);
+    const interval = o.interval === undefined ? 1000 : (wholeNumber(o.interval) ?? 0);
+    if (interval < 200) throw new ArgumentError(`--interval must be a whole number of milliseconds, at least 200, not '${o.interval}'`);
     let previous = new Map<number, { syscalls: number; at: number }>();
     const frame = async () => {
       const [list, pending, hosts] = await Promise.all([c.ps(), c.approvals(), c.hosts()]);

@@ -9,3 +9,6 @@ export function wholeNumber(text: string | undefined): number | undefined {
   const n = Number(text);
   return Number.isSafeInteger(n) ? n : undefined;
 }
+
+/** ArgumentError is a command-line argument that does not read (a pid, a count): exit status 2, as any usage error. */
+export class ArgumentError extends Error {}

@@ -31,4 +31,17 @@ describe.concurrent('agentctl option values', { timeout: 60_000 }, () => {
     expect(type).toMatchObject({ status: 2, stdout: '' });
     expect(type.stderr).toContain('Allowed choices are syscall, spawn, exit, signal, approval, checkpoint, policy, auth, limit, log, outcome, contract, shadow.');
   });
+
+  it("a pid, a sequence number or a count is plain decimal digits, else status 2 before any request: '0x10' was pid 16, an unset $SEQ printed from the start", async () => {
+    const cases: [string[], string][] = [
+      [['output', '0x10'], "not a pid: '0x10'"],
+      [['vfs', 'ls', ' 3'], "not a pid: ' 3'"],
+      [['logs', '--after', ''], '--after must be a sequence number'],
+      [['logs', '--limit', 'abc'], "--limit must be a count of at least 1, not 'abc'"],
+    ];
+    for (const [args, message] of cases) {
+      const r = await agentctl(undefined, ...args, ...NOWHERE);
+      expect(r, args.join(' ')).toMatchObject({ status: 2, stdout: '', stderr: `agentctl: ${message}\n` });
+    }
+  });
 });

@@ -147,10 +147,10 @@ describe('agentctl top', () => {
     expect(r.stdout).not.toContain('\x1b[');
   });
 
-  it('top --interval that is not a whole number of at least 200 ms is one line and status 1 (found by an attacker pass: NaN polled agentd every millisecond)', async () => {
-    for (const bad of ['abc', '50', '1e400', '250.5']) {
+  it('top --interval that is not a whole number of at least 200 ms is one line and status 2, a usage error (found by an attacker pass: NaN polled agentd every millisecond)', async () => {
+    for (const bad of ['abc', '50', '1e400', '250.5', '0x400', '']) {
       const r = await agentctl(agentd, 'top', '--interval', bad);
-      expect(r).toMatchObject({ status: 1, stdout: '', stderr: `agentctl: --interval must be a whole number of milliseconds, at least 200, not '${bad}'\n` });
+      expect(r).toMatchObject({ status: 2, stdout: '', stderr: `agentctl: --interval must be a whole number of milliseconds, at least 200, not '${bad}'\n` });
     }
   });
 
