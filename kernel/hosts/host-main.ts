@@ -28,11 +28,25 @@ import type { HostCallContext } from '../../syscalls/table.ts';
 
 /** How often the CPU time of running sandboxes is sent, ms: the granularity of CPU limits for agents on a host. */
 const CPU_TICK_MS = 20;
+/**
+ * The most bytes of calls one sandbox may have on their way to the kernel
+ * (sent, not yet answered), and all sandboxes together in the channel's
+ * write buffer: past either a call is EAGAIN. Everything a host sends shares
+ * one channel, so without them one agent's calls (a thousand of ~5 MB each:
+ * stat of a 2.3 M-character path, refused only once the kernel decoded it)
+ * queued GBs in the host, its neighbours' calls and the heartbeat's answer
+ * behind them, until the kernel took the host for hung and killed it with
+ * every agent on it (an attacker pass).
+ */
+const MAX_SANDBOX_CALL_BYTES = 16 * 1024 * 1024;
+const MAX_CHANNEL_BYTES = 64 * 1024 * 1024;
 
 interface Box {
   readonly sandbox: Sandbox;
   /** Syscalls sent to the kernel and not yet answered: their reply's resolver. */
   readonly calls: Map<number, (reply: Reply) => void>;
+  /** The bytes of those calls' frames (MAX_SANDBOX_CALL_BYTES). */
+  callBytes: number;
   /** Entries into the isolate the kernel sent (replies, start, deliveries) that arrived: an idle names how many it follows. */
   seen: number;
   /** The CPU time last sent to the kernel, ns. */
@@ -77,12 +91,20 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
       } catch (err) {
         return { errno: 'EINVAL', message: `the call cannot cross to the kernel: ${err instanceof Error ? err.message : String(err)}` };
       }
+      const bytes = frame.length;
+      if (own !== undefined && own.callBytes > 0 && own.callBytes + bytes > MAX_SANDBOX_CALL_BYTES) return { errno: 'EAGAIN', message: `more than ${MAX_SANDBOX_CALL_BYTES} bytes of calls on their way to the kernel` };
+      if (channel.writableLength > MAX_CHANNEL_BYTES) return { errno: 'EAGAIN', message: 'the sandbox host has more than it can send to the kernel' };
+      if (own !== undefined) own.callBytes += bytes;
       const later = pendingCall(
         call.cancel,
         () => {
           if (box()?.calls.has(cid) === true) send({ t: 'abort', sid, cid });
         },
-        (settle) => box()?.calls.set(cid, settle),
+        (settle) =>
+          box()?.calls.set(cid, (reply) => {
+            own!.callBytes -= bytes;
+            settle(reply);
+          }),
       );
       served.flush();
       channel.write(frame);
@@ -110,7 +132,7 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
     let made: Box | undefined;
     const sandbox = new Sandbox(ask.program, ask.heapMib, ask.boot, hooksFor(sid, () => made));
     const caller: HostCallContext = { pid: ask.boot.pid, randomBytes: (length) => new Uint8Array(randomBytes(length)), sleep, cancel: (id) => sandbox.cancel(id) };
-    made = { sandbox, calls: new Map(), seen: 0, cpuSent: 0, caller, lease: undefined, hold: undefined };
+    made = { sandbox, calls: new Map(), callBytes: 0, seen: 0, cpuSent: 0, caller, lease: undefined, hold: undefined };
     boxes.set(sid, made);
     return null;
   }
