@@ -1,10 +1,11 @@
 /**
  * Files the kernel and its commands read whole (policies, manifests,
  * configurations, experiments, keys, the files of a recorded run) are read
- * only if they are regular files of at most a given size: opened without blocking (a FIFO in their place would
- * hang the open), checked with fstat (a device such as /dev/zero would never
- * end), and read no further than the size checked. Anything else is EINVAL
- * naming the file; a missing file is ENOENT.
+ * only if they are regular files of at most a given size: opened without
+ * blocking (a FIFO in their place would hang the open), checked with fstat
+ * (a device such as /dev/zero would never end), and read no further than
+ * the size checked. Anything else is EINVAL naming the file; a missing file
+ * is ENOENT.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { ERRNO_TEXT, isErrno, KernelError } from '../abi/errno.ts';

@@ -102,7 +102,7 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
         },
         (settle) =>
           box()?.calls.set(cid, (reply) => {
-            own!.callBytes -= bytes;
+            if (own !== undefined) own.callBytes -= bytes;
             settle(reply);
           }),
       );

@@ -9,11 +9,12 @@
  * `maxAnswerBytes` in all, and any stream past `maxEventBytes` without a
  * blank line (an event-stream event's end; CR, LF or CRLF end a line): the
  * SDK joins an event's data lines until then. The standalone GET stream has
- * no total (it lives as long as the session), only the event bound. A redirect or an empty body is passed on
- * as it came.
+ * no total (it lives as long as the session), only the event bound. A
+ * redirect or an empty body is passed on as it came.
  */
 import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
 
+/** cappedFetch is fetch with the bounds above: `maxAnswerBytes` for an answer to a request with a body, `maxEventBytes` for any event. */
 export function cappedFetch(maxAnswerBytes: number, maxEventBytes: number): FetchLike {
   return async (url, init) => {
     const response = await fetch(url, init);
