@@ -97,34 +97,63 @@ describe('MCP servers as a tool source', () => {
   });
 });
 
+/** McpHttp is a stateless MCP server on loopback (a fresh SDK server and transport per request, as the SDK suggests). */
+interface McpHttp {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * mcpOverHttp serves `tools` (tools/list) and answers tools/call with `call`;
+ * `intercept` may answer a request itself (true: answered) before the SDK
+ * sees it; `onRequest` sees each request's headers.
+ */
+async function mcpOverHttp(options: {
+  tools: { name: string; description: string; inputSchema: Record<string, unknown> }[];
+  call?: (name: string, args: Record<string, unknown>) => { content: { type: 'text'; text: string }[] };
+  intercept?: (message: { method?: string } | undefined, res: import('node:http').ServerResponse) => boolean;
+  onRequest?: (headers: import('node:http').IncomingHttpHeaders) => void;
+}): Promise<McpHttp> {
+  const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
+  const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
+  const { CallToolRequestSchema, ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+  const { createServer } = await import('node:http');
+  const http = createServer((req, res) => {
+    options.onRequest?.(req.headers);
+    let body = '';
+    req.on('data', (c: Buffer) => void (body += c.toString()));
+    req.on('end', () => {
+      const message = body ? (JSON.parse(body) as { method?: string }) : undefined;
+      if (options.intercept?.(message, res) === true) return;
+      const server = new McpServer({ name: 'test', version: '1.0.0' }, { capabilities: { tools: {} } });
+      server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: options.tools as never }));
+      server.server.setRequestHandler(CallToolRequestSchema, (r) => options.call?.(r.params.name, (r.params.arguments ?? {}) as Record<string, unknown>) ?? { content: [] });
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      res.on('close', () => void transport.close());
+      void server.connect(transport).then(() => transport.handleRequest(req, res, message));
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const port = (http.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    close: async () => {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
 describe('MCP over streamable HTTP', () => {
   it('registers and calls the tools of a server reached by URL, with the configured headers', async () => {
-    const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
-    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
-    const { CallToolRequestSchema, ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
     const seen: (string | undefined)[] = [];
-    const { createServer } = await import('node:http');
-    const http = createServer((req, res) => {
-      seen.push(req.headers['x-team'] as string | undefined);
-      let body = '';
-      req.on('data', (c: Buffer) => void (body += c.toString()));
-      req.on('end', () => {
-        // Stateless: a fresh server and transport per request, as the SDK suggests.
-        const server = new McpServer({ name: 'adder', version: '1.0.0' }, { capabilities: { tools: {} } });
-        const schema = { type: 'object' as const, required: ['a', 'b'], properties: { a: { type: 'number' }, b: { type: 'number' } } };
-        server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [{ name: 'add', description: 'adds', inputSchema: schema }] }));
-        server.server.setRequestHandler(CallToolRequestSchema, (r) => {
-          const { a, b } = r.params.arguments as { a: number; b: number };
-          return { content: [{ type: 'text', text: String(a + b) }] };
-        });
-        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-        res.on('close', () => void transport.close());
-        void server.connect(transport).then(() => transport.handleRequest(req, res, body ? JSON.parse(body) : undefined));
-      });
+    const schema = { type: 'object', required: ['a', 'b'], properties: { a: { type: 'number' }, b: { type: 'number' } } };
+    const server = await mcpOverHttp({
+      tools: [{ name: 'add', description: 'adds', inputSchema: schema }],
+      call: (_name, { a, b }) => ({ content: [{ type: 'text', text: String((a as number) + (b as number)) }] }),
+      onRequest: (headers) => seen.push(headers['x-team'] as string | undefined),
     });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const port = (http.address() as { port: number }).port;
-    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { calc: { url: `http://127.0.0.1:${port}/mcp`, headers: { 'x-team': 'blue' } } } }, join(dir, 'http.yaml')));
+    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { calc: { url: server.url, headers: { 'x-team': 'blue' } } } }, join(dir, 'http.yaml')));
     try {
       expect(remote.list().map((t) => t.name)).toEqual(['mcp.calc.add']);
       const kernel = toolKernel({ policy: policy('{ id: calc, effect: allow, syscalls: [SYS_EXEC], tools: [mcp.calc.add] }'), registry: remote });
@@ -134,36 +163,19 @@ describe('MCP over streamable HTTP', () => {
       expect(seen.every((h) => h === 'blue')).toBe(true);
     } finally {
       await remote.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await server.close();
     }
   });
 
   it("a tool whose schema does not compile is held, not the whole server (found by a review: the configuration failed)", async () => {
-    const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
-    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
-    const { CallToolRequestSchema, ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
-    const { createServer } = await import('node:http');
-    const http = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => void (body += c.toString()));
-      req.on('end', () => {
-        const server = new McpServer({ name: 'mixed', version: '1.0.0' }, { capabilities: { tools: {} } });
-        server.server.setRequestHandler(ListToolsRequestSchema, () => ({
-          tools: [
-            { name: 'fine', description: 'works', inputSchema: { type: 'object' as const } },
-            { name: 'broken', description: 'bad schema', inputSchema: { type: 'object' as const, properties: { a: { type: 'nonsense' } } } },
-          ],
-        }));
-        server.server.setRequestHandler(CallToolRequestSchema, () => ({ content: [{ type: 'text', text: 'ok' }] }));
-        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-        res.on('close', () => void transport.close());
-        void server.connect(transport).then(() => transport.handleRequest(req, res, body ? JSON.parse(body) : undefined));
-      });
+    const server = await mcpOverHttp({
+      tools: [
+        { name: 'fine', description: 'works', inputSchema: { type: 'object' } },
+        { name: 'broken', description: 'bad schema', inputSchema: { type: 'object', properties: { a: { type: 'nonsense' } } } },
+      ],
+      call: () => ({ content: [{ type: 'text', text: 'ok' }] }),
     });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const port = (http.address() as { port: number }).port;
-    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { mixed: { url: `http://127.0.0.1:${port}/mcp` } } }, join(dir, 'mixed.yaml')));
+    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { mixed: { url: server.url } } }, join(dir, 'mixed.yaml')));
     try {
       expect(remote.list().map((t) => t.name)).toEqual(['mcp.mixed.fine']);
       const kernel = toolKernel({ policy: policy("{ id: mixed, effect: allow, syscalls: [SYS_EXEC], tools: ['mcp.mixed.*'] }"), registry: remote });
@@ -171,51 +183,35 @@ describe('MCP over streamable HTTP', () => {
       expect(value).toEqual(['ok', { errno: 'EACCES', message: expect.stringContaining('input schema does not compile') }]);
     } finally {
       await remote.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await server.close();
     }
   });
 
   it("an answer that never ends is cut off at the answer limit, not read until the timeout (an attacker pass: a 500 MB result held 3.2 GB)", async () => {
-    const { McpServer } = await import('@modelcontextprotocol/sdk/server/mcp.js');
-    const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
-    const { ListToolsRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
-    const { createServer } = await import('node:http');
-    const http = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => void (body += c.toString()));
-      req.on('end', () => {
-        const message = body ? (JSON.parse(body) as { method?: string }) : undefined;
-        if (message?.method === 'tools/call') {
-          // A JSON answer that goes on for ever.
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.write('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"');
-          const chunk = 'x'.repeat(1 << 20);
-          const more = () => {
-            while (!res.destroyed && res.write(chunk));
-            if (!res.destroyed) res.once('drain', more);
-          };
-          more();
-          return;
-        }
-        const server = new McpServer({ name: 'endless', version: '1.0.0' }, { capabilities: { tools: {} } });
-        server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [{ name: 'flood', description: 'never ends', inputSchema: { type: 'object' as const } }] }));
-        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-        res.on('close', () => void transport.close());
-        void server.connect(transport).then(() => transport.handleRequest(req, res, message));
-      });
+    const server = await mcpOverHttp({
+      tools: [{ name: 'flood', description: 'never ends', inputSchema: { type: 'object' } }],
+      intercept: (message, res) => {
+        if (message?.method !== 'tools/call') return false;
+        // A JSON answer that goes on for ever.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"');
+        const chunk = 'x'.repeat(1 << 20);
+        const more = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', more);
+        };
+        more();
+        return true;
+      },
     });
-    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-    const port = (http.address() as { port: number }).port;
-    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { endless: { url: `http://127.0.0.1:${port}/mcp`, timeout_ms: 15_000 } } }, join(dir, 'endless.yaml')));
+    const remote = await buildRegistry(parseToolsConfig({ tools: { builtin: {} }, mcp_servers: { endless: { url: server.url, timeout_ms: 15_000 } } }, join(dir, 'endless.yaml')));
     try {
       const kernel = toolKernel({ policy: policy('{ id: endless, effect: allow, syscalls: [SYS_EXEC], tools: [mcp.endless.flood] }'), registry: remote });
       const value = await execReport<{ errno: string; message: string }>(kernel, `${TRY}report(tryExec('mcp.endless.flood', {}));`);
       expect(value).toMatchObject({ errno: 'EIO', message: expect.stringContaining(`answer is over ${16 * 1024 * 1024} bytes`) });
     } finally {
       await remote.close();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await server.close();
     }
   });
 });
