@@ -42,11 +42,12 @@ export function sourcePositions(program: Program): (text: string) => string {
     if (map === undefined) return text;
     const wanted = new Map<number, number[]>();
     let distinct = 0;
-    for (const [, line, column] of text.matchAll(at)) {
-      const columns = wanted.get(Number(line)) ?? [];
-      if (Number(line) < 1 || Number(column) < 1 || columns.includes(Number(column)) || distinct >= MAX_POSITIONS) continue;
-      columns.push(Number(column));
-      wanted.set(Number(line), columns);
+    for (const match of text.matchAll(at)) {
+      const [line, column] = [Number(match[1]), Number(match[2])];
+      const columns = wanted.get(line) ?? [];
+      if (line < 1 || column < 1 || columns.includes(column) || distinct >= MAX_POSITIONS) continue;
+      columns.push(column);
+      wanted.set(line, columns);
       distinct++;
     }
     const answers = positionsOf(map, wanted);
@@ -246,7 +247,6 @@ function positionsOf(map: StackMap, wanted: ReadonlyMap<number, readonly number[
     };
     const [at, source, original, column] = map.checkpoints.slice(k * 4, k * 4 + 4) as [number, number, number, number];
     const cursor: Cursor = { at, source, line: original, column, broken: false };
-    let brokenAt = Number.POSITIVE_INFINITY;
     decodeLines(map.mappings, cursor, map.every, (i, generated, segSource, segLine, segColumn) => {
       const p = pending.get(i);
       if (p === undefined) return false;
@@ -256,7 +256,7 @@ function positionsOf(map: StackMap, wanted: ReadonlyMap<number, readonly number[
       // The last wanted line answered: only the rest of it is looked at (for a bad character).
       return i === last && p.next === p.columns.length;
     });
-    if (cursor.broken) brokenAt = countLines(map.mappings, map.checkpoints[k * 4]!, cursor.at);
+    const brokenAt = cursor.broken ? countLines(map.mappings, map.checkpoints[k * 4]!, cursor.at) : Number.POSITIVE_INFINITY;
     for (const [i, p] of pending) {
       answer(p, Number.POSITIVE_INFINITY);
       // Ring 3 maps nothing on the line with a bad character, nor after it.

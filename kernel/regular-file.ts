@@ -56,6 +56,11 @@ export function readRegularText(file: string, max: number, what: string): string
   return readRegular(file, max, what).toString('utf8');
 }
 
+/** whyUnreadable is what to say of `file`, which openRegular refused with `err`, after the file's name: `no such file or directory`, `not a regular file`, … */
+export function whyUnreadable(err: KernelError, file: string): string {
+  return err.errno === 'ENOENT' ? ERRNO_TEXT.ENOENT : withoutFile(err.message, file);
+}
+
 /** withoutFile is a KernelError's message from openRegular without its leading `FILE: ` (for errors that name the file themselves). */
 export function withoutFile(message: string, file: string): string {
   return message.startsWith(`${file}: `) ? message.slice(file.length + 2) : message;

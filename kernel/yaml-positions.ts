@@ -53,7 +53,20 @@ export function schemaProblem(error: ErrorObject): { path: PathKey[]; key?: stri
 }
 
 /** firstAlias is the offset of the first alias (`*name`) in YAML `source`, or 0: where a file that expands too many aliases starts doing so. */
-export function firstAlias(source: string): number {
+function firstAlias(source: string): number {
   const at = /(^|[\s[{,:-])\*[^\s,\]}]/m.exec(source);
   return at === null ? 0 : at.index + at[1]!.length;
+}
+
+/**
+ * dataOf is the value of `doc` (parsed from `source`) with at most 100
+ * aliases expanded; past them (a "billion laughs" file) yaml stops, and the
+ * answer is where the source's first alias is and why.
+ */
+export function dataOf(doc: Document, source: string): { readonly data: unknown } | { readonly offset: number; readonly problem: string } {
+  try {
+    return { data: doc.toJS({ maxAliasCount: 100 }) as unknown };
+  } catch (err) {
+    return { offset: firstAlias(source), problem: err instanceof Error ? err.message : String(err) };
+  }
 }

@@ -5,7 +5,7 @@
  * open 'FILE'` text nor a stack.
  */
 import { ERRNO_TEXT, isErrno, KernelError } from '../../abi/errno.ts';
-import { readRegularText, withoutFile } from '../../kernel/regular-file.ts';
+import { readRegularText, whyUnreadable } from '../../kernel/regular-file.ts';
 
 /** InputFileError is a named file that cannot be read; its message is `FILE: why`. */
 export class InputFileError extends Error {
@@ -34,6 +34,6 @@ export function readInput(file: string): string {
   try {
     return readRegularText(file, MAX_INPUT_BYTES, 'input file');
   } catch (err) {
-    throw new InputFileError(file, err instanceof KernelError ? (err.errno === 'ENOENT' ? ERRNO_TEXT.ENOENT : withoutFile(err.message, file)) : unreadable(err));
+    throw new InputFileError(file, err instanceof KernelError ? whyUnreadable(err, file) : unreadable(err));
   }
 }

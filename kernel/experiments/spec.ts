@@ -20,7 +20,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import { fieldName, firstAlias, locate, schemaProblem, type PathKey } from '../yaml-positions.ts';
+import { dataOf, fieldName, locate, schemaProblem, type PathKey } from '../yaml-positions.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { readRegularText } from '../regular-file.ts';
 
@@ -104,13 +104,12 @@ export function loadExperiment(file: string): ExperimentSpec {
     const pos = lines.linePos(doc.errors[0]!.pos[0]);
     throw new ExperimentError(`${file}:${pos.line}:${pos.col}: syntax error: ${doc.errors[0]!.message.split('\n')[0]}`);
   }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    const pos = lines.linePos(firstAlias(source));
-    throw new ExperimentError(`${file}:${pos.line}:${pos.col}: ${err instanceof Error ? err.message : String(err)}`);
+  const read = dataOf(doc, source);
+  if ('problem' in read) {
+    const pos = lines.linePos(read.offset);
+    throw new ExperimentError(`${file}:${pos.line}:${pos.col}: ${read.problem}`);
   }
+  const data = read.data;
   if (!validate(data)) {
     const { path, key, problem } = schemaProblem(validate.errors![0]!);
     throw new ExperimentError(`${where(key === undefined ? path : path.slice(0, -1), key)}: ${fieldName(path)}: ${problem}`);

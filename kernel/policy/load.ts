@@ -7,13 +7,13 @@
 import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import { fieldName, firstAlias, locate, schemaProblem as yamlSchemaProblem, type PathKey } from '../yaml-positions.ts';
+import { dataOf, fieldName, locate, schemaProblem as yamlSchemaProblem, type PathKey } from '../yaml-positions.ts';
 import { ERRNO_TEXT, isErrno, KernelError } from '../../abi/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { compilePolicy, type CompiledPolicy } from './compile.ts';
 import { PolicyFieldError } from './field-error.ts';
 import { POLICY_SCHEMA, type PolicyDocument } from './schema.ts';
-import { readRegularText, withoutFile } from '../regular-file.ts';
+import { readRegularText, whyUnreadable } from '../regular-file.ts';
 
 /** PolicyError says where a policy is wrong: `file:line:column: field: problem`, or `file: problem` (line 0) when it cannot be read. */
 export class PolicyError extends Error {
@@ -105,14 +105,12 @@ function parsePositioned(source: string, file: string): LoadedPolicy {
     const pos = at(err.pos[0]);
     throw new PolicyError(file, pos.line, pos.col, '', `syntax error: ${err.message.split('\n')[0]}`);
   }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    // Past 100 aliases (a "billion laughs" file) yaml stops; the file says where its first alias is.
-    const pos = at(firstAlias(source));
-    throw new PolicyError(file, pos.line, pos.col, '', `${err instanceof Error ? err.message : String(err)}`);
+  const read = dataOf(doc, source);
+  if ('problem' in read) {
+    const pos = at(read.offset);
+    throw new PolicyError(file, pos.line, pos.col, '', read.problem);
   }
+  const data = read.data;
   if (!validate(data)) {
     const { path, key, problem } = schemaProblem(validate.errors![0]!);
     const pos = at(locate(doc, key === undefined ? path : path.slice(0, -1), key));
@@ -134,8 +132,7 @@ export function loadPolicyFile(path: string): LoadedPolicy {
     // A regular file of at most MAX_POLICY_BYTES: a FIFO would hang the read, a device (/dev/zero) never end.
     text = readRegularText(path, MAX_POLICY_BYTES, 'policy');
   } catch (err) {
-    if (err instanceof KernelError && err.errno === 'EINVAL') throw new PolicyError(path, 0, 0, '', withoutFile(err.message, path));
-    if (err instanceof KernelError && err.errno === 'ENOENT') throw new PolicyError(path, 0, 0, '', ERRNO_TEXT.ENOENT);
+    if (err instanceof KernelError) throw new PolicyError(path, 0, 0, '', whyUnreadable(err, path));
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? ERRNO_TEXT.ENOENT : `cannot read: ${typeof code === 'string' && isErrno(code) ? `${ERRNO_TEXT[code]} (${code})` : (code ?? String(err))}`;
     throw new PolicyError(path, 0, 0, '', why);
