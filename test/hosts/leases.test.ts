@@ -156,8 +156,9 @@ describe('leases: a sandbox host runs steady calls itself', () => {
     // A timer-only loop: the first timer goes to the kernel, its completion brings a lease, the second runs in the host.
     // The first lasts past the tree's rate window (FRESH_WINDOW), so the lease its completion brings is a full second.
     // The second timer is armed before 'armed' is written, so the SIGSTOP that follows can only find it armed (under load the
-    // stop once came first, revoked the lease, and the timer went to the kernel).
-    const a = await run(k, "await new Promise((r) => setTimeout(r, 1100)); const due = Date.now() + 400; const fired = new Promise((r) => setTimeout(r, 400)); console.log('armed', due); await fired; console.log('fired', Date.now());");
+    // stop once came first, revoked the lease, and the timer went to the kernel). setTimeout arms the one kernel timer in a
+    // microtask (userspace/runtime/loop.js queueArm), so main awaits once before writing: CI once caught the write first.
+    const a = await run(k, "await new Promise((r) => setTimeout(r, 1100)); const due = Date.now() + 400; const fired = new Promise((r) => setTimeout(r, 400)); await null; console.log('armed', due); await fired; console.log('fired', Date.now());");
     await until(() => a.out.text.startsWith('armed'), () => 'the leased timer armed');
     expect(k.kill(a.pid, 'SIGSTOP')).toBe('stopped');
     const due = Number(a.out.text.split(' ')[1]);
