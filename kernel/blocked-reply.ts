@@ -8,7 +8,9 @@
  * kept here until the runtime collects it with `__collect(ticket)`, a second
  * crossing. Keyed by ticket, a runtime that ever woke for another call than
  * the one it waits for collects (and gets EINVAL) rather than taking that
- * call's number.
+ * call's number. It also keeps which ticket the isolate sleeps on, and how
+ * long it has slept: isolated-vm's cpuTime runs on during the sleep, which
+ * is not the program's CPU.
  */
 import type { WireReply } from './wire-reply.ts';
 
@@ -24,6 +26,38 @@ export class BlockedReply {
   private readonly wake = new Int32Array(this.buffer, 0, 2);
   private readonly number = new Float64Array(this.buffer, 8, 1);
   private readonly ready = new Map<number, WireReply>();
+  private nextTicket = 1;
+  /** The ticket the isolate is sleeping on, if any. */
+  private sleepingOn: number | undefined;
+  /** The isolate's cpuTime when it went to sleep, and what it has slept before. */
+  private sleepStart = 0n;
+  private sleptNs = 0n;
+
+  /** sleep: the isolate goes to sleep for a blocked call, at its cpuTime `cpuNow`; the ticket to wake it with. */
+  sleep(cpuNow: bigint): number {
+    const ticket = this.nextTicket++;
+    this.sleepingOn = ticket;
+    this.sleepStart = cpuNow;
+    return ticket;
+  }
+
+  /** sleeping: the isolate is asleep waiting for a blocked call's reply. */
+  get sleeping(): boolean {
+    return this.sleepingOn !== undefined;
+  }
+
+  /** awake takes the isolate out of its sleep for `ticket` at cpuTime `cpuNow`: false if it does not sleep for that ticket (then nothing is to be given). */
+  awake(ticket: number, cpuNow: bigint): boolean {
+    if (this.sleepingOn !== ticket) return false;
+    this.sleepingOn = undefined;
+    this.sleptNs += cpuNow - this.sleepStart;
+    return true;
+  }
+
+  /** cpuNs is the program's CPU time from the isolate's cpuTime `cpuNow`: less its sleeps in blocked calls, the one under way included. */
+  cpuNs(cpuNow: bigint): bigint {
+    return cpuNow - this.sleptNs - (this.sleepingOn === undefined ? 0n : cpuNow - this.sleepStart);
+  }
 
   /** give hands call `ticket`'s reply over (in the buffer if it is a number alone, else kept to be collected) and wakes the runtime. */
   give(ticket: number, reply: WireReply): void {

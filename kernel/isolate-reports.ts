@@ -3,7 +3,7 @@
  * inside one) fails: its own stop of the isolate (out of memory, disposed),
  * or a promise the program rejected with no handler, whose reason the host
  * holds a copy of. The Sandbox hands such reasons back to the program
- * (sandbox.ts `reported`), within these bounds.
+ * (RejectionReports), within these bounds.
  */
 
 /** isolated-vm's own words when it stops an isolate (out of memory, disposed). */
@@ -41,4 +41,55 @@ export function bounded(reason: unknown): unknown {
     if (typeof reason.stack === 'string' && reason.stack.length > REPORT_TEXT_MAX) reason.stack = reason.stack.slice(0, REPORT_TEXT_MAX);
   }
   return reason;
+}
+
+/**
+ * RejectionReports follows a sandbox's host→isolate calls to their end.
+ * isolated-vm ends each call with a look at the promises the program
+ * rejected with no handler (once the call's promise jobs have run), and
+ * fails the call with the first, its own work done: that rejection goes to
+ * the runtime's `rejected` entry (`handBack`), where 'unhandledRejection'
+ * listeners (else 'uncaughtException' ones) take it or it ends the program,
+ * as in Node; one a listener leaves goes the same way. What the kernel
+ * stopped (out of memory, a disposed isolate: `reportable` says no) fails
+ * the call as before.
+ */
+export class RejectionReports {
+  /** Characters of text in the rejections reported so far (REPORTS_TEXT_MAX). */
+  private text = 0;
+  private readonly reportable: (err: unknown) => boolean;
+  private readonly handBack: (reason: unknown) => Promise<unknown>;
+
+  constructor(reportable: (err: unknown) => boolean, handBack: (reason: unknown) => Promise<unknown>) {
+    this.reportable = reportable;
+    this.handBack = handBack;
+  }
+
+  /** follow is `call`'s result once no report is left; it fails with what stopped the isolate, or with a report past the process's share. */
+  async follow(call: Promise<unknown>): Promise<unknown> {
+    for (;;) {
+      let result: unknown;
+      // The call's own report, if it ended with one (a reason may be undefined); a listener's comes round again (the loop).
+      let report: { readonly reason: unknown } | undefined;
+      try {
+        result = await call;
+      } catch (err) {
+        if (!this.reportable(err)) throw err;
+        report = { reason: err };
+      }
+      if (report === undefined) return result;
+      const reason = report.reason;
+      this.text += textOf(reason);
+      // Past its share, a report ends the process (the sandbox's failedEntry), listeners or not.
+      if (this.text > REPORTS_TEXT_MAX) throw bounded(reason);
+      const next = bounded(reason);
+      if (!this.reportable(next)) return result;
+      try {
+        call = this.handBack(next);
+      } catch {
+        // Not the isolate's report (it could not be copied back in): the call failed with it, as before.
+        throw next;
+      }
+    }
+  }
 }

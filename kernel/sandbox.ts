@@ -4,24 +4,24 @@
  * What crosses the boundary is copied plain data: the host hands the isolate
  * `ivm.Callback`s (arguments and results copied) and a copied boot record,
  * never a Reference, an ExternalCopy or the ivm module (a runtime layer's
- * own function goes back in, before the program runs: giveLayers).
+ * own function goes back in, before the program runs: sandbox-layers.ts).
  */
 import ivm from 'isolated-vm';
 import { KernelError } from '../abi/errno.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
-import { agentStack, SOURCE_MAP_LAYER, sourcePositions, stackMapFor } from './agent-stack.ts';
+import { agentStack, sourcePositions } from './agent-stack.ts';
 import { AsyncCalls, type Completion } from './async-calls.ts';
 import { compileProgram, compileProgramAsync } from './program-compile.ts';
 import type { Program } from './program.ts';
 import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.ts';
 import { SandboxTape } from './run-tape/sandbox-tape.ts';
-import { compileLayer, LAYERS } from './runtime-bundle.ts';
 import { type BootCalls, type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
 import { abortUntil } from './abort-until.ts';
 import { watchDisposal } from './disposal-watch.ts';
 import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
-import { bounded, REPORTS_TEXT_MAX, stoppedBy, textOf } from './isolate-reports.ts';
+import { RejectionReports, stoppedBy } from './isolate-reports.ts';
+import { giveLayers, sourceMapOnce } from './sandbox-layers.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
@@ -64,24 +64,12 @@ export class Sandbox implements ProcessSandbox {
   private readonly calls: AsyncCalls;
   /** main's exit status once it has settled (process.exitCode may update it). */
   private mainStatus: number | undefined;
-  private nextTicket = 1;
-  /** The source map was handed to ring 3 (once at most). */
-  private mapGiven = false;
-  /** The isolate's heap limit: a source map larger than a share of it is not handed in. */
-  private readonly memoryLimitMib: number;
-  /** The ticket the isolate is sleeping on, if any. */
-  private waiting: number | undefined;
-  /**
-   * isolate.cpuTime runs on while the isolate sleeps in Atomics.wait for a
-   * blocked call, so that sleep is measured (from sleepStart) and taken out.
-   */
-  private sleepStart: bigint | undefined;
-  private sleptNs = 0n;
+  /** The source map, for ring 3's first stack trace (sandbox-layers.ts). */
+  private readonly sourceMap: (name: unknown) => unknown;
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
-  /** Characters of text in the rejections reported so far (REPORTS_TEXT_MAX). */
-  private reportedText = 0;
+  private readonly reports: RejectionReports;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
   /** A recorded or replayed run's tape (kernel/run-tape): it sees every crossing, and a replay answers for the kernel. */
@@ -111,7 +99,12 @@ export class Sandbox implements ProcessSandbox {
     this.taping = tape === undefined ? undefined : new SandboxTape(tape, hooks.charge);
     this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId, tape === undefined ? undefined : 1);
     this.program = program;
-    this.memoryLimitMib = memoryLimitMib;
+    this.sourceMap = sourceMapOnce(program, memoryLimitMib, hooks.charge);
+    // Copying a reason back in is the kernel's work for the program (a listener that rejects again loops in follow).
+    this.reports = new RejectionReports(
+      (err) => this.reportable(err),
+      (reason) => chargedCpu(hooks.charge, () => this.booted.rejected.apply(undefined, [reason], { arguments: { copy: true } })),
+    );
     // Mapping an error through the program's source map decodes the map on the event loop (~77 ms for a 3.5 MiB TypeScript program): the tree pays.
     const toSource = sourcePositions(program);
     this.toSource = program.sourceMap === undefined ? toSource : (text) => chargedCpu(hooks.charge, () => toSource(text));
@@ -147,7 +140,7 @@ export class Sandbox implements ProcessSandbox {
       syscall: (nr, ...args) => link.to?.enter(nr, args) ?? ENDED,
       async: (flags, nr, ...args) => link.to?.enterAsync(typeof flags === 'number' ? flags : 0, nr, args) ?? ENDED,
       collect: (ticket) => link.to?.blocked.collect(ticket) ?? ENDED,
-      layer: (name) => link.to?.loadLayer(name) ?? false,
+      layer: (name) => (link.to?.runtime === undefined ? false : link.to.sourceMap(name)),
       settle: (code, text) => link.to?.settled(code, text),
       ...(clock ? { clock: () => link.to?.taping?.clock() ?? 0 } : {}),
     };
@@ -170,52 +163,6 @@ export class Sandbox implements ProcessSandbox {
     this.startBoot();
   }
 
-  /**
-   * loadLayer answers ring 3's one question for the host: the program's
-   * source map, the first time ring 3 formats a stack trace, as the call's
-   * copied result (false: none). The runtime layers are given before the
-   * program's script runs (giveLayers); nothing is compiled or run in the
-   * isolate from here.
-   */
-  private loadLayer(name: unknown): unknown {
-    if (name !== SOURCE_MAP_LAYER || this.runtime === undefined || this.mapGiven) return false;
-    this.mapGiven = true;
-    // Reading it holds the event loop, and the tree pays.
-    return chargedCpu((ns) => this.hooks.charge(ns), () => stackMapFor(this.program, this.memoryLimitMib)) ?? false;
-  }
-
-  /**
-   * giveLayers hands ring 3 the runtime layers the program's text names
-   * (boot.layers), before its script runs: each compiled here with its code
-   * cache, its script's run only making the function that holds it, which
-   * ring 3 runs on first use, on the isolate's own thread. No other layer is
-   * given: compiling or running in the isolate from the kernel's thread
-   * once any of the program's code has run does isolated-vm's end-of-call
-   * work there — the program's microtasks, the reason of a promise it left
-   * rejected read through its getters — which nothing stops (found by an
-   * attacker pass and two reviews: a layer loaded by a computed `URL` in
-   * the middle of a program, or by code smuggled out of the program's
-   * wrapper before `__start`, held the kernel's event loop for good).
-   */
-  private giveLayers(runtime: BootedRuntime): void {
-    chargedCpu(
-      (ns) => this.hooks.charge(ns),
-      () => {
-        for (const name of this.boot.layers ?? []) {
-          const layer = LAYERS.find((known) => known === name);
-          if (layer === undefined) continue;
-          const script = compileLayer(this.isolate, layer);
-          try {
-            const made = script.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>;
-            runtime.give.applySync(undefined, [layer, made.derefInto({ release: true })]);
-          } finally {
-            script.release();
-          }
-        }
-      },
-    );
-  }
-
   /** reportable: `err`, failing a compile or run in the isolate, is isolated-vm's report of a rejection, not the kernel stopping it (out of memory, a disposed isolate). */
   private reportable(err: unknown): boolean {
     return !this.ended && this.runtime !== undefined && !this.isolate.isDisposed && stoppedBy(err) === undefined;
@@ -235,11 +182,9 @@ export class Sandbox implements ProcessSandbox {
     if (taped?.fed !== undefined) return taped.fed;
     const reply = this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking');
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
-    const ticket = this.nextTicket++;
-    this.waiting = ticket;
+    const ticket = this.blocked.sleep(this.isolate.cpuTime);
     // A program that blocks in its synchronous part (a read nobody answers) no longer counts as a spawn under way.
     this.doneStarting();
-    this.sleepStart = this.isolate.cpuTime;
     taped?.waiting?.();
     void reply.later.then((final) => this.answer(ticket, final, taped?.answered));
     return { t: 'wait', ticket };
@@ -265,46 +210,8 @@ export class Sandbox implements ProcessSandbox {
 
   /** entry runs `apply` (a host→isolate call); with a tape, in the tape's lane. */
   private entry(what: Entry, apply: () => Promise<unknown>): Promise<unknown> {
-    const run = () => this.reported(apply());
+    const run = () => this.reports.follow(apply());
     return this.taping === undefined ? run() : this.taping.entry(what, () => this.ended, run);
-  }
-
-  /**
-   * reported follows a host→isolate call to its end. isolated-vm ends each
-   * call with a look at the promises the program rejected with no handler
-   * (once the call's promise jobs have run), and fails the call with the
-   * first, its own work done: that rejection goes to the runtime's
-   * `rejected` entry, where 'unhandledRejection' listeners (else
-   * 'uncaughtException' ones) take it or it ends the program, as in Node;
-   * one a listener leaves goes the same way. What the kernel stopped (out of
-   * memory, a disposed isolate) fails the call as before.
-   */
-  private async reported(call: Promise<unknown>): Promise<unknown> {
-    for (;;) {
-      let result: unknown;
-      // The call's own report, if it ended with one (a reason may be undefined); a listener's comes round again (the loop).
-      let report: { readonly reason: unknown } | undefined;
-      try {
-        result = await call;
-      } catch (err) {
-        if (!this.reportable(err)) throw err;
-        report = { reason: err };
-      }
-      if (report === undefined) return result;
-      const reason = report.reason;
-      this.reportedText += textOf(reason);
-      // Past its share, a report ends the process (failedEntry), listeners or not.
-      if (this.reportedText > REPORTS_TEXT_MAX) throw bounded(reason);
-      const next = bounded(reason);
-      if (!this.reportable(next)) return result;
-      try {
-        // Copying the reason back in is the kernel's work for the program (a listener that rejects again loops here).
-        call = chargedCpu((ns) => this.hooks.charge(ns), () => this.runtime!.rejected.apply(undefined, [next], { arguments: { copy: true } }));
-      } catch {
-        // Not the isolate's report (it could not be copied back in): the call failed with it, as before.
-        throw next;
-      }
-    }
   }
 
   /** cancel aborts outstanding call `id` (its completion, ECANCELED or not, still comes). False if there is none. */
@@ -350,7 +257,7 @@ export class Sandbox implements ProcessSandbox {
 
   /** afterEntry runs when a host→isolate call is over: the process ends if main settled and nothing keeps it, else it is idle. */
   private afterEntry(): void {
-    if (this.ended || this.entered > 0 || this.waiting !== undefined) return;
+    if (this.ended || this.entered > 0 || this.blocked.sleeping) return;
     const status = this.mainStatus;
     const ending = status !== undefined && !this.calls.keepsAlive;
     if (this.tape?.idle(this.driver, ending) === true) return;
@@ -363,22 +270,19 @@ export class Sandbox implements ProcessSandbox {
 
   /** answer hands the reply of a blocked call to the sleeping isolate (once per ticket), through the tape's `taped` if any. */
   private answer(ticket: number, reply: Reply, taped?: (reply: WireReply) => WireReply): void {
-    if (this.ended || this.waiting !== ticket) return;
-    this.waiting = undefined;
-    this.sleptNs += this.isolate.cpuTime - (this.sleepStart ?? 0n);
-    this.sleepStart = undefined;
+    if (this.ended || !this.blocked.awake(ticket, this.isolate.cpuTime)) return;
     const final: WireReply = 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply);
     this.blocked.give(ticket, taped === undefined ? final : taped(final));
   }
 
   /** blockedInSyscall: the isolate is asleep waiting for a blocked call's reply. */
   get blockedInSyscall(): boolean {
-    return this.waiting !== undefined;
+    return this.blocked.sleeping;
   }
 
   /** idle: the program's synchronous part is done and nothing runs in the isolate. */
   get idle(): boolean {
-    return this.started && this.entered === 0 && this.waiting === undefined && !this.ended;
+    return this.started && this.entered === 0 && !this.blocked.sleeping && !this.ended;
   }
 
   /**
@@ -407,10 +311,10 @@ export class Sandbox implements ProcessSandbox {
     try {
       // Disposed while booting (a signal, its tree gone), out of memory, or the program threw: as a failed host→isolate call.
       const runtime = await this.booting;
-      this.giveLayers(runtime);
+      giveLayers(this.isolate, runtime, this.boot.layers ?? [], this.hooks.charge);
       this.started = true;
       this.entered++;
-      const running = this.reported(this.script.run(runtime.context));
+      const running = this.reports.follow(this.script.run(runtime.context));
       this.taping?.started(running);
       await running.finally(() => this.entered--);
       this.afterEntry();
@@ -437,8 +341,7 @@ export class Sandbox implements ProcessSandbox {
   /** cpuTimeNs is the CPU time the program has used: the isolate's, less its sleep in blocked calls. */
   get cpuTimeNs(): bigint {
     if (this.isolate.isDisposed) return 0n;
-    const now = this.isolate.cpuTime;
-    return now - this.sleptNs - (this.sleepStart === undefined ? 0n : now - this.sleepStart);
+    return this.blocked.cpuNs(this.isolate.cpuTime);
   }
 
   get disposed(): boolean {
