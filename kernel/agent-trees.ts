@@ -54,7 +54,7 @@ export class AgentTrees {
     const policy = new StaticBackend(this.options.policyFiles);
     const vfs = new AgentVfs(agentId, { root: new MemfsBackend(quota), policy, mounts: agentMounts(this.options.mounts, agentId, quota) });
     const stateDir = this.options.stateDir;
-    const ready = stateDir === undefined ? vfs.ready : vfs.ready.then(() => loadHostCheckpoints(vfs, agentId, stateDir));
+    const ready = stateDir === undefined ? vfs.ready : vfs.ready.then(() => loadHostCheckpoints(vfs, agentId, stateDir, bound));
     tree = { vfs, quota, ready, holders: 0, release: undefined };
     this.trees.set(agentId, tree);
     return tree;

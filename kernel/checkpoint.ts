@@ -10,13 +10,15 @@
  * last `keep` snapshots are kept, and the copying is charged to the agent
  * and yields to the event loop between files.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { KernelError } from '../abi/errno.ts';
 import type { CheckpointInfo } from '../syscalls/context.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
+import type { TreeQuota } from './agent-trees.ts';
+import { hostFiles, readHostFile, readManifest, realDirectory } from './checkpoint-host.ts';
 
 export interface CheckpointManifest {
   readonly agent: string;
@@ -171,32 +173,36 @@ async function copyToHost(vfs: AgentVfs, from: string, dir: string, rels: readon
   }
 }
 
-function readHostTree(dir: string, base = dir, out: SnapshotFile[] = []): SnapshotFile[] {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) readHostTree(path, base, out);
-    else if (entry.isFile()) out.push({ rel: path.slice(base.length + 1).split('\\').join('/'), data: readFileSync(path) });
-  }
-  return out;
-}
-
-/** loadHostCheckpoints copies an agent's saved checkpoints from the state dir into its VFS. */
-export async function loadHostCheckpoints(vfs: AgentVfs, agentId: string, stateDir: string): Promise<void> {
+/** loadHostCheckpoints copies an agent's saved checkpoints from the state dir into its VFS (bounded by its tree's `quota`), one file at a time. */
+export async function loadHostCheckpoints(vfs: AgentVfs, agentId: string, stateDir: string, quota: TreeQuota): Promise<void> {
   const dir = join(stateDir, agentId, 'checkpoints');
-  if (!existsSync(dir)) return;
-  for (const f of readHostTree(dir)) await writeAll(vfs, `${checkpointsDir(vfs)}/${f.rel}`, f.data);
+  if (!realDirectory(dir, 'saved checkpoints directory')) return;
+  for (const f of hostFiles(dir, quota, 'saved checkpoints')) await writeAll(vfs, `${checkpointsDir(vfs)}/${f.rel}`, readHostFile(f));
 }
 
-/** readCheckpoint reads a checkpoint directory on the host; ENOENT if it is not one (no readable manifest.json). */
-export function readCheckpoint(dir: string): { manifest: CheckpointManifest; files: SnapshotFile[] } {
+/**
+ * readCheckpoint reads a checkpoint directory on the host (checkpoint-host.ts
+ * says how: as untrusted, listed against the agent's `quota` first); ENOENT
+ * if it is not one (no manifest.json), EINVAL if its manifest or `mem` is not
+ * what the kernel writes, ENOSPC if its files do not fit the quota.
+ */
+export function readCheckpoint(dir: string, quota: TreeQuota): { manifest: CheckpointManifest; files: SnapshotFile[] } {
+  let text: string;
+  try {
+    text = readManifest(dir);
+  } catch (err) {
+    if (err instanceof KernelError && err.errno === 'ENOENT') throw new KernelError('ENOENT', `${dir} is not a checkpoint (no manifest.json)`);
+    throw err;
+  }
   let manifest: CheckpointManifest;
   try {
-    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as CheckpointManifest;
+    manifest = JSON.parse(text) as CheckpointManifest;
   } catch {
-    throw new KernelError('ENOENT', `${dir} is not a checkpoint (no readable manifest.json)`);
+    throw new KernelError('EINVAL', `${dir} is not a checkpoint (its manifest.json is not JSON)`);
   }
   const mem = join(dir, 'mem');
-  return { manifest, files: existsSync(mem) ? readHostTree(mem) : [] };
+  const files = realDirectory(mem, 'checkpoint\'s mem directory') ? hostFiles(mem, quota, 'checkpoint').map((f) => ({ rel: f.rel, data: readHostFile(f) })) : [];
+  return { manifest, files };
 }
 
 /** restoreInto seeds the agent's mem/ with a checkpoint's files. */

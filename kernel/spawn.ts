@@ -160,7 +160,7 @@ export class Spawner {
     }
     const limits = this.host.limitsFor(options);
     const lineage = parent?.lineage ?? new Lineage(pid, identity.agentId, limits, Date.now());
-    const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore);
+    const restore = options.restore === undefined ? undefined : readCheckpoint(options.restore, this.host.quota(limits));
     const secrets = processSecrets(options.secrets ?? {}, options.secretPlaceholders);
     // Held from here: a spawn that is abandoned lets go of it (its tree then ages out like any other).
     const vfs = this.host.trees.hold(identity.agentId, this.host.quota(limits));
