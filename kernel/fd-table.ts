@@ -14,7 +14,12 @@ import { andThen, type MaybePromise } from '../vfs/maybe.ts';
 import type { OutputBudget } from './lineage.ts';
 import { Pipe } from './pipe.ts';
 
-export type OutputSink = (chunk: Uint8Array) => void;
+/**
+ * OutputSink takes what a process writes to the operator (stdout, stderr).
+ * A promise: the chunk is taken once it settles, and the write waits (as at
+ * a full pipe); `cancel` aborts when the process ends (stream-output.ts).
+ */
+export type OutputSink = (chunk: Uint8Array, cancel?: AbortSignal) => void | Promise<void>;
 
 /** StreamWriter is the kernel's end of a stream it hands a process as an fd (see FdTable.openStream). */
 export interface StreamWriter {
@@ -31,10 +36,15 @@ export interface StreamWriter {
   readonly unread: AbortSignal;
 }
 
+interface SinkEntry {
+  readonly kind: 'sink';
+  readonly sink: OutputSink;
+}
+
 /** Entry is what an fd refers to; pipe ends and sinks may be shared with other processes. */
 export type Entry =
   | { readonly kind: 'stdin' }
-  | { readonly kind: 'sink'; readonly sink: OutputSink }
+  | SinkEntry
   | { readonly kind: 'pipe'; readonly pipe: Pipe; readonly end: 'r' | 'w' }
   | {
       readonly kind: 'file';
@@ -94,8 +104,10 @@ export class FdTable implements Files {
   private readonly limit: number;
   private readonly output: OutputBudget;
   private readonly onWritten: ((content: Uint8Array) => MaybePromise<void>) | undefined;
-  /** Bytes of this process's writes waiting for room in pipes (MAX_BLOCKED_WRITE_BYTES). */
+  /** Bytes of this process's writes waiting for room in pipes or sinks (MAX_BLOCKED_WRITE_BYTES). */
   private blockedBytes = 0;
+  /** How many of this process's writes wait in each sink. */
+  private readonly sinkWaits = new Map<SinkEntry, number>();
 
   constructor(vfs: AgentVfs, options: FdTableOptions) {
     this.vfs = vfs;
@@ -212,28 +224,52 @@ export class FdTable implements Files {
 
   /** writePipe writes to a pipe; a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES is EAGAIN, nothing written. */
   private writePipe(pipe: Pipe, data: Uint8Array, open: () => boolean, cancel?: AbortSignal): MaybePromise<number> {
-    if (pipe.room < data.byteLength && this.blockedBytes + data.byteLength > MAX_BLOCKED_WRITE_BYTES) {
-      throw new KernelError('EAGAIN', `the pipe is full and ${this.blockedBytes} bytes of this process's writes already wait for room in pipes (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
-    }
+    if (pipe.room < data.byteLength && this.blockedBytes + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the pipe is full');
     const written = pipe.write(data, open, cancel);
-    if (!(written instanceof Promise)) return written;
-    this.blockedBytes += data.byteLength;
+    return written instanceof Promise ? this.waiting(data.byteLength, written) : written;
+  }
+
+  /**
+   * writeSink writes to an operator sink. A sink says it is full only by
+   * making a write wait, and takes chunks in order: while one of this
+   * process's writes waits in a sink, its next write there waits too, and is
+   * EAGAIN if this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES.
+   */
+  private writeSink(entry: SinkEntry, data: Uint8Array, cancel: AbortSignal | undefined): MaybePromise<number> {
+    const budget = this.output;
+    if (budget.used + data.byteLength > budget.limit) throw new KernelError('EFBIG', `output limit of ${budget.limit} bytes reached`);
+    const waits = this.sinkWaits.get(entry) ?? 0;
+    if (waits > 0 && this.blockedBytes + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the output stream is full');
+    budget.used += data.byteLength;
+    const taken = entry.sink(data, cancel);
+    if (taken === undefined) return data.byteLength;
+    this.sinkWaits.set(entry, waits + 1);
     const done = () => {
-      this.blockedBytes -= data.byteLength;
+      const left = (this.sinkWaits.get(entry) ?? 1) - 1;
+      if (left === 0) this.sinkWaits.delete(entry);
+      else this.sinkWaits.set(entry, left);
+    };
+    return this.waiting(data.byteLength, taken.then(() => (done(), data.byteLength), (err: unknown) => (done(), Promise.reject(err))));
+  }
+
+  /** waiting counts `bytes` of a write that waits (`written`) until it settles. */
+  private waiting(bytes: number, written: Promise<number>): Promise<number> {
+    this.blockedBytes += bytes;
+    const done = () => {
+      this.blockedBytes -= bytes;
     };
     written.then(done, done);
     return written;
   }
 
+  /** tooManyWaiting is the EAGAIN of a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES. */
+  private tooManyWaiting(why: string): KernelError {
+    return new KernelError('EAGAIN', `${why} and ${this.blockedBytes} bytes of this process's writes already wait (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
+  }
+
   write(fd: number, data: Uint8Array, cancel?: AbortSignal): MaybePromise<number> {
     const entry = this.get(fd);
-    if (entry.kind === 'sink') {
-      const budget = this.output;
-      if (budget.used + data.byteLength > budget.limit) throw new KernelError('EFBIG', `output limit of ${budget.limit} bytes reached`);
-      budget.used += data.byteLength;
-      entry.sink(data);
-      return data.byteLength;
-    }
+    if (entry.kind === 'sink') return this.writeSink(entry, data, cancel);
     if (entry.kind === 'pipe' && entry.end === 'w') return this.writePipe(entry.pipe, data, () => this.entries.get(fd) === entry, cancel);
     if (entry.kind !== 'file' || !entry.writable) throw new KernelError('EBADF', `fd ${fd} is not open for writing`);
     const file = entry;

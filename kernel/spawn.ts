@@ -38,6 +38,7 @@ import { processSecrets } from './tools/secrets.ts';
 import { writeTracker } from './tools/write-tracker.ts';
 import type { LeaseHooks } from './hosts/leases.ts';
 import { processLeases } from './process-leases.ts';
+import { processOutput } from './stream-output.ts';
 
 /** SpawnHost is what spawning needs of the kernel. */
 export interface SpawnHost {
@@ -167,8 +168,8 @@ export class Spawner {
     const proc = new Process(pid, options.ppid ?? 0, lineage, program.filename, limits, identity.labels);
     const files = new FdTable(vfs, {
       stdin: options.fds?.stdin,
-      stdout: options.fds?.stdout ?? FdTable.sink(options.stdout ?? this.host.options.stdout ?? ((c) => process.stdout.write(c))),
-      stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.host.options.stderr ?? ((c) => process.stderr.write(c))),
+      stdout: options.fds?.stdout ?? FdTable.sink(options.stdout ?? this.host.options.stdout ?? processOutput.stdout),
+      stderr: options.fds?.stderr ?? FdTable.sink(options.stderr ?? this.host.options.stderr ?? processOutput.stderr),
       limit: limits.openFiles,
       output: lineage.output,
       onWritten: (content) => writeTracker(vfs).add(content, (ns, onLoop) => lineage.charge(ns, onLoop)),

@@ -24,6 +24,7 @@ import { InputFileError, readInput } from './input-file.ts';
 import { promptApprover } from './prompt-approver.ts';
 import { takeTerminalKeys, type TerminalKeys } from './terminal-keys.ts';
 import { wholeNumber } from './whole-number.ts';
+import { processOutput } from '../../kernel/stream-output.ts';
 
 export interface RunOptions {
   json?: boolean;
@@ -70,8 +71,6 @@ function positive(text: string | undefined, flag: string): number | undefined {
 
 export class UsageError extends Error {}
 
-const stdout = (c: Uint8Array): void => void process.stdout.write(c);
-const stderr = (c: Uint8Array): void => void process.stderr.write(c);
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MANIFEST_KEYS: ReadonlySet<string> = new Set(['id', 'labels', 'capabilities', 'autonomy', 'env', 'secrets']);
@@ -167,13 +166,13 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     denials = watchDenials(log ?? new MemoryDecisionLog());
     // With --record, the policy's decisions on the children's calls go on the tape too (recording is made just below, before any spawn).
     const recorder = options.record === undefined ? denials.recorder : observed(denials.recorder, (entry) => recording?.decided(entry));
-    kernel = new Kernel({ memoryLimitMib, policy, recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []), stdout, stderr });
+    kernel = new Kernel({ memoryLimitMib, policy, recorder, approver: approver.approver, stateDir: options.state, termGraceMs: positive(options.grace, '--grace'), tools, limits: kernelLimits(options.limit ?? []), stdout: processOutput.stdout, stderr: processOutput.stderr });
     if (options.record !== undefined) {
       const facts = { path: file, argv: args, ...(options.agent !== undefined ? { agentId: options.agent } : {}), manifest: { ...(manifest.labels ? { labels: manifest.labels } : {}), ...(manifest.capabilities ? { capabilities: manifest.capabilities } : {}), ...(manifest.autonomy ? { autonomy: manifest.autonomy } : {}) }, policyVersion: kernel.engine.version, policySource: kernel.engine.policy.source, ...(sealKey !== undefined ? { sealKey } : {}) };
       recording = recordRun(options.record, program, facts);
     }
     // With --record, what reaches the operator is kept (the root's output and its children's: they share these fds).
-    const out = recording === undefined ? {} : { stdout: recording.sink(1, stdout), stderr: recording.sink(2, stderr), ...recording.spawn };
+    const out = recording === undefined ? {} : { stdout: recording.sink(1, processOutput.stdout), stderr: recording.sink(2, processOutput.stderr), ...recording.spawn };
     pid = kernel.spawn(program, { argv: args, env, secrets, agentId: options.agent, manifest, limits, restore: options.restore, ...out }).pid;
   } catch (err) {
     recording?.abandon();

@@ -11,6 +11,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { DecisionInput } from '../../syscalls/records.ts';
+import type { OutputSink } from '../fd-table.ts';
 import type { SpawnOptions } from '../kernel-options.ts';
 import { policyInput } from '../recorder/policy-input.ts';
 import type { ExitRecord } from '../process.ts';
@@ -72,7 +73,7 @@ export interface RunRecording {
   /** The spawn options that record the root process. */
   readonly spawn: Pick<SpawnOptions, 'tape'>;
   /** sink wraps an output function so what it writes is kept. */
-  sink(fd: 1 | 2, out: (chunk: Uint8Array) => void): (chunk: Uint8Array) => void;
+  sink(fd: 1 | 2, out: OutputSink): OutputSink;
   /** decided sees each record the kernel makes: a decision of the policy on a child's call is kept. */
   decided(entry: DecisionInput): void;
   /** close writes the end, closes the tape and seals it; a seal that could not be written is returned as an error (the tape is whole, unsealed). */
@@ -119,10 +120,10 @@ export function recordRun(dir: string, program: Program, facts: RecordingFacts):
         return tape;
       },
     },
-    sink: (fd, out) => (chunk) => {
+    sink: (fd, out) => (chunk, cancel) => {
       if (tape !== undefined) tape.output(fd, chunk);
       else writer.push({ k: 'o', f: fd, d: encode(chunk) });
-      out(chunk);
+      return out(chunk, cancel);
     },
     decided: (entry) => {
       const event = keeper?.keep(entry, Date.now());
