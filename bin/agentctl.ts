@@ -82,12 +82,20 @@ const selecting = (command: Command) =>
     .option('--all', 'every live process, on every node');
 
 connected(
-  selecting(program.command('kill').description('send a signal to processes: kill -STOP 42, kill -4 42 43 (SIGKILL), kill -s SIGUSR1 42; the fleet kill switch: kill -KILL --selector team=finance, kill -KILL --all').argument('<signal-or-pid>').argument('[pids...]').option('-s, --signal <signal>', 'signal name or number')).allowUnknownOption(),
+  selecting(
+    program
+      .command('kill')
+      .description('send a signal to processes: kill -STOP 42, kill -4 42 43 (SIGKILL), kill -s SIGUSR1 42; a whole agent: kill -KILL --tree 42; the fleet kill switch: kill -KILL --selector team=finance, kill -KILL --all')
+      .argument('<signal-or-pid>')
+      .argument('[pids...]')
+      .option('-s, --signal <signal>', 'signal name or number')
+      .option('--tree', "every live process of each pid's tree: its root and all it spawned (killing a parent alone leaves its children running)"),
+  ).allowUnknownOption(),
   'agentctl kill -SIGTERM 42',
-).action((first: string, rest: string[], o: Conn & Selecting & { signal?: string }) => {
+).action((first: string, rest: string[], o: Conn & Selecting & { signal?: string; tree?: boolean }) => {
   const [signal, pids] = o.signal !== undefined ? [o.signal, [first, ...rest]] : first.startsWith('-') ? [first.slice(1), rest] : ['SIGTERM', [first, ...rest]];
-  if (o.selector !== undefined || o.all === true) return done(daemon().then((d) => d.killMatching(o, signal, o.selector, o.all, pids)));
-  return done(daemon().then((d) => d.kill(o, signal, pids)));
+  if (o.selector !== undefined || o.all === true) return done(daemon().then((d) => d.killMatching(o, signal, o.selector, o.all, pids, o.tree === true)));
+  return done(daemon().then((d) => d.kill(o, signal, pids, o.tree === true)));
 });
 connected(selecting(program.command('freeze').description('SIGSTOP every live process the selector matches, on every node: each one\'s next syscall waits for thaw')), 'agentctl freeze --selector team=finance').action(async (o: Conn & Selecting) =>
   done((await daemon()).killMatching(o, 'SIGSTOP', o.selector, o.all, [])),

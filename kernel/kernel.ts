@@ -355,6 +355,22 @@ export class Kernel implements ProcessHost {
     return sendSignal(this, proc, signal, sender);
   }
 
+  /**
+   * signalTree sends `signal` to every live process of `pid`'s tree — its
+   * root and everything spawned beneath it, orphans included — on behalf of
+   * `sender`: each one's outcome, in pid order. ESRCH for an unknown or
+   * exited pid. Killing a root alone leaves its children running (as in
+   * POSIX); this is the operator's way to end an agent whole.
+   */
+  signalTree(pid: number, signal: SignalName, sender = 'operator'): { readonly pid: number; readonly outcome: string }[] {
+    const proc = this.lookup(pid);
+    if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
+    return this.table
+      .live(proc.lineage)
+      .toSorted((a, b) => a.pid - b.pid)
+      .map((member) => ({ pid: member.pid, outcome: member.exit === undefined ? sendSignal(this, member, signal, sender) : 'exited' }));
+  }
+
   /** wait resolves with `pid`'s exit record and reaps it from the table. ESRCH if unknown. */
   async wait(pid: number): Promise<ExitRecord> {
     const proc = this.lookup(pid);

@@ -122,7 +122,7 @@ export const ps = (o: ConnectOptions) =>
   });
 
 /** kill sends one signal to each pid; status 1 if any pid failed. */
-export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
+export const kill = (o: ConnectOptions, signal: string, pids: string[], tree = false) =>
   remote(o, async (c) => {
     const sig = parseSignal(signal.replace(/^-/, ''));
     if (sig === undefined) throw new Error(`unknown signal '${signal}' (SIGSTOP, SIGCONT, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGPOLICY, SIGTRUST or their numbers)`);
@@ -132,8 +132,8 @@ export const kill = (o: ConnectOptions, signal: string, pids: string[]) =>
       const pid = wholeNumber(text) ?? 0;
       try {
         if (pid < 1) throw new AgentdError('not-found', 404, 'not a pid');
-        const { outcome } = await c.signal(pid, sig);
-        out(o.json ? JSON.stringify({ pid, signal: sig, outcome }) : `${pid}: ${sig} ${outcome}`);
+        const answer = await c.signal(pid, sig, tree);
+        for (const { pid: each, outcome } of answer.tree ?? [{ pid, outcome: answer.outcome }]) out(o.json ? JSON.stringify({ pid: each, signal: sig, outcome }) : `${each}: ${sig} ${outcome}`);
       } catch (err) {
         if (!(err instanceof AgentdError) || err.kind === 'down' || err.kind === 'unauthorized' || err.kind === 'forbidden') throw err;
         process.stderr.write(`agentctl: ${text}: ${err.message}\n`);
@@ -159,11 +159,12 @@ function parseSelector(selectors: readonly string[]): Record<string, string> {
  * the selector (or --all) matches, on every node. One line per process;
  * status 1 if none matched (as pkill) or any could not be signalled.
  */
-export const killMatching = (o: ConnectOptions, signal: string, selector: readonly string[] | undefined, all: boolean | undefined, pids: readonly string[]) =>
+export const killMatching = (o: ConnectOptions, signal: string, selector: readonly string[] | undefined, all: boolean | undefined, pids: readonly string[], tree = false) =>
   remote(o, async (c) => {
     const sig = parseSignal(signal.replace(/^-/, ''));
     if (sig === undefined) throw new Error(`unknown signal '${signal}' (SIGSTOP, SIGCONT, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGPOLICY, SIGTRUST or their numbers)`);
     if (pids.length > 0) throw new Error('give pids, or --selector / --all, not both');
+    if (tree) throw new Error('--tree takes pids, not --selector or --all (they match every process of a tree anyway)');
     if ((selector === undefined) === (all !== true)) throw new Error('give --selector label=value or --all (one of them)');
     const answer = await c.signalMatching(sig, all === true ? 'all' : parseSelector(selector!));
     if (o.json) out(JSON.stringify(answer));

@@ -167,8 +167,9 @@ export class AgentdClient {
   output(pid: number): Promise<{ stdout: string; stderr: string }> {
     return this.request('GET', `/v1/processes/${pid}/output`);
   }
-  signal(pid: number, signal: string | number): Promise<{ outcome: string }> {
-    return this.request('POST', `/v1/processes/${pid}/signal`, { signal });
+  /** signal sends `signal` to `pid`; with `tree`, to every live process of its tree (each one's outcome in `tree`). */
+  signal(pid: number, signal: string | number, tree = false): Promise<{ outcome: string; tree?: { pid: number; outcome: string }[] }> {
+    return this.request('POST', `/v1/processes/${pid}/signal`, tree ? { signal, tree } : { signal });
   }
   /** autonomy answers an agent's autonomy level; with `level`, sets it first (operator only, recorded). */
   autonomy(agent: string, level?: Autonomy): Promise<{ agent: string; level: Autonomy }> {

@@ -70,6 +70,9 @@ describe.skipIf(redis === undefined)('two agentd nodes on one Redis are one kern
     const cont = await agentctl(b, 'kill', '-CONT', String(pid));
     expect([cont.status, cont.stdout.trim()]).toEqual([0, `${pid}: SIGCONT continued`]);
     expect((await a.api('GET', `/v1/processes/${pid}`)).body.state).not.toBe('stopped');
+    // A tree signal is relayed the same way (its tree lives on its root's node).
+    expect((await b.api('POST', `/v1/processes/${pid}/signal`, { signal: 'SIGSTOP', tree: true })).body).toEqual({ outcome: 'stopped', tree: [{ pid, outcome: 'stopped' }] });
+    expect((await b.api('POST', `/v1/processes/${pid}/signal`, { signal: 'SIGCONT', tree: true })).body).toEqual({ outcome: 'continued', tree: [{ pid, outcome: 'continued' }] });
     expect((await b.api('POST', `/v1/processes/${pid}/signal`, { signal: 'SIGKILL' })).body).toEqual({ outcome: 'terminated' });
     const ended = (await a.api('GET', `/v1/processes/${pid}`)).body;
     expect([ended.state, ended.status]).toEqual(['exited', 132]);

@@ -1,6 +1,6 @@
 /** Processes: spawn, list, inspect, output, signal, checkpoint. In a cluster, a pid of another node is answered by that node. */
 import type { FastifyInstance } from 'fastify';
-import { parseSignal } from '../../../signals/signal-table.ts';
+import { parseSignal, type SignalName } from '../../../signals/signal-table.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { atOwner } from '../../cluster/process-calls.ts';
 import { buildProgram } from '../../program.ts';
@@ -167,20 +167,32 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     },
   );
 
-  app.post<{ Params: { pid: number }; Body: { signal: string | number } }>(
+  const signalTree = atOwner(ctx.cluster, 'signal.tree', (pid, { signal }: { signal: SignalName }, via) => kernel.signalTree(pid, signal, via === undefined ? 'operator' : `operator@${via}`));
+
+  app.post<{ Params: { pid: number }; Body: { signal: string | number; tree?: boolean } }>(
     '/v1/processes/:pid/signal',
     {
       schema: {
-        summary: 'Send a signal (name or number)',
+        summary: "Send a signal (name or number); with tree, to every live process of the pid's tree (its root and all it spawned)",
         params: PID_PARAMS,
-        body: { type: 'object', required: ['signal'], additionalProperties: false, properties: { signal: { type: ['string', 'integer'] } } },
-        response: { 200: { type: 'object', properties: { outcome: { type: 'string' } } }, '4xx': PROBLEM },
+        body: { type: 'object', required: ['signal'], additionalProperties: false, properties: { signal: { type: ['string', 'integer'] }, tree: { type: 'boolean' } } },
+        response: {
+          200: {
+            type: 'object',
+            properties: { outcome: { type: 'string' }, tree: { type: 'array', items: { type: 'object', properties: { pid: { type: 'integer' }, outcome: { type: 'string' } } } } },
+          },
+          '4xx': PROBLEM,
+        },
       },
     },
     async (req, reply) => {
       const signal = parseSignal(String(req.body.signal));
       if (signal === undefined) return reply.code(400).send({ error: `unknown signal '${String(req.body.signal)}'`, errno: 'EINVAL' });
       try {
+        if (req.body.tree === true) {
+          const tree = await signalTree(req.params.pid, { signal });
+          return { outcome: tree.find((t) => t.pid === req.params.pid)?.outcome ?? 'exited', tree };
+        }
         // A pid this node does not run is relayed to the node that does.
         if (ctx.cluster !== undefined && kernel.get(req.params.pid) === undefined) return { outcome: await ctx.cluster.signal(req.params.pid, signal, 'operator') };
         return { outcome: kernel.kill(req.params.pid, signal, 'operator') };
