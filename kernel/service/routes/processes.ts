@@ -128,12 +128,11 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     async (req, reply) => {
       if (!ctx.accepting) return reply.code(503).send({ error: 'agentd is shutting down' });
       try {
-        let pid = 0;
-        const sinks = ctx.outputs.sinks(() => pid);
+        const { bind, ...sinks } = ctx.outputs.sinks();
         // Built and compiled off the event loop: a large or broken source never holds agentd.
         const program = await buildProgram(req.body.filename ?? 'agent.ts', req.body.source);
         const proc = await kernel.spawnAsync(program, { argv: req.body.argv ?? [], manifest: req.body.manifest ?? {}, ...sinks });
-        pid = proc.pid;
+        bind(proc.pid);
         // In a cluster the spawn is acknowledged only once every node can see it.
         await ctx.cluster?.announce(proc.info()).catch((err: unknown) => {
           kernel.die(proc, 'SIGKILL', 'its directory entry could not be written');
