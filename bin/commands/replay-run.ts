@@ -1,8 +1,10 @@
 /**
  * `agentctl replay-run DIR`: run a recorded program again against its tape
  * (kernel/run-tape/replay-run.ts) and say whether it followed the recording.
- * The program's output (the recorded output, until a fork) goes to stdout; the
- * verdict to stderr, or as one JSON object on stdout with --json.
+ * What the program writes goes to stdout and stderr (before a fork, output that
+ * differs from the recorded output is a divergence; its children's output comes
+ * from the recording); the verdict to stderr, or as one JSON object on stdout
+ * with --json.
  *
  * A recording is checked against its seal first (kernel/run-tape/tape-seal.ts):
  * one changed since, or not signed with the key --verify-key names, is bad input;

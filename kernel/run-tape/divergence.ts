@@ -34,7 +34,7 @@ export function describeEvent(event: TapeEvent | undefined): string {
     case 't':
       return 'a read of the clock';
     case 'o':
-      return 'output of a child';
+      return `output ${describeOutput(event.f, decode(event.d) as Uint8Array)}`;
     case 'd':
       return `a decision on a call of child pid ${event.p}`;
     case 'cut':
@@ -42,6 +42,11 @@ export function describeEvent(event: TapeEvent | undefined): string {
     case 'x':
       return `the end of the run (status ${event.status}, ${event.reason})`;
   }
+}
+
+/** describeOutput says what was written to fd 1 or 2, as JSON text (a terminal's escapes in it are not run). */
+export function describeOutput(fd: 1 | 2, bytes: Uint8Array): string {
+  return `to fd ${fd}: ${short(JSON.stringify(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')))}`;
 }
 
 export function describeCall(n: number, mode: 'blocking' | 'async', nr: unknown, args: readonly unknown[]): string {

@@ -8,7 +8,10 @@
  * into the isolate (completion batches, signal deliveries) come in the
  * recorded order. The first call that differs in syscall or arguments, or
  * comes where the recording has none, is the divergence: the replay ends
- * there and says both sides. Output children wrote is written where it was.
+ * there and says both sides. What the program writes to the operator's fd 1
+ * and 2 is written, and must be the output the recording has next (an edited
+ * or missing output line is a divergence); output children wrote (they do
+ * not run again) is written from the recording where it was.
  *
  * From call forkAt + 1 on the run is live: every call goes to the kernel;
  * calls issued before the fork complete with their recorded results, as
@@ -25,7 +28,7 @@ import { passThrough, type BoundaryTape, type Entry, type TapeDriver, type Taped
 import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
 import { type CandidateJudge, Judging } from './judging.ts';
-import { type Divergence, describeCall, describeEvent, describeReply, sameAnswer } from './divergence.ts';
+import { type Divergence, describeCall, describeEvent, describeOutput, describeReply, sameAnswer } from './divergence.ts';
 import type { TapeCursor } from './tape-cursor.ts';
 import type { Tape } from './tape-read.ts';
 
@@ -36,7 +39,7 @@ export interface PlayerHost {
   /** reserve keeps fd number `fd` taken (a fed fetch body) so live opens number as the recording did; release frees it. */
   reserve(fd: number): void;
   release(fd: number): void;
-  /** output writes what a child wrote to the operator's fd 1 or 2. */
+  /** output writes to the operator's fd 1 or 2: what the program wrote, or a child's recorded output. */
   output(fd: 1 | 2, bytes: Uint8Array): void;
   /** The candidate policy, if any: what it would not have let through is kept in the player's `judging`. */
   readonly candidate?: CandidateJudge;
@@ -112,7 +115,8 @@ export class Player implements BoundaryTape {
   /** endedAs checks where the replayed run ended: before the recording's end (and not live), it diverged there. */
   endedAs(replayed: string): void {
     if (this.live || this.divergence !== undefined) return;
-    this.passive();
+    this.passive(replayed);
+    if (this.divergence !== undefined) return;
     const event = this.events.peek();
     if (event?.k === 'x') return;
     this.ended = false;
@@ -125,14 +129,49 @@ export class Player implements BoundaryTape {
     this.diverge(recorded, replayed);
   }
 
-  /** passive takes what the recording has between the root's crossings: children's output (written) and their decisions (judged). */
-  private passive(): void {
+  /**
+   * passive takes what the recording has between the root's crossings:
+   * children's output (written) and their decisions (judged). The program's
+   * own output follows its write's line and is taken by `wrote`; so output
+   * here, with no child spawned, is output the program did not write: the
+   * replay diverges, having done `instead`. Without `instead`, the output is
+   * that of a call the replay fed (the kernel did not run it): written.
+   */
+  private passive(instead?: string): void {
     for (let e = this.events.peek(); e !== undefined && (e.k === 'o' || e.k === 'd'); e = this.events.peek()) {
+      if (e.k === 'o' && instead !== undefined && !this.live && !this.hasChildren) {
+        this.diverge(describeEvent(e), instead);
+        return;
+      }
       this.events.next();
       if (this.live) continue;
       if (e.k === 'o') this.host.output(e.f, decode(e.d) as Uint8Array);
       else this.judging.decision(e, this.followed);
     }
+  }
+
+  /** hasChildren: a spawn the replay fed made a child (or may have: its pid is in a completion still to come). */
+  private get hasChildren(): boolean {
+    return this.fedChildren.size > 0 || this.spawning.size > 0;
+  }
+
+  /**
+   * wrote is what the replayed program wrote to the operator's fd 1 or 2
+   * (through the replaying kernel's sinks): written, and before the fork
+   * checked against the recording, where a write's output follows its call's
+   * line. Output the recording does not have there, or has otherwise, is a
+   * divergence: what the replay prints is what the program wrote, never a
+   * tape's say-so.
+   */
+  wrote(fd: 1 | 2, bytes: Uint8Array): void {
+    this.host.output(fd, bytes);
+    if (this.live || this.ended) return;
+    const event = this.events.peek();
+    if (event?.k === 'o' && event.f === fd && sameBytes(decode(event.d) as Uint8Array, bytes)) {
+      this.events.next();
+      return;
+    }
+    this.diverge(describeEvent(event), `call #${this.calls} wrote ${describeOutput(fd, bytes)}`);
   }
 
   private diverge(recorded: string, replayed: string): void {
@@ -148,7 +187,8 @@ export class Player implements BoundaryTape {
     // Past call forkAt, every crossing is live: the clock too.
     if (!this.live && this.calls >= this.forkAt) this.goLive();
     if (this.live || this.ended) return Date.now();
-    this.passive();
+    this.passive('a read of the clock');
+    if (this.ended) return Date.now();
     const event = this.events.peek();
     if (event?.k !== 't') {
       this.diverge(describeEvent(event), 'a read of the clock');
@@ -166,7 +206,8 @@ export class Player implements BoundaryTape {
       const body = this.after?.answer(nr, args, (fd) => this.host.release(fd));
       return body === undefined ? passThrough : { fed: body, answered: () => body };
     }
-    this.passive();
+    this.passive(describeCall(n, mode, nr, args));
+    if (this.ended) return { fed: Player.LOST, answered: () => Player.LOST };
     const event = this.events.peek();
     if (event?.k !== 'c' || event.m !== (mode === 'blocking' ? 'b' : 'a') || text(nr) !== JSON.stringify(event.s) || text(args) !== JSON.stringify(event.a)) {
       this.diverge(describeEvent(event), describeCall(n, mode, nr, args));
@@ -260,7 +301,8 @@ export class Player implements BoundaryTape {
     if (!this.live && !this.ended && this.calls >= this.forkAt) this.goLive();
     if (this.live) return this.deliverLeftovers(driver);
     if (this.ended) return false;
-    this.passive();
+    this.passive(`the program idle after call #${this.calls}`);
+    if (this.ended) return true;
     const event = this.events.peek();
     if (event === undefined) return false;
     if (event.k === 'b') {
@@ -325,8 +367,9 @@ export class Player implements BoundaryTape {
 
   /** goLive ends the replay at the fork: what was issued before it completes as recorded (after-fork.ts); everything after is the kernel's. */
   private goLive(): void {
-    // Output that followed the last call replayed is that call's (or a child's at that time): written before going live.
-    this.passive();
+    // Output that followed the last call replayed is a child's of that time (the call's own was checked as it was written): written before going live.
+    this.passive(`going live after call #${this.calls}`);
+    if (this.ended) return;
     this.live = true;
     this.after = new AfterFork(this.events, { issued: (id) => this.pending.has(id) || this.held.has(id), fedFds: this.fedFds, children: this.fedChildren });
     this.host.forked();
@@ -345,6 +388,10 @@ const REFUSALS: ReadonlySet<string> = new Set(['EAGAIN', 'EACCES', 'EPERM']);
 
 function refused(reply: WireReply): boolean {
   return reply.t === 'busy' || (reply.t === 'fault' && REFUSALS.has(reply.errno));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 function queuedId(reply: WireReply): number | undefined {

@@ -2,9 +2,9 @@
  * replayRun runs a recorded program again against its tape (DIR): a fresh
  * embedded kernel (memfs, as `agentctl run`), the policy that was in force,
  * the recorded argv, environment and identity, and a Player at the root
- * process's boundary. Output comes from the tape until the fork (so it is the
- * original's, byte for byte, as long as the replay follows), from the
- * program after it. With a candidate policy every call before the fork is
+ * process's boundary. Output is what the program writes (checked against the
+ * recording until the fork: output the recording does not have is a
+ * divergence), and what its children wrote, from the tape. With a candidate policy every call before the fork is
  * also put to it (counting its limits, at the recorded times), and the calls
  * it would not have let through are listed; after the fork it is the policy
  * in force.
@@ -190,9 +190,9 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
     ...(options.forkAt !== undefined && options.secrets !== undefined ? rebound(header.env, options.secrets) : { env: header.env }),
     ...(header.agentId !== undefined ? { agentId: header.agentId } : {}),
     manifest: header.manifest as SpawnOptions['manifest'],
-    // Before the fork the output is the tape's (Player writes it); after it, the program's own.
-    stdout: (chunk) => (live ? options.stdout(chunk) : undefined),
-    stderr: (chunk) => (live ? options.stderr(chunk) : undefined),
+    // The program's own output: the player writes it, checked against the recording until the fork.
+    stdout: (chunk) => player?.wrote(1, chunk),
+    stderr: (chunk) => player?.wrote(2, chunk),
     tape: (taped) => {
       player = new Player(tape, forkAt, {
         fdKind: (fd) => taped.fds.kindOf(fd),

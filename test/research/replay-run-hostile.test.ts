@@ -62,6 +62,9 @@ describe('what an agent can make a recording cost', () => {
   });
 });
 
+/** outputLine is a tape's line for `text` written to fd 1. */
+const outputLine = (text: string): string => JSON.stringify({ k: 'o', f: 1, d: { $b: Buffer.from(text).toString('base64') } });
+
 const file = (name: string, text: string): string => (writeFileSync(join(dir, name), text), name);
 
 describe('a candidate policy judges as the kernel would have (found by an attacker pass: each passed a run the candidate denies)', () => {
@@ -146,6 +149,32 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     const past = await agentctl(['replay-run', 'now', '--fork-at', '5']);
     expect(past.stdout).toBe(rec.stdout);
     expect(past.stderr).toContain("--fork-at 5 is at or past the recording's last call (#1): nothing ran live");
+  });
+
+  it('what it prints is what the program writes: an edited, missing or added output line is a divergence (the tape\'s output was printed, and "followed all calls")', async () => {
+    const rec = await agentctl(['run', '--record', 'said', program('said.ts', 'console.log("one"); console.log("two");')]);
+    expect(rec.stdout).toBe('one\ntwo\n');
+    const lines = readFileSync(join(dir, 'said', 'tape.jsonl'), 'utf8').trim().split('\n');
+    const at = lines.findIndex((l) => l.startsWith('{"k":"o"'));
+    const edited = async (name: string, edit: (lines: string[]) => void): Promise<Outcome> => {
+      const copy = [...lines];
+      edit(copy);
+      mkdirSync(join(dir, name));
+      writeFileSync(join(dir, name, 'policy.yaml'), readFileSync(join(dir, 'said', 'policy.yaml')));
+      writeFileSync(join(dir, name, 'tape.jsonl'), `${copy.join('\n')}\n`);
+      return agentctl(['replay-run', name]);
+    };
+    const changed = await edited('said-changed', (l) => void (l[at] = outputLine('ALL TESTS PASSED\n')));
+    expect(changed.code).toBe(1);
+    expect(changed.stdout).toBe('one\n');
+    expect(changed.stderr).toContain('diverged at call #1 of 2\n  recorded: output to fd 1: "ALL TESTS PASSED\\n"\n  replayed: call #1 wrote to fd 1: "one\\n"\n');
+    const missing = await edited('said-missing', (l) => void l.splice(at, 1));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/recorded: call #2 SYS_WRITE\(\[1,"two\\n"\]\)\n {2}replayed: call #1 wrote to fd 1: "one\\n"/);
+    const added = await edited('said-added', (l) => void l.splice(-1, 0, outputLine('ALL TESTS PASSED\n')));
+    expect(added.code).toBe(1);
+    expect(added.stdout).toBe('one\ntwo\n');
+    expect(added.stderr).toMatch(/recorded: output to fd 1: "ALL TESTS PASSED\\n"\n {2}replayed: the program idle after call #2/);
   });
 
   it('refuses damaged tapes in one line, status 2 (a bad batch crashed it, a wait reply or an unknown signal hung it)', async () => {
