@@ -15,6 +15,7 @@ import { buildProgramFile } from '../../kernel/program-build.ts';
 import type { Program } from '../../kernel/program.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
 import type { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { printable } from '../../kernel/terminal-text.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { readManifest, UsageError } from './run.ts';
 
@@ -43,7 +44,7 @@ export async function experimentRunCommand(file: string, options: ExperimentOpti
       ...(tools !== undefined ? { tools } : {}),
       progress: (done, running, all, last) => {
         if (!tty) return;
-        const latest = last === undefined ? '' : `; last: ${last.id} ${last.outcome}`;
+        const latest = last === undefined ? '' : `; last: ${printable(last.id)} ${last.outcome}`;
         process.stderr.write(`\r\x1b[2Kexperiment ${spec.name}: ${done}/${all} runs done, ${running} running${latest}`);
       },
     });

@@ -23,6 +23,7 @@ import type { PolicyStop } from '../../kernel/run-tape/judging.ts';
 import { programHash } from '../../kernel/run-tape/record-run.ts';
 import { recordedSecrets, replayRun, type ReplayRunResult } from '../../kernel/run-tape/replay-run.ts';
 import { SECRET_NAME } from '../../kernel/tools/secrets.ts';
+import { printable } from '../../kernel/terminal-text.ts';
 import { readTape, type Tape } from '../../kernel/run-tape/tape-read.ts';
 import { checkSeal, type SealVerdict, verifyingKey } from '../../kernel/run-tape/tape-seal.ts';
 import { buildRegistry, loadToolsConfig, ToolsConfigError } from '../../kernel/tools/config.ts';
@@ -78,7 +79,8 @@ function verdict(r: ReplayRunResult, forkAt: number | undefined): string {
   }
   const unjudged = r.unjudged ?? [];
   if (unjudged.length > 0) lines.push(`replay-run: ${unjudged.length === 1 ? "a child's call" : `${unjudged.length} children's calls`} could not be judged; the first: pid ${unjudged[0]!.pid} ${unjudged[0]!.syscall}: ${unjudged[0]!.why}`);
-  return `${lines.join('\n')}\n`;
+  // Tool names, syscalls, rules, reasons and ends come from the program and the tape: escaped, a line each.
+  return `${lines.map(printable).join('\n')}\n`;
 }
 
 /**

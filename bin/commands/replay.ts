@@ -8,6 +8,7 @@
 import { Replayer, ReplayError, type ReplaySummary } from '../../kernel/replay/replay.ts';
 import { replayFile, replayStreams } from '../../kernel/replay/sources.ts';
 import { verifyLogFile } from '../../kernel/recorder/verify-file.ts';
+import { printable } from '../../kernel/terminal-text.ts';
 import { shownUrl } from './audit.ts';
 import { unreadable } from './input-file.ts';
 import { readPolicy } from './policy-file.ts';
@@ -24,14 +25,15 @@ export interface ReplayOptions {
   node?: string;
 }
 
+/** fail says why the replay cannot be made, in one line (a log's bad record is quoted in it, escaped). */
 function fail(message: string): number {
-  process.stderr.write(`agentctl: ${message}\n`);
+  process.stderr.write(`agentctl: ${printable(message)}\n`);
   return 2;
 }
 
-/** table prints counts, largest first. */
+/** table prints counts, largest first (the names are the log's: an agent's, a path, a tool, escaped). */
 function table(title: string, counts: Readonly<Record<string, number>>): string {
-  const rows = Object.entries(counts).toSorted((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const rows = Object.entries(counts).map(([k, n]): [string, number] => [printable(k), n]).toSorted((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
   if (rows.length === 0) return '';
   const width = Math.max(...rows.map(([k]) => k.length));
   return `${title}:\n${rows.map(([k, n]) => `  ${k.padEnd(width)}  ${n}`).join('\n')}\n`;
@@ -42,7 +44,12 @@ const at = (c: { node?: string; seq: number }): string => (c.node !== undefined 
 
 const where = (c: { syscall: string; tool?: string; path?: string }): string => `${c.syscall}${c.tool !== undefined ? ` ${c.tool}` : ''}${c.path !== undefined ? ` ${c.path}` : ''}`;
 
-/** report is the text summary of a replay of `log`. */
+/**
+ * report is the text summary of a replay of `log`. What the log says (agent
+ * names, paths, tools, rules, reasons) is the agents' choosing: each line of
+ * it is escaped (terminal-text.ts), so a record cannot move the operator's
+ * cursor or fake a line.
+ */
 function report(log: string, policyFile: string, s: ReplaySummary): string {
   let out = `replay of ${log} under ${policyFile} (${s.policy})\n`;
   out += `  ${s.records} records, ${s.decisions} decisions: ${s.replayed} re-decided, ${s.kernel} decided by the kernel before the policy (kept), ${s.undecidable} undecidable\n`;
@@ -50,11 +57,11 @@ function report(log: string, policyFile: string, s: ReplaySummary): string {
   if (s.changed > 0) out += `\n${table('changes by direction', s.directions)}${table('by rule (recorded → candidate)', s.byRule)}${table('by agent', s.byAgent)}${table('by syscall or tool', s.bySyscall)}`;
   if (s.changes.length > 0) {
     out += `\nfirst ${s.changes.length} changes:\n`;
-    for (const c of s.changes) out += `  ${at(c)} ${new Date(c.time).toISOString()} ${c.agent} ${where(c)}\n      ${c.before.effect} (${c.before.rule}) → ${c.after.effect} (${c.after.rule}: ${c.after.reason})\n`;
+    for (const c of s.changes) out += `  ${printable(`${at(c)} ${new Date(c.time).toISOString()} ${c.agent} ${where(c)}`)}\n      ${printable(`${c.before.effect} (${c.before.rule}) → ${c.after.effect} (${c.after.rule}: ${c.after.reason})`)}\n`;
   }
   if (s.undecidables.length > 0) {
     out += `\nundecidable (first ${s.undecidables.length}):\n`;
-    for (const u of s.undecidables) out += `  ${at(u)} ${u.agent} ${where(u)}: ${u.why}\n`;
+    for (const u of s.undecidables) out += `  ${printable(`${at(u)} ${u.agent} ${where(u)}: ${u.why}`)}\n`;
   }
   return out;
 }

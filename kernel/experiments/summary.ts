@@ -3,6 +3,7 @@
  * repetitions): outcomes, time, decisions, denials, violations, signals and
  * tokens; and the terminal's table of it.
  */
+import { printable } from '../terminal-text.ts';
 import type { CellResult } from './cell.ts';
 
 export interface GroupSummary {
@@ -61,12 +62,12 @@ export function summarize(results: readonly CellResult[]): GroupSummary[] {
   });
 }
 
-/** table writes the summary as aligned text: one row a group. */
+/** table writes the summary as aligned text for a terminal: one row a group; names escaped (an adversarial program's is its file's, anyone's choosing). */
 export function table(groups: readonly GroupSummary[]): string {
   const head = ['PROGRAM', 'POLICY', 'RUNS', 'OK', 'FAILED', 'KILLED', 'MEDIAN MS', 'CALLS', 'DENIED', 'ASKED', 'VIOLATIONS', 'SIGNALS', 'TOKENS'];
   const rows = groups.map((g) => [
-    g.program,
-    g.policy,
+    printable(g.program),
+    printable(g.policy),
     String(g.runs),
     String(g.ok),
     String(g.failed),

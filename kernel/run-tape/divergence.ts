@@ -1,9 +1,13 @@
 /**
  * How a replay tells where it left the recording: each side in words (a
  * recorded event, a replayed call, a reply, cut to a readable length), and
- * whether the replaying kernel answered a call as the recording says.
+ * whether the replaying kernel answered a call as the recording says. Text
+ * from the tape or the replayed program (an end's reason, a cut's why, a
+ * fault's errno and message) is escaped (terminal-text.ts): the divergence
+ * goes to the operator's terminal.
  */
 import { syscallName } from '../../syscalls/table.ts';
+import { printable } from '../terminal-text.ts';
 import type { WireReply } from '../wire-reply.ts';
 import { decode, text } from './codec.ts';
 import type { TapeEvent } from './events.ts';
@@ -20,6 +24,9 @@ const LONG = 160;
 function short(value: string): string {
   return value.length <= LONG ? value : `${value.slice(0, LONG)}… (${value.length} characters)`;
 }
+
+/** said is text the tape or the program chose, escaped and cut to a readable length. */
+const said = (value: string): string => short(printable(value));
 
 /** describeEvent says what the recording has at a point, for a divergence. */
 export function describeEvent(event: TapeEvent | undefined): string {
@@ -38,9 +45,9 @@ export function describeEvent(event: TapeEvent | undefined): string {
     case 'd':
       return `a decision on a call of child pid ${event.p}`;
     case 'cut':
-      return `the end of the tape (${event.why})`;
+      return `the end of the tape (${said(event.why)})`;
     case 'x':
-      return `the end of the run (status ${event.status}, ${event.reason})`;
+      return `the end of the run (status ${event.status}, ${said(event.reason)})`;
   }
 }
 
@@ -62,5 +69,5 @@ export function sameAnswer(live: WireReply, recorded: WireReply): boolean {
 }
 
 export function describeReply(reply: WireReply): string {
-  return reply.t === 'value' ? `value ${short(text(reply.v))}` : reply.t === 'fault' ? `${reply.errno} (${reply.message})` : reply.t;
+  return reply.t === 'value' ? `value ${short(text(reply.v))}` : reply.t === 'fault' ? `${said(reply.errno)} (${said(reply.message)})` : reply.t;
 }

@@ -27,7 +27,7 @@ import type { ToolRegistry } from '../tools/registry.ts';
 import { isPlaceholderFor } from '../tools/secrets.ts';
 import { parseSignal, type SignalName } from '../../signals/signal-table.ts';
 import { POLICY_FILE, type DecisionEvent, type EndEvent, type TapeHeader } from './events.ts';
-import type { Divergence } from './divergence.ts';
+import { describeEvent, type Divergence } from './divergence.ts';
 import type { CandidateJudge, PolicyStop, Unjudged } from './judging.ts';
 import { Player } from './player.ts';
 import { endOf, programHash } from './record-run.ts';
@@ -236,10 +236,8 @@ export async function replayRun(options: ReplayRunOptions): Promise<ReplayRunRes
   // readTape refuses a tape that does not end with its end.
   const recordedEnd = tape.end;
   const recEnd = { status: recordedEnd.status, reason: recordedEnd.reason };
-  p.endedAs(`the end of the run (status ${ended.status}, ${ended.reason})`);
-  if (p.divergence === undefined && !p.wentLive && !sameEnd(recordedEnd, ended)) {
-    p.endedDifferently(`the end of the run (status ${recEnd.status}, ${recEnd.reason})`, `the end of the run (status ${ended.status}, ${ended.reason})`);
-  }
+  p.endedAs(describeEvent(ended));
+  if (p.divergence === undefined && !p.wentLive && !sameEnd(recordedEnd, ended)) p.endedDifferently(describeEvent(recordedEnd), describeEvent(ended));
   // What was followed must be the tape that was checked: one changed meanwhile is a divergence, whatever the replay made of it.
   if (tapeChanged !== undefined && p.divergence === undefined) p.endedDifferently('the recording as it was checked', tapeChanged);
   return {

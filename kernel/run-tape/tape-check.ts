@@ -7,6 +7,7 @@
  * the cursor that reads the tape again as it is replayed.
  */
 import { SIGNALS } from '../../signals/signal-table.ts';
+import { printable } from '../terminal-text.ts';
 import { TAPE_FORMAT, TAPE_VERSIONS } from './events.ts';
 
 export type Json = Record<string, unknown>;
@@ -16,6 +17,11 @@ const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as nu
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isSignal = (v: unknown): v is string => typeof v === 'string' && Object.hasOwn(SIGNALS, v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+/** shown is a bad value as a problem quotes it: as JSON (text quoted), escaped (it goes to a terminal) and cut short. */
+function shown(v: unknown): string {
+  const t = printable(JSON.stringify(v) ?? String(v));
+  return t.length <= 40 ? t : `${t.slice(0, 40)}… (${t.length} characters)`;
+}
 const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((s) => typeof s === 'string');
 
 /** wireProblem says what is wrong with a recorded reply for a call of `mode` ('b', 'a', or 'completion'), if anything. */
@@ -46,7 +52,7 @@ export function replyLineProblem(e: Json): string | undefined {
 
 export function headerProblem(h: Json): string | undefined {
   if (h.format !== TAPE_FORMAT) return `format: not an agent-kernel run tape (want "${TAPE_FORMAT}")`;
-  if (typeof h.version !== 'number' || !TAPE_VERSIONS.includes(h.version)) return `version: ${String(h.version)} is not one this agent-kernel reads (${TAPE_VERSIONS.join(', ')})`;
+  if (typeof h.version !== 'number' || !TAPE_VERSIONS.includes(h.version)) return `version: ${shown(h.version)} is not one this agent-kernel reads (${TAPE_VERSIONS.join(', ')})`;
   if (!isObject(h.program) || typeof h.program.path !== 'string' || typeof h.program.hash !== 'string') return 'program: want { path, hash }';
   if (!isStrings(h.argv)) return 'argv: want a list of text';
   if (!isStringMap(h.env)) return 'env: want names and text values';
@@ -84,7 +90,7 @@ export class TapeCheck {
     if (this.cut && e.k !== 'x') return 'an event after the cut (only the end follows it)';
     switch (e.k) {
       case 'c': {
-        if (e.n !== this.calls + 1) return `n: call ${String(e.n)} where call ${this.calls + 1} was due (a gap or an edit)`;
+        if (e.n !== this.calls + 1) return `n: call ${shown(e.n)} where call ${this.calls + 1} was due (a gap or an edit)`;
         this.calls++;
         if (e.m !== 'b' && e.m !== 'a') return 'm: want b (blocking) or a (asynchronous)';
         if (e.m === 'a' && !Number.isSafeInteger(e.f)) return 'f: an asynchronous call\'s flags, want a whole number';
@@ -101,7 +107,7 @@ export class TapeCheck {
         return w === undefined ? undefined : `r: ${w}`;
       }
       case 'r': {
-        if (typeof e.n !== 'number' || !this.waiting.has(e.n)) return `n: no blocking call ${String(e.n)} waits for a reply`;
+        if (typeof e.n !== 'number' || !this.waiting.has(e.n)) return `n: no blocking call ${shown(e.n)} waits for a reply`;
         if (e.n < this.replied) return `n: the reply of call ${e.n} after that of call ${this.replied} (replies come in call order)`;
         const problem = replyLineProblem(e);
         if (problem !== undefined) return problem;
@@ -137,7 +143,7 @@ export class TapeCheck {
         this.ended = true;
         if (!Number.isInteger(e.status) || (e.status as number) < 0 || (e.status as number) > 255) return 'status: want 0 to 255';
         if (typeof e.reason !== 'string') return 'reason: want text';
-        return e.signal === undefined || isSignal(e.signal) ? undefined : `signal: ${String(e.signal)} is not a signal`;
+        return e.signal === undefined || isSignal(e.signal) ? undefined : `signal: ${shown(e.signal)} is not a signal`;
       default:
         return `k: not an event kind (c, r, b, g, t, o, d, cut, x)`;
     }

@@ -195,7 +195,7 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     };
     await edited('bad-batch', (e) => void (first(e, 'b').c = 5), /tape\.jsonl:\d+: c: want the completions, a list/);
     await edited('wait-reply', (e) => void (first(e, 'c').r = { t: 'wait', ticket: 1 }), /tape\.jsonl:\d+: r: t: want value, fault, queued or busy/);
-    await edited('bad-signal', (e) => void (e.at(-1)!.signal = 'SIGFOO'), /tape\.jsonl:\d+: signal: SIGFOO is not a signal/);
+    await edited('bad-signal', (e) => void (e.at(-1)!.signal = 'SIGFOO'), /tape\.jsonl:\d+: signal: "SIGFOO" is not a signal/);
     await edited('no-limits', (e) => void delete e[0]!.limits, /tape\.jsonl:1: limits: want names and numbers/);
   });
 });
