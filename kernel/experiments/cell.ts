@@ -53,6 +53,8 @@ export interface CellResult extends CellPlan {
 
 export interface CellContext {
   readonly out: string;
+  /** The cell's folder, relative to `out` (cellDir). */
+  readonly dir: string;
   readonly program: Program;
   readonly programFile: string;
   readonly policy: LoadedPolicy;
@@ -69,14 +71,21 @@ function bucket(ms: number): number {
   return at === -1 ? LATENCY_BUCKETS_MS.length - 1 : at;
 }
 
-/** cellDir is a cell's folder name: its id with the separators made safe. */
-export function cellDir(id: string): string {
-  return join('cells', id.replace(/[^A-Za-z0-9._-]+/g, '_'));
+/**
+ * cellDir is the folder of the cell at `index` (0-based) of `total`: its
+ * number in the matrix, then its id with the separators made safe for a
+ * reader. The number keeps it the cell's alone: the safe id is not (programs
+ * a and a_b under policies b_c and c both made a_b_c, and the second cell
+ * found the first's recording there).
+ */
+export function cellDir(index: number, total: number, id: string): string {
+  const n = String(index + 1).padStart(Math.max(4, String(total).length), '0');
+  return join('cells', `${n}-${id.replace(/[^A-Za-z0-9._-]+/g, '_')}`);
 }
 
 /** runCell runs one cell to its end and describes it. */
 export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellResult> {
-  const dir = cellDir(plan.id);
+  const dir = ctx.dir;
   // The policy's decisions on the children's calls go on the cell's tape too (the recording is made just below, before any spawn).
   let taping: RunRecording | undefined;
   const log = new MemoryDecisionLog();

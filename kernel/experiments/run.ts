@@ -41,9 +41,9 @@ export function planCells(spec: ExperimentSpec): CellPlan[] {
   return cells;
 }
 
-/** failedCell is the result of a cell that never ran. */
-function failedCell(plan: CellPlan, why: string): CellResult {
-  return { ...plan, outcome: 'failed', status: 2, reason: why, ms: 0, calls: 0, decisions: { allow: 0, deny: 0, require_approval: 0 }, byRule: {}, signals: {}, violations: 0, tokens: 0, latency: {}, tape: cellDir(plan.id) };
+/** failedCell is the result of a cell that never ran (in folder `dir`). */
+function failedCell(plan: CellPlan, dir: string, why: string): CellResult {
+  return { ...plan, outcome: 'failed', status: 2, reason: why, ms: 0, calls: 0, decisions: { allow: 0, deny: 0, require_approval: 0 }, byRule: {}, signals: {}, violations: 0, tokens: 0, latency: {}, tape: dir };
 }
 
 /** runExperiment runs every cell; EEXIST if OUT already holds an experiment's results. */
@@ -61,12 +61,14 @@ export async function runExperiment(inputs: ExperimentInputs): Promise<CellResul
     while (next < plans.length) {
       const at = next++;
       const plan = plans[at]!;
+      const dir = cellDir(at, plans.length, plan.id);
       running++;
       inputs.progress?.(done, running, plans.length);
       let result: CellResult;
       try {
         result = await runCell(plan, {
           out,
+          dir,
           program: inputs.programs.get(plan.program)!,
           programFile: files.get(plan.program)!,
           policy: inputs.policies.get(plan.policy)!,
@@ -76,7 +78,7 @@ export async function runExperiment(inputs: ExperimentInputs): Promise<CellResul
           limits: spec.limits,
         });
       } catch (err) {
-        result = failedCell(plan, `could not run: ${err instanceof Error ? err.message : String(err)}`);
+        result = failedCell(plan, dir, `could not run: ${err instanceof Error ? err.message : String(err)}`);
       }
       results[at] = result;
       appendFileSync(join(out, RESULTS_FILE), `${JSON.stringify(result)}\n`);

@@ -126,6 +126,25 @@ describe('agentctl experiment run', () => {
     }
   }, 60_000);
 
+  it('gives each run a folder of its own: programs a and a_b under policies b_c and c made a_b_c_1 twice (the second run could not record, its result named the first\'s tape)', async () => {
+    const hello = join(REPO, 'examples', 'hello.ts');
+    const policies = { b_c: join(REPO, 'examples', 'policies', 'notes.yaml'), c: join(REPO, 'examples', 'policies', 'notes-readonly.yaml') };
+    const file = join(dir, 'clash.yaml');
+    writeFileSync(file, `name: clash\nprograms: { a: ${hello}, a_b: ${hello} }\npolicies: { b_c: ${policies.b_c}, c: ${policies.c} }\n`);
+    const clashOut = join(dir, 'clash-out');
+    const r = await agentctl(['experiment', 'run', file, '--out', clashOut]);
+    expect(r.code).toBe(0);
+    const runs = readFileSync(join(clashOut, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Cell);
+    expect(runs.map((c) => c.id).toSorted()).toEqual(['a/b_c/1', 'a/c/1', 'a_b/b_c/1', 'a_b/c/1']);
+    expect(new Set(runs.map((c) => c.tape)).size).toBe(4);
+    for (const c of runs) {
+      expect(c.reason, c.id).not.toMatch(/could not run/);
+      // Each result's tape is its own run's: recorded under its policy.
+      expect(readFileSync(join(clashOut, c.tape, 'policy.yaml'), 'utf8'), c.id).toBe(readFileSync(policies[c.policy as keyof typeof policies], 'utf8'));
+    }
+    expect(runs.find((c) => c.id === 'a_b/c/1')!.tape).toBe(join('cells', '0004-a_b_c_1'));
+  }, 60_000);
+
   it('refuses a bad experiment in one line naming file, line and field; and a folder that is not new', async () => {
     await bad('name: x\npolicies: { a: nowhere.yaml }\nprograms: { p: nowhere.ts }\n', /bad\.yaml:3:\d+: programs\.p: no such file: nowhere\.ts/);
     await bad('name: x\npolicies: { a: nowhere.yaml }\ncolour: red\n', /bad\.yaml:3:1: colour: is not a known field/);
