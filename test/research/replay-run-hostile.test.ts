@@ -62,6 +62,9 @@ describe('what an agent can make a recording cost', () => {
   });
 });
 
+/** limit is an edit of a tape's header: its limit `name` set to `value`. */
+const limit = (name: string, value: unknown) => (events: Record<string, unknown>[]) => void ((events[0]!.limits as Record<string, unknown>)[name] = value);
+
 /** outputLine is a tape's line for `text` written to fd 1. */
 const outputLine = (text: string): string => JSON.stringify({ k: 'o', f: 1, d: { $b: Buffer.from(text).toString('base64') } });
 
@@ -197,6 +200,13 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     await edited('wait-reply', (e) => void (first(e, 'c').r = { t: 'wait', ticket: 1 }), /tape\.jsonl:\d+: r: t: want value, fault, queued or busy/);
     await edited('bad-signal', (e) => void (e.at(-1)!.signal = 'SIGFOO'), /tape\.jsonl:\d+: signal: "SIGFOO" is not a signal/);
     await edited('no-limits', (e) => void delete e[0]!.limits, /tape\.jsonl:1: limits: want names and numbers/);
+    // A replay runs under the header's limits: held to what a policy's defaults.limits may set (a 100 GB heap ran; 0.5 and 1e300 reached isolated-vm, 0 files diverged).
+    await edited('huge-heap', limit('heapMib', 100_000), /tape\.jsonl:1: limits\.heapMib: 100000 is out of range: 8 to 65536/);
+    await edited('half-heap', limit('heapMib', 0.5), /tape\.jsonl:1: limits\.heapMib: 0\.5 is not a whole number/);
+    await edited('vast-heap', limit('heapMib', 1e300), /tape\.jsonl:1: limits\.heapMib: 1e\+300 is not a whole number/);
+    await edited('bogus-limit', limit('bogus', 5), /tape\.jsonl:1: limits: "bogus" is not a limit \(heapMib, /);
+    await edited('no-files', limit('openFiles', 0), /tape\.jsonl:1: limits\.openFiles: 0 is out of range: 3 to 65536/);
+    await edited('no-cpu', limit('cpuMs', 0), /tape\.jsonl:1: limits\.cpuMs: 0 is out of range: at least 1/);
   });
 });
 
