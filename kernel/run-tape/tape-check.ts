@@ -6,6 +6,7 @@
  * version 2 on, one end, last. The same rules for readTape's check and for
  * the cursor that reads the tape again as it is replayed.
  */
+import { isAbsolute } from 'node:path';
 import { SIGNALS } from '../../signals/signal-table.ts';
 import { limitsFromPolicy } from '../limits.ts';
 import { POLICY_SCHEMA } from '../policy/schema.ts';
@@ -87,6 +88,8 @@ export function headerProblem(h: Json): string | undefined {
   if (h.format !== TAPE_FORMAT) return `format: not an agent-kernel run tape (want "${TAPE_FORMAT}")`;
   if (typeof h.version !== 'number' || !TAPE_VERSIONS.includes(h.version)) return `version: ${shown(h.version)} is not one this agent-kernel reads (${TAPE_VERSIONS.join(', ')})`;
   if (!isObject(h.program) || typeof h.program.path !== 'string' || typeof h.program.hash !== 'string') return 'program: want { path, hash }';
+  // The recorder writes the path resolved; a relative one (hand-written) would be read from wherever replay-run is started.
+  if (!isAbsolute(h.program.path)) return `program.path: ${shown(h.program.path)} is not an absolute path (the recorder writes the program's, resolved)`;
   if (!isStrings(h.argv)) return 'argv: want a list of text';
   if (!isStringMap(h.env)) return 'env: want names and text values';
   if (h.agentId !== undefined && typeof h.agentId !== 'string') return 'agentId: want text';

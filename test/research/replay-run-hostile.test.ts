@@ -207,6 +207,8 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     await edited('bogus-limit', limit('bogus', 5), /tape\.jsonl:1: limits: "bogus" is not a limit \(heapMib, /);
     await edited('no-files', limit('openFiles', 0), /tape\.jsonl:1: limits\.openFiles: 0 is out of range: 3 to 65536/);
     await edited('no-cpu', limit('cpuMs', 0), /tape\.jsonl:1: limits\.cpuMs: 0 is out of range: at least 1/);
+    // A hand-written header's relative program path was read from the replay's working folder, not the recording's: refused.
+    await edited('relative', (e) => void ((e[0]!.program as Record<string, unknown>).path = 'good.ts'), /tape\.jsonl:1: program\.path: "good\.ts" is not an absolute path/);
   });
 });
 

@@ -57,7 +57,7 @@ describe('the tape codec', () => {
   });
 });
 
-const HEADER = { format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: 'p.ts', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0, limits: { heapMib: 64 } } as const;
+const HEADER = { format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: '/p.ts', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0, limits: { heapMib: 64 } } as const;
 
 /** writeTape records `calls` calls with argument `arg` into `name`: where it is and its tape file. */
 function writeTape(name: string, calls: number, arg: string): { at: string; file: string } {

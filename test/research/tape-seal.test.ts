@@ -21,7 +21,7 @@ import { agentctl as run } from './agentctl.ts';
 const dir = mkdtempSync(join(tmpdir(), 'tape-seal-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const HEADER = { format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: 'p.ts', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0, limits: { heapMib: 64 } } as const;
+const HEADER = { format: TAPE_FORMAT, version: TAPE_VERSION, program: { path: '/p.ts', hash: 'h' }, argv: [], env: {}, manifest: {}, policyVersion: 'v', started: 0, limits: { heapMib: 64 } } as const;
 const signer = generateKeyPairSync('ed25519');
 const stranger = generateKeyPairSync('ed25519');
 
