@@ -37,7 +37,7 @@ export function auditVerify(file: string, options: { head?: string; pubkey?: str
     return cannotRead(file, err);
   }
   const segments = result.segments > 1 ? ` in ${result.segments} segments` : '';
-  const anchored = result.anchors === undefined ? '' : `; ${result.anchors} anchors verify, through record ${result.anchoredThrough}${result.records > result.anchoredThrough! ? ` (the ${result.records - result.anchoredThrough!} after it rest on the chain alone)` : ''}`;
+  const anchored = result.anchors === undefined ? '' : `; ${result.anchors} anchors verify, through record ${result.anchoredThrough}${result.unanchored! > 0 ? ` (the ${result.unanchored} after it rest on the chain alone)` : ''}`;
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else if (result.ok) process.stdout.write(`ok: ${result.records} records verify${segments}; head ${result.head}${anchored}\n`);
   else process.stdout.write(`FAILED at seq ${result.problem!.seq}: ${result.problem!.message}\n${options.json ? '' : segmentHint(file, result.problem!.seq)}`);

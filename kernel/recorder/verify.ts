@@ -35,9 +35,11 @@ export interface VerifyResult {
   /** Hash of the last good record. */
   readonly head: string;
   readonly problem?: VerifyProblem;
-  /** With a public key: the anchors that verified, and the last record they cover (later records rest on the chain alone). */
+  /** With a public key: the anchors that verified, and the last record they cover. */
   readonly anchors?: number;
   readonly anchoredThrough?: number;
+  /** With a public key: the records after the last anchor, which rest on the chain alone (the anchor's own record is not one: its signature covers it). */
+  readonly unanchored?: number;
 }
 
 export interface VerifyOptions {
@@ -103,6 +105,7 @@ export class ChainVerifier {
   private readonly maxLineBytes: number;
   private anchors = 0;
   private anchoredThrough = 0;
+  private unanchored = 0;
 
   constructor(options: VerifyOptions & { named?: boolean; maxLineBytes?: number } = {}) {
     this.options = options;
@@ -185,7 +188,8 @@ export class ChainVerifier {
       }
       this.anchors++;
       this.anchoredThrough = anchor.seq;
-    }
+      this.unanchored = 0;
+    } else this.unanchored++;
     this.prev = record.hash;
     this.expected++;
   }
@@ -197,7 +201,7 @@ export class ChainVerifier {
       const expected = this.expected;
       this.problem = { kind: 'deleted', seq: expected, line, ...this.where(segment), message: `${prefix}record ${expected} is missing (found ${seq} at line ${line}): deleted${note}` };
     }
-    const anchored = this.options.publicKey === undefined ? {} : { anchors: this.anchors, anchoredThrough: this.anchoredThrough };
+    const anchored = this.options.publicKey === undefined ? {} : { anchors: this.anchors, anchoredThrough: this.anchoredThrough, unanchored: this.unanchored };
     if (this.problem === undefined && this.options.publicKey !== undefined && this.anchors === 0) {
       this.problem = { kind: 'unanchored', seq: this.expected - 1, line: this.lineNo, ...this.where(this.segment), message: 'no anchor signed by the key: nothing proves this chain was not rewritten' };
     }
