@@ -53,7 +53,7 @@ program
   .option('--cpu-ms <ms>', 'CPU time limit of the agent')
   .option('--wall-ms <ms>', 'wall time limit of the agent')
   .option('--limit <name=value>', 'set a kernel limit, above the default too (repeatable): heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes', (v: string, all: string[] = []) => [...all, v])
-  .option('--grace <ms>', 'how long SIGTERM (Ctrl-C twice, or kill) waits before SIGKILL (default 5000)')
+  .option('--grace <ms>', "how long the agent may take to end after SIGTERM (agentctl passes on the SIGTERM it gets, e.g. from kill) before SIGKILL (default 5000); Ctrl-C passes SIGINT")
   .option('--record <dir>', 'keep every syscall\'s result, the clock, randomness, completions, signals and output in this new directory, for agentctl replay-run')
   .option('--seal-key <file>', 'sign the recording\'s seal (DIR/seal.json) with this Ed25519 private key (PEM; openssl genpkey -algorithm ed25519 -out KEY.pem)')
   .addHelpText('after', '\nExample:\n  $ agentctl run examples/notes.ts --policy examples/policies/notes.yaml --log decisions.jsonl -- "buy milk"\n')

