@@ -5,11 +5,12 @@
  * and the template in bin/typings-template.ts for what no table holds (reply
  * shapes, the `sys` wrappers of userspace/runtime/sys.js).
  *
- *   node bin/gen-typings.ts           rewrite userspace/agent.d.ts
- *   node bin/gen-typings.ts --check   exit 1, with a diff, if it is stale
+ *   node bin/gen-typings.ts           rewrite userspace/agent.d.ts and the README's tables of the ABI
+ *   node bin/gen-typings.ts --check   exit 1, with a diff, if either is stale
  *
  * test/typings.test.ts runs the check, so a table change without a
- * regenerated agent.d.ts fails the suite.
+ * regenerated agent.d.ts or README fails the suite (bin/readme-tables.ts
+ * makes the README's tables).
  *
  * Schemas are closures, so describeDecoder recovers an argument's type by
  * feeding the decoder probes and reading the EINVAL messages the combinators
@@ -22,9 +23,11 @@ import { ERRNO, KernelError } from '../abi/errno.ts';
 import type { Decoded, Decoder } from '../syscalls/schema.ts';
 import { type AnyRow, SYSCALL_TABLE, type SyscallName } from '../syscalls/table.ts';
 import { SIGNAL_NAMES, SIGNALS } from '../signals/signal-table.ts';
+import { withTables } from './readme-tables.ts';
 import { SYS_TEMPLATE } from './typings-template.ts';
 
 export const TYPINGS_PATH: string = fileURLToPath(new URL('../userspace/agent.d.ts', import.meta.url));
+export const README_PATH: string = fileURLToPath(new URL('../README.md', import.meta.url));
 
 /** RESULTS is what each syscall's reply carries (`v`) in ring 3: the handler's result, copied. */
 const RESULTS: { readonly [N in SyscallName]: string } = {
@@ -253,13 +256,26 @@ export function checkTypings(path: string = TYPINGS_PATH): { ok: boolean; messag
   };
 }
 
+/** checkReadme compares the README's tables of the ABI with what the tables produce. */
+export function checkReadme(path: string = README_PATH): { ok: boolean; message: string } {
+  const have = readFileSync(path, 'utf8');
+  const want = withTables(have);
+  if (have === want) return { ok: true, message: `${path}: its tables are up to date` };
+  return { ok: false, message: `${path}: its tables are stale (- in the file, + generated); run \`node bin/gen-typings.ts\`:\n${diffLines(have, want)}` };
+}
+
 if (import.meta.main) {
-  if (process.argv.includes('--check')) {
-    const { ok, message } = checkTypings();
-    (ok ? process.stdout : process.stderr).write(`${message}\n`);
-    process.exitCode = ok ? 0 : 1;
+  const args = process.argv.slice(2);
+  if (args.length > 1 || (args.length === 1 && args[0] !== '--check')) {
+    process.stderr.write(`usage: node bin/gen-typings.ts [--check] (not ${args.join(' ')})\n`);
+    process.exitCode = 2;
+  } else if (args[0] === '--check') {
+    const checks = [checkTypings(), checkReadme()];
+    for (const { ok, message } of checks) (ok ? process.stdout : process.stderr).write(`${message}\n`);
+    process.exitCode = checks.every((c) => c.ok) ? 0 : 1;
   } else {
     writeFileSync(TYPINGS_PATH, generateTypings());
-    process.stdout.write(`wrote ${TYPINGS_PATH}\n`);
+    writeFileSync(README_PATH, withTables(readFileSync(README_PATH, 'utf8')));
+    process.stdout.write(`wrote ${TYPINGS_PATH} and the tables of ${README_PATH}\n`);
   }
 }

@@ -59,19 +59,47 @@ export function combine(base: ProcessLimits, ...caps: (LimitRequest | undefined)
   return out as unknown as ProcessLimits;
 }
 
+/**
+ * LIMIT_TABLE names each limit as a policy's `defaults.limits`, agentd's
+ * `limits:` and `agentctl run --limit` spell it, with the unit of its value
+ * and what happens past it. The README's table of limits is made from it
+ * (bin/gen-typings.ts), with the defaults of DEFAULT_LIMITS.
+ */
+export const LIMIT_TABLE = [
+  { name: 'heap_mib', key: 'heapMib', unit: 'MiB', pastIt: 'the process ends (SIGKILL, "memory limit exceeded")' },
+  { name: 'open_files', key: 'openFiles', unit: 'count', pastIt: 'EMFILE' },
+  { name: 'children', key: 'children', unit: 'count', pastIt: 'EAGAIN; processes of the tree besides its root, exited ones not yet waited for included' },
+  {
+    name: 'syscalls_per_second',
+    key: 'syscallsPerSecond',
+    unit: 'count',
+    pastIt: 'EAGAIN; each syscall is one decision record, so this bounds what the tree writes to the log (the first refusal of a second is recorded, the rest in one summary record)',
+  },
+  {
+    name: 'kernel_ms_per_second',
+    key: 'kernelMsPerSecond',
+    unit: 'count',
+    pastIt: "EAGAIN: the tree's share of the kernel's own time (decoding, matching, hashing, copying, fingerprinting) each second, so no agent monopolises the shared event loop",
+  },
+  {
+    name: 'vfs_bytes',
+    key: 'vfsBytes',
+    unit: 'bytes',
+    pastIt: "ENOSPC: what the agent's VFS tree holds (checkpoints included; a per-agent Redis mount has its own quota of the same size, counted in Redis across nodes)",
+  },
+  { name: 'vfs_inodes', key: 'vfsInodes', unit: 'count', pastIt: "ENOSPC: the files and directories of the agent's VFS tree (as vfs_bytes)" },
+  { name: 'cpu_ms', key: 'cpuMs', unit: 'count', pastIt: "the tree ends (SIGKILL): CPU of its isolates plus the kernel's time for it" },
+  { name: 'wall_ms', key: 'wallMs', unit: 'count', pastIt: "the tree ends at its root's start + wall_ms" },
+  { name: 'output_bytes', key: 'outputBytes', unit: 'bytes', pastIt: "EFBIG: bytes to the operator's stdout and stderr" },
+] as const satisfies readonly { readonly name: string; readonly key: keyof ProcessLimits; readonly unit: 'MiB' | 'bytes' | 'count'; readonly pastIt: string }[];
+
+/** LIMIT_NAMES are the limits' snake_case names. */
+export const LIMIT_NAMES: readonly string[] = LIMIT_TABLE.map((l) => l.name);
+
 /** limitsFromPolicy maps the policy's snake_case `defaults.limits` onto ProcessLimits. */
 export function limitsFromPolicy(limits: Readonly<Record<string, number>> | undefined): LimitRequest | undefined {
   if (limits === undefined) return undefined;
-  return {
-    heapMib: limits.heap_mib,
-    cpuMs: limits.cpu_ms,
-    wallMs: limits.wall_ms,
-    syscallsPerSecond: limits.syscalls_per_second,
-    kernelMsPerSecond: limits.kernel_ms_per_second,
-    openFiles: limits.open_files,
-    children: limits.children,
-    outputBytes: limits.output_bytes,
-    vfsBytes: limits.vfs_bytes,
-    vfsInodes: limits.vfs_inodes,
-  };
+  const out: Record<string, number | undefined> = {};
+  for (const { name, key } of LIMIT_TABLE) out[key] = limits[name];
+  return out as LimitRequest;
 }

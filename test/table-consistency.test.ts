@@ -113,6 +113,7 @@ describe('unknown syscall numbers', () => {
 });
 
 describe("the README's syscall table", () => {
+  // Made from SYSCALL_TABLE by bin/gen-typings.ts (test/typings.test.ts checks it is up to date): this checks the maker.
   it('lists every row of SYSCALL_TABLE with its number', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     const table = readme.slice(readme.indexOf('## The syscall table'), readme.indexOf('## Where things live'));

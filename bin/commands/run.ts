@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { fixedApprover, type Approver } from '../../kernel/approvals.ts';
 import type { AgentManifest } from '../../kernel/capabilities.ts';
 import { Kernel } from '../../kernel/kernel.ts';
-import { limitsFromPolicy, type LimitRequest } from '../../kernel/limits.ts';
+import { LIMIT_NAMES, limitsFromPolicy, type LimitRequest } from '../../kernel/limits.ts';
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
@@ -46,7 +46,6 @@ export interface RunOptions {
   sealKey?: string;
 }
 
-const LIMIT_NAMES = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'];
 
 /** kernelLimits reads `--limit name=value` flags into the kernel's limits (they replace the defaults, so they may raise them). */
 function kernelLimits(flags: readonly string[]): LimitRequest {
