@@ -40,7 +40,7 @@ program
   .argument('<file>', 'agent program, .js or .ts')
   .argument('[args...]', 'arguments for the program (after --)')
   .option('--policy <file>', 'policy (YAML or JSON); the built-in default confines the agent to its tree')
-  .option('--manifest <file>', 'agent manifest (YAML or JSON): id, labels, capabilities, autonomy')
+  .option('--manifest <file>', "agent manifest (YAML or JSON): id, labels, capabilities, autonomy, env and secrets (names of agentctl's environment variables it may see; secrets only as placeholders)")
   .option('--tools <file>', 'kernel configuration whose tools and mcp_servers sections give SYS_EXEC its tools (default: time.now, tools.list, http.fetch)')
   .option('--log <file>', 'append hash-chained decision records to this JSONL file')
   .option('--durable', 'fsync each decision record before the action runs (with --log)')
