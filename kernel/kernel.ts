@@ -9,7 +9,7 @@
  */
 import { Subject } from 'rxjs';
 import { KernelError } from '../abi/errno.ts';
-import type { CheckpointInfo, Conduct, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
+import type { CheckpointInfo, KernelServices, Misbehaviour, SpawnRequest, WaitResult } from '../syscalls/context.ts';
 import type { DecisionRecorder } from '../syscalls/records.ts';
 import type { SignalEvent } from '../signals/signal-state.ts';
 import type { SignalName } from '../signals/signal-table.ts';
@@ -17,8 +17,7 @@ import type { AgentVfs } from '../vfs/agent-vfs.ts';
 import { AgentTrees, type TreeQuota } from './agent-trees.ts';
 import { ApprovalGate } from './approvals.ts';
 import type { Identity } from './capabilities.ts';
-import { snapshot } from './checkpoint.ts';
-import { SnapshotQueue } from './snapshot-queue.ts';
+import { Checkpoints } from './checkpoints.ts';
 import { CpuWatchdog } from './cpu-watchdog.ts';
 import { MemoryDecisionLog } from './decision-log.ts';
 import type { KernelOptions, SpawnOptions } from './kernel-options.ts';
@@ -47,9 +46,10 @@ import type { GateHost } from './syscall-gate.ts';
 import { Spawner } from './spawn.ts';
 import { defaultRegistry } from './tools/config.ts';
 import type { ToolRegistry } from './tools/registry.ts';
-import { TrustScores } from './trust.ts';
-import { Breakers, type BreakerEvent } from './breakers.ts';
-import { Autonomies, type Autonomy } from './autonomy.ts';
+import type { TrustScores } from './trust.ts';
+import type { Breakers } from './breakers.ts';
+import type { Autonomy } from './autonomy.ts';
+import { AgentConduct } from './agent-conduct.ts';
 
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
@@ -64,8 +64,8 @@ export class Kernel implements ProcessHost {
   readonly trust: TrustScores;
   /** Each agent's circuit breakers, by tool (kernel/breakers.ts). */
   readonly breakers: Breakers;
-  /** Each agent's autonomy level (kernel/autonomy.ts). */
-  private readonly autonomies = new Autonomies();
+  /** Each agent's trust, breakers and autonomy level (kernel/agent-conduct.ts). */
+  private readonly agents: AgentConduct;
   readonly services: KernelServices;
   readonly tools: ToolRegistry;
   /** Every signal sent, with sender, target and outcome. */
@@ -82,11 +82,8 @@ export class Kernel implements ProcessHost {
   private readonly baseLimits: ProcessLimits;
   private readonly programs: ReadonlyMap<string, Program>;
   private readonly table = new ProcessTable();
-  /** One snapshot of an agent at a time (checkpointNow). */
-  private readonly snapshots = new SnapshotQueue();
-  /** The snapshots whose failure SIGUSR1 records (once each). */
-  private readonly watchedSnapshots = new WeakSet<Promise<CheckpointInfo>>();
   private readonly trees: AgentTrees;
+  private readonly checkpoints: Checkpoints;
   private readonly cpu = new CpuWatchdog((lineage) => this.table.treeCpuNs(lineage), (lineage, why) => this.killTree(lineage, why));
   private readonly gate: GateHost;
   private readonly exits: ExitHost;
@@ -107,16 +104,14 @@ export class Kernel implements ProcessHost {
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;
     const clock = options.clock ?? Date.now;
-    this.trust = new TrustScores(clock);
-    this.breakers = new Breakers(() => this.engine.breaker, clock, (event) => this.breakerChanged(event));
-    const conduct: Conduct = {
-      misbehaved: (agentId, what) => this.misbehaved(agentId, what),
-      ended: (agentId, key, ok) => (ok ? this.breakers.succeeded(agentId, key) : this.breakers.failed(agentId, key)),
-    };
+    this.agents = new AgentConduct({ recorder: this.recorder, engine: this.engine, clock, liveOf: (agentId) => this.table.liveOf(agentId), sigtrust: (proc, why) => sendSignal(this, proc, 'SIGTRUST', why) });
+    this.trust = this.agents.trust;
+    this.breakers = this.agents.breakers;
+    const conduct = this.agents.conduct;
     const authorizer = new PolicyAuthorizer(this.engine, {
       trust: (agentId) => this.trust.score(agentId),
       breakers: (agentId, key, trial) => this.breakers.refusal(agentId, key, trial),
-      autonomy: (agentId) => this.autonomies.level(agentId),
+      autonomy: (agentId) => this.agents.autonomy(agentId),
       shadow: () => this.shadowPolicy,
     });
     this.services = { authorizer, recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
@@ -138,13 +133,22 @@ export class Kernel implements ProcessHost {
       ...(options.treeRetentionMs !== undefined ? { retentionMs: options.treeRetentionMs } : {}),
       policyFiles: () => ({ '/policy.yaml': this.engine.policy.source, '/VERSION': `${this.engine.version}\n` }),
     });
+    this.checkpoints = new Checkpoints({
+      recorder: this.recorder,
+      vfs: (agentId) => this.vfs(agentId),
+      policyVersion: () => this.engine.version,
+      clock: () => this.gate.clock(),
+      recordEnding: (entry) => recordEnding(this.exits, entry),
+      stateDir: options.stateDir,
+      keep: options.keepCheckpoints,
+    });
     this.hosts = options.hosts === undefined ? undefined : new HostPool({ ...options.hosts, record: (detail) => this.recorder.record({ type: 'limit', pid: 0, agentId: 'kernel', detail }) });
     this.spawner = new Spawner({
       options,
       maxProcesses: this.maxProcesses,
       table: this.table,
       trees: this.trees,
-      autonomies: this.autonomies,
+      autonomies: this.agents.autonomies,
       cpu: this.cpu,
       gate: this.gate,
       exits: this.exits,
@@ -270,25 +274,14 @@ export class Kernel implements ProcessHost {
     terminate(this.exits, proc, code, { kind: 'exit' });
   }
 
-  /** checkpoint is SIGUSR1's default action; a failure is recorded (once per snapshot, however many signals share it), the process goes on. */
+  /** checkpoint is SIGUSR1's default action (kernel/checkpoints.ts). */
   checkpoint(proc: Process): void {
-    const taking = this.checkpointNow(proc);
-    if (this.watchedSnapshots.has(taking)) return;
-    this.watchedSnapshots.add(taking);
-    taking.catch((err: unknown) => {
-      recordEnding(this.exits, { type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint failed: ${err instanceof Error ? err.message : String(err)}` });
-    });
+    this.checkpoints.signalled(proc);
   }
 
-  /** checkpointNow snapshots the agent memory of `proc` and records it; the copying is charged to its tree, one snapshot of an agent at a time (snapshot-queue.ts). */
+  /** checkpointNow snapshots the agent memory of `proc` and records it (kernel/checkpoints.ts). */
   checkpointNow(proc: Process): Promise<CheckpointInfo> {
-    return this.snapshots.take(proc.agentId, () => this.snapshotOnce(proc));
-  }
-
-  private async snapshotOnce(proc: Process): Promise<CheckpointInfo> {
-    const info = await snapshot(this.vfs(proc.agentId), proc.agentId, this.engine.version, this.options.stateDir, { charge: (ns) => proc.lineage.charge(ns), keep: this.options.keepCheckpoints, now: this.gate.clock() });
-    this.recorder.record({ type: 'checkpoint', pid: proc.pid, agentId: proc.agentId, detail: `checkpoint ${info.n}: ${info.files} files, ${info.bytes} bytes`, policyVersion: this.engine.version });
-    return info;
+    return this.checkpoints.take(proc);
   }
 
   /** spawnChild runs a SYS_SPAWN (see spawn-child.ts). */
@@ -309,40 +302,19 @@ export class Kernel implements ProcessHost {
     return this.table.liveOf(agentId);
   }
 
-  /**
-   * misbehaved lowers an agent's trust (a denial, a violation, a refused
-   * approval); when that takes it below the policy's trust floor, every live
-   * process of the agent gets SIGTRUST.
-   */
+  /** misbehaved lowers an agent's trust (kernel/agent-conduct.ts). */
   misbehaved(agentId: string, what: Misbehaviour): void {
-    const { before, after } = this.trust.lower(agentId, what);
-    const floor = this.engine.trustFloor;
-    if (floor === undefined || before < floor || after >= floor) return;
-    for (const proc of this.table.liveOf(agentId)) sendSignal(this, proc, 'SIGTRUST', `the kernel: trust ${after} fell below the policy's floor ${floor}`);
+    this.agents.misbehaved(agentId, what);
   }
 
   /** autonomy is agent `agentId`'s autonomy level. */
   autonomy(agentId: string): Autonomy {
-    return this.autonomies.level(agentId);
+    return this.agents.autonomy(agentId);
   }
 
   /** setAutonomy changes an agent's autonomy level (every process of it, from its next call), recorded with who changed it. */
   setAutonomy(agentId: string, level: Autonomy, by: string): void {
-    const before = this.autonomies.level(agentId);
-    this.autonomies.set(agentId, level);
-    this.recorder.record({ type: 'policy', pid: 0, agentId, detail: `autonomy of agent ${agentId}: ${before} -> ${level} by ${by}`, policyVersion: this.engine.version });
-  }
-
-  /** breakerChanged records a circuit breaker opening or closing; opening one costs the agent trust. */
-  private breakerChanged(event: BreakerEvent): void {
-    try {
-      this.recorder.record({ type: 'limit', pid: 0, agentId: event.agentId, detail: `circuit breaker ${event.key} ${event.state}: ${event.why}` });
-    } catch {
-      // the log's own problem says why
-    }
-    if (event.state === 'open') this.misbehaved(event.agentId, 'breakerTrip');
-    // Breakers are the agent's own: only its processes' leases rest on them.
-    for (const proc of this.table.liveOf(event.agentId)) proc.sandbox?.revokeLease?.();
+    this.agents.setAutonomy(agentId, level, by);
   }
 
   /**
@@ -395,9 +367,7 @@ export class Kernel implements ProcessHost {
 
   /** describe is `proc` as `ps` shows it, with what its tree is accounted. */
   describe(proc: Process): ProcessInfo {
-    const open = this.breakers.open(proc.agentId).map((b) => b.key);
-    const autonomy = this.autonomies.level(proc.agentId);
-    return { ...proc.info(this.usage(proc)), trust: this.trust.score(proc.agentId), ...(open.length > 0 ? { breakers: open } : {}), ...(autonomy !== 'full' ? { autonomy } : {}) };
+    return { ...proc.info(this.usage(proc)), ...this.agents.standing(proc.agentId) };
   }
 
   ps(): ProcessInfo[] {
