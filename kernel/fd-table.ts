@@ -59,12 +59,14 @@ export type Entry =
 
 const EMPTY = new Uint8Array(0);
 /**
- * The most bytes of one process's writes that may wait for room in pipes at
- * once: each is a copy the kernel holds until the pipe takes it. Past it a
- * write that cannot be stored at once is EAGAIN, nothing written (found by an
- * attacker pass: 1,000 asynchronous writes of 1 MiB to a pipe nobody read
- * grew agentd by 2 GB). A blocking write holds at most one; a program that
- * awaits its writes never meets it.
+ * The most bytes of one process tree's writes that may wait for room in
+ * pipes or operator sinks at once: each is a copy the kernel holds until the
+ * pipe or the sink takes it. Past it a write that cannot be stored at once is
+ * EAGAIN, nothing written (found by an attacker pass: 1,000 asynchronous
+ * writes of 1 MiB to a pipe nobody read grew agentd by 2 GB; a review: counted
+ * per process, twelve children sharing their root's stdout held 674 MiB). A
+ * blocking write holds at most one; a program that awaits its writes never
+ * meets it.
  */
 export const MAX_BLOCKED_WRITE_BYTES = 16 * 1024 * 1024;
 /** Bytes around a written range that are reported with it (see report). */
@@ -104,15 +106,11 @@ export class FdTable implements Files {
   private readonly limit: number;
   private readonly output: OutputBudget;
   private readonly onWritten: ((content: Uint8Array) => MaybePromise<void>) | undefined;
-  /** Bytes of this process's writes waiting for room in pipes or sinks (MAX_BLOCKED_WRITE_BYTES). */
-  private blockedBytes = 0;
-  /** How many of this process's writes wait in each sink. */
-  private readonly sinkWaits = new Map<SinkEntry, number>();
 
   constructor(vfs: AgentVfs, options: FdTableOptions) {
     this.vfs = vfs;
     this.limit = options.limit;
-    this.output = options.output ?? { used: 0, limit: Number.POSITIVE_INFINITY };
+    this.output = options.output ?? { used: 0, limit: Number.POSITIVE_INFINITY, waiting: 0, waitsIn: new Map() };
     this.onWritten = options.onWritten;
     this.install(0, options.stdin ?? { kind: 'stdin' });
     this.install(1, options.stdout);
@@ -224,39 +222,40 @@ export class FdTable implements Files {
 
   /** writePipe writes to a pipe; a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES is EAGAIN, nothing written. */
   private writePipe(pipe: Pipe, data: Uint8Array, open: () => boolean, cancel?: AbortSignal): MaybePromise<number> {
-    if (pipe.room < data.byteLength && this.blockedBytes + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the pipe is full');
+    if (pipe.room < data.byteLength && this.output.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the pipe is full');
     const written = pipe.write(data, open, cancel);
     return written instanceof Promise ? this.waiting(data.byteLength, written) : written;
   }
 
   /**
    * writeSink writes to an operator sink. A sink says it is full only by
-   * making a write wait, and takes chunks in order: while one of this
-   * process's writes waits in a sink, its next write there waits too, and is
-   * EAGAIN if this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES.
+   * making a write wait, and takes chunks in order: while one of the tree's
+   * writes waits in a sink, its next write there waits too, and is EAGAIN if
+   * it would take the tree's waiting writes past MAX_BLOCKED_WRITE_BYTES (a
+   * sink nobody waits in, stderr beside a full stdout, still takes writes).
    */
   private writeSink(entry: SinkEntry, data: Uint8Array, cancel: AbortSignal | undefined): MaybePromise<number> {
     const budget = this.output;
     if (budget.used + data.byteLength > budget.limit) throw new KernelError('EFBIG', `output limit of ${budget.limit} bytes reached`);
-    const waits = this.sinkWaits.get(entry) ?? 0;
-    if (waits > 0 && this.blockedBytes + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the output stream is full');
+    const waits = budget.waitsIn.get(entry) ?? 0;
+    if (waits > 0 && budget.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the output stream is full');
     budget.used += data.byteLength;
     const taken = entry.sink(data, cancel);
     if (taken === undefined) return data.byteLength;
-    this.sinkWaits.set(entry, waits + 1);
+    budget.waitsIn.set(entry, waits + 1);
     const done = () => {
-      const left = (this.sinkWaits.get(entry) ?? 1) - 1;
-      if (left === 0) this.sinkWaits.delete(entry);
-      else this.sinkWaits.set(entry, left);
+      const left = (budget.waitsIn.get(entry) ?? 1) - 1;
+      if (left === 0) budget.waitsIn.delete(entry);
+      else budget.waitsIn.set(entry, left);
     };
     return this.waiting(data.byteLength, taken.then(() => (done(), data.byteLength), (err: unknown) => (done(), Promise.reject(err))));
   }
 
   /** waiting counts `bytes` of a write that waits (`written`) until it settles. */
   private waiting(bytes: number, written: Promise<number>): Promise<number> {
-    this.blockedBytes += bytes;
+    this.output.waiting += bytes;
     const done = () => {
-      this.blockedBytes -= bytes;
+      this.output.waiting -= bytes;
     };
     written.then(done, done);
     return written;
@@ -264,7 +263,7 @@ export class FdTable implements Files {
 
   /** tooManyWaiting is the EAGAIN of a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES. */
   private tooManyWaiting(why: string): KernelError {
-    return new KernelError('EAGAIN', `${why} and ${this.blockedBytes} bytes of this process's writes already wait (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
+    return new KernelError('EAGAIN', `${why} and ${this.output.waiting} bytes of this process tree's writes already wait (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
   }
 
   write(fd: number, data: Uint8Array, cancel?: AbortSignal): MaybePromise<number> {

@@ -11,10 +11,14 @@
  */
 import type { ProcessLimits } from './limits.ts';
 
-/** OutputBudget is the bytes a tree may write to the operator's stdout and stderr. */
+/** OutputBudget is the bytes a tree may write to the operator's stdout and stderr, and the bytes of its writes that wait (fd-table.ts). */
 export interface OutputBudget {
   used: number;
   readonly limit: number;
+  /** Bytes of the tree's writes waiting for room in pipes or operator sinks (MAX_BLOCKED_WRITE_BYTES). */
+  waiting: number;
+  /** How many of the tree's writes wait in each operator sink (its fd entry, shared by the tree). */
+  readonly waitsIn: Map<object, number>;
 }
 
 /** RateVerdict: let the call through, or refuse it (the first refusal of a window is recorded; the rest are counted). */
@@ -50,7 +54,7 @@ export class Lineage {
     this.limits = limits;
     this.startedAt = now;
     this.deadline = limits.wallMs === undefined ? undefined : now + limits.wallMs;
-    this.output = { used: 0, limit: limits.outputBytes ?? Number.POSITIVE_INFINITY };
+    this.output = { used: 0, limit: limits.outputBytes ?? Number.POSITIVE_INFINITY, waiting: 0, waitsIn: new Map() };
   }
 
   /** descendants counts the members other than the root: what `children` limits. */

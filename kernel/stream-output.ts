@@ -6,8 +6,11 @@
  * by 400 MiB/s, and held 2 GB after the agent's wall limit killed it). Here
  * at most HIGH_WATER bytes wait in the stream; a write past them waits, as a
  * write to a full pipe does, until the stream drains (the writer's own
- * limit of waiting bytes is FdTable's), and a write whose process ends
- * meanwhile is dropped.
+ * limit of waiting bytes is its tree's: FdTable's), and a write whose
+ * process ends meanwhile is dropped. When the stream closes, what waits is
+ * dropped as the stream drops what it is given then (bin/closed-console.ts:
+ * a closed stderr loses its text, the command goes on); refusing it killed
+ * agents whose stderr closed, depending on timing (a review).
  */
 import { KernelError } from '../abi/errno.ts';
 import type { OutputSink } from './fd-table.ts';
@@ -56,7 +59,7 @@ export function streamOutput(stream: OutputStream, mark = HIGH_WATER): OutputSin
     stopListening();
     for (const h of held.splice(0)) {
       settle(h);
-      h.refused(new KernelError('EPIPE', 'the output stream was closed'));
+      h.taken();
     }
   }
   return (chunk, cancel) => {
