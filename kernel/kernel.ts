@@ -330,15 +330,15 @@ export class Kernel implements ProcessHost {
   /**
    * signalTree sends `signal` to every live process of `pid`'s tree — its
    * root and everything spawned beneath it, orphans included — on behalf of
-   * `sender`: each one's outcome, in pid order. ESRCH for an unknown or
-   * exited pid. Killing a root alone leaves its children running (as in
-   * POSIX); this is the operator's way to end an agent whole.
+   * `sender`: each one's outcome, in pid order. `pid` may have exited (not
+   * yet reaped): a root killed alone leaves its children running (as in
+   * POSIX), and this is the operator's way to end them too. ESRCH for an
+   * unknown pid, or a tree with no live process.
    */
   signalTree(pid: number, signal: SignalName, sender = 'operator'): { readonly pid: number; readonly outcome: string }[] {
-    const proc = this.lookup(pid);
-    if (proc.exit !== undefined) throw new KernelError('ESRCH', `process ${pid} has exited`);
-    return this.table
-      .live(proc.lineage)
+    const live = this.table.live(this.lookup(pid).lineage);
+    if (live.length === 0) throw new KernelError('ESRCH', `process ${pid} has exited, and so has every process of its tree`);
+    return live
       .toSorted((a, b) => a.pid - b.pid)
       .map((member) => ({ pid: member.pid, outcome: member.exit === undefined ? sendSignal(this, member, signal, sender) : 'exited' }));
   }

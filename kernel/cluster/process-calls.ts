@@ -17,8 +17,8 @@ import type { NodeRpc } from './rpc.ts';
 export const PROCESS_CALLS = {
   /** An exited process is refused before its node is asked: there is nothing left to deliver a signal to. */
   signal: { timeoutMs: 2000, liveOnly: true },
-  /** The same, to every live process of the pid's tree (which lives on the node of its root). */
-  'signal.tree': { timeoutMs: 2000, liveOnly: true },
+  /** The same, to every live process of the pid's tree (which lives on the node of its root); the pid itself may have exited. */
+  'signal.tree': { timeoutMs: 2000, liveOnly: false },
   output: { timeoutMs: 2000, liveOnly: false },
   'vfs.ls': { timeoutMs: 2000, liveOnly: false },
   'vfs.cat': { timeoutMs: 2000, liveOnly: false },

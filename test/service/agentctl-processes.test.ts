@@ -79,9 +79,14 @@ describe('agentctl kill, stop and cont', () => {
     expect(await json(agentd, 'kill', '-KILL', String(again))).toEqual({ pid: again, signal: 'SIGKILL', outcome: 'terminated' });
     await until(async () => (await info(again)).state === 'exited', 'the root to end');
     expect(await info(c!)).toMatchObject({ state: 'blocked' });
+    // The root has exited: --tree from it still ends what is left of its tree (a review: it said the root had exited).
+    expect(await agentctl(agentd, 'kill', '-STOP', '--tree', String(again))).toMatchObject({ status: 0, stdout: `${c}: SIGSTOP stopped\n${c! + 1}: SIGSTOP stopped\n` });
+    await agentctl(agentd, 'kill', '-CONT', '--tree', String(again));
     // The orphan's tree is still the root's: --tree from it ends what is left.
     const lines = (await agentctl(agentd, 'kill', '-KILL', '--tree', String(c), '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as unknown);
     expect(lines).toEqual([{ pid: c, signal: 'SIGKILL', outcome: 'terminated' }, { pid: c! + 1, signal: 'SIGKILL', outcome: 'terminated' }]);
+    const none = await agentctl(agentd, 'kill', '-KILL', '--tree', String(again));
+    expect([none.status, none.stderr]).toEqual([1, `agentctl: ${again}: process ${again} has exited, and so has every process of its tree\n`]);
     expect(await agentctl(agentd, 'kill', '-KILL', '--tree', '--all')).toMatchObject({ status: 1, stderr: 'agentctl: --tree takes pids, not --selector or --all (they match every process of a tree anyway)\n' });
   });
 
