@@ -9,22 +9,27 @@
  * agent); links, FIFOs, sockets and devices below are skipped. The tree is
  * listed and its sizes summed before any byte is read: what does not fit
  * the agent's quota is ENOSPC then (a 1.9 GB sparse file took 12 KB of disk
- * and 2.1 GB of the kernel's memory before the quota refused it).
+ * and 2.1 GB of the kernel's memory before the quota refused it). A file
+ * is read only if it is still the one listed (the same inode, reached
+ * without following a link): a directory swapped for a link to /etc between
+ * the listing and the read made it read /etc/passwd (a review).
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError } from '../abi/errno.ts';
 import type { TreeQuota } from './agent-trees.ts';
-import { readRegular, readRegularText } from './regular-file.ts';
+import { readRegularText } from './regular-file.ts';
 
 /** The largest checkpoint manifest read (the kernel writes a few hundred bytes). */
 const MAX_MANIFEST_BYTES = 64 * 1024;
 
-/** A file of a host checkpoint tree: its path relative to the tree's root, where it is on the host, and its size when listed. */
+/** A file of a host checkpoint tree: its path relative to the tree's root, where it is on the host, and its size and inode when listed. */
 export interface HostFile {
   readonly rel: string;
   readonly path: string;
   readonly size: number;
+  readonly dev: number;
+  readonly ino: number;
 }
 
 /** realDirectory: `path` is a directory itself (lstat: not a link to one); false when there is nothing there. EINVAL for anything else. */
@@ -63,18 +68,38 @@ export function hostFiles(dir: string, quota: TreeQuota, what: string): HostFile
         continue;
       }
       const path = join(dir, sub);
-      const size = lstatSync(path).size;
+      const { size, dev, ino } = lstatSync(path);
       bytes += size;
       if (bytes > quota.bytes) throw over(`more than ${quota.bytes} bytes`);
-      files.push({ rel: sub, path, size });
+      files.push({ rel: sub, path, size, dev, ino });
     }
   }
   return files;
 }
 
-/** readHostFile reads one listed file: a regular file still, and no larger than it was listed. */
+/**
+ * readHostFile reads one listed file, if it is still that file: opened
+ * without following a link at its end or blocking, and the same inode (a
+ * link swapped in anywhere on its path reaches another inode); no more than
+ * its listed size. EINVAL otherwise.
+ */
 export function readHostFile(file: HostFile): Uint8Array {
-  return readRegular(file.path, file.size, 'file listed at that size');
+  let fd: number;
+  try {
+    fd = openSync(file.path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch (err) {
+    throw new KernelError('EINVAL', `${file.path}: changed since the checkpoint was listed (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.dev !== file.dev || stat.ino !== file.ino) throw new KernelError('EINVAL', `${file.path}: changed since the checkpoint was listed (another file is there now)`);
+    const bytes = Buffer.alloc(file.size);
+    let at = 0;
+    for (let n = 1; at < file.size && n > 0; at += n) n = readSync(fd, bytes, at, file.size - at, at);
+    return bytes.subarray(0, at);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** readManifest reads a checkpoint's manifest.json text; ENOENT when there is none, EINVAL when it is not a small regular file. */

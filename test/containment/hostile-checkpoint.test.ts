@@ -8,11 +8,12 @@
  * real isolates, real files on the host.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../abi/errno.ts';
+import { hostFiles, readHostFile } from '../../kernel/checkpoint-host.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { exited, kernelFor, start } from '../live-agents.ts';
 
@@ -101,6 +102,34 @@ describe('restoring a checkpoint from the host', () => {
     const err = refusal(dir);
     expect(err.errno).toBe('ENOSPC');
     expect(err.message).toMatch(/more than 8192 files and directories$/);
+  });
+});
+
+describe('a checkpoint that changes between its listing and its reading', () => {
+  // Found by a review: a directory swapped for a link to /etc after the listing made the read return /etc/passwd.
+  it('a directory swapped for a link, or a file swapped for a link or another file, is refused, not followed', () => {
+    const dir = checkpoint('swapped', (d) => {
+      mkdirSync(join(d, 'mem', 'sub'));
+      writeFileSync(join(d, 'mem', 'sub', 'passwd'), 'mine');
+      writeFileSync(join(d, 'mem', 'note'), 'mine');
+      writeFileSync(join(d, 'mem', 'other'), 'mine');
+    });
+    const elsewhere = join(scratch, 'swapped-target');
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, 'passwd'), 'host');
+    const files = hostFiles(join(dir, 'mem'), { bytes: 1 << 20, inodes: 100 }, 'checkpoint');
+    const listed = (rel: string) => files.find((f) => f.rel === rel)!;
+    expect(new TextDecoder().decode(readHostFile(listed('sub/passwd')))).toBe('mine');
+    renameSync(join(dir, 'mem', 'sub'), join(dir, 'mem', 'sub-was'));
+    symlinkSync(elsewhere, join(dir, 'mem', 'sub'));
+    expect(() => readHostFile(listed('sub/passwd'))).toThrow(/changed since the checkpoint was listed/);
+    rmSync(join(dir, 'mem', 'note'));
+    symlinkSync(join(elsewhere, 'passwd'), join(dir, 'mem', 'note'));
+    expect(() => readHostFile(listed('note'))).toThrow(/changed since the checkpoint was listed \(ELOOP\)/);
+    // Made before the listed one goes, so it cannot take its inode number.
+    writeFileSync(join(dir, 'mem', 'other-new'), 'host');
+    renameSync(join(dir, 'mem', 'other-new'), join(dir, 'mem', 'other'));
+    expect(() => readHostFile(listed('other'))).toThrow(/another file is there now/);
   });
 });
 
