@@ -49,7 +49,7 @@ export async function mcpGatewayCommand(options: { config?: string; stateDir?: s
     const logFile = gatewayLogFile(config.logFile);
     mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
     log = new FileDecisionLog(logFile, { durable: config.durable });
-    registry = await buildRegistry(tools, { hide: [config.stateDir, config.tokenFile, dirname(logFile)] });
+    registry = await buildRegistry(tools, { hide: [config.stateDir, config.tokenFile, dirname(logFile), ...(config.secretFiles ?? [])] });
     const approver = config.approvals === 'operator' ? noOperator : fixedApprover(config.approvals === 'allow');
     const services = { authorizer: new PolicyAuthorizer(engine), recorder: log, approvals: new ApprovalGate({ approver }) };
     gateway = new McpGateway({ services, registry, tokens: engine });

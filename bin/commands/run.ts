@@ -161,7 +161,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     approvals = approver;
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
     const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
-    tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log].filter((p) => p !== undefined) });
+    tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log, options.record, options.sealKey].filter((p) => p !== undefined) });
     denials = watchDenials(log ?? new MemoryDecisionLog());
     // With --record, the policy's decisions on the children's calls go on the tape too (recording is made just below, before any spawn).
     const recorder = options.record === undefined ? denials.recorder : observed(denials.recorder, (entry) => recording?.decided(entry));

@@ -48,7 +48,6 @@
  *                                                OpenTelemetry traces by OTLP/HTTP (kernel/telemetry); off without it
  * Paths are relative to the configuration file.
  */
-import { readFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
@@ -58,7 +57,7 @@ import type { RedisSettings } from '../cluster/redis.ts';
 import { chainSettings, type ChainSettings } from './approvers/settings.ts';
 import type { WebhookSettings } from './approvers/webhook.ts';
 import { AGENTD_CONFIG_SCHEMA, type RawConfig, type RawRedis } from './config-schema.ts';
-import { MAX_CONFIG_BYTES, readRegularText, withoutFile } from '../regular-file.ts';
+import { MAX_CONFIG_BYTES, MAX_KEY_BYTES, readRegularText, withoutFile } from '../regular-file.ts';
 
 /** MountSetting is one entry of `mounts:`: a path relative to each agent's tree, or absolute (one place for every agent). */
 export interface MountSetting {
@@ -103,6 +102,8 @@ export interface AgentdConfig {
   readonly approvals: 'operator' | 'deny' | 'allow' | 'webhook' | 'chain';
   /** With approvals.mode webhook: where questions go, and the secret that signs them and their callbacks. */
   readonly webhook?: WebhookSettings;
+  /** Files of secrets the configuration names (the webhook's secret_file): hidden from command tools. */
+  readonly secretFiles?: readonly string[];
   /** With approvals.mode chain: the automated approvers asked in order before a person. */
   readonly chain?: readonly ChainSettings[];
   readonly termGraceMs: number;
@@ -151,7 +152,7 @@ function expand(path: string, base: string): string {
 }
 
 /** webhookSettings reads approvals.webhook (and its secret) when approvals.mode is webhook. ConfigError naming the field otherwise. */
-function webhookSettings(raw: RawConfig['approvals'], base: string, file: string): { webhook?: WebhookSettings } {
+function webhookSettings(raw: RawConfig['approvals'], base: string, file: string): { webhook?: WebhookSettings; secretFiles?: readonly string[] } {
   if (raw?.mode !== 'webhook') {
     if (raw?.webhook !== undefined) throw new ConfigError(`${file}: approvals.webhook is set but approvals.mode is ${raw.mode ?? 'operator'}: set mode: webhook`);
     return {};
@@ -160,18 +161,18 @@ function webhookSettings(raw: RawConfig['approvals'], base: string, file: string
   if (hook === undefined) throw new ConfigError(`${file}: approvals.mode webhook needs approvals.webhook: { url, secret_file or secret_env }`);
   if ((hook.secret_file === undefined) === (hook.secret_env === undefined)) throw new ConfigError(`${file}: approvals.webhook needs one of secret_file and secret_env (the shared secret that signs questions and callbacks)`);
   let secret: string | undefined;
-  if (hook.secret_file !== undefined) {
-    const path = expand(hook.secret_file, base);
+  const path = hook.secret_file === undefined ? undefined : expand(hook.secret_file, base);
+  if (path !== undefined) {
     try {
-      secret = readFileSync(path, 'utf8').trim();
+      secret = readRegularText(path, MAX_KEY_BYTES, 'secret file').trim();
     } catch (err) {
-      throw new ConfigError(`${file}: approvals.webhook.secret_file: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new ConfigError(`${file}: approvals.webhook.secret_file: cannot read ${path} (${err instanceof Error ? withoutFile(err.message, path) : String(err)})`);
     }
   } else secret = process.env[hook.secret_env!]?.trim();
   if (secret === undefined || secret.length < 16) throw new ConfigError(`${file}: approvals.webhook: the secret (${hook.secret_file !== undefined ? `secret_file ${hook.secret_file}` : `environment variable ${hook.secret_env}`}) must hold at least 16 characters`);
   const url = new URL(hook.url);
   if (url.protocol !== 'https:' && !LOOPBACK.has(url.hostname.replace(/^\[|\]$/g, ''))) throw new ConfigError(`${file}: approvals.webhook.url must be https (http only on loopback): its reply approves actions, so nothing may sit between`);
-  return { webhook: { url: hook.url, secret, timeoutMs: hook.timeout_ms ?? 2000 } };
+  return { webhook: { url: hook.url, secret, timeoutMs: hook.timeout_ms ?? 2000 }, ...(path !== undefined ? { secretFiles: [path] } : {}) };
 }
 
 /** mountSettings checks the `mounts:` section: each path inside an agent's tree (not its root or policy/) or absolute, none twice. */

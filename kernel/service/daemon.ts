@@ -76,7 +76,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
   const programs: Record<string, Program> = {};
   for (const [name, path] of Object.entries(config.programs)) programs[name] = await buildProgramFile(path);
-  const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile)] });
+  const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile), ...(config.secretFiles ?? [])] });
   const log = new FileDecisionLog(config.logFile, { durable: config.durable, segmentBytes: config.segmentBytes });
   // The chain head signed into the log every log.anchor_ms, so a rewritten log is caught (agentctl audit verify --pubkey <state_dir>/anchor.pub).
   const anchorer = config.anchorMs > 0 ? new Anchorer(log, anchorKey(config.stateDir), config.anchorMs) : undefined;

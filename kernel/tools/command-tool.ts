@@ -19,6 +19,7 @@
 import { spawn } from 'node:child_process';
 import { KernelError } from '../../abi/errno.ts';
 import type { JsonValue } from '../../syscalls/schema.ts';
+import { CallSlots } from './call-slots.ts';
 import type { JsonSchema, Risk, ToolInvocation, ToolSpec } from './registry.ts';
 import type { Sandbox } from './sandbox.ts';
 
@@ -41,6 +42,8 @@ export interface CommandToolOptions {
   readonly output?: 'text' | 'json';
   /** The sandbox every call runs in, or `unconfined` (unsafe: a plain child process). */
   readonly sandbox: Sandbox | 'unconfined';
+  /** The most calls that run at once (call-slots.ts; DEFAULT_MAX_CONCURRENT). */
+  readonly maxConcurrent?: number;
 }
 
 const STDERR_TAIL = 2000;
@@ -57,6 +60,7 @@ export function commandTool(options: CommandToolOptions): ToolSpec {
   const [program, ...fixed] = options.command;
   if (program === undefined) throw new KernelError('EINVAL', `tool '${options.name}': command is empty`);
   const { sandbox } = options;
+  const slots = new CallSlots(options.maxConcurrent);
   return {
     name: options.name,
     description: options.description,
@@ -66,13 +70,19 @@ export function commandTool(options: CommandToolOptions): ToolSpec {
     maxOutputBytes: options.maxOutputBytes,
     ...(options.executes ? { executes: options.executes } : {}),
     source: 'command',
-    run(args, call) {
-      if (sandbox === 'unconfined') {
-        const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env };
-        return runOnce(options, { file: program, args: fixed, ...(options.cwd ? { cwd: options.cwd } : {}), env }, args, call);
+    async run(args, call) {
+      // Held until the process is gone (runOnce settles on 'close', after a kill too); waiting counts against the call's time.
+      const release = await slots.take(call.caller.agentId, call.signal);
+      try {
+        if (sandbox === 'unconfined') {
+          const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env };
+          return await runOnce(options, { file: program, args: fixed, ...(options.cwd ? { cwd: options.cwd } : {}), env }, args, call);
+        }
+        const [file, ...rest] = sandbox.argv();
+        return await runOnce(options, { file: file!, args: rest, env: {} }, args, call, sandbox);
+      } finally {
+        release();
       }
-      const [file, ...rest] = sandbox.argv();
-      return runOnce(options, { file: file!, args: rest, env: {} }, args, call, sandbox);
     },
   };
 }

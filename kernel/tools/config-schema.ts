@@ -72,6 +72,7 @@ export const TOOLS_CONFIG_SCHEMA = {
               risk: RISK,
               timeout_ms: POSITIVE,
               max_output_bytes: POSITIVE,
+              max_concurrent: { type: 'integer', minimum: 1, maximum: 1024 },
               executes: ARG_LIST,
               env: STRING_MAP,
               cwd: { type: 'string', minLength: 1 },
@@ -137,6 +138,7 @@ export interface RawCommand {
   risk?: Risk;
   timeout_ms?: number;
   max_output_bytes?: number;
+  max_concurrent?: number;
   executes?: string[];
   env?: Record<string, string>;
   cwd?: string;

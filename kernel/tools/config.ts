@@ -209,6 +209,7 @@ export async function buildRegistry(config: ToolsConfig, options: BuildOptions =
           risk: c.risk ?? 'high',
           timeoutMs: c.timeout_ms ?? DEFAULT_COMMAND.timeoutMs,
           maxOutputBytes: c.max_output_bytes ?? DEFAULT_COMMAND.maxOutputBytes,
+          ...(c.max_concurrent !== undefined ? { maxConcurrent: c.max_concurrent } : {}),
           ...(c.executes ? { executes: c.executes } : {}),
           ...(c.env ? { env: c.env } : {}),
           cwd,

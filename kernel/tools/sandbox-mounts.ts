@@ -4,9 +4,13 @@
  * their merged-/usr symlinks) is bound read-only, with a fresh /proc and a
  * minimal /dev; nothing else of the host is there unless bound (not /home,
  * /root, /var, /run, /srv, /opt, /mnt or the host's /tmp). Hidden paths (the
- * kernel's state, the host's password hashes and private keys under /etc) are
- * covered wherever a bound directory would show them: an empty read-only
- * tmpfs over a directory, /dev/null over a file.
+ * kernel's state, the host's password hashes and private keys under /etc,
+ * and whatever else under /etc other users may not read) are covered
+ * wherever a bound directory would show them: an empty read-only tmpfs over
+ * a directory, /dev/null over a file. The sandbox runs as the kernel's own
+ * user, so a file only that user may read is no secret to a tool unless it
+ * is hidden: an attacker pass read a webhook secret (0600, in a 0700
+ * directory under /etc) from a command tool.
  */
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -22,8 +26,40 @@ export interface Bind {
 export const SANDBOX_PATH = '/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin';
 
 const SYSTEM = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/etc'];
-/** Secrets of the host under /etc that no tool needs (ssh host keys are added when present). */
+/** Secrets of the host under /etc that no tool needs (ssh host keys are added when present; so is anything other users may not read). */
 const ETC_SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/sudoers', '/etc/sudoers.d', '/etc/ssl/private', '/etc/security/opasswd'];
+/** The most entries of /etc looked at for private ones (a Debian system has a few thousand). */
+const ETC_SCAN = 50_000;
+
+/**
+ * etcPrivate lists what under /etc other users may not read (no o+r): what
+ * the host keeps from its other users, a tool does not see either. Links are
+ * not followed (what they reach is judged where it is, if under /etc); a
+ * directory that is hidden is not looked into.
+ */
+function etcPrivate(): string[] {
+  const found: string[] = [];
+  const dirs = ['/etc'];
+  let seen = 0;
+  for (let dir = dirs.pop(); dir !== undefined && seen < ETC_SCAN; dir = dirs.pop()) {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (++seen > ETC_SCAN) break;
+      if (entry.isSymbolicLink()) continue;
+      const path = join(dir, entry.name);
+      const mode = lstatSync(path, { throwIfNoEntry: false })?.mode;
+      if (mode === undefined) continue;
+      if ((mode & 0o004) === 0) found.push(path);
+      else if (entry.isDirectory()) dirs.push(path);
+    }
+  }
+  return found;
+}
 
 let system: { args: readonly string[]; binds: readonly Bind[]; visible: readonly Bind[]; secrets: readonly string[] } | undefined;
 
@@ -51,7 +87,7 @@ function systemLayout(): NonNullable<typeof system> {
   } catch {
     // no /etc/ssh
   }
-  system = { args, binds, visible: [...binds, ...links], secrets: [...ETC_SECRETS, ...sshKeys] };
+  system = { args, binds, visible: [...binds, ...links], secrets: [...new Set([...ETC_SECRETS, ...sshKeys, ...etcPrivate()])] };
   return system;
 }
 

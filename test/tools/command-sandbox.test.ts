@@ -94,6 +94,31 @@ function processesWith(marker: string): string[] {
   return found;
 }
 
+/** overlapping is the most of `spans` ([start, end]) running at one moment. */
+const overlapping = (spans: readonly (readonly [number, number])[]) => Math.max(...spans.map(([s]) => spans.filter(([s2, e2]) => s2 <= s && s < e2).length));
+
+describe('how many calls of a command tool run at once', () => {
+  // Found by an attacker pass: nothing bounded them (60 sandboxes of one agent filling /tmp took 1.3 GB of memory).
+  it('at most max_concurrent at once, at most half of them for one agent: the rest wait their turn, holding no process, within their time limit', async () => {
+    const registry = await tools({ py: { ...PY_TOOL, max_concurrent: 4, timeout_ms: 4000 } });
+    // Each call says when its process ran: [start, end] in ms.
+    const timed = (agentId: string, sleep = 0.8) =>
+      registry.call('py', { code: `import json, time; s = time.time(); time.sleep(${sleep}); print(json.dumps([s * 1000, time.time() * 1000]))` } as never, { ...CALLER, agentId }).then(
+        (r) => JSON.parse((r.output as { stdout: string }).stdout) as [number, number],
+        (err: unknown) => (err instanceof KernelError ? err.errno : String(err)),
+      );
+    const runs = await Promise.all([timed('a'), timed('a'), timed('a'), timed('b'), timed('b'), timed('c')]);
+    const spans = runs as [number, number][];
+    expect(overlapping(spans)).toBeLessThanOrEqual(4);
+    expect(overlapping(spans.slice(0, 3))).toBeLessThanOrEqual(2);
+    // Agent a's third call ran after one of its first two had ended; c's did not wait for a's third.
+    expect(spans[2]![0]).toBeGreaterThanOrEqual(Math.min(spans[0]![1], spans[1]![1]) - 50);
+    // A call that waits past its own time limit ends as any call that takes too long does.
+    const [slow1, slow2, late] = await Promise.all([timed('d', 3.5), timed('d', 3.5), timed('d')]);
+    expect([typeof slow1, typeof slow2, late]).toEqual(['object', 'object', 'ETIMEDOUT']);
+  }, 30_000);
+});
+
 describe('command tools in the sandbox', () => {
   it("cannot see the kernel's state dir, token file or decision log, nor the configuration file, even inside the tool's own directory", async () => {
     const registry = await tools({ py: PY_TOOL });
