@@ -5,7 +5,9 @@
  * on the text means what it says, the tool only accepts a URL already in its
  * canonical WHATWG form (`new URL(url).href === url`) and without user info:
  * `HTTPS://Example.com`, `https://a.com@b.com/` or `https://a.com\@b.com`
- * are refused (EINVAL) rather than reinterpreted after the policy decided.
+ * are refused (EINVAL) rather than reinterpreted after the policy decided;
+ * so are canonical texts that another spelling reaches too (`/%61dmin`,
+ * `localhost.`, `[::ffff:7f00:1]`: url-spelling.ts).
  * Redirects are not followed (the 3xx answer and its `location` come back;
  * following it is another, separately decided call). The body is read up to
  * the output limit (EFBIG past it); the timeout aborts the request.
@@ -38,6 +40,7 @@ import { type Errno, KernelError } from '../../abi/errno.ts';
 import { guardedAgent } from './address-guard.ts';
 import { type EncodingHeaders, SENT_ENCODING, sentEncoding, type WithSentEncoding } from './encoding-headers.ts';
 import { AddressPolicy } from './address-ranges.ts';
+import { checkSpelling } from './url-spelling.ts';
 import type { JsonObject, ToolSpec } from './registry.ts';
 
 export interface HttpFetchOptions {
@@ -114,7 +117,7 @@ async function bodyFailure<T>(reading: Promise<T>): Promise<T> {
   }
 }
 
-/** checkUrl returns the URL if it is canonical http(s) without user info; EINVAL otherwise. */
+/** checkUrl returns the URL if it is canonical http(s) without user info, and no other spelling reaches it (url-spelling.ts); EINVAL otherwise. */
 export function checkUrl(text: string): URL {
   let url: URL;
   try {
@@ -125,6 +128,7 @@ export function checkUrl(text: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new KernelError('EINVAL', `http.fetch: scheme ${url.protocol} is not allowed (http and https only)`);
   if (url.username !== '' || url.password !== '') throw new KernelError('EINVAL', 'http.fetch: URLs with user info are not allowed');
   if (url.href !== text) throw new KernelError('EINVAL', `http.fetch: use the URL's canonical form '${url.href.slice(0, 500)}' (policy matches the text as given)`);
+  checkSpelling(url);
   return url;
 }
 

@@ -149,6 +149,55 @@ describe('http.fetch', () => {
     expect(() => checkUrl('javascript:alert(1)')).toThrow(/scheme javascript: is not allowed/);
   });
 
+  it('refuses other spellings of a denied URL (encoded unreserved characters, encoded separators, empty segments, a trailing dot, IPv6 carrying IPv4), naming the canonical form; nothing is sent', async () => {
+    const port = new URL(server.url).port;
+    const registry = new ToolRegistry();
+    registry.register(httpFetchTool({ allowAddresses: LOOPBACK }));
+    const k = toolKernel({
+      policy: policy(
+        `{ id: no-admin, effect: deny, syscalls: [SYS_EXEC], tools: [http.fetch], args: [{ arg: url, glob: '${server.url}/admin/**' }] }`,
+        `{ id: any-url, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch] }`,
+      ),
+      registry,
+    });
+    const before = server.requests.length;
+    const spellings = [
+      `${server.url}/%61dmin/x`,
+      `${server.url}/admin%2fx`,
+      `${server.url}/admin%5Cx`,
+      `${server.url}//admin/x`,
+      `http://localhost.:${port}/admin/x`,
+      `http://[::ffff:7f00:1]:${port}/admin/x`,
+      `http://[::7f00:1]:${port}/admin/x`,
+      `http://[64:ff9b::7f00:1]:${port}/admin/x`,
+      `http://[2002:7f00:1::]:${port}/admin/x`,
+    ];
+    const value = await execReport<{ errno: string; message: string }[]>(k, `${TRY}report([
+      tryExec('http.fetch', { url: '${server.url}/admin/x' }),
+      ...${JSON.stringify(spellings)}.map((url) => tryExec('http.fetch', { url })),
+    ]);`);
+    expect(value.map((r) => r.errno)).toEqual(['EACCES', ...spellings.map(() => 'EINVAL')]);
+    expect(value[1]!.message).toBe(`http.fetch: use the URL's canonical form '${server.url}/admin/x' ('%61' is 'a'; policy matches the text as given)`);
+    expect(value[2]!.message).toMatch(/an encoded '%2f' in a path segment is refused/);
+    expect(value[4]!.message).toMatch(/empty segment/);
+    expect(value[5]!.message).toMatch(`use the URL's canonical form 'http://localhost:${port}/admin/x'`);
+    for (const r of value.slice(6)) expect(r.message).toMatch(`use the URL's canonical form '${server.url}/admin/x' ([`);
+    expect(server.requests.length).toBe(before);
+  });
+
+  it('still sends URLs whose encodings mean something: a space, reserved characters in the path, anything in the query; IPv6 literals that carry no IPv4 address pass the check', async () => {
+    const before = server.requests.length;
+    const value = await execReport<{ status: number }[]>(kernel(), `${TRY}report([
+      tryExec('http.fetch', { url: '${server.url}/a%20b?q=%2F%61' }),
+      tryExec('http.fetch', { url: '${server.url}/a%3Ab%40c%25d/' }),
+    ]);`);
+    expect(value.map((r) => r.status)).toEqual([404, 404]);
+    expect(server.requests.slice(before).map((r) => r.url)).toEqual(['/a%20b?q=%2F%61', '/a%3Ab%40c%25d/']);
+    expect(() => checkUrl('http://[::1]:8080/x')).not.toThrow();
+    expect(() => checkUrl('https://[2001:db8::7f00:1]/x')).not.toThrow();
+    expect(() => checkUrl('http://a.example/x%3a')).toThrow("use the URL's canonical form 'http://a.example/x%3A'");
+  });
+
   it('returns a redirect instead of following it', async () => {
     const value = await execReport(kernel(), `${TRY}report(tryExec('http.fetch', { url: '${server.url}/redirect' }));`);
     expect(value).toMatchObject({ status: 302, headers: { location: 'http://localhost:1/elsewhere' } });
