@@ -7,7 +7,7 @@
  * if it fails. Opening and closing are recorded and opening costs trust.
  */
 import { describe, expect, it } from 'vitest';
-import { Breakers, type BreakerEvent } from '../../kernel/breakers.ts';
+import { Breakers, OVERFLOW, type BreakerEvent } from '../../kernel/breakers.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
@@ -47,15 +47,79 @@ describe('circuit breakers', () => {
     expect(b.refusal('a', 'mail')).toMatch(/half-open/);
     now += 5_000;
     expect(b.refusal('a', 'mail')).toBeUndefined();
-    // Tool names are the agent's to choose: at most 64 breakers are kept for it.
+    // Tool names are the agent's to choose: at most 64 breakers of its own are kept for it (see below for what happens past that).
     for (let i = 0; i < 500; i++) b.failed('a', `made-up-${i}`);
-    expect(b.open('a').length + 0).toBeLessThanOrEqual(64);
+    expect(b.open('a').length + 0).toBeLessThanOrEqual(65);
     expect(events.map((e) => `${e.state}: ${e.why}`)).toEqual([
       'open: 3 failures within 10000 ms; refused for 5000 ms',
       'open: the trial call failed; refused for 5000 ms',
       'closed: the trial call succeeded',
       'open: 3 failures within 10000 ms; refused for 5000 ms',
+      'open: 3 failures within 10000 ms of calls with no breaker of their own (64 others have recent failures), made-up-65 last; refused for 5000 ms',
     ]);
+  });
+
+  it('a full set of breakers drops only one that has forgotten its failures; past that, failures count on the overflow breaker, which then refuses every tool call without a breaker of its own', () => {
+    let now = 0;
+    const events: BreakerEvent[] = [];
+    const b = new Breakers(() => SETTINGS, () => now, (e) => events.push(e));
+    // A tool with failures in its window keeps them however many made-up names fail after it.
+    b.failed('a', 'web');
+    for (let i = 0; i < 200; i++) b.failed('a', `made-up-${i}`);
+    b.failed('a', 'web');
+    b.failed('a', 'web');
+    expect(b.refusal('a', 'web')).toMatch(/^circuit breaker for web is open/);
+    // The made-up names past the 63 that found room opened the overflow breaker: another call with no breaker of its own is refused too.
+    expect(b.open('a').map((o) => o.key)).toEqual(['web', OVERFLOW]);
+    expect(b.refusal('a', 'mail')).toMatch(/^circuit breaker for mail \(the overflow breaker: 64 others of the agent's have recent failures\) is open/);
+    expect(b.refusal('a', 'made-up-0')).toBeUndefined(); // its own breaker, closed
+    // Syscalls, a fixed set, each keep a breaker of their own outside the 64: the overflow breaker holds tools only.
+    expect(b.refusal('a', 'SYS_WRITE')).toBeUndefined();
+    for (let i = 0; i < 3; i++) b.failed('a', 'SYS_UNLINK');
+    expect(b.refusal('a', 'SYS_UNLINK')).toMatch(/^circuit breaker for SYS_UNLINK is open/);
+    expect(b.refusal('b', 'mail')).toBeUndefined();
+    // The other order: 64 made-up names first; the real tool finds no room and is held by the overflow breaker.
+    for (let i = 0; i < 64; i++) b.failed('c', `made-up-${i}`);
+    for (let i = 0; i < 3; i++) {
+      expect(b.refusal('c', 'web')).toBeUndefined();
+      b.failed('c', 'web');
+    }
+    expect(b.refusal('c', 'web')).toMatch(/^circuit breaker for web \(the overflow breaker/);
+    expect(events.at(-1)).toEqual({ agentId: 'c', key: OVERFLOW, state: 'open', why: '3 failures within 10000 ms of calls with no breaker of their own (64 others have recent failures), web last; refused for 5000 ms' });
+    // Once the made-up names' failures have left the window, they make room; the overflow breaker has its trial as any other.
+    now += 10_000;
+    expect(b.refusal('c', 'web')).toBeUndefined();
+    b.succeeded('c', 'web');
+    expect(b.open('c')).toEqual([]);
+    b.failed('c', 'web');
+    expect(b.refusal('c', 'web')).toBeUndefined();
+    b.failed('c', 'web');
+    b.failed('c', 'web');
+    expect(b.open('c')).toEqual([{ agentId: 'c', key: 'web', state: 'open' }]);
+  });
+
+  it('in a kernel: calls of made-up tools (ENOENT, allowed by tools: ["*"]) between a tool\'s failures do not stop its breaker opening, before or after them', async () => {
+    const policy = parsePolicy('version: 1\ndefaults: { breaker: { failures: 3, window_ms: 60000, cooldown_ms: 60000 } }\nrules:\n  - { id: all, effect: allow, syscalls: [SYS_EXEC], tools: ["*"] }\n  - { id: stdio, effect: allow, syscalls: [SYS_WRITE] }\n', 'breaker.yaml');
+    const kernel = new Kernel({ policy, clock: () => 1_800_000_000_000, stdout: () => {}, stderr: () => {} });
+    try {
+      const run = async (agentId: string, junkFirst: boolean): Promise<string> => {
+        let out = '';
+        const source = `let n = 0; const junk = () => { for (let i = 0; i < 64; i++) { try { sys.exec('nosuch.tool' + n++, {}); } catch {} } };
+          const r = []; ${junkFirst ? 'junk();' : ''}
+          for (let i = 0; i < 10; i++) { try { sys.exec('http.fetch', { url: 'http://127.0.0.1:9/' }); r.push('ok'); } catch (e) { r.push(e.errno); } ${junkFirst ? '' : 'junk();'} }
+          console.log(r.join(' '));`;
+        const proc = kernel.spawn(programFromSource('junk.js', source), { agentId, manifest: { capabilities: ['tool:*'] }, stdout: (c) => void (out += new TextDecoder().decode(c)) });
+        expect((await kernel.wait(proc.pid)).status).toBe(0);
+        return out;
+      };
+      const held = `${Array(3).fill('EACCES').join(' ')} ${Array(7).fill('EAGAIN').join(' ')}\n`;
+      expect(await run('between', false)).toBe(held);
+      expect(kernel.breakers.open('between').map((b) => b.key)).toContain('http.fetch');
+      expect(await run('before', true)).toBe(held);
+      expect(kernel.breakers.open('before').map((b) => b.key)).toEqual([OVERFLOW]);
+    } finally {
+      await kernel.shutdown();
+    }
   });
 
   it('in a kernel: failed calls open the agent’s breaker, later calls get EAGAIN without running, and a good trial after the cool-down closes it; all recorded', async () => {
