@@ -10,8 +10,9 @@
  * comes where the recording has none, is the divergence: the replay ends
  * there and says both sides. What the program writes to the operator's fd 1
  * and 2 is written, and must be the output the recording has next (an edited
- * or missing output line is a divergence); output children wrote (they do
- * not run again) is written from the recording where it was.
+ * or missing output line is a divergence), and waits where the recorded
+ * write waited for its reader (sink-waits.ts); output children wrote (they
+ * do not run again) is written from the recording where it was.
  *
  * From call forkAt + 1 on the run is live: every call goes to the kernel;
  * calls issued before the fork complete with their recorded results, as
@@ -29,6 +30,7 @@ import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
 import { type CandidateJudge, Judging } from './judging.ts';
 import { type Divergence, describeCall, describeEvent, describeOutput, describeReply, sameAnswer } from './divergence.ts';
+import { SinkWaits } from './sink-waits.ts';
 import type { TapeCursor } from './tape-cursor.ts';
 import type { Tape } from './tape-read.ts';
 
@@ -80,6 +82,8 @@ export class Player implements BoundaryTape {
   private readonly pending = new Set<number>();
   /** Live asynchronous calls (before the fork) whose completions wait for the recorded batch. */
   private readonly held = new Map<number, Promise<Reply>>();
+  /** Writes to the operator's stdout and stderr that waited for the reader in the recorded run. */
+  private readonly sinks = new SinkWaits();
   private readonly fedFds = new Set<number>();
   /** Children the recording's spawns made before the fork (fed: they never ran in the replaying kernel), by pid; and spawns whose pid comes in a completion. */
   private readonly fedChildren = new Set<number>();
@@ -161,17 +165,19 @@ export class Player implements BoundaryTape {
    * checked against the recording, where a write's output follows its call's
    * line. Output the recording does not have there, or has otherwise, is a
    * divergence: what the replay prints is what the program wrote, never a
-   * tape's say-so.
+   * tape's say-so. The write of a call the recording has `queued` (it waited
+   * for the reader) waits too: the promise the sink returns (sink-waits.ts).
    */
-  wrote(fd: 1 | 2, bytes: Uint8Array): void {
+  wrote(fd: 1 | 2, bytes: Uint8Array): Promise<void> | undefined {
     this.host.output(fd, bytes);
-    if (this.live || this.ended) return;
+    if (this.live || this.ended) return undefined;
     const event = this.events.peek();
     if (event?.k === 'o' && event.f === fd && sameBytes(decode(event.d) as Uint8Array, bytes)) {
       this.events.next();
-      return;
+      return this.sinks.wait();
     }
     this.diverge(describeEvent(event), `call #${this.calls} wrote ${describeOutput(fd, bytes)}`);
+    return undefined;
   }
 
   private diverge(recorded: string, replayed: string): void {
@@ -200,6 +206,7 @@ export class Player implements BoundaryTape {
 
   call(mode: 'blocking' | 'async', flags: number, nr: unknown, args: readonly unknown[]): TapedCall {
     const n = ++this.calls;
+    this.sinks.answering(undefined);
     if (this.ended) return { fed: Player.LOST, answered: () => Player.LOST };
     if (!this.live && n > this.forkAt) this.goLive();
     if (this.live) {
@@ -219,9 +226,15 @@ export class Player implements BoundaryTape {
     const recorded = decode(event.r) as WireReply;
     if (this.killedAfter(n)) return { fed: recorded, answered: () => recorded };
     if (!this.isLive(nr, args) || refused(recorded)) return { fed: this.feed(nr, args, recorded), answered: () => recorded };
+    // A write to a sink while the kernel answers it waits if the recorded one did (it was answered queued).
+    this.sinks.answering(mode === 'async' ? queuedId(recorded) : undefined);
     return {
-      answered: (live) => this.check(n, live, recorded),
+      answered: (live) => {
+        this.sinks.answering(undefined);
+        return this.check(n, live, recorded);
+      },
       hold: (later) => {
+        this.sinks.answering(undefined);
         const id = queuedId(recorded);
         if (id === undefined) {
           this.diverge(`call #${n} answered at once: ${describeReply(recorded)}`, `call #${n} left waiting by the kernel`);
@@ -356,7 +369,8 @@ export class Player implements BoundaryTape {
         this.held.delete(id);
         const final = await held;
         const live: WireReply = 'later' in final ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(final);
-        if (!sameAnswer(live, reply)) this.diverge(`the completion of id ${id}: ${describeReply(reply)}`, `${describeReply(live)} from the replaying kernel`);
+        // A write that waited for the reader completes as recorded: the reader is not replayed.
+        if (!this.sinks.waitedFor(id) && !sameAnswer(live, reply)) this.diverge(`the completion of id ${id}: ${describeReply(reply)}`, `${describeReply(live)} from the replaying kernel`);
       }
       else this.bodyFrom(reply);
       if (this.spawning.delete(id)) this.spawned(reply, undefined);

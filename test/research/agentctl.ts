@@ -23,6 +23,8 @@ export interface AgentctlOptions {
   readonly node?: readonly string[];
   /** Variables added to the test's environment for the command. */
   readonly env?: Readonly<Record<string, string>>;
+  /** A slow reader: stdout is not read until this says so of the stderr so far (the run's writes to stdout wait meanwhile). */
+  readonly readStdout?: (stderr: string) => boolean;
 }
 
 export function agentctl(args: readonly string[], options: AgentctlOptions): Promise<Outcome> {
@@ -33,7 +35,11 @@ export function agentctl(args: readonly string[], options: AgentctlOptions): Pro
     stdout += chunk;
     options.onStdout?.(stdout, child.pid!);
   });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  if (options.readStdout !== undefined) child.stdout.pause();
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    if (child.stdout.isPaused() && options.readStdout?.(stderr)) child.stdout.resume();
+  });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));

@@ -180,6 +180,45 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     expect(added.stderr).toMatch(/recorded: output to fd 1: "ALL TESTS PASSED\\n"\n {2}replayed: the program idle after call #2/);
   });
 
+  it('a run whose writes to stdout waited for a slow reader replays (its queued writes were a divergence: the replay\'s stdout never waits), its output still checked', async () => {
+    // 20 writes of 1 MiB: past 1 MiB held the rest wait (queued), past 16 MiB waiting EAGAIN; the reader then drains while the
+    // program waits for a child, before it is told (a replay whose writes waited until their recorded completions refused the last ones).
+    const flood = program('flood.ts', [
+      'const chunk = new Uint8Array(1 << 20).fill(46);',
+      'const order = [];',
+      'const write = (i) => sys.async.write(1, chunk).then(() => order.push(i), (e) => order.push(`${i} ${e.errno}`));',
+      'const writes = [];',
+      'for (let i = 0; i < 20; i++) writes.push(write(i));',
+      "console.error('filled');",
+      "sys.writeFile('nap.js', 'await new Promise((r) => setTimeout(r, 1000));');",
+      "sys.wait(sys.spawn('nap.js'));",
+      'for (let i = 20; i < 24; i++) writes.push(write(i));',
+      'await Promise.all(writes);',
+      "console.error(order.join(','));",
+    ].join('\n'));
+    const rec = await run(['run', '--record', 'flood', flood], { cwd: dir, readStdout: (stderr) => stderr.includes('filled\n') });
+    expect(rec.code).toBe(0);
+    const replies = readFileSync(join(dir, 'flood', 'tape.jsonl'), 'utf8').split('\n').filter((l) => l.startsWith('{"k":"c"') && l.includes('"s":1,'));
+    expect(replies.filter((l) => l.includes('"r":{"t":"queued"')).length).toBeGreaterThan(10);
+    expect(replies.filter((l) => l.includes('"errno":"EAGAIN"')).length).toBeGreaterThan(0);
+    const replayed = await agentctl(['replay-run', 'flood']);
+    expect(replayed.stderr).toMatch(/followed all \d+ calls; ended with status 0 \(exit\), as recorded/);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toBe(rec.stdout);
+    // The program saw its writes complete, and refused, as recorded.
+    expect(replayed.stderr.split('\n')[1]).toBe(rec.stderr.split('\n')[1]);
+    // The output is still checked: a byte of a waiting write's output changed is a divergence.
+    const lines = readFileSync(join(dir, 'flood', 'tape.jsonl'), 'utf8').trim().split('\n');
+    const third = lines.map((l, i) => [l, i] as const).filter(([l]) => l.startsWith('{"k":"o"'))[2]![1];
+    mkdirSync(join(dir, 'flood-edited'));
+    writeFileSync(join(dir, 'flood-edited', 'policy.yaml'), readFileSync(join(dir, 'flood', 'policy.yaml')));
+    lines[third] = outputLine(`${'.'.repeat((1 << 20) - 1)}!`);
+    writeFileSync(join(dir, 'flood-edited', 'tape.jsonl'), `${lines.join('\n')}\n`);
+    const edited = await agentctl(['replay-run', 'flood-edited']);
+    expect(edited.code).toBe(1);
+    expect(edited.stderr).toMatch(/diverged at call #3 of \d+\n {2}recorded: output to fd 1: "\.{20}/);
+  }, 60_000);
+
   it('refuses damaged tapes in one line, status 2 (a bad batch crashed it, a wait reply or an unknown signal hung it)', async () => {
     await agentctl(['run', '--record', 'good', program('good.ts', 'await new Promise((r) => setTimeout(r, 1)); console.log("ok");')]);
     const lines = readFileSync(join(dir, 'good', 'tape.jsonl'), 'utf8').trim().split('\n');
