@@ -8,6 +8,8 @@
  * syscall rate and the kernel-time share answer EAGAIN, open files EMFILE,
  * children EAGAIN, output bytes EFBIG, the VFS quota ENOSPC.
  */
+import { POLICY_SCHEMA } from './policy/schema.ts';
+
 export interface ProcessLimits {
   readonly heapMib: number;
   /** CPU time of the whole tree: its isolates and the kernel's work for it. */
@@ -102,4 +104,37 @@ export function limitsFromPolicy(limits: Readonly<Record<string, number>> | unde
   const out: Record<string, number | undefined> = {};
   for (const { name, key } of LIMIT_TABLE) out[key] = limits[name];
   return out as LimitRequest;
+}
+
+/** LimitBound is the range a limit's value may take: at least `minimum`, at most `maximum` if it has one. */
+export interface LimitBound {
+  /** The limit's snake_case name (LIMIT_TABLE). */
+  readonly name: string;
+  readonly minimum: number;
+  readonly maximum?: number;
+}
+
+const SCHEMA_LIMITS = POLICY_SCHEMA.properties.defaults.properties.limits.properties;
+
+/**
+ * LIMIT_BOUNDS are each limit's range, by its ProcessLimits key: the range a
+ * policy's `defaults.limits` may give it, read from the policy schema (not
+ * copied). Every other way a limit is given is held to it — `agentctl run`'s
+ * flags, a tape's header — so a run records only limits its replay accepts.
+ */
+export const LIMIT_BOUNDS: ReadonlyMap<keyof ProcessLimits, LimitBound> = new Map(
+  LIMIT_TABLE.map(({ name, key }) => {
+    const bound = SCHEMA_LIMITS[name];
+    return [key, { name, minimum: bound.minimum, ...('maximum' in bound ? { maximum: bound.maximum } : {}) }] as const;
+  }),
+);
+
+/** limitRange says a limit's range in words: '8 to 65536', or 'at least 1'. */
+export function limitRange(bound: LimitBound): string {
+  return bound.maximum === undefined ? `at least ${bound.minimum}` : `${bound.minimum} to ${bound.maximum}`;
+}
+
+/** inLimitRange: `value` is a whole number within `bound`. */
+export function inLimitRange(bound: LimitBound, value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= bound.minimum && (value as number) <= (bound.maximum ?? Number.MAX_SAFE_INTEGER);
 }

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { fixedApprover, type Approver } from '../../kernel/approvals.ts';
 import type { AgentManifest } from '../../kernel/capabilities.ts';
 import { Kernel } from '../../kernel/kernel.ts';
-import { LIMIT_NAMES, limitsFromPolicy, type LimitRequest } from '../../kernel/limits.ts';
+import { inLimitRange, LIMIT_BOUNDS, LIMIT_NAMES, LIMIT_TABLE, limitRange, limitsFromPolicy, type LimitRequest, type ProcessLimits } from '../../kernel/limits.ts';
 import { loadPolicyFile, PolicyError } from '../../kernel/policy/load.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
@@ -47,18 +47,35 @@ export interface RunOptions {
 }
 
 
-/** kernelLimits reads `--limit name=value` flags into the kernel's limits (they replace the defaults, so they may raise them). */
+/** inRange is `value`, if limit `key` may take it (LIMIT_BOUNDS: a policy's range, which a replay holds a tape to); else a usage error: `flag`, `value` and the range. */
+function inRange(key: keyof ProcessLimits, flag: string, value: number): number {
+  const bound = LIMIT_BOUNDS.get(key)!;
+  if (inLimitRange(bound, value)) return value;
+  const unit = LIMIT_TABLE.find((l) => l.key === key)!.unit;
+  throw new UsageError(`${flag}: ${value} is out of range: ${limitRange(bound)}${unit === 'count' ? '' : ` ${unit}`}`);
+}
+
+/** kernelLimits reads `--limit name=value` flags into the kernel's limits (they replace the defaults, so they may raise them, within each limit's range). */
 function kernelLimits(flags: readonly string[]): LimitRequest {
   const raw: Record<string, number> = {};
   for (const flag of flags) {
     const eq = flag.indexOf('=');
     const name = eq < 0 ? flag : flag.slice(0, eq);
-    if (!LIMIT_NAMES.includes(name)) throw new UsageError(`--limit ${name}: not a limit (${LIMIT_NAMES.join(', ')})`);
+    const row = LIMIT_TABLE.find((l) => l.name === name);
+    if (row === undefined) throw new UsageError(`--limit ${name}: not a limit (${LIMIT_NAMES.join(', ')})`);
     const value = wholeNumber(flag.slice(eq + 1));
     if (eq < 0 || value === undefined) throw new UsageError(`--limit ${name}: give a whole number, e.g. --limit ${name}=1000`);
-    raw[name] = value;
+    raw[name] = inRange(row.key, `--limit ${name}`, value);
   }
   return limitsFromPolicy(raw) ?? {};
+}
+
+/** limitFlag reads a flag that sets limit `key` (--memory, --cpu-ms, --wall-ms): a whole number in the limit's range. */
+function limitFlag(text: string | undefined, flag: string, key: keyof ProcessLimits, unit = ''): number | undefined {
+  if (text === undefined) return undefined;
+  const value = wholeNumber(text);
+  if (value === undefined) throw new UsageError(`${flag} must be a whole number${unit}, ${limitRange(LIMIT_BOUNDS.get(key)!)}`);
+  return inRange(key, flag, value);
 }
 
 function positive(text: string | undefined, flag: string): number | undefined {
@@ -149,8 +166,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   let manifest: Partial<AgentManifest>;
   let recording: RunRecording | undefined;
   try {
-    const memoryLimitMib = options.memory === undefined ? undefined : (wholeNumber(options.memory) ?? 0);
-    if (memoryLimitMib !== undefined && memoryLimitMib < 8) throw new UsageError('--memory must be a whole number of MiB, at least 8');
+    const memoryLimitMib = limitFlag(options.memory, '--memory', 'heapMib', ' of MiB');
     const policy = options.policy === undefined ? undefined : loadPolicyFile(options.policy);
     manifest = options.manifest === undefined ? {} : readManifest(options.manifest);
     const { env, secrets } = options.manifest === undefined ? { env: {}, secrets: {} } : granted(options.manifest, manifest as Record<string, unknown>);
@@ -160,7 +176,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const approver = chooseApprover(options.approve, () => keys);
     approvals = approver;
     log = options.log === undefined ? undefined : new FileDecisionLog(options.log, { durable: options.durable ?? false });
-    const limits = { cpuMs: positive(options.cpuMs, '--cpu-ms'), wallMs: positive(options.wallMs, '--wall-ms') };
+    const limits = { cpuMs: limitFlag(options.cpuMs, '--cpu-ms', 'cpuMs'), wallMs: limitFlag(options.wallMs, '--wall-ms', 'wallMs') };
     tools = options.tools === undefined ? undefined : await buildRegistry(loadToolsConfig(options.tools), { hide: [options.state, options.log, options.record, options.sealKey].filter((p) => p !== undefined) });
     denials = watchDenials(log ?? new MemoryDecisionLog());
     // With --record, the policy's decisions on the children's calls go on the tape too (recording is made just below, before any spawn).

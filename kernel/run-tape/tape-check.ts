@@ -8,8 +8,7 @@
  */
 import { isAbsolute } from 'node:path';
 import { SIGNALS } from '../../signals/signal-table.ts';
-import { limitsFromPolicy } from '../limits.ts';
-import { POLICY_SCHEMA } from '../policy/schema.ts';
+import { inLimitRange, LIMIT_BOUNDS, limitRange, type ProcessLimits } from '../limits.ts';
 import { printable } from '../terminal-text.ts';
 import { TAPE_FORMAT, TAPE_VERSIONS } from './events.ts';
 
@@ -28,32 +27,20 @@ function shown(v: unknown): string {
 const isStringMap = (v: unknown): v is Record<string, string> => isObject(v) && Object.values(v).every((s) => typeof s === 'string');
 
 /**
- * LIMIT_BOUNDS are the limits a header may name — ProcessLimits' names, as
- * the recorder writes them — each with the range a policy's
- * `defaults.limits` may give it (read from the policy schema, mapped by
- * limitsFromPolicy, not copied): a replay runs under the header's limits, so
- * an edited one must not give it a 100 GB heap, nor a heap isolated-vm
- * refuses with no word of the tape.
+ * limitsProblem says what is wrong with a header's limits, if anything: a
+ * name that is no limit (ProcessLimits' names, as the recorder writes them),
+ * a value that is no whole number or out of the range a policy's
+ * `defaults.limits` may give it (LIMIT_BOUNDS): a replay runs under the
+ * header's limits, so an edited one must not give it a 100 GB heap, nor a
+ * heap isolated-vm refuses with no word of the tape.
  */
-const LIMIT_BOUNDS: ReadonlyMap<string, { readonly policyName: string; readonly minimum: number; readonly maximum?: number }> = new Map(
-  Object.entries(POLICY_SCHEMA.properties.defaults.properties.limits.properties).map(([policyName, bound]) => {
-    const named: Record<string, number | undefined> = { ...limitsFromPolicy({ [policyName]: 1 }) };
-    const name = Object.keys(named).find((key) => named[key] === 1)!;
-    return [name, { policyName, minimum: bound.minimum, ...('maximum' in bound ? { maximum: bound.maximum } : {}) }];
-  }),
-);
-
-/** limitsProblem says what is wrong with a header's limits, if anything: a name that is no limit, a value that is no whole number or out of its range. */
 function limitsProblem(limits: unknown): string | undefined {
   if (!isObject(limits)) return 'limits: want names and numbers';
   for (const [name, value] of Object.entries(limits)) {
-    const bound = LIMIT_BOUNDS.get(name);
+    const bound = LIMIT_BOUNDS.get(name as keyof ProcessLimits);
     if (bound === undefined) return `limits: ${shown(name)} is not a limit (${[...LIMIT_BOUNDS.keys()].join(', ')})`;
     if (!Number.isSafeInteger(value)) return `limits.${name}: ${shown(value)} is not a whole number`;
-    const { minimum, maximum = Number.MAX_SAFE_INTEGER, policyName } = bound;
-    if ((value as number) < minimum || (value as number) > maximum) {
-      return `limits.${name}: ${value as number} is out of range: ${maximum === Number.MAX_SAFE_INTEGER ? `at least ${minimum}` : `${minimum} to ${maximum}`}, as a policy's defaults.limits.${policyName}`;
-    }
+    if (!inLimitRange(bound, value)) return `limits.${name}: ${value as number} is out of range: ${limitRange(bound)}, as a policy's defaults.limits.${bound.name}`;
   }
   return undefined;
 }

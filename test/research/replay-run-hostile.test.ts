@@ -122,6 +122,30 @@ describe('replays that hung, crashed or said the wrong thing', () => {
     expect(JSON.parse(readFileSync(join(dir, 'big', 'tape.jsonl'), 'utf8').split('\n')[0]!).limits).toMatchObject({ heapMib: 256, openFiles: 100 });
   });
 
+  it('agentctl run takes only limits a replay of its recording takes, a policy\'s range (--memory 70000, open_files=2, kernel_ms_per_second=0 were recorded and their replays refused; heap_mib=4 crashed in isolated-vm)', async () => {
+    const prog = program('limited.ts', 'console.log("ok");');
+    const refused: [string[], string][] = [
+      [['--memory', '70000'], '--memory: 70000 is out of range: 8 to 65536 MiB'],
+      [['--memory', '7'], '--memory: 7 is out of range: 8 to 65536 MiB'],
+      [['--limit', 'heap_mib=4'], '--limit heap_mib: 4 is out of range: 8 to 65536 MiB'],
+      [['--limit', 'open_files=2'], '--limit open_files: 2 is out of range: 3 to 65536'],
+      [['--limit', 'kernel_ms_per_second=0'], '--limit kernel_ms_per_second: 0 is out of range: at least 1'],
+      [['--cpu-ms', '0'], '--cpu-ms: 0 is out of range: at least 1'],
+    ];
+    for (const [flags, said] of refused) {
+      const out = await agentctl(['run', '--record', 'out-of-range', ...flags, prog]);
+      expect({ code: out.code, stderr: out.stderr }, flags.join(' ')).toEqual({ code: 2, stderr: `agentctl: ${said}\n` });
+      expect(existsSync(join(dir, 'out-of-range'))).toBe(false);
+    }
+    // The ends of the ranges are taken, and replay.
+    const rec = await agentctl(['run', '--record', 'in-range', '--memory', '8', '--limit', 'open_files=3', prog]);
+    expect(rec.stdout).toBe('ok\n');
+    expect(JSON.parse(readFileSync(join(dir, 'in-range', 'tape.jsonl'), 'utf8').split('\n')[0]!).limits).toMatchObject({ heapMib: 8, openFiles: 3 });
+    const replayed = await agentctl(['replay-run', 'in-range']);
+    expect(replayed.code).toBe(0);
+    expect(replayed.stdout).toBe('ok\n');
+  });
+
   it('an edited program that waits where the recorded one ended diverges instead of hanging', async () => {
     await agentctl(['run', '--record', 'short', program('short.ts', 'console.log("a");')]);
     const replayed = await agentctl(['replay-run', 'short', '--program', program('hang.ts', 'console.log("a"); await new Promise(() => {});')]);
