@@ -103,7 +103,7 @@ describe('how many calls of a command tool run at once', () => {
     const registry = await tools({ py: { ...PY_TOOL, max_concurrent: 4, timeout_ms: 4000 } });
     // Each call says when its process ran: [start, end] in ms.
     const timed = (agentId: string, sleep = 0.8) =>
-      registry.call('py', { code: `import json, time; s = time.time(); time.sleep(${sleep}); print(json.dumps([s * 1000, time.time() * 1000]))` } as never, { ...CALLER, agentId }).then(
+      Promise.resolve(registry.call('py', { code: `import json, time; s = time.time(); time.sleep(${sleep}); print(json.dumps([s * 1000, time.time() * 1000]))` } as never, { ...CALLER, agentId })).then(
         (r) => JSON.parse((r.output as { stdout: string }).stdout) as [number, number],
         (err: unknown) => (err instanceof KernelError ? err.errno : String(err)),
       );
