@@ -6,6 +6,8 @@ import type { JsonSchema, Risk } from './registry.ts';
 
 const RISK = { enum: ['low', 'medium', 'high', 'critical'] } as const;
 const POSITIVE = { type: 'integer', minimum: 1 } as const;
+/** The hosts a secret may be sent to: host or host:port. */
+const HOSTS = { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$', maxLength: 260 }, maxItems: 64 } as const;
 const STRINGS = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
 const STRING_MAP = { type: 'object', additionalProperties: { type: 'string' } } as const;
 const ARG_LIST = { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, uniqueItems: true } as const;
@@ -37,7 +39,12 @@ export const TOOLS_CONFIG_SCHEMA = {
                   type: 'object',
                   maxProperties: 64,
                   propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-                  additionalProperties: { type: 'array', items: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]{1,5})?$', maxLength: 260 }, maxItems: 64 },
+                  additionalProperties: {
+                    oneOf: [
+                      HOSTS,
+                      { type: 'object', additionalProperties: false, required: ['hosts'], properties: { hosts: HOSTS, body: { type: 'boolean' } } },
+                    ],
+                  },
                 },
               },
             },
@@ -127,7 +134,7 @@ export const TOOLS_CONFIG_SCHEMA = {
 export interface RawBuiltins {
   'time.now'?: Record<string, never> | null;
   'tools.list'?: Record<string, never> | null;
-  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[]; model_endpoints?: string[]; secrets?: Record<string, string[]> } | null;
+  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[]; model_endpoints?: string[]; secrets?: Record<string, string[] | { hosts: string[]; body?: boolean }> } | null;
   'llm.chat'?: { endpoint: string; model: string; models?: string[]; api_key_env?: string; api_key?: string; timeout_ms?: number; max_output_bytes?: number; max_tokens?: number };
 }
 

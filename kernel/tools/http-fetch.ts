@@ -35,7 +35,7 @@ import type { Readable } from 'node:stream';
 import { type Dispatcher, errors, interceptors } from 'undici';
 import type { StreamWriter } from '../fd-table.ts';
 import { tokensInBody, UsageScanner } from './model-usage.ts';
-import { redact, redactBytes, Redactor, substitute } from './secrets.ts';
+import { bindingOf, redact, redactBytes, Redactor, substitute, type SecretBinding } from './secrets.ts';
 import { type Errno, KernelError } from '../../abi/errno.ts';
 import { guardedAgent } from './address-guard.ts';
 import { type EncodingHeaders, SENT_ENCODING, sentEncoding, type WithSentEncoding } from './encoding-headers.ts';
@@ -55,7 +55,7 @@ export interface HttpFetchOptions {
   /** URL prefixes of model endpoints: their responses' token usage counts against the agent's budgets. Default none. */
   readonly modelEndpoints?: readonly string[];
   /** Secret name → the hosts (host or host:port) a request carrying it may go to. Default none. */
-  readonly secrets?: Readonly<Record<string, readonly string[]>>;
+  readonly secrets?: Readonly<Record<string, readonly string[] | { readonly hosts: readonly string[]; readonly body?: boolean }>>;
 }
 
 /** ALLOW_SETTING is where an operator allows more address ranges. */
@@ -240,7 +240,7 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
 export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
   const maxRequestBytes = options.maxRequestBytes ?? 256 * 1024;
   const modelEndpoints = options.modelEndpoints ?? [];
-  const bindings: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(options.secrets ?? {}));
+  const bindings: ReadonlyMap<string, SecretBinding> = new Map(Object.entries(options.secrets ?? {}).map(([name, raw]) => [name, bindingOf(raw)]));
   let policy: AddressPolicy;
   try {
     policy = new AddressPolicy(options.allowAddresses);
@@ -283,7 +283,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       const secrets = call.caller.secrets ?? [];
       // Placeholders of the caller's secrets become their values here, for bound hosts only (EACCES otherwise).
       const given = Object.entries((args.headers ?? {}) as Record<string, string>);
-      const [text, ...values] = substitute(url, [(args.body as string | undefined) ?? '', ...given.map(([, v]) => v)], secrets, bindings);
+      const { body: text, headers: values } = substitute(url, { body: (args.body as string | undefined) ?? '', headers: given.map(([, v]) => v) }, secrets, bindings);
       const body = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : args.body !== undefined ? text! : null;
       if (method === 'GET' && body !== null) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
       const started = Date.now();
@@ -317,7 +317,8 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       // Set-Cookie is the one field that cannot be joined with ', ' (cookies hold commas): its values are also kept apart, for Headers.getSetCookie().
       const cookies = response.headers['set-cookie'];
       const setCookie = cookies === undefined ? undefined : (typeof cookies === 'string' ? [cookies] : cookies).map((value) => redact(value, secrets));
-      const head = { status: response.statusCode, statusText: response.statusText, url: url.href, headers: Object.fromEntries(shown), ...(setCookie === undefined ? {} : { setCookie }) };
+      // Every text of the head is redacted (an attacker pass: the status text echoed a secret the headers had redacted).
+      const head = { status: response.statusCode, statusText: redact(response.statusText, secrets), url: url.href, headers: Object.fromEntries(shown), ...(setCookie === undefined ? {} : { setCookie }) };
       let received: Uint8Array;
       let exact = false;
       if (args.stream === true && call.caller.openStream !== undefined) {

@@ -62,6 +62,20 @@ function redact(text: string, key: string | undefined): string {
   return key ? text.replaceAll(key, '[redacted]') : text;
 }
 
+/**
+ * redactAll removes the API key from every string (and key) of what the
+ * endpoint answered: an attacker pass found the content redacted but not
+ * the tool calls' arguments, the model's name or a redirect's location,
+ * any of which an endpoint may echo the key in.
+ */
+function redactAll(value: unknown, key: string | undefined): unknown {
+  if (!key) return value;
+  if (typeof value === 'string') return redact(value, key);
+  if (Array.isArray(value)) return value.map((v) => redactAll(v, key));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k, key), redactAll(v, key)]));
+  return value;
+}
+
 export function llmChatTool(options: LlmChatOptions): ToolSpec {
   const url = `${options.endpoint.replace(/\/+$/, '')}/chat/completions`;
   const models = [options.model, ...(options.models ?? [])];
@@ -115,7 +129,7 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
       if (status >= 300 && status < 400 && location !== undefined) {
         // Destroyed unread, the body reports an AbortError: nobody reads it.
         response.body.on('error', () => undefined).destroy();
-        throw new KernelError('EIO', `llm.chat: the endpoint answered ${status}, a redirect to ${String(location).slice(0, 200)}, which is not followed: configure that URL as the endpoint`);
+        throw new KernelError('EIO', `llm.chat: the endpoint answered ${status}, a redirect to ${redact(String(location), key).slice(0, 200)}, which is not followed: configure that URL as the endpoint`);
       }
       let text: string;
       try {
@@ -140,14 +154,17 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
       }
       const choice = data.choices?.[0];
       if (choice?.message === undefined) throw new KernelError('EIO', 'llm.chat: the response has no choices[0].message');
-      return {
-        model: data.model ?? body.model,
-        role: choice.message.role ?? 'assistant',
-        content: redact(choice.message.content ?? '', key),
-        ...(choice.message.tool_calls ? { tool_calls: choice.message.tool_calls as JsonObject[] } : {}),
-        finish_reason: choice.finish_reason ?? null,
-        usage: { prompt_tokens: data.usage?.prompt_tokens ?? 0, completion_tokens: data.usage?.completion_tokens ?? 0, total_tokens: tokens },
-      } as JsonObject;
+      return redactAll(
+        {
+          model: data.model ?? body.model,
+          role: choice.message.role ?? 'assistant',
+          content: choice.message.content ?? '',
+          ...(choice.message.tool_calls ? { tool_calls: choice.message.tool_calls as JsonObject[] } : {}),
+          finish_reason: choice.finish_reason ?? null,
+          usage: { prompt_tokens: data.usage?.prompt_tokens ?? 0, completion_tokens: data.usage?.completion_tokens ?? 0, total_tokens: tokens },
+        },
+        key,
+      ) as JsonObject;
     },
   };
 }

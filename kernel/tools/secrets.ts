@@ -2,12 +2,17 @@
  * Secrets that never enter ring 3. A program granted secret NAME sees
  * `process.env.NAME` as a placeholder (`agent-kernel-secret:NAME:<random>`,
  * fresh per process); only http.fetch turns the placeholder back into the
- * value, and only in the headers or body of a request to a host the
- * configuration binds NAME to (`tools.builtin.http.fetch.secrets`). Any
- * other request carrying it — another host, or the URL itself — is refused
- * (EACCES), other tools get the placeholder as plain text, and the decision
- * log only ever sees the placeholder (records keep argument digests).
- * A response that echoes the value has it replaced by `[secret NAME]`.
+ * value, and only in the headers of a request to a host the configuration
+ * binds NAME to (`tools.builtin.http.fetch.secrets`), over https or to a
+ * loopback address; in the body only where the binding says `body: true`.
+ * Any other request carrying it — another host, plain http, the URL itself,
+ * a body — is refused (EACCES), other tools get the placeholder as plain
+ * text, and the decision log only ever sees the placeholder (records keep
+ * argument digests). A response that echoes the value has it replaced by
+ * `[secret NAME]`, but only where it comes back whole: redaction is a last
+ * resort, not the guard. An attacker pass had a model repeat a chat message
+ * holding the placeholder, three characters per streamed event, and read
+ * the key; so the body takes no secret unless the operator says so.
  */
 import { randomBytes } from 'node:crypto';
 import { KernelError } from '../../abi/errno.ts';
@@ -48,28 +53,45 @@ function hostOf(url: URL): string {
   return url.port === '' ? url.hostname : `${url.hostname}:${url.port}`;
 }
 
+/** SecretBinding is where the configuration lets a secret go: its hosts, and whether in a request's body too. */
+export interface SecretBinding {
+  readonly hosts: readonly string[];
+  readonly body: boolean;
+}
+
+/** bindingOf reads a configuration's binding: a list of hosts (headers only), or `{ hosts, body }`. */
+export function bindingOf(raw: readonly string[] | { readonly hosts: readonly string[]; readonly body?: boolean }): SecretBinding {
+  return Array.isArray(raw) ? { hosts: raw, body: false } : { hosts: (raw as { hosts: readonly string[] }).hosts, body: (raw as { body?: boolean }).body === true };
+}
+
+const LOOPBACK_HOST = /^(?:127(?:\.\d{1,3}){3}|\[::1\]|localhost)$/;
+
 /**
- * substitute replaces the caller's placeholders in `texts` (header values and
- * the body) with their values for a request to `url`, after checking each
- * secret may go there. EACCES for a placeholder in the URL or a secret not
- * bound to the host.
+ * substitute replaces the caller's placeholders in a request to `url` — its
+ * header values, and its body where the binding allows — with their values,
+ * after checking each secret may go there. EACCES for a placeholder in the
+ * URL or where its binding does not let it go: another host, plain http to
+ * a host that is not loopback, a body.
  */
-export function substitute(url: URL, texts: readonly string[], secrets: readonly ProcessSecret[], bindings: ReadonlyMap<string, readonly string[]>): string[] {
-  if (secrets.length === 0) return [...texts];
+export function substitute(url: URL, request: { readonly body: string; readonly headers: readonly string[] }, secrets: readonly ProcessSecret[], bindings: ReadonlyMap<string, SecretBinding>): { body: string; headers: string[] } {
+  if (secrets.length === 0) return { body: request.body, headers: [...request.headers] };
   for (const s of secrets) {
     if (url.href.includes(s.placeholder)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} cannot go in a URL`);
   }
   const host = hostOf(url);
-  return texts.map((text) => {
+  const put = (text: string, inBody: boolean) => {
     let out = text;
     for (const s of secrets) {
       if (!out.includes(s.placeholder)) continue;
-      const hosts = bindings.get(s.name) ?? [];
-      if (!hosts.includes(host)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only be sent to ${hosts.length === 0 ? 'no host' : hosts.join(', ')} (tools.builtin.http.fetch.secrets), not ${host}`);
+      const binding = bindings.get(s.name) ?? { hosts: [], body: false };
+      if (!binding.hosts.includes(host)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only be sent to ${binding.hosts.length === 0 ? 'no host' : binding.hosts.join(', ')} (tools.builtin.http.fetch.secrets), not ${host}`);
+      if (url.protocol !== 'https:' && !LOOPBACK_HOST.test(url.hostname)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} goes only over https (or to a loopback address), not ${url.protocol}//${host}`);
+      if (inBody && !binding.body) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only go in headers (its binding in tools.builtin.http.fetch.secrets says body: true to let it go in a body, where an endpoint may echo it in pieces)`);
       out = out.replaceAll(s.placeholder, s.value);
     }
     return out;
-  });
+  };
+  return { body: put(request.body, true), headers: request.headers.map((h) => put(h, false)) };
 }
 
 /** redact replaces any secret value in `text` (a response the agent will read). */

@@ -40,6 +40,17 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': STACKED }).end(bomb);
       return;
     }
+    if (last === 'leaky') {
+      // An endpoint that echoes its key everywhere but the content (an attacker pass: only the content was redacted).
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const call = { id: 'c1', type: 'function', function: { name: 'send', arguments: JSON.stringify({ key: KEY }) } };
+      res.end(JSON.stringify({ model: `m-${KEY}`, choices: [{ message: { role: 'assistant', content: null, tool_calls: [call] }, finish_reason: 'tool_calls' }], usage: {} }));
+      return;
+    }
+    if (last === 'leaky-move') {
+      res.writeHead(307, { location: `https://elsewhere.example/?k=${KEY}` }).end();
+      return;
+    }
     if (last === 'fail') {
       res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `upstream broke (key ${KEY})` } }));
       return;
@@ -85,6 +96,16 @@ describe('llm.chat', () => {
     expect(JSON.stringify(value)).not.toContain(KEY);
     expect(JSON.stringify(log(k))).not.toContain(KEY);
     expect(k.engine.counters.tokensUsed('tester')).toBe(40 * 2 + 0);
+  });
+
+  it('redacts the key from all the endpoint says: tool calls, the model name, a redirect\'s location', async () => {
+    const k = kernel(['{ id: llm, effect: allow, syscalls: [SYS_EXEC], tools: [llm.chat] }']);
+    const value = await execReport(k, `${TRY}report([${ASK('leaky')}, ${ASK('leaky-move')}]);`);
+    expect(JSON.stringify(value)).not.toContain(KEY);
+    const [answer, moved] = value as [{ model: string; tool_calls: { function: { arguments: string } }[] }, { message: string }];
+    expect(answer.model).toBe('m-[redacted]');
+    expect(JSON.parse(answer.tool_calls[0]!.function.arguments)).toEqual({ key: '[redacted]' });
+    expect(moved.message).toContain('https://elsewhere.example/?k=[redacted]');
   });
 
   it('reads the answer up to its output limit: an endless body and a stacked-encoding bomb are EFBIG, not held until the timeout (an attacker pass: 1.3 GB of RSS)', async () => {
