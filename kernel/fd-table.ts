@@ -16,10 +16,12 @@ import { Pipe } from './pipe.ts';
 
 /**
  * OutputSink takes what a process writes to the operator (stdout, stderr).
- * A promise: the chunk is taken once it settles, and the write waits (as at
- * a full pipe); `cancel` aborts when the process ends (stream-output.ts).
+ * If it answers a promise, the chunk is taken once it settles, and the
+ * write waits (as at a full pipe); anything else it answers (a stream's
+ * write() says true or false) is ignored: taken at once. `cancel` aborts
+ * when the process ends (stream-output.ts).
  */
-export type OutputSink = (chunk: Uint8Array, cancel?: AbortSignal) => void | Promise<void>;
+export type OutputSink = (chunk: Uint8Array, cancel?: AbortSignal) => unknown;
 
 /** StreamWriter is the kernel's end of a stream it hands a process as an fd (see FdTable.openStream). */
 export interface StreamWriter {
@@ -241,7 +243,8 @@ export class FdTable implements Files {
     if (waits > 0 && budget.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the output stream is full');
     budget.used += data.byteLength;
     const taken = entry.sink(data, cancel);
-    if (taken === undefined) return data.byteLength;
+    // Only a promise makes the write wait: a sink written as `(c) => stream.write(c)` answers a boolean (the package test's answered a string).
+    if (!(taken instanceof Promise)) return data.byteLength;
     budget.waitsIn.set(entry, waits + 1);
     const done = () => {
       const left = (budget.waitsIn.get(entry) ?? 1) - 1;

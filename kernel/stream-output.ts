@@ -36,8 +36,11 @@ interface Held {
   readonly cancelled: () => void;
 }
 
+/** StreamSink is the OutputSink streamOutput makes: a promise when the write waits. */
+export type StreamSink = (chunk: Uint8Array, cancel?: AbortSignal) => Promise<void> | undefined;
+
 /** streamOutput is an OutputSink over `stream`: chunks go in order; past `mark` bytes held by the stream (at least its own high-water mark), a write's promise settles once its chunk is taken. */
-export function streamOutput(stream: OutputStream, mark = HIGH_WATER): OutputSink {
+export function streamOutput(stream: OutputStream, mark = HIGH_WATER): StreamSink {
   // A stream emits 'drain' only after a write it was given found it at its own mark: never wait below that.
   const high = Math.max(mark, stream.writableHighWaterMark);
   const held: Held[] = [];

@@ -133,4 +133,17 @@ describe('streamOutput', () => {
       await kernel.shutdown();
     }
   });
+
+  it("a sink that answers something other than a promise (a stream's write says true or false) takes the chunk at once", async () => {
+    // Found by the package test: an embedding program's sink `(c) => (out += …)` answered a string, and the write failed.
+    let out = '';
+    const kernel = new Kernel({ stdout: (c) => (out += new TextDecoder().decode(c)), stderr: () => false });
+    try {
+      const proc = kernel.spawn(programFromSource('plain.js', "console.log(6 * 7); console.error('x');"));
+      expect(await kernel.wait(proc.pid)).toMatchObject({ status: 0 });
+      expect(out).toBe('42\n');
+    } finally {
+      await kernel.shutdown();
+    }
+  });
 });

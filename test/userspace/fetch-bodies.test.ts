@@ -180,7 +180,7 @@ describe('fetch bodies', () => {
       expect(node).toEqual(value.slice(0, 2));
       // Still text to policy and to secrets (found by a review: sent as base64 instead, a rule on the body missed it, and the placeholder went out).
       const registry = new ToolRegistry();
-      registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], secrets: { API_KEY: [new URL(url).host] } }));
+      registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], secrets: { API_KEY: { hosts: [new URL(url).host], body: true } } }));
       const guarded = toolKernel({ policy: policy('{ id: no-ssn, effect: deny, tools: [http.fetch], args: [{ arg: body, contains: ssn }] }', '{ id: fetch, effect: allow, syscalls: [SYS_EXEC, SYS_TIMER, SYS_CANCEL, SYS_RANDOM], tools: [http.fetch] }'), registry });
       const bytes = `const post = async (text) => { try { return await (await fetch('${url}', { method: 'POST', body: new TextEncoder().encode(text) })).json(); } catch (e) { return e.cause.code; } };
         report([await post('{"ssn":"1"}'), await post(JSON.stringify({ key: process.env.API_KEY }))]);`;
