@@ -36,6 +36,8 @@ export function auditVerify(file: string, options: { head?: string; pubkey?: str
   } catch (err) {
     return cannotRead(file, err);
   }
+  // A kernel's log starts with its policy record: one with none was emptied (it verified as "ok: 0 records").
+  if (result.ok && result.records === 0) result = { ...result, ok: false, problem: { kind: 'deleted', seq: 1, line: 0, message: `${file} holds no records, where a kernel's log starts with its policy record: emptied or truncated` } };
   const segments = result.segments > 1 ? ` in ${result.segments} segments` : '';
   const anchored = result.anchors === undefined ? '' : `; ${result.anchors} anchors verify, through record ${result.anchoredThrough}${result.unanchored! > 0 ? ` (the ${result.unanchored} after it rest on the chain alone)` : ''}`;
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);

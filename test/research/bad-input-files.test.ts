@@ -78,3 +78,12 @@ describe('numbers on the command line', () => {
     }
   });
 });
+
+describe('an empty decision log', () => {
+  it('does not verify: a kernel\'s log starts with its policy record, so an emptied one said "ok: 0 records" before', async () => {
+    const empty = join(dir, 'empty.jsonl');
+    writeFileSync(empty, '');
+    const out = await run(['audit', 'verify', empty]);
+    expect({ code: out.code, stdout: out.stdout }).toEqual({ code: 1, stdout: `FAILED at seq 1: ${empty} holds no records, where a kernel's log starts with its policy record: emptied or truncated\n` });
+  });
+});
