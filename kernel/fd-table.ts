@@ -43,6 +43,9 @@ interface SinkEntry {
   readonly sink: OutputSink;
 }
 
+/** isThenable: `value` is a promise or anything with a then method (what a sink answers when its write waits). */
+const isThenable = (value: unknown): value is PromiseLike<unknown> => value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
+
 /** Entry is what an fd refers to; pipe ends and sinks may be shared with other processes. */
 export type Entry =
   | { readonly kind: 'stdin' }
@@ -243,15 +246,15 @@ export class FdTable implements Files {
     if (waits > 0 && budget.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the output stream is full');
     budget.used += data.byteLength;
     const taken = entry.sink(data, cancel);
-    // Only a promise makes the write wait: a sink written as `(c) => stream.write(c)` answers a boolean (the package test's answered a string).
-    if (!(taken instanceof Promise)) return data.byteLength;
+    // Only a promise (a thenable) makes the write wait: a sink written as `(c) => stream.write(c)` answers a boolean (the package test's answered a string).
+    if (!isThenable(taken)) return data.byteLength;
     budget.waitsIn.set(entry, waits + 1);
     const done = () => {
       const left = (budget.waitsIn.get(entry) ?? 1) - 1;
       if (left === 0) budget.waitsIn.delete(entry);
       else budget.waitsIn.set(entry, left);
     };
-    return this.waiting(data.byteLength, taken.then(() => (done(), data.byteLength), (err: unknown) => (done(), Promise.reject(err))));
+    return this.waiting(data.byteLength, Promise.resolve(taken).then(() => (done(), data.byteLength), (err: unknown) => (done(), Promise.reject(err))));
   }
 
   /** waiting counts `bytes` of a write that waits (`written`) until it settles. */

@@ -34,7 +34,6 @@ export class CallSlots {
   /** take resolves with the function that gives back the slot held for a call of agent `agentId` (once); it rejects with `signal`'s reason if the call is aborted while it waits. */
   take(agentId: string, signal: AbortSignal): Promise<() => void> {
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (this.free(agentId) && this.queue.length === 0) return Promise.resolve(this.hold(agentId));
     return new Promise((resolve, reject) => {
       const waiting: Waiting = {
         agentId,
@@ -49,7 +48,10 @@ export class CallSlots {
         reject(signal.reason);
       };
       signal.addEventListener('abort', aborted, { once: true });
+      // In order, behind the calls already waiting, unless those wait for their agent's share (a review: an agent at
+      // its share kept every other agent's call waiting while slots were free).
       this.queue.push(waiting);
+      this.next();
     });
   }
 

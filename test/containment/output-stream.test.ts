@@ -146,4 +146,19 @@ describe('streamOutput', () => {
       await kernel.shutdown();
     }
   });
+
+  it('a sink that answers a thenable (not a native promise) makes the write wait for it', async () => {
+    const order: string[] = [];
+    // What another promise library answers (oxlint's no-thenable: the rule is right for code, this is that case on purpose).
+    // eslint-disable-next-line unicorn/no-thenable
+    const thenable = { then: (resolve: () => void) => void setTimeout(() => (order.push('taken'), resolve()), 50) };
+    const kernel = new Kernel({ stdout: () => thenable, stderr: () => {} });
+    try {
+      const proc = kernel.spawn(programFromSource('waits.js', "await sys.async.write(1, 'x'); sys.write(2, 'after');"), { stderr: () => void order.push('after') });
+      expect(await kernel.wait(proc.pid)).toMatchObject({ status: 0 });
+      expect(order).toEqual(['taken', 'after']);
+    } finally {
+      await kernel.shutdown();
+    }
+  });
 });
