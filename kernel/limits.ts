@@ -114,7 +114,8 @@ export interface LimitBound {
   readonly maximum?: number;
 }
 
-const SCHEMA_LIMITS = POLICY_SCHEMA.properties.defaults.properties.limits.properties;
+/** SCHEMA_LIMITS is the policy schema's `defaults.limits` properties: each limit's JSON Schema, by its snake_case name (agentd's `limits:` uses them too). */
+export const SCHEMA_LIMITS = POLICY_SCHEMA.properties.defaults.properties.limits.properties;
 
 /**
  * LIMIT_BOUNDS are each limit's range, by its ProcessLimits key: the range a

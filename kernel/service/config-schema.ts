@@ -5,11 +5,11 @@
  */
 import { CHAIN_STEP_SCHEMA, type RawChainStep } from './approvers/settings.ts';
 import type { StreamSetting } from './config.ts';
+import { SCHEMA_LIMITS } from '../limits.ts';
 
 /** The longest retention, ms (about 24.8 days): a longer timer would fire at once (Node clamps it to 1 ms). */
 export const MAX_RETENTION_MS = 2_147_483_647;
 
-const LIMIT_KEYS = ['heap_mib', 'cpu_ms', 'wall_ms', 'syscalls_per_second', 'kernel_ms_per_second', 'open_files', 'children', 'output_bytes', 'vfs_bytes', 'vfs_inodes'] as const;
 
 const ADDRESS = {
   type: 'object',
@@ -87,7 +87,8 @@ export const AGENTD_CONFIG_SCHEMA = {
       properties: { window_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 }, max_clients: { type: 'integer', minimum: 1, maximum: 100_000 } },
     },
     evaluate: { type: 'object', additionalProperties: false, properties: { per_second: { type: 'integer', minimum: 1, maximum: 1_000_000 } } },
-    limits: { type: 'object', additionalProperties: false, properties: Object.fromEntries(LIMIT_KEYS.map((k) => [k, { type: 'integer', minimum: 0 }])) },
+    // The policy schema's ranges (kernel/limits.ts SCHEMA_LIMITS): heap_mib 4 loaded, and every spawn then failed in isolated-vm (a review).
+    limits: { type: 'object', additionalProperties: false, properties: SCHEMA_LIMITS },
     max_processes: { type: 'integer', minimum: 1, maximum: 1_000_000 },
     hosts: {
       type: 'object',

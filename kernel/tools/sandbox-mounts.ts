@@ -52,7 +52,13 @@ function etcPrivate(): string[] {
       if (++seen > ETC_SCAN) break;
       if (entry.isSymbolicLink()) continue;
       const path = join(dir, entry.name);
-      const mode = lstatSync(path, { throwIfNoEntry: false })?.mode;
+      let mode: number | undefined;
+      try {
+        mode = lstatSync(path, { throwIfNoEntry: false })?.mode;
+      } catch {
+        // Not ours to look at (a directory we may list but not enter): a tool, as this user, cannot reach it either.
+        continue;
+      }
       if (mode === undefined) continue;
       if ((mode & 0o004) === 0) found.push(path);
       else if (entry.isDirectory()) dirs.push(path);
@@ -61,7 +67,7 @@ function etcPrivate(): string[] {
   return found;
 }
 
-let system: { args: readonly string[]; binds: readonly Bind[]; visible: readonly Bind[]; secrets: readonly string[] } | undefined;
+let system: { args: readonly string[]; binds: readonly Bind[]; visible: readonly Bind[]; secrets: readonly string[]; private: readonly string[] } | undefined;
 
 function systemLayout(): NonNullable<typeof system> {
   if (system !== undefined) return system;
@@ -87,7 +93,8 @@ function systemLayout(): NonNullable<typeof system> {
   } catch {
     // no /etc/ssh
   }
-  system = { args, binds, visible: [...binds, ...links], secrets: [...new Set([...ETC_SECRETS, ...sshKeys, ...etcPrivate()])] };
+  const secrets = [...ETC_SECRETS, ...sshKeys];
+  system = { args, binds, visible: [...binds, ...links], secrets, private: etcPrivate().filter((p) => !secrets.includes(p)) };
   return system;
 }
 
@@ -152,6 +159,13 @@ export function hideArgs(binds: readonly Bind[], hidden: readonly string[]): str
   for (const path of [...systemLayout().secrets, ...hidden]) {
     const real = hiddenReal(path);
     if (real !== undefined) found.push({ path, real, directory: statSync(real, { throwIfNoEntry: false })?.isDirectory() ?? false });
+  }
+  // What /etc keeps from other users is hidden unless the operator binds it, or something in it, for the tool (cwd,
+  // read_only): that is the operator's own choice (a review: a cwd in such a directory failed every call).
+  for (const path of systemLayout().private) {
+    const real = hiddenReal(path);
+    if (real === undefined || binds.some((b) => within(b.real, real))) continue;
+    found.push({ path, real, directory: statSync(real, { throwIfNoEntry: false })?.isDirectory() ?? false });
   }
   // A path inside a hidden directory is already covered (and its mount point would be on the read-only cover).
   const covers = found.filter((h) => !found.some((o) => o.directory && o.real !== h.real && within(h.real, o.real)));

@@ -32,6 +32,13 @@ describe('agentd configuration: limits, max_processes, retention', () => {
     expect(() => loadConfig(file)).toThrow(`${file}: limits.vfs_byte: is not a known field`);
   });
 
+  it('a limit out of the range a policy may give it is refused naming it (heap_mib 4 loaded, and every spawn failed in isolated-vm)', () => {
+    const file = configFile('limits: { heap_mib: 4 }\n');
+    expect(() => loadConfig(file)).toThrow(ConfigError);
+    expect(() => loadConfig(file)).toThrow(/limits\.heap_mib: .*8/);
+    expect(() => loadConfig(configFile('limits: { open_files: 0 }\n'))).toThrow(/limits\.open_files: /);
+  });
+
   it('end to end: with retention.trees_ms 0, an agent that is gone leaves no tree behind', async () => {
     const agentd = await startAgentd('retention: { exited_ms: 0, trees_ms: 0 }\n');
     try {

@@ -52,4 +52,14 @@ describe.skipIf(!root)('files under /etc that other users may not read', () => {
     expect(await read(join(DIR, 'public.conf'))).toBe('shared');
     expect(await read('/etc/hostname')).not.toMatch(/Error$/);
   }, 30_000);
+
+  it('one the operator binds for a tool (its cwd) is shown to that tool: the operator chose it (every call failed before)', async () => {
+    const bound = await buildRegistry(parseToolsConfig({ tools: { builtin: {}, commands: { py: { command: PY, description: 'runs python', cwd: join(DIR, 'private') } } } }, join(process.cwd(), 'tools.yaml')));
+    try {
+      const out = await bound.call('py', { code: "print(open('webhook.secret').read())" } as never, { pid: 1, agentId: 'a', addTokens: () => {} });
+      expect((out.output as { stdout: string }).stdout).toBe('hmac-0123456789\n');
+    } finally {
+      await bound.close();
+    }
+  }, 30_000);
 });
