@@ -35,6 +35,7 @@ export const TOOLS_CONFIG_SCHEMA = {
                 max_request_bytes: POSITIVE,
                 allow_addresses: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, maxItems: 256 },
                 model_endpoints: { type: 'array', items: { type: 'string', pattern: '^https?://', maxLength: 2048 }, maxItems: 64 },
+                ambiguous_paths: { type: 'boolean' },
                 secrets: {
                   type: 'object',
                   maxProperties: 64,
@@ -42,7 +43,7 @@ export const TOOLS_CONFIG_SCHEMA = {
                   additionalProperties: {
                     oneOf: [
                       HOSTS,
-                      { type: 'object', additionalProperties: false, required: ['hosts'], properties: { hosts: HOSTS, body: { type: 'boolean' } } },
+                      { type: 'object', additionalProperties: false, required: ['hosts'], properties: { hosts: HOSTS, body: { type: 'boolean' }, http: { type: 'boolean' } } },
                     ],
                   },
                 },
@@ -134,7 +135,7 @@ export const TOOLS_CONFIG_SCHEMA = {
 export interface RawBuiltins {
   'time.now'?: Record<string, never> | null;
   'tools.list'?: Record<string, never> | null;
-  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[]; model_endpoints?: string[]; secrets?: Record<string, string[] | { hosts: string[]; body?: boolean }> } | null;
+  'http.fetch'?: { timeout_ms?: number; max_output_bytes?: number; max_request_bytes?: number; allow_addresses?: string[]; model_endpoints?: string[]; ambiguous_paths?: boolean; secrets?: Record<string, string[] | { hosts: string[]; body?: boolean; http?: boolean }> } | null;
   'llm.chat'?: { endpoint: string; model: string; models?: string[]; api_key_env?: string; api_key?: string; timeout_ms?: number; max_output_bytes?: number; max_tokens?: number };
 }
 

@@ -184,7 +184,7 @@ export async function buildRegistry(config: ToolsConfig, options: BuildOptions =
     if (b['tools.list'] !== undefined) registry.register(toolsListTool(registry));
     if (b['http.fetch'] !== undefined) {
       const h = b['http.fetch'] ?? {};
-      registry.register(httpFetchTool({ timeoutMs: h.timeout_ms, maxOutputBytes: h.max_output_bytes, maxRequestBytes: h.max_request_bytes, allowAddresses: h.allow_addresses, modelEndpoints: h.model_endpoints, secrets: h.secrets }));
+      registry.register(httpFetchTool({ timeoutMs: h.timeout_ms, maxOutputBytes: h.max_output_bytes, maxRequestBytes: h.max_request_bytes, allowAddresses: h.allow_addresses, modelEndpoints: h.model_endpoints, secrets: h.secrets, ambiguousPaths: h.ambiguous_paths }));
     }
     const llm = b['llm.chat'];
     if (llm !== undefined) {

@@ -55,7 +55,9 @@ export interface HttpFetchOptions {
   /** URL prefixes of model endpoints: their responses' token usage counts against the agent's budgets. Default none. */
   readonly modelEndpoints?: readonly string[];
   /** Secret name → the hosts (host or host:port) a request carrying it may go to. Default none. */
-  readonly secrets?: Readonly<Record<string, readonly string[] | { readonly hosts: readonly string[]; readonly body?: boolean }>>;
+  readonly secrets?: Readonly<Record<string, readonly string[] | { readonly hosts: readonly string[]; readonly body?: boolean; readonly http?: boolean }>>;
+  /** Let paths with an empty segment or an encoded '/' or '\\' through (url-spelling.ts). Default false: refused. */
+  readonly ambiguousPaths?: boolean;
 }
 
 /** ALLOW_SETTING is where an operator allows more address ranges. */
@@ -118,7 +120,7 @@ async function bodyFailure<T>(reading: Promise<T>): Promise<T> {
 }
 
 /** checkUrl returns the URL if it is canonical http(s) without user info, and no other spelling reaches it (url-spelling.ts); EINVAL otherwise. */
-export function checkUrl(text: string): URL {
+export function checkUrl(text: string, ambiguousPaths = false): URL {
   let url: URL;
   try {
     url = new URL(text);
@@ -128,7 +130,7 @@ export function checkUrl(text: string): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new KernelError('EINVAL', `http.fetch: scheme ${url.protocol} is not allowed (http and https only)`);
   if (url.username !== '' || url.password !== '') throw new KernelError('EINVAL', 'http.fetch: URLs with user info are not allowed');
   if (url.href !== text) throw new KernelError('EINVAL', `http.fetch: use the URL's canonical form '${url.href.slice(0, 500)}' (policy matches the text as given)`);
-  checkSpelling(url);
+  checkSpelling(url, ambiguousPaths);
   return url;
 }
 
@@ -277,7 +279,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
     maxOutputBytes,
     source: 'builtin',
     async run(args: JsonObject, call) {
-      const url = checkUrl(args.url as string);
+      const url = checkUrl(args.url as string, options.ambiguousPaths);
       const method = (args.method as string | undefined) ?? 'GET';
       if (args.body !== undefined && args.bodyBase64 !== undefined) throw new KernelError('EINVAL', 'http.fetch: give body or bodyBase64, not both');
       const secrets = call.caller.secrets ?? [];

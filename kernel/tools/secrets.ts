@@ -53,18 +53,21 @@ function hostOf(url: URL): string {
   return url.port === '' ? url.hostname : `${url.hostname}:${url.port}`;
 }
 
-/** SecretBinding is where the configuration lets a secret go: its hosts, and whether in a request's body too. */
+/** SecretBinding is where the configuration lets a secret go: its hosts, whether in a request's body too, and whether over plain http to a host that is not loopback. */
 export interface SecretBinding {
   readonly hosts: readonly string[];
   readonly body: boolean;
+  readonly http: boolean;
 }
 
-/** bindingOf reads a configuration's binding: a list of hosts (headers only), or `{ hosts, body }`. */
-export function bindingOf(raw: readonly string[] | { readonly hosts: readonly string[]; readonly body?: boolean }): SecretBinding {
-  return Array.isArray(raw) ? { hosts: raw, body: false } : { hosts: (raw as { hosts: readonly string[] }).hosts, body: (raw as { body?: boolean }).body === true };
+/** bindingOf reads a configuration's binding: a list of hosts (headers only, https or loopback), or `{ hosts, body, http }`. */
+export function bindingOf(raw: readonly string[] | { readonly hosts: readonly string[]; readonly body?: boolean; readonly http?: boolean }): SecretBinding {
+  if (Array.isArray(raw)) return { hosts: raw, body: false, http: false };
+  const given = raw as { readonly hosts: readonly string[]; readonly body?: boolean; readonly http?: boolean };
+  return { hosts: given.hosts, body: given.body === true, http: given.http === true };
 }
 
-const LOOPBACK_HOST = /^(?:127(?:\.\d{1,3}){3}|\[::1\]|localhost)$/;
+const LOOPBACK_HOST = /^(?:127(?:\.\d{1,3}){3}|localhost)$/;
 
 /**
  * substitute replaces the caller's placeholders in a request to `url` — its
@@ -83,9 +86,11 @@ export function substitute(url: URL, request: { readonly body: string; readonly 
     let out = text;
     for (const s of secrets) {
       if (!out.includes(s.placeholder)) continue;
-      const binding = bindings.get(s.name) ?? { hosts: [], body: false };
+      const binding = bindings.get(s.name) ?? { hosts: [], body: false, http: false };
       if (!binding.hosts.includes(host)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only be sent to ${binding.hosts.length === 0 ? 'no host' : binding.hosts.join(', ')} (tools.builtin.http.fetch.secrets), not ${host}`);
-      if (url.protocol !== 'https:' && !LOOPBACK_HOST.test(url.hostname)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} goes only over https (or to a loopback address), not ${url.protocol}//${host}`);
+      if (url.protocol !== 'https:' && !LOOPBACK_HOST.test(url.hostname) && !binding.http) {
+        throw new KernelError('EACCES', `http.fetch: secret ${s.name} goes only over https (or to a loopback address; its binding says http: true for a network the operator trusts), not ${url.protocol}//${host}`);
+      }
       if (inBody && !binding.body) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only go in headers (its binding in tools.builtin.http.fetch.secrets says body: true to let it go in a body, where an endpoint may echo it in pieces)`);
       out = out.replaceAll(s.placeholder, s.value);
     }

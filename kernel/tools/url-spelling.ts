@@ -15,8 +15,11 @@
  * servers differ on what they mean, and are refused outright: an encoded
  * `/` or `\` inside a path segment (`%2F`, `%5C`: decoded into a separator
  * by some servers, not by others), and an empty path segment (`//admin`:
- * collapsed by some, kept by others). The query is left as it is: its
- * encodings are the application's.
+ * collapsed by some, kept by others); an operator whose services need them
+ * (GitLab's `group%2Fproject`, an archive's `/web/2020/https://…`) allows
+ * them with `ambiguous_paths: true`, accepting that a path glob may then be
+ * passed by such a spelling. The query is left as it is: its encodings are
+ * the application's.
  */
 import ipaddr from 'ipaddr.js';
 import { KernelError } from '../../abi/errno.ts';
@@ -46,13 +49,18 @@ function embeddedIPv4(hostname: string): string | undefined {
  * that another spelling reaches too: naming the canonical spelling to use
  * where there is one, saying why it is refused where there is none.
  */
-export function checkSpelling(url: URL): void {
+export function checkSpelling(url: URL, ambiguousPaths = false): void {
   const path = url.pathname;
-  if (path.includes('//')) throw new KernelError('EINVAL', `http.fetch: a path with an empty segment ('//') is refused: servers differ on whether it is the same path as without`);
+  const allow = `(tools.builtin.http.fetch.ambiguous_paths: true allows it, and a path glob may then be passed by such a spelling)`;
+  if (path.includes('//') && !ambiguousPaths) throw new KernelError('EINVAL', `http.fetch: a path with an empty segment ('//') is refused: servers differ on whether it is the same path as without ${allow}`);
   const why: string[] = [];
   const canonicalPath = path.replace(ESCAPE, (escape, hex: string) => {
     const upper = hex.toUpperCase();
-    if (SEPARATORS.has(upper)) throw new KernelError('EINVAL', `http.fetch: an encoded '${escape}' in a path segment is refused: servers differ on whether it separates segments`);
+    if (SEPARATORS.has(upper)) {
+      if (!ambiguousPaths) throw new KernelError('EINVAL', `http.fetch: an encoded '${escape}' in a path segment is refused: servers differ on whether it separates segments ${allow}`);
+      if (hex !== upper) why.push(`'${escape}' is '%${upper}'`);
+      return `%${upper}`;
+    }
     const char = String.fromCharCode(parseInt(hex, 16));
     if (UNRESERVED.test(char)) {
       why.push(`'${escape}' is '${char}'`);

@@ -198,6 +198,17 @@ describe('http.fetch', () => {
     expect(() => checkUrl('http://a.example/x%3a')).toThrow("use the URL's canonical form 'http://a.example/x%3A'");
   });
 
+  it("ambiguous_paths lets an encoded '/' and empty segments through, for services that need them (GitLab's group%2Fproject, an archive's /web/2020/https://…); a review found them refused with no way out", () => {
+    const gitlab = 'https://gitlab.example/api/v4/projects/group%2Fproject/issues';
+    const archive = 'https://web.archive.example/web/2020/https://example.com/';
+    expect(() => checkUrl(gitlab)).toThrow(/tools\.builtin\.http\.fetch\.ambiguous_paths: true allows it/);
+    expect(() => checkUrl(archive)).toThrow(/empty segment.*ambiguous_paths: true allows it/);
+    expect(checkUrl(gitlab, true).href).toBe(gitlab);
+    expect(checkUrl(archive, true).href).toBe(archive);
+    // Spellings that have a canonical form are still refused: only the ambiguous ones are let through.
+    expect(() => checkUrl('https://gitlab.example/api/v4/projects/group%2fproject/%61', true)).toThrow("use the URL's canonical form 'https://gitlab.example/api/v4/projects/group%2Fproject/a'");
+  });
+
   it('returns a redirect instead of following it', async () => {
     const value = await execReport(kernel(), `${TRY}report(tryExec('http.fetch', { url: '${server.url}/redirect' }));`);
     expect(value).toMatchObject({ status: 302, headers: { location: 'http://localhost:1/elsewhere' } });

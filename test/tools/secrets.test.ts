@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
-import { processSecrets } from '../../kernel/tools/secrets.ts';
+import { bindingOf, processSecrets, substitute } from '../../kernel/tools/secrets.ts';
 import { report } from '../syscalls/harness.ts';
 import { ALL_TOOLS, localServer, policy, toolKernel, type LocalServer } from './helpers.ts';
 
@@ -35,6 +35,16 @@ function kernel(body = true) {
 }
 
 describe('secrets', () => {
+  it("go over plain http to a host that is not loopback only where the binding says http: true (a network the operator trusts, e.g. an in-cluster model server)", () => {
+    const [secret] = processSecrets({ KEY: 'sk-1' });
+    const header = { body: '', headers: [`Bearer ${secret!.placeholder}`] };
+    const strict = new Map([['KEY', bindingOf(['vllm:8000'])]]);
+    const trusted = new Map([['KEY', bindingOf({ hosts: ['vllm:8000'], http: true })]]);
+    expect(() => substitute(new URL('http://vllm:8000/v1'), header, [secret!], strict)).toThrow(/goes only over https/);
+    expect(substitute(new URL('http://vllm:8000/v1'), header, [secret!], trusted).headers).toEqual(['Bearer sk-1']);
+    expect(substitute(new URL('https://vllm:8000/v1'), header, [secret!], strict).headers).toEqual(['Bearer sk-1']);
+  });
+
   // Found by an attacker pass: a model asked to repeat a chat message holding the placeholder streamed the key back three
   // characters per event, past any redaction. A binding that is a list of hosts lets the value go in headers only.
   it('go in headers only unless their binding says body: true; only over https, or to a loopback address', async () => {
@@ -52,7 +62,7 @@ describe('secrets', () => {
     expect(value).toEqual([
       'EACCES: http.fetch: secret API_KEY may only go in headers (its binding in tools.builtin.http.fetch.secrets says body: true to let it go in a body, where an endpoint may echo it in pieces)',
       'Bearer [secret API_KEY]',
-      'EACCES: http.fetch: secret OTHER goes only over https (or to a loopback address), not http://example.com',
+      'EACCES: http.fetch: secret OTHER goes only over https (or to a loopback address; its binding says http: true for a network the operator trusts), not http://example.com',
     ]);
     expect(seen.length).toBe(before + 1);
   });
