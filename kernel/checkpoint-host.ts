@@ -14,7 +14,7 @@
  * without following a link): a directory swapped for a link to /etc between
  * the listing and the read made it read /etc/passwd (a review).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError } from '../abi/errno.ts';
 import type { TreeQuota } from './agent-trees.ts';
@@ -30,6 +30,8 @@ export interface HostFile {
   readonly size: number;
   readonly dev: number;
   readonly ino: number;
+  /** Its real path when listed: a link swapped in on the way is seen before anything is opened. */
+  readonly real: string;
 }
 
 /** realDirectory: `path` is a directory itself (lstat: not a link to one); false when there is nothing there. EINVAL for anything else. */
@@ -71,21 +73,24 @@ export function hostFiles(dir: string, quota: TreeQuota, what: string): HostFile
       const { size, dev, ino } = lstatSync(path);
       bytes += size;
       if (bytes > quota.bytes) throw over(`more than ${quota.bytes} bytes`);
-      files.push({ rel: sub, path, size, dev, ino });
+      files.push({ rel: sub, path, size, dev, ino, real: realpathSync(path) });
     }
   }
   return files;
 }
 
 /**
- * readHostFile reads one listed file, if it is still that file: opened
- * without following a link at its end or blocking, and the same inode (a
- * link swapped in anywhere on its path reaches another inode); no more than
- * its listed size. EINVAL otherwise.
+ * readHostFile reads one listed file, if it is still that file: its path
+ * still resolves to where it did (a link swapped in on the way is refused
+ * before anything is opened: a device opened is already an effect), opened
+ * without following a link at its end or blocking, and the same inode; no
+ * more than its listed size. EINVAL otherwise.
  */
 export function readHostFile(file: HostFile): Uint8Array {
   let fd: number;
   try {
+    const real = realpathSync(file.path);
+    if (real !== file.real) throw Object.assign(new Error(), { code: `it now leads to ${real}` });
     fd = openSync(file.path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
   } catch (err) {
     throw new KernelError('EINVAL', `${file.path}: changed since the checkpoint was listed (${(err as NodeJS.ErrnoException).code ?? String(err)})`);

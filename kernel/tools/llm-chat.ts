@@ -62,6 +62,16 @@ function redact(text: string, key: string | undefined): string {
   return key ? text.replaceAll(key, '[redacted]') : text;
 }
 
+/** redacted is redactAll's answer; EIO for one nested past the stack (a review: the endpoint's JSON may be deep). */
+function redacted(value: unknown, key: string | undefined): unknown {
+  try {
+    return redactAll(value, key);
+  } catch (err) {
+    if (err instanceof RangeError) throw new KernelError('EIO', 'llm.chat: the answer is nested too deeply');
+    throw err;
+  }
+}
+
 /**
  * redactAll removes the API key from every string (and key) of what the
  * endpoint answered: an attacker pass found the content redacted but not
@@ -154,7 +164,7 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
       }
       const choice = data.choices?.[0];
       if (choice?.message === undefined) throw new KernelError('EIO', 'llm.chat: the response has no choices[0].message');
-      return redactAll(
+      return redacted(
         {
           model: data.model ?? body.model,
           role: choice.message.role ?? 'assistant',

@@ -47,6 +47,12 @@ beforeAll(async () => {
       res.end(JSON.stringify({ model: `m-${KEY}`, choices: [{ message: { role: 'assistant', content: null, tool_calls: [call] }, finish_reason: 'tool_calls' }], usage: {} }));
       return;
     }
+    if (last === 'deep') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+      res.end(`{"model":"m","choices":[{"message":{"role":"assistant","content":"x","tool_calls":${deep}}}],"usage":{}}`);
+      return;
+    }
     if (last === 'leaky-move') {
       res.writeHead(307, { location: `https://elsewhere.example/?k=${KEY}` }).end();
       return;
@@ -106,6 +112,8 @@ describe('llm.chat', () => {
     expect(answer.model).toBe('m-[redacted]');
     expect(JSON.parse(answer.tool_calls[0]!.function.arguments)).toEqual({ key: '[redacted]' });
     expect(moved.message).toContain('https://elsewhere.example/?k=[redacted]');
+    // An answer nested past the stack is EIO, not a stack overflow out of the tool (a review).
+    expect(await execReport(k, `${TRY}report(${ASK('deep')});`)).toEqual({ errno: 'EIO', message: 'llm.chat: the answer is nested too deeply' });
   });
 
   it('reads the answer up to its output limit: an endless body and a stacked-encoding bomb are EFBIG, not held until the timeout (an attacker pass: 1.3 GB of RSS)', async () => {
