@@ -172,10 +172,13 @@ export const WRITE = script(`
 local p, data = ARGV[2], ARGV[4]
 local v = redis.call('HGET', meta, p)
 if not v or v:sub(1, 1) ~= 'f' then return fail('ENOENT', 'the file was removed while open') end
+-- An empty write stores nothing, so it reserves nothing: past the end it reserved the gap, which no unlink gave back
+-- (an attacker pass filled a shared mount's quota for good with no data).
+if #data == 0 then return 0 end
 local key = base .. ':data:' .. p
 local growth = math.max(0, tonumber(ARGV[3]) + #data - redis.call('STRLEN', key))
 if not reserve(growth, 0) then return fail('ENOSPC', 'the write would take the tree past its quota of ' .. quota_bytes .. ' bytes') end
-if #data > 0 then redis.call('SETRANGE', key, tonumber(ARGV[3]), data) end
+redis.call('SETRANGE', key, tonumber(ARGV[3]), data)
 redis.call('HSET', meta, p, 'f:' .. now_ms())
 return #data
 `);

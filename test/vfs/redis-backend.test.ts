@@ -43,6 +43,21 @@ describe.skipIf(env === undefined)('RedisBackend', () => {
     other.disconnect();
   });
 
+  it('an empty write past the end of a file reserves nothing (it kept the gap reserved for good: a shared quota filled with no data)', async () => {
+    // Found by an attacker pass: write 1 MiB, truncate by reopening, then write 0 bytes on the old fd at its position.
+    const quota = { bytes: 4096, inodes: 10 };
+    const tree = new RedisBackend(client, { prefix: env!.prefix, root: `empty-writes/${++roots}`, quota });
+    const old = await tree.open('/f', 'w');
+    expect(await old.write(new Uint8Array(2048), 0)).toBe(2048);
+    for (let i = 0; i < 4; i++) {
+      await tree.open('/f', 'w');
+      expect(await old.write(new Uint8Array(0), 2048)).toBe(0);
+    }
+    await tree.unlink('/f');
+    const fresh = await tree.open('/g', 'w');
+    expect(await fresh.write(new Uint8Array(4000), 0)).toBe(4000);
+  });
+
   it('two clients (two nodes) on the same prefix and root see one tree', async () => {
     const other = await env!.client();
     const a = new RedisBackend(client, { prefix: env!.prefix, root: 'shared' });
