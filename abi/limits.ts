@@ -7,6 +7,12 @@
 /** Limits on what one syscall may carry across the boundary. */
 export const ARG_LIMITS = {
   pathBytes: 4096,
+  /**
+   * Components of a resolved path. A Redis mount's stat and mkdir look at
+   * each one (an attacker pass: 2,000 components cost Redis ~10 ms a call,
+   * uncharged, and 64 such calls at once held it near 100%).
+   */
+  pathDepth: 128,
   ioBytes: 1 << 20,
   jsonDepth: 16,
   jsonKeys: 256,

@@ -19,6 +19,7 @@ export function resolvePath(cwd: string, input: string): string {
     if (segment === '..') out.pop();
     else out.push(segment);
   }
+  if (out.length > ARG_LIMITS.pathDepth) throw new KernelError('ENAMETOOLONG', `path is deeper than ${ARG_LIMITS.pathDepth} components`);
   return `/${out.join('/')}`;
 }
 
