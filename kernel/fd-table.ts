@@ -227,7 +227,7 @@ export class FdTable implements Files {
     });
   }
 
-  /** writePipe writes to a pipe; a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES is EAGAIN, nothing written. */
+  /** writePipe writes to a pipe; a write that would wait while the tree's waiting writes hold MAX_BLOCKED_WRITE_BYTES is EAGAIN, nothing written. */
   private writePipe(pipe: Pipe, data: Uint8Array, open: () => boolean, cancel?: AbortSignal): MaybePromise<number> {
     if (pipe.room < data.byteLength && this.output.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the pipe is full');
     const written = pipe.write(data, open, cancel);
@@ -269,7 +269,7 @@ export class FdTable implements Files {
     return written;
   }
 
-  /** tooManyWaiting is the EAGAIN of a write that would wait while this process's waiting writes hold MAX_BLOCKED_WRITE_BYTES. */
+  /** tooManyWaiting is the EAGAIN of a write that would wait while the tree's waiting writes hold MAX_BLOCKED_WRITE_BYTES. */
   private tooManyWaiting(why: string): KernelError {
     return new KernelError('EAGAIN', `${why} and ${this.output.waiting} bytes of this process tree's writes already wait (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
   }
