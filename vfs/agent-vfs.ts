@@ -68,6 +68,7 @@ function named<T>(op: string, mount: Mount, path: string, call: () => MaybePromi
 /** namedFile is `file` with failures naming `path` as the agent sees it. */
 function namedFile(file: BackendFile, mount: Mount, path: string): BackendFile {
   return {
+    ...(file.later === true ? { later: true } : {}),
     read: (length, position) => named('read', mount, path, () => file.read(length, position)),
     write: (data, position) => named('write', mount, path, () => file.write(data, position)),
     size: () => named('fstat', mount, path, () => file.size()),

@@ -27,6 +27,8 @@ export type OpenMode = 'r' | 'r+' | 'w' | 'w+' | 'a' | 'a+';
 
 /** BackendFile is an open file; positions are passed explicitly. */
 export interface BackendFile {
+  /** Its calls answer later (a networked backend): a write's copy waits, and counts against its tree's waiting writes (kernel/fd-table.ts). */
+  readonly later?: boolean;
   read(length: number, position: number): MaybePromise<Uint8Array>;
   write(data: Uint8Array, position: number): MaybePromise<number>;
   size(): MaybePromise<number>;

@@ -126,6 +126,7 @@ export class RedisBackend implements VfsBackend {
       if (closed) throw new FileError('EBADF', op, path, 'the file is closed');
     };
     return {
+      later: true,
       read: async (length, position) => {
         open('read');
         if (length === 0) return new Uint8Array(0);

@@ -182,4 +182,30 @@ describe.skipIf(env === undefined)('writes to a Redis mount', () => {
       client.disconnect();
     }
   }, 60_000);
+
+  it('writes still on their way when the fd is closed land first (closing under them failed them with EBADF); every fd\'s first write counts too', async () => {
+    const client = await env!.client();
+    try {
+      const kernel = node(client, env!.prefix);
+      const { value } = await report<{ res: unknown[]; text: string; refused: number; ok: number }>(
+        `const fd = sys.open('mem/semantic/f', 'w');
+        const writes = ['aaaa', 'bbbb', 'cccc'].map((s) => sys.async.write(fd, s).then((n) => n, (e) => e.errno));
+        sys.close(fd);
+        const res = await Promise.all(writes);
+        const content = sys.readFile('mem/semantic/f');
+        const fds = Array.from({ length: 40 }, (_, i) => sys.open('mem/semantic/m' + i, 'w'));
+        const outcomes = await Promise.all(fds.map((f) => sys.async.write(f, new Uint8Array(1 << 20)).then(() => 'ok', (e) => e.errno)));
+        report({ res, text: content, refused: outcomes.filter((o) => o === 'EAGAIN').length, ok: outcomes.filter((o) => o === 'ok').length });`,
+        { kernel, agentId: 'closer' },
+      );
+      expect(value.res).toEqual([4, 4, 4]);
+      expect(value.text).toBe('aaaabbbbcccc');
+      // One write on each of 40 fds: once 16 MiB wait, the rest are refused (a review: one per fd held 60 MiB, none refused).
+      expect(value.ok + value.refused).toBe(40);
+      expect(value.refused).toBeGreaterThan(0);
+      await kernel.shutdown();
+    } finally {
+      client.disconnect();
+    }
+  }, 60_000);
 });
