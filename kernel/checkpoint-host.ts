@@ -14,11 +14,11 @@
  * without following a link): a directory swapped for a link to /etc between
  * the listing and the read made it read /etc/passwd (a review).
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError } from '../abi/errno.ts';
 import type { TreeQuota } from './agent-trees.ts';
-import { readRegularText } from './regular-file.ts';
+import { readRegularText, readUpTo } from './regular-file.ts';
 
 /** The largest checkpoint manifest read (the kernel writes a few hundred bytes). */
 const MAX_MANIFEST_BYTES = 64 * 1024;
@@ -98,10 +98,7 @@ export function readHostFile(file: HostFile): Uint8Array {
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile() || stat.dev !== file.dev || stat.ino !== file.ino) throw new KernelError('EINVAL', `${file.path}: changed since the checkpoint was listed (another file is there now)`);
-    const bytes = Buffer.alloc(file.size);
-    let at = 0;
-    for (let n = 1; at < file.size && n > 0; at += n) n = readSync(fd, bytes, at, file.size - at, at);
-    return bytes.subarray(0, at);
+    return readUpTo(fd, file.size);
   } finally {
     closeSync(fd);
   }

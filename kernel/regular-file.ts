@@ -38,17 +38,22 @@ export function openRegular(file: string, max: number, what: string): { readonly
 export function readRegular(file: string, max: number, what: string): Buffer {
   const { fd, size } = openRegular(file, max, what);
   try {
-    const bytes = Buffer.alloc(size);
-    let at = 0;
-    while (at < size) {
-      const n = readSync(fd, bytes, at, size - at, at);
-      if (n === 0) break;
-      at += n;
-    }
-    return bytes.subarray(0, at);
+    return readUpTo(fd, size);
   } finally {
     closeSync(fd);
   }
+}
+
+/** readUpTo reads open file `fd` from its start, no further than `size` bytes (less if it ends first). */
+export function readUpTo(fd: number, size: number): Buffer {
+  const bytes = Buffer.alloc(size);
+  let at = 0;
+  while (at < size) {
+    const n = readSync(fd, bytes, at, size - at, at);
+    if (n === 0) break;
+    at += n;
+  }
+  return bytes.subarray(0, at);
 }
 
 /** readRegularText is readRegular's bytes as UTF-8 text. */

@@ -94,13 +94,14 @@ export function streamOutput(stream: OutputStream, mark = HIGH_WATER): StreamSin
 }
 
 let own: { stdout: OutputSink; stderr: OutputSink } | undefined;
+const owned = () => (own ??= { stdout: streamOutput(process.stdout), stderr: streamOutput(process.stderr) });
 
 /** processOutput is this process's own stdout and stderr as sinks: one each, shared by every agent that writes there (made on first use). */
 export const processOutput = {
   get stdout(): OutputSink {
-    return (own ??= { stdout: streamOutput(process.stdout), stderr: streamOutput(process.stderr) }).stdout;
+    return owned().stdout;
   },
   get stderr(): OutputSink {
-    return (own ??= { stdout: streamOutput(process.stdout), stderr: streamOutput(process.stderr) }).stderr;
+    return owned().stderr;
   },
 };

@@ -156,15 +156,12 @@ export function hiddenAbove(bind: Bind, hidden: readonly string[]): string | und
 export function hideArgs(binds: readonly Bind[], hidden: readonly string[]): string[] {
   const all = [...systemLayout().binds, ...binds];
   const found: { path: string; real: string; directory: boolean }[] = [];
-  for (const path of [...systemLayout().secrets, ...hidden]) {
-    const real = hiddenReal(path);
-    if (real !== undefined) found.push({ path, real, directory: statSync(real, { throwIfNoEntry: false })?.isDirectory() ?? false });
-  }
   // What /etc keeps from other users is hidden unless the operator binds it, or something in it, for the tool (cwd,
   // read_only): that is the operator's own choice (a review: a cwd in such a directory failed every call).
-  for (const path of systemLayout().private) {
+  const candidates = [...[...systemLayout().secrets, ...hidden].map((path) => ({ path, unlessBound: false })), ...systemLayout().private.map((path) => ({ path, unlessBound: true }))];
+  for (const { path, unlessBound } of candidates) {
     const real = hiddenReal(path);
-    if (real === undefined || binds.some((b) => within(b.real, real))) continue;
+    if (real === undefined || (unlessBound && binds.some((b) => within(b.real, real)))) continue;
     found.push({ path, real, directory: statSync(real, { throwIfNoEntry: false })?.isDirectory() ?? false });
   }
   // A path inside a hidden directory is already covered (and its mount point would be on the read-only cover).
