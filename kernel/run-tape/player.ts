@@ -30,6 +30,7 @@ import { REPLAY_CLASS } from './classes.ts';
 import { decode, text, type Encoded } from './codec.ts';
 import { type CandidateJudge, Judging } from './judging.ts';
 import { type Divergence, describeCall, describeEvent, describeOutput, describeReply, sameAnswer } from './divergence.ts';
+import { bodyFd, queuedId, refused, sameBytes } from './recorded-replies.ts';
 import { SinkWaits } from './sink-waits.ts';
 import type { TapeCursor } from './tape-cursor.ts';
 import type { Tape } from './tape-read.ts';
@@ -55,14 +56,6 @@ export interface PlayerHost {
 
 const CLOSE_NR = SYSCALL_NUMBERS.SYS_CLOSE;
 const SPAWN_NR = SYSCALL_NUMBERS.SYS_SPAWN;
-
-/** bodyFd is the fd of a fetch body streamed to the caller, in a fed SYS_EXEC reply. */
-function bodyFd(reply: WireReply): number | undefined {
-  if (reply.t !== 'value' || reply.v === null || typeof reply.v !== 'object') return undefined;
-  const output = (reply.v as { output?: unknown }).output;
-  const fd = output !== null && typeof output === 'object' ? (output as { bodyFd?: unknown }).bodyFd : undefined;
-  return typeof fd === 'number' ? fd : undefined;
-}
 
 export class Player implements BoundaryTape {
   readonly firstCallId: number;
@@ -395,19 +388,4 @@ export class Player implements BoundaryTape {
     this.deliver(batch, driver);
     return true;
   }
-}
-
-/** Refusals: the recorded kernel did nothing for such a call (a limit, a capability or the policy said no), so a replay feeds it. */
-const REFUSALS: ReadonlySet<string> = new Set(['EAGAIN', 'EACCES', 'EPERM']);
-
-function refused(reply: WireReply): boolean {
-  return reply.t === 'busy' || (reply.t === 'fault' && REFUSALS.has(reply.errno));
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
-}
-
-function queuedId(reply: WireReply): number | undefined {
-  return reply.t === 'queued' ? reply.id : undefined;
 }
