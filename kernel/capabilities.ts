@@ -136,3 +136,32 @@ export class Identity implements AgentIdentity {
     return undefined;
   }
 }
+
+/**
+ * OutsideIdentity is an agent outside the kernel asking agentd before it acts
+ * (POST /v1/evaluate). The kernel confines nothing of such an agent: its
+ * resources and tools are names of its own, not VFS paths or registered
+ * tools, so no capability stage can refuse them; the capabilities the
+ * operator granted are what rules match on (`capabilities:`). Every other
+ * stage of the authorizer holds it as it holds an agent inside.
+ */
+export class OutsideIdentity implements AgentIdentity {
+  readonly agentId: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly capabilities: ReadonlySet<string>;
+  readonly child = false;
+
+  constructor(agent: { readonly id: string; readonly labels: Readonly<Record<string, string>>; readonly capabilities: readonly string[] }) {
+    this.agentId = agent.id;
+    this.labels = agent.labels;
+    this.capabilities = new Set(agent.capabilities);
+  }
+
+  pathAllowed(): boolean {
+    return true;
+  }
+
+  toolAllowed(): boolean {
+    return true;
+  }
+}

@@ -36,8 +36,8 @@ const ROW_BY_NAME: ReadonlyMap<string, AnyRow> = new Map(SYSCALL_TABLE.map((r) =
 /** ContextFor is what dispatching row `R` needs of its caller: the Caller, what its policy point's question needs, and what its handler uses. */
 export type ContextFor<R extends AnyRow> = Caller & RequestNeeds[R['policy']['resource']] & HandlerNeeds<R>;
 
-/** decide asks the authorizer, counting the call against limits; an error (thrown or rejected) is a deny. */
-function decide(authorizer: Authorizer, request: AccessRequest): Decision | Promise<Decision> {
+/** decide asks the authorizer, counting the call against limits; an error (thrown or rejected) is a deny (agentd's /v1/evaluate asks through it too). */
+export function decide(authorizer: Authorizer, request: AccessRequest): Decision | Promise<Decision> {
   try {
     const decision = authorizer.authorize(request);
     return decision instanceof Promise ? decision.catch(() => FAILED_CLOSED) : decision;
@@ -47,7 +47,7 @@ function decide(authorizer: Authorizer, request: AccessRequest): Decision | Prom
 }
 
 /** check asks the authorizer without counting anything; an error is a deny. */
-function check(services: KernelServices, request: AccessRequest): Decision {
+export function check(services: KernelServices, request: AccessRequest): Decision {
   try {
     return services.authorizer.check(request);
   } catch {
@@ -277,14 +277,22 @@ interface Decided extends Asked {
 const ON_EFFECT: { readonly [E in Decision['effect']]: (d: Decided) => Reply } = {
   allow: (d) => afterRecorded(d.services, d.ctx, d.row, d.request, d.seq, () => runTraced(d.row, d.ctx, d.args, d.call, d.request, d.span)),
   deny: (d) => {
-    d.services.conduct?.misbehaved(d.ctx.agentId, d.decision.onViolation !== undefined ? 'violation' : 'denial');
-    // A call the breaker refused is not another failure of its kind (else an open breaker could never close).
-    if (d.decision.rule !== BREAKER_RULE) d.services.conduct?.ended(d.ctx.agentId, d.request.tool ?? d.row.name, false);
+    conductOfDenial(d.services, d.request, d.decision);
     if (d.decision.onViolation !== undefined) d.ctx.violation(d.decision.onViolation, `${d.row.name} denied by ${d.decision.rule}`);
     return { errno: d.decision.errno ?? 'EACCES', message: `${d.row.name} denied by ${d.decision.rule}: ${d.decision.reason}` };
   },
   require_approval: (d) => ({ later: awaitApproval(d.services, d.ctx, d.row, d.args, d.request, d.decision, d.call, d.span) }),
 };
+
+/**
+ * conductOfDenial is what a denial costs the agent: trust, and a failure on
+ * the breaker of its tool or syscall — not when the breaker itself refused
+ * (else an open breaker could never close). agentd's /v1/evaluate too.
+ */
+export function conductOfDenial(services: KernelServices, request: AccessRequest, decision: Decision): void {
+  services.conduct?.misbehaved(request.agentId, decision.onViolation !== undefined ? 'violation' : 'denial');
+  if (decision.rule !== BREAKER_RULE) services.conduct?.ended(request.agentId, request.tool ?? request.syscall, false);
+}
 
 /**
  * checkPolicy answers SYS_CHECKPOLICY: would syscall `name` with `args` be

@@ -43,7 +43,7 @@ describe('approval grants for agents outside the kernel', { timeout: 60_000 }, (
     const id = await ask('late@example.com');
     expect((await agentd.api('POST', `/v1/approvals/${id}/approve`, { reason: 'fine' })).status).toBe(200);
     expect((await agentd.api('PUT', '/v1/policy', { source: 'version: 1\nrules:\n  - { id: no-mail, effect: deny, syscalls: [email.send] }\n' })).status).toBe(200);
-    expect(await redeem(id, 'late@example.com')).toMatchObject({ decision: 'deny', rule: 'kernel.approval-grant', reason: `approval ${id} is not redeemed: the policy in force now denies the request (rule no-mail: denied by rule no-mail)` });
+    expect(await redeem(id, 'late@example.com')).toMatchObject({ decision: 'deny', rule: 'kernel.approval-grant', reason: `approval ${id} is not redeemed: the kernel now denies the request (rule no-mail: denied by rule no-mail)` });
     expect((await agentd.api('PUT', '/v1/policy', { source: POLICY })).status).toBe(200);
     expect(await redeem(id, 'late@example.com')).toMatchObject({ decision: 'allow', rule: 'kernel.approval-grant' });
   });

@@ -1,6 +1,8 @@
 /**
  * POST /v1/evaluate: an agent running outside the kernel asks before acting.
- * Same engine, same recorder: the answer names the rule, the policy version
+ * Same authorizer as a syscall's (breaker, autonomy, the kernel's rules,
+ * pre-conditions, policy, shadow; capabilities are only matched on: see
+ * OutsideIdentity), same recorder: the answer names the rule, the policy version
  * and the record's sequence number, and is sent only once the record is
  * written (group commit). require_approval also opens an approval to poll.
  * The operator evaluates for any agent it names; an agent credential only as
@@ -10,14 +12,11 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
-import { describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
-import type { ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
+import { check, conductOfDenial, decide, describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
+import type { AccessRequest, ApprovalAnswer, Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
-import { autonomyDenial, isChange, supervised } from '../../policy/authorizer.ts';
 import { KernelError } from '../../../abi/errno.ts';
-import type { PolicyRequest } from '../../../abi/policy-request.ts';
-import { AGENT_ID_PATTERN } from '../../capabilities.ts';
-import type { Autonomy } from '../../autonomy.ts';
+import { AGENT_ID_PATTERN, OutsideIdentity } from '../../capabilities.ts';
 
 const MAX_DEPTH = 32;
 
@@ -117,30 +116,16 @@ async function redeemed(ctx: ServiceContext, id: string, digest: string, agentId
 }
 
 /**
- * decided is the policy's part for a request from outside the kernel, in the
- * kernel's order: the contracts' pre-conditions, the policy (limits counted by
- * the cluster settled, risk escalation), the autonomy level's question; and
- * the shadow policy beside it, changing nothing.
- */
-async function decided(ctx: ServiceContext, asked: PolicyRequest, level: Autonomy): Promise<Decision> {
-  const { engine } = ctx.kernel;
-  const policy = engine.precondition(asked) ?? (await engine.settle(engine.decide(asked), asked.agentId));
-  const final = supervised({ agentId: asked.agentId, access: asked.access ?? 'none' }, level, policy, engine.approvalTimeoutMs);
-  const note = ctx.kernel.shadow?.note(asked, policy, engine.policy);
-  return note === undefined ? { ...final, asked } : { ...final, asked, shadow: note };
-}
-
-/**
  * redeemable: a grant answers a question the policy asked, so it is redeemed
- * only while the policy in force would still ask it (or allow it): a policy
- * that now denies the request, or a contract's pre-condition that no longer
- * holds, denies the redemption too (asked without counting anything).
+ * only while the kernel would still ask it (or allow it): a policy that now
+ * denies the request, a contract's pre-condition that no longer holds, an
+ * open breaker or a lowered autonomy level deny the redemption too (asked
+ * without counting anything).
  */
-function redeemable(ctx: ServiceContext, asked: PolicyRequest, id: string): Decision | undefined {
-  const { engine } = ctx.kernel;
-  const now = engine.precondition(asked) ?? engine.check(asked);
+function redeemable(ctx: ServiceContext, request: AccessRequest, id: string): Decision | undefined {
+  const now = check(ctx.kernel.services, request);
   if (now.effect !== 'deny') return undefined;
-  return { ...now, rule: GRANT_RULE, reason: `approval ${id} is not redeemed: the policy in force now denies the request (rule ${now.rule}: ${now.reason})` };
+  return { ...now, rule: GRANT_RULE, reason: `approval ${id} is not redeemed: the kernel now denies the request (rule ${now.rule}: ${now.reason})` };
 }
 
 /** unrecorded answers 503 when the decision could not be written to the log (a full disk): no decision without its record. */
@@ -177,25 +162,18 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
       // What a grant is bound to: computed only for a request that opens a question or redeems one.
       const digestOf = () => grantDigest({ agent: agent.id, action: body.action, resource: body.resource, access: body.access, tool: body.tool, arguments: args });
-      // An agent outside the kernel is held back by its autonomy level as one inside is (its changes: write access).
-      const level = kernel.autonomy(agent.id);
-      const held = { agentId: agent.id, access: body.access ?? 'none' } as const;
-      const asked: PolicyRequest = {
+      // The kernel's own pipeline (kernel/policy/authorizer.ts), as for a call inside: the breaker, the autonomy level, the kernel's rules, the contracts' pre-conditions, the policy (with shared limits and risk escalation), the shadow beside it; an error in it is a deny.
+      const request: AccessRequest = {
+        pid: 0,
         agentId: agent.id,
-        labels: agent.labels,
-        capabilities: new Set(agent.capabilities),
+        identity: new OutsideIdentity(agent),
         syscall: body.action,
         access: body.access ?? 'none',
         ...(body.resource !== undefined ? { path: body.resource } : {}),
         ...(body.tool !== undefined ? { tool: body.tool } : {}),
         args,
-        trust: kernel.trust.score(agent.id),
-        tokens: kernel.engine.counters.tokensUsed(agent.id),
-        ...(level === 'supervised' && isChange(held) ? { supervised: true } : {}),
       };
-      // The order of the kernel's own calls: autonomy, the contracts' pre-conditions, the policy (with shared limits and risk escalation).
-      const decision = autonomyDenial(held, level) ?? (body.approval_id !== undefined ? redeemable(ctx, asked, body.approval_id) ?? (await redeemed(ctx, body.approval_id, digestOf(), agent.id)) : await decided(ctx, asked, level));
-      if (decision.effect === 'deny') kernel.misbehaved(agent.id, decision.onViolation !== undefined ? 'violation' : 'denial');
+      const decision = body.approval_id !== undefined ? redeemable(ctx, request, body.approval_id) ?? (await redeemed(ctx, body.approval_id, digestOf(), agent.id)) : await decide(kernel.services.authorizer, request);
       let seq: number;
       try {
         seq = log.record({
@@ -216,6 +194,9 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         span?.end(err instanceof KernelError ? err.errno : 'EIO');
         return unrecorded(reply, err);
       }
+      // The kernel sees only its decisions for an agent outside it, once recorded: a denial is a failure of the breaker's kind, an allow a success.
+      if (decision.effect === 'deny') conductOfDenial(kernel.services, request, decision);
+      else if (decision.effect === 'allow') kernel.services.conduct?.ended(agent.id, body.tool ?? body.action, true);
       let approvalId: string | undefined;
       if (decision.effect === 'require_approval') {
         const digest = digestOf();
