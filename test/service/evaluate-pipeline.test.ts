@@ -32,6 +32,8 @@ describe('/v1/evaluate goes through the kernel\'s authorizer', { timeout: 60_000
 
   const mail = async (to: string, agent = 'mailer'): Promise<Answer> => (await agentd.api('POST', '/v1/evaluate', { agent, action: 'email.send', tool: 'smtp', access: 'write', arguments: { to } })).body as Answer;
 
+  const read = async (capabilities: string[]) => (await agentd.api('POST', '/v1/evaluate', { agent: { id: 'reporter', capabilities }, action: 'report.read', tool: 'reports' })).body as Answer;
+
   it('denials open the agent\'s breaker for that tool; while open it refuses before the policy; an allowed trial after the cool-down closes it', async () => {
     for (let i = 0; i < 3; i++) expect(await mail('x@evil.example')).toMatchObject({ decision: 'deny', rule: 'no-evil-mail' });
     // The policy would allow this one: the open breaker answers first.
@@ -50,7 +52,6 @@ describe('/v1/evaluate goes through the kernel\'s authorizer', { timeout: 60_000
   });
 
   it('capabilities are what rules match on: none needed for a tool name of the agent\'s own, and a rule asking for one sees the operator\'s grant', async () => {
-    const read = async (capabilities: string[]) => (await agentd.api('POST', '/v1/evaluate', { agent: { id: 'reporter', capabilities }, action: 'report.read', tool: 'reports' })).body as Answer;
     expect(await read(['report:read'])).toMatchObject({ decision: 'allow', rule: 'granted-reports' });
     expect(await read([])).toMatchObject({ decision: 'deny', rule: 'default-deny' });
   });
