@@ -69,6 +69,7 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       resolve: (input) => vfs.resolve(input),
       stat: (path) => vfs.stat(path),
       readdir: (path) => vfs.readdir(path),
+      readdirPage: (path, after, limit) => vfs.readdirPage(path, after, limit),
       mkdir(path, recursive) {
         named(path);
         return vfs.mkdir(path, recursive);

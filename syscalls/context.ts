@@ -108,6 +108,8 @@ export interface FileSystem {
   resolve(input: string): string;
   stat(path: string): MaybePromise<FileStat>;
   readdir(path: string): MaybePromise<DirEntry[]>;
+  /** readdirPage lists at most `limit` entries named after `after`, by name (SYS_READDIR's page). */
+  readdirPage(path: string, after: string, limit: number): MaybePromise<DirEntry[]>;
   mkdir(path: string, recursive: boolean): MaybePromise<void>;
   unlink(path: string): MaybePromise<void>;
 }

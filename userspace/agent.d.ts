@@ -111,7 +111,7 @@ interface SyscallNumbers {
   readonly SYS_CLOSE: 3;
   /** SYS_STAT(path): type, size, mtimeMs. path: at most 4096 characters */
   readonly SYS_STAT: 4;
-  /** SYS_READDIR(path, after, limit): one page: up to limit (at most 1,024) entries named after `after`, sorted by name, mount points included. path: at most 4096 characters; after: at most 4096 characters, default ''; limit: integer 1–1024, default 1024 */
+  /** SYS_READDIR(path, after, limit): one page: up to limit (at most 1,024) entries named after `after`, sorted by name (code point order), mount points included; on Redis a page costs a page. path: at most 4096 characters; after: at most 4096 characters, default ''; limit: integer 1–1024, default 1024 */
   readonly SYS_READDIR: 5;
   /** SYS_MKDIR(path, recursive): recursive creates parents. path: at most 4096 characters; recursive: default false */
   readonly SYS_MKDIR: 6;

@@ -7,7 +7,7 @@
  * path within a mount's backend.
  */
 import { FileError, KernelError } from '../abi/errno.ts';
-import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
+import { byName, type BackendFile, type DirEntry, type FileStat, type OpenMode, type VfsBackend } from './backend.ts';
 import { MemfsBackend } from './memfs-backend.ts';
 import { MountTable, type Mount, type MountHit } from './mount-table.ts';
 import { andThen, type MaybePromise } from './maybe.ts';
@@ -117,14 +117,33 @@ export class AgentVfs {
     return named('stat', mount, path, () => mount.backend.stat(inner));
   }
 
+  /** readdir lists every entry of a directory, mount points below it included, by name. */
   readdir(path: string): MaybePromise<DirEntry[]> {
     const { mount, inner } = this.hit('scandir', path, false);
-    return andThen(named('scandir', mount, path, () => mount.backend.readdir(inner)), (entries) => {
-      for (const name of this.mounts.childMounts(path)) {
-        if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
-      }
-      return entries.toSorted((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    });
+    return andThen(named('scandir', mount, path, () => mount.backend.readdir(inner)), (entries) => this.withMounts(path, entries, '', Infinity));
+  }
+
+  /**
+   * readdirPage lists at most `limit` entries named after `after` (byName),
+   * mount points included: one page, from the backend's own pages when it
+   * has them (its cost then follows the page, not the directory).
+   */
+  readdirPage(path: string, after: string, limit: number): MaybePromise<DirEntry[]> {
+    const { mount, inner } = this.hit('scandir', path, false);
+    const { backend } = mount;
+    const listed = backend.readdirPage === undefined ? () => backend.readdir(inner) : () => backend.readdirPage!(inner, after, limit);
+    return andThen(named('scandir', mount, path, listed), (entries) => this.withMounts(path, entries, after, limit));
+  }
+
+  /** withMounts adds the mount points below `path` to `entries` and returns the first `limit` named after `after`, by name. */
+  private withMounts(path: string, entries: DirEntry[], after: string, limit: number): DirEntry[] {
+    for (const name of this.mounts.childMounts(path)) {
+      if (!entries.some((e) => e.name === name)) entries.push({ name, type: 'dir' });
+    }
+    const sorted = entries.toSorted((a, b) => byName(a.name, b.name));
+    let from = 0;
+    if (after !== '') while (from < sorted.length && byName(sorted[from]!.name, after) <= 0) from++;
+    return from === 0 && limit >= sorted.length ? sorted : sorted.slice(from, from + limit);
   }
 
   mkdir(path: string, recursive: boolean): MaybePromise<void> {

@@ -22,7 +22,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { FileError, KernelError, type Errno } from '../abi/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import type { LuaScript, ScriptArg } from './lua-script.ts';
-import { MKDIR, OPEN, READDIR, STAT, UNLINK, WRITE } from './redis-scripts.ts';
+import { MKDIR, OPEN, READDIR, READDIR_PAGE, STAT, UNLINK, WRITE } from './redis-scripts.ts';
 
 export interface RedisBackendOptions {
   /** Key prefix of this kernel's data (e.g. `agent-kernel`); no `{` or `}`. */
@@ -58,6 +58,13 @@ const TIMED_OUT = /timed out/i;
 /** quotaArg is a bound as the scripts take it: a whole number, or -1 for none. */
 function quotaArg(n: number | undefined): string {
   return n === undefined || !Number.isFinite(n) ? '-1' : String(Math.floor(n));
+}
+
+/** entriesOf reads a listing script's flat reply: name, type, name, type … */
+function entriesOf(flat: readonly string[]): DirEntry[] {
+  const entries: DirEntry[] = [];
+  for (let i = 0; i < flat.length; i += 2) entries.push({ name: flat[i]!, type: flat[i + 1] === 'd' ? 'dir' : 'file' });
+  return entries;
 }
 
 export class RedisBackend implements VfsBackend {
@@ -100,10 +107,11 @@ export class RedisBackend implements VfsBackend {
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
-    const flat = (await this.script('scandir', READDIR, path)) as string[];
-    const entries: DirEntry[] = [];
-    for (let i = 0; i < flat.length; i += 2) entries.push({ name: flat[i]!, type: flat[i + 1] === 'd' ? 'dir' : 'file' });
-    return entries;
+    return entriesOf((await this.script('scandir', READDIR, path)) as string[]);
+  }
+
+  async readdirPage(path: string, after: string, limit: number): Promise<DirEntry[]> {
+    return entriesOf((await this.script('scandir', READDIR_PAGE, path, after, limit)) as string[]);
   }
 
   async mkdir(path: string, recursive: boolean): Promise<void> {

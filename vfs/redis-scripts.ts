@@ -5,6 +5,7 @@
  * tag, so a Redis Cluster keeps a whole backend in one slot):
  *   B:meta         hash  path → 'd:<mtimeMs>' | 'f:<mtimeMs>'  (every node but the root)
  *   B:dir:<path>   hash  name → 'd' | 'f'                      (entries of a directory)
+ *   B:names:<path> zset  name, score 0                         (the same names in byte order, for pages)
  *   B:data:<path>  string                                      (a file's bytes; absent when empty)
  * The root `/` always exists and is never stored. Every script takes
  * KEYS[1] = B:meta and ARGV[1] = B, ARGV[2] = the path, and as its last two
@@ -63,8 +64,16 @@ local function give_back(bytes, inodes)
   if inodes > 0 then redis.call('HSET', meta, '#inodes', math.max(0, used('#inodes') - inodes)) end
 end
 local function add_entry(p, t)
+  local parent, name = parent_of(p), name_of(p)
   redis.call('HSET', meta, p, t .. ':' .. now_ms())
-  redis.call('HSET', base .. ':dir:' .. parent_of(p), name_of(p), t)
+  redis.call('HSET', base .. ':dir:' .. parent, name, t)
+  redis.call('ZADD', base .. ':names:' .. parent, 0, name)
+end
+local function remove_entry(p)
+  local parent, name = parent_of(p), name_of(p)
+  redis.call('HDEL', meta, p)
+  redis.call('HDEL', base .. ':dir:' .. parent, name)
+  redis.call('ZREM', base .. ':names:' .. parent, name)
 end
 `;
 
@@ -89,6 +98,42 @@ local k = kind(p)
 if k == nil then return fail(why_missing(p)) end
 if k == 'f' then return fail('ENOTDIR') end
 return redis.call('HGETALL', base .. ':dir:' .. p)
+`);
+
+/**
+ * READDIR_PAGE, ARGV[3] = after ('' for the start), ARGV[4] = limit →
+ * [name, type, …]: the first `limit` names after `after` in byte order, at a
+ * cost that follows the page (a sorted set), not the directory.
+ */
+export const READDIR_PAGE = script(`
+local p, after, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
+local k = kind(p)
+if k == nil then return fail(why_missing(p)) end
+if k == 'f' then return fail('ENOTDIR') end
+local dir, names = base .. ':dir:' .. p, base .. ':names:' .. p
+-- A directory written before names were kept in order has fewer of them than entries: they are added, once.
+if redis.call('ZCARD', names) < redis.call('HLEN', dir) then
+  local all = redis.call('HKEYS', dir)
+  for i = 1, #all, 512 do
+    local args = {}
+    for j = i, math.min(i + 511, #all) do
+      args[#args + 1] = 0
+      args[#args + 1] = all[j]
+    end
+    redis.call('ZADD', names, unpack(args))
+  end
+end
+local from = '-'
+if after ~= '' then from = '(' .. after end
+local page = redis.call('ZRANGEBYLEX', names, from, '+', 'LIMIT', 0, limit)
+if #page == 0 then return {} end
+local types = redis.call('HMGET', dir, unpack(page))
+local out = {}
+for i, name in ipairs(page) do
+  out[#out + 1] = name
+  out[#out + 1] = types[i] or 'f'
+end
+return out
 `);
 
 /** MKDIR, ARGV[3] = '1' for recursive. */
@@ -139,8 +184,7 @@ else
   give_back(redis.call('STRLEN', base .. ':data:' .. p), 1)
   redis.call('DEL', base .. ':data:' .. p)
 end
-redis.call('HDEL', meta, p)
-redis.call('HDEL', base .. ':dir:' .. parent_of(p), name_of(p))
+remove_entry(p)
 return 1
 `);
 

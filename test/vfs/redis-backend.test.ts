@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../../kernel/redis/connect.ts';
 import { KernelError } from '../../abi/errno.ts';
+import { byName } from '../../vfs/backend.ts';
 import { RedisBackend } from '../../vfs/redis-backend.ts';
 import { RedisProxy, redisForTests } from '../redis.ts';
 import { until } from '../until.ts';
@@ -186,6 +187,56 @@ describe.skipIf(env === undefined)('RedisBackend', () => {
       expect((await fs.stat('/made-late')).type).toBe('dir');
       await proxy.cut();
     });
+  });
+  it('a page of a large directory costs a page: names in byte order after the cursor, never the whole directory read into ring 0 (found by an attacker pass: 100,000 entries took 22 s to list)', async () => {
+    // What Redis sends back for each script: a page must carry at most its own entries.
+    const replies: number[] = [];
+    const watched = new Proxy(client, {
+      get(target, key, receiver) {
+        if (key !== 'evalsha') return Reflect.get(target, key, receiver);
+        return async (...args: Parameters<RedisClient['evalsha']>) => {
+          const reply: unknown = await target.evalsha(...args);
+          replies.push(Array.isArray(reply) ? reply.length : 0);
+          return reply;
+        };
+      },
+    });
+    const tree = new RedisBackend(watched, { prefix: env!.prefix, root: `pages/${++roots}` });
+    await tree.mkdir('/d', false);
+    const odd = ['B', 'a', 'é', '\u{1F600}', '\uE000', 'a b', 'a.b', 'Z9'];
+    const names = [...odd, ...Array.from({ length: 2500 }, (_, i) => `f${String(i).padStart(5, '0')}`)];
+    await Promise.all(names.map((name) => tree.open(`/d/${name}`, 'w')));
+    await tree.mkdir('/d/sub', false);
+    await tree.unlink('/d/f00007');
+    const expected = [...names.filter((n) => n !== 'f00007'), 'sub'].toSorted(byName);
+    replies.length = 0;
+    const listed: string[] = [];
+    let after = '';
+    for (;;) {
+      const page = await tree.readdirPage!('/d', after, 1000);
+      listed.push(...page.map((e) => e.name));
+      if (page.length < 1000) break;
+      after = page.at(-1)!.name;
+    }
+    expect(listed).toEqual(expected);
+    expect(Math.max(...replies)).toBeLessThanOrEqual(2000);
+    // Types come with the names, in code point order (JavaScript's < puts U+1F600 before U+E000); a page past the end is empty.
+    expect(await tree.readdirPage!('/d', 'f02499', 5)).toEqual([{ name: 'sub', type: 'dir' }, { name: 'é', type: 'file' }, { name: '\uE000', type: 'file' }, { name: '\u{1F600}', type: 'file' }]);
+    expect(await tree.readdirPage!('/d', '\u{1F600}', 5)).toEqual([]);
+    expect(await errnoOf(() => tree.readdirPage!('/d/B', '', 5))).toBe('ENOTDIR');
+    expect(await errnoOf(() => tree.readdirPage!('/none', '', 5))).toBe('ENOENT');
+  });
+
+  it('a directory written before names were kept in order is listed whole by pages: its names are added once', async () => {
+    const root = `old-layout/${++roots}`;
+    const tree = new RedisBackend(client, { prefix: env!.prefix, root });
+    await tree.mkdir('/d', false);
+    for (const name of ['c', 'a', 'b']) await tree.open(`/d/${name}`, 'w');
+    // As an earlier version left it: the entries, no ordered names; then one more file through this version.
+    await client.del(`${tree.base}:names:/d`);
+    await tree.open('/d/d', 'w');
+    expect((await tree.readdirPage!('/d', '', 10)).map((e) => e.name)).toEqual(['a', 'b', 'c', 'd']);
+    expect((await tree.readdirPage!('/d', 'a', 2)).map((e) => e.name)).toEqual(['b', 'c']);
   });
 });
 

@@ -99,6 +99,18 @@ describe.skipIf(env === undefined)('mounts on Redis, two kernel nodes', () => {
     expect(value).toEqual({ own: [], alices: 'EACCES' });
   });
 
+  it('an agent lists a Redis directory of more than one page, page by page in name order, on either node', async () => {
+    await report(`sys.mkdir('/shared/many', { recursive: true }); for (let i = 0; i < 1500; i++) sys.close(sys.open('/shared/many/f' + String(i).padStart(4, '0'), 'w')); report('ok');`, {
+      kernel: nodeA,
+      manifest: { id: 'alice', capabilities: ['vfs:/shared:rw'] },
+    });
+    const { value } = await report<{ count: number; first: string; last: string; sorted: boolean }>(
+      `const names = sys.readdir('/shared/many').map((e) => e.name); report({ count: names.length, first: names[0], last: names.at(-1), sorted: names.every((n, i) => i === 0 || names[i - 1] < n) });`,
+      { kernel: nodeB, manifest: { id: 'carol', capabilities: ['vfs:/shared:ro'] } },
+    );
+    expect(value).toEqual({ count: 1500, first: 'f0000', last: 'f1499', sorted: true });
+  });
+
   it('/shared is one place for every agent on every node, with a vfs capability', async () => {
     await report(`sys.mkdir('/shared/board', { recursive: true }); sys.writeFile('/shared/board/note.txt', 'from alice on A'); report('ok');`, {
       kernel: nodeA,
