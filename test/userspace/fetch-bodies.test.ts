@@ -14,7 +14,8 @@ import { report } from '../syscalls/harness.ts';
 import { ALL_TOOLS, policy, toolKernel } from '../tools/helpers.ts';
 
 const TEXT = 'héllo wörld ✓ 😀';
-// A server that keeps bytes as bytes: it echoes the request body and two more bytes, or (/slow) sends two chunks 30 ms apart.
+// A server that keeps bytes as bytes: it echoes the request body and two more bytes, or (/slow) sends two chunks 30 ms apart,
+// or (/form) echoes the body as it came, with the request's Content-Type.
 let server: { url: string; http: Server };
 beforeAll(async () => {
   const http = createServer((req, res) => {
@@ -24,6 +25,11 @@ beforeAll(async () => {
       if (req.url === '/text') {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
         res.end(TEXT);
+        return;
+      }
+      if (req.url === '/form') {
+        res.writeHead(200, { 'content-type': req.headers['content-type'] ?? '' });
+        res.end(Buffer.concat(chunks));
         return;
       }
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -82,6 +88,20 @@ describe('fetch bodies', () => {
     );
     const utf8 = [...new TextEncoder().encode(TEXT)];
     expect(value).toEqual([TEXT, utf8, utf8, [TEXT, utf8], true, 'TypeError', utf8.length]);
+  });
+
+  it('a FormData sent by fetch comes back from a real server as a FormData, its binary File byte for byte; a urlencoded answer too', async () => {
+    const { value } = await report<unknown[]>(
+      `const form = new FormData();
+      form.append('note', 'héllo');
+      form.append('file', new File([new Uint8Array([0, 0xff, 0xfe, 0x80, 13, 10, 45, 45])], 'raw.bin', { type: 'application/octet-stream' }));
+      const back = await (await fetch('${server.url}/form', { method: 'POST', body: form })).formData();
+      const file = back.get('file');
+      const params = await (await fetch('${server.url}/form', { method: 'POST', body: new URLSearchParams({ q: 'a b', r: 'é' }) })).formData();
+      report([back.get('note'), file.name, file.type, Array.from(await file.bytes()), [...params]]);`,
+      { kernel: kernel(), manifest: ALL_TOOLS },
+    );
+    expect(value).toEqual(['héllo', 'raw.bin', 'application/octet-stream', [0, 0xff, 0xfe, 0x80, 13, 10, 45, 45], [['q', 'a b'], ['r', 'é']]]);
   });
 
   it('a request body of 200 KB (a long prompt) goes whole, as text (found by a review: past 64 KiB one string of the arguments was refused, and fetch failed)', async () => {

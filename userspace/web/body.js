@@ -5,6 +5,7 @@
 import { ReadableStream } from './streams.js';
 import { Blob, blobBytes } from './blob.js';
 import { FormData, multipart } from './form-data.js';
+import { parseFormData } from './form-data-parse.js';
 import { TextDecoder, encodeUtf8 } from './text-encoding.js';
 import { NativeTypeError, NativeUint8Array, defineProperty, getOwnPropertyDescriptor, isView, objectToString, ownKeys, readStreamBytes, toBytes } from './intrinsics.js';
 
@@ -218,7 +219,8 @@ class BodyMixin {
     return new Blob([bytes], { type: this.headers.get('content-type') ?? '' });
   }
   async formData() {
-    throw new NativeTypeError('formData() is not supported in this runtime');
+    const bytes = await consume(this);
+    return parseFormData(bytes, this.headers.get('content-type'));
   }
 }
 

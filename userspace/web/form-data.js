@@ -70,6 +70,13 @@ export class FormData {
     return this.entries();
   }
 }
+/** formDataOf makes a FormData holding `entries` as they are: [name, value] pairs, value a string or a File (what a parsed body gives). */
+export function formDataOf(entries) {
+  const form = new FormData();
+  entriesOf.set(form, entries);
+  return form;
+}
+
 defineProperty(FormData.prototype, Symbol.toStringTag, { value: 'FormData', configurable: true });
 
 const quote = (text) => text.replace(/\r/g, '%0D').replace(/\n/g, '%0A').replace(/"/g, '%22');
