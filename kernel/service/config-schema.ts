@@ -125,7 +125,7 @@ export const AGENTD_CONFIG_SCHEMA = {
             type: 'object',
             additionalProperties: false,
             required: ['bytes', 'inodes'],
-            description: 'a shared (absolute) Redis mount: what the one tree may hold; a mount inside each agent tree has the agent\'s quota',
+            description: 'a shared (absolute) Redis mount: what the one tree may hold (default 256 MiB and 65,536 files and directories); a mount inside each agent tree has the agent\'s quota',
             properties: { bytes: { type: 'integer', minimum: 0 }, inodes: { type: 'integer', minimum: 0 } },
           },
         },

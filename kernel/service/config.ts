@@ -64,9 +64,17 @@ export interface MountSetting {
   readonly path: string;
   readonly backend: 'memfs' | 'redis';
   readonly readOnly: boolean;
-  /** For a shared (absolute) mount on Redis: what the one tree may hold, across every agent and node. */
+  /** For a shared (absolute) mount on Redis: what the one tree may hold, across every agent and node (SHARED_MOUNT_QUOTA unless the configuration says). */
   readonly quota?: { readonly bytes: number; readonly inodes: number };
 }
+
+/**
+ * SHARED_MOUNT_QUOTA is what a shared (absolute) Redis mount holds when the
+ * configuration gives no quota: every agent with write access fills the one
+ * tree, in the Redis the decision streams and every node share, so it is
+ * bounded as each agent's own tree is (8× the default agent quota).
+ */
+export const SHARED_MOUNT_QUOTA = { bytes: 256 * 1024 * 1024, inodes: 65_536 } as const;
 
 /** RetentionSetting: how long what an agent leaves behind is kept. */
 export interface RetentionSetting {
@@ -177,9 +185,10 @@ function webhookSettings(raw: RawConfig['approvals'], base: string, file: string
 
 /** mountSettings checks the `mounts:` section: each path inside an agent's tree (not its root or policy/) or absolute, none twice. */
 function mountSettings(raw: NonNullable<RawConfig['mounts']>, file: string): MountSetting[] {
-  const mounts = raw.map((m) => ({ path: m.path, backend: m.backend, readOnly: m.read_only ?? false, ...(m.quota !== undefined ? { quota: m.quota } : {}) }));
-  const misplaced = mounts.find((m) => m.quota !== undefined && (m.backend !== 'redis' || !m.path.startsWith('/')));
+  const misplaced = raw.find((m) => m.quota !== undefined && (m.backend !== 'redis' || !m.path.startsWith('/')));
   if (misplaced !== undefined) throw new ConfigError(`${file}: mounts: ${misplaced.path}: quota is for a shared (absolute) Redis mount; a mount in each agent's tree has the agent's quota (limits.vfs_bytes, limits.vfs_inodes)`);
+  const shared = (m: (typeof raw)[number]) => m.backend === 'redis' && m.path.startsWith('/');
+  const mounts = raw.map((m) => ({ path: m.path, backend: m.backend, readOnly: m.read_only ?? false, ...(shared(m) ? { quota: m.quota ?? SHARED_MOUNT_QUOTA } : {}) }));
   try {
     checkMounts(mounts.map((m) => ({ path: m.path, backend: () => undefined as never })));
   } catch (err) {

@@ -64,7 +64,7 @@ export function openSharedStorage(settings: SharedStorageSettings, log: FileDeci
             new RedisBackend(client, {
               prefix: redis.keyPrefix,
               root: redisRoot(m.path, agentId),
-              ...(m.path.startsWith('/') ? (m.quota !== undefined ? { quota: m.quota } : {}) : { quota: { bytes: quota.maxBytes, inodes: quota.maxInodes } }),
+              quota: m.quota ?? { bytes: quota.maxBytes, inodes: quota.maxInodes },
             })
         : (_agentId: string, quota) => new MemfsBackend(quota),
   }));

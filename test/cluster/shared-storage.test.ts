@@ -34,9 +34,11 @@ describe('the mounts: section and log.stream', () => {
     const config = load('mounts:\n  - { path: mem/semantic, backend: redis }\n  - { path: /shared, backend: redis, read_only: true }\n  - { path: mem/scratch, backend: memfs }\nlog: { stream: before-action, stream_replicas: 1, stream_replica_timeout_ms: 250 }\n');
     expect(config.mounts).toEqual([
       { path: 'mem/semantic', backend: 'redis', readOnly: false },
-      { path: '/shared', backend: 'redis', readOnly: true },
+      // A shared Redis tree is bounded as each agent's own is, unless the configuration says how far (an attacker pass filled Redis through one).
+      { path: '/shared', backend: 'redis', readOnly: true, quota: { bytes: 256 * 1024 * 1024, inodes: 65_536 } },
       { path: 'mem/scratch', backend: 'memfs', readOnly: false },
     ]);
+    expect(load('mounts:\n  - { path: /big, backend: redis, quota: { bytes: 1073741824, inodes: 1000000 } }\n').mounts).toEqual([{ path: '/big', backend: 'redis', readOnly: false, quota: { bytes: 1073741824, inodes: 1000000 } }]);
     expect(config.logStream).toEqual({ mode: 'before-action', replicas: 1, replicaTimeoutMs: 250 });
     expect([redisRoot('mem/semantic', 'alice'), redisRoot('/shared', 'alice')]).toEqual(['agent/alice/mem/semantic', 'shared']);
   });
