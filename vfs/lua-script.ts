@@ -18,13 +18,13 @@ export class LuaScript {
     this.sha = hash('sha1', source);
   }
 
-  /** run executes the script with `keys` and `args` and resolves with its reply. */
-  async run(client: Redis | Cluster, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+  /** run executes the script with `keys` and `args` and resolves with its reply (strings as text; with `bytes`, as Buffers). */
+  async run(client: Redis | Cluster, keys: readonly string[], args: readonly ScriptArg[], bytes = false): Promise<unknown> {
     try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+      return await (bytes ? client.callBuffer('EVALSHA', [this.sha, keys.length, ...keys, ...args]) : client.evalsha(this.sha, keys.length, ...keys, ...args));
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.eval(this.source, keys.length, ...keys, ...args);
+      return bytes ? client.callBuffer('EVAL', [this.source, keys.length, ...keys, ...args]) : client.eval(this.source, keys.length, ...keys, ...args);
     }
   }
 }

@@ -14,7 +14,7 @@
  * unknown' (the command was sent and may still run) — the client must be one
  * that fails closed (kernel/redis/connect.ts: no offline queue, no retries, a
  * command timeout) — and the next call works again once Redis is back. A file handle names its path: a handle
- * whose file was removed gets ENOENT on write and reads as empty. A quota
+ * whose file is gone (removed, or lost with Redis) gets ENOENT. A quota
  * (bytes, inodes) is checked and counted inside the same scripts, so every
  * node sharing the tree shares it exactly; ENOSPC past it.
  */
@@ -22,7 +22,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { FileError, KernelError, type Errno } from '../abi/errno.ts';
 import type { BackendFile, DirEntry, FileStat, OpenMode, VfsBackend } from './backend.ts';
 import type { LuaScript, ScriptArg } from './lua-script.ts';
-import { MKDIR, OPEN, READDIR, READDIR_PAGE, STAT, UNLINK, WRITE } from './redis-scripts.ts';
+import { MKDIR, OPEN, READ, READDIR, READDIR_PAGE, SIZE, STAT, UNLINK, WRITE } from './redis-scripts.ts';
 
 export interface RedisBackendOptions {
   /** Key prefix of this kernel's data (e.g. `agent-kernel`); no `{` or `}`. */
@@ -86,16 +86,12 @@ export class RedisBackend implements VfsBackend {
   }
 
   private async script(op: string, script: LuaScript, path: string, ...args: ScriptArg[]): Promise<unknown> {
-    try {
-      return await script.run(this.client, [this.meta], [this.base, path, ...args, ...this.quotaArgs]);
-    } catch (err) {
-      throw failure(err, op, path);
-    }
+    return this.run(op, script, path, args, false);
   }
 
-  private async command<T>(op: string, path: string, call: () => Promise<T>): Promise<T> {
+  private async run(op: string, script: LuaScript, path: string, args: readonly ScriptArg[], bytes: boolean): Promise<unknown> {
     try {
-      return await call();
+      return await script.run(this.client, [this.meta], [this.base, path, ...args, ...this.quotaArgs], bytes);
     } catch (err) {
       throw failure(err, op, path);
     }
@@ -128,7 +124,6 @@ export class RedisBackend implements VfsBackend {
   }
 
   private handle(path: string, writable: boolean): BackendFile {
-    const data = `${this.base}:data:${path}`;
     let closed = false;
     const open = (op: string) => {
       if (closed) throw new FileError('EBADF', op, path, 'the file is closed');
@@ -137,8 +132,7 @@ export class RedisBackend implements VfsBackend {
       later: true,
       read: async (length, position) => {
         open('read');
-        if (length === 0) return new Uint8Array(0);
-        const bytes = await this.command('read', path, () => this.client.getrangeBuffer(data, position, position + length - 1));
+        const bytes = (await this.run('read', READ, path, [position, length], true)) as Buffer;
         // A copy: a reply Buffer may be a view into a larger socket buffer.
         return new Uint8Array(bytes);
       },
@@ -149,7 +143,7 @@ export class RedisBackend implements VfsBackend {
       },
       size: async () => {
         open('fstat');
-        return this.command('fstat', path, () => this.client.strlen(data));
+        return (await this.script('fstat', SIZE, path)) as number;
       },
       close: () => {
         closed = true;

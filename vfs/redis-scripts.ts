@@ -211,6 +211,27 @@ end
 return 1
 `);
 
+/**
+ * READ, ARGV[3] = position, ARGV[4] = length → the bytes there (short at the
+ * end). ENOENT for a file that is gone: removed while open, or lost with
+ * Redis (restarted empty): its data must not read as an empty file.
+ */
+export const READ = script(`
+local p, from, length = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = redis.call('HGET', meta, p)
+if not v or v:sub(1, 1) ~= 'f' then return fail('ENOENT', 'the file is gone: removed while open, or lost with Redis') end
+if length == 0 then return '' end
+return redis.call('GETRANGE', base .. ':data:' .. p, from, from + length - 1)
+`);
+
+/** SIZE → the file's size in bytes; ENOENT for a file that is gone, as READ. */
+export const SIZE = script(`
+local p = ARGV[2]
+local v = redis.call('HGET', meta, p)
+if not v or v:sub(1, 1) ~= 'f' then return fail('ENOENT', 'the file is gone: removed while open, or lost with Redis') end
+return redis.call('STRLEN', base .. ':data:' .. p)
+`);
+
 /** WRITE, ARGV[3] = position, ARGV[4] = bytes → bytes written. Past the end the gap reads as zeros. */
 export const WRITE = script(`
 local p, data = ARGV[2], ARGV[4]

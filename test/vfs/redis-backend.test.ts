@@ -106,14 +106,21 @@ describe.skipIf(env === undefined)('RedisBackend', () => {
     expect(await fa.size()).toBe(block);
   });
 
-  it('a file removed while open answers ENOENT on write and reads as empty', async () => {
+  it('a file removed while open answers ENOENT on write, read and fstat (it read as empty: so did every file when Redis restarted empty)', async () => {
     const a = new RedisBackend(client, { prefix: env!.prefix, root: 'removed' });
     const f = await a.open('/f', 'w+');
     await f.write(bytes('x'), 0);
     await a.unlink('/f');
     expect(await errnoOf(() => f.write(bytes('y'), 0))).toBe('ENOENT');
-    expect((await f.read(10, 0)).byteLength).toBe(0);
+    expect(await errnoOf(() => f.read(10, 0))).toBe('ENOENT');
+    expect(await errnoOf(() => f.size())).toBe('ENOENT');
     expect(await errnoOf(() => a.stat('/f'))).toBe('ENOENT');
+    // As Redis restarted with nothing on disk leaves it: every key of the tree gone under an open fd.
+    const g = await a.open('/g', 'w+');
+    await g.write(bytes('kept?'), 0);
+    expect(textOf(await g.read(10, 0))).toBe('kept?');
+    await client.del(`${a.base}:meta`, `${a.base}:data:/g`, `${a.base}:dir:/`, `${a.base}:names:/`);
+    expect(await errnoOf(() => g.read(10, 0))).toBe('ENOENT');
   });
 
   it('stores a file larger than one reply buffer exactly', async () => {
