@@ -153,4 +153,16 @@ describe('Body.formData()', () => {
     `);
     expect(result).toEqual([`${B}x--${B}`, true, true]);
   });
+  it('a part header of 8 MiB (a name, a parameter) is read in one pass: it made a string of one-byte pieces that took the 256 MiB isolate past its heap (a review)', async () => {
+    const result = await web.run(`
+      const B = '${B}';
+      const big = 'A'.repeat(8 << 20);
+      const parse = (body) => new Response(body, { headers: { 'content-type': 'multipart/form-data; boundary=' + B } }).formData().then((f) => [...f.keys()].join(), (e) => e.cause?.message ?? e.message);
+      return Promise.all([
+        parse('--' + B + '\\r\\n' + big + ': x\\r\\n\\r\\n\\r\\n--' + B + '--'),
+        parse('--' + B + '\\r\\nContent-Disposition: form-data; ' + big + '=1; name="a"\\r\\n\\r\\nv\\r\\n--' + B + '--'),
+      ]);
+    `);
+    expect(result).toEqual(['a part without a name', 'a']);
+  });
 });
