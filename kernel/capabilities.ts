@@ -141,15 +141,19 @@ export class Identity implements AgentIdentity {
  * OutsideIdentity is an agent outside the kernel asking agentd before it acts
  * (POST /v1/evaluate). The kernel confines nothing of such an agent: its
  * resources and tools are names of its own, not VFS paths or registered
- * tools, so no capability stage can refuse them; the capabilities the
- * operator granted are what rules match on (`capabilities:`). Every other
- * stage of the authorizer holds it as it holds an agent inside.
+ * tools, so no capability stage or kernel rule on paths can refuse them;
+ * the capabilities the operator granted are what rules match on
+ * (`capabilities:`). The breaker, the autonomy level, contracts and the
+ * policy hold it as they hold an agent inside; its breakers are kept apart
+ * from those of processes of the same agent id (breakerKey), its trust
+ * score is theirs (one agent).
  */
 export class OutsideIdentity implements AgentIdentity {
   readonly agentId: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly capabilities: ReadonlySet<string>;
   readonly child = false;
+  readonly outside = true;
 
   constructor(agent: { readonly id: string; readonly labels: Readonly<Record<string, string>>; readonly capabilities: readonly string[] }) {
     this.agentId = agent.id;

@@ -17,6 +17,8 @@ export interface AgentIdentity {
   readonly capabilities: ReadonlySet<string>;
   /** child: the process was spawned by another process of its tree (it runs as the tree's root agent). */
   readonly child: boolean;
+  /** outside: an agent outside the kernel asking agentd before it acts (kernel/capabilities.ts OutsideIdentity): the kernel confines nothing of it, and its breakers are its own. */
+  readonly outside?: boolean;
   /** pathAllowed: the agent's own tree, or a vfs capability covering `path` for `access`. */
   pathAllowed(path: string, access: Access): boolean;
   /** toolAllowed: a tool capability names `tool`. */
@@ -44,6 +46,17 @@ export interface AccessRequest {
   readonly target?: { readonly pid: number; readonly kin: Kin };
   /** What kind of thing the call acts on (the row's policy point): a file, a tool, a program, a process; or the caller's own fds or self. Absent: not a syscall (an action outside the kernel). */
   readonly resource?: Resource;
+}
+
+/**
+ * breakerKey names the breaker a call counts on: its tool's, else its
+ * syscall's. An agent outside the kernel names its actions and tools itself,
+ * so its breakers are kept apart (`outside:NAME`): a credential can neither
+ * trip nor close the breakers of processes of the same agent id.
+ */
+export function breakerKey(request: Pick<AccessRequest, 'identity' | 'tool' | 'syscall'>): string {
+  const key = request.tool ?? request.syscall;
+  return request.identity.outside === true ? `outside:${key}` : key;
 }
 
 /** Kin is what a process is to the caller: itself, its child, or another (which signal:any is needed to signal). */

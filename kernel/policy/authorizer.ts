@@ -6,7 +6,7 @@
  * read-only to ring 3 — whatever the policy says.
  */
 import { AUTONOMY_RULE, type Autonomy } from '../autonomy.ts';
-import { BREAKER_RULE, type AccessRequest, type Authorizer, type Breach, type CallEnd, type Decision } from '../../syscalls/context.ts';
+import { BREAKER_RULE, breakerKey, type AccessRequest, type Authorizer, type Breach, type CallEnd, type Decision } from '../../syscalls/context.ts';
 import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
 import { contractRule, type PolicyEngine } from './engine.ts';
@@ -33,7 +33,7 @@ export type BreakerCheck = (agentId: string, key: string, trial: boolean) => str
 
 /** breakerDenial: the agent's circuit breaker for this tool (or syscall) is open (EAGAIN: later it may be let through). */
 function breakerDenial(request: AccessRequest, breakers: BreakerCheck, trial: boolean): Decision | undefined {
-  const why = breakers(request.agentId, request.tool ?? request.syscall, trial);
+  const why = breakers(request.agentId, breakerKey(request), trial);
   return why === undefined ? undefined : { effect: 'deny', rule: BREAKER_RULE, reason: why, errno: 'EAGAIN' };
 }
 
@@ -59,9 +59,9 @@ export function supervised(request: Pick<AccessRequest, 'agentId' | 'access' | '
   return { effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised: a human approves its changes (the policy's rule ${decision.rule} allowed it)`, ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}), approvalTimeoutMs };
 }
 
-/** kernelDenial: the kernel's own rules, which no policy can lift. */
+/** kernelDenial: the kernel's own rules, which no policy can lift (on the kernel's own paths: an agent outside it has none). */
 function kernelDenial(request: AccessRequest): Decision | undefined {
-  if (request.path !== undefined && (request.pathAccess ?? request.access) === 'write' && isWithin(`${agentRoot(request.agentId)}/state`, request.path)) {
+  if (request.identity.outside !== true && request.path !== undefined && (request.pathAccess ?? request.access) === 'write' && isWithin(`${agentRoot(request.agentId)}/state`, request.path)) {
     return { effect: 'deny', rule: 'kernel.state-read-only', reason: `${request.path} belongs to the kernel (checkpoints): read-only to agents` };
   }
   return undefined;
