@@ -70,12 +70,28 @@ export interface BreakerEvent {
   readonly why: string;
 }
 
+/**
+ * The agents kept before the first sweep. A breaker is otherwise forgotten
+ * only when its own agent calls again, and agentd's /v1/evaluate lets the
+ * operator name any agent id: without sweeps one failure for each of many
+ * ids would be kept for good.
+ */
+const SWEEP_FROM = 1024;
+
+/** forgotten: a closed breaker whose failures have all left the window (it holds nothing back and counts nothing). */
+function forgotten(state: State, now: number, settings: BreakerSettings): boolean {
+  return state.kind === 'closed' && state.failures.every((t) => now - t >= settings.windowMs);
+}
+
 export class Breakers {
   private readonly clock: () => number;
   private readonly settings: () => BreakerSettings | undefined;
   private readonly onChange: (event: BreakerEvent) => void;
   /** By agent, then by syscall or tool: a decision of an agent with no breaker pays one map lookup. */
   private readonly states = new Map<string, AgentBreakers>();
+  /** Past this many agents, a failure first forgets every breaker that has forgotten its failures (sweep); so does the first failure a window after the last sweep, past SWEEP_FROM. */
+  private sweepAt = SWEEP_FROM;
+  private sweptAt = 0;
 
   constructor(settings: () => BreakerSettings | undefined, clock: () => number, onChange: (event: BreakerEvent) => void) {
     this.settings = settings;
@@ -100,7 +116,7 @@ export class Breakers {
     const mine = this.states.get(agentId);
     if (mine === undefined || isSyscall(key) || mine.tools.size < MAX_PER_AGENT) return { slot: { key, overflow: false }, state: undefined };
     // Only a breaker that has forgotten everything may go: one with a failure in its window, or open, keeps its place.
-    const stale = [...mine.tools].find(([, s]) => s.kind === 'closed' && s.failures.every((t) => now - t >= settings.windowMs));
+    const stale = [...mine.tools].find(([, s]) => forgotten(s, now, settings));
     if (stale !== undefined) {
       mine.tools.delete(stale[0]);
       return { slot: { key, overflow: false }, state: undefined };
@@ -144,7 +160,7 @@ export class Breakers {
     if (state.kind === 'closed') {
       // Failures that have all left the window are forgotten.
       const settings = this.settings();
-      if (settings === undefined || state.failures.every((t) => now - t >= settings.windowMs)) this.put(agentId, slot, undefined);
+      if (settings === undefined || forgotten(state, now, settings)) this.put(agentId, slot, undefined);
       return undefined;
     }
     if (state.kind === 'open') {
@@ -175,6 +191,7 @@ export class Breakers {
     const settings = this.settings();
     if (settings === undefined) return;
     const now = this.clock();
+    if (this.states.size >= this.sweepAt || (this.states.size > SWEEP_FROM && now - this.sweptAt >= settings.windowMs)) this.sweep(now, settings);
     const { slot, state = { kind: 'closed', failures: [] } } = this.counting(agentId, key, settings, now);
     if (state.kind === 'open') return;
     const shown = Breakers.shown(slot);
@@ -192,6 +209,22 @@ export class Breakers {
     this.put(agentId, slot, { kind: 'open', until: now + settings.cooldownMs });
     const whose = slot.overflow ? ` of calls with no breaker of their own (${MAX_PER_AGENT} others have recent failures), ${key} last` : '';
     this.onChange({ agentId, key: shown, state: 'open', why: `${recent.length} failures within ${settings.windowMs} ms${whose}; refused for ${settings.cooldownMs} ms` });
+  }
+
+  /** kept is how many agents have breakers kept (open, half-open, or with recent failures, until a sweep). */
+  get kept(): number {
+    return this.states.size;
+  }
+
+  /** sweep forgets every breaker that has forgotten its failures; the next waits for twice as many agents as are left, or a window (each failure pays a constant share, or one sweep a window). */
+  private sweep(now: number, settings: BreakerSettings): void {
+    for (const [agent, mine] of this.states) {
+      for (const map of [mine.syscalls, mine.tools]) for (const [key, state] of map) if (forgotten(state, now, settings)) map.delete(key);
+      if (mine.overflow !== undefined && forgotten(mine.overflow, now, settings)) mine.overflow = undefined;
+      if (mine.syscalls.size === 0 && mine.tools.size === 0 && mine.overflow === undefined) this.states.delete(agent);
+    }
+    this.sweepAt = Math.max(SWEEP_FROM, 2 * this.states.size);
+    this.sweptAt = now;
   }
 
   /** open lists the open (or half-open) breakers of `agentId`, by key; every agent's when absent. */

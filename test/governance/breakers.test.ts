@@ -98,6 +98,20 @@ describe('circuit breakers', () => {
     expect(b.open('c')).toEqual([{ agentId: 'c', key: 'web', state: 'open' }]);
   });
 
+  it('what is kept follows the agents failing now: one failure for each of 100,000 agent ids is forgotten once it leaves the window (agentd\'s /v1/evaluate lets the operator name any id; a review)', () => {
+    let now = 0;
+    const b = new Breakers(() => ({ failures: 5, windowMs: 1000, cooldownMs: 1000 }), () => now, () => {});
+    for (let i = 0; i < 100_000; i++) b.failed(`ext-${i}`, 'tool.call');
+    expect(b.kept).toBeLessThanOrEqual(100_000);
+    now += 10 * 60_000;
+    b.failed('someone-else', 'tool.call');
+    expect(b.kept).toBe(1);
+    // An open breaker is never swept: it holds its agent back until its cool-down.
+    for (let i = 0; i < 5; i++) b.failed('hammer', 'web');
+    for (let i = 0; i < 5000; i++) b.failed(`more-${i}`, 'tool.call');
+    expect(b.refusal('hammer', 'web')).toMatch(/^circuit breaker for web is open/);
+  });
+
   it('in a kernel: calls of made-up tools (ENOENT, allowed by tools: ["*"]) between a tool\'s failures do not stop its breaker opening, before or after them', async () => {
     const policy = parsePolicy('version: 1\ndefaults: { breaker: { failures: 3, window_ms: 60000, cooldown_ms: 60000 } }\nrules:\n  - { id: all, effect: allow, syscalls: [SYS_EXEC], tools: ["*"] }\n  - { id: stdio, effect: allow, syscalls: [SYS_WRITE] }\n', 'breaker.yaml');
     const kernel = new Kernel({ policy, clock: () => 1_800_000_000_000, stdout: () => {}, stderr: () => {} });
