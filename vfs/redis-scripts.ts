@@ -103,7 +103,10 @@ return redis.call('HGETALL', base .. ':dir:' .. p)
 /**
  * READDIR_PAGE, ARGV[3] = after ('' for the start), ARGV[4] = limit →
  * [name, type, …]: the first `limit` names after `after` in byte order, at a
- * cost that follows the page (a sorted set), not the directory.
+ * cost that follows the page (a sorted set), not the directory. The set is
+ * an index of the directory's hash, repaired as it is read: names the hash
+ * lacks are dropped, and a hash with names the set lacks (written by an
+ * earlier version) has them added, once.
  */
 export const READDIR_PAGE = script(`
 local p, after, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -111,8 +114,8 @@ local k = kind(p)
 if k == nil then return fail(why_missing(p)) end
 if k == 'f' then return fail('ENOTDIR') end
 local dir, names = base .. ':dir:' .. p, base .. ':names:' .. p
--- A directory written before names were kept in order has fewer of them than entries: they are added, once.
-if redis.call('ZCARD', names) < redis.call('HLEN', dir) then
+local function index_all()
+  if redis.call('ZCARD', names) >= redis.call('HLEN', dir) then return end
   local all = redis.call('HKEYS', dir)
   for i = 1, #all, 512 do
     local args = {}
@@ -123,15 +126,39 @@ if redis.call('ZCARD', names) < redis.call('HLEN', dir) then
     redis.call('ZADD', names, unpack(args))
   end
 end
-local from = '-'
+index_all()
+local out, from, dropped = {}, '-', false
 if after ~= '' then from = '(' .. after end
-local page = redis.call('ZRANGEBYLEX', names, from, '+', 'LIMIT', 0, limit)
-if #page == 0 then return {} end
-local types = redis.call('HMGET', dir, unpack(page))
-local out = {}
-for i, name in ipairs(page) do
-  out[#out + 1] = name
-  out[#out + 1] = types[i] or 'f'
+while #out < 2 * limit do
+  local want = limit - #out / 2
+  local page = redis.call('ZRANGEBYLEX', names, from, '+', 'LIMIT', 0, want)
+  if #page == 0 then break end
+  local types = redis.call('HMGET', dir, unpack(page))
+  for i, name in ipairs(page) do
+    if types[i] then
+      out[#out + 1] = name
+      out[#out + 1] = types[i]
+    else
+      redis.call('ZREM', names, name)
+      dropped = true
+    end
+  end
+  if #page < want then break end
+  from = '(' .. page[#page]
+end
+-- A set that had names the hash lacked may now also lack names the hash has: index them and list the page again.
+if dropped and redis.call('ZCARD', names) < redis.call('HLEN', dir) then
+  index_all()
+  out, from = {}, '-'
+  if after ~= '' then from = '(' .. after end
+  local page = redis.call('ZRANGEBYLEX', names, from, '+', 'LIMIT', 0, limit)
+  if #page > 0 then
+    local types = redis.call('HMGET', dir, unpack(page))
+    for i, name in ipairs(page) do
+      out[#out + 1] = name
+      out[#out + 1] = types[i] or 'f'
+    end
+  end
 end
 return out
 `);
