@@ -206,6 +206,8 @@ local k = kind(p)
 if k == nil then return fail(why_missing(p)) end
 if k == 'd' then
   if redis.call('HLEN', base .. ':dir:' .. p) > 0 then return fail('ENOTEMPTY') end
+  -- Its index goes with it (it can hold names an earlier version removed behind it).
+  redis.call('DEL', base .. ':names:' .. p)
   give_back(0, 1)
 else
   give_back(redis.call('STRLEN', base .. ':data:' .. p), 1)
