@@ -35,7 +35,7 @@ import { die, recordEnding, terminate, type ExitHost } from './process-exit.ts';
 import { startDetail } from './recorder/start-record.ts';
 import { Process, type ExitRecord, type ProcessInfo, type TreeUsage } from './process.ts';
 import { ProcessTable } from './process-table.ts';
-import { warmCompiler, type Program } from './program.ts';
+import type { Program } from './program.ts';
 import { disposalsSettled } from './disposal-watch.ts';
 import { Sandbox } from './sandbox.ts';
 import { type BootRecord, type ProcessSandbox, type SandboxEnd, type SandboxHooks } from './process-sandbox.ts';
@@ -95,7 +95,6 @@ export class Kernel implements ProcessHost {
   constructor(options: KernelOptions = {}) {
     this.options = options;
     checkMounts(options.mounts ?? []);
-    warmCompiler();
     this.recorder = options.recorder ?? new MemoryDecisionLog();
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock, options.sharedLimits);
     // The engine's counters start from zero here: a replay of the log must know (kernel/replay).

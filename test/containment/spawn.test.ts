@@ -69,6 +69,29 @@ describe('a broken TypeScript program', () => {
     expect(charged.exit.reason).toMatchObject({ kind: 'signal', signal: 'SIGKILL', why: expect.stringMatching(/^CPU time limit 1000 ms/) });
   }, 60_000);
 
+  it("a few hundred bytes whose enum esbuild folds into hundreds of MB fail alone (EFBIG, or ENOEXEC past the compiler's memory), and the kernel neither grows nor falls (found by an attacker pass: 374 bytes took the kernel down with ERR_STRING_TOO_LONG, 457 bytes grew it by 1.8 GB)", async () => {
+    const kernel = kernelFor();
+    // Each member is the one before twice: member n is 16 × 2^n characters, copied into the enum and every use.
+    const bomb = (members: number, seed: string) => JSON.stringify(`enum E { A0 = "${seed.repeat(16)}",${Array.from({ length: members - 1 }, (_, i) => ` A${i + 1} = A${i} + A${i},`).join('')} }\nE.A${members - 1};\n`.repeat(1));
+    const before = process.memoryUsage().rss;
+    const { value } = await report(
+      `sys.writeFile('mem/grows.ts', ${bomb(20, 'x')});
+       sys.writeFile('mem/huge.ts', ${bomb(24, 'x')});
+       sys.writeFile('mem/wide.ts', ${bomb(21, '\u0100')});
+       sys.writeFile('mem/fine.ts', 'const n: number = 6 * 7; console.log(n);');
+       const tried = await Promise.allSettled(['mem/grows.ts', 'mem/huge.ts', 'mem/wide.ts'].map((p) => sys.async.spawn(p, [])));
+       report([...tried.map((t) => t.status === 'rejected' ? t.reason.errno : 'spawned'), sys.wait(sys.spawn('mem/fine.ts', [])).status]);`,
+      { kernel, agentId: 'folder', limits: { wallMs: 60_000 } },
+    );
+    const [grows, huge, wide, fine] = value as string[];
+    expect(grows).toBe('EFBIG');
+    expect(['EFBIG', 'ENOEXEC']).toContain(huge);
+    expect(['EFBIG', 'ENOEXEC']).toContain(wide);
+    expect(fine).toBe(0);
+    // What the compiler made never came into the kernel's process past MAX_COMPILED_BYTES (16 MiB) a compile.
+    expect(process.memoryUsage().rss - before).toBeLessThan(300 * 1024 * 1024);
+  }, 60_000);
+
   it('an agent stack trace names the author\'s TypeScript lines (through the source map)', async () => {
     const kernel = kernelFor();
     const source = "type T = { a: number };\n\n// comment\nconst t: T = { a: 1 };\n\nfunction boom(x: T): never {\n  throw new Error('boom ' + x.a);\n}\nboom(t);\n";
