@@ -16,6 +16,9 @@ import { testKernel } from '../helpers.ts';
 import { othersStarting, startingNow } from '../../kernel/sandbox-boot.ts';
 import { SIGNALS } from '../../signals/signal-table.ts';
 
+/** bomb is a TypeScript enum (as JSON text) whose member n is the one before twice: 16 × 2^n characters once esbuild folds it, copied into the enum and the use. */
+const bomb = (members: number, seed: string) => JSON.stringify(`enum E { A0 = "${seed.repeat(16)}",${Array.from({ length: members - 1 }, (_, i) => ` A${i + 1} = A${i} + A${i},`).join('')} }\nE.A${members - 1};\n`);
+
 /** dups is a TypeScript program that declares one name `n` times (esbuild takes quadratic time on it), as JSON text. */
 const dups = (n: number) => JSON.stringify('let a0: number = 1;\n'.repeat(n));
 
@@ -71,8 +74,6 @@ describe('a broken TypeScript program', () => {
 
   it("a few hundred bytes whose enum esbuild folds into hundreds of MB fail alone (EFBIG, or ENOEXEC past the compiler's memory), and the kernel neither grows nor falls (found by an attacker pass: 374 bytes took the kernel down with ERR_STRING_TOO_LONG, 457 bytes grew it by 1.8 GB)", async () => {
     const kernel = kernelFor();
-    // Each member is the one before twice: member n is 16 × 2^n characters, copied into the enum and every use.
-    const bomb = (members: number, seed: string) => JSON.stringify(`enum E { A0 = "${seed.repeat(16)}",${Array.from({ length: members - 1 }, (_, i) => ` A${i + 1} = A${i} + A${i},`).join('')} }\nE.A${members - 1};\n`.repeat(1));
     const before = process.memoryUsage().rss;
     const { value } = await report(
       `sys.writeFile('mem/grows.ts', ${bomb(20, 'x')});
