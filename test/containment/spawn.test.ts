@@ -16,8 +16,8 @@ import { testKernel } from '../helpers.ts';
 import { othersStarting, startingNow } from '../../kernel/sandbox-boot.ts';
 import { SIGNALS } from '../../signals/signal-table.ts';
 
-/** bomb is a TypeScript enum (as JSON text) whose member n is the one before twice: 16 × 2^n characters once esbuild folds it, copied into the enum and the use. */
-const bomb = (members: number, seed: string) => JSON.stringify(`enum E { A0 = "${seed.repeat(16)}",${Array.from({ length: members - 1 }, (_, i) => ` A${i + 1} = A${i} + A${i},`).join('')} }\nE.A${members - 1};\n`);
+/** enumBomb is a TypeScript enum (as JSON text) whose member n is the one before twice: 16 × 2^n characters once esbuild folds it, copied into the enum and the use. */
+const enumBomb = (members: number, seed: string) => JSON.stringify(`enum E { A0 = "${seed.repeat(16)}",${Array.from({ length: members - 1 }, (_, i) => ` A${i + 1} = A${i} + A${i},`).join('')} }\nE.A${members - 1};\n`);
 
 /** dups is a TypeScript program that declares one name `n` times (esbuild takes quadratic time on it), as JSON text. */
 const dups = (n: number) => JSON.stringify('let a0: number = 1;\n'.repeat(n));
@@ -76,9 +76,9 @@ describe('a broken TypeScript program', () => {
     const kernel = kernelFor();
     const before = process.memoryUsage().rss;
     const { value } = await report(
-      `sys.writeFile('mem/grows.ts', ${bomb(20, 'x')});
-       sys.writeFile('mem/huge.ts', ${bomb(24, 'x')});
-       sys.writeFile('mem/wide.ts', ${bomb(21, '\u0100')});
+      `sys.writeFile('mem/grows.ts', ${enumBomb(20, 'x')});
+       sys.writeFile('mem/huge.ts', ${enumBomb(24, 'x')});
+       sys.writeFile('mem/wide.ts', ${enumBomb(21, '\u0100')});
        sys.writeFile('mem/fine.ts', 'const n: number = 6 * 7; console.log(n);');
        const tried = await Promise.allSettled(['mem/grows.ts', 'mem/huge.ts', 'mem/wide.ts'].map((p) => sys.async.spawn(p, [])));
        report([...tried.map((t) => t.status === 'rejected' ? t.reason.errno : 'spawned'), sys.wait(sys.spawn('mem/fine.ts', [])).status]);`,
