@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { Effect } from '../abi/kinds.ts';
 import type { DecisionInput } from '../syscalls/records.ts';
 import { endWhenStdoutCloses } from './closed-console.ts';
+import { endOnInternalError } from './last-resort.ts';
 import type { auditShow } from './commands/audit.ts';
 import type { ConnectOptions } from './commands/remote.ts';
 import type { ReplayOptions } from './commands/replay.ts';
@@ -22,6 +23,7 @@ const analyses = () => import('./commands/policy-analysis.ts');
 
 // A closed stdout ends agentctl quietly, status 0; `agentctl run` runs isolates, so it ends by SIGPIPE (see closed-console.ts).
 endWhenStdoutCloses('agentctl', process.argv[2] === 'run' ? 'sigpipe' : 'exit');
+endOnInternalError('agentctl');
 
 // The values --decision and --type accept; `satisfies Record<...>` fails to compile when a kind is added and not listed here.
 const DECISIONS = Object.keys({ allow: 0, deny: 0, require_approval: 0 } satisfies Record<Effect, 0>);

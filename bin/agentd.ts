@@ -2,8 +2,10 @@
 /** agentd — the kernel as a service. */
 import { Command } from 'commander';
 import { outliveConsole } from './closed-console.ts';
+import { endOnInternalError } from './last-resort.ts';
 
 outliveConsole();
+endOnInternalError('agentd');
 
 const program = new Command('agentd').description('The agent kernel as a service: an HTTP API on loopback, driven by agentctl').showHelpAfterError();
 

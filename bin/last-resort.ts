@@ -1,0 +1,29 @@
+/**
+ * What a binary that runs isolates does with an error nothing caught: a bug
+ * in the kernel or in a library (esbuild's client once threw from a socket
+ * handler on a reply too large for a string). Node would print it and exit,
+ * and that exit can hang for ever: isolated-vm's exit handler joins its
+ * worker threads, and one may be waiting on the main thread for an agent's
+ * call (an attacker pass left a kernel hung that way for ten minutes, up and
+ * serving nothing, which no supervisor restarts). So the binary says what
+ * happened, runs the exit listeners (a decision log writes what it still
+ * holds), and ends by SIGKILL: status 137 in a shell, a restart for a
+ * supervisor.
+ */
+
+/** endOnInternalError installs the last resort for `program`; call it once, first thing. */
+export function endOnInternalError(program: string): void {
+  process.on('uncaughtException', (err: unknown) => {
+    try {
+      process.stderr.write(`${program}: internal error, ending (a bug: please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    } catch {
+      // nowhere to say it
+    }
+    try {
+      process.emit('exit', 70);
+    } catch {
+      // a listener's own failure does not stop the end
+    }
+    process.kill(process.pid, 'SIGKILL');
+  });
+}
