@@ -13,6 +13,12 @@ export const ARG_LIMITS = {
    * uncharged, and 64 such calls at once held it near 100%).
    */
   pathDepth: 128,
+  /**
+   * UTF-8 bytes of one path component, as Linux's NAME_MAX. A name is kept
+   * in the tree but not counted against the quota's bytes (an attacker pass:
+   * 8,000 names of 4 KiB held 87 MB of the kernel's memory at 0 bytes used).
+   */
+  nameBytes: 255,
   ioBytes: 1 << 20,
   jsonDepth: 16,
   jsonKeys: 256,

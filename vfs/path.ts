@@ -17,7 +17,11 @@ export function resolvePath(cwd: string, input: string): string {
   for (const segment of joined.split('/')) {
     if (segment === '' || segment === '.') continue;
     if (segment === '..') out.pop();
-    else out.push(segment);
+    else {
+      // A UTF-16 unit is at most 3 bytes of UTF-8: only a long segment needs counting.
+      if (segment.length * 3 > ARG_LIMITS.nameBytes && Buffer.byteLength(segment) > ARG_LIMITS.nameBytes) throw new KernelError('ENAMETOOLONG', `a path component is longer than ${ARG_LIMITS.nameBytes} bytes`);
+      out.push(segment);
+    }
   }
   if (out.length > ARG_LIMITS.pathDepth) throw new KernelError('ENAMETOOLONG', `path is deeper than ${ARG_LIMITS.pathDepth} components`);
   return `/${out.join('/')}`;

@@ -67,7 +67,19 @@ describe('resolvePath', () => {
   it('ENAMETOOLONG past 4096 characters; exactly 4096 is accepted', () => {
     expect(errnoOf(() => resolvePath(ROOT, 'x'.repeat(4097)))).toBe('ENAMETOOLONG');
     expect(errnoOf(() => resolvePath(ROOT, `mem/${'a/'.repeat(2100)}`))).toBe('ENAMETOOLONG');
-    expect(resolvePath(ROOT, 'x'.repeat(4096))).toBe(`/agent/a/${'x'.repeat(4096)}`);
+    const longest = `${'x'.repeat(255)}/`.repeat(16);
+    expect(longest.length).toBe(4096);
+    expect(resolvePath(ROOT, longest)).toBe(`/agent/a/${longest.slice(0, -1)}`);
+  });
+
+  it('ENAMETOOLONG for a component past 255 bytes of UTF-8, as Linux\'s NAME_MAX (an attacker pass: 8,000 names of 4 KiB held 87 MB of the kernel at 0 bytes of quota)', () => {
+    expect(resolvePath(ROOT, `mem/${'x'.repeat(255)}`)).toBe(`/agent/a/mem/${'x'.repeat(255)}`);
+    expect(errnoOf(() => resolvePath(ROOT, `mem/${'x'.repeat(256)}`))).toBe('ENAMETOOLONG');
+    expect(resolvePath(ROOT, 'é'.repeat(127))).toBe(`/agent/a/${'é'.repeat(127)}`);
+    expect(errnoOf(() => resolvePath(ROOT, 'é'.repeat(128)))).toBe('ENAMETOOLONG');
+    expect(errnoOf(() => resolvePath(ROOT, '\u{1F600}'.repeat(64)))).toBe('ENAMETOOLONG');
+    // As in Linux, a long component fails even when .. takes it back.
+    expect(errnoOf(() => resolvePath(ROOT, `${'x'.repeat(300)}/..`))).toBe('ENAMETOOLONG');
   });
 
   it('ENAMETOOLONG past 128 components once resolved (a Redis mount looks at each: 2,000 cost Redis ~10 ms a call); 128 is accepted', () => {
