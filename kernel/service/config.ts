@@ -53,6 +53,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { checkMounts } from '../mounts.ts';
+import { isLoopbackHost } from '../tools/address-ranges.ts';
 import type { RedisSettings } from '../cluster/redis.ts';
 import { chainSettings, type ChainSettings } from './approvers/settings.ts';
 import type { WebhookSettings } from './approvers/webhook.ts';
@@ -150,7 +151,6 @@ export interface TelemetrySetting {
 }
 
 const validate = new Ajv({ strict: false }).compile<RawConfig>(AGENTD_CONFIG_SCHEMA);
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export class ConfigError extends Error {}
 
@@ -179,7 +179,7 @@ function webhookSettings(raw: RawConfig['approvals'], base: string, file: string
   } else secret = process.env[hook.secret_env!]?.trim();
   if (secret === undefined || secret.length < 16) throw new ConfigError(`${file}: approvals.webhook: the secret (${hook.secret_file !== undefined ? `secret_file ${hook.secret_file}` : `environment variable ${hook.secret_env}`}) must hold at least 16 characters`);
   const url = new URL(hook.url);
-  if (url.protocol !== 'https:' && !LOOPBACK.has(url.hostname.replace(/^\[|\]$/g, ''))) throw new ConfigError(`${file}: approvals.webhook.url must be https (http only on loopback): its reply approves actions, so nothing may sit between`);
+  if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname)) throw new ConfigError(`${file}: approvals.webhook.url must be https (http only on loopback): its reply approves actions, so nothing may sit between`);
   return { webhook: { url: hook.url, secret, timeoutMs: hook.timeout_ms ?? 2000 }, ...(path !== undefined ? { secretFiles: [path] } : {}) };
 }
 
@@ -217,7 +217,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
   const base = file === undefined ? process.cwd() : dirname(resolve(file));
   const stateDir = overrides.stateDir ?? expand(raw.state_dir ?? '~/.agent-kernel', base);
   const host = raw.listen?.host ?? '127.0.0.1';
-  if (!LOOPBACK.has(host)) throw new ConfigError(`${file ?? 'config'}: listen.host must be a loopback address (127.0.0.1, ::1 or localhost), not ${host}`);
+  if (!isLoopbackHost(host)) throw new ConfigError(`${file ?? 'config'}: listen.host must be a loopback address (localhost, 127.0.0.0/8 or ::1), not ${host}`);
   const programs: Record<string, string> = {};
   for (const [name, path] of Object.entries(raw.programs ?? {})) programs[name] = expand(path, base);
   return {

@@ -135,6 +135,26 @@ export function parseAddressRange(text: string): Range {
   return [address, bits];
 }
 
+const LOOPBACK_V4: Range = ipaddr.parseCIDR('127.0.0.0/8');
+const LOOPBACK_V6: Range = ipaddr.parseCIDR('::1/128');
+
+/**
+ * isLoopbackHost: a host name or IP literal (a URL's `[::1]` too) that can
+ * only mean this machine: `localhost`, 127.0.0.0/8 or ::1 (an IPv4-mapped
+ * 127.x too). The one test of "loopback" for agentd's listen host and
+ * webhook URL and for secrets over plain http; a tool's connections are
+ * judged on the address they resolve to (AddressPolicy).
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') && host.includes(':') ? host.slice(1, -1) : host;
+  if (bare.toLowerCase() === 'localhost') return true;
+  const address = parseIp(bare);
+  if (address === undefined) return false;
+  if (address.kind() === 'ipv4') return inRange(address, LOOPBACK_V4);
+  const v6 = address as ipaddr.IPv6;
+  return inRange(v6, LOOPBACK_V6) || (v6.isIPv4MappedAddress() && inRange(v6.toIPv4Address(), LOOPBACK_V4));
+}
+
 /**
  * AddressPolicy decides which resolved addresses a tool may connect to: every
  * public unicast address, plus the operator's allowed ranges. The ranges are

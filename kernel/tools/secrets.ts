@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { KernelError } from '../../abi/errno.ts';
+import { isLoopbackHost } from './address-ranges.ts';
 
 /** ProcessSecret is one secret as a process holds it: its placeholder and, host-side only, the value. */
 export interface ProcessSecret {
@@ -67,8 +68,6 @@ export function bindingOf(raw: readonly string[] | { readonly hosts: readonly st
   return { hosts: given.hosts, body: given.body === true, http: given.http === true };
 }
 
-const LOOPBACK_HOST = /^(?:127(?:\.\d{1,3}){3}|localhost)$/;
-
 /**
  * substitute replaces the caller's placeholders in a request to `url` — its
  * header values, and its body where the binding allows — with their values,
@@ -88,7 +87,7 @@ export function substitute(url: URL, request: { readonly body: string; readonly 
       if (!out.includes(s.placeholder)) continue;
       const binding = bindings.get(s.name) ?? { hosts: [], body: false, http: false };
       if (!binding.hosts.includes(host)) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only be sent to ${binding.hosts.length === 0 ? 'no host' : binding.hosts.join(', ')} (tools.builtin.http.fetch.secrets), not ${host}`);
-      if (url.protocol !== 'https:' && !LOOPBACK_HOST.test(url.hostname) && !binding.http) {
+      if (url.protocol !== 'https:' && !isLoopbackHost(url.hostname) && !binding.http) {
         throw new KernelError('EACCES', `http.fetch: secret ${s.name} goes only over https (or to a loopback address; its binding says http: true for a network the operator trusts), not ${url.protocol}//${host}`);
       }
       if (inBody && !binding.body) throw new KernelError('EACCES', `http.fetch: secret ${s.name} may only go in headers (its binding in tools.builtin.http.fetch.secrets says body: true to let it go in a body, where an endpoint may echo it in pieces)`);

@@ -4,7 +4,7 @@
  * addresses that pass, and the operator's allowed ranges.
  */
 import { describe, expect, it } from 'vitest';
-import { AddressPolicy, parseAddressRange } from '../../kernel/tools/address-ranges.ts';
+import { AddressPolicy, isLoopbackHost, parseAddressRange } from '../../kernel/tools/address-ranges.ts';
 
 const REFUSED: [string, string][] = [
   ['0.0.0.0', '0.0.0.0/8'],
@@ -85,5 +85,17 @@ describe('address ranges', () => {
   it('reads ::a.b.c.d as IPv4-compatible, not IPv4-mapped', () => {
     expect(parseAddressRange('::127.0.0.1')[0].toString()).toBe('::7f00:1');
     expect(new AddressPolicy(['127.0.0.0/8']).check('::127.0.0.1')).toMatchObject({ allowed: false, range: '::/96' });
+  });
+});
+
+describe('isLoopbackHost: the one test of "loopback" (agentd\'s listen host and webhook URL, secrets over plain http)', () => {
+  it('localhost, 127.0.0.0/8 and ::1, bracketed as a URL writes it, or mapped; nothing else', () => {
+    const hosts = ['localhost', 'LOCALHOST', '127.0.0.1', '127.1.2.3', '::1', '[::1]', '::ffff:127.0.0.1', '[::ffff:7f00:1]'];
+    expect(hosts.filter((h) => !isLoopbackHost(h))).toEqual([]);
+    const others = ['localhost.', 'localhost.example.com', '0.0.0.0', '::', '[::]', '128.0.0.1', '10.0.0.1', '::2', '[::ffff:10.0.0.1]', 'example.com', '127.0.0.1.nip.io', '', '[127.0.0.1]'];
+    expect(others.filter((h) => isLoopbackHost(h))).toEqual([]);
+    // A URL's hostname, as http.fetch's secrets and the webhook check read it.
+    expect(isLoopbackHost(new URL('http://[::1]:8080/').hostname)).toBe(true);
+    expect(isLoopbackHost(new URL('http://127.1/').hostname)).toBe(true);
   });
 });
