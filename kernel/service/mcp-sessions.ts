@@ -6,13 +6,15 @@
  * policy alone decides); an agent credential acts as its agent, with the
  * labels and capabilities it was granted, plus `via: mcp` and `mcp_client`.
  * What the sessions hold is bounded: MAX_SESSIONS at once, MAX_PER_PRINCIPAL
- * per principal, and a session idle for `idleMs` is closed.
+ * per principal, and a session idle for `idleMs` is closed. Every session's
+ * calls are held to one `rate` per agent (agentd's evaluate rate), so more
+ * sessions, or more credentials for one agent, buy no more decisions.
  */
 import { randomUUID } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { KernelError } from '../../abi/errno.ts';
 import type { Kernel } from '../kernel.ts';
-import { GATEWAY_CALLER, McpGateway, type GatewayCaller } from '../tools/mcp-gateway.ts';
+import { type CallRate, GATEWAY_CALLER, McpGateway, type GatewayCaller } from '../tools/mcp-gateway.ts';
 import { describePrincipal, type Principal } from './principals.ts';
 
 export const MAX_SESSIONS = 256;
@@ -41,11 +43,13 @@ export class McpSessions {
   private readonly sessions = new Map<string, Session>();
   private readonly kernel: Kernel;
   private readonly idleMs: number;
+  private readonly rate: CallRate | undefined;
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(kernel: Kernel, options: { idleMs?: number } = {}) {
+  constructor(kernel: Kernel, options: { idleMs?: number; rate?: CallRate } = {}) {
     this.kernel = kernel;
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+    this.rate = options.rate;
     this.sweeper = setInterval(() => this.sweep(), Math.max(1000, Math.min(this.idleMs, 60_000)));
     this.sweeper.unref();
   }
@@ -74,7 +78,7 @@ export class McpSessions {
     let mine = 0;
     for (const s of this.sessions.values()) if (s.owner === owner) mine++;
     if (mine >= MAX_PER_PRINCIPAL) throw new KernelError('EAGAIN', `${describePrincipal(principal)} has ${MAX_PER_PRINCIPAL} MCP sessions open: close one (DELETE /v1/mcp)`);
-    const gateway = new McpGateway({ services: this.kernel.services, registry: this.kernel.tools, tokens: this.kernel.engine, caller: callerOf(principal), via: 'http' });
+    const gateway = new McpGateway({ services: this.kernel.services, registry: this.kernel.tools, tokens: this.kernel.engine, caller: callerOf(principal), via: 'http', ...(this.rate !== undefined ? { rate: this.rate } : {}) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void this.sessions.set(id, { owner, gateway, transport, used: Date.now() }),

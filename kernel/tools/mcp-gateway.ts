@@ -8,6 +8,8 @@
  * dispatcher decodes it, asks the policy engine, records the decision, waits
  * for an approval if a rule requires one, then runs the tool. The gateway is
  * not a process: it has no VFS, so nothing it runs can be a vfs-to-exec flow.
+ * A gateway given a CallRate (agentd's, over HTTP) asks it first: a call past
+ * the rate is answered EAGAIN and is neither decided nor recorded.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -71,6 +73,15 @@ function toCallResult(reply: Exclude<Reply, { later: Promise<Reply> }>, source: 
   return { content: [{ type: 'text', text: JSON.stringify(output) }], ...structured };
 }
 
+/**
+ * CallRate holds a gateway's tools/calls to a rate per agent. refusal counts
+ * one call of agent `agentId` and says why it is refused (past the rate), or
+ * is undefined for a call within it.
+ */
+export interface CallRate {
+  refusal(agentId: string): string | undefined;
+}
+
 export interface McpGatewayOptions {
   readonly services: KernelServices;
   readonly registry: ToolRegistry;
@@ -80,6 +91,8 @@ export interface McpGatewayOptions {
   readonly caller?: GatewayCaller;
   /** How the host reached the gateway, for the session's records (default 'stdio'). */
   readonly via?: string;
+  /** The rate the caller's calls are held to, asked before each is decided (none: every call is decided). */
+  readonly rate?: CallRate;
 }
 
 /** McpGateway is one MCP server session over one transport. */
@@ -101,6 +114,9 @@ export class McpGateway {
     }));
     low.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const name = request.params.name;
+      // Every decided call is a record: one past the rate is refused before the dispatcher, and records nothing.
+      const refused = options.rate?.refusal(this.caller.agentId);
+      if (refused !== undefined) return { isError: true, content: [{ type: 'text', text: `EAGAIN: ${refused}` }] };
       const raw = dispatchRow(options.services, this.context(), EXEC, [name, request.params.arguments ?? null], { cancel: extra.signal });
       let reply = raw;
       while ('later' in reply) reply = await reply.later;

@@ -9,7 +9,10 @@
  * the call waits), its decision log. The tools offered are agentd's
  * (`tools`, and the upstream `mcp_servers` it proxies), less pinned upstream
  * tools whose description or schema changed until an operator approves them
- * again (kernel/tools/tool-pins.ts).
+ * again (kernel/tools/tool-pins.ts). Each call is a decision record, so an
+ * agent's calls share its `evaluate.per_second` with its /v1/evaluate
+ * questions: past it a call is answered with an EAGAIN tool error, recorded
+ * nowhere but in the sampled refusals (as /v1/evaluate's 429s are).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KernelError } from '../../../abi/errno.ts';
@@ -17,6 +20,7 @@ import { OPEN_TO_AGENTS, principalOf } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { sendError } from '../errors.ts';
 import { McpSessions } from '../mcp-sessions.ts';
+import type { CallRate } from '../../tools/mcp-gateway.ts';
 
 const SESSION_HEADER = 'mcp-session-id';
 
@@ -27,8 +31,20 @@ function isInitialize(body: unknown): boolean {
   return Array.isArray(body) ? body.some(initializes) : initializes(body);
 }
 
+/** callRate holds the gateway's calls to the evaluate rate, each agent's budget shared with its evaluations; a refusal is counted and sampled as a 429. */
+function callRate(ctx: ServiceContext): CallRate {
+  return {
+    refusal(agentId) {
+      if (ctx.evaluateRate.admit(agentId)) return undefined;
+      const error = `agent '${agentId}' asked more than ${ctx.evaluateRate.limit} decisions in a second (evaluate.per_second, shared by /v1/evaluate and /v1/mcp tools/call); retry after 1 s`;
+      ctx.refusals.refused(429, agentId, `429 POST /v1/mcp tools/call for ${agentId}: EAGAIN: ${error}`);
+      return error;
+    },
+  };
+}
+
 export function mcpRoutes(app: FastifyInstance, ctx: ServiceContext): McpSessions {
-  const sessions = new McpSessions(ctx.kernel);
+  const sessions = new McpSessions(ctx.kernel, { rate: callRate(ctx) });
   // preClose, not onClose: an open session holds a stream (a GET), and close() waits for every request before onClose runs.
   app.addHook('preClose', async () => sessions.close());
 
