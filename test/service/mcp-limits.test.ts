@@ -53,6 +53,9 @@ async function answers(res: Response): Promise<CallAnswer[]> {
 
 const calls = (n: number) => JSON.stringify(Array.from({ length: n }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, method: 'tools/call', params: { name: 'time.now', arguments: {} } })));
 
+/** padded is one tools/call whose arguments hold `pad` characters. */
+const padded = (pad: number) => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'time.now', arguments: { pad: 'x'.repeat(pad) } } });
+
 describe('/v1/mcp limits', () => {
   it("an agent's tools/calls share its evaluate rate across its sessions: past it EAGAIN, recorded only as a sampled refusal, counted", async () => {
     const token = (await agentd.api('POST', '/v1/principals', { agent: 'bot', name: 'bot', capabilities: ['tool:time.now'] })).body.token as string;
@@ -82,5 +85,21 @@ describe('/v1/mcp limits', () => {
     // The refusals are sampled as /v1/evaluate's 429s are: the first in full, the rest summed up at the window's end.
     const details = readFileSync(agentd.logFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { detail?: string }).detail ?? '');
     expect(details.filter((d) => d.startsWith('429 '))).toEqual([expect.stringMatching(/^429 POST \/v1\/mcp tools\/call for bot: EAGAIN: agent 'bot' asked more than 5 decisions/)]);
+  }, 60_000);
+
+  it('a body larger than one call may carry is 413, naming the limit; a call with large arguments under it is taken', async () => {
+    const token = (await agentd.api('POST', '/v1/principals', { agent: 'big', name: 'big', capabilities: ['tool:time.now'] })).body.token as string;
+    const session = await open(token);
+    // 900 KiB of arguments: under the kernel's 1 MiB for one call's JSON, so under the body's limit too.
+    const [taken] = await answers(await post(token, padded(900 * 1024), session));
+    expect(taken!.result.content[0]!.text).not.toMatch(/^EAGAIN/);
+    // A 1.5 MiB body (agentd's other routes take 8 MiB) is refused before it is parsed.
+    const big = await post(token, padded(1536 * 1024), session);
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { error: string }).error).toBe(`an MCP request body may be at most ${1024 * 1024 + 64 * 1024} bytes: one tools/call, its arguments at most ${1024 * 1024} bytes (send a batch's calls one by one)`);
+    // Other errors are agentd's as before: a body that is no JSON is 400.
+    const broken = await post(token, '{', session);
+    expect(broken.status).toBe(400);
+    expect(((await broken.json()) as { error: string }).error).not.toMatch(/MCP request body/);
   }, 60_000);
 });

@@ -12,10 +12,12 @@
  * again (kernel/tools/tool-pins.ts). Each call is a decision record, so an
  * agent's calls share its `evaluate.per_second` with its /v1/evaluate
  * questions: past it a call is answered with an EAGAIN tool error, recorded
- * nowhere but in the sampled refusals (as /v1/evaluate's 429s are).
+ * nowhere but in the sampled refusals (as /v1/evaluate's 429s are). A body
+ * holds at most what one call may carry (MCP_BODY_LIMIT): more is 413.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KernelError } from '../../../abi/errno.ts';
+import { ARG_LIMITS } from '../../../abi/limits.ts';
 import { OPEN_TO_AGENTS, principalOf } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { sendError } from '../errors.ts';
@@ -23,6 +25,18 @@ import { McpSessions } from '../mcp-sessions.ts';
 import type { CallRate } from '../../tools/mcp-gateway.ts';
 
 const SESSION_HEADER = 'mcp-session-id';
+
+/**
+ * MCP_BODY_LIMIT is the largest body of a POST: the arguments of one
+ * tools/call as large as the kernel takes them (ARG_LIMITS.jsonBytes), and
+ * 64 KiB for the JSON-RPC envelope and the encoding. Left at agentd's 8 MiB,
+ * one batch of 100 calls with large arguments held the event loop (and
+ * /healthz) for 0.6-0.8 s (an attacker pass).
+ */
+export const MCP_BODY_LIMIT = ARG_LIMITS.jsonBytes + 64 * 1024;
+
+/** TOO_LARGE is the 413's message: what the limit is and why. */
+const TOO_LARGE = `an MCP request body may be at most ${MCP_BODY_LIMIT} bytes: one tools/call, its arguments at most ${ARG_LIMITS.jsonBytes} bytes (send a batch's calls one by one)`;
 
 const initializes = (m: unknown): boolean => m !== null && typeof m === 'object' && (m as { method?: unknown }).method === 'initialize';
 
@@ -66,7 +80,16 @@ export function mcpRoutes(app: FastifyInstance, ctx: ServiceContext): McpSession
     await transport.handleRequest(req.raw, reply.raw, req.body);
   };
   const schema = { summary: 'The MCP gateway (streamable HTTP): the governed tool set for an MCP host, as the token\'s principal', tags: ['mcp'] };
-  app.post('/v1/mcp', { config: OPEN_TO_AGENTS, schema }, handle);
+  app.post('/v1/mcp', {
+    config: OPEN_TO_AGENTS,
+    schema,
+    bodyLimit: MCP_BODY_LIMIT,
+    errorHandler: (err: { statusCode?: number }, _req, reply) => {
+      // Other errors go to agentd's handler (server.ts).
+      if (err.statusCode !== 413) throw err;
+      void reply.code(413).send({ error: TOO_LARGE });
+    },
+  }, handle);
   app.get('/v1/mcp', { config: OPEN_TO_AGENTS, schema }, handle);
   app.delete('/v1/mcp', { config: OPEN_TO_AGENTS, schema }, handle);
   return sessions;
