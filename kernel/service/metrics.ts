@@ -1,12 +1,14 @@
 /**
  * Prometheus metrics (prom-client): syscalls by name and decision, evaluate
  * decisions by decision, syscall and evaluate latency, processes by state, pending approvals, signals by
- * name and outcome, and Node's default process metrics.
+ * name and outcome, the trace export's lost batches and worker restarts
+ * (with a `telemetry:` section), and Node's default process metrics.
  */
 import { observed } from '../recorder/observed.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DecisionRecorder } from '../../syscalls/records.ts';
 import type { Kernel } from '../kernel.ts';
+import { OtelTelemetry } from '../telemetry/otel.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -167,6 +169,34 @@ export class Metrics {
     perAgent('agentk_agent_vfs_bytes', "Bytes the agent's VFS tree holds (its quota: agentk_agent_vfs_bytes_limit)", (t) => t.vfsBytes, 'agent');
     perAgent('agentk_agent_vfs_bytes_limit', "The agent's VFS quota in bytes", (t) => t.vfsBytesLimit ?? Number.POSITIVE_INFINITY, 'agent');
     perAgent('agentk_agent_vfs_inodes', "Files and directories the agent's VFS tree holds", (t) => t.vfsInodes, 'agent');
+    const telemetry = kernel.services.telemetry;
+    if (telemetry instanceof OtelTelemetry) {
+      this.registry.registerMetric(
+        new Counter({
+          name: 'agentk_telemetry_batches_lost_total',
+          help: 'Span batches not exported, by reason: dropped (the export worker was behind, or being started again) or failed (the collector did not take them, or the worker ended with them)',
+          labelNames: ['reason'] as const,
+          registers: [],
+          collect() {
+            const stats = telemetry.exportStats();
+            this.reset();
+            this.inc({ reason: 'dropped' }, stats.dropped);
+            this.inc({ reason: 'failed' }, stats.failed);
+          },
+        }),
+      );
+      this.registry.registerMetric(
+        new Counter({
+          name: 'agentk_telemetry_worker_restarts_total',
+          help: 'Times the trace export worker ended (its heap limit, an error) and was started again',
+          registers: [],
+          collect() {
+            this.reset();
+            this.inc(telemetry.exportStats().restarts);
+          },
+        }),
+      );
+    }
     kernel.bus.subscribe((e) => this.signals.inc({ signal: e.signal, outcome: e.outcome }));
   }
 

@@ -4,14 +4,15 @@
  * OTLP/HTTP exporter reads, and exports them, so that encoding and sending
  * spans costs the event loop nothing. Messages in: `{ kind: 'spans', spans }`,
  * `{ kind: 'flush', id }`, `{ kind: 'shutdown', id }`; out: `{ kind: 'done',
- * id }` once a flush or shutdown is over, `{ kind: 'exported', ok }` per batch.
+ * id }` once a flush or shutdown is over, `{ kind: 'exported', ok, chars }`
+ * per batch (`chars`: the length of its JSON, which the kernel counts in flight).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SpanContext } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import type { CompactSpan, ExportWorkerData, ToWorker } from './worker-exporter.ts';
+import type { CompactSpan, ExportWorkerData, FromWorker, ToWorker } from './worker-exporter.ts';
 
 const data = workerData as ExportWorkerData;
 const exporter = new OTLPTraceExporter({ url: data.endpoint, timeoutMillis: data.timeoutMs, headers: { ...data.headers } });
@@ -44,8 +45,9 @@ function readable([name, kind, traceId, spanId, traceFlags, parentSpanId, startT
 
 parentPort!.on('message', (message: ToWorker) => {
   if (message.kind === 'spans') {
+    const chars = message.spans.length;
     // oxlint-disable-next-line unicorn/require-post-message-target-origin -- a worker_threads port, not window.postMessage
-    exporter.export((JSON.parse(message.spans) as CompactSpan[]).map(readable), (result) => parentPort!.postMessage({ kind: 'exported', ok: result.code === 0 }));
+    exporter.export((JSON.parse(message.spans) as CompactSpan[]).map(readable), (result) => parentPort!.postMessage({ kind: 'exported', ok: result.code === 0, chars } satisfies FromWorker));
     return;
   }
   // oxlint-disable-next-line unicorn/require-post-message-target-origin -- a worker_threads port, not window.postMessage

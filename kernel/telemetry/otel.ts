@@ -9,12 +9,16 @@
  * path: the BatchSpanProcessor's bounded queue hands batches to a worker
  * thread that encodes and sends them (worker-exporter.ts), dropping spans
  * rather than waiting; a collector that is down loses spans, never a decision.
+ * What a span carries is bounded: an attribute's value and a span's name are
+ * at most MAX_TRACE_CHARS characters, since an agent names its paths, tools
+ * and, outside the kernel, its actions (4 KiB paths at 6,000 spans/s ran the
+ * export worker out of heap: an attacker pass).
  */
 import { type Context, context, type Span, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from '@opentelemetry/sdk-trace';
 import { TRACE_ATTR as ATTR, type Telemetry, type TraceSpan } from '../../syscalls/telemetry.ts';
-import { WorkerExporter } from './worker-exporter.ts';
+import { type ExportStats, WorkerExporter } from './worker-exporter.ts';
 
 export interface TelemetryOptions {
   /** OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces. */
@@ -31,6 +35,12 @@ export interface TelemetryOptions {
   readonly sampleRatio?: number;
 }
 
+
+/** The most characters of an attribute's value or a span's name; the rest is cut off. */
+export const MAX_TRACE_CHARS = 256;
+
+/** clip cuts a span's name to MAX_TRACE_CHARS, as the SDK cuts attribute values. */
+const clip = (name: string): string => (name.length > MAX_TRACE_CHARS ? name.slice(0, MAX_TRACE_CHARS) : name);
 
 /** The context spans are parented in: explicit parents only (no context manager; an embedding program's context is not used). */
 const ROOT = context.active();
@@ -59,7 +69,7 @@ class OtelSpan implements TraceSpan {
   }
 
   child(name: string): TraceSpan {
-    return new OtelSpan(this.tracer, this.tracer.startSpan(name, undefined, trace.setSpan(ROOT, this.span)));
+    return new OtelSpan(this.tracer, this.tracer.startSpan(clip(name), undefined, trace.setSpan(ROOT, this.span)));
   }
 
   end(errno?: string): void {
@@ -75,14 +85,17 @@ class OtelSpan implements TraceSpan {
 export class OtelTelemetry implements Telemetry {
   private readonly provider: TracerProvider;
   private readonly tracer: Tracer;
+  private readonly exporter: WorkerExporter;
   /** Open lifetime spans by pid, with the context their decisions' spans are started in (made once, not per decision). */
   private readonly agents = new Map<number, { readonly span: Span; readonly context: Context }>();
 
   constructor(options: TelemetryOptions) {
     const serviceName = options.serviceName ?? 'agent-kernel';
     const exporter = new WorkerExporter({ endpoint: options.endpoint, headers: options.headers ?? {}, serviceName, timeoutMs: EXPORT_TIMEOUT_MS });
+    this.exporter = exporter;
     this.provider = new TracerProvider({
       resource: resourceFromAttributes({ 'service.name': serviceName }),
+      spanLimits: { attributeValueLengthLimit: MAX_TRACE_CHARS },
       // A decision is sampled with its agent's lifetime span; a lifetime (or a caller's decision outside the kernel) at sampleRatio.
       sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(options.sampleRatio ?? 1) }),
       spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: options.exportIntervalMs ?? 1000, maxQueueSize: options.maxQueue ?? 8192 })],
@@ -91,7 +104,7 @@ export class OtelTelemetry implements Telemetry {
   }
 
   agentStarted(pid: number, agentId: string, program: string): void {
-    const span = this.tracer.startSpan(`agent ${agentId}`, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid, [ATTR.program]: program } });
+    const span = this.tracer.startSpan(clip(`agent ${agentId}`), { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid, [ATTR.program]: program } });
     this.agents.set(pid, { span, context: trace.setSpan(ROOT, span) });
   }
 
@@ -107,8 +120,14 @@ export class OtelTelemetry implements Telemetry {
   syscall(pid: number, agentId: string, name: string): TraceSpan {
     const parent = this.agents.get(pid);
     // Inside its agent's lifetime span a decision needs no agent or pid of its own (the parent has them): fewer attributes, cheaper spans.
-    const span = parent === undefined ? this.tracer.startSpan(name, { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid } }) : this.tracer.startSpan(name, undefined, parent.context);
+    const span = parent === undefined ? this.tracer.startSpan(clip(name), { attributes: { [ATTR.agent]: agentId, [ATTR.pid]: pid } }) : this.tracer.startSpan(clip(name), undefined, parent.context);
     return new OtelSpan(this.tracer, span);
+  }
+
+  /** exportStats: the batches dropped and failed, and the export worker's restarts, since the start. */
+  exportStats(): ExportStats {
+    const { dropped, failed, restarts } = this.exporter;
+    return { dropped, failed, restarts };
   }
 
   /** flush exports what is queued, within EXPORT_TIMEOUT_MS; a collector that is down loses them. */

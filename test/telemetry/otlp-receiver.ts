@@ -1,9 +1,11 @@
 /**
  * A loopback OTLP/HTTP receiver for tests: POST /v1/traces with the JSON
  * encoding (what @opentelemetry/exporter-trace-otlp-http sends), each span
- * flattened with its attributes as plain values.
+ * flattened with its attributes as plain values. hold(true) makes it a
+ * collector that takes requests and never answers them (`held` counts them);
+ * hold(false) drops those and answers again.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedSpan {
@@ -30,14 +32,30 @@ interface OtlpAttribute {
 const plain = (v: OtlpValue): string | number | boolean => v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue ?? ''));
 const attributes = (list: OtlpAttribute[] | undefined) => Object.fromEntries((list ?? []).map((a) => [a.key, plain(a.value)]));
 
-export async function startOtlpReceiver(): Promise<{ url: string; spans: ReceivedSpan[]; requests: number; close(): Promise<void>; server: Server }> {
+export interface OtlpReceiver {
+  readonly url: string;
+  readonly spans: ReceivedSpan[];
+  readonly requests: number;
+  /** Requests taken and not answered while holding. */
+  readonly held: number;
+  hold(on: boolean): void;
+  close(): Promise<void>;
+  readonly server: Server;
+}
+
+export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const spans: ReceivedSpan[] = [];
-  const state = { requests: 0 };
+  const state = { requests: 0, holding: false };
+  const held: ServerResponse[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       state.requests++;
+      if (state.holding) {
+        held.push(res);
+        return;
+      }
       if (req.url !== '/v1/traces' || !(req.headers['content-type'] ?? '').includes('json')) {
         res.writeHead(415).end();
         return;
@@ -59,7 +77,17 @@ export async function startOtlpReceiver(): Promise<{ url: string; spans: Receive
     get requests() {
       return state.requests;
     },
+    get held() {
+      return held.length;
+    },
+    hold(on) {
+      state.holding = on;
+      if (!on) for (const res of held.splice(0)) res.destroy();
+    },
     server,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => {
+      for (const res of held.splice(0)) res.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }
