@@ -40,7 +40,7 @@ export class RefusalLog {
   constructor(options: RefusalLogOptions) {
     this.options = options;
     this.forbidden = new Counter({ name: 'agentk_http_forbidden_total', help: 'Requests refused because the principal may not make them (403)', registers: [options.metrics.registry] });
-    this.limited = new Counter({ name: 'agentk_evaluate_rate_limited_total', help: 'Evaluations refused because their agent asked more than evaluate.per_second (429)', registers: [options.metrics.registry] });
+    this.limited = new Counter({ name: 'agentk_evaluate_rate_limited_total', help: 'Decisions refused because their agent asked more than evaluate.per_second: /v1/evaluate answers (429) and /v1/mcp tools/calls (EAGAIN)', registers: [options.metrics.registry] });
     this.timer = setInterval(() => this.flush(), options.windowMs);
     this.timer.unref();
   }
