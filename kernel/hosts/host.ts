@@ -58,6 +58,8 @@ export class Host implements HostLink {
   served = 0;
   lastHeard = performance.now();
   readonly startedAt = performance.now();
+  /** It was killed (its exit has not come yet): nothing more is sent or recorded for it. */
+  private killed = false;
 
   constructor(pool: HostOwner, id: number, state: 'starting' | 'spare', entry: string) {
     this.pool = pool;
@@ -81,7 +83,7 @@ export class Host implements HostLink {
 
   /** send writes one message (kept by the socket until the host reads it). Throws if it cannot be cloned or is too large. */
   send(message: ToHost): void {
-    if (this.state === 'dead' || this.channel.destroyed) return;
+    if (this.state === 'dead' || this.killed || this.channel.destroyed) return;
     this.channel.write(encode(message));
     if (this.channel.writableLength > MAX_BACKLOG_BYTES) this.broke(`stopped reading its channel (${this.channel.writableLength} bytes waiting)`);
   }
@@ -102,7 +104,8 @@ export class Host implements HostLink {
 
   /** broke ends a host that broke the protocol: it is killed, and its agents lost. */
   broke(why: string): void {
-    if (this.state === 'dead') return;
+    if (this.state === 'dead' || this.killed) return;
+    this.killed = true;
     this.reader.stop();
     this.pool.record(`sandbox host ${this.id} (pid ${this.child.pid}) ${why}: killed`);
     this.child.kill('SIGKILL');
