@@ -12,6 +12,7 @@ import type { Socket } from 'node:net';
 import { KernelError } from '../../abi/errno.ts';
 import { encode, FrameReader } from './frames.ts';
 import { LATE_REPORT_MS } from './leases.ts';
+import { Outbox } from './outbox.ts';
 import { isToKernel, type Ask, type ToHost, type ToKernel } from './protocol.ts';
 import type { HostLink, RemoteSandbox } from './remote-sandbox.ts';
 
@@ -32,8 +33,6 @@ export interface HostOwner {
   quarantine(host: Host, why: string): void;
 }
 
-/** The most bytes waiting to be written to one host: a host that stops reading its channel is ended, not buffered for. */
-const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 /** How long a host that never said it was ready has, ms. */
 const START_MS = 30_000;
 
@@ -47,6 +46,8 @@ export class Host implements HostLink {
   private readonly pool: HostOwner;
   private readonly channel: Socket;
   private readonly reader: FrameReader;
+  /** The messages about each sandbox on their way (outbox.ts), while any are. */
+  private readonly outboxes = new Map<number, Outbox>();
   private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
   private nextReq = 1;
   private ping = 0;
@@ -58,6 +59,8 @@ export class Host implements HostLink {
   served = 0;
   lastHeard = performance.now();
   readonly startedAt = performance.now();
+  /** When the channel last took bytes from the kernel, or began to hold some: a host that reads none for hang_ms is killed. */
+  private progress = performance.now();
   /** It was killed (its exit has not come yet): nothing more is sent or recorded for it. */
   private killed = false;
 
@@ -81,11 +84,41 @@ export class Host implements HostLink {
     });
   }
 
-  /** send writes one message (kept by the socket until the host reads it). Throws if it cannot be cloned or is too large. */
-  send(message: ToHost): void {
+  /**
+   * send writes one message; `sent` runs once it has left the kernel. One
+   * about a sandbox goes through that sandbox's outbox (outbox.ts), in
+   * order, waiting there past its share. Throws if it cannot be cloned or
+   * is too large.
+   */
+  send(message: ToHost, sent?: () => void): void {
     if (this.state === 'dead' || this.killed || this.channel.destroyed) return;
-    this.channel.write(encode(message));
-    if (this.channel.writableLength > MAX_BACKLOG_BYTES) this.broke(`stopped reading its channel (${this.channel.writableLength} bytes waiting)`);
+    const frame = encode(message);
+    if (!('sid' in message)) return this.write(frame, sent);
+    const { sid } = message;
+    let outbox = this.outboxes.get(sid);
+    if (outbox === undefined) {
+      outbox = new Outbox(
+        (f, done) => this.write(f, done),
+        () => this.outboxes.delete(sid),
+      );
+      this.outboxes.set(sid, outbox);
+    }
+    // A sandbox's end does not wait behind the replies it had not taken yet.
+    if (message.t === 'dispose') outbox.dropReplies();
+    outbox.push(frame, message.t === 'reply', sent);
+  }
+
+  /** backedUp: a message about sandbox `sid` sent now would wait in its outbox. */
+  backedUp(sid: number): boolean {
+    return this.outboxes.get(sid)?.backedUp === true;
+  }
+
+  private write(frame: Buffer, done: (() => void) | undefined): void {
+    if (this.channel.writableLength === 0) this.progress = performance.now();
+    this.channel.write(frame, () => {
+      this.progress = performance.now();
+      done?.();
+    });
   }
 
   ask(sid: number, ask: Ask): Promise<boolean | null> {
@@ -128,6 +161,7 @@ export class Host implements HostLink {
       if (performance.now() - this.startedAt > START_MS) this.broke(`did not start within ${START_MS} ms`);
       return;
     }
+    if (this.channel.writableLength > 0 && performance.now() - this.progress > hangMs) return this.broke(`stopped reading its channel (${this.channel.writableLength} bytes waiting for ${hangMs} ms)`);
     if (performance.now() - this.lastHeard > hangMs) return this.broke(`stopped answering for ${hangMs} ms`);
     // A disposal the host never acknowledges is let go of after LATE_REPORT_MS: a host cannot make the kernel keep them.
     for (const [sid, { box, at }] of this.disposing) {
@@ -144,6 +178,7 @@ export class Host implements HostLink {
     this.asks.clear();
     for (const { box } of this.disposing.values()) box.reported();
     this.disposing.clear();
+    this.outboxes.clear();
   }
 
   private onMessage(raw: unknown, decodeNs: number): void {

@@ -26,8 +26,10 @@ export interface HostLink {
   readonly id: number;
   /** Calls the host ran under its leases, counted here. */
   served: number;
-  /** send writes one message; throws if it cannot be cloned or is too large. */
-  send(message: ToHost): void;
+  /** send writes one message (one about a sandbox after those before it: outbox.ts); `sent` runs once it has left the kernel. Throws if it cannot be cloned or is too large. */
+  send(message: ToHost, sent?: () => void): void;
+  /** backedUp: a message about sandbox `sid` sent now would wait behind others. */
+  backedUp(sid: number): boolean;
   ask(sid: number, ask: Ask): Promise<boolean | null>;
   /** release: sandbox `sid` is gone (its host may drain). */
   release(sid: number): void;
@@ -52,6 +54,8 @@ export class RemoteSandbox implements ProcessSandbox {
   private readonly created: Promise<unknown>;
   /** The host's syscalls under way, each with the controller that cancels its work (and, blocking, what was asked: a lease may follow it). */
   private readonly calls = new Map<number, { readonly controller: AbortController; readonly nr: unknown; readonly args: readonly unknown[] }>();
+  /** Replies sent that have not left the kernel yet (waiting in the outbox): outstanding calls still, for the host. */
+  private unsent = 0;
   /** The leases the host holds for this sandbox (kernel/hosts/leases.ts). */
   private readonly lease: LeaseBook;
   /** Calls the host ran before it learned the kernel had ended the process, by syscall and decision: recorded once it has reported them all. */
@@ -230,7 +234,8 @@ export class RemoteSandbox implements ProcessSandbox {
     if (this.gone || this.ended) return undefined;
     if (this.calls.has(cid)) return `sandbox ${this.sid} reused call id ${cid}`;
     if (mode === 'blocking' && this.blocked > 0) return `sandbox ${this.sid} made a blocking call while blocked in another`;
-    if (this.calls.size >= MAX_CALLS) return `sandbox ${this.sid} has more than ${MAX_CALLS} calls outstanding`;
+    // A reply still in the kernel is a call outstanding for the host too: what waits in the outbox stays bounded.
+    if (this.calls.size + this.unsent >= MAX_CALLS) return `sandbox ${this.sid} has more than ${MAX_CALLS} calls outstanding`;
     const controller = new AbortController();
     this.calls.set(cid, { controller, nr, args });
     if (mode === 'blocking') this.blocked++;
@@ -257,11 +262,14 @@ export class RemoteSandbox implements ProcessSandbox {
     if (this.gone) return;
     this.entries++;
     const started = performance.now();
+    const sent = () => this.unsent--;
+    this.unsent++;
     try {
-      const lease = 'v' in done && done.sig === undefined ? this.leaseAfter(asked.nr, asked.args) : undefined;
-      this.host.send({ t: 'reply', sid: this.sid, cid, reply: done, ...(lease !== undefined ? { lease } : {}) });
+      // A reply that waits behind others carries no lease: the host would begin it late, and report its calls late.
+      const lease = 'v' in done && done.sig === undefined && !this.host.backedUp(this.sid) ? this.leaseAfter(asked.nr, asked.args) : undefined;
+      this.host.send({ t: 'reply', sid: this.sid, cid, reply: done, ...(lease !== undefined ? { lease } : {}) }, sent);
     } catch (err) {
-      this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } });
+      this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } }, sent);
     }
     this.hooks.charge((performance.now() - started) * 1e6);
   }
