@@ -5,7 +5,10 @@
  * - A host in which an isolate took V8's catastrophic path is quarantined:
  *   it takes no new agents, its other agents run to their end, then it is
  *   told to exit; a fresh host is started at once to take new spawns. The
- *   kernel is never degraded by it.
+ *   kernel is never degraded by it. The tree whose process it was spawns
+ *   nothing (EAGAIN) until that host has ended: how many hosts are
+ *   quarantined is up to the agents, and it is their tree that waits, not
+ *   the neighbours of an earlier quarantine (draining hosts are bounded).
  * - A host that dies outright (abort, SIGKILL, the OOM killer) or stops
  *   answering its heartbeat (killed then) has its agents ended as lost
  *   (SIGKILL, with the reason recorded) and is replaced.
@@ -66,6 +69,8 @@ export class HostPool implements HostOwner {
   private lastFailure = '';
   /** Replacements waiting out their back-off. */
   private waiting = 0;
+  /** The root pid of the tree of each process with a sandbox here, by pid (a child's is its parent's). */
+  private readonly trees = new Map<number, number>();
 
   constructor(options: HostPoolOptions) {
     if (!Number.isInteger(options.count) || options.count < 1) throw new KernelError('EINVAL', `hosts: count must be a whole number ≥ 1, not ${options.count}`);
@@ -131,10 +136,14 @@ export class HostPool implements HostOwner {
     if (this.closing) throw new KernelError('EAGAIN', 'the kernel is shutting down');
     const open = this.healthy().filter((h) => h.boxes.size < this.options.agentsPerHost);
     if (open.length === 0) throw new KernelError('EAGAIN', `every sandbox host runs ${this.options.agentsPerHost} agents, its limit (hosts: ${this.options.count})`);
+    const tree = this.trees.get(boot.ppid) ?? boot.pid;
+    const culprit = [...this.hosts].find((h) => h.culprits.has(tree));
+    if (culprit !== undefined) throw new KernelError('EAGAIN', `a process of the tree of pid ${tree} took V8's catastrophic out-of-memory path: the tree spawns nothing until sandbox host ${culprit.id}, quarantined for it, has drained`);
     const host = open.reduce((a, b) => (b.boxes.size < a.boxes.size ? b : a));
     const sid = this.nextSid++;
-    const sandbox = new RemoteSandbox(host, sid, program, heapMib, boot, hooks);
+    const sandbox = new RemoteSandbox(host, sid, program, heapMib, boot, hooks, tree);
     host.boxes.set(sid, sandbox);
+    this.trees.set(boot.pid, tree);
     return sandbox;
   }
 
@@ -154,11 +163,19 @@ export class HostPool implements HostOwner {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
-  /** quarantine stops placing agents on `host`, lets its agents end, then ends it; a fresh host takes its place now. */
-  quarantine(host: Host, why: string): void {
-    if (host.state === 'draining' || host.state === 'dead') return;
+  /**
+   * quarantine stops placing agents on `host`, lets its agents end, then
+   * ends it; a fresh host takes its place now. The tree of pid `tree`, whose
+   * process took the catastrophic path there, spawns nothing until it has
+   * ended.
+   */
+  quarantine(host: Host, why: string, tree?: number): void {
+    if (host.state === 'dead') return;
+    if (tree !== undefined) host.culprits.add(tree);
+    if (host.state === 'draining') return;
     host.state = 'draining';
-    this.record(`sandbox host ${host.id} (pid ${host.child.pid}) quarantined: ${why}; it takes no new agents and ends when its ${host.boxes.size} agents have`);
+    const waits = tree === undefined ? '' : `; the tree of pid ${tree} spawns nothing until then`;
+    this.record(`sandbox host ${host.id} (pid ${host.child.pid}) quarantined: ${why}; it takes no new agents and ends when its ${host.boxes.size} agents have${waits}`);
     // Draining hosts are bounded too (as many as `count`): past that the oldest is ended now, its agents lost.
     const draining = [...this.hosts].filter((h) => h.state === 'draining');
     if (draining.length > this.options.count) draining[0]!.broke(`was still draining when ${draining.length} hosts were (at most ${this.options.count})`);
@@ -166,8 +183,9 @@ export class HostPool implements HostOwner {
     this.released(host);
   }
 
-  /** released: a sandbox of `host` is gone; a draining host with none left is told to exit. */
-  released(host: Host): void {
+  /** released: a sandbox of `host` (for process `pid`) is gone; a draining host with none left is told to exit. */
+  released(host: Host, pid?: number): void {
+    if (pid !== undefined) this.trees.delete(pid);
     if (host.state === 'draining' && host.boxes.size === 0) this.retire(host);
   }
 
@@ -192,6 +210,7 @@ export class HostPool implements HostOwner {
     host.fail(how);
     const lost = [...host.boxes.values()];
     host.boxes.clear();
+    for (const sandbox of lost) this.trees.delete(sandbox.pid);
     if (was === 'draining' && lost.length === 0) {
       if (!this.closing) this.record(`sandbox host ${host.id} (pid ${host.child.pid}) drained and ended (${how})`);
     } else if (!this.closing) {

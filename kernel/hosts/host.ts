@@ -27,10 +27,10 @@ export interface HostOwner {
   record(detail: string): void;
   /** The host said it is ready. */
   ready(host: Host): void;
-  /** One of its sandboxes was disposed of. */
-  released(host: Host): void;
-  /** An isolate in it took V8's catastrophic path. */
-  quarantine(host: Host, why: string): void;
+  /** One of its sandboxes (for process `pid`) was disposed of. */
+  released(host: Host, pid?: number): void;
+  /** An isolate in it took V8's catastrophic path (of a process of the tree of pid `tree`, when known). */
+  quarantine(host: Host, why: string, tree?: number): void;
 }
 
 /** How long a host that never said it was ready has, ms. */
@@ -63,6 +63,8 @@ export class Host implements HostLink {
   private progress = performance.now();
   /** It was killed (its exit has not come yet): nothing more is sent or recorded for it. */
   private killed = false;
+  /** Trees (by root pid) one of whose processes took V8's catastrophic path in it: they spawn nothing while it lives (HostPool). */
+  readonly culprits = new Set<number>();
 
   constructor(pool: HostOwner, id: number, state: 'starting' | 'spare', entry: string) {
     this.pool = pool;
@@ -148,11 +150,11 @@ export class Host implements HostLink {
     const box = this.boxes.get(sid);
     this.boxes.delete(sid);
     if (box !== undefined && this.state !== 'dead') this.disposing.set(sid, { box, at: performance.now() });
-    this.pool.released(this);
+    this.pool.released(this, box?.pid);
   }
 
-  quarantine(why: string): void {
-    this.pool.quarantine(this, why);
+  quarantine(why: string, tree?: number): void {
+    this.pool.quarantine(this, why, tree);
   }
 
   heartbeat(hangMs: number): void {

@@ -33,8 +33,8 @@ export interface HostLink {
   ask(sid: number, ask: Ask): Promise<boolean | null>;
   /** release: sandbox `sid` is gone (its host may drain). */
   release(sid: number): void;
-  /** quarantine: an isolate of this host took V8's catastrophic path. */
-  quarantine(why: string): void;
+  /** quarantine: an isolate of this host, of a process of the tree of pid `tree` if known, took V8's catastrophic path. */
+  quarantine(why: string, tree?: number): void;
 }
 
 /** The messages of one sandbox (its host answers questions, and acknowledges a disposal, itself). */
@@ -47,8 +47,10 @@ function final(reply: Reply): Promise<FinalReply> {
 
 export class RemoteSandbox implements ProcessSandbox {
   readonly sid: number;
+  /** The root pid of the process's tree. */
+  readonly tree: number;
   /** The process the sandbox is for (as its boot record says), for what the host's records name. */
-  private readonly pid: number;
+  readonly pid: number;
   private readonly host: HostLink;
   private readonly hooks: SandboxHooks;
   private readonly created: Promise<unknown>;
@@ -74,9 +76,10 @@ export class RemoteSandbox implements ProcessSandbox {
   private ended = false;
   private gone = false;
 
-  constructor(host: HostLink, sid: number, program: Program, heapMib: number, boot: BootRecord, hooks: SandboxHooks) {
+  constructor(host: HostLink, sid: number, program: Program, heapMib: number, boot: BootRecord, hooks: SandboxHooks, tree = boot.pid) {
     this.host = host;
     this.sid = sid;
+    this.tree = tree;
     this.pid = boot.pid;
     this.hooks = hooks;
     this.lease = new LeaseBook((tokens, window) => hooks.leases?.refund(tokens, window));
@@ -166,7 +169,7 @@ export class RemoteSandbox implements ProcessSandbox {
   }
 
   quarantine(): boolean {
-    this.host.quarantine(`pid ${this.pid}'s isolate took V8's catastrophic out-of-memory path`);
+    this.host.quarantine(`pid ${this.pid}'s isolate took V8's catastrophic out-of-memory path`, this.tree);
     return true;
   }
 
