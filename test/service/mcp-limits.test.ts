@@ -93,10 +93,13 @@ describe('/v1/mcp limits', () => {
     // 900 KiB of arguments: under the kernel's 1 MiB for one call's JSON, so under the body's limit too.
     const [taken] = await answers(await post(token, padded(900 * 1024), session));
     expect(taken!.result.content[0]!.text).not.toMatch(/^EAGAIN/);
-    // A 1.5 MiB body (agentd's other routes take 8 MiB) is refused before it is parsed.
-    const big = await post(token, padded(1536 * 1024), session);
+    // 900 Ki characters of CJK text (2.7 MB as UTF-8): within what the kernel takes, so within the body's limit (a review: it was 413).
+    const [wide] = await answers(await post(token, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'time.now', arguments: { pad: '漢'.repeat(900 * 1024) } } }), session));
+    expect(wide!.result.content[0]!.text).not.toMatch(/^EAGAIN|413/);
+    // A 3.5 MiB body (agentd's other routes take 8 MiB) is refused before it is parsed.
+    const big = await post(token, padded(3584 * 1024), session);
     expect(big.status).toBe(413);
-    expect(((await big.json()) as { error: string }).error).toBe(`an MCP request body may be at most ${1024 * 1024 + 64 * 1024} bytes: one tools/call, its arguments at most ${1024 * 1024} bytes (send a batch's calls one by one)`);
+    expect(((await big.json()) as { error: string }).error).toBe(`an MCP request body may be at most ${3 * 1024 * 1024 + 64 * 1024} bytes: one tools/call, its arguments at most ${1024 * 1024} characters (send a batch's calls one by one)`);
     // Other errors are agentd's as before: a body that is no JSON is 400.
     const broken = await post(token, '{', session);
     expect(broken.status).toBe(400);

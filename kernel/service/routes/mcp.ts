@@ -28,15 +28,16 @@ const SESSION_HEADER = 'mcp-session-id';
 
 /**
  * MCP_BODY_LIMIT is the largest body of a POST: the arguments of one
- * tools/call as large as the kernel takes them (ARG_LIMITS.jsonBytes), and
- * 64 KiB for the JSON-RPC envelope and the encoding. Left at agentd's 8 MiB,
- * one batch of 100 calls with large arguments held the event loop (and
- * /healthz) for 0.6-0.8 s (an attacker pass).
+ * tools/call as large as the kernel takes them (ARG_LIMITS.jsonBytes, counted
+ * in UTF-16 units: up to 3 bytes each as UTF-8, so 3× that in bytes), and
+ * 64 KiB for the JSON-RPC envelope. Left at agentd's 8 MiB, one batch of
+ * 100 calls with large arguments held the event loop (and /healthz) for
+ * 0.6-0.8 s (an attacker pass).
  */
-export const MCP_BODY_LIMIT = ARG_LIMITS.jsonBytes + 64 * 1024;
+export const MCP_BODY_LIMIT = 3 * ARG_LIMITS.jsonBytes + 64 * 1024;
 
 /** TOO_LARGE is the 413's message: what the limit is and why. */
-const TOO_LARGE = `an MCP request body may be at most ${MCP_BODY_LIMIT} bytes: one tools/call, its arguments at most ${ARG_LIMITS.jsonBytes} bytes (send a batch's calls one by one)`;
+const TOO_LARGE = `an MCP request body may be at most ${MCP_BODY_LIMIT} bytes: one tools/call, its arguments at most ${ARG_LIMITS.jsonBytes} characters (send a batch's calls one by one)`;
 
 const initializes = (m: unknown): boolean => m !== null && typeof m === 'object' && (m as { method?: unknown }).method === 'initialize';
 
