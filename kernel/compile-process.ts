@@ -1,24 +1,30 @@
 /**
  * An agent's TypeScript, compiled by esbuild's own binary in a process of
- * its own, one per program: what a program from an agent can make the
- * compiler do stays with that process. Its address space is capped
- * (COMPILE_MEMORY_MIB, `ulimit -v`), it is killed past COMPILE_MS, and its
- * output is read up to MAX_COMPILED_BYTES and killed past it. (esbuild folds
- * a TypeScript enum's string members and copies them to every use: a
- * 374-byte file compiled to ~600 MB, which esbuild's long-lived service
- * handed back to the kernel's process whole, taking it down; an attacker
- * pass.) At most COMPILES_AT_ONCE run at a time; the rest wait their turn,
- * in order, without being charged for it.
+ * its own, one per program, started by the compile host (compile-host.ts:
+ * one small process, so a compile never forks the kernel's). What a program
+ * from an agent can make the compiler do stays with that process: it may
+ * allocate COMPILE_MEMORY_MIB (RLIMIT_DATA), is killed past COMPILE_MS and
+ * past MAX_COMPILED_BYTES of output (EFBIG). (esbuild folds a TypeScript
+ * enum's string members and copies them to every use: a 374-byte file
+ * compiled to ~600 MB, which esbuild's long-lived service handed back to the
+ * kernel's process whole, taking it down; an attacker pass.) At most
+ * COMPILES_AT_ONCE run at a time; the rest wait their turn, in order, not
+ * charged for it; a compile whose process ends meanwhile is dropped from the
+ * queue, or stopped.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { KernelError } from '../abi/errno.ts';
+import type { FromCompileHost, ToCompileHost } from './compile-host.ts';
+import { encode, FrameReader } from './hosts/frames.ts';
 
 /** The longest a program from an agent may take to compile, ms (esbuild takes time quadratic in some inputs: 40,000 redeclarations of one name took 66 s). */
 export const COMPILE_MS = 10_000;
 
-/** The address space one compile may use, MiB: ordinary programs of the largest size take well under it. */
+/** What one compile may allocate, MiB: the largest ordinary program (4 MiB of TypeScript) takes ~420. */
 export const COMPILE_MEMORY_MIB = 1024;
 
 /** The most a compile may write (the code and its inline source map), bytes: past it the program is refused (EFBIG). */
@@ -27,10 +33,9 @@ export const MAX_COMPILED_BYTES = 16 * 1024 * 1024;
 /** Compiles at once; the others wait. */
 const COMPILES_AT_ONCE = Math.max(1, Math.min(4, availableParallelism()));
 
-/** The most of a failed compile's messages read, bytes. */
-const MAX_ERROR_BYTES = 64 * 1024;
-
 const MAP_COMMENT = '//# sourceMappingURL=data:application/json;base64,';
+
+const HOST_MAIN = fileURLToPath(new URL(`./compile-host${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /** Compiled is a program's JavaScript and its source map back to the author's file. */
 export interface Compiled {
@@ -54,12 +59,78 @@ function esbuildBinary(): string {
   }
 }
 
+/** One compile asked of the host, until it answers. */
+interface Asked {
+  readonly filename: string;
+  readonly resolve: (compiled: Compiled) => void;
+  readonly reject: (err: KernelError) => void;
+}
+
+/** The host process, started on the first compile and again after it ends. */
+let host: { readonly child: ChildProcess; readonly asked: Map<number, Asked> } | undefined;
+let nextId = 1;
+
+function startHost(): NonNullable<typeof host> {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', '--max-old-space-size=128', HOST_MAIN], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const asked = new Map<number, Asked>();
+  const started = { child, asked };
+  const ended = (why: string) => {
+    if (host === started) host = undefined;
+    for (const [, a] of asked) a.reject(new KernelError('ENOEXEC', `${a.filename}: cannot compile: the compile host ended (${why})`));
+    asked.clear();
+  };
+  const reader = new FrameReader(
+    (message) => {
+      const reply = message as FromCompileHost;
+      const waiting = asked.get(reply.id);
+      if (waiting === undefined) return;
+      asked.delete(reply.id);
+      if (reply.ok) waiting.resolve(split(Buffer.from(reply.output.buffer, reply.output.byteOffset, reply.output.byteLength).toString('utf8')));
+      else waiting.reject(failure(waiting.filename, reply));
+    },
+    (why) => {
+      child.kill('SIGKILL');
+      ended(why);
+    },
+  );
+  child.stdout!.on('data', (chunk: Buffer) => reader.push(chunk));
+  child.stdin!.on('error', () => {});
+  child.on('error', (err) => ended(err.message));
+  child.on('exit', (code, signal) => ended(signal ?? `status ${code}`));
+  holding(child, false);
+  return started;
+}
+
+/** holding makes the host keep the kernel's process alive (while compiles are under way) or not (idle). */
+function holding(child: ChildProcess, hold: boolean): void {
+  for (const handle of [child, child.stdout, child.stdin] as unknown as { ref?: () => void; unref?: () => void }[]) {
+    if (hold) handle.ref?.();
+    else handle.unref?.();
+  }
+}
+
 /** Slots: compiles under way, and the ones waiting for a turn. */
 let running = 0;
 const waiting: (() => void)[] = [];
 
-async function turn(): Promise<() => void> {
-  if (running >= COMPILES_AT_ONCE) await new Promise<void>((resolve) => waiting.push(resolve));
+/** turn waits for a slot (EINTR if `signal` aborts first) and returns its release. */
+async function turn(signal: AbortSignal | undefined): Promise<() => void> {
+  if (running >= COMPILES_AT_ONCE) {
+    await new Promise<void>((resolve, reject) => {
+      const go = () => {
+        signal?.removeEventListener('abort', quit);
+        resolve();
+      };
+      const quit = () => {
+        const at = waiting.indexOf(go);
+        if (at !== -1) waiting.splice(at, 1);
+        reject(new KernelError('EINTR', 'the process ended while its program waited to be compiled'));
+      };
+      if (signal?.aborted) return quit();
+      signal?.addEventListener('abort', quit, { once: true });
+      waiting.push(go);
+    });
+  }
   running++;
   let freed = false;
   return () => {
@@ -78,12 +149,15 @@ function syntaxError(filename: string, stderr: string): KernelError {
   return new KernelError('ENOEXEC', `${filename}${at ? `:${at[1]}:${Number(at[2]) + 1}` : ''}: SyntaxError: ${text}`);
 }
 
-/** failure is why a compile that did not end well failed, from how it ended and what it said. */
-function failure(filename: string, ended: { code: number | null; signal: NodeJS.Signals | null }, stderr: string, why: 'timeout' | 'output' | undefined): KernelError {
-  if (why === 'timeout') return new KernelError('ENOEXEC', `${filename}: cannot compile: it took longer than ${COMPILE_MS} ms`);
-  if (why === 'output') return new KernelError('EFBIG', `${filename}: the program compiles to more than ${MAX_COMPILED_BYTES} bytes`);
-  if (/fatal error: out of memory/.test(stderr)) return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's compiler process crashed on it: it needs more than ${COMPILE_MEMORY_MIB} MiB (a program nested too deeply, about 100,000 levels, or one that grows as it compiles)`);
-  if (ended.code === 1 && stderr.includes('[ERROR]')) return syntaxError(filename, stderr);
+/** failure is why a compile failed, from how it ended: esbuild's errors (status 1), or why its process stopped. */
+function failure(filename: string, ended: Extract<FromCompileHost, { ok: false }>): KernelError {
+  if (ended.stopped === 'cancel') return new KernelError('EINTR', 'the process ended while its program was compiled');
+  if (ended.stopped === 'timeout') return new KernelError('ENOEXEC', `${filename}: cannot compile: it took longer than ${COMPILE_MS} ms`);
+  if (ended.stopped === 'output') return new KernelError('EFBIG', `${filename}: the program compiles to more than ${MAX_COMPILED_BYTES} bytes`);
+  if (ended.spawnError !== undefined || ended.code === 126 || ended.code === 127) return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's binary ${esbuildBinary()} could not be started (${ended.spawnError ?? `status ${ended.code}`})`);
+  if (ended.code === 1 && ended.stderr.includes('✘ [ERROR]')) return syntaxError(filename, ended.stderr);
+  // Go's runtime ends a process that runs out of memory with status 2, after esbuild's own messages if any.
+  if (ended.code === 2 && /^fatal error: (runtime: )?out of memory/m.test(ended.stderr)) return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's compiler process crashed on it: it needs more than ${COMPILE_MEMORY_MIB} MiB (a program nested too deeply, about 100,000 levels, or one that grows as it compiles)`);
   return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's compiler process crashed on it (${ended.signal ?? `status ${ended.code}`})`);
 }
 
@@ -98,47 +172,32 @@ function split(output: string): Compiled {
  * compileTypeScript compiles `text` (TypeScript; TSX for a `.tsx` file) in a
  * process of its own. ENOEXEC names file, line and column on a syntax error,
  * or why the compiler stopped (time, memory, a crash); EFBIG past
- * MAX_COMPILED_BYTES. `spent` is told the compile's own time (not its wait).
+ * MAX_COMPILED_BYTES; EINTR once `signal` aborts (the compile is dropped or
+ * stopped). `spent` is told the compile's own time (not its wait).
  */
-export async function compileTypeScript(filename: string, text: string, spent: (ms: number) => void = () => {}): Promise<Compiled> {
+export async function compileTypeScript(filename: string, text: string, spent: (ms: number) => void = () => {}, signal?: AbortSignal): Promise<Compiled> {
   const path = esbuildBinary();
-  const free = await turn();
+  const free = await turn(signal);
   const started = performance.now();
   try {
-    return await new Promise<Compiled>((resolve, reject) => {
-      const args = [`--loader=${filename.endsWith('.tsx') ? 'tsx' : 'ts'}`, `--sourcefile=${filename}`, '--sourcemap=inline', '--sources-content=false', '--target=esnext', '--log-level=error', '--log-limit=10', '--color=false'];
-      // The shell sets the limit and becomes esbuild: the limit holds for the compiler alone.
-      const child = spawn('/bin/sh', ['-c', `ulimit -v ${COMPILE_MEMORY_MIB * 1024} && exec "$0" "$@"`, path, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      const out: Buffer[] = [];
-      let outBytes = 0;
-      let err = '';
-      let why: 'timeout' | 'output' | undefined;
-      const stop = (reason: 'timeout' | 'output') => {
-        why ??= reason;
-        child.kill('SIGKILL');
-      };
-      const timer = setTimeout(() => stop('timeout'), COMPILE_MS);
-      child.stdout.on('data', (chunk: Buffer) => {
-        outBytes += chunk.byteLength;
-        if (outBytes > MAX_COMPILED_BYTES) stop('output');
-        else out.push(chunk);
+    if (signal?.aborted) throw new KernelError('EINTR', 'the process ended while its program was compiled');
+    host ??= startHost();
+    const { child, asked } = host;
+    const id = nextId++;
+    const args = [`--loader=${filename.endsWith('.tsx') ? 'tsx' : 'ts'}`, `--sourcefile=${filename}`, '--sourcemap=inline', '--sources-content=false', '--target=esnext', '--log-level=error', '--log-limit=10', '--color=false'];
+    const ask: ToCompileHost = { t: 'compile', id, binary: path, args, text, dataKib: COMPILE_MEMORY_MIB * 1024, ms: COMPILE_MS, maxBytes: MAX_COMPILED_BYTES };
+    const cancel = () => child.stdin!.write(encode({ t: 'cancel', id } satisfies ToCompileHost));
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      if (asked.size === 0) holding(child, true);
+      return await new Promise<Compiled>((resolve, reject) => {
+        asked.set(id, { filename, resolve, reject });
+        child.stdin!.write(encode(ask));
       });
-      child.stderr.on('data', (chunk: Buffer) => {
-        if (err.length < MAX_ERROR_BYTES) err += chunk.toString('utf8');
-      });
-      // A compiler that is gone before it read its input: the write fails, the exit says why.
-      child.stdin.on('error', () => {});
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        reject(new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild could not be started (${e.message})`));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (code === 0 && why === undefined) resolve(split(Buffer.concat(out, outBytes).toString('utf8')));
-        else reject(failure(filename, { code, signal }, err, why));
-      });
-      child.stdin.end(text, 'utf8');
-    });
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+      if (asked.size === 0) holding(child, false);
+    }
   } finally {
     spent(performance.now() - started);
     free();

@@ -83,13 +83,14 @@ export function programFromSource(filename: string, text: string): Program {
  * that come from agents: TypeScript is compiled in a process of its own,
  * bounded in time, memory and output (compile-process.ts). ENOEXEC, EFBIG as
  * programFromSource (EFBIG too for a program that compiles to more than
- * MAX_COMPILED_BYTES). `spent` is told the time of its compile (not the time
- * it waited behind others), for the caller to charge.
+ * MAX_COMPILED_BYTES); EINTR once `signal` aborts. `spent` is told the
+ * time of its compile (not the time it waited behind others), for the
+ * caller to charge.
  */
-export async function buildProgram(filename: string, text: string, spent: (ms: number) => void = () => {}): Promise<Program> {
+export async function buildProgram(filename: string, text: string, spent: (ms: number) => void = () => {}, signal?: AbortSignal): Promise<Program> {
   checkSize(filename, text);
   if (!TS_FILE.test(filename)) return { filename, source: text };
-  const out = await compileTypeScript(filename, text, spent);
+  const out = await compileTypeScript(filename, text, spent, signal);
   return { filename, source: out.code, sourceMap: out.map };
 }
 

@@ -58,7 +58,10 @@ export async function spawnChild(host: ChildHost, parent: Process, identity: Ide
       host.registered(request.program) ??
       (await oneAtATime(lineage, () => {
         if (parent.exit !== undefined) throw new KernelError('EINTR', 'the process ended while its child was being prepared');
-        return programFromVfs(host.vfs(parent.agentId), request.program, (ns, onLoop) => lineage.charge(ns, onLoop));
+        // A compile the parent no longer waits for gives up its turn, or stops (a review: killed agents' 10 s compiles held every slot).
+        const ended = new AbortController();
+        void parent.exited.then(() => ended.abort());
+        return programFromVfs(host.vfs(parent.agentId), request.program, (ns, onLoop) => lineage.charge(ns, onLoop), ended.signal);
       }));
     // The spawn counts itself from here (Spawner.prepare admits it again).
     uncount();
@@ -87,7 +90,7 @@ async function startChild(host: ChildHost, parent: Process, identity: Identity, 
 const CHUNK = 1 << 20;
 
 /** programFromVfs reads `path` from `vfs` and builds it; `charge` gets the kernel time spent (the compile's, off the event loop: onLoop false). ENOENT, EFBIG, ENOEXEC. */
-export async function programFromVfs(vfs: AgentVfs, path: string, charge: (ns: number, onLoop?: boolean) => void): Promise<Program> {
+export async function programFromVfs(vfs: AgentVfs, path: string, charge: (ns: number, onLoop?: boolean) => void, signal?: AbortSignal): Promise<Program> {
   const { file } = await vfs.open(path, 'r');
   let text: string;
   try {
@@ -108,5 +111,5 @@ export async function programFromVfs(vfs: AgentVfs, path: string, charge: (ns: n
   }
   // esbuild compiles in its own process: the time of its compiles of this program (not waits behind others') counts as
   // the tree's CPU, not against its share of the event loop.
-  return buildProgram(path, text, (ms) => charge(ms * 1e6, false));
+  return buildProgram(path, text, (ms) => charge(ms * 1e6, false), signal);
 }
