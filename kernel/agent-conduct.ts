@@ -4,7 +4,7 @@
  * tripped breakers; below the policy's floor every live process of the
  * agent gets SIGTRUST), its circuit breakers, and its autonomy level.
  */
-import type { Conduct, Misbehaviour } from '../syscalls/context.ts';
+import { shownBreaker, type Conduct, type Misbehaviour } from '../syscalls/context.ts';
 import type { DecisionRecorder } from '../syscalls/records.ts';
 import { Autonomies, type Autonomy } from './autonomy.ts';
 import { Breakers, type BreakerEvent } from './breakers.ts';
@@ -73,15 +73,16 @@ export class AgentConduct {
     return { trust: this.trust.score(agentId), ...(open.length > 0 ? { breakers: open } : {}), ...(autonomy !== 'full' ? { autonomy } : {}) };
   }
 
-  /** breakerChanged records a circuit breaker opening or closing; opening one costs the agent trust. */
+  /** breakerChanged records a circuit breaker opening or closing (under its agent's id); opening one costs the agent trust. */
   private breakerChanged(event: BreakerEvent): void {
+    const shown = shownBreaker(event.agentId, event.key);
     try {
-      this.host.recorder.record({ type: 'limit', pid: 0, agentId: event.agentId, detail: `circuit breaker ${event.key} ${event.state}: ${event.why}` });
+      this.host.recorder.record({ type: 'limit', pid: 0, agentId: shown.agentId, detail: `circuit breaker ${shown.key} ${event.state}: ${event.why}` });
     } catch {
       // the log's own problem says why
     }
-    if (event.state === 'open') this.misbehaved(event.agentId, 'breakerTrip');
-    // Breakers are the agent's own: only its processes' leases rest on them.
-    for (const proc of this.host.liveOf(event.agentId)) proc.sandbox?.revokeLease?.();
+    if (event.state === 'open') this.misbehaved(shown.agentId, 'breakerTrip');
+    // Breakers are the agent's own: only its processes' leases rest on them (an outside agent's hold none of them).
+    if (!shown.outside) for (const proc of this.host.liveOf(shown.agentId)) proc.sandbox?.revokeLease?.();
   }
 }

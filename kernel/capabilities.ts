@@ -145,7 +145,7 @@ export class Identity implements AgentIdentity {
  * the capabilities the operator granted are what rules match on
  * (`capabilities:`). The breaker, the autonomy level, contracts and the
  * policy hold it as they hold an agent inside; its breakers are kept apart
- * from those of processes of the same agent id (breakerKey), its trust
+ * from those of processes of the same agent id (breakerOf), its trust
  * score is theirs (one agent).
  */
 export class OutsideIdentity implements AgentIdentity {

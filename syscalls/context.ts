@@ -48,15 +48,23 @@ export interface AccessRequest {
   readonly resource?: Resource;
 }
 
+/** OUTSIDE is how a breaker owner names an agent outside the kernel (agent ids hold no `:`). */
+const OUTSIDE = 'outside:';
+
 /**
- * breakerKey names the breaker a call counts on: its tool's, else its
- * syscall's. An agent outside the kernel names its actions and tools itself,
- * so its breakers are kept apart (`outside:NAME`): a credential can neither
- * trip nor close the breakers of processes of the same agent id.
+ * breakerOf names the breaker a call counts on: its agent's, for its tool
+ * (else its syscall). An agent outside the kernel names its actions and
+ * tools itself, so its breakers are an owner of their own (`outside:ID`):
+ * a credential can neither trip, crowd out nor close the breakers of
+ * processes of the same agent id.
  */
-export function breakerKey(request: Pick<AccessRequest, 'identity' | 'tool' | 'syscall'>): string {
-  const key = request.tool ?? request.syscall;
-  return request.identity.outside === true ? `outside:${key}` : key;
+export function breakerOf(request: Pick<AccessRequest, 'agentId' | 'identity' | 'tool' | 'syscall'>): { readonly owner: string; readonly key: string } {
+  return { owner: request.identity.outside === true ? `${OUTSIDE}${request.agentId}` : request.agentId, key: request.tool ?? request.syscall };
+}
+
+/** shownBreaker is a breaker as records, ps and /metrics show it: the agent, and the key (`outside:NAME` for an outside agent's). */
+export function shownBreaker(owner: string, key: string): { readonly agentId: string; readonly key: string; readonly outside: boolean } {
+  return owner.startsWith(OUTSIDE) ? { agentId: owner.slice(OUTSIDE.length), key: `${OUTSIDE}${key}`, outside: true } : { agentId: owner, key, outside: false };
 }
 
 /** Kin is what a process is to the caller: itself, its child, or another (which signal:any is needed to signal). */

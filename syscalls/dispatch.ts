@@ -20,7 +20,7 @@
 import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from '../abi/errno.ts';
 import { decodeArgs, type Decoded, type Schema } from './schema.ts';
-import { BREAKER_RULE, breakerKey, type AccessRequest, type Authorizer, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type Caller } from './context.ts';
+import { BREAKER_RULE, breakerOf, type AccessRequest, type Authorizer, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type Caller } from './context.ts';
 import { type DecisionRecorder } from './records.ts';
 import { TRACE_ATTR, type TraceSpan } from './telemetry.ts';
 import { withOutcome } from './outcome.ts';
@@ -291,7 +291,9 @@ const ON_EFFECT: { readonly [E in Decision['effect']]: (d: Decided) => Reply } =
  */
 export function conductOfDenial(services: KernelServices, request: AccessRequest, decision: Decision): void {
   services.conduct?.misbehaved(request.agentId, decision.onViolation !== undefined ? 'violation' : 'denial');
-  if (decision.rule !== BREAKER_RULE) services.conduct?.ended(request.agentId, breakerKey(request), false);
+  if (decision.rule === BREAKER_RULE) return;
+  const { owner, key } = breakerOf(request);
+  services.conduct?.ended(owner, key, false);
 }
 
 /**

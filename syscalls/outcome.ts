@@ -5,7 +5,7 @@
  * (intent contracts' post-conditions and invariants) run on it; a breach is
  * recorded, costs trust and signals the caller.
  */
-import { breakerKey, type AccessRequest, type Breach, type Caller, type KernelServices } from './context.ts';
+import { breakerOf, type AccessRequest, type Breach, type Caller, type KernelServices } from './context.ts';
 import type { Reply } from './dispatch.ts';
 import type { AnyRow } from './table.ts';
 
@@ -19,8 +19,8 @@ import type { AnyRow } from './table.ts';
 export function withOutcome(services: KernelServices, ctx: Caller, row: AnyRow, request: AccessRequest, of: number, action: () => Reply): Reply {
   const reply = action();
   // A call that ended its own process at once (SYS_EXIT) has the process's exit record for an outcome.
-  if (!('later' in reply)) return ctx.alive() ? checkedAfter(services, ctx, row, request, of, recordOutcome(services, ctx, row, breakerKey(request), of, reply)) : reply;
-  return { later: finalOf(reply).then((final) => checkedAfter(services, ctx, row, request, of, recordOutcome(services, ctx, row, breakerKey(request), of, final))) };
+  if (!('later' in reply)) return ctx.alive() ? checkedAfter(services, ctx, row, request, of, recordOutcome(services, ctx, row, request, of, reply)) : reply;
+  return { later: finalOf(reply).then((final) => checkedAfter(services, ctx, row, request, of, recordOutcome(services, ctx, row, request, of, final))) };
 }
 
 /**
@@ -59,8 +59,9 @@ async function finalOf(reply: Reply): Promise<FinalReply> {
   return r;
 }
 
-function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: Caller, row: AnyRow, key: string, of: number, reply: R): R {
-  services.conduct?.ended(ctx.agentId, key, !('errno' in reply));
+function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: Caller, row: AnyRow, request: AccessRequest, of: number, reply: R): R {
+  const { owner, key } = breakerOf(request);
+  services.conduct?.ended(owner, key, !('errno' in reply));
   try {
     services.recorder.record({ type: 'outcome', pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, of, ...('errno' in reply ? { errno: reply.errno, message: reply.message } : { result: reply.v }) });
   } catch {

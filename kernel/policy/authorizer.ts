@@ -6,7 +6,7 @@
  * read-only to ring 3 — whatever the policy says.
  */
 import { AUTONOMY_RULE, type Autonomy } from '../autonomy.ts';
-import { BREAKER_RULE, breakerKey, type AccessRequest, type Authorizer, type Breach, type CallEnd, type Decision } from '../../syscalls/context.ts';
+import { BREAKER_RULE, breakerOf, type AccessRequest, type Authorizer, type Breach, type CallEnd, type Decision } from '../../syscalls/context.ts';
 import { agentRoot } from '../../vfs/agent-vfs.ts';
 import { isWithin } from '../../vfs/path.ts';
 import { contractRule, type PolicyEngine } from './engine.ts';
@@ -33,7 +33,8 @@ export type BreakerCheck = (agentId: string, key: string, trial: boolean) => str
 
 /** breakerDenial: the agent's circuit breaker for this tool (or syscall) is open (EAGAIN: later it may be let through). */
 function breakerDenial(request: AccessRequest, breakers: BreakerCheck, trial: boolean): Decision | undefined {
-  const why = breakers(request.agentId, breakerKey(request), trial);
+  const { owner, key } = breakerOf(request);
+  const why = breakers(owner, key, trial);
   return why === undefined ? undefined : { effect: 'deny', rule: BREAKER_RULE, reason: why, errno: 'EAGAIN' };
 }
 

@@ -7,6 +7,7 @@
 import { observed } from '../recorder/observed.ts';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DecisionRecorder } from '../../syscalls/records.ts';
+import { shownBreaker } from '../../syscalls/context.ts';
 import type { Kernel } from '../kernel.ts';
 import { OtelTelemetry } from '../telemetry/otel.ts';
 
@@ -99,7 +100,10 @@ export class Metrics {
         registers: [],
         collect() {
           this.reset();
-          for (const b of kernel.breakers.open()) this.set({ agent: b.agentId, key: b.key }, b.state === 'open' ? 1 : 0.5);
+          for (const b of kernel.breakers.open()) {
+            const shown = shownBreaker(b.agentId, b.key);
+            this.set({ agent: shown.agentId, key: shown.key }, b.state === 'open' ? 1 : 0.5);
+          }
         },
       }),
     );

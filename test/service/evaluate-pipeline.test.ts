@@ -17,6 +17,7 @@ rules:
   - { id: granted-reports, effect: allow, syscalls: [report.read], capabilities: [report:read] }
   - { id: no-x, effect: deny, syscalls: [SYS_GETPID], args: [{ arg: x, glob: "*" }] }
   - { id: processes, effect: allow, syscalls: [SYS_GETPID, SYS_WRITE, SYS_EXIT] }
+  - { id: clock, effect: allow, syscalls: [SYS_EXEC], tools: [time.now] }
 `;
 
 interface Answer {
@@ -39,7 +40,7 @@ describe('/v1/evaluate goes through the kernel\'s authorizer', { timeout: 60_000
   it('denials open the agent\'s breaker for that tool; while open it refuses before the policy; an allowed trial after the cool-down closes it', async () => {
     for (let i = 0; i < 3; i++) expect(await mail('x@evil.example')).toMatchObject({ decision: 'deny', rule: 'no-evil-mail' });
     // The policy would allow this one: the open breaker answers first.
-    expect(await mail('ops@good.example')).toMatchObject({ decision: 'deny', rule: 'kernel.breaker', reason: expect.stringMatching(/^circuit breaker for outside:smtp is open after repeated failures/) });
+    expect(await mail('ops@good.example')).toMatchObject({ decision: 'deny', rule: 'kernel.breaker', reason: expect.stringMatching(/^circuit breaker for smtp is open after repeated failures/) });
     // Another agent's breaker is its own.
     expect(await mail('ops@good.example', 'other')).toMatchObject({ decision: 'allow', rule: 'mail' });
     await new Promise((r) => setTimeout(r, 1100));
@@ -62,6 +63,13 @@ describe('/v1/evaluate goes through the kernel\'s authorizer', { timeout: 60_000
     for (let i = 0; i < 3; i++) expect((await agentd.api('POST', '/v1/evaluate', { action: 'SYS_GETPID', arguments: { x: 'a' } }, { token })).body).toMatchObject({ decision: 'deny', rule: 'no-x' });
     expect((await agentd.api('POST', '/v1/evaluate', { action: 'SYS_GETPID' }, { token })).body).toMatchObject({ decision: 'deny', rule: 'kernel.breaker' });
     const { pid } = (await agentd.api('POST', '/v1/processes', { source: 'sys.getpid(); sys.exit(7);', filename: 'twin.js', manifest: { id: 'twin' } })).body as { pid: number };
+    await until(async () => ((await agentd.api('GET', `/v1/processes/${pid}`)).body as { state: string }).state === 'exited', 'the process exits', 30_000);
+    expect(((await agentd.api('GET', `/v1/processes/${pid}`)).body as { status: number }).status).toBe(7);
+  });
+  it("nor crowd them out: 67 denied questions of made-up actions fill the outside agent's own breakers, not the slots and overflow breaker of its processes (a review)", async () => {
+    const { token } = (await agentd.api('POST', '/v1/principals', { agent: 'crowded' })).body as { token: string };
+    for (let i = 0; i < 67; i++) expect((await agentd.api('POST', '/v1/evaluate', { action: `made-up-${i}`, tool: `made-up-${i}` }, { token })).body).toMatchObject({ decision: 'deny' });
+    const { pid } = (await agentd.api('POST', '/v1/processes', { source: "sys.exec('time.now', {}); sys.exit(7);", filename: 'crowded.js', manifest: { id: 'crowded', capabilities: ['tool:time.now'] } })).body as { pid: number };
     await until(async () => ((await agentd.api('GET', `/v1/processes/${pid}`)).body as { state: string }).state === 'exited', 'the process exits', 30_000);
     expect(((await agentd.api('GET', `/v1/processes/${pid}`)).body as { status: number }).status).toBe(7);
   });

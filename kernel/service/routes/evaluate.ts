@@ -13,7 +13,7 @@ import { evaluateAs, OPEN_TO_AGENTS, principalOf, refuse, type ClaimedAgent } fr
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import { check, conductOfDenial, decide, describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
-import { breakerKey, type AccessRequest, type ApprovalAnswer, type Decision } from '../../../syscalls/context.ts';
+import { breakerOf, type AccessRequest, type ApprovalAnswer, type Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { AGENT_ID_PATTERN, OutsideIdentity } from '../../capabilities.ts';
@@ -196,7 +196,10 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       }
       // The kernel sees only its decisions for an agent outside it, once recorded: a denial is a failure of the breaker's kind, an allow a success.
       if (decision.effect === 'deny') conductOfDenial(kernel.services, request, decision);
-      else if (decision.effect === 'allow') kernel.services.conduct?.ended(agent.id, breakerKey(request), true);
+      else if (decision.effect === 'allow') {
+        const { owner, key } = breakerOf(request);
+        kernel.services.conduct?.ended(owner, key, true);
+      }
       let approvalId: string | undefined;
       if (decision.effect === 'require_approval') {
         const digest = digestOf();
