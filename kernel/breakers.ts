@@ -83,6 +83,13 @@ function forgotten(state: State, now: number, settings: BreakerSettings): boolea
   return state.kind === 'closed' && state.failures.every((t) => now - t >= settings.windowMs);
 }
 
+/** idle: a breaker a sweep may forget: forgotten, or open or half-open a whole window past its cool-down with no call since (its agent's next call is a fresh start). */
+function idle(state: State, now: number, settings: BreakerSettings): boolean {
+  if (state.kind === 'open') return now - state.until >= settings.windowMs;
+  if (state.kind === 'half-open') return now - state.since >= settings.cooldownMs + settings.windowMs;
+  return forgotten(state, now, settings);
+}
+
 export class Breakers {
   private readonly clock: () => number;
   private readonly settings: () => BreakerSettings | undefined;
@@ -216,11 +223,11 @@ export class Breakers {
     return this.states.size;
   }
 
-  /** sweep forgets every breaker that has forgotten its failures; the next waits for twice as many agents as are left, or a window (each failure pays a constant share, or one sweep a window). */
+  /** sweep forgets every idle breaker (forgotten, or open long past its cool-down with no call); the next waits for twice as many agents as are left, or a window (each failure pays a constant share, or one sweep a window). */
   private sweep(now: number, settings: BreakerSettings): void {
     for (const [agent, mine] of this.states) {
-      for (const map of [mine.syscalls, mine.tools]) for (const [key, state] of map) if (forgotten(state, now, settings)) map.delete(key);
-      if (mine.overflow !== undefined && forgotten(mine.overflow, now, settings)) mine.overflow = undefined;
+      for (const map of [mine.syscalls, mine.tools]) for (const [key, state] of map) if (idle(state, now, settings)) map.delete(key);
+      if (mine.overflow !== undefined && idle(mine.overflow, now, settings)) mine.overflow = undefined;
       if (mine.syscalls.size === 0 && mine.tools.size === 0 && mine.overflow === undefined) this.states.delete(agent);
     }
     this.sweepAt = Math.max(SWEEP_FROM, 2 * this.states.size);

@@ -106,10 +106,15 @@ describe('circuit breakers', () => {
     now += 10 * 60_000;
     b.failed('someone-else', 'tool.call');
     expect(b.kept).toBe(1);
-    // An open breaker is never swept: it holds its agent back until its cool-down.
+    // An open breaker is never swept while it holds its agent back (its cool-down)…
     for (let i = 0; i < 5; i++) b.failed('hammer', 'web');
     for (let i = 0; i < 5000; i++) b.failed(`more-${i}`, 'tool.call');
     expect(b.refusal('hammer', 'web')).toMatch(/^circuit breaker for web is open/);
+    // …but one a whole window past it, whose agent never called again, is (a review: 100,000 ids with one open each were kept for good).
+    for (let i = 0; i < 2000; i++) for (let j = 0; j < 5; j++) b.failed(`opened-${i}`, 'tool.call');
+    now += 10 * 60_000;
+    b.failed('someone-else', 'tool.call');
+    expect(b.kept).toBe(1);
   });
 
   it('in a kernel: calls of made-up tools (ENOENT, allowed by tools: ["*"]) between a tool\'s failures do not stop its breaker opening, before or after them', async () => {
