@@ -10,20 +10,22 @@
  * holds), and ends by SIGKILL: status 137 in a shell, a restart for a
  * supervisor.
  */
+import { write } from 'node:fs';
+
+/** end is the end itself: nothing of Node's exit path runs. */
+const end = () => process.kill(process.pid, 'SIGKILL');
 
 /** endOnInternalError installs the last resort for `program`; call it once, first thing. */
 export function endOnInternalError(program: string): void {
   process.on('uncaughtException', (err: unknown) => {
     try {
-      process.stderr.write(`${program}: internal error, ending (a bug: please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    } catch {
-      // nowhere to say it
-    }
-    try {
       process.emit('exit', 70);
     } catch {
       // a listener's own failure does not stop the end
     }
-    process.kill(process.pid, 'SIGKILL');
+    // Said without waiting on stderr (a reader that stopped reading would hold a synchronous write for ever), then the end.
+    setTimeout(end, 500);
+    const line = `${program}: internal error, ending (a bug: please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+    write(2, line, end);
   });
 }
