@@ -77,10 +77,10 @@ describe('SYS_CHECKPOINT', () => {
       await sys.async.sleep(200);
       report({ first: ns[0], rest, word });
     `, { agentId: 'flood' });
-    // 200 checkpoints asked while the first ran: a few snapshots (the kernel takes some of them once the next has started; more under load), never 200.
+    // 200 checkpoints asked while the first ran: a few snapshots (the kernel takes some of them once the next has started; more under load: 14 in a CI run beside two other test runs), never one each.
     const { first, rest, word } = value as { first: number; rest: number[]; word: string };
     expect({ first, word }).toEqual({ first: 1, word: 'later' });
-    expect(rest.length).toBeLessThanOrEqual(10);
+    expect(rest.length).toBeLessThanOrEqual(50);
     // 300 signals: a few snapshots (one running and the next, shared, while the signals keep coming; more under load), each recorded once.
     const records = (result.kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'checkpoint').map((r) => ('detail' in r ? r.detail.split(':')[0] : ''));
     expect(records.slice(0, 2)).toEqual(['checkpoint 1', 'checkpoint 2']);
