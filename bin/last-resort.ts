@@ -15,6 +15,15 @@ import { write } from 'node:fs';
 /** end is the end itself: nothing of Node's exit path runs. */
 const end = () => process.kill(process.pid, 'SIGKILL');
 
+/** describe is what is said of the error, whatever it is (its own toString may throw). */
+function describe(program: string, err: unknown): string {
+  try {
+    return `${program}: internal error, ending (a bug: please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
+  } catch {
+    return `${program}: internal error, ending (a bug: please report it): an error that cannot be shown\n`;
+  }
+}
+
 /** endOnInternalError installs the last resort for `program`; call it once, first thing. */
 export function endOnInternalError(program: string): void {
   process.on('uncaughtException', (err: unknown) => {
@@ -23,9 +32,11 @@ export function endOnInternalError(program: string): void {
     } catch {
       // a listener's own failure does not stop the end
     }
-    // Said without waiting on stderr (a reader that stopped reading would hold a synchronous write for ever), then the end.
-    setTimeout(end, 500);
-    const line = `${program}: internal error, ending (a bug: please report it): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
-    write(2, line, end);
+    // Said without waiting on stderr for long (a reader that stopped reading would hold a synchronous write for ever),
+    // and without going back to the event loop (agents would go on calling the broken kernel meanwhile): the write
+    // runs on libuv's pool while this thread sleeps a moment, then the end.
+    write(2, describe(program, err), () => {});
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+    end();
   });
 }

@@ -28,6 +28,8 @@ export interface AgentManifest {
 export interface IdentityOptions {
   /** Spawned by another process of its tree (it runs as the tree's root agent). */
   readonly child?: boolean;
+  /** An agent outside the kernel calling its tools (the MCP gateway for a credential): its breakers are its own (breakerOf). */
+  readonly outside?: boolean;
 }
 
 /** The agent ids the kernel runs, as a JSON Schema `pattern` (an API that names an agent checks it so). */
@@ -84,6 +86,7 @@ export class Identity implements AgentIdentity {
   readonly labels: Readonly<Record<string, string>>;
   readonly capabilities: ReadonlySet<string>;
   readonly child: boolean;
+  readonly outside: boolean;
   private readonly root: string;
   private readonly tools: StringTest[] = [];
   private readonly vfs: VfsGrant[] = [];
@@ -93,6 +96,7 @@ export class Identity implements AgentIdentity {
     const capabilities = manifest.capabilities ?? [];
     this.agentId = manifest.id;
     this.child = options.child ?? false;
+    this.outside = options.outside ?? false;
     this.root = agentRoot(manifest.id);
     const labels: Record<string, string> = Object.create(null);
     for (const [key, value] of Object.entries(manifest.labels ?? {})) {

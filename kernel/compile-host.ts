@@ -54,8 +54,10 @@ function compile(ask: Extract<ToCompileHost, { t: 'compile' }>): void {
     if (outBytes > ask.maxBytes) stop('output');
     else out.push(chunk);
   });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    if (stderr.length < MAX_ERROR_CHARS) stderr += chunk.toString('utf8');
+  // Decoded as a stream: a character split between two chunks stays whole.
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    if (stderr.length < MAX_ERROR_CHARS) stderr += chunk;
   });
   // A compiler gone before it read its input: the write fails, its exit says why.
   child.stdin!.on('error', () => {});
@@ -69,6 +71,12 @@ function compile(ask: Extract<ToCompileHost, { t: 'compile' }>): void {
   child.stdin!.end(ask.text, 'utf8');
 }
 
+/** quit ends the host and every compile under way (the kernel also ends the host's process group when it goes). */
+function quit(status: number): never {
+  for (const { child } of running.values()) child.kill('SIGKILL');
+  process.exit(status);
+}
+
 const reader = new FrameReader(
   (message) => {
     const ask = message as ToCompileHost;
@@ -76,11 +84,8 @@ const reader = new FrameReader(
     else running.get(ask.id)?.stop('cancel');
   },
   // The kernel's frames are its own; one that does not decode ends the host (the kernel starts another).
-  () => process.exit(2),
+  () => quit(2),
 );
 process.stdin.on('data', (chunk: Buffer) => reader.push(chunk));
 // The kernel is gone: so are its compiles.
-process.stdin.on('end', () => {
-  for (const { child } of running.values()) child.kill('SIGKILL');
-  process.exit(0);
-});
+process.stdin.on('end', () => quit(0));

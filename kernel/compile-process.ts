@@ -70,12 +70,17 @@ interface Asked {
 let host: { readonly child: ChildProcess; readonly asked: Map<number, Asked> } | undefined;
 let nextId = 1;
 
+/** The longest the kernel waits for the host's answer to one compile, ms: past it the host is taken to be stuck and ended. */
+const ANSWER_MS = COMPILE_MS + 5_000;
+
 function startHost(): NonNullable<typeof host> {
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', '--max-old-space-size=128', HOST_MAIN], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // Its own process group: when it ends, the kernel ends the compilers it started too (reparented, they would run on).
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', '--max-old-space-size=128', HOST_MAIN], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
   const asked = new Map<number, Asked>();
   const started = { child, asked };
   const ended = (why: string) => {
     if (host === started) host = undefined;
+    killGroup(child);
     for (const [, a] of asked) a.reject(new KernelError('ENOEXEC', `${a.filename}: cannot compile: the compile host ended (${why})`));
     asked.clear();
   };
@@ -88,10 +93,7 @@ function startHost(): NonNullable<typeof host> {
       if (reply.ok) waiting.resolve(split(Buffer.from(reply.output.buffer, reply.output.byteOffset, reply.output.byteLength).toString('utf8')));
       else waiting.reject(failure(waiting.filename, reply));
     },
-    (why) => {
-      child.kill('SIGKILL');
-      ended(why);
-    },
+    (why) => ended(why),
   );
   child.stdout!.on('data', (chunk: Buffer) => reader.push(chunk));
   child.stdin!.on('error', () => {});
@@ -99,6 +101,15 @@ function startHost(): NonNullable<typeof host> {
   child.on('exit', (code, signal) => ended(signal ?? `status ${code}`));
   holding(child, false);
   return started;
+}
+
+/** killGroup ends the host and every compiler in its process group. */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // gone already
+  }
 }
 
 /** holding makes the host keep the kernel's process alive (while compiles are under way) or not (idle). */
@@ -109,13 +120,14 @@ function holding(child: ChildProcess, hold: boolean): void {
   }
 }
 
-/** Slots: compiles under way, and the ones waiting for a turn. */
+/** Slots: compiles under way, and the ones waiting for a turn (a freed slot is handed to the first of them directly). */
 let running = 0;
 const waiting: (() => void)[] = [];
 
 /** turn waits for a slot (EINTR if `signal` aborts first) and returns its release. */
 async function turn(signal: AbortSignal | undefined): Promise<() => void> {
-  if (running >= COMPILES_AT_ONCE) {
+  if (running < COMPILES_AT_ONCE) running++;
+  else {
     await new Promise<void>((resolve, reject) => {
       const go = () => {
         signal?.removeEventListener('abort', quit);
@@ -131,13 +143,14 @@ async function turn(signal: AbortSignal | undefined): Promise<() => void> {
       waiting.push(go);
     });
   }
-  running++;
   let freed = false;
   return () => {
     if (freed) return;
     freed = true;
-    running--;
-    waiting.shift()?.();
+    // The slot goes to the next in line as it is, or back.
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else running--;
   };
 }
 
@@ -156,6 +169,7 @@ function failure(filename: string, ended: Extract<FromCompileHost, { ok: false }
   if (ended.stopped === 'output') return new KernelError('EFBIG', `${filename}: the program compiles to more than ${MAX_COMPILED_BYTES} bytes`);
   if (ended.spawnError !== undefined || ended.code === 126 || ended.code === 127) return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's binary ${esbuildBinary()} could not be started (${ended.spawnError ?? `status ${ended.code}`})`);
   if (ended.code === 1 && ended.stderr.includes('✘ [ERROR]')) return syntaxError(filename, ended.stderr);
+  if (/ulimit/.test(ended.stderr)) return new KernelError('ENOEXEC', `${filename}: cannot compile: the compiler's memory limit (${COMPILE_MEMORY_MIB} MiB) cannot be set, the kernel's own hard limit (ulimit -Hd) is lower: ${ended.stderr.trim().slice(0, 200)}`);
   // Go's runtime ends a process that runs out of memory with status 2, after esbuild's own messages if any.
   if (ended.code === 2 && /^fatal error: (runtime: )?out of memory/m.test(ended.stderr)) return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's compiler process crashed on it: it needs more than ${COMPILE_MEMORY_MIB} MiB (a program nested too deeply, about 100,000 levels, or one that grows as it compiles)`);
   return new KernelError('ENOEXEC', `${filename}: cannot compile: esbuild's compiler process crashed on it (${ended.signal ?? `status ${ended.code}`})`);
@@ -186,16 +200,27 @@ export async function compileTypeScript(filename: string, text: string, spent: (
     const id = nextId++;
     const args = [`--loader=${filename.endsWith('.tsx') ? 'tsx' : 'ts'}`, `--sourcefile=${filename}`, '--sourcemap=inline', '--sources-content=false', '--target=esnext', '--log-level=error', '--log-limit=10', '--color=false'];
     const ask: ToCompileHost = { t: 'compile', id, binary: path, args, text, dataKib: COMPILE_MEMORY_MIB * 1024, ms: COMPILE_MS, maxBytes: MAX_COMPILED_BYTES };
-    const cancel = () => child.stdin!.write(encode({ t: 'cancel', id } satisfies ToCompileHost));
-    signal?.addEventListener('abort', cancel, { once: true });
+    const frame = encode(ask);
+    if (asked.size === 0) holding(child, true);
+    let cancel: (() => void) | undefined;
+    let deadline: NodeJS.Timeout | undefined;
     try {
-      if (asked.size === 0) holding(child, true);
       return await new Promise<Compiled>((resolve, reject) => {
         asked.set(id, { filename, resolve, reject });
-        child.stdin!.write(encode(ask));
+        // Aborted: the caller hears at once; the host stops the compiler.
+        cancel = () => {
+          asked.delete(id);
+          reject(new KernelError('EINTR', 'the process ended while its program was compiled'));
+          child.stdin!.write(encode({ t: 'cancel', id } satisfies ToCompileHost));
+        };
+        signal?.addEventListener('abort', cancel, { once: true });
+        // A host that answers nothing in time is stuck: it ends, with its compilers, and every compile it held fails.
+        deadline = setTimeout(() => killGroup(child), ANSWER_MS);
+        child.stdin!.write(frame);
       });
     } finally {
-      signal?.removeEventListener('abort', cancel);
+      clearTimeout(deadline);
+      if (cancel !== undefined) signal?.removeEventListener('abort', cancel);
       if (asked.size === 0) holding(child, false);
     }
   } finally {

@@ -91,6 +91,7 @@ export class Process {
   readonly labels: Readonly<Record<string, string>>;
   readonly startedAt = Date.now();
   readonly exited: Promise<ExitRecord>;
+  private readonly ending = new AbortController();
   readonly signals = new SignalState();
   readonly limits: ProcessLimits;
   state: ProcessState = 'running';
@@ -117,6 +118,11 @@ export class Process {
     this.exited = new Promise((resolve) => {
       this.resolveExit = resolve;
     });
+  }
+
+  /** endedSignal aborts when the process ends: one per process, for work done on its behalf that must stop with it. */
+  get endedSignal(): AbortSignal {
+    return this.ending.signal;
   }
 
   get stopped(): boolean {
@@ -182,6 +188,7 @@ export class Process {
     this.stopGate = undefined;
     this.signals.events.complete();
     this.resolveExit(record);
+    this.ending.abort();
     return true;
   }
 

@@ -59,9 +59,7 @@ export async function spawnChild(host: ChildHost, parent: Process, identity: Ide
       (await oneAtATime(lineage, () => {
         if (parent.exit !== undefined) throw new KernelError('EINTR', 'the process ended while its child was being prepared');
         // A compile the parent no longer waits for gives up its turn, or stops (a review: killed agents' 10 s compiles held every slot).
-        const ended = new AbortController();
-        void parent.exited.then(() => ended.abort());
-        return programFromVfs(host.vfs(parent.agentId), request.program, (ns, onLoop) => lineage.charge(ns, onLoop), ended.signal);
+        return programFromVfs(host.vfs(parent.agentId), request.program, (ns, onLoop) => lineage.charge(ns, onLoop), parent.endedSignal);
       }));
     // The spawn counts itself from here (Spawner.prepare admits it again).
     uncount();

@@ -49,7 +49,8 @@ type GatewayContext = ContextFor<typeof EXEC>;
 /** gatewayContext is the caller the dispatcher sees for calls from the MCP host. */
 function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, caller: GatewayCaller, client: string): GatewayContext {
   const agentId = caller.agentId;
-  const identity = new Identity({ id: agentId, labels: { ...caller.labels, via: 'mcp', mcp_client: client }, capabilities: [...caller.capabilities] });
+  // Held to its capabilities (the tools run here), but its breakers are its own, as /v1/evaluate's are: a credential cannot crowd out its agent's processes' (a review).
+  const identity = new Identity({ id: agentId, labels: { ...caller.labels, via: 'mcp', mcp_client: client }, capabilities: [...caller.capabilities] }, { outside: true });
   const nothingWritten = new WriteTracker();
   return {
     pid: 0,

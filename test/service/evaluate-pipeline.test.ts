@@ -6,6 +6,8 @@
  * matched on, not enforced (OutsideIdentity): the resources and tools of an
  * agent outside the kernel are names of its own.
  */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAgentd, until, type Agentd } from './helpers.ts';
 
@@ -70,6 +72,19 @@ describe('/v1/evaluate goes through the kernel\'s authorizer', { timeout: 60_000
     const { token } = (await agentd.api('POST', '/v1/principals', { agent: 'crowded' })).body as { token: string };
     for (let i = 0; i < 67; i++) expect((await agentd.api('POST', '/v1/evaluate', { action: `made-up-${i}`, tool: `made-up-${i}` }, { token })).body).toMatchObject({ decision: 'deny' });
     const { pid } = (await agentd.api('POST', '/v1/processes', { source: "sys.exec('time.now', {}); sys.exit(7);", filename: 'crowded.js', manifest: { id: 'crowded', capabilities: ['tool:time.now'] } })).body as { pid: number };
+    await until(async () => ((await agentd.api('GET', `/v1/processes/${pid}`)).body as { state: string }).state === 'exited', 'the process exits', 30_000);
+    expect(((await agentd.api('GET', `/v1/processes/${pid}`)).body as { status: number }).status).toBe(7);
+  });
+  it("the same holds through the MCP gateway: a credential's 67 failed tools/calls of made-up tools leave its processes' tool calls alone (a review)", async () => {
+    const { token } = (await agentd.api('POST', '/v1/principals', { agent: 'mcp-crowded', capabilities: ['tool:*'] })).body as { token: string };
+    const client = new Client({ name: 'crowd', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${agentd.url}/v1/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    try {
+      for (let i = 0; i < 67; i++) expect((await client.callTool({ name: `made-up-${i}`, arguments: {} })).isError).toBe(true);
+    } finally {
+      await client.close();
+    }
+    const { pid } = (await agentd.api('POST', '/v1/processes', { source: "sys.exec('time.now', {}); sys.exit(7);", filename: 'mcp-crowded.js', manifest: { id: 'mcp-crowded', capabilities: ['tool:time.now'] } })).body as { pid: number };
     await until(async () => ((await agentd.api('GET', `/v1/processes/${pid}`)).body as { state: string }).state === 'exited', 'the process exits', 30_000);
     expect(((await agentd.api('GET', `/v1/processes/${pid}`)).body as { status: number }).status).toBe(7);
   });

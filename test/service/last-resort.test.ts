@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A process with an isolate blocked in a call to the host that never answers, then an error thrown on the main thread. */
-const SCRIPT = `
+const script = (thrown: string) => `
 import { createRequire } from 'node:module';
 import { writeSync } from 'node:fs';
 const ivm = createRequire(${JSON.stringify(`${REPO}/`)})('isolated-vm');
@@ -26,13 +26,13 @@ const isolate = new ivm.Isolate({ memoryLimit: 16 });
 const context = await isolate.createContext();
 await context.global.set('wait', new ivm.Reference(() => new Promise(() => {})));
 void context.eval('wait.applySyncPromise(undefined, [])').catch(() => {});
-setTimeout(() => { throw new Error('a bug nobody caught'); }, 200);
+setTimeout(() => { throw ${thrown}; }, 200);
 `;
 
-function runProbe(): Promise<{ signal: NodeJS.Signals | null; code: number | null; stdout: string; stderr: string; hung: boolean }> {
+function runProbe(thrown: string): Promise<{ signal: NodeJS.Signals | null; code: number | null; stdout: string; stderr: string; hung: boolean }> {
   const dir = mkdtempSync(join(tmpdir(), 'last-resort-'));
   const file = join(dir, 'probe.mjs');
-  writeFileSync(file, SCRIPT);
+  writeFileSync(file, script(thrown));
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -54,8 +54,14 @@ function runProbe(): Promise<{ signal: NodeJS.Signals | null; code: number | nul
 
 describe('the last resort of a binary that runs isolates', () => {
   it('an uncaught error ends the process by SIGKILL, saying so, after its exit listeners ran, while an isolate waits on the main thread', async () => {
-    const ended = await runProbe();
+    const ended = await runProbe("new Error('a bug nobody caught')");
     expect(ended).toMatchObject({ hung: false, signal: 'SIGKILL', stdout: 'exit listeners ran\n' });
     expect(ended.stderr).toMatch(/^probe: internal error, ending \(a bug: please report it\): Error: a bug nobody caught/);
+  }, 30_000);
+
+  it('an error that cannot be shown (its toString throws) ends the same way (a review: the handler threw, and Node took its own exit)', async () => {
+    const ended = await runProbe('Object.create(null)');
+    expect(ended).toMatchObject({ hung: false, signal: 'SIGKILL', stdout: 'exit listeners ran\n' });
+    expect(ended.stderr).toBe('probe: internal error, ending (a bug: please report it): an error that cannot be shown\n');
   }, 30_000);
 });
