@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import { KernelError } from '../../abi/errno.ts';
 import { encode, FrameReader } from './frames.ts';
 import { LATE_REPORT_MS } from './leases.ts';
-import { Outbox } from './outbox.ts';
+import { MAX_SANDBOX_HELD_BYTES, Outbox } from './outbox.ts';
 import { isToKernel, type Ask, type ToHost, type ToKernel } from './protocol.ts';
 import type { HostLink, RemoteSandbox } from './remote-sandbox.ts';
 
@@ -32,6 +32,9 @@ export interface HostOwner {
   /** An isolate in it took V8's catastrophic path (of a process of the tree of pid `tree`, when known). */
   quarantine(host: Host, why: string, tree?: number): void;
 }
+
+/** mib shows `bytes` in MiB, to one decimal. */
+const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
 
 /** How long a host that never said it was ready has, ms. */
 const START_MS = 30_000;
@@ -108,6 +111,19 @@ export class Host implements HostLink {
     // A sandbox's end does not wait behind the replies it had not taken yet.
     if (message.t === 'dispose') outbox.dropReplies();
     outbox.push(frame, message.t === 'reply', sent);
+  }
+
+  /**
+   * full says why sandbox `sid`'s new asynchronous calls get EAGAIN now (its
+   * messages held in the kernel are past their budget), or undefined. Only a
+   * refusal: bytes the OS took may be counted until the channel's write
+   * callbacks run, which can be late (Node writes what queued up as one
+   * writev), so nothing is killed for them.
+   */
+  full(sid: number): string | undefined {
+    const held = this.outboxes.get(sid)?.held ?? 0;
+    if (held > MAX_SANDBOX_HELD_BYTES) return `${mib(held)} MiB not yet taken by its sandbox host (at most ${mib(MAX_SANDBOX_HELD_BYTES)} MiB)`;
+    return undefined;
   }
 
   /** backedUp: a message about sandbox `sid` sent now would wait in its outbox. */

@@ -2,9 +2,11 @@
  * Outbox keeps the kernel's messages about one sandbox (its replies, asks,
  * holds, revocations, its disposal) in order on their way to its host, with
  * at most MAX_SANDBOX_SEND_BYTES of them written to the channel and not yet
- * taken by the OS; the rest wait here, charged to that sandbox alone. Its
- * calls are bounded (a reply waiting here still counts as an outstanding
- * call: remote-sandbox.ts), so what waits is at most its calls' replies.
+ * taken by the OS; the rest wait here, charged to that sandbox alone. What
+ * it holds (waiting, or written and not yet gone) is bounded by bytes: past
+ * MAX_SANDBOX_HELD_BYTES the sandbox's new asynchronous calls are answered
+ * EAGAIN without being run (remote-sandbox.ts, Host.full), so what waits
+ * is the budget and the replies of calls already under way.
  *
  * Without it, one agent's replies (1,024 asynchronous calls of 64 KiB to
  * 1 MiB each) queued ~100 MiB in the channel, and the kernel took the
@@ -15,6 +17,8 @@
 
 /** The most bytes of one sandbox's messages written to its host's channel and not yet taken by the OS (one larger frame goes alone). */
 export const MAX_SANDBOX_SEND_BYTES = 8 * 1024 * 1024;
+/** Past this many bytes held for one sandbox (waiting here, or written and not yet gone), its new asynchronous calls are EAGAIN. */
+export const MAX_SANDBOX_HELD_BYTES = 16 * 1024 * 1024;
 
 interface Waiting {
   readonly frame: Buffer;
@@ -25,6 +29,7 @@ interface Waiting {
 
 export class Outbox {
   private readonly waiting: Waiting[] = [];
+  private waitingBytes = 0;
   private inFlight = 0;
   private readonly write: (frame: Buffer, done: () => void) => void;
   private readonly emptied: () => void;
@@ -35,6 +40,11 @@ export class Outbox {
     this.emptied = emptied;
   }
 
+  /** held: the bytes of this sandbox's messages in the kernel (waiting here, or written and not yet taken by the OS). */
+  get held(): number {
+    return this.waitingBytes + this.inFlight;
+  }
+
   /** backedUp: a frame pushed now would wait. */
   get backedUp(): boolean {
     return this.waiting.length > 0 || this.inFlight >= MAX_SANDBOX_SEND_BYTES;
@@ -43,6 +53,7 @@ export class Outbox {
   /** push sends `frame` (a reply or not) after those pushed before it; `sent` runs once it has left the kernel. */
   push(frame: Buffer, reply: boolean, sent?: () => void): void {
     this.waiting.push({ frame, sent, reply });
+    this.waitingBytes += frame.length;
     this.pump();
   }
 
@@ -51,6 +62,7 @@ export class Outbox {
     const kept = this.waiting.filter((w) => !w.reply);
     this.waiting.length = 0;
     this.waiting.push(...kept);
+    this.waitingBytes = kept.reduce((sum, w) => sum + w.frame.length, 0);
   }
 
   private pump(): void {
@@ -58,6 +70,7 @@ export class Outbox {
       const next = this.waiting[0]!;
       if (this.inFlight > 0 && this.inFlight + next.frame.length > MAX_SANDBOX_SEND_BYTES) return;
       this.waiting.shift();
+      this.waitingBytes -= next.frame.length;
       this.inFlight += next.frame.length;
       this.write(next.frame, () => {
         this.inFlight -= next.frame.length;

@@ -26,10 +26,12 @@ export interface HostLink {
   readonly id: number;
   /** Calls the host ran under its leases, counted here. */
   served: number;
-  /** send writes one message (one about a sandbox after those before it: outbox.ts); `sent` runs once it has left the kernel. Throws if it cannot be cloned or is too large. */
-  send(message: ToHost, sent?: () => void): void;
+  /** send writes one message (one about a sandbox after those before it: outbox.ts). Throws if it cannot be cloned or is too large. */
+  send(message: ToHost): void;
   /** backedUp: a message about sandbox `sid` sent now would wait behind others. */
   backedUp(sid: number): boolean;
+  /** full: why sandbox `sid`'s new asynchronous calls get EAGAIN now (replies held for it past their budget: outbox.ts), or undefined. */
+  full(sid: number): string | undefined;
   ask(sid: number, ask: Ask): Promise<boolean | null>;
   /** release: sandbox `sid` is gone (its host may drain). */
   release(sid: number): void;
@@ -56,8 +58,6 @@ export class RemoteSandbox implements ProcessSandbox {
   private readonly created: Promise<unknown>;
   /** The host's syscalls under way, each with the controller that cancels its work (and, blocking, what was asked: a lease may follow it). */
   private readonly calls = new Map<number, { readonly controller: AbortController; readonly nr: unknown; readonly args: readonly unknown[] }>();
-  /** Replies sent that have not left the kernel yet (waiting in the outbox): outstanding calls still, for the host. */
-  private unsent = 0;
   /** The leases the host holds for this sandbox (kernel/hosts/leases.ts). */
   private readonly lease: LeaseBook;
   /** Calls the host ran before it learned the kernel had ended the process, by syscall and decision: recorded once it has reported them all. */
@@ -237,18 +237,26 @@ export class RemoteSandbox implements ProcessSandbox {
     if (this.gone || this.ended) return undefined;
     if (this.calls.has(cid)) return `sandbox ${this.sid} reused call id ${cid}`;
     if (mode === 'blocking' && this.blocked > 0) return `sandbox ${this.sid} made a blocking call while blocked in another`;
-    // A reply still in the kernel is a call outstanding for the host too: what waits in the outbox stays bounded.
-    if (this.calls.size + this.unsent >= MAX_CALLS) return `sandbox ${this.sid} has more than ${MAX_CALLS} calls outstanding`;
+    // Only calls under way here count: a reply the kernel sent may sit unacknowledged in the channel after the host took it.
+    if (this.calls.size >= MAX_CALLS) return `sandbox ${this.sid} has more than ${MAX_CALLS} calls outstanding`;
     const controller = new AbortController();
     this.calls.set(cid, { controller, nr, args });
     if (mode === 'blocking') this.blocked++;
+    // An asynchronous call whose reply would wait behind too many bytes is refused, not run: its agent waits, not its host.
+    // (A blocking call is not: one at a time, its reply adds at most one to what waits.)
+    const full = mode === 'async' ? this.host.full(this.sid) : undefined;
     let reply: Reply;
-    try {
-      reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, mode);
-    } catch {
-      reply = { errno: 'EIO', message: 'internal kernel error' };
+    if (full !== undefined) reply = { errno: 'EAGAIN', message: `replies waiting for it: ${full}` };
+    else {
+      try {
+        reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, mode);
+      } catch {
+        reply = { errno: 'EIO', message: 'internal kernel error' };
+      }
     }
-    void final(reply).then((done) => this.reply(cid, mode, done));
+    // A reply final now is sent now, so the next call read with it sees what it added to the outbox.
+    if ('later' in reply) void final(reply).then((done) => this.reply(cid, mode, done));
+    else this.reply(cid, mode, reply);
     return undefined;
   }
 
@@ -265,14 +273,12 @@ export class RemoteSandbox implements ProcessSandbox {
     if (this.gone) return;
     this.entries++;
     const started = performance.now();
-    const sent = () => this.unsent--;
-    this.unsent++;
     try {
       // A reply that waits behind others carries no lease: the host would begin it late, and report its calls late.
       const lease = 'v' in done && done.sig === undefined && !this.host.backedUp(this.sid) ? this.leaseAfter(asked.nr, asked.args) : undefined;
-      this.host.send({ t: 'reply', sid: this.sid, cid, reply: done, ...(lease !== undefined ? { lease } : {}) }, sent);
+      this.host.send({ t: 'reply', sid: this.sid, cid, reply: done, ...(lease !== undefined ? { lease } : {}) });
     } catch (err) {
-      this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } }, sent);
+      this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } });
     }
     this.hooks.charge((performance.now() - started) * 1e6);
   }
