@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import { KernelError } from '../../abi/errno.ts';
 import { encode, FrameReader } from './frames.ts';
 import { LATE_REPORT_MS } from './leases.ts';
-import { MAX_SANDBOX_HELD_BYTES, Outbox } from './outbox.ts';
+import { FAIR_HELD_BYTES, MAX_HOST_HELD_BYTES, MAX_SANDBOX_HELD_BYTES, Outbox } from './outbox.ts';
 import { isToKernel, type Ask, type ToHost, type ToKernel } from './protocol.ts';
 import type { HostLink, RemoteSandbox } from './remote-sandbox.ts';
 
@@ -51,6 +51,8 @@ export class Host implements HostLink {
   private readonly reader: FrameReader;
   /** The messages about each sandbox on their way (outbox.ts), while any are. */
   private readonly outboxes = new Map<number, Outbox>();
+  /** What they hold in all (waiting, or written and not yet taken by the OS). */
+  private held = 0;
   private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
   private nextReq = 1;
   private ping = 0;
@@ -105,6 +107,7 @@ export class Host implements HostLink {
       outbox = new Outbox(
         (f, done) => this.write(f, done),
         () => this.outboxes.delete(sid),
+        (bytes) => (this.held += bytes),
       );
       this.outboxes.set(sid, outbox);
     }
@@ -123,6 +126,8 @@ export class Host implements HostLink {
   full(sid: number): string | undefined {
     const held = this.outboxes.get(sid)?.held ?? 0;
     if (held > MAX_SANDBOX_HELD_BYTES) return `${mib(held)} MiB not yet taken by its sandbox host (at most ${mib(MAX_SANDBOX_HELD_BYTES)} MiB)`;
+    // A neighbour holding little goes on: the host's total is past its bound only by what those each hold.
+    if (this.held > MAX_HOST_HELD_BYTES && held > FAIR_HELD_BYTES) return `${mib(held)} MiB not yet taken by its sandbox host, which has ${mib(this.held)} MiB waiting for its agents (at most ${mib(MAX_HOST_HELD_BYTES)} MiB)`;
     return undefined;
   }
 
@@ -197,6 +202,7 @@ export class Host implements HostLink {
     for (const { box } of this.disposing.values()) box.reported();
     this.disposing.clear();
     this.outboxes.clear();
+    this.held = 0;
   }
 
   private onMessage(raw: unknown, decodeNs: number): void {
