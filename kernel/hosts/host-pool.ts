@@ -57,6 +57,7 @@ const EXIT_GRACE_MS = 500;
 
 export class HostPool implements HostOwner {
   private readonly options: HostPoolOptions;
+  private readonly hangMs: number;
   private readonly hosts = new Set<Host>();
   private nextHost = 1;
   private nextSid = 1;
@@ -80,6 +81,7 @@ export class HostPool implements HostOwner {
     const spares = options.spares ?? 1;
     if (!Number.isInteger(spares) || spares < 0) throw new KernelError('EINVAL', `hosts: spares must be a whole number ≥ 0, not ${options.spares}`);
     this.options = options;
+    this.hangMs = hangMs;
     for (let i = 0; i < options.count; i++) this.start('starting');
     for (let i = 0; i < spares; i++) this.start('spare');
     // A few pings per hang_ms, so an idle host answers several before it could be counted as hung.
@@ -190,15 +192,25 @@ export class HostPool implements HostOwner {
   }
 
   /**
-   * retire tells `host` to exit and kills it if it has not within EXIT_GRACE_MS:
-   * a process in which an isolate took V8's catastrophic path can hang in its
-   * own exit (measured here: process.exit never returned).
+   * retire tells `host` to exit once what waits for its sandboxes has gone
+   * (Host.exit) and kills it if it has not within EXIT_GRACE_MS of that: a
+   * process in which an isolate took V8's catastrophic path can hang in its
+   * own exit (measured here: process.exit never returned). A host that has
+   * not taken what waits within hang_ms is killed (the heartbeat's
+   * judgement, which shutdown no longer runs).
    */
   private retire(host: Host): void {
-    host.send({ t: 'exit' });
+    let told = false;
+    host.exit(() => {
+      told = true;
+      setTimeout(() => {
+        if (host.state !== 'dead') host.child.kill('SIGKILL');
+      }, EXIT_GRACE_MS).unref();
+    });
+    if (told) return;
     setTimeout(() => {
-      if (host.state !== 'dead') host.child.kill('SIGKILL');
-    }, EXIT_GRACE_MS).unref();
+      if (!told) host.broke(`had not taken what waited for its sandboxes ${this.hangMs} ms after it was told to exit`);
+    }, this.hangMs).unref();
   }
 
   /** died: `host`'s process ended; its agents are lost, and it is replaced unless it had drained. */

@@ -53,6 +53,8 @@ export class Host implements HostLink {
   private readonly outboxes = new Map<number, Outbox>();
   /** What they hold in all (waiting, or written and not yet taken by the OS). */
   private held = 0;
+  /** Told to exit while its outboxes still held something: what runs once the exit, sent after them, is written. */
+  private exiting: (() => void) | undefined;
   private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
   private nextReq = 1;
   private ping = 0;
@@ -106,7 +108,7 @@ export class Host implements HostLink {
     if (outbox === undefined) {
       outbox = new Outbox(
         (f, done) => this.write(f, done),
-        () => this.outboxes.delete(sid),
+        () => this.emptied(sid),
         (bytes) => (this.held += bytes),
       );
       this.outboxes.set(sid, outbox);
@@ -129,6 +131,29 @@ export class Host implements HostLink {
     // A neighbour holding little goes on: the host's total is past its bound only by what those each hold.
     if (this.held > MAX_HOST_HELD_BYTES && held > FAIR_HELD_BYTES) return `${mib(held)} MiB not yet taken by its sandbox host, which has ${mib(this.held)} MiB waiting for its agents (at most ${mib(MAX_HOST_HELD_BYTES)} MiB)`;
     return undefined;
+  }
+
+  /**
+   * exit tells the host to exit once every outbox has drained, so that the
+   * exit comes after what waits for its sandboxes (a disposal, above all:
+   * the host acknowledges it after reporting the calls its leases ran; an
+   * exit ahead of it ended the host with those never recorded). `sent`
+   * runs once the exit is written. A host that takes nothing of what waits
+   * is judged as ever: killed after hang_ms (heartbeat).
+   */
+  exit(sent: () => void): void {
+    this.exiting = sent;
+    if (this.outboxes.size === 0) this.emptied();
+  }
+
+  /** emptied: sandbox `sid`'s outbox (if any) has drained; the last one lets an exit waiting for it go. */
+  private emptied(sid?: number): void {
+    if (sid !== undefined) this.outboxes.delete(sid);
+    const sent = this.exiting;
+    if (sent === undefined || this.outboxes.size > 0) return;
+    this.exiting = undefined;
+    this.send({ t: 'exit' });
+    sent();
   }
 
   /** backedUp: a message about sandbox `sid` sent now would wait in its outbox. */
@@ -203,6 +228,7 @@ export class Host implements HostLink {
     this.disposing.clear();
     this.outboxes.clear();
     this.held = 0;
+    this.exiting = undefined;
   }
 
   private onMessage(raw: unknown, decodeNs: number): void {
