@@ -94,15 +94,14 @@ export class Host implements HostLink {
   }
 
   /**
-   * send writes one message; `sent` runs once it has left the kernel. One
+   * send writes one message (`frame`: it encoded, if the caller has it). One
    * about a sandbox goes through that sandbox's outbox (outbox.ts), in
    * order, waiting there past its share. Throws if it cannot be cloned or
    * is too large.
    */
-  send(message: ToHost, sent?: () => void): void {
+  send(message: ToHost, frame: Buffer = encode(message)): void {
     if (this.state === 'dead' || this.killed || this.channel.destroyed) return;
-    const frame = encode(message);
-    if (!('sid' in message)) return this.write(frame, sent);
+    if (!('sid' in message)) return this.write(frame, undefined);
     const { sid } = message;
     let outbox = this.outboxes.get(sid);
     if (outbox === undefined) {
@@ -115,7 +114,7 @@ export class Host implements HostLink {
     }
     // A sandbox's end does not wait behind the replies it had not taken yet.
     if (message.t === 'dispose') outbox.dropReplies();
-    outbox.push(frame, message.t === 'reply', sent);
+    outbox.push(frame, message.t === 'reply');
   }
 
   /**
@@ -156,9 +155,9 @@ export class Host implements HostLink {
     sent();
   }
 
-  /** backedUp: a message about sandbox `sid` sent now would wait in its outbox. */
-  backedUp(sid: number): boolean {
-    return this.outboxes.get(sid)?.backedUp === true;
+  /** wouldWait: a message of `bytes` about sandbox `sid` sent now would wait in its outbox. */
+  wouldWait(sid: number, bytes: number): boolean {
+    return this.outboxes.get(sid)?.wouldWait(bytes) === true;
   }
 
   private write(frame: Buffer, done: (() => void) | undefined): void {

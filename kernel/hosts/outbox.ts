@@ -59,9 +59,9 @@ export class Outbox {
     return this.waitingBytes + this.inFlight;
   }
 
-  /** backedUp: a frame pushed now would wait. */
-  get backedUp(): boolean {
-    return this.waiting.length > 0 || this.inFlight >= MAX_SANDBOX_SEND_BYTES;
+  /** wouldWait: a frame of `bytes` pushed now would wait here (others wait, or pump()'s test holds it back). */
+  wouldWait(bytes: number): boolean {
+    return this.waiting.length > 0 || (this.inFlight > 0 && this.inFlight + bytes > MAX_SANDBOX_SEND_BYTES);
   }
 
   /** push sends `frame` (a reply or not) after those pushed before it; `sent` runs once it has left the kernel. */

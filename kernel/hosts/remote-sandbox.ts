@@ -15,8 +15,12 @@ import type { Reply } from '../../syscalls/dispatch.ts';
 import type { Program } from '../program.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from '../process-sandbox.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
+import { encode } from './frames.ts';
 import { LeaseBook, type Lease } from './leases.ts';
 import { hostRow } from '../../syscalls/leased.ts';
+
+/** More than a lease adds to a reply's frame (its generation, a few syscall numbers, its calls and time). */
+const LEASE_BYTES = 1024;
 
 /** The most calls one sandbox has outstanding at once: its runtime's own bounds on asynchronous calls, and one blocking call. */
 const MAX_CALLS = MAX_OUTSTANDING + MAX_OUTSTANDING_LOOP + 1;
@@ -26,10 +30,10 @@ export interface HostLink {
   readonly id: number;
   /** Calls the host ran under its leases, counted here. */
   served: number;
-  /** send writes one message (one about a sandbox after those before it: outbox.ts). Throws if it cannot be cloned or is too large. */
-  send(message: ToHost): void;
-  /** backedUp: a message about sandbox `sid` sent now would wait behind others. */
-  backedUp(sid: number): boolean;
+  /** send writes one message (one about a sandbox after those before it: outbox.ts), given as `frame` if already encoded. Throws if it cannot be cloned or is too large. */
+  send(message: ToHost, frame?: Buffer): void;
+  /** wouldWait: a message of `bytes` about sandbox `sid` sent now would wait in its outbox. */
+  wouldWait(sid: number, bytes: number): boolean;
   /** full: why sandbox `sid`'s new asynchronous calls get EAGAIN now (replies held for it past their budget: outbox.ts), or undefined. */
   full(sid: number): string | undefined;
   ask(sid: number, ask: Ask): Promise<boolean | null>;
@@ -274,9 +278,13 @@ export class RemoteSandbox implements ProcessSandbox {
     this.entries++;
     const started = performance.now();
     try {
-      // A reply that waits behind others carries no lease: the host would begin it late, and report its calls late.
-      const lease = 'v' in done && done.sig === undefined && !this.host.backedUp(this.sid) ? this.leaseAfter(asked.nr, asked.args) : undefined;
-      this.host.send({ t: 'reply', sid: this.sid, cid, reply: done, ...(lease !== undefined ? { lease } : {}) });
+      const message = { t: 'reply', sid: this.sid, cid, reply: done } as const;
+      const frame = encode(message);
+      // A reply that would wait in the outbox carries no lease: the host would begin it late, and report its calls late.
+      // (The outbox's own test, on the frame with room for a lease.)
+      const lease = 'v' in done && done.sig === undefined && !this.host.wouldWait(this.sid, frame.length + LEASE_BYTES) ? this.leaseAfter(asked.nr, asked.args) : undefined;
+      if (lease === undefined) this.host.send(message, frame);
+      else this.host.send({ ...message, lease });
     } catch (err) {
       this.host.send({ t: 'reply', sid: this.sid, cid, reply: { errno: 'EIO', message: `the reply cannot cross to the sandbox host: ${err instanceof Error ? err.message : String(err)}` } });
     }

@@ -27,7 +27,7 @@ describe('a sandbox outbox', () => {
     let sent = 0;
     for (let i = 0; i < 10; i++) outbox.push(frame(i, quarter), true, () => sent++);
     expect(written.map((w) => w.frame[0])).toEqual([0, 1, 2, 3]);
-    expect(outbox.backedUp).toBe(true);
+    expect(outbox.wouldWait(1)).toBe(true);
     written[0]!.done();
     expect(sent).toBe(1);
     expect(written.map((w) => w.frame[0])).toEqual([0, 1, 2, 3, 4]);
@@ -35,7 +35,7 @@ describe('a sandbox outbox', () => {
     expect(written.map((w) => w.frame[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(sent).toBe(10);
     expect(emptied()).toBe(1);
-    expect(outbox.backedUp).toBe(false);
+    expect(outbox.wouldWait(1)).toBe(false);
   });
 
   it('writes a frame larger than its share alone', () => {
@@ -57,5 +57,15 @@ describe('a sandbox outbox', () => {
     outbox.push(frame(5, 10), false);
     written[0]!.done();
     expect(written.map((w) => w.frame[0])).toEqual([1, 3, 5]);
+  });
+
+  it('says a frame would wait exactly when pushing it would make it wait', () => {
+    const { outbox, written } = channel();
+    outbox.push(frame(1, MAX_SANDBOX_SEND_BYTES - 100), true);
+    // Nothing waits, and the window is not full: yet a frame of 200 bytes would not fit in it.
+    expect(outbox.wouldWait(100)).toBe(false);
+    expect(outbox.wouldWait(200)).toBe(true);
+    outbox.push(frame(2, 200), true);
+    expect(written.map((w) => w.frame[0])).toEqual([1]);
   });
 });
