@@ -6,9 +6,12 @@
  *   it takes no new agents, its other agents run to their end, then it is
  *   told to exit; a fresh host is started at once to take new spawns. The
  *   kernel is never degraded by it. The tree whose process it was spawns
- *   nothing (EAGAIN) until that host has ended: how many hosts are
+ *   nothing (EAGAIN) for a while: 30 s after its first such event, twice as
+ *   long after each further one, at most 10 min. How many hosts are
  *   quarantined is up to the agents, and it is their tree that waits, not
  *   the neighbours of an earlier quarantine (draining hosts are bounded).
+ *   The wait is in time, not until the host drains: that could be never (an
+ *   idle agent of the tree, or of another, lives there).
  * - A host that dies outright (abort, SIGKILL, the OOM killer) or stops
  *   answering its heartbeat (killed then) has its agents ended as lost
  *   (SIGKILL, with the reason recorded) and is replaced.
@@ -35,6 +38,8 @@ export interface HostPoolOptions {
   readonly spares?: number;
   /** The host's program (default kernel/hosts/host-main): the tests give a hostile one. */
   readonly entry?: string;
+  /** How long a tree spawns nothing after its first process took V8's catastrophic path, ms (default CULPRIT_BACKOFF_MS; the tests give a shorter one). */
+  readonly culpritBackoffMs?: number;
 }
 
 /** HostInfo is one host as `agentctl top` and /metrics show it. */
@@ -54,6 +59,14 @@ const HOST_MAIN = fileURLToPath(new URL(`./host-main${extname(fileURLToPath(impo
 const MAX_BACKOFF_MS = 30_000;
 /** How long a host told to exit has before it is killed, ms. */
 const EXIT_GRACE_MS = 500;
+/** How long a tree spawns nothing after its first process took V8's catastrophic path, ms; it doubles with each further one, up to MAX_CULPRIT_BACKOFF_MS. */
+export const CULPRIT_BACKOFF_MS = 30_000;
+export const MAX_CULPRIT_BACKOFF_MS = 10 * 60_000;
+
+/** seconds shows `ms` in seconds, to one decimal. */
+const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+/** ordinal: 1st, 2nd, 3rd, 4th… */
+const ordinal = (n: number): string => `${n}${n % 100 >= 11 && n % 100 <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th')}`;
 
 export class HostPool implements HostOwner {
   private readonly options: HostPoolOptions;
@@ -72,6 +85,8 @@ export class HostPool implements HostOwner {
   private waiting = 0;
   /** The root pid of the tree of each process with a sandbox here, by pid (a child's is its parent's). */
   private readonly trees = new Map<number, number>();
+  /** Trees (by root pid) a process of which took V8's catastrophic path: how many times, and until when (performance.now) they spawn nothing. */
+  private readonly culprits = new Map<number, { strikes: number; until: number }>();
 
   constructor(options: HostPoolOptions) {
     if (!Number.isInteger(options.count) || options.count < 1) throw new KernelError('EINVAL', `hosts: count must be a whole number ≥ 1, not ${options.count}`);
@@ -139,8 +154,9 @@ export class HostPool implements HostOwner {
     const open = this.healthy().filter((h) => h.boxes.size < this.options.agentsPerHost);
     if (open.length === 0) throw new KernelError('EAGAIN', `every sandbox host runs ${this.options.agentsPerHost} agents, its limit (hosts: ${this.options.count})`);
     const tree = this.trees.get(boot.ppid) ?? boot.pid;
-    const culprit = [...this.hosts].find((h) => h.culprits.has(tree));
-    if (culprit !== undefined) throw new KernelError('EAGAIN', `a process of the tree of pid ${tree} took V8's catastrophic out-of-memory path: the tree spawns nothing until sandbox host ${culprit.id}, quarantined for it, has drained`);
+    const culprit = this.culprits.get(tree);
+    const left = culprit === undefined ? 0 : culprit.until - performance.now();
+    if (left > 0) throw new KernelError('EAGAIN', `a process of the tree of pid ${tree} took V8's catastrophic out-of-memory path (${culprit!.strikes} ${culprit!.strikes === 1 ? 'time' : 'times'}): the tree spawns nothing for another ${seconds(left)} s`);
     const host = open.reduce((a, b) => (b.boxes.size < a.boxes.size ? b : a));
     const sid = this.nextSid++;
     const sandbox = new RemoteSandbox(host, sid, program, heapMib, boot, hooks, tree);
@@ -168,21 +184,42 @@ export class HostPool implements HostOwner {
   /**
    * quarantine stops placing agents on `host`, lets its agents end, then
    * ends it; a fresh host takes its place now. The tree of pid `tree`, whose
-   * process took the catastrophic path there, spawns nothing until it has
-   * ended.
+   * process took the catastrophic path there, spawns nothing for a while
+   * (backOff).
    */
   quarantine(host: Host, why: string, tree?: number): void {
     if (host.state === 'dead') return;
-    if (tree !== undefined) host.culprits.add(tree);
-    if (host.state === 'draining') return;
+    const waits = tree === undefined ? '' : this.backOff(tree);
+    if (host.state === 'draining') {
+      if (waits !== '') this.record(`sandbox host ${host.id} (pid ${host.child.pid}), draining: ${why}${waits}`);
+      return;
+    }
     host.state = 'draining';
-    const waits = tree === undefined ? '' : `; the tree of pid ${tree} spawns nothing until then`;
     this.record(`sandbox host ${host.id} (pid ${host.child.pid}) quarantined: ${why}; it takes no new agents and ends when its ${host.boxes.size} agents have${waits}`);
     // Draining hosts are bounded too (as many as `count`): past that the oldest is ended now, its agents lost.
     const draining = [...this.hosts].filter((h) => h.state === 'draining');
     if (draining.length > this.options.count) draining[0]!.broke(`was still draining when ${draining.length} hosts were (at most ${this.options.count})`);
     this.replace();
     this.released(host);
+  }
+
+  /**
+   * backOff counts one more catastrophic event of the tree of pid `tree`:
+   * it spawns nothing for CULPRIT_BACKOFF_MS after its first, twice as long
+   * after each further one (at most MAX_CULPRIT_BACKOFF_MS); what the
+   * record says of it.
+   */
+  private backOff(tree: number): string {
+    const now = performance.now();
+    // A tree that has kept clear of it for the longest wait starts again from the first (and the book stays small).
+    for (const [root, c] of this.culprits) if (now - c.until > MAX_CULPRIT_BACKOFF_MS) this.culprits.delete(root);
+    const base = this.options.culpritBackoffMs ?? CULPRIT_BACKOFF_MS;
+    const culprit = this.culprits.get(tree) ?? { strikes: 0, until: 0 };
+    culprit.strikes++;
+    const ms = Math.min(MAX_CULPRIT_BACKOFF_MS, base * 2 ** (culprit.strikes - 1));
+    culprit.until = Math.max(culprit.until, now + ms);
+    this.culprits.set(tree, culprit);
+    return `; the tree of pid ${tree} spawns nothing for ${seconds(ms)} s (its ${ordinal(culprit.strikes)} time)`;
   }
 
   /** released: a sandbox of `host` (for process `pid`) is gone; a draining host with none left is told to exit. */

@@ -70,8 +70,6 @@ export class Host implements HostLink {
   private progress = performance.now();
   /** It was killed (its exit has not come yet): nothing more is sent or recorded for it. */
   private killed = false;
-  /** Trees (by root pid) one of whose processes took V8's catastrophic path in it: they spawn nothing while it lives (HostPool). */
-  readonly culprits = new Set<number>();
 
   constructor(pool: HostOwner, id: number, state: 'starting' | 'spare', entry: string) {
     this.pool = pool;

@@ -3,8 +3,10 @@
  * pass): each such child quarantines the host it ran on, and past `count`
  * draining hosts the oldest was ended, its agents lost; so with one host, a
  * tree's second such child killed every neighbour of its first. Now the
- * tree spawns nothing (EAGAIN) until the host quarantined for it has
- * drained: the neighbours run on, and the cost stays with the tree.
+ * tree spawns nothing (EAGAIN) for 30 s after the first (twice as long after
+ * each further one): the neighbours run on, and the cost stays with the
+ * tree. (A review: the wait had been "until the host quarantined for it has
+ * drained", which may be never; test/hosts/culprit-backoff.test.ts.)
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
@@ -27,7 +29,7 @@ const TREE = `
 `;
 
 describe('a tree whose children take the catastrophic path', () => {
-  it('spawns nothing while the host quarantined for it drains; the neighbours there run on', async () => {
+  it('spawns nothing for a while; the neighbours of the host quarantined for it run on', async () => {
     const log = new MemoryDecisionLog();
     const { kernel } = testKernel({ recorder: log, hosts: { count: 1, agentsPerHost: 16, spares: 1 }, programs: { bad: programFromSource('bad.js', CATASTROPHIC) } });
     try {
@@ -40,11 +42,11 @@ describe('a tree whose children take the catastrophic path', () => {
       expect(exit, out.text).toMatchObject({ status: 0, reason: { kind: 'exit' } });
       const [first, second] = out.text.split('\n');
       expect(first).toBe('132');
-      expect(second).toMatch(new RegExp(`^EAGAIN: a process of the tree of pid ${tree.pid} took V8's catastrophic out-of-memory path: the tree spawns nothing until sandbox host 1, quarantined for it, has drained$`));
+      expect(second).toMatch(new RegExp(`^EAGAIN: a process of the tree of pid ${tree.pid} took V8's catastrophic out-of-memory path \\(1 time\\): the tree spawns nothing for another \\d+(\\.\\d)? s$`));
       expect(ended).toEqual([]);
       const events = log.list().flatMap((r) => (r.type === 'limit' && 'detail' in r ? [r.detail] : []));
       expect(events.filter((d) => /lost|killed/.test(d))).toEqual([]);
-      expect(events.filter((d) => d.includes('quarantined'))).toEqual([expect.stringMatching(new RegExp(`^sandbox host 1 \\(pid \\d+\\) quarantined: .*; the tree of pid ${tree.pid} spawns nothing until then$`))]);
+      expect(events.filter((d) => d.includes('quarantined'))).toEqual([expect.stringMatching(new RegExp(`^sandbox host 1 \\(pid \\d+\\) quarantined: .*; the tree of pid ${tree.pid} spawns nothing for 30 s \\(its 1st time\\)$`))]);
       for (const p of neighbours) kernel.kill(p.pid, 'SIGTERM');
       for (const n of await Promise.all(waits)) expect(n.reason).toMatchObject({ kind: 'signal', signal: 'SIGTERM' });
       await until(() => !(kernel.hosts?.info() ?? []).some((h) => h.id === 1), 'host 1 to drain and end');
