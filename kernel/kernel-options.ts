@@ -6,6 +6,7 @@ import type { Approver } from './approvals.ts';
 import type { AgentManifest } from './capabilities.ts';
 import type { Entry, FdTable, OutputSink } from './fd-table.ts';
 import type { LimitRequest, ProcessLimits } from './limits.ts';
+import type { HostPoolOptions } from './hosts/host-pool.ts';
 import type { KernelMount } from './mounts.ts';
 import type { SharedLimits } from './policy/limits.ts';
 import type { LoadedPolicy } from './policy/load.ts';
@@ -64,7 +65,7 @@ export interface KernelOptions {
    * kernel's own process. Programs are then spawned with spawnAsync.
    * `spares` hosts (default 1) are kept ready in reserve.
    */
-  hosts?: { readonly count: number; readonly agentsPerHost: number; readonly hangMs?: number; readonly spares?: number; readonly entry?: string };
+  hosts?: Omit<HostPoolOptions, 'record'>;
 }
 
 export interface SpawnOptions {

@@ -34,7 +34,7 @@ const TREE = `
 describe('a tree whose process took the catastrophic path', () => {
   it('spawns again after its back-off though the host quarantined for it has not drained; the next back-off is twice as long', async () => {
     const log = new MemoryDecisionLog();
-    const hosts = { count: 2, agentsPerHost: 16, spares: 1, culpritBackoffMs: 1000 } as NonNullable<KernelOptions['hosts']>;
+    const hosts: NonNullable<KernelOptions['hosts']> = { count: 2, agentsPerHost: 16, spares: 1, culpritBackoffMs: 1000 };
     const { kernel } = testKernel({ recorder: log, hosts, programs: { bad: programFromSource('bad.js', CATASTROPHIC) } });
     try {
       // An idle neighbour on each host: no host it quarantines can drain.
