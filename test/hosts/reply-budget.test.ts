@@ -17,6 +17,7 @@ import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { capture, testKernel } from '../helpers.ts';
+import { clearSlowHost, slowHost } from './slow-host-settings.ts';
 
 const SLOW = fileURLToPath(new URL('./slow-host.ts', import.meta.url));
 
@@ -55,10 +56,7 @@ let kernel: Kernel | undefined;
 afterEach(async () => {
   await kernel?.shutdown();
   kernel = undefined;
-  delete process.env.SLOW_HOST_AFTER;
-  delete process.env.SLOW_HOST_PAUSE_MS;
-  delete process.env.SLOW_HOST_RESUME_WRITES;
-  delete process.env.SLOW_HOST_AT_FRAME;
+  clearSlowHost();
 });
 
 function hostEvents(log: MemoryDecisionLog): string[] {
@@ -83,10 +81,7 @@ describe('replies waiting for an agent', () => {
 
   it('a flooder whose replies pile up gets EAGAIN for its new calls; its host lives and its neighbour ends well', async () => {
     // The host stops reading once it has the first reply of 64 KiB, and reads again once it has sent the 1,000 calls (or after 10 s).
-    process.env.SLOW_HOST_AFTER = String(1 << 16);
-    process.env.SLOW_HOST_AT_FRAME = '1';
-    process.env.SLOW_HOST_PAUSE_MS = '10000';
-    process.env.SLOW_HOST_RESUME_WRITES = '1000';
+    slowHost({ after: 1 << 16, atFrame: true, pauseMs: 10_000, resumeWrites: 1000 });
     const log = new MemoryDecisionLog();
     kernel = testKernel({ recorder: log, hosts: { count: 1, agentsPerHost: 8, spares: 0, hangMs: 20_000, entry: SLOW } }).kernel;
     const out = capture();

@@ -17,6 +17,7 @@ import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { capture, testKernel } from '../helpers.ts';
+import { clearSlowHost, slowHost } from './slow-host-settings.ts';
 
 const SLOW = fileURLToPath(new URL('./slow-host.ts', import.meta.url));
 
@@ -30,14 +31,12 @@ let kernel: Kernel | undefined;
 afterEach(async () => {
   await kernel?.shutdown();
   kernel = undefined;
-  delete process.env.SLOW_HOST_AFTER;
-  delete process.env.SLOW_HOST_PAUSE_MS;
+  clearSlowHost();
 });
 
 describe('an agent flooding its host with replies', () => {
   it('waits for its own replies; the host, slow to read, lives and its neighbour ends well', async () => {
-    process.env.SLOW_HOST_AFTER = String(1 << 20);
-    process.env.SLOW_HOST_PAUSE_MS = '3000';
+    slowHost({ after: 1 << 20, pauseMs: 3000 });
     const log = new MemoryDecisionLog();
     kernel = testKernel({ recorder: log, hosts: { count: 1, agentsPerHost: 8, spares: 0, hangMs: 20_000, entry: SLOW } }).kernel;
     const out = capture();
