@@ -53,6 +53,8 @@ export class Host implements HostLink {
   private readonly outboxes = new Map<number, Outbox>();
   /** What they hold in all (waiting, or written and not yet taken by the OS). */
   private held = 0;
+  /** What the replies of each sandbox's calls under way may bring (reserve), counted in `held` too. */
+  private readonly reserved = new Map<number, number>();
   /** Told to exit while its outboxes still held something: what runs once the exit, sent after them, is written. */
   private exiting: (() => void) | undefined;
   private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
@@ -123,7 +125,7 @@ export class Host implements HostLink {
    * writev), so nothing is killed for them.
    */
   full(sid: number): string | undefined {
-    const held = this.outboxes.get(sid)?.held ?? 0;
+    const held = (this.outboxes.get(sid)?.held ?? 0) + (this.reserved.get(sid) ?? 0);
     if (held > MAX_SANDBOX_HELD_BYTES) return `${mib(held)} MiB not yet taken by its sandbox host (at most ${mib(MAX_SANDBOX_HELD_BYTES)} MiB)`;
     // A neighbour holding little goes on: the host's total is past its bound only by what those each hold.
     if (this.held > MAX_HOST_HELD_BYTES && held > FAIR_HELD_BYTES) return `${mib(held)} MiB not yet taken by its sandbox host, which has ${mib(this.held)} MiB waiting for its agents (at most ${mib(MAX_HOST_HELD_BYTES)} MiB)`;
@@ -151,6 +153,19 @@ export class Host implements HostLink {
     this.exiting = undefined;
     this.send({ t: 'exit' });
     sent();
+  }
+
+  /**
+   * reserve counts `bytes` (negative: gives them back) for sandbox `sid` as
+   * held: the most the reply of a call under way may bring, so replies that
+   * come later are bounded as the ones waiting are (a review: a batch of
+   * reads on empty pipes passed the check, each, before any reply came).
+   */
+  reserve(sid: number, bytes: number): void {
+    const now = (this.reserved.get(sid) ?? 0) + bytes;
+    if (now > 0) this.reserved.set(sid, now);
+    else this.reserved.delete(sid);
+    this.held += bytes;
   }
 
   /** wouldWait: a message of `bytes` about sandbox `sid` sent now would wait in its outbox. */
@@ -224,6 +239,7 @@ export class Host implements HostLink {
     for (const { box } of this.disposing.values()) box.reported();
     this.disposing.clear();
     this.outboxes.clear();
+    this.reserved.clear();
     this.held = 0;
     this.exiting = undefined;
   }

@@ -18,6 +18,8 @@ import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 import { encode } from './frames.ts';
 import { LeaseBook, type Lease } from './leases.ts';
 import { hostRow } from '../../syscalls/leased.ts';
+import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
+import { ARG_LIMITS } from '../../abi/limits.ts';
 
 /** More than a lease adds to a reply's frame (its generation, a few syscall numbers, its calls and time). */
 const LEASE_BYTES = 1024;
@@ -36,6 +38,8 @@ export interface HostLink {
   wouldWait(sid: number, bytes: number): boolean;
   /** full: why sandbox `sid`'s new asynchronous calls get EAGAIN now (replies held for it past their budget: outbox.ts), or undefined. */
   full(sid: number): string | undefined;
+  /** reserve counts `bytes` (negative: gives them back) as held for sandbox `sid`: what a call under way may bring. */
+  reserve(sid: number, bytes: number): void;
   ask(sid: number, ask: Ask): Promise<boolean | null>;
   /** release: sandbox `sid` is gone (its host may drain). */
   release(sid: number): void;
@@ -45,6 +49,32 @@ export interface HostLink {
 
 /** The messages of one sandbox (its host answers questions, and acknowledges a disposal, itself). */
 export type SandboxMessage = Exclude<Extract<ToKernel, { readonly sid: number }>, { readonly t: 'answer' | 'disposed' }>;
+
+/** askedFor is a length a call asks for, at most `most` (`most` when it is not one: the call fails decoding, and its reply is small). */
+const askedFor = (n: unknown, most: number) => (typeof n === 'number' && n > 0 ? Math.min(n, most) : most);
+
+/**
+ * replyBound is what an asynchronous call's reply may bring, bytes, for the
+ * calls whose replies can be large: a read and random bytes (what they ask
+ * for), a page of a directory (1,024 names), a tool's answer (its usual
+ * size: an http.fetch answer carries at most 64 KiB of body inline, larger
+ * bodies come through an fd; a tool's own output cap and call slots bound
+ * the rest). 0 for the rest, whose replies are small.
+ */
+function replyBound(nr: unknown, args: readonly unknown[]): number {
+  switch (nr) {
+    case SYSCALL_NUMBERS.SYS_READ:
+      return askedFor(args[1], ARG_LIMITS.ioBytes);
+    case SYSCALL_NUMBERS.SYS_RANDOM:
+      return askedFor(args[0], ARG_LIMITS.ioBytes);
+    case SYSCALL_NUMBERS.SYS_READDIR:
+      return 256 * 1024;
+    case SYSCALL_NUMBERS.SYS_EXEC:
+      return 64 * 1024;
+    default:
+      return 0;
+  }
+}
 
 function final(reply: Reply): Promise<FinalReply> {
   if (!('later' in reply)) return Promise.resolve(reply);
@@ -61,7 +91,7 @@ export class RemoteSandbox implements ProcessSandbox {
   private readonly hooks: SandboxHooks;
   private readonly created: Promise<unknown>;
   /** The host's syscalls under way, each with the controller that cancels its work (and, blocking, what was asked: a lease may follow it). */
-  private readonly calls = new Map<number, { readonly controller: AbortController; readonly nr: unknown; readonly args: readonly unknown[] }>();
+  private readonly calls = new Map<number, { readonly controller: AbortController; readonly nr: unknown; readonly args: readonly unknown[]; readonly bound: number }>();
   /** The leases the host holds for this sandbox (kernel/hosts/leases.ts). */
   private readonly lease: LeaseBook;
   /** Calls the host ran before it learned the kernel had ended the process, by syscall and decision: recorded once it has reported them all. */
@@ -243,15 +273,19 @@ export class RemoteSandbox implements ProcessSandbox {
     if (mode === 'blocking' && this.blocked > 0) return `sandbox ${this.sid} made a blocking call while blocked in another`;
     // Only calls under way here count: a reply the kernel sent may sit unacknowledged in the channel after the host took it.
     if (this.calls.size >= MAX_CALLS) return `sandbox ${this.sid} has more than ${MAX_CALLS} calls outstanding`;
+    // An asynchronous call that may bring a large reply is refused, not run, while what is held for the sandbox is past its
+    // budget: its agent waits, not its host. (A blocking call is not: one at a time, its reply adds at most one to what
+    // waits; nor a call whose reply is small: the runtime's own close, cancel and timers must go on.) One that runs
+    // reserves what its reply may bring until the reply comes.
+    const bound = mode === 'async' ? replyBound(nr, args) : 0;
+    const full = bound > 0 ? this.host.full(this.sid) : undefined;
     const controller = new AbortController();
-    this.calls.set(cid, { controller, nr, args });
+    this.calls.set(cid, { controller, nr, args, bound: full === undefined ? bound : 0 });
     if (mode === 'blocking') this.blocked++;
-    // An asynchronous call whose reply would wait behind too many bytes is refused, not run: its agent waits, not its host.
-    // (A blocking call is not: one at a time, its reply adds at most one to what waits.)
-    const full = mode === 'async' ? this.host.full(this.sid) : undefined;
     let reply: Reply;
     if (full !== undefined) reply = { errno: 'EAGAIN', message: `replies waiting for it: ${full}` };
     else {
+      if (bound > 0) this.host.reserve(this.sid, bound);
       try {
         reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, mode);
       } catch {
@@ -273,6 +307,7 @@ export class RemoteSandbox implements ProcessSandbox {
     const asked = this.calls.get(cid);
     if (asked === undefined) return;
     this.calls.delete(cid);
+    if (asked.bound > 0) this.host.reserve(this.sid, -asked.bound);
     if (mode === 'blocking') this.blocked--;
     if (this.gone) return;
     this.entries++;

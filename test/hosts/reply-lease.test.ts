@@ -33,6 +33,7 @@ function link() {
       sent.push({ message, waited: written.length === before });
     },
     wouldWait: (_sid, bytes) => outbox.wouldWait(bytes),
+    reserve: () => undefined,
     full: () => undefined,
     ask: () => Promise.resolve(null),
     release: () => undefined,
