@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { KernelError } from '../abi/errno.ts';
 import type { FromCompileHost, ToCompileHost } from './compile-host.ts';
 import { encode, FrameReader } from './hosts/frames.ts';
+import { CallSlots } from './tools/call-slots.ts';
 
 /** The longest a program from an agent may take to compile, ms (esbuild takes time quadratic in some inputs: 40,000 redeclarations of one name took 66 s). */
 export const COMPILE_MS = 10_000;
@@ -120,38 +121,14 @@ function holding(child: ChildProcess, hold: boolean): void {
   }
 }
 
-/** Slots: compiles under way, and the ones waiting for a turn (a freed slot is handed to the first of them directly). */
-let running = 0;
-const waiting: (() => void)[] = [];
+/** The compile slots: in order, a freed one handed to the first waiting, a wait given up when its process ends. */
+const slots = new CallSlots(COMPILES_AT_ONCE, COMPILES_AT_ONCE);
 
 /** turn waits for a slot (EINTR if `signal` aborts first) and returns its release. */
-async function turn(signal: AbortSignal | undefined): Promise<() => void> {
-  if (running < COMPILES_AT_ONCE) running++;
-  else {
-    await new Promise<void>((resolve, reject) => {
-      const go = () => {
-        signal?.removeEventListener('abort', quit);
-        resolve();
-      };
-      const quit = () => {
-        const at = waiting.indexOf(go);
-        if (at !== -1) waiting.splice(at, 1);
-        reject(new KernelError('EINTR', 'the process ended while its program waited to be compiled'));
-      };
-      if (signal?.aborted) return quit();
-      signal?.addEventListener('abort', quit, { once: true });
-      waiting.push(go);
-    });
-  }
-  let freed = false;
-  return () => {
-    if (freed) return;
-    freed = true;
-    // The slot goes to the next in line as it is, or back.
-    const next = waiting.shift();
-    if (next !== undefined) next();
-    else running--;
-  };
+function turn(signal: AbortSignal | undefined): Promise<() => void> {
+  return slots.take('', signal ?? new AbortController().signal).catch(() => {
+    throw new KernelError('EINTR', 'the process ended while its program waited to be compiled');
+  });
 }
 
 /** syntaxError reads esbuild's first error (`✘ [ERROR] text` then `file:line:column:`) into ENOEXEC naming file, line and column. */

@@ -9,6 +9,8 @@
  * them (at least one), so no agent takes the tool from the others. A call
  * past either waits, in order, within its own time limit (it holds no
  * process meanwhile), and starts when a slot it may take comes back.
+ * (Agents' TypeScript compiles wait for theirs the same way, with no share
+ * per agent: kernel/compile-process.ts.)
  */
 
 /** The calls of one command tool that run at once unless its configuration says otherwise. */
@@ -26,9 +28,10 @@ export class CallSlots {
   private readonly byAgent = new Map<string, number>();
   private readonly queue: Waiting[] = [];
 
-  constructor(max = DEFAULT_MAX_CONCURRENT) {
+  /** `max` at once, one agent at most `perAgent` of them (default half, at least one). */
+  constructor(max = DEFAULT_MAX_CONCURRENT, perAgent = Math.max(1, Math.floor(max / 2))) {
     this.max = max;
-    this.perAgent = Math.max(1, Math.floor(max / 2));
+    this.perAgent = perAgent;
   }
 
   /** take resolves with the function that gives back the slot held for a call of agent `agentId` (once); it rejects with `signal`'s reason if the call is aborted while it waits. */
