@@ -126,39 +126,35 @@ local function index_all()
     redis.call('ZADD', names, unpack(args))
   end
 end
-index_all()
-local out, from, dropped = {}, '-', false
-if after ~= '' then from = '(' .. after end
-while #out < 2 * limit do
-  local want = limit - #out / 2
-  local page = redis.call('ZRANGEBYLEX', names, from, '+', 'LIMIT', 0, want)
-  if #page == 0 then break end
-  local types = redis.call('HMGET', dir, unpack(page))
-  for i, name in ipairs(page) do
-    if types[i] then
-      out[#out + 1] = name
-      out[#out + 1] = types[i]
-    else
-      redis.call('ZREM', names, name)
-      dropped = true
+-- listed is the page: names the hash lacks are dropped from the set as they are met (and the page filled on past them).
+local function listed()
+  local out, from, dropped = {}, '-', false
+  if after ~= '' then from = '(' .. after end
+  while #out < 2 * limit do
+    local want = limit - #out / 2
+    local page = redis.call('ZRANGEBYLEX', names, from, '+', 'LIMIT', 0, want)
+    if #page == 0 then break end
+    local types = redis.call('HMGET', dir, unpack(page))
+    for i, name in ipairs(page) do
+      if types[i] then
+        out[#out + 1] = name
+        out[#out + 1] = types[i]
+      else
+        redis.call('ZREM', names, name)
+        dropped = true
+      end
     end
+    if #page < want then break end
+    from = '(' .. page[#page]
   end
-  if #page < want then break end
-  from = '(' .. page[#page]
+  return out, dropped
 end
+index_all()
+local out, dropped = listed()
 -- A set that had names the hash lacked may now also lack names the hash has: index them and list the page again.
 if dropped and redis.call('ZCARD', names) < redis.call('HLEN', dir) then
   index_all()
-  out, from = {}, '-'
-  if after ~= '' then from = '(' .. after end
-  local page = redis.call('ZRANGEBYLEX', names, from, '+', 'LIMIT', 0, limit)
-  if #page > 0 then
-    local types = redis.call('HMGET', dir, unpack(page))
-    for i, name in ipairs(page) do
-      out[#out + 1] = name
-      out[#out + 1] = types[i] or 'f'
-    end
-  end
+  out = listed()
 end
 return out
 `);
