@@ -30,7 +30,9 @@ export const MAX_HELD_BYTES = 16 * 1024 * 1024;
 export const BATCHES_IN_FLIGHT = 2;
 /** A batch goes while another is on its way only if the two hold at most this many bytes. */
 export const PIPELINED_BYTES = 64 * 1024;
-const DATA_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ]);
+/** The calls that bring data back (MAX_DATA_CALLS of them at a time); ring 3 keeps them in order among themselves when one has to wait (BootRecord.dataCalls). */
+export const DATA_SYSCALLS: readonly number[] = Object.freeze([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ]);
+const DATA_CALLS: ReadonlySet<unknown> = new Set(DATA_SYSCALLS);
 /** The only calls the event loop's slots take: its timer and the cancels of timers it re-armed. The flag comes from ring 3, so any other call that claims it is counted as any call (found by an attacker pass: reads marked LOOP went past MAX_DATA_CALLS and MAX_HELD_BYTES). */
 const LOOP_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_TIMER, SYSCALL_NUMBERS.SYS_CANCEL]);
 

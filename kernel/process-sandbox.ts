@@ -62,6 +62,9 @@ export interface BootRecord {
   readonly SYS: Readonly<Record<string, number>>;
   /** The most entries one SYS_READDIR returns. */
   readonly readdirPage: number;
+  /** The calls that bring data back (the kernel runs MAX_DATA_CALLS of them at a time, answering `busy` past it) and the calls whose first argument is an fd: ring 3 lets a call go past calls waiting in it unless it is one of the former behind another, or names the fd of one. */
+  readonly dataCalls: readonly number[];
+  readonly fdCalls: readonly number[];
   /** The most bytes one SYS_WRITE carries. */
   readonly writeMax: number;
   /** What the runtime lets cross in one syscall's arguments: string units and bytes, values, nesting. */

@@ -171,3 +171,6 @@ export function syscallName(nr: unknown): string {
 export const SYSCALL_NUMBERS: Readonly<Record<SyscallName, number>> = Object.freeze(
   Object.fromEntries(SYSCALL_TABLE.map((r) => [r.name, r.nr])) as Record<SyscallName, number>,
 );
+
+/** FD_SYSCALLS are the numbers of the calls whose first argument is an fd of the caller's (resource `fd`): ring 3 keeps such a call behind a call on the same fd still waiting in it. */
+export const FD_SYSCALLS: readonly number[] = Object.freeze(SYSCALL_TABLE.filter((r) => r.policy.resource === 'fd').map((r) => r.nr));

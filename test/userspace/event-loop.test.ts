@@ -309,4 +309,34 @@ describe('what the kernel holds for one process', () => {
     expect(exit.cpuMs).toBeLessThan(40);
     await kernel.shutdown();
   }, 30_000);
+
+  // Found by a review: every call waited behind calls held back in ring 3, so a close (or any call) awaited while
+  // MAX_DATA_CALLS + 4 reads waited on an empty pipe never went, and the program that would fill the pipe next never ended.
+  it(`with ${MAX_DATA_CALLS + 4} reads waiting on an empty pipe, other calls still go; the reads get the bytes in the order they were made`, async () => {
+    const { exit, stdout } = await runAgent(
+      [
+        'const [r, w] = sys.pipe(); const [, other] = sys.pipe();',
+        `const reads = []; for (let i = 0; i < ${MAX_DATA_CALLS + 4}; i++) reads.push(sys.async.read(r, 1));`,
+        'await sys.async.close(other);',
+        `const letters = Array.from({ length: ${MAX_DATA_CALLS + 4} }, (_, i) => String.fromCharCode(97 + i)).join('');`,
+        'sys.write(w, new TextEncoder().encode(letters)); sys.close(w);',
+        "console.log((await Promise.all(reads)).map((b) => new TextDecoder().decode(b)).join('') === letters);",
+      ].join('\n'),
+    );
+    expect({ status: exit.status, stdout }).toEqual({ status: 0, stdout: 'true\n' });
+  }, 30_000);
+
+  it('a call on an fd still waits behind a read on that fd held back in ring 3: a close does not overtake the reads made before it', async () => {
+    const { exit, stdout } = await runAgent(
+      [
+        'const [r, w] = sys.pipe();',
+        `const reads = []; for (let i = 0; i < ${MAX_DATA_CALLS + 2}; i++) reads.push(sys.async.read(r, 1));`,
+        'const closed = sys.async.close(r);',
+        `sys.write(w, new TextEncoder().encode('x'.repeat(${MAX_DATA_CALLS + 2})));`,
+        "const got = await Promise.allSettled(reads); await closed;",
+        "console.log(got.map((g) => (g.status === 'fulfilled' ? g.value.length : g.reason.errno)).join(','));",
+      ].join('\n'),
+    );
+    expect({ status: exit.status, stdout }).toEqual({ status: 0, stdout: `${Array(MAX_DATA_CALLS + 2).fill(1).join(',')}\n` });
+  }, 30_000);
 });

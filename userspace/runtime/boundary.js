@@ -253,8 +253,16 @@ export function boundary(host, onSignals, onCompleted) {
   const BUSY = { t: 'busy' };
 
   // Calls the kernel answered `busy` (its bounds on what it holds for this
-  // process are reached): kept here, in the agent's own heap, and issued again,
-  // in order, as completions come in. A busy call did nothing in the kernel.
+  // process are reached), and calls kept behind them: kept here, in the
+  // agent's own heap, and issued again, in order, as completions come in. A
+  // waiting call did nothing in the kernel. Only what must stay in order waits
+  // behind them: a call that brings data back (boot.dataCalls: the kernel runs
+  // a few at a time) behind another, a call on an fd behind a call on the same
+  // fd, and everything behind a call refused for any other reason (the kernel
+  // holds too many completions: nothing would go). Any other call goes at
+  // once (found by a review: a close, or the SYS_CANCEL of a read whose signal
+  // aborted, waited behind reads on an empty pipe that only the program's
+  // next step would fill, and the program never ended).
   // A linked list of records only this closure reaches, touched by no method
   // the agent can redefine: a bounded call's arguments are never where the
   // agent could swap them (found by an attacker pass: a redefined
@@ -262,12 +270,31 @@ export function boundary(host, onSignals, onCompleted) {
   // unbounded when it was issued again).
   let firstWaiting = null;
   let lastWaiting = null;
+  const dataCall = { __proto__: null };
+  const fdCall = { __proto__: null };
+  for (let i = 0; i < boot.dataCalls.length; i++) dataCall[boot.dataCalls[i]] = true;
+  for (let i = 0; i < boot.fdCalls.length; i++) fdCall[boot.fdCalls[i]] = true;
+  // What waits: data calls, calls refused for another reason (nothing passes them), calls per fd.
+  let waitingData = 0;
+  let waitingBarriers = 0;
+  const waitingOnFd = { __proto__: null };
+
+  /** fdOf is the fd a call names (its first argument, for the calls that take one), or -1. */
+  function fdOf(nr, checked) {
+    return fdCall[nr] === true && typeof checked[1] === 'number' ? checked[1] : -1;
+  }
+
+  /** mustWait: a call (data or not, on `fd`) may not go before the calls waiting now. */
+  function mustWait(data, fd) {
+    return waitingBarriers > 0 || (data && waitingData > 0) || (fd >= 0 && waitingOnFd[fd] !== undefined);
+  }
 
   function enqueue(entry) {
     entry.prev = lastWaiting;
     if (lastWaiting === null) firstWaiting = entry;
     else lastWaiting.next = entry;
     lastWaiting = entry;
+    count(entry, 1);
   }
 
   function unlink(entry) {
@@ -276,12 +303,26 @@ export function boundary(host, onSignals, onCompleted) {
     if (entry.next === null) lastWaiting = entry.prev;
     else entry.next.prev = entry.prev;
     entry.queued = false;
+    count(entry, -1);
+  }
+
+  /** count adds `by` to the tallies `entry` is in. */
+  function count(entry, by) {
+    if (entry.barrier) waitingBarriers += by;
+    else if (entry.data) waitingData += by;
+    if (entry.fd >= 0) {
+      const n = (waitingOnFd[entry.fd] ?? 0) + by;
+      if (n === 0) delete waitingOnFd[entry.fd];
+      else waitingOnFd[entry.fd] = n;
+    }
   }
 
   /** issue sends a bounded call; returns the kernel's wire reply. */
   function issue(wire) {
     return apply(enterAsync, undefined, wire);
   }
+
+  const isBusy = (reply) => reply !== null && typeof reply === 'object' && reply.t === 'busy';
 
   /** settleStarted turns a wire reply into the call's outcome: pending (registered by id) or settled at once. */
   function settleStarted(reply, name, resolve, reject) {
@@ -295,14 +336,36 @@ export function boundary(host, onSignals, onCompleted) {
     return 0;
   }
 
-  /** drainWaiting issues waiting calls until the kernel is busy again. */
+  /**
+   * drainWaiting issues the waiting calls that may go, in order: a data call
+   * the kernel refuses keeps later data calls and later calls on its fd
+   * waiting, and lets the others go; any other call it refuses stops the
+   * pass (the kernel would refuse everything).
+   */
   function drainWaiting() {
-    while (firstWaiting !== null) {
-      const next = firstWaiting;
-      const reply = issue(next.wire);
-      if (reply !== null && typeof reply === 'object' && reply.t === 'busy') return;
-      unlink(next);
-      next.handle.id = settleStarted(reply, next.name, next.resolve, next.reject);
+    let dataHeld = false;
+    const heldFds = { __proto__: null };
+    for (let entry = firstWaiting; entry !== null; ) {
+      const next = entry.next;
+      const held = (entry.data && dataHeld) || (entry.fd >= 0 && heldFds[entry.fd] === true);
+      const reply = held ? BUSY : issue(entry.wire);
+      if (isBusy(reply)) {
+        if (!entry.data && !held) {
+          // Refused though nothing held it: the kernel holds too much; it is a barrier until it goes.
+          if (!entry.barrier) {
+            count(entry, -1);
+            entry.barrier = true;
+            count(entry, 1);
+          }
+          return;
+        }
+        if (entry.data) dataHeld = true;
+        if (entry.fd >= 0) heldFds[entry.fd] = true;
+      } else {
+        unlink(entry);
+        entry.handle.id = settleStarted(reply, entry.name, entry.resolve, entry.reject);
+      }
+      entry = next;
     }
   }
 
@@ -327,10 +390,14 @@ export function boundary(host, onSignals, onCompleted) {
     const wire = [];
     put(wire, 0, (ref === true ? 1 : 0) | (loop === true ? 2 : 0));
     for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
-    const reply = firstWaiting !== null && loop !== true ? BUSY : issue(wire);
+    const data = dataCall[nr] === true;
+    const fd = fdOf(nr, checked);
+    const reply = loop !== true && mustWait(data, fd) ? BUSY : issue(wire);
     const promise = new PromiseCtor((resolve, reject) => {
-      if (reply !== null && typeof reply === 'object' && reply.t === 'busy') {
-        const entry = { __proto__: null, wire, name, resolve, reject, handle, prev: null, next: null, queued: true };
+      if (isBusy(reply)) {
+        // A call the kernel refused though nothing kept it waiting, and that brings no data back: nothing passes it.
+        const barrier = !data && !mustWait(data, fd);
+        const entry = { __proto__: null, wire, name, resolve, reject, handle, data, fd, barrier, prev: null, next: null, queued: true };
         enqueue(entry);
         handle.cancel = (reason) => {
           if (!entry.queued) return;
