@@ -25,6 +25,8 @@
 // could reach or change it.
 
 const apply = Reflect.apply;
+/** isBusy: the kernel answered an asynchronous call `busy` (not issued; issue it again later). */
+const isBusy = (reply) => reply !== null && typeof reply === 'object' && reply.t === 'busy';
 const defineProperty = Object.defineProperty;
 const isArray = Array.isArray;
 const getPrototypeOf = Object.getPrototypeOf;
@@ -321,8 +323,6 @@ export function boundary(host, onSignals, onCompleted) {
   function issue(wire) {
     return apply(enterAsync, undefined, wire);
   }
-
-  const isBusy = (reply) => reply !== null && typeof reply === 'object' && reply.t === 'busy';
 
   /** settleStarted turns a wire reply into the call's outcome: pending (registered by id) or settled at once. */
   function settleStarted(reply, name, resolve, reject) {
