@@ -1,12 +1,16 @@
 // atob and btoa (HTML "forgiving-base64"). Written here: a dozen lines,
 // where core-js's version installs itself on the global object.
 import { DOMException } from './dom-exception.js';
-import { fromCharCode } from './intrinsics.js';
+import { NativeUint8Array, fromCharCode } from './intrinsics.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const VALUES = new Int16Array(128).fill(-1);
 for (let i = 0; i < ALPHABET.length; i++) VALUES[ALPHABET.charCodeAt(i)] = i;
 const WHITESPACE = /[\t\n\f\r ]/g;
+// The URL-safe alphabet's two letters, which Node's lenient decoding also reads.
+const LOOSE = VALUES.slice();
+LOOSE[0x2d] = 62;
+LOOSE[0x5f] = 63;
 
 /** btoa(data) base64-encodes a binary string; InvalidCharacterError for a code unit above 0xFF. */
 export function btoa(data) {
@@ -51,4 +55,34 @@ export function atob(data) {
   if (count === 3) units.push((bits >> 10) & 0xff, (bits >> 2) & 0xff);
   else if (count === 2) units.push((bits >> 4) & 0xff);
   return out + fromCharCode(...units);
+}
+
+/**
+ * decodeLoose decodes base64 bytes as Node's Buffer.from(…, 'base64') does
+ * (undici's formData() reads a part sent with Content-Transfer-Encoding:
+ * base64 so): both alphabets, anything else skipped, up to the first '='.
+ */
+export function decodeLoose(bytes) {
+  const out = new NativeUint8Array(((bytes.length + 3) >> 2) * 3);
+  let length = 0;
+  let bits = 0;
+  let count = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    const code = bytes[i];
+    if (code === 0x3d) break;
+    const value = code < 128 ? LOOSE[code] : -1;
+    if (value === -1) continue;
+    bits = (bits << 6) | value;
+    if (++count === 4) {
+      out[length++] = (bits >> 16) & 0xff;
+      out[length++] = (bits >> 8) & 0xff;
+      out[length++] = bits & 0xff;
+      bits = count = 0;
+    }
+  }
+  if (count === 3) {
+    out[length++] = (bits >> 10) & 0xff;
+    out[length++] = (bits >> 2) & 0xff;
+  } else if (count === 2) out[length++] = (bits >> 4) & 0xff;
+  return new NativeUint8Array(out.buffer, 0, length);
 }

@@ -6,6 +6,7 @@
 // or a bare token, and `filename*=utf-8''…` is read. Every step moves forward
 // over the bytes; a part's end is found with a KMP search for CRLF--boundary,
 // so the work is linear in the body's size whatever the boundary and bytes.
+import { decodeLoose } from './base64.js';
 import { File } from './blob.js';
 import { formDataOf } from './form-data.js';
 import { TextDecoder, encodeUtf8 } from './text-encoding.js';
@@ -243,11 +244,12 @@ function parsePartHeaders(cursor) {
   let name = null;
   let filename = null;
   let contentType = null;
+  let base64 = false;
   for (;;) {
     if (cursor.atCrlf()) {
       if (name === null) throw failure('a part without a name');
       cursor.at += 2;
-      return { name, filename, contentType };
+      return { name, filename, contentType, base64 };
     }
     const header = trimBlanks(cursor.collect((c) => c !== CR && c !== LF && c !== 0x3a), true);
     if (header.length === 0 || !isTokenText(latin1(header))) throw failure('a header name that is not a token');
@@ -271,6 +273,9 @@ function parsePartHeaders(cursor) {
       if (name === null) throw failure('name attribute is required in content-disposition header');
     } else if (key === 'content-type') {
       contentType = latin1(trimBlanks(cursor.collect((c) => c !== CR && c !== LF), false));
+    } else if (key === 'content-transfer-encoding') {
+      // As undici: a part sent base64 is decoded (RFC 7578 deprecates the header; senders still use it).
+      base64 = latin1(trimBlanks(cursor.collect((c) => c !== CR && c !== LF), false)) === 'base64';
     } else cursor.collect((c) => c !== CR && c !== LF);
     cursor.expectCrlf();
   }
@@ -297,10 +302,11 @@ function parseMultipart(input, boundary) {
     cursor.at += dashed.length;
     if (cursor.is(DASH) && cursor.is(DASH, 1)) return entries;
     cursor.expectCrlf();
-    const { name, filename, contentType } = parsePartHeaders(cursor);
+    const { name, filename, contentType, base64 } = parsePartHeaders(cursor);
     const end = ends.find(input, cursor.at);
     if (end === -1) throw failure('expected boundary after body');
-    const body = subarray(input, cursor.at, end);
+    const sent = subarray(input, cursor.at, end);
+    const body = base64 ? decodeLoose(sent) : sent;
     cursor.at = end + 2;
     let value;
     if (filename === null) value = decode(utf8KeepBOM, body);
