@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgramFile } from '../../kernel/program-build.ts';
+import { Kernel } from '../../kernel/kernel.ts';
 import { runAgent } from '../helpers.ts';
 
 let dir: string;
@@ -48,5 +49,20 @@ describe('a program spawned from the VFS', () => {
     const { exit, stdout } = await runAgent("sys.writeFile('mem/child.js', \"import x from './y.js';\"); try { sys.spawn('mem/child.js'); } catch (e) { console.log(e.errno, e.message); }");
     expect(exit.status).toBe(0);
     expect(stdout).toMatch(/^ENOEXEC .*Cannot use import statement outside a module \(a program spawned from the VFS is compiled as one file: imports are not bundled\)\n$/);
+  });
+});
+
+describe('a built program using node:fs', () => {
+  // Found by a review: a recursive mkdir whose probe of the path failed for another reason than ENOENT reported the
+  // probe (syscall 'stat', on a parent) where Node reports mkdir on the path asked for.
+  it('a recursive mkdir that fails says mkdir and the path asked for, as Node does', async () => {
+    const file = join(dir, 'p', 'mkdir.mjs');
+    writeFileSync(file, "import fs from 'node:fs'; const long = 'a'.repeat(300); try { fs.mkdirSync(`/tmp/x/${long}/y`, { recursive: true }); } catch (e) { console.log(e.code, e.syscall, e.path === `/tmp/x/${long}/y`); }");
+    const kernel = new Kernel();
+    let out = '';
+    const proc = kernel.spawn(await buildProgramFile(file), { stdout: (chunk) => void (out += new TextDecoder().decode(chunk)), stderr: () => {} });
+    const exit = await kernel.wait(proc.pid);
+    await kernel.shutdown();
+    expect({ status: exit.status, reason: exit.reason, out }).toEqual({ status: 0, reason: expect.anything(), out: 'ENAMETOOLONG mkdir true\n' });
   });
 });

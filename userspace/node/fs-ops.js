@@ -38,9 +38,9 @@ export function options(value, defaults) {
   return { ...defaults, ...value };
 }
 
-function* exists(path) {
+function* exists(path, syscall = 'stat', reported = path) {
   try {
-    yield step('stat', [path], 'stat', path);
+    yield step('stat', [path], syscall, reported);
     return true;
   } catch (err) {
     if (err.code === 'ENOENT') return false;
@@ -198,7 +198,8 @@ export function* mkdir(ctx, file, opts) {
   if (!recursive) return void (yield step('mkdir', [path, { recursive: false }], 'mkdir', path));
   let first;
   for (let dir = ctx.resolve(path); ; dir = ctx.dirname(dir)) {
-    if (yield* exists(dir)) break;
+    // Any failure but ENOENT is mkdir's, on the path asked for, as Node reports it.
+    if (yield* exists(dir, 'mkdir', path)) break;
     first = dir;
     if (dir === '/') break;
   }
