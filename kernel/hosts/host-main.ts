@@ -227,7 +227,12 @@ function onMessage(m: ToHost): void {
       return;
     case 'exit':
       for (const sid of boxes.keys()) dispose(sid);
-      process.exit(0);
+      served.flush();
+      // What was written (reports of calls run under leases, disposal acks) reaches the kernel first: process.exit drops
+      // what the socket has not taken yet, and a kernel slow to read leaves it queued here. The kernel kills a host
+      // that has not exited EXIT_GRACE_MS after it was told to.
+      channel.end(() => process.exit(0));
+      return;
   }
 }
 
