@@ -225,9 +225,22 @@ export class Breakers {
 
   /** sweep forgets every idle breaker (forgotten, or open long past its cool-down with no call); the next waits for twice as many agents as are left, or a window (each failure pays a constant share, or one sweep a window). */
   private sweep(now: number, settings: BreakerSettings): void {
+    // An open or half-open breaker forgotten is a breaker closed: recorded, so the log never leaves one open for good.
+    const closed = (agentId: string, key: string, state: State) => {
+      if (state.kind !== 'closed') this.onChange({ agentId, key, state: 'closed', why: `no call for ${settings.windowMs} ms past its cool-down: forgotten` });
+    };
     for (const [agent, mine] of this.states) {
-      for (const map of [mine.syscalls, mine.tools]) for (const [key, state] of map) if (idle(state, now, settings)) map.delete(key);
-      if (mine.overflow !== undefined && idle(mine.overflow, now, settings)) mine.overflow = undefined;
+      for (const map of [mine.syscalls, mine.tools]) {
+        for (const [key, state] of map) {
+          if (!idle(state, now, settings)) continue;
+          map.delete(key);
+          closed(agent, key, state);
+        }
+      }
+      if (mine.overflow !== undefined && idle(mine.overflow, now, settings)) {
+        closed(agent, OVERFLOW, mine.overflow);
+        mine.overflow = undefined;
+      }
       if (mine.syscalls.size === 0 && mine.tools.size === 0 && mine.overflow === undefined) this.states.delete(agent);
     }
     this.sweepAt = Math.max(SWEEP_FROM, 2 * this.states.size);

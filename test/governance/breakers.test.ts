@@ -100,7 +100,8 @@ describe('circuit breakers', () => {
 
   it('what is kept follows the agents failing now: one failure for each of 100,000 agent ids is forgotten once it leaves the window (agentd\'s /v1/evaluate lets the operator name any id; a review)', () => {
     let now = 0;
-    const b = new Breakers(() => ({ failures: 5, windowMs: 1000, cooldownMs: 1000 }), () => now, () => {});
+    const events: BreakerEvent[] = [];
+    const b = new Breakers(() => ({ failures: 5, windowMs: 1000, cooldownMs: 1000 }), () => now, (e) => events.push(e));
     for (let i = 0; i < 100_000; i++) b.failed(`ext-${i}`, 'tool.call');
     expect(b.kept).toBeLessThanOrEqual(100_000);
     now += 10 * 60_000;
@@ -115,6 +116,12 @@ describe('circuit breakers', () => {
     now += 10 * 60_000;
     b.failed('someone-else', 'tool.call');
     expect(b.kept).toBe(1);
+    // Each open breaker forgotten is recorded as closed (found by a review: the log left them open for good).
+    const opened = events.filter((e) => e.state === 'open').map((e) => `${e.agentId} ${e.key}`).sort();
+    const closed = events.filter((e) => e.state === 'closed');
+    expect(opened).toHaveLength(2001);
+    expect(closed.map((e) => `${e.agentId} ${e.key}`).sort()).toEqual(opened);
+    expect(closed[0]!.why).toBe('no call for 1000 ms past its cool-down: forgotten');
   });
 
   it('in a kernel: calls of made-up tools (ENOENT, allowed by tools: ["*"]) between a tool\'s failures do not stop its breaker opening, before or after them', async () => {
