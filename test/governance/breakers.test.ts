@@ -117,10 +117,10 @@ describe('circuit breakers', () => {
     b.failed('someone-else', 'tool.call');
     expect(b.kept).toBe(1);
     // Each open breaker forgotten is recorded as closed (found by a review: the log left them open for good).
-    const opened = events.filter((e) => e.state === 'open').map((e) => `${e.agentId} ${e.key}`).sort();
+    const opened = events.filter((e) => e.state === 'open').map((e) => `${e.agentId} ${e.key}`).toSorted();
     const closed = events.filter((e) => e.state === 'closed');
     expect(opened).toHaveLength(2001);
-    expect(closed.map((e) => `${e.agentId} ${e.key}`).sort()).toEqual(opened);
+    expect(closed.map((e) => `${e.agentId} ${e.key}`).toSorted()).toEqual(opened);
     expect(closed[0]!.why).toBe('no call for 1000 ms past its cool-down: forgotten');
   });
 
