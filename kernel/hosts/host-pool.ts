@@ -72,6 +72,8 @@ export class HostPool implements HostOwner {
   private readonly options: HostPoolOptions;
   private readonly hangMs: number;
   private readonly hosts = new Set<Host>();
+  /** Hosts told to exit (retire runs once per host). */
+  private readonly retiring = new WeakSet<Host>();
   private nextHost = 1;
   private nextSid = 1;
   private closing = false;
@@ -237,6 +239,9 @@ export class HostPool implements HostOwner {
    * judgement, which shutdown no longer runs).
    */
   private retire(host: Host): void {
+    // Once: a host drained to its last agent and then shut down would otherwise be told twice, with two sets of timers.
+    if (this.retiring.has(host)) return;
+    this.retiring.add(host);
     let told = false;
     host.exit(() => {
       told = true;
