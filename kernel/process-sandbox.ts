@@ -8,6 +8,7 @@
 import type { LeaseHooks } from './hosts/leases.ts';
 import type { CallScope } from '../syscalls/context.ts';
 import type { Reply } from '../syscalls/dispatch.ts';
+import type { FdArgument } from '../syscalls/table.ts';
 
 /** How a sandbox's program ended, as far as the isolate can tell. */
 export type SandboxEnd =
@@ -62,9 +63,9 @@ export interface BootRecord {
   readonly SYS: Readonly<Record<string, number>>;
   /** The most entries one SYS_READDIR returns. */
   readonly readdirPage: number;
-  /** The calls that bring data back (the kernel runs MAX_DATA_CALLS of them at a time, answering `busy` past it) and the calls whose first argument is an fd: ring 3 lets a call go past calls waiting in it unless it is one of the former behind another, or names the fd of one. */
+  /** The calls that bring data back (the kernel runs MAX_DATA_CALLS of them at a time, answering `busy` past it) and the arguments that name fds (syscalls/table.ts FD_ARGUMENTS): ring 3 lets a call go past calls waiting in it unless it is one of the former behind another, or names an fd one of them names. */
   readonly dataCalls: readonly number[];
-  readonly fdCalls: readonly number[];
+  readonly fdArguments: Readonly<Record<number, readonly FdArgument[]>>;
   /** The most bytes one SYS_WRITE carries. */
   readonly writeMax: number;
   /** What the runtime lets cross in one syscall's arguments: string units and bytes, values, nesting. */

@@ -11,7 +11,7 @@ import { KernelError } from '../abi/errno.ts';
 import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
 import type { KernelServices } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
-import { FD_SYSCALLS, READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
+import { FD_ARGUMENTS, READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import { DATA_SYSCALLS } from './async-calls.ts';
 import { parseSignal, type SignalName } from '../signals/signal-table.ts';
 import { bundleName } from './agent-stack.ts';
@@ -182,7 +182,7 @@ export class Spawner {
     const building = performance.now();
     const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
     try {
-      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, dataCalls: DATA_SYSCALLS, fdCalls: FD_SYSCALLS, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, ...(program.sourceMap !== undefined ? { bundle: bundleName(program) } : {}), layers: layersFor(program), env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, dataCalls: DATA_SYSCALLS, fdArguments: FD_ARGUMENTS, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, ...(program.sourceMap !== undefined ? { bundle: bundleName(program) } : {}), layers: layersFor(program), env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.host.gate, proc, nr, () => dispatch(this.host.services, ctx, nr, args, call), mode),
         end: (how) => this.host.ended(proc, how),
         stuck: (why) => this.host.stuck(proc, why),

@@ -98,6 +98,8 @@ const SIG_ACTION = oneOf('default', 'ignore', 'handle');
 const MASK_HOW = oneOf('block', 'unblock', 'set');
 const ARGV = optional(list(str(ARG_LIMITS.stringBytes), 256), []);
 const FD_OPT = int(0, 1 << 20);
+/** The options of SYS_SPAWN that name fds of the caller's (FD_ARGUMENTS). */
+const SPAWN_FD_OPTIONS = ['stdin', 'stdout', 'stderr'] as const;
 const SPAWN_OPTIONS = optional(
   shape({ capabilities: list(str(512), 256), labels: stringRecord(64, 256), stdin: FD_OPT, stdout: FD_OPT, stderr: FD_OPT }),
   {},
@@ -172,5 +174,18 @@ export const SYSCALL_NUMBERS: Readonly<Record<SyscallName, number>> = Object.fre
   Object.fromEntries(SYSCALL_TABLE.map((r) => [r.name, r.nr])) as Record<SyscallName, number>,
 );
 
-/** FD_SYSCALLS are the numbers of the calls whose first argument is an fd of the caller's (resource `fd`): ring 3 keeps such a call behind a call on the same fd still waiting in it. */
-export const FD_SYSCALLS: readonly number[] = Object.freeze(SYSCALL_TABLE.filter((r) => r.policy.resource === 'fd').map((r) => r.nr));
+/** An argument that names an fd of the caller's: by its place among the arguments, and its field when it is in an object. */
+export type FdArgument = readonly [index: number, field: string | null];
+
+/**
+ * FD_ARGUMENTS says, by syscall number, which arguments name fds of the
+ * caller's: the first of a call on an fd (resource `fd`), SYS_SPAWN's
+ * stdin/stdout/stderr. Ring 3 keeps a call behind a call naming one of the
+ * same fds still waiting in it, so calls on an fd happen in program order.
+ */
+export const FD_ARGUMENTS: Readonly<Record<number, readonly FdArgument[]>> = Object.freeze(
+  Object.fromEntries([
+    ...SYSCALL_TABLE.filter((r) => r.policy.resource === 'fd').map((r): [number, FdArgument[]] => [r.nr, [[0, null]]]),
+    [rowOf('SYS_SPAWN').nr, SPAWN_FD_OPTIONS.map((field): FdArgument => [rowOf('SYS_SPAWN').argNames.indexOf('options'), field])],
+  ]),
+);

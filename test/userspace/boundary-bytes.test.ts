@@ -29,7 +29,7 @@ beforeAll(async () => {
   isolate = new ivm.Isolate({ memoryLimit: 128 });
   context = await isolate.createContext();
   await context.global.set('__enter', new ivm.Callback((...args: unknown[]) => void arrived.push(args)));
-  await context.global.set('__boot', { ...ARGUMENT_BOUNDS, dataCalls: [], fdCalls: [], lanes: {} }, { copy: true });
+  await context.global.set('__boot', { ...ARGUMENT_BOUNDS, dataCalls: [], fdArguments: {}, lanes: {} }, { copy: true });
   await context.eval(source.outputFiles[0]!.text);
   await context.eval('globalThis.__sys = __boundary({ enter: (...a) => (__enter(...a), { t: "value", v: 0 }), enterAsync: () => ({ t: "value", v: 0 }), collect: () => null, wake: new Int32Array(new SharedArrayBuffer(8)), wakeNumber: new Float64Array(1), boot: __boot }, () => {}, () => {});');
 });

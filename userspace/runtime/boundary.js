@@ -134,9 +134,10 @@ function spend(budget, units) {
 export class SyscallError extends Error {
   constructor(syscall, fault) {
     super(fault.message);
-    this.name = 'SyscallError';
-    this.errno = fault.errno;
-    this.syscall = syscall;
+    // Defined, not assigned: a setter the agent put on Error.prototype must not run here (it could run in the middle of a drain).
+    defineProperty(this, 'name', { value: 'SyscallError', writable: true, enumerable: true, configurable: true });
+    defineProperty(this, 'errno', { value: fault.errno, writable: true, enumerable: true, configurable: true });
+    defineProperty(this, 'syscall', { value: syscall, writable: true, enumerable: true, configurable: true });
   }
 }
 
@@ -270,25 +271,50 @@ export function boundary(host, onSignals, onCompleted) {
   // agent could swap them (found by an attacker pass: a redefined
   // Array.prototype.push caught the queued record, and its arguments crossed
   // unbounded when it was issued again).
+  // Code of the agent's can run in the middle of a drain (a signal handler a
+  // reply carries, a `then` getter a resolved value meets, a setter an error
+  // meets) and cancel a waiting call there: the drain skips what is no longer
+  // queued, and a drain asked for meanwhile runs once this one is over (found
+  // by a review: an aborted read was issued anyway and its bytes were lost).
   let firstWaiting = null;
   let lastWaiting = null;
+  let draining = false;
+  let drainAgain = false;
   const dataCall = { __proto__: null };
-  const fdCall = { __proto__: null };
+  const fdArguments = { __proto__: null };
   for (let i = 0; i < boot.dataCalls.length; i++) dataCall[boot.dataCalls[i]] = true;
-  for (let i = 0; i < boot.fdCalls.length; i++) fdCall[boot.fdCalls[i]] = true;
+  const fdNumbers = ownKeys(boot.fdArguments);
+  for (let i = 0; i < fdNumbers.length; i++) fdArguments[fdNumbers[i]] = boot.fdArguments[fdNumbers[i]];
   // What waits: data calls, calls refused for another reason (nothing passes them), calls per fd.
   let waitingData = 0;
   let waitingBarriers = 0;
   const waitingOnFd = { __proto__: null };
 
-  /** fdOf is the fd a call names (its first argument, for the calls that take one), or -1. */
-  function fdOf(nr, checked) {
-    return fdCall[nr] === true && typeof checked[1] === 'number' ? checked[1] : -1;
+  /** fdsOf lists the fds a call names (syscalls/table.ts FD_ARGUMENTS: a call on an fd, a spawn's stdin/stdout/stderr). */
+  function fdsOf(nr, checked) {
+    const fds = [];
+    const spec = fdArguments[nr];
+    if (spec === undefined) return fds;
+    for (let i = 0; i < spec.length; i++) {
+      // No destructuring: it would call the agent's Array.prototype[Symbol.iterator].
+      const index = spec[i][0];
+      const field = spec[i][1];
+      let value = checked[index + 1];
+      if (field !== null) value = value !== null && typeof value === 'object' && apply(hasOwn, value, [field]) ? value[field] : undefined;
+      if (typeof value === 'number') put(fds, fds.length, value);
+    }
+    return fds;
   }
 
-  /** mustWait: a call (data or not, on `fd`) may not go before the calls waiting now. */
-  function mustWait(data, fd) {
-    return waitingBarriers > 0 || (data && waitingData > 0) || (fd >= 0 && waitingOnFd[fd] !== undefined);
+  /** namesWaitingFd: one of `fds` is named by a call waiting now. */
+  function namesWaitingFd(fds) {
+    for (let i = 0; i < fds.length; i++) if (waitingOnFd[fds[i]] !== undefined) return true;
+    return false;
+  }
+
+  /** mustWait: a call (data or not, naming `fds`) may not go before the calls waiting now. */
+  function mustWait(data, fds) {
+    return waitingBarriers > 0 || (data && waitingData > 0) || namesWaitingFd(fds);
   }
 
   function enqueue(entry) {
@@ -299,7 +325,9 @@ export function boundary(host, onSignals, onCompleted) {
     count(entry, 1);
   }
 
+  /** unlink takes a waiting call off the list (once: a second unlink of the same call does nothing). Its `next` stays, for a drain walking past it. */
   function unlink(entry) {
+    if (!entry.queued) return;
     if (entry.prev === null) firstWaiting = entry.next;
     else entry.prev.next = entry.next;
     if (entry.next === null) lastWaiting = entry.prev;
@@ -312,10 +340,11 @@ export function boundary(host, onSignals, onCompleted) {
   function count(entry, by) {
     if (entry.barrier) waitingBarriers += by;
     else if (entry.data) waitingData += by;
-    if (entry.fd >= 0) {
-      const n = (waitingOnFd[entry.fd] ?? 0) + by;
-      if (n === 0) delete waitingOnFd[entry.fd];
-      else waitingOnFd[entry.fd] = n;
+    for (let i = 0; i < entry.fds.length; i++) {
+      const fd = entry.fds[i];
+      const n = (waitingOnFd[fd] ?? 0) + by;
+      if (n === 0) delete waitingOnFd[fd];
+      else waitingOnFd[fd] = n;
     }
   }
 
@@ -336,18 +365,37 @@ export function boundary(host, onSignals, onCompleted) {
     return 0;
   }
 
+  /** drainWaiting issues the waiting calls that may go (drainPass); asked again while it runs, it runs again after. */
+  function drainWaiting() {
+    if (draining) {
+      drainAgain = true;
+      return;
+    }
+    draining = true;
+    try {
+      do {
+        drainAgain = false;
+        drainPass();
+      } while (drainAgain);
+    } finally {
+      draining = false;
+    }
+  }
+
   /**
-   * drainWaiting issues the waiting calls that may go, in order: a data call
-   * the kernel refuses keeps later data calls and later calls on its fd
+   * drainPass issues the waiting calls that may go, in order: a data call
+   * the kernel refuses keeps later data calls and later calls on its fds
    * waiting, and lets the others go; any other call it refuses stops the
    * pass (the kernel would refuse everything).
    */
-  function drainWaiting() {
+  function drainPass() {
     let dataHeld = false;
     const heldFds = { __proto__: null };
-    for (let entry = firstWaiting; entry !== null; ) {
-      const next = entry.next;
-      const held = (entry.data && dataHeld) || (entry.fd >= 0 && heldFds[entry.fd] === true);
+    for (let entry = firstWaiting; entry !== null; entry = entry.next) {
+      // Cancelled by the agent's code while this pass ran: gone.
+      if (!entry.queued) continue;
+      let held = entry.data && dataHeld;
+      for (let i = 0; i < entry.fds.length && !held; i++) held = heldFds[entry.fds[i]] === true;
       const reply = held ? BUSY : issue(entry.wire);
       if (isBusy(reply)) {
         if (!entry.data && !held) {
@@ -360,12 +408,11 @@ export function boundary(host, onSignals, onCompleted) {
           return;
         }
         if (entry.data) dataHeld = true;
-        if (entry.fd >= 0) heldFds[entry.fd] = true;
+        for (let i = 0; i < entry.fds.length; i++) heldFds[entry.fds[i]] = true;
       } else {
         unlink(entry);
         entry.handle.id = settleStarted(reply, entry.name, entry.resolve, entry.reject);
       }
-      entry = next;
     }
   }
 
@@ -391,18 +438,20 @@ export function boundary(host, onSignals, onCompleted) {
     put(wire, 0, (ref === true ? 1 : 0) | (loop === true ? 2 : 0));
     for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
     const data = dataCall[nr] === true;
-    const fd = fdOf(nr, checked);
-    const reply = loop !== true && mustWait(data, fd) ? BUSY : issue(wire);
+    const fds = fdsOf(nr, checked);
+    const reply = loop !== true && mustWait(data, fds) ? BUSY : issue(wire);
     const promise = new PromiseCtor((resolve, reject) => {
       if (isBusy(reply)) {
         // A call the kernel refused though nothing kept it waiting, and that brings no data back: nothing passes it.
-        const barrier = !data && !mustWait(data, fd);
-        const entry = { __proto__: null, wire, name, resolve, reject, handle, data, fd, barrier, prev: null, next: null, queued: true };
+        const barrier = !data && !mustWait(data, fds);
+        const entry = { __proto__: null, wire, name, resolve, reject, handle, data, fds, barrier, prev: null, next: null, queued: true };
         enqueue(entry);
         handle.cancel = (reason) => {
           if (!entry.queued) return;
           unlink(entry);
           reject(reason);
+          // What waited only behind it may go now (a review: a close behind an aborted read waited for good).
+          drainWaiting();
         };
       } else handle.id = settleStarted(reply, name, resolve, reject);
     });
