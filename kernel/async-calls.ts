@@ -101,15 +101,29 @@ export class AsyncCalls {
     this.depth = depth;
   }
 
-  /** refusal is the EAGAIN asynchronous call `nr` with `flags` gets now, or undefined if it may start. */
-  refusal(flags: number, nr: unknown): WireReply | undefined {
+  /**
+   * refusal is the EAGAIN asynchronous call `nr` with `flags` gets now, or
+   * `busy` (held back in ring 3), or undefined if it may start. While the
+   * process is `stopped` every call but the event loop's is busy: a call the
+   * kernel took would wait for SIGCONT holding its arguments in the kernel
+   * (found by an attacker pass: a process that stopped itself parked 1,000
+   * spawns of 4 MB of arguments each, and the kernel ran out of heap).
+   */
+  refusal(flags: number, nr: unknown, stopped = false): WireReply | undefined {
     if (loopCall(flags, nr)) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;
     if (this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
     // Past what the kernel holds for the process, a call is not refused but held back in ring 3 until a completion comes (something is outstanding, so one will).
-    const busy = this.heldBytes > MAX_HELD_BYTES ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` : DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS ? `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` : undefined;
+    const busy = stopped ? 'the process is stopped' : this.heldBytes > MAX_HELD_BYTES ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` : DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS ? `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` : undefined;
     if (busy === undefined) return undefined;
     this.owesNudge = true;
     return { t: 'busy', why: busy };
+  }
+
+  /** nudge tells the runtime to issue the calls it holds back, now, if it was answered busy and no batch is on its way (whose end would tell it): the process was continued. */
+  nudge(): void {
+    if (this.closed || !this.owesNudge || this.inFlight > 0 || this.completions.length > 0) return;
+    this.owesNudge = false;
+    this.send([], 0);
   }
 
   /** add registers call `nr`, answered later, and returns its id; its completion is queued when `later` settles. */

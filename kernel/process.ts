@@ -96,6 +96,8 @@ export class Process {
   readonly limits: ProcessLimits;
   state: ProcessState = 'running';
   syscalls = 0;
+  /** Calls made while stopped that wait in the kernel for SIGCONT (kernel/syscall-gate.ts MAX_PARKED_CALLS). */
+  parked = 0;
   exit: ExitRecord | undefined;
   sandbox: ProcessSandbox | undefined;
   fds: FdTable | undefined;

@@ -69,6 +69,8 @@ export class Sandbox implements ProcessSandbox {
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
+  /** The process is stopped: its new asynchronous calls are answered busy (held back in ring 3) until it is continued. */
+  private held = false;
   private readonly reports: RejectionReports;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
@@ -194,7 +196,7 @@ export class Sandbox implements ProcessSandbox {
   private enterAsync(flags: number, nr: unknown, args: unknown[]): WireReply {
     const taped = this.tape?.call('async', flags, nr, args);
     if (taped?.fed !== undefined) return taped.fed;
-    const refused = this.calls.refusal(flags, nr);
+    const refused = this.calls.refusal(flags, nr, this.held);
     if (refused !== undefined) return taped === undefined ? refused : taped.answered(refused);
     const controller = new AbortController();
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
@@ -206,6 +208,12 @@ export class Sandbox implements ProcessSandbox {
     }
     const queued: WireReply = { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };
     return taped === undefined ? queued : taped.answered(queued);
+  }
+
+  /** hold: the process is stopped (its new asynchronous calls are held back in ring 3) or continued (they go now). */
+  hold(stopped: boolean): void {
+    this.held = stopped;
+    if (!stopped) this.calls.nudge();
   }
 
   /** entry runs `apply` (a host→isolate call); with a tape, in the tape's lane. */

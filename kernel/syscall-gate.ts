@@ -27,6 +27,14 @@ export interface GateHost {
 
 /** The reply a syscall parked by SIGSTOP gets when its process ends instead of continuing: it never runs. */
 const ENDED_WHILE_STOPPED: Reply = { errno: 'EINTR', message: 'the process ended while stopped' };
+/**
+ * The most asynchronous calls of one stopped process that wait in the kernel
+ * for SIGCONT, their arguments with them. Its sandbox holds new ones back in
+ * ring 3 while it is stopped (kernel/async-calls.ts); this bounds what comes
+ * anyway: its event loop's timers, calls a sandbox host sent before it heard
+ * of the stop.
+ */
+export const MAX_PARKED_CALLS = 128;
 
 const RATE_RULE = 'limit.syscalls_per_second';
 const SHARE_RULE = 'limit.kernel_ms_per_second';
@@ -54,6 +62,17 @@ export function recordRefusals(host: GateHost, proc: Process, refused: number): 
 
 const TIMER_NR = SYSCALL_NUMBERS.SYS_TIMER;
 
+/** parked is a call of a stopped process: it runs once the process is continued, EINTR if it ends first. */
+function parked(proc: Process, run: () => Reply): Reply {
+  proc.parked++;
+  return {
+    later: proc.continued().then(() => {
+      proc.parked--;
+      return proc.exit === undefined ? settled(run()) : ENDED_WHILE_STOPPED;
+    }),
+  };
+}
+
 /** syscallGate runs `run` (the dispatch of syscall `nr`) for `proc` through the gate; `mode` says whether the caller sleeps for the reply. */
 export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () => Reply, mode: 'blocking' | 'async' = 'blocking'): Reply {
   proc.syscalls++;
@@ -80,7 +99,8 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
     return { errno: 'EAGAIN', message: share ? `kernel time limit of ${lineage.limits.kernelMsPerSecond} ms per second reached` : `syscall rate limit of ${lineage.limits.syscallsPerSecond} per second reached` };
   }
   const started = performance.now();
-  const reply = proc.stopped ? { later: proc.continued().then(() => (proc.exit === undefined ? settled(run()) : ENDED_WHILE_STOPPED)) } : run();
+  if (proc.stopped && mode === 'async' && proc.parked >= MAX_PARKED_CALLS) return { errno: 'EAGAIN', message: `the process is stopped, and ${MAX_PARKED_CALLS} of its calls already wait for SIGCONT` };
+  const reply = proc.stopped ? parked(proc, run) : run();
   const ms = performance.now() - started;
   lineage.charge(ms * 1e6);
   if (host.observeSyscall !== undefined && !('later' in reply)) {

@@ -207,6 +207,8 @@ function onMessage(m: ToHost): void {
     case 'hold': {
       const box = boxes.get(m.sid);
       if (box === undefined) return;
+      // New asynchronous calls are held back in ring 3 while stopped (kernel/sandbox.ts hold).
+      box.sandbox.hold(m.on);
       if (m.on && box.hold === undefined) {
         let release!: () => void;
         const promise = new Promise<void>((resolve) => (release = resolve));
