@@ -56,7 +56,9 @@ export class Sandbox implements ProcessSandbox {
   /** The context and the runtime's signal and completion entry points, held host-side only (never handed to the isolate), once booted. */
   private runtime: BootedRuntime | undefined;
   private booting: Promise<BootedRuntime> | undefined;
-  private readonly boot: BootRecord;
+  /** The boot record until the runtime has it (argv and env can be megabytes: a review found them kept for the process's life); then only its layers. */
+  private boot: BootRecord | undefined;
+  private readonly layers: readonly string[];
   /** Counts this sandbox as starting until its program's synchronous part is over or blocks (or it is disposed first). */
   private readonly doneStarting: () => void;
   /** Aborted when the sandbox is disposed: the cancel signal of blocking calls. */
@@ -111,6 +113,7 @@ export class Sandbox implements ProcessSandbox {
     const toSource = sourcePositions(program);
     this.toSource = program.sourceMap === undefined ? toSource : (text) => chargedCpu(hooks.charge, () => toSource(text));
     this.boot = boot;
+    this.layers = boot.layers ?? [];
     this.isolate = new ivm.Isolate({
       memoryLimit: memoryLimitMib,
       // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
@@ -126,7 +129,10 @@ export class Sandbox implements ProcessSandbox {
    * isolate's lock. start() waits for it.
    */
   private startBoot(): void {
-    this.booting = bootRuntime(this.isolate, this.boot, this.blocked.buffer, Sandbox.hostCalls(this.link, this.taping !== undefined), !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
+    const boot = this.boot;
+    if (boot === undefined) throw new Error('the runtime is booting already');
+    this.boot = undefined;
+    this.booting = bootRuntime(this.isolate, boot, this.blocked.buffer, Sandbox.hostCalls(this.link, this.taping !== undefined), !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
     this.booting.catch(() => undefined);
   }
 
@@ -319,7 +325,7 @@ export class Sandbox implements ProcessSandbox {
     try {
       // Disposed while booting (a signal, its tree gone), out of memory, or the program threw: as a failed host→isolate call.
       const runtime = await this.booting;
-      giveLayers(this.isolate, runtime, this.boot.layers ?? [], this.hooks.charge);
+      giveLayers(this.isolate, runtime, this.layers, this.hooks.charge);
       this.started = true;
       this.entered++;
       const running = this.reports.follow(this.script.run(runtime.context));

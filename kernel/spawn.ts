@@ -152,7 +152,9 @@ export class Spawner {
         ? spawnIdentity(pid, options)
         : chargedCpu(
             (ns) => parent.lineage.charge(ns),
-            () => spawnIdentity(pid, options, { pid: parent.pid, agentId: parent.agentId, identity: this.host.table.identity(parent.pid) }),
+            // Bound, not a closure: a closure naming `options` kept them, argv and env included, in the context the
+            // process's hooks share, for its whole life (an attacker pass: 124 MiB for 64 children's argv).
+            spawnIdentity.bind(undefined, pid, options, { pid: parent.pid, agentId: parent.agentId, identity: this.host.table.identity(parent.pid) }),
           );
     // An agent's first process sets its autonomy from the manifest; its children run at the agent's level.
     const autonomy = options.manifest?.autonomy;
