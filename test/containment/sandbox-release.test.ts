@@ -78,32 +78,34 @@ describe('an ended agent', () => {
   }, 60_000);
 });
 
+/** heapWith is the kernel's heap (after GC) with a parent and 8 idle children spawned with `args` arguments of 60,000 two-byte units each. */
+async function heapWith(args: number): Promise<number> {
+  const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
+  let out = '';
+  try {
+    const parent = kernel.spawn(
+      programFromSource(
+        'parent.js',
+        `sys.writeFile('idle.js', 'await new Promise(() => {});'); for (let i = 0; i < 8; i++) sys.spawn('idle.js', Array.from({ length: ${args} }, (_, j) => '\\u20ac'.repeat(60000) + i + j)); console.log('spawned'); await new Promise(() => {});`,
+      ),
+      { stdout: (chunk) => void (out += new TextDecoder().decode(chunk)) },
+    );
+    await until(() => out.includes('spawned') && kernel.ps().filter((p) => p.state === 'blocked').length === 9, 'the parent and its 8 children to be idle');
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gc();
+    const used = process.memoryUsage().heapUsed;
+    kernel.kill(parent.pid, 'SIGKILL');
+    return used;
+  } finally {
+    await kernel.shutdown();
+  }
+}
+
 describe('a live agent', () => {
   // Found by an attacker pass: each sandbox kept its boot record, argv and env included, for its process's life: 64
   // children with ~2 MB of argv each held 124 MiB of the kernel's heap, counted against no one.
   it("does not keep its argv in the kernel once its runtime has it: 8 children with 3.6 MB of argv each cost the kernel's heap about what 8 without do", async () => {
-    const heapWith = async (args: number): Promise<number> => {
-      const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-      let out = '';
-      try {
-        const parent = kernel.spawn(
-          programFromSource(
-            'parent.js',
-            `sys.writeFile('idle.js', 'await new Promise(() => {});'); for (let i = 0; i < 8; i++) sys.spawn('idle.js', Array.from({ length: ${args} }, (_, j) => '\\u20ac'.repeat(60000) + i + j)); console.log('spawned'); await new Promise(() => {});`,
-          ),
-          { stdout: (chunk) => void (out += new TextDecoder().decode(chunk)) },
-        );
-        await until(() => out.includes('spawned') && kernel.ps().filter((p) => p.state === 'blocked').length === 9, 'the parent and its 8 children to be idle');
-        gc();
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        gc();
-        const used = process.memoryUsage().heapUsed;
-        kernel.kill(parent.pid, 'SIGKILL');
-        return used;
-      } finally {
-        await kernel.shutdown();
-      }
-    };
     const without = await heapWith(0);
     const withArgv = await heapWith(30);
     // 8 x 30 x 60,000 two-byte units: 29 MB if they were kept.
