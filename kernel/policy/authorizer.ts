@@ -12,6 +12,7 @@ import { isWithin } from '../../vfs/path.ts';
 import { contractRule, type PolicyEngine } from './engine.ts';
 import type { ShadowPolicy } from './shadow.ts';
 import type { PolicyRequest } from '../../abi/policy-request.ts';
+import { parseSignal, SIGNALS } from '../../signals/signal-table.ts';
 
 function capabilityDenial(request: AccessRequest): Decision | undefined {
   const { identity } = request;
@@ -24,6 +25,11 @@ function capabilityDenial(request: AccessRequest): Decision | undefined {
   }
   if (request.target?.kin === 'other' && request.access === 'write' && !identity.capabilities.has('signal:any')) {
     return { effect: 'deny', rule: 'capability', reason: `pid ${request.target.pid} is not a child of pid ${request.pid}: no capability signal:any`, errno: 'EPERM' };
+  }
+  // The kernel's own signals (signals/signal-table.ts `processes`): a death by one is never another process's doing (an attacker pass: a parent's SIGPOLICY read as a policy kill).
+  const sig = request.syscall === 'SYS_SIGNAL' && typeof request.args.signal === 'string' ? parseSignal(request.args.signal) : undefined;
+  if (sig !== undefined && !SIGNALS[sig].processes) {
+    return { effect: 'deny', rule: 'capability', reason: `${sig} is sent by the kernel and by operators, not by processes`, errno: 'EPERM' };
   }
   return undefined;
 }

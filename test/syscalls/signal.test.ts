@@ -29,6 +29,23 @@ describe('SYS_SIGNAL', () => {
     expect(value).toEqual({ outcomes: ['stopped', 'continued', 'stopped', 'continued', 'ignored', 'stopped', 'continued'], waited: 'SIGKILL' });
   });
 
+  // Found by an attacker pass: a parent's SIGPOLICY (or 9, SIGTRUST) killed its child with what read as a policy kill.
+  it("EPERM for the kernel's own signals, SIGPOLICY and SIGTRUST (by name or number), even to the caller's child; the child goes on; the log says deny", async () => {
+    const log = new MemoryDecisionLog();
+    const { value } = await report(`
+      const child = sys.spawn('idle');
+      report({ sent: ['SIGPOLICY', 'TRUST', '8', '9'].map((s) => raw(SYS.SYS_SIGNAL, child, s).errno), then: sys.kill(child, 'SIGKILL'), waited: sys.wait(child).signal });
+    `, { kernel: kernel({ recorder: log }) });
+    expect(value).toEqual({ sent: ['EPERM', 'EPERM', 'EPERM', 'EPERM'], then: 'terminated', waited: 'SIGKILL' });
+    const denied = log.list().filter((r) => r.type === 'syscall' && r.syscall === 'SYS_SIGNAL' && r.effect === 'deny');
+    expect(denied.map((r) => (r.type === 'syscall' ? r.reason : ''))).toEqual([
+      'SIGPOLICY is sent by the kernel and by operators, not by processes',
+      'SIGTRUST is sent by the kernel and by operators, not by processes',
+      'SIGPOLICY is sent by the kernel and by operators, not by processes',
+      'SIGTRUST is sent by the kernel and by operators, not by processes',
+    ]);
+  });
+
   it('a process may signal itself: SIGUSR1 checkpoints and it goes on; SIGTERM ends it with 133', async () => {
     const result = await run(`
       sys.writeFile('mem/note', 'x');
