@@ -14,8 +14,10 @@
  * Those have a canonical form, which the refusal names. Two have none, as
  * servers differ on what they mean, and are refused outright: an encoded
  * `/` or `\` inside a path segment (`%2F`, `%5C`: decoded into a separator
- * by some servers, not by others), and an empty path segment (`//admin`:
- * collapsed by some, kept by others); an operator whose services need them
+ * by some servers, not by others), an empty path segment (`//admin`:
+ * collapsed by some, kept by others), and a `.` or `..` segment with
+ * parameters (`/public/..;/admin`: climbs on servlet containers, which drop
+ * `;…` before resolving dot segments, and on no others); an operator whose services need them
  * (GitLab's `group%2Fproject`, an archive's `/web/2020/https://…`) allows
  * them with `ambiguous_paths: true`, accepting that a path glob may then be
  * passed by such a spelling. The query is left as it is: its encodings are
@@ -29,6 +31,8 @@ const UNRESERVED = /^[A-Za-z0-9\-._~]$/;
 const ESCAPE = /%([0-9A-Fa-f]{2})/g;
 /** Escapes that servers may decode into a path separator. */
 const SEPARATORS = new Set(['2F', '5C']);
+/** A segment that is `.` or `..` once its parameters (`;…`, or `%3B…`) are dropped, as servlet containers drop them (an attacker pass: `/public/..;/admin` passed a glob on `/public/**` and reached `/admin`). */
+const DOT_PARAMETERS = /\/(?:\.|%2e){1,2}(?:;|%3b)/i;
 /** The IPv6 ranges whose last 32 bits are an IPv4 address, by ipaddr.js's names for them (6to4 keeps it in bits 16–47). */
 const CARRIES_IPV4_AT_12 = new Set(['ipv4Mapped', 'rfc6145', 'rfc6052']);
 
@@ -53,6 +57,7 @@ export function checkSpelling(url: URL, ambiguousPaths = false): void {
   const path = url.pathname;
   const allow = `(tools.builtin.http.fetch.ambiguous_paths: true allows it, and a path glob may then be passed by such a spelling)`;
   if (path.includes('//') && !ambiguousPaths) throw new KernelError('EINVAL', `http.fetch: a path with an empty segment ('//') is refused: servers differ on whether it is the same path as without ${allow}`);
+  if (!ambiguousPaths && DOT_PARAMETERS.test(path)) throw new KernelError('EINVAL', `http.fetch: a path segment '.' or '..' with parameters ('..;x') is refused: servers differ on whether it climbs (servlet containers drop the ';…' and resolve the '..') ${allow}`);
   const why: string[] = [];
   const canonicalPath = path.replace(ESCAPE, (escape, hex: string) => {
     const upper = hex.toUpperCase();
