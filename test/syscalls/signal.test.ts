@@ -34,9 +34,9 @@ describe('SYS_SIGNAL', () => {
     const log = new MemoryDecisionLog();
     const { value } = await report(`
       const child = sys.spawn('idle');
-      report({ sent: ['SIGPOLICY', 'TRUST', '8', '9'].map((s) => raw(SYS.SYS_SIGNAL, child, s).errno), then: sys.kill(child, 'SIGKILL'), waited: sys.wait(child).signal });
+      report({ sent: ['SIGPOLICY', 'TRUST', '8', '9'].map((s) => raw(SYS.SYS_SIGNAL, child, s).errno), killed: sys.kill(child, 'SIGKILL'), waited: sys.wait(child).signal });
     `, { kernel: kernel({ recorder: log }) });
-    expect(value).toEqual({ sent: ['EPERM', 'EPERM', 'EPERM', 'EPERM'], then: 'terminated', waited: 'SIGKILL' });
+    expect(value).toEqual({ sent: ['EPERM', 'EPERM', 'EPERM', 'EPERM'], killed: 'terminated', waited: 'SIGKILL' });
     const denied = log.list().filter((r) => r.type === 'syscall' && r.syscall === 'SYS_SIGNAL' && r.effect === 'deny');
     expect(denied.map((r) => (r.type === 'syscall' ? r.reason : ''))).toEqual([
       'SIGPOLICY is sent by the kernel and by operators, not by processes',
