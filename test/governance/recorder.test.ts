@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { body, type ChainRecord, GENESIS, seal, sealRecord } from '../../kernel/recorder/chain.ts';
 import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
+import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import type { DecisionInput } from '../../syscalls/records.ts';
 import { agentctl, scratch } from './helpers.ts';
@@ -254,5 +255,22 @@ describe('agentctl audit', () => {
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain('torn record');
     writeFileSync(torn, good.text);
+  });
+});
+
+describe('the in-memory decision log', () => {
+  // Found by an attacker pass: it bounded the number of records only; an agent's stats of 4 KB paths at 10,000 a
+  // second grew a kernel by ~33 MB a second until it died of heap exhaustion.
+  it('keeps about its byte bound of records with long paths, counting every one', () => {
+    const log = new MemoryDecisionLog(1_000_000, 1 << 20);
+    const path = `/agent/a/${'x'.repeat(4000)}`;
+    for (let i = 0; i < 2000; i++) log.record({ type: 'syscall', pid: 1, agentId: 'a', syscall: 'SYS_STAT', access: 'read', effect: 'deny', rule: 'r', reason: 'no', path: `${path}${i}` });
+    expect(log.count).toBe(2000);
+    const kept = log.list();
+    expect(kept.length).toBeGreaterThan(50);
+    expect(kept.length * 8000).toBeLessThanOrEqual((1 << 20) * 1.25 + 8192);
+    // The newest are the ones kept, in order, their sequence numbers unchanged.
+    expect(kept.at(-1)).toMatchObject({ seq: 2000, path: `${path}1999` });
+    expect(kept[0]!.seq).toBe(2001 - kept.length);
   });
 });
