@@ -92,9 +92,28 @@ export class Spawner {
     if (parent === undefined) return;
     const lineage = parent.lineage;
     const cap = lineage.limits.children;
-    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap) {
-      throw new KernelError('EAGAIN', `child limit of ${cap} reached for the tree of pid ${lineage.rootPid} (exited children count until they are waited for)`);
+    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap && this.counted(lineage) + lineage.pendingSpawns >= cap) {
+      throw new KernelError('EAGAIN', `child limit of ${cap} reached for the tree of pid ${lineage.rootPid} (exited children count until they are waited for, unless their parent has ended too)`);
     }
+  }
+
+  /**
+   * counted is what `children` counts of a tree: its members but the root,
+   * less those exited whose parent has ended (nobody can wait for them: an
+   * attacker pass found a child's 60 orphans, exited, held its parent's
+   * spawns at the cap for good). Looked at only at the cap, so a spawn pays
+   * a walk of the tree only when it would be refused.
+   */
+  private counted(lineage: Process['lineage']): number {
+    let count = 0;
+    for (const pid of lineage.members) {
+      if (pid === lineage.rootPid) continue;
+      const member = this.host.table.get(pid);
+      if (member === undefined) continue;
+      const parent = this.host.table.get(member.ppid);
+      if (member.exit === undefined || (parent !== undefined && parent.exit === undefined)) count++;
+    }
+    return count;
   }
 
   /**

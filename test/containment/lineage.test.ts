@@ -134,6 +134,24 @@ describe('children run as their tree\'s agent: per-agent controls hold for the w
   });
 });
 
+describe('orphans (found by an attacker pass: a child whose own children exited unwaited for, and then ended itself, left them counting against the tree for good)', () => {
+  it('exited children whose parent has ended do not count against children: nobody could wait for them', async () => {
+    const middle = programFromSource('middle.js', "for (let i = 0; i < 6; i++) sys.spawn('quick'); await new Promise((r) => setTimeout(r, 1000));");
+    const kernel = kernelFor({ programs: { quick: programFromSource('quick.js', 'sys.exit(5);'), idle: programFromSource('idle.js', IDLE), middle } });
+    const root = start(
+      kernel,
+      `const m = sys.spawn('middle'); sys.wait(m);
+       const spawned = []; for (let i = 0; i < 4; i++) { try { spawned.push(sys.spawn('idle')); } catch (e) { spawned.push(e.errno); } }
+       console.log(spawned.map((p) => (typeof p === 'number' ? 'ok' : p)).join(','));
+       for (const p of spawned) if (typeof p === 'number') sys.kill(p, 'SIGKILL');`,
+      { limits: { children: 8 } },
+    );
+    expect(await exited(root)).toMatchObject({ status: 0 });
+    // 6 orphans, exited: before, only 2 more could be spawned.
+    expect(root.stdout()).toBe('ok,ok,ok,ok\n');
+  });
+});
+
 describe('a child never outlives its parent into a tree of its own (found by the attacker pass: a SYS_SPAWN in flight when its parent was reaped made a root with no capability check)', () => {
   it('a spawn naming a parent that has ended, or been reaped, is EINTR', async () => {
     const kernel = kernelFor();
