@@ -92,28 +92,29 @@ export class Spawner {
     if (parent === undefined) return;
     const lineage = parent.lineage;
     const cap = lineage.limits.children;
-    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap && this.counted(lineage) + lineage.pendingSpawns >= cap) {
-      throw new KernelError('EAGAIN', `child limit of ${cap} reached for the tree of pid ${lineage.rootPid} (exited children count until they are waited for, unless their parent has ended too)`);
+    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap) this.reapOrphans(lineage);
+    if (cap !== undefined && lineage.descendants + lineage.pendingSpawns >= cap) {
+      throw new KernelError('EAGAIN', `child limit of ${cap} reached for the tree of pid ${lineage.rootPid} (exited children count until they are waited for)`);
     }
   }
 
   /**
-   * counted is what `children` counts of a tree: its members but the root,
-   * less those exited whose parent has ended (nobody can wait for them: an
-   * attacker pass found a child's 60 orphans, exited, held its parent's
-   * spawns at the cap for good). Looked at only at the cap, so a spawn pays
-   * a walk of the tree only when it would be refused.
+   * reapOrphans reaps the tree's exited processes whose parent has ended:
+   * nobody can wait for them, so the kernel does, as init does, when the
+   * tree needs their room (found by an attacker pass: a child's 60 orphans,
+   * exited, held its parent's spawns at the cap for good). Until then they
+   * stay for the operator to see, and they count: a tree holds at most its
+   * cap of processes, exited or not.
    */
-  private counted(lineage: Process['lineage']): number {
-    let count = 0;
-    for (const pid of lineage.members) {
+  private reapOrphans(lineage: Process['lineage']): void {
+    for (const pid of [...lineage.members]) {
       if (pid === lineage.rootPid) continue;
       const member = this.host.table.get(pid);
-      if (member === undefined) continue;
+      if (member === undefined || member.exit === undefined) continue;
       const parent = this.host.table.get(member.ppid);
-      if (member.exit === undefined || (parent !== undefined && parent.exit === undefined)) count++;
+      if (parent !== undefined && parent.exit === undefined) continue;
+      if (this.host.table.remove(member)) this.host.trees.unhold(member.agentId);
     }
-    return count;
   }
 
   /**

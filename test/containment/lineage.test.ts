@@ -135,7 +135,7 @@ describe('children run as their tree\'s agent: per-agent controls hold for the w
 });
 
 describe('orphans (found by an attacker pass: a child whose own children exited unwaited for, and then ended itself, left them counting against the tree for good)', () => {
-  it('exited children whose parent has ended do not count against children: nobody could wait for them', async () => {
+  it('exited children whose parent has ended are reaped by the kernel when the tree needs their room: nobody else could wait for them', async () => {
     const middle = programFromSource('middle.js', "for (let i = 0; i < 6; i++) sys.spawn('quick'); await new Promise((r) => setTimeout(r, 1000));");
     const kernel = kernelFor({ programs: { quick: programFromSource('quick.js', 'sys.exit(5);'), idle: programFromSource('idle.js', IDLE), middle } });
     const root = start(
