@@ -107,7 +107,8 @@ export class Spawner {
    * cap of processes, exited or not.
    */
   private reapOrphans(lineage: Process['lineage']): void {
-    for (const pid of [...lineage.members]) {
+    // Removing a member of the set while iterating it is defined: the iteration goes on with the next one.
+    for (const pid of lineage.members) {
       if (pid === lineage.rootPid) continue;
       const member = this.host.table.get(pid);
       if (member === undefined || member.exit === undefined) continue;
