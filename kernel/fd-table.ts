@@ -12,7 +12,7 @@ import type { BackendFile, OpenMode } from '../vfs/backend.ts';
 import type { AgentVfs } from '../vfs/agent-vfs.ts';
 import { andThen, type MaybePromise } from '../vfs/maybe.ts';
 import type { OutputBudget } from './lineage.ts';
-import { Pipe } from './pipe.ts';
+import { Pipe, PIPE_CAPACITY } from './pipe.ts';
 
 /**
  * OutputSink takes what a process writes to the operator (stdout, stderr).
@@ -76,6 +76,8 @@ const EMPTY = new Uint8Array(0);
  * meets it.
  */
 export const MAX_BLOCKED_WRITE_BYTES = 16 * 1024 * 1024;
+/** The most pipes one tree has open at once (an end open in any of its processes); each holds up to PIPE_CAPACITY. */
+export const MAX_TREE_PIPES = 256;
 /** Bytes around a written range that are reported with it (see report). */
 const WRITTEN_MARGIN = 512;
 /** A written range larger than this is reported a slice at a time, each overlapping the one before by WRITTEN_MARGIN. */
@@ -117,7 +119,7 @@ export class FdTable implements Files {
   constructor(vfs: AgentVfs, options: FdTableOptions) {
     this.vfs = vfs;
     this.limit = options.limit;
-    this.output = options.output ?? { used: 0, limit: Number.POSITIVE_INFINITY, waiting: 0, waitsIn: new Map() };
+    this.output = options.output ?? { used: 0, limit: Number.POSITIVE_INFINITY, waiting: 0, waitsIn: new Map(), pipes: 0 };
     this.onWritten = options.onWritten;
     this.install(0, options.stdin ?? { kind: 'stdin' });
     this.install(1, options.stdout);
@@ -175,10 +177,25 @@ export class FdTable implements Files {
     return andThen(this.vfs.open(path, mode), ({ file }) => this.allocate({ kind: 'file', file, readable, writable: mode !== 'r', append: mode.startsWith('a'), position: 0 }));
   }
 
+  /**
+   * newPipe makes a pipe counted against the tree's MAX_TREE_PIPES until its
+   * last end closes. EMFILE past it (an attacker pass: pipes filled with 64
+   * KiB and left with their read end open held 150 MiB of the kernel for 40
+   * processes, counted against no one).
+   */
+  private newPipe(): Pipe {
+    const budget = this.output;
+    if (budget.pipes >= MAX_TREE_PIPES) throw new KernelError('EMFILE', `too many pipes open in the tree (limit ${MAX_TREE_PIPES}, ${MAX_TREE_PIPES * (PIPE_CAPACITY >> 10)} KiB in the kernel)`);
+    budget.pipes++;
+    const pipe = new Pipe();
+    pipe.whenGone(() => budget.pipes--);
+    return pipe;
+  }
+
   /** pipe creates a pipe and returns [read end, write end]. */
   pipe(): [number, number] {
     if (this.entries.size + 2 > this.limit) throw new KernelError('EMFILE', `too many open files (limit ${this.limit})`);
-    const pipe = new Pipe();
+    const pipe = this.newPipe();
     return [this.allocate({ kind: 'pipe', pipe, end: 'r' }), this.allocate({ kind: 'pipe', pipe, end: 'w' })];
   }
 
@@ -189,7 +206,7 @@ export class FdTable implements Files {
    * agent closed the fd (or exited). EMFILE past the limit.
    */
   openStream(): StreamWriter {
-    const pipe = new Pipe();
+    const pipe = this.newPipe();
     pipe.open('w');
     let fd: number;
     try {

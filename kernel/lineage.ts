@@ -19,6 +19,8 @@ export interface OutputBudget {
   waiting: number;
   /** How many of the tree's writes wait in each operator sink (its fd entry, shared by the tree). */
   readonly waitsIn: Map<object, number>;
+  /** The tree's pipes with an end still open (kernel/fd-table.ts MAX_TREE_PIPES): each may hold 64 KiB in the kernel. */
+  pipes: number;
 }
 
 /** RateVerdict: let the call through, or refuse it (the first refusal of a window is recorded; the rest are counted). */
@@ -54,7 +56,7 @@ export class Lineage {
     this.limits = limits;
     this.startedAt = now;
     this.deadline = limits.wallMs === undefined ? undefined : now + limits.wallMs;
-    this.output = { used: 0, limit: limits.outputBytes ?? Number.POSITIVE_INFINITY, waiting: 0, waitsIn: new Map() };
+    this.output = { used: 0, limit: limits.outputBytes ?? Number.POSITIVE_INFINITY, waiting: 0, waitsIn: new Map(), pipes: 0 };
   }
 
   /** descendants counts the members other than the root: what `children` limits. */

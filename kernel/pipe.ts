@@ -131,6 +131,8 @@ export class Pipe {
   private failure: KernelError | undefined;
   /** Called once when the last read end closes (a kernel writer stops then). */
   private onUnread: (() => void) | undefined;
+  /** Called once when the last of its ends closes (the tree's count of pipes goes down then). */
+  private onGone: (() => void) | undefined;
 
   /** open adds a reader or writer end; close removes one. */
   open(end: 'r' | 'w'): void {
@@ -147,6 +149,16 @@ export class Pipe {
       this.onUnread = undefined;
       unread();
     }
+    if (this.readers === 0 && this.writers === 0 && this.onGone !== undefined) {
+      const gone = this.onGone;
+      this.onGone = undefined;
+      gone();
+    }
+  }
+
+  /** whenGone calls `fn` once every end has closed. */
+  whenGone(fn: () => void): void {
+    this.onGone = fn;
   }
 
   /** whenUnread calls `fn` once the last read end has closed. */

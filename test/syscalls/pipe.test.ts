@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_TREE_PIPES } from '../../kernel/fd-table.ts';
 import { PIPE_CAPACITY } from '../../kernel/pipe.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { kernelFor } from '../live-agents.ts';
@@ -14,6 +15,22 @@ describe('SYS_PIPE', () => {
       report({ p, got: text(sys.read(r, 100)) });
     `);
     expect(value).toEqual({ p: { v: [3, 4] }, got: 'one two' });
+  });
+
+  // Found by an attacker pass: pipes filled with 64 KiB, their read ends kept, held 150 MiB of the kernel for 40
+  // processes of one tree, counted against no one.
+  it(`a tree has at most ${MAX_TREE_PIPES} pipes open (EMFILE past it, naming why); a pipe whose ends all closed gives its place back`, async () => {
+    const { value } = await report(`
+      const held = [];
+      let refused;
+      for (;;) { try { const [r, w] = sys.pipe(); sys.write(w, 'x'); held.push([r, w]); } catch (e) { refused = e.errno + ' ' + e.message; break; } }
+      const [r, w] = held.pop(); sys.close(r);
+      let again; try { sys.pipe(); again = 'still refused'; } catch (e) { again = e.errno; }
+      sys.close(w);
+      const [r2, w2] = sys.pipe();
+      report({ pipes: held.length + 1, refused, again, after: typeof r2 });
+    `, { kernel: kernelFor({ maxOpenFiles: 2 * MAX_TREE_PIPES + 16 }) });
+    expect(value).toEqual({ pipes: MAX_TREE_PIPES, refused: `EMFILE too many pipes open in the tree (limit ${MAX_TREE_PIPES}, ${MAX_TREE_PIPES * 64} KiB in the kernel)`, again: 'EMFILE', after: 'number' });
   });
 
   it('read returns at most length bytes, the rest stays for the next read', async () => {
