@@ -76,6 +76,15 @@ const EMPTY = new Uint8Array(0);
  * meets it.
  */
 export const MAX_BLOCKED_WRITE_BYTES = 16 * 1024 * 1024;
+/**
+ * What a waiting write counts against MAX_BLOCKED_WRITE_BYTES at the least:
+ * about what the kernel holds for it besides its bytes (its promise, waiter
+ * and closures). An attacker pass measured ~4 KiB for each of 1,000 waiting
+ * 1-byte writes: counted by their bytes, a tree's 65,000 of them held ~260 MiB.
+ */
+export const WAITING_WRITE_BYTES = 4096;
+/** weight is what a write of `data` counts while it waits. */
+const weight = (data: Uint8Array): number => Math.max(data.byteLength, WAITING_WRITE_BYTES);
 /** The most pipes one tree has open at once (an end open in any of its processes); each holds up to PIPE_CAPACITY. */
 export const MAX_TREE_PIPES = 256;
 /** Bytes around a written range that are reported with it (see report). */
@@ -246,9 +255,9 @@ export class FdTable implements Files {
 
   /** writePipe writes to a pipe; a write that would wait while the tree's waiting writes hold MAX_BLOCKED_WRITE_BYTES is EAGAIN, nothing written. */
   private writePipe(pipe: Pipe, data: Uint8Array, open: () => boolean, cancel?: AbortSignal): MaybePromise<number> {
-    if (pipe.room < data.byteLength && this.output.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the pipe is full');
+    if (pipe.room < data.byteLength && this.output.waiting + weight(data) > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the pipe is full');
     const written = pipe.write(data, open, cancel);
-    return written instanceof Promise ? this.waiting(data.byteLength, written) : written;
+    return written instanceof Promise ? this.waiting(weight(data), written) : written;
   }
 
   /**
@@ -262,7 +271,7 @@ export class FdTable implements Files {
     const budget = this.output;
     if (budget.used + data.byteLength > budget.limit) throw new KernelError('EFBIG', `output limit of ${budget.limit} bytes reached`);
     const waits = budget.waitsIn.get(entry) ?? 0;
-    if (waits > 0 && budget.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the output stream is full');
+    if (waits > 0 && budget.waiting + weight(data) > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting('the output stream is full');
     budget.used += data.byteLength;
     const taken = entry.sink(data, cancel);
     // Only a promise (a thenable) makes the write wait: a sink written as `(c) => stream.write(c)` answers a boolean (the package test's answered a string).
@@ -273,7 +282,7 @@ export class FdTable implements Files {
       if (left === 0) budget.waitsIn.delete(entry);
       else budget.waitsIn.set(entry, left);
     };
-    return this.waiting(data.byteLength, Promise.resolve(taken).then(() => (done(), data.byteLength), (err: unknown) => (done(), Promise.reject(err))));
+    return this.waiting(weight(data), Promise.resolve(taken).then(() => (done(), data.byteLength), (err: unknown) => (done(), Promise.reject(err))));
   }
 
   /** waiting counts `bytes` of a write that waits (`written`) until it settles. */
@@ -288,7 +297,7 @@ export class FdTable implements Files {
 
   /** tooManyWaiting is the EAGAIN of a write that would wait while the tree's waiting writes hold MAX_BLOCKED_WRITE_BYTES. */
   private tooManyWaiting(why: string): KernelError {
-    return new KernelError('EAGAIN', `${why} and ${this.output.waiting} bytes of this process tree's writes already wait (at most ${MAX_BLOCKED_WRITE_BYTES}): await earlier writes`);
+    return new KernelError('EAGAIN', `${why} and ${this.output.waiting} bytes of this process tree's writes already wait (at most ${MAX_BLOCKED_WRITE_BYTES}, each counted as ${WAITING_WRITE_BYTES} at the least): await earlier writes`);
   }
 
   write(fd: number, data: Uint8Array, cancel?: AbortSignal): MaybePromise<number> {
@@ -325,10 +334,10 @@ export class FdTable implements Files {
       );
     const before = file.writing;
     // Every write to a backend that answers later, its first on the fd too (a review: one write on each of 60 fds held 60 MiB).
-    if (file.file.later === true && this.output.waiting + data.byteLength > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting("the file's backend is busy");
+    if (file.file.later === true && this.output.waiting + weight(data) > MAX_BLOCKED_WRITE_BYTES) throw this.tooManyWaiting("the file's backend is busy");
     const done = before === undefined ? run() : before.then(run, run);
     if (!(done instanceof Promise)) return done;
-    const mine: Promise<number> = this.waiting(data.byteLength, done);
+    const mine: Promise<number> = this.waiting(weight(data), done);
     file.writing = mine;
     const clear = () => {
       if (file.writing === mine) file.writing = undefined;

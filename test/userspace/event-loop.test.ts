@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { AsyncCalls, LOOP, MAX_DATA_CALLS, REF } from '../../kernel/async-calls.ts';
 import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
-import { MAX_BLOCKED_WRITE_BYTES } from '../../kernel/fd-table.ts';
+import { MAX_BLOCKED_WRITE_BYTES, WAITING_WRITE_BYTES } from '../../kernel/fd-table.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
@@ -252,6 +252,33 @@ describe('what the kernel holds for one process', () => {
     expect(heldMiB).toBeGreaterThanOrEqual(0);
     expect(heldMiB).toBeLessThan(40);
     await kernel.shutdown();
+  }, 60_000);
+
+  // Found by an attacker pass: a waiting write holds ~4 KiB of the kernel besides its bytes; counted by its bytes, a
+  // tree's 65,000 waiting 1-byte writes held ~260 MiB. Each now counts WAITING_WRITE_BYTES at the least.
+  it(`tiny writes waiting in a full pipe count ${WAITING_WRITE_BYTES} bytes each: 5 processes' 5,000 one-byte writes are refused past ${MAX_BLOCKED_WRITE_BYTES / WAITING_WRITE_BYTES}`, async () => {
+    const child = [
+      "const one = new Uint8Array([120]); let refused = 0;",
+      "for (let i = 0; i < 1000; i++) sys.async.write(1, one).catch((e) => { if (e.errno === 'EAGAIN') refused++; });",
+      "await new Promise((r) => setTimeout(r, 300));",
+      "sys.write(2, new TextEncoder().encode(String(refused) + ' '));",
+      'sys.exit(0);',
+    ].join('\n');
+    const { exit, stdout } = await runAgent(
+      [
+        `sys.writeFile('tiny.mjs', ${JSON.stringify(child)});`,
+        'const [r, w] = sys.pipe(); const [er, ew] = sys.pipe();',
+        // Full, and nobody reads it while the children write.
+        "sys.write(w, new Uint8Array(65536));",
+        "const kids = []; for (let i = 0; i < 5; i++) kids.push(sys.spawn('tiny.mjs', [], { stdout: w, stderr: ew }));",
+        'for (const k of kids) sys.wait(k); sys.close(ew);',
+        "let text = ''; for (;;) { const b = sys.read(er, 100); if (b.length === 0) break; text += new TextDecoder().decode(b); }",
+        "console.log(text.trim().split(' ').map(Number).reduce((a, b) => a + b, 0));",
+      ].join('\n'),
+      { kernel: new Kernel({ stdout: () => {}, stderr: () => {}, limits: { syscallsPerSecond: 1e9, kernelMsPerSecond: 1e9 } }) },
+    );
+    expect(exit.status).toBe(0);
+    expect(Number(stdout.trim())).toBeGreaterThanOrEqual(5000 - MAX_BLOCKED_WRITE_BYTES / WAITING_WRITE_BYTES);
   }, 60_000);
 
   // Found while bounding them: the runtime issues held-back calls from within the delivery of a batch, before the kernel
