@@ -86,7 +86,7 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
       close: (fd) => files.close(fd),
       pipe: () => files.pipe(),
     },
-    tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.addTokens(proc.agentId, n), openStream: () => files.openStream(), secrets }, () => {
+    tools: processTools(host.tools, { pid: proc.pid, agentId: proc.agentId, addTokens: (n) => host.engine.addTokens(proc.agentId, n), openStream: () => files.openStream(), secrets, charge: (ns) => proc.lineage.charge(ns) }, () => {
       const tracker = writeTracker(vfs);
       const flushed = flushAgentWrites(host, proc.agentId);
       if (flushed !== undefined) tracker.pendingUntil(flushed);

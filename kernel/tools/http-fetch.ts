@@ -344,15 +344,21 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
           return { ...head, bodyFd: sink.fd };
         }
       } else received = await bodyFailure(readCapped(response.body, call.maxOutputBytes, 'http.fetch'));
-      const out: Record<string, unknown> = { ...head };
-      if (metered) {
-        const tokens = tokensInBody(new TextDecoder().decode(received));
-        if (tokens > 0) call.caller.addTokens(tokens);
+      // Decoding the answer (up to its output limit) is work for the caller, after its call was measured: its tree pays.
+      const building = performance.now();
+      try {
+        const out: Record<string, unknown> = { ...head };
+        if (metered) {
+          const tokens = tokensInBody(new TextDecoder().decode(received));
+          if (tokens > 0) call.caller.addTokens(tokens);
+        }
+        const decoded = type === '' || TEXTUAL.test(type) ? new TextDecoder().decode(received) : undefined;
+        if (decoded !== undefined && (!exact || Buffer.from(decoded).equals(received))) out.body = redact(decoded, secrets);
+        else out.bodyBase64 = Buffer.from(secrets.length > 0 ? redactBytes(received, secrets) : received).toString('base64');
+        return out as JsonObject;
+      } finally {
+        call.caller.charge?.((performance.now() - building) * 1e6);
       }
-      const decoded = type === '' || TEXTUAL.test(type) ? new TextDecoder().decode(received) : undefined;
-      if (decoded !== undefined && (!exact || Buffer.from(decoded).equals(received))) out.body = redact(decoded, secrets);
-      else out.bodyBase64 = Buffer.from(secrets.length > 0 ? redactBytes(received, secrets) : received).toString('base64');
-      return out as JsonObject;
     },
   };
 }

@@ -38,6 +38,8 @@ export interface ToolCaller {
   openStream?(): StreamWriter;
   /** The secrets the caller was granted: placeholders it may send, values only tools see (secrets.ts). */
   readonly secrets?: readonly ProcessSecret[];
+  /** charge bills the caller's process tree for kernel work done for the call after it started (reading and copying the answer), ns. */
+  charge?(ns: number): void;
 }
 
 /** ToolInvocation is what a tool's run function gets besides its arguments. */
@@ -335,10 +337,14 @@ export class ToolRegistry {
           clearTimeout(timer);
           cancel?.removeEventListener('abort', onCancel);
           if (controller.signal.aborted) return;
+          // The output's copy is work for the caller, done after its call was measured: its tree pays for it.
+          const copying = performance.now();
           try {
             resolve(finish(spec, value, started));
           } catch (err) {
             reject(failure(name, err));
+          } finally {
+            caller.charge?.((performance.now() - copying) * 1e6);
           }
         },
         (err: unknown) => {
