@@ -70,7 +70,7 @@ export function combine(base: ProcessLimits, ...caps: (LimitRequest | undefined)
 export const LIMIT_TABLE = [
   { name: 'heap_mib', key: 'heapMib', unit: 'MiB', pastIt: 'the process ends (SIGKILL, "memory limit exceeded")' },
   { name: 'open_files', key: 'openFiles', unit: 'count', pastIt: 'EMFILE' },
-  { name: 'children', key: 'children', unit: 'count', pastIt: 'EAGAIN; processes of the tree besides its root, exited ones not yet waited for included' },
+  { name: 'children', key: 'children', unit: 'count', pastIt: 'EAGAIN; processes of the tree besides its root, exited ones not yet waited for included (one whose parent has ended too, which nobody could wait for, the kernel reaps when the tree needs its room)' },
   {
     name: 'syscalls_per_second',
     key: 'syscallsPerSecond',
