@@ -74,6 +74,8 @@ export class AsyncCalls {
   private heldBytes = 0;
   /** A call was answered 'busy' since the last delivery: the runtime holds calls back and must hear when there is room. */
   private owesNudge = false;
+  /** nudge() was asked for while a batch was on its way: its end nudges, even an empty one's. */
+  private nudgeAfter = false;
   private nextCall = 1;
   private completions: Completion[] = [];
   /** A delivery is scheduled for the end of this turn (completions of one turn go in one batch). */
@@ -119,11 +121,25 @@ export class AsyncCalls {
     return { t: 'busy', why: busy };
   }
 
-  /** nudge tells the runtime to issue the calls it holds back, now, if it was answered busy and no batch is on its way (whose end would tell it): the process was continued. */
+  /**
+   * nudge tells the runtime to issue the calls it holds back (the process
+   * was continued): now, or once the batch on its way has been taken, if it
+   * was answered busy (a review: continued while an empty batch was on its
+   * way, whose end nudges no one, the held calls were never issued).
+   */
   nudge(): void {
-    if (this.closed || !this.owesNudge || this.inFlight > 0 || this.completions.length > 0) return;
+    if (this.closed || !this.owesNudge) return;
+    if (this.inFlight > 0 || this.completions.length > 0) {
+      this.nudgeAfter = true;
+      return;
+    }
     this.owesNudge = false;
     this.send([], 0);
+  }
+
+  /** holdsBack: the runtime holds calls the kernel answered busy (they keep the process alive: they are its calls, not yet made). */
+  get holdsBack(): boolean {
+    return this.owesNudge;
   }
 
   /** add registers call `nr`, answered later, and returns its id; its completion is queued when `later` settles. */
@@ -201,8 +217,9 @@ export class AsyncCalls {
     // it was the last, they found no room and no completion was left to come. An empty batch tells it to try again —
     // once per batch that retired calls: an empty batch frees nothing, and nudging again after it would spin for as
     // long as the calls that hold the room run.
-    if (this.owesNudge && batch.length > 0) {
+    if (this.owesNudge && (batch.length > 0 || this.nudgeAfter)) {
       this.owesNudge = false;
+      this.nudgeAfter = false;
       return this.send([], 0);
     }
     this.after();

@@ -282,7 +282,8 @@ export class Sandbox implements ProcessSandbox {
   private afterEntry(): void {
     if (this.ended || this.entered > 0 || this.blocked.sleeping) return;
     const status = this.mainStatus;
-    const ending = status !== undefined && !this.calls.keepsAlive;
+    // Calls held back in ring 3 keep it too (a review: a process stopped with its last calls held back ended, status 0, and they were lost).
+    const ending = status !== undefined && !this.calls.keepsAlive && !this.calls.holdsBack;
     if (this.tape?.idle(this.driver, ending) === true) return;
     if (ending) {
       this.finish({ kind: 'returned', status });
