@@ -69,7 +69,7 @@ describe('continuing a process', () => {
       () => {},
     );
     const WRITE = SYSCALL_NUMBERS.SYS_WRITE;
-    calls.add(REF, WRITE, new AbortController(), Promise.resolve({ value: 1 }));
+    calls.add(REF, WRITE, new AbortController(), Promise.resolve({ v: 1 }));
     await until(() => delivered.length === 1, 'the completion to be delivered');
     // Stopped: a call is answered busy; the batch is taken, so the runtime is told to try again (an empty batch)…
     expect(calls.refusal(REF, WRITE, true)).toMatchObject({ t: 'busy' });
