@@ -149,7 +149,7 @@ export class Pipe {
       this.onUnread = undefined;
       unread();
     }
-    if (this.readers === 0 && this.writers === 0 && this.onGone !== undefined) {
+    if (this.readers <= 0 && this.writers <= 0 && this.onGone !== undefined) {
       const gone = this.onGone;
       this.onGone = undefined;
       gone();

@@ -24,9 +24,9 @@
 // through this closure, and a bounded call is never kept where the agent
 // could reach or change it.
 
+import { heldCalls, isBusy } from './held-calls.js';
+
 const apply = Reflect.apply;
-/** isBusy: the kernel answered an asynchronous call `busy` (not issued; issue it again later). */
-const isBusy = (reply) => reply !== null && typeof reply === 'object' && reply.t === 'busy';
 const defineProperty = Object.defineProperty;
 const isArray = Array.isArray;
 const getPrototypeOf = Object.getPrototypeOf;
@@ -255,99 +255,6 @@ export function boundary(host, onSignals, onCompleted) {
   const outstanding = new MapCtor();
   const BUSY = { t: 'busy' };
 
-  // Calls the kernel answered `busy` (its bounds on what it holds for this
-  // process are reached), and calls kept behind them: kept here, in the
-  // agent's own heap, and issued again, in order, as completions come in. A
-  // waiting call did nothing in the kernel. Only what must stay in order waits
-  // behind them: a call that brings data back (boot.dataCalls: the kernel runs
-  // a few at a time) behind another, a call on an fd behind a call on the same
-  // fd, and everything behind a call refused for any other reason (the kernel
-  // holds too many completions: nothing would go). Any other call goes at
-  // once (found by a review: a close, or the SYS_CANCEL of a read whose signal
-  // aborted, waited behind reads on an empty pipe that only the program's
-  // next step would fill, and the program never ended).
-  // A linked list of records only this closure reaches, touched by no method
-  // the agent can redefine: a bounded call's arguments are never where the
-  // agent could swap them (found by an attacker pass: a redefined
-  // Array.prototype.push caught the queued record, and its arguments crossed
-  // unbounded when it was issued again).
-  // Code of the agent's can run in the middle of a drain (a signal handler a
-  // reply carries, a `then` getter a resolved value meets, a setter an error
-  // meets) and cancel a waiting call there: the drain skips what is no longer
-  // queued, and a drain asked for meanwhile runs once this one is over (found
-  // by a review: an aborted read was issued anyway and its bytes were lost).
-  let firstWaiting = null;
-  let lastWaiting = null;
-  let draining = false;
-  let drainAgain = false;
-  const dataCall = { __proto__: null };
-  const fdArguments = { __proto__: null };
-  for (let i = 0; i < boot.dataCalls.length; i++) dataCall[boot.dataCalls[i]] = true;
-  const fdNumbers = ownKeys(boot.fdArguments);
-  for (let i = 0; i < fdNumbers.length; i++) fdArguments[fdNumbers[i]] = boot.fdArguments[fdNumbers[i]];
-  // What waits: data calls, calls refused for another reason (nothing passes them), calls per fd.
-  let waitingData = 0;
-  let waitingBarriers = 0;
-  const waitingOnFd = { __proto__: null };
-
-  /** fdsOf lists the fds a call names (syscalls/table.ts FD_ARGUMENTS: a call on an fd, a spawn's stdin/stdout/stderr). */
-  function fdsOf(nr, checked) {
-    const fds = [];
-    const spec = fdArguments[nr];
-    if (spec === undefined) return fds;
-    for (let i = 0; i < spec.length; i++) {
-      // No destructuring: it would call the agent's Array.prototype[Symbol.iterator].
-      const index = spec[i][0];
-      const field = spec[i][1];
-      let value = checked[index + 1];
-      if (field !== null) value = value !== null && typeof value === 'object' && apply(hasOwn, value, [field]) ? value[field] : undefined;
-      if (typeof value === 'number') put(fds, fds.length, value);
-    }
-    return fds;
-  }
-
-  /** namesWaitingFd: one of `fds` is named by a call waiting now. */
-  function namesWaitingFd(fds) {
-    for (let i = 0; i < fds.length; i++) if (waitingOnFd[fds[i]] !== undefined) return true;
-    return false;
-  }
-
-  /** mustWait: a call (data or not, naming `fds`) may not go before the calls waiting now. */
-  function mustWait(data, fds) {
-    return waitingBarriers > 0 || (data && waitingData > 0) || namesWaitingFd(fds);
-  }
-
-  function enqueue(entry) {
-    entry.prev = lastWaiting;
-    if (lastWaiting === null) firstWaiting = entry;
-    else lastWaiting.next = entry;
-    lastWaiting = entry;
-    count(entry, 1);
-  }
-
-  /** unlink takes a waiting call off the list (once: a second unlink of the same call does nothing). Its `next` stays, for a drain walking past it. */
-  function unlink(entry) {
-    if (!entry.queued) return;
-    if (entry.prev === null) firstWaiting = entry.next;
-    else entry.prev.next = entry.next;
-    if (entry.next === null) lastWaiting = entry.prev;
-    else entry.next.prev = entry.prev;
-    entry.queued = false;
-    count(entry, -1);
-  }
-
-  /** count adds `by` to the tallies `entry` is in. */
-  function count(entry, by) {
-    if (entry.barrier) waitingBarriers += by;
-    else if (entry.data) waitingData += by;
-    for (let i = 0; i < entry.fds.length; i++) {
-      const fd = entry.fds[i];
-      const n = (waitingOnFd[fd] ?? 0) + by;
-      if (n === 0) delete waitingOnFd[fd];
-      else waitingOnFd[fd] = n;
-    }
-  }
-
   /** issue sends a bounded call; returns the kernel's wire reply. */
   function issue(wire) {
     return apply(enterAsync, undefined, wire);
@@ -365,56 +272,8 @@ export function boundary(host, onSignals, onCompleted) {
     return 0;
   }
 
-  /** drainWaiting issues the waiting calls that may go (drainPass); asked again while it runs, it runs again after. */
-  function drainWaiting() {
-    if (draining) {
-      drainAgain = true;
-      return;
-    }
-    draining = true;
-    try {
-      do {
-        drainAgain = false;
-        drainPass();
-      } while (drainAgain);
-    } finally {
-      draining = false;
-    }
-  }
-
-  /**
-   * drainPass issues the waiting calls that may go, in order: a data call
-   * the kernel refuses keeps later data calls and later calls on its fds
-   * waiting, and lets the others go; any other call it refuses stops the
-   * pass (the kernel would refuse everything).
-   */
-  function drainPass() {
-    let dataHeld = false;
-    const heldFds = { __proto__: null };
-    for (let entry = firstWaiting; entry !== null; entry = entry.next) {
-      // Cancelled by the agent's code while this pass ran: gone.
-      if (!entry.queued) continue;
-      let held = entry.data && dataHeld;
-      for (let i = 0; i < entry.fds.length && !held; i++) held = heldFds[entry.fds[i]] === true;
-      const reply = held ? BUSY : issue(entry.wire);
-      if (isBusy(reply)) {
-        if (!entry.data && !held) {
-          // Refused though nothing held it: the kernel holds too much; it is a barrier until it goes.
-          if (!entry.barrier) {
-            count(entry, -1);
-            entry.barrier = true;
-            count(entry, 1);
-          }
-          return;
-        }
-        if (entry.data) dataHeld = true;
-        for (let i = 0; i < entry.fds.length; i++) heldFds[entry.fds[i]] = true;
-      } else {
-        unlink(entry);
-        entry.handle.id = settleStarted(reply, entry.name, entry.resolve, entry.reject);
-      }
-    }
-  }
+  // Calls the kernel answered `busy`, and what must wait behind them (held-calls.js).
+  const held = heldCalls(boot, issue, (reply, entry) => (entry.handle.id = settleStarted(reply, entry.name, entry.resolve, entry.reject)));
 
   /**
    * startCall makes an asynchronous syscall and returns [promise, handle]:
@@ -437,23 +296,11 @@ export function boundary(host, onSignals, onCompleted) {
     const wire = [];
     put(wire, 0, (ref === true ? 1 : 0) | (loop === true ? 2 : 0));
     for (let i = 0; i < checked.length; i++) put(wire, i + 1, checked[i]);
-    const data = dataCall[nr] === true;
-    const fds = fdsOf(nr, checked);
-    const reply = loop !== true && mustWait(data, fds) ? BUSY : issue(wire);
+    const kind = held.kindOf(nr, checked);
+    const reply = loop !== true && held.mustWait(kind) ? BUSY : issue(wire);
     const promise = new PromiseCtor((resolve, reject) => {
-      if (isBusy(reply)) {
-        // A call the kernel refused though nothing kept it waiting, and that brings no data back: nothing passes it.
-        const barrier = !data && !mustWait(data, fds);
-        const entry = { __proto__: null, wire, name, resolve, reject, handle, data, fds, barrier, prev: null, next: null, queued: true };
-        enqueue(entry);
-        handle.cancel = (reason) => {
-          if (!entry.queued) return;
-          unlink(entry);
-          reject(reason);
-          // What waited only behind it may go now (a review: a close behind an aborted read waited for good).
-          drainWaiting();
-        };
-      } else handle.id = settleStarted(reply, name, resolve, reject);
+      if (isBusy(reply)) handle.cancel = held.hold(kind, { __proto__: null, wire, name, resolve, reject, handle });
+      else handle.id = settleStarted(reply, name, resolve, reject);
     });
     return [promise, handle];
   }
@@ -471,7 +318,7 @@ export function boundary(host, onSignals, onCompleted) {
       if ('errno' in result) call.reject(new SyscallError(call.name, result));
       else call.resolve(result.v);
     }
-    drainWaiting();
+    held.drain();
     onCompleted();
   }
 
