@@ -60,6 +60,8 @@ interface Box {
 }
 
 const boxes = new Map<number, Box>();
+/** An isolate here took V8's catastrophic path: this process's own exit may hang (isolated-vm joins its threads). */
+let catastrophe = false;
 let nextCid = 1;
 
 /** The channel to the kernel: fd 3, a socket pair the kernel made. */
@@ -111,6 +113,7 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
       return { later };
     },
     end(how) {
+      if (how.kind === 'catastrophic') catastrophe = true;
       send({ t: 'end', sid, how, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n) });
     },
     stuck(why) {
@@ -232,8 +235,10 @@ function onMessage(m: ToHost): void {
       served.flush();
       // What was written (reports of calls run under leases, disposal acks) reaches the kernel first: process.exit drops
       // what the socket has not taken yet, and a kernel slow to read leaves it queued here. The kernel kills a host
-      // that has not exited EXIT_GRACE_MS after it was told to.
-      channel.end(() => process.exit(0));
+      // that has not exited EXIT_GRACE_MS after it was told to — if it is still there: a host where an isolate took
+      // V8's catastrophic path hangs in process.exit for good (isolated-vm joins its threads), so such a host ends
+      // itself with SIGKILL (found here: a CI run's kernel ended within that grace, and left its host running).
+      channel.end(() => (catastrophe ? process.kill(process.pid, 'SIGKILL') : process.exit(0)));
       return;
   }
 }
