@@ -23,19 +23,15 @@
 // over (found by a review: an aborted read was issued anyway and its bytes
 // were lost).
 
+import { put } from './boundary.js';
+
 const apply = Reflect.apply;
 const ownKeys = Object.keys;
 const hasOwn = Object.prototype.hasOwnProperty;
-const defineProperty = Object.defineProperty;
 const BUSY = { t: 'busy' };
 
 /** isBusy: the kernel answered an asynchronous call `busy` (not issued; issue it again later). */
 export const isBusy = (reply) => reply !== null && typeof reply === 'object' && reply.t === 'busy';
-
-/** append defines the next element of an array this module made (push is the agent's to redefine). */
-function append(list, value) {
-  defineProperty(list, list.length, { __proto__: null, value, enumerable: true, writable: true, configurable: true });
-}
 
 /**
  * heldCalls keeps the calls held back for one process. `issue(wire)` sends a
@@ -68,7 +64,7 @@ export function heldCalls(boot, issue, settle) {
         const field = spec[i][1];
         let value = checked[index + 1];
         if (field !== null) value = value !== null && typeof value === 'object' && apply(hasOwn, value, [field]) ? value[field] : undefined;
-        if (typeof value === 'number') append(fds, value);
+        if (typeof value === 'number') put(fds, fds.length, value);
       }
     }
     return { __proto__: null, data: dataCall[nr] === true, fds };
