@@ -109,13 +109,16 @@ export class AsyncCalls {
    * process is `stopped` every call but the event loop's is busy: a call the
    * kernel took would wait for SIGCONT holding its arguments in the kernel
    * (found by an attacker pass: a process that stopped itself parked 1,000
-   * spawns of 4 MB of arguments each, and the kernel ran out of heap).
+   * spawns of 4 MB of arguments each, and the kernel ran out of heap). So
+   * is every call while the way to the kernel is `crowded` (the reason: the
+   * thread's turn is full, kernel/crossing-turn.ts; a host's channel holds
+   * the sandbox's share).
    */
-  refusal(flags: number, nr: unknown, stopped = false): WireReply | undefined {
+  refusal(flags: number, nr: unknown, stopped = false, crowded?: string): WireReply | undefined {
     if (loopCall(flags, nr)) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;
     if (this.outstanding.size - this.loopCalls >= MAX_OUTSTANDING) return { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING} asynchronous calls outstanding` };
     // Past what the kernel holds for the process, a call is not refused but held back in ring 3 until a completion comes (something is outstanding, so one will).
-    const busy = stopped ? 'the process is stopped' : this.heldBytes > MAX_HELD_BYTES ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` : DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS ? `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` : undefined;
+    const busy = stopped ? 'the process is stopped' : crowded ?? (this.heldBytes > MAX_HELD_BYTES ? `completions not yet delivered hold more than ${MAX_HELD_BYTES} bytes` : DATA_CALLS.has(nr) && this.dataCalls >= MAX_DATA_CALLS ? `more than ${MAX_DATA_CALLS} tool calls and reads outstanding` : undefined);
     if (busy === undefined) return undefined;
     this.owesNudge = true;
     return { t: 'busy', why: busy };

@@ -92,6 +92,12 @@ export interface SandboxHooks {
   end(how: SandboxEnd): void;
   /** idle is called when nothing runs in the isolate and the process goes on (main unsettled, or something outstanding). */
   idle(): void;
+  /**
+   * crowded says why an asynchronous call of `bytes` (crossing-turn.ts callBytes) cannot go now though others of this
+   * sandbox are on their way (a sandbox host's channel to the kernel holds their share): it is answered busy, and goes
+   * again once one of them completes. Absent: never.
+   */
+  crowded?(bytes: number): string | undefined;
   /** charge bills the process's tree for kernel work done on the event loop for it (loading a runtime layer), ns. */
   charge(ns: number): void;
   /** undelivered gives back handler signals a sandbox host could not deliver (its isolate was running): they wait for the next reply or idle. */

@@ -22,6 +22,7 @@ import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import { RejectionReports, stoppedBy } from './isolate-reports.ts';
 import { giveLayers, sourceMapOnce } from './sandbox-layers.ts';
+import { callBytes, handedBack, nextTurn, nextTurnCall, take, turnFull } from './crossing-turn.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
@@ -73,6 +74,8 @@ export class Sandbox implements ProcessSandbox {
   private ended = false;
   /** The process is stopped: its new asynchronous calls are answered busy (held back in ring 3) until it is continued. */
   private held = false;
+  /** A nudge waits for the end of this thread's turn (calls were answered busy past its share: kernel/crossing-turn.ts). */
+  private nudging = false;
   private readonly reports: RejectionReports;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
@@ -145,9 +148,9 @@ export class Sandbox implements ProcessSandbox {
    */
   private static hostCalls(link: { readonly to: Sandbox | undefined }, clock: boolean): BootCalls {
     return {
-      syscall: (nr, ...args) => link.to?.enter(nr, args) ?? ENDED,
-      async: (flags, nr, ...args) => link.to?.enterAsync(typeof flags === 'number' ? flags : 0, nr, args) ?? ENDED,
-      collect: (ticket) => link.to?.blocked.collect(ticket) ?? ENDED,
+      syscall: (nr, ...args) => handedBack(link.to?.enter(nr, args) ?? ENDED),
+      async: (flags, nr, ...args) => handedBack(link.to?.enterAsync(typeof flags === 'number' ? flags : 0, nr, args) ?? ENDED),
+      collect: (ticket) => handedBack(link.to?.blocked.collect(ticket) ?? ENDED),
       layer: (name) => (link.to?.runtime === undefined ? false : link.to.sourceMap(name)),
       settle: (code, text) => link.to?.settled(code, text),
       ...(clock ? { clock: () => link.to?.taping?.clock() ?? 0 } : {}),
@@ -188,7 +191,10 @@ export class Sandbox implements ProcessSandbox {
   private enter(nr: unknown, args: unknown[]): WireReply {
     const taped = this.tape?.call('blocking', 0, nr, args);
     if (taped?.fed !== undefined) return taped.fed;
-    const reply = this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking');
+    // Past this turn's share of the thread (kernel/crossing-turn.ts) the call runs on the next turn, its isolate asleep until then.
+    const late = turnFull();
+    take(callBytes(args));
+    const reply = late ? nextTurnCall(this.lifetime.signal, (cancel) => this.hooks.syscall(nr, args, { cancel }, 'blocking')) : this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking');
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     const ticket = this.blocked.sleep(this.isolate.cpuTime);
     // A program that blocks in its synchronous part (a read nobody answers) no longer counts as a spawn under way.
@@ -202,8 +208,15 @@ export class Sandbox implements ProcessSandbox {
   private enterAsync(flags: number, nr: unknown, args: unknown[]): WireReply {
     const taped = this.tape?.call('async', flags, nr, args);
     if (taped?.fed !== undefined) return taped.fed;
-    const refused = this.calls.refusal(flags, nr, this.held);
-    if (refused !== undefined) return taped === undefined ? refused : taped.answered(refused);
+    const late = turnFull();
+    const bytes = callBytes(args);
+    take(bytes);
+    const crowded = late ? "the kernel's thread has taken its share of calls this turn" : this.hooks.crowded?.(bytes);
+    const refused = this.calls.refusal(flags, nr, this.held, crowded);
+    if (refused !== undefined) {
+      if (late && refused.t === 'busy') this.nudgeNextTurn();
+      return taped === undefined ? refused : taped.answered(refused);
+    }
     const controller = new AbortController();
     const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
@@ -214,6 +227,16 @@ export class Sandbox implements ProcessSandbox {
     }
     const queued: WireReply = { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };
     return taped === undefined ? queued : taped.answered(queued);
+  }
+
+  /** nudgeNextTurn has the runtime issue the calls it holds back once this thread is back in its event loop (once per turn). */
+  private nudgeNextTurn(): void {
+    if (this.nudging) return;
+    this.nudging = true;
+    void nextTurn().then(() => {
+      this.nudging = false;
+      this.calls.nudge();
+    });
   }
 
   /** hold: the process is stopped (its new asynchronous calls are held back in ring 3) or continued (they go now). */

@@ -24,6 +24,7 @@ import { encode, FrameReader } from './frames.ts';
 import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 import { HostLease, ServedCalls } from './host-lease.ts';
 import { sleep } from '../sleep.ts';
+import { callBytes } from '../crossing-turn.ts';
 import type { HostCallContext } from '../../syscalls/table.ts';
 
 /** How often the CPU time of running sandboxes is sent, ms: the granularity of CPU limits for agents on a host. */
@@ -31,7 +32,9 @@ const CPU_TICK_MS = 20;
 /**
  * The most bytes of calls one sandbox may have on their way to the kernel
  * (sent, not yet answered), and all sandboxes together in the channel's
- * write buffer: past either a call is EAGAIN. Everything a host sends shares
+ * write buffer: past either an asynchronous call is answered busy (ring 3
+ * holds it until one of the sandbox's calls completes), a blocking one gets
+ * EAGAIN. Everything a host sends shares
  * one channel, so without them one agent's calls (a thousand of ~5 MB each:
  * stat of a 2.3 M-character path, refused only once the kernel decoded it)
  * queued GBs in the host, its neighbours' calls and the heartbeat's answer
@@ -45,7 +48,7 @@ interface Box {
   readonly sandbox: Sandbox;
   /** Syscalls sent to the kernel and not yet answered: their reply's resolver. */
   readonly calls: Map<number, (reply: Reply) => void>;
-  /** The bytes of those calls' frames (MAX_SANDBOX_CALL_BYTES). */
+  /** The bytes of those calls' frames, at most (crossing-turn.ts callBytes; MAX_SANDBOX_CALL_BYTES). */
   callBytes: number;
   /** Entries into the isolate the kernel sent (replies, start, deliveries) that arrived: an idle names how many it follows. */
   seen: number;
@@ -75,6 +78,18 @@ function send(message: ToKernel): void {
   channel.write(encode(message));
 }
 
+/**
+ * crowded says why `box`'s call of `bytes` (an upper bound of its frame, crossing-turn.ts callBytes) cannot go to the
+ * kernel now while others of its calls are on their way: past MAX_SANDBOX_CALL_BYTES of its own, or with the channel
+ * past MAX_CHANNEL_BYTES. One that has nothing on its way always goes (its calls' replies are what frees the room).
+ */
+function crowded(box: Box, bytes: number): string | undefined {
+  if (box.callBytes === 0) return undefined;
+  if (box.callBytes + bytes > MAX_SANDBOX_CALL_BYTES) return `more than ${MAX_SANDBOX_CALL_BYTES} bytes of calls on their way to the kernel`;
+  if (channel.writableLength > MAX_CHANNEL_BYTES) return 'the sandbox host has more than it can send to the kernel';
+  return undefined;
+}
+
 /** hooksFor connects sandbox `sid`'s syscalls and events to the kernel. */
 function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
   return {
@@ -86,6 +101,12 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
         served.add(sid, lease!.gen, nr as number, args);
         return leased;
       }
+      // Checked before the call is encoded: a refused call cost the host a 4 MB encoding each, and with ring 3 issuing
+      // its held calls again and again, four agents took a host to 3.3 GB (a review). Asynchronous calls past these
+      // were answered busy already (crowded); a blocking call gets EAGAIN.
+      const bytes = callBytes(args);
+      const refused = own === undefined ? undefined : crowded(own, bytes);
+      if (refused !== undefined) return { errno: 'EAGAIN', message: refused };
       const cid = nextCid++;
       let frame: Buffer;
       try {
@@ -93,9 +114,6 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
       } catch (err) {
         return { errno: 'EINVAL', message: `the call cannot cross to the kernel: ${err instanceof Error ? err.message : String(err)}` };
       }
-      const bytes = frame.length;
-      if (own !== undefined && own.callBytes > 0 && own.callBytes + bytes > MAX_SANDBOX_CALL_BYTES) return { errno: 'EAGAIN', message: `more than ${MAX_SANDBOX_CALL_BYTES} bytes of calls on their way to the kernel` };
-      if (channel.writableLength > MAX_CHANNEL_BYTES) return { errno: 'EAGAIN', message: 'the sandbox host has more than it can send to the kernel' };
       if (own !== undefined) own.callBytes += bytes;
       const later = pendingCall(
         call.cancel,
@@ -124,6 +142,10 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
     },
     charge(ns) {
       send({ t: 'charge', sid, ns });
+    },
+    crowded(bytes) {
+      const own = box();
+      return own === undefined ? undefined : crowded(own, bytes);
     },
   };
 }
