@@ -112,7 +112,8 @@ export class AsyncCalls {
    * spawns of 4 MB of arguments each, and the kernel ran out of heap). So
    * is every call while the way to the kernel is `crowded` (the reason: the
    * thread's turn is full, kernel/crossing-turn.ts; a host's channel holds
-   * the sandbox's share).
+   * the sandbox's share). The EAGAIN limits come first, and the event
+   * loop's timer and cancels are never busy.
    */
   refusal(flags: number, nr: unknown, stopped = false, crowded?: string): WireReply | undefined {
     if (loopCall(flags, nr)) return this.loopCalls >= MAX_OUTSTANDING_LOOP ? { t: 'fault', errno: 'EAGAIN', message: `more than ${MAX_OUTSTANDING_LOOP} asynchronous calls outstanding for the event loop` } : undefined;

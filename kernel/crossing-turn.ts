@@ -17,7 +17,10 @@
  * blocking call is answered later (its isolate sleeps), an asynchronous one
  * `busy` (held back in ring 3, which is nudged after the turn). The isolates
  * stop calling, the loop ends, its handles go. What stays is bounded by
- * TURN_BYTES plus one call per isolate.
+ * TURN_BYTES plus, per isolate, a call or two (a data call answered busy is
+ * no barrier: the next other call still crosses) and a reply. Not counted:
+ * the runtime's `layer` and `settle` crossings (once each per process). The
+ * weight is an upper bound of a call's encoding, an estimate of its heap.
  */
 
 import type { Reply } from '../syscalls/dispatch.ts';

@@ -86,16 +86,20 @@ export interface BootRecord {
 }
 
 export interface SandboxHooks {
-  /** syscall runs one syscall; `mode` says whether the caller sleeps for it (blocking) or gets a completion (async). */
-  syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply;
+  /**
+   * syscall runs one syscall; `mode` says whether the caller sleeps for it (blocking) or gets a completion (async);
+   * `bytes` is what its arguments count, if the caller weighed them (crossing-turn.ts callBytes: at least their
+   * encoding's size; a Sandbox always does).
+   */
+  syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async', bytes?: number): Reply;
   /** end is called at most once, when the program's main settles or the isolate dies on its own. */
   end(how: SandboxEnd): void;
   /** idle is called when nothing runs in the isolate and the process goes on (main unsettled, or something outstanding). */
   idle(): void;
   /**
    * crowded says why an asynchronous call of `bytes` (crossing-turn.ts callBytes) cannot go now though others of this
-   * sandbox are on their way (a sandbox host's channel to the kernel holds their share): it is answered busy, and goes
-   * again once one of them completes. Absent: never.
+   * sandbox are on their way (a sandbox host's channel to the kernel holds their share): it is answered busy, and the
+   * hooks' owner calls the sandbox's nudge() once those have left. Absent: never.
    */
   crowded?(bytes: number): string | undefined;
   /** charge bills the process's tree for kernel work done on the event loop for it (loading a runtime layer), ns. */

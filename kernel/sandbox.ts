@@ -193,8 +193,8 @@ export class Sandbox implements ProcessSandbox {
     if (taped?.fed !== undefined) return taped.fed;
     // Past this turn's share of the thread (kernel/crossing-turn.ts) the call runs on the next turn, its isolate asleep until then.
     const late = turnFull();
-    take(callBytes(args));
-    const reply = late ? nextTurnCall(this.lifetime.signal, (cancel) => this.hooks.syscall(nr, args, { cancel }, 'blocking')) : this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking');
+    const bytes = this.weighed(args);
+    const reply = late ? nextTurnCall(this.lifetime.signal, (cancel) => this.hooks.syscall(nr, args, { cancel }, 'blocking', bytes)) : this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking', bytes);
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     const ticket = this.blocked.sleep(this.isolate.cpuTime);
     // A program that blocks in its synchronous part (a read nobody answers) no longer counts as a spawn under way.
@@ -209,8 +209,7 @@ export class Sandbox implements ProcessSandbox {
     const taped = this.tape?.call('async', flags, nr, args);
     if (taped?.fed !== undefined) return taped.fed;
     const late = turnFull();
-    const bytes = callBytes(args);
-    take(bytes);
+    const bytes = this.weighed(args);
     const crowded = late ? "the kernel's thread has taken its share of calls this turn" : this.hooks.crowded?.(bytes);
     const refused = this.calls.refusal(flags, nr, this.held, crowded);
     if (refused !== undefined) {
@@ -218,7 +217,7 @@ export class Sandbox implements ProcessSandbox {
       return taped === undefined ? refused : taped.answered(refused);
     }
     const controller = new AbortController();
-    const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async');
+    const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async', bytes);
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     if (taped?.hold !== undefined) {
       // Until the call settles only: the lifetime signal is shared by every call of the process.
@@ -237,6 +236,24 @@ export class Sandbox implements ProcessSandbox {
       this.nudging = false;
       this.calls.nudge();
     });
+  }
+
+  /**
+   * weighed is what a call with `args` counts (crossing-turn.ts), taken from this turn; weighing an argument of
+   * many keys costs about what encoding it does (12 ms for 67,000 keys, a review), so the tree pays past 50 µs.
+   */
+  private weighed(args: unknown[]): number {
+    const started = performance.now();
+    const bytes = callBytes(args);
+    take(bytes);
+    const spent = performance.now() - started;
+    if (spent > 0.05) this.hooks.charge(spent * 1e6);
+    return bytes;
+  }
+
+  /** nudge has the runtime issue the calls it holds back (the way to the kernel has room again). */
+  nudge(): void {
+    this.calls.nudge();
   }
 
   /** hold: the process is stopped (its new asynchronous calls are held back in ring 3) or continued (they go now). */

@@ -31,10 +31,13 @@ import type { HostCallContext } from '../../syscalls/table.ts';
 const CPU_TICK_MS = 20;
 /**
  * The most bytes of calls one sandbox may have on their way to the kernel
- * (sent, not yet answered), and all sandboxes together in the channel's
- * write buffer: past either an asynchronous call is answered busy (ring 3
- * holds it until one of the sandbox's calls completes), a blocking one gets
- * EAGAIN. Everything a host sends shares
+ * (written to the channel, not yet taken by the OS), and all sandboxes
+ * together in the channel's write buffer, once the sandbox has any on their
+ * way: past either an asynchronous call is answered busy (ring 3 holds it,
+ * and is nudged once the sandbox's frames have left: counted until the
+ * reply, a write the kernel kept waiting on a pipe that only the held call's
+ * successors would read hung the program, a review), a blocking one and the
+ * event loop's timer get EAGAIN. Everything a host sends shares
  * one channel, so without them one agent's calls (a thousand of ~5 MB each:
  * stat of a 2.3 M-character path, refused only once the kernel decoded it)
  * queued GBs in the host, its neighbours' calls and the heartbeat's answer
@@ -48,8 +51,10 @@ interface Box {
   readonly sandbox: Sandbox;
   /** Syscalls sent to the kernel and not yet answered: their reply's resolver. */
   readonly calls: Map<number, (reply: Reply) => void>;
-  /** The bytes of those calls' frames, at most (crossing-turn.ts callBytes; MAX_SANDBOX_CALL_BYTES). */
+  /** The bytes of its calls' frames not yet taken by the OS, at most (crossing-turn.ts callBytes; MAX_SANDBOX_CALL_BYTES). */
   callBytes: number;
+  /** A call was answered busy (crowded): the sandbox is nudged once its frames have left. */
+  refused: boolean;
   /** Entries into the isolate the kernel sent (replies, start, deliveries) that arrived: an idle names how many it follows. */
   seen: number;
   /** The CPU time last sent to the kernel, ns. */
@@ -81,7 +86,7 @@ function send(message: ToKernel): void {
 /**
  * crowded says why `box`'s call of `bytes` (an upper bound of its frame, crossing-turn.ts callBytes) cannot go to the
  * kernel now while others of its calls are on their way: past MAX_SANDBOX_CALL_BYTES of its own, or with the channel
- * past MAX_CHANNEL_BYTES. One that has nothing on its way always goes (its calls' replies are what frees the room).
+ * past MAX_CHANNEL_BYTES. One that has nothing on its way always goes (its own frames leaving are what frees the room).
  */
 function crowded(box: Box, bytes: number): string | undefined {
   if (box.callBytes === 0) return undefined;
@@ -90,10 +95,18 @@ function crowded(box: Box, bytes: number): string | undefined {
   return undefined;
 }
 
+/** flushed: `bytes` of `box`'s frames have left the host; a sandbox answered busy is nudged once there is room. */
+function flushed(box: Box, bytes: number): void {
+  box.callBytes -= bytes;
+  if (!box.refused || box.callBytes > 0) return;
+  box.refused = false;
+  box.sandbox.nudge();
+}
+
 /** hooksFor connects sandbox `sid`'s syscalls and events to the kernel. */
 function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
   return {
-    syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async'): Reply {
+    syscall(nr: unknown, args: unknown[], call: CallScope, mode: 'blocking' | 'async', weighed?: number): Reply {
       const own = box();
       const lease = own?.lease;
       const leased = lease?.run(own!.caller, nr, args, call, () => own!.hold?.promise ?? Promise.resolve());
@@ -103,8 +116,9 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
       }
       // Checked before the call is encoded: a refused call cost the host a 4 MB encoding each, and with ring 3 issuing
       // its held calls again and again, four agents took a host to 3.3 GB (a review). Asynchronous calls past these
-      // were answered busy already (crowded); a blocking call gets EAGAIN.
-      const bytes = callBytes(args);
+      // were answered busy already (crowded), but for the event loop's timer and cancels; those and a blocking call
+      // get EAGAIN.
+      const bytes = weighed ?? callBytes(args);
       const refused = own === undefined ? undefined : crowded(own, bytes);
       if (refused !== undefined) return { errno: 'EAGAIN', message: refused };
       const cid = nextCid++;
@@ -115,6 +129,7 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
         return { errno: 'EINVAL', message: `the call cannot cross to the kernel: ${err instanceof Error ? err.message : String(err)}` };
       }
       if (own !== undefined) own.callBytes += bytes;
+      // Counted until the frame has left the host, not until the reply: a call the kernel keeps waiting holds nothing here.
       const later = pendingCall(
         call.cancel,
         () => {
@@ -122,12 +137,13 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
         },
         (settle) =>
           box()?.calls.set(cid, (reply) => {
-            if (own !== undefined) own.callBytes -= bytes;
             settle(reply);
           }),
       );
       served.flush();
-      channel.write(frame);
+      channel.write(frame, () => {
+        if (own !== undefined) flushed(own, bytes);
+      });
       return { later };
     },
     end(how) {
@@ -145,7 +161,9 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
     },
     crowded(bytes) {
       const own = box();
-      return own === undefined ? undefined : crowded(own, bytes);
+      const why = own === undefined ? undefined : crowded(own, bytes);
+      if (why !== undefined) own!.refused = true;
+      return why;
     },
   };
 }
@@ -157,7 +175,7 @@ async function run(sid: number, ask: Ask): Promise<boolean | null> {
     let made: Box | undefined;
     const sandbox = new Sandbox(ask.program, ask.heapMib, ask.boot, hooksFor(sid, () => made));
     const caller: HostCallContext = { pid: ask.boot.pid, randomBytes: (length) => new Uint8Array(randomBytes(length)), sleep, cancel: (id) => sandbox.cancel(id) };
-    made = { sandbox, calls: new Map(), callBytes: 0, seen: 0, cpuSent: 0, caller, lease: undefined, hold: undefined };
+    made = { sandbox, calls: new Map(), callBytes: 0, refused: false, seen: 0, cpuSent: 0, caller, lease: undefined, hold: undefined };
     boxes.set(sid, made);
     return null;
   }

@@ -32,4 +32,26 @@ describe('an agent flooding its host channel with large calls', () => {
       await kernel.shutdown();
     }
   }, 120_000);
+
+  // Found by a review: a sandbox's calls counted against its share until their replies, and one held back was issued
+  // again only once one of them completed. Sixteen writes of 1 MiB to its own pipe, then a read: the sixteenth went
+  // past the share, the read waited behind it, the fifteen writes waited for the read, and nothing ever completed.
+  it('a call held back for its share goes once its calls have left the host, though they wait in the kernel', async () => {
+    let out = '';
+    const kernel = new Kernel({ hosts: { count: 1, agentsPerHost: 4, spares: 0 }, stdout: (c) => void (out += new TextDecoder().decode(c)), stderr: () => {} });
+    try {
+      const source = `const [r, w] = sys.pipe();
+const chunk = new Uint8Array(1 << 20);
+const writes = [];
+for (let i = 0; i < 16; i++) writes.push(sys.async.write(w, chunk));
+let total = 0;
+while (total < 16 << 20) total += (await sys.async.read(r, 1 << 20)).length;
+console.log(total, [...new Set(await Promise.all(writes))].join());`;
+      const proc = await kernel.spawnAsync(programFromSource('own-pipe.js', source));
+      expect(await kernel.wait(proc.pid)).toMatchObject({ status: 0 });
+      expect(out).toBe(`${16 << 20} ${1 << 20}\n`);
+    } finally {
+      await kernel.shutdown();
+    }
+  }, 30_000);
 });
