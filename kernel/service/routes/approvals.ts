@@ -31,6 +31,24 @@ interface AnswerBody {
   approver?: string;
 }
 
+/** How long an unauthenticated webhook callback may take to send its body (4 KiB at most). */
+const CALLBACK_BODY_MS = 2000;
+
+/**
+ * callbackRefusal is the answer to a webhook callback that its headers alone refuse: no webhook here (404), or no
+ * fresh timestamp or signature (401). Given before its body is read (an attacker pass: with no token, 4,096 callbacks
+ * whose bodies never finished held every connection agentd takes, and the operator got ECONNRESET for 85 s).
+ */
+function callbackRefusal(ctx: ServiceContext, timestamp: unknown, sig: unknown): { status: 401 | 404; body: { error: string; errno: string } } | undefined {
+  if (ctx.config.webhook === undefined) return { status: 404, body: { error: 'approvals are not answered by webhook here (approvals.mode is not webhook)', errno: 'ENOENT' } };
+  if (!freshStamp(timestamp)) return { status: 401, body: { error: `the callback is not signed with the webhook's secret (${TIMESTAMP_HEADER} missing, or more than ${CALLBACK_SKEW_MS / 60_000} minutes off)`, errno: 'EACCES' } };
+  if (typeof sig !== 'string' || sig === '') return { status: 401, body: { error: `the callback is not signed with the webhook's secret (${SIGNATURE_HEADER} missing)`, errno: 'EACCES' } };
+  return undefined;
+}
+
+/** freshStamp: `timestamp` is a callback's timestamp header within CALLBACK_SKEW_MS of now. */
+const freshStamp = (timestamp: unknown): timestamp is string => typeof timestamp === 'string' && /^\d{1,16}$/.test(timestamp) && Math.abs(Date.now() - Number(timestamp)) <= CALLBACK_SKEW_MS;
+
 export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const gate = ctx.kernel.approvals;
 
@@ -98,8 +116,21 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     '/v1/approvals/:id/callback',
     {
       config: SIGNED,
-      // Read before anything authenticates it: small.
+      // Read before anything authenticates it: small, and only once what can be checked without it holds.
       bodyLimit: 4096,
+      onRequest: (req, reply, done) => {
+        const unsigned = callbackRefusal(ctx, req.headers[TIMESTAMP_HEADER], req.headers[SIGNATURE_HEADER]);
+        if (unsigned !== undefined) {
+          if (unsigned.status === 401) ctx.refusals.refused(401, req.ip, `401 webhook callback from ${req.ip}: ${unsigned.body.error}`);
+          void reply.code(unsigned.status).send(unsigned.body);
+          return;
+        }
+        // Nobody is authenticated yet: the body has CALLBACK_BODY_MS to arrive, or its connection is closed.
+        setTimeout(() => {
+          if (!req.raw.complete) req.raw.socket.destroy();
+        }, CALLBACK_BODY_MS).unref();
+        done();
+      },
       schema: {
         summary: `The approval webhook's answer (approvals.mode webhook): no bearer token; ${TIMESTAMP_HEADER} and ${SIGNATURE_HEADER} (HMAC-SHA256 of callback.<timestamp>.<id>.<requested_at>.<approve|deny>.<reason>) authenticate it`,
         params: ID_PARAMS,
@@ -114,7 +145,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const timestamp = req.headers[TIMESTAMP_HEADER];
       const sig = req.headers[SIGNATURE_HEADER];
       const reason = req.body.reason ?? '';
-      const fresh = typeof timestamp === 'string' && /^\d{1,16}$/.test(timestamp) && Math.abs(Date.now() - Number(timestamp)) <= CALLBACK_SKEW_MS;
+      const fresh = freshStamp(timestamp);
       const now = gate.status(id);
       // An unknown id is checked against a time no question has, so the answer is 401 whether or not the id exists.
       const requestedAt = now?.approval.requestedAt ?? -1;
