@@ -36,6 +36,8 @@ export class RefusalLog {
   private readonly tallies = new Map<string, Tally>();
   private readonly overflow: Record<RefusalStatus, number> = { 401: 0, 403: 0, 429: 0 };
   private readonly timer: NodeJS.Timeout;
+  /** Records the log refused since it last took one. */
+  private unwritten = 0;
 
   constructor(options: RefusalLogOptions) {
     this.options = options;
@@ -86,7 +88,20 @@ export class RefusalLog {
     this.flush();
   }
 
+  /**
+   * record writes one record; one the log refuses (a full disk: EIO) is counted, to be summed up once it takes
+   * records again. A refusal is no effect, so nothing waits for its record: thrown from the window's timer, that EIO
+   * ended agentd, and the first 401 in that state answered 500 (an attacker pass).
+   */
   private record(detail: string): void {
-    this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail });
+    try {
+      if (this.unwritten > 0) {
+        this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail: `${this.unwritten} refusal records could not be written (the decision log refused them)` });
+        this.unwritten = 0;
+      }
+      this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail });
+    } catch {
+      this.unwritten++;
+    }
   }
 }
