@@ -62,8 +62,9 @@ export class AgentConduct {
   /** setAutonomy changes an agent's autonomy level (every process of it, from its next call), recorded with who changed it. */
   setAutonomy(agentId: string, level: Autonomy, by: string): void {
     const before = this.autonomies.level(agentId);
-    this.autonomies.set(agentId, level);
+    // Recorded before it takes effect: a log that refuses the record (a full disk) leaves the level as it was.
     this.host.recorder.record({ type: 'policy', pid: 0, agentId, detail: `autonomy of agent ${agentId}: ${before} -> ${level} by ${by}`, policyVersion: this.host.engine.version });
+    this.autonomies.set(agentId, level);
   }
 
   /** standing is what `ps` shows of the agent beside its process: trust, open breakers, an autonomy below full. */

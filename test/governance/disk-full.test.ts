@@ -124,6 +124,45 @@ describe.skipIf(!canMount)('the decision log on a full disk', { timeout: 60_000 
     }
   });
 
+  // Found by an attacker pass: with the log refusing records (EIO, past 16 MiB waiting), a policy replacement, an
+  // autonomy change and a new credential took effect with no record (each answered 500 or 503), and the refusals'
+  // window summary threw that EIO from its timer and ended agentd.
+  it('agentd: once the log refuses records, operator acts change nothing and refusals do not end it', async () => {
+    const { dir, grow } = disk(64);
+    const logFile = join(dir, 'decisions.jsonl');
+    const agentd = await startAgentd(`policy: policy.yaml\nlog: { file: ${logFile} }\nrefusals: { window_ms: 300 }\n`, {
+      'policy.yaml': 'version: 1\nrules:\n  - { id: reads, effect: allow, syscalls: [file.read] }\n',
+    });
+    try {
+      const big = { action: 'file.read', resource: `/${'r'.repeat(4000)}`, access: 'read', arguments: { a: 'y'.repeat(1000), b: 'y'.repeat(1000), c: 'y'.repeat(1000) } };
+      let refused: { status: number; body: unknown } | undefined;
+      for (let round = 0; refused === undefined && round < 200; round++) {
+        const answers = await Promise.all(Array.from({ length: 32 }, (_, i) => agentd.api('POST', '/v1/evaluate', { ...big, agent: `filler${i}` })));
+        refused = answers.find((a) => JSON.stringify(a.body).includes('nothing more is decided'));
+      }
+      expect(refused).toMatchObject({ status: 503, body: { errno: 'EIO' } });
+
+      const version = (await agentd.api('GET', '/v1/policy')).body.version as string;
+      expect((await agentd.api('PUT', '/v1/policy', { source: 'version: 1\nrules:\n  - { id: all, effect: allow, syscalls: ["*"] }\n' })).status).toBe(503);
+      expect((await agentd.api('GET', '/v1/policy')).body.version).toBe(version);
+      expect((await agentd.api('PUT', '/v1/agents/victim/autonomy', { level: 'observe' })).status).toBeGreaterThanOrEqual(500);
+      expect((await agentd.api('GET', '/v1/agents/victim/autonomy')).body).toMatchObject({ level: 'full' });
+      expect((await agentd.api('POST', '/v1/principals', { agent: 'ghost' })).status).toBeGreaterThanOrEqual(500);
+      expect((await agentd.api('GET', '/v1/principals')).body).toEqual([]);
+
+      for (let i = 0; i < 3; i++) expect((await fetch(`${agentd.url}/v1/processes`)).status).toBe(401);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await agentd.api('GET', '/healthz')).status).toBe(200);
+
+      grow(65536);
+      await until(async () => (await agentd.api('GET', '/readyz')).status === 200, 'agentd to be ready again once the disk grew');
+      expect(await agentd.api('POST', '/v1/audit/verify')).toMatchObject({ status: 200, body: { ok: true } });
+      expect(await agentd.stop()).toEqual({ status: 0, signal: null });
+    } finally {
+      await agentd.remove();
+    }
+  });
+
   it('agentctl run --log onto a full disk ends, the agent ended by the ENOSPC of its write', async () => {
     const { dir } = disk(8);
     writeFileSync(join(dir, 'filler'), Buffer.alloc(8 * 1024 - 1));

@@ -70,12 +70,24 @@ export type Installed = { ok: true; version: string; previous: string } | { ok: 
 export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, how: string): Promise<Installed> {
   const engine = ctx.kernel.engine;
   const previous = engine.version;
+  const kept = (err: unknown): Installed => ({ ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
+  // Recorded before it takes effect, here or (in a cluster) anywhere: with the decision log full, a replacement went
+  // into force unrecorded and answered 500 (an attacker pass). A record the log refuses changes nothing.
+  try {
+    ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version });
+  } catch (err) {
+    return kept(err);
+  }
   try {
     await ctx.cluster?.publishPolicy(policy);
   } catch (err) {
-    return { ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) };
+    try {
+      ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `${how} failed, ${previous} kept: ${err instanceof Error ? err.message : String(err)}`, policyVersion: previous });
+    } catch {
+      // the log's own problem says why
+    }
+    return kept(err);
   }
   ctx.kernel.replacePolicy(policy);
-  ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version });
   return { ok: true, version: policy.version, previous };
 }

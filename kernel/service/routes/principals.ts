@@ -5,6 +5,7 @@
  * and revocation are recorded in the decision log (type auth).
  */
 import type { FastifyInstance } from 'fastify';
+import { KernelError } from '../../../abi/errno.ts';
 import { OPEN_TO_AGENTS, principalOf } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
@@ -47,7 +48,14 @@ export function principalRoutes(app: FastifyInstance, ctx: ServiceContext): void
     (req, reply) => {
       try {
         const { principal, token } = store.create(req.body);
-        record(principal, `created (${granted(principal)})`);
+        try {
+          record(principal, `created (${granted(principal)})`);
+        } catch (err) {
+          // Not recorded, not created: its token was never shown, and the credential goes again (an attacker pass: with
+          // the decision log full, credentials were made and saved with no record).
+          store.revoke(principal.name);
+          throw err;
+        }
         return reply.code(201).send({ ...infoOf(principal), token });
       } catch (err) {
         return sendError(reply, err);
@@ -60,9 +68,11 @@ export function principalRoutes(app: FastifyInstance, ctx: ServiceContext): void
     { schema: { summary: "Revoke an agent credential: its token is refused (401) from the next request on", params: NAME_PARAMS, response: { 200: INFO, '4xx': PROBLEM, '5xx': PROBLEM } } },
     (req, reply) => {
       try {
-        const principal = store.revoke(req.params.name);
-        record(principal, 'revoked');
-        return infoOf(principal);
+        const known = store.get(req.params.name);
+        if (known === undefined) throw new KernelError('ESRCH', `no credential named ${req.params.name}`);
+        // Recorded before it takes effect, as every operator act is.
+        record(known, 'revoked');
+        return infoOf(store.revoke(req.params.name));
       } catch (err) {
         return sendError(reply, err);
       }

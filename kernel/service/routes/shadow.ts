@@ -45,10 +45,11 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     } catch (err) {
       return reply.code(400).send({ ok: false, ...problem(err) });
     }
-    if (!(await shared(policy, reply))) return reply;
     const previous = kernel.shadow?.version;
-    kernel.setShadow(policy);
+    // Recorded before anything changes, here or (in a cluster) anywhere: a record the log refuses changes nothing.
     recordPolicy(`shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`, kernel.engine.version);
+    if (!(await shared(policy, reply))) return reply;
+    kernel.setShadow(policy);
     return { ok: true, version: policy.version, enforced: kernel.engine.version };
   });
 
@@ -72,10 +73,10 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy (in a cluster, on every node)', response: { 404: PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
     const shadow = kernel.shadow;
     if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
-    if (!(await shared(undefined, reply))) return reply;
     const { decisions, disagreements } = shadow.summary();
-    kernel.setShadow(undefined);
     recordPolicy(`shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`, kernel.engine.version);
+    if (!(await shared(undefined, reply))) return reply;
+    kernel.setShadow(undefined);
     return { ok: true, version: shadow.version, decisions, disagreements };
   });
 }
