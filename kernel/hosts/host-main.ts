@@ -36,8 +36,9 @@ const CPU_TICK_MS = 20;
  * way: past either an asynchronous call is answered busy (ring 3 holds it,
  * and is nudged once the sandbox's frames have left: counted until the
  * reply, a write the kernel kept waiting on a pipe that only the held call's
- * successors would read hung the program, a review), a blocking one and the
- * event loop's timer get EAGAIN. Everything a host sends shares
+ * successors would read hung the program, a review), a blocking one gets
+ * EAGAIN, and so do the event loop's timer and cancels unless a lease lets
+ * the host run them. Everything a host sends shares
  * one channel, so without them one agent's calls (a thousand of ~5 MB each:
  * stat of a 2.3 M-character path, refused only once the kernel decoded it)
  * queued GBs in the host, its neighbours' calls and the heartbeat's answer
@@ -116,8 +117,8 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
       }
       // Checked before the call is encoded: a refused call cost the host a 4 MB encoding each, and with ring 3 issuing
       // its held calls again and again, four agents took a host to 3.3 GB (a review). Asynchronous calls past these
-      // were answered busy already (crowded), but for the event loop's timer and cancels; those and a blocking call
-      // get EAGAIN.
+      // were answered busy already (crowded), but for the event loop's timer and cancels (when no lease ran them
+      // above); those and a blocking call get EAGAIN.
       const bytes = weighed ?? callBytes(args);
       const refused = own === undefined ? undefined : crowded(own, bytes);
       if (refused !== undefined) return { errno: 'EAGAIN', message: refused };

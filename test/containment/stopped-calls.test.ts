@@ -53,29 +53,6 @@ describe.each([
     expect(await proc.exited).toMatchObject({ status: 0 });
     expect(out).toBe('last words\n');
   }, 30_000);
-
-  // A blocking write to the same fd went ahead of them: held back in ring 3, the asynchronous writes were issued only
-  // once the blocking one (parked in the kernel until SIGCONT) had run, and the output read "b a c".
-  it('a blocking call goes after its calls held back on the same fd, and one on another fd does not wait for them', async () => {
-    const kernel = kernelFor(options);
-    let out = '';
-    const source = [
-      "const [r, w] = sys.pipe();",
-      "sys.kill(sys.pid, 'SIGSTOP');",
-      "const first = sys.async.write(1, 'a ');",
-      "const waiting = sys.async.read(r, 2);",
-      "sys.write(1, 'b ');",
-      "sys.write(w, 'ok');",
-      "await first;",
-      "console.log('c', new TextDecoder().decode(await waiting));",
-    ].join('\n');
-    const proc = await kernel.spawnAsync(programFromSource('order.js', source), { stdout: (chunk) => void (out += new TextDecoder().decode(chunk)) });
-    await until(() => proc.state === 'stopped' && proc.parked === 1, `pid ${proc.pid} to be stopped with a write parked`);
-    expect(out).toBe('');
-    expect(kernel.kill(proc.pid, 'SIGCONT')).toBe('continued');
-    expect(await proc.exited).toMatchObject({ status: 0 });
-    expect(out).toBe('a b c ok\n');
-  }, 30_000);
 });
 
 // Found by a review of the change: continued while the empty batch that tells the runtime to try again was on its way

@@ -240,24 +240,6 @@ export function boundary(host, onSignals, onCompleted) {
       if (err instanceof ArgumentError) return { errno: err.errno, message: err.message };
       throw err;
     }
-    // Asynchronous calls held back here that name one of its fds go first, blocking, in order: a blocking write went
-    // ahead of an asynchronous write to the same fd made before it and answered busy.
-    held.before(held.kindOf(nr, checked), heldBlocking);
-    return blocking(checked);
-  }
-
-  /** heldBlocking issues a held asynchronous call as a blocking one and settles its promise with the reply. */
-  function heldBlocking(entry) {
-    const wire = entry.wire;
-    const checked = [];
-    for (let i = 1; i < wire.length; i++) put(checked, i - 1, wire[i]);
-    const result = blocking(checked);
-    if ('errno' in result) entry.reject(new SyscallError(entry.name, result));
-    else entry.resolve(result.v);
-  }
-
-  /** blocking makes bounded call `checked` ([nr, ...args]) and sleeps until its reply. */
-  function blocking(checked) {
     let reply = apply(enter, undefined, checked);
     if (reply !== null && typeof reply === 'object' && reply.t === 'wait') {
       while (atomicsLoad(wake, 0) === 0) atomicsWait(wake, 0, 0);

@@ -10,8 +10,7 @@
 // completions, or the process is stopped: nothing would go). Any other call
 // goes at once (found by a review: a close awaited while reads waited on an
 // empty pipe that only the program's next step would fill never went, and
-// the program never ended). A blocking call cannot wait here: the held
-// calls naming its fds are issued first, blocking, in order (before).
+// the program never ended).
 //
 // A linked list of records only this closure reaches, touched by no method
 // the agent can redefine: a bounded call's arguments are never where the
@@ -189,32 +188,5 @@ export function heldCalls(boot, issue, settle) {
     }
   }
 
-  /**
-   * before issues, in order, with `run(entry)`, the held calls a blocking
-   * call of `kind` must follow: those naming one of its fds, and those the
-   * calls so chosen must follow by theirs. Nothing else: a held read on
-   * another fd may wait for what only the program's next step writes.
-   */
-  function before(kind, run) {
-    if (firstWaiting === null || !namesWaitingFd(kind.fds)) return;
-    const named = { __proto__: null };
-    for (let i = 0; i < kind.fds.length; i++) named[kind.fds[i]] = true;
-    const going = [];
-    for (let entry = lastWaiting; entry !== null; entry = entry.prev) {
-      let must = false;
-      for (let i = 0; i < entry.fds.length && !must; i++) must = named[entry.fds[i]] === true;
-      if (!must) continue;
-      for (let i = 0; i < entry.fds.length; i++) named[entry.fds[i]] = true;
-      put(going, going.length, entry);
-    }
-    for (let i = going.length - 1; i >= 0; i--) {
-      const entry = going[i];
-      // Cancelled by the agent's code that an earlier one's reply ran (a signal handler): gone.
-      if (!entry.queued) continue;
-      unlink(entry);
-      run(entry);
-    }
-  }
-
-  return { kindOf, mustWait, hold, drain, before };
+  return { kindOf, mustWait, hold, drain };
 }
