@@ -4,6 +4,7 @@
  * tripped breakers; below the policy's floor every live process of the
  * agent gets SIGTRUST), its circuit breakers, and its autonomy level.
  */
+import { recordAct } from './recorder/record-act.ts';
 import { shownBreaker, type Conduct, type Misbehaviour } from '../syscalls/context.ts';
 import type { DecisionRecorder } from '../syscalls/records.ts';
 import { Autonomies, type Autonomy } from './autonomy.ts';
@@ -59,11 +60,10 @@ export class AgentConduct {
     return this.autonomies.level(agentId);
   }
 
-  /** setAutonomy changes an agent's autonomy level (every process of it, from its next call), recorded with who changed it. */
-  setAutonomy(agentId: string, level: Autonomy, by: string): void {
+  /** setAutonomy changes an agent's autonomy level (every process of it, from its next call), recorded first with who changed it (recordAct: a log that cannot take the record leaves the level as it was). */
+  async setAutonomy(agentId: string, level: Autonomy, by: string): Promise<void> {
     const before = this.autonomies.level(agentId);
-    // Recorded before it takes effect: a log that refuses the record (a full disk) leaves the level as it was.
-    this.host.recorder.record({ type: 'policy', pid: 0, agentId, detail: `autonomy of agent ${agentId}: ${before} -> ${level} by ${by}`, policyVersion: this.host.engine.version });
+    await recordAct(this.host.recorder, { type: 'policy', pid: 0, agentId, detail: `autonomy of agent ${agentId}: ${before} -> ${level} by ${by}`, policyVersion: this.host.engine.version });
     this.autonomies.set(agentId, level);
   }
 

@@ -312,8 +312,8 @@ export class Kernel implements ProcessHost {
   }
 
   /** setAutonomy changes an agent's autonomy level (every process of it, from its next call), recorded with who changed it. */
-  setAutonomy(agentId: string, level: Autonomy, by: string): void {
-    this.agents.setAutonomy(agentId, level, by);
+  setAutonomy(agentId: string, level: Autonomy, by: string): Promise<void> {
+    return this.agents.setAutonomy(agentId, level, by);
   }
 
   /**

@@ -163,6 +163,33 @@ describe.skipIf(!canMount)('the decision log on a full disk', { timeout: 60_000 
     }
   });
 
+  // Found by a review of that fix: a durable log numbers a record before it writes it, so the record of an act the
+  // full disk refused was written once there was room, and the log said the policy had been replaced.
+  it('agentd with a durable log: an act refused on a full disk is followed in the log by a record that it was not applied', async () => {
+    const { dir, grow } = disk(64);
+    const logFile = join(dir, 'decisions.jsonl');
+    const agentd = await startAgentd(`policy: policy.yaml\nlog: { file: ${logFile}, durable: true }\n`, {
+      'policy.yaml': 'version: 1\nrules:\n  - { id: reads, effect: allow, syscalls: [file.read] }\n',
+    });
+    try {
+      const ask = (i: number) => agentd.api('POST', '/v1/evaluate', { agent: 'reader', action: 'file.read', resource: `/data/file-${i}.txt`, access: 'read', arguments: { pad: 'x'.repeat(200) } });
+      let answer = await ask(0);
+      for (let i = 1; answer.status === 200 && i < 2000; i++) answer = await ask(i);
+      expect(answer.status).toBe(503);
+      const version = (await agentd.api('GET', '/v1/policy')).body.version as string;
+      expect((await agentd.api('PUT', '/v1/policy', { source: 'version: 1\nrules:\n  - { id: all, effect: allow, syscalls: ["*"] }\n' })).status).toBe(503);
+      expect((await agentd.api('GET', '/v1/policy')).body.version).toBe(version);
+
+      grow(4096);
+      await until(async () => (await agentd.api('GET', '/readyz')).status === 200, 'agentd to be ready again once the disk grew');
+      const policyRecords = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"type":"policy"') && l.includes('policy replaced')).map((l) => (JSON.parse(l) as { detail: string }).detail);
+      expect(policyRecords).toEqual([expect.stringMatching(/^policy replaced: /), expect.stringMatching(/^not applied: policy replaced: .*could not be written/)]);
+      expect(await agentd.api('POST', '/v1/audit/verify')).toMatchObject({ status: 200, body: { ok: true } });
+    } finally {
+      await agentd.remove();
+    }
+  });
+
   it('agentctl run --log onto a full disk ends, the agent ended by the ENOSPC of its write', async () => {
     const { dir } = disk(8);
     writeFileSync(join(dir, 'filler'), Buffer.alloc(8 * 1024 - 1));

@@ -6,6 +6,7 @@
  * with the operator who made it. On a cluster, on the node asked.
  */
 import type { FastifyInstance } from 'fastify';
+import { sendError } from '../errors.ts';
 import { AUTONOMY_LEVELS, type Autonomy } from '../../autonomy.ts';
 import { principalOf } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
@@ -32,8 +33,12 @@ export function agentRoutes(app: FastifyInstance, ctx: ServiceContext): void {
         response: { 200: AUTONOMY, '4xx': PROBLEM },
       },
     },
-    (req) => {
-      kernel.setAutonomy(req.params.agent, req.body.level, answeredBy(principalOf(req), undefined));
+    async (req, reply) => {
+      try {
+        await kernel.setAutonomy(req.params.agent, req.body.level, answeredBy(principalOf(req), undefined));
+      } catch (err) {
+        return sendError(reply, err);
+      }
       return { agent: req.params.agent, level: kernel.autonomy(req.params.agent) };
     },
   );

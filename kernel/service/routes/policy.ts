@@ -1,5 +1,6 @@
 /** Policy: read, validate, replace (hot reload that keeps the old policy if the new one is invalid). */
 import type { FastifyInstance } from 'fastify';
+import { recordAct } from '../../recorder/record-act.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { parsePolicy, PolicyError, type LoadedPolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
@@ -71,10 +72,10 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
   const engine = ctx.kernel.engine;
   const previous = engine.version;
   const kept = (err: unknown): Installed => ({ ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
-  // Recorded before it takes effect, here or (in a cluster) anywhere: with the decision log full, a replacement went
-  // into force unrecorded and answered 500 (an attacker pass). A record the log refuses changes nothing.
+  // Recorded and written before it takes effect here or is published to other nodes (each of which records its own
+  // install): with the decision log full, a replacement went into force unrecorded and answered 500 (an attacker pass).
   try {
-    ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version });
+    await recordAct(ctx.log, { type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version });
   } catch (err) {
     return kept(err);
   }

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { KernelError } from '../../../abi/errno.ts';
+import { recordAct } from '../../recorder/record-act.ts';
 import { OPEN_TO_AGENTS, principalOf } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
@@ -32,7 +33,7 @@ function granted(p: AgentPrincipal): string {
 
 export function principalRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const store = ctx.principals;
-  const record = (p: AgentPrincipal, what: string) => ctx.log.record({ type: 'auth', pid: 0, agentId: p.agentId, detail: `credential ${p.name} for agent ${p.agentId} ${what} by operator` });
+  const record = (p: AgentPrincipal, what: string) => recordAct(ctx.log, { type: 'auth', pid: 0, agentId: p.agentId, detail: `credential ${p.name} for agent ${p.agentId} ${what} by operator` });
 
   app.get('/v1/principals', { schema: { summary: 'Agent credentials (never their tokens), oldest first', response: { 200: { type: 'array', items: INFO } } } }, () => store.list().map(infoOf));
 
@@ -45,15 +46,19 @@ export function principalRoutes(app: FastifyInstance, ctx: ServiceContext): void
         response: { 201: { type: 'object', properties: { ...INFO.properties, token: { type: 'string' } } }, '4xx': PROBLEM, '5xx': PROBLEM },
       },
     },
-    (req, reply) => {
+    async (req, reply) => {
       try {
         const { principal, token } = store.create(req.body);
         try {
-          record(principal, `created (${granted(principal)})`);
+          await record(principal, `created (${granted(principal)})`);
         } catch (err) {
           // Not recorded, not created: its token was never shown, and the credential goes again (an attacker pass: with
           // the decision log full, credentials were made and saved with no record).
-          store.revoke(principal.name);
+          try {
+            store.revoke(principal.name);
+          } catch {
+            // its token was never shown: nobody can use it
+          }
           throw err;
         }
         return reply.code(201).send({ ...infoOf(principal), token });
@@ -66,12 +71,12 @@ export function principalRoutes(app: FastifyInstance, ctx: ServiceContext): void
   app.delete<{ Params: { name: string } }>(
     '/v1/principals/:name',
     { schema: { summary: "Revoke an agent credential: its token is refused (401) from the next request on", params: NAME_PARAMS, response: { 200: INFO, '4xx': PROBLEM, '5xx': PROBLEM } } },
-    (req, reply) => {
+    async (req, reply) => {
       try {
         const known = store.get(req.params.name);
         if (known === undefined) throw new KernelError('ESRCH', `no credential named ${req.params.name}`);
         // Recorded before it takes effect, as every operator act is.
-        record(known, 'revoked');
+        await record(known, 'revoked');
         return infoOf(store.revoke(req.params.name));
       } catch (err) {
         return sendError(reply, err);

@@ -7,6 +7,7 @@
  * stored in Redis first (503 while Redis is away: no node changes), then
  * set on each node (kernel/cluster/policy-sync.ts).
  */
+import { recordAct } from '../../recorder/record-act.ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { KernelError } from '../../../abi/errno.ts';
 import type { LoadedPolicy } from '../../policy/load.ts';
@@ -29,7 +30,24 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       return false;
     }
   };
-  const recordPolicy = (detail: string, version: string) => log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: version });
+  /** recordPolicy records a change of the shadow before it is made (recordAct); EIO or ENOSPC: 503, nothing changed. */
+  const recordPolicy = async (detail: string, version: string, reply: FastifyReply): Promise<boolean> => {
+    try {
+      await recordAct(log, { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: version });
+      return true;
+    } catch (err) {
+      await reply.code(503).send({ ok: false, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
+      return false;
+    }
+  };
+  /** unpublished records that a change of the shadow recorded first did not happen (the cluster refused it). */
+  const unpublished = (detail: string) => {
+    try {
+      log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `not applied: ${detail} (the cluster could not be told)`, policyVersion: kernel.engine.version });
+    } catch {
+      // the log's own problem says why
+    }
+  };
 
   app.get('/v1/policy/shadow', { schema: { summary: 'The shadow policy: version, file, since, decisions made under it and disagreements', response: { 404: PROBLEM } } }, (_req, reply) => {
     const shadow = kernel.shadow;
@@ -46,9 +64,12 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       return reply.code(400).send({ ok: false, ...problem(err) });
     }
     const previous = kernel.shadow?.version;
-    // Recorded before anything changes, here or (in a cluster) anywhere: a record the log refuses changes nothing.
-    recordPolicy(`shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`, kernel.engine.version);
-    if (!(await shared(policy, reply))) return reply;
+    const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
+    if (!(await recordPolicy(detail, kernel.engine.version, reply))) return reply;
+    if (!(await shared(policy, reply))) {
+      unpublished(detail);
+      return reply;
+    }
     kernel.setShadow(policy);
     return { ok: true, version: policy.version, enforced: kernel.engine.version };
   });
@@ -74,8 +95,12 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const shadow = kernel.shadow;
     if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
     const { decisions, disagreements } = shadow.summary();
-    recordPolicy(`shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`, kernel.engine.version);
-    if (!(await shared(undefined, reply))) return reply;
+    const detail = `shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`;
+    if (!(await recordPolicy(detail, kernel.engine.version, reply))) return reply;
+    if (!(await shared(undefined, reply))) {
+      unpublished(detail);
+      return reply;
+    }
     kernel.setShadow(undefined);
     return { ok: true, version: shadow.version, decisions, disagreements };
   });
