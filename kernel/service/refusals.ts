@@ -36,7 +36,7 @@ export class RefusalLog {
   private readonly tallies = new Map<string, Tally>();
   private readonly overflow: Record<RefusalStatus, number> = { 401: 0, 403: 0, 429: 0 };
   private readonly timer: NodeJS.Timeout;
-  /** Records the log refused since it last took one. */
+  /** Refusals whose records the log refused since it last took one. */
   private unwritten = 0;
 
   constructor(options: RefusalLogOptions) {
@@ -71,13 +71,14 @@ export class RefusalLog {
 
   /** flush records the window's summaries and starts a new window. */
   flush(): void {
+    this.record(undefined);
     const seconds = this.options.windowMs / 1000;
     for (const t of this.tallies.values()) {
-      if (t.more > 0) this.record(`${t.more} more ${t.status}s from ${t.client} (sampled: one record per client per ${seconds} s)`);
+      if (t.more > 0) this.record(`${t.more} more ${t.status}s from ${t.client} (sampled: one record per client per ${seconds} s)`, t.more);
     }
     this.tallies.clear();
     for (const status of [401, 403, 429] as const) {
-      if (this.overflow[status] > 0) this.record(`${this.overflow[status]} ${status}s from clients beyond the ${this.options.maxClients} tracked (sampled: one record per ${seconds} s)`);
+      if (this.overflow[status] > 0) this.record(`${this.overflow[status]} ${status}s from clients beyond the ${this.options.maxClients} tracked (sampled: one record per ${seconds} s)`, this.overflow[status]);
       this.overflow[status] = 0;
     }
   }
@@ -89,19 +90,20 @@ export class RefusalLog {
   }
 
   /**
-   * record writes one record; one the log refuses (a full disk: EIO) is counted, to be summed up once it takes
-   * records again. A refusal is no effect, so nothing waits for its record: thrown from the window's timer, that EIO
-   * ended agentd, and the first 401 in that state answered 500 (an attacker pass).
+   * record writes one record (`detail`, standing for `refusals`; undefined: only what waits), after a summary of
+   * the refusals whose records the log refused (a full disk: EIO) since it last took one. A refusal is no effect, so
+   * nothing waits for its record: thrown from the window's timer, that EIO ended agentd, and the first 401 in that
+   * state answered 500 (an attacker pass).
    */
-  private record(detail: string): void {
+  private record(detail: string | undefined, refusals = 1): void {
     try {
       if (this.unwritten > 0) {
-        this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail: `${this.unwritten} refusal records could not be written (the decision log refused them)` });
+        this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail: `${this.unwritten} refusals were not recorded (the decision log refused their records)` });
         this.unwritten = 0;
       }
-      this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail });
+      if (detail !== undefined) this.options.log.record({ type: 'auth', pid: 0, agentId: 'agentd', detail });
     } catch {
-      this.unwritten++;
+      if (detail !== undefined) this.unwritten += refusals;
     }
   }
 }

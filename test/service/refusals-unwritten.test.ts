@@ -27,10 +27,17 @@ describe('refusals while the decision log refuses records', () => {
     try {
       expect(() => refusals.refused(401, '10.0.0.1', '401 GET /v1/processes from 10.0.0.1')).not.toThrow();
       expect(() => refusals.refused(401, '10.0.0.1', '401 GET /v1/processes from 10.0.0.1')).not.toThrow();
+      expect(() => refusals.refused(401, '10.0.0.1', '401 GET /v1/processes from 10.0.0.1')).not.toThrow();
       expect(() => refusals.flush()).not.toThrow();
       full = false;
       refusals.refused(403, '10.0.0.2', '403 PUT /v1/policy from 10.0.0.2');
-      expect(written).toEqual(['2 refusal records could not be written (the decision log refused them)', '403 PUT /v1/policy from 10.0.0.2']);
+      expect(written).toEqual(['3 refusals were not recorded (the decision log refused their records)', '403 PUT /v1/policy from 10.0.0.2']);
+      // With no refusal to come, the next window's summary says it (a review: it waited for a refusal that might never come).
+      full = true;
+      refusals.refused(401, '10.0.0.3', '401 GET / from 10.0.0.3');
+      full = false;
+      refusals.flush();
+      expect(written.at(-1)).toBe('1 refusals were not recorded (the decision log refused their records)');
     } finally {
       refusals.close();
     }
