@@ -122,7 +122,8 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         const unsigned = callbackRefusal(ctx, req.headers[TIMESTAMP_HEADER], req.headers[SIGNATURE_HEADER]);
         if (unsigned !== undefined) {
           if (unsigned.status === 401) ctx.refusals.refused(401, req.ip, `401 webhook callback from ${req.ip}: ${unsigned.body.error}`);
-          void reply.code(unsigned.status).send(unsigned.body);
+          // The body that was announced is not read: the connection goes with the answer.
+          void reply.code(unsigned.status).header('connection', 'close').send(unsigned.body);
           return;
         }
         // Nobody is authenticated yet: the body has CALLBACK_BODY_MS to arrive, or its connection is closed.
