@@ -136,10 +136,7 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
         () => {
           if (box()?.calls.has(cid) === true) send({ t: 'abort', sid, cid });
         },
-        (settle) =>
-          box()?.calls.set(cid, (reply) => {
-            settle(reply);
-          }),
+        (settle) => box()?.calls.set(cid, settle),
       );
       served.flush();
       channel.write(frame, () => {
