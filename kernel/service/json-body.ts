@@ -3,17 +3,30 @@
  * only on a body nested at most MAX_BODY_DEPTH deep. JSON.parse's time grows
  * with nesting, on the event loop: found by an attacker pass, one 4 MB body
  * of 2 million nested arrays held /healthz 0.76 s, eight in parallel 2.4 s,
- * before any check of the route ran. A body too deep is 400, cheaply: the
- * scan stops at the first level past the limit.
+ * before any check of the route ran. A body too deep, or with too many
+ * arrays and objects, is 400, cheaply: the scan stops at the first past a
+ * limit.
  */
 import type { FastifyInstance } from 'fastify';
 
 /** The deepest a request body may nest: agentd's own bodies are a few levels, a tool's arguments at most 16 (abi/limits.ts) within an MCP message. */
 export const MAX_BODY_DEPTH = 64;
 
-/** depthWithin: `text` (JSON) opens no more than `max` arrays and objects inside one another; strings are skipped. */
-export function depthWithin(text: string, max: number): boolean {
+/**
+ * The most arrays and objects a request body may open in all. Depth alone did not bound the parse: found by an
+ * attacker pass, 3.2 MB of arrays nested 58 deep, again and again, took JSON.parse 227 ms per /v1/mcp body, and 32
+ * such bodies at once held /healthz 7 s. The cap is what one syscall's structured argument may hold (abi/limits.ts
+ * jsonBytes: 8 units a value), so every call that could cross fits.
+ */
+export const MAX_BODY_CONTAINERS = 1 << 17;
+
+/**
+ * depthWithin: `text` (JSON) opens no more than `max` arrays and objects inside one another, and no more than
+ * `containers` in all; strings are skipped.
+ */
+export function depthWithin(text: string, max: number, containers = Number.POSITIVE_INFINITY): boolean {
   let depth = 0;
+  let opened = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
@@ -24,7 +37,7 @@ export function depthWithin(text: string, max: number): boolean {
         else if (s === 0x22) break;
       }
     } else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return false;
+      if (++depth > max || ++opened > containers) return false;
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return true;
@@ -36,8 +49,8 @@ export function useJsonBodies(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (!depthWithin(text, MAX_BODY_DEPTH)) {
-      done(Object.assign(new Error(`the body is nested deeper than ${MAX_BODY_DEPTH}`), { statusCode: 400 }), undefined);
+    if (!depthWithin(text, MAX_BODY_DEPTH, MAX_BODY_CONTAINERS)) {
+      done(Object.assign(new Error(`the body is nested deeper than ${MAX_BODY_DEPTH}, or opens more than ${MAX_BODY_CONTAINERS} arrays and objects`), { statusCode: 400 }), undefined);
       return;
     }
     parse(req, text, done);
