@@ -1,12 +1,32 @@
 /**
  * The kernel's side of the cluster's policies: the PolicyHost through which
  * PolicySync puts the cluster policy, and the one through which it sets or
- * clears the shadow policy, in a node's kernel. Each records what it did, or
- * a stored policy it refused, in the node's decision log.
+ * clears the shadow policy, in a node's kernel. Each records what it does
+ * (before it does it), or a stored policy it refused, in the node's decision
+ * log.
  */
 import type { DecisionInput } from '../../syscalls/records.ts';
 import type { Kernel } from '../kernel.ts';
 import type { PolicyHost } from './policy-sync.ts';
+
+/**
+ * recordFirst records `entry` before the change it describes is made, which it then may not be if this throws; a
+ * record the log may have taken all the same (durable: numbered before it is written) is followed by one saying the
+ * change was not applied (as kernel/recorder/record-act.ts does for agentd's own acts). Found by a review: a node
+ * installed the cluster's policy first, and a record the log refused left it running a policy it never recorded.
+ */
+function recordFirst(record: (entry: DecisionInput) => void, entry: DecisionInput & { readonly detail: string }): void {
+  try {
+    record(entry);
+  } catch (err) {
+    try {
+      record({ ...entry, detail: `not applied: ${entry.detail} (its record could not be written: ${err instanceof Error ? err.message : String(err)})` } as DecisionInput);
+    } catch {
+      // the log's own problem says why
+    }
+    throw err;
+  }
+}
 
 /** policyHost installs the cluster policy in `kernel`; `record` writes the node's own records. */
 export function policyHost(kernel: Kernel, record: (entry: DecisionInput) => void): PolicyHost {
@@ -15,8 +35,8 @@ export function policyHost(kernel: Kernel, record: (entry: DecisionInput) => voi
     install: (policy, from, epoch) => {
       if (policy === undefined) return;
       const previous = kernel.engine.version;
+      recordFirst(record, { type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version });
       kernel.replacePolicy(policy);
-      record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version });
     },
     refused: (epoch, error) => {
       record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
@@ -30,8 +50,8 @@ export function shadowHost(kernel: Kernel, record: (entry: DecisionInput) => voi
     current: () => kernel.shadow?.engine.policy,
     install: (policy, from, epoch) => {
       const previous = kernel.shadow?.version;
+      recordFirst(record, { type: 'policy', pid: 0, agentId: 'agentd', detail: policy === undefined ? `shadow policy ${previous ?? '(none)'} cleared through node ${from} (cluster shadow epoch ${epoch})` : `shadow policy set through node ${from} (cluster shadow epoch ${epoch}): ${policy.version}`, policyVersion: kernel.engine.version });
       kernel.setShadow(policy);
-      record({ type: 'policy', pid: 0, agentId: 'agentd', detail: policy === undefined ? `shadow policy ${previous ?? '(none)'} cleared through node ${from} (cluster shadow epoch ${epoch})` : `shadow policy set through node ${from} (cluster shadow epoch ${epoch}): ${policy.version}`, policyVersion: kernel.engine.version });
     },
     refused: (epoch, error) => {
       record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster shadow policy epoch ${epoch} refused here: ${error}`, policyVersion: kernel.engine.version });

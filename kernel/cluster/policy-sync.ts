@@ -12,6 +12,7 @@
  * its own key and channel, where an empty source means "no shadow"; a node
  * that missed its message catches up when it next reconnects.
  */
+import { KernelError } from '../../abi/errno.ts';
 import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
@@ -110,9 +111,10 @@ export class PolicySync {
           this.applied = at;
           return;
         }
+        // Applied once installed: an install whose record the log refused is tried again at the next beat's epoch.
         if (stored.source === '') {
-          this.applied = at;
           this.host.install(undefined, stored.node ?? '?', at);
+          this.applied = at;
           return;
         }
         let policy: LoadedPolicy;
@@ -123,10 +125,11 @@ export class PolicySync {
           this.host.refused(at, err instanceof Error ? err.message : String(err));
           return;
         }
-        this.applied = at;
         this.host.install(policy, stored.node ?? '?', at);
+        this.applied = at;
       } catch (err) {
-        this.health.failed(err);
+        // A record the node's log refused (a KernelError) says nothing of Redis: the log's own problem says why.
+        if (!(err instanceof KernelError)) this.health.failed(err);
       } finally {
         this.fetching = undefined;
       }
