@@ -107,7 +107,14 @@ function weighed(value: unknown, depth: number, budget: { nodes: number }): numb
 
 /** callBytes is what a call with `args` counts: at least CALL_BYTES. */
 export function callBytes(args: readonly unknown[]): number {
-  return CALL_BYTES + weighed(args, 0, { nodes: MAX_NODES });
+  return weighCall(args).bytes;
+}
+
+/** weighCall is callBytes, and how many values it looked at (what its cost grows with). */
+export function weighCall(args: readonly unknown[]): { readonly bytes: number; readonly values: number } {
+  const budget = { nodes: MAX_NODES };
+  const bytes = CALL_BYTES + weighed(args, 0, budget);
+  return { bytes, values: MAX_NODES - budget.nodes };
 }
 
 /** handedBack counts a reply a host function hands back to an isolate against this turn. */

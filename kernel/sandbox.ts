@@ -22,8 +22,11 @@ import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import { RejectionReports, stoppedBy } from './isolate-reports.ts';
 import { giveLayers, sourceMapOnce } from './sandbox-layers.ts';
-import { callBytes, handedBack, nextTurn, nextTurnCall, take, turnFull } from './crossing-turn.ts';
+import { handedBack, nextTurn, nextTurnCall, take, turnFull, weighCall } from './crossing-turn.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
+
+/** Weighing a call's arguments is billed to its tree past this many values (kernel/crossing-turn.ts). */
+const BILLED_VALUES = 4096;
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
@@ -240,14 +243,15 @@ export class Sandbox implements ProcessSandbox {
 
   /**
    * weighed is what a call with `args` counts (crossing-turn.ts), taken from this turn; weighing an argument of
-   * many keys costs about what encoding it does (12 ms for 67,000 keys, a review), so the tree pays past 50 µs.
+   * many keys costs about what encoding it does (12 ms for 67,000 keys, a review), so the tree pays for weighing
+   * past BILLED_VALUES values. Not below: timed on a loaded machine, a small call's weighing took whatever the
+   * thread was preempted for, and a syscall flood ran past its CPU limit on what the kernel billed it (a CI run).
    */
   private weighed(args: unknown[]): number {
     const started = performance.now();
-    const bytes = callBytes(args);
+    const { bytes, values } = weighCall(args);
     take(bytes);
-    const spent = performance.now() - started;
-    if (spent > 0.05) this.hooks.charge(spent * 1e6);
+    if (values > BILLED_VALUES) this.hooks.charge((performance.now() - started) * 1e6);
     return bytes;
   }
 
