@@ -6,6 +6,7 @@
  * log.
  */
 import type { DecisionInput } from '../../syscalls/records.ts';
+import { notApplied, type ActRecord } from '../recorder/record-act.ts';
 import type { Kernel } from '../kernel.ts';
 import type { PolicyHost } from './policy-sync.ts';
 
@@ -15,15 +16,11 @@ import type { PolicyHost } from './policy-sync.ts';
  * change was not applied (as kernel/recorder/record-act.ts does for agentd's own acts). Found by a review: a node
  * installed the cluster's policy first, and a record the log refused left it running a policy it never recorded.
  */
-function recordFirst(record: (entry: DecisionInput) => void, entry: DecisionInput & { readonly detail: string }): void {
+function recordFirst(record: (entry: DecisionInput) => void, entry: ActRecord): void {
   try {
     record(entry);
   } catch (err) {
-    try {
-      record({ ...entry, detail: `not applied: ${entry.detail} (its record could not be written: ${err instanceof Error ? err.message : String(err)})` } as DecisionInput);
-    } catch {
-      // the log's own problem says why
-    }
+    notApplied(record, entry, `its record could not be written: ${err instanceof Error ? err.message : String(err)}`);
     throw err;
   }
 }

@@ -12,18 +12,28 @@
 import { KernelError } from '../../abi/errno.ts';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
 
-type ActRecord = DecisionInput & { readonly detail: string };
+
+export type ActRecord = DecisionInput & { readonly detail: string };
 
 export async function recordAct(log: Pick<DecisionRecorder, 'record' | 'beforeAction'>, entry: ActRecord): Promise<void> {
   try {
     await log.beforeAction(log.record(entry));
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    try {
-      log.record({ ...entry, detail: `not applied: ${entry.detail} (its record could not be written: ${why})` } as DecisionInput);
-    } catch {
-      // the log's own problem says why
-    }
+    notApplied((e) => log.record(e), entry, `its record could not be written: ${why}`);
     throw err instanceof KernelError ? err : new KernelError('EIO', why);
+  }
+}
+
+/**
+ * notApplied records, as best it can, that the act `entry` describes was not applied, and `why`: after the act's own
+ * record, which the log may have taken (the record of an act that failed later, or that a full log may yet write).
+ * A log that refuses this one too has its own problem to say why.
+ */
+export function notApplied(record: (entry: DecisionInput) => unknown, entry: ActRecord, why: string): void {
+  try {
+    record({ ...entry, detail: `not applied: ${entry.detail} (${why})` } as DecisionInput);
+  } catch {
+    // the log's own problem says why
   }
 }

@@ -1,6 +1,6 @@
 /** Policy: read, validate, replace (hot reload that keeps the old policy if the new one is invalid). */
 import type { FastifyInstance } from 'fastify';
-import { recordAct } from '../../recorder/record-act.ts';
+import { notApplied, recordAct } from '../../recorder/record-act.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { parsePolicy, PolicyError, type LoadedPolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
@@ -74,19 +74,16 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
   const kept = (err: unknown): Installed => ({ ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
   // Recorded and written before it takes effect here or is published to other nodes (each of which records its own
   // install): with the decision log full, a replacement went into force unrecorded and answered 500 (an attacker pass).
+  const act = { type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version } as const;
   try {
-    await recordAct(ctx.log, { type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version });
+    await recordAct(ctx.log, act);
   } catch (err) {
     return kept(err);
   }
   try {
     await ctx.cluster?.publishPolicy(policy);
   } catch (err) {
-    try {
-      ctx.log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `${how} failed, ${previous} kept: ${err instanceof Error ? err.message : String(err)}`, policyVersion: previous });
-    } catch {
-      // the log's own problem says why
-    }
+    notApplied((e) => ctx.log.record(e), { ...act, policyVersion: previous }, `the cluster could not be told: ${err instanceof Error ? err.message : String(err)}`);
     return kept(err);
   }
   ctx.kernel.replacePolicy(policy);

@@ -7,7 +7,7 @@
  * stored in Redis first (503 while Redis is away: no node changes), then
  * set on each node (kernel/cluster/policy-sync.ts).
  */
-import { recordAct } from '../../recorder/record-act.ts';
+import { notApplied, recordAct } from '../../recorder/record-act.ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { KernelError } from '../../../abi/errno.ts';
 import type { LoadedPolicy } from '../../policy/load.ts';
@@ -41,13 +41,7 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     }
   };
   /** unpublished records that a change of the shadow recorded first did not happen (the cluster refused it). */
-  const unpublished = (detail: string) => {
-    try {
-      log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `not applied: ${detail} (the cluster could not be told)`, policyVersion: kernel.engine.version });
-    } catch {
-      // the log's own problem says why
-    }
-  };
+  const unpublished = (detail: string) => notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, 'the cluster could not be told');
 
   app.get('/v1/policy/shadow', { schema: { summary: 'The shadow policy: version, file, since, decisions made under it and disagreements', response: { 404: PROBLEM } } }, (_req, reply) => {
     const shadow = kernel.shadow;
