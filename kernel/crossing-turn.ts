@@ -35,6 +35,8 @@ const MAX_DEPTH = 32;
 const NODE_BYTES = 16;
 /** The most values weigh looks at in one call's arguments or reply. */
 const MAX_NODES = 1 << 18;
+/** Weighing a call's arguments is billed to its tree past this many values (weighCall). */
+const BILLED_VALUES = 4096;
 
 let used = 0;
 let ending = false;
@@ -107,14 +109,22 @@ function weighed(value: unknown, depth: number, budget: { nodes: number }): numb
 
 /** callBytes is what a call with `args` counts: at least CALL_BYTES. */
 export function callBytes(args: readonly unknown[]): number {
-  return weighCall(args).bytes;
+  return CALL_BYTES + weighed(args, 0, { nodes: MAX_NODES });
 }
 
-/** weighCall is callBytes, and how many values it looked at (what its cost grows with). */
-export function weighCall(args: readonly unknown[]): { readonly bytes: number; readonly values: number } {
+/**
+ * weighCall is callBytes of a call an isolate makes, taken from this turn. Weighing an argument of many keys costs
+ * about what encoding it does (12 ms for 67,000 keys, a review), so `charge` bills the caller's tree for it past
+ * BILLED_VALUES values. Not below: timed on a loaded machine, a small call's weighing took whatever the thread was
+ * preempted for, and a syscall flood ran past its CPU limit on what the kernel billed it (a CI run).
+ */
+export function weighCall(args: readonly unknown[], charge: (ns: number) => void): number {
+  const started = performance.now();
   const budget = { nodes: MAX_NODES };
   const bytes = CALL_BYTES + weighed(args, 0, budget);
-  return { bytes, values: MAX_NODES - budget.nodes };
+  take(bytes);
+  if (MAX_NODES - budget.nodes > BILLED_VALUES) charge((performance.now() - started) * 1e6);
+  return bytes;
 }
 
 /** handedBack counts a reply a host function hands back to an isolate against this turn. */

@@ -22,11 +22,8 @@ import { BlockedReply } from './blocked-reply.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 import { RejectionReports, stoppedBy } from './isolate-reports.ts';
 import { giveLayers, sourceMapOnce } from './sandbox-layers.ts';
-import { handedBack, nextTurn, nextTurnCall, take, turnFull, weighCall } from './crossing-turn.ts';
+import { handedBack, nextTurn, nextTurnCall, turnFull, weighCall } from './crossing-turn.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
-
-/** Weighing a call's arguments is billed to its tree past this many values (kernel/crossing-turn.ts). */
-const BILLED_VALUES = 4096;
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
@@ -196,7 +193,7 @@ export class Sandbox implements ProcessSandbox {
     if (taped?.fed !== undefined) return taped.fed;
     // Past this turn's share of the thread (kernel/crossing-turn.ts) the call runs on the next turn, its isolate asleep until then.
     const late = turnFull();
-    const bytes = this.weighed(args);
+    const bytes = weighCall(args, this.hooks.charge);
     const reply = late ? nextTurnCall(this.lifetime.signal, (cancel) => this.hooks.syscall(nr, args, { cancel }, 'blocking', bytes)) : this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking', bytes);
     if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
     const ticket = this.blocked.sleep(this.isolate.cpuTime);
@@ -212,7 +209,7 @@ export class Sandbox implements ProcessSandbox {
     const taped = this.tape?.call('async', flags, nr, args);
     if (taped?.fed !== undefined) return taped.fed;
     const late = turnFull();
-    const bytes = this.weighed(args);
+    const bytes = weighCall(args, this.hooks.charge);
     const crowded = late ? "the kernel's thread has taken its share of calls this turn" : this.hooks.crowded?.(bytes);
     const refused = this.calls.refusal(flags, nr, this.held, crowded);
     if (refused !== undefined) {
@@ -239,20 +236,6 @@ export class Sandbox implements ProcessSandbox {
       this.nudging = false;
       this.calls.nudge();
     });
-  }
-
-  /**
-   * weighed is what a call with `args` counts (crossing-turn.ts), taken from this turn; weighing an argument of
-   * many keys costs about what encoding it does (12 ms for 67,000 keys, a review), so the tree pays for weighing
-   * past BILLED_VALUES values. Not below: timed on a loaded machine, a small call's weighing took whatever the
-   * thread was preempted for, and a syscall flood ran past its CPU limit on what the kernel billed it (a CI run).
-   */
-  private weighed(args: unknown[]): number {
-    const started = performance.now();
-    const { bytes, values } = weighCall(args);
-    take(bytes);
-    if (values > BILLED_VALUES) this.hooks.charge((performance.now() - started) * 1e6);
-    return bytes;
   }
 
   /** nudge has the runtime issue the calls it holds back (the way to the kernel has room again). */
