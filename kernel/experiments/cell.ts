@@ -12,6 +12,7 @@ import type { AgentManifest } from '../capabilities.ts';
 import { MemoryDecisionLog } from '../decision-log.ts';
 import { observed } from '../recorder/observed.ts';
 import { Kernel } from '../kernel.ts';
+import type { LimitRequest } from '../limits.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { Program } from '../program.ts';
 import { endOf, recordRun, type RunRecording } from '../run-tape/record-run.ts';
@@ -61,7 +62,8 @@ export interface CellContext {
   readonly args: readonly string[];
   readonly manifest: Partial<AgentManifest>;
   readonly tools?: ToolRegistry;
-  readonly limits: { readonly wallMs: number; readonly cpuMs?: number };
+  /** The cell's kernel limits (they may raise the defaults) and its wall time. */
+  readonly limits: LimitRequest & { readonly wallMs: number };
 }
 
 const EXEC_NR = SYSCALL_NUMBERS.SYS_EXEC;
@@ -90,7 +92,8 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
   let taping: RunRecording | undefined;
   const log = new MemoryDecisionLog();
   const recorder = observed(log, (entry) => taping?.decided(entry));
-  const kernel = new Kernel({ policy: ctx.policy, recorder, approver: fixedApprover(false), stdout: () => {}, stderr: () => {}, ...(ctx.tools ? { tools: ctx.tools } : {}) });
+  // The cell's limits are the kernel's (as agentctl run --limit gives them): they may raise its defaults.
+  const kernel = new Kernel({ policy: ctx.policy, recorder, approver: fixedApprover(false), limits: ctx.limits, stdout: () => {}, stderr: () => {}, ...(ctx.tools ? { tools: ctx.tools } : {}) });
   const signals: Record<string, number> = {};
   const sent = (name: string) => void (signals[name] = (signals[name] ?? 0) + 1);
   const watching = kernel.bus.subscribe((event) => sent(event.signal));

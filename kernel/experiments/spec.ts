@@ -11,7 +11,7 @@
  *   args: ["buy milk"]                        # the programs' arguments
  *   manifest: agent.manifest.yaml             # id, labels, capabilities (optional)
  *   tools: tools.yaml                         # SYS_EXEC's tools (optional)
- *   limits: { wall_ms: 10000, cpu_ms: 2000 }  # each cell's (wall_ms default 30000)
+ *   limits: { wall_ms: 10000, cpu_ms: 2000 }  # each cell's kernel limits, any of LIMIT_TABLE (wall_ms default 30000)
  *
  * Paths are relative to the experiment file. A bad file is one line naming
  * file, line and field (ExperimentError).
@@ -23,6 +23,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { dataOf, fieldName, locate, schemaProblem, type PathKey } from '../yaml-positions.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { readRegularText } from '../regular-file.ts';
+import { limitsFromPolicy, SCHEMA_LIMITS, type LimitRequest } from '../limits.ts';
 
 export class ExperimentError extends Error {}
 
@@ -37,7 +38,8 @@ export interface ExperimentSpec {
   readonly args: readonly string[];
   readonly manifest?: string;
   readonly tools?: string;
-  readonly limits: { readonly wallMs: number; readonly cpuMs?: number };
+  /** Each cell's kernel limits (as agentctl run --limit: they replace the defaults, so they may raise them). */
+  readonly limits: LimitRequest & { readonly wallMs: number };
 }
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
@@ -57,11 +59,7 @@ const SCHEMA = {
     args: { type: 'array', maxItems: 64, items: { type: 'string' } },
     manifest: { type: 'string', minLength: 1 },
     tools: { type: 'string', minLength: 1 },
-    limits: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { wall_ms: { type: 'integer', minimum: 1 }, cpu_ms: { type: 'integer', minimum: 1 } },
-    },
+    limits: { type: 'object', additionalProperties: false, properties: SCHEMA_LIMITS },
   },
 } as const;
 
@@ -75,7 +73,7 @@ interface RawSpec {
   args?: string[];
   manifest?: string;
   tools?: string;
-  limits?: { wall_ms?: number; cpu_ms?: number };
+  limits?: Record<string, number>;
 }
 
 const validate = new Ajv({ allErrors: false, strict: false }).compile<RawSpec>(SCHEMA);
@@ -148,6 +146,6 @@ export function loadExperiment(file: string): ExperimentSpec {
     args: data.args ?? [],
     ...(data.manifest !== undefined ? { manifest: exists(['manifest'], data.manifest, 'file') } : {}),
     ...(data.tools !== undefined ? { tools: exists(['tools'], data.tools, 'file') } : {}),
-    limits: { wallMs: data.limits?.wall_ms ?? 30_000, ...(data.limits?.cpu_ms !== undefined ? { cpuMs: data.limits.cpu_ms } : {}) },
+    limits: { ...limitsFromPolicy(data.limits), wallMs: data.limits?.wall_ms ?? 30_000 },
   };
 }

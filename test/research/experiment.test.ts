@@ -68,7 +68,9 @@ describe('agentctl experiment run', () => {
     expect(one('notes/readonly/1').decisions.deny).toBeGreaterThan(0);
     expect(one('adv/read-checkpoints.ts/notes/1')).toMatchObject({ outcome: 'killed', status: 136, violations: 1, signals: { SIGPOLICY: 1 } });
     expect(one('adv/spin.ts/notes/2')).toMatchObject({ outcome: 'killed', status: 132, signals: { SIGKILL: 1 } });
+    // The experiment's limits are the cells' kernel limits: the flood meets its syscalls_per_second (1,000), on any machine.
     expect(one('adv/syscall-flood.ts/readonly/1').reason).toBe('exit');
+    expect(one('adv/syscall-flood.ts/readonly/1').calls).toBeLessThan(1100);
     expect(one('adv/escape-tree.ts/notes/1').decisions.deny).toBe(4);
     expect(Object.keys(one('notes/notes/1').latency)).toContain('SYS_OPEN');
     // The terminal table: a row a program and policy.
@@ -148,6 +150,8 @@ describe('agentctl experiment run', () => {
   it('refuses a bad experiment in one line naming file, line and field; and a folder that is not new', async () => {
     await bad('name: x\npolicies: { a: nowhere.yaml }\nprograms: { p: nowhere.ts }\n', /bad\.yaml:3:\d+: programs\.p: no such file: nowhere\.ts/);
     await bad('name: x\npolicies: { a: nowhere.yaml }\ncolour: red\n', /bad\.yaml:3:1: colour: is not a known field/);
+    await bad('name: x\npolicies: { a: nowhere.yaml }\nlimits: { wall_ms: 100, cpu: 5 }\n', /bad\.yaml:3:\d+: limits\.cpu: is not a known field/);
+    await bad('name: x\npolicies: { a: nowhere.yaml }\nlimits: { heap_mib: 100000 }\n', /bad\.yaml:3:\d+: limits\.heap_mib: must be <= \d+/);
     await bad(`name: x\nprograms: { p: ${join(REPO, 'examples', 'hello.ts')} }\npolicies: { a: ${join(REPO, 'examples', 'policies', 'notes.yaml')} }\nrepetitions: 0\n`, /bad\.yaml:4:\d+: repetitions: must be >= 1/);
     await bad(`name: x\nprograms: { p: ${join(REPO, 'examples', 'hello.ts')} }\npolicies: { a: ${join(REPO, 'examples', 'policies', 'notes.yaml')} }\n`, /is not empty; write an experiment into a new folder/, out);
   }, 60_000);
