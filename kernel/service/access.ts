@@ -18,6 +18,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { KernelError } from '../../abi/errno.ts';
 import type { PendingApproval } from '../approvals.ts';
+import { keptForOperator } from './connections.ts';
 import type { ServiceContext } from './context.ts';
 import { describePrincipal, type AgentPrincipal, type Principal } from './principals.ts';
 
@@ -53,8 +54,25 @@ export function guard(app: FastifyInstance, ctx: ServiceContext): void {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token' });
     }
     req.principal = principal;
-    if (principal.kind === 'operator' || req.routeOptions.config?.access === 'principal') return;
-    return refuse(ctx, req, reply, `${describePrincipal(principal)} may not call ${req.method} ${req.routeOptions.url ?? req.url.slice(0, 200)}: an agent credential may call only ${AGENT_ROUTES}`);
+    if (principal.kind === 'operator') return;
+    if (req.routeOptions.config?.access !== 'principal') return refuse(ctx, req, reply, `${describePrincipal(principal)} may not call ${req.method} ${req.routeOptions.url ?? req.url.slice(0, 200)}: an agent credential may call only ${AGENT_ROUTES}`);
+    const by = `${req.ip} as principal ${principal.name}`;
+    if (keptForOperator(req.socket)) {
+      const error = 'agentd holds its most connections, and serves only the operator on the last few; retry later';
+      ctx.refusals.refused('busy', by, `503 ${req.method} ${req.url.slice(0, 200)} from ${by}: ${error}`);
+      return reply.code(503).header('connection', 'close').header('retry-after', '1').send({ error, errno: 'EAGAIN' });
+    }
+    const refusal = ctx.agentLoad.enter(principal.sha256, (release) => reply.raw.once('close', release));
+    if (refusal !== undefined) {
+      ctx.refusals.refused('busy', by, `${refusal.status} ${req.method} ${req.url.slice(0, 200)} from ${by}: ${refusal.error}`);
+      return reply.code(refusal.status).header('retry-after', '1').send({ error: refusal.error, errno: 'EAGAIN' });
+    }
+  });
+  // An agent credential's body is counted as it arrives, against its share and every credential's (agent-load.ts).
+  app.addHook('preParsing', async (req, reply, payload) => {
+    const principal = req.principal;
+    if (principal === null || principal.kind === 'operator') return payload;
+    return ctx.agentLoad.metered(principal.sha256, payload, (release) => reply.raw.once('close', release));
   });
 }
 

@@ -43,7 +43,7 @@ export const AGENTD_CONFIG_SCHEMA = {
     listen: {
       type: 'object',
       additionalProperties: false,
-      properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 } },
+      properties: { host: { type: 'string', minLength: 1 }, port: { type: 'integer', minimum: 0, maximum: 65535 }, max_connections: { type: 'integer', minimum: 1, maximum: 65_536 } },
     },
     state_dir: { type: 'string', minLength: 1 },
     token_file: { type: 'string', minLength: 1 },
@@ -151,7 +151,7 @@ export const AGENTD_CONFIG_SCHEMA = {
 
 /** RawConfig is a file that passed AGENTD_CONFIG_SCHEMA, as written. */
 export interface RawConfig {
-  listen?: { host?: string; port?: number };
+  listen?: { host?: string; port?: number; max_connections?: number };
   state_dir?: string;
   token_file?: string;
   policy?: string;

@@ -1,6 +1,8 @@
 /**
  * The agentd configuration file (YAML or JSON). Every field is optional:
- *   listen: { host: 127.0.0.1, port: 7070 }    loopback only
+ *   listen: { host: 127.0.0.1, port: 7070, max_connections: 4096 }
+ *                                                loopback only; past max_connections, 64 more for the
+ *                                                operator's token alone (kernel/service/connections.ts)
  *   state_dir: ~/.agent-kernel                  token, decision log, checkpoints
  *   token_file: <state_dir>/agentd.token
  *   policy: policy.yaml                          default: the built-in policy
@@ -58,6 +60,7 @@ import type { RedisSettings } from '../cluster/redis.ts';
 import { chainSettings, type ChainSettings } from './approvers/settings.ts';
 import type { WebhookSettings } from './approvers/webhook.ts';
 import { AGENTD_CONFIG_SCHEMA, type RawConfig, type RawRedis } from './config-schema.ts';
+import { MAX_CONNECTIONS } from './connections.ts';
 import { MAX_CONFIG_BYTES, MAX_KEY_BYTES, readRegularText, withoutFile } from '../regular-file.ts';
 
 /** MountSetting is one entry of `mounts:`: a path relative to each agent's tree, or absolute (one place for every agent). */
@@ -97,6 +100,8 @@ export interface StreamSetting {
 export interface AgentdConfig {
   readonly host: string;
   readonly port: number;
+  /** Connections served to anyone; RESERVED_FOR_OPERATOR more serve the operator alone (kernel/service/connections.ts). */
+  readonly maxConnections: number;
   readonly stateDir: string;
   readonly tokenFile: string;
   readonly policyFile?: string;
@@ -223,6 +228,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
   return {
     host,
     port: overrides.port ?? raw.listen?.port ?? 7070,
+    maxConnections: raw.listen?.max_connections ?? MAX_CONNECTIONS,
     stateDir,
     tokenFile: raw.token_file ? expand(raw.token_file, base) : join(stateDir, 'agentd.token'),
     ...(raw.policy ? { policyFile: expand(raw.policy, base) } : {}),

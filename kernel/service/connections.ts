@@ -16,7 +16,12 @@
  *   trickling their headers) cannot keep the operator out, once EVICT_SHARE
  *   of them are taken, those with no request under way that have waited
  *   more than IDLE_GRACE_MS since they opened or were last answered are
- *   closed to make room, at most once per EVICT_EVERY_MS.
+ *   closed to make room, at most once per EVICT_EVERY_MS. Connections with
+ *   a request under way are not idle, and any credential's long polls could
+ *   take them all: past `maxConnections`, RESERVED_FOR_OPERATOR more are
+ *   taken, on which only the operator's token is served (access.ts answers
+ *   anyone else 503 and closes it; kernel/service/agent-load.ts caps what one
+ *   agent credential holds).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -27,6 +32,8 @@ export const MAX_CONNECTIONS = 4096;
 export const MAX_PIPELINED = 16;
 /** How long an idle keep-alive connection stays open, ms. */
 export const KEEP_ALIVE_MS = 5000;
+/** Connections taken past `maxConnections`, for the operator's token alone. */
+export const RESERVED_FOR_OPERATOR = 64;
 /** The share of `maxConnections` past which idle connections are closed to make room. */
 const EVICT_SHARE = 0.9;
 const EVICT_EVERY_MS = 100;
@@ -34,6 +41,14 @@ const EVICT_EVERY_MS = 100;
 const IDLE_GRACE_MS = 1000;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The connections taken past `maxConnections`: only the operator is served on them. */
+const forOperator = new WeakSet<Socket>();
+
+/** keptForOperator: `socket` is one of the connections past `maxConnections`, on which only the operator's token is served. */
+export function keptForOperator(socket: Socket): boolean {
+  return forOperator.has(socket);
+}
 
 /** boundedServer is the HTTP server fastify serves on (its `serverFactory`): `handler` sees only requests within the bounds above. */
 export function boundedServer(handler: Handler, maxConnections = MAX_CONNECTIONS): Server {
@@ -62,7 +77,8 @@ export function boundedServer(handler: Handler, maxConnections = MAX_CONNECTIONS
         }
       }
     }
-    if (connections.size >= maxConnections) return void socket.destroy();
+    if (connections.size >= maxConnections + RESERVED_FOR_OPERATOR) return void socket.destroy();
+    if (connections.size >= maxConnections) forOperator.add(socket);
     connections.set(socket, { unanswered: 0, since: now });
     socket.once('close', () => connections.delete(socket));
   });

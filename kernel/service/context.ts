@@ -7,6 +7,7 @@ import type { AgentdConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { OutputBuffers } from './output.ts';
 import type { PrincipalStore } from './principals.ts';
+import type { AgentLoad } from './agent-load.ts';
 import type { EvaluateRate } from './evaluate-rate.ts';
 import type { RefusalLog } from './refusals.ts';
 import type { ToolPins } from '../tools/tool-pins.ts';
@@ -24,6 +25,8 @@ export interface ServiceContext {
   readonly refusals: RefusalLog;
   /** How many evaluations one agent may ask a second. */
   readonly evaluateRate: EvaluateRate;
+  /** What each agent credential holds at once: requests under way and their bodies' bytes (kernel/service/agent-load.ts). */
+  readonly agentLoad: AgentLoad;
   /** This node's decision stream in Redis, when it has one: a stream that records nothing more (another writer, a damaged tail) makes agentd not ready. */
   readonly stream?: { readonly problem: string | undefined };
   /** Set when this agentd is a node of a cluster: the directory, relays and shared policy (kernel/cluster). */

@@ -1,6 +1,8 @@
 /**
  * RefusalLog counts every 401, 403 and 429 (an agent past its evaluation
- * rate, kernel/service/evaluate-rate.ts) agentd answers and samples them into
+ * rate, kernel/service/evaluate-rate.ts) agentd answers, and every request
+ * refused for load ('busy': a credential holding its most requests or body
+ * bytes at once, kernel/service/agent-load.ts), and samples them into
  * the decision log: the first refusal per client per window is recorded in
  * full, the rest only as one summary record per window ("N more 401s from
  * ADDR"). At most `maxClients` clients are tracked in a window; refusals
@@ -12,7 +14,10 @@ import { Counter } from 'prom-client';
 import type { DecisionInput } from '../../syscalls/records.ts';
 import type { Metrics } from './metrics.ts';
 
-export type RefusalStatus = 401 | 403 | 429;
+export type RefusalStatus = 401 | 403 | 429 | 'busy';
+
+/** plural names refusals of `status` in a summary: '401s', 'busy refusals'. */
+const plural = (status: RefusalStatus): string => (status === 'busy' ? 'busy refusals' : `${status}s`);
 
 export interface RefusalLogOptions {
   /** Where records go (the daemon's decision log). */
@@ -33,8 +38,9 @@ export class RefusalLog {
   private readonly options: RefusalLogOptions;
   private readonly forbidden: Counter;
   private readonly limited: Counter;
+  private readonly busy: Counter;
   private readonly tallies = new Map<string, Tally>();
-  private readonly overflow: Record<RefusalStatus, number> = { 401: 0, 403: 0, 429: 0 };
+  private readonly overflow: Record<RefusalStatus, number> = { 401: 0, 403: 0, 429: 0, busy: 0 };
   private readonly timer: NodeJS.Timeout;
   /** Refusals whose records the log refused since it last took one. */
   private unwritten = 0;
@@ -43,6 +49,7 @@ export class RefusalLog {
     this.options = options;
     this.forbidden = new Counter({ name: 'agentk_http_forbidden_total', help: 'Requests refused because the principal may not make them (403)', registers: [options.metrics.registry] });
     this.limited = new Counter({ name: 'agentk_evaluate_rate_limited_total', help: 'Decisions refused because their agent asked more than evaluate.per_second: /v1/evaluate answers (429) and /v1/mcp tools/calls (EAGAIN)', registers: [options.metrics.registry] });
+    this.busy = new Counter({ name: 'agentk_http_busy_total', help: 'Requests refused for load: an agent credential holding its most requests or body bytes at once (429), agent bodies filling their share of memory, an agent on a connection kept for the operator (503)', registers: [options.metrics.registry] });
     this.timer = setInterval(() => this.flush(), options.windowMs);
     this.timer.unref();
   }
@@ -54,7 +61,8 @@ export class RefusalLog {
   refused(status: RefusalStatus, client: string, detail: string): void {
     if (status === 401) this.options.metrics.unauthorized.inc();
     else if (status === 403) this.forbidden.inc();
-    else this.limited.inc();
+    else if (status === 429) this.limited.inc();
+    else this.busy.inc();
     const key = `${status} ${client}`;
     const tally = this.tallies.get(key);
     if (tally !== undefined) {
@@ -74,11 +82,11 @@ export class RefusalLog {
     this.record(undefined);
     const seconds = this.options.windowMs / 1000;
     for (const t of this.tallies.values()) {
-      if (t.more > 0) this.record(`${t.more} more ${t.status}s from ${t.client} (sampled: one record per client per ${seconds} s)`, t.more);
+      if (t.more > 0) this.record(`${t.more} more ${plural(t.status)} from ${t.client} (sampled: one record per client per ${seconds} s)`, t.more);
     }
     this.tallies.clear();
-    for (const status of [401, 403, 429] as const) {
-      if (this.overflow[status] > 0) this.record(`${this.overflow[status]} ${status}s from clients beyond the ${this.options.maxClients} tracked (sampled: one record per ${seconds} s)`, this.overflow[status]);
+    for (const status of [401, 403, 429, 'busy'] as const) {
+      if (this.overflow[status] > 0) this.record(`${this.overflow[status]} ${plural(status)} from clients beyond the ${this.options.maxClients} tracked (sampled: one record per ${seconds} s)`, this.overflow[status]);
       this.overflow[status] = 0;
     }
   }

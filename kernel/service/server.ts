@@ -38,7 +38,7 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
     bodyLimit: 8 * 1024 * 1024,
     schemaErrorFormatter: (errors, part) => new Error(validationMessage(part, errors)),
     // Time, requests in flight and connections a client can hold are bounded there (connections.ts).
-    serverFactory: (handler) => boundedServer(handler),
+    serverFactory: (handler) => boundedServer(handler, ctx.config.maxConnections),
   });
   useJsonBodies(app);
   // A JSON body is checked as sent: `"agent": 5` is a wrong type, not the string "5".
@@ -73,7 +73,8 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
   });
 
   app.setErrorHandler((err: { statusCode?: number; message?: string; validation?: unknown }, _req, reply) => {
-    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    // A 503 is a refusal for load (agent-load.ts), not agentd's fault.
+    const status = err.statusCode !== undefined && ((err.statusCode >= 400 && err.statusCode < 500) || err.statusCode === 503) ? err.statusCode : 500;
     void reply.code(status).send({ error: status === 500 ? 'internal error' : (err.message ?? 'bad request') });
   });
 

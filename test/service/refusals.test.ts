@@ -141,17 +141,21 @@ describe('evaluations past an agent\'s rate (evaluate.per_second)', () => {
       const refused = answers.find((r) => r.status === 429)!;
       expect(refused.headers.get('retry-after')).toBe('1');
       expect(((await refused.json()) as { error: string }).error).toBe("EAGAIN: agent 'bot' asked more than 5 evaluations in a second (evaluate.per_second); retry after 1 s");
+      // An agent credential's rate is counted before its body is read: past it, even a body that is not JSON is 429,
+      // never parsed (before, it was parsed first and answered 400, at the parse's cost).
+      const unread = await fetch(`${agentd.url}/v1/evaluate`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{"action": ' });
+      expect(unread.status).toBe(429);
       // Another agent has its own share.
       expect((await ask(other)).status).toBe(200);
       const metrics = (await agentd.api('GET', '/metrics')).text;
-      expect(counter(metrics, 'agentk_evaluate_rate_limited_total')).toBe(40 - answered);
+      expect(counter(metrics, 'agentk_evaluate_rate_limited_total')).toBe(41 - answered);
       const evaluations = ((await agentd.api('GET', '/v1/decisions?agent=bot')).body as { type: string }[]).filter((r) => r.type === 'syscall');
       expect(evaluations.length).toBe(answered);
       await agentd.stop();
       const details = readFileSync(agentd.logFile, 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { detail?: string }).detail ?? '');
       expect(details.filter((d) => /^(429 |\d+ more 429s)/.test(d))).toEqual([
         expect.stringMatching(/^429 POST \/v1\/evaluate for bot: EAGAIN/),
-        `${40 - answered - 1} more 429s from bot (sampled: one record per client per 3600 s)`,
+        `${41 - answered - 1} more 429s from bot (sampled: one record per client per 3600 s)`,
       ]);
     } finally {
       await agentd.remove();

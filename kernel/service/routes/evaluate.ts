@@ -134,6 +134,13 @@ function unrecorded(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(503).send({ error: `the decision could not be recorded, so there is none: ${err instanceof Error ? err.message : String(err)}`, errno });
 }
 
+/** pastRate answers 429 for agent `agentId`, past its evaluations this second; counted and sampled as a refusal. */
+function pastRate(ctx: ServiceContext, reply: FastifyReply, agentId: string): FastifyReply {
+  const error = `EAGAIN: agent '${agentId}' asked more than ${ctx.evaluateRate.limit} evaluations in a second (evaluate.per_second); retry after 1 s`;
+  ctx.refusals.refused(429, agentId, `429 POST /v1/evaluate for ${agentId}: ${error}`);
+  return reply.code(429).header('retry-after', '1').send({ error });
+}
+
 export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log, metrics } = ctx;
   app.post<{ Body: EvaluateBody }>(
@@ -141,6 +148,11 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     {
       bodyLimit: 256 * 1024,
       config: OPEN_TO_AGENTS,
+      // An agent credential's rate is counted before its body is read and parsed: past the rate, that work is not done.
+      onRequest: async (req, reply) => {
+        const principal = req.principal;
+        if (principal?.kind === 'agent' && !ctx.evaluateRate.admit(principal.agentId)) return pastRate(ctx, reply, principal.agentId);
+      },
       schema: { summary: 'Decide an action for an agent outside the kernel (an agent credential: as its own agent only)', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM, 503: PROBLEM } },
     },
     async (req, reply) => {
@@ -152,12 +164,9 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       if (!identity.ok) return identity.status === 403 ? refuse(ctx, req, reply, identity.error) : reply.code(400).send({ error: identity.error });
       if (tooDeep(body.arguments) || tooDeep(body.context)) return reply.code(400).send({ error: `arguments and context may nest at most ${MAX_DEPTH} deep` });
       const agent = identity.agent;
-      // Every answer is a record: an agent is held to a rate, as one inside the kernel is (evaluate-rate.ts).
-      if (!ctx.evaluateRate.admit(agent.id)) {
-        const error = `EAGAIN: agent '${agent.id}' asked more than ${ctx.evaluateRate.limit} evaluations in a second (evaluate.per_second); retry after 1 s`;
-        ctx.refusals.refused(429, agent.id, `429 POST /v1/evaluate for ${agent.id}: ${error}`);
-        return reply.code(429).header('retry-after', '1').send({ error });
-      }
+      // Every answer is a record: an agent is held to a rate, as one inside the kernel is (evaluate-rate.ts). An agent
+      // credential's was counted before its body was read (onRequest); the operator's names its agent in the body.
+      if (principalOf(req).kind === 'operator' && !ctx.evaluateRate.admit(agent.id)) return pastRate(ctx, reply, agent.id);
       const args = body.arguments ?? {};
       const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
       // What a grant is bound to: computed only for a request that opens a question or redeems one.
