@@ -6,6 +6,10 @@
  *    one of them is a candidate for the hostile request). Beside it, the same
  *    with an argument just under the match limit (the most a glob or regex
  *    ever reads) and with an ordinary request.
+ *  - policy_yaml_one_map_ratio: loading a YAML policy whose one map holds
+ *    40,000 keys, over loading the same 40,000 keys in 400 maps of 100 (the
+ *    same parse with no map large): a duplicate-key check that compares
+ *    every key with every other makes it hundreds (23 s once); linear, ~1.
  *  - kernel_stall_max_ms: a healthy agent times each of its syscalls from
  *    inside its isolate while a hostile agent in the same kernel runs each
  *    availability attack of the issue in turn; the figure is the longest
@@ -37,6 +41,23 @@ function globHeavyPolicy(): LoadedPolicy {
     { id: 'checks', effect: 'allow' as const, syscalls: ['SYS_CHECKPOLICY'] },
   ];
   return parsePolicy(JSON.stringify({ ...doc, rules: [...own, ...doc.rules, ...extra] }), 'bench-glob-heavy.json');
+}
+
+/** yamlPolicy is a YAML policy of `maps` rules, each with `keys` labels (one map of `keys` keys a rule). */
+function yamlPolicy(maps: number, keys: number): string {
+  const lines = ['version: 1', 'name: many-keys', 'rules:'];
+  for (let m = 0; m < maps; m++) {
+    lines.push(`  - id: r${m}`, '    effect: allow', '    syscalls: [SYS_GETPID]', '    labels:');
+    for (let k = 0; k < keys; k++) lines.push(`      k${m}-${k}: v`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** msToLoad is how long parsePolicy takes over YAML `source`. */
+function msToLoad(source: string): number {
+  const started = performance.now();
+  parsePolicy(source, 'many-keys.yaml');
+  return performance.now() - started;
 }
 
 const HOSTILE_BYTES = 64 * 1024;
@@ -153,6 +174,16 @@ async function run(options: BenchOptions): Promise<Figure[]> {
   }
   options.log(`hostile-argument decisions: ${rounds.hostile.length} rounds`);
 
+  const keys = { oneMap: [] as number[], manyMaps: [] as number[] };
+  const oneMap = yamlPolicy(1, 40_000);
+  const manyMaps = yamlPolicy(400, 100);
+  for (let r = 0; r < Math.min(options.rounds, 5); r++) {
+    keys.oneMap.push(msToLoad(oneMap));
+    keys.manyMaps.push(msToLoad(manyMaps));
+  }
+  const keysRatio = keys.oneMap.map((ms, i) => ms / keys.manyMaps[i]!);
+  options.log(`policy YAML with 40,000 keys in one map: ${median(keys.oneMap).toFixed(0)} ms; in 400 maps: ${median(keys.manyMaps).toFixed(0)} ms`);
+
   const dir = mkdtempSync(join(tmpdir(), 'bench-containment-'));
   const recorder = new FileDecisionLog(join(dir, 'decisions.jsonl'));
   const kernel = quietKernel({ policy: parsePolicy('version: 1\nrules:\n  - { id: all, effect: allow }\n', 'allow.yaml'), recorder, limits: { syscallsPerSecond: 10_000 }, programs: { bomb: programFromSource('bomb.js', 'for (;;) { try { sys.spawn("bomb"); } catch (e) { break; } } await new Promise(() => {});') } });
@@ -175,6 +206,13 @@ async function run(options: BenchOptions): Promise<Figure[]> {
     { key: 'policy_eval_at_match_limit_us', value: median(rounds.atLimit), unit: 'µs', note: `arguments of ${MATCH_LIMIT - 64} characters (the most a glob or regex reads) holding every literal the globs need: every candidate automaton reads all of it; bounded per call, charged to the agent's kernel-time share; ${spread(rounds.atLimit, 2)}` },
     { key: 'policy_eval_ordinary_us', value: median(rounds.ordinary), unit: 'µs', note: spread(rounds.ordinary, 3) },
     {
+      key: 'policy_yaml_one_map_ratio',
+      value: median(keysRatio),
+      unit: 'x',
+      target: { op: '<=', bound: 3 },
+      note: `a YAML policy of 40,000 keys in one map ${median(keys.oneMap).toFixed(0)} ms (${spread(keys.oneMap, 0)}), in 400 maps of 100 ${median(keys.manyMaps).toFixed(0)} ms (${spread(keys.manyMaps, 0)}), side by side; ${spread(keysRatio, 2)}`,
+    },
+    {
       key: 'kernel_stall_max_ms',
       value: worst.worstMs,
       unit: 'ms',
@@ -186,6 +224,6 @@ async function run(options: BenchOptions): Promise<Figure[]> {
 
 export const containmentBench: Bench = {
   name: 'containment',
-  keys: ['policy_eval_hostile_args_us', 'policy_eval_at_match_limit_us', 'policy_eval_ordinary_us', 'kernel_stall_max_ms'],
+  keys: ['policy_eval_hostile_args_us', 'policy_eval_at_match_limit_us', 'policy_eval_ordinary_us', 'policy_yaml_one_map_ratio', 'kernel_stall_max_ms'],
   run,
 };

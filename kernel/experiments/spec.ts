@@ -20,7 +20,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { dirname, extname, join, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import { dataOf, fieldName, locate, schemaProblem, type PathKey } from '../yaml-positions.ts';
+import { dataOf, duplicateKey, fieldName, locate, schemaProblem, type PathKey } from '../yaml-positions.ts';
 import { KernelError } from '../../abi/errno.ts';
 import { readRegularText } from '../regular-file.ts';
 import { limitsFromPolicy, SCHEMA_LIMITS, type LimitRequest } from '../limits.ts';
@@ -93,7 +93,8 @@ export function loadExperiment(file: string): ExperimentSpec {
     throw new ExperimentError(err instanceof KernelError ? err.message : `${file}: ${String(err)}`);
   }
   const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Keys given twice are found in one pass (duplicateKey), not by the parser's check, which is quadratic.
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const where = (path: readonly PathKey[], key?: string) => {
     const pos = lines.linePos(locate(doc, path, key));
     return `${file}:${pos.line}:${pos.col}`;
@@ -102,6 +103,8 @@ export function loadExperiment(file: string): ExperimentSpec {
     const pos = lines.linePos(doc.errors[0]!.pos[0]);
     throw new ExperimentError(`${file}:${pos.line}:${pos.col}: syntax error: ${doc.errors[0]!.message.split('\n')[0]}`);
   }
+  const twice = duplicateKey(doc);
+  if (twice !== undefined) throw new ExperimentError(`${file}:${lines.linePos(twice.offset).line}:${lines.linePos(twice.offset).col}: ${fieldName(twice.path)}: is given twice (first on line ${lines.linePos(twice.first).line})`);
   const read = dataOf(doc, source);
   if ('problem' in read) {
     const pos = lines.linePos(read.offset);

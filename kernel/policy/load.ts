@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument } from 'yaml';
-import { dataOf, fieldName, locate, schemaProblem as yamlSchemaProblem, type PathKey } from '../yaml-positions.ts';
+import { dataOf, duplicateKey, fieldName, locate, schemaProblem as yamlSchemaProblem, type PathKey } from '../yaml-positions.ts';
 import { ERRNO_TEXT, isErrno, KernelError } from '../../abi/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
 import { compilePolicy, type CompiledPolicy } from './compile.ts';
@@ -98,12 +98,18 @@ function loaded(file: string, source: string, document: PolicyDocument): LoadedP
 /** parsePositioned is parsePolicy through the YAML parser, which knows where every node is (for errors). */
 function parsePositioned(source: string, file: string): LoadedPolicy {
   const lines = new LineCounter();
-  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // Keys given twice are found in one pass (duplicateKey), not by the parser's check, which is quadratic.
+  const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: false });
   const at = (offset: number) => lines.linePos(offset);
   if (doc.errors.length > 0) {
     const err = doc.errors[0]!;
     const pos = at(err.pos[0]);
     throw new PolicyError(file, pos.line, pos.col, '', `syntax error: ${err.message.split('\n')[0]}`);
+  }
+  const twice = duplicateKey(doc);
+  if (twice !== undefined) {
+    const pos = at(twice.offset);
+    throw new PolicyError(file, pos.line, pos.col, fieldName(twice.path), `is given twice (first on line ${at(twice.first).line})`);
   }
   const read = dataOf(doc, source);
   if ('problem' in read) {

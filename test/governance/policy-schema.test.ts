@@ -26,7 +26,8 @@ interface Bad {
 const BAD: Readonly<Record<string, Bad>> = {
   'YAML syntax error': { file: 'indent.yaml', text: `version: 1\nrules:\n${RULE}   syscalls: [SYS_OPEN]\n`, line: 5, field: '', says: 'syntax error' },
   'YAML tab indentation': { file: 'tab.yaml', text: 'version: 1\nrules:\n  - id: a\n\teffect: allow\n', line: 4, field: '', says: 'syntax error: Tabs are not allowed' },
-  'duplicate YAML key': { file: 'dupkey.yaml', text: `version: 1\nversion: 1\nrules:\n${RULE}`, line: 2, field: '', says: 'syntax error: Map keys must be unique' },
+  'duplicate YAML key': { file: 'dupkey.yaml', text: `version: 1\nversion: 1\nrules:\n${RULE}`, line: 2, field: 'version', says: 'version: is given twice (first on line 1)' },
+  'duplicate key in a rule': { file: 'dupnested.yaml', text: `version: 1\nrules:\n${RULE}  - id: b\n    effect: allow\n    labels: { team: a, tier: b, team: c }\n`, line: 7, field: 'rules[1].labels.team', says: 'rules[1].labels.team: is given twice (first on line 7)' },
   'JSON syntax error': { file: 'comma.json', text: '{\n  "version": 1,\n  "rules": [\n    { "id": "a" "effect": "allow" }\n  ]\n}\n', line: 4, field: '', says: 'syntax error' },
   'JSON missing comma between members': { file: 'members.json', text: '{\n  "version": 1\n  "rules": []\n}\n', line: 2, field: '', says: 'syntax error' },
   'not a mapping': { file: 'list.yaml', text: '- 1\n- 2\n', line: 1, field: '', says: 'must be object' },
@@ -135,7 +136,7 @@ describe('equivalent YAML and JSON', () => {
     }
     // A duplicate key is lost by JSON.parse, so the text is not its own re-serialisation: the YAML path refuses it.
     const duplicated = compact.replace('"name":"same"', '"name":"same","name":"other"');
-    expect(() => parsePolicy(duplicated, 'dup.json')).toThrow(/dup\.json:1:\d+: syntax error: Map keys must be unique/);
+    expect(() => parsePolicy(duplicated, 'dup.json')).toThrow(/dup\.json:1:\d+: name: is given twice \(first on line 1\)/);
     // Valid JSON that breaks the schema or the compiler: the same positioned errors as any policy.
     const unknown = JSON.stringify({ version: 1, rules: [{ id: 'a', effect: 'allow', syscalls: ['SYS_NOPE'] }] }, null, 2);
     expect(() => parsePolicy(unknown, 'bad.json')).toThrow(/bad\.json:8:9: rules\[0\]\.syscalls\[0\]: unknown syscall 'SYS_NOPE'/);
