@@ -96,7 +96,7 @@ export function duplicateKey(doc: Document): DuplicateKey | undefined {
   const pathOf = (at: At): PathKey[] => {
     const path: PathKey[] = [];
     for (let p: At | undefined = at; p?.parent !== undefined; p = p.parent) path.push(p.key!);
-    return path.reverse();
+    return path.toReversed();
   };
   const stack: At[] = [{ node: doc.contents, parent: undefined, key: undefined }];
   while (stack.length > 0) {
