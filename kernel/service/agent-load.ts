@@ -69,14 +69,23 @@ export class AgentLoad {
    */
   metered(key: string, payload: Readable, onEnd: (release: () => void) => void): Readable {
     let counted = 0;
-    onEnd(() => this.free(key, counted));
+    let ended = false;
     const meter = new Transform({
       transform: (chunk: Buffer, _encoding, next) => {
+        // Bytes that arrive once the answer is sent are held by nobody: not counted (they were never freed; a review).
+        if (ended) return next();
         const refusal = this.take(key, chunk.length);
         if (refusal !== undefined) return next(new LoadError(refusal));
         counted += chunk.length;
         next(null, chunk);
       },
+    });
+    // fastify hears a body's errors only while it reads one (not for a GET, a 415, a 413): unheard, a refusal ended agentd.
+    meter.on('error', () => {});
+    onEnd(() => {
+      ended = true;
+      this.free(key, counted);
+      counted = 0;
     });
     payload.on('error', (err) => meter.destroy(err));
     return payload.pipe(meter);

@@ -90,6 +90,31 @@ describe('what one agent credential holds of agentd', () => {
     await letGo();
   });
 
+  it('bodies nobody reads (a GET, a 415) neither stay counted once answered nor, past the share, end agentd (a review: both did)', async () => {
+    // GETs with bodies, answered before their bodies arrive, and the rest sent after: ~64 KiB of each used to stay
+    // counted for good, so 240 of them locked the credential out of every body (and the next crossing ended agentd).
+    for (let i = 0; i < 240; i++) {
+      const h = await hold(agentd.url, `GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 100000000\r\n\r\n`, 'x');
+      await until(() => statusOf(h.answer()) !== 0, 'the GET to be answered');
+      h.socket.write(Buffer.alloc(256 * 1024));
+      h.socket.destroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const each = MCP_BODY_LIMIT - 1024;
+    const fit = Math.floor(MAX_AGENT_BODY_BYTES / each);
+    for (let i = 0; i < fit; i++) held.push(await partial(agentd.url, token, '/v1/mcp', each + 10, each));
+    // Within 8 KiB of the share: one more body in part.
+    const rest = MAX_AGENT_BODY_BYTES - fit * each - 8192;
+    held.push(await partial(agentd.url, token, '/v1/mcp', rest + 10, rest));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(held.map((h) => h.answer())).toEqual(held.map(() => ''));
+    // A GET whose body crosses the share: nobody reads it, so nobody hears the refusal; agentd stays up.
+    const get = await hold(agentd.url, `GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 2000000\r\n\r\n`, 'x'.repeat(200_000));
+    held.push(get);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await agentd.api('GET', '/healthz')).status).toBe(200);
+  });
+
   it('past max_connections the operator is served on connections kept for it; an agent credential on one is 503 and closed', async () => {
     // Requests under way from two credentials (each within its share) until agentd's 48 connections are taken (the
     // test's own keep-alive connection may hold one): the first past them is answered 503 and closed.
