@@ -89,7 +89,7 @@ interface BenchNode {
 
 async function startNode(dir: string, id: string, prefix: string): Promise<BenchNode> {
   const config = join(dir, `${id}.yaml`);
-  writeFileSync(config, `policy: policy.yaml\nevaluate: { per_second: 1000000 }\nredis:\n  url: ${REDIS_URL}\n  key_prefix: "${prefix}"\n  node_id: ${id}\n`);
+  writeFileSync(config, `policy: policy.yaml\nevaluate: { per_second: 1000000, log_bytes_per_second: 1000000000000 }\nredis:\n  url: ${REDIS_URL}\n  key_prefix: "${prefix}"\n  node_id: ${id}\n`);
   const stateDir = join(dir, id);
   const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', 'bin/agentd.ts', '--config', config, '--port', '0', '--state-dir', stateDir], {
     cwd: new URL('../', import.meta.url).pathname,

@@ -76,7 +76,7 @@ export interface Daemon {
 }
 
 /** startAgentd starts a real agentd as a child on a temporary state dir, with `config` (default: the bench policy, log not durable, no per-agent evaluation rate: the load is one agent's) and `files` beside it. */
-export async function startAgentd(config = 'policy: policy.yaml\nlog: { durable: false }\nevaluate: { per_second: 1000000 }\n', files: Record<string, string> = { 'policy.yaml': POLICY }): Promise<Daemon> {
+export async function startAgentd(config = 'policy: policy.yaml\nlog: { durable: false }\nevaluate: { per_second: 1000000, log_bytes_per_second: 1000000000000 }\n', files: Record<string, string> = { 'policy.yaml': POLICY }): Promise<Daemon> {
   const dir = mkdtempSync(join(tmpdir(), 'agentd-bench-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   writeFileSync(join(dir, 'agentd.yaml'), config);

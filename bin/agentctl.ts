@@ -5,6 +5,7 @@ import './compile-cache.ts';
 import { Command, CommanderError, Option } from 'commander';
 import type { Effect } from '../abi/kinds.ts';
 import type { DecisionInput } from '../syscalls/records.ts';
+import { LIMIT_NAMES } from '../kernel/limits.ts';
 import { endWhenStdoutCloses } from './closed-console.ts';
 import { endOnInternalError } from './last-resort.ts';
 import type { auditShow } from './commands/audit.ts';
@@ -54,7 +55,7 @@ program
   .option('--state <dir>', 'keep checkpoints in this host directory, so they survive a restart')
   .option('--cpu-ms <ms>', 'CPU time limit of the agent')
   .option('--wall-ms <ms>', 'wall time limit of the agent')
-  .option('--limit <name=value>', 'set a kernel limit, above the default too (repeatable): heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes', (v: string, all: string[] = []) => [...all, v])
+  .option('--limit <name=value>', `set a kernel limit, above the default too (repeatable): ${LIMIT_NAMES.join(', ')}`, (v: string, all: string[] = []) => [...all, v])
   .option('--grace <ms>', "how long the agent may take to end after SIGTERM (agentctl passes on the SIGTERM it gets, e.g. from kill) before SIGKILL (default 5000); Ctrl-C passes SIGINT")
   .option('--record <dir>', 'keep every syscall\'s result, the clock, randomness, completions, signals and output in this new directory, for agentctl replay-run')
   .option('--seal-key <file>', 'sign the recording\'s seal (DIR/seal.json) with this Ed25519 private key (PEM; openssl genpkey -algorithm ed25519 -out KEY.pem)')

@@ -22,7 +22,7 @@ export class MemoryDecisionLog implements DecisionRecorder {
   private readonly entries: LoggedDecision[] = [];
   private readonly limit: number;
   private readonly maxBytes: number;
-  private bytes = 0;
+  private heldBytes = 0;
   private dropped = 0;
 
   /**
@@ -48,15 +48,15 @@ export class MemoryDecisionLog implements DecisionRecorder {
       kept = { ...rest, seq, time };
     } else kept = { ...entry, seq, time };
     this.entries.push(kept);
-    this.bytes += weigh(kept);
-    if (this.entries.length > this.limit + (this.limit >> 2) || this.bytes > this.maxBytes + (this.maxBytes >> 2)) this.trim();
+    this.heldBytes += weigh(kept);
+    if (this.entries.length > this.limit + (this.limit >> 2) || this.heldBytes > this.maxBytes + (this.maxBytes >> 2)) this.trim();
     return seq;
   }
 
   /** trim drops the oldest records until at most `limit` records and `maxBytes` are kept. */
   private trim(): void {
     let cut = 0;
-    while (cut < this.entries.length && (this.entries.length - cut > this.limit || this.bytes > this.maxBytes)) this.bytes -= weigh(this.entries[cut++]!);
+    while (cut < this.entries.length && (this.entries.length - cut > this.limit || this.heldBytes > this.maxBytes)) this.heldBytes -= weigh(this.entries[cut++]!);
     this.entries.splice(0, cut);
     this.dropped += cut;
   }

@@ -20,6 +20,8 @@ export interface ProcessLimits {
   readonly syscallsPerSecond?: number;
   /** The kernel's own time the tree may take per second (ms): its share of the shared event loop. */
   readonly kernelMsPerSecond?: number;
+  /** Bytes of decision records the tree's syscalls may add to the log per second. */
+  readonly logBytesPerSecond?: number;
   readonly openFiles: number;
   /** Processes of the tree besides its root, running or not yet reaped. */
   readonly children?: number;
@@ -43,6 +45,7 @@ export const DEFAULT_LIMITS = {
   children: 64,
   syscallsPerSecond: 10_000,
   kernelMsPerSecond: 500,
+  logBytesPerSecond: 8 * 1024 * 1024,
   vfsBytes: 32 * 1024 * 1024,
   vfsInodes: 8192,
 } as const satisfies ProcessLimits;
@@ -82,6 +85,12 @@ export const LIMIT_TABLE = [
     key: 'kernelMsPerSecond',
     unit: 'count',
     pastIt: "EAGAIN: the tree's share of the kernel's own time (decoding, matching, hashing, copying, fingerprinting) each second, so no agent monopolises the shared event loop",
+  },
+  {
+    name: 'log_bytes_per_second',
+    key: 'logBytesPerSecond',
+    unit: 'bytes',
+    pastIt: "EAGAIN: the bytes of decision records the tree's syscalls add to a log file each second (agentd's, `agentctl run --log`; a record keeps a path of up to 4 KiB and arguments in the clear, so the syscall rate alone let one agent write ~20 MB/s)",
   },
   {
     name: 'vfs_bytes',

@@ -46,7 +46,7 @@ export class Lineage {
   syscalls = 0;
   /** Spawns into the tree admitted but not yet in the process table (a program compiling). */
   pendingSpawns = 0;
-  private window = { start: 0, calls: 0, refused: 0, kernelNs: 0, reserved: 0 };
+  private window = { start: 0, calls: 0, refused: 0, kernelNs: 0, logBytes: 0, reserved: 0 };
   /** The tree's syscalls count against its rate and kernel-time share; a replay before its fork is not paced (its pace is not the recorded one). */
   paced = true;
 
@@ -75,13 +75,13 @@ export class Lineage {
     this.syscalls++;
     const rate = this.limits.syscallsPerSecond;
     const share = this.limits.kernelMsPerSecond;
-    if ((rate === undefined && share === undefined) || !this.paced) return 'ok';
+    if ((rate === undefined && share === undefined && this.limits.logBytesPerSecond === undefined) || !this.paced) return 'ok';
     const w = this.window;
     if (now - w.start >= WINDOW_MS) {
       if (w.refused > 1) summary(w.refused - 1);
-      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0, reserved: 0 };
+      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0, logBytes: 0, reserved: 0 };
     }
-    const within = ++this.window.calls <= (rate ?? Number.POSITIVE_INFINITY) && this.window.kernelNs <= (share ?? Number.POSITIVE_INFINITY) * 1e6;
+    const within = ++this.window.calls <= (rate ?? Number.POSITIVE_INFINITY) && !this.overShare && !this.overLog;
     if (within) return 'ok';
     return ++this.window.refused === 1 ? 'refused-first' : 'refused';
   }
@@ -98,10 +98,10 @@ export class Lineage {
   reserve(now: number, most: number, longest: number, summary: (refused: number) => void): { tokens: number; ms: number; window: number } {
     const rate = this.limits.syscallsPerSecond;
     const share = this.limits.kernelMsPerSecond;
-    if ((rate === undefined && share === undefined) || !this.paced) return { tokens: most, ms: longest, window: -1 };
+    if ((rate === undefined && share === undefined && this.limits.logBytesPerSecond === undefined) || !this.paced) return { tokens: most, ms: longest, window: -1 };
     if (now - this.window.start >= WINDOW_MS) {
       if (this.window.refused > 1) summary(this.window.refused - 1);
-      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0, reserved: 0 };
+      this.window = { start: now, calls: 0, refused: 0, kernelNs: 0, logBytes: 0, reserved: 0 };
     }
     const w = this.window;
     // A lease gets at most a 64th of the rate and half of what is left, and the tree's leases together half the rate:
@@ -109,7 +109,7 @@ export class Lineage {
     const left = Math.max(0, (rate ?? Number.POSITIVE_INFINITY) - w.calls);
     const perLease = rate === undefined ? most : Math.max(1, Math.floor(rate / 64));
     const leaseRoom = rate === undefined ? most : Math.floor(rate / 2) - w.reserved;
-    const tokens = this.overShare || left === 0 ? 0 : Math.max(0, Math.min(most, perLease, leaseRoom, Math.max(1, Math.floor(left / 2))));
+    const tokens = this.overShare || this.overLog || left === 0 ? 0 : Math.max(0, Math.min(most, perLease, leaseRoom, Math.max(1, Math.floor(left / 2))));
     w.calls += tokens;
     w.reserved += tokens;
     return { tokens, ms: Math.min(longest, this.windowRemainingMs(now)), window: w.start };
@@ -132,6 +132,11 @@ export class Lineage {
     if (onLoop) this.window.kernelNs += ns;
   }
 
+  /** logged adds `bytes` of decision records the tree's syscalls added to the log to the current second's. */
+  logged(bytes: number): void {
+    this.window.logBytes += bytes;
+  }
+
   /** windowRemainingMs is how long until the tree's current one-second window ends. */
   windowRemainingMs(now: number): number {
     return Math.max(0, this.window.start + WINDOW_MS - now);
@@ -141,6 +146,12 @@ export class Lineage {
   get overShare(): boolean {
     const share = this.limits.kernelMsPerSecond;
     return share !== undefined && this.window.kernelNs > share * 1e6;
+  }
+
+  /** overLog: the tree's syscalls have added more than its share of decision records to the log this second. */
+  get overLog(): boolean {
+    const most = this.limits.logBytesPerSecond;
+    return most !== undefined && this.window.logBytes > most;
   }
 
   /** flushRefusals reports the current window's uncounted refusals now (the tree is ending). */

@@ -1,7 +1,7 @@
 /**
  * The gate every syscall of a process passes before dispatch: it counts the
- * call against its tree's rate limit and its share of the kernel's time
- * (EAGAIN past either: the first refusal of a window is recorded, the rest
+ * call against its tree's rate limit, its share of the kernel's time and of
+ * the decision log's bytes (EAGAIN past any: the first refusal of a window is recorded, the rest
  * are summed up in one record when the window ends, so a flood costs the log
  * two records a second), parks the call while
  * the process is stopped, charges the kernel's own time for it to the tree,
@@ -42,6 +42,15 @@ export const MAX_PARKED_CALLS = MAX_OUTSTANDING + MAX_OUTSTANDING_LOOP;
 
 const RATE_RULE = 'limit.syscalls_per_second';
 const SHARE_RULE = 'limit.kernel_ms_per_second';
+const LOG_RULE = 'limit.log_bytes_per_second';
+
+/** refusal is why a call past its tree's limits is refused: the rule, the record's reason and the errno's message. */
+function refusal(lineage: Process['lineage']): { rule: string; why: string; message: string } {
+  const { syscallsPerSecond, kernelMsPerSecond, logBytesPerSecond } = lineage.limits;
+  if (lineage.overShare) return { rule: SHARE_RULE, why: `more than ${kernelMsPerSecond} ms of kernel time this second`, message: `kernel time limit of ${kernelMsPerSecond} ms per second reached` };
+  if (lineage.overLog) return { rule: LOG_RULE, why: `more than ${logBytesPerSecond} bytes of decision records this second`, message: `decision log limit of ${logBytesPerSecond} bytes per second reached` };
+  return { rule: RATE_RULE, why: `more than ${syscallsPerSecond} syscalls per second`, message: `syscall rate limit of ${syscallsPerSecond} per second reached` };
+}
 
 
 /** settled waits out a blocked reply. */
@@ -58,7 +67,7 @@ function withSignals(proc: Process, reply: Reply): Reply {
 /** recordRefusals writes the one record that sums up a window's refused calls after the first. */
 export function recordRefusals(host: GateHost, proc: Process, refused: number): void {
   try {
-    host.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${refused} more syscalls refused by ${RATE_RULE} or ${SHARE_RULE} (${proc.lineage.limits.syscallsPerSecond} per second, ${proc.lineage.limits.kernelMsPerSecond} ms of kernel time per second, for the tree of pid ${proc.lineage.rootPid})` });
+    host.recorder.record({ type: 'limit', pid: proc.pid, agentId: proc.agentId, detail: `${refused} more syscalls refused by ${RATE_RULE}, ${SHARE_RULE} or ${LOG_RULE} (${proc.lineage.limits.syscallsPerSecond} per second, ${proc.lineage.limits.kernelMsPerSecond} ms of kernel time per second, ${proc.lineage.limits.logBytesPerSecond} bytes of decision records per second, for the tree of pid ${proc.lineage.rootPid})` });
   } catch {
     // the calls were refused either way
   }
@@ -90,9 +99,7 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
     return { later };
   }
   if (verdict !== 'ok') {
-    const share = lineage.overShare;
-    const rule = share ? SHARE_RULE : RATE_RULE;
-    const why = share ? `more than ${lineage.limits.kernelMsPerSecond} ms of kernel time this second` : `more than ${lineage.limits.syscallsPerSecond} syscalls per second`;
+    const { rule, why, message } = refusal(lineage);
     if (verdict === 'refused-first') {
       try {
         host.recorder.record({ type: 'syscall', pid: proc.pid, agentId: proc.agentId, syscall: syscallName(nr), access: 'none', effect: 'deny', rule, reason: `${why} (the tree of pid ${lineage.rootPid})` });
@@ -100,13 +107,16 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
         // refused either way
       }
     }
-    return { errno: 'EAGAIN', message: share ? `kernel time limit of ${lineage.limits.kernelMsPerSecond} ms per second reached` : `syscall rate limit of ${lineage.limits.syscallsPerSecond} per second reached` };
+    return { errno: 'EAGAIN', message };
   }
   const started = performance.now();
+  // The bytes of the records this call adds to the log now (its decision, a contract's) count against the tree's share.
+  const logged = host.recorder.bytes;
   if (proc.stopped && mode === 'async' && proc.parked >= MAX_PARKED_CALLS) return { errno: 'EAGAIN', message: `the process is stopped, and ${MAX_PARKED_CALLS} of its calls already wait for SIGCONT` };
   const reply = proc.stopped ? parked(proc, run) : run();
   const ms = performance.now() - started;
   lineage.charge(ms * 1e6);
+  if (logged !== undefined) lineage.logged(host.recorder.bytes! - logged);
   if (host.observeSyscall !== undefined && !('later' in reply)) {
     const name = typeof nr === 'number' ? ROW_BY_NR[nr]?.name : undefined;
     if (name !== undefined) host.observeSyscall(name, ms / 1000);

@@ -74,4 +74,11 @@ export interface DecisionRecorder {
    * (ENOSPC, EIO) when they cannot be written — and the action never runs.
    */
   beforeAction(seq: number): Promise<void> | undefined;
+  /**
+   * bytes is how many bytes of records the recorder has taken in all, as it
+   * writes them: the kernel charges what a syscall adds to its tree's
+   * `log_bytes_per_second`. Absent for a recorder that keeps nothing on disk
+   * or in a store (the in-memory log bounds itself).
+   */
+  readonly bytes?: number;
 }

@@ -138,6 +138,7 @@ export const POLICY_SCHEMA = {
             wall_ms: { type: 'integer', minimum: 1 },
             syscalls_per_second: { type: 'integer', minimum: 1 },
             kernel_ms_per_second: { type: 'integer', minimum: 1 },
+            log_bytes_per_second: { type: 'integer', minimum: 4096 },
             open_files: { type: 'integer', minimum: 3, maximum: 65_536 },
             children: { type: 'integer', minimum: 0 },
             output_bytes: { type: 'integer', minimum: 0 },

@@ -74,6 +74,8 @@ export class FileDecisionLog implements DecisionRecorder {
   private readonly timer: NodeJS.Timeout;
   private pending: string[] = [];
   private pendingBytes = 0;
+  /** The length of every record taken since the log was opened. */
+  private taken = 0;
   /** Why the last write failed (ENOSPC, EIO…), while records wait to be written; undefined when the log is writing. */
   private failure: string | undefined;
   /** Set when a failed write could not be cut back: the file ends torn, and nothing more may be appended after it. */
@@ -133,6 +135,11 @@ export class FileDecisionLog implements DecisionRecorder {
     process.on('exit', this.onExit);
   }
 
+  /** bytes is the length of every record taken since the log was opened (DecisionRecorder.bytes). */
+  get bytes(): number {
+    return this.taken;
+  }
+
   /** count is the sequence number of the last record. */
   get count(): number {
     return this.seq;
@@ -170,6 +177,7 @@ export class FileDecisionLog implements DecisionRecorder {
     this.prev = sealed.hash;
     this.pending.push(sealed.line);
     this.pendingBytes += sealed.line.length;
+    this.taken += sealed.line.length;
     if (this.appended.observed) this.appended.next({ ...sealed.record, hash: sealed.hash } as ChainRecord);
     if (this.durable) {
       this.flush();

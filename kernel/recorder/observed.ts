@@ -16,5 +16,8 @@ export function observed(inner: DecisionRecorder, seen: (entry: DecisionInput, s
     },
     ...(inner.whenWritten ? { whenWritten: (seq: number) => inner.whenWritten!(seq) } : {}),
     beforeAction: (seq: number) => inner.beforeAction(seq),
+    get bytes() {
+      return inner.bytes;
+    },
   };
 }

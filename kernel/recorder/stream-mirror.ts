@@ -70,6 +70,9 @@ export class StreamMirror {
       whenWritten: async (seq: number) => {
         await Promise.all([log.whenWritten(seq), stream.barrier()]);
       },
+      get bytes() {
+        return log.bytes;
+      },
     };
   }
 

@@ -1,39 +1,65 @@
 /**
  * EvaluateRate is how many decisions one agent outside the kernel may ask
  * of `POST /v1/evaluate` a second (`evaluate.per_second` in the agentd
- * configuration), as an agent inside is held to its `syscalls_per_second`.
- * Every answer is a record in the decision log, so without it one agent
- * credential filled the disk at ~16 MiB/s (an attacker pass: 36,000
- * requests in 10 s with 4 KiB resources), and a full disk fails every
- * agent's effects closed. Past the rate the answer is 429 with
+ * configuration), and how many bytes of decision records they may add to
+ * the log (`evaluate.log_bytes_per_second`), as an agent inside is held to
+ * its `syscalls_per_second` and `log_bytes_per_second`. Every answer is a
+ * record in the decision log, so without them one agent credential filled
+ * the disk at ~16 MiB/s (an attacker pass: 36,000 requests in 10 s with
+ * 4 KiB resources), and with the rate alone still ~9 MB/s; a full disk fails
+ * every agent's effects closed. Past either the answer is 429 with
  * `retry-after`; the refusals are sampled into the log as 401s and 403s are
  * (kernel/service/refusals.ts). What it keeps is one count per agent that
  * asked in the current second.
  */
+
+/** Why an agent is refused: past its evaluations this second, or past its bytes of records. */
+export type PastRate = 'calls' | 'bytes';
+
 export class EvaluateRate {
   private readonly perSecond: number;
+  private readonly bytesPerSecond: number;
   private readonly now: () => number;
   private windowStart = Number.NEGATIVE_INFINITY;
-  private readonly counts = new Map<string, number>();
+  private readonly counts = new Map<string, { calls: number; bytes: number }>();
 
-  constructor(perSecond: number, now: () => number = () => performance.now()) {
+  constructor(perSecond: number, bytesPerSecond = Number.POSITIVE_INFINITY, now: () => number = () => performance.now()) {
     this.perSecond = perSecond;
+    this.bytesPerSecond = bytesPerSecond;
     this.now = now;
   }
 
-  /** admit counts one evaluation asked for agent `agentId`: false when it is past the rate this second. */
-  admit(agentId: string): boolean {
+  /** admit counts one evaluation asked for agent `agentId`: undefined if it may be answered, else why not. */
+  admit(agentId: string): PastRate | undefined {
+    const count = this.current(agentId);
+    if (count.bytes > this.bytesPerSecond) return 'bytes';
+    return ++count.calls <= this.perSecond ? undefined : 'calls';
+  }
+
+  /** logged counts `bytes` of decision records an evaluation of `agentId` added to the log. */
+  logged(agentId: string, bytes: number): void {
+    this.current(agentId).bytes += bytes;
+  }
+
+  /** refusal says why agent `agentId` is refused, `past` what: `what` names what it asked for, `note` follows the setting's name. */
+  refusal(agentId: string, past: PastRate, what: string, note = ''): string {
+    return past === 'calls'
+      ? `agent '${agentId}' asked more than ${this.perSecond} ${what} in a second (evaluate.per_second${note}); retry after 1 s`
+      : `agent '${agentId}' added more than ${this.bytesPerSecond} bytes of decision records in a second (evaluate.log_bytes_per_second${note}); retry after 1 s`;
+  }
+
+  get limit(): number {
+    return this.perSecond;
+  }
+
+  private current(agentId: string): { calls: number; bytes: number } {
     const now = this.now();
     if (now - this.windowStart >= 1000) {
       this.counts.clear();
       this.windowStart = now;
     }
-    const count = (this.counts.get(agentId) ?? 0) + 1;
-    this.counts.set(agentId, count);
-    return count <= this.perSecond;
-  }
-
-  get limit(): number {
-    return this.perSecond;
+    let count = this.counts.get(agentId);
+    if (count === undefined) this.counts.set(agentId, (count = { calls: 0, bytes: 0 }));
+    return count;
   }
 }

@@ -77,10 +77,12 @@ function toCallResult(reply: Exclude<Reply, { later: Promise<Reply> }>, source: 
 /**
  * CallRate holds a gateway's tools/calls to a rate per agent. refusal counts
  * one call of agent `agentId` and says why it is refused (past the rate), or
- * is undefined for a call within it.
+ * is undefined for a call within it; logged is told the bytes of decision
+ * records a call added to the log when it was decided.
  */
 export interface CallRate {
   refusal(agentId: string): string | undefined;
+  logged?(agentId: string, bytes: number): void;
 }
 
 export interface McpGatewayOptions {
@@ -118,7 +120,9 @@ export class McpGateway {
       // Every decided call is a record: one past the rate is refused before the dispatcher, and records nothing.
       const refused = options.rate?.refusal(this.caller.agentId);
       if (refused !== undefined) return { isError: true, content: [{ type: 'text', text: `EAGAIN: ${refused}` }] };
+      const logged = options.services.recorder.bytes;
       const raw = dispatchRow(options.services, this.context(), EXEC, [name, request.params.arguments ?? null], { cancel: extra.signal });
+      if (logged !== undefined) options.rate?.logged?.(this.caller.agentId, options.services.recorder.bytes! - logged);
       let reply = raw;
       while ('later' in reply) reply = await reply.later;
       return toCallResult(reply, options.registry.info(name)?.source);

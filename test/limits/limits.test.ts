@@ -6,7 +6,11 @@
  * bytes EFBIG. The policy's `defaults.limits` caps what a spawn asks for, and
  * a child never gets wider limits than its parent.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { DEFAULT_LIMITS } from '../../kernel/limits.ts';
 import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { DecisionRecorder } from '../../syscalls/records.ts';
@@ -168,8 +172,43 @@ describe('limits that refuse a call', () => {
       expect(refused).toHaveLength(1);
       expect(refused[0]).toMatchObject({ effect: 'deny', syscall: 'SYS_GETPID' });
       const summed = records.filter((r) => r.type === 'limit' && r.agentId === 'chatty');
-      expect(summed.map((r) => ('detail' in r ? r.detail : ''))).toEqual([`29 more syscalls refused by limit.syscalls_per_second or limit.kernel_ms_per_second (20 per second, 500 ms of kernel time per second, for the tree of pid ${chatty.pid})`]);
+      expect(summed.map((r) => ('detail' in r ? r.detail : ''))).toEqual([`29 more syscalls refused by limit.syscalls_per_second, limit.kernel_ms_per_second or limit.log_bytes_per_second (20 per second, 500 ms of kernel time per second, 8388608 bytes of decision records per second, for the tree of pid ${chatty.pid})`]);
     });
+  });
+
+  it('logBytesPerSecond: past the bytes of decision records its tree may add to the log in a second, a call gets EAGAIN (a record keeps a 4 KiB path: the rate alone let one agent write ~20 MB/s)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'log-bytes-'));
+    const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
+    const kernel = kernelFor({ recorder: log });
+    try {
+      const path = `/agent/flood/${Array.from({ length: 15 }, () => 'x'.repeat(250)).join('/')}`;
+      const flood = start(
+        kernel,
+        `
+          const results = [];
+          for (let i = 0; i < 40; i++) { const r = syscall(SYS.SYS_STAT, ${JSON.stringify(path)}); results.push(r.errno === 'EAGAIN' ? r.message : 'ok'); }
+          // Wait out the one-second window without a syscall (the write of the report would be refused too), then report.
+          const t = Date.now();
+          while (Date.now() - t < 1100) {}
+          console.log(JSON.stringify(results));
+        `,
+        { limits: { logBytesPerSecond: 20_000 }, agentId: 'flood' },
+      );
+      const end = await exited(flood);
+      expect(end, JSON.stringify(end)).toMatchObject({ status: 0 });
+      const results = JSON.parse(flood.stdout()) as string[];
+      // Each record holds the 3.8 KB path: five fit in 20,000 bytes, and the calls after them are refused.
+      const answered = results.filter((r) => r === 'ok').length;
+      expect(answered).toBeGreaterThanOrEqual(4);
+      expect(answered).toBeLessThanOrEqual(6);
+      expect(results.slice(answered)).toEqual(results.slice(answered).map(() => 'decision log limit of 20000 bytes per second reached'));
+      await kernel.shutdown();
+      log.close();
+      const records = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { agent: string; rule?: string; reason?: string });
+      expect(records.filter((r) => r.agent === 'flood' && r.rule === 'limit.log_bytes_per_second').map((r) => r.reason)).toEqual([`more than 20000 bytes of decision records this second (the tree of pid ${flood.pid})`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("syscallsPerSecond windows run on the kernel's clock (KernelOptions.clock), not the host's", async () => {
@@ -291,7 +330,7 @@ rules:
 `,
     'capped.yaml',
   );
-  const VFS_DEFAULTS = { vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes, kernelMsPerSecond: DEFAULT_LIMITS.kernelMsPerSecond };
+  const VFS_DEFAULTS = { vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes, kernelMsPerSecond: DEFAULT_LIMITS.kernelMsPerSecond, logBytesPerSecond: DEFAULT_LIMITS.logBytesPerSecond };
   const POLICY_LIMITS = { heapMib: 32, cpuMs: 60_000, wallMs: 60_000, syscallsPerSecond: 1000, openFiles: 6, children: 1, outputBytes: 100, ...VFS_DEFAULTS };
 
   it("the policy's defaults.limits caps what a spawn asks for: the smaller wins", () => {
@@ -306,7 +345,7 @@ rules:
 
   it('the kernel defaults bound every agent-sized resource (heap, open files, children, syscall rate, VFS bytes and files); a spawn cannot ask for more', () => {
     const kernel = kernelFor();
-    expect({ ...start(kernel, IDLE).proc.limits }).toEqual({ heapMib: 64, openFiles: 64, children: 64, syscallsPerSecond: 10_000, kernelMsPerSecond: 500, vfsBytes: 32 * 1024 * 1024, vfsInodes: 8192 });
+    expect({ ...start(kernel, IDLE).proc.limits }).toEqual({ heapMib: 64, openFiles: 64, children: 64, syscallsPerSecond: 10_000, kernelMsPerSecond: 500, logBytesPerSecond: 8 * 1024 * 1024, vfsBytes: 32 * 1024 * 1024, vfsInodes: 8192 });
     expect({ ...start(kernel, IDLE, { limits: { openFiles: 1000, children: 1000 } }).proc.limits }).toEqual({ ...DEFAULT_LIMITS });
   });
 
@@ -334,7 +373,7 @@ rules:
     // SYS_SPAWN blocks while the child's program is prepared: wait for the first line, then for the wait on the spinner.
     await printed(parent, '\n');
     const idlerPid = Number(parent.stdout().split('\n')[0]);
-    expect({ ...kernel.get(idlerPid)!.limits }).toEqual({ cpuMs: 200, outputBytes: 1000, children: 3, openFiles: 10, heapMib: 32, syscallsPerSecond: 10_000, kernelMsPerSecond: 500, vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes });
+    expect({ ...kernel.get(idlerPid)!.limits }).toEqual({ cpuMs: 200, outputBytes: 1000, children: 3, openFiles: 10, heapMib: 32, syscallsPerSecond: 10_000, kernelMsPerSecond: 500, logBytesPerSecond: DEFAULT_LIMITS.logBytesPerSecond, vfsBytes: DEFAULT_LIMITS.vfsBytes, vfsInodes: DEFAULT_LIMITS.vfsInodes });
     const exit = await exited(parent);
     expect(exit).toMatchObject({ status: 132, reason: { kind: 'signal', signal: 'SIGKILL', why: expect.stringMatching(/^CPU time limit 200 ms/) } });
     const killed = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'signal' && 'detail' in r && r.detail.startsWith('SIGKILL: CPU time limit 200 ms'));

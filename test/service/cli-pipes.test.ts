@@ -33,7 +33,7 @@ rules:
 const RECORDS = 3000;
 
 // The fixture asks 3,000 decisions of one agent at once: past evaluate.per_second's default (1,000) they would be 429s.
-const clusterConfig = (nodeId: string) => `policy: policy.yaml\nevaluate: { per_second: 100000 }\nredis:\n  url: ${env!.url}\n  key_prefix: "${env!.prefix}"\n  node_id: ${nodeId}\n`;
+const clusterConfig = (nodeId: string) => `policy: policy.yaml\nevaluate: { per_second: 100000, log_bytes_per_second: 1000000000 }\nredis:\n  url: ${env!.url}\n  key_prefix: "${env!.prefix}"\n  node_id: ${nodeId}\n`;
 
 /** closedStdout runs agentctl with its stdout a pipe whose read end is closed before agentctl writes anything (before it has even loaded). */
 function closedStdout(agentd: Agentd, args: readonly string[]): Promise<CtlResult> {

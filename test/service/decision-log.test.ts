@@ -41,7 +41,7 @@ async function run(agentd: Agentd, source: string, id: string): Promise<void> {
 }
 
 const seqs = (records: readonly ChainRecord[]) => records.map((r) => r.seq);
-const CONFIG = 'policy: policy.yaml\nlog: { segment_mib: 1 }\nlimits: { syscalls_per_second: 10000000 }\n';
+const CONFIG = 'policy: policy.yaml\nlog: { segment_mib: 1 }\nlimits: { syscalls_per_second: 10000000, log_bytes_per_second: 1000000000 }\n';
 
 describe('a segmented log in agentd', () => {
   let agentd: Agentd;

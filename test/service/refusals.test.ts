@@ -125,6 +125,30 @@ describe('the last window on shutdown', () => {
   });
 });
 
+describe('evaluations past an agent\'s bytes of records (evaluate.log_bytes_per_second)', () => {
+  it('are 429: with 4 KiB resources the rate alone let one credential write ~9 MB/s of log', async () => {
+    const agentd = await startAgentd('policy: policy.yaml\nevaluate: { per_second: 1000, log_bytes_per_second: 20000 }\n', { 'policy.yaml': POLICY });
+    try {
+      const token = (await agentd.api('POST', '/v1/principals', { agent: 'wordy' })).body.token as string;
+      const statuses: number[] = [];
+      let refusal = '';
+      for (let i = 0; i < 20; i++) {
+        const r = await fetch(`${agentd.url}/v1/evaluate`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ action: 'file.read', resource: `/${'r'.repeat(4000)}` }) });
+        statuses.push(r.status);
+        if (r.status === 429) refusal = ((await r.json()) as { error: string }).error;
+        else await r.body?.cancel();
+      }
+      // About 4.3 KB a record: four or five fit in 20,000 bytes a second (the 20 may straddle a second's end: twice that).
+      const answered = statuses.filter((s) => s === 200).length;
+      expect(answered).toBeGreaterThanOrEqual(4);
+      expect(answered).toBeLessThanOrEqual(12);
+      expect(refusal).toBe("EAGAIN: agent 'wordy' added more than 20000 bytes of decision records in a second (evaluate.log_bytes_per_second); retry after 1 s");
+    } finally {
+      await agentd.remove();
+    }
+  });
+});
+
 describe('evaluations past an agent\'s rate (evaluate.per_second)', () => {
   it('are 429 with retry-after, counted, and sampled into the log: one agent cannot fill the disk through /v1/evaluate (an attacker pass: 16 MiB/s)', async () => {
     const agentd = await startAgentd('policy: policy.yaml\nevaluate: { per_second: 5 }\nrefusals: { window_ms: 3600000 }\n', { 'policy.yaml': POLICY });

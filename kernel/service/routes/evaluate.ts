@@ -15,6 +15,7 @@ import { PROBLEM } from '../context.ts';
 import { check, conductOfDenial, decide, describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
 import { breakerOf, type AccessRequest, type ApprovalAnswer, type Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
+import type { PastRate } from '../evaluate-rate.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { AGENT_ID_PATTERN, OutsideIdentity } from '../../capabilities.ts';
 
@@ -134,9 +135,9 @@ function unrecorded(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(503).send({ error: `the decision could not be recorded, so there is none: ${err instanceof Error ? err.message : String(err)}`, errno });
 }
 
-/** pastRate answers 429 for agent `agentId`, past its evaluations this second; counted and sampled as a refusal. */
-function pastRate(ctx: ServiceContext, reply: FastifyReply, agentId: string): FastifyReply {
-  const error = `EAGAIN: agent '${agentId}' asked more than ${ctx.evaluateRate.limit} evaluations in a second (evaluate.per_second); retry after 1 s`;
+/** pastRate answers 429 for agent `agentId`, past its evaluations or its bytes of records this second; counted and sampled as a refusal. */
+function pastRate(ctx: ServiceContext, reply: FastifyReply, agentId: string, past: PastRate): FastifyReply {
+  const error = `EAGAIN: ${ctx.evaluateRate.refusal(agentId, past, 'evaluations')}`;
   ctx.refusals.refused(429, agentId, `429 POST /v1/evaluate for ${agentId}: ${error}`);
   return reply.code(429).header('retry-after', '1').send({ error });
 }
@@ -151,7 +152,9 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       // An agent credential's rate is counted before its body is read and parsed: past the rate, that work is not done.
       onRequest: async (req, reply) => {
         const principal = req.principal;
-        if (principal?.kind === 'agent' && !ctx.evaluateRate.admit(principal.agentId)) return pastRate(ctx, reply, principal.agentId);
+        if (principal?.kind !== 'agent') return;
+        const past = ctx.evaluateRate.admit(principal.agentId);
+        if (past !== undefined) return pastRate(ctx, reply, principal.agentId, past);
       },
       schema: { summary: 'Decide an action for an agent outside the kernel (an agent credential: as its own agent only)', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM, 503: PROBLEM } },
     },
@@ -166,7 +169,8 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const agent = identity.agent;
       // Every answer is a record: an agent is held to a rate, as one inside the kernel is (evaluate-rate.ts). An agent
       // credential's was counted before its body was read (onRequest); the operator's names its agent in the body.
-      if (principalOf(req).kind === 'operator' && !ctx.evaluateRate.admit(agent.id)) return pastRate(ctx, reply, agent.id);
+      const past = principalOf(req).kind === 'operator' ? ctx.evaluateRate.admit(agent.id) : undefined;
+      if (past !== undefined) return pastRate(ctx, reply, agent.id, past);
       const args = body.arguments ?? {};
       const span = kernel.services.telemetry?.syscall(0, agent.id, body.action);
       // What a grant is bound to: computed only for a request that opens a question or redeems one.
@@ -184,6 +188,8 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       };
       const decision = body.approval_id !== undefined ? redeemable(ctx, request, body.approval_id) ?? (await redeemed(ctx, body.approval_id, digestOf(), agent.id)) : await decide(kernel.services.authorizer, request);
       let seq: number;
+      // The bytes its records add to the log count against the agent's share (evaluate.log_bytes_per_second).
+      const logged = log.bytes;
       try {
         seq = log.record({
           type: 'syscall',
@@ -231,6 +237,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         void question.answer.then((answer) => recordAnswer(ctx, agent.id, body.action, question.id, answer));
       }
       if (decision.shadow !== undefined) recordShadow(log, 0, agent.id, seq, decision.shadow);
+      ctx.evaluateRate.logged(agent.id, log.bytes - logged);
       if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
       try {
         await log.whenWritten(seq);

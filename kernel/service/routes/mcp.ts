@@ -50,11 +50,13 @@ function isInitialize(body: unknown): boolean {
 function callRate(ctx: ServiceContext): CallRate {
   return {
     refusal(agentId) {
-      if (ctx.evaluateRate.admit(agentId)) return undefined;
-      const error = `agent '${agentId}' asked more than ${ctx.evaluateRate.limit} decisions in a second (evaluate.per_second, shared by /v1/evaluate and /v1/mcp tools/call); retry after 1 s`;
+      const past = ctx.evaluateRate.admit(agentId);
+      if (past === undefined) return undefined;
+      const error = ctx.evaluateRate.refusal(agentId, past, 'decisions', ', shared by /v1/evaluate and /v1/mcp tools/call');
       ctx.refusals.refused(429, agentId, `429 POST /v1/mcp tools/call for ${agentId}: EAGAIN: ${error}`);
       return error;
     },
+    logged: (agentId, bytes) => ctx.evaluateRate.logged(agentId, bytes),
   };
 }
 
