@@ -77,10 +77,13 @@ describe('SYS_CHECKPOINT', () => {
       await sys.async.sleep(200);
       report({ first: ns[0], rest, word });
     `, { agentId: 'flood' });
-    // 200 checkpoints asked while the first ran: a few snapshots (the kernel takes some of them once the next has started; more under load: 14 in a CI run beside two other test runs), never one each.
+    // 200 checkpoints asked while the first ran: a few snapshots, never one each. How few depends on the machine's
+    // load: the calls reach the kernel's thread one crossing at a time, and each snapshot that ends while they still
+    // arrive starts the next, shared by those that came meanwhile (14 in a CI run beside two other test runs, 61 in
+    // one beside a third); one each was the bug.
     const { first, rest, word } = value as { first: number; rest: number[]; word: string };
     expect({ first, word }).toEqual({ first: 1, word: 'later' });
-    expect(rest.length).toBeLessThanOrEqual(50);
+    expect(rest.length).toBeLessThanOrEqual(100);
     // 300 signals: a few snapshots (one running and the next, shared, while the signals keep coming; more under load), each recorded once.
     const records = (result.kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'checkpoint').map((r) => ('detail' in r ? r.detail.split(':')[0] : ''));
     expect(records.slice(0, 2)).toEqual(['checkpoint 1', 'checkpoint 2']);
