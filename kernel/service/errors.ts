@@ -84,7 +84,7 @@ function describe(part: string, e: SchemaError): string {
   const at = where(part, e.instancePath);
   switch (e.keyword) {
     case 'additionalProperties': {
-      const name = String(e.params.additionalProperty);
+      const name = clipped(String(e.params.additionalProperty));
       const known = knownProperties(e.parentSchema);
       return `${at}/${pointerToken(name)}: unknown property '${name}'${known.length > 0 ? ` (known: ${known.join(', ')})` : ''}`;
     }
@@ -104,7 +104,16 @@ function describe(part: string, e: SchemaError): string {
 }
 
 function where(part: string, instancePath: string): string {
-  return `${part}${instancePath}`;
+  return `${part}${clipped(instancePath, 256)}`;
+}
+
+/**
+ * clipped is `text` cut to `most` characters, saying how long it was: a
+ * request's property names are echoed in its 400, and one of 100,000
+ * characters came back whole, twice (an attacker pass).
+ */
+export function clipped(text: string, most = 64): string {
+  return text.length <= most ? text : `${text.slice(0, most)}… (${text.length} characters)`;
 }
 
 /** pointerToken escapes a property name as one JSON Pointer segment, as Ajv's instancePath does. */

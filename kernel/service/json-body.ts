@@ -53,6 +53,27 @@ export function useJsonBodies(app: FastifyInstance): void {
       done(Object.assign(new Error(`the body is nested deeper than ${MAX_BODY_DEPTH}, or opens more than ${MAX_BODY_CONTAINERS} arrays and objects`), { statusCode: 400 }), undefined);
       return;
     }
-    parse(req, text, done);
+    parse(req, text, (err, parsed) => {
+      if (err === null) return done(null, parsed);
+      // Fastify's parser says only "not valid JSON": say which JSON fault, or that the JSON is valid but poisons a prototype.
+      done(Object.assign(new Error(jsonFault(text)), { statusCode: 400 }), undefined);
+    });
   });
+}
+
+/**
+ * jsonFault says why `text` was refused as a body: JSON.parse's own message
+ * (where the syntax breaks), or, for text that is valid JSON, that it holds
+ * a `__proto__` key or `constructor.prototype` (refused against prototype
+ * poisoning; it was reported as invalid JSON). Run only on a refused body,
+ * one within the depth and container limits.
+ */
+function jsonFault(text: string): string {
+  if (text.length === 0) return 'the body is empty, but its content-type is application/json';
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    return `the body is not valid JSON: ${err instanceof Error ? err.message.slice(0, 200) : String(err)}`;
+  }
+  return 'the body may not hold a __proto__ key or constructor.prototype (refused against prototype poisoning)';
 }

@@ -14,7 +14,7 @@ import { guard, OPEN_TO_AGENTS } from './access.ts';
 import { boundedServer } from './connections.ts';
 import type { ServiceContext } from './context.ts';
 import { logExits } from './exit-log.ts';
-import { validationMessage } from './errors.ts';
+import { clipped, validationMessage } from './errors.ts';
 import { useJsonBodies } from './json-body.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { approvalRoutes } from './routes/approvals.ts';
@@ -78,6 +78,8 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
     void reply.code(status).send({ error: status === 500 ? 'internal error' : (err.message ?? 'bad request') });
   });
 
+  // An unknown route is answered in agentd's own shape ({ error }), as every other refusal is.
+  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: `no route ${req.method} ${clipped(req.url.split('?')[0] ?? '', 200)}`, errno: 'ENOENT' }));
   app.get('/healthz', { config: OPEN_TO_AGENTS, schema: { summary: 'Liveness' } }, () => ({ ok: true }));
   app.get('/readyz', { config: OPEN_TO_AGENTS, schema: { summary: 'Readiness: accepting work, the decision log writable, no quarantined isolate' } }, (_req, reply) => {
     if (!ctx.accepting) return reply.code(503).send({ ready: false, error: 'shutting down' });

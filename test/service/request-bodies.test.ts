@@ -37,9 +37,23 @@ describe("agentd's JSON bodies", () => {
 
   it('an own __proto__ key is still refused, and ordinary bodies pass', async () => {
     const poisoned = await agentd.api('POST', '/v1/policy/validate', undefined, { raw: '{"__proto__": {"x": 1}}' });
-    expect(poisoned.status).toBe(400);
+    // Said as what it is: valid JSON refused against prototype poisoning (it was reported as invalid JSON).
+    expect(poisoned).toMatchObject({ status: 400, body: { error: 'the body may not hold a __proto__ key or constructor.prototype (refused against prototype poisoning)' } });
+    const broken = await agentd.api('POST', '/v1/policy/validate', undefined, { raw: '{"source": "x",}' });
+    expect(broken).toMatchObject({ status: 400, body: { error: expect.stringMatching(/^the body is not valid JSON: .*position 15/) } });
     const fine = await agentd.api('POST', '/v1/processes', { source: 'console.log(1);', filename: 'a.js' });
     expect(fine.status).toBe(201);
+  });
+
+  it('an unknown property or route is named in a line of bounded length; an unknown route answers in agentd\'s shape', async () => {
+    const long = 'k'.repeat(100_000);
+    const unknown = await agentd.api('POST', '/v1/policy/validate', undefined, { raw: JSON.stringify({ source: 'x', [long]: 1 }) });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toBe(`body/${'k'.repeat(64)}… (100000 characters): unknown property '${'k'.repeat(64)}… (100000 characters)' (known: source, filename)`);
+    const nowhere = await agentd.api('GET', `/v1/${'n'.repeat(5000)}?x=1`);
+    expect(nowhere).toMatchObject({ status: 404, body: { error: `no route GET /v1/${'n'.repeat(196)}… (5004 characters)`, errno: 'ENOENT' } });
+    // Without a token, a route that does not exist is a 401 like any other: nothing says which routes exist.
+    expect((await agentd.api('GET', '/v1/nowhere', undefined, { token: null })).status).toBe(401);
   });
 
   it('depthWithin counts brackets outside strings only, escapes included', () => {
