@@ -95,6 +95,7 @@ export function contextFor(host: ProcessHost, proc: Process, identity: Identity,
     alive: () => proc.exit === undefined,
     exit: (code) => host.exitWith(proc, code),
     violation: (signal, why) => host.die(proc, parseSignal(signal) ?? 'SIGPOLICY', why),
+    logged: (bytes) => proc.lineage.logged(bytes),
     checkPolicy: (name, args) => checkPolicy(host.services, ctx, name, args),
     signal(pid, text) {
       const sig = signalName(text);

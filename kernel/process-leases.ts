@@ -39,7 +39,6 @@ export function processLeases(host: LeaseHost, proc: Process, ctx: SyscallContex
       proc.syscalls++;
       lineage.syscalls++;
       const started = performance.now();
-      const logged = host.gate.recorder.bytes;
       let decoded: boolean;
       try {
         decoded = recordServed(host.services, ctx, row, args, decision);
@@ -50,7 +49,6 @@ export function processLeases(host: LeaseHost, proc: Process, ctx: SyscallContex
       }
       const ms = performance.now() - started;
       lineage.charge(ms * 1e6);
-      if (logged !== undefined) lineage.logged(host.gate.recorder.bytes! - logged);
       host.gate.observeSyscall?.(row.name, ms / 1000);
       if (!decoded) throw new Error(`arguments that do not decode for ${row.name}`);
     },

@@ -110,13 +110,10 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
     return { errno: 'EAGAIN', message };
   }
   const started = performance.now();
-  // The bytes of the records this call adds to the log now (its decision, a contract's) count against the tree's share.
-  const logged = host.recorder.bytes;
   if (proc.stopped && mode === 'async' && proc.parked >= MAX_PARKED_CALLS) return { errno: 'EAGAIN', message: `the process is stopped, and ${MAX_PARKED_CALLS} of its calls already wait for SIGCONT` };
   const reply = proc.stopped ? parked(proc, run) : run();
   const ms = performance.now() - started;
   lineage.charge(ms * 1e6);
-  if (logged !== undefined) lineage.logged(host.recorder.bytes! - logged);
   if (host.observeSyscall !== undefined && !('later' in reply)) {
     const name = typeof nr === 'number' ? ROW_BY_NR[nr]?.name : undefined;
     if (name !== undefined) host.observeSyscall(name, ms / 1000);

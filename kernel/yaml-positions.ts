@@ -113,6 +113,8 @@ export function duplicateKey(doc: Document): DuplicateKey | undefined {
         const first = seen.get(key);
         if (first !== undefined) return { path: [...pathOf(at), name], offset, first };
         seen.set(key, offset);
+        // A key that is itself a map or a sequence is checked too (the parser's own check caught `? {k: 1, k: 2}`: a review).
+        if (isMap(keyNode) || isSeq(keyNode)) children.push({ node: keyNode, parent: at, key: name });
         children.push({ node: pair.value, parent: at, key: name });
       }
       // A map's keys are checked before what they hold; then depth first, in the document's order.

@@ -220,6 +220,12 @@ export interface Caller {
   alive(): boolean;
   /** violation ends the calling process with `signal` (e.g. SIGPOLICY) after a denied call. */
   violation(signal: string, why: string): void;
+  /**
+   * logged charges `bytes` of decision records the caller's calls added to the
+   * log (DecisionRecorder.bytes) to its share: its tree's
+   * `log_bytes_per_second`, an outside agent's evaluate share. Absent: not counted.
+   */
+  logged?(bytes: number): void;
 }
 
 /** SyscallContext is the calling process as the dispatcher and handlers see it: the Caller and everything a handler may use. */

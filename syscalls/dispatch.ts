@@ -21,7 +21,7 @@ import { match } from 'ts-pattern';
 import { KernelError, type SyscallFault } from '../abi/errno.ts';
 import { decodeArgs, type Decoded, type Schema } from './schema.ts';
 import { BREAKER_RULE, breakerOf, type AccessRequest, type Authorizer, type CallScope, type Decision, type KernelServices, type PolicyAnswer, type RequestNeeds, type SyscallContext, type Caller } from './context.ts';
-import { type DecisionRecorder } from './records.ts';
+import { recordFor, type DecisionRecorder } from './records.ts';
 import { TRACE_ATTR, type TraceSpan } from './telemetry.ts';
 import { withOutcome } from './outcome.ts';
 import { requestFor, syscallRecord } from './request.ts';
@@ -153,7 +153,7 @@ async function awaitApproval(services: KernelServices, ctx: Caller, row: AnyRow,
     wait?.end(answer.approved ? undefined : 'EACCES');
     if (!ctx.alive()) return { errno: 'EINTR', message: 'process ended while waiting for approval' };
     const verdict = answer.approved ? 'granted' : 'denied';
-    const seq = services.recorder.record({
+    const seq = recordFor(services.recorder, ctx, {
       type: 'approval',
       pid: ctx.pid,
       agentId: ctx.agentId,
@@ -197,7 +197,7 @@ export function dispatch(services: KernelServices, ctx: SyscallContext, nr: unkn
   if (row === undefined) {
     const name = `#${typeof nr === 'number' || typeof nr === 'string' ? String(nr).slice(0, 32) : typeof nr}`;
     try {
-      services.recorder.record({ type: 'syscall', pid: ctx.pid, agentId: ctx.agentId, syscall: name, access: 'none', effect: 'deny', rule: 'kernel.enosys', reason: 'no such syscall' });
+      recordFor(services.recorder, ctx, { type: 'syscall', pid: ctx.pid, agentId: ctx.agentId, syscall: name, access: 'none', effect: 'deny', rule: 'kernel.enosys', reason: 'no such syscall' });
     } catch {
       // the answer is ENOSYS either way
     }
@@ -238,9 +238,9 @@ function decided(services: KernelServices, ctx: Caller, row: AnyRow, raw: readon
 function recorded(asked: Asked, decision: Decision): Reply {
   const { services, ctx, row, request } = asked;
   try {
-    const seq = services.recorder.record(syscallRecord(ctx, row, asked.args, request, decision));
+    const seq = recordFor(services.recorder, ctx, syscallRecord(ctx, row, asked.args, request, decision));
     if (asked.span !== undefined) describeDecision(asked.span, request, decision, seq);
-    if (decision.shadow !== undefined) recordShadow(services.recorder, ctx.pid, ctx.agentId, seq, decision.shadow);
+    if (decision.shadow !== undefined) recordShadow(services.recorder, ctx, seq, decision.shadow);
     return ON_EFFECT[decision.effect]({ ...asked, decision, seq });
   } catch (err) {
     return fault(err);
@@ -248,9 +248,9 @@ function recorded(asked: Asked, decision: Decision): Reply {
 }
 
 /** recordShadow records how the shadow policy decided the call of record `of` otherwise; it changes nothing, so a log that cannot take it does not fail the call (agentd's /v1/evaluate uses it too). */
-export function recordShadow(recorder: DecisionRecorder, pid: number, agentId: string, of: number, detail: string): void {
+export function recordShadow(recorder: DecisionRecorder, caller: Pick<Caller, 'pid' | 'agentId' | 'logged'>, of: number, detail: string): void {
   try {
-    recorder.record({ type: 'shadow', pid, agentId, detail: `record ${of}: ${detail}` });
+    recordFor(recorder, caller, { type: 'shadow', pid: caller.pid, agentId: caller.agentId, detail: `record ${of}: ${detail}` });
   } catch {
     // the decision stands; the log's own problem says why this record is missing
   }

@@ -7,6 +7,7 @@
  */
 import { decodeArgs } from './schema.ts';
 import type { Caller, Decision, KernelServices } from './context.ts';
+import { recordFor } from './records.ts';
 import { requestFor, syscallRecord } from './request.ts';
 import { ROW_BY_NR, type AnyRow, type HostRow } from './table.ts';
 
@@ -47,6 +48,6 @@ export function recordServed(services: KernelServices, ctx: Caller, row: AnyRow,
   const request = requestFor(row, ctx, args);
   // The record keeps this call's own question (its arguments, trust and tokens now), as dispatch's does, for replay.
   const asked = services.authorizer.question?.(request);
-  services.recorder.record(syscallRecord(ctx, row, args, request, asked === undefined ? decision : { ...decision, asked }));
+  recordFor(services.recorder, ctx, syscallRecord(ctx, row, args, request, asked === undefined ? decision : { ...decision, asked }));
   return true;
 }

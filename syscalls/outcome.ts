@@ -7,6 +7,7 @@
  */
 import { breakerOf, type AccessRequest, type Breach, type Caller, type KernelServices } from './context.ts';
 import type { Reply } from './dispatch.ts';
+import { recordFor } from './records.ts';
 import type { AnyRow } from './table.ts';
 
 /**
@@ -39,7 +40,7 @@ function checkedAfter<R extends FinalReply>(services: KernelServices, ctx: Calle
   if (breaches.length === 0) return reply;
   for (const breach of breaches) {
     try {
-      services.recorder.record({ type: 'contract', pid: ctx.pid, agentId: ctx.agentId, detail: `${breach.rule} broken after ${row.name} (record ${of}): ${breach.reason}; ${breach.signal}` });
+      recordFor(services.recorder, ctx, { type: 'contract', pid: ctx.pid, agentId: ctx.agentId, detail: `${breach.rule} broken after ${row.name} (record ${of}): ${breach.reason}; ${breach.signal}` });
     } catch {
       // the signal still goes: the log's own problem says why this record is missing
     }
@@ -63,7 +64,7 @@ function recordOutcome<R extends FinalReply>(services: KernelServices, ctx: Call
   const { owner, key } = breakerOf(request);
   services.conduct?.ended(owner, key, !('errno' in reply));
   try {
-    services.recorder.record({ type: 'outcome', pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, of, ...('errno' in reply ? { errno: reply.errno, message: reply.message } : { result: reply.v }) });
+    recordFor(services.recorder, ctx, { type: 'outcome', pid: ctx.pid, agentId: ctx.agentId, syscall: row.name, of, ...('errno' in reply ? { errno: reply.errno, message: reply.message } : { result: reply.v }) });
   } catch {
     // the action ran; the log's own problem says why its outcome is missing
   }

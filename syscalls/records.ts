@@ -59,6 +59,19 @@ export type DecisionInput = SyscallRecord | LifecycleRecord | OutcomeRecord;
  * action. A recorder that cannot record throws, and the dispatcher then
  * denies.
  */
+/**
+ * recordFor has `recorder` take `entry`, made by a call of `caller`, and
+ * charges the bytes it added to the log to the caller (Caller.logged): every
+ * record a call makes goes through it, so the charge is made where the bytes
+ * are, the decisions settled later (a cluster's shared limits) included.
+ */
+export function recordFor(recorder: DecisionRecorder, caller: { logged?(bytes: number): void }, entry: DecisionInput): number {
+  const before = recorder.bytes;
+  const seq = recorder.record(entry);
+  if (before !== undefined && caller.logged !== undefined) caller.logged(recorder.bytes! - before);
+  return seq;
+}
+
 export interface DecisionRecorder {
   /** record appends `entry` and returns its sequence number. */
   record(entry: DecisionInput): number;

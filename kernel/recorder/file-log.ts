@@ -74,7 +74,7 @@ export class FileDecisionLog implements DecisionRecorder {
   private readonly timer: NodeJS.Timeout;
   private pending: string[] = [];
   private pendingBytes = 0;
-  /** The length of every record taken since the log was opened. */
+  /** The bytes (UTF-8, as written) of every record taken since the log was opened. */
   private taken = 0;
   /** Why the last write failed (ENOSPC, EIO…), while records wait to be written; undefined when the log is writing. */
   private failure: string | undefined;
@@ -135,7 +135,7 @@ export class FileDecisionLog implements DecisionRecorder {
     process.on('exit', this.onExit);
   }
 
-  /** bytes is the length of every record taken since the log was opened (DecisionRecorder.bytes). */
+  /** bytes is the size, as written, of every record taken since the log was opened (DecisionRecorder.bytes). */
   get bytes(): number {
     return this.taken;
   }
@@ -177,7 +177,8 @@ export class FileDecisionLog implements DecisionRecorder {
     this.prev = sealed.hash;
     this.pending.push(sealed.line);
     this.pendingBytes += sealed.line.length;
-    this.taken += sealed.line.length;
+    // In bytes as written, not characters: a path of 3-byte characters is three times its length (a review).
+    this.taken += Buffer.byteLength(sealed.line, 'utf8');
     if (this.appended.observed) this.appended.next({ ...sealed.record, hash: sealed.hash } as ChainRecord);
     if (this.durable) {
       this.flush();

@@ -47,7 +47,7 @@ const EXEC = rowOf('SYS_EXEC');
 type GatewayContext = ContextFor<typeof EXEC>;
 
 /** gatewayContext is the caller the dispatcher sees for calls from the MCP host. */
-function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, caller: GatewayCaller, client: string): GatewayContext {
+function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: string, n: number): void }, caller: GatewayCaller, client: string, rate: CallRate | undefined): GatewayContext {
   const agentId = caller.agentId;
   // Held to its capabilities (the tools run here), but its breakers are its own, as /v1/evaluate's are: a credential cannot crowd out its agent's processes' (a review).
   const identity = new Identity({ id: agentId, labels: { ...caller.labels, via: 'mcp', mcp_client: client }, capabilities: [...caller.capabilities] }, { outside: true });
@@ -59,6 +59,8 @@ function gatewayContext(registry: ToolRegistry, engine: { addTokens(agentId: str
     tools: processTools(registry, { pid: 0, agentId, addTokens: (n) => engine.addTokens(agentId, n) }, () => nothingWritten),
     alive: () => true,
     violation: () => undefined,
+    // The bytes its calls' records add to the log count against the agent's evaluate share.
+    logged: (bytes) => rate?.logged?.(agentId, bytes),
   };
 }
 
@@ -120,9 +122,7 @@ export class McpGateway {
       // Every decided call is a record: one past the rate is refused before the dispatcher, and records nothing.
       const refused = options.rate?.refusal(this.caller.agentId);
       if (refused !== undefined) return { isError: true, content: [{ type: 'text', text: `EAGAIN: ${refused}` }] };
-      const logged = options.services.recorder.bytes;
       const raw = dispatchRow(options.services, this.context(), EXEC, [name, request.params.arguments ?? null], { cancel: extra.signal });
-      if (logged !== undefined) options.rate?.logged?.(this.caller.agentId, options.services.recorder.bytes! - logged);
       let reply = raw;
       while ('later' in reply) reply = await reply.later;
       return toCallResult(reply, options.registry.info(name)?.source);
@@ -136,7 +136,7 @@ export class McpGateway {
   private context(): GatewayContext {
     if (this.ctx === undefined) {
       const client = clientLabel(this.server.server.getClientVersion()?.name);
-      this.ctx = gatewayContext(this.options.registry, this.options.tokens, this.caller, client);
+      this.ctx = gatewayContext(this.options.registry, this.options.tokens, this.caller, client, this.options.rate);
       this.options.services.recorder.record({ type: 'spawn', pid: 0, agentId: this.caller.agentId, detail: `mcp gateway session (${this.options.via ?? 'stdio'}) for client '${client}'` });
     }
     return this.ctx;

@@ -27,6 +27,7 @@ const BAD: Readonly<Record<string, Bad>> = {
   'YAML syntax error': { file: 'indent.yaml', text: `version: 1\nrules:\n${RULE}   syscalls: [SYS_OPEN]\n`, line: 5, field: '', says: 'syntax error' },
   'YAML tab indentation': { file: 'tab.yaml', text: 'version: 1\nrules:\n  - id: a\n\teffect: allow\n', line: 4, field: '', says: 'syntax error: Tabs are not allowed' },
   'duplicate YAML key': { file: 'dupkey.yaml', text: `version: 1\nversion: 1\nrules:\n${RULE}`, line: 2, field: 'version', says: 'version: is given twice (first on line 1)' },
+  'duplicate key inside a key': { file: 'dupkeykey.yaml', text: `version: 1\nrules:\n  - {id: a, effect: allow, syscalls: [SYS_GETPID], labels: { ? {k: 1, k: 2} : x }}\n`, line: 3, field: 'rules[0].labels.{"k":2}.k', says: 'is given twice (first on line 3)' },
   'duplicate key in a rule': { file: 'dupnested.yaml', text: `version: 1\nrules:\n${RULE}  - id: b\n    effect: allow\n    labels: { team: a, tier: b, team: c }\n`, line: 7, field: 'rules[1].labels.team', says: 'rules[1].labels.team: is given twice (first on line 7)' },
   'JSON syntax error': { file: 'comma.json', text: '{\n  "version": 1,\n  "rules": [\n    { "id": "a" "effect": "allow" }\n  ]\n}\n', line: 4, field: '', says: 'syntax error' },
   'JSON missing comma between members': { file: 'members.json', text: '{\n  "version": 1\n  "rules": []\n}\n', line: 2, field: '', says: 'syntax error' },

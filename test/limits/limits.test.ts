@@ -181,7 +181,8 @@ describe('limits that refuse a call', () => {
     const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
     const kernel = kernelFor({ recorder: log });
     try {
-      const path = `/agent/flood/${Array.from({ length: 15 }, () => 'x'.repeat(250)).join('/')}`;
+      // 3,600 bytes of 3-byte characters: counted as bytes written, not characters (a review: 2.4× the limit got through).
+      const path = `/agent/flood/${Array.from({ length: 15 }, () => '中'.repeat(80)).join('/')}`;
       const flood = start(
         kernel,
         `
@@ -197,9 +198,9 @@ describe('limits that refuse a call', () => {
       const end = await exited(flood);
       expect(end, JSON.stringify(end)).toMatchObject({ status: 0 });
       const results = JSON.parse(flood.stdout()) as string[];
-      // Each record holds the 3.8 KB path: five fit in 20,000 bytes, and the calls after them are refused.
+      // Each record holds the 3.6 KB path: a few fit in 20,000 bytes, and the calls after them are refused.
       const answered = results.filter((r) => r === 'ok').length;
-      expect(answered).toBeGreaterThanOrEqual(4);
+      expect(answered).toBeGreaterThanOrEqual(2);
       expect(answered).toBeLessThanOrEqual(6);
       expect(results.slice(answered)).toEqual(results.slice(answered).map(() => 'decision log limit of 20000 bytes per second reached'));
       await kernel.shutdown();

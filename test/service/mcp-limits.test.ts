@@ -106,3 +106,24 @@ describe('/v1/mcp limits', () => {
     expect(((await broken.json()) as { error: string }).error).not.toMatch(/MCP request body/);
   }, 60_000);
 });
+
+describe('/v1/mcp and the log', () => {
+  it("an agent's tools/calls count their records' bytes against its evaluate.log_bytes_per_second: past it EAGAIN", async () => {
+    const daemon = await startAgentd(['policy: p.yaml', 'evaluate: { per_second: 100000, log_bytes_per_second: 4096 }', 'tools:', '  builtin:', '    time.now: {}', ''].join('\n'), { 'p.yaml': POLICY });
+    try {
+      const token = (await daemon.api('POST', '/v1/principals', { agent: 'wordy', name: 'wordy', capabilities: ['tool:time.now'] })).body.token as string;
+      const init = await fetch(`${daemon.url}/v1/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 'limits', version: '1' } } }) });
+      const session = init.headers.get('mcp-session-id')!;
+      await init.text();
+      const res = await fetch(`${daemon.url}/v1/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': session, 'mcp-protocol-version': '2025-03-26' }, body: calls(40) });
+      const all = await answers(res);
+      const refused = all.filter((a) => a.result.content[0]!.text.startsWith('EAGAIN'));
+      // A record of a call is several hundred bytes: a few fit in 4,096 a second, and the rest of the batch is refused.
+      expect(all.length - refused.length).toBeGreaterThanOrEqual(2);
+      expect(all.length - refused.length).toBeLessThan(20);
+      expect(refused[0]!.result.content[0]!.text).toBe("EAGAIN: agent 'wordy' added more than 4096 bytes of decision records in a second (evaluate.log_bytes_per_second, shared by /v1/evaluate and /v1/mcp tools/call); retry after 1 s");
+    } finally {
+      await daemon.remove();
+    }
+  }, 60_000);
+});

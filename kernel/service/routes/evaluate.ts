@@ -236,7 +236,7 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         // Nobody waits for the answer in the kernel (the agent outside polls for it): it is recorded here when it comes.
         void question.answer.then((answer) => recordAnswer(ctx, agent.id, body.action, question.id, answer));
       }
-      if (decision.shadow !== undefined) recordShadow(log, 0, agent.id, seq, decision.shadow);
+      if (decision.shadow !== undefined) recordShadow(log, { pid: 0, agentId: agent.id }, seq, decision.shadow);
       ctx.evaluateRate.logged(agent.id, log.bytes - logged);
       if (span !== undefined) describeDecision(span, { ...(body.tool !== undefined ? { tool: body.tool } : {}), ...(body.resource !== undefined ? { path: body.resource } : {}) }, decision, seq);
       try {
