@@ -8,39 +8,30 @@
  */
 import ivm from 'isolated-vm';
 import { KernelError } from '../abi/errno.ts';
-import type { Reply } from '../syscalls/dispatch.ts';
 import { agentStack, sourcePositions } from './agent-stack.ts';
-import { AsyncCalls, type Completion } from './async-calls.ts';
+import type { Completion } from './async-calls.ts';
 import { compileProgram, compileProgramAsync } from './program-compile.ts';
 import type { Program } from './program.ts';
 import type { BoundaryTape, Entry, TapeDriver } from './run-tape/boundary-tape.ts';
 import { SandboxTape } from './run-tape/sandbox-tape.ts';
 import { type BootCalls, type BootedRuntime, bootRuntime, chargedCpu, othersStarting, startingOne } from './sandbox-boot.ts';
-import { abortUntil } from './abort-until.ts';
 import { watchDisposal } from './disposal-watch.ts';
-import { BlockedReply } from './blocked-reply.ts';
-import { wire, type WireReply } from './wire-reply.ts';
+import type { WireReply } from './wire-reply.ts';
 import { RejectionReports, stoppedBy } from './isolate-reports.ts';
 import { giveLayers, sourceMapOnce } from './sandbox-layers.ts';
-import { handedBack, nextTurn, nextTurnCall, turnFull, weighCall } from './crossing-turn.ts';
+import { handedBack } from './crossing-turn.ts';
+import { SandboxCalls } from './sandbox-calls.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
 
 /**
- * Blocking syscalls: when the kernel answers `{ later }`, the isolate gets
- * `{ wait: ticket }` and its runtime sleeps in Atomics.wait on a private
- * shared flag (its pool thread blocks, never the kernel's event loop); when
- * the reply is ready the kernel hands it over (BlockedReply: a number in the
- * shared buffer itself, any other collected with `__collect(ticket)`).
- * Disposing the isolate interrupts the wait.
- *
- * Asynchronous syscalls: the isolate gets `{ queued: id }` at once; the
- * completion is queued host-side and delivered, in batches and in order,
- * through the runtime's `complete` entry point, which only the kernel holds
- * (a Reference taken from the runtime before the program runs). Cancelling
- * (SYS_CANCEL) or ending the process aborts the call's work.
+ * Its syscalls, blocking and asynchronous, come in through SandboxCalls
+ * (kernel/sandbox-calls.ts); completions go back through the runtime's
+ * `complete` entry point, which only the kernel holds (a Reference taken
+ * from the runtime before the program runs). Disposing the isolate
+ * interrupts a blocked call's wait.
  *
  * The process ends (Node's rule) when main has settled, nothing runs in the
  * isolate and no referenced asynchronous call is outstanding; a main that
@@ -53,7 +44,6 @@ export class Sandbox implements ProcessSandbox {
   private readonly toSource: (text: string) => string;
   private script: ivm.Script | undefined;
   private readonly hooks: SandboxHooks;
-  private readonly blocked = new BlockedReply();
   /** The context and the runtime's signal and completion entry points, held host-side only (never handed to the isolate), once booted. */
   private runtime: BootedRuntime | undefined;
   private booting: Promise<BootedRuntime> | undefined;
@@ -64,7 +54,8 @@ export class Sandbox implements ProcessSandbox {
   private readonly doneStarting: () => void;
   /** Aborted when the sandbox is disposed: the cancel signal of blocking calls. */
   private readonly lifetime = new AbortController();
-  private readonly calls: AsyncCalls;
+  /** Its syscalls' way into the kernel. */
+  private readonly calls: SandboxCalls;
   /** main's exit status once it has settled (process.exitCode may update it). */
   private mainStatus: number | undefined;
   /** The source map, for ring 3's first stack trace (sandbox-layers.ts). */
@@ -72,10 +63,6 @@ export class Sandbox implements ProcessSandbox {
   /** Host calls into the isolate under way (the program's start, signal deliveries). */
   private entered = 0;
   private ended = false;
-  /** The process is stopped: its new asynchronous calls are answered busy (held back in ring 3) until it is continued. */
-  private held = false;
-  /** A nudge waits for the end of this thread's turn (calls were answered busy past its share: kernel/crossing-turn.ts). */
-  private nudging = false;
   private readonly reports: RejectionReports;
   /** Set by start(): until the program has run, the sandbox is not idle (a handler delivered then would find none registered). */
   private started = false;
@@ -104,7 +91,16 @@ export class Sandbox implements ProcessSandbox {
     this.hooks = hooks;
     this.tape = tape;
     this.taping = tape === undefined ? undefined : new SandboxTape(tape, hooks.charge);
-    this.calls = new AsyncCalls((batch) => this.deliverBatch(batch), () => this.afterEntry(), tape?.firstCallId, tape === undefined ? undefined : 1);
+    this.calls = new SandboxCalls({
+      hooks,
+      tape,
+      lifetime: this.lifetime.signal,
+      cpuTime: () => this.isolate.cpuTime,
+      doneStarting: () => this.doneStarting(),
+      ended: () => this.ended,
+      deliver: (batch) => this.deliverBatch(batch),
+      after: () => this.afterEntry(),
+    });
     this.program = program;
     this.sourceMap = sourceMapOnce(program, memoryLimitMib, hooks.charge);
     // Copying a reason back in is the kernel's work for the program (a listener that rejects again loops in follow).
@@ -135,7 +131,7 @@ export class Sandbox implements ProcessSandbox {
     const boot = this.boot;
     if (boot === undefined) throw new Error('the runtime is booting already');
     this.boot = undefined;
-    this.booting = bootRuntime(this.isolate, boot, this.blocked.buffer, Sandbox.hostCalls(this.link, this.taping !== undefined), !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
+    this.booting = bootRuntime(this.isolate, boot, this.calls.blocked.buffer, Sandbox.hostCalls(this.link, this.taping !== undefined), !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
     this.booting.catch(() => undefined);
   }
 
@@ -148,9 +144,9 @@ export class Sandbox implements ProcessSandbox {
    */
   private static hostCalls(link: { readonly to: Sandbox | undefined }, clock: boolean): BootCalls {
     return {
-      syscall: (nr, ...args) => handedBack(link.to?.enter(nr, args) ?? ENDED),
-      async: (flags, nr, ...args) => handedBack(link.to?.enterAsync(typeof flags === 'number' ? flags : 0, nr, args) ?? ENDED),
-      collect: (ticket) => handedBack(link.to?.blocked.collect(ticket) ?? ENDED),
+      syscall: (nr, ...args) => handedBack(link.to?.calls.enter(nr, args) ?? ENDED),
+      async: (flags, nr, ...args) => handedBack(link.to?.calls.enterAsync(typeof flags === 'number' ? flags : 0, nr, args) ?? ENDED),
+      collect: (ticket) => handedBack(link.to?.calls.collect(ticket) ?? ENDED),
       layer: (name) => (link.to?.runtime === undefined ? false : link.to.sourceMap(name)),
       settle: (code, text) => link.to?.settled(code, text),
       ...(clock ? { clock: () => link.to?.taping?.clock() ?? 0 } : {}),
@@ -188,56 +184,6 @@ export class Sandbox implements ProcessSandbox {
     this.mainStatus = typeof code === 'number' && Number.isInteger(code) && code >= 0 && code <= 255 ? code : 1;
   }
 
-  private enter(nr: unknown, args: unknown[]): WireReply {
-    const taped = this.tape?.call('blocking', 0, nr, args);
-    if (taped?.fed !== undefined) return taped.fed;
-    // Past this turn's share of the thread (kernel/crossing-turn.ts) the call runs on the next turn, its isolate asleep until then.
-    const late = turnFull();
-    const bytes = weighCall(args, this.hooks.charge);
-    const reply = late ? nextTurnCall(this.lifetime.signal, (cancel) => this.hooks.syscall(nr, args, { cancel }, 'blocking', bytes)) : this.hooks.syscall(nr, args, { cancel: this.lifetime.signal }, 'blocking', bytes);
-    if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
-    const ticket = this.blocked.sleep(this.isolate.cpuTime);
-    // A program that blocks in its synchronous part (a read nobody answers) no longer counts as a spawn under way.
-    this.doneStarting();
-    taped?.waiting?.();
-    void reply.later.then((final) => this.answer(ticket, final, taped?.answered));
-    return { t: 'wait', ticket };
-  }
-
-  /** enterAsync starts an asynchronous call: a reply at once, or `queued` and a completion later. EAGAIN past MAX_OUTSTANDING. */
-  private enterAsync(flags: number, nr: unknown, args: unknown[]): WireReply {
-    const taped = this.tape?.call('async', flags, nr, args);
-    if (taped?.fed !== undefined) return taped.fed;
-    const late = turnFull();
-    const bytes = weighCall(args, this.hooks.charge);
-    const crowded = late ? "the kernel's thread has taken its share of calls this turn" : this.hooks.crowded?.(bytes);
-    const refused = this.calls.refusal(flags, nr, this.held, crowded);
-    if (refused !== undefined) {
-      if (late && refused.t === 'busy') this.nudgeNextTurn();
-      return taped === undefined ? refused : taped.answered(refused);
-    }
-    const controller = new AbortController();
-    const reply = this.hooks.syscall(nr, args, { cancel: controller.signal }, 'async', bytes);
-    if (!('later' in reply)) return taped === undefined ? wire(reply) : taped.answered(wire(reply));
-    if (taped?.hold !== undefined) {
-      // Until the call settles only: the lifetime signal is shared by every call of the process.
-      abortUntil(this.lifetime.signal, () => controller.abort(), reply.later);
-      return taped.hold(reply.later);
-    }
-    const queued: WireReply = { t: 'queued', id: this.calls.add(flags, nr, controller, reply.later) };
-    return taped === undefined ? queued : taped.answered(queued);
-  }
-
-  /** nudgeNextTurn has the runtime issue the calls it holds back once this thread is back in its event loop (once per turn). */
-  private nudgeNextTurn(): void {
-    if (this.nudging) return;
-    this.nudging = true;
-    void nextTurn().then(() => {
-      this.nudging = false;
-      this.calls.nudge();
-    });
-  }
-
   /** nudge has the runtime issue the calls it holds back (the way to the kernel has room again). */
   nudge(): void {
     this.calls.nudge();
@@ -245,8 +191,7 @@ export class Sandbox implements ProcessSandbox {
 
   /** hold: the process is stopped (its new asynchronous calls are held back in ring 3) or continued (they go now). */
   hold(stopped: boolean): void {
-    this.held = stopped;
-    if (!stopped) this.calls.nudge();
+    this.calls.hold(stopped);
   }
 
   /** entry runs `apply` (a host→isolate call); with a tape, in the tape's lane. */
@@ -307,10 +252,9 @@ export class Sandbox implements ProcessSandbox {
 
   /** afterEntry runs when a host→isolate call is over: the process ends if main settled and nothing keeps it, else it is idle. */
   private afterEntry(): void {
-    if (this.ended || this.entered > 0 || this.blocked.sleeping) return;
+    if (this.ended || this.entered > 0 || this.calls.blocked.sleeping) return;
     const status = this.mainStatus;
-    // Calls held back in ring 3 keep it too (a review: a process stopped with its last calls held back ended, status 0, and they were lost).
-    const ending = status !== undefined && !this.calls.keepsAlive && !this.calls.holdsBack;
+    const ending = status !== undefined && !this.calls.keeps;
     if (this.tape?.idle(this.driver, ending) === true) return;
     if (ending) {
       this.finish({ kind: 'returned', status });
@@ -319,21 +263,14 @@ export class Sandbox implements ProcessSandbox {
     this.hooks.idle();
   }
 
-  /** answer hands the reply of a blocked call to the sleeping isolate (once per ticket), through the tape's `taped` if any. */
-  private answer(ticket: number, reply: Reply, taped?: (reply: WireReply) => WireReply): void {
-    if (this.ended || !this.blocked.awake(ticket, this.isolate.cpuTime)) return;
-    const final: WireReply = 'later' in reply ? { t: 'fault', errno: 'EIO', message: 'unsettled reply' } : wire(reply);
-    this.blocked.give(ticket, taped === undefined ? final : taped(final));
-  }
-
   /** blockedInSyscall: the isolate is asleep waiting for a blocked call's reply. */
   get blockedInSyscall(): boolean {
-    return this.blocked.sleeping;
+    return this.calls.blocked.sleeping;
   }
 
   /** idle: the program's synchronous part is done and nothing runs in the isolate. */
   get idle(): boolean {
-    return this.started && this.entered === 0 && !this.blocked.sleeping && !this.ended;
+    return this.started && this.entered === 0 && !this.calls.blocked.sleeping && !this.ended;
   }
 
   /**
@@ -392,7 +329,7 @@ export class Sandbox implements ProcessSandbox {
   /** cpuTimeNs is the CPU time the program has used: the isolate's, less its sleep in blocked calls. */
   get cpuTimeNs(): bigint {
     if (this.isolate.isDisposed) return 0n;
-    return this.blocked.cpuNs(this.isolate.cpuTime);
+    return this.calls.blocked.cpuNs(this.isolate.cpuTime);
   }
 
   get disposed(): boolean {
