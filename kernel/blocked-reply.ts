@@ -1,6 +1,6 @@
 /**
  * The hand-over of a blocked call's reply to the isolate that sleeps for it
- * (kernel/sandbox.ts): a private SharedArrayBuffer the runtime
+ * (kernel/sandbox-calls.ts): a private SharedArrayBuffer the runtime
  * (userspace/runtime/boundary.js) waits on. Its layout (WAKE_LAYOUT): Int32
  * [0] the flag; Int32 [1] the wakeKey of the ticket whose number reply is in
  * the Float64 at byte 8, or 0 (collect the reply). A reply that is a number
