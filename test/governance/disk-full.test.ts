@@ -179,11 +179,22 @@ describe.skipIf(!canMount)('the decision log on a full disk', { timeout: 60_000 
       const version = (await agentd.api('GET', '/v1/policy')).body.version as string;
       expect((await agentd.api('PUT', '/v1/policy', { source: 'version: 1\nrules:\n  - { id: all, effect: allow, syscalls: ["*"] }\n' })).status).toBe(503);
       expect((await agentd.api('GET', '/v1/policy')).body.version).toBe(version);
+      // The shadow and a credential, the same way: refused, nothing changed, and the log says so once it can.
+      expect((await agentd.api('PUT', '/v1/policy/shadow', { source: 'version: 1\nrules:\n  - { id: none, effect: deny, syscalls: ["*"] }\n' })).status).toBe(503);
+      expect((await agentd.api('GET', '/v1/policy/shadow')).status).toBe(404);
+      expect((await agentd.api('POST', '/v1/principals', { agent: 'ghost', name: 'ghost' })).status).toBeGreaterThanOrEqual(500);
+      expect((await agentd.api('GET', '/v1/principals')).body).toEqual([]);
 
       grow(4096);
       await until(async () => (await agentd.api('GET', '/readyz')).status === 200, 'agentd to be ready again once the disk grew');
-      const policyRecords = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"type":"policy"') && l.includes('policy replaced')).map((l) => (JSON.parse(l) as { detail: string }).detail);
+      const details = readFileSync(logFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { detail?: string }).detail ?? '');
+      const policyRecords = details.filter((d) => d.includes('policy replaced'));
       expect(policyRecords).toEqual([expect.stringMatching(/^policy replaced: /), expect.stringMatching(/^not applied: policy replaced: .*could not be written/)]);
+      // Each act's own record is followed by the record that it was not applied (a durable log writes both once there is room).
+      expect(details.filter((d) => d.includes('shadow policy set'))).toEqual([expect.stringMatching(/^shadow policy set: /), expect.stringMatching(/^not applied: shadow policy set: .*could not be written/)]);
+      expect(details.filter((d) => d.includes('credential ghost'))).toEqual([expect.stringMatching(/^credential ghost for agent ghost created/), expect.stringMatching(/^not applied: credential ghost for agent ghost created.*could not be written/)]);
+      // ghost was never usable: its record says so, and agentd holds no such credential after the disk grew.
+      expect((await agentd.api('GET', '/v1/principals')).body).toEqual([]);
       expect(await agentd.api('POST', '/v1/audit/verify')).toMatchObject({ status: 200, body: { ok: true } });
     } finally {
       await agentd.remove();
