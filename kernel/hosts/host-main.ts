@@ -69,8 +69,6 @@ interface Box {
 }
 
 const boxes = new Map<number, Box>();
-/** An isolate here took V8's catastrophic path: this process's own exit may hang (isolated-vm joins its threads). */
-let catastrophe = false;
 let nextCid = 1;
 
 /** The channel to the kernel: fd 3, a socket pair the kernel made. */
@@ -145,7 +143,6 @@ function hooksFor(sid: number, box: () => Box | undefined): SandboxHooks {
       return { later };
     },
     end(how) {
-      if (how.kind === 'catastrophic') catastrophe = true;
       send({ t: 'end', sid, how, cpuNs: Number(box()?.sandbox.cpuTimeNs ?? 0n) });
     },
     stuck(why) {
@@ -271,19 +268,21 @@ function onMessage(m: ToHost): void {
     case 'exit':
       for (const sid of boxes.keys()) dispose(sid);
       served.flush();
-      // What was written (reports of calls run under leases, disposal acks) reaches the kernel first: process.exit drops
-      // what the socket has not taken yet, and a kernel slow to read leaves it queued here. The kernel kills a host
-      // that has not exited EXIT_GRACE_MS after it was told to — if it is still there: a host where an isolate took
-      // V8's catastrophic path hangs in process.exit for good (isolated-vm joins its threads), so such a host ends
-      // itself with SIGKILL (found here: a CI run's kernel ended within that grace, and left its host running).
-      channel.end(() => (catastrophe ? process.kill(process.pid, 'SIGKILL') : process.exit(0)));
+      // What was written (reports of calls run under leases, disposal acks) reaches the kernel first; then the host
+      // ends itself with SIGKILL, never process.exit. An exit runs isolated-vm's thread pool's destructor, which joins
+      // every isolate thread, and a thread whose isolate took V8's out-of-memory path sleeps in isolated-vm's handler
+      // for good: such a host hung in its exit, its kernel gone (found twice in CI runs, the second time with the
+      // catastrophe not yet reported when the exit came; gdb: the main thread in thread_pool_t::~thread_pool_t, joining
+      // a thread in IsolateEnvironment::OOMErrorCallback). The kernel takes a host it told to exit ending so as asked.
+      channel.end(() => process.kill(process.pid, 'SIGKILL'));
       return;
   }
 }
 
 const reader = new FrameReader(
   (m) => onMessage(m as ToHost),
-  () => process.exit(1),
+  // A frame the kernel could not have sent: this host ends (SIGKILL, as at every end: an exit may hang, see 'exit').
+  () => process.kill(process.pid, 'SIGKILL'),
 );
 channel.on('data', (chunk: Buffer) => reader.push(chunk));
 // The kernel is gone: nothing here may outlive it. SIGKILL, not process.exit: an exit can hang for good in a process in

@@ -57,6 +57,8 @@ export class Host implements HostLink {
   private readonly reserved = new Map<number, number>();
   /** Told to exit while its outboxes still held something: what runs once the exit, sent after them, is written. */
   private exiting: (() => void) | undefined;
+  /** The exit message was sent: the host's SIGKILL of itself that follows is its end as asked. */
+  private toldToExit = false;
   private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
   private nextReq = 1;
   private ping = 0;
@@ -86,7 +88,8 @@ export class Host implements HostLink {
     );
     this.channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
     this.channel.on('error', () => undefined);
-    this.child.on('exit', (code, signal) => pool.died(this, signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
+    // A host told to exit ends itself with SIGKILL (host-main.ts says why): that is the end it was asked for.
+    this.child.on('exit', (code, signal) => pool.died(this, this.toldToExit && signal === 'SIGKILL' ? 'ended as asked' : signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
     // A process that could not be started never exits: it is dead all the same.
     this.child.on('error', (err) => {
       if (this.child.pid === undefined) pool.died(this, `could not be started: ${err.message}`);
@@ -151,6 +154,7 @@ export class Host implements HostLink {
     const sent = this.exiting;
     if (sent === undefined || this.outboxes.size > 0) return;
     this.exiting = undefined;
+    this.toldToExit = true;
     this.send({ t: 'exit' });
     sent();
   }
