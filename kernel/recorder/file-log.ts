@@ -178,7 +178,7 @@ export class FileDecisionLog implements DecisionRecorder {
     this.pending.push(sealed.line);
     this.pendingBytes += sealed.line.length;
     // In bytes as written, not characters: a path of 3-byte characters is three times its length (a review).
-    this.taken += Buffer.byteLength(sealed.line, 'utf8');
+    this.taken += sealed.bytes;
     if (this.appended.observed) this.appended.next({ ...sealed.record, hash: sealed.hash } as ChainRecord);
     if (this.durable) {
       this.flush();
