@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { KernelError } from '../../abi/errno.ts';
 import type { Program } from '../program.ts';
 import type { BootRecord, SandboxHooks } from '../process-sandbox.ts';
-import { Host, type HostOwner, type HostState } from './host.ts';
+import { ENDED_AS_ASKED, Host, type HostOwner, type HostState } from './host.ts';
 import { RemoteSandbox } from './remote-sandbox.ts';
 
 export interface HostPoolOptions {
@@ -266,7 +266,7 @@ export class HostPool implements HostOwner {
     host.boxes.clear();
     for (const sandbox of lost) this.trees.delete(sandbox.pid);
     if (was === 'draining' && lost.length === 0) {
-      if (!this.closing) this.record(`sandbox host ${host.id} (pid ${host.child.pid}) drained and ended (${how})`);
+      if (!this.closing) this.record(`sandbox host ${host.id} (pid ${host.child.pid}) drained and ended${how === ENDED_AS_ASKED ? '' : ` (${how})`}`);
     } else if (!this.closing) {
       this.record(`sandbox host ${host.id} (pid ${host.child.pid}) ${how}: ${lost.length} agents lost`);
       if (!host.wasReady) this.failed(`(host ${host.id}) ${how} before it was ready`);

@@ -39,6 +39,9 @@ const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
 /** How long a host that never said it was ready has, ms. */
 const START_MS = 30_000;
 
+/** How a host's end reads when it ended itself after the kernel told it to exit (host-main.ts: always by SIGKILL). */
+export const ENDED_AS_ASKED = 'ended as asked';
+
 export class Host implements HostLink {
   readonly id: number;
   readonly child: ChildProcess;
@@ -89,7 +92,7 @@ export class Host implements HostLink {
     this.channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
     this.channel.on('error', () => undefined);
     // A host told to exit ends itself with SIGKILL (host-main.ts says why): that is the end it was asked for.
-    this.child.on('exit', (code, signal) => pool.died(this, this.toldToExit && signal === 'SIGKILL' ? 'ended as asked' : signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
+    this.child.on('exit', (code, signal) => pool.died(this, this.toldToExit && signal === 'SIGKILL' ? ENDED_AS_ASKED : signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
     // A process that could not be started never exits: it is dead all the same.
     this.child.on('error', (err) => {
       if (this.child.pid === undefined) pool.died(this, `could not be started: ${err.message}`);
