@@ -274,6 +274,7 @@ function onMessage(m: ToHost): void {
       // for good: such a host hung in its exit, its kernel gone (found twice in CI runs, the second time with the
       // catastrophe not yet reported when the exit came; gdb: the main thread in thread_pool_t::~thread_pool_t, joining
       // a thread in IsolateEnvironment::OOMErrorCallback). The kernel takes a host it told to exit ending so as asked.
+      send({ t: 'bye' });
       channel.end(() => process.kill(process.pid, 'SIGKILL'));
       return;
   }

@@ -39,7 +39,7 @@ const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
 /** How long a host that never said it was ready has, ms. */
 const START_MS = 30_000;
 
-/** How a host's end reads when it ended itself after the kernel told it to exit (host-main.ts: always by SIGKILL). */
+/** How a host's end reads when it ended itself after the kernel told it to exit and it said bye (host-main.ts: always by SIGKILL). */
 export const ENDED_AS_ASKED = 'ended as asked';
 
 export class Host implements HostLink {
@@ -60,8 +60,9 @@ export class Host implements HostLink {
   private readonly reserved = new Map<number, number>();
   /** Told to exit while its outboxes still held something: what runs once the exit, sent after them, is written. */
   private exiting: (() => void) | undefined;
-  /** The exit message was sent: the host's SIGKILL of itself that follows is its end as asked. */
+  /** The exit message was sent, and the host said its last (bye): the SIGKILL of itself that follows is its end as asked. */
   private toldToExit = false;
+  private saidBye = false;
   private readonly asks = new Map<number, { readonly sid: number; resolve(v: boolean | null): void; reject(e: Error): void }>();
   private nextReq = 1;
   private ping = 0;
@@ -91,8 +92,9 @@ export class Host implements HostLink {
     );
     this.channel.on('data', (chunk: Buffer) => this.reader.push(chunk));
     this.channel.on('error', () => undefined);
-    // A host told to exit ends itself with SIGKILL (host-main.ts says why): that is the end it was asked for.
-    this.child.on('exit', (code, signal) => pool.died(this, this.toldToExit && signal === 'SIGKILL' ? ENDED_AS_ASKED : signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
+    // A host told to exit ends itself with SIGKILL once it said bye (host-main.ts says why): the end it was asked for.
+    // 'close', not 'exit': it comes after the channel's last data (the bye) was read.
+    this.child.on('close', (code, signal) => pool.died(this, this.saidBye && signal === 'SIGKILL' ? ENDED_AS_ASKED : signal !== null ? `killed by ${signal}` : `exited with status ${code}`));
     // A process that could not be started never exits: it is dead all the same.
     this.child.on('error', (err) => {
       if (this.child.pid === undefined) pool.died(this, `could not be started: ${err.message}`);
@@ -291,6 +293,11 @@ export class Host implements HostLink {
       case 'disposed':
         this.disposing.get(m.sid)?.box.reported();
         this.disposing.delete(m.sid);
+        return undefined;
+      case 'bye':
+        // Only after it was told to exit: a SIGKILL before its bye (its exit hung and the kernel killed it, or the OOM killer) says so.
+        if (!this.toldToExit) return 'said bye without being told to exit';
+        this.saidBye = true;
         return undefined;
       case 'stuck':
         // A thread of it runs for good, and its process may not exit on its own: drained and replaced, as after V8's catastrophic path.

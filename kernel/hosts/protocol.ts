@@ -59,7 +59,9 @@ export type ToKernel =
   | { readonly t: 'cpu'; readonly sids: readonly number[]; readonly ns: readonly number[] }
   | { readonly t: 'pong'; readonly n: number }
   /** An isolate of the host kept a thread running after its disposal (SandboxHooks.stuck): the host should be drained and end. */
-  | { readonly t: 'stuck'; readonly why: string };
+  | { readonly t: 'stuck'; readonly why: string }
+  /** Told to exit, the host has sent everything and ends itself now (by SIGKILL: host-main.ts says why). */
+  | { readonly t: 'bye' };
 
 const int = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -107,6 +109,8 @@ export function isToKernel(m: unknown): m is ToKernel {
       return int(o.n);
     case 'stuck':
       return typeof o.why === 'string' && o.why.length <= 4096;
+    case 'bye':
+      return true;
     default:
       return false;
   }

@@ -50,7 +50,7 @@ describe('a tree whose children take the catastrophic path', () => {
       for (const p of neighbours) kernel.kill(p.pid, 'SIGTERM');
       for (const n of await Promise.all(waits)) expect(n.reason).toMatchObject({ kind: 'signal', signal: 'SIGTERM' });
       await until(() => !(kernel.hosts?.info() ?? []).some((h) => h.id === 1), 'host 1 to drain and end');
-      expect(log.list().some((r) => r.type === 'limit' && 'detail' in r && /^sandbox host 1 \(pid \d+\) drained and ended/.test(r.detail))).toBe(true);
+      expect(log.list().some((r) => r.type === 'limit' && 'detail' in r && /^sandbox host 1 \(pid \d+\) drained and ended$/.test(r.detail))).toBe(true);
     } finally {
       await kernel.shutdown();
     }

@@ -34,6 +34,7 @@ const CASES: readonly [mode: string, recorded: RegExp][] = [
   ['overspent', /ran syscall 8 without a lease for it: killed/],
   ['after-revoke', /ran syscall 8 without a lease for it: killed/],
   ['pong-spam', /stopped answering for 600 ms: killed/],
+  ['bye-unasked', /said bye without being told to exit: killed/],
 ];
 
 describe('a sandbox host slow to report', () => {

@@ -47,6 +47,10 @@ function misbehave(sid: number): void {
       // Asks for a getpid, to be given a lease with its reply (then reports one call more than the lease allows).
       send({ t: 'call', sid, cid: 1, nr: 8, args: [], mode: 'blocking' });
       return;
+    case 'bye-unasked':
+      // The last word of a host told to exit, unasked: the kernel would take its SIGKILL for an end it asked for.
+      send({ t: 'bye' });
+      return;
     case 'pong-spam':
       // Never answers a ping, but sends pongs of its own: that is no sign of life.
       setInterval(() => send({ t: 'pong', n: 123_456 }), 10);
