@@ -66,7 +66,7 @@ describe('sandbox hosts', () => {
     expect(ends.map((e) => e.status)).toEqual(good.map(() => 0));
     expect(good.map((g) => g.out.text)).toEqual(good.map((_, n) => `healthy ${n} ${n}\n`));
     // The quarantined host ends once its own agents have; a fresh one takes new spawns.
-    await until(() => hostEvents(log).some((d) => /drained and ended$/.test(d)), () => `the quarantined host to end: ${hostEvents(log).join('; ')}`);
+    await until(() => hostEvents(log).some((d) => d.endsWith('drained and ended')), () => `the quarantined host to end: ${hostEvents(log).join('; ')}`);
     expect(hostEvents(log).some((d) => /quarantined: .*catastrophic out-of-memory/.test(d))).toBe(true);
     // The spare took the quarantined host's place at once; a new spare was started.
     expect(k.hosts?.info().map((h) => h.state)).toEqual(['ready', 'ready', 'spare']);
