@@ -44,6 +44,10 @@ export class Lineage {
   endedCpuNs = 0;
   /** Syscalls the tree made, refused ones included. */
   syscalls = 0;
+  /** Bytes of decision records the tree's calls added to the log. */
+  logBytes = 0;
+  /** Calls of the tree the gate is metering now (meter). */
+  private metering = 0;
   /** Spawns into the tree admitted but not yet in the process table (a program compiling). */
   pendingSpawns = 0;
   private window = { start: 0, calls: 0, refused: 0, kernelNs: 0, logBytes: 0, reserved: 0 };
@@ -132,8 +136,34 @@ export class Lineage {
     if (onLoop) this.window.kernelNs += ns;
   }
 
-  /** logged adds `bytes` of decision records the tree's syscalls added to the log to the current second's. */
+  /**
+   * logged counts `bytes` of decision records a call of the tree added to the
+   * log (recordFor: a decision settled later, an approval, an outcome). While
+   * the gate meters a call of the tree, meter counts them instead.
+   */
   logged(bytes: number): void {
+    if (this.metering === 0) this.addLogged(bytes);
+  }
+
+  /**
+   * meter runs `run`, a call of the tree, and counts every byte the log grew
+   * by meanwhile against the tree: its own records and those of what it did
+   * to others (the signal and exit records of a child it killed; a review
+   * found them uncounted when only recordFor counted).
+   */
+  meter<T>(recorder: { readonly bytes?: number }, run: () => T): T {
+    const before = recorder.bytes;
+    this.metering++;
+    try {
+      return run();
+    } finally {
+      this.metering--;
+      if (before !== undefined) this.addLogged(recorder.bytes! - before);
+    }
+  }
+
+  private addLogged(bytes: number): void {
+    this.logBytes += bytes;
     this.window.logBytes += bytes;
   }
 

@@ -90,6 +90,7 @@ export class ProcessTable {
       cpuMs: this.treeCpuNs(lineage) / 1e6,
       kernelMs: lineage.kernelNs / 1e6,
       syscalls: lineage.syscalls,
+      logBytes: lineage.logBytes,
       syscallsThisSecond: lineage.callsThisSecond,
       outputBytes: lineage.output.used,
       vfsBytes: files?.bytes ?? 0,

@@ -42,6 +42,8 @@ export interface TreeUsage {
   /** The kernel's own time for the tree (syscalls, matching, hashing, copying, fingerprinting), ms. */
   readonly kernelMs: number;
   readonly syscalls: number;
+  /** Bytes of decision records the tree's calls added to the log. */
+  readonly logBytes: number;
   /** Syscalls (decision records) in the current one-second window. */
   readonly syscallsThisSecond: number;
   readonly outputBytes: number;

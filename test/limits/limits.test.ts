@@ -16,6 +16,7 @@ import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import type { DecisionRecorder } from '../../syscalls/records.ts';
 import type { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
 import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, readTree, SPIN, start } from '../live-agents.ts';
 
 /**
@@ -207,6 +208,32 @@ describe('limits that refuse a call', () => {
       log.close();
       const records = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { agent: string; rule?: string; reason?: string });
       expect(records.filter((r) => r.agent === 'flood' && r.rule === 'limit.log_bytes_per_second').map((r) => r.reason)).toEqual([`more than 20000 bytes of decision records this second (the tree of pid ${flood.pid})`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a tree's log bytes count what its calls did to others: the signal and exit records of the children it kills (a review found them uncounted)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'log-bytes-'));
+    const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
+    const kernel = kernelFor({ recorder: log, programs: { idle: programFromSource('idle.js', IDLE) } });
+    try {
+      const killer = start(kernel, `for (let i = 0; i < 20; i++) { const pid = sys.spawn('idle'); sys.kill(pid, 'SIGKILL'); sys.wait(pid); } console.log('done'); await new Promise(() => {});`, { agentId: 'killer' });
+      await printed(killer, 'done');
+      const counted = kernel.usage(killer.proc).logBytes;
+      await kernel.shutdown();
+      log.close();
+      const lines = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
+      const records = lines.map((l) => ({ ...(JSON.parse(l) as { type: string; agent: string; pid: number }), bytes: Buffer.byteLength(l) + 1 }));
+      const sum = (rs: typeof records) => rs.reduce((n, r) => n + r.bytes, 0);
+      const children = records.filter((r) => r.agent === 'killer' && r.pid !== killer.pid);
+      // Every signal and exit record of a killed child is in the count, with the calls' own records.
+      const signalsAndExits = children.filter((r) => r.type === 'signal' || r.type === 'exit');
+      expect(signalsAndExits).toHaveLength(40);
+      const calls = records.filter((r) => r.agent === 'killer' && (r.type === 'syscall' || r.type === 'outcome'));
+      expect(counted).toBeGreaterThanOrEqual(sum(signalsAndExits) + sum(calls));
+      // And nothing that is not the tree's.
+      expect(counted).toBeLessThanOrEqual(sum(records.filter((r) => r.agent === 'killer')));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

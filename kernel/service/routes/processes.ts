@@ -49,7 +49,7 @@ const PROCESS = {
     exitReason: EXIT_REASON,
     tree: {
       type: 'object',
-      description: 'what the kernel accounts to the process tree (and the agent\'s files): root pid, members, CPU (isolates and kernel) and the kernel\'s share, syscalls, output, VFS bytes and inodes with their quota',
+      description: 'what the kernel accounts to the process tree (and the agent\'s files): root pid, members, CPU (isolates and kernel) and the kernel\'s share, syscalls, bytes of decision records, output, VFS bytes and inodes with their quota',
       properties: {
         root: { type: 'integer' },
         processes: { type: 'integer' },
@@ -57,6 +57,7 @@ const PROCESS = {
         kernelMs: { type: 'number' },
         syscalls: { type: 'integer' },
         syscallsThisSecond: { type: 'integer' },
+        logBytes: { type: 'integer' },
         outputBytes: { type: 'integer' },
         vfsBytes: { type: 'integer' },
         vfsInodes: { type: 'integer' },
