@@ -28,6 +28,9 @@ export type RateVerdict = 'ok' | 'refused-first' | 'refused';
 
 const WINDOW_MS = 1000;
 
+/** The least a decision record is taken to weigh when a lease is sized by the log's share (a syscall record is ~500 bytes). */
+const MIN_RECORD_BYTES = 256;
+
 export class Lineage {
   readonly rootPid: number;
   readonly agentId: string;
@@ -113,7 +116,12 @@ export class Lineage {
     const left = Math.max(0, (rate ?? Number.POSITIVE_INFINITY) - w.calls);
     const perLease = rate === undefined ? most : Math.max(1, Math.floor(rate / 64));
     const leaseRoom = rate === undefined ? most : Math.floor(rate / 2) - w.reserved;
-    const tokens = this.overShare || this.overLog || left === 0 ? 0 : Math.max(0, Math.min(most, perLease, leaseRoom, Math.max(1, Math.floor(left / 2))));
+    // A lease's calls are recorded after they run: no more than the log's share left this second holds, at the tree's
+    // bytes a call so far, less what leases already hold (a review: 1.3x the share got through leases).
+    const logMost = this.limits.logBytesPerSecond;
+    const perCall = Math.max(MIN_RECORD_BYTES, this.syscalls > 0 ? this.logBytes / this.syscalls : MIN_RECORD_BYTES);
+    const logRoom = logMost === undefined ? most : Math.floor(Math.max(0, logMost - w.logBytes) / perCall) - w.reserved;
+    const tokens = this.overShare || this.overLog || left === 0 ? 0 : Math.max(0, Math.min(most, perLease, leaseRoom, logRoom, Math.max(1, Math.floor(left / 2))));
     w.calls += tokens;
     w.reserved += tokens;
     return { tokens, ms: Math.min(longest, this.windowRemainingMs(now)), window: w.start };

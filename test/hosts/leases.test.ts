@@ -129,6 +129,27 @@ describe('leases: a sandbox host runs steady calls itself', () => {
     expect(await within(a.exited, 'the agent to end')).toMatchObject({ reason: { kind: 'signal', signal: 'SIGKILL' } });
   });
 
+  it("leased calls count against the tree's log bytes: a lease holds no more calls than the log's share left (a review: 1.3x got through)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lease-log-'));
+    const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
+    try {
+      kernel = testKernel({ recorder: log, policy: parsePolicy(SELF, 'self.yaml'), hosts: { count: 1, agentsPerHost: 8, spares: 0 } }).kernel;
+      const a = await run(kernel, `${FRESH_WINDOW} const t = Date.now(); let ok = 0; while (Date.now() - t < 900) { try { sys.random(65536); ok++; } catch {} } await new Promise((r) => setTimeout(r, 1100)); console.log(ok);`, { logBytesPerSecond: 20_000 });
+      expect(await within(a.exited, 'the agent to end')).toMatchObject({ status: 0 });
+      expect(served(kernel)).toBeGreaterThan(0);
+      await kernel.shutdown();
+      kernel = undefined;
+      log.close();
+      const random = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"syscall":"SYS_RANDOM"'));
+      // One second's share, and at most a record or two past it (the call that crosses it runs).
+      const bytes = random.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0);
+      expect(bytes).toBeGreaterThan(15_000);
+      expect(bytes).toBeLessThanOrEqual(20_000 * 1.1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("leased calls count against the tree's syscall rate (a timer past it waits for the next second)", async () => {
     const { kernel: k } = make();
     const a = await run(k, "let ok = 0; try { while (true) { sys.getpid(); ok++; } } catch (e) { await new Promise((r) => setTimeout(r, 10)); console.log(e.errno, ok); }", { syscallsPerSecond: 300 });
