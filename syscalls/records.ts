@@ -59,19 +59,6 @@ export type DecisionInput = SyscallRecord | LifecycleRecord | OutcomeRecord;
  * action. A recorder that cannot record throws, and the dispatcher then
  * denies.
  */
-/**
- * recordFor has `recorder` take `entry`, made by a call of `caller`, and
- * charges the bytes it added to the log to the caller (Caller.logged): every
- * record a call makes goes through it, so the charge is made where the bytes
- * are, the decisions settled later (a cluster's shared limits) included.
- */
-export function recordFor(recorder: DecisionRecorder, caller: { logged?(bytes: number): void }, entry: DecisionInput): number {
-  const before = recorder.bytes;
-  const seq = recorder.record(entry);
-  if (before !== undefined && caller.logged !== undefined) caller.logged(recorder.bytes! - before);
-  return seq;
-}
-
 export interface DecisionRecorder {
   /** record appends `entry` and returns its sequence number. */
   record(entry: DecisionInput): number;
@@ -94,4 +81,18 @@ export interface DecisionRecorder {
    * or in a store (the in-memory log bounds itself).
    */
   readonly bytes?: number;
+}
+
+/**
+ * recordFor has `recorder` take `entry`, made by a call of `caller`, and
+ * charges the bytes it added to the log to the caller (Caller.logged): the
+ * records a call makes outside the gate's metering of it (Lineage.meter)
+ * are charged this way, where the bytes are: a decision settled later (a
+ * cluster's shared limits), an approval, an outcome, a lease's report.
+ */
+export function recordFor(recorder: DecisionRecorder, caller: { logged?(bytes: number): void }, entry: DecisionInput): number {
+  const before = recorder.bytes;
+  const seq = recorder.record(entry);
+  if (before !== undefined && caller.logged !== undefined) caller.logged(recorder.bytes! - before);
+  return seq;
 }
