@@ -111,7 +111,8 @@ export function syscallGate(host: GateHost, proc: Process, nr: unknown, run: () 
   }
   const started = performance.now();
   if (proc.stopped && mode === 'async' && proc.parked >= MAX_PARKED_CALLS) return { errno: 'EAGAIN', message: `the process is stopped, and ${MAX_PARKED_CALLS} of its calls already wait for SIGCONT` };
-  const reply = proc.stopped ? parked(proc, run) : lineage.meter(host.recorder, run);
+  // Metered when it runs, a parked call too (a review: continued, its kills' signal and exit records went uncounted).
+  const reply = proc.stopped ? parked(proc, () => lineage.meter(host.recorder, run)) : lineage.meter(host.recorder, run);
   const ms = performance.now() - started;
   lineage.charge(ms * 1e6);
   if (host.observeSyscall !== undefined && !('later' in reply)) {

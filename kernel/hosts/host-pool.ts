@@ -299,7 +299,8 @@ export class HostPool implements HostOwner {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.beat);
-    const exits = [...this.hosts].map((h) => new Promise<void>((resolve) => (h.child.exitCode !== null || h.child.signalCode !== null ? resolve() : h.child.once('exit', () => resolve()))));
+    // Until each host's end has been taken in ('close', as died: after its last frames, its bye, were read; a review).
+    const exits = [...this.hosts].map((h) => new Promise<void>((resolve) => (h.state === 'dead' ? resolve() : h.child.once('close', () => resolve()))));
     for (const host of this.hosts) {
       host.state = 'draining';
       this.retire(host);

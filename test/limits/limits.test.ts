@@ -18,6 +18,7 @@ import type { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { exited, hostPipe, IDLE, idle, kernelFor, parked, printed, readTree, SPIN, start } from '../live-agents.ts';
+import { until } from '../until.ts';
 
 /**
  * withNeighbour starts a well-behaved agent that waits for a line on stdin,
@@ -234,6 +235,29 @@ describe('limits that refuse a call', () => {
       expect(counted).toBeGreaterThanOrEqual(sum(signalsAndExits) + sum(calls));
       // And nothing that is not the tree's.
       expect(counted).toBeLessThanOrEqual(sum(records.filter((r) => r.agent === 'killer')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a call parked while its process is stopped is metered when it runs: the records of the child it kills count too (a review found them uncounted)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'log-bytes-'));
+    const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
+    const kernel = kernelFor({ recorder: log, programs: { idle: programFromSource('idle.js', IDLE) } });
+    try {
+      const killer = start(kernel, `const kid = sys.spawn('idle'); sys.kill(sys.pid, 'SIGSTOP'); sys.kill(kid, 'SIGKILL'); sys.wait(kid); console.log('done'); await new Promise(() => {});`, { agentId: 'stopper' });
+      await until(() => killer.proc.stopped, 'the agent to stop itself');
+      expect(kernel.kill(killer.pid, 'SIGCONT')).toBe('continued');
+      await printed(killer, 'done');
+      const counted = kernel.usage(killer.proc).logBytes;
+      await kernel.shutdown();
+      log.close();
+      const lines = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
+      const records = lines.map((l) => ({ ...(JSON.parse(l) as { type: string; agent: string; pid: number }), bytes: Buffer.byteLength(l) + 1 }));
+      const kidEnd = records.filter((r) => r.agent === 'stopper' && r.pid !== killer.pid && (r.type === 'signal' || r.type === 'exit'));
+      expect(kidEnd).toHaveLength(2);
+      const calls = records.filter((r) => r.agent === 'stopper' && r.pid === killer.pid && (r.type === 'syscall' || r.type === 'outcome'));
+      expect(counted).toBeGreaterThanOrEqual([...kidEnd, ...calls].reduce((n, r) => n + r.bytes, 0));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
