@@ -214,53 +214,52 @@ describe('limits that refuse a call', () => {
     }
   });
 
-  it("a tree's log bytes count what its calls did to others: the signal and exit records of the children it kills (a review found them uncounted)", async () => {
+  /** LoggedRecord is a record of the file log, with its size as written. */
+  type LoggedRecord = { type: string; agent: string; pid: number; bytes: number };
+
+  /**
+   * countedKills runs `source` as agent `agentId` with a file log until it prints 'done' (`meanwhile` runs first), and
+   * gives what its tree's usage counted of the log (logBytes) and the log's records.
+   */
+  async function countedKills(source: string, agentId: string, meanwhile: (agent: ReturnType<typeof start>, kernel: Kernel) => Promise<void> = async () => {}): Promise<{ counted: number; pid: number; records: LoggedRecord[] }> {
     const dir = mkdtempSync(join(tmpdir(), 'log-bytes-'));
     const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
     const kernel = kernelFor({ recorder: log, programs: { idle: programFromSource('idle.js', IDLE) } });
     try {
-      const killer = start(kernel, `for (let i = 0; i < 20; i++) { const pid = sys.spawn('idle'); sys.kill(pid, 'SIGKILL'); sys.wait(pid); } console.log('done'); await new Promise(() => {});`, { agentId: 'killer' });
-      await printed(killer, 'done');
-      const counted = kernel.usage(killer.proc).logBytes;
+      const agent = start(kernel, `${source} console.log('done'); await new Promise(() => {});`, { agentId });
+      await meanwhile(agent, kernel);
+      await printed(agent, 'done');
+      const counted = kernel.usage(agent.proc).logBytes;
       await kernel.shutdown();
       log.close();
       const lines = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
-      const records = lines.map((l) => ({ ...(JSON.parse(l) as { type: string; agent: string; pid: number }), bytes: Buffer.byteLength(l) + 1 }));
-      const sum = (rs: typeof records) => rs.reduce((n, r) => n + r.bytes, 0);
-      const children = records.filter((r) => r.agent === 'killer' && r.pid !== killer.pid);
-      // Every signal and exit record of a killed child is in the count, with the calls' own records.
-      const signalsAndExits = children.filter((r) => r.type === 'signal' || r.type === 'exit');
-      expect(signalsAndExits).toHaveLength(40);
-      const calls = records.filter((r) => r.agent === 'killer' && (r.type === 'syscall' || r.type === 'outcome'));
-      expect(counted).toBeGreaterThanOrEqual(sum(signalsAndExits) + sum(calls));
-      // And nothing that is not the tree's.
-      expect(counted).toBeLessThanOrEqual(sum(records.filter((r) => r.agent === 'killer')));
+      return { counted, pid: agent.pid, records: lines.map((l) => ({ ...(JSON.parse(l) as Omit<LoggedRecord, 'bytes'>), bytes: Buffer.byteLength(l) + 1 })) };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+  const sum = (rs: readonly LoggedRecord[]) => rs.reduce((n, r) => n + r.bytes, 0);
+
+  it("a tree's log bytes count what its calls did to others: the signal and exit records of the children it kills (a review found them uncounted)", async () => {
+    const { counted, pid, records } = await countedKills(`for (let i = 0; i < 20; i++) { const pid = sys.spawn('idle'); sys.kill(pid, 'SIGKILL'); sys.wait(pid); }`, 'killer');
+    // Every signal and exit record of a killed child is in the count, with the calls' own records.
+    const signalsAndExits = records.filter((r) => r.agent === 'killer' && r.pid !== pid && (r.type === 'signal' || r.type === 'exit'));
+    expect(signalsAndExits).toHaveLength(40);
+    const calls = records.filter((r) => r.agent === 'killer' && (r.type === 'syscall' || r.type === 'outcome'));
+    expect(counted).toBeGreaterThanOrEqual(sum(signalsAndExits) + sum(calls));
+    // And nothing that is not the tree's.
+    expect(counted).toBeLessThanOrEqual(sum(records.filter((r) => r.agent === 'killer')));
   });
 
   it('a call parked while its process is stopped is metered when it runs: the records of the child it kills count too (a review found them uncounted)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'log-bytes-'));
-    const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
-    const kernel = kernelFor({ recorder: log, programs: { idle: programFromSource('idle.js', IDLE) } });
-    try {
-      const killer = start(kernel, `const kid = sys.spawn('idle'); sys.kill(sys.pid, 'SIGSTOP'); sys.kill(kid, 'SIGKILL'); sys.wait(kid); console.log('done'); await new Promise(() => {});`, { agentId: 'stopper' });
-      await until(() => killer.proc.stopped, 'the agent to stop itself');
-      expect(kernel.kill(killer.pid, 'SIGCONT')).toBe('continued');
-      await printed(killer, 'done');
-      const counted = kernel.usage(killer.proc).logBytes;
-      await kernel.shutdown();
-      log.close();
-      const lines = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').split('\n').filter((l) => l !== '');
-      const records = lines.map((l) => ({ ...(JSON.parse(l) as { type: string; agent: string; pid: number }), bytes: Buffer.byteLength(l) + 1 }));
-      const kidEnd = records.filter((r) => r.agent === 'stopper' && r.pid !== killer.pid && (r.type === 'signal' || r.type === 'exit'));
-      expect(kidEnd).toHaveLength(2);
-      const calls = records.filter((r) => r.agent === 'stopper' && r.pid === killer.pid && (r.type === 'syscall' || r.type === 'outcome'));
-      expect(counted).toBeGreaterThanOrEqual([...kidEnd, ...calls].reduce((n, r) => n + r.bytes, 0));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { counted, pid, records } = await countedKills(`const kid = sys.spawn('idle'); sys.kill(sys.pid, 'SIGSTOP'); sys.kill(kid, 'SIGKILL'); sys.wait(kid);`, 'stopper', async (agent, kernel) => {
+      await until(() => agent.proc.stopped, 'the agent to stop itself');
+      expect(kernel.kill(agent.pid, 'SIGCONT')).toBe('continued');
+    });
+    const kidEnd = records.filter((r) => r.agent === 'stopper' && r.pid !== pid && (r.type === 'signal' || r.type === 'exit'));
+    expect(kidEnd).toHaveLength(2);
+    const calls = records.filter((r) => r.agent === 'stopper' && r.pid === pid && (r.type === 'syscall' || r.type === 'outcome'));
+    expect(counted).toBeGreaterThanOrEqual(sum([...kidEnd, ...calls]));
   });
 
   it("syscallsPerSecond windows run on the kernel's clock (KernelOptions.clock), not the host's", async () => {
