@@ -25,8 +25,10 @@ export interface SourceBody {
   filename?: string;
 }
 
-export function problem(err: unknown): { error: string; line?: number; column?: number; field?: string } {
+/** problem is the answer's body for `err`: where a policy went wrong, or a kernel error's errno. */
+export function problem(err: unknown): { error: string; line?: number; column?: number; field?: string; errno?: string } {
   if (err instanceof PolicyError) return { error: err.message, line: err.line, column: err.column, field: err.field };
+  if (err instanceof KernelError) return { error: err.message, errno: err.errno };
   return { error: err instanceof Error ? err.message : String(err) };
 }
 
@@ -71,7 +73,7 @@ export type Installed = { ok: true; version: string; previous: string } | { ok: 
 export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, how: string): Promise<Installed> {
   const engine = ctx.kernel.engine;
   const previous = engine.version;
-  const kept = (err: unknown): Installed => ({ ok: false, kept: engine.version, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
+  const kept = (err: unknown): Installed => ({ ok: false, kept: engine.version, ...problem(err) });
   // Recorded and written before it takes effect here or is published to other nodes (each of which records its own
   // install): with the decision log full, a replacement went into force unrecorded and answered 500 (an attacker pass).
   const act = { type: 'policy', pid: 0, agentId: 'agentd', detail: `${how}: ${previous} -> ${policy.version}`, policyVersion: policy.version } as const;

@@ -9,7 +9,6 @@
  */
 import { notApplied, recordAct } from '../../recorder/record-act.ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { KernelError } from '../../../abi/errno.ts';
 import type { LoadedPolicy } from '../../policy/load.ts';
 import { parsePolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
@@ -18,28 +17,25 @@ import { installPolicy, POLICY_PROBLEM, problem, SOURCE_BODY, type SourceBody } 
 
 const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set FILE)', errno: 'ENOENT' };
 
+/**
+ * step runs one step of changing the shadow (recording the change first, recordAct; storing it for the cluster);
+ * false once it has answered 503 for its failure: EIO or ENOSPC from the log, Redis away. Nothing has changed then.
+ */
+async function step(reply: FastifyReply, work: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await work();
+    return true;
+  } catch (err) {
+    await reply.code(503).send({ ok: false, ...problem(err) });
+    return false;
+  }
+}
+
 export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log } = ctx;
-  /** shared stores the cluster's shadow first (undefined: none); false once it has answered 503. */
-  const shared = async (policy: LoadedPolicy | undefined, reply: FastifyReply): Promise<boolean> => {
-    try {
-      await ctx.cluster?.publishShadow(policy);
-      return true;
-    } catch (err) {
-      await reply.code(503).send({ ok: false, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
-      return false;
-    }
-  };
-  /** recordPolicy records a change of the shadow before it is made (recordAct); EIO or ENOSPC: 503, nothing changed. */
-  const recordPolicy = async (detail: string, version: string, reply: FastifyReply): Promise<boolean> => {
-    try {
-      await recordAct(log, { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: version });
-      return true;
-    } catch (err) {
-      await reply.code(503).send({ ok: false, error: err instanceof Error ? err.message : String(err), ...(err instanceof KernelError ? { errno: err.errno } : {}) });
-      return false;
-    }
-  };
+  /** recordPolicy records a change of the shadow before it is made; shared stores the cluster's shadow (undefined: none). */
+  const recordPolicy = (detail: string) => recordAct(log, { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version });
+  const shared = (policy: LoadedPolicy | undefined) => ctx.cluster?.publishShadow(policy);
   /** unpublished records that a change of the shadow recorded first did not happen (the cluster refused it). */
   const unpublished = (detail: string) => notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, 'the cluster could not be told');
 
@@ -59,8 +55,8 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     }
     const previous = kernel.shadow?.version;
     const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
-    if (!(await recordPolicy(detail, kernel.engine.version, reply))) return reply;
-    if (!(await shared(policy, reply))) {
+    if (!(await step(reply, () => recordPolicy(detail)))) return reply;
+    if (!(await step(reply, async () => shared(policy)))) {
       unpublished(detail);
       return reply;
     }
@@ -80,7 +76,7 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const { decisions, disagreements } = shadow.summary();
     const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
     if (!installed.ok) return reply.code(503).send(installed);
-    if (!(await shared(undefined, reply))) return reply;
+    if (!(await step(reply, async () => shared(undefined)))) return reply;
     kernel.setShadow(undefined);
     return installed;
   });
@@ -90,8 +86,8 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
     const { decisions, disagreements } = shadow.summary();
     const detail = `shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`;
-    if (!(await recordPolicy(detail, kernel.engine.version, reply))) return reply;
-    if (!(await shared(undefined, reply))) {
+    if (!(await step(reply, () => recordPolicy(detail)))) return reply;
+    if (!(await step(reply, async () => shared(undefined)))) {
       unpublished(detail);
       return reply;
     }
