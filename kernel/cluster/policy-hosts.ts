@@ -6,24 +6,9 @@
  * log.
  */
 import type { DecisionInput } from '../../syscalls/records.ts';
-import { notApplied, type ActRecord } from '../recorder/record-act.ts';
+import { recordFirst } from '../recorder/record-act.ts';
 import type { Kernel } from '../kernel.ts';
 import type { PolicyHost } from './policy-sync.ts';
-
-/**
- * recordFirst records `entry` before the change it describes is made, which it then may not be if this throws; a
- * record the log may have taken all the same (durable: numbered before it is written) is followed by one saying the
- * change was not applied (as kernel/recorder/record-act.ts does for agentd's own acts). Found by a review: a node
- * installed the cluster's policy first, and a record the log refused left it running a policy it never recorded.
- */
-function recordFirst(record: (entry: DecisionInput) => void, entry: ActRecord): void {
-  try {
-    record(entry);
-  } catch (err) {
-    notApplied(record, entry, `its record could not be written: ${err instanceof Error ? err.message : String(err)}`);
-    throw err;
-  }
-}
 
 /** policyHost installs the cluster policy in `kernel`; `record` writes the node's own records. */
 export function policyHost(kernel: Kernel, record: (entry: DecisionInput) => void): PolicyHost {
