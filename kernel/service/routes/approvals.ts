@@ -31,6 +31,9 @@ interface AnswerBody {
   approver?: string;
 }
 
+/** The answer to a webhook callback where approvals are not answered by webhook. */
+const NO_WEBHOOK = { error: 'approvals are not answered by webhook here (approvals.mode is not webhook)', errno: 'ENOENT' };
+
 /** How long an unauthenticated webhook callback may take to send its body (4 KiB at most). */
 const CALLBACK_BODY_MS = 2000;
 
@@ -40,7 +43,7 @@ const CALLBACK_BODY_MS = 2000;
  * whose bodies never finished held every connection agentd takes, and the operator got ECONNRESET for 85 s).
  */
 function callbackRefusal(ctx: ServiceContext, timestamp: unknown, sig: unknown): { status: 401 | 404; body: { error: string; errno: string } } | undefined {
-  if (ctx.config.webhook === undefined) return { status: 404, body: { error: 'approvals are not answered by webhook here (approvals.mode is not webhook)', errno: 'ENOENT' } };
+  if (ctx.config.webhook === undefined) return { status: 404, body: NO_WEBHOOK };
   if (!freshStamp(timestamp)) return { status: 401, body: { error: `the callback is not signed with the webhook's secret (${TIMESTAMP_HEADER} missing, or more than ${CALLBACK_SKEW_MS / 60_000} minutes off)`, errno: 'EACCES' } };
   if (typeof sig !== 'string' || sig === '') return { status: 401, body: { error: `the callback is not signed with the webhook's secret (${SIGNATURE_HEADER} missing)`, errno: 'EACCES' } };
   return undefined;
@@ -141,7 +144,8 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     },
     async (req, reply) => {
       const hook = ctx.config.webhook;
-      if (hook === undefined) return reply.code(404).send({ error: 'approvals are not answered by webhook here (approvals.mode is not webhook)', errno: 'ENOENT' });
+      // Refused already by its headers (onRequest); the configuration does not change.
+      if (hook === undefined) return reply.code(404).send(NO_WEBHOOK);
       const { id } = req.params;
       const timestamp = req.headers[TIMESTAMP_HEADER];
       const sig = req.headers[SIGNATURE_HEADER];
