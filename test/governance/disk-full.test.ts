@@ -24,7 +24,7 @@ import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import { verifyLog } from '../../kernel/recorder/verify.ts';
 import type { ChainRecord } from '../../kernel/recorder/chain.ts';
 import type { DecisionInput } from '../../syscalls/records.ts';
-import { ctl, startAgentd } from '../service/helpers.ts';
+import { type Agentd, ctl, startAgentd } from '../service/helpers.ts';
 import { until } from '../until.ts';
 
 /** tinyDisk mounts a tmpfs of `kib` KiB on a new directory; undefined where this process may not mount (not root). */
@@ -65,6 +65,19 @@ function entry(i: number, access: 'read' | 'write'): DecisionInput {
   return { type: 'syscall', pid: 1, agentId: 'a', syscall: access === 'write' ? 'SYS_WRITE' : 'SYS_READ', access, effect: 'allow', rule: 'r', reason: 'allowed by rule r', path, args: { path, i } };
 }
 
+/** agentdOnDisk starts agentd with its decision log on a disk of `kib` KiB: `log` adds to its log settings, `more` to its configuration. */
+async function agentdOnDisk(kib: number, log = '', more = ''): Promise<{ agentd: Agentd; logFile: string; grow(kib: number): void }> {
+  const { dir, grow } = disk(kib);
+  const logFile = join(dir, 'decisions.jsonl');
+  const agentd = await startAgentd(`policy: policy.yaml\nlog: { file: ${logFile}${log} }\n${more}`, {
+    'policy.yaml': 'version: 1\nrules:\n  - { id: reads, effect: allow, syscalls: [file.read] }\n',
+  });
+  return { agentd, logFile, grow };
+}
+
+/** asking is agent reader's evaluation of its `i`th small read, through `agentd`. */
+const asking = (agentd: Agentd) => (i: number) => agentd.api('POST', '/v1/evaluate', { agent: 'reader', action: 'file.read', resource: `/data/file-${i}.txt`, access: 'read', arguments: { pad: 'x'.repeat(200) } });
+
 const seqsOf = (text: string) => text.split('\n').slice(0, -1).map((line) => (JSON.parse(line) as ChainRecord).seq);
 
 describe.skipIf(!canMount)('the decision log on a full disk', { timeout: 60_000 }, () => {
@@ -101,13 +114,9 @@ describe.skipIf(!canMount)('the decision log on a full disk', { timeout: 60_000 
   });
 
   it('agentd: evaluate answers 503 ENOSPC and /readyz says why, then both recover by themselves', async () => {
-    const { dir, grow } = disk(32);
-    const logFile = join(dir, 'decisions.jsonl');
-    const agentd = await startAgentd(`policy: policy.yaml\nlog: { file: ${logFile} }\n`, {
-      'policy.yaml': 'version: 1\nrules:\n  - { id: reads, effect: allow, syscalls: [file.read] }\n',
-    });
+    const { agentd, grow } = await agentdOnDisk(32);
     try {
-      const ask = (i: number) => agentd.api('POST', '/v1/evaluate', { agent: 'reader', action: 'file.read', resource: `/data/file-${i}.txt`, access: 'read', arguments: { pad: 'x'.repeat(200) } });
+      const ask = asking(agentd);
       let answer = await ask(0);
       for (let i = 1; answer.status === 200 && i < 2000; i++) answer = await ask(i);
       expect(answer).toMatchObject({ status: 503, body: { errno: 'ENOSPC', error: expect.stringContaining('could not be recorded') } });
@@ -128,11 +137,7 @@ describe.skipIf(!canMount)('the decision log on a full disk', { timeout: 60_000 
   // autonomy change and a new credential took effect with no record (each answered 500 or 503), and the refusals'
   // window summary threw that EIO from its timer and ended agentd.
   it('agentd: once the log refuses records, operator acts change nothing and refusals do not end it', async () => {
-    const { dir, grow } = disk(64);
-    const logFile = join(dir, 'decisions.jsonl');
-    const agentd = await startAgentd(`policy: policy.yaml\nlog: { file: ${logFile} }\nrefusals: { window_ms: 300 }\n`, {
-      'policy.yaml': 'version: 1\nrules:\n  - { id: reads, effect: allow, syscalls: [file.read] }\n',
-    });
+    const { agentd, grow } = await agentdOnDisk(64, '', 'refusals: { window_ms: 300 }\n');
     try {
       const big = { action: 'file.read', resource: `/${'r'.repeat(4000)}`, access: 'read', arguments: { a: 'y'.repeat(1000), b: 'y'.repeat(1000), c: 'y'.repeat(1000) } };
       let refused: { status: number; body: unknown } | undefined;
@@ -166,13 +171,9 @@ describe.skipIf(!canMount)('the decision log on a full disk', { timeout: 60_000 
   // Found by a review of that fix: a durable log numbers a record before it writes it, so the record of an act the
   // full disk refused was written once there was room, and the log said the policy had been replaced.
   it('agentd with a durable log: an act refused on a full disk is followed in the log by a record that it was not applied', async () => {
-    const { dir, grow } = disk(64);
-    const logFile = join(dir, 'decisions.jsonl');
-    const agentd = await startAgentd(`policy: policy.yaml\nlog: { file: ${logFile}, durable: true }\n`, {
-      'policy.yaml': 'version: 1\nrules:\n  - { id: reads, effect: allow, syscalls: [file.read] }\n',
-    });
+    const { agentd, logFile, grow } = await agentdOnDisk(64, ', durable: true');
     try {
-      const ask = (i: number) => agentd.api('POST', '/v1/evaluate', { agent: 'reader', action: 'file.read', resource: `/data/file-${i}.txt`, access: 'read', arguments: { pad: 'x'.repeat(200) } });
+      const ask = asking(agentd);
       let answer = await ask(0);
       for (let i = 1; answer.status === 200 && i < 2000; i++) answer = await ask(i);
       expect(answer.status).toBe(503);
