@@ -96,6 +96,23 @@ console.log('bye', Date.now());
 const parent = (waits: number) =>
   `sys.writeFile('kid.js', 'sys.exit(3);');\nconst pid = sys.spawn('kid.js');\nconsole.log('spawned');\n${'try { console.log("kid status", (await sys.async.wait(pid)).status); } catch (e) { console.log(e.errno, e.message); }\n'.repeat(waits)}`;
 
+/** STOPS stops its child and continues it, then has a child of its own (with signal:any) stop and continue it while its timers run. */
+const STOPS = `sys.writeFile('kid.js', 'let n = 0; for (let i = 0; i < 20; i++) { await new Promise((r) => setTimeout(r, 5)); n++; } console.log("kid ticks", n);');
+sys.writeFile('stopper.js', 'const parent = Number(process.argv[2]); await new Promise((r) => setTimeout(r, 30)); console.log("stopper stop", sys.kill(parent, "SIGSTOP")); await new Promise((r) => setTimeout(r, 80)); console.log("stopper cont", sys.kill(parent, "SIGCONT"));');
+const kid = sys.spawn('kid.js');
+await new Promise((r) => setTimeout(r, 20));
+console.log('stop', sys.kill(kid, 'SIGSTOP'));
+await new Promise((r) => setTimeout(r, 100));
+console.log('cont', sys.kill(kid, 'SIGCONT'));
+console.log('kid status', (await sys.async.wait(kid)).status);
+const stopper = sys.spawn('stopper.js', [String(sys.getpid())], { capabilities: ['signal:any'] });
+const t0 = Date.now();
+let ticks = 0;
+for (let i = 0; i < 20; i++) { await new Promise((r) => setTimeout(r, 10)); ticks++; }
+console.log('parent ticks', ticks, 'stopped a while', Date.now() - t0 >= 250, 'random', Math.random());
+console.log('stopper status', (await sys.async.wait(stopper)).status);
+`;
+
 const RECORD = ['--manifest', 'manifest.yaml', '--policy', 'policy.yaml', '--tools', 'tools.yaml'];
 
 /** record runs the agent with --record into `name`, sending SIGTERM once it says it waits for one. */
@@ -245,6 +262,18 @@ describe('agentctl run --record and agentctl replay-run', () => {
     expect(forked.stdout).toBe('spawned\nkid status 3\n');
     const edited = await agentctl(['replay-run', 'kids', '--fork-at', String(waitAt - 1), '--program', 'parent2.js']);
     expect(edited.stdout).toBe('spawned\nkid status 3\nECHILD pid 2 ran in the recorded run only (spawned before the fork), and the recording holds no more of this call for it\n');
+  }, 60_000);
+
+  it('a run in which processes are stopped and continued replays byte for byte: the program stops its child, and a child stops the program itself while its timers run (left untested at an earlier stop)', async () => {
+    writeFileSync(join(dir, 'stops-manifest.yaml'), 'id: stops\ncapabilities: ["signal:any"]\n');
+    writeFileSync(join(dir, 'stops-policy.yaml'), 'version: 1\nrules:\n  - { id: all, effect: allow, syscalls: ["*"] }\n');
+    writeFileSync(join(dir, 'stops.js'), STOPS);
+    const recorded = await agentctl(['run', '--record', 'stops', '--manifest', 'stops-manifest.yaml', '--policy', 'stops-policy.yaml', 'stops.js']);
+    expect(recorded.stderr).toBe('');
+    expect(recorded.stdout).toMatch(/^stop stopped\ncont continued\nkid ticks 20\nkid status 0\nstopper stop stopped\nstopper cont continued\nparent ticks 20 stopped a while true random 0\.\d+\nstopper status 0\n$/);
+    const replayed = await agentctl(['replay-run', 'stops']);
+    expect(replayed.stdout).toBe(recorded.stdout);
+    expect(replayed.stderr).toMatch(/^replay-run: followed all \d+ calls; ended with status 0 \(exit\), as recorded\n$/);
   }, 60_000);
 
   it('refuses bad input in one line, status 2', async () => {
