@@ -15,7 +15,6 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import type { SignalName } from '../../signals/signal-table.ts';
-import type { DecisionInput } from '../../syscalls/records.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { ApprovalStatus, Approver, PendingApproval } from '../approvals.ts';
 import type { Kernel } from '../kernel.ts';
@@ -26,7 +25,7 @@ import { ProcessDirectory, type DirectoryEntry, type NodeInfo, type NodeStatus }
 import { RedisHealth } from './health.ts';
 import { registerNodeMetrics } from './node-metrics.ts';
 import { PidAllocator } from './pids.ts';
-import { policyHost, shadowHost } from './policy-hosts.ts';
+import { type NodeLog, policyHost, shadowHost } from './policy-hosts.ts';
 import { PolicySync } from './policy-sync.ts';
 import { ProcessCalls, type ProcessCall, type ProcessCallKind, type ProcessOperation } from './process-calls.ts';
 import { connectRedis } from '../redis/connect.ts';
@@ -62,7 +61,6 @@ export class ClusterNode {
   private policy: PolicySync | undefined;
   private shadow: PolicySync | undefined;
   private kernel: Kernel | undefined;
-  private record: (entry: DecisionInput) => void = () => {};
   private beatTimer: NodeJS.Timeout | undefined;
   private beating = false;
   private fullWrite = true;
@@ -138,16 +136,15 @@ export class ClusterNode {
 
   /**
    * attach binds the node to its kernel and brings the kernel to the
-   * cluster's policy. `record` writes the node's own records (policy
-   * installs from other nodes).
+   * cluster's policy. `log` takes the node's own records (policy installs
+   * from other nodes, each written before the policy is in force).
    */
-  async attach(kernel: Kernel, record: (entry: DecisionInput) => void): Promise<void> {
+  async attach(kernel: Kernel, log: NodeLog): Promise<void> {
     this.kernel = kernel;
-    this.record = record;
     this.relay.attach(kernel.approvals);
-    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, policyHost(kernel, (entry) => this.record(entry)));
+    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, policyHost(kernel, log));
     // The shadow policy, set or cleared through any node, is every node's.
-    this.shadow = new PolicySync(this.redis, this.keys, this.health, this.id, shadowHost(kernel, (entry) => this.record(entry)), {
+    this.shadow = new PolicySync(this.redis, this.keys, this.health, this.id, shadowHost(kernel, log), {
       key: this.keys.shadow,
       channel: this.keys.shadowChannel,
       what: 'the cluster shadow policy',

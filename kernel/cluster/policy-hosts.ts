@@ -1,42 +1,60 @@
 /**
  * The kernel's side of the cluster's policies: the PolicyHost through which
  * PolicySync puts the cluster policy, and the one through which it sets or
- * clears the shadow policy, in a node's kernel. Each records what it does
- * (before it does it), or a stored policy it refused, in the node's decision
- * log.
+ * clears the shadow policy, in a node's kernel. Each records what it does,
+ * and waits for the record to be written before it does it (recordAct, as
+ * agentd's own acts), or records a stored policy it refused, in the node's
+ * decision log.
  */
-import type { DecisionInput } from '../../syscalls/records.ts';
-import { recordFirst } from '../recorder/record-act.ts';
+import type { DecisionRecorder } from '../../syscalls/records.ts';
+import { notApplied, recordAct, type ActRecord } from '../recorder/record-act.ts';
 import type { Kernel } from '../kernel.ts';
 import type { PolicyHost } from './policy-sync.ts';
 
-/** policyHost installs the cluster policy in `kernel`; `record` writes the node's own records. */
-export function policyHost(kernel: Kernel, record: (entry: DecisionInput) => void): PolicyHost {
+/** NodeLog is where a node writes its own records: the decision log, whose beforeAction says a record is written. */
+export type NodeLog = Pick<DecisionRecorder, 'record' | 'beforeAction'>;
+
+/**
+ * superseded: the policy in force changed while `act`'s record was being written (this node's operator replaced it:
+ * newer than what the cluster's epoch named when it was read), so `act` is not applied, and a record says so.
+ */
+function superseded(log: NodeLog, act: ActRecord, before: string | undefined, now: string | undefined): boolean {
+  if (before === now) return false;
+  notApplied((e) => log.record(e), act, `the policy in force changed to ${now ?? '(none)'} meanwhile`);
+  return true;
+}
+
+/** policyHost installs the cluster policy in `kernel`; `log` takes the node's own records. */
+export function policyHost(kernel: Kernel, log: NodeLog): PolicyHost {
   return {
     current: () => kernel.engine.policy,
-    install: (policy, from, epoch) => {
+    install: async (policy, from, epoch) => {
       if (policy === undefined) return;
       const previous = kernel.engine.version;
-      recordFirst(record, { type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version });
+      const act: ActRecord = { type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version };
+      await recordAct(log, act);
+      if (superseded(log, act, previous, kernel.engine.version)) return;
       kernel.replacePolicy(policy);
     },
     refused: (epoch, error) => {
-      record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
+      log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
     },
   };
 }
 
-/** shadowHost sets (or clears) the cluster's shadow policy in `kernel`; `record` writes the node's own records. */
-export function shadowHost(kernel: Kernel, record: (entry: DecisionInput) => void): PolicyHost {
+/** shadowHost sets (or clears) the cluster's shadow policy in `kernel`; `log` takes the node's own records. */
+export function shadowHost(kernel: Kernel, log: NodeLog): PolicyHost {
   return {
     current: () => kernel.shadow?.engine.policy,
-    install: (policy, from, epoch) => {
+    install: async (policy, from, epoch) => {
       const previous = kernel.shadow?.version;
-      recordFirst(record, { type: 'policy', pid: 0, agentId: 'agentd', detail: policy === undefined ? `shadow policy ${previous ?? '(none)'} cleared through node ${from} (cluster shadow epoch ${epoch})` : `shadow policy set through node ${from} (cluster shadow epoch ${epoch}): ${policy.version}`, policyVersion: kernel.engine.version });
+      const act: ActRecord = { type: 'policy', pid: 0, agentId: 'agentd', detail: policy === undefined ? `shadow policy ${previous ?? '(none)'} cleared through node ${from} (cluster shadow epoch ${epoch})` : `shadow policy set through node ${from} (cluster shadow epoch ${epoch}): ${policy.version}`, policyVersion: kernel.engine.version };
+      await recordAct(log, act);
+      if (superseded(log, act, previous, kernel.shadow?.version)) return;
       kernel.setShadow(policy);
     },
     refused: (epoch, error) => {
-      record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster shadow policy epoch ${epoch} refused here: ${error}`, policyVersion: kernel.engine.version });
+      log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster shadow policy epoch ${epoch} refused here: ${error}`, policyVersion: kernel.engine.version });
     },
   };
 }

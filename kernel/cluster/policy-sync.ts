@@ -35,8 +35,8 @@ return tonumber(ARGV[1])`;
 export interface PolicyHost {
   /** current is the policy this node has (undefined: none, for a shadow). */
   current(): LoadedPolicy | undefined;
-  /** install puts `policy` in force (undefined: none); `from` says which node published it. */
-  install(policy: LoadedPolicy | undefined, from: string, epoch: number): void;
+  /** install puts `policy` in force (undefined: none) once its record is written; `from` says which node published it. Rejects, changing nothing, when the record cannot be written. */
+  install(policy: LoadedPolicy | undefined, from: string, epoch: number): Promise<void>;
   /** refused reports a stored policy that does not load here (it stays out of force). */
   refused(epoch: number, error: string): void;
 }
@@ -108,25 +108,25 @@ export class PolicySync {
         const at = Number(stored.epoch ?? 0);
         if (at <= this.applied || stored.source === undefined) return;
         if (stored.version === (this.host.current()?.version ?? '')) {
-          this.applied = at;
+          this.applied = Math.max(this.applied, at);
           return;
         }
         // Applied once installed: an install whose record the log refused is tried again at the next beat's epoch.
         if (stored.source === '') {
-          this.host.install(undefined, stored.node ?? '?', at);
-          this.applied = at;
+          await this.host.install(undefined, stored.node ?? '?', at);
+          this.applied = Math.max(this.applied, at);
           return;
         }
         let policy: LoadedPolicy;
         try {
           policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
         } catch (err) {
-          this.applied = at;
+          this.applied = Math.max(this.applied, at);
           this.host.refused(at, err instanceof Error ? err.message : String(err));
           return;
         }
-        this.host.install(policy, stored.node ?? '?', at);
-        this.applied = at;
+        await this.host.install(policy, stored.node ?? '?', at);
+        this.applied = Math.max(this.applied, at);
       } catch (err) {
         // A record the node's log refused (a KernelError) says nothing of Redis: the log's own problem says why.
         if (!(err instanceof KernelError)) this.health.failed(err);

@@ -36,19 +36,3 @@ export function notApplied(record: (entry: DecisionInput) => unknown, entry: Act
     // the log's own problem says why
   }
 }
-
-/**
- * recordFirst is recordAct for a caller that can only record, not wait for the write (a cluster node installing the
- * cluster's policy, kernel/cluster/policy-hosts.ts): `entry` is recorded before the change it describes, which then
- * is not made if this throws; a record the log may have taken all the same is followed by one saying so. Found by a
- * review: a node installed the cluster's policy first, and a record the log refused left it running a policy it
- * never recorded.
- */
-export function recordFirst(record: (entry: DecisionInput) => void, entry: ActRecord): void {
-  try {
-    record(entry);
-  } catch (err) {
-    notApplied(record, entry, `its record could not be written: ${err instanceof Error ? err.message : String(err)}`);
-    throw err;
-  }
-}

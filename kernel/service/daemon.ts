@@ -131,7 +131,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   metrics.watch(kernel);
   if (cluster !== undefined) {
     cluster.registerMetrics(metrics.registry);
-    await cluster.attach(kernel, (entry) => log.record(entry));
+    await cluster.attach(kernel, log);
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
   const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants(), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
