@@ -15,12 +15,13 @@ import type { PolicyHost } from './policy-sync.ts';
 export type NodeLog = Pick<DecisionRecorder, 'record' | 'beforeAction'>;
 
 /**
- * superseded: the policy in force changed while `act`'s record was being written (this node's operator replaced it:
- * newer than what the cluster's epoch named when it was read), so `act` is not applied, and a record says so.
+ * superseded: a newer epoch than `act`'s was put in force while its record was being written (this node's operator
+ * published one), so `act` is not applied, and a record says so. Decided by epoch, not by version: the same policy put
+ * in force again has the same version (found by a review: an older epoch was installed over a newer one that way).
  */
-function superseded(log: NodeLog, act: ActRecord, before: string | undefined, now: string | undefined): boolean {
-  if (before === now) return false;
-  notApplied((e) => log.record(e), act, `the policy in force changed to ${now ?? '(none)'} meanwhile`);
+function superseded(log: NodeLog, act: ActRecord, newest: () => boolean): boolean {
+  if (newest()) return false;
+  notApplied((e) => log.record(e), act, 'a newer epoch was put in force meanwhile');
   return true;
 }
 
@@ -28,12 +29,12 @@ function superseded(log: NodeLog, act: ActRecord, before: string | undefined, no
 export function policyHost(kernel: Kernel, log: NodeLog): PolicyHost {
   return {
     current: () => kernel.engine.policy,
-    install: async (policy, from, epoch) => {
+    install: async (policy, from, epoch, newest) => {
       if (policy === undefined) return;
       const previous = kernel.engine.version;
       const act: ActRecord = { type: 'policy', pid: 0, agentId: 'agentd', detail: `policy replaced through node ${from} (cluster epoch ${epoch}): ${previous} -> ${policy.version}`, policyVersion: policy.version };
       await recordAct(log, act);
-      if (superseded(log, act, previous, kernel.engine.version)) return;
+      if (superseded(log, act, newest)) return;
       kernel.replacePolicy(policy);
     },
     refused: (epoch, error) => {
@@ -46,11 +47,11 @@ export function policyHost(kernel: Kernel, log: NodeLog): PolicyHost {
 export function shadowHost(kernel: Kernel, log: NodeLog): PolicyHost {
   return {
     current: () => kernel.shadow?.engine.policy,
-    install: async (policy, from, epoch) => {
+    install: async (policy, from, epoch, newest) => {
       const previous = kernel.shadow?.version;
       const act: ActRecord = { type: 'policy', pid: 0, agentId: 'agentd', detail: policy === undefined ? `shadow policy ${previous ?? '(none)'} cleared through node ${from} (cluster shadow epoch ${epoch})` : `shadow policy set through node ${from} (cluster shadow epoch ${epoch}): ${policy.version}`, policyVersion: kernel.engine.version };
       await recordAct(log, act);
-      if (superseded(log, act, previous, kernel.shadow?.version)) return;
+      if (superseded(log, act, newest)) return;
       kernel.setShadow(policy);
     },
     refused: (epoch, error) => {

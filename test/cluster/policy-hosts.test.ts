@@ -34,7 +34,7 @@ describe("a node's install of the cluster policy", () => {
       const before = kernel.engine.version;
       const policy = parsePolicy(POLICY_2, 'p2.yaml');
       const log = writing();
-      const installing = policyHost(kernel, log).install(policy, 'node-b', 7);
+      const installing = policyHost(kernel, log).install(policy, 'node-b', 7, () => true);
       await settled();
       expect(log.details).toEqual([expect.stringMatching(/^policy replaced through node node-b \(cluster epoch 7\)/)]);
       expect(kernel.engine.version).toBe(before);
@@ -42,7 +42,7 @@ describe("a node's install of the cluster policy", () => {
       await installing;
       expect(kernel.engine.version).toBe(policy.version);
       const shadowLog = writing();
-      const shadowing = shadowHost(kernel, shadowLog).install(policy, 'node-b', 3);
+      const shadowing = shadowHost(kernel, shadowLog).install(policy, 'node-b', 3, () => true);
       await settled();
       expect(kernel.shadow).toBeUndefined();
       shadowLog.write();
@@ -59,7 +59,7 @@ describe("a node's install of the cluster policy", () => {
       const before = kernel.engine.version;
       const policy = parsePolicy(POLICY_2, 'p2.yaml');
       const log = writing();
-      const installing = policyHost(kernel, log).install(policy, 'node-b', 7);
+      const installing = policyHost(kernel, log).install(policy, 'node-b', 7, () => true);
       log.write(new KernelError('ENOSPC', 'the decision log cannot be written'));
       await expect(installing).rejects.toThrow(/cannot be written/);
       expect(kernel.engine.version).toBe(before);
@@ -70,26 +70,28 @@ describe("a node's install of the cluster policy", () => {
         },
         beforeAction: () => undefined,
       };
-      await expect(shadowHost(kernel, refusing).install(policy, 'node-b', 3)).rejects.toThrow(/cannot be written/);
+      await expect(shadowHost(kernel, refusing).install(policy, 'node-b', 3, () => true)).rejects.toThrow(/cannot be written/);
       expect(kernel.shadow).toBeUndefined();
     } finally {
       await kernel.shutdown();
     }
   });
 
-  it("is not applied when this node's policy changed while its record was being written (the cluster's epoch it read is older)", async () => {
+  it('is not applied when a newer epoch was put in force while its record was being written', async () => {
     const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
     try {
       const stale = parsePolicy(POLICY_2, 'p2.yaml');
+      let newest = true;
       const log = writing();
-      const installing = policyHost(kernel, log).install(stale, 'node-b', 7);
+      const installing = policyHost(kernel, log).install(stale, 'node-b', 7, () => newest);
       await settled();
       const newer = parsePolicy(POLICY_2.replace('version: 1', 'version: 1\n# newer'), 'p3.yaml');
       kernel.replacePolicy(newer);
+      newest = false;
       log.write();
       await installing;
       expect(kernel.engine.version).toBe(newer.version);
-      expect(log.details.at(-1)).toMatch(/^not applied: policy replaced through node node-b .*\(the policy in force changed to /);
+      expect(log.details.at(-1)).toMatch(/^not applied: policy replaced through node node-b .*\(a newer epoch was put in force meanwhile/);
     } finally {
       await kernel.shutdown();
     }
