@@ -115,12 +115,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead, orphans. ARGV: node,
+ * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead, orphans, shadow. ARGV: node,
  * info, ttl ms, may bury (1/0), approval key prefix, dead kept ms, dead
  * listed. Buries the nodes silent past the TTL (they move from beats to
  * dead, scored by their last beat) and forgets the dead past their time or
  * number. Returns { fresh (1 if this node was not registered: first beat,
- * or it had been buried), policy epoch, buried nodes, orphaned questions }.
+ * or it had been buried), policy epoch, buried nodes, orphaned questions,
+ * shadow policy epoch }.
  */
 const BEAT = `${BURY}
 local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -147,7 +148,7 @@ if ARGV[4] == '1' then
     redis.call('HDEL', KEYS[1], n)
   end
 end
-return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]) }`;
+return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0' }`;
 
 /** BURY_SELF (Lua) KEYS: procs, approvals, orphans. ARGV: node, approval key prefix. A node starting under a name that ran before. */
 const BURY_SELF = `${BURY}
@@ -157,6 +158,8 @@ return 1`;
 export interface BeatResult {
   /** The policy epoch stored in Redis. */
   readonly policyEpoch: number;
+  /** The shadow policy's epoch stored in Redis. */
+  readonly shadowEpoch: number;
   /** Nodes this beat found dead and buried. */
   readonly buried: readonly string[];
   /** Questions from outside the kernel waiting for a node to adopt them. */
@@ -200,9 +203,9 @@ export class ProcessDirectory {
    * the node finds it had been buried).
    */
   async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
-    const [fresh, epoch, buried, orphans] = (await this.redis.eval(
+    const [fresh, epoch, buried, orphans, shadowEpoch] = (await this.redis.eval(
       BEAT,
-      7,
+      8,
       this.keys.nodes,
       this.keys.beats,
       this.keys.procs,
@@ -210,6 +213,7 @@ export class ProcessDirectory {
       this.keys.policy,
       this.keys.dead,
       this.keys.orphanApprovals,
+      this.keys.shadow,
       this.self.node,
       forCjson(this.self),
       this.ttlMs,
@@ -217,9 +221,9 @@ export class ProcessDirectory {
       this.keys.approval(''),
       this.dead.keptMs,
       this.dead.listed,
-    )) as [number, string, string[], number];
+    )) as [number, string, string[], number, string];
     await this.write(local, options.full || fresh === 1);
-    return { policyEpoch: Number(epoch), buried, orphans };
+    return { policyEpoch: Number(epoch), shadowEpoch: Number(shadowEpoch), buried, orphans };
   }
 
   /** write stores this node's processes that changed since the last write (all with `full`) and drops reaped ones. */

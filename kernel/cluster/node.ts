@@ -208,7 +208,9 @@ export class ClusterNode {
       const result = await this.directory.beat(this.kernel.ps(), { mayBury, full });
       await this.allocator.beat();
       if (full) this.fullWrite = false;
+      // Each beat catches up a policy or shadow this node missed, or whose install its log refused.
       this.policy?.seen(result.policyEpoch);
+      this.shadow?.seen(result.shadowEpoch);
       if (result.orphans > 0) this.relay.adoptSoon();
     } catch (err) {
       this.health.failed(err);

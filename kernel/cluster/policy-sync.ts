@@ -107,45 +107,59 @@ export class PolicySync {
     if (epoch > this.applied) void this.fetch(epoch);
   }
 
+  /**
+   * fetch brings this node to the newest epoch it has heard of, one fetch at a time: callers share the one under way,
+   * which goes on while it makes progress and a newer epoch was heard while it waited (on Redis, on its record's
+   * write), so that a caller that awaits it (sync) finds that epoch in force (found by two reviews: an epoch heard
+   * meanwhile was dropped until the next beat, then fetched after the caller had gone on).
+   */
   private fetch(epoch: number): Promise<void> {
     this.heard = Math.max(this.heard, epoch);
     this.fetching ??= (async () => {
-      const before = this.applied;
-      const newest = (at: number) => () => this.applied < at;
       try {
-        const stored = await this.redis.hgetall(this.slot.key);
-        const at = Number(stored.epoch ?? 0);
-        if (at <= this.applied || stored.source === undefined) return;
-        if (stored.version === (this.host.current()?.version ?? '')) {
-          this.applied = Math.max(this.applied, at);
-          return;
+        for (;;) {
+          const before = this.applied;
+          await this.fetchOnce();
+          if (!(this.applied > before && this.heard > this.applied)) return;
         }
-        // Applied once installed: an install whose record the log refused is tried again at the next beat's epoch.
-        if (stored.source === '') {
-          await this.host.install(undefined, stored.node ?? '?', at, newest(at));
-          this.applied = Math.max(this.applied, at);
-          return;
-        }
-        let policy: LoadedPolicy;
-        try {
-          policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
-        } catch (err) {
-          this.applied = Math.max(this.applied, at);
-          this.host.refused(at, err instanceof Error ? err.message : String(err));
-          return;
-        }
-        await this.host.install(policy, stored.node ?? '?', at, newest(at));
-        this.applied = Math.max(this.applied, at);
-      } catch (err) {
-        // A record the node's log refused (a KernelError) says nothing of Redis: the log's own problem says why.
-        if (!(err instanceof KernelError)) this.health.failed(err);
       } finally {
         this.fetching = undefined;
-        // An epoch heard while this fetch waited (on Redis, on its record's write) is fetched now, not at the next beat
-        // (the shadow has none): found by a review. Only after progress, so that this ends.
-        if (this.applied > before && this.heard > this.applied) void this.fetch(this.heard);
       }
     })();
     return this.fetching;
+  }
+
+  /** fetchOnce reads the stored policy and, if newer than the one applied, installs it (or records that it does not load). */
+  private async fetchOnce(): Promise<void> {
+    const newest = (at: number) => () => this.applied < at;
+    try {
+      const stored = await this.redis.hgetall(this.slot.key);
+      const at = Number(stored.epoch ?? 0);
+      if (at <= this.applied || stored.source === undefined) return;
+      if (stored.version === (this.host.current()?.version ?? '')) {
+        this.applied = Math.max(this.applied, at);
+        return;
+      }
+      // Applied once installed: an install whose record the log refused is tried again at the next beat, which reads
+      // the policy's and the shadow's epochs (kernel/cluster/directory.ts BEAT).
+      if (stored.source === '') {
+        await this.host.install(undefined, stored.node ?? '?', at, newest(at));
+        this.applied = Math.max(this.applied, at);
+        return;
+      }
+      let policy: LoadedPolicy;
+      try {
+        policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
+      } catch (err) {
+        this.applied = Math.max(this.applied, at);
+        this.host.refused(at, err instanceof Error ? err.message : String(err));
+        return;
+      }
+      await this.host.install(policy, stored.node ?? '?', at, newest(at));
+      this.applied = Math.max(this.applied, at);
+    } catch (err) {
+      // A record the node's log refused (a KernelError) says nothing of Redis: the log's own problem says why.
+      if (!(err instanceof KernelError)) this.health.failed(err);
+    }
   }
 }

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { KernelError } from '../../abi/errno.ts';
 import { policyHost, shadowHost, type NodeLog } from '../../kernel/cluster/policy-hosts.ts';
 import { Kernel } from '../../kernel/kernel.ts';
-import { parsePolicy } from '../../kernel/policy/load.ts';
+import { parsePolicy, type LoadedPolicy } from '../../kernel/policy/load.ts';
 import { POLICY_2 } from './policies.ts';
 
 /** writing is a log whose writes the test settles: each record's detail, and the write that `beforeAction` waits for. */
@@ -27,12 +27,20 @@ function writing(): NodeLog & { details: string[]; write: (err?: Error) => void 
 
 const settled = () => new Promise((r) => setTimeout(r, 20));
 
+/** onKernel runs `test` with a fresh kernel and the policy the cluster installs. */
+async function onKernel(test: (kernel: Kernel, policy: LoadedPolicy) => Promise<void>): Promise<void> {
+  const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
+  try {
+    await test(kernel, parsePolicy(POLICY_2, 'p2.yaml'));
+  } finally {
+    await kernel.shutdown();
+  }
+}
+
 describe("a node's install of the cluster policy", () => {
   it('puts the policy in force only once its record is written', async () => {
-    const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-    try {
+    await onKernel(async (kernel, policy) => {
       const before = kernel.engine.version;
-      const policy = parsePolicy(POLICY_2, 'p2.yaml');
       const log = writing();
       const installing = policyHost(kernel, log).install(policy, 'node-b', 7, () => true);
       await settled();
@@ -48,16 +56,12 @@ describe("a node's install of the cluster policy", () => {
       shadowLog.write();
       await shadowing;
       expect(kernel.shadow?.version).toBe(policy.version);
-    } finally {
-      await kernel.shutdown();
-    }
+    });
   });
 
   it('changes nothing when its record cannot be written, and says so after any record the log may have taken', async () => {
-    const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-    try {
+    await onKernel(async (kernel, policy) => {
       const before = kernel.engine.version;
-      const policy = parsePolicy(POLICY_2, 'p2.yaml');
       const log = writing();
       const installing = policyHost(kernel, log).install(policy, 'node-b', 7, () => true);
       log.write(new KernelError('ENOSPC', 'the decision log cannot be written'));
@@ -72,14 +76,11 @@ describe("a node's install of the cluster policy", () => {
       };
       await expect(shadowHost(kernel, refusing).install(policy, 'node-b', 3, () => true)).rejects.toThrow(/cannot be written/);
       expect(kernel.shadow).toBeUndefined();
-    } finally {
-      await kernel.shutdown();
-    }
+    });
   });
 
   it('is not applied when a newer epoch was put in force while its record was being written', async () => {
-    const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-    try {
+    await onKernel(async (kernel) => {
       const stale = parsePolicy(POLICY_2, 'p2.yaml');
       let newest = true;
       const log = writing();
@@ -92,8 +93,6 @@ describe("a node's install of the cluster policy", () => {
       await installing;
       expect(kernel.engine.version).toBe(newer.version);
       expect(log.details.at(-1)).toMatch(/^not applied: policy replaced through node node-b .*\(a newer epoch was put in force meanwhile/);
-    } finally {
-      await kernel.shutdown();
-    }
+    });
   });
 });

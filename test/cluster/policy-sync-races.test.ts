@@ -5,14 +5,20 @@
  * - this node's operator puts a policy in force again (the same version, a
  *   newer epoch) while an older epoch's record is being written: the older
  *   one must not then be installed over it (decided by epoch, not version);
- * - an epoch published while a fetch waits is fetched after it, not dropped
- *   (the shadow has no heartbeat to catch up with).
+ * - an epoch published while a fetch waits is fetched after it, not dropped,
+ *   and sync() (a reconnect) that joins a waiting fetch returns only once
+ *   the newest epoch is in force;
+ * - a shadow install whose record the log refused is tried again: each beat
+ *   reads the shadow's epoch as well as the policy's (it read only the
+ *   policy's, and the node kept the wrong shadow until the next change).
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { KernelError } from '../../abi/errno.ts';
+import { ProcessDirectory } from '../../kernel/cluster/directory.ts';
 import { RedisHealth } from '../../kernel/cluster/health.ts';
 import { policyHost, shadowHost, type NodeLog } from '../../kernel/cluster/policy-hosts.ts';
 import { PolicySync, type PolicyHost } from '../../kernel/cluster/policy-sync.ts';
-import { ClusterKeys } from '../../kernel/cluster/redis.ts';
+import { ClusterKeys, type RedisClient } from '../../kernel/cluster/redis.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy, type LoadedPolicy } from '../../kernel/policy/load.ts';
 import { redisForTests } from '../redis.ts';
@@ -22,36 +28,59 @@ import { POLICY_1, POLICY_2 } from './policies.ts';
 const env = await redisForTests('policy-sync-races');
 afterAll(() => env?.cleanup());
 
-/** writing is a node's log whose writes the test settles, one at a time. */
-function writing(): NodeLog & { details: string[]; write: () => void } {
+/** writing is a node's log whose writes the test settles, one at a time (`fail`: the write fails with it). */
+function writing(): NodeLog & { details: string[]; write: (fail?: Error) => void } {
   const details: string[] = [];
-  const waiting: (() => void)[] = [];
+  const waiting: ((fail?: Error) => void)[] = [];
   return {
     details,
     record: (e) => details.push('detail' in e ? (e.detail ?? '') : ''),
-    beforeAction: () => new Promise<void>((r) => waiting.push(r)),
-    write: () => waiting.shift()?.(),
+    beforeAction: () => new Promise<void>((resolve, reject) => waiting.push((fail) => (fail === undefined ? resolve() : reject(fail)))),
+    write: (fail) => waiting.shift()?.(fail),
   };
 }
 
 /** another is a second node that only publishes. */
 const another = (current: LoadedPolicy | undefined): PolicyHost => ({ current: () => current, install: async () => {}, refused: () => {} });
 
+interface Nodes {
+  readonly kernel: Kernel;
+  readonly keys: ClusterKeys;
+  readonly health: RedisHealth;
+  readonly redis: RedisClient;
+  /** This node's log, whose writes the test settles. */
+  readonly log: ReturnType<typeof writing>;
+  /** This node (its kernel's policy, or its shadow), and another that only publishes. */
+  readonly a: PolicySync;
+  readonly b: PolicySync;
+}
+
+/** withNodes runs `test` with nodes a and b, both synchronised, on the policy (or the shadow) under a key prefix of their own. */
+async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: Nodes) => Promise<void>): Promise<void> {
+  const redis = await env!.client();
+  const health = new RedisHealth([redis], 'test', 1000);
+  const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
+  try {
+    await until(() => health.ready, 'Redis');
+    const keys = new ClusterKeys(`${env!.prefix}-${name}`);
+    const log = writing();
+    const slot = what === 'shadow' ? { key: keys.shadow, channel: keys.shadowChannel, what: 'the cluster shadow policy' } : undefined;
+    const a = new PolicySync(redis, keys, health, 'a', (what === 'shadow' ? shadowHost : policyHost)(kernel, log), slot);
+    const b = new PolicySync(redis, keys, health, 'b', another(what === 'shadow' ? undefined : kernel.engine.policy), slot);
+    await a.sync();
+    await b.sync();
+    await test({ kernel, keys, health, redis, log, a, b });
+  } finally {
+    health.close();
+    await kernel.shutdown();
+  }
+}
+
 describe.skipIf(env === undefined)('a node installing the cluster policy while its record is written', () => {
   it('does not install an older epoch over a newer one that this node put in force meanwhile, though both have the same version', async () => {
-    const redis = await env!.client();
-    const health = new RedisHealth([redis], 'test', 1000);
-    const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-    try {
-      await until(() => health.ready, 'Redis');
-      const keys = new ClusterKeys(`${env!.prefix}-policy`);
+    await withNodes('policy', 'policy', async ({ kernel, log, a, b }) => {
       const p1 = kernel.engine.policy;
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
-      const log = writing();
-      const a = new PolicySync(redis, keys, health, 'a', policyHost(kernel, log));
-      const b = new PolicySync(redis, keys, health, 'b', another(p1));
-      await a.sync();
-      await b.sync();
       a.seen(await b.publish(p2));
       await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
       // This node's operator puts P1 in force again (as routes/policy.ts does: publish, then replace): epoch 3.
@@ -62,25 +91,11 @@ describe.skipIf(env === undefined)('a node installing the cluster policy while i
       expect(log.details[1]).toMatch(/^not applied: policy replaced through node b \(cluster epoch 2\).*a newer epoch was put in force meanwhile/);
       expect(kernel.engine.version).toBe(p1.version);
       expect(a.epoch).toBe(3);
-    } finally {
-      health.close();
-      await kernel.shutdown();
-    }
+    });
   });
 
   it('fetches a shadow epoch published while it waited, after the one it was installing', async () => {
-    const redis = await env!.client();
-    const health = new RedisHealth([redis], 'test', 1000);
-    const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
-    try {
-      await until(() => health.ready, 'Redis');
-      const keys = new ClusterKeys(`${env!.prefix}-shadow`);
-      const slot = { key: keys.shadow, channel: keys.shadowChannel, what: 'the cluster shadow policy' };
-      const log = writing();
-      const a = new PolicySync(redis, keys, health, 'a', shadowHost(kernel, log), slot);
-      const b = new PolicySync(redis, keys, health, 'b', another(undefined), slot);
-      await a.sync();
-      await b.sync();
+    await withNodes('shadow', 'shadow', async ({ kernel, log, a, b }) => {
       const s1 = parsePolicy(POLICY_1, 's1.yaml');
       const s2 = parsePolicy(POLICY_2, 's2.yaml');
       a.seen(await b.publish(s1));
@@ -91,9 +106,49 @@ describe.skipIf(env === undefined)('a node installing the cluster policy while i
       log.write();
       await until(() => kernel.shadow?.version === s2.version, 'the node to have s2');
       expect(log.details).toEqual([expect.stringMatching(/^shadow policy set through node b \(cluster shadow epoch 2\)/), expect.stringMatching(/^shadow policy set through node b \(cluster shadow epoch 3\)/)]);
-    } finally {
-      health.close();
-      await kernel.shutdown();
-    }
+    });
+  });
+
+  it('sync() (a reconnect) that joins a fetch waiting on its record returns with the newest epoch in force', async () => {
+    await withNodes('sync', 'shadow', async ({ kernel, log, a, b }) => {
+      const s1 = parsePolicy(POLICY_1, 's1.yaml');
+      const s2 = parsePolicy(POLICY_2, 's2.yaml');
+      a.seen(await b.publish(s1));
+      await until(() => log.details.length === 1, 'the install of s1 to be recorded');
+      // s2's message is missed (a reconnect): the node's sync() finds its epoch.
+      await b.publish(s2);
+      const syncing = a.sync();
+      let synced = false;
+      void syncing.then(() => (synced = true));
+      // sync() reads the stored epoch, then joins the fetch waiting on s1's record.
+      await new Promise((r) => setTimeout(r, 100));
+      log.write();
+      await until(() => log.details.length === 2, 'the install of s2 to be recorded');
+      // Not before s2 is in force (it returned with s1, epoch 2, and the node called itself synchronised).
+      expect(synced).toBe(false);
+      log.write();
+      await syncing;
+      expect({ epoch: a.epoch, shadow: kernel.shadow?.version }).toEqual({ epoch: 3, shadow: s2.version });
+    });
+  });
+
+  it("a shadow install whose record the log refused is tried again at the next beat, which reads the shadow's epoch", async () => {
+    await withNodes('beat', 'shadow', async ({ kernel, keys, health, redis, log, a, b }) => {
+      const s1 = parsePolicy(POLICY_1, 's1.yaml');
+      a.seen(await b.publish(s1));
+      await until(() => log.details.length === 1, 'the install of s1 to be recorded');
+      log.write(new KernelError('EIO', 'the decision log cannot be written'));
+      await until(() => log.details.length === 2, 'the refusal to be recorded');
+      expect(kernel.shadow).toBeUndefined();
+      // The log is back; no message comes. A beat of the node (as node.ts makes it) reads the shadow's epoch.
+      const directory = new ProcessDirectory(redis, keys, health, { node: 'a', url: 'http://a', host: 'test', pid: 0, startedAt: Date.now() }, 5000);
+      const beat = await directory.beat([], { mayBury: false, full: false });
+      expect(beat.shadowEpoch).toBe(2);
+      a.seen(beat.shadowEpoch);
+      await until(() => log.details.length === 3, 'the install to be recorded again');
+      log.write();
+      await until(() => kernel.shadow?.version === s1.version, 'the node to have s1');
+      expect(a.epoch).toBe(2);
+    });
   });
 });
