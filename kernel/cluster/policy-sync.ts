@@ -87,6 +87,13 @@ export class PolicySync {
   async sync(): Promise<void> {
     const p = this.host.current();
     const stored = Number(await this.redis.eval(SEED, 1, this.slot.key, Math.max(this.applied, 1), p?.source ?? '', p?.file ?? '', p?.version ?? '', this.node));
+    if (stored < this.applied) {
+      // Epochs only grow, but in a Redis that lost its data and that another node seeded first, at its own epoch: what
+      // is stored is the cluster's now, whatever this node had (found by a review: the node kept its own policy, and
+      // ignored every epoch up to its old one).
+      this.applied = 0;
+      this.heard = 0;
+    }
     if (stored !== this.applied) await this.fetch(stored);
   }
 

@@ -10,7 +10,11 @@
  *   the newest epoch is in force;
  * - a shadow install whose record the log refused is tried again: each beat
  *   reads the shadow's epoch as well as the policy's (it read only the
- *   policy's, and the node kept the wrong shadow until the next change).
+ *   policy's, and the node kept the wrong shadow until the next change);
+ * - after Redis lost its data, a node that comes back after another has
+ *   seeded it adopts what is stored, though its epoch is lower than the one
+ *   the node had applied (found by the same review: the node kept its own
+ *   policy, and ignored every epoch up to its old one).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../abi/errno.ts';
@@ -76,7 +80,7 @@ async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: 
   }
 }
 
-describe.skipIf(env === undefined)('a node installing the cluster policy while its record is written', () => {
+describe.skipIf(env === undefined)('a node keeping to the cluster policy on a real Redis', () => {
   it('does not install an older epoch over a newer one that this node put in force meanwhile, though both have the same version', async () => {
     await withNodes('policy', 'policy', async ({ kernel, log, a, b }) => {
       const p1 = kernel.engine.policy;
@@ -149,6 +153,30 @@ describe.skipIf(env === undefined)('a node installing the cluster policy while i
       log.write();
       await until(() => kernel.shadow?.version === s1.version, 'the node to have s1');
       expect(a.epoch).toBe(2);
+    });
+  });
+
+  it('after Redis lost its data and another node seeded it first, a node adopts the stored policy though its epoch is lower', async () => {
+    await withNodes('lost', 'policy', async ({ kernel, keys, redis, log, a, b }) => {
+      const p1 = kernel.engine.policy;
+      const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+      // Node a's operator puts P2 in force (epoch 2); node b, which misses it, still has P1 (epoch 1).
+      expect(await a.publish(p2)).toBe(2);
+      kernel.replacePolicy(p2);
+      // Redis restarts empty; b comes back first and stores its own policy, P1, at its epoch, 1.
+      await redis.del(keys.policy);
+      await b.sync();
+      expect((await redis.hgetall(keys.policy)).version).toBe(p1.version);
+      const syncing = a.sync();
+      await until(() => log.details.length === 1, 'the install of the stored policy to be recorded');
+      log.write();
+      await syncing;
+      expect(kernel.engine.version).toBe(p1.version);
+      // The cluster's next epoch, 2 again, reaches a too (no higher than the one a had before the loss).
+      a.seen(await b.publish(p2));
+      await until(() => log.details.length === 2, 'the install of the next epoch to be recorded');
+      log.write();
+      await until(() => kernel.engine.version === p2.version, 'node a to have P2 again');
     });
   });
 });
