@@ -64,6 +64,9 @@ export class PolicySync {
   /** The newest epoch heard of (a message, a beat, a reconnect): one heard while a fetch is under way is fetched after it. */
   private heard = 0;
   private fetching: Promise<void> | undefined;
+  private syncing: Promise<void> | undefined;
+  /** Bumped when sync() finds Redis lost its data: a fetch begun before then neither installs nor raises `applied`. */
+  private generation = 0;
 
   constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, node: string, host: PolicyHost, slot: PolicySlot = { key: keys.policy, channel: keys.policyChannel, what: 'the cluster policy' }) {
     this.redis = redis;
@@ -80,21 +83,34 @@ export class PolicySync {
   }
 
   /**
-   * sync runs at start and whenever Redis comes back: the cluster's policy
-   * wins over this node's; if Redis holds none (a new cluster, or a Redis
-   * that lost its data) this node's policy is stored.
+   * sync runs at start, whenever Redis comes back, and when an epoch lower
+   * than this node's is seen: the cluster's policy wins over this node's; if
+   * Redis holds none (a new cluster, or a Redis that lost its data) this
+   * node's policy is stored. One at a time: callers share the one under way.
    */
-  async sync(): Promise<void> {
+  sync(): Promise<void> {
+    this.syncing ??= this.syncOnce().finally(() => (this.syncing = undefined));
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<void> {
     const p = this.host.current();
     const stored = Number(await this.redis.eval(SEED, 1, this.slot.key, Math.max(this.applied, 1), p?.source ?? '', p?.file ?? '', p?.version ?? '', this.node));
     if (stored < this.applied) {
       // Epochs only grow, but in a Redis that lost its data and that another node seeded first, at its own epoch: what
       // is stored is the cluster's now, whatever this node had (found by a review: the node kept its own policy, and
-      // ignored every epoch up to its old one).
+      // ignored every epoch up to its old one). A fetch begun before, from the Redis that was lost, installs nothing.
+      this.lost();
+      while (this.fetching) await this.fetching;
       this.applied = 0;
-      this.heard = 0;
     }
     if (stored !== this.applied) await this.fetch(stored);
+  }
+
+  /** lost forgets the epochs of a Redis that lost its data: what a fetch under way read there is not installed. */
+  private lost(): void {
+    this.generation++;
+    this.heard = 0;
   }
 
   /**
@@ -105,13 +121,21 @@ export class PolicySync {
   async publish(policy: LoadedPolicy | undefined): Promise<number> {
     this.health.check(`cannot replace ${this.slot.what}`);
     const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.slot.key, this.slot.channel, policy?.source ?? '', policy?.file ?? '', policy?.version ?? '', this.node));
-    this.applied = Math.max(this.applied, epoch);
+    // A new epoch below this node's says Redis lost its data: this one is the cluster's now.
+    if (epoch < this.applied) this.lost();
+    this.applied = epoch;
     return epoch;
   }
 
-  /** seen is told of an epoch (a message or a heartbeat); a newer one is fetched and installed. */
+  /**
+   * seen is told of an epoch (a message or a heartbeat); a newer one is fetched and installed. A lower one (0: the key
+   * is gone) says Redis lost its data without this node reconnecting (a FLUSHDB, an eviction), or is a message older
+   * than what was fetched since: sync() asks Redis which (found by a review: nodes kept their old policy, ignoring
+   * every new epoch up to their own).
+   */
   seen(epoch: number): void {
     if (epoch > this.applied) void this.fetch(epoch);
+    else if (epoch < this.applied) void this.sync().catch((err: unknown) => this.health.failed(err));
   }
 
   /**
@@ -138,32 +162,36 @@ export class PolicySync {
 
   /** fetchOnce reads the stored policy and, if newer than the one applied, installs it (or records that it does not load). */
   private async fetchOnce(): Promise<void> {
-    const newest = (at: number) => () => this.applied < at;
+    const gen = this.generation;
+    const newest = (at: number) => () => this.generation === gen && this.applied < at;
+    const raise = (at: number) => {
+      if (this.generation === gen) this.applied = Math.max(this.applied, at);
+    };
     try {
       const stored = await this.redis.hgetall(this.slot.key);
       const at = Number(stored.epoch ?? 0);
       if (at <= this.applied || stored.source === undefined) return;
       if (stored.version === (this.host.current()?.version ?? '')) {
-        this.applied = Math.max(this.applied, at);
+        raise(at);
         return;
       }
       // Applied once installed: an install whose record the log refused is tried again at the next beat, which reads
       // the policy's and the shadow's epochs (kernel/cluster/directory.ts BEAT).
       if (stored.source === '') {
         await this.host.install(undefined, stored.node ?? '?', at, newest(at));
-        this.applied = Math.max(this.applied, at);
+        raise(at);
         return;
       }
       let policy: LoadedPolicy;
       try {
         policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
       } catch (err) {
-        this.applied = Math.max(this.applied, at);
+        raise(at);
         this.host.refused(at, err instanceof Error ? err.message : String(err));
         return;
       }
       await this.host.install(policy, stored.node ?? '?', at, newest(at));
-      this.applied = Math.max(this.applied, at);
+      raise(at);
     } catch (err) {
       // A record the node's log refused (a KernelError) says nothing of Redis: the log's own problem says why.
       if (!(err instanceof KernelError)) this.health.failed(err);

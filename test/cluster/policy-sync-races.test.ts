@@ -14,7 +14,10 @@
  * - after Redis lost its data, a node that comes back after another has
  *   seeded it adopts what is stored, though its epoch is lower than the one
  *   the node had applied (found by the same review: the node kept its own
- *   policy, and ignored every epoch up to its old one).
+ *   policy, and ignored every epoch up to its old one); a fetch that was
+ *   waiting on its record then installs nothing of the Redis that was lost;
+ *   and when the data goes without a reconnect (a FLUSHDB, an eviction), the
+ *   next publish still reaches every node (found by a third review).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../abi/errno.ts';
@@ -30,6 +33,8 @@ import { until } from '../until.ts';
 import { POLICY_1, POLICY_2 } from './policies.ts';
 
 const env = await redisForTests('policy-sync-races');
+/** A third policy: POLICY_1 with one more rule. */
+const POLICY_3 = POLICY_1.replace('rules:\n', 'rules:\n  - id: extra-allowed\n    effect: allow\n    tools: [extra.send]\n');
 afterAll(() => env?.cleanup());
 
 /** writing is a node's log whose writes the test settles, one at a time (`fail`: the write fails with it). */
@@ -177,6 +182,48 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       await until(() => log.details.length === 2, 'the install of the next epoch to be recorded');
       log.write();
       await until(() => kernel.engine.version === p2.version, 'node a to have P2 again');
+    });
+  });
+
+  it('a fetch waiting on its record when Redis turns out to have lost its data installs nothing of the Redis that was lost', async () => {
+    await withNodes('inflight', 'policy', async ({ kernel, keys, health, redis, log, a, b }) => {
+      const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+      const p3 = parsePolicy(POLICY_3, 'p3.yaml');
+      a.seen(await b.publish(p2));
+      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
+      log.write();
+      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      // Epoch 3's record is being written when Redis loses its data, and a fresh node c seeds it with P2 at epoch 1.
+      a.seen(await b.publish(p3));
+      await until(() => log.details.length === 2, 'the install of epoch 3 to be recorded');
+      await redis.del(keys.policy);
+      await new PolicySync(redis, keys, health, 'c', another(p2)).sync();
+      expect(await redis.hgetall(keys.policy)).toMatchObject({ epoch: '1', version: p2.version });
+      const syncing = a.sync();
+      await new Promise((r) => setTimeout(r, 100));
+      log.write();
+      await syncing;
+      expect({ version: kernel.engine.version, epoch: a.epoch }).toEqual({ version: p2.version, epoch: 1 });
+    });
+  });
+
+  it('Redis losing the policy without a reconnect (a FLUSHDB, an eviction): the next publish reaches every node', async () => {
+    await withNodes('noreconnect', 'policy', async ({ kernel, keys, redis, log, a, b }) => {
+      const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+      const p3 = parsePolicy(POLICY_3, 'p3.yaml');
+      a.seen(await b.publish(p2));
+      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
+      log.write();
+      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      await redis.del(keys.policy);
+      // The emptied Redis numbers the next publish 1: its message (or a beat: the same number) reaches node a.
+      const epoch = await b.publish(p3);
+      expect(epoch).toBe(1);
+      a.seen(epoch);
+      await until(() => log.details.length === 2, 'the install of P3 to be recorded');
+      log.write();
+      await until(() => kernel.engine.version === p3.version, 'node a to have P3');
+      expect(a.epoch).toBe(1);
     });
   });
 });
