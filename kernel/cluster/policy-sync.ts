@@ -5,31 +5,37 @@
  * epoch. Every node validates what it fetches (a policy that does not load
  * is never installed) and hot-reloads it. Pub/sub makes that take
  * milliseconds; each heartbeat also reads the epoch, so a node that missed
- * the message (reconnecting) catches up within one beat. Every decision
- * still names the version that made it.
+ * the message (reconnecting), or whose install its log refused, catches up
+ * within one beat. A node installs only once its record of the install is
+ * written (policy-hosts.ts). The epoch only grows, but for a Redis that
+ * lost its data: what it holds then is the cluster's, whatever epoch a node
+ * had. Every decision still names the version that made it.
  *
  * The shadow policy (kernel/policy/shadow.ts) travels the same way under
- * its own key and channel, where an empty source means "no shadow"; a node
- * that missed its message catches up when it next reconnects.
+ * its own key and channel, where an empty source means "no shadow".
  */
 import { KernelError } from '../../abi/errno.ts';
 import { parsePolicy, type LoadedPolicy } from '../policy/load.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
 
-/** PUBLISH_POLICY (Lua) KEYS: policy. ARGV: channel, source, file, version, node. Returns the new epoch. */
-const PUBLISH_POLICY = `local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+/**
+ * PUBLISH_POLICY (Lua) KEYS: policy. ARGV: channel, source, file, version, node, the epoch the node has. Returns the new
+ * epoch: past the stored one and the node's own, so that a Redis that lost its data never numbers a new policy at or
+ * below an epoch the nodes had (they would take it for one they have).
+ */
+const PUBLISH_POLICY = `local epoch = math.max(tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0'), tonumber(ARGV[6])) + 1
 local t = redis.call('TIME')
-redis.call('HSET', KEYS[1], 'source', ARGV[2], 'file', ARGV[3], 'version', ARGV[4], 'node', ARGV[5], 'at', t[1])
+redis.call('HSET', KEYS[1], 'epoch', epoch, 'source', ARGV[2], 'file', ARGV[3], 'version', ARGV[4], 'node', ARGV[5], 'at', t[1])
 redis.call('PUBLISH', ARGV[1], epoch)
 return epoch`;
 
-/** SEED (Lua) KEYS: policy. ARGV: epoch, source, file, version, node. Stores the policy only if Redis holds none; returns the stored epoch. */
+/** SEED (Lua) KEYS: policy. ARGV: epoch, source, file, version, node. Stores the policy only if Redis holds none; returns the stored epoch and version. */
 const SEED = `local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if epoch then return tonumber(epoch) end
+if epoch then return { tonumber(epoch), redis.call('HGET', KEYS[1], 'version') or '' } end
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'source', ARGV[2], 'file', ARGV[3], 'version', ARGV[4], 'node', ARGV[5], 'at', t[1])
-return tonumber(ARGV[1])`;
+return { tonumber(ARGV[1]), ARGV[4] }`;
 
 /** PolicyHost is where a fetched policy goes. */
 export interface PolicyHost {
@@ -61,11 +67,13 @@ export class PolicySync {
   private readonly host: PolicyHost;
   private readonly slot: PolicySlot;
   private applied = 0;
+  /** The epoch of the policy in force here (below `applied` when this node refused a newer one that does not load here). */
+  private inForce = 0;
   /** The newest epoch heard of (a message, a beat, a reconnect): one heard while a fetch is under way is fetched after it. */
   private heard = 0;
   private fetching: Promise<void> | undefined;
   private syncing: Promise<void> | undefined;
-  /** Bumped when sync() finds Redis lost its data: a fetch begun before then neither installs nor raises `applied`. */
+  /** Bumped when Redis turns out to have lost its data (lost()): a fetch begun before then neither installs nor raises `applied`. */
   private generation = 0;
 
   constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, node: string, host: PolicyHost, slot: PolicySlot = { key: keys.policy, channel: keys.policyChannel, what: 'the cluster policy' }) {
@@ -95,11 +103,14 @@ export class PolicySync {
 
   private async syncOnce(): Promise<void> {
     const p = this.host.current();
-    const stored = Number(await this.redis.eval(SEED, 1, this.slot.key, Math.max(this.applied, 1), p?.source ?? '', p?.file ?? '', p?.version ?? '', this.node));
-    if (stored < this.applied) {
-      // Epochs only grow, but in a Redis that lost its data and that another node seeded first, at its own epoch: what
-      // is stored is the cluster's now, whatever this node had (found by a review: the node kept its own policy, and
-      // ignored every epoch up to its old one). A fetch begun before, from the Redis that was lost, installs nothing.
+    // Seeded (if Redis holds none) with the epoch of the policy in force here, not a newer one this node refused.
+    const [epoch, version] = (await this.redis.eval(SEED, 1, this.slot.key, Math.max(this.inForce, 1), p?.source ?? '', p?.file ?? '', p?.version ?? '', this.node)) as [number, string];
+    const stored = Number(epoch);
+    if (stored < this.applied || (stored === this.applied && this.inForce === this.applied && version !== (p?.version ?? ''))) {
+      // Epochs only grow, but in a Redis that lost its data and that another node seeded (or published to) first: what
+      // is stored is the cluster's now, whatever this node had, even at the same epoch with another policy (found by
+      // reviews: the node kept its own policy, and ignored every epoch up to its old one). A fetch begun before, from
+      // the Redis that was lost, installs nothing.
       this.lost();
       while (this.fetching) await this.fetching;
       this.applied = 0;
@@ -111,6 +122,7 @@ export class PolicySync {
   private lost(): void {
     this.generation++;
     this.heard = 0;
+    this.inForce = 0;
   }
 
   /**
@@ -120,10 +132,10 @@ export class PolicySync {
    */
   async publish(policy: LoadedPolicy | undefined): Promise<number> {
     this.health.check(`cannot replace ${this.slot.what}`);
-    const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.slot.key, this.slot.channel, policy?.source ?? '', policy?.file ?? '', policy?.version ?? '', this.node));
-    // A new epoch below this node's says Redis lost its data: this one is the cluster's now.
-    if (epoch < this.applied) this.lost();
-    this.applied = epoch;
+    const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.slot.key, this.slot.channel, policy?.source ?? '', policy?.file ?? '', policy?.version ?? '', this.node, this.applied));
+    // The caller puts it in force here at once.
+    this.applied = Math.max(this.applied, epoch);
+    this.inForce = this.applied;
     return epoch;
   }
 
@@ -164,8 +176,11 @@ export class PolicySync {
   private async fetchOnce(): Promise<void> {
     const gen = this.generation;
     const newest = (at: number) => () => this.generation === gen && this.applied < at;
-    const raise = (at: number) => {
-      if (this.generation === gen) this.applied = Math.max(this.applied, at);
+    /** raise marks epoch `at` applied (`installed`: its policy is the one in force here), unless Redis was lost meanwhile. */
+    const raise = (at: number, installed = true) => {
+      if (this.generation !== gen) return;
+      this.applied = Math.max(this.applied, at);
+      if (installed) this.inForce = Math.max(this.inForce, at);
     };
     try {
       const stored = await this.redis.hgetall(this.slot.key);
@@ -186,7 +201,7 @@ export class PolicySync {
       try {
         policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
       } catch (err) {
-        raise(at);
+        raise(at, false);
         this.host.refused(at, err instanceof Error ? err.message : String(err));
         return;
       }

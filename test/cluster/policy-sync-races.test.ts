@@ -17,7 +17,10 @@
  *   policy, and ignored every epoch up to its old one); a fetch that was
  *   waiting on its record then installs nothing of the Redis that was lost;
  *   and when the data goes without a reconnect (a FLUSHDB, an eviction), the
- *   next publish still reaches every node (found by a third review).
+ *   next publish still reaches every node, is numbered past what the nodes
+ *   had, and a node at the same epoch with another policy adopts the stored
+ *   one; a node seeds with the epoch of the policy it runs, not one it
+ *   refused (found by a third and a fourth review).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../abi/errno.ts';
@@ -207,7 +210,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     });
   });
 
-  it('Redis losing the policy without a reconnect (a FLUSHDB, an eviction): the next publish reaches every node', async () => {
+  it('Redis losing the policy without a reconnect (a FLUSHDB, an eviction): the next publish is numbered past the epochs the nodes had, and reaches them', async () => {
     await withNodes('noreconnect', 'policy', async ({ kernel, keys, redis, log, a, b }) => {
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
       const p3 = parsePolicy(POLICY_3, 'p3.yaml');
@@ -216,14 +219,61 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       log.write();
       await until(() => a.epoch === 2, 'node a to be at epoch 2');
       await redis.del(keys.policy);
-      // The emptied Redis numbers the next publish 1: its message (or a beat: the same number) reaches node a.
+      // The emptied Redis would number it 1, which node a would take for an epoch it is past.
       const epoch = await b.publish(p3);
-      expect(epoch).toBe(1);
+      expect(epoch).toBe(3);
       a.seen(epoch);
       await until(() => log.details.length === 2, 'the install of P3 to be recorded');
       log.write();
       await until(() => kernel.engine.version === p3.version, 'node a to have P3');
-      expect(a.epoch).toBe(1);
+    });
+  });
+
+  it('Redis losing the policy, then a node that knew no epoch publishing twice: a node at the same epoch with another policy adopts the stored one', async () => {
+    await withNodes('twopub', 'policy', async ({ kernel, keys, health, redis, log, a, b }) => {
+      const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+      const p3 = parsePolicy(POLICY_3, 'p3.yaml');
+      a.seen(await b.publish(p2));
+      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
+      log.write();
+      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      await redis.del(keys.policy);
+      const fresh = new PolicySync(redis, keys, health, 'c', another(p3));
+      const [e1, e2] = await Promise.all([fresh.publish(p3), fresh.publish(p3)]);
+      expect([e1, e2]).toEqual([1, 2]);
+      // Both messages reach node a after both publishes: epoch 2, as its own, but another policy.
+      a.seen(e1);
+      a.seen(e2);
+      await until(() => log.details.length === 2, 'the install of P3 to be recorded');
+      log.write();
+      await until(() => kernel.engine.version === p3.version, 'node a to have P3');
+      expect((await redis.hgetall(keys.policy)).version).toBe(p3.version);
+    });
+  });
+
+  it('a node that refused an epoch (it does not load there) seeds a lost Redis with the epoch of the policy it runs, and the cluster converges on one policy', async () => {
+    await withNodes('refused', 'policy', async ({ kernel, keys, health, redis, log, a, b }) => {
+      const p1 = kernel.engine.policy;
+      const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+      a.seen(await b.publish(p2));
+      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
+      log.write();
+      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      // Node c cannot load epoch 2 (here: a stored source that does not parse) and stays on P1.
+      const c = new PolicySync(redis, keys, health, 'c', another(p1));
+      await redis.hset(keys.policy, 'source', 'rules: [');
+      await c.sync();
+      expect(c.epoch).toBe(2);
+      await redis.hset(keys.policy, 'source', p2.source);
+      await redis.del(keys.policy);
+      // c beats first (the key is gone: 0) and seeds P1 at the epoch P1 had, 1; then node a beats.
+      c.seen(0);
+      await until(async () => (await redis.hget(keys.policy, 'epoch')) !== null, 'Redis to be seeded');
+      expect(await redis.hgetall(keys.policy)).toMatchObject({ epoch: '1', version: p1.version });
+      a.seen(1);
+      await until(() => log.details.length === 2, 'the install of the stored policy to be recorded');
+      log.write();
+      await until(() => kernel.engine.version === p1.version, 'node a to have the stored policy');
     });
   });
 });
