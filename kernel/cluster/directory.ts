@@ -121,7 +121,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * dead, scored by their last beat) and forgets the dead past their time or
  * number. Returns { fresh (1 if this node was not registered: first beat,
  * or it had been buried), policy epoch, buried nodes, orphaned questions,
- * shadow policy epoch }.
+ * shadow policy epoch, policy version, shadow policy version }.
  */
 const BEAT = `${BURY}
 local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -148,7 +148,7 @@ if ARGV[4] == '1' then
     redis.call('HDEL', KEYS[1], n)
   end
 end
-return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0' }`;
+return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0', redis.call('HGET', KEYS[5], 'version') or '', redis.call('HGET', KEYS[8], 'version') or '' }`;
 
 /** BURY_SELF (Lua) KEYS: procs, approvals, orphans. ARGV: node, approval key prefix. A node starting under a name that ran before. */
 const BURY_SELF = `${BURY}
@@ -160,6 +160,9 @@ export interface BeatResult {
   readonly policyEpoch: number;
   /** The shadow policy's epoch stored in Redis. */
   readonly shadowEpoch: number;
+  /** The versions stored with them ('' for none). */
+  readonly policyVersion: string;
+  readonly shadowVersion: string;
   /** Nodes this beat found dead and buried. */
   readonly buried: readonly string[];
   /** Questions from outside the kernel waiting for a node to adopt them. */
@@ -203,7 +206,7 @@ export class ProcessDirectory {
    * the node finds it had been buried).
    */
   async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
-    const [fresh, epoch, buried, orphans, shadowEpoch] = (await this.redis.eval(
+    const [fresh, epoch, buried, orphans, shadowEpoch, policyVersion, shadowVersion] = (await this.redis.eval(
       BEAT,
       8,
       this.keys.nodes,
@@ -221,9 +224,9 @@ export class ProcessDirectory {
       this.keys.approval(''),
       this.dead.keptMs,
       this.dead.listed,
-    )) as [number, string, string[], number, string];
+    )) as [number, string, string[], number, string, string, string];
     await this.write(local, options.full || fresh === 1);
-    return { policyEpoch: Number(epoch), shadowEpoch: Number(shadowEpoch), buried, orphans };
+    return { policyEpoch: Number(epoch), shadowEpoch: Number(shadowEpoch), policyVersion, shadowVersion, buried, orphans };
   }
 
   /** write stores this node's processes that changed since the last write (all with `full`) and drops reaped ones. */

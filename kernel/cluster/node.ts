@@ -44,6 +44,12 @@ export interface ClusterStatus {
 /** How long start() waits for Redis before carrying on not ready. */
 const FIRST_CONNECT_MS = 3000;
 
+/** epochOf reads a policy channel's message: `epoch version` (the version may be missing). */
+function epochOf(text: string): [number, string | undefined] {
+  const space = text.indexOf(' ');
+  return space < 0 ? [Number(text), undefined] : [Number(text.slice(0, space)), text.slice(space + 1)];
+}
+
 export class ClusterNode {
   readonly id: string;
   readonly settings: RedisSettings;
@@ -99,8 +105,8 @@ export class ClusterNode {
     this.signalCall = this.calls.define('signal', (pid, { signal, sender }: { signal: SignalName; sender: string }, via) => this.own().kill(pid, signal, via === undefined ? sender : `${sender}@${via}`));
     this.sub.on('message', (channel: string, text: string) => {
       if (channel === this.rpc.channel) this.rpc.receive(text);
-      else if (channel === this.keys.policyChannel) this.policy?.seen(Number(text));
-      else if (channel === this.keys.shadowChannel) this.shadow?.seen(Number(text));
+      else if (channel === this.keys.policyChannel) this.policy?.seen(...epochOf(text));
+      else if (channel === this.keys.shadowChannel) this.shadow?.seen(...epochOf(text));
     });
     // Subscribe once connected; ioredis subscribes again by itself after every reconnect.
     const subscribe = () => {
@@ -209,8 +215,8 @@ export class ClusterNode {
       await this.allocator.beat();
       if (full) this.fullWrite = false;
       // Each beat catches up a policy or shadow this node missed, or whose install its log refused.
-      this.policy?.seen(result.policyEpoch);
-      this.shadow?.seen(result.shadowEpoch);
+      this.policy?.seen(result.policyEpoch, result.policyVersion);
+      this.shadow?.seen(result.shadowEpoch, result.shadowVersion);
       if (result.orphans > 0) this.relay.adoptSoon();
     } catch (err) {
       this.health.failed(err);

@@ -21,13 +21,13 @@ import type { ClusterKeys, RedisClient } from './redis.ts';
 
 /**
  * PUBLISH_POLICY (Lua) KEYS: policy. ARGV: channel, source, file, version, node, the epoch the node has. Returns the new
- * epoch: past the stored one and the node's own, so that a Redis that lost its data never numbers a new policy at or
- * below an epoch the nodes had (they would take it for one they have).
+ * epoch, past the stored one and the publisher's own (an emptied Redis would number it 1), and publishes it with the
+ * version (`epoch version`): a node that has another policy at that epoch takes the stored one (epochsSay).
  */
 const PUBLISH_POLICY = `local epoch = math.max(tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0'), tonumber(ARGV[6])) + 1
 local t = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'epoch', epoch, 'source', ARGV[2], 'file', ARGV[3], 'version', ARGV[4], 'node', ARGV[5], 'at', t[1])
-redis.call('PUBLISH', ARGV[1], epoch)
+redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. ARGV[4])
 return epoch`;
 
 /** SEED (Lua) KEYS: policy. ARGV: epoch, source, file, version, node. Stores the policy only if Redis holds none; returns the stored epoch and version. */
@@ -69,6 +69,8 @@ export class PolicySync {
   private applied = 0;
   /** The epoch of the policy in force here (below `applied` when this node refused a newer one that does not load here). */
   private inForce = 0;
+  /** The version Redis held at `applied` (the policy in force, or one this node refused). */
+  private appliedVersion: string | undefined;
   /** The newest epoch heard of (a message, a beat, a reconnect): one heard while a fetch is under way is fetched after it. */
   private heard = 0;
   private fetching: Promise<void> | undefined;
@@ -106,7 +108,7 @@ export class PolicySync {
     // Seeded (if Redis holds none) with the epoch of the policy in force here, not a newer one this node refused.
     const [epoch, version] = (await this.redis.eval(SEED, 1, this.slot.key, Math.max(this.inForce, 1), p?.source ?? '', p?.file ?? '', p?.version ?? '', this.node)) as [number, string];
     const stored = Number(epoch);
-    if (stored < this.applied || (stored === this.applied && this.inForce === this.applied && version !== (p?.version ?? ''))) {
+    if (this.lostSay(stored, version)) {
       // Epochs only grow, but in a Redis that lost its data and that another node seeded (or published to) first: what
       // is stored is the cluster's now, whatever this node had, even at the same epoch with another policy (found by
       // reviews: the node kept its own policy, and ignored every epoch up to its old one). A fetch begun before, from
@@ -118,11 +120,20 @@ export class PolicySync {
     if (stored !== this.applied) await this.fetch(stored);
   }
 
+  /**
+   * lostSay: Redis holding `epoch` with `version` says it lost its data since this node applied its epoch: an epoch
+   * below it, or the same epoch with another policy (found by reviews: the same number from a Redis that numbers anew).
+   */
+  private lostSay(epoch: number, version: string | undefined): boolean {
+    return epoch < this.applied || (epoch === this.applied && version !== undefined && this.appliedVersion !== undefined && version !== this.appliedVersion);
+  }
+
   /** lost forgets the epochs of a Redis that lost its data: what a fetch under way read there is not installed. */
   private lost(): void {
     this.generation++;
     this.heard = 0;
     this.inForce = 0;
+    this.appliedVersion = undefined;
   }
 
   /**
@@ -136,18 +147,19 @@ export class PolicySync {
     // The caller puts it in force here at once.
     this.applied = Math.max(this.applied, epoch);
     this.inForce = this.applied;
+    this.appliedVersion = policy?.version ?? '';
     return epoch;
   }
 
   /**
-   * seen is told of an epoch (a message or a heartbeat); a newer one is fetched and installed. A lower one (0: the key
-   * is gone) says Redis lost its data without this node reconnecting (a FLUSHDB, an eviction), or is a message older
-   * than what was fetched since: sync() asks Redis which (found by a review: nodes kept their old policy, ignoring
-   * every new epoch up to their own).
+   * seen is told of an epoch and the version stored with it (a message or a heartbeat; the version may be unknown); a
+   * newer epoch is fetched and installed. A lower one (0: the key is gone), or this node's own with another version,
+   * says Redis lost its data without this node reconnecting (a FLUSHDB, an eviction), or is a message older than what
+   * was fetched since: sync() asks Redis which (found by reviews: nodes kept their old policy for good).
    */
-  seen(epoch: number): void {
+  seen(epoch: number, version?: string): void {
     if (epoch > this.applied) void this.fetch(epoch);
-    else if (epoch < this.applied) void this.sync().catch((err: unknown) => this.health.failed(err));
+    else if (this.lostSay(epoch, version)) void this.sync().catch((err: unknown) => this.health.failed(err));
   }
 
   /**
@@ -176,10 +188,11 @@ export class PolicySync {
   private async fetchOnce(): Promise<void> {
     const gen = this.generation;
     const newest = (at: number) => () => this.generation === gen && this.applied < at;
-    /** raise marks epoch `at` applied (`installed`: its policy is the one in force here), unless Redis was lost meanwhile. */
-    const raise = (at: number, installed = true) => {
-      if (this.generation !== gen) return;
-      this.applied = Math.max(this.applied, at);
+    /** raise marks epoch `at` (with `version`) applied (`installed`: its policy is the one in force here), unless Redis was lost meanwhile. */
+    const raise = (at: number, version: string, installed = true) => {
+      if (this.generation !== gen || at < this.applied) return;
+      this.applied = at;
+      this.appliedVersion = version;
       if (installed) this.inForce = Math.max(this.inForce, at);
     };
     try {
@@ -187,26 +200,26 @@ export class PolicySync {
       const at = Number(stored.epoch ?? 0);
       if (at <= this.applied || stored.source === undefined) return;
       if (stored.version === (this.host.current()?.version ?? '')) {
-        raise(at);
+        raise(at, stored.version ?? '');
         return;
       }
       // Applied once installed: an install whose record the log refused is tried again at the next beat, which reads
       // the policy's and the shadow's epochs (kernel/cluster/directory.ts BEAT).
       if (stored.source === '') {
         await this.host.install(undefined, stored.node ?? '?', at, newest(at));
-        raise(at);
+        raise(at, stored.version ?? '');
         return;
       }
       let policy: LoadedPolicy;
       try {
         policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
       } catch (err) {
-        raise(at, false);
+        raise(at, stored.version ?? '', false);
         this.host.refused(at, err instanceof Error ? err.message : String(err));
         return;
       }
       await this.host.install(policy, stored.node ?? '?', at, newest(at));
-      raise(at);
+      raise(at, stored.version ?? '');
     } catch (err) {
       // A record the node's log refused (a KernelError) says nothing of Redis: the log's own problem says why.
       if (!(err instanceof KernelError)) this.health.failed(err);

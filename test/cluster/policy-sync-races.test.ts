@@ -276,4 +276,27 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       await until(() => kernel.engine.version === p1.version, 'node a to have the stored policy');
     });
   });
+
+  it("a node that lagged behind publishes after a flush at another node's epoch: that node sees another version at its own epoch and adopts the stored policy", async () => {
+    await withNodes('equal', 'policy', async ({ kernel, keys, health, redis, log, a, b }) => {
+      const p1 = kernel.engine.policy;
+      const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+      const p3 = parsePolicy(POLICY_3, 'p3.yaml');
+      const c = new PolicySync(redis, keys, health, 'c', another(p1));
+      await c.sync();
+      a.seen(await b.publish(p2));
+      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
+      log.write();
+      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      // c lags at epoch 1; Redis is flushed without a reconnect; c's publish is numbered 2, node a's own epoch.
+      await redis.del(keys.policy);
+      expect(await c.publish(p3)).toBe(2);
+      // The message (and every beat) says epoch 2 with P3's version.
+      const stored = await redis.hgetall(keys.policy);
+      a.seen(Number(stored.epoch), stored.version);
+      await until(() => log.details.length === 2, 'the install of P3 to be recorded');
+      log.write();
+      await until(() => kernel.engine.version === p3.version, 'node a to have P3');
+    });
+  });
 });
