@@ -22,7 +22,7 @@ import type { ClusterKeys, RedisClient } from './redis.ts';
 /**
  * PUBLISH_POLICY (Lua) KEYS: policy. ARGV: channel, source, file, version, node, the epoch the node has. Returns the new
  * epoch, past the stored one and the publisher's own (an emptied Redis would number it 1), and publishes it with the
- * version (`epoch version`): a node that has another policy at that epoch takes the stored one (epochsSay).
+ * version (`epoch version`): a node that has another policy at that epoch takes the stored one (lostSay).
  */
 const PUBLISH_POLICY = `local epoch = math.max(tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0'), tonumber(ARGV[6])) + 1
 local t = redis.call('TIME')
@@ -94,7 +94,8 @@ export class PolicySync {
 
   /**
    * sync runs at start, whenever Redis comes back, and when an epoch lower
-   * than this node's is seen: the cluster's policy wins over this node's; if
+   * than this node's, or its own with another version, is seen (lostSay):
+   * the cluster's policy wins over this node's; if
    * Redis holds none (a new cluster, or a Redis that lost its data) this
    * node's policy is stored. One at a time: callers share the one under way.
    */
@@ -144,10 +145,12 @@ export class PolicySync {
   async publish(policy: LoadedPolicy | undefined): Promise<number> {
     this.health.check(`cannot replace ${this.slot.what}`);
     const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.slot.key, this.slot.channel, policy?.source ?? '', policy?.file ?? '', policy?.version ?? '', this.node, this.applied));
-    // The caller puts it in force here at once.
-    this.applied = Math.max(this.applied, epoch);
+    // The caller puts it in force here at once (a newer epoch fetched meanwhile stays the one applied).
+    if (epoch >= this.applied) {
+      this.applied = epoch;
+      this.appliedVersion = policy?.version ?? '';
+    }
     this.inForce = this.applied;
-    this.appliedVersion = policy?.version ?? '';
     return epoch;
   }
 
