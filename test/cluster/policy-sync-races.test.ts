@@ -88,6 +88,14 @@ async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: 
   }
 }
 
+/** installed has node b publish `policy` (epoch 2) and node a install it, its record written. */
+async function installed(policy: LoadedPolicy, { log, a, b }: Pick<Nodes, 'log' | 'a' | 'b'>): Promise<void> {
+  a.seen(await b.publish(policy));
+  await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
+  log.write();
+  await until(() => a.epoch === 2, 'node a to be at epoch 2');
+}
+
 describe.skipIf(env === undefined)('a node keeping to the cluster policy on a real Redis', () => {
   it('does not install an older epoch over a newer one that this node put in force meanwhile, though both have the same version', async () => {
     await withNodes('policy', 'policy', async ({ kernel, log, a, b }) => {
@@ -192,10 +200,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     await withNodes('inflight', 'policy', async ({ kernel, keys, health, redis, log, a, b }) => {
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
       const p3 = parsePolicy(POLICY_3, 'p3.yaml');
-      a.seen(await b.publish(p2));
-      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
-      log.write();
-      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      await installed(p2, { log, a, b });
       // Epoch 3's record is being written when Redis loses its data, and a fresh node c seeds it with P2 at epoch 1.
       a.seen(await b.publish(p3));
       await until(() => log.details.length === 2, 'the install of epoch 3 to be recorded');
@@ -214,10 +219,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     await withNodes('noreconnect', 'policy', async ({ kernel, keys, redis, log, a, b }) => {
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
       const p3 = parsePolicy(POLICY_3, 'p3.yaml');
-      a.seen(await b.publish(p2));
-      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
-      log.write();
-      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      await installed(p2, { log, a, b });
       await redis.del(keys.policy);
       // The emptied Redis would number it 1, which node a would take for an epoch it is past.
       const epoch = await b.publish(p3);
@@ -233,10 +235,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     await withNodes('twopub', 'policy', async ({ kernel, keys, health, redis, log, a, b }) => {
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
       const p3 = parsePolicy(POLICY_3, 'p3.yaml');
-      a.seen(await b.publish(p2));
-      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
-      log.write();
-      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      await installed(p2, { log, a, b });
       await redis.del(keys.policy);
       const fresh = new PolicySync(redis, keys, health, 'c', another(p3));
       const [e1, e2] = await Promise.all([fresh.publish(p3), fresh.publish(p3)]);
@@ -255,10 +254,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     await withNodes('refused', 'policy', async ({ kernel, keys, health, redis, log, a, b }) => {
       const p1 = kernel.engine.policy;
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
-      a.seen(await b.publish(p2));
-      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
-      log.write();
-      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      await installed(p2, { log, a, b });
       // Node c cannot load epoch 2 (here: a stored source that does not parse) and stays on P1.
       const c = new PolicySync(redis, keys, health, 'c', another(p1));
       await redis.hset(keys.policy, 'source', 'rules: [');
@@ -284,10 +280,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       const p3 = parsePolicy(POLICY_3, 'p3.yaml');
       const c = new PolicySync(redis, keys, health, 'c', another(p1));
       await c.sync();
-      a.seen(await b.publish(p2));
-      await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
-      log.write();
-      await until(() => a.epoch === 2, 'node a to be at epoch 2');
+      await installed(p2, { log, a, b });
       // c lags at epoch 1; Redis is flushed without a reconnect; c's publish is numbered 2, node a's own epoch.
       await redis.del(keys.policy);
       expect(await c.publish(p3)).toBe(2);
