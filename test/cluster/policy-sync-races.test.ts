@@ -96,6 +96,13 @@ async function installed(policy: LoadedPolicy, { log, a, b }: Pick<Nodes, 'log' 
   await until(() => a.epoch === 2, 'node a to be at epoch 2');
 }
 
+/** adopts waits for node a's install of `policy` to be recorded (its log's `nth` record), writes it, and waits for `policy` to be in force. */
+async function adopts(policy: LoadedPolicy, nth: number, { kernel, log }: Pick<Nodes, 'kernel' | 'log'>): Promise<void> {
+  await until(() => log.details.length === nth, `the install of ${policy.version} to be recorded`);
+  log.write();
+  await until(() => kernel.engine.version === policy.version, `node a to have ${policy.version}`);
+}
+
 describe.skipIf(env === undefined)('a node keeping to the cluster policy on a real Redis', () => {
   it('does not install an older epoch over a newer one that this node put in force meanwhile, though both have the same version', async () => {
     await withNodes('policy', 'policy', async ({ kernel, log, a, b }) => {
@@ -190,9 +197,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       expect(kernel.engine.version).toBe(p1.version);
       // The cluster's next epoch, 2 again, reaches a too (no higher than the one a had before the loss).
       a.seen(await b.publish(p2));
-      await until(() => log.details.length === 2, 'the install of the next epoch to be recorded');
-      log.write();
-      await until(() => kernel.engine.version === p2.version, 'node a to have P2 again');
+      await adopts(p2, 2, { kernel, log });
     });
   });
 
@@ -225,9 +230,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       const epoch = await b.publish(p3);
       expect(epoch).toBe(3);
       a.seen(epoch);
-      await until(() => log.details.length === 2, 'the install of P3 to be recorded');
-      log.write();
-      await until(() => kernel.engine.version === p3.version, 'node a to have P3');
+      await adopts(p3, 2, { kernel, log });
     });
   });
 
@@ -243,9 +246,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       // Both messages reach node a after both publishes: epoch 2, as its own, but another policy.
       a.seen(e1);
       a.seen(e2);
-      await until(() => log.details.length === 2, 'the install of P3 to be recorded');
-      log.write();
-      await until(() => kernel.engine.version === p3.version, 'node a to have P3');
+      await adopts(p3, 2, { kernel, log });
       expect((await redis.hgetall(keys.policy)).version).toBe(p3.version);
     });
   });
@@ -267,9 +268,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       await until(async () => (await redis.hget(keys.policy, 'epoch')) !== null, 'Redis to be seeded');
       expect(await redis.hgetall(keys.policy)).toMatchObject({ epoch: '1', version: p1.version });
       a.seen(1);
-      await until(() => log.details.length === 2, 'the install of the stored policy to be recorded');
-      log.write();
-      await until(() => kernel.engine.version === p1.version, 'node a to have the stored policy');
+      await adopts(p1, 2, { kernel, log });
     });
   });
 
@@ -287,9 +286,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       // The message (and every beat) says epoch 2 with P3's version.
       const stored = await redis.hgetall(keys.policy);
       a.seen(Number(stored.epoch), stored.version);
-      await until(() => log.details.length === 2, 'the install of P3 to be recorded');
-      log.write();
-      await until(() => kernel.engine.version === p3.version, 'node a to have P3');
+      await adopts(p3, 2, { kernel, log });
     });
   });
 });
