@@ -290,18 +290,29 @@ export class ClusterNode {
     return this.calls.define(kind, local);
   }
 
-  /** publishPolicy makes `policy` the cluster's; the caller installs it locally after. EIO while Redis is away. */
-  publishPolicy(policy: LoadedPolicy): Promise<number> {
-    const sync = this.policy;
-    if (sync === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
-    return this.shared('cannot replace the cluster policy', () => sync.publish(policy));
+  /**
+   * publishPolicy makes `policy` the cluster's and runs `install` to put it in force here, unless a newer epoch came in
+   * force here meanwhile (policy-sync.ts publish): false then. EIO while Redis is away.
+   */
+  publishPolicy(policy: LoadedPolicy, install: () => void): Promise<boolean> {
+    return this.publishTo(this.policy, 'cannot replace the cluster policy', policy, install);
   }
 
-  /** publishShadow makes `policy` every node's shadow (undefined: none); the caller sets it locally after. EIO while Redis is away. */
-  publishShadow(policy: LoadedPolicy | undefined): Promise<number> {
-    const sync = this.shadow;
+  /** publishShadow is publishPolicy for every node's shadow (undefined: none). */
+  publishShadow(policy: LoadedPolicy | undefined, install: () => void): Promise<boolean> {
+    return this.publishTo(this.shadow, 'cannot change the cluster shadow policy', policy, install);
+  }
+
+  private async publishTo(sync: PolicySync | undefined, what: string, policy: LoadedPolicy | undefined, install: () => void): Promise<boolean> {
     if (sync === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
-    return this.shared('cannot change the cluster shadow policy', () => sync.publish(policy));
+    let installed = false;
+    await this.shared(what, () =>
+      sync.publish(policy, () => {
+        install();
+        installed = true;
+      }),
+    );
+    return installed;
   }
 
   /** onAdopted sets what is done with questions this node adopts from a node that stopped or was lost (reopen them). */

@@ -138,19 +138,26 @@ export class PolicySync {
   }
 
   /**
-   * publish stores an already validated `policy` as the cluster's and tells
-   * every node. EIO (via the caller) when Redis is unreachable: then no node
+   * publish stores an already validated `policy` as the cluster's, tells
+   * every node, and runs `install` (which puts it in force here) once Redis
+   * has numbered it, unless a newer epoch came in force here meanwhile, or
+   * Redis turned out to have lost its data (sync() then adopts what it
+   * stores): an operator's route installed its policy after publishing it
+   * whatever a fetch had installed in between, and the older policy stayed
+   * in force here until the next change (found by a review). Returns the
+   * epoch; EIO (via the caller) when Redis is unreachable: then no node
    * changes policy.
    */
-  async publish(policy: LoadedPolicy | undefined): Promise<number> {
+  async publish(policy: LoadedPolicy | undefined, install: () => void = () => {}): Promise<number> {
     this.health.check(`cannot replace ${this.slot.what}`);
+    const gen = this.generation;
     const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.slot.key, this.slot.channel, policy?.source ?? '', policy?.file ?? '', policy?.version ?? '', this.node, this.applied));
-    // The caller puts it in force here at once (a newer epoch fetched meanwhile stays the one applied).
-    if (epoch >= this.applied) {
-      this.applied = epoch;
-      this.appliedVersion = policy?.version ?? '';
-    }
-    this.inForce = this.applied;
+    // Synchronous from here to the install: no fetch can put another epoch in force between the check and it.
+    if (this.generation !== gen || epoch < this.applied) return epoch;
+    this.applied = epoch;
+    this.appliedVersion = policy?.version ?? '';
+    install();
+    this.inForce = epoch;
     return epoch;
   }
 

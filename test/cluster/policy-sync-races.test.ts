@@ -67,8 +67,8 @@ interface Nodes {
   readonly b: PolicySync;
 }
 
-/** withNodes runs `test` with nodes a and b, both synchronised, on the policy (or the shadow) under a key prefix of their own. */
-async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: Nodes) => Promise<void>): Promise<void> {
+/** withNodes runs `test` with nodes a and b, both synchronised, on the policy (or the shadow) under a key prefix of their own; node a talks to Redis through `through` (the client itself by default). */
+async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: Nodes) => Promise<void>, through: (redis: RedisClient) => RedisClient = (r) => r): Promise<void> {
   const redis = await env!.client();
   const health = new RedisHealth([redis], 'test', 1000);
   const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
@@ -77,7 +77,7 @@ async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: 
     const keys = new ClusterKeys(`${env!.prefix}-${name}`);
     const log = writing();
     const slot = what === 'shadow' ? { key: keys.shadow, channel: keys.shadowChannel, what: 'the cluster shadow policy' } : undefined;
-    const a = new PolicySync(redis, keys, health, 'a', (what === 'shadow' ? shadowHost : policyHost)(kernel, log), slot);
+    const a = new PolicySync(through(redis), keys, health, 'a', (what === 'shadow' ? shadowHost : policyHost)(kernel, log), slot);
     const b = new PolicySync(redis, keys, health, 'b', another(what === 'shadow' ? undefined : kernel.engine.policy), slot);
     await a.sync();
     await b.sync();
@@ -86,6 +86,23 @@ async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: 
     health.close();
     await kernel.shutdown();
   }
+}
+
+/** gated is `redis` whose EVAL answers (a publish's) wait, once the test sets `gate`, until that promise settles. */
+function gated(redis: RedisClient): { client: RedisClient; gate: Promise<void> | undefined } {
+  const state: { client: RedisClient; gate: Promise<void> | undefined } = { client: redis, gate: undefined };
+  state.client = new Proxy(redis, {
+    get(target, key) {
+      const value: unknown = Reflect.get(target, key, target);
+      if (key !== 'eval' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+      return async (...args: unknown[]) => {
+        const answer: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        await state.gate;
+        return answer;
+      };
+    },
+  });
+  return state;
 }
 
 /** installed has node b publish `policy` (epoch 2) and node a install it, its record written. */
@@ -110,9 +127,8 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
       a.seen(await b.publish(p2));
       await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
-      // This node's operator puts P1 in force again (as routes/policy.ts does: publish, then replace): epoch 3.
-      expect(await a.publish(p1)).toBe(3);
-      kernel.replacePolicy(p1);
+      // This node's operator puts P1 in force again (as routes/policy.ts does: publish, putting it in force here): epoch 3.
+      expect(await a.publish(p1, () => kernel.replacePolicy(p1))).toBe(3);
       log.write();
       await until(() => log.details.length === 2, 'the install to end');
       expect(log.details[1]).toMatch(/^not applied: policy replaced through node b \(cluster epoch 2\).*a newer epoch was put in force meanwhile/);
@@ -184,8 +200,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       const p1 = kernel.engine.policy;
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
       // Node a's operator puts P2 in force (epoch 2); node b, which misses it, still has P1 (epoch 1).
-      expect(await a.publish(p2)).toBe(2);
-      kernel.replacePolicy(p2);
+      expect(await a.publish(p2, () => kernel.replacePolicy(p2))).toBe(2);
       // Redis restarts empty; b comes back first and stores its own policy, P1, at its epoch, 1.
       await redis.del(keys.policy);
       await b.sync();
@@ -288,5 +303,39 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       a.seen(Number(stored.epoch), stored.version);
       await adopts(p3, 2, { kernel, log });
     });
+  });
+
+  it("an operator's publish through a node puts its policy in force there only while no newer epoch came in force meanwhile", async () => {
+    let slow: ReturnType<typeof gated> | undefined;
+    const through = (redis: RedisClient) => (slow = gated(redis)).client;
+    await withNodes(
+      'superseded',
+      'policy',
+      async ({ kernel, keys, redis, log, a, b }) => {
+        const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+        const p3 = parsePolicy(POLICY_3, 'p3.yaml');
+        const installs: string[] = [];
+        const here = (p: LoadedPolicy) => () => {
+          kernel.replacePolicy(p);
+          installs.push(p.version);
+        };
+        // Node a's operator publishes P2: Redis numbers it 2, and its answer is slow to reach the node.
+        let open = () => {};
+        slow!.gate = new Promise<void>((resolve) => (open = resolve));
+        const publishing = a.publish(p2, here(p2));
+        await until(async () => (await redis.hget(keys.policy, 'epoch')) === '2', 'Redis to number P2');
+        // Meanwhile node b publishes P3 (epoch 3), and node a fetches and installs it.
+        a.seen(await b.publish(p3));
+        await adopts(p3, 1, { kernel, log });
+        open();
+        // P2's answer arrives: it is older than what is in force here, and is not put in force over P3.
+        expect(await publishing).toBe(2);
+        expect({ installs, version: kernel.engine.version, epoch: a.epoch }).toEqual({ installs: [], version: p3.version, epoch: 3 });
+        // A publish that nothing overtook is put in force here at once.
+        expect(await a.publish(p2, here(p2))).toBe(4);
+        expect({ installs, version: kernel.engine.version, epoch: a.epoch }).toEqual({ installs: [p2.version], version: p2.version, epoch: 4 });
+      },
+      through,
+    );
   });
 });

@@ -59,7 +59,7 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       return reply.code(400).send({ ok: false, kept: engine.version, ...problem(err) });
     }
     const installed = await installPolicy(ctx, policy, 'policy replaced');
-    return installed.ok ? installed : reply.code(503).send(installed);
+    return installed.ok ? installed : reply.code(refusedStatus(installed)).send(installed);
   });
 }
 
@@ -82,12 +82,26 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
   } catch (err) {
     return kept(err);
   }
+  const here = () => ctx.kernel.replacePolicy(policy);
+  let installed = true;
   try {
-    await ctx.cluster?.publishPolicy(policy);
+    if (ctx.cluster === undefined) here();
+    else installed = await ctx.cluster.publishPolicy(policy, here);
   } catch (err) {
     notApplied((e) => ctx.log.record(e), { ...act, policyVersion: previous }, `the cluster could not be told: ${err instanceof Error ? err.message : String(err)}`);
     return kept(err);
   }
-  ctx.kernel.replacePolicy(policy);
+  if (!installed) {
+    const why = superseded(engine.version);
+    notApplied((e) => ctx.log.record(e), { ...act, policyVersion: engine.version }, why);
+    return { ok: false, kept: engine.version, error: why, errno: 'ECANCELED' };
+  }
   return { ok: true, version: policy.version, previous };
 }
+
+/** refusedStatus is the HTTP status of an install that did not happen: 409 when a newer one superseded it, else 503 (the log or Redis failed). */
+export const refusedStatus = (refused: { errno?: string }): 409 | 503 => (refused.errno === 'ECANCELED' ? 409 : 503);
+
+/** superseded says why a policy (or shadow) stored for the cluster is not the one in force here: another node's newer one, `inForce`, came meanwhile. */
+export const superseded = (inForce: string | undefined): string =>
+  `another node published a newer one meanwhile, and it is in force here${inForce !== undefined ? ` (${inForce})` : ''}: this one was stored and replaced at once`;

@@ -13,7 +13,7 @@ import type { LoadedPolicy } from '../../policy/load.ts';
 import { parsePolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
-import { installPolicy, POLICY_PROBLEM, problem, SOURCE_BODY, type SourceBody } from './policy.ts';
+import { installPolicy, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, superseded, type SourceBody } from './policy.ts';
 
 const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set FILE)', errno: 'ENOENT' };
 
@@ -35,7 +35,19 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log } = ctx;
   /** recordPolicy records a change of the shadow before it is made; shared stores the cluster's shadow (undefined: none). */
   const recordPolicy = (detail: string) => recordAct(log, { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version });
-  const shared = (policy: LoadedPolicy | undefined) => ctx.cluster?.publishShadow(policy);
+  /** shared stores the cluster's shadow (undefined: none) and sets it here with `here`, unless another node's newer one came meanwhile: false then. */
+  const shared = async (policy: LoadedPolicy | undefined): Promise<boolean> => {
+    const here = () => kernel.setShadow(policy);
+    if (ctx.cluster !== undefined) return ctx.cluster.publishShadow(policy, here);
+    here();
+    return true;
+  };
+  /** stale answers 409 for a change of the shadow that another node's newer one superseded, recording that it was not applied. */
+  const stale = (reply: FastifyReply, detail: string) => {
+    const error = superseded(kernel.shadow?.version);
+    notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, error);
+    return reply.code(409).send({ ok: false, error, errno: 'ECANCELED' });
+  };
   /** unpublished records that a change of the shadow recorded first did not happen (the cluster refused it). */
   const unpublished = (detail: string) => notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, 'the cluster could not be told');
 
@@ -56,11 +68,12 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const previous = kernel.shadow?.version;
     const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
     if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    if (!(await step(reply, async () => shared(policy)))) {
+    let installed = false;
+    if (!(await step(reply, async () => (installed = await shared(policy))))) {
       unpublished(detail);
       return reply;
     }
-    kernel.setShadow(policy);
+    if (!installed) return stale(reply, detail);
     return { ok: true, version: policy.version, enforced: kernel.engine.version };
   });
 
@@ -70,28 +83,29 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     return { ...shadow.summary(), enforced: kernel.engine.version };
   });
 
-  app.post('/v1/policy/shadow/promote', { schema: { summary: 'Make the shadow the policy in force (the normal replacement; in a cluster, on every node) and clear it', response: { 404: PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
+  app.post('/v1/policy/shadow/promote', { schema: { summary: 'Make the shadow the policy in force (the normal replacement; in a cluster, on every node) and clear it', response: { 404: PROBLEM, 409: POLICY_PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
     const shadow = kernel.shadow;
     if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
     const { decisions, disagreements } = shadow.summary();
     const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
-    if (!installed.ok) return reply.code(503).send(installed);
+    if (!installed.ok) return reply.code(refusedStatus(installed)).send(installed);
+    // Another node's newer shadow, set meanwhile, stays (shared: false).
     if (!(await step(reply, async () => shared(undefined)))) return reply;
-    kernel.setShadow(undefined);
     return installed;
   });
 
-  app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy (in a cluster, on every node)', response: { 404: PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
+  app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy (in a cluster, on every node)', response: { 404: PROBLEM, 409: POLICY_PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
     const shadow = kernel.shadow;
     if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
     const { decisions, disagreements } = shadow.summary();
     const detail = `shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`;
     if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    if (!(await step(reply, async () => shared(undefined)))) {
+    let installed = false;
+    if (!(await step(reply, async () => (installed = await shared(undefined))))) {
       unpublished(detail);
       return reply;
     }
-    kernel.setShadow(undefined);
+    if (!installed) return stale(reply, detail);
     return { ok: true, version: shadow.version, decisions, disagreements };
   });
 }
