@@ -15,7 +15,7 @@
  * on the loop: isolated-vm has no other way (~0.9 ms here).
  */
 import ivm from 'isolated-vm';
-import { compileRuntime } from './runtime-bundle.ts';
+import { compileRuntime, warmRuntime } from './runtime-bundle.ts';
 import type { BootRecord } from './process-sandbox.ts';
 
 /** Sandboxes made whose program has not yet run its synchronous part (or blocked in it): spawns under way. */
@@ -106,6 +106,7 @@ export async function bootRuntime(isolate: ivm.Isolate, boot: BootRecord, wake: 
     try {
       if (onLoop) here(() => runtime.runSync(context));
       else await runtime.run(context);
+      here(() => warmRuntime(isolate));
     } finally {
       runtime.release();
     }
