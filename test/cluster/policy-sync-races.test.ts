@@ -320,8 +320,8 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
           installs.push(p.version);
         };
         // Node a's operator publishes P2: Redis numbers it 2, and its answer is slow to reach the node.
-        let open = () => {};
-        slow!.gate = new Promise<void>((resolve) => (open = resolve));
+        const { promise: held, resolve: open } = Promise.withResolvers<void>();
+        slow!.gate = held;
         const publishing = a.publish(p2, here(p2));
         await until(async () => (await redis.hget(keys.policy, 'epoch')) === '2', 'Redis to number P2');
         // Meanwhile node b publishes P3 (epoch 3), and node a fetches and installs it.
