@@ -26,7 +26,7 @@ import { RedisHealth } from './health.ts';
 import { registerNodeMetrics } from './node-metrics.ts';
 import { PidAllocator } from './pids.ts';
 import { type NodeLog, policyHost, shadowHost } from './policy-hosts.ts';
-import { PolicySync } from './policy-sync.ts';
+import { PolicySync, type Published } from './policy-sync.ts';
 import { ProcessCalls, type ProcessCall, type ProcessCallKind, type ProcessOperation } from './process-calls.ts';
 import { connectRedis } from '../redis/connect.ts';
 import { ClusterKeys, describe, type RedisClient, type RedisSettings } from './redis.ts';
@@ -291,28 +291,30 @@ export class ClusterNode {
   }
 
   /**
-   * publishPolicy makes `policy` the cluster's and runs `install` to put it in force here, unless a newer epoch came in
-   * force here meanwhile (policy-sync.ts publish): false then. EIO while Redis is away.
+   * publishPolicy makes `policy` the cluster's and runs `install` to put it in force here, unless this node applied a
+   * newer epoch meanwhile, or Redis lost its data (policy-sync.ts publish: what became of it here). EIO while Redis is
+   * away.
    */
-  publishPolicy(policy: LoadedPolicy, install: () => void): Promise<boolean> {
+  publishPolicy(policy: LoadedPolicy, install: () => void): Promise<Published> {
     return this.publishTo(this.policy, 'cannot replace the cluster policy', policy, install);
   }
 
   /** publishShadow is publishPolicy for every node's shadow (undefined: none). */
-  publishShadow(policy: LoadedPolicy | undefined, install: () => void): Promise<boolean> {
+  publishShadow(policy: LoadedPolicy | undefined, install: () => void): Promise<Published> {
     return this.publishTo(this.shadow, 'cannot change the cluster shadow policy', policy, install);
   }
 
-  private async publishTo(sync: PolicySync | undefined, what: string, policy: LoadedPolicy | undefined, install: () => void): Promise<boolean> {
+  private async publishTo(sync: PolicySync | undefined, what: string, policy: LoadedPolicy | undefined, install: () => void): Promise<Published> {
     if (sync === undefined) throw new KernelError('EIO', 'the cluster node is not attached to a kernel yet');
-    let installed = false;
-    await this.shared(what, () =>
-      sync.publish(policy, () => {
+    // An install that throws is this node's failure, not Redis's (shared takes any other error for a lost connection).
+    const here = () => {
+      try {
         install();
-        installed = true;
-      }),
-    );
-    return installed;
+      } catch (err) {
+        throw new KernelError('EIO', `stored for the cluster, but not put in force on this node: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    };
+    return this.shared(what, () => sync.publish(policy, here));
   }
 
   /** onAdopted sets what is done with questions this node adopts from a node that stopped or was lost (reopen them). */

@@ -37,6 +37,16 @@ local t = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'epoch', ARGV[1], 'source', ARGV[2], 'file', ARGV[3], 'version', ARGV[4], 'node', ARGV[5], 'at', t[1])
 return { tonumber(ARGV[1]), ARGV[4] }`;
 
+/**
+ * Published is what became of a publish (PolicySync.publish) on the node that made it: its policy `installed` there,
+ * `superseded` by the newer epoch `applied` the node had meanwhile, or left to sync() because Redis was `lost`.
+ */
+export interface Published {
+  readonly epoch: number;
+  readonly here: 'installed' | 'superseded' | 'lost';
+  readonly applied: number;
+}
+
 /** PolicyHost is where a fetched policy goes. */
 export interface PolicyHost {
   /** current is the policy this node has (undefined: none, for a shadow). */
@@ -140,25 +150,28 @@ export class PolicySync {
   /**
    * publish stores an already validated `policy` as the cluster's, tells
    * every node, and runs `install` (which puts it in force here) once Redis
-   * has numbered it, unless a newer epoch came in force here meanwhile, or
-   * Redis turned out to have lost its data (sync() then adopts what it
-   * stores): an operator's route installed its policy after publishing it
-   * whatever a fetch had installed in between, and the older policy stayed
-   * in force here until the next change (found by a review). Returns the
-   * epoch; EIO (via the caller) when Redis is unreachable: then no node
-   * changes policy.
+   * has numbered it, unless this node applied a newer epoch meanwhile
+   * (`superseded`: installed, or refused as one that does not load here),
+   * or Redis turned out to have lost its data (`lost`: sync() adopts what it
+   * stores, which may be this policy or not). An operator's route installed
+   * its policy after publishing it whatever a fetch had installed in
+   * between, and the older policy stayed in force here until the next change
+   * (found by a review). EIO (via the caller) when Redis is unreachable:
+   * then no node changes policy. An `install` that throws leaves the epoch
+   * unapplied, so a beat fetches it again.
    */
-  async publish(policy: LoadedPolicy | undefined, install: () => void = () => {}): Promise<number> {
+  async publish(policy: LoadedPolicy | undefined, install: () => void = () => {}): Promise<Published> {
     this.health.check(`cannot replace ${this.slot.what}`);
     const gen = this.generation;
     const epoch = Number(await this.redis.eval(PUBLISH_POLICY, 1, this.slot.key, this.slot.channel, policy?.source ?? '', policy?.file ?? '', policy?.version ?? '', this.node, this.applied));
     // Synchronous from here to the install: no fetch can put another epoch in force between the check and it.
-    if (this.generation !== gen || epoch < this.applied) return epoch;
+    if (this.generation !== gen) return { epoch, here: 'lost', applied: this.applied };
+    if (epoch < this.applied) return { epoch, here: 'superseded', applied: this.applied };
+    install();
     this.applied = epoch;
     this.appliedVersion = policy?.version ?? '';
-    install();
     this.inForce = epoch;
-    return epoch;
+    return { epoch, here: 'installed', applied: epoch };
   }
 
   /**

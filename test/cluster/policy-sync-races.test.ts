@@ -88,7 +88,7 @@ async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: 
   }
 }
 
-/** gated is `redis` whose EVAL answers (a publish's) wait, once the test sets `gate`, until that promise settles. */
+/** gated is `redis` whose next EVAL answer (a publish's) waits, once the test sets `gate`, until that promise settles; later ones do not. */
 function gated(redis: RedisClient): { client: RedisClient; gate: Promise<void> | undefined } {
   const state: { client: RedisClient; gate: Promise<void> | undefined } = { client: redis, gate: undefined };
   state.client = new Proxy(redis, {
@@ -96,8 +96,10 @@ function gated(redis: RedisClient): { client: RedisClient; gate: Promise<void> |
       const value: unknown = Reflect.get(target, key, target);
       if (key !== 'eval' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
       return async (...args: unknown[]) => {
+        const gate = state.gate;
+        state.gate = undefined;
         const answer: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        await state.gate;
+        await gate;
         return answer;
       };
     },
@@ -107,7 +109,7 @@ function gated(redis: RedisClient): { client: RedisClient; gate: Promise<void> |
 
 /** installed has node b publish `policy` (epoch 2) and node a install it, its record written. */
 async function installed(policy: LoadedPolicy, { log, a, b }: Pick<Nodes, 'log' | 'a' | 'b'>): Promise<void> {
-  a.seen(await b.publish(policy));
+  a.seen((await b.publish(policy)).epoch);
   await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
   log.write();
   await until(() => a.epoch === 2, 'node a to be at epoch 2');
@@ -125,10 +127,10 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     await withNodes('policy', 'policy', async ({ kernel, log, a, b }) => {
       const p1 = kernel.engine.policy;
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
-      a.seen(await b.publish(p2));
+      a.seen((await b.publish(p2)).epoch);
       await until(() => log.details.length === 1, 'the install of epoch 2 to be recorded');
       // This node's operator puts P1 in force again (as routes/policy.ts does: publish, putting it in force here): epoch 3.
-      expect(await a.publish(p1, () => kernel.replacePolicy(p1))).toBe(3);
+      expect((await a.publish(p1, () => kernel.replacePolicy(p1))).epoch).toBe(3);
       log.write();
       await until(() => log.details.length === 2, 'the install to end');
       expect(log.details[1]).toMatch(/^not applied: policy replaced through node b \(cluster epoch 2\).*a newer epoch was put in force meanwhile/);
@@ -141,9 +143,9 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     await withNodes('shadow', 'shadow', async ({ kernel, log, a, b }) => {
       const s1 = parsePolicy(POLICY_1, 's1.yaml');
       const s2 = parsePolicy(POLICY_2, 's2.yaml');
-      a.seen(await b.publish(s1));
+      a.seen((await b.publish(s1)).epoch);
       await until(() => log.details.length === 1, 'the install of s1 to be recorded');
-      a.seen(await b.publish(s2));
+      a.seen((await b.publish(s2)).epoch);
       log.write();
       await until(() => log.details.length === 2, 'the install of s2 to be recorded');
       log.write();
@@ -156,7 +158,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
     await withNodes('sync', 'shadow', async ({ kernel, log, a, b }) => {
       const s1 = parsePolicy(POLICY_1, 's1.yaml');
       const s2 = parsePolicy(POLICY_2, 's2.yaml');
-      a.seen(await b.publish(s1));
+      a.seen((await b.publish(s1)).epoch);
       await until(() => log.details.length === 1, 'the install of s1 to be recorded');
       // s2's message is missed (a reconnect): the node's sync() finds its epoch.
       await b.publish(s2);
@@ -178,7 +180,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
   it("a shadow install whose record the log refused is tried again at the next beat, which reads the shadow's epoch", async () => {
     await withNodes('beat', 'shadow', async ({ kernel, keys, health, redis, log, a, b }) => {
       const s1 = parsePolicy(POLICY_1, 's1.yaml');
-      a.seen(await b.publish(s1));
+      a.seen((await b.publish(s1)).epoch);
       await until(() => log.details.length === 1, 'the install of s1 to be recorded');
       log.write(new KernelError('EIO', 'the decision log cannot be written'));
       await until(() => log.details.length === 2, 'the refusal to be recorded');
@@ -200,7 +202,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       const p1 = kernel.engine.policy;
       const p2 = parsePolicy(POLICY_2, 'p2.yaml');
       // Node a's operator puts P2 in force (epoch 2); node b, which misses it, still has P1 (epoch 1).
-      expect(await a.publish(p2, () => kernel.replacePolicy(p2))).toBe(2);
+      expect((await a.publish(p2, () => kernel.replacePolicy(p2))).epoch).toBe(2);
       // Redis restarts empty; b comes back first and stores its own policy, P1, at its epoch, 1.
       await redis.del(keys.policy);
       await b.sync();
@@ -211,7 +213,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       await syncing;
       expect(kernel.engine.version).toBe(p1.version);
       // The cluster's next epoch, 2 again, reaches a too (no higher than the one a had before the loss).
-      a.seen(await b.publish(p2));
+      a.seen((await b.publish(p2)).epoch);
       await adopts(p2, 2, { kernel, log });
     });
   });
@@ -222,7 +224,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       const p3 = parsePolicy(POLICY_3, 'p3.yaml');
       await installed(p2, { log, a, b });
       // Epoch 3's record is being written when Redis loses its data, and a fresh node c seeds it with P2 at epoch 1.
-      a.seen(await b.publish(p3));
+      a.seen((await b.publish(p3)).epoch);
       await until(() => log.details.length === 2, 'the install of epoch 3 to be recorded');
       await redis.del(keys.policy);
       await new PolicySync(redis, keys, health, 'c', another(p2)).sync();
@@ -242,7 +244,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       await installed(p2, { log, a, b });
       await redis.del(keys.policy);
       // The emptied Redis would number it 1, which node a would take for an epoch it is past.
-      const epoch = await b.publish(p3);
+      const epoch = (await b.publish(p3)).epoch;
       expect(epoch).toBe(3);
       a.seen(epoch);
       await adopts(p3, 2, { kernel, log });
@@ -256,7 +258,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       await installed(p2, { log, a, b });
       await redis.del(keys.policy);
       const fresh = new PolicySync(redis, keys, health, 'c', another(p3));
-      const [e1, e2] = await Promise.all([fresh.publish(p3), fresh.publish(p3)]);
+      const [{ epoch: e1 }, { epoch: e2 }] = await Promise.all([fresh.publish(p3), fresh.publish(p3)]);
       expect([e1, e2]).toEqual([1, 2]);
       // Both messages reach node a after both publishes: epoch 2, as its own, but another policy.
       a.seen(e1);
@@ -297,7 +299,7 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       await installed(p2, { log, a, b });
       // c lags at epoch 1; Redis is flushed without a reconnect; c's publish is numbered 2, node a's own epoch.
       await redis.del(keys.policy);
-      expect(await c.publish(p3)).toBe(2);
+      expect((await c.publish(p3)).epoch).toBe(2);
       // The message (and every beat) says epoch 2 with P3's version.
       const stored = await redis.hgetall(keys.policy);
       a.seen(Number(stored.epoch), stored.version);
@@ -325,17 +327,62 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
         const publishing = a.publish(p2, here(p2));
         await until(async () => (await redis.hget(keys.policy, 'epoch')) === '2', 'Redis to number P2');
         // Meanwhile node b publishes P3 (epoch 3), and node a fetches and installs it.
-        a.seen(await b.publish(p3));
+        a.seen((await b.publish(p3)).epoch);
         await adopts(p3, 1, { kernel, log });
         open();
         // P2's answer arrives: it is older than what is in force here, and is not put in force over P3.
-        expect(await publishing).toBe(2);
+        expect(await publishing).toEqual({ epoch: 2, here: 'superseded', applied: 3 });
         expect({ installs, version: kernel.engine.version, epoch: a.epoch }).toEqual({ installs: [], version: p3.version, epoch: 3 });
         // A publish that nothing overtook is put in force here at once.
-        expect(await a.publish(p2, here(p2))).toBe(4);
+        expect(await a.publish(p2, here(p2))).toEqual({ epoch: 4, here: 'installed', applied: 4 });
         expect({ installs, version: kernel.engine.version, epoch: a.epoch }).toEqual({ installs: [p2.version], version: p2.version, epoch: 4 });
       },
       through,
     );
+  });
+
+  it('a publish whose answer comes after Redis turned out to have lost its data installs nothing itself: the node adopts what Redis holds', async () => {
+    let slow: ReturnType<typeof gated> | undefined;
+    await withNodes(
+      'publishlost',
+      'policy',
+      async ({ kernel, keys, health, redis, log, a, b }) => {
+        const p1 = kernel.engine.policy;
+        const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+        const p3 = parsePolicy(POLICY_3, 'p3.yaml');
+        await installed(p2, { log, a, b });
+        const { promise: held, resolve: open } = Promise.withResolvers<void>();
+        slow!.gate = held;
+        let installs = 0;
+        const publishing = a.publish(p3, () => void installs++);
+        await until(async () => (await redis.hget(keys.policy, 'epoch')) === '3', 'Redis to number P3');
+        // Redis loses its data; node c comes back first and seeds it with P1 at epoch 1; node a reconnects.
+        await redis.del(keys.policy);
+        await new PolicySync(redis, keys, health, 'c', another(p1)).sync();
+        const syncing = a.sync();
+        await adopts(p1, 2, { kernel, log });
+        await syncing;
+        open();
+        expect(await publishing).toMatchObject({ epoch: 3, here: 'lost' });
+        expect({ installs, version: kernel.engine.version, epoch: a.epoch }).toEqual({ installs: 0, version: p1.version, epoch: 1 });
+      },
+      (redis) => (slow = gated(redis)).client,
+    );
+  });
+
+  it('a publish whose install here throws leaves its epoch unapplied, and the next beat installs it', async () => {
+    await withNodes('throws', 'policy', async ({ kernel, log, a }) => {
+      const p2 = parsePolicy(POLICY_2, 'p2.yaml');
+      await expect(
+        a.publish(p2, () => {
+          throw new Error('the install failed');
+        }),
+      ).rejects.toThrow('the install failed');
+      expect({ version: kernel.engine.version === p2.version, epoch: a.epoch }).toEqual({ version: false, epoch: 1 });
+      // The beat reads epoch 2 (a review: the epoch counted as applied, and nothing installed it again).
+      a.seen(2);
+      await adopts(p2, 1, { kernel, log });
+      expect(a.epoch).toBe(2);
+    });
   });
 });

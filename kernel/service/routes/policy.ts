@@ -5,6 +5,7 @@ import { KernelError } from '../../../abi/errno.ts';
 import { parsePolicy, PolicyError, type LoadedPolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
+import type { Published } from '../../cluster/policy-sync.ts';
 
 export const SOURCE_BODY = {
   type: 'object',
@@ -82,19 +83,18 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
   } catch (err) {
     return kept(err);
   }
-  const here = () => ctx.kernel.replacePolicy(policy);
-  let installed = true;
+  let refused: { error: string; errno: 'ECANCELED' | 'EIO' } | undefined;
   try {
+    const here = () => ctx.kernel.replacePolicy(policy);
     if (ctx.cluster === undefined) here();
-    else installed = await ctx.cluster.publishPolicy(policy, here);
+    else refused = notHere(await ctx.cluster.publishPolicy(policy, here), engine.version);
   } catch (err) {
-    notApplied((e) => ctx.log.record(e), { ...act, policyVersion: previous }, `the cluster could not be told: ${err instanceof Error ? err.message : String(err)}`);
+    notApplied((e) => ctx.log.record(e), { ...act, policyVersion: previous }, err instanceof Error ? err.message : String(err));
     return kept(err);
   }
-  if (!installed) {
-    const why = superseded(engine.version);
-    notApplied((e) => ctx.log.record(e), { ...act, policyVersion: engine.version }, why);
-    return { ok: false, kept: engine.version, error: why, errno: 'ECANCELED' };
+  if (refused !== undefined) {
+    notApplied((e) => ctx.log.record(e), { ...act, policyVersion: engine.version }, refused.error);
+    return { ok: false, kept: engine.version, ...refused };
   }
   return { ok: true, version: policy.version, previous };
 }
@@ -102,6 +102,19 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
 /** refusedStatus is the HTTP status of an install that did not happen: 409 when a newer one superseded it, else 503 (the log or Redis failed). */
 export const refusedStatus = (refused: { errno?: string }): 409 | 503 => (refused.errno === 'ECANCELED' ? 409 : 503);
 
-/** superseded says why a policy (or shadow) stored for the cluster is not the one in force here: another node's newer one, `inForce`, came meanwhile. */
-export const superseded = (inForce: string | undefined): string =>
-  `another node published a newer one meanwhile, and it is in force here${inForce !== undefined ? ` (${inForce})` : ''}: this one was stored and replaced at once`;
+/**
+ * notHere says why a policy (or shadow) stored for the cluster was not put in force on this node, which has `inForce`
+ * (undefined when it was: policy-sync.ts publish): another node's newer epoch came first (ECANCELED), or Redis lost its
+ * data meanwhile (EIO: the nodes adopt what Redis holds now, which may be this one or not).
+ */
+export function notHere(published: Published, inForce: string | undefined): { error: string; errno: 'ECANCELED' | 'EIO' } | undefined {
+  const here = inForce === undefined ? 'none' : inForce;
+  switch (published.here) {
+    case 'installed':
+      return undefined;
+    case 'superseded':
+      return { errno: 'ECANCELED', error: `stored as cluster epoch ${published.epoch}, but another node published epoch ${published.applied} meanwhile; this node has ${here} in force` };
+    case 'lost':
+      return { errno: 'EIO', error: `Redis lost its data while this was stored (epoch ${published.epoch}): every node adopts what Redis holds now, which may not be this one; this node has ${here} in force until then` };
+  }
+}

@@ -13,7 +13,7 @@ import type { LoadedPolicy } from '../../policy/load.ts';
 import { parsePolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
-import { installPolicy, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, superseded, type SourceBody } from './policy.ts';
+import { installPolicy, notHere, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, type SourceBody } from './policy.ts';
 
 const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set FILE)', errno: 'ENOENT' };
 
@@ -35,18 +35,17 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log } = ctx;
   /** recordPolicy records a change of the shadow before it is made; shared stores the cluster's shadow (undefined: none). */
   const recordPolicy = (detail: string) => recordAct(log, { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version });
-  /** shared stores the cluster's shadow (undefined: none) and sets it here with `here`, unless another node's newer one came meanwhile: false then. */
-  const shared = async (policy: LoadedPolicy | undefined): Promise<boolean> => {
+  /** shared stores the cluster's shadow (undefined: none) and sets it here, unless this node had a newer one meanwhile or Redis lost its data: why not, then (notHere). */
+  const shared = async (policy: LoadedPolicy | undefined): Promise<ReturnType<typeof notHere>> => {
     const here = () => kernel.setShadow(policy);
-    if (ctx.cluster !== undefined) return ctx.cluster.publishShadow(policy, here);
+    if (ctx.cluster !== undefined) return notHere(await ctx.cluster.publishShadow(policy, here), kernel.shadow?.version);
     here();
-    return true;
+    return undefined;
   };
-  /** stale answers 409 for a change of the shadow that another node's newer one superseded, recording that it was not applied. */
-  const stale = (reply: FastifyReply, detail: string) => {
-    const error = superseded(kernel.shadow?.version);
-    notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, error);
-    return reply.code(409).send({ ok: false, error, errno: 'ECANCELED' });
+  /** stale answers for a change of the shadow stored for the cluster but not made here (`why`), recording that it was not applied. */
+  const stale = (reply: FastifyReply, detail: string, why: NonNullable<ReturnType<typeof notHere>>) => {
+    notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, why.error);
+    return reply.code(refusedStatus(why)).send({ ok: false, ...why });
   };
   /** unpublished records that a change of the shadow recorded first did not happen (the cluster refused it). */
   const unpublished = (detail: string) => notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, 'the cluster could not be told');
@@ -68,12 +67,12 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const previous = kernel.shadow?.version;
     const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
     if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    let installed = false;
-    if (!(await step(reply, async () => (installed = await shared(policy))))) {
+    let why: ReturnType<typeof notHere>;
+    if (!(await step(reply, async () => (why = await shared(policy))))) {
       unpublished(detail);
       return reply;
     }
-    if (!installed) return stale(reply, detail);
+    if (why !== undefined) return stale(reply, detail, why);
     return { ok: true, version: policy.version, enforced: kernel.engine.version };
   });
 
@@ -89,7 +88,7 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const { decisions, disagreements } = shadow.summary();
     const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
     if (!installed.ok) return reply.code(refusedStatus(installed)).send(installed);
-    // Another node's newer shadow, set meanwhile, stays (shared: false).
+    // Another node's newer shadow, set meanwhile, stays (shared says why the clear was not made here).
     if (!(await step(reply, async () => shared(undefined)))) return reply;
     return installed;
   });
@@ -100,12 +99,12 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const { decisions, disagreements } = shadow.summary();
     const detail = `shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`;
     if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    let installed = false;
-    if (!(await step(reply, async () => (installed = await shared(undefined))))) {
+    let why: ReturnType<typeof notHere>;
+    if (!(await step(reply, async () => (why = await shared(undefined))))) {
       unpublished(detail);
       return reply;
     }
-    if (!installed) return stale(reply, detail);
+    if (why !== undefined) return stale(reply, detail, why);
     return { ok: true, version: shadow.version, decisions, disagreements };
   });
 }
