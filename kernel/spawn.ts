@@ -42,6 +42,13 @@ import { processLeases } from './process-leases.ts';
 import { processOutput } from './stream-output.ts';
 
 /** SpawnHost is what spawning needs of the kernel. */
+/** Prepared is a spawn admitted and built: commit() puts it in the table and starts it, abandon(err) undoes it (err: why). */
+interface Prepared {
+  readonly sandbox: ProcessSandbox;
+  commit(): Process;
+  abandon(err: unknown): void;
+}
+
 export interface SpawnHost {
   readonly options: Pick<KernelOptions, 'pids' | 'stdout' | 'stderr'>;
   readonly maxProcesses: number;
@@ -130,7 +137,7 @@ export class Spawner {
     try {
       made.sandbox.compile();
     } catch (err) {
-      made.abandon();
+      made.abandon(err);
       throw err;
     }
     return made.commit();
@@ -154,19 +161,46 @@ export class Spawner {
     try {
       await made.sandbox.compileAsync();
     } catch (err) {
-      made.abandon();
+      made.abandon(err);
       throw err;
     }
     return made.commit();
   }
 
-  /** prepare admits a spawn and builds its process and sandbox; commit() puts it in the table and starts it, abandon() undoes it. */
-  private prepare(program: Program, options: SpawnOptions): { sandbox: ProcessSandbox; commit(): Process; abandon(): void } {
+  /**
+   * notStarted records that pid `pid` (of agent `agentId`) was taken by a spawn that failed with `err` before its
+   * program started, so that every pid the kernel gave out has a record of its own (an `exit` record: the process
+   * never ran). A log that refuses it has its own problem to say why; the spawn fails with `err` all the same.
+   */
+  private notStarted(pid: number, agentId: string, err: unknown): void {
+    const why = err instanceof KernelError ? `${err.errno}: ${err.message}` : err instanceof Error ? err.message : String(err);
+    try {
+      this.host.services.recorder.record({ type: 'exit', pid, agentId, detail: `not started: ${why}`.slice(0, 1024), policyVersion: this.host.policyVersion() });
+    } catch {
+      // the log's own failure says why
+    }
+  }
+
+  /**
+   * prepare admits a spawn and builds its process and sandbox; commit() puts it in the table and starts it,
+   * abandon(err) undoes it. A spawn that fails once it has taken a pid records that the pid never started.
+   */
+  private prepare(program: Program, options: SpawnOptions): Prepared {
     // A spawn that names a parent is a child or nothing: were the parent gone, the child would otherwise start as a root of its own.
     const parent = options.ppid === undefined ? undefined : this.host.table.get(options.ppid);
     if (options.ppid !== undefined && (parent === undefined || parent.exit !== undefined)) throw new KernelError('EINTR', `parent pid ${options.ppid} ended before its child could start`);
     this.admit(parent);
     const pid = this.host.options.pids?.() ?? this.nextPid++;
+    try {
+      return this.build(pid, parent, program, options);
+    } catch (err) {
+      this.notStarted(pid, parent?.agentId ?? options.manifest?.id ?? options.agentId ?? `agent-${pid}`, err);
+      throw err;
+    }
+  }
+
+  /** build makes pid `pid`'s process and sandbox (prepare). */
+  private build(pid: number, parent: Process | undefined, program: Program, options: SpawnOptions): Prepared {
     // A child's capabilities are compiled on the event loop: its tree pays, refused or not.
     const identity =
       parent === undefined
@@ -236,11 +270,12 @@ export class Spawner {
       lineage.pendingSpawns--;
       return true;
     };
-    const abandon = () => {
+    const abandon = (err: unknown) => {
       if (!settle()) return;
       sandbox.dispose();
       files.closeAll();
       this.host.trees.unhold(identity.agentId);
+      this.notStarted(pid, identity.agentId, err);
     };
     return {
       sandbox,
@@ -248,19 +283,21 @@ export class Spawner {
       commit: () => {
         if (proc.exit !== undefined) {
           // Its sandbox ended before the program started (a sandbox host that died meanwhile): the spawn fails.
-          abandon();
-          throw new KernelError('EIO', `pid ${pid} ended before its program started`);
+          const err = new KernelError('EIO', `pid ${pid} ended before its program started`);
+          abandon(err);
+          throw err;
         }
         if (parent !== undefined && parent.exit !== undefined) {
           // The parent ended while the child's program compiled: the child never starts.
-          abandon();
-          throw new KernelError('EINTR', `parent pid ${parent.pid} ended before its child could start`);
+          const err = new KernelError('EINTR', `parent pid ${parent.pid} ended before its child could start`);
+          abandon(err);
+          throw err;
         }
         try {
           // Recorded first: a spawn the log cannot take does not happen.
           this.host.services.recorder.record({ type: 'spawn', pid, agentId: identity.agentId, detail: `${program.filename}${parent ? ` (child of pid ${parent.pid}, tree of pid ${lineage.rootPid})` : ''}`, policyVersion: this.host.policyVersion() });
         } catch (err) {
-          abandon();
+          abandon(err);
           throw err;
         }
         settle();

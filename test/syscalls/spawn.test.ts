@@ -140,4 +140,28 @@ describe('SYS_SPAWN', () => {
       [result.exit.pid + 1, 'p', `quick.js (child of pid ${result.exit.pid}, tree of pid ${result.exit.pid})`],
     ]);
   });
+
+  it('a spawn that fails once it has taken a pid records that the pid never started (exit, not started, and why)', async () => {
+    const kernel = kernelFor();
+    const { result } = await report(`
+      sys.writeFile('mem/bad.js', 'const = ;');
+      const failed = syscall(SYS.SYS_SPAWN, 'mem/bad.js', []);
+      sys.writeFile('mem/good.js', 'sys.getpid();');
+      report([failed.errno, sys.wait(sys.spawn('mem/good.js')).status]);
+    `, { kernel, agentId: 'p' });
+    const pid = result.exit.pid;
+    const lives = (kernel.recorder as MemoryDecisionLog).list().filter((r) => (r.type === 'spawn' || r.type === 'exit') && r.pid > pid);
+    expect(lives.map((r) => [r.type, r.pid, r.agentId, 'detail' in r ? (r.detail ?? '').split(': ').slice(0, 3).join(': ') : ''])).toEqual([
+      ['exit', pid + 1, 'p', 'not started: ENOEXEC: /agent/p/mem/bad.js:1:7'],
+      ['spawn', pid + 2, 'p', `/agent/p/mem/good.js (child of pid ${pid}, tree of pid ${pid})`],
+      ['exit', pid + 2, 'p', expect.any(String)],
+    ]);
+  });
+
+  it('an operator spawn that fails records the pid it took, never started', () => {
+    const kernel = kernelFor();
+    expect(() => kernel.spawn(programFromSource('broken.js', 'const = ;'))).toThrow(/broken\.js:1:7/);
+    const records = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'exit');
+    expect(records.map((r) => [r.pid, r.agentId, 'detail' in r ? (r.detail ?? '').slice(0, 25) : ''])).toEqual([[1, 'agent-1', 'not started: ENOEXEC: bro']]);
+  });
 });
