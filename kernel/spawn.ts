@@ -12,6 +12,7 @@ import { ARG_LIMITS, ARGUMENT_BOUNDS } from '../abi/limits.ts';
 import type { KernelServices } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
 import { FD_ARGUMENTS, READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
+import { recordFor } from '../syscalls/records.ts';
 import { DATA_SYSCALLS } from './async-calls.ts';
 import { parseSignal, type SignalName } from '../signals/signal-table.ts';
 import { bundleName } from './agent-stack.ts';
@@ -41,7 +42,6 @@ import type { LeaseHooks } from './hosts/leases.ts';
 import { processLeases } from './process-leases.ts';
 import { processOutput } from './stream-output.ts';
 
-/** SpawnHost is what spawning needs of the kernel. */
 /** Prepared is a spawn admitted and built: commit() puts it in the table and starts it, abandon(err) undoes it (err: why). */
 interface Prepared {
   readonly sandbox: ProcessSandbox;
@@ -49,6 +49,7 @@ interface Prepared {
   abandon(err: unknown): void;
 }
 
+/** SpawnHost is what spawning needs of the kernel. */
 export interface SpawnHost {
   readonly options: Pick<KernelOptions, 'pids' | 'stdout' | 'stderr'>;
   readonly maxProcesses: number;
@@ -172,10 +173,11 @@ export class Spawner {
    * program started, so that every pid the kernel gave out has a record of its own (an `exit` record: the process
    * never ran). A log that refuses it has its own problem to say why; the spawn fails with `err` all the same.
    */
-  private notStarted(pid: number, agentId: string, err: unknown): void {
+  private notStarted(pid: number, agentId: string, parent: Process | undefined, err: unknown): void {
     const why = err instanceof KernelError ? `${err.errno}: ${err.message}` : err instanceof Error ? err.message : String(err);
     try {
-      this.host.services.recorder.record({ type: 'exit', pid, agentId, detail: `not started: ${why}`.slice(0, 1024), policyVersion: this.host.policyVersion() });
+      // A child's record counts against its tree's log bytes (a spawn the agent asked for: recordFor, as an outcome's).
+      recordFor(this.host.services.recorder, parent?.lineage ?? {}, { type: 'exit', pid, agentId, detail: `not started: ${why}`.slice(0, 1024), policyVersion: this.host.policyVersion() });
     } catch {
       // the log's own failure says why
     }
@@ -194,7 +196,8 @@ export class Spawner {
     try {
       return this.build(pid, parent, program, options);
     } catch (err) {
-      this.notStarted(pid, parent?.agentId ?? options.manifest?.id ?? options.agentId ?? `agent-${pid}`, err);
+      // Under the parent's agent, or the default id: the one asked for may be the reason it failed (EINVAL).
+      this.notStarted(pid, parent?.agentId ?? `agent-${pid}`, parent, err);
       throw err;
     }
   }
@@ -275,14 +278,15 @@ export class Spawner {
       sandbox.dispose();
       files.closeAll();
       this.host.trees.unhold(identity.agentId);
-      this.notStarted(pid, identity.agentId, err);
+      // A sandbox that ended before its program started (a catastrophe while it compiled) was recorded by its end.
+      if (proc.exit === undefined) this.notStarted(pid, identity.agentId, parent, err);
     };
     return {
       sandbox,
       abandon,
       commit: () => {
         if (proc.exit !== undefined) {
-          // Its sandbox ended before the program started (a sandbox host that died meanwhile): the spawn fails.
+          // Its sandbox ended before the program started (a catastrophe while it compiled): the spawn fails; its end was recorded.
           const err = new KernelError('EIO', `pid ${pid} ended before its program started`);
           abandon(err);
           throw err;

@@ -1,8 +1,12 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FileDecisionLog } from '../../kernel/recorder/file-log.ts';
 import type { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
-import { IDLE, kernelFor } from '../live-agents.ts';
+import { IDLE, kernelFor, printed, start } from '../live-agents.ts';
 import { report, run, syscallRecords } from './harness.ts';
 
 const ECHO = "console.log(JSON.stringify({ id: sys.agentId, pid: sys.pid, args: sys.args }));";
@@ -163,5 +167,30 @@ describe('SYS_SPAWN', () => {
     expect(() => kernel.spawn(programFromSource('broken.js', 'const = ;'))).toThrow(/broken\.js:1:7/);
     const records = (kernel.recorder as MemoryDecisionLog).list().filter((r) => r.type === 'exit');
     expect(records.map((r) => [r.pid, r.agentId, 'detail' in r ? (r.detail ?? '').slice(0, 25) : ''])).toEqual([[1, 'agent-1', 'not started: ENOEXEC: bro']]);
+  });
+
+  it("the records of a tree's failed spawns count against its log bytes (log_bytes_per_second)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spawn-records-'));
+    const log = new FileDecisionLog(join(dir, 'decisions.jsonl'));
+    const kernel = kernelFor({ recorder: log });
+    try {
+      const agent = start(kernel, `
+        sys.writeFile('mem/bad.js', 'const = ;');
+        for (let i = 0; i < 30; i++) syscall(SYS.SYS_SPAWN, 'mem/bad.js', []);
+        console.log('done'); await new Promise(() => {});`, { agentId: 'p' });
+      await printed(agent, 'done');
+      // Records land on the next turn (group commit): let them.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const counted = kernel.usage(agent.proc).logBytes;
+      const records = readFileSync(join(dir, 'decisions.jsonl'), 'utf8').split('\n').filter((line) => line !== '').map((line) => ({ ...(JSON.parse(line) as { type: string; pid: number; detail?: string }), bytes: Buffer.byteLength(line) + 1 }));
+      // Its calls' records, and those of the pids its spawns took (not the kernel's own, pid 0, nor its own spawn).
+      const made = records.filter((r) => r.pid > agent.pid || (r.pid === agent.pid && (r.type === 'syscall' || r.type === 'outcome')));
+      expect(made.filter((r) => r.type === 'exit' && r.detail?.startsWith('not started: ENOEXEC')).length).toBe(30);
+      expect(counted).toBeGreaterThanOrEqual(made.reduce((n, r) => n + r.bytes, 0));
+    } finally {
+      await kernel.shutdown();
+      log.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -88,7 +88,8 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const { decisions, disagreements } = shadow.summary();
     const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
     if (!installed.ok) return reply.code(refusedStatus(installed)).send(installed);
-    // Another node's newer shadow, set meanwhile, stays (shared says why the clear was not made here).
+    // The promote's answer is the policy's: a clear not made here (another node's newer shadow, a lost Redis) leaves what
+    // the cluster holds, which sync() adopts.
     if (!(await step(reply, async () => shared(undefined)))) return reply;
     return installed;
   });
