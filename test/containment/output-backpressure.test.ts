@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO } from '../process-tree/agentctl.ts';
+import { until } from '../until.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'output-backpressure-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -32,11 +33,13 @@ describe("output to a stdout nobody reads", () => {
     const child = spawn(process.execPath, ['--no-node-snapshot', '--disable-warning=ExperimentalWarning', join(REPO, 'bin', 'agentctl.ts'), 'run', '--wall-ms', '3000', program], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    // Nobody reads stdout for 4 s (the pipe fills at once); the agent's wall limit is 3 s.
+    // Nobody reads stdout (the pipe fills at once) until the agent's wall limit, 3 s, has ended it: agentctl says so on
+    // stderr. A fixed 4 s wait was too short on a loaded machine, where agentctl took over a second to start the agent,
+    // which then flooded the reader for what was left of its 3 s.
     child.stdout.pause();
     let most = 0;
     const sampling = setInterval(() => (most = Math.max(most, rssMib(child.pid!))), 100);
-    await new Promise((r) => setTimeout(r, 4000));
+    await until(() => /killed by SIGKILL/.test(stderr), 'the wall limit to end the agent', 20_000);
     clearInterval(sampling);
     let read = 0;
     child.stdout.on('data', (c: Buffer) => (read += c.length));
