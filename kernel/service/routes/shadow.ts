@@ -89,8 +89,10 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
     if (!installed.ok) return reply.code(refusedStatus(installed)).send(installed);
     // The promote's answer is the policy's: a clear not made here (another node's newer shadow, a lost Redis) leaves what
-    // the cluster holds, which sync() adopts.
-    if (!(await step(reply, async () => shared(undefined)))) return reply;
+    // the cluster holds, which sync() adopts; the log says the shadow stayed.
+    let why: ReturnType<typeof notHere>;
+    if (!(await step(reply, async () => (why = await shared(undefined))))) return reply;
+    if (why !== undefined) notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail: `shadow policy ${shadow.version} cleared after its promotion`, policyVersion: kernel.engine.version }, why.error);
     return installed;
   });
 
