@@ -13,6 +13,7 @@ import type { KernelServices } from '../syscalls/context.ts';
 import { dispatch } from '../syscalls/dispatch.ts';
 import { FD_ARGUMENTS, READDIR_PAGE, SYSCALL_NUMBERS } from '../syscalls/table.ts';
 import { recordFor } from '../syscalls/records.ts';
+import { printable } from './terminal-text.ts';
 import { DATA_SYSCALLS } from './async-calls.ts';
 import { parseSignal, type SignalName } from '../signals/signal-table.ts';
 import { bundleName } from './agent-stack.ts';
@@ -177,7 +178,7 @@ export class Spawner {
     const why = err instanceof KernelError ? `${err.errno}: ${err.message}` : err instanceof Error ? err.message : String(err);
     try {
       // A child's record counts against its tree's log bytes (a spawn the agent asked for: recordFor, as an outcome's).
-      recordFor(this.host.services.recorder, parent?.lineage ?? {}, { type: 'exit', pid, agentId, detail: `not started: ${why}`.slice(0, 1024), policyVersion: this.host.policyVersion() });
+      recordFor(this.host.services.recorder, parent?.lineage ?? {}, { type: 'exit', pid, agentId, detail: `not started: ${printable(why)}`.slice(0, 1024), policyVersion: this.host.policyVersion() });
     } catch {
       // the log's own failure says why
     }

@@ -39,8 +39,14 @@ describe("output to a stdout nobody reads", () => {
     child.stdout.pause();
     let most = 0;
     const sampling = setInterval(() => (most = Math.max(most, rssMib(child.pid!))), 100);
-    await until(() => /killed by SIGKILL/.test(stderr), 'the wall limit to end the agent', 20_000);
-    clearInterval(sampling);
+    try {
+      await until(() => /killed by SIGKILL/.test(stderr), () => `the wall limit to end the agent (agentctl's stderr: ${JSON.stringify(stderr)})`, 20_000);
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw err;
+    } finally {
+      clearInterval(sampling);
+    }
     let read = 0;
     child.stdout.on('data', (c: Buffer) => (read += c.length));
     child.stdout.resume();
