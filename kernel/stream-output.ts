@@ -13,7 +13,7 @@
  * agents whose stderr closed, depending on timing (a review).
  */
 import { KernelError } from '../abi/errno.ts';
-import type { OutputSink } from './fd-table.ts';
+import type { OutputSink } from './fd-entries.ts';
 
 /** The most bytes an output stream holds for its reader before writers wait. */
 export const HIGH_WATER = 1024 * 1024;

@@ -6,7 +6,7 @@
  */
 import { afterEach } from 'vitest';
 import { Kernel, type KernelOptions, type SpawnOptions } from '../kernel/kernel.ts';
-import type { Entry } from '../kernel/fd-table.ts';
+import type { Entry } from '../kernel/fd-entries.ts';
 import { Pipe } from '../kernel/pipe.ts';
 import type { Process } from '../kernel/process.ts';
 import { programFromSource } from '../kernel/program.ts';

@@ -11,7 +11,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { DecisionInput } from '../../syscalls/records.ts';
-import type { OutputSink } from '../fd-table.ts';
+import type { OutputSink } from '../fd-entries.ts';
 import type { SpawnOptions } from '../kernel-options.ts';
 import { policyInput } from '../recorder/policy-input.ts';
 import type { ExitRecord } from '../process.ts';

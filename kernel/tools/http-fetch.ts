@@ -33,7 +33,7 @@
  */
 import type { Readable } from 'node:stream';
 import { type Dispatcher, errors, interceptors } from 'undici';
-import type { StreamWriter } from '../fd-table.ts';
+import type { StreamWriter } from '../fd-entries.ts';
 import { tokensInBody, UsageScanner } from './model-usage.ts';
 import { bindingOf, redact, redactBytes, Redactor, substitute, type SecretBinding } from './secrets.ts';
 import { type Errno, KernelError } from '../../abi/errno.ts';

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { RE2JS } from 're2js';
 import { canonicalJson } from '../canonical-json.ts';
-import type { StreamWriter } from '../fd-table.ts';
+import type { StreamWriter } from '../fd-entries.ts';
 import type { ProcessSecret } from './secrets.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { ToolResult } from '../../syscalls/context.ts';

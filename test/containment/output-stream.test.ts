@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
-import { MAX_BLOCKED_WRITE_BYTES } from '../../kernel/fd-table.ts';
+import { MAX_BLOCKED_WRITE_BYTES } from '../../kernel/fd-entries.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { streamOutput } from '../../kernel/stream-output.ts';
 import { until, within } from '../until.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_TREE_PIPES } from '../../kernel/fd-table.ts';
+import { MAX_TREE_PIPES } from '../../kernel/fd-entries.ts';
 import { PIPE_CAPACITY } from '../../kernel/pipe.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { kernelFor } from '../live-agents.ts';

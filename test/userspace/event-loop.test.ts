@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { AsyncCalls, LOOP, MAX_DATA_CALLS, REF } from '../../kernel/async-calls.ts';
 import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
-import { MAX_BLOCKED_WRITE_BYTES, WAITING_WRITE_BYTES } from '../../kernel/fd-table.ts';
+import { MAX_BLOCKED_WRITE_BYTES, WAITING_WRITE_BYTES } from '../../kernel/fd-entries.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
