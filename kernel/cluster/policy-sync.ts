@@ -168,10 +168,15 @@ export class PolicySync {
     if (this.generation !== gen) return { epoch, here: 'lost', applied: this.applied };
     if (epoch < this.applied) return { epoch, here: 'superseded', applied: this.applied };
     install();
-    this.applied = epoch;
-    this.appliedVersion = policy?.version ?? '';
-    this.inForce = epoch;
+    this.mark(epoch, policy?.version ?? '', true);
     return { epoch, here: 'installed', applied: epoch };
+  }
+
+  /** mark makes epoch `at` (with `version`) the one applied here; `installed`: its policy is the one in force here (not one this node refused). */
+  private mark(at: number, version: string, installed: boolean): void {
+    this.applied = at;
+    this.appliedVersion = version;
+    if (installed) this.inForce = Math.max(this.inForce, at);
   }
 
   /**
@@ -211,38 +216,36 @@ export class PolicySync {
   private async fetchOnce(): Promise<void> {
     const gen = this.generation;
     const newest = (at: number) => () => this.generation === gen && this.applied < at;
-    /** raise marks epoch `at` (with `version`) applied (`installed`: its policy is the one in force here), unless Redis was lost meanwhile. */
+    /** raise marks epoch `at` applied (mark), unless Redis was lost meanwhile or a newer one was applied. */
     const raise = (at: number, version: string, installed = true) => {
-      if (this.generation !== gen || at < this.applied) return;
-      this.applied = at;
-      this.appliedVersion = version;
-      if (installed) this.inForce = Math.max(this.inForce, at);
+      if (this.generation === gen && at >= this.applied) this.mark(at, version, installed);
     };
     try {
       const stored = await this.redis.hgetall(this.slot.key);
       const at = Number(stored.epoch ?? 0);
       if (at <= this.applied || stored.source === undefined) return;
-      if (stored.version === (this.host.current()?.version ?? '')) {
-        raise(at, stored.version ?? '');
+      const version = stored.version ?? '';
+      if (version === (this.host.current()?.version ?? '')) {
+        raise(at, version);
         return;
       }
       // Applied once installed: an install whose record the log refused is tried again at the next beat, which reads
       // the policy's and the shadow's epochs (kernel/cluster/directory.ts BEAT).
       if (stored.source === '') {
         await this.host.install(undefined, stored.node ?? '?', at, newest(at));
-        raise(at, stored.version ?? '');
+        raise(at, version);
         return;
       }
       let policy: LoadedPolicy;
       try {
         policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
       } catch (err) {
-        raise(at, stored.version ?? '', false);
+        raise(at, version, false);
         this.host.refused(at, err instanceof Error ? err.message : String(err));
         return;
       }
       await this.host.install(policy, stored.node ?? '?', at, newest(at));
-      raise(at, stored.version ?? '');
+      raise(at, version);
     } catch (err) {
       // A record the node's log refused (a KernelError) says nothing of Redis: the log's own problem says why.
       if (!(err instanceof KernelError)) this.health.failed(err);
