@@ -83,7 +83,7 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
   } catch (err) {
     return kept(err);
   }
-  let refused: { error: string; errno: 'ECANCELED' | 'EIO' } | undefined;
+  let refused: NotHere | undefined;
   try {
     const here = () => ctx.kernel.replacePolicy(policy);
     if (ctx.cluster === undefined) here();
@@ -102,12 +102,18 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
 /** refusedStatus is the HTTP status of an install that did not happen: 409 when a newer one superseded it, else 503 (the log or Redis failed). */
 export const refusedStatus = (refused: { errno?: string }): 409 | 503 => (refused.errno === 'ECANCELED' ? 409 : 503);
 
+/** NotHere is why a change stored for the cluster was not made on this node (notHere). */
+export interface NotHere {
+  readonly error: string;
+  readonly errno: 'ECANCELED' | 'EIO';
+}
+
 /**
  * notHere says why a policy (or shadow) stored for the cluster was not put in force on this node, which has `inForce`
  * (undefined when it was: policy-sync.ts publish): another node's newer epoch came first (ECANCELED), or Redis lost its
  * data meanwhile (EIO: the nodes adopt what Redis holds now, which may be this one or not).
  */
-export function notHere(published: Published, inForce: string | undefined): { error: string; errno: 'ECANCELED' | 'EIO' } | undefined {
+export function notHere(published: Published, inForce: string | undefined): NotHere | undefined {
   const here = inForce === undefined ? 'none' : inForce;
   switch (published.here) {
     case 'installed':

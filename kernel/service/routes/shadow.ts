@@ -13,7 +13,7 @@ import type { LoadedPolicy } from '../../policy/load.ts';
 import { parsePolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
-import { installPolicy, notHere, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, type SourceBody } from './policy.ts';
+import { installPolicy, notHere, type NotHere, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, type SourceBody } from './policy.ts';
 
 const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set FILE)', errno: 'ENOENT' };
 
@@ -33,22 +33,25 @@ async function step(reply: FastifyReply, work: () => Promise<unknown>): Promise<
 
 export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const { kernel, log } = ctx;
-  /** recordPolicy records a change of the shadow before it is made; shared stores the cluster's shadow (undefined: none). */
-  const recordPolicy = (detail: string) => recordAct(log, { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version });
+  /** act is the record of a change of the shadow (`detail`), made by agentd under the policy in force. */
+  const act = (detail: string) => ({ type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }) as const;
+  /** recordPolicy records a change of the shadow before it is made; unmade records that it was not made here, and why. */
+  const recordPolicy = (detail: string) => recordAct(log, act(detail));
+  const unmade = (detail: string, why: string) => notApplied((e) => log.record(e), act(detail), why);
   /** shared stores the cluster's shadow (undefined: none) and sets it here, unless this node had a newer one meanwhile or Redis lost its data: why not, then (notHere). */
-  const shared = async (policy: LoadedPolicy | undefined): Promise<ReturnType<typeof notHere>> => {
+  const shared = async (policy: LoadedPolicy | undefined): Promise<NotHere | undefined> => {
     const here = () => kernel.setShadow(policy);
     if (ctx.cluster !== undefined) return notHere(await ctx.cluster.publishShadow(policy, here), kernel.shadow?.version);
     here();
     return undefined;
   };
   /** stale answers for a change of the shadow stored for the cluster but not made here (`why`), recording that it was not applied. */
-  const stale = (reply: FastifyReply, detail: string, why: NonNullable<ReturnType<typeof notHere>>) => {
-    notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, why.error);
+  const stale = (reply: FastifyReply, detail: string, why: NotHere) => {
+    unmade(detail, why.error);
     return reply.code(refusedStatus(why)).send({ ok: false, ...why });
   };
   /** unpublished records that a change of the shadow recorded first did not happen (the cluster refused it). */
-  const unpublished = (detail: string) => notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail, policyVersion: kernel.engine.version }, 'the cluster could not be told');
+  const unpublished = (detail: string) => unmade(detail, 'the cluster could not be told');
 
   app.get('/v1/policy/shadow', { schema: { summary: 'The shadow policy: version, file, since, decisions made under it and disagreements', response: { 404: PROBLEM } } }, (_req, reply) => {
     const shadow = kernel.shadow;
@@ -67,7 +70,7 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const previous = kernel.shadow?.version;
     const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
     if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    let why: ReturnType<typeof notHere>;
+    let why: NotHere | undefined;
     if (!(await step(reply, async () => (why = await shared(policy))))) {
       unpublished(detail);
       return reply;
@@ -90,9 +93,9 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     if (!installed.ok) return reply.code(refusedStatus(installed)).send(installed);
     // The promote's answer is the policy's: a clear not made here (another node's newer shadow, a lost Redis) leaves what
     // the cluster holds, which sync() adopts; the log says the shadow stayed.
-    let why: ReturnType<typeof notHere>;
+    let why: NotHere | undefined;
     if (!(await step(reply, async () => (why = await shared(undefined))))) return reply;
-    if (why !== undefined) notApplied((e) => log.record(e), { type: 'policy', pid: 0, agentId: 'agentd', detail: `shadow policy ${shadow.version} cleared after its promotion`, policyVersion: kernel.engine.version }, why.error);
+    if (why !== undefined) unmade(`shadow policy ${shadow.version} cleared after its promotion`, why.error);
     return installed;
   });
 
@@ -102,7 +105,7 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     const { decisions, disagreements } = shadow.summary();
     const detail = `shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`;
     if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    let why: ReturnType<typeof notHere>;
+    let why: NotHere | undefined;
     if (!(await step(reply, async () => (why = await shared(undefined))))) {
       unpublished(detail);
       return reply;
