@@ -34,7 +34,21 @@ export interface CodeSlot {
  */
 export function compileCached(isolate: ivm.Isolate, code: string, origin: ivm.ScriptOrigin, slot: CodeSlot): ivm.Script {
   const cachedData = slot.cached;
-  const script: CachedScript = isolate.compileScriptSync(code, { ...origin, ...(cachedData !== undefined ? { cachedData } : slot.produce ? { produceCachedData: true } : {}) });
+  return settle(slot, cachedData, isolate.compileScriptSync(code, compileOptions(origin, slot, cachedData)));
+}
+
+/** compileCachedAsync is compileCached on the isolate's own thread: the event loop only starts the compile and takes its script. */
+export async function compileCachedAsync(isolate: ivm.Isolate, code: string, origin: ivm.ScriptOrigin, slot: CodeSlot): Promise<ivm.Script> {
+  const cachedData = slot.cached;
+  return settle(slot, cachedData, await isolate.compileScript(code, compileOptions(origin, slot, cachedData)));
+}
+
+function compileOptions(origin: ivm.ScriptOrigin, slot: CodeSlot, cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined): ivm.ScriptOrigin & ivm.CachedDataOptions {
+  return { ...origin, ...(cachedData !== undefined ? { cachedData } : slot.produce ? { produceCachedData: true } : {}) };
+}
+
+/** settle tells `slot` what V8 made of the cache it was given (`cachedData`), or keeps the cache made with `script`. */
+function settle(slot: CodeSlot, cachedData: ivm.ExternalCopy<ArrayBuffer> | undefined, script: CachedScript): ivm.Script {
   if (script.cachedDataRejected === true) slot.refused();
   else if (cachedData === undefined && script.cachedData !== undefined) slot.keep(script.cachedData);
   return script;

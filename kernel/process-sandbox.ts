@@ -79,6 +79,8 @@ export interface BootRecord {
   readonly bundle?: string;
   /** The runtime layers run before the program's first line (program-layers.ts). */
   readonly layers?: readonly string[];
+  /** The program names globals whose first use compiles much of a layer (program-layers.ts commonPaths): its layers come with their warm code caches. Read by the kernel's side only. */
+  readonly commonPaths?: boolean;
   readonly env: Readonly<Record<string, string>>;
   readonly pid: number;
   readonly ppid: number;

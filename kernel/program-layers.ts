@@ -39,7 +39,20 @@ const NODE = new Set(NODE_NAMES);
 // against ~20 (a `$process` read as `process` only runs a layer early).
 const NAMES = new RegExp(`\\b(?:${[...NODE_NAMES, ...WEB_NAMES].map((n) => n.replaceAll('.', '\\.')).join('|')})\\b`, 'g');
 
-const known = new WeakMap<Program, readonly LayerName[]>();
+/**
+ * The web globals whose first use compiles much of the web layer (whatwg-url's
+ * parser, the streams, the bodies: ~10 ms in each isolate). A program that
+ * names one is given the layers with the code caches that hold their common
+ * paths (runtime-bundle.ts compileLayer): the frameworks' agents, which name
+ * `fetch`. Others keep the small caches, which V8 reads faster.
+ */
+const COMMON_PATHS: ReadonlySet<string> = new Set(WEB_NAMES.filter((n) => /^(?:URL|URLSearchParams|fetch|Request|Response|Headers|FormData|Blob|File)$|Stream|QueuingStrategy/.test(n)));
+
+interface Plan {
+  readonly layers: readonly LayerName[];
+  readonly common: boolean;
+}
+const known = new WeakMap<Program, Plan>();
 
 /** What a global is read through: `globalThis.fetch`, `self.fetch`… */
 const GLOBAL_OBJECT = /(?:^|[^\w$.])(?:globalThis|global|self|window)\s*\??\.\s*$/;
@@ -56,18 +69,31 @@ function global(source: string, at: number): boolean {
 
 /** layersFor lists the layers `program` is given before it runs, web first (Node's modules use it). */
 export function layersFor(program: Program): readonly LayerName[] {
-  let layers = known.get(program);
-  if (layers !== undefined) return layers;
+  return planFor(program).layers;
+}
+
+/** commonPaths: `program` names a global of COMMON_PATHS, so its layers come with their warm caches. */
+export function commonPaths(program: Program): boolean {
+  return planFor(program).common;
+}
+
+function planFor(program: Program): Plan {
+  let plan = known.get(program);
+  if (plan !== undefined) return plan;
   let web = false;
   let node = false;
+  let common = false;
   NAMES.lastIndex = 0;
   const source = program.source;
-  for (let m = NAMES.exec(source); m !== null && !node; m = NAMES.exec(source)) {
+  for (let m = NAMES.exec(source); m !== null && !(node && common); m = NAMES.exec(source)) {
     if (!global(source, m.index)) continue;
     if (NODE.has(m[0])) node = true;
-    else web = true;
+    else {
+      web = true;
+      if (COMMON_PATHS.has(m[0])) common = true;
+    }
   }
-  layers = node ? ['web', 'node'] : web ? ['web'] : [];
-  known.set(program, layers);
-  return layers;
+  plan = { layers: node ? ['web', 'node'] : web ? ['web'] : [], common };
+  known.set(program, plan);
+  return plan;
 }

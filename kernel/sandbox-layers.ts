@@ -6,15 +6,19 @@
 import type ivm from 'isolated-vm';
 import { SOURCE_MAP_LAYER, stackMapFor } from './agent-stack.ts';
 import type { Program } from './program.ts';
-import { compileLayer, LAYERS } from './runtime-bundle.ts';
+import { compileLayer, compileWarmLayer, LAYERS } from './runtime-bundle.ts';
 import { chargedCpu, type BootedRuntime } from './sandbox-boot.ts';
 
 /**
  * giveLayers hands ring 3 the runtime layers `names` (the boot record's
  * `layers`, those the program's text names), before its script runs: each
- * compiled here with its code cache, its script's run only making the
- * function that holds it, which ring 3 runs on first use, on the isolate's
- * own thread; the tree pays (`charge`). No other layer is given: compiling
+ * compiled with its code cache, its script's run only making the function
+ * that holds it, which ring 3 runs on first use, on the isolate's own
+ * thread. The plain cache is read on the kernel's thread (~0.5 ms: less
+ * than the hand-overs to the isolate's thread and back), charged to the
+ * tree (`charge`); the warm one (with `common`, the boot record's
+ * `commonPaths`; runtime-bundle.ts compileWarmLayer) on the isolate's own.
+ * No other layer is given: compiling
  * or running in the isolate from the kernel's thread once any of the
  * program's code has run does isolated-vm's end-of-call work there — the
  * program's microtasks, the reason of a promise it left rejected read
@@ -23,20 +27,26 @@ import { chargedCpu, type BootedRuntime } from './sandbox-boot.ts';
  * program, or by code smuggled out of the program's wrapper before
  * `__start`, held the kernel's event loop for good).
  */
-export function giveLayers(isolate: ivm.Isolate, runtime: BootedRuntime, names: readonly string[], charge: (ns: number) => void): void {
-  chargedCpu(charge, () => {
-    for (const name of names) {
-      const layer = LAYERS.find((known) => known === name);
-      if (layer === undefined) continue;
-      const script = compileLayer(isolate, layer);
-      try {
-        const made = script.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>;
-        runtime.give.applySync(undefined, [layer, made.derefInto({ release: true })]);
-      } finally {
-        script.release();
+export async function giveLayers(isolate: ivm.Isolate, runtime: BootedRuntime, names: readonly string[], common: boolean, charge: (ns: number) => void): Promise<void> {
+  for (const name of names) {
+    const layer = LAYERS.find((known) => known === name);
+    if (layer === undefined) continue;
+    const warm = common ? compileWarmLayer(isolate, layer) : undefined;
+    const script = warm === undefined ? chargedCpu(charge, () => compileLayer(isolate, layer)) : await warm;
+    try {
+      if (warm === undefined) {
+        chargedCpu(charge, () => {
+          const made = script.runSync(runtime.context, { reference: true }) as ivm.Reference<unknown>;
+          runtime.give.applySync(undefined, [layer, made.derefInto({ release: true })]);
+        });
+      } else {
+        const made = (await script.run(runtime.context, { reference: true })) as ivm.Reference<unknown>;
+        await runtime.give.apply(undefined, [layer, made.derefInto({ release: true })]);
       }
+    } finally {
+      script.release();
     }
-  });
+  }
 }
 
 /**

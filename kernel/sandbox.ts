@@ -47,9 +47,11 @@ export class Sandbox implements ProcessSandbox {
   /** The context and the runtime's signal and completion entry points, held host-side only (never handed to the isolate), once booted. */
   private runtime: BootedRuntime | undefined;
   private booting: Promise<BootedRuntime> | undefined;
-  /** The boot record until the runtime has it (argv and env can be megabytes: a review found them kept for the process's life); then only its layers. */
+  /** The boot record until the runtime has it (argv and env can be megabytes: a review found them kept for the process's life); then only its layers and whether they come warm. */
   private boot: BootRecord | undefined;
   private readonly layers: readonly string[];
+  /** Its layers come with their warm code caches (the boot record's commonPaths). */
+  private readonly commonPaths: boolean;
   /** Counts this sandbox as starting until its program's synchronous part is over or blocks (or it is disposed first). */
   private readonly doneStarting: () => void;
   /** Aborted when the sandbox is disposed: the cancel signal of blocking calls. */
@@ -113,6 +115,7 @@ export class Sandbox implements ProcessSandbox {
     this.toSource = program.sourceMap === undefined ? toSource : (text) => chargedCpu(hooks.charge, () => toSource(text));
     this.boot = boot;
     this.layers = boot.layers ?? [];
+    this.commonPaths = boot.commonPaths === true;
     this.isolate = new ivm.Isolate({
       memoryLimit: memoryLimitMib,
       // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
@@ -299,7 +302,7 @@ export class Sandbox implements ProcessSandbox {
     try {
       // Disposed while booting (a signal, its tree gone), out of memory, or the program threw: as a failed host→isolate call.
       const runtime = await this.booting;
-      giveLayers(this.isolate, runtime, this.layers, this.hooks.charge);
+      await giveLayers(this.isolate, runtime, this.layers, this.commonPaths, this.hooks.charge);
       this.started = true;
       this.entered++;
       const running = this.reports.follow(this.script.run(runtime.context));

@@ -33,7 +33,7 @@ import { Process } from './process.ts';
 import { chargedCpu } from './sandbox-boot.ts';
 import type { ProcessTable } from './process-table.ts';
 import type { Program } from './program.ts';
-import { layersFor } from './program-layers.ts';
+import { commonPaths, layersFor } from './program-layers.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
 import type { BoundaryTape } from './run-tape/boundary-tape.ts';
 import { syscallGate, type GateHost } from './syscall-gate.ts';
@@ -243,7 +243,7 @@ export class Spawner {
     const building = performance.now();
     const env = { ...options.env, ...Object.fromEntries(secrets.map((s) => [s.name, s.placeholder])) };
     try {
-      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, dataCalls: DATA_SYSCALLS, fdArguments: FD_ARGUMENTS, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, ...(program.sourceMap !== undefined ? { bundle: bundleName(program) } : {}), layers: layersFor(program), env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
+      sandbox = this.host.sandbox(program, limits.heapMib, { SYS: SYSCALL_NUMBERS, readdirPage: READDIR_PAGE, dataCalls: DATA_SYSCALLS, fdArguments: FD_ARGUMENTS, writeMax: ARG_LIMITS.ioBytes, ...ARGUMENT_BOUNDS, argv: [...(options.argv ?? [])], program: program.filename, ...(program.sourceMap !== undefined ? { bundle: bundleName(program) } : {}), layers: layersFor(program), ...(commonPaths(program) ? { commonPaths: true } : {}), env, pid, ppid: options.ppid ?? 0, agentId: identity.agentId }, {
         syscall: (nr, args, call, mode) => syscallGate(this.host.gate, proc, nr, () => dispatch(this.host.services, ctx, nr, args, call), mode),
         end: (how) => this.host.ended(proc, how),
         stuck: (why) => this.host.stuck(proc, why),
