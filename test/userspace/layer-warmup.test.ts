@@ -60,7 +60,8 @@ describe("the layers' warm code caches", () => {
       // Every step of the exercise ran: a step that throws would leave its paths cold, unseen.
       expect(warmed?.failures).toEqual([]);
       const bytes = layerCacheBytes(name);
-      expect(bytes.warm).toBeGreaterThan(3 * bytes.plain!);
+      // What the exercise compiled is in the cache: whatwg-url, the streams and bodies, the formatter (web); process, Buffer, events, path (node).
+      expect(bytes.warm).toBeGreaterThan((name === 'web' ? 5 : 1.5) * bytes.plain!);
     }
     const warm = layerCacheBytes('web');
     for (let i = 0; i < 3; i++) expect(await run(COMMON)).toBe(first);
