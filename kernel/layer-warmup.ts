@@ -134,28 +134,53 @@ export interface Warmed {
   readonly failures: readonly string[];
 }
 
+/** The warm-ups' isolates while they run (stopWarmups). */
+const running = new Set<ivm.Isolate>();
+
+/** WarmupStopped is the error of a warm-up stopWarmups ended. */
+export class WarmupStopped extends Error {}
+
 /**
  * warmLayer runs `layer` (given with the layers it needs, `web` first) and
  * its exercise in a new kernel-owned isolate, off the event loop, and
  * returns the code cache made from the script compiled again there. The
- * isolate is disposed, whatever happens.
+ * isolate is disposed, whatever happens. WarmupStopped when stopWarmups
+ * ended it.
  */
 export async function warmLayer(layer: LayerName, sources: Readonly<Partial<Record<LayerName, LayerSource>>>): Promise<Warmed> {
   const isolate = new ivm.Isolate({ memoryLimit: WARM_HEAP_MIB });
+  running.add(isolate);
   try {
-    const context = await isolate.createContext();
-    const made: Record<string, ivm.Reference<unknown>> = {};
-    for (const [name, source] of Object.entries(sources)) {
-      const script = await isolate.compileScript(source.code, { filename: source.filename });
-      made[name] = (await script.run(context, { reference: true, timeout: WARM_TIMEOUT_MS })) as ivm.Reference<unknown>;
-    }
-    const layers = await context.eval('globalThis.__layers = {}', { reference: true });
-    for (const [name, ref] of Object.entries(made)) await layers.set(name, ref.derefInto());
-    const failures = JSON.parse((await context.eval(warmupScript(layer), { promise: true, timeout: WARM_TIMEOUT_MS })) as string) as string[];
-    const source = sources[layer]!;
-    const again: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } = await isolate.compileScript(source.code, { filename: source.filename, produceCachedData: true });
-    return { cachedData: again.cachedData, failures };
+    return await exercise(isolate, layer, sources);
+  } catch (err) {
+    throw isolate.isDisposed ? new WarmupStopped(`the ${layer} layer's warm-up was stopped`) : err;
   } finally {
+    running.delete(isolate);
     if (!isolate.isDisposed) isolate.dispose();
   }
+}
+
+/**
+ * stopWarmups ends the warm-ups that run (a kernel shutting down): a
+ * pending isolated-vm call keeps the process from exiting, ~80 ms after a
+ * one-shot run's agent has ended.
+ */
+export function stopWarmups(): void {
+  for (const isolate of running) if (!isolate.isDisposed) isolate.dispose();
+}
+
+/** exercise runs the layers and `layer`'s exercise in `isolate`, and makes `layer`'s cache again there. */
+async function exercise(isolate: ivm.Isolate, layer: LayerName, sources: Readonly<Partial<Record<LayerName, LayerSource>>>): Promise<Warmed> {
+  const context = await isolate.createContext();
+  const made: Record<string, ivm.Reference<unknown>> = {};
+  for (const [name, source] of Object.entries(sources)) {
+    const script = await isolate.compileScript(source.code, { filename: source.filename });
+    made[name] = (await script.run(context, { reference: true, timeout: WARM_TIMEOUT_MS })) as ivm.Reference<unknown>;
+  }
+  const layers = await context.eval('globalThis.__layers = {}', { reference: true });
+  for (const [name, ref] of Object.entries(made)) await layers.set(name, ref.derefInto());
+  const failures = JSON.parse((await context.eval(warmupScript(layer), { promise: true, timeout: WARM_TIMEOUT_MS })) as string) as string[];
+  const source = sources[layer]!;
+  const again: ivm.Script & { cachedData?: ivm.ExternalCopy<ArrayBuffer> } = await isolate.compileScript(source.code, { filename: source.filename, produceCachedData: true });
+  return { cachedData: again.cachedData, failures };
 }

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { cacheDir, readCache, stamp, writeCache, type Inputs } from './build-cache.ts';
 import { compileCached, compileCachedAsync, type CodeSlot } from './code-cache.ts';
 import ivm from 'isolated-vm';
-import { warmLayer, type Warmed } from './layer-warmup.ts';
+import { warmLayer, WarmupStopped, type Warmed } from './layer-warmup.ts';
 
 /** Frames from files whose name starts with this are the runtime's (dropped from an agent's error). */
 export const RUNTIME_FILE = 'agent-runtime.js';
@@ -35,6 +35,8 @@ interface Script {
   warm?: boolean;
   /** A layer's warm-up (layer-warmup.ts), once started: what it found. */
   warming?: Promise<Warmed>;
+  /** How many compiles asked for the warm cache before the warm-up started. */
+  asked?: number;
   /** A layer's code cache with its common paths compiled (layer-warmup.ts), once its warm-up is done; dropped if V8 refuses it. */
   warmData?: ivm.ExternalCopy<ArrayBuffer>;
 }
@@ -140,8 +142,9 @@ export function compileLayer(isolate: ivm.Isolate, name: LayerName): ivm.Script 
  * compileWarmLayer compiles layer `name` in `isolate` with its warm code
  * cache (layer-warmup.ts), which holds its common paths, on the isolate's
  * own thread: V8 reads all of a cache with the script, and a warm one is
- * 4-9× the plain one's size (~2 ms against ~0.5 here). Undefined while
- * there is none; the first call starts the warm-up that makes it.
+ * 2-9× the plain one's size (~3 ms against ~0.5 here). Undefined while
+ * there is none. The second call starts the warm-up that makes it: a
+ * one-shot `agentctl run` pays nothing for a cache it would not use.
  */
 export function compileWarmLayer(isolate: ivm.Isolate, name: LayerName): Promise<ivm.Script> | undefined {
   const s = script(name);
@@ -151,18 +154,27 @@ export function compileWarmLayer(isolate: ivm.Isolate, name: LayerName): Promise
   return compileCachedAsync(isolate, s.code, { filename: s.filename }, { cached: warm, produce: false, keep: () => undefined, refused: () => void (s.warmData = undefined) });
 }
 
+/** WARM_AFTER: the warm-up starts when this many compiles have asked for the layer's warm cache. */
+const WARM_AFTER = 2;
+
 function startWarming(name: LayerName, s: Script): void {
   if (s.warming !== undefined) return;
+  s.asked = (s.asked ?? 0) + 1;
+  if (s.asked < WARM_AFTER) return;
   // Node's modules run over the web globals: its warm-up is given both.
   const sources = name === 'web' ? { web: script('web') } : { web: script('web'), node: s };
-  s.warming = warmLayer(name, sources).then(
+  const warming: Promise<Warmed> = warmLayer(name, sources).then(
     (warmed) => {
       s.warmData = warmed.cachedData;
       return warmed;
     },
-    // No warm cache, then: isolates go on compiling the layer's functions as they call them.
-    (err: unknown) => ({ cachedData: undefined, failures: [`warm-up: ${err instanceof Error ? err.message : String(err)}`] }),
+    (err: unknown) => {
+      // Stopped (a kernel shutting down): the next need starts it again. Failed: isolates go on compiling the layer's functions as they call them.
+      if (err instanceof WarmupStopped && s.warming === warming) s.warming = undefined;
+      return { cachedData: undefined, failures: [`warm-up: ${err instanceof Error ? err.message : String(err)}`] };
+    },
   );
+  s.warming = warming;
 }
 
 /** layerCacheBytes is the size of layer `name`'s plain and warm code caches, those made so far (for tests). */

@@ -3,13 +3,15 @@
  * names a global whose first use compiles much of the web layer (URL,
  * fetch, streams…) gets the layers with a code cache that holds their
  * common paths, made once per process by a kernel-owned isolate running a
- * fixed exercise; other programs keep the plain caches.
+ * fixed exercise, from the second program that needs it; other programs
+ * keep the plain caches.
  */
+import ivm from 'isolated-vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../../kernel/kernel.ts';
 import { programFromSource } from '../../kernel/program.ts';
 import { commonPaths, layersFor } from '../../kernel/program-layers.ts';
-import { layerCacheBytes, layerWarmup, type LayerName } from '../../kernel/runtime-bundle.ts';
+import { compileWarmLayer, layerCacheBytes, layerWarmup, type LayerName } from '../../kernel/runtime-bundle.ts';
 
 const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
 afterAll(() => kernel.shutdown());
@@ -35,6 +37,8 @@ const h = new Headers({ 'X-A': '1' });
 r.json().then((j) => console.log(u.host, u.searchParams.get('x'), j.a.length, h.get('x-a'), new Map([[1, 2]]), Buffer.from('hi').toString('hex')));
 `;
 
+const EXPECTED = 'api.example.com 1 2 1 Map(1) { 1 => 2 } 6869\n';
+
 describe("the layers' warm code caches", () => {
   it('are chosen by the names a program uses', () => {
     expect(plan('console.log(1)')).toEqual([['web'], false]);
@@ -52,9 +56,25 @@ describe("the layers' warm code caches", () => {
     expect(layerWarmup('node')).toBeUndefined();
   });
 
+  it('are not made for a single program (a one-shot run), and a kernel shutting down stops the warm-up; the next need starts it again', async () => {
+    expect(await run(COMMON)).toBe(EXPECTED);
+    expect(layerWarmup('web')).toBeUndefined();
+    // The second need starts it (here a compile of the layer's own, so that the shutdown comes while it runs).
+    const other = new Kernel({ stdout: () => {}, stderr: () => {} });
+    const isolate = new ivm.Isolate({ memoryLimit: 64 });
+    expect(compileWarmLayer(isolate, 'web')).toBeUndefined();
+    isolate.dispose();
+    const started = layerWarmup('web');
+    expect(started).toBeDefined();
+    await other.shutdown();
+    expect((await started)?.failures).toEqual(["warm-up: the web layer's warm-up was stopped"]);
+    expect(layerWarmup('web')).toBeUndefined();
+    expect(layerCacheBytes('web').warm).toBeUndefined();
+  });
+
   it('are made once, off the event loop, by an exercise that runs whole, and later programs run on them alike', async () => {
     const first = await run(COMMON);
-    expect(first).toBe('api.example.com 1 2 1 Map(1) { 1 => 2 } 6869\n');
+    expect(first).toBe(EXPECTED);
     for (const name of ['web', 'node'] satisfies LayerName[]) {
       const warmed = await layerWarmup(name);
       // Every step of the exercise ran: a step that throws would leave its paths cold, unseen.
