@@ -148,13 +148,24 @@ export class WarmupStopped extends Error {}
  * ended it.
  */
 export async function warmLayer(layer: LayerName, sources: Readonly<Partial<Record<LayerName, LayerSource>>>): Promise<Warmed> {
-  const isolate = new ivm.Isolate({ memoryLimit: WARM_HEAP_MIB });
+  let ended: string | undefined;
+  const end = (why: string): void => {
+    ended ??= why;
+    if (!isolate.isDisposed) isolate.dispose();
+  };
+  // Without a handler some out-of-memory paths abort the whole process (sandbox.ts).
+  const isolate = new ivm.Isolate({ memoryLimit: WARM_HEAP_MIB, onCatastrophicError: (message) => setImmediate(() => end(`it hit V8's catastrophic path (${String(message)})`)) });
   running.add(isolate);
+  // An eval's timeout bounds its synchronous part only: an exercise whose promise never settled would hold its isolate for good.
+  const timer = setTimeout(() => end(`it ran past ${WARM_TIMEOUT_MS} ms`), WARM_TIMEOUT_MS);
+  timer.unref();
   try {
     return await exercise(isolate, layer, sources);
   } catch (err) {
-    throw isolate.isDisposed ? new WarmupStopped(`the ${layer} layer's warm-up was stopped`) : err;
+    if (!isolate.isDisposed) throw err;
+    throw ended === undefined ? new WarmupStopped(`the ${layer} layer's warm-up was stopped`) : new Error(`the ${layer} layer's warm-up ended: ${ended}`);
   } finally {
+    clearTimeout(timer);
     running.delete(isolate);
     if (!isolate.isDisposed) isolate.dispose();
   }
