@@ -51,6 +51,7 @@ import type { Breakers } from './breakers.ts';
 import type { Autonomy } from './autonomy.ts';
 import { AgentConduct } from './agent-conduct.ts';
 import { stopWarmups } from './layer-warmup.ts';
+import { disposeSpares } from './spare-isolates.ts';
 
 export type { KernelOptions, SpawnOptions } from './kernel-options.ts';
 
@@ -389,8 +390,9 @@ export class Kernel implements ProcessHost {
     for (const proc of this.table.values()) if (proc.exit === undefined) this.kill(proc.pid, 'SIGKILL', 'kernel shutdown');
     await Promise.all([...this.table.values()].map((p) => this.wait(p.pid)));
     await this.hosts?.close();
-    // A layer's warm-up still running would hold the process's exit (a later need starts it again).
+    // A layer's warm-up still running would hold the process's exit (a later need starts it again); spare isolates go too.
     stopWarmups();
+    disposeSpares();
     // An isolate whose thread runs on after its disposal makes the kernel degraded: known by now, for whoever ends the process.
     await disposalsSettled();
   }

@@ -82,14 +82,15 @@ export interface BootedRuntime {
 }
 
 /**
- * bootRuntime builds the context and runs the runtime in `isolate`, on the
+ * bootRuntime builds the context (unless `ready` is one, made with a spare
+ * isolate) and runs the runtime in `isolate`, on the
  * caller's thread (settled when it returns) or the isolate's; rejects (with
  * the context freed) if the isolate dies or the runtime throws. `charge`
  * is told the CPU time the caller's thread spends on it, either way.
  */
-export async function bootRuntime(isolate: ivm.Isolate, boot: BootRecord, wake: SharedArrayBuffer, calls: BootCalls, onLoop: boolean, charge: (ns: number) => void): Promise<BootedRuntime> {
+export async function bootRuntime(isolate: ivm.Isolate, ready: ivm.Context | undefined, boot: BootRecord, wake: SharedArrayBuffer, calls: BootCalls, onLoop: boolean, charge: (ns: number) => void): Promise<BootedRuntime> {
   const here = <T>(work: () => T): T => chargedCpu(charge, work);
-  const context = onLoop ? here(() => isolate.createContextSync()) : await isolate.createContext();
+  const context = ready ?? (onLoop ? here(() => isolate.createContextSync()) : await isolate.createContext());
   try {
     const runtime = here(() => {
       const global = context.global;

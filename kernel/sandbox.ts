@@ -22,6 +22,7 @@ import { giveLayers, sourceMapOnce } from './sandbox-layers.ts';
 import { handedBack } from './crossing-turn.ts';
 import { SandboxCalls } from './sandbox-calls.ts';
 import type { BootRecord, ProcessSandbox, SandboxEnd, SandboxHooks } from './process-sandbox.ts';
+import { freshIsolate } from './spare-isolates.ts';
 
 /** What a host function answers once its sandbox is disposed (its isolate can no longer call it). */
 const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has ended' };
@@ -40,6 +41,8 @@ const ENDED: WireReply = { t: 'fault', errno: 'EINTR', message: 'the process has
  */
 export class Sandbox implements ProcessSandbox {
   private readonly isolate: ivm.Isolate;
+  /** The context made with a spare isolate (spare-isolates.ts), until the runtime's boot takes it. */
+  private readyContext: ivm.Context | undefined;
   private readonly program: Program;
   private readonly toSource: (text: string) => string;
   private script: ivm.Script | undefined;
@@ -116,11 +119,10 @@ export class Sandbox implements ProcessSandbox {
     this.boot = boot;
     this.layers = boot.layers ?? [];
     this.commonPaths = boot.commonPaths === true;
-    this.isolate = new ivm.Isolate({
-      memoryLimit: memoryLimitMib,
-      // Without this handler some out-of-memory paths (a Map grown without bound) abort the whole host process.
-      onCatastrophicError: Sandbox.onCatastrophe(this.link),
-    });
+    const fresh = freshIsolate(memoryLimitMib);
+    fresh.catastrophe.to = Sandbox.onCatastrophe(this.link);
+    this.isolate = fresh.isolate;
+    this.readyContext = fresh.context;
     this.doneStarting = startingOne();
   }
 
@@ -134,7 +136,9 @@ export class Sandbox implements ProcessSandbox {
     const boot = this.boot;
     if (boot === undefined) throw new Error('the runtime is booting already');
     this.boot = undefined;
-    this.booting = bootRuntime(this.isolate, boot, this.calls.blocked.buffer, Sandbox.hostCalls(this.link, this.taping !== undefined), !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
+    const ready = this.readyContext;
+    this.readyContext = undefined;
+    this.booting = bootRuntime(this.isolate, ready, boot, this.calls.blocked.buffer, Sandbox.hostCalls(this.link, this.taping !== undefined), !othersStarting(), (ns) => this.hooks.charge(ns)).then((runtime) => (this.runtime = runtime));
     this.booting.catch(() => undefined);
   }
 
