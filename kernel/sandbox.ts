@@ -119,7 +119,7 @@ export class Sandbox implements ProcessSandbox {
     this.boot = boot;
     this.layers = boot.layers ?? [];
     this.commonPaths = boot.commonPaths === true;
-    const fresh = freshIsolate(memoryLimitMib);
+    const fresh = freshIsolate(memoryLimitMib, hooks.charge);
     fresh.catastrophe.to = Sandbox.onCatastrophe(this.link);
     this.isolate = fresh.isolate;
     this.readyContext = fresh.context;
