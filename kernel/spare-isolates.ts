@@ -8,11 +8,14 @@
  * it; under load the loop does the same work as before, a turn later.
  *
  * Each spawn asks for at most one spare to be built (to replace the one it
- * took, or the first of its heap size), and its tree pays for that build
- * (`charge`), as it paid for building its own isolate: a tree that keeps
- * changing heap sizes pays for the spares it makes go unused. Spares are
- * kept for the MAX_SIZES heap sizes last asked for, and disposed by
- * disposeSpares (a kernel shutting down: the next spawn builds them again).
+ * took, or the first of its heap size). What a spare cost to build is paid
+ * by the tree whose spawn takes it (it built no isolate of its own) or
+ * whose spawn of another size makes it go unused: as a tree paid for
+ * building its own isolate, it pays for one per spawn, and a tree that
+ * keeps changing heap sizes pays for the spares it throws away, not the
+ * trees whose spares they were. Spares are kept for the MAX_SIZES heap
+ * sizes last asked for, and disposed by disposeSpares (a kernel shutting
+ * down: the next spawn builds them again).
  */
 import ivm from 'isolated-vm';
 
@@ -23,11 +26,21 @@ export interface FreshIsolate {
   readonly catastrophe: { to: ((message: string) => void) | undefined };
 }
 
-/** How many heap sizes have a spare kept; the spare of the size asked for longest ago goes first. */
-const MAX_SIZES = 2;
+/**
+ * How many heap sizes have a spare kept (~1.1 MiB each here); the spare of
+ * the size asked for longest ago goes first. Past this many sizes in turn,
+ * each spawn throws away a spare it pays for (one build, as without spares).
+ */
+const MAX_SIZES = 4;
+
+/** A spare, and the CPU time its build and context took on the event loop, ns (paid by whoever takes it or makes it go unused). */
+interface Spare {
+  readonly fresh: FreshIsolate;
+  readonly costNs: number;
+}
 
 /** The spares by heap size (MiB), the size last asked for last; a size is here from its spawn until its spare is taken, or it goes. */
-const spares = new Map<number, FreshIsolate | 'building'>();
+const spares = new Map<number, Spare | 'building'>();
 
 function build(heapMib: number): FreshIsolate {
   const catastrophe: FreshIsolate['catastrophe'] = { to: undefined };
@@ -36,46 +49,57 @@ function build(heapMib: number): FreshIsolate {
   return { isolate, catastrophe };
 }
 
-function dispose(spare: FreshIsolate | 'building' | undefined): void {
-  if (spare !== undefined && spare !== 'building' && !spare.isolate.isDisposed) spare.isolate.dispose();
+/** dispose disposes `spare` if it is one; its cost (ns), for whoever made it go unused. */
+function dispose(spare: Spare | 'building' | undefined): number {
+  if (spare === undefined || spare === 'building') return 0;
+  if (!spare.fresh.isolate.isDisposed) spare.fresh.isolate.dispose();
+  return spare.costNs;
 }
 
 /**
  * freshIsolate is an isolate of `heapMib` MiB of heap for a new sandbox: a
  * spare if one is ready, else one built now (throws as ivm.Isolate does for
- * a size it refuses). Either way, a spare of that size is built in a later
- * turn, charged to `charge` (the spawning tree).
+ * a size it refuses). A spare's cost, and that of a spare of another size
+ * it makes go unused, go to `charge` (the spawning tree); a spare of its
+ * size is built in a later turn.
  */
 export function freshIsolate(heapMib: number, charge: (ns: number) => void): FreshIsolate {
   const spare = spares.get(heapMib);
   spares.delete(heapMib);
-  const fresh = spare !== undefined && spare !== 'building' && !spare.isolate.isDisposed ? spare : build(heapMib);
+  const taken = spare !== undefined && spare !== 'building' && !spare.fresh.isolate.isDisposed ? spare : undefined;
+  const fresh = taken?.fresh ?? build(heapMib);
+  let costNs = taken?.costNs ?? 0;
   // The size goes back last, its spare to be built (or, if a refill is under way, left to finish).
   spares.set(heapMib, 'building');
   for (const [size, other] of spares) {
     if (spares.size <= MAX_SIZES) break;
     spares.delete(size);
-    dispose(other);
+    costNs += dispose(other);
   }
+  if (costNs > 0) charge(costNs);
   if (spare !== 'building') setImmediate(() => refill(heapMib, charge));
   return fresh;
 }
 
-/** refill builds the spare of `heapMib` with its context, if the size still wants one, and charges the tree that asked; a build that fails leaves none. */
+/** refill builds the spare of `heapMib` with its context, if the size still wants one; a build that fails leaves none, and the tree that asked (`charge`) pays for it. */
 function refill(heapMib: number, charge: (ns: number) => void): void {
   if (spares.get(heapMib) !== 'building') return;
   const began = process.threadCpuUsage();
+  let fresh: FreshIsolate | undefined;
   try {
-    const spare = build(heapMib);
-    const made = { ...spare, context: spare.isolate.createContextSync() };
-    if (spares.get(heapMib) === 'building') spares.set(heapMib, made);
-    else dispose(made);
+    fresh = build(heapMib);
+    spares.set(heapMib, { fresh: { ...fresh, context: fresh.isolate.createContextSync() }, costNs: cpuSince(began) });
   } catch {
     spares.delete(heapMib);
-  } finally {
-    const used = process.threadCpuUsage(began);
-    charge((used.user + used.system) * 1e3);
+    if (fresh !== undefined && !fresh.isolate.isDisposed) fresh.isolate.dispose();
+    charge(cpuSince(began));
   }
+}
+
+/** cpuSince is the event loop's CPU time since `began`, ns. */
+function cpuSince(began: NodeJS.CpuUsage): number {
+  const used = process.threadCpuUsage(began);
+  return (used.user + used.system) * 1e3;
 }
 
 /** disposeSpares disposes the spares (a kernel shutting down); the next spawn builds them again. */
