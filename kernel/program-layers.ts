@@ -43,7 +43,7 @@ const NAMES = new RegExp(`\\b(?:${[...NODE_NAMES, ...WEB_NAMES].map((n) => n.rep
  * The web globals whose first use compiles much of the web layer (whatwg-url's
  * parser, the streams, the bodies: ~10 ms in each isolate). A program that
  * names one is given the layers with the code caches that hold their common
- * paths (runtime-bundle.ts compileLayer): the frameworks' agents, which name
+ * paths (runtime-bundle.ts compileWarmLayer): the frameworks' agents, which name
  * `fetch`. Others keep the small caches, which V8 reads faster.
  */
 const COMMON_PATHS: ReadonlySet<string> = new Set(WEB_NAMES.filter((n) => /^(?:URL|URLSearchParams|fetch|Request|Response|Headers|FormData|Blob|File)$|Stream|QueuingStrategy/.test(n)));
