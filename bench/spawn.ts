@@ -96,7 +96,7 @@ export const spawnBench: Bench = {
         await new Promise((resolve) => setTimeout(resolve, SPACE_MS));
         spaced.push(await timed(program));
       }
-      // The first such spawn starts the layers' warm-ups (kernel/layer-warmup.ts); the figure is the steady state after them.
+      // The second such spawn starts the layers' warm-ups (kernel/layer-warmup.ts); the figure is the steady state after them.
       const webProgram = programFromSource('web.js', WEB_PROGRAM);
       for (let i = 0; i < WARMUP; i++) await timed(webProgram);
       await Promise.all([layerWarmup('web'), layerWarmup('node')]);
