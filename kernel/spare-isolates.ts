@@ -33,7 +33,7 @@ export interface FreshIsolate {
  */
 const MAX_SIZES = 4;
 
-/** A spare, and the CPU time its build and context took on the event loop, ns (paid by whoever takes it or makes it go unused). */
+/** A spare, and the time its build and context held the event loop, ns (paid by whoever takes it or makes it go unused). */
 interface Spare {
   readonly fresh: FreshIsolate;
   readonly costNs: number;
@@ -81,25 +81,27 @@ export function freshIsolate(heapMib: number, charge: (ns: number) => void): Fre
   return fresh;
 }
 
-/** refill builds the spare of `heapMib` with its context, if the size still wants one; a build that fails leaves none, and the tree that asked (`charge`) pays for it. */
+/**
+ * refill builds the spare of `heapMib` with its context, if the size still
+ * wants one; a build that fails leaves none, and the tree that asked
+ * (`charge`) pays for it. What a build costs is the time it holds the event
+ * loop, as spawn.ts charges a spawn that builds its own isolate (the OS
+ * counts a thread's CPU time in ticks: a ~2 ms build could read 0, and a
+ * tree whose spare cost it nothing saw its isolate's CPU time overtake the
+ * tree's in CI).
+ */
 function refill(heapMib: number, charge: (ns: number) => void): void {
   if (spares.get(heapMib) !== 'building') return;
-  const began = process.threadCpuUsage();
+  const began = performance.now();
   let fresh: FreshIsolate | undefined;
   try {
     fresh = build(heapMib);
-    spares.set(heapMib, { fresh: { ...fresh, context: fresh.isolate.createContextSync() }, costNs: cpuSince(began) });
+    spares.set(heapMib, { fresh: { ...fresh, context: fresh.isolate.createContextSync() }, costNs: (performance.now() - began) * 1e6 });
   } catch {
     spares.delete(heapMib);
     if (fresh !== undefined && !fresh.isolate.isDisposed) fresh.isolate.dispose();
-    charge(cpuSince(began));
+    charge((performance.now() - began) * 1e6);
   }
-}
-
-/** cpuSince is the event loop's CPU time since `began`, ns. */
-function cpuSince(began: NodeJS.CpuUsage): number {
-  const used = process.threadCpuUsage(began);
-  return (used.user + used.system) * 1e3;
 }
 
 /** disposeSpares disposes the spares (a kernel shutting down); the next spawn builds them again. */

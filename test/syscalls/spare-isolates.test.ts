@@ -71,8 +71,7 @@ describe('spare isolates', () => {
     // Its spare was built a turn later, and nobody has paid for it yet: it may yet go unused.
     expect(ready()).toEqual([16]);
     expect(paid.first).toBe(0);
-    // Spawns a turn apart each take the spare the last one asked for, and pay what it cost: CPU time, which the OS
-    // counts in ticks (a ~2 ms build may read 0), so summed over ten.
+    // Spawns a turn apart each take the spare the last one asked for, and pay what it cost.
     for (let i = 0; i < 10; i++) {
       const taken = freshIsolate(16, (ns) => (paid.takers += ns));
       expect(taken.context).toBeDefined();
