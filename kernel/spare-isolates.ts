@@ -66,7 +66,8 @@ function dispose(spare: Spare | 'building' | undefined): number {
 export function freshIsolate(heapMib: number, charge: (ns: number) => void): FreshIsolate {
   const spare = spares.get(heapMib);
   spares.delete(heapMib);
-  const taken = spare !== undefined && spare !== 'building' && !spare.fresh.isolate.isDisposed ? spare : undefined;
+  // A spare in the map is never disposed: disposeSpares and an eviction take it out as they dispose it.
+  const taken = spare !== undefined && spare !== 'building' ? spare : undefined;
   const fresh = taken?.fresh ?? build(heapMib);
   let costNs = taken?.costNs ?? 0;
   // The size goes back last, its spare to be built (or, if a refill is under way, left to finish).
