@@ -25,7 +25,7 @@ import { ProcessDirectory, type DirectoryEntry, type NodeInfo, type NodeStatus }
 import { RedisHealth } from './health.ts';
 import { registerNodeMetrics } from './node-metrics.ts';
 import { PidAllocator } from './pids.ts';
-import { type NodeLog, policyHost, shadowHost } from './policy-hosts.ts';
+import { type NodeLog, type Parse, policyHost, shadowHost } from './policy-hosts.ts';
 import { PolicySync, type Published } from './policy-sync.ts';
 import { ProcessCalls, type ProcessCall, type ProcessCallKind, type ProcessOperation } from './process-calls.ts';
 import { connectRedis } from '../redis/connect.ts';
@@ -143,14 +143,15 @@ export class ClusterNode {
   /**
    * attach binds the node to its kernel and brings the kernel to the
    * cluster's policy. `log` takes the node's own records (policy installs
-   * from other nodes, each written before the policy is in force).
+   * from other nodes, each written before the policy is in force); `parse`
+   * reads a stored policy (agentd's, off its event loop).
    */
-  async attach(kernel: Kernel, log: NodeLog): Promise<void> {
+  async attach(kernel: Kernel, log: NodeLog, parse?: Parse): Promise<void> {
     this.kernel = kernel;
     this.relay.attach(kernel.approvals);
-    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, policyHost(kernel, log));
+    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, policyHost(kernel, log, parse));
     // The shadow policy, set or cleared through any node, is every node's.
-    this.shadow = new PolicySync(this.redis, this.keys, this.health, this.id, shadowHost(kernel, log), {
+    this.shadow = new PolicySync(this.redis, this.keys, this.health, this.id, shadowHost(kernel, log, parse), {
       key: this.keys.shadow,
       channel: this.keys.shadowChannel,
       what: 'the cluster shadow policy',

@@ -9,7 +9,11 @@
 import type { DecisionRecorder } from '../../syscalls/records.ts';
 import { notApplied, recordAct, type ActRecord } from '../recorder/record-act.ts';
 import type { Kernel } from '../kernel.ts';
+import type { LoadedPolicy } from '../policy/load.ts';
 import type { PolicyHost } from './policy-sync.ts';
+
+/** Parse reads a stored policy (PolicyParser.parse, off the event loop); absent, PolicySync parses at once. */
+export type Parse = (source: string, file: string) => Promise<LoadedPolicy>;
 
 /** NodeLog is where a node writes its own records: the decision log, whose beforeAction says a record is written. */
 export type NodeLog = Pick<DecisionRecorder, 'record' | 'beforeAction'>;
@@ -25,9 +29,10 @@ function superseded(log: NodeLog, act: ActRecord, newest: () => boolean): boolea
   return true;
 }
 
-/** policyHost installs the cluster policy in `kernel`; `log` takes the node's own records. */
-export function policyHost(kernel: Kernel, log: NodeLog): PolicyHost {
+/** policyHost installs the cluster policy in `kernel`; `log` takes the node's own records; `parse` reads what is stored. */
+export function policyHost(kernel: Kernel, log: NodeLog, parse?: Parse): PolicyHost {
   return {
+    ...(parse !== undefined ? { parse } : {}),
     current: () => kernel.engine.policy,
     install: async (policy, from, epoch, newest) => {
       if (policy === undefined) return;
@@ -43,9 +48,10 @@ export function policyHost(kernel: Kernel, log: NodeLog): PolicyHost {
   };
 }
 
-/** shadowHost sets (or clears) the cluster's shadow policy in `kernel`; `log` takes the node's own records. */
-export function shadowHost(kernel: Kernel, log: NodeLog): PolicyHost {
+/** shadowHost sets (or clears) the cluster's shadow policy in `kernel`; `log` takes the node's own records; `parse` reads what is stored. */
+export function shadowHost(kernel: Kernel, log: NodeLog, parse?: Parse): PolicyHost {
   return {
+    ...(parse !== undefined ? { parse } : {}),
     current: () => kernel.shadow?.engine.policy,
     install: async (policy, from, epoch, newest) => {
       const previous = kernel.shadow?.version;

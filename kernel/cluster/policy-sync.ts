@@ -59,6 +59,8 @@ export interface PolicyHost {
   install(policy: LoadedPolicy | undefined, from: string, epoch: number, newest: () => boolean): Promise<void>;
   /** refused reports a stored policy that does not load here (it stays out of force). */
   refused(epoch: number, error: string): void;
+  /** parse reads a stored policy (PolicyError where it is wrong); parsePolicy, at once, if absent. agentd parses off its event loop (PolicyParser). */
+  parse?(source: string, file: string): Promise<LoadedPolicy>;
 }
 
 /** Where one synchronised policy lives: its hash and the channel its epochs are published on. */
@@ -238,8 +240,11 @@ export class PolicySync {
       }
       let policy: LoadedPolicy;
       try {
-        policy = parsePolicy(stored.source, stored.file ?? 'cluster-policy.yaml');
+        const file = stored.file ?? 'cluster-policy.yaml';
+        policy = this.host.parse === undefined ? parsePolicy(stored.source, file) : await this.host.parse(stored.source, file);
       } catch (err) {
+        // Too many parses waiting says nothing of the policy: the next beat fetches it again.
+        if (err instanceof KernelError && err.errno === 'EAGAIN') throw err;
         raise(at, version, false);
         this.host.refused(at, err instanceof Error ? err.message : String(err));
         return;

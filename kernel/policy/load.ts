@@ -21,6 +21,8 @@ export class PolicyError extends Error {
   readonly line: number;
   readonly column: number;
   readonly field: string;
+  /** What is wrong, without where. */
+  readonly problem: string;
   constructor(file: string, line: number, column: number, field: string, problem: string) {
     super(`${file}${line === 0 ? '' : `:${line}:${column}`}: ${field ? `${field}: ` : ''}${problem}`);
     this.name = 'PolicyError';
@@ -28,6 +30,7 @@ export class PolicyError extends Error {
     this.line = line;
     this.column = column;
     this.field = field;
+    this.problem = problem;
   }
 }
 
@@ -90,7 +93,7 @@ export function parsePolicy(source: string, file: string): LoadedPolicy {
 }
 
 /** loaded compiles a validated document under its version (a SHA-256 of its canonical JSON); PolicyFieldError names a semantic problem. */
-function loaded(file: string, source: string, document: PolicyDocument): LoadedPolicy {
+export function loaded(file: string, source: string, document: PolicyDocument): LoadedPolicy {
   const version = `sha256:${createHash('sha256').update(canonicalJson(document)).digest('hex')}`;
   return { file, source, document, version, compiled: compilePolicy(document, version) };
 }

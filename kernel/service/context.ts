@@ -3,6 +3,7 @@ import type { ClusterNode } from '../cluster/node.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { Kernel } from '../kernel.ts';
 import type { FileDecisionLog } from '../recorder/file-log.ts';
+import type { PolicyParser } from '../policy/parse-off-loop.ts';
 import type { AgentdConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { OutputBuffers } from './output.ts';
@@ -16,6 +17,8 @@ import type { ApprovalGrants } from './grants.ts';
 export interface ServiceContext {
   readonly kernel: Kernel;
   readonly log: FileDecisionLog;
+  /** Parses the policies agentd is sent off the event loop (kernel/policy/parse-off-loop.ts). */
+  readonly policies: PolicyParser;
   readonly metrics: Metrics;
   readonly outputs: OutputBuffers;
   readonly config: AgentdConfig;

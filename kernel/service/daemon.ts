@@ -15,6 +15,7 @@ import { ClusterNode } from '../cluster/node.ts';
 import { Kernel } from '../kernel.ts';
 import { limitsFromPolicy } from '../limits.ts';
 import { loadPolicyFile } from '../policy/load.ts';
+import { PolicyParser } from '../policy/parse-off-loop.ts';
 import { buildProgramFile } from '../program-build.ts';
 import type { Program } from '../program.ts';
 import { FileDecisionLog } from '../recorder/file-log.ts';
@@ -129,12 +130,14 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   // Sandbox hosts answer before agentd does: a spawn then never waits on a host starting.
   await kernel.hosts?.readyOnce();
   metrics.watch(kernel);
+  // Policies agentd is sent (replaced, shadowed, fetched from the cluster) are parsed off the event loop.
+  const policies = new PolicyParser();
   if (cluster !== undefined) {
     cluster.registerMetrics(metrics.registry);
-    await cluster.attach(kernel, log);
+    await cluster.attach(kernel, log, (source, file) => policies.parse(source, file));
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
-  const ctx: ServiceContext = { kernel, log, metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants(), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
+  const ctx: ServiceContext = { kernel, log, policies, metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants(), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
   // Questions outlive a restart on one node (a cluster keeps its own in Redis): what the last run left pending is read
   // before any new question, and accounted for once agentd listens (a webhook asked again needs its callback URL).
   const leftPending = ledger.leftPending();
@@ -196,6 +199,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
       await telemetry?.shutdown();
       await cluster?.stop();
       await server.close();
+      await policies.close();
       await tools.close();
       anchorer?.stop();
       await shared.close();

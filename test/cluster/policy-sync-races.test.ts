@@ -26,7 +26,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../abi/errno.ts';
 import { ProcessDirectory } from '../../kernel/cluster/directory.ts';
 import { RedisHealth } from '../../kernel/cluster/health.ts';
-import { policyHost, shadowHost, type NodeLog } from '../../kernel/cluster/policy-hosts.ts';
+import { policyHost, shadowHost, type NodeLog, type Parse } from '../../kernel/cluster/policy-hosts.ts';
+import { INLINE_CHARS, PolicyParser } from '../../kernel/policy/parse-off-loop.ts';
 import { PolicySync, type PolicyHost } from '../../kernel/cluster/policy-sync.ts';
 import { ClusterKeys, type RedisClient } from '../../kernel/cluster/redis.ts';
 import { Kernel } from '../../kernel/kernel.ts';
@@ -68,7 +69,7 @@ interface Nodes {
 }
 
 /** withNodes runs `test` with nodes a and b, both synchronised, on the policy (or the shadow) under a key prefix of their own; node a talks to Redis through `through` (the client itself by default). */
-async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: Nodes) => Promise<void>, through: (redis: RedisClient) => RedisClient = (r) => r): Promise<void> {
+async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: Nodes) => Promise<void>, through: (redis: RedisClient) => RedisClient = (r) => r, parse?: Parse): Promise<void> {
   const redis = await env!.client();
   const health = new RedisHealth([redis], 'test', 1000);
   const kernel = new Kernel({ stdout: () => {}, stderr: () => {} });
@@ -77,7 +78,7 @@ async function withNodes(name: string, what: 'policy' | 'shadow', test: (nodes: 
     const keys = new ClusterKeys(`${env!.prefix}-${name}`);
     const log = writing();
     const slot = what === 'shadow' ? { key: keys.shadow, channel: keys.shadowChannel, what: 'the cluster shadow policy' } : undefined;
-    const a = new PolicySync(through(redis), keys, health, 'a', (what === 'shadow' ? shadowHost : policyHost)(kernel, log), slot);
+    const a = new PolicySync(through(redis), keys, health, 'a', (what === 'shadow' ? shadowHost : policyHost)(kernel, log, parse), slot);
     const b = new PolicySync(redis, keys, health, 'b', another(what === 'shadow' ? undefined : kernel.engine.policy), slot);
     await a.sync();
     await b.sync();
@@ -368,6 +369,34 @@ describe.skipIf(env === undefined)('a node keeping to the cluster policy on a re
       },
       (redis) => (slow = gated(redis)).client,
     );
+  });
+
+  it("a stored policy too large to parse at once is read by the node's parser (a worker thread), then installed; one that does not load is refused", async () => {
+    const parser = new PolicyParser();
+    const rules = Array.from({ length: 400 }, (_, i) => `  - id: area-${i}\n    effect: allow\n    syscalls: [file.read]\n    paths: ["/areas/${i}/**"]\n`).join('');
+    try {
+      await withNodes(
+        'large',
+        'policy',
+        async ({ kernel, log, a, b }) => {
+          const big = parsePolicy(POLICY_1.replace('rules:\n', `rules:\n${rules}`), 'big.yaml');
+          expect(big.source.length).toBeGreaterThan(10 * INLINE_CHARS);
+          a.seen((await b.publish(big)).epoch);
+          await adopts(big, 1, { kernel, log });
+          expect(kernel.engine.policy.document.rules.length).toBe(big.document.rules.length);
+          // Stored by a node whose check this one does not share (here: published as it is): refused, recorded, and the epoch counts as applied.
+          const wrong = { ...big, source: `${big.source}  - id: last\n    effect: perhaps\n`, version: 'sha256:wrong' };
+          a.seen((await b.publish(wrong)).epoch);
+          await until(() => a.epoch === 3, 'node a to take epoch 3');
+          expect(log.details.at(-1)).toMatch(/^cluster policy epoch 3 refused, sha256:\w+ stays in force: big\.yaml:\d+:\d+: rules\[\d+\]\.effect: /);
+          expect(kernel.engine.version).toBe(big.version);
+        },
+        undefined,
+        (source, file) => parser.parse(source, file),
+      );
+    } finally {
+      await parser.close();
+    }
   });
 
   it('a publish whose install here throws leaves its epoch unapplied, and the next beat installs it', async () => {

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { notApplied, recordAct } from '../../recorder/record-act.ts';
 import { KernelError } from '../../../abi/errno.ts';
-import { parsePolicy, PolicyError, type LoadedPolicy } from '../../policy/load.ts';
+import { PolicyError, type LoadedPolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
 import type { Published } from '../../cluster/policy-sync.ts';
@@ -33,6 +33,12 @@ export function problem(err: unknown): { error: string; line?: number; column?: 
   return { error: err instanceof Error ? err.message : String(err) };
 }
 
+/** unparsedStatus is the HTTP status of a policy that was not read: 400 when it is wrong, 429 when too many parses wait, 503 when the parser failed. */
+export function unparsedStatus(err: unknown): 400 | 429 | 503 {
+  if (!(err instanceof KernelError)) return 400;
+  return err.errno === 'EAGAIN' ? 429 : err.errno === 'EIO' ? 503 : 400;
+}
+
 export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   const engine = ctx.kernel.engine;
 
@@ -43,21 +49,21 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     source: engine.policy.source,
   }));
 
-  app.post<{ Body: SourceBody }>('/v1/policy/validate', { schema: { summary: 'Validate a policy without installing it', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, (req, reply) => {
+  app.post<{ Body: SourceBody }>('/v1/policy/validate', { schema: { summary: 'Validate a policy without installing it', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, async (req, reply) => {
     try {
-      const policy = parsePolicy(req.body.source, req.body.filename ?? 'policy.yaml');
+      const policy = await ctx.policies.parse(req.body.source, req.body.filename ?? 'policy.yaml');
       return { ok: true, version: policy.version, rules: policy.document.rules.length };
     } catch (err) {
-      return reply.code(400).send({ ok: false, ...problem(err) });
+      return reply.code(unparsedStatus(err)).send({ ok: false, ...problem(err) });
     }
   });
 
   app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload; in a cluster, on every node); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, async (req, reply) => {
     let policy;
     try {
-      policy = parsePolicy(req.body.source, req.body.filename ?? 'policy.yaml');
+      policy = await ctx.policies.parse(req.body.source, req.body.filename ?? 'policy.yaml');
     } catch (err) {
-      return reply.code(400).send({ ok: false, kept: engine.version, ...problem(err) });
+      return reply.code(unparsedStatus(err)).send({ ok: false, kept: engine.version, ...problem(err) });
     }
     const installed = await installPolicy(ctx, policy, 'policy replaced');
     return installed.ok ? installed : reply.code(refusedStatus(installed)).send(installed);

@@ -10,10 +10,9 @@
 import { notApplied, recordAct } from '../../recorder/record-act.ts';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoadedPolicy } from '../../policy/load.ts';
-import { parsePolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
-import { installPolicy, notHere, type NotHere, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, type SourceBody } from './policy.ts';
+import { installPolicy, notHere, type NotHere, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, type SourceBody, unparsedStatus } from './policy.ts';
 
 const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set FILE)', errno: 'ENOENT' };
 
@@ -63,9 +62,9 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
   app.put<{ Body: SourceBody }>('/v1/policy/shadow', { schema: { summary: 'Set the shadow policy (in a cluster, on every node): every decision is also made under it, changing nothing; an invalid one is refused', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM, 503: PROBLEM } } }, async (req, reply) => {
     let policy;
     try {
-      policy = parsePolicy(req.body.source, req.body.filename ?? 'shadow.yaml');
+      policy = await ctx.policies.parse(req.body.source, req.body.filename ?? 'shadow.yaml');
     } catch (err) {
-      return reply.code(400).send({ ok: false, ...problem(err) });
+      return reply.code(unparsedStatus(err)).send({ ok: false, ...problem(err) });
     }
     const previous = kernel.shadow?.version;
     const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
