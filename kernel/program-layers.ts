@@ -80,20 +80,82 @@ export function commonPaths(program: Program): boolean {
 function planFor(program: Program): Plan {
   let plan = known.get(program);
   if (plan !== undefined) return plan;
-  let web = false;
-  let node = false;
-  let common = false;
-  NAMES.lastIndex = 0;
-  const source = program.source;
-  for (let m = NAMES.exec(source); m !== null && !(node && common); m = NAMES.exec(source)) {
-    if (!global(source, m.index)) continue;
-    if (NODE.has(m[0])) node = true;
-    else {
-      web = true;
-      if (COMMON_PATHS.has(m[0])) common = true;
-    }
-  }
-  plan = { layers: node ? ['web', 'node'] : web ? ['web'] : [], common };
+  const scan = new NameScan(program.source);
+  scan.step(Infinity);
+  plan = scan.plan();
   known.set(program, plan);
   return plan;
+}
+
+/** How long one turn of planAhead reads a program's text, ms. */
+const SLICE_MS = 2;
+
+/**
+ * planAhead reads `program`'s text for the names of its layers in slices of
+ * SLICE_MS, a turn of the event loop apart, each charged to `charge` (ns),
+ * so that layersFor and commonPaths then answer at once. An agent's program
+ * (up to MAX_PROGRAM_BYTES) read at once held the loop ~10 ms, ~100 ms with
+ * a name on every line (an attacker pass), however its tree was charged.
+ */
+export async function planAhead(program: Program, charge: (ns: number) => void): Promise<void> {
+  if (known.has(program)) return;
+  const scan = new NameScan(program.source);
+  for (;;) {
+    const began = performance.now();
+    const done = scan.step(began + SLICE_MS);
+    charge((performance.now() - began) * 1e6);
+    if (done) break;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  known.set(program, scan.plan());
+}
+
+/** The text NameScan reads at once; a slice ends between two (a regular expression's search cannot be stopped). */
+const CHUNK_CHARS = 64 * 1024;
+/** Longer than every name, and the look behind a name global() takes. */
+const OVERLAP = 64;
+
+/**
+ * NameScan finds the layers a program's text names, a chunk at a time: each
+ * chunk is searched as a view of the text (no copy) that starts one
+ * character early and runs OVERLAP past its end, so that a word boundary at
+ * either edge sees the text's own neighbours; a match counts in the chunk
+ * where it starts.
+ */
+class NameScan {
+  private web = false;
+  private node = false;
+  private common = false;
+  private at = 0;
+  private readonly source: string;
+
+  constructor(source: string) {
+    this.source = source;
+  }
+
+  /** step reads chunks until the text ends, both layers and the common paths are found (true), or `deadline` (performance.now) passes (false). */
+  step(deadline: number): boolean {
+    const source = this.source;
+    while (this.at < source.length && !(this.node && this.common)) {
+      const from = Math.max(0, this.at - 1);
+      const end = Math.min(source.length, this.at + CHUNK_CHARS);
+      const chunk = source.slice(from, Math.min(source.length, end + OVERLAP));
+      NAMES.lastIndex = this.at - from;
+      for (let m = NAMES.exec(chunk); m !== null && from + m.index < end && !(this.node && this.common); m = NAMES.exec(chunk)) {
+        if (!global(source, from + m.index)) continue;
+        if (NODE.has(m[0])) this.node = true;
+        else {
+          this.web = true;
+          if (COMMON_PATHS.has(m[0])) this.common = true;
+        }
+      }
+      this.at = end;
+      if (performance.now() > deadline) break;
+    }
+    return this.at >= source.length || (this.node && this.common);
+  }
+
+  plan(): Plan {
+    return { layers: this.node ? ['web', 'node'] : this.web ? ['web'] : [], common: this.common };
+  }
 }

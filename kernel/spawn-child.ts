@@ -14,6 +14,7 @@ import type { SpawnOptions } from './kernel-options.ts';
 import type { Lineage } from './lineage.ts';
 import type { Process } from './process.ts';
 import { buildProgram, MAX_PROGRAM_BYTES, type Program } from './program.ts';
+import { planAhead } from './program-layers.ts';
 
 /** ChildHost is what a SYS_SPAWN needs from the kernel. */
 export interface ChildHost {
@@ -61,6 +62,8 @@ export async function spawnChild(host: ChildHost, parent: Process, identity: Ide
         // A compile the parent no longer waits for gives up its turn, or stops (a review: killed agents' 10 s compiles held every slot).
         return programFromVfs(host.vfs(parent.agentId), request.program, (ns, onLoop) => lineage.charge(ns, onLoop), parent.endedSignal);
       }));
+    // The names of its layers are read a slice a turn, paid by the tree (the spawn then finds them read).
+    await planAhead(program, (ns) => lineage.charge(ns));
     // The spawn counts itself from here (Spawner.prepare admits it again).
     uncount();
     return await startChild(host, parent, identity, request, program);
@@ -103,7 +106,9 @@ export async function programFromVfs(vfs: AgentVfs, path: string, charge: (ns: n
       bytes.set(chunk, at);
       at += chunk.byteLength;
     }
+    const decoding = performance.now();
     text = new TextDecoder().decode(bytes);
+    charge((performance.now() - decoding) * 1e6);
   } finally {
     await file.close();
   }
