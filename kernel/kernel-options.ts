@@ -53,6 +53,8 @@ export interface KernelOptions {
   pids?: () => number;
   /** Where rule limits (max_calls, rate, token_budget) are counted when the kernel is a cluster node (kernel/cluster/shared-limits.ts); in this process if absent. */
   sharedLimits?: SharedLimits;
+  /** Why the kernel may decide nothing now (a cluster node cut off from Redis past its lease, or not yet synced: ClusterNode.standing); every decision is then a deny. */
+  standing?: () => string | undefined;
   /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */
   approvalIdPrefix?: string;
   /** Hands out the numbers of approval ids (agentd: never one handed out before on its state dir). Default 1, 2, 3, … */

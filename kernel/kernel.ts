@@ -114,6 +114,7 @@ export class Kernel implements ProcessHost {
       breakers: (agentId, key, trial) => this.breakers.refusal(agentId, key, trial),
       autonomy: (agentId) => this.agents.autonomy(agentId),
       shadow: () => this.shadowPolicy,
+      ...(options.standing !== undefined ? { standing: options.standing } : {}),
     });
     this.services = { authorizer, recorder: this.recorder, approvals: this.approvals, conduct, ...(telemetry ? { telemetry } : {}) };
     this.termGraceMs = options.termGraceMs ?? 5000;

@@ -121,11 +121,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  * dead, scored by their last beat) and forgets the dead past their time or
  * number. Returns { fresh (1 if this node was not registered: first beat,
  * or it had been buried), policy epoch, buried nodes, orphaned questions,
- * shadow policy epoch, policy version, shadow policy version }.
+ * shadow policy epoch, policy version, shadow policy version, was dead (1
+ * if this node had been buried) }.
  */
 const BEAT = `${BURY}
 local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('ZREM', KEYS[6], ARGV[1]) == 1 then fresh = 1 end
+local wasDead = redis.call('ZREM', KEYS[6], ARGV[1])
+if wasDead == 1 then fresh = 1 end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 local buried = {}
 if ARGV[4] == '1' then
@@ -148,7 +150,7 @@ if ARGV[4] == '1' then
     redis.call('HDEL', KEYS[1], n)
   end
 end
-return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0', redis.call('HGET', KEYS[5], 'version') or '', redis.call('HGET', KEYS[8], 'version') or '' }`;
+return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0', redis.call('HGET', KEYS[5], 'version') or '', redis.call('HGET', KEYS[8], 'version') or '', wasDead }`;
 
 /** BURY_SELF (Lua) KEYS: procs, approvals, orphans. ARGV: node, approval key prefix. A node starting under a name that ran before. */
 const BURY_SELF = `${BURY}
@@ -165,6 +167,8 @@ export interface BeatResult {
   readonly shadowVersion: string;
   /** Nodes this beat found dead and buried. */
   readonly buried: readonly string[];
+  /** This node itself had been found dead (and buried) before this beat brought it back: its processes are lost. */
+  readonly wasBuried: boolean;
   /** Questions from outside the kernel waiting for a node to adopt them. */
   readonly orphans: number;
 }
@@ -178,6 +182,10 @@ export class ProcessDirectory {
   private readonly dead: DeadNodes;
   /** What this node last wrote for each of its pids, so a beat writes only what changed. */
   private written = new Map<number, string>();
+  /** Pids of this node the cluster took for lost while it was cut off (disown): never written again. */
+  private readonly disowned = new Set<number>();
+  /** This node has beaten (registered) since it started: a later beat that finds it listed dead brings it back from a burial. */
+  private beaten = false;
 
   constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, self: NodeInfo, ttlMs: number, dead: DeadNodes = { keptMs: DEAD_NODE_KEPT_MS, listed: DEAD_NODES_LISTED }) {
     this.redis = redis;
@@ -206,7 +214,7 @@ export class ProcessDirectory {
    * the node finds it had been buried).
    */
   async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
-    const [fresh, epoch, buried, orphans, shadowEpoch, policyVersion, shadowVersion] = (await this.redis.eval(
+    const [fresh, epoch, buried, orphans, shadowEpoch, policyVersion, shadowVersion, wasDead] = (await this.redis.eval(
       BEAT,
       8,
       this.keys.nodes,
@@ -224,15 +232,33 @@ export class ProcessDirectory {
       this.keys.approval(''),
       this.dead.keptMs,
       this.dead.listed,
-    )) as [number, string, string[], number, string, string, string];
-    await this.write(local, options.full || fresh === 1);
-    return { policyEpoch: Number(epoch), shadowEpoch: Number(shadowEpoch), policyVersion, shadowVersion, buried, orphans };
+    )) as [number, string, string[], number, string, string, string, number];
+    // A node brought back from the dead writes nothing of its old processes: the cluster has them lost (the node disowns them).
+    const wasBuried = wasDead === 1 && this.beaten;
+    this.beaten = true;
+    if (!wasBuried) await this.write(local, options.full || fresh === 1);
+    return { policyEpoch: Number(epoch), shadowEpoch: Number(shadowEpoch), policyVersion, shadowVersion, buried, orphans, wasBuried };
+  }
+
+  /** wasBuried: this node, which has beaten before, is listed dead (another node buried it while it was cut off). */
+  async wasBuried(): Promise<boolean> {
+    return this.beaten && (await this.redis.zscore(this.keys.dead, this.self.node)) !== null;
+  }
+
+  /** disown stops writing `pids` (this node's processes the cluster took for lost): their entries stay as the burial left them. */
+  disown(pids: Iterable<number>): void {
+    for (const pid of pids) {
+      this.disowned.add(pid);
+      this.written.delete(pid);
+    }
   }
 
   /** write stores this node's processes that changed since the last write (all with `full`) and drops reaped ones. */
   async write(local: readonly ProcessInfo[], full = false): Promise<void> {
     const now = new Map<number, string>();
-    for (const p of local) now.set(p.pid, forCjson({ ...p, node: this.self.node }));
+    for (const p of local) if (!this.disowned.has(p.pid)) now.set(p.pid, forCjson({ ...p, node: this.self.node }));
+    // A disowned pid is forgotten once its process is reaped here.
+    if (this.disowned.size > 0) for (const pid of this.disowned) if (!local.some((p) => p.pid === pid)) this.disowned.delete(pid);
     const changed: string[] = [];
     for (const [pid, json] of now) if (full || this.written.get(pid) !== json) changed.push(String(pid), json);
     const gone = [...this.written.keys()].filter((pid) => !now.has(pid)).map(String);

@@ -75,6 +75,14 @@ export class ClusterNode {
   private claimed = false;
   /** True once this node's state is back in Redis after the last (re)connect. */
   private synced = false;
+  /** True once this node has read the cluster's policy from Redis since it started (until then it decides nothing). */
+  private everSynced = false;
+  /** Until when (performance.now, ms) no other node can have buried this one: its last beat's send time plus its lease (leaseMs). */
+  private leaseEnds = 0;
+  /** What agentd does when this node learns the cluster buried it (its questions from outside: another node has them). */
+  private buriedHandler: (() => void) | undefined;
+  /** The burial just handled (afterBurial), until a beat finds this node alive: the reconnect and its beat both see it. */
+  private backFromBurial = false;
   /** Rule limits (max_calls, rate, token_budget) counted once for the whole cluster. */
   readonly limits: ClusterLimits;
   /** Approval ids of this node start with this: unique in the cluster (node id and a per-start tag). */
@@ -188,10 +196,15 @@ export class ClusterNode {
         await this.allocator.recover();
         await this.policy?.sync();
         await this.shadow?.sync();
+        // Buried while cut off: another node has this one's questions and took its processes for lost; none is put back.
+        if (await this.directory.wasBuried()) this.afterBurial();
         await this.relay.resync();
         this.fullWrite = true;
         if (this.beatTimer !== undefined) await this.beat(true);
+        // Not beating yet (agentd is not listening): nobody can have taken this node for dead.
+        else this.leaseEnds = Math.max(this.leaseEnds, performance.now() + this.leaseMs);
         this.synced = this.health.ready;
+        this.everSynced ||= this.synced;
       } catch (err) {
         this.health.failed(err);
       } finally {
@@ -212,7 +225,11 @@ export class ClusterNode {
     try {
       const full = this.fullWrite;
       const mayBury = Date.now() - this.health.upSince >= this.settings.nodeTtlMs;
+      const sent = performance.now();
       const result = await this.directory.beat(this.kernel.ps(), { mayBury, full });
+      if (result.wasBuried) this.afterBurial();
+      else this.backFromBurial = false;
+      this.leaseEnds = sent + this.leaseMs;
       await this.allocator.beat();
       if (full) this.fullWrite = false;
       // Each beat catches up a policy or shadow this node missed, or whose install its log refused.
@@ -226,6 +243,67 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * leaseMs: how long after sending a beat this node still decides without
+   * another. The others bury it once node_ttl_ms have passed since Redis
+   * took that beat (which was after it was sent); this node stops deciding
+   * a margin before (a quarter of the TTL, at most one heartbeat).
+   */
+  private get leaseMs(): number {
+    return this.settings.nodeTtlMs - Math.min(this.settings.heartbeatMs, this.settings.nodeTtlMs / 4);
+  }
+
+  /**
+   * standing says why this node's kernel may decide nothing now (every
+   * decision is then a deny, rule kernel.fail-closed), undefined while it
+   * may: before it has read the cluster's policy from Redis (a node that
+   * started without Redis enforced its own configured policy, not the
+   * cluster's: an attacker pass), and once its lease has run out (cut off
+   * from Redis about as long as the others wait before they take it for
+   * dead, adopt its questions and call its processes lost), until it is
+   * back. While cut off for less, it decides under the policy in force.
+   */
+  standing(): string | undefined {
+    if (!this.everSynced) return `this cluster node has not read the cluster's policy from Redis yet (${this.problem() ?? 'starting'}), so it decides nothing`;
+    const over = performance.now() - this.leaseEnds;
+    if (over < 0) return undefined;
+    return `this cluster node has not reached Redis for ${Math.round(over + this.leaseMs)} ms (${this.problem() ?? 'its heartbeat is late'}): past ${this.leaseMs} ms the other nodes may take it for dead, so it decides nothing until it is back`;
+  }
+
+  /** onBuried sets what agentd does when this node learns it was buried (after the node has disowned and killed its processes). */
+  onBuried(handler: () => void): void {
+    this.buriedHandler = handler;
+  }
+
+  /**
+   * afterBurial: another node found this one dead while it was cut off, so
+   * the cluster has its processes lost and its questions denied or adopted
+   * elsewhere. The node disowns its processes (their entries stay lost),
+   * ends them, and lets agentd drop its questions from outside; it then
+   * starts afresh (an attacker pass: a node back from a split put its
+   * questions and processes back, and one approval id was granted on it
+   * and denied on the node that had adopted it).
+   */
+  private afterBurial(): void {
+    if (this.backFromBurial) return;
+    this.backFromBurial = true;
+    const kernel = this.own();
+    const mine = kernel.ps().filter((p) => p.state !== 'exited');
+    this.directory.disown(kernel.ps().map((p) => p.pid));
+    for (const p of mine) {
+      try {
+        kernel.kill(p.pid, 'SIGKILL', `cluster: node ${this.id} was taken for dead while cut off from Redis, and its processes for lost`);
+      } catch {
+        // already gone
+      }
+    }
+    try {
+      this.buriedHandler?.();
+    } catch {
+      // agentd's own records; the node goes on
+    }
+  }
+
   /** ready is true while this node reaches shared state and has put its own state back after the last reconnect. */
   get ready(): boolean {
     return this.problem() === undefined;
@@ -234,7 +312,7 @@ export class ClusterNode {
   /** problem says why this node is not ready (Redis unreachable, or resynchronising), undefined when it is. */
   problem(): string | undefined {
     const fence = this.allocator.fence;
-    return this.health.problem() ?? (!this.synced ? 'resynchronising with Redis after connecting' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
+    return this.health.problem() ?? (!this.synced ? 'resynchronising with Redis after connecting' : performance.now() >= this.leaseEnds ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
   }
 
   status(): ClusterStatus {

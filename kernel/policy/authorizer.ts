@@ -66,6 +66,11 @@ export function supervised(request: Pick<AccessRequest, 'agentId' | 'access' | '
   return { effect: 'require_approval', rule: AUTONOMY_RULE, reason: `agent ${request.agentId} is at autonomy supervised: a human approves its changes (the policy's rule ${decision.rule} allowed it)`, ...(decision.policyVersion !== undefined ? { policyVersion: decision.policyVersion } : {}), approvalTimeoutMs };
 }
 
+/** standingDenial: the kernel may decide nothing now (`why`): fail closed, before anything else is asked. */
+function standingDenial(why: string | undefined): Decision | undefined {
+  return why === undefined ? undefined : { effect: 'deny', rule: 'kernel.fail-closed', reason: why, errno: 'EIO' };
+}
+
 /** kernelDenial: the kernel's own rules, which no policy can lift (on the kernel's own paths: an agent outside it has none). */
 function kernelDenial(request: AccessRequest): Decision | undefined {
   if (request.identity.outside !== true && request.path !== undefined && (request.pathAccess ?? request.access) === 'write' && isWithin(`${agentRoot(request.agentId)}/state`, request.path)) {
@@ -103,6 +108,8 @@ export interface AuthorizerSources {
   readonly autonomy?: (agentId: string) => Autonomy;
   /** The shadow policy, if one is set (kernel/policy/shadow.ts). */
   readonly shadow?: () => ShadowPolicy | undefined;
+  /** Why the kernel may decide nothing now (a cluster node cut off from Redis: ClusterNode.standing), undefined while it may. */
+  readonly standing?: () => string | undefined;
 }
 
 export class PolicyAuthorizer implements Authorizer {
@@ -112,9 +119,11 @@ export class PolicyAuthorizer implements Authorizer {
   private readonly autonomy: (agentId: string) => Autonomy;
   private readonly shadow: () => ShadowPolicy | undefined;
   private readonly tokens: (agentId: string) => number;
+  private readonly standing: () => string | undefined;
 
   constructor(engine: PolicyEngine, sources: AuthorizerSources = {}) {
     this.engine = engine;
+    this.standing = sources.standing ?? (() => undefined);
     this.tokens = (agentId) => engine.counters.tokensUsed(agentId);
     this.trust = sources.trust ?? (() => 1000);
     this.breakers = sources.breakers ?? (() => undefined);
@@ -123,7 +132,8 @@ export class PolicyAuthorizer implements Authorizer {
   }
 
   /**
-   * authorize decides in the order of the seed, cheapest first:
+   * authorize decides in the order of the seed, cheapest first (after
+   * the kernel's standing: a cluster node cut off decides nothing):
    * capabilities, the circuit breaker, the autonomy level, the kernel's own
    * rules, the intent contracts' pre-conditions, the policy (with its rule
    * limits and risk escalation; an allow of a change the autonomy level may
@@ -183,6 +193,6 @@ export class PolicyAuthorizer implements Authorizer {
   }
 
   private early(request: AccessRequest, level: Autonomy, counting: boolean): Decision | undefined {
-    return capabilityDenial(request) ?? breakerDenial(request, this.breakers, counting) ?? autonomyDenial(request, level) ?? kernelDenial(request);
+    return standingDenial(this.standing()) ?? capabilityDenial(request) ?? breakerDenial(request, this.breakers, counting) ?? autonomyDenial(request, level) ?? kernelDenial(request);
   }
 }

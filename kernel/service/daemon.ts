@@ -33,7 +33,7 @@ import { EvaluateRate } from './evaluate-rate.ts';
 import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
-import { adoptApprovals, handOver, reopenApprovals } from './durable-approvals.ts';
+import { adoptApprovals, handOver, letGoAll, reopenApprovals } from './durable-approvals.ts';
 import { RunLedger } from './run-ledger.ts';
 import { chainApprover } from './approvers/chain.ts';
 import { chainSteps } from './approvers/steps.ts';
@@ -111,7 +111,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     recorder: ledger.watching(metrics.counting(shared.recorder)),
     mounts: shared.mounts,
     approver,
-    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix, sharedLimits: cluster.limits } : {}),
+    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix, sharedLimits: cluster.limits, standing: () => cluster.standing() } : {}),
     approvalIds: ledger.approvalIds(),
     stateDir: config.stateDir,
     termGraceMs: config.termGraceMs,
@@ -152,6 +152,8 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     log.flush();
   }
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
+  // Back from a burial: the questions from outside that this node held are another node's now; it neither answers nor redeems them.
+  cluster?.onBuried(() => letGoAll(ctx, 'this node was taken for dead while cut off from Redis; another node has adopted it'));
   cluster?.onAdopted((questions) => {
     const refused = adoptApprovals(ctx, questions);
     log.flush();

@@ -98,11 +98,19 @@ export async function handOver(cluster: ClusterNode, ctx: ServiceContext): Promi
     }
   }
   for (const q of outside) {
-    if (released && q.digest !== undefined) {
-      // Another node owns it now: this one neither answers it nor redeems its grant (two owners could grant it twice).
-      ctx.kernel.approvals.letGo(q.id);
-      ctx.grants.forget(q.id);
-      ctx.log.record({ type: 'approval', pid: 0, agentId: q.agentId, detail: `handed ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) to the cluster: agentd is shutting down, another node adopts it` });
-    } else ctx.kernel.approvals.answer(q.id, false, 'agentd', why);
+    if (released && q.digest !== undefined) letGo(ctx, q, 'agentd is shutting down, another node adopts it');
+    else ctx.kernel.approvals.answer(q.id, false, 'agentd', why);
   }
+}
+
+/** letGo drops question `q` here, recorded: another node owns it now, and this one neither answers it nor redeems its grant (two owners could grant it twice). */
+function letGo(ctx: ServiceContext, q: PendingApproval, why: string): void {
+  ctx.kernel.approvals.letGo(q.id);
+  ctx.grants.forget(q.id);
+  ctx.log.record({ type: 'approval', pid: 0, agentId: q.agentId, detail: `handed ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) to the cluster: ${why}` });
+}
+
+/** letGoAll drops every question from outside the kernel that this node holds (the cluster buried it: letGo each). */
+export function letGoAll(ctx: ServiceContext, why: string): void {
+  for (const q of ctx.kernel.approvals.list()) if (q.pid === 0) letGo(ctx, q, why);
 }

@@ -3,7 +3,8 @@
  * ago it was last seen, beside the lost processes `ps` names it in. A node
  * stopped cleanly (SIGTERM) leaves the list: its processes ended and left
  * the directory with it. A dead node that beats again (a stall) or starts
- * again under its name is alive again, in the same row.
+ * again under its name is alive again, in the same row; a stalled one ends
+ * the processes the cluster took for lost meanwhile.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentctl, clusterRedis, nodeSet, until, type Node } from './helpers.ts';
@@ -96,7 +97,7 @@ describe.skipIf(redis === undefined)('nodes that stop beating', () => {
     expect(list[0]!.pid).toBe(again.child.pid);
   });
 
-  it('a node that stalls past the TTL is dead while it stalls, and alive with its processes again once it beats', async () => {
+  it('a node that stalls past the TTL is dead while it stalls; once it beats it is alive again, and its processes stay lost: it ends them', async () => {
     const stalled = set.nodes.at(-1)!;
     const pid = await stalled.spawn();
     stalled.child.kill('SIGSTOP');
@@ -107,8 +108,17 @@ describe.skipIf(redis === undefined)('nodes that stop beating', () => {
       stalled.child.kill('SIGCONT');
     }
     await until(async () => (await row(b, 'node-a'))?.state === 'alive', 'the node to be alive again');
-    // Its first beat after the burial rewrites its processes: running again, not left lost.
-    await until(async () => ((await b.api('GET', `/v1/processes/${pid}`)).body.state as string) !== 'lost', 'its process to be listed as running again');
+    // The cluster took its process for lost (a parent, a question of it, may have been told so): it does not run on. It
+    // used to be written back as running at the node's first beat, and a question another node had adopted meanwhile
+    // was answered on both (an attacker pass).
+    await until(async () => ((await stalled.api('GET', `/v1/processes/${pid}`)).body.state as string) === 'exited', 'the node to end its process');
+    expect((await b.api('GET', `/v1/processes/${pid}`)).body.state).toBe('lost');
     expect((await stalled.api('GET', `/v1/processes/${pid}/output`)).body.stdout).toBe('ready\n');
+    const killed = (await stalled.api('GET', `/v1/decisions?since=0&type=signal`)).body as { pid: number; detail?: string }[];
+    expect(killed.find((r) => r.pid === pid)?.detail).toMatch(/node-a was taken for dead while cut off from Redis/);
+    // The node itself goes on: a new spawn there runs.
+    const again = await stalled.spawn();
+    await until(async () => ((await b.api('GET', `/v1/processes/${again}`)).body.state as string) !== undefined, 'the new process to be listed');
+    expect((await b.api('GET', `/v1/processes/${again}`)).body.state).not.toBe('lost');
   });
 });

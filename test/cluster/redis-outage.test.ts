@@ -5,7 +5,8 @@
  * 503), every operation that needs shared state fails closed (EIO, HTTP
  * 503: spawn, ps, a signal to another node, a policy replacement) and a
  * question that would need another node is denied, while agents keep
- * running and signals to a node's own processes still work. When it comes
+ * running and signals to a node's own processes still work (within the
+ * nodes' lease; past it they decide nothing: split.test.ts). When it comes
  * back everything resumes, and nothing that was acknowledged is lost.
  */
 import { randomUUID } from 'node:crypto';
@@ -42,7 +43,8 @@ describe.skipIf(!available)('Redis stopped and restarted under two busy nodes', 
 
   beforeAll(async () => {
     server = await RedisServer.start();
-    const common = { redisUrl: server.url, prefix, config: CONFIG, files: { 'policy.yaml': POLICY_1 } };
+    // A TTL long enough that the outage's checks all run within the nodes' lease (past it a node decides nothing: test/cluster/split.test.ts).
+    const common = { redisUrl: server.url, prefix, config: CONFIG, files: { 'policy.yaml': POLICY_1 }, ttlMs: 10_000 };
     [a, b] = await Promise.all([startNode({ ...common, id: 'node-a' }), startNode({ ...common, id: 'node-b' })]);
     for (const node of [a, a, b, b]) agents.set(await node.spawn(TICKER), { node, ticks: 0 });
     for (const [pid, { node }] of agents) await tick(node === a ? b : a, pid);
