@@ -7,12 +7,15 @@ import type { RecordFilter } from './query.ts';
 import { queryLog } from './log-query.ts';
 import type { LogEnd } from './segments.ts';
 import { type FileVerifyResult, verifyLogFile } from './verify-file.ts';
+import type { WrittenEnd } from './verify.ts';
 
 export interface VerifyJob {
   readonly op: 'verify';
   readonly base: string;
   readonly end?: LogEnd;
   readonly expectHead?: string;
+  /** What the live log's writer wrote up to `end` (its count and head then): a log that ends elsewhere fails. */
+  readonly written?: WrittenEnd;
 }
 
 export interface QueryJob {
@@ -39,7 +42,8 @@ export type ScanAnswer<J extends ScanJob> = J extends VerifyJob ? FileVerifyResu
 /** runScanJob does `job` synchronously. File errors (ENOENT, EACCES…) are thrown as they are. */
 export function runScanJob<J extends ScanJob>(job: J): ScanAnswer<J> {
   if (job.op === 'verify') {
-    return verifyLogFile(job.base, { ...(job.end ? { end: job.end } : {}), ...(job.expectHead !== undefined ? { expectHead: job.expectHead } : {}) }) as ScanAnswer<J>;
+    const { end, expectHead, written } = job;
+    return verifyLogFile(job.base, { ...(end ? { end } : {}), ...(expectHead !== undefined ? { expectHead } : {}), ...(written ? { written } : {}) }) as ScanAnswer<J>;
   }
   const found = queryLog(job.base, job.filter, { limit: job.limit, maxChars: job.maxChars, ...(job.end ? { end: job.end } : {}) });
   return { json: `[${found.lines.join(',')}]`, records: found.lines.length, truncated: found.truncated } as ScanAnswer<J>;

@@ -49,6 +49,22 @@ export interface VerifyOptions {
   genesis?: string;
   /** Ed25519 key the log's anchors must verify with (anchors.ts): catches a chain rewritten with recomputed hashes. */
   publicKey?: KeyObject;
+  /**
+   * What the live log's writer says it wrote up to where it is read: the
+   * last record's seq and hash. A log that ends before it (cut back to a
+   * whole record, its last segments deleted) or whose last record is not
+   * that one (a tail re-sealed with recomputed hashes) verifies as a chain,
+   * and fails this.
+   */
+  written?: WrittenEnd;
+}
+
+/** WrittenEnd is how far a log's writer wrote it, and who that writer is (named in messages). */
+export interface WrittenEnd {
+  readonly records: number;
+  readonly head: string;
+  /** The writer, for messages ("agentd"). */
+  readonly by: string;
 }
 
 /** `,"hash":"<64 hex>"}` closes every sealed line. */
@@ -205,6 +221,7 @@ export class ChainVerifier {
     if (this.problem === undefined && this.options.publicKey !== undefined && this.anchors === 0) {
       this.problem = { kind: 'unanchored', seq: this.expected - 1, line: this.lineNo, ...this.where(this.segment), message: 'no anchor signed by the key: nothing proves this chain was not rewritten' };
     }
+    if (this.problem === undefined && this.options.written !== undefined) this.checkWritten(this.options.written);
     if (this.problem !== undefined) return { ok: false, records: this.expected - 1, head: this.prev, problem: this.problem, ...anchored };
     const { expectHead } = this.options;
     if (expectHead !== undefined && expectHead !== this.prev) {
@@ -212,6 +229,20 @@ export class ChainVerifier {
       return { ok: false, records: this.expected - 1, head: this.prev, problem: this.problem };
     }
     return { ok: true, records: this.expected - 1, head: this.prev, ...anchored };
+  }
+
+  /** checkWritten fails a whole chain that does not end where its writer says it wrote to. */
+  private checkWritten({ records: wrote, head, by }: WrittenEnd): void {
+    const records = this.expected - 1;
+    const where = { line: this.lineNo, ...this.where(this.segment) };
+    if (records < wrote) {
+      const missing = wrote === records + 1 ? `record ${wrote} is missing` : `records ${records + 1}-${wrote} are missing`;
+      this.problem = { kind: 'deleted', seq: records + 1, ...where, message: `the log ends at record ${records} but ${by} wrote ${wrote}: ${missing}` };
+    } else if (records > wrote) {
+      this.problem = { kind: 'inserted', seq: wrote + 1, ...where, message: `the log holds ${records} records but ${by} wrote ${wrote}: record ${wrote + 1} onwards were added` };
+    } else if (this.prev !== head) {
+      this.problem = { kind: 'edited', seq: records, ...where, message: `record ${records}'s hash is not the one ${by} wrote (${head}): the chain was rewritten` };
+    }
   }
 
   private reordered(): void {

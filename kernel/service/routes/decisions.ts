@@ -177,14 +177,16 @@ export function decisionRoutes(app: FastifyInstance, ctx: ServiceContext): void 
     '/v1/audit/verify',
     {
       schema: {
-        summary: "Verify the daemon's decision log, every segment (hash chain, sequence, torn tail), up to where it was written when asked; ?head= the hash the last record must have",
+        summary: "Verify the daemon's decision log, every segment (hash chain, sequence, torn tail), up to where it was written when asked: it must end with the record agentd wrote last then (else it was cut or rewritten); ?head= the hash the last record must have",
         querystring: { type: 'object', additionalProperties: false, properties: { head: { type: 'string', pattern: '^[0-9a-f]{64}$' } } },
       },
     },
     async (req, reply) => {
       try {
         const end = ctx.log.flushedEnd();
-        const result = await scans.run({ op: 'verify', base: ctx.log.path, end, ...(req.query.head !== undefined ? { expectHead: req.query.head } : {}) }, abortOnClose(reply));
+        // What agentd wrote up to `end` (read in the same turn as it): a file that ends elsewhere was cut or rewritten.
+        const written = { records: ctx.log.count, head: ctx.log.head, by: 'agentd' };
+        const result = await scans.run({ op: 'verify', base: ctx.log.path, end, written, ...(req.query.head !== undefined ? { expectHead: req.query.head } : {}) }, abortOnClose(reply));
         return { file: ctx.log.path, ...result };
       } catch (err) {
         return refuse(reply, err);
