@@ -16,6 +16,7 @@ import { check, conductOfDenial, decide, describeDecision, recordShadow } from '
 import { breakerOf, type AccessRequest, type ApprovalAnswer, type Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
 import type { PastRate } from '../evaluate-rate.ts';
+import { resourceRefusal } from '../evaluate-resource.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { AGENT_ID_PATTERN, OutsideIdentity } from '../../capabilities.ts';
 
@@ -44,7 +45,7 @@ export const EVALUATE_REQUEST = {
       ],
     },
     action: { type: 'string', minLength: 1, maxLength: 128, description: 'a syscall name (SYS_EXEC …) or an action name the policy uses (http.get, file.write …)' },
-    resource: { type: 'string', maxLength: 4096, description: 'a path, matched by rule paths' },
+    resource: { type: 'string', maxLength: 4096, description: "a path, matched by rule paths; one starting with '/' must be canonical (no '.', '..' or empty segments, no trailing '/', no NUL), else 400" },
     access: { enum: ['read', 'write', 'none'] },
     tool: { type: 'string', maxLength: 256 },
     arguments: { type: 'object', maxProperties: 256, description: 'matched by rule args patterns' },
@@ -166,6 +167,9 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const identity = evaluateAs(principalOf(req), body.agent);
       if (!identity.ok) return identity.status === 403 ? refuse(ctx, req, reply, identity.error) : reply.code(400).send({ error: identity.error });
       if (tooDeep(body.arguments) || tooDeep(body.context)) return reply.code(400).send({ error: `arguments and context may nest at most ${MAX_DEPTH} deep` });
+      // A rule's path glob matches the text as sent: `/data/../../etc/shadow` would match `/data/**` (evaluate-resource.ts).
+      const badResource = body.resource === undefined ? undefined : resourceRefusal(body.resource);
+      if (badResource !== undefined) return reply.code(400).send({ error: badResource, errno: 'EINVAL' });
       const agent = identity.agent;
       // Every answer is a record: an agent is held to a rate, as one inside the kernel is (evaluate-rate.ts). An agent
       // credential's was counted before its body was read (onRequest); the operator's names its agent in the body.
