@@ -8,6 +8,7 @@
  * limit.
  */
 import type { FastifyInstance } from 'fastify';
+import { clipped } from './errors.ts';
 
 /** The deepest a request body may nest: agentd's own bodies are a few levels, a tool's arguments at most 16 (abi/limits.ts) within an MCP message. */
 export const MAX_BODY_DEPTH = 64;
@@ -43,10 +44,23 @@ export function depthWithin(text: string, max: number, containers = Number.POSIT
   return true;
 }
 
-/** useJsonBodies installs the parser on `app` for application/json. */
+/** NOT_JSON begins the 415 for a body that is not sent as JSON. */
+export const NOT_JSON = 'the body must be JSON, sent with content-type: application/json';
+
+/**
+ * useJsonBodies installs the parser on `app` for application/json, and
+ * refuses a body of any other content type with 415 naming application/json
+ * (Fastify's own text/plain parser handed such a body to the route as a
+ * string, answered as `body: must be object`), unread.
+ */
 export function useJsonBodies(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (req, _payload, done) => {
+    const type = req.headers['content-type'];
+    const sent = type === undefined ? 'no content-type' : `content-type ${clipped(type)}`;
+    done(Object.assign(new Error(`${NOT_JSON} (this one has ${sent})`), { statusCode: 415 }), undefined);
+  });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (!depthWithin(text, MAX_BODY_DEPTH, MAX_BODY_CONTAINERS)) {

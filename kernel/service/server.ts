@@ -15,7 +15,7 @@ import { boundedServer } from './connections.ts';
 import type { ServiceContext } from './context.ts';
 import { logExits } from './exit-log.ts';
 import { clipped, validationMessage } from './errors.ts';
-import { useJsonBodies } from './json-body.ts';
+import { NOT_JSON, useJsonBodies } from './json-body.ts';
 import { agentRoutes } from './routes/agents.ts';
 import { approvalRoutes } from './routes/approvals.ts';
 import { clusterRoutes } from './routes/cluster.ts';
@@ -72,10 +72,12 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
     done();
   });
 
-  app.setErrorHandler((err: { statusCode?: number; message?: string; validation?: unknown }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; message?: string; validation?: unknown; code?: string }, _req, reply) => {
     // A 503 is a refusal for load (agent-load.ts), not agentd's fault.
     const status = err.statusCode !== undefined && ((err.statusCode >= 400 && err.statusCode < 500) || err.statusCode === 503) ? err.statusCode : 500;
-    void reply.code(status).send({ error: status === 500 ? 'internal error' : (err.message ?? 'bad request') });
+    // Fastify's own 415 for a content-type that does not parse says only "Unsupported Media Type": say what to send (json-body.ts).
+    const message = err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? `${NOT_JSON} (this one's content-type does not parse)` : err.message;
+    void reply.code(status).send({ error: status === 500 ? 'internal error' : (message ?? 'bad request') });
   });
 
   // An unknown route is answered in agentd's own shape ({ error }), as every other refusal is.
