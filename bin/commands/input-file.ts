@@ -6,9 +6,10 @@
  */
 import { ERRNO_TEXT, isErrno, KernelError } from '../../abi/errno.ts';
 import { readRegularText, whyUnreadable } from '../../kernel/regular-file.ts';
+import { ArgumentError } from './whole-number.ts';
 
-/** InputFileError is a named file that cannot be read; its message is `FILE: why`. */
-export class InputFileError extends Error {
+/** InputFileError is a named file that cannot be read; its message is `FILE: why`. A usage error: exit status 2. */
+export class InputFileError extends ArgumentError {
   readonly file: string;
   constructor(file: string, why: string) {
     super(`${file}: ${why}`);

@@ -7,6 +7,7 @@
 import { styleText } from 'node:util';
 import type { PrincipalInfo } from '../../kernel/service/principals.ts';
 import { remote, type ConnectOptions } from './remote.ts';
+import { ArgumentError } from './whole-number.ts';
 
 export interface CreateOptions extends ConnectOptions {
   agent: string;
@@ -25,9 +26,9 @@ export function parseLabels(options: readonly string[]): Record<string, string> 
   const labels: Record<string, string> = {};
   for (const option of options) {
     const eq = option.indexOf('=');
-    if (eq <= 0) throw new Error(`--label ${option}: write it as key=value`);
+    if (eq <= 0) throw new ArgumentError(`--label ${option}: write it as key=value`);
     const key = option.slice(0, eq);
-    if (Object.hasOwn(labels, key)) throw new Error(`--label ${key} is given twice`);
+    if (Object.hasOwn(labels, key)) throw new ArgumentError(`--label ${key} is given twice`);
     labels[key] = option.slice(eq + 1);
   }
   return labels;

@@ -1,13 +1,15 @@
 /**
  * agentctl commands that talk to agentd. Each prints one clear line and
  * exits non-zero when the daemon is down (3), the token is wrong or may not
- * do this (4: 401, or 403 for an agent credential), or
- * the pid or approval is unknown (1). --json prints machine-readable output.
+ * do this (4: 401, or 403 for an agent credential), the pid or approval is
+ * unknown (1), or an argument does not read — a pid, a signal, a selector, a
+ * file that cannot be read (2, an ArgumentError, as every usage error).
+ * --json prints machine-readable output.
  */
 import { readInput } from './input-file.ts';
 import { AUTONOMY_LEVELS, type Autonomy, isAutonomy } from '../../kernel/autonomy.ts';
 import { styleText } from 'node:util';
-import { parseSignal } from '../../signals/signal-table.ts';
+import { parseSignal, type SignalName } from '../../signals/signal-table.ts';
 import { AgentdClient, AgentdError } from '../../kernel/service/client.ts';
 import type { ListedProcess } from '../../kernel/service/client.ts';
 import type { ProcessOutput } from '../../kernel/service/output.ts';
@@ -121,17 +123,26 @@ export const ps = (o: ConnectOptions) =>
     else for (const line of formatPs(list)) out(line);
   });
 
-/** kill sends one signal to each pid; status 1 if any pid failed. */
+/** signalOf reads a signal argument (a name or number, a leading `-` allowed); a usage error when it names none. */
+function signalOf(text: string): SignalName {
+  const sig = parseSignal(text.replace(/^-/, ''));
+  if (sig === undefined) throw new ArgumentError(`unknown signal '${text}' (SIGSTOP, SIGCONT, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGPOLICY, SIGTRUST or their numbers)`);
+  return sig;
+}
+
+/** kill sends one signal to each pid; status 1 if any pid failed. Every pid is read first: one that is not a pid is a usage error (2) and nothing is sent. */
 export const kill = (o: ConnectOptions, signal: string, pids: string[], tree = false) =>
   remote(o, async (c) => {
-    const sig = parseSignal(signal.replace(/^-/, ''));
-    if (sig === undefined) throw new Error(`unknown signal '${signal}' (SIGSTOP, SIGCONT, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGPOLICY, SIGTRUST or their numbers)`);
-    if (pids.length === 0) throw new Error('kill needs at least one pid');
+    const sig = signalOf(signal);
+    if (pids.length === 0) throw new ArgumentError('kill needs at least one pid');
+    const read = pids.map((text) => {
+      const pid = wholeNumber(text);
+      if (pid === undefined || pid < 1) throw new ArgumentError(`${text}: not a pid`);
+      return { text, pid };
+    });
     let status = 0;
-    for (const text of pids) {
-      const pid = wholeNumber(text) ?? 0;
+    for (const { text, pid } of read) {
       try {
-        if (pid < 1) throw new AgentdError('not-found', 404, 'not a pid');
         const answer = await c.signal(pid, sig, tree);
         for (const { pid: each, outcome } of answer.tree ?? [{ pid, outcome: answer.outcome }]) out(o.json ? JSON.stringify({ pid: each, signal: sig, outcome }) : `${each}: ${sig} ${outcome}`);
       } catch (err) {
@@ -148,7 +159,7 @@ function parseSelector(selectors: readonly string[]): Record<string, string> {
   const labels: Record<string, string> = {};
   for (const pair of selectors.flatMap((s) => s.split(','))) {
     const at = pair.indexOf('=');
-    if (at < 1 || at === pair.length - 1) throw new Error(`--selector takes label=value pairs separated by commas, not '${pair}'`);
+    if (at < 1 || at === pair.length - 1) throw new ArgumentError(`--selector takes label=value pairs separated by commas, not '${pair}'`);
     labels[pair.slice(0, at)] = pair.slice(at + 1);
   }
   return labels;
@@ -161,11 +172,10 @@ function parseSelector(selectors: readonly string[]): Record<string, string> {
  */
 export const killMatching = (o: ConnectOptions, signal: string, selector: readonly string[] | undefined, all: boolean | undefined, pids: readonly string[], tree = false) =>
   remote(o, async (c) => {
-    const sig = parseSignal(signal.replace(/^-/, ''));
-    if (sig === undefined) throw new Error(`unknown signal '${signal}' (SIGSTOP, SIGCONT, SIGINT, SIGKILL, SIGTERM, SIGUSR1, SIGPOLICY, SIGTRUST or their numbers)`);
-    if (pids.length > 0) throw new Error('give pids, or --selector / --all, not both');
-    if (tree) throw new Error('--tree takes pids, not --selector or --all (they match every process of a tree anyway)');
-    if ((selector === undefined) === (all !== true)) throw new Error('give --selector label=value or --all (one of them)');
+    const sig = signalOf(signal);
+    if (pids.length > 0) throw new ArgumentError('give pids, or --selector / --all, not both');
+    if (tree) throw new ArgumentError('--tree takes pids, not --selector or --all (they match every process of a tree anyway)');
+    if ((selector === undefined) === (all !== true)) throw new ArgumentError('give --selector label=value or --all (one of them)');
     const answer = await c.signalMatching(sig, all === true ? 'all' : parseSelector(selector!));
     if (o.json) out(JSON.stringify(answer));
     let failed = 0;
@@ -185,7 +195,7 @@ export const killMatching = (o: ConnectOptions, signal: string, selector: readon
 /** autonomy prints an agent's autonomy level, setting it first when `level` is given. */
 export const autonomy = (o: ConnectOptions, agent: string, level: string | undefined) =>
   remote(o, async (c) => {
-    if (level !== undefined && !isAutonomy(level)) throw new Error(`autonomy must be one of ${AUTONOMY_LEVELS.join(', ')}, not '${level}'`);
+    if (level !== undefined && !isAutonomy(level)) throw new ArgumentError(`autonomy must be one of ${AUTONOMY_LEVELS.join(', ')}, not '${level}'`);
     const answer = await c.autonomy(agent, level);
     out(o.json ? JSON.stringify(answer) : `${answer.agent}: ${answer.level}`);
   });

@@ -87,7 +87,7 @@ describe('agentctl kill, stop and cont', () => {
     expect(lines).toEqual([{ pid: c, signal: 'SIGKILL', outcome: 'terminated' }, { pid: c! + 1, signal: 'SIGKILL', outcome: 'terminated' }]);
     const none = await agentctl(agentd, 'kill', '-KILL', '--tree', String(again));
     expect([none.status, none.stderr]).toEqual([1, `agentctl: ${again}: process ${again} has exited, and so has every process of its tree\n`]);
-    expect(await agentctl(agentd, 'kill', '-KILL', '--tree', '--all')).toMatchObject({ status: 1, stderr: 'agentctl: --tree takes pids, not --selector or --all (they match every process of a tree anyway)\n' });
+    expect(await agentctl(agentd, 'kill', '-KILL', '--tree', '--all')).toMatchObject({ status: 2, stderr: 'agentctl: --tree takes pids, not --selector or --all (they match every process of a tree anyway)\n' });
   });
 
   it('kill -STOP / kill -2 (SIGCONT by number) / stop / cont change the state ps reports', async () => {
@@ -127,7 +127,7 @@ describe('agentctl kill, stop and cont', () => {
     expect(r.stderr).toBe('agentctl: 999999: no process 999999\n');
     expect(r.stdout).toBe(`${pid}: SIGSTOP stopped\n`);
     const bad = await agentctl(agentd, 'kill', '-SIGBOGUS', String(pid));
-    expect(bad.status).toBe(1);
+    expect(bad.status).toBe(2);
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toContain("unknown signal 'SIGBOGUS'");
   });

@@ -141,9 +141,9 @@ describe('agentctl with an unknown pid: status 1 and one line', () => {
     expect(r.stderr).toContain('no process 424242');
   });
 
-  it('a pid that is not a number is one line and status 1', async () => {
+  it('a pid that is not a number is one line and status 2 (a usage error)', async () => {
     const r = await agentctl(agentd, 'kill', '-STOP', 'abc');
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     expect(lines(r.stderr)).toEqual(['agentctl: abc: not a pid']);
   });
 });
