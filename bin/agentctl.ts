@@ -3,6 +3,7 @@
 import './snapshot-flag.ts';
 import './compile-cache.ts';
 import { Command, CommanderError, Option } from 'commander';
+import { createRequire } from 'node:module';
 import type { Effect } from '../abi/kinds.ts';
 import type { DecisionInput } from '../syscalls/records.ts';
 import { LIMIT_NAMES } from '../kernel/limits.ts';
@@ -31,8 +32,16 @@ const DECISIONS = Object.keys({ allow: 0, deny: 0, require_approval: 0 } satisfi
 const RECORD_TYPES = Object.keys({ syscall: 0, spawn: 0, exit: 0, signal: 0, approval: 0, checkpoint: 0, policy: 0, auth: 0, limit: 0, log: 0, outcome: 0, contract: 0, shadow: 0 } satisfies Record<DecisionInput['type'], 0>);
 const decisionOption = () => new Option('--decision <effect>', 'only records with this decision').choices(DECISIONS);
 
+// The package's own package.json, by its name: found from bin/ in the repository and from dist/bin/ in the installed package alike.
+const { version } = createRequire(import.meta.url)('agent-kernel/package.json') as { version: string };
+
 // exitOverride: a usage error exits 2 (below), as a bad file does; 1 is a verdict for several commands (a counterexample, FAILED, changed).
-const program = new Command('agentctl').description('Operate the agent kernel').showHelpAfterError().exitOverride();
+const program = new Command('agentctl')
+  .description('Operate the agent kernel')
+  .version(version, '-V, --version', 'print the version of agentctl')
+  .showHelpAfterError()
+  .exitOverride()
+  .addHelpText('after', '\nExamples:\n  $ agentctl run examples/hello.ts -- Ada\n  $ agentctl spawn examples/tour.ts --agent notes -- "buy milk"\n  $ agentctl ps\n  $ agentctl COMMAND --help     (each command\'s options, with an example)\n');
 const done = async (status: number | Promise<number>) => {
   process.exitCode = await status;
 };
