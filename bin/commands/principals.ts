@@ -4,9 +4,9 @@
  * labels and capabilities given at creation; agentd shows the token once and
  * keeps only its SHA-256.
  */
-import { styleText } from 'node:util';
 import type { PrincipalInfo } from '../../kernel/service/principals.ts';
-import { remote, type ConnectOptions } from './remote.ts';
+import { printable } from '../../kernel/terminal-text.ts';
+import { columns, remote, type ConnectOptions } from './remote.ts';
 import { ArgumentError } from './whole-number.ts';
 
 export interface CreateOptions extends ConnectOptions {
@@ -48,7 +48,7 @@ export const create = (o: CreateOptions) =>
     if (o.tokenOnly) return out(p.token);
     if (o.json) return out(JSON.stringify(p));
     const g = granted(p);
-    out(`principal ${p.name}: agent ${p.agent}, labels ${g.labels}, capabilities ${g.capabilities}`);
+    out(printable(`principal ${p.name}: agent ${p.agent}, labels ${g.labels}, capabilities ${g.capabilities}`));
     out(`token (shown once; agentd keeps only its hash): ${p.token}`);
   });
 
@@ -62,15 +62,11 @@ export const list = (o: ConnectOptions) =>
       const g = granted(p);
       rows.push([p.name, p.agent, g.labels, g.capabilities, new Date(p.createdAt).toISOString()]);
     }
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    rows.forEach((r, i) => {
-      const line = r.map((cell, j) => cell.padEnd(widths[j]!)).join('  ').trimEnd();
-      out(i === 0 ? styleText('bold', line, { stream: process.stdout }) : line);
-    });
+    for (const line of columns(rows)) out(line);
   });
 
 export const revoke = (o: ConnectOptions, name: string) =>
   remote(o, async (c) => {
     const p = await c.revokePrincipal(name);
-    out(o.json ? JSON.stringify(p) : `revoked principal ${p.name} (agent ${p.agent}): its token is refused from now on`);
+    out(o.json ? JSON.stringify(p) : printable(`revoked principal ${p.name} (agent ${p.agent}): its token is refused from now on`));
   });

@@ -84,12 +84,12 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
   const rows = [['PID', 'PPID', 'AGENT', 'STATE', 'SYSCALLS', 'FDS', 'PENDING', 'TREE', 'CPU', 'VFS', 'PROGRAM', ...(trusting ? ['TRUST'] : []), ...(breaking ? ['BREAKERS'] : []), ...(clustered ? ['NODE'] : []), ...(ended ? ['REASON'] : [])]];
   for (const p of list) {
     const t = p.tree;
-    // Agent ids and program paths come from agents: escaped (terminal-text.ts), as the REASON column is.
     const vfs = t === undefined ? '-' : `${size(t.vfsBytes)}/${t.vfsBytesLimit === undefined ? '-' : size(t.vfsBytesLimit)}`;
-    rows.push([
+    // Every cell is agentd's data (agent ids, program paths, node names come from agents and configuration): escaped (terminal-text.ts).
+    const cells = [
       String(p.pid),
       String(p.ppid),
-      printable(p.agentId),
+      p.agentId,
       p.state + (p.status !== undefined ? `(${p.status})` : ''),
       String(p.syscalls),
       String(p.openFds),
@@ -97,12 +97,13 @@ export function formatPs(list: readonly ListedProcess[]): string[] {
       t === undefined ? '-' : String(t.root),
       t === undefined ? '-' : `${Math.round(t.cpuMs)}ms`,
       vfs,
-      printable(p.program),
+      p.program,
       ...(trusting ? [p.trust === undefined ? '-' : String(p.trust)] : []),
-      ...(breaking ? [printable(p.breakers?.join(',') || '-')] : []),
+      ...(breaking ? [p.breakers?.join(',') || '-'] : []),
       ...(clustered ? [p.node ?? '?'] : []),
       ...(ended ? [p.exitReason === undefined ? '-' : exitSummary(p.exitReason, p.status ?? 0, REASON_CHARS)] : []),
-    ]);
+    ];
+    rows.push(cells.map(printable));
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r, row) =>
@@ -182,13 +183,13 @@ export const killMatching = (o: ConnectOptions, signal: string, selector: readon
     for (const r of answer.results) {
       const where = r.node !== undefined ? ` on ${r.node}` : '';
       if ('outcome' in r) {
-        if (!o.json) out(`${r.pid} (${r.agentId}${where}): ${sig} ${r.outcome}`);
+        if (!o.json) out(printable(`${r.pid} (${r.agentId}${where}): ${sig} ${r.outcome}`));
       } else {
         failed++;
-        process.stderr.write(`agentctl: ${r.pid} (${r.agentId}${where}): ${r.error}\n`);
+        process.stderr.write(`agentctl: ${printable(`${r.pid} (${r.agentId}${where}): ${r.error}`)}\n`);
       }
     }
-    if (answer.matched === 0) process.stderr.write(`agentctl: no live process matches ${answer.selector}\n`);
+    if (answer.matched === 0) process.stderr.write(`agentctl: no live process matches ${printable(answer.selector)}\n`);
     return answer.matched === 0 || failed > 0 ? 1 : 0;
   });
 
@@ -197,7 +198,7 @@ export const autonomy = (o: ConnectOptions, agent: string, level: string | undef
   remote(o, async (c) => {
     if (level !== undefined && !isAutonomy(level)) throw new ArgumentError(`autonomy must be one of ${AUTONOMY_LEVELS.join(', ')}, not '${level}'`);
     const answer = await c.autonomy(agent, level);
-    out(o.json ? JSON.stringify(answer) : `${answer.agent}: ${answer.level}`);
+    out(o.json ? JSON.stringify(answer) : printable(`${answer.agent}: ${answer.level}`));
   });
 
 export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined, agent: string | undefined) =>
@@ -207,7 +208,7 @@ export const spawn = (o: ConnectOptions, file: string, args: string[], manifestF
     const fromFile = manifestFile === undefined ? undefined : (parseYaml(readInput(manifestFile)) as { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy });
     const manifest = agent === undefined ? fromFile : { id: agent, ...fromFile };
     const result = await c.spawn(source, { filename: file, argv: args, ...(manifest ? { manifest } : {}) });
-    out(o.json ? JSON.stringify(result) : `${result.pid} (agent ${result.agentId})`);
+    out(o.json ? JSON.stringify(result) : printable(`${result.pid} (agent ${result.agentId})`));
   });
 
 export const approvals = (o: ConnectOptions) =>
@@ -221,7 +222,7 @@ export const approvals = (o: ConnectOptions) =>
 export const answer = (o: ConnectOptions, id: string, approve: boolean, reason: string | undefined, approver: string | undefined) =>
   remote(o, async (c) => {
     const status = await c.answer(id, approve, { ...(reason ? { reason } : {}), ...(approver ? { approver } : {}) });
-    out(o.json ? JSON.stringify(status) : `${id}: ${status.status} by ${status.answer?.approver ?? '?'}`);
+    out(o.json ? JSON.stringify(status) : printable(`${id}: ${status.status} by ${status.answer?.approver ?? '?'}`));
   });
 
 /** pidOf reads a pid argument: plain decimal digits, at least 1 (`0x10` was pid 16). */
@@ -257,7 +258,7 @@ export const auditVerifyRemote = (o: ConnectOptions) =>
   remote(o, async (c) => {
     const r = await c.auditVerify();
     if (o.json) out(JSON.stringify(r));
-    else out(r.ok ? `ok: ${r.records} records verify${r.segments > 1 ? ` in ${r.segments} segments` : ''}; head ${r.head} (${r.file})` : `FAILED at seq ${r.problem!.seq}: ${r.problem!.message}`);
+    else out(printable(r.ok ? `ok: ${r.records} records verify${r.segments > 1 ? ` in ${r.segments} segments` : ''}; head ${r.head} (${r.file})` : `FAILED at seq ${r.problem!.seq}: ${r.problem!.message}`));
     return r.ok ? 0 : 1;
   });
 
@@ -282,8 +283,9 @@ export const policySet = (o: ConnectOptions, file: string) =>
     }
   });
 
-/** columns lines up `rows` (the first is the header, bold). */
-function columns(rows: readonly (readonly string[])[]): string[] {
+/** columns lines up `rows` (the first is the header, bold), every cell escaped (terminal-text.ts): they are agentd's data. */
+export function columns(table: readonly (readonly string[])[]): string[] {
+  const rows = table.map((r) => r.map(printable));
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r, row) => r.map((cell, i) => (row === 0 ? paint('bold', cell.padEnd(widths[i]!)) : cell.padEnd(widths[i]!))).join('  ').trimEnd());
 }
@@ -358,7 +360,7 @@ export const vfsCat = (o: ConnectOptions, pid: string, path: string) =>
 export const checkpoint = (o: ConnectOptions, pid: string) =>
   remote(o, async (c) => {
     const r = await c.checkpoint(pidOf(pid));
-    out(o.json ? JSON.stringify(r) : `checkpoint ${r.n}: ${r.files} files, ${r.bytes} bytes at ${r.path}`);
+    out(o.json ? JSON.stringify(r) : printable(`checkpoint ${r.n}: ${r.files} files, ${r.bytes} bytes at ${r.path}`));
   });
 
 /**

@@ -4,8 +4,8 @@
  * schema changed since it was pinned) says HELD and why; `tools approve NAME`
  * pins what the tool says now and offers it again.
  */
-import { styleText } from 'node:util';
-import { remote, type ConnectOptions } from './remote.ts';
+import { printable } from '../../kernel/terminal-text.ts';
+import { columns, remote, type ConnectOptions } from './remote.ts';
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -17,16 +17,12 @@ export const list = (o: ConnectOptions) =>
     if (o.json) return out(JSON.stringify(tools));
     const rows = [['NAME', 'SOURCE', 'RISK', 'PIN']];
     for (const t of tools) rows.push([t.name, t.source, t.risk, t.pin === undefined ? '-' : t.pin.state === 'held' ? 'HELD' : `pinned (${t.pin.by})`]);
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-    rows.forEach((r, i) => {
-      const line = r.map((cell, j) => cell.padEnd(widths[j]!)).join('  ').trimEnd();
-      out(i === 0 ? styleText('bold', line, { stream: process.stdout }) : line);
-    });
-    for (const t of tools) if (t.held !== undefined) process.stderr.write(`${t.held}\n`);
+    for (const line of columns(rows)) out(line);
+    for (const t of tools) if (t.held !== undefined) process.stderr.write(`${printable(t.held)}\n`);
   });
 
 export const approve = (o: ConnectOptions & { as?: string }, name: string) =>
   remote(o, async (c) => {
     const pin = await c.approveTool(name, o.as);
-    out(o.json ? JSON.stringify(pin) : `${pin.name}: approved by ${pin.by}, pinned ${pin.digest}; offered again`);
+    out(o.json ? JSON.stringify(pin) : printable(`${pin.name}: approved by ${pin.by}, pinned ${pin.digest}; offered again`));
   });

@@ -23,8 +23,8 @@ export const top = (o: ConnectOptions & { once?: boolean; interval?: string }) =
       previous = new Map(list.map((p) => [p.pid, { syscalls: p.syscalls, at: now }]));
       if (o.json) return process.stdout.write(`${JSON.stringify({ time: now, processes: list.map((p) => ({ ...p, syscallsPerSecond: rates.get(p.pid) })), pendingApprovals: pending, hosts })}\n`);
       const lines = formatPs(list).map((line, i) => (i === 0 ? `${line}  SYS/S` : `${line}  ${Math.round(rates.get(list[i - 1]!.pid) ?? 0)}`));
-      const header = `agentd ${c.url}  ${list.length} processes  ${pending.length} pending approvals  ${new Date(now).toISOString()}`;
-      const load = hosts.length === 0 ? [] : [`sandbox hosts: ${hosts.map((h) => `${h.id} ${h.state} ${h.agents} agents ${h.served} served`).join(', ')}`];
+      const header = printable(`agentd ${c.url}  ${list.length} processes  ${pending.length} pending approvals  ${new Date(now).toISOString()}`);
+      const load = hosts.length === 0 ? [] : [printable(`sandbox hosts: ${hosts.map((h) => `${h.id} ${h.state} ${h.agents} agents ${h.served} served`).join(', ')}`)];
       const body = [header, ...load, '', ...lines, '', ...pending.map((a) => printable(`approval ${a.id}: pid ${a.pid} ${a.syscall} ${a.path ?? a.tool ?? ''} (${a.rule})`))].join('\n');
       process.stdout.write(process.stdout.isTTY && !o.once ? `\x1b[2J\x1b[H${body}\n` : `${body}\n`);
     };
