@@ -54,9 +54,9 @@ describe('agentctl ps and spawn', () => {
     expect(r.stdout).toMatch(/^(\d+) \(agent agent-\1\)\n$/);
   });
 
-  it('spawn of a program that does not compile is one line and status 1', async () => {
+  it('spawn of a program that does not compile is one line and status 2 (built by agentctl, as run builds it)', async () => {
     const r = await agentctl(agentd, 'spawn', agentd.write('broken.js', 'this is not javascript ('));
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -1,0 +1,41 @@
+/**
+ * What `agentctl spawn FILE` sends agentd: the program built here, as
+ * `agentctl run` builds it (kernel/program-build.ts: its relative files and
+ * npm packages bundled, TypeScript compiled), so that spawn accepts what run
+ * accepts. agentd compiles what it is sent as one file, so a program that
+ * imports anything goes as its bundle, plain JavaScript, with the bundle's
+ * source map inline: agentd's compile of a `.ts` name maps its errors back
+ * through it to the author's lines. A program that imports nothing goes as
+ * its own text, as before. A program that cannot be read or does not build
+ * is a usage error (status 2) naming the file and line, as with run.
+ */
+import { KernelError } from '../../abi/errno.ts';
+import { MAX_PROGRAM_BYTES } from '../../kernel/program.ts';
+import { readInput } from './input-file.ts';
+import { ArgumentError } from './whole-number.ts';
+
+/** ProgramToSend is the body of a spawn: the text and the name agentd compiles and shows it under (the file as named). */
+export interface ProgramToSend {
+  readonly source: string;
+  readonly filename: string;
+}
+
+/** programToSend builds `file` for agentd; InputFileError or ArgumentError (status 2) when it cannot be read or built. */
+export async function programToSend(file: string): Promise<ProgramToSend> {
+  // Read first: a file that cannot be read is named as every other command names one (input-file.ts).
+  const text = readInput(file);
+  // esbuild loads only when a program is spawned: `agentctl ps` does not pay for it.
+  const { buildProgramFile } = await import('../../kernel/program-build.ts');
+  let program;
+  try {
+    program = await buildProgramFile(file);
+  } catch (err) {
+    if (err instanceof KernelError) throw new ArgumentError(err.message);
+    throw err;
+  }
+  const sources = (JSON.parse(program.sourceMap || '{"sources":[]}') as { sources: string[] }).sources;
+  if (sources.length <= 1) return { source: text, filename: file };
+  const withMap = `${program.source}\n//# sourceMappingURL=data:application/json;base64,${Buffer.from(program.sourceMap ?? '').toString('base64')}\n`;
+  // The map is dropped rather than the program refused when both do not fit what agentd takes.
+  return { source: withMap.length <= MAX_PROGRAM_BYTES ? withMap : program.source, filename: file };
+}
