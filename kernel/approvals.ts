@@ -119,6 +119,14 @@ export class ApprovalGate implements Approvals {
     return this.wait(approval);
   }
 
+  /** restoreAnswered remembers an answer the previous run gave (agentd's run ledger), for its asker to read and redeem; false if `id` is known here already. */
+  restoreAnswered(status: ApprovalStatus): boolean {
+    const id = status.approval.id;
+    if (status.status === 'pending' || this.waiting.has(id) || this.answered.has(id)) return false;
+    this.keep(status);
+    return true;
+  }
+
   /** letGo drops pending question `id` without answering it (another node has taken it over): false if it is not pending here. */
   letGo(id: string): boolean {
     const w = this.waiting.get(id);

@@ -33,7 +33,7 @@ import { EvaluateRate } from './evaluate-rate.ts';
 import { RefusalLog } from './refusals.ts';
 import { buildServer } from './server.ts';
 import { lockStateDir, type StateLock } from './state-lock.ts';
-import { adoptApprovals, handOver, letGoAll, reopenApprovals } from './durable-approvals.ts';
+import { adoptApprovals, handOver, letGoAll, reopenApprovals, restoreAnswers } from './durable-approvals.ts';
 import { RunLedger } from './run-ledger.ts';
 import { chainApprover } from './approvers/chain.ts';
 import { chainSteps } from './approvers/steps.ts';
@@ -137,12 +137,15 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     await cluster.attach(kernel, log, (source, file) => policies.parse(source, file));
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
-  const ctx: ServiceContext = { kernel, log, policies, metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants(), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
+  const ctx: ServiceContext = { kernel, log, policies, metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants((id) => ledger.spend(id)), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
   // Questions outlive a restart on one node (a cluster keeps its own in Redis): what the last run left pending is read
   // before any new question, and accounted for once agentd listens (a webhook asked again needs its callback URL).
   const leftPending = ledger.leftPending();
   ledger.keeping(kernel.approvals);
   if (cluster !== undefined) for (const q of leftPending) ledger.forget(q.id);
+  // Answers the last run gave that their askers have not redeemed yet (a cluster keeps its own in Redis).
+  if (cluster === undefined && restoreAnswers(ctx, ledger, Date.now()) > 0) log.flush();
+  else if (cluster !== undefined) for (const status of ledger.leftAnswered(Date.now())) ledger.spend(status.approval.id);
   const server = await buildServer(ctx);
   const address = await server.listen({ host: config.host, port: config.port });
   const url = address.replace('[::1]', '[::1]');

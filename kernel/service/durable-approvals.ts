@@ -9,7 +9,9 @@
  * - asked by a process of the previous run, or by a call through the MCP
  *   gateway: that caller is gone, so the question is closed, denied, and
  *   recorded so.
- * Either way the log says what became of every question. On a cluster the
+ * Either way the log says what became of every question. Answers to
+ * questions from outside whose grants were not spent come back too
+ * (restoreAnswers). On a cluster the
  * questions live in Redis instead, and a node adopts those of agents
  * outside the kernel that a stopped or lost node leaves (adoptApprovals).
  */
@@ -17,6 +19,7 @@ import type { PendingApproval } from '../approvals.ts';
 import type { ClusterApproval, Refused } from '../cluster/approval-relay.ts';
 import type { ClusterNode } from '../cluster/node.ts';
 import type { ServiceContext } from './context.ts';
+import { GRANT_TTL_MS } from './grants.ts';
 import { recordAnswer } from './routes/evaluate.ts';
 import type { RunLedger } from './run-ledger.ts';
 
@@ -36,6 +39,26 @@ export function reopenApprovals(ctx: ServiceContext, ledger: RunLedger, left: re
     reopened++;
   }
   return reopened;
+}
+
+/**
+ * restoreAnswers gives back the answers the previous run gave to questions
+ * of agents outside the kernel and whose grants were not spent yet (the run
+ * ledger keeps them until then, at most GRANT_TTL_MS): their askers read
+ * them and redeem an approval once, as before the restart. Each is
+ * recorded. Returns how many.
+ */
+export function restoreAnswers(ctx: ServiceContext, ledger: RunLedger, now: number): number {
+  let restored = 0;
+  for (const status of ledger.leftAnswered(now)) {
+    const question = status.approval;
+    if (question.digest === undefined || !ctx.kernel.approvals.restoreAnswered(status)) continue;
+    ctx.grants.open(question.id, question.digest, question.agentId);
+    const what = `${question.syscall}${question.tool ? ` ${question.tool}` : ''} (${question.id})`;
+    ctx.log.record({ type: 'approval', pid: 0, agentId: question.agentId, detail: `kept the answer to ${what} across the agentd restart: ${status.status} by ${status.answer?.approver ?? '?'}, its asker may read it${status.status === 'approved' ? ' and redeem it once' : ''} until ${new Date((status.answeredAt ?? now) + GRANT_TTL_MS).toISOString()}`, ...(question.policyVersion !== undefined ? { policyVersion: question.policyVersion } : {}) });
+    restored++;
+  }
+  return restored;
 }
 
 /**

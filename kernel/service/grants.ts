@@ -50,6 +50,12 @@ export class ApprovalGrants {
   private readonly grants = new Map<string, Grant>();
   /** Each agent's grant ids, oldest first (a Set keeps insertion order): no scan of every grant per question. */
   private readonly mine = new Map<string, Set<string>>();
+  /** Told of each grant redeemed (agentd's run ledger forgets its answer, so a restart cannot make it redeemable again). */
+  private readonly spent: (id: string) => void;
+
+  constructor(spent: (id: string) => void = () => {}) {
+    this.spent = spent;
+  }
 
   /** open binds the question `id` to the request with `digest`, asked by `agent`; one agent holds at most MAX_GRANTS_PER_AGENT (its oldest go), so no agent can push out another's. */
   open(id: string, digest: string, agent: string): void {
@@ -85,6 +91,7 @@ export class ApprovalGrants {
     if (answeredAt === undefined) return { ok: false, why: `approval ${id} cannot be redeemed here: when it was granted is not known (redeem it through the node that asked)` };
     if (now - answeredAt > GRANT_TTL_MS) return { ok: false, why: `approval ${id} expired ${GRANT_TTL_MS / 60_000} minutes after it was granted` };
     grant.used = true;
+    this.spent(id);
     return { ok: true, approver: status.answer?.approver ?? '?', reason: status.answer?.reason ?? '' };
   }
 }

@@ -17,13 +17,20 @@
  *   agentd reopens those of agents outside the kernel (their pollers can
  *   still get the answer and redeem it) and records the end of those whose
  *   process is gone (kernel/service/durable-approvals.ts).
+ * - `answers`: the answers to questions of agents outside the kernel, until
+ *   their grant is redeemed or expires (GRANT_TTL_MS after the answer): the
+ *   next run restores them, so an agent polling through a restart still
+ *   reads its answer and redeems an approval once (an attacker pass: an
+ *   approved, unredeemed question was lost on any restart, and its asker
+ *   was told it had never opened it).
  * The ledger never fails a decision: a change it cannot store is a warning.
  */
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { DecisionRecorder } from '../../syscalls/records.ts';
-import type { ApprovalGate, PendingApproval } from '../approvals.ts';
+import type { ApprovalGate, ApprovalStatus, PendingApproval } from '../approvals.ts';
 import { observed } from '../recorder/observed.ts';
+import { GRANT_TTL_MS } from './grants.ts';
 
 /** The ledger's file in the state dir. */
 export const LEDGER_FILE = 'agentd.db';
@@ -43,6 +50,7 @@ export class RunLedger {
   private readonly started: StatementSync;
   private readonly ended: StatementSync;
   private readonly answered: StatementSync;
+  private readonly spent: StatementSync;
   private warned = false;
 
   private constructor(db: DatabaseSync) {
@@ -50,6 +58,7 @@ export class RunLedger {
     this.started = db.prepare('INSERT OR REPLACE INTO live (pid, agent, detail) VALUES (?, ?, ?)');
     this.ended = db.prepare('DELETE FROM live WHERE pid = ?');
     this.answered = db.prepare('DELETE FROM approvals WHERE id = ?');
+    this.spent = db.prepare('DELETE FROM answers WHERE id = ?');
   }
 
   /** open opens (or creates) the ledger of `stateDir`. */
@@ -58,7 +67,8 @@ export class RunLedger {
     db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS live (pid INTEGER PRIMARY KEY, agent TEXT NOT NULL, detail TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, next INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, question TEXT NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS approvals (id TEXT PRIMARY KEY, question TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS answers (id TEXT PRIMARY KEY, status TEXT NOT NULL, until INTEGER NOT NULL);`);
     return new RunLedger(db);
   }
 
@@ -109,13 +119,47 @@ export class RunLedger {
     this.guarded(`forget approval ${id}`, () => this.answered.run(id));
   }
 
-  /** keeping keeps every question `gate` asks in the ledger until it is answered. */
+  /**
+   * keeping keeps every question `gate` asks in the ledger until it is
+   * answered, and the answer to one from outside the kernel (bound to its
+   * request: a digest) until its grant is spent or expires.
+   */
   keeping(gate: ApprovalGate): void {
     const asked = this.db.prepare('INSERT OR REPLACE INTO approvals (id, question) VALUES (?, ?)');
+    const answered = this.db.prepare('INSERT OR REPLACE INTO answers (id, status, until) VALUES (?, ?, ?)');
     gate.events.subscribe((event) => {
-      if (event.kind === 'asked') this.guarded(`keep approval ${event.approval.id}`, () => asked.run(event.approval.id, JSON.stringify(event.approval)));
-      else this.forget(event.approval.id);
+      const id = event.approval.id;
+      if (event.kind === 'asked') {
+        this.guarded(`keep approval ${id}`, () => asked.run(id, JSON.stringify(event.approval)));
+        return;
+      }
+      const status = gate.status(id);
+      if (event.approval.pid === 0 && event.approval.digest !== undefined && status !== undefined && status.answeredAt !== undefined) {
+        this.guarded(`keep the answer to approval ${id}`, () => answered.run(id, JSON.stringify(status), status.answeredAt! + GRANT_TTL_MS));
+      }
+      this.forget(id);
     });
+  }
+
+  /** leftAnswered lists the answers the previous run kept that can still be redeemed at `now`, oldest first; it drops the rest. */
+  leftAnswered(now: number): ApprovalStatus[] {
+    this.guarded('drop expired answers', () => this.db.prepare('DELETE FROM answers WHERE until <= ?').run(now));
+    const rows = this.db.prepare('SELECT id, status FROM answers').all() as { id: string; status: string }[];
+    const kept: ApprovalStatus[] = [];
+    for (const row of rows) {
+      try {
+        kept.push(JSON.parse(row.status) as ApprovalStatus);
+      } catch {
+        process.emitWarning(`agentd run ledger: the answer to approval ${row.id} is unreadable and is dropped`);
+        this.spend(row.id);
+      }
+    }
+    return kept.toSorted((a, b) => (a.answeredAt ?? 0) - (b.answeredAt ?? 0));
+  }
+
+  /** spend drops the answer to approval `id`: its grant was redeemed (once), or it went to another node. */
+  spend(id: string): void {
+    this.guarded(`spend approval ${id}`, () => this.spent.run(id));
   }
 
   private guarded(what: string, run: () => unknown): void {
