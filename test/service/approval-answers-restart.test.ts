@@ -21,6 +21,10 @@ rules:
     syscalls: [email.send]
 `;
 
+/** ask has agent ext ask to email `to` through `d`: the question's id. */
+const ask = async (d: Agentd, to: string) => ((await d.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send', arguments: { to } })).body as { approval_id: string }).approval_id;
+/** redeem has agent ext present approval `id` for emailing `to`. */
+const redeem = async (d: Agentd, id: string, to: string) => (await d.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send', arguments: { to }, approval_id: id })).body as { decision: string; reason: string };
 const records = (text: string): ChainRecord[] => text.trim().split('\n').map((l) => JSON.parse(l) as ChainRecord);
 
 describe('answers to questions from outside the kernel, across an agentd restart', () => {
@@ -32,8 +36,6 @@ describe('answers to questions from outside the kernel, across an agentd restart
   it('an approved question not yet redeemed is read and redeemed once after a kill -9 and after a clean stop; a spent grant stays spent', async () => {
     const first = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY });
     daemons.push(first);
-    const ask = async (d: Agentd, to: string) => ((await d.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send', arguments: { to } })).body as { approval_id: string }).approval_id;
-    const redeem = async (d: Agentd, id: string, to: string) => (await d.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send', arguments: { to }, approval_id: id })).body as { decision: string; reason: string };
     const approved = await ask(first, 'ada');
     const denied = await ask(first, 'eve');
     const spent = await ask(first, 'bob');
