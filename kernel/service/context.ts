@@ -4,6 +4,7 @@ import { KernelError } from '../../abi/errno.ts';
 import type { Kernel } from '../kernel.ts';
 import type { FileDecisionLog } from '../recorder/file-log.ts';
 import type { PolicyParser } from '../policy/parse-off-loop.ts';
+import type { PolicyState } from './policy-state.ts';
 import type { AgentdConfig } from './config.ts';
 import type { Metrics } from './metrics.ts';
 import type { OutputBuffers } from './output.ts';
@@ -19,6 +20,8 @@ export interface ServiceContext {
   readonly log: FileDecisionLog;
   /** Parses the policies agentd is sent off the event loop (kernel/policy/parse-off-loop.ts). */
   readonly policies: PolicyParser;
+  /** Where a single agentd keeps the policy an operator put in force, for its next start (kernel/service/policy-state.ts); absent on a cluster node. */
+  readonly policyState?: PolicyState;
   readonly metrics: Metrics;
   readonly outputs: OutputBuffers;
   readonly config: AgentdConfig;

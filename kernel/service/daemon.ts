@@ -15,6 +15,8 @@ import { ClusterNode } from '../cluster/node.ts';
 import { Kernel } from '../kernel.ts';
 import { limitsFromPolicy } from '../limits.ts';
 import { loadPolicyFile } from '../policy/load.ts';
+import { defaultPolicy } from '../policy/default.ts';
+import { PolicyState } from './policy-state.ts';
 import { PolicyParser } from '../policy/parse-off-loop.ts';
 import { buildProgramFile } from '../program-build.ts';
 import type { Program } from '../program.ts';
@@ -75,7 +77,10 @@ export async function startDaemon(config: AgentdConfig): Promise<Daemon> {
 async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemon> {
   const token = ensureToken(config.tokenFile);
   const principals = PrincipalStore.open(principalsFile(config.stateDir), token);
-  const policy = config.policyFile === undefined ? undefined : loadPolicyFile(config.policyFile);
+  const configured = config.policyFile === undefined ? defaultPolicy() : loadPolicyFile(config.policyFile);
+  // A single agentd starts on the policy an operator last put in force over this configured one (a cluster's is in Redis).
+  const policyState = config.redis === undefined ? new PolicyState(config.stateDir, configured.version) : undefined;
+  const starting = policyState?.starting(configured) ?? { policy: configured };
   const programs: Record<string, Program> = {};
   for (const [name, path] of Object.entries(config.programs)) programs[name] = await buildProgramFile(path);
   const tools = await buildRegistry(parseToolsConfig({ tools: config.tools, mcp_servers: config.mcpServers }, config.file ?? 'agentd config', config.file === undefined ? process.cwd() : dirname(resolve(config.file))), { hide: [config.stateDir, config.tokenFile, dirname(config.logFile), ...(config.secretFiles ?? [])] });
@@ -107,7 +112,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   const cluster = config.redis === undefined ? undefined : await ClusterNode.start(config.redis);
   const approver = cluster === undefined ? fixed : cluster.approver(fixed);
   const kernel = new Kernel({
-    policy,
+    policy: starting.policy,
     recorder: ledger.watching(metrics.counting(shared.recorder)),
     mounts: shared.mounts,
     approver,
@@ -127,6 +132,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     observeSyscall: (name, seconds) => metrics.syscallSeconds.observe({ syscall: name }, seconds),
     ...(telemetry !== undefined ? { telemetry } : {}),
   });
+  if (starting.note !== undefined) log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: starting.note, policyVersion: kernel.engine.version });
   // Sandbox hosts answer before agentd does: a spawn then never waits on a host starting.
   await kernel.hosts?.readyOnce();
   metrics.watch(kernel);
@@ -137,7 +143,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     await cluster.attach(kernel, log, (source, file) => policies.parse(source, file));
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
-  const ctx: ServiceContext = { kernel, log, policies, metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants((id) => ledger.spend(id)), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
+  const ctx: ServiceContext = { kernel, log, policies, ...(policyState !== undefined ? { policyState } : {}), metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants((id) => ledger.spend(id)), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
   // Questions outlive a restart on one node (a cluster keeps its own in Redis): what the last run left pending is read
   // before any new question, and accounted for once agentd listens (a webhook asked again needs its callback URL).
   const leftPending = ledger.leftPending();

@@ -11,7 +11,8 @@
  * so credentials survive a restart and the file never holds a usable token.
  */
 import { hash, randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { writeStateFile } from './state-file.ts';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { KernelError } from '../../abi/errno.ts';
@@ -284,15 +285,6 @@ export class PrincipalStore {
   /** save writes every credential to a temporary file (0600, fsynced) and renames it over the file. */
   private save(): void {
     const principals: StoredPrincipal[] = this.list().map((p) => ({ name: p.name, agent: p.agentId, labels: { ...p.labels }, capabilities: [...p.capabilities], sha256: p.sha256, createdAt: p.createdAt }));
-    const temporary = `${this.file}.${process.pid}.tmp`;
-    const fd = openSync(temporary, 'w', 0o600);
-    try {
-      writeSync(fd, `${JSON.stringify({ version: 1, principals }, null, 2)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    chmodSync(temporary, 0o600);
-    renameSync(temporary, this.file);
+    writeStateFile(this.file, `${JSON.stringify({ version: 1, principals }, null, 2)}\n`);
   }
 }

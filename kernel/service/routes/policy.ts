@@ -92,7 +92,11 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
   let refused: NotHere | undefined;
   try {
     const here = () => ctx.kernel.replacePolicy(policy);
-    if (ctx.cluster === undefined) here();
+    if (ctx.cluster === undefined) {
+      // Kept for the next start before it takes effect: a crash never brings back the one it replaced (policy-state.ts).
+      ctx.policyState?.keep(policy);
+      here();
+    }
     else refused = notHere(await ctx.cluster.publishPolicy(policy, here), engine.version);
   } catch (err) {
     notApplied((e) => ctx.log.record(e), { ...act, policyVersion: previous }, err instanceof Error ? err.message : String(err));
