@@ -8,21 +8,32 @@ import { resolve } from 'node:path';
 import { shown } from './program-build.ts';
 import type { Program } from './program.ts';
 import { RUNTIME_PREFIX } from './runtime-bundle.ts';
+import { authorFrames, BUNDLE_SCHEME, ENTRY_SOURCE } from '../userspace/runtime/author-frames.js';
 
 const MAX_ERROR_TEXT = 8192;
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** What a compiled program's frames are named when it has a source map: its bundle, never one of its sources (which keep their own names once mapped). */
-export const BUNDLE_SCHEME = 'agent-bundle:';
+export { BUNDLE_SCHEME };
 
 /** bundleName is the name the program is compiled under: its frames say where in it they are. */
 export const bundleName = (program: Program): string => (program.sourceMap === undefined ? program.filename : `${BUNDLE_SCHEME}${program.filename}`);
 
-/** fileShown names a source of `program`'s map as errors show it: relative to the working directory, in a bundle. */
+/** fileShown names a source of `program`'s map as errors show it: relative to the working directory, in a bundle; the build's entry shim by its own name (its frames are dropped). */
 function fileShown(program: Program, source: string | null): string {
   const base = program.sourceBase;
+  if (source !== null && (source === ENTRY_SOURCE || decodeURIComponentSafe(source) === ENTRY_SOURCE)) return ENTRY_SOURCE;
   return base === undefined || source === null ? program.filename : shown(resolve(base, source));
+}
+
+/** decodeURIComponentSafe decodes `text` (esbuild's map escapes `<` and `>` in a source's name), or keeps it when it does not decode. */
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -55,13 +66,17 @@ export function sourcePositions(program: Program): (text: string) => string {
   };
 }
 
-/** agentStack keeps the agent-side frames of an error text, at the author's positions, and bounds its size. */
+/**
+ * agentStack keeps the agent-side frames of an error text, at the author's
+ * positions, and bounds its size: none of the host's, the runtime's, the
+ * kernel's entry shim's or the bundler's helpers' (author-frames.js).
+ */
 export function agentStack(text: string, toSource: (text: string) => string): string {
   // Keep what is above isolated-vm's boundary marker (below it are the host's frames), less the runtime's frames and the kernel's one-line program wrapper (line 1, negative column).
   const all = text.slice(0, MAX_ERROR_TEXT * 4).split('\n');
   const boundary = all.findIndex((l) => l.includes('<isolated-vm boundary>'));
   const lines = (boundary === -1 ? all : all.slice(0, boundary)).filter((l) => !l.includes(RUNTIME_PREFIX) && !/:1:-\d+\)?$/.test(l) && !/(\(|at )(node:|file:\/\/)/.test(l));
-  return toSource(lines.join('\n')).slice(0, MAX_ERROR_TEXT);
+  return authorFrames(toSource(lines.join('\n')).split('\n')).join('\n').slice(0, MAX_ERROR_TEXT);
 }
 
 /** syntaxMessage turns a compile error into `file:line:col: SyntaxError: …`. */

@@ -18,6 +18,7 @@ import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { KernelError } from '../abi/errno.ts';
 import { cacheDir, readCache, stamp, writeCache, type Inputs } from './build-cache.ts';
+import { ENTRY_SOURCE } from '../userspace/runtime/author-frames.js';
 import { NODE_MODULES } from '../userspace/node/names.js';
 import { REFUSED_MODULES } from '../userspace/node/refused.js';
 import { MAX_PROGRAM_BYTES, type Program } from './program.ts';
@@ -113,7 +114,7 @@ export async function buildProgramFile(path: string): Promise<Program> {
   try {
     out = await build({
       // A one-line entry that imports the program, so that the program's own exports do not end up in the script.
-      stdin: { contents: `import ${JSON.stringify(entry)};`, resolveDir: root, loader: 'js', sourcefile: '<agent-entry>' },
+      stdin: { contents: `import ${JSON.stringify(entry)};`, resolveDir: root, loader: 'js', sourcefile: ENTRY_SOURCE },
       bundle: true,
       format: 'esm',
       platform: 'browser',

@@ -12,6 +12,8 @@
 // errors' positions). Everything here is untrusted: the kernel relies on
 // none of it.
 
+import { authorFrames } from './author-frames.js';
+
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const DIGIT = new Int8Array(128).fill(-1);
 for (let i = 0; i < BASE64.length; i++) DIGIT[BASE64.charCodeAt(i)] = i;
@@ -122,7 +124,7 @@ export function installStackMap(ErrorCtor, bundle, load) {
     } catch {
       head = '<error>';
     }
-    let text = head;
+    const lines = [];
     for (const frame of frames) {
       let shown;
       try {
@@ -130,8 +132,18 @@ export function installStackMap(ErrorCtor, bundle, load) {
       } catch {
         shown = '<frame>';
       }
-      text += `\n    at ${shown.includes(bundle) ? mapped(shown) : shown}`;
+      lines.push(`    at ${shown.includes(bundle) ? mapped(shown) : shown}`);
     }
+    // The author's frames: not the bundler's helpers, the kernel's entry shim or the runtime (author-frames.js).
+    let kept;
+    try {
+      kept = authorFrames(lines);
+    } catch {
+      // A program that broke the built-ins this uses gets every frame.
+      kept = lines;
+    }
+    let text = head;
+    for (const line of kept) text += `\n${line}`;
     return text;
   }
   Object.defineProperty(ErrorCtor, 'prepareStackTrace', { value: prepareStackTrace, writable: true, enumerable: false, configurable: true });
