@@ -4,10 +4,14 @@
  * through (the manifest's capability and the policy's rule together), and
  * following that line makes the call work; Ctrl-C in a terminal exits 131
  * (128 + SIGINT) even with a shell between the terminal and agentctl, as
- * `npx agentctl` has (a pseudo-terminal from util-linux `script`).
+ * `npx agentctl` has (a pseudo-terminal from util-linux `script`). A run
+ * that ends on fetch's refusal of an address (loopback, private) names
+ * --tools FILE and the YAML that allows it.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { agentctl, NODE_FLAGS, REPO, scratch } from './governance/helpers.ts';
@@ -71,6 +75,37 @@ describe('agentctl run: a run ended by a denied call says what would allow it', 
     const failed = await agentctl(['run', other]);
     expect(failed.status).toBe(1);
     expect(hintOf(failed.stderr)).toBeUndefined();
+  });
+});
+
+describe('agentctl run: fetch refused an address', () => {
+  it('the hint names --tools FILE and the two lines of YAML that allow the address; following it lets the request through', async () => {
+    const server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const program = files.write('local.ts', `const r = await fetch('http://127.0.0.1:${port}/');\nconsole.log(await r.text());\n`);
+      const manifest = files.write('fetch.manifest.yaml', 'capabilities: ["tool:http.fetch"]\n');
+      const policy = files.write('fetch.policy.yaml', `${DEFAULT_POLICY.trimEnd()}\n  - { id: allow-fetch, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch] }\n`);
+      const refused = await agentctl(['run', program, '--manifest', manifest, '--policy', policy]);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain('allow it with tools.builtin.http.fetch.allow_addresses');
+      const at = refused.stderr.indexOf('agentctl: hint: ');
+      expect(refused.stderr.slice(at)).toBe('agentctl: hint: to let fetch connect to 127.0.0.1, list it in a tools file given as --tools FILE, e.g.:\n  tools:\n    builtin: { http.fetch: { allow_addresses: ["127.0.0.1"] } }\n');
+
+      // The two lines, as a file: the request goes through.
+      const yaml = refused.stderr.slice(at).split('\n').slice(1, 3).join('\n');
+      const tools = files.write('local.tools.yaml', `${yaml}\n`);
+      const allowed = await agentctl(['run', program, '--manifest', manifest, '--policy', policy, '--tools', tools]);
+      expect([allowed.status, allowed.stdout, allowed.stderr]).toEqual([0, 'ok\n', '']);
+
+      // A tools file given that does not list it: the hint names that file.
+      const other = files.write('other.tools.yaml', 'tools:\n  builtin: { http.fetch: {} }\n');
+      const again = await agentctl(['run', program, '--manifest', manifest, '--policy', policy, '--tools', other]);
+      expect(hintOf(again.stderr)).toBe(`to let fetch connect to 127.0.0.1, list it in the tools file ${other} (--tools), e.g.:`);
+    } finally {
+      server.close();
+    }
   });
 });
 

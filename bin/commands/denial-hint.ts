@@ -109,3 +109,21 @@ export function denialHint(denied: SyscallRecord, identity: HintIdentity, engine
   if (steps.length === 0) return undefined;
   return `to allow this call ${steps.join(', and ')}${verdict.effect === 'allow' ? '; the policy already allows it' : ''}`;
 }
+
+/** What http.fetch's refusal of an address says (kernel/tools/address-guard.ts), up to the address it names. */
+const ADDRESS_REFUSED = /http\.fetch: refused to connect to (?:[^\s()]+ \()?\[?([0-9A-Fa-f.:]+)\]?\)?: [^\n]*; allow it with tools\.builtin\.http\.fetch\.allow_addresses/;
+
+/**
+ * addressHint is what to do when `exit` is the program's uncaught error that
+ * http.fetch refused an address (loopback, private…): that setting lives in
+ * a tools file, which `agentctl run` takes as `--tools FILE` (`toolsFile`,
+ * when one was given), with the two lines of YAML that allow the address.
+ * Undefined for any other end.
+ */
+export function addressHint(exit: ExitRecord, toolsFile: string | undefined): string | undefined {
+  if (exit.reason.kind !== 'error') return undefined;
+  const address = ADDRESS_REFUSED.exec(exit.reason.error)?.[1];
+  if (address === undefined) return undefined;
+  const where = toolsFile === undefined ? 'a tools file given as --tools FILE' : `the tools file ${toolsFile} (--tools)`;
+  return `to let fetch connect to ${address}, list it in ${where}, e.g.:\n  tools:\n    builtin: { http.fetch: { allow_addresses: ["${address}"] } }`;
+}

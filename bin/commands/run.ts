@@ -19,7 +19,7 @@ import { MemoryDecisionLog } from '../../kernel/decision-log.ts';
 import { recordRun, type RunRecording } from '../../kernel/run-tape/record-run.ts';
 import { sealingKey } from '../../kernel/run-tape/tape-seal.ts';
 import { KernelError } from '../../abi/errno.ts';
-import { denialHint, endedByDenial, watchDenials, type DenialWatch } from './denial-hint.ts';
+import { addressHint, denialHint, endedByDenial, watchDenials, type DenialWatch } from './denial-hint.ts';
 import { InputFileError, readInput } from './input-file.ts';
 import { promptApprover } from './prompt-approver.ts';
 import { takeTerminalKeys, type TerminalKeys } from './terminal-keys.ts';
@@ -232,6 +232,8 @@ export async function runCommand(file: string, args: string[], options: RunOptio
     const hint = denialHint(denied, { agentId: record.agentId, labels: manifest.labels, capabilities: manifest.capabilities }, kernel.engine, { policyGiven: options.policy !== undefined });
     if (hint !== undefined) process.stderr.write(`agentctl: hint: ${hint}\n`);
   }
+  const address = addressHint(record, options.tools);
+  if (address !== undefined) process.stderr.write(`agentctl: hint: ${address}\n`);
   if (options.json) {
     const summary = { ...record, policyVersion: kernel.engine.version, ...(log ? { log: { file: log.path, records: log.count, head: log.head } } : {}) };
     process.stdout.write(`${JSON.stringify(summary)}\n`);
