@@ -13,7 +13,7 @@
  */
 import { build, type Message, type Plugin } from 'esbuild';
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { KernelError } from '../abi/errno.ts';
@@ -51,11 +51,72 @@ export function shown(file: string): string {
 
 const bare = (name: string): string => (name.startsWith('node:') ? name.slice(5) : name);
 
+const inside = (path: string, folder: string): boolean => path === folder || path.startsWith(folder + sep);
+
+/** The most imports remembered for naming the link a refused file was reached through (a build of a large framework has a few thousand). */
+const MAX_IMPORTS = 20_000;
+
+/**
+ * linkTo names the symbolic link inside `root` that `file` (a real path
+ * outside it) was reached through, with where it leads, or undefined: the
+ * links looked at are on the way to what the build's imports named (`imports`:
+ * [specifier, the folder it was imported from]), a relative one's path, a
+ * package's folder in each node_modules from its importer up to `root`, and
+ * those node_modules folders.
+ */
+function linkTo(file: string, root: string, imports: ReadonlyMap<string, string>): { link: string; target: string } | undefined {
+  const seen = new Set<string>();
+  const check = (path: string) => {
+    for (let at = path; inside(at, root) && at !== root && !seen.has(at); at = dirname(at)) {
+      seen.add(at);
+      try {
+        if (!lstatSync(at).isSymbolicLink()) continue;
+        const target = realpathSync(at);
+        if (inside(file, target)) return { link: at, target };
+      } catch {
+        // not there
+      }
+    }
+    return undefined;
+  };
+  for (const [key, from] of imports) {
+    const spec = key.slice(0, key.lastIndexOf('\0'));
+    if (spec.startsWith('.') || spec.startsWith('/')) {
+      const found = check(resolve(from, spec));
+      if (found !== undefined) return found;
+      continue;
+    }
+    const name = spec.split('/').slice(0, spec.startsWith('@') ? 2 : 1).join('/');
+    for (let at = from; inside(at, root); at = dirname(at)) {
+      const found = check(join(at, 'node_modules', name));
+      if (found !== undefined) return found;
+      if (at === root) break;
+    }
+  }
+  return undefined;
+}
+
+/** outsideMessage says that `file` is outside the project folder `root`, through which link if one was followed, and what to do. */
+function outsideMessage(file: string, root: string, imports: ReadonlyMap<string, string>): string {
+  const via = linkTo(file, root, imports);
+  const why = via === undefined ? ' (its real path, symbolic links followed)' : ` once symbolic links are followed: ${shown(via.link)} is a symbolic link to ${via.target}`;
+  const todo = file.split(sep).includes('node_modules')
+    ? `packages are built only from inside the project folder: install them there (npm ci in ${root}), not linked from elsewhere or hoisted above it`
+    : 'a program is built only from files inside its project folder (the nearest folder above it with a package.json)';
+  return `${shown(file)} is outside the program's project folder ${root}${why}; ${todo}`;
+}
+
 /** guard maps Node's built-ins to the runtime's node layer (or refuses them) and keeps every file inside the project folder. */
 function guard(root: string): Plugin {
+  // What each import named, from where: a file refused as outside is explained by the link it was reached through.
+  const imports = new Map<string, string>();
   return {
     name: 'agent-kernel-guard',
     setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) => {
+        if (imports.size < MAX_IMPORTS && args.resolveDir !== '') imports.set(`${args.path}\0${args.resolveDir}`, args.resolveDir);
+        return undefined;
+      });
       b.onResolve({ filter: /^[a-z0-9_:/]+$/ }, (args) => {
         const name = bare(args.path);
         if (!args.path.startsWith('node:') && !NODE_BUILTINS.has(name)) return undefined;
@@ -69,8 +130,8 @@ function guard(root: string): Plugin {
         loader: 'js',
       }));
       b.onLoad({ filter: /.*/, namespace: 'file' }, (args) => {
-        if (args.path === root || args.path.startsWith(root + sep)) return undefined;
-        return { errors: [{ text: `${shown(args.path)} is outside the program's project folder ${root}` }] };
+        if (inside(args.path, root)) return undefined;
+        return { errors: [{ text: outsideMessage(args.path, root, imports) }] };
       });
     },
   };
