@@ -42,6 +42,8 @@ export interface ProcessSandbox {
   readonly idle: boolean;
   /** blockedInSyscall: the isolate is asleep waiting for a blocked call's reply. */
   readonly blockedInSyscall: boolean;
+  /** waitsOnNothing: idle, main not settled, and no call outstanding or held: only a signal can wake the program (false where it cannot be told: a sandbox host's). */
+  readonly waitsOnNothing: boolean;
   /** cpuTimeNs is the CPU time the program has used. */
   readonly cpuTimeNs: bigint;
   readonly disposed: boolean;

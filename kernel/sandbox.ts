@@ -284,6 +284,10 @@ export class Sandbox implements ProcessSandbox {
     return this.started && this.entered === 0 && !this.calls.blocked.sleeping && !this.ended;
   }
 
+  get waitsOnNothing(): boolean {
+    return this.idle && this.mainStatus === undefined && !this.calls.keeps;
+  }
+
   /**
    * deliver runs the agent's handlers for `signals` in an idle isolate. The
    * call is queued behind anything running; a handler that throws ends the

@@ -46,6 +46,12 @@ export class SignalState {
     return this.dispositions.get(sig) ?? 'default';
   }
 
+  /** handlesAny: the program has a handler for some signal (it may be waiting for one). */
+  get handlesAny(): boolean {
+    for (const d of this.dispositions.values()) if (d === 'handle') return true;
+    return false;
+  }
+
   /** setDisposition changes how a catchable signal is taken; false for a signal that cannot be caught. */
   setDisposition(sig: SignalName, disposition: Disposition): boolean {
     if (!SIGNALS[sig].catchable && disposition !== 'default') return false;

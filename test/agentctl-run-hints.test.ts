@@ -148,3 +148,37 @@ describe.skipIf(!HAS_SCRIPT)('agentctl run in a terminal', () => {
     expect(direct.status, direct.output).toBe(131);
   }, 60_000);
 });
+
+/** runUntil runs `agentctl run FILE`, waits until its stderr matches `until` (or `ms` pass), then sends SIGINT; resolves with its status and stderr. */
+function runUntil(file: string, until: RegExp, ms: number): Promise<{ status: number | null; stderr: string; matched: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, 'bin/agentctl.ts', 'run', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let matched = false;
+    const stop = setTimeout(() => child.kill('SIGINT'), ms);
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (!matched && until.test(stderr)) {
+        matched = true;
+        clearTimeout(stop);
+        child.kill('SIGINT');
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr, matched }));
+  });
+}
+
+describe('agentctl run: an agent waiting on nothing', () => {
+  const NOTE = /^agentctl: pid 1 is waiting on a promise nothing can settle \(no timers, calls, reads or signal handlers pending\); Ctrl-C ends it$/m;
+
+  it('is said once, a few seconds in; one waiting for a signal it handles, or for a timer, is not', async () => {
+    const stuck = files.write('stuck.ts', "console.log('ready'); await new Promise(() => {});\n");
+    const handler = files.write('handler.ts', "console.log('ready'); await new Promise((resolve) => sys.signal.on('SIGUSR1', resolve));\n");
+    const timer = files.write('timer.ts', "console.log('ready'); await new Promise((resolve) => setTimeout(resolve, 60_000));\n");
+    const [a, b, c] = await Promise.all([runUntil(stuck, NOTE, 20_000), runUntil(handler, NOTE, 8000), runUntil(timer, NOTE, 8000)]);
+    expect({ matched: a.matched, notes: a.stderr.match(new RegExp(NOTE.source, 'gm'))?.length, status: a.status }).toEqual({ matched: true, notes: 1, status: 131 });
+    expect({ matched: b.matched, status: b.status }).toEqual({ matched: false, status: 131 });
+    expect({ matched: c.matched, status: c.status }).toEqual({ matched: false, status: 131 });
+  }, 60_000);
+});

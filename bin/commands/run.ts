@@ -155,6 +155,9 @@ function chooseApprover(mode: string | undefined, keys: () => TerminalKeys | und
   };
 }
 
+/** Seconds an agent waits on nothing before `agentctl run` says so. */
+const QUIET_S = 5;
+
 export async function runCommand(file: string, args: string[], options: RunOptions): Promise<number> {
   let kernel: Kernel;
   let pid: number;
@@ -211,8 +214,14 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   process.on('SIGTERM', onTerm);
   // Ctrl-C in a terminal is read as a key, not left to become the process group's SIGINT (terminal-keys.ts): 131 under npx too.
   keys = takeTerminalKeys(onInt);
-  // An agent idle on a promise that never settles keeps the command running, as an open handle keeps a Node program (until Ctrl-C or a limit).
-  const alive = setInterval(() => {}, 1 << 30);
+  // An agent idle on a promise that never settles keeps the command running, as an open handle keeps a Node program (until
+  // Ctrl-C or a limit); once nothing could settle it for QUIET_S seconds (no timer, call, read or signal handler), one note says so.
+  let quiet = 0;
+  const alive = setInterval(() => {
+    const proc = kernel.get(pid);
+    quiet = proc?.exit === undefined && proc?.sandbox?.waitsOnNothing === true && !proc.signals.handlesAny ? quiet + 1 : 0;
+    if (quiet === QUIET_S) process.stderr.write(`agentctl: pid ${pid} is waiting on a promise nothing can settle (no timers, calls, reads or signal handlers pending); Ctrl-C ends it\n`);
+  }, 1000);
   const record = await kernel.wait(pid);
   keys?.release();
   clearInterval(alive);

@@ -175,6 +175,11 @@ export class RemoteSandbox implements ProcessSandbox {
     return this.started && this.idleAfter >= this.entries && this.blocked === 0 && !this.ended && !this.gone;
   }
 
+  /** waitsOnNothing: not told by the host (its isolate's calls are counted there). */
+  get waitsOnNothing(): boolean {
+    return false;
+  }
+
   get blockedInSyscall(): boolean {
     return this.blocked > 0;
   }
