@@ -79,9 +79,9 @@ describe.skipIf(!available)('Redis stopped and restarted under two busy nodes', 
     const put = await b.api('PUT', '/v1/policy', { source: POLICY_1, filename: 'p1.yaml' });
     expect([put.status, put.body.ok, put.body.kept]).toEqual([503, false, v2]);
     expect((await a.api('GET', '/v1/approvals')).status).toBe(503);
-    // A question no other node could see is denied at once, by the cluster.
+    // A question no other node could see is denied at once, by the cluster, and answered as the deny it is.
     const asked = (await a.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send' })).body;
-    expect(asked).toMatchObject({ decision: 'require_approval', policy_version: v2 });
+    expect(asked).toMatchObject({ decision: 'deny', rule: 'payments-need-approval', reason: expect.stringMatching(/^approval \S+ was denied as it was asked, by cluster: /), policy_version: v2 });
     await until(async () => (await a.api('GET', `/v1/approvals/${asked.approval_id}`)).body.status === 'denied', 'the question to be denied');
     expect((await a.api('GET', `/v1/approvals/${asked.approval_id}`)).body.answer).toMatchObject({ approved: false, approver: 'cluster' });
     // Agents keep running; each node still signals its own processes; decisions go on under the policy in force.

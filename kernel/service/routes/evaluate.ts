@@ -251,12 +251,17 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
         span?.end(err instanceof KernelError ? err.errno : 'EIO');
         return unrecorded(reply, err);
       }
+      // A question denied as it was asked (a cluster node that cannot reach Redis, too many questions open) is answered
+      // as the deny it is: a require_approval whose id reads denied a moment later sent callers polling (an attacker pass).
+      const answered = approvalId === undefined ? undefined : kernel.approvals.status(approvalId);
+      const denied = answered?.status === 'denied' ? `approval ${approvalId} was denied as it was asked, by ${answered.answer?.approver ?? '?'}: ${answered.answer?.reason ?? ''}` : undefined;
+      const effect = denied !== undefined ? 'deny' : decision.effect;
       metrics.evaluateSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      metrics.evaluations.inc({ decision: decision.effect });
+      metrics.evaluations.inc({ decision: effect });
       return {
-        decision: decision.effect,
+        decision: effect,
         rule: decision.rule,
-        reason: decision.reason,
+        reason: denied ?? decision.reason,
         policy_version: decision.policyVersion,
         seq,
         ...(approvalId !== undefined ? { approval_id: approvalId } : {}),
