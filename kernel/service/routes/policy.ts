@@ -95,7 +95,17 @@ export async function installPolicy(ctx: ServiceContext, policy: LoadedPolicy, h
     if (ctx.cluster === undefined) {
       // Kept for the next start before it takes effect: a crash never brings back the one it replaced (policy-state.ts).
       ctx.policyState?.keep(policy);
-      here();
+      try {
+        here();
+      } catch (err) {
+        // Not in force after all: the next start must not put it in force either (best effort: the error goes on).
+        try {
+          ctx.policyState?.keep(engine.policy);
+        } catch {
+          // the kept file may name the refused policy; the record says it was not applied
+        }
+        throw err;
+      }
     }
     else refused = notHere(await ctx.cluster.publishPolicy(policy, here), engine.version);
   } catch (err) {
