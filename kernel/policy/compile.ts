@@ -9,6 +9,7 @@
 import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
 import { anyGlob, argText, globTest, isLiteral, literalHead, MATCH_LIMIT, regexTest, type StringTest, windowTest } from './matchers.ts';
 import { AGENT_PLACEHOLDER as AGENT_VAR, placeholderProblem } from './placeholders.ts';
+import { isPathGlob, notCanonical, pathSpelling } from './path-spelling.ts';
 import { ContractSet } from './contracts.ts';
 import { guarded, PolicyFieldError } from './field-error.ts';
 import { candidatesFrom, indexOf, listIn, type Index } from './rule-index.ts';
@@ -33,8 +34,15 @@ export interface CompiledRule {
   /** A condition reads the time (a `when` window): the engine reads its clock only for such rules and for limits. */
   readonly timed: boolean;
   readonly limits: RuleLimits | undefined;
-  /** For a rule with glob or regex argument patterns: why a request's argument was too long to read, if it was. */
-  readonly overLimit: ((request: PolicyRequest) => string | undefined) | undefined;
+  /**
+   * For a rule with glob or regex argument patterns: why a request's
+   * argument was not read as sent, if it was not — longer than MATCH_LIMIT,
+   * or, for a path glob, a path not in canonical form (path-spelling.ts) —
+   * and so matched this rule only if it denies.
+   */
+  readonly argNote: ((request: PolicyRequest) => string | undefined) | undefined;
+  /** For a rule with path-like argument globs: which argument was a path not in canonical form (path-spelling.ts), if one was. */
+  readonly pathNote: ((request: PolicyRequest) => string | undefined) | undefined;
 }
 
 
@@ -184,11 +192,13 @@ function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs): C
     conditions.push({ field: 'capabilities', test: (r) => needed.every((c) => r.capabilities?.has(c) === true) });
   }
   if (rule.paths) conditions.push({ field: 'paths', test: pathTest(rule.paths, [...at, 'paths'], agentGlobs) });
-  let overLimit: ((request: PolicyRequest) => string | undefined) | undefined;
+  let argNote: ((request: PolicyRequest) => string | undefined) | undefined;
+  let pathNote: ((request: PolicyRequest) => string | undefined) | undefined;
   if (rule.args) {
-    // A value past MATCH_LIMIT is not read by a glob or regex: it matches a deny rule and no other (fail closed).
-    const overMatches = rule.effect === 'deny';
+    // A value a glob or regex does not read (past MATCH_LIMIT; a path-like value not in canonical form, for a path glob) matches a deny rule and no other (fail closed).
+    const deny = rule.effect === 'deny';
     const capped: string[] = [];
+    const paths: string[] = [];
     const tests = rule.args.map((pattern, i) => {
       const where = [...at, 'args', i];
       const name = pattern.arg;
@@ -205,11 +215,22 @@ function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs): C
       // Past the limit only a glob's literal head is compared (as the rule index does); the rest is not read.
       const head = pattern.glob === undefined ? '' : literalHead(pattern.glob);
       capped.push(name);
+      if (pattern.glob !== undefined && isPathGlob(pattern.glob)) {
+        paths.push(name);
+        return [
+          name,
+          (v: unknown) => {
+            const text = argText(v);
+            if (pathSpelling(text) !== undefined) return deny;
+            return text.length > MATCH_LIMIT ? deny && text.startsWith(head) : test(text);
+          },
+        ] as const;
+      }
       return [
         name,
         (v: unknown) => {
           const text = argText(v);
-          return text.length > MATCH_LIMIT ? overMatches && text.startsWith(head) : test(text);
+          return text.length > MATCH_LIMIT ? deny && text.startsWith(head) : test(text);
         },
       ] as const;
     });
@@ -217,10 +238,24 @@ function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs): C
       field: 'args',
       test: (r) => tests.every(([name, test]) => r.args !== undefined && Object.hasOwn(r.args, name) && test(r.args[name])),
     });
+    if (paths.length > 0) {
+      pathNote = (r) => {
+        if (r.args === undefined) return undefined;
+        for (const name of paths) {
+          if (!Object.hasOwn(r.args, name)) continue;
+          const why = pathSpelling(argText(r.args[name]));
+          if (why !== undefined) return `${notCanonical(name, why, deny)} (rule ${rule.id})`;
+        }
+        return undefined;
+      };
+    }
     if (capped.length > 0) {
-      overLimit = (r) => {
+      const pathFirst = pathNote;
+      argNote = (r) => {
+        const note = pathFirst?.(r);
+        if (note !== undefined || r.args === undefined) return note;
         for (const name of capped) {
-          if (r.args === undefined || !Object.hasOwn(r.args, name)) continue;
+          if (!Object.hasOwn(r.args, name)) continue;
           const length = argText(r.args[name]).length;
           if (length > MATCH_LIMIT) return `argument '${name}' is ${length} characters, more than the ${MATCH_LIMIT} that glob and regex patterns read (rule ${rule.id}; fail closed)`;
         }
@@ -234,7 +269,7 @@ function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs): C
     conditions.push({ field: 'when', test: (_r, now) => test(now) });
   }
   // Every compiled rule has one shape (absent fields undefined): the engine's loop over candidates reads them monomorphically.
-  return { id: rule.id, order, effect: rule.effect, rule, conditions, timed: rule.when !== undefined, limits: rule.limits, overLimit };
+  return { id: rule.id, order, effect: rule.effect, rule, conditions, timed: rule.when !== undefined, limits: rule.limits, argNote, pathNote };
 }
 
 

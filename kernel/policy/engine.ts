@@ -27,6 +27,8 @@ export interface RuleTrace {
   readonly conditions: readonly { field: string; matched: boolean }[];
   readonly matched: boolean;
   readonly limit?: string;
+  /** Why an argument was not read as sent (too long; a path not in canonical form): it matched the rule only if the rule denies. */
+  readonly note?: string;
 }
 
 export interface Explanation {
@@ -52,7 +54,7 @@ const FIXED_FIELDS: ReadonlySet<string> = new Set(['access', 'lineage', 'agents'
 /** steadyRule: `rule` answers every tool-less call of one process the same way: it counts nothing and reads no time, trust, argument or path (or it names tools, and so never matches such a call). */
 function steadyRule(rule: CompiledRule): boolean {
   if (rule.conditions.some((c) => c.field === 'tools')) return true;
-  return rule.limits === undefined && !rule.timed && rule.overLimit === undefined && rule.conditions.every((c) => FIXED_FIELDS.has(c.field));
+  return rule.limits === undefined && !rule.timed && rule.argNote === undefined && rule.conditions.every((c) => FIXED_FIELDS.has(c.field));
 }
 
 /** Each policy's steady answers by syscall, worked out once (a policy is immutable once loaded). */
@@ -250,8 +252,17 @@ export class PolicyEngine {
   /** The deny of a request no rule matches, made once per loaded policy. */
   private noRule: PolicyDecision | undefined;
 
-  private defaultDeny(): PolicyDecision {
+  /**
+   * defaultDeny is the deny of a request no rule matches; when a path glob
+   * of an allow or require_approval rule among `candidates` did not read an
+   * argument (a path not in canonical form), it says so.
+   */
+  private defaultDeny(candidates: readonly CompiledRule[], request: PolicyRequest): PolicyDecision {
     const version = this.loaded.version;
+    for (const rule of candidates) {
+      const note = rule.effect === 'deny' ? undefined : rule.pathNote?.(request);
+      if (note !== undefined) return { effect: 'deny', rule: 'default-deny', reason: `no rule matches: ${note}`, policyVersion: version };
+    }
     if (this.noRule?.policyVersion !== version) this.noRule = Object.freeze({ effect: 'deny', rule: 'default-deny', reason: 'no rule matches', policyVersion: version });
     return this.noRule;
   }
@@ -303,7 +314,8 @@ export class PolicyEngine {
     let usedUpWhy = '';
     let flowBlocked: CompiledRule | undefined;
     let limited: CompiledRule[] | undefined;
-    for (const rule of this.loaded.compiled.candidates(request)) {
+    const candidates = this.loaded.compiled.candidates(request);
+    for (const rule of candidates) {
       let matched: boolean;
       if (rule.timed && Number.isNaN(now)) now = this.clock();
       try {
@@ -334,14 +346,14 @@ export class PolicyEngine {
       if (rule.effect === 'require_approval') approval = first(approval, rule);
       else allow = first(allow, rule);
     }
-    if (deny !== undefined) return this.decision(deny, 'deny', deny.overLimit?.(request));
+    if (deny !== undefined) return this.decision(deny, 'deny', deny.argNote?.(request));
     if (usedUp !== undefined) return this.decision(usedUp, 'deny', `limit: ${usedUpWhy}`);
     const chosen = approval ?? allow;
     if (chosen === undefined && flowBlocked !== undefined) {
       const flows = request.flows!.join(', ');
       return { effect: 'deny', rule: `flow:${flows}`, reason: `rule ${flowBlocked.id} matches but does not name allow_flows: [${flows}]`, policyVersion: this.loaded.version };
     }
-    if (chosen === undefined) return this.defaultDeny();
+    if (chosen === undefined) return this.defaultDeny(candidates, request);
     const made = this.escalated(chosen) ?? this.decision(chosen, chosen.effect);
     if (count && limited !== undefined) {
       if (this.shared !== undefined) return { ...made, shared: sharedRules(limited) };
@@ -361,7 +373,8 @@ export class PolicyEngine {
       const candidate = candidates.has(rule);
       const matched = candidate && conditions.every((c) => c.matched);
       const limit = matched && rule.limits && this.shared === undefined ? this.counters.exhausted(rule.id, request.agentId, rule.limits, now) : undefined;
-      return { id: rule.id, effect: rule.effect, candidate, conditions, matched, ...(limit ? { limit } : {}) };
+      const note = candidate ? rule.argNote?.(request) : undefined;
+      return { id: rule.id, effect: rule.effect, candidate, conditions, matched, ...(limit ? { limit } : {}), ...(note === undefined ? {} : { note }) };
     });
     return { decision: this.check(request), rules };
   }

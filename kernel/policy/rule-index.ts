@@ -10,6 +10,7 @@
 import type { CompiledRule } from './compile.ts';
 import { anchoredPrefix, argText, isLiteral, literalHead, MATCH_LIMIT } from './matchers.ts';
 import { AGENT_PLACEHOLDER as AGENT_VAR } from './placeholders.ts';
+import { isPathGlob, pathSpelling } from './path-spelling.ts';
 import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { PolicyRule } from './schema.ts';
 
@@ -91,7 +92,9 @@ function startKey(pattern: { readonly glob?: string; readonly regex?: string }):
 /** IndexKey is one literal a request must carry for a rule to match. */
 type IndexKey =
   | { readonly kind: 'path'; readonly segments: readonly string[] }
-  | { readonly kind: 'equals' | 'prefix' | 'starts'; readonly arg: string; readonly value: string }
+  | { readonly kind: 'equals'; readonly arg: string; readonly value: string }
+  /** `path`: the literal comes from a path-like glob (path-spelling.ts), which a path not in canonical form matches if the rule denies. */
+  | { readonly kind: 'prefix' | 'starts'; readonly arg: string; readonly value: string; readonly path: boolean }
   | { readonly kind: 'label'; readonly key: string; readonly value: string }
   | { readonly kind: 'agent'; readonly id: string };
 
@@ -110,11 +113,11 @@ function indexKey(rule: PolicyRule): IndexKey | undefined {
   for (const p of rule.args ?? []) {
     if (p.equals !== undefined) return { kind: 'equals', arg: p.arg, value: p.equals };
     const prefix = p.glob === undefined ? undefined : argGlobKey(p.glob);
-    if (prefix !== undefined) return { kind: 'prefix', arg: p.arg, value: prefix };
+    if (prefix !== undefined) return { kind: 'prefix', arg: p.arg, value: prefix, path: isPathGlob(p.glob!) };
   }
   for (const p of rule.args ?? []) {
     const head = startKey(p);
-    if (head !== undefined) return { kind: 'starts', arg: p.arg, value: head };
+    if (head !== undefined) return { kind: 'starts', arg: p.arg, value: head, path: p.glob !== undefined && isPathGlob(p.glob) };
   }
   for (const [key, value] of Object.entries(rule.labels ?? {})) if (isLiteral(value)) return { kind: 'label', key, value };
   if (rule.agents?.length === 1 && isLiteral(rule.agents[0]!)) return { kind: 'agent', id: rule.agents[0]! };
@@ -192,6 +195,9 @@ function isSegment(path: string, from: number, end: number, text: string): boole
  * text's length, so one cut of the value finds them all). A value longer
  * than MATCH_LIMIT is not read by a glob or regex and matches every deny
  * rule that names the argument (compile.ts), so it takes all of `starting`.
+ * A path-like value not in canonical form (path-spelling.ts) is not read by
+ * a path glob and matches every deny rule keyed by one, so it takes all of
+ * `pathDenies`.
  */
 interface ArgIndex {
   readonly name: string;
@@ -201,6 +207,7 @@ interface ArgIndex {
   readonly starts: Map<string, RuleSet>;
   startLength: number;
   readonly starting: CompiledRule[];
+  readonly pathDenies: CompiledRule[];
 }
 
 /** Index is the rules for one syscall and tool: those always tried, and those tried for a literal the request carries. */
@@ -267,7 +274,8 @@ export function indexOf(rules: readonly CompiledRule[]): Index {
       at.rules.push(rule);
     } else if (key.kind === 'equals' || key.kind === 'prefix' || key.kind === 'starts') {
       let arg = args.get(key.arg);
-      if (arg === undefined) args.set(key.arg, (arg = { name: key.arg, equals: new Map(), prefixes: new Map(), lengths: [], starts: new Map(), startLength: 0, starting: [] }));
+      if (arg === undefined) args.set(key.arg, (arg = { name: key.arg, equals: new Map(), prefixes: new Map(), lengths: [], starts: new Map(), startLength: 0, starting: [], pathDenies: [] }));
+      if (key.kind !== 'equals' && key.path && rule.effect === 'deny') arg.pathDenies.push(rule);
       if (key.kind === 'equals') setIn(arg.equals, key.value, sets).push(rule);
       else if (key.kind === 'starts') {
         arg.starting.push(rule);
@@ -329,8 +337,11 @@ function keyedRules(index: Index, request: PolicyRequest, out: CompiledRule[]): 
       if (!Object.hasOwn(request.args, arg.name)) continue;
       const text = argText(request.args[arg.name]);
       if (arg.equals.size > 0) arg.equals.get(text)?.addTo(out, labels);
+      // A path not in canonical form matches every deny keyed by a path glob, and no other rule a prefix keys (each is a path glob's, as the value starts with '/').
+      // A deny keyed by a path glob's first characters is then listed twice, which changes nothing.
+      if (arg.pathDenies.length > 0 && pathSpelling(text) !== undefined) for (const rule of arg.pathDenies) out.push(rule);
       // The prefix and a '/', or the prefix alone: a trailing `/**` also matches the text before it (`https://h/**` matches `https://h`).
-      for (const length of arg.lengths) if (text.length === length || (text.length > length && text.charCodeAt(length) === 47 /* '/' */)) arg.prefixes.get(text.slice(0, length))?.addTo(out, labels);
+      else for (const length of arg.lengths) if (text.length === length || (text.length > length && text.charCodeAt(length) === 47 /* '/' */)) arg.prefixes.get(text.slice(0, length))?.addTo(out, labels);
       if (arg.startLength > 0) {
         if (text.length > MATCH_LIMIT) for (const rule of arg.starting) out.push(rule);
         else if (text.length >= arg.startLength) arg.starts.get(text.slice(0, arg.startLength))?.addTo(out, labels);
@@ -343,7 +354,7 @@ function keyedRules(index: Index, request: PolicyRequest, out: CompiledRule[]): 
   if (index.agents.size > 0) index.agents.get(request.agentId)?.addTo(out, labels);
 }
 
-/** candidatesFrom returns the rules of `index` that can match `request`, in no particular order. */
+/** candidatesFrom returns the rules of `index` that can match `request`, in no particular order (a deny rule may be listed twice). */
 export function candidatesFrom(index: Index, request: PolicyRequest): readonly CompiledRule[] {
   if (index.agentKeyed && !keyableId(request.agentId)) return index.all;
   const found: CompiledRule[] = [];
