@@ -103,7 +103,7 @@ export function policyExplain(file: string, options: { request?: string; json?: 
         : rule.matched
           ? rule.limit ? `matched, but ${rule.limit}` : 'matched'
           : `no match: ${rule.conditions.filter((c) => !c.matched).map((c) => c.field).join(', ')}`;
-      process.stdout.write(`  ${rule.matched ? '✓' : '·'} ${rule.id} [${rule.effect}] ${why}\n`);
+      process.stdout.write(`  ${rule.matched ? '✓' : '·'} ${rule.id} [${rule.effect}] ${why}${rule.note === undefined ? '' : ` (${rule.note})`}\n`);
     }
     return 0;
   } catch (err) {

@@ -182,6 +182,25 @@ describe('agentctl policy explain', () => {
     expect(explained.rules.filter((x) => x.matched).map((x) => x.id)).toEqual(['hands-off-checkpoints']);
   });
 
+  it('a path argument not in canonical form: each path-glob rule says it did not read it (an allow does not match, a deny does)', async () => {
+    const policy = files.write('paths.yaml', [
+      'version: 1',
+      'rules:',
+      '  - { id: data-reads, effect: allow, syscalls: [SYS_EXEC], tools: [fs.read], args: [{ arg: path, glob: "/data/**" }] }',
+      '  - { id: no-etc, effect: deny, syscalls: [SYS_EXEC], args: [{ arg: path, glob: "/etc/**" }] }',
+      '',
+    ].join('\n'));
+    const r = await agentctl(['policy', 'explain', policy, '--request', JSON.stringify({ agent: 'a', syscall: 'SYS_EXEC', tool: 'fs.read', args: { path: '/data/../etc/shadow' } })]);
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe("decision: deny by no-etc (argument 'path' is not a canonical path (it has a '..' segment): a deny rule's path glob matches it (fail closed) (rule no-etc))");
+    expect(lines.slice(2)).toEqual([
+      "  · data-reads [allow] no match: args (argument 'path' is not a canonical path (it has a '..' segment): an allow or require_approval rule's path glob does not (fail closed) (rule data-reads))",
+      "  ✓ no-etc [deny] matched (argument 'path' is not a canonical path (it has a '..' segment): a deny rule's path glob matches it (fail closed) (rule no-etc))",
+      '',
+    ]);
+  });
+
   it('a bad request or no request exits 2', async () => {
     const [bad, none] = await Promise.all([agentctl(['policy', 'explain', NOTES, '--request', '{"syscall":"SYS_OPEN"}']), agentctl(['policy', 'explain', NOTES])]);
     expect([bad.status, bad.stderr]).toEqual([2, "agentctl: request: must have required property 'agent'\n"]);
