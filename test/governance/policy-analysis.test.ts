@@ -185,6 +185,22 @@ describe('found by an attacker’s pass over the analysis (each answered wrongly
     expect((await proveClaim(policy, parseClaim('never deny when syscall = SYS_OPEN and arg x = "b" and not flow vfs-to-exec'), solver)).verdict).toBe('proved');
   });
 
+  it('a path glob reads no argument path outside the canonical form: a deny glob matches it, an allow glob does not (the model as the engine)', async () => {
+    const denies = load([
+      { id: 'no-etc', effect: 'deny', syscalls: ['SYS_EXEC'], args: [{ arg: 'path', glob: '/etc/**' }] },
+      { id: 'exec', effect: 'allow', syscalls: ['SYS_EXEC'] },
+    ]);
+    const refuted = await proveClaim(denies, parseClaim('never deny when syscall = SYS_EXEC and arg path ~ "/data/**" and not flow vfs-to-exec'), solver);
+    expect(refuted.verdict).toBe('counterexample');
+    expect(decideWitness(denies, refuted.counterexample!.witness)).toMatchObject({ effect: 'deny', rule: 'no-etc' });
+    const allows = load([{ id: 'data', effect: 'allow', syscalls: ['SYS_EXEC'], args: [{ arg: 'path', glob: '/data/**' }] }]);
+    for (const spelling of ['contains "/../"', 'contains "/./"', 'contains "//"', '= "/data/x/"']) {
+      const r = await proveClaim(allows, parseClaim(`never allow when arg path ${spelling}`), solver);
+      expect({ spelling, verdict: r.verdict }).toEqual({ spelling, verdict: 'proved' });
+    }
+    expect((await proveClaim(allows, parseClaim('never allow when arg path ~ "/data/x"'), solver)).verdict).toBe('counterexample');
+  }, 60_000);
+
   it('diff sees a limit changed on a rule that keeps its id (the counts are the engine’s, by rule id)', async () => {
     const a = load([{ id: 'r', effect: 'allow', syscalls: ['SYS_OPEN'], limits: { max_calls: 5 } }]);
     const b = load([{ id: 'r', effect: 'allow', syscalls: ['SYS_OPEN'], limits: { max_calls: 10 } }], undefined, 'b.json');

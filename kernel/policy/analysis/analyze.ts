@@ -15,6 +15,7 @@ import type { PolicyDecision } from '../request.ts';
 import type { PolicyRule } from '../schema.ts';
 import { anchoredPrefix, literalHead, MATCH_LIMIT } from '../matchers.ts';
 import { AGENT_PLACEHOLDER } from '../placeholders.ts';
+import { isPathGlob, pathSpelling } from '../path-spelling.ts';
 import { isLiteral } from '../glob.ts';
 import { ask } from './ask.ts';
 import { and, RequestModel, USED_UP, type RuleAt } from './model.ts';
@@ -85,16 +86,28 @@ function pathsMeet(x: string, y: string): boolean {
 type ArgPattern = NonNullable<PolicyRule['args']>[number];
 
 /**
+ * canonicalOnly: every value `other` matches is a canonical path or not a
+ * path (an equals of such a text, or a path glob of a rule that is not a
+ * deny: path-spelling.ts).
+ */
+function canonicalOnly(other: ArgPattern, otherRule: PolicyRule): boolean {
+  if (other.equals !== undefined) return pathSpelling(other.equals) === undefined;
+  return otherRule.effect !== 'deny' && other.glob !== undefined && isPathGlob(other.glob);
+}
+
+/**
  * start is the literal text every value an argument pattern matches starts
  * with: an equals' whole value, a glob's head, an anchored regex's head. A
  * deny rule's regex also matches any value past MATCH_LIMIT (the engine
  * does not read it), so then nothing, unless the other rule's pattern on the
  * same argument rules such a value out (an equals of a short text, or a glob
  * or regex of a rule that is not a deny: past the limit they match nothing).
+ * A deny rule's path glob also matches any path not in canonical form, so
+ * then only '/', unless the other pattern matches canonical paths only.
  */
 function start(x: ArgPattern, rule: PolicyRule, other: ArgPattern, otherRule: PolicyRule): string {
   if (x.equals !== undefined) return x.equals;
-  if (x.glob !== undefined) return head(x.glob);
+  if (x.glob !== undefined) return rule.effect === 'deny' && isPathGlob(x.glob) && !canonicalOnly(other, otherRule) ? '/' : head(x.glob);
   if (x.regex === undefined) return '';
   const short = (other.equals !== undefined && other.equals.length <= MATCH_LIMIT) || (otherRule.effect !== 'deny' && (other.glob !== undefined || other.regex !== undefined));
   return rule.effect !== 'deny' || short ? anchoredPrefix(x.regex) : '';

@@ -13,6 +13,7 @@ import type { PolicyRule, Risk } from '../schema.ts';
 import { literalHead, MATCH_LIMIT, WEEKDAYS, windowMinutes } from '../matchers.ts';
 import { RISK_RANK } from '../engine.ts';
 import { AGENT_PLACEHOLDER } from '../placeholders.ts';
+import { isPathGlob } from '../path-spelling.ts';
 import { globIn, templatedParts } from './glob-smt.ts';
 import { NO_SURROGATES, regexIn } from './regex-smt.ts';
 import { lit } from './smt.ts';
@@ -62,6 +63,24 @@ export { V as VARS };
 const or = (xs: readonly string[]): string => (xs.length === 0 ? 'false' : xs.length === 1 ? xs[0]! : `(or ${xs.join(' ')})`);
 const and = (xs: readonly string[]): string => (xs.length === 0 ? 'true' : xs.length === 1 ? xs[0]! : `(and ${xs.join(' ')})`);
 export { and, or };
+
+/**
+ * notCanonicalPath is the formula "`value` is a path (starts with '/') not in
+ * the kernel's canonical form": a '.' or '..' segment, an empty segment, a
+ * trailing '/' (but '/' itself) or a NUL; exactly path-spelling.ts's test.
+ */
+export function notCanonicalPath(value: string): string {
+  const wrong = [
+    `(str.contains ${value} "//")`,
+    `(str.contains ${value} "/./")`,
+    `(str.contains ${value} "/../")`,
+    `(str.suffixof "/." ${value})`,
+    `(str.suffixof "/.." ${value})`,
+    `(and (str.suffixof "/" ${value}) (not (= ${value} "/")))`,
+    `(str.contains ${value} ${lit('\0')})`,
+  ];
+  return `(and (str.prefixof "/" ${value}) (or ${wrong.join(' ')}))`;
+}
 
 /** chain is an if-then-else chain: the first case whose condition holds, else `last`. */
 const chain = (cases: readonly [string, string][], last: string): string => cases.reduceRight((rest, [cond, then]) => `(ite ${cond} ${then} ${rest})`, last);
@@ -189,6 +208,8 @@ export class RequestModel {
         // Past MATCH_LIMIT a glob or regex reads nothing: a deny rule matches on the glob's literal head alone, any other rule does not.
         const over = rule.effect === 'deny' ? `(str.prefixof ${lit(p.glob === undefined ? '' : literalHead(p.glob))} ${a.value})` : 'false';
         test = `(ite ${a.over} ${over} ${pattern})`;
+        // A path glob reads no path outside the kernel's canonical form, however long: a deny rule matches it, any other rule does not (path-spelling.ts).
+        if (p.glob !== undefined && isPathGlob(p.glob)) test = `(ite ${notCanonicalPath(a.value)} ${rule.effect === 'deny'} ${test})`;
       }
       c.push(`(and ${a.present} ${test})`);
     });
