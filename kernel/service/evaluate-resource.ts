@@ -7,28 +7,16 @@
  * normalised: the agent acts on the text it sent, so the text decided must
  * be the one it acts on (as http.fetch refuses a URL not in its canonical
  * form). A resource that does not start with `/` is a name of the agent's
- * own and is taken as it is.
+ * own and is taken as it is. The test is the policy's own for path
+ * arguments (kernel/policy/path-spelling.ts).
  */
+import { pathSpelling } from '../policy/path-spelling.ts';
 
 /** RULES is what the refusal says a path must be. */
 const RULES = "no '.' or '..' segments, no empty segments ('//'), no trailing '/', no NUL";
 
-/** whyNotCanonical says what keeps path-like `resource` from the kernel's canonical form, or undefined when it is in it (or is not path-like). */
-function whyNotCanonical(resource: string): string | undefined {
-  if (!resource.startsWith('/')) return undefined;
-  if (resource.includes('\0')) return 'it holds a NUL byte';
-  if (resource === '/') return undefined;
-  const segments = resource.slice(1).split('/');
-  if (segments.at(-1) === '') return "it ends with '/'";
-  for (const segment of segments) {
-    if (segment === '') return "it has an empty segment ('//')";
-    if (segment === '.' || segment === '..') return `it has a '${segment}' segment`;
-  }
-  return undefined;
-}
-
 /** resourceRefusal is the 400's message (EINVAL) for a path-like `resource` not in canonical form, or undefined when it may be decided. */
 export function resourceRefusal(resource: string): string | undefined {
-  const why = whyNotCanonical(resource);
+  const why = pathSpelling(resource);
   return why === undefined ? undefined : `body/resource: a path (a resource starting with '/') must be in the kernel's canonical form, ${RULES}; ${why}. It is refused, not normalised: send the path the agent will act on, spelled so`;
 }
