@@ -29,7 +29,16 @@ interface Waiting {
   readonly approval: PendingApproval;
   readonly resolve: (answer: ApprovalAnswer) => void;
   readonly timer: NodeJS.Timeout;
+  /** An approval of it is being confirmed (ApprovalGate's confirm): a second waits. */
+  confirming?: boolean;
 }
+
+/**
+ * Confirm makes an approval the cluster's before it takes effect (a compare-and-set in Redis: still pending, still this
+ * node's); it rejects with a KernelError when it cannot (EIO: Redis away or this node cut off past its lease; EAGAIN;
+ * EEXIST: answered or taken over elsewhere). Denials need none: a deny is safe wherever it is given.
+ */
+export type Confirm = (approval: PendingApproval, answer: ApprovalAnswer) => Promise<void>;
 
 /** ApprovalStatus is one question as a poller sees it. */
 export interface ApprovalStatus {
@@ -88,9 +97,11 @@ export class ApprovalGate implements Approvals {
   private readonly clock: () => number;
   private readonly idPrefix: string;
   private readonly ids: () => number;
+  private readonly confirm: Confirm | undefined;
 
-  constructor(options: { approver?: Approver; clock?: () => number; idPrefix?: string; ids?: () => number } = {}) {
+  constructor(options: { approver?: Approver; clock?: () => number; idPrefix?: string; ids?: () => number; confirm?: Confirm } = {}) {
     this.approver = options.approver;
+    this.confirm = options.confirm;
     this.clock = options.clock ?? Date.now;
     this.idPrefix = options.idPrefix ?? 'ap-';
     let next = 1;
@@ -169,11 +180,25 @@ export class ApprovalGate implements Approvals {
       Promise.resolve()
         .then(() => this.approver!(approval))
         .then(
-          (answer) => answer && this.settle(approval.id, answer),
+          (answer) => answer && this.confirmed(approval.id, answer),
           () => this.settle(approval.id, { approved: false, approver: 'approver-error', reason: 'the approver failed' }),
         );
     }
     return { id: approval.id, answer: answered };
+  }
+
+  /** confirmed settles an approver's answer, an approval once confirmed (a confirm that fails makes it a denial: no one is there to try again). */
+  private confirmed(id: string, answer: ApprovalAnswer): void {
+    const waiting = this.waiting.get(id);
+    if (!answer.approved || this.confirm === undefined || waiting === undefined) {
+      this.settle(id, answer);
+      return;
+    }
+    waiting.confirming = true;
+    this.confirm(waiting.approval, answer).then(
+      () => this.settle(id, answer),
+      (err: unknown) => this.settle(id, { approved: false, approver: answer.approver, reason: `not approved: ${err instanceof Error ? err.message : String(err)}` }),
+    );
   }
 
   private settle(id: string, answer: ApprovalAnswer): void {
@@ -237,14 +262,29 @@ export class ApprovalGate implements Approvals {
   /**
    * answer approves or denies `id` on behalf of `approver`. ESRCH for an
    * unknown id, EEXIST for one already answered (as the webhook's callback
-   * says); EPERM when the approver is the agent that asked.
+   * says); EPERM when the approver is the agent that asked (thrown at once).
+   * A denial is settled at once; an approval, once confirmed (on a cluster:
+   * the promise rejects, and the question stays pending, when it cannot be).
    */
-  answer(id: string, approved: boolean, approver: string, reason = ''): void {
+  answer(id: string, approved: boolean, approver: string, reason = ''): Promise<void> {
     const waiting = this.waiting.get(id);
     if (waiting === undefined) throw alreadyAnswered(id, this.answered.get(id)) ?? new KernelError('ESRCH', `no pending approval ${id}`);
     const agent = waiting.approval.agentId;
     if (approver === agent || approver === `agent:${agent}`) throw new KernelError('EPERM', `agent ${agent} cannot answer its own request`);
-    this.settle(id, { approved, approver, reason: reason || (approved ? 'approved' : 'denied') });
+    const answer = { approved, approver, reason: reason || (approved ? 'approved' : 'denied') };
+    if (!approved || this.confirm === undefined) {
+      this.settle(id, answer);
+      return Promise.resolve();
+    }
+    if (waiting.confirming === true) throw new KernelError('EAGAIN', `approval ${id} is being answered already; try again`);
+    waiting.confirming = true;
+    return this.confirm(waiting.approval, answer).then(
+      () => this.settle(id, answer),
+      (err: unknown) => {
+        waiting.confirming = false;
+        throw err;
+      },
+    );
   }
 
   /** cancel denies every question from `pid` (the process ended). */

@@ -2,7 +2,7 @@
 import type { SyscallContext } from '../syscalls/context.ts';
 import type { DecisionRecorder } from '../syscalls/records.ts';
 import type { Telemetry } from '../syscalls/telemetry.ts';
-import type { Approver } from './approvals.ts';
+import type { Approver, Confirm } from './approvals.ts';
 import type { AgentManifest } from './capabilities.ts';
 import type { Entry, OutputSink } from './fd-entries.ts';
 import type { FdTable } from './fd-table.ts';
@@ -55,6 +55,8 @@ export interface KernelOptions {
   sharedLimits?: SharedLimits;
   /** Why the kernel may decide nothing now (a cluster node cut off from Redis past its lease, or not yet synced: ClusterNode.standing); every decision is then a deny. */
   standing?: () => string | undefined;
+  /** Makes an approval the cluster's before it takes effect (ClusterNode.confirmApproval); absent, approvals take effect at once. */
+  confirmApproval?: Confirm;
   /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */
   approvalIdPrefix?: string;
   /** Hands out the numbers of approval ids (agentd: never one handed out before on its state dir). Default 1, 2, 3, … */

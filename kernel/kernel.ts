@@ -101,7 +101,7 @@ export class Kernel implements ProcessHost {
     this.engine = new PolicyEngine(options.policy ?? defaultPolicy(), options.clock, options.sharedLimits);
     // The engine's counters start from zero here: a replay of the log must know (kernel/replay).
     this.recorder.record({ type: 'policy', pid: 0, agentId: 'kernel', detail: startDetail(this.engine.version, options.sharedLimits !== undefined), policyVersion: this.engine.version });
-    this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix, ids: options.approvalIds });
+    this.approvals = new ApprovalGate({ approver: options.approver, clock: options.clock, idPrefix: options.approvalIdPrefix, ids: options.approvalIds, ...(options.confirmApproval !== undefined ? { confirm: options.confirmApproval } : {}) });
     this.tools = options.tools ?? defaultRegistry({ clock: options.clock });
     const telemetry = options.telemetry;
     const clock = options.clock ?? Date.now;

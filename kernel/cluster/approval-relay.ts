@@ -61,6 +61,22 @@ end
 return taken`;
 
 /**
+ * CONFIRM (Lua) KEYS: the question's key, the pending set. ARGV: node, the
+ * answered entry (forRedis), keep ms, id. Stores the approval only if the
+ * question is still pending and this node's: 'ok'; else 'gone' (not stored
+ * yet, or expired), 'answered:STATUS' or 'moved:NODE'.
+ */
+const CONFIRM = `local raw = redis.call('GET', KEYS[1])
+if not raw then return 'gone' end
+local ok, a = pcall(cjson.decode, raw)
+if not ok or type(a) ~= 'table' then return 'gone' end
+if a.status ~= 'pending' then return 'answered:' .. tostring(a.status) end
+if a.node ~= ARGV[1] then return 'moved:' .. tostring(a.node) end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', tonumber(ARGV[3]))
+redis.call('ZREM', KEYS[2], ARGV[4])
+return 'ok'`;
+
+/**
  * forRedis is `entry` as Redis holds it, for the scripts here and in
  * directory.ts to read and rewrite with Redis's cjson. The question itself
  * (its arguments are the agent's) rides as JSON text in `approval`, never
@@ -146,9 +162,9 @@ export class ApprovalRelay {
     this.health = health;
     this.rpc = rpc;
     this.node = node;
-    rpc.handle('approval.answer', (body) => {
+    rpc.handle('approval.answer', async (body) => {
       const a = body as AnswerRequest;
-      this.local().answer(a.id, a.approved, a.approver, a.reason);
+      await this.local().answer(a.id, a.approved, a.approver, a.reason);
       return this.local().status(a.id);
     });
     rpc.handle('approval.settled', (body) => {
@@ -172,6 +188,31 @@ export class ApprovalRelay {
       }
       return inner?.(approval);
     };
+  }
+
+  /**
+   * confirm makes this node's approval of `approval` the cluster's before it
+   * takes effect: Redis stores it only while the question is pending there
+   * and still this node's. Without that, a node cut off from Redis approved
+   * a question another node had adopted and denied meanwhile (one approval
+   * id granted on one node, denied on the other: an attacker pass). EIO while
+   * Redis is away; EAGAIN for a question not in Redis yet; EEXIST for one
+   * answered there, or another node's now.
+   */
+  async confirm(approval: PendingApproval, answer: ApprovalAnswer): Promise<void> {
+    this.health.check(`cannot approve ${approval.id}: the cluster must hold the approval before it takes effect`);
+    const entry: ClusterApproval = { approval, status: 'approved', answer, node: this.node };
+    let result: string;
+    try {
+      result = String(await this.redis.eval(CONFIRM, 2, this.keys.approval(approval.id), this.keys.approvals, this.node, forRedis(entry), KEEP_ANSWERED_MS, approval.id));
+    } catch (err) {
+      this.health.failed(err);
+      throw new KernelError('EIO', `cannot approve ${approval.id}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (result === 'ok') return;
+    if (result === 'gone') throw new KernelError('EAGAIN', `approval ${approval.id} is not in the cluster yet (or has expired there); try again`);
+    if (result.startsWith('moved:')) throw new KernelError('EEXIST', `approval ${approval.id} is node ${result.slice(6) || '(none yet)'}'s now, not this one's: answer it through the cluster`);
+    throw new KernelError('EEXIST', `approval ${approval.id} was already answered in the cluster (${result.slice(9)})`);
   }
 
   /** attach starts mirroring the gate's answers to Redis. */

@@ -17,6 +17,7 @@ import type { Registry } from 'prom-client';
 import type { SignalName } from '../../signals/signal-table.ts';
 import { KernelError } from '../../abi/errno.ts';
 import type { ApprovalStatus, Approver, PendingApproval } from '../approvals.ts';
+import type { ApprovalAnswer } from '../../syscalls/context.ts';
 import type { Kernel } from '../kernel.ts';
 import type { LoadedPolicy } from '../policy/load.ts';
 import type { ProcessInfo } from '../process.ts';
@@ -268,6 +269,18 @@ export class ClusterNode {
     const over = performance.now() - this.leaseEnds;
     if (over < 0) return undefined;
     return `this cluster node has not reached Redis for ${Math.round(over + this.leaseMs)} ms (${this.problem() ?? 'its heartbeat is late'}): past ${this.leaseMs} ms the other nodes may take it for dead, so it decides nothing until it is back`;
+  }
+
+  /**
+   * confirmApproval makes an approval given on this node the cluster's
+   * before it takes effect (ApprovalGate's confirm): refused while this node
+   * decides nothing (standing), else a compare-and-set in Redis
+   * (approval-relay.ts confirm).
+   */
+  async confirmApproval(approval: PendingApproval, answer: ApprovalAnswer): Promise<void> {
+    const why = this.standing();
+    if (why !== undefined) throw new KernelError('EIO', `cannot approve ${approval.id}: ${why}`);
+    await this.relay.confirm(approval, answer);
   }
 
   /** onBuried sets what agentd does when this node learns it was buried (after the node has disowned and killed its processes). */

@@ -116,7 +116,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     recorder: ledger.watching(metrics.counting(shared.recorder)),
     mounts: shared.mounts,
     approver,
-    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix, sharedLimits: cluster.limits, standing: () => cluster.standing() } : {}),
+    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix, sharedLimits: cluster.limits, standing: () => cluster.standing(), confirmApproval: (approval, answer) => cluster.confirmApproval(approval, answer) } : {}),
     approvalIds: ledger.approvalIds(),
     stateDir: config.stateDir,
     termGraceMs: config.termGraceMs,
@@ -162,7 +162,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   }
   writeFileSync(urlFile(config.stateDir), `${url}\n`, { mode: 0o600 });
   // Back from a burial: the questions from outside that this node held are another node's now; it neither answers nor redeems them.
-  cluster?.onBuried(() => letGoAll(ctx, 'this node was taken for dead while cut off from Redis; another node has adopted it'));
+  cluster?.onBuried(() => letGoAll(ctx, 'this node was taken for dead while cut off from Redis'));
   cluster?.onAdopted((questions) => {
     const refused = adoptApprovals(ctx, questions);
     log.flush();

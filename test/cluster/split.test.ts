@@ -40,6 +40,10 @@ describe.skipIf(redis === undefined)('a node cut off from Redis', () => {
 
   it('past its lease decides nothing; back from its burial it lets go of what the cluster gave away', async () => {
     const pid = await a.spawn(IDLE);
+    // A process of node A waits on a question of its own (deleting memory needs an operator).
+    const asker = await a.spawn("sys.writeFile('mem/x', '1'); console.log('ready'); sys.unlink('mem/x'); console.log('unlinked');");
+    let own = '';
+    await until(async () => (own = ((await a.api('GET', '/v1/approvals')).body as { id: string; pid: number }[]).find((q) => q.pid === asker)?.id ?? '') !== '', 'the process to ask');
     const asked = (await a.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send' })).body as { decision: string; approval_id: string };
     expect(asked.decision).toBe('require_approval');
     const id = asked.approval_id;
@@ -51,6 +55,12 @@ describe.skipIf(redis === undefined)('a node cut off from Redis', () => {
     const cutOff = (await a.api('POST', '/v1/evaluate', { agent: 'reporter', action: 'report.send' })).body as { decision: string; rule: string; reason: string };
     expect(cutOff).toMatchObject({ decision: 'deny', rule: 'kernel.fail-closed' });
     expect(cutOff.reason).toMatch(/has not reached Redis for \d+ ms .*decides nothing until it is back/);
+    // Nor does an operator's approval take effect there, of its own process's question or of one from outside (node B
+    // denied both by the burial: an approval on A ran the unlink, and granted what B denied, before the review's fix).
+    for (const question of [own, id]) {
+      const approve = await a.api('POST', `/v1/approvals/${question}/approve`, { reason: 'yes, on A' });
+      expect({ status: approve.status, errno: approve.body.errno }).toEqual({ status: 503, errno: 'EIO' });
+    }
 
     await proxy.restore();
     await until(async () => (await a.api('GET', '/readyz')).status === 200, 'node A to be ready again', 15_000);
@@ -60,6 +70,12 @@ describe.skipIf(redis === undefined)('a node cut off from Redis', () => {
     expect(approve.status).not.toBe(200);
     for (const node of [a, b]) expect((await node.api('GET', `/v1/approvals/${id}`)).body).toMatchObject({ status: 'denied', answer: { approved: false, reason: 'no' } });
     for (const node of [a, b]) expect((await node.api('POST', '/v1/evaluate', { agent: 'payer', action: 'payment.send', approval_id: id })).body.decision).toBe('deny');
+    // The process that asked never unlinked; like the other, it stays lost in the cluster and node A ended it.
+    await until(async () => ((await a.api('GET', `/v1/processes/${asker}`)).body.state as string) === 'exited', 'node A to end the process that asked');
+    expect((await a.api('GET', `/v1/processes/${asker}/output`)).body.stdout).toBe('ready\n');
+    const unlinks = (await a.api('GET', `/v1/decisions?since=0&type=outcome&syscall=SYS_UNLINK`)).body as unknown[];
+    expect(unlinks).toEqual([]);
+    expect((await a.api('GET', `/v1/decisions?since=0&type=syscall&syscall=SYS_UNLINK`)).body).toMatchObject([{ decision: 'require_approval' }]);
     // Its process stays lost in the cluster; node A ended it. Node A decides again.
     await until(async () => ((await a.api('GET', `/v1/processes/${pid}`)).body.state as string) === 'exited', 'node A to end its lost process');
     expect((await b.api('GET', `/v1/processes/${pid}`)).body.state).toBe('lost');

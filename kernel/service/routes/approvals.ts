@@ -106,7 +106,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
           if (ctx.cluster !== undefined && gate.status(req.params.id) === undefined) {
             return await ctx.cluster.answer({ id: req.params.id, approved: verdict === 'approve', approver, reason: req.body?.reason ?? '' });
           }
-          gate.answer(req.params.id, verdict === 'approve', approver, req.body?.reason ?? '');
+          await gate.answer(req.params.id, verdict === 'approve', approver, req.body?.reason ?? '');
           return gate.status(req.params.id);
         } catch (err) {
           return sendError(reply, err);
@@ -162,7 +162,7 @@ export function approvalRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const again = alreadyAnswered(id, now);
       if (again !== undefined) return reply.code(409).send({ error: again.message, errno: again.errno });
       try {
-        gate.answer(id, req.body.approved, 'webhook', reason);
+        await gate.answer(id, req.body.approved, 'webhook', reason);
         return gate.status(id);
       } catch (err) {
         return sendError(reply, err);
