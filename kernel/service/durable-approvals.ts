@@ -27,6 +27,11 @@ import type { RunLedger } from './run-ledger.ts';
 export function reopenApprovals(ctx: ServiceContext, ledger: RunLedger, left: readonly PendingApproval[]): number {
   let reopened = 0;
   for (const question of left) {
+    // Answered already (its answer came back from the ledger: restoreAnswers): only its pending row was left behind.
+    if (ctx.kernel.approvals.status(question.id) !== undefined) {
+      ledger.forget(question.id);
+      continue;
+    }
     const what = `${question.syscall}${question.path ? ` ${question.path}` : ''}${question.tool ? ` ${question.tool}` : ''} (${question.id})`;
     // Only a question bound to a request (a digest: asked through /v1/evaluate) can still be acted on by its asker.
     if (question.pid !== 0 || question.digest === undefined) {
@@ -122,7 +127,7 @@ export async function handOver(cluster: ClusterNode, ctx: ServiceContext): Promi
   }
   for (const q of outside) {
     if (released && q.digest !== undefined) letGo(ctx, q, 'agentd is shutting down, another node adopts it');
-    else ctx.kernel.approvals.answer(q.id, false, 'agentd', why);
+    else void ctx.kernel.approvals.answer(q.id, false, 'agentd', why);
   }
 }
 
@@ -133,7 +138,15 @@ function letGo(ctx: ServiceContext, q: PendingApproval, why: string): void {
   ctx.log.record({ type: 'approval', pid: 0, agentId: q.agentId, detail: `handed ${q.syscall}${q.tool ? ` ${q.tool}` : ''} (${q.id}) to the cluster: ${why}` });
 }
 
-/** letGoAll drops every question from outside the kernel that this node holds (the cluster buried it: letGo each). */
+/**
+ * letGoAll drops every question from outside the kernel that this node holds (the cluster buried it): one bound to a
+ * request (asked through /v1/evaluate) another node has adopted (letGo); one asked through the MCP gateway, whose
+ * caller waits on this node, is denied (let go, it would wait for ever: a review).
+ */
 export function letGoAll(ctx: ServiceContext, why: string): void {
-  for (const q of ctx.kernel.approvals.list()) if (q.pid === 0) letGo(ctx, q, why);
+  for (const q of ctx.kernel.approvals.list()) {
+    if (q.pid !== 0) continue;
+    if (q.digest !== undefined) letGo(ctx, q, `${why}; another node has adopted it`);
+    else void ctx.kernel.approvals.answer(q.id, false, 'cluster', why);
+  }
 }

@@ -127,6 +127,8 @@ export class RunLedger {
   keeping(gate: ApprovalGate): void {
     const asked = this.db.prepare('INSERT OR REPLACE INTO approvals (id, question) VALUES (?, ?)');
     const answered = this.db.prepare('INSERT OR REPLACE INTO answers (id, status, until) VALUES (?, ?, ?)');
+    // Answers past their grant's time go as new ones come: the table holds at most GRANT_TTL_MS of answers.
+    const expired = this.db.prepare('DELETE FROM answers WHERE until <= ?');
     gate.events.subscribe((event) => {
       const id = event.approval.id;
       if (event.kind === 'asked') {
@@ -135,7 +137,10 @@ export class RunLedger {
       }
       const status = gate.status(id);
       if (event.approval.pid === 0 && event.approval.digest !== undefined && status !== undefined && status.answeredAt !== undefined) {
-        this.guarded(`keep the answer to approval ${id}`, () => answered.run(id, JSON.stringify(status), status.answeredAt! + GRANT_TTL_MS));
+        this.guarded(`keep the answer to approval ${id}`, () => {
+          expired.run(status.answeredAt!);
+          answered.run(id, JSON.stringify(status), status.answeredAt! + GRANT_TTL_MS);
+        });
       }
       this.forget(id);
     });
