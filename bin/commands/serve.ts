@@ -18,6 +18,9 @@ export async function serveCommand(options: { config?: string; port?: string; st
   } catch (err) {
     const known = err instanceof ConfigError || err instanceof PolicyError || err instanceof KernelError || err instanceof StateDirBusy || err instanceof StateLockError;
     process.stderr.write(`agentd: ${known ? err.message : err instanceof Error ? err.message : String(err)}\n`);
+    // What a start that failed half-way left open (Redis connections, a kernel's timers) must not keep agentd up, not
+    // listening, for ever (a review: a supervisor then never restarts it). Its records are flushed on exit.
+    setTimeout(() => process.exit(2), 1000).unref();
     return 2;
   }
   const running = daemon;
