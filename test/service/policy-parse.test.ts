@@ -57,6 +57,14 @@ describe('a large policy sent to agentd', () => {
     expect((await agentd.api('POST', '/v1/evaluate', { agent: 'a', action: 'file.write', resource: '/areas/2999/x' })).body).toMatchObject({ decision: 'allow', rule: 'area-2999' });
   });
 
+  it('sent before a small one is not put in force over it: changes take effect in the order they came (a review)', async () => {
+    const big = agentd.api('PUT', '/v1/policy', { source: large(3000), filename: 'big.yaml' });
+    await new Promise((r) => setTimeout(r, 30));
+    const small = await agentd.api('PUT', '/v1/policy', { source: POLICY, filename: 'small.yaml' });
+    expect([(await big).status, small.status]).toEqual([200, 200]);
+    expect((await agentd.api('GET', '/v1/policy')).body).toMatchObject({ file: 'small.yaml', rules: 1 });
+  });
+
   it('that is wrong is refused naming its line and field, the old policy kept; validate reads it the same way', async () => {
     const before = (await agentd.api('GET', '/v1/policy')).body.version;
     const source = `${large(800)}  - id: last\n    effect: perhaps\n    syscalls: [file.read]\n`;

@@ -33,6 +33,22 @@ export function problem(err: unknown): { error: string; line?: number; column?: 
   return { error: err instanceof Error ? err.message : String(err) };
 }
 
+/** The last change of the policy or the shadow each agentd was sent, settled when it is done. */
+const changes = new WeakMap<ServiceContext, Promise<unknown>>();
+
+/**
+ * inTurn runs `change` (a change of the policy or the shadow) once every one
+ * sent before it is done: they take effect in the order they came. A large
+ * policy's parse (in a worker) finished after a small one sent 30 ms later,
+ * and the large one ended in force, the operator's later one overridden (a
+ * review).
+ */
+export function inTurn<T>(ctx: ServiceContext, change: () => Promise<T>): Promise<T> {
+  const mine = (changes.get(ctx) ?? Promise.resolve()).then(change, change);
+  changes.set(ctx, mine.catch(() => {}));
+  return mine;
+}
+
 /** unparsedStatus is the HTTP status of a policy that was not read: 400 when it is wrong, 429 when too many parses wait, 503 when the parser failed. */
 export function unparsedStatus(err: unknown): 400 | 429 | 503 {
   if (!(err instanceof KernelError)) return 400;
@@ -58,16 +74,18 @@ export function policyRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     }
   });
 
-  app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload; in a cluster, on every node); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, async (req, reply) => {
-    let policy;
-    try {
-      policy = await ctx.policies.parse(req.body.source, req.body.filename ?? 'policy.yaml');
-    } catch (err) {
-      return reply.code(unparsedStatus(err)).send({ ok: false, kept: engine.version, ...problem(err) });
-    }
-    const installed = await installPolicy(ctx, policy, 'policy replaced');
-    return installed.ok ? installed : reply.code(refusedStatus(installed)).send(installed);
-  });
+  app.put<{ Body: SourceBody }>('/v1/policy', { schema: { summary: 'Replace the policy (hot reload; in a cluster, on every node); an invalid policy is refused and the old one stays', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM } } }, (req, reply) =>
+    inTurn(ctx, async () => {
+      let policy;
+      try {
+        policy = await ctx.policies.parse(req.body.source, req.body.filename ?? 'policy.yaml');
+      } catch (err) {
+        return reply.code(unparsedStatus(err)).send({ ok: false, kept: engine.version, ...problem(err) });
+      }
+      const installed = await installPolicy(ctx, policy, 'policy replaced');
+      return installed.ok ? installed : reply.code(refusedStatus(installed)).send(installed);
+    }),
+  );
 }
 
 export type Installed = { ok: true; version: string; previous: string } | { ok: false; kept: string; error: string; errno?: string };

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { LoadedPolicy } from '../../policy/load.ts';
 import type { ServiceContext } from '../context.ts';
 import { PROBLEM } from '../context.ts';
-import { installPolicy, notHere, type NotHere, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, type SourceBody, unparsedStatus } from './policy.ts';
+import { installPolicy, notHere, type NotHere, POLICY_PROBLEM, problem, refusedStatus, SOURCE_BODY, type SourceBody, unparsedStatus, inTurn } from './policy.ts';
 
 const NO_SHADOW = { error: 'no shadow policy is set (agentctl policy shadow set FILE)', errno: 'ENOENT' };
 
@@ -59,24 +59,26 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     return { ...summary, source: shadow.engine.policy.source, enforced: kernel.engine.version };
   });
 
-  app.put<{ Body: SourceBody }>('/v1/policy/shadow', { schema: { summary: 'Set the shadow policy (in a cluster, on every node): every decision is also made under it, changing nothing; an invalid one is refused', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM, 503: PROBLEM } } }, async (req, reply) => {
-    let policy;
-    try {
-      policy = await ctx.policies.parse(req.body.source, req.body.filename ?? 'shadow.yaml');
-    } catch (err) {
-      return reply.code(unparsedStatus(err)).send({ ok: false, ...problem(err) });
-    }
-    const previous = kernel.shadow?.version;
-    const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
-    if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    let why: NotHere | undefined;
-    if (!(await step(reply, async () => (why = await shared(policy))))) {
-      unpublished(detail);
-      return reply;
-    }
-    if (why !== undefined) return stale(reply, detail, why);
-    return { ok: true, version: policy.version, enforced: kernel.engine.version };
-  });
+  app.put<{ Body: SourceBody }>('/v1/policy/shadow', { schema: { summary: 'Set the shadow policy (in a cluster, on every node): every decision is also made under it, changing nothing; an invalid one is refused', body: SOURCE_BODY, response: { '4xx': POLICY_PROBLEM, 503: PROBLEM } } }, (req, reply) =>
+    inTurn(ctx, async () => {
+      let policy;
+      try {
+        policy = await ctx.policies.parse(req.body.source, req.body.filename ?? 'shadow.yaml');
+      } catch (err) {
+        return reply.code(unparsedStatus(err)).send({ ok: false, ...problem(err) });
+      }
+      const previous = kernel.shadow?.version;
+      const detail = `shadow policy set: ${policy.version}${previous !== undefined ? ` (was ${previous})` : ''}; the policy in force stays ${kernel.engine.version}`;
+      if (!(await step(reply, () => recordPolicy(detail)))) return reply;
+      let why: NotHere | undefined;
+      if (!(await step(reply, async () => (why = await shared(policy))))) {
+        unpublished(detail);
+        return reply;
+      }
+      if (why !== undefined) return stale(reply, detail, why);
+      return { ok: true, version: policy.version, enforced: kernel.engine.version };
+    }),
+  );
 
   app.get('/v1/policy/shadow/diff', { schema: { summary: 'How the shadow would have decided otherwise: counts by direction and rules, and the most recent disagreements', response: { 404: PROBLEM } } }, (_req, reply) => {
     const shadow = kernel.shadow;
@@ -84,32 +86,36 @@ export function shadowRoutes(app: FastifyInstance, ctx: ServiceContext): void {
     return { ...shadow.summary(), enforced: kernel.engine.version };
   });
 
-  app.post('/v1/policy/shadow/promote', { schema: { summary: 'Make the shadow the policy in force (the normal replacement; in a cluster, on every node) and clear it', response: { 404: PROBLEM, 409: POLICY_PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
-    const shadow = kernel.shadow;
-    if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
-    const { decisions, disagreements } = shadow.summary();
-    const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
-    if (!installed.ok) return reply.code(refusedStatus(installed)).send(installed);
-    // The promote's answer is the policy's: a clear not made here (another node's newer shadow, a lost Redis) leaves what
-    // the cluster holds, which sync() adopts; the log says the shadow stayed.
-    let why: NotHere | undefined;
-    if (!(await step(reply, async () => (why = await shared(undefined))))) return reply;
-    if (why !== undefined) unmade(`shadow policy ${shadow.version} cleared after its promotion`, why.error);
-    return installed;
-  });
+  app.post('/v1/policy/shadow/promote', { schema: { summary: 'Make the shadow the policy in force (the normal replacement; in a cluster, on every node) and clear it', response: { 404: PROBLEM, 409: POLICY_PROBLEM, 503: PROBLEM } } }, (_req, reply) =>
+    inTurn(ctx, async () => {
+      const shadow = kernel.shadow;
+      if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
+      const { decisions, disagreements } = shadow.summary();
+      const installed = await installPolicy(ctx, shadow.engine.policy, `shadow policy promoted after ${decisions} decisions, ${disagreements} disagreements; policy replaced`);
+      if (!installed.ok) return reply.code(refusedStatus(installed)).send(installed);
+      // The promote's answer is the policy's: a clear not made here (another node's newer shadow, a lost Redis) leaves what
+      // the cluster holds, which sync() adopts; the log says the shadow stayed.
+      let why: NotHere | undefined;
+      if (!(await step(reply, async () => (why = await shared(undefined))))) return reply;
+      if (why !== undefined) unmade(`shadow policy ${shadow.version} cleared after its promotion`, why.error);
+      return installed;
+    }),
+  );
 
-  app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy (in a cluster, on every node)', response: { 404: PROBLEM, 409: POLICY_PROBLEM, 503: PROBLEM } } }, async (_req, reply) => {
-    const shadow = kernel.shadow;
-    if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
-    const { decisions, disagreements } = shadow.summary();
-    const detail = `shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`;
-    if (!(await step(reply, () => recordPolicy(detail)))) return reply;
-    let why: NotHere | undefined;
-    if (!(await step(reply, async () => (why = await shared(undefined))))) {
-      unpublished(detail);
-      return reply;
-    }
-    if (why !== undefined) return stale(reply, detail, why);
-    return { ok: true, version: shadow.version, decisions, disagreements };
-  });
+  app.delete('/v1/policy/shadow', { schema: { summary: 'Clear the shadow policy (in a cluster, on every node)', response: { 404: PROBLEM, 409: POLICY_PROBLEM, 503: PROBLEM } } }, (_req, reply) =>
+    inTurn(ctx, async () => {
+      const shadow = kernel.shadow;
+      if (shadow === undefined) return reply.code(404).send(NO_SHADOW);
+      const { decisions, disagreements } = shadow.summary();
+      const detail = `shadow policy ${shadow.version} cleared after ${decisions} decisions, ${disagreements} disagreements`;
+      if (!(await step(reply, () => recordPolicy(detail)))) return reply;
+      let why: NotHere | undefined;
+      if (!(await step(reply, async () => (why = await shared(undefined))))) {
+        unpublished(detail);
+        return reply;
+      }
+      if (why !== undefined) return stale(reply, detail, why);
+      return { ok: true, version: shadow.version, decisions, disagreements };
+    }),
+  );
 }
