@@ -3,8 +3,9 @@
  * abi/ (errno, argument limits, kinds) imports nothing; signals/ and vfs/
  * build on abi/ alone; syscalls/ (the table, the dispatcher, the handlers)
  * on those; kernel/ on everything but bin/, and of userspace/ (ring 3) it
- * reads only data modules that import nothing (the program build's lists of
- * Node modules), never the runtime itself. A test, so that a new import
+ * reads only modules that import nothing (the program build's lists of
+ * Node modules, the frames of a stack that are the author's), never the
+ * runtime itself. A test, so that a new import
  * across the rings fails CI instead of waiting for a reader to notice.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -23,8 +24,11 @@ const MAY_IMPORT: Readonly<Record<string, { readonly folders: readonly string[];
   kernel: { folders: ['abi', 'signals', 'vfs', 'syscalls', 'kernel'], packages: true },
 };
 
-/** The ring-3 modules ring 0 may import: data, with no imports of their own. */
-const USERSPACE_DATA: readonly string[] = ['userspace/node/names.js', 'userspace/node/refused.js', 'userspace/web/names.js'];
+/**
+ * The ring-3 modules ring 0 may import: data, and author-frames.js (which frames of a stack are the author's: plain
+ * functions of strings that both rings apply), each with no imports of its own.
+ */
+const USERSPACE_DATA: readonly string[] = ['userspace/node/names.js', 'userspace/node/refused.js', 'userspace/web/names.js', 'userspace/runtime/author-frames.js'];
 
 function sources(folder: string): string[] {
   return readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' })

@@ -35,8 +35,9 @@ describe("an agent's text full of positions", () => {
   });
 });
 
-/** Ring 3's own decoder (userspace/runtime/stack-map.js), its functions taken from the file's text. */
-const ring3 = new Function(`${readFileSync(new URL('../../userspace/runtime/stack-map.js', import.meta.url), 'utf8').replace(/^export /gm, '')}\nreturn { originalOf };`)() as { originalOf(map: StackMap, line: number, column: number): string | undefined };
+/** Ring 3's own decoder (userspace/runtime/stack-map.js), its functions taken from the file's text (and that of the one module it imports). */
+const ring3Text = (name: string) => readFileSync(new URL(`../../userspace/runtime/${name}`, import.meta.url), 'utf8').replace(/^export /gm, '').replace(/^import .*$/gm, '');
+const ring3 = new Function(`${ring3Text('author-frames.js')}\n${ring3Text('stack-map.js')}\nreturn { originalOf };`)() as { originalOf(map: StackMap, line: number, column: number): string | undefined };
 
 describe('ring 0 and ring 3 read a map alike', () => {
   it('on 3,000 random maps, malformed ones included (extra fields, bad characters, dangling and 50-bit digits, huge values)', () => {
