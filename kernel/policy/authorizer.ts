@@ -108,8 +108,8 @@ export interface AuthorizerSources {
   readonly autonomy?: (agentId: string) => Autonomy;
   /** The shadow policy, if one is set (kernel/policy/shadow.ts). */
   readonly shadow?: () => ShadowPolicy | undefined;
-  /** Why the kernel may decide nothing now (a cluster node cut off from Redis: ClusterNode.standing), undefined while it may. */
-  readonly standing?: () => string | undefined;
+  /** Why the kernel may decide nothing now (a cluster node cut off from Redis: ClusterNode.standing), undefined while it may; a promise while that waits on a heartbeat. */
+  readonly standing?: () => string | Promise<string | undefined> | undefined;
 }
 
 export class PolicyAuthorizer implements Authorizer {
@@ -119,7 +119,7 @@ export class PolicyAuthorizer implements Authorizer {
   private readonly autonomy: (agentId: string) => Autonomy;
   private readonly shadow: () => ShadowPolicy | undefined;
   private readonly tokens: (agentId: string) => number;
-  private readonly standing: () => string | undefined;
+  private readonly standing: () => string | Promise<string | undefined> | undefined;
 
   constructor(engine: PolicyEngine, sources: AuthorizerSources = {}) {
     this.engine = engine;
@@ -140,6 +140,14 @@ export class PolicyAuthorizer implements Authorizer {
    * turn into a question). After the call: afterward.
    */
   authorize(request: AccessRequest): Decision | Promise<Decision> {
+    const standing = this.standing();
+    // Waiting on a heartbeat: decided once it has settled whether the kernel may decide (never waits twice).
+    if (standing instanceof Promise) return standing.then((why) => standingDenial(why) ?? this.decideStanding(request));
+    return standingDenial(standing) ?? this.decideStanding(request);
+  }
+
+  /** decideStanding is authorize once the kernel's standing allows deciding. */
+  private decideStanding(request: AccessRequest): Decision | Promise<Decision> {
     const level = this.autonomy(request.agentId);
     const early = this.early(request, level, true);
     if (early !== undefined) return early;
@@ -163,6 +171,10 @@ export class PolicyAuthorizer implements Authorizer {
   }
 
   check(request: AccessRequest): Decision {
+    // Asking without counting waits for nothing: a standing still waiting on a heartbeat is a deny.
+    const standing = this.standing();
+    const why = standing instanceof Promise ? 'this cluster node is waiting for its heartbeat to say it may decide' : standing;
+    if (why !== undefined) return standingDenial(why)!;
     const level = this.autonomy(request.agentId);
     const early = this.early(request, level, false);
     if (early !== undefined) return early;
@@ -172,6 +184,7 @@ export class PolicyAuthorizer implements Authorizer {
 
   steady(request: AccessRequest): Decision | undefined {
     if (request.access === 'write' || request.tool !== undefined || this.shadow() !== undefined || !this.engine.steady(request.syscall)) return undefined;
+    if (this.standing() !== undefined) return undefined;
     const level = this.autonomy(request.agentId);
     if (this.early(request, level, false) !== undefined) return undefined;
     const decision = supervised(request, level, this.engine.check(this.question(request)), this.engine.approvalTimeoutMs);
@@ -193,6 +206,6 @@ export class PolicyAuthorizer implements Authorizer {
   }
 
   private early(request: AccessRequest, level: Autonomy, counting: boolean): Decision | undefined {
-    return standingDenial(this.standing()) ?? capabilityDenial(request) ?? breakerDenial(request, this.breakers, counting) ?? autonomyDenial(request, level) ?? kernelDenial(request);
+    return capabilityDenial(request) ?? breakerDenial(request, this.breakers, counting) ?? autonomyDenial(request, level) ?? kernelDenial(request);
   }
 }

@@ -9,10 +9,11 @@
  * with Redis out of reach decided under its own configured policy, not the
  * cluster's. Node A talks to Redis through a proxy the test cuts.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisProxy } from '../redis.ts';
 import { clusterRedis, startNode, until, type Node } from './helpers.ts';
-import { POLICY_1 } from './policies.ts';
+import { POLICY_1, POLICY_2 } from './policies.ts';
 
 const redis = await clusterRedis('split');
 const CONFIG = 'policy: policy.yaml\napprovals: { mode: operator }';
@@ -95,4 +96,45 @@ describe.skipIf(redis === undefined)('a node cut off from Redis', () => {
     expect(decided).toMatchObject({ decision: 'deny', rule: 'kernel.fail-closed' });
     expect(decided.reason).toMatch(/has not read the cluster's policy from Redis yet/);
   }, 60_000);
+});
+
+describe.skipIf(redis === undefined)('a node paused for less than the TTL', () => {
+  let a: Node;
+  let b: Node;
+  beforeAll(async () => {
+    const common = { redisUrl: redis!.url, prefix: `${redis!.prefix}.pause`, config: CONFIG, files: { 'policy.yaml': POLICY_2 }, heartbeatMs: 500, ttlMs: 3000 };
+    [a, b] = await Promise.all([startNode({ ...common, id: 'node-a' }), startNode({ ...common, id: 'node-b' })]);
+  }, 60_000);
+  afterAll(async () => {
+    a.child.kill('SIGCONT');
+    await Promise.all([a?.remove(), b?.remove()]);
+  });
+
+  it('decides again as soon as its next heartbeat is through: the calls that came meanwhile wait for it, none fails', async () => {
+    // Paused just after a heartbeat of its reached Redis, for 2.65 s: past its lease (2.5 s after that heartbeat was
+    // sent), short of its burial (3 s after Redis took it). The calls are sent while it is paused: it reads them as it
+    // resumes, before its heartbeat timer has run.
+    const admin = new Redis(redis!.url);
+    const key = `{${redis!.prefix}.pause}:beats`;
+    const last = await admin.zscore(key, 'node-a');
+    await until(async () => (await admin.zscore(key, 'node-a')) !== last, 'a heartbeat of node A', 5000);
+    a.child.kill('SIGSTOP');
+    admin.disconnect();
+    await new Promise((r) => setTimeout(r, 2450));
+    // Eight callers, each asking again as soon as it is answered, for a second and a half after the pause.
+    const answers: { status: number; body: { decision?: string; rule?: string } }[] = [];
+    const stopAt = performance.now() + 1700;
+    const asking = Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (performance.now() < stopAt) answers.push(await a.api('POST', '/v1/evaluate', { agent: 'reporter', action: 'report.send' }));
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    a.child.kill('SIGCONT');
+    await asking;
+    // Each answered allow by the policy: a call made past the lease used to be denied at once (EIO), and its agent ended.
+    const failed = answers.filter((r) => r.body.rule === 'kernel.fail-closed');
+    expect({ failed: failed.length, allowed: answers.some((r) => r.body.rule === 'reports-allowed') }).toEqual({ failed: 0, allowed: true });
+    expect(((await b.api('GET', '/v1/cluster')).body.nodes as { node: string; state: string }[]).find((n) => n.node === 'node-a')?.state).toBe('alive');
+  }, 30_000);
 });
