@@ -101,17 +101,23 @@ export class RunLedger {
 
   /** leftPending lists the questions the previous run left unanswered, oldest first (a row that does not parse is dropped with a warning). */
   leftPending(): PendingApproval[] {
-    const rows = this.db.prepare('SELECT id, question FROM approvals').all() as { id: string; question: string }[];
-    const questions: PendingApproval[] = [];
+    const questions = this.readRows<PendingApproval>('SELECT id, question AS json FROM approvals', (id) => `approval ${id}`, (id) => this.forget(id));
+    return questions.toSorted((a, b) => a.requestedAt - b.requestedAt);
+  }
+
+  /** readRows parses the `json` column of the rows `sql` selects; one that does not parse is dropped (`drop`) with a warning naming it (`what`). */
+  private readRows<T>(sql: string, what: (id: string) => string, drop: (id: string) => void): T[] {
+    const rows = this.db.prepare(sql).all() as { id: string; json: string }[];
+    const read: T[] = [];
     for (const row of rows) {
       try {
-        questions.push(JSON.parse(row.question) as PendingApproval);
+        read.push(JSON.parse(row.json) as T);
       } catch {
-        process.emitWarning(`agentd run ledger: approval ${row.id} is unreadable and is dropped`);
-        this.forget(row.id);
+        process.emitWarning(`agentd run ledger: ${what(row.id)} is unreadable and is dropped`);
+        drop(row.id);
       }
     }
-    return questions.toSorted((a, b) => a.requestedAt - b.requestedAt);
+    return read;
   }
 
   /** forget drops a question from the ledger (answered, or closed at start). */
@@ -149,16 +155,7 @@ export class RunLedger {
   /** leftAnswered lists the answers the previous run kept that can still be redeemed at `now`, oldest first; it drops the rest. */
   leftAnswered(now: number): ApprovalStatus[] {
     this.guarded('drop expired answers', () => this.db.prepare('DELETE FROM answers WHERE until <= ?').run(now));
-    const rows = this.db.prepare('SELECT id, status FROM answers').all() as { id: string; status: string }[];
-    const kept: ApprovalStatus[] = [];
-    for (const row of rows) {
-      try {
-        kept.push(JSON.parse(row.status) as ApprovalStatus);
-      } catch {
-        process.emitWarning(`agentd run ledger: the answer to approval ${row.id} is unreadable and is dropped`);
-        this.spend(row.id);
-      }
-    }
+    const kept = this.readRows<ApprovalStatus>('SELECT id, status AS json FROM answers', (id) => `the answer to approval ${id}`, (id) => this.spend(id));
     return kept.toSorted((a, b) => (a.answeredAt ?? 0) - (b.answeredAt ?? 0));
   }
 

@@ -7,7 +7,7 @@
  * deny rule's (kernel/policy/path-spelling.ts); the answer says why.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAgentd, type Agentd } from './helpers.ts';
+import { principalToken, startAgentd, type Agentd } from './helpers.ts';
 
 const POLICY = `version: 1
 name: evaluate-path-arguments
@@ -29,9 +29,7 @@ let agentd: Agentd;
 let token: string;
 beforeAll(async () => {
   agentd = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY });
-  const created = await agentd.api('POST', '/v1/principals', { agent: 'report-bot', labels: { team: 'finance' } });
-  expect(created.status).toBe(201);
-  token = (created.body as { token: string }).token;
+  token = await principalToken(agentd, 'report-bot', { team: 'finance' });
 });
 afterAll(() => agentd.remove());
 

@@ -7,7 +7,7 @@
  * is recorded for it. On a real agentd, as an agent credential.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAgentd, type Agentd } from './helpers.ts';
+import { principalToken, startAgentd, type Agentd } from './helpers.ts';
 
 const POLICY = `version: 1
 name: evaluate-paths
@@ -23,9 +23,7 @@ let agentd: Agentd;
 let token: string;
 beforeAll(async () => {
   agentd = await startAgentd('policy: policy.yaml\n', { 'policy.yaml': POLICY });
-  const created = await agentd.api('POST', '/v1/principals', { agent: 'report-bot', labels: { team: 'finance' } });
-  expect(created.status).toBe(201);
-  token = (created.body as { token: string }).token;
+  token = await principalToken(agentd, 'report-bot', { team: 'finance' });
 });
 afterAll(() => agentd.remove());
 

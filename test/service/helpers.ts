@@ -222,3 +222,10 @@ export function watchReadiness(daemon: Agentd, everyMs: number): { stop(): Promi
     },
   };
 }
+
+/** principalToken creates an agent credential on `agentd` for `agent` with `labels` and returns its token (shown once). */
+export async function principalToken(agentd: Agentd, agent: string, labels: Record<string, string> = {}): Promise<string> {
+  const created = await agentd.api('POST', '/v1/principals', { agent, labels });
+  if (created.status !== 201) throw new Error(`principal ${agent}: ${created.status} ${created.text}`);
+  return (created.body as { token: string }).token;
+}
