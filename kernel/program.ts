@@ -94,6 +94,12 @@ export async function buildProgram(filename: string, text: string, spent: (ms: n
   return { filename, source: out.code, sourceMap: out.map };
 }
 
+/** builtProgram is a program built elsewhere (agentctl spawn): JavaScript as it is, with its source map (none if ''). EFBIG past MAX_PROGRAM_BYTES. */
+export function builtProgram(filename: string, source: string, sourceMap: string): Program {
+  checkSize(filename, source);
+  return sourceMap === '' ? { filename, source } : { filename, source, sourceMap };
+}
+
 /** programFromFile reads and prepares a program; ENOENT if it cannot be read. */
 export function programFromFile(path: string): Program {
   let text: string;

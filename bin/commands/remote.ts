@@ -203,11 +203,11 @@ export const autonomy = (o: ConnectOptions, agent: string, level: string | undef
 
 export const spawn = (o: ConnectOptions, file: string, args: string[], manifestFile: string | undefined, agent: string | undefined) =>
   remote(o, async (c) => {
-    const { source, filename } = await (await import('./spawn-program.ts')).programToSend(file);
+    const { source, filename, sourceMap } = await (await import('./spawn-program.ts')).programToSend(file);
     const { parse: parseYaml } = await import('yaml');
     const fromFile = manifestFile === undefined ? undefined : (parseYaml(readInput(manifestFile)) as { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy });
     const manifest = agent === undefined ? fromFile : { id: agent, ...fromFile };
-    const result = await c.spawn(source, { filename, argv: args, ...(manifest ? { manifest } : {}) });
+    const result = await c.spawn(source, { filename, ...(sourceMap !== undefined ? { source_map: sourceMap } : {}), argv: args, ...(manifest ? { manifest } : {}) });
     out(o.json ? JSON.stringify(result) : printable(`${result.pid} (agent ${result.agentId})`));
   });
 

@@ -4,9 +4,10 @@
  * npm packages bundled, TypeScript compiled), so that spawn accepts what run
  * accepts. agentd compiles what it is sent as one file, so a program that
  * imports anything goes as its bundle, plain JavaScript, with the bundle's
- * source map inline: agentd's compile of a `.ts` name maps its errors back
- * through it to the author's lines. A program that imports nothing goes as
- * its own text, as before. A program that cannot be read or does not build
+ * source map beside it (`source_map`): agentd runs it as the JavaScript it
+ * is (compiled again as TypeScript, `(a<b)>(c)` read as a generic call: a
+ * review), and maps its stacks through the map to the author's lines. A
+ * program that imports nothing goes as its own text, as before. A program that cannot be read or does not build
  * is a usage error (status 2) naming the file and line, as with run.
  */
 import { KernelError } from '../../abi/errno.ts';
@@ -14,10 +15,11 @@ import { MAX_PROGRAM_BYTES } from '../../kernel/program.ts';
 import { readInput } from './input-file.ts';
 import { ArgumentError } from './whole-number.ts';
 
-/** ProgramToSend is the body of a spawn: the text and the name agentd compiles and shows it under (the file as named). */
+/** ProgramToSend is the body of a spawn: the text and the name agentd shows it under (the file as named), and, for a bundle, its source map (agentd then runs it as the JavaScript it is). */
 export interface ProgramToSend {
   readonly source: string;
   readonly filename: string;
+  readonly sourceMap?: string;
 }
 
 /** programToSend builds `file` for agentd; InputFileError or ArgumentError (status 2) when it cannot be read or built. */
@@ -35,7 +37,7 @@ export async function programToSend(file: string): Promise<ProgramToSend> {
   }
   const sources = (JSON.parse(program.sourceMap || '{"sources":[]}') as { sources: string[] }).sources;
   if (sources.length <= 1) return { source: text, filename: file };
-  const withMap = `${program.source}\n//# sourceMappingURL=data:application/json;base64,${Buffer.from(program.sourceMap ?? '').toString('base64')}\n`;
   // The map is dropped rather than the program refused when both do not fit what agentd takes.
-  return { source: withMap.length <= MAX_PROGRAM_BYTES ? withMap : program.source, filename: file };
+  const map = program.sourceMap ?? '';
+  return { source: program.source, filename: file, sourceMap: program.source.length + map.length <= MAX_PROGRAM_BYTES ? map : '' };
 }

@@ -161,7 +161,7 @@ export class AgentdClient {
   process(pid: number): Promise<ListedProcess> {
     return this.request('GET', `/v1/processes/${pid}`);
   }
-  spawn(source: string, options: { filename?: string; argv?: string[]; manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy } } = {}): Promise<{ pid: number; agentId: string }> {
+  spawn(source: string, options: { filename?: string; source_map?: string; argv?: string[]; manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy } } = {}): Promise<{ pid: number; agentId: string }> {
     return this.request('POST', '/v1/processes', { source, ...options });
   }
   output(pid: number): Promise<{ stdout: string; stderr: string }> {

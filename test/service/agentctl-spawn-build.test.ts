@@ -57,6 +57,14 @@ describe('agentctl spawn builds the program as run does', { timeout: 60_000 }, (
     expect(report).toMatch(/throws\.ts:5:\d+/);
   });
 
+  it('the bundle runs as the JavaScript it is: a comparison esbuild prints as `a < b > (c)` is not read as a TypeScript generic call (a review)', async () => {
+    write('compare.js', 'export const f = (a, b, x, y) => (a < b) > (x ? y : 0);\n');
+    const main = write('generic.ts', "import { f } from './compare.js';\nconsole.log(String(f(1, 2, true, 0)));\n");
+    const spawned = await json<{ pid: number }>(agentd, 'spawn', main);
+    expect(await finished(spawned.pid)).toMatchObject({ stdout: 'true\n', stderr: '', status: 0 });
+    expect(await agentctl(undefined, 'run', main)).toMatchObject({ status: 0, stdout: 'true\n' });
+  });
+
   it('a program that does not build is one line naming file:line and status 2, as run says it', async () => {
     const broken = write('broken.ts', "import { greet } from './lib.ts';\nconst x = greet(;\n");
     const spawned = await agentctl(agentd, 'spawn', broken);

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { parseSignal, type SignalName } from '../../../signals/signal-table.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { atOwner } from '../../cluster/process-calls.ts';
-import { buildProgram } from '../../program.ts';
+import { buildProgram, builtProgram } from '../../program.ts';
 import { AUTONOMY_LEVELS, type Autonomy } from '../../autonomy.ts';
 import type { ServiceContext } from '../context.ts';
 import { noProcess, PID_PARAMS, PROBLEM } from '../context.ts';
@@ -75,6 +75,7 @@ const SPAWN_BODY = {
   properties: {
     source: { type: 'string', maxLength: 4 * 1024 * 1024 },
     filename: { type: 'string', maxLength: 256 },
+    source_map: { type: 'string', maxLength: 4 * 1024 * 1024, description: "a program already built (agentctl spawn bundles like agentctl run): its source map ('' for none); the source is then run as the JavaScript it is, whatever the filename's extension" },
     argv: { type: 'array', items: { type: 'string', maxLength: 65536 }, maxItems: 256 },
     manifest: {
       type: 'object',
@@ -92,6 +93,7 @@ const SPAWN_BODY = {
 interface SpawnBody {
   source: string;
   filename?: string;
+  source_map?: string;
   argv?: string[];
   manifest?: { id?: string; labels?: Record<string, string>; capabilities?: string[]; autonomy?: Autonomy };
 }
@@ -131,7 +133,10 @@ export function processRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       try {
         const { bind, ...sinks } = ctx.outputs.sinks();
         // Built and compiled off the event loop: a large or broken source never holds agentd.
-        const program = await buildProgram(req.body.filename ?? 'agent.ts', req.body.source);
+        const filename = req.body.filename ?? 'agent.ts';
+        // A program agentctl built arrives as JavaScript with its map: compiling it again as TypeScript changed what some
+        // JavaScript means (`(a<b)>(c)` read as a generic call: a review).
+        const program = req.body.source_map !== undefined ? builtProgram(filename, req.body.source, req.body.source_map) : await buildProgram(filename, req.body.source);
         const proc = await kernel.spawnAsync(program, { argv: req.body.argv ?? [], manifest: req.body.manifest ?? {}, ...sinks });
         bind(proc.pid);
         // In a cluster the spawn is acknowledged only once every node can see it.
