@@ -48,7 +48,7 @@ export function contains(set: CharSet, code: number): boolean {
 }
 
 /** expandBraces turns `{a,b}` alternatives into separate globs (escapes kept). GlobError past MAX_ALTERNATIVES or on unbalanced braces. */
-function expandBraces(glob: string): string[] {
+export function expandBraces(glob: string): string[] {
   let depth = 0;
   let open = -1;
   const commas: number[] = [];

@@ -10,10 +10,33 @@
  * decision says why. Nothing is normalised: the tool acts on the text it is
  * sent, and `..` after a symbolic link is not what the text suggests.
  */
+import { expandBraces } from './glob-parse.ts';
 
-/** isPathGlob: an argument glob is path-like when its pattern starts with `/` (only such globs read values as paths). */
+/**
+ * isPathGlob: an argument glob is path-like when it can match a value that
+ * starts with `/` (only such globs read values as paths): one of its brace
+ * alternatives starts with `/`, `\/`, `**` or a class that can hold `/`.
+ * Only a leading `/` counted, and `{/etc/**,/root/**}` or `[/]data/**` read
+ * `/data/../etc/shadow` as text (a review). A glob that does not parse is not
+ * one (it is refused where it is compiled).
+ */
 export function isPathGlob(glob: string): boolean {
-  return glob.charCodeAt(0) === 47; /* '/' */
+  let alternatives: string[];
+  try {
+    alternatives = expandBraces(glob);
+  } catch {
+    return false;
+  }
+  return alternatives.some(leadsWithSlash);
+}
+
+/** leadsWithSlash: a brace-free glob can match a text whose first character is `/`. */
+function leadsWithSlash(glob: string): boolean {
+  if (glob.startsWith('/') || glob.startsWith('\\/') || glob.startsWith('**')) return true;
+  if (!glob.startsWith('[')) return false;
+  const end = glob.indexOf(']', 2);
+  const inside = glob.slice(1, end < 0 ? undefined : end);
+  return inside.includes('/') || inside.startsWith('!') || inside.startsWith('^');
 }
 
 let lastText = '';

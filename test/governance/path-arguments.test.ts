@@ -1,5 +1,5 @@
 /**
- * A path-like argument glob (one starting with `/`) reads a path-like value
+ * A path-like argument glob (one that can match a value starting with `/`) reads a path-like value
  * only in the kernel's canonical form. It matched the text as sent, so
  * `path: /data/../etc/shadow` was allowed by `/data/**` and not denied by
  * `/etc/**`, while the tool acted on /etc/shadow. Now a value with a `.` or
@@ -146,5 +146,30 @@ describe('the rule index finds every deny a path not in canonical form matches',
     expect(engine.check(read('/data/d1//x')).effect).toBe('deny');
     // The regex reads the text as sent: '/srv/../x' starts with /srv/, and '/data/d39/x/' does not, so it is denied by the globs.
     expect(engine.check(read('/srv/../x')).rule).toBe('d-etc');
+  });
+});
+
+describe('a glob that can match a path is a path glob however it is spelt (a review: only a leading / counted)', () => {
+  const SPELLINGS = ['{/data/**,/srv/**}', '[/]data/**', '\\/data/**', '**/data/**'];
+
+  it.each(SPELLINGS)('allow %s: a path not in canonical form does not match; a canonical one does', (glob) => {
+    const engine = engineFor([{ id: 'reads', effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['fs.read'], args: [{ arg: 'path', glob }] }]);
+    expect(engine.decide(read('/data/x'))).toMatchObject({ effect: 'allow', rule: 'reads' });
+    for (const [path] of NOT_CANONICAL) expect(engine.decide(read(path)), path).toMatchObject({ effect: 'deny' });
+  });
+
+  it.each(['{/etc/**,/root/**}', '[/]etc/**', '\\/etc/**'])('deny %s beside an allow of everything: a path not in canonical form is denied, a canonical one elsewhere allowed', (glob) => {
+    const engine = engineFor([
+      { id: 'all', effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['fs.read'] },
+      { id: 'no-etc', effect: 'deny', syscalls: ['SYS_EXEC'], tools: ['fs.read'], args: [{ arg: 'path', glob }] },
+    ]);
+    for (const path of ['/data/../etc/shadow', '//etc/shadow']) expect(engine.decide(read(path)), path).toMatchObject({ effect: 'deny', rule: 'no-etc' });
+    expect(engine.decide(read(new TextEncoder().encode('/data/../etc/shadow')))).toMatchObject({ effect: 'deny', rule: 'no-etc' });
+    expect(engine.decide(read('/data/x'))).toMatchObject({ effect: 'allow', rule: 'all' });
+  });
+
+  it('a glob that cannot match a path (no alternative starts with /, **, \\/ or a class holding /) reads the text as sent', () => {
+    const engine = engineFor([{ id: 'names', effect: 'allow', syscalls: ['SYS_EXEC'], tools: ['fs.read'], args: [{ arg: 'path', glob: '{data,srv}/**' }] }]);
+    expect(engine.decide(read('data/../x'))).toMatchObject({ effect: 'allow', rule: 'names' });
   });
 });
