@@ -72,6 +72,8 @@ export class ClusterNode {
   private beating = false;
   /** The heartbeat under way, if any (nextBeat waits for it). */
   private beatRun: Promise<void> | undefined;
+  /** The recheck under way past the lease, if any (recheck). */
+  private rechecking: Promise<void> | undefined;
   private fullWrite = true;
   private recovering: Promise<void> | undefined;
   private stopped = false;
@@ -217,16 +219,9 @@ export class ClusterNode {
     return this.recovering;
   }
 
-  /** nextBeat settles when the heartbeat under way ends, or one started now (at most two heartbeats' wait). */
+  /** nextBeat settles when the heartbeat under way ends, or one started now. */
   private nextBeat(): Promise<void> {
-    const beat = this.beatRun ?? this.beat();
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.settings.heartbeatMs * 2);
-      void beat.finally(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.beatRun ?? this.beat();
   }
 
   private beat(recovering = false): Promise<void> {
@@ -287,15 +282,44 @@ export class ClusterNode {
    * from Redis about as long as the others wait before they take it for
    * dead, adopt its questions and call its processes lost), until it is
    * back. While cut off for less, it decides under the policy in force.
-   * Past the lease with Redis answering, the answer is a promise that
-   * settles after the next heartbeat (standingNow then).
+   * Past the lease, the answer is a promise that settles once the node has
+   * made sure of Redis and beaten again (recheck; standingNow then).
    */
   standing(): string | Promise<string | undefined> | undefined {
     const now = this.standingNow();
-    // Past the lease with Redis answering (a pause of this process, a late heartbeat): a decision waits for the next
-    // heartbeat rather than failing (a 2.2 s pause made 39 calls fail with EIO, and their agents with them: a review).
-    if (now === undefined || !this.everSynced || !this.health.ready || !this.synced || this.stopped) return now;
-    return this.nextBeat().then(() => this.standingNow());
+    // Past the lease (a pause of this process, a late heartbeat): a decision waits while the node makes sure of Redis
+    // and beats again, rather than failing (a 2.2 s pause made 39 calls fail with EIO, and their agents with them: a
+    // review; on a loaded machine the pause also timed out the commands in flight, so Redis looked away for a moment).
+    if (now === undefined || !this.everSynced || this.stopped) return now;
+    return this.recheck().then(() => this.standingNow());
+  }
+
+  /**
+   * recheck, past the lease: asks Redis again if the node took it for away,
+   * waits for the resynchronisation that follows, then for a heartbeat; at
+   * most four heartbeat_ms in all. Shared by every decision waiting meanwhile.
+   */
+  private recheck(): Promise<void> {
+    this.rechecking ??= (async () => {
+      try {
+        if (!this.health.ready) await this.health.ping();
+        if (this.health.ready && this.recovering !== undefined) await this.recovering;
+        if (this.health.ready && this.synced) await this.nextBeat();
+      } catch {
+        // the standing after it says why
+      } finally {
+        this.rechecking = undefined;
+      }
+    })();
+    const bound = this.settings.heartbeatMs * 4;
+    const running = this.rechecking;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, bound);
+      void running.finally(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** standingNow is standing without waiting for a heartbeat. */

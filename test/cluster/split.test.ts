@@ -102,7 +102,7 @@ describe.skipIf(redis === undefined)('a node paused for less than the TTL', () =
   let a: Node;
   let b: Node;
   beforeAll(async () => {
-    const common = { redisUrl: redis!.url, prefix: `${redis!.prefix}.pause`, config: CONFIG, files: { 'policy.yaml': POLICY_2 }, heartbeatMs: 500, ttlMs: 3000 };
+    const common = { redisUrl: redis!.url, prefix: `${redis!.prefix}.pause`, config: CONFIG, files: { 'policy.yaml': POLICY_2 }, heartbeatMs: 1000, ttlMs: 6000 };
     [a, b] = await Promise.all([startNode({ ...common, id: 'node-a' }), startNode({ ...common, id: 'node-b' })]);
   }, 60_000);
   afterAll(async () => {
@@ -110,31 +110,23 @@ describe.skipIf(redis === undefined)('a node paused for less than the TTL', () =
     await Promise.all([a?.remove(), b?.remove()]);
   });
 
-  it('decides again as soon as its next heartbeat is through: the calls that came meanwhile wait for it, none fails', async () => {
-    // Paused just after a heartbeat of its reached Redis, for 2.65 s: past its lease (2.5 s after that heartbeat was
-    // sent), short of its burial (3 s after Redis took it). The calls are sent while it is paused: it reads them as it
-    // resumes, before its heartbeat timer has run.
+  it('decides the calls that came meanwhile once it has made sure of Redis and beaten again: none fails', async () => {
+    // Paused just after a heartbeat of its reached Redis, for 5.4 s: past its lease (5 s after that heartbeat was
+    // sent), short of its burial (6 s after Redis took it). The calls are sent while it is paused: it reads them as it
+    // resumes, before its heartbeat timer has run (and, on a loaded machine, as its commands in flight time out).
     const admin = new Redis(redis!.url);
     const key = `{${redis!.prefix}.pause}:beats`;
     const last = await admin.zscore(key, 'node-a');
     await until(async () => (await admin.zscore(key, 'node-a')) !== last, 'a heartbeat of node A', 5000);
     a.child.kill('SIGSTOP');
     admin.disconnect();
-    await new Promise((r) => setTimeout(r, 2450));
-    // Eight callers, each asking again as soon as it is answered, for a second and a half after the pause.
-    const answers: { status: number; body: { decision?: string; rule?: string } }[] = [];
-    const stopAt = performance.now() + 1700;
-    const asking = Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (performance.now() < stopAt) answers.push(await a.api('POST', '/v1/evaluate', { agent: 'reporter', action: 'report.send' }));
-      }),
-    );
+    await new Promise((r) => setTimeout(r, 5200));
+    const asking = Promise.all(Array.from({ length: 16 }, () => a.api('POST', '/v1/evaluate', { agent: 'reporter', action: 'report.send' })));
     await new Promise((r) => setTimeout(r, 200));
     a.child.kill('SIGCONT');
-    await asking;
-    // Each answered allow by the policy: a call made past the lease used to be denied at once (EIO), and its agent ended.
-    const failed = answers.filter((r) => r.body.rule === 'kernel.fail-closed');
-    expect({ failed: failed.length, allowed: answers.some((r) => r.body.rule === 'reports-allowed') }).toEqual({ failed: 0, allowed: true });
+    const answers = await asking;
+    // Each decided by the policy: a call made past the lease was denied at once (EIO), and its agent ended with it.
+    expect(new Set(answers.map((r) => `${r.status} ${r.body.decision} ${r.body.rule}`))).toEqual(new Set(['200 allow reports-allowed']));
     expect(((await b.api('GET', '/v1/cluster')).body.nodes as { node: string; state: string }[]).find((n) => n.node === 'node-a')?.state).toBe('alive');
-  }, 30_000);
+  }, 40_000);
 });

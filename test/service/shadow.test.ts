@@ -75,7 +75,8 @@ describe('agentctl policy shadow', { timeout: 60_000 }, () => {
     const before = ((await agentd.api('GET', '/v1/policy')).body as { version: string }).version;
     const promoted = await agentctl(agentd, 'policy', 'shadow', 'promote');
     expect(promoted).toMatchObject({ status: 0, stdout: expect.stringMatching(new RegExp(`^shadow promoted: policy replaced: ${before} -> sha256:\\w+\\n$`)) });
-    expect(await evaluate('email.send')).toBe('require_approval');
+    // The candidate's rule decides: a question (denied at once here, approvals: deny, so answered as the deny it is).
+    expect((await agentd.api('POST', '/v1/evaluate', { agent: 'ext', action: 'email.send' })).body).toMatchObject({ decision: 'deny', rule: 'mail-needs-a-human', reason: expect.stringMatching(/^approval \S+ was denied as it was asked, by auto:deny/) });
     expect(await evaluate('file.delete')).toBe('allow');
     expect((await agentd.api('GET', '/v1/policy/shadow')).status).toBe(404);
     const clear = await agentctl(agentd, 'policy', 'shadow', 'clear');
