@@ -20,7 +20,8 @@
  * (`o.fetch`) left out; a name in a string or a comment gives its layer for
  * nothing. Reading a program is bounded by its size (MAX_PROGRAM_BYTES) and
  * done once per program; the spawn that reads it pays for it, as it pays for
- * building the isolate.
+ * building the isolate. An agent's spawn reads it ahead, in slices a turn of
+ * the event loop apart (planAhead); an operator's reads it at once.
  */
 import { WEB_GLOBAL_NAMES } from '../userspace/web/names.js';
 import type { Program } from './program.ts';
