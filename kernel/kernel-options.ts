@@ -9,6 +9,7 @@ import type { FdTable } from './fd-table.ts';
 import type { LimitRequest, ProcessLimits } from './limits.ts';
 import type { HostPoolOptions } from './hosts/host-pool.ts';
 import type { KernelMount } from './mounts.ts';
+import type { Standing } from './policy/authorizer.ts';
 import type { SharedLimits } from './policy/limits.ts';
 import type { LoadedPolicy } from './policy/load.ts';
 import type { Program } from './program.ts';
@@ -53,8 +54,8 @@ export interface KernelOptions {
   pids?: () => number;
   /** Where rule limits (max_calls, rate, token_budget) are counted when the kernel is a cluster node (kernel/cluster/shared-limits.ts); in this process if absent. */
   sharedLimits?: SharedLimits;
-  /** Why the kernel may decide nothing now (a cluster node cut off from Redis past its lease, or not yet synced: ClusterNode.standing); every decision is then a deny. A promise while that waits on a heartbeat (decisions wait for it). */
-  standing?: () => string | Promise<string | undefined> | undefined;
+  /** Why the kernel may decide nothing now (a cluster node cut off from Redis past its lease, or not yet synced: ClusterNode.lease); every decision is then a deny. */
+  standing?: Standing;
   /** Makes an approval the cluster's before it takes effect (ClusterNode.confirmApproval); absent, approvals take effect at once. */
   confirmApproval?: Confirm;
   /** Prefix of approval ids (default `ap-`); a cluster node makes it unique to the node. */

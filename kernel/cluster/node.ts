@@ -25,6 +25,7 @@ import { ApprovalRelay, type AdoptionHandler, type AnswerRequest, type ClusterAp
 import { ProcessDirectory, type DirectoryEntry, type NodeInfo, type NodeStatus } from './directory.ts';
 import { RedisHealth } from './health.ts';
 import { registerNodeMetrics } from './node-metrics.ts';
+import { NodeLease } from './lease.ts';
 import { PidAllocator } from './pids.ts';
 import { type NodeLog, type Parse, policyHost, shadowHost } from './policy-hosts.ts';
 import { PolicySync, type Published } from './policy-sync.ts';
@@ -72,18 +73,14 @@ export class ClusterNode {
   private beating = false;
   /** The heartbeat under way, if any (nextBeat waits for it). */
   private beatRun: Promise<void> | undefined;
-  /** The recheck under way past the lease, if any (recheck). */
-  private rechecking: Promise<void> | undefined;
   private fullWrite = true;
   private recovering: Promise<void> | undefined;
   private stopped = false;
   private claimed = false;
   /** True once this node's state is back in Redis after the last (re)connect. */
   private synced = false;
-  /** True once this node has read the cluster's policy from Redis since it started (until then it decides nothing). */
-  private everSynced = false;
-  /** Until when (performance.now, ms) no other node can have buried this one: its last beat's send time plus its lease (leaseMs). */
-  private leaseEnds = 0;
+  /** How long this node may still decide on its own; the kernel's standing (lease.ts). */
+  readonly lease: NodeLease;
   /** What agentd does when this node learns the cluster buried it (its questions from outside: another node has them). */
   private buriedHandler: (() => void) | undefined;
   /** The burial just handled (afterBurial), until a beat finds this node alive: the reconnect and its beat both see it. */
@@ -101,6 +98,7 @@ export class ClusterNode {
     this.redis = connectRedis(settings);
     this.sub = connectRedis(settings);
     this.health = new RedisHealth([this.redis, this.sub], describe(settings), settings.heartbeatMs);
+    this.lease = new NodeLease(settings, { problem: () => this.problem(), renew: () => this.renew(), stopped: () => this.stopped });
     this.allocator = new PidAllocator(this.redis, this.keys, this.health, settings.nodeTtlMs);
     this.limits = new ClusterLimits(this.redis, this.keys, this.health);
     this.rpc = new NodeRpc(this.redis, this.keys, this.health, this.id, settings.cluster === undefined);
@@ -207,9 +205,9 @@ export class ClusterNode {
         this.fullWrite = true;
         if (this.beatTimer !== undefined) await this.beat(true);
         // Not beating yet (agentd is not listening): nobody can have taken this node for dead.
-        else this.leaseEnds = Math.max(this.leaseEnds, performance.now() + this.leaseMs);
+        else this.lease.holdFromNow();
         this.synced = this.health.ready;
-        this.everSynced ||= this.synced;
+        if (this.synced) this.lease.synced();
       } catch (err) {
         this.health.failed(err);
       } finally {
@@ -249,7 +247,7 @@ export class ClusterNode {
       const result = await this.directory.beat(this.kernel.ps(), { mayBury, full });
       if (result.wasBuried) this.afterBurial();
       else this.backFromBurial = false;
-      this.leaseEnds = sent + this.leaseMs;
+      this.lease.beatSent(sent);
       await this.allocator.beat();
       if (full) this.fullWrite = false;
       // Each beat catches up a policy or shadow this node missed, or whose install its log refused.
@@ -264,80 +262,28 @@ export class ClusterNode {
   }
 
   /**
-   * leaseMs: how long after sending a beat this node still decides without
-   * another. The others bury it once node_ttl_ms have passed since Redis
-   * took that beat (which was after it was sent); this node stops deciding
-   * a margin before (a quarter of the TTL, at most one heartbeat).
+   * renew, past the lease (NodeLease.wait): asks Redis again if the node
+   * took it for away, waits for the resynchronisation that follows, then
+   * for a heartbeat. Never fails: the standing after it says why.
    */
-  private get leaseMs(): number {
-    return this.settings.nodeTtlMs - Math.min(this.settings.heartbeatMs, this.settings.nodeTtlMs / 4);
-  }
-
-  /**
-   * standing says why this node's kernel may decide nothing now (every
-   * decision is then a deny, rule kernel.fail-closed), undefined while it
-   * may: before it has read the cluster's policy from Redis (a node that
-   * started without Redis enforced its own configured policy, not the
-   * cluster's: an attacker pass), and once its lease has run out (cut off
-   * from Redis about as long as the others wait before they take it for
-   * dead, adopt its questions and call its processes lost), until it is
-   * back. While cut off for less, it decides under the policy in force.
-   * Past the lease, the answer is a promise that settles once the node has
-   * made sure of Redis and beaten again (recheck; standingNow then).
-   */
-  standing(): string | Promise<string | undefined> | undefined {
-    const now = this.standingNow();
-    // Past the lease (a pause of this process, a late heartbeat): a decision waits while the node makes sure of Redis
-    // and beats again, rather than failing (a 2.2 s pause made 39 calls fail with EIO, and their agents with them: a
-    // review; on a loaded machine the pause also timed out the commands in flight, so Redis looked away for a moment).
-    if (now === undefined || !this.everSynced || this.stopped) return now;
-    return this.recheck().then(() => this.standingNow());
-  }
-
-  /**
-   * recheck, past the lease: asks Redis again if the node took it for away,
-   * waits for the resynchronisation that follows, then for a heartbeat; at
-   * most four heartbeat_ms in all. Shared by every decision waiting meanwhile.
-   */
-  private recheck(): Promise<void> {
-    this.rechecking ??= (async () => {
-      try {
-        if (!this.health.ready) await this.health.ping();
-        if (this.health.ready && this.recovering !== undefined) await this.recovering;
-        if (this.health.ready && this.synced) await this.nextBeat();
-      } catch {
-        // the standing after it says why
-      } finally {
-        this.rechecking = undefined;
-      }
-    })();
-    const bound = this.settings.heartbeatMs * 4;
-    const running = this.rechecking;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, bound);
-      void running.finally(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  /** standingNow is standing without waiting for a heartbeat. */
-  standingNow(): string | undefined {
-    if (!this.everSynced) return `this cluster node has not read the cluster's policy from Redis yet (${this.problem() ?? 'starting'}), so it decides nothing`;
-    const over = performance.now() - this.leaseEnds;
-    if (over < 0) return undefined;
-    return `this cluster node has not reached Redis for ${Math.round(over + this.leaseMs)} ms (${this.problem() ?? 'its heartbeat is late'}): past ${this.leaseMs} ms the other nodes may take it for dead, so it decides nothing until it is back`;
+  private async renew(): Promise<void> {
+    try {
+      if (!this.health.ready) await this.health.ping();
+      if (this.health.ready && this.recovering !== undefined) await this.recovering;
+      if (this.health.ready && this.synced) await this.nextBeat();
+    } catch {
+      // the standing after it says why
+    }
   }
 
   /**
    * confirmApproval makes an approval given on this node the cluster's
    * before it takes effect (ApprovalGate's confirm): refused while this node
-   * decides nothing (standing), else a compare-and-set in Redis
+   * decides nothing (its lease's standing), else a compare-and-set in Redis
    * (approval-relay.ts confirm).
    */
   async confirmApproval(approval: PendingApproval, answer: ApprovalAnswer): Promise<void> {
-    const why = await this.standing();
+    const why = await this.lease.wait();
     if (why !== undefined) throw new KernelError('EIO', `cannot approve ${approval.id}: ${why}`);
     await this.relay.confirm(approval, answer);
   }
@@ -384,7 +330,7 @@ export class ClusterNode {
   /** problem says why this node is not ready (Redis unreachable, or resynchronising), undefined when it is. */
   problem(): string | undefined {
     const fence = this.allocator.fence;
-    return this.health.problem() ?? (!this.synced ? 'resynchronising with Redis after connecting' : performance.now() >= this.leaseEnds ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
+    return this.health.problem() ?? (!this.synced ? 'resynchronising with Redis after connecting' : this.lease.over ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
   }
 
   status(): ClusterStatus {

@@ -98,6 +98,21 @@ function toPolicyRequest(request: AccessRequest, trust: (agentId: string) => num
   };
 }
 
+/**
+ * Standing says why the kernel may decide nothing now (a cluster node cut
+ * off from Redis past its lease, or not yet synced: kernel/cluster/lease.ts),
+ * undefined while it may; every decision is then a deny.
+ */
+export interface Standing {
+  /** For a decision, which may wait: a promise while the kernel makes sure it still may (a cluster node renewing its lease). */
+  wait(): string | Promise<string | undefined> | undefined;
+  /** For a question that waits for nothing (check, steady): the reason at once. */
+  now(): string | undefined;
+}
+
+/** The standing of a kernel that is no cluster node: it always may decide. */
+const ALWAYS: Standing = { wait: () => undefined, now: () => undefined };
+
 /** What the authorizer reads besides the policy; each absent one is neutral (full trust, no breakers, autonomy full, no shadow). */
 export interface AuthorizerSources {
   /** An agent's trust score (kernel/trust.ts), which rules may match on. */
@@ -108,8 +123,8 @@ export interface AuthorizerSources {
   readonly autonomy?: (agentId: string) => Autonomy;
   /** The shadow policy, if one is set (kernel/policy/shadow.ts). */
   readonly shadow?: () => ShadowPolicy | undefined;
-  /** Why the kernel may decide nothing now (a cluster node cut off from Redis: ClusterNode.standing), undefined while it may; a promise while that waits on a heartbeat. */
-  readonly standing?: () => string | Promise<string | undefined> | undefined;
+  /** Why the kernel may decide nothing now (Standing); absent, it always may. */
+  readonly standing?: Standing;
 }
 
 export class PolicyAuthorizer implements Authorizer {
@@ -119,11 +134,11 @@ export class PolicyAuthorizer implements Authorizer {
   private readonly autonomy: (agentId: string) => Autonomy;
   private readonly shadow: () => ShadowPolicy | undefined;
   private readonly tokens: (agentId: string) => number;
-  private readonly standing: () => string | Promise<string | undefined> | undefined;
+  private readonly standing: Standing;
 
   constructor(engine: PolicyEngine, sources: AuthorizerSources = {}) {
     this.engine = engine;
-    this.standing = sources.standing ?? (() => undefined);
+    this.standing = sources.standing ?? ALWAYS;
     this.tokens = (agentId) => engine.counters.tokensUsed(agentId);
     this.trust = sources.trust ?? (() => 1000);
     this.breakers = sources.breakers ?? (() => undefined);
@@ -140,7 +155,7 @@ export class PolicyAuthorizer implements Authorizer {
    * turn into a question). After the call: afterward.
    */
   authorize(request: AccessRequest): Decision | Promise<Decision> {
-    const standing = this.standing();
+    const standing = this.standing.wait();
     // Waiting on a heartbeat: decided once it has settled whether the kernel may decide (never waits twice).
     if (standing instanceof Promise) return standing.then((why) => standingDenial(why) ?? this.decideStanding(request));
     return standingDenial(standing) ?? this.decideStanding(request);
@@ -171,9 +186,8 @@ export class PolicyAuthorizer implements Authorizer {
   }
 
   check(request: AccessRequest): Decision {
-    // Asking without counting waits for nothing: a standing still waiting on a heartbeat is a deny.
-    const standing = this.standing();
-    const why = standing instanceof Promise ? 'this cluster node is waiting for its heartbeat to say it may decide' : standing;
+    // Asking without counting waits for nothing (a node past its lease does not start renewing it for a check).
+    const why = this.standing.now();
     if (why !== undefined) return standingDenial(why)!;
     const level = this.autonomy(request.agentId);
     const early = this.early(request, level, false);
@@ -184,7 +198,7 @@ export class PolicyAuthorizer implements Authorizer {
 
   steady(request: AccessRequest): Decision | undefined {
     if (request.access === 'write' || request.tool !== undefined || this.shadow() !== undefined || !this.engine.steady(request.syscall)) return undefined;
-    if (this.standing() !== undefined) return undefined;
+    if (this.standing.now() !== undefined) return undefined;
     const level = this.autonomy(request.agentId);
     if (this.early(request, level, false) !== undefined) return undefined;
     const decision = supervised(request, level, this.engine.check(this.question(request)), this.engine.approvalTimeoutMs);

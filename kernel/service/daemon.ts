@@ -116,7 +116,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     recorder: ledger.watching(metrics.counting(shared.recorder)),
     mounts: shared.mounts,
     approver,
-    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix, sharedLimits: cluster.limits, standing: () => cluster.standing(), confirmApproval: (approval, answer) => cluster.confirmApproval(approval, answer) } : {}),
+    ...(cluster !== undefined ? { pids: cluster.pids, approvalIdPrefix: cluster.approvalIdPrefix, sharedLimits: cluster.limits, standing: cluster.lease, confirmApproval: (approval, answer) => cluster.confirmApproval(approval, answer) } : {}),
     approvalIds: ledger.approvalIds(),
     stateDir: config.stateDir,
     termGraceMs: config.termGraceMs,
