@@ -15,6 +15,7 @@
  * stops cleanly leaves the list at once (`leave`): its processes ended and
  * left the directory with it, so nothing of it is left to explain.
  */
+import { randomBytes } from 'node:crypto';
 import type { ProcessInfo, ProcessState } from '../process.ts';
 import type { RedisHealth } from './health.ts';
 import type { ClusterKeys, RedisClient } from './redis.ts';
@@ -36,6 +37,9 @@ export interface NodeInfo {
   readonly host: string;
   readonly pid: number;
   readonly startedAt: number;
+  /** Its timing (redis.node_ttl_ms, redis.heartbeat_ms), which every live node must share (absent: a node of an earlier version). */
+  readonly ttlMs?: number;
+  readonly heartbeatMs?: number;
 }
 
 /**
@@ -115,22 +119,52 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead, orphans, shadow. ARGV: node,
+ * CONFLICT (Lua): says which live node (beat within `ttl`), started before
+ * node `me` (`info`, its NodeInfo), has another node_ttl_ms or heartbeat_ms
+ * (a node buries another after its own TTL, so nodes that disagree take
+ * each other for dead too early or too late); '' if none. The older node
+ * wins: the younger one is refused. Needs BURY's `now`.
+ */
+const CONFLICT = `local function conflict(beats, nodes, me, info, ttl)
+  local ok, mine = pcall(cjson.decode, info)
+  if not ok or type(mine) ~= 'table' then return '' end
+  for _, n in ipairs(redis.call('ZRANGEBYSCORE', beats, now - ttl, '+inf')) do
+    local raw = n ~= me and redis.call('HGET', nodes, n)
+    local fine, o = false, nil
+    if raw then fine, o = pcall(cjson.decode, raw) end
+    if fine and type(o) == 'table' and type(o.ttlMs) == 'number' and type(o.heartbeatMs) == 'number' and type(o.startedAt) == 'number'
+      and (o.ttlMs ~= mine.ttlMs or o.heartbeatMs ~= mine.heartbeatMs) and (o.startedAt < mine.startedAt or (o.startedAt == mine.startedAt and n < me)) then
+      return 'node ' .. n .. ', alive and started before this one, has node_ttl_ms ' .. string.format('%d', o.ttlMs) .. ' and heartbeat_ms ' .. string.format('%d', o.heartbeatMs)
+    end
+  end
+  return ''
+end
+`;
+
+/**
+ * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead, orphans, shadow, data tag. ARGV: node,
  * info, ttl ms, may bury (1/0), approval key prefix, dead kept ms, dead
- * listed. Buries the nodes silent past the TTL (they move from beats to
+ * listed, a data tag to set if none is. Buries the nodes silent past the TTL (they move from beats to
  * dead, scored by their last beat) and forgets the dead past their time or
- * number. Returns { fresh (1 if this node was not registered: first beat,
+ * number; a node whose timing conflicts with an older live node's buries
+ * nothing. Returns { fresh (1 if this node was not registered: first beat,
  * or it had been buried), policy epoch, buried nodes, orphaned questions,
  * shadow policy epoch, policy version, shadow policy version, was dead (1
- * if this node had been buried) }.
+ * if this node had been buried), the data tag, the timing conflict ('' for none) }.
  */
-const BEAT = `${BURY}
+const BEAT = `${BURY}${CONFLICT}
 local fresh = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local wasDead = redis.call('ZREM', KEYS[6], ARGV[1])
 if wasDead == 1 then fresh = 1 end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
+local tag = redis.call('GET', KEYS[9])
+if not tag then
+  tag = ARGV[8]
+  redis.call('SET', KEYS[9], tag)
+end
+local clash = conflict(KEYS[2], KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
 local buried = {}
-if ARGV[4] == '1' then
+if ARGV[4] == '1' and clash == '' then
   local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]), 'WITHSCORES')
   if #dead > 0 then
     local set = {}
@@ -150,12 +184,15 @@ if ARGV[4] == '1' then
     redis.call('HDEL', KEYS[1], n)
   end
 end
-return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0', redis.call('HGET', KEYS[5], 'version') or '', redis.call('HGET', KEYS[8], 'version') or '', wasDead }`;
+return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0', redis.call('HGET', KEYS[5], 'version') or '', redis.call('HGET', KEYS[8], 'version') or '', wasDead, tag, clash }`;
 
-/** BURY_SELF (Lua) KEYS: procs, approvals, orphans. ARGV: node, approval key prefix. A node starting under a name that ran before. */
-const BURY_SELF = `${BURY}
+/**
+ * CLAIM (Lua) KEYS: procs, approvals, orphans, beats, nodes. ARGV: node, approval key prefix, info, ttl ms. A node
+ * starting under a name that ran before: what it left is lost. Returns the timing conflict with an older live node ('' for none).
+ */
+const CLAIM = `${BURY}${CONFLICT}
 bury({ [ARGV[1]] = true }, now, KEYS[1], KEYS[2], ARGV[2], KEYS[3])
-return 1`;
+return conflict(KEYS[4], KEYS[5], ARGV[1], ARGV[3], tonumber(ARGV[4]))`;
 
 export interface BeatResult {
   /** The policy epoch stored in Redis. */
@@ -171,6 +208,8 @@ export interface BeatResult {
   readonly wasBuried: boolean;
   /** Questions from outside the kernel waiting for a node to adopt them. */
   readonly orphans: number;
+  /** An older live node's timing this node's conflicts with (CONFLICT), if any: it buried nothing. */
+  readonly conflict?: string;
 }
 
 export class ProcessDirectory {
@@ -186,6 +225,13 @@ export class ProcessDirectory {
   private readonly disowned = new Set<number>();
   /** This node has beaten (registered) since it started: a later beat that finds it listed dead brings it back from a burial. */
   private beaten = false;
+  /**
+   * The data tag this node last read: set once in a Redis by the first node
+   * to beat, so a new one means Redis lost its data. A node that beat before
+   * and finds itself unregistered under the same tag was buried and then
+   * forgotten (the dead list keeps 32 nodes, a day), not emptied out.
+   */
+  private dataTag: string | undefined;
 
   constructor(redis: RedisClient, keys: ClusterKeys, health: RedisHealth, self: NodeInfo, ttlMs: number, dead: DeadNodes = { keptMs: DEAD_NODE_KEPT_MS, listed: DEAD_NODES_LISTED }) {
     this.redis = redis;
@@ -200,9 +246,14 @@ export class ProcessDirectory {
     return this.self.node;
   }
 
-  /** claim runs once at start: whatever an earlier incarnation of this node left running is lost now. */
-  async claim(): Promise<void> {
-    await this.redis.eval(BURY_SELF, 3, this.keys.procs, this.keys.approvals, this.keys.orphanApprovals, this.self.node, this.keys.approval(''));
+  /**
+   * claim runs once at start: whatever an earlier incarnation of this node
+   * left running is lost now. Returns why this node may not join (an older
+   * live node's timing differs), undefined if it may.
+   */
+  async claim(): Promise<string | undefined> {
+    const clash = (await this.redis.eval(CLAIM, 5, this.keys.procs, this.keys.approvals, this.keys.orphanApprovals, this.keys.beats, this.keys.nodes, this.self.node, this.keys.approval(''), forCjson(this.self), this.ttlMs)) as string;
+    return clash === '' ? undefined : clash;
   }
 
   /**
@@ -214,9 +265,9 @@ export class ProcessDirectory {
    * the node finds it had been buried).
    */
   async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
-    const [fresh, epoch, buried, orphans, shadowEpoch, policyVersion, shadowVersion, wasDead] = (await this.redis.eval(
+    const [fresh, epoch, buried, orphans, shadowEpoch, policyVersion, shadowVersion, wasDead, tag, clash] = (await this.redis.eval(
       BEAT,
-      8,
+      9,
       this.keys.nodes,
       this.keys.beats,
       this.keys.procs,
@@ -225,6 +276,7 @@ export class ProcessDirectory {
       this.keys.dead,
       this.keys.orphanApprovals,
       this.keys.shadow,
+      this.keys.dataTag,
       this.self.node,
       forCjson(this.self),
       this.ttlMs,
@@ -232,17 +284,25 @@ export class ProcessDirectory {
       this.keys.approval(''),
       this.dead.keptMs,
       this.dead.listed,
-    )) as [number, string, string[], number, string, string, string, number];
+      randomBytes(8).toString('hex'),
+    )) as [number, string, string[], number, string, string, string, number, string, string];
     // A node brought back from the dead writes nothing of its old processes: the cluster has them lost (the node disowns them).
-    const wasBuried = wasDead === 1 && this.beaten;
+    const wasBuried = this.beaten && (wasDead === 1 || (fresh === 1 && tag === this.dataTag));
     this.beaten = true;
+    this.dataTag = tag;
     if (!wasBuried) await this.write(local, options.full || fresh === 1);
-    return { policyEpoch: Number(epoch), shadowEpoch: Number(shadowEpoch), policyVersion, shadowVersion, buried, orphans, wasBuried };
+    return { policyEpoch: Number(epoch), shadowEpoch: Number(shadowEpoch), policyVersion, shadowVersion, buried, orphans, wasBuried, ...(clash !== '' ? { conflict: clash } : {}) };
   }
 
-  /** wasBuried: this node, which has beaten before, is listed dead (another node buried it while it was cut off). */
+  /**
+   * wasBuried: this node, which has beaten before, is listed dead (another
+   * node buried it while it was cut off), or is no longer registered in a
+   * Redis that kept its data (buried, then forgotten).
+   */
   async wasBuried(): Promise<boolean> {
-    return this.beaten && (await this.redis.zscore(this.keys.dead, this.self.node)) !== null;
+    if (!this.beaten) return false;
+    const [[, dead], [, registered], [, tag]] = (await this.redis.multi().zscore(this.keys.dead, this.self.node).hexists(this.keys.nodes, this.self.node).get(this.keys.dataTag).exec()) as [[unknown, string | null], [unknown, number], [unknown, string | null]];
+    return dead !== null || (registered === 0 && tag === this.dataTag);
   }
 
   /** disown stops writing `pids` (this node's processes the cluster took for lost): their entries stay as the burial left them. */

@@ -16,6 +16,8 @@ import type { RedisSettings } from './redis.ts';
 export interface LeaseHooks {
   /** Why the node is not ready, if it is not (named in the standing). */
   problem(): string | undefined;
+  /** Why the node may not decide at all (its timing conflicts with the cluster's), undefined if it may. */
+  refusal(): string | undefined;
   /** Makes sure of Redis and beats again (ping, resynchronisation, heartbeat); settles however that ends. */
   renew(): Promise<void>;
   /** True once the node stops. */
@@ -85,6 +87,8 @@ export class NodeLease implements Standing {
 
   /** now is wait without waiting: past the lease, the reason at once. */
   now(): string | undefined {
+    const refused = this.hooks.refusal();
+    if (refused !== undefined) return `this cluster node decides nothing: ${refused}`;
     if (!this.everSynced) return `this cluster node has not read the cluster's policy from Redis yet (${this.hooks.problem() ?? 'starting'}), so it decides nothing`;
     const over = performance.now() - this.ends;
     if (over < 0) return undefined;

@@ -77,6 +77,8 @@ export class ClusterNode {
   private recovering: Promise<void> | undefined;
   private stopped = false;
   private claimed = false;
+  /** An older live node's node_ttl_ms or heartbeat_ms this node's differ from (directory.ts CONFLICT): until it is gone, this node decides and buries nothing. */
+  private conflict: string | undefined;
   /** True once this node's state is back in Redis after the last (re)connect. */
   private synced = false;
   /** How long this node may still decide on its own; the kernel's standing (lease.ts). */
@@ -98,12 +100,12 @@ export class ClusterNode {
     this.redis = connectRedis(settings);
     this.sub = connectRedis(settings);
     this.health = new RedisHealth([this.redis, this.sub], describe(settings), settings.heartbeatMs);
-    this.lease = new NodeLease(settings, { problem: () => this.problem(), renew: () => this.renew(), stopped: () => this.stopped });
+    this.lease = new NodeLease(settings, { problem: () => this.problem(), refusal: () => this.refusal, renew: () => this.renew(), stopped: () => this.stopped });
     this.allocator = new PidAllocator(this.redis, this.keys, this.health, settings.nodeTtlMs);
     this.limits = new ClusterLimits(this.redis, this.keys, this.health);
     this.rpc = new NodeRpc(this.redis, this.keys, this.health, this.id, settings.cluster === undefined);
     this.relay = new ApprovalRelay(this.redis, this.keys, this.health, this.rpc, this.id);
-    this.info = { node: this.id, url: '', host: hostname(), pid: process.pid, startedAt: Date.now() };
+    this.info = { node: this.id, url: '', host: hostname(), pid: process.pid, startedAt: Date.now(), ttlMs: settings.nodeTtlMs, heartbeatMs: settings.heartbeatMs };
     this.directory = new ProcessDirectory(this.redis, this.keys, this.health, this.info, settings.nodeTtlMs);
     this.calls = new ProcessCalls({
       node: this.id,
@@ -193,7 +195,7 @@ export class ClusterNode {
     this.recovering ??= (async () => {
       try {
         if (!this.claimed) {
-          await this.directory.claim();
+          this.conflict = await this.directory.claim();
           this.claimed = true;
         }
         await this.allocator.recover();
@@ -247,6 +249,7 @@ export class ClusterNode {
       const result = await this.directory.beat(this.kernel.ps(), { mayBury, full });
       if (result.wasBuried) this.afterBurial();
       else this.backFromBurial = false;
+      this.conflict = result.conflict;
       this.lease.beatSent(sent);
       await this.allocator.beat();
       if (full) this.fullWrite = false;
@@ -330,7 +333,12 @@ export class ClusterNode {
   /** problem says why this node is not ready (Redis unreachable, or resynchronising), undefined when it is. */
   problem(): string | undefined {
     const fence = this.allocator.fence;
-    return this.health.problem() ?? (!this.synced ? 'resynchronising with Redis after connecting' : this.lease.over ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
+    return this.health.problem() ?? this.refusal ?? (!this.synced ? 'resynchronising with Redis after connecting' : this.lease.over ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
+  }
+
+  /** refusal says why this node may not serve in its cluster (its timing conflicts with an older live node's), undefined if it may: agentd does not start then. */
+  get refusal(): string | undefined {
+    return this.conflict === undefined ? undefined : `redis.node_ttl_ms ${this.settings.nodeTtlMs} and heartbeat_ms ${this.settings.heartbeatMs} differ from the cluster's: ${this.conflict} (every node must use the same, since each buries the others after its own TTL)`;
   }
 
   status(): ClusterStatus {

@@ -47,6 +47,10 @@ export class ClusterKeys {
   get dead(): string {
     return `${this.tag}:dead`;
   }
+  /** a random tag the first node to beat sets: a new one means Redis lost its data (directory.ts) */
+  get dataTag(): string {
+    return `${this.tag}:data-tag`;
+  }
   /** hash pid → directory entry (JSON) */
   get procs(): string {
     return `${this.tag}:procs`;

@@ -25,7 +25,7 @@ import { openSharedStorage } from './shared-storage.ts';
 import { OtelTelemetry } from '../telemetry/otel.ts';
 import { buildRegistry, parseToolsConfig } from '../tools/config.ts';
 import { PINS_FILE, ToolPins } from '../tools/tool-pins.ts';
-import type { AgentdConfig } from './config.ts';
+import { type AgentdConfig, ConfigError } from './config.ts';
 import type { ServiceContext } from './context.ts';
 import { Metrics } from './metrics.ts';
 import { OutputBuffers } from './output.ts';
@@ -141,6 +141,12 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
   if (cluster !== undefined) {
     cluster.registerMetrics(metrics.registry);
     await cluster.attach(kernel, log, (source, file) => policies.parse(source, file));
+    // A node whose timing differs from the live nodes' would bury them (or be buried) at the wrong time: it does not start.
+    const refused = cluster.refusal;
+    if (refused !== undefined) {
+      await cluster.stop();
+      throw new ConfigError(`${config.file ?? 'the configuration'}: ${refused}`);
+    }
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
   const ctx: ServiceContext = { kernel, log, policies, ...(policyState !== undefined ? { policyState } : {}), metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants((id) => ledger.spend(id)), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };

@@ -98,4 +98,28 @@ describe.skipIf(redis === undefined)('the dead nodes a directory lists', () => {
     ]);
     expect(await client.hget(keys.nodes, 'd2')).toBeNull();
   });
+
+  it('a node forgotten after its burial still learns it was buried when it beats again; one whose Redis lost its data does not', async () => {
+    const survivor = directory('s2');
+    const cut = directory('cut');
+    await cut.beat([], { mayBury: false, full: true });
+    await until(async () => (await survivor.beat([], { mayBury: true, full: false })).buried.includes('cut'), 'cut to be buried', 5000);
+    // Forgotten: 'cut' leaves the dead list and the node list (here by the keep time; 32 more recent dead nodes do the same).
+    await until(async () => {
+      await survivor.beat([], { mayBury: true, full: false });
+      return (await client.hget(keys.nodes, 'cut')) === null;
+    }, 'cut to be forgotten', 10_000);
+    expect(await client.zscore(keys.dead, 'cut')).toBeNull();
+    // Back: it was buried (its processes are lost), though no list says so any more.
+    expect(await cut.wasBuried()).toBe(true);
+    expect((await cut.beat([], { mayBury: false, full: false })).wasBuried).toBe(true);
+    expect((await cut.beat([], { mayBury: false, full: false })).wasBuried).toBe(false);
+
+    // A Redis that lost its data (every key of the cluster gone): nothing was buried, the node writes its state back.
+    const keysNow = await client.keys(`${keys.tag}:*`);
+    await client.del(...keysNow);
+    expect(await cut.wasBuried()).toBe(false);
+    expect((await cut.beat([], { mayBury: false, full: false })).wasBuried).toBe(false);
+  });
 });
+

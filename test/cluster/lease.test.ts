@@ -22,6 +22,7 @@ function lapsed(back: boolean): { lease: NodeLease; renewals: () => number } {
     { nodeTtlMs: 2000, heartbeatMs: 100 },
     {
       problem: () => (back ? undefined : 'Redis at 127.0.0.1:1 is unreachable'),
+      refusal: () => undefined,
       renew: async () => {
         renewals++;
         if (back) lease.beatSent(performance.now());
@@ -34,7 +35,7 @@ function lapsed(back: boolean): { lease: NodeLease; renewals: () => number } {
   return { lease, renewals: () => renewals };
 }
 
-const READ: AccessRequest = { pid: 7, agentId: 'a', identity: new Identity({ id: 'a', labels: {}, capabilities: ['vfs:/agent/a:ro'] }), syscall: 'SYS_STAT', access: 'read', path: '/agent/a/x', args: { path: '/agent/a/x' }, resource: 'file' };
+const READ: AccessRequest = { pid: 7, agentId: 'a', identity: new Identity({ id: 'a', labels: {}, capabilities: ['vfs:/agent/a:ro'] }), syscall: 'SYS_STAT', access: 'read', path: '/agent/a/x', args: { path: '/agent/a/x' }, resource: 'path' };
 
 describe('a cluster node past its lease', () => {
   it('a decision renews the lease once and is denied while Redis stays away; a check and a steady answer renew nothing', async () => {
