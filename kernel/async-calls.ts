@@ -16,13 +16,14 @@
  */
 import type { Reply } from '../syscalls/dispatch.ts';
 import { SYSCALL_NUMBERS } from '../syscalls/table.ts';
+import { weigh } from './crossing-turn.ts';
 import { wire, type WireReply } from './wire-reply.ts';
 
 /** The most asynchronous calls one process may have outstanding, completions not yet delivered included (EAGAIN past it). */
 export const MAX_OUTSTANDING = 1024;
 /** The runtime's event loop has slots of its own for its timer (and timers it re-armed whose cancellations are not yet delivered), so timers fire however many other calls are outstanding. */
 export const MAX_OUTSTANDING_LOOP = 64;
-/** The most calls that bring data back (a tool's output, a read) one process may have outstanding: each may hold up to its limit (1 MiB by default) in the kernel. */
+/** The most calls that bring data back (a tool's output, a read, a directory page) one process may have outstanding: each may hold up to its limit (1 MiB by default; a page of 1,024 names) in the kernel. */
 export const MAX_DATA_CALLS = 16;
 /** The most bytes of completions waiting for delivery to one process; past it new calls wait their turn (EAGAIN) until it yields. */
 export const MAX_HELD_BYTES = 16 * 1024 * 1024;
@@ -31,7 +32,7 @@ export const BATCHES_IN_FLIGHT = 2;
 /** A batch goes while another is on its way only if the two hold at most this many bytes. */
 export const PIPELINED_BYTES = 64 * 1024;
 /** The calls that bring data back (MAX_DATA_CALLS of them at a time); ring 3 keeps them in order among themselves when one has to wait (BootRecord.dataCalls). */
-export const DATA_SYSCALLS: readonly number[] = Object.freeze([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ]);
+export const DATA_SYSCALLS: readonly number[] = Object.freeze([SYSCALL_NUMBERS.SYS_EXEC, SYSCALL_NUMBERS.SYS_READ, SYSCALL_NUMBERS.SYS_READDIR]);
 const DATA_CALLS: ReadonlySet<unknown> = new Set(DATA_SYSCALLS);
 /** The only calls the event loop's slots take: its timer and the cancels of timers it re-armed. The flag comes from ring 3, so any other call that claims it is counted as any call (found by an attacker pass: reads marked LOOP went past MAX_DATA_CALLS and MAX_HELD_BYTES). */
 const LOOP_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_TIMER, SYSCALL_NUMBERS.SYS_CANCEL]);
@@ -39,14 +40,20 @@ const LOOP_CALLS: ReadonlySet<unknown> = new Set([SYSCALL_NUMBERS.SYS_TIMER, SYS
 /** loopCall: call `nr` with `flags` takes one of the event loop's slots. */
 const loopCall = (flags: number, nr: unknown): boolean => (flags & LOOP) !== 0 && LOOP_CALLS.has(nr);
 
-/** sizeOf estimates what a completion holds: a read's bytes, a tool result's serialized size, a string's length. */
+/**
+ * sizeOf estimates what a completion holds: a read's bytes, a tool result's
+ * serialized size, a string's length, else the value weighed as a crossing
+ * weighs it (a directory page of 1,024 names of 255 characters is ~0.5 MB:
+ * counted as 256 bytes, an attacker pass had the kernel hold ten times
+ * MAX_HELD_BYTES of them for one process).
+ */
 function sizeOf(reply: WireReply): number {
   if (reply.t !== 'value') return 256;
   const v = reply.v;
   if (v instanceof Uint8Array) return v.byteLength;
   if (typeof v === 'string') return v.length;
   if (v !== null && typeof v === 'object' && typeof (v as { bytes?: unknown }).bytes === 'number') return (v as { bytes: number }).bytes;
-  return 256;
+  return Math.max(256, weigh(v));
 }
 
 /** Flags of an asynchronous call: it keeps the process alive; it is the event loop's own. */
