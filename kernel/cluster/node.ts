@@ -71,6 +71,8 @@ export class ClusterNode {
   private kernel: Kernel | undefined;
   private beatTimer: NodeJS.Timeout | undefined;
   private beating = false;
+  /** The policy and shadow the last beat found newer, being fetched and installed (a renewal waits for them). */
+  private catchingUp: Promise<unknown> | undefined;
   /** The heartbeat under way, if any (nextBeat waits for it). */
   private beatRun: Promise<void> | undefined;
   private fullWrite = true;
@@ -118,8 +120,8 @@ export class ClusterNode {
     this.signalCall = this.calls.define('signal', (pid, { signal, sender }: { signal: SignalName; sender: string }, via) => this.own().kill(pid, signal, via === undefined ? sender : `${sender}@${via}`));
     this.sub.on('message', (channel: string, text: string) => {
       if (channel === this.rpc.channel) this.rpc.receive(text);
-      else if (channel === this.keys.policyChannel) this.policy?.seen(...epochOf(text));
-      else if (channel === this.keys.shadowChannel) this.shadow?.seen(...epochOf(text));
+      else if (channel === this.keys.policyChannel) void this.policy?.seen(...epochOf(text));
+      else if (channel === this.keys.shadowChannel) void this.shadow?.seen(...epochOf(text));
     });
     // Subscribe once connected; ioredis subscribes again by itself after every reconnect.
     const subscribe = () => {
@@ -253,9 +255,8 @@ export class ClusterNode {
       this.lease.beatSent(sent);
       await this.allocator.beat();
       if (full) this.fullWrite = false;
-      // Each beat catches up a policy or shadow this node missed, or whose install its log refused.
-      this.policy?.seen(result.policyEpoch, result.policyVersion);
-      this.shadow?.seen(result.shadowEpoch, result.shadowVersion);
+      // Each beat catches up a policy or shadow this node missed, or whose install its log refused (a renewal waits for it).
+      this.catchingUp = Promise.all([this.policy?.seen(result.policyEpoch, result.policyVersion), this.shadow?.seen(result.shadowEpoch, result.shadowVersion)]);
       if (result.orphans > 0) this.relay.adoptSoon();
     } catch (err) {
       this.health.failed(err);
@@ -267,13 +268,16 @@ export class ClusterNode {
   /**
    * renew, past the lease (NodeLease.wait): asks Redis again if the node
    * took it for away, waits for the resynchronisation that follows, then
-   * for a heartbeat. Never fails: the standing after it says why.
+   * for a heartbeat and the policies it found newer. Never fails: the
+   * standing after it says why.
    */
   private async renew(): Promise<void> {
     try {
       if (!this.health.ready) await this.health.ping();
       if (this.health.ready && this.recovering !== undefined) await this.recovering;
       if (this.health.ready && this.synced) await this.nextBeat();
+      // A policy published while this node was paused is in force before the decisions that waited go on (an attacker pass).
+      await this.catchingUp;
     } catch {
       // the standing after it says why
     }

@@ -187,9 +187,10 @@ export class PolicySync {
    * says Redis lost its data without this node reconnecting (a FLUSHDB, an eviction), or is a message older than what
    * was fetched since: sync() asks Redis which (found by reviews: nodes kept their old policy for good).
    */
-  seen(epoch: number, version?: string): void {
-    if (epoch > this.applied) void this.fetch(epoch);
-    else if (this.lostSay(epoch, version)) void this.sync().catch((err: unknown) => this.health.failed(err));
+  seen(epoch: number, version?: string): Promise<void> {
+    if (epoch > this.applied) return this.fetch(epoch);
+    if (this.lostSay(epoch, version)) return this.sync().catch((err: unknown) => this.health.failed(err));
+    return Promise.resolve();
   }
 
   /**

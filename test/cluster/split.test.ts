@@ -129,4 +129,21 @@ describe.skipIf(redis === undefined)('a node paused for less than the TTL', () =
     expect(new Set(answers.map((r) => `${r.status} ${r.body.decision} ${r.body.rule}`))).toEqual(new Set(['200 allow reports-allowed']));
     expect(((await b.api('GET', '/v1/cluster')).body.nodes as { node: string; state: string }[]).find((n) => n.node === 'node-a')?.state).toBe('alive');
   }, 40_000);
+
+  it('decides them under a policy another node published while it was paused (an attacker pass: under the old one)', async () => {
+    const admin = new Redis(redis!.url);
+    const key = `{${redis!.prefix}.pause}:beats`;
+    const last = await admin.zscore(key, 'node-a');
+    await until(async () => (await admin.zscore(key, 'node-a')) !== last, 'a heartbeat of node A', 5000);
+    a.child.kill('SIGSTOP');
+    admin.disconnect();
+    // POLICY_1 has no rule for report.send: a lockdown of it, published through node B.
+    expect((await b.api('PUT', '/v1/policy', { source: POLICY_1, filename: 'p1.yaml' })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 5200));
+    const asking = Promise.all(Array.from({ length: 16 }, () => a.api('POST', '/v1/evaluate', { agent: 'reporter', action: 'report.send' })));
+    await new Promise((r) => setTimeout(r, 200));
+    a.child.kill('SIGCONT');
+    const answers = await asking;
+    expect(new Set(answers.map((r) => `${r.status} ${r.body.decision} ${r.body.rule}`))).toEqual(new Set(['200 deny default-deny']));
+  }, 40_000);
 });
