@@ -9,7 +9,7 @@
  */
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { guard, OPEN_TO_AGENTS } from './access.ts';
 import { boundedServer } from './connections.ts';
 import type { ServiceContext } from './context.ts';
@@ -39,6 +39,12 @@ export async function buildServer(ctx: ServiceContext): Promise<FastifyInstance>
     schemaErrorFormatter: (errors, part) => new Error(validationMessage(part, errors)),
     // Time, requests in flight and connections a client can hold are bounded there (connections.ts).
     serverFactory: (handler) => boundedServer(handler, ctx.config.maxConnections),
+    // A URL Fastify cannot route (a malformed percent-escape) is answered in agentd's shape, echoing none of it: Fastify's
+    // own answer echoed the whole URL, escapes an attacker chose included (an attacker pass).
+    frameworkErrors: (err: { code?: string }, _req: unknown, reply: FastifyReply) => {
+      if (err.code === 'FST_ERR_BAD_URL') void reply.code(400).send({ error: 'the URL is not valid: a malformed percent-escape', errno: 'EINVAL' });
+      else void reply.code(500).send({ error: 'internal error' });
+    },
   });
   useJsonBodies(app);
   // A JSON body is checked as sent: `"agent": 5` is a wrong type, not the string "5".
