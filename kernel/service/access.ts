@@ -28,6 +28,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call the route (kernel/service/access.ts); absent means the operator only. */
     access?: RouteAccess;
+    /** The most arrays and objects the route's JSON body may open (json-body.ts); MAX_BODY_CONTAINERS if absent. */
+    bodyContainers?: number;
   }
   interface FastifyRequest {
     /** Set by the access hook before any handler runs; null only if it did not run. */

@@ -86,7 +86,7 @@ export const AGENTD_CONFIG_SCHEMA = {
       additionalProperties: false,
       properties: { window_ms: { type: 'integer', minimum: 100, maximum: 3_600_000 }, max_clients: { type: 'integer', minimum: 1, maximum: 100_000 } },
     },
-    evaluate: { type: 'object', additionalProperties: false, properties: { per_second: { type: 'integer', minimum: 1, maximum: 1_000_000 }, log_bytes_per_second: { type: 'integer', minimum: 4096 } } },
+    evaluate: { type: 'object', additionalProperties: false, properties: { per_second: { type: 'integer', minimum: 1, maximum: 1_000_000 }, log_bytes_per_second: { type: 'integer', minimum: 4096 }, body_bytes_per_second: { type: 'integer', minimum: 4096 } } },
     // The policy schema's ranges (kernel/limits.ts SCHEMA_LIMITS): heap_mib 4 loaded, and every spawn then failed in isolated-vm (a review).
     limits: { type: 'object', additionalProperties: false, properties: SCHEMA_LIMITS },
     max_processes: { type: 'integer', minimum: 1, maximum: 1_000_000 },
@@ -159,7 +159,7 @@ export interface RawConfig {
   approvals?: { mode?: 'operator' | 'deny' | 'allow' | 'webhook' | 'chain'; webhook?: { url: string; secret_file?: string; secret_env?: string; timeout_ms?: number }; chain?: RawChainStep[] };
   term_grace_ms?: number;
   refusals?: { window_ms?: number; max_clients?: number };
-  evaluate?: { per_second?: number; log_bytes_per_second?: number };
+  evaluate?: { per_second?: number; log_bytes_per_second?: number; body_bytes_per_second?: number };
   limits?: Record<string, number>;
   max_processes?: number;
   hosts?: { count: number; agents_per_host?: number; hang_ms?: number; spares?: number };

@@ -23,10 +23,11 @@
  *   refusals: { window_ms: 10000, max_clients: 1024 }
  *                                                401s and 403s: all counted; the first per client per
  *                                                window recorded, then one summary per window
- *   evaluate: { per_second: 1000, log_bytes_per_second: 1048576 }
+ *   evaluate: { per_second: 1000, log_bytes_per_second: 1048576, body_bytes_per_second: 4194304 }
  *                                                POST /v1/evaluate answers one agent this many times a second,
- *                                                its records adding at most this many bytes to the log;
- *                                                past either 429 (retry-after: 1), sampled as refusals are
+ *                                                its records adding at most this many bytes to the log, its
+ *                                                credential's bodies (evaluate and MCP) this many bytes;
+ *                                                past any 429 (retry-after: 1), sampled as refusals are
  *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes }
  *                                                the kernel's defaults for every agent (kernel/limits.ts); the policy lowers them
  *   max_processes: 2048                          processes at once, exited ones not yet reaped included
@@ -129,6 +130,8 @@ export interface AgentdConfig {
   readonly evaluatePerSecond: number;
   /** Bytes of decision records one agent's evaluations (and MCP tool calls) may add to the log a second. */
   readonly evaluateLogBytesPerSecond: number;
+  /** Bytes of request bodies (POST /v1/evaluate and /v1/mcp) one agent credential may send a second. */
+  readonly evaluateBodyBytesPerSecond: number;
   readonly limits?: Readonly<Record<string, number>>;
   /** Processes the kernel holds at once (exited, unreaped ones included). */
   readonly maxProcesses?: number;
@@ -250,6 +253,7 @@ export function loadConfig(file: string | undefined, overrides: { port?: number;
     refusals: { windowMs: raw.refusals?.window_ms ?? 10_000, maxClients: raw.refusals?.max_clients ?? 1024 },
     evaluatePerSecond: raw.evaluate?.per_second ?? 1000,
     evaluateLogBytesPerSecond: raw.evaluate?.log_bytes_per_second ?? 1024 * 1024,
+    evaluateBodyBytesPerSecond: raw.evaluate?.body_bytes_per_second ?? 4 * 1024 * 1024,
     ...(raw.limits ? { limits: raw.limits } : {}),
     ...(raw.max_processes !== undefined ? { maxProcesses: raw.max_processes } : {}),
     ...(raw.hosts !== undefined ? { hosts: { count: raw.hosts.count, agentsPerHost: raw.hosts.agents_per_host ?? 256, hangMs: raw.hosts.hang_ms ?? 10_000, spares: raw.hosts.spares ?? 1 } } : {}),

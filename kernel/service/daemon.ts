@@ -149,7 +149,7 @@ async function startLocked(config: AgentdConfig, lock: StateLock): Promise<Daemo
     }
   }
   const refusals = new RefusalLog({ log, metrics, ...config.refusals });
-  const ctx: ServiceContext = { kernel, log, policies, ...(policyState !== undefined ? { policyState } : {}), metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants((id) => ledger.spend(id)), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
+  const ctx: ServiceContext = { kernel, log, policies, ...(policyState !== undefined ? { policyState } : {}), metrics, outputs, config, principals, refusals, evaluateRate: new EvaluateRate(config.evaluatePerSecond, config.evaluateLogBytesPerSecond, undefined, config.evaluateBodyBytesPerSecond), agentLoad: new AgentLoad(), pins, grants: new ApprovalGrants((id) => ledger.spend(id)), accepting: true, ...(cluster !== undefined ? { cluster } : {}), ...(shared.stream !== undefined ? { stream: shared.stream } : {}) };
   // Questions outlive a restart on one node (a cluster keeps its own in Redis): what the last run left pending is read
   // before any new question, and accounted for once agentd listens (a webhook asked again needs its callback URL).
   const leftPending = ledger.leftPending();

@@ -1,7 +1,10 @@
 /**
  * EvaluateRate is how many decisions one agent outside the kernel may ask
  * of `POST /v1/evaluate` a second (`evaluate.per_second` in the agentd
- * configuration), and how many bytes of decision records they may add to
+ * configuration), how many bytes of request bodies agentd parses for them
+ * (`evaluate.body_bytes_per_second`: an attacker pass held /healthz ~0.9 s
+ * with one credential's bodies of 80,000 empty objects, within every cap of
+ * a body, ~21 ms of the loop each), and how many bytes of decision records they may add to
  * the log (`evaluate.log_bytes_per_second`), as an agent inside is held to
  * its `syscalls_per_second` and `log_bytes_per_second`. Every answer is a
  * record in the decision log, so without them one agent credential filled
@@ -13,19 +16,31 @@
  * asked in the current second.
  */
 
-/** Why an agent is refused: past its evaluations this second, or past its bytes of records. */
-export type PastRate = 'calls' | 'bytes';
+/**
+ * sentBytes is what a request's body will be, before it is read: its content-length (0 past `bodyLimit`: it is refused
+ * with 413 unread), else (chunked) the route's `bodyLimit`.
+ */
+export function sentBytes(headers: Readonly<Record<string, string | string[] | undefined>>, bodyLimit: number): number {
+  const length = Number(headers['content-length']);
+  if (!Number.isSafeInteger(length) || length < 0) return bodyLimit;
+  return length > bodyLimit ? 0 : length;
+}
+
+/** Why an agent is refused: past its evaluations this second, its bytes of records, or its bytes of bodies. */
+export type PastRate = 'calls' | 'bytes' | 'body';
 
 export class EvaluateRate {
   private readonly perSecond: number;
   private readonly bytesPerSecond: number;
+  private readonly bodyBytesPerSecond: number;
   private readonly now: () => number;
   private windowStart = Number.NEGATIVE_INFINITY;
-  private readonly counts = new Map<string, { calls: number; bytes: number }>();
+  private readonly counts = new Map<string, { calls: number; bytes: number; body: number }>();
 
-  constructor(perSecond: number, bytesPerSecond = Number.POSITIVE_INFINITY, now: () => number = () => performance.now()) {
+  constructor(perSecond: number, bytesPerSecond = Number.POSITIVE_INFINITY, now: () => number = () => performance.now(), bodyBytesPerSecond = Number.POSITIVE_INFINITY) {
     this.perSecond = perSecond;
     this.bytesPerSecond = bytesPerSecond;
+    this.bodyBytesPerSecond = bodyBytesPerSecond;
     this.now = now;
   }
 
@@ -36,6 +51,17 @@ export class EvaluateRate {
     return ++count.calls <= this.perSecond ? undefined : 'calls';
   }
 
+  /**
+   * admitBody counts a request body of `bytes` an agent's credential sends (before it is read: its content-length), and
+   * says why it is refused unread, if it is. A body alone past the rate is let through once a second.
+   */
+  admitBody(agentId: string, bytes: number): PastRate | undefined {
+    const count = this.current(agentId);
+    if (count.body > 0 && count.body + bytes > this.bodyBytesPerSecond) return 'body';
+    count.body += bytes;
+    return undefined;
+  }
+
   /** logged counts `bytes` of decision records an evaluation of `agentId` added to the log. */
   logged(agentId: string, bytes: number): void {
     this.current(agentId).bytes += bytes;
@@ -43,23 +69,23 @@ export class EvaluateRate {
 
   /** refusal says why agent `agentId` is refused, `past` what: `what` names what it asked for, `note` follows the setting's name. */
   refusal(agentId: string, past: PastRate, what: string, note = ''): string {
-    return past === 'calls'
-      ? `agent '${agentId}' asked more than ${this.perSecond} ${what} in a second (evaluate.per_second${note}); retry after 1 s`
-      : `agent '${agentId}' added more than ${this.bytesPerSecond} bytes of decision records in a second (evaluate.log_bytes_per_second${note}); retry after 1 s`;
+    if (past === 'calls') return `agent '${agentId}' asked more than ${this.perSecond} ${what} in a second (evaluate.per_second${note}); retry after 1 s`;
+    if (past === 'body') return `agent '${agentId}' sent more than ${this.bodyBytesPerSecond} bytes of request bodies in a second (evaluate.body_bytes_per_second${note}); retry after 1 s`;
+    return `agent '${agentId}' added more than ${this.bytesPerSecond} bytes of decision records in a second (evaluate.log_bytes_per_second${note}); retry after 1 s`;
   }
 
   get limit(): number {
     return this.perSecond;
   }
 
-  private current(agentId: string): { calls: number; bytes: number } {
+  private current(agentId: string): { calls: number; bytes: number; body: number } {
     const now = this.now();
     if (now - this.windowStart >= 1000) {
       this.counts.clear();
       this.windowStart = now;
     }
     let count = this.counts.get(agentId);
-    if (count === undefined) this.counts.set(agentId, (count = { calls: 0, bytes: 0 }));
+    if (count === undefined) this.counts.set(agentId, (count = { calls: 0, bytes: 0, body: 0 }));
     return count;
   }
 }

@@ -63,8 +63,9 @@ export function useJsonBodies(app: FastifyInstance): void {
   });
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (!depthWithin(text, MAX_BODY_DEPTH, MAX_BODY_CONTAINERS)) {
-      done(Object.assign(new Error(`the body is nested deeper than ${MAX_BODY_DEPTH}, or opens more than ${MAX_BODY_CONTAINERS} arrays and objects`), { statusCode: 400 }), undefined);
+    const containers = req.routeOptions.config?.bodyContainers ?? MAX_BODY_CONTAINERS;
+    if (!depthWithin(text, MAX_BODY_DEPTH, containers)) {
+      done(Object.assign(new Error(`the body is nested deeper than ${MAX_BODY_DEPTH}, or opens more than ${containers} arrays and objects`), { statusCode: 400 }), undefined);
       return;
     }
     parse(req, text, (err, parsed) => {

@@ -15,12 +15,19 @@ import { PROBLEM } from '../context.ts';
 import { check, conductOfDenial, decide, describeDecision, recordShadow } from '../../../syscalls/dispatch.ts';
 import { breakerOf, type AccessRequest, type ApprovalAnswer, type Decision } from '../../../syscalls/context.ts';
 import { grantDigest } from '../grants.ts';
-import type { PastRate } from '../evaluate-rate.ts';
+import { type PastRate, sentBytes } from '../evaluate-rate.ts';
 import { resourceRefusal } from '../evaluate-resource.ts';
 import { KernelError } from '../../../abi/errno.ts';
 import { AGENT_ID_PATTERN, OutsideIdentity } from '../../capabilities.ts';
 
 const MAX_DEPTH = 32;
+/** The largest body, bytes. */
+const BODY_LIMIT = 256 * 1024;
+/**
+ * The most arrays and objects a body may open: a question's arguments and context are a few levels of a few keys.
+ * agentd's 131,072 let one body of 80,000 empty objects cost ~21 ms of the loop (an attacker pass).
+ */
+const BODY_CONTAINERS = 4096;
 
 export const EVALUATE_REQUEST = {
   $id: 'EvaluateRequest',
@@ -80,16 +87,31 @@ export interface EvaluateBody {
   approval_id?: string;
 }
 
-/** depthOf measures nesting without recursion, so a hostile body cannot overflow the stack. */
-function tooDeep(value: unknown): boolean {
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== 'object') continue;
-    if (depth > MAX_DEPTH) return true;
-    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+/**
+ * argumentFault says what is wrong with `value` (a body's arguments or
+ * context), if anything: nested deeper than MAX_DEPTH, or a number that is
+ * not finite. JSON.parse reads `1e999` as Infinity, which canonical JSON
+ * writes as null: an approval asked for `amount: null` was redeemed for
+ * `amount: 1e999`, and the record said null where the policy had matched
+ * "Infinity" (an attacker pass). The body parser bounds the nesting at 64,
+ * so the recursion is bounded too.
+ */
+function argumentFault(value: unknown, name: string, depth = 0): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${name} may hold only finite numbers`;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth > MAX_DEPTH) return `arguments and context may nest at most ${MAX_DEPTH} deep`;
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const fault = argumentFault(item, name, depth + 1);
+      if (fault !== undefined) return fault;
+    }
+    return undefined;
   }
-  return false;
+  for (const key in value) {
+    const fault = argumentFault((value as Record<string, unknown>)[key], name, depth + 1);
+    if (fault !== undefined) return fault;
+  }
+  return undefined;
 }
 
 /** recordAnswer records the answer to a question an agent outside the kernel asked (the log may be closed by then: the answer stands). */
@@ -148,13 +170,13 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
   app.post<{ Body: EvaluateBody }>(
     '/v1/evaluate',
     {
-      bodyLimit: 256 * 1024,
-      config: OPEN_TO_AGENTS,
-      // An agent credential's rate is counted before its body is read and parsed: past the rate, that work is not done.
+      bodyLimit: BODY_LIMIT,
+      config: { ...OPEN_TO_AGENTS, bodyContainers: BODY_CONTAINERS },
+      // An agent credential's rates (evaluations, bytes of bodies) are counted before its body is read and parsed: past them, that work is not done.
       onRequest: async (req, reply) => {
         const principal = req.principal;
         if (principal?.kind !== 'agent') return;
-        const past = ctx.evaluateRate.admit(principal.agentId);
+        const past = ctx.evaluateRate.admitBody(principal.agentId, sentBytes(req.headers, BODY_LIMIT)) ?? ctx.evaluateRate.admit(principal.agentId);
         if (past !== undefined) return pastRate(ctx, reply, principal.agentId, past);
       },
       schema: { summary: 'Decide an action for an agent outside the kernel (an agent credential: as its own agent only)', body: EVALUATE_REQUEST, response: { 200: EVALUATE_RESPONSE, '4xx': PROBLEM, 503: PROBLEM } },
@@ -166,7 +188,8 @@ export function evaluateRoutes(app: FastifyInstance, ctx: ServiceContext): void 
       const body = req.body;
       const identity = evaluateAs(principalOf(req), body.agent);
       if (!identity.ok) return identity.status === 403 ? refuse(ctx, req, reply, identity.error) : reply.code(400).send({ error: identity.error });
-      if (tooDeep(body.arguments) || tooDeep(body.context)) return reply.code(400).send({ error: `arguments and context may nest at most ${MAX_DEPTH} deep` });
+      const fault = argumentFault(body.arguments, 'arguments') ?? argumentFault(body.context, 'context');
+      if (fault !== undefined) return reply.code(400).send({ error: fault, errno: 'EINVAL' });
       // A rule's path glob matches the text as sent: `/data/../../etc/shadow` would match `/data/**` (evaluate-resource.ts).
       const badResource = body.resource === undefined ? undefined : resourceRefusal(body.resource);
       if (badResource !== undefined) return reply.code(400).send({ error: badResource, errno: 'EINVAL' });
