@@ -82,15 +82,9 @@ export function body(record: Readonly<Record<string, unknown>>): string {
   return out === '' ? '{' : out;
 }
 
-/**
- * sealRecord makes the line of a record with `fields` at place `seq` after
- * `prev`: the same bytes as seal(body(…)) (the verifier rebuilds a line as
- * JSON.stringify of its keys in canonical order), from one object whose
- * keys are laid out in RECORD_KEYS order so that V8 serialises it on its
- * fast path. Returns the record (for live followers), its hash, line and size in bytes.
- */
-export function sealRecord(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'>, seq: number, time: number, prev: string): { record: Omit<ChainRecord, 'hash'>; hash: string; line: string; bytes: number } {
-  const record: Omit<ChainRecord, 'hash'> = {
+/** recordOf lays out the record of `fields` at place `seq` after `prev` as one object whose keys are in RECORD_KEYS order, so that V8 serialises it on its fast path. */
+export function recordOf(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'>, seq: number, time: number, prev: string): Omit<ChainRecord, 'hash'> {
+  return {
     seq,
     time,
     type: fields.type,
@@ -108,12 +102,41 @@ export function sealRecord(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | '
     detail: fields.detail,
     prev,
   };
+}
+
+/**
+ * sealRecord makes the line of a record with `fields` at place `seq` after
+ * `prev`: the same bytes as seal(body(…)) (the verifier rebuilds a line as
+ * JSON.stringify of its keys in canonical order), from recordOf's object.
+ * Returns the record (for live followers), its hash, line and size in bytes.
+ */
+export function sealRecord(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'hash'>, seq: number, time: number, prev: string): { record: Omit<ChainRecord, 'hash'>; hash: string; line: string; bytes: number } {
+  const record = recordOf(fields, seq, time, prev);
   const json = JSON.stringify(record);
   const sealed = seal(json.slice(0, -1));
   // The line's size as written (UTF-8): measured on the flat JSON text, not on the line, which is a string built of
   // parts that measuring would first copy into one (~0.5 µs a record). The line is that text less its closing brace,
   // then `,"hash":"` (9), the hash (64) and `"}\n` (3).
   return { record, hash: sealed.hash, line: sealed.line, bytes: Buffer.byteLength(json, 'utf8') + 75 };
+}
+
+/** What sealing adds to a record's JSON text: its closing brace becomes `,"hash":"` (9), the hash (64) and `"}\n` (3). */
+export const SEAL_ADDS = 75;
+
+/**
+ * sealInto writes the sealed line of `json` (a record's JSON text, as
+ * sealRecord serialises it) into `out` at `at`: the same bytes as
+ * seal(json.slice(0, -1)).line in UTF-8, hashed over the bytes as written
+ * rather than over a second conversion of the text. `out` must have room for
+ * json.length * 3 + SEAL_ADDS bytes from `at`. Returns the hash and the
+ * line's size in bytes.
+ */
+export function sealInto(json: string, out: Buffer, at: number): { hash: string; bytes: number } {
+  const written = out.write(json, at, 'utf8');
+  const end = at + written - 1;
+  const h = hash('sha256', out.subarray(at, end));
+  out.write(`,"hash":"${h}"}\n`, end, 'latin1');
+  return { hash: h, bytes: written + SEAL_ADDS };
 }
 
 /** seal returns the record's hash and its full line (with newline). */

@@ -33,7 +33,7 @@ import { dirname } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
-import { type ChainRecord, sealRecord, toChainFields } from './chain.ts';
+import { type ChainRecord, recordOf, SEAL_ADDS, sealInto, toChainFields } from './chain.ts';
 import { chainTail } from './log-tail.ts';
 import { type LogEnd, listSegments, type Segment, segmentOf } from './segments.ts';
 
@@ -56,6 +56,10 @@ export const MAX_UNWRITTEN_BYTES = 16 * 1024 * 1024;
 /** A buffer this large is written at once rather than on the next tick (a long synchronous burst of records). */
 const BATCH_BYTES = 1024 * 1024;
 
+/** The buffer of unwritten records starts this large and doubles as it needs; one grown past KEPT_BUFFER_BYTES (records kept waiting by a failing disk) is let go once they are written. */
+const FIRST_BUFFER_BYTES = 64 * 1024;
+const KEPT_BUFFER_BYTES = 4 * BATCH_BYTES;
+
 export class FileDecisionLog implements DecisionRecorder {
   /** The log's own path: its first segment, and the name of all of them. */
   readonly path: string;
@@ -72,7 +76,13 @@ export class FileDecisionLog implements DecisionRecorder {
   private readonly durable: boolean;
   private readonly clock: () => number;
   private readonly timer: NodeJS.Timeout;
-  private pending: string[] = [];
+  /**
+   * The records taken and not yet written, as the bytes to write: UTF-8 from
+   * 0 to pendingBytes, each record sealed into it as it is taken (its hash
+   * over those bytes), `ends` where each one ends.
+   */
+  private buffer = Buffer.allocUnsafeSlow(FIRST_BUFFER_BYTES);
+  private ends: number[] = [];
   private pendingBytes = 0;
   /** The bytes (UTF-8, as written) of every record taken since the log was opened. */
   private taken = 0;
@@ -163,23 +173,26 @@ export class FileDecisionLog implements DecisionRecorder {
 
   /** problem says why records are waiting to be written (a full disk), or undefined while the log writes. agentd is not ready meanwhile. */
   get problem(): string | undefined {
-    return this.failure === undefined ? undefined : `decision log ${this.path} cannot be written (${this.failure}); ${this.pending.length} records wait`;
+    return this.failure === undefined ? undefined : `decision log ${this.path} cannot be written (${this.failure}); ${this.ends.length} records wait`;
   }
 
   /** record appends `entry` and returns its sequence number. EIO when the log is closed, or cannot be written and MAX_UNWRITTEN_BYTES already wait. */
   record(entry: DecisionInput): number {
     if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
     if (this.failure !== undefined && this.pendingBytes > MAX_UNWRITTEN_BYTES) throw new KernelError('EIO', `${this.problem!}: nothing more is decided until they are written`);
-    // The fields first: an entry that cannot be recorded (its result cannot be digested) must not take a seq.
-    const fields = toChainFields(entry);
+    // The record's text first: an entry that cannot be recorded (its result cannot be digested) must not take a seq.
+    const record = recordOf(toChainFields(entry), this.seq + 1, this.clock(), this.prev);
+    const json = JSON.stringify(record);
+    // Room for the line however its characters encode (at most 3 bytes each in UTF-8), sealed where it will be written from.
+    if (this.pendingBytes + json.length * 3 + SEAL_ADDS > this.buffer.length) this.grow(json.length * 3 + SEAL_ADDS);
+    const sealed = sealInto(json, this.buffer, this.pendingBytes);
     this.seq++;
-    const sealed = sealRecord(fields, this.seq, this.clock(), this.prev);
     this.prev = sealed.hash;
-    this.pending.push(sealed.line);
-    this.pendingBytes += sealed.line.length;
+    this.pendingBytes += sealed.bytes;
+    this.ends.push(this.pendingBytes);
     // In bytes as written, not characters: a path of 3-byte characters is three times its length (a review).
     this.taken += sealed.bytes;
-    if (this.appended.observed) this.appended.next({ ...sealed.record, hash: sealed.hash } as ChainRecord);
+    if (this.appended.observed) this.appended.next({ ...record, hash: sealed.hash } as ChainRecord);
     if (this.durable) {
       this.flush();
     } else if (this.pendingBytes >= BATCH_BYTES && this.failure === undefined) {
@@ -189,6 +202,15 @@ export class FileDecisionLog implements DecisionRecorder {
       setImmediate(() => this.flushQuietly());
     }
     return this.seq;
+  }
+
+  /** grow makes the buffer of unwritten records large enough for `more` bytes past them. */
+  private grow(more: number): void {
+    let size = this.buffer.length * 2;
+    while (size < this.pendingBytes + more) size *= 2;
+    const grown = Buffer.allocUnsafeSlow(size);
+    this.buffer.copy(grown, 0, 0, this.pendingBytes);
+    this.buffer = grown;
   }
 
   /**
@@ -229,7 +251,7 @@ export class FileDecisionLog implements DecisionRecorder {
     this.scheduled = false;
     if (this.closed) return;
     try {
-      while (this.pending.length > 0) this.writeSome();
+      while (this.ends.length > 0) this.writeSome();
     } finally {
       this.settleWaiters();
     }
@@ -244,37 +266,35 @@ export class FileDecisionLog implements DecisionRecorder {
    */
   private writeSome(): void {
     if (this.torn) throw new KernelError('EIO', `${this.problem!}: the action is refused`);
-    let count = this.pending.length;
+    const ends = this.ends;
+    let count = ends.length;
     if (this.segmentBytes > 0) {
-      const first = Buffer.byteLength(this.pending[0]!);
-      if (this.size > 0 && this.size + first > this.rollAt) this.roll();
-      let bytes = first;
+      // ends[i] is the bytes of the first i + 1 records.
+      if (this.size > 0 && this.size + ends[0]! > this.rollAt) this.roll();
       count = 1;
-      while (count < this.pending.length) {
-        const next = Buffer.byteLength(this.pending[count]!);
-        if (this.size + bytes + next > this.rollAt) break;
-        bytes += next;
-        count++;
-      }
+      while (count < ends.length && this.size + ends[count]! <= this.rollAt) count++;
     }
-    const lines = count === this.pending.length ? this.pending : this.pending.slice(0, count);
-    const data = Buffer.from(lines.length === 1 ? lines[0]! : lines.join(''), 'utf8');
+    const bytes = ends[count - 1]!;
     let written = 0;
     try {
-      while (written < data.length) written += writeSync(this.fd, data, written);
+      while (written < bytes) written += writeSync(this.fd, this.buffer, written, bytes - written);
     } catch (err) {
       throw this.failed(err, written);
     }
-    if (count === this.pending.length) {
-      this.pending = [];
+    if (count === ends.length) {
+      ends.length = 0;
       this.pendingBytes = 0;
+      if (this.buffer.length > KEPT_BUFFER_BYTES) this.buffer = Buffer.allocUnsafeSlow(FIRST_BUFFER_BYTES);
     } else {
-      for (const line of this.pending.splice(0, count)) this.pendingBytes -= line.length;
+      // The rest move to the front (a roll wrote only the records that fit in the segment).
+      this.buffer.copy(this.buffer, 0, bytes, this.pendingBytes);
+      this.pendingBytes -= bytes;
+      this.ends = ends.slice(count).map((end) => end - bytes);
     }
     this.failure = undefined;
-    this.size += data.length;
+    this.size += bytes;
     this.dirty = true;
-    this.writtenSeq = this.seq - this.pending.length;
+    this.writtenSeq = this.seq - this.ends.length;
   }
 
   /** settleWaiters resolves whenWritten for every record now written, and rejects the rest if the log is failing. */
