@@ -27,7 +27,8 @@ const SAMPLE_MS = 250;
 const identities = new Map<string, { labels: Readonly<Record<string, string>>; capabilities: ReadonlySet<string> }>();
 function identity(agentId: string): { labels: Readonly<Record<string, string>>; capabilities: ReadonlySet<string> } {
   let made = identities.get(agentId);
-  if (made === undefined) identities.set(agentId, (made = { labels: { team: `team-${agentId.slice(-1)}` }, capabilities: new Set(['vfs:/shared/data/**:r', 'tool:http.get']) }));
+  // Labels as the kernel makes them (kernel/capabilities.ts Identity): frozen, with no prototype.
+  if (made === undefined) identities.set(agentId, (made = { labels: Object.freeze(Object.assign(Object.create(null) as Record<string, string>, { team: `team-${agentId.slice(-1)}` })), capabilities: new Set(['vfs:/shared/data/**:r', 'tool:http.get']) }));
   return made;
 }
 
