@@ -10,7 +10,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { dataOf, duplicateKey, fieldName, locate, schemaProblem as yamlSchemaProblem, type PathKey } from '../yaml-positions.ts';
 import { ERRNO_TEXT, isErrno, KernelError } from '../../abi/errno.ts';
 import { canonicalJson } from '../canonical-json.ts';
-import { compilePolicy, type CompiledPolicy } from './compile.ts';
+import { compilePolicy, compilePolicySliced, type CompiledPolicy } from './compile.ts';
 import { PolicyFieldError } from './field-error.ts';
 import { POLICY_SCHEMA, type PolicyDocument } from './schema.ts';
 import { readRegularText, whyUnreadable } from '../regular-file.ts';
@@ -94,8 +94,22 @@ export function parsePolicy(source: string, file: string): LoadedPolicy {
 
 /** loaded compiles a validated document under its version (a SHA-256 of its canonical JSON); PolicyFieldError names a semantic problem. */
 export function loaded(file: string, source: string, document: PolicyDocument): LoadedPolicy {
-  const version = `sha256:${createHash('sha256').update(canonicalJson(document)).digest('hex')}`;
+  const version = versionOf(document);
   return { file, source, document, version, compiled: compilePolicy(document, version) };
+}
+
+/** versionOf is a document's version: a SHA-256 of its canonical JSON. */
+export function versionOf(document: PolicyDocument): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(document)).digest('hex')}`;
+}
+
+/**
+ * loadedSliced is loaded for a document a worker parsed and compiled once
+ * already (so it compiles; `version` as the worker computed it), compiled in
+ * slices of the event loop (compile.ts compilePolicySliced).
+ */
+export async function loadedSliced(file: string, source: string, document: PolicyDocument, version: string): Promise<LoadedPolicy> {
+  return { file, source, document, version, compiled: await compilePolicySliced(document, version) };
 }
 
 /** parsePositioned is parsePolicy through the YAML parser, which knows where every node is (for errors). */

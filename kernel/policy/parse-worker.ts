@@ -5,7 +5,8 @@ import type { ParseAnswer, ParseJob } from './parse-off-loop.ts';
 
 answerJobs(({ source, file }: ParseJob): ParseAnswer => {
   try {
-    return { document: parsePolicy(source, file).document };
+    const { document, version } = parsePolicy(source, file);
+    return { document, version };
   } catch (err) {
     if (!(err instanceof PolicyError)) throw err;
     return { refused: { line: err.line, column: err.column, field: err.field, problem: err.problem } };
