@@ -61,12 +61,15 @@ export async function redisForTests(label: string): Promise<RedisTestEnv | undef
       const admin = connectRedis({ url: REDIS_URL });
       try {
         await whenReady(admin);
-        let cursor = '0';
-        do {
-          const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-          if (keys.length > 0) await admin.unlink(...keys);
-          cursor = next;
-        } while (cursor !== '0');
+        // Keys under the prefix, and under a cluster's hash tag a test made of it (`{prefix-beat}:…`): the prefix ends in a random tag.
+        for (const pattern of [`${prefix}:*`, `{${prefix}*}:*`]) {
+          let cursor = '0';
+          do {
+            const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+            if (keys.length > 0) await admin.unlink(...keys);
+            cursor = next;
+          } while (cursor !== '0');
+        }
       } finally {
         admin.disconnect();
         for (const c of clients) c.disconnect();

@@ -119,22 +119,26 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
 /**
- * CONFLICT (Lua): says which live node (beat within `ttl`), started before
- * node `me` (`info`, its NodeInfo), has another node_ttl_ms or heartbeat_ms
- * (a node buries another after its own TTL, so nodes that disagree take
- * each other for dead too early or too late); '' if none. The older node
- * wins: the younger one is refused. Needs BURY's `now`.
+ * CONFLICT (Lua): says which live node (beat within `ttl`) that joined
+ * before node `me` (`info`, its NodeInfo) has another node_ttl_ms or
+ * heartbeat_ms (a node buries another after its own TTL, so nodes that
+ * disagree take each other for dead too early or too late); '' if none. The
+ * node that joined first wins, by Redis's clock (`joined`: its first beat;
+ * a node not joined yet is the youngest), so one that starts later never
+ * stops one that serves (a review: ranked by each host's own start time, a
+ * newcomer whose clock was behind stopped the node serving). Needs BURY's `now`.
  */
-const CONFLICT = `local function conflict(beats, nodes, me, info, ttl)
+const CONFLICT = `local function conflict(beats, nodes, joined, me, info, ttl)
   local ok, mine = pcall(cjson.decode, info)
   if not ok or type(mine) ~= 'table' then return '' end
+  local since = tonumber(redis.call('ZSCORE', joined, me))
   for _, n in ipairs(redis.call('ZRANGEBYSCORE', beats, now - ttl, '+inf')) do
     local raw = n ~= me and redis.call('HGET', nodes, n)
+    local at = raw and tonumber(redis.call('ZSCORE', joined, n))
     local fine, o = false, nil
-    if raw then fine, o = pcall(cjson.decode, raw) end
-    if fine and type(o) == 'table' and type(o.ttlMs) == 'number' and type(o.heartbeatMs) == 'number' and type(o.startedAt) == 'number'
-      and (o.ttlMs ~= mine.ttlMs or o.heartbeatMs ~= mine.heartbeatMs) and (o.startedAt < mine.startedAt or (o.startedAt == mine.startedAt and n < me)) then
-      return 'node ' .. n .. ', alive and started before this one, has node_ttl_ms ' .. string.format('%d', o.ttlMs) .. ' and heartbeat_ms ' .. string.format('%d', o.heartbeatMs)
+    if at and (since == nil or at < since or (at == since and n < me)) then fine, o = pcall(cjson.decode, raw) end
+    if fine and type(o) == 'table' and type(o.ttlMs) == 'number' and type(o.heartbeatMs) == 'number' and (o.ttlMs ~= mine.ttlMs or o.heartbeatMs ~= mine.heartbeatMs) then
+      return 'node ' .. n .. ', alive and in the cluster before this one, has node_ttl_ms ' .. string.format('%d', o.ttlMs) .. ' and heartbeat_ms ' .. string.format('%d', o.heartbeatMs)
     end
   end
   return ''
@@ -142,7 +146,7 @@ end
 `;
 
 /**
- * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead, orphans, shadow, data tag. ARGV: node,
+ * BEAT (Lua) KEYS: nodes, beats, procs, approvals, policy, dead, orphans, shadow, data tag, joined. ARGV: node,
  * info, ttl ms, may bury (1/0), approval key prefix, dead kept ms, dead
  * listed, a data tag to set if none is. Buries the nodes silent past the TTL (they move from beats to
  * dead, scored by their last beat) and forgets the dead past their time or
@@ -162,7 +166,8 @@ if not tag then
   tag = ARGV[8]
   redis.call('SET', KEYS[9], tag)
 end
-local clash = conflict(KEYS[2], KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+redis.call('ZADD', KEYS[10], 'NX', now, ARGV[1])
+local clash = conflict(KEYS[2], KEYS[1], KEYS[10], ARGV[1], ARGV[2], tonumber(ARGV[3]))
 local buried = {}
 if ARGV[4] == '1' and clash == '' then
   local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]), 'WITHSCORES')
@@ -182,17 +187,20 @@ if ARGV[4] == '1' and clash == '' then
   for _, n in ipairs(forget) do
     redis.call('ZREM', KEYS[6], n)
     redis.call('HDEL', KEYS[1], n)
+    redis.call('ZREM', KEYS[10], n)
   end
 end
 return { fresh, redis.call('HGET', KEYS[5], 'epoch') or '0', buried, redis.call('SCARD', KEYS[7]), redis.call('HGET', KEYS[8], 'epoch') or '0', redis.call('HGET', KEYS[5], 'version') or '', redis.call('HGET', KEYS[8], 'version') or '', wasDead, tag, clash }`;
 
 /**
- * CLAIM (Lua) KEYS: procs, approvals, orphans, beats, nodes. ARGV: node, approval key prefix, info, ttl ms. A node
- * starting under a name that ran before: what it left is lost. Returns the timing conflict with an older live node ('' for none).
+ * CLAIM (Lua) KEYS: procs, approvals, orphans, beats, nodes, joined. ARGV: node, approval key prefix, info, ttl ms. A
+ * node starting under a name that ran before: what it left is lost, and it joins anew at its first beat. Returns the
+ * timing conflict with a live node ('' for none).
  */
 const CLAIM = `${BURY}${CONFLICT}
 bury({ [ARGV[1]] = true }, now, KEYS[1], KEYS[2], ARGV[2], KEYS[3])
-return conflict(KEYS[4], KEYS[5], ARGV[1], ARGV[3], tonumber(ARGV[4]))`;
+redis.call('ZREM', KEYS[6], ARGV[1])
+return conflict(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[3], tonumber(ARGV[4]))`;
 
 export interface BeatResult {
   /** The policy epoch stored in Redis. */
@@ -208,7 +216,7 @@ export interface BeatResult {
   readonly wasBuried: boolean;
   /** Questions from outside the kernel waiting for a node to adopt them. */
   readonly orphans: number;
-  /** An older live node's timing this node's conflicts with (CONFLICT), if any: it buried nothing. */
+  /** The timing of a live node that joined before this one, if it differs from this node's (CONFLICT): it buried nothing. */
   readonly conflict?: string;
 }
 
@@ -248,11 +256,11 @@ export class ProcessDirectory {
 
   /**
    * claim runs once at start: whatever an earlier incarnation of this node
-   * left running is lost now. Returns why this node may not join (an older
-   * live node's timing differs), undefined if it may.
+   * left running is lost now. Returns why this node may not join (a live
+   * node's timing differs), undefined if it may.
    */
   async claim(): Promise<string | undefined> {
-    const clash = (await this.redis.eval(CLAIM, 5, this.keys.procs, this.keys.approvals, this.keys.orphanApprovals, this.keys.beats, this.keys.nodes, this.self.node, this.keys.approval(''), forCjson(this.self), this.ttlMs)) as string;
+    const clash = (await this.redis.eval(CLAIM, 6, this.keys.procs, this.keys.approvals, this.keys.orphanApprovals, this.keys.beats, this.keys.nodes, this.keys.joined, this.self.node, this.keys.approval(''), forCjson(this.self), this.ttlMs)) as string;
     return clash === '' ? undefined : clash;
   }
 
@@ -267,7 +275,7 @@ export class ProcessDirectory {
   async beat(local: readonly ProcessInfo[], options: { mayBury: boolean; full: boolean }): Promise<BeatResult> {
     const [fresh, epoch, buried, orphans, shadowEpoch, policyVersion, shadowVersion, wasDead, tag, clash] = (await this.redis.eval(
       BEAT,
-      9,
+      10,
       this.keys.nodes,
       this.keys.beats,
       this.keys.procs,
@@ -277,6 +285,7 @@ export class ProcessDirectory {
       this.keys.orphanApprovals,
       this.keys.shadow,
       this.keys.dataTag,
+      this.keys.joined,
       this.self.node,
       forCjson(this.self),
       this.ttlMs,
@@ -399,7 +408,7 @@ export class ProcessDirectory {
   /** leave removes this node from the directory on a clean shutdown (its exited processes go with it). */
   async leave(): Promise<void> {
     const pids = [...this.written.keys()].map(String);
-    const tx = this.redis.multi().hdel(this.keys.nodes, this.self.node).zrem(this.keys.beats, this.self.node).zrem(this.keys.dead, this.self.node);
+    const tx = this.redis.multi().hdel(this.keys.nodes, this.self.node).zrem(this.keys.beats, this.self.node).zrem(this.keys.dead, this.self.node).zrem(this.keys.joined, this.self.node);
     if (pids.length > 0) tx.hdel(this.keys.procs, ...pids);
     await tx.exec();
     this.written.clear();

@@ -81,7 +81,8 @@ export class NodeLease implements Standing {
    */
   wait(): string | Promise<string | undefined> | undefined {
     const now = this.now();
-    if (now === undefined || !this.everSynced || this.hooks.stopped()) return now;
+    // Only a lease run out is renewed: a node refused for its timing, or not yet synced, is told so at once (a review).
+    if (now === undefined || !this.everSynced || this.hooks.stopped() || this.hooks.refusal() !== undefined || !this.over) return now;
     return this.recheck().then(() => this.now());
   }
 

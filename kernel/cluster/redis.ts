@@ -51,6 +51,10 @@ export class ClusterKeys {
   get dataTag(): string {
     return `${this.tag}:data-tag`;
   }
+  /** sorted set node id → when it joined (its first beat, Redis server time, ms): who was first when nodes' timing differs (directory.ts) */
+  get joined(): string {
+    return `${this.tag}:joined`;
+  }
   /** hash pid → directory entry (JSON) */
   get procs(): string {
     return `${this.tag}:procs`;

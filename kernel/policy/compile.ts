@@ -144,7 +144,7 @@ function breakerSettings(raw: { failures: number; window_ms?: number; cooldown_m
   return raw === undefined ? undefined : { failures: raw.failures, windowMs: raw.window_ms ?? 10_000, cooldownMs: raw.cooldown_ms ?? 30_000 };
 }
 
-function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs, regexes: ReadonlyMap<string, StringTest> | undefined): CompiledRule {
+function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs, regexes: Map<string, StringTest>): CompiledRule {
   const at = ['rules', order] as const;
   const conditions: Condition[] = [];
   if (rule.syscalls) {
@@ -211,7 +211,7 @@ function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs, re
         return [name, (v: unknown) => argText(v).includes(want)] as const;
       }
       if (pattern.glob !== undefined) checkPlaceholder(pattern.glob, [...where, 'glob'], false);
-      const test: StringTest = pattern.glob !== undefined ? guarded([...where, 'glob'], () => globTest(pattern.glob!)) : guarded([...where, 'regex'], () => regexes?.get(pattern.regex!) ?? regexTest(pattern.regex!));
+      const test: StringTest = pattern.glob !== undefined ? guarded([...where, 'glob'], () => globTest(pattern.glob!)) : guarded([...where, 'regex'], () => regexOnce(regexes, pattern.regex!));
       // Past the limit only a glob's literal head is compared (as the rule index does); the rest is not read.
       const head = pattern.glob === undefined ? '' : literalHead(pattern.glob);
       capped.push(name);
@@ -274,7 +274,7 @@ function compileRule(rule: PolicyRule, order: number, agentGlobs: AgentGlobs, re
 
 
 export function compilePolicy(document: PolicyDocument, version: string): CompiledPolicy {
-  return assemble(document, version, [...compiledRules(document, undefined)]);
+  return assemble(document, version, [...compiledRules(document, new Map())]);
 }
 
 /**
@@ -311,8 +311,19 @@ export async function compilePolicySliced(document: PolicyDocument, version: str
   return assemble(document, version, rules);
 }
 
-/** compiledRules compiles the document's rules one at a time (`regexes`: tests compiled ahead, by pattern). */
-function* compiledRules(document: PolicyDocument, regexes: ReadonlyMap<string, StringTest> | undefined): Generator<CompiledRule> {
+/**
+ * regexOnce is the test of regex `pattern`, compiled once per policy however
+ * many rules name it (YAML aliases repeat one list of regexes in every rule
+ * for a few bytes each: a review).
+ */
+function regexOnce(regexes: Map<string, StringTest>, pattern: string): StringTest {
+  let test = regexes.get(pattern);
+  if (test === undefined) regexes.set(pattern, (test = regexTest(pattern)));
+  return test;
+}
+
+/** compiledRules compiles the document's rules one at a time (`regexes`: tests compiled ahead, by pattern, and those compiled on the way). */
+function* compiledRules(document: PolicyDocument, regexes: Map<string, StringTest>): Generator<CompiledRule> {
   const seen = new Map<string, number>();
   const agentGlobs = new AgentGlobs();
   for (const [i, rule] of document.rules.entries()) {

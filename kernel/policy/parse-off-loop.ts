@@ -8,17 +8,16 @@
  * heap fails that parse, EIO). The document it gives back is compiled here,
  * where the policy is used, in slices of the loop (compile.ts
  * compilePolicySliced: a regex costs RE2 0.4–5 ms, and an attacker pass held
- * the loop 3.8 s with 1,280 of them). Texts up to INLINE_CHARS without a
- * regex are parsed and compiled here at once: a worker's hand-over costs more.
+ * the loop 3.8 s with 1,280 of them). Every text goes to the worker, the
+ * shortest too (a review: 2 KiB of YAML whose aliases repeat a list of
+ * regexes, its key spelled with an escape, compiled in one piece for 0.9 s
+ * when short texts were parsed here to save the hand-over's ~1 ms).
  */
 import { KernelError } from '../../abi/errno.ts';
 import { moduleUrl } from '../module-url.ts';
 import { WorkerJobs } from '../worker-jobs.ts';
-import { loadedSliced, parsePolicy, PolicyError, type LoadedPolicy } from './load.ts';
+import { loadedSliced, PolicyError, type LoadedPolicy } from './load.ts';
 import type { PolicyDocument } from './schema.ts';
-
-/** Texts this short are parsed on the event loop (a few ms at most). */
-export const INLINE_CHARS = 2048;
 
 export interface ParseJob {
   readonly source: string;
@@ -40,7 +39,6 @@ export class PolicyParser {
 
   /** parse is parsePolicy off the event loop: PolicyError where the text is wrong; EAGAIN when too many parses wait; EIO when the worker fails. */
   async parse(source: string, file: string): Promise<LoadedPolicy> {
-    if (source.length <= INLINE_CHARS && !source.includes('regex')) return parsePolicy(source, file);
     const answer = (await this.jobs.run({ source, file })) as ParseAnswer;
     if ('refused' in answer) throw new PolicyError(file, answer.refused.line, answer.refused.column, answer.refused.field, answer.refused.problem);
     return loadedSliced(file, source, answer.document, answer.version);

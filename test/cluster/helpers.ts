@@ -192,12 +192,15 @@ export function nodeSet(redis: ClusterRedis | undefined, options: Omit<NodeOptio
   };
 }
 
-/** deleteCluster removes every key of the cluster `prefix` (the directory's are `{prefix}:…`; decision streams and Redis mounts `prefix:…`). */
+/**
+ * deleteCluster removes every key of the cluster `prefix` (the directory's are `{prefix}:…`; decision streams and Redis
+ * mounts `prefix:…`) and of the clusters a test derives from it (`{prefix.pause}:…`): the prefix ends in a random tag.
+ */
 async function deleteCluster(url: string, prefix: string): Promise<void> {
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await admin.connect();
-    for (const pattern of [`{${prefix}}:*`, `${prefix}:*`]) {
+    for (const pattern of [`{${prefix}*}:*`, `${prefix}*`]) {
       let cursor = '0';
       do {
         const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);

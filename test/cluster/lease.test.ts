@@ -68,3 +68,25 @@ describe('a cluster node past its lease', () => {
     expect(renewals()).toBe(1);
   });
 });
+
+describe('a cluster node refused for its timing', () => {
+  it('denies at once within its lease, renewing nothing (a review: each decision renewed it, a heartbeat script each, and waited)', async () => {
+    let renewals = 0;
+    const lease = new NodeLease(
+      { nodeTtlMs: 4000, heartbeatMs: 500 },
+      {
+        problem: () => undefined,
+        refusal: () => 'node n1, alive and in the cluster before this one, has node_ttl_ms 8000 and heartbeat_ms 1000',
+        renew: async () => {
+          renewals++;
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        },
+        stopped: () => false,
+      },
+    );
+    lease.synced();
+    lease.beatSent(performance.now());
+    expect(lease.wait()).toMatch(/decides nothing: node n1/);
+    expect(renewals).toBe(0);
+  });
+});

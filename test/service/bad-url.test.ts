@@ -25,4 +25,10 @@ describe('a malformed URL gets agentd\'s own error answer', () => {
     const body = JSON.parse(text) as Record<string, unknown>;
     expect(body).toEqual({ error: 'the URL is not valid: a malformed percent-escape', errno: 'EINVAL' });
   });
+
+  it('a path parameter longer than 100 characters is 414, not 500 (a review: the handler of framework errors answered it as its own fault)', async () => {
+    const res = await fetch(`${agentd.url}/v1/processes/${'1'.repeat(200)}`);
+    expect(res.status).toBe(414);
+    expect(await res.json()).toEqual({ error: 'a path parameter of the URL is longer than 100 characters', errno: 'ENAMETOOLONG' });
+  });
 });
