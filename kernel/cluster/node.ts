@@ -79,7 +79,7 @@ export class ClusterNode {
   private recovering: Promise<void> | undefined;
   private stopped = false;
   private claimed = false;
-  /** An older live node's node_ttl_ms or heartbeat_ms this node's differ from (directory.ts CONFLICT): until it is gone, this node decides and buries nothing. */
+  /** The node_ttl_ms or heartbeat_ms of a live node that joined before this one, where they differ from this node's (directory-scripts.ts CONFLICT): until it is gone, this node decides and buries nothing. */
   private conflict: string | undefined;
   /** True once this node's state is back in Redis after the last (re)connect. */
   private synced = false;
@@ -340,7 +340,7 @@ export class ClusterNode {
     return this.health.problem() ?? this.refusal ?? (!this.synced ? 'resynchronising with Redis after connecting' : this.lease.over ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
   }
 
-  /** refusal says why this node may not serve in its cluster (its timing conflicts with an older live node's), undefined if it may: agentd does not start then. */
+  /** refusal says why this node may not serve in its cluster (its timing differs from that of a node that joined before it), undefined if it may: agentd does not start then. */
   get refusal(): string | undefined {
     return this.conflict === undefined ? undefined : `redis.node_ttl_ms ${this.settings.nodeTtlMs} and heartbeat_ms ${this.settings.heartbeatMs} differ from the cluster's: ${this.conflict} (every node must use the same, since each buries the others after its own TTL)`;
   }
