@@ -68,6 +68,29 @@ async function writeAll(vfs: AgentVfs, path: string, data: Uint8Array): Promise<
 /** Charge receives the kernel time (ns) a checkpoint spends for the agent. */
 type Charge = (ns: number) => void;
 
+/** How long small steps (listings, unlinks) may hold the loop before it gets a turn, ms. */
+const SLICE_MS = 2;
+
+/** Small runs a small step and charges its time; the loop gets a turn once such steps have held it SLICE_MS. */
+type Small = <T>(step: () => T | Promise<T>) => Promise<T>;
+
+/** smallSteps is a checkpoint's Small, charging `charge`. */
+function smallSteps(charge: Charge): Small {
+  let since = performance.now();
+  return async (step) => {
+    if (performance.now() - since >= SLICE_MS) {
+      await nextTurn();
+      since = performance.now();
+    }
+    const started = performance.now();
+    try {
+      return await step();
+    } finally {
+      charge((performance.now() - started) * 1e6);
+    }
+  };
+}
+
 /** timed runs `step` and charges its time; the event loop gets a turn before the next step. */
 async function timed<T>(charge: Charge, step: () => Promise<T>): Promise<T> {
   await nextTurn();
@@ -79,11 +102,18 @@ async function timed<T>(charge: Charge, step: () => Promise<T>): Promise<T> {
   }
 }
 
-/** copyTree copies every file below `dir` (absolute) to `target`, one file at a time, and lists what it copied (paths relative to `base`, no data kept). */
-async function copyTree(vfs: AgentVfs, dir: string, base: string, target: string, charge: Charge, out: { rel: string; bytes: number }[] = []): Promise<{ rel: string; bytes: number }[]> {
-  for (const entry of await vfs.readdir(dir)) {
+/**
+ * copyTree copies every file below `dir` (absolute) to `target`, one file at
+ * a time, and lists what it copied (paths relative to `base`, no data kept).
+ * Each directory's listing is a small step, charged (an attacker pass:
+ * 8,000 empty directories, never copied, made each checkpoint hold the
+ * loop up to 150 ms, and a loop of them kept it busy while 9 ms of 3 s
+ * were charged).
+ */
+async function copyTree(vfs: AgentVfs, dir: string, base: string, target: string, charge: Charge, small: Small, out: { rel: string; bytes: number }[] = []): Promise<{ rel: string; bytes: number }[]> {
+  for (const entry of await small(() => vfs.readdir(dir))) {
     const path = `${dir}/${entry.name}`;
-    if (entry.type === 'dir') await copyTree(vfs, path, base, target, charge, out);
+    if (entry.type === 'dir') await copyTree(vfs, path, base, target, charge, small, out);
     else {
       const rel = path.slice(base.length + 1);
       const data = await timed(charge, () => readAll(vfs, path));
@@ -99,21 +129,21 @@ function checkpointsDir(vfs: AgentVfs): string {
 }
 
 /** numbered lists the checkpoint numbers present, ascending; anything else in the directory is ignored. */
-async function numbered(vfs: AgentVfs): Promise<number[]> {
-  return (await vfs.readdir(checkpointsDir(vfs)))
+async function numbered(vfs: AgentVfs, small: Small): Promise<number[]> {
+  return (await small(() => vfs.readdir(checkpointsDir(vfs))))
     .filter((e) => e.type === 'dir' && /^[1-9]\d{0,8}$/.test(e.name))
     .map((e) => Number(e.name))
     .toSorted((a, b) => a - b);
 }
 
-/** removeTree deletes a directory of the VFS and everything below it. */
-async function removeTree(vfs: AgentVfs, dir: string): Promise<void> {
-  for (const entry of await vfs.readdir(dir)) {
+/** removeTree deletes a directory of the VFS and everything below it, each listing and each unlink a small step. */
+async function removeTree(vfs: AgentVfs, dir: string, small: Small): Promise<void> {
+  for (const entry of await small(() => vfs.readdir(dir))) {
     const path = `${dir}/${entry.name}`;
-    if (entry.type === 'dir') await removeTree(vfs, path);
-    else await vfs.unlink(path);
+    if (entry.type === 'dir') await removeTree(vfs, path, small);
+    else await small(() => vfs.unlink(path));
   }
-  await vfs.unlink(dir);
+  await small(() => vfs.unlink(dir));
 }
 
 export interface SnapshotOptions {
@@ -136,24 +166,25 @@ export async function snapshot(vfs: AgentVfs, agentId: string, policyVersion: st
   const charge = options.charge ?? (() => {});
   const keep = Math.max(1, options.keep ?? DEFAULT_KEEP_CHECKPOINTS);
   const dir = checkpointsDir(vfs);
-  const taken = await numbered(vfs);
+  const small = smallSteps(charge);
+  const taken = await numbered(vfs, small);
   const n = (taken.at(-1) ?? 0) + 1;
   const target = `${dir}/${n}`;
   await vfs.mkdir(target, false);
   let copied: { rel: string; bytes: number }[];
   let bytes: number;
   try {
-    copied = await copyTree(vfs, `${vfs.root}/mem`, vfs.root, target, charge);
+    copied = await copyTree(vfs, `${vfs.root}/mem`, vfs.root, target, charge, small);
     bytes = copied.reduce((sum, f) => sum + f.bytes, 0);
     const manifest: CheckpointManifest = { agent: agentId, n, time: new Date(options.now ?? Date.now()).toISOString(), policyVersion, bytes, files: copied.length };
     await writeAll(vfs, `${target}/manifest.json`, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
   } catch (err) {
-    await removeTree(vfs, target).catch(() => undefined);
+    await removeTree(vfs, target, small).catch(() => undefined);
     throw err;
   }
   if (stateDir !== undefined) await copyToHost(vfs, target, join(stateDir, agentId, 'checkpoints', String(n)), [...copied.map((f) => f.rel), 'manifest.json'], charge);
   for (const old of [...taken, n].slice(0, -keep)) {
-    await removeTree(vfs, `${dir}/${old}`).catch(() => undefined);
+    await removeTree(vfs, `${dir}/${old}`, small).catch(() => undefined);
     if (stateDir !== undefined) rmSync(join(stateDir, agentId, 'checkpoints', String(old)), { recursive: true, force: true });
   }
   return { n, path: target, bytes, files: copied.length };
