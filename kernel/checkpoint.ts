@@ -170,14 +170,14 @@ export async function snapshot(vfs: AgentVfs, agentId: string, policyVersion: st
   const taken = await numbered(vfs, small);
   const n = (taken.at(-1) ?? 0) + 1;
   const target = `${dir}/${n}`;
-  await vfs.mkdir(target, false);
+  await small(() => vfs.mkdir(target, false));
   let copied: { rel: string; bytes: number }[];
   let bytes: number;
   try {
     copied = await copyTree(vfs, `${vfs.root}/mem`, vfs.root, target, charge, small);
     bytes = copied.reduce((sum, f) => sum + f.bytes, 0);
     const manifest: CheckpointManifest = { agent: agentId, n, time: new Date(options.now ?? Date.now()).toISOString(), policyVersion, bytes, files: copied.length };
-    await writeAll(vfs, `${target}/manifest.json`, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`));
+    await small(() => writeAll(vfs, `${target}/manifest.json`, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`)));
   } catch (err) {
     await removeTree(vfs, target, small).catch(() => undefined);
     throw err;
