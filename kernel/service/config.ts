@@ -26,7 +26,7 @@
  *   evaluate: { per_second: 1000, log_bytes_per_second: 1048576, body_bytes_per_second: 4194304 }
  *                                                POST /v1/evaluate answers one agent this many times a second,
  *                                                its records adding at most this many bytes to the log, its
- *                                                credential's bodies (evaluate and MCP) this many bytes;
+ *                                                credential's bodies this many bytes;
  *                                                past any 429 (retry-after: 1), sampled as refusals are
  *   limits: { heap_mib, cpu_ms, wall_ms, syscalls_per_second, kernel_ms_per_second, open_files, children, output_bytes, vfs_bytes, vfs_inodes }
  *                                                the kernel's defaults for every agent (kernel/limits.ts); the policy lowers them
@@ -130,7 +130,7 @@ export interface AgentdConfig {
   readonly evaluatePerSecond: number;
   /** Bytes of decision records one agent's evaluations (and MCP tool calls) may add to the log a second. */
   readonly evaluateLogBytesPerSecond: number;
-  /** Bytes of request bodies (POST /v1/evaluate and /v1/mcp) one agent credential may send a second. */
+  /** Bytes of POST /v1/evaluate bodies one agent credential may send a second. */
   readonly evaluateBodyBytesPerSecond: number;
   readonly limits?: Readonly<Record<string, number>>;
   /** Processes the kernel holds at once (exited, unreaped ones included). */

@@ -53,7 +53,8 @@ export class EvaluateRate {
 
   /**
    * admitBody counts a request body of `bytes` an agent's credential sends (before it is read: its content-length), and
-   * says why it is refused unread, if it is. A body alone past the rate is let through once a second.
+   * says why it is refused unread, if it is; a body alone past the rate goes through once a second. (The MCP gateway's bodies are held to the share of bodies in flight,
+   * agent-load.ts, and to its per-call rate instead: one of its calls may carry 3 MiB.)
    */
   admitBody(agentId: string, bytes: number): PastRate | undefined {
     const count = this.current(agentId);

@@ -21,7 +21,6 @@ import { ARG_LIMITS } from '../../../abi/limits.ts';
 import { OPEN_TO_AGENTS, principalOf } from '../access.ts';
 import type { ServiceContext } from '../context.ts';
 import { sendError } from '../errors.ts';
-import { sentBytes } from '../evaluate-rate.ts';
 import { McpSessions } from '../mcp-sessions.ts';
 import type { CallRate } from '../../tools/mcp-gateway.ts';
 
@@ -88,14 +87,6 @@ export function mcpRoutes(app: FastifyInstance, ctx: ServiceContext): McpSession
     config: OPEN_TO_AGENTS,
     schema,
     bodyLimit: MCP_BODY_LIMIT,
-    // An agent credential's bodies are counted before they are read and parsed, with its evaluations' (evaluate.body_bytes_per_second).
-    onRequest: async (req, reply) => {
-      const principal = req.principal;
-      if (principal?.kind !== 'agent' || ctx.evaluateRate.admitBody(principal.agentId, sentBytes(req.headers, MCP_BODY_LIMIT)) === undefined) return;
-      const error = ctx.evaluateRate.refusal(principal.agentId, 'body', 'decisions', ', shared by /v1/evaluate and /v1/mcp');
-      ctx.refusals.refused(429, principal.agentId, `429 POST /v1/mcp for ${principal.agentId}: EAGAIN: ${error}`);
-      return reply.code(429).header('retry-after', '1').send({ error: `EAGAIN: ${error}` });
-    },
     errorHandler: (err: { statusCode?: number }, _req, reply) => {
       // Other errors go to agentd's handler (server.ts).
       if (err.statusCode !== 413) throw err;
