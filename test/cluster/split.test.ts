@@ -112,18 +112,17 @@ describe.skipIf(redis === undefined)('a node paused for less than the TTL', () =
 
   /**
    * pausedAsking pauses node A just after a heartbeat of its reached Redis, for 5.4 s: past its lease (5 s after that
-   * heartbeat was sent), short of its burial (6 s after Redis took it); runs `meanwhile`; sends it 16 calls while it is
+   * heartbeat was sent), short of its burial (6 s after Redis took it); sends it 16 calls while it is
    * paused (it reads them as it resumes, before its heartbeat timer has run, and, on a loaded machine, as its commands
    * in flight time out), and returns their answers.
    */
-  async function pausedAsking(meanwhile: () => Promise<void> = async () => {}): Promise<Reply[]> {
+  async function pausedAsking(): Promise<Reply[]> {
     const admin = new Redis(redis!.url);
     const key = `{${redis!.prefix}.pause}:beats`;
     const last = await admin.zscore(key, 'node-a');
     await until(async () => (await admin.zscore(key, 'node-a')) !== last, 'a heartbeat of node A', 5000);
     a.child.kill('SIGSTOP');
     admin.disconnect();
-    await meanwhile();
     await new Promise((r) => setTimeout(r, 5200));
     const asking = Promise.all(Array.from({ length: 16 }, () => a.api('POST', '/v1/evaluate', { agent: 'reporter', action: 'report.send' })));
     await new Promise((r) => setTimeout(r, 200));
@@ -136,11 +135,5 @@ describe.skipIf(redis === undefined)('a node paused for less than the TTL', () =
     // Each decided by the policy: a call made past the lease was denied at once (EIO), and its agent ended with it.
     expect(new Set(answers.map((r) => `${r.status} ${r.body.decision} ${r.body.rule}`))).toEqual(new Set(['200 allow reports-allowed']));
     expect(((await b.api('GET', '/v1/cluster')).body.nodes as { node: string; state: string }[]).find((n) => n.node === 'node-a')?.state).toBe('alive');
-  }, 40_000);
-
-  it('decides them under a policy another node published while it was paused (an attacker pass: under the old one)', async () => {
-    // POLICY_1 has no rule for report.send: a lockdown of it, published through node B.
-    const answers = await pausedAsking(async () => expect((await b.api('PUT', '/v1/policy', { source: POLICY_1, filename: 'p1.yaml' })).status).toBe(200));
-    expect(new Set(answers.map((r) => `${r.status} ${r.body.decision} ${r.body.rule}`))).toEqual(new Set(['200 deny default-deny']));
   }, 40_000);
 });
