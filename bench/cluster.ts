@@ -29,6 +29,7 @@ import { RedisHealth } from '../kernel/cluster/health.ts';
 import { ClusterKeys } from '../kernel/cluster/redis.ts';
 import { ClusterLimits } from '../kernel/cluster/shared-limits.ts';
 import { connectRedis, whenReady } from '../kernel/redis/connect.ts';
+import { unlinkMatching } from '../test/redis.ts';
 import { type Bench, type BenchOptions, type Figure, median, nowNs, quantile } from './stats.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -141,14 +142,7 @@ async function load(node: BenchNode): Promise<{ rps: number; p99: number; errors
 async function clean(prefix: string): Promise<void> {
   const admin = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
-    for (const pattern of [`{${prefix}}:*`, `${prefix}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        if (keys.length > 0) await admin.unlink(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    await unlinkMatching(admin, [`{${prefix}}:*`, `${prefix}:*`]);
   } finally {
     admin.disconnect();
   }

@@ -19,6 +19,7 @@ import type { DecisionInput } from '../syscalls/records.ts';
 import type { BackendFile, VfsBackend } from '../vfs/backend.ts';
 import { MemfsBackend } from '../vfs/memfs-backend.ts';
 import { RedisBackend } from '../vfs/redis-backend.ts';
+import { unlinkMatching } from '../test/redis.ts';
 import { type Bench, type BenchOptions, type Figure, median, nowNs, quietKernel, runReporting, spread } from './stats.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -85,13 +86,8 @@ async function streamFigures(client: RedisClient, prefix: string, rounds: number
   return { appendUs, perSecond };
 }
 
-async function cleanup(client: RedisClient, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length > 0) await client.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+function cleanup(client: RedisClient, prefix: string): Promise<void> {
+  return unlinkMatching(client, [`${prefix}:*`]);
 }
 
 export const redisBench: Bench = {

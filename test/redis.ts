@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
+import type { Redis } from 'ioredis';
 import { connectRedis, whenReady, type RedisClient } from '../kernel/redis/connect.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -62,20 +63,25 @@ export async function redisForTests(label: string): Promise<RedisTestEnv | undef
       try {
         await whenReady(admin);
         // Keys under the prefix, and under a cluster's hash tag a test made of it (`{prefix-beat}:…`): the prefix ends in a random tag.
-        for (const pattern of [`${prefix}:*`, `{${prefix}*}:*`]) {
-          let cursor = '0';
-          do {
-            const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-            if (keys.length > 0) await admin.unlink(...keys);
-            cursor = next;
-          } while (cursor !== '0');
-        }
+        await unlinkMatching(admin, [`${prefix}:*`, `{${prefix}*}:*`]);
       } finally {
         admin.disconnect();
         for (const c of clients) c.disconnect();
       }
     },
   };
+}
+
+/** unlinkMatching deletes every key that matches one of `patterns` (SCAN, a thousand at a time): the tests' and benches' cleanup. */
+export async function unlinkMatching(client: Pick<Redis, 'scan' | 'unlink'>, patterns: readonly string[]): Promise<void> {
+  for (const pattern of patterns) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      if (keys.length > 0) await client.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
 }
 
 /** RedisProxy forwards a loopback port to Redis until cut(); restore() listens again on the same port. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { redisForTests } from '../redis.ts';
+import { redisForTests, unlinkMatching } from '../redis.ts';
 import { until } from '../until.ts';
 
 export { until };
@@ -200,14 +200,7 @@ async function deleteCluster(url: string, prefix: string): Promise<void> {
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await admin.connect();
-    for (const pattern of [`{${prefix}*}:*`, `${prefix}*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        if (keys.length > 0) await admin.unlink(...keys);
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    await unlinkMatching(admin, [`{${prefix}*}:*`, `${prefix}*`]);
   } catch {
     // Redis gone (a dedicated server already stopped): nothing to clean.
   } finally {
