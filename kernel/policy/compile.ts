@@ -296,7 +296,7 @@ export async function compilePolicySliced(document: PolicyDocument, version: str
     for (const pattern of rule.args ?? []) {
       if (pattern.regex === undefined || regexes.has(pattern.regex)) continue;
       try {
-        regexes.set(pattern.regex, regexTest(pattern.regex));
+        regexOnce(regexes, pattern.regex);
       } catch {
         // Left for the rule's compile to refuse, naming its field.
       }

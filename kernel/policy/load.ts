@@ -99,7 +99,7 @@ export function loaded(file: string, source: string, document: PolicyDocument): 
 }
 
 /** versionOf is a document's version: a SHA-256 of its canonical JSON. */
-export function versionOf(document: PolicyDocument): string {
+function versionOf(document: PolicyDocument): string {
   return `sha256:${createHash('sha256').update(canonicalJson(document)).digest('hex')}`;
 }
 
