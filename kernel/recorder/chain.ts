@@ -104,6 +104,9 @@ export function recordOf(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | 'ha
   };
 }
 
+/** What sealing adds to a record's JSON text: its closing brace becomes `,"hash":"` (9), the hash (64) and `"}\n` (3). */
+export const SEAL_ADDS = 75;
+
 /**
  * sealRecord makes the line of a record with `fields` at place `seq` after
  * `prev`: the same bytes as seal(body(…)) (the verifier rebuilds a line as
@@ -117,11 +120,8 @@ export function sealRecord(fields: Omit<ChainRecord, 'seq' | 'time' | 'prev' | '
   // The line's size as written (UTF-8): measured on the flat JSON text, not on the line, which is a string built of
   // parts that measuring would first copy into one (~0.5 µs a record). The line is that text less its closing brace,
   // then `,"hash":"` (9), the hash (64) and `"}\n` (3).
-  return { record, hash: sealed.hash, line: sealed.line, bytes: Buffer.byteLength(json, 'utf8') + 75 };
+  return { record, hash: sealed.hash, line: sealed.line, bytes: Buffer.byteLength(json, 'utf8') + SEAL_ADDS };
 }
-
-/** What sealing adds to a record's JSON text: its closing brace becomes `,"hash":"` (9), the hash (64) and `"}\n` (3). */
-export const SEAL_ADDS = 75;
 
 /**
  * sealInto writes the sealed line of `json` (a record's JSON text, as
