@@ -82,18 +82,18 @@ function smallSteps(charge: Charge): Small {
       await nextTurn();
       since = performance.now();
     }
-    const started = performance.now();
-    try {
-      return await step();
-    } finally {
-      charge((performance.now() - started) * 1e6);
-    }
+    return charged(charge, step);
   };
 }
 
 /** timed runs `step` and charges its time; the event loop gets a turn before the next step. */
 async function timed<T>(charge: Charge, step: () => Promise<T>): Promise<T> {
   await nextTurn();
+  return charged(charge, step);
+}
+
+/** charged runs `step` and charges its time. */
+async function charged<T>(charge: Charge, step: () => T | Promise<T>): Promise<T> {
   const started = performance.now();
   try {
     return await step();
