@@ -23,8 +23,9 @@ describe('checkpoints of a mem/ full of empty directories', () => {
   it('are charged to the tree and do not hold the kernel loop', async () => {
     kernel = testKernel().kernel;
     const out = capture();
-    // Past its kernel_ms_per_second the tree's checkpoints are refused (EAGAIN): that is the bound.
-    const src = `for (let i = 0; i < 8000; i++) sys.mkdir('mem/d' + i); console.log('ready'); const refused = {}; const t = performance.now(); while (performance.now() - t < 2000) { try { sys.checkpoint(); } catch (e) { refused[e.errno] = (refused[e.errno] ?? 0) + 1; } } console.log(JSON.stringify(refused));`;
+    // Past its kernel_ms_per_second the tree's checkpoints are refused (EAGAIN): that is the bound. So may its last write be,
+    // on a loaded machine (a CI run): it waits a second, without a syscall, before it reports.
+    const src = `for (let i = 0; i < 8000; i++) sys.mkdir('mem/d' + i); console.log('ready'); const refused = {}; const t = performance.now(); while (performance.now() - t < 2000) { try { sys.checkpoint(); } catch (e) { refused[e.errno] = (refused[e.errno] ?? 0) + 1; } } for (let tries = 0; ; tries++) { const w = performance.now(); while (performance.now() - w < 1100) {} try { console.log(JSON.stringify(refused)); break; } catch (e) { if (tries > 3) throw e; } }`;
     const p = await kernel.spawnAsync(programFromSource('c.js', src), { stdout: out.sink, stderr: out.sink });
     while (!out.text.includes('ready')) await new Promise((r) => setTimeout(r, 5));
     const lineage = (p as unknown as { lineage: { kernelNs: number } }).lineage;
@@ -41,7 +42,7 @@ describe('checkpoints of a mem/ full of empty directories', () => {
     clearInterval(iv);
     const busyMs = performance.eventLoopUtilization(elu0).active;
     const chargedMs = (lineage.kernelNs - k0) / 1e6;
-    expect(exit.status, out.text).toBe(0);
+    expect(exit.status, `${out.text} ${JSON.stringify(exit.reason)}`).toBe(0);
     expect(Object.keys(JSON.parse(out.text.trim().split('\n').at(-1)!) as object).filter((errno) => errno !== 'EAGAIN')).toEqual([]);
     // The kernel's time for the checkpoints is the tree's: at least a quarter of what the loop spent.
     expect(chargedMs).toBeGreaterThan(busyMs / 4);
