@@ -5,7 +5,10 @@
  * its lease (a margin before that) it decides nothing until it is back.
  * Nor does a node decide before it has first read the cluster's policy
  * (a node that started without Redis enforced its own configured policy,
- * not the cluster's: an attacker pass). The kernel reads it as its
+ * not the cluster's: an attacker pass), nor while it is behind the
+ * cluster's policy: an epoch it heard of is not in force here yet (a
+ * decision waits for the fetch under way, at most four heartbeats), or
+ * does not load here. The kernel reads it as its
  * standing (kernel/policy/authorizer.ts Standing): every decision is then
  * a deny, rule kernel.fail-closed.
  */
@@ -22,6 +25,21 @@ export interface LeaseHooks {
   renew(): Promise<void>;
   /** True once the node stops. */
   stopped(): boolean;
+  /** Why the node's policy is not the cluster's (PolicySync.behind), undefined when it is. */
+  behind(): string | undefined;
+  /** Settles once the policy fetch under way ends (PolicySync.caughtUp). */
+  caughtUp(): Promise<void>;
+}
+
+/** bounded settles when `work` settles, or after `ms`, whichever comes first. */
+function bounded(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void work.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 export class NodeLease implements Standing {
@@ -31,6 +49,8 @@ export class NodeLease implements Standing {
   private everSynced = false;
   /** The renewal under way past the lease, if any (recheck). */
   private rechecking: Promise<void> | undefined;
+  /** The bounded wait for the policy fetch under way, shared by the decisions that wait for it (catchUp). */
+  private catching: Promise<void> | undefined;
 
   private readonly settings: Pick<RedisSettings, 'nodeTtlMs' | 'heartbeatMs'>;
   private readonly hooks: LeaseHooks;
@@ -77,13 +97,14 @@ export class NodeLease implements Standing {
    * beaten again (now() then), rather than a failure: a 2.2 s pause made 39
    * calls fail with EIO, and their agents with them (a review); on a loaded
    * machine the pause also timed out the commands in flight, so Redis
-   * looked away for a moment.
+   * looked away for a moment. Within the lease but behind the cluster's
+   * policy, it waits for the fetch under way likewise.
    */
   wait(): string | Promise<string | undefined> | undefined {
     const now = this.now();
     // Only a lease run out is renewed: a node refused for its timing, or not yet synced, is told so at once (a review).
-    if (now === undefined || !this.everSynced || this.hooks.stopped() || this.hooks.refusal() !== undefined || !this.over) return now;
-    return this.recheck().then(() => this.now());
+    if (now === undefined || !this.everSynced || this.hooks.stopped() || this.hooks.refusal() !== undefined) return now;
+    return (this.over ? this.recheck() : this.catchUp()).then(() => this.now());
   }
 
   /** now is wait without waiting: past the lease, the reason at once. */
@@ -92,21 +113,22 @@ export class NodeLease implements Standing {
     if (refused !== undefined) return `this cluster node decides nothing: ${refused}`;
     if (!this.everSynced) return `this cluster node has not read the cluster's policy from Redis yet (${this.hooks.problem() ?? 'starting'}), so it decides nothing`;
     const over = performance.now() - this.ends;
-    if (over < 0) return undefined;
+    if (over < 0) {
+      const behind = this.hooks.behind();
+      return behind === undefined ? undefined : `this cluster node decides nothing until the cluster's policy is in force here: ${behind}`;
+    }
     return `this cluster node has not reached Redis for ${Math.round(over + this.ms)} ms (${this.hooks.problem() ?? 'its heartbeat is late'}): past ${this.ms} ms the other nodes may take it for dead, so it decides nothing until it is back`;
   }
 
   /** recheck renews the lease once for every decision waiting meanwhile, for at most four heartbeat_ms. */
   private recheck(): Promise<void> {
     this.rechecking ??= this.hooks.renew().finally(() => (this.rechecking = undefined));
-    const running = this.rechecking;
-    const bound = this.settings.heartbeatMs * 4;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, bound);
-      void running.finally(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return bounded(this.rechecking, this.settings.heartbeatMs * 4);
+  }
+
+  /** catchUp waits for the policy fetch under way once for every decision waiting meanwhile, for at most four heartbeat_ms. */
+  private catchUp(): Promise<void> {
+    this.catching ??= bounded(this.hooks.caughtUp(), this.settings.heartbeatMs * 4).finally(() => (this.catching = undefined));
+    return this.catching;
   }
 }

@@ -102,7 +102,14 @@ export class ClusterNode {
     this.redis = connectRedis(settings);
     this.sub = connectRedis(settings);
     this.health = new RedisHealth([this.redis, this.sub], describe(settings), settings.heartbeatMs);
-    this.lease = new NodeLease(settings, { problem: () => this.problem(), refusal: () => this.refusal, renew: () => this.renew(), stopped: () => this.stopped });
+    this.lease = new NodeLease(settings, {
+      problem: () => this.problem(),
+      refusal: () => this.refusal,
+      renew: () => this.renew(),
+      stopped: () => this.stopped,
+      behind: () => this.policy?.behind(),
+      caughtUp: () => this.policy?.caughtUp() ?? Promise.resolve(),
+    });
     this.allocator = new PidAllocator(this.redis, this.keys, this.health, settings.nodeTtlMs);
     this.limits = new ClusterLimits(this.redis, this.keys, this.health);
     this.rpc = new NodeRpc(this.redis, this.keys, this.health, this.id, settings.cluster === undefined);
@@ -337,7 +344,7 @@ export class ClusterNode {
   /** problem says why this node is not ready (Redis unreachable, or resynchronising), undefined when it is. */
   problem(): string | undefined {
     const fence = this.allocator.fence;
-    return this.health.problem() ?? this.refusal ?? (!this.synced ? 'resynchronising with Redis after connecting' : this.lease.over ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : undefined);
+    return this.health.problem() ?? this.refusal ?? (!this.synced ? 'resynchronising with Redis after connecting' : this.lease.over ? 'its heartbeat is late: past its lease it decides nothing' : fence > 0 ? `waiting ${fence} ms more after Redis lost or replaced the pid counter, for every node to raise it past its own pids` : this.policy?.behind());
   }
 
   /** refusal says why this node may not serve in its cluster (its timing differs from that of a node that joined before it), undefined if it may: agentd does not start then. */

@@ -43,7 +43,7 @@ export function policyHost(kernel: Kernel, log: NodeLog, parse?: Parse): PolicyH
       kernel.replacePolicy(policy);
     },
     refused: (epoch, error) => {
-      log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, ${kernel.engine.version} stays in force: ${error}`, policyVersion: kernel.engine.version });
+      log.record({ type: 'policy', pid: 0, agentId: 'agentd', detail: `cluster policy epoch ${epoch} refused, so this node decides nothing until a policy it loads is the cluster's (${kernel.engine.version} stays installed): ${error}`, policyVersion: kernel.engine.version });
     },
   };
 }

@@ -105,6 +105,24 @@ export class PolicySync {
   }
 
   /**
+   * behind says why this node's policy is not the cluster's, undefined when it is: an epoch heard of (a message, a
+   * beat) is not in force here yet, or the cluster's epoch does not load here. A node behind decides nothing
+   * (NodeLease): before, it went on deciding under the policy it had until it installed the new one, and for good
+   * when that one did not load here (a node of an older release, say), so a deny the operator had just added was not
+   * applied by every node.
+   */
+  behind(): string | undefined {
+    if (this.heard > this.applied) return `${this.slot.what} epoch ${this.heard} is not in force on this node yet (it has epoch ${this.applied})`;
+    if (this.inForce < this.applied) return `${this.slot.what} epoch ${this.applied} does not load on this node (see its log)`;
+    return undefined;
+  }
+
+  /** caughtUp settles once the fetch under way ends, at once if there is none. */
+  caughtUp(): Promise<void> {
+    return this.fetching ?? Promise.resolve();
+  }
+
+  /**
    * sync runs at start, whenever Redis comes back, and when an epoch lower
    * than this node's, or its own with another version, is seen (lostSay):
    * the cluster's policy wins over this node's; if
@@ -218,6 +236,7 @@ export class PolicySync {
   /** fetchOnce reads the stored policy and, if newer than the one applied, installs it (or records that it does not load). */
   private async fetchOnce(): Promise<void> {
     const gen = this.generation;
+    const heardBefore = this.heard;
     const newest = (at: number) => () => this.generation === gen && this.applied < at;
     /** raise marks epoch `at` applied (mark), unless Redis was lost meanwhile or a newer one was applied. */
     const raise = (at: number, version: string, installed = true) => {
@@ -226,6 +245,9 @@ export class PolicySync {
     try {
       const stored = await this.redis.hgetall(this.slot.key);
       const at = Number(stored.epoch ?? 0);
+      // Redis held every epoch heard of before it was published: holding less now, it lost them (behind() would
+      // otherwise wait for good for an epoch no longer there); sync() adopts what it holds, as lostSay says.
+      if (at < heardBefore && this.heard === heardBefore && this.generation === gen) this.heard = at;
       if (at <= this.applied || stored.source === undefined) return;
       const version = stored.version ?? '';
       if (version === (this.host.current()?.version ?? '')) {

@@ -28,6 +28,8 @@ function lapsed(back: boolean): { lease: NodeLease; renewals: () => number } {
         if (back) lease.beatSent(performance.now());
       },
       stopped: () => false,
+      behind: () => undefined,
+      caughtUp: () => Promise.resolve(),
     },
   );
   lease.synced();
@@ -82,6 +84,8 @@ describe('a cluster node refused for its timing', () => {
           await new Promise((resolve) => setTimeout(resolve, 300));
         },
         stopped: () => false,
+        behind: () => undefined,
+        caughtUp: () => Promise.resolve(),
       },
     );
     lease.synced();
