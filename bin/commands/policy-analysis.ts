@@ -114,7 +114,9 @@ export async function policyAnalyze(file: string, options: { json?: boolean; sho
   const ms = performance.now() - started;
   if (options.json) out(JSON.stringify({ ...report, ms: Math.round(ms) }));
   else printAnalysis(report, ms, show, (policy.document.contracts ?? []).length > 0);
-  return report.dead.length > 0 || report.shadowed.length > 0 ? 1 : 0;
+  // As diff and prove: a question left unanswered is no pass (an attacker pass: a CI gate passed a policy it had not analysed).
+  if (report.dead.length > 0 || report.shadowed.length > 0) return 1;
+  return report.unanswered.length > 0 ? 3 : 0;
 }
 
 function printDiff(r: DiffReport, ms: number, show: number): void {

@@ -125,7 +125,8 @@ export async function runCell(plan: CellPlan, ctx: CellContext): Promise<CellRes
   watching.unsubscribe();
   if (unsealed !== undefined) throw new Error(`${join(ctx.out, dir)}: the recording could not be sealed: ${unsealed.message}`);
   const decisions: Record<Effect, number> = { allow: 0, deny: 0, require_approval: 0 };
-  const byRule: Record<string, Partial<Record<Effect, number>>> = {};
+  // Keyed by rule id, which may be any name (`constructor`, `toString`): no prototype to find one on (an attacker pass).
+  const byRule = Object.create(null) as Record<string, Partial<Record<Effect, number>>>;
   // A violation (the policy's on_violation, a broken contract's signal) and a limit end a process without a signal
   // sent through the bus: their signal records say so.
   let violations = 0;

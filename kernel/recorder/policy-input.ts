@@ -17,6 +17,7 @@
  * argument (or on any argument not kept, when some are unnamed) cannot be
  * re-decided from the log; replay says so for every record it concerns.
  */
+import { nestedPast } from '../nesting.ts';
 import type { PolicyRequest } from '../../abi/policy-request.ts';
 
 /** An argument whose text (a string as it is, anything else as JSON) is longer than this stays a digest. */
@@ -190,6 +191,9 @@ export interface RecordedQuestion {
 }
 
 /** InputError is a record whose `req` is not one this module wrote: `field` names what is wrong. */
+/** The deepest a recorded request's arguments nest: /v1/evaluate's bodies nest at most 64 (json-body.ts), syscall arguments less. */
+const MAX_ARGS_NESTING = 64;
+
 export class InputError extends Error {
   readonly field: string;
   constructor(field: string, why: string) {
@@ -243,6 +247,9 @@ export function questionOf(record: AskedFields, capabilities: (list: readonly st
   if (trust !== undefined && !(typeof trust === 'number' && Number.isFinite(trust))) throw new InputError('req.trust', 'is not a number');
   if (tokens !== undefined && !(typeof tokens === 'number' && Number.isFinite(tokens) && tokens >= 0)) throw new InputError('req.tokens', 'is not a count');
   if (args !== undefined && !isRecord(args)) throw new InputError('req.args', 'is not an object');
+  // The policy's matchers read an argument by recursion (JSON.stringify): an edited record nested deeper than any
+  // request the kernel records is refused, naming its field (an attacker pass: a stack overflow named no line).
+  if (args !== undefined && nestedPast(args, MAX_ARGS_NESTING)) throw new InputError('req.args', `is nested deeper than ${MAX_ARGS_NESTING} (no recorded request is)`);
   if (withheld !== undefined && !isStringList(withheld)) throw new InputError('req.withheld', 'is not a list of strings');
   if (unnamed !== undefined && !(typeof unnamed === 'number' && Number.isSafeInteger(unnamed) && unnamed > 0)) throw new InputError('req.unnamed', 'is not a count');
   if (supervised !== undefined && supervised !== true) throw new InputError('req.supervised', 'is not true');

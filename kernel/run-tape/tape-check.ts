@@ -9,6 +9,7 @@
 import { isAbsolute } from 'node:path';
 import { SIGNALS } from '../../signals/signal-table.ts';
 import { inLimitRange, LIMIT_BOUNDS, limitRange, type ProcessLimits } from '../limits.ts';
+import { nestedPast } from '../nesting.ts';
 import { printable } from '../terminal-text.ts';
 import { TAPE_FORMAT, TAPE_VERSIONS } from './events.ts';
 
@@ -95,6 +96,9 @@ export function headerProblem(h: Json): string | undefined {
  * each (the format above): the same rules for the first reading and for
  * every later one.
  */
+/** The deepest a tape's value may nest: far past what a run records, and shallow enough for the codec's recursion. */
+export const MAX_TAPE_NESTING = 1000;
+
 export class TapeCheck {
   calls = 0;
   private cut = false;
@@ -111,6 +115,9 @@ export class TapeCheck {
 
   problem(e: Json, line: number): string | undefined {
     if (this.ended) return 'an event after the end (x)';
+    // Every value of the tape is decoded by recursion: a line nested deeper is refused here, naming it (an attacker
+    // pass: a reply edited to 100,000 levels overflowed the stack before the seal was compared).
+    if (nestedPast(e, MAX_TAPE_NESTING)) return `nested deeper than ${MAX_TAPE_NESTING} levels (an edited tape)`;
     if (this.cut && e.k !== 'x') return 'an event after the cut (only the end follows it)';
     switch (e.k) {
       case 'c': {

@@ -60,10 +60,11 @@ export function witnessOf(model: RequestModel, values: ReadonlyMap<string, strin
   const str = (name: string) => String(values.get(name) ?? '');
   const bool = (name: string) => values.get(name) === true;
   const num = (name: string) => Number(values.get(name) ?? 0);
-  const labels: Record<string, string> = {};
+  // Keyed by names the policy chose (`__proto__` too, which the engine matches as an own key): no prototype.
+  const labels = Object.create(null) as Record<string, string>;
   for (const [key, i] of model.labels) if (bool(`v_l${i}_p`)) labels[key] = str(`v_l${i}`);
   const capabilities = [...model.caps].filter(([, i]) => bool(`v_c${i}`)).map(([name]) => name);
-  const args: Record<string, string> = {};
+  const args = Object.create(null) as Record<string, string>;
   for (const [name, i] of model.args) {
     if (!bool(`v_a${i}_p`)) continue;
     const text = str(`v_a${i}`);

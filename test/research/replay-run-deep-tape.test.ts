@@ -1,10 +1,7 @@
 /**
- * Attack: a recorded run whose tape was edited to hold a deeply nested reply
- * (`"r":{"t":"value","v":[[[[…]]]]}`, 100,000 levels, 200 KB) is read whole
- * (kernel/run-tape/tape-read.ts decodes each call's reply with codec.ts's
- * recursive decode) before its seal is compared: the replay ends with
- * "RangeError: Maximum call stack size exceeded" — no file, no line, and the
- * tampering the seal would have caught is not reported.
+ * A recorded run whose tape was edited to hold a deeply nested reply (100,000 levels, 200 KB) was decoded by
+ * recursion before its seal was compared: the replay ended with "RangeError: Maximum call stack size exceeded",
+ * naming no file or line (an attacker pass). The tape's check refuses such a line, naming it.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,10 +1,8 @@
 /**
- * Attack: an experiment's "decisions by rule" is a plain object keyed by rule id
- * (kernel/experiments/cell.ts `byRule[record.rule] ??= {}`). A rule id the schema
- * accepts that names an Object.prototype member (`constructor`, `toString`)
- * finds the inherited function instead of a fresh tally: the counts are written
- * onto Object / Function.prototype.toString of the agentctl process, and the
- * results (results.jsonl, report.html's "Decisions by rule") lose the rule.
+ * An experiment's decisions by rule are keyed by rule id, and the policy schema allows ids such as `constructor` and
+ * `toString`: on a plain object the tally found the inherited built-in, so the counts were written onto agentctl's
+ * Object and Function.prototype.toString and the results (results.jsonl, the report's chart) lost the rule (an
+ * attacker pass).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

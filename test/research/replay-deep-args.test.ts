@@ -1,12 +1,8 @@
 /**
- * Attack: a decision log whose record carries a deeply nested argument in
- * `req.args` (200,000 levels, 400 KB: under the 1 MiB line cap) is chained
- * correctly (seq and prev are all replay checks without --verify). Under a
- * candidate with an argument pattern on that argument, the engine turns the
- * value into text with JSON.stringify (matchers.ts argText) and overflows the
- * stack; replay's catch-all reports "LOG: Maximum call stack size exceeded",
- * without the line or field at fault (kernel/replay/replay.ts decision() only
- * maps InputError to a ReplayError naming the record).
+ * A decision log whose record carries an argument nested 200,000 deep (400 KB, under the line cap) and a correct
+ * chain: the candidate's argument pattern read it by recursion (JSON.stringify) and the replay ended with "LOG:
+ * Maximum call stack size exceeded", naming no line (an attacker pass). The record is refused, naming its line and
+ * field.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
