@@ -1,16 +1,17 @@
 /**
  * FileDecisionLog appends hash-chained JSONL records to a file.
  *
- * Group commit (the default): records are buffered and written together, on
- * the next tick or when an action asks: beforeAction(seq), which the
- * dispatcher calls before every write-access action it runs (allowed or
- * approved, a tool call included), writes the buffer — that record and
- * everything before it — with write() before the action runs. Reads ride
- * along; nothing can leave the kernel without a write-access syscall, so no
- * effect is ever ahead of the log. The file is fdatasync'ed every
- * `syncIntervalMs`. Durable mode writes and fdatasyncs every record before
- * record() returns. A kill -9 loses at most the unwritten buffer of records
- * no action waited for; the verifier reports a torn last line.
+ * Group commit (the default): records are buffered (write-buffer.ts) and
+ * written together, on the next tick or when an action asks:
+ * beforeAction(seq), which the dispatcher calls before every write-access
+ * action it runs (allowed or approved, a tool call included), writes the
+ * buffer — that record and everything before it — with write() before the
+ * action runs. Reads ride along; nothing can leave the kernel without a
+ * write-access syscall, so no effect is ever ahead of the log. The file is
+ * fdatasync'ed every `syncIntervalMs`. Durable mode writes and fdatasyncs
+ * every record before record() returns. A kill -9 loses at most the unwritten
+ * buffer of records no action waited for; the verifier reports a torn last
+ * line.
  *
  * A write that fails or falls short (a full disk) is undone: the file is cut
  * back to its last whole record, the records stay buffered in order (their
@@ -28,14 +29,15 @@
  * the last segment (or, when a roll was cut short and left it empty, the
  * chain of the one before it).
  */
-import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, open, openSync, fstatSync, writeSync } from 'node:fs';
+import { close, closeSync, fdatasync, fdatasyncSync, fsync, fsyncSync, ftruncateSync, open, openSync, fstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KernelError } from '../../abi/errno.ts';
 import { Subject } from 'rxjs';
 import type { DecisionInput, DecisionRecorder } from '../../syscalls/records.ts';
-import { type ChainRecord, recordOf, SEAL_ADDS, sealInto, toChainFields } from './chain.ts';
+import { type ChainRecord, recordOf, toChainFields } from './chain.ts';
 import { chainTail } from './log-tail.ts';
 import { type LogEnd, listSegments, type Segment, segmentOf } from './segments.ts';
+import { WriteBuffer } from './write-buffer.ts';
 
 export interface FileLogOptions {
   /** fdatasync before every record() returns. */
@@ -56,10 +58,6 @@ export const MAX_UNWRITTEN_BYTES = 16 * 1024 * 1024;
 /** A buffer this large is written at once rather than on the next tick (a long synchronous burst of records). */
 const BATCH_BYTES = 1024 * 1024;
 
-/** The buffer of unwritten records starts this large and doubles as it needs; one grown past KEPT_BUFFER_BYTES (records kept waiting by a failing disk) is let go once they are written. */
-const FIRST_BUFFER_BYTES = 64 * 1024;
-const KEPT_BUFFER_BYTES = 4 * BATCH_BYTES;
-
 export class FileDecisionLog implements DecisionRecorder {
   /** The log's own path: its first segment, and the name of all of them. */
   readonly path: string;
@@ -76,14 +74,8 @@ export class FileDecisionLog implements DecisionRecorder {
   private readonly durable: boolean;
   private readonly clock: () => number;
   private readonly timer: NodeJS.Timeout;
-  /**
-   * The records taken and not yet written, as the bytes to write: UTF-8 from
-   * 0 to pendingBytes, each record sealed into it as it is taken (its hash
-   * over those bytes), `ends` where each one ends.
-   */
-  private buffer = Buffer.allocUnsafeSlow(FIRST_BUFFER_BYTES);
-  private ends: number[] = [];
-  private pendingBytes = 0;
+  /** The records taken and not yet written, as the bytes to write, each sealed into it as it is taken (its hash over those bytes). */
+  private readonly pending = new WriteBuffer();
   /** The bytes (UTF-8, as written) of every record taken since the log was opened. */
   private taken = 0;
   /** Why the last write failed (ENOSPC, EIO…), while records wait to be written; undefined when the log is writing. */
@@ -173,44 +165,31 @@ export class FileDecisionLog implements DecisionRecorder {
 
   /** problem says why records are waiting to be written (a full disk), or undefined while the log writes. agentd is not ready meanwhile. */
   get problem(): string | undefined {
-    return this.failure === undefined ? undefined : `decision log ${this.path} cannot be written (${this.failure}); ${this.ends.length} records wait`;
+    return this.failure === undefined ? undefined : `decision log ${this.path} cannot be written (${this.failure}); ${this.pending.records} records wait`;
   }
 
   /** record appends `entry` and returns its sequence number. EIO when the log is closed, or cannot be written and MAX_UNWRITTEN_BYTES already wait. */
   record(entry: DecisionInput): number {
     if (this.closed) throw new KernelError('EIO', `decision log ${this.path} is closed`);
-    if (this.failure !== undefined && this.pendingBytes > MAX_UNWRITTEN_BYTES) throw new KernelError('EIO', `${this.problem!}: nothing more is decided until they are written`);
+    if (this.failure !== undefined && this.pending.bytes > MAX_UNWRITTEN_BYTES) throw new KernelError('EIO', `${this.problem!}: nothing more is decided until they are written`);
     // The record's text first: an entry that cannot be recorded (its result cannot be digested) must not take a seq.
     const record = recordOf(toChainFields(entry), this.seq + 1, this.clock(), this.prev);
     const json = JSON.stringify(record);
-    // Room for the line however its characters encode (at most 3 bytes each in UTF-8), sealed where it will be written from.
-    if (this.pendingBytes + json.length * 3 + SEAL_ADDS > this.buffer.length) this.grow(json.length * 3 + SEAL_ADDS);
-    const sealed = sealInto(json, this.buffer, this.pendingBytes);
+    const sealed = this.pending.seal(json);
     this.seq++;
     this.prev = sealed.hash;
-    this.pendingBytes += sealed.bytes;
-    this.ends.push(this.pendingBytes);
     // In bytes as written, not characters: a path of 3-byte characters is three times its length (a review).
     this.taken += sealed.bytes;
     if (this.appended.observed) this.appended.next({ ...record, hash: sealed.hash } as ChainRecord);
     if (this.durable) {
       this.flush();
-    } else if (this.pendingBytes >= BATCH_BYTES && this.failure === undefined) {
+    } else if (this.pending.bytes >= BATCH_BYTES && this.failure === undefined) {
       this.flushQuietly();
     } else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flushQuietly());
     }
     return this.seq;
-  }
-
-  /** grow makes the buffer of unwritten records large enough for `more` bytes past them. */
-  private grow(more: number): void {
-    let size = this.buffer.length * 2;
-    while (size < this.pendingBytes + more) size *= 2;
-    const grown = Buffer.allocUnsafeSlow(size);
-    this.buffer.copy(grown, 0, 0, this.pendingBytes);
-    this.buffer = grown;
   }
 
   /**
@@ -251,7 +230,7 @@ export class FileDecisionLog implements DecisionRecorder {
     this.scheduled = false;
     if (this.closed) return;
     try {
-      while (this.ends.length > 0) this.writeSome();
+      while (this.pending.records > 0) this.writeSome();
     } finally {
       this.settleWaiters();
     }
@@ -266,35 +245,18 @@ export class FileDecisionLog implements DecisionRecorder {
    */
   private writeSome(): void {
     if (this.torn) throw new KernelError('EIO', `${this.problem!}: the action is refused`);
-    const ends = this.ends;
-    let count = ends.length;
+    const pending = this.pending;
+    let count = pending.records;
     if (this.segmentBytes > 0) {
-      // ends[i] is the bytes of the first i + 1 records.
-      if (this.size > 0 && this.size + ends[0]! > this.rollAt) this.roll();
+      if (this.size > 0 && this.size + pending.endOf(0) > this.rollAt) this.roll();
       count = 1;
-      while (count < ends.length && this.size + ends[count]! <= this.rollAt) count++;
+      while (count < pending.records && this.size + pending.endOf(count) <= this.rollAt) count++;
     }
-    const bytes = ends[count - 1]!;
-    let written = 0;
-    try {
-      while (written < bytes) written += writeSync(this.fd, this.buffer, written, bytes - written);
-    } catch (err) {
-      throw this.failed(err, written);
-    }
-    if (count === ends.length) {
-      ends.length = 0;
-      this.pendingBytes = 0;
-      if (this.buffer.length > KEPT_BUFFER_BYTES) this.buffer = Buffer.allocUnsafeSlow(FIRST_BUFFER_BYTES);
-    } else {
-      // The rest move to the front (a roll wrote only the records that fit in the segment).
-      this.buffer.copy(this.buffer, 0, bytes, this.pendingBytes);
-      this.pendingBytes -= bytes;
-      this.ends = ends.slice(count).map((end) => end - bytes);
-    }
+    const bytes = pending.writeFirst(this.fd, count, (err, written) => this.failed(err, written));
     this.failure = undefined;
     this.size += bytes;
     this.dirty = true;
-    this.writtenSeq = this.seq - this.ends.length;
+    this.writtenSeq = this.seq - pending.records;
   }
 
   /** settleWaiters resolves whenWritten for every record now written, and rejects the rest if the log is failing. */
