@@ -18,8 +18,7 @@ import type { Ask, FinalReply, ToHost, ToKernel } from './protocol.ts';
 import { encode } from './frames.ts';
 import { LeaseBook, type Lease } from './leases.ts';
 import { hostRow } from '../../syscalls/leased.ts';
-import { SYSCALL_NUMBERS } from '../../syscalls/table.ts';
-import { ARG_LIMITS } from '../../abi/limits.ts';
+import { replyBound } from './reply-bound.ts';
 
 /** More than a lease adds to a reply's frame (its generation, a few syscall numbers, its calls and time). */
 const LEASE_BYTES = 1024;
@@ -49,32 +48,6 @@ export interface HostLink {
 
 /** The messages of one sandbox (its host answers questions, and acknowledges a disposal, itself). */
 export type SandboxMessage = Exclude<Extract<ToKernel, { readonly sid: number }>, { readonly t: 'answer' | 'disposed' }>;
-
-/** askedFor is a length a call asks for, at most `most` (`most` when it is not one: the call fails decoding, and its reply is small). */
-const askedFor = (n: unknown, most: number) => (typeof n === 'number' && n > 0 ? Math.min(n, most) : most);
-
-/**
- * replyBound is what an asynchronous call's reply may bring, bytes, for the
- * calls whose replies can be large: a read and random bytes (what they ask
- * for), a page of a directory (1,024 names), a tool's answer (its usual
- * size: an http.fetch answer carries at most 64 KiB of body inline, larger
- * bodies come through an fd; a tool's own output cap and call slots bound
- * the rest). 0 for the rest, whose replies are small.
- */
-function replyBound(nr: unknown, args: readonly unknown[]): number {
-  switch (nr) {
-    case SYSCALL_NUMBERS.SYS_READ:
-      return askedFor(args[1], ARG_LIMITS.ioBytes);
-    case SYSCALL_NUMBERS.SYS_RANDOM:
-      return askedFor(args[0], ARG_LIMITS.ioBytes);
-    case SYSCALL_NUMBERS.SYS_READDIR:
-      return 256 * 1024;
-    case SYSCALL_NUMBERS.SYS_EXEC:
-      return 64 * 1024;
-    default:
-      return 0;
-  }
-}
 
 function final(reply: Reply): Promise<FinalReply> {
   if (!('later' in reply)) return Promise.resolve(reply);
