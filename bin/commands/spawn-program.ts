@@ -7,7 +7,10 @@
  * source map beside it (`source_map`): agentd runs it as the JavaScript it
  * is (compiled again as TypeScript, `(a<b)>(c)` read as a generic call: a
  * review), and maps its stacks through the map to the author's lines. A
- * program that imports nothing goes as its own text, as before. A program that cannot be read or does not build
+ * program that imports nothing goes so too: sent as its own text, agentd
+ * compiled it as a script, without the bundle's import.meta, __dirname or
+ * the project's tsconfig (an attacker pass: import.meta.url ran under run
+ * and not under spawn). A program that cannot be read or does not build
  * is a usage error (status 2) naming the file and line, as with run.
  */
 import { KernelError } from '../../abi/errno.ts';
@@ -25,7 +28,7 @@ export interface ProgramToSend {
 /** programToSend builds `file` for agentd; InputFileError or ArgumentError (status 2) when it cannot be read or built. */
 export async function programToSend(file: string): Promise<ProgramToSend> {
   // Read first: a file that cannot be read is named as every other command names one (input-file.ts).
-  const text = readInput(file);
+  readInput(file);
   // esbuild loads only when a program is spawned: `agentctl ps` does not pay for it.
   const { buildProgramFile } = await import('../../kernel/program-build.ts');
   let program;
@@ -35,8 +38,6 @@ export async function programToSend(file: string): Promise<ProgramToSend> {
     if (err instanceof KernelError) throw new ArgumentError(err.message);
     throw err;
   }
-  const sources = (JSON.parse(program.sourceMap || '{"sources":[]}') as { sources: string[] }).sources;
-  if (sources.length <= 1) return { source: text, filename: file };
   // The map is dropped rather than the program refused when both do not fit what agentd takes.
   const map = program.sourceMap ?? '';
   return { source: program.source, filename: file, sourceMap: program.source.length + map.length <= MAX_PROGRAM_BYTES ? map : '' };

@@ -1,0 +1,80 @@
+/**
+ * A program from the host's disk is built in a build process of its own (kernel/build-process.ts), under a memory
+ * limit, a time limit and a cap on its answer: a ~450-byte TypeScript enum in node_modules, which esbuild folds to
+ * 128 MiB, took the kernel's own process to ~750 MB (1.4 GB and 26 s with one member more) when esbuild's service
+ * handed its output back there (an attacker pass). A FIFO imported from inside the project folder is refused as
+ * not a regular file, as the entry is; esbuild waited on it for ever.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, constants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProgramFile } from '../../kernel/program-build.ts';
+
+let base: string;
+let saved: string | undefined;
+beforeAll(() => {
+  base = mkdtempSync(join(tmpdir(), 'zz-build-unbounded-'));
+  saved = process.env.AGENT_KERNEL_CACHE;
+  process.env.AGENT_KERNEL_CACHE = join(base, 'cache');
+});
+afterAll(() => {
+  if (saved === undefined) delete process.env.AGENT_KERNEL_CACHE;
+  else process.env.AGENT_KERNEL_CACHE = saved;
+  rmSync(base, { recursive: true, force: true });
+});
+
+/** enumBomb: member n is member n-1 twice; esbuild folds it to 16 × 2^(members-1) characters. */
+const enumBomb = (members: number) =>
+  `export enum E { A0 = "${'x'.repeat(16)}",${Array.from({ length: members - 1 }, (_, i) => ` A${i + 1} = A${i} + A${i},`).join('')} }\nexport const big = E.A${members - 1};\n`;
+
+describe('a hostile package cannot make the build take the kernel\'s memory', () => {
+  it('a ~450-byte enum in node_modules is refused without ~128 MiB of output coming into the kernel process', async () => {
+    const dir = join(base, 'enum');
+    mkdirSync(join(dir, 'node_modules', 'tiny'), { recursive: true });
+    writeFileSync(join(dir, 'package.json'), '{"name":"p","dependencies":{"tiny":"1.0.0"}}');
+    writeFileSync(join(dir, 'node_modules', 'tiny', 'package.json'), '{"name":"tiny","version":"1.0.0","main":"index.ts"}');
+    writeFileSync(join(dir, 'node_modules', 'tiny', 'index.ts'), enumBomb(24));
+    writeFileSync(join(dir, 'agent.ts'), 'import { big } from "tiny"; console.log(big.length);');
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sample = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+    let errno: string | undefined;
+    try {
+      await buildProgramFile(join(dir, 'agent.ts'));
+    } catch (err) {
+      errno = (err as { errno?: string }).errno;
+    } finally {
+      clearInterval(sample);
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }
+    expect(['EFBIG', 'ENOEXEC']).toContain(errno);
+    // The VFS path's own bound (test/containment/spawn.test.ts): what the compiler made never came into the kernel's process past 16 MiB.
+    expect(peak - before).toBeLessThan(300 * 1024 * 1024);
+  }, 30_000);
+});
+
+describe('a build never waits for ever on a file', () => {
+  it('a FIFO imported from inside the project folder is refused, as the entry would be', async () => {
+    const dir = join(base, 'fifo');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), '{"name":"p"}');
+    execFileSync('mkfifo', [join(dir, 'data.txt')]);
+    writeFileSync(join(dir, 'agent.js'), 'import d from "./data.txt"; console.log(d);');
+    const outcome = await Promise.race([
+      buildProgramFile(join(dir, 'agent.js')).then(
+        () => 'built',
+        (err: unknown) => String((err as { errno?: string }).errno),
+      ),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still building after 5 s'), 5_000)),
+    ]);
+    // Unblock esbuild's read (a writer that closes at once), so its service does not stay stuck in this worker.
+    try {
+      closeSync(openSync(join(dir, 'data.txt'), constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // no reader any more
+    }
+    expect(outcome).toBe('ENOEXEC');
+  }, 15_000);
+});
