@@ -18,6 +18,18 @@ function answer(message: BuildAnswer): void {
   process.stdout.write(JSON.stringify(message), () => process.exit(0));
 }
 
+// The kernel holds this pipe open until it has the answer: it closing means the kernel is gone (or gave up), and so
+// is this build. This process leads its process group (the kernel started it so): the group's end takes esbuild's
+// process too, which would otherwise finish the build under way first.
+process.stdin.on('end', () => {
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } finally {
+    process.exit(3);
+  }
+});
+process.stdin.resume();
+
 const { entry, root, path } = JSON.parse(process.argv[2] ?? '{}') as { entry: string; root: string; path: string };
 bundleProgram(entry, root, path).then(
   (bundled) => answer({ ok: true, ...bundled }),

@@ -90,7 +90,8 @@ export async function buildProgramFile(path: string): Promise<Program> {
 function runBuild(entry: string, root: string, path: string): Promise<Bundled> {
   // The shell sets the limit and becomes node: the limit holds for the build and esbuild's process, not the kernel.
   const child = spawn('/bin/sh', ['-c', `ulimit -d ${BUILD_MEMORY_MIB * 1024} && exec "$0" "$@"`, process.execPath, '--disable-warning=ExperimentalWarning', BUILD_MAIN, JSON.stringify({ entry, root, path })], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    // stdin stays open while the kernel waits: the build ends itself when it closes (the kernel gone).
+    stdio: ['pipe', 'pipe', 'pipe'],
     // Its own process group: esbuild's process ends with it.
     detached: true,
   });
@@ -118,8 +119,10 @@ function runBuild(entry: string, root: string, path: string): Promise<Bundled> {
       if (stderr.length < 4096) stderr += chunk;
     });
     child.on('error', (err) => stop(new KernelError('ENOEXEC', `${path}: cannot build: the build process could not be started (${err.message})`)));
+    child.stdin!.on('error', () => {});
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      child.stdin!.destroy();
       if (stopped !== undefined) return reject(stopped);
       let answer: BuildAnswer | undefined;
       try {

@@ -5,17 +5,18 @@
  * handed its output back there (an attacker pass). A FIFO imported from inside the project folder is refused as
  * not a regular file, as the entry is; esbuild waited on it for ever.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgramFile } from '../../kernel/program-build.ts';
+import { until } from '../until.ts';
 
 let base: string;
 let saved: string | undefined;
 beforeAll(() => {
-  base = mkdtempSync(join(tmpdir(), 'zz-build-unbounded-'));
+  base = mkdtempSync(join(tmpdir(), 'build-bounds-'));
   saved = process.env.AGENT_KERNEL_CACHE;
   process.env.AGENT_KERNEL_CACHE = join(base, 'cache');
 });
@@ -77,4 +78,38 @@ describe('a build never waits for ever on a file', () => {
     }
     expect(outcome).toBe('ENOEXEC');
   }, 15_000);
+});
+
+describe('a build ends with the process that asked for it', () => {
+  it('SIGKILL of the kernel mid-build ends the build process and esbuild\'s', async () => {
+    const dir = join(base, 'orphan');
+    mkdirSync(join(dir, 'node_modules', 'tiny'), { recursive: true });
+    writeFileSync(join(dir, 'package.json'), '{"name":"p"}');
+    writeFileSync(join(dir, 'node_modules', 'tiny', 'package.json'), '{"name":"tiny","main":"index.ts"}');
+    // One member more than above: esbuild takes tens of seconds on it.
+    writeFileSync(join(dir, 'node_modules', 'tiny', 'index.ts'), enumBomb(25));
+    writeFileSync(join(dir, 'agent.ts'), 'import { big } from "tiny"; console.log(big.length);');
+    const script = join(dir, 'kernel.ts');
+    writeFileSync(script, `import { buildProgramFile } from ${JSON.stringify(join(process.cwd(), 'kernel', 'program-build.ts'))};\nawait buildProgramFile(${JSON.stringify(join(dir, 'agent.ts'))});\n`);
+    const kernel = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script], { stdio: 'ignore', env: { ...process.env, AGENT_KERNEL_CACHE: join(base, 'orphan-cache') } });
+    const building = () => {
+      try {
+        return execFileSync('pgrep', ['-f', join(dir, 'agent.ts')], { encoding: 'utf8' }).trim() !== '';
+      } catch {
+        return false;
+      }
+    };
+    const esbuildOf = (pids: string) => {
+      try {
+        return execFileSync('pgrep', ['-g', pids], { encoding: 'utf8' }).trim();
+      } catch {
+        return '';
+      }
+    };
+    await until(building, 'the build process to start', 10_000);
+    const group = execFileSync('pgrep', ['-f', join(dir, 'agent.ts')], { encoding: 'utf8' }).trim().split('\n')[0]!;
+    await until(() => esbuildOf(group).split('\n').length >= 2, "esbuild's process to start", 10_000);
+    kernel.kill('SIGKILL');
+    await until(() => !building() && esbuildOf(group) === '', 'the build and esbuild to end', 3_000);
+  }, 30_000);
 });
