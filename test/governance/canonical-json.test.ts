@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../kernel/canonical-json.ts';
 import { grantDigest } from '../../kernel/service/grants.ts';
 
+const grant = (amount: number | null) => grantDigest({ agent: 'a', action: 'payment.send', arguments: { amount } });
+
 describe('canonical JSON', () => {
   it('is the same text for the same data, keys in any order', () => {
     expect(canonicalJson({ b: [1, { d: 'x', c: null }], a: true })).toBe(canonicalJson({ a: true, b: [1, { c: null, d: 'x' }] }));
@@ -17,7 +19,6 @@ describe('canonical JSON', () => {
     const texts = [null, Infinity, -Infinity, NaN].map((amount) => canonicalJson({ amount }));
     expect(new Set(texts).size).toBe(4);
     expect(canonicalJson([Infinity])).toBe('[Infinity]');
-    const grant = (amount: number | null) => grantDigest({ agent: 'a', action: 'payment.send', arguments: { amount } });
     expect(grant(Number.parseFloat('1e999'))).not.toBe(grant(null));
   });
 });

@@ -80,6 +80,15 @@ describe('a build never waits for ever on a file', () => {
   }, 15_000);
 });
 
+/** esbuildOf lists the processes of process group `group` (the build process and esbuild's). */
+function esbuildOf(group: string): string {
+  try {
+    return execFileSync('pgrep', ['-g', group], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
+}
+
 describe('a build ends with the process that asked for it', () => {
   it('SIGKILL of the kernel mid-build ends the build process and esbuild\'s', async () => {
     const dir = join(base, 'orphan');
@@ -97,13 +106,6 @@ describe('a build ends with the process that asked for it', () => {
         return execFileSync('pgrep', ['-f', join(dir, 'agent.ts')], { encoding: 'utf8' }).trim() !== '';
       } catch {
         return false;
-      }
-    };
-    const esbuildOf = (pids: string) => {
-      try {
-        return execFileSync('pgrep', ['-g', pids], { encoding: 'utf8' }).trim();
-      } catch {
-        return '';
       }
     };
     await until(building, 'the build process to start', 10_000);
