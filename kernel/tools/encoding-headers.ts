@@ -21,8 +21,9 @@ export type WithSentEncoding = { [SENT_ENCODING]?: (headers: EncodingHeaders) =>
 /** undici's DecoratorHandler forwards every handler method to the one it wraps; its typings leave the methods out. */
 interface Decorating extends Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void;
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void;
 }
-const Decorator = DecoratorHandler as unknown as new (handler: Dispatcher.DispatchHandler) => Decorating;
+export const Decorator = DecoratorHandler as unknown as new (handler: Dispatcher.DispatchHandler) => Decorating;
 
 class SentEncoding extends Decorator {
   private readonly receive: (headers: EncodingHeaders) => void;

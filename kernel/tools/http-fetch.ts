@@ -38,10 +38,12 @@ import { tokensInBody, UsageScanner } from './model-usage.ts';
 import { bindingOf, redact, redactBytes, Redactor, substitute, type SecretBinding } from './secrets.ts';
 import { type Errno, KernelError } from '../../abi/errno.ts';
 import { guardedAgent } from './address-guard.ts';
+import { type ChunkCounter, CHUNK_NS, CHUNKS, chunkCount, type WithChunks } from './chunk-count.ts';
 import { type EncodingHeaders, SENT_ENCODING, sentEncoding, type WithSentEncoding } from './encoding-headers.ts';
 import { AddressPolicy } from './address-ranges.ts';
 import { checkSpelling } from './url-spelling.ts';
 import type { JsonObject, ToolSpec } from './registry.ts';
+import { CONNECTIONS_PER_AGENT_ORIGIN, OriginShares } from './origin-shares.ts';
 
 export interface HttpFetchOptions {
   /** Default 10 s. */
@@ -194,7 +196,7 @@ async function readReady(reader: BodyReader, max: number): Promise<Ready> {
  * agent reads it, within `limit` bytes and until `deadline`; it stops the
  * request when the agent closes the fd.
  */
-async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit: number, deadline: number, usage: UsageScanner | undefined, addTokens: (n: number) => void, redactor: Redactor | undefined): Promise<void> {
+async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit: number, deadline: number, usage: UsageScanner | undefined, addTokens: (n: number) => void, redactor: Redactor | undefined, chargeChunks: () => void): Promise<void> {
   const timer = setTimeout(() => {
     sink.fail(new KernelError('ETIMEDOUT', 'http.fetch: the response body did not end in time'));
     void reader.cancel().catch(() => undefined);
@@ -204,12 +206,20 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
   if (sink.unread.aborted) stop();
   else sink.unread.addEventListener('abort', stop, { once: true });
   let total = 0;
+  /** The tokens counted so far: an event stream's as its lines come, before the agent can read them. */
+  let counted = 0;
+  const count = (tokens: number) => {
+    if (tokens <= counted) return;
+    addTokens(tokens - counted);
+    counted = tokens;
+  };
   const queued: (Read | Promise<Read>)[] = [...ready.chunks.map((value): Read => ({ done: false, value })), ...(ready.pending ? [ready.pending] : [])];
   try {
     for (;;) {
+      // Charged as it goes: the tree's kernel time holds while the body streams.
+      chargeChunks();
       const { done, value } = await (queued.shift() ?? reader.read());
       if (done) {
-        if (usage !== undefined && usage.tokens() > 0) addTokens(usage.tokens());
         const rest = redactor?.end();
         if (rest !== undefined && rest.byteLength > 0) await sink.write(rest);
         sink.end();
@@ -221,7 +231,11 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
         await reader.cancel().catch(() => undefined);
         return;
       }
-      usage?.push(value);
+      if (usage !== undefined) {
+        usage.push(value);
+        // Counted before the agent can read the chunk: one that closes the body early (or asks again at once) has them counted.
+        if (usage.events) count(usage.seen());
+      }
       const out = redactor === undefined ? value : redactor.push(value);
       if (out.byteLength > 0) await sink.write(out);
     }
@@ -232,6 +246,11 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
   } finally {
     clearTimeout(timer);
     sink.unread.removeEventListener('abort', stop);
+    chargeChunks();
+    // What the model reported is counted however the body ends: closed early by the agent, cut at the limit, or
+    // timed out (an attacker pass: a stream cancelled after its usage and first delta counted nothing, so
+    // token_budget never ran out).
+    if (usage !== undefined) count(usage.tokens());
   }
 }
 
@@ -255,7 +274,8 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
   // limit at every stage: in `Content-Encoding: gzip, gzip` the outer stage could inflate gigabytes into the inner one
   // (a gzip header's comment, say) while the body the limit counts stays empty, on the kernel's loop until the timeout.
   const maxOutputBytes = options.maxOutputBytes ?? 1024 * 1024;
-  const dispatcher = guardedAgent({ policy, tool: 'http.fetch', setting: ALLOW_SETTING }).compose(sentEncoding(), interceptors.decompress({ skipErrorResponses: false, maxSize: maxOutputBytes }));
+  const shares = new OriginShares(CONNECTIONS_PER_AGENT_ORIGIN);
+  const dispatcher = guardedAgent({ policy, tool: 'http.fetch', setting: ALLOW_SETTING }).compose(sentEncoding(), chunkCount(), interceptors.decompress({ skipErrorResponses: false, maxSize: maxOutputBytes }));
   return {
     name: 'http.fetch',
     description: 'One HTTP(S) request (GET or POST). Returns status, headers and body (text, or bodyBase64 for binary). Redirects are returned, not followed.',
@@ -298,66 +318,89 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       for (const [name, value] of Object.entries(DEFAULT_HEADERS)) headers[name] ??= value;
       headers['accept-encoding'] ??= ACCEPT_ENCODING[url.protocol as keyof typeof ACCEPT_ENCODING];
       if (typeof body === 'string' && headers['content-type'] === undefined && args.untyped !== true) headers['content-type'] = 'text/plain;charset=UTF-8';
-      let response: Dispatcher.ResponseData;
-      let sent: EncodingHeaders | undefined;
+      // A share of the connections to the origin (origin-shares.ts): EAGAIN past it; given back when the answer is read or its stream ends.
+      const release = shares.take(call.caller.agentId, url.origin);
+      let kept = false;
       try {
-        // The path as the canonical URL has it (an empty query's `?` included), without the fragment.
-        const hash = url.href.indexOf('#');
-        const path = url.href.slice(url.origin.length, hash < 0 ? undefined : hash);
-        const request: Dispatcher.RequestOptions & WithSentEncoding = { origin: url.origin, path, method, headers, body, signal: call.signal, [SENT_ENCODING]: (h) => (sent = h) };
-        response = await dispatcher.request(request);
-      } catch (err) {
-        if (call.signal.aborted) throw call.signal.reason;
-        if (err instanceof KernelError) throw err;
-        if (err instanceof Error && err.cause instanceof KernelError) throw err.cause;
-        if (err instanceof errors.InvalidArgumentError) throw new KernelError('EINVAL', `http.fetch: ${err.message}`);
-        throw new KernelError(networkErrno(err), `http.fetch: ${method} ${url.origin} failed${err instanceof Error ? `: ${err.message}` : ''}`);
-      }
-      const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
-      const type = headerText(response.headers['content-type']);
-      const shown = Object.entries({ ...response.headers, ...sent }).flatMap(([k, v]) => (v === undefined ? [] : [[k, redact(headerText(v), secrets)]]));
-      // Set-Cookie is the one field that cannot be joined with ', ' (cookies hold commas): its values are also kept apart, for Headers.getSetCookie().
-      const cookies = response.headers['set-cookie'];
-      const setCookie = cookies === undefined ? undefined : (typeof cookies === 'string' ? [cookies] : cookies).map((value) => redact(value, secrets));
-      // Every text of the head is redacted (an attacker pass: the status text echoed a secret the headers had redacted).
-      const head = { status: response.statusCode, statusText: redact(response.statusText, secrets), url: url.href, headers: Object.fromEntries(shown), ...(setCookie === undefined ? {} : { setCookie }) };
-      let received: Uint8Array;
-      let exact = false;
-      if (args.stream === true && call.caller.openStream !== undefined) {
-        // A body that has all arrived with the headers (a small answer) comes back inline, as without stream: no fd, no reads.
-        const reader = bodyReader(response.body);
-        const ready = await bodyFailure(readReady(reader, Math.min(INLINE_MAX, call.maxOutputBytes)));
-        if (ready.done) {
-          received = Buffer.concat(ready.chunks);
-          // fetch() needs the bytes as they came: text only when it decodes and encodes back to them.
-          exact = true;
-        } else {
-          let sink: StreamWriter;
-          try {
-            sink = call.caller.openStream();
-          } catch (err) {
-            await reader.cancel();
-            throw err;
+        let response: Dispatcher.ResponseData;
+        let sent: EncodingHeaders | undefined;
+        // The chunks the answer came in, charged to the caller's tree as they are read (chunk-count.ts).
+        const chunks: ChunkCounter = { n: 0 };
+        let chunksCharged = 0;
+        const chargeChunks = () => {
+          if (chunks.n === chunksCharged) return;
+          call.caller.charge?.((chunks.n - chunksCharged) * CHUNK_NS);
+          chunksCharged = chunks.n;
+        };
+        try {
+          // The path as the canonical URL has it (an empty query's `?` included), without the fragment.
+          const hash = url.href.indexOf('#');
+          const path = url.href.slice(url.origin.length, hash < 0 ? undefined : hash);
+          const request: Dispatcher.RequestOptions & WithSentEncoding & WithChunks = { origin: url.origin, path, method, headers, body, signal: call.signal, [SENT_ENCODING]: (h) => (sent = h), [CHUNKS]: chunks };
+          response = await dispatcher.request(request);
+        } catch (err) {
+          if (call.signal.aborted) throw call.signal.reason;
+          if (err instanceof KernelError) throw err;
+          if (err instanceof Error && err.cause instanceof KernelError) throw err.cause;
+          if (err instanceof errors.InvalidArgumentError) throw new KernelError('EINVAL', `http.fetch: ${err.message}`);
+          throw new KernelError(networkErrno(err), `http.fetch: ${method} ${url.origin} failed${err instanceof Error ? `: ${err.message}` : ''}`);
+        }
+        const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
+        const type = headerText(response.headers['content-type']);
+        const shown = Object.entries({ ...response.headers, ...sent }).flatMap(([k, v]) => (v === undefined ? [] : [[k, redact(headerText(v), secrets)]]));
+        // Set-Cookie is the one field that cannot be joined with ', ' (cookies hold commas): its values are also kept apart, for Headers.getSetCookie().
+        const cookies = response.headers['set-cookie'];
+        const setCookie = cookies === undefined ? undefined : (typeof cookies === 'string' ? [cookies] : cookies).map((value) => redact(value, secrets));
+        // Every text of the head is redacted (an attacker pass: the status text echoed a secret the headers had redacted).
+        const head = { status: response.statusCode, statusText: redact(response.statusText, secrets), url: url.href, headers: Object.fromEntries(shown), ...(setCookie === undefined ? {} : { setCookie }) };
+        let received: Uint8Array;
+        let exact = false;
+        if (args.stream === true && call.caller.openStream !== undefined) {
+          // A body that has all arrived with the headers (a small answer) comes back inline, as without stream: no fd, no reads.
+          const reader = bodyReader(response.body);
+          const ready = await bodyFailure(readReady(reader, Math.min(INLINE_MAX, call.maxOutputBytes)));
+          chargeChunks();
+          if (ready.done) {
+            received = Buffer.concat(ready.chunks);
+            // fetch() needs the bytes as they came: text only when it decodes and encodes back to them.
+            exact = true;
+          } else {
+            let sink: StreamWriter;
+            try {
+              sink = call.caller.openStream();
+            } catch (err) {
+              await reader.cancel();
+              throw err;
+            }
+            const usage = metered ? new UsageScanner(type) : undefined;
+            void pump(reader, ready, sink, call.maxOutputBytes, started + call.timeoutMs, usage, (n) => call.caller.addTokens(n), secrets.length > 0 ? new Redactor(secrets) : undefined, chargeChunks).finally(release);
+            kept = true;
+            return { ...head, bodyFd: sink.fd };
           }
-          const usage = metered ? new UsageScanner(type) : undefined;
-          void pump(reader, ready, sink, call.maxOutputBytes, started + call.timeoutMs, usage, (n) => call.caller.addTokens(n), secrets.length > 0 ? new Redactor(secrets) : undefined);
-          return { ...head, bodyFd: sink.fd };
+        } else {
+          try {
+            received = await bodyFailure(readCapped(response.body, call.maxOutputBytes, 'http.fetch'));
+          } finally {
+            chargeChunks();
+          }
         }
-      } else received = await bodyFailure(readCapped(response.body, call.maxOutputBytes, 'http.fetch'));
-      // Decoding the answer (up to its output limit) is work for the caller, after its call was measured: its tree pays.
-      const building = performance.now();
-      try {
-        const out: Record<string, unknown> = { ...head };
-        if (metered) {
-          const tokens = tokensInBody(new TextDecoder().decode(received));
-          if (tokens > 0) call.caller.addTokens(tokens);
+        // Decoding the answer (up to its output limit) is work for the caller, after its call was measured: its tree pays.
+        const building = performance.now();
+        try {
+          const out: Record<string, unknown> = { ...head };
+          if (metered) {
+            const tokens = tokensInBody(new TextDecoder().decode(received));
+            if (tokens > 0) call.caller.addTokens(tokens);
+          }
+          const decoded = type === '' || TEXTUAL.test(type) ? new TextDecoder().decode(received) : undefined;
+          if (decoded !== undefined && (!exact || Buffer.from(decoded).equals(received))) out.body = redact(decoded, secrets);
+          else out.bodyBase64 = Buffer.from(secrets.length > 0 ? redactBytes(received, secrets) : received).toString('base64');
+          return out as JsonObject;
+        } finally {
+          call.caller.charge?.((performance.now() - building) * 1e6);
         }
-        const decoded = type === '' || TEXTUAL.test(type) ? new TextDecoder().decode(received) : undefined;
-        if (decoded !== undefined && (!exact || Buffer.from(decoded).equals(received))) out.body = redact(decoded, secrets);
-        else out.bodyBase64 = Buffer.from(secrets.length > 0 ? redactBytes(received, secrets) : received).toString('base64');
-        return out as JsonObject;
       } finally {
-        call.caller.charge?.((performance.now() - building) * 1e6);
+        if (!kept) release();
       }
     },
   };

@@ -11,6 +11,7 @@
  */
 import { Agent, type Dispatcher, interceptors } from 'undici';
 import { KernelError } from '../../abi/errno.ts';
+import { type ChunkCounter, CHUNK_NS, CHUNKS, chunkCount, type WithChunks } from './chunk-count.ts';
 import { ACCEPT_ENCODING, DEFAULT_HEADERS, readCapped } from './http-fetch.ts';
 import type { JsonObject, JsonSchema, ToolSpec } from './registry.ts';
 
@@ -93,7 +94,8 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
   const key = options.apiKey;
   const maxOutputBytes = options.maxOutputBytes ?? 256 * 1024;
   // A compressed answer is decoded up to the output limit at every stage of its encodings (see http.fetch).
-  const dispatcher = new Agent().compose(interceptors.decompress({ skipErrorResponses: false, maxSize: maxOutputBytes }));
+  // The chunks of an answer are counted as they come and charged to the caller (chunk-count.ts), as http.fetch does.
+  const dispatcher = new Agent().compose(chunkCount(), interceptors.decompress({ skipErrorResponses: false, maxSize: maxOutputBytes }));
   const target = new URL(url);
   return {
     name: 'llm.chat',
@@ -119,6 +121,7 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
     async run(args: JsonObject, call) {
       const body = { ...args, model: (args.model as string | undefined) ?? options.model };
       let response: Dispatcher.ResponseData;
+      const chunks: ChunkCounter = { n: 0 };
       try {
         response = await dispatcher.request({
           origin: target.origin,
@@ -128,7 +131,8 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
           headers: { ...DEFAULT_HEADERS, 'accept-encoding': ACCEPT_ENCODING[target.protocol === 'https:' ? 'https:' : 'http:'], 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
           body: JSON.stringify(body),
           signal: call.signal,
-        });
+          [CHUNKS]: chunks,
+        } as Dispatcher.RequestOptions & WithChunks);
       } catch {
         if (call.signal.aborted) throw call.signal.reason;
         throw new KernelError('EIO', `llm.chat: the model endpoint cannot be reached`);
@@ -150,6 +154,8 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
         const code = (err as { code?: unknown }).code;
         if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw new KernelError('EFBIG', `llm.chat: response body is over the limit of ${call.maxOutputBytes} bytes`);
         throw new KernelError('EIO', `llm.chat: the endpoint's answer failed: ${err instanceof Error ? err.message : String(err)}`);
+      } finally {
+        call.caller.charge?.(chunks.n * CHUNK_NS);
       }
       let data: Completion;
       try {

@@ -66,29 +66,51 @@ function tokensInLine(line: string): number {
  */
 export class UsageScanner {
   private readonly decoder = new TextDecoder();
-  private readonly events: boolean;
+  /** True for a stream of events (text/event-stream): usage arrives line by line, and counts as it comes (seen). */
+  readonly events: boolean;
   private pending = '';
+  /** True while the rest of a line past MAX_LINE is passed over (it is no usage line). */
+  private skipping = false;
   private best = 0;
 
   constructor(contentType: string) {
     this.events = contentType.toLowerCase().startsWith('text/event-stream');
   }
 
+  /**
+   * push reads one more chunk. Only the chunk is searched for line ends: the
+   * line waiting was split again at every chunk, so a peer sending a long
+   * line a byte at a time cost the loop ~400 ms a body (an attacker pass).
+   */
   push(chunk: Uint8Array): void {
-    const text = this.pending + this.decoder.decode(chunk, { stream: true });
+    const text = this.decoder.decode(chunk, { stream: true });
     if (!this.events) {
-      this.pending = text;
+      this.pending += text;
       return;
     }
-    const lines = text.split('\n');
-    this.pending = lines.pop() ?? '';
-    if (this.pending.length > MAX_LINE) this.pending = '';
-    for (const line of lines) this.best = Math.max(this.best, tokensInLine(line.trimEnd()));
+    let start = 0;
+    for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
+      if (!this.skipping) this.best = Math.max(this.best, tokensInLine((this.pending + text.slice(start, end)).trimEnd()));
+      this.pending = '';
+      this.skipping = false;
+      start = end + 1;
+    }
+    if (this.skipping) return;
+    this.pending += text.slice(start);
+    if (this.pending.length > MAX_LINE) {
+      this.pending = '';
+      this.skipping = true;
+    }
   }
 
-  /** tokens is what the body reported, once it has ended. */
+  /** seen is what the whole lines of an event stream have reported so far (0 for a body that is no stream). */
+  seen(): number {
+    return this.best;
+  }
+
+  /** tokens is what the body has reported so far (a body cut short counts what came). */
   tokens(): number {
     if (!this.events) return tokensInBody(this.pending);
-    return Math.max(this.best, tokensInLine(this.pending.trimEnd()));
+    return this.skipping ? this.best : Math.max(this.best, tokensInLine(this.pending.trimEnd()));
   }
 }

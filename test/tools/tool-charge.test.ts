@@ -8,6 +8,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { CHUNK_NS } from '../../kernel/tools/chunk-count.ts';
 import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
 
@@ -24,9 +25,11 @@ describe('what a tool call costs the kernel after it started', () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/big`;
       const result = await tools.call('http.fetch', { url }, caller);
       expect((result.output as { body: string }).body).toHaveLength(1 << 20);
-      // Decoding the body, then copying the output: two charges, each of real work on a megabyte.
-      expect(charges).toHaveLength(2);
+      // The chunks the body came in (CHUNK_NS each, chunk-count.ts), decoding the body, then copying the output: three
+      // charges, each of real work on a megabyte.
+      expect(charges).toHaveLength(3);
       for (const ns of charges) expect(ns).toBeGreaterThan(0);
+      expect(charges[0]! % CHUNK_NS).toBe(0);
     } finally {
       server.close();
     }
