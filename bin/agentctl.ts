@@ -296,7 +296,7 @@ policy
   .argument('<file>', 'policy file')
   .option('--show <n>', 'how many of each finding to print', '20')
   .option('--json', 'print the report as JSON')
-  .addHelpText('after', '\nExit status: 0 nothing dead or shadowed, 1 some, 2 the policy cannot be read.\nExample:\n  $ agentctl policy analyze examples/policies/notes.yaml\n')
+  .addHelpText('after', '\nExit status: 0 nothing dead or shadowed, 1 some, 2 the policy cannot be read, 3 the solver could not answer a question.\nExample:\n  $ agentctl policy analyze examples/policies/notes.yaml\n')
   .action(async (file: string, options: { show?: string; json?: boolean }) => done((await analyses()).policyAnalyze(file, options)));
 policy
   .command('diff')

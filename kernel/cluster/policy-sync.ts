@@ -136,9 +136,14 @@ export class PolicySync {
 
   private async syncOnce(): Promise<void> {
     const p = this.host.current();
+    const heardBefore = this.heard;
+    const gen = this.generation;
     // Seeded (if Redis holds none) with the epoch of the policy in force here, not a newer one this node refused.
     const [epoch, version] = (await this.redis.eval(SEED, 1, this.slot.key, Math.max(this.inForce, 1), p?.source ?? '', p?.file ?? '', p?.version ?? '', this.node)) as [number, string];
     const stored = Number(epoch);
+    // A node that re-seeds a Redis that lost its data forgets an epoch it heard there and never installed (a review:
+    // it stayed behind for good, though what Redis holds now is the policy in force here).
+    this.forgetUnheld(heardBefore, gen, stored);
     if (this.lostSay(stored, version)) {
       // Epochs only grow, but in a Redis that lost its data and that another node seeded (or published to) first: what
       // is stored is the cluster's now, whatever this node had, even at the same epoch with another policy (found by
@@ -157,6 +162,16 @@ export class PolicySync {
    */
   private lostSay(epoch: number, version: string | undefined): boolean {
     return epoch < this.applied || (epoch === this.applied && version !== undefined && this.appliedVersion !== undefined && version !== this.appliedVersion);
+  }
+
+  /**
+   * forgetUnheld: Redis, read when this node had heard of epoch `heardBefore` (generation `gen`), holds `stored`.
+   * Redis held every epoch heard of before it was published, so holding less it lost them: behind() would otherwise
+   * wait for good for an epoch no longer there (sync() adopts what it holds, as lostSay says). An epoch heard since
+   * the read is kept.
+   */
+  private forgetUnheld(heardBefore: number, gen: number, stored: number): void {
+    if (stored < heardBefore && this.heard === heardBefore && this.generation === gen) this.heard = stored;
   }
 
   /** lost forgets the epochs of a Redis that lost its data: what a fetch under way read there is not installed. */
@@ -245,9 +260,7 @@ export class PolicySync {
     try {
       const stored = await this.redis.hgetall(this.slot.key);
       const at = Number(stored.epoch ?? 0);
-      // Redis held every epoch heard of before it was published: holding less now, it lost them (behind() would
-      // otherwise wait for good for an epoch no longer there); sync() adopts what it holds, as lostSay says.
-      if (at < heardBefore && this.heard === heardBefore && this.generation === gen) this.heard = at;
+      this.forgetUnheld(heardBefore, gen, at);
       if (at <= this.applied || stored.source === undefined) return;
       const version = stored.version ?? '';
       if (version === (this.host.current()?.version ?? '')) {

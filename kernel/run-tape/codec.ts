@@ -44,24 +44,67 @@ export function encode(value: unknown): Encoded {
   return escaped ? { $o: out } : out;
 }
 
+/** Past this depth decode goes on without recursion (decodeDeep): a recording may hold a tool's reply nested thousands deep. */
+const RECURSE_DEPTH = 256;
+
 /** decode is encode's inverse. */
 export function decode(value: Encoded): unknown {
-  if (value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map(decode);
+  return decodeAt(value, 0);
+}
+
+/** special is the value a one-key object of encode's stands for (bytes, a number), or the object an escaped one holds ($o). */
+function special(value: { [key: string]: Encoded }): { readonly value: unknown } | { readonly object: { [key: string]: Encoded } } {
   const keys = Object.keys(value);
   if (keys.length === 1) {
     const inner = value[keys[0]!]!;
-    if (keys[0] === '$b' && typeof inner === 'string') return new Uint8Array(Buffer.from(inner, 'base64'));
-    if (keys[0] === '$n' && typeof inner === 'string') return inner === '-0' ? -0 : Number(inner);
-    if (keys[0] === '$o' && inner !== null && typeof inner === 'object' && !Array.isArray(inner)) return decodeObject(inner);
+    if (keys[0] === '$b' && typeof inner === 'string') return { value: new Uint8Array(Buffer.from(inner, 'base64')) };
+    if (keys[0] === '$n' && typeof inner === 'string') return { value: inner === '-0' ? -0 : Number(inner) };
+    if (keys[0] === '$o' && inner !== null && typeof inner === 'object' && !Array.isArray(inner)) return { object: inner };
   }
-  return decodeObject(value);
+  return { object: value };
 }
 
-function decodeObject(value: { [key: string]: Encoded }): Record<string, unknown> {
+function decodeAt(value: Encoded, depth: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (depth >= RECURSE_DEPTH) return decodeDeep(value);
+  if (Array.isArray(value)) return value.map((v) => decodeAt(v, depth + 1));
+  const found = special(value);
+  if ('value' in found) return found.value;
   const out: Record<string, unknown> = {};
-  for (const [key, v] of Object.entries(value)) put(out, key, decode(v));
+  for (const [key, v] of Object.entries(found.object)) put(out, key, decodeAt(v, depth + 1));
   return out;
+}
+
+/** decodeDeep is decode with a stack of its own: keys are made in order first, then filled, so the order is encode's. */
+function decodeDeep(value: Encoded): unknown {
+  const root: { v?: unknown } = {};
+  const work: [Encoded, Record<string, unknown> | unknown[], string | number][] = [[value, root as Record<string, unknown>, 'v']];
+  for (let task = work.pop(); task !== undefined; task = work.pop()) {
+    const [from, into, at] = task;
+    const set = (v: unknown) => (Array.isArray(into) ? (into[at as number] = v) : put(into, at as string, v));
+    if (from === null || typeof from !== 'object') {
+      set(from);
+      continue;
+    }
+    if (Array.isArray(from)) {
+      const out: unknown[] = Array.from({ length: from.length });
+      set(out);
+      for (let i = 0; i < from.length; i++) work.push([from[i]!, out, i]);
+      continue;
+    }
+    const found = special(from);
+    if ('value' in found) {
+      set(found.value);
+      continue;
+    }
+    const out: Record<string, unknown> = {};
+    set(out);
+    for (const [key, v] of Object.entries(found.object)) {
+      put(out, key, undefined);
+      work.push([v, out, key]);
+    }
+  }
+  return root.v;
 }
 
 /**

@@ -96,8 +96,12 @@ export function headerProblem(h: Json): string | undefined {
  * each (the format above): the same rules for the first reading and for
  * every later one.
  */
-/** The deepest a tape's value may nest: far past what a run records, and shallow enough for the codec's recursion. */
-export const MAX_TAPE_NESTING = 1000;
+/**
+ * The deepest a tape's value may nest: deeper than a recording can be (the recorder writes a value's text by
+ * recursion, which ends at a few thousand levels here), so a line nested deeper was edited. An honest tool reply of
+ * 1,200 levels was refused at the first bound, 1,000 (a review); the codec decodes any depth.
+ */
+export const MAX_TAPE_NESTING = 20_000;
 
 export class TapeCheck {
   calls = 0;
@@ -117,7 +121,7 @@ export class TapeCheck {
     if (this.ended) return 'an event after the end (x)';
     // Every value of the tape is decoded by recursion: a line nested deeper is refused here, naming it (an attacker
     // pass: a reply edited to 100,000 levels overflowed the stack before the seal was compared).
-    if (nestedPast(e, MAX_TAPE_NESTING)) return `nested deeper than ${MAX_TAPE_NESTING} levels (an edited tape)`;
+    if (nestedPast(e, MAX_TAPE_NESTING)) return `nested deeper than ${MAX_TAPE_NESTING} levels, deeper than a recording can be (an edited tape)`;
     if (this.cut && e.k !== 'x') return 'an event after the cut (only the end follows it)';
     switch (e.k) {
       case 'c': {
