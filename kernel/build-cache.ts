@@ -1,17 +1,38 @@
 /**
  * The build cache on disk (cacheDir()): a build's output with the path,
- * size and mtime of every file it read, reused while none of them changed
+ * size and mtime of every file it read, and the listing of the folders
+ * whose new entries could change it, reused while none of them changed
  * (an input recorded as absent must still be absent). Used for programs
  * built from the host's disk and for the ring-3 runtime's scripts. The
  * folder is the operator's (0700): whoever can write there can change what
  * the kernel runs, as with any cache of build output.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-/** Inputs maps a file to [size, mtimeMs], or [-1, -1] for a file that must stay absent. */
-export type Inputs = Record<string, [size: number, mtimeMs: number]>;
+/** Inputs maps a file to [size, mtimeMs], or [-1, -1] for a file that must stay absent; a folder to its listing (listing()). */
+export type Inputs = Record<string, [size: number, mtimeMs: number] | string>;
+
+/** The names a module's file may end with (esbuild's resolveExtensions): a new such file beside others can change what an import resolves to. */
+const RESOLVED = /\.(tsx|ts|jsx|js|css|json|mts|cts|mjs|cjs)$/;
+
+/**
+ * listing is what of folder `dir` a build depends on besides the files it read, as a digest: the names of its files
+ * a module could be resolved to (RESOLVED), or with `all` every name (a node_modules folder, where a new package is a
+ * new folder); 'absent' when it is not there. Not its mtime: that changes with any entry made in it, and a run that
+ * recorded into the project folder (agentctl run --record DIR) rebuilt the next one's program (a review).
+ */
+export function listing(dir: string, all: boolean): string {
+  let names: string[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true }).flatMap((e) => (all ? [e.isDirectory() ? `${e.name}/` : e.name] : !e.isDirectory() && RESOLVED.test(e.name) ? [e.name] : []));
+  } catch {
+    return 'absent';
+  }
+  return `${all ? 'all' : 'modules'}:${createHash('sha256').update(names.sort().join('\0')).digest('hex').slice(0, 32)}`;
+}
 
 export interface CacheEntry {
   readonly version: number;
@@ -40,9 +61,14 @@ export function readCache(file: string, version: number): CacheEntry | undefined
   try {
     const entry = JSON.parse(readFileSync(file, 'utf8')) as CacheEntry;
     if (entry.version !== version) return undefined;
-    for (const [path, [size, mtimeMs]] of Object.entries(entry.inputs)) {
+    for (const [path, was] of Object.entries(entry.inputs)) {
+      if (typeof was === 'string') {
+        if (was !== 'absent' && listing(path, was.startsWith('all:')) !== was) return undefined;
+        if (was === 'absent' && stamp(path)[0] !== -1) return undefined;
+        continue;
+      }
       const [s, m] = stamp(path);
-      if (s !== size || m !== mtimeMs) return undefined;
+      if (s !== was[0] || m !== was[1]) return undefined;
     }
     return entry;
   } catch {

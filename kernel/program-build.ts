@@ -24,7 +24,7 @@ import type { Bundled } from './program-bundle.ts';
 import { MAX_PROGRAM_BYTES, type Program } from './program.ts';
 
 /** Bump when the build's options change, so older cache entries are not reused. */
-const BUILD_VERSION = 3;
+const BUILD_VERSION = 4;
 /** The longest a build may take, ms (a framework of a few MB builds in about a second). */
 export const BUILD_MS = 60_000;
 /** What a build process may allocate (RLIMIT_DATA, esbuild's own process included), MiB. */
@@ -108,7 +108,7 @@ function runBuild(entry: string, root: string, path: string): Promise<Bundled> {
         // gone already
       }
     };
-    const timer = setTimeout(() => stop(new KernelError('ENOEXEC', `${path}: cannot build: it took longer than ${BUILD_MS / 1000} s`)), BUILD_MS);
+    const timer = setTimeout(() => stop(new KernelError('ENOEXEC', `${path}: cannot build: it took longer than ${BUILD_MS / 1000} s (a file it reads that never ends, such as a FIFO named tsconfig.json, or a package that takes that long to compile)`)), BUILD_MS);
     child.stdout!.on('data', (chunk: Buffer) => {
       bytes += chunk.byteLength;
       if (bytes > BUILD_ANSWER_BYTES) stop(new KernelError('EFBIG', `${path}: the build made more than ${BUILD_ANSWER_BYTES} bytes`));

@@ -13,9 +13,9 @@
 import { build, type Message, type Plugin } from 'esbuild';
 import { lstatSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
-import { dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KernelError } from '../abi/errno.ts';
-import { stamp, type Inputs } from './build-cache.ts';
+import { listing, stamp, type Inputs } from './build-cache.ts';
 import { shown } from './program-build.ts';
 import { ENTRY_SOURCE } from '../userspace/runtime/author-frames.js';
 import { NODE_MODULES } from '../userspace/node/names.js';
@@ -186,9 +186,10 @@ export async function bundleProgram(entry: string, root: string, path: string): 
 
 /**
  * inputsOf lists what a build depends on, each with its stamp (build-cache.ts):
- * every file it read; every folder on the way from one up to the project
- * folder, and the node_modules in each (a file added there, such as util.ts
- * beside util.js or a nearer package, changes what an import resolves to);
+ * every file it read; the listing of every folder on the way from one up to
+ * the project folder, and of the node_modules in each (a file added there,
+ * such as util.ts beside util.js or a nearer package, changes what an
+ * import resolves to);
  * the configuration files on that way, present or not, and what a
  * tsconfig.json extends; and the tsconfig.json and jsconfig.json of every
  * folder above the project folder, which esbuild obeys too (an attacker
@@ -203,14 +204,20 @@ function inputsOf(read: readonly string[], root: string): Inputs {
     if (st[0] !== -1 || absentToo) inputs[file] = st;
     if (st[0] !== -1 && TS_CONFIG.some((name) => file.endsWith(sep + name))) extended(file, note, 0);
   };
+  // A folder's listing (build-cache.ts listing): every name in a node_modules (or a scope in one), else its modules.
+  const noteFolder = (dir: string) => {
+    if (Object.hasOwn(inputs, dir)) return;
+    const parent = basename(dirname(dir));
+    inputs[dir] = listing(dir, basename(dir) === 'node_modules' || (basename(dir).startsWith('@') && parent === 'node_modules'));
+  };
   for (const input of read) {
     // A virtual module (a built-in of the node layer, the entry line); a file's name may hold a ':' too.
     if (input.startsWith(`${BUILTIN_NS}:`) || input.startsWith('<')) continue;
     const file = resolve(root, input);
     note(file, false);
     for (let at = dirname(file); inside(at, root); at = dirname(at)) {
-      note(at, false);
-      note(join(at, 'node_modules'), true);
+      noteFolder(at);
+      noteFolder(join(at, 'node_modules'));
       for (const name of BUILD_CONFIG) note(join(at, name), true);
       if (at === root) break;
     }
