@@ -31,7 +31,7 @@ export function listing(dir: string, all: boolean): string {
   } catch {
     return 'absent';
   }
-  return `${all ? 'all' : 'modules'}:${createHash('sha256').update(names.sort().join('\0')).digest('hex').slice(0, 32)}`;
+  return `${all ? 'all' : 'modules'}:${createHash('sha256').update(names.toSorted().join('\0')).digest('hex').slice(0, 32)}`;
 }
 
 export interface CacheEntry {
