@@ -62,8 +62,9 @@ export async function buildProgramFile(path: string): Promise<Program> {
   let stat;
   try {
     stat = statSync(entry);
-  } catch {
-    throw new KernelError('ENOENT', `cannot read program ${path}`);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new KernelError('ENOENT', `cannot read program ${path}${code === 'ENOENT' ? ': no such file' : code === undefined ? '' : ` (${code})`}`);
   }
   // esbuild would read a device (/dev/zero) without end, and wait on a FIFO for ever.
   if (!stat.isFile()) throw new KernelError('ENOEXEC', `${path}: not a regular file`);

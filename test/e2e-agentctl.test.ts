@@ -102,7 +102,7 @@ describe.concurrent('agentctl run', { timeout: 60_000 }, () => {
   it('a missing file is exactly one line on stderr and exit 2', async () => {
     const missing = join(dir, 'no-such-agent.ts');
     const out = await run(missing);
-    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: cannot read program ${missing}\n` });
+    expect(out).toEqual({ code: 2, signal: null, stdout: '', stderr: `agentctl: cannot read program ${missing}: no such file\n` });
   });
 
   it('a manifest field it does not know is one line naming the file and the field, exit 2 (found by a newcomer: `capability:` was ignored)', async () => {

@@ -11,6 +11,8 @@ import type { PolicyEngine } from '../../kernel/policy/engine.ts';
 import type { PolicyRequest } from '../../abi/policy-request.ts';
 import type { ExitRecord } from '../../kernel/process.ts';
 import type { DecisionRecorder, SyscallRecord } from '../../syscalls/records.ts';
+import { DEFAULT_POLICY_FILE } from '../../kernel/policy/default.ts';
+import { shown } from '../../kernel/program-build.ts';
 
 /** DenialWatch is a recorder that remembers each process's last denied syscall. */
 export interface DenialWatch {
@@ -99,7 +101,7 @@ export function denialHint(denied: SyscallRecord, identity: HintIdentity, engine
   let other: string | undefined;
   if (verdict.effect === 'require_approval') other = `approve it when rule ${verdict.rule} asks (--approve prompt or allow)`;
   else if (verdict.effect === 'deny' && verdict.rule === 'default-deny') {
-    const start = options.policyGiven ? '' : ' (start from kernel/policy/default-policy.yaml, the built-in default, which allows no tools)';
+    const start = options.policyGiven ? '' : ` (start from ${shown(DEFAULT_POLICY_FILE)}, the built-in default, which allows no tools)`;
     add.push(`a rule allowing ${call} to the policy (--policy), e.g. ${exampleRule(denied, tool)}${start}`);
   } else if (verdict.effect === 'deny') {
     const why = verdict.reason === `denied by rule ${verdict.rule}` ? '' : ` (${verdict.reason})`;

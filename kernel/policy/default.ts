@@ -6,10 +6,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parsePolicy, type LoadedPolicy } from './load.ts';
 
-const FILE = fileURLToPath(new URL('./default-policy.yaml', import.meta.url));
+/** Where the built-in default policy's file is (in the repository, or in the installed package's dist/). */
+export const DEFAULT_POLICY_FILE = fileURLToPath(new URL('./default-policy.yaml', import.meta.url));
 
 /** defaultPolicy loads (once) the built-in policy. */
 export const defaultPolicy: () => LoadedPolicy = (() => {
   let loaded: LoadedPolicy | undefined;
-  return () => (loaded ??= parsePolicy(readFileSync(FILE, 'utf8'), FILE));
+  return () => (loaded ??= parsePolicy(readFileSync(DEFAULT_POLICY_FILE, 'utf8'), DEFAULT_POLICY_FILE));
 })();

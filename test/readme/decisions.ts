@@ -61,6 +61,10 @@ const TOUR: RunDecision = {
       // The refusal is test/service/api.test.ts's; here the replacement.
       check: (step) => expect(step.stdout).toMatch(/^policy replaced: /),
     },
+    'npx agentctl policy set examples/policies/tour.yaml': {
+      says: "the tour's policy again: agentd keeps the last policy set across a restart",
+      check: (step) => expect(step.stdout).toMatch(/^policy replaced: /),
+    },
     'npx agentctl audit verify': { says: "the daemon's log; or audit verify FILE", check: (step) => expect(step.stdout).toMatch(/^ok: \d+ records verify/) },
     'npx agentctl top --once': { says: 'or top: a live view of states, syscall rates, pending approvals' },
     'npx agentctl kill -TERM 1': {
@@ -245,7 +249,7 @@ export const DECISIONS: readonly BlockDecision[] = [
   {
     block: 'npx agentd --config node-a.yaml --port 7070 --state-dir ~/.agentk-a &',
     skip:
-      'two agentd nodes on the shared Redis: node-a.yaml, node-b.yaml and their policy.yaml exist only as the YAML block above (node-b.yaml as a remark), the state goes to ~/.agentk-a and ~/.agentk-b, and key_prefix prod would be shared with anything else on this Redis. ' +
+      'two agentd nodes on the shared Redis: node-a.yaml and node-b.yaml exist only as the YAML block above (node-b.yaml as a remark), the state goes to ~/.agentk-a and ~/.agentk-b, and key_prefix prod would be shared with anything else on this Redis. ' +
       'test/cluster/two-nodes.test.ts covers what it shows: unique pids, ps through either node with NODE, a signal relayed to the owning node, a policy replaced through one node, agentctl nodes',
   },
   {
