@@ -145,6 +145,8 @@ export class Kernel implements ProcessHost {
       keep: options.keepCheckpoints,
     });
     this.hosts = options.hosts === undefined ? undefined : new HostPool({ ...options.hosts, record: (detail) => this.recorder.record({ type: 'limit', pid: 0, agentId: 'kernel', detail }) });
+    // A standing that lapses (a cluster node past its lease, or behind the cluster's policy) takes back the hosts' leases.
+    options.standing?.onLapse?.(() => this.hosts?.revokeLeases());
     this.spawner = new Spawner({
       options,
       maxProcesses: this.maxProcesses,

@@ -51,6 +51,9 @@ export class NodeLease implements Standing {
   private rechecking: Promise<void> | undefined;
   /** The bounded wait for the policy fetch under way, shared by the decisions that wait for it (catchUp). */
   private catching: Promise<void> | undefined;
+  /** What runs when the lease runs out or the node falls behind (onLapse), and the timer set for the lease's end. */
+  private readonly lapseListeners: (() => void)[] = [];
+  private lapseTimer: NodeJS.Timeout | undefined;
 
   private readonly settings: Pick<RedisSettings, 'nodeTtlMs' | 'heartbeatMs'>;
   private readonly hooks: LeaseHooks;
@@ -73,11 +76,35 @@ export class NodeLease implements Standing {
   /** beatSent: a heartbeat sent at `sent` (performance.now) landed, and no node had buried this one. */
   beatSent(sent: number): void {
     this.ends = sent + this.ms;
+    this.watchEnd();
   }
 
   /** holdFromNow: the node resynchronised while not beating yet (agentd not listening), so nobody can have taken it for dead. */
   holdFromNow(): void {
     this.ends = Math.max(this.ends, performance.now() + this.ms);
+    this.watchEnd();
+  }
+
+  /** onLapse: `listener` runs when the lease runs out without a beat, and when the node falls behind the cluster's policy (lapsed). */
+  onLapse(listener: () => void): void {
+    this.lapseListeners.push(listener);
+  }
+
+  /**
+   * lapsed tells the listeners that the node may no longer decide as it did: the sandbox hosts' leases rested on it
+   * (a lease of up to 256 calls for a second went on past the node's lease, or under a policy it knew was stale).
+   */
+  lapsed(): void {
+    if (this.hooks.stopped()) return;
+    for (const listener of this.lapseListeners) listener();
+  }
+
+  /** watchEnd sets the one timer that says when the lease runs out, unless a beat comes first. */
+  private watchEnd(): void {
+    if (this.lapseListeners.length === 0) return;
+    clearTimeout(this.lapseTimer);
+    this.lapseTimer = setTimeout(() => this.lapsed(), Math.max(0, this.ends - performance.now()));
+    this.lapseTimer.unref();
   }
 
   /** synced: the node has read the cluster's policy; it may decide from now on, within its lease. */

@@ -171,9 +171,11 @@ export class ClusterNode {
   async attach(kernel: Kernel, log: NodeLog, parse?: Parse): Promise<void> {
     this.kernel = kernel;
     this.relay.attach(kernel.approvals);
-    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, policyHost(kernel, log, parse));
+    // Falling behind either takes back the sandbox hosts' leases (the kernel listens to its standing's lapses).
+    const fellBehind = () => this.lease.lapsed();
+    this.policy = new PolicySync(this.redis, this.keys, this.health, this.id, { ...policyHost(kernel, log, parse), fellBehind });
     // The shadow policy, set or cleared through any node, is every node's.
-    this.shadow = new PolicySync(this.redis, this.keys, this.health, this.id, shadowHost(kernel, log, parse), {
+    this.shadow = new PolicySync(this.redis, this.keys, this.health, this.id, { ...shadowHost(kernel, log, parse), fellBehind }, {
       key: this.keys.shadow,
       channel: this.keys.shadowChannel,
       what: 'the cluster shadow policy',

@@ -61,6 +61,8 @@ export interface PolicyHost {
   refused(epoch: number, error: string): void;
   /** parse reads a stored policy (PolicyError where it is wrong); parsePolicy, at once, if absent. agentd parses off its event loop (PolicyParser). */
   parse?(source: string, file: string): Promise<LoadedPolicy>;
+  /** fellBehind is told when this node falls behind (behind()): it heard of a newer epoch, or refused the cluster's. */
+  fellBehind?(): void;
 }
 
 /** Where one synchronised policy lives: its hash and the channel its epochs are published on. */
@@ -233,6 +235,7 @@ export class PolicySync {
    * meanwhile was dropped until the next beat, then fetched after the caller had gone on).
    */
   private fetch(epoch: number): Promise<void> {
+    if (epoch > this.heard && epoch > this.applied) this.host.fellBehind?.();
     this.heard = Math.max(this.heard, epoch);
     this.fetching ??= (async () => {
       try {
@@ -283,6 +286,7 @@ export class PolicySync {
         if (err instanceof KernelError && err.errno === 'EAGAIN') throw err;
         raise(at, version, false);
         this.host.refused(at, err instanceof Error ? err.message : String(err));
+        this.host.fellBehind?.();
         return;
       }
       await this.host.install(policy, stored.node ?? '?', at, newest(at));

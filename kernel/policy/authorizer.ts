@@ -108,6 +108,12 @@ export interface Standing {
   wait(): string | Promise<string | undefined> | undefined;
   /** For a question that waits for nothing (check, steady): the reason at once. */
   now(): string | undefined;
+  /**
+   * onLapse registers what runs each time the kernel stops being allowed to decide (a cluster node's lease ran out,
+   * or it heard of a policy it has not in force): the kernel takes back the leases of its sandbox hosts, whose steady
+   * answers rested on it.
+   */
+  onLapse?(listener: () => void): void;
 }
 
 /** The standing of a kernel that is no cluster node: it always may decide. */
