@@ -9,7 +9,7 @@
 import { KernelError } from '../abi/errno.ts';
 import type { Files } from '../syscalls/context.ts';
 import type { BackendFile, OpenMode } from '../vfs/backend.ts';
-import type { AgentVfs } from '../vfs/agent-vfs.ts';
+import type { AgentVfs, OpenedFile } from '../vfs/agent-vfs.ts';
 import { andThen, type MaybePromise } from '../vfs/maybe.ts';
 import type { OutputBudget } from './lineage.ts';
 import { Pipe, PIPE_CAPACITY } from './pipe.ts';
@@ -51,6 +51,8 @@ export class FdTable implements Files {
   private readonly entries = new Map<number, Entry>();
   private readonly vfs: AgentVfs;
   private readonly limit: number;
+  /** Opens under way (on a Redis mount, an open waits): each holds its fd's place against the limit. */
+  private opening = 0;
   private readonly output: OutputBudget;
   private readonly onWritten: ((content: Uint8Array) => MaybePromise<void>) | undefined;
 
@@ -109,10 +111,31 @@ export class FdTable implements Files {
     return entry;
   }
 
+  /**
+   * open opens `path` in a new fd. Its fd is counted from the start (`opening`): an open that waits on a Redis mount
+   * created or truncated the file, then found the table full and answered EMFILE (an attacker pass: four files
+   * emptied by opens that were refused).
+   */
   open(path: string, mode: OpenMode): MaybePromise<number> {
-    if (this.entries.size >= this.limit) throw new KernelError('EMFILE', `too many open files (limit ${this.limit})`);
+    if (this.entries.size + this.opening >= this.limit) throw new KernelError('EMFILE', `too many open files (limit ${this.limit})`);
     const readable = mode === 'r' || mode.endsWith('+');
-    return andThen(this.vfs.open(path, mode), ({ file }) => this.allocate({ kind: 'file', file, readable, writable: mode !== 'r', append: mode.startsWith('a'), position: 0 }));
+    this.opening++;
+    let opened: MaybePromise<OpenedFile>;
+    try {
+      opened = this.vfs.open(path, mode);
+    } catch (err) {
+      this.opening--;
+      throw err;
+    }
+    const allocate = ({ file }: OpenedFile) => {
+      this.opening--;
+      return this.allocate({ kind: 'file', file, readable, writable: mode !== 'r', append: mode.startsWith('a'), position: 0 });
+    };
+    if (!(opened instanceof Promise)) return allocate(opened);
+    return opened.then(allocate, (err: unknown) => {
+      this.opening--;
+      throw err;
+    });
   }
 
   /**

@@ -12,6 +12,9 @@ export function resolvePath(cwd: string, input: string): string {
   if (input.length === 0) throw new KernelError('ENOENT', 'empty path');
   if (input.length > ARG_LIMITS.pathBytes) throw new KernelError('ENAMETOOLONG', 'path is too long');
   if (input.includes('\0')) throw new KernelError('EINVAL', 'path contains a NUL byte');
+  // A lone UTF-16 surrogate has no UTF-8: a Redis mount stored it as U+FFFD, so '\uD800', '\uDC00' and '\uFFFD' were one
+  // file there and three on memfs (an attacker pass).
+  if (!input.isWellFormed()) throw new KernelError('EINVAL', 'path is not well-formed Unicode (a lone surrogate)');
   const joined = input.startsWith('/') ? input : `${cwd}/${input}`;
   const out: string[] = [];
   for (const segment of joined.split('/')) {

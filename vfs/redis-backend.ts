@@ -34,7 +34,7 @@ export interface RedisBackendOptions {
 }
 
 /** The errnos a script answers with on purpose (the first word of its error). */
-const SCRIPT_ERRNOS: ReadonlySet<string> = new Set<Errno>(['ENOENT', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM', 'ENOSPC']);
+const SCRIPT_ERRNOS: ReadonlySet<string> = new Set<Errno>(['ENOENT', 'EEXIST', 'EISDIR', 'ENOTDIR', 'ENOTEMPTY', 'EPERM', 'ENOSPC', 'EFBIG']);
 const BRACES = /[{}]/;
 
 /** failure maps a rejected Redis call for `op` on `path` onto a FileError: a script's errno (and its reason), else EIO. */

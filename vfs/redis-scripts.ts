@@ -266,6 +266,9 @@ if not v or v:sub(1, 1) ~= 'f' then return fail('ENOENT', 'the file was removed 
 -- (an attacker pass filled a shared mount's quota for good with no data).
 if #data == 0 then return 0 end
 local key = base .. ':data:' .. p
+-- Past a Redis string's 512 MiB SETRANGE fails after reserve() had counted the growth, which no unlink gave back (an
+-- attacker pass): refused first, as a file too large.
+if tonumber(ARGV[3]) + #data > 536870912 then return fail('EFBIG', 'a file on a Redis mount holds at most 512 MiB (a Redis string)') end
 local growth = math.max(0, tonumber(ARGV[3]) + #data - redis.call('STRLEN', key))
 if not reserve(growth, 0) then return fail('ENOSPC', 'the write would take the tree past its quota of ' .. quota_bytes .. ' bytes') end
 redis.call('SETRANGE', key, tonumber(ARGV[3]), data)
