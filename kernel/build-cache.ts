@@ -8,26 +8,31 @@
  * the kernel runs, as with any cache of build output.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** Inputs maps a file to [size, mtimeMs], or [-1, -1] for a file that must stay absent; a folder to its listing (listing()). */
 export type Inputs = Record<string, [size: number, mtimeMs: number] | string>;
 
-/** The names a module's file may end with (esbuild's resolveExtensions): a new such file beside others can change what an import resolves to. */
-const RESOLVED = /\.(tsx|ts|jsx|js|css|json|mts|cts|mjs|cjs)$/;
+/** The names a module's file may end with (esbuild's resolveExtensions), or none: a new such file beside others can change what an import resolves to (`./util` finds a file named `util` before `util.ts`). */
+const RESOLVED = /\.(tsx|ts|jsx|js|css|json|mts|cts|mjs|cjs)$|^[^.]+$/;
 
 /**
  * listing is what of folder `dir` a build depends on besides the files it read, as a digest: the names of its files
  * a module could be resolved to (RESOLVED), or with `all` every name (a node_modules folder, where a new package is a
- * new folder); 'absent' when it is not there. Not its mtime: that changes with any entry made in it, and a run that
- * recorded into the project folder (agentctl run --record DIR) rebuilt the next one's program (a review).
+ * new folder), and every symbolic link with where it leads (a link re-pointed, as a pnpm upgrade does, changes no
+ * name; a review); 'absent' when it is not there. Not its mtime: that changes with any entry made in it, and a run
+ * that recorded into the project folder (agentctl run --record DIR) rebuilt the next one's program (a review).
  */
 export function listing(dir: string, all: boolean): string {
-  let names: string[];
+  const names: string[] = [];
   try {
-    names = readdirSync(dir, { withFileTypes: true }).flatMap((e) => (all ? [e.isDirectory() ? `${e.name}/` : e.name] : !e.isDirectory() && RESOLVED.test(e.name) ? [e.name] : []));
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isSymbolicLink()) names.push(`${e.name} -> ${readlinkSync(join(dir, e.name))}`);
+      else if (all) names.push(e.isDirectory() ? `${e.name}/` : e.name);
+      else if (!e.isDirectory() && RESOLVED.test(e.name)) names.push(e.name);
+    }
   } catch {
     return 'absent';
   }

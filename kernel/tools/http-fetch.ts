@@ -255,6 +255,30 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
 }
 
 /**
+ * askingForUsage is the body of a request to a model endpoint, made to ask for
+ * its token usage where an OpenAI-style chat completion would leave it out: a
+ * streamed one (`"stream": true`) reports usage only when the request sets
+ * `stream_options.include_usage`, and the agent writes the request, so
+ * without it token_budget counted nothing (a review). Any other body is sent
+ * as it is; the body is within maxRequestBytes.
+ */
+function askingForUsage(url: URL, body: string): string {
+  if (!url.pathname.endsWith('/chat/completions') || !body.includes('"stream"')) return body;
+  let request: unknown;
+  try {
+    request = JSON.parse(body);
+  } catch {
+    return body;
+  }
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) return body;
+  const r = request as { stream?: unknown; stream_options?: unknown };
+  if (r.stream !== true) return body;
+  const options = r.stream_options !== null && typeof r.stream_options === 'object' && !Array.isArray(r.stream_options) ? (r.stream_options as Record<string, unknown>) : {};
+  if (options.include_usage === true) return body;
+  return JSON.stringify({ ...r, stream_options: { ...options, include_usage: true } });
+}
+
+/**
  * httpFetchTool makes the tool. EINVAL if an entry of `allowAddresses` is not
  * an address or CIDR range.
  */
@@ -306,7 +330,9 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       // Placeholders of the caller's secrets become their values here, for bound hosts only (EACCES otherwise).
       const given = Object.entries((args.headers ?? {}) as Record<string, string>);
       const { body: text, headers: values } = substitute(url, { body: (args.body as string | undefined) ?? '', headers: given.map(([, v]) => v) }, secrets, bindings);
-      const body = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : args.body !== undefined ? text! : null;
+      const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
+      const sentBody = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : args.body !== undefined ? text! : null;
+      const body = metered && typeof sentBody === 'string' ? askingForUsage(url, sentBody) : sentBody;
       if (method === 'GET' && body !== null) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
       const started = Date.now();
       const headers: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -345,7 +371,6 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
           if (err instanceof errors.InvalidArgumentError) throw new KernelError('EINVAL', `http.fetch: ${err.message}`);
           throw new KernelError(networkErrno(err), `http.fetch: ${method} ${url.origin} failed${err instanceof Error ? `: ${err.message}` : ''}`);
         }
-        const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
         const type = headerText(response.headers['content-type']);
         const shown = Object.entries({ ...response.headers, ...sent }).flatMap(([k, v]) => (v === undefined ? [] : [[k, redact(headerText(v), secrets)]]));
         // Set-Cookie is the one field that cannot be joined with ', ' (cookies hold commas): its values are also kept apart, for Headers.getSetCookie().

@@ -1,0 +1,72 @@
+/**
+ * Found by a review (fixed) of ad7ee7c (token_budget for model endpoints reached by http.fetch). Counting relies on the body reporting
+ * usage, and for OpenAI's chat completions API a streamed answer carries usage only when the REQUEST asks for it
+ * (`stream_options: {include_usage: true}`). The agent writes the request: streamed completions without that option
+ * report no usage, so nothing is counted and token_budget never bites (the mock below answers as OpenAI does).
+ * The kernel neither adds the option to a metered request nor refuses a streamed one without it.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
+import { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { capture } from '../helpers.ts';
+
+let server: Server;
+let url: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      const asked = JSON.parse(raw || '{}') as { stream?: boolean; stream_options?: { include_usage?: boolean } };
+      const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
+      if (asked.stream !== true) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'the answer' } }], usage }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'the answer' } }], usage: null })}\n\n`);
+      setTimeout(() => {
+        if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+        res.end('data: [DONE]\n\n');
+      }, 50);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+describe('token_budget and OpenAI-style streamed completions', () => {
+  it('a streamed completion the agent asked without include_usage still counts against the budget', async () => {
+    const registry = new ToolRegistry();
+    registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], modelEndpoints: [`${url}/v1/`], timeoutMs: 10_000 }));
+    const policy = parsePolicy(
+      'version: 1\nrules:\n  - { id: stdio, effect: allow, syscalls: [SYS_WRITE, SYS_OPEN, SYS_READ, SYS_CLOSE, SYS_EXIT] }\n  - { id: model, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch], limits: { token_budget: 1000 } }\n',
+      'budget.yaml',
+    );
+    const kernel = new Kernel({ policy, tools: registry, stdout: () => {}, stderr: () => {} });
+    const out = capture();
+    const source = `
+      for (let i = 0; i < 3; i++) {
+        try {
+          const res = await fetch('${url}/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, messages: [] }) });
+          await res.text();
+          console.log('got answer', i);
+        } catch (e) { console.log('refused', i, e.cause && e.cause.errno); }
+      }`;
+    const proc = kernel.spawn(programFromSource('reader.js', source), { manifest: { capabilities: ['tool:*'] }, stdout: out.sink, stderr: out.sink });
+    expect((await kernel.wait(proc.pid)).status).toBe(0);
+    expect(out.text).toContain('refused 1');
+  }, 20_000);
+});
