@@ -53,6 +53,8 @@ export class FdTable implements Files {
   private readonly limit: number;
   /** Opens under way (on a Redis mount, an open waits): each holds its fd's place against the limit. */
   private opening = 0;
+  /** True once the process ended (closeAll): no fd is given out after. */
+  private ended = false;
   private readonly output: OutputBudget;
   private readonly onWritten: ((content: Uint8Array) => MaybePromise<void>) | undefined;
 
@@ -81,6 +83,9 @@ export class FdTable implements Files {
   }
 
   private allocate(entry: Entry): number {
+    // A call that finished after the process ended (an open on a Redis mount, a fetch's stream) gets no fd: it would
+    // never be closed (an attacker pass: a stream installed after closeAll kept one of the tree's pipes for good).
+    if (this.ended) throw new KernelError('EBADF', 'the process has ended: its files are closed');
     if (this.entries.size >= this.limit) throw new KernelError('EMFILE', `too many open files (limit ${this.limit})`);
     let fd = 0;
     while (this.entries.has(fd)) fd++;
@@ -129,7 +134,15 @@ export class FdTable implements Files {
     }
     const allocate = ({ file }: OpenedFile) => {
       this.opening--;
-      return this.allocate({ kind: 'file', file, readable, writable: mode !== 'r', append: mode.startsWith('a'), position: 0 });
+      try {
+        return this.allocate({ kind: 'file', file, readable, writable: mode !== 'r', append: mode.startsWith('a'), position: 0 });
+      } catch (err) {
+        // Opened for nobody: the backend's handle is let go.
+        Promise.resolve()
+          .then(() => file.close())
+          .catch(() => undefined);
+        throw err;
+      }
     };
     if (!(opened instanceof Promise)) return allocate(opened);
     return opened.then(allocate, (err: unknown) => {
@@ -351,6 +364,7 @@ export class FdTable implements Files {
 
   /** closeAll releases every open file; called when the process exits (a failing close cannot be reported to anyone). */
   closeAll(): void {
+    this.ended = true;
     for (const fd of this.entries.keys()) {
       try {
         const closing = this.close(fd);

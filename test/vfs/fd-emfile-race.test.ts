@@ -47,3 +47,21 @@ describe.skipIf(env === undefined)('EMFILE on a Redis mount', () => {
     expect(sizes.filter((s) => s !== 'opened')).toEqual([4, 4, 4, 4]);
   });
 });
+
+describe.skipIf(env === undefined)('a call that ends after its process', () => {
+  it('gets no fd once the process has ended: an open on a Redis mount, and a stream', async () => {
+    const client = await env!.client();
+    const vfs = new AgentVfs('late', { root: new RedisBackend(client, { prefix: env!.prefix, root: 'agent/late' }) });
+    await vfs.ready;
+    const table = new FdTable(vfs, { stdout: FdTable.sink(() => undefined), stderr: FdTable.sink(() => undefined), limit: 8 });
+    // The open waits on Redis while the process ends.
+    const opening = Promise.resolve(table.open('/agent/late/mem/working/f', 'w')).then(
+      (fd) => `fd ${fd}`,
+      (e: { errno?: string }) => e.errno ?? String(e),
+    );
+    table.closeAll();
+    expect(await opening).toBe('EBADF');
+    expect(() => table.openStream()).toThrow(/the process has ended/);
+    for (let fd = 0; fd < 8; fd++) expect(table.kindOf(fd)).toBeUndefined();
+  });
+});
