@@ -15,15 +15,13 @@ import { dirname, join } from 'node:path';
 /** Inputs maps a file to [size, mtimeMs], or [-1, -1] for a file that must stay absent; a folder to its listing (listing()). */
 export type Inputs = Record<string, [size: number, mtimeMs: number] | string>;
 
-/** The names a module's file may end with (esbuild's resolveExtensions), or none: a new such file beside others can change what an import resolves to (`./util` finds a file named `util` before `util.ts`). */
-const RESOLVED = /\.(tsx|ts|jsx|js|css|json|mts|cts|mjs|cjs)$|^[^.]+$/;
-
 /**
  * listing is what of folder `dir` a build depends on besides the files it read, as a digest: the names of its files
- * a module could be resolved to (RESOLVED), or with `all` every name (a node_modules folder, where a new package is a
- * new folder), and every symbolic link with where it leads (a link re-pointed, as a pnpm upgrade does, changes no
- * name; a review); 'absent' when it is not there. Not its mtime: that changes with any entry made in it, and a run
- * that recorded into the project folder (agentctl run --record DIR) rebuilt the next one's program (a review).
+ * (any name: `./util` finds a file named `util` before `util.ts`, `./util.v2` one named `util.v2`; reviews), with
+ * `all` its folders' names too (a node_modules folder, where a new package is a new folder), and every symbolic link
+ * with where it leads (a link re-pointed, as a pnpm upgrade does, changes no name; a review); 'absent' when it is not
+ * there. Not its mtime, nor its folders outside node_modules: a run that recorded into the project folder (agentctl
+ * run --record DIR) rebuilt the next one's program (a review).
  */
 export function listing(dir: string, all: boolean): string {
   const names: string[] = [];
@@ -31,7 +29,7 @@ export function listing(dir: string, all: boolean): string {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (e.isSymbolicLink()) names.push(`${e.name} -> ${readlinkSync(join(dir, e.name))}`);
       else if (all) names.push(e.isDirectory() ? `${e.name}/` : e.name);
-      else if (!e.isDirectory() && RESOLVED.test(e.name)) names.push(e.name);
+      else if (!e.isDirectory()) names.push(e.name);
     }
   } catch {
     return 'absent';

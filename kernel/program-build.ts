@@ -24,7 +24,7 @@ import type { Bundled } from './program-bundle.ts';
 import { MAX_PROGRAM_BYTES, type Program } from './program.ts';
 
 /** Bump when the build's options change, so older cache entries are not reused. */
-const BUILD_VERSION = 5;
+const BUILD_VERSION = 6;
 /** The longest a build may take, ms (a framework of a few MB builds in about a second). */
 export const BUILD_MS = 60_000;
 /** What a build process may allocate (RLIMIT_DATA, esbuild's own process included), MiB. */

@@ -259,14 +259,15 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
  * its token usage where an OpenAI-style chat completion would leave it out: a
  * streamed one (`"stream": true`) reports usage only when the request sets
  * `stream_options.include_usage`, and the agent writes the request, so
- * without it token_budget counted nothing (a review). Any other body is sent
- * as it is; the body is within maxRequestBytes.
+ * without it token_budget counted nothing (a review). The body is read as
+ * JSON whatever its spelling (text or bytes, escaped keys: a review); any
+ * other body is sent as it is. It is within maxRequestBytes.
  */
-function askingForUsage(url: URL, body: string): string {
-  if (!url.pathname.endsWith('/chat/completions') || !body.includes('"stream"')) return body;
+function askingForUsage(url: URL, body: string | Buffer | null): string | Buffer | null {
+  if (body === null || !/\/chat\/completions\/?$/.test(url.pathname)) return body;
   let request: unknown;
   try {
-    request = JSON.parse(body);
+    request = JSON.parse(typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body));
   } catch {
     return body;
   }
@@ -275,7 +276,8 @@ function askingForUsage(url: URL, body: string): string {
   if (r.stream !== true) return body;
   const options = r.stream_options !== null && typeof r.stream_options === 'object' && !Array.isArray(r.stream_options) ? (r.stream_options as Record<string, unknown>) : {};
   if (options.include_usage === true) return body;
-  return JSON.stringify({ ...r, stream_options: { ...options, include_usage: true } });
+  const asking = JSON.stringify({ ...r, stream_options: { ...options, include_usage: true } });
+  return typeof body === 'string' ? asking : Buffer.from(asking);
 }
 
 /**
@@ -332,7 +334,7 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       const { body: text, headers: values } = substitute(url, { body: (args.body as string | undefined) ?? '', headers: given.map(([, v]) => v) }, secrets, bindings);
       const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
       const sentBody = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : args.body !== undefined ? text! : null;
-      const body = metered && typeof sentBody === 'string' ? askingForUsage(url, sentBody) : sentBody;
+      const body = metered ? askingForUsage(url, sentBody) : sentBody;
       if (method === 'GET' && body !== null) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
       const started = Date.now();
       const headers: Record<string, string> = Object.create(null) as Record<string, string>;

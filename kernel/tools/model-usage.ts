@@ -2,14 +2,26 @@
  * Token usage in model responses that reach an agent through http.fetch from
  * an endpoint the configuration declares as a model endpoint: the `usage`
  * object of an OpenAI-style (`total_tokens`, or `prompt_tokens` +
- * `completion_tokens`) or Anthropic-style (`input_tokens` + `output_tokens`)
- * response, as one JSON body or in server-sent events (each `data:` line
- * carrying `"usage"` is parsed; lines are cut at MAX_LINE). The tokens count
+ * `completion_tokens`), Anthropic-style (`input_tokens` + `output_tokens`,
+ * and its prompt-cache tokens) or OpenAI Responses-style (`response.usage`)
+ * answer, as one JSON body or in server-sent events. The tokens count
  * against the agent's token budgets as llm.chat's do.
+ *
+ * What an answer costs to read grows only with its size: an event line is
+ * parsed whole up to MAX_LINE, and past it only its last USAGE_TAIL
+ * characters are read (a Responses API `response.completed` event carries the
+ * whole answer before its usage); a body that is neither JSON nor events
+ * (cut short) is searched for its last MAX_USAGE_OBJECTS usage objects.
  */
 
-/** The longest event line looked at; longer ones are skipped, their usage uncounted. */
+/** The longest event line parsed whole. */
 const MAX_LINE = 64 * 1024;
+/** What is kept of a longer line: its end, where a usage object closing the event is. */
+const USAGE_TAIL = 8 * 1024;
+/** The longest usage object read out of text that is not parsed whole. */
+const MAX_USAGE_CHARS = 4096;
+/** The most usage objects read out of such text, from its end: the answer's own usage comes after anything it echoes. */
+const MAX_USAGE_OBJECTS = 16;
 
 type Usage = Record<string, unknown>;
 
@@ -17,36 +29,42 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
 }
 
-/** The fields a usage object reports tokens in. */
-const FIELDS = ['total_tokens', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens'] as const;
+/** The fields a usage object reports tokens in; the total, and the parts (Anthropic's prompt cache included: OpenAI's prompt_tokens hold cached tokens too). */
+const TOTAL = 'total_tokens';
+const PARTS = ['prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'] as const;
 
 /**
  * UsageTally reads the usage objects of one response: each field's largest report, then their tokens. A stream
  * reports usage more than once: Anthropic its input tokens at the start and its output tokens, cumulative, at the end;
  * some servers the running total at every chunk. Neither the largest report (which left Anthropic's output uncounted)
- * nor the sum of reports (which counted a running total many times; found by a review) is the answer.
+ * nor the sum of reports (which counted a running total many times; found by a review) is the answer. A report can
+ * only raise the count, so text an agent had echoed into an answer cannot lower it.
  */
 class UsageTally {
-  private readonly most: Record<(typeof FIELDS)[number], number> = { total_tokens: 0, prompt_tokens: 0, completion_tokens: 0, input_tokens: 0, output_tokens: 0 };
+  private readonly most = new Map<string, number>();
 
   add(usage: unknown): void {
     if (usage === null || typeof usage !== 'object') return;
     const u = usage as Usage;
-    for (const field of FIELDS) this.most[field] = Math.max(this.most[field], count(u[field]));
+    for (const field of [TOTAL, ...PARTS]) {
+      const n = count(u[field]);
+      if (n > (this.most.get(field) ?? 0)) this.most.set(field, n);
+    }
   }
 
   /** tokens is the total reported, or the sum of its parts where that is more. */
   get tokens(): number {
-    const m = this.most;
-    return Math.max(m.total_tokens, m.prompt_tokens + m.completion_tokens + m.input_tokens + m.output_tokens);
+    let parts = 0;
+    for (const field of PARTS) parts += this.most.get(field) ?? 0;
+    return Math.max(this.most.get(TOTAL) ?? 0, parts);
   }
 }
 
-/** usageOf finds the usage object of a parsed JSON response (top level, or Anthropic's message.usage). */
+/** usageOf finds the usage object of a parsed JSON answer or event: top level, Anthropic's message.usage, the Responses API's response.usage. */
 function usageOf(data: unknown): unknown {
   if (data === null || typeof data !== 'object') return undefined;
-  const d = data as { usage?: unknown; message?: { usage?: unknown } };
-  return d.usage ?? d.message?.usage;
+  const d = data as { usage?: unknown; message?: { usage?: unknown } | null; response?: { usage?: unknown } | null };
+  return d.usage ?? d.message?.usage ?? d.response?.usage;
 }
 
 /** tokensIn returns the tokens a usage object reports (0 for none). */
@@ -55,9 +73,6 @@ export function tokensIn(usage: unknown): number {
   tally.add(usage);
   return tally.tokens;
 }
-
-/** The longest usage object read out of a JSON body cut short. */
-const MAX_USAGE_CHARS = 4096;
 
 /** objectAt is the JSON object text that starts at `at` in `text` (its braces balanced, strings skipped), if whole within MAX_USAGE_CHARS. */
 function objectAt(text: string, at: number): string | undefined {
@@ -75,43 +90,55 @@ function objectAt(text: string, at: number): string | undefined {
   return undefined;
 }
 
-/** tokensInBody counts the usage of a whole response body: JSON, server-sent events, or JSON cut short (its usage read from the text). */
+/** `"usage"` then `:` and `{`, read where a match of `"usage"` ends. */
+const OPENS_OBJECT = /\s*:\s*\{/y;
+
+/** addFound adds to `tally` the last MAX_USAGE_OBJECTS usage objects written out in `text`, which is not parsed whole. */
+function addFound(tally: UsageTally, text: string): void {
+  let found = 0;
+  for (let at = text.lastIndexOf('"usage"'); at !== -1 && found < MAX_USAGE_OBJECTS; at = at === 0 ? -1 : text.lastIndexOf('"usage"', at - 1)) {
+    OPENS_OBJECT.lastIndex = at + 7;
+    if (!OPENS_OBJECT.test(text)) continue;
+    found++;
+    const object = objectAt(text, OPENS_OBJECT.lastIndex - 1);
+    if (object === undefined) continue;
+    try {
+      tally.add(JSON.parse(object));
+    } catch {
+      // not a usage object after all
+    }
+  }
+}
+
+/** tokensInBody counts the usage of a whole answer: JSON, server-sent events, or JSON cut short (its usage read out of the text). */
 export function tokensInBody(text: string): number {
   if (!text.includes('"usage"')) return 0;
   try {
     return tokensIn(usageOf(JSON.parse(text)));
   } catch {
-    const events = tokensInEvents(text);
-    if (events > 0) return events;
-    // A body cut before its end (the agent closed it, the limit, the time) still said what it used where it got to.
     const tally = new UsageTally();
-    for (let at = text.indexOf('"usage"'); at !== -1; at = text.indexOf('"usage"', at + 7)) {
-      const object = objectAt(text, text.indexOf('{', at));
-      if (object === undefined) continue;
-      try {
-        tally.add(JSON.parse(object));
-      } catch {
-        // not a usage object after all
-      }
-    }
+    let events = false;
+    for (const line of text.split('\n')) events = addLine(tally, line.trimEnd()) || events;
+    // A body cut before its end (the agent closed it, the limit, the time) still said what it used where it got to.
+    if (!events) addFound(tally, text);
     return tally.tokens;
   }
 }
 
-function tokensInEvents(text: string): number {
-  const tally = new UsageTally();
-  for (const line of text.split('\n')) addLine(tally, line.trimEnd());
-  return tally.tokens;
-}
-
-/** addLine adds the usage of one event line (a `data:` line carrying "usage") to `tally`. */
-function addLine(tally: UsageTally, line: string): void {
-  if (!line.startsWith('data:') || line.length > MAX_LINE || !line.includes('"usage"')) return;
+/** addLine adds the usage of one event line (a `data:` line carrying "usage") to `tally`; true if it was a data line. */
+function addLine(tally: UsageTally, line: string): boolean {
+  if (!line.startsWith('data:')) return false;
+  if (!line.includes('"usage"')) return true;
+  if (line.length > MAX_LINE) {
+    addFound(tally, line.slice(-USAGE_TAIL));
+    return true;
+  }
   try {
     tally.add(usageOf(JSON.parse(line.slice(5))));
   } catch {
     // not JSON: no usage
   }
+  return true;
 }
 
 /**
@@ -125,8 +152,8 @@ export class UsageScanner {
   /** True for a stream of events (text/event-stream): usage arrives line by line, and counts as it comes (seen). */
   readonly events: boolean;
   private pending = '';
-  /** True while the rest of a line past MAX_LINE is passed over (it is no usage line). */
-  private skipping = false;
+  /** True while the line waiting is past MAX_LINE: only its last USAGE_TAIL characters are kept. */
+  private long = false;
   private readonly tally = new UsageTally();
 
   constructor(contentType: string) {
@@ -146,17 +173,23 @@ export class UsageScanner {
     }
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      if (!this.skipping) addLine(this.tally, (this.pending + text.slice(start, end)).trimEnd());
-      this.pending = '';
-      this.skipping = false;
+      this.endLine(this.pending + text.slice(start, end));
       start = end + 1;
     }
-    if (this.skipping) return;
     this.pending += text.slice(start);
-    if (this.pending.length > MAX_LINE) {
-      this.pending = '';
-      this.skipping = true;
+    if (this.pending.length > MAX_LINE + USAGE_TAIL) {
+      // The line goes on: its start is no longer needed, only its end (and that it is a data line).
+      this.long ||= this.pending.startsWith('data:');
+      this.pending = this.pending.slice(-USAGE_TAIL);
     }
+  }
+
+  /** endLine reads a whole line (or, when it was long, its end). */
+  private endLine(line: string): void {
+    if (this.long) addFound(this.tally, line);
+    else addLine(this.tally, line.trimEnd());
+    this.pending = '';
+    this.long = false;
   }
 
   /** seen is what the whole lines of an event stream have reported so far (0 for a body that is no stream). */
@@ -167,8 +200,7 @@ export class UsageScanner {
   /** tokens is what the body has reported so far (a body cut short counts what came). */
   tokens(): number {
     if (!this.events) return tokensInBody(this.pending);
-    if (!this.skipping) addLine(this.tally, this.pending.trimEnd());
-    this.pending = '';
+    if (this.pending !== '') this.endLine(this.pending);
     return this.tally.tokens;
   }
 }
