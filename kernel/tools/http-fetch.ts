@@ -334,7 +334,10 @@ export function httpFetchTool(options: HttpFetchOptions = {}): ToolSpec {
       const { body: text, headers: values } = substitute(url, { body: (args.body as string | undefined) ?? '', headers: given.map(([, v]) => v) }, secrets, bindings);
       const metered = modelEndpoints.some((prefix) => url.href.startsWith(prefix));
       const sentBody = args.bodyBase64 !== undefined ? Buffer.from(args.bodyBase64 as string, 'base64') : args.body !== undefined ? text! : null;
+      // Reading a model request's JSON (within maxRequestBytes) is the caller's work: its tree pays.
+      const asking = performance.now();
       const body = metered ? askingForUsage(url, sentBody) : sentBody;
+      if (metered) call.caller.charge?.((performance.now() - asking) * 1e6);
       if (method === 'GET' && body !== null) throw new KernelError('EINVAL', 'http.fetch: a GET request has no body');
       const started = Date.now();
       const headers: Record<string, string> = Object.create(null) as Record<string, string>;
