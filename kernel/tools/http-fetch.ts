@@ -254,29 +254,42 @@ async function pump(reader: BodyReader, ready: Ready, sink: StreamWriter, limit:
   }
 }
 
+/** The paths of OpenAI-style completions, which report a stream's usage only when asked (`…/chat/completions`, `…/completions`). */
+const COMPLETIONS = /\/completions\/?$/;
+
+/** A stream asked for, as lenient servers read it (pydantic takes "true" and 1 for true: a review). */
+const streamed = (value: unknown): boolean => value === true || value === 1 || value === 'true';
+
 /**
  * askingForUsage is the body of a request to a model endpoint, made to ask for
- * its token usage where an OpenAI-style chat completion would leave it out: a
- * streamed one (`"stream": true`) reports usage only when the request sets
+ * its token usage where an OpenAI-style completion would leave it out: a
+ * streamed one reports usage only when the request sets
  * `stream_options.include_usage`, and the agent writes the request, so
- * without it token_budget counted nothing (a review). The body is read as
- * JSON whatever its spelling (text or bytes, escaped keys: a review); any
- * other body is sent as it is. It is within maxRequestBytes.
+ * without it token_budget counted nothing (reviews). The body is read as
+ * JSON whatever its spelling (text or bytes, escaped keys); a body to such a
+ * path that is not JSON is refused (EINVAL), as a server might read it
+ * otherwise (Python's json reads NaN). The option is added at the end of the
+ * body's text, which is otherwise sent as written (its numbers untouched; a
+ * later key wins in the servers' parsers).
  */
 function askingForUsage(url: URL, body: string | Buffer | null): string | Buffer | null {
-  if (body === null || !/\/chat\/completions\/?$/.test(url.pathname)) return body;
+  if (body === null || !COMPLETIONS.test(url.pathname)) return body;
+  let text: string;
   let request: unknown;
   try {
-    request = JSON.parse(typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body));
+    text = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body);
+    request = JSON.parse(text);
   } catch {
-    return body;
+    throw new KernelError('EINVAL', `http.fetch: a request to the model endpoint ${url.origin}${url.pathname} must be JSON, so that its token usage can be asked for and counted`);
   }
   if (request === null || typeof request !== 'object' || Array.isArray(request)) return body;
   const r = request as { stream?: unknown; stream_options?: unknown };
-  if (r.stream !== true) return body;
+  if (!streamed(r.stream)) return body;
   const options = r.stream_options !== null && typeof r.stream_options === 'object' && !Array.isArray(r.stream_options) ? (r.stream_options as Record<string, unknown>) : {};
   if (options.include_usage === true) return body;
-  const asking = JSON.stringify({ ...r, stream_options: { ...options, include_usage: true } });
+  const close = text.lastIndexOf('}');
+  const empty = Object.keys(request).length === 0;
+  const asking = `${text.slice(0, close)}${empty ? '' : ','}"stream_options":${JSON.stringify({ ...options, include_usage: true })}${text.slice(close)}`;
   return typeof body === 'string' ? asking : Buffer.from(asking);
 }
 

@@ -7,17 +7,16 @@
  * answer, as one JSON body or in server-sent events. The tokens count
  * against the agent's token budgets as llm.chat's do.
  *
- * What an answer costs to read grows only with its size: an event line is
- * parsed whole up to MAX_LINE, and past it only its last USAGE_TAIL
- * characters are read (a Responses API `response.completed` event carries the
- * whole answer before its usage); a body that is neither JSON nor events
- * (cut short) is searched for its last MAX_USAGE_OBJECTS usage objects.
+ * What an answer costs to read grows only with its size (it is within the
+ * tool's output limit): an event line is parsed whole up to MAX_LINE; a
+ * longer one (a Responses API `response.completed` event carries the whole
+ * answer, and the request's metadata after its usage), and a body that is
+ * neither JSON nor events (cut short), are searched for their last
+ * MAX_USAGE_OBJECTS usage objects.
  */
 
 /** The longest event line parsed whole. */
 const MAX_LINE = 64 * 1024;
-/** What is kept of a longer line: its end, where a usage object closing the event is. */
-const USAGE_TAIL = 8 * 1024;
 /** The longest usage object read out of text that is not parsed whole. */
 const MAX_USAGE_CHARS = 4096;
 /** The most usage objects read out of such text, from its end: the answer's own usage comes after anything it echoes. */
@@ -29,9 +28,9 @@ function count(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
 }
 
-/** The fields a usage object reports tokens in; the total, and the parts (Anthropic's prompt cache included: OpenAI's prompt_tokens hold cached tokens too). */
-const TOTAL = 'total_tokens';
-const PARTS = ['prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'] as const;
+/** The fields a usage object reports tokens in. */
+const FIELDS = ['total_tokens', 'prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'] as const;
+type Field = (typeof FIELDS)[number];
 
 /**
  * UsageTally reads the usage objects of one response: each field's largest report, then their tokens. A stream
@@ -41,22 +40,25 @@ const PARTS = ['prompt_tokens', 'completion_tokens', 'input_tokens', 'output_tok
  * only raise the count, so text an agent had echoed into an answer cannot lower it.
  */
 class UsageTally {
-  private readonly most = new Map<string, number>();
+  private readonly most = new Map<Field, number>();
 
   add(usage: unknown): void {
     if (usage === null || typeof usage !== 'object') return;
     const u = usage as Usage;
-    for (const field of [TOTAL, ...PARTS]) {
+    for (const field of FIELDS) {
       const n = count(u[field]);
       if (n > (this.most.get(field) ?? 0)) this.most.set(field, n);
     }
   }
 
-  /** tokens is the total reported, or the sum of its parts where that is more. */
+  /**
+   * tokens is the largest of the total and the sums of each style's parts: OpenAI's prompt and completion tokens
+   * (its prompt tokens hold cached ones, as a proxy's do that also reports Anthropic's cache fields: a review), and
+   * Anthropic's input and output tokens with its prompt cache's, which its input tokens leave out.
+   */
   get tokens(): number {
-    let parts = 0;
-    for (const field of PARTS) parts += this.most.get(field) ?? 0;
-    return Math.max(this.most.get(TOTAL) ?? 0, parts);
+    const m = (field: Field) => this.most.get(field) ?? 0;
+    return Math.max(m('total_tokens'), m('prompt_tokens') + m('completion_tokens'), m('input_tokens') + m('output_tokens') + m('cache_creation_input_tokens') + m('cache_read_input_tokens'));
   }
 }
 
@@ -130,7 +132,7 @@ function addLine(tally: UsageTally, line: string): boolean {
   if (!line.startsWith('data:')) return false;
   if (!line.includes('"usage"')) return true;
   if (line.length > MAX_LINE) {
-    addFound(tally, line.slice(-USAGE_TAIL));
+    addFound(tally, line);
     return true;
   }
   try {
@@ -151,9 +153,8 @@ export class UsageScanner {
   private readonly decoder = new TextDecoder();
   /** True for a stream of events (text/event-stream): usage arrives line by line, and counts as it comes (seen). */
   readonly events: boolean;
+  /** The line (or, for a body that is no stream, the body) read so far: within the tool's output limit. */
   private pending = '';
-  /** True while the line waiting is past MAX_LINE: only its last USAGE_TAIL characters are kept. */
-  private long = false;
   private readonly tally = new UsageTally();
 
   constructor(contentType: string) {
@@ -173,23 +174,11 @@ export class UsageScanner {
     }
     let start = 0;
     for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-      this.endLine(this.pending + text.slice(start, end));
+      addLine(this.tally, (this.pending + text.slice(start, end)).trimEnd());
+      this.pending = '';
       start = end + 1;
     }
     this.pending += text.slice(start);
-    if (this.pending.length > MAX_LINE + USAGE_TAIL) {
-      // The line goes on: its start is no longer needed, only its end (and that it is a data line).
-      this.long ||= this.pending.startsWith('data:');
-      this.pending = this.pending.slice(-USAGE_TAIL);
-    }
-  }
-
-  /** endLine reads a whole line (or, when it was long, its end). */
-  private endLine(line: string): void {
-    if (this.long) addFound(this.tally, line);
-    else addLine(this.tally, line.trimEnd());
-    this.pending = '';
-    this.long = false;
   }
 
   /** seen is what the whole lines of an event stream have reported so far (0 for a body that is no stream). */
@@ -200,7 +189,8 @@ export class UsageScanner {
   /** tokens is what the body has reported so far (a body cut short counts what came). */
   tokens(): number {
     if (!this.events) return tokensInBody(this.pending);
-    if (this.pending !== '') this.endLine(this.pending);
+    addLine(this.tally, this.pending.trimEnd());
+    this.pending = '';
     return this.tally.tokens;
   }
 }

@@ -1,0 +1,105 @@
+/**
+ * Found by a review (fixed) of 037d418 (http-fetch.ts askingForUsage). The rewrite asks for usage only when the path ends in
+ * /chat/completions and JSON.parse's `stream` is exactly `true`. A streamed answer that is not asked for usage counts
+ * 0 against token_budget. Requests an agent can send on purpose that a common OpenAI-compatible server (vLLM, LiteLLM,
+ * SGLang: FastAPI/pydantic behind uvicorn) streams without usage:
+ *
+ *  1. the legacy Completions API, /v1/completions: `stream: true` reports usage only with stream_options.include_usage
+ *     too (OpenAI and vLLM alike); the path test leaves it out;
+ *  2. `"stream": "true"` (or 1): pydantic's lax mode reads it as true; `r.stream !== true` sends it as it is;
+ *  3. a body Python's json accepts and JSON.parse does not (`NaN`): sent as it is.
+ *
+ * And the rewrite is not "within maxRequestBytes" (doc comment above askingForUsage): JSON.stringify writes `1e20` as
+ * 21 digits, so a 2 KiB body goes out at ~5x, and a 64-bit `seed` loses its low digits.
+ *
+ * The mock parses as such a server does. Budget 1,000; each answer uses 8,000 tokens: the second call must be refused.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kernel } from '../../kernel/kernel.ts';
+import { parsePolicy } from '../../kernel/policy/load.ts';
+import { programFromSource } from '../../kernel/program.ts';
+import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
+import { ToolRegistry } from '../../kernel/tools/registry.ts';
+import { capture } from '../helpers.ts';
+
+let server: Server;
+let url: string;
+const received: string[] = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c) => (raw += c));
+    req.on('end', () => {
+      received.push(raw);
+      // As Python's json.loads (NaN allowed) and pydantic's lax bool, on uvicorn's decoded path.
+      const asked = JSON.parse(raw.replace(/\bNaN\b/g, 'null') || '{}') as { stream?: unknown; stream_options?: { include_usage?: boolean } };
+      const streaming = asked.stream === true || asked.stream === 'true' || asked.stream === 1;
+      const path = decodeURIComponent(req.url ?? '');
+      if (path !== '/v1/chat/completions' && path !== '/v1/completions') return void res.writeHead(404).end();
+      const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
+      if (!streaming) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [], usage }));
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const choice = path === '/v1/completions' ? { text: 'the answer', index: 0 } : { delta: { content: 'the answer' }, index: 0 };
+      res.write(`data: ${JSON.stringify({ choices: [choice], usage: null })}\n\n`);
+      if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+      res.end('data: [DONE]\n\n');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+async function run(source: string, maxRequestBytes?: number): Promise<string> {
+  const registry = new ToolRegistry();
+  registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], modelEndpoints: [`${url}/v1/`], timeoutMs: 10_000, ...(maxRequestBytes === undefined ? {} : { maxRequestBytes }) }));
+  const policy = parsePolicy(
+    'version: 1\nrules:\n  - { id: stdio, effect: allow, syscalls: [SYS_WRITE, SYS_OPEN, SYS_READ, SYS_CLOSE, SYS_EXIT] }\n  - { id: model, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch], limits: { token_budget: 1000 } }\n',
+    'budget.yaml',
+  );
+  const kernel = new Kernel({ policy, tools: registry, stdout: () => {}, stderr: () => {} });
+  const out = capture();
+  const proc = kernel.spawn(programFromSource('agent.js', source), { manifest: { capabilities: ['tool:*'] }, stdout: out.sink, stderr: out.sink });
+  expect((await kernel.wait(proc.pid)).status).toBe(0);
+  return out.text;
+}
+
+const viaFetch = (path: string, body: string) => `
+  for (let i = 0; i < 3; i++) {
+    try {
+      const res = await fetch('${url}${path}', { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} });
+      await res.text();
+      console.log('got answer', i);
+    } catch (e) { console.log('refused', i, e.cause && e.cause.errno); }
+  }`;
+
+describe('token_budget on a model endpoint: streamed requests still not asked for their usage', () => {
+  it('the legacy Completions API (/v1/completions, stream: true) is asked for its usage', async () => {
+    expect(await run(viaFetch('/v1/completions', JSON.stringify({ model: 'm', stream: true, prompt: 'hi' })))).toContain('refused 1');
+  }, 20_000);
+
+  it('"stream": "true" (a string the server reads as true) is asked for its usage', async () => {
+    expect(await run(viaFetch('/v1/chat/completions', JSON.stringify({ model: 'm', stream: 'true', messages: [] })))).toContain('refused 1');
+  }, 20_000);
+
+  it('a body with a NaN the server accepts is asked for its usage', async () => {
+    expect(await run(viaFetch('/v1/chat/completions', '{"model":"m","stream":true,"messages":[],"x":NaN}'))).toContain('refused 1');
+  }, 20_000);
+
+  it('the rewritten body stays within maxRequestBytes and keeps its numbers', async () => {
+    received.length = 0;
+    const body = `{"model":"m","stream":true,"seed":12345678901234567891,"messages":[],"x":[${Array(300).fill('1e20').join(',')}]}`;
+    expect(body.length).toBeLessThan(2048);
+    await run(viaFetch('/v1/chat/completions', body), 2048);
+    expect(received.length).toBeGreaterThan(0);
+    expect(Math.max(...received.map((r) => Buffer.byteLength(r)))).toBeLessThanOrEqual(2048);
+    expect(received[0]).toContain('12345678901234567891');
+  }, 20_000);
+});
