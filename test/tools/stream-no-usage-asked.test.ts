@@ -8,12 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kernel } from '../../kernel/kernel.ts';
-import { parsePolicy } from '../../kernel/policy/load.ts';
-import { programFromSource } from '../../kernel/program.ts';
-import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
-import { ToolRegistry } from '../../kernel/tools/registry.ts';
-import { capture } from '../helpers.ts';
+import { thrice, underBudget } from './budget-agent.ts';
 
 let server: Server;
 let url: string;
@@ -49,24 +44,11 @@ afterAll(async () => {
 
 describe('token_budget and OpenAI-style streamed completions', () => {
   it('a streamed completion the agent asked without include_usage still counts against the budget', async () => {
-    const registry = new ToolRegistry();
-    registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], modelEndpoints: [`${url}/v1/`], timeoutMs: 10_000 }));
-    const policy = parsePolicy(
-      'version: 1\nrules:\n  - { id: stdio, effect: allow, syscalls: [SYS_WRITE, SYS_OPEN, SYS_READ, SYS_CLOSE, SYS_EXIT] }\n  - { id: model, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch], limits: { token_budget: 1000 } }\n',
-      'budget.yaml',
+    const { text } = await underBudget(
+      url,
+      thrice(`const res = await fetch('${url}/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, messages: [] }) });
+      await res.text();`),
     );
-    const kernel = new Kernel({ policy, tools: registry, stdout: () => {}, stderr: () => {} });
-    const out = capture();
-    const source = `
-      for (let i = 0; i < 3; i++) {
-        try {
-          const res = await fetch('${url}/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', stream: true, messages: [] }) });
-          await res.text();
-          console.log('got answer', i);
-        } catch (e) { console.log('refused', i, e.cause && e.cause.errno); }
-      }`;
-    const proc = kernel.spawn(programFromSource('reader.js', source), { manifest: { capabilities: ['tool:*'] }, stdout: out.sink, stderr: out.sink });
-    expect((await kernel.wait(proc.pid)).status).toBe(0);
-    expect(out.text).toContain('refused 1');
+    expect(text).toContain('refused 1');
   }, 20_000);
 });
