@@ -5,29 +5,18 @@
  * import.meta.url ran under run and failed under spawn (an attacker pass). Here: what agentd does with the body
  * (routes/processes.ts) run in a kernel.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { withTempBuildCache } from '../build-cache-env.ts';
 import { programToSend } from '../../bin/commands/spawn-program.ts';
 import { buildProgram, builtProgram } from '../../kernel/program.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 
-let base: string;
-let saved: string | undefined;
-beforeAll(() => {
-  base = mkdtempSync(join(tmpdir(), 'zz-spawn-single-'));
-  saved = process.env.AGENT_KERNEL_CACHE;
-  process.env.AGENT_KERNEL_CACHE = join(base, 'cache');
-});
-afterAll(() => {
-  if (saved === undefined) delete process.env.AGENT_KERNEL_CACHE;
-  else process.env.AGENT_KERNEL_CACHE = saved;
-  rmSync(base, { recursive: true, force: true });
-});
+const scratch = withTempBuildCache('spawn-single-');
 
 it('a one-file program using import.meta.url, spawned through agentd as agentctl spawn sends it, runs (as under agentctl run)', async () => {
-  const dir = join(base, 'p');
+  const dir = join(scratch.folder(), 'p');
   mkdirSync(dir);
   writeFileSync(join(dir, 'package.json'), '{"name":"p"}');
   writeFileSync(join(dir, 'agent.ts'), 'const here: string = import.meta.url; console.log(here.endsWith("agent.ts"));');

@@ -8,12 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Kernel } from '../../kernel/kernel.ts';
-import { parsePolicy } from '../../kernel/policy/load.ts';
-import { programFromSource } from '../../kernel/program.ts';
-import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
-import { ToolRegistry } from '../../kernel/tools/registry.ts';
-import { capture } from '../helpers.ts';
+import { thrice, underBudget } from './budget-agent.ts';
 
 let server: Server;
 let url: string;
@@ -45,25 +40,13 @@ afterAll(async () => {
 });
 
 async function run(body: string): Promise<string> {
-  const registry = new ToolRegistry();
-  registry.register(httpFetchTool({ allowAddresses: ['127.0.0.0/8'], modelEndpoints: [`${url}/v1/`], timeoutMs: 10_000 }));
-  const policy = parsePolicy(
-    'version: 1\nrules:\n  - { id: stdio, effect: allow, syscalls: [SYS_WRITE, SYS_OPEN, SYS_READ, SYS_CLOSE, SYS_EXIT] }\n  - { id: model, effect: allow, syscalls: [SYS_EXEC], tools: [http.fetch], limits: { token_budget: 1000 } }\n',
-    'budget.yaml',
-  );
-  const kernel = new Kernel({ policy, tools: registry, stdout: () => {}, stderr: () => {} });
-  const out = capture();
-  const source = `
-  for (let i = 0; i < 3; i++) {
-    try {
-      const res = await fetch('${url}/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} });
-      await res.text();
-      console.log('got answer', i);
-    } catch (e) { console.log('refused', i, e.cause && e.cause.errno); }
-  }`;
-  const proc = kernel.spawn(programFromSource('agent.js', source), { manifest: { capabilities: ['tool:*'] }, stdout: out.sink, stderr: out.sink });
-  expect((await kernel.wait(proc.pid)).status).toBe(0);
-  return out.text;
+  return (
+    await underBudget(
+      url,
+      thrice(`const res = await fetch('${url}/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(body)} });
+      await res.text();`),
+    )
+  ).text;
 }
 
 describe('token_budget: a stream asked for in a spelling pydantic reads as true is asked for its usage', () => {

@@ -6,25 +6,14 @@
  * not a regular file, as the entry is; esbuild waited on it for ever.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync, constants } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, openSync, closeSync, writeFileSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { withTempBuildCache } from '../build-cache-env.ts';
 import { buildProgramFile } from '../../kernel/program-build.ts';
 import { until } from '../until.ts';
 
-let base: string;
-let saved: string | undefined;
-beforeAll(() => {
-  base = mkdtempSync(join(tmpdir(), 'build-bounds-'));
-  saved = process.env.AGENT_KERNEL_CACHE;
-  process.env.AGENT_KERNEL_CACHE = join(base, 'cache');
-});
-afterAll(() => {
-  if (saved === undefined) delete process.env.AGENT_KERNEL_CACHE;
-  else process.env.AGENT_KERNEL_CACHE = saved;
-  rmSync(base, { recursive: true, force: true });
-});
+const scratch = withTempBuildCache('build-bounds-');
 
 /** enumBomb: member n is member n-1 twice; esbuild folds it to 16 × 2^(members-1) characters. */
 const enumBomb = (members: number) =>
@@ -32,7 +21,7 @@ const enumBomb = (members: number) =>
 
 describe('a hostile package cannot make the build take the kernel\'s memory', () => {
   it('a ~450-byte enum in node_modules is refused without ~128 MiB of output coming into the kernel process', async () => {
-    const dir = join(base, 'enum');
+    const dir = join(scratch.folder(), 'enum');
     mkdirSync(join(dir, 'node_modules', 'tiny'), { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{"name":"p","dependencies":{"tiny":"1.0.0"}}');
     writeFileSync(join(dir, 'node_modules', 'tiny', 'package.json'), '{"name":"tiny","version":"1.0.0","main":"index.ts"}');
@@ -58,7 +47,7 @@ describe('a hostile package cannot make the build take the kernel\'s memory', ()
 
 describe('a build never waits for ever on a file', () => {
   it('a FIFO imported from inside the project folder is refused, as the entry would be', async () => {
-    const dir = join(base, 'fifo');
+    const dir = join(scratch.folder(), 'fifo');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{"name":"p"}');
     execFileSync('mkfifo', [join(dir, 'data.txt')]);
@@ -91,7 +80,7 @@ function esbuildOf(group: string): string {
 
 describe('a build ends with the process that asked for it', () => {
   it('SIGKILL of the kernel mid-build ends the build process and esbuild\'s', async () => {
-    const dir = join(base, 'orphan');
+    const dir = join(scratch.folder(), 'orphan');
     mkdirSync(join(dir, 'node_modules', 'tiny'), { recursive: true });
     writeFileSync(join(dir, 'package.json'), '{"name":"p"}');
     writeFileSync(join(dir, 'node_modules', 'tiny', 'package.json'), '{"name":"tiny","main":"index.ts"}');
@@ -100,7 +89,7 @@ describe('a build ends with the process that asked for it', () => {
     writeFileSync(join(dir, 'agent.ts'), 'import { big } from "tiny"; console.log(big.length);');
     const script = join(dir, 'kernel.ts');
     writeFileSync(script, `import { buildProgramFile } from ${JSON.stringify(join(process.cwd(), 'kernel', 'program-build.ts'))};\nawait buildProgramFile(${JSON.stringify(join(dir, 'agent.ts'))});\n`);
-    const kernel = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script], { stdio: 'ignore', env: { ...process.env, AGENT_KERNEL_CACHE: join(base, 'orphan-cache') } });
+    const kernel = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', script], { stdio: 'ignore', env: { ...process.env, AGENT_KERNEL_CACHE: join(scratch.folder(), 'orphan-cache') } });
     const building = () => {
       try {
         return execFileSync('pgrep', ['-f', join(dir, 'agent.ts')], { encoding: 'utf8' }).trim() !== '';
