@@ -14,43 +14,34 @@
  *
  * The mock parses as such a server does. Budget 1,000; each answer uses 8,000 tokens: the second call must be refused.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thrice, underBudget } from './budget-agent.ts';
+import { localServer, type LocalServer } from './helpers.ts';
 
-let server: Server;
+let server: LocalServer;
 let url: string;
 const received: string[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      received.push(raw);
-      // As Python's json.loads (NaN allowed) and pydantic's lax bool, on uvicorn's decoded path.
-      const asked = JSON.parse(raw.replace(/\bNaN\b/g, 'null') || '{}') as { stream?: unknown; stream_options?: { include_usage?: boolean } };
-      const streaming = asked.stream === true || asked.stream === 'true' || asked.stream === 1;
-      const path = decodeURIComponent(req.url ?? '');
-      if (path !== '/v1/chat/completions' && path !== '/v1/completions') return void res.writeHead(404).end();
-      const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
-      if (!streaming) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [], usage }));
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      const choice = path === '/v1/completions' ? { text: 'the answer', index: 0 } : { delta: { content: 'the answer' }, index: 0 };
-      res.write(`data: ${JSON.stringify({ choices: [choice], usage: null })}\n\n`);
-      if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
-      res.end('data: [DONE]\n\n');
-    });
+  server = await localServer((req, raw, res) => {
+    received.push(raw);
+    // As Python's json.loads (NaN allowed) and pydantic's lax bool, on uvicorn's decoded path.
+    const asked = JSON.parse(raw.replace(/\bNaN\b/g, 'null') || '{}') as { stream?: unknown; stream_options?: { include_usage?: boolean } };
+    const streaming = asked.stream === true || asked.stream === 'true' || asked.stream === 1;
+    const path = decodeURIComponent(req.url ?? '');
+    if (path !== '/v1/chat/completions' && path !== '/v1/completions') return void res.writeHead(404).end();
+    const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
+    if (!streaming) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [], usage }));
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const choice = path === '/v1/completions' ? { text: 'the answer', index: 0 } : { delta: { content: 'the answer' }, index: 0 };
+    res.write(`data: ${JSON.stringify({ choices: [choice], usage: null })}\n\n`);
+    if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+    res.end('data: [DONE]\n\n');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 async function run(source: string, maxRequestBytes?: number): Promise<string> {
   return (await underBudget(url, source, maxRequestBytes === undefined ? {} : { maxRequestBytes })).text;

@@ -6,29 +6,24 @@
  * before the last bytes has a cut JSON text, which does not parse, and 0 of the 8,000 reported tokens count.
  * The budget of 1,000 never bites.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thrice, underBudget } from './budget-agent.ts';
+import { localServer, type LocalServer } from './helpers.ts';
 
-let server: Server;
+let server: LocalServer;
 let url: string;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = await localServer((req, _body, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.write(`{"id":"c1","choices":[{"message":{"role":"assistant","content":"${'x'.repeat(100_000)} the answer"}}],"usage":{"prompt_tokens":5000,"completion_tokens":3000,"total_tokens":8000}`);
     const t = setTimeout(() => res.end(',"system_fingerprint":"fp_1"}'), 1500);
     res.on('close', () => clearTimeout(t));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 describe('token_budget and a JSON model answer read through a stream', () => {
   it('usage the body already carried counts when the agent closes it before the last bytes', async () => {

@@ -5,39 +5,30 @@
  * request streams without include_usage and counts 0 against token_budget. Budget 1,000; each answer 8,000 tokens:
  * the second call must be refused.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thrice, underBudget } from './budget-agent.ts';
+import { localServer, type LocalServer } from './helpers.ts';
 
-let server: Server;
+let server: LocalServer;
 let url: string;
 
 /** pydantic v2's lax bool, as for a JSON-decoded value. */
 const pydanticTrue = (v: unknown) => v === true || v === 1 || (typeof v === 'string' && ['1', 'on', 't', 'true', 'y', 'yes'].includes(v.toLowerCase()));
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const asked = JSON.parse(raw || '{}') as { stream?: unknown; stream_options?: { include_usage?: boolean } };
-      const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
-      if (!pydanticTrue(asked.stream)) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [], usage }));
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'hi' }, index: 0 }], usage: null })}\n\n`);
-      if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
-      res.end('data: [DONE]\n\n');
-    });
+  server = await localServer((req, raw, res) => {
+    const asked = JSON.parse(raw || '{}') as { stream?: unknown; stream_options?: { include_usage?: boolean } };
+    const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
+    if (!pydanticTrue(asked.stream)) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ choices: [], usage }));
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'hi' }, index: 0 }], usage: null })}\n\n`);
+    if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+    res.end('data: [DONE]\n\n');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 async function run(body: string): Promise<string> {
   return (

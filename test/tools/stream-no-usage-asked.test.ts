@@ -5,42 +5,33 @@
  * report no usage, so nothing is counted and token_budget never bites (the mock below answers as OpenAI does).
  * The kernel neither adds the option to a metered request nor refuses a streamed one without it.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thrice, underBudget } from './budget-agent.ts';
+import { localServer, type LocalServer } from './helpers.ts';
 
-let server: Server;
+let server: LocalServer;
 let url: string;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const asked = JSON.parse(raw || '{}') as { stream?: boolean; stream_options?: { include_usage?: boolean } };
-      const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
-      if (asked.stream !== true) {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'the answer' } }], usage }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'the answer' } }], usage: null })}\n\n`);
-      setTimeout(() => {
-        if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
-        res.end('data: [DONE]\n\n');
-      }, 50);
-    });
+  server = await localServer((req, raw, res) => {
+    const asked = JSON.parse(raw || '{}') as { stream?: boolean; stream_options?: { include_usage?: boolean } };
+    const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
+    if (asked.stream !== true) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ choices: [{ message: { role: 'assistant', content: 'the answer' } }], usage }));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'the answer' } }], usage: null })}\n\n`);
+    setTimeout(() => {
+      if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+      res.end('data: [DONE]\n\n');
+    }, 50);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 describe('token_budget and OpenAI-style streamed completions', () => {
   it('a streamed completion the agent asked without include_usage still counts against the budget', async () => {

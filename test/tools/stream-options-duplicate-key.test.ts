@@ -6,9 +6,8 @@
  * naming include_usage (the agent sets it), and is not sent; one without stream_options gets it once, the rest of its
  * text as written. The mock refuses duplicate keys as serde does.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { localServer, type LocalServer } from './helpers.ts';
 import { Kernel } from '../../kernel/kernel.ts';
 import { parsePolicy } from '../../kernel/policy/load.ts';
 import { programFromSource } from '../../kernel/program.ts';
@@ -16,33 +15,25 @@ import { httpFetchTool } from '../../kernel/tools/http-fetch.ts';
 import { ToolRegistry } from '../../kernel/tools/registry.ts';
 import { capture } from '../helpers.ts';
 
-let server: Server;
+let server: LocalServer;
 let url: string;
 const received: string[] = [];
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      received.push(raw);
-      // Top-level keys as serde's derived visitor sees them: a second one is an error.
-      const keys = [...raw.matchAll(/[{,]\s*"((?:[^"\\]|\\.)*)"\s*:/g)].map((m) => m[1]);
-      if (keys.filter((k) => k === 'stream_options').length > 1) return void res.writeHead(422, { 'content-type': 'text/plain' }).end('duplicate field `stream_options`');
-      res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'hi' }, index: 0 }] })}\n\n`);
-      res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } })}\n\n`);
-      res.end('data: [DONE]\n\n');
-    });
+  server = await localServer((req, raw, res) => {
+    received.push(raw);
+    // Top-level keys as serde's derived visitor sees them: a second one is an error.
+    const keys = [...raw.matchAll(/[{,]\s*"((?:[^"\\]|\\.)*)"\s*:/g)].map((m) => m[1]);
+    if (keys.filter((k) => k === 'stream_options').length > 1) return void res.writeHead(422, { 'content-type': 'text/plain' }).end('duplicate field `stream_options`');
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'hi' }, index: 0 }] })}\n\n`);
+    res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } })}\n\n`);
+    res.end('data: [DONE]\n\n');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 async function run(body: string): Promise<string> {
   const registry = new ToolRegistry();

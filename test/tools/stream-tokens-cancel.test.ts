@@ -7,16 +7,15 @@
  * token_budget is bypassed: here 5,000 input tokens reported, 0 counted, and
  * a budget of 1,000 never bites.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thrice, underBudget } from './budget-agent.ts';
+import { localServer, type LocalServer } from './helpers.ts';
 
-let server: Server;
+let server: LocalServer;
 let url: string;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  server = await localServer((req, _body, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     res.write('event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":5000,"output_tokens":1}}}\n\n');
     res.write('event: content_block_delta\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"the answer"}}\n\n');
@@ -27,14 +26,10 @@ beforeAll(async () => {
     }, 1500);
     res.on('close', () => clearTimeout(t));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 describe('token_budget and streamed model answers', () => {
   it('tokens a stream already reported count even when the agent closes the body before its end', async () => {

@@ -14,62 +14,53 @@
  *
  * Each mock answers as the real API does. Budget 1,000; each answer uses ~8,000 tokens: the second call must be refused.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { thrice, underBudget } from './budget-agent.ts';
+import { localServer, type LocalServer } from './helpers.ts';
 
-let server: Server;
+let server: LocalServer;
 let url: string;
 
 const sse = (events: unknown[]) => events.map((e) => `event: ${(e as { type: string }).type}\ndata: ${JSON.stringify(e)}\n\n`).join('');
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c) => (raw += c));
-    req.on('end', () => {
-      const asked = JSON.parse(raw || '{}') as { stream?: boolean; stream_options?: { include_usage?: boolean } };
-      if (req.url === '/v1/chat/completions') {
-        const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'the answer' } }], usage: null })}\n\n`);
-        if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
-        res.end('data: [DONE]\n\n');
-        return;
-      }
-      if (req.url === '/v1/responses') {
-        const usage = { input_tokens: 5000, input_tokens_details: { cached_tokens: 0 }, output_tokens: 3000, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 8000 };
-        const base = { id: 'resp_1', object: 'response', model: 'm' };
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(
-          sse([
-            { type: 'response.created', sequence_number: 0, response: { ...base, status: 'in_progress', output: [], usage: null } },
-            { type: 'response.output_text.delta', sequence_number: 1, item_id: 'msg_1', output_index: 0, content_index: 0, delta: 'the answer' },
-          ]),
-        );
-        // The answer takes a while, as a model's does: the body is streamed to the agent (the inline path's
-        // brace scan happens to find this usage; the streamed path's line tally does not).
-        setTimeout(() => res.end(sse([{ type: 'response.completed', sequence_number: 2, response: { ...base, status: 'completed', output: [{ type: 'message', id: 'msg_1', role: 'assistant', content: [{ type: 'output_text', text: 'the answer' }] }], usage } }])), 50);
-        return;
-      }
-      if (req.url === '/v1/messages') {
-        // A cached system prompt of 7,000 tokens: Anthropic reports it apart from input_tokens.
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', content: [{ type: 'text', text: 'the answer' }], stop_reason: 'end_turn', usage: { input_tokens: 3, cache_creation_input_tokens: 7000, cache_read_input_tokens: 0, output_tokens: 10 } }));
-        return;
-      }
-      res.writeHead(404).end();
-    });
+  server = await localServer((req, raw, res) => {
+    const asked = JSON.parse(raw || '{}') as { stream?: boolean; stream_options?: { include_usage?: boolean } };
+    if (req.url === '/v1/chat/completions') {
+      const usage = { prompt_tokens: 5000, completion_tokens: 3000, total_tokens: 8000 };
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'the answer' } }], usage: null })}\n\n`);
+      if (asked.stream_options?.include_usage === true) res.write(`data: ${JSON.stringify({ choices: [], usage })}\n\n`);
+      res.end('data: [DONE]\n\n');
+      return;
+    }
+    if (req.url === '/v1/responses') {
+      const usage = { input_tokens: 5000, input_tokens_details: { cached_tokens: 0 }, output_tokens: 3000, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 8000 };
+      const base = { id: 'resp_1', object: 'response', model: 'm' };
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(
+        sse([
+          { type: 'response.created', sequence_number: 0, response: { ...base, status: 'in_progress', output: [], usage: null } },
+          { type: 'response.output_text.delta', sequence_number: 1, item_id: 'msg_1', output_index: 0, content_index: 0, delta: 'the answer' },
+        ]),
+      );
+      // The answer takes a while, as a model's does: the body is streamed to the agent (the inline path's
+      // brace scan happens to find this usage; the streamed path's line tally does not).
+      setTimeout(() => res.end(sse([{ type: 'response.completed', sequence_number: 2, response: { ...base, status: 'completed', output: [{ type: 'message', id: 'msg_1', role: 'assistant', content: [{ type: 'output_text', text: 'the answer' }] }], usage } }])), 50);
+      return;
+    }
+    if (req.url === '/v1/messages') {
+      // A cached system prompt of 7,000 tokens: Anthropic reports it apart from input_tokens.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ id: 'msg_1', type: 'message', role: 'assistant', content: [{ type: 'text', text: 'the answer' }], stop_reason: 'end_turn', usage: { input_tokens: 3, cache_creation_input_tokens: 7000, cache_read_input_tokens: 0, output_tokens: 10 } }));
+      return;
+    }
+    res.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-});
+afterAll(() => server.close());
 
 async function run(source: string): Promise<string> {
   return (await underBudget(url, source)).text;
