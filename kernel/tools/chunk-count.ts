@@ -16,9 +16,17 @@ export const CHUNK_NS = 250;
 /** Where a request's options carry its counter. */
 export const CHUNKS = Symbol('http.fetch chunks');
 
-/** The chunks an answer came in so far. */
-export interface ChunkCounter {
-  n: number;
+/** ChunkCounter counts the chunks an answer came in (the interceptor's `n`), and charges a caller for those it has not yet. */
+export class ChunkCounter {
+  n = 0;
+  private charged = 0;
+
+  /** chargeNew bills `charge` (the caller's tree, ns) CHUNK_NS for each chunk counted since the last time. */
+  chargeNew(charge: ((ns: number) => void) | undefined): void {
+    if (this.n === this.charged) return;
+    charge?.((this.n - this.charged) * CHUNK_NS);
+    this.charged = this.n;
+  }
 }
 
 /** Request options with a chunk counter (see CHUNKS). */

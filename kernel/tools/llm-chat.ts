@@ -11,7 +11,7 @@
  */
 import { Agent, type Dispatcher, interceptors } from 'undici';
 import { KernelError } from '../../abi/errno.ts';
-import { type ChunkCounter, CHUNK_NS, CHUNKS, chunkCount, type WithChunks } from './chunk-count.ts';
+import { ChunkCounter, CHUNKS, chunkCount, type WithChunks } from './chunk-count.ts';
 import { ACCEPT_ENCODING, DEFAULT_HEADERS, readCapped } from './http-fetch.ts';
 import type { JsonObject, JsonSchema, ToolSpec } from './registry.ts';
 
@@ -121,7 +121,7 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
     async run(args: JsonObject, call) {
       const body = { ...args, model: (args.model as string | undefined) ?? options.model };
       let response: Dispatcher.ResponseData;
-      const chunks: ChunkCounter = { n: 0 };
+      const chunks = new ChunkCounter();
       try {
         response = await dispatcher.request({
           origin: target.origin,
@@ -155,7 +155,7 @@ export function llmChatTool(options: LlmChatOptions): ToolSpec {
         if (code === 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw new KernelError('EFBIG', `llm.chat: response body is over the limit of ${call.maxOutputBytes} bytes`);
         throw new KernelError('EIO', `llm.chat: the endpoint's answer failed: ${err instanceof Error ? err.message : String(err)}`);
       } finally {
-        call.caller.charge?.(chunks.n * CHUNK_NS);
+        chunks.chargeNew(call.caller.charge?.bind(call.caller));
       }
       let data: Completion;
       try {

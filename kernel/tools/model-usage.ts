@@ -21,6 +21,9 @@ const MAX_LINE = 64 * 1024;
 const MAX_USAGE_CHARS = 4096;
 /** The most usage objects read out of such text, from its end: the answer's own usage comes after anything it echoes. */
 const MAX_USAGE_OBJECTS = 16;
+/** What a LineBytes starts with. */
+const FIRST_LINE_BYTES = 1024;
+const NEWLINE = 0x0a;
 
 type Usage = Record<string, unknown>;
 
@@ -144,12 +147,6 @@ function addLine(tally: UsageTally, line: string): boolean {
 }
 
 /**
- * UsageScanner counts usage in a body read chunk by chunk: server-sent events
- * line by line (UsageTally: each field's largest report), any other body
- * whole at its end (it is within the tool's output limit), or as far as it
- * got.
- */
-/**
  * LineBytes holds the bytes of the line (or body) read so far, one byte a byte: a string grown a chunk at a time is a
  * rope of V8 pieces, ~32 bytes of heap a byte when a peer sends one byte a chunk (a review: 34 MB for a 1 MiB line).
  * A line ends at a newline byte, which is never inside a UTF-8 character, so a line decodes whole.
@@ -177,9 +174,6 @@ class LineBytes {
     return text;
   }
 }
-
-/** What a LineBytes starts with. */
-const FIRST_LINE_BYTES = 1024;
 
 /**
  * UsageScanner counts usage in a body read chunk by chunk: server-sent events
@@ -229,5 +223,3 @@ export class UsageScanner {
     return this.tally.tokens;
   }
 }
-
-const NEWLINE = 0x0a;
