@@ -197,14 +197,18 @@ export async function bundleProgram(entry: string, root: string, path: string): 
  */
 function inputsOf(read: readonly string[], root: string): Inputs {
   const inputs: Inputs = {};
-  // A file that is absent is an input too where creating it changes the build.
-  const note = (file: string, absentToo: boolean) => {
-    if (Object.hasOwn(inputs, file)) return;
+  // A file that is absent is an input too where creating it changes the build. True for a file there, noted now.
+  const note: Note = (file, absentToo) => {
+    if (Object.hasOwn(inputs, file)) return false;
     const st = stamp(file);
     if (st[0] !== -1 || absentToo) inputs[file] = st;
-    if (st[0] !== -1 && TS_CONFIG.some((name) => file.endsWith(sep + name))) extended(file, note, 0);
+    return st[0] !== -1;
   };
-  // A folder's listing (build-cache.ts listing): every name in a node_modules (or a scope in one), else its modules.
+  /** noteConfig notes a configuration file, present or not, and what a tsconfig.json or jsconfig.json there extends. */
+  const noteConfig = (file: string) => {
+    if (note(file, true) && TS_CONFIG.some((name) => file.endsWith(sep + name))) extended(file, note, 0);
+  };
+  // A folder's listing (build-cache.ts listing): every name in a node_modules (or a scope in one), else its files' names.
   const noteFolder = (dir: string) => {
     if (Object.hasOwn(inputs, dir)) return;
     const parent = basename(dirname(dir));
@@ -218,12 +222,12 @@ function inputsOf(read: readonly string[], root: string): Inputs {
     for (let at = dirname(file); inside(at, root); at = dirname(at)) {
       noteFolder(at);
       noteFolder(join(at, 'node_modules'));
-      for (const name of BUILD_CONFIG) note(join(at, name), true);
+      for (const name of BUILD_CONFIG) noteConfig(join(at, name));
       if (at === root) break;
     }
   }
   for (let at = dirname(root); ; at = dirname(at)) {
-    for (const name of TS_CONFIG) note(join(at, name), true);
+    for (const name of TS_CONFIG) noteConfig(join(at, name));
     if (dirname(at) === at) break;
   }
   return inputs;
@@ -232,8 +236,11 @@ function inputsOf(read: readonly string[], root: string): Inputs {
 /** The longest chain of `extends` followed. */
 const MAX_EXTENDS = 8;
 
-/** extended notes what the tsconfig.json `file` extends (a relative path, or a package's), present or not, and what that extends. */
-function extended(file: string, note: (file: string, absentToo: boolean) => void, depth: number): void {
+/** Note records a file's stamp (an absent one too when `absentToo`): true when the file is there and was not noted before. */
+type Note = (file: string, absentToo: boolean) => boolean;
+
+/** extended notes what the tsconfig.json `file` extends (a relative path, or a package's), present or not, and what that extends, MAX_EXTENDS deep. */
+function extended(file: string, note: Note, depth: number): void {
   if (depth >= MAX_EXTENDS) return;
   let names: unknown;
   try {
@@ -246,8 +253,7 @@ function extended(file: string, note: (file: string, absentToo: boolean) => void
     if (typeof name !== 'string' || name === '') continue;
     const notes = (base: string) => {
       for (const candidate of extname(base) === '' ? [base, `${base}.json`, join(base, 'tsconfig.json')] : [base]) {
-        note(candidate, true);
-        if (stamp(candidate)[0] !== -1 && !TS_CONFIG.some((n) => candidate.endsWith(sep + n))) extended(candidate, note, depth + 1);
+        if (note(candidate, true)) extended(candidate, note, depth + 1);
       }
     };
     if (name.startsWith('.') || isAbsolute(name)) {

@@ -190,10 +190,10 @@ export interface RecordedQuestion {
   readonly unnamed: number;
 }
 
-/** InputError is a record whose `req` is not one this module wrote: `field` names what is wrong. */
 /** The deepest a recorded request's arguments nest: /v1/evaluate's bodies nest at most 64 (json-body.ts), syscall arguments less. */
 const MAX_ARGS_NESTING = 64;
 
+/** InputError is a record whose `req` is not one this module wrote: `field` names what is wrong. */
 export class InputError extends Error {
   readonly field: string;
   constructor(field: string, why: string) {

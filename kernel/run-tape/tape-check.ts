@@ -72,6 +72,13 @@ export function replyLineProblem(e: Json): string | undefined {
   return isTime(e.t) && (e.d === undefined || isTime(e.d)) ? undefined : 't, d: want a time and a duration';
 }
 
+/**
+ * The deepest a tape's value may nest: deeper than a recording can be (the recorder writes a value's text by
+ * recursion, which ends at a few thousand levels here), so a line nested deeper was edited. An honest tool reply of
+ * 1,200 levels was refused at the first bound, 1,000 (a review); the codec decodes any depth.
+ */
+export const MAX_TAPE_NESTING = 20_000;
+
 export function headerProblem(h: Json): string | undefined {
   if (h.format !== TAPE_FORMAT) return `format: not an agent-kernel run tape (want "${TAPE_FORMAT}")`;
   if (typeof h.version !== 'number' || !TAPE_VERSIONS.includes(h.version)) return `version: ${shown(h.version)} is not one this agent-kernel reads (${TAPE_VERSIONS.join(', ')})`;
@@ -96,13 +103,6 @@ export function headerProblem(h: Json): string | undefined {
  * each (the format above): the same rules for the first reading and for
  * every later one.
  */
-/**
- * The deepest a tape's value may nest: deeper than a recording can be (the recorder writes a value's text by
- * recursion, which ends at a few thousand levels here), so a line nested deeper was edited. An honest tool reply of
- * 1,200 levels was refused at the first bound, 1,000 (a review); the codec decodes any depth.
- */
-export const MAX_TAPE_NESTING = 20_000;
-
 export class TapeCheck {
   calls = 0;
   private cut = false;
@@ -119,8 +119,8 @@ export class TapeCheck {
 
   problem(e: Json, line: number): string | undefined {
     if (this.ended) return 'an event after the end (x)';
-    // Every value of the tape is decoded by recursion: a line nested deeper is refused here, naming it (an attacker
-    // pass: a reply edited to 100,000 levels overflowed the stack before the seal was compared).
+    // A line nested deeper than a recording can be is refused here, naming it (an attacker pass: a reply edited to
+    // 100,000 levels overflowed the stack before the seal was compared).
     if (nestedPast(e, MAX_TAPE_NESTING)) return `nested deeper than ${MAX_TAPE_NESTING} levels, deeper than a recording can be (an edited tape)`;
     if (this.cut && e.k !== 'x') return 'an event after the cut (only the end follows it)';
     switch (e.k) {
